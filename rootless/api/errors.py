@@ -1,0 +1,18 @@
+"""Error kinds to HTTP status and the {"message": ...} body docker clients parse."""
+from __future__ import annotations
+
+from typing import Dict
+
+from rootless.errors import RootlessError
+
+
+def error_status(exc: RootlessError) -> int:
+    return exc.http_status
+
+
+def error_body(exc: RootlessError) -> Dict[str, str]:
+    """Docker puts the whole text in "message"; our hint rides on a second line."""
+    message = exc.message
+    if exc.hint:
+        message = f"{message}\nhint: {exc.hint}"
+    return {"message": message}

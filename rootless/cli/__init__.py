@@ -1,0 +1,97 @@
+"""The `rootless` command line: docker's verbs, talking to rootlessd's API.
+
+Commands are imported lazily (as pip does) so that `rootless ps` pays only
+for the verb it runs. Exit codes are decided here and nowhere else.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Any, Dict, List, Optional
+
+import click
+
+from rootless.cli.app import App
+from rootless.errors import RootlessError
+
+logger = logging.getLogger(__name__)
+
+# name -> "module:attribute"; modules live under rootless.cli.
+TOP_COMMANDS: Dict[str, str] = {
+    "info": "system.info:info",
+    "version": "system.version:version",
+    "doctor": "system.doctor:doctor",
+    "events": "system.events:events",
+    "system": "system:system",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when used."""
+
+    def __init__(self, *args: Any, lazy: Optional[Dict[str, str]] = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> List[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+        if cmd_name in self.lazy:
+            module_name, attr = self.lazy[cmd_name].split(":")
+            module = importlib.import_module(f"rootless.cli.{module_name}")
+            return getattr(module, attr)  # type: ignore[no-any-return]
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, lazy=TOP_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--root", envvar="ROOTLESS_ROOT", help="Storage root (default ~/.local/share/rootless).")
+@click.option("--debug", "-D", is_flag=True, help="Show debug logs and tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, root: Optional[str], debug: bool) -> None:
+    """rootless: run containers as an ordinary user, the docker way."""
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = App(storage_root=root, debug=debug)
+
+
+# Exit statuses (docker run's reference, "Exit status"): engine failures of
+# run/create are 125; any other error 1; Ctrl-C 130.
+ENGINE_FAILURE_COMMANDS = {"run", "create"}
+
+
+def _error_exit_code(argv: List[str]) -> int:
+    words = [a for a in argv if not a.startswith("-")]
+    if words and words[0] in ENGINE_FAILURE_COMMANDS:
+        return 125
+    if len(words) > 1 and words[0] == "container" and words[1] in ENGINE_FAILURE_COMMANDS:
+        return 125
+    return 1
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cli.main(args=args, prog_name="rootless", standalone_mode=False)
+    except RootlessError as exc:
+        click.echo(f"Error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(_error_exit_code(args))
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(125 if _error_exit_code(args) == 125 else exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(1)
+    except Exception as exc:  # a bug: say so in one line, traceback with --debug
+        logger.debug("internal error", exc_info=True)
+        click.echo(f"Error: internal error: {exc!r} (run with --debug for the traceback)", err=True)
+        sys.exit(1)

@@ -1,0 +1,29 @@
+"""`rootless doctor`: checks the host and prints the one command that fixes each problem."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from rootless.cli.app import App
+
+MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+
+
+@click.command()
+@click.pass_obj
+def doctor(app: App) -> None:
+    """Check that this host can run rootless containers for you."""
+    # Imported here: doctor must work when the daemon can't start (see runtime/host.py).
+    from rootless.runtime.host import run_checks
+
+    checks = run_checks(app.paths.root)
+    for check in checks:
+        click.echo(f"[{MARK[check.status]}] {check.name}: {check.detail}")
+        if check.fix and check.status != "ok":
+            click.echo(f"       fix: {check.fix}")
+    failed = [c for c in checks if c.status == "fail"]
+    warned = [c for c in checks if c.status == "warn"]
+    click.echo(f"\n{len(failed)} problem(s), {len(warned)} warning(s)")
+    if failed:
+        sys.exit(1)

@@ -1,0 +1,35 @@
+"""`rootless events`: the daemon's event stream."""
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Dict, List, Optional, Tuple
+
+import click
+
+from rootless.cli.app import App
+
+
+def _filters(values: Tuple[str, ...]) -> Optional[Dict[str, List[str]]]:
+    result: Dict[str, List[str]] = {}
+    for value in values:
+        key, _, wanted = value.partition("=")
+        result.setdefault(key, []).append(wanted)
+    return result or None
+
+
+@click.command()
+@click.option("--since", help="Show events since this time (unix seconds or RFC 3339).")
+@click.option("--until", help="Stop at this time.")
+@click.option("--filter", "-f", "filters", multiple=True, help="key=value (type, event, container, image, label).")
+@click.option("--format", "fmt", help="'json' for one JSON object per line.")
+@click.pass_obj
+def events(app: App, since: Optional[str], until: Optional[str], filters: Tuple[str, ...], fmt: Optional[str]) -> None:
+    """Stream events from the daemon."""
+    for event in app.client.events(since=since, until=until, filters=_filters(filters)):
+        if fmt == "json":
+            click.echo(json.dumps(event))
+            continue
+        when = datetime.datetime.fromtimestamp(event["timeNano"] / 1e9).isoformat()
+        attrs = ", ".join(f"{k}={v}" for k, v in sorted(event["Actor"]["Attributes"].items()))
+        click.echo(f"{when} {event['Type']} {event['Action']} {event['Actor']['ID']} ({attrs})")

@@ -1,0 +1,1 @@
+"""The Python client for rootlessd's API (used by the CLI)."""

@@ -1,0 +1,102 @@
+"""One small method per API endpoint, errors turned back into kinds."""
+from __future__ import annotations
+
+import json
+import urllib.parse
+from typing import IO, Any, Dict, Iterator, Optional
+
+from rootless.client import transport
+from rootless.client.transport import HttpResponse
+from rootless.errors import error_from_status
+
+
+class APIClient:
+    """Talks to one rootlessd socket."""
+
+    def __init__(self, socket_path: str, timeout: Optional[float] = None) -> None:
+        self.socket_path = socket_path
+        self.timeout = timeout
+
+    # -- plumbing -----------------------------------------------------------
+    @staticmethod
+    def _url(template: str, *args: str, **query: Any) -> str:
+        path = template.format(*(urllib.parse.quote(a, safe="") for a in args))
+        params = {}
+        for key, value in query.items():
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                value = "1" if value else "0"
+            elif isinstance(value, (dict, list)):
+                value = json.dumps(value)
+            params[key] = value
+        return path + ("?" + urllib.parse.urlencode(params, doseq=True) if params else "")
+
+    def _request(self, method: str, url: str, *, json_body: Any = None, body: Optional[bytes] = None,
+                 body_stream: Optional[IO[bytes]] = None, headers: Optional[Dict[str, str]] = None,
+                 ) -> HttpResponse:
+        hdrs = dict(headers or {})
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            hdrs["Content-Type"] = "application/json"
+        response = transport.request(self.socket_path, method, url, body=body,
+                                     body_stream=body_stream, headers=hdrs, timeout=self.timeout)
+        self._raise_for_status(response)
+        return response
+
+    @staticmethod
+    def _raise_for_status(response: HttpResponse) -> None:
+        if response.status < 400:
+            return
+        raw = response.read()
+        response.close()
+        try:
+            message = json.loads(raw).get("message", "")
+        except (ValueError, AttributeError):
+            message = raw.decode("utf-8", "replace").strip()
+        raise error_from_status(response.status, message or f"HTTP {response.status}")
+
+    def _json(self, method: str, url: str, **kwargs: Any) -> Any:
+        response = self._request(method, url, **kwargs)
+        try:
+            return response.json()
+        finally:
+            response.close()
+
+    def _stream_json(self, method: str, url: str, **kwargs: Any) -> Iterator[Any]:
+        response = self._request(method, url, **kwargs)
+        try:
+            yield from response.iter_json()
+        finally:
+            response.close()
+
+    def _no_content(self, method: str, url: str, **kwargs: Any) -> int:
+        response = self._request(method, url, **kwargs)
+        response.read()
+        response.close()
+        return response.status
+
+    # -- system ---------------------------------------------------------------
+    def ping(self) -> bool:
+        """True when the daemon answers /_ping.
+
+        Raises:
+            Unavailable: nobody listens on the socket.
+        """
+        response = self._request("GET", "/_ping")
+        ok = response.read() == b"OK"
+        response.close()
+        return ok
+
+    def version(self) -> Dict[str, Any]:
+        """GET /version."""
+        return self._json("GET", "/version")  # type: ignore[no-any-return]
+
+    def info(self) -> Dict[str, Any]:
+        """GET /info, with the rootless-specific "Rootless" section."""
+        return self._json("GET", "/info")  # type: ignore[no-any-return]
+
+    def events(self, since: Optional[str] = None, until: Optional[str] = None,
+               filters: Optional[Dict[str, Any]] = None) -> Iterator[Any]:
+        """GET /events as decoded JSON objects."""
+        return self._stream_json("GET", self._url("/events", since=since, until=until, filters=filters))

@@ -1,0 +1,149 @@
+"""A minimal HTTP/1.1 client over a UNIX socket.
+
+Written on the socket module rather than http.client because importing
+http.client (and the email package behind it) costs ~35 ms, which would
+dominate `rootless ps`. It supports what the API needs: bodies by length or
+chunked, streamed responses, and taking over the socket after 101.
+"""
+from __future__ import annotations
+
+import json
+import socket
+from typing import IO, Any, Dict, Iterator, Optional, Tuple
+
+from rootless.errors import Unavailable
+
+USER_AGENT = "rootless-cli"
+
+
+class HttpResponse:
+    """Status, headers (lower-case keys) and a body read on demand."""
+
+    def __init__(self, sock: socket.socket, rfile: IO[bytes], status: int, headers: Dict[str, str]) -> None:
+        self.sock = sock
+        self.rfile = rfile
+        self.status = status
+        self.headers = headers
+        self._chunk_left = 0
+        self._done = False
+        length = headers.get("content-length")
+        self._length_left: Optional[int] = int(length) if length is not None else None
+        self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        if status in (101, 204, 304):
+            self._done = True
+
+    def iter_raw(self, size: int = 65536) -> Iterator[bytes]:
+        """Body bytes as they arrive."""
+        while not self._done:
+            data = self._read_some(size)
+            if not data:
+                self._done = True
+                return
+            yield data
+
+    def _read_some(self, size: int) -> bytes:
+        if self._chunked:
+            if self._chunk_left == 0:
+                line = self.rfile.readline()
+                self._chunk_left = int(line.split(b";")[0].strip() or b"0", 16)
+                if self._chunk_left == 0:
+                    self.rfile.readline()
+                    return b""
+            data = self.rfile.read1(min(size, self._chunk_left))  # type: ignore[attr-defined]
+            self._chunk_left -= len(data)
+            if self._chunk_left == 0:
+                self.rfile.readline()
+            return data
+        if self._length_left is not None:
+            if self._length_left <= 0:
+                return b""
+            data = self.rfile.read1(min(size, self._length_left))  # type: ignore[attr-defined]
+            self._length_left -= len(data)
+            return data
+        return self.rfile.read1(size)  # type: ignore[attr-defined]
+
+    def read(self) -> bytes:
+        return b"".join(self.iter_raw())
+
+    def json(self) -> Any:
+        data = self.read()
+        return json.loads(data) if data.strip() else None
+
+    def iter_lines(self) -> Iterator[bytes]:
+        """Body split on newlines (for JSON-lines streams)."""
+        pending = b""
+        for chunk in self.iter_raw():
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                if line.strip():
+                    yield line
+        if pending.strip():
+            yield pending
+
+    def iter_json(self) -> Iterator[Any]:
+        for line in self.iter_lines():
+            yield json.loads(line)
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def connect(path: str, timeout: Optional[float] = None) -> socket.socket:
+    """Open the daemon socket; Unavailable when nobody listens."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(path)
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        sock.close()
+        raise Unavailable(f"can't connect to rootlessd: {path}: {exc.strerror}") from None
+    return sock
+
+
+def _parse_head(rfile: IO[bytes]) -> Tuple[int, Dict[str, str]]:
+    status_line = rfile.readline()
+    if not status_line:
+        raise Unavailable("rootlessd closed the connection without answering")
+    parts = status_line.decode("latin-1").split(" ", 2)
+    status = int(parts[1])
+    headers: Dict[str, str] = {}
+    while True:
+        line = rfile.readline()
+        if line in (b"\r\n", b"\n", b""):
+            break
+        key, _, value = line.decode("latin-1").partition(":")
+        headers[key.strip().lower()] = value.strip()
+    return status, headers
+
+
+def request(
+    socket_path: str,
+    method: str,
+    target: str,
+    *,
+    body: Optional[bytes] = None,
+    body_stream: Optional[IO[bytes]] = None,
+    headers: Optional[Dict[str, str]] = None,
+    timeout: Optional[float] = None,
+) -> HttpResponse:
+    """Send one request on a fresh connection and return its response head."""
+    sock = connect(socket_path, timeout)
+    head = [f"{method} {target} HTTP/1.1", "Host: rootless", f"User-Agent: {USER_AGENT}"]
+    for key, value in (headers or {}).items():
+        head.append(f"{key}: {value}")
+    if body_stream is not None:
+        head.append("Transfer-Encoding: chunked")
+    else:
+        head.append(f"Content-Length: {len(body or b'')}")
+    sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b""))
+    if body_stream is not None:
+        for chunk in iter(lambda: body_stream.read(1 << 16), b""):
+            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        sock.sendall(b"0\r\n\r\n")
+    rfile = sock.makefile("rb")
+    status, response_headers = _parse_head(rfile)
+    return HttpResponse(sock, rfile, status, response_headers)

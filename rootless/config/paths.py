@@ -1,0 +1,155 @@
+"""The single source of truth for every path the engine uses.
+
+Do not compute any such path elsewhere. Inside the daemon's user namespace
+os.getuid() is 0, so the host uid is carried in ROOTLESS_HOST_UID.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+from rootless.errors import PermissionDenied
+
+STORE_VERSION = 1
+HOST_UID_ENV = "ROOTLESS_HOST_UID"
+
+
+def host_uid(environ: Optional[Mapping[str, str]] = None) -> int:
+    """The uid of the user on the host, also from inside the namespace."""
+    env = os.environ if environ is None else environ
+    value = env.get(HOST_UID_ENV)
+    return int(value) if value else os.getuid()
+
+
+def _home(env: Mapping[str, str]) -> str:
+    return env.get("HOME") or os.path.expanduser("~")
+
+
+def default_storage_root(env: Mapping[str, str]) -> str:
+    data_home = env.get("XDG_DATA_HOME") or os.path.join(_home(env), ".local", "share")
+    return os.path.join(data_home, "rootless")
+
+
+def default_runtime_dir(env: Mapping[str, str], uid: int) -> str:
+    """$XDG_RUNTIME_DIR/rootless, or a private dir in /tmp when it is unset (su)."""
+    base = env.get("XDG_RUNTIME_DIR")
+    if base:
+        return os.path.join(base, "rootless")
+    return os.path.join("/tmp", f"rootless-{uid}")
+
+
+def config_file(env: Optional[Mapping[str, str]] = None) -> str:
+    env = os.environ if env is None else env
+    explicit = env.get("ROOTLESS_CONFIG")
+    if explicit:
+        return explicit
+    config_home = env.get("XDG_CONFIG_HOME") or os.path.join(_home(env), ".config")
+    return os.path.join(config_home, "rootless", "config.toml")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every on-disk location, derived from a storage root and a runtime dir."""
+
+    root: str
+    run: str
+
+    @classmethod
+    def from_env(
+        cls, storage_root: Optional[str] = None, environ: Optional[Mapping[str, str]] = None
+    ) -> "Paths":
+        env = os.environ if environ is None else environ
+        root = storage_root or env.get("ROOTLESS_ROOT") or default_storage_root(env)
+        run = env.get("ROOTLESS_RUNTIME_DIR") or default_runtime_dir(env, host_uid(env))
+        return cls(root=os.path.abspath(root), run=os.path.abspath(run))
+
+    # -- storage root -------------------------------------------------
+    @property
+    def version_file(self) -> str:
+        return os.path.join(self.root, "STORE_VERSION")
+
+    @property
+    def lock(self) -> str:
+        return os.path.join(self.root, "lock")
+
+    @property
+    def blobs(self) -> str:
+        return os.path.join(self.root, "blobs", "sha256")
+
+    @property
+    def ingest(self) -> str:
+        return os.path.join(self.root, "ingest")
+
+    @property
+    def images(self) -> str:
+        return os.path.join(self.root, "images")
+
+    @property
+    def layers(self) -> str:
+        return os.path.join(self.root, "layers")
+
+    @property
+    def containers(self) -> str:
+        return os.path.join(self.root, "containers")
+
+    @property
+    def volumes(self) -> str:
+        return os.path.join(self.root, "volumes")
+
+    @property
+    def networks(self) -> str:
+        return os.path.join(self.root, "networks")
+
+    @property
+    def tmp(self) -> str:
+        return os.path.join(self.root, "tmp")
+
+    @property
+    def build_cache(self) -> str:
+        return os.path.join(self.root, "build-cache")
+
+    def container_dir(self, container_id: str) -> str:
+        return os.path.join(self.containers, container_id)
+
+    # -- runtime dir (tmpfs, gone at reboot) ---------------------------
+    @property
+    def socket(self) -> str:
+        return os.path.join(self.run, "rootless.sock")
+
+    @property
+    def daemon_pidfile(self) -> str:
+        return os.path.join(self.run, "rootlessd.pid")
+
+    @property
+    def daemon_log(self) -> str:
+        return os.path.join(self.run, "rootlessd.log")
+
+    @property
+    def pause_pidfile(self) -> str:
+        return os.path.join(self.run, "pause.pid")
+
+    @property
+    def namespace_lock(self) -> str:
+        return os.path.join(self.run, "ns.lock")
+
+    @property
+    def crun_state(self) -> str:
+        return os.path.join(self.run, "crun")
+
+    @property
+    def monitors(self) -> str:
+        return os.path.join(self.run, "monitors")
+
+    def ensure_run_dir(self) -> None:
+        """Create the runtime dir 0700 and refuse one another user owns."""
+        os.makedirs(self.run, mode=0o700, exist_ok=True)
+        info = os.lstat(self.run)
+        uid = os.getuid()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != uid:
+            raise PermissionDenied(
+                f"can't use runtime dir: {self.run}: not a directory owned by uid {uid}"
+            )
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            os.chmod(self.run, 0o700)

@@ -1,0 +1,104 @@
+"""User settings: ~/.config/rootless/config.toml, overridden by ROOTLESS_* variables."""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional
+
+from rootless.config.paths import config_file
+from rootless.errors import InvalidArgument
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on older Pythons only
+    import tomli as tomllib
+
+STORAGE_DRIVERS = ("auto", "overlay", "fuse-overlayfs", "vfs")
+NETWORK_BACKENDS = ("auto", "slirp4netns", "pasta", "none")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a user can configure; defaults suit a laptop."""
+
+    storage_root: Optional[str] = None
+    runtime: str = "crun"
+    storage_driver: str = "auto"
+    network_backend: str = "auto"
+    log_level: str = "info"
+    default_registry: str = "docker.io"
+    insecure_registries: List[str] = field(default_factory=list)
+    registry_mirrors: Dict[str, List[str]] = field(default_factory=dict)
+    idle_timeout: float = 0.0
+    source: str = ""
+
+
+_ENV_KEYS = {
+    "ROOTLESS_ROOT": "storage_root",
+    "ROOTLESS_OCI_RUNTIME": "runtime",
+    "ROOTLESS_STORAGE_DRIVER": "storage_driver",
+    "ROOTLESS_NETWORK_BACKEND": "network_backend",
+    "ROOTLESS_LOG_LEVEL": "log_level",
+    "ROOTLESS_DEFAULT_REGISTRY": "default_registry",
+    "ROOTLESS_IDLE_TIMEOUT": "idle_timeout",
+}
+
+
+def _from_toml(data: Mapping[str, Any]) -> Dict[str, Any]:
+    values: Dict[str, Any] = {}
+    for key in ("storage_root", "runtime", "storage_driver", "network_backend", "log_level"):
+        if key in data:
+            values[key] = str(data[key])
+    if "idle_timeout" in data:
+        values["idle_timeout"] = float(data["idle_timeout"])
+    registries = data.get("registries", {})
+    if not isinstance(registries, dict):
+        raise InvalidArgument("config: [registries] must be a table")
+    if "default" in registries:
+        values["default_registry"] = str(registries["default"])
+    if "insecure" in registries:
+        values["insecure_registries"] = [str(r) for r in registries["insecure"]]
+    if "mirrors" in registries:
+        values["registry_mirrors"] = {
+            str(k): [str(m) for m in v] for k, v in dict(registries["mirrors"]).items()
+        }
+    return values
+
+
+def _validate(settings: Settings) -> Settings:
+    checks = (
+        ("storage_driver", settings.storage_driver, STORAGE_DRIVERS),
+        ("network_backend", settings.network_backend, NETWORK_BACKENDS),
+        ("log_level", settings.log_level, LOG_LEVELS),
+    )
+    for name, value, allowed in checks:
+        if value not in allowed:
+            raise InvalidArgument(
+                f"config: {name}: invalid value {value!r}",
+                hint=f"use one of: {', '.join(allowed)}",
+            )
+    return settings
+
+
+def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
+    """Read the TOML file (if any), then apply environment overrides."""
+    env = os.environ if environ is None else environ
+    path = config_file(env)
+    values: Dict[str, Any] = {}
+    try:
+        with open(path, "rb") as f:
+            values = _from_toml(tomllib.load(f))
+        values["source"] = path
+    except FileNotFoundError:
+        pass
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidArgument(f"config: {path}: {exc}") from exc
+    for env_key, attr in _ENV_KEYS.items():
+        if env.get(env_key):
+            values[attr] = float(env[env_key]) if attr == "idle_timeout" else env[env_key]
+    insecure = env.get("ROOTLESS_INSECURE_REGISTRIES")
+    if insecure:
+        values["insecure_registries"] = [r for r in insecure.split(",") if r]
+    return _validate(Settings(**values))

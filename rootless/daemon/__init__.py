@@ -1,0 +1,1 @@
+"""rootlessd: the per-user daemon process."""

@@ -1,0 +1,3 @@
+from rootless.daemon.main import main
+
+main()

@@ -1,0 +1,130 @@
+"""Daemon lifecycle: namespaces, store lock, socket, signals, shutdown.
+
+Order matters: cgroups are detected in the host's mount namespace, then the
+process joins the engine's user namespace while it is still single-threaded,
+and only then takes the store lock and starts serving.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from typing import List, Optional
+
+from rootless.config import Paths, Settings, load_settings
+from rootless.errors import FailedPrecondition, RootlessError
+from rootless.runtime import cgroups, network, storage, userns
+from rootless.util import fs
+from rootless.util.log import setup_logging
+
+logger = logging.getLogger(__name__)
+
+SD_LISTEN_FDS_START = 3
+
+
+def _systemd_listener() -> Optional[socket.socket]:
+    """The socket systemd passed us (socket activation), if any."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()):
+        return None
+    if int(os.environ.get("LISTEN_FDS", "0")) < 1:
+        return None
+    for key in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(key, None)
+    return socket.socket(fileno=SD_LISTEN_FDS_START)
+
+
+def _lock_store(paths: Paths) -> fs.FileLock:
+    fs.ensure_dir(paths.root)
+    lock = fs.FileLock(paths.lock)
+    try:
+        lock.acquire(exclusive=True, blocking=False)
+    except FailedPrecondition:
+        pid = (fs.read_json(paths.daemon_pidfile) or {}).get("pid", "?")
+        raise FailedPrecondition(
+            f"can't lock store: {paths.root}: resource busy",
+            hint=f"another rootlessd (pid {pid}) is running for this storage root",
+        ) from None
+    return lock
+
+
+def _remove_stale_socket(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def serve(paths: Paths, settings: Settings) -> None:
+    """Run the daemon until SIGTERM/SIGINT."""
+    from rootless.api.server import make_server
+    from rootless.engine import Engine
+    from rootless.engine.engine import HostSetup
+
+    listener = _systemd_listener()
+    cgroup = cgroups.detect()
+    mapping = userns.enter(paths, cgroup)
+    lock = _lock_store(paths)
+    try:
+        host = HostSetup(
+            mapping=mapping, cgroup=cgroup,
+            storage_driver=storage.select_driver(settings.storage_driver, paths.tmp),
+            network_backend=network.select_backend(settings.network_backend),
+            runtime_binary=settings.runtime,
+        )
+        engine = Engine(paths, settings, host)
+        if listener is None:
+            _remove_stale_socket(paths.socket)
+        server = make_server(engine, paths.socket, listener)
+        fs.atomic_write_json(paths.daemon_pidfile, {"pid": os.getpid(), "host_uid": os.environ.get("ROOTLESS_HOST_UID")}, 0o600)
+        _install_signal_handlers(server)
+        logger.info("rootlessd listening on %s (storage %s, driver %s, cgroups %s)",
+                    paths.socket, paths.root, host.storage_driver, cgroup.mode)
+        try:
+            server.serve_forever(poll_interval=0.5)
+        finally:
+            server.server_close()
+            engine.close()
+            if listener is None:
+                _remove_stale_socket(paths.socket)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(paths.daemon_pidfile)
+            logger.info("rootlessd stopped")
+    finally:
+        lock.release()
+
+
+def _install_signal_handlers(server: "object") -> None:
+    def stop(signum: int, frame: object) -> None:
+        logger.info("received signal %d, shutting down", signum)
+        threading.Thread(target=server.shutdown, daemon=True).start()  # type: ignore[attr-defined]
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="rootlessd", description="the rootless engine daemon")
+    parser.add_argument("--root", help="storage root (default ~/.local/share/rootless)")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-file", help="write the log here instead of stderr")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    try:
+        settings = load_settings()
+        setup_logging(args.log_level or settings.log_level, args.log_file)
+        paths = Paths.from_env(args.root or settings.storage_root)
+        serve(paths, settings)
+    except RootlessError as exc:
+        print(f"rootlessd: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

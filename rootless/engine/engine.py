@@ -1,0 +1,242 @@
+"""The Engine: owns the stores and managers and answers system-wide questions."""
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import platform
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List
+
+import rootless
+from rootless.config import STORE_VERSION, Paths, Settings
+from rootless.errors import FailedPrecondition
+from rootless.engine.events import EventBus
+from rootless.runtime import crun, network, storage
+from rootless.runtime.cgroups import CgroupInfo
+from rootless.runtime.userns import Mapping
+from rootless.util import fs
+
+logger = logging.getLogger(__name__)
+
+GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
+
+
+@dataclass(frozen=True)
+class HostSetup:
+    """What the daemon found at start: namespaces, cgroups, tools."""
+
+    mapping: Mapping
+    cgroup: CgroupInfo
+    storage_driver: str
+    network_backend: str
+    runtime_binary: str
+
+
+def go_arch() -> str:
+    machine = platform.machine()
+    return GO_ARCH.get(machine, machine)
+
+
+def rfc3339_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def check_store_version(paths: Paths) -> None:
+    """Create the store layout, or refuse a store written by another format."""
+    for directory in (paths.root, paths.blobs, paths.ingest, paths.images, paths.layers,
+                      paths.containers, paths.volumes, paths.networks, paths.tmp):
+        fs.ensure_dir(directory)
+    try:
+        with open(paths.version_file, encoding="utf-8") as f:
+            found = int(f.read().strip() or 0)
+    except FileNotFoundError:
+        fs.atomic_write(paths.version_file, f"{STORE_VERSION}\n")
+        return
+    if found != STORE_VERSION:
+        raise FailedPrecondition(
+            f"can't use store: {paths.root}: format version {found}, this rootless uses {STORE_VERSION}",
+            hint="use another storage root (ROOTLESS_ROOT) or remove this one",
+        )
+
+
+class Engine:
+    """The composition root: one per daemon, shared by every API handler."""
+
+    def __init__(self, paths: Paths, settings: Settings, host: HostSetup) -> None:
+        self.paths = paths
+        self.settings = settings
+        self.host = host
+        self.events = EventBus()
+        self.started_at = time.time()
+        check_store_version(paths)
+
+    def close(self) -> None:
+        """Release what the engine holds; containers keep running under their monitors."""
+        logger.info("engine closed")
+
+    # -- system -----------------------------------------------------------
+    def version(self, api_version: str, min_api_version: str) -> Dict[str, Any]:
+        """The body of GET /version."""
+        details = {
+            "ApiVersion": api_version, "MinAPIVersion": min_api_version, "Os": "linux",
+            "Arch": go_arch(), "KernelVersion": platform.release(), "GitCommit": "",
+            "GoVersion": "", "BuildTime": "", "Experimental": "false",
+        }
+        return {
+            "Platform": {"Name": "rootless"},
+            "Components": [
+                {"Name": "Engine", "Version": rootless.__version__, "Details": details},
+                {"Name": "crun", "Version": crun.runtime_version(self.settings.runtime),
+                 "Details": {"Package": self.settings.runtime}},
+            ],
+            "Version": rootless.__version__,
+            **{k: v for k, v in details.items() if k != "Experimental"},
+        }
+
+    def rootless_info(self) -> Dict[str, Any]:
+        """What `rootless info` shows beyond docker's fields."""
+        cgroup = self.host.cgroup
+        return {
+            "Version": rootless.__version__,
+            "StorageRoot": self.paths.root,
+            "RuntimeDir": self.paths.run,
+            "Socket": self.paths.socket,
+            "IdMappings": self.host.mapping.to_json(),
+            "SingleIdMode": self.host.mapping.single_id,
+            "StorageDriver": self.host.storage_driver,
+            "CgroupMode": cgroup.mode,
+            "CgroupManager": cgroup.manager,
+            "CgroupControllers": cgroup.controllers,
+            "CgroupLimits": cgroup.describe(),
+            "NetworkBackend": self.host.network_backend,
+            "OCIRuntime": self.settings.runtime,
+            "OCIRuntimeVersion": crun.runtime_version(self.settings.runtime),
+            "ConfigFile": self.settings.source or "(defaults)",
+        }
+
+    def container_counts(self) -> Dict[str, int]:
+        """Containers by state, for /info."""
+        return {"Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0}
+
+    def image_count(self) -> int:
+        return 0
+
+    def info(self, api_version: str) -> Dict[str, Any]:
+        """The body of GET /info."""
+        cgroup = self.host.cgroup
+        meminfo = _mem_total()
+        runtime_path = crun.runtime_path(self.settings.runtime) or self.settings.runtime
+        body: Dict[str, Any] = {
+            "ID": _engine_id(self.paths), **self.container_counts(), "Images": self.image_count(),
+            "Driver": self.host.storage_driver,
+            "DriverStatus": [["Backing Filesystem", _fs_type(self.paths.root)],
+                             ["Native Overlay", str(self.host.storage_driver == storage.OVERLAY).lower()]],
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"],
+                        "Authorization": None, "Log": ["json-file"]},
+            "MemoryLimit": cgroup.limits_supported, "SwapLimit": False,
+            "CpuCfsPeriod": cgroup.limits_supported, "CpuCfsQuota": cgroup.limits_supported,
+            "CPUShares": cgroup.limits_supported, "CPUSet": False, "PidsLimit": cgroup.limits_supported,
+            "IPv4Forwarding": True, "BridgeNfIptables": False, "BridgeNfIp6tables": False,
+            "Debug": self.settings.log_level == "debug", "NFd": len(os.listdir("/proc/self/fd")),
+            "OomKillDisable": False, "NGoroutines": 0, "SystemTime": rfc3339_now(),
+            "LoggingDriver": "json-file",
+            "CgroupDriver": "cgroupfs" if cgroup.limits_supported else "none",
+            "CgroupVersion": "2" if cgroup.mode == "v2" else "1",
+            "NEventsListener": self.events.listeners, "KernelVersion": platform.release(),
+            "OperatingSystem": _os_name(), "OSVersion": _os_version(), "OSType": "linux",
+            "Architecture": platform.machine(), "NCPU": os.cpu_count() or 1, "MemTotal": meminfo,
+            "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": _registry_config(self.settings),
+            "GenericResources": None, "DockerRootDir": self.paths.root, "HttpProxy": "",
+            "HttpsProxy": "", "NoProxy": "", "Name": socket.gethostname(), "Labels": [],
+            "ExperimentalBuild": False, "ServerVersion": rootless.__version__,
+            "Runtimes": {self.settings.runtime: {"path": runtime_path}},
+            "DefaultRuntime": self.settings.runtime,
+            "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
+                      "ControlAvailable": False, "Error": "", "RemoteManagers": None},
+            "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "catatonit",
+            "ContainerdCommit": {"ID": ""}, "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""},
+            "SecurityOptions": ["name=seccomp,profile=builtin", "name=rootless", "name=no-new-privileges"],
+            "CDISpecDirs": [], "Warnings": self._warnings(),
+            "Rootless": self.rootless_info(),
+        }
+        return body
+
+    def _warnings(self) -> List[str]:
+        warnings = []
+        if self.host.mapping.single_id:
+            warnings.append("WARNING: no subuid/subgid range: single-uid mode, image file owners collapse to you")
+        if not self.host.cgroup.limits_supported:
+            warnings.append(f"WARNING: {self.host.cgroup.describe()}")
+        return warnings
+
+
+def _engine_id(paths: Paths) -> str:
+    path = os.path.join(paths.root, "engine-id")
+    existing = fs.read_json(path)
+    if existing:
+        return str(existing)
+    engine_id = os.urandom(16).hex()
+    fs.atomic_write_json(path, engine_id)
+    return engine_id
+
+
+def _mem_total() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _os_release() -> Dict[str, str]:
+    values: Dict[str, str] = {}
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                key, _, value = line.strip().partition("=")
+                values[key] = value.strip('"')
+    except OSError:
+        pass
+    return values
+
+
+def _os_name() -> str:
+    return _os_release().get("PRETTY_NAME", "Linux")
+
+
+def _os_version() -> str:
+    return _os_release().get("VERSION_ID", "")
+
+
+def _fs_type(path: str) -> str:
+    """The filesystem type holding path, from the longest matching mount point."""
+    best, fstype = "", "unknown"
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) > 2 and (path == parts[1] or path.startswith(parts[1].rstrip("/") + "/")):
+                    if len(parts[1]) >= len(best):
+                        best, fstype = parts[1], parts[2]
+    except OSError:
+        pass
+    return fstype
+
+
+def _registry_config(settings: Settings) -> Dict[str, Any]:
+    return {
+        "AllowNondistributableArtifactsCIDRs": None,
+        "AllowNondistributableArtifactsHostnames": None,
+        "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"],
+        "IndexConfigs": {name: {"Name": name, "Mirrors": settings.registry_mirrors.get(name, []),
+                                "Secure": False, "Official": False}
+                         for name in settings.insecure_registries},
+        "Mirrors": settings.registry_mirrors.get("docker.io", []),
+    }

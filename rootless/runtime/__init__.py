@@ -1,0 +1,1 @@
+"""Turning containers into processes: namespaces, rootfs, crun, networking."""

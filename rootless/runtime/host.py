@@ -1,0 +1,181 @@
+"""Host checks behind `rootless doctor`: each finds one problem and its fix.
+
+These run in the CLI, outside the daemon, because the daemon cannot start
+on a host with exactly these problems.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from dataclasses import dataclass
+from typing import Callable, List, Optional
+
+from rootless.config.subids import lookup_ranges, user_name
+from rootless.runtime import cgroups, linux
+from rootless.runtime.userns import admin_fix_command
+from rootless.util import proc
+
+NETWORK_FILESYSTEMS = {"nfs", "nfs4", "lustre", "gpfs", "beegfs", "cifs", "smb3", "fuse.sshfs", "ceph", "9p"}
+MIN_SUBID_COUNT = 65536
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one check: ok, warn or fail, with a fix for the last two."""
+
+    name: str
+    status: str
+    detail: str
+    fix: Optional[str] = None
+
+
+def _sysctl(path: str) -> Optional[str]:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _can_unshare_user() -> bool:
+    """Fork a child that tries unshare(CLONE_NEWUSER); its exit says if it worked."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        with contextlib.suppress(BaseException):
+            linux.unshare(linux.CLONE_NEWUSER)
+            code = 0
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def check_userns() -> Check:
+    if _sysctl("/proc/sys/kernel/unprivileged_userns_clone") == "0":
+        return Check("user namespaces", "fail", "disabled by kernel.unprivileged_userns_clone=0",
+                     "sudo sysctl -w kernel.unprivileged_userns_clone=1")
+    if _sysctl("/proc/sys/user/max_user_namespaces") == "0":
+        return Check("user namespaces", "fail", "user.max_user_namespaces is 0",
+                     "sudo sysctl -w user.max_user_namespaces=28633")
+    if not _can_unshare_user():
+        fix = "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
+        if _sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") != "1":
+            fix = "ask an admin to allow unprivileged user namespaces"
+        return Check("user namespaces", "fail", "unshare(CLONE_NEWUSER) was refused", fix)
+    return Check("user namespaces", "ok", "unprivileged user namespaces work")
+
+
+def _has_file_caps(path: str) -> bool:
+    try:
+        return bool(os.getxattr(path, "security.capability"))
+    except OSError:
+        return False
+
+
+def check_idmap_tool(tool: str) -> Check:
+    path = proc.which(tool)
+    if path is None:
+        return Check(tool, "fail", "not installed", "sudo apt-get install uidmap")
+    mode = os.stat(path).st_mode
+    if not (mode & stat.S_ISUID) and not _has_file_caps(path):
+        return Check(tool, "fail", f"{path} is neither setuid nor has file capabilities",
+                     f"sudo chmod u+s {path}")
+    return Check(tool, "ok", path)
+
+
+def check_subids(uid: int, path: str, kind: str) -> Check:
+    ranges = lookup_ranges(path, uid)
+    name = f"{kind} range"
+    if not ranges:
+        return Check(name, "fail", f"no entry for {user_name(uid)} in {path} (single-uid mode only)",
+                     admin_fix_command(uid))
+    total = sum(r.count for r in ranges)
+    if total < MIN_SUBID_COUNT:
+        return Check(name, "warn", f"only {total} ids in {path}; images with high uids will fail",
+                     admin_fix_command(uid))
+    first = ranges[0]
+    return Check(name, "ok", f"{first.start}-{first.start + first.count - 1} ({first.count} ids)")
+
+
+def check_device(path: str, needed_by: str) -> Check:
+    if not os.path.exists(path):
+        return Check(path, "fail", f"missing (needed by {needed_by})",
+                     f"sudo modprobe {'tun' if 'tun' in path else 'fuse'}")
+    if not os.access(path, os.R_OK | os.W_OK):
+        return Check(path, "fail", f"not readable and writable by you (needed by {needed_by})",
+                     f"sudo chmod 0666 {path}")
+    return Check(path, "ok", "usable")
+
+
+def check_cgroups() -> Check:
+    info = cgroups.detect()
+    if info.limits_supported:
+        return Check("cgroups", "ok", f"{info.mode}: {info.describe()}")
+    fix = None
+    if info.mode == cgroups.V2:
+        fix = ("sudo mkdir -p /etc/systemd/system/user@.service.d && printf '[Service]\\nDelegate=cpu cpuset io "
+               "memory pids\\n' | sudo tee /etc/systemd/system/user@.service.d/delegate.conf && "
+               "sudo systemctl daemon-reload")
+    elif info.mode in (cgroups.V1, cgroups.HYBRID):
+        fix = "boot with systemd.unified_cgroup_hierarchy=1 to get cgroup v2 (limits need it)"
+    return Check("cgroups", "warn", f"{info.mode}: {info.describe()}", fix)
+
+
+def _existing_parent(path: str) -> str:
+    while path and not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path or "/"
+
+
+def check_storage(root: str) -> Check:
+    target = _existing_parent(root)
+    fstype, best = "unknown", ""
+    with contextlib.suppress(OSError):
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                parts = line.split()
+                point = parts[1]
+                if (target == point or target.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+                    best, fstype = point, parts[2]
+    if fstype in NETWORK_FILESYSTEMS:
+        return Check("storage", "fail", f"{root} is on {fstype}: user namespaces can't own files there",
+                     f"export ROOTLESS_ROOT=/tmp/{user_name(os.getuid())}/rootless  # or a local disk")
+    if not os.access(target, os.W_OK):
+        return Check("storage", "fail", f"{target} is not writable by you", f"export ROOTLESS_ROOT=$HOME/rootless")
+    return Check("storage", "ok", f"{root} on {fstype}")
+
+
+def check_tool(tool: str, package: str, needed: bool, purpose: str) -> Check:
+    path = proc.which(tool)
+    if path:
+        return Check(tool, "ok", path)
+    return Check(tool, "fail" if needed else "warn", f"not installed ({purpose})",
+                 f"sudo apt-get install {package}")
+
+
+def check_runtime_dir() -> Check:
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return Check("runtime dir", "ok", os.environ["XDG_RUNTIME_DIR"])
+    return Check("runtime dir", "ok", f"XDG_RUNTIME_DIR unset; using /tmp/rootless-{os.getuid()} (0700)")
+
+
+def run_checks(storage_root: str) -> List[Check]:
+    """Every check, in the order a user should fix them."""
+    uid = os.getuid()
+    checks: List[Callable[[], Check]] = [
+        check_userns,
+        lambda: check_idmap_tool("newuidmap"),
+        lambda: check_idmap_tool("newgidmap"),
+        lambda: check_subids(uid, "/etc/subuid", "subuid"),
+        lambda: check_subids(uid, "/etc/subgid", "subgid"),
+        lambda: check_tool("crun", "crun", True, "the OCI runtime"),
+        lambda: check_tool("slirp4netns", "slirp4netns", False, "container networking"),
+        lambda: check_tool("fuse-overlayfs", "fuse-overlayfs", False, "overlay fallback"),
+        lambda: check_device("/dev/net/tun", "slirp4netns"),
+        lambda: check_device("/dev/fuse", "fuse-overlayfs"),
+        check_cgroups,
+        lambda: check_storage(storage_root),
+        check_runtime_dir,
+    ]
+    return [check() for check in checks]

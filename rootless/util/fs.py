@@ -1,0 +1,132 @@
+"""Crash-safe file operations: atomic writes, directory fsync, locks."""
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import tempfile
+from typing import IO, Any, BinaryIO, Iterable, Iterator, Optional, Union
+
+from rootless.errors import FailedPrecondition
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def fsync_dir(path: PathLike) -> None:
+    """Make a rename or unlink in this directory durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(
+    path: PathLike,
+    data: Union[bytes, str, Iterable[bytes], BinaryIO],
+    mode: int = 0o644,
+) -> None:
+    """Write a file so that readers see either the old or the whole new content.
+
+    Temp file in the same directory, write, fsync, rename, fsync the directory;
+    on any error the temp file is removed and the target is left untouched.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix="~")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            _write_all(out, data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(directory)
+
+
+def _write_all(out: IO[bytes], data: Union[bytes, str, Iterable[bytes], BinaryIO]) -> None:
+    if isinstance(data, str):
+        out.write(data.encode())
+    elif isinstance(data, (bytes, bytearray, memoryview)):
+        out.write(data)
+    elif hasattr(data, "read"):
+        while True:
+            chunk = data.read(1 << 20)  # type: ignore[union-attr]
+            if not chunk:
+                break
+            out.write(chunk)
+    else:
+        for chunk in data:  # type: ignore[union-attr]
+            out.write(chunk)
+
+
+def atomic_write_json(path: PathLike, obj: Any, mode: int = 0o644) -> None:
+    """Atomically write obj as pretty JSON."""
+    atomic_write(path, json.dumps(obj, indent=2, sort_keys=True) + "\n", mode)
+
+
+def read_json(path: PathLike, default: Any = None) -> Any:
+    """Read a JSON file, or return default when it does not exist."""
+    try:
+        with open(path, "rb") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return default
+
+
+def ensure_dir(path: PathLike, mode: int = 0o700) -> str:
+    """Create a directory (and parents) if missing; return its path."""
+    path = os.fspath(path)
+    os.makedirs(path, mode=mode, exist_ok=True)
+    return path
+
+
+class FileLock:
+    """An fcntl lock on a file, exclusive or shared, optionally non-blocking."""
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = os.fspath(path)
+        self._fd: Optional[int] = None
+
+    def acquire(self, *, exclusive: bool = True, blocking: bool = True) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        flags = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        if not blocking:
+            flags |= fcntl.LOCK_NB
+        try:
+            fcntl.flock(fd, flags)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                raise FailedPrecondition(f"can't lock {self.path}: resource busy") from exc
+            raise
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "FileLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+@contextlib.contextmanager
+def locked(path: PathLike, *, exclusive: bool = True) -> Iterator[None]:
+    """Hold an flock on path for the duration of a with block."""
+    lock = FileLock(path)
+    lock.acquire(exclusive=exclusive)
+    try:
+        yield
+    finally:
+        lock.release()

@@ -1,0 +1,255 @@
+"""The one place that starts external programs.
+
+Every tool call goes through :func:`run` (short-lived) or :func:`spawn`
+(long-lived helpers), so a failed tool always becomes a ToolError that carries
+the tool's stderr, and every argv is logged at DEBUG.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import IO, Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Union
+
+from rootless.errors import ToolError
+
+logger = logging.getLogger(__name__)
+
+Arg = Union[str, "os.PathLike[str]", "Secret"]
+
+# Debian package that ships each tool, for the "not found" hint.
+PACKAGE_OF_TOOL: Dict[str, str] = {
+    "crun": "crun",
+    "newuidmap": "uidmap",
+    "newgidmap": "uidmap",
+    "slirp4netns": "slirp4netns",
+    "pasta": "passt",
+    "fuse-overlayfs": "fuse-overlayfs",
+    "conmon": "conmon",
+    "tar": "tar",
+    "docker-registry": "docker-registry",
+    "catatonit": "catatonit",
+    "tini": "tini",
+}
+
+STDERR_TAIL_BYTES = 4096
+
+
+class Secret:
+    """An argv element that is passed as is but logged as ****."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return "****"
+
+    def __repr__(self) -> str:
+        return "Secret('****')"
+
+
+@dataclass(frozen=True)
+class Completed:
+    """What a finished tool left behind."""
+
+    argv: Sequence[str]
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+
+def _real_argv(argv: Sequence[Arg]) -> list[str]:
+    return [a.value if isinstance(a, Secret) else os.fspath(a) for a in argv]
+
+
+def _shown_argv(argv: Sequence[Arg]) -> str:
+    return shlex.join(str(a) if isinstance(a, Secret) else os.fspath(a) for a in argv)
+
+
+def _missing_tool(tool: str, argv0: str) -> ToolError:
+    package = PACKAGE_OF_TOOL.get(tool, tool)
+    return ToolError(
+        tool,
+        f"not found: {argv0}",
+        hint=f"install it: apt-get install {package}",
+    )
+
+
+def run(
+    argv: Sequence[Arg],
+    *,
+    tool: Optional[str] = None,
+    check: bool = True,
+    input: Optional[bytes] = None,
+    env: Optional[Mapping[str, str]] = None,
+    cwd: Optional[str] = None,
+    timeout: Optional[float] = 120,
+    stdout: Optional[Union[int, IO[Any]]] = subprocess.PIPE,
+    pass_fds: Sequence[int] = (),
+    preexec_fn: Optional[Callable[[], None]] = None,
+) -> Completed:
+    """Run a tool to completion; raise ToolError when it fails and check is set."""
+    real = _real_argv(argv)
+    tool = tool or os.path.basename(real[0])
+    logger.debug("executing: %s", _shown_argv(argv))
+    try:
+        proc = subprocess.run(
+            real,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            timeout=timeout,
+            pass_fds=tuple(pass_fds),
+            preexec_fn=preexec_fn,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise _missing_tool(tool, real[0]) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ToolError(tool, f"timed out after {timeout}s", argv=real) from exc
+    stderr = (proc.stderr or b"")[-STDERR_TAIL_BYTES:].decode("utf-8", "replace")
+    result = Completed(real, proc.returncode, proc.stdout or b"", proc.stderr or b"")
+    if check and proc.returncode != 0:
+        raise ToolError(
+            tool,
+            f"exited with status {proc.returncode}",
+            argv=real,
+            returncode=proc.returncode,
+            stderr=stderr,
+        )
+    return result
+
+
+def which(name: str) -> Optional[str]:
+    """Where a tool is on PATH (or the common sbin dirs), or None."""
+    path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin:/usr/local/sbin"
+    return shutil.which(name, path=path)
+
+
+def popen(
+    argv: Sequence[Arg],
+    *,
+    tool: Optional[str] = None,
+    stdin: Optional[Union[int, IO[Any]]] = subprocess.DEVNULL,
+    stdout: Optional[Union[int, IO[Any]]] = subprocess.DEVNULL,
+    stderr: Optional[Union[int, IO[Any]]] = subprocess.PIPE,
+    env: Optional[Mapping[str, str]] = None,
+    cwd: Optional[str] = None,
+    pass_fds: Sequence[int] = (),
+    start_new_session: bool = False,
+    preexec_fn: Optional[Callable[[], None]] = None,
+) -> "subprocess.Popen[bytes]":
+    """Start a tool without waiting for it (the caller owns its lifetime)."""
+    real = _real_argv(argv)
+    tool = tool or os.path.basename(real[0])
+    logger.debug("executing: %s", _shown_argv(argv))
+    try:
+        return subprocess.Popen(
+            real,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            pass_fds=tuple(pass_fds),
+            start_new_session=start_new_session,
+            preexec_fn=preexec_fn,
+        )
+    except FileNotFoundError as exc:
+        raise _missing_tool(tool, real[0]) from exc
+
+
+def terminate(proc: "subprocess.Popen[bytes]", timeout: float = 5.0) -> None:
+    """Stop a helper: SIGTERM, wait, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait()
+
+
+def _read_tail(stream: Optional[IO[bytes]]) -> str:
+    if stream is None:
+        return ""
+    with contextlib.suppress(OSError, ValueError):
+        os.set_blocking(stream.fileno(), False)
+        data = stream.read() or b""
+        return data[-STDERR_TAIL_BYTES:].decode("utf-8", "replace")
+    return ""
+
+
+@contextlib.contextmanager
+def spawn(
+    argv: Sequence[Arg],
+    *,
+    tool: Optional[str] = None,
+    ready_fd_arg: Optional[Callable[[int], Sequence[str]]] = None,
+    ready_timeout: float = 10.0,
+    env: Optional[Mapping[str, str]] = None,
+    pass_fds: Sequence[int] = (),
+) -> Iterator["subprocess.Popen[bytes]"]:
+    """Run a long-lived helper for the duration of a with block.
+
+    With ready_fd_arg, a pipe's write end is handed to the helper (the
+    callable returns the extra argv naming it) and we wait until the helper
+    writes to it or exits, as rootlesskit does for slirp4netns.
+    """
+    real = _real_argv(argv)
+    tool = tool or os.path.basename(real[0])
+    read_fd = write_fd = -1
+    extra: Sequence[str] = ()
+    if ready_fd_arg is not None:
+        read_fd, write_fd = os.pipe()
+        extra = ready_fd_arg(write_fd)
+    full = list(argv[:1]) + list(extra) + list(argv[1:])
+    fds = tuple(pass_fds) + ((write_fd,) if write_fd >= 0 else ())
+    proc = popen(full, tool=tool, env=env, pass_fds=fds)
+    try:
+        if write_fd >= 0:
+            os.close(write_fd)
+            write_fd = -1
+            wait_ready(proc, read_fd, tool, ready_timeout)
+        yield proc
+    finally:
+        for fd in (read_fd, write_fd):
+            if fd >= 0:
+                os.close(fd)
+        terminate(proc)
+
+
+def wait_ready(proc: "subprocess.Popen[bytes]", read_fd: int, tool: str, timeout: float) -> None:
+    """Wait until the helper writes to its ready fd; raise with its log if it dies."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ToolError(tool, f"not ready after {timeout}s", stderr=_read_tail(proc.stderr))
+        readable, _, _ = select.select([read_fd], [], [], min(remaining, 0.05))
+        if readable and os.read(read_fd, 1):
+            return
+        if proc.poll() is not None:
+            raise ToolError(
+                tool,
+                f"exited with status {proc.returncode} before it was ready",
+                returncode=proc.returncode,
+                stderr=_read_tail(proc.stderr),
+            )
