@@ -24,6 +24,7 @@ TOP_COMMANDS: Dict[str, str] = {
     "doctor": "system.doctor:doctor",
     "events": "system.events:events",
     "system": "system:system",
+    "unshare": "system.unshare:unshare",
 }
 
 
