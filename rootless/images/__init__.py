@@ -1,0 +1,1 @@
+"""Image model: references, OCI/Docker types, the content store and layers."""

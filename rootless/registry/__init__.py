@@ -1,0 +1,1 @@
+"""Distribution v2 client: resolve, fetch into a caller-given writer, push; auth."""
