@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The demo, offline: set the host up (as root), then, as the unprivileged user
+# rootless-demo, show the engine's set-up, check the host, build a small image
+# from the static busybox and run it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEMO_USER=rootless-demo
+bash contrib/setup-host.sh --user "$DEMO_USER"
+as_user() {
+    runuser -u "$DEMO_USER" -- env -i HOME="$(getent passwd "$DEMO_USER" | cut -d: -f6)" \
+        PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 "$@"
+}
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+step rootless info;   as_user rootless info
+step rootless doctor; as_user rootless doctor || true
+if [ -x contrib/demo-containers.sh ]; then
+    as_user bash contrib/demo-containers.sh
+fi
