@@ -91,6 +91,20 @@ class Paths:
         return os.path.join(self.root, "layers")
 
     @property
+    def image_index(self) -> str:
+        """Every image record and tag, one JSON file (images/store.py)."""
+        return os.path.join(self.images, "index.json")
+
+    @property
+    def image_index_lock(self) -> str:
+        return os.path.join(self.images, "index.lock")
+
+    @property
+    def gc_lock(self) -> str:
+        """Shared by pulls/loads/builds (a lease), exclusive for garbage collection."""
+        return os.path.join(self.root, "gc.lock")
+
+    @property
     def containers(self) -> str:
         return os.path.join(self.root, "containers")
 
