@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+
+from rootless.config import Paths, load_settings
+from rootless.config.subids import IdRange, parse_subid_file
+from rootless.errors import InvalidArgument
+
+
+def test_defaults_without_a_file(tmp_path):
+    settings = load_settings({"HOME": str(tmp_path)})
+    assert settings.runtime == "crun"
+    assert settings.storage_driver == "auto"
+    assert settings.default_registry == "docker.io"
+    assert settings.source == ""
+
+
+def test_toml_then_environment_overrides(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'storage_root = "/data/r"\nstorage_driver = "vfs"\nlog_level = "debug"\n'
+        '[registries]\ninsecure = ["reg.local:5000"]\nmirrors = { "docker.io" = ["https://m.example"] }\n'
+    )
+    env = {"HOME": str(tmp_path), "ROOTLESS_CONFIG": str(config), "ROOTLESS_STORAGE_DRIVER": "overlay"}
+    settings = load_settings(env)
+    assert settings.storage_root == "/data/r"
+    assert settings.storage_driver == "overlay"
+    assert settings.log_level == "debug"
+    assert settings.insecure_registries == ["reg.local:5000"]
+    assert settings.registry_mirrors == {"docker.io": ["https://m.example"]}
+    assert settings.source == str(config)
+
+
+def test_bad_values_are_refused_with_a_hint(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('storage_driver = "zfs"\n')
+    with pytest.raises(InvalidArgument) as err:
+        load_settings({"ROOTLESS_CONFIG": str(config)})
+    assert err.value.message == "config: storage_driver: invalid value 'zfs'"
+    assert "overlay" in (err.value.hint or "")
+
+
+def test_broken_toml_is_one_clear_error(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("storage_root = \n")
+    with pytest.raises(InvalidArgument, match=r"^config: .*c.toml"):
+        load_settings({"ROOTLESS_CONFIG": str(config)})
+
+
+def test_paths_follow_xdg_and_fall_back_to_tmp():
+    env = {"HOME": "/home/u", "XDG_RUNTIME_DIR": "/run/user/1000", "ROOTLESS_HOST_UID": "1000"}
+    paths = Paths.from_env(environ=env)
+    assert paths.root == "/home/u/.local/share/rootless"
+    assert paths.socket == "/run/user/1000/rootless/rootless.sock"
+    no_xdg = Paths.from_env(environ={"HOME": "/home/u", "ROOTLESS_HOST_UID": "1000"})
+    assert no_xdg.run == "/tmp/rootless-1000"
+    assert Paths.from_env("/x", environ=env).blobs == "/x/blobs/sha256"
+
+
+def test_subid_parsing_by_name_and_uid():
+    text = "# comment\nalice:100000:65536\n1001:200000:1000\nbob:300000:65536\nbad line\n"
+    assert parse_subid_file(text, "alice", 1000) == [IdRange(100000, 65536)]
+    assert parse_subid_file(text, "carol", 1001) == [IdRange(200000, 1000)]
+    assert parse_subid_file(text, "dave", 1002) == []
