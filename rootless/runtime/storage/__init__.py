@@ -1,4 +1,8 @@
-"""Root filesystem drivers: kernel overlayfs, fuse-overlayfs, and a copy driver."""
+"""Root filesystem drivers: kernel overlayfs, fuse-overlayfs, and a copy driver.
+
+The protocol and its lifecycle are in driver.py; get_driver(name, paths)
+returns an implementation, select_driver() picks the best one for this host.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -9,11 +13,22 @@ import tempfile
 from typing import Optional
 
 from rootless.runtime import linux
+from rootless.runtime.storage.driver import (
+    DRIVER_NAMES,
+    FUSE_OVERLAYFS,
+    OVERLAY,
+    VFS,
+    StorageDriver,
+    get_driver,
+)
 from rootless.util import proc
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "DRIVER_NAMES", "FUSE_OVERLAYFS", "OVERLAY", "VFS", "StorageDriver", "get_driver",
+    "select_driver", "overlay_works", "fuse_overlayfs_usable", "driver_binary",
+]
 
-OVERLAY, FUSE_OVERLAYFS, VFS = "overlay", "fuse-overlayfs", "vfs"
+logger = logging.getLogger(__name__)
 
 
 def overlay_works(scratch: str) -> bool:
@@ -36,6 +51,7 @@ def overlay_works(scratch: str) -> bool:
 
 
 def fuse_overlayfs_usable() -> bool:
+    """The binary is installed and /dev/fuse is open to us (0666 on most distros)."""
     if proc.which("fuse-overlayfs") is None:
         return False
     return os.access("/dev/fuse", os.R_OK | os.W_OK)

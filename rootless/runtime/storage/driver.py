@@ -1,0 +1,235 @@
+"""The StorageDriver protocol: how a container gets its root filesystem.
+
+Vocabulary from containerd's snapshotter (core/snapshots/snapshotter.go):
+*lowers* are the read-only layer diff dirs of the image, LOWEST FIRST, as
+images/layers.py unpacks them (overlayfs format: a deleted path is a 0/0
+character device, an opaque dir carries the xattr user.overlay.opaque=y).
+The *upper* dir holds the container's own changes, and *merged* is the view
+crun uses as the rootfs.
+
+Lifecycle (every call is idempotent, and all of them run inside the engine's
+user + mount namespace, so mounts outlive a daemon restart)::
+
+    driver = get_driver("overlay", paths)
+    driver.create(cid, lowers)     # dirs + rootfs/lowers.json; vfs copies here
+    rootfs = driver.mount(cid)     # -> <container_dir>/rootfs/merged
+    ...                            # crun runs with rootfs
+    driver.unmount(cid)            # container stopped; upper stays
+    driver.upper_dir(cid)          # the changes, for commit / export / diff
+    driver.remove(cid)             # unmount and delete every dir
+
+Per-container layout under paths.container_dir(cid)/rootfs/: lowers.json
+({"driver": name, "lowers": [...]}), upper/, work/, merged/, lock.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Protocol, Sequence
+
+from rootless.config.paths import Paths
+from rootless.errors import FailedPrecondition, InvalidArgument, NotFound
+from rootless.runtime import linux
+from rootless.util import fs
+
+logger = logging.getLogger(__name__)
+
+OVERLAY, FUSE_OVERLAYFS, VFS = "overlay", "fuse-overlayfs", "vfs"
+DRIVER_NAMES = (OVERLAY, FUSE_OVERLAYFS, VFS)
+MOUNTINFO = "/proc/self/mountinfo"
+
+
+class StorageDriver(Protocol):
+    """Prepares, mounts and removes container root filesystems (see module doc)."""
+
+    name: str
+
+    def create(self, container_id: str, lowers: Sequence[str]) -> None:
+        """Make the container's dirs for these lowers (lowest first); idempotent."""
+
+    def mount(self, container_id: str) -> str:
+        """Mount the rootfs (if not mounted yet) and return its path."""
+
+    def unmount(self, container_id: str) -> None:
+        """Unmount the rootfs; no-op when it is not mounted."""
+
+    def remove(self, container_id: str) -> None:
+        """Unmount and delete every dir of the container; no-op when gone."""
+
+    def upper_dir(self, container_id: str) -> str:
+        """The container's changes in overlayfs format (whiteouts, opaque xattrs)."""
+
+    def is_mounted(self, container_id: str) -> bool:
+        """Whether mount() has made the rootfs available."""
+
+
+@dataclass(frozen=True)
+class RootfsLayout:
+    """Where one container's driver data lives."""
+
+    base: str
+
+    @classmethod
+    def of(cls, paths: Paths, container_id: str) -> "RootfsLayout":
+        if not container_id or "/" in container_id or container_id.startswith("."):
+            raise InvalidArgument(f"invalid container id: {container_id!r}")
+        return cls(os.path.join(paths.container_dir(container_id), "rootfs"))
+
+    @property
+    def upper(self) -> str:
+        return os.path.join(self.base, "upper")
+
+    @property
+    def work(self) -> str:
+        return os.path.join(self.base, "work")
+
+    @property
+    def merged(self) -> str:
+        return os.path.join(self.base, "merged")
+
+    @property
+    def record(self) -> str:
+        return os.path.join(self.base, "lowers.json")
+
+    @property
+    def lock(self) -> str:
+        return os.path.join(self.base, "lock")
+
+    def exists(self) -> bool:
+        return os.path.exists(self.record)
+
+
+def write_record(layout: RootfsLayout, driver: str, lowers: Sequence[str]) -> None:
+    """Remember the driver and lowers, refusing to change them for a container."""
+    for lower in lowers:
+        if not os.path.isabs(lower):
+            raise InvalidArgument(f"create rootfs: lower dir must be absolute: {lower}")
+        if not os.path.isdir(lower):
+            raise NotFound(f"create rootfs: {lower}: no such layer dir")
+    old = fs.read_json(layout.record)
+    new = {"driver": driver, "lowers": list(lowers)}
+    if old is not None and old != new:
+        raise FailedPrecondition(
+            f"create rootfs: {layout.base}: exists with other lowers or driver {old.get('driver')}"
+        )
+    fs.ensure_dir(layout.base)
+    if old is None:
+        fs.atomic_write_json(layout.record, new)
+
+
+def read_lowers(layout: RootfsLayout) -> List[str]:
+    record = fs.read_json(layout.record)
+    if record is None:
+        raise NotFound(f"mount rootfs: {layout.base}: not created")
+    return list(record["lowers"])
+
+
+@contextlib.contextmanager
+def container_lock(layout: RootfsLayout) -> Iterator[None]:
+    """Serialise mount/unmount/remove of one container."""
+    fs.ensure_dir(layout.base)
+    with fs.locked(layout.lock):
+        yield
+
+
+def copy_root_attrs(lowers: Sequence[str], upper: str) -> None:
+    """Give the upper dir the top layer's root mode and owner: the merged root shows them."""
+    if not lowers:
+        return
+    info = os.stat(lowers[-1])
+    os.chmod(upper, info.st_mode & 0o7777)
+    with contextlib.suppress(PermissionError, OSError):
+        os.chown(upper, info.st_uid, info.st_gid)
+
+
+def make_dirs(layout: RootfsLayout, lowers: Sequence[str], with_work: bool = True) -> None:
+    """upper/ (and work/) and merged/; upper gets the top layer's root attributes."""
+    fresh = not os.path.isdir(layout.upper)
+    fs.ensure_dir(layout.upper, 0o755)
+    if fresh:
+        copy_root_attrs(lowers, layout.upper)
+    if with_work:
+        fs.ensure_dir(layout.work, 0o700)
+    fs.ensure_dir(layout.merged, 0o755)
+
+
+# -- mount table -----------------------------------------------------------
+
+_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
+
+
+def unescape_mountinfo(field: str) -> str:
+    """mountinfo escapes space, tab, newline and backslash as \\ooo octal."""
+    return _OCTAL_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), field)
+
+
+def parse_mount_points(text: str) -> List[str]:
+    """Mount points listed in a /proc/PID/mountinfo text (field 5)."""
+    points = []
+    for line in text.splitlines():
+        fields = line.split(" ")
+        if len(fields) > 4:
+            points.append(unescape_mountinfo(fields[4]))
+    return points
+
+
+def is_mount_point(path: str, mountinfo: str = MOUNTINFO) -> bool:
+    with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
+        return os.path.abspath(path) in parse_mount_points(f.read())
+
+
+def is_stale_mount(path: str) -> bool:
+    """A FUSE mount whose helper died answers ENOTCONN: it must be unmounted first."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno in (errno.ENOTCONN, errno.EIO)
+    return False
+
+
+def detach(path: str) -> None:
+    """Unmount every mount stacked on path (lazily: a container may still hold files)."""
+    while is_mount_point(path):
+        try:
+            linux.umount(path, linux.MNT_DETACH)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                return
+            raise
+        logger.debug("unmounted %s", path)
+
+
+def remove_tree(layout: RootfsLayout) -> None:
+    """Delete the container's rootfs dirs; refuse while anything is still mounted."""
+    if is_mount_point(layout.merged):
+        raise FailedPrecondition(f"remove rootfs: {layout.merged}: still mounted")
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(layout.base)
+
+
+def get_driver(name: str, paths: Paths) -> StorageDriver:
+    """The driver called name, bound to this store."""
+    if name == OVERLAY:
+        from rootless.runtime.storage.overlay import OverlayDriver
+        return OverlayDriver(paths)
+    if name == FUSE_OVERLAYFS:
+        from rootless.runtime.storage.fuse_overlayfs import FuseOverlayDriver
+        return FuseOverlayDriver(paths)
+    if name == VFS:
+        from rootless.runtime.storage.vfs import VfsDriver
+        return VfsDriver(paths)
+    raise InvalidArgument(
+        f"unknown storage driver: {name}",
+        hint=f"use one of: {', '.join(DRIVER_NAMES)} (or auto)",
+    )
+
+
+def driver_of(paths: Paths, container_id: str) -> Optional[str]:
+    """The driver a container's rootfs was created with, or None."""
+    record = fs.read_json(RootfsLayout.of(paths, container_id).record)
+    return None if record is None else str(record.get("driver"))

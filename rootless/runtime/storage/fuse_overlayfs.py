@@ -1,0 +1,46 @@
+"""fuse-overlayfs: overlay semantics from a FUSE helper, for kernels that refuse overlay.
+
+The helper daemonizes once the mount is up, so it outlives the daemon and
+keeps serving the rootfs across a daemon restart, like podman's. It reads our
+layer format (0/0 whiteouts, user.overlay.opaque) in its lowers; its upper has
+its own opaque markers (whiteouts.py). Unmounting with umount2 in our mount
+namespace ends the helper (it sees ENODEV on /dev/fuse and exits).
+"""
+from __future__ import annotations
+
+import logging
+from typing import List, Sequence
+
+from rootless.errors import InvalidArgument
+from rootless.runtime.storage.driver import FUSE_OVERLAYFS, RootfsLayout
+from rootless.runtime.storage.overlay import MountingDriver, lowerdir_paths
+from rootless.util import proc
+
+logger = logging.getLogger(__name__)
+
+BINARY = "fuse-overlayfs"
+# fuse-overlayfs splits lowerdir on ":" and its options on ",".
+_UNSAFE_IN_OPTIONS = (",", ":")
+
+
+def fuse_overlayfs_argv(lowerdirs: Sequence[str], upper: str, work: str, merged: str) -> List[str]:
+    """argv mounting lowerdirs (top first) with upper/work at merged."""
+    for path in list(lowerdirs) + [upper, work]:
+        if any(c in path for c in _UNSAFE_IN_OPTIONS):
+            raise InvalidArgument(f"mount rootfs: {path}: path contains ',' or ':'",
+                                  hint="use a storage root without those characters")
+    options = f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work}"
+    return [BINARY, "-o", options, merged]
+
+
+class FuseOverlayDriver(MountingDriver):
+    """fuse-overlayfs started through util.proc; unmounted with umount2."""
+
+    name = FUSE_OVERLAYFS
+
+    def mount_layers(self, layout: RootfsLayout, lowers: Sequence[str]) -> None:
+        lowerdirs = lowerdir_paths(lowers, self.empty_dir(layout))
+        argv = fuse_overlayfs_argv(lowerdirs, layout.upper, layout.work, layout.merged)
+        # The foreground process exits once the mount is ready; the helper stays.
+        proc.run(argv, tool=BINARY, timeout=60)
+        logger.debug("mounted fuse-overlayfs at %s (%d layers)", layout.merged, len(lowers))

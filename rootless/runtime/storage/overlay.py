@@ -1,0 +1,158 @@
+"""Kernel overlayfs in the user namespace (Linux >= 5.11 with `userxattr`).
+
+With userxattr the kernel reads and writes user.overlay.* xattrs, the format
+our layers are unpacked in (see whiteouts.py). The mount lives in the engine's
+mount namespace, which the pause process keeps, so a restarted daemon finds it
+in /proc/self/mountinfo.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from typing import Iterator, List, Sequence
+
+from rootless.config.paths import Paths
+from rootless.errors import NotFound, ToolError
+from rootless.runtime import linux
+from rootless.runtime.storage.driver import (
+    OVERLAY,
+    RootfsLayout,
+    container_lock,
+    detach,
+    is_mount_point,
+    is_stale_mount,
+    make_dirs,
+    read_lowers,
+    remove_tree,
+    write_record,
+)
+
+logger = logging.getLogger(__name__)
+
+# mount(2) copies at most one page of option data (fs/namespace.c copy_mount_options).
+OPTIONS_LIMIT = os.sysconf("SC_PAGE_SIZE") - 1
+# Characters the legacy option parser splits on; such a path must go by fd.
+_UNSAFE_IN_OPTIONS = (",", ":", "\\")
+
+
+def lowerdir_paths(lowers: Sequence[str], empty_dir: str) -> List[str]:
+    """overlay's lowerdir order is top first; we keep lowest first. Needs at least one."""
+    return list(reversed(lowers)) or [empty_dir]
+
+
+def overlay_options(lowerdirs: Sequence[str], upper: str, work: str) -> str:
+    """The -o string for kernel overlay (lowerdirs already top first)."""
+    return f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work},userxattr"
+
+
+def needs_fd_paths(lowerdirs: Sequence[str], upper: str, work: str) -> bool:
+    """Too long for one page, or a path the option parser would split."""
+    if len(overlay_options(lowerdirs, upper, work)) > OPTIONS_LIMIT:
+        return True
+    return any(c in p for p in lowerdirs for c in _UNSAFE_IN_OPTIONS)
+
+
+@contextlib.contextmanager
+def fd_paths(dirs: Sequence[str]) -> Iterator[List[str]]:
+    """/proc/self/fd/N names for dirs: ~18 bytes per layer, whatever the real path.
+
+    Like containers/storage's short "l/" links, this keeps many layers under
+    the one-page limit; the kernel resolves the magic links at mount time, so
+    the fds can be closed right after mount(2).
+    """
+    with contextlib.ExitStack() as stack:
+        names = []
+        for path in dirs:
+            fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            stack.callback(os.close, fd)
+            names.append(f"/proc/self/fd/{fd}")
+        yield names
+
+
+class MountingDriver:
+    """What kernel overlay and fuse-overlayfs share: dirs, lock, mount table checks."""
+
+    name = ""
+    needs_work_dir = True
+
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+
+    def layout(self, container_id: str) -> RootfsLayout:
+        return RootfsLayout.of(self.paths, container_id)
+
+    def create(self, container_id: str, lowers: Sequence[str]) -> None:
+        layout = self.layout(container_id)
+        with container_lock(layout):
+            write_record(layout, self.name, lowers)
+            make_dirs(layout, lowers, self.needs_work_dir)
+
+    def mount(self, container_id: str) -> str:
+        layout = self.layout(container_id)
+        with container_lock(layout):
+            if is_mount_point(layout.merged):
+                if not is_stale_mount(layout.merged):
+                    return layout.merged
+                logger.warning("rootfs of %s: helper gone, mounting again", container_id)
+                detach(layout.merged)
+            lowers = read_lowers(layout)
+            make_dirs(layout, lowers, self.needs_work_dir)
+            self.mount_layers(layout, lowers)
+        return layout.merged
+
+    def mount_layers(self, layout: RootfsLayout, lowers: Sequence[str]) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def empty_dir(layout: RootfsLayout) -> str:
+        """A lower for an image without layers (FROM scratch): overlay needs one."""
+        path = os.path.join(layout.base, "empty")
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        return path
+
+    def unmount(self, container_id: str) -> None:
+        layout = self.layout(container_id)
+        if not os.path.isdir(layout.base):
+            return
+        with container_lock(layout):
+            detach(layout.merged)
+
+    def remove(self, container_id: str) -> None:
+        layout = self.layout(container_id)
+        if not os.path.isdir(layout.base):
+            return
+        with container_lock(layout):
+            detach(layout.merged)
+            remove_tree(layout)
+
+    def upper_dir(self, container_id: str) -> str:
+        layout = self.layout(container_id)
+        if not os.path.isdir(layout.upper):
+            raise NotFound(f"get changes: container {container_id}: no rootfs")
+        return layout.upper
+
+    def is_mounted(self, container_id: str) -> bool:
+        merged = self.layout(container_id).merged
+        return is_mount_point(merged) and not is_stale_mount(merged)
+
+
+class OverlayDriver(MountingDriver):
+    """Kernel overlayfs, mounted with mount(2) from the daemon itself."""
+
+    name = OVERLAY
+
+    def mount_layers(self, layout: RootfsLayout, lowers: Sequence[str]) -> None:
+        lowerdirs = lowerdir_paths(lowers, self.empty_dir(layout))
+        with contextlib.ExitStack() as stack:
+            if needs_fd_paths(lowerdirs, layout.upper, layout.work):
+                lowerdirs = stack.enter_context(fd_paths(lowerdirs))
+            options = overlay_options(lowerdirs, layout.upper, layout.work)
+            try:
+                linux.mount("overlay", layout.merged, "overlay", 0, options)
+            except OSError as exc:
+                raise ToolError(
+                    "overlay", f"mount {layout.merged}: {exc.strerror}",
+                    hint="set storage driver to fuse-overlayfs or vfs if the kernel refuses overlay",
+                ) from exc
+        logger.debug("mounted overlay at %s (%d layers)", layout.merged, len(lowers))
