@@ -1,0 +1,175 @@
+"""Resolve a docker `--user` string against the image's /etc/passwd and /etc/group.
+
+The rootfs is untrusted: its /etc/passwd may be a symlink aimed at the host.
+Paths are therefore resolved as if the rootfs were `/` (symlinks, absolute or
+relative, and `..` never leave it), the way runc's user.GetExecUser is fed by
+moby through securejoin, and the final open uses O_NOFOLLOW.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+from rootless.errors import InvalidArgument
+
+MAX_SYMLINKS = 40
+MAX_ID = 2**31 - 1
+MAX_FILE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ExecUser:
+    """What the container process runs as."""
+
+    uid: int
+    gid: int
+    additional_gids: Tuple[int, ...] = ()
+    home: str = "/"
+
+
+@dataclass(frozen=True)
+class PasswdEntry:
+    name: str
+    uid: int
+    gid: int
+    home: str
+
+
+@dataclass(frozen=True)
+class GroupEntry:
+    name: str
+    gid: int
+    members: Tuple[str, ...]
+
+
+def resolve_in_root(rootfs: str, path: str) -> str:
+    """The host path of `path` inside rootfs, following symlinks as a chroot would."""
+    root = os.path.abspath(rootfs)
+    pending = [p for p in path.split("/") if p]
+    resolved: List[str] = []
+    links = 0
+    while pending:
+        part = pending.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        try:
+            target = os.readlink(candidate)
+        except OSError:  # not a symlink, or missing: keep the name as is
+            resolved.append(part)
+            continue
+        links += 1
+        if links > MAX_SYMLINKS:
+            raise InvalidArgument(f"can't resolve {path} in rootfs: too many levels of symbolic links")
+        if target.startswith("/"):
+            resolved = []
+        pending = [p for p in target.split("/") if p] + pending
+    return os.path.join(root, *resolved)
+
+
+def read_rootfs_file(rootfs: str, path: str) -> Optional[str]:
+    """Text of a file inside rootfs, or None when it is missing or not a regular file."""
+    host_path = resolve_in_root(rootfs, path)
+    try:
+        fd = os.open(host_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return None
+        raise InvalidArgument(f"can't read {path} in rootfs: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None
+        return f.read(MAX_FILE_BYTES).decode("utf-8", "replace")
+
+
+def _int_field(text: str) -> Optional[int]:
+    return int(text) if text.isdigit() else None
+
+
+def parse_passwd(text: str) -> Iterator[PasswdEntry]:
+    """Entries of a passwd file; malformed lines are skipped as libc does."""
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) < 4 or line.startswith("#"):
+            continue
+        uid, gid = _int_field(fields[2]), _int_field(fields[3])
+        if uid is None or gid is None:
+            continue
+        home = fields[5] if len(fields) > 5 and fields[5] else "/"
+        yield PasswdEntry(fields[0], uid, gid, home)
+
+
+def parse_group(text: str) -> Iterator[GroupEntry]:
+    """Entries of a group file."""
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) < 3 or line.startswith("#"):
+            continue
+        gid = _int_field(fields[2])
+        if gid is None:
+            continue
+        members = tuple(m for m in (fields[3].split(",") if len(fields) > 3 else []) if m)
+        yield GroupEntry(fields[0], gid, members)
+
+
+def _checked_id(text: str, kind: str) -> int:
+    value = int(text)
+    if value > MAX_ID:
+        raise InvalidArgument(f"invalid {kind} {text}: out of range (max {MAX_ID})")
+    return value
+
+
+def _find_user(name: str, passwd: List[PasswdEntry]) -> Optional[PasswdEntry]:
+    """By name, or by uid when the name is numeric (a name wins, as in runc)."""
+    for entry in passwd:
+        if entry.name == name:
+            return entry
+    if name.isdigit():
+        uid = int(name)
+        return next((e for e in passwd if e.uid == uid), None)
+    return None
+
+
+def _find_group_id(name: str, groups: List[GroupEntry]) -> int:
+    for entry in groups:
+        if entry.name == name:
+            return entry.gid
+    if name.isdigit():
+        return _checked_id(name, "gid")
+    raise InvalidArgument(f"unable to find group {name}: no matching entries in group file")
+
+
+def _supplementary(user_name: Optional[str], group_add: Sequence[str], groups: List[GroupEntry]) -> Tuple[int, ...]:
+    """Groups listing the user as a member, then --group-add ones, without repeats."""
+    gids: List[int] = []
+    if user_name:
+        gids = [g.gid for g in groups if user_name in g.members]
+    gids += [_find_group_id(name, groups) for name in group_add]
+    return tuple(dict.fromkeys(gids))
+
+
+def resolve_user(rootfs: str, user: str, group_add: Sequence[str] = ()) -> ExecUser:
+    """uid, gid, supplementary gids and home for a docker user string.
+
+    Accepted forms: "", "name", "uid", "name:group", "uid:gid" (any mix).
+    """
+    user_part, _, group_part = (user or "").partition(":")
+    user_part = user_part or "0"
+    passwd = list(parse_passwd(read_rootfs_file(rootfs, "/etc/passwd") or ""))
+    groups = list(parse_group(read_rootfs_file(rootfs, "/etc/group") or ""))
+    entry = _find_user(user_part, passwd)
+    if entry is None and not user_part.isdigit():
+        raise InvalidArgument(f"unable to find user {user_part}: no matching entries in passwd file")
+    uid = entry.uid if entry else _checked_id(user_part, "uid")
+    gid = entry.gid if entry else 0
+    if group_part:
+        gid = _find_group_id(group_part, groups)
+    additional = _supplementary(entry.name if entry else None, group_add, groups)
+    return ExecUser(uid=uid, gid=gid, additional_gids=additional, home=entry.home if entry else "/")
