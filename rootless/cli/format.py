@@ -1,0 +1,366 @@
+"""A small Go text/template renderer for --format, and docker's table layout.
+
+Covers what docker users write: `{{.A.B}}`, `{{json .X}}`, `{{index .M "k"}}`,
+`{{range .L}}..{{end}}` (with `$i, $v :=`), `{{if}}/{{else}}/{{with}}`, pipes
+(`{{.Name | upper}}`), `{{-`/`-}}` trimming and the functions docker adds
+(json, join, split, lower, upper, title, truncate, pad, len, index, printf,
+println). See https://pkg.go.dev/text/template and docker/cli
+`templates/templates.go`. Values print the way Go's %v prints decoded JSON.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from rootless.errors import InvalidArgument
+
+_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.DOTALL)
+_TOKEN = re.compile(r'''\s*("(?:\\.|[^"\\])*"|`[^`]*`|:=|\||,|\(|\)|\$\w*(?:\.\w+)*|(?:\.\w+)+|\.|'''
+                    r'''-?\d+(?:\.\d+)?|[A-Za-z_]\w*)''')
+NO_VALUE = "<no value>"
+
+
+class Node:
+    """A parsed piece of a template: text, an action, or a block."""
+
+    def __init__(self, kind: str, pipe: Optional[List[List[Any]]] = None, text: str = "",
+                 variables: Sequence[str] = ()) -> None:
+        self.kind = kind
+        self.pipe = pipe or []
+        self.text = text
+        self.variables = list(variables)
+        self.body: List[Node] = []
+        self.else_body: List[Node] = []
+
+
+def _tokenize(source: str) -> List[str]:
+    tokens, pos = [], 0
+    source = source.strip()
+    while pos < len(source):
+        match = _TOKEN.match(source, pos)
+        if not match or match.end() == pos:
+            raise InvalidArgument(f"invalid format: unexpected {source[pos:]!r} in {{{{{source}}}}}")
+        tokens.append(match.group(1))
+        pos = match.end()
+    return tokens
+
+
+def _group(tokens: List[str], pos: int) -> Tuple[List[Any], int]:
+    """Nest parenthesised sub-pipelines: `(index .M "k").Field` becomes one operand."""
+    items: List[Any] = []
+    while pos < len(tokens):
+        token = tokens[pos]
+        pos += 1
+        if token == ")":
+            return items, pos
+        if token != "(":
+            items.append(token)
+            continue
+        inner, pos = _group(tokens, pos)
+        path = ""
+        if pos < len(tokens) and tokens[pos].startswith(".") and tokens[pos] != ".":
+            path, pos = tokens[pos], pos + 1
+        items.append(("sub", _commands(inner), path))
+    return items, pos
+
+
+def _commands(items: List[Any]) -> List[List[Any]]:
+    commands: List[List[Any]] = [[]]
+    for item in items:
+        if item == "|":
+            commands.append([])
+        else:
+            commands[-1].append(item)
+    return commands
+
+
+def _split_pipe(tokens: List[str]) -> Tuple[List[str], List[List[Any]]]:
+    """Variable declarations (`$k, $v :=`) and the pipeline's commands."""
+    variables: List[str] = []
+    if ":=" in tokens:
+        at = tokens.index(":=")
+        variables = [t for t in tokens[:at] if t != ","]
+        tokens = tokens[at + 1:]
+    if tokens.count("(") != tokens.count(")"):
+        raise InvalidArgument("invalid format: unbalanced parentheses")
+    items, _ = _group(tokens, 0)
+    return variables, _commands(items)
+
+
+def _segments(template: str) -> List[Tuple[str, str]]:
+    """("text", s) and ("action", s) pieces, with {{- and -}} trimming applied."""
+    pieces: List[Tuple[str, str]] = []
+    pos, trim_next = 0, False
+    for match in _ACTION.finditer(template):
+        text = template[pos:match.start()]
+        if trim_next:
+            text = text.lstrip()
+        if match.group(1):
+            text = text.rstrip()
+        pieces.append(("text", text))
+        pieces.append(("action", match.group(2)))
+        trim_next, pos = bool(match.group(3)), match.end()
+    tail = template[pos:]
+    pieces.append(("text", tail.lstrip() if trim_next else tail))
+    return pieces
+
+
+def parse_template(template: str) -> List[Node]:
+    """The node tree of template; InvalidArgument on unbalanced blocks."""
+    root = Node("root")
+    stack = [root]
+    for kind, source in _segments(template):
+        target = stack[-1].else_body if getattr(stack[-1], "in_else", False) else stack[-1].body
+        if kind == "text":
+            if source:
+                target.append(Node("text", text=source))
+            continue
+        tokens = _tokenize(source)
+        word = tokens[0] if tokens else ""
+        if word in ("range", "if", "with"):
+            variables, pipe = _split_pipe(tokens[1:])
+            node = Node(word, pipe, variables=variables)
+            target.append(node)
+            stack.append(node)
+        elif word == "else":
+            if len(stack) == 1:
+                raise InvalidArgument("invalid format: {{else}} outside a block")
+            stack[-1].in_else = True  # type: ignore[attr-defined]
+        elif word == "end":
+            if len(stack) == 1:
+                raise InvalidArgument("invalid format: unexpected {{end}}")
+            stack.pop()
+        elif word.startswith("/*"):
+            continue
+        else:
+            variables, pipe = _split_pipe(tokens)
+            target.append(Node("action", pipe, variables=variables))
+    if len(stack) != 1:
+        raise InvalidArgument(f"invalid format: unclosed {{{{{stack[-1].kind}}}}}")
+    return root.body
+
+
+class _Missing:
+    """A map key that is not there: Go prints <no value>."""
+
+    def __repr__(self) -> str:
+        return NO_VALUE
+
+
+MISSING = _Missing()
+
+
+def format_value(value: Any) -> str:
+    """A value the way Go's %v prints decoded JSON."""
+    if value is MISSING:
+        return NO_VALUE
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    if isinstance(value, (list, tuple)):
+        return "[" + " ".join(format_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{format_value(value[k])}" for k in sorted(value)) + "]"
+    return str(value)
+
+
+def is_true(value: Any) -> bool:
+    """Go template truth: false, 0, nil, empty and missing are false."""
+    return not (value is MISSING or value is None or value is False or value == 0 or
+                (hasattr(value, "__len__") and len(value) == 0))
+
+
+def _to_json(value: Any) -> str:
+    return json.dumps(None if value is MISSING else value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _index(value: Any, *keys: Any) -> Any:
+    for key in keys:
+        if isinstance(value, dict):
+            value = value.get(key, MISSING)
+        elif isinstance(value, (list, tuple)) and isinstance(key, int):
+            if not -len(value) <= key < len(value):
+                raise InvalidArgument(f"invalid format: index out of range: {key}")
+            value = value[key]
+        else:
+            return MISSING
+    return value
+
+
+def _printf(fmt: str, *args: Any) -> str:
+    # Go verbs map onto Python's %-formatting once %v (and %q) are spelled %s.
+    python_fmt = re.sub(r"%([-+# 0-9.]*)[vq]", r"%\1s", fmt)
+    return python_fmt % tuple(format_value(a) if isinstance(a, (list, dict)) else a for a in args)
+
+
+def _truncate(text: Any, length: int) -> str:
+    return str(text)[:length]
+
+
+def _pad(text: Any, left: int, right: int) -> str:
+    return " " * left + format_value(text) + " " * right
+
+
+FUNCTIONS: Dict[str, Callable[..., Any]] = {
+    "json": _to_json,
+    "index": _index,
+    "join": lambda items, sep: sep.join(format_value(i) for i in (items or [])),
+    "split": lambda text, sep: str(text).split(sep),
+    "lower": lambda text: format_value(text).lower(),
+    "upper": lambda text: format_value(text).upper(),
+    "title": lambda text: format_value(text).title(),
+    "len": lambda value: len(value) if hasattr(value, "__len__") else 0,
+    "printf": _printf,
+    "print": lambda *args: "".join(format_value(a) for a in args),
+    "println": lambda *args: " ".join(format_value(a) for a in args) + "\n",
+    "truncate": _truncate,
+    "pad": _pad,
+}
+
+
+def _field(value: Any, path: str) -> Any:
+    for name in [p for p in path.split(".") if p]:
+        value = value.get(name, MISSING) if isinstance(value, dict) else MISSING
+    return value
+
+
+class Template:
+    """A parsed template, rendered against one object at a time."""
+
+    def __init__(self, template: str) -> None:
+        self.nodes = parse_template(template)
+
+    def render(self, data: Any) -> str:
+        out: List[str] = []
+        self._run(self.nodes, data, {"$": data}, out)
+        return "".join(out)
+
+    def _run(self, nodes: List[Node], dot: Any, scope: Dict[str, Any], out: List[str]) -> None:
+        for node in nodes:
+            if node.kind == "text":
+                out.append(node.text)
+            elif node.kind == "action":
+                value = self._pipe(node.pipe, dot, scope)
+                if node.variables:
+                    scope[node.variables[0]] = value
+                else:
+                    out.append(format_value(value))
+            elif node.kind == "range":
+                self._range(node, dot, scope, out)
+            else:
+                value = self._pipe(node.pipe, dot, scope)
+                for name in node.variables:
+                    scope[name] = value
+                body = node.body if is_true(value) else node.else_body
+                self._run(body, value if node.kind == "with" else dot, dict(scope), out)
+
+    def _range(self, node: Node, dot: Any, scope: Dict[str, Any], out: List[str]) -> None:
+        value = self._pipe(node.pipe, dot, scope)
+        if isinstance(value, dict):
+            items = [(k, value[k]) for k in sorted(value)]
+        elif isinstance(value, (list, tuple)):
+            items = list(enumerate(value))
+        else:
+            items = []
+        if not items:
+            self._run(node.else_body, dot, dict(scope), out)
+        for key, element in items:
+            inner = dict(scope)
+            if len(node.variables) == 2:
+                inner[node.variables[0]], inner[node.variables[1]] = key, element
+            elif node.variables:
+                inner[node.variables[0]] = element
+            self._run(node.body, element, inner, out)
+
+    def _pipe(self, commands: List[List[Any]], dot: Any, scope: Dict[str, Any]) -> Any:
+        value: Any = MISSING
+        for number, command in enumerate(commands):
+            if not command:
+                raise InvalidArgument("invalid format: empty command in pipeline")
+            args = [self._operand(t, dot, scope) for t in command[1:]]
+            if number > 0:
+                args.append(value)
+            value = self._command(command[0], args, dot, scope)
+        return value
+
+    def _command(self, head: Any, args: List[Any], dot: Any, scope: Dict[str, Any]) -> Any:
+        if isinstance(head, str) and head in FUNCTIONS:
+            try:
+                return FUNCTIONS[head](*args)
+            except TypeError as exc:
+                raise InvalidArgument(f"invalid format: wrong arguments for {head}: {exc}") from None
+        if args:
+            raise InvalidArgument(f"invalid format: {head} is not a function")
+        return self._operand(head, dot, scope)
+
+    def _operand(self, token: Any, dot: Any, scope: Dict[str, Any]) -> Any:
+        if isinstance(token, tuple):
+            return _field(self._pipe(token[1], dot, scope), token[2])
+        if token == ".":
+            return dot
+        if token.startswith("."):
+            return _field(dot, token)
+        if token.startswith("$"):
+            name, _, path = token.partition(".")
+            if name not in scope:
+                raise InvalidArgument(f"invalid format: undefined variable {name}")
+            return _field(scope[name], path)
+        if token.startswith('"'):
+            return json.loads(token)
+        if token.startswith("`"):
+            return token[1:-1]
+        if token in ("true", "false", "nil"):
+            return {"true": True, "false": False, "nil": None}[token]
+        if re.fullmatch(r"-?\d+", token):
+            return int(token)
+        if re.fullmatch(r"-?\d+\.\d+", token):
+            return float(token)
+        if token in FUNCTIONS:
+            return FUNCTIONS[token]()
+        raise InvalidArgument(f"invalid format: unexpected {token!r}")
+
+
+def expand_escapes(fmt: str) -> str:
+    """Docker turns a literal backslash-t / backslash-n in --format into tab / newline."""
+    return fmt.replace("\\t", "\t").replace("\\n", "\n")
+
+
+def render(fmt: str, data: Any) -> str:
+    """One object through a --format template."""
+    return Template(expand_escapes(fmt)).render(data)
+
+
+class _Headers(dict):  # type: ignore[type-arg]
+    """The header row's data: known column titles, else the field name in capitals."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return super().get(key, str(key).upper())
+
+
+def tabwrite(lines: List[str], minwidth: int = 10, padding: int = 3) -> List[str]:
+    """Align tab-separated cells like Go's tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)."""
+    rows = [line.split("\t") for line in lines]
+    widths: Dict[int, int] = {}
+    for cells in rows:
+        for column, cell in enumerate(cells[:-1]):
+            widths[column] = max(widths.get(column, minwidth), len(cell) + padding)
+    return ["".join(cell.ljust(widths[c]) for c, cell in enumerate(cells[:-1])) + cells[-1]
+            for cells in rows]
+
+
+def format_rows(fmt: str, rows: Sequence[Any], headers: Dict[str, str]) -> List[str]:
+    """Output lines for rows under a docker --format: 'table ...', 'json' or a template."""
+    if fmt == "json":
+        return [_to_json(row) for row in rows]
+    is_table = fmt.startswith("table")
+    body = expand_escapes(fmt[len("table"):].lstrip(" ") if is_table else fmt)
+    template = Template(body)
+    lines = [template.render(row) for row in rows]
+    if not is_table:
+        return lines
+    header = template.render(_Headers(headers))
+    return tabwrite("\n".join([header] + lines).split("\n"))
