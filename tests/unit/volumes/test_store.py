@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+
+from rootless.config.paths import Paths
+from rootless.errors import Conflict, InvalidArgument, NotFound
+from rootless.volumes import ANONYMOUS_LABEL, VolumeStore
+
+
+@pytest.fixture()
+def store(tmp_path) -> VolumeStore:
+    return VolumeStore(Paths(root=str(tmp_path / "root"), run=str(tmp_path / "run")))
+
+
+def test_create_has_docker_shape_and_data_dir(store: VolumeStore) -> None:
+    volume = store.create("data", labels={"a": "1"}, options={"o": "size=1m"})
+    doc = volume.to_json()
+    assert set(doc) == {"Name", "Driver", "Mountpoint", "CreatedAt", "Labels", "Scope", "Options"}
+    assert doc["Name"] == "data" and doc["Driver"] == "local" and doc["Scope"] == "local"
+    assert doc["Labels"] == {"a": "1"} and doc["Options"] == {"o": "size=1m"}
+    assert doc["Mountpoint"] == os.path.join(store.root, "data", "_data")
+    assert os.path.isdir(doc["Mountpoint"])
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", doc["CreatedAt"])
+    with open(os.path.join(store.root, "data", "volume.json")) as f:
+        assert json.load(f)["Name"] == "data"
+
+
+def test_create_without_name_generates_64_hex(store: VolumeStore) -> None:
+    assert re.match(r"^[0-9a-f]{64}$", store.create().name)
+
+
+def test_create_is_idempotent_for_an_existing_name(store: VolumeStore) -> None:
+    first = store.create("v1", labels={"x": "1"})
+    again = store.create("v1", labels={"y": "2"})
+    assert again.to_json() == first.to_json()
+
+
+@pytest.mark.parametrize("name", ["a", "-x", "a/b", "..", "a b"])
+def test_create_refuses_bad_names(store: VolumeStore, name: str) -> None:
+    with pytest.raises(InvalidArgument, match="invalid characters"):
+        store.create(name)
+
+
+def test_create_refuses_other_drivers(store: VolumeStore) -> None:
+    with pytest.raises(InvalidArgument, match="not supported"):
+        store.create("v1", driver="nfs")
+
+
+def test_get_missing_is_not_found(store: VolumeStore) -> None:
+    with pytest.raises(NotFound, match="^get nope: no such volume$"):
+        store.get("nope")
+    with pytest.raises(NotFound):
+        store.get("../etc")
+
+
+def test_list_filters(store: VolumeStore) -> None:
+    store.create("alpha", labels={"env": "prod"})
+    store.create("beta", labels={"env": "dev", "keep": ""})
+    store.create("gamma")
+    names = lambda vols: [v.name for v in vols]  # noqa: E731
+    assert names(store.list()) == ["alpha", "beta", "gamma"]
+    assert names(store.list({"name": ["ph"]})) == ["alpha"]
+    assert names(store.list({"label": ["env"]})) == ["alpha", "beta"]
+    assert names(store.list({"label": ["env=dev"]})) == ["beta"]
+    assert names(store.list({"label!": ["env"]})) == ["gamma"]
+    assert names(store.list({"driver": ["local"]})) == ["alpha", "beta", "gamma"]
+    in_use = lambda name: name == "beta"  # noqa: E731
+    assert names(store.list({"dangling": ["true"]}, in_use)) == ["alpha", "gamma"]
+    assert names(store.list({"dangling": ["0"]}, in_use)) == ["beta"]
+
+
+def test_list_refuses_unknown_filter_and_bad_bool(store: VolumeStore) -> None:
+    with pytest.raises(InvalidArgument, match="invalid filter 'color'"):
+        store.list({"color": ["red"]})
+    with pytest.raises(InvalidArgument, match="dangling"):
+        store.list({"dangling": ["maybe"]})
+
+
+def test_remove(store: VolumeStore) -> None:
+    volume = store.create("v1")
+    with open(os.path.join(volume.mountpoint, "f"), "w") as f:
+        f.write("x")
+    store.remove("v1")
+    assert not os.path.exists(os.path.join(store.root, "v1"))
+    assert [n for n in os.listdir(store.root) if not n.startswith(".lock")] == []
+    with pytest.raises(NotFound):
+        store.remove("v1")
+    store.remove("v1", force=True)
+
+
+def test_remove_in_use_is_conflict_even_with_force(store: VolumeStore) -> None:
+    store.create("v1")
+    with pytest.raises(Conflict, match=r"^remove v1: volume is in use - \[abc123\]$"):
+        store.remove("v1", force=True, in_use_by=["abc123"])
+    assert store.exists("v1")
+
+
+def test_prune_takes_unused_anonymous_volumes_unless_all(store: VolumeStore) -> None:
+    anon = store.create(anonymous=True)
+    assert anon.anonymous and ANONYMOUS_LABEL in anon.labels
+    used = store.create(anonymous=True)
+    store.create("named")
+    with open(os.path.join(anon.mountpoint, "f"), "w") as f:
+        f.write("12345")
+    deleted, reclaimed = store.prune(lambda name: name == used.name)
+    assert deleted == [anon.name] and reclaimed == 5
+    deleted, _ = store.prune(lambda name: name == used.name, {"all": ["true"]})
+    assert deleted == ["named"]
+    assert [v.name for v in store.list()] == [used.name]
+
+
+def test_prune_label_filter(store: VolumeStore) -> None:
+    store.create("aa", labels={"k": "1"})
+    store.create("bb")
+    deleted, _ = store.prune(lambda _n: False, {"all": ["1"], "label": ["k=1"]})
+    assert deleted == ["aa"]
