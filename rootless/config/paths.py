@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import List, Mapping, Optional
 
 from rootless.errors import PermissionDenied
 
@@ -47,6 +47,16 @@ def config_file(env: Optional[Mapping[str, str]] = None) -> str:
         return explicit
     config_home = env.get("XDG_CONFIG_HOME") or os.path.join(_home(env), ".config")
     return os.path.join(config_home, "rootless", "config.toml")
+
+
+SYSTEM_HOOKS_DIR = "/usr/share/containers/oci/hooks.d"
+
+
+def hooks_dirs(env: Optional[Mapping[str, str]] = None) -> List[str]:
+    """OCI hooks.d directories, highest precedence first (see hooks/README.md)."""
+    env = os.environ if env is None else env
+    config_home = env.get("XDG_CONFIG_HOME") or os.path.join(_home(env), ".config")
+    return [os.path.join(config_home, "rootless", "hooks.d"), SYSTEM_HOOKS_DIR]
 
 
 @dataclass(frozen=True)
