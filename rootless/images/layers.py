@@ -1,0 +1,510 @@
+"""Unpacking image layers into directories the storage drivers stack.
+
+On-disk format (read by runtime/storage; keep it stable):
+
+    Paths.layers/<chain-id hex>/diff/       the layer's files, overlayfs "upper" format
+    Paths.layers/<chain-id hex>/meta.json   {"chain_id", "diff_id", "digest", "size"}
+    Paths.layers/<chain-id hex>.lock        flock held while that chain is unpacked
+    Paths.layers/.tmp-*/                    an unpack in progress (renamed into place when done)
+
+A layer is unpacked once per ChainID (image-spec config.md) and shared by every
+image whose stack starts with the same layers. A directory without its
+meta.json is never visible: the whole tree is built in `.tmp-*` and renamed.
+
+Inside diff/ the OCI whiteouts (image-spec layer.md "Whiteouts") are already
+converted to overlayfs's own markers (kernel Documentation/filesystems/overlayfs.rst):
+  - `.wh.<name>`      -> `<name>` is a character device 0/0 (a whiteout);
+  - `.wh..wh..opq`    -> its directory has xattr `user.overlay.opaque=y` (read by
+                         overlay mounted with `userxattr`, and by fuse-overlayfs);
+  - other `.wh..wh.*` (aufs bookkeeping) entries are dropped.
+Ownership is the container's: uids/gids of the tar are applied with lchown as
+root of the engine's user namespace; where an id is unmapped (EPERM/EINVAL, e.g.
+a single-uid mapping) the file keeps the unpacker's id. Overlay bookkeeping
+xattrs (user.overlay.*, trusted.overlay.*, user.fuseoverlayfs.*) from the tar
+are dropped: a layer must not forge them.
+
+Safety: an entry whose normalised path is absolute or climbs out with `..`, a
+hardlink whose target does, and an entry whose parent path goes through a
+symlink are refused with InvalidArgument naming the layer and the entry, and
+nothing of that layer stays on disk. Files are created with O_NOFOLLOW|O_EXCL
+after removing whatever was at the path, so writing never follows a symlink.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import gzip
+import hashlib
+import logging
+import os
+import posixpath
+import shutil
+import stat
+import tarfile
+import tempfile
+import time
+import zlib
+from typing import IO, TYPE_CHECKING, Iterator, List, Optional, Set, Tuple, Union
+
+import zstandard
+
+from rootless.config.paths import Paths
+from rootless.errors import FailedPrecondition, InvalidArgument
+from rootless.util import fs
+from rootless.util.digest import digest_hex
+
+if TYPE_CHECKING:
+    from rootless.images.store import ImageRecord, ImageStore
+
+logger = logging.getLogger(__name__)
+
+BUFSIZE = 1 << 20
+OPAQUE_XATTR = "user.overlay.opaque"
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+META_PREFIX = ".wh..wh."
+PRIVATE_XATTR_PREFIXES = ("user.overlay.", "trusted.overlay.", "user.fuseoverlayfs.")
+XATTR_PAX_PREFIX = "SCHILY.xattr."
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+TMP_PREFIX = ".tmp-"
+
+
+# -- layout ------------------------------------------------------------------
+def layer_dir(paths: Paths, chain_id: str) -> str:
+    return os.path.join(paths.layers, digest_hex(chain_id))
+
+
+def diff_dir(paths: Paths, chain_id: str) -> str:
+    return os.path.join(layer_dir(paths, chain_id), "diff")
+
+
+def _meta_path(paths: Paths, chain_id: str) -> str:
+    return os.path.join(layer_dir(paths, chain_id), "meta.json")
+
+
+def is_unpacked(paths: Paths, chain_id: str) -> bool:
+    return os.path.exists(_meta_path(paths, chain_id))
+
+
+def unpacked_size(paths: Paths, chain_id: str) -> int:
+    """Bytes of file data in an unpacked layer (0 when not unpacked)."""
+    meta = fs.read_json(_meta_path(paths, chain_id), default={}) or {}
+    return int(meta.get("size", 0))
+
+
+# -- the public API ------------------------------------------------------------
+def ensure_unpacked(store: "ImageStore", record: "ImageRecord") -> List[str]:
+    """Unpack every layer of an image not unpacked yet; returns diff dirs, lowest first."""
+    dirs = []
+    for layer, chain_id in zip(record.layers, record.chain_ids):
+        if not is_unpacked(store.paths, chain_id):
+            with fs.locked(layer_dir(store.paths, chain_id) + ".lock"):
+                if not is_unpacked(store.paths, chain_id):
+                    unpack_layer(store.paths, store.blob_path(layer.digest), layer.digest,
+                                 layer.diff_id, chain_id)
+        dirs.append(diff_dir(store.paths, chain_id))
+    return dirs
+
+
+def unpack_layer(paths: Paths, blob_path: str, layer_digest: str, diff_id: str, chain_id: str) -> str:
+    """Apply one layer blob into Paths.layers/<chain>/diff, verifying its DiffID."""
+    started = time.monotonic()
+    tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=fs.ensure_dir(paths.layers))
+    try:
+        diff = os.path.join(tmp, "diff")
+        os.mkdir(diff, 0o755)
+        with open(blob_path, "rb", buffering=BUFSIZE) as raw:
+            got_diff_id, size = apply_layer(raw, diff, layer_digest)
+        if got_diff_id != diff_id:
+            raise InvalidArgument(
+                f"can't unpack layer: {layer_digest}: diff id mismatch: content is {got_diff_id}, "
+                f"config says {diff_id}"
+            )
+        meta = {"chain_id": chain_id, "diff_id": diff_id, "digest": layer_digest, "size": size}
+        fs.atomic_write_json(os.path.join(tmp, "meta.json"), meta)
+        os.rename(tmp, layer_dir(paths, chain_id))
+    except BaseException:
+        remove_tree(tmp)
+        raise
+    with contextlib.suppress(OSError):
+        fs.fsync_dir(paths.layers)
+    logger.info("unpacked layer %s (%d bytes) in %.2fs", layer_digest, size, time.monotonic() - started)
+    return diff_dir(paths, chain_id)
+
+
+def apply_layer(raw: IO[bytes], root: str, layer_name: str) -> Tuple[str, int]:
+    """Extract a (gzip/zstd/plain) layer tar into root; returns (DiffID, bytes of file data)."""
+    with contextlib.ExitStack() as stack:
+        reader = _HashingReader(_decompressed(raw, stack))
+        try:
+            tar = stack.enter_context(
+                tarfile.open(fileobj=reader, mode="r|", bufsize=BUFSIZE,  # type: ignore[call-overload]
+                             errors="surrogateescape"))
+            applier = _Applier(root, layer_name)
+            for member in _members(tar, layer_name):
+                applier.apply(tar, member)
+            applier.finish()
+            reader.drain()
+        except (tarfile.TarError, EOFError, zlib.error, zstandard.ZstdError) as exc:
+            raise InvalidArgument(f"can't unpack layer: {layer_name}: corrupt archive: {exc}") from exc
+        except gzip.BadGzipFile as exc:
+            raise InvalidArgument(f"can't unpack layer: {layer_name}: corrupt gzip: {exc}") from exc
+    return reader.digest(), applier.size
+
+
+def remove_unreferenced(paths: Paths, keep: Set[str], stale_seconds: float) -> int:
+    """Delete unpacked layers whose chain id is not in keep, and stale temp dirs; returns bytes."""
+    freed = 0
+    keep_hex = {digest_hex(c) for c in keep}
+    deadline = time.time() - stale_seconds
+    for name in os.listdir(paths.layers):
+        path = os.path.join(paths.layers, name)
+        if name.startswith(TMP_PREFIX):
+            with contextlib.suppress(FileNotFoundError):
+                if os.lstat(path).st_mtime < deadline:
+                    remove_tree(path)
+            continue
+        if name.split(".", 1)[0] in keep_hex:
+            continue
+        if name.endswith(".lock"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            continue
+        freed += unpacked_size(paths, "sha256:" + name)
+        remove_tree(path)
+    return freed
+
+
+def remove_tree(path: str) -> None:
+    """rmtree that also gets through dirs a layer made read-only."""
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        return
+    except OSError:
+        for dirpath, _dirs, _files in os.walk(path):
+            with contextlib.suppress(OSError):
+                os.chmod(dirpath, 0o700)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def detect_compression(head: bytes) -> str:
+    """"gzip", "zstd" or "none", from the first bytes of a blob."""
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return "none"
+
+
+def open_uncompressed(raw: IO[bytes], stack: contextlib.ExitStack) -> IO[bytes]:
+    """A reader of the uncompressed bytes of a (maybe) compressed stream."""
+    return _decompressed(raw, stack)
+
+
+# -- streams --------------------------------------------------------------------
+class _Peekable:
+    """Gives back the few bytes read to sniff the compression."""
+
+    def __init__(self, raw: IO[bytes], head: bytes) -> None:
+        self._raw = raw
+        self._head = head
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._head:
+            return self._raw.read(size)
+        if size is None or size < 0:
+            head, self._head = self._head, b""
+            return head + self._raw.read()
+        head, self._head = self._head[:size], self._head[size:]
+        return head + self._raw.read(size - len(head))
+
+
+def _decompressed(raw: IO[bytes], stack: contextlib.ExitStack) -> IO[bytes]:
+    head = raw.read(4)
+    source = _Peekable(raw, head)
+    kind = detect_compression(head)
+    if kind == "gzip":
+        return stack.enter_context(gzip.GzipFile(fileobj=source, mode="rb"))  # type: ignore[arg-type]
+    if kind == "zstd":
+        reader = zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True)
+        return stack.enter_context(reader)  # type: ignore[return-value]
+    return source  # type: ignore[return-value]
+
+
+class _HashingReader:
+    """Hashes what passes through: the DiffID is sha256 of the uncompressed tar."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self._inner = inner
+        self._hasher = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._inner.read(size)
+        self._hasher.update(data)
+        return data
+
+    def drain(self) -> None:
+        """Hash the end-of-archive blocks and any padding tarfile did not read."""
+        while self.read(BUFSIZE):
+            pass
+
+    def digest(self) -> str:
+        return "sha256:" + self._hasher.hexdigest()
+
+
+def _members(tar: tarfile.TarFile, layer_name: str) -> Iterator[tarfile.TarInfo]:
+    """Members of a streamed tar; an archive that ends right after a complete member is accepted.
+
+    umoci writes layers whose last member has no padding and no end-of-archive
+    blocks; Go readers take them, Python's tarfile raises "unexpected end of data".
+    """
+    last: Optional[tarfile.TarInfo] = None
+    while True:
+        try:
+            member = tar.next()
+        except tarfile.ReadError as exc:
+            if last is not None and _is_member_complete(tar, last):
+                logger.debug("layer %s: archive ends without end-of-archive blocks", layer_name)
+                return
+            raise InvalidArgument(f"can't unpack layer: {layer_name}: truncated or corrupt tar: {exc}") from exc
+        if member is None:
+            return
+        yield member
+        last = member
+
+
+def _is_member_complete(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bool:
+    data_size = member.size if member.isreg() else 0
+    return bool(tar.fileobj.tell() >= member.offset_data + data_size)  # type: ignore[union-attr]
+
+
+# -- applying entries -------------------------------------------------------------
+def clean_entry_name(name: str, layer_name: str, what: str = "entry") -> str:
+    """The entry's path relative to the layer root ("" for the root); refuses escapes."""
+    norm = posixpath.normpath(name) if name else "."
+    if norm.startswith("/"):
+        raise InvalidArgument(f"can't unpack layer: {layer_name}: {what} {name!r}: absolute path")
+    if norm == ".." or norm.startswith("../"):
+        raise InvalidArgument(f"can't unpack layer: {layer_name}: {what} {name!r}: path escapes the layer")
+    return "" if norm == "." else norm
+
+
+class _Applier:
+    """Applies the members of one layer tar to a fresh directory."""
+
+    def __init__(self, root: str, layer_name: str) -> None:
+        self.root = root
+        self.layer = layer_name
+        self.size = 0
+        self._real_dirs: Set[str] = {""}   # relative paths known to be real dirs, not symlinks
+        self._dirs: List[Tuple[str, int, float]] = []  # (rel, mode, mtime) applied at the end
+        self._owner = _Owner()
+
+    def _refuse(self, name: str, reason: str) -> InvalidArgument:
+        return InvalidArgument(f"can't unpack layer: {self.layer}: entry {name!r}: {reason}")
+
+    def _path(self, rel: str) -> str:
+        return os.path.join(self.root, rel) if rel else self.root
+
+    def apply(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        rel = clean_entry_name(member.name, self.layer)
+        if not rel:
+            return  # the root entry: the diff dir keeps its own metadata
+        base = posixpath.basename(rel)
+        if base.startswith(WHITEOUT_PREFIX):
+            self._apply_whiteout(rel, base)
+            return
+        self._ensure_parents(rel)
+        if member.isdir():
+            self._apply_dir(rel, member)
+        elif member.isreg():
+            self._apply_file(tar, rel, member)
+        elif member.issym():
+            self._apply_symlink(rel, member)
+        elif member.islnk():
+            self._apply_hardlink(rel, member)
+        elif member.isfifo() or member.ischr() or member.isblk():
+            self._apply_special(rel, member)
+        else:
+            logger.debug("layer %s: skipping %r of unknown type %r", self.layer, member.name, member.type)
+
+    def _ensure_parents(self, rel: str, create: bool = True) -> None:
+        """Make the parents of rel real dirs; refuse a parent that is a symlink or a file."""
+        parent = posixpath.dirname(rel)
+        if parent in self._real_dirs:
+            return
+        current = ""
+        for component in parent.split("/"):
+            current = posixpath.join(current, component) if current else component
+            if current in self._real_dirs:
+                continue
+            path = self._path(current)
+            try:
+                info = os.lstat(path)
+            except FileNotFoundError:
+                if not create:
+                    raise self._refuse(rel, "target does not exist in this layer") from None
+                os.mkdir(path, 0o755)
+                self._real_dirs.add(current)
+                continue
+            if stat.S_ISLNK(info.st_mode):
+                raise self._refuse(rel, f"parent {current!r} is a symlink")
+            if not stat.S_ISDIR(info.st_mode):
+                raise self._refuse(rel, f"parent {current!r} is not a directory")
+            self._real_dirs.add(current)
+
+    def _clear(self, rel: str, keep_dir: bool = False) -> None:
+        """Remove what this layer put at rel before (tar order: the last entry wins)."""
+        path = self._path(rel)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(info.st_mode):
+            if keep_dir:
+                return
+            remove_tree(path)
+            self._real_dirs = {d for d in self._real_dirs if d != rel and not d.startswith(rel + "/")}
+        else:
+            os.unlink(path)
+
+    def _apply_dir(self, rel: str, member: tarfile.TarInfo) -> None:
+        self._clear(rel, keep_dir=True)
+        path = self._path(rel)
+        if not os.path.lexists(path):
+            os.mkdir(path, 0o700)
+        self._real_dirs.add(rel)
+        self._owner.chown(path, member)
+        _set_xattrs(path, member, self.layer)
+        # mode and mtime last: adding entries changes a dir's mtime, and 0555 dirs block them
+        self._dirs.append((rel, member.mode, member.mtime))
+
+    def _apply_file(self, tar: tarfile.TarFile, rel: str, member: tarfile.TarInfo) -> None:
+        self._clear(rel)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(self._path(rel), flags, 0o600)
+        with open(fd, "wb", closefd=True) as out:
+            source = tar.extractfile(member)
+            if source is not None:
+                with source:
+                    shutil.copyfileobj(source, out, BUFSIZE)
+            out.flush()
+            self._owner.chown(fd, member)  # before chmod: chown clears setuid/setgid
+            os.chmod(fd, member.mode)
+            _set_xattrs(fd, member, self.layer)
+            os.utime(fd, (member.mtime, member.mtime))
+        self.size += member.size
+
+    def _apply_symlink(self, rel: str, member: tarfile.TarInfo) -> None:
+        self._clear(rel)
+        path = self._path(rel)
+        os.symlink(member.linkname, path)
+        self._owner.chown(path, member)
+        _set_xattrs(path, member, self.layer)
+        os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
+
+    def _apply_hardlink(self, rel: str, member: tarfile.TarInfo) -> None:
+        target_rel = clean_entry_name(member.linkname, self.layer, what=f"hardlink {member.name!r} ->")
+        if not target_rel or target_rel == rel:
+            raise self._refuse(member.name, f"bad hardlink target {member.linkname!r}")
+        self._ensure_parents(target_rel, create=False)
+        target = self._path(target_rel)
+        try:
+            is_dir = stat.S_ISDIR(os.lstat(target).st_mode)
+        except FileNotFoundError:
+            raise self._refuse(member.name, f"hardlink target {member.linkname!r} is not in this layer") from None
+        if is_dir:
+            raise self._refuse(member.name, f"hardlink target {member.linkname!r} is a directory")
+        self._clear(rel)
+        os.link(target, self._path(rel), follow_symlinks=False)
+
+    def _apply_special(self, rel: str, member: tarfile.TarInfo) -> None:
+        self._clear(rel)
+        path = self._path(rel)
+        try:
+            if member.isfifo():
+                os.mkfifo(path, 0o600)
+            else:
+                kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
+                os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor))
+        except PermissionError:
+            # Only 0/0 devices may be made in a user namespace; runtimes bind /dev anyway.
+            logger.debug("layer %s: skipping device %r (not permitted)", self.layer, member.name)
+            return
+        self._owner.chown(path, member)
+        os.chmod(path, member.mode)
+        os.utime(path, (member.mtime, member.mtime))
+
+    def _apply_whiteout(self, rel: str, base: str) -> None:
+        parent = posixpath.dirname(rel)
+        if base == OPAQUE_MARKER:
+            self._ensure_parents(rel)
+            os.setxattr(self._path(parent), OPAQUE_XATTR, b"y", follow_symlinks=False)
+            return
+        if base.startswith(META_PREFIX):
+            return  # aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not content
+        target = posixpath.join(parent, base[len(WHITEOUT_PREFIX):])
+        self._ensure_parents(target)
+        self._clear(target)
+        try:
+            os.mknod(self._path(target), stat.S_IFCHR | 0o000, os.makedev(0, 0))
+        except PermissionError as exc:
+            raise FailedPrecondition(
+                f"can't unpack layer: {self.layer}: can't create whiteout {target!r}: {exc.strerror}",
+                hint="layers are unpacked as root of the engine's user namespace (Linux >= 5.8)",
+            ) from exc
+
+    def finish(self) -> None:
+        """Apply directory modes and mtimes, deepest first."""
+        for rel, mode, mtime in reversed(self._dirs):
+            path = self._path(rel)
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISDIR(os.lstat(path).st_mode):
+                    os.chmod(path, mode)
+                    os.utime(path, (mtime, mtime), follow_symlinks=False)
+
+
+class _Owner:
+    """lchown to the tar's ids where this process can; otherwise keep ours."""
+
+    def __init__(self) -> None:
+        self._warned = False
+
+    def chown(self, target: Union[int, str], member: tarfile.TarInfo) -> None:
+        try:
+            if isinstance(target, int):
+                os.fchown(target, member.uid, member.gid)
+            else:
+                os.lchown(target, member.uid, member.gid)
+        except OSError as exc:
+            # EINVAL: the id is not mapped in this namespace; EPERM: not root here.
+            if exc.errno not in (errno.EPERM, errno.EINVAL):
+                raise
+            if not self._warned:
+                logger.warning("can't chown %r to %d:%d (%s): keeping the unpacker's ids",
+                               member.name, member.uid, member.gid, exc.strerror)
+                self._warned = True
+
+
+def _set_xattrs(target: Union[int, str], member: tarfile.TarInfo, layer_name: str) -> None:
+    """PAX SCHILY.xattr.* records, minus overlay bookkeeping a layer must not forge."""
+    for key, value in member.pax_headers.items():
+        if not key.startswith(XATTR_PAX_PREFIX):
+            continue
+        name = key[len(XATTR_PAX_PREFIX):]
+        if name.startswith(PRIVATE_XATTR_PREFIXES):
+            logger.warning("layer %s: dropping xattr %s of %r", layer_name, name, member.name)
+            continue
+        data = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+        try:
+            if isinstance(target, int):
+                os.setxattr(target, name, data)
+            else:
+                os.setxattr(target, name, data, follow_symlinks=False)
+        except OSError as exc:
+            # trusted.* needs real root; user.* is refused on symlinks; some fs lack xattrs.
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EACCES, errno.EOPNOTSUPP):
+                raise
+            logger.debug("layer %s: can't set xattr %s on %r: %s", layer_name, name, member.name, exc.strerror)
