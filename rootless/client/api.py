@@ -6,12 +6,15 @@ import urllib.parse
 from typing import IO, Any, Dict, Iterator, Optional
 
 from rootless.client import transport
+from rootless.client.containers import ContainerApiMixin
+from rootless.client.networks import NetworkApiMixin
 from rootless.client.transport import HttpResponse
+from rootless.client.volumes import VolumeApiMixin
 from rootless.errors import error_from_status
 
 
-class APIClient:
-    """Talks to one rootlessd socket."""
+class APIClient(ContainerApiMixin, VolumeApiMixin, NetworkApiMixin):
+    """Talks to one rootlessd socket; endpoint groups live in the mixin modules."""
 
     def __init__(self, socket_path: str, timeout: Optional[float] = None) -> None:
         self.socket_path = socket_path
@@ -100,3 +103,23 @@ class APIClient:
                filters: Optional[Dict[str, Any]] = None) -> Iterator[Any]:
         """GET /events as decoded JSON objects."""
         return self._stream_json("GET", self._url("/events", since=since, until=until, filters=filters))
+
+    # -- images (what run and inspect need) ----------------------------------
+    def pull(self, from_image: str, tag: Optional[str] = None, platform: Optional[str] = None,
+             headers: Optional[Dict[str, str]] = None) -> Iterator[Any]:
+        """POST /images/create?fromImage=: docker's JSON progress lines, as dicts.
+
+        Raises:
+            NotFound: no such repository or tag (before streaming); errors during
+            the pull arrive in-band as {"errorDetail": ...} lines.
+        """
+        url = self._url("/images/create", fromImage=from_image, tag=tag or None, platform=platform or None)
+        return self._stream_json("POST", url, headers=headers)
+
+    def inspect_image(self, image: str) -> Dict[str, Any]:
+        """GET /images/{name}/json.
+
+        Raises:
+            NotFound: no such image.
+        """
+        return self._json("GET", "/images/" + urllib.parse.quote(image, safe="/:@") + "/json")  # type: ignore[no-any-return]
