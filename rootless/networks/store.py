@@ -1,0 +1,369 @@
+"""Network objects: records, subnets and endpoints; no plumbing.
+
+The runtime (runtime/network/) turns a container's networks into slirp4netns
+or pasta; this module only remembers which networks exist and which
+container sits on which with what name, aliases and address. Layout:
+<paths.networks>/<network-id>.json per network, predefined ones included.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import ipaddress
+import logging
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
+
+from rootless.config.paths import Paths
+from rootless.errors import (
+    AlreadyExists,
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from rootless.networks import ipam
+from rootless.util import filters as f
+from rootless.util import fs
+
+logger = logging.getLogger(__name__)
+
+BRIDGE, HOST, NULL = "bridge", "host", "null"
+PREDEFINED = ("bridge", "host", "none")
+# What a container on the default network sees from slirp4netns (--configure).
+DEFAULT_BRIDGE_SUBNET, DEFAULT_BRIDGE_GATEWAY = "10.0.2.0/24", "10.0.2.2"
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+LIST_FILTERS = ("name", "id", "label", "label!", "driver", "type", "dangling", "scope")
+
+
+@dataclass
+class Endpoint:
+    """One container on one network."""
+
+    container_id: str
+    name: str
+    endpoint_id: str
+    ipv4: str = ""
+    prefixlen: int = 0
+    aliases: List[str] = field(default_factory=list)
+
+    def to_json(self) -> Dict[str, Any]:
+        """The entry of a network's "Containers" map."""
+        return {
+            "Name": self.name,
+            "EndpointID": self.endpoint_id,
+            "MacAddress": ipam.mac_for(self.ipv4),
+            "IPv4Address": f"{self.ipv4}/{self.prefixlen}" if self.ipv4 else "",
+            "IPv6Address": "",
+        }
+
+    def to_record(self) -> Dict[str, Any]:
+        return {**self.to_json(), "Aliases": list(self.aliases)}
+
+    @classmethod
+    def from_record(cls, container_id: str, data: Mapping[str, Any]) -> "Endpoint":
+        ipv4, _, prefix = str(data.get("IPv4Address") or "").partition("/")
+        return cls(container_id, data["Name"], data["EndpointID"], ipv4,
+                   int(prefix or 0), list(data.get("Aliases") or []))
+
+
+@dataclass
+class Network:
+    """A network record with docker's field names in to_json()."""
+
+    name: str
+    network_id: str
+    created: str
+    driver: str = BRIDGE
+    subnet: str = ""
+    gateway: str = ""
+    internal: bool = False
+    attachable: bool = False
+    labels: Dict[str, str] = field(default_factory=dict)
+    options: Dict[str, str] = field(default_factory=dict)
+    endpoints: Dict[str, Endpoint] = field(default_factory=dict)
+
+    @property
+    def is_predefined(self) -> bool:
+        return self.name in PREDEFINED
+
+    def ipam_config(self) -> List[Dict[str, str]]:
+        return [{"Subnet": self.subnet, "Gateway": self.gateway}] if self.subnet else []
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "Name": self.name, "Id": self.network_id, "Created": self.created, "Scope": "local",
+            "Driver": self.driver, "EnableIPv4": True, "EnableIPv6": False,
+            "IPAM": {"Driver": "default", "Options": None, "Config": self.ipam_config()},
+            "Internal": self.internal, "Attachable": self.attachable, "Ingress": False,
+            "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
+            "Containers": {cid: ep.to_json() for cid, ep in self.endpoints.items()},
+            "Options": dict(self.options), "Labels": dict(self.labels),
+        }
+
+    def to_record(self) -> Dict[str, Any]:
+        doc = self.to_json()
+        doc["Containers"] = {cid: ep.to_record() for cid, ep in self.endpoints.items()}
+        return doc
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any]) -> "Network":
+        config = (data.get("IPAM") or {}).get("Config") or [{}]
+        return cls(
+            name=data["Name"], network_id=data["Id"], created=data["Created"], driver=data["Driver"],
+            subnet=config[0].get("Subnet", ""), gateway=config[0].get("Gateway", ""),
+            internal=bool(data.get("Internal")), attachable=bool(data.get("Attachable")),
+            labels=f.copy_labels(data.get("Labels") or {}), options=f.copy_labels(data.get("Options") or {}),
+            endpoints={cid: Endpoint.from_record(cid, ep) for cid, ep in (data.get("Containers") or {}).items()},
+        )
+
+
+def predefined_networks(created: str) -> List[Network]:
+    """bridge, host and none, with ids that are the same on every start."""
+    def network_id(name: str) -> str:
+        return hashlib.sha256(f"rootless predefined network {name}".encode()).hexdigest()
+
+    bridge_options = {"com.docker.network.bridge.default_bridge": "true"}
+    return [
+        Network("bridge", network_id("bridge"), created, BRIDGE, DEFAULT_BRIDGE_SUBNET,
+                DEFAULT_BRIDGE_GATEWAY, options=bridge_options),
+        Network("host", network_id("host"), created, HOST),
+        Network("none", network_id("none"), created, NULL),
+    ]
+
+
+def _check_name(name: str) -> None:
+    if not NAME_RE.match(name or ""):
+        raise InvalidArgument(f"create network: invalid name {name!r}",
+                              hint="use letters, digits, '_', '.' and '-', starting with a letter or digit")
+    if name in PREDEFINED:
+        raise PermissionDenied(f"create network {name}: operation is not permitted on predefined {name} network")
+
+
+def _check_driver(name: str, driver: str) -> None:
+    if driver in (HOST, NULL):
+        raise PermissionDenied(f'create network {name}: only one instance of "{driver}" network is allowed')
+    if driver != BRIDGE:
+        raise InvalidArgument(f"create network {name}: network driver {driver} is not supported",
+                              hint="use the bridge driver")
+
+
+class NetworkStore:
+    """create / get / list / remove / connect / disconnect of network records."""
+
+    def __init__(self, paths: Paths) -> None:
+        self.root = paths.networks
+        self.lock_path = os.path.join(self.root, ".lock")
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        fs.ensure_dir(self.root)
+        with fs.locked(self.lock_path):
+            yield
+
+    def _path(self, network_id: str) -> str:
+        return os.path.join(self.root, f"{network_id}.json")
+
+    def _save(self, network: Network) -> None:
+        fs.atomic_write_json(self._path(network.network_id), network.to_record())
+
+    def _load_all(self) -> List[Network]:
+        """Every network, predefined ones first (written on first use)."""
+        fs.ensure_dir(self.root)
+        found = {}
+        for entry in sorted(os.listdir(self.root)):
+            if entry.endswith(".json") and not entry.startswith("."):
+                data = fs.read_json(os.path.join(self.root, entry))
+                if data is not None:
+                    found[data["Id"]] = Network.from_record(data)
+        for network in predefined_networks(f.utc_now_rfc3339()):
+            if network.network_id not in found:
+                self._save(network)
+                found[network.network_id] = network
+        ordered = sorted(found.values(), key=lambda n: (not n.is_predefined, n.created, n.name))
+        return ordered
+
+    @staticmethod
+    def _find(networks: Sequence[Network], ref: str) -> Network:
+        """By exact name, then exact id, then unique id prefix (docker's order)."""
+        for test in (lambda n: n.name == ref, lambda n: n.network_id == ref):
+            for network in networks:
+                if test(network):
+                    return network
+        matches = [n for n in networks if ref and n.network_id.startswith(ref)]
+        if len(matches) > 1:
+            raise InvalidArgument(f"network {ref} is ambiguous ({len(matches)} matches found based on ID prefix)")
+        if not matches:
+            raise NotFound(f"network {ref} not found")
+        return matches[0]
+
+    def get(self, ref: str) -> Network:
+        """A network by name, id or id prefix; NotFound "network x not found"."""
+        with self._locked():
+            return self._find(self._load_all(), ref)
+
+    def create(self, name: str, driver: str = BRIDGE, subnet: Optional[str] = None,
+               gateway: Optional[str] = None, labels: Optional[Mapping[str, str]] = None,
+               internal: bool = False, attachable: bool = False,
+               options: Optional[Mapping[str, str]] = None) -> Network:
+        """A new custom network; a subnet from 10.89.0.0/16 when none is given."""
+        _check_name(name)
+        _check_driver(name, driver or BRIDGE)
+        with self._locked():
+            networks = self._load_all()
+            if any(n.name == name for n in networks):
+                raise AlreadyExists(f"network with name {name} already exists")
+            chosen = self._choose_subnet(networks, subnet)
+            gw = ipam.parse_host_address(chosen, gateway, "gateway") if gateway else ipam.default_gateway(chosen)
+            network = Network(name, secrets.token_hex(32), f.utc_now_rfc3339(), BRIDGE, str(chosen), gw,
+                              internal, attachable, f.copy_labels(labels or {}), f.copy_labels(options or {}))
+            self._save(network)
+        logger.info("created network %s (%s)", name, network.subnet)
+        return network
+
+    @staticmethod
+    def _choose_subnet(networks: Sequence[Network], subnet: Optional[str]) -> ipaddress.IPv4Network:
+        taken = {n.name: ipam.parse_subnet(n.subnet) for n in networks
+                 if n.subnet and not n.is_predefined}
+        if not subnet:
+            return ipam.allocate_subnet(taken.values())
+        wanted = ipam.parse_subnet(subnet)
+        for other, used in taken.items():
+            if wanted.overlaps(used):
+                raise Conflict(f"create network: subnet {wanted} overlaps with network {other} ({used})")
+        return wanted
+
+    def list(self, filters: Optional[Mapping[str, List[str]]] = None) -> List[Network]:
+        """Networks matching docker's filters (name, id, label, driver, type, dangling)."""
+        filters = filters or {}
+        f.check_filter_keys(filters, LIST_FILTERS)
+        for kind in filters.get("type", []):
+            if kind not in ("custom", "builtin"):
+                raise InvalidArgument(f"invalid filter: 'type'='{kind}'", hint="use type=custom or type=builtin")
+        dangling = f.parse_bool_filter("dangling", filters["dangling"]) if "dangling" in filters else None
+        with self._locked():
+            networks = self._load_all()
+        return [n for n in networks if _matches(n, filters, dangling)]
+
+    def remove(self, ref: str) -> Network:
+        """Delete a custom network without endpoints; returns what was removed."""
+        with self._locked():
+            network = self._find(self._load_all(), ref)
+            if network.is_predefined:
+                raise PermissionDenied(f"{network.name} is a pre-defined network and cannot be removed")
+            if network.endpoints:
+                raise Conflict(f"remove network {network.name}: network has active endpoints - "
+                               f"[{', '.join(sorted(network.endpoints))}]",
+                               hint="stop and remove the containers, or disconnect them first")
+            os.unlink(self._path(network.network_id))
+        logger.info("removed network %s", network.name)
+        return network
+
+    def prune(self, filters: Optional[Mapping[str, List[str]]] = None) -> List[str]:
+        """Remove custom networks no container is on; returns their names."""
+        filters = filters or {}
+        f.check_filter_keys(filters, ("label", "label!"))
+        deleted = []
+        for network in self.list(filters):
+            if network.is_predefined or network.endpoints:
+                continue
+            with contextlib.suppress(NotFound, Conflict):
+                self.remove(network.network_id)
+                deleted.append(network.name)
+        return deleted
+
+    # -- endpoints ------------------------------------------------------------
+
+    def connect(self, ref: str, container_id: str, name: str, aliases: Sequence[str] = (),
+                ipv4: Optional[str] = None) -> Endpoint:
+        """Put a container on a network; an address is allocated unless ipv4 is given.
+
+        On the default bridge every container has slirp4netns's own address, so
+        a given ipv4 is not checked for uniqueness there.
+        """
+        with self._locked():
+            networks = self._load_all()
+            network = self._find(networks, ref)
+            if container_id in network.endpoints:
+                raise Conflict(f"endpoint with name {name} already exists in network {network.name}")
+            _check_exclusive(network, [n for n in networks if container_id in n.endpoints])
+            address, prefixlen = self._address_for(network, ipv4)
+            endpoint = Endpoint(container_id, name, secrets.token_hex(32), address, prefixlen,
+                                list(dict.fromkeys(aliases)))
+            network.endpoints[container_id] = endpoint
+            self._save(network)
+        return endpoint
+
+    @staticmethod
+    def _address_for(network: Network, ipv4: Optional[str]) -> "tuple[str, int]":
+        if not network.subnet:
+            if ipv4:
+                raise InvalidArgument(f"connect to {network.name}: network has no subnet for address {ipv4}")
+            return "", 0
+        subnet = ipam.parse_subnet(network.subnet)
+        taken = {network.gateway} | {ep.ipv4 for ep in network.endpoints.values()}
+        if not ipv4:
+            return ipam.allocate_address(subnet, taken), subnet.prefixlen
+        address = ipam.parse_host_address(subnet, ipv4, "address")
+        if address in taken and not network.is_predefined:
+            raise Conflict(f"connect to {network.name}: address {address} is already in use")
+        return address, subnet.prefixlen
+
+    def disconnect(self, ref: str, container_id: str, force: bool = False) -> None:
+        """Take a container off a network; with force, not being on it is fine."""
+        with self._locked():
+            network = self._find(self._load_all(), ref)
+            if container_id not in network.endpoints:
+                if force:
+                    return
+                raise FailedPrecondition(f"disconnect from {network.name}: container {container_id} "
+                                         "is not connected to the network")
+            del network.endpoints[container_id]
+            self._save(network)
+
+    def disconnect_all(self, container_id: str) -> List[str]:
+        """Take a container off every network (container removal); returns the names."""
+        left = []
+        with self._locked():
+            for network in self._load_all():
+                if network.endpoints.pop(container_id, None) is not None:
+                    self._save(network)
+                    left.append(network.name)
+        return left
+
+    def networks_of(self, container_id: str) -> List[Network]:
+        """The networks a container is on, in creation order."""
+        with self._locked():
+            return [n for n in self._load_all() if container_id in n.endpoints]
+
+
+def _check_exclusive(network: Network, current: Sequence[Network]) -> None:
+    """host and none exclude every other network (docker's rule)."""
+    if not current:
+        return
+    if network.driver in (HOST, NULL) or any(n.driver in (HOST, NULL) for n in current):
+        raise Conflict(f"connect to {network.name}: container cannot be disconnected from host "
+                       "network or connected to host network",
+                       hint=f"it is on {', '.join(n.name for n in current)}")
+
+
+def _matches(network: Network, filters: Mapping[str, List[str]], dangling: Optional[bool]) -> bool:
+    if "name" in filters and not any(v in network.name for v in filters["name"]):
+        return False
+    if "id" in filters and not any(network.network_id.startswith(v) for v in filters["id"]):
+        return False
+    if "driver" in filters and network.driver not in filters["driver"]:
+        return False
+    if "scope" in filters and "local" not in filters["scope"]:
+        return False
+    kind = "builtin" if network.is_predefined else "custom"
+    if "type" in filters and kind not in filters["type"]:
+        return False
+    if dangling is not None and dangling != (not network.endpoints and not network.is_predefined):
+        return False
+    return (f.match_labels(network.labels, filters.get("label", []))
+            and f.match_label_exclusions(network.labels, filters.get("label!", [])))

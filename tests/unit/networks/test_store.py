@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+
+from rootless.config.paths import Paths
+from rootless.errors import (
+    AlreadyExists,
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from rootless.networks import NetworkStore
+
+NETWORK_KEYS = {"Name", "Id", "Created", "Scope", "Driver", "EnableIPv4", "EnableIPv6", "IPAM", "Internal",
+                "Attachable", "Ingress", "ConfigFrom", "ConfigOnly", "Containers", "Options", "Labels"}
+
+
+@pytest.fixture()
+def store(tmp_path) -> NetworkStore:
+    return NetworkStore(Paths(root=str(tmp_path / "root"), run=str(tmp_path / "run")))
+
+
+def names(networks) -> list:
+    return [n.name for n in networks]
+
+
+def test_predefined_networks_exist_with_stable_ids(store: NetworkStore, tmp_path) -> None:
+    assert names(store.list()) == ["bridge", "host", "none"]
+    assert [n.driver for n in store.list()] == ["bridge", "host", "null"]
+    bridge = store.get("bridge").to_json()
+    assert bridge["IPAM"]["Config"] == [{"Subnet": "10.0.2.0/24", "Gateway": "10.0.2.2"}]
+    assert store.get("host").to_json()["IPAM"]["Config"] == []
+    other = NetworkStore(Paths(root=str(tmp_path / "other"), run=str(tmp_path / "run")))
+    assert other.get("bridge").network_id == bridge["Id"]
+
+
+def test_create_allocates_subnets_in_order(store: NetworkStore) -> None:
+    first = store.create("one", labels={"a": "b"})
+    second = store.create("two")
+    doc = first.to_json()
+    assert set(doc) == NETWORK_KEYS
+    assert re.match(r"^[0-9a-f]{64}$", doc["Id"])
+    assert doc["IPAM"] == {"Driver": "default", "Options": None,
+                           "Config": [{"Subnet": "10.89.0.0/24", "Gateway": "10.89.0.1"}]}
+    assert doc["Labels"] == {"a": "b"} and doc["Scope"] == "local" and doc["Containers"] == {}
+    assert second.subnet == "10.89.1.0/24"
+    with open(os.path.join(store.root, f"{first.network_id}.json")) as f:
+        assert json.load(f)["Name"] == "one"
+
+
+def test_create_with_subnet_and_gateway(store: NetworkStore) -> None:
+    network = store.create("n1", subnet="172.30.0.0/16", gateway="172.30.0.254", internal=True)
+    assert (network.subnet, network.gateway, network.internal) == ("172.30.0.0/16", "172.30.0.254", True)
+    with pytest.raises(Conflict, match="overlaps with network n1"):
+        store.create("n2", subnet="172.30.5.0/24")
+    with pytest.raises(InvalidArgument, match="invalid gateway"):
+        store.create("n3", subnet="10.7.0.0/24", gateway="10.8.0.1")
+
+
+def test_create_refusals(store: NetworkStore) -> None:
+    store.create("dup")
+    with pytest.raises(AlreadyExists, match="^network with name dup already exists$"):
+        store.create("dup")
+    with pytest.raises(PermissionDenied, match="predefined bridge"):
+        store.create("bridge")
+    with pytest.raises(PermissionDenied, match='only one instance of "host"'):
+        store.create("myhost", driver="host")
+    with pytest.raises(InvalidArgument, match="not supported"):
+        store.create("mv", driver="macvlan")
+    with pytest.raises(InvalidArgument, match="invalid name"):
+        store.create("a/b")
+
+
+def test_get_by_name_id_and_prefix(store: NetworkStore) -> None:
+    network = store.create("web")
+    assert store.get("web").network_id == network.network_id
+    assert store.get(network.network_id).name == "web"
+    assert store.get(network.network_id[:12]).name == "web"
+    with pytest.raises(NotFound, match="^network nope not found$"):
+        store.get("nope")
+
+
+def test_list_filters(store: NetworkStore) -> None:
+    web = store.create("web", labels={"tier": "front"})
+    store.create("db", labels={"tier": "back"})
+    store.connect("db", "c1", "dbc")
+    assert sorted(names(store.list({"type": ["custom"]}))) == ["db", "web"]
+    assert names(store.list({"type": ["builtin"]})) == ["bridge", "host", "none"]
+    assert names(store.list({"name": ["we"]})) == ["web"]
+    assert names(store.list({"id": [web.network_id[:10]]})) == ["web"]
+    assert names(store.list({"label": ["tier=back"]})) == ["db"]
+    assert names(store.list({"driver": ["null"]})) == ["none"]
+    assert names(store.list({"dangling": ["true"]})) == ["web"]
+    with pytest.raises(InvalidArgument, match="invalid filter 'color'"):
+        store.list({"color": ["x"]})
+    with pytest.raises(InvalidArgument, match="type"):
+        store.list({"type": ["weird"]})
+
+
+def test_remove(store: NetworkStore) -> None:
+    network = store.create("gone")
+    store.remove("gone")
+    assert not os.path.exists(os.path.join(store.root, f"{network.network_id}.json"))
+    with pytest.raises(NotFound):
+        store.remove("gone")
+    with pytest.raises(PermissionDenied, match="pre-defined"):
+        store.remove("none")
+
+
+def test_remove_with_endpoints_is_conflict(store: NetworkStore) -> None:
+    store.create("busy")
+    store.connect("busy", "c1", "one")
+    with pytest.raises(Conflict, match=r"active endpoints - \[c1\]"):
+        store.remove("busy")
+    store.disconnect("busy", "c1")
+    store.remove("busy")
+
+
+def test_connect_allocates_addresses_and_keeps_aliases(store: NetworkStore) -> None:
+    store.create("app")
+    first = store.connect("app", "c1", "one", aliases=["a", "a", "b"])
+    second = store.connect("app", "c2", "two")
+    assert (first.ipv4, first.prefixlen, first.aliases) == ("10.89.0.2", 24, ["a", "b"])
+    assert second.ipv4 == "10.89.0.3"
+    entry = store.get("app").to_json()["Containers"]["c1"]
+    assert entry == {"Name": "one", "EndpointID": first.endpoint_id, "MacAddress": "02:42:0a:59:00:02",
+                     "IPv4Address": "10.89.0.2/24", "IPv6Address": ""}
+    assert store.get("app").endpoints["c1"].aliases == ["a", "b"]  # kept on disk
+    with pytest.raises(Conflict, match="already exists in network app"):
+        store.connect("app", "c1", "one")
+
+
+def test_connect_explicit_address(store: NetworkStore) -> None:
+    store.create("app", subnet="10.50.0.0/24")
+    assert store.connect("app", "c1", "one", ipv4="10.50.0.9").ipv4 == "10.50.0.9"
+    with pytest.raises(Conflict, match="already in use"):
+        store.connect("app", "c2", "two", ipv4="10.50.0.9")
+    with pytest.raises(InvalidArgument):
+        store.connect("app", "c3", "three", ipv4="10.60.0.9")
+    # every slirp4netns container has the same address on the default bridge
+    store.connect("bridge", "c4", "four", ipv4="10.0.2.100")
+    assert store.connect("bridge", "c5", "five", ipv4="10.0.2.100").ipv4 == "10.0.2.100"
+
+
+def test_host_and_none_are_exclusive(store: NetworkStore) -> None:
+    store.create("app")
+    store.connect("host", "c1", "one")
+    with pytest.raises(Conflict, match="host network"):
+        store.connect("app", "c1", "one")
+    store.connect("app", "c2", "two")
+    with pytest.raises(Conflict):
+        store.connect("none", "c2", "two")
+    assert store.connect("none", "c3", "three").ipv4 == ""
+
+
+def test_disconnect_and_disconnect_all(store: NetworkStore) -> None:
+    store.create("x1")
+    store.create("x2")
+    store.connect("x1", "c1", "one")
+    store.connect("x2", "c1", "one")
+    assert names(store.networks_of("c1")) == ["x1", "x2"]
+    with pytest.raises(FailedPrecondition, match="not connected"):
+        store.disconnect("x1", "c9")
+    store.disconnect("x1", "c9", force=True)
+    store.disconnect("x1", "c1")
+    assert store.disconnect_all("c1") == ["x2"]
+    assert store.networks_of("c1") == []
+
+
+def test_prune_removes_unused_custom_networks(store: NetworkStore) -> None:
+    store.create("used")
+    store.create("idle", labels={"k": "v"})
+    store.create("idle2")
+    store.connect("used", "c1", "one")
+    assert sorted(store.prune({"label": ["k"]})) == ["idle"]
+    assert store.prune() == ["idle2"]
+    assert names(store.list({"type": ["custom"]})) == ["used"]
