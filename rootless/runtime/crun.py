@@ -1,10 +1,17 @@
-"""A thin wrapper around the crun binary: argv building and version, no state logic."""
+"""A thin wrapper around the crun binary: argv building and calls, no state logic.
+
+Every call is `crun --cgroup-manager=M --root STATE <command> ...`: the state
+root lives in the runtime dir, and the manager comes from CgroupInfo.manager.
+"""
 from __future__ import annotations
 
 import functools
-from typing import List, Optional
+import json
+import signal as signals
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Union
 
-from rootless.errors import ToolError
+from rootless.errors import InvalidArgument, NotFound, ToolError
 from rootless.util import proc
 
 
@@ -24,3 +31,87 @@ def base_argv(binary: str, state_root: str, cgroup_manager: str) -> List[str]:
 
 def runtime_path(binary: str) -> Optional[str]:
     return proc.which(binary)
+
+
+def signal_name(sig: Union[int, str]) -> str:
+    """crun accepts names without SIG (KILL) or numbers; normalise what docker sends."""
+    if isinstance(sig, int) or str(sig).isdigit():
+        return str(int(sig))
+    name = str(sig).upper()
+    name = name[3:] if name.startswith("SIG") else name
+    if not hasattr(signals, "SIG" + name):
+        raise InvalidArgument(f"invalid signal: {sig}")
+    return name
+
+
+def _is_missing(exc: ToolError) -> bool:
+    return "does not exist" in exc.stderr or "No such file" in exc.stderr
+
+
+@dataclass(frozen=True)
+class Crun:
+    """How to call crun for this engine: binary, state root, cgroup manager."""
+
+    binary: str
+    state_root: str
+    cgroup_manager: str = "disabled"
+
+    def argv(self, *args: str) -> List[str]:
+        return base_argv(self.binary, self.state_root, self.cgroup_manager) + list(args)
+
+    def create_argv(self, container_id: str, bundle: str, pid_file: str,
+                    console_socket: Optional[str] = None) -> List[str]:
+        extra = ["--console-socket", console_socket] if console_socket else []
+        return self.argv("create", "--bundle", bundle, "--pid-file", pid_file, *extra, container_id)
+
+    def start_argv(self, container_id: str) -> List[str]:
+        return self.argv("start", container_id)
+
+    def kill_argv(self, container_id: str, sig: Union[int, str] = "TERM", all_processes: bool = False) -> List[str]:
+        extra = ["--all"] if all_processes else []
+        return self.argv("kill", *extra, container_id, signal_name(sig))
+
+    def delete_argv(self, container_id: str, force: bool = True) -> List[str]:
+        return self.argv("delete", *(["--force"] if force else []), container_id)
+
+    def exec_argv(self, container_id: str, process_file: str, console_socket: Optional[str] = None,
+                  detach: bool = False, pid_file: Optional[str] = None) -> List[str]:
+        extra = ["--console-socket", console_socket] if console_socket else []
+        extra += ["--detach"] if detach else []
+        extra += ["--pid-file", pid_file] if pid_file else []
+        return self.argv("exec", "--process", process_file, *extra, container_id)
+
+    def state_argv(self, container_id: str) -> List[str]:
+        return self.argv("state", container_id)
+
+    # -- calls ---------------------------------------------------------
+    def start(self, container_id: str) -> None:
+        proc.run(self.start_argv(container_id), tool="crun", timeout=60)
+
+    def kill(self, container_id: str, sig: Union[int, str] = "TERM", all_processes: bool = False) -> None:
+        """Send a signal; NotFound when crun has no such container."""
+        try:
+            proc.run(self.kill_argv(container_id, sig, all_processes), tool="crun", timeout=30)
+        except ToolError as exc:
+            if _is_missing(exc):
+                raise NotFound(f"can't signal container: {container_id}: not running") from exc
+            raise
+
+    def delete(self, container_id: str) -> None:
+        """Remove crun's state, killing what still runs; a missing container is fine."""
+        try:
+            proc.run(self.delete_argv(container_id), tool="crun", timeout=30)
+        except ToolError as exc:
+            if not _is_missing(exc):
+                raise
+
+    def state(self, container_id: str) -> Optional[Dict[str, Any]]:
+        """crun's view of the container (status, pid), or None when it does not know it."""
+        try:
+            result = proc.run(self.state_argv(container_id), tool="crun", timeout=30)
+        except ToolError as exc:
+            if _is_missing(exc):
+                return None
+            raise
+        state: Dict[str, Any] = json.loads(result.stdout)
+        return state

@@ -1,0 +1,718 @@
+"""The per-container monitor: `python -m rootless.runtime.monitor CONFIG READY_FD`.
+
+Podman's conmon is the model. The engine starts one monitor per container;
+it forks into the background (so it outlives the daemon and is reaped by
+init), becomes the subreaper of the container's init, creates its stdio,
+runs `crun create`, sets up slirp4netns, reports {"pid": N, "ports": [...]}
+as one JSON line on READY_FD, then serves two UNIX sockets in its dir:
+
+- ctl.sock: one JSON request line per connection, one JSON reply line:
+  {"start": true} runs `crun start`; {"resize": [h, w]} sets the pty size.
+- attach.sock: the client sends {"stdin": b, "stdout": b, "stderr": b} and a
+  newline, gets {"ok": true} and a newline once registered, then stdcopy
+  frames of the container's output (TTY output is stream 1) and may send raw
+  stdin bytes. The monitor closes the connection after the last output.
+
+Output always goes to the json-file log. When init exits the monitor drains
+the output, runs `crun delete`, stops slirp4netns, closes the clients and
+writes exit.json ({"ExitCode", "FinishedAt", "Signal"}) last, so a waiter
+that sees it can create the container again at once.
+Only light imports here: the monitor is on every container start's path.
+"""
+from __future__ import annotations
+
+import array
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import termios
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from rootless.errors import ToolError
+from rootless.runtime import linux, stdcopy
+from rootless.runtime.crun import Crun
+from rootless.runtime.logs import JsonFileWriter, format_rfc3339_ns
+from rootless.util import fs, proc
+
+logger = logging.getLogger("rootless.runtime.monitor")  # also when run as __main__
+
+CREATE_TIMEOUT = 60.0
+DRAIN_SECONDS = 2.0
+CLIENT_FLUSH_SECONDS = 2.0
+# Output queued for a slow attach client beyond this is dropped, never the container blocked.
+CLIENT_BUFFER_LIMIT = 4 << 20
+STDIN_BUFFER_LIMIT = 1 << 20
+READ_SIZE = 65536
+SUN_PATH_MAX = 107
+EOT = b"\x04"
+
+
+@dataclass
+class MonitorConfig:
+    """Everything a monitor needs; written by the supervisor as its config.json."""
+
+    container_id: str
+    bundle: str
+    crun_binary: str
+    crun_root: str
+    cgroup_manager: str
+    log_path: str
+    monitor_dir: str
+    log_max_size: int = -1
+    log_max_files: int = 1
+    tty: bool = False
+    open_stdin: bool = False
+    stdin_once: bool = False
+    network: str = "none"  # "slirp4netns": start it for the container's netns
+    ports: List[Dict[str, Any]] = field(default_factory=list)
+    allow_host_loopback: bool = False
+    log_level: str = "info"
+
+    def to_json(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "MonitorConfig":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    @property
+    def crun(self) -> Crun:
+        return Crun(self.crun_binary, self.crun_root, self.cgroup_manager)
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.monitor_dir, name)
+
+
+# File names inside the monitor dir; config.Paths spells the same full paths.
+ATTACH, CONTROL, CONSOLE, SLIRP = "attach.sock", "ctl.sock", "console.sock", "slirp.sock"
+PIDFILE, MONITOR_PIDFILE, EXIT, LOG = "container.pid", "monitor.pid", "exit.json", "monitor.log"
+
+
+def reachable_path(path: str) -> str:
+    """A path to the same socket that fits in sun_path: long ones go through /proc."""
+    if len(path) <= SUN_PATH_MAX:
+        return path
+    directory, name = os.path.split(path)
+    if os.path.realpath(os.getcwd()) == os.path.realpath(directory):
+        return f"/proc/{os.getpid()}/cwd/{name}"
+    return path
+
+
+def exit_record(status: int, finished_ns: Optional[int] = None) -> Dict[str, Any]:
+    """exit.json from a waitpid status: 128+N when killed by signal N, as docker reports."""
+    signum: Optional[int] = None
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        code = 128 + signum
+    else:
+        code = os.WEXITSTATUS(status)
+    stamp = format_rfc3339_ns(finished_ns if finished_ns is not None else time.time_ns())
+    return {"ExitCode": code, "FinishedAt": stamp, "Signal": signum}
+
+
+def receive_fd(conn: socket.socket) -> int:
+    """The fd crun sends with SCM_RIGHTS over --console-socket (the pty master)."""
+    fds = array.array("i")
+    _, ancdata, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize))
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+    if not fds:
+        raise OSError(errno.EBADMSG, "no fd received on the console socket")
+    return fds[0]
+
+
+def set_winsize(fd: int, height: int, width: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+
+class AttachClient:
+    """One attach connection: what it wants and what is queued for it."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.handshake = bytearray()
+        self.ready = False
+        self.stdin = self.stdout = self.stderr = False
+        self.reading = True
+        self.out = bytearray()
+        self.dropped = 0
+
+    def wants(self, stream: str) -> bool:
+        return self.stdout if stream == "stdout" else self.stderr
+
+
+class Monitor:
+    """The event loop of one container: stdio, log, attach and control sockets."""
+
+    def __init__(self, config: MonitorConfig, ready_fd: int) -> None:
+        self.config = config
+        self.ready_fd = ready_fd
+        self.crun = config.crun
+        self.sel = selectors.DefaultSelector()
+        self.interest: Dict[int, int] = {}
+        self.outputs: Dict[int, str] = {}  # fd -> "stdout" | "stderr"
+        self.stdin_fd = -1
+        self.stdin_buf = bytearray()
+        self.stdin_eof = False
+        self.master_fd = -1
+        self.clients: Dict[int, AttachClient] = {}
+        self.listeners: Dict[int, Tuple[str, socket.socket]] = {}
+        self.container_pid = 0
+        self.helper_pids: List[int] = []
+        self.started = False
+        self.exit_status: Optional[int] = None
+        self.exited_ns = 0
+        self.wake_r = -1
+        self.log = JsonFileWriter(config.log_path, config.log_max_size, config.log_max_files)
+
+    # -- set-up ------------------------------------------------------------
+    def run(self) -> int:
+        """Create, report, serve until init exits, clean up; exit.json comes last."""
+        with contextlib.ExitStack() as stack:
+            stack.callback(self.log.close)
+            try:
+                self._watch_children(stack)
+                self._create_container(stack)
+                ports = self._setup_network(stack)
+                self._listen(stack)
+            except Exception as exc:  # reported to the engine, which raises it
+                logger.exception("container set-up failed")
+                self._report({"error": str(exc), "hint": getattr(exc, "hint", None)})
+                self._delete_container()
+                return 1
+            self._report({"pid": self.container_pid, "ports": ports, "monitor_pid": os.getpid()})
+            self._serve()
+            record = self._finish()
+        fs.atomic_write_json(self.config.file(EXIT), record)
+        logger.info("container %s exited: %s", self.config.container_id, record)
+        return 0
+
+    def _watch_children(self, stack: contextlib.ExitStack) -> None:
+        """SIGCHLD wakes the selector through a pipe (signal.set_wakeup_fd)."""
+        wake_r, wake_w = os.pipe()
+        for fd in (wake_r, wake_w):
+            os.set_blocking(fd, False)
+            stack.callback(os.close, fd)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.set_wakeup_fd(wake_w)
+        stack.callback(signal.set_wakeup_fd, -1)
+        self.wake_r = wake_r
+        self._set_interest(wake_r, selectors.EVENT_READ)
+
+    def _create_container(self, stack: contextlib.ExitStack) -> None:
+        if self.config.tty:
+            self._create_with_pty(stack)
+        else:
+            self._create_with_pipes(stack)
+        with open(self.config.file(PIDFILE), encoding="ascii") as f:
+            self.container_pid = int(f.read().strip())
+        logger.info("created %s: pid %d", self.config.container_id, self.container_pid)
+
+    def _create_argv(self, console: Optional[str] = None) -> List[str]:
+        cfg = self.config
+        return self.crun.create_argv(cfg.container_id, cfg.bundle, cfg.file(PIDFILE), console)
+
+    def _create_with_pipes(self, stack: contextlib.ExitStack) -> None:
+        """Non-TTY: the container's stdio are pipes; crun's own errors land on stderr."""
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        if self.config.open_stdin:
+            in_r, in_w = os.pipe()
+        else:
+            in_r, in_w = os.open(os.devnull, os.O_RDONLY), -1
+        for fd in (out_r, err_r, in_w):
+            if fd >= 0:
+                os.set_blocking(fd, False)
+                stack.callback(self._close_fd, fd)
+        try:
+            creator = proc.popen(self._create_argv(), tool="crun", stdin=in_r, stdout=out_w, stderr=err_w)
+        finally:
+            for fd in (in_r, out_w, err_w):
+                os.close(fd)
+        returncode = creator.wait(CREATE_TIMEOUT)
+        if returncode != 0:
+            raise proc_error("create", returncode, _read_available(err_r) + _read_available(out_r))
+        self._add_output(out_r, "stdout")
+        self._add_output(err_r, "stderr")
+        self.stdin_fd = in_w
+
+    def _create_with_pty(self, stack: contextlib.ExitStack) -> None:
+        """TTY: crun creates the pty and sends us its master over the console socket."""
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stack.callback(listener.close)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(CONSOLE)
+        listener.bind(CONSOLE)  # our cwd is the monitor dir
+        stack.callback(_unlink_quietly, CONSOLE)
+        listener.listen(1)
+        console = reachable_path(self.config.file(CONSOLE))
+        creator = proc.popen(self._create_argv(console), tool="crun")  # stderr: a pipe
+        try:
+            master = _accept_console(listener, creator)
+            returncode = creator.wait(CREATE_TIMEOUT)
+            stderr = creator.stderr.read().decode("utf-8", "replace") if creator.stderr else ""
+        finally:
+            proc.terminate(creator)
+            if creator.stderr:
+                creator.stderr.close()
+        if returncode != 0 or master < 0:
+            if master >= 0:
+                os.close(master)
+            raise proc_error("create", returncode, stderr)
+        os.set_blocking(master, False)
+        stack.callback(self._close_fd, master)
+        self.master_fd = master
+        self._add_output(master, "stdout")
+        if self.config.open_stdin:
+            self.stdin_fd = master
+
+    def _setup_network(self, stack: contextlib.ExitStack) -> List[Dict[str, Any]]:
+        """slirp4netns for the container's netns and its port forwards."""
+        if self.config.network != "slirp4netns":
+            return []
+        from rootless.runtime.network import slirp
+
+        api = reachable_path(self.config.file(SLIRP))
+        helper = stack.enter_context(slirp.run_slirp(
+            self.container_pid, api, allow_host_loopback=self.config.allow_host_loopback))
+        self.helper_pids.append(helper)
+        mappings = [slirp.PortMapping.from_json(p) for p in self.config.ports]
+        return [slirp.add_hostfwd(api, m).to_json() for m in mappings]
+
+    def _listen(self, stack: contextlib.ExitStack) -> None:
+        for name in (ATTACH, CONTROL):
+            _unlink_quietly(name)
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            stack.callback(listener.close)
+            listener.bind(name)
+            stack.callback(_unlink_quietly, name)
+            listener.listen(16)
+            listener.setblocking(False)
+            self.listeners[listener.fileno()] = (name, listener)
+            self._set_interest(listener.fileno(), selectors.EVENT_READ)
+
+    def _report(self, message: Dict[str, Any]) -> None:
+        """One JSON line to the engine on the ready fd, then close it."""
+        if self.ready_fd < 0:
+            return
+        with contextlib.suppress(OSError):
+            os.write(self.ready_fd, (json.dumps(message) + "\n").encode())
+        os.close(self.ready_fd)
+        self.ready_fd = -1
+
+    # -- selector bookkeeping -----------------------------------------------
+    def _set_interest(self, fd: int, events: int) -> None:
+        current = self.interest.get(fd, 0)
+        if events == current:
+            return
+        if not events:
+            self.sel.unregister(fd)
+            del self.interest[fd]
+        elif current:
+            self.sel.modify(fd, events)
+            self.interest[fd] = events
+        else:
+            self.sel.register(fd, events)
+            self.interest[fd] = events
+
+    def _want(self, fd: int, flag: int, on: bool) -> None:
+        current = self.interest.get(fd, 0)
+        self._set_interest(fd, (current | flag) if on else (current & ~flag))
+
+    def _add_output(self, fd: int, stream: str) -> None:
+        self.outputs[fd] = stream
+        self._want(fd, selectors.EVENT_READ, True)
+
+    def _close_fd(self, fd: int) -> None:
+        """Close one of our stdio fds once (the master is both output and stdin)."""
+        if fd in self.interest:
+            self._set_interest(fd, 0)
+        self.outputs.pop(fd, None)
+        if fd == self.stdin_fd:
+            self.stdin_fd = -1
+            self.stdin_buf.clear()
+        if fd == self.master_fd:
+            self.master_fd = -1
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+    # -- the loop -------------------------------------------------------------
+    def _serve(self) -> None:
+        """Until init has exited and its output is drained (bounded by DRAIN_SECONDS)."""
+        drain_deadline: Optional[float] = None
+        while True:
+            if self.exit_status is not None:
+                if drain_deadline is None:
+                    drain_deadline = time.monotonic() + DRAIN_SECONDS
+                if not self.outputs or time.monotonic() > drain_deadline:
+                    return
+            for key, mask in self.sel.select(0.1 if drain_deadline else 1.0):
+                self._dispatch(key.fd, mask)
+            self.log.flush_partial()
+
+    def _dispatch(self, fd: int, mask: int) -> None:
+        if fd == self.wake_r:
+            with contextlib.suppress(OSError):
+                os.read(fd, 512)
+            self._reap()
+        elif fd in self.listeners:
+            name, listener = self.listeners[fd]
+            if name == ATTACH:
+                self._accept_attach(listener)
+            else:
+                self._serve_control(listener)
+        elif fd in self.clients:
+            self._client_event(self.clients[fd], mask)
+        else:
+            if mask & selectors.EVENT_READ and fd in self.outputs:
+                self._read_output(fd)
+            if mask & selectors.EVENT_WRITE and fd == self.stdin_fd:
+                self._write_stdin()
+
+    def _reap(self) -> None:
+        """Reap init and any orphan re-parented to us; helpers are left to their Popen."""
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None or info.si_pid in self.helper_pids:
+                return
+            _, status = os.waitpid(info.si_pid, 0)
+            if info.si_pid == self.container_pid:
+                self.exit_status = status
+                self.exited_ns = time.time_ns()
+
+    # -- container output and stdin -----------------------------------------
+    def _read_output(self, fd: int) -> None:
+        try:
+            data = os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:  # EIO: the last slave fd of the pty is gone
+            if exc.errno != errno.EIO:
+                raise
+            data = b""
+        if not data:
+            self._close_fd(fd)
+            return
+        stream = self.outputs[fd]
+        self.log.write(stream, data)
+        frame = stdcopy.stdcopy_frame(stdcopy.STDOUT if self.config.tty else stream, data)
+        for client in list(self.clients.values()):
+            if client.ready and client.wants(stream):
+                self._queue(client, frame)
+
+    def _write_stdin(self) -> None:
+        try:
+            written = os.write(self.stdin_fd, self.stdin_buf)
+        except BlockingIOError:
+            return
+        except OSError:  # EPIPE: the container closed its stdin
+            logger.debug("container stdin closed")
+            self.stdin_buf.clear()
+            self._close_stdin()
+            return
+        del self.stdin_buf[:written]
+        if not self.stdin_buf:
+            self._want(self.stdin_fd, selectors.EVENT_WRITE, False)
+            if self.stdin_eof:
+                self._close_stdin()
+        if len(self.stdin_buf) < STDIN_BUFFER_LIMIT:
+            for client in list(self.clients.values()):
+                self._update_client(client)
+
+    def _close_stdin(self) -> None:
+        """StdinOnce: EOF for the container; a pty gets ^D since its master is also output."""
+        if self.stdin_fd < 0:
+            return
+        if self.stdin_fd == self.master_fd:
+            with contextlib.suppress(OSError):
+                os.write(self.master_fd, EOT)
+            self._want(self.master_fd, selectors.EVENT_WRITE, False)
+            self.stdin_fd = -1
+        else:
+            self._close_fd(self.stdin_fd)
+
+    # -- attach clients -----------------------------------------------------
+    def _accept_attach(self, listener: socket.socket) -> None:
+        with contextlib.suppress(BlockingIOError):
+            conn, _ = listener.accept()
+            conn.setblocking(False)
+            client = AttachClient(conn)
+            self.clients[conn.fileno()] = client
+            self._update_client(client)
+
+    def _update_client(self, client: AttachClient) -> None:
+        """Read while stdin has room (back-pressure), write while output is queued."""
+        fd = client.conn.fileno()
+        if fd not in self.clients:
+            return
+        stdin_full = client.stdin and len(self.stdin_buf) >= STDIN_BUFFER_LIMIT
+        events = selectors.EVENT_READ if client.reading and not stdin_full else 0
+        if client.out:
+            events |= selectors.EVENT_WRITE
+        self._set_interest(fd, events)
+
+    def _drop_client(self, client: AttachClient) -> None:
+        fd = client.conn.fileno()
+        if fd in self.clients:
+            self._set_interest(fd, 0)
+            del self.clients[fd]
+        client.conn.close()
+
+    def _queue(self, client: AttachClient, frame: bytes) -> None:
+        if len(client.out) + len(frame) > CLIENT_BUFFER_LIMIT:
+            if not client.dropped:
+                logger.warning("attach client too slow: dropping output")
+            client.dropped += len(frame)
+            return
+        client.out += frame
+        self._flush_client(client)
+
+    def _flush_client(self, client: AttachClient) -> None:
+        try:
+            sent = client.conn.send(client.out)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._drop_client(client)
+            return
+        del client.out[:sent]
+        self._update_client(client)
+
+    def _client_event(self, client: AttachClient, mask: int) -> None:
+        if mask & selectors.EVENT_READ:
+            self._client_read(client)
+        if mask & selectors.EVENT_WRITE and client.conn.fileno() in self.clients:
+            self._flush_client(client)
+
+    def _client_read(self, client: AttachClient) -> None:
+        try:
+            data = client.conn.recv(READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._drop_client(client)
+            return
+        if not client.ready:
+            rest = self._handshake(client, data) if data else None
+            if rest is None or not rest:
+                if not data:
+                    self._drop_client(client)
+                return
+            data = rest
+        if not data:
+            self._client_eof(client)
+        elif client.stdin and self.stdin_fd >= 0:
+            self.stdin_buf += data
+            self._want(self.stdin_fd, selectors.EVENT_WRITE, True)
+            if len(self.stdin_buf) >= STDIN_BUFFER_LIMIT:
+                for other in list(self.clients.values()):
+                    self._update_client(other)
+
+    def _handshake(self, client: AttachClient, data: bytes) -> Optional[bytes]:
+        """Parse the options line; return the bytes after it (stdin), None until complete."""
+        client.handshake += data
+        newline = client.handshake.find(b"\n")
+        if newline < 0:
+            if len(client.handshake) > 4096:
+                self._drop_client(client)
+            return None
+        try:
+            options = json.loads(bytes(client.handshake[:newline]))
+        except ValueError:
+            self._drop_client(client)
+            return None
+        client.stdin = bool(options.get("stdin")) and self.stdin_fd >= 0
+        client.stdout = bool(options.get("stdout"))
+        client.stderr = bool(options.get("stderr"))
+        client.ready = True
+        rest = bytes(client.handshake[newline + 1:])
+        client.handshake.clear()
+        client.out += b'{"ok": true}\n'
+        self._flush_client(client)
+        return rest
+
+    def _client_eof(self, client: AttachClient) -> None:
+        """The client closed its sending side: end of its stdin."""
+        client.reading = False
+        if client.stdin and self.config.stdin_once:
+            self.stdin_eof = True
+            if not self.stdin_buf:
+                self._close_stdin()
+        if not (client.stdout or client.stderr) and not client.out:
+            self._drop_client(client)
+        else:
+            self._update_client(client)
+
+    # -- control socket -----------------------------------------------------
+    def _serve_control(self, listener: socket.socket) -> None:
+        """One short blocking request per connection: start or resize."""
+        try:
+            conn, _ = listener.accept()
+        except BlockingIOError:
+            return
+        with conn:
+            try:
+                conn.settimeout(2.0)
+                request = json.loads(_read_line(conn))
+                reply = self._control(request)
+                conn.sendall((json.dumps(reply) + "\n").encode())
+            except (OSError, ValueError) as exc:
+                logger.warning("bad control request: %s", exc)
+
+    def _control(self, request: Dict[str, Any]) -> Dict[str, Any]:
+        if request.get("start"):
+            return self._start()
+        if "resize" in request:
+            if self.master_fd < 0:
+                return {"error": "can't resize: container has no tty"}
+            height, width = (int(v) for v in request["resize"])
+            set_winsize(self.master_fd, height, width)
+            return {"ok": True}
+        return {"error": f"unknown control request: {sorted(request)}"}
+
+    def _start(self) -> Dict[str, Any]:
+        if self.started:
+            return {"ok": True}
+        if self.exit_status is not None:
+            return {"error": "can't start: container has exited"}
+        try:
+            self.crun.start(self.config.container_id)
+        except Exception as exc:  # reported to the engine
+            return {"error": str(exc)}
+        self.started = True
+        return {"ok": True}
+
+    # -- the end --------------------------------------------------------------
+    def _finish(self) -> Dict[str, Any]:
+        """Flush the log, delete crun's state and send clients their last output."""
+        assert self.exit_status is not None
+        record = exit_record(self.exit_status, self.exited_ns)
+        for fd in list(self.outputs):
+            self._close_fd(fd)
+        self.log.flush_partial(0)
+        self._delete_container()
+        deadline = time.monotonic() + CLIENT_FLUSH_SECONDS
+        for client in list(self.clients.values()):
+            _send_rest(client, deadline)
+            self._drop_client(client)
+        return record
+
+    def _delete_container(self) -> None:
+        try:
+            self.crun.delete(self.config.container_id)
+        except Exception:  # the container is gone either way; say why in our log
+            logger.exception("crun delete failed")
+
+
+def _send_rest(client: AttachClient, deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if not client.out or remaining <= 0:
+        return
+    with contextlib.suppress(OSError):
+        client.conn.settimeout(remaining)
+        client.conn.sendall(client.out)
+
+
+def _read_line(conn: socket.socket, limit: int = 65536) -> bytes:
+    data = bytearray()
+    while b"\n" not in data and len(data) < limit:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data.split(b"\n", 1)[0])
+
+
+def _read_available(fd: int) -> str:
+    """What a non-blocking pipe holds now (crun's error message)."""
+    chunks = []
+    with contextlib.suppress(OSError):
+        while True:
+            chunk = os.read(fd, READ_SIZE)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def proc_error(command: str, returncode: Optional[int], stderr: str) -> ToolError:
+    return ToolError("crun", f"{command} failed with status {returncode}", returncode=returncode, stderr=stderr)
+
+
+def _accept_console(listener: socket.socket, creator: Any) -> int:
+    """Wait for crun to connect and send the pty master; -1 if crun exits first."""
+    deadline = time.monotonic() + CREATE_TIMEOUT
+    listener.settimeout(0.05)
+    while time.monotonic() < deadline:
+        try:
+            conn, _ = listener.accept()
+        except socket.timeout:
+            if creator.poll() is not None:
+                return -1
+            continue
+        with conn:
+            return receive_fd(conn)
+    return -1
+
+
+# -- process set-up -------------------------------------------------------------
+
+def _become_daemon(config: MonitorConfig) -> None:
+    """Detach from the engine: own log, no terminal signals, subreaper, pid file."""
+    from rootless.util.log import setup_logging
+
+    log_fd = os.open(config.file(LOG), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null_fd = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null_fd, 0)
+    os.dup2(null_fd, 1)
+    os.dup2(log_fd, 2)  # tracebacks that escape logging
+    os.close(null_fd)
+    os.close(log_fd)
+    setup_logging(config.log_level, config.file(LOG))
+    # The daemon's stop (SIGTERM) and terminal signals must not end containers.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_IGN)
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+    fs.atomic_write(config.file(MONITOR_PIDFILE), f"{os.getpid()}\n", 0o600)
+
+
+def main(argv: List[str]) -> int:
+    if len(argv) != 3:
+        sys.stderr.write("usage: python -m rootless.runtime.monitor CONFIG READY_FD\n")
+        return 2
+    config = MonitorConfig.from_json(fs.read_json(argv[1]))
+    ready_fd = int(argv[2])
+    os.chdir(config.monitor_dir)
+    if os.fork() != 0:
+        os._exit(0)  # the engine reaps this parent at once; init adopts the monitor
+    os.setsid()
+    _become_daemon(config)
+    try:
+        return Monitor(config, ready_fd).run()
+    except Exception:
+        logger.exception("monitor failed")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,268 @@
+"""The engine's side of the per-container monitors (runtime/monitor.py).
+
+launch() starts a monitor and waits for its ready line; start/attach/resize
+talk to its sockets; read_exit/wait_exit/is_alive find out what happened,
+also after a daemon restart (the monitor's pid file and exit.json are on
+disk); kill and exec go to crun directly, as podman does next to conmon.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import shutil
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Union
+
+import rootless
+from rootless.config.paths import Paths
+from rootless import errors
+from rootless.errors import FailedPrecondition, Internal, NotFound, RootlessError, ToolError
+from rootless.runtime.crun import Crun
+from rootless.runtime.logs import format_rfc3339_ns
+from rootless.runtime.monitor import SUN_PATH_MAX, MonitorConfig
+from rootless.util import fs, proc
+
+LAUNCH_TIMEOUT = 30.0
+MONITOR_MARKER = b"rootless.runtime.monitor"
+
+
+@dataclass(frozen=True)
+class Launched:
+    """What a ready monitor reported."""
+
+    container_id: str
+    pid: int
+    monitor_pid: int
+    ports: List[Dict[str, Any]] = field(default_factory=list)
+
+
+def connect_unix(path: str, timeout: Optional[float] = 10.0) -> socket.socket:
+    """Connect to a UNIX socket, through /proc/self/fd when the path is too long."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(timeout)
+    try:
+        if len(path) <= SUN_PATH_MAX:
+            conn.connect(path)
+            return conn
+        dir_fd = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY)
+        try:
+            conn.connect(f"/proc/self/fd/{dir_fd}/{os.path.basename(path)}")
+        finally:
+            os.close(dir_fd)
+        return conn
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _read_line(conn: socket.socket, limit: int = 65536) -> bytes:
+    """One line, byte by byte so nothing after it (attach frames) is consumed."""
+    data = bytearray()
+    while len(data) < limit:
+        byte = conn.recv(1)
+        if not byte or byte == b"\n":
+            break
+        data += byte
+    return bytes(data)
+
+
+def error_from_report(report: Dict[str, Any]) -> RootlessError:
+    """Rebuild the error a monitor reported ("tool: what failed: detail")."""
+    message = str(report.get("error") or "monitor failed")
+    hint = report.get("hint")
+    tool, sep, rest = message.partition(": ")
+    if sep and tool in ("crun", "slirp4netns", "pasta"):
+        return ToolError(tool, rest, hint=hint)
+    return Internal(f"can't create container: {message}", hint)
+
+
+def _is_monitor(pid: int, container_id: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read()
+    except OSError:
+        return False
+    return MONITOR_MARKER in cmdline and container_id.encode() in cmdline
+
+
+def _python_env() -> Dict[str, str]:
+    """The monitor imports this same rootless package, installed or not."""
+    env = dict(os.environ)
+    top = os.path.dirname(os.path.dirname(os.path.abspath(rootless.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (top, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+class Supervisor:
+    """Starts and talks to monitors; one per engine."""
+
+    def __init__(self, paths: Paths, crun: Crun, python: str = sys.executable) -> None:
+        self.paths = paths
+        self.crun = crun
+        self.python = python
+
+    def new_config(self, container_id: str, bundle: str, log_path: str, **options: Any) -> MonitorConfig:
+        """A MonitorConfig with this engine's crun and paths; options are its other fields."""
+        return MonitorConfig(
+            container_id=container_id, bundle=bundle, log_path=log_path,
+            crun_binary=self.crun.binary, crun_root=self.crun.state_root,
+            cgroup_manager=self.crun.cgroup_manager,
+            monitor_dir=self.paths.monitor_dir(container_id), **options)
+
+    # -- launch ---------------------------------------------------------------
+    def launch(self, config: MonitorConfig, timeout: float = LAUNCH_TIMEOUT) -> Launched:
+        """Start a monitor that runs `crun create`; return once the container is created.
+
+        Raises:
+            Conflict: a monitor for this container still runs.
+            ToolError: crun or slirp4netns failed (their message inside).
+        """
+        container_id = config.container_id
+        if self.is_alive(container_id):
+            raise errors.Conflict(f"can't create container: {container_id}: its monitor is still running")
+        self._reset_dir(container_id)
+        fs.ensure_dir(self.paths.crun_state)
+        fs.atomic_write_json(self.paths.monitor_config(container_id), config.to_json(), 0o600)
+        ready_r, ready_w = os.pipe()
+        try:
+            argv = [self.python, "-m", "rootless.runtime.monitor",
+                    self.paths.monitor_config(container_id), str(ready_w)]
+            starter = proc.popen(argv, tool="monitor", pass_fds=(ready_w,), start_new_session=True,
+                                 stderr=None, env=_python_env())
+            os.close(ready_w)
+            ready_w = -1
+            starter.wait(timeout)  # the monitor forks; this parent exits at once
+            report = self._wait_ready(container_id, ready_r, timeout)
+        finally:
+            for fd in (ready_r, ready_w):
+                if fd >= 0:
+                    os.close(fd)
+        if "error" in report:
+            raise error_from_report(report)
+        return Launched(container_id, int(report["pid"]), int(report["monitor_pid"]), report.get("ports", []))
+
+    def _reset_dir(self, container_id: str) -> None:
+        """Forget a previous run (exit.json, sockets), keep nothing stale."""
+        directory = self.paths.monitor_dir(container_id)
+        if os.path.isdir(directory):
+            shutil.rmtree(directory, ignore_errors=True)
+        fs.ensure_dir(directory)
+
+    def _wait_ready(self, container_id: str, ready_r: int, timeout: float) -> Dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        data = b""
+        while not data.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ToolError("monitor", f"not ready after {timeout}s", stderr=self._log_tail(container_id))
+            readable, _, _ = select.select([ready_r], [], [], remaining)
+            if not readable:
+                continue
+            chunk = os.read(ready_r, 4096)
+            if not chunk:
+                raise ToolError("monitor", "exited before the container was created",
+                                stderr=self._log_tail(container_id))
+            data += chunk
+        report: Dict[str, Any] = json.loads(data)
+        return report
+
+    def _log_tail(self, container_id: str) -> str:
+        try:
+            with open(self.paths.monitor_log(container_id), "rb") as f:
+                return f.read()[-4096:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    # -- talking to a monitor ---------------------------------------------------
+    def _control(self, container_id: str, request: Dict[str, Any], timeout: float = 60.0) -> None:
+        try:
+            with connect_unix(self.paths.control_socket(container_id), timeout) as conn:
+                conn.sendall((json.dumps(request) + "\n").encode())
+                reply = json.loads(_read_line(conn) or b"{}")
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise FailedPrecondition(f"container {container_id} is not running: no monitor") from exc
+        if "error" in reply:
+            raise error_from_report(reply)
+
+    def start(self, container_id: str) -> None:
+        """Run `crun start` in the monitor (the container was created by launch)."""
+        self._control(container_id, {"start": True})
+
+    def resize(self, container_id: str, height: int, width: int) -> None:
+        self._control(container_id, {"resize": [height, width]}, timeout=5.0)
+
+    def attach(self, container_id: str, stdin: bool, stdout: bool, stderr: bool) -> socket.socket:
+        """A blocking socket with the container's output as stdcopy frames (TTY: all stream 1).
+
+        Send raw stdin bytes on it; shutdown(SHUT_WR) is EOF for StdinOnce
+        containers. The monitor closes it after the container's last output.
+        """
+        try:
+            conn = connect_unix(self.paths.attach_socket(container_id))
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise FailedPrecondition(f"can't attach: container {container_id} is not running") from exc
+        try:
+            options = {"stdin": stdin, "stdout": stdout, "stderr": stderr}
+            conn.sendall((json.dumps(options) + "\n").encode())
+            if not _read_line(conn):
+                raise FailedPrecondition(f"can't attach: container {container_id} is not running")
+        except BaseException:
+            conn.close()
+            raise
+        conn.settimeout(None)
+        return conn
+
+    # -- state --------------------------------------------------------------------
+    def read_exit(self, container_id: str) -> Optional[Dict[str, Any]]:
+        """exit.json ({"ExitCode", "FinishedAt", "Signal"}) once the container has exited."""
+        record: Optional[Dict[str, Any]] = fs.read_json(self.paths.exit_file(container_id))
+        return record
+
+    def monitor_pid(self, container_id: str) -> Optional[int]:
+        try:
+            with open(self.paths.monitor_pidfile(container_id), encoding="ascii") as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def is_alive(self, container_id: str) -> bool:
+        """Whether this container's monitor still runs (pid file + /proc cmdline)."""
+        pid = self.monitor_pid(container_id)
+        return bool(pid) and _is_monitor(pid, container_id)  # type: ignore[arg-type]
+
+    def wait_exit(self, container_id: str, timeout: Optional[float] = None) -> Optional[Dict[str, Any]]:
+        """The exit record once there is one; None on timeout.
+
+        A monitor that died without writing one (SIGKILL) gives ExitCode 255
+        and an "Error", so the engine can still mark the container stopped.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            record = self.read_exit(container_id)
+            if record is not None:
+                return record
+            if not self.is_alive(container_id):
+                return self.read_exit(container_id) or {
+                    "ExitCode": 255, "Signal": None, "FinishedAt": format_rfc3339_ns(time.time_ns()),
+                    "Error": f"monitor of container {container_id} died without an exit status"}
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+
+    def kill(self, container_id: str, signal: Union[int, str] = "TERM") -> None:
+        """Signal the container's init through crun; NotFound when it is not running."""
+        self.crun.kill(container_id, signal)
+
+    def remove(self, container_id: str, timeout: float = 10.0) -> None:
+        """Kill what runs, let the monitor finish, and delete its dir."""
+        if self.is_alive(container_id):
+            self.crun.delete(container_id)  # --force: kills init; the monitor then exits
+            self.wait_exit(container_id, timeout)
+        else:
+            self.crun.delete(container_id)
+        shutil.rmtree(self.paths.monitor_dir(container_id), ignore_errors=True)
