@@ -221,49 +221,6 @@ class Paths:
         """docker's json-file log: containers/<id>/<id>-json.log."""
         return os.path.join(self.container_dir(container_id), f"{container_id}-json.log")
 
-    # One dir per running container's monitor (runtime/monitor.py). Socket
-    # paths can exceed sun_path's 108 bytes: the monitor binds them relative
-    # to its dir and clients connect through /proc/self/fd (runtime/supervisor.py).
-    def monitor_dir(self, container_id: str) -> str:
-        return os.path.join(self.monitors, container_id)
-
-    def monitor_config(self, container_id: str) -> str:
-        return os.path.join(self.monitor_dir(container_id), "config.json")
-
-    def monitor_pidfile(self, container_id: str) -> str:
-        return os.path.join(self.monitor_dir(container_id), "monitor.pid")
-
-    def monitor_log(self, container_id: str) -> str:
-        return os.path.join(self.monitor_dir(container_id), "monitor.log")
-
-    def container_pidfile(self, container_id: str) -> str:
-        return os.path.join(self.monitor_dir(container_id), "container.pid")
-
-    def attach_socket(self, container_id: str) -> str:
-        return os.path.join(self.monitor_dir(container_id), "attach.sock")
-
-    def control_socket(self, container_id: str) -> str:
-        return os.path.join(self.monitor_dir(container_id), "ctl.sock")
-
-    def console_socket(self, container_id: str) -> str:
-        return os.path.join(self.monitor_dir(container_id), "console.sock")
-
-    def slirp_socket(self, container_id: str) -> str:
-        return os.path.join(self.monitor_dir(container_id), "slirp.sock")
-
-    def exit_file(self, container_id: str) -> str:
-        return os.path.join(self.monitor_dir(container_id), "exit.json")
-
-    def exec_process_file(self, container_id: str, exec_id: str) -> str:
-        return os.path.join(self.monitor_dir(container_id), f"exec-{exec_id}.json")
-
-    def exec_console_socket(self, container_id: str, exec_id: str) -> str:
-        return os.path.join(self.monitor_dir(container_id), f"exec-{exec_id[:12]}.sock")
-
-    def container_log(self, container_id: str) -> str:
-        """docker's json-file log: containers/<id>/<id>-json.log."""
-        return os.path.join(self.container_dir(container_id), f"{container_id}-json.log")
-
     def ensure_run_dir(self) -> None:
         """Create the runtime dir 0700 and refuse one another user owns."""
         os.makedirs(self.run, mode=0o700, exist_ok=True)
