@@ -83,10 +83,12 @@ def read_rootfs_file(rootfs: str, path: str) -> Optional[str]:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
             return None
         raise InvalidArgument(f"can't read {path} in rootfs: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
-        return f.read(MAX_FILE_BYTES).decode("utf-8", "replace")
+        return os.read(fd, MAX_FILE_BYTES).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
 
 
 def _int_field(text: str) -> Optional[int]:
@@ -127,22 +129,19 @@ def _checked_id(text: str, kind: str) -> int:
 
 
 def _find_user(name: str, passwd: List[PasswdEntry]) -> Optional[PasswdEntry]:
-    """By name, or by uid when the name is numeric (a name wins, as in runc)."""
-    for entry in passwd:
-        if entry.name == name:
-            return entry
+    """By uid when the string is numeric, else by name (runc's GetExecUser filter)."""
     if name.isdigit():
         uid = int(name)
         return next((e for e in passwd if e.uid == uid), None)
-    return None
+    return next((e for e in passwd if e.name == name), None)
 
 
 def _find_group_id(name: str, groups: List[GroupEntry]) -> int:
+    if name.isdigit():
+        return _checked_id(name, "gid")
     for entry in groups:
         if entry.name == name:
             return entry.gid
-    if name.isdigit():
-        return _checked_id(name, "gid")
     raise InvalidArgument(f"unable to find group {name}: no matching entries in group file")
 
 
