@@ -12,8 +12,17 @@ from typing import Any, Dict, List
 
 import rootless
 from rootless.config import STORE_VERSION, Paths, Settings
-from rootless.errors import FailedPrecondition
+from rootless.config.paths import hooks_dirs
+from rootless.engine import container_spec
+from rootless.engine.container_model import Container
+from rootless.engine.containers import ContainerService
 from rootless.engine.events import EventBus
+from rootless.engine.image_lookup import ImageLookup
+from rootless.engine.lifecycle import Lifecycle
+from rootless.errors import FailedPrecondition, InvalidArgument, RootlessError
+from rootless.images.store import ImageStore
+from rootless.runtime.spec import Mount, SpecOptions
+from rootless.volumes.store import VolumeStore
 from rootless.runtime import crun, network, storage
 from rootless.runtime.cgroups import CgroupInfo
 from rootless.runtime.userns import Mapping
@@ -72,10 +81,91 @@ class Engine:
         self.events = EventBus()
         self.started_at = time.time()
         check_store_version(paths)
+        self.image_store = ImageStore(paths)
+        self.image_lookup = ImageLookup(self.image_store, settings)
+        self.volumes = VolumeStore(paths)
+        self.containers = ContainerService(self)
+        self.lifecycle = Lifecycle(self, self.containers)
+        self.lifecycle.adopt()
 
     def close(self) -> None:
         """Release what the engine holds; containers keep running under their monitors."""
+        self.lifecycle.close()
         logger.info("engine closed")
+
+    # -- what containers need from the rest of the engine --------------------
+    def check_host_config(self, host_config: Dict[str, Any]) -> None:
+        """Refuse at create time what this host cannot do (limits without cgroups)."""
+        container_spec.check_limits(host_config, self.host.cgroup)
+        mode = host_config.get("NetworkMode") or "bridge"
+        if mode.startswith("container:"):
+            raise InvalidArgument(f"network mode {mode}: not supported yet")
+
+    def prepare_container(self, container: Container, image: Any) -> None:
+        self.lifecycle.prepare(container, image)
+
+    def network_setup(self, container: Container) -> container_spec.NetworkSetup:
+        return container_spec.network_setup(container, self.host.network_backend)
+
+    def spec_options(self, container: Container, rootfs: str,
+                     network: container_spec.NetworkSetup) -> SpecOptions:
+        etc_files = container_spec.write_etc_files(container, network)
+        mounts = self._container_mounts(container)
+        container_spec.ensure_workdir(rootfs, container.config.get("WorkingDir") or "")
+        return container_spec.build_spec_options(container, rootfs, network, etc_files, mounts,
+                                                 self.host.cgroup, hooks_dirs())
+
+    def _container_mounts(self, container: Container) -> List[Mount]:
+        """Binds and volumes (named ones created on first use), recorded for inspect."""
+        mounts: List[Mount] = []
+        records: List[Dict[str, Any]] = []
+        host_config = container.host_config
+        for bind in host_config.get("Binds") or []:
+            source, destination, options = container_spec.parse_bind(bind)
+            read_only = "ro" in options
+            mounts.append(self._mount_for(source, destination, container_spec.mount_options(read_only, options),
+                                          records, read_only))
+        for spec in host_config.get("Mounts") or []:
+            kind = spec.get("Type", "volume")
+            if kind == "tmpfs":
+                host_config.setdefault("Tmpfs", {})[spec["Target"]] = ""
+                continue
+            read_only = bool(spec.get("ReadOnly"))
+            mounts.append(self._mount_for(spec.get("Source") or "", spec["Target"],
+                                          container_spec.mount_options(read_only, []), records, read_only))
+        for destination in (container.config.get("Volumes") or {}):
+            if not any(m.destination == destination for m in mounts):
+                mounts.append(self._mount_for("", destination, ("rbind", "rw"), records, False))
+        container.data["Mounts"] = records
+        container.save()
+        return mounts
+
+    def _mount_for(self, source: str, destination: str, options: Any, records: List[Dict[str, Any]],
+                   read_only: bool) -> Mount:
+        if not source or container_spec.is_named_volume(source):
+            volume = self.volumes.create(source or None, anonymous=not source)
+            records.append({"Type": "volume", "Name": volume.name, "Source": volume.mountpoint,
+                            "Destination": destination, "Driver": "local", "Mode": "z", "RW": not read_only,
+                            "Propagation": ""})
+            return Mount(destination, volume.mountpoint, "bind", tuple(options))
+        if not os.path.exists(source):
+            raise InvalidArgument(f"invalid mount config: bind source path does not exist: {source}")
+        records.append({"Type": "bind", "Source": source, "Destination": destination, "Mode": "",
+                        "RW": not read_only, "Propagation": "rprivate"})
+        return Mount(destination, source, "bind", tuple(options))
+
+    def release_container(self, container: Container, volumes: bool) -> None:
+        """After removal: anonymous volumes go with -v (docker rm -v)."""
+        if not volumes:
+            return
+        for mount in container.data.get("Mounts") or []:
+            name = mount.get("Name")
+            if mount.get("Type") == "volume" and name and len(name) == 64:
+                try:
+                    if self.volumes.get(name).anonymous:
+                        self.volumes.remove(name, force=True)
+                except RootlessError:
+                    continue
 
     # -- system -----------------------------------------------------------
     def version(self, api_version: str, min_api_version: str) -> Dict[str, Any]:
@@ -119,10 +209,10 @@ class Engine:
 
     def container_counts(self) -> Dict[str, int]:
         """Containers by state, for /info."""
-        return {"Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0}
+        return self.containers.counts()
 
     def image_count(self) -> int:
-        return 0
+        return len(self.image_store.list())
 
     def info(self, api_version: str) -> Dict[str, Any]:
         """The body of GET /info."""

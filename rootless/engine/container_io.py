@@ -1,0 +1,179 @@
+"""A container's output and input: logs and attach sessions (docker's hijack)."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from typing import IO, Any, Iterator, List, Optional
+
+from rootless.engine.container_model import Container, parse_rfc3339
+from rootless.errors import InvalidArgument, RootlessError
+from rootless.runtime import logs as runtime_logs
+from rootless.runtime import stdcopy
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
+
+
+def _time_ns(value: Optional[str]) -> int:
+    if not value:
+        return 0
+    try:
+        return int(float(value) * 1e9)
+    except ValueError:
+        return int(parse_rfc3339(value) * 1e9)
+
+
+def log_chunks(container: Container, is_running: Any, *, stdout: bool, stderr: bool, follow: bool,
+               tail: str, since: Optional[str], until: Optional[str], timestamps: bool) -> Iterator[bytes]:
+    """The container's log as docker's /logs body (stdcopy frames unless TTY)."""
+    if tail in ("", "all"):
+        tail_n: Optional[int] = None
+    else:
+        try:
+            tail_n = int(tail)
+        except ValueError:
+            raise InvalidArgument(f"invalid tail value: {tail}") from None
+        if tail_n < 0:
+            tail_n = None
+    wanted = {"stdout"} if stdout else set()
+    if stderr:
+        wanted.add("stderr")
+    max_files = int((container.host_config.get("LogConfig") or {}).get("Config", {}).get("max-file", "1"))
+    entries = runtime_logs.read_logs(container.log_path, max_files=max_files, tail=tail_n,
+                                     since_ns=_time_ns(since), until_ns=_time_ns(until), follow=follow,
+                                     is_running=is_running)
+    yield b""  # send headers before the first entry (logs -f of a quiet container)
+    for entry in entries:
+        if entry.stream not in wanted:
+            continue
+        data = entry.data
+        if timestamps:
+            data = runtime_logs.format_rfc3339_ns(entry.time_ns).encode() + b" " + data
+        yield data if container.tty else stdcopy.stdcopy_frame(entry.stream, data)
+
+
+class AttachSession:
+    """One hijacked attach connection bridged to the container's monitor."""
+
+    def __init__(self, lifecycle: Any, container: Container, *, stdin: bool, stdout: bool, stderr: bool,
+                 logs: bool, detach_keys: Optional[str]) -> None:
+        self.lifecycle = lifecycle
+        self.container = container
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+        self.logs = logs
+        self.detach = _parse_detach_keys(detach_keys) if container.tty and stdin else b""
+        self._monitor: Optional[socket.socket] = None
+        self._connected = threading.Event()
+        self._error: Optional[str] = None
+
+    def connect(self) -> None:
+        """Open the monitor's attach socket (before crun start, or at once when running)."""
+        try:
+            self._monitor = self.lifecycle.supervisor.attach(self.container.id, self.stdin, self.stdout,
+                                                             self.stderr)
+        except RootlessError as exc:
+            self._error = exc.message
+        self._connected.set()
+
+    def cancel(self) -> None:
+        self._connected.set()
+
+    def serve(self, client: socket.socket, rfile: IO[bytes]) -> None:
+        """Bridge client <-> monitor until the container's output ends or the client goes."""
+        if self.logs:
+            self._send_existing_logs(client)
+        if self.container.running:
+            self.connect()
+        else:
+            self.lifecycle.add_waiting_attach(self.container.id, self)
+            while not self._connected.wait(1.0):
+                if self.container.id not in {c.id for c in self.lifecycle.containers.all()}:
+                    return
+        monitor = self._monitor
+        if monitor is None:
+            if self._error:
+                logger.info("attach %s: %s", self.container.id[:12], self._error)
+            return
+        pump_in = threading.Thread(target=self._pump_stdin, args=(rfile, monitor, client), daemon=True)
+        if self.stdin:
+            pump_in.start()
+        try:
+            self._pump_output(monitor, client)
+        finally:
+            with contextlib.suppress(OSError):
+                monitor.close()
+            with contextlib.suppress(OSError):
+                client.shutdown(socket.SHUT_RDWR)
+
+    def _send_existing_logs(self, client: socket.socket) -> None:
+        chunks = log_chunks(self.container, lambda: False, stdout=self.stdout, stderr=self.stderr,
+                            follow=False, tail="all", since=None, until=None, timestamps=False)
+        for chunk in chunks:
+            if chunk:
+                client.sendall(chunk)
+
+    def _pump_output(self, monitor: socket.socket, client: socket.socket) -> None:
+        decoder = stdcopy.FrameDecoder()
+        while True:
+            data = monitor.recv(65536)
+            if not data:
+                return
+            if not self.container.tty:
+                client.sendall(data)  # already stdcopy frames
+                continue
+            for _, payload in decoder.feed(data):
+                client.sendall(payload)
+
+    def _pump_stdin(self, rfile: IO[bytes], monitor: socket.socket, client: socket.socket) -> None:
+        """Client stdin to the container; EOF (half-close) closes the container's stdin."""
+        matched = 0
+        try:
+            while True:
+                data = rfile.read1(65536)  # type: ignore[attr-defined]
+                if not data:
+                    break
+                if self.detach:
+                    cut, matched = _scan_detach(data, self.detach, matched)
+                    if cut is not None:
+                        if cut:
+                            monitor.sendall(data[:cut])
+                        with contextlib.suppress(OSError):
+                            client.shutdown(socket.SHUT_RDWR)
+                        monitor.close()
+                        return
+                monitor.sendall(data)
+        except OSError:
+            return
+        with contextlib.suppress(OSError):
+            monitor.shutdown(socket.SHUT_WR)
+
+
+def _parse_detach_keys(spec: Optional[str]) -> bytes:
+    """"ctrl-p,ctrl-q" -> b"\\x10\\x11"."""
+    if not spec:
+        return DEFAULT_DETACH_KEYS
+    keys = bytearray()
+    for part in spec.split(","):
+        part = part.strip()
+        if part.startswith("ctrl-") and len(part) == 6:
+            keys.append(ord(part[5].lower()) - ord("a") + 1)
+        elif len(part) == 1:
+            keys.append(ord(part))
+        else:
+            raise InvalidArgument(f"invalid detach keys: {spec}")
+    return bytes(keys)
+
+
+def _scan_detach(data: bytes, keys: bytes, matched: int) -> "tuple[Optional[int], int]":
+    """Where the detach sequence completes in data (index of its start), and the partial match."""
+    for index, byte in enumerate(data):
+        if byte == keys[matched]:
+            matched += 1
+            if matched == len(keys):
+                return max(0, index - len(keys) + 1), 0
+        else:
+            matched = 1 if byte == keys[0] else 0
+    return None, matched

@@ -1,0 +1,113 @@
+"""Read-side container operations: API shapes, logs, attach, files, processes."""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from rootless.engine import container_fs
+from rootless.engine.container_io import AttachSession, log_chunks
+from rootless.engine.container_model import Container
+from rootless.errors import Conflict
+from rootless.runtime.network import slirp
+
+
+def dir_size(path: str) -> int:
+    total = 0
+    for dirpath, _, filenames in os.walk(path):
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+class ContainerReads:
+    """Mixed into Lifecycle: everything that looks at a container without changing its state."""
+
+    driver: Any
+
+    def summary(self, container: Container, size: bool = False) -> Dict[str, Any]:
+        _, ports = _ports_view(container)
+        body = container.summary(ports if container.running else [], _networks_view(container))
+        if size:
+            body["SizeRw"] = dir_size(self.driver.upper_dir(container.id))
+        return body
+
+    def inspect(self, container: Container, size: bool = False) -> Dict[str, Any]:
+        ports, _ = _ports_view(container)
+        body = container.inspect(ports, _networks_view(container))
+        if size:
+            body["SizeRw"] = dir_size(self.driver.upper_dir(container.id))
+        return body
+
+    def logs(self, container: Container, **options: Any) -> Iterator[bytes]:
+        return log_chunks(container, lambda: container.running, **options)
+
+    def attach_session(self, container: Container, *, stdin: bool, stdout: bool, stderr: bool,
+                       logs: bool, stream: bool, detach_keys: Optional[str]) -> Any:
+        return AttachSession(self, container, stdin=stdin, stdout=stdout, stderr=stderr, logs=logs,
+                             detach_keys=detach_keys)
+
+    def top(self, container: Container, ps_args: str) -> Dict[str, Any]:
+        if not container.running:
+            raise Conflict(f"container {container.id} is not running")
+        return container_fs.top_rows(container_fs.processes_in(int(container.state["Pid"])))
+
+    def _rootfs(self, container: Container) -> str:
+        return self.driver.mount(container.id)
+
+    def export(self, container: Container) -> Iterator[bytes]:
+        rootfs = self._rootfs(container)
+        return container_fs.tar_stream(rootfs, "")
+
+    def archive_stat(self, container: Container, path: str) -> Dict[str, Any]:
+        return container_fs.path_stat(self._rootfs(container), path, container.name)
+
+    def archive_get(self, container: Container, path: str) -> Tuple[Dict[str, Any], Iterator[bytes]]:
+        rootfs = self._rootfs(container)
+        stat = container_fs.path_stat(rootfs, path, container.name)
+        host_path = container_fs.resolve_in_rootfs(rootfs, path, follow_last=path.endswith("/."))
+        name = "." if path.endswith("/.") else os.path.basename(path.rstrip("/")) or "."
+        return stat, container_fs.tar_stream(host_path, name)
+
+    def archive_put(self, container: Container, path: str, body: Any,
+                    no_overwrite_dir_non_dir: bool = False) -> None:
+        container_fs.extract_into(self._rootfs(container), path, body, no_overwrite_dir_non_dir)
+
+    def changes(self, container: Container) -> List[Dict[str, Any]]:
+        return container_fs.changes(self.driver.upper_dir(container.id))
+
+
+
+def _ports_view(container: Container) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
+    """NetworkSettings.Ports (inspect) and Ports (list) from the monitor's port report."""
+    published = (container.data.get("Internal") or {}).get("ports") or []
+    by_key: Dict[str, Any] = {port: None for port in (container.config.get("ExposedPorts") or {})}
+    summary = []
+    for port in published:
+        key = f"{port['container_port']}/{port['proto']}"
+        host_ip = port.get("host_ip") or "0.0.0.0"
+        by_key.setdefault(key, None)
+        by_key[key] = (by_key[key] or []) + [{"HostIp": host_ip, "HostPort": str(port["host_port"])}]
+        summary.append({"IP": host_ip, "PrivatePort": port["container_port"], "PublicPort": port["host_port"],
+                        "Type": port["proto"]})
+    return by_key, summary
+
+
+def _networks_view(container: Container) -> Dict[str, Any]:
+    mode = container.host_config.get("NetworkMode") or "bridge"
+    if mode in ("host", "none"):
+        return {mode: _endpoint(mode, "", "", 0)}
+    running = container.running
+    return {mode: _endpoint(mode, slirp.GATEWAY if running else "", slirp.GUEST_ADDRESS if running else "",
+                            24 if running else 0, [container.name, container.id[:12]])}
+
+
+def _endpoint(name: str, gateway: str, address: str, prefix: int, dns_names: Optional[List[str]] = None
+              ) -> Dict[str, Any]:
+    return {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
+            "NetworkID": name, "EndpointID": "", "Gateway": gateway, "IPAddress": address,
+            "IPPrefixLen": prefix, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "DNSNames": dns_names}
+
+

@@ -1,0 +1,174 @@
+"""Docker's Config + HostConfig turned into runtime terms: spec options, mounts,
+network set-up, and the /etc files every container gets."""
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from rootless.engine.container_model import Container
+from rootless.errors import FailedPrecondition, InvalidArgument
+from rootless.runtime.cgroups import CgroupInfo
+from rootless.runtime.network import slirp
+from rootless.runtime.spec import Mount, SpecOptions, Ulimit, resolve_args
+from rootless.util import fs
+
+LIMIT_FIELDS = {"Memory": "memory limit", "MemorySwap": "memory+swap limit", "NanoCpus": "cpu limit",
+                "CpuQuota": "cpu quota", "CpuShares": "cpu shares", "PidsLimit": "pids limit",
+                "CpusetCpus": "cpuset", "BlkioWeight": "blkio weight", "MemoryReservation": "memory reservation"}
+
+
+def check_limits(host_config: Dict[str, Any], cgroup: CgroupInfo) -> None:
+    """Refuse limits this host cannot enforce, instead of silently dropping them."""
+    if cgroup.limits_supported:
+        return
+    for key, what in LIMIT_FIELDS.items():
+        value = host_config.get(key)
+        if value and value not in (0, -1, "", "0"):
+            raise FailedPrecondition(
+                f"{what}: cgroups are not delegated to this user on this host ({cgroup.mode}): "
+                "limits cannot be enforced",
+                hint="run 'rootless doctor' to see what the host needs",
+            )
+
+
+@dataclass
+class NetworkSetup:
+    """How the container is networked, as the spec and the monitor need it."""
+
+    mode: str  # spec network mode: private | host | none
+    monitor_mode: str  # what the monitor starts: slirp4netns | none
+    ports: List[Dict[str, Any]] = field(default_factory=list)
+
+
+def requested_ports(container: Container) -> List[Dict[str, Any]]:
+    """PortBindings (+ PublishAllPorts over ExposedPorts) as the monitor's port list."""
+    host_config = container.host_config
+    bindings: Dict[str, Any] = dict(host_config.get("PortBindings") or {})
+    if host_config.get("PublishAllPorts"):
+        for port in (container.config.get("ExposedPorts") or {}):
+            bindings.setdefault(port, [{"HostIp": "", "HostPort": ""}])
+    ports = []
+    for key, entries in sorted(bindings.items()):
+        number, _, proto = key.partition("/")
+        for entry in entries or [{"HostIp": "", "HostPort": ""}]:
+            host_port = str((entry or {}).get("HostPort") or "0")
+            ports.append({"proto": proto or "tcp", "container_port": int(number),
+                          "host_port": int(host_port.split("-")[0] or 0),
+                          "host_ip": (entry or {}).get("HostIp") or ""})
+    return ports
+
+
+def network_setup(container: Container, backend: str) -> NetworkSetup:
+    mode = container.host_config.get("NetworkMode") or "bridge"
+    if mode == "host":
+        return NetworkSetup("host", "none")
+    if mode == "none":
+        return NetworkSetup("none", "none")
+    if backend not in ("slirp4netns", "auto"):
+        raise FailedPrecondition(f"network backend {backend}: not supported for containers yet",
+                                 hint="set network_backend = \"slirp4netns\" in config.toml")
+    return NetworkSetup("private", "slirp4netns", requested_ports(container))
+
+
+def write_etc_files(container: Container, network: NetworkSetup) -> Dict[str, str]:
+    """hostname, hosts and resolv.conf in the container dir; bound over /etc."""
+    hostname = container.config.get("Hostname") or container.id[:12]
+    hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    if network.mode == "private":
+        hosts.append(f"{slirp.GUEST_ADDRESS}\t{hostname}")
+        hosts.append(f"{slirp.GATEWAY}\thost.containers.internal host.docker.internal")
+    else:
+        hosts.append(f"127.0.1.1\t{hostname}")
+    for extra in container.host_config.get("ExtraHosts") or []:
+        name, _, address = extra.partition(":")
+        hosts.append(f"{address}\t{name}")
+    dns = container.host_config.get("Dns") or []
+    if dns:
+        resolv = "".join(f"nameserver {server}\n" for server in dns)
+    elif network.mode == "private":
+        resolv = f"nameserver {slirp.DNS_SERVER}\n"
+    else:
+        resolv = _host_resolv_conf()
+    for option in container.host_config.get("DnsSearch") or []:
+        resolv += f"search {option}\n"
+    files = {"/etc/hostname": ("hostname", hostname + "\n"), "/etc/hosts": ("hosts", "\n".join(hosts) + "\n"),
+             "/etc/resolv.conf": ("resolv.conf", resolv)}
+    result = {}
+    for destination, (name, content) in files.items():
+        path = os.path.join(container.dir, name)
+        fs.atomic_write(path, content, 0o644)
+        result[destination] = path
+    return result
+
+
+def _host_resolv_conf() -> str:
+    try:
+        with open("/etc/resolv.conf") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def parse_bind(spec: str) -> Tuple[str, str, List[str]]:
+    """"src:dst[:opts]" -> (src, dst, options)."""
+    parts = spec.split(":")
+    if len(parts) < 2 or len(parts) > 3 or not parts[1]:
+        raise InvalidArgument(f"invalid volume specification: '{spec}'")
+    options = parts[2].split(",") if len(parts) == 3 and parts[2] else []
+    return parts[0], parts[1], options
+
+
+def is_named_volume(source: str) -> bool:
+    return bool(source) and not source.startswith("/") and not source.startswith(".")
+
+
+def mount_options(read_only: bool, extra: List[str]) -> Tuple[str, ...]:
+    options = ["rbind"] + (["ro"] if read_only else ["rw"])
+    for opt in extra:
+        if opt in ("ro", "rw"):
+            options[1] = opt
+        elif opt in ("z", "Z", "consistent", "cached", "delegated"):
+            continue
+        elif opt in ("private", "rprivate", "shared", "rshared", "slave", "rslave", "nocopy"):
+            if opt != "nocopy":
+                options.append(opt)
+        else:
+            raise InvalidArgument(f"invalid mode: {opt}")
+    return tuple(options)
+
+
+def build_spec_options(container: Container, rootfs: str, network: NetworkSetup, etc_files: Dict[str, str],
+                       mounts: List[Mount], cgroup: CgroupInfo, hooks_dirs: List[str]) -> SpecOptions:
+    config, host_config = container.config, container.host_config
+    args = resolve_args(None, None, config.get("Entrypoint"), config.get("Cmd"))
+    tmpfs = {dest: opts for dest, opts in (host_config.get("Tmpfs") or {}).items()}
+    ulimits = [Ulimit(u["Name"], int(u["Soft"]), int(u["Hard"])) for u in host_config.get("Ulimits") or []]
+    return SpecOptions(
+        rootfs=rootfs, args=args, env=list(config.get("Env") or []),
+        cwd=config.get("WorkingDir") or "/", user=config.get("User") or "",
+        group_add=list(host_config.get("GroupAdd") or []), hostname=config.get("Hostname") or container.id[:12],
+        tty=bool(config.get("Tty")), open_stdin=bool(config.get("OpenStdin")),
+        privileged=bool(host_config.get("Privileged")), cap_add=list(host_config.get("CapAdd") or []),
+        cap_drop=list(host_config.get("CapDrop") or []), read_only=bool(host_config.get("ReadonlyRootfs")),
+        tmpfs=tmpfs, mounts=mounts, ulimits=ulimits, init=bool(host_config.get("Init")),
+        security_opt=list(host_config.get("SecurityOpt") or []),
+        shm_size=host_config.get("ShmSize") or None, sysctls=dict(host_config.get("Sysctls") or {}),
+        network=network.mode, etc_files=etc_files,
+        annotations={str(k): str(v) for k, v in (config.get("Labels") or {}).items()},
+        oom_score_adj=host_config.get("OomScoreAdj") or None, hooks_dirs=hooks_dirs, cgroup=cgroup,
+    )
+
+
+def ensure_workdir(rootfs: str, workdir: str) -> None:
+    """docker creates a missing -w directory (without following symlinks out of the rootfs)."""
+    if not workdir or workdir == "/":
+        return
+    current = rootfs
+    for part in [p for p in posixpath.normpath(workdir).split("/") if p]:
+        current = os.path.join(current, part)
+        if os.path.islink(current):
+            return  # let the runtime resolve it inside the container
+        if not os.path.exists(current):
+            os.mkdir(current, 0o755)
