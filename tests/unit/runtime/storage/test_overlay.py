@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from rootless.config.paths import Paths
+from rootless.errors import InvalidArgument
+from rootless.runtime.storage import fuse_overlayfs, overlay
+
+
+def test_lowerdirs_are_top_first_and_never_empty() -> None:
+    assert overlay.lowerdir_paths(["/l/1", "/l/2"], "/e") == ["/l/2", "/l/1"]
+    assert overlay.lowerdir_paths([], "/e") == ["/e"]
+
+
+def test_overlay_options() -> None:
+    assert overlay.overlay_options(["/b", "/a"], "/u", "/w") == \
+        "lowerdir=/b:/a,upperdir=/u,workdir=/w,userxattr"
+
+
+def test_fd_paths_only_when_needed() -> None:
+    short = ["/store/layers/abc/diff"] * 3
+    assert not overlay.needs_fd_paths(short, "/u", "/w")
+    long = ["/store/layers/" + "a" * 64 + f"/{i}/diff" for i in range(60)]
+    assert overlay.needs_fd_paths(long, "/u", "/w")
+    assert overlay.needs_fd_paths(["/odd,dir"], "/u", "/w")
+    assert overlay.needs_fd_paths(["/odd:dir"], "/u", "/w")
+
+
+def test_fd_paths_opens_and_closes(tmp_path) -> None:
+    dirs = [str(tmp_path)] * 2
+    with overlay.fd_paths(dirs) as names:
+        assert all(n.startswith("/proc/self/fd/") for n in names)
+        fds = [int(n.rsplit("/", 1)[1]) for n in names]
+        assert all(os.path.samefile(f"/proc/self/fd/{fd}", str(tmp_path)) for fd in fds)
+    for fd in fds:
+        with pytest.raises(OSError):
+            os.fstat(fd)
+
+
+def test_fuse_overlayfs_argv() -> None:
+    assert fuse_overlayfs.fuse_overlayfs_argv(["/b", "/a"], "/u", "/w", "/m") == [
+        "fuse-overlayfs", "-o", "lowerdir=/b:/a,upperdir=/u,workdir=/w", "/m"]
+    with pytest.raises(InvalidArgument, match="contains"):
+        fuse_overlayfs.fuse_overlayfs_argv(["/a,b"], "/u", "/w", "/m")
+
+
+def test_fuse_driver_runs_the_helper(tmp_path, fp) -> None:
+    paths = Paths(root=str(tmp_path / "root"), run=str(tmp_path / "run"))
+    lower = tmp_path / "l1"
+    lower.mkdir()
+    driver = fuse_overlayfs.FuseOverlayDriver(paths)
+    driver.create("c1", [str(lower)])
+    base = os.path.join(paths.container_dir("c1"), "rootfs")
+    fp.register(["fuse-overlayfs", "-o",
+                 f"lowerdir={lower},upperdir={base}/upper,workdir={base}/work", f"{base}/merged"])
+    assert driver.mount("c1") == f"{base}/merged"
+    assert fp.call_count(["fuse-overlayfs", fp.any()]) == 1
+    assert driver.upper_dir("c1") == f"{base}/upper"
+    assert not driver.is_mounted("c1")  # the fake helper mounted nothing
+    driver.remove("c1")
+    assert not os.path.exists(base)
+    driver.remove("c1")
