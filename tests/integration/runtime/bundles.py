@@ -12,7 +12,8 @@ import shutil
 from typing import Dict, List, Optional
 
 BUSYBOX = "/usr/bin/busybox"
-APPLETS = ("sh", "echo", "cat", "sleep", "id", "nc", "httpd", "true", "false", "ls", "kill", "wget", "ip", "hostname")
+APPLETS = ("sh", "echo", "cat", "sleep", "id", "nc", "httpd", "true", "false", "ls", "kill",
+           "wget", "ip", "hostname", "stty", "tty")
 
 
 def make_rootfs(rootfs: str) -> None:

@@ -1,0 +1,149 @@
+"""Monitor scenarios run INSIDE the engine's namespace (`rootless unshare python scenarios.py NAME DIR`).
+
+Each prints one JSON object with what it observed; test_monitor.py asserts on it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+import urllib.request
+from typing import Any, Dict, List, Tuple
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import bundles  # noqa: E402
+
+from rootless.config.paths import Paths  # noqa: E402
+from rootless.runtime.crun import Crun  # noqa: E402
+from rootless.runtime.logs import read_logs  # noqa: E402
+from rootless.runtime.stdcopy import FrameDecoder  # noqa: E402
+from rootless.runtime.supervisor import Launched, Supervisor  # noqa: E402
+
+
+def supervisor() -> Supervisor:
+    paths = Paths.from_env()
+    return Supervisor(paths, Crun("crun", paths.crun_state, "disabled"))
+
+
+def prepare(workdir: str, name: str, args: List[str], terminal: bool = False, netns: bool = True,
+            **options: Any) -> Tuple[Supervisor, str, str]:
+    sup, container_id, log, _ = prepare_launched(workdir, name, args, terminal, netns, **options)
+    return sup, container_id, log
+
+
+def prepare_launched(workdir: str, name: str, args: List[str], terminal: bool = False, netns: bool = True,
+                     **options: Any) -> Tuple[Supervisor, str, str, Launched]:
+    sup = supervisor()
+    container_id = f"{name}-{os.getpid()}"
+    bundle = os.path.join(workdir, container_id)
+    os.makedirs(bundle)
+    bundles.make_bundle(bundle, args, terminal=terminal, netns=netns)
+    log = os.path.join(workdir, container_id + "-json.log")
+    launched = sup.launch(sup.new_config(container_id, bundle, log, tty=terminal, **options))
+    return sup, container_id, log, launched
+
+
+def read_frames(conn: socket.socket) -> List[List[Any]]:
+    decoder = FrameDecoder()
+    frames: List[List[Any]] = []
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            return frames
+        frames += [[stream, payload.decode()] for stream, payload in decoder.feed(data)]
+
+
+def log_entries(log: str) -> List[List[str]]:
+    return [[e.stream, e.data.decode()] for e in read_logs(log)]
+
+
+def output_and_exit(workdir: str) -> Dict[str, Any]:
+    sup, cid, log = prepare(workdir, "out", ["sh", "-c", "echo out; echo err >&2; exit 3"])
+    conn = sup.attach(cid, False, True, True)
+    sup.start(cid)
+    frames = read_frames(conn)
+    record = sup.wait_exit(cid, 10)
+    return {"frames": frames, "exit": record, "log": log_entries(log), "alive": sup.is_alive(cid)}
+
+
+def stdin_once(workdir: str) -> Dict[str, Any]:
+    sup, cid, log = prepare(workdir, "stdin", ["cat"], open_stdin=True, stdin_once=True)
+    conn = sup.attach(cid, True, True, True)
+    sup.start(cid)
+    conn.sendall(b"hello\nworld\n")
+    conn.shutdown(socket.SHUT_WR)
+    frames = read_frames(conn)
+    return {"frames": frames, "exit": sup.wait_exit(cid, 10), "log": log_entries(log)}
+
+
+def sigkill(workdir: str) -> Dict[str, Any]:
+    sup, cid, _ = prepare(workdir, "kill", ["sleep", "100"])
+    sup.start(cid)
+    sup.kill(cid, "KILL")
+    return {"exit": sup.wait_exit(cid, 10)}
+
+
+def tty(workdir: str) -> Dict[str, Any]:
+    sup, cid, log = prepare(workdir, "tty", ["sh", "-c", "tty; stty size; echo hi"], terminal=True)
+    conn = sup.attach(cid, False, True, True)
+    sup.resize(cid, 40, 100)
+    sup.start(cid)
+    frames = read_frames(conn)
+    return {"frames": frames, "exit": sup.wait_exit(cid, 10), "log": log_entries(log)}
+
+
+def survives_parent(workdir: str) -> Dict[str, Any]:
+    """Launch from a child that is then SIGKILLed; a new Supervisor finds the monitor."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read_end)
+        _, cid, _ = prepare(workdir, "orphan", ["sh", "-c", "sleep 1; echo late"])
+        os.write(write_end, cid.encode())
+        time.sleep(100)
+    os.close(write_end)
+    cid = os.read(read_end, 200).decode()
+    os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    sup = supervisor()
+    alive = sup.is_alive(cid)
+    conn = sup.attach(cid, False, True, True)
+    sup.start(cid)
+    frames = read_frames(conn)
+    return {"alive_after_parent_death": alive, "frames": frames, "exit": sup.wait_exit(cid, 10)}
+
+
+def network(workdir: str) -> Dict[str, Any]:
+    script = "echo hello-from-ctr > /www/index.html; ip -4 addr show tap0; exec httpd -f -p 80 -h /www"
+    sup, cid, _, launched = prepare_launched(
+        workdir, "net", ["sh", "-c", script], network="slirp4netns",
+        ports=[{"proto": "tcp", "container_port": 80, "host_ip": "127.0.0.1"}])
+    conn = sup.attach(cid, False, True, True)
+    sup.start(cid)
+    body = ""
+    try:
+        body = _fetch(f"http://127.0.0.1:{launched.ports[0]['host_port']}/index.html")
+    finally:
+        sup.kill(cid, "KILL")
+    return {"body": body, "ports": launched.ports, "frames": read_frames(conn), "exit": sup.wait_exit(cid, 10)}
+
+
+def _fetch(url: str) -> str:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    result = globals()[sys.argv[1]](sys.argv[2])
+    print(json.dumps(result))
