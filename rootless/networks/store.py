@@ -15,7 +15,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from rootless.config.paths import Paths
 from rootless.errors import (
@@ -299,7 +299,7 @@ class NetworkStore:
         return endpoint
 
     @staticmethod
-    def _address_for(network: Network, ipv4: Optional[str]) -> "tuple[str, int]":
+    def _address_for(network: Network, ipv4: Optional[str]) -> Tuple[str, int]:
         if not network.subnet:
             if ipv4:
                 raise InvalidArgument(f"connect to {network.name}: network has no subnet for address {ipv4}")

@@ -212,6 +212,36 @@ def remove_tree(layout: RootfsLayout) -> None:
         shutil.rmtree(layout.base)
 
 
+class DriverBase:
+    """What every driver shares: its store, the per-container layout, removal."""
+
+    name = ""
+
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+
+    def layout(self, container_id: str) -> RootfsLayout:
+        return RootfsLayout.of(self.paths, container_id)
+
+    def release(self, layout: RootfsLayout) -> None:
+        """Undo whatever mount() did, before the dirs go (lock held)."""
+
+    def unmount(self, container_id: str) -> None:
+        layout = self.layout(container_id)
+        if not os.path.isdir(layout.base):
+            return
+        with container_lock(layout):
+            self.release(layout)
+
+    def remove(self, container_id: str) -> None:
+        layout = self.layout(container_id)
+        if not os.path.isdir(layout.base):
+            return
+        with container_lock(layout):
+            self.release(layout)
+            remove_tree(layout)
+
+
 def get_driver(name: str, paths: Paths) -> StorageDriver:
     """The driver called name, bound to this store."""
     if name == OVERLAY:

@@ -12,11 +12,11 @@ import logging
 import os
 from typing import Iterator, List, Sequence
 
-from rootless.config.paths import Paths
 from rootless.errors import NotFound, ToolError
 from rootless.runtime import linux
 from rootless.runtime.storage.driver import (
     OVERLAY,
+    DriverBase,
     RootfsLayout,
     container_lock,
     detach,
@@ -24,7 +24,6 @@ from rootless.runtime.storage.driver import (
     is_stale_mount,
     make_dirs,
     read_lowers,
-    remove_tree,
     write_record,
 )
 
@@ -70,17 +69,10 @@ def fd_paths(dirs: Sequence[str]) -> Iterator[List[str]]:
         yield names
 
 
-class MountingDriver:
+class MountingDriver(DriverBase):
     """What kernel overlay and fuse-overlayfs share: dirs, lock, mount table checks."""
 
-    name = ""
     needs_work_dir = True
-
-    def __init__(self, paths: Paths) -> None:
-        self.paths = paths
-
-    def layout(self, container_id: str) -> RootfsLayout:
-        return RootfsLayout.of(self.paths, container_id)
 
     def create(self, container_id: str, lowers: Sequence[str]) -> None:
         layout = self.layout(container_id)
@@ -111,20 +103,8 @@ class MountingDriver:
         os.makedirs(path, mode=0o755, exist_ok=True)
         return path
 
-    def unmount(self, container_id: str) -> None:
-        layout = self.layout(container_id)
-        if not os.path.isdir(layout.base):
-            return
-        with container_lock(layout):
-            detach(layout.merged)
-
-    def remove(self, container_id: str) -> None:
-        layout = self.layout(container_id)
-        if not os.path.isdir(layout.base):
-            return
-        with container_lock(layout):
-            detach(layout.merged)
-            remove_tree(layout)
+    def release(self, layout: RootfsLayout) -> None:
+        detach(layout.merged)
 
     def upper_dir(self, container_id: str) -> str:
         layout = self.layout(container_id)

@@ -17,15 +17,13 @@ import shutil
 import stat
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from rootless.config.paths import Paths
 from rootless.errors import NotFound
 from rootless.runtime.storage import whiteouts
 from rootless.runtime.storage.driver import (
     VFS,
-    RootfsLayout,
+    DriverBase,
     container_lock,
     read_lowers,
-    remove_tree,
     write_record,
 )
 
@@ -261,16 +259,13 @@ def write_changes(merged: str, lowers: Sequence[str], upper: str) -> None:
     writer.copy.finish()
 
 
-class VfsDriver:
-    """Copies layers into a plain dir; 'mounted' means the copy is complete."""
+class VfsDriver(DriverBase):
+    """Copies layers into a plain dir; 'mounted' means the copy is complete.
+
+    unmount() is a no-op (DriverBase.release): the copy stays until remove().
+    """
 
     name = VFS
-
-    def __init__(self, paths: Paths) -> None:
-        self.paths = paths
-
-    def layout(self, container_id: str) -> RootfsLayout:
-        return RootfsLayout.of(self.paths, container_id)
 
     def create(self, container_id: str, lowers: Sequence[str]) -> None:
         layout = self.layout(container_id)
@@ -286,16 +281,6 @@ class VfsDriver:
             if not os.path.isdir(layout.merged):
                 populate(layout.merged, read_lowers(layout))
         return layout.merged
-
-    def unmount(self, container_id: str) -> None:
-        """Nothing is mounted: the copy stays on disk until remove()."""
-
-    def remove(self, container_id: str) -> None:
-        layout = self.layout(container_id)
-        if not os.path.isdir(layout.base):
-            return
-        with container_lock(layout):
-            remove_tree(layout)
 
     def upper_dir(self, container_id: str) -> str:
         layout = self.layout(container_id)
