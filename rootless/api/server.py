@@ -6,13 +6,14 @@ import socket
 from typing import Optional
 
 from rootless.api.http import Router, UnixApiServer
-from rootless.api.routes import containers, system
+from rootless.api.routes import containers, execs, system
 from rootless.engine import Engine
 
 # Each module's register(router, engine) adds its routes; order does not matter.
 REGISTRARS = (
     system.register,
     containers.register,
+    execs.register,
 )
 
 

@@ -17,6 +17,7 @@ from rootless.engine import container_spec
 from rootless.engine.container_model import Container
 from rootless.engine.containers import ContainerService
 from rootless.engine.events import EventBus
+from rootless.engine.execs import ExecService
 from rootless.engine.image_lookup import ImageLookup
 from rootless.engine.lifecycle import Lifecycle
 from rootless.errors import FailedPrecondition, InvalidArgument, RootlessError
@@ -86,6 +87,7 @@ class Engine:
         self.volumes = VolumeStore(paths)
         self.containers = ContainerService(self)
         self.lifecycle = Lifecycle(self, self.containers)
+        self.execs = ExecService(self)
         self.lifecycle.adopt()
 
     def close(self) -> None:

@@ -40,6 +40,9 @@ PACKAGE_OF_TOOL: Dict[str, str] = {
 }
 
 STDERR_TAIL_BYTES = 4096
+# Re-exported so callers of popen() need not import subprocess.
+PIPE = subprocess.PIPE
+DEVNULL = subprocess.DEVNULL
 
 
 class Secret:

@@ -1,0 +1,264 @@
+"""docker exec: extra processes in a running container through `crun exec`.
+
+The exec's stdio belongs to the daemon thread serving the hijacked
+connection; the exit code is recorded before the stream is closed, because
+clients inspect the exec the moment they see EOF.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from typing import IO, Any, Dict, List, Optional
+
+from rootless.engine.container_model import Container
+from rootless.errors import Conflict, InvalidArgument, NotFound, RootlessError
+from rootless.runtime import spec as runtime_spec
+from rootless.runtime import stdcopy, users
+from rootless.runtime.monitor import receive_fd, set_winsize
+from rootless.util import fs, proc
+
+logger = logging.getLogger(__name__)
+
+READ_SIZE = 65536
+
+
+class ExecSession:
+    """One exec instance: its request, and once started its process and exit code."""
+
+    def __init__(self, exec_id: str, container: Container, body: Dict[str, Any]) -> None:
+        self.exec_id = exec_id
+        self.container = container
+        self.body = body
+        self.running = False
+        self.exit_code: Optional[int] = None
+        self.pid = 0
+        self.process: Any = None
+        self.pty_master: Optional[int] = None
+        self.done = threading.Event()
+        self._send_lock = threading.Lock()
+
+    @property
+    def tty(self) -> bool:
+        return bool(self.body.get("Tty"))
+
+    def inspect(self) -> Dict[str, Any]:
+        cmd = list(self.body.get("Cmd") or [])
+        return {
+            "ID": self.exec_id, "Running": self.running, "ExitCode": self.exit_code,
+            "ProcessConfig": {"tty": self.tty, "entrypoint": cmd[0] if cmd else "", "arguments": cmd[1:],
+                              "privileged": bool(self.body.get("Privileged")), "user": self.body.get("User", "")},
+            "OpenStdin": bool(self.body.get("AttachStdin")), "OpenStderr": bool(self.body.get("AttachStderr")),
+            "OpenStdout": bool(self.body.get("AttachStdout")), "CanRemove": False,
+            "ContainerID": self.container.id, "DetachKeys": self.body.get("DetachKeys", ""), "Pid": self.pid,
+        }
+
+
+class ExecService:
+    """Creates, starts and tracks exec sessions (in memory, like docker's)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.paths = engine.paths
+        self._sessions: Dict[str, ExecSession] = {}
+        self._lock = threading.Lock()
+
+    def create(self, container: Container, body: Dict[str, Any]) -> ExecSession:
+        if not container.running:
+            raise Conflict(f"container {container.id} is not running")
+        if not body.get("Cmd"):
+            raise InvalidArgument("No exec command specified")
+        session = ExecSession(os.urandom(32).hex(), container, body)
+        with self._lock:
+            self._sessions[session.exec_id] = session
+        ids = container.data.get("ExecIDs") or []
+        container.data["ExecIDs"] = ids + [session.exec_id]
+        self.engine.containers.publish(container, "exec_create: " + " ".join(body["Cmd"]), execID=session.exec_id)
+        return session
+
+    def get(self, exec_id: str) -> ExecSession:
+        with self._lock:
+            session = self._sessions.get(exec_id)
+            if session is None:
+                matches = [s for k, s in self._sessions.items() if k.startswith(exec_id)]
+                session = matches[0] if len(matches) == 1 else None
+        if session is None:
+            raise NotFound(f"No such exec instance: {exec_id}")
+        return session
+
+    # -- process ------------------------------------------------------------------
+    def _process_json(self, session: ExecSession) -> Dict[str, Any]:
+        container, body = session.container, session.body
+        bundle_config = fs.read_json(os.path.join(container.dir, "bundle", "config.json")) or {}
+        process = copy.deepcopy(bundle_config.get("process") or {})
+        rootfs = (bundle_config.get("root") or {}).get("path", "")
+        process["args"] = list(body["Cmd"])
+        process["terminal"] = session.tty
+        env = runtime_spec.merge_env(process.get("env") or [], body.get("Env") or [])
+        process["env"] = env
+        if body.get("WorkingDir"):
+            process["cwd"] = body["WorkingDir"]
+        if body.get("User"):
+            user = users.resolve_user(rootfs, body["User"])
+            process["user"] = {"uid": user.uid, "gid": user.gid,
+                               **({"additionalGids": list(user.additional_gids)} if user.additional_gids else {})}
+        if body.get("Privileged"):
+            caps = runtime_spec.resolve_capabilities([], [], True, self.engine.lifecycle.spec_host.last_cap)
+            process["capabilities"] = {k: list(caps) for k in ("bounding", "effective", "permitted")}
+        size = body.get("ConsoleSize")
+        if session.tty and size and len(size) == 2 and size[0] and size[1]:
+            process["consoleSize"] = {"height": int(size[0]), "width": int(size[1])}
+        return process
+
+    def _spawn(self, session: ExecSession, stdin: bool) -> None:
+        container = session.container
+        monitor_dir = self.paths.monitor_dir(container.id)
+        process_file = os.path.join(monitor_dir, f"exec-{session.exec_id[:12]}.json")
+        fs.atomic_write_json(process_file, self._process_json(session), 0o600)
+        crun = self.engine.lifecycle.crun
+        if session.tty:
+            self._spawn_tty(session, crun, process_file)
+            return
+        session.process = proc.popen(
+            crun.exec_argv(container.id, process_file), tool="crun",
+            stdin=proc.PIPE if stdin else proc.DEVNULL, stdout=proc.PIPE, stderr=proc.PIPE)
+        session.pid = session.process.pid
+
+    def _spawn_tty(self, session: ExecSession, crun: Any, process_file: str) -> None:
+        console = os.path.join(self.paths.run, f"exec-{session.exec_id[:12]}.sock")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(console)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(console)
+            listener.listen(1)
+            listener.settimeout(30)
+            session.process = proc.popen(crun.exec_argv(session.container.id, process_file, console_socket=console),
+                                         tool="crun", stdin=proc.DEVNULL, stdout=proc.DEVNULL, stderr=proc.PIPE)
+            session.pid = session.process.pid
+            conn, _ = listener.accept()
+            with conn:
+                session.pty_master = receive_fd(conn)
+        except OSError as exc:
+            raise RootlessError(f"exec: can't get the terminal from crun: {exc}") from exc
+        finally:
+            listener.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(console)
+
+    def start(self, session: ExecSession, detach: bool) -> None:
+        """Start the process; for detach, reap it in the background."""
+        if session.running or session.exit_code is not None:
+            raise Conflict(f"exec {session.exec_id} has already been started")
+        if not session.container.running:
+            raise Conflict(f"container {session.container.id} is not running")
+        session.running = True
+        self._spawn(session, stdin=bool(session.body.get("AttachStdin")) and not detach)
+        self.engine.containers.publish(session.container, "exec_start: " + " ".join(session.body["Cmd"]),
+                                       execID=session.exec_id)
+        if detach:
+            threading.Thread(target=self._reap, args=(session,), daemon=True).start()
+
+    def _reap(self, session: ExecSession) -> None:
+        if session.process is not None:
+            stderr = session.process.communicate()[1] if session.process.stderr else b""
+            if stderr:
+                logger.info("exec %s: %s", session.exec_id[:12], stderr.decode(errors="replace").strip())
+        self._finish(session)
+
+    def _finish(self, session: ExecSession) -> None:
+        code = session.process.wait() if session.process is not None else 255
+        session.exit_code = code
+        session.running = False
+        if session.pty_master is not None:
+            with contextlib.suppress(OSError):
+                os.close(session.pty_master)
+            session.pty_master = None
+        session.done.set()
+        self.engine.containers.publish(session.container, "exec_die", execID=session.exec_id, exitCode=str(code))
+
+    def resize(self, session: ExecSession, height: int, width: int) -> None:
+        if session.pty_master is not None and height and width:
+            set_winsize(session.pty_master, height, width)
+
+    # -- the hijacked stream ---------------------------------------------------------
+    def serve(self, session: ExecSession, client: socket.socket, rfile: IO[bytes]) -> None:
+        """Bridge the client and the exec's stdio until the process exits."""
+        if session.tty:
+            self._serve_tty(session, client, rfile)
+        else:
+            self._serve_pipes(session, client, rfile)
+        with contextlib.suppress(OSError):
+            client.shutdown(socket.SHUT_RDWR)
+
+    def _serve_pipes(self, session: ExecSession, client: socket.socket, rfile: IO[bytes]) -> None:
+        process = session.process
+        body = session.body
+        pumps = [threading.Thread(target=self._pump_out, args=(session, process.stdout, client, 1,
+                                                                 body.get("AttachStdout", True)), daemon=True),
+                 threading.Thread(target=self._pump_out, args=(session, process.stderr, client, 2,
+                                                                 body.get("AttachStderr", True)), daemon=True)]
+        for pump in pumps:
+            pump.start()
+        if process.stdin is not None:
+            threading.Thread(target=_pump_stdin, args=(rfile, process.stdin), daemon=True).start()
+        for pump in pumps:
+            pump.join()
+        self._finish(session)
+
+    def _pump_out(self, session: ExecSession, pipe: Any, client: socket.socket, stream: int, wanted: bool) -> None:
+        fd = pipe.fileno()
+        while True:
+            data = os.read(fd, READ_SIZE)
+            if not data:
+                return
+            if wanted:
+                with session._send_lock, contextlib.suppress(OSError):
+                    client.sendall(stdcopy.stdcopy_frame(stream, data))
+
+    def _serve_tty(self, session: ExecSession, client: socket.socket, rfile: IO[bytes]) -> None:
+        master = session.pty_master
+        assert master is not None
+        if session.body.get("AttachStdin"):
+            threading.Thread(target=_pump_stdin_fd, args=(rfile, master), daemon=True).start()
+        while True:
+            try:
+                data = os.read(master, READ_SIZE)
+            except OSError:
+                break  # EIO: the last process holding the pty exited
+            if not data:
+                break
+            with contextlib.suppress(OSError):
+                client.sendall(data)
+        self._finish(session)
+
+
+def _pump_stdin(rfile: IO[bytes], stdin: Any) -> None:
+    """Client bytes into the exec's stdin; the client's half-close closes it."""
+    try:
+        while True:
+            data = rfile.read1(READ_SIZE)  # type: ignore[attr-defined]
+            if not data:
+                break
+            stdin.write(data)
+            stdin.flush()
+    except (OSError, ValueError):
+        pass
+    with contextlib.suppress(OSError, ValueError):
+        stdin.close()
+
+
+def _pump_stdin_fd(rfile: IO[bytes], fd: int) -> None:
+    try:
+        while True:
+            data = rfile.read1(READ_SIZE)  # type: ignore[attr-defined]
+            if not data:
+                return
+            os.write(fd, data)
+    except (OSError, ValueError):
+        return
