@@ -1,0 +1,192 @@
+"""The body of POST /containers/create, built from docker's run/create flags.
+
+Field names and defaults follow what docker CLI 28 sends (DOCKER-API.md
+section 6; docker/cli `cli/command/container/opts.go` parse()).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from rootless.cli.container import parse
+from rootless.errors import InvalidArgument
+
+
+@dataclasses.dataclass
+class CreateOptions:
+    """The run/create flags as click parsed them (names = click destinations)."""
+
+    detach: bool = False
+    interactive: bool = False
+    tty: bool = False
+    rm: bool = False
+    name: Optional[str] = None
+    env: Sequence[str] = ()
+    env_file: Sequence[str] = ()
+    workdir: Optional[str] = None
+    user: Optional[str] = None
+    entrypoint: Optional[str] = None
+    hostname: Optional[str] = None
+    label: Sequence[str] = ()
+    restart: Optional[str] = None
+    publish: Sequence[str] = ()
+    publish_all: bool = False
+    expose: Sequence[str] = ()
+    volume: Sequence[str] = ()
+    mount: Sequence[str] = ()
+    tmpfs: Sequence[str] = ()
+    network: Optional[str] = None
+    network_alias: Sequence[str] = ()
+    read_only: bool = False
+    cap_add: Sequence[str] = ()
+    cap_drop: Sequence[str] = ()
+    privileged: bool = False
+    init: bool = False
+    ulimit: Sequence[str] = ()
+    security_opt: Sequence[str] = ()
+    memory: Optional[str] = None
+    cpus: Optional[str] = None
+    pids_limit: Optional[int] = None
+    shm_size: Optional[str] = None
+    add_host: Sequence[str] = ()
+    dns: Sequence[str] = ()
+    stop_signal: Optional[str] = None
+    stop_timeout: Optional[int] = None
+    console_size: Optional[Tuple[int, int]] = None
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> "CreateOptions":
+        """Keep the keys that are create flags; the verb's own flags stay behind."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in kwargs.items() if k in names})
+
+
+def _ports(opts: CreateOptions) -> Tuple[Dict[str, Any], Dict[str, List[Dict[str, str]]]]:
+    exposed: Dict[str, Any] = {}
+    bindings: Dict[str, List[Dict[str, str]]] = {}
+    for spec in opts.publish:
+        for port, binding in parse.parse_port_spec(spec):
+            exposed[port] = {}
+            bindings.setdefault(port, []).append(binding)
+    for spec in opts.expose:
+        for port in parse.parse_expose(spec):
+            exposed[port] = {}
+    return exposed, bindings
+
+
+def _volumes(opts: CreateOptions, cwd: str) -> Tuple[Dict[str, Any], List[str]]:
+    anonymous: Dict[str, Any] = {}
+    binds: List[str] = []
+    for spec in opts.volume:
+        bind, path = parse.parse_volume_spec(spec, cwd)
+        if bind:
+            binds.append(bind)
+        if path:
+            anonymous[path] = {}
+    return anonymous, binds
+
+
+def _env(opts: CreateOptions, environ: Mapping[str, str], read_file: Callable[[str], str]) -> List[str]:
+    env: List[str] = []
+    for path in opts.env_file:
+        env += parse.parse_env_file(read_file(path), environ, path)
+    return env + parse.parse_env(list(opts.env), environ)
+
+
+def _entrypoint(opts: CreateOptions) -> Optional[List[str]]:
+    # `--entrypoint ""` resets the image's entrypoint; docker sends [""] for it.
+    if opts.entrypoint is None:
+        return None
+    return [opts.entrypoint]
+
+
+def _security_opts(opts: CreateOptions, read_file: Callable[[str], str]) -> Optional[List[str]]:
+    # Docker's CLI reads a seccomp profile file itself and sends its JSON (opts.go parseSecurityOpts).
+    result = []
+    for spec in opts.security_opt:
+        key, sep, value = spec.partition("=" if "=" in spec else ":")
+        if key == "seccomp" and value and value != "unconfined":
+            spec = f"seccomp={read_file(value)}"
+        result.append(spec)
+    return result or None
+
+
+def build_config(opts: CreateOptions, image: str, command: Sequence[str], environ: Mapping[str, str],
+                 read_file: Callable[[str], str], cwd: str = "") -> Dict[str, Any]:
+    """The container Config part of the create body."""
+    exposed, _ = _ports(opts)
+    anonymous, _ = _volumes(opts, cwd)
+    attached = not opts.detach
+    config: Dict[str, Any] = {
+        "Hostname": opts.hostname or "", "Domainname": "", "User": opts.user or "",
+        "AttachStdin": attached and opts.interactive, "AttachStdout": attached, "AttachStderr": attached,
+        "ExposedPorts": exposed, "Tty": opts.tty, "OpenStdin": opts.interactive,
+        "StdinOnce": attached and opts.interactive, "Env": _env(opts, environ, read_file),
+        "Cmd": list(command) or None, "Image": image, "Volumes": anonymous,
+        "WorkingDir": opts.workdir or "", "Entrypoint": _entrypoint(opts), "OnBuild": None,
+        "Labels": parse.parse_labels(list(opts.label)),
+    }
+    if opts.stop_signal:
+        config["StopSignal"] = opts.stop_signal
+    if opts.stop_timeout is not None:
+        config["StopTimeout"] = opts.stop_timeout
+    return config
+
+
+def _resources(opts: CreateOptions) -> Dict[str, Any]:
+    resources: Dict[str, Any] = {}
+    if opts.memory:
+        resources["Memory"] = parse.parse_bytes(opts.memory)
+    if opts.cpus:
+        resources["NanoCpus"] = parse.parse_cpus(opts.cpus)
+    if opts.pids_limit is not None:
+        resources["PidsLimit"] = opts.pids_limit
+    if opts.shm_size:
+        resources["ShmSize"] = parse.parse_bytes(opts.shm_size)
+    if opts.ulimit:
+        resources["Ulimits"] = [parse.parse_ulimit(u) for u in opts.ulimit]
+    return resources
+
+
+def build_host_config(opts: CreateOptions, read_file: Callable[[str], str], cwd: str = "") -> Dict[str, Any]:
+    """The HostConfig part of the create body."""
+    _, bindings = _ports(opts)
+    _, binds = _volumes(opts, cwd)
+    host: Dict[str, Any] = {
+        "Binds": binds or None, "NetworkMode": opts.network or "default", "PortBindings": bindings,
+        "RestartPolicy": parse.parse_restart(opts.restart) if opts.restart else {"Name": "no", "MaximumRetryCount": 0},
+        "AutoRemove": opts.rm, "LogConfig": {"Type": "", "Config": {}},
+        "Mounts": [parse.parse_mount_spec(m) for m in opts.mount] or None,
+        "PublishAllPorts": opts.publish_all, "Privileged": opts.privileged, "ReadonlyRootfs": opts.read_only,
+        "CapAdd": list(opts.cap_add) or None, "CapDrop": list(opts.cap_drop) or None,
+        "Dns": list(opts.dns), "ExtraHosts": [parse.parse_add_host(h) for h in opts.add_host] or None,
+        "SecurityOpt": _security_opts(opts, read_file),
+        "Tmpfs": dict(parse.parse_tmpfs(t) for t in opts.tmpfs) or None,
+    }
+    if opts.init:
+        host["Init"] = True
+    if opts.tty and opts.console_size:
+        host["ConsoleSize"] = list(opts.console_size)
+    host.update(_resources(opts))
+    return host
+
+
+def build_networking_config(opts: CreateOptions) -> Dict[str, Any]:
+    """NetworkingConfig: the endpoint (with --network-alias) on a named network."""
+    network = opts.network
+    if not network or network == "default":
+        if opts.network_alias:
+            raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
+        return {"EndpointsConfig": {}}
+    return {"EndpointsConfig": {network: {"Aliases": list(opts.network_alias) or None}}}
+
+
+def build_create_body(opts: CreateOptions, image: str, command: Sequence[str], environ: Mapping[str, str],
+                      read_file: Callable[[str], str], cwd: str = "") -> Dict[str, Any]:
+    """The whole POST /containers/create body: Config + HostConfig + NetworkingConfig."""
+    if opts.rm and opts.restart and opts.restart != "no":
+        raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
+    body = build_config(opts, image, command, environ, read_file, cwd)
+    body["HostConfig"] = build_host_config(opts, read_file, cwd)
+    body["NetworkingConfig"] = build_networking_config(opts)
+    return body

@@ -1,0 +1,199 @@
+"""Streaming over a hijacked connection: attach, exec and run's attached mode.
+
+After "101 UPGRADED" the socket carries raw bytes both ways (DOCKER-API.md
+section 3): our stdin goes out as is; output comes back raw for a TTY or in
+stdcopy frames otherwise. When our stdin ends we half-close the socket
+(shutdown(SHUT_WR)) and keep reading until the daemon closes it, as docker's
+CLI does with CloseWrite(). Detach keys (default ctrl-p,ctrl-q) are spotted
+in our input like docker's escape proxy (moby `pkg/term` EscapeProxy).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from typing import IO, Any, Callable, Iterator, List, Optional
+
+from rootless.client.stdcopy import STDERR, Demuxer
+from rootless.client.transport import HttpResponse
+from rootless.errors import InvalidArgument
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+# Signals docker's CLI forwards with --sig-proxy (all but SIGCHLD, SIGWINCH, SIGPIPE, SIGURG).
+PROXIED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    """'ctrl-p,ctrl-q' -> b'\\x10\\x11'; single characters stand for themselves."""
+    keys = bytearray()
+    for part in (spec or DEFAULT_DETACH_KEYS).split(","):
+        if len(part) == 1:
+            keys.append(ord(part))
+        elif len(part) == 6 and part.lower().startswith("ctrl-") and 64 <= ord(part[5].upper()) <= 95:
+            keys.append(ord(part[5].upper()) - 64)
+        else:
+            raise InvalidArgument(f"invalid detach keys: {spec!r}: unknown key {part!r}",
+                                  hint="use a comma-separated list like ctrl-p,ctrl-q or a,ctrl-@")
+    return bytes(keys)
+
+
+class EscapeFilter:
+    """Passes input through, holding back a partial detach sequence; .detached once it is typed."""
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys = keys
+        self.matched = 0
+        self.detached = False
+
+    def feed(self, data: bytes) -> bytes:
+        out = bytearray()
+        for byte in data:
+            if self.keys and byte == self.keys[self.matched]:
+                self.matched += 1
+                if self.matched == len(self.keys):
+                    self.detached = True
+                    return bytes(out)
+                continue
+            out += self.keys[:self.matched]
+            self.matched = 0
+            if self.keys and byte == self.keys[0]:
+                self.matched = 1
+                continue
+            out.append(byte)
+        return bytes(out)
+
+
+class Session:
+    """One hijacked stream: pumps stdin to the daemon and output back until it closes."""
+
+    def __init__(self, response: HttpResponse, tty: bool, stdin: Optional[int] = None,
+                 stdout: Optional[IO[bytes]] = None, stderr: Optional[IO[bytes]] = None,
+                 detach_keys: bytes = b"") -> None:
+        self.response = response
+        self.tty = tty
+        self.stdin = stdin
+        self.stdout = stdout if stdout is not None else sys.stdout.buffer
+        self.stderr = stderr if stderr is not None else sys.stderr.buffer
+        self.escape = EscapeFilter(detach_keys)
+
+    @property
+    def detached(self) -> bool:
+        return self.escape.detached
+
+    def run(self) -> None:
+        """Stream until the daemon closes the connection (or the user detaches)."""
+        if self.stdin is not None:
+            threading.Thread(target=self._pump_input, name="stdin", daemon=True).start()
+        try:
+            self._pump_output()
+        finally:
+            self.response.close()
+
+    def _pump_output(self) -> None:
+        demuxer = None if self.tty else Demuxer()
+        read = self.response.rfile.read1  # type: ignore[attr-defined]
+        while True:
+            try:
+                data = read(1 << 16)
+            except OSError:  # shut down under us by a detach
+                return
+            if not data:
+                return
+            if demuxer is None:
+                self._write(self.stdout, data)
+                continue
+            for stream, payload in demuxer.feed(data):
+                self._write(self.stderr if stream == STDERR else self.stdout, payload)
+
+    @staticmethod
+    def _write(out: IO[bytes], data: bytes) -> None:
+        out.write(data)
+        out.flush()
+
+    def _pump_input(self) -> None:
+        sock = self.response.sock
+        assert self.stdin is not None
+        try:
+            while True:
+                data = os.read(self.stdin, 4096)
+                if not data:
+                    sock.shutdown(socket.SHUT_WR)  # EOF on our stdin closes the process's stdin
+                    return
+                data = self.escape.feed(data)
+                if data:
+                    sock.sendall(data)
+                if self.escape.detached:
+                    sock.shutdown(socket.SHUT_RDWR)
+                    return
+        except OSError as exc:
+            logger.debug("stdin pump stopped: %s", exc)
+
+
+@contextlib.contextmanager
+def raw_terminal(fd: int) -> Iterator[None]:
+    """Put the terminal on fd in raw mode (so ctrl-c travels to the pty), restore after."""
+    if not os.isatty(fd):
+        yield
+        return
+    import termios
+    import tty
+
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setraw(fd, termios.TCSANOW)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def terminal_size(fd: int) -> Optional[List[int]]:
+    """[height, width] of the terminal on fd, or None when it is not a terminal."""
+    try:
+        size = os.get_terminal_size(fd)
+    except OSError:
+        return None
+    return [size.lines, size.columns]
+
+
+@contextlib.contextmanager
+def resize_on_winch(resize: Callable[[int, int], None], fd: int) -> Iterator[None]:
+    """Send the terminal size now and on every SIGWINCH."""
+
+    def send_size(*_: Any) -> None:
+        size = terminal_size(fd)
+        if size:
+            try:
+                resize(size[0], size[1])
+            except Exception as exc:  # a failed resize must not kill the session
+                logger.debug("resize failed: %s", exc)
+
+    previous = signal.signal(signal.SIGWINCH, send_size)
+    try:
+        send_size()
+        yield
+    finally:
+        signal.signal(signal.SIGWINCH, previous)
+
+
+@contextlib.contextmanager
+def forward_signals(kill: Callable[[str], None]) -> Iterator[None]:
+    """--sig-proxy: deliver our signals to the container through POST /kill."""
+
+    def forward(number: int, _: Any) -> None:
+        try:
+            kill(signal.Signals(number).name)
+        except Exception as exc:  # the container may be gone already
+            logger.debug("signal forward failed: %s", exc)
+
+    previous = {name: signal.signal(getattr(signal, name), forward) for name in PROXIED_SIGNALS}
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
