@@ -260,7 +260,7 @@ class Monitor:
         console = reachable_path(self.config.file(CONSOLE))
         creator = proc.popen(self._create_argv(console), tool="crun")  # stderr: a pipe
         try:
-            master = _accept_console(listener, creator)
+            master = accept_console(listener, creator)
             returncode = creator.wait(CREATE_TIMEOUT)
             stderr = creator.stderr.read().decode("utf-8", "replace") if creator.stderr else ""
         finally:
@@ -659,9 +659,9 @@ def proc_error(command: str, returncode: Optional[int], stderr: str) -> ToolErro
     return ToolError("crun", f"{command} failed with status {returncode}", returncode=returncode, stderr=stderr)
 
 
-def _accept_console(listener: socket.socket, creator: Any) -> int:
+def accept_console(listener: socket.socket, creator: Any, timeout: float = CREATE_TIMEOUT) -> int:
     """Wait for crun to connect and send the pty master; -1 if crun exits first."""
-    deadline = time.monotonic() + CREATE_TIMEOUT
+    deadline = time.monotonic() + timeout
     listener.settimeout(0.05)
     while time.monotonic() < deadline:
         try:

@@ -24,7 +24,7 @@ from rootless import errors
 from rootless.errors import FailedPrecondition, Internal, NotFound, RootlessError, ToolError
 from rootless.runtime.crun import Crun
 from rootless.runtime.logs import format_rfc3339_ns
-from rootless.runtime.monitor import SUN_PATH_MAX, MonitorConfig
+from rootless.runtime.monitor import SUN_PATH_MAX, MonitorConfig, accept_console, set_winsize
 from rootless.util import fs, proc
 
 LAUNCH_TIMEOUT = 30.0
@@ -266,3 +266,89 @@ class Supervisor:
         else:
             self.crun.delete(container_id)
         shutil.rmtree(self.paths.monitor_dir(container_id), ignore_errors=True)
+
+    # -- exec -------------------------------------------------------------------
+    def exec(self, container_id: str, exec_id: str, process: Dict[str, Any], *, stdin: bool = False,
+             detach: bool = False) -> "ExecProcess":
+        """Start `crun exec` for process (an OCI process object; "terminal" picks the TTY).
+
+        The caller owns the result's stdio (pipes, or the pty master) and
+        gets the exit code from wait(); with detach crun returns once the
+        process runs and there is nothing to wait for.
+
+        Raises:
+            ToolError: crun refused (no such container, bad process).
+        """
+        tty = bool(process.get("terminal"))
+        process_file = self.paths.exec_process_file(container_id, exec_id)
+        fs.atomic_write_json(process_file, process, 0o600)
+        if tty:
+            return self._exec_with_pty(container_id, exec_id, process_file, detach)
+        argv = self.crun.exec_argv(container_id, process_file, detach=detach)
+        child = proc.popen(argv, tool="crun", stdin=proc.PIPE if stdin else proc.DEVNULL,
+                           stdout=proc.PIPE, stderr=proc.PIPE)
+        return ExecProcess(child, process_file)
+
+    def _exec_with_pty(self, container_id: str, exec_id: str, process_file: str, detach: bool) -> "ExecProcess":
+        fs.ensure_dir(self.paths.exec_sockets)
+        console = self.paths.exec_console_socket(exec_id)
+        with contextlib.ExitStack() as stack:
+            listener = stack.enter_context(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(console)
+            listener.bind(console)
+            stack.callback(os.unlink, console)
+            listener.listen(1)
+            argv = self.crun.exec_argv(container_id, process_file, console_socket=console, detach=detach)
+            child = proc.popen(argv, tool="crun")
+            master = accept_console(listener, child, LAUNCH_TIMEOUT)
+        if master < 0:
+            child.wait(LAUNCH_TIMEOUT)
+            stderr = child.stderr.read().decode("utf-8", "replace") if child.stderr else ""
+            raise ToolError("crun", f"exec failed with status {child.returncode}", stderr=stderr)
+        return ExecProcess(child, process_file, master)
+
+
+class ExecProcess:
+    """A running `crun exec`: its stdio and, from wait(), the process's exit code.
+
+    crun exec exits with the process's status (128+N when killed by signal N,
+    as docker reports). Without a TTY, stdin/stdout/stderr are the pipes of
+    the crun process; with one, master_fd is the pty (read output, write input).
+    """
+
+    def __init__(self, child: "Any", process_file: str, master_fd: int = -1) -> None:
+        self.child = child
+        self.process_file = process_file
+        self.master_fd = master_fd
+        self.tty = master_fd >= 0
+
+    @property
+    def pid(self) -> int:
+        return int(self.child.pid)
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        returncode = int(self.child.wait(timeout))
+        return returncode
+
+    def resize(self, height: int, width: int) -> None:
+        if self.master_fd >= 0:
+            set_winsize(self.master_fd, height, width)
+
+    def close(self) -> None:
+        """Release our ends (the process keeps running if it still does)."""
+        if self.master_fd >= 0:
+            os.close(self.master_fd)
+            self.master_fd = -1
+        for stream in (self.child.stdin, self.child.stdout, self.child.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.process_file)
+
+    def __enter__(self) -> "ExecProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -144,6 +144,42 @@ def _fetch(url: str) -> str:
             time.sleep(0.1)
 
 
+
+def exec_process(workdir: str) -> Dict[str, Any]:
+    """crun exec with pipes (exit code, stdin) and with a pty."""
+    sup, cid, _ = prepare(workdir, "exec", ["sleep", "100"])
+    sup.start(cid)
+    base = {"cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}
+    result: Dict[str, Any] = {}
+    try:
+        with sup.exec(cid, "e1", {**base, "args": ["sh", "-c", "cat; echo err >&2; exit 7"]}, stdin=True) as ex:
+            out, err = ex.child.communicate(b"piped\n", timeout=10)
+            result["pipes"] = [out.decode(), err.decode(), ex.wait()]
+        with sup.exec(cid, "e2", {**base, "args": ["sh", "-c", "tty; stty size"], "terminal": True}) as ex:
+            ex.resize(30, 90)
+            result["tty"] = [_read_pty(ex.master_fd), ex.wait(10)]
+        with sup.exec(cid, "e3", {**base, "args": ["sh", "-c", "kill -9 $$"]}) as ex:
+            ex.child.communicate(timeout=10)
+            result["killed"] = ex.wait()
+    finally:
+        sup.kill(cid, "KILL")
+    result["exit"] = sup.wait_exit(cid, 10)
+    return result
+
+
+def _read_pty(fd: int) -> str:
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data.decode()
+
+
 if __name__ == "__main__":
     result = globals()[sys.argv[1]](sys.argv[2])
     print(json.dumps(result))

@@ -81,3 +81,11 @@ def test_slirp4netns_and_port_forward(run_scenario):
     assert got["ports"][0]["container_port"] == 80 and got["ports"][0]["host_port"] > 0
     assert "inet 10.0.2.100/24" in got["frames"][0][1]
     assert got["exit"]["ExitCode"] == 137
+
+
+def test_exec_with_pipes_pty_and_signal(run_scenario):
+    got = run_scenario("exec_process")
+    assert got["pipes"] == ["piped\n", "err\n", 7]
+    assert got["tty"] == ["/dev/pts/0\r\n30 90\r\n", 0]
+    assert got["killed"] == 137
+    assert got["exit"]["ExitCode"] == 137
