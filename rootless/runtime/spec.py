@@ -25,11 +25,12 @@ import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
+from rootless.config import paths
 from rootless.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from rootless.runtime import hooks, seccomp, users
 from rootless.runtime.cgroups import CgroupInfo
 from rootless.runtime.spec_types import (
-    Capabilities, Hooks, Linux, LinuxResources, MountJSON, Namespace, Process, Rlimit, Spec, SpecUser,
+    Linux, LinuxResources, MountJSON, Namespace, Process, Rlimit, Spec, SpecUser,
 )
 from rootless.util import proc
 
@@ -112,40 +113,40 @@ class Ulimit:
 class SpecOptions:
     """Everything the engine decides about one container, in runtime terms."""
 
-    rootfs: str
-    args: List[str]
-    env: List[str] = field(default_factory=list)
+    rootfs: str  # absolute path of the mounted rootfs
+    args: List[str]  # the final argv: see resolve_args()
+    env: List[str] = field(default_factory=list)  # KEY=VALUE, image env merged with the request's: merge_env()
     cwd: str = "/"
-    user: str = ""
+    user: str = ""  # "name", "uid", "uid:gid", "name:group", resolved in the rootfs
     group_add: List[str] = field(default_factory=list)
     hostname: str = ""
     tty: bool = False
-    open_stdin: bool = False
+    open_stdin: bool = False  # not part of config.json: the caller wires stdin when it starts crun
     privileged: bool = False
     cap_add: List[str] = field(default_factory=list)
     cap_drop: List[str] = field(default_factory=list)
     read_only: bool = False
-    tmpfs: Dict[str, str] = field(default_factory=dict)
-    mounts: List[Mount] = field(default_factory=list)
+    tmpfs: Dict[str, str] = field(default_factory=dict)  # destination -> "size=64m,exec" (docker --tmpfs)
+    mounts: List[Mount] = field(default_factory=list)  # binds of volumes and host paths, made by the engine
     ulimits: List[Ulimit] = field(default_factory=list)
     init: bool = False
     no_new_privileges: bool = True
-    security_opt: List[str] = field(default_factory=list)
-    shm_size: Optional[int] = None
+    security_opt: List[str] = field(default_factory=list)  # seccomp=..., no-new-privileges, label=..., systempaths=...
+    shm_size: Optional[int] = None  # bytes; docker's 64 MiB when None
     sysctls: Dict[str, str] = field(default_factory=dict)
-    network: str = "private"
-    netns_path: Optional[str] = None
-    etc_files: Dict[str, str] = field(default_factory=dict)
+    network: str = "private"  # "private" (slirp4netns/pasta attach later), "none" (loopback only), "host"
+    netns_path: Optional[str] = None  # join this netns instead of creating one (e.g. another container's)
+    etc_files: Dict[str, str] = field(default_factory=dict)  # "/etc/hosts" -> the engine's generated file
     annotations: Dict[str, str] = field(default_factory=dict)
     oom_score_adj: Optional[int] = None
     masked_paths: Optional[List[str]] = None
     readonly_paths: Optional[List[str]] = None
-    hooks_dirs: List[str] = field(default_factory=list)
+    hooks_dirs: Optional[List[str]] = None  # None: config.paths.hooks_dirs()
     cgroup: CgroupInfo = field(default_factory=lambda: CgroupInfo(mode="none"))
     cgroups_path: Optional[str] = None
-    memory: Optional[int] = None
-    memory_swap: Optional[int] = None
-    cpus: Optional[float] = None
+    memory: Optional[int] = None  # bytes
+    memory_swap: Optional[int] = None  # bytes, memory + swap as docker counts it
+    cpus: Optional[float] = None  # docker --cpus
     pids_limit: Optional[int] = None
 
 
@@ -376,7 +377,8 @@ def build_rlimits(ulimits: Sequence[Ulimit], host: HostFacts) -> List[Rlimit]:
         if ulimit.name not in ULIMIT_NAMES:
             raise InvalidArgument(f"invalid ulimit: {ulimit.name}: unknown name")
         if ulimit.soft > ulimit.hard:
-            raise InvalidArgument(f"invalid ulimit: {ulimit.name}: soft limit {ulimit.soft} exceeds hard limit {ulimit.hard}")
+            raise InvalidArgument(
+                f"invalid ulimit: {ulimit.name}: soft limit {ulimit.soft} exceeds hard limit {ulimit.hard}")
         own_hard = host.rlimits.get(ulimit.name, (0, resource.RLIM_INFINITY))[1]
         if own_hard != resource.RLIM_INFINITY and ulimit.hard > own_hard:
             raise PermissionDenied(
@@ -631,7 +633,8 @@ def build_spec(options: SpecOptions, mapping: "Mapping", host: Optional[HostFact
         spec["hostname"] = options.hostname
     if options.annotations:
         spec["annotations"] = dict(options.annotations)
-    definitions = hooks.load_definitions(options.hooks_dirs)
+    dirs = paths.hooks_dirs() if options.hooks_dirs is None else options.hooks_dirs
+    definitions = hooks.load_definitions(dirs)
     found = hooks.hooks_for(definitions, spec["process"]["args"], options.annotations, _has_bind_mounts(options))
     if found:
         spec["hooks"] = found

@@ -44,7 +44,8 @@ def current_mapping() -> userns.Mapping:
 
 def options_from(raw: Dict[str, Any], rootfs: str, scratch: str) -> spec.SpecOptions:
     raw = dict(raw)
-    raw["mounts"] = [spec.Mount(d, s.replace("@SCRATCH@", scratch), t, tuple(o)) for d, s, t, o in raw.get("mounts", [])]
+    raw["mounts"] = [spec.Mount(dest, src.replace("@SCRATCH@", scratch), kind, tuple(opts))
+                     for dest, src, kind, opts in raw.get("mounts", [])]
     return spec.SpecOptions(rootfs=rootfs, cgroup=cgroups.detect(), **raw)
 
 

@@ -33,6 +33,7 @@ def rootfs(tmp_path: Any) -> str:
 
 
 def make(rootfs: str, mapping: Mapping = FULL, **kwargs: Any) -> Dict[str, Any]:
+    kwargs.setdefault("hooks_dirs", [])
     options = SpecOptions(rootfs=rootfs, args=kwargs.pop("args", ["sh"]), **kwargs)
     result: Dict[str, Any] = json.loads(json.dumps(build_spec(options, mapping, HOST)))
     return result
@@ -148,8 +149,9 @@ def test_unknown_capability_is_refused(rootfs: str) -> None:
 def test_init_prepends_dev_init_and_binds_it(rootfs: str) -> None:
     config = make(rootfs, args=["sleep", "1"], init=True)
     assert config["process"]["args"] == ["/dev/init", "--", "sleep", "1"]
-    assert mount_at(config, "/dev/init") == {"destination": "/dev/init", "type": "bind",
-                                             "source": "/usr/bin/catatonit", "options": ["bind", "ro", "nosuid", "nodev"]}
+    assert mount_at(config, "/dev/init") == {
+        "destination": "/dev/init", "type": "bind", "source": "/usr/bin/catatonit",
+        "options": ["bind", "ro", "nosuid", "nodev"]}
 
 
 def test_ulimits_and_their_limits(rootfs: str) -> None:
@@ -365,6 +367,15 @@ def test_matching_hooks_land_in_config(rootfs: str, tmp_path: Any) -> None:
     config = make(rootfs, hooks_dirs=[str(hooks_dir)], mounts=[Mount("/d", "/h")])
     entry = {"path": "/bin/hook", "args": ["hook", "x"]}
     assert config["hooks"] == {"prestart": [entry], "poststop": [entry]}
+
+
+def test_default_hooks_dirs_come_from_config(rootfs: str, tmp_path: Any, monkeypatch: Any) -> None:
+    hooks_dir = tmp_path / "config" / "rootless" / "hooks.d"
+    hooks_dir.mkdir(parents=True)
+    (hooks_dir / "01.json").write_text(json.dumps({
+        "version": "1.0.0", "hook": {"path": "/bin/hook"}, "when": {"always": True}, "stages": ["poststop"]}))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    assert make(rootfs, hooks_dirs=None)["hooks"] == {"poststop": [{"path": "/bin/hook"}]}
 
 
 def test_list_host_devices(tmp_path: Any) -> None:
