@@ -11,15 +11,17 @@ core/snapshots/testsuite: the same checks for every driver.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
+import tarfile
 import shutil
 import sys
 from typing import Any, Dict, List
 
 from rootless.config.paths import Paths
 from rootless.runtime import storage
-from rootless.runtime.storage import get_driver, whiteouts
+from rootless.runtime.storage import changes, get_driver, whiteouts
 from rootless.runtime.storage.driver import is_mount_point
 
 CID = "c" * 64
@@ -85,12 +87,16 @@ def change(merged: str) -> None:
     write(os.path.join(merged, "newdir", "n"), "n\n")
 
 
-def upper_facts(upper: str) -> Dict[str, Any]:
+def upper_facts(upper: str, lowers: List[str]) -> Dict[str, Any]:
     file_info = os.lstat(os.path.join(upper, "file"))
+    with tarfile.open(fileobj=io.BytesIO(changes.layer_tar_bytes(upper))) as tar:
+        tar_names = sorted(tar.getnames())
     return {
         "upper_tree": tree(upper),
         "upper_file_is_whiteout": whiteouts.is_whiteout(file_info),
         "upper_k": read(os.path.join(upper, "keep", "k")),
+        "layer_tar": tar_names,
+        "diff": {c["Path"]: c["Kind"] for c in changes.list_changes(upper, lowers)},
     }
 
 
@@ -123,7 +129,7 @@ def run(driver_name: str, scratch: str) -> Dict[str, Any]:
     out["is_mounted"] = driver.is_mounted(CID)
     out["view"] = check_view(merged)
     change(merged)
-    out.update(upper_facts(driver.upper_dir(CID)))
+    out.update(upper_facts(driver.upper_dir(CID), lowers))
     out["lower_file_intact"] = read(os.path.join(lowers[0], "file"))
     restarted = get_driver(driver_name, paths)  # a new daemon finds the existing mount
     out["restart_is_mounted"] = restarted.is_mounted(CID)

@@ -67,6 +67,13 @@ def test_changes_land_in_upper_dir_in_overlay_format(result: Dict[str, Any]) -> 
     assert result["lower_file_intact"] == "f1\n"
 
 
+def test_upper_dir_becomes_an_oci_layer_and_a_diff(result: Dict[str, Any]) -> None:
+    names = set(result["layer_tar"])
+    assert {".wh.file", "keep/k", "new", "newdir/n"} <= names
+    assert not any(n.endswith("/.wh..opq") for n in names)
+    assert result["diff"] == {"/file": 2, "/keep": 0, "/keep/k": 0, "/new": 1, "/newdir": 1, "/newdir/n": 1}
+
+
 def test_unmount_and_remount_keep_changes(result: Dict[str, Any]) -> None:
     assert result["kernel_mount_after_unmount"] is False
     # vfs mounts nothing: its copy stays usable until remove.

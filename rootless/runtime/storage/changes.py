@@ -1,0 +1,101 @@
+"""A container's changes, read from a driver's upper dir (see whiteouts.py).
+
+write_layer_tar() turns the upper dir into an OCI layer (image-spec
+layer.md: a deleted path becomes an empty `.wh.<name>`, an opaque dir gets an
+empty `.wh..wh..opq` entry) for docker commit and build; list_changes() gives
+docker diff's view (Kind 0 changed, 1 added, 2 deleted). Both run inside the
+engine's user namespace, where file owners are the container's ids.
+"""
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tarfile
+from typing import IO, Any, Dict, Iterator, List, Sequence, Tuple
+
+from rootless.runtime.storage import whiteouts
+from rootless.runtime.storage.vfs import index_lowers
+
+WHITEOUT_PREFIX = ".wh."
+KIND_CHANGED, KIND_ADDED, KIND_DELETED = 0, 1, 2
+
+
+def walk_upper(upper: str) -> Iterator[Tuple[str, str, os.stat_result]]:
+    """(relative path, full path, lstat) of every entry, parents first, sorted, markers skipped."""
+    for dirpath, dirnames, filenames in os.walk(upper):
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, upper)
+        for name in sorted(dirnames + filenames):
+            if whiteouts.is_internal_name(name):
+                continue
+            full = os.path.join(dirpath, name)
+            yield os.path.normpath(os.path.join(rel_dir, name)), full, os.lstat(full)
+
+
+def _marker(arcname: str, mtime: float) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(arcname)
+    info.mtime = int(mtime)
+    info.mode = 0o644
+    return info
+
+
+def _public_xattrs(path: str) -> Dict[str, str]:
+    """PAX SCHILY.xattr.* headers for the xattrs a layer should carry."""
+    headers = {}
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return {}
+    for name in names:
+        if whiteouts.is_private_xattr(name):
+            continue
+        value = os.getxattr(path, name, follow_symlinks=False)
+        headers["SCHILY.xattr." + name] = value.decode("utf-8", "surrogateescape")
+    return headers
+
+
+def _add_entry(tar: tarfile.TarFile, full: str, rel: str) -> None:
+    info = tar.gettarinfo(full, arcname=rel)
+    if info is None:  # a socket: layers cannot carry one
+        return
+    info.uname = info.gname = ""
+    info.pax_headers.update(_public_xattrs(full))
+    if info.isreg():
+        with open(full, "rb") as data:
+            tar.addfile(info, data)
+    else:
+        tar.addfile(info)
+
+
+def write_layer_tar(upper: str, out: IO[bytes]) -> None:
+    """Write the changes in upper as an uncompressed OCI layer tar to out."""
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for rel, full, info in walk_upper(upper):
+            if whiteouts.is_whiteout(info):
+                parent, name = os.path.split(rel)
+                tar.addfile(_marker(os.path.join(parent, WHITEOUT_PREFIX + name), info.st_mtime))
+                continue
+            _add_entry(tar, full, rel)
+            if stat.S_ISDIR(info.st_mode) and whiteouts.is_opaque_dir(full):
+                tar.addfile(_marker(os.path.join(rel, whiteouts.AUFS_OPAQUE), info.st_mtime))
+
+
+def layer_tar_bytes(upper: str) -> bytes:
+    """write_layer_tar into memory (small layers, tests)."""
+    buffer = io.BytesIO()
+    write_layer_tar(upper, buffer)
+    return buffer.getvalue()
+
+
+def list_changes(upper: str, lowers: Sequence[str]) -> List[Dict[str, Any]]:
+    """docker diff: [{"Path": "/etc/x", "Kind": 0|1|2}], sorted by path."""
+    below = index_lowers(lowers)
+    result = []
+    for rel, _full, info in walk_upper(upper):
+        if whiteouts.is_whiteout(info):
+            kind = KIND_DELETED
+        else:
+            kind = KIND_CHANGED if rel in below else KIND_ADDED
+        result.append({"Path": "/" + rel, "Kind": kind})
+    return sorted(result, key=lambda change: change["Path"])
