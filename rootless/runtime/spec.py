@@ -43,6 +43,7 @@ OCI_VERSION = "1.0.2"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 CPU_PERIOD = 100000
+UINT64_MAX = 2**64 - 1
 NETWORK_MODES = ("private", "host", "none")
 INIT_PATH = "/dev/init"
 INIT_BINARIES = ("catatonit", "tini-static")  # must be static: images may have no libc
@@ -367,24 +368,34 @@ def check_user_mapped(user: users.ExecUser, mapping: "Mapping") -> None:
         )
 
 
+def _unlimited_as_max(value: int) -> int:
+    """docker sends -1 (and Python reports RLIM_INFINITY) for unlimited; the spec wants a uint64."""
+    return UINT64_MAX if value < 0 or value == resource.RLIM_INFINITY else value
+
+
+def _check_ulimit(ulimit: Ulimit, host: HostFacts) -> Tuple[int, int]:
+    if ulimit.name not in ULIMIT_NAMES:
+        raise InvalidArgument(f"invalid ulimit: {ulimit.name}: unknown name")
+    soft, hard = _unlimited_as_max(ulimit.soft), _unlimited_as_max(ulimit.hard)
+    if soft > hard:
+        raise InvalidArgument(
+            f"invalid ulimit: {ulimit.name}: soft limit {ulimit.soft} exceeds hard limit {ulimit.hard}")
+    own_hard = _unlimited_as_max(host.rlimits.get(ulimit.name, (-1, -1))[1])
+    if hard > own_hard:
+        raise PermissionDenied(
+            f"invalid ulimit: {ulimit.name}: hard limit {ulimit.hard} exceeds this user's own ({own_hard})",
+            hint="an unprivileged user can't raise hard limits; ask for at most the value of `ulimit -H`")
+    return soft, hard
+
+
 def build_rlimits(ulimits: Sequence[Ulimit], host: HostFacts) -> List[Rlimit]:
     """RLIMIT_NOFILE raised to the daemon's hard limit (as podman rootless), then --ulimit."""
     wanted: Dict[str, Tuple[int, int]] = {}
     if "nofile" in host.rlimits:
-        hard = host.rlimits["nofile"][1]
+        hard = _unlimited_as_max(host.rlimits["nofile"][1])
         wanted["nofile"] = (hard, hard)
     for ulimit in ulimits:
-        if ulimit.name not in ULIMIT_NAMES:
-            raise InvalidArgument(f"invalid ulimit: {ulimit.name}: unknown name")
-        if ulimit.soft > ulimit.hard:
-            raise InvalidArgument(
-                f"invalid ulimit: {ulimit.name}: soft limit {ulimit.soft} exceeds hard limit {ulimit.hard}")
-        own_hard = host.rlimits.get(ulimit.name, (0, resource.RLIM_INFINITY))[1]
-        if own_hard != resource.RLIM_INFINITY and ulimit.hard > own_hard:
-            raise PermissionDenied(
-                f"invalid ulimit: {ulimit.name}: hard limit {ulimit.hard} exceeds this user's own ({own_hard})",
-                hint="an unprivileged user can't raise hard limits; ask for at most the value of `ulimit -H`")
-        wanted[ulimit.name] = (ulimit.soft, ulimit.hard)
+        wanted[ulimit.name] = _check_ulimit(ulimit, host)
     return [{"type": "RLIMIT_" + name.upper(), "hard": hard, "soft": soft}
             for name, (soft, hard) in wanted.items()]
 

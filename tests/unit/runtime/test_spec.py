@@ -164,6 +164,13 @@ def test_ulimits_and_their_limits(rootfs: str) -> None:
         make(rootfs, ulimits=[Ulimit("nproc", 5, 4)])
 
 
+def test_unlimited_ulimits_become_uint64_max(rootfs: str) -> None:
+    rlimits = make(rootfs, ulimits=[Ulimit("core", -1, -1)])["process"]["rlimits"]
+    assert rlimits[-1] == {"type": "RLIMIT_CORE", "hard": 2**64 - 1, "soft": 2**64 - 1}
+    with pytest.raises(PermissionDenied):
+        make(rootfs, ulimits=[Ulimit("nproc", 1, -1)])
+
+
 def test_oom_score_adj(rootfs: str) -> None:
     assert make(rootfs, oom_score_adj=500)["process"]["oomScoreAdj"] == 500
     with pytest.raises(PermissionDenied, match="below its own"):
