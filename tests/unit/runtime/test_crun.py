@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from rootless.errors import InvalidArgument, NotFound, ToolError
+from rootless.runtime.crun import Crun, signal_name
+
+CRUN = Crun("crun", "/run/u/crun", "disabled")
+BASE = ["crun", "--cgroup-manager=disabled", "--root", "/run/u/crun"]
+
+
+def test_create_argv():
+    assert CRUN.create_argv("c1", "/b", "/p") == BASE + ["create", "--bundle", "/b", "--pid-file", "/p", "c1"]
+    assert CRUN.create_argv("c1", "/b", "/p", "/s")[-3:] == ["--console-socket", "/s", "c1"]
+
+
+def test_exec_kill_delete_argv():
+    assert CRUN.exec_argv("c1", "/proc.json", "/s", detach=True) == BASE + [
+        "exec", "--process", "/proc.json", "--console-socket", "/s", "--detach", "c1"]
+    assert CRUN.kill_argv("c1", "SIGKILL") == BASE + ["kill", "c1", "KILL"]
+    assert CRUN.kill_argv("c1", 15, all_processes=True) == BASE + ["kill", "--all", "c1", "15"]
+    assert CRUN.delete_argv("c1") == BASE + ["delete", "--force", "c1"]
+
+
+def test_signal_names():
+    assert signal_name("sigterm") == "TERM"
+    assert signal_name("9") == "9"
+    with pytest.raises(InvalidArgument):
+        signal_name("NOPE")
+
+
+def test_kill_missing_container_is_not_found(fp):
+    fp.register(BASE + ["kill", "c1", "TERM"], returncode=1,
+                stderr="error opening file `/run/u/crun/c1/status`: No such file or directory")
+    with pytest.raises(NotFound):
+        CRUN.kill("c1")
+
+
+def test_state_parses_json_and_missing_is_none(fp):
+    fp.register(BASE + ["state", "c1"], stdout='{"status": "running", "pid": 42}')
+    fp.register(BASE + ["state", "c2"], returncode=1, stderr="container `c2` does not exist")
+    assert CRUN.state("c1") == {"status": "running", "pid": 42}
+    assert CRUN.state("c2") is None
+
+
+def test_start_failure_is_tool_error(fp):
+    fp.register(BASE + ["start", "c1"], returncode=1, stderr="boom")
+    with pytest.raises(ToolError, match="boom"):
+        CRUN.start("c1")

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import array
+import os
+import socket
+
+import pytest
+
+from rootless.runtime import monitor
+from rootless.runtime.monitor import MonitorConfig
+
+
+def config(**extra):
+    return MonitorConfig("c1", "/b", "crun", "/run/crun", "disabled", "/log", "/run/monitors/c1", **extra)
+
+
+def test_config_round_trip_ignores_unknown_fields():
+    cfg = config(tty=True, ports=[{"proto": "tcp", "container_port": 80}])
+    data = cfg.to_json()
+    data["future_field"] = 1
+    assert MonitorConfig.from_json(data) == cfg
+    assert cfg.crun.create_argv("c1", "/b", "/p")[:4] == ["crun", "--cgroup-manager=disabled", "--root", "/run/crun"]
+    assert cfg.file("ctl.sock") == "/run/monitors/c1/ctl.sock"
+
+
+def test_exit_record_for_exit_code_and_signal():
+    assert monitor.exit_record(3 << 8, 0) == {"ExitCode": 3, "FinishedAt": "1970-01-01T00:00:00.000000000Z",
+                                              "Signal": None}
+    killed = monitor.exit_record(9, 0)
+    assert (killed["ExitCode"], killed["Signal"]) == (137, 9)
+
+
+def test_reachable_path_goes_through_proc_for_long_paths(tmp_path, monkeypatch):
+    deep = tmp_path / ("d" * 100)
+    deep.mkdir()
+    monkeypatch.chdir(deep)
+    assert monitor.reachable_path("/short/x.sock") == "/short/x.sock"
+    assert monitor.reachable_path(str(deep / "x.sock")) == f"/proc/{os.getpid()}/cwd/x.sock"
+
+
+def test_receive_fd_over_scm_rights(tmp_path):
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    target = tmp_path / "f"
+    target.write_bytes(b"pty stand-in")
+    with left, right, open(target, "rb") as f:
+        fds = array.array("i", [f.fileno()])
+        left.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
+        received = monitor.receive_fd(right)
+        try:
+            assert os.read(received, 100) == b"pty stand-in"
+        finally:
+            os.close(received)
+
+
+def test_receive_fd_without_fd_fails():
+    left, right = socket.socketpair()
+    with left, right:
+        left.sendall(b"x")
+        with pytest.raises(OSError):
+            monitor.receive_fd(right)

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+from rootless.config.paths import Paths
+from rootless.errors import Internal, ToolError
+from rootless.runtime import supervisor
+from rootless.runtime.crun import Crun
+from rootless.runtime.supervisor import Supervisor
+
+
+def make(tmp_path):
+    paths = Paths(str(tmp_path / "root"), str(tmp_path / "run"))
+    return Supervisor(paths, Crun("crun", paths.crun_state), python="/usr/bin/python3")
+
+
+def test_error_from_report_keeps_tool_and_hint():
+    error = supervisor.error_from_report({"error": "crun: create failed with status 1: chdir failed",
+                                          "hint": None})
+    assert isinstance(error, ToolError) and error.tool == "crun"
+    assert str(error) == "crun: create failed with status 1: chdir failed"
+    other = supervisor.error_from_report({"error": "boom", "hint": "try again"})
+    assert isinstance(other, Internal) and other.hint == "try again"
+
+
+def test_new_config_fills_engine_fields(tmp_path):
+    sup = make(tmp_path)
+    cfg = sup.new_config("c1", "/b", "/log", tty=True)
+    assert (cfg.crun_root, cfg.monitor_dir, cfg.tty) == (sup.paths.crun_state, sup.paths.monitor_dir("c1"), True)
+
+
+def test_state_from_files(tmp_path):
+    sup = make(tmp_path)
+    os.makedirs(sup.paths.monitor_dir("c1"))
+    assert sup.read_exit("c1") is None and sup.monitor_pid("c1") is None and not sup.is_alive("c1")
+    with open(sup.paths.exit_file("c1"), "w") as f:
+        f.write('{"ExitCode": 3, "Signal": null, "FinishedAt": "x"}')
+    assert sup.wait_exit("c1", 0)["ExitCode"] == 3
+
+
+def test_wait_exit_when_monitor_died_without_record(tmp_path):
+    sup = make(tmp_path)
+    os.makedirs(sup.paths.monitor_dir("c1"))
+    with open(sup.paths.monitor_pidfile("c1"), "w") as f:
+        f.write(f"{os.getpid()}\n")  # alive, but not a monitor
+    record = sup.wait_exit("c1", 1)
+    assert record["ExitCode"] == 255 and "died" in record["Error"]
+
+
+def test_connect_unix_long_path(tmp_path):
+    deep = tmp_path / ("d" * 120)
+    deep.mkdir()
+    path = str(deep / "s.sock")
+    server = socket.socket(socket.AF_UNIX)
+    cwd = os.getcwd()
+    os.chdir(deep)
+    try:
+        server.bind("s.sock")
+    finally:
+        os.chdir(cwd)
+    server.listen(1)
+    threading.Thread(target=lambda: server.accept()[0].sendall(b"hi\nrest"), daemon=True).start()
+    with server, supervisor.connect_unix(path) as conn:
+        assert supervisor._read_line(conn) == b"hi"
+        assert conn.recv(10) == b"rest"
