@@ -6,7 +6,7 @@ import socket
 from typing import Optional
 
 from rootless.api.http import Router, UnixApiServer
-from rootless.api.routes import containers, execs, system
+from rootless.api.routes import containers, execs, images, system
 from rootless.engine import Engine
 
 # Each module's register(router, engine) adds its routes; order does not matter.
@@ -14,6 +14,8 @@ REGISTRARS = (
     system.register,
     containers.register,
     execs.register,
+    volumes.register,
+    images.register,
 )
 
 

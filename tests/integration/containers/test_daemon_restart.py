@@ -1,0 +1,31 @@
+"""Containers outlive the daemon: SIGKILL it, start a new one, everything is still there."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+from tests.integration.conftest import Engine
+
+
+def _daemon_pid(engine: Engine) -> int:
+    with open(os.path.join(engine.run_dir, "rootlessd.pid")) as f:
+        return int(json.load(f)["pid"])
+
+
+def test_sigkilled_daemon_leaves_containers_running(fresh_engine: Engine, images) -> None:  # type: ignore[no-untyped-def]
+    eng = fresh_engine
+    eng.docker("pull", "-q", images.busybox, timeout=300)
+    eng.docker("run", "-d", "--name", "survivor", images.busybox,
+               "sh", "-c", "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.2; done")
+    eng.docker("run", "-d", "--name", "always", "--restart", "always", images.busybox, "sleep", "300")
+    eng.docker("run", "-d", "--name", "waited", images.busybox, "sh", "-c", "sleep 2; exit 9")
+    os.kill(_daemon_pid(eng), signal.SIGKILL)
+    time.sleep(0.5)
+    eng.cli("info")  # a new daemon on demand
+    status = eng.docker("inspect", "-f", "{{.State.Status}}", "survivor", "always").stdout.split()
+    assert status == ["running", "running"]
+    assert "tick" in eng.docker("logs", "--tail", "1", "survivor").stdout
+    assert eng.docker("wait", "waited", timeout=60).stdout.strip() == "9"
+    eng.docker("rm", "-f", "survivor", "always", "waited")
