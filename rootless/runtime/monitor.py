@@ -677,6 +677,10 @@ def accept_console(listener: socket.socket, creator: Any, timeout: float = CREAT
 
 # -- process set-up -------------------------------------------------------------
 
+def _note_signal(signum: int, _frame: Any) -> None:
+    logger.info("ignoring signal %d: the monitor ends when the container does", signum)
+
+
 def _become_daemon(config: MonitorConfig) -> None:
     """Detach from the engine: own log, no terminal signals, subreaper, pid file."""
     from rootless.util.log import setup_logging
@@ -690,8 +694,11 @@ def _become_daemon(config: MonitorConfig) -> None:
     os.close(log_fd)
     setup_logging(config.log_level, config.file(LOG))
     # The daemon's stop (SIGTERM) and terminal signals must not end containers.
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGQUIT):
-        signal.signal(signum, signal.SIG_IGN)
+    # A no-op handler, not SIG_IGN: exec resets handlers, so helpers (slirp4netns)
+    # still get the default action; SIG_IGN would be inherited.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(signum, _note_signal)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # subprocess restores it for children
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     fs.atomic_write(config.file(MONITOR_PIDFILE), f"{os.getpid()}\n", 0o600)
 

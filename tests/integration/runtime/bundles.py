@@ -13,7 +13,7 @@ from typing import Dict, List, Optional
 
 BUSYBOX = "/usr/bin/busybox"
 APPLETS = ("sh", "echo", "cat", "sleep", "id", "nc", "httpd", "true", "false", "ls", "kill",
-           "wget", "ip", "hostname", "stty", "tty")
+           "wget", "ip", "hostname", "stty", "tty", "head", "tr")
 
 
 def make_rootfs(rootfs: str) -> None:

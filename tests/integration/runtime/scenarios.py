@@ -180,6 +180,20 @@ def _read_pty(fd: int) -> str:
     return data.decode()
 
 
+def slow_client(workdir: str) -> Dict[str, Any]:
+    """8 MB of output while the attached client does not read: the container is not blocked."""
+    script = ("x=$(head -c 10000 /dev/zero | tr '\\0' x); i=0; "
+              "while [ $i -lt 800 ]; do echo $x; i=$((i+1)); done")
+    sup, cid, log = prepare(workdir, "slow", ["sh", "-c", script])
+    conn = sup.attach(cid, False, True, True)
+    sup.start(cid)
+    record = sup.wait_exit(cid, 20)  # while nobody reads the attach socket
+    received = sum(len(payload) for _, payload in read_frames(conn))
+    lines = [e.data for e in read_logs(log)]
+    return {"exit": record, "received": received, "log_lines": len(lines),
+            "log_bytes": sum(len(line) for line in lines)}
+
+
 if __name__ == "__main__":
     result = globals()[sys.argv[1]](sys.argv[2])
     print(json.dumps(result))

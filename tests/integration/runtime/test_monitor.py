@@ -19,8 +19,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 @pytest.fixture()
-def run_scenario(engine):  # type: ignore[no-untyped-def]
-    """Copy the scenario scripts where the test user can read them; run one."""
+def run_scenario(fresh_engine):  # type: ignore[no-untyped-def]
+    """Copy the scenario scripts where the test user can read them; run one.
+
+    fresh_engine: only its namespace is used (rootless unshare), no daemon.
+    """
+    engine = fresh_engine
     base = tempfile.mkdtemp(prefix="rootless-monitor-", dir="/tmp")  # pytest's tmp is 0700 root
     workdir = os.path.join(base, "work")
     os.mkdir(workdir)
@@ -89,3 +93,10 @@ def test_exec_with_pipes_pty_and_signal(run_scenario):
     assert got["tty"] == ["/dev/pts/0\r\n30 90\r\n", 0]
     assert got["killed"] == 137
     assert got["exit"]["ExitCode"] == 137
+
+
+def test_slow_attach_client_does_not_block_the_container(run_scenario):
+    got = run_scenario("slow_client")
+    assert got["exit"]["ExitCode"] == 0
+    assert got["log_lines"] == 800 and got["log_bytes"] == 800 * 10001
+    assert 0 < got["received"] < 800 * 10001
