@@ -1,7 +1,6 @@
 """Read-side container operations: API shapes, logs, attach, files, processes."""
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -10,15 +9,7 @@ from rootless.engine.container_io import AttachSession, log_chunks
 from rootless.engine.container_model import Container
 from rootless.errors import Conflict
 from rootless.runtime.network import slirp
-
-
-def dir_size(path: str) -> int:
-    total = 0
-    for dirpath, _, filenames in os.walk(path):
-        for name in filenames:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-    return total
+from rootless.util.fs import dir_size  # also imported from here by engine/lifecycle.py
 
 
 class ContainerReads:

@@ -80,6 +80,17 @@ def read_json(path: PathLike, default: Any = None) -> Any:
         return default
 
 
+def dir_size(path: PathLike) -> int:
+    """Bytes used by the regular files under path (symlinks not followed; vanished files skipped)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            # a container or volume may be writing while we count: skip what vanished
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
 def ensure_dir(path: PathLike, mode: int = 0o700) -> str:
     """Create a directory (and parents) if missing; return its path."""
     path = os.fspath(path)

@@ -186,7 +186,7 @@ class VolumeStore:
                 continue
             if not _matches(volume, {k: v for k, v in filters.items() if k != "all"}):
                 continue
-            size = dir_size(volume.mountpoint)
+            size = fs.dir_size(volume.mountpoint)
             with contextlib.suppress(NotFound):
                 self.remove(volume.name)
                 deleted.append(volume.name)
@@ -203,12 +203,3 @@ def _matches(volume: Volume, filters: Mapping[str, List[str]]) -> bool:
     return (f.match_labels(labels, filters.get("label", []))
             and f.match_label_exclusions(labels, filters.get("label!", [])))
 
-
-def dir_size(path: str) -> int:
-    """Bytes used by the files under path (for SpaceReclaimed and system df)."""
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(root, name)).st_size
-    return total
