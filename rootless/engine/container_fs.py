@@ -10,7 +10,6 @@ import io
 import os
 import stat
 import tarfile
-import threading
 from typing import IO, Any, Dict, Iterator, List, Tuple
 
 from rootless.errors import InvalidArgument, NotFound
@@ -180,18 +179,3 @@ def top_rows(pids: List[int]) -> Dict[str, Any]:
         rows.append([str(uid), str(pid), fields[1], "0", "-", "?",
                      f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}", cmd])
     return {"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "Processes": rows}
-
-
-def changes(upper: str) -> List[Dict[str, Any]]:
-    """docker diff from the upper dir: Kind 0 modified, 1 added, 2 deleted."""
-    result = []
-    for dirpath, dirnames, filenames in os.walk(upper):
-        for name in dirnames + filenames:
-            full = os.path.join(dirpath, name)
-            rel = "/" + os.path.relpath(full, upper)
-            st = os.lstat(full)
-            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
-                result.append({"Path": rel, "Kind": 2})
-            else:
-                result.append({"Path": rel, "Kind": 1})
-    return sorted(result, key=lambda c: c["Path"])

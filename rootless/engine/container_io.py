@@ -5,7 +5,7 @@ import contextlib
 import logging
 import socket
 import threading
-from typing import IO, Any, Iterator, List, Optional
+from typing import IO, Any, Iterator, Optional
 
 from rootless.engine.container_model import Container, parse_rfc3339
 from rootless.errors import InvalidArgument, RootlessError

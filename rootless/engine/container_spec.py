@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 from rootless.engine.container_model import Container
 from rootless.errors import FailedPrecondition, InvalidArgument
@@ -158,6 +158,9 @@ def build_spec_options(container: Container, rootfs: str, network: NetworkSetup,
         network=network.mode, etc_files=etc_files,
         annotations={str(k): str(v) for k, v in (config.get("Labels") or {}).items()},
         oom_score_adj=host_config.get("OomScoreAdj") or None, hooks_dirs=hooks_dirs, cgroup=cgroup,
+        memory=host_config.get("Memory") or None, memory_swap=host_config.get("MemorySwap") or None,
+        cpus=(host_config["NanoCpus"] / 1e9) if host_config.get("NanoCpus") else None,
+        pids_limit=host_config.get("PidsLimit") if (host_config.get("PidsLimit") or 0) > 0 else None,
     )
 
 

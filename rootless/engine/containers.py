@@ -7,19 +7,18 @@ it keeps running when the daemon stops; a starting daemon re-adopts it.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
 import shutil
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from rootless.config import Paths
 from rootless.engine.container_model import Container, merge_config, new_record, now_rfc3339
 from rootless.engine.names import random_name, validate_name
-from rootless.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, NotModified
+from rootless.errors import Conflict, InvalidArgument, NotFound
 from rootless.util import fs
 
 logger = logging.getLogger(__name__)

@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import logging
 import os
 import socket
 import threading
-import time
-from typing import IO, Any, Dict, List, Optional
+from typing import IO, Any, Dict, Optional
 
 from rootless.engine.container_model import Container
-from rootless.errors import Conflict, InvalidArgument, NotFound, RootlessError
+from rootless.errors import Conflict, InvalidArgument, NotFound
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime import stdcopy, users
-from rootless.runtime.monitor import receive_fd, set_winsize
-from rootless.util import fs, proc
+from rootless.runtime.monitor import set_winsize
+from rootless.util import fs
 
 logger = logging.getLogger(__name__)
 
@@ -115,41 +113,12 @@ class ExecService:
             process["consoleSize"] = {"height": int(size[0]), "width": int(size[1])}
         return process
 
-    def _spawn(self, session: ExecSession, stdin: bool) -> None:
-        container = session.container
-        monitor_dir = self.paths.monitor_dir(container.id)
-        process_file = os.path.join(monitor_dir, f"exec-{session.exec_id[:12]}.json")
-        fs.atomic_write_json(process_file, self._process_json(session), 0o600)
-        crun = self.engine.lifecycle.crun
-        if session.tty:
-            self._spawn_tty(session, crun, process_file)
-            return
-        session.process = proc.popen(
-            crun.exec_argv(container.id, process_file), tool="crun",
-            stdin=proc.PIPE if stdin else proc.DEVNULL, stdout=proc.PIPE, stderr=proc.PIPE)
+    def _spawn(self, session: ExecSession, stdin: bool, detach: bool) -> None:
+        process = self._process_json(session)
+        session.process = self.engine.lifecycle.supervisor.exec(
+            session.container.id, session.exec_id, process, stdin=stdin, detach=False)
         session.pid = session.process.pid
-
-    def _spawn_tty(self, session: ExecSession, crun: Any, process_file: str) -> None:
-        console = os.path.join(self.paths.run, f"exec-{session.exec_id[:12]}.sock")
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(console)
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            listener.bind(console)
-            listener.listen(1)
-            listener.settimeout(30)
-            session.process = proc.popen(crun.exec_argv(session.container.id, process_file, console_socket=console),
-                                         tool="crun", stdin=proc.DEVNULL, stdout=proc.DEVNULL, stderr=proc.PIPE)
-            session.pid = session.process.pid
-            conn, _ = listener.accept()
-            with conn:
-                session.pty_master = receive_fd(conn)
-        except OSError as exc:
-            raise RootlessError(f"exec: can't get the terminal from crun: {exc}") from exc
-        finally:
-            listener.close()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(console)
+        session.pty_master = session.process.master_fd if session.process.tty else None
 
     def start(self, session: ExecSession, detach: bool) -> None:
         """Start the process; for detach, reap it in the background."""
@@ -158,27 +127,25 @@ class ExecService:
         if not session.container.running:
             raise Conflict(f"container {session.container.id} is not running")
         session.running = True
-        self._spawn(session, stdin=bool(session.body.get("AttachStdin")) and not detach)
+        self._spawn(session, stdin=bool(session.body.get("AttachStdin")) and not detach, detach=detach)
         self.engine.containers.publish(session.container, "exec_start: " + " ".join(session.body["Cmd"]),
                                        execID=session.exec_id)
         if detach:
             threading.Thread(target=self._reap, args=(session,), daemon=True).start()
 
     def _reap(self, session: ExecSession) -> None:
-        if session.process is not None:
-            stderr = session.process.communicate()[1] if session.process.stderr else b""
-            if stderr:
-                logger.info("exec %s: %s", session.exec_id[:12], stderr.decode(errors="replace").strip())
+        child = session.process.child
+        stderr = child.communicate()[1] if child.stderr else b""
+        if stderr:
+            logger.info("exec %s: %s", session.exec_id[:12], stderr.decode(errors="replace").strip())
         self._finish(session)
 
     def _finish(self, session: ExecSession) -> None:
         code = session.process.wait() if session.process is not None else 255
         session.exit_code = code
         session.running = False
-        if session.pty_master is not None:
-            with contextlib.suppress(OSError):
-                os.close(session.pty_master)
-            session.pty_master = None
+        session.process.close()
+        session.pty_master = None
         session.done.set()
         self.engine.containers.publish(session.container, "exec_die", execID=session.exec_id, exitCode=str(code))
 
@@ -197,7 +164,7 @@ class ExecService:
             client.shutdown(socket.SHUT_RDWR)
 
     def _serve_pipes(self, session: ExecSession, client: socket.socket, rfile: IO[bytes]) -> None:
-        process = session.process
+        process = session.process.child
         body = session.body
         pumps = [threading.Thread(target=self._pump_out, args=(session, process.stdout, client, 1,
                                                                  body.get("AttachStdout", True)), daemon=True),

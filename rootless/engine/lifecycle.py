@@ -11,7 +11,7 @@ import os
 import signal as signals
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from rootless.engine.container_model import Container
 from rootless.engine.container_reads import ContainerReads, dir_size
@@ -19,7 +19,6 @@ from rootless.engine.containers import ContainerService
 from rootless.errors import (Conflict, FailedPrecondition, InvalidArgument, NotModified, RootlessError,
                              ToolError)
 from rootless.runtime import crun as crun_mod
-from rootless.runtime import logs as runtime_logs
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime.supervisor import Supervisor
 from rootless.runtime.storage import get_driver

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from typing import Any, Iterator
 
 from rootless.api.filters import parse_filters
