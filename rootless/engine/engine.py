@@ -19,6 +19,7 @@ from rootless.engine.containers import ContainerService
 from rootless.engine.events import EventBus
 from rootless.engine.execs import ExecService
 from rootless.engine.image_lookup import ImageLookup
+from rootless.engine.images import ImageService
 from rootless.engine.lifecycle import Lifecycle
 from rootless.errors import FailedPrecondition, InvalidArgument, RootlessError
 from rootless.images.store import ImageStore
@@ -84,10 +85,13 @@ class Engine:
         check_store_version(paths)
         self.image_store = ImageStore(paths)
         self.image_lookup = ImageLookup(self.image_store, settings)
+        self.images = ImageService(self.image_store, settings, self.events)
         self.volumes = VolumeStore(paths)
         self.containers = ContainerService(self)
         self.lifecycle = Lifecycle(self, self.containers)
         self.execs = ExecService(self)
+        self.images.image_users = lambda image_id: [
+            (c.id, c.running) for c in self.containers.using_image(image_id)]
         self.lifecycle.adopt()
 
     def close(self) -> None:
@@ -214,7 +218,7 @@ class Engine:
         return self.containers.counts()
 
     def image_count(self) -> int:
-        return len(self.image_store.list())
+        return self.images.count()
 
     def info(self, api_version: str) -> Dict[str, Any]:
         """The body of GET /info."""

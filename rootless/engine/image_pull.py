@@ -13,7 +13,7 @@ import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Set
+from typing import Callable, Iterator, List, Optional, Sequence, Set
 
 from rootless.engine import progress as prog
 from rootless.errors import InvalidArgument
@@ -73,7 +73,7 @@ class PullJob:
     """One resolved pull; events() downloads, unpacks and records, yielding progress."""
 
     def __init__(self, store: ImageStore, client: RegistryClient, resolved: Resolved,
-                 on_done: Optional[callable] = None) -> None:  # type: ignore[valid-type]
+                 on_done: Optional[Callable[["PullJob"], None]] = None) -> None:
         self.store, self.client, self.resolved = store, client, resolved
         self.on_done = on_done
         self.record: Optional[ImageRecord] = None
@@ -178,23 +178,24 @@ def _download_all(job: PullJob, descs: Sequence[Descriptor]) -> Iterator[prog.Ev
     cancelled = threading.Event()
     with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_DOWNLOADS, thread_name_prefix="pull") as pool:
         futures = [pool.submit(job.download, d, events.put, cancelled) for d in descs]
+        failed: List["Future[None]"] = []
         try:
-            yield from _drain(events, futures, cancelled)
+            yield from _drain(events, futures, failed)
         finally:
             cancelled.set()  # a closed stream (client gone) or a failure stops the others
-    for future in futures:
-        future.result()
+    if failed:
+        failed[0].result()  # the first failure, not the cancellations it caused
 
 
 def _drain(events: "queue.Queue[prog.Event]", futures: List["Future[None]"],
-           cancelled: threading.Event) -> Iterator[prog.Event]:
-    while True:
+           failed: List["Future[None]"]) -> Iterator[prog.Event]:
+    """Yield events until every download ended; stop early after the first failure."""
+    while not failed:
         try:
             yield events.get(timeout=0.1)
             continue
         except queue.Empty:
             pass
-        if any(f.done() and f.exception() is not None for f in futures):
-            cancelled.set()
+        failed.extend(f for f in futures if f.done() and f.exception() is not None)
         if all(f.done() for f in futures) and events.empty():
             return

@@ -1,0 +1,78 @@
+"""/images/...: pull, list, inspect, tag, remove, push, history, prune; /auth."""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Iterable, Iterator
+
+from rootless.api.filters import parse_filters
+from rootless.api.http import Request, Response, Router, StreamResponse
+from rootless.engine import Engine
+from rootless.engine.images import decode_registry_auth
+from rootless.errors import InvalidArgument
+
+
+def json_lines(events: Iterable[Dict[str, Any]]) -> Iterator[bytes]:
+    for event in events:
+        yield json.dumps(event).encode() + b"\n"
+
+
+def register(router: Router, engine: Engine) -> None:
+    images = engine.images
+
+    @router.post("/images/create")
+    def create(request: Request) -> StreamResponse:
+        from_image = request.q("fromImage")
+        if not from_image:
+            raise InvalidArgument("import from a source (fromSrc) is not supported yet",
+                                  hint="pull with fromImage=<name>")
+        auth = decode_registry_auth(request.headers.get("X-Registry-Auth"))
+        job = images.pull(from_image, request.q("tag"), request.q("platform"), auth)
+        return StreamResponse(json_lines(job.events()))
+
+    @router.get("/images/json")
+    def list_(request: Request) -> Response:
+        filters = parse_filters(request.q("filters"))
+        if request.q("filter"):  # API < 1.41: ?filter=<reference>
+            filters.setdefault("reference", []).append(request.q("filter") or "")
+        return Response.json(images.list(filters, request.q_bool("digests"), request.api_version))
+
+    @router.post("/images/prune")
+    def prune(request: Request) -> Response:
+        filters = parse_filters(request.q("filters"))
+        all_images = any(v.lower() in ("false", "0") for v in filters.get("dangling", []))
+        return Response.json(images.prune(all_images, filters.get("label")))
+
+    @router.get("/images/{name:path}/json")
+    def inspect(request: Request) -> Response:
+        return Response.json(images.inspect(request.params["name"], request.api_version))
+
+    @router.get("/images/{name:path}/history")
+    def history(request: Request) -> Response:
+        return Response.json(images.history(request.params["name"]))
+
+    @router.post("/images/{name:path}/tag")
+    def tag(request: Request) -> Response:
+        repo = request.q("repo")
+        if not repo:
+            raise InvalidArgument("tag: repo is required")
+        images.tag(request.params["name"], repo, request.q("tag"))
+        return Response.empty(201)
+
+    @router.post("/images/{name:path}/push")
+    def push(request: Request) -> StreamResponse:
+        auth = decode_registry_auth(request.headers.get("X-Registry-Auth"))
+        job = images.push(request.params["name"], request.q("tag"), auth)
+        return StreamResponse(json_lines(job.events()))
+
+    @router.delete("/images/{name:path}")
+    def remove(request: Request) -> Response:
+        return Response.json(images.remove(request.params["name"], request.q_bool("force"),
+                                           not request.q_bool("noprune")))
+
+    @router.post("/auth")
+    def auth(request: Request) -> Response:
+        body = request.json()
+        if not isinstance(body, dict):
+            raise InvalidArgument("auth: body must be a JSON object")
+        return Response.json(images.login(body.get("username") or "", body.get("password") or "",
+                                          body.get("serveraddress") or None))

@@ -1,0 +1,494 @@
+"""The image use cases behind /images/*: pull, push, tag, remove, inspect, list, prune, login.
+
+Names arrive in docker's short forms ("busybox", "127.0.0.1:5000/app:1", an id
+prefix); the store keys tags by the full form (docker.io/library/busybox:latest)
+and the API answers in the familiar form again, as docker does.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+from rootless.config import Settings
+from rootless.engine import progress as prog
+from rootless.engine.events import EventBus
+from rootless.engine.image_pull import PullJob, parse_platform, resolve
+from rootless.engine.image_push import PushJob
+from rootless.errors import Conflict, InvalidArgument, NotFound, RootlessError
+from rootless.images import layers
+from rootless.images.reference import Reference, parse_reference
+from rootless.images.store import ImageRecord, ImageStore
+from rootless.registry.auth import Credentials, DockerConfig, normalise_server
+from rootless.registry.client import RegistryClient
+
+logger = logging.getLogger(__name__)
+
+_FULL_ID_RE = re.compile(r"^(?:sha256:)?[a-f0-9]{64}$")
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+# (container id, running) for every container created from an image id.
+ImageUsers = Callable[[str], List[Tuple[str, bool]]]
+
+
+def decode_registry_auth(header: Optional[str]) -> Optional[Dict[str, str]]:
+    """X-Registry-Auth: base64url(JSON AuthConfig); "" or "e30=" ({}) mean anonymous."""
+    if not header:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))
+        data = json.loads(raw)
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidArgument(f"invalid X-Registry-Auth header: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidArgument("invalid X-Registry-Auth header: not a JSON object")
+    return {str(k).lower(): str(v) for k, v in data.items() if v}
+
+
+def _credentials(auth: Dict[str, str]) -> Optional[Credentials]:
+    if auth.get("auth") and not auth.get("username"):
+        user, _, password = base64.b64decode(auth["auth"]).decode("utf-8", "replace").partition(":")
+        auth = {**auth, "username": user, "password": password}
+    creds = Credentials(auth.get("username", ""), auth.get("password", ""), auth.get("identitytoken", ""))
+    return creds if creds.has_password() or creds.identity_token else None
+
+
+def created_unix(created: str) -> int:
+    """RFC 3339 (nanoseconds allowed) to unix seconds; 0 when unparsable."""
+    text = re.sub(r"(\.\d{1,6})\d*", r"\1", created.strip()).replace("Z", "+00:00")
+    try:
+        return int(datetime.datetime.fromisoformat(text).timestamp())
+    except ValueError:
+        return 0
+
+
+def familiar(full: str) -> str:
+    """A store key in docker's short form (docker.io/library/busybox:latest -> busybox:latest)."""
+    try:
+        return parse_reference(full, default_tag=None).familiar()
+    except RootlessError:
+        return full
+
+
+@dataclass(frozen=True)
+class RemoveResult:
+    """The body of DELETE /images/{name}: [{"Untagged": ...}, {"Deleted": ...}]."""
+
+    items: List[Dict[str, str]]
+
+
+class ImageService:
+    """Image operations; one per Engine."""
+
+    def __init__(self, store: ImageStore, settings: Settings, events: EventBus,
+                 docker_config: Optional[DockerConfig] = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.events = events
+        self.docker_config = docker_config or DockerConfig()
+        # The container service replaces this so that rmi refuses images in use.
+        self.image_users: ImageUsers = lambda image_id: []
+
+    # -- names ---------------------------------------------------------------
+    def parse(self, name: str, default_tag: Optional[str] = "latest") -> Reference:
+        return parse_reference(name, self.settings.default_registry, default_tag)
+
+    def _store_key(self, name: str) -> Optional[str]:
+        """The full form the store knows name by, or None when name is no reference."""
+        if _FULL_ID_RE.match(name):
+            return None
+        try:
+            ref = self.parse(name)
+        except InvalidArgument:
+            return None
+        return str(ref.with_digest(ref.digest)) if ref.digest else str(ref)
+
+    def get(self, name: str) -> ImageRecord:
+        """Resolve a tag, repo digest, id or id prefix to an image.
+
+        Raises:
+            NotFound: "No such image: <name>".
+        """
+        key = self._store_key(name)
+        if key is not None and self.store.exists(key):
+            return self.store.get(key)
+        if self.store.exists(name):
+            return self.store.get(name)
+        raise NotFound(f"No such image: {familiar(key) if key else name}")
+
+    def exists(self, name: str) -> bool:
+        try:
+            self.get(name)
+        except NotFound:
+            return False
+        return True
+
+    # -- registry access -----------------------------------------------------
+    def registry_client(self, auth: Optional[Dict[str, str]] = None) -> RegistryClient:
+        """A client using the request's credentials, else the user's docker config."""
+        explicit = _credentials(auth) if auth else None
+
+        def provider(registry: str) -> Optional[Credentials]:
+            return explicit if explicit is not None else self.docker_config.credentials(registry)
+
+        return RegistryClient(self.settings.insecure_registries, self.settings.registry_mirrors, provider)
+
+    def pull(self, from_image: str, tag: Optional[str] = None, platform: Optional[str] = None,
+             auth: Optional[Dict[str, str]] = None) -> PullJob:
+        """Resolve the manifest now (errors surface as HTTP statuses); job.events() does the rest.
+
+        Raises:
+            NotFound: manifest unknown. Unauthorized, Unavailable: registry access.
+        """
+        ref = self._pull_reference(from_image, tag)
+        client = self.registry_client(auth)
+        try:
+            resolved = resolve(client, ref, parse_platform(platform))
+        except BaseException:
+            client.close()
+            raise
+        return PullJob(self.store, client, resolved, on_done=self._pulled)
+
+    def _pull_reference(self, from_image: str, tag: Optional[str]) -> Reference:
+        ref = self.parse(from_image, default_tag=None)
+        if tag and tag.startswith("sha256:"):
+            return ref.with_digest(tag)
+        if tag:
+            return ref.with_tag(tag)
+        return ref if ref.tag or ref.digest else ref.with_tag("latest")
+
+    def _pulled(self, job: PullJob) -> None:
+        if job.record is not None:
+            self.events.publish("image", "pull", job.ref.familiar(), name=job.ref.familiar())
+
+    def pull_image(self, name: str, platform: Optional[str] = None) -> ImageRecord:
+        """Pull without progress (build's FROM, create's auto-pull); returns the record."""
+        job = self.pull(name, platform=platform)
+        for _ in job.events():
+            pass
+        assert job.record is not None
+        return job.record
+
+    def push(self, name: str, tag: Optional[str] = None, auth: Optional[Dict[str, str]] = None) -> PushJob:
+        """Plan a push of name (every tag of its repository when neither name nor tag has one).
+
+        Raises:
+            NotFound: no such local image.
+        """
+        ref = self.parse(name, default_tag=None)
+        if tag:
+            ref = ref.with_tag(tag)
+        refs = [ref] if ref.tag else self._tags_of_repository(ref)
+        record = self.get(str(refs[0]))
+        for other in refs[1:]:
+            if self.get(str(other)).image_id != record.image_id:
+                raise InvalidArgument(f"push {ref.familiar_name}: its tags name different images",
+                                      hint="push one tag at a time")
+        return PushJob(self.store, self.registry_client(auth), record, refs, on_pushed=self._pushed)
+
+    def _tags_of_repository(self, ref: Reference) -> List[Reference]:
+        found = [parse_reference(t) for r in self.store.list() for t in r.repo_tags]
+        refs = [r for r in found if r.name == ref.name]
+        if not refs:
+            raise NotFound(f"No such image: {ref.familiar_name}",
+                           hint="tag an image with this repository name first")
+        return refs
+
+    def _pushed(self, ref: Reference, digest: str) -> None:
+        record = self.get(str(ref))
+        self.store.add_image(record.manifest_digest, record.manifest_media_type, record.image_id,
+                             record.layers, repo_digest=f"{ref.name}@{digest}")
+        self.events.publish("image", "push", ref.familiar(), name=ref.familiar())
+
+    def login(self, username: str, password: str, server: Optional[str] = None) -> Dict[str, str]:
+        """POST /auth: check credentials against the registry; docker's CLI stores them.
+
+        Raises:
+            Unauthorized: the registry refused them.
+        """
+        registry = normalise_server(server or "docker.io")
+        client = self.registry_client()
+        try:
+            token = client.check_login(registry, username, password)
+        finally:
+            client.close()
+        return {"Status": "Login Succeeded", "IdentityToken": token or ""}
+
+    # -- local operations ------------------------------------------------------
+    def tag(self, source: str, repo: str, tag: Optional[str] = None) -> ImageRecord:
+        """Point repo:tag (tag defaults to latest) at source."""
+        record = self.get(source)
+        target = self.parse(repo, default_tag=None)
+        if target.digest:
+            raise InvalidArgument(f"refusing to create a tag with a digest reference: {repo}")
+        target = target.with_tag(tag or target.tag or "latest")
+        updated = self.store.tag(record.image_id, str(target))
+        self.events.publish("image", "tag", record.image_id, name=target.familiar())
+        return updated
+
+    def remove(self, name: str, force: bool = False, prune: bool = True) -> List[Dict[str, str]]:
+        """DELETE /images/{name}: untag, and delete the image once nothing names it.
+
+        Follows moby's daemon/images/image_delete.go. Unlike docker, a forced
+        removal of an image that containers use only untags it: their layers stay.
+
+        Raises:
+            NotFound: no such image. Conflict: in use by a container, or an id
+            naming an image with several tags (without force).
+        """
+        record = self.get(name)
+        key = self._store_key(name)
+        users = self.image_users(record.image_id)
+        items: List[Dict[str, str]] = []
+        if key is not None and key in record.repo_tags + record.repo_digests:
+            if users and not force and _is_single_reference(record):
+                raise Conflict(f'conflict: unable to remove repository reference "{name}" (must force) - '
+                               f"container {users[0][0][:12]} is using its referenced image {record.short_id}")
+            items = self._untag_reference(record, key)
+            record = self.store.get(record.image_id)
+            if record.repo_tags or record.repo_digests:
+                return items
+        elif _is_single_reference(record):
+            self._check_conflicts(record, users, force, ignore_references=True)
+            items = [self._untag(record, k) for k in record.repo_tags + record.repo_digests]
+            record = self.store.get(record.image_id)
+        return items + self._delete(record, users, force, prune)
+
+    def _untag_reference(self, record: ImageRecord, key: str) -> List[Dict[str, str]]:
+        """Untag key; a repository's last tag takes that repository's digest references along."""
+        items = [self._untag(record, key)]
+        ref = parse_reference(key, default_tag=None)
+        if ref.digest:
+            return items
+        remaining = [parse_reference(t) for t in record.repo_tags if t != key]
+        if any(other.name == ref.name for other in remaining):
+            return items
+        for digest_ref in record.repo_digests:
+            if parse_reference(digest_ref, default_tag=None).name == ref.name:
+                items.append(self._untag(record, digest_ref))
+        return items
+
+    def _delete(self, record: ImageRecord, users: List[Tuple[str, bool]], force: bool,
+                prune: bool) -> List[Dict[str, str]]:
+        self._check_conflicts(record, users, force)
+        items = [self._untag(record, k) for k in record.repo_tags + record.repo_digests]
+        if users:
+            return items  # forced: the names go, the image stays for its containers
+        self.store.remove(record.image_id)
+        self.events.publish("image", "delete", record.image_id, name=record.image_id)
+        items.append({"Deleted": record.image_id})
+        if prune:
+            self.store.garbage_collect()
+        return items
+
+    @staticmethod
+    def _check_conflicts(record: ImageRecord, users: List[Tuple[str, bool]], force: bool,
+                         ignore_references: bool = False) -> None:
+        running = [cid for cid, is_running in users if is_running]
+        if running:
+            raise Conflict(f"conflict: unable to delete {record.short_id} (cannot be forced) - "
+                           f"image is being used by running container {running[0][:12]}")
+        if force:
+            return
+        if users:
+            raise Conflict(f"conflict: unable to delete {record.short_id} (must be forced) - "
+                           f"image is being used by stopped container {users[0][0][:12]}")
+        if not ignore_references and (record.repo_tags or record.repo_digests):
+            raise Conflict(f"conflict: unable to delete {record.short_id} (must be forced) - "
+                           "image is referenced in multiple repositories")
+
+    def _untag(self, record: ImageRecord, key: str) -> Dict[str, str]:
+        self.store.untag(key)
+        self.events.publish("image", "untag", record.image_id, name=familiar(key))
+        return {"Untagged": familiar(key)}
+
+    def prune(self, all_images: bool = False, labels: Optional[List[str]] = None) -> Dict[str, Any]:
+        """POST /images/prune: remove dangling (or, with all_images, unused) images."""
+        deleted: List[Dict[str, str]] = []
+        for record in self.store.list():
+            if (record.repo_tags and not all_images) or self.image_users(record.image_id):
+                continue
+            if labels and not matches_labels(record, labels):
+                continue
+            deleted += [self._untag(record, k) for k in record.repo_tags + record.repo_digests]
+            self.store.remove(record.image_id)
+            self.events.publish("image", "delete", record.image_id, name=record.image_id)
+            deleted.append({"Deleted": record.image_id})
+        reclaimed = self.store.garbage_collect()
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    # -- views -----------------------------------------------------------------
+    def image_size(self, record: ImageRecord) -> int:
+        """Unpacked size when the layers are unpacked (docker reports that), else the blobs'."""
+        return sum(layers.unpacked_size(self.store.paths, c) for c in record.chain_ids) or record.size
+
+    def inspect(self, name: str, api_version: str = "1.44") -> Dict[str, Any]:
+        """GET /images/{name}/json.
+
+        Raises:
+            NotFound: no such image.
+        """
+        record = self.get(name)
+        return inspect_json(record, self.image_size(record), api_version)
+
+    def history(self, name: str) -> List[Dict[str, Any]]:
+        """GET /images/{name}/history, newest first."""
+        record = self.get(name)
+        sizes = [layers.unpacked_size(self.store.paths, chain) or layer.size
+                 for layer, chain in zip(record.layers, record.chain_ids)]
+        return history_json(record, sizes)
+
+    def list(self, filters: Optional[Dict[str, List[str]]] = None, digests: bool = True,
+             api_version: str = "1.44") -> List[Dict[str, Any]]:
+        """GET /images/json."""
+        records = filter_images(self, self.store.list(), filters or {})
+        return [summary_json(r, self.image_size(r), api_version) for r in records]
+
+    def count(self) -> int:
+        return len(self.store.list())
+
+
+# -- JSON shapes (moby api/types/image) --------------------------------------------------
+
+
+def _is_single_reference(record: ImageRecord) -> bool:
+    """At most one tag, and every reference in one repository (moby isSingleReference)."""
+    names = {parse_reference(r, default_tag=None).name for r in record.repo_tags + record.repo_digests}
+    return len(record.repo_tags) <= 1 and len(names) <= 1
+
+
+def _config_json(record: ImageRecord) -> Dict[str, Any]:
+    cfg = record.config.config
+    return {
+        "Hostname": "", "Domainname": "", "User": cfg.user or "", "AttachStdin": False,
+        "AttachStdout": False, "AttachStderr": False, "ExposedPorts": cfg.exposed_ports,
+        "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": cfg.env, "Cmd": cfg.cmd,
+        "Healthcheck": cfg.healthcheck, "ArgsEscaped": cfg.args_escaped, "Image": "",
+        "Volumes": cfg.volumes, "WorkingDir": cfg.working_dir or "", "Entrypoint": cfg.entrypoint,
+        "OnBuild": cfg.on_build, "Labels": cfg.labels, "StopSignal": cfg.stop_signal, "Shell": cfg.shell,
+    }
+
+
+def _comment(record: ImageRecord) -> str:
+    history = record.config.history or []
+    return (history[-1].comment or "") if history else ""
+
+
+def inspect_json(record: ImageRecord, size: int, api_version: str) -> Dict[str, Any]:
+    config = record.config
+    body: Dict[str, Any] = {
+        "Id": record.image_id,
+        "RepoTags": [familiar(t) for t in record.repo_tags],
+        "RepoDigests": [familiar(d) for d in record.repo_digests],
+        "Parent": "", "Comment": _comment(record), "Created": record.created,
+        "DockerVersion": str(config.extra.get("docker_version", "")), "Author": config.author or "",
+        "Config": _config_json(record), "Architecture": config.architecture, "Os": config.os,
+        "Size": size, "GraphDriver": {"Name": "overlay2", "Data": {}},
+        "RootFS": {"Type": "layers", "Layers": record.diff_ids},
+        "Metadata": {"LastTagTime": record.last_tag_time or _ZERO_TIME},
+    }
+    if config.variant:
+        body["Variant"] = config.variant
+    if _older(api_version, "1.44"):
+        body["VirtualSize"] = size
+        body["ContainerConfig"] = _config_json(record)
+    return body
+
+
+def summary_json(record: ImageRecord, size: int, api_version: str) -> Dict[str, Any]:
+    body: Dict[str, Any] = {
+        "Id": record.image_id, "ParentId": "",
+        "RepoTags": [familiar(t) for t in record.repo_tags],
+        "RepoDigests": [familiar(d) for d in record.repo_digests],
+        "Created": created_unix(record.created), "Size": size, "SharedSize": -1,
+        "Labels": record.config.config.labels or {}, "Containers": -1,
+    }
+    if _older(api_version, "1.44"):
+        body["VirtualSize"] = size
+    return body
+
+
+def history_json(record: ImageRecord, layer_sizes: List[int]) -> List[Dict[str, Any]]:
+    """One row per history entry; non-empty entries take the layers' sizes in order."""
+    entries = record.config.history or []
+    rows: List[Dict[str, Any]] = []
+    layer_index = 0
+    for entry in entries:
+        size = 0
+        if not entry.empty_layer and layer_index < len(layer_sizes):
+            size = layer_sizes[layer_index]
+            layer_index += 1
+        rows.append({"Id": "<missing>", "Created": created_unix(entry.created or ""),
+                     "CreatedBy": entry.created_by or "", "Tags": None, "Size": size,
+                     "Comment": entry.comment or ""})
+    if not rows:
+        rows = [{"Id": "<missing>", "Created": created_unix(record.created), "CreatedBy": "",
+                 "Tags": None, "Size": record.size, "Comment": ""}]
+    rows.reverse()
+    rows[0].update(Id=record.image_id, Tags=[familiar(t) for t in record.repo_tags] or None)
+    return rows
+
+
+def _older(api_version: str, than: str) -> bool:
+    def as_tuple(v: str) -> Tuple[int, int]:
+        major, _, minor = v.partition(".")
+        return int(major), int(minor or 0)
+    return as_tuple(api_version) < as_tuple(than)
+
+
+# -- filters ---------------------------------------------------------------------------------
+
+
+def _glob_to_regex(pattern: str) -> "re.Pattern[str]":
+    """Go's path.Match: '*' and '?' never cross '/'."""
+    out = ""
+    for char in pattern:
+        out += "[^/]*" if char == "*" else "[^/]" if char == "?" else re.escape(char)
+    return re.compile(f"^{out}$")
+
+
+def matches_reference(record: ImageRecord, pattern: str) -> bool:
+    """docker images REPO[:TAG]: glob on the familiar name, or name:tag when a tag is given."""
+    regex = _glob_to_regex(pattern)
+    for full in record.repo_tags:
+        ref = parse_reference(full)
+        if regex.match(ref.familiar()) or regex.match(ref.familiar_name) or regex.match(str(ref)):
+            return True
+        if regex.match(ref.name):
+            return True
+    return False
+
+
+def matches_labels(record: ImageRecord, wanted: List[str]) -> bool:
+    labels = record.config.config.labels or {}
+    for item in wanted:
+        key, has_value, value = item.partition("=")
+        if key not in labels or (has_value and labels[key] != value):
+            return False
+    return True
+
+
+def filter_images(service: ImageService, records: List[ImageRecord],
+                  filters: Dict[str, List[str]]) -> List[ImageRecord]:
+    known = {"reference", "dangling", "label", "before", "since"}
+    unknown = set(filters) - known
+    if unknown:
+        raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
+    result = records
+    if filters.get("reference"):
+        result = [r for r in result if any(matches_reference(r, p) for p in filters["reference"])]
+    for value in filters.get("dangling", []):
+        dangling = value.lower() in ("true", "1")
+        result = [r for r in result if (not r.repo_tags) == dangling]
+    if filters.get("label"):
+        result = [r for r in result if matches_labels(r, filters["label"])]
+    for key, keep_older in (("before", True), ("since", False)):
+        for name in filters.get(key, []):
+            pivot = created_unix(service.get(name).created)
+            result = [r for r in result
+                      if (created_unix(r.created) < pivot) == keep_older and created_unix(r.created) != pivot]
+    return result
