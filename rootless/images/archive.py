@@ -190,7 +190,7 @@ def _read_archive(store: ImageStore, stream: IO[bytes]) -> _Unpacked:
     with contextlib.ExitStack() as stack:
         source = layerfiles.open_uncompressed(stream, stack)
         try:
-            tar = stack.enter_context(tarfile.open(fileobj=source, mode="r|", bufsize=BUFSIZE))  # type: ignore[call-overload]
+            tar = stack.enter_context(tarfile.open(fileobj=source, mode="r|", bufsize=layerfiles.TAR_BUFSIZE))  # type: ignore[call-overload]
             for member in tar:
                 _read_member(store, tar, member, found)
         except (tarfile.TarError, EOFError, zlib.error, zstandard.ZstdError, gzip.BadGzipFile) as exc:

@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BUFSIZE = 1 << 20
+# tarfile's stream buffer is re-sliced on every 512-byte header read: keep it small.
+TAR_BUFSIZE = 64 << 10
 OPAQUE_XATTR = "user.overlay.opaque"
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -139,7 +141,7 @@ def apply_layer(raw: IO[bytes], root: str, layer_name: str) -> Tuple[str, int]:
         reader = _HashingReader(_decompressed(raw, stack))
         try:
             tar = stack.enter_context(
-                tarfile.open(fileobj=reader, mode="r|", bufsize=BUFSIZE,  # type: ignore[call-overload]
+                tarfile.open(fileobj=reader, mode="r|", bufsize=TAR_BUFSIZE,  # type: ignore[call-overload]
                              errors="surrogateescape"))
             applier = _Applier(root, layer_name)
             for member in _members(tar, layer_name):
