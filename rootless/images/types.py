@@ -53,9 +53,16 @@ DEFAULT_VARIANT = {"arm64": "v8", "arm": "v7"}
 T = TypeVar("T", bound="JsonObject")
 
 
-def jfield(key: str, default: Any = None, *, decode: Optional[Callable[[Any], Any]] = None,
-           encode: Optional[Callable[[Any], Any]] = None, factory: Optional[Callable[[], Any]] = None) -> Any:
-    """A dataclass field stored under JSON key `key`; None values are omitted on output."""
+Codec = Tuple[Callable[[Any], Any], Callable[[Any], Any]]
+
+
+def jfield(key: str, default: Any = None, *, codec: Optional[Codec] = None,
+           factory: Optional[Callable[[], Any]] = None) -> Any:
+    """A dataclass field stored under JSON key `key`, with an optional (decode, encode) codec.
+
+    None values are omitted on output.
+    """
+    decode, encode = codec if codec is not None else (None, None)
     meta = {"json": key, "decode": decode, "encode": encode}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
@@ -106,7 +113,7 @@ class JsonObject:
         return json.dumps(self.to_json(), separators=(",", ":")).encode()
 
 
-def _list_of(cls: Any) -> Tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+def _list_of(cls: Any) -> Codec:
     """decode/encode pair for a JSON list of objects."""
     def decode(values: Any) -> List[Any]:
         if not isinstance(values, list):
@@ -115,7 +122,7 @@ def _list_of(cls: Any) -> Tuple[Callable[[Any], Any], Callable[[Any], Any]]:
     return decode, lambda items: [i.to_json() for i in items]
 
 
-def _obj(cls: Any) -> Tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+def _obj(cls: Any) -> Codec:
     return cls.from_json, lambda obj: obj.to_json()
 
 
@@ -146,7 +153,7 @@ class Descriptor(JsonObject):
     media_type: str = jfield("mediaType", "")
     digest: str = jfield("digest", "")
     size: int = jfield("size", 0)
-    platform: Optional[Platform] = jfield("platform", decode=_PLATFORM[0], encode=_PLATFORM[1])
+    platform: Optional[Platform] = jfield("platform", codec=_PLATFORM)
     annotations: Optional[Dict[str, str]] = jfield("annotations")
     urls: Optional[List[str]] = jfield("urls")
     artifact_type: Optional[str] = jfield("artifactType")
@@ -163,11 +170,9 @@ class Manifest(JsonObject):
 
     schema_version: int = jfield("schemaVersion", 2)
     media_type: Optional[str] = jfield("mediaType")
-    config: Descriptor = jfield("config", decode=_DESCRIPTOR[0], encode=_DESCRIPTOR[1],
-                                factory=Descriptor)
-    layers: List[Descriptor] = jfield("layers", decode=_DESCRIPTORS[0], encode=_DESCRIPTORS[1],
-                                      factory=list)
-    subject: Optional[Descriptor] = jfield("subject", decode=_DESCRIPTOR[0], encode=_DESCRIPTOR[1])
+    config: Descriptor = jfield("config", codec=_DESCRIPTOR, factory=Descriptor)
+    layers: List[Descriptor] = jfield("layers", codec=_DESCRIPTORS, factory=list)
+    subject: Optional[Descriptor] = jfield("subject", codec=_DESCRIPTOR)
     artifact_type: Optional[str] = jfield("artifactType")
     annotations: Optional[Dict[str, str]] = jfield("annotations")
     extra: Dict[str, Any] = field(default_factory=dict)
@@ -179,9 +184,8 @@ class Index(JsonObject):
 
     schema_version: int = jfield("schemaVersion", 2)
     media_type: Optional[str] = jfield("mediaType")
-    manifests: List[Descriptor] = jfield("manifests", decode=_DESCRIPTORS[0], encode=_DESCRIPTORS[1],
-                                         factory=list)
-    subject: Optional[Descriptor] = jfield("subject", decode=_DESCRIPTOR[0], encode=_DESCRIPTOR[1])
+    manifests: List[Descriptor] = jfield("manifests", codec=_DESCRIPTORS, factory=list)
+    subject: Optional[Descriptor] = jfield("subject", codec=_DESCRIPTOR)
     artifact_type: Optional[str] = jfield("artifactType")
     annotations: Optional[Dict[str, str]] = jfield("annotations")
     extra: Dict[str, Any] = field(default_factory=dict)
@@ -243,10 +247,9 @@ class ImageConfig(JsonObject):
     os_version: Optional[str] = jfield("os.version")
     created: Optional[str] = jfield("created")
     author: Optional[str] = jfield("author")
-    config: ContainerConfig = jfield("config", decode=_CONTAINER_CONFIG[0], encode=_CONTAINER_CONFIG[1],
-                                     factory=ContainerConfig)
-    rootfs: RootFS = jfield("rootfs", decode=_ROOTFS[0], encode=_ROOTFS[1], factory=RootFS)
-    history: Optional[List[History]] = jfield("history", decode=_HISTORY[0], encode=_HISTORY[1])
+    config: ContainerConfig = jfield("config", codec=_CONTAINER_CONFIG, factory=ContainerConfig)
+    rootfs: RootFS = jfield("rootfs", codec=_ROOTFS, factory=RootFS)
+    history: Optional[List[History]] = jfield("history", codec=_HISTORY)
     extra: Dict[str, Any] = field(default_factory=dict)
 
     @property
