@@ -25,6 +25,18 @@ TOP_COMMANDS: Dict[str, str] = {
     "events": "system.events:events",
     "system": "system:system",
     "unshare": "system.unshare:unshare",
+    # image verbs and docker's top-level aliases for them
+    "image": "image:image",
+    "images": "image.ls:images",
+    "pull": "image.pull:pull",
+    "push": "image.push:push",
+    "tag": "image.tag:tag",
+    "rmi": "image.rm:rmi",
+    "history": "image.history:history",
+    "save": "image.save:save",
+    "load": "image.load:load",
+    "login": "image.login:login",
+    "logout": "image.login:logout",
 }
 
 
@@ -74,7 +86,10 @@ def _error_exit_code(argv: List[str]) -> int:
 def main(argv: Optional[List[str]] = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        cli.main(args=args, prog_name="rootless", standalone_mode=False)
+        status = cli.main(args=args, prog_name="rootless", standalone_mode=False)
+        # Without standalone mode click returns (not raises) the status of click.exceptions.Exit.
+        if isinstance(status, int) and status:
+            sys.exit(status)
     except RootlessError as exc:
         click.echo(f"Error: {exc.message}", err=True)
         if exc.hint:

@@ -7,13 +7,14 @@ from typing import IO, Any, Dict, Iterator, Optional
 
 from rootless.client import transport
 from rootless.client.containers import ContainerApiMixin
+from rootless.client.images import ImageApiMixin
 from rootless.client.networks import NetworkApiMixin
 from rootless.client.transport import HttpResponse
 from rootless.client.volumes import VolumeApiMixin
 from rootless.errors import error_from_status
 
 
-class APIClient(ContainerApiMixin, VolumeApiMixin, NetworkApiMixin):
+class APIClient(ContainerApiMixin, ImageApiMixin, VolumeApiMixin, NetworkApiMixin):
     """Talks to one rootlessd socket; endpoint groups live in the mixin modules."""
 
     def __init__(self, socket_path: str, timeout: Optional[float] = None) -> None:

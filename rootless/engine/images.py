@@ -204,8 +204,13 @@ class ImageService:
                              record.layers, repo_digest=f"{ref.name}@{digest}")
         self.events.publish("image", "push", ref.familiar(), name=ref.familiar())
 
-    def login(self, username: str, password: str, server: Optional[str] = None) -> Dict[str, str]:
-        """POST /auth: check credentials against the registry; docker's CLI stores them.
+    def login(self, username: str, password: str, server: Optional[str] = None,
+              store: bool = False) -> Dict[str, str]:
+        """POST /auth: check credentials against the registry.
+
+        docker's CLI stores credentials itself; store=True (rootless's CLI, which
+        runs as the same user) saves them in ~/.docker/config.json here, the
+        identity token in place of the password when the registry issued one.
 
         Raises:
             Unauthorized: the registry refused them.
@@ -216,7 +221,15 @@ class ImageService:
             token = client.check_login(registry, username, password)
         finally:
             client.close()
+        if store:
+            creds = Credentials(identity_token=token) if token else Credentials(username, password)
+            self.docker_config.store(registry, creds)
         return {"Status": "Login Succeeded", "IdentityToken": token or ""}
+
+    def logout(self, server: Optional[str] = None) -> Dict[str, Any]:
+        """Forget stored credentials (rootless's CLI; docker's does this client-side)."""
+        registry = normalise_server(server or "docker.io")
+        return {"Registry": registry, "Removed": self.docker_config.erase(registry)}
 
     # -- local operations ------------------------------------------------------
     def tag(self, source: str, repo: str, tag: Optional[str] = None) -> ImageRecord:

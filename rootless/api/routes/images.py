@@ -74,5 +74,11 @@ def register(router: Router, engine: Engine) -> None:
         body = request.json()
         if not isinstance(body, dict):
             raise InvalidArgument("auth: body must be a JSON object")
+        # ?store=1 is a rootless extension: its CLI lets the daemon keep the credentials.
         return Response.json(images.login(body.get("username") or "", body.get("password") or "",
-                                          body.get("serveraddress") or None))
+                                          body.get("serveraddress") or None, request.q_bool("store")))
+
+    @router.post("/auth/logout")
+    def logout(request: Request) -> Response:
+        # A rootless extension: docker's CLI logs out client-side.
+        return Response.json(images.logout(request.q("serveraddress")))

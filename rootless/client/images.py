@@ -1,0 +1,80 @@
+"""Image endpoints, mixed into APIClient (docker-py's ImageApiMixin shape)."""
+from __future__ import annotations
+
+from typing import IO, TYPE_CHECKING, Any, Dict, Iterator, List, Optional
+
+
+class ImageApiMixin:
+    """One method per /images endpoint (pull and inspect_image live in api.py)."""
+
+    if TYPE_CHECKING:  # provided by APIClient
+        def _url(self, template: str, *args: str, **query: Any) -> str: ...
+        def _json(self, method: str, url: str, **kwargs: Any) -> Any: ...
+        def _no_content(self, method: str, url: str, **kwargs: Any) -> int: ...
+        def _stream_json(self, method: str, url: str, **kwargs: Any) -> Iterator[Any]: ...
+        def _request(self, method: str, url: str, **kwargs: Any) -> Any: ...
+
+    def images(self, filters: Optional[Dict[str, List[str]]] = None, all: bool = False,
+               digests: bool = False) -> List[Dict[str, Any]]:
+        """GET /images/json."""
+        url = self._url("/images/json", filters=filters or None, all=all or None, digests=digests or None)
+        return self._json("GET", url)  # type: ignore[no-any-return]
+
+    def tag_image(self, image: str, repository: str, tag: Optional[str] = None) -> None:
+        """POST /images/{name}/tag.
+
+        Raises:
+            NotFound: no such image. InvalidArgument: a bad target name.
+        """
+        self._no_content("POST", self._url("/images/{}/tag", image, repo=repository, tag=tag or None))
+
+    def remove_image(self, image: str, force: bool = False, noprune: bool = False) -> List[Dict[str, str]]:
+        """DELETE /images/{name}: [{"Untagged": ...}, {"Deleted": ...}].
+
+        Raises:
+            NotFound: no such image. Conflict: in use, or needs force.
+        """
+        url = self._url("/images/{}", image, force=force or None, noprune=noprune or None)
+        return self._json("DELETE", url)  # type: ignore[no-any-return]
+
+    def push(self, image: str, tag: Optional[str] = None,
+             headers: Optional[Dict[str, str]] = None) -> Iterator[Any]:
+        """POST /images/{name}/push: progress lines; errors during the push come in-band.
+
+        Raises:
+            NotFound: no such local image.
+        """
+        hdrs = {"X-Registry-Auth": "e30="}  # moby requires the header; {} means "use stored"
+        hdrs.update(headers or {})
+        return self._stream_json("POST", self._url("/images/{}/push", image, tag=tag or None), headers=hdrs)
+
+    def history(self, image: str) -> List[Dict[str, Any]]:
+        """GET /images/{name}/history."""
+        return self._json("GET", self._url("/images/{}/history", image))  # type: ignore[no-any-return]
+
+    def prune_images(self, filters: Optional[Dict[str, List[str]]] = None) -> Dict[str, Any]:
+        """POST /images/prune: {"ImagesDeleted": [...], "SpaceReclaimed": n}."""
+        return self._json("POST", self._url("/images/prune", filters=filters or None))  # type: ignore[no-any-return]
+
+    def login(self, username: str, password: str, registry: Optional[str] = None,
+              store: bool = False) -> Dict[str, Any]:
+        """POST /auth: {"Status": "Login Succeeded", "IdentityToken": ...}; store keeps them daemon-side.
+
+        Raises:
+            Unauthorized: the registry refused the credentials.
+        """
+        body = {"username": username, "password": password, "serveraddress": registry or ""}
+        return self._json("POST", self._url("/auth", store=store or None), json_body=body)  # type: ignore[no-any-return]
+
+    def logout(self, registry: Optional[str] = None) -> Dict[str, Any]:
+        """POST /auth/logout (rootless): {"Registry": ..., "Removed": bool}."""
+        return self._json("POST", self._url("/auth/logout", serveraddress=registry or None))  # type: ignore[no-any-return]
+
+    def get_images(self, names: List[str]) -> Any:
+        """GET /images/get?names=...: the docker-archive tar as a streaming response."""
+        return self._request("GET", self._url("/images/get", names=names))
+
+    def load_images(self, stream: IO[bytes], quiet: bool = False) -> Iterator[Any]:
+        """POST /images/load: JSON lines ({"stream": "Loaded image: ..."})."""
+        url = self._url("/images/load", quiet=quiet or None)
+        return self._stream_json("POST", url, body_stream=stream, headers={"Content-Type": "application/x-tar"})
