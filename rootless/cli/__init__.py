@@ -37,6 +37,31 @@ TOP_COMMANDS: Dict[str, str] = {
     "load": "image.load:load",
     "login": "image.login:login",
     "logout": "image.login:logout",
+    # docker's top-level container aliases and the container/volume/network groups
+    "container": "container:container",
+    "volume": "volume:volume",
+    "network": "network:network",
+    "run": "container.run:run",
+    "create": "container.create:create",
+    "start": "container.start:start",
+    "stop": "container.stop:stop",
+    "restart": "container.restart:restart",
+    "kill": "container.kill:kill",
+    "rm": "container.rm:rm",
+    "ps": "container.ps:ps",
+    "logs": "container.logs:logs",
+    "exec": "container.exec:exec_",
+    "attach": "container.attach:attach",
+    "inspect": "container.inspect:inspect",
+    "top": "container.top:top",
+    "cp": "container.cp:cp",
+    "rename": "container.rename:rename",
+    "port": "container.port:port",
+    "export": "container.export:export",
+    "wait": "container.wait:wait",
+    "pause": "container.pause:pause",
+    "unpause": "container.pause:unpause",
+    "stats": "container.stats:stats",
 }
 
 
@@ -70,17 +95,43 @@ def cli(ctx: click.Context, root: Optional[str], debug: bool) -> None:
 
 
 # Exit statuses (docker run's reference, "Exit status"): engine failures of
-# run/create are 125; any other error 1; Ctrl-C 130.
+# run/create are 125; a start error that says the command cannot be found is
+# 127, cannot be invoked 126 (run marks those errors with .exit_status); any
+# other error 1; Ctrl-C 130.
 ENGINE_FAILURE_COMMANDS = {"run", "create"}
+# Options of the root group that take a value (skipped when looking for the verb).
+ROOT_VALUE_OPTIONS = {"--root"}
 
 
-def _error_exit_code(argv: List[str]) -> int:
-    words = [a for a in argv if not a.startswith("-")]
-    if words and words[0] in ENGINE_FAILURE_COMMANDS:
-        return 125
-    if len(words) > 1 and words[0] == "container" and words[1] in ENGINE_FAILURE_COMMANDS:
-        return 125
-    return 1
+def start_error_exit_code(message: str) -> int:
+    """docker run's status for a failed start (docker/cli run.go runStartContainerErr)."""
+    text = message.lower()
+    if "executable file not found" in text or "no such file or directory" in text:
+        return 127
+    if "permission denied" in text or "is a directory" in text:
+        return 126
+    return 125
+
+
+def _command_words(argv: List[str]) -> List[str]:
+    words: List[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ROOT_VALUE_OPTIONS and not words:
+            skip = True
+        elif not arg.startswith("-"):
+            words.append(arg)
+    return words[1:] if words[:1] == ["container"] else words
+
+
+def _error_exit_code(argv: List[str], exc: Optional[RootlessError] = None) -> int:
+    status = getattr(exc, "exit_status", None)
+    if status is not None:
+        return int(status)
+    words = _command_words(argv)
+    return 125 if words[:1] and words[0] in ENGINE_FAILURE_COMMANDS else 1
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -94,7 +145,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         click.echo(f"Error: {exc.message}", err=True)
         if exc.hint:
             click.echo(f"hint: {exc.hint}", err=True)
-        sys.exit(_error_exit_code(args))
+        sys.exit(_error_exit_code(args, exc))
     except click.exceptions.Abort:
         click.echo("Aborted!", err=True)
         sys.exit(130)

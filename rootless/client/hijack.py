@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from typing import IO, Any, Callable, Iterator, List, Optional
 
 from rootless.client.stdcopy import STDERR, Demuxer
@@ -25,6 +26,7 @@ from rootless.errors import InvalidArgument
 logger = logging.getLogger(__name__)
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+DETACH_GRACE = 2.0
 # Signals docker's CLI forwards with --sig-proxy (all but SIGCHLD, SIGWINCH, SIGPIPE, SIGURG).
 PROXIED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 
@@ -44,7 +46,11 @@ def parse_detach_keys(spec: str) -> bytes:
 
 
 class EscapeFilter:
-    """Passes input through, holding back a partial detach sequence; .detached once it is typed."""
+    """Watches our input for the detach sequence; the engine acts on it, we only take note.
+
+    The sequence still goes to the daemon: its escape proxy detaches the session
+    without closing the process's stdin, which closing our socket would do.
+    """
 
     def __init__(self, keys: bytes) -> None:
         self.keys = keys
@@ -52,21 +58,18 @@ class EscapeFilter:
         self.detached = False
 
     def feed(self, data: bytes) -> bytes:
-        out = bytearray()
-        for byte in data:
-            if self.keys and byte == self.keys[self.matched]:
+        """data up to the end of a completed detach sequence (all of it when none completes)."""
+        for index, byte in enumerate(data):
+            if not self.keys:
+                break
+            if byte == self.keys[self.matched]:
                 self.matched += 1
-                if self.matched == len(self.keys):
-                    self.detached = True
-                    return bytes(out)
-                continue
-            out += self.keys[:self.matched]
-            self.matched = 0
-            if self.keys and byte == self.keys[0]:
-                self.matched = 1
-                continue
-            out.append(byte)
-        return bytes(out)
+            else:
+                self.matched = 1 if byte == self.keys[0] else 0
+            if self.matched == len(self.keys):
+                self.detached = True
+                return data[:index + 1]
+        return data
 
 
 class Session:
@@ -112,6 +115,16 @@ class Session:
                 self._write(self.stderr if stream == STDERR else self.stdout, payload)
 
     @staticmethod
+    def _await_detach(sock: socket.socket) -> None:
+        # The engine closes the stream when it sees the sequence; an engine that
+        # does not (non-TTY session) gets the connection cut after a grace period.
+        time.sleep(DETACH_GRACE)
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    @staticmethod
     def _write(out: IO[bytes], data: bytes) -> None:
         out.write(data)
         out.flush()
@@ -129,7 +142,7 @@ class Session:
                 if data:
                     sock.sendall(data)
                 if self.escape.detached:
-                    sock.shutdown(socket.SHUT_RDWR)
+                    self._await_detach(sock)
                     return
         except OSError as exc:
             logger.debug("stdin pump stopped: %s", exc)

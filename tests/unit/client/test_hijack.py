@@ -20,13 +20,13 @@ def test_parse_detach_keys():
         parse_detach_keys("ctrl-pp")
 
 
-def test_escape_filter_passes_input_and_detaches():
+def test_escape_filter_notes_the_sequence_and_cuts_after_it():
     escape = EscapeFilter(b"\x10\x11")
-    assert escape.feed(b"ab\x10") == b"ab"
-    assert escape.feed(b"x") == b"\x10x"
-    assert escape.feed(b"\x10\x10") == b"\x10"
+    assert escape.feed(b"ab\x10") == b"ab\x10"
+    assert escape.feed(b"x") == b"x"
+    assert escape.feed(b"\x10\x10") == b"\x10\x10"
     assert not escape.detached
-    assert escape.feed(b"\x11rest") == b""
+    assert escape.feed(b"\x11rest") == b"\x11"
     assert escape.detached
 
 

@@ -1,0 +1,94 @@
+"""Create a container the way docker's CLI does: pull on "No such image", then retry.
+
+docker/cli `cli/command/container/create.go` (createContainer, pullImage):
+prints "Unable to find image 'X' locally" on stderr, pulls with progress on
+stderr, then creates again.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import IO, Any, Dict, Optional, Sequence, Tuple
+
+import click
+
+from rootless.cli.app import App
+from rootless.cli.container.body import CreateOptions, build_create_body
+from rootless.errors import Internal, NotFound
+
+PULL_POLICIES = ("missing", "always", "never")
+
+
+def _drop_tag(repository: str) -> Tuple[str, str]:
+    """(name, tag) where a colon after the last slash starts the tag ("" when none)."""
+    if ":" in repository.rsplit("/", 1)[-1]:
+        name, tag = repository.rsplit(":", 1)
+        return name, tag
+    return repository, ""
+
+
+def split_image(image: str) -> Tuple[str, str]:
+    """'127.0.0.1:5000/busybox:1' -> (repository, tag); a digest wins over the tag; default latest."""
+    repository, _, digest = image.partition("@")
+    name, tag = _drop_tag(repository)
+    return name, digest or tag or "latest"
+
+
+def tagged(image: str) -> str:
+    """The name docker prints: busybox -> busybox:latest."""
+    repository, tag = split_image(image)
+    return f"{repository}@{tag}" if tag.startswith("sha256:") else f"{repository}:{tag}"
+
+
+def _progress_line(message: Dict[str, Any]) -> Optional[str]:
+    # Plain (non-TTY) rendering like docker's jsonmessage: per-layer byte counters are skipped.
+    if message.get("progressDetail", {}).get("current") is not None:
+        return None
+    status = message.get("status") or message.get("stream", "").rstrip("\n")
+    if not status:
+        return None
+    return f"{message['id']}: {status}" if message.get("id") else status
+
+
+def pull_image(app: App, image: str, platform: Optional[str], out: IO[str] = sys.stderr) -> None:
+    """Pull image, writing docker's progress lines to out. Raises the in-band error if one comes."""
+    repository, tag = split_image(image)
+    for message in app.client.pull(repository, tag, platform):
+        if message.get("error") or message.get("errorDetail"):
+            detail = message.get("errorDetail") or {}
+            raise Internal(message.get("error") or detail.get("message", "pull failed"))
+        line = _progress_line(message)
+        if line:
+            out.write(line + "\n")
+            out.flush()
+
+
+def _is_missing_image(exc: NotFound) -> bool:
+    return "no such image" in exc.message.lower()
+
+
+def create_container(app: App, opts: CreateOptions, image: str, command: Sequence[str], pull: str,
+                     platform: Optional[str]) -> str:
+    """The new container's id; pulls per --pull (missing, always, never)."""
+    body = build_create_body(opts, image, command, os.environ, read_text, os.getcwd())
+    if pull == "always":
+        pull_image(app, image, platform)
+    try:
+        created = app.client.create_container(body, opts.name, platform)
+    except NotFound as exc:
+        if pull != "missing" or not _is_missing_image(exc):
+            raise
+        click.echo(f"Unable to find image '{tagged(image)}' locally", err=True)
+        pull_image(app, image, platform)
+        created = app.client.create_container(body, opts.name, platform)
+    for warning in created.get("Warnings") or []:
+        click.echo(f"WARNING: {warning}", err=True)
+    return str(created["Id"])
+
+
+def read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as exc:
+        raise NotFound(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}") from None

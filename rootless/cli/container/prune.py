@@ -1,0 +1,29 @@
+"""`rootless container prune`: remove all stopped containers."""
+from __future__ import annotations
+
+from typing import Tuple
+
+import click
+
+from rootless.cli.app import App
+from rootless.cli.filters import parse_filter_flags
+from rootless.cli.humanize import human_size
+
+
+@click.command()
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'until=<timestamp>').")
+@click.pass_obj
+def prune(app: App, force: bool, filters: Tuple[str, ...]) -> None:
+    """Remove all stopped containers."""
+    if not force and not click.confirm("WARNING! This will remove all stopped containers.\n"
+                                       "Are you sure you want to continue?"):
+        return
+    report = app.client.prune_containers(parse_filter_flags(filters))
+    deleted = report.get("ContainersDeleted") or []
+    if deleted:
+        click.echo("Deleted Containers:")
+        for container_id in deleted:
+            click.echo(container_id)
+        click.echo("")
+    click.echo(f"Total reclaimed space: {human_size(report.get('SpaceReclaimed') or 0)}")

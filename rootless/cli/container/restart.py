@@ -1,0 +1,19 @@
+"""`rootless restart`: stop then start containers."""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import click
+
+from rootless.cli.app import App
+from rootless.cli.container.each import for_each
+
+
+@click.command()
+@click.option("-t", "--time", "--timeout", "timeout", type=int, help="Seconds to wait before killing.")
+@click.option("-s", "--signal", help="Signal to send to the container.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def restart(app: App, timeout: Optional[int], signal: Optional[str], containers: Tuple[str, ...]) -> None:
+    """Restart one or more containers."""
+    for_each(containers, lambda name: app.client.restart(name, timeout, signal))

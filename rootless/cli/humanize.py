@@ -1,0 +1,106 @@
+"""Docker's human-readable durations, sizes and times (go-units, docker/cli formatter)."""
+from __future__ import annotations
+
+import datetime
+from typing import Any, Dict, List
+
+
+def human_duration(seconds: float) -> str:
+    """go-units HumanDuration: 'Less than a second', '3 seconds', 'About a minute', '2 hours'..."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes, hours = s // 60, s // 3600
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    if round(s / 3600) == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def human_size(size: float) -> str:
+    """go-units HumanSize (decimal units, 4 significant digits): '1.23MB', '0B'."""
+    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    index = 0
+    while size >= 1000 and index < len(units) - 1:
+        size /= 1000.0
+        index += 1
+    return f"{size:.4g}{units[index]}"
+
+
+def go_time(unix_seconds: float) -> str:
+    """Go's time.Time.String() in local time: '2024-01-01 12:00:00 +0000 UTC'."""
+    moment = datetime.datetime.fromtimestamp(unix_seconds).astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M:%S %z ") + (moment.tzname() or "")
+
+
+def display_ports(ports: List[Dict[str, Any]]) -> str:
+    """Docker's Ports column: '127.0.0.1:18080->8080/tcp, 9000/tcp'."""
+    shown = []
+    for port in sorted(ports, key=lambda p: (p.get("PrivatePort", 0), p.get("Type", ""), p.get("IP", ""))):
+        private = f"{port.get('PrivatePort')}/{port.get('Type', 'tcp')}"
+        if port.get("PublicPort"):
+            ip = port.get("IP") or "0.0.0.0"
+            host = f"[{ip}]" if ":" in ip else ip
+            private = f"{host}:{port['PublicPort']}->{private}"
+        if private not in shown:
+            shown.append(private)
+    return ", ".join(shown)
+
+
+def ellipsis(text: str, width: int) -> str:
+    """Cut text to width characters, the last one an ellipsis."""
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _parse_duration(text: str) -> float:
+    """Go's time.ParseDuration ('1h30m', '10s', '1.5h') in seconds; ValueError if it is not one."""
+    import re
+
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(text)
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+
+
+def api_timestamp(value: str, now: float) -> str:
+    """docker's GetTimestamp for --since/--until: durations count back from now; dates become unix seconds."""
+    if not value:
+        return value
+    try:
+        return f"{now - _parse_duration(value):.9f}"
+    except ValueError:
+        pass
+    try:
+        float(value)
+        return value
+    except ValueError:
+        pass
+    text = value[:-1] + "+00:00" if value.endswith("Z") else value
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        from rootless.errors import InvalidArgument
+
+        raise InvalidArgument(f"invalid timestamp: {value!r}",
+                              hint="use a duration (10m, 1h30m), unix seconds or RFC 3339 (2024-01-01T00:00:00Z)") from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()
+    return f"{moment.timestamp():.9f}"

@@ -1,0 +1,39 @@
+"""`rootless network create NAME`: prints the new network's id."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+import click
+
+from rootless.cli.app import App
+from rootless.cli.container.parse import parse_labels
+
+
+def network_body(name: str, driver: str, subnet: Optional[str], gateway: Optional[str], internal: bool,
+                 attachable: bool, ipv6: bool, opts: Tuple[str, ...], labels: Tuple[str, ...]) -> Dict[str, Any]:
+    """The body of POST /networks/create, as docker's CLI sends it."""
+    config = [{"Subnet": subnet, **({"Gateway": gateway} if gateway else {})}] if subnet else []
+    return {"Name": name, "Driver": driver, "Internal": internal, "Attachable": attachable, "EnableIPv6": ipv6,
+            "IPAM": {"Driver": "default", "Options": {}, "Config": config},
+            "Options": parse_labels(list(opts)), "Labels": parse_labels(list(labels))}
+
+
+@click.command()
+@click.option("-d", "--driver", default="bridge", show_default=True, help="Driver to manage the Network.")
+@click.option("--subnet", help="Subnet in CIDR format that represents a network segment.")
+@click.option("--gateway", help="IPv4 or IPv6 Gateway for the master subnet.")
+@click.option("--internal", is_flag=True, help="Restrict external access to the network.")
+@click.option("--attachable", is_flag=True, help="Enable manual container attachment.")
+@click.option("--ipv6", is_flag=True, help="Enable IPv6 networking.")
+@click.option("-o", "--opt", "opts", multiple=True, help="Set driver specific options.")
+@click.option("--label", "labels", multiple=True, help="Set metadata on a network.")
+@click.argument("name")
+@click.pass_obj
+def create(app: App, driver: str, subnet: Optional[str], gateway: Optional[str], internal: bool,
+           attachable: bool, ipv6: bool, opts: Tuple[str, ...], labels: Tuple[str, ...], name: str) -> None:
+    """Create a network."""
+    body = network_body(name, driver, subnet, gateway, internal, attachable, ipv6, opts, labels)
+    answer: Dict[str, Any] = app.client.create_network(body)
+    if answer.get("Warning"):
+        click.echo(f"WARNING: {answer['Warning']}", err=True)
+    click.echo(answer.get("Id", ""))

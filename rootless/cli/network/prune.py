@@ -1,0 +1,25 @@
+"""`rootless network prune`: remove networks no container uses."""
+from __future__ import annotations
+
+from typing import Tuple
+
+import click
+
+from rootless.cli.app import App
+from rootless.cli.filters import parse_filter_flags
+
+
+@click.command()
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'until=<timestamp>').")
+@click.pass_obj
+def prune(app: App, force: bool, filters: Tuple[str, ...]) -> None:
+    """Remove all unused networks."""
+    if not force and not click.confirm("WARNING! This will remove all custom networks not used by at least one "
+                                       "container.\nAre you sure you want to continue?"):
+        return
+    deleted = app.client.prune_networks(parse_filter_flags(filters)).get("NetworksDeleted") or []
+    if deleted:
+        click.echo("Deleted Networks:")
+        for name in deleted:
+            click.echo(name)

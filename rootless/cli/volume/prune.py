@@ -1,0 +1,34 @@
+"""`rootless volume prune`: remove unused (anonymous, or all with -a) volumes."""
+from __future__ import annotations
+
+from typing import Tuple
+
+import click
+
+from rootless.cli.app import App
+from rootless.cli.filters import parse_filter_flags
+from rootless.cli.humanize import human_size
+
+
+@click.command()
+@click.option("-a", "--all", "all_", is_flag=True, help="Remove all unused volumes, not just anonymous ones.")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'label=<label>').")
+@click.pass_obj
+def prune(app: App, all_: bool, force: bool, filters: Tuple[str, ...]) -> None:
+    """Remove unused local volumes."""
+    what = "all local volumes not used by at least one container" if all_ else \
+        "all anonymous local volumes not used by at least one container"
+    if not force and not click.confirm(f"WARNING! This will remove {what}.\nAre you sure you want to continue?"):
+        return
+    wanted = parse_filter_flags(filters)
+    if all_:
+        wanted["all"] = ["true"]
+    report = app.client.prune_volumes(wanted)
+    deleted = report.get("VolumesDeleted") or []
+    if deleted:
+        click.echo("Deleted Volumes:")
+        for name in deleted:
+            click.echo(name)
+        click.echo("")
+    click.echo(f"Total reclaimed space: {human_size(report.get('SpaceReclaimed') or 0)}")
