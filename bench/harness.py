@@ -1,0 +1,186 @@
+"""Shared pieces of the benchmarks: the user, our engine, podman, a registry, timing.
+
+Benchmarks start as root (like CI) and drive everything as an unprivileged
+user, reusing the integration fixtures' helpers (tests/integration/conftest.py)
+so that both set the engine up the same way. Everything they start is torn
+down by an ExitStack; storage is removed as root because layer files belong
+to the user's subordinate ids.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import shutil
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from tests import imagebuild
+from tests.integration import conftest as it
+
+REPO = it.REPO
+VENV_PYTHON = it.VENV_PYTHON
+DEFAULT_USER = os.environ.get("ROOTLESS_TEST_USER", "rootless-test")
+BENCH_TMP = "/tmp"
+
+# podman on this hybrid-cgroup host (HOST-NOTES "Cgroups are hybrid"): no cgroups
+# at all, and /sys/fs/cgroup masked by a tmpfs inside podman's own namespace
+# (see Podman.mask_cgroups), else crun aborts with "cgroups in hybrid mode".
+PODMAN_CONF = """\
+[containers]
+cgroups = "disabled"
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime = "crun"
+"""
+
+
+def bench_user(name: str) -> it.TestUser:
+    """The unprivileged user, with the work tree on its PYTHONPATH (no install)."""
+    entry = pwd.getpwnam(name)
+    return it.TestUser(name, entry.pw_uid, entry.pw_gid, entry.pw_dir, {"PYTHONPATH": REPO})
+
+
+def user_tmpdir(user: it.TestUser, prefix: str) -> str:
+    """A temp dir owned by the user, under a root-owned parent we remove as root."""
+    path = tempfile.mkdtemp(prefix=prefix, dir=BENCH_TMP)
+    os.chmod(path, 0o755)
+    os.chown(path, user.uid, user.gid)
+    return path
+
+
+def remove_tree(path: str) -> None:
+    """rm -rf as root: files below belong to subordinate ids and may be read-only."""
+    shutil.rmtree(path, ignore_errors=True)
+    if os.path.exists(path):
+        subprocess.run(["rm", "-rf", "--one-file-system", path], check=False)
+
+
+def timed(action: Callable[[], object]) -> float:
+    """Seconds one call of action takes (wall clock)."""
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def median_p90(samples: Sequence[float]) -> Tuple[float, float]:
+    ordered = sorted(samples)
+    p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+    return statistics.median(ordered), p90
+
+
+@contextlib.contextmanager
+def registry() -> Iterator[it.RegistryProcess]:
+    """A docker-registry on 127.0.0.1, removed with its storage afterwards."""
+    reg = it.start_registry()
+    try:
+        yield reg
+    finally:
+        it.stop_registry(reg)
+
+
+@contextlib.contextmanager
+def engine(user: it.TestUser) -> Iterator[it.Engine]:
+    """Our daemon for the user with a fresh storage root and runtime dir."""
+    base = tempfile.mkdtemp(prefix="rootless-bench-engine-", dir=BENCH_TMP)
+    eng = it.make_engine(user, base)
+    try:
+        eng.cli("info")  # starts rootlessd on demand, outside any timing
+        yield eng
+    finally:
+        eng.stop()  # `system stop --all`: daemon and pause process
+        remove_tree(base)
+
+
+@dataclass
+class Podman:
+    """Rootless podman for the user with private config, storage and runtime dirs."""
+
+    user: it.TestUser
+    base: str
+
+    @property
+    def env(self) -> Dict[str, str]:
+        return {"XDG_RUNTIME_DIR": os.path.join(self.base, "run"),
+                "XDG_CONFIG_HOME": os.path.join(self.base, "config"),
+                "XDG_DATA_HOME": os.path.join(self.base, "data"),
+                "CONTAINERS_CONF": os.path.join(self.base, "containers.conf")}
+
+    def run(self, *args: str, check: bool = True, timeout: float = 600) -> "subprocess.CompletedProcess[str]":
+        return self.user.run(["podman", *args], env=self.env, check=check, timeout=timeout)
+
+    def mask_cgroups(self) -> None:
+        """Mount a tmpfs over /sys/fs/cgroup in podman's pause-process namespace.
+
+        `podman unshare` joins the namespace held by podman's pause process,
+        so the mount stays for every later podman command of this user/runtime dir.
+        """
+        self.run("unshare", "mount", "-t", "tmpfs", "tmpfs", "/sys/fs/cgroup")
+
+    def pause_pid(self) -> int:
+        with contextlib.suppress(OSError, ValueError):
+            with open(os.path.join(self.base, "run", "libpod", "tmp", "pause.pid")) as f:
+                return int(f.read().strip())
+        return 0
+
+    def close(self) -> None:
+        pid = self.pause_pid()
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def podman(user: it.TestUser) -> Iterator[Podman]:
+    """A private podman set-up, its namespace warmed up and cgroups masked."""
+    base = user_tmpdir(user, "rootless-bench-podman-")
+    pm = Podman(user, base)
+    for sub in ("run", "config", "data"):
+        os.makedirs(os.path.join(base, sub), mode=0o700)
+        os.chown(os.path.join(base, sub), user.uid, user.gid)
+    with open(pm.env["CONTAINERS_CONF"], "w") as f:
+        f.write(PODMAN_CONF)
+    os.chmod(pm.env["CONTAINERS_CONF"], 0o644)
+    try:
+        pm.mask_cgroups()  # also starts the pause process outside any timing
+        yield pm
+    finally:
+        pm.close()
+        remove_tree(base)
+
+
+def ratio(ours: Optional[float], other: Optional[float]) -> str:
+    if not ours or not other:
+        return "n/a"
+    return f"{ours / other:.2f}x"
+
+
+def print_table(title: str, rows: List[Tuple[str, Optional[Sequence[float]], str]]) -> Dict[str, float]:
+    """Print name, median, p90 (ms) and a note per row; return the medians by name."""
+    print(f"\n{title}")
+    print(f"{'what':<34} {'median ms':>10} {'p90 ms':>10}  note")
+    medians: Dict[str, float] = {}
+    for name, samples, note in rows:
+        if not samples:
+            print(f"{name:<34} {'-':>10} {'-':>10}  {note}")
+            continue
+        median, p90 = median_p90(samples)
+        medians[name] = median
+        print(f"{name:<34} {median * 1000:>10.1f} {p90 * 1000:>10.1f}  {note}")
+    return medians
+
+
+def dump_json(path: Optional[str], data: object) -> None:
+    if path:
+        with open(path, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+
+
+__all__ = ["imagebuild", "it"]

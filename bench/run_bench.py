@@ -1,0 +1,112 @@
+"""`run --rm busybox true`, end to end: our CLI, docker CLI on our socket, podman, the floor.
+
+Start as root; everything runs as the unprivileged --user. Prints medians and
+p90 per method and the ratios ours/podman and ours/floor. See bench/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from contextlib import ExitStack
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench import harness  # noqa: E402
+from bench.harness import imagebuild, it  # noqa: E402
+
+FLOOR_HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor_run.py")
+
+Rows = List[Tuple[str, Optional[List[float]], str]]
+
+
+def write_layer(user: it.TestUser, layer: imagebuild.Layer) -> str:
+    """The uncompressed busybox layer where the user can read it (for the floor)."""
+    directory = harness.user_tmpdir(user, "rootless-bench-layer-")
+    path = os.path.join(directory, "layer.tar")
+    with open(path, "wb") as f:
+        f.write(layer.tar)
+    os.chmod(path, 0o644)
+    return path
+
+
+def measure_floor(user: it.TestUser, layer_tar: str, runs: int, warmup: int) -> List[float]:
+    argv = ["unshare", "-U", "-r", "-m", harness.VENV_PYTHON, FLOOR_HELPER, layer_tar,
+            "--runs", str(runs), "--warmup", str(warmup)]
+    out = user.run(argv, timeout=60 + 10 * (runs + warmup)).stdout
+    return [float(s) for s in json.loads(out.strip().splitlines()[-1])]
+
+
+def has_run_verb(engine: it.Engine) -> bool:
+    return engine.cli("run", "--help", check=False).returncode == 0
+
+
+def interleaved(methods: Dict[str, Callable[[], object]], runs: int, warmup: int) -> Dict[str, List[float]]:
+    """Time each method runs times, round-robin so that machine noise hits all alike."""
+    for _ in range(warmup):
+        for action in methods.values():
+            action()
+    samples: Dict[str, List[float]] = {name: [] for name in methods}
+    for _ in range(runs):
+        for name, action in methods.items():
+            samples[name].append(harness.timed(action))
+    return samples
+
+
+def engine_methods(engine: it.Engine, pm: harness.Podman, image: str) -> Tuple[Dict[str, Callable[[], object]], Rows]:
+    methods: Dict[str, Callable[[], object]] = {}
+    missing: Rows = []
+    if has_run_verb(engine):
+        methods["rootless run --rm"] = lambda: engine.cli("run", "--rm", image, "true")
+    else:
+        missing.append(("rootless run --rm", None, "run verb not in the CLI yet: not measured"))
+    methods["docker run --rm (our socket)"] = lambda: engine.docker("run", "--rm", image, "true")
+    methods["podman run --rm"] = lambda: pm.run("run", "--rm", image, "true")
+    return methods, missing
+
+
+def report(samples: Dict[str, List[float]], missing: Rows, floor: List[float]) -> Dict[str, float]:
+    notes = {"podman run --rm": "rootless, cgroups disabled, /sys/fs/cgroup masked",
+             "floor (overlay+crun run+umount)": "unshare -U -r -m; no network"}
+    rows: Rows = [(name, values, notes.get(name, "")) for name, values in samples.items()]
+    rows += missing + [("floor (overlay+crun run+umount)", floor, notes["floor (overlay+crun run+umount)"])]
+    medians = harness.print_table("run --rm busybox true", rows)
+    podman = medians.get("podman run --rm")
+    floor_median = medians.get("floor (overlay+crun run+umount)")
+    print()
+    for ours in ("rootless run --rm", "docker run --rm (our socket)"):
+        if ours in medians:
+            print(f"{ours:<34} vs podman {harness.ratio(medians[ours], podman):>7}"
+                  f"   vs floor {harness.ratio(medians[ours], floor_median):>7}")
+    return medians
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--user", default=harness.DEFAULT_USER, help="unprivileged user to run as")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--json", help="also write raw samples here")
+    args = parser.parse_args(argv)
+    user = harness.bench_user(args.user)
+    with ExitStack() as stack:
+        reg = stack.enter_context(harness.registry())
+        images = imagebuild.build_and_push(reg.client)
+        engine = stack.enter_context(harness.engine(user))
+        engine.docker("pull", "-q", images.busybox)
+        pm = stack.enter_context(harness.podman(user))
+        pm.run("pull", "-q", "--tls-verify=false", images.busybox)
+        layer_tar = write_layer(user, images.busybox_layer)
+        stack.callback(harness.remove_tree, os.path.dirname(layer_tar))
+        methods, missing = engine_methods(engine, pm, images.busybox)
+        samples = interleaved(methods, args.runs, args.warmup)
+        floor = measure_floor(user, layer_tar, args.runs, args.warmup)
+        medians = report(samples, missing, floor)
+        harness.dump_json(args.json, {"samples": {**samples, "floor": floor}, "medians": medians})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
