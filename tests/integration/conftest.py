@@ -8,6 +8,7 @@ from whatever directory the checkout lives in.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import shutil
@@ -164,14 +165,21 @@ class Engine:
         self.cli("system", "stop", "--all", check=False, timeout=60)
 
 
-def kill_user_processes(uid: int) -> None:
-    """Whatever the test user left running (monitors, slirp4netns, the pause process)."""
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            if os.stat(f"/proc/{pid}").st_uid == uid:
-                os.kill(int(pid), signal.SIGKILL)
+def kill_engine_processes(run_dir: str) -> None:
+    """Every process in the user namespace of this engine's pause process.
+
+    Only this engine's: other engines of the same user (tests running in
+    parallel) have namespaces of their own.
+    """
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        with open(os.path.join(run_dir, "pause.pid")) as f:
+            pause = int(json.load(f)["pid"])
+        target = os.readlink(f"/proc/{pause}/ns/user")
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/ns/user") == target:
+                        os.kill(int(pid), signal.SIGKILL)
 
 
 def make_engine(test_user: TestUser, base: str) -> Engine:
@@ -191,7 +199,7 @@ def engine(user: TestUser) -> Iterator[Engine]:
     yield eng
     eng.stop()
     time.sleep(0.2)
-    kill_user_processes(user.uid)
+    kill_engine_processes(eng.run_dir)
     shutil.rmtree(base, ignore_errors=True)
 
 
@@ -203,6 +211,7 @@ def fresh_engine(user: TestUser) -> Iterator[Engine]:
     eng = make_engine(user, base)
     yield eng
     eng.stop()
+    kill_engine_processes(eng.run_dir)
     shutil.rmtree(base, ignore_errors=True)
 
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.integration.conftest import VENV_PYTHON, Engine, TestUser, kill_user_processes, make_engine
+from tests.integration.conftest import VENV_PYTHON, Engine, TestUser, kill_engine_processes, make_engine
 
 
 def _daemon_pid(engine: Engine) -> int:
@@ -191,4 +191,4 @@ def test_single_uid_mode_without_a_range(user_without_range: TestUser) -> None:
         assert "sudo usermod --add-subuids" in log
     finally:
         eng.stop()
-        kill_user_processes(user_without_range.uid)
+        kill_engine_processes(eng.run_dir)

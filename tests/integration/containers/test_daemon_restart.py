@@ -16,6 +16,7 @@ def _daemon_pid(engine: Engine) -> int:
 
 def test_sigkilled_daemon_leaves_containers_running(fresh_engine: Engine, images) -> None:  # type: ignore[no-untyped-def]
     eng = fresh_engine
+    eng.cli("info")  # the docker CLI does not start a daemon; ours does
     eng.docker("pull", "-q", images.busybox, timeout=300)
     eng.docker("run", "-d", "--name", "survivor", images.busybox,
                "sh", "-c", "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.2; done")
