@@ -1,6 +1,7 @@
 """Image endpoints, mixed into APIClient (docker-py's ImageApiMixin shape)."""
 from __future__ import annotations
 
+import urllib.parse
 from typing import IO, TYPE_CHECKING, Any, Dict, Iterator, List, Optional
 
 
@@ -72,7 +73,8 @@ class ImageApiMixin:
 
     def get_images(self, names: List[str]) -> Any:
         """GET /images/get?names=...: the docker-archive tar as a streaming response."""
-        return self._request("GET", self._url("/images/get", names=names))
+        # Repeated names= parameters (the _url helper would JSON-encode a list).
+        return self._request("GET", "/images/get?" + urllib.parse.urlencode([("names", n) for n in names]))
 
     def load_images(self, stream: IO[bytes], quiet: bool = False) -> Iterator[Any]:
         """POST /images/load: JSON lines ({"stream": "Loaded image: ..."})."""

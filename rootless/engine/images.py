@@ -13,11 +13,12 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from rootless.config import Settings
 from rootless.engine import progress as prog
 from rootless.engine.events import EventBus
+from rootless.engine.image_archive import find_for_save, load_archive, save_archive
 from rootless.engine.image_pull import PullJob, parse_platform, resolve
 from rootless.engine.image_push import PushJob
 from rootless.errors import Conflict, InvalidArgument, NotFound, RootlessError
@@ -333,6 +334,29 @@ class ImageService:
             deleted.append({"Deleted": record.image_id})
         reclaimed = self.store.garbage_collect()
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    # -- archives ----------------------------------------------------------------
+    def save(self, names: List[str]) -> Iterator[bytes]:
+        """GET /images/get: resolve every name first (NotFound before streaming), then the tar."""
+        found = []
+        for name in names:
+            record = self.get(name)
+            key = self._store_key(name)
+            found.append((record, key if key in record.repo_tags else None))
+        groups = find_for_save(found)
+        for record, _ in groups:
+            self.events.publish("image", "save", record.image_id, name=record.image_id)
+        return save_archive(self.store, groups)
+
+    def load(self, stream: IO[bytes], quiet: bool = False) -> Iterator[Dict[str, Any]]:
+        """POST /images/load: {"stream": "Loaded image: ..."} per image."""
+        for loaded in load_archive(self.store, stream, self.store.paths.tmp):
+            record = loaded.record
+            self.events.publish("image", "load", record.image_id, name=record.image_id)
+            names = [familiar(t) for t in loaded.tags]
+            lines = [f"Loaded image: {n}" for n in names] or [f"Loaded image ID: {record.image_id}"]
+            for line in lines:
+                yield {"stream": line + "\n"}
 
     # -- views -----------------------------------------------------------------
     def image_size(self, record: ImageRecord) -> int:

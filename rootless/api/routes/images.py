@@ -42,6 +42,15 @@ def register(router: Router, engine: Engine) -> None:
         all_images = any(v.lower() in ("false", "0") for v in filters.get("dangling", []))
         return Response.json(images.prune(all_images, filters.get("label")))
 
+    @router.get("/images/get")
+    def save_many(request: Request) -> StreamResponse:
+        names = [n for value in request.q_all("names") for n in value.split(",") if n]
+        return StreamResponse(images.save(names), content_type="application/x-tar", json_lines=False)
+
+    @router.post("/images/load")
+    def load(request: Request) -> StreamResponse:
+        return StreamResponse(json_lines(images.load(request.body, request.q_bool("quiet"))))
+
     @router.get("/images/{name:path}/json")
     def inspect(request: Request) -> Response:
         return Response.json(images.inspect(request.params["name"], request.api_version))
@@ -49,6 +58,11 @@ def register(router: Router, engine: Engine) -> None:
     @router.get("/images/{name:path}/history")
     def history(request: Request) -> Response:
         return Response.json(images.history(request.params["name"]))
+
+    @router.get("/images/{name:path}/get")
+    def save_one(request: Request) -> StreamResponse:
+        return StreamResponse(images.save([request.params["name"]]), content_type="application/x-tar",
+                              json_lines=False)
 
     @router.post("/images/{name:path}/tag")
     def tag(request: Request) -> Response:
