@@ -1,6 +1,6 @@
 """`docker save` / `docker load` / `docker import` archives.
 
-save writes what Moby >= 25 writes: one tar that is both a docker-archive
+save (save_archive: an iterator of chunks, for HTTP) writes what Moby >= 25 writes: one tar that is both a docker-archive
 (manifest.json [{Config, RepoTags, Layers}] + repositories) and an OCI image
 layout (oci-layout, index.json, blobs/sha256/*), with the blobs exactly as the
 store holds them, so manifest digests (and repo digests) survive a round trip.
@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
-import io
 import json
 import logging
 import posixpath
@@ -24,11 +23,11 @@ import shlex
 import tarfile
 import zlib
 from dataclasses import dataclass, field
-from typing import IO, Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import zstandard
 
-from rootless.errors import InvalidArgument, NotFound
+from rootless.errors import Internal, InvalidArgument, NotFound
 from rootless.images import layers as layerfiles
 from rootless.images import types
 from rootless.images.reference import parse_reference
@@ -48,37 +47,38 @@ LAYER_TYPE_BY_COMPRESSION = {"gzip": types.MT_OCI_LAYER_GZIP, "zstd": types.MT_O
                              "none": types.MT_OCI_LAYER}
 
 
-@dataclass(frozen=True)
-class SaveItem:
-    """An image to save and the full-form tags to write for it (none: saved by id)."""
-
-    record: ImageRecord
-    repo_tags: Sequence[str] = ()
+SaveItem = Tuple[ImageRecord, Sequence[str]]  # an image and the full-form tags to write (none: by id)
 
 
 @dataclass
 class LoadedImage:
+    """One image read from an archive and the full-form tags it carried."""
+
     record: ImageRecord
-    repo_tags: List[str] = field(default_factory=list)
+    tags: List[str] = field(default_factory=list)
 
 
 # -- save ------------------------------------------------------------------------
+def save_archive(store: ImageStore, items: Sequence[SaveItem]) -> Iterator[bytes]:
+    """The tar stream of a docker-archive + OCI layout of the images, in chunks (for HTTP)."""
+    written = set()
+    yield _dir_header("blobs") + _dir_header("blobs/sha256")
+    for record, _tags in items:
+        for digest in [layer.digest for layer in record.layers] + [record.image_id, record.manifest_digest]:
+            if digest not in written:
+                written.add(digest)
+                yield from _blob_member(store, digest)
+    yield _bytes_member("index.json", _json(_layout_index(store, items)))
+    yield _bytes_member("manifest.json", _json([_manifest_entry(record, tags) for record, tags in items]))
+    yield _bytes_member("oci-layout", _json({"imageLayoutVersion": "1.0.0"}))
+    yield _bytes_member("repositories", _json(_repositories(items)))
+    yield b"\0" * (2 * tarfile.BLOCKSIZE)  # end-of-archive
+
+
 def save_images(store: ImageStore, items: Sequence[SaveItem], out: IO[bytes]) -> None:
-    """Stream a docker-archive + OCI layout tar of the images to out."""
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=BUFSIZE) as tar:
-        for directory in ("blobs", "blobs/sha256"):
-            _add_dir(tar, directory)
-        written: set = set()
-        for item in items:
-            record = item.record
-            for digest in [layer.digest for layer in record.layers] + [record.image_id, record.manifest_digest]:
-                if digest not in written:
-                    _add_blob(tar, store, digest)
-                    written.add(digest)
-        _add_bytes(tar, "index.json", _json(_layout_index(store, items)))
-        _add_bytes(tar, "manifest.json", _json([_manifest_entry(item) for item in items]))
-        _add_bytes(tar, "oci-layout", _json({"imageLayoutVersion": "1.0.0"}))
-        _add_bytes(tar, "repositories", _json(_repositories(items)))
+    """Write save_archive() to a file."""
+    for chunk in save_archive(store, items):
+        out.write(chunk)
 
 
 def _json(obj: Any) -> bytes:
@@ -89,23 +89,35 @@ def _blob_name(digest: str) -> str:
     return f"blobs/sha256/{digest_hex(digest)}"
 
 
-def _add_dir(tar: tarfile.TarFile, name: str) -> None:
+def _header(name: str, size: int = 0, mode: int = 0o644, kind: bytes = tarfile.REGTYPE) -> bytes:
     info = tarfile.TarInfo(name)
-    info.type, info.mode = tarfile.DIRTYPE, 0o755
-    tar.addfile(info)
+    info.size, info.mode, info.type, info.mtime = size, mode, kind, 0
+    return info.tobuf(format=tarfile.PAX_FORMAT)
 
 
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode = len(data), 0o644
-    tar.addfile(info, io.BytesIO(data))
+def _padding(size: int) -> bytes:
+    return b"\0" * (-size % tarfile.BLOCKSIZE)
 
 
-def _add_blob(tar: tarfile.TarFile, store: ImageStore, digest: str) -> None:
-    info = tarfile.TarInfo(_blob_name(digest))
-    info.size, info.mode = store.blob_size(digest), 0o444
+def _dir_header(name: str) -> bytes:
+    return _header(name, mode=0o755, kind=tarfile.DIRTYPE)
+
+
+def _bytes_member(name: str, data: bytes) -> bytes:
+    return _header(name, len(data)) + data + _padding(len(data))
+
+
+def _blob_member(store: ImageStore, digest: str) -> Iterator[bytes]:
+    size = store.blob_size(digest)
+    yield _header(_blob_name(digest), size, 0o444)
     with store.open_blob(digest) as blob:
-        tar.addfile(info, blob)
+        copied = 0
+        for chunk in iter(lambda: blob.read(BUFSIZE), b""):
+            copied += len(chunk)
+            yield chunk
+    if copied != size:
+        raise Internal(f"can't save blob: {digest}: size changed while reading")
+    yield _padding(size)
 
 
 def _familiar(full_ref: str) -> str:
@@ -115,23 +127,22 @@ def _familiar(full_ref: str) -> str:
         return full_ref
 
 
-def _manifest_entry(item: SaveItem) -> Dict[str, Any]:
-    return {"Config": _blob_name(item.record.image_id),
-            "RepoTags": [_familiar(tag) for tag in item.repo_tags] or None,
-            "Layers": [_blob_name(layer.digest) for layer in item.record.layers]}
+def _manifest_entry(record: ImageRecord, tags: Sequence[str]) -> Dict[str, Any]:
+    return {"Config": _blob_name(record.image_id),
+            "RepoTags": [_familiar(tag) for tag in tags] or None,
+            "Layers": [_blob_name(layer.digest) for layer in record.layers]}
 
 
 def _layout_index(store: ImageStore, items: Sequence[SaveItem]) -> Dict[str, Any]:
     manifests = []
-    for item in items:
-        record = item.record
+    for record, tags in items:
         base = {"mediaType": record.manifest_media_type, "digest": record.manifest_digest,
                 "size": store.blob_size(record.manifest_digest)}
-        for tag in item.repo_tags:
+        for tag in tags:
             ref = parse_reference(tag)
             manifests.append({**base, "annotations": {ANNOTATION_IMAGE_NAME: tag,
-                                                      ANNOTATION_REF_NAME: ref.tag or ""}})
-        if not item.repo_tags:
+                                                      ANNOTATION_REF_NAME: ref.tag or "latest"}})
+        if not tags:
             manifests.append(base)
     return {"schemaVersion": 2, "mediaType": types.MT_OCI_INDEX, "manifests": manifests}
 
@@ -139,13 +150,12 @@ def _layout_index(store: ImageStore, items: Sequence[SaveItem]) -> Dict[str, Any
 def _repositories(items: Sequence[SaveItem]) -> Dict[str, Dict[str, str]]:
     """The pre-1.10 `repositories` file: repo -> tag -> top layer id."""
     repos: Dict[str, Dict[str, str]] = {}
-    for item in items:
-        if not item.record.layers:
+    for record, tags in items:
+        if not record.layers:
             continue
-        for tag in item.repo_tags:
+        for tag in tags:
             ref = parse_reference(tag)
-            top = digest_hex(item.record.layers[-1].diff_id)
-            repos.setdefault(ref.familiar_name, {})[ref.tag or "latest"] = top
+            repos.setdefault(ref.familiar_name, {})[ref.tag or "latest"] = digest_hex(record.layers[-1].diff_id)
     return repos
 
 
@@ -181,7 +191,7 @@ def load_archive(store: ImageStore, stream: IO[bytes]) -> List[LoadedImage]:
             raise InvalidArgument("can't load archive: neither manifest.json nor index.json found",
                                   hint="is this the output of `docker save`?")
     for image in images:
-        logger.info("loaded image %s %s", image.record.image_id, image.repo_tags)
+        logger.info("loaded image %s %s", image.record.image_id, image.tags)
     return images
 
 
@@ -219,12 +229,12 @@ def _read_member(store: ImageStore, tar: tarfile.TarFile, member: tarfile.TarInf
 
 
 def _is_blob_file(name: str) -> bool:
-    """Blob-layout files, legacy configs (<id>.json) and legacy layers (<id>/layer.tar)."""
-    if name.startswith("blobs/"):
-        return True
-    if "/" not in name:
-        return name.endswith(".json")
-    return name.endswith("/layer.tar") and name.count("/") == 1
+    """Anything manifest.json may point at: blobs/*, <id>.json, <id>.tar, <id>/layer.tar...
+
+    Only the legacy per-layer v1 metadata (<id>/json, <id>/VERSION) is skipped;
+    files nothing references are left for garbage collection.
+    """
+    return posixpath.basename(name) not in ("json", "VERSION")
 
 
 def _parse_json(name: str, data: bytes) -> Any:
@@ -360,7 +370,7 @@ def _load_oci_layout(store: ImageStore, found: _Unpacked) -> List[LoadedImage]:
             loaded = by_manifest[digest] = LoadedImage(record, [tag] if tag else [])
         elif tag:
             loaded.record = store.tag(loaded.record.image_id, tag)
-            loaded.repo_tags.append(tag)
+            loaded.tags.append(tag)
     return list(by_manifest.values())
 
 

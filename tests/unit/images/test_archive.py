@@ -12,7 +12,7 @@ from rootless.config.paths import Paths
 from rootless.errors import InvalidArgument
 from rootless.images import layers, types
 from rootless.images.archive import (
-    SaveItem, apply_changes, import_rootfs, load_archive, save_images,
+    apply_changes, import_rootfs, load_archive, save_images,
 )
 from rootless.images.store import ImageStore
 from rootless.images.types import ContainerConfig, Platform
@@ -54,7 +54,7 @@ def members(data: bytes) -> Dict[str, bytes]:
 def test_save_writes_docker_archive_and_oci_layout(store: ImageStore) -> None:
     record = add_test_image(store, [b"a", b"b"], tag=TAG)
     out = io.BytesIO()
-    save_images(store, [SaveItem(record, [TAG])], out)
+    save_images(store, [(record, [TAG])], out)
     files = members(out.getvalue())
     manifest = json.loads(files["manifest.json"])
     assert manifest == [{"Config": f"blobs/sha256/{record.image_id[7:]}", "RepoTags": ["busybox:latest"],
@@ -74,10 +74,10 @@ def test_save_then_load_keeps_identity(store: ImageStore, other: ImageStore, com
     record = add_test_image(store, [b"a", b"b"], tag=TAG)
     untagged = add_test_image(store, [b"c"])
     out = io.BytesIO()
-    save_images(store, [SaveItem(record, [TAG, "example.com/x/y:1"]), SaveItem(untagged)], out)
+    save_images(store, [(record, [TAG, "example.com/x/y:1"]), (untagged, [])], out)
     loaded = load_archive(other, io.BytesIO(compress(out.getvalue())))
     assert [image.record.image_id for image in loaded] == [record.image_id, untagged.image_id]
-    assert sorted(loaded[0].repo_tags) == sorted([TAG, "example.com/x/y:1"])
+    assert sorted(loaded[0].tags) == sorted([TAG, "example.com/x/y:1"])
     copy = other.get(TAG)
     assert copy.manifest_digest == record.manifest_digest and copy.layers == record.layers
     assert other.get(untagged.image_id).repo_tags == []
@@ -97,12 +97,28 @@ def test_load_legacy_docker_archive(other: ImageStore) -> None:
         symlinks={"bbb/layer.tar": "../aaa/layer.tar"},
     )
     [image] = load_archive(other, io.BytesIO(archive))
-    assert image.repo_tags == ["docker.io/library/app:1"]
+    assert image.tags == ["docker.io/library/app:1"]
     record = other.get("docker.io/library/app:1")
     assert [layer.digest for layer in record.layers] == [sha256(layer_tar)] * 2
     assert record.layers[0].media_type == types.MT_OCI_LAYER
     manifest = json.loads(other.read_blob(record.manifest_digest))
     assert manifest["config"]["digest"] == record.image_id
+
+
+def test_load_podman_docker_archive(other: ImageStore) -> None:
+    """podman save and docker < 25: <diffid>.tar at the top, <v1 id>/layer.tar links to it."""
+    layer_tar = LayerTar().file("hello", b"hi").bytes()
+    layer_name = sha256(layer_tar)[7:] + ".tar"
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [sha256(layer_tar)]}}).encode()
+    config_name = sha256(config)[7:] + ".json"
+    archive = tar_of({layer_name: layer_tar, config_name: config, "v1id/VERSION": b"1.0", "v1id/json": b"{}",
+                      "manifest.json": json.dumps([{"Config": config_name, "RepoTags": ["localhost/x:2"],
+                                                    "Layers": ["v1id/layer.tar"]}]).encode()},
+                     symlinks={"v1id/layer.tar": "../" + layer_name})
+    [image] = load_archive(other, io.BytesIO(archive))
+    assert image.tags == ["localhost/x:2"]
+    assert other.get("localhost/x:2").layers[0].digest == sha256(layer_tar)
 
 
 def test_load_plain_oci_layout(store: ImageStore, other: ImageStore) -> None:
@@ -115,7 +131,7 @@ def test_load_plain_oci_layout(store: ImageStore, other: ImageStore) -> None:
     archive = tar_of({**blobs, "oci-layout": b'{"imageLayoutVersion":"1.0.0"}',
                       "index.json": json.dumps(index).encode()})
     [image] = load_archive(other, io.BytesIO(archive))
-    assert image.repo_tags == ["127.0.0.1:5000/app:v2"]
+    assert image.tags == ["127.0.0.1:5000/app:v2"]
     assert other.get("127.0.0.1:5000/app:v2").manifest_digest == record.manifest_digest
 
 
