@@ -1,13 +1,13 @@
 """`docker save` / `docker load` / `docker import` archives.
 
-save (save_archive: an iterator of chunks, for HTTP) writes what Moby >= 25 writes: one tar that is both a docker-archive
-(manifest.json [{Config, RepoTags, Layers}] + repositories) and an OCI image
-layout (oci-layout, index.json, blobs/sha256/*), with the blobs exactly as the
+save_archive (an iterator of chunks, for HTTP) writes what Moby >= 25 writes:
+one tar that is both a docker-archive (manifest.json [{Config, RepoTags,
+Layers}] + repositories) and an OCI image layout (oci-layout, index.json, blobs/sha256/*), with the blobs exactly as the
 store holds them, so manifest digests (and repo digests) survive a round trip.
 docker load decompresses layer files itself, so compressed layers are fine.
 
-load reads that format, the legacy docker-archive (<id>.json, <id>/layer.tar,
-layer symlinks) and plain OCI layouts, gzip/zstd-compressed or not. Every file
+load reads that format, the legacy docker-archive of docker < 25 and podman
+(<id>.json, <id>.tar or <id>/layer.tar, layer symlinks) and plain OCI layouts, gzip/zstd-compressed or not. Every file
 is streamed into the store through ingest: files under blobs/sha256/ must
 match their names, the others get their digest computed.
 """
