@@ -39,6 +39,7 @@ import logging
 import os
 import posixpath
 import queue
+import re
 import shutil
 import stat
 import tarfile
@@ -72,6 +73,7 @@ XATTR_PAX_PREFIX = "SCHILY.xattr."
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 TMP_PREFIX = ".tmp-"
+_HEX64_RE = re.compile(r"^[a-f0-9]{64}$")
 
 
 # -- layout ------------------------------------------------------------------
@@ -170,8 +172,9 @@ def remove_unreferenced(paths: Paths, keep: Set[str], stale_seconds: float) -> i
                 if os.lstat(path).st_mtime < deadline:
                     remove_tree(path)
             continue
-        if name.split(".", 1)[0] in keep_hex:
-            continue
+        chain_hex = name.split(".", 1)[0]
+        if chain_hex in keep_hex or not _HEX64_RE.match(chain_hex):
+            continue  # kept, or not ours to judge
         if name.endswith(".lock"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)

@@ -221,9 +221,11 @@ def test_unpack_publishes_diff_and_meta(tmp_path, owners) -> None:
     assert diff == layers.diff_dir(paths, chain)
     assert open(os.path.join(diff, "a"), "rb").read() == b"xyz"
     assert layers.is_unpacked(paths, chain) and layers.unpacked_size(paths, chain) == 3
+    os.mkdir(os.path.join(paths.layers, "not-a-layer"))
     assert layers.remove_unreferenced(paths, {chain}, 3600) == 0
     assert layers.remove_unreferenced(paths, set(), 3600) == 3
     assert not layers.is_unpacked(paths, chain)
+    assert os.listdir(paths.layers) == ["not-a-layer"]
 
 
 def test_detect_compression() -> None:
