@@ -6,6 +6,7 @@ for the verb it runs. Exit codes are decided here and nowhere else.
 from __future__ import annotations
 
 import importlib
+import re
 import logging
 import sys
 from typing import Any, Dict, List, Optional
@@ -106,7 +107,7 @@ ROOT_VALUE_OPTIONS = {"--root"}
 def start_error_exit_code(message: str) -> int:
     """docker run's status for a failed start (docker/cli run.go runStartContainerErr)."""
     text = message.lower()
-    if "executable file not found" in text or "no such file or directory" in text:
+    if re.search(r"executable file \S* ?not found", text) or "no such file or directory" in text:
         return 127
     if "permission denied" in text or "is a directory" in text:
         return 126

@@ -7,8 +7,7 @@ stderr, then creates again.
 from __future__ import annotations
 
 import os
-import sys
-from typing import IO, Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import click
 
@@ -50,8 +49,8 @@ def _progress_line(message: Dict[str, Any]) -> Optional[str]:
     return f"{message['id']}: {status}" if message.get("id") else status
 
 
-def pull_image(app: App, image: str, platform: Optional[str], out: IO[str] = sys.stderr) -> None:
-    """Pull image, writing docker's progress lines to out. Raises the in-band error if one comes."""
+def pull_image(app: App, image: str, platform: Optional[str]) -> None:
+    """Pull image, writing docker's progress lines to stderr. Raises the in-band error if one comes."""
     repository, tag = split_image(image)
     for message in app.client.pull(repository, tag, platform):
         if message.get("error") or message.get("errorDetail"):
@@ -59,8 +58,7 @@ def pull_image(app: App, image: str, platform: Optional[str], out: IO[str] = sys
             raise Internal(message.get("error") or detail.get("message", "pull failed"))
         line = _progress_line(message)
         if line:
-            out.write(line + "\n")
-            out.flush()
+            click.echo(line, err=True)
 
 
 def _is_missing_image(exc: NotFound) -> bool:

@@ -1,0 +1,54 @@
+"""A CliRunner wired to a fake APIClient: checks what verbs send and print, not the engine."""
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+import pytest
+from click.testing import CliRunner
+
+import rootless.cli
+from rootless.cli.app import App
+
+
+class FakeClient:
+    """Records calls; answers from .answers[method] (a value, a callable, or an exception)."""
+
+    def __init__(self) -> None:
+        self.calls: List[tuple] = []
+        self.answers: Dict[str, Any] = {}
+
+    def __getattr__(self, method: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append((method, args, kwargs))
+            answer = self.answers.get(method)
+            if isinstance(answer, BaseException):
+                raise answer
+            if callable(answer):
+                return answer(*args, **kwargs)
+            return answer
+        return call
+
+    def called(self, method: str) -> List[tuple]:
+        return [(a, k) for m, a, k in self.calls if m == method]
+
+
+@pytest.fixture
+def fake_client(monkeypatch):
+    client = FakeClient()
+
+    def make_app(*args: Any, **kwargs: Any) -> App:
+        app = App(*args, **kwargs)
+        app._client = client  # type: ignore[assignment]
+        return app
+
+    monkeypatch.setattr(rootless.cli, "App", make_app)
+    return client
+
+
+@pytest.fixture
+def invoke(fake_client):
+    runner = CliRunner()
+
+    def run(*args: str, input: str = None):
+        return runner.invoke(rootless.cli.cli, list(args), input=input, catch_exceptions=False)
+    return run
