@@ -364,3 +364,13 @@ def format_rows(fmt: str, rows: Sequence[Any], headers: Dict[str, str]) -> List[
         return lines
     header = template.render(_Headers(headers))
     return tabwrite("\n".join([header] + lines).split("\n"))
+
+
+def prune_report_lines(title: str, deleted: Sequence[str], space: Optional[int]) -> List[str]:
+    """docker's prune summary: 'Deleted X:' + names + blank line, then the reclaimed space if known."""
+    from rootless.cli.humanize import human_size
+
+    lines = [f"Deleted {title}:"] + list(deleted) + [""] if deleted else []
+    if space is not None:
+        lines.append(f"Total reclaimed space: {human_size(space)}")
+    return lines

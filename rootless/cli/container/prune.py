@@ -7,7 +7,7 @@ import click
 
 from rootless.cli.app import App
 from rootless.cli.filters import parse_filter_flags
-from rootless.cli.humanize import human_size
+from rootless.cli.format import prune_report_lines
 
 
 @click.command()
@@ -21,9 +21,5 @@ def prune(app: App, force: bool, filters: Tuple[str, ...]) -> None:
         return
     report = app.client.prune_containers(parse_filter_flags(filters))
     deleted = report.get("ContainersDeleted") or []
-    if deleted:
-        click.echo("Deleted Containers:")
-        for container_id in deleted:
-            click.echo(container_id)
-        click.echo("")
-    click.echo(f"Total reclaimed space: {human_size(report.get('SpaceReclaimed') or 0)}")
+    for line in prune_report_lines("Containers", deleted, report.get("SpaceReclaimed") or 0):
+        click.echo(line)

@@ -7,6 +7,7 @@ import click
 
 from rootless.cli.app import App
 from rootless.cli.filters import parse_filter_flags
+from rootless.cli.format import prune_report_lines
 
 
 @click.command()
@@ -19,7 +20,5 @@ def prune(app: App, force: bool, filters: Tuple[str, ...]) -> None:
                                        "container.\nAre you sure you want to continue?"):
         return
     deleted = app.client.prune_networks(parse_filter_flags(filters)).get("NetworksDeleted") or []
-    if deleted:
-        click.echo("Deleted Networks:")
-        for name in deleted:
-            click.echo(name)
+    for line in prune_report_lines("Networks", deleted, None)[:-1]:
+        click.echo(line)

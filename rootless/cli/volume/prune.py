@@ -7,7 +7,7 @@ import click
 
 from rootless.cli.app import App
 from rootless.cli.filters import parse_filter_flags
-from rootless.cli.humanize import human_size
+from rootless.cli.format import prune_report_lines
 
 
 @click.command()
@@ -26,9 +26,5 @@ def prune(app: App, all_: bool, force: bool, filters: Tuple[str, ...]) -> None:
         wanted["all"] = ["true"]
     report = app.client.prune_volumes(wanted)
     deleted = report.get("VolumesDeleted") or []
-    if deleted:
-        click.echo("Deleted Volumes:")
-        for name in deleted:
-            click.echo(name)
-        click.echo("")
-    click.echo(f"Total reclaimed space: {human_size(report.get('SpaceReclaimed') or 0)}")
+    for line in prune_report_lines("Volumes", deleted, report.get("SpaceReclaimed") or 0):
+        click.echo(line)
