@@ -30,8 +30,9 @@ import zstandard
 from rootless.errors import Internal, InvalidArgument, NotFound
 from rootless.images import layers as layerfiles
 from rootless.images import types
+from rootless.images.commit import new_image, put_manifest
 from rootless.images.reference import parse_reference
-from rootless.images.store import ImageRecord, ImageStore, LayerRecord, rfc3339_now
+from rootless.images.store import ImageRecord, ImageStore, LayerRecord
 from rootless.images.types import ContainerConfig, Index, Manifest, Platform
 from rootless.util.digest import DIGEST_RE, digest_hex
 
@@ -321,7 +322,7 @@ def _record_image(store: ImageStore, config_digest: str, layer_digests: List[str
     if original is not None and _manifest_layers(store, original[0]) == layer_digests:
         manifest_digest, media_type = original
     else:
-        manifest_digest, media_type = _put_manifest(store, config_digest, layer_records), types.MT_OCI_MANIFEST
+        manifest_digest, media_type = put_manifest(store, config_digest, layer_records), types.MT_OCI_MANIFEST
     record = store.add_image(manifest_digest, media_type, config_digest, layer_records,
                              repo_tag=tags[0] if tags else None)
     for tag in tags[1:]:
@@ -340,17 +341,6 @@ def _layer_record(store: ImageStore, digest: str, diff_id: str) -> LayerRecord:
     if compression == "none" and digest != diff_id:
         raise InvalidArgument(f"can't load layer {digest}: it is an uncompressed tar but its diff id is {diff_id}")
     return LayerRecord(digest, LAYER_TYPE_BY_COMPRESSION[compression], store.blob_size(digest), diff_id)
-
-
-def _put_manifest(store: ImageStore, config_digest: str, layer_records: Sequence[LayerRecord]) -> str:
-    """An OCI manifest for an image that arrived without one."""
-    manifest = Manifest(
-        schema_version=2, media_type=types.MT_OCI_MANIFEST,
-        config=types.Descriptor(media_type=types.MT_OCI_CONFIG, digest=config_digest,
-                                size=store.blob_size(config_digest)),
-        layers=[types.Descriptor(media_type=r.media_type, digest=r.digest, size=r.size) for r in layer_records],
-    )
-    return store.put_blob(manifest.to_bytes())
 
 
 def _load_oci_layout(store: ImageStore, found: _Unpacked) -> List[LoadedImage]:
@@ -396,7 +386,6 @@ def import_rootfs(
     platform: Optional[Platform] = None,
 ) -> ImageRecord:
     """Make a one-layer image of a rootfs tarball (plain, gzip or zstd), like `docker import`."""
-    platform = platform or types.host_platform()
     container_config = apply_changes(ContainerConfig(), changes)
     with store.lease():
         with store.ingest() as writer:
@@ -406,15 +395,8 @@ def import_rootfs(
         diff_id, compression = _uncompressed_digest(store, layer_digest)
         layer = LayerRecord(layer_digest, LAYER_TYPE_BY_COMPRESSION[compression],
                             store.blob_size(layer_digest), diff_id)
-        now = rfc3339_now()
-        config = types.ImageConfig(
-            architecture=platform.architecture, os=platform.os, variant=platform.variant, created=now,
-            config=container_config, rootfs=types.RootFS(type="layers", diff_ids=[diff_id]),
-            history=[types.History(created=now, created_by="", comment=message or "Imported from -")],
-        )
-        config_digest = store.put_blob(config.to_bytes())
-        manifest_digest = _put_manifest(store, config_digest, [layer])
-        return store.add_image(manifest_digest, types.MT_OCI_MANIFEST, config_digest, [layer], repo_tag=repo_tag)
+        history = [types.History(created_by="", comment=message or "Imported from -")]
+        return new_image(store, None, [layer], container_config, history, repo_tag=repo_tag, platform=platform)
 
 
 def _uncompressed_digest(store: ImageStore, digest: str) -> Tuple[str, str]:
