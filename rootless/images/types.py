@@ -165,13 +165,11 @@ _DESCRIPTORS = _list_of(Descriptor)
 
 
 @dataclass(frozen=True)
-class Manifest(JsonObject):
-    """An image manifest (OCI manifest.md or Docker schema2)."""
+class _TopLevel(JsonObject):
+    """Fields a manifest and an index share (image-spec manifest.md, image-index.md)."""
 
     schema_version: int = jfield("schemaVersion", 2)
     media_type: Optional[str] = jfield("mediaType")
-    config: Descriptor = jfield("config", codec=_DESCRIPTOR, factory=Descriptor)
-    layers: List[Descriptor] = jfield("layers", codec=_DESCRIPTORS, factory=list)
     subject: Optional[Descriptor] = jfield("subject", codec=_DESCRIPTOR)
     artifact_type: Optional[str] = jfield("artifactType")
     annotations: Optional[Dict[str, str]] = jfield("annotations")
@@ -179,16 +177,18 @@ class Manifest(JsonObject):
 
 
 @dataclass(frozen=True)
-class Index(JsonObject):
+class Manifest(_TopLevel):
+    """An image manifest (OCI manifest.md or Docker schema2)."""
+
+    config: Descriptor = jfield("config", codec=_DESCRIPTOR, factory=Descriptor)
+    layers: List[Descriptor] = jfield("layers", codec=_DESCRIPTORS, factory=list)
+
+
+@dataclass(frozen=True)
+class Index(_TopLevel):
     """An image index / Docker manifest list (OCI image-index.md)."""
 
-    schema_version: int = jfield("schemaVersion", 2)
-    media_type: Optional[str] = jfield("mediaType")
     manifests: List[Descriptor] = jfield("manifests", codec=_DESCRIPTORS, factory=list)
-    subject: Optional[Descriptor] = jfield("subject", codec=_DESCRIPTOR)
-    artifact_type: Optional[str] = jfield("artifactType")
-    annotations: Optional[Dict[str, str]] = jfield("annotations")
-    extra: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -247,3 +247,16 @@ def test_disk_usage(store: ImageStore) -> None:
     assert by_id[first.image_id].size == len(b"base") + len(b"one")
     assert by_id[first.image_id].shared_size == len(b"base")
     assert usage.layers_size == len(b"base") + len(b"one")
+
+
+def test_garbage_collect_waits_for_leases(store: ImageStore) -> None:
+    started = threading.Event()
+    with store.lease():
+        stray = store.put_blob(b"committed, not yet recorded")
+        worker = threading.Thread(target=lambda: (started.set(), store.garbage_collect()))
+        worker.start()
+        started.wait()
+        worker.join(timeout=0.3)
+        assert worker.is_alive() and store.has_blob(stray)
+    worker.join(timeout=10)
+    assert not worker.is_alive() and not store.has_blob(stray)
