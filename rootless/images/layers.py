@@ -52,7 +52,7 @@ from typing import IO, TYPE_CHECKING, Iterator, List, Optional, Set, Tuple, Unio
 import zstandard
 
 from rootless.config.paths import Paths
-from rootless.errors import FailedPrecondition, InvalidArgument
+from rootless.errors import FailedPrecondition, InvalidArgument, NotFound
 from rootless.util import fs
 from rootless.util.digest import digest_hex
 
@@ -105,6 +105,9 @@ def ensure_unpacked(store: "ImageStore", record: "ImageRecord") -> List[str]:
     dirs = []
     for layer, chain_id in zip(record.layers, record.chain_ids):
         if not is_unpacked(store.paths, chain_id):
+            if not store.has_blob(layer.digest):
+                raise NotFound(f"can't unpack layer: {layer.digest}: blob is not in the store",
+                               hint="pull the image again")
             with fs.locked(layer_dir(store.paths, chain_id) + ".lock"):
                 if not is_unpacked(store.paths, chain_id):
                     unpack_layer(store.paths, store.blob_path(layer.digest), layer.digest,

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from rootless.config.paths import Paths
-from rootless.errors import Conflict, InvalidArgument, NotFound
+from rootless.errors import Conflict, Internal, InvalidArgument, NotFound
 from rootless.images import layers as layerdirs
 from rootless.images.types import ImageConfig, chain_ids
 from rootless.util import fs
@@ -296,8 +296,12 @@ class ImageStore:
         with self._lock:
             if key == self._cache_key:
                 return dict(self._cache)
-        data = fs.read_json(self.paths.image_index, default={}) or {}
-        images = dict(data.get("images", {}))
+        try:
+            data = fs.read_json(self.paths.image_index, default={}) or {}
+            images = dict(data.get("images", {}))
+        except (ValueError, AttributeError) as exc:
+            raise Internal(f"can't read image index: {self.paths.image_index}: {exc}",
+                           hint="restore it from a backup, or remove it and pull the images again") from exc
         with self._lock:
             self._cache_key, self._cache = key, images
         return dict(images)

@@ -9,7 +9,7 @@ from typing import List, Optional
 import pytest
 
 from rootless.config.paths import Paths
-from rootless.errors import Conflict, InvalidArgument, NotFound
+from rootless.errors import Conflict, Internal, InvalidArgument, NotFound
 from rootless.images import layers, types
 from rootless.images.store import ImageRecord, ImageStore, LayerRecord
 from rootless.images.store import _resolve as resolve_name
@@ -260,3 +260,18 @@ def test_garbage_collect_waits_for_leases(store: ImageStore) -> None:
         assert worker.is_alive() and store.has_blob(stray)
     worker.join(timeout=10)
     assert not worker.is_alive() and not store.has_blob(stray)
+
+
+def test_corrupt_index_is_reported(store: ImageStore) -> None:
+    add_test_image(store, [b"1"])
+    with open(store.paths.image_index, "w") as f:
+        f.write("{broken")
+    with pytest.raises(Internal, match="can't read image index"):
+        store.list()
+
+
+def test_unpacking_a_missing_blob_is_not_found(store: ImageStore) -> None:
+    record = add_test_image(store, [b"1"])
+    os.unlink(store.blob_path(record.layers[0].digest))
+    with pytest.raises(NotFound, match="not in the store"):
+        layers.ensure_unpacked(store, record)
