@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from rootless.config.paths import Paths
 from rootless.errors import Conflict, Internal, InvalidArgument, NotFound
@@ -419,10 +419,14 @@ class ImageStore:
             chains.update(chain_ids([layer["diff_id"] for layer in entry.get("layers", [])]))
         return blobs, chains
 
-    def garbage_collect(self) -> int:
-        """Remove blobs, unpacked layers and stale ingests no image needs; returns bytes freed."""
+    def garbage_collect(self, keep_chain_ids: Iterable[str] = ()) -> int:
+        """Remove blobs, unpacked layers and stale ingests no image needs; returns bytes freed.
+
+        keep_chain_ids: layers something else still stacks (containers of a force-removed image).
+        """
         with fs.locked(self.paths.gc_lock, exclusive=True):
             blobs, chains = self.referenced()
+            chains.update(keep_chain_ids)
             freed = self._remove_blobs(blobs)
             freed += layerdirs.remove_unreferenced(self.paths, chains, STALE_SECONDS)
             self._remove_stale_ingests()

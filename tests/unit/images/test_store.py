@@ -275,3 +275,13 @@ def test_unpacking_a_missing_blob_is_not_found(store: ImageStore) -> None:
     os.unlink(store.blob_path(record.layers[0].digest))
     with pytest.raises(NotFound, match="not in the store"):
         layers.ensure_unpacked(store, record)
+
+
+def test_garbage_collect_keeps_chains_it_is_told_to(store: ImageStore) -> None:
+    record = add_test_image(store, [b"in use by a container"])
+    layers.ensure_unpacked(store, record)
+    store.remove(record.image_id)
+    store.garbage_collect(keep_chain_ids=record.chain_ids)
+    assert layers.is_unpacked(store.paths, record.chain_ids[0])
+    store.garbage_collect()
+    assert not layers.is_unpacked(store.paths, record.chain_ids[0])
