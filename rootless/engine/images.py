@@ -21,7 +21,7 @@ from rootless.engine.events import EventBus
 from rootless.engine.image_archive import find_for_save, load_archive, save_archive
 from rootless.engine.image_pull import PullJob, parse_platform, resolve
 from rootless.engine.image_push import PushJob
-from rootless.errors import Conflict, InvalidArgument, NotFound, RootlessError
+from rootless.errors import Conflict, InvalidArgument, NotFound, RootlessError, Unauthorized
 from rootless.images import layers
 from rootless.images.reference import Reference, parse_reference
 from rootless.images.store import ImageRecord, ImageStore
@@ -149,6 +149,12 @@ class ImageService:
         client = self.registry_client(auth)
         try:
             resolved = resolve(client, ref, parse_platform(platform))
+        except Unauthorized as exc:
+            client.close()
+            # moby answers 404 here (distribution/errors.go translatePullError); a 401
+            # would make the docker CLI prompt for a password.
+            raise NotFound(f"pull access denied for {ref.familiar_name}, repository does not exist or "
+                           f"may require 'docker login': {exc.message}", hint=exc.hint) from exc
         except BaseException:
             client.close()
             raise
