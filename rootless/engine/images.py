@@ -394,6 +394,17 @@ class ImageService:
     def count(self) -> int:
         return len(self.store.list())
 
+    def disk_usage(self, api_version: str = "1.44") -> Dict[str, Any]:
+        """The images part of GET /system/df: LayersSize and summaries with SharedSize and Containers."""
+        usage = self.store.disk_usage()
+        images = []
+        for item in usage.images:
+            body = summary_json(item.record, item.size, api_version)
+            body["SharedSize"] = item.shared_size
+            body["Containers"] = len(self.image_users(item.record.image_id))
+            images.append(body)
+        return {"LayersSize": usage.layers_size or usage.blobs_size, "Images": images}
+
 
 # -- JSON shapes (moby api/types/image) --------------------------------------------------
 

@@ -16,6 +16,13 @@ def json_lines(events: Iterable[Dict[str, Any]]) -> Iterator[bytes]:
         yield json.dumps(event).encode() + b"\n"
 
 
+def _volume_usage(engine: Engine, body: Dict[str, Any], name: str) -> Dict[str, Any]:
+    users = [c for c in engine.containers.all()
+             if any(m.get("Name") == name for m in c.data.get("Mounts") or [])]
+    body["UsageData"] = {"Size": -1, "RefCount": len(users)}  # sizes are not measured (docker: -1 too)
+    return body
+
+
 def register(router: Router, engine: Engine) -> None:
     images = engine.images
 
@@ -82,6 +89,19 @@ def register(router: Router, engine: Engine) -> None:
     def remove(request: Request) -> Response:
         return Response.json(images.remove(request.params["name"], request.q_bool("force"),
                                            not request.q_bool("noprune")))
+
+    @router.get("/system/df")
+    def disk_usage(request: Request) -> Response:
+        body = images.disk_usage(request.api_version)
+        wanted = set(request.q_all("type")) or {"image", "container", "volume", "build-cache"}
+        if "image" not in wanted:
+            body = {"LayersSize": body["LayersSize"], "Images": []}
+        body["Containers"] = ([engine.lifecycle.summary(c, True) for c in engine.containers.all()]
+                              if "container" in wanted else [])
+        body["Volumes"] = [_volume_usage(engine, v.to_json(), v.name) for v in engine.volumes.all()] \
+            if "volume" in wanted else []
+        body["BuildCache"] = []
+        return Response.json(body)
 
     @router.post("/auth")
     def auth(request: Request) -> Response:
