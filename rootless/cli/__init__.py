@@ -36,6 +36,7 @@ TOP_COMMANDS: Dict[str, str] = {
     "history": "image.history:history",
     "save": "image.save:save",
     "load": "image.load:load",
+    "import": "image.import_:import_",
     "login": "image.login:login",
     "logout": "image.login:logout",
     # docker's top-level container aliases and the container/volume/network groups

@@ -80,3 +80,9 @@ class ImageApiMixin:
         """POST /images/load: JSON lines ({"stream": "Loaded image: ..."})."""
         url = self._url("/images/load", quiet=quiet or None)
         return self._stream_json("POST", url, body_stream=stream, headers={"Content-Type": "application/x-tar"})
+
+    def import_image(self, stream: IO[bytes], repository: Optional[str] = None, tag: Optional[str] = None,
+                     message: str = "") -> Iterator[Any]:
+        """POST /images/create?fromSrc=-: the body is a rootfs tarball; yields {"status": "sha256:..."}."""
+        url = self._url("/images/create", fromSrc="-", repo=repository, tag=tag, message=message or None)
+        return self._stream_json("POST", url, body_stream=stream, headers={"Content-Type": "application/x-tar"})

@@ -11,6 +11,7 @@ plain OCI layout (index.json only), gzip-compressed or not.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -268,4 +269,40 @@ def find_for_save(records_by_name: List[Tuple[ImageRecord, Optional[str]]]) -> L
     if not grouped:
         raise NotFound("save: no images given")
     return list(grouped.values())
+
+
+def import_rootfs(store: ImageStore, stream: IO[bytes], tag: Optional[str], message: str,
+                  created: str) -> ImageRecord:
+    """docker import: one (maybe compressed) rootfs tar becomes a one-layer image."""
+    with store.lease():
+        with store.ingest() as writer:
+            for chunk in iter(lambda: stream.read(CHUNK), b""):
+                writer.write(chunk)
+            layer_digest = writer.commit()
+        with contextlib.ExitStack() as stack, store.open_blob(layer_digest) as raw:
+            plain = layers.open_uncompressed(raw, stack)
+            diff_id = "sha256:" + _sha256_stream(plain)
+        with store.open_blob(layer_digest) as blob:
+            media_type = _LAYER_TYPE_BY_COMPRESSION[layers.detect_compression(blob.read(4))]
+        here = host_platform()
+        config = {"architecture": here.architecture, "os": here.os, "created": created, "config": {},
+                  "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                  "history": [{"created": created, "comment": message or "Imported from -"}]}
+        config_digest = store.put_blob(json.dumps(config, separators=(",", ":")).encode())
+        layer = LayerRecord(layer_digest, media_type, store.blob_size(layer_digest), diff_id)
+        manifest = {"schemaVersion": 2, "mediaType": MT_OCI_MANIFEST,
+                    "config": {"mediaType": MT_OCI_CONFIG, "digest": config_digest,
+                               "size": store.blob_size(config_digest)},
+                    "layers": [{"mediaType": media_type, "digest": layer_digest, "size": layer.size}]}
+        manifest_digest = store.put_blob(json.dumps(manifest, separators=(",", ":")).encode())
+        pending = ImageRecord(config_digest, manifest_digest, MT_OCI_MANIFEST, store.load_config(config_digest), [layer])
+        layers.ensure_unpacked(store, pending)
+        return store.add_image(manifest_digest, MT_OCI_MANIFEST, config_digest, [layer], repo_tag=tag)
+
+
+def _sha256_stream(stream: IO[bytes]) -> str:
+    hasher = hashlib.sha256()
+    for chunk in iter(lambda: stream.read(CHUNK), b""):
+        hasher.update(chunk)
+    return hasher.hexdigest()
 

@@ -18,7 +18,7 @@ from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
 from rootless.config import Settings
 from rootless.engine import progress as prog
 from rootless.engine.events import EventBus
-from rootless.engine.image_archive import find_for_save, load_archive, save_archive
+from rootless.engine.image_archive import find_for_save, import_rootfs, load_archive, save_archive
 from rootless.engine.image_pull import PullJob, parse_platform, resolve
 from rootless.engine.image_push import PushJob
 from rootless.errors import Conflict, InvalidArgument, NotFound, RootlessError, Unauthorized
@@ -363,6 +363,18 @@ class ImageService:
             lines = [f"Loaded image: {n}" for n in names] or [f"Loaded image ID: {record.image_id}"]
             for line in lines:
                 yield {"stream": line + "\n"}
+
+    def import_image(self, stream: IO[bytes], repo: Optional[str], tag: Optional[str],
+                     message: str = "") -> Dict[str, Any]:
+        """POST /images/create?fromSrc=-: a rootfs tarball as a one-layer image."""
+        full = None
+        if repo:
+            ref = self.parse(repo, default_tag=None)
+            full = str(ref.with_tag(tag or ref.tag or "latest"))
+        created = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+        record = import_rootfs(self.store, stream, full, message, created)
+        self.events.publish("image", "import", record.image_id, name=record.image_id)
+        return {"status": record.image_id}
 
     # -- views -----------------------------------------------------------------
     def image_size(self, record: ImageRecord) -> int:

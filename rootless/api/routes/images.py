@@ -30,11 +30,17 @@ def register(router: Router, engine: Engine) -> None:
     def create(request: Request) -> StreamResponse:
         from_image = request.q("fromImage")
         if not from_image:
-            raise InvalidArgument("import from a source (fromSrc) is not supported yet",
-                                  hint="pull with fromImage=<name>")
+            return _import(request)
         auth = decode_registry_auth(request.headers.get("X-Registry-Auth"))
         job = images.pull(from_image, request.q("tag"), request.q("platform"), auth)
         return StreamResponse(json_lines(job.events()))
+
+    def _import(request: Request) -> StreamResponse:
+        if request.q("fromSrc") != "-":
+            raise InvalidArgument("import: only fromSrc=- (the request body) is supported",
+                                  hint="download the tarball first and import it from a file")
+        body = images.import_image(request.body, request.q("repo"), request.q("tag"), request.q("message") or "")
+        return StreamResponse(json_lines([body]))
 
     @router.get("/images/json")
     def list_(request: Request) -> Response:

@@ -16,6 +16,7 @@ IMAGE_COMMANDS = {
     "history": "image.history:history",
     "save": "image.save:save",
     "load": "image.load:load",
+    "import": "image.import_:import_",
     "prune": "image.prune:prune",
 }
 
