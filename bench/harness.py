@@ -42,10 +42,10 @@ runtime = "crun"
 """
 
 
-def bench_user(name: str) -> it.TestUser:
-    """The unprivileged user, with the work tree on its PYTHONPATH (no install)."""
+def bench_user(name: str, source: str = REPO) -> it.TestUser:
+    """The unprivileged user, with a source tree (the work tree) on its PYTHONPATH (no install)."""
     entry = pwd.getpwnam(name)
-    return it.TestUser(name, entry.pw_uid, entry.pw_gid, entry.pw_dir, {"PYTHONPATH": REPO})
+    return it.TestUser(name, entry.pw_uid, entry.pw_gid, entry.pw_dir, {"PYTHONPATH": source})
 
 
 def user_tmpdir(user: it.TestUser, prefix: str) -> str:

@@ -136,11 +136,12 @@ def report(name: str, size: int, samples: Dict[str, List[float]]) -> Dict[str, f
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--user", default=harness.DEFAULT_USER, help="unprivileged user to run as")
+    parser.add_argument("--source", default=harness.REPO, help="tree whose rootless package runs (A/B runs)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--images", default="big,debian", help="comma-separated: big, debian")
     parser.add_argument("--json", help="also write raw samples here")
     args = parser.parse_args(argv)
-    user = harness.bench_user(args.user)
+    user = harness.bench_user(args.user, args.source)
     results: Dict[str, object] = {}
     with harness.registry() as reg:
         pushed = push_images(reg.client, args.images.split(","))

@@ -86,11 +86,12 @@ def report(samples: Dict[str, List[float]], missing: Rows, floor: List[float]) -
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--user", default=harness.DEFAULT_USER, help="unprivileged user to run as")
+    parser.add_argument("--source", default=harness.REPO, help="tree whose rootless package runs (A/B runs)")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--json", help="also write raw samples here")
     args = parser.parse_args(argv)
-    user = harness.bench_user(args.user)
+    user = harness.bench_user(args.user, args.source)
     with ExitStack() as stack:
         reg = stack.enter_context(harness.registry())
         images = imagebuild.build_and_push(reg.client)
