@@ -16,9 +16,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Dict, List, Optional, Set, Tuple
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.server import ThreadedServer
 
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -69,24 +71,19 @@ class FakeRegistry:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._server: Optional[ThreadingHTTPServer] = None
+        self._server = ThreadedServer()
 
     # -- lifecycle -------------------------------------------------------------
     def __enter__(self) -> "FakeRegistry":
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self._server.start(_make_handler(self))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     @property
     def host(self) -> str:
-        assert self._server is not None
-        return f"127.0.0.1:{self._server.server_address[1]}"
+        return f"127.0.0.1:{self._server.port}"
 
     @property
     def url(self) -> str:

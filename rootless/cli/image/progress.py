@@ -28,10 +28,10 @@ def _line(message: Dict[str, Any], with_bar: bool) -> str:
 
 
 class ProgressPrinter:
-    """Feeds messages to out; keeps per-layer lines on a TTY."""
+    """Feeds messages to out; keeps per-layer lines on a TTY; prints nothing when quiet."""
 
-    def __init__(self, out: IO[str], tty: bool) -> None:
-        self.out, self.tty = out, tty
+    def __init__(self, out: IO[str], tty: bool, quiet: bool = False) -> None:
+        self.out, self.tty, self.quiet = out, tty, quiet
         self.ids: List[str] = []
         self.aux: List[Dict[str, Any]] = []
 
@@ -41,8 +41,9 @@ class ProgressPrinter:
             raise error
         if "aux" in message:
             self.aux.append(message["aux"])
+        elif self.quiet:
             return
-        if not self.tty:
+        elif not self.tty:
             if message.get("progressDetail", {}).get("current") is None and _line(message, False):
                 self.out.write(_line(message, False) + "\n")
         elif message.get("id"):
@@ -67,14 +68,7 @@ class ProgressPrinter:
 def show_progress(messages: Iterable[Dict[str, Any]], out: IO[str], tty: bool,
                   quiet: bool = False) -> List[Dict[str, Any]]:
     """Render a stream to out (nothing when quiet); returns the aux objects; raises in-band errors."""
-    printer = ProgressPrinter(out, tty)
+    printer = ProgressPrinter(out, tty, quiet)
     for message in messages:
-        if quiet:
-            error = in_band_error(message)
-            if error is not None:
-                raise error
-            if "aux" in message:
-                printer.aux.append(message["aux"])
-            continue
         printer.show(message)
     return printer.aux

@@ -11,12 +11,13 @@ import base64
 import json
 import os
 import subprocess
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.server import ThreadedServer
 
 SERVICE = "rootless-test-registry"
 ISSUER = "rootless-test-issuer"
@@ -41,24 +42,18 @@ class TokenServer:
             pem = "".join(line.strip() for line in f if not line.startswith("-----"))
         self.x5c = [pem]  # base64 DER, as the JWS x5c header wants
         self.requests: List[Tuple[str, Dict[str, List[str]], bool]] = []
-        self._server: Optional[ThreadingHTTPServer] = None
+        self._server = ThreadedServer()
 
     def __enter__(self) -> "TokenServer":
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        server.daemon_threads = True
-        self._server = server
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        self._server.start(_handler(self))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     @property
     def realm(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/token"
+        return f"http://127.0.0.1:{self._server.port}/token"
 
     def registry_config(self) -> str:
         return (f"auth:\n  token:\n    realm: {self.realm}\n    service: {SERVICE}\n"
