@@ -715,7 +715,14 @@ def main(argv: List[str]) -> int:
     os.setsid()
     _become_daemon(config)
     try:
-        return Monitor(config, ready_fd).run()
+        monitor = Monitor(config, ready_fd)
+    except Exception as exc:  # e.g. the log file can't be opened: tell the engine why
+        logger.exception("monitor set-up failed")
+        with contextlib.suppress(OSError):
+            os.write(ready_fd, (json.dumps({"error": f"can't set up monitor: {exc}"}) + "\n").encode())
+        return 1
+    try:
+        return monitor.run()
     except Exception:
         logger.exception("monitor failed")
         return 1

@@ -194,6 +194,23 @@ def slow_client(workdir: str) -> Dict[str, Any]:
             "log_bytes": sum(len(line) for line in lines)}
 
 
+def failures(workdir: str) -> Dict[str, Any]:
+    """What launch raises when crun create fails and when the log dir is missing."""
+    result: Dict[str, Any] = {}
+    try:
+        prepare(workdir, "nocmd", ["no-such-command"])
+    except Exception as exc:  # noqa: BLE001 - reported to the test
+        result["nocmd"] = [type(exc).__name__, str(exc)]
+    sup = supervisor()
+    bundle = bundles.make_bundle(os.path.join(workdir, "nolog"), ["true"])
+    try:
+        sup.launch(sup.new_config(f"nolog-{os.getpid()}", bundle, "/nonexistent/dir/log"))
+    except Exception as exc:  # noqa: BLE001
+        result["nolog"] = [type(exc).__name__, str(exc)]
+    result["left"] = sorted(os.listdir(sup.paths.crun_state)) if os.path.isdir(sup.paths.crun_state) else []
+    return result
+
+
 if __name__ == "__main__":
     result = globals()[sys.argv[1]](sys.argv[2])
     print(json.dumps(result))

@@ -100,3 +100,11 @@ def test_slow_attach_client_does_not_block_the_container(run_scenario):
     assert got["exit"]["ExitCode"] == 0
     assert got["log_lines"] == 800 and got["log_bytes"] == 800 * 10001
     assert 0 < got["received"] < 800 * 10001
+
+
+def test_launch_failures_are_reported_cleanly(run_scenario):
+    got = run_scenario("failures")
+    assert got["nocmd"][0] == "ToolError"
+    assert "no-such-command" in got["nocmd"][1] and got["nocmd"][1].startswith("crun: create failed")
+    assert got["nolog"][0] == "Internal" and "/nonexistent/dir/log" in got["nolog"][1]
+    assert not any(name.startswith(("nocmd", "nolog")) for name in got["left"])
