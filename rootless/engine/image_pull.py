@@ -8,10 +8,9 @@ Ingester) with docker's progress messages (moby distribution/pull_v2.go):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
-import queue
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Sequence, Set
 
@@ -129,7 +128,8 @@ class PullJob:
             yield prog.status("Already exists" if have else "Pulling fs layer", prog.short_id(layer.digest), True)
             if not have and layer.digest not in {d.digest for d in missing}:
                 missing.append(layer)
-        yield from _download_all(self, missing)
+        tasks = [functools.partial(self.download, desc) for desc in missing]
+        yield from prog.run_parallel(tasks, MAX_CONCURRENT_DOWNLOADS, "pull")
         yield from self._unpack(record, unpacked)
         self.store.put_blob(self.resolved.manifest_bytes, self.resolved.manifest_digest)
         self.record = self.store.add_image(
@@ -168,34 +168,3 @@ class PullJob:
             emit(prog.status("Verifying Checksum", layer_id, True))
             writer.commit()
         emit(prog.status("Download complete", layer_id, True))
-
-
-def _download_all(job: PullJob, descs: Sequence[Descriptor]) -> Iterator[prog.Event]:
-    """Download blobs MAX_CONCURRENT_DOWNLOADS at a time, yielding their events in order of arrival."""
-    if not descs:
-        return
-    events: "queue.Queue[prog.Event]" = queue.Queue()
-    cancelled = threading.Event()
-    with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_DOWNLOADS, thread_name_prefix="pull") as pool:
-        futures = [pool.submit(job.download, d, events.put, cancelled) for d in descs]
-        failed: List["Future[None]"] = []
-        try:
-            yield from _drain(events, futures, failed)
-        finally:
-            cancelled.set()  # a closed stream (client gone) or a failure stops the others
-    if failed:
-        failed[0].result()  # the first failure, not the cancellations it caused
-
-
-def _drain(events: "queue.Queue[prog.Event]", futures: List["Future[None]"],
-           failed: List["Future[None]"]) -> Iterator[prog.Event]:
-    """Yield events until every download ended; stop early after the first failure."""
-    while not failed:
-        try:
-            yield events.get(timeout=0.1)
-            continue
-        except queue.Empty:
-            pass
-        failed.extend(f for f in futures if f.done() and f.exception() is not None)
-        if all(f.done() for f in futures) and events.empty():
-            return

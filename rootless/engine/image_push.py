@@ -6,8 +6,10 @@ Messages follow moby distribution/push_v2.go: "The push refers to repository",
 """
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+import threading
+from typing import Callable, Dict, Iterator, Optional, Sequence
 
 from rootless.engine import progress as prog
 from rootless.images.reference import Reference, parse_reference
@@ -16,6 +18,9 @@ from rootless.images.types import Descriptor, Manifest, parse_manifest_bytes
 from rootless.registry.client import RegistryClient
 
 logger = logging.getLogger(__name__)
+
+# Uploads in flight at once (docker's max-concurrent-uploads is 5).
+MAX_CONCURRENT_UPLOADS = 3
 
 
 def mount_sources(store: ImageStore, registry: str, target_repository: str) -> Dict[str, str]:
@@ -64,10 +69,11 @@ class PushJob:
         for layer in layers:
             yield prog.status("Preparing", prog.short_id(layer.digest), True)
         sources = mount_sources(self.store, ref.registry, ref.repository)
-        for layer in layers:
-            yield from self._push_blob(ref, layer, sources.get(layer.digest))
-        for _ in self._push_blob(ref, self.manifest.config, sources.get(self.manifest.config.digest)):
-            pass  # docker does not report the config blob
+        blobs = layers + [self.manifest.config]
+        tasks = [functools.partial(self._push_blob, ref, desc, sources.get(desc.digest)) for desc in blobs]
+        for event in prog.run_parallel(tasks, MAX_CONCURRENT_UPLOADS, "push"):
+            if event.get("id") != prog.short_id(self.manifest.config.digest):
+                yield event  # docker does not report the config blob
         digest = self.client.put_manifest(ref, self.manifest_bytes, self.record.manifest_media_type)
         tag = ref.tag or digest
         size = len(self.manifest_bytes)
@@ -76,14 +82,13 @@ class PushJob:
         if self.on_pushed is not None:
             self.on_pushed(ref, digest)
 
-    def _push_blob(self, ref: Reference, desc: Descriptor, source: Optional[str]) -> Iterator[prog.Event]:
+    def _push_blob(self, ref: Reference, desc: Descriptor, source: Optional[str],
+                   emit: prog.Emit, cancelled: threading.Event) -> None:
         layer_id = prog.short_id(desc.digest)
         if self.client.blob_exists(ref, desc.digest):
-            yield prog.status("Layer already exists", layer_id, True)
+            emit(prog.status("Layer already exists", layer_id, True))
             return
-        events: List[prog.Event] = []
-        counter = prog.ByteCounter(events.append, "Pushing", layer_id, desc.size)
+        counter = prog.ByteCounter(emit, "Pushing", layer_id, desc.size, cancelled)
         mounted = self.client.upload_blob(ref, desc, lambda: self.store.open_blob(desc.digest),
                                           mount_from=source, progress=counter)
-        yield from events
-        yield prog.status(f"Mounted from {source}" if mounted else "Pushed", layer_id, True)
+        emit(prog.status(f"Mounted from {source}" if mounted else "Pushed", layer_id, True))

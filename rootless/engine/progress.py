@@ -5,9 +5,11 @@ Shapes follow moby's pkg/jsonmessage: {"status", "id", "progressDetail",
 """
 from __future__ import annotations
 
+import queue
 import threading
 import time
-from typing import Any, Callable, Dict, Optional
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from rootless.errors import Unavailable
 from rootless.util.digest import digest_hex
@@ -77,3 +79,44 @@ class ByteCounter:
         if now - self._last >= _MIN_INTERVAL or self.current >= self.total:
             self._last = now
             self.emit(progress(self.text, self.layer_id, self.current, self.total))
+
+
+# A unit of parallel work: it reports through emit and stops when cancelled is set.
+Task = Callable[[Emit, threading.Event], None]
+
+
+def run_parallel(tasks: Sequence[Task], workers: int, name: str) -> Iterator[Event]:
+    """Run tasks `workers` at a time, yielding their events as they come; raise the first failure.
+
+    Closing the iterator (the API client went away) or a failure cancels the rest.
+    """
+    if not tasks:
+        return
+    events: "queue.Queue[Event]" = queue.Queue()
+    cancelled = threading.Event()
+    failed: List["Future[None]"] = []
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
+        futures = [pool.submit(task, events.put, cancelled) for task in tasks]
+        try:
+            yield from _drain(events, futures, failed)
+        finally:
+            cancelled.set()
+    if failed:
+        failed[0].result()  # the first failure, not the cancellations it caused
+    while not events.empty():
+        yield events.get()
+
+
+def _drain(events: "queue.Queue[Event]", futures: List["Future[None]"],
+           failed: List["Future[None]"]) -> Iterator[Event]:
+    """Yield events until every task ended; stop early after the first failure."""
+    while not failed:
+        try:
+            yield events.get(timeout=0.1)
+            continue
+        except queue.Empty:
+            pass
+        failed.extend(f for f in futures if f.done() and f.exception() is not None)
+        if all(f.done() for f in futures) and events.empty():
+            return
+
