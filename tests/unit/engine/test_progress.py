@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import threading
+import time
+from typing import List
+
+import pytest
+
+from rootless.engine import progress as prog
+from rootless.errors import Unavailable
+
+
+def test_human_size_and_bar() -> None:
+    assert prog.human_size(0) == "0B"
+    assert prog.human_size(1234567) == "1.235MB"
+    bar = prog.progress_bar(5, 10)
+    assert bar.startswith("[" + "=" * 25 + ">") and bar.endswith("5B/10B")
+    assert prog.progress("Downloading", "abc", 5, 10)["progressDetail"] == {"current": 5, "total": 10}
+
+
+def test_byte_counter_throttles_and_cancels() -> None:
+    seen: List[prog.Event] = []
+    cancelled = threading.Event()
+    counter = prog.ByteCounter(seen.append, "Downloading", "abc", 100, cancelled)
+    for _ in range(10):
+        counter(5)
+    counter(50)  # reaching the total always reports
+    assert seen[0]["progressDetail"]["current"] == 5 and seen[-1]["progressDetail"]["current"] == 100
+    assert len(seen) == 2
+    cancelled.set()
+    with pytest.raises(Unavailable, match="cancelled"):
+        counter(1)
+
+
+def test_run_parallel_yields_all_events() -> None:
+    def task(n: int) -> prog.Task:
+        return lambda emit, cancelled: emit({"status": "done", "id": str(n)})
+    events = list(prog.run_parallel([task(n) for n in range(5)], 2, "t"))
+    assert sorted(e["id"] for e in events) == ["0", "1", "2", "3", "4"]
+
+
+def test_run_parallel_failure_cancels_the_rest() -> None:
+    stopped = threading.Event()
+
+    def slow(emit: prog.Emit, cancelled: threading.Event) -> None:
+        while not cancelled.wait(0.01):
+            pass
+        stopped.set()
+
+    def broken(emit: prog.Emit, cancelled: threading.Event) -> None:
+        time.sleep(0.05)
+        raise Unavailable("fetch blob x: boom")
+
+    with pytest.raises(Unavailable, match="boom"):
+        list(prog.run_parallel([slow, broken], 2, "t"))
+    assert stopped.is_set()
+
+
+def test_closing_the_stream_cancels() -> None:
+    stopped = threading.Event()
+
+    def chatty(emit: prog.Emit, cancelled: threading.Event) -> None:
+        while not cancelled.is_set():
+            emit({"status": "tick"})
+            time.sleep(0.01)
+        stopped.set()
+
+    stream = prog.run_parallel([chatty], 1, "t")
+    assert next(stream) == {"status": "tick"}
+    stream.close()
+    assert stopped.wait(2)
