@@ -16,18 +16,15 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import (
-    Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence,
-    Tuple, TypeVar,
+    Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, TypeVar,
 )
-from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit, parse_qsl
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from rootless.errors import (
-    InvalidArgument, NotFound, RootlessError, Unauthorized, Unavailable,
-)
+from rootless.errors import InvalidArgument, NotFound, Unauthorized, Unavailable
 from rootless.images.reference import DOCKER_HUB, Reference
 from rootless.images.types import ACCEPT_MANIFESTS, SCHEMA1_TYPES, media_type_base
 from rootless.registry.auth import Authenticator, CredentialsProvider, check_login

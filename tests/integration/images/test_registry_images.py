@@ -6,8 +6,6 @@ import json
 import os
 import uuid
 
-import pytest
-
 from tests import imagebuild
 
 
