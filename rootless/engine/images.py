@@ -190,6 +190,8 @@ class ImageService:
         if tag:
             ref = ref.with_tag(tag)
         refs = [ref] if ref.tag else self._tags_of_repository(ref)
+        if not self.exists(str(refs[0])):
+            raise NotFound(f"An image does not exist locally with the tag: {refs[0].familiar()}")
         record = self.get(str(refs[0]))
         for other in refs[1:]:
             if self.get(str(other)).image_id != record.image_id:
@@ -201,7 +203,7 @@ class ImageService:
         found = [parse_reference(t) for r in self.store.list() for t in r.repo_tags]
         refs = [r for r in found if r.name == ref.name]
         if not refs:
-            raise NotFound(f"No such image: {ref.familiar_name}",
+            raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name}",
                            hint="tag an image with this repository name first")
         return refs
 
