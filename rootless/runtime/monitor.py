@@ -73,7 +73,7 @@ class MonitorConfig:
     tty: bool = False
     open_stdin: bool = False
     stdin_once: bool = False
-    network: str = "none"  # "slirp4netns": start it for the container's netns
+    network: str = "none"  # "slirp4netns" or "pasta": start it for the container's netns
     ports: List[Dict[str, Any]] = field(default_factory=list)
     allow_host_loopback: bool = False
     log_level: str = "info"
@@ -97,6 +97,7 @@ class MonitorConfig:
 # File names inside the monitor dir; config.Paths spells the same full paths.
 ATTACH, CONTROL, CONSOLE, SLIRP = "attach.sock", "ctl.sock", "console.sock", "slirp.sock"
 PIDFILE, MONITOR_PIDFILE, EXIT, LOG = "container.pid", "monitor.pid", "exit.json", "monitor.log"
+PASTA_PIDFILE = "pasta.pid"
 
 
 def reachable_path(path: str) -> str:
@@ -279,7 +280,13 @@ class Monitor:
             self.stdin_fd = master
 
     def _setup_network(self, stack: contextlib.ExitStack) -> List[Dict[str, Any]]:
-        """slirp4netns for the container's netns and its port forwards."""
+        """slirp4netns or pasta for the container's netns, with its port forwards."""
+        if self.config.network == "pasta":
+            from rootless.runtime.network import pasta, slirp
+
+            ports = [slirp.PortMapping.from_json(p) for p in self.config.ports]
+            used = stack.enter_context(pasta.run_pasta(self.container_pid, ports, self.config.file(PASTA_PIDFILE)))
+            return [m.to_json() for m in used]
         if self.config.network != "slirp4netns":
             return []
         from rootless.runtime.network import slirp

@@ -117,10 +117,10 @@ def survives_parent(workdir: str) -> Dict[str, Any]:
     return {"alive_after_parent_death": alive, "frames": frames, "exit": sup.wait_exit(cid, 10)}
 
 
-def network(workdir: str) -> Dict[str, Any]:
-    script = "echo hello-from-ctr > /www/index.html; ip -4 addr show tap0; exec httpd -f -p 80 -h /www"
+def network(workdir: str, backend: str = "slirp4netns") -> Dict[str, Any]:
+    script = "echo hello-from-ctr > /www/index.html; ip -4 addr; exec httpd -f -p 80 -h /www"
     sup, cid, _, launched = prepare_launched(
-        workdir, "net", ["sh", "-c", script], network="slirp4netns",
+        workdir, "net", ["sh", "-c", script], network=backend,
         ports=[{"proto": "tcp", "container_port": 80, "host_ip": "127.0.0.1"}])
     conn = sup.attach(cid, False, True, True)
     sup.start(cid)
@@ -209,6 +209,22 @@ def failures(workdir: str) -> Dict[str, Any]:
         result["nolog"] = [type(exc).__name__, str(exc)]
     result["left"] = sorted(os.listdir(sup.paths.crun_state)) if os.path.isdir(sup.paths.crun_state) else []
     return result
+
+
+def network_pasta(workdir: str) -> Dict[str, Any]:
+    result = network(workdir, "pasta")
+    port = str(result["ports"][0]["host_port"]).encode()
+    result["pasta_left"] = [pid for pid in os.listdir("/proc") if pid.isdigit() and _is_pasta(pid, port)]
+    return result
+
+
+def _is_pasta(pid: str, port: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read()
+    except OSError:
+        return False
+    return cmdline.startswith(b"pasta") and b"/" + port + b":" in cmdline
 
 
 if __name__ == "__main__":

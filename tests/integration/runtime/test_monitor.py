@@ -108,3 +108,11 @@ def test_launch_failures_are_reported_cleanly(run_scenario):
     assert "no-such-command" in got["nocmd"][1] and got["nocmd"][1].startswith("crun: create failed")
     assert got["nolog"][0] == "Internal" and "/nonexistent/dir/log" in got["nolog"][1]
     assert not any(name.startswith(("nocmd", "nolog")) for name in got["left"])
+
+
+def test_pasta_and_port_forward(run_scenario):
+    got = run_scenario("network_pasta")
+    assert got["body"] == "hello-from-ctr\n"
+    assert got["ports"][0]["host_port"] > 0
+    assert got["pasta_left"] == []
+    assert got["exit"]["ExitCode"] == 137
