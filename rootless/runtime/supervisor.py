@@ -250,9 +250,26 @@ class Supervisor:
                 return self.read_exit(container_id) or {
                     "ExitCode": 255, "Signal": None, "FinishedAt": format_rfc3339_ns(time.time_ns()),
                     "Error": f"monitor of container {container_id} died without an exit status"}
-            if deadline is not None and time.monotonic() >= deadline:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
                 return None
-            time.sleep(0.05)
+            self._sleep_until_monitor_exits(container_id, remaining)
+
+    def _sleep_until_monitor_exits(self, container_id: str, timeout: Optional[float]) -> None:
+        """Block on a pidfd of the monitor (it writes exit.json, then exits); else poll."""
+        pid = self.monitor_pid(container_id)
+        try:
+            pidfd = os.pidfd_open(pid) if pid else -1  # Linux 5.3+, Python 3.9+
+        except (OSError, AttributeError):
+            pidfd = -1
+        if pidfd < 0:
+            time.sleep(0.05 if timeout is None else min(0.05, timeout))
+            return
+        try:
+            if _is_monitor(pid, container_id):  # not a recycled pid
+                select.select([pidfd], [], [], timeout)
+        finally:
+            os.close(pidfd)
 
     def kill(self, container_id: str, signal: Union[int, str] = "TERM") -> None:
         """Signal the container's init through crun; NotFound when it is not running."""
