@@ -108,7 +108,8 @@ def tar_stream(host_path: str, arcname: str) -> Iterator[bytes]:
 
 
 def _walk(host_path: str, arcname: str) -> Iterator[Tuple[str, str]]:
-    yield host_path, arcname
+    if arcname:  # an export (arcname "") has no entry for the root itself
+        yield host_path, arcname
     if os.path.isdir(host_path) and not os.path.islink(host_path):
         for dirpath, dirnames, filenames in os.walk(host_path):
             dirnames.sort()
@@ -138,11 +139,8 @@ def extract_into(rootfs: str, container_dir: str, body: IO[bytes], no_overwrite_
                 link_target = resolve_in_rootfs(rootfs, os.path.join(container_dir, member.linkname))
                 member.linkname = os.path.relpath(link_target, target)
             member.name = os.path.relpath(final, target)
-            tar.extract(member, target, set_attrs=True, numeric_owner=True, filter=_tar_filter)
-
-
-def _tar_filter(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
-    return member
+            # Names were checked above; tarfile's filter= argument is not in every 3.9-3.11.
+            tar.extract(member, target, set_attrs=True, numeric_owner=True)
 
 
 def processes_in(pid: int) -> List[int]:

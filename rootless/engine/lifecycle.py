@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal as signals
 import threading
 import time
@@ -29,6 +30,25 @@ logger = logging.getLogger(__name__)
 DEFAULT_STOP_TIMEOUT = 10
 START_TIMEOUT = 60.0
 RESTART_BACKOFF_MAX = 10.0
+
+
+_NOT_FOUND_RE = re.compile(r"executable file `([^`]*)` not found")
+
+
+def docker_start_error(exc: RootlessError) -> RootlessError:
+    """crun's words for a command that can't run, in the form docker clients parse.
+
+    The docker CLI picks exit code 127 from "executable file not found" and
+    126 from "permission denied" (cli/command/container/run.go).
+    """
+    text = exc.message
+    found = _NOT_FOUND_RE.search(text)
+    if found:
+        return InvalidArgument(f'failed to create task for container: exec: "{found.group(1)}": '
+                               "executable file not found in $PATH: unknown")
+    if "Permission denied" in text or "permission denied" in text:
+        return InvalidArgument(f"failed to create task for container: {text.replace('Permission denied', 'permission denied')}")
+    return exc
 
 
 def exit_code_for_start_error(message: str) -> int:
@@ -96,10 +116,9 @@ class Lifecycle(ContainerReads):
             try:
                 pid, ports = self._launch(container)
             except RootlessError as exc:
-                code = exit_code_for_start_error(exc.message)
-                self.containers.mark_start_failed(container, exc.message, code)
-                self._teardown(container)
-                raise
+                error = docker_start_error(exc)
+                self._start_failed(container, error)
+                raise error from None
             container.data["Internal"] = {"ports": ports}
             self.containers.mark_running(container, pid)
         self.containers.publish(container, "start")
@@ -124,6 +143,19 @@ class Lifecycle(ContainerReads):
             session.connect()
         self.supervisor.start(container.id)
         return ready.pid, list(ready.ports)
+
+    def _start_failed(self, container: Container, exc: RootlessError) -> None:
+        """Record the failure like docker (exit 126/127/128) and release everyone waiting."""
+        code = exit_code_for_start_error(exc.message)
+        for session in self._take_waiting(container.id):
+            session.cancel()
+        self._teardown(container)
+        self.containers.mark_start_failed(container, exc.message, code)
+        self.containers.publish(container, "die", exitCode=str(code))
+        if container.host_config.get("AutoRemove"):
+            # docker run --rm waits for condition=removed, also after a failed start.
+            with contextlib.suppress(RootlessError):
+                self._remove_stopped(container, volumes=True)
 
     def _take_waiting(self, container_id: str) -> List[Any]:
         with self._lock:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import tarfile
 import socket
 import threading
 import time
@@ -163,11 +164,22 @@ def test_read_only_rootfs_and_tmpfs(engine: Engine, busybox: str) -> None:
     assert "tmpfs-ok" in result.stdout
 
 
-def test_volumes_named_and_bind(engine: Engine, busybox: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    host_dir = tmp_path / "shared"
+@pytest.fixture()
+def user_dir(engine: Engine):  # type: ignore[no-untyped-def]
+    """A scratch dir the test user owns (pytest's tmp_path is root's and private)."""
+    import pathlib
+    import shutil
+    import tempfile
+    path = pathlib.Path(tempfile.mkdtemp(dir=engine.run_dir))
+    os.chown(path, engine.user.uid, engine.user.gid)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_volumes_named_and_bind(engine: Engine, busybox: str, user_dir) -> None:  # type: ignore[no-untyped-def]
+    host_dir = user_dir / "shared"
     host_dir.mkdir()
     (host_dir / "from-host").write_text("hello host\n")
-    os.chown(tmp_path, engine.user.uid, engine.user.gid)
     os.chown(host_dir, engine.user.uid, engine.user.gid)
     engine.docker("run", "--rm", "-v", "itvol:/data", busybox, "sh", "-c", "echo persisted > /data/f")
     out = engine.docker("run", "--rm", "-v", "itvol:/data", "-v", f"{host_dir}:/host:ro", busybox,
@@ -200,8 +212,8 @@ def test_published_port_reaches_a_server_in_the_container(engine: Engine, busybo
         engine.docker("rm", "-f", cid)
 
 
-def test_cp_both_directions(engine: Engine, busybox: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    os.chown(tmp_path, engine.user.uid, engine.user.gid)
+def test_cp_both_directions(engine: Engine, busybox: str, user_dir) -> None:  # type: ignore[no-untyped-def]
+    tmp_path = user_dir
     engine.docker("create", "--name", "cpbox", busybox, "true")
     try:
         src = tmp_path / "in.txt"
@@ -225,8 +237,12 @@ def test_top_rename_export_and_prune(engine: Engine, busybox: str) -> None:
         assert "sleep 300" in top and "PID" in top
         engine.docker("rename", "toppy", "renamed")
         assert engine.docker("inspect", "-f", "{{.Name}}", "renamed").stdout.strip() == "/renamed"
-        exported = engine.user.run([DOCKER, "export", "renamed"], env=engine.env)
-        assert "bin/busybox" in exported.stdout or len(exported.stdout) > 0
+        target = os.path.join(engine.run_dir, "export.tar")
+        engine.docker("export", "-o", target, "renamed")
+        with tarfile.open(target) as tar:
+            names = tar.getnames()
+        os.unlink(target)
+        assert "bin/busybox" in names and "etc/passwd" in names and "/" not in names
     finally:
         engine.docker("rm", "-f", "renamed")
     engine.docker("run", "--name", "prunable", busybox, "true")
