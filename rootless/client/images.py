@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import urllib.parse
-from typing import IO, TYPE_CHECKING, Any, Dict, Iterator, List, Optional
+from typing import IO, TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence
 
 
 class ImageApiMixin:
@@ -82,7 +82,10 @@ class ImageApiMixin:
         return self._stream_json("POST", url, body_stream=stream, headers={"Content-Type": "application/x-tar"})
 
     def import_image(self, stream: IO[bytes], repository: Optional[str] = None, tag: Optional[str] = None,
-                     message: str = "") -> Iterator[Any]:
+                     message: str = "", changes: Sequence[str] = ()) -> Iterator[Any]:
         """POST /images/create?fromSrc=-: the body is a rootfs tarball; yields {"status": "sha256:..."}."""
-        url = self._url("/images/create", fromSrc="-", repo=repository, tag=tag, message=message or None)
+        query = [("fromSrc", "-")] + [(k, v) for k, v in (("repo", repository), ("tag", tag),
+                                                           ("message", message)) if v]
+        query += [("changes", change) for change in changes]
+        url = "/images/create?" + urllib.parse.urlencode(query)
         return self._stream_json("POST", url, body_stream=stream, headers={"Content-Type": "application/x-tar"})

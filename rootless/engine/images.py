@@ -18,11 +18,11 @@ from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
 from rootless.config import Settings
 from rootless.engine import progress as prog
 from rootless.engine.events import EventBus
-from rootless.engine.image_archive import find_for_save, import_rootfs, load_archive, save_archive
 from rootless.engine.image_pull import PullJob, parse_platform, resolve
 from rootless.engine.image_push import PushJob
 from rootless.errors import Conflict, InvalidArgument, NotFound, RootlessError, Unauthorized
 from rootless.images import layers
+from rootless.images.archive import SaveItem, import_rootfs, load_archive, save_archive
 from rootless.images.reference import Reference, parse_reference
 from rootless.images.store import ImageRecord, ImageStore
 from rootless.registry.auth import Credentials, DockerConfig, normalise_server
@@ -345,20 +345,27 @@ class ImageService:
 
     # -- archives ----------------------------------------------------------------
     def save(self, names: List[str]) -> Iterator[bytes]:
-        """GET /images/get: resolve every name first (NotFound before streaming), then the tar."""
-        found = []
+        """GET /images/get: resolve every name first (NotFound before streaming), then the tar.
+
+        A name that is a tag saves the image under that tag; an id saves it with all its tags.
+        """
+        items: Dict[str, Tuple[ImageRecord, List[str]]] = {}
         for name in names:
             record = self.get(name)
             key = self._store_key(name)
-            found.append((record, key if key in record.repo_tags else None))
-        groups = find_for_save(found)
-        for record, _ in groups:
-            self.events.publish("image", "save", record.image_id, name=record.image_id)
-        return save_archive(self.store, groups)
+            _, tags = items.setdefault(record.image_id, (record, []))
+            wanted = [key] if key in record.repo_tags else list(record.repo_tags)
+            tags.extend(t for t in wanted if t not in tags)
+        if not items:
+            raise InvalidArgument("save: no images given")
+        for image_id in items:
+            self.events.publish("image", "save", image_id, name=image_id)
+        chosen: List[SaveItem] = list(items.values())
+        return save_archive(self.store, chosen)
 
     def load(self, stream: IO[bytes], quiet: bool = False) -> Iterator[Dict[str, Any]]:
         """POST /images/load: {"stream": "Loaded image: ..."} per image."""
-        for loaded in load_archive(self.store, stream, self.store.paths.tmp):
+        for loaded in load_archive(self.store, stream):
             record = loaded.record
             self.events.publish("image", "load", record.image_id, name=record.image_id)
             names = [familiar(t) for t in loaded.tags]
@@ -367,14 +374,13 @@ class ImageService:
                 yield {"stream": line + "\n"}
 
     def import_image(self, stream: IO[bytes], repo: Optional[str], tag: Optional[str],
-                     message: str = "") -> Dict[str, Any]:
+                     message: str = "", changes: Optional[List[str]] = None) -> Dict[str, Any]:
         """POST /images/create?fromSrc=-: a rootfs tarball as a one-layer image."""
         full = None
         if repo:
             ref = self.parse(repo, default_tag=None)
             full = str(ref.with_tag(tag or ref.tag or "latest"))
-        created = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
-        record = import_rootfs(self.store, stream, full, message, created)
+        record = import_rootfs(self.store, stream, full, changes or [], message)
         self.events.publish("image", "import", record.image_id, name=record.image_id)
         return {"status": record.image_id}
 

@@ -39,7 +39,8 @@ def register(router: Router, engine: Engine) -> None:
         if request.q("fromSrc") != "-":
             raise InvalidArgument("import: only fromSrc=- (the request body) is supported",
                                   hint="download the tarball first and import it from a file")
-        body = images.import_image(request.body, request.q("repo"), request.q("tag"), request.q("message") or "")
+        body = images.import_image(request.body, request.q("repo"), request.q("tag"), request.q("message") or "",
+                                   request.q_all("changes"))
         return StreamResponse(json_lines([body]))
 
     @router.get("/images/json")
