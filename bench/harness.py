@@ -8,6 +8,7 @@ to the user's subordinate ids.
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -188,6 +189,16 @@ def print_table(title: str, rows: List[Tuple[str, Optional[Sequence[float]], str
         medians[name] = median
         print(f"{name:<34} {median * 1000:>10.1f} {p90 * 1000:>10.1f}  {note}")
     return medians
+
+
+def argument_parser(description: Optional[str], runs: int) -> argparse.ArgumentParser:
+    """The options every benchmark takes: --user, --source, --runs, --json."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--user", default=DEFAULT_USER, help="unprivileged user to run as")
+    parser.add_argument("--source", default=REPO, help="tree whose rootless package runs (A/B runs)")
+    parser.add_argument("--runs", type=int, default=runs)
+    parser.add_argument("--json", help="also write raw samples here")
+    return parser
 
 
 def dump_json(path: Optional[str], data: object) -> None:

@@ -9,7 +9,6 @@ the blobs). See bench/README.md.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -134,12 +133,8 @@ def report(name: str, size: int, samples: Dict[str, List[float]]) -> Dict[str, f
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--user", default=harness.DEFAULT_USER, help="unprivileged user to run as")
-    parser.add_argument("--source", default=harness.REPO, help="tree whose rootless package runs (A/B runs)")
-    parser.add_argument("--runs", type=int, default=3)
+    parser = harness.argument_parser(__doc__, runs=3)
     parser.add_argument("--images", default="big,debian", help="comma-separated: big, debian")
-    parser.add_argument("--json", help="also write raw samples here")
     args = parser.parse_args(argv)
     user = harness.bench_user(args.user, args.source)
     results: Dict[str, object] = {}

@@ -5,7 +5,6 @@ p90 per method and the ratios ours/podman and ours/floor. See bench/README.md.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -84,12 +83,8 @@ def report(samples: Dict[str, List[float]], missing: Rows, floor: List[float]) -
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--user", default=harness.DEFAULT_USER, help="unprivileged user to run as")
-    parser.add_argument("--source", default=harness.REPO, help="tree whose rootless package runs (A/B runs)")
-    parser.add_argument("--runs", type=int, default=20)
+    parser = harness.argument_parser(__doc__, runs=20)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--json", help="also write raw samples here")
     args = parser.parse_args(argv)
     user = harness.bench_user(args.user, args.source)
     with ExitStack() as stack:
