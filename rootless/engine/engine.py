@@ -18,14 +18,13 @@ from rootless.engine.container_model import Container
 from rootless.engine.containers import ContainerService
 from rootless.engine.events import EventBus
 from rootless.engine.execs import ExecService
-from rootless.engine.image_lookup import ImageLookup
 from rootless.engine.images import ImageService
 from rootless.engine.lifecycle import Lifecycle
 from rootless.errors import FailedPrecondition, InvalidArgument, RootlessError
 from rootless.images.store import ImageStore
 from rootless.runtime.spec import Mount, SpecOptions
 from rootless.volumes.store import VolumeStore
-from rootless.runtime import crun, network, storage
+from rootless.runtime import crun, storage
 from rootless.runtime.cgroups import CgroupInfo
 from rootless.runtime.userns import Mapping
 from rootless.util import fs
@@ -84,7 +83,6 @@ class Engine:
         self.started_at = time.time()
         check_store_version(paths)
         self.image_store = ImageStore(paths)
-        self.image_lookup = ImageLookup(self.image_store, settings)
         self.images = ImageService(self.image_store, settings, self.events)
         self.volumes = VolumeStore(paths)
         self.containers = ContainerService(self)

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from rootless.config import Settings
-from rootless.engine import progress as prog
 from rootless.engine.events import EventBus
 from rootless.engine.image_pull import PullJob, parse_platform, resolve
 from rootless.engine.image_push import PushJob

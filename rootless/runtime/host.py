@@ -142,7 +142,7 @@ def check_storage(root: str) -> Check:
         return Check("storage", "fail", f"{root} is on {fstype}: user namespaces can't own files there",
                      f"export ROOTLESS_ROOT=/tmp/{user_name(os.getuid())}/rootless  # or a local disk")
     if not os.access(target, os.W_OK):
-        return Check("storage", "fail", f"{target} is not writable by you", f"export ROOTLESS_ROOT=$HOME/rootless")
+        return Check("storage", "fail", f"{target} is not writable by you", "export ROOTLESS_ROOT=$HOME/rootless")
     return Check("storage", "ok", f"{root} on {fstype}")
 
 

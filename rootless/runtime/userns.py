@@ -11,7 +11,6 @@ before starting any thread.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal

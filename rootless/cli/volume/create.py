@@ -21,7 +21,7 @@ def create(app: App, driver: str, opts: Tuple[str, ...], labels: Tuple[str, ...]
            name: Optional[str]) -> None:
     """Create a volume."""
     if name and name_flag and name != name_flag:
-        raise InvalidArgument(f"conflicting options: either specify --name or provide positional arg, not both")
+        raise InvalidArgument("conflicting options: either specify --name or provide positional arg, not both")
     created = app.client.create_volume(name or name_flag or "", driver, parse_labels(list(opts)),
                                        parse_labels(list(labels)))
     click.echo(created.get("Name", ""))
