@@ -9,6 +9,8 @@ from rootless.engine.container_io import AttachSession, log_chunks
 from rootless.engine.container_model import Container
 from rootless.errors import Conflict
 from rootless.runtime.network import slirp
+from rootless.runtime.storage.changes import list_changes
+from rootless.runtime.storage.driver import RootfsLayout, read_lowers
 from rootless.util.fs import dir_size  # also imported from here by engine/lifecycle.py
 
 
@@ -66,7 +68,8 @@ class ContainerReads:
         container_fs.extract_into(self._rootfs(container), path, body, no_overwrite_dir_non_dir)
 
     def changes(self, container: Container) -> List[Dict[str, Any]]:
-        return container_fs.changes(self.driver.upper_dir(container.id))
+        layout = RootfsLayout.of(container.paths, container.id)
+        return list_changes(self.driver.upper_dir(container.id), read_lowers(layout))
 
 
 

@@ -95,7 +95,7 @@ class ContainerService:
         image_ref = body.get("Image")
         if not image_ref or not isinstance(image_ref, str):
             raise InvalidArgument("config: Image is required")
-        image = self.engine.image_lookup.lookup(image_ref)
+        image = self.engine.images.get(image_ref)
         host_config = dict(body.get("HostConfig") or {})
         self.engine.check_host_config(host_config)
         container_id = os.urandom(32).hex()

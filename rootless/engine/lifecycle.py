@@ -19,6 +19,7 @@ from rootless.engine.container_reads import ContainerReads, dir_size
 from rootless.engine.containers import ContainerService
 from rootless.errors import (Conflict, FailedPrecondition, InvalidArgument, NotModified, RootlessError,
                              ToolError)
+from rootless.images import layers
 from rootless.runtime import crun as crun_mod
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime.supervisor import Supervisor
@@ -98,7 +99,7 @@ class Lifecycle(ContainerReads):
 
     def prepare(self, container: Container, image: Any) -> None:
         """Give a new container its rootfs (called by ContainerService.create)."""
-        lowers = self.engine.image_lookup.layer_dirs(image)
+        lowers = layers.ensure_unpacked(self.engine.image_store, image)
         self.driver.create(container.id, lowers)
 
     # -- start ------------------------------------------------------------------
