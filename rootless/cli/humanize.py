@@ -4,6 +4,9 @@ from __future__ import annotations
 import datetime
 from typing import Any, Dict, List
 
+# Re-exported: the CLI's formatters take all of docker's units from here; one implementation.
+from rootless.util.units import human_size  # noqa: F401
+
 
 def human_duration(seconds: float) -> str:
     """go-units HumanDuration: 'Less than a second', '3 seconds', 'About a minute', '2 hours'..."""
@@ -30,16 +33,6 @@ def human_duration(seconds: float) -> str:
     if hours < 24 * 365 * 2:
         return f"{hours // 24 // 30} months"
     return f"{hours // 24 // 365} years"
-
-
-def human_size(size: float) -> str:
-    """go-units HumanSize (decimal units, 4 significant digits): '1.23MB', '0B'."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    index = 0
-    while size >= 1000 and index < len(units) - 1:
-        size /= 1000.0
-        index += 1
-    return f"{size:.4g}{units[index]}"
 
 
 def go_time(unix_seconds: float) -> str:

@@ -13,23 +13,14 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from rootless.errors import Unavailable
 from rootless.util.digest import digest_hex
+from rootless.util.units import human_size
 
 Event = Dict[str, Any]
 Emit = Callable[[Event], None]
 
-_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
 _BAR_WIDTH = 50
 # How often one layer may report bytes: enough for a smooth bar, few lines.
 _MIN_INTERVAL = 0.1
-
-
-def human_size(size: float) -> str:
-    """go-units HumanSize: 1234567 -> "1.235MB"."""
-    unit = 0
-    while size >= 1000 and unit < len(_UNITS) - 1:
-        size /= 1000.0
-        unit += 1
-    return f"{size:.4g}{_UNITS[unit]}"
 
 
 def progress_bar(current: int, total: int) -> str:
