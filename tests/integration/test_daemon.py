@@ -192,3 +192,39 @@ def test_single_uid_mode_without_a_range(user_without_range: TestUser) -> None:
     finally:
         eng.stop()
         kill_engine_processes(eng.run_dir)
+
+
+def test_socket_activation_as_systemd_does_it(fresh_engine: Engine, user: TestUser) -> None:
+    """contrib/systemd/rootless.socket: systemd listens, then starts `rootless system service` with fd 3."""
+    activate = "/usr/bin/systemd-socket-activate"
+    if not os.path.exists(activate):
+        pytest.skip("systemd-socket-activate is not installed")
+    # Like systemd, systemd-socket-activate passes only the variables it is told to.
+    passed = [f"-E{key}" for key in (*fresh_engine.env, "PYTHONPATH", "HOME", "PATH")]
+    proc = user.popen([activate, "-l", fresh_engine.socket, *passed, VENV_PYTHON, "-m", "rootless.cli",
+                       "system", "service"], env=fresh_engine.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(fresh_engine.socket):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        # The first connection starts the daemon, which adopts the listening socket.
+        out = fresh_engine.docker("version", "--format", "{{.Server.APIVersion}}", timeout=60).stdout
+        assert out.strip() == "1.44"
+        daemon = _daemon_pid(fresh_engine)
+        assert os.readlink(f"/proc/{daemon}/ns/user") != os.readlink("/proc/self/ns/user")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+
+
+def test_systemd_units_are_valid() -> None:
+    analyze = "/usr/bin/systemd-analyze"
+    if not os.path.exists(analyze):
+        pytest.skip("systemd-analyze is not installed")
+    from tests.integration.conftest import REPO
+    units = [os.path.join(REPO, "contrib", "systemd", name) for name in ("rootless.service", "rootless.socket")]
+    result = subprocess.run([analyze, "verify", "--man=no", *units], capture_output=True, text=True)
+    # verify complains about the absolute ExecStart only when the binary is missing.
+    assert "rootless.socket" not in result.stderr or "Unknown" not in result.stderr, result.stderr
+    assert "Unknown key" not in result.stderr and "Invalid" not in result.stderr, result.stderr
