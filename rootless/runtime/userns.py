@@ -292,11 +292,21 @@ def enter(paths: Paths, cgroup: CgroupInfo) -> Mapping:
 
 
 def stop_pause(paths: Paths) -> bool:
-    """Stop the pause process (and with it the namespaces); True if one ran."""
+    """End the namespaces: every process in them (containers, monitors) and the pause process.
+
+    The user owns the namespace, so it may signal processes in it whatever
+    subordinate uid they run as.
+    """
     state = fs.read_json(paths.pause_pidfile) or {}
     pid = int(state.get("pid", 0))
     if not pid or not _is_pause_alive(pid):
         return False
+    target = os.readlink(f"/proc/{pid}/ns/user")
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) not in (pid, os.getpid()):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{entry}/ns/user") == target:
+                    os.kill(int(entry), signal.SIGKILL)
     os.kill(pid, signal.SIGTERM)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(paths.pause_pidfile)

@@ -14,6 +14,15 @@ def _daemon_pid(engine: Engine) -> int:
         return int(json.load(f)["pid"])
 
 
+def _alive(pid: int) -> bool:
+    """Still running (a zombie waiting for a slow pid 1 to reap it counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_sigkilled_daemon_leaves_containers_running(fresh_engine: Engine, images) -> None:  # type: ignore[no-untyped-def]
     eng = fresh_engine
     eng.cli("info")  # the docker CLI does not start a daemon; ours does
@@ -30,3 +39,26 @@ def test_sigkilled_daemon_leaves_containers_running(fresh_engine: Engine, images
     assert "tick" in eng.docker("logs", "--tail", "1", "survivor").stdout
     assert eng.docker("wait", "waited", timeout=60).stdout.strip() == "9"
     eng.docker("rm", "-f", "survivor", "always", "waited")
+
+
+def test_stop_all_ends_containers_and_always_ones_come_back(fresh_engine: Engine, images) -> None:  # type: ignore[no-untyped-def]
+    """Like a reboot: everything in the namespaces dies; the next daemon restarts `always` containers."""
+    eng = fresh_engine
+    eng.cli("info")
+    eng.docker("pull", "-q", images.busybox, timeout=300)
+    eng.docker("run", "-d", "--name", "plain", images.busybox, "sleep", "300")
+    eng.docker("run", "-d", "--name", "back", "--restart", "always", images.busybox, "sleep", "300")
+    pid = int(eng.docker("inspect", "-f", "{{.State.Pid}}", "plain").stdout)
+    out = eng.cli("system", "stop", "--all").stdout
+    assert "namespaces released" in out
+    time.sleep(0.3)
+    assert not _alive(pid)
+    eng.cli("info")
+    deadline = time.monotonic() + 20
+    while True:
+        states = eng.docker("inspect", "-f", "{{.State.Status}}", "plain", "back").stdout.split()
+        if states == ["exited", "running"]:
+            break
+        assert time.monotonic() < deadline, states
+        time.sleep(0.2)
+    eng.docker("rm", "-f", "plain", "back")
