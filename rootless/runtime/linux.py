@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from typing import Optional
 
@@ -32,7 +31,12 @@ _libc: Optional[ctypes.CDLL] = None
 def libc() -> ctypes.CDLL:
     global _libc
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # By soname, not ctypes.util.find_library: that forks `ldconfig -p` (~5 ms in
+        # every monitor; bench/README.md). glibc's soname is stable (libc.so.6).
+        try:
+            _libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        except OSError:  # not glibc (musl): the symbols the interpreter itself links
+            _libc = ctypes.CDLL(None, use_errno=True)
     return _libc
 
 
