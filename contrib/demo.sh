@@ -6,13 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO_USER=rootless-demo
 bash contrib/setup-host.sh --user "$DEMO_USER"
+DEMO_HOME="$(getent passwd "$DEMO_USER" | cut -d: -f6)"
 as_user() {
-    runuser -u "$DEMO_USER" -- env -i HOME="$(getent passwd "$DEMO_USER" | cut -d: -f6)" \
-        PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 "$@"
+    (cd "$DEMO_HOME" && runuser -u "$DEMO_USER" -- env -i HOME="$DEMO_HOME" USER="$DEMO_USER" \
+        PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 "$@")
 }
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 step rootless info;   as_user rootless info
 step rootless doctor; as_user rootless doctor || true
-if [ -x contrib/demo-containers.sh ]; then
-    as_user bash contrib/demo-containers.sh
-fi
+as_user sh -s < contrib/demo-containers.sh
