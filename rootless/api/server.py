@@ -6,7 +6,7 @@ import socket
 from typing import Optional
 
 from rootless.api.http import Router, UnixApiServer
-from rootless.api.routes import containers, execs, images, system, volumes
+from rootless.api.routes import containers, execs, images, networks, system, volumes
 from rootless.engine import Engine
 
 # Each module's register(router, engine) adds its routes; order does not matter.
@@ -16,6 +16,7 @@ REGISTRARS = (
     execs.register,
     volumes.register,
     images.register,
+    networks.register,
 )
 
 

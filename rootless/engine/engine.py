@@ -23,6 +23,7 @@ from rootless.engine.lifecycle import Lifecycle
 from rootless.errors import FailedPrecondition, InvalidArgument, RootlessError
 from rootless.images.store import ImageStore
 from rootless.runtime.spec import Mount, SpecOptions
+from rootless.networks.store import NetworkStore
 from rootless.volumes.store import VolumeStore
 from rootless.runtime import crun, storage
 from rootless.runtime.cgroups import CgroupInfo
@@ -31,6 +32,7 @@ from rootless.util import fs
 
 logger = logging.getLogger(__name__)
 
+BUILTIN_NETWORK_MODES = ("bridge", "default", "host", "none")
 GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
 
 
@@ -85,6 +87,7 @@ class Engine:
         self.image_store = ImageStore(paths)
         self.images = ImageService(self.image_store, settings, self.events)
         self.volumes = VolumeStore(paths)
+        self.networks = NetworkStore(paths)
         self.containers = ContainerService(self)
         self.lifecycle = Lifecycle(self, self.containers)
         self.execs = ExecService(self)
@@ -104,9 +107,16 @@ class Engine:
         mode = host_config.get("NetworkMode") or "bridge"
         if mode.startswith("container:"):
             raise InvalidArgument(f"network mode {mode}: not supported yet")
+        if mode not in BUILTIN_NETWORK_MODES:
+            self.networks.get(mode)  # NotFound "network x not found", as docker says
 
     def prepare_container(self, container: Container, image: Any) -> None:
         self.lifecycle.prepare(container, image)
+        mode = container.host_config.get("NetworkMode") or "bridge"
+        if mode not in BUILTIN_NETWORK_MODES:
+            endpoints = (container.data.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+            aliases = (endpoints.get(mode) or {}).get("Aliases") or []
+            self.networks.connect(mode, container.id, container.name, aliases)
 
     def network_setup(self, container: Container) -> container_spec.NetworkSetup:
         return container_spec.network_setup(container, self.host.network_backend)
@@ -159,7 +169,8 @@ class Engine:
         return Mount(destination, source, "bind", tuple(options))
 
     def release_container(self, container: Container, volumes: bool) -> None:
-        """After removal: anonymous volumes go with -v (docker rm -v)."""
+        """After removal: off every network; anonymous volumes go with -v (docker rm -v)."""
+        self.networks.disconnect_all(container.id)
         if not volumes:
             return
         for mount in container.data.get("Mounts") or []:

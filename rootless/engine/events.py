@@ -42,8 +42,8 @@ class EventBus:
         self._subscribers: List["queue.Queue[Event]"] = []
         self._lock = threading.Lock()
 
-    def publish(self, type: str, action: str, actor_id: str, **attributes: str) -> Event:
-        event = Event(type, action, actor_id, attributes, time.time_ns())
+    def publish(self, event_type: str, action: str, actor_id: str, /, **attributes: str) -> Event:
+        event = Event(event_type, action, actor_id, attributes, time.time_ns())
         with self._lock:
             self._ring.append(event)
             for q in self._subscribers:

@@ -316,3 +316,22 @@ def test_isolation_inside_the_container(engine: Engine, busybox: str) -> None:
     escape = engine.docker("run", "--rm", busybox, "sh", "-c", "ls /root/../../home 2>&1; cat /proc/1/root/etc/shadow 2>&1",
                            check=False).stdout
     assert engine.user.home.split("/")[-1] not in escape
+
+
+def test_network_objects(engine: Engine, busybox: str) -> None:
+    created = engine.docker("network", "create", "itnet").stdout.strip()
+    try:
+        assert len(created) == 64
+        names = engine.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
+        assert {"bridge", "host", "none", "itnet"} <= set(names)
+        subnet = engine.docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "itnet")
+        assert subnet.stdout.strip().startswith("10.89.")
+        assert engine.docker("run", "--rm", "--network", "itnet", busybox, "echo", "on-itnet").stdout == "on-itnet\n"
+        duplicate = engine.docker("network", "create", "itnet", check=False)
+        assert duplicate.returncode == 1 and "network with name itnet already exists" in duplicate.stderr
+        assert engine.docker("run", "--rm", "--network", "none", busybox, "sh", "-c",
+                             "ls /sys/class/net").stdout.split() == ["lo"]
+    finally:
+        engine.docker("network", "rm", "itnet")
+    gone = engine.docker("network", "inspect", "itnet", check=False)
+    assert gone.returncode == 1 and "itnet" in gone.stderr
