@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import signal as signals
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Union
@@ -83,6 +84,10 @@ class Crun:
 
     def state_argv(self, container_id: str) -> List[str]:
         return self.argv("state", container_id)
+
+    def has_state(self, container_id: str) -> bool:
+        """Whether crun keeps state for the container (its dir under --root), without running crun."""
+        return os.path.isdir(os.path.join(self.state_root, container_id))
 
     # -- calls ---------------------------------------------------------
     def start(self, container_id: str) -> None:

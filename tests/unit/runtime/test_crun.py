@@ -47,3 +47,10 @@ def test_start_failure_is_tool_error(fp):
     fp.register(BASE + ["start", "c1"], returncode=1, stderr="boom")
     with pytest.raises(ToolError, match="boom"):
         CRUN.start("c1")
+
+
+def test_has_state_is_the_dir_under_root(tmp_path):
+    crun = Crun("crun", str(tmp_path), "disabled")
+    assert not crun.has_state("c1")
+    (tmp_path / "c1").mkdir()
+    assert crun.has_state("c1")

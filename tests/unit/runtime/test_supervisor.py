@@ -65,3 +65,14 @@ def test_connect_unix_long_path(tmp_path):
     with server, supervisor.connect_unix(path) as conn:
         assert supervisor._read_line(conn) == b"hi"
         assert conn.recv(10) == b"rest"
+
+
+def test_remove_after_monitor_skips_crun_delete(tmp_path, fp):
+    sup = make(tmp_path)
+    os.makedirs(sup.paths.monitor_dir("c1"))
+    sup.remove("c1")  # no crun state left: no crun call (fp would raise on one)
+    assert not os.path.exists(sup.paths.monitor_dir("c1"))
+    os.makedirs(os.path.join(sup.paths.crun_state, "c2"))
+    fp.register(sup.crun.delete_argv("c2"))
+    sup.remove("c2")  # the monitor died before deleting: crun cleans up
+    assert fp.call_count(sup.crun.delete_argv("c2")) == 1
