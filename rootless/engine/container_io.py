@@ -85,10 +85,9 @@ class AttachSession:
         """Bridge client <-> monitor until the container's output ends or the client goes."""
         if self.logs:
             self._send_existing_logs(client)
-        if self.container.running:
+        if not self.lifecycle.add_waiting_attach(self.container, self):
             self.connect()
         else:
-            self.lifecycle.add_waiting_attach(self.container.id, self)
             while not self._connected.wait(1.0):
                 if self.container.id not in {c.id for c in self.lifecycle.containers.all()}:
                     return

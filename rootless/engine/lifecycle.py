@@ -162,9 +162,17 @@ class Lifecycle(ContainerReads):
         with self._lock:
             return self._attach_waiting.pop(container_id, [])
 
-    def add_waiting_attach(self, container_id: str, session: Any) -> None:
+    def add_waiting_attach(self, container: Container, session: Any) -> bool:
+        """Queue an attach for the next start; False when it already runs (connect now).
+
+        Checked under the start lock: docker sends attach, then start at once,
+        and an attach queued after start took the queue would never connect.
+        """
         with self._lock:
-            self._attach_waiting.setdefault(container_id, []).append(session)
+            if container.running:
+                return False
+            self._attach_waiting.setdefault(container.id, []).append(session)
+            return True
 
     # -- exit handling ----------------------------------------------------------
     def _watch(self, container: Container) -> None:

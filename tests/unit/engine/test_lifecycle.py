@@ -1,0 +1,65 @@
+"""Lifecycle pieces that need no runtime: attach queueing, signals, start-error exit codes."""
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+from rootless.engine import lifecycle
+from rootless.errors import InvalidArgument
+
+
+def _bare_lifecycle() -> lifecycle.Lifecycle:
+    """A Lifecycle with only the attach queue (no driver, crun or monitor)."""
+    bare = lifecycle.Lifecycle.__new__(lifecycle.Lifecycle)
+    bare._lock = threading.RLock()
+    bare._attach_waiting = {}
+    return bare
+
+
+def test_attach_to_a_created_container_waits_for_its_start() -> None:
+    bare = _bare_lifecycle()
+    container = SimpleNamespace(id="c1", running=False)
+    assert bare.add_waiting_attach(container, "session") is True
+    assert bare._take_waiting("c1") == ["session"]
+    assert bare._take_waiting("c1") == []
+
+
+def test_attach_after_the_start_took_the_queue_connects_at_once() -> None:
+    # docker sends start right after the attach's 101: the start may win the race.
+    bare = _bare_lifecycle()
+    container = SimpleNamespace(id="c1", running=True)
+    assert bare.add_waiting_attach(container, "session") is False
+    assert bare._take_waiting("c1") == []
+
+
+@pytest.mark.parametrize("value, expected", [(None, 9), ("", 9), ("KILL", 9), ("sigterm", 15), ("15", 15),
+                                             ("SIGUSR1", 10)])
+def test_parse_signal(value, expected) -> None:  # type: ignore[no-untyped-def]
+    assert lifecycle.parse_signal(value) == expected
+
+
+def test_parse_signal_rejects_unknown_names() -> None:
+    with pytest.raises(InvalidArgument, match="invalid signal: NOPE"):
+        lifecycle.parse_signal("NOPE")
+
+
+@pytest.mark.parametrize("message, code", [
+    ('exec: "x": executable file not found in $PATH', 127),
+    ("open /bin/x: No such file or directory", 127),
+    ("exec /etc/passwd: permission denied", 126),
+    ("crun: something else", 128),
+])
+def test_exit_code_for_start_error(message: str, code: int) -> None:
+    assert lifecycle.exit_code_for_start_error(message) == code
+
+
+def test_log_size_units() -> None:
+    def container(config):  # type: ignore[no-untyped-def]
+        return SimpleNamespace(host_config={"LogConfig": {"Type": "json-file", "Config": config}})
+
+    assert lifecycle._log_size(container({"max-size": "10k"})) == 10240
+    assert lifecycle._log_size(container({"max-size": "1.5m"})) == 1572864
+    assert lifecycle._log_size(container({})) == -1
+    assert lifecycle._log_files(container({"max-file": "3"})) == 3
