@@ -76,6 +76,9 @@ class MonitorConfig:
     network: str = "none"  # "slirp4netns" or "pasta": start it for the container's netns
     ports: List[Dict[str, Any]] = field(default_factory=list)
     allow_host_loopback: bool = False
+    # slirp.Features.to_json(), detected once by the daemon: saves a `slirp4netns --help`
+    # (~8 ms) per container start. Empty: the monitor asks the binary itself.
+    slirp_features: Dict[str, bool] = field(default_factory=dict)
     log_level: str = "info"
 
     def to_json(self) -> Dict[str, Any]:
@@ -292,8 +295,9 @@ class Monitor:
         from rootless.runtime.network import slirp
 
         api = reachable_path(self.config.file(SLIRP))
+        features = slirp.Features.from_json(self.config.slirp_features) if self.config.slirp_features else None
         helper = stack.enter_context(slirp.run_slirp(
-            self.container_pid, api, allow_host_loopback=self.config.allow_host_loopback))
+            self.container_pid, api, allow_host_loopback=self.config.allow_host_loopback, features=features))
         self.helper_pids.append(helper)
         mappings = [slirp.PortMapping.from_json(p) for p in self.config.ports]
         return [slirp.add_hostfwd(api, m).to_json() for m in mappings]

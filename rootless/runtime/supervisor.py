@@ -25,6 +25,7 @@ from rootless.errors import FailedPrecondition, Internal, NotFound, RootlessErro
 from rootless.runtime.crun import Crun
 from rootless.runtime.logs import format_rfc3339_ns
 from rootless.runtime.monitor import SUN_PATH_MAX, MonitorConfig, accept_console, set_winsize
+from rootless.runtime.network import slirp
 from rootless.util import fs, proc
 
 LAUNCH_TIMEOUT = 30.0
@@ -127,6 +128,8 @@ class Supervisor:
             raise errors.Conflict(f"can't create container: {container_id}: its monitor is still running")
         self._reset_dir(container_id)
         fs.ensure_dir(self.paths.crun_state)
+        if config.network == "slirp4netns" and not config.slirp_features:
+            config.slirp_features = slirp.detect_features().to_json()  # cached in this process
         fs.atomic_write_json(self.paths.monitor_config(container_id), config.to_json(), 0o600)
         ready_r, ready_w = os.pipe()
         try:

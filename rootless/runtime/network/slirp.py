@@ -40,6 +40,14 @@ class Features:
     api_socket: bool = False
     disable_host_loopback: bool = False
 
+    def to_json(self) -> Dict[str, bool]:
+        return {"sandbox": self.sandbox, "seccomp": self.seccomp, "api_socket": self.api_socket,
+                "disable_host_loopback": self.disable_host_loopback}
+
+    @classmethod
+    def from_json(cls, data: Dict[str, bool]) -> "Features":
+        return cls(**{k: bool(v) for k, v in data.items() if k in cls.__dataclass_fields__})
+
 
 @dataclass(frozen=True)
 class PortMapping:
@@ -103,9 +111,12 @@ def slirp_argv(
 
 @contextlib.contextmanager
 def run_slirp(pid: int, api_socket: Optional[str], binary: str = BINARY,
-              allow_host_loopback: bool = False) -> Iterator[int]:
-    """Give pid's network namespace a configured tap0 for the with block; yields slirp's pid."""
-    features = detect_features(binary)
+              allow_host_loopback: bool = False, features: Optional[Features] = None) -> Iterator[int]:
+    """Give pid's network namespace a configured tap0 for the with block; yields slirp's pid.
+
+    features: as detected by the daemon (MonitorConfig), else asked of the binary here.
+    """
+    features = features or detect_features(binary)
     exit_r, exit_w = os.pipe()
     try:
         argv = slirp_argv(pid, api_socket, exit_r, features, binary, allow_host_loopback=allow_host_loopback)

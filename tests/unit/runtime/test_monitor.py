@@ -15,7 +15,7 @@ def config(**extra):
 
 
 def test_config_round_trip_ignores_unknown_fields():
-    cfg = config(tty=True, ports=[{"proto": "tcp", "container_port": 80}])
+    cfg = config(tty=True, ports=[{"proto": "tcp", "container_port": 80}], slirp_features={"sandbox": True})
     data = cfg.to_json()
     data["future_field"] = 1
     assert MonitorConfig.from_json(data) == cfg

@@ -41,6 +41,11 @@ def test_detect_features_from_help(fp):
     slirp.detect_features.cache_clear()
 
 
+def test_features_json_round_trip_ignores_unknown():
+    features = Features(sandbox=True, api_socket=True)
+    assert Features.from_json({**features.to_json(), "future": True}) == features
+
+
 def test_hostfwd_request():
     request = slirp.hostfwd_request(PortMapping("tcp", 80, 8080, "127.0.0.1"))
     assert request == {"execute": "add_hostfwd", "arguments": {
