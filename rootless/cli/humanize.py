@@ -5,34 +5,7 @@ import datetime
 from typing import Any, Dict, List
 
 # Re-exported: the CLI's formatters take all of docker's units from here; one implementation.
-from rootless.util.units import human_size  # noqa: F401
-
-
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration: 'Less than a second', '3 seconds', 'About a minute', '2 hours'..."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes, hours = s // 60, s // 3600
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    if round(s / 3600) == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
+from rootless.util.units import human_duration, human_size  # noqa: F401
 
 
 def go_time(unix_seconds: float) -> str:

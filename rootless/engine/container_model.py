@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional
 
 from rootless.config import Paths
 from rootless.util import fs
+from rootless.util.units import human_duration
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 RECORD_FILE = "container.json"
@@ -74,34 +75,6 @@ def merge_config(image_config: Dict[str, Any], request: Dict[str, Any], containe
 
 def command_argv(config: Dict[str, Any]) -> List[str]:
     return list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's units.HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 class Container:
