@@ -56,12 +56,13 @@ class Resolved:
 def resolve(client: RegistryClient, ref: Reference, platform: Platform) -> Resolved:
     """Fetch ref's manifest, through its index for platform when it has one."""
     fetched = client.get_manifest(ref)
-    doc = parse_manifest_bytes(fetched.data, fetched.media_type)
+    doc = parse_manifest_bytes(fetched.data, fetched.media_type, str(ref))
     data, media_type, digest = fetched.data, fetched.media_type, fetched.digest
     if isinstance(doc, Index):
         chosen = select_platform(doc, platform.os, platform.architecture, platform.variant)
-        inner = client.get_manifest(ref.with_digest(chosen.digest))
-        doc = parse_manifest_bytes(inner.data, inner.media_type)
+        inner_ref = ref.with_digest(chosen.digest)
+        inner = client.get_manifest(inner_ref)
+        doc = parse_manifest_bytes(inner.data, inner.media_type, str(inner_ref))
         data, media_type, digest = inner.data, inner.media_type, inner.digest
         if isinstance(doc, Index):
             raise InvalidArgument(f"pull {ref}: nested image index {chosen.digest} is not supported")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
 
 from rootless.errors import InvalidArgument, NotFound
+from rootless.util.digest import DIGEST_RE
 
 # -- media types (Charliecloud registry.py keeps them in one place too) ------
 MT_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -281,29 +282,52 @@ def media_type_base(content_type: Optional[str]) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def _refuse_schema1(media_type: str, doc: Dict[str, Any]) -> None:
+def _refuse_schema1(media_type: str, doc: Dict[str, Any], what: str) -> None:
     if media_type in SCHEMA1_TYPES or doc.get("schemaVersion") == 1:
         raise InvalidArgument(
-            "can't use manifest: Docker schema 1 is not supported",
+            f"can't use manifest{what}: Docker schema 1 is not supported",
             hint="push the image again with a current docker or use an OCI/schema2 image",
         )
 
 
-def parse_manifest_bytes(data: bytes, content_type: Optional[str] = None) -> Union[Manifest, Index]:
-    """Parse a manifest or index, taking its kind from mediaType, else Content-Type, else its shape."""
+def parse_manifest_bytes(data: bytes, content_type: Optional[str] = None,
+                         name: str = "") -> Union[Manifest, Index]:
+    """Parse a manifest or index, taking its kind from mediaType, else Content-Type, else its shape.
+
+    name (a reference) goes into the errors, which say what is wrong in one line.
+    """
+    what = f": {name}" if name else ""
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidArgument(f"can't parse manifest: invalid JSON: {exc}") from exc
+        raise InvalidArgument(f"can't parse manifest{what}: invalid JSON: {exc}") from exc
     if not isinstance(doc, dict):
-        raise InvalidArgument("can't parse manifest: not a JSON object")
+        raise InvalidArgument(f"can't parse manifest{what}: not a JSON object")
     media_type = doc.get("mediaType") or media_type_base(content_type)
-    _refuse_schema1(media_type, doc)
-    if media_type in INDEX_TYPES or (media_type not in MANIFEST_TYPES and "manifests" in doc):
-        return Index.from_json(doc)  # type: ignore[no-any-return]
-    if media_type in MANIFEST_TYPES or "config" in doc:
-        return Manifest.from_json(doc)  # type: ignore[no-any-return]
-    raise InvalidArgument(f"can't parse manifest: unknown media type {media_type or '(none)'!r}")
+    _refuse_schema1(media_type, doc, what)
+    try:
+        if media_type in INDEX_TYPES or (media_type not in MANIFEST_TYPES and "manifests" in doc):
+            index: Index = Index.from_json(doc)
+            _check_descriptors(index.manifests, "manifests")
+            return index
+        if media_type in MANIFEST_TYPES or "config" in doc:
+            manifest: Manifest = Manifest.from_json(doc)
+            _check_descriptors([manifest.config], "config")
+            _check_descriptors(manifest.layers, "layers")
+            return manifest
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"can't parse manifest{what}: {exc.message}") from exc
+    raise InvalidArgument(f"can't parse manifest{what}: unknown media type {media_type or '(none)'!r}")
+
+
+def _check_descriptors(descriptors: List[Descriptor], member: str) -> None:
+    """Every descriptor names a sha256 blob and a size (descriptor.md: both are REQUIRED)."""
+    for position, desc in enumerate(descriptors):
+        where = member if member == "config" else f"{member}[{position}]"
+        if not isinstance(desc.digest, str) or not DIGEST_RE.match(desc.digest):
+            raise InvalidArgument(f"{where}: invalid digest {desc.digest!r}")
+        if isinstance(desc.size, bool) or not isinstance(desc.size, int) or desc.size < 0:
+            raise InvalidArgument(f"{where}: invalid size {desc.size!r}")
 
 
 def manifest_media_type(obj: Union[Manifest, Index], content_type: Optional[str] = None) -> str:

@@ -392,6 +392,13 @@ def _reason(exc: Exception) -> str:
         return "connection refused"
     if isinstance(exc, requests.Timeout):
         return "timed out"
+    # requests wraps urllib3's errors, whose str() is the repr of an args tuple:
+    # ('Connection broken: IncompleteRead(...)', IncompleteRead(...)). Say the message only.
+    inner: BaseException = exc
+    while inner.args and isinstance(inner.args[0], BaseException):
+        inner = inner.args[0]
+    if inner.args and isinstance(inner.args[0], str):
+        text = inner.args[0]
     return text.splitlines()[0] if text else type(exc).__name__
 
 

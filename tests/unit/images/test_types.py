@@ -94,6 +94,29 @@ def test_parse_manifest_bytes_refuses(data: bytes, content_type: str, message: s
         parse_manifest_bytes(data, content_type)
 
 
+@pytest.mark.parametrize("doc,message", [
+    (manifest_doc(config={"digest": "sha256:abc", "size": 1}), "config: invalid digest 'sha256:abc'"),
+    ({"schemaVersion": 2, "mediaType": types.MT_DOCKER_MANIFEST}, "config: invalid digest ''"),
+    (manifest_doc(layers=[{"digest": D2, "size": "big"}]), "layers[0]: invalid size 'big'"),
+    (manifest_doc(layers=[{"digest": D2, "size": -1}]), "layers[0]: invalid size -1"),
+    (manifest_doc(layers=[[]]), "invalid Descriptor: expected a JSON object"),
+    ({"schemaVersion": 2, "mediaType": types.MT_OCI_INDEX, "manifests": [{"digest": 5}]},
+     "manifests[0]: invalid digest 5"),
+])
+def test_parse_manifest_bytes_names_the_bad_descriptor(doc: dict, message: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        parse_manifest_bytes(json.dumps(doc).encode(), "", "reg/app:1")
+    assert caught.value.message.startswith("can't parse manifest: reg/app:1: ")
+    assert message in caught.value.message
+
+
+def test_parse_manifest_bytes_names_the_reference() -> None:
+    with pytest.raises(InvalidArgument, match=r"^can't parse manifest: reg/app:1: invalid JSON"):
+        parse_manifest_bytes(b"{", "", "reg/app:1")
+    with pytest.raises(InvalidArgument, match=r"^can't use manifest: reg/app:1: Docker schema 1"):
+        parse_manifest_bytes(b"{}", types.MT_DOCKER_SCHEMA1_SIGNED, "reg/app:1")
+
+
 def test_select_platform_matches_os_arch_and_variant() -> None:
     index = Index.from_json(index_doc(
         {"os": "unknown", "architecture": "unknown"},
