@@ -10,6 +10,7 @@ import contextlib
 import copy
 import logging
 import os
+import re
 import socket
 import threading
 from typing import IO, Any, Dict, Optional
@@ -24,6 +25,8 @@ from rootless.util import fs
 logger = logging.getLogger(__name__)
 
 READ_SIZE = 65536
+CRUN_FAILED = 255  # crun exec's own status when it could not start the process
+STDERR_TAIL = 1024
 
 
 class ExecSession:
@@ -40,6 +43,7 @@ class ExecSession:
         self.pty_master: Optional[int] = None
         self.done = threading.Event()
         self._send_lock = threading.Lock()
+        self.stderr_tail = b""  # the end of stderr: crun's reason when it could not start the process
 
     @property
     def tty(self) -> bool:
@@ -138,10 +142,13 @@ class ExecService:
         stderr = child.communicate()[1] if child.stderr else b""
         if stderr:
             logger.info("exec %s: %s", session.exec_id[:12], stderr.decode(errors="replace").strip())
+            session.stderr_tail = stderr[-STDERR_TAIL:]
         self._finish(session)
 
     def _finish(self, session: ExecSession) -> None:
-        code = session.process.wait() if session.process is not None else 255
+        code = session.process.wait() if session.process is not None else CRUN_FAILED
+        if code == CRUN_FAILED:
+            code = exec_failure_code(session.stderr_tail + _unread_stderr(session.process))
         session.exit_code = code
         session.running = False
         session.process.close()
@@ -184,6 +191,8 @@ class ExecService:
             data = os.read(fd, READ_SIZE)
             if not data:
                 return
+            if stream == 2:
+                session.stderr_tail = (session.stderr_tail + data)[-STDERR_TAIL:]
             if wanted:
                 with session._send_lock, contextlib.suppress(OSError):
                     client.sendall(stdcopy.stdcopy_frame(stream, data))
@@ -203,6 +212,33 @@ class ExecService:
             with contextlib.suppress(OSError):
                 client.sendall(data)
         self._finish(session)
+
+
+def exec_failure_code(stderr_tail: bytes) -> int:
+    """docker's status for an exec whose command could not start: 127 not found, 126 not invokable.
+
+    moby's translateContainerdStartErr does this from the runtime's words;
+    these are crun's ("executable file `x` not found in $PATH", "open
+    executable: Permission denied"); any other failure stays 255.
+    """
+    text = stderr_tail.decode("utf-8", "replace")
+    if re.search(r"executable file `[^`]*` not found", text):
+        return 127
+    if re.search(r"open executable: (Permission denied|Operation not permitted)", text):
+        return 126
+    return CRUN_FAILED
+
+
+def _unread_stderr(process: Any) -> bytes:
+    """What crun said on its own stderr pipe when nothing pumped it (TTY execs)."""
+    stream = getattr(getattr(process, "child", None), "stderr", None)
+    if process is None or not process.tty or stream is None:
+        return b""
+    try:
+        os.set_blocking(stream.fileno(), False)
+        return stream.read(STDERR_TAIL) or b""
+    except (OSError, ValueError):
+        return b""
 
 
 def _pump_stdin(rfile: IO[bytes], stdin: Any) -> None:
