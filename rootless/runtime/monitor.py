@@ -688,6 +688,19 @@ def accept_console(listener: socket.socket, creator: Any, timeout: float = CREAT
 
 # -- process set-up -------------------------------------------------------------
 
+def process_start_time(pid: object) -> Optional[int]:
+    """Field 22 of /proc/PID/stat (clock ticks after boot); None for a gone or zombie process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2:].split()  # comm may hold spaces and parens
+    if len(fields) < 20 or fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
 def _note_signal(signum: int, _frame: Any) -> None:
     logger.info("ignoring signal %d: the monitor ends when the container does", signum)
 
@@ -711,18 +724,20 @@ def _become_daemon(config: MonitorConfig) -> None:
         signal.signal(signum, _note_signal)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # subprocess restores it for children
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
-    fs.atomic_write(config.file(MONITOR_PIDFILE), f"{os.getpid()}\n", 0o600)
+    # "PID STARTTIME": the start time tells this monitor from a recycled pid. A
+    # zygote-forked monitor's cmdline is the zygote's, so it can't be matched by name.
+    fs.atomic_write(config.file(MONITOR_PIDFILE), f"{os.getpid()} {process_start_time('self')}\n", 0o600)
 
 
-def main(argv: List[str]) -> int:
-    if len(argv) != 3:
-        sys.stderr.write("usage: python -m rootless.runtime.monitor CONFIG READY_FD\n")
-        return 2
-    config = MonitorConfig.from_json(fs.read_json(argv[1]))
-    ready_fd = int(argv[2])
+def detach_and_run(config_path: str, ready_fd: int) -> int:
+    """Fork into the background, become the monitor, run it; only the monitor returns.
+
+    Called by main() after an exec, or in a child of the zygote (runtime/zygote.py).
+    """
+    config = MonitorConfig.from_json(fs.read_json(config_path))
     os.chdir(config.monitor_dir)
     if os.fork() != 0:
-        os._exit(0)  # the engine reaps this parent at once; init adopts the monitor
+        os._exit(0)  # our parent reaps this at once; init adopts the monitor
     os.setsid()
     _become_daemon(config)
     try:
@@ -737,6 +752,15 @@ def main(argv: List[str]) -> int:
     except Exception:
         logger.exception("monitor failed")
         return 1
+    finally:
+        logging.shutdown()
+
+
+def main(argv: List[str]) -> int:
+    if len(argv) != 3:
+        sys.stderr.write("usage: python -m rootless.runtime.monitor CONFIG READY_FD\n")
+        return 2
+    return detach_and_run(argv[1], int(argv[2]))
 
 
 if __name__ == "__main__":

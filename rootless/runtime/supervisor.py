@@ -16,16 +16,17 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import rootless
 from rootless.config.paths import Paths
 from rootless import errors
-from rootless.errors import FailedPrecondition, Internal, NotFound, RootlessError, ToolError
+from rootless.errors import FailedPrecondition, Internal, RootlessError, ToolError
 from rootless.runtime.crun import Crun
 from rootless.runtime.logs import format_rfc3339_ns
-from rootless.runtime.monitor import SUN_PATH_MAX, MonitorConfig, accept_console, set_winsize
+from rootless.runtime.monitor import SUN_PATH_MAX, MonitorConfig, accept_console, process_start_time, set_winsize
 from rootless.runtime.network import slirp
+from rootless.runtime.zygote import Zygote
 from rootless.util import fs, proc
 
 LAUNCH_TIMEOUT = 30.0
@@ -82,7 +83,10 @@ def error_from_report(report: Dict[str, Any]) -> RootlessError:
     return Internal(f"can't create container: {message}", hint)
 
 
-def _is_monitor(pid: int, container_id: str) -> bool:
+def _is_monitor(pid: int, container_id: str, started: Optional[int] = None) -> bool:
+    """Whether pid is still the monitor that wrote the pid file, not a recycled pid."""
+    if started is not None:
+        return process_start_time(pid) == started
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmdline = f.read()
@@ -102,10 +106,11 @@ def _python_env() -> Dict[str, str]:
 class Supervisor:
     """Starts and talks to monitors; one per engine."""
 
-    def __init__(self, paths: Paths, crun: Crun, python: str = sys.executable) -> None:
+    def __init__(self, paths: Paths, crun: Crun, python: str = sys.executable, use_zygote: bool = True) -> None:
         self.paths = paths
         self.crun = crun
         self.python = python
+        self.zygote = Zygote(python, _python_env()) if use_zygote else None
 
     def new_config(self, container_id: str, bundle: str, log_path: str, **options: Any) -> MonitorConfig:
         """A MonitorConfig with this engine's crun and paths; options are its other fields."""
@@ -133,13 +138,9 @@ class Supervisor:
         fs.atomic_write_json(self.paths.monitor_config(container_id), config.to_json(), 0o600)
         ready_r, ready_w = os.pipe()
         try:
-            argv = [self.python, "-m", "rootless.runtime.monitor",
-                    self.paths.monitor_config(container_id), str(ready_w)]
-            starter = proc.popen(argv, tool="monitor", pass_fds=(ready_w,), start_new_session=True,
-                                 stderr=None, env=_python_env())
+            self._start_monitor(self.paths.monitor_config(container_id), ready_w, timeout)
             os.close(ready_w)
             ready_w = -1
-            starter.wait(timeout)  # the monitor forks; this parent exits at once
             report = self._wait_ready(container_id, ready_r, timeout)
         finally:
             for fd in (ready_r, ready_w):
@@ -148,6 +149,20 @@ class Supervisor:
         if "error" in report:
             raise error_from_report(report)
         return Launched(container_id, int(report["pid"]), int(report["monitor_pid"]), report.get("ports", []))
+
+    def _start_monitor(self, config_path: str, ready_w: int, timeout: float) -> None:
+        """Fork it from the zygote (~45 ms less than an exec), else exec it."""
+        if self.zygote is not None and self.zygote.fork_monitor(config_path, ready_w, timeout):
+            return
+        argv = [self.python, "-m", "rootless.runtime.monitor", config_path, str(ready_w)]
+        starter = proc.popen(argv, tool="monitor", pass_fds=(ready_w,), start_new_session=True,
+                             stderr=None, env=_python_env())
+        starter.wait(timeout)  # the monitor forks; this parent exits at once
+
+    def close(self) -> None:
+        """Stop the zygote (monitors live on)."""
+        if self.zygote is not None:
+            self.zygote.close()
 
     def _reset_dir(self, container_id: str) -> None:
         """Forget a previous run (exit.json, sockets), keep nothing stale."""
@@ -226,17 +241,22 @@ class Supervisor:
         record: Optional[Dict[str, Any]] = fs.read_json(self.paths.exit_file(container_id))
         return record
 
-    def monitor_pid(self, container_id: str) -> Optional[int]:
+    def _monitor_identity(self, container_id: str) -> Tuple[Optional[int], Optional[int]]:
+        """(pid, start time) from the pid file; start time None from monitors before it was written."""
         try:
             with open(self.paths.monitor_pidfile(container_id), encoding="ascii") as f:
-                return int(f.read().strip())
+                fields = [int(v) for v in f.read().split()]
         except (OSError, ValueError):
-            return None
+            return None, None
+        return (fields[0] if fields else None), (fields[1] if len(fields) > 1 else None)
+
+    def monitor_pid(self, container_id: str) -> Optional[int]:
+        return self._monitor_identity(container_id)[0]
 
     def is_alive(self, container_id: str) -> bool:
-        """Whether this container's monitor still runs (pid file + /proc cmdline)."""
-        pid = self.monitor_pid(container_id)
-        return bool(pid) and _is_monitor(pid, container_id)  # type: ignore[arg-type]
+        """Whether this container's monitor still runs (pid file + /proc start time or cmdline)."""
+        pid, started = self._monitor_identity(container_id)
+        return bool(pid) and _is_monitor(pid, container_id, started)  # type: ignore[arg-type]
 
     def wait_exit(self, container_id: str, timeout: Optional[float] = None) -> Optional[Dict[str, Any]]:
         """The exit record once there is one; None on timeout.
@@ -260,7 +280,7 @@ class Supervisor:
 
     def _sleep_until_monitor_exits(self, container_id: str, timeout: Optional[float]) -> None:
         """Block on a pidfd of the monitor (it writes exit.json, then exits); else poll."""
-        pid = self.monitor_pid(container_id)
+        pid, started = self._monitor_identity(container_id)
         try:
             pidfd = os.pidfd_open(pid) if pid else -1  # Linux 5.3+, Python 3.9+
         except (OSError, AttributeError):
@@ -269,7 +289,7 @@ class Supervisor:
             time.sleep(0.05 if timeout is None else min(0.05, timeout))
             return
         try:
-            if _is_monitor(pid, container_id):  # not a recycled pid
+            if _is_monitor(pid, container_id, started):  # type: ignore[arg-type]  # not a recycled pid
                 select.select([pidfd], [], [], timeout)
         finally:
             os.close(pidfd)

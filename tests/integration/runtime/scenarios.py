@@ -117,6 +117,32 @@ def survives_parent(workdir: str) -> Dict[str, Any]:
     return {"alive_after_parent_death": alive, "frames": frames, "exit": sup.wait_exit(cid, 10)}
 
 
+def _run_to_exit(sup: Supervisor, workdir: str, name: str, code: int) -> Dict[str, Any]:
+    cid = f"{name}-{os.getpid()}"
+    bundle = os.path.join(workdir, cid)
+    os.makedirs(bundle)
+    bundles.make_bundle(bundle, ["sh", "-c", f"echo {name}; exit {code}"])
+    sup.launch(sup.new_config(cid, bundle, os.path.join(workdir, cid + "-json.log")))
+    conn = sup.attach(cid, False, True, True)
+    sup.start(cid)
+    return {"frames": read_frames(conn), "exit": sup.wait_exit(cid, 10)["ExitCode"]}
+
+
+def zygote_restart(workdir: str) -> Dict[str, Any]:
+    """Monitors come from the zygote; after it is killed, launches still work (exec, then a new zygote)."""
+    sup = supervisor()
+    results = {"first": _run_to_exit(sup, workdir, "first", 1)}
+    assert sup.zygote is not None
+    first_zygote = sup.zygote._child.pid
+    os.kill(first_zygote, signal.SIGKILL)
+    results["after_kill"] = _run_to_exit(sup, workdir, "after", 2)
+    results["again"] = _run_to_exit(sup, workdir, "again", 3)
+    results["new_zygote"] = sup.zygote._child is not None and sup.zygote._child.pid != first_zygote
+    sup.close()
+    results["exec_only"] = _run_to_exit(Supervisor(sup.paths, sup.crun, use_zygote=False), workdir, "exec", 4)
+    return results
+
+
 def network(workdir: str, backend: str = "slirp4netns") -> Dict[str, Any]:
     script = "echo hello-from-ctr > /www/index.html; ip -4 addr; exec httpd -f -p 80 -h /www"
     sup, cid, _, launched = prepare_launched(

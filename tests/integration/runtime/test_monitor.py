@@ -79,6 +79,14 @@ def test_monitor_survives_sigkill_of_its_launcher(run_scenario):
     assert got["exit"]["ExitCode"] == 0
 
 
+def test_zygote_restarts_and_exec_fallback(run_scenario):
+    got = run_scenario("zygote_restart")
+    for key, name, code in (("first", "first", 1), ("after_kill", "after", 2), ("again", "again", 3),
+                            ("exec_only", "exec", 4)):
+        assert got[key] == {"frames": [[1, f"{name}\n"]], "exit": code}
+    assert got["new_zygote"] is True
+
+
 def test_slirp4netns_and_port_forward(run_scenario):
     got = run_scenario("network")
     assert got["body"] == "hello-from-ctr\n"

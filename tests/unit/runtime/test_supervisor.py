@@ -6,7 +6,7 @@ import threading
 
 from rootless.config.paths import Paths
 from rootless.errors import Internal, ToolError
-from rootless.runtime import supervisor
+from rootless.runtime import monitor, supervisor
 from rootless.runtime.crun import Crun
 from rootless.runtime.supervisor import Supervisor
 
@@ -76,3 +76,16 @@ def test_remove_after_monitor_skips_crun_delete(tmp_path, fp):
     fp.register(sup.crun.delete_argv("c2"))
     sup.remove("c2")  # the monitor died before deleting: crun cleans up
     assert fp.call_count(sup.crun.delete_argv("c2")) == 1
+
+
+def test_is_alive_matches_pid_and_start_time(tmp_path):
+    sup = make(tmp_path)
+    os.makedirs(sup.paths.monitor_dir("c1"))
+    started = monitor.process_start_time(os.getpid())
+    assert started is not None and started == monitor.process_start_time("self")
+    with open(sup.paths.monitor_pidfile("c1"), "w") as f:
+        f.write(f"{os.getpid()} {started}\n")  # a zygote-forked monitor's cmdline is not its own
+    assert sup.monitor_pid("c1") == os.getpid() and sup.is_alive("c1")
+    with open(sup.paths.monitor_pidfile("c1"), "w") as f:
+        f.write(f"{os.getpid()} {started + 1}\n")  # a recycled pid
+    assert not sup.is_alive("c1")
