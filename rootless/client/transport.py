@@ -44,23 +44,38 @@ class HttpResponse:
     def _read_some(self, size: int) -> bytes:
         if self._chunked:
             if self._chunk_left == 0:
-                line = self.rfile.readline()
+                line = self._read_line()
                 self._chunk_left = int(line.split(b";")[0].strip() or b"0", 16)
                 if self._chunk_left == 0:
                     self.rfile.readline()
                     return b""
-            data = self.rfile.read1(min(size, self._chunk_left))  # type: ignore[attr-defined]
+            data = self._read_body(min(size, self._chunk_left))
             self._chunk_left -= len(data)
             if self._chunk_left == 0:
-                self.rfile.readline()
+                self._read_line()
             return data
         if self._length_left is not None:
             if self._length_left <= 0:
                 return b""
-            data = self.rfile.read1(min(size, self._length_left))  # type: ignore[attr-defined]
+            data = self._read_body(min(size, self._length_left))
             self._length_left -= len(data)
             return data
-        return self.rfile.read1(size)  # type: ignore[attr-defined]
+        tail: bytes = self.rfile.read1(size)  # type: ignore[attr-defined]
+        return tail
+
+    # A body that stops before its last chunk or its Content-Length was cut off
+    # (the daemon died mid-pull): an error, never a quiet end that reads as success.
+    def _read_line(self) -> bytes:
+        line = self.rfile.readline()
+        if not line:
+            raise _cut_off()
+        return line
+
+    def _read_body(self, size: int) -> bytes:
+        data: bytes = self.rfile.read1(size)  # type: ignore[attr-defined]
+        if not data:
+            raise _cut_off()
+        return data
 
     def read(self) -> bytes:
         return b"".join(self.iter_raw())
@@ -90,6 +105,11 @@ class HttpResponse:
             self.sock.close()
         except OSError:
             pass
+
+
+def _cut_off() -> Unavailable:
+    return Unavailable("read response: rootlessd closed the connection before the end of the response",
+                       hint="the daemon may have stopped or crashed; see rootlessd.log in its runtime dir")
 
 
 def connect(path: str, timeout: Optional[float] = None) -> socket.socket:

@@ -85,6 +85,7 @@ class Engine:
         self.started_at = time.time()
         check_store_version(paths)
         self.image_store = ImageStore(paths)
+        self.image_store.recover()  # the store lock is ours: a killed daemon's pulls go
         self.images = ImageService(self.image_store, settings, self.events)
         self.volumes = VolumeStore(paths)
         self.networks = NetworkStore(paths)

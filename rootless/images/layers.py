@@ -187,6 +187,14 @@ def remove_unreferenced(paths: Paths, keep: Set[str], stale_seconds: float) -> i
     return freed
 
 
+def remove_unfinished(paths: Paths) -> int:
+    """Delete every unpack in progress (only safe while no one unpacks); returns how many."""
+    unfinished = [n for n in os.listdir(paths.layers) if n.startswith(TMP_PREFIX)]
+    for name in unfinished:
+        remove_tree(os.path.join(paths.layers, name))
+    return len(unfinished)
+
+
 def remove_tree(path: str) -> None:
     """rmtree that also gets through dirs a layer made read-only."""
     try:

@@ -433,6 +433,21 @@ class ImageStore:
         logger.info("garbage collection freed %d bytes", freed)
         return freed
 
+    def recover(self) -> None:
+        """Drop what a killed writer left: every ingest and every unpack in progress.
+
+        Only for the store's one owner at start-up (the daemon, holding the store
+        lock): then nothing else can be writing. Committed blobs and complete
+        layers stay; they are verified content a later pull reuses.
+        """
+        ingests = os.listdir(self.paths.ingest)
+        for name in ingests:
+            shutil.rmtree(os.path.join(self.paths.ingest, name), ignore_errors=True)
+        unpacks = layerdirs.remove_unfinished(self.paths)
+        if ingests or unpacks:
+            logger.warning("removed %d unfinished downloads and %d unfinished layer unpacks",
+                           len(ingests), unpacks)
+
     def _remove_blobs(self, keep: Set[str]) -> int:
         freed = 0
         for name in os.listdir(self.paths.blobs):

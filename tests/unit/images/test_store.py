@@ -285,3 +285,20 @@ def test_garbage_collect_keeps_chains_it_is_told_to(store: ImageStore) -> None:
     assert layers.is_unpacked(store.paths, record.chain_ids[0])
     store.garbage_collect()
     assert not layers.is_unpacked(store.paths, record.chain_ids[0])
+
+
+def test_recover_drops_unfinished_work_and_keeps_finished(store: ImageStore) -> None:
+    """What a SIGKILLed daemon leaves: a half ingest, a half unpack; its finished work stays."""
+    kept = add_test_image(store, [b"done"], tag="r/kept:1")
+    layers.ensure_unpacked(store, kept)
+    finished_blob = store.put_blob(b"downloaded, never recorded")
+    half = store.ingest(sha256(b"x" * 10), 10)
+    half.write(b"x" * 5)  # the writer is never committed nor aborted
+    unpack = os.path.join(store.paths.layers, layers.TMP_PREFIX + "killed")
+    os.makedirs(os.path.join(unpack, "diff", "ro"))
+    os.chmod(os.path.join(unpack, "diff", "ro"), 0o555)
+    store.recover()
+    assert os.listdir(store.paths.ingest) == []
+    assert not os.path.exists(unpack)
+    assert store.has_blob(finished_blob) and store.list() == [store.get("r/kept:1")]
+    assert all(layers.is_unpacked(store.paths, c) for c in kept.chain_ids)

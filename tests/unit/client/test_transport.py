@@ -1,0 +1,45 @@
+"""The UNIX-socket HTTP client: bodies by length and chunked, and bodies cut short."""
+from __future__ import annotations
+
+import io
+import socket
+from typing import List
+
+import pytest
+
+from rootless.client.transport import HttpResponse
+from rootless.errors import Unavailable
+
+
+def response(body: bytes, headers: dict) -> HttpResponse:
+    left, right = socket.socketpair()  # a real socket for close(); the body comes from rfile
+    right.close()
+    return HttpResponse(left, io.BufferedReader(io.BytesIO(body)), 200, headers)  # type: ignore[arg-type]
+
+
+CHUNKED = {"transfer-encoding": "chunked"}
+
+
+def test_chunked_body_is_read_to_the_last_chunk() -> None:
+    body = b'5\r\n{"a":\r\n3\r\n1}\n\r\n0\r\n\r\n'
+    assert list(response(body, CHUNKED).iter_json()) == [{"a": 1}]
+
+
+def test_content_length_body() -> None:
+    assert response(b"hello", {"content-length": "5"}).read() == b"hello"
+
+
+@pytest.mark.parametrize("body,headers", [
+    (b'5\r\n{"a":\r\n', CHUNKED),               # no terminating chunk
+    (b'9\r\n{"a":', CHUNKED),                   # a chunk cut in the middle
+    (b"hel", {"content-length": "5"}),          # shorter than its length
+])
+def test_body_cut_off_is_an_error(body: bytes, headers: dict) -> None:
+    seen: List[bytes] = []
+    with pytest.raises(Unavailable, match="closed the connection before the end"):
+        for data in response(body, headers).iter_raw():
+            seen.append(data)
+
+
+def test_body_without_length_ends_at_eof() -> None:
+    assert response(b"until eof", {}).read() == b"until eof"
