@@ -16,7 +16,7 @@ import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Pattern, Tuple, Union
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Pattern, Tuple, Union, cast
 
 from rootless.api.errors import error_body, error_status
 from rootless.errors import InvalidArgument, NotModified, RootlessError
@@ -115,7 +115,7 @@ class Request:
         if value in (None, ""):
             return default
         try:
-            return int(value)  # type: ignore[arg-type]
+            return int(value)
         except ValueError:
             raise InvalidArgument(f"invalid value for {name}: {value!r}") from None
 
@@ -293,11 +293,16 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._dispatch("HEAD")
 
+    @property
+    def _input(self) -> IO[bytes]:
+        """The connection's buffered reader (typeshed calls it BufferedIOBase)."""
+        return cast(IO[bytes], self.rfile)
+
     def _body_reader(self) -> Any:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            return ChunkedReader(self.rfile)
+            return ChunkedReader(self._input)
         length = int(self.headers.get("Content-Length") or 0)
-        return LimitedReader(self.rfile, length)
+        return LimitedReader(self._input, length)
 
     def _dispatch(self, method: str) -> None:
         url = urllib.parse.urlsplit(self.path)
@@ -430,7 +435,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         self.wfile.write(head.encode())
         self.wfile.flush()
         self.close_connection = True
-        hijack.handler(self.connection, self.rfile)
+        hijack.handler(self.connection, self._input)
 
 
 def json_error_line(message: str, code: int = 0) -> bytes:

@@ -4,6 +4,9 @@ from __future__ import annotations
 import urllib.parse
 from typing import IO, TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence
 
+if TYPE_CHECKING:
+    from rootless.client.transport import HttpResponse
+
 
 class ImageApiMixin:
     """One method per /images endpoint (pull and inspect_image live in api.py)."""
@@ -13,7 +16,9 @@ class ImageApiMixin:
         def _json(self, method: str, url: str, **kwargs: Any) -> Any: ...
         def _no_content(self, method: str, url: str, **kwargs: Any) -> int: ...
         def _stream_json(self, method: str, url: str, **kwargs: Any) -> Iterator[Any]: ...
-        def _request(self, method: str, url: str, **kwargs: Any) -> Any: ...
+        def _request(self, method: str, url: str, *, json_body: Any = None, body: Optional[bytes] = None,
+                     body_stream: Optional[IO[bytes]] = None, headers: Optional[Dict[str, str]] = None,
+                     ) -> HttpResponse: ...
 
     def images(self, filters: Optional[Dict[str, List[str]]] = None, all: bool = False,
                digests: bool = False) -> List[Dict[str, Any]]:

@@ -97,7 +97,7 @@ class _PipeWriter(io.RawIOBase):
 def tar_stream(host_path: str, arcname: str) -> Iterator[bytes]:
     """A tar of host_path (recursively) named arcname, streamed in pieces."""
     sink = _PipeWriter()
-    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[arg-type]
+    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for full, name in _walk(host_path, arcname):
             tar.add(full, arcname=name, recursive=False)
             if sink.chunks:
@@ -126,7 +126,7 @@ def extract_into(rootfs: str, container_dir: str, body: IO[bytes], no_overwrite_
         raise NotFound(f"Could not find the file {container_dir} in container")
     if not os.path.isdir(target):
         raise InvalidArgument(f"extraction point is not a directory: {container_dir}")
-    with tarfile.open(fileobj=body, mode="r|*") as tar:  # type: ignore[arg-type]
+    with tarfile.open(fileobj=body, mode="r|*") as tar:
         for member in tar:
             name = os.path.normpath(member.name).lstrip("/")
             if name.startswith("..") or "/../" in f"/{name}/":

@@ -47,7 +47,8 @@ class ContainerReads:
         return container_fs.top_rows(container_fs.processes_in(int(container.state["Pid"])))
 
     def _rootfs(self, container: Container) -> str:
-        return self.driver.mount(container.id)
+        rootfs: str = self.driver.mount(container.id)
+        return rootfs
 
     def export(self, container: Container) -> Iterator[bytes]:
         rootfs = self._rootfs(container)

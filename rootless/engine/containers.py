@@ -13,7 +13,7 @@ import re
 import shutil
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Set
 
 from rootless.config import Paths
 from rootless.engine.container_model import Container, merge_config, new_record, now_rfc3339
@@ -36,7 +36,7 @@ class ContainerService:
         self._changed = threading.Condition(self._lock)
         self._containers: Dict[str, Container] = {}
         self._exit_generation: Dict[str, int] = {}
-        self._removed: set = set()
+        self._removed: Set[str] = set()
         self._load_all()
 
     # -- records --------------------------------------------------------------

@@ -12,10 +12,10 @@ import re
 import signal as signals
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from rootless.engine.container_model import Container
-from rootless.engine.container_reads import ContainerReads, dir_size
+from rootless.engine.container_reads import ContainerReads
 from rootless.engine.containers import ContainerService
 from rootless.errors import (Conflict, FailedPrecondition, InvalidArgument, NotModified, RootlessError,
                              ToolError)
@@ -25,6 +25,7 @@ from rootless.runtime import spec as runtime_spec
 from rootless.runtime.supervisor import Supervisor
 from rootless.runtime.storage import get_driver
 from rootless.util import fs
+from rootless.util.fs import dir_size
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class Lifecycle(ContainerReads):
         self.supervisor = Supervisor(self.paths, self.crun)
         self._attach_waiting: Dict[str, List[Any]] = {}
         self._lock = threading.RLock()
-        self._manually_stopped: set = set()
+        self._manually_stopped: Set[str] = set()
         self._restart_counts: Dict[str, int] = {}
         self._closing = False
         self.spec_host = runtime_spec.HostFacts.detect()

@@ -93,6 +93,13 @@ class Crun:
     def start(self, container_id: str) -> None:
         proc.run(self.start_argv(container_id), tool="crun", timeout=60)
 
+    def pause(self, container_id: str) -> None:
+        """Freeze the container (needs a cgroup the runtime manages)."""
+        proc.run(self.argv("pause", container_id), tool="crun", timeout=30)
+
+    def resume(self, container_id: str) -> None:
+        proc.run(self.argv("resume", container_id), tool="crun", timeout=30)
+
     def kill(self, container_id: str, sig: Union[int, str] = "TERM", all_processes: bool = False) -> None:
         """Send a signal; NotFound when crun has no such container."""
         try:

@@ -54,9 +54,13 @@ def setns(fd: int, nstype: int) -> None:
     _check(libc().setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
 
 
+def _encoded(text: Optional[str]) -> Optional[bytes]:
+    return text.encode() if text is not None else None
+
+
 def mount(source: str, target: str, fstype: Optional[str], flags: int, data: Optional[str]) -> None:
-    enc = lambda s: s.encode() if s is not None else None  # noqa: E731
-    result = libc().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data))
+    result: int = libc().mount(_encoded(source), _encoded(target), _encoded(fstype), ctypes.c_ulong(flags),
+                               _encoded(data))
     _check(result, f"mount {target}")
 
 

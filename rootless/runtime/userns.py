@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from rootless.config.paths import HOST_UID_ENV, Paths
 from rootless.config.subids import IdRange, lookup_user_ranges, user_name
@@ -60,7 +60,7 @@ class Mapping:
     def single_id(self) -> bool:
         return len(self.uids) == 1 and self.uids[0].count == 1
 
-    def to_json(self) -> dict:
+    def to_json(self) -> Dict[str, List[List[int]]]:
         return {
             "UidMap": [[m.inside, m.outside, m.count] for m in self.uids],
             "GidMap": [[m.inside, m.outside, m.count] for m in self.gids],
@@ -313,7 +313,7 @@ def stop_pause(paths: Paths) -> bool:
     return True
 
 
-def current_mapping_json() -> dict:
+def current_mapping_json() -> Dict[str, List[List[int]]]:
     """The maps of the calling process, as info shows them."""
     with open("/proc/self/uid_map") as f:
         uids = parse_id_map(f.read())

@@ -57,12 +57,12 @@ def _write_all(out: IO[bytes], data: Union[bytes, str, Iterable[bytes], BinaryIO
         out.write(data)
     elif hasattr(data, "read"):
         while True:
-            chunk = data.read(1 << 20)  # type: ignore[union-attr]
+            chunk = data.read(1 << 20)
             if not chunk:
                 break
             out.write(chunk)
     else:
-        for chunk in data:  # type: ignore[union-attr]
+        for chunk in data:
             out.write(chunk)
 
 

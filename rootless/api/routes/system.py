@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import queue
 import time
-from typing import Iterator
+from typing import Dict, Iterator, List
 
 from rootless.api.http import (API_VERSION, MIN_API_VERSION, Request, Response, Router,
                                StreamResponse)
@@ -29,7 +29,7 @@ def _parse_time(value: str) -> float:
         return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def _event_matches(event: Event, filters: dict) -> bool:
+def _event_matches(event: Event, filters: Dict[str, List[str]]) -> bool:
     checks = {
         "type": [event.type],
         "event": [event.action],
@@ -50,7 +50,7 @@ def _event_matches(event: Event, filters: dict) -> bool:
     return True
 
 
-def _label_matches(labels: dict, wanted: str) -> bool:
+def _label_matches(labels: Dict[str, str], wanted: str) -> bool:
     key, sep, value = wanted.partition("=")
     return key in labels and (not sep or labels[key] == value)
 
