@@ -9,10 +9,14 @@ from typing import Any, Dict, List, Mapping, Optional
 from rootless.config.paths import config_file
 from rootless.errors import InvalidArgument
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on older Pythons only
-    import tomli as tomllib
+
+def _toml_module() -> Any:
+    """tomllib (or tomli before 3.11), imported only when a config file exists: the CLI's hot path."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+        return tomllib
+    import tomli  # pragma: no cover - exercised on older Pythons only
+    return tomli
 
 STORAGE_DRIVERS = ("auto", "overlay", "fuse-overlayfs", "vfs")
 NETWORK_BACKENDS = ("auto", "slirp4netns", "pasta", "none")
@@ -89,12 +93,16 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
     values: Dict[str, Any] = {}
     try:
         with open(path, "rb") as f:
-            values = _from_toml(tomllib.load(f))
-        values["source"] = path
+            raw = f.read()
     except FileNotFoundError:
-        pass
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidArgument(f"config: {path}: {exc}") from exc
+        raw = None
+    if raw is not None:
+        toml = _toml_module()
+        try:
+            values = _from_toml(toml.loads(raw.decode("utf-8")))
+        except (toml.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidArgument(f"config: {path}: {exc}") from exc
+        values["source"] = path
     for env_key, attr in _ENV_KEYS.items():
         if env.get(env_key):
             values[attr] = float(env[env_key]) if attr == "idle_timeout" else env[env_key]
