@@ -138,7 +138,7 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     user = harness.bench_user(args.user, args.source)
     results: Dict[str, object] = {}
-    with harness.registry() as reg:
+    with harness.bytecode_cache(user, not args.no_bytecode_cache), harness.registry() as reg:
         pushed = push_images(reg.client, args.images.split(","))
         for name, (ref, size) in pushed.items():
             samples = measure(user, ref, args.runs)

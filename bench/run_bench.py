@@ -88,6 +88,7 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     user = harness.bench_user(args.user, args.source)
     with ExitStack() as stack:
+        stack.enter_context(harness.bytecode_cache(user, not args.no_bytecode_cache))
         reg = stack.enter_context(harness.registry())
         images = imagebuild.build_and_push(reg.client)
         engine = stack.enter_context(harness.engine(user))
