@@ -100,6 +100,10 @@ class APIClient(ContainerApiMixin, ImageApiMixin, VolumeApiMixin, NetworkApiMixi
         """GET /info, with the rootless-specific "Rootless" section."""
         return self._json("GET", "/info")  # type: ignore[no-any-return]
 
+    def disk_usage(self) -> Dict[str, Any]:
+        """GET /system/df: images (with the "Rootless" reclaimable size), containers, volumes."""
+        return self._json("GET", "/system/df")  # type: ignore[no-any-return]
+
     def events(self, since: Optional[str] = None, until: Optional[str] = None,
                filters: Optional[Dict[str, Any]] = None) -> Iterator[Any]:
         """GET /events as decoded JSON objects."""

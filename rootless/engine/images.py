@@ -415,14 +415,18 @@ class ImageService:
 
     def disk_usage(self, api_version: str = "1.44") -> Dict[str, Any]:
         """The images part of GET /system/df: LayersSize and summaries with SharedSize and Containers."""
-        usage = self.store.disk_usage()
+        containers = {r.image_id: len(self.image_users(r.image_id)) for r in self.store.list()}
+        usage = self.store.disk_usage(in_use=[image_id for image_id, count in containers.items() if count])
         images = []
         for item in usage.images:
             body = summary_json(item.record, item.size, api_version)
             body["SharedSize"] = item.shared_size
-            body["Containers"] = len(self.image_users(item.record.image_id))
+            body["Containers"] = containers.get(item.record.image_id, 0)
             images.append(body)
-        return {"LayersSize": usage.layers_size or usage.blobs_size, "Images": images}
+        # A rootless extension (like /info's): the reclaimable size computed from the
+        # layers in-use images need; docker's CLI estimates it from SharedSize.
+        return {"LayersSize": usage.layers_size, "Images": images,
+                "Rootless": {"ImagesReclaimable": usage.reclaimable}}
 
 
 # -- JSON shapes (moby api/types/image) --------------------------------------------------

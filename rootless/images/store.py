@@ -215,6 +215,7 @@ class DiskUsage:
     images: List[ImageUsage]
     blobs_size: int
     layers_size: int
+    reclaimable: int  # the layers of images no container uses, minus those in-use images need
 
 
 class ImageStore:
@@ -467,22 +468,34 @@ class ImageStore:
                 if os.lstat(path).st_mtime < deadline:
                     shutil.rmtree(path, ignore_errors=True)
 
-    def disk_usage(self) -> DiskUsage:
-        """Per-image and total sizes (compressed blobs; unpacked layer sizes when known)."""
+    def disk_usage(self, in_use: Iterable[str] = ()) -> DiskUsage:
+        """Per-image and total sizes; in_use: ids of images containers use.
+
+        A layer counts with its unpacked size (what docker reports), or its blob's
+        while it is not unpacked. Reclaimable is what removing every image no
+        container uses would free: the layers no in-use image stacks. (docker's
+        CLI estimates it from SharedSize instead, which counts a layer an in-use
+        image shares with an unused one as reclaimable; podman-system-df(1) notes
+        the same.)
+        """
         records = self.list()
+        sizes: Dict[str, int] = {}
         users: Dict[str, int] = {}
         for record in records:
+            for layer, chain_id in zip(record.layers, record.chain_ids):
+                sizes.setdefault(chain_id, layerdirs.unpacked_size(self.paths, chain_id) or layer.size)
             for chain_id in set(record.chain_ids):
                 users[chain_id] = users.get(chain_id, 0) + 1
+        used_ids = set(in_use)
+        kept = {c for r in records if r.image_id in used_ids for c in r.chain_ids}
         usages = []
         for record in records:
-            sizes = {c: layerdirs.unpacked_size(self.paths, c) for c in record.chain_ids}
-            size = sum(sizes.values()) or record.size
-            shared = sum(s for c, s in sizes.items() if users.get(c, 0) > 1)
-            usages.append(ImageUsage(record, size, shared))
+            chains = set(record.chain_ids)
+            shared = sum(sizes[c] for c in chains if users[c] > 1)
+            usages.append(ImageUsage(record, sum(sizes[c] for c in chains) or record.size, shared))
         blobs_size = sum(_file_size(os.path.join(self.paths.blobs, n)) for n in os.listdir(self.paths.blobs))
-        layers_size = sum(layerdirs.unpacked_size(self.paths, c) for c in users)
-        return DiskUsage(usages, blobs_size, layers_size)
+        return DiskUsage(usages, blobs_size, sum(sizes.values()),
+                         sum(size for c, size in sizes.items() if c not in kept))
 
 
 def _file_size(path: str) -> int:

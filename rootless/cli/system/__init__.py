@@ -9,6 +9,7 @@ SYSTEM_COMMANDS = {
     "stop": "system.stop:stop",
     "info": "system.info:info",
     "events": "system.events:events",
+    "df": "system.df:df",
 }
 
 

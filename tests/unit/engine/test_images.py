@@ -282,6 +282,26 @@ def test_prune(fake: FakeRegistry, service: ImageService) -> None:
     assert report["SpaceReclaimed"] > 0
 
 
+def test_disk_usage_counts_containers_and_keeps_their_layers(fake: FakeRegistry, service: ImageService) -> None:
+    push_test_image(fake, "used", "1", [{"base": b"b" * 100}, {"u": b"u" * 10}])
+    push_test_image(fake, "unused", "1", [{"base": b"b" * 100}, {"x": b"x" * 1000}])
+    used = pull_record(service, f"{fake.host}/used:1")
+    pull(service, f"{fake.host}/unused:1")
+    service.image_users = lambda image_id: [("c1", False)] if image_id == used.image_id else []
+    body = service.disk_usage()
+    containers = {i["RepoTags"][0].split("/")[1]: i["Containers"] for i in body["Images"]}
+    assert containers == {"used:1": 1, "unused:1": 0}
+    unused_layer = [i for i in body["Images"] if i["Containers"] == 0][0]
+    # only the unused image's own layer goes; the shared base stays for the container
+    assert body["Rootless"]["ImagesReclaimable"] == unused_layer["Size"] - unused_layer["SharedSize"]
+    assert 0 < body["Rootless"]["ImagesReclaimable"] < body["LayersSize"]
+
+
+def pull_record(service: ImageService, name: str) -> Any:
+    pull(service, name)
+    return service.get(name)
+
+
 def test_login_stores_and_logout_erases(fake: FakeRegistry, service: ImageService) -> None:
     fake.auth = "basic"
     assert service.login("alice", "secret", f"http://{fake.host}/v2/", store=True)["Status"] == "Login Succeeded"

@@ -239,14 +239,27 @@ def test_ensure_unpacked_shares_chains(store: ImageStore) -> None:
 
 def test_disk_usage(store: ImageStore) -> None:
     first = add_test_image(store, [b"base", b"one"])
-    add_test_image(store, [b"base", b"two"])
+    second = add_test_image(store, [b"base", b"two"])
     layers.ensure_unpacked(store, first)
     usage = store.disk_usage()
     assert len(usage.images) == 2 and usage.blobs_size > 0
     by_id = {u.record.image_id: u for u in usage.images}
     assert by_id[first.image_id].size == len(b"base") + len(b"one")
     assert by_id[first.image_id].shared_size == len(b"base")
-    assert usage.layers_size == len(b"base") + len(b"one")
+    # "two" is not unpacked: its blob's size stands in
+    assert usage.layers_size == len(b"base") + len(b"one") + second.layers[1].size
+    assert usage.reclaimable == usage.layers_size  # no container uses either
+
+
+def test_disk_usage_never_reclaims_what_containers_use(store: ImageStore) -> None:
+    used = add_test_image(store, [b"base", b"one"])
+    unused = add_test_image(store, [b"base", b"two"])
+    for record in (used, unused):
+        layers.ensure_unpacked(store, record)
+    usage = store.disk_usage(in_use=[used.image_id])
+    # only "two" goes with the unused image: "base" stays for the used one
+    assert usage.reclaimable == len(b"two")
+    assert store.disk_usage(in_use=[used.image_id, unused.image_id]).reclaimable == 0
 
 
 def test_garbage_collect_waits_for_leases(store: ImageStore) -> None:
