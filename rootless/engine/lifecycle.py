@@ -137,7 +137,10 @@ class Lifecycle(ContainerReads):
         config = self.supervisor.new_config(
             container.id, bundle, container.log_path, log_max_size=_log_size(container), log_max_files=_log_files(container),
             tty=container.tty, open_stdin=bool(container.config.get("OpenStdin")),
-            stdin_once=bool(container.config.get("StdinOnce")), network=network.monitor_mode,
+            # moby closes stdin at the attach's end only without a TTY (CloseStdin && !TTY in
+            # container/stream/attach.go): `run -it` then ctrl-p ctrl-q leaves the shell running.
+            stdin_once=bool(container.config.get("StdinOnce")) and not container.tty,
+            network=network.monitor_mode,
             ports=network.ports, log_level=self.engine.settings.log_level,
         )
         ready = self.supervisor.launch(config, timeout=START_TIMEOUT)

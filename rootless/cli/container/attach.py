@@ -30,5 +30,7 @@ def attach(app: App, no_stdin: bool, sig_proxy: bool, detach_keys: str, containe
         stream, tty=tty, interactive=stdin, sig_proxy=sig_proxy, detach_keys=detach_keys,
         resize=lambda h, w: client.resize(container_id, h, w), kill=lambda s: client.kill(container_id, s))
     if detached:
-        return
+        # docker's attach reports the detach as its error (term.EscapeError) and exits 1; run does not
+        click.echo("read escape sequence", err=True)
+        raise click.exceptions.Exit(1)
     raise click.exceptions.Exit(int(client.wait(container_id).get("StatusCode", 0)))
