@@ -164,8 +164,10 @@ class PullJob:
         """Stream one blob into the store, verified by the client and again by the store."""
         layer_id = prog.short_id(desc.digest)
         counter = prog.ByteCounter(emit, "Downloading", layer_id, desc.size, cancelled)
-        with self.store.ingest(desc.digest, desc.size) as writer:
-            self.client.fetch_blob(self.ref, desc, writer.write, counter)
-            emit(prog.status("Verifying Checksum", layer_id, True))
-            writer.commit()
+        with self.store.claim_blob(desc.digest, cancelled) as missing:
+            if missing:  # else another pull fetched it while this one waited
+                with self.store.ingest(desc.digest, desc.size) as writer:
+                    self.client.fetch_blob(self.ref, desc, writer.write, counter)
+                    emit(prog.status("Verifying Checksum", layer_id, True))
+                    writer.commit()
         emit(prog.status("Download complete", layer_id, True))

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from rootless.config.paths import Paths
-from rootless.errors import Conflict, Internal, InvalidArgument, NotFound
+from rootless.errors import Conflict, Internal, InvalidArgument, NotFound, Unavailable
 from rootless.images import layers as layerdirs
 from rootless.images.types import ImageConfig, chain_ids
 from rootless.util import fs
@@ -229,6 +229,7 @@ class ImageStore:
         self._cache_key: Optional[Tuple[int, int, int]] = None
         self._cache: Dict[str, Dict[str, Any]] = {}
         self._configs: Dict[str, ImageConfig] = {}
+        self._fetch_locks: Dict[str, threading.Lock] = {}
 
     # -- blobs -------------------------------------------------------------
     def ingest(self, expected_digest: Optional[str] = None, expected_size: Optional[int] = None) -> BlobWriter:
@@ -265,6 +266,23 @@ class ImageStore:
         with self.ingest(expected_digest, len(data)) as writer:
             writer.write(data)
             return writer.commit()
+
+    @contextlib.contextmanager
+    def claim_blob(self, digest: str, cancelled: Optional[threading.Event] = None) -> Iterator[bool]:
+        """One fetch of a blob at a time in this process; yields whether it is still missing.
+
+        Concurrent pulls of one image share their downloads: the second waits for
+        the first and then finds the blob committed, instead of fetching it again.
+        """
+        with self._lock:
+            lock = self._fetch_locks.setdefault(digest, threading.Lock())
+        while not lock.acquire(timeout=0.1):
+            if cancelled is not None and cancelled.is_set():
+                raise Unavailable(f"fetch blob {digest}: cancelled")
+        try:
+            yield not self.has_blob(digest)
+        finally:
+            lock.release()
 
     def load_config(self, config_digest: str) -> ImageConfig:
         """The parsed config blob, cached (blobs never change)."""

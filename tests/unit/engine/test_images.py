@@ -5,6 +5,8 @@ import hashlib
 import io
 import json
 import tarfile
+import threading
+import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
@@ -108,6 +110,28 @@ def test_shared_layer_already_exists(fake: FakeRegistry, service: ImageService) 
     shown = statuses(pull(service, f"{fake.host}/child:1"))
     assert sum(s.endswith(": Already exists") for s in shown) == 1
     assert sum(s.endswith(": Pull complete") for s in shown) == 1
+
+
+def test_concurrent_pulls_fetch_each_blob_once(fake: FakeRegistry, service: ImageService) -> None:
+    push_test_image(fake, "app", "1", [{"big": bytes(range(256)) * 4096}])
+    real_ingest = service.store.ingest
+
+    def slow_ingest(*args: Any, **kwargs: Any) -> Any:  # keeps both downloads in flight together
+        writer = real_ingest(*args, **kwargs)
+        write = writer.write
+        writer.write = lambda data: (time.sleep(0.01), write(data))[1]  # type: ignore[method-assign]
+        return writer
+    service.store.ingest = slow_ingest  # type: ignore[method-assign]
+    results: List[Any] = []
+    threads = [threading.Thread(target=lambda: results.append(pull(service, f"{fake.host}/app:1")))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(results) == 2 and len(service.store.list()) == 1
+    layer = json.loads(fake.manifests[("app", "1")][0])["layers"][0]["digest"]
+    assert fake.paths("GET").count(f"/v2/app/blobs/{layer}") == 1
 
 
 def test_pull_by_digest_and_platform_from_index(fake: FakeRegistry, service: ImageService) -> None:

@@ -9,7 +9,7 @@ from typing import List, Optional
 import pytest
 
 from rootless.config.paths import Paths
-from rootless.errors import Conflict, Internal, InvalidArgument, NotFound
+from rootless.errors import Conflict, Internal, InvalidArgument, NotFound, Unavailable
 from rootless.images import layers, types
 from rootless.images.store import ImageRecord, ImageStore, LayerRecord
 from rootless.images.store import _resolve as resolve_name
@@ -315,3 +315,17 @@ def test_recover_drops_unfinished_work_and_keeps_finished(store: ImageStore) -> 
     assert not os.path.exists(unpack)
     assert store.has_blob(finished_blob) and store.list() == [store.get("r/kept:1")]
     assert all(layers.is_unpacked(store.paths, c) for c in kept.chain_ids)
+
+
+def test_claim_blob_serialises_fetches_and_honours_cancel(store: ImageStore) -> None:
+    digest = sha256(b"claimed")
+    cancelled = threading.Event()
+    with store.claim_blob(digest) as missing:
+        assert missing
+        cancelled.set()
+        with pytest.raises(Unavailable, match="cancelled"):
+            with store.claim_blob(digest, cancelled):
+                pass
+        store.put_blob(b"claimed")
+    with store.claim_blob(digest) as missing:
+        assert not missing  # fetched by the first claimant meanwhile
