@@ -212,6 +212,12 @@ def test_push_to_empty_registry_uploads(fake: FakeRegistry, service: ImageServic
         shown = statuses(list(service.push(f"{other.host}/app", "1").events()))
         assert any(s.endswith(": Pushed") for s in shown)
         assert other.manifests[("app", "1")][0] == fake.manifests[("app", "1")][0]
+        writes = [(r.method, r.path) for r in other.requests if r.method in ("POST", "PATCH", "PUT")]
+        # blobs first (checked with HEAD, then uploaded), the manifest last: a registry
+        # refuses a manifest whose blobs it does not have
+        assert writes[-1] == ("PUT", "/v2/app/manifests/1")
+        assert sum(1 for method, path in writes if "/blobs/uploads/" in path and method == "POST") == 2
+        assert [r.method for r in other.requests if "/blobs/sha256:" in r.path][:2] == ["HEAD", "HEAD"]
     with pytest.raises(NotFound):
         service.push(f"{fake.host}/never")
 
