@@ -71,6 +71,7 @@ def bad_registry(images) -> Iterator[FakeRegistry]:  # type: ignore[no-untyped-d
                      "config": {"mediaType": imagebuild.DOCKER_CONFIG, "digest": base.digest, "size": 1},
                      "layers": [{"mediaType": imagebuild.DOCKER_LAYER, "size": 1}]}
         fake.add_manifest("nodigest", "1", json.dumps(no_digest).encode(), imagebuild.DOCKER_MANIFEST)
+        fake.schema1.add(("schema1", "1"))
         push(fake, "dotdot", [base, Layer(TarBuilder().file("../escaped", b"x\n").bytes())])
         evil_link = TarBuilder().symlink("link", "/tmp").file("link/escaped", b"x\n").bytes()
         push(fake, "symlink", [base, Layer(evil_link)])
@@ -104,6 +105,7 @@ CASES = [
     ("nodigest", "can't parse manifest: {host}/nodigest:1: layers[0]: invalid digest ''"),
     ("dotdot", "'../escaped': path escapes the layer"),
     ("symlink", "'link/escaped': parent 'link' is a symlink"),
+    ("schema1", "unsupported manifest: schema1: {host}/schema1:1"),
     ("unknown", "manifest unknown"),
 ]
 
