@@ -7,7 +7,7 @@ import socket
 import threading
 from typing import IO, Any, Iterator, Optional
 
-from rootless.engine.container_model import Container, parse_rfc3339
+from rootless.engine.container_model import Container, log_max_files, parse_rfc3339
 from rootless.errors import InvalidArgument, RootlessError
 from rootless.runtime import logs as runtime_logs
 from rootless.runtime import stdcopy
@@ -41,7 +41,7 @@ def log_chunks(container: Container, is_running: Any, *, stdout: bool, stderr: b
     wanted = {"stdout"} if stdout else set()
     if stderr:
         wanted.add("stderr")
-    max_files = int((container.host_config.get("LogConfig") or {}).get("Config", {}).get("max-file", "1"))
+    max_files = log_max_files((container.host_config.get("LogConfig") or {}).get("Config") or {})
     entries = runtime_logs.read_logs(container.log_path, max_files=max_files, tail=tail_n,
                                      since_ns=_time_ns(since), until_ns=_time_ns(until), follow=follow,
                                      is_running=is_running)

@@ -9,6 +9,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 from rootless.config import Paths
+from rootless.errors import InvalidArgument
 from rootless.util import fs
 from rootless.util.units import human_duration
 
@@ -197,6 +198,45 @@ class Container:
         }
 
 
+LOG_DRIVERS = ("", "json-file")
+LOG_OPTIONS = ("max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag")
+_SIZE_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def log_max_size(config: Dict[str, str]) -> int:
+    """max-size in bytes (docker's units k, m, g); -1 for no rotation."""
+    raw = str(config.get("max-size", "-1")).strip()
+    try:
+        if raw and raw[-1].lower() in _SIZE_UNITS:
+            return int(float(raw[:-1]) * _SIZE_UNITS[raw[-1].lower()])
+        return int(raw)
+    except ValueError:
+        raise InvalidArgument(f"invalid log option: max-size={raw}: not a size",
+                              hint="use a number with an optional unit: 10k, 20m, 1g") from None
+
+
+def log_max_files(config: Dict[str, str]) -> int:
+    raw = str(config.get("max-file", "1"))
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidArgument(f"invalid log option: max-file={raw}: must be a number >= 1")
+    return int(raw)
+
+
+def checked_log_config(log_config: Dict[str, Any]) -> Dict[str, Any]:
+    """HostConfig.LogConfig as recorded: json-file with checked options (docker's json-file driver)."""
+    driver = log_config.get("Type") or ""
+    if driver not in LOG_DRIVERS:
+        raise InvalidArgument(f"can't create container: log driver {driver}: not supported",
+                              hint="rootless writes json-file logs; drop --log-driver")
+    options = {str(k): str(v) for k, v in (log_config.get("Config") or {}).items()}
+    for key in options:
+        if key not in LOG_OPTIONS:
+            raise InvalidArgument(f"unknown log opt '{key}' for json-file log driver")
+    log_max_size(options)
+    log_max_files(options)
+    return {"Type": "json-file", "Config": options}
+
+
 def new_record(container_id: str, name: str, image_ref: str, image_id: str, config: Dict[str, Any],
                host_config: Dict[str, Any], networking: Dict[str, Any], driver: str, paths: Paths) -> Dict[str, Any]:
     argv = command_argv(config)
@@ -208,8 +248,7 @@ def new_record(container_id: str, name: str, image_ref: str, image_id: str, conf
     host_config.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
     if not (host_config.get("RestartPolicy") or {}).get("Name"):
         host_config["RestartPolicy"] = {"Name": "no", "MaximumRetryCount": 0}
-    log_config = host_config.get("LogConfig") or {}
-    host_config["LogConfig"] = {"Type": "json-file", "Config": log_config.get("Config") or {}}
+    host_config["LogConfig"] = checked_log_config(host_config.get("LogConfig") or {})
     config = dict(config)
     config["Image"] = image_ref
     return {

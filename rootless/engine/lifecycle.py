@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from rootless.engine.container_model import Container
+from rootless.engine.container_model import Container, log_max_files, log_max_size
 from rootless.engine.container_reads import ContainerReads
 from rootless.engine.containers import ContainerService
 from rootless.errors import (Conflict, FailedPrecondition, InvalidArgument, NotModified, RootlessError,
@@ -48,6 +48,9 @@ def docker_start_error(exc: RootlessError) -> RootlessError:
     if found:
         return InvalidArgument(f'failed to create task for container: exec: "{found.group(1)}": '
                                "executable file not found in $PATH: unknown")
+    # crun opens the binary first: EACCES for a file without x, EPERM for a directory
+    # (docker says "is a directory: permission denied"); both are 126.
+    text = text.replace("open executable: Operation not permitted", "open executable: permission denied")
     if "Permission denied" in text or "permission denied" in text:
         return InvalidArgument(f"failed to create task for container: {text.replace('Permission denied', 'permission denied')}")
     return exc
@@ -370,13 +373,8 @@ def _label_matches(labels: Dict[str, str], wanted: str) -> bool:
 
 
 def _log_size(container: Container) -> int:
-    raw = str((container.host_config.get("LogConfig") or {}).get("Config", {}).get("max-size", "-1"))
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    if raw and raw[-1].lower() in units:
-        return int(float(raw[:-1]) * units[raw[-1].lower()])
-    return int(raw)
+    return log_max_size((container.host_config.get("LogConfig") or {}).get("Config") or {})
 
 
 def _log_files(container: Container) -> int:
-    return int((container.host_config.get("LogConfig") or {}).get("Config", {}).get("max-file", "1"))
-
+    return log_max_files((container.host_config.get("LogConfig") or {}).get("Config") or {})

@@ -50,6 +50,8 @@ class CreateOptions:
     shm_size: Optional[str] = None
     add_host: Sequence[str] = ()
     dns: Sequence[str] = ()
+    log_driver: Optional[str] = None
+    log_opt: Sequence[str] = ()
     stop_signal: Optional[str] = None
     stop_timeout: Optional[int] = None
     console_size: Optional[Tuple[int, int]] = None
@@ -148,6 +150,11 @@ def _resources(opts: CreateOptions) -> Dict[str, Any]:
     return resources
 
 
+def _log_config(opts: CreateOptions) -> Dict[str, Any]:
+    driver = opts.log_driver or ""
+    return {"Type": driver, "Config": parse.parse_log_opts(driver, list(opts.log_opt))}
+
+
 def build_host_config(opts: CreateOptions, read_file: Callable[[str], str], cwd: str = "") -> Dict[str, Any]:
     """The HostConfig part of the create body."""
     _, bindings = _ports(opts)
@@ -155,7 +162,7 @@ def build_host_config(opts: CreateOptions, read_file: Callable[[str], str], cwd:
     host: Dict[str, Any] = {
         "Binds": binds or None, "NetworkMode": opts.network or "default", "PortBindings": bindings,
         "RestartPolicy": parse.parse_restart(opts.restart) if opts.restart else {"Name": "no", "MaximumRetryCount": 0},
-        "AutoRemove": opts.rm, "LogConfig": {"Type": "", "Config": {}},
+        "AutoRemove": opts.rm, "LogConfig": _log_config(opts),
         "Mounts": [parse.parse_mount_spec(m) for m in opts.mount] or None,
         "PublishAllPorts": opts.publish_all, "Privileged": opts.privileged, "ReadonlyRootfs": opts.read_only,
         "CapAdd": list(opts.cap_add) or None, "CapDrop": list(opts.cap_drop) or None,

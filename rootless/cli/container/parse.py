@@ -203,6 +203,19 @@ def parse_labels(values: List[str]) -> Dict[str, str]:
     return labels
 
 
+def parse_log_opts(driver: str, values: List[str]) -> Dict[str, str]:
+    """`--log-opt max-size=10m` -> {"max-size": "10m"} (docker's parseLoggingOpts)."""
+    options: Dict[str, str] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key:
+            raise InvalidArgument(f"invalid key-value log-opt: {value}", hint="use --log-opt KEY=VALUE")
+        options[key] = text
+    if driver == "none" and options:
+        raise InvalidArgument(f"invalid logging opts for driver {driver}")
+    return options
+
+
 def parse_ulimit(spec: str) -> Dict[str, Any]:
     """`nofile=1024:2048` -> {"Name": "nofile", "Soft": 1024, "Hard": 2048}."""
     name, _, limits = spec.partition("=")

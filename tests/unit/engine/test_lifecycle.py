@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from rootless.engine import lifecycle
-from rootless.errors import InvalidArgument
+from rootless.errors import InvalidArgument, ToolError
 
 
 def _bare_lifecycle() -> lifecycle.Lifecycle:
@@ -63,3 +63,20 @@ def test_log_size_units() -> None:
     assert lifecycle._log_size(container({"max-size": "1.5m"})) == 1572864
     assert lifecycle._log_size(container({})) == -1
     assert lifecycle._log_files(container({"max-file": "3"})) == 3
+
+
+@pytest.mark.parametrize("crun_says, code", [
+    ("create failed with status 1: executable file `nosuch` not found in $PATH: No such file or directory", 127),
+    ("create failed with status 1: open executable: Permission denied", 126),
+    ("create failed with status 1: open executable: Operation not permitted", 126),  # a directory
+])
+def test_start_errors_in_docker_words(crun_says: str, code: int) -> None:
+    error = lifecycle.docker_start_error(ToolError("crun", crun_says))
+    assert isinstance(error, InvalidArgument)
+    assert error.message.startswith("failed to create task for container: ")
+    assert lifecycle.exit_code_for_start_error(error.message) == code
+
+
+def test_other_start_errors_stay_as_they_are() -> None:
+    error = ToolError("crun", "create failed with status 1: mount: No space left on device")
+    assert lifecycle.docker_start_error(error) is error

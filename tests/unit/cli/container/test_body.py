@@ -77,3 +77,12 @@ def test_conflicts():
         body(rm=True, restart="always")
     with pytest.raises(InvalidArgument, match="user-defined networks"):
         body(network_alias=("x",))
+
+
+def test_log_driver_and_options():
+    host = body(log_driver="json-file", log_opt=("max-size=1k", "max-file=3"))["HostConfig"]
+    assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "1k", "max-file": "3"}}
+    with pytest.raises(InvalidArgument, match="invalid key-value log-opt: max-size"):
+        body(log_opt=("max-size",))
+    with pytest.raises(InvalidArgument, match="invalid logging opts for driver none"):
+        body(log_driver="none", log_opt=("max-size=1k",))
