@@ -14,9 +14,11 @@ as one JSON line on READY_FD, then serves two UNIX sockets in its dir:
   stdin bytes. The monitor closes the connection after the last output.
 
 Output always goes to the json-file log. When init exits the monitor drains
-the output, runs `crun delete`, stops slirp4netns, closes the clients and
-writes exit.json ({"ExitCode", "FinishedAt", "Signal"}) last, so a waiter
-that sees it can create the container again at once.
+the output, runs `crun delete`, closes the clients, stops slirp4netns and
+writes exit.json ({"ExitCode", "FinishedAt", "Signal"}), then closes READY_FD
+(its EOF tells the engine). Without published ports, exit.json comes before
+slirp4netns is gone (see _may_report_exit_early); the engine's launch waits
+for such a finishing monitor before it creates the container again.
 Only light imports here: the monitor is on every container start's path.
 """
 from __future__ import annotations
@@ -196,12 +198,33 @@ class Monitor:
                 self._report({"error": str(exc), "hint": getattr(exc, "hint", None)})
                 self._delete_container()
                 return 1
-            self._report({"pid": self.container_pid, "ports": ports, "monitor_pid": os.getpid()})
+            # The ready fd stays open until exit.json exists: its EOF wakes the engine.
+            self._report({"pid": self.container_pid, "ports": ports, "monitor_pid": os.getpid()}, keep_open=True)
             self._serve()
             record = self._finish()
+            reported = self._may_report_exit_early()
+            if reported:
+                self._write_exit(record)
+        if not reported:
+            self._write_exit(record)
+        return 0
+
+    def _may_report_exit_early(self) -> bool:
+        """Whether exit.json may precede the network helper's exit.
+
+        slirp4netns takes 15-20 ms to die after any signal or exit-fd EOF (the kernel
+        tears down its tap device; bench/README.md): not worth making the engine wait
+        for, unless published ports are still bound to it (a restart would collide)
+        or it is pasta, whose clean-up reads its pid file from the monitor dir.
+        """
+        return not self.config.ports and self.config.network in ("none", "slirp4netns")
+
+    def _write_exit(self, record: Dict[str, Any]) -> None:
         fs.atomic_write_json(self.config.file(EXIT), record)
         logger.info("container %s exited: %s", self.config.container_id, record)
-        return 0
+        if self.ready_fd >= 0:
+            os.close(self.ready_fd)
+            self.ready_fd = -1
 
     def _watch_children(self, stack: contextlib.ExitStack) -> None:
         """SIGCHLD wakes the selector through a pipe (signal.set_wakeup_fd)."""
@@ -314,14 +337,15 @@ class Monitor:
             self.listeners[listener.fileno()] = (name, listener)
             self._set_interest(listener.fileno(), selectors.EVENT_READ)
 
-    def _report(self, message: Dict[str, Any]) -> None:
-        """One JSON line to the engine on the ready fd, then close it."""
+    def _report(self, message: Dict[str, Any], keep_open: bool = False) -> None:
+        """One JSON line to the engine on the ready fd; then close it unless keep_open."""
         if self.ready_fd < 0:
             return
         with contextlib.suppress(OSError):
             os.write(self.ready_fd, (json.dumps(message) + "\n").encode())
-        os.close(self.ready_fd)
-        self.ready_fd = -1
+        if not keep_open:
+            os.close(self.ready_fd)
+            self.ready_fd = -1
 
     # -- selector bookkeeping -----------------------------------------------
     def _set_interest(self, fd: int, events: int) -> None:

@@ -14,6 +14,7 @@ import select
 import shutil
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -30,6 +31,8 @@ from rootless.runtime.zygote import Zygote
 from rootless.util import fs, proc
 
 LAUNCH_TIMEOUT = 30.0
+# A monitor that wrote exit.json may still be stopping slirp4netns (~20 ms).
+FINISHING_TIMEOUT = 5.0
 MONITOR_MARKER = b"rootless.runtime.monitor"
 
 
@@ -111,6 +114,8 @@ class Supervisor:
         self.crun = crun
         self.python = python
         self.zygote = Zygote(python, _python_env()) if use_zygote else None
+        self._lock = threading.Lock()
+        self._exit_fds: Dict[str, int] = {}  # container id -> read end of its monitor's ready pipe
 
     def new_config(self, container_id: str, bundle: str, log_path: str, **options: Any) -> MonitorConfig:
         """A MonitorConfig with this engine's crun and paths; options are its other fields."""
@@ -129,8 +134,11 @@ class Supervisor:
             ToolError: crun or slirp4netns failed (their message inside).
         """
         container_id = config.container_id
+        if self.is_alive(container_id) and self.read_exit(container_id) is not None:
+            self._sleep_until_monitor_exits(container_id, FINISHING_TIMEOUT)  # it is stopping slirp4netns
         if self.is_alive(container_id):
             raise errors.Conflict(f"can't create container: {container_id}: its monitor is still running")
+        self._forget_exit_notifier(container_id)
         self._reset_dir(container_id)
         fs.ensure_dir(self.paths.crun_state)
         if config.network == "slirp4netns" and not config.slirp_features:
@@ -142,6 +150,10 @@ class Supervisor:
             os.close(ready_w)
             ready_w = -1
             report = self._wait_ready(container_id, ready_r, timeout)
+            if "error" not in report:
+                with self._lock:  # the monitor closes its end once exit.json exists
+                    self._exit_fds[container_id] = ready_r
+                ready_r = -1
         finally:
             for fd in (ready_r, ready_w):
                 if fd >= 0:
@@ -268,8 +280,10 @@ class Supervisor:
         while True:
             record = self.read_exit(container_id)
             if record is not None:
+                self._forget_exit_notifier(container_id)
                 return record
             if not self.is_alive(container_id):
+                self._forget_exit_notifier(container_id)
                 return self.read_exit(container_id) or {
                     "ExitCode": 255, "Signal": None, "FinishedAt": format_rfc3339_ns(time.time_ns()),
                     "Error": f"monitor of container {container_id} died without an exit status"}
@@ -279,7 +293,7 @@ class Supervisor:
             self._sleep_until_monitor_exits(container_id, remaining)
 
     def _sleep_until_monitor_exits(self, container_id: str, timeout: Optional[float]) -> None:
-        """Block on a pidfd of the monitor (it writes exit.json, then exits); else poll."""
+        """Block until the monitor closes its ready pipe (exit.json written) or exits; else poll."""
         pid, started = self._monitor_identity(container_id)
         try:
             pidfd = os.pidfd_open(pid) if pid else -1  # Linux 5.3+, Python 3.9+
@@ -288,11 +302,31 @@ class Supervisor:
         if pidfd < 0:
             time.sleep(0.05 if timeout is None else min(0.05, timeout))
             return
+        notifier = self._exit_notifier(container_id)
         try:
             if _is_monitor(pid, container_id, started):  # type: ignore[arg-type]  # not a recycled pid
-                select.select([pidfd], [], [], timeout)
+                readable, _, _ = select.select([pidfd] + ([notifier] if notifier >= 0 else []), [], [], timeout)
+                if notifier in readable and self.read_exit(container_id) is None:
+                    self._forget_exit_notifier(container_id)  # EOF without a record: the pidfd decides
         finally:
-            os.close(pidfd)
+            for fd in (pidfd, notifier):
+                if fd >= 0:
+                    os.close(fd)
+
+    def _exit_notifier(self, container_id: str) -> int:
+        """A dup of our end of the monitor's ready pipe (EOF once exit.json exists), or -1.
+
+        A dup, so that another thread forgetting the original can't close it under our select.
+        """
+        with self._lock:
+            fd = self._exit_fds.get(container_id, -1)
+            return os.dup(fd) if fd >= 0 else -1
+
+    def _forget_exit_notifier(self, container_id: str) -> None:
+        with self._lock:
+            fd = self._exit_fds.pop(container_id, -1)
+        if fd >= 0:
+            os.close(fd)
 
     def kill(self, container_id: str, signal: Union[int, str] = "TERM") -> None:
         """Signal the container's init through crun; NotFound when it is not running."""
@@ -300,7 +334,7 @@ class Supervisor:
 
     def remove(self, container_id: str, timeout: float = 10.0) -> None:
         """Kill what runs, let the monitor finish, and delete its dir."""
-        if self.is_alive(container_id):
+        if self.is_alive(container_id) and self.read_exit(container_id) is None:
             self.crun.delete(container_id)  # --force: kills init; the monitor then exits
             self.wait_exit(container_id, timeout)
         elif self.crun.has_state(container_id):

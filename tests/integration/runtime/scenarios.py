@@ -67,7 +67,15 @@ def output_and_exit(workdir: str) -> Dict[str, Any]:
     sup.start(cid)
     frames = read_frames(conn)
     record = sup.wait_exit(cid, 10)
-    return {"frames": frames, "exit": record, "log": log_entries(log), "alive": sup.is_alive(cid)}
+    return {"frames": frames, "exit": record, "log": log_entries(log), "alive": _alive_after(sup, cid, 2.0)}
+
+
+def _alive_after(sup: Supervisor, cid: str, seconds: float) -> bool:
+    """Whether the monitor still runs after seconds: exit.json may precede its end by ~20 ms."""
+    deadline = time.monotonic() + seconds
+    while sup.is_alive(cid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return sup.is_alive(cid)
 
 
 def stdin_once(workdir: str) -> Dict[str, Any]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 
 from rootless.config.paths import Paths
 from rootless.errors import Internal, ToolError
@@ -89,3 +90,24 @@ def test_is_alive_matches_pid_and_start_time(tmp_path):
     with open(sup.paths.monitor_pidfile("c1"), "w") as f:
         f.write(f"{os.getpid()} {started + 1}\n")  # a recycled pid
     assert not sup.is_alive("c1")
+
+
+def test_wait_exit_wakes_on_ready_pipe_eof_while_monitor_finishes(tmp_path):
+    sup = make(tmp_path)
+    os.makedirs(sup.paths.monitor_dir("c1"))
+    with open(sup.paths.monitor_pidfile("c1"), "w") as f:
+        f.write(f"{os.getpid()} {monitor.process_start_time('self')}\n")  # "alive": it is us
+    read_end, write_end = os.pipe()
+    sup._exit_fds["c1"] = read_end
+
+    def finish() -> None:
+        with open(sup.paths.exit_file("c1"), "w") as f:
+            f.write('{"ExitCode": 4, "Signal": null, "FinishedAt": "x"}')
+        os.close(write_end)  # what the monitor does right after exit.json
+
+    timer = threading.Timer(0.05, finish)
+    timer.start()
+    start = time.monotonic()
+    assert sup.wait_exit("c1", 5)["ExitCode"] == 4
+    assert time.monotonic() - start < 2 and "c1" not in sup._exit_fds
+    timer.join()
