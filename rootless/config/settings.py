@@ -1,6 +1,7 @@
 """User settings: ~/.config/rootless/config.toml, overridden by ROOTLESS_* variables."""
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -12,11 +13,7 @@ from rootless.errors import InvalidArgument
 
 def _toml_module() -> Any:
     """tomllib (or tomli before 3.11), imported only when a config file exists: the CLI's hot path."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-        return tomllib
-    import tomli  # pragma: no cover - exercised on older Pythons only
-    return tomli
+    return importlib.import_module("tomllib" if sys.version_info >= (3, 11) else "tomli")
 
 STORAGE_DRIVERS = ("auto", "overlay", "fuse-overlayfs", "vfs")
 NETWORK_BACKENDS = ("auto", "slirp4netns", "pasta", "none")
