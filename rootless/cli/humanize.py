@@ -4,8 +4,9 @@ from __future__ import annotations
 import datetime
 from typing import Any, Dict, List
 
-# Re-exported: the CLI's formatters take all of docker's units from here; one implementation.
-from rootless.util.units import human_duration, human_size  # noqa: F401
+# Re-exported (the 'as' form marks it so for mypy, PEP 484): the CLI's formatters take all of
+# docker's units from here; one implementation.
+from rootless.util.units import human_duration as human_duration, human_size as human_size
 
 
 def go_time(unix_seconds: float) -> str:

@@ -123,7 +123,7 @@ class PullJob:
                 f"pull {self.ref}: manifest has {len(manifest.layers)} layers, config lists {len(diff_ids)}")
         record = self._record(diff_ids)
         unpacked = {c for c in record.chain_ids if layers.is_unpacked(self.store.paths, c)}
-        missing = []
+        missing: List[Descriptor] = []
         for layer, chain in zip(manifest.layers, record.chain_ids):
             have = chain in unpacked or self.store.has_blob(layer.digest)
             yield prog.status("Already exists" if have else "Pulling fs layer", prog.short_id(layer.digest), True)

@@ -201,7 +201,7 @@ def _read_archive(store: ImageStore, stream: IO[bytes]) -> _Unpacked:
     with contextlib.ExitStack() as stack:
         source = layerfiles.open_uncompressed(stream, stack)
         try:
-            tar = stack.enter_context(tarfile.open(fileobj=source, mode="r|", bufsize=layerfiles.TAR_BUFSIZE))  # type: ignore[call-overload]
+            tar = stack.enter_context(layerfiles.open_tar_stream(source))
             for member in tar:
                 _read_member(store, tar, member, found)
         except (tarfile.TarError, EOFError, zlib.error, zstandard.ZstdError, gzip.BadGzipFile) as exc:
@@ -431,7 +431,7 @@ def apply_changes(config: ContainerConfig, changes: Iterable[str]) -> ContainerC
             raise InvalidArgument(f"can't apply change: {change!r}: unsupported instruction {keyword!r}",
                                   hint="supported: " + ", ".join(CHANGE_INSTRUCTIONS))
         _apply_change(doc, keyword, rest, change)
-    return ContainerConfig.from_json(doc)  # type: ignore[no-any-return]
+    return ContainerConfig.from_json(doc)
 
 
 def _apply_change(doc: Dict[str, Any], keyword: str, rest: str, change: str) -> None:
@@ -446,7 +446,7 @@ def _apply_change(doc: Dict[str, Any], keyword: str, rest: str, change: str) -> 
     elif keyword == "LABEL":
         doc["Labels"] = {**(doc.get("Labels") or {}), **dict(_pairs(rest, change))}
     elif keyword == "EXPOSE":
-        ports = {p if "/" in p else f"{p}/tcp": {} for p in rest.split()}
+        ports: Dict[str, Dict[str, Any]] = {p if "/" in p else f"{p}/tcp": {} for p in rest.split()}
         doc["ExposedPorts"] = {**(doc.get("ExposedPorts") or {}), **ports}
     elif keyword == "VOLUME":
         paths = _exec_form(rest, change) if rest.startswith("[") else rest.split()

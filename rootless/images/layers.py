@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import gzip
 import hashlib
 import logging
@@ -47,7 +48,7 @@ import tempfile
 import threading
 import time
 import zlib
-from typing import IO, TYPE_CHECKING, Iterator, List, Optional, Set, Tuple, Union
+from typing import IO, TYPE_CHECKING, Iterator, List, Optional, Protocol, Set, Tuple, Union, cast
 
 import zstandard
 
@@ -148,9 +149,7 @@ def apply_layer(raw: IO[bytes], root: str, layer_name: str) -> Tuple[str, int]:
         reader = _HashingReader(_decompressed(raw, stack))
         stack.callback(reader.close)
         try:
-            tar = stack.enter_context(
-                tarfile.open(fileobj=reader, mode="r|", bufsize=TAR_BUFSIZE,  # type: ignore[call-overload]
-                             errors="surrogateescape"))
+            tar = stack.enter_context(open_tar_stream(reader))
             applier = _Applier(root, layer_name)
             for member in _members(tar, layer_name):
                 applier.apply(tar, member)
@@ -217,9 +216,23 @@ def detect_compression(head: bytes) -> str:
     return "none"
 
 
-def open_uncompressed(raw: IO[bytes], stack: contextlib.ExitStack) -> IO[bytes]:
+class Reader(Protocol):
+    """What a layer stream offers: read(size) -> bytes, short only at the end; read() reads all."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def open_uncompressed(raw: IO[bytes], stack: contextlib.ExitStack) -> Reader:
     """A reader of the uncompressed bytes of a (maybe) compressed stream."""
     return _decompressed(raw, stack)
+
+
+def open_tar_stream(source: Reader) -> tarfile.TarFile:
+    """tarfile's stream mode ("r|": read forwards once, never seek) over source."""
+    # typeshed types fileobj with one protocol for every mode (read, write, seek, tell,
+    # close); stream reading only ever calls read() (CPython Lib/tarfile.py, _Stream).
+    fileobj = cast(IO[bytes], source)
+    return tarfile.open(fileobj=fileobj, mode="r|", bufsize=TAR_BUFSIZE, errors="surrogateescape")
 
 
 # -- streams --------------------------------------------------------------------
@@ -239,17 +252,22 @@ class _Peekable:
         head, self._head = self._head[:size], self._head[size:]
         return head + self._raw.read(size - len(head))
 
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        """Refused: GzipFile seeks its source only to rewind, which a forward tar stream never asks."""
+        raise io.UnsupportedOperation("a layer stream is read once, forwards")
 
-def _decompressed(raw: IO[bytes], stack: contextlib.ExitStack) -> IO[bytes]:
+
+def _decompressed(raw: IO[bytes], stack: contextlib.ExitStack) -> Reader:
     head = raw.read(4)
     source = _Peekable(raw, head)
     kind = detect_compression(head)
     if kind == "gzip":
-        return stack.enter_context(gzip.GzipFile(fileobj=source, mode="rb"))  # type: ignore[arg-type]
+        return stack.enter_context(gzip.GzipFile(fileobj=source, mode="rb"))
     if kind == "zstd":
-        reader = zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True)
-        return stack.enter_context(reader)  # type: ignore[return-value]
-    return source  # type: ignore[return-value]
+        # zstandard's stub asks for IO[bytes]; its stream reader only calls read().
+        reader = zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], source), read_across_frames=True)
+        return stack.enter_context(reader)
+    return source
 
 
 class _HashingReader:
@@ -262,7 +280,7 @@ class _HashingReader:
 
     CHUNK = 256 << 10
 
-    def __init__(self, inner: IO[bytes]) -> None:
+    def __init__(self, inner: Reader) -> None:
         self._inner = inner
         self._hasher = hashlib.sha256()
         self._queue: "queue.Queue[Union[bytes, BaseException]]" = queue.Queue(maxsize=32)
@@ -349,7 +367,8 @@ def _members(tar: tarfile.TarFile, layer_name: str) -> Iterator[tarfile.TarInfo]
 
 def _is_member_complete(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bool:
     data_size = member.size if member.isreg() else 0
-    return bool(tar.fileobj.tell() >= member.offset_data + data_size)  # type: ignore[union-attr]
+    fileobj = tar.fileobj  # typeshed made it Optional in some versions; a stream always has one
+    return fileobj is not None and fileobj.tell() >= member.offset_data + data_size
 
 
 # -- applying entries -------------------------------------------------------------

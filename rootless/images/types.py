@@ -10,7 +10,7 @@ import hashlib
 import json
 import platform as _platform
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
 from rootless.errors import InvalidArgument, NotFound
 from rootless.util.digest import DIGEST_RE
@@ -76,7 +76,7 @@ class JsonObject:
     extra: Dict[str, Any]
 
     @classmethod
-    def from_json(cls, data: Any) -> Any:
+    def from_json(cls: Type[T], data: Any) -> T:
         if not isinstance(data, dict):
             raise InvalidArgument(f"invalid {cls.__name__}: expected a JSON object, got {type(data).__name__}")
         kwargs: Dict[str, Any] = {}

@@ -190,10 +190,9 @@ class NetworkStore:
     @staticmethod
     def _find(networks: Sequence[Network], ref: str) -> Network:
         """By exact name, then exact id, then unique id prefix (docker's order)."""
-        for test in (lambda n: n.name == ref, lambda n: n.network_id == ref):
-            for network in networks:
-                if test(network):
-                    return network
+        exact = [n for n in networks if n.name == ref] or [n for n in networks if n.network_id == ref]
+        if exact:
+            return exact[0]
         matches = [n for n in networks if ref and n.network_id.startswith(ref)]
         if len(matches) > 1:
             raise InvalidArgument(f"network {ref} is ambiguous ({len(matches)} matches found based on ID prefix)")

@@ -384,7 +384,8 @@ def check_login(
             _, _, refresh = fetch_token(session, challenge, [], creds, offline=True)
             return refresh or None
         if challenge.scheme == "basic":
-            return _check_basic(session, v2_url, registry, creds, verify)
+            _check_basic(session, v2_url, registry, creds, verify)
+            return None
     raise Unauthorized(f"login: {registry}: unsupported authentication scheme: {header!r}")
 
 

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import (
-    Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, TypeVar,
+    IO, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, TypeVar,
 )
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -43,7 +43,7 @@ _USER_AGENT = "rootless/0.1"
 _LOOPBACK_NAMES = ("localhost",)
 
 T = TypeVar("T")
-Writer = Callable[[bytes], None]
+Writer = Callable[[bytes], object]  # what it returns (a file's write: a count) is unused
 Progress = Callable[[int], None]
 
 
@@ -330,7 +330,7 @@ class RegistryClient:
         # Once bytes reached the writer, another mirror cannot start over.
         self._read(ref, fetch.run, may_retry=lambda: fetch.received == 0)
 
-    def upload_blob(self, ref: Reference, descriptor: Any, open_blob: Callable[[], BinaryIO],
+    def upload_blob(self, ref: Reference, descriptor: Any, open_blob: Callable[[], IO[bytes]],
                     mount_from: Optional[str] = None, progress: Optional[Progress] = None) -> bool:
         """Make blob descriptor exist in ref's repository; True if mounted, not uploaded.
 
@@ -353,7 +353,7 @@ class RegistryClient:
         return False
 
     def _send_blob(self, ref: Reference, scopes: Sequence[str], location: str, descriptor: Any,
-                   open_blob: Callable[[], BinaryIO], progress: Optional[Progress]) -> None:
+                   open_blob: Callable[[], IO[bytes]], progress: Optional[Progress]) -> None:
         what = f"upload blob {descriptor.digest}"
         with open_blob() as stream:
             body = _chunks(stream, progress)
@@ -402,7 +402,7 @@ def _reason(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _chunks(stream: BinaryIO, progress: Optional[Progress]) -> Iterable[bytes]:
+def _chunks(stream: IO[bytes], progress: Optional[Progress]) -> Iterable[bytes]:
     for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
         yield chunk
         if progress:

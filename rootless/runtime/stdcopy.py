@@ -37,7 +37,7 @@ class FrameDecoder:
 
     def feed(self, data: bytes) -> List[Tuple[int, bytes]]:
         self._buffer += data
-        frames = []
+        frames: List[Tuple[int, bytes]] = []
         while True:
             frame = self._next_frame()
             if frame is None:

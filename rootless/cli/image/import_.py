@@ -28,7 +28,7 @@ def import_(app: App, changes: Tuple[str, ...], message: str, source: str, repos
             try:
                 stream = stack.enter_context(open(source, "rb"))
             except OSError as exc:
-                raise NotFound(f"open {source}: {exc.strerror.lower()}") from exc
+                raise NotFound(f"open {source}: {(exc.strerror or str(exc)).lower()}") from exc
         for message_line in app.client.import_image(stream, repo, tag or None, message, changes):
             error = in_band_error(message_line)
             if error is not None:

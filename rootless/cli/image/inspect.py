@@ -28,7 +28,7 @@ def image_inspect(app: App, fmt: Optional[str], images: Tuple[str, ...]) -> None
             click.echo(render(fmt, body))
     else:
         app.echo_json(found)
-    for exc in missing:
-        click.echo(f"Error response from daemon: {exc.message}", err=True)
+    for error in missing:
+        click.echo(f"Error response from daemon: {error.message}", err=True)
     if missing:
         raise click.exceptions.Exit(1)

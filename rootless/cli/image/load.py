@@ -24,7 +24,7 @@ def load(app: App, input_: Optional[str], quiet: bool) -> None:
             try:
                 source = stack.enter_context(open(input_, "rb"))
             except OSError as exc:
-                raise NotFound(f"open {input_}: {exc.strerror.lower()}") from exc
+                raise NotFound(f"open {input_}: {(exc.strerror or str(exc)).lower()}") from exc
         for message in app.client.load_images(source, quiet):
             error = in_band_error(message)
             if error is not None:

@@ -15,4 +15,4 @@ from rootless.cli.container.each import for_each
 @click.pass_obj
 def rm(app: App, force: bool, names: Tuple[str, ...]) -> None:
     """Remove one or more networks."""
-    for_each(names, app.client.remove_network, ignore_missing=force)  # type: ignore[arg-type]
+    for_each(names, app.client.remove_network, ignore_missing=force)

@@ -60,7 +60,8 @@ def _add_entry(tar: tarfile.TarFile, full: str, rel: str) -> None:
     if info is None:  # a socket: layers cannot carry one
         return
     info.uname = info.gname = ""
-    info.pax_headers.update(_public_xattrs(full))
+    # typeshed declares pax_headers a read-only Mapping; assign a new dict rather than mutate it.
+    info.pax_headers = {**info.pax_headers, **_public_xattrs(full)}
     if info.isreg():
         with open(full, "rb") as data:
             tar.addfile(info, data)
