@@ -68,6 +68,15 @@ class AttachSession:
         self._monitor: Optional[socket.socket] = None
         self._connected = threading.Event()
         self._error: Optional[str] = None
+        self._queued = False
+
+    def register(self) -> None:
+        """Queue for the next start now, before the 101 answer goes out.
+
+        docker sends start the moment it has the 101; an attach queued later
+        connects after crun start, and a quick container's output is lost.
+        """
+        self._queued = self.lifecycle.add_waiting_attach(self.container, self)
 
     def connect(self) -> None:
         """Open the monitor's attach socket (before crun start, or at once when running)."""
@@ -85,7 +94,7 @@ class AttachSession:
         """Bridge client <-> monitor until the container's output ends or the client goes."""
         if self.logs:
             self._send_existing_logs(client)
-        if not self.lifecycle.add_waiting_attach(self.container, self):
+        if not self._queued:
             self.connect()
         else:
             while not self._connected.wait(1.0):

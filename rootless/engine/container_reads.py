@@ -38,8 +38,10 @@ class ContainerReads:
 
     def attach_session(self, container: Container, *, stdin: bool, stdout: bool, stderr: bool,
                        logs: bool, stream: bool, detach_keys: Optional[str]) -> Any:
-        return AttachSession(self, container, stdin=stdin, stdout=stdout, stderr=stderr, logs=logs,
-                             detach_keys=detach_keys)
+        session = AttachSession(self, container, stdin=stdin, stdout=stdout, stderr=stderr, logs=logs,
+                                detach_keys=detach_keys)
+        session.register()
+        return session
 
     def top(self, container: Container, ps_args: str) -> Dict[str, Any]:
         if not container.running:
