@@ -1,14 +1,15 @@
 """Click options shared by `run` and `create` (docker's container flags)."""
 from __future__ import annotations
 
-from typing import Any, Callable, List
+from typing import Any, Callable, Dict, List
 
 import click
 
 # Flags stop at the image name (`run IMAGE sh -c ...`), and -h means --hostname as in docker.
 CREATE_CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 
-_MULTI = dict(multiple=True)
+# Any-valued: click.option's first parameters are typed, and a Dict[str, bool] spread could fill them.
+_MULTI: Dict[str, Any] = {"multiple": True}
 CREATE_OPTIONS: List[Callable[[Any], Any]] = [
     click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached."),
     click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY."),
