@@ -114,3 +114,20 @@ def test_ctrl_c_reaches_the_process_and_exec_it(engine: Engine, busybox: str) ->
         assert session.wait() == 0
     finally:
         engine.cli("rm", "-f", "ctrlc", check=False)
+
+
+def test_twenty_concurrent_runs_through_our_cli_keep_their_output(engine: Engine, busybox: str) -> None:
+    import threading
+    results: list = [None] * 20
+
+    def run(i: int) -> None:
+        results[i] = engine.cli("run", "--rm", busybox, "sh", "-c", f"echo {i}; exit {i % 3}", check=False,
+                                timeout=180)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i, result in enumerate(results):
+        assert result is not None and (result.returncode, result.stdout) == (i % 3, f"{i}\n"), result
