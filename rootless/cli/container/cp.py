@@ -153,9 +153,9 @@ def copy_in(app: App, src: str, container: str, dest_path: str) -> int:
         raise NotFound(f"copy: lstat {src}: no such file or directory")
     directory, name = container_target(app, container, src, dest_path)
     with tempfile.SpooledTemporaryFile(max_size=16 << 20) as spool:
-        total = make_tar(src[:-2] or "/" if src.endswith("/.") else src, name, spool)  # type: ignore[arg-type]
+        total = make_tar(src[:-2] or "/" if src.endswith("/.") else src, name, spool)
         spool.seek(0)
-        app.client.put_archive(container, directory, spool)  # type: ignore[arg-type]
+        app.client.put_archive(container, directory, spool)
     return total
 
 

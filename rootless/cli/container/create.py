@@ -15,7 +15,9 @@ from rootless.cli.container.streaming import console_size
 @click.command(context_settings=CREATE_CONTEXT)
 @create_options
 @click.pass_obj
-def create(app: App, image: str, command: Any, pull: str, platform: Any, **flags: Any) -> None:
+# app is positional-only: click's pass_obj (Concatenate[T, P]) cannot bind a named first
+# parameter next to **flags; it passes the object positionally anyway.
+def create(app: App, /, image: str, command: Any, pull: str, platform: Any, **flags: Any) -> None:
     """Create a new container."""
     opts = CreateOptions.from_kwargs(flags)
     if opts.tty:

@@ -14,7 +14,7 @@ from rootless.cli.container.each import for_each
 @click.pass_obj
 def pause(app: App, containers: Tuple[str, ...]) -> None:
     """Pause all processes within one or more containers."""
-    for_each(containers, app.client.pause)  # type: ignore[arg-type]
+    for_each(containers, app.client.pause)
 
 
 @click.command()
@@ -22,4 +22,4 @@ def pause(app: App, containers: Tuple[str, ...]) -> None:
 @click.pass_obj
 def unpause(app: App, containers: Tuple[str, ...]) -> None:
     """Unpause all processes within one or more containers."""
-    for_each(containers, app.client.unpause)  # type: ignore[arg-type]
+    for_each(containers, app.client.unpause)

@@ -23,7 +23,9 @@ from rootless.cli.container.streaming import check_tty_input, console_size, run_
 @click.option("--detach-keys", default="", help="Key sequence for detaching (default ctrl-p,ctrl-q).")
 @create_options
 @click.pass_obj
-def run(app: App, sig_proxy: bool, detach_keys: str, image: str, command: Any, pull: str,
+# app is positional-only: click's pass_obj (Concatenate[T, P]) cannot bind a named first
+# parameter next to **flags; it passes the object positionally anyway.
+def run(app: App, /, sig_proxy: bool, detach_keys: str, image: str, command: Any, pull: str,
         platform: Any, **flags: Any) -> None:
     """Create and run a new container from an image."""
     opts = CreateOptions.from_kwargs(flags)
