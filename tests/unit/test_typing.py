@@ -18,4 +18,4 @@ def test_package_type_checks_strict() -> None:
         "--no-error-summary",
         str(REPO / "rootless"),
     ])
-    assert (status, stdout, stderr) == (0, "", "")
+    assert status == 0 and not stdout and not stderr, stdout + stderr
