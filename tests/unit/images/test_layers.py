@@ -232,3 +232,28 @@ def test_detect_compression() -> None:
     assert layers.detect_compression(b"\x1f\x8b\x08\x00") == "gzip"
     assert layers.detect_compression(b"\x28\xb5\x2f\xfd") == "zstd"
     assert layers.detect_compression(b"etc/") == "none"
+
+
+@pytest.mark.parametrize("compress", [
+    lambda raw: raw,
+    lambda raw: __import__("gzip").compress(raw),
+    lambda raw: zstandard.ZstdCompressor().compress(raw),
+])
+def test_open_uncompressed_reads_in_any_sizes(compress) -> None:
+    import contextlib
+
+    raw = bytes(range(256)) * 40
+    with contextlib.ExitStack() as stack:
+        reader = layers.open_uncompressed(io.BytesIO(compress(raw)), stack)
+        # 1 and 3 bytes reach into the 4 sniffed bytes given back before the rest of the stream.
+        parts = [reader.read(1), reader.read(3), reader.read(1000), reader.read()]
+    assert b"".join(parts) == raw
+
+
+def test_uncompressed_stream_refuses_seek() -> None:
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        reader = layers.open_uncompressed(io.BytesIO(b"plain tar bytes"), stack)
+        with pytest.raises(io.UnsupportedOperation):
+            reader.seek(0)  # type: ignore[attr-defined]
