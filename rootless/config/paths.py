@@ -173,6 +173,12 @@ class Paths:
     def monitors(self) -> str:
         return os.path.join(self.run, "monitors")
 
+    # Compiled seccomp filters by profile + crun + libseccomp + kernel (runtime/seccomp_cache.py);
+    # in the runtime dir, so a reboot (new kernel) empties it.
+    @property
+    def seccomp_cache(self) -> str:
+        return os.path.join(self.run, "seccomp-cache")
+
     # One dir per running container's monitor (runtime/monitor.py). Socket
     # paths can exceed sun_path's 108 bytes: the monitor binds them relative
     # to its dir and clients connect through /proc/self/fd (runtime/supervisor.py).

@@ -27,6 +27,7 @@ from rootless.runtime.crun import Crun
 from rootless.runtime.logs import format_rfc3339_ns
 from rootless.runtime.monitor import SUN_PATH_MAX, MonitorConfig, accept_console, process_start_time, set_winsize
 from rootless.runtime.network import slirp
+from rootless.runtime.seccomp_cache import SeccompCache
 from rootless.runtime.zygote import Zygote
 from rootless.util import fs, proc
 
@@ -109,11 +110,13 @@ def _python_env() -> Dict[str, str]:
 class Supervisor:
     """Starts and talks to monitors; one per engine."""
 
-    def __init__(self, paths: Paths, crun: Crun, python: str = sys.executable, use_zygote: bool = True) -> None:
+    def __init__(self, paths: Paths, crun: Crun, python: str = sys.executable, use_zygote: bool = True,
+                 cache_seccomp: bool = True) -> None:
         self.paths = paths
         self.crun = crun
         self.python = python
         self.zygote = Zygote(python, _python_env()) if use_zygote else None
+        self.seccomp: Optional[SeccompCache] = SeccompCache(paths.seccomp_cache, crun.binary) if cache_seccomp else None
         self._lock = threading.Lock()
         self._exit_fds: Dict[str, int] = {}  # container id -> read end of its monitor's ready pipe
 
@@ -144,6 +147,7 @@ class Supervisor:
         if config.network == "slirp4netns" and not config.slirp_features:
             config.slirp_features = slirp.detect_features().to_json()  # cached in this process
         fs.atomic_write_json(self.paths.monitor_config(container_id), config.to_json(), 0o600)
+        seccomp_key = self.seccomp.prepare_bundle(config.bundle) if self.seccomp else None
         ready_r, ready_w = os.pipe()
         try:
             self._start_monitor(self.paths.monitor_config(container_id), ready_w, timeout)
@@ -160,6 +164,8 @@ class Supervisor:
                     os.close(fd)
         if "error" in report:
             raise error_from_report(report)
+        if seccomp_key and self.seccomp:  # created, not started: crun's state holds the compiled filter
+            self.seccomp.store(seccomp_key, os.path.join(self.crun.state_root, container_id, "seccomp.bpf"))
         return Launched(container_id, int(report["pid"]), int(report["monitor_pid"]), report.get("ports", []))
 
     def _start_monitor(self, config_path: str, ready_w: int, timeout: float) -> None:
