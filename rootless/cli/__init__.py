@@ -97,10 +97,12 @@ def cli(ctx: click.Context, root: Optional[str], debug: bool) -> None:
 
 
 # Exit statuses (docker run's reference, "Exit status"): engine failures of
-# run/create are 125; a start error that says the command cannot be found is
-# 127, cannot be invoked 126 (run marks those errors with .exit_status); any
-# other error 1; Ctrl-C 130.
-ENGINE_FAILURE_COMMANDS = {"run", "create"}
+# run are 125; a start error that says the command cannot be found is 127,
+# cannot be invoked 126 (run marks those errors with .exit_status); bad flags
+# of run and create are 125 (docker/cli create.go: parse errors only, the
+# daemon's refusals of create are 1); any other error 1; Ctrl-C 130.
+ENGINE_FAILURE_COMMANDS = {"run"}
+FLAG_FAILURE_COMMANDS = {"run", "create"}
 # Options of the root group that take a value (skipped when looking for the verb).
 ROOT_VALUE_OPTIONS = {"--root"}
 
@@ -133,7 +135,8 @@ def _error_exit_code(argv: List[str], exc: Optional[RootlessError] = None) -> in
     if status is not None:
         return int(status)
     words = _command_words(argv)
-    return 125 if words[:1] and words[0] in ENGINE_FAILURE_COMMANDS else 1
+    verbs = FLAG_FAILURE_COMMANDS if exc is None else ENGINE_FAILURE_COMMANDS
+    return 125 if words[:1] and words[0] in verbs else 1
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -11,7 +11,7 @@ from rootless.engine.container_model import Container
 from rootless.errors import FailedPrecondition, InvalidArgument
 from rootless.runtime.cgroups import CgroupInfo
 from rootless.runtime.network import slirp
-from rootless.runtime.spec import Mount, SpecOptions, Ulimit, resolve_args
+from rootless.runtime.spec import HostFacts, Mount, SpecOptions, Ulimit, build_rlimits, resolve_args
 from rootless.util import fs
 
 LIMIT_FIELDS = {"Memory": "memory limit", "MemorySwap": "memory+swap limit", "NanoCpus": "cpu limit",
@@ -31,6 +31,15 @@ def check_limits(host_config: Dict[str, Any], cgroup: CgroupInfo) -> None:
                 "limits cannot be enforced",
                 hint="run 'rootless doctor' to see what the host needs",
             )
+
+
+def host_config_ulimits(host_config: Dict[str, Any]) -> List[Ulimit]:
+    return [Ulimit(u["Name"], int(u["Soft"]), int(u["Hard"])) for u in host_config.get("Ulimits") or []]
+
+
+def check_ulimits(host_config: Dict[str, Any], host: HostFacts) -> None:
+    """Refuse at create what crun would refuse at start (unknown name, soft > hard, above our own)."""
+    build_rlimits(host_config_ulimits(host_config), host)
 
 
 @dataclass
@@ -144,7 +153,7 @@ def build_spec_options(container: Container, rootfs: str, network: NetworkSetup,
     config, host_config = container.config, container.host_config
     args = resolve_args(None, None, config.get("Entrypoint"), config.get("Cmd"))
     tmpfs = {dest: opts for dest, opts in (host_config.get("Tmpfs") or {}).items()}
-    ulimits = [Ulimit(u["Name"], int(u["Soft"]), int(u["Hard"])) for u in host_config.get("Ulimits") or []]
+    ulimits = host_config_ulimits(host_config)
     return SpecOptions(
         rootfs=rootfs, args=args, env=list(config.get("Env") or []),
         cwd=config.get("WorkingDir") or "/", user=config.get("User") or "",

@@ -105,6 +105,7 @@ class Engine:
     def check_host_config(self, host_config: Dict[str, Any]) -> None:
         """Refuse at create time what this host cannot do (limits without cgroups)."""
         container_spec.check_limits(host_config, self.host.cgroup)
+        container_spec.check_ulimits(host_config, self.lifecycle.spec_host)
         mode = host_config.get("NetworkMode") or "bridge"
         if mode.startswith("container:"):
             raise InvalidArgument(f"network mode {mode}: not supported yet")

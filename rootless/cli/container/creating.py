@@ -13,7 +13,7 @@ import click
 
 from rootless.cli.app import App
 from rootless.cli.container.body import CreateOptions, build_create_body
-from rootless.errors import Internal, NotFound
+from rootless.errors import Internal, NotFound, RootlessError
 
 PULL_POLICIES = ("missing", "always", "never")
 
@@ -68,7 +68,11 @@ def _is_missing_image(exc: NotFound) -> bool:
 def create_container(app: App, opts: CreateOptions, image: str, command: Sequence[str], pull: str,
                      platform: Optional[str]) -> str:
     """The new container's id; pulls per --pull (missing, always, never)."""
-    body = build_create_body(opts, image, command, os.environ, read_text, os.getcwd())
+    try:
+        body = build_create_body(opts, image, command, os.environ, read_text, os.getcwd())
+    except RootlessError as exc:
+        exc.exit_status = 125  # type: ignore[attr-defined]  # a flag docker's parser refuses: 125 for create too
+        raise
     if pull == "always":
         pull_image(app, image, platform)
     try:

@@ -216,9 +216,16 @@ def parse_log_opts(driver: str, values: List[str]) -> Dict[str, str]:
     return options
 
 
+# The names docker's parser knows (go-units ulimit.go ulimitNameMapping).
+ULIMIT_TYPES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
+                "rss", "rtprio", "rttime", "sigpending", "stack")
+
+
 def parse_ulimit(spec: str) -> Dict[str, Any]:
     """`nofile=1024:2048` -> {"Name": "nofile", "Soft": 1024, "Hard": 2048}."""
     name, _, limits = spec.partition("=")
+    if name and name not in ULIMIT_TYPES:
+        raise InvalidArgument(f"invalid ulimit type: {name}", hint="names: " + ", ".join(ULIMIT_TYPES))
     soft, _, hard = limits.partition(":")
     try:
         soft_value = int(soft)

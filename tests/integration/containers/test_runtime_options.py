@@ -137,3 +137,24 @@ def test_add_host_and_dns(run: Callable[..., str]) -> None:
     assert any(line.split()[:1] == ["127.0.0.1"] and "localhost" in line for line in hosts.splitlines())
     assert "h1" in hosts
     assert [line.split()[1] for line in resolv.splitlines() if line.startswith("nameserver")] == ["192.0.2.53"]
+
+
+def test_bad_ulimits_are_refused_at_create(engine: Engine, busybox: str) -> None:
+    import docker
+    client = engine.client()
+    before = len(client.containers.list(all=True))
+    for ulimit in (docker.types.Ulimit(name="bogus", soft=1, hard=1),
+                   docker.types.Ulimit(name="nofile", soft=10, hard=5)):
+        with pytest.raises(docker.errors.APIError) as refused:
+            client.containers.create(busybox, ["true"], ulimits=[ulimit])
+        assert refused.value.status_code == 400 and "invalid ulimit" in str(refused.value)
+    assert len(client.containers.list(all=True)) == before
+    for tool in (engine.cli, engine.docker):  # the CLIs refuse before asking: 125 for create as for run
+        parsed = tool("create", "--ulimit", "bogus=1", busybox, check=False)
+        assert parsed.returncode == 125 and "invalid ulimit type: bogus" in parsed.stderr
+
+
+def test_create_refused_by_the_daemon_exits_1_like_docker(engine: Engine, busybox: str) -> None:
+    for tool in (engine.cli, engine.docker):
+        refused = tool("create", "--name", "bad/name", busybox, check=False)
+        assert refused.returncode == 1 and "Invalid container name (bad/name)" in refused.stderr
