@@ -131,3 +131,20 @@ def test_twenty_concurrent_runs_through_our_cli_keep_their_output(engine: Engine
         thread.join()
     for i, result in enumerate(results):
         assert result is not None and (result.returncode, result.stdout) == (i % 3, f"{i}\n"), result
+
+
+def test_sigint_to_an_attached_run_reaches_the_container(engine: Engine, busybox: str) -> None:
+    import signal
+    import subprocess
+    script = "trap 'echo got-int; exit 4' INT; echo ready; while :; do sleep 0.1; done"
+    for argv in (_cli("run", "--rm", busybox, "sh", "-c", script), _docker("run", "--rm", busybox, "sh", "-c", script)):
+        child = engine.user.popen(argv, env=engine.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+            child.send_signal(signal.SIGINT)  # --sig-proxy (default) forwards it
+            out, _ = child.communicate(timeout=30)
+            assert (child.returncode, out) == (4, b"got-int\n")
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
