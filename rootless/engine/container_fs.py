@@ -10,7 +10,7 @@ import io
 import os
 import stat
 import tarfile
-from typing import IO, Any, Dict, Iterator, List, Tuple
+from typing import IO, Any, Dict, Iterator, List, Tuple, cast
 
 from rootless.errors import InvalidArgument, NotFound
 
@@ -97,7 +97,8 @@ class _PipeWriter(io.RawIOBase):
 def tar_stream(host_path: str, arcname: str) -> Iterator[bytes]:
     """A tar of host_path (recursively) named arcname, streamed in pieces."""
     sink = _PipeWriter()
-    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    # Older typeshed wants IO[bytes] for fileobj; stream mode "w|" only calls write() and close().
+    with tarfile.open(fileobj=cast(IO[bytes], sink), mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for full, name in _walk(host_path, arcname):
             tar.add(full, arcname=name, recursive=False)
             if sink.chunks:
