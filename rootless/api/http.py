@@ -112,7 +112,7 @@ class Request:
 
     def q_int(self, name: str, default: Optional[int] = None) -> Optional[int]:
         value = self.q(name)
-        if value in (None, ""):
+        if not value:  # absent or empty
             return default
         try:
             return int(value)
@@ -129,7 +129,10 @@ class Request:
             raise InvalidArgument(f"invalid JSON in {name}: {value!r}") from None
 
     def read_body(self) -> bytes:
-        return self.body.read() if self.body is not None else b""
+        if self.body is None:
+            return b""
+        data: bytes = self.body.read()  # a ChunkedReader or LimitedReader (body is Any for the handlers)
+        return data
 
     def json(self, default: Any = None) -> Any:
         if self._json is None:

@@ -401,19 +401,20 @@ def import_rootfs(
 
 def _uncompressed_digest(store: ImageStore, digest: str) -> Tuple[str, str]:
     """(DiffID, compression) of a layer blob."""
-    with store.open_blob(digest) as blob, contextlib.ExitStack() as stack:
+    with store.open_blob(digest) as blob:
         compression = layerfiles.detect_compression(blob.read(4))
         if compression == "none":
             return digest, compression
         blob.seek(0)
         hasher = hashlib.sha256()
         try:
-            reader = layerfiles.open_uncompressed(blob, stack)
-            for chunk in iter(lambda: reader.read(BUFSIZE), b""):
-                hasher.update(chunk)
+            with contextlib.ExitStack() as stack:
+                reader = layerfiles.open_uncompressed(blob, stack)
+                for chunk in iter(lambda: reader.read(BUFSIZE), b""):
+                    hasher.update(chunk)
         except (EOFError, zlib.error, zstandard.ZstdError, gzip.BadGzipFile) as exc:
             raise InvalidArgument(f"can't import: corrupt {compression} stream: {exc}") from exc
-        return "sha256:" + hasher.hexdigest(), compression
+    return "sha256:" + hasher.hexdigest(), compression
 
 
 # -- changes (docker import --change / commit --change) -------------------------------------

@@ -21,7 +21,7 @@ def in_band_error(message: Dict[str, Any]) -> Optional[RootlessError]:
 
 
 def _line(message: Dict[str, Any], with_bar: bool) -> str:
-    text = message.get("status") or message.get("stream", "").rstrip("\n")
+    text: str = message.get("status") or message.get("stream", "").rstrip("\n")
     if with_bar and message.get("progress"):
         text = f"{text} {message['progress']}"
     return f"{message['id']}: {text}" if message.get("id") else text
