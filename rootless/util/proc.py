@@ -108,33 +108,25 @@ def run(
     logger.debug("executing: %s", _shown_argv(argv))
     try:
         proc = subprocess.run(
-            real,
-            input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=subprocess.PIPE,
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            timeout=timeout,
-            pass_fds=tuple(pass_fds),
-            preexec_fn=preexec_fn,
-            check=False,
+            real, input=input, stdin=None if input is not None else subprocess.DEVNULL, stdout=stdout,
+            stderr=subprocess.PIPE, env=dict(env) if env is not None else None, cwd=cwd, timeout=timeout,
+            pass_fds=tuple(pass_fds), preexec_fn=preexec_fn, check=False,
         )
     except FileNotFoundError as exc:
         raise _missing_tool(tool, real[0]) from exc
     except subprocess.TimeoutExpired as exc:
         raise ToolError(tool, f"timed out after {timeout}s", argv=real) from exc
-    stderr = (proc.stderr or b"")[-STDERR_TAIL_BYTES:].decode("utf-8", "replace")
     result = Completed(real, proc.returncode, proc.stdout or b"", proc.stderr or b"")
     if check and proc.returncode != 0:
-        raise ToolError(
-            tool,
-            f"exited with status {proc.returncode}",
-            argv=real,
-            returncode=proc.returncode,
-            stderr=stderr,
-        )
+        raise failed(tool, result)
     return result
+
+
+def failed(tool: str, result: Completed) -> ToolError:
+    """The error for a tool that exited non-zero, carrying the tail of its stderr."""
+    stderr = result.stderr[-STDERR_TAIL_BYTES:].decode("utf-8", "replace")
+    return ToolError(tool, f"exited with status {result.returncode}", argv=list(result.argv),
+                     returncode=result.returncode, stderr=stderr)
 
 
 def which(name: str) -> Optional[str]:
