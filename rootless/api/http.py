@@ -7,6 +7,7 @@ connection after "101 UPGRADED" for attach and exec.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -16,7 +17,8 @@ import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Pattern, Tuple, Union, cast
+from typing import (IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Tuple,
+                    Union, cast)
 
 from rootless.api.errors import error_body, error_status
 from rootless.errors import InvalidArgument, NotModified, RootlessError
@@ -198,6 +200,8 @@ class Hijack:
 
 Result = Union[Response, StreamResponse, Hijack]
 Handler = Callable[[Request], Result]
+# A route module's table entry: (method, path template, handler(engine, request)).
+Route = Tuple[str, str, Callable[[Any, Request], Result]]
 
 
 class Router:
@@ -232,6 +236,11 @@ class Router:
             self.add(method, template, handler)
             return handler
         return register
+
+    def bind(self, engine: Any, routes: Sequence[Route]) -> None:
+        """Add a route module's table, each handler given the engine first."""
+        for method, template, handler in routes:
+            self.add(method, template, functools.partial(handler, engine))
 
     def match(self, method: str, path: str) -> Tuple[Optional[Handler], Dict[str, str], bool]:
         """(handler, params, path_exists) for a request."""

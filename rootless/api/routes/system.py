@@ -1,12 +1,13 @@
 """/_ping, /version, /info, /events."""
 from __future__ import annotations
 
+import itertools
 import json
 import queue
 import time
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Optional
 
-from rootless.api.http import (API_VERSION, MIN_API_VERSION, Request, Response, Router,
+from rootless.api.http import (API_VERSION, MIN_API_VERSION, Request, Response, Route, Router,
                                StreamResponse)
 from rootless.engine import Engine
 from rootless.engine.events import Event
@@ -55,48 +56,58 @@ def _label_matches(labels: Dict[str, str], wanted: str) -> bool:
     return key in labels and (not sep or labels[key] == value)
 
 
+def ping(engine: Engine, request: Request) -> Response:
+    return Response(200, b"OK", "text/plain; charset=utf-8", dict(PING_HEADERS))
+
+
+def version(engine: Engine, request: Request) -> Response:
+    return Response.json(engine.version(API_VERSION, MIN_API_VERSION))
+
+
+def info(engine: Engine, request: Request) -> Response:
+    return Response.json(engine.info(request.api_version))
+
+
+def events(engine: Engine, request: Request) -> StreamResponse:
+    filters = parse_filters(request.q("filters"))
+    since, until = request.q("since"), request.q("until")
+    since_nano = int(_parse_time(since) * 1e9) if since else None
+    until_s = _parse_time(until) if until else None
+    past, live = engine.events.subscribe(since_nano)
+    return StreamResponse(_event_stream(engine, past, live, filters, until_s))
+
+
+def _event_stream(engine: Engine, past: List[Event], live: "queue.Queue[Event]",
+                  filters: Dict[str, List[str]], until_s: Optional[float]) -> Iterator[bytes]:
+    """Replayed events, then live ones, until `until` (or the client leaves)."""
+    try:
+        yield b""  # headers now: the CLI waits for them before printing anything
+        for event in itertools.chain(past, _live_events(live, until_s)):
+            if until_s is not None and event.time_nano / 1e9 > until_s:
+                return
+            if _event_matches(event, filters):
+                yield json.dumps(event.to_json()).encode() + b"\n"
+    finally:
+        engine.events.unsubscribe(live)
+
+
+def _live_events(live: "queue.Queue[Event]", until_s: Optional[float]) -> Iterator[Event]:
+    while until_s is None or time.time() < until_s:
+        timeout = 1.0 if until_s is None else max(0.0, min(1.0, until_s - time.time()))
+        try:
+            yield live.get(timeout=timeout)
+        except queue.Empty:
+            continue
+
+
+ROUTES: List[Route] = [
+    ("GET", "/_ping", ping),
+    ("HEAD", "/_ping", ping),
+    ("GET", "/version", version),
+    ("GET", "/info", info),
+    ("GET", "/events", events),
+]
+
+
 def register(router: Router, engine: Engine) -> None:
-    @router.get("/_ping")
-    @router.head("/_ping")
-    def ping(request: Request) -> Response:
-        return Response(200, b"OK", "text/plain; charset=utf-8", dict(PING_HEADERS))
-
-    @router.get("/version")
-    def version(request: Request) -> Response:
-        return Response.json(engine.version(API_VERSION, MIN_API_VERSION))
-
-    @router.get("/info")
-    def info(request: Request) -> Response:
-        return Response.json(engine.info(request.api_version))
-
-    @router.get("/events")
-    def events(request: Request) -> StreamResponse:
-        filters = parse_filters(request.q("filters"))
-        since = request.q("since")
-        until = request.q("until")
-        since_nano = int(_parse_time(since) * 1e9) if since else None
-        until_s = _parse_time(until) if until else None
-        past, q = engine.events.subscribe(since_nano)
-
-        def stream() -> Iterator[bytes]:
-            try:
-                yield b""
-                for event in past:
-                    if until_s is not None and event.time_nano / 1e9 > until_s:
-                        return
-                    if _event_matches(event, filters):
-                        yield json.dumps(event.to_json()).encode() + b"\n"
-                while until_s is None or time.time() < until_s:
-                    timeout = 1.0 if until_s is None else max(0.0, min(1.0, until_s - time.time()))
-                    try:
-                        event = q.get(timeout=timeout)
-                    except queue.Empty:
-                        continue
-                    if until_s is not None and event.time_nano / 1e9 > until_s:
-                        return
-                    if _event_matches(event, filters):
-                        yield json.dumps(event.to_json()).encode() + b"\n"
-            finally:
-                engine.events.unsubscribe(q)
-
-        return StreamResponse(stream())
+    router.bind(engine, ROUTES)
