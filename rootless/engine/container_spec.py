@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import posixpath
+import socket
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from rootless.engine.container_model import Container
 from rootless.errors import FailedPrecondition, InvalidArgument
@@ -81,18 +82,47 @@ def network_setup(container: Container, backend: str) -> NetworkSetup:
     return NetworkSetup("private", "slirp4netns", requested_ports(container))
 
 
-def write_etc_files(container: Container, network: NetworkSetup) -> Dict[str, str]:
-    """hostname, hosts and resolv.conf in the container dir; bound over /etc."""
-    hostname = container.config.get("Hostname") or container.id[:12]
+def host_address() -> Optional[str]:
+    """The host's primary IPv4 address (the source of its default route), None without one.
+
+    slirp4netns runs with --disable-host-loopback, so its gateway 10.0.2.2
+    reaches nothing; like podman, host.containers.internal names this address
+    instead. A UDP connect sends no packet.
+    """
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737)
+            address: str = probe.getsockname()[0]
+    except OSError:
+        return None
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def hosts_lines(container: Container, network: NetworkSetup, hostname: str) -> List[str]:
+    """/etc/hosts: localhost, the container's name, the host, and --add-host entries."""
     hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    gateway: Optional[str] = "127.0.0.1"  # host network: the host's loopback is ours
     if network.mode == "private":
         hosts.append(f"{slirp.GUEST_ADDRESS}\t{hostname}")
-        hosts.append(f"{slirp.GATEWAY}\thost.containers.internal host.docker.internal")
+        gateway = host_address()
+        if gateway:
+            hosts.append(f"{gateway}\thost.containers.internal host.docker.internal")
     else:
         hosts.append(f"127.0.1.1\t{hostname}")
     for extra in container.host_config.get("ExtraHosts") or []:
         name, _, address = extra.partition(":")
+        if address == "host-gateway":  # docker's special value
+            if not gateway:
+                raise FailedPrecondition(f"can't add host {name}: host-gateway: this host has no default route")
+            address = gateway
         hosts.append(f"{address}\t{name}")
+    return hosts
+
+
+def write_etc_files(container: Container, network: NetworkSetup) -> Dict[str, str]:
+    """hostname, hosts and resolv.conf in the container dir; bound over /etc."""
+    hostname = container.config.get("Hostname") or container.id[:12]
+    hosts = hosts_lines(container, network, hostname)
     dns = container.host_config.get("Dns") or []
     if dns:
         resolv = "".join(f"nameserver {server}\n" for server in dns)

@@ -158,3 +158,35 @@ def test_create_refused_by_the_daemon_exits_1_like_docker(engine: Engine, busybo
     for tool in (engine.cli, engine.docker):
         refused = tool("create", "--name", "bad/name", busybox, check=False)
         assert refused.returncode == 1 and "Invalid container name (bad/name)" in refused.stderr
+
+
+def test_the_host_is_reachable_by_name(run: Callable[..., str]) -> None:
+    # Only the host's loopback may serve here: through --network host and docker's host-gateway.
+    # (On the default network slirp4netns has no host loopback; host.docker.internal is the host's address.)
+    import http.server
+    import threading
+    from rootless.engine.container_spec import host_address
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = b"from-the-host\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        out = run("--network", "host", "--add-host", "gw:host-gateway", script=f"wget -qO- http://gw:{port}/")
+        assert out == "from-the-host\n"
+    finally:
+        server.shutdown()
+        server.server_close()
+    hosts = run(script="cat /etc/hosts").splitlines()
+    named = [line.split()[0] for line in hosts if "host.docker.internal" in line.split()]
+    assert named == ([host_address()] if host_address() else [])
