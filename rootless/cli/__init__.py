@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import re
-import logging
 import sys
 from typing import Any, Dict, List, Optional
 
@@ -15,8 +14,6 @@ import click
 
 from rootless.cli.app import App
 from rootless.errors import RootlessError
-
-logger = logging.getLogger(__name__)
 
 # name -> "module:attribute"; modules live under rootless.cli.
 TOP_COMMANDS: Dict[str, str] = {
@@ -92,6 +89,8 @@ class LazyGroup(click.Group):
 def cli(ctx: click.Context, root: Optional[str], debug: bool) -> None:
     """rootless: run containers as an ordinary user, the docker way."""
     if debug:
+        import logging  # only here: importing it costs every CLI start ~3 ms (bench/README.md)
+
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
     ctx.obj = App(storage_root=root, debug=debug)
 
@@ -164,6 +163,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     except BrokenPipeError:
         sys.exit(1)
     except Exception as exc:  # a bug: say so in one line, traceback with --debug
-        logger.debug("internal error", exc_info=True)
+        import logging
+
+        logging.getLogger(__name__).debug("internal error", exc_info=True)
         click.echo(f"Error: internal error: {exc!r} (run with --debug for the traceback)", err=True)
         sys.exit(1)

@@ -10,7 +10,6 @@ in our input like docker's escape proxy (moby `pkg/term` EscapeProxy).
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import socket
@@ -23,7 +22,17 @@ from rootless.client.stdcopy import STDERR, Demuxer
 from rootless.client.transport import HttpResponse
 from rootless.errors import InvalidArgument
 
-logger = logging.getLogger(__name__)
+
+def _debug(message: str, *args: object) -> None:
+    """logger.debug without importing logging, ~3 ms of every CLI start (bench/README.md).
+
+    Until something imports and configures logging (the CLI's --debug does),
+    a debug record would go nowhere anyway.
+    """
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.getLogger(__name__).debug(message, *args)
+
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 DETACH_GRACE = 2.0
@@ -145,7 +154,7 @@ class Session:
                     self._await_detach(sock)
                     return
         except OSError as exc:
-            logger.debug("stdin pump stopped: %s", exc)
+            _debug("stdin pump stopped: %s", exc)
 
 
 @contextlib.contextmanager
@@ -184,7 +193,7 @@ def resize_on_winch(resize: Callable[[int, int], None], fd: int) -> Iterator[Non
             try:
                 resize(size[0], size[1])
             except Exception as exc:  # a failed resize must not kill the session
-                logger.debug("resize failed: %s", exc)
+                _debug("resize failed: %s", exc)
 
     previous = signal.signal(signal.SIGWINCH, send_size)
     try:
@@ -202,7 +211,7 @@ def forward_signals(kill: Callable[[str], None]) -> Iterator[None]:
         try:
             kill(signal.Signals(number).name)
         except Exception as exc:  # the container may be gone already
-            logger.debug("signal forward failed: %s", exc)
+            _debug("signal forward failed: %s", exc)
 
     previous = {name: signal.signal(getattr(signal, name), forward) for name in PROXIED_SIGNALS}
     try:

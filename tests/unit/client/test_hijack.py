@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import socket
 import struct
 
 import pytest
 
+from rootless.client import hijack
 from rootless.client.hijack import EscapeFilter, Session, parse_detach_keys
 from rootless.client.transport import HttpResponse
 from rootless.errors import InvalidArgument
@@ -86,3 +88,9 @@ def test_session_half_closes_after_stdin_eof():
     thread.join(5)
     assert received == [b"hello"]
     assert out.getvalue() == b"HELLO"
+
+
+def test_debug_logs_once_logging_is_in_use(caplog):
+    with caplog.at_level(logging.DEBUG, logger="rootless.client.hijack"):
+        hijack._debug("resize failed: %s", "gone")
+    assert caplog.messages == ["resize failed: gone"]
