@@ -9,18 +9,11 @@ import json
 import os
 import tarfile
 import time
-from typing import Callable
 
 import pytest
 
 from tests.integration.conftest import Engine
-
-
-def _until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.1)
+from tests.integration.containers.waiting import until
 
 
 def _user_file(engine: Engine, name: str, text: str) -> str:
@@ -56,7 +49,7 @@ def test_create_with_each_flag_then_start_attached(engine: Engine, busybox: str)
 def test_run_detached_named_and_removed(engine: Engine, busybox: str) -> None:
     container_id = engine.cli("run", "-d", "--rm", "--name", "gone-soon", busybox, "sh", "-c", "sleep 0.3").stdout
     assert len(container_id.strip()) == 64
-    _until(lambda: engine.cli("inspect", "gone-soon", check=False).returncode == 1)
+    until(lambda: engine.cli("inspect", "gone-soon", check=False).returncode == 1)
     assert "gone-soon" not in engine.cli("ps", "-a", "--format", "{{.Names}}").stdout.split()
 
 
@@ -135,7 +128,7 @@ def test_stop_kill_restart_rm_and_wait(engine: Engine, busybox: str) -> None:
     try:
         time.sleep(0.3)
         assert engine.cli("kill", "-s", "USR1", "signals").stdout == "signals\n"
-        _until(lambda: "got-usr1" in engine.cli("logs", "signals").stdout)
+        until(lambda: "got-usr1" in engine.cli("logs", "signals").stdout)
         started = time.monotonic()
         assert engine.cli("stop", "-t", "20", "signals").stdout == "signals\n"
         assert time.monotonic() - started < 10  # TERM was enough
@@ -170,7 +163,7 @@ def test_exec_flags(engine: Engine, busybox: str) -> None:
         assert engine.cli("exec", "-u", "1000:100", "execbox", "id", "-G").stdout.split()[0] == "100"
         assert engine.cli("exec", "-i", "execbox", "wc", "-l", input="1\n2\n3\n").stdout.strip() == "3"
         assert engine.cli("exec", "-d", "execbox", "sh", "-c", "sleep 0.2; echo detached > /tmp/d").stdout == ""
-        _until(lambda: engine.cli("exec", "execbox", "cat", "/tmp/d", check=False).stdout == "detached\n")
+        until(lambda: engine.cli("exec", "execbox", "cat", "/tmp/d", check=False).stdout == "detached\n")
         for tool in (engine.cli, engine.docker):  # moby's translateContainerdStartErr codes
             assert tool("exec", "execbox", "nosuchcmd", check=False).returncode == 127
             assert tool("exec", "execbox", "/etc/passwd", check=False).returncode == 126

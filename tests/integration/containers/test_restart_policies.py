@@ -5,9 +5,10 @@ import json
 import os
 import signal
 import time
-from typing import Callable, List
+from typing import List
 
 from tests.integration.conftest import Engine
+from tests.integration.containers.waiting import until
 
 
 def _pid_of(path: str) -> int:
@@ -18,13 +19,6 @@ def _pid_of(path: str) -> int:
 
 def _monitor_pid(engine: Engine, container_id: str) -> int:
     return _pid_of(os.path.join(engine.run_dir, "monitors", container_id, "monitor.pid"))
-
-
-def _until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.2)
 
 
 def _states(engine: Engine, *names: str) -> List[str]:
@@ -46,10 +40,10 @@ def test_always_comes_back_after_daemon_and_monitor_were_killed(fresh_engine: En
         os.kill(_monitor_pid(eng, container_id), signal.SIGKILL)
     time.sleep(0.5)
     eng.cli("info")  # a new daemon adopts what the old one left
-    _until(lambda: _states(eng, "always", "unless") == ["running", "running"])
+    until(lambda: _states(eng, "always", "unless") == ["running", "running"], 30)
     assert _states(eng, "never") == ["exited"]
     # docker: a stopped `always` container starts again with the daemon, `unless-stopped` does not
-    _until(lambda: _states(eng, "stopped-always", "stopped-unless") == ["running", "exited"])
+    until(lambda: _states(eng, "stopped-always", "stopped-unless") == ["running", "exited"], 30)
     assert eng.cli("exec", "always", "echo", "alive").stdout == "alive\n"
     assert _monitor_pid(eng, ids["always"]) != 0
     # the restarted container is supervised again: stop, wait and rm work
@@ -61,7 +55,7 @@ def test_always_comes_back_after_daemon_and_monitor_were_killed(fresh_engine: En
 def test_always_restarts_after_exit_and_stop_holds(engine: Engine, busybox: str) -> None:
     engine.cli("run", "-d", "--name", "bouncer", "--restart", "always", busybox, "sh", "-c", "sleep 0.3; exit 3")
     try:
-        _until(lambda: int(engine.cli("inspect", "-f", "{{.RestartCount}}", "bouncer").stdout) >= 2)
+        until(lambda: int(engine.cli("inspect", "-f", "{{.RestartCount}}", "bouncer").stdout) >= 2, 30)
         engine.cli("stop", "-t", "1", "bouncer")
         count = engine.cli("inspect", "-f", "{{.RestartCount}}", "bouncer").stdout
         time.sleep(1.5)
