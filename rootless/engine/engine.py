@@ -170,6 +170,11 @@ class Engine:
                         "RW": not read_only, "Propagation": "rprivate"})
         return Mount(destination, source, "bind", tuple(options))
 
+    def volume_users(self, name: str) -> List[str]:
+        """Ids of the containers (running or not) that mount the named volume."""
+        return [c.id for c in self.containers.all()
+                if any(m.get("Name") == name for m in c.data.get("Mounts") or [])]
+
     def release_container(self, container: Container, volumes: bool) -> None:
         """After removal: off every network; anonymous volumes go with -v (docker rm -v)."""
         self.networks.disconnect_all(container.id)

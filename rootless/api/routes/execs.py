@@ -1,35 +1,45 @@
 """/containers/{id}/exec and /exec/{id}/...: docker exec."""
 from __future__ import annotations
 
-from rootless.api.http import Hijack, Request, Response, Router
+from typing import List
+
+from rootless.api.http import Hijack, Request, Response, Route, Router
 from rootless.api.routes.containers import stream_content_type
 from rootless.engine import Engine
 
 
+def create(engine: Engine, request: Request) -> Response:
+    session = engine.execs.create(engine.containers.get(request.params["ref"]), request.json())
+    return Response.json({"Id": session.exec_id}, 201)
+
+
+def start(engine: Engine, request: Request) -> "Response | Hijack":
+    session = engine.execs.get(request.params["exec_id"])
+    body = request.json()
+    detach = bool(body.get("Detach"))
+    engine.execs.start(session, detach)
+    if detach:
+        return Response(200, b"", "application/json")
+    return Hijack(lambda sock, rfile: engine.execs.serve(session, sock, rfile),
+                  stream_content_type(request, session.tty))
+
+
+def inspect(engine: Engine, request: Request) -> Response:
+    return Response.json(engine.execs.get(request.params["exec_id"]).inspect())
+
+
+def resize(engine: Engine, request: Request) -> Response:
+    engine.execs.resize(engine.execs.get(request.params["exec_id"]), request.q_int("h", 0) or 0, request.q_int("w", 0) or 0)
+    return Response(200, b"", "text/plain")
+
+
+ROUTES: List[Route] = [
+    ("POST", "/containers/{ref}/exec", create),
+    ("POST", "/exec/{exec_id}/start", start),
+    ("GET", "/exec/{exec_id}/json", inspect),
+    ("POST", "/exec/{exec_id}/resize", resize),
+]
+
+
 def register(router: Router, engine: Engine) -> None:
-    execs = engine.execs
-
-    @router.post("/containers/{ref}/exec")
-    def create(request: Request) -> Response:
-        session = execs.create(engine.containers.get(request.params["ref"]), request.json())
-        return Response.json({"Id": session.exec_id}, 201)
-
-    @router.post("/exec/{exec_id}/start")
-    def start(request: Request) -> "Response | Hijack":
-        session = execs.get(request.params["exec_id"])
-        body = request.json()
-        detach = bool(body.get("Detach"))
-        execs.start(session, detach)
-        if detach:
-            return Response(200, b"", "application/json")
-        return Hijack(lambda sock, rfile: execs.serve(session, sock, rfile),
-                      stream_content_type(request, session.tty))
-
-    @router.get("/exec/{exec_id}/json")
-    def inspect(request: Request) -> Response:
-        return Response.json(execs.get(request.params["exec_id"]).inspect())
-
-    @router.post("/exec/{exec_id}/resize")
-    def resize(request: Request) -> Response:
-        execs.resize(execs.get(request.params["exec_id"]), request.q_int("h", 0) or 0, request.q_int("w", 0) or 0)
-        return Response(200, b"", "text/plain")
+    router.bind(engine, ROUTES)
