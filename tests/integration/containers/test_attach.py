@@ -105,11 +105,14 @@ def test_ctrl_c_reaches_the_process_and_exec_it(engine: Engine, busybox: str) ->
         time.sleep(0.5)
         session.send(b"\x03")
         assert session.read_until(b"caught-int"), session.output
-        exec_session = _session(engine, _docker("exec", "-it", "-e", "E=x", "-w", "/tmp", "ctrlc", "sh"))
-        assert exec_session.read_until(b"#"), exec_session.output
-        exec_session.send(b"echo in-exec-$E-$(pwd); exit 3\r")
-        assert exec_session.read_until(b"in-exec-x-/tmp"), exec_session.output
-        assert exec_session.wait() == 3
+        for tool in (_docker, _cli):
+            exec_session = _session(engine, tool("exec", "-it", "-e", "E=x", "-w", "/tmp", "ctrlc", "sh"),
+                                    rows=20, cols=70)
+            assert exec_session.read_until(b"#"), exec_session.output
+            exec_session.send(b"echo in-exec-$E-$(pwd); stty size; exit 3\r")
+            assert exec_session.read_until(b"in-exec-x-/tmp"), exec_session.output
+            assert exec_session.read_until(b"20 70"), exec_session.output
+            assert exec_session.wait() == 3
         session.send(b"exit 0\r")
         assert session.wait() == 0
     finally:
