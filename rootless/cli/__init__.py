@@ -5,81 +5,16 @@ for the verb it runs. Exit codes are decided here and nowhere else.
 """
 from __future__ import annotations
 
-import importlib
 import re
 import sys
-from typing import Any, Dict, List, Optional
+from typing import List, Optional
 
 import click
 
 from rootless.cli.app import App
+from rootless.cli.commands import TOP_COMMANDS
+from rootless.cli.lazy import LazyGroup
 from rootless.errors import RootlessError
-
-# name -> "module:attribute"; modules live under rootless.cli.
-TOP_COMMANDS: Dict[str, str] = {
-    "info": "system.info:info",
-    "version": "system.version:version",
-    "doctor": "system.doctor:doctor",
-    "events": "system.events:events",
-    "system": "system:system",
-    "unshare": "system.unshare:unshare",
-    # image verbs and docker's top-level aliases for them
-    "image": "image:image",
-    "images": "image.ls:images",
-    "pull": "image.pull:pull",
-    "push": "image.push:push",
-    "tag": "image.tag:tag",
-    "rmi": "image.rm:rmi",
-    "history": "image.history:history",
-    "save": "image.save:save",
-    "load": "image.load:load",
-    "import": "image.import_:import_",
-    "login": "image.login:login",
-    "logout": "image.login:logout",
-    # docker's top-level container aliases and the container/volume/network groups
-    "container": "container:container",
-    "volume": "volume:volume",
-    "network": "network:network",
-    "run": "container.run:run",
-    "create": "container.create:create",
-    "start": "container.start:start",
-    "stop": "container.stop:stop",
-    "restart": "container.restart:restart",
-    "kill": "container.kill:kill",
-    "rm": "container.rm:rm",
-    "ps": "container.ps:ps",
-    "logs": "container.logs:logs",
-    "exec": "container.exec:exec_",
-    "attach": "container.attach:attach",
-    "inspect": "container.inspect:inspect",
-    "top": "container.top:top",
-    "cp": "container.cp:cp",
-    "rename": "container.rename:rename",
-    "port": "container.port:port",
-    "export": "container.export:export",
-    "wait": "container.wait:wait",
-    "pause": "container.pause:pause",
-    "unpause": "container.pause:unpause",
-    "stats": "container.stats:stats",
-}
-
-
-class LazyGroup(click.Group):
-    """A group whose subcommands are imported only when used."""
-
-    def __init__(self, *args: Any, lazy: Optional[Dict[str, str]] = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.lazy = dict(lazy or {})
-
-    def list_commands(self, ctx: click.Context) -> List[str]:
-        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
-        if cmd_name in self.lazy:
-            module_name, attr = self.lazy[cmd_name].split(":")
-            module = importlib.import_module(f"rootless.cli.{module_name}")
-            return getattr(module, attr)  # type: ignore[no-any-return]
-        return super().get_command(ctx, cmd_name)
 
 
 @click.group(cls=LazyGroup, lazy=TOP_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
