@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Sequence, Set
 
@@ -166,8 +167,12 @@ class PullJob:
         counter = prog.ByteCounter(emit, "Downloading", layer_id, desc.size, cancelled)
         with self.store.claim_blob(desc.digest, cancelled) as missing:
             if missing:  # else another pull fetched it while this one waited
+                started = time.monotonic()
                 with self.store.ingest(desc.digest, desc.size) as writer:
                     self.client.fetch_blob(self.ref, desc, writer.write, counter)
+                    fetched = time.monotonic()
                     emit(prog.status("Verifying Checksum", layer_id, True))
                     writer.commit()
+                logger.info("fetched blob %s (%d bytes) in %.2fs, committed in %.2fs", desc.digest, desc.size,
+                            fetched - started, time.monotonic() - fetched)
         emit(prog.status("Download complete", layer_id, True))
