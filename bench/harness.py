@@ -84,15 +84,48 @@ def user_tmpdir(user: it.TestUser, prefix: str) -> str:
     return path
 
 
+# Trees whose removal waits for the end of a deferred_removals() block (None: remove at once).
+_deferred: Optional[List[str]] = None
+
+
+@contextlib.contextmanager
+def deferred_removals() -> Iterator[None]:
+    """Remove the trees remove_tree() is given only when the block ends.
+
+    The VM's ext4 has no journal, and then inode allocation skips every inode
+    freed in the last ~30 s, probing the buffer cache for each (fs/ext4/ialloc.c
+    recently_deleted()). Removing one method's ~10k-file storage root right
+    before the next method unpacks made that method's unpack 1.5-3x slower
+    (bench/README.md). Deferring the removals keeps that cost off every clock.
+    """
+    global _deferred
+    outer, _deferred = _deferred, []
+    try:
+        yield
+    finally:
+        paths, _deferred = _deferred, outer
+        for path in paths:
+            remove_tree(path)
+
+
 def remove_tree(path: str) -> None:
     """rm -rf as root: files below belong to subordinate ids and may be read-only."""
+    if _deferred is not None:
+        _deferred.append(path)
+        return
     shutil.rmtree(path, ignore_errors=True)
     if os.path.exists(path):
         subprocess.run(["rm", "-rf", "--one-file-system", path], check=False)
 
 
-def timed(action: Callable[[], object]) -> float:
-    """Seconds one call of action takes (wall clock)."""
+def timed(action: Callable[[], object], settle: bool = False) -> float:
+    """Seconds one call of action takes (wall clock).
+
+    settle: `sync` first, so the writeback of earlier steps (a cold pull leaves
+    ~130 MB dirty) does not land on this step's clock.
+    """
+    if settle:
+        os.sync()
     start = time.perf_counter()
     action()
     return time.perf_counter() - start

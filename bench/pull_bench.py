@@ -78,12 +78,12 @@ def push_images(reg: imagebuild.Registry, which: Sequence[str]) -> Dict[str, Tup
 
 def pull_ours(user: it.TestUser, ref: str) -> float:
     with harness.engine(user) as eng:  # fresh ROOTLESS_ROOT: cold by construction
-        return harness.timed(lambda: eng.docker("pull", "-q", ref, timeout=900))
+        return harness.timed(lambda: eng.docker("pull", "-q", ref, timeout=900), settle=True)
 
 
 def pull_podman(user: it.TestUser, ref: str) -> float:
     with harness.podman(user) as pm:  # fresh podman storage
-        return harness.timed(lambda: pm.run("pull", "-q", "--tls-verify=false", ref))
+        return harness.timed(lambda: pm.run("pull", "-q", "--tls-verify=false", ref), settle=True)
 
 
 def layer_blobs(directory: str) -> List[str]:
@@ -100,13 +100,14 @@ def floor_pair(user: it.TestUser, ref: str) -> Tuple[float, float]:
         stack.callback(harness.remove_tree, base)
         blobs, rootfs = os.path.join(base, "blobs"), os.path.join(base, "rootfs")
         download = harness.timed(lambda: user.run(
-            ["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{ref}", f"dir:{blobs}"], timeout=900))
+            ["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{ref}", f"dir:{blobs}"], timeout=900),
+            settle=True)
         user.run(["mkdir", rootfs])
 
         def unpack() -> None:
             for blob in layer_blobs(blobs):
                 user.run(["tar", "-xzf", blob, "-C", rootfs], timeout=900)
-        return download, harness.timed(unpack)
+        return download, harness.timed(unpack, settle=True)
 
 
 def measure(user: it.TestUser, ref: str, runs: int) -> Dict[str, List[float]]:
@@ -141,7 +142,8 @@ def main(argv: Sequence[str]) -> int:
     with harness.bytecode_cache(user, not args.no_bytecode_cache), harness.registry() as reg:
         pushed = push_images(reg.client, args.images.split(","))
         for name, (ref, size) in pushed.items():
-            samples = measure(user, ref, args.runs)
+            with harness.deferred_removals():  # no big delete right before a timed step
+                samples = measure(user, ref, args.runs)
             results[name] = {"samples": samples, "medians": report(name, size, samples)}
     harness.dump_json(args.json, results)
     return 0
