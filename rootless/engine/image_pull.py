@@ -7,19 +7,20 @@ Ingester) with docker's progress messages (moby distribution/pull_v2.go):
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, List, Optional, Sequence, Set
+from typing import Callable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from rootless.engine import progress as prog
 from rootless.errors import InvalidArgument
 from rootless.images import layers
 from rootless.images.reference import Reference
-from rootless.images.store import ImageRecord, ImageStore, LayerRecord
+from rootless.images.store import BlobWriter, ImageRecord, ImageStore, LayerRecord
 from rootless.images.types import (
     Descriptor, Index, Manifest, Platform, host_platform, manifest_media_type, parse_manifest_bytes,
     select_platform,
@@ -130,7 +131,10 @@ class PullJob:
             yield prog.status("Already exists" if have else "Pulling fs layer", prog.short_id(layer.digest), True)
             if not have and layer.digest not in {d.digest for d in missing}:
                 missing.append(layer)
-        tasks = [functools.partial(self.download, desc) for desc in missing]
+        # Layers not unpacked yet are unpacked while they download (layers.StreamedUnpack).
+        targets = {layer.digest: (layer.diff_id, chain) for layer, chain in zip(record.layers, record.chain_ids)
+                   if chain not in unpacked}
+        tasks = [functools.partial(self.download, desc, unpack_as=targets.get(desc.digest)) for desc in missing]
         yield from prog.run_parallel(tasks, MAX_CONCURRENT_DOWNLOADS, "pull")
         yield from self._unpack(record, unpacked)
         self.store.put_blob(self.resolved.manifest_bytes, self.resolved.manifest_digest)
@@ -161,18 +165,40 @@ class PullJob:
             layers.ensure_unpacked(self.store, dataclasses.replace(record, layers=record.layers[:depth]))
             yield prog.status("Pull complete", layer_id, True)
 
-    def download(self, desc: Descriptor, emit: prog.Emit, cancelled: threading.Event) -> None:
-        """Stream one blob into the store, verified by the client and again by the store."""
+    def download(self, desc: Descriptor, emit: prog.Emit, cancelled: threading.Event,
+                 unpack_as: Optional[Tuple[str, str]] = None) -> None:
+        """Stream one blob into the store, verified by the client and again by the store.
+
+        unpack_as: (diff id, chain id) to unpack the layer as while it downloads.
+        """
         layer_id = prog.short_id(desc.digest)
         counter = prog.ByteCounter(emit, "Downloading", layer_id, desc.size, cancelled)
         with self.store.claim_blob(desc.digest, cancelled) as missing:
             if missing:  # else another pull fetched it while this one waited
                 started = time.monotonic()
-                with self.store.ingest(desc.digest, desc.size) as writer:
+                with self.store.ingest(desc.digest, desc.size) as writer, \
+                        self._streamed_unpack(writer, desc.digest, unpack_as) as streamed:
                     self.client.fetch_blob(self.ref, desc, writer.write, counter)
                     fetched = time.monotonic()
                     emit(prog.status("Verifying Checksum", layer_id, True))
                     writer.commit()
-                logger.info("fetched blob %s (%d bytes) in %.2fs, committed in %.2fs", desc.digest, desc.size,
-                            fetched - started, time.monotonic() - fetched)
+                    if streamed is not None:
+                        streamed.committed()
+                logger.info("fetched blob %s (%d bytes) in %.2fs, committed (and unpacked) after %.2fs",
+                            desc.digest, desc.size, fetched - started, time.monotonic() - fetched)
         emit(prog.status("Download complete", layer_id, True))
+
+    @contextlib.contextmanager
+    def _streamed_unpack(self, writer: BlobWriter, digest: str,
+                         unpack_as: Optional[Tuple[str, str]]) -> Iterator[Optional[layers.StreamedUnpack]]:
+        """An unpack that follows the ingest's bytes; waited for (or aborted) on leaving."""
+        if unpack_as is None:
+            yield None
+            return
+        streamed = layers.StreamedUnpack(self.store.paths, writer.data_path, digest, *unpack_as)
+        writer.on_write = streamed.grew
+        try:
+            yield streamed
+        finally:
+            writer.on_write = None
+            streamed.close()

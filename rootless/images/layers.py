@@ -48,12 +48,12 @@ import tempfile
 import threading
 import time
 import zlib
-from typing import IO, TYPE_CHECKING, Iterator, List, Optional, Protocol, Set, Tuple, Union, cast
+from typing import IO, TYPE_CHECKING, Callable, Iterator, List, Optional, Protocol, Set, Tuple, Union, cast
 
 import zstandard
 
 from rootless.config.paths import Paths
-from rootless.errors import FailedPrecondition, InvalidArgument, NotFound
+from rootless.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from rootless.util import fs
 from rootless.util.digest import digest_hex
 
@@ -119,18 +119,31 @@ def ensure_unpacked(store: "ImageStore", record: "ImageRecord") -> List[str]:
 
 def unpack_layer(paths: Paths, blob_path: str, layer_digest: str, diff_id: str, chain_id: str) -> str:
     """Apply one layer blob into Paths.layers/<chain>/diff, verifying its DiffID."""
+    with open(blob_path, "rb", buffering=BUFSIZE) as raw:
+        return unpack_stream(paths, raw, layer_digest, diff_id, chain_id)
+
+
+def unpack_stream(paths: Paths, raw: Reader, layer_digest: str, diff_id: str, chain_id: str,
+                  before_publish: Optional[Callable[[], None]] = None) -> str:
+    """Apply a layer read from raw into Paths.layers/<chain>/diff; the caller holds the chain's lock.
+
+    Everything is built in a `.tmp-*` dir and renamed into place only after the
+    DiffID matched, before_publish() returned (a streamed unpack waits there
+    for the blob's own digest check).
+    """
     started = time.monotonic()
     tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=fs.ensure_dir(paths.layers))
     try:
         diff = os.path.join(tmp, "diff")
         os.mkdir(diff, 0o755)
-        with open(blob_path, "rb", buffering=BUFSIZE) as raw:
-            got_diff_id, size = apply_layer(raw, diff, layer_digest)
+        got_diff_id, size = apply_layer(raw, diff, layer_digest)
         if got_diff_id != diff_id:
             raise InvalidArgument(
                 f"can't unpack layer: {layer_digest}: diff id mismatch: content is {got_diff_id}, "
                 f"config says {diff_id}"
             )
+        if before_publish is not None:
+            before_publish()
         meta = {"chain_id": chain_id, "diff_id": diff_id, "digest": layer_digest, "size": size}
         fs.atomic_write_json(os.path.join(tmp, "meta.json"), meta)
         os.rename(tmp, layer_dir(paths, chain_id))
@@ -143,7 +156,7 @@ def unpack_layer(paths: Paths, blob_path: str, layer_digest: str, diff_id: str, 
     return diff_dir(paths, chain_id)
 
 
-def apply_layer(raw: IO[bytes], root: str, layer_name: str) -> Tuple[str, int]:
+def apply_layer(raw: Reader, root: str, layer_name: str) -> Tuple[str, int]:
     """Extract a (gzip/zstd/plain) layer tar into root; returns (DiffID, bytes of file data)."""
     with contextlib.ExitStack() as stack:
         reader = _HashingReader(_decompressed(raw, stack))
@@ -160,6 +173,99 @@ def apply_layer(raw: IO[bytes], root: str, layer_name: str) -> Tuple[str, int]:
         except gzip.BadGzipFile as exc:
             raise InvalidArgument(f"can't unpack layer: {layer_name}: corrupt gzip: {exc}") from exc
     return reader.digest(), applier.size
+
+
+class StreamedUnpack:
+    """Unpacks a layer in a thread from its ingest file while the download still writes it.
+
+    Download and unpack overlap (containerd's unpacker does the same with a
+    tee). The download calls grew() after each write and committed() once the
+    store verified and published the blob; the layer is renamed into place only
+    after that and after its own DiffID check, so a bad blob never becomes a
+    layer. Failures are only logged: the caller then unpacks from the committed
+    blob the usual way (ensure_unpacked), which reports them properly.
+    """
+
+    def __init__(self, paths: Paths, data_path: str, layer_digest: str, diff_id: str, chain_id: str) -> None:
+        self._paths, self._digest, self._diff_id, self._chain_id = paths, layer_digest, diff_id, chain_id
+        self._source = _GrowingFile(data_path)  # opened now: the ingest file moves on commit
+        self.error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, name="layer-unpack", daemon=True)
+        self._thread.start()
+
+    def grew(self, size: int) -> None:
+        self._source.grew(size)
+
+    def committed(self) -> None:
+        self._source.finish(True)
+
+    def close(self) -> None:
+        """Wait for the unpack (aborting it unless committed() was called); never raises."""
+        self._source.finish(False)
+        self._thread.join()
+        self._source.close()
+        if self.error is not None:
+            logger.warning("streamed unpack of %s failed, unpacking from the blob: %s", self._digest, self.error)
+
+    def _run(self) -> None:
+        try:
+            with fs.locked(layer_dir(self._paths, self._chain_id) + ".lock"):
+                if not is_unpacked(self._paths, self._chain_id):
+                    unpack_stream(self._paths, self._source, self._digest, self._diff_id, self._chain_id,
+                                  before_publish=self._source.wait_committed)
+        except BaseException as exc:  # noqa: BLE001 - reported by close(), redone from the blob
+            self.error = exc
+
+
+class _GrowingFile:
+    """read() of a file another thread appends to: blocks for more until finish()."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "rb", buffering=0)
+        self._cond = threading.Condition()
+        self._available = 0
+        self._position = 0
+        self._outcome: Optional[bool] = None  # None: still writing; True: committed; False: aborted
+
+    def grew(self, size: int) -> None:
+        with self._cond:
+            self._available = size
+            self._cond.notify_all()
+
+    def finish(self, ok: bool) -> None:
+        with self._cond:
+            if self._outcome is None:
+                self._outcome = ok
+            self._cond.notify_all()
+
+    def wait_committed(self) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._outcome is not None)
+            if not self._outcome:
+                raise Unavailable("streamed unpack: download did not complete")
+
+    def read(self, size: int = -1, /) -> bytes:
+        wanted = size if size is not None and size >= 0 else 1 << 62
+        parts: List[bytes] = []
+        while wanted > 0 and self._wait_for_data():
+            part = self._file.read(min(wanted, BUFSIZE))
+            if not part:
+                raise Unavailable("streamed unpack: ingest file is shorter than written")
+            self._position += len(part)
+            wanted -= len(part)
+            parts.append(part)
+        return b"".join(parts)
+
+    def _wait_for_data(self) -> bool:
+        """True when bytes past the position are written; False at the end of a committed blob."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._available > self._position or self._outcome is not None)
+            if self._outcome is False:
+                raise Unavailable("streamed unpack: download did not complete")
+            return self._available > self._position
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def remove_unreferenced(paths: Paths, keep: Set[str], stale_seconds: float) -> int:
@@ -239,7 +345,7 @@ def open_tar_stream(source: Reader) -> tarfile.TarFile:
 class _Peekable:
     """Gives back the few bytes read to sniff the compression."""
 
-    def __init__(self, raw: IO[bytes], head: bytes) -> None:
+    def __init__(self, raw: Reader, head: bytes) -> None:
         self._raw = raw
         self._head = head
 
@@ -257,7 +363,7 @@ class _Peekable:
         raise io.UnsupportedOperation("a layer stream is read once, forwards")
 
 
-def _decompressed(raw: IO[bytes], stack: contextlib.ExitStack) -> Reader:
+def _decompressed(raw: Reader, stack: contextlib.ExitStack) -> Reader:
     head = raw.read(4)
     source = _Peekable(raw, head)
     kind = detect_compression(head)

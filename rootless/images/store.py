@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from rootless.config.paths import Paths
 from rootless.errors import Conflict, Internal, InvalidArgument, NotFound, Unavailable
@@ -68,10 +68,18 @@ class BlobWriter:
         prefix = (digest_hex(expected_digest)[:16] if expected_digest else "blob") + "-"
         self._dir = tempfile.mkdtemp(prefix=prefix, dir=fs.ensure_dir(store.paths.ingest))
         self._data = os.path.join(self._dir, "data")
-        self._file: Optional[IO[bytes]] = open(self._data, "wb")
+        # Unbuffered: every write() is in the page cache when on_write hears of it, so a
+        # streamed unpack (layers.StreamedUnpack) can read the file while it grows.
+        self._file: Optional[IO[bytes]] = open(self._data, "wb", buffering=0)
         self._hasher = hashlib.sha256()
         self.written = 0
         self.digest: Optional[str] = None
+        self.on_write: Optional[Callable[[int], None]] = None  # told the bytes written so far
+
+    @property
+    def data_path(self) -> str:
+        """The partial file (readable while it is written; gone after commit or abort)."""
+        return self._data
 
     def write(self, data: bytes) -> int:
         if self._file is None:
@@ -83,7 +91,11 @@ class BlobWriter:
                 f"more than the expected {self.expected_size} bytes"
             )
         self._hasher.update(data)
-        self._file.write(data)
+        view = memoryview(data)
+        while view:  # a raw file may write less than asked
+            view = view[self._file.write(view) or 0:]
+        if self.on_write is not None:
+            self.on_write(self.written)
         return len(data)
 
     def _verify(self) -> str:
