@@ -37,7 +37,7 @@ def daemon_pid(run_dir: str) -> int:
 
 def one_pull(user: harness.it.TestUser, ref: str, settle: float, strace: bool) -> None:
     with harness.engine(user) as eng:
-        subprocess.run(["sync"], check=True)
+        os.sync()
         time.sleep(settle)
         before = meminfo()
         tracer = None
@@ -69,8 +69,9 @@ def main(argv: Sequence[str]) -> int:
     user = harness.bench_user(args.user, args.source)
     with harness.bytecode_cache(user, not args.no_bytecode_cache), harness.registry() as reg:
         ref, _size = pull_bench.push_images(reg.client, [args.image])[args.image]
-        for _run in range(args.runs):
-            one_pull(user, ref, args.settle, args.strace)
+        with harness.deferred_removals():
+            for _run in range(args.runs):
+                one_pull(user, ref, args.settle, args.strace)
     return 0
 
 

@@ -32,6 +32,7 @@ after removing whatever was at the path, so writing never follows a symlink.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import io
 import gzip
@@ -129,9 +130,9 @@ def unpack_stream(paths: Paths, raw: Reader, layer_digest: str, diff_id: str, ch
 
     Everything is built in a `.tmp-*` dir and renamed into place only after the
     DiffID matched, before_publish() returned (a streamed unpack waits there
-    for the blob's own digest check).
+    for the blob's own digest check) and the layer's data is on disk.
     """
-    started = time.monotonic()
+    started, synced = time.monotonic(), 0.0
     tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=fs.ensure_dir(paths.layers))
     try:
         diff = os.path.join(tmp, "diff")
@@ -144,6 +145,9 @@ def unpack_stream(paths: Paths, raw: Reader, layer_digest: str, diff_id: str, ch
             )
         if before_publish is not None:
             before_publish()
+        synced = time.monotonic()
+        _syncfs(tmp)  # meta.json makes the layer trusted: its files must be on disk first
+        synced = time.monotonic() - synced
         meta = {"chain_id": chain_id, "diff_id": diff_id, "digest": layer_digest, "size": size}
         fs.atomic_write_json(os.path.join(tmp, "meta.json"), meta)
         os.rename(tmp, layer_dir(paths, chain_id))
@@ -152,7 +156,8 @@ def unpack_stream(paths: Paths, raw: Reader, layer_digest: str, diff_id: str, ch
         raise
     with contextlib.suppress(OSError):
         fs.fsync_dir(paths.layers)
-    logger.info("unpacked layer %s (%d bytes) in %.2fs", layer_digest, size, time.monotonic() - started)
+    logger.info("unpacked layer %s (%d bytes) in %.2fs (syncfs %.2fs)", layer_digest, size,
+                time.monotonic() - started, synced)
     return diff_dir(paths, chain_id)
 
 
@@ -173,6 +178,27 @@ def apply_layer(raw: Reader, root: str, layer_name: str) -> Tuple[str, int]:
         except gzip.BadGzipFile as exc:
             raise InvalidArgument(f"can't unpack layer: {layer_name}: corrupt gzip: {exc}") from exc
     return reader.digest(), applier.size
+
+
+def _syncfs(path: str) -> None:
+    """syncfs(2) of the filesystem holding path: one call instead of an fsync per file.
+
+    Python has no os.syncfs; a crash after the rename must not leave a layer
+    whose meta.json is there but whose files lost their data (delayed allocation).
+    """
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if _libc.syncfs(ctypes.c_int(fd)) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"syncfs {path}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+_libc: Optional[ctypes.CDLL] = None
 
 
 class StreamedUnpack:
