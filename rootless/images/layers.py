@@ -32,7 +32,6 @@ after removing whatever was at the path, so writing never follows a symlink.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import io
 import gzip
@@ -146,7 +145,7 @@ def unpack_stream(paths: Paths, raw: Reader, layer_digest: str, diff_id: str, ch
         if before_publish is not None:
             before_publish()
         synced = time.monotonic()
-        _syncfs(tmp)  # meta.json makes the layer trusted: its files must be on disk first
+        fs.syncfs(tmp)  # meta.json makes the layer trusted: its files must be on disk first
         synced = time.monotonic() - synced
         meta = {"chain_id": chain_id, "diff_id": diff_id, "digest": layer_digest, "size": size}
         fs.atomic_write_json(os.path.join(tmp, "meta.json"), meta)
@@ -180,25 +179,6 @@ def apply_layer(raw: Reader, root: str, layer_name: str) -> Tuple[str, int]:
     return reader.digest(), applier.size
 
 
-def _syncfs(path: str) -> None:
-    """syncfs(2) of the filesystem holding path: one call instead of an fsync per file.
-
-    Python has no os.syncfs; a crash after the rename must not leave a layer
-    whose meta.json is there but whose files lost their data (delayed allocation).
-    """
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        if _libc.syncfs(ctypes.c_int(fd)) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"syncfs {path}: {os.strerror(err)}")
-    finally:
-        os.close(fd)
-
-
-_libc: Optional[ctypes.CDLL] = None
 
 
 class StreamedUnpack:
