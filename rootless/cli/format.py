@@ -366,6 +366,13 @@ def format_rows(fmt: str, rows: Sequence[Any], headers: Dict[str, str]) -> List[
     return tabwrite("\n".join([header] + lines).split("\n"))
 
 
+def confirm_prune(what: str, force: bool) -> bool:
+    """docker's prune prompt ("WARNING! This will remove ..."); True to go on."""
+    import click
+
+    return force or click.confirm(f"WARNING! This will remove {what}.\nAre you sure you want to continue?")
+
+
 def prune_report_lines(title: str, deleted: Sequence[str], space: Optional[int]) -> List[str]:
     """docker's prune summary: 'Deleted X:' + names + blank line, then the reclaimed space if known."""
     from rootless.cli.humanize import human_size

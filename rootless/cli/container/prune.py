@@ -7,7 +7,7 @@ import click
 
 from rootless.cli.app import App
 from rootless.cli.filters import parse_filter_flags
-from rootless.cli.format import prune_report_lines
+from rootless.cli.format import confirm_prune, prune_report_lines
 
 
 @click.command()
@@ -16,8 +16,7 @@ from rootless.cli.format import prune_report_lines
 @click.pass_obj
 def prune(app: App, force: bool, filters: Tuple[str, ...]) -> None:
     """Remove all stopped containers."""
-    if not force and not click.confirm("WARNING! This will remove all stopped containers.\n"
-                                       "Are you sure you want to continue?"):
+    if not confirm_prune("all stopped containers", force):
         return
     report = app.client.prune_containers(parse_filter_flags(filters))
     deleted = report.get("ContainersDeleted") or []

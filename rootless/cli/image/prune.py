@@ -6,6 +6,7 @@ from typing import Tuple
 import click
 
 from rootless.cli.app import App
+from rootless.cli.format import confirm_prune
 from rootless.cli.filters import parse_filter_flags
 from rootless.cli.humanize import human_size
 
@@ -18,7 +19,7 @@ from rootless.cli.humanize import human_size
 def prune(app: App, all_: bool, force: bool, filters: Tuple[str, ...]) -> None:
     """Remove unused images."""
     what = "all images without at least one container associated to them" if all_ else "all dangling images"
-    if not force and not click.confirm(f"WARNING! This will remove {what}.\nAre you sure you want to continue?"):
+    if not confirm_prune(what, force):
         return
     wanted = parse_filter_flags(filters)
     if all_:

@@ -7,7 +7,7 @@ import click
 
 from rootless.cli.app import App
 from rootless.cli.filters import parse_filter_flags
-from rootless.cli.format import prune_report_lines
+from rootless.cli.format import confirm_prune, prune_report_lines
 
 
 @click.command()
@@ -16,8 +16,7 @@ from rootless.cli.format import prune_report_lines
 @click.pass_obj
 def prune(app: App, force: bool, filters: Tuple[str, ...]) -> None:
     """Remove all unused networks."""
-    if not force and not click.confirm("WARNING! This will remove all custom networks not used by at least one "
-                                       "container.\nAre you sure you want to continue?"):
+    if not confirm_prune("all custom networks not used by at least one container", force):
         return
     deleted = app.client.prune_networks(parse_filter_flags(filters)).get("NetworksDeleted") or []
     for line in prune_report_lines("Networks", deleted, None)[:-1]:

@@ -7,7 +7,7 @@ import click
 
 from rootless.cli.app import App
 from rootless.cli.filters import parse_filter_flags
-from rootless.cli.format import prune_report_lines
+from rootless.cli.format import confirm_prune, prune_report_lines
 
 
 @click.command()
@@ -19,7 +19,7 @@ def prune(app: App, all_: bool, force: bool, filters: Tuple[str, ...]) -> None:
     """Remove unused local volumes."""
     what = "all local volumes not used by at least one container" if all_ else \
         "all anonymous local volumes not used by at least one container"
-    if not force and not click.confirm(f"WARNING! This will remove {what}.\nAre you sure you want to continue?"):
+    if not confirm_prune(what, force):
         return
     wanted = parse_filter_flags(filters)
     if all_:
