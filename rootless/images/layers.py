@@ -48,7 +48,7 @@ import tempfile
 import threading
 import time
 import zlib
-from typing import IO, TYPE_CHECKING, Callable, Iterator, List, Optional, Protocol, Set, Tuple, Union, cast
+from typing import IO, TYPE_CHECKING, Callable, Iterator, List, Optional, Protocol, Set, Tuple, TypeVar, Union, cast
 
 import zstandard
 
@@ -56,6 +56,8 @@ from rootless.config.paths import Paths
 from rootless.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from rootless.util import fs
 from rootless.util.digest import digest_hex
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     from rootless.images.store import ImageRecord, ImageStore
@@ -504,6 +506,7 @@ class _Applier:
         self._real_dirs: Set[str] = {""}   # relative paths known to be real dirs, not symlinks
         self._dirs: List[Tuple[str, int, float]] = []  # (rel, mode, mtime) applied at the end
         self._owner = _Owner()
+        self._umask = _current_umask()
 
     def _refuse(self, name: str, reason: str) -> InvalidArgument:
         return InvalidArgument(f"can't unpack layer: {self.layer}: entry {name!r}: {reason}")
@@ -573,11 +576,28 @@ class _Applier:
         else:
             os.unlink(path)
 
-    def _apply_dir(self, rel: str, member: tarfile.TarInfo) -> None:
-        self._clear(rel, keep_dir=True)
+    def _create(self, rel: str, make: Callable[[str], _T]) -> _T:
+        """make(path) without an lstat first; when something is there (EEXIST) clear it and retry.
+
+        Every maker fails with EEXIST on any existing entry, a symlink included
+        (open(2) O_CREAT|O_EXCL, mkdir(2), symlink(2), link(2), mknod(2)), so a
+        create never follows a symlink and the last entry for a path still wins.
+        """
         path = self._path(rel)
-        if not os.path.lexists(path):
+        try:
+            return make(path)
+        except FileExistsError:
+            self._clear(rel)
+            return make(path)
+
+    def _apply_dir(self, rel: str, member: tarfile.TarInfo) -> None:
+        path = self._path(rel)
+        try:
             os.mkdir(path, 0o700)
+        except FileExistsError:
+            self._clear(rel, keep_dir=True)
+            if not os.path.lexists(path):
+                os.mkdir(path, 0o700)
         self._real_dirs.add(rel)
         self._owner.chown(path, member)
         _set_xattrs(path, member, self.layer)
@@ -585,25 +605,25 @@ class _Applier:
         self._dirs.append((rel, member.mode, member.mtime))
 
     def _apply_file(self, tar: tarfile.TarFile, rel: str, member: tarfile.TarInfo) -> None:
-        self._clear(rel)
+        # Created with its final permission bits where the umask keeps them: saves an fchmod.
+        mode_at_open = member.mode & 0o777
+        needs_chmod = member.mode != mode_at_open or mode_at_open & self._umask != 0
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(self._path(rel), flags, 0o600)
-        with open(fd, "wb", closefd=True) as out:
-            source = tar.extractfile(member)
-            if source is not None:
-                with source:
-                    shutil.copyfileobj(source, out, BUFSIZE)
-            out.flush()
+        fd = self._create(rel, lambda path: os.open(path, flags, mode_at_open if not needs_chmod else 0o600))
+        try:
+            _write_member_data(tar, member, fd)
             self._owner.chown(fd, member)  # before chmod: chown clears setuid/setgid
-            os.chmod(fd, member.mode)
+            if needs_chmod:
+                os.chmod(fd, member.mode)
             _set_xattrs(fd, member, self.layer)
             os.utime(fd, (member.mtime, member.mtime))
+        finally:
+            os.close(fd)
         self.size += member.size
 
     def _apply_symlink(self, rel: str, member: tarfile.TarInfo) -> None:
-        self._clear(rel)
         path = self._path(rel)
-        os.symlink(member.linkname, path)
+        self._create(rel, lambda target: os.symlink(member.linkname, target))
         self._owner.chown(path, member)
         _set_xattrs(path, member, self.layer)
         os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
@@ -667,6 +687,41 @@ class _Applier:
                 if stat.S_ISDIR(os.lstat(path).st_mode):
                     os.chmod(path, mode)
                     os.utime(path, (mtime, mtime), follow_symlinks=False)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_member_data(tar: tarfile.TarFile, member: tarfile.TarInfo, fd: int) -> None:
+    """Copy a regular member's data to fd with os.write: no buffered file object per file.
+
+    A stream tar's data follows its header, so a non-sparse member is read
+    straight from the tar's stream (as tarfile's own _FileInFile does).
+    """
+    source = tar.extractfile(member) if member.issparse() else None
+    stream = source if source is not None else tar.fileobj
+    assert stream is not None  # a stream-mode tar always has its fileobj
+    if source is None:
+        stream.seek(member.offset_data)  # a no-op: the stream is there after the header
+    remaining = member.size
+    with contextlib.ExitStack() as stack:
+        if source is not None:
+            stack.enter_context(source)
+        while remaining > 0:
+            chunk = stream.read(min(remaining, BUFSIZE))
+            if not chunk:
+                raise tarfile.ReadError("unexpected end of data")
+            remaining -= len(chunk)
+            _write_fully(fd, chunk)
+
+
+def _write_fully(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 class _Owner:

@@ -155,6 +155,18 @@ def test_later_entries_replace_earlier_ones(tmp_path, owners) -> None:
     assert (root / "z").read_bytes() == b"zz"
 
 
+def test_file_modes_data_and_repeated_symlinks(tmp_path, owners) -> None:
+    big = bytes(range(256)) * ((3 << 20) // 256 + 7)  # several BUFSIZE chunks, not a multiple of one
+    data = (LayerTar().file("none", b"0", 0o000).file("ro", b"r", 0o444).file("all", b"a", 0o777)
+            .file("big", big, 0o640).symlink("l", "one").symlink("l", "two").bytes())
+    root = tmp_path / "r"
+    _, size = apply(data, str(root))
+    modes = {n: stat.S_IMODE(os.lstat(root / n).st_mode) for n in ("none", "ro", "all", "big")}
+    assert modes == {"none": 0o000, "ro": 0o444, "all": 0o777, "big": 0o640}
+    assert (root / "big").read_bytes() == big and size == len(big) + 3
+    assert os.readlink(root / "l") == "two" and os.lstat(root / "none").st_mtime == MTIME
+
+
 def test_symlink_at_path_is_replaced_not_followed(tmp_path, owners) -> None:
     outside = tmp_path / "outside"
     outside.write_bytes(b"safe")
