@@ -17,6 +17,7 @@ printf 'root:x:0:\napp:x:1000:\n' > "$work/rootfs/etc/group"
 echo '<h1>Hello from a rootless container</h1>' > "$work/rootfs/www/index.html"
 tar -C "$work/rootfs" --numeric-owner --owner=0 --group=0 -cf "$work/rootfs.tar" .
 
+rootless rmi demo/web:1 >/dev/null 2>&1 || true  # the previous demo's image, if any
 step rootless import -c 'CMD ["httpd","-f","-p","8080","-h","/www"]' rootfs.tar demo/web:1
 rootless import -c 'CMD ["httpd","-f","-p","8080","-h","/www"]' -c 'EXPOSE 8080' "$work/rootfs.tar" demo/web:1
 step rootless images

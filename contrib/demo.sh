@@ -12,6 +12,8 @@ as_user() {
         PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 "$@")
 }
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+# A daemon left from an earlier run would still run the code installed then.
+as_user rootless system stop >/dev/null 2>&1 || true
 step rootless info;   as_user rootless info
 step rootless doctor; as_user rootless doctor || true
 as_user sh -s < contrib/demo-containers.sh
