@@ -60,6 +60,14 @@ class App:
             self._client = client
         return self._client
 
+    def warn_if_stale(self, daemon_build: str) -> None:
+        """Say so when the daemon runs other code than this CLI (started before an upgrade)."""
+        from rootless.util.build import build_id
+
+        if daemon_build and daemon_build != build_id():
+            sys.stderr.write("WARNING: rootlessd runs other code than this CLI (started before an upgrade?): "
+                             "restart it with 'rootless system stop' (containers keep running)\n")
+
     def echo_json(self, obj: Any, out: IO[str] = sys.stdout) -> None:
         out.write(json.dumps(obj, indent=4) + "\n")
 

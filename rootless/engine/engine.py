@@ -29,6 +29,7 @@ from rootless.runtime import crun, storage
 from rootless.runtime.cgroups import CgroupInfo
 from rootless.runtime.userns import Mapping
 from rootless.util import fs
+from rootless.util.build import build_id
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class Engine:
         self.host = host
         self.events = EventBus()
         self.started_at = time.time()
+        self.build_id = build_id()  # of the code this daemon runs; the CLI compares its own
         check_store_version(paths)
         self.image_store = ImageStore(paths)
         self.image_store.recover()  # the store lock is ours: a killed daemon's pulls go
@@ -194,7 +196,7 @@ class Engine:
         """The body of GET /version."""
         details = {
             "ApiVersion": api_version, "MinAPIVersion": min_api_version, "Os": "linux",
-            "Arch": go_arch(), "KernelVersion": platform.release(), "GitCommit": "",
+            "Arch": go_arch(), "KernelVersion": platform.release(), "GitCommit": self.build_id,
             "GoVersion": "", "BuildTime": "", "Experimental": "false",
         }
         return {
@@ -213,6 +215,7 @@ class Engine:
         cgroup = self.host.cgroup
         return {
             "Version": rootless.__version__,
+            "BuildID": self.build_id,
             "StorageRoot": self.paths.root,
             "RuntimeDir": self.paths.run,
             "Socket": self.paths.socket,

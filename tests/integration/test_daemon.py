@@ -228,3 +228,21 @@ def test_systemd_units_are_valid() -> None:
     # verify complains about the absolute ExecStart only when the binary is missing.
     assert "rootless.socket" not in result.stderr or "Unknown" not in result.stderr, result.stderr
     assert "Unknown key" not in result.stderr and "Invalid" not in result.stderr, result.stderr
+
+
+def test_cli_warns_when_the_daemon_runs_older_code(fresh_engine: Engine, user: TestUser) -> None:
+    fresh_engine.cli("info")
+    quiet = fresh_engine.cli("version")
+    assert "WARNING: rootlessd runs other code" not in quiet.stderr
+    # An upgrade changes the installed files under a running daemon.
+    src = user.base_env["PYTHONPATH"]
+    marker = os.path.join(src, "rootless", "upgrade_marker.py")
+    with open(marker, "w") as f:
+        f.write("# a new file, as an upgrade would add\n")
+    try:
+        warned = fresh_engine.cli("version")
+        assert "WARNING: rootlessd runs other code than this CLI" in warned.stderr
+        fresh_engine.cli("system", "stop")
+        assert "WARNING" not in fresh_engine.cli("info").stderr
+    finally:
+        os.unlink(marker)

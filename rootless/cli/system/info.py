@@ -41,6 +41,7 @@ def format_info(info: Dict[str, Any]) -> List[str]:
 def info(app: App, fmt: str) -> None:
     """Show how the engine is set up for you."""
     data = app.client.info()
+    app.warn_if_stale(data.get("Rootless", {}).get("BuildID", ""))
     if fmt == "json":
         app.echo_json(data)
         return

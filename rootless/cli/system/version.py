@@ -23,6 +23,7 @@ def version(app: App, fmt: str) -> None:
     except Unavailable as exc:
         click.echo(f"\nServer: unavailable: {exc.message}")
         return
+    app.warn_if_stale(data.get("GitCommit", ""))
     if fmt == "json":
         app.echo_json(data)
         return
