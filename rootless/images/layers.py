@@ -376,12 +376,67 @@ def _decompressed(raw: Reader, stack: contextlib.ExitStack) -> Reader:
     source = _Peekable(raw, head)
     kind = detect_compression(head)
     if kind == "gzip":
-        return stack.enter_context(gzip.GzipFile(fileobj=source, mode="rb"))
+        return _GzipReader(source)
     if kind == "zstd":
         # zstandard's stub asks for IO[bytes]; its stream reader only calls read().
         reader = zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], source), read_across_frames=True)
         return stack.enter_context(reader)
     return source
+
+
+class _GzipReader:
+    """gzip members (RFC 1952) decoded with zlib in steps of up to a MiB, for the reader thread.
+
+    gzip.GzipFile feeds zlib 8 KiB at a time; each step takes the GIL back from
+    the thread writing files. zlib's gzip mode (wbits 31) checks each member's
+    CRC-32 and length itself. Like GzipFile, it reads concatenated members,
+    skips zero padding between and after them, and raises EOFError when the
+    stream ends inside a member (zlib.error on anything else that is not gzip).
+    """
+
+    INPUT = 1 << 20
+
+    def __init__(self, raw: Reader) -> None:
+        self._raw = raw
+        self._zlib = zlib.decompressobj(31)
+        self._pending = b""     # compressed bytes not given to zlib yet
+        self._in_member = False  # zlib has started a member that has not ended
+        self._after_member = False  # zero padding may follow a member, not precede the first
+
+    def read(self, size: int = -1, /) -> bytes:
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(BUFSIZE), b""))
+        while size > 0:
+            if not self._pending and not self._refill():
+                return b""
+            data = self._zlib.decompress(self._pending, size)
+            self._pending = self._zlib.unconsumed_tail
+            self._in_member = True
+            if self._zlib.eof:
+                self._next_member()
+            if data:
+                return data
+        return b""
+
+    def _refill(self) -> bool:
+        """Next compressed bytes into _pending; False at a clean end of the stream."""
+        while True:
+            chunk = self._raw.read(self.INPUT)
+            if not chunk:
+                if self._in_member:
+                    raise EOFError("compressed file ended before the end-of-stream marker was reached")
+                return False
+            self._pending = chunk.lstrip(b"\x00") if self._after_member and not self._in_member else chunk
+            if self._pending:
+                return True
+
+    def _next_member(self) -> None:
+        # At the end of a member zlib puts the rest of the input in unused_data
+        # (unconsumed_tail may hold a copy of it: CPython zlibmodule.c save_unconsumed_input).
+        self._pending = self._zlib.unused_data.lstrip(b"\x00")
+        self._zlib = zlib.decompressobj(31)
+        self._in_member = False
+        self._after_member = True
 
 
 class _HashingReader:
