@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional
 
 from rootless.config import Paths
 from rootless.errors import InvalidArgument
+from rootless.runtime.logs import parse_rfc3339_ns
 from rootless.util import fs
 from rootless.util.units import human_duration
 
@@ -23,11 +24,10 @@ def now_rfc3339() -> str:
 
 
 def parse_rfc3339(text: str) -> float:
+    """Seconds since the epoch; docker's zero time ("0001-...") and "" are 0."""
     if not text or text.startswith("0001-"):
         return 0.0
-    main, _, frac = text.rstrip("Z").partition(".")
-    base = datetime.datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
-    return base.timestamp() + (float("0." + frac[:9]) if frac else 0.0)
+    return parse_rfc3339_ns(text) / 1e9
 
 
 def merge_env(image_env: List[str], request_env: List[str]) -> List[str]:

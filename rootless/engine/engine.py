@@ -1,7 +1,6 @@
 """The Engine: owns the stores and managers and answers system-wide questions."""
 from __future__ import annotations
 
-import datetime
 import logging
 import os
 import platform
@@ -21,7 +20,7 @@ from rootless.engine.execs import ExecService
 from rootless.engine.images import ImageService
 from rootless.engine.lifecycle import Lifecycle
 from rootless.errors import FailedPrecondition, InvalidArgument, RootlessError
-from rootless.images.store import ImageStore
+from rootless.images.store import ImageStore, rfc3339_now
 from rootless.runtime.spec import Mount, SpecOptions
 from rootless.networks.store import NetworkStore
 from rootless.volumes.store import VolumeStore
@@ -51,10 +50,6 @@ class HostSetup:
 def go_arch() -> str:
     machine = platform.machine()
     return GO_ARCH.get(machine, machine)
-
-
-def rfc3339_now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def check_store_version(paths: Paths) -> None:
