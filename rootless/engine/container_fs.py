@@ -13,33 +13,8 @@ import tarfile
 from typing import IO, Any, Dict, Iterator, List, Tuple, cast
 
 from rootless.errors import InvalidArgument, NotFound
+from rootless.runtime.users import resolve_in_root
 
-MAX_SYMLINKS = 40
-
-
-def resolve_in_rootfs(rootfs: str, path: str, follow_last: bool = True) -> str:
-    """The host path of a container path, symlinks resolved within rootfs."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    resolved: List[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = os.path.join(rootfs, *resolved, part)
-        if os.path.islink(candidate) and (parts or follow_last):
-            hops += 1
-            if hops > MAX_SYMLINKS:
-                raise InvalidArgument(f"too many levels of symbolic links: {path}")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        resolved.append(part)
-    return os.path.join(rootfs, *resolved)
 
 
 def go_file_mode(st: os.stat_result) -> int:
@@ -67,7 +42,7 @@ def go_file_mode(st: os.stat_result) -> int:
 
 
 def path_stat(rootfs: str, container_path: str, container_name: str) -> Dict[str, Any]:
-    host_path = resolve_in_rootfs(rootfs, container_path, follow_last=False)
+    host_path = resolve_in_root(rootfs, container_path, follow_last=False)
     try:
         st = os.lstat(host_path)
     except FileNotFoundError:
@@ -122,7 +97,7 @@ def _walk(host_path: str, arcname: str) -> Iterator[Tuple[str, str]]:
 
 def extract_into(rootfs: str, container_dir: str, body: IO[bytes], no_overwrite_dir_non_dir: bool) -> None:
     """Extract a tar body into a directory of the container, refusing escapes."""
-    target = resolve_in_rootfs(rootfs, container_dir)
+    target = resolve_in_root(rootfs, container_dir)
     if not os.path.exists(target):
         raise NotFound(f"Could not find the file {container_dir} in container")
     if not os.path.isdir(target):
@@ -132,12 +107,12 @@ def extract_into(rootfs: str, container_dir: str, body: IO[bytes], no_overwrite_
             name = os.path.normpath(member.name).lstrip("/")
             if name.startswith("..") or "/../" in f"/{name}/":
                 raise InvalidArgument(f"invalid archive entry: {member.name}: outside the target")
-            dest = resolve_in_rootfs(rootfs, os.path.join(container_dir, os.path.dirname(name)))
+            dest = resolve_in_root(rootfs, os.path.join(container_dir, os.path.dirname(name)))
             final = os.path.join(dest, os.path.basename(name))
             if no_overwrite_dir_non_dir and os.path.isdir(final) and not member.isdir():
                 raise InvalidArgument(f"cannot overwrite directory {name} with non-directory")
             if member.islnk():
-                link_target = resolve_in_rootfs(rootfs, os.path.join(container_dir, member.linkname))
+                link_target = resolve_in_root(rootfs, os.path.join(container_dir, member.linkname))
                 member.linkname = os.path.relpath(link_target, target)
             member.name = os.path.relpath(final, target)
             # Names were checked above; tarfile's filter= argument is not in every 3.9-3.11.

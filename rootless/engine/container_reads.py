@@ -10,6 +10,7 @@ from rootless.engine.container_model import Container
 from rootless.errors import Conflict
 from rootless.runtime.network import slirp
 from rootless.runtime.storage.changes import list_changes
+from rootless.runtime.users import resolve_in_root
 from rootless.runtime.storage.driver import RootfsLayout, read_lowers
 from rootless.util.fs import dir_size  # also imported from here by engine/lifecycle.py
 
@@ -62,7 +63,7 @@ class ContainerReads:
     def archive_get(self, container: Container, path: str) -> Tuple[Dict[str, Any], Iterator[bytes]]:
         rootfs = self._rootfs(container)
         stat = container_fs.path_stat(rootfs, path, container.name)
-        host_path = container_fs.resolve_in_rootfs(rootfs, path, follow_last=path.endswith("/."))
+        host_path = resolve_in_root(rootfs, path, follow_last=path.endswith("/."))
         name = "." if path.endswith("/.") else os.path.basename(path.rstrip("/")) or "."
         return stat, container_fs.tar_stream(host_path, name)
 

@@ -45,8 +45,12 @@ class GroupEntry:
     members: Tuple[str, ...]
 
 
-def resolve_in_root(rootfs: str, path: str) -> str:
-    """The host path of `path` inside rootfs, following symlinks as a chroot would."""
+def resolve_in_root(rootfs: str, path: str, follow_last: bool = True) -> str:
+    """The host path of `path` inside rootfs, following symlinks as a chroot would.
+
+    With follow_last False a symlink in the last component is not followed
+    (lstat semantics, as docker cp's stat wants).
+    """
     root = os.path.abspath(rootfs)
     pending = [p for p in path.split("/") if p]
     resolved: List[str] = []
@@ -60,6 +64,9 @@ def resolve_in_root(rootfs: str, path: str) -> str:
                 resolved.pop()
             continue
         candidate = os.path.join(root, *resolved, part)
+        if not pending and not follow_last:
+            resolved.append(part)
+            continue
         try:
             target = os.readlink(candidate)
         except OSError:  # not a symlink, or missing: keep the name as is
