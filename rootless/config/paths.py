@@ -6,7 +6,10 @@ runtime dir is checked (check_run_dir) before anything in it is trusted.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import shutil
 import stat
 from dataclasses import dataclass
 from typing import List, Mapping, Optional
@@ -277,6 +280,40 @@ class Paths:
         """Create the runtime dir 0700 and refuse one another user could control."""
         os.makedirs(self.run, mode=0o700, exist_ok=True)
         check_run_dir(self.run)
+        boot_id = _read_boot_id()
+        if boot_id:
+            self.forget_previous_boot(boot_id)
+
+    @property
+    def boot_id_file(self) -> str:
+        return os.path.join(self.run, "boot-id")
+
+    def forget_previous_boot(self, boot_id: str) -> None:
+        """Drop the state a previous boot left, as tmpfs would have.
+
+        The runtime dir may live in the home now (issue 7), where it outlives
+        a reboot: pidfiles would name reused pids and crun would find states
+        of containers that no longer exist. Only the names this module gives
+        out are removed, never anything else in a dir ROOTLESS_RUNTIME_DIR
+        may point to; without a boot-id file (first use) nothing is removed.
+        """
+        if _read_text(self.boot_id_file) == boot_id:
+            return
+        fd = os.open(self.run, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # two CLIs starting after a reboot: one wipes
+            previous = _read_text(self.boot_id_file)
+            if previous == boot_id:
+                return
+            if previous is not None:
+                for path in (self.socket, self.daemon_pidfile, self.pause_pidfile, self.crun_state,
+                             self.monitors, self.exec_sockets):
+                    _remove(path)
+            with open(self.boot_id_file + ".tmp", "w", encoding="ascii") as f:
+                f.write(boot_id + "\n")
+            os.replace(self.boot_id_file + ".tmp", self.boot_id_file)
+        finally:
+            os.close(fd)
 
     def has_run_dir(self) -> bool:
         """Whether the runtime dir exists; refuses one another user could control."""
@@ -285,3 +322,29 @@ class Paths:
         except FileNotFoundError:
             return False
         return True
+
+
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+
+
+def _read_text(path: str) -> Optional[str]:
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read().strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+
+
+def _read_boot_id() -> Optional[str]:
+    try:
+        return _read_text(BOOT_ID)
+    except OSError:
+        return None
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)

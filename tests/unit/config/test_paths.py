@@ -92,3 +92,30 @@ def test_ensure_run_dir_does_not_quietly_fix_a_dir_open_to_others(tmp_path) -> N
         Paths(root=str(tmp_path / "root"), run=path).ensure_run_dir()
     assert (err.value.hint or "").startswith(f"chmod 700 {path}")
     assert os.stat(path).st_mode & 0o777 == 0o777
+
+
+def _stale_run_dir(tmp_path) -> Paths:
+    paths = Paths(root=str(tmp_path / "root"), run=_private(tmp_path))
+    for name in (paths.socket, paths.daemon_pidfile, paths.pause_pidfile, paths.daemon_log,
+                 os.path.join(paths.run, "mine.txt")):
+        with open(name, "w") as f:
+            f.write("x")
+    for name in (paths.crun_state, paths.monitor_dir("c1"), paths.exec_sockets):
+        os.makedirs(name)
+    return paths
+
+
+def test_state_of_a_previous_boot_is_dropped_as_tmpfs_would(tmp_path) -> None:
+    """The runtime dir in the home outlives a reboot: stale pidfiles would name reused pids."""
+    paths = _stale_run_dir(tmp_path)
+    paths.forget_previous_boot("boot-1")  # first use: nothing is known to be stale
+    assert sorted(os.listdir(paths.run)) == sorted(
+        ["boot-id", "crun", "exec", "monitors", "mine.txt", "pause.pid", "rootless.sock",
+         "rootlessd.log", "rootlessd.pid"])
+    paths.forget_previous_boot("boot-1")  # same boot: kept
+    assert os.path.exists(paths.daemon_pidfile)
+    paths.forget_previous_boot("boot-2")
+    # Only names Paths gives out go; the log and anything else stay.
+    assert sorted(os.listdir(paths.run)) == ["boot-id", "mine.txt", "rootlessd.log"]
+    with open(paths.boot_id_file) as f:
+        assert f.read() == "boot-2\n"
