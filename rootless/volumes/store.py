@@ -214,8 +214,8 @@ class VolumeStore:
                     return
                 raise NotFound(f"get {name}: no such volume")
             if in_use_by:
-                raise Conflict(f"remove {name}: volume is in use - [{', '.join(in_use_by)}]",
-                               hint="remove the containers that use it first")
+                # moby's exact words (volume/service OpErr), no hint: clients match on them
+                raise Conflict(f"remove {name}: volume is in use - [{', '.join(in_use_by)}]")
             self._delete(name)
         logger.info("removed volume %s", name)
 
