@@ -212,8 +212,12 @@ def mount_requests(config: Dict[str, Any], host_config: Dict[str, Any]) -> List[
         read_only = bool(spec.get("ReadOnly"))
         requests.append(MountRequest(spec["Target"], spec.get("Source") or "", mount_options(read_only, []),
                                      read_only))
+    destinations = [r.destination for r in requests]
+    for destination in destinations:
+        if destinations.count(destination) > 1:
+            raise InvalidArgument(f"Duplicate mount point: {destination}")  # docker's words
     for destination in (config.get("Volumes") or {}):
-        if not any(r.destination == destination for r in requests):
+        if destination not in destinations:
             requests.append(MountRequest(destination, "", ("rbind", "rw"), False))
     return requests
 

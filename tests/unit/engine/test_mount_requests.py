@@ -40,3 +40,8 @@ def test_bad_mode_is_refused_at_create() -> None:
     with pytest.raises(InvalidArgument, match="invalid mode: bogus"):
         mount_requests({}, {"Binds": ["/h:/c:bogus"]})
 
+
+
+def test_one_destination_twice_is_refused() -> None:
+    with pytest.raises(InvalidArgument, match="^Duplicate mount point: /d$"):
+        mount_requests({}, {"Binds": ["a:/d"], "Mounts": [{"Type": "volume", "Target": "/d"}]})
