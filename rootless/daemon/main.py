@@ -96,6 +96,9 @@ def serve(paths: Paths, settings: Settings) -> None:
     from rootless.engine import Engine
     from rootless.engine.engine import HostSetup
 
+    # Like dockerd (setDefaultUmask): modes in images, volumes and /etc files come from
+    # the image and docker's defaults, never from the umask of the shell that started us.
+    os.umask(0o022)
     listener = _systemd_listener()
     cgroup = cgroups.detect()
     mapping = userns.enter(paths, cgroup)

@@ -137,7 +137,8 @@ def unpack_stream(paths: Paths, raw: Reader, layer_digest: str, diff_id: str, ch
     tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=fs.ensure_dir(paths.layers))
     try:
         diff = os.path.join(tmp, "diff")
-        os.mkdir(diff, 0o755)
+        os.mkdir(diff)
+        os.chmod(diff, 0o755)  # the container's / when this is the top layer: not the umask's say
         got_diff_id, size = apply_layer(raw, diff, layer_digest)
         if got_diff_id != diff_id:
             raise InvalidArgument(
@@ -607,7 +608,8 @@ class _Applier:
             except FileNotFoundError:
                 if not create:
                     raise self._refuse(rel, "target does not exist in this layer") from None
-                os.mkdir(path, 0o755)
+                os.mkdir(path)
+                os.chmod(path, 0o755)  # docker's mode for a parent the tar does not list, whatever the umask
                 self._real_dirs.add(current)
                 continue
             if stat.S_ISLNK(info.st_mode):

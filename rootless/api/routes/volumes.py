@@ -27,13 +27,13 @@ def inspect(engine: Engine, request: Request) -> Response:
 
 def remove(engine: Engine, request: Request) -> Response:
     name = request.params["name"]
-    engine.volumes.remove(name, request.q_bool("force"), engine.volume_users(name))
+    engine.remove_volume(name, request.q_bool("force"))
     engine.events.publish("volume", "destroy", name, driver="local")
     return Response.empty(204)
 
 
 def prune(engine: Engine, request: Request) -> Response:
-    deleted, space = engine.volumes.prune(lambda name: bool(engine.volume_users(name)), parse_filters(request.q("filters")))
+    deleted, space = engine.prune_volumes(parse_filters(request.q("filters")))
     return Response.json({"VolumesDeleted": deleted or None, "SpaceReclaimed": space})
 
 
