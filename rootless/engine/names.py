@@ -58,7 +58,7 @@ def random_name(taken: Callable[[str], bool]) -> str:
 
 def validate_name(name: str) -> str:
     """The name without its leading slash, or InvalidArgument like docker's."""
-    if len(name) > MAX_NAME + 1:
+    if len(name.lstrip("/")) > MAX_NAME:
         raise InvalidArgument(f"Invalid container name ({name[:64]}...), at most {MAX_NAME} characters are allowed")
     if not NAME_RE.fullmatch(name):
         shown = name if name.isprintable() else repr(name)  # a newline must not split the message
