@@ -558,3 +558,17 @@ class NetworkConnect(WireStruct):
 class NetworkDisconnect(WireStruct):
     Container: str = ""
     Force: bool = False
+
+
+# -- registry (api/types/registry/authconfig.go) -------------------------------------
+@dataclass(frozen=True)
+class AuthConfig(WireStruct):
+    """POST /auth and X-Registry-Auth; Go's JSON names here are lower-case."""
+
+    username: str = ""
+    password: str = ""
+    auth: str = ""
+    email: str = ""
+    serveraddress: str = ""
+    identitytoken: str = ""
+    registrytoken: str = ""

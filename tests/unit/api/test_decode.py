@@ -190,9 +190,20 @@ def test_a_body_that_is_not_an_object_is_refused(body: Any) -> None:
     (types.NetworkConnect, {"Container": "c", "EndpointConfig": {"IPAMConfig": {"IPv4Address": 1}}},
      "EndpointConfig.IPAMConfig.IPv4Address: expected a string, got number"),
     (types.NetworkDisconnect, {"Container": "c", "Force": "yes"}, "Force: expected a boolean, got string"),
+    (types.AuthConfig, {"username": "u", "password": 5}, "password: expected a string, got number"),
 ])
 def test_mistyped_exec_volume_and_network_fields_are_named(cls: Type[types.WireStruct], body: Any,
                                                             message: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         decode_body(cls, body)
     assert caught.value.message.startswith("invalid argument: " + message)
+
+
+def test_login_bodies_of_both_clients_decode() -> None:
+    # docker-py's login() sends email and serveraddress even when they are None.
+    py = decode_body(types.AuthConfig, {"username": "tester", "password": "secret", "email": None,
+                                        "serveraddress": None})
+    cli = decode_body(types.AuthConfig, {"username": "tester", "password": "secret",
+                                         "serveraddress": "127.0.0.1:5000"})
+    assert (py.username, py.password, py.serveraddress) == ("tester", "secret", "")
+    assert cli.serveraddress == "127.0.0.1:5000"

@@ -62,6 +62,7 @@ ACCEPTED: Dict[Type[types.WireStruct], str] = {
     types.ConfigReference: "Network",
     types.NetworkConnect: "Container EndpointConfig",
     types.NetworkDisconnect: "Container Force",
+    types.AuthConfig: "username password auth email serveraddress identitytoken registrytoken",
 }
 
 
