@@ -62,7 +62,7 @@ NETWORK_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _PORT_RE = re.compile(r"([0-9]{1,5})(?:/(tcp|udp|sctp))?")
 _HOST_PORT_RE = re.compile(r"([0-9]{1,5})(?:-([0-9]{1,5}))?")
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
-MOUNT_TYPES = ("", "bind", "volume", "tmpfs")
+MOUNT_TYPES = ("bind", "volume", "tmpfs")  # dockerd refuses a missing Type too
 DOCKER_MOUNT_TYPES = ("npipe", "cluster", "image")
 
 
@@ -323,15 +323,22 @@ class Mount(WireStruct):
     ClusterOptions: Optional[Empty] = None
 
     def check(self, path: str) -> None:
-        """moby's mount validation messages (volume/mounts/linux_parser.go)."""
-        kind = self.Type or "volume"
+        """moby's mount validation and its messages (volume/mounts/linux_parser.go)."""
+        bad = f'invalid mount config for type "{short(self.Type)}": '
         if self.Type in DOCKER_MOUNT_TYPES:
-            raise InvalidArgument(f'invalid mount config for type "{self.Type}": not supported by rootless')
+            raise InvalidArgument(bad + "not supported by rootless")
         if self.Type not in MOUNT_TYPES:
-            raise InvalidArgument(f'invalid mount config for type "{short(self.Type)}": mount type unknown')
+            raise InvalidArgument(bad + "mount type unknown")
         if not self.Target:
-            raise InvalidArgument(f'invalid mount config for type "{kind}": field Target must not be empty')
-        if kind == "volume" and self.Source:
+            raise InvalidArgument(bad + "field Target must not be empty")
+        if self.Type == "bind" and not self.Source:
+            raise InvalidArgument(bad + "field Source must not be empty")
+        for value in (self.Target, self.Source if self.Type == "bind" else "/"):
+            if not value.startswith("/"):  # else the engine would read a bind source as a volume name
+                raise InvalidArgument(bad + f"invalid mount path: {short(value)!r} mount path must be absolute")
+        if self.Type == "tmpfs" and self.Source:
+            raise InvalidArgument(bad + "field Source must not be specified")
+        if self.Type == "volume" and self.Source:
             check_volume_name(self.Source, at(path, "Source"))
 
 

@@ -79,7 +79,8 @@ def _all_structs() -> List[Type[types.WireStruct]]:
 @pytest.mark.parametrize("cls", _all_structs(), ids=lambda c: c.__name__)
 def test_null_is_accepted_for_every_field_as_go_accepts_it(cls: Type[types.WireStruct]) -> None:
     names = [f.name for f in dataclasses.fields(cls) if f.name != "fields_set"]
-    required = {types.NetworkCreate: {"Name": "net1"}, types.Mount: {"Target": "/t"}}  # checked after decoding
+    # fields the checks after decoding need
+    required = {types.NetworkCreate: {"Name": "net1"}, types.Mount: {"Type": "volume", "Target": "/t"}}
     extra = required.get(cls, {})
     obj = decode(cls, {**{name: None for name in names}, **extra})
     assert set(to_wire(obj)) == set(names)

@@ -139,6 +139,12 @@ def test_good_port_specs_pass() -> None:
     ({"Type": "weird", "Target": "/t"}, 'invalid mount config for type "weird": mount type unknown'),
     ({"Type": "npipe", "Target": "/t"}, 'invalid mount config for type "npipe": not supported by rootless'),
     ({"Type": "bind", "Source": "/tmp"}, 'invalid mount config for type "bind": field Target must not be empty'),
+    ({"Source": "v", "Target": "/t"}, 'invalid mount config for type "": mount type unknown'),
+    ({"Type": "bind", "Target": "/t"}, 'invalid mount config for type "bind": field Source must not be empty'),
+    ({"Type": "bind", "Source": "rel", "Target": "/t"}, "invalid mount path: 'rel' mount path must be absolute"),
+    ({"Type": "volume", "Target": "t"}, "invalid mount path: 't' mount path must be absolute"),
+    ({"Type": "tmpfs", "Source": "x", "Target": "/t"}, "field Source must not be specified"),
+    ({"Type": "volume", "Source": "/host", "Target": "/t"}, "includes invalid characters for a local volume name"),
     ({"Type": "volume", "Source": "nlvol\n", "Target": "/t"}, "includes invalid characters for a local volume name"),
     ({"Type": "volume", "Target": "/t", "VolumeOptions": {"Labels": {"": "x"}}}, "label key ''"),
 ])
@@ -146,6 +152,13 @@ def test_bad_mounts_are_refused(mount: Dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         _create({"HostConfig": {"Mounts": [mount]}})
     assert message in caught.value.message
+
+
+def test_good_mounts_pass() -> None:
+    _create({"HostConfig": {"Mounts": [
+        {"Type": "bind", "Source": "/tmp", "Target": "/b", "ReadOnly": True, "BindOptions": {"Propagation": "rprivate"}},
+        {"Type": "volume", "Target": "/anon"}, {"Type": "volume", "Source": "named", "Target": "/v"},
+        {"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1 << 20, "Mode": 0o1777}}]}})
 
 
 @pytest.mark.parametrize("bind", ["nlvol\n:/data", "a:/data", "bad name:/data:ro", "v" * 256 + ":/d"])
