@@ -93,7 +93,8 @@ def _shape(hint: Any) -> Tuple[bool, Any, Tuple[Any, ...]]:
 
 def _decode_value(hint: Any, value: Any, path: str) -> Any:
     nullable, base, marks = _shape(hint)
-    if value is None:
+    is_struct = _is_struct(base)
+    if value is None and (nullable or not is_struct):
         return None if nullable else _zero(base, marks)
     if types.STRSLICE in marks and isinstance(value, str):
         return [value]
@@ -102,8 +103,8 @@ def _decode_value(hint: Any, value: Any, path: str) -> Any:
         return _decode_list(base, marks, value, path)
     if origin is dict:
         return _decode_map(base, value, path)
-    if isinstance(base, type) and issubclass(base, types.WireStruct):
-        return decode(base, value, path)
+    if is_struct:
+        return decode(base, value, path)  # null: the zero struct, which must pass its checks too
     return _decode_scalar(base, marks, value, path)
 
 
@@ -149,16 +150,18 @@ def _decode_map(base: Any, value: Any, path: str) -> Dict[str, Any]:
 def _decode_item(hint: Any, value: Any, path: str) -> Any:
     """An element of a list or map: null only where Go keeps it meaningful (pointer, struct)."""
     nullable, base, _ = _shape(hint)
-    is_struct = isinstance(base, type) and issubclass(base, types.WireStruct)
+    is_struct = _is_struct(base)
     if value is None and not (nullable or is_struct):
         raise _mistyped(path, _expected(base), value)
     return _decode_value(hint, value, path)
 
 
+def _is_struct(base: Any) -> bool:
+    return isinstance(base, type) and issubclass(base, types.WireStruct)
+
+
 def _zero(base: Any, marks: Tuple[Any, ...]) -> Any:
-    """Go's zero value, what null leaves in a non-pointer field."""
-    if isinstance(base, type) and issubclass(base, types.WireStruct):
-        return base()
+    """Go's zero value, what null leaves in a non-pointer scalar or array field."""
     array = next((m for m in marks if isinstance(m, types.GoArray)), None)
     if array is not None:
         return [0] * array.length

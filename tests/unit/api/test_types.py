@@ -145,10 +145,11 @@ def test_good_port_specs_pass() -> None:
     ({"Type": "volume", "Target": "t"}, "invalid mount path: 't' mount path must be absolute"),
     ({"Type": "tmpfs", "Source": "x", "Target": "/t"}, "field Source must not be specified"),
     ({"Type": "volume", "Source": "/host", "Target": "/t"}, "includes invalid characters for a local volume name"),
+    (None, 'invalid mount config for type "": mount type unknown'),  # Go's zero Mount
     ({"Type": "volume", "Source": "nlvol\n", "Target": "/t"}, "includes invalid characters for a local volume name"),
     ({"Type": "volume", "Target": "/t", "VolumeOptions": {"Labels": {"": "x"}}}, "label key ''"),
 ])
-def test_bad_mounts_are_refused(mount: Dict[str, Any], message: str) -> None:
+def test_bad_mounts_are_refused(mount: Any, message: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         _create({"HostConfig": {"Mounts": [mount]}})
     assert message in caught.value.message
