@@ -3,15 +3,17 @@ from __future__ import annotations
 
 from typing import List
 
+from rootless.api import types
+from rootless.api.decode import decode_body
 from rootless.api.filters import parse_filters
 from rootless.api.http import Request, Response, Route, Router
 from rootless.engine import Engine
 
 
 def create(engine: Engine, request: Request) -> Response:
-    body = request.json()
-    volume = engine.volumes.create(body.get("Name") or None, body.get("Driver") or "local",
-                            body.get("Labels") or {}, body.get("DriverOpts") or {})
+    spec = decode_body(types.VolumeCreate, request.json())
+    volume = engine.volumes.create(spec.Name or None, spec.Driver or "local", spec.Labels or {},
+                                   spec.DriverOpts or {})
     engine.events.publish("volume", "create", volume.name, driver="local")
     return Response.json(volume.to_json(), 201)
 
