@@ -26,6 +26,7 @@ from rootless.images.types import (
     select_platform,
 )
 from rootless.registry.client import RegistryClient
+from rootless.registry.media import check_image_media_types
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ def resolve(client: RegistryClient, ref: Reference, platform: Platform) -> Resol
         data, media_type, digest = inner.data, inner.media_type, inner.digest
         if isinstance(doc, Index):
             raise InvalidArgument(f"pull {ref}: nested image index {chosen.digest} is not supported")
+    check_image_media_types(doc, f"pull {ref}")
     return Resolved(ref, fetched.digest, doc, data, digest, manifest_media_type(doc, media_type))
 
 
