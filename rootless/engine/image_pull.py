@@ -31,7 +31,7 @@ from rootless.images.types import (
     Descriptor, Index, Manifest, Platform, host_platform, manifest_media_type, parse_manifest_bytes,
     select_platform,
 )
-from rootless.registry.client import RegistryClient
+from rootless.registry.client import Interrupt, RegistryClient
 from rootless.registry.media import check_image_media_types
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class BlobWaiters:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Dict[str, int] = {}
+        self._alone_hooks: Dict[str, Callable[[], None]] = {}
 
     @contextlib.contextmanager
     def wanting(self, key: str) -> Iterator[None]:
@@ -58,6 +59,20 @@ class BlobWaiters:
                 self._counts[key] -= 1
                 if not self._counts[key]:
                     del self._counts[key]
+                hook = self._alone_hooks.get(key) if self._counts.get(key) == 1 else None
+            if hook is not None:
+                hook()
+
+    @contextlib.contextmanager
+    def alone_hook(self, key: str, hook: Callable[[], None]) -> Iterator[None]:
+        """Call hook when the last other pull stops wanting key (the downloader is left alone)."""
+        with self._lock:
+            self._alone_hooks[key] = hook
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._alone_hooks.pop(key, None)
 
     def count(self, key: str) -> int:
         with self._lock:
@@ -119,6 +134,7 @@ class PullJob:
         # Set when every client went away; the cancel events of this pull's tasks follow it.
         self.abandoned = threading.Event()
         self._task_events: List[threading.Event] = []
+        self._transfers: Dict[str, Interrupt] = {}  # waiter key -> the download in flight
         self._lock = threading.Lock()
 
     def abandon(self) -> None:
@@ -128,9 +144,13 @@ class PullJob:
                 return
             self.abandoned.set()  # before the tasks' events: they tell abandoning from failing by it
             events = list(self._task_events)
+            transfers = list(self._transfers.items())
         logger.info("pull %s: the client went away, cancelling", self.ref)
         for event in events:
             event.set()
+        for key, interrupt in transfers:
+            if _WAITERS.count(key) <= 1:  # a download nobody else waits for may be blocked in a receive
+                interrupt.fire()
 
     def _follow(self, cancelled: threading.Event) -> None:
         """Let abandon() cancel a task that waits on cancelled."""
@@ -240,8 +260,30 @@ class PullJob:
         key = f"{self.store.paths.blobs}/{desc.digest}"
         with _WAITERS.wanting(key), self.store.claim_blob(desc.digest, cancelled) as missing:
             if missing:  # else another pull fetched it while this one waited
-                self._fetch(desc, emit, self._stop_check(desc, key, cancelled), unpack_as)
+                with self._transfer(key, desc.digest, cancelled) as interrupt:
+                    self._fetch(desc, emit, self._stop_check(desc, key, cancelled), unpack_as, interrupt)
         emit(prog.status("Download complete", prog.short_id(desc.digest), True))
+
+    @contextlib.contextmanager
+    def _transfer(self, key: str, digest: str, cancelled: threading.Event) -> Iterator[Interrupt]:
+        """An interrupt abandon() can fire while this download runs."""
+        interrupt = Interrupt()
+        with self._lock:
+            self._transfers[key] = interrupt
+
+        def alone() -> None:  # the pulls it went on for went away too
+            if self.abandoned.is_set():
+                interrupt.fire()
+        try:
+            with _WAITERS.alone_hook(key, alone):
+                yield interrupt
+        except Exception:
+            if interrupt.fired or cancelled.is_set():  # the ingest is gone by now
+                logger.info("pull %s: blob %s: download cancelled, partial data removed", self.ref, digest)
+            raise
+        finally:
+            with self._lock:
+                del self._transfers[key]
 
     def _stop_check(self, desc: Descriptor, key: str, cancelled: threading.Event) -> Callable[[], None]:
         """Raises once this download should stop: checked between chunks."""
@@ -250,12 +292,11 @@ class PullJob:
                 return
             if self.abandoned.is_set() and _WAITERS.count(key) > 1:
                 return  # another pull waits for this blob: finish it for that one
-            logger.info("pull %s: blob %s: download cancelled, partial data removed", self.ref, desc.digest)
             raise Unavailable(f"pull {self.ref}: blob {desc.digest}: cancelled")
         return check
 
     def _fetch(self, desc: Descriptor, emit: prog.Emit, stop_check: Callable[[], None],
-               unpack_as: Optional[Tuple[str, str]]) -> None:
+               unpack_as: Optional[Tuple[str, str]], interrupt: Interrupt) -> None:
         layer_id = prog.short_id(desc.digest)
         counter = prog.ByteCounter(emit, "Downloading", layer_id, desc.size)
 
@@ -266,7 +307,7 @@ class PullJob:
         started = time.monotonic()
         with self.store.ingest(desc.digest, desc.size) as writer, \
                 self._streamed_unpack(writer, desc.digest, unpack_as) as streamed:
-            self.client.fetch_blob(self.ref, desc, writer.write, progress)
+            self.client.fetch_blob(self.ref, desc, writer.write, progress, interrupt)
             fetched = time.monotonic()
             emit(prog.status("Verifying Checksum", layer_id, True))
             writer.commit()

@@ -9,6 +9,7 @@ an in-process fake (tests/fakes/registry.py).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import logging
@@ -341,13 +342,14 @@ class RegistryClient:
             return True
 
     def fetch_blob(self, ref: Reference, descriptor: Any, write: Writer,
-                   progress: Optional[Progress] = None) -> None:
+                   progress: Optional[Progress] = None, interrupt: Optional["Interrupt"] = None) -> None:
         """Stream blob descriptor (digest, size) of ref's repository into write.
 
         Hashes while streaming; resumes with a Range request when the connection
-        drops. Raises Unavailable naming the blob when it is corrupt or truncated.
+        drops. Raises Unavailable naming the blob when it is corrupt or truncated,
+        stalls, or interrupt fired (then "cancelled").
         """
-        fetch = _BlobFetch(self, ref, descriptor, write, progress)
+        fetch = _BlobFetch(self, ref, descriptor, write, progress, interrupt or Interrupt())
         # Once bytes reached the writer, another mirror cannot start over.
         self._read(ref, fetch.run, may_retry=lambda: fetch.received == 0)
 
@@ -478,31 +480,78 @@ _STREAM_ERRORS = (requests.ConnectionError, requests.exceptions.ChunkedEncodingE
                   requests.Timeout, urllib3.exceptions.HTTPError)
 
 
+class Interrupt:
+    """Lets another thread stop a blob transfer, even one blocked in a receive (a cancelled pull).
+
+    fire() shuts the transfer's socket down for reading, so the receive returns at
+    once; without urllib3's shutdown() (urllib3 < 2.3) the transfer stops at its next chunk.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._response: Optional["requests.Response"] = None
+        self.fired = False
+
+    def fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            if self._response is not None:
+                _shut_down(self._response)
+
+    @contextlib.contextmanager
+    def watching(self, response: "requests.Response") -> Iterator[None]:
+        """While response is read; it leaves before the connection goes back to the pool."""
+        with self._lock:
+            self._response = response
+            if self.fired:
+                _shut_down(response)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._response = None
+
+
+def _shut_down(response: "requests.Response") -> None:
+    shutdown = getattr(response.raw, "shutdown", None)
+    if shutdown is not None:
+        with contextlib.suppress(Exception):  # already released or closed: nothing to stop
+            shutdown()
+
+
 class _BlobFetch:
     """One blob download: hash and count while streaming; resume on drops."""
 
     def __init__(self, client: RegistryClient, ref: Reference, descriptor: Any,
-                 write: Writer, progress: Optional[Progress]) -> None:
+                 write: Writer, progress: Optional[Progress], interrupt: Interrupt) -> None:
         self.client, self.ref = client, ref
         self.digest, self.size = descriptor.digest, int(descriptor.size)
         self.write, self.progress = write, progress
+        self.interrupt = interrupt
         self.hasher = hashlib.sha256()
         self.received = 0
 
     def run(self, host: str) -> None:
         for attempt in range(1, self.client.retries + 1):
+            self._check_interrupt()
             try:
                 self._stream_once(host)
                 break
             except _STREAM_ERRORS as exc:
+                self._check_interrupt()  # the drop was ours: do not resume
                 if attempt == self.client.retries:
                     raise Unavailable(self._fail(f"truncated after {self.received} of "
                                                  f"{self.size} bytes: {_reason(exc)}")) from exc
                 logger.info("fetch blob %s: dropped at %d bytes, resuming", self.digest, self.received)
+        self._check_interrupt()
         self._verify()
 
     def _fail(self, reason: str) -> str:
         return f"fetch blob {self.digest}: {self.ref.name}: {reason}"
+
+    def _check_interrupt(self) -> None:
+        if self.interrupt.fired:
+            raise Unavailable(self._fail("cancelled"))
 
     def _stream_once(self, host: str) -> None:
         path = f"/v2/{self.ref.repository}/blobs/{self.digest}"
@@ -517,11 +566,12 @@ class _BlobFetch:
             # A server that ignores Range replays from 0: skip what we have.
             skip = self.received if response.status_code == 200 else 0
             rule = self.client._stall_rule(response)
-            for chunk in receive(response, rule, f"can't pull {self.ref}: blob {self.digest}"):
-                if skip:
-                    chunk, skip = chunk[skip:], max(0, skip - len(chunk))
-                if chunk:
-                    self._accept(chunk)
+            with self.interrupt.watching(response):
+                for chunk in receive(response, rule, f"can't pull {self.ref}: blob {self.digest}"):
+                    if skip:
+                        chunk, skip = chunk[skip:], max(0, skip - len(chunk))
+                    if chunk:
+                        self._accept(chunk)
 
     def _accept(self, chunk: bytes) -> None:
         if self.received + len(chunk) > self.size:

@@ -48,11 +48,14 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10) -> Any:
     return predicate()
 
 
-def slow_image(fake: FakeRegistry, repo: str = "slow") -> str:
-    """An image whose one layer (random, so gzip cannot shrink it) the fake sends slowly."""
-    push_test_image(fake, repo, "1", [{"big": os.urandom(300 << 10)}])
-    layer = json.loads(fake.manifests[(repo, "1")][0])["layers"][0]["digest"]
-    fake.slow[layer] = (64 << 10, 0.05)
+def slow_image(fake: FakeRegistry, interval: float = 0.05) -> str:
+    """An image whose one layer (random, so gzip cannot shrink it) the fake sends slowly.
+
+    interval 0: after the first 64 KiB nothing at all, so the download sits in a receive.
+    """
+    push_test_image(fake, "slow", "1", [{"big": os.urandom(300 << 10)}])
+    layer = json.loads(fake.manifests[("slow", "1")][0])["layers"][0]["digest"]
+    fake.slow[layer] = (64 << 10, interval)
     fake.held.add(layer)  # trickles until fake.release(), then the rest at once
     return str(layer)
 
@@ -90,13 +93,15 @@ def test_unknown_layer_media_type_is_refused_before_anything_is_stored(fake: Fak
     assert service.store.list() == [] and ingests(service) == []
 
 
-def test_abandoned_pull_stops_and_removes_its_ingest(fake: FakeRegistry, service: ImageService) -> None:
-    slow_image(fake)
+@pytest.mark.parametrize("interval", [0.05, 0])
+def test_abandoned_pull_stops_and_removes_its_ingest(fake: FakeRegistry, service: ImageService,
+                                                     interval: float) -> None:
+    slow_image(fake, interval)
     consumer = Consumer(service.pull(f"{fake.host}/slow:1"))
     assert wait_for(lambda: "Downloading" in consumer.statuses())
     assert ingests(service)
     consumer.job.abandon()
-    consumer.thread.join(10)
+    consumer.thread.join(3)  # a silent registry too: the receive is interrupted, not waited out (60 s)
     assert not consumer.thread.is_alive()
     assert consumer.error is not None and "cancelled" in str(consumer.error)
     assert ingests(service) == [] and service.store.list() == []
@@ -121,17 +126,21 @@ def test_download_another_pull_waits_for_goes_on(fake: FakeRegistry, service: Im
     assert len(service.store.list()) == 1 and ingests(service) == []
 
 
-def test_abandoning_both_pulls_stops_the_shared_download(fake: FakeRegistry, service: ImageService) -> None:
-    slow_image(fake)
+@pytest.mark.parametrize("interval", [0.05, 0])
+def test_abandoning_both_pulls_stops_the_shared_download(fake: FakeRegistry, service: ImageService,
+                                                         interval: float) -> None:
+    slow_image(fake, interval)
     first = Consumer(service.pull(f"{fake.host}/slow:1"))
     assert wait_for(lambda: "Downloading" in first.statuses())
     second = Consumer(service.pull(f"{fake.host}/slow:1"))
     assert wait_for(lambda: "Pulling fs layer" in second.statuses())
     time.sleep(0.3)
     first.job.abandon()
+    time.sleep(0.3)
+    assert first.thread.is_alive()
     second.job.abandon()
     for consumer in (first, second):
-        consumer.thread.join(10)
+        consumer.thread.join(3)
         assert not consumer.thread.is_alive() and "cancelled" in str(consumer.error)
     assert ingests(service) == [] and service.store.list() == []
 
