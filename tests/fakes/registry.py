@@ -67,6 +67,8 @@ class FakeRegistry:
     slow: Dict[str, Tuple[int, float]] = field(default_factory=dict)
     # digests whose rest (after `slow`'s first bytes) waits until release() is called
     held: Set[str] = field(default_factory=set)
+    # manifest digests answered only after release() (not even the headers before)
+    hold_headers: Set[str] = field(default_factory=set)
     blobs: Dict[str, bytes] = field(default_factory=dict)
     repo_blobs: Dict[str, Set[str]] = field(default_factory=dict)
     manifests: Dict[Tuple[str, str], Tuple[bytes, str]] = field(default_factory=dict)
@@ -322,6 +324,12 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {"Docker-Content-Digest": digest}
         if media_type:  # "" sends none at all
             headers["Content-Type"] = media_type
+        if digest in reg.hold_headers:
+            while not (reg._released.is_set() or reg._stopping.wait(0.05)):
+                pass
+        if digest in reg.slow and self.command == "GET":
+            self._trickle(200, data, headers, digest)
+            return
         self._reply(200, data, headers)
 
     def _blob(self, query: Dict[str, List[str]], name: str, digest: str) -> None:

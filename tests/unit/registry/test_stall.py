@@ -112,6 +112,29 @@ def test_held_blob_completes_once_released(fake: FakeRegistry) -> None:
     assert bytes(out) == data
 
 
+def test_manifest_trickle_gives_up(fake: FakeRegistry) -> None:
+    digest, data = fake.add_image("slow", "1", [b"layer"])
+    fake.slow[digest] = (10, 0.1)
+    started = time.monotonic()
+    with pytest.raises(Unavailable) as caught:
+        RegistryClient(stall_timeout=1).get_manifest(parse_reference(f"{fake.host}/slow:1"))
+    assert caught.value.message.startswith(f"get manifest: {fake.host}/slow:1: too slow: ")
+    assert time.monotonic() - started < 4
+
+
+def test_registry_that_never_answers(fake: FakeRegistry) -> None:
+    digest, _ = fake.add_image("mute", "1", [b"layer"])
+    fake.hold_headers.add(digest)
+    client = RegistryClient(stall_timeout=1)
+    client.base_url(fake.host)  # the scheme probe is not what is tested
+    started = time.monotonic()
+    with pytest.raises(Unavailable) as caught:
+        client.get_manifest(parse_reference(f"{fake.host}/mute:1"))
+    assert caught.value.message == f"registry {fake.host}: no answer from {fake.host} for 1 s"
+    assert time.monotonic() - started < 3  # one try: a silent registry is not asked again and again
+    assert fake.paths("GET").count("/v2/mute/manifests/1") == 1
+
+
 def test_pull_stall_timeout_setting(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert load_settings({"HOME": str(tmp_path)}).pull_stall_timeout == 60.0
     config = tmp_path / "c.toml"
