@@ -8,7 +8,7 @@ document of an unknown type is not a schema2 manifest).
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from rootless.errors import InvalidArgument
 from rootless.images.types import CONFIG_TYPES, INDEX_TYPES, LAYER_TYPES, MANIFEST_TYPES, Manifest
@@ -21,15 +21,13 @@ _UNSPECIFIC = ("", "application/json", "text/plain", "application/octet-stream")
 _MANIFEST_HINT = "rootless pulls Docker schema2 and OCI images: " + ", ".join(KNOWN_MANIFEST_TYPES)
 
 
-def _declared_type(data: bytes, what: str) -> Any:
-    """The document's own mediaType member (None when absent)."""
+def _parsed(data: bytes) -> Optional[Any]:
+    """The document as JSON, or None when it is not a JSON object (its parser says why)."""
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidArgument(f"{what}: invalid JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise InvalidArgument(f"{what}: not a JSON object")
-    return doc.get("mediaType")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def manifest_media_type(data: bytes, served: str, what: str) -> str:
@@ -39,7 +37,10 @@ def manifest_media_type(data: bytes, served: str, what: str) -> str:
     must itself be a known kind. When both are given they must agree, as moby's
     distribution unmarshallers require. served is the Content-Type without parameters.
     """
-    declared = _declared_type(data, what)
+    doc = _parsed(data)
+    if doc is None:
+        return served  # not a manifest of any kind: images.types.parse_manifest_bytes refuses it
+    declared = doc.get("mediaType")
     if declared is not None:
         if not isinstance(declared, str) or declared not in KNOWN_MANIFEST_TYPES:
             raise InvalidArgument(f"{what}: unsupported manifest media type {declared!r}", hint=_MANIFEST_HINT)
