@@ -455,7 +455,9 @@ def receive(response: "requests.Response", rule: StallRule, what: str, decode: b
         reason = rule.stalled()
         if reason is not None:
             raise Unavailable(f"{what}: {reason}", hint=STALL_HINT)
+        handed = rule.clock()
         yield chunk
+        rule.exclude(rule.clock() - handed)
 
 
 def _chunks(stream: IO[bytes], progress: Optional[Progress]) -> Iterable[bytes]:

@@ -40,6 +40,10 @@ class StallRule:
             self._window_start = self.clock()
             self._window_bytes = 0
 
+    def exclude(self, seconds: float) -> None:
+        """Time the reader spent on its own work (writing, unpacking) is not the registry's."""
+        self._window_start += seconds
+
     def stalled(self) -> Optional[str]:
         """The reason to give up ("no data from HOST for 60 s"), or None while progressing."""
         if self.clock() - self._window_start < self.seconds:

@@ -54,6 +54,18 @@ def test_progress_starts_a_new_window() -> None:
     assert rule.stalled() == "no data from reg for 3 s"
 
 
+def test_the_readers_own_time_does_not_count() -> None:
+    clock = Clock()
+    rule = StallRule(3, "reg", min_bytes=1000, clock=clock)
+    clock.now += 2
+    rule.feed(10)
+    clock.now += 5  # writing and unpacking what came: not the registry's delay
+    rule.exclude(5)
+    assert rule.stalled() is None
+    clock.now += 1
+    assert rule.stalled() == "too slow: 10 bytes from reg in 3 s (less than 1000)"
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeRegistry]:
     with FakeRegistry() as server:
