@@ -16,7 +16,7 @@ import pytest
 from tests import imagebuild
 from tests.fakes.registry import FakeRegistry
 from tests.imagebuild import Layer, TarBuilder
-from tests.integration.conftest import VENV_PYTHON
+from tests.integration.conftest import DOCKER, VENV_PYTHON
 
 HOSTILE = "application/vnd.hostile.unknown.manifest.v9+json"
 
@@ -101,10 +101,11 @@ def test_stalled_layer_gives_up_with_a_clear_message(fresh_engine: Any, fake: Fa
 
 
 class PullClient:
-    """`rootless pull` in the background, its output collected line by line."""
+    """`rootless pull` (or `docker pull`) in the background, its output collected line by line."""
 
-    def __init__(self, engine: Any, ref: str) -> None:
-        self.proc = engine.user.popen([VENV_PYTHON, "-m", "rootless.cli", "pull", ref], env=engine.env,
+    def __init__(self, engine: Any, ref: str, tool: str = "rootless") -> None:
+        argv = [VENV_PYTHON, "-m", "rootless.cli"] if tool == "rootless" else [DOCKER]
+        self.proc = engine.user.popen([*argv, "pull", ref], env=engine.env,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.lines: List[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -155,12 +156,13 @@ def slow_image(fake: FakeRegistry, interval: float = 1.0) -> Tuple[str, str]:
     return ref, layer
 
 
-@pytest.mark.parametrize("interval", [1.0, 0], ids=["trickle", "silent"])
-def test_killed_client_cancels_the_pull(fresh_engine: Any, fake: FakeRegistry, interval: float) -> None:
+@pytest.mark.parametrize("tool,interval", [("rootless", 1.0), ("rootless", 0), ("docker", 0)],
+                         ids=["trickle", "silent", "docker-silent"])
+def test_killed_client_cancels_the_pull(fresh_engine: Any, fake: FakeRegistry, tool: str, interval: float) -> None:
     """Silent: the daemon has nothing to write, so only watching the socket notices the hangup."""
     ref, layer = slow_image(fake, interval)
     fresh_engine.cli("info")
-    client = PullClient(fresh_engine, ref)
+    client = PullClient(fresh_engine, ref, tool)
     try:
         assert wait_for(lambda: downloading(fresh_engine, layer), 30), client.lines
         client.kill()
