@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import select
 import socket
 import threading
@@ -15,7 +14,6 @@ from rootless.engine.image_pull import PullJob
 from rootless.engine.images import decode_registry_auth
 from rootless.errors import InvalidArgument
 
-logger = logging.getLogger(__name__)
 # How often a pull's connection is checked for a client that hung up.
 _HANGUP_POLL_SECONDS = 0.25
 
