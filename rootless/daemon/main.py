@@ -20,7 +20,8 @@ from typing import List, Optional
 from rootless.config import Paths, Settings, load_settings
 from rootless.config.paths import RUN_DIR_HINT, check_run_dir
 from rootless.errors import FailedPrecondition, PermissionDenied, RootlessError
-from rootless.runtime import cgroups, network, storage, userns
+from rootless.host import cgroups, userns
+from rootless.runtime import network, storage
 from rootless.util import fs
 from rootless.util.log import setup_logging
 

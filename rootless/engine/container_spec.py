@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from rootless.engine.container_model import Container
 from rootless.errors import FailedPrecondition, InvalidArgument
-from rootless.runtime.cgroups import CgroupInfo
+from rootless.host.cgroups import CgroupInfo
 from rootless.runtime.network import slirp
 from rootless.runtime.spec import HostFacts, Mount, SpecOptions, Ulimit, build_rlimits, resolve_args
 from rootless.util import fs

@@ -26,8 +26,8 @@ from rootless.runtime.spec import Mount, SpecOptions
 from rootless.networks.store import NetworkStore
 from rootless.volumes.store import VolumeStore
 from rootless.runtime import crun, storage
-from rootless.runtime.cgroups import CgroupInfo
-from rootless.runtime.userns import Mapping
+from rootless.host.cgroups import CgroupInfo
+from rootless.host.userns import Mapping
 from rootless.util import fs
 from rootless.util.build import build_id
 

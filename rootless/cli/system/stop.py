@@ -42,7 +42,7 @@ def stop(app: App, timeout: float, everything: bool) -> None:
     else:
         click.echo("rootlessd is not running")
     if everything:
-        from rootless.runtime.userns import stop_pause
+        from rootless.host.userns import stop_pause
 
         if stop_pause(paths):
             click.echo("namespaces released")

@@ -14,8 +14,9 @@ from typing import Callable, List, Optional
 from rootless.config.paths import Paths
 from rootless.config.subids import lookup_ranges, user_name
 from rootless.errors import PermissionDenied
-from rootless.runtime import cgroups, linux
-from rootless.runtime.userns import admin_fix_command
+from rootless.host import cgroups
+from rootless.host.userns import admin_fix_command
+from rootless.runtime import linux
 from rootless.util import proc
 
 NETWORK_FILESYSTEMS = {"nfs", "nfs4", "lustre", "gpfs", "beegfs", "cifs", "smb3", "fuse.sshfs", "ceph", "9p"}
