@@ -92,6 +92,25 @@ def test_imports_point_down(rel, path):
     assert not bad, f"{rel} imports {bad}"
 
 
+CLI_GROUPS = ("container", "image", "network", "system", "volume")
+
+
+def cli_group_modules():
+    for rel, path in modules():
+        parts = rel.split(os.sep)
+        if parts[0] == "cli" and len(parts) > 2 and parts[1] in CLI_GROUPS:
+            yield rel, path
+
+
+@pytest.mark.parametrize("rel,path", sorted(cli_group_modules()))
+def test_cli_groups_share_only_through_cli_common(rel, path):
+    """A verb module never imports another group's modules; what groups share lives in cli/common/."""
+    group = rel.split(os.sep)[1]
+    others = [f"rootless.cli.{other}" for other in CLI_GROUPS if other != group]
+    bad = [imp for imp in imports_of(path) for other in others if _is_under(imp, other)]
+    assert not bad, f"{rel} imports {bad}"
+
+
 def test_only_util_proc_imports_subprocess():
     users = [rel for rel, path in modules() if "subprocess" in set(imports_of(path))]
     assert users == [os.path.join("util", "proc.py")]
