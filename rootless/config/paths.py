@@ -186,10 +186,6 @@ class Paths:
     def tmp(self) -> str:
         return os.path.join(self.root, "tmp")
 
-    @property
-    def build_cache(self) -> str:
-        return os.path.join(self.root, "build-cache")
-
     def container_dir(self, container_id: str) -> str:
         return os.path.join(self.containers, container_id)
 
@@ -243,20 +239,11 @@ class Paths:
     def monitor_log(self, container_id: str) -> str:
         return os.path.join(self.monitor_dir(container_id), "monitor.log")
 
-    def container_pidfile(self, container_id: str) -> str:
-        return os.path.join(self.monitor_dir(container_id), "container.pid")
-
     def attach_socket(self, container_id: str) -> str:
         return os.path.join(self.monitor_dir(container_id), "attach.sock")
 
     def control_socket(self, container_id: str) -> str:
         return os.path.join(self.monitor_dir(container_id), "ctl.sock")
-
-    def console_socket(self, container_id: str) -> str:
-        return os.path.join(self.monitor_dir(container_id), "console.sock")
-
-    def slirp_socket(self, container_id: str) -> str:
-        return os.path.join(self.monitor_dir(container_id), "slirp.sock")
 
     def exit_file(self, container_id: str) -> str:
         return os.path.join(self.monitor_dir(container_id), "exit.json")
@@ -271,10 +258,6 @@ class Paths:
     def exec_console_socket(self, exec_id: str) -> str:
         """Short on purpose: crun connects to it by path (sun_path is 108 bytes)."""
         return os.path.join(self.exec_sockets, f"{exec_id[:16]}.sock")
-
-    def container_log(self, container_id: str) -> str:
-        """docker's json-file log: containers/<id>/<id>-json.log."""
-        return os.path.join(self.container_dir(container_id), f"{container_id}-json.log")
 
     def ensure_run_dir(self) -> None:
         """Create the runtime dir 0700 and refuse one another user could control."""
