@@ -48,8 +48,8 @@ def mountpoint(path: str) -> str:
 
 def where(path: str, store_root: Optional[str] = None) -> str:
     """"on /mnt/data (store /mnt/data/rootless)": the filesystem first, then the store on it."""
-    text = f"on {mountpoint(path)}"
-    return f"{text} (store {store_root})" if store_root else text
+    mount = mountpoint(path)
+    return f"on {mount} (store {store_root})" if store_root and store_root != mount else f"on {mount}"
 
 
 def no_space(what: str, path: str, exc: OSError, store_root: Optional[str] = None) -> NoSpace:
