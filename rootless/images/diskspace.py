@@ -94,10 +94,18 @@ class SpaceGuard:
     def _refresh(self, cost: int) -> None:
         room = free_bytes(self._path) - self._reserve
         if cost > room:
-            raise NoSpace(
-                f"{self._what}: {human_size(self.charged)} unpacked and {human_size(cost)} more would leave "
-                f"less than the storage reserve ({human_size(self._reserve)}) free {where(self._path, self._store_root)}",
-                hint="a layer that expands this much may be a decompression bomb; otherwise " + HINT
-                     + ", or lower storage_reserve in config.toml",
-            )
+            raise self._refusal(cost)
         self._budget = min(room, CHECK_EVERY)
+
+    def _refusal(self, cost: int) -> NoSpace:
+        done, more = human_size(self.charged), human_size(cost)
+        place = where(self._path, self._store_root)
+        if not self._reserve:
+            return NoSpace(f"{self._what}: no space left on device {place} ({done} unpacked, {more} more needed)",
+                           hint=HINT)
+        return NoSpace(
+            f"{self._what}: {done} unpacked and {more} more would leave less than the storage reserve "
+            f"({human_size(self._reserve)}) free {place}",
+            hint="a layer that expands this much may be a decompression bomb; otherwise " + HINT
+                 + ", or lower storage_reserve in config.toml",
+        )
