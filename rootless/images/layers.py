@@ -54,7 +54,9 @@ import tempfile
 import threading
 import time
 import zlib
-from typing import IO, TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Protocol, Set, Tuple, TypeVar, Union, cast
+from typing import (
+    IO, TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Protocol, Set, Tuple, TypeVar, Union, cast,
+)
 
 import zstandard
 

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, cast
 
 from rootless.config.paths import Paths
-from rootless.config.settings import AUTO_RESERVE, StorageReserve
+from rootless.config.settings import StorageReserve
 from rootless.errors import Conflict, FailedPrecondition, Internal, InvalidArgument, NotFound, Unavailable
 from rootless.images import layers as layerdirs
 from rootless.images.crashpoint import crash_point
@@ -541,8 +541,11 @@ class ImageStore:
         crash_point("gc:after-journal")
 
     def _delete(self, blobs: List[str], chain_ids: List[str]) -> int:
-        """Layers into the trash, then blobs, then the trash, then the journal: a layer never outlives
-        its blob half-deleted."""
+        """Layers into the trash, then blobs, then the trash's contents, then the journal.
+
+        Layers go first: a crash between the steps leaves blobs without their
+        layers (unpacked again when needed), never a visible layer whose blob is gone.
+        """
         freed = layerdirs.trash_layers(self.paths, chain_ids)
         for digest in blobs:
             path = self.blob_path(digest)
