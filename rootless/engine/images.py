@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime
 import json
 import logging
@@ -386,11 +387,8 @@ class ImageService:
 
     def load(self, stream: IO[bytes], quiet: bool = False) -> Iterator[Dict[str, Any]]:
         """POST /images/load: {"stream": "Loaded image: ..."} per image."""
-        try:
+        with self._returning_space():
             loaded_images = load_archive(self.store, stream)
-        except NoSpace:
-            self.store.garbage_collect(wait=False)  # what the load stored is unreferenced
-            raise
         for loaded in loaded_images:
             record = loaded.record
             self.events.publish("image", "load", record.image_id, name=record.image_id)
@@ -406,9 +404,19 @@ class ImageService:
         if repo:
             ref = self.parse(repo, default_tag=None)
             full = str(ref.with_tag(tag or ref.tag or "latest"))
-        record = import_rootfs(self.store, stream, full, changes or [], message)
+        with self._returning_space():
+            record = import_rootfs(self.store, stream, full, changes or [], message)
         self.events.publish("image", "import", record.image_id, name=record.image_id)
         return {"status": record.image_id}
+
+    @contextlib.contextmanager
+    def _returning_space(self) -> Iterator[None]:
+        """When the disk fills, collect what the failed load or import stored (it is unreferenced)."""
+        try:
+            yield
+        except NoSpace:
+            self.store.garbage_collect(wait=False)
+            raise
 
     # -- views -----------------------------------------------------------------
     def image_size(self, record: ImageRecord) -> int:

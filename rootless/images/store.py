@@ -126,8 +126,8 @@ class BlobWriter:
         return len(data)
 
     def _no_space(self, exc: OSError) -> Exception:
-        name = self.expected_digest or "blob"
-        return no_space(f"can't store blob {name}", self._store.paths.ingest, exc, self._store.paths.root)
+        what = f"can't store blob {self.expected_digest}" if self.expected_digest else "can't store blob"
+        return no_space(what, self._store.paths.ingest, exc, self._store.paths.root)
 
     def _verify(self) -> str:
         digest = "sha256:" + self._hasher.hexdigest()

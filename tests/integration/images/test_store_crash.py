@@ -227,7 +227,8 @@ def assert_nothing_left(engine: Engine, size: int) -> None:
     assert free_bytes(engine.root) > size - (1 << 20), "the failed pull still holds space"
 
 
-def test_a_pull_that_fills_the_disk_names_it_and_leaves_nothing(small_disk, registry, images) -> None:  # type: ignore[no-untyped-def]
+def test_a_pull_or_load_that_fills_the_disk_names_it_and_leaves_nothing(small_disk, registry, images,  # type: ignore[no-untyped-def]
+                                                                        user_file) -> None:
     size = 24 << 20
     engine = small_disk("24m", "0")
     engine.cli("info")
@@ -241,6 +242,12 @@ def test_a_pull_that_fills_the_disk_names_it_and_leaves_nothing(small_disk, regi
                          rf"on {re.escape(engine.root)}[\n ]", result.stderr), result.stdout + result.stderr
         assert "internal error" not in result.stdout + result.stderr
         assert_nothing_left(engine, size)
+    big = Layer(TarBuilder().file("big.bin", os.urandom(32 << 20)).bytes())
+    config = imagebuild.image_config([big])
+    result = engine.cli("load", "-i", user_file(podman_style_archive(config, big, "big:1")), check=False)
+    assert result.returncode == 1
+    assert f"can't store blob: no space left on device on {engine.root}\n" in result.stderr, result.stderr
+    assert_nothing_left(engine, size)
     engine.cli("pull", images.busybox)  # the store is fine
     assert engine.cli("run", "--rm", images.busybox, "echo", "ok").stdout == "ok\n"
 
