@@ -69,6 +69,8 @@ class Settings:
     insecure_registries: List[str] = field(default_factory=list)
     registry_mirrors: Dict[str, List[str]] = field(default_factory=dict)
     idle_timeout: float = 0.0
+    # A pull gives up on a registry that sends (almost) nothing for this long (registry/stall.py).
+    pull_stall_timeout: float = 60.0
     storage_reserve: str = "auto"  # parse_reserve(); checked when loaded
     source: str = ""
 
@@ -81,8 +83,10 @@ _ENV_KEYS = {
     "ROOTLESS_LOG_LEVEL": "log_level",
     "ROOTLESS_DEFAULT_REGISTRY": "default_registry",
     "ROOTLESS_IDLE_TIMEOUT": "idle_timeout",
+    "ROOTLESS_PULL_STALL_TIMEOUT": "pull_stall_timeout",
     "ROOTLESS_STORAGE_RESERVE": "storage_reserve",
 }
+_FLOAT_KEYS = ("idle_timeout", "pull_stall_timeout")
 
 
 def _from_toml(data: Mapping[str, Any]) -> Dict[str, Any]:
@@ -92,6 +96,8 @@ def _from_toml(data: Mapping[str, Any]) -> Dict[str, Any]:
             values[key] = str(data[key])
     if "idle_timeout" in data:
         values["idle_timeout"] = float(data["idle_timeout"])
+    if "pull_stall_timeout" in data:
+        values["pull_stall_timeout"] = _seconds("pull_stall_timeout", data["pull_stall_timeout"])
     registries = data.get("registries", {})
     if not isinstance(registries, dict):
         raise InvalidArgument("config: [registries] must be a table")
@@ -104,6 +110,17 @@ def _from_toml(data: Mapping[str, Any]) -> Dict[str, Any]:
             str(k): [str(m) for m in v] for k, v in dict(registries["mirrors"]).items()
         }
     return values
+
+
+def _seconds(name: str, value: Any) -> float:
+    """A duration in seconds; a bad one is refused by name, never a traceback."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"config: {name}: invalid value {value!r}", hint="give a number of seconds") from None
+    if name == "pull_stall_timeout" and not 0 < seconds < float("inf"):
+        raise InvalidArgument(f"config: {name}: invalid value {value!r}", hint="give a positive number of seconds")
+    return seconds
 
 
 def _validate(settings: Settings) -> Settings:
@@ -141,7 +158,7 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         values["source"] = path
     for env_key, attr in _ENV_KEYS.items():
         if env.get(env_key):
-            values[attr] = float(env[env_key]) if attr == "idle_timeout" else env[env_key]
+            values[attr] = _seconds(attr, env[env_key]) if attr in _FLOAT_KEYS else env[env_key]
     insecure = env.get("ROOTLESS_INSECURE_REGISTRIES")
     if insecure:
         values["insecure_registries"] = [r for r in insecure.split(",") if r]

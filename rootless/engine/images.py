@@ -157,7 +157,8 @@ class ImageService:
         def provider(registry: str) -> Optional[Credentials]:
             return explicit if explicit is not None else self.docker_config.credentials(registry)
 
-        return RegistryClient(self.settings.insecure_registries, self.settings.registry_mirrors, provider)
+        return RegistryClient(self.settings.insecure_registries, self.settings.registry_mirrors, provider,
+                              stall_timeout=self.settings.pull_stall_timeout)
 
     def pull(self, from_image: str, tag: Optional[str] = None, platform: Optional[str] = None,
              auth: Optional[Dict[str, str]] = None) -> PullJob:

@@ -272,12 +272,30 @@ def _load_docker_entries(store: ImageStore, found: _Unpacked) -> List[LoadedImag
         raise InvalidArgument("can't load archive: manifest.json: expected a list")
     originals = _manifests_by_config(store, found)
     images = []
-    for entry in entries:
-        config_digest = found.digest_of(entry["Config"])
-        layer_digests = [found.digest_of(path) for path in entry.get("Layers") or []]
-        tags = [_full_tag(tag) for tag in entry.get("RepoTags") or []]
+    for index, entry in enumerate(entries):
+        config, layers, repo_tags = _docker_entry(entry, index)
+        config_digest = found.digest_of(config)
+        layer_digests = [found.digest_of(path) for path in layers]
+        tags = [_full_tag(tag) for tag in repo_tags]
         images.append(_record_image(store, config_digest, layer_digests, tags, originals))
     return images
+
+
+def _docker_entry(entry: Any, index: int) -> Tuple[str, List[str], List[str]]:
+    """Config, Layers and RepoTags of one manifest.json entry: an archive is input, a bad one a 400."""
+    where = f"can't load archive: manifest.json[{index}]"
+    if not isinstance(entry, dict):
+        raise InvalidArgument(f"{where}: expected an object")
+    config = entry.get("Config")
+    if not isinstance(config, str) or not config:
+        raise InvalidArgument(f"{where}.Config: expected a file name, got {config!r:.64}")
+    lists: List[List[str]] = []
+    for key in ("Layers", "RepoTags"):
+        value = entry.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise InvalidArgument(f"{where}.{key}: expected an array of strings")
+        lists.append(value)
+    return config, lists[0], lists[1]
 
 
 def _full_tag(tag: str) -> str:

@@ -174,7 +174,8 @@ def unpack_stream(paths: Paths, raw: Reader, layer_digest: str, diff_id: str, ch
     try:
         tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=fs.ensure_dir(paths.layers))
         diff = os.path.join(tmp, "diff")
-        os.mkdir(diff, 0o755)
+        os.mkdir(diff)
+        os.chmod(diff, 0o755)  # the container's / when this is the top layer: not the umask's say
         guard = SpaceGuard(tmp, reserve_for(paths), what, paths.root)
         got_diff_id, size = apply_layer(raw, diff, layer_digest, guard)
         if got_diff_id != diff_id:
@@ -731,7 +732,8 @@ class _Applier:
             except FileNotFoundError:
                 if not create:
                     raise self._refuse(rel, "target does not exist in this layer") from None
-                os.mkdir(path, 0o755)
+                os.mkdir(path)
+                os.chmod(path, 0o755)  # docker's mode for a parent the tar does not list, whatever the umask
                 self._real_dirs.add(current)
                 continue
             if stat.S_ISLNK(info.st_mode):

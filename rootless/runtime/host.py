@@ -11,7 +11,9 @@ import stat
 from dataclasses import dataclass
 from typing import Callable, List, Optional
 
+from rootless.config.paths import Paths
 from rootless.config.subids import lookup_ranges, user_name
+from rootless.errors import PermissionDenied
 from rootless.runtime import cgroups, linux
 from rootless.runtime.userns import admin_fix_command
 from rootless.util import proc
@@ -155,9 +157,12 @@ def check_tool(tool: str, package: str, needed: bool, purpose: str) -> Check:
 
 
 def check_runtime_dir() -> Check:
-    if os.environ.get("XDG_RUNTIME_DIR"):
-        return Check("runtime dir", "ok", os.environ["XDG_RUNTIME_DIR"])
-    return Check("runtime dir", "ok", f"XDG_RUNTIME_DIR unset; using /tmp/rootless-{os.getuid()} (0700)")
+    paths = Paths.from_env()
+    try:
+        exists = paths.has_run_dir()
+    except PermissionDenied as exc:
+        return Check("runtime dir", "fail", exc.message, exc.hint)
+    return Check("runtime dir", "ok", paths.run if exists else f"{paths.run} (created on first use, 0700)")
 
 
 def run_checks(storage_root: str) -> List[Check]:

@@ -47,13 +47,13 @@ def test_broken_toml_is_one_clear_error(tmp_path):
         load_settings({"ROOTLESS_CONFIG": str(config)})
 
 
-def test_paths_follow_xdg_and_fall_back_to_tmp():
+def test_paths_follow_xdg_and_fall_back_to_home():
     env = {"HOME": "/home/u", "XDG_RUNTIME_DIR": "/run/user/1000", "ROOTLESS_HOST_UID": "1000"}
     paths = Paths.from_env(environ=env)
     assert paths.root == "/home/u/.local/share/rootless"
     assert paths.socket == "/run/user/1000/rootless/rootless.sock"
     no_xdg = Paths.from_env(environ={"HOME": "/home/u", "ROOTLESS_HOST_UID": "1000"})
-    assert no_xdg.run == "/tmp/rootless-1000"
+    assert no_xdg.run == "/home/u/.local/share/rootless/run"
     assert Paths.from_env("/x", environ=env).blobs == "/x/blobs/sha256"
 
 
