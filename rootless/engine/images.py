@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import IO, Any, Callable, Dict, Generator, Iterator, List, Optional, Tuple
 
 from rootless.config import Settings
 from rootless.config.settings import parse_reserve
@@ -87,7 +87,7 @@ class _SpaceReturningPullJob(PullJob):
     then takes it) removes it, so a retry after freeing space starts clean.
     """
 
-    def events(self) -> Iterator[prog.Event]:
+    def events(self) -> Generator[prog.Event, None, None]:
         try:
             yield from super().events()
         except NoSpace:
