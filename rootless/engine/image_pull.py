@@ -210,7 +210,9 @@ class PullJob:
         unpacked = {c for c in record.chain_ids if layers.is_unpacked(self.store.paths, c)}
         missing: List[Descriptor] = []
         for layer, chain in zip(manifest.layers, record.chain_ids):
-            have = chain in unpacked or self.store.has_blob(layer.digest)
+            # The blob itself, even when its layer is unpacked: the record needs it (a layer can
+            # outlive its blob, e.g. unpacked from a differently compressed blob of a loaded image).
+            have = self.store.has_blob(layer.digest)
             yield prog.status("Already exists" if have else "Pulling fs layer", prog.short_id(layer.digest), True)
             if not have and layer.digest not in {d.digest for d in missing}:
                 missing.append(layer)

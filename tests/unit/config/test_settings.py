@@ -62,3 +62,26 @@ def test_subid_parsing_by_name_and_uid():
     assert parse_subid_file(text, "alice", 1000) == [IdRange(100000, 65536)]
     assert parse_subid_file(text, "carol", 1001) == [IdRange(200000, 1000)]
     assert parse_subid_file(text, "dave", 1002) == []
+
+
+def test_storage_reserve_parses_auto_percentages_and_sizes(tmp_path):
+    from rootless.config.settings import AUTO_RESERVE, StorageReserve, parse_reserve
+    gib = 1 << 30
+    assert parse_reserve("auto") == AUTO_RESERVE
+    assert AUTO_RESERVE.bytes_for(100 * gib) == gib  # 5% would be 5 GiB: capped
+    assert AUTO_RESERVE.bytes_for(64 << 20) == int((64 << 20) * 0.05)  # a small tmpfs keeps 5%
+    assert parse_reserve("10%").bytes_for(1000) == 100
+    assert parse_reserve("2GiB") == StorageReserve(limit=2 * gib)
+    assert parse_reserve("500M").bytes_for(gib) == 500 << 20
+    assert parse_reserve("0").bytes_for(gib) == 0
+    config = tmp_path / "c.toml"
+    config.write_text('storage_reserve = "256M"\n')
+    assert load_settings({"ROOTLESS_CONFIG": str(config)}).storage_reserve == "256M"
+    assert load_settings({"ROOTLESS_CONFIG": str(config), "ROOTLESS_STORAGE_RESERVE": "1%"}).storage_reserve == "1%"
+
+
+@pytest.mark.parametrize("value", ["lots", "100%", "-1G", "5 GB of it"])
+def test_bad_storage_reserve_is_refused_with_a_hint(tmp_path, value):
+    with pytest.raises(InvalidArgument, match="storage_reserve: invalid value") as err:
+        load_settings({"HOME": str(tmp_path), "ROOTLESS_STORAGE_RESERVE": value})
+    assert "auto" in (err.value.hint or "")
