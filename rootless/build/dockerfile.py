@@ -267,6 +267,8 @@ class _Lexer:
             if value is None and self.skip_unset:
                 return "${" + name + "}"
             return value or ""
+        if ch == _EOF:
+            raise _Refused("syntax error: missing '}'")
         modifier = ch
         null_is_unset = ch == ":"
         if null_is_unset:
