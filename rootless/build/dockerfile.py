@@ -319,16 +319,20 @@ def _apply_modifier(name: str, value: Optional[str], op: str, null_is_unset: boo
         if unset:
             raise _Refused(f"{name}: {word or 'is not allowed to be empty'}")
         return value
+    return _trim(value or "", op, word)
+
+
+def _trim(value: str, op: str, word: str) -> str:
+    """``${v#p}``/``${v##p}`` trim a prefix, ``${v%p}``/``${v%%p}`` a suffix (doubled: longest)."""
     greedy = word.startswith(op)
     if greedy:
         word = word[1:]
     if op == "#":
-        match = _shell_pattern(word, greedy, anchored=True).search(value or "")
-        return (value or "")[match.end():] if match else (value or "")
+        match = _shell_pattern(word, greedy, anchored=True).search(value)
+        return value[match.end():] if match else value
     # %: match the reversed pattern against the reversed value (lex.go trimSuffix).
-    reversed_value = (value or "")[::-1]
-    match = _shell_pattern(_reverse_pattern(word), greedy, anchored=True).search(reversed_value)
-    return reversed_value[match.end():][::-1] if match else (value or "")
+    match = _shell_pattern(_reverse_pattern(word), greedy, anchored=True).search(value[::-1])
+    return value[::-1][match.end():][::-1] if match else value
 
 
 def _shell_pattern(pattern: str, greedy: bool, anchored: bool) -> "re.Pattern[str]":
@@ -662,31 +666,23 @@ def _parse_words(rest: str, escape: str) -> List[str]:
     while pos < len(rest):
         ch = rest[pos]
         pos += 1
-        if quote:
-            if ch == quote:
-                quote = ""
-            elif ch == escape and quote != "'" and pos < len(rest):
-                buf.append(ch)
-                ch = rest[pos]
-                pos += 1
-            elif ch == escape and quote != "'":
-                quote = ""
-                continue
-            buf.append(ch)
-        elif ch.isspace():
+        if not quote and ch.isspace():
             if buf or blank_ok:
                 words.append("".join(buf))
             buf, blank_ok = [], False
-        else:
-            if ch in "'\"":
-                quote, blank_ok = ch, True
-            if ch == escape:
-                if pos == len(rest):
-                    continue
-                buf.append(ch)
-                ch = rest[pos]
-                pos += 1
+            continue
+        if ch == escape and quote != "'":
+            if pos == len(rest):  # a trailing escape is dropped
+                quote = ""
+                continue
             buf.append(ch)
+            ch = rest[pos]
+            pos += 1
+        elif quote and ch == quote:
+            quote = ""
+        elif not quote and ch in "'\"":
+            quote, blank_ok = ch, True
+        buf.append(ch)
     if buf or blank_ok:
         words.append("".join(buf))
     return words
@@ -909,10 +905,6 @@ class Onbuild(Instruction):
     expression: str
     trigger: Instruction
 
-    @property
-    def keyword(self) -> str:
-        return "ONBUILD"
-
 
 # --------------------------------------------------------------------------
 # Building the typed instructions from a logical line.
@@ -1023,7 +1015,7 @@ def _build_run(req: _Request) -> Run:
     if security not in ("sandbox", "insecure"):
         raise _Refused(f"security {json.dumps(security)} is not valid")
     args, is_json = _maybe_json(req)
-    if not args and not is_json:
+    if not args:  # RUN [] too: there is nothing to execute
         raise _Refused("RUN requires at least one argument")
     mounts = tuple(parse_mount(spec) for spec in flags.get("mount", []))
     return Run(req.line, req.end_line, req.original, command=tuple(args), shell_form=not is_json,
@@ -1352,19 +1344,23 @@ def _check_mount(values: Dict[str, object]) -> RunMount:
     if "readonly" not in values:
         values["readonly"] = kind not in ("cache", "tmpfs")
     if kind == "secret":
-        if values.get("from_ref"):
-            raise _Refused("secret mount should not have a from")
-        if values.get("sharing"):
-            raise _Refused("secret mount should not define sharing")
-        if not (values.get("source") or values.get("target") or values.get("cache_id")):
-            raise _Refused("invalid secret mount. one of source, target required")
-        if values.get("source") and values.get("cache_id"):
-            raise _Refused("both source and id can't be set")
+        _check_secret_mount(values)
     if values.get("sharing") and kind != "cache":
         raise _Refused(f"invalid cache sharing set for {kind} mount")
     if kind in ("bind", "cache", "tmpfs") and not values.get("target"):
         raise _Refused(f"mount target is required for a {kind} mount")
     return RunMount(**values)  # type: ignore[arg-type]
+
+
+def _check_secret_mount(values: Mapping[str, object]) -> None:
+    if values.get("from_ref"):
+        raise _Refused("secret mount should not have a from")
+    if values.get("sharing"):
+        raise _Refused("secret mount should not define sharing")
+    if not (values.get("source") or values.get("target") or values.get("cache_id")):
+        raise _Refused("invalid secret mount. one of source, target required")
+    if values.get("source") and values.get("cache_id"):
+        raise _Refused("both source and id can't be set")
 
 
 # --------------------------------------------------------------------------

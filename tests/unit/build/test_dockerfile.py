@@ -351,6 +351,7 @@ ERRORS = [
     ("FROM scratch\nRUN --mount=type=cache,target=/x,uid=-1 true\n", 2, "invalid value -1 for uid"),
     ("FROM scratch\nRUN --mount=type=bind,target=/x,from=$S true\n", 2, "'from' doesn't support variable expansion"),
     ("FROM scratch\nRUN\n", 2, "RUN requires at least one argument"),
+    ("FROM scratch\nRUN []\n", 2, "RUN requires at least one argument"),
     ("FROM scratch\nRUN [\"a\", 1]\n", 2, "arrays must be comprised of strings only"),
     ("FROM scratch\nCMD\n", 2, "CMD requires at least one argument"),
     ("FROM scratch\nSHELL /bin/bash -c\n", 2, "SHELL requires the arguments to be in JSON form"),
@@ -610,3 +611,23 @@ def test_empty_base_after_expansion_is_refused() -> None:
     d = parse("ARG BASE\nFROM $BASE\n")
     with pytest.raises(DockerfileError, match="line 2: base name"):
         d.resolve_base(d.stages[0], df.resolve_global_args(d, {}))
+
+
+def test_env_words_keep_quotes_until_expanded() -> None:
+    env = only("ENV A=\"two words\" B='single $X' C=b\\\"c D=x\\ y")
+    assert isinstance(env, Env)
+    assert env.pairs == (("A", '"two words"'), ("B", "'single $X'"), ("C", 'b\\"c'), ("D", "x\\ y"))
+    assert expand_instruction(env, {"X": "1"}).pairs == (("A", "two words"), ("B", "single $X"), ("C", 'b"c'),
+                                                         ("D", "x y"))
+
+
+def test_onbuild_with_a_heredoc_keeps_it_in_the_expression() -> None:
+    onbuild = only("ONBUILD RUN <<EOF\necho hi\nEOF\n")
+    assert isinstance(onbuild, Onbuild) and onbuild.keyword == "ONBUILD"
+    assert onbuild.expression == "RUN <<EOF\necho hi\nEOF"
+    assert isinstance(onbuild.trigger, Run) and onbuild.trigger.heredocs[0].content == "echo hi\n"
+    assert df.parse_trigger(onbuild.expression) == df.parse_trigger("RUN <<EOF\necho hi\nEOF\n")
+
+
+def test_referenced_names_are_the_args_a_word_uses() -> None:
+    assert df.referenced_names("${A:-$B}/$C '$D'", {"A": "", "B": "b", "D": "d"}) == {"A", "B"}
