@@ -1498,6 +1498,8 @@ def parse_dockerfile(text: Union[str, bytes]) -> Dockerfile:
     escape = reader.directives.escape
     instructions = [_instruction_at(logical, escape) for logical in logicals]
     meta_args, stages = _assemble(instructions)
+    if not stages:
+        raise DockerfileError(0, "dockerfile contains no stages to build", hint="add a FROM line")
     return Dockerfile(meta_args=meta_args, stages=stages, escape=escape, syntax=reader.directives.syntax,
                       warnings=tuple(reader.warnings) + _syntax_note(reader.directives.syntax))
 
@@ -1562,7 +1564,7 @@ def expand_instruction(instr: _I, env: Mapping[str, str], escape: str = DEFAULT_
     if expander is None:
         return instr
     try:
-        return cast(_I, expander(instr, word, env))
+        return cast(_I, expander(instr, word, _Scope(env, escape)))
     except InvalidArgument as e:
         raise DockerfileError(instr.line, e.message) from None
     except _Refused as e:
@@ -1570,6 +1572,12 @@ def expand_instruction(instr: _I, env: Mapping[str, str], escape: str = DEFAULT_
 
 
 _Word = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class _Scope:
+    env: Mapping[str, str]
+    escape: str
 
 
 def _expand_optional(value: Optional[str], word: _Word) -> Optional[str]:
@@ -1583,35 +1591,35 @@ def _expand_inline(docs: Tuple[Heredoc, ...], env: Mapping[str, str]) -> Tuple[H
     return tuple(replace(doc, content=body(doc)) for doc in docs)
 
 
-def _expand_pairs(instr: Union[Env, Label], word: _Word, env: Mapping[str, str]) -> Union[Env, Label]:
+def _expand_pairs(instr: Union[Env, Label], word: _Word, scope: _Scope) -> Union[Env, Label]:
     return replace(instr, pairs=tuple((word(k), word(v)) for k, v in instr.pairs))
 
 
-def _expand_copy(instr: Union[Copy, Add], word: _Word, env: Mapping[str, str]) -> Union[Copy, Add]:
+def _expand_copy(instr: Union[Copy, Add], word: _Word, scope: _Scope) -> Union[Copy, Add]:
     return replace(instr, sources=tuple(word(s) for s in instr.sources), dest=word(instr.dest),
                    chown=_expand_optional(instr.chown, word), chmod=_expand_optional(instr.chmod, word),
-                   inline=_expand_inline(instr.inline, env))
+                   inline=_expand_inline(instr.inline, scope.env))
 
 
-def _expand_expose(instr: Expose, word: _Word, env: Mapping[str, str]) -> Expose:
+def _expand_expose(instr: Expose, word: _Word, scope: _Scope) -> Expose:
     ports: List[str] = []
     for port in instr.ports:
         try:
-            ports += _Lexer(port, env, DEFAULT_ESCAPE).run()[1]
+            ports += _Lexer(port, scope.env, scope.escape).run()[1]
         except _Refused as e:
             raise InvalidArgument(e.reason) from None
     return replace(instr, ports=tuple(ports))
 
 
-def _expand_arg(instr: Arg, word: _Word, env: Mapping[str, str]) -> Arg:
+def _expand_arg(instr: Arg, word: _Word, scope: _Scope) -> Arg:
     return replace(instr, args=tuple(ArgDecl(word(d.name), _expand_optional(d.default, word)) for d in instr.args))
 
 
-def _expand_from(instr: From, word: _Word, env: Mapping[str, str]) -> From:
+def _expand_from(instr: From, word: _Word, scope: _Scope) -> From:
     return replace(instr, base=word(instr.base), platform=_expand_optional(instr.platform, word))
 
 
-def _expand_run(instr: Run, word: _Word, env: Mapping[str, str]) -> Run:
+def _expand_run(instr: Run, word: _Word, scope: _Scope) -> Run:
     return replace(instr, mounts=tuple(parse_mount(m.spec, word) for m in instr.mounts))
 
 
@@ -1624,10 +1632,10 @@ _EXPANDERS: Dict[type, Callable[..., Instruction]] = {
     Arg: _expand_arg,
     From: _expand_from,
     Run: _expand_run,
-    Volume: lambda i, word, env: replace(i, paths=tuple(word(p) for p in i.paths)),
-    User: lambda i, word, env: replace(i, user=word(i.user)),
-    Workdir: lambda i, word, env: replace(i, path=word(i.path)),
-    StopSignal: lambda i, word, env: replace(i, signal=word(i.signal)),
+    Volume: lambda i, word, scope: replace(i, paths=tuple(word(p) for p in i.paths)),
+    User: lambda i, word, scope: replace(i, user=word(i.user)),
+    Workdir: lambda i, word, scope: replace(i, path=word(i.path)),
+    StopSignal: lambda i, word, scope: replace(i, signal=word(i.signal)),
 }
 
 

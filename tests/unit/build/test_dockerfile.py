@@ -336,6 +336,7 @@ ERRORS = [
     ("", 0, "file with no instructions"),
     ("# only a comment\n", 0, "file with no instructions"),
     ("RUN true\n", 1, "no build stage in current context"),
+    ("ARG A=1\n", 0, "dockerfile contains no stages to build"),
     ("FROM a b\n", 1, "FROM requires either one or three arguments"),
     ("FROM a AS 1x\n", 1, "invalid name for build stage"),
     ("FROM a AS x\nFROM b AS X\n", 2, 'duplicate stage name "x"'),
@@ -409,6 +410,9 @@ def test_unknown_instruction_message_is_dockers() -> None:
     with pytest.raises(DockerfileError) as caught:
         parse_dockerfile("FROM scratch\nFOO bar\n")
     assert str(caught.value) == "dockerfile parse error on line 2: unknown instruction: FOO"
+    with pytest.raises(DockerfileError) as caught:
+        parse_dockerfile("FORM scratch\n")
+    assert caught.value.hint == "did you mean FROM?"
 
 
 def test_error_of_a_continued_instruction_names_its_first_line() -> None:
@@ -631,3 +635,9 @@ def test_onbuild_with_a_heredoc_keeps_it_in_the_expression() -> None:
 
 def test_referenced_names_are_the_args_a_word_uses() -> None:
     assert df.referenced_names("${A:-$B}/$C '$D'", {"A": "", "B": "b", "D": "d"}) == {"A", "B"}
+
+
+def test_expose_expansion_uses_the_files_escape() -> None:
+    d = parse("# escape=`\nFROM x\nEXPOSE `$P $P\n")
+    out = expand_instruction(d.stages[0].instructions[0], {"P": "80"}, d.escape)
+    assert isinstance(out, Expose) and out.ports == ("$P", "80")
