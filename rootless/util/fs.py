@@ -7,6 +7,7 @@ import errno
 import fcntl
 import json
 import os
+import shutil
 import tempfile
 from typing import IO, Any, BinaryIO, Iterable, Iterator, Optional, Union
 
@@ -158,3 +159,16 @@ def syncfs(path: str) -> None:
             raise OSError(err, f"syncfs {path}: {os.strerror(err)}")
     finally:
         os.close(fd)
+
+
+def remove_tree(path: PathLike) -> None:
+    """rmtree that also gets through dirs made read-only (0555) by a layer or a container."""
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        return
+    except OSError:
+        for dirpath, _dirs, _files in os.walk(path):
+            with contextlib.suppress(OSError):
+                os.chmod(dirpath, 0o700)
+        shutil.rmtree(path, ignore_errors=True)
