@@ -103,6 +103,8 @@ class MonitorConfig:
 ATTACH, CONTROL, CONSOLE, SLIRP = "attach.sock", "ctl.sock", "console.sock", "slirp.sock"
 PIDFILE, MONITOR_PIDFILE, EXIT, LOG = "container.pid", "monitor.pid", "exit.json", "monitor.log"
 PASTA_PIDFILE = "pasta.pid"
+# The ready report again, for a daemon killed before it read it from READY_FD (supervisor.resume_start).
+READY = "ready.json"
 
 
 def reachable_path(path: str) -> str:
@@ -198,8 +200,10 @@ class Monitor:
                 self._report({"error": str(exc), "hint": getattr(exc, "hint", None)})
                 self._delete_container()
                 return 1
+            ready = {"pid": self.container_pid, "ports": ports, "monitor_pid": os.getpid()}
+            fs.atomic_write_json(self.config.file(READY), ready, 0o600)
             # The ready fd stays open until exit.json exists: its EOF wakes the engine.
-            self._report({"pid": self.container_pid, "ports": ports, "monitor_pid": os.getpid()}, keep_open=True)
+            self._report(ready, keep_open=True)
             self._serve()
             record = self._finish()
             reported = self._may_report_exit_early()

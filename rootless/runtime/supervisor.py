@@ -25,7 +25,7 @@ from rootless import errors
 from rootless.errors import FailedPrecondition, Internal, RootlessError, ToolError
 from rootless.runtime.crun import Crun
 from rootless.runtime.logs import format_rfc3339_ns
-from rootless.runtime.monitor import SUN_PATH_MAX, MonitorConfig, accept_console, process_start_time, set_winsize
+from rootless.runtime.monitor import READY, SUN_PATH_MAX, MonitorConfig, accept_console, process_start_time, set_winsize
 from rootless.runtime.network import slirp
 from rootless.runtime.seccomp_cache import SeccompCache
 from rootless.runtime.zygote import Zygote
@@ -228,6 +228,36 @@ class Supervisor:
     def start(self, container_id: str) -> None:
         """Run `crun start` in the monitor (the container was created by launch)."""
         self._control(container_id, {"start": True})
+
+    def resume_start(self, container_id: str, timeout: float = LAUNCH_TIMEOUT) -> Optional[Launched]:
+        """Finish a start a killed daemon left off: wait for the monitor's ready report, start.
+
+        The monitor answers a second start request with ok, so this is right
+        whether or not `crun start` ran. None when no monitor of this
+        container runs (it failed, or the container already exited).
+
+        Raises:
+            ToolError / FailedPrecondition: crun start failed, or the monitor went away.
+        """
+        report = self._wait_ready_file(container_id, timeout)
+        if report is None:
+            return None
+        self.start(container_id)
+        return Launched(container_id, int(report["pid"]), int(report.get("monitor_pid") or 0),
+                        list(report.get("ports") or []))
+
+    def _wait_ready_file(self, container_id: str, timeout: float) -> Optional[Dict[str, Any]]:
+        """The ready report the monitor also keeps on disk, once written; None if it is not alive."""
+        deadline = time.monotonic() + timeout
+        path = os.path.join(self.paths.monitor_dir(container_id), READY)
+        while self.is_alive(container_id) and self.read_exit(container_id) is None:
+            report: Optional[Dict[str, Any]] = fs.read_json(path)
+            if report is not None:
+                return report
+            if time.monotonic() > deadline:
+                raise ToolError("monitor", f"not ready after {timeout}s", stderr=self._log_tail(container_id))
+            time.sleep(0.05)
+        return None
 
     def resize(self, container_id: str, height: int, width: int) -> None:
         self._control(container_id, {"resize": [height, width]}, timeout=5.0)

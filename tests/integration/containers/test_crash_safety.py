@@ -1,0 +1,135 @@
+"""SIGKILL of our processes in the middle of a start or an exec leaves nothing inconsistent.
+
+A daemon killed inside `docker start` / `docker run -d` must leave a state the
+next daemon settles: the container is either running (and adopted as such)
+or not, with no monitor or rootfs mount left behind, and every verb works on
+it. An exec must not outlive its `crun exec`, its daemon or its client.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from typing import List, Optional
+
+from tests.integration.conftest import DOCKER, Engine
+
+ITERATIONS = 12
+
+
+def _daemon_pid(engine: Engine) -> int:
+    with open(os.path.join(engine.run_dir, "rootlessd.pid")) as f:
+        return int(json.load(f)["pid"])
+
+
+def _alive(pid: int) -> bool:
+    """Still running (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def _kill_daemon(engine: Engine) -> None:
+    pid = _daemon_pid(engine)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while _alive(pid):
+        assert time.monotonic() < deadline, "daemon survived SIGKILL"
+        time.sleep(0.02)
+
+
+def _mountinfo(engine: Engine) -> str:
+    """The mounts of the engine's mount namespace (the pause process keeps it)."""
+    with open(os.path.join(engine.run_dir, "pause.pid")) as f:
+        pause = int(json.load(f)["pid"])
+    with open(f"/proc/{pause}/mountinfo") as f:
+        return f.read()
+
+
+def _monitor_pid(engine: Engine, container_id: str) -> Optional[int]:
+    try:
+        with open(os.path.join(engine.run_dir, "monitors", container_id, "monitor.pid")) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _inspect(engine: Engine, name: str) -> Optional[dict]:  # type: ignore[type-arg]
+    result = engine.docker("inspect", name, check=False)
+    if result.returncode != 0:
+        return None
+    return json.loads(result.stdout)[0]  # type: ignore[no-any-return]
+
+
+def _assert_nothing_left(engine: Engine, container_id: str, monitor: Optional[int]) -> None:
+    """After rm: no monitor process, no monitor dir, no rootfs mount."""
+    deadline = time.monotonic() + 10
+    while monitor is not None and _alive(monitor):
+        assert time.monotonic() < deadline, f"monitor {monitor} of {container_id[:12]} still runs"
+        time.sleep(0.05)
+    assert not os.path.exists(os.path.join(engine.run_dir, "monitors", container_id))
+    assert container_id not in _mountinfo(engine)
+
+
+def _check_settled(engine: Engine, name: str) -> None:
+    """The container a killed daemon left is consistent; every verb works; rm leaves nothing."""
+    info = _inspect(engine, name)
+    if info is None:  # `run -d` killed before the create was recorded
+        return
+    cid, state = info["Id"], info["State"]
+    monitor = _monitor_pid(engine, cid)
+    if state["Status"] == "running":
+        assert _alive(state["Pid"]), state
+        assert monitor is not None and _alive(monitor)
+        # docker start of a running container: 304 from the API, success for the CLI
+        engine.docker("start", name)
+        engine.docker("stop", "-t", "1", name, timeout=60)
+        assert _inspect(engine, name)["State"]["Status"] == "exited"  # type: ignore[index]
+    else:
+        assert state["Status"] in ("created", "exited"), state
+        assert monitor is None or not _alive(monitor), f"{name}: {state['Status']} with a live monitor"
+        assert cid not in _mountinfo(engine), f"{name}: {state['Status']} with its rootfs mounted"
+        engine.docker("start", name)  # failed with "its monitor is still running" before
+        assert _inspect(engine, name)["State"]["Status"] == "running"  # type: ignore[index]
+        monitor = _monitor_pid(engine, cid)
+    engine.docker("rm", "-f", name, timeout=60)
+    _assert_nothing_left(engine, cid, monitor)
+
+
+def _kill_during(engine: Engine, argv: List[str], delay: float) -> None:
+    """Run a docker command, SIGKILL the daemon after delay, let the client fail."""
+    client = engine.user.popen([DOCKER, *argv], env=engine.env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    _kill_daemon(engine)
+    client.wait(60)
+
+
+def test_daemon_killed_during_start_leaves_a_settled_container(fresh_engine: Engine, images) -> None:  # type: ignore[no-untyped-def]
+    eng = fresh_engine
+    eng.cli("info")
+    eng.docker("pull", "-q", images.busybox, timeout=300)
+    names = [f"start{i}" for i in range(ITERATIONS)]
+    for name in names:
+        eng.docker("create", "--name", name, images.busybox, "sleep", "300")
+    for i, name in enumerate(names):
+        _kill_during(eng, ["start", name], 0.04 * i)
+        eng.cli("info")  # a new daemon, which adopts what the old one left
+        _check_settled(eng, name)
+
+
+def test_daemon_killed_during_run_leaves_a_settled_container(fresh_engine: Engine, images) -> None:  # type: ignore[no-untyped-def]
+    eng = fresh_engine
+    eng.cli("info")
+    eng.docker("pull", "-q", images.busybox, timeout=300)
+    for i in range(ITERATIONS):
+        name = f"run{i}"
+        # -p: the port forward is part of what the monitor sets up before it is ready
+        _kill_during(eng, ["run", "-d", "--name", name, "-p", "127.0.0.1::80", images.busybox, "sleep", "300"],
+                     0.05 * i)
+        eng.cli("info")
+        _check_settled(eng, name)
