@@ -133,3 +133,133 @@ def test_daemon_killed_during_run_leaves_a_settled_container(fresh_engine: Engin
                      0.05 * i)
         eng.cli("info")
         _check_settled(eng, name)
+
+
+# -- execs ------------------------------------------------------------------------------
+
+def _wait_until(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def _processes(init_pid: int, cmdline: bytes) -> List[int]:
+    """Live processes in the container's pid namespace with this exact cmdline."""
+    try:
+        target = os.readlink(f"/proc/{init_pid}/ns/pid")
+    except OSError:  # the container is gone, and its pid namespace with it
+        return []
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{name}/ns/pid") != target:
+                continue
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                if f.read() == cmdline and _alive(int(name)):
+                    found.append(int(name))
+        except OSError:
+            continue
+    return found
+
+
+def _crun_execs(container_id: str) -> List[int]:
+    """`crun ... exec ... CONTAINER` processes of this container."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"crun") and b"exec" in argv and container_id.encode() in argv:
+            found.append(int(name))
+    return found
+
+
+def _running_container(engine: Engine, image: str, name: str) -> dict:  # type: ignore[type-arg]
+    engine.docker("run", "-d", "--name", name, image, "sleep", "600")
+    info = _inspect(engine, name)
+    assert info is not None
+    return info
+
+
+def _start_exec(engine: Engine, init_pid: int, argv: List[str], cmdline: bytes) -> "subprocess.Popen[bytes]":
+    """docker exec ARGV as a client process, once its process runs in the container."""
+    client = engine.user.popen([DOCKER, "exec", *argv], env=engine.env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    _wait_until(lambda: _processes(init_pid, cmdline), 30, f"exec {argv} did not start")
+    return client
+
+
+def test_exec_dies_with_its_crun_exec(fresh_engine: Engine, images) -> None:  # type: ignore[no-untyped-def]
+    eng = fresh_engine
+    eng.cli("info")
+    eng.docker("pull", "-q", images.busybox, timeout=300)
+    info = _running_container(eng, images.busybox, "execs")
+    cid, init = info["Id"], info["State"]["Pid"]
+    for i, flags in enumerate([[], ["-t"], ["-d"], [], ["-i"]]):
+        seconds = str(1000 + i)
+        cmdline = b"sleep\0" + seconds.encode() + b"\0"
+        client = _start_exec(eng, init, [*flags, "execs", "sleep", seconds], cmdline)
+        crun = _crun_execs(cid)
+        assert crun, "no crun exec process"
+        for pid in crun:
+            os.kill(pid, signal.SIGKILL)
+        _wait_until(lambda: not _processes(init, cmdline), 5, f"{flags}: the exec's process outlived its crun")
+        client.wait(30)
+        assert _alive(init)
+    assert eng.docker("exec", "execs", "echo", "still fine").stdout == "still fine\n"
+    eng.docker("rm", "-f", "execs", timeout=60)
+
+
+def test_exec_dies_with_its_client_and_daemon_but_detached_ones_stay(fresh_engine: Engine, images) -> None:  # type: ignore[no-untyped-def]
+    eng = fresh_engine
+    eng.cli("info")
+    eng.docker("pull", "-q", images.busybox, timeout=300)
+    info = _running_container(eng, images.busybox, "owner")
+    init = info["State"]["Pid"]
+    detached = b"sleep\0" + b"2001\0"
+    eng.docker("exec", "-d", "owner", "sleep", "2001")
+    _wait_until(lambda: _processes(init, detached), 30, "detached exec did not start")
+
+    client = _start_exec(eng, init, ["owner", "sleep", "2002"], b"sleep\x002002\x00")
+    client.kill()  # SIGKILL of the docker CLI: the connection closes
+    client.wait(30)
+    _wait_until(lambda: not _processes(init, b"sleep\x002002\x00"), 5, "the exec outlived its client")
+    assert _processes(init, detached), "a detached exec must not die when its client leaves"
+
+    for flags, seconds in (([], "2003"), (["-t"], "2004")):
+        cmdline = b"sleep\0" + seconds.encode() + b"\0"
+        client = _start_exec(eng, init, [*flags, "owner", "sleep", seconds], cmdline)
+        _kill_daemon(eng)
+        _wait_until(lambda: not _processes(init, cmdline), 5, f"{flags}: the exec outlived its daemon")
+        client.wait(30)
+        eng.cli("info")
+    assert _inspect(eng, "owner")["State"]["Status"] == "running"  # type: ignore[index]
+    assert _alive(init)
+    eng.docker("rm", "-f", "owner", timeout=60)
+
+
+def test_exec_dies_with_the_container_monitor(fresh_engine: Engine, images) -> None:  # type: ignore[no-untyped-def]
+    """The monitor runs the exec's crun: SIGKILL it and the container ends, its execs with it."""
+    eng = fresh_engine
+    eng.cli("info")
+    eng.docker("pull", "-q", images.busybox, timeout=300)
+    info = _running_container(eng, images.busybox, "monitored")
+    cid, init = info["Id"], info["State"]["Pid"]
+    cmdline = b"sleep\0" + b"3001\0"
+    client = _start_exec(eng, init, ["monitored", "sleep", "3001"], cmdline)
+    monitor = _monitor_pid(eng, cid)
+    assert monitor is not None
+    os.kill(monitor, signal.SIGKILL)
+    _wait_until(lambda: not _alive(init) or not _processes(init, cmdline), 15, "the exec outlived its monitor")
+    client.wait(30)
+    _wait_until(lambda: _inspect(eng, "monitored")["State"]["Status"] == "exited", 15,  # type: ignore[index]
+                "container not marked exited")
+    eng.docker("rm", "-f", "monitored", timeout=60)
+    assert not os.path.exists(os.path.join(eng.run_dir, "monitors", cid))
