@@ -111,3 +111,31 @@ def test_wait_exit_wakes_on_ready_pipe_eof_while_monitor_finishes(tmp_path):
     assert sup.wait_exit("c1", 5)["ExitCode"] == 4
     assert time.monotonic() - start < 2 and "c1" not in sup._exit_fds
     timer.join()
+
+
+def test_monitor_exec_gets_exit_after_kill_half_closes():
+    """kill() is our EOF to the monitor; its exit line still reaches wait()."""
+    ours, monitors = socket.socketpair()
+    with ours, monitors:
+        handle = supervisor.MonitorExec(ours, 42)
+        assert handle.poll() is None
+        handle.kill()
+        assert monitors.recv(16) == b""  # the monitor sees EOF: it kills the exec
+        monitors.sendall(b'{"exit": 137}\n')
+        assert handle.wait(5) == 137 and handle.poll() == 137
+
+
+def test_monitor_exec_whose_monitor_vanished_is_255():
+    ours, monitors = socket.socketpair()
+    with ours:
+        monitors.close()
+        assert supervisor.MonitorExec(ours, 42).wait(5) == supervisor.MONITOR_GONE
+
+
+def test_resume_start_without_a_live_monitor_is_none(tmp_path):
+    sup = make(tmp_path)
+    assert sup.resume_start("c1", timeout=0.1) is None
+    os.makedirs(sup.paths.monitor_dir("c1"))
+    with open(os.path.join(sup.paths.monitor_dir("c1"), monitor.READY), "w") as f:
+        f.write('{"pid": 5, "ports": [], "monitor_pid": 6}')
+    assert sup.resume_start("c1", timeout=0.1) is None  # a ready report, but no monitor behind it
