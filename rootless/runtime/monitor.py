@@ -691,9 +691,13 @@ class Monitor:
     def _exec_hangup(self, fd: int) -> None:
         """The daemon sends nothing after the request: readable means it closed or died."""
         run = next(r for r in self.execs.values() if r.conn.fileno() == fd)
-        with contextlib.suppress(OSError):
+        try:
             if run.conn.recv(4096):
                 return
+        except BlockingIOError:
+            return
+        except OSError:  # ECONNRESET: the daemon died
+            pass
         self._set_interest(fd, 0)
         logger.info("exec %d: its daemon side went away; killing it", run.child.pid)
         with contextlib.suppress(ProcessLookupError):
