@@ -117,7 +117,7 @@ def test_daemon_killed_during_start_leaves_a_settled_container(fresh_engine: Eng
     for name in names:
         eng.docker("create", "--name", name, images.busybox, "sleep", "300")
     for i, name in enumerate(names):
-        _kill_during(eng, ["start", name], 0.04 * i)
+        _kill_during(eng, ["start", name], 0.025 * i)
         eng.cli("info")  # a new daemon, which adopts what the old one left
         _check_settled(eng, name)
 
