@@ -139,3 +139,54 @@ def test_resume_start_without_a_live_monitor_is_none(tmp_path):
     with open(os.path.join(sup.paths.monitor_dir("c1"), monitor.READY), "w") as f:
         f.write('{"pid": 5, "ports": [], "monitor_pid": 6}')
     assert sup.resume_start("c1", timeout=0.1) is None  # a ready report, but no monitor behind it
+
+
+def _fake_monitor(sup, container_id, reply):
+    """A ctl.sock that answers one exec request with reply (closing the fds it got)."""
+    directory = sup.paths.monitor_dir(container_id)
+    os.makedirs(directory)
+    server = socket.socket(socket.AF_UNIX)
+    cwd = os.getcwd()
+    os.chdir(directory)
+    try:
+        server.bind("ctl.sock")
+    finally:
+        os.chdir(cwd)
+    server.listen(1)
+    got = {}
+
+    def answer():
+        conn, _ = server.accept()
+        with conn:
+            got["request"], fds = monitor._read_request(conn)
+            got["fds"] = len(fds)
+            for fd in fds:
+                os.close(fd)
+            conn.sendall(reply)
+            if b"pid" in reply:
+                conn.recv(1)  # until the exec is closed
+                conn.sendall(b'{"exit": 0}\n')
+
+    threading.Thread(target=answer, daemon=True).start()
+    return server, got
+
+
+def test_exec_goes_to_the_monitor_with_three_stdio_fds(tmp_path):
+    sup = make(tmp_path)
+    server, got = _fake_monitor(sup, "c1", b'{"pid": 77}\n')
+    with server, sup.exec("c1", "e1", {"args": ["true"]}) as ex:
+        assert isinstance(ex.handle, supervisor.MonitorExec) and ex.pid == 77
+        ex.kill()
+        assert ex.wait(5) == 0
+    assert got["fds"] == 3 and got["request"]["exec"]["process"] == sup.paths.exec_process_file("c1", "e1")
+
+
+def test_exec_runs_crun_itself_for_a_monitor_that_predates_execs(tmp_path, fp):
+    sup = make(tmp_path)
+    server, _ = _fake_monitor(sup, "c1", b'{"error": "unknown control request: [\'exec\']"}\n')
+    argv = sup.crun.exec_argv("c1", sup.paths.exec_process_file("c1", "e1"))
+    fp.register(argv, returncode=3)
+    with server, sup.exec("c1", "e1", {"args": ["true"]}) as ex:
+        assert not isinstance(ex.handle, supervisor.MonitorExec)
+        assert ex.wait(5) == 3
+    assert fp.call_count(argv) == 1
