@@ -454,6 +454,8 @@ class Monitor:
                 self.exited_ns = time.time_ns()
             elif info.si_pid in self.execs:
                 self._exec_exited(info.si_pid, status)
+            else:  # e.g. crun exec's intermediate child, orphaned with crun: its child may be ours now
+                self._kill_exec_orphans()
 
     # -- container output and stdin -----------------------------------------
     def _read_output(self, fd: int) -> None:
@@ -714,10 +716,10 @@ class Monitor:
             run.conn.settimeout(2.0)
             run.conn.sendall((json.dumps({"exit": exit_record(status)["ExitCode"]}) + "\n").encode())
         run.conn.close()
-        self._kill_exec_orphans(run)
+        self._kill_exec_orphans(run.pid_file)
         _unlink_quietly(run.pid_file)
 
-    def _kill_exec_orphans(self, run: "ExecRun") -> None:
+    def _kill_exec_orphans(self, pid_file: Optional[str] = None) -> None:
         """SIGKILL an exec's process that crun's death handed to us (we are the subreaper).
 
         A live exec process is crun's child; one whose parent is now us lost
@@ -727,9 +729,9 @@ class Monitor:
         """
         me = os.getpid()
         candidates = set(_children_in_pid_ns(me, self.container_pid))
-        with contextlib.suppress(OSError, ValueError):
-            with open(run.pid_file, encoding="ascii") as f:
-                candidates.add(int(f.read().strip()))
+        from_file = _read_pid(pid_file) if pid_file else None
+        if from_file:
+            candidates.add(from_file)
         for pid in candidates - {self.container_pid, *self.helper_pids, *self.execs}:
             if parent_pid(pid) == me:
                 logger.info("killing exec process %d: its crun exec is gone", pid)
@@ -887,6 +889,14 @@ def child_pids(pid: int) -> List[int]:
             return [int(v) for v in f.read().split()]
     except OSError:  # a kernel without CONFIG_PROC_CHILDREN
         return [int(n) for n in os.listdir("/proc") if n.isdigit() and parent_pid(int(n)) == pid]
+
+
+def _read_pid(path: str) -> Optional[int]:
+    try:
+        with open(path, encoding="ascii") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def _pid_ns(pid: int) -> Optional[str]:

@@ -7,6 +7,7 @@ it. An exec must not outlive its `crun exec`, its daemon or its client.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -263,3 +264,29 @@ def test_exec_dies_with_the_container_monitor(fresh_engine: Engine, images) -> N
                 "container not marked exited")
     eng.docker("rm", "-f", "monitored", timeout=60)
     assert not os.path.exists(os.path.join(eng.run_dir, "monitors", cid))
+
+
+def test_exec_killed_while_crun_sets_it_up_leaves_nothing(fresh_engine: Engine, images) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL crun exec at varying points of its set-up (before its pid file too)."""
+    eng = fresh_engine
+    eng.cli("info")
+    eng.docker("pull", "-q", images.busybox, timeout=300)
+    info = _running_container(eng, images.busybox, "early")
+    cid, init = info["Id"], info["State"]["Pid"]
+    for i in range(ITERATIONS):
+        seconds = str(4000 + i)
+        cmdline = b"sleep\0" + seconds.encode() + b"\0"
+        client = eng.user.popen([DOCKER, "exec", "early", "sleep", seconds], env=eng.env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not _crun_execs(cid) and client.poll() is None:
+            assert time.monotonic() < deadline, "no crun exec appeared"
+            time.sleep(0.002)
+        time.sleep(0.005 * i)
+        for pid in _crun_execs(cid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _wait_until(lambda: not _processes(init, cmdline), 5, f"delay {0.005 * i}: the exec outlived its crun")
+        client.wait(30)
+    assert _alive(init)
+    eng.docker("rm", "-f", "early", timeout=60)
