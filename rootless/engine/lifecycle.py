@@ -124,10 +124,14 @@ class Lifecycle(ContainerReads):
                 error = docker_start_error(exc)
                 self._start_failed(container, error)
                 raise error from None
-            container.data["Internal"] = {"ports": ports}
-            self.containers.mark_running(container, pid)
+            self._mark_started(container, pid, ports)
         self.containers.publish(container, "start")
         self._watch(container)
+
+    def _mark_started(self, container: Container, pid: int, ports: List[Dict[str, Any]]) -> None:
+        """Record the running container: start's last step (see _settle_interrupted_start)."""
+        container.data["Internal"] = {"ports": ports}
+        self.containers.mark_running(container, pid)
 
     def _launch(self, container: Container) -> Tuple[int, List[Dict[str, Any]]]:
         rootfs = self.driver.mount(container.id)
@@ -325,10 +329,42 @@ class Lifecycle(ContainerReads):
                     continue
                 exit_info = self.supervisor.read_exit(container.id) or {"ExitCode": 255}
                 self._on_exit(container, exit_info)
+            elif self._settle_interrupted_start(container):
+                continue
             elif (container.host_config.get("RestartPolicy") or {}).get("Name") in ("always",) \
                     and container.state.get("StartedAt", "").startswith("0001") is False:
                 with contextlib.suppress(RootlessError):
                     self.start(container)
+
+    def _settle_interrupted_start(self, container: Container) -> bool:
+        """Finish or undo a start() a killed daemon left between its steps; True if it ran.
+
+        start() mounts, launches the monitor (crun create), has it run `crun start`,
+        and only then records "running". Killed in between, the record still says
+        created/exited while a mount, a monitor and maybe the process live on. A
+        live monitor finishes the start (its start request is idempotent) and the
+        container is adopted as running; one that already exited is recorded as
+        exited; a mount or monitor dir without a monitor is removed.
+        """
+        if not os.path.isdir(self.paths.monitor_dir(container.id)) and not self.driver.is_mounted(container.id):
+            return False
+        logger.info("container %s: settling a start a previous daemon did not finish", container.name)
+        try:
+            ready = self.supervisor.resume_start(container.id, timeout=START_TIMEOUT)
+        except RootlessError as exc:
+            self._start_failed(container, docker_start_error(exc))
+            return True
+        if ready is not None:
+            self._mark_started(container, ready.pid, list(ready.ports))
+            self.containers.publish(container, "start")
+            self._watch(container)
+            return True
+        exit_info = self.supervisor.read_exit(container.id)
+        if exit_info is not None:  # it ran and exited before the start was recorded
+            self._on_exit(container, exit_info)
+            return True
+        self._teardown(container)
+        return False
 
     def close(self) -> None:
         self._closing = True
