@@ -186,8 +186,8 @@ class Root:
         try:
             fd = self.open(path, os.O_RDONLY | os.O_NONBLOCK)
         except OSError as exc:
-            if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EISDIR, errno.ENXIO):
-                return None
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENXIO):
+                return None  # ELOOP (a symlink loop, a magic link) is an error for the caller
             raise
         with closing(fd):
             if not stat.S_ISREG(os.fstat(fd).st_mode):
