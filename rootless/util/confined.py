@@ -102,10 +102,16 @@ def components(path: str) -> List[str]:
 
 
 class Root:
-    """A directory opened once; every path given to it is resolved inside it by the kernel."""
+    """A directory opened once; every path given to it is resolved inside it by the kernel.
 
-    def __init__(self, path: str) -> None:
+    symlinks True: symlinks are followed as a chroot would (a container's view).
+    symlinks False: any symlink on the way is refused (ELOOP) and ".." may not
+    climb above the top (EXDEV): for a tree we fill ourselves from a hostile tar.
+    """
+
+    def __init__(self, path: str, symlinks: bool = True) -> None:
         self.path = path
+        self.resolve = IN_ROOT if symlinks else CHILD
         self.fd = os.open(path, DIR_PATH | os.O_CLOEXEC)
 
     def close(self) -> None:
@@ -121,7 +127,9 @@ class Root:
 
     def open(self, path: str, flags: int = os.O_RDONLY, follow: bool = True, mode: int = 0) -> int:
         """An fd for path; follow False: a final symlink is not followed (O_PATH gives the link)."""
-        return openat2(self.fd, path or "/", flags | (0 if follow else os.O_NOFOLLOW), IN_ROOT, mode)
+        if self.resolve != IN_ROOT:  # RESOLVE_BENEATH takes relative paths only
+            path = path.lstrip("/")
+        return openat2(self.fd, path or ".", flags | (0 if follow else os.O_NOFOLLOW), self.resolve, mode)
 
     def open_dir(self, path: str, follow: bool = True) -> int:
         """A readable directory fd (listdir, fchmod); ENOTDIR when it is something else."""
