@@ -64,23 +64,28 @@ def extract(root: Root, directory: str, stream: IO[bytes], no_overwrite_dir_non_
 
 
 def open_entry(opener: Any) -> Optional[int]:
-    """An fd for an entry, readable when it is a file or directory, O_PATH otherwise; None if gone.
+    """An fd for an entry: readable when it is a file or directory, O_PATH otherwise; None if gone.
 
     opener(flags) opens it without following a final symlink (ELOOP for one:
     then it is taken as O_PATH). The entry's type is what fstat of this fd says,
-    so a swap after our listing can only change what we read, never where from.
+    so a swap after our listing can only change what is read, never where from.
     """
-    try:
-        return int(opener(os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY))
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            return None
-    try:
-        return int(opener(os.O_PATH))
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            return None
-        raise
+    for _ in range(confined.RETRIES):
+        try:
+            return int(opener(os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY))
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return None
+        try:
+            fd = int(opener(os.O_PATH))
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return None
+            raise
+        if stat.S_IFMT(os.fstat(fd).st_mode) not in (stat.S_IFREG, stat.S_IFDIR):
+            return fd  # a symlink, socket or device: its O_PATH fd is all the tar needs
+        os.close(fd)  # swapped back to a file or directory meanwhile: open it readable
+    return None  # it keeps changing: left out, like a file removed during the walk
 
 
 class TreeWriter:

@@ -170,3 +170,40 @@ def test_path_stat_of_links(box: Tuple[Path, Path]) -> None:
     assert container_fs.path_stat(str(rootfs), "/tmp/up/", "c")["mode"] & (1 << 31)
     with pytest.raises(NotFound, match="Could not find the file /tmp/mydir/ in container c"):
         container_fs.path_stat(str(rootfs), "/tmp/mydir/", "c")
+
+
+def test_tar_stream_during_a_rename_exchange_race(box: Tuple[Path, Path]) -> None:
+    """A thread swaps a file and a directory with symlinks to host files (renameat2 RENAME_EXCHANGE)."""
+    import ctypes
+    import threading
+
+    rootfs, host = box
+    (host / "secret").write_text("HOST-SECRET")
+    race = rootfs / "race"
+    (race / "d" / "a").mkdir(parents=True)
+    (race / "d" / "a" / "planted").write_text("planted")
+    (race / "f").write_text("inside")
+    os.symlink(str(host / "secret"), race / "fl")
+    os.symlink(str(host), race / "d" / "al")
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    pairs = [(bytes(race / "f"), bytes(race / "fl")), (bytes(race / "d" / "a"), bytes(race / "d" / "al"))]
+    done = threading.Event()
+
+    def swap() -> None:
+        while not done.is_set():
+            for a, b in pairs:
+                libc.renameat2(-100, a, -100, b, 2)
+
+    thread = threading.Thread(target=swap)
+    thread.start()
+    try:
+        for _ in range(200):
+            for path in ("/race/f", "/race/d"):
+                data = b"".join(container_fs.tar_stream(str(rootfs), path, "x"))
+                assert b"HOST-SECRET" not in data
+                with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                    for member in tar:
+                        assert not member.name.startswith(("x/a/", "x/al/")) or member.name.endswith("planted")
+    finally:
+        done.set()
+        thread.join()
