@@ -259,18 +259,19 @@ def remove_all(dirfd: int, name: str, tries: int = RETRIES) -> None:
     raise OSError(errno.EBUSY, "kept changing while being removed", name)
 
 
-def walk(dirfd: int) -> Iterator[Tuple[int, str, os.stat_result]]:
-    """(dirfd, name, lstat) of each entry below dirfd, sorted, depth first, parents first.
+def walk(dirfd: int, prefix: str = "") -> Iterator[Tuple[str, os.stat_result]]:
+    """(path relative to dirfd, lstat) of each entry below dirfd, sorted, depth first, parents first.
 
     Each directory is opened with open_child before it is listed, so a directory
-    swapped for a symlink is never entered; the dirfd yielded is that of the parent.
+    swapped for a symlink after its lstat is never entered.
     """
     for name in sorted(os.listdir(dirfd)):
         try:
             info = lstat_child(dirfd, name)
         except FileNotFoundError:
             continue  # gone meanwhile
-        yield dirfd, name, info
+        rel = f"{prefix}{name}"
+        yield rel, info
         if not stat.S_ISDIR(info.st_mode):
             continue
         try:
@@ -280,4 +281,4 @@ def walk(dirfd: int) -> Iterator[Tuple[int, str, os.stat_result]]:
                 continue  # replaced by a non-directory (or a symlink) since the lstat
             raise
         with closing(child):
-            yield from walk(child)
+            yield from walk(child, rel + "/")
