@@ -158,6 +158,7 @@ def test_relative_working_dir_is_refused_before_touching_disk(engine: Engine, re
     climb = "../" * 16 + str(victim / "victimdir" / "X").lstrip("/")
     image = _push_hostile(registry, victim, "cpsec-workdir", {"WorkingDir": climb})
     engine.docker("pull", "-q", image)
+    before = engine.docker("ps", "-aq").stdout
     for args in ((image, "true"), ("-w", climb, busybox, "true"), ("-w", "../../x", busybox, "true")):
         result = engine.docker("run", "--rm", *args, check=False)
         assert result.returncode == 125, result.stderr
@@ -165,6 +166,7 @@ def test_relative_working_dir_is_refused_before_touching_disk(engine: Engine, re
         assert f"the working directory '{workdir}' is invalid, it needs to be an absolute path" in result.stderr
     result = engine.cli("run", "--rm", "-w", "../../x", busybox, "true", check=False)
     assert result.returncode == 125 and "it needs to be an absolute path" in result.stderr
+    assert engine.docker("ps", "-aq").stdout == before  # refused at create: no record, no rootfs
 
 
 def test_absolute_working_dir_through_a_hostile_symlink_stays_inside(engine: Engine, registry: Any,
