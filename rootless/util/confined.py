@@ -9,7 +9,8 @@ chown is handled relative to a dirfd of its parent with *at calls that never
 follow a symlink there. runc (securejoin/pathrs) and crun (openat2) do the same
 after CVE-2018-15664 (the docker cp symlink race).
 
-Functions raise OSError (errno kept) so callers can say what failed in their terms.
+Functions raise OSError (errno kept) so callers can say what failed in their terms;
+FailedPrecondition when the kernel has no openat2 (before Linux 5.6).
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ import os
 import posixpath
 import stat
 from typing import Iterator, List, Optional, Tuple
+
+from rootless.errors import FailedPrecondition
 
 SYS_OPENAT2 = 437  # the same number on x86_64 and aarch64 (both use the generic table for it)
 RESOLVE_NO_XDEV = 0x01
@@ -58,8 +61,9 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> i
         err = ctypes.get_errno()
         if err not in (errno.EAGAIN, errno.EINTR):
             break
-    if err == errno.ENOSYS:
-        raise OSError(err, "openat2 is not available (Linux 5.6 or later is needed)", path)
+    if err == errno.ENOSYS:  # not an OSError: no caller may take it for a missing file
+        raise FailedPrecondition("can't open a container's file: openat2: not available on this kernel",
+                                 hint="rootless needs Linux 5.6 or later to reach a container's files safely")
     raise OSError(err, os.strerror(err), path)
 
 

@@ -142,3 +142,19 @@ def test_split_is_lexical() -> None:
     assert confined.split("/") == ("/", "")
     assert confined.split("//x/") == ("/", "x")
     assert confined.components("../../x/./y") == ["x", "y"]
+
+
+def test_a_kernel_without_openat2_is_a_clear_error(tmp_path: Path, monkeypatch: Any) -> None:
+    """Before Linux 5.6 the syscall says ENOSYS (a kernel we can't boot here, so the syscall is stubbed)."""
+    import ctypes
+
+    from rootless.errors import FailedPrecondition
+
+    def enosys(*args: Any) -> int:
+        ctypes.set_errno(errno.ENOSYS)
+        return -1
+
+    monkeypatch.setattr(confined, "_syscall", enosys)
+    with Root(str(tmp_path)) as root:
+        with pytest.raises(FailedPrecondition, match="openat2: not available"):
+            root.open("/x")
