@@ -11,47 +11,39 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import os
 import posixpath
 import stat
 import tarfile
-from typing import IO, Any, Dict, Iterator, List, Optional, Tuple, cast
+from typing import IO, Any, Dict, Iterator, List, Optional, Tuple
 
 from rootless.errors import InvalidArgument
 from rootless.util import confined
 from rootless.util.confined import Root
 
 COPY_CHUNK = 1 << 20
+BATCH = 64 << 10  # small entries are sent together, big files in COPY_CHUNK pieces
 TAR_TYPES = {stat.S_IFREG: tarfile.REGTYPE, stat.S_IFDIR: tarfile.DIRTYPE, stat.S_IFLNK: tarfile.SYMTYPE,
              stat.S_IFCHR: tarfile.CHRTYPE, stat.S_IFBLK: tarfile.BLKTYPE, stat.S_IFIFO: tarfile.FIFOTYPE}
 
 
-class PipeWriter(io.RawIOBase):
-    """A file object tarfile writes into, feeding a generator chunk by chunk."""
-
-    def __init__(self) -> None:
-        self.chunks: List[bytes] = []
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        self.chunks.append(bytes(data))
-        return len(data)
-
-
 def tar_chunks(root: Root, path: str, arcname: str, follow: bool) -> Iterator[bytes]:
-    """A tar of path (recursively) named arcname, in pieces; arcname "" leaves out the top's own entry."""
-    sink = PipeWriter()
-    # Older typeshed wants IO[bytes] for fileobj; stream mode "w|" only calls write() and close().
-    with tarfile.open(fileobj=cast(IO[bytes], sink), mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for _ in TreeWriter(tar).add_top(root, path, arcname, follow):
-            if sink.chunks:
-                yield b"".join(sink.chunks)
-                sink.chunks.clear()
-    if sink.chunks:
-        yield b"".join(sink.chunks)
+    """A tar of path (recursively) named arcname, in pieces; arcname "" leaves out the top's own entry.
+
+    Written here rather than by tarfile so that a big file streams in pieces
+    instead of being held whole in memory (tarfile's addfile writes it at once).
+    """
+    pending, total = bytearray(), 0
+    for piece in TreeWriter().add_top(root, path, arcname, follow):
+        pending += piece
+        total += len(piece)
+        if len(pending) >= BATCH:
+            yield bytes(pending)
+            pending.clear()
+    # two zero blocks end the archive; tar pads it to a whole record, as tarfile does
+    end = 2 * tarfile.BLOCKSIZE
+    end += -(total + end) % tarfile.RECORDSIZE
+    yield bytes(pending) + bytes(end)
 
 
 def extract(root: Root, directory: str, stream: IO[bytes], no_overwrite_dir_non_dir: bool, chown: bool) -> None:
@@ -89,25 +81,23 @@ def open_entry(opener: Any) -> Optional[int]:
 
 
 class TreeWriter:
-    """Adds entries to a tar from fds walked down from the root."""
+    """Tar entries (header, data, padding) read from fds walked down from the root."""
 
-    def __init__(self, tar: tarfile.TarFile) -> None:
-        self.tar = tar
+    def __init__(self) -> None:
         self.links: Dict[Tuple[int, int], str] = {}  # (dev, ino) -> first arcname, for hard links
 
-    def add_top(self, root: Root, path: str, arcname: str, follow: bool) -> Iterator[None]:
-        """Add path (recursively) as arcname; yields after each entry. FileNotFoundError if it is missing."""
+    def add_top(self, root: Root, path: str, arcname: str, follow: bool) -> Iterator[bytes]:
+        """The entries of path (recursively) as arcname. FileNotFoundError if it is missing."""
         fd = open_entry(lambda flags: root.open(path, flags, follow=follow))
         if fd is None:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
         with confined.closing(fd):
             yield from self._add(fd, arcname, top_of_export=not arcname)
 
-    def _add(self, fd: int, arcname: str, top_of_export: bool = False) -> Iterator[None]:
+    def _add(self, fd: int, arcname: str, top_of_export: bool = False) -> Iterator[bytes]:
         st = os.fstat(fd)
         if not top_of_export:
-            self._header(fd, st, arcname)
-            yield
+            yield from self._entry(fd, st, arcname)
         if not stat.S_ISDIR(st.st_mode):
             return
         for name in sorted(os.listdir(fd)):
@@ -117,52 +107,45 @@ class TreeWriter:
             with confined.closing(child):
                 yield from self._add(child, f"{arcname}/{name}" if arcname else name)
 
-    def _header(self, fd: int, st: os.stat_result, arcname: str) -> None:
-        info = tarfile.TarInfo(arcname)
-        info.mode, info.uid, info.gid = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
-        info.mtime = int(st.st_mtime)
+    def _entry(self, fd: int, st: os.stat_result, arcname: str) -> Iterator[bytes]:
+        info = self._info(fd, st, arcname)
+        if info is None:
+            return  # a socket: tar cannot carry one (docker skips them too)
+        yield info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        if info.type == tarfile.REGTYPE:
+            yield from _file_data(fd, info.size)
+
+    def _info(self, fd: int, st: os.stat_result, arcname: str) -> Optional[tarfile.TarInfo]:
         kind = stat.S_IFMT(st.st_mode)
         if kind not in TAR_TYPES:
-            return  # a socket: tar cannot carry one (docker skips them too)
-        info.type = TAR_TYPES[kind]
+            return None
+        info = tarfile.TarInfo(arcname)
+        info.mode, info.uid, info.gid = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
+        info.mtime, info.type = int(st.st_mtime), TAR_TYPES[kind]
         key = (st.st_dev, st.st_ino)
-        if kind == stat.S_IFREG and st.st_nlink > 1:
-            if key in self.links:
-                info.type, info.linkname = tarfile.LNKTYPE, self.links[key]
-                self.tar.addfile(info)
-                return
-            self.links[key] = arcname
-        if kind == stat.S_IFREG:
+        if kind == stat.S_IFREG and st.st_nlink > 1 and key in self.links:
+            info.type, info.linkname = tarfile.LNKTYPE, self.links[key]
+        elif kind == stat.S_IFREG:
             info.size = st.st_size
-            self.tar.addfile(info, _FdReader(fd, st.st_size))
-            return
-        if kind == stat.S_IFLNK:
+            if st.st_nlink > 1:
+                self.links[key] = arcname
+        elif kind == stat.S_IFLNK:
             info.linkname = os.readlink("", dir_fd=fd)
         elif kind in (stat.S_IFCHR, stat.S_IFBLK):
             info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-        self.tar.addfile(info)
+        return info
 
 
-class _FdReader(io.RawIOBase):
-    """Exactly size bytes of an open file (zero-padded if it shrank meanwhile, cut if it grew)."""
-
-    def __init__(self, fd: int, size: int) -> None:
-        self.fd, self.left = fd, size
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        want = self.left if size < 0 else min(size, self.left)
-        parts: List[bytes] = []
-        while want > 0:
-            data = os.read(self.fd, min(want, COPY_CHUNK))
-            if not data:  # the file shrank under us: tar needs the size its header said
-                data = bytes(want)
-            parts.append(data)
-            want -= len(data)
-            self.left -= len(data)
-        return b"".join(parts)
+def _file_data(fd: int, size: int) -> Iterator[bytes]:
+    """Exactly size bytes of an open file, then padding to a block (zeros if it shrank meanwhile)."""
+    left = size
+    while left > 0:
+        data = os.read(fd, min(left, COPY_CHUNK))
+        if not data:  # the file shrank under us: the header promised size bytes
+            data = bytes(min(left, COPY_CHUNK))
+        left -= len(data)
+        yield data
+    yield bytes(-size % tarfile.BLOCKSIZE)
 
 
 def entry_name(name: str) -> str:
