@@ -8,12 +8,12 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from rootless.engine.container_model import Container
+from rootless.engine.container_model import Container, working_dir_error
 from rootless.errors import FailedPrecondition, InvalidArgument
 from rootless.host.cgroups import CgroupInfo
 from rootless.runtime.network import slirp
 from rootless.runtime.spec import HostFacts, Mount, SpecOptions, Ulimit, build_rlimits, resolve_args
-from rootless.util import fs
+from rootless.util import confined, fs
 
 LIMIT_FIELDS = {"Memory": "memory limit", "MemorySwap": "memory+swap limit", "NanoCpus": "cpu limit",
                 "CpuQuota": "cpu quota", "CpuShares": "cpu shares", "PidsLimit": "pids limit",
@@ -263,13 +263,17 @@ def build_spec_options(container: Container, rootfs: str, network: NetworkSetup,
 
 
 def ensure_workdir(rootfs: str, workdir: str) -> None:
-    """docker creates a missing -w directory (without following symlinks out of the rootfs)."""
+    """docker creates a missing working directory; here only inside the rootfs.
+
+    Symlinks on the way are followed inside the rootfs (util/confined.py), as
+    moby's securejoin does, so an image's WorkingDir can't make us mkdir on the host.
+    """
     if not workdir or workdir == "/":
         return
-    current = rootfs
-    for part in [p for p in posixpath.normpath(workdir).split("/") if p]:
-        current = os.path.join(current, part)
-        if os.path.islink(current):
-            return  # let the runtime resolve it inside the container
-        if not os.path.exists(current):
-            os.mkdir(current, 0o755)
+    if not posixpath.isabs(workdir):  # checked at create; a record from an older version may still have one
+        raise InvalidArgument(working_dir_error(workdir))
+    try:
+        with confined.Root(rootfs) as root:
+            os.close(root.makedirs(workdir))
+    except OSError as exc:
+        raise InvalidArgument(f"can't create working directory {workdir}: {exc.strerror}") from None

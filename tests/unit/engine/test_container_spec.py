@@ -7,7 +7,7 @@ import pytest
 
 from rootless.engine import container_spec
 from rootless.engine.container_spec import NetworkSetup, hosts_lines
-from rootless.errors import FailedPrecondition
+from rootless.errors import FailedPrecondition, InvalidArgument
 
 
 def _container(*extra_hosts: str) -> SimpleNamespace:
@@ -34,3 +34,20 @@ def test_host_network_gateway_is_loopback() -> None:
     lines = hosts_lines(_container("gw:host-gateway"), NetworkSetup("host", "none"), "box")
     assert lines[-2:] == ["127.0.1.1\tbox", "127.0.0.1\tgw"]
 
+
+
+def test_workdir_is_created_inside_the_rootfs_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An image's WorkingDir through a symlink aimed at the host makes a directory inside the rootfs."""
+    host = tmp_path / "home" / "victimdir"
+    host.mkdir(parents=True)
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    (rootfs / "w").symlink_to(host)
+    container_spec.ensure_workdir(str(rootfs), "/w/X/Y")
+    container_spec.ensure_workdir(str(rootfs), "/../../home/victimdir/Z")
+    assert list(host.iterdir()) == []
+    assert (rootfs / str(host).lstrip("/") / "X" / "Y").is_dir()
+    assert (rootfs / "home" / "victimdir" / "Z").is_dir()
+    with pytest.raises(InvalidArgument, match="it needs to be an absolute path"):
+        container_spec.ensure_workdir(str(rootfs), "../../home/victimdir/R")
+    assert not (host / "R").exists() and not (tmp_path / "R").exists()
