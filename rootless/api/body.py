@@ -70,6 +70,7 @@ class BodyReader:
         self.broken = False
         self.before_read = before_read
         self.length: Optional[int] = None  # known in advance (Content-Length), else None
+        self.consumed = 0
 
     def read(self, size: int = -1) -> bytes:
         if self.done:
@@ -78,10 +79,12 @@ class BodyReader:
             self.before_read()
             self.before_read = None
         try:
-            return self._read(size)
+            data = self._read(size)
         except (InvalidArgument, OSError, ValueError):
             self.broken = True
             raise
+        self.consumed += len(data)
+        return data
 
     def _read(self, size: int) -> bytes:
         raise NotImplementedError

@@ -8,6 +8,7 @@ connection after "101 UPGRADED" for attach and exec.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import functools
 import io
@@ -56,6 +57,25 @@ class Limits:
     # How long a closing connection keeps reading what the client still sends, so a
     # client blocked writing its body gets our answer instead of EPIPE.
     linger: float = 1.0
+
+
+# After a body this big, hand freed heap back to the system (see release_memory).
+TRIM_AFTER = 1 << 20
+_libc: Any = None
+
+
+def release_memory() -> None:
+    """malloc_trim(3): a big JSON body is freed into this thread's malloc arena, which
+    glibc keeps; trimming gives it back so an idle daemon stays small. glibc only."""
+    global _libc
+    if _libc is None:
+        try:
+            _libc = ctypes.CDLL(None)  # the process's own symbols: libc's, no library search
+            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _libc = False
+    if _libc:
+        _libc.malloc_trim(0)
 
 
 def peer_closed(conn: socket.socket) -> bool:
@@ -417,9 +437,14 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             return
         if isinstance(result, Response):
             self._settle_body(body)  # before the answer: it may have to say Connection: close
+        elif body.before_read is not None:
+            self._send_continue()  # a stream may read the body after its headers: 100 goes first
+            body.before_read = None
         self._write_result(result)
         if not isinstance(result, Hijack):
             self._settle_body(body)
+        if body.consumed >= TRIM_AFTER:
+            release_memory()
 
     def _run(self, method: str, body: BodyReader) -> Optional[Result]:
         """Route and run the request; every error becomes a JSON response."""
@@ -657,7 +682,7 @@ class UnixApiServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         except OSError as exc:
             if exc.errno in (errno.EMFILE, errno.ENFILE):
                 # The listener stays readable: without a pause this would spin a CPU.
-                logger.warning("can't accept a connection: %s", exc.strerror)
+                self._warn(f"can't accept connections: {exc.strerror}")
                 time.sleep(0.1)
             raise
         return conn, addr or "unix"
@@ -671,7 +696,7 @@ class UnixApiServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             message = (f"too many connections: {self.limits.max_connections} open; "
                        "close some (abandoned `docker wait` or `docker events`?) or raise "
                        "max_connections in the [api] table of config.toml")
-            self._warn_refused()
+            self._warn(f"refusing connections: {self.limits.max_connections} open (max_connections)")
             if not self._refuser.refuse(request, message):
                 self.shutdown_request(request)
             return
@@ -687,11 +712,11 @@ class UnixApiServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         finally:
             self._release()
 
-    def _warn_refused(self) -> None:
+    def _warn(self, message: str) -> None:
         now = time.monotonic()
         if now - self._warned_at >= 10.0:  # a flood must not flood the log too
             self._warned_at = now
-            logger.warning("refusing connections: %d open (max_connections)", self.limits.max_connections)
+            logger.warning("%s", message)
 
     def _release(self) -> None:
         with self._count_lock:
