@@ -98,7 +98,7 @@ class BodyReader:
         total = 0
         try:
             while not self.done and total <= limit:
-                total += len(self.read(READ_SIZE))
+                total += len(self.read(min(READ_SIZE, limit + 1 - total)))
         except (InvalidArgument, OSError, ValueError):
             return False
         return self.done
