@@ -481,7 +481,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         An unread body left on the connection would be parsed as the next request
         (the docker CLI then sees "Unsolicited response received on idle HTTP channel").
         """
-        if body.done or self.close_connection:
+        if body.done:
             return
         if self._continue_pending:  # the client may or may not send the body it announced
             self.close_connection = True
