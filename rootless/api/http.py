@@ -79,21 +79,22 @@ def release_memory() -> None:
 
 
 def peer_closed(conn: socket.socket) -> bool:
-    """Whether the client closed (or shut down writing on) the connection; never blocks.
+    """Whether the client closed the connection; never blocks.
 
-    POLLRDHUP, not POLLIN: a pipelined next request must not look like a hang-up.
+    POLLHUP, not POLLRDHUP or POLLIN (as the pull's HangupWatcher): a client that
+    only shut down its sending side still reads, and a pipelined next request
+    must not look like a hang-up.
     """
     fd = conn.fileno()
     if fd < 0:
         return True
     poller = select.poll()
-    poller.register(fd, select.POLLRDHUP)
+    poller.register(fd, select.POLLHUP | select.POLLERR)
     try:
         events = poller.poll(0)
     except OSError:
         return True
-    gone = select.POLLRDHUP | select.POLLHUP | select.POLLERR | select.POLLNVAL
-    return any(mask & gone for _, mask in events)
+    return any(mask & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, mask in events)
 
 
 @dataclass

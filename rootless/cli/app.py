@@ -49,11 +49,16 @@ class App:
         """An API client for a running daemon, starting one if needed."""
         if self._client is None:
             path = self.socket_path()
+            explicit = bool(os.environ.get("ROOTLESS_HOST"))
+            if not explicit:
+                # Before connecting: another user may have made our runtime dir (issue 7).
+                # The transport then checks the socket's peer uid as well.
+                self.paths.has_run_dir()
             client = APIClient(path)
             try:
                 client.ping()
             except Unavailable:
-                if os.environ.get("ROOTLESS_HOST"):
+                if explicit:
                     raise
                 daemon = start_daemon(self.paths, self._storage_root, self.debug)
                 wait_for_daemon(client, self.paths, daemon)

@@ -11,7 +11,8 @@ import json
 import socket
 from typing import IO, Any, Dict, Iterator, Optional, Tuple
 
-from rootless.errors import Unavailable
+from rootless.errors import PermissionDenied, Unavailable
+from rootless.util.peercred import check_peer_is_us
 
 USER_AGENT = "rootless-cli"
 
@@ -113,14 +114,27 @@ def _cut_off() -> Unavailable:
 
 
 def connect(path: str, timeout: Optional[float] = None) -> socket.socket:
-    """Open the daemon socket; Unavailable when nobody listens."""
+    """Open the daemon socket; Unavailable when nobody listens.
+
+    Raises PermissionDenied when another user serves the socket: checked
+    before any byte is sent (issue 7: a fake daemon in a runtime dir another
+    user pre-created would otherwise read passwords and environments).
+    """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         sock.connect(path)
+        check_peer_is_us(sock, path)
     except (FileNotFoundError, ConnectionRefusedError) as exc:
         sock.close()
         raise Unavailable(f"can't connect to rootlessd: {path}: {exc.strerror}") from None
+    except PermissionError as exc:
+        sock.close()
+        raise PermissionDenied(f"can't connect to rootlessd: {path}: {exc.strerror}",
+                               hint="the socket belongs to another user") from None
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 

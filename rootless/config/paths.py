@@ -1,11 +1,15 @@
 """The single source of truth for every path the engine uses.
 
 Do not compute any such path elsewhere. Inside the daemon's user namespace
-os.getuid() is 0, so the host uid is carried in ROOTLESS_HOST_UID.
+os.getuid() is 0, so the host uid is carried in ROOTLESS_HOST_UID. The
+runtime dir is checked (check_run_dir) before anything in it is trusted.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import shutil
 import stat
 from dataclasses import dataclass
 from typing import List, Mapping, Optional
@@ -32,12 +36,57 @@ def default_storage_root(env: Mapping[str, str]) -> str:
     return os.path.join(data_home, "rootless")
 
 
+# The longest path under the runtime dir that is bound or connected by name:
+# exec/<16 hex>.sock (crun connects to it by path). sun_path holds 107 bytes + NUL.
+SUN_PATH_MAX = 107
+_LONGEST_RUN_SUFFIX = len("/exec/") + 16 + len(".sock")
+RUN_DIR_MAX = SUN_PATH_MAX - _LONGEST_RUN_SUFFIX
+
+
 def default_runtime_dir(env: Mapping[str, str], uid: int) -> str:
-    """$XDG_RUNTIME_DIR/rootless, or a private dir in /tmp when it is unset (su)."""
+    """$XDG_RUNTIME_DIR/rootless; without it (su, sudo, cron) a dir in the user's home.
+
+    /tmp/rootless-$UID is only the last resort, for a home whose path would
+    not leave room for socket names (sun_path is 108 bytes): any local user
+    can create that name first, so check_run_dir refuses it unless it is ours
+    (issue 7). Podman and docker fall back the same way ($HOME/rundir,
+    $HOME/.docker/run).
+    """
     base = env.get("XDG_RUNTIME_DIR")
     if base:
         return os.path.join(base, "rootless")
+    in_home = os.path.join(default_storage_root(env), "run")
+    if os.path.isabs(in_home) and len(in_home) <= RUN_DIR_MAX:
+        return in_home
     return os.path.join("/tmp", f"rootless-{uid}")
+
+
+RUN_DIR_HINT = ("another user may have created it to impersonate rootlessd; set XDG_RUNTIME_DIR or "
+                "ROOTLESS_RUNTIME_DIR to a private directory, or ask an admin to remove it")
+
+
+def check_run_dir(path: str, euid: Optional[int] = None) -> None:
+    """Refuse a runtime dir another user could control: a symlink, not ours, or open to others.
+
+    lstat, so a symlink to another user's dir is refused rather than followed.
+    The owner is compared with the effective uid, which also holds inside the
+    engine's namespace (the user's files appear owned by 0 there).
+    Raises FileNotFoundError when the dir does not exist.
+    """
+    info = os.lstat(path)
+    me = os.geteuid() if euid is None else euid
+    what = f"can't use runtime dir: {path}"
+    if stat.S_ISLNK(info.st_mode):
+        raise PermissionDenied(f"{what}: is a symlink (to {os.readlink(path)}), not a directory",
+                               hint=RUN_DIR_HINT)
+    if not stat.S_ISDIR(info.st_mode):
+        raise PermissionDenied(f"{what}: not a directory", hint=RUN_DIR_HINT)
+    if info.st_uid != me:
+        raise PermissionDenied(f"{what}: owned by uid {info.st_uid}, not you (uid {me})", hint=RUN_DIR_HINT)
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise PermissionDenied(f"{what}: mode {mode:04o} lets other users in (it must be 0700)",
+                               hint=f"chmod 700 {path}  # if you made it; otherwise remove it")
 
 
 def config_file(env: Optional[Mapping[str, str]] = None) -> str:
@@ -137,10 +186,6 @@ class Paths:
     def tmp(self) -> str:
         return os.path.join(self.root, "tmp")
 
-    @property
-    def build_cache(self) -> str:
-        return os.path.join(self.root, "build-cache")
-
     def container_dir(self, container_id: str) -> str:
         return os.path.join(self.containers, container_id)
 
@@ -194,20 +239,11 @@ class Paths:
     def monitor_log(self, container_id: str) -> str:
         return os.path.join(self.monitor_dir(container_id), "monitor.log")
 
-    def container_pidfile(self, container_id: str) -> str:
-        return os.path.join(self.monitor_dir(container_id), "container.pid")
-
     def attach_socket(self, container_id: str) -> str:
         return os.path.join(self.monitor_dir(container_id), "attach.sock")
 
     def control_socket(self, container_id: str) -> str:
         return os.path.join(self.monitor_dir(container_id), "ctl.sock")
-
-    def console_socket(self, container_id: str) -> str:
-        return os.path.join(self.monitor_dir(container_id), "console.sock")
-
-    def slirp_socket(self, container_id: str) -> str:
-        return os.path.join(self.monitor_dir(container_id), "slirp.sock")
 
     def exit_file(self, container_id: str) -> str:
         return os.path.join(self.monitor_dir(container_id), "exit.json")
@@ -223,18 +259,75 @@ class Paths:
         """Short on purpose: crun connects to it by path (sun_path is 108 bytes)."""
         return os.path.join(self.exec_sockets, f"{exec_id[:16]}.sock")
 
-    def container_log(self, container_id: str) -> str:
-        """docker's json-file log: containers/<id>/<id>-json.log."""
-        return os.path.join(self.container_dir(container_id), f"{container_id}-json.log")
-
     def ensure_run_dir(self) -> None:
-        """Create the runtime dir 0700 and refuse one another user owns."""
+        """Create the runtime dir 0700 and refuse one another user could control."""
         os.makedirs(self.run, mode=0o700, exist_ok=True)
-        info = os.lstat(self.run)
-        uid = os.getuid()
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != uid:
-            raise PermissionDenied(
-                f"can't use runtime dir: {self.run}: not a directory owned by uid {uid}"
-            )
-        if stat.S_IMODE(info.st_mode) & 0o077:
-            os.chmod(self.run, 0o700)
+        check_run_dir(self.run)
+        boot_id = _read_boot_id()
+        if boot_id:
+            self.forget_previous_boot(boot_id)
+
+    @property
+    def boot_id_file(self) -> str:
+        return os.path.join(self.run, "boot-id")
+
+    def forget_previous_boot(self, boot_id: str) -> None:
+        """Drop the state a previous boot left, as tmpfs would have.
+
+        The runtime dir may live in the home now (issue 7), where it outlives
+        a reboot: pidfiles would name reused pids and crun would find states
+        of containers that no longer exist. Only the names this module gives
+        out are removed, never anything else in a dir ROOTLESS_RUNTIME_DIR
+        may point to; without a boot-id file (first use) nothing is removed.
+        """
+        if _read_text(self.boot_id_file) == boot_id:
+            return
+        fd = os.open(self.run, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # two CLIs starting after a reboot: one wipes
+            previous = _read_text(self.boot_id_file)
+            if previous == boot_id:
+                return
+            if previous is not None:
+                for path in (self.socket, self.daemon_pidfile, self.pause_pidfile, self.crun_state,
+                             self.monitors, self.exec_sockets):
+                    _remove(path)
+            with open(self.boot_id_file + ".tmp", "w", encoding="ascii") as f:
+                f.write(boot_id + "\n")
+            os.replace(self.boot_id_file + ".tmp", self.boot_id_file)
+        finally:
+            os.close(fd)
+
+    def has_run_dir(self) -> bool:
+        """Whether the runtime dir exists; refuses one another user could control."""
+        try:
+            check_run_dir(self.run)
+        except FileNotFoundError:
+            return False
+        return True
+
+
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+
+
+def _read_text(path: str) -> Optional[str]:
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read().strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+
+
+def _read_boot_id() -> Optional[str]:
+    try:
+        return _read_text(BOOT_ID)
+    except OSError:
+        return None
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)

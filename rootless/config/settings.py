@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional
@@ -18,6 +19,41 @@ def _toml_module() -> Any:
 STORAGE_DRIVERS = ("auto", "overlay", "fuse-overlayfs", "vfs")
 NETWORK_BACKENDS = ("auto", "slirp4netns", "pasta", "none")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)$", re.IGNORECASE)
+_PERCENT_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*%$")
+
+
+@dataclass(frozen=True)
+class StorageReserve:
+    """Free space a layer unpack must leave on the store's filesystem: the smaller of both bounds."""
+
+    percent: Optional[float] = None  # of the filesystem's size
+    limit: Optional[int] = None  # bytes
+
+    def bytes_for(self, fs_size: int) -> int:
+        bounds = [int(fs_size * self.percent / 100)] if self.percent is not None else []
+        bounds += [self.limit] if self.limit is not None else []
+        return min(bounds) if bounds else 0
+
+
+# "auto": 5% of the filesystem, at most 1 GiB (a 20 GB disk keeps 1 GB, a 64 MB tmpfs 3.2 MB).
+AUTO_RESERVE = StorageReserve(percent=5.0, limit=1 << 30)
+
+
+def parse_reserve(text: str) -> StorageReserve:
+    """"auto", a percentage ("5%") or a size ("1GiB", "500M", "0"; k/M/G/T are powers of 1024)."""
+    value = text.strip()
+    if value.lower() == "auto":
+        return AUTO_RESERVE
+    percent = _PERCENT_RE.match(value)
+    if percent and float(percent.group(1)) < 100:
+        return StorageReserve(percent=float(percent.group(1)))
+    size = _SIZE_RE.match(value)
+    if size and not percent:
+        factor = 1024 ** ("kmgt".find(size.group(2).lower()) + 1) if size.group(2) else 1
+        return StorageReserve(limit=int(float(size.group(1)) * factor))
+    raise InvalidArgument(f"config: storage_reserve: invalid value {text!r}",
+                          hint='use "auto", a percentage like "5%" or a size like "1GiB" or "0"')
 
 
 @dataclass(frozen=True)
@@ -40,6 +76,9 @@ class Settings:
     api_max_json_body: int = 64 * 1024 * 1024
     api_max_connections: int = 1024
     api_header_timeout: float = 60.0
+    # A pull gives up on a registry that sends (almost) nothing for this long (registry/stall.py).
+    pull_stall_timeout: float = 60.0
+    storage_reserve: str = "auto"  # parse_reserve(); checked when loaded
     source: str = ""
 
 
@@ -51,17 +90,22 @@ _ENV_KEYS = {
     "ROOTLESS_LOG_LEVEL": "log_level",
     "ROOTLESS_DEFAULT_REGISTRY": "default_registry",
     "ROOTLESS_IDLE_TIMEOUT": "idle_timeout",
+    "ROOTLESS_PULL_STALL_TIMEOUT": "pull_stall_timeout",
+    "ROOTLESS_STORAGE_RESERVE": "storage_reserve",
 }
+_FLOAT_KEYS = ("idle_timeout", "pull_stall_timeout")
 
 
 def _from_toml(data: Mapping[str, Any]) -> Dict[str, Any]:
     values: Dict[str, Any] = {}
-    for key in ("storage_root", "runtime", "storage_driver", "network_backend", "log_level"):
+    for key in ("storage_root", "runtime", "storage_driver", "network_backend", "log_level", "storage_reserve"):
         if key in data:
             values[key] = str(data[key])
     if "idle_timeout" in data:
         values["idle_timeout"] = float(data["idle_timeout"])
     values.update(_api_from_toml(data.get("api", {})))
+    if "pull_stall_timeout" in data:
+        values["pull_stall_timeout"] = _seconds("pull_stall_timeout", data["pull_stall_timeout"])
     registries = data.get("registries", {})
     if not isinstance(registries, dict):
         raise InvalidArgument("config: [registries] must be a table")
@@ -106,9 +150,20 @@ def _api_number(name: str, key: str, value: Any) -> float:
         number = None if bad_type else _API_KEYS[key](value)
     except (TypeError, ValueError):
         number = None
-    if number is None or number <= 0:
+    if number is None or not 0 < number < float("inf"):  # NaN fails both comparisons
         raise InvalidArgument(f"config: {name}: invalid value {value!r}", hint="use a positive number")
     return number
+
+
+def _seconds(name: str, value: Any) -> float:
+    """A duration in seconds; a bad one is refused by name, never a traceback."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"config: {name}: invalid value {value!r}", hint="give a number of seconds") from None
+    if name == "pull_stall_timeout" and not 0 < seconds < float("inf"):
+        raise InvalidArgument(f"config: {name}: invalid value {value!r}", hint="give a positive number of seconds")
+    return seconds
 
 
 def _validate(settings: Settings) -> Settings:
@@ -123,6 +178,7 @@ def _validate(settings: Settings) -> Settings:
                 f"config: {name}: invalid value {value!r}",
                 hint=f"use one of: {', '.join(allowed)}",
             )
+    parse_reserve(settings.storage_reserve)
     return settings
 
 
@@ -145,7 +201,7 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         values["source"] = path
     for env_key, attr in _ENV_KEYS.items():
         if env.get(env_key):
-            values[attr] = float(env[env_key]) if attr == "idle_timeout" else env[env_key]
+            values[attr] = _seconds(attr, env[env_key]) if attr in _FLOAT_KEYS else env[env_key]
     values.update(_api_from_env(env))
     insecure = env.get("ROOTLESS_INSECURE_REGISTRIES")
     if insecure:

@@ -12,13 +12,16 @@ import logging
 import os
 import signal
 import socket
+import stat
 import sys
 import threading
 from typing import List, Optional
 
 from rootless.config import Paths, Settings, load_settings
-from rootless.errors import FailedPrecondition, RootlessError
-from rootless.runtime import cgroups, network, storage, userns
+from rootless.config.paths import RUN_DIR_HINT, check_run_dir
+from rootless.errors import FailedPrecondition, PermissionDenied, RootlessError
+from rootless.host import cgroups, userns
+from rootless.runtime import network, storage
 from rootless.util import fs
 from rootless.util.log import setup_logging
 
@@ -52,6 +55,37 @@ def _lock_store(paths: Paths) -> fs.FileLock:
     return lock
 
 
+def _check_listener(listener: socket.socket) -> None:
+    """Refuse a socket-activated listener another user could reach or has made.
+
+    The server can't tell its callers apart by SO_PEERCRED: inside the
+    namespace host root and every other user all appear as the overflow uid,
+    and root (tests, admins) must get in. So other users are kept out by the
+    socket's mode and its private directory, both checked before serving.
+    """
+    name = listener.getsockname()
+    if not isinstance(name, str) or not name.startswith("/"):
+        raise PermissionDenied(f"can't use socket-activated listener: {name!r}: not a socket file",
+                               hint="any local user can connect to an abstract socket; listen on a path")
+    check_run_dir(os.path.dirname(name))
+    info = os.lstat(name)
+    if not stat.S_ISSOCK(info.st_mode) or info.st_uid != os.geteuid():
+        raise PermissionDenied(f"can't use socket-activated listener: {name}: not a socket of yours "
+                               f"(owned by uid {info.st_uid})", hint=RUN_DIR_HINT)
+    if info.st_mode & 0o022:
+        raise PermissionDenied(
+            f"can't use socket-activated listener: {name}: mode {stat.S_IMODE(info.st_mode):04o} "
+            "lets other users connect", hint="set SocketMode=0600 in the .socket unit")
+
+
+def _check_runtime(paths: Paths, listener: Optional[socket.socket]) -> None:
+    """Seen from inside the namespace too: bind (or adopt) the socket only in a
+    runtime dir that is ours and 0700, so other users can't reach it (issue 7)."""
+    paths.ensure_run_dir()
+    if listener is not None:
+        _check_listener(listener)
+
+
 def _remove_stale_socket(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
@@ -64,9 +98,13 @@ def serve(paths: Paths, settings: Settings) -> None:
     from rootless.engine.engine import HostSetup
 
     raise_fd_limit()  # issue 7: idle clients must not run the engine out of fds
+    # Like dockerd (setDefaultUmask): modes in images, volumes and /etc files come from
+    # the image and docker's defaults, never from the umask of the shell that started us.
+    os.umask(0o022)
     listener = _systemd_listener()
     cgroup = cgroups.detect()
     mapping = userns.enter(paths, cgroup)
+    _check_runtime(paths, listener)
     lock = _lock_store(paths)
     try:
         host = HostSetup(

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from rootless.engine.container_model import Container
 from rootless.errors import FailedPrecondition, InvalidArgument
-from rootless.runtime.cgroups import CgroupInfo
+from rootless.host.cgroups import CgroupInfo
 from rootless.runtime.network import slirp
 from rootless.runtime.spec import HostFacts, Mount, SpecOptions, Ulimit, build_rlimits, resolve_args
 from rootless.util import fs
@@ -150,17 +150,76 @@ def _host_resolv_conf() -> str:
         return ""
 
 
+MOUNT_MODES = ("ro", "rw", "z", "Z", "consistent", "cached", "delegated", "private", "rprivate",
+               "shared", "rshared", "slave", "rslave", "nocopy")
+
+
 def parse_bind(spec: str) -> Tuple[str, str, List[str]]:
-    """"src:dst[:opts]" -> (src, dst, options)."""
+    """"src:dst[:opts]", "dst[:opts]" (an anonymous volume) -> (src, dst, options).
+
+    docker's linux parser (volume/mounts/linux_parser.go ParseMountRaw): one
+    field is a destination; two fields are dst:mode when the second is a mode.
+    docker-py's containers.run(volumes=["/data"]) sends exactly that.
+    """
     parts = spec.split(":")
-    if len(parts) < 2 or len(parts) > 3 or not parts[1]:
+    if len(parts) == 2 and parts[0].startswith("/") and _is_mode(parts[1]):
+        parts = ["", *parts]
+    elif len(parts) == 1:
+        parts = ["", parts[0]]
+    if len(parts) > 3 or not parts[1].startswith("/"):
         raise InvalidArgument(f"invalid volume specification: '{spec}'")
     options = parts[2].split(",") if len(parts) == 3 and parts[2] else []
     return parts[0], parts[1], options
 
 
+def _is_mode(text: str) -> bool:
+    return bool(text) and all(option in MOUNT_MODES for option in text.split(","))
+
+
 def is_named_volume(source: str) -> bool:
     return bool(source) and not source.startswith("/") and not source.startswith(".")
+
+
+@dataclass(frozen=True)
+class MountRequest:
+    """One bind or volume a container asks for (-v, --mount, an image VOLUME)."""
+
+    destination: str
+    source: str  # a host path, a volume name, or "" for an anonymous volume
+    options: Tuple[str, ...]
+    read_only: bool
+
+    @property
+    def is_volume(self) -> bool:
+        return not self.source or is_named_volume(self.source)
+
+    @property
+    def is_anonymous(self) -> bool:
+        """Made for this container: `rm -v` takes it (moby removeMountPoints: no Spec.Source)."""
+        return not self.source
+
+
+def mount_requests(config: Dict[str, Any], host_config: Dict[str, Any]) -> List[MountRequest]:
+    """Binds, then Mounts (tmpfs ones aside), then Config.Volumes not already covered."""
+    requests: List[MountRequest] = []
+    for bind in host_config.get("Binds") or []:
+        source, destination, options = parse_bind(bind)
+        read_only = "ro" in options
+        requests.append(MountRequest(destination, source, mount_options(read_only, options), read_only))
+    for spec in host_config.get("Mounts") or []:
+        if spec.get("Type", "volume") == "tmpfs":
+            continue
+        read_only = bool(spec.get("ReadOnly"))
+        requests.append(MountRequest(spec["Target"], spec.get("Source") or "", mount_options(read_only, []),
+                                     read_only))
+    destinations = [r.destination for r in requests]
+    for destination in destinations:
+        if destinations.count(destination) > 1:
+            raise InvalidArgument(f"Duplicate mount point: {destination}")  # docker's words
+    for destination in (config.get("Volumes") or {}):
+        if destination not in destinations:
+            requests.append(MountRequest(destination, "", ("rbind", "rw"), False))
+    return requests
 
 
 def mount_options(read_only: bool, extra: List[str]) -> Tuple[str, ...]:

@@ -5,9 +5,10 @@ import logging
 import os
 import platform
 import socket
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import rootless
 from rootless.config import STORE_VERSION, Paths, Settings
@@ -25,8 +26,8 @@ from rootless.runtime.spec import Mount, SpecOptions
 from rootless.networks.store import NetworkStore
 from rootless.volumes.store import VolumeStore
 from rootless.runtime import crun, storage
-from rootless.runtime.cgroups import CgroupInfo
-from rootless.runtime.userns import Mapping
+from rootless.host.cgroups import CgroupInfo
+from rootless.host.userns import Mapping
 from rootless.util import fs
 from rootless.util.build import build_id
 
@@ -85,6 +86,8 @@ class Engine:
         self.image_store.recover()  # the store lock is ours: a killed daemon's pulls go
         self.images = ImageService(self.image_store, settings, self.events)
         self.volumes = VolumeStore(paths)
+        self.volumes.recover()  # removals and creations a killed daemon left half done
+        self._volume_lock = threading.RLock()
         self.networks = NetworkStore(paths)
         self.containers = ContainerService(self)
         self.lifecycle = Lifecycle(self, self.containers)
@@ -110,12 +113,18 @@ class Engine:
             self.networks.get(mode)  # NotFound "network x not found", as docker says
 
     def prepare_container(self, container: Container, image: Any) -> None:
-        self.lifecycle.prepare(container, image)
-        mode = container.host_config.get("NetworkMode") or "bridge"
-        if mode not in BUILTIN_NETWORK_MODES:
-            endpoints = (container.data.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
-            aliases = (endpoints.get(mode) or {}).get("Aliases") or []
-            self.networks.connect(mode, container.id, container.name, aliases)
+        """Volumes (resolved once, for the container's life), rootfs, networks."""
+        try:
+            self._resolve_mounts(container)
+            self.lifecycle.prepare(container, image)
+            mode = container.host_config.get("NetworkMode") or "bridge"
+            if mode not in BUILTIN_NETWORK_MODES:
+                endpoints = (container.data.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+                aliases = (endpoints.get(mode) or {}).get("Aliases") or []
+                self.networks.connect(mode, container.id, container.name, aliases)
+        except BaseException:
+            self._remove_anonymous_volumes(container)
+            raise
 
     def network_setup(self, container: Container) -> container_spec.NetworkSetup:
         return container_spec.network_setup(container, self.host.network_backend)
@@ -128,63 +137,104 @@ class Engine:
         return container_spec.build_spec_options(container, rootfs, network, etc_files, mounts,
                                                  self.host.cgroup, hooks_dirs())
 
+    # -- volumes ----------------------------------------------------------------
+    # Docker and podman pick a container's volumes once, at create, and keep them
+    # for its life: every start mounts the same ones, `rm -v` removes exactly its
+    # anonymous ones. The lock makes "which containers use it" and "remove it"
+    # one step against a create that is choosing the same volume.
+
+    def _resolve_mounts(self, container: Container) -> None:
+        """Create the volumes a new container asks for; record them (inspect's Mounts)."""
+        requests = container_spec.mount_requests(container.config, container.host_config)
+        records: List[Dict[str, Any]] = []
+        container.data["Mounts"] = records  # filled as volumes are made: a failed create removes them
+        with self._volume_lock:
+            for request in requests:
+                records.append(self._mount_record(request, ""))
+
     def _container_mounts(self, container: Container) -> List[Mount]:
-        """Binds and volumes (named ones created on first use), recorded for inspect."""
+        """Binds and volumes as recorded at create, for the runtime spec."""
+        host_config = container.host_config
+        for spec in host_config.get("Mounts") or []:
+            if spec.get("Type", "volume") == "tmpfs":
+                host_config.setdefault("Tmpfs", {})[spec["Target"]] = ""
+        recorded = {m.get("Destination"): m for m in container.data.get("Mounts") or []}
         mounts: List[Mount] = []
         records: List[Dict[str, Any]] = []
-        host_config = container.host_config
-        for bind in host_config.get("Binds") or []:
-            source, destination, options = container_spec.parse_bind(bind)
-            read_only = "ro" in options
-            mounts.append(self._mount_for(source, destination, container_spec.mount_options(read_only, options),
-                                          records, read_only))
-        for spec in host_config.get("Mounts") or []:
-            kind = spec.get("Type", "volume")
-            if kind == "tmpfs":
-                host_config.setdefault("Tmpfs", {})[spec["Target"]] = ""
-                continue
-            read_only = bool(spec.get("ReadOnly"))
-            mounts.append(self._mount_for(spec.get("Source") or "", spec["Target"],
-                                          container_spec.mount_options(read_only, []), records, read_only))
-        for destination in (container.config.get("Volumes") or {}):
-            if not any(m.destination == destination for m in mounts):
-                mounts.append(self._mount_for("", destination, ("rbind", "rw"), records, False))
-        container.data["Mounts"] = records
-        container.save()
+        with self._volume_lock:
+            for request in container_spec.mount_requests(container.config, host_config):
+                # a container created before volumes were recorded gets its anonymous ones now
+                name = str((recorded.get(request.destination) or {}).get("Name") or "")
+                record = self._mount_record(request, name)
+                records.append(record)
+                mounts.append(Mount(request.destination, record["Source"], "bind", request.options))
+            if records != container.data.get("Mounts"):
+                container.data["Mounts"] = records
+                container.save()
         return mounts
 
-    def _mount_for(self, source: str, destination: str, options: Any, records: List[Dict[str, Any]],
-                   read_only: bool) -> Mount:
-        if not source or container_spec.is_named_volume(source):
-            volume = self.volumes.create(source or None, anonymous=not source)
-            records.append({"Type": "volume", "Name": volume.name, "Source": volume.mountpoint,
-                            "Destination": destination, "Driver": "local", "Mode": "z", "RW": not read_only,
-                            "Propagation": ""})
-            return Mount(destination, volume.mountpoint, "bind", tuple(options))
-        if not os.path.exists(source):
-            raise InvalidArgument(f"invalid mount config: bind source path does not exist: {source}")
-        records.append({"Type": "bind", "Source": source, "Destination": destination, "Mode": "",
-                        "RW": not read_only, "Propagation": "rprivate"})
-        return Mount(destination, source, "bind", tuple(options))
+    def _mount_record(self, request: container_spec.MountRequest, recorded_name: str) -> Dict[str, Any]:
+        """docker's MountPoint for one request; a volume is created when missing."""
+        rw = not request.read_only
+        if request.is_volume:
+            name = request.source or recorded_name
+            volume = self.volumes.create(name or None, anonymous=request.is_anonymous)
+            return {"Type": "volume", "Name": volume.name, "Source": volume.mountpoint,
+                    "Destination": request.destination, "Driver": "local", "Mode": "z", "RW": rw,
+                    "Propagation": ""}
+        if not os.path.exists(request.source):
+            raise InvalidArgument(f"invalid mount config: bind source path does not exist: {request.source}")
+        return {"Type": "bind", "Source": request.source, "Destination": request.destination, "Mode": "",
+                "RW": rw, "Propagation": "rprivate"}
+
+    def _anonymous_volumes(self, container: Container) -> List[str]:
+        """Names of the volumes made for this container (-v /path, image VOLUME)."""
+        try:
+            requests = container_spec.mount_requests(container.config, container.host_config)
+        except InvalidArgument:
+            return []
+        recorded = {m.get("Destination"): m for m in container.data.get("Mounts") or []}
+        names = [(recorded.get(r.destination) or {}).get("Name") for r in requests if r.is_anonymous]
+        return [str(name) for name in names if name]
 
     def volume_users(self, name: str) -> List[str]:
         """Ids of the containers (running or not) that mount the named volume."""
         return [c.id for c in self.containers.all()
                 if any(m.get("Name") == name for m in c.data.get("Mounts") or [])]
 
+    def remove_volume(self, name: str, force: bool) -> None:
+        """docker volume rm: refused while any container, also a stopped one, uses it.
+
+        Raises:
+            Conflict: "remove NAME: volume is in use - [ID]" (docker's words), even with force.
+            NotFound: no such volume (not with force).
+        """
+        with self._volume_lock:
+            self.volumes.remove(name, force, self.volume_users(name))
+
+    def prune_volumes(self, filters: Dict[str, List[str]]) -> Tuple[List[str], int]:
+        """docker volume prune: unused anonymous volumes (all unused ones with all=true)."""
+        with self._volume_lock:
+            return self.volumes.prune(lambda name: bool(self.volume_users(name)), filters)
+
+    def _remove_anonymous_volumes(self, container: Container) -> None:
+        """Remove the container's anonymous volumes that no other container uses."""
+        with self._volume_lock:
+            for name in self._anonymous_volumes(container):
+                if any(user != container.id for user in self.volume_users(name)):
+                    continue  # moby ignores "in use" here: another container shares it
+                try:
+                    self.volumes.remove(name)
+                except RootlessError as exc:
+                    logger.warning("can't remove volume %s of container %s: %s", name, container.id, exc)
+                    continue
+                self.events.publish("volume", "destroy", name, driver="local")
+
     def release_container(self, container: Container, volumes: bool) -> None:
         """After removal: off every network; anonymous volumes go with -v (docker rm -v)."""
         self.networks.disconnect_all(container.id)
-        if not volumes:
-            return
-        for mount in container.data.get("Mounts") or []:
-            name = mount.get("Name")
-            if mount.get("Type") == "volume" and name and len(name) == 64:
-                try:
-                    if self.volumes.get(name).anonymous:
-                        self.volumes.remove(name, force=True)
-                except RootlessError:
-                    continue
+        if volumes:
+            self._remove_anonymous_volumes(container)
 
     # -- system -----------------------------------------------------------
     def version(self, api_version: str, min_api_version: str) -> Dict[str, Any]:

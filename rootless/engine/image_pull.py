@@ -4,6 +4,12 @@ The shape is containerd's fetch-then-unpack (core/remotes/docker + the content
 Ingester) with docker's progress messages (moby distribution/pull_v2.go):
 "Pulling from", "Pulling fs layer", "Downloading", "Verifying Checksum",
 "Download complete", "Extracting", "Pull complete", "Digest", "Status".
+
+Cancellation follows docker's: a pull whose client went away (abandon()) stops
+its work between chunks and removes its partial blobs, except a download that
+another pull in this daemon waits for (store.claim_blob makes concurrent pulls
+share a blob's download): that one goes on for the waiter, and stops when the
+waiters are gone too.
 """
 from __future__ import annotations
 
@@ -14,10 +20,10 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Generator, Iterator, List, Optional, Sequence, Set, Tuple
 
 from rootless.engine import progress as prog
-from rootless.errors import InvalidArgument
+from rootless.errors import InvalidArgument, Unavailable
 from rootless.images import layers
 from rootless.images.reference import Reference
 from rootless.images.store import BlobWriter, ImageRecord, ImageStore, LayerRecord
@@ -25,12 +31,56 @@ from rootless.images.types import (
     Descriptor, Index, Manifest, Platform, host_platform, manifest_media_type, parse_manifest_bytes,
     select_platform,
 )
-from rootless.registry.client import RegistryClient
+from rootless.registry.client import Interrupt, RegistryClient
+from rootless.registry.media import check_image_media_types
 
 logger = logging.getLogger(__name__)
 
 # Downloads in flight at once (docker's max-concurrent-downloads is 3).
 MAX_CONCURRENT_DOWNLOADS = 3
+
+
+class BlobWaiters:
+    """How many pulls of this daemon want each blob right now (downloading it or waiting for it)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Dict[str, int] = {}
+        self._alone_hooks: Dict[str, Callable[[], None]] = {}
+
+    @contextlib.contextmanager
+    def wanting(self, key: str) -> Iterator[None]:
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._counts[key] -= 1
+                if not self._counts[key]:
+                    del self._counts[key]
+                hook = self._alone_hooks.get(key) if self._counts.get(key) == 1 else None
+            if hook is not None:
+                hook()
+
+    @contextlib.contextmanager
+    def alone_hook(self, key: str, hook: Callable[[], None]) -> Iterator[None]:
+        """Call hook when the last other pull stops wanting key (the downloader is left alone)."""
+        with self._lock:
+            self._alone_hooks[key] = hook
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._alone_hooks.pop(key, None)
+
+    def count(self, key: str) -> int:
+        with self._lock:
+            return self._counts.get(key, 0)
+
+
+# One table per process: keys carry the store's blob directory, so two stores never mix.
+_WAITERS = BlobWaiters()
 
 
 def parse_platform(text: Optional[str]) -> Platform:
@@ -68,6 +118,7 @@ def resolve(client: RegistryClient, ref: Reference, platform: Platform) -> Resol
         data, media_type, digest = inner.data, inner.media_type, inner.digest
         if isinstance(doc, Index):
             raise InvalidArgument(f"pull {ref}: nested image index {chosen.digest} is not supported")
+    check_image_media_types(doc, f"pull {ref}")
     return Resolved(ref, fetched.digest, doc, data, digest, manifest_media_type(doc, media_type))
 
 
@@ -80,6 +131,38 @@ class PullJob:
         self.on_done = on_done
         self.record: Optional[ImageRecord] = None
         self.ref = resolved.ref
+        # Set when every client went away; the cancel events of this pull's tasks follow it.
+        self.abandoned = threading.Event()
+        self._task_events: List[threading.Event] = []
+        self._transfers: Dict[str, Interrupt] = {}  # waiter key -> the download in flight
+        self._lock = threading.Lock()
+
+    def abandon(self) -> None:
+        """Cancel this pull: nobody will read its events. Downloads another pull waits for go on."""
+        with self._lock:
+            if self.abandoned.is_set():
+                return
+            self.abandoned.set()  # before the tasks' events: they tell abandoning from failing by it
+            events = list(self._task_events)
+            transfers = list(self._transfers.items())
+        logger.info("pull %s: the client went away, cancelling", self.ref)
+        for event in events:
+            event.set()
+        for key, interrupt in transfers:
+            if _WAITERS.count(key) <= 1:  # a download nobody else waits for may be blocked in a receive
+                interrupt.fire()
+
+    def _follow(self, cancelled: threading.Event) -> None:
+        """Let abandon() cancel a task that waits on cancelled."""
+        with self._lock:
+            self._task_events.append(cancelled)
+            if not self.abandoned.is_set():
+                return
+        cancelled.set()
+
+    def _check_abandoned(self) -> None:
+        if self.abandoned.is_set():
+            raise Unavailable(f"pull {self.ref}: cancelled: the client went away")
 
     @property
     def repo_tag(self) -> Optional[str]:
@@ -98,7 +181,7 @@ class PullJob:
         return record.image_id == config_digest and all(
             layers.is_unpacked(self.store.paths, chain) for chain in record.chain_ids)
 
-    def events(self) -> Iterator[prog.Event]:
+    def events(self) -> Generator[prog.Event, None, None]:
         """Run the pull; raise (in-band for the API) on the first failure."""
         try:
             yield prog.status(f"Pulling from {self.ref.repository}", self.ref.tag or self.resolved.top_digest)
@@ -127,7 +210,9 @@ class PullJob:
         unpacked = {c for c in record.chain_ids if layers.is_unpacked(self.store.paths, c)}
         missing: List[Descriptor] = []
         for layer, chain in zip(manifest.layers, record.chain_ids):
-            have = chain in unpacked or self.store.has_blob(layer.digest)
+            # The blob itself, even when its layer is unpacked: the record needs it (a layer can
+            # outlive its blob, e.g. unpacked from a differently compressed blob of a loaded image).
+            have = self.store.has_blob(layer.digest)
             yield prog.status("Already exists" if have else "Pulling fs layer", prog.short_id(layer.digest), True)
             if not have and layer.digest not in {d.digest for d in missing}:
                 missing.append(layer)
@@ -137,6 +222,7 @@ class PullJob:
         tasks = [functools.partial(self.download, desc, unpack_as=targets.get(desc.digest)) for desc in missing]
         yield from prog.run_parallel(tasks, MAX_CONCURRENT_DOWNLOADS, "pull")
         yield from self._unpack(record, unpacked)
+        self._check_abandoned()
         self.store.put_blob(self.resolved.manifest_bytes, self.resolved.manifest_digest)
         self.record = self.store.add_image(
             self.resolved.manifest_digest, self.resolved.media_type, config.digest, record.layers,
@@ -160,6 +246,7 @@ class PullJob:
             if chain in unpacked:
                 continue
             layer_id = prog.short_id(layer.digest)
+            self._check_abandoned()
             yield prog.status("Extracting", layer_id, True)
             # A prefix of the stack has the same chain ids: only this layer gets unpacked.
             layers.ensure_unpacked(self.store, dataclasses.replace(record, layers=record.layers[:depth]))
@@ -171,22 +258,65 @@ class PullJob:
 
         unpack_as: (diff id, chain id) to unpack the layer as while it downloads.
         """
-        layer_id = prog.short_id(desc.digest)
-        counter = prog.ByteCounter(emit, "Downloading", layer_id, desc.size, cancelled)
-        with self.store.claim_blob(desc.digest, cancelled) as missing:
+        self._follow(cancelled)
+        key = f"{self.store.paths.blobs}/{desc.digest}"
+        with _WAITERS.wanting(key), self.store.claim_blob(desc.digest, cancelled) as missing:
             if missing:  # else another pull fetched it while this one waited
-                started = time.monotonic()
-                with self.store.ingest(desc.digest, desc.size) as writer, \
-                        self._streamed_unpack(writer, desc.digest, unpack_as) as streamed:
-                    self.client.fetch_blob(self.ref, desc, writer.write, counter)
-                    fetched = time.monotonic()
-                    emit(prog.status("Verifying Checksum", layer_id, True))
-                    writer.commit()
-                    if streamed is not None:
-                        streamed.committed()
-                logger.info("fetched blob %s (%d bytes) in %.2fs, committed (and unpacked) after %.2fs",
-                            desc.digest, desc.size, fetched - started, time.monotonic() - fetched)
-        emit(prog.status("Download complete", layer_id, True))
+                with self._transfer(key, desc.digest, cancelled) as interrupt:
+                    self._fetch(desc, emit, self._stop_check(desc, key, cancelled), unpack_as, interrupt)
+        emit(prog.status("Download complete", prog.short_id(desc.digest), True))
+
+    @contextlib.contextmanager
+    def _transfer(self, key: str, digest: str, cancelled: threading.Event) -> Iterator[Interrupt]:
+        """An interrupt abandon() can fire while this download runs."""
+        interrupt = Interrupt()
+        with self._lock:
+            self._transfers[key] = interrupt
+
+        def alone() -> None:  # the pulls it went on for went away too
+            if self.abandoned.is_set():
+                interrupt.fire()
+        try:
+            with _WAITERS.alone_hook(key, alone):
+                yield interrupt
+        except Exception:
+            if interrupt.fired or cancelled.is_set():  # the ingest is gone by now
+                logger.info("pull %s: blob %s: download cancelled, partial data removed", self.ref, digest)
+            raise
+        finally:
+            with self._lock:
+                del self._transfers[key]
+
+    def _stop_check(self, desc: Descriptor, key: str, cancelled: threading.Event) -> Callable[[], None]:
+        """Raises once this download should stop: checked between chunks."""
+        def check() -> None:
+            if not cancelled.is_set():
+                return
+            if self.abandoned.is_set() and _WAITERS.count(key) > 1:
+                return  # another pull waits for this blob: finish it for that one
+            raise Unavailable(f"pull {self.ref}: blob {desc.digest}: cancelled")
+        return check
+
+    def _fetch(self, desc: Descriptor, emit: prog.Emit, stop_check: Callable[[], None],
+               unpack_as: Optional[Tuple[str, str]], interrupt: Interrupt) -> None:
+        layer_id = prog.short_id(desc.digest)
+        counter = prog.ByteCounter(emit, "Downloading", layer_id, desc.size)
+
+        def progress(count: int) -> None:
+            stop_check()
+            counter(count)
+
+        started = time.monotonic()
+        with self.store.ingest(desc.digest, desc.size) as writer, \
+                self._streamed_unpack(writer, desc.digest, unpack_as) as streamed:
+            self.client.fetch_blob(self.ref, desc, writer.write, progress, interrupt)
+            fetched = time.monotonic()
+            emit(prog.status("Verifying Checksum", layer_id, True))
+            writer.commit()
+            if streamed is not None:
+                streamed.committed()
+        logger.info("fetched blob %s (%d bytes) in %.2fs, committed (and unpacked) after %.2fs",
+                    desc.digest, desc.size, fetched - started, time.monotonic() - fetched)
 
     @contextlib.contextmanager
     def _streamed_unpack(self, writer: BlobWriter, digest: str,

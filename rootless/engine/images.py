@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime
 import json
 import logging
 import re
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import IO, Any, Callable, Dict, Generator, Iterator, List, Optional, Tuple
 
 from rootless.config import Settings
+from rootless.config.settings import parse_reserve
 from rootless.engine.events import EventBus
+from rootless.engine import progress as prog
 from rootless.engine.image_pull import PullJob, parse_platform, resolve
 from rootless.engine.image_push import PushJob
 from rootless.errors import Conflict, InvalidArgument, NotFound, RootlessError, Unauthorized
 from rootless.images import layers
 from rootless.images.archive import SaveItem, import_rootfs, load_archive, save_archive
+from rootless.images.crashpoint import crash_point
+from rootless.images.diskspace import NoSpace
 from rootless.images.reference import Reference, parse_reference
 from rootless.images.store import ImageRecord, ImageStore
 from rootless.registry.auth import Credentials, DockerConfig, normalise_server
@@ -74,6 +79,22 @@ def familiar(full: str) -> str:
         return full
 
 
+class _SpaceReturningPullJob(PullJob):
+    """A pull that gives the disk back when it filled up: none of its blobs or layers stays behind.
+
+    What it committed is unreferenced once it failed; a garbage collection
+    (skipped while another pull, load or build holds a lease: the next one
+    then takes it) removes it, so a retry after freeing space starts clean.
+    """
+
+    def events(self) -> Generator[prog.Event, None, None]:
+        try:
+            yield from super().events()
+        except NoSpace:
+            self.store.garbage_collect(wait=False)
+            raise
+
+
 @dataclass(frozen=True)
 class RemoveResult:
     """The body of DELETE /images/{name}: [{"Untagged": ...}, {"Deleted": ...}]."""
@@ -90,6 +111,7 @@ class ImageService:
         self.settings = settings
         self.events = events
         self.docker_config = docker_config or DockerConfig()
+        store.reserve = parse_reserve(settings.storage_reserve)
         # The container service replaces this so that rmi refuses images in use.
         self.image_users: ImageUsers = lambda image_id: []
 
@@ -135,7 +157,8 @@ class ImageService:
         def provider(registry: str) -> Optional[Credentials]:
             return explicit if explicit is not None else self.docker_config.credentials(registry)
 
-        return RegistryClient(self.settings.insecure_registries, self.settings.registry_mirrors, provider)
+        return RegistryClient(self.settings.insecure_registries, self.settings.registry_mirrors, provider,
+                              stall_timeout=self.settings.pull_stall_timeout)
 
     def pull(self, from_image: str, tag: Optional[str] = None, platform: Optional[str] = None,
              auth: Optional[Dict[str, str]] = None) -> PullJob:
@@ -157,7 +180,7 @@ class ImageService:
         except BaseException:
             client.close()
             raise
-        return PullJob(self.store, client, resolved, on_done=self._pulled)
+        return _SpaceReturningPullJob(self.store, client, resolved, on_done=self._pulled)
 
     def _pull_reference(self, from_image: str, tag: Optional[str]) -> Reference:
         ref = self.parse(from_image, default_tag=None)
@@ -300,6 +323,7 @@ class ImageService:
         if users:
             return items  # forced: the names go, the image stays for its containers
         self.store.remove(record.image_id)
+        crash_point("rmi:after-record-removed")  # garbage stays unreferenced until the next collection
         self.events.publish("image", "delete", record.image_id, name=record.image_id)
         items.append({"Deleted": record.image_id})
         if prune:
@@ -364,7 +388,9 @@ class ImageService:
 
     def load(self, stream: IO[bytes], quiet: bool = False) -> Iterator[Dict[str, Any]]:
         """POST /images/load: {"stream": "Loaded image: ..."} per image."""
-        for loaded in load_archive(self.store, stream):
+        with self._returning_space():
+            loaded_images = load_archive(self.store, stream)
+        for loaded in loaded_images:
             record = loaded.record
             self.events.publish("image", "load", record.image_id, name=record.image_id)
             names = [familiar(t) for t in loaded.tags]
@@ -379,9 +405,19 @@ class ImageService:
         if repo:
             ref = self.parse(repo, default_tag=None)
             full = str(ref.with_tag(tag or ref.tag or "latest"))
-        record = import_rootfs(self.store, stream, full, changes or [], message)
+        with self._returning_space():
+            record = import_rootfs(self.store, stream, full, changes or [], message)
         self.events.publish("image", "import", record.image_id, name=record.image_id)
         return {"status": record.image_id}
+
+    @contextlib.contextmanager
+    def _returning_space(self) -> Iterator[None]:
+        """When the disk fills, collect what the failed load or import stored (it is unreferenced)."""
+        try:
+            yield
+        except NoSpace:
+            self.store.garbage_collect(wait=False)
+            raise
 
     # -- views -----------------------------------------------------------------
     def image_size(self, record: ImageRecord) -> int:

@@ -39,7 +39,10 @@ SCIENTISTS = (
     "wozniak wright wu yalow yonath zhukovsky"
 ).split()
 
-NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# dockerd's RestrictedNamePattern (daemon/names): at least two characters. Matched
+# with fullmatch: "$" would also match before a trailing newline ("web\n").
+NAME_RE = re.compile(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+MAX_NAME = 255  # no docker limit; a bound keeps `docker ps` and the records sane
 
 
 def random_name(taken: Callable[[str], bool]) -> str:
@@ -55,6 +58,9 @@ def random_name(taken: Callable[[str], bool]) -> str:
 
 def validate_name(name: str) -> str:
     """The name without its leading slash, or InvalidArgument like docker's."""
-    if not NAME_RE.match(name):
-        raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    if len(name.lstrip("/")) > MAX_NAME:
+        raise InvalidArgument(f"Invalid container name ({name[:64]}...), at most {MAX_NAME} characters are allowed")
+    if not NAME_RE.fullmatch(name):
+        shown = name if name.isprintable() else repr(name)  # a newline must not split the message
+        raise InvalidArgument(f"Invalid container name ({shown}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     return name.lstrip("/")

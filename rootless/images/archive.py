@@ -10,6 +10,12 @@ load reads that format, the legacy docker-archive of docker < 25 and podman
 (<id>.json, <id>.tar or <id>/layer.tar, layer symlinks) and plain OCI layouts, gzip/zstd-compressed or not. Every file
 is streamed into the store through ingest: files under blobs/sha256/ must
 match their names, the others get their digest computed.
+
+Loading an image the store has already (same config digest, so the same
+image id and layers) only adds its tags, as docker does: its record keeps the
+manifest and layer blobs it was pulled with. A legacy archive carries
+uncompressed layers and no manifest; recording those instead would orphan the
+pulled blobs for the next garbage collection and change what a push sends.
 """
 from __future__ import annotations
 
@@ -266,12 +272,30 @@ def _load_docker_entries(store: ImageStore, found: _Unpacked) -> List[LoadedImag
         raise InvalidArgument("can't load archive: manifest.json: expected a list")
     originals = _manifests_by_config(store, found)
     images = []
-    for entry in entries:
-        config_digest = found.digest_of(entry["Config"])
-        layer_digests = [found.digest_of(path) for path in entry.get("Layers") or []]
-        tags = [_full_tag(tag) for tag in entry.get("RepoTags") or []]
+    for index, entry in enumerate(entries):
+        config, layers, repo_tags = _docker_entry(entry, index)
+        config_digest = found.digest_of(config)
+        layer_digests = [found.digest_of(path) for path in layers]
+        tags = [_full_tag(tag) for tag in repo_tags]
         images.append(_record_image(store, config_digest, layer_digests, tags, originals))
     return images
+
+
+def _docker_entry(entry: Any, index: int) -> Tuple[str, List[str], List[str]]:
+    """Config, Layers and RepoTags of one manifest.json entry: an archive is input, a bad one a 400."""
+    where = f"can't load archive: manifest.json[{index}]"
+    if not isinstance(entry, dict):
+        raise InvalidArgument(f"{where}: expected an object")
+    config = entry.get("Config")
+    if not isinstance(config, str) or not config:
+        raise InvalidArgument(f"{where}.Config: expected a file name, got {config!r:.64}")
+    lists: List[List[str]] = []
+    for key in ("Layers", "RepoTags"):
+        value = entry.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise InvalidArgument(f"{where}.{key}: expected an array of strings")
+        lists.append(value)
+    return config, lists[0], lists[1]
 
 
 def _full_tag(tag: str) -> str:
@@ -317,6 +341,9 @@ def _record_image(store: ImageStore, config_digest: str, layer_digests: List[str
             f"can't load image {config_digest}: {len(layer_digests)} layers but "
             f"{len(config.diff_ids)} diff_ids in its config"
         )
+    existing = _tag_existing(store, config_digest, tags)
+    if existing is not None:
+        return existing
     layer_records = [_layer_record(store, digest, diff_id) for digest, diff_id in zip(layer_digests, config.diff_ids)]
     original = originals.get(config_digest)
     if original is not None and _manifest_layers(store, original[0]) == layer_digests:
@@ -328,6 +355,21 @@ def _record_image(store: ImageStore, config_digest: str, layer_digests: List[str
     for tag in tags[1:]:
         record = store.tag(record.image_id, tag)
     return LoadedImage(record, tags)
+
+
+def _tag_existing(store: ImageStore, config_digest: str, tags: List[str]) -> Optional[LoadedImage]:
+    """Tag the stored image with this config, if there is one whose blobs are all present."""
+    try:
+        record = store.get(config_digest)
+    except NotFound:
+        return None
+    needed = [record.manifest_digest] + [layer.digest for layer in record.layers]
+    if not all(store.has_blob(digest) for digest in needed):
+        return None  # a damaged record: the archive's blobs replace it
+    for tag in tags:
+        record = store.tag(record.image_id, tag)
+    logger.info("image %s is in the store already: only tagged %s", config_digest, tags)
+    return LoadedImage(record, list(tags))
 
 
 def _manifest_layers(store: ImageStore, manifest_digest: str) -> List[str]:
@@ -354,6 +396,10 @@ def _load_oci_layout(store: ImageStore, found: _Unpacked) -> List[LoadedImage]:
         tag = _layout_tag(descriptor.annotations or {})
         loaded = by_manifest.get(digest)
         if loaded is None:
+            loaded = _tag_existing(store, manifest.config.digest, [tag] if tag else [])
+            if loaded is not None:
+                by_manifest[digest] = loaded
+                continue
             layer_records = [_layer_record(store, layer.digest, diff_id) for layer, diff_id
                              in zip(manifest.layers, store.load_config(manifest.config.digest).diff_ids)]
             record = store.add_image(digest, media_type, manifest.config.digest, layer_records, repo_tag=tag)

@@ -6,10 +6,16 @@ On-disk format (read by runtime/storage; keep it stable):
     Paths.layers/<chain-id hex>/meta.json   {"chain_id", "diff_id", "digest", "size"}
     Paths.layers/<chain-id hex>.lock        flock held while that chain is unpacked
     Paths.layers/.tmp-*/                    an unpack in progress (renamed into place when done)
+    Paths.layers/.trash/<chain hex>.<ns>/   a layer being deleted (renamed here first, then removed)
+    Paths.layers/.trash/journal.json        what a garbage collection is deleting (images/store.py)
 
 A layer is unpacked once per ChainID (image-spec config.md) and shared by every
 image whose stack starts with the same layers. A directory without its
 meta.json is never visible: the whole tree is built in `.tmp-*` and renamed.
+Deleting is the same in reverse: the layer dir is renamed into `.trash/` (one
+atomic step, after which nobody sees the layer) and only then removed, so a
+crash in the middle never leaves a half-deleted layer under its chain id; the
+next daemon start empties the trash.
 
 Inside diff/ the OCI whiteouts (image-spec layer.md "Whiteouts") are already
 converted to overlayfs's own markers (kernel Documentation/filesystems/overlayfs.rst):
@@ -48,12 +54,17 @@ import tempfile
 import threading
 import time
 import zlib
-from typing import IO, TYPE_CHECKING, Callable, Iterator, List, Optional, Protocol, Set, Tuple, TypeVar, Union, cast
+from typing import (
+    IO, TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Protocol, Set, Tuple, TypeVar, Union, cast,
+)
 
 import zstandard
 
 from rootless.config.paths import Paths
+from rootless.config.settings import AUTO_RESERVE, StorageReserve
 from rootless.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from rootless.images.crashpoint import crash_point
+from rootless.images.diskspace import SpaceGuard, is_no_space, no_space
 from rootless.util import fs
 from rootless.util.digest import digest_hex
 
@@ -76,6 +87,8 @@ XATTR_PAX_PREFIX = "SCHILY.xattr."
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 TMP_PREFIX = ".tmp-"
+TRASH = ".trash"
+JOURNAL = "journal.json"
 _HEX64_RE = re.compile(r"^[a-f0-9]{64}$")
 
 
@@ -94,6 +107,28 @@ def _meta_path(paths: Paths, chain_id: str) -> str:
 
 def is_unpacked(paths: Paths, chain_id: str) -> bool:
     return os.path.exists(_meta_path(paths, chain_id))
+
+
+def trash_dir(paths: Paths) -> str:
+    return os.path.join(paths.layers, TRASH)
+
+
+def journal_path(paths: Paths) -> str:
+    return os.path.join(trash_dir(paths), JOURNAL)
+
+
+# The reserve each store's unpacks keep free, by layers dir. A registry rather than an
+# argument: a pull builds StreamedUnpack with the store's Paths alone (engine/image_pull.py).
+_RESERVES: Dict[str, StorageReserve] = {}
+
+
+def set_reserve(paths: Paths, reserve: StorageReserve) -> None:
+    """Settings.storage_reserve for every unpack into paths.layers (default: AUTO_RESERVE)."""
+    _RESERVES[paths.layers] = reserve
+
+
+def reserve_for(paths: Paths) -> StorageReserve:
+    return _RESERVES.get(paths.layers, AUTO_RESERVE)
 
 
 def unpacked_size(paths: Paths, chain_id: str) -> int:
@@ -134,11 +169,15 @@ def unpack_stream(paths: Paths, raw: Reader, layer_digest: str, diff_id: str, ch
     for the blob's own digest check) and the layer's data is on disk.
     """
     started, synced = time.monotonic(), 0.0
-    tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=fs.ensure_dir(paths.layers))
+    what = f"can't unpack layer {layer_digest}"
+    tmp = ""
     try:
+        tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=fs.ensure_dir(paths.layers))
         diff = os.path.join(tmp, "diff")
-        os.mkdir(diff, 0o755)
-        got_diff_id, size = apply_layer(raw, diff, layer_digest)
+        os.mkdir(diff)
+        os.chmod(diff, 0o755)  # the container's / when this is the top layer: not the umask's say
+        guard = SpaceGuard(tmp, reserve_for(paths), what, paths.root)
+        got_diff_id, size = apply_layer(raw, diff, layer_digest, guard)
         if got_diff_id != diff_id:
             raise InvalidArgument(
                 f"can't unpack layer: {layer_digest}: diff id mismatch: content is {got_diff_id}, "
@@ -151,9 +190,12 @@ def unpack_stream(paths: Paths, raw: Reader, layer_digest: str, diff_id: str, ch
         synced = time.monotonic() - synced
         meta = {"chain_id": chain_id, "diff_id": diff_id, "digest": layer_digest, "size": size}
         fs.atomic_write_json(os.path.join(tmp, "meta.json"), meta)
-        os.rename(tmp, layer_dir(paths, chain_id))
-    except BaseException:
-        remove_tree(tmp)
+        _publish(paths, tmp, chain_id)
+    except BaseException as exc:
+        if tmp:
+            remove_tree(tmp)
+        if is_no_space(exc):
+            raise no_space(what, paths.layers, cast(OSError, exc), paths.root) from exc
         raise
     with contextlib.suppress(OSError):
         fs.fsync_dir(paths.layers)
@@ -162,14 +204,38 @@ def unpack_stream(paths: Paths, raw: Reader, layer_digest: str, diff_id: str, ch
     return diff_dir(paths, chain_id)
 
 
-def apply_layer(raw: Reader, root: str, layer_name: str) -> Tuple[str, int]:
-    """Extract a (gzip/zstd/plain) layer tar into root; returns (DiffID, bytes of file data)."""
+def _publish(paths: Paths, tmp: str, chain_id: str) -> None:
+    """Rename a finished unpack into place (the caller holds the chain's lock).
+
+    A dir already there without meta.json is debris (a layer half-deleted by a
+    version that removed layers in place): it goes to the trash first, or the
+    rename would fail with ENOTEMPTY on every pull of the image.
+    """
+    target = layer_dir(paths, chain_id)
+    try:
+        os.rename(tmp, target)
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or is_unpacked(paths, chain_id):
+            raise
+    logger.warning("replacing the incomplete layer dir %s", target)
+    moved = move_to_trash(paths, target)
+    os.rename(tmp, target)
+    if moved:
+        remove_tree(moved)
+
+
+def apply_layer(raw: Reader, root: str, layer_name: str, guard: Optional[SpaceGuard] = None) -> Tuple[str, int]:
+    """Extract a (gzip/zstd/plain) layer tar into root; returns (DiffID, bytes of file data).
+
+    guard: charged for every entry before it is written (the storage reserve).
+    """
     with contextlib.ExitStack() as stack:
         reader = _HashingReader(_decompressed(raw, stack))
         stack.callback(reader.close)
         try:
             tar = stack.enter_context(open_tar_stream(reader))
-            applier = _Applier(root, layer_name)
+            applier = _Applier(root, layer_name, guard)
             for member in _members(tar, layer_name):
                 applier.apply(tar, member)
             applier.finish()
@@ -278,34 +344,90 @@ class _GrowingFile:
 
 def remove_unreferenced(paths: Paths, keep: Set[str], stale_seconds: float) -> int:
     """Delete unpacked layers whose chain id is not in keep, and stale temp dirs; returns bytes."""
-    freed = 0
-    keep_hex = {digest_hex(c) for c in keep}
-    deadline = time.time() - stale_seconds
-    for name in os.listdir(paths.layers):
-        path = os.path.join(paths.layers, name)
-        if name.startswith(TMP_PREFIX):
-            with contextlib.suppress(FileNotFoundError):
-                if os.lstat(path).st_mtime < deadline:
-                    remove_tree(path)
-            continue
-        chain_hex = name.split(".", 1)[0]
-        if chain_hex in keep_hex or not _HEX64_RE.match(chain_hex):
-            continue  # kept, or not ours to judge
-        if name.endswith(".lock"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            continue
-        freed += unpacked_size(paths, "sha256:" + name)
-        remove_tree(path)
+    freed = trash_layers(paths, unreferenced(paths, keep))
+    remove_stale_unpacks(paths, stale_seconds)
+    empty_trash(paths)
     return freed
 
 
+def unreferenced(paths: Paths, keep: Set[str]) -> List[str]:
+    """Chain ids of the unpacked layers (and lock files) whose chain id is not in keep."""
+    keep_hex = {digest_hex(c) for c in keep}
+    found = {name.split(".", 1)[0] for name in os.listdir(paths.layers)}
+    return sorted("sha256:" + h for h in found if _HEX64_RE.match(h) and h not in keep_hex)
+
+
+def trash_layers(paths: Paths, chain_ids: List[str]) -> int:
+    """Rename these layers into the trash (nobody sees them after that); returns their bytes.
+
+    Their lock files go too. The trash is emptied by empty_trash().
+    """
+    freed = 0
+    for chain_id in chain_ids:
+        freed += unpacked_size(paths, chain_id)
+        if move_to_trash(paths, layer_dir(paths, chain_id)):
+            crash_point("gc:after-layer-trashed")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(layer_dir(paths, chain_id) + ".lock")
+    if chain_ids:
+        with contextlib.suppress(OSError):
+            fs.fsync_dir(paths.layers)
+    return freed
+
+
+def move_to_trash(paths: Paths, path: str) -> Optional[str]:
+    """Rename path into the trash under a fresh name; returns where, None when path is gone."""
+    trash = fs.ensure_dir(trash_dir(paths))
+    target = os.path.join(trash, f"{os.path.basename(path)}.{time.time_ns()}")
+    try:
+        os.rename(path, target)
+    except FileNotFoundError:
+        return None
+    return target
+
+
+def empty_trash(paths: Paths) -> int:
+    """Remove everything in the trash but the journal; returns how many entries."""
+    try:
+        names = [n for n in os.listdir(trash_dir(paths)) if n != JOURNAL]
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        path = os.path.join(trash_dir(paths), name)
+        remove_tree(os.path.join(path, "diff"))
+        crash_point("gc:mid-trash-empty")  # a crash here leaves a half-removed entry: harmless
+        remove_tree(path)
+    return len(names)
+
+
+def remove_stale_unpacks(paths: Paths, stale_seconds: float) -> None:
+    """Delete `.tmp-*` dirs older than stale_seconds (leftovers of a killed unpack)."""
+    deadline = time.time() - stale_seconds
+    for name in os.listdir(paths.layers):
+        if name.startswith(TMP_PREFIX):
+            path = os.path.join(paths.layers, name)
+            with contextlib.suppress(FileNotFoundError):
+                if os.lstat(path).st_mtime < deadline:
+                    remove_tree(path)
+
+
 def remove_unfinished(paths: Paths) -> int:
-    """Delete every unpack in progress (only safe while no one unpacks); returns how many."""
+    """Delete every unpack in progress and every layer dir without meta.json; returns how many.
+
+    Only safe while no one unpacks (the daemon at start). A dir without
+    meta.json under a chain id was never a usable layer: a version that
+    deleted layers in place was killed in the middle.
+    """
     unfinished = [n for n in os.listdir(paths.layers) if n.startswith(TMP_PREFIX)]
     for name in unfinished:
         remove_tree(os.path.join(paths.layers, name))
-    return len(unfinished)
+    debris = [n for n in os.listdir(paths.layers)
+              if _HEX64_RE.match(n) and not is_unpacked(paths, "sha256:" + n)]
+    for name in debris:
+        moved = move_to_trash(paths, os.path.join(paths.layers, name))
+        if moved:
+            remove_tree(moved)
+    return len(unfinished) + len(debris)
 
 
 def remove_tree(path: str) -> None:
@@ -554,10 +676,11 @@ def clean_entry_name(name: str, layer_name: str, what: str = "entry") -> str:
 class _Applier:
     """Applies the members of one layer tar to a fresh directory."""
 
-    def __init__(self, root: str, layer_name: str) -> None:
+    def __init__(self, root: str, layer_name: str, guard: Optional[SpaceGuard] = None) -> None:
         self.root = root
         self.layer = layer_name
         self.size = 0
+        self._guard = guard
         self._real_dirs: Set[str] = {""}   # relative paths known to be real dirs, not symlinks
         self._dirs: List[Tuple[str, int, float]] = []  # (rel, mode, mtime) applied at the end
         self._owner = _Owner()
@@ -570,6 +693,8 @@ class _Applier:
         return os.path.join(self.root, rel) if rel else self.root
 
     def apply(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        if self._guard is not None:
+            self._guard.charge(member.size if member.isreg() else 0)
         rel = clean_entry_name(member.name, self.layer)
         if not rel:
             return  # the root entry: the diff dir keeps its own metadata
@@ -607,7 +732,8 @@ class _Applier:
             except FileNotFoundError:
                 if not create:
                     raise self._refuse(rel, "target does not exist in this layer") from None
-                os.mkdir(path, 0o755)
+                os.mkdir(path)
+                os.chmod(path, 0o755)  # docker's mode for a parent the tar does not list, whatever the umask
                 self._real_dirs.add(current)
                 continue
             if stat.S_ISLNK(info.st_mode):

@@ -16,6 +16,18 @@ not copied into the index: they are read from their blob and cached.
 Writers that commit blobs before recording an image (pull, load, build) hold
 `lease()`, so that `garbage_collect()` (exclusive) never removes their blobs
 between the two steps.
+
+Deleting is ordered so that every intermediate state is one a reader copes
+with, and a crash anywhere is finished by the next start (`recover()`):
+the image record goes first (one atomic index rewrite: the image is gone);
+garbage collection then writes a journal of the blobs and layers it will
+delete, renames the layers into the trash (layers.trash_layers), unlinks the
+blobs, empties the trash and drops the journal. So a layer is never visible
+half-deleted, and its blob outlives it. (A layer can still outlive its blob:
+one unpacked for an image whose layer blob was compressed differently. A
+pull then downloads the blob again, see engine/image_pull.py.)
+
+A full filesystem raises diskspace.NoSpace naming it, never a bare OSError.
 """
 from __future__ import annotations
 
@@ -31,11 +43,14 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, cast
 
 from rootless.config.paths import Paths
-from rootless.errors import Conflict, Internal, InvalidArgument, NotFound, Unavailable
+from rootless.config.settings import StorageReserve
+from rootless.errors import Conflict, FailedPrecondition, Internal, InvalidArgument, NotFound, Unavailable
 from rootless.images import layers as layerdirs
+from rootless.images.crashpoint import crash_point
+from rootless.images.diskspace import is_no_space, no_space
 from rootless.images.types import ImageConfig, chain_ids
 from rootless.util import fs
 from rootless.util.digest import digest_hex, sha256_digest, validate_digest
@@ -66,11 +81,17 @@ class BlobWriter:
         self.expected_digest = expected_digest
         self.expected_size = expected_size
         prefix = (digest_hex(expected_digest)[:16] if expected_digest else "blob") + "-"
-        self._dir = tempfile.mkdtemp(prefix=prefix, dir=fs.ensure_dir(store.paths.ingest))
-        self._data = os.path.join(self._dir, "data")
-        # Unbuffered: every write() is in the page cache when on_write hears of it, so a
-        # streamed unpack (layers.StreamedUnpack) can read the file while it grows.
-        self._file: Optional[IO[bytes]] = open(self._data, "wb", buffering=0)
+        self._dir = ""
+        self._file: Optional[IO[bytes]] = None
+        try:
+            self._dir = tempfile.mkdtemp(prefix=prefix, dir=fs.ensure_dir(store.paths.ingest))
+            self._data = os.path.join(self._dir, "data")
+            # Unbuffered: every write() is in the page cache when on_write hears of it, so a
+            # streamed unpack (layers.StreamedUnpack) can read the file while it grows.
+            self._file = open(self._data, "wb", buffering=0)
+        except OSError as exc:
+            self.abort()
+            raise self._no_space(exc) if is_no_space(exc) else exc
         self._hasher = hashlib.sha256()
         self.written = 0
         self.digest: Optional[str] = None
@@ -92,11 +113,21 @@ class BlobWriter:
             )
         self._hasher.update(data)
         view = memoryview(data)
-        while view:  # a raw file may write less than asked
-            view = view[self._file.write(view) or 0:]
+        try:
+            while view:  # a raw file may write less than asked
+                view = view[self._file.write(view) or 0:]
+        except OSError as exc:
+            if is_no_space(exc):
+                self.abort()  # give the space back now, not when the caller unwinds
+                raise self._no_space(exc) from exc
+            raise
         if self.on_write is not None:
             self.on_write(self.written)
         return len(data)
+
+    def _no_space(self, exc: OSError) -> Exception:
+        what = f"can't store blob {self.expected_digest}" if self.expected_digest else "can't store blob"
+        return no_space(what, self._store.paths.ingest, exc, self._store.paths.root)
 
     def _verify(self) -> str:
         digest = "sha256:" + self._hasher.hexdigest()
@@ -121,8 +152,10 @@ class BlobWriter:
             self._file.close()
             self._file = None
             digest = self._verify()
-        except BaseException:
+        except BaseException as exc:
             self.abort()
+            if is_no_space(exc):
+                raise self._no_space(cast(OSError, exc)) from exc
             raise
         target = self._store.blob_path(digest)
         if not os.path.exists(target):
@@ -144,7 +177,8 @@ class BlobWriter:
         self._remove_dir()
 
     def _remove_dir(self) -> None:
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if self._dir:
+            shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> "BlobWriter":
         return self
@@ -235,13 +269,22 @@ class ImageStore:
 
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
-        for directory in (paths.blobs, paths.ingest, paths.images, paths.layers):
+        for directory in (paths.blobs, paths.ingest, paths.images, paths.layers, layerdirs.trash_dir(paths)):
             fs.ensure_dir(directory)
         self._lock = threading.Lock()
         self._cache_key: Optional[Tuple[int, int, int]] = None
         self._cache: Dict[str, Dict[str, Any]] = {}
         self._configs: Dict[str, ImageConfig] = {}
         self._fetch_locks: Dict[str, threading.Lock] = {}
+
+    @property
+    def reserve(self) -> StorageReserve:
+        """What layer unpacks into this store leave free (Settings.storage_reserve)."""
+        return layerdirs.reserve_for(self.paths)
+
+    @reserve.setter
+    def reserve(self, value: StorageReserve) -> None:
+        layerdirs.set_reserve(self.paths, value)
 
     # -- blobs -------------------------------------------------------------
     def ingest(self, expected_digest: Optional[str] = None, expected_size: Optional[int] = None) -> BlobWriter:
@@ -345,7 +388,12 @@ class ImageStore:
                 self._cache_key = None
             images = self._load_index()
             yield images
-            fs.atomic_write_json(self.paths.image_index, {"version": INDEX_VERSION, "images": images})
+            try:
+                fs.atomic_write_json(self.paths.image_index, {"version": INDEX_VERSION, "images": images})
+            except OSError as exc:
+                if is_no_space(exc):
+                    raise no_space("can't record image", self.paths.images, exc, self.paths.root) from exc
+                raise
 
     def _record(self, entry: Dict[str, Any]) -> ImageRecord:
         return ImageRecord(
@@ -450,27 +498,78 @@ class ImageStore:
             chains.update(chain_ids([layer["diff_id"] for layer in entry.get("layers", [])]))
         return blobs, chains
 
-    def garbage_collect(self, keep_chain_ids: Iterable[str] = ()) -> int:
+    def garbage_collect(self, keep_chain_ids: Iterable[str] = (), wait: bool = True) -> int:
         """Remove blobs, unpacked layers and stale ingests no image needs; returns bytes freed.
 
         keep_chain_ids: layers something else still stacks (containers of a force-removed image).
+        wait=False: do nothing (return 0) while a pull, load or build holds a lease.
         """
-        with fs.locked(self.paths.gc_lock, exclusive=True):
+        lock = fs.FileLock(self.paths.gc_lock)
+        try:
+            lock.acquire(exclusive=True, blocking=wait)
+        except FailedPrecondition:
+            logger.info("garbage collection skipped: a pull, load or build is under way")
+            return 0
+        try:
             blobs, chains = self.referenced()
             chains.update(keep_chain_ids)
-            freed = self._remove_blobs(blobs)
-            freed += layerdirs.remove_unreferenced(self.paths, chains, STALE_SECONDS)
+            garbage = [d for d in self._blob_digests() if d not in blobs]
+            layers = layerdirs.unreferenced(self.paths, chains)
+            if garbage or layers:
+                self._write_journal(garbage, layers)
+            freed = self._delete(garbage, layers)
+            layerdirs.remove_stale_unpacks(self.paths, STALE_SECONDS)
             self._remove_stale_ingests()
+        finally:
+            lock.release()
         logger.info("garbage collection freed %d bytes", freed)
         return freed
 
+    def _blob_digests(self) -> List[str]:
+        return ["sha256:" + name for name in os.listdir(self.paths.blobs)]
+
+    def _write_journal(self, blobs: List[str], chain_ids: List[str]) -> None:
+        """Record what this collection deletes, so that a restart after a crash finishes it."""
+        try:
+            fs.atomic_write_json(layerdirs.journal_path(self.paths), {"blobs": blobs, "layers": chain_ids})
+        except OSError as exc:
+            if not is_no_space(exc):
+                raise
+            # Deleting is what frees the space: go on. A crash now leaves garbage that is
+            # unreferenced, so invisible, until the next collection.
+            logger.warning("can't write the garbage collection journal (%s): deleting without it", exc)
+        crash_point("gc:after-journal")
+
+    def _delete(self, blobs: List[str], chain_ids: List[str]) -> int:
+        """Layers into the trash, then blobs, then the trash's contents, then the journal.
+
+        Layers go first: a crash between the steps leaves blobs without their
+        layers (unpacked again when needed), never a visible layer whose blob is gone.
+        """
+        freed = layerdirs.trash_layers(self.paths, chain_ids)
+        for digest in blobs:
+            path = self.blob_path(digest)
+            with contextlib.suppress(FileNotFoundError):
+                freed += os.lstat(path).st_size
+                os.unlink(path)
+                crash_point("gc:after-blob-unlinked")
+        if blobs:
+            with contextlib.suppress(OSError):
+                fs.fsync_dir(self.paths.blobs)
+        layerdirs.empty_trash(self.paths)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(layerdirs.journal_path(self.paths))
+        return freed
+
     def recover(self) -> None:
-        """Drop what a killed writer left: every ingest and every unpack in progress.
+        """Finish what a killed daemon left: a garbage collection, ingests, unpacks in progress.
 
         Only for the store's one owner at start-up (the daemon, holding the store
-        lock): then nothing else can be writing. Committed blobs and complete
-        layers stay; they are verified content a later pull reuses.
+        lock): then nothing else can be writing. A journaled collection is
+        finished for what is still unreferenced; the trash is emptied. Committed
+        blobs and complete layers stay; they are verified content a later pull reuses.
         """
+        self._finish_collection()
         ingests = os.listdir(self.paths.ingest)
         for name in ingests:
             shutil.rmtree(os.path.join(self.paths.ingest, name), ignore_errors=True)
@@ -479,16 +578,23 @@ class ImageStore:
             logger.warning("removed %d unfinished downloads and %d unfinished layer unpacks",
                            len(ingests), unpacks)
 
-    def _remove_blobs(self, keep: Set[str]) -> int:
-        freed = 0
-        for name in os.listdir(self.paths.blobs):
-            if "sha256:" + name in keep:
-                continue
-            path = os.path.join(self.paths.blobs, name)
-            with contextlib.suppress(FileNotFoundError):
-                freed += os.lstat(path).st_size
-                os.unlink(path)
-        return freed
+    def _finish_collection(self) -> None:
+        try:
+            journal = fs.read_json(layerdirs.journal_path(self.paths), default=None)
+        except ValueError:  # torn: the atomic write makes this all but impossible
+            journal = None
+        if isinstance(journal, dict):
+            blobs, chains = self.referenced()
+            garbage = [d for d in journal.get("blobs", []) if d not in blobs]
+            layers = [c for c in journal.get("layers", []) if c not in chains]
+            logger.warning("finishing an interrupted garbage collection: %d blobs, %d layers",
+                           len(garbage), len(layers))
+            self._delete(garbage, layers)
+        trashed = layerdirs.empty_trash(self.paths)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(layerdirs.journal_path(self.paths))
+        if trashed:
+            logger.warning("emptied %d entries a killed garbage collection left in the trash", trashed)
 
     def _remove_stale_ingests(self) -> None:
         deadline = time.time() - STALE_SECONDS

@@ -9,9 +9,11 @@ an in-process fake (tests/fakes/registry.py).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -28,6 +30,8 @@ from rootless.errors import InvalidArgument, NotFound, Unauthorized, Unavailable
 from rootless.images.reference import DOCKER_HUB, Reference
 from rootless.images.types import ACCEPT_MANIFESTS, SCHEMA1_TYPES, media_type_base
 from rootless.registry.auth import Authenticator, CredentialsProvider, check_login
+from rootless.registry.media import manifest_media_type
+from rootless.registry.stall import DEFAULT_STALL_SECONDS, StallRule, describe_seconds
 from rootless.util.digest import sha256_digest
 
 logger = logging.getLogger(__name__)
@@ -37,6 +41,8 @@ _HUB_API_HOST = "registry-1.docker.io"
 # containerd caps manifests at 4 MiB (core/remotes/docker/fetcher.go); so do we.
 MAX_MANIFEST_BYTES = 4 << 20
 CHUNK_BYTES = 1 << 20
+# What one read asks for when the transport cannot return early (urllib3 < 2 has no read1).
+_FALLBACK_READ_BYTES = 64 << 10
 # Blobs up to this size go in one PUT; larger ones are PATCHed then closed.
 MONOLITHIC_MAX = 1 << 20
 _USER_AGENT = "rootless/0.1"
@@ -147,7 +153,7 @@ class RegistryClient:
         session: Optional["requests.Session"] = None,
         retries: int = 3,
         backoff: float = 0.3,
-        timeout: float = 60.0,
+        stall_timeout: float = DEFAULT_STALL_SECONDS,
     ) -> None:
         self.insecure_registries = list(insecure_registries)
         self.mirrors = {k: list(v) for k, v in (mirrors or {}).items()}
@@ -155,7 +161,8 @@ class RegistryClient:
         self.auth = Authenticator(self.session, credentials_provider)
         self.retries = retries
         self.backoff = backoff
-        self.timeout = timeout
+        # Connect, wait for an answer, and every window of a transfer (registry/stall.py).
+        self.stall_timeout = stall_timeout
         self._bases: Dict[str, str] = {}
         self._bases_lock = threading.Lock()
 
@@ -170,6 +177,10 @@ class RegistryClient:
 
     def close(self) -> None:
         self.session.close()
+
+    def _stall_rule(self, response: "requests.Response") -> StallRule:
+        """The progress rule for response's body, naming the host that sends it (after redirects)."""
+        return StallRule(self.stall_timeout, urlsplit(response.url).netloc or "the registry")
 
     # -- endpoints ---------------------------------------------------------
 
@@ -221,16 +232,26 @@ class RegistryClient:
         for attempt in range(1, attempts + 1):
             try:
                 return self.session.request(
-                    method, url, timeout=self.timeout, verify=self._verify_tls(registry), **kwargs)
+                    method, url, timeout=(self.stall_timeout, self.stall_timeout),
+                    verify=self._verify_tls(registry), **kwargs)
             except requests.exceptions.SSLError as exc:
                 raise Unavailable(f"connect to registry {registry}: tls: {exc}",
                                   hint=f"if it serves plain http, mark it insecure: {registry}") from exc
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except requests.Timeout as exc:
+                # Not retried: a registry silent for a whole stall window is stalled (registry/stall.py).
+                raise Unavailable(self._timed_out(registry, url, exc), hint=STALL_HINT) from exc
+            except requests.ConnectionError as exc:
                 if attempt == attempts:
                     raise Unavailable(f"connect to registry {registry}: {_reason(exc)}") from exc
                 logger.debug("%s %s failed (%s), retrying", method, url, exc)
                 time.sleep(self.backoff * attempt)
         raise AssertionError("unreachable")
+
+    def _timed_out(self, registry: str, url: str, exc: Exception) -> str:
+        seconds = describe_seconds(self.stall_timeout)
+        if isinstance(exc, requests.ConnectTimeout):
+            return f"connect to registry {registry}: timed out after {seconds}"
+        return f"registry {registry}: no answer from {urlsplit(url).netloc} for {seconds}"
 
     def request(self, method: str, registry: str, path: str, scopes: Sequence[str],
                 **kwargs: Any) -> "requests.Response":
@@ -283,7 +304,8 @@ class RegistryClient:
         with self.request("GET", host, path, [_pull_scope(ref.repository)],
                           headers=headers, stream=True) as response:
             _raise_for_status(response, "get manifest", ref, not_found=f"manifest unknown: {ref}")
-            data = _read_limited(response, MAX_MANIFEST_BYTES, f"manifest of {ref}")
+            data = _read_limited(response, MAX_MANIFEST_BYTES, f"manifest of {ref}",
+                                 self._stall_rule(response), f"get manifest: {ref}")
             media_type = media_type_base(response.headers.get("Content-Type"))
             served_digest = response.headers.get("Docker-Content-Digest", "")
         if media_type in SCHEMA1_TYPES or b'"schemaVersion":1' in data.replace(b" ", b""):
@@ -294,7 +316,7 @@ class RegistryClient:
         expected = ref.digest or (served_digest if served_digest.startswith("sha256:") else "")
         if expected and digest != expected:
             raise InvalidArgument(f"get manifest: {ref}: digest mismatch: expected {expected}, got {digest}")
-        return FetchedManifest(data, media_type, digest)
+        return FetchedManifest(data, manifest_media_type(data, media_type, f"get manifest: {ref}"), digest)
 
     def put_manifest(self, ref: Reference, data: bytes, media_type: str) -> str:
         """Upload a manifest under ref's tag (or digest); return its digest."""
@@ -320,13 +342,14 @@ class RegistryClient:
             return True
 
     def fetch_blob(self, ref: Reference, descriptor: Any, write: Writer,
-                   progress: Optional[Progress] = None) -> None:
+                   progress: Optional[Progress] = None, interrupt: Optional["Interrupt"] = None) -> None:
         """Stream blob descriptor (digest, size) of ref's repository into write.
 
         Hashes while streaming; resumes with a Range request when the connection
-        drops. Raises Unavailable naming the blob when it is corrupt or truncated.
+        drops. Raises Unavailable naming the blob when it is corrupt or truncated,
+        stalls, or interrupt fired (then "cancelled").
         """
-        fetch = _BlobFetch(self, ref, descriptor, write, progress)
+        fetch = _BlobFetch(self, ref, descriptor, write, progress, interrupt or Interrupt())
         # Once bytes reached the writer, another mirror cannot start over.
         self._read(ref, fetch.run, may_retry=lambda: fetch.received == 0)
 
@@ -402,6 +425,41 @@ def _reason(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+STALL_HINT = "the registry stopped sending; retry later, or raise pull_stall_timeout in the rootless config.toml"
+# What a read that waited a whole window for one byte raises (urllib3 wraps socket.timeout).
+_READ_TIMEOUTS = (urllib3.exceptions.ReadTimeoutError, requests.Timeout, socket.timeout)
+
+
+def receive(response: "requests.Response", rule: StallRule, what: str, decode: bool = False) -> Iterator[bytes]:
+    """response's body as it arrives, raising Unavailable("<what>: <reason>") once it stalls.
+
+    decode: undo a Content-Encoding (manifests); blobs are read as sent, to match their digest.
+
+    read1 returns whatever one receive brought, so the rule sees a trickle byte by
+    byte; a plain read(n) would sit in the socket until n bytes came.
+    """
+    raw = response.raw
+    read1 = getattr(raw, "read1", None)
+    while True:
+        try:
+            if read1 is not None:
+                chunk = read1(CHUNK_BYTES, decode_content=decode)
+            else:
+                chunk = raw.read(_FALLBACK_READ_BYTES, decode_content=decode)
+        except _READ_TIMEOUTS as exc:  # the socket's read timeout is the rule's window
+            silent = f"no data from {rule.source} for {describe_seconds(rule.seconds)}"
+            raise Unavailable(f"{what}: {silent}", hint=STALL_HINT) from exc
+        if not chunk:
+            return
+        rule.feed(len(chunk))
+        reason = rule.stalled()
+        if reason is not None:
+            raise Unavailable(f"{what}: {reason}", hint=STALL_HINT)
+        handed = rule.clock()
+        yield chunk
+        rule.exclude(rule.clock() - handed)
+
+
 def _chunks(stream: IO[bytes], progress: Optional[Progress]) -> Iterable[bytes]:
     for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
         yield chunk
@@ -409,9 +467,10 @@ def _chunks(stream: IO[bytes], progress: Optional[Progress]) -> Iterable[bytes]:
             progress(len(chunk))
 
 
-def _read_limited(response: "requests.Response", limit: int, what: str) -> bytes:
+def _read_limited(response: "requests.Response", limit: int, what: str, rule: StallRule,
+                  context: str) -> bytes:
     data = bytearray()
-    for chunk in response.iter_content(CHUNK_BYTES):
+    for chunk in receive(response, rule, context, decode=True):
         data += chunk
         if len(data) > limit:
             raise InvalidArgument(f"read {what}: larger than {limit} bytes")
@@ -423,31 +482,78 @@ _STREAM_ERRORS = (requests.ConnectionError, requests.exceptions.ChunkedEncodingE
                   requests.Timeout, urllib3.exceptions.HTTPError)
 
 
+class Interrupt:
+    """Lets another thread stop a blob transfer, even one blocked in a receive (a cancelled pull).
+
+    fire() shuts the transfer's socket down for reading, so the receive returns at
+    once; without urllib3's shutdown() (urllib3 < 2.3) the transfer stops at its next chunk.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._response: Optional["requests.Response"] = None
+        self.fired = False
+
+    def fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            if self._response is not None:
+                _shut_down(self._response)
+
+    @contextlib.contextmanager
+    def watching(self, response: "requests.Response") -> Iterator[None]:
+        """While response is read; it leaves before the connection goes back to the pool."""
+        with self._lock:
+            self._response = response
+            if self.fired:
+                _shut_down(response)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._response = None
+
+
+def _shut_down(response: "requests.Response") -> None:
+    shutdown = getattr(response.raw, "shutdown", None)
+    if shutdown is not None:
+        with contextlib.suppress(Exception):  # already released or closed: nothing to stop
+            shutdown()
+
+
 class _BlobFetch:
     """One blob download: hash and count while streaming; resume on drops."""
 
     def __init__(self, client: RegistryClient, ref: Reference, descriptor: Any,
-                 write: Writer, progress: Optional[Progress]) -> None:
+                 write: Writer, progress: Optional[Progress], interrupt: Interrupt) -> None:
         self.client, self.ref = client, ref
         self.digest, self.size = descriptor.digest, int(descriptor.size)
         self.write, self.progress = write, progress
+        self.interrupt = interrupt
         self.hasher = hashlib.sha256()
         self.received = 0
 
     def run(self, host: str) -> None:
         for attempt in range(1, self.client.retries + 1):
+            self._check_interrupt()
             try:
                 self._stream_once(host)
                 break
             except _STREAM_ERRORS as exc:
+                self._check_interrupt()  # the drop was ours: do not resume
                 if attempt == self.client.retries:
                     raise Unavailable(self._fail(f"truncated after {self.received} of "
                                                  f"{self.size} bytes: {_reason(exc)}")) from exc
                 logger.info("fetch blob %s: dropped at %d bytes, resuming", self.digest, self.received)
+        self._check_interrupt()
         self._verify()
 
     def _fail(self, reason: str) -> str:
         return f"fetch blob {self.digest}: {self.ref.name}: {reason}"
+
+    def _check_interrupt(self) -> None:
+        if self.interrupt.fired:
+            raise Unavailable(self._fail("cancelled"))
 
     def _stream_once(self, host: str) -> None:
         path = f"/v2/{self.ref.repository}/blobs/{self.digest}"
@@ -461,11 +567,13 @@ class _BlobFetch:
                               not_found=self._fail("blob unknown to registry"))
             # A server that ignores Range replays from 0: skip what we have.
             skip = self.received if response.status_code == 200 else 0
-            for chunk in response.raw.stream(CHUNK_BYTES, decode_content=False):
-                if skip:
-                    chunk, skip = chunk[skip:], max(0, skip - len(chunk))
-                if chunk:
-                    self._accept(chunk)
+            rule = self.client._stall_rule(response)
+            with self.interrupt.watching(response):
+                for chunk in receive(response, rule, f"can't pull {self.ref}: blob {self.digest}"):
+                    if skip:
+                        chunk, skip = chunk[skip:], max(0, skip - len(chunk))
+                    if chunk:
+                        self._accept(chunk)
 
     def _accept(self, chunk: bytes) -> None:
         if self.received + len(chunk) > self.size:

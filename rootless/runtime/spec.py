@@ -28,14 +28,14 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 from rootless.config import paths
 from rootless.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from rootless.runtime import hooks, seccomp, users
-from rootless.runtime.cgroups import CgroupInfo
+from rootless.host.cgroups import CgroupInfo
 from rootless.runtime.spec_types import (
     Linux, LinuxResources, MountJSON, Namespace, Process, Rlimit, Spec, SpecUser,
 )
 from rootless.util import proc
 
 if TYPE_CHECKING:
-    from rootless.runtime.userns import Mapping
+    from rootless.host.userns import Mapping
 
 logger = logging.getLogger(__name__)
 

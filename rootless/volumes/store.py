@@ -1,7 +1,11 @@
 """Named volumes: a record and a data dir per volume, like docker's local driver.
 
 Layout: <paths.volumes>/<name>/volume.json (written atomically) and
-<name>/_data (what containers mount). Whether a volume is in use is the
+<name>/_data (what containers mount). Both steps that touch several files are
+crash-safe by construction: a volume is built in a `.tmp-*` dir and renamed
+into place, and removed by a rename into `.trash/` before its data is
+deleted; recover() (the daemon, at start) empties both. Names starting with a
+dot are no volume names, so list and prune never see either. Whether a volume is in use is the
 engine's knowledge (containers, also stopped ones, hold it): it passes a
 predicate to list/prune and the users' ids to remove, as podman's
 runtime_volume.go asks its container store.
@@ -14,6 +18,7 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -27,6 +32,11 @@ logger = logging.getLogger(__name__)
 LOCAL = "local"
 RECORD = "volume.json"
 DATA = "_data"
+TRASH = ".trash"
+TMP_PREFIX = ".tmp-"
+LEGACY_TRASH_PREFIX = ".deleting-"  # older versions renamed next to the volumes
+# docker's local driver makes a new volume's data dir 0755 root:root, whatever the daemon's umask.
+DATA_MODE = 0o755
 # docker volume/local: validNamePattern; at least two characters.
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 # docker marks volumes it named itself (image VOLUME, -v /path) with this label.
@@ -88,6 +98,32 @@ class VolumeStore:
     def __init__(self, paths: Paths) -> None:
         self.root = paths.volumes
         self.lock_path = os.path.join(self.root, ".lock")
+        self.trash = os.path.join(self.root, TRASH)
+
+    def recover(self) -> None:
+        """Finish what a killed daemon left: removals in the trash, creations half built.
+
+        Only for the store's one owner at start-up (the daemon, holding the
+        store lock), when nothing else can be creating or removing.
+        """
+        with self._locked():
+            leftovers = self._empty_trash()
+            for name in os.listdir(self.root):
+                if name.startswith((TMP_PREFIX, LEGACY_TRASH_PREFIX)):
+                    _remove_tree(os.path.join(self.root, name))
+                    leftovers += 1
+        if leftovers:
+            logger.warning("finished %d interrupted volume removals or creations", leftovers)
+
+    def _empty_trash(self) -> int:
+        """Delete what removals renamed into the trash (the caller holds the lock)."""
+        try:
+            doomed = os.listdir(self.trash)
+        except FileNotFoundError:
+            return 0
+        for name in doomed:
+            _remove_tree(os.path.join(self.trash, name))
+        return len(doomed)
 
     def _dir(self, name: str) -> str:
         return os.path.join(self.root, name)
@@ -117,10 +153,25 @@ class VolumeStore:
                 return existing
             volume = Volume(name, os.path.join(self._dir(name), DATA), f.utc_now_rfc3339(),
                             labels=f.copy_labels(labels), options=f.copy_labels(options or {}))
-            fs.ensure_dir(volume.mountpoint, 0o755)
-            fs.atomic_write_json(os.path.join(self._dir(name), RECORD), volume.to_json())
+            self._build(volume)
         logger.info("created volume %s", name)
         return volume
+
+    def _build(self, volume: Volume) -> None:
+        """Record and data dir in a temp dir, renamed into place: a crash leaves no half volume."""
+        building = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=self.root)
+        try:
+            data = os.path.join(building, DATA)
+            os.mkdir(data)
+            os.chmod(data, DATA_MODE)  # explicit: mkdir's mode is cut by the umask
+            fs.atomic_write_json(os.path.join(building, RECORD), volume.to_json())
+            if os.path.lexists(self._dir(volume.name)):
+                self._to_trash(volume.name)  # a dir without a record: nobody's volume
+            os.rename(building, self._dir(volume.name))
+        except BaseException:
+            _remove_tree(building)
+            raise
+        fs.fsync_dir(self.root)
 
     def _read(self, name: str) -> Optional[Volume]:
         if not NAME_RE.match(name):
@@ -163,16 +214,22 @@ class VolumeStore:
                     return
                 raise NotFound(f"get {name}: no such volume")
             if in_use_by:
-                raise Conflict(f"remove {name}: volume is in use - [{', '.join(in_use_by)}]",
-                               hint="remove the containers that use it first")
+                # moby's exact words (volume/service OpErr), no hint: clients match on them
+                raise Conflict(f"remove {name}: volume is in use - [{', '.join(in_use_by)}]")
             self._delete(name)
         logger.info("removed volume %s", name)
 
     def _delete(self, name: str) -> None:
-        """Rename out of sight first, so a crash never leaves half a volume visible."""
-        doomed = os.path.join(self.root, f".deleting-{name}-{secrets.token_hex(4)}")
+        """Rename into the trash first: a crash never leaves half a volume visible, and
+        the next recover() (or prune) deletes what is left there."""
+        _remove_tree(self._to_trash(name))
+
+    def _to_trash(self, name: str) -> str:
+        fs.ensure_dir(self.trash)
+        doomed = os.path.join(self.trash, f"{name}-{secrets.token_hex(4)}")
         os.rename(self._dir(name), doomed)
-        shutil.rmtree(doomed, ignore_errors=True)
+        fs.fsync_dir(self.root)
+        return doomed
 
     def prune(self, in_use: InUse, filters: Optional[Mapping[str, List[str]]] = None
               ) -> Tuple[List[str], int]:
@@ -180,6 +237,8 @@ class VolumeStore:
         filters = filters or {}
         f.check_filter_keys(filters, PRUNE_FILTERS)
         everything = f.parse_bool_filter("all", filters["all"]) if "all" in filters else False
+        with self._locked():
+            self._empty_trash()  # removals a crash interrupted are garbage too
         deleted, reclaimed = [], 0
         for volume in self.all():
             if in_use(volume.name) or not (everything or volume.anonymous):
@@ -192,6 +251,19 @@ class VolumeStore:
                 deleted.append(volume.name)
                 reclaimed += size
         return deleted, reclaimed
+
+
+def _remove_tree(path: str) -> None:
+    """rmtree that also gets through dirs a container made read-only (0555)."""
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        return
+    except OSError:
+        for dirpath, _dirs, _files in os.walk(path):
+            with contextlib.suppress(OSError):
+                os.chmod(dirpath, 0o700)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _matches(volume: Volume, filters: Mapping[str, List[str]]) -> bool:

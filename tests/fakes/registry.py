@@ -4,7 +4,9 @@ Serves blobs and manifests by digest from dicts, on 127.0.0.1 in a thread,
 the way containerd's resolver tests use an httptest server
 (core/remotes/docker/resolver_test.go). It can require Basic or Bearer auth
 (with its own token endpoint), corrupt or truncate a blob, redirect blob
-downloads to another server, and it records every request.
+downloads to another server, trickle a blob slowly or hold it back until told,
+serve any Content-Type, and it records every request. Integration tests use it
+too: it is a real HTTP server on 127.0.0.1 the daemon can reach.
 """
 from __future__ import annotations
 
@@ -61,6 +63,12 @@ class FakeRegistry:
     truncate: Dict[str, List[Optional[int]]] = field(default_factory=dict)
     redirect_blobs_to: Optional[str] = None  # base URL of a server with a /cdn/<digest> route
     wrong_manifest_digest: bool = False
+    # digest -> (bytes sent at once, then seconds between the single bytes of the rest)
+    slow: Dict[str, Tuple[int, float]] = field(default_factory=dict)
+    # digests whose rest (after `slow`'s first bytes) waits until release() is called
+    held: Set[str] = field(default_factory=set)
+    # manifest digests answered only after release() (not even the headers before)
+    hold_headers: Set[str] = field(default_factory=set)
     blobs: Dict[str, bytes] = field(default_factory=dict)
     repo_blobs: Dict[str, Set[str]] = field(default_factory=dict)
     manifests: Dict[Tuple[str, str], Tuple[bytes, str]] = field(default_factory=dict)
@@ -71,6 +79,8 @@ class FakeRegistry:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._released = threading.Event()
+        self._stopping = threading.Event()
         self._server = ThreadedServer()
 
     # -- lifecycle -------------------------------------------------------------
@@ -79,7 +89,16 @@ class FakeRegistry:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stopping.set()  # ends trickles, so shutdown does not wait for them
         self._server.stop()
+
+    def release(self) -> None:
+        """Send the held blobs at full speed from now on."""
+        self._released.set()
+
+    def blob_gets(self, digest: str) -> int:
+        """How many times a blob's body was asked for."""
+        return sum(1 for r in self.requests if r.method == "GET" and r.path.endswith(f"/blobs/{digest}"))
 
     @property
     def host(self) -> str:
@@ -302,7 +321,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         data, media_type = reg.manifests[(name, ref)]
         digest = digest_of(data + b"x") if reg.wrong_manifest_digest else digest_of(data)
-        self._reply(200, data, {"Content-Type": media_type, "Docker-Content-Digest": digest})
+        headers = {"Docker-Content-Digest": digest}
+        if media_type:  # "" sends none at all
+            headers["Content-Type"] = media_type
+        if digest in reg.hold_headers:
+            while not (reg._released.is_set() or reg._stopping.wait(0.05)):
+                pass
+        if digest in reg.slow and self.command == "GET":
+            self._trickle(200, data, headers, digest)
+            return
+        self._reply(200, data, headers)
 
     def _blob(self, query: Dict[str, List[str]], name: str, digest: str) -> None:
         reg = self.registry
@@ -335,6 +363,9 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
         body = data[start:]
         cut = self._truncation(digest)
+        if digest in reg.slow and self.command == "GET":
+            self._trickle(status, body, headers, digest)
+            return
         if cut is None or self.command == "HEAD":
             self._reply(status, body, headers)
             return
@@ -345,6 +376,32 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body[:cut])
+
+    def _trickle(self, status: int, body: bytes, headers: Dict[str, str], digest: str) -> None:
+        """A registry that stalls: the first bytes at once, the rest one byte at a time."""
+        reg = self.registry
+        first, interval = reg.slow[digest]
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[:first])
+        self.wfile.flush()
+        sent = first
+        try:
+            while sent < len(body) and not reg._stopping.is_set():
+                if digest in reg.held and reg._released.is_set():
+                    self.wfile.write(body[sent:])
+                    return
+                if interval:
+                    self.wfile.write(body[sent:sent + 1])
+                    self.wfile.flush()
+                    sent += 1
+                reg._stopping.wait(interval or 0.05)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up, as it should
+        self.close_connection = True
 
     def _truncation(self, digest: str) -> Optional[int]:
         with self.registry._lock:

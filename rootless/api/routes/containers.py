@@ -5,6 +5,8 @@ import base64
 import json
 from typing import Any, Iterator, List
 
+from rootless.api import types
+from rootless.api.decode import decode_body, to_wire
 from rootless.api.filters import parse_filters
 from rootless.api.http import Hijack, Request, Response, Route, Router, StreamResponse
 from rootless.engine import Engine
@@ -21,10 +23,9 @@ def stream_content_type(request: Request, tty: bool) -> str:
 
 
 def create(engine: Engine, request: Request) -> Response:
-    body = request.json()
-    if not isinstance(body, dict):
-        raise InvalidArgument("config: body must be a JSON object")
-    container = engine.lifecycle.create(body, request.q("name") or None, request.q("platform"))
+    # Typed at the edge (api/types.py): a mistyped field is a 400 here, never a stored record.
+    spec = decode_body(types.ContainerCreate, request.json())
+    container = engine.lifecycle.create(to_wire(spec), request.q("name") or None, request.q("platform"))
     return Response.json({"Id": container.id, "Warnings": []}, 201)
 
 

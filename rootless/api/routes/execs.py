@@ -3,20 +3,22 @@ from __future__ import annotations
 
 from typing import List
 
+from rootless.api import types
+from rootless.api.decode import decode_body, to_wire
 from rootless.api.http import Hijack, Request, Response, Route, Router
 from rootless.api.routes.containers import stream_content_type
 from rootless.engine import Engine
 
 
 def create(engine: Engine, request: Request) -> Response:
-    session = engine.execs.create(engine.containers.get(request.params["ref"]), request.json())
+    spec = decode_body(types.ExecCreate, request.json())
+    session = engine.execs.create(engine.containers.get(request.params["ref"]), to_wire(spec))
     return Response.json({"Id": session.exec_id}, 201)
 
 
 def start(engine: Engine, request: Request) -> "Response | Hijack":
     session = engine.execs.get(request.params["exec_id"])
-    body = request.json()
-    detach = bool(body.get("Detach"))
+    detach = decode_body(types.ExecStart, request.json()).Detach
     engine.execs.start(session, detach)
     if detach:
         return Response(200, b"", "application/json")

@@ -2,13 +2,20 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterable, Iterator, List
+import select
+import socket
+import threading
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 from rootless.api.filters import parse_filters
 from rootless.api.http import Request, Response, Route, Router, StreamResponse
 from rootless.engine import Engine
+from rootless.engine.image_pull import PullJob
 from rootless.engine.images import decode_registry_auth
 from rootless.errors import InvalidArgument
+
+# How often a pull's connection is checked for a client that hung up.
+_HANGUP_POLL_SECONDS = 0.25
 
 
 def json_lines(events: Iterable[Dict[str, Any]]) -> Iterator[bytes]:
@@ -27,7 +34,58 @@ def create(engine: Engine, request: Request) -> StreamResponse:
         return _import(engine, request)
     auth = decode_registry_auth(request.headers.get("X-Registry-Auth"))
     job = engine.images.pull(from_image, request.q("tag"), request.q("platform"), auth)
-    return StreamResponse(json_lines(job.events()))
+    return StreamResponse(_pull_stream(job, request.connection))
+
+
+def _pull_stream(job: PullJob, connection: Optional[socket.socket]) -> Iterator[bytes]:
+    """job's progress as JSON lines; the pull is abandoned when its client goes away.
+
+    A client that hangs up is noticed by a failed write (http.py then closes this
+    generator) or, while the pull has nothing to say (a stalled layer, an unpack),
+    by a watcher polling the socket. Either way job.abandon() runs before the
+    pull's own generator is closed, so its tasks know they were abandoned, not failed.
+    """
+    watcher = HangupWatcher(connection, job.abandon) if connection is not None else None
+    events = job.events()
+    try:
+        for event in events:
+            yield json.dumps(event).encode() + b"\n"
+    except GeneratorExit:
+        job.abandon()
+        raise
+    finally:
+        if watcher is not None:
+            watcher.stop()
+        events.close()
+
+
+class HangupWatcher:
+    """Calls on_hangup once the peer of a UNIX stream socket has closed it (POLLHUP).
+
+    POLLHUP, not POLLRDHUP: a client that only shut down its sending side still reads.
+    """
+
+    def __init__(self, connection: socket.socket, on_hangup: Callable[[], None]) -> None:
+        self._connection, self._on_hangup = connection, on_hangup
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pull-hangup", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _run(self) -> None:
+        poller = select.poll()
+        try:
+            poller.register(self._connection.fileno(), select.POLLHUP | select.POLLERR)
+        except (OSError, ValueError):  # already closed
+            return
+        while not self._stopped.is_set():
+            events = poller.poll(_HANGUP_POLL_SECONDS * 1000)
+            if any(mask & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, mask in events):
+                if not self._stopped.is_set():
+                    self._on_hangup()
+                return
 
 
 def _import(engine: Engine, request: Request) -> StreamResponse:

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from typing import List
 
+from rootless.api import types
+from rootless.api.decode import decode_body
 from rootless.api.filters import parse_filters
 from rootless.api.http import Request, Response, Route, Router
 from rootless.engine import Engine
-from rootless.errors import InvalidArgument
 
 
 def create(engine: Engine, request: Request) -> Response:
-    body = request.json()
-    if not body.get("Name"):
-        raise InvalidArgument("network name is required")
-    ipam = (body.get("IPAM") or {}).get("Config") or [{}]
+    spec = decode_body(types.NetworkCreate, request.json())
+    ipam = (spec.IPAM.Config if spec.IPAM else None) or [types.IPAMConfig()]
     network = engine.networks.create(
-        body["Name"], body.get("Driver") or "bridge", ipam[0].get("Subnet"), ipam[0].get("Gateway"),
-        body.get("Labels") or {}, bool(body.get("Internal")), bool(body.get("Attachable")),
-        body.get("Options") or {})
+        spec.Name, spec.Driver or "bridge", ipam[0].Subnet or None, ipam[0].Gateway or None,
+        spec.Labels or {}, spec.Internal, spec.Attachable, spec.Options or {})
     engine.events.publish("network", "create", network.network_id, name=network.name, type="bridge")
     return Response.json({"Id": network.network_id, "Warning": ""}, 201)
 
@@ -38,23 +36,22 @@ def remove(engine: Engine, request: Request) -> Response:
 
 
 def connect(engine: Engine, request: Request) -> Response:
-    body = request.json()
-    container = engine.containers.get(body.get("Container") or "")
-    config = body.get("EndpointConfig") or {}
-    address = ((config.get("IPAMConfig") or {}).get("IPv4Address")) or None
+    spec = decode_body(types.NetworkConnect, request.json())
+    container = engine.containers.get(spec.Container)
+    config = spec.EndpointConfig or types.EndpointSettings()
+    address = (config.IPAMConfig.IPv4Address if config.IPAMConfig else "") or None
     network = engine.networks.get(request.params["ref"])
-    engine.networks.connect(network.network_id, container.id, container.name, config.get("Aliases") or [],
-                            address)
+    engine.networks.connect(network.network_id, container.id, container.name, config.Aliases or [], address)
     engine.events.publish("network", "connect", network.network_id, container=container.id,
                           name=network.name, type="bridge")
     return Response(200, b"", "text/plain")
 
 
 def disconnect(engine: Engine, request: Request) -> Response:
-    body = request.json()
-    container = engine.containers.get(body.get("Container") or "")
+    spec = decode_body(types.NetworkDisconnect, request.json())
+    container = engine.containers.get(spec.Container)
     network = engine.networks.get(request.params["ref"])
-    engine.networks.disconnect(network.network_id, container.id, bool(body.get("Force")))
+    engine.networks.disconnect(network.network_id, container.id, spec.Force)
     engine.events.publish("network", "disconnect", network.network_id, container=container.id,
                           name=network.name, type="bridge")
     return Response(200, b"", "text/plain")

@@ -3,15 +3,17 @@ from __future__ import annotations
 
 from typing import List
 
+from rootless.api import types
+from rootless.api.decode import decode_body
 from rootless.api.filters import parse_filters
 from rootless.api.http import Request, Response, Route, Router
 from rootless.engine import Engine
 
 
 def create(engine: Engine, request: Request) -> Response:
-    body = request.json()
-    volume = engine.volumes.create(body.get("Name") or None, body.get("Driver") or "local",
-                            body.get("Labels") or {}, body.get("DriverOpts") or {})
+    spec = decode_body(types.VolumeCreate, request.json())
+    volume = engine.volumes.create(spec.Name or None, spec.Driver or "local", spec.Labels or {},
+                                   spec.DriverOpts or {})
     engine.events.publish("volume", "create", volume.name, driver="local")
     return Response.json(volume.to_json(), 201)
 
@@ -27,13 +29,13 @@ def inspect(engine: Engine, request: Request) -> Response:
 
 def remove(engine: Engine, request: Request) -> Response:
     name = request.params["name"]
-    engine.volumes.remove(name, request.q_bool("force"), engine.volume_users(name))
+    engine.remove_volume(name, request.q_bool("force"))
     engine.events.publish("volume", "destroy", name, driver="local")
     return Response.empty(204)
 
 
 def prune(engine: Engine, request: Request) -> Response:
-    deleted, space = engine.volumes.prune(lambda name: bool(engine.volume_users(name)), parse_filters(request.q("filters")))
+    deleted, space = engine.prune_volumes(parse_filters(request.q("filters")))
     return Response.json({"VolumesDeleted": deleted or None, "SpaceReclaimed": space})
 
 

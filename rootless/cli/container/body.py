@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from rootless.cli.common.labels import parse_labels
 from rootless.cli.container import parse
 from rootless.errors import InvalidArgument
 
@@ -126,7 +127,7 @@ def build_config(opts: CreateOptions, image: str, command: Sequence[str], enviro
         "StdinOnce": attached and opts.interactive, "Env": _env(opts, environ, read_file),
         "Cmd": list(command) or None, "Image": image, "Volumes": anonymous,
         "WorkingDir": opts.workdir or "", "Entrypoint": _entrypoint(opts), "OnBuild": None,
-        "Labels": parse.parse_labels(list(opts.label)),
+        "Labels": parse_labels(list(opts.label)),
     }
     if opts.stop_signal:
         config["StopSignal"] = opts.stop_signal

@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 import click
 
 from rootless.cli.app import App
-from rootless.cli.container.each import for_each
+from rootless.cli.common.batch import for_each
 
 
 @click.command()

@@ -194,15 +194,6 @@ def parse_env(values: List[str], environ: Mapping[str, str]) -> List[str]:
     return [e for e in (_env_line(v, environ, "-e") for v in values) if e is not None]
 
 
-def parse_labels(values: List[str]) -> Dict[str, str]:
-    """`-l k=v` / `-l k` -> {"k": "v"} / {"k": ""}."""
-    labels: Dict[str, str] = {}
-    for value in values:
-        key, _, text = value.partition("=")
-        labels[key] = text
-    return labels
-
-
 def parse_log_opts(driver: str, values: List[str]) -> Dict[str, str]:
     """`--log-opt max-size=10m` -> {"max-size": "10m"} (docker's parseLoggingOpts)."""
     options: Dict[str, str] = {}

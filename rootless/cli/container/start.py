@@ -6,7 +6,7 @@ from typing import Tuple
 import click
 
 from rootless.cli.app import App
-from rootless.cli.container.each import for_each
+from rootless.cli.common.batch import for_each
 from rootless.cli.container.streaming import check_tty_input, run_attached, start_container
 from rootless.errors import InvalidArgument
 

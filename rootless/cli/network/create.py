@@ -6,7 +6,7 @@ from typing import Any, Dict, Optional, Tuple
 import click
 
 from rootless.cli.app import App
-from rootless.cli.container.parse import parse_labels
+from rootless.cli.common.labels import parse_labels
 
 
 def network_body(name: str, driver: str, subnet: Optional[str], gateway: Optional[str], internal: bool,

@@ -14,12 +14,9 @@ from typing import Any, Dict, List, Optional
 import click
 
 from rootless.cli.app import App
-from rootless.cli.container.ps import HEADERS as CONTAINER_HEADERS
-from rootless.cli.container.ps import container_row
+from rootless.cli.common.rows import CONTAINER_HEADERS, IMAGE_HEADERS, container_row, image_rows
 from rootless.cli.format import format_rows
 from rootless.cli.humanize import human_size
-from rootless.cli.image.ls import HEADERS as IMAGE_HEADERS
-from rootless.cli.image.ls import image_rows
 
 SUMMARY_FORMAT = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
 SUMMARY_HEADERS = {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",

@@ -14,8 +14,8 @@ MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
 @click.pass_obj
 def doctor(app: App) -> None:
     """Check that this host can run rootless containers for you."""
-    # Imported here: doctor must work when the daemon can't start (see runtime/host.py).
-    from rootless.runtime.host import run_checks
+    # Imported here: doctor must work when the daemon can't start (see host/doctor.py).
+    from rootless.host.doctor import run_checks
 
     checks = run_checks(app.paths.root)
     for check in checks:

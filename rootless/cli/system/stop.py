@@ -29,6 +29,7 @@ def _alive(pid: int) -> bool:
 def stop(app: App, timeout: float, everything: bool) -> None:
     """Stop rootlessd for this user."""
     paths = app.paths
+    paths.has_run_dir()  # its pidfile is trusted only in a runtime dir of ours (issue 7)
     pid = int((fs.read_json(paths.daemon_pidfile) or {}).get("pid", 0))
     if pid and _alive(pid):
         os.kill(pid, signal.SIGTERM)
@@ -41,7 +42,7 @@ def stop(app: App, timeout: float, everything: bool) -> None:
     else:
         click.echo("rootlessd is not running")
     if everything:
-        from rootless.runtime.userns import stop_pause
+        from rootless.host.userns import stop_pause
 
         if stop_pause(paths):
             click.echo("namespaces released")

@@ -19,7 +19,7 @@ from rootless.cli.app import App
 def unshare(app: App, command: Tuple[str, ...]) -> None:
     """Run COMMAND (default $SHELL) as root of the engine's user namespace."""
     # Joining the namespace needs a single-threaded process: this one is.
-    from rootless.runtime import cgroups, userns
+    from rootless.host import cgroups, userns
 
     paths = app.paths
     userns.enter(paths, cgroups.detect())

@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 import click
 
 from rootless.cli.app import App
-from rootless.cli.container.parse import parse_labels
+from rootless.cli.common.labels import parse_labels
 from rootless.errors import InvalidArgument
 
 

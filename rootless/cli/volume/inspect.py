@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 import click
 
 from rootless.cli.app import App
-from rootless.cli.container.inspect import inspect_names
+from rootless.cli.common.inspection import inspect_names
 
 
 @click.command()

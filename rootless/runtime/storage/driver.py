@@ -152,10 +152,13 @@ def make_dirs(layout: RootfsLayout, lowers: Sequence[str], with_work: bool = Tru
     fresh = not os.path.isdir(layout.upper)
     fs.ensure_dir(layout.upper, 0o755)
     if fresh:
+        os.chmod(layout.upper, 0o755)  # explicit: makedirs' mode is cut by the umask
         copy_root_attrs(lowers, layout.upper)
     if with_work:
         fs.ensure_dir(layout.work, 0o700)
-    fs.ensure_dir(layout.merged, 0o755)
+    if not os.path.isdir(layout.merged):
+        fs.ensure_dir(layout.merged, 0o755)
+        os.chmod(layout.merged, 0o755)
 
 
 # -- mount table -----------------------------------------------------------

@@ -101,6 +101,7 @@ class MountingDriver(DriverBase):
         """A lower for an image without layers (FROM scratch): overlay needs one."""
         path = os.path.join(layout.base, "empty")
         os.makedirs(path, mode=0o755, exist_ok=True)
+        os.chmod(path, 0o755)  # the container's / for FROM scratch: not the umask's say
         return path
 
     def release(self, layout: RootfsLayout) -> None:

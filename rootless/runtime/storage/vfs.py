@@ -150,7 +150,8 @@ def populate(target: str, lowers: Sequence[str]) -> None:
     """Build target from the layers, in a temp dir renamed at the end (crash-safe)."""
     building = target + ".partial"
     remove_path(building)
-    os.mkdir(building, 0o755)
+    os.mkdir(building)
+    os.chmod(building, 0o755)  # explicit: mkdir's mode is cut by the umask
     for layer in lowers:
         apply_layer(layer, building)
     os.rename(building, target)

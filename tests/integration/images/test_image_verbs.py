@@ -71,6 +71,8 @@ def test_concurrent_pulls_of_one_image(fresh_engine, images) -> None:  # type: i
     assert [code for _, _, code in results] == [0, 0, 0], results
     assert eng.cli("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split() == [images.layered]
     layers_dir = os.path.join(eng.root, "layers")
-    chains = [n for n in os.listdir(layers_dir) if os.path.isdir(os.path.join(layers_dir, n))]
-    assert len(chains) == 3  # one unpacked dir per layer, no duplicates or leftovers
+    dirs = [n for n in os.listdir(layers_dir) if os.path.isdir(os.path.join(layers_dir, n))]
+    assert len([n for n in dirs if not n.startswith(".")]) == 3  # one unpacked dir per layer, no duplicates
+    assert [n for n in dirs if n.startswith(".")] == [".trash"]  # ... and no leftovers
+    assert os.listdir(os.path.join(layers_dir, ".trash")) == []
     assert eng.docker("run", "--rm", images.layered).stdout.split() == ["a-link", "b"]

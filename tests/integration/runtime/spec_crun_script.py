@@ -17,7 +17,8 @@ import shutil
 import sys
 from typing import Any, Dict
 
-from rootless.runtime import cgroups, spec, userns
+from rootless.host import cgroups, userns
+from rootless.runtime import spec
 from rootless.util import proc
 
 BUSYBOX = "/usr/bin/busybox"

@@ -219,7 +219,7 @@ def test_slow_headers_are_cut_off(hostile):
         assert time.monotonic() - started >= 0.4
 
 
-def test_peer_closed_sees_hangups_not_pipelined_data(tmp_path):
+def test_peer_closed_sees_hangups_not_pipelined_data_or_half_closes(tmp_path):
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(str(tmp_path / "s"))
     listener.listen(1)
@@ -228,6 +228,8 @@ def test_peer_closed_sees_hangups_not_pipelined_data(tmp_path):
     server, _ = listener.accept()
     assert not peer_closed(server)
     client.sendall(b"GET /next HTTP/1.1\r\n\r\n")
+    assert not peer_closed(server)
+    client.shutdown(socket.SHUT_WR)  # done sending, still reading: not gone
     assert not peer_closed(server)
     client.close()
     assert peer_closed(server)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 import socket
 from typing import List
 
@@ -43,3 +44,45 @@ def test_body_cut_off_is_an_error(body: bytes, headers: dict) -> None:
 
 def test_body_without_length_ends_at_eof() -> None:
     assert response(b"until eof", {}).read() == b"until eof"
+
+
+def _listening(tmp_path) -> "tuple[socket.socket, str]":
+    path = str(tmp_path / "d.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    return server, path
+
+
+def test_a_socket_served_by_another_user_gets_no_bytes(tmp_path, monkeypatch) -> None:
+    """Issue 7: the peer uid is checked after connect and before the request is written.
+
+    The daemon here is ours, so the CLI is made to believe it runs as another
+    uid; tests/integration/test_peer_auth.py has a real second user.
+    """
+    from rootless.client import transport
+    from rootless.errors import PermissionDenied
+    from rootless.util import peercred
+
+    server, path = _listening(tmp_path)
+    monkeypatch.setattr(peercred.os, "geteuid", lambda: os.getuid() + 1)
+    with server:
+        with pytest.raises(PermissionDenied, match=f"^can't use rootlessd socket: {path}: served by uid"):
+            transport.request(path, "POST", "/auth", body=b'{"password": "secret"}')
+        conn, _ = server.accept()
+        with conn:
+            conn.settimeout(5)
+            assert conn.recv(1024) == b""  # the client closed without sending anything
+
+
+def test_a_socket_of_ours_gets_the_request(tmp_path) -> None:
+    from rootless.client import transport
+
+    server, path = _listening(tmp_path)
+    with server:
+        sock = transport.connect(path, timeout=5)
+        with sock:
+            sock.sendall(b"x")
+            conn, _ = server.accept()
+            with conn:
+                assert conn.recv(1) == b"x"

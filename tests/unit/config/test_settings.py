@@ -47,13 +47,13 @@ def test_broken_toml_is_one_clear_error(tmp_path):
         load_settings({"ROOTLESS_CONFIG": str(config)})
 
 
-def test_paths_follow_xdg_and_fall_back_to_tmp():
+def test_paths_follow_xdg_and_fall_back_to_home():
     env = {"HOME": "/home/u", "XDG_RUNTIME_DIR": "/run/user/1000", "ROOTLESS_HOST_UID": "1000"}
     paths = Paths.from_env(environ=env)
     assert paths.root == "/home/u/.local/share/rootless"
     assert paths.socket == "/run/user/1000/rootless/rootless.sock"
     no_xdg = Paths.from_env(environ={"HOME": "/home/u", "ROOTLESS_HOST_UID": "1000"})
-    assert no_xdg.run == "/tmp/rootless-1000"
+    assert no_xdg.run == "/home/u/.local/share/rootless/run"
     assert Paths.from_env("/x", environ=env).blobs == "/x/blobs/sha256"
 
 
@@ -77,7 +77,8 @@ def test_api_limits_from_toml_and_environment(tmp_path):
 
 @pytest.mark.parametrize("text", ["[api]\nmax_connections = 0\n", "[api]\nmax_connections = 1.5\n",
                                   "[api]\nmax_json_body = \"big\"\n", "[api]\nmax_conections = 5\n",
-                                  "api = 5\n", "[api]\nheader_timeout = true\n"])
+                                  "api = 5\n", "[api]\nheader_timeout = true\n",
+                                  "[api]\nheader_timeout = nan\n", "[api]\nheader_timeout = inf\n"])
 def test_bad_api_limits_are_refused(tmp_path, text):
     config = tmp_path / "config.toml"
     config.write_text(text)
@@ -85,3 +86,26 @@ def test_bad_api_limits_are_refused(tmp_path, text):
         load_settings({"ROOTLESS_CONFIG": str(config)})
     with pytest.raises(InvalidArgument, match="ROOTLESS_API_HEADER_TIMEOUT"):
         load_settings({"HOME": str(tmp_path), "ROOTLESS_API_HEADER_TIMEOUT": "-1"})
+
+
+def test_storage_reserve_parses_auto_percentages_and_sizes(tmp_path):
+    from rootless.config.settings import AUTO_RESERVE, StorageReserve, parse_reserve
+    gib = 1 << 30
+    assert parse_reserve("auto") == AUTO_RESERVE
+    assert AUTO_RESERVE.bytes_for(100 * gib) == gib  # 5% would be 5 GiB: capped
+    assert AUTO_RESERVE.bytes_for(64 << 20) == int((64 << 20) * 0.05)  # a small tmpfs keeps 5%
+    assert parse_reserve("10%").bytes_for(1000) == 100
+    assert parse_reserve("2GiB") == StorageReserve(limit=2 * gib)
+    assert parse_reserve("500M").bytes_for(gib) == 500 << 20
+    assert parse_reserve("0").bytes_for(gib) == 0
+    config = tmp_path / "c.toml"
+    config.write_text('storage_reserve = "256M"\n')
+    assert load_settings({"ROOTLESS_CONFIG": str(config)}).storage_reserve == "256M"
+    assert load_settings({"ROOTLESS_CONFIG": str(config), "ROOTLESS_STORAGE_RESERVE": "1%"}).storage_reserve == "1%"
+
+
+@pytest.mark.parametrize("value", ["lots", "100%", "-1G", "5 GB of it"])
+def test_bad_storage_reserve_is_refused_with_a_hint(tmp_path, value):
+    with pytest.raises(InvalidArgument, match="storage_reserve: invalid value") as err:
+        load_settings({"HOME": str(tmp_path), "ROOTLESS_STORAGE_RESERVE": value})
+    assert "auto" in (err.value.hint or "")

@@ -152,6 +152,19 @@ def test_load_refuses_bad_archives(other: ImageStore, archive: bytes, message: s
         load_archive(other, io.BytesIO(archive))
 
 
+@pytest.mark.parametrize("manifest,message", [
+    (b'[{"Layers": []}]', r"manifest.json\[0\].Config: expected a file name"),
+    (b'[{"Config": 5}]', r"manifest.json\[0\].Config: expected a file name"),
+    (b'["x.json"]', r"manifest.json\[0\]: expected an object"),
+    (b'[{"Config": "c.json", "Layers": "l.tar"}]', r"manifest.json\[0\].Layers: expected an array of strings"),
+    (b'[{"Config": "c.json", "RepoTags": [1]}]', r"manifest.json\[0\].RepoTags: expected an array of strings"),
+])
+def test_load_refuses_manifest_entries_with_missing_or_mistyped_keys(other: ImageStore, manifest: bytes,
+                                                                     message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        load_archive(other, io.BytesIO(tar_of({"c.json": b"{}", "manifest.json": manifest})))
+
+
 def test_import_rootfs_makes_a_one_layer_image(store: ImageStore) -> None:
     raw = LayerTar().dir("bin").file("bin/sh", b"#!", mode=0o755).bytes()
     record = import_rootfs(store, io.BytesIO(gzip.compress(raw)), repo_tag="docker.io/library/imp:1",

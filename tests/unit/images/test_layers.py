@@ -237,7 +237,8 @@ def test_unpack_publishes_diff_and_meta(tmp_path, owners) -> None:
     assert layers.remove_unreferenced(paths, {chain}, 3600) == 0
     assert layers.remove_unreferenced(paths, set(), 3600) == 3
     assert not layers.is_unpacked(paths, chain)
-    assert os.listdir(paths.layers) == ["not-a-layer"]
+    assert sorted(os.listdir(paths.layers)) == [".trash", "not-a-layer"]  # deleted through the trash
+    assert os.listdir(layers.trash_dir(paths)) == []
 
 
 def test_detect_compression() -> None:

@@ -9,9 +9,9 @@ import pytest
 
 from rootless.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from rootless.runtime import spec
-from rootless.runtime.cgroups import CgroupInfo
+from rootless.host.cgroups import CgroupInfo
 from rootless.runtime.spec import HostFacts, Mount, SpecOptions, Ulimit, build_spec
-from rootless.runtime.userns import IdMap, Mapping
+from rootless.host.userns import IdMap, Mapping
 
 FULL = Mapping((IdMap(0, 1000, 1), IdMap(1, 100000, 65536)), (IdMap(0, 1000, 1), IdMap(1, 100000, 65536)))
 SINGLE = Mapping((IdMap(0, 1000, 1),), (IdMap(0, 1000, 1),))

@@ -9,6 +9,7 @@ import pytest
 from rootless.config.paths import Paths
 from rootless.errors import Conflict, InvalidArgument, NotFound
 from rootless.volumes import ANONYMOUS_LABEL, VolumeStore
+from rootless.volumes import store as store_module
 
 
 @pytest.fixture()
@@ -86,7 +87,8 @@ def test_remove(store: VolumeStore) -> None:
         f.write("x")
     store.remove("v1")
     assert not os.path.exists(os.path.join(store.root, "v1"))
-    assert [n for n in os.listdir(store.root) if not n.startswith(".lock")] == []
+    assert [n for n in os.listdir(store.root) if n not in (".lock", ".trash")] == []
+    assert os.listdir(os.path.join(store.root, ".trash")) == []
     with pytest.raises(NotFound):
         store.remove("v1")
     store.remove("v1", force=True)
@@ -118,3 +120,81 @@ def test_prune_label_filter(store: VolumeStore) -> None:
     store.create("bb")
     deleted, _ = store.prune(lambda _n: False, {"all": ["1"], "label": ["k=1"]})
     assert deleted == ["aa"]
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing after the raise point runs (no except Exception catches it)."""
+
+
+def _killed_at(monkeypatch, target: object, name: str) -> None:  # type: ignore[no-untyped-def]
+    def die(*_args: object, **_kwargs: object) -> None:
+        raise Killed()
+    monkeypatch.setattr(target, name, die)
+
+
+def _leftovers(store: VolumeStore) -> list:  # type: ignore[type-arg]
+    trash = os.path.join(store.root, ".trash")
+    hidden = [n for n in os.listdir(store.root) if n.startswith(".") and n not in (".lock", ".trash")]
+    return hidden + (os.listdir(trash) if os.path.isdir(trash) else [])
+
+
+def test_remove_killed_after_the_rename_is_finished_by_recover(store: VolumeStore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    volume = store.create("doomed")
+    os.makedirs(os.path.join(volume.mountpoint, "a", "b"))
+    os.chmod(os.path.join(volume.mountpoint, "a"), 0o555)  # a container may leave read-only dirs
+    with monkeypatch.context() as patch:
+        _killed_at(patch, store_module, "_remove_tree")
+        with pytest.raises(Killed):
+            store.remove("doomed")
+    # half deleted is invisible: not listed, not found, not pruned
+    assert not store.exists("doomed") and store.list() == []
+    assert store.prune(lambda _n: False, {"all": ["true"]}) == ([], 0)
+    reopened = VolumeStore(Paths(root=os.path.dirname(store.root), run=os.path.dirname(store.root)))
+    reopened.recover()
+    assert _leftovers(reopened) == []
+
+
+def test_prune_empties_the_trash_too(store: VolumeStore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    store.create("doomed")
+    with monkeypatch.context() as patch:
+        _killed_at(patch, store_module, "_remove_tree")
+        with pytest.raises(Killed):
+            store.remove("doomed")
+    assert _leftovers(store) != []
+    store.prune(lambda _n: False)
+    assert _leftovers(store) == []
+
+
+def test_recover_removes_what_older_versions_left(store: VolumeStore) -> None:
+    store.create("kept")
+    legacy = os.path.join(store.root, ".deleting-old-0123abcd", "_data")
+    os.makedirs(legacy)
+    assert [v.name for v in store.list()] == ["kept"]
+    store.recover()
+    assert _leftovers(store) == [] and [v.name for v in store.list()] == ["kept"]
+
+
+def test_create_killed_before_the_rename_leaves_no_volume(store: VolumeStore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    with monkeypatch.context() as patch:
+        _killed_at(patch, store_module.os, "rename")
+        with pytest.raises(Killed):
+            store.create("half")
+    assert not store.exists("half") and store.list() == []
+    store.recover()
+    assert _leftovers(store) == []
+    assert os.path.isdir(store.create("half").mountpoint)
+
+
+def test_create_replaces_a_dir_without_a_record(store: VolumeStore) -> None:
+    os.makedirs(os.path.join(store.root, "stray", "_data", "junk"))
+    volume = store.create("stray")
+    assert os.listdir(volume.mountpoint) == [] and store.exists("stray")
+
+
+def test_data_dir_is_0755_whatever_the_umask(store: VolumeStore) -> None:
+    old = os.umask(0o077)
+    try:
+        volume = store.create("private-umask")
+    finally:
+        os.umask(old)
+    assert os.stat(volume.mountpoint).st_mode & 0o7777 == 0o755

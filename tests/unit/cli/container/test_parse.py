@@ -81,7 +81,6 @@ def test_small_parsers():
     assert parse.parse_add_host("db:10.0.0.2") == "db:10.0.0.2"
     assert parse.parse_cpus("1.5") == 1500000000
     assert parse.parse_tmpfs("/run:size=1m") == ("/run", "size=1m")
-    assert parse.parse_labels(["a=b", "c"]) == {"a": "b", "c": ""}
     assert parse.parse_expose("80-81/udp") == ["80/udp", "81/udp"]
     for call, arg in ((parse.parse_ulimit, "nofile=2:1"), (parse.parse_restart, "always:3"),
                       (parse.parse_restart, "sometimes"), (parse.parse_add_host, "nohost"),

@@ -4,12 +4,10 @@ import io
 
 import pytest
 
-from rootless.cli.image.ls import image_rows
 from rootless.cli.image.names import full_name, split_tag
 from rootless.cli.image.progress import show_progress
 from rootless.errors import RootlessError
 
-ID = "sha256:" + "ab" * 32
 PULL = [
     {"status": "Pulling from app", "id": "1"},
     {"status": "Pulling fs layer", "progressDetail": {}, "id": "aaa"},
@@ -44,18 +42,6 @@ def test_quiet_progress_still_raises_in_band_errors() -> None:
     with pytest.raises(RootlessError, match="boom"):
         show_progress([{"errorDetail": {"message": "boom"}, "error": "boom"}], out, tty=False, quiet=True)
     assert out.getvalue() == ""
-
-
-def test_image_rows() -> None:
-    summary = {"Id": ID, "RepoTags": ["127.0.0.1:5000/app:1", "app:latest"],
-               "RepoDigests": ["127.0.0.1:5000/app@sha256:dd"], "Created": 0, "Size": 1234567}
-    rows = image_rows(summary, truncate=True, now=3600)
-    assert [(r["Repository"], r["Tag"], r["Digest"]) for r in rows] == [
-        ("127.0.0.1:5000/app", "1", "sha256:dd"), ("app", "latest", "<none>")]
-    assert rows[0]["ID"] == "ab" * 6 and rows[0]["Size"] == "1.235MB"
-    assert rows[0]["CreatedSince"].endswith(" ago")
-    dangling = image_rows({"Id": ID, "RepoTags": [], "RepoDigests": []}, truncate=False, now=0)
-    assert [(r["Repository"], r["Tag"], r["ID"]) for r in dangling] == [("<none>", "<none>", ID)]
 
 
 def test_names() -> None:

@@ -23,7 +23,7 @@ from rootless.config.paths import HOST_UID_ENV, Paths
 from rootless.config.subids import IdRange, lookup_user_ranges, user_name
 from rootless.errors import PermissionDenied, ToolError
 from rootless.runtime import linux
-from rootless.runtime.cgroups import CgroupInfo
+from rootless.host.cgroups import CgroupInfo
 from rootless.util import fs, proc
 
 logger = logging.getLogger(__name__)

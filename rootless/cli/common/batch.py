@@ -1,4 +1,5 @@
-"""Apply a verb to several containers, as docker does: report each failure, exit 1 at the end."""
+"""Apply a verb to several objects (containers, volumes, networks), as docker does: report each failure,
+exit 1 at the end."""
 from __future__ import annotations
 
 from typing import Callable, Iterable, Optional

@@ -11,9 +11,12 @@ import stat
 from dataclasses import dataclass
 from typing import Callable, List, Optional
 
+from rootless.config.paths import Paths
 from rootless.config.subids import lookup_ranges, user_name
-from rootless.runtime import cgroups, linux
-from rootless.runtime.userns import admin_fix_command
+from rootless.errors import PermissionDenied
+from rootless.host import cgroups
+from rootless.host.userns import admin_fix_command
+from rootless.runtime import linux
 from rootless.util import proc
 
 NETWORK_FILESYSTEMS = {"nfs", "nfs4", "lustre", "gpfs", "beegfs", "cifs", "smb3", "fuse.sshfs", "ceph", "9p"}
@@ -155,9 +158,12 @@ def check_tool(tool: str, package: str, needed: bool, purpose: str) -> Check:
 
 
 def check_runtime_dir() -> Check:
-    if os.environ.get("XDG_RUNTIME_DIR"):
-        return Check("runtime dir", "ok", os.environ["XDG_RUNTIME_DIR"])
-    return Check("runtime dir", "ok", f"XDG_RUNTIME_DIR unset; using /tmp/rootless-{os.getuid()} (0700)")
+    paths = Paths.from_env()
+    try:
+        exists = paths.has_run_dir()
+    except PermissionDenied as exc:
+        return Check("runtime dir", "fail", exc.message, exc.hint)
+    return Check("runtime dir", "ok", paths.run if exists else f"{paths.run} (created on first use, 0700)")
 
 
 def run_checks(storage_root: str) -> List[Check]:

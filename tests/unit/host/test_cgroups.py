@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 
-from rootless.runtime import cgroups
+from rootless.host import cgroups
 
 HYBRID_MOUNTINFO = """\
 25 30 0:23 / /sys rw,nosuid - sysfs sysfs rw

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from rootless.config.subids import IdRange
-from rootless.runtime.userns import IdMap, compute_mapping, newidmap_argv, parse_id_map
+from rootless.host.userns import IdMap, compute_mapping, newidmap_argv, parse_id_map
 
 
 def test_mapping_puts_the_user_at_zero_and_the_range_above():

@@ -1,0 +1,53 @@
+"""Who is at the other end of a UNIX socket (SO_PEERCRED), and refusing strangers.
+
+Another local user is hostile: one who pre-creates our runtime dir can put a
+socket there that answers /_ping like rootlessd and then reads whatever the
+CLI sends (registry passwords, `run -e SECRET=...`) or answers `cp` with a tar
+of its choosing. The kernel reports the uid that created the listening socket,
+so the client checks it right after connect(2), before sending a byte.
+
+The uid comes translated into the caller's user namespace: the owning user
+appears as 0 to a caller inside the engine's namespace and as its own uid on
+the host, so "the peer's uid is our euid" holds in both places. Host root and
+every other user appear as the overflow uid (65534) inside the namespace.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import struct
+from dataclasses import dataclass
+from typing import Optional
+
+from rootless.errors import PermissionDenied
+
+_UCRED = struct.Struct("3i")  # struct ucred {pid_t pid; uid_t uid; gid_t gid;}
+
+
+@dataclass(frozen=True)
+class PeerCred:
+    """The pid, uid and gid of the process at the other end, as the kernel reports them."""
+
+    pid: int
+    uid: int
+    gid: int
+
+
+def peer_cred(sock: socket.socket) -> PeerCred:
+    """SO_PEERCRED of a connected AF_UNIX socket."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+    pid, uid, gid = _UCRED.unpack(raw)
+    return PeerCred(pid, uid, gid)
+
+
+def check_peer_is_us(sock: socket.socket, path: str, euid: Optional[int] = None) -> PeerCred:
+    """Refuse a socket served by another user, before anything is sent on it."""
+    cred = peer_cred(sock)
+    me = os.geteuid() if euid is None else euid
+    if cred.uid != me:
+        raise PermissionDenied(
+            f"can't use rootlessd socket: {path}: served by uid {cred.uid} (pid {cred.pid}), not you (uid {me})",
+            hint="another user may be impersonating rootlessd; nothing was sent. Use a private runtime dir: "
+                 "set XDG_RUNTIME_DIR or ROOTLESS_RUNTIME_DIR, or ask an admin to remove the socket's directory",
+        )
+    return cred

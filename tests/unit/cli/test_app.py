@@ -1,0 +1,28 @@
+"""App.client checks the runtime dir before connecting to anything in it (issue 7)."""
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from rootless.cli.app import App
+from rootless.errors import PermissionDenied
+
+
+def test_client_refuses_a_runtime_dir_open_to_others_before_connecting(tmp_path, monkeypatch) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(run / "rootless.sock"))
+    server.listen(1)
+    server.setblocking(False)
+    os.chmod(run, 0o777)  # anyone could have put that socket there
+    monkeypatch.setenv("ROOTLESS_RUNTIME_DIR", str(run))
+    monkeypatch.setenv("ROOTLESS_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.delenv("ROOTLESS_HOST", raising=False)
+    with server:
+        with pytest.raises(PermissionDenied, match=f"^can't use runtime dir: {run}: mode 0777"):
+            App(storage_root=str(tmp_path / "root")).client
+        with pytest.raises(BlockingIOError):
+            server.accept()  # nobody connected
