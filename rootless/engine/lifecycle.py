@@ -12,7 +12,7 @@ import re
 import signal as signals
 import threading
 import time
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, TypeVar
 
 from rootless.engine.container_model import Container, log_max_files, log_max_size
 from rootless.engine.container_reads import ContainerReads
@@ -24,10 +24,11 @@ from rootless.runtime import crun as crun_mod
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime.supervisor import Supervisor
 from rootless.runtime.storage import get_driver
-from rootless.util import fs
+from rootless.util import fs, proc
 from rootless.util.fs import dir_size
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_STOP_TIMEOUT = 10
 START_TIMEOUT = 60.0
@@ -192,10 +193,10 @@ class Lifecycle(ContainerReads):
         thread.start()
 
     def _wait_for_exit(self, container: Container) -> None:
-        exit_info = self.supervisor.wait_exit(container.id)
+        exit_info = _retry_out_of_fds(lambda: self.supervisor.wait_exit(container.id), container.id)
         if self._closing:
             return  # the daemon is stopping; the next one re-adopts
-        self._on_exit(container, exit_info or {"ExitCode": 255})
+        _retry_out_of_fds(lambda: self._on_exit(container, exit_info or {"ExitCode": 255}), container.id)
 
     def _on_exit(self, container: Container, exit_info: Dict[str, Any]) -> None:
         code = int(exit_info.get("ExitCode", 255))
@@ -414,3 +415,20 @@ def _log_size(container: Container) -> int:
 
 def _log_files(container: Container) -> int:
     return log_max_files((container.host_config.get("LogConfig") or {}).get("Config") or {})
+
+
+def _retry_out_of_fds(step: Callable[[], T], container_id: str) -> T:
+    """Run step again while the fd table is full: an exit must not be lost to EMFILE (issue 7).
+
+    Without this the watcher thread died and `ps` showed a finished container as Up.
+    """
+    delay = 0.05
+    while True:
+        try:
+            return step()
+        except OSError as exc:
+            if exc.errno not in proc.OUT_OF_FDS:
+                raise
+            logger.warning("collecting the exit of %s: %s; retrying", container_id[:12], exc.strerror)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)

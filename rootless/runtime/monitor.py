@@ -864,7 +864,9 @@ def process_start_time(pid: object) -> Optional[int]:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
-    except OSError:
+    except OSError as exc:
+        if exc.errno in proc.OUT_OF_FDS:  # can't tell: not "gone" (issue 7)
+            raise
         return None
     fields = stat[stat.rfind(b")") + 2:].split()  # comm may hold spaces and parens
     if len(fields) < 20 or fields[0] in (b"Z", b"X"):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import shutil
 import socket
 import sys
@@ -94,7 +93,9 @@ def _is_monitor(pid: int, container_id: str, started: Optional[int] = None) -> b
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmdline = f.read()
-    except OSError:
+    except OSError as exc:
+        if exc.errno in proc.OUT_OF_FDS:  # not "gone": the caller retries (issue 7)
+            raise
         return False
     return MONITOR_MARKER in cmdline and container_id.encode() in cmdline
 
@@ -196,7 +197,7 @@ class Supervisor:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ToolError("monitor", f"not ready after {timeout}s", stderr=self._log_tail(container_id))
-            readable, _, _ = select.select([ready_r], [], [], remaining)
+            readable = proc.wait_readable([ready_r], remaining)
             if not readable:
                 continue
             chunk = os.read(ready_r, 4096)
@@ -294,7 +295,11 @@ class Supervisor:
         try:
             with open(self.paths.monitor_pidfile(container_id), encoding="ascii") as f:
                 fields = [int(v) for v in f.read().split()]
-        except (OSError, ValueError):
+        except OSError as exc:
+            if exc.errno in proc.OUT_OF_FDS:  # a full fd table is not a dead monitor (issue 7)
+                raise
+            return None, None
+        except ValueError:
             return None, None
         return (fields[0] if fields else None), (fields[1] if len(fields) > 1 else None)
 
@@ -341,7 +346,7 @@ class Supervisor:
         notifier = self._exit_notifier(container_id)
         try:
             if _is_monitor(pid, container_id, started):  # type: ignore[arg-type]  # not a recycled pid
-                readable, _, _ = select.select([pidfd] + ([notifier] if notifier >= 0 else []), [], [], timeout)
+                readable = proc.wait_readable([pidfd] + ([notifier] if notifier >= 0 else []), timeout)
                 if notifier in readable and self.read_exit(container_id) is None:
                     self._forget_exit_notifier(container_id)  # EOF without a record: the pidfd decides
         finally:

@@ -10,6 +10,7 @@ from rootless.api.decode import decode_body, to_wire
 from rootless.api.filters import parse_filters
 from rootless.api.http import Hijack, Request, Response, Route, Router, StreamResponse
 from rootless.engine import Engine
+from rootless.engine.events import ClientGone
 from rootless.errors import InvalidArgument
 
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
@@ -75,7 +76,11 @@ def wait(engine: Engine, request: Request) -> StreamResponse:
     def body() -> Iterator[bytes]:
         # Headers first: docker run blocks on them before it starts the container.
         yield b""
-        yield json.dumps(engine.containers.wait(container, condition)).encode() + b"\n"
+        try:
+            result = engine.containers.wait(container, condition, client_gone=request.client_gone)
+        except ClientGone:
+            return  # an abandoned wait lets go of its thread and fd (issue 7)
+        yield json.dumps(result).encode() + b"\n"
 
     return StreamResponse(body(), json_lines=False)
 
