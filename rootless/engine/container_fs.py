@@ -16,7 +16,7 @@ import errno
 import os
 import posixpath
 import stat
-from typing import IO, Any, Dict, Iterator, List
+from typing import IO, Any, Dict, Iterator, List, Tuple
 
 from rootless.errors import InvalidArgument, NotFound
 from rootless.util import confined, confined_tar
@@ -90,12 +90,15 @@ def tar_stream(rootfs: str, container_path: str, arcname: str) -> Iterator[bytes
             raise NotFound(f"Could not find the file {container_path} in container") from None
 
 
-def extract_into(rootfs: str, container_dir: str, body: IO[bytes], no_overwrite_dir_non_dir: bool) -> None:
+def extract_into(rootfs: str, container_dir: str, body: IO[bytes], no_overwrite_dir_non_dir: bool,
+                 owner: Tuple[int, int] = (0, 0)) -> None:
     """Extract a tar body into a directory of the container (PUT /containers/{id}/archive).
 
     Entries are confined to the rootfs (parents resolved inside it), names that
     climb out of container_dir are refused, and whatever is in the way of an
     entry (a symlink to a host file, say) is replaced, never written through.
+    Every entry belongs to owner (the container's root unless docker cp -a),
+    as dockerd does: ids in the tar are the client's, not the container's.
     """
     with Root(rootfs) as root:
         try:
@@ -106,7 +109,7 @@ def extract_into(rootfs: str, container_dir: str, body: IO[bytes], no_overwrite_
             raise
         if not stat.S_ISDIR(st.st_mode):
             raise InvalidArgument(f"extraction point is not a directory: {container_dir}")
-        confined_tar.extract(root, container_dir, body, no_overwrite_dir_non_dir, chown=True)
+        confined_tar.extract(root, container_dir, body, no_overwrite_dir_non_dir, owner)
 
 
 def processes_in(pid: int) -> List[int]:

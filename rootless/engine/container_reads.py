@@ -7,6 +7,7 @@ from rootless.engine import container_fs
 from rootless.engine.container_io import AttachSession, log_chunks
 from rootless.engine.container_model import Container
 from rootless.errors import Conflict
+from rootless.runtime import users
 from rootless.runtime.network import slirp
 from rootless.runtime.storage.changes import list_changes
 from rootless.runtime.storage.driver import RootfsLayout, read_lowers
@@ -64,8 +65,15 @@ class ContainerReads:
         return stat, container_fs.tar_stream(rootfs, path, container_fs.archive_name(path))
 
     def archive_put(self, container: Container, path: str, body: Any,
-                    no_overwrite_dir_non_dir: bool = False) -> None:
-        container_fs.extract_into(self._rootfs(container), path, body, no_overwrite_dir_non_dir)
+                    no_overwrite_dir_non_dir: bool = False, copy_uid_gid: bool = False) -> None:
+        """Extract a tar into the container; entries belong to its root, or with
+        copy_uid_gid (docker cp -a) to its configured user, as dockerd's tarCopyOptions."""
+        rootfs = self._rootfs(container)
+        owner = (0, 0)
+        if copy_uid_gid and container.config.get("User"):
+            user = users.resolve_user(rootfs, container.config["User"])
+            owner = (user.uid, user.gid)
+        container_fs.extract_into(rootfs, path, body, no_overwrite_dir_non_dir, owner)
 
     def changes(self, container: Container) -> List[Dict[str, Any]]:
         layout = RootfsLayout.of(container.paths, container.id)

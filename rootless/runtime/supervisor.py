@@ -507,8 +507,7 @@ class MonitorExec:
 
     def poll(self) -> Optional[int]:
         if self.returncode is None:
-            readable, _, _ = select.select([self.conn], [], [], 0)
-            if readable:
+            if proc.wait_readable([self.conn.fileno()], 0):
                 self.wait()
         return self.returncode
 

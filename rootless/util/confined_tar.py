@@ -46,9 +46,10 @@ def tar_chunks(root: Root, path: str, arcname: str, follow: bool) -> Iterator[by
     yield bytes(pending) + bytes(end)
 
 
-def extract(root: Root, directory: str, stream: IO[bytes], no_overwrite_dir_non_dir: bool, chown: bool) -> None:
+def extract(root: Root, directory: str, stream: IO[bytes], no_overwrite_dir_non_dir: bool,
+            owner: Optional[Tuple[int, int]]) -> None:
     """Unpack a tar stream below directory of root (see Extractor)."""
-    extractor = Extractor(root, directory, no_overwrite_dir_non_dir, chown)
+    extractor = Extractor(root, directory, no_overwrite_dir_non_dir, owner)
     with tarfile.open(fileobj=stream, mode="r|*") as tar:
         for member in tar:
             extractor.extract(tar, member)
@@ -160,12 +161,15 @@ class Extractor:
     """Creates tar entries below a directory of a Root with *at calls on confined parent dirfds.
 
     Parents are resolved as the Root resolves (inside it, or refusing any
-    symlink); chown False leaves owners alone (an ordinary user's copy out).
+    symlink). Every entry is given owner (uid, gid), as dockerd's ChownOpts
+    does: the tar's own ids are never used; None leaves owners alone (an
+    ordinary user's copy out).
     """
 
-    def __init__(self, root: Root, directory: str, no_overwrite_dir_non_dir: bool, chown: bool = True) -> None:
+    def __init__(self, root: Root, directory: str, no_overwrite_dir_non_dir: bool,
+                 owner: Optional[Tuple[int, int]] = None) -> None:
         self.root, self.base = root, directory.rstrip("/") or ""
-        self.no_overwrite, self.chown = no_overwrite_dir_non_dir, chown
+        self.no_overwrite, self.owner = no_overwrite_dir_non_dir, owner
         self.dirs: List[Tuple[str, tarfile.TarInfo]] = []  # mode and times set last (see finish)
 
     def extract(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
@@ -211,8 +215,8 @@ class Extractor:
             self._create_file(tar, member, parent, name)
         elif member.issym():
             _replace(parent, name, lambda: os.symlink(member.linkname, name, dir_fd=parent))
-            if self.chown:
-                os.chown(name, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
+            if self.owner is not None:
+                os.chown(name, *self.owner, dir_fd=parent, follow_symlinks=False)
             os.utime(name, (member.mtime, member.mtime), dir_fd=parent, follow_symlinks=False)
         elif member.islnk():
             self._link(member, parent, name)
@@ -267,14 +271,14 @@ class Extractor:
         os.utime(fd, (member.mtime, member.mtime))
 
     def _set_owner(self, fd: int, member: tarfile.TarInfo) -> None:
-        if not self.chown:
+        if self.owner is None:
             return
         try:
-            os.fchown(fd, member.uid, member.gid)
+            os.fchown(fd, *self.owner)
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
-            raise InvalidArgument(f"can't extract {member.name}: owner {member.uid}:{member.gid}: "
+            raise InvalidArgument(f"can't extract {member.name}: owner {self.owner[0]}:{self.owner[1]}: "
                                   "not in this user namespace's id range",
                                   hint="a rootless container can use the ids of your subuid/subgid range") from None
 

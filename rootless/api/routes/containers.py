@@ -133,7 +133,8 @@ def archive_get(engine: Engine, request: Request) -> StreamResponse:
 
 def archive_put(engine: Engine, request: Request) -> Response:
     engine.lifecycle.archive_put(engine.containers.get(request.params["ref"]), _path(request), request.body,
-                          no_overwrite_dir_non_dir=request.q_bool("noOverwriteDirNonDir"))
+                                 no_overwrite_dir_non_dir=request.q_bool("noOverwriteDirNonDir"),
+                                 copy_uid_gid=request.q_bool("copyUIDGID"))
     return Response(200, b"", "text/plain")
 
 

@@ -59,7 +59,7 @@ def extract_tar(stream: IO[bytes], dest_dir: str, new_root: str) -> int:
     total = 0
     old_root: Optional[str] = None
     with Root(dest_dir, symlinks=False) as root, tarfile.open(fileobj=stream, mode="r|*") as archive:
-        extractor = confined_tar.Extractor(root, "/", no_overwrite_dir_non_dir=True, chown=False)
+        extractor = confined_tar.Extractor(root, "/", no_overwrite_dir_non_dir=True)
         for member in archive:
             if old_root is None:
                 old_root = member.name.split("/")[0]
