@@ -133,6 +133,30 @@ class Container:
     def log_path(self) -> str:
         return os.path.join(self.dir, f"{self.id}-json.log")
 
+    @property
+    def mounts(self) -> List[Dict[str, Any]]:
+        """docker's MountPoints, chosen at create (volumes made then are reused by every start)."""
+        return list(self.data.get("Mounts") or [])
+
+    # -- network attachments (NetworkSettings.Networks; the plumbing reads them) --
+    def attachments(self) -> Dict[str, Dict[str, Any]]:
+        """Network name -> its recorded EndpointSettings; a record from before has its NetworkMode."""
+        recorded = (self.data.get("NetworkSettings") or {}).get("Networks")
+        if isinstance(recorded, dict):
+            return dict(recorded)
+        mode = self.host_config.get("NetworkMode") or "bridge"
+        return {"bridge" if mode == "default" else mode: {}}
+
+    def set_attachment(self, network: str, endpoint: Dict[str, Any]) -> None:
+        networks = self.attachments()
+        networks[network] = dict(endpoint)
+        self.data["NetworkSettings"] = {"Networks": networks}
+
+    def drop_attachment(self, network: str) -> None:
+        networks = self.attachments()
+        networks.pop(network, None)
+        self.data["NetworkSettings"] = {"Networks": networks}
+
     # -- persistence --------------------------------------------------------
     def save(self) -> None:
         fs.atomic_write_json(os.path.join(self.dir, RECORD_FILE), self.data, 0o600)

@@ -14,9 +14,10 @@ import re
 import select
 import socket
 import threading
-from typing import IO, Any, Dict, Optional
+from typing import IO, Any, Dict, Optional, Protocol
 
 from rootless.engine.container_model import Container
+from rootless.engine.container_runtime import ContainerRuntime
 from rootless.errors import Conflict, InvalidArgument, NotFound
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime import stdcopy, users
@@ -63,12 +64,20 @@ class ExecSession:
         }
 
 
+class ContainerEvents(Protocol):
+    """Where exec events go: the container's event stream (engine/containers.py Containers)."""
+
+    def publish(self, container: Container, action: str, **extra: str) -> None:
+        """One container event with the container's labels, image and name."""
+
+
 class ExecService:
     """Creates, starts and tracks exec sessions (in memory, like docker's)."""
 
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.paths = engine.paths
+    def __init__(self, runtime: ContainerRuntime, containers: ContainerEvents, last_cap: int) -> None:
+        self.runtime = runtime
+        self.containers = containers
+        self.last_cap = last_cap
         self._sessions: Dict[str, ExecSession] = {}
         self._lock = threading.Lock()
 
@@ -82,7 +91,7 @@ class ExecService:
             self._sessions[session.exec_id] = session
         ids = container.data.get("ExecIDs") or []
         container.data["ExecIDs"] = ids + [session.exec_id]
-        self.engine.containers.publish(container, "exec_create: " + " ".join(body["Cmd"]), execID=session.exec_id)
+        self.containers.publish(container, "exec_create: " + " ".join(body["Cmd"]), execID=session.exec_id)
         return session
 
     def get(self, exec_id: str) -> ExecSession:
@@ -112,7 +121,7 @@ class ExecService:
             process["user"] = {"uid": user.uid, "gid": user.gid,
                                **({"additionalGids": list(user.additional_gids)} if user.additional_gids else {})}
         if body.get("Privileged"):
-            caps = runtime_spec.resolve_capabilities([], [], True, self.engine.lifecycle.spec_host.last_cap)
+            caps = runtime_spec.resolve_capabilities([], [], True, self.last_cap)
             process["capabilities"] = {k: list(caps) for k in ("bounding", "effective", "permitted")}
         size = body.get("ConsoleSize")
         if session.tty and size and len(size) == 2 and size[0] and size[1]:
@@ -121,7 +130,7 @@ class ExecService:
 
     def _spawn(self, session: ExecSession, stdin: bool, detach: bool) -> None:
         process = self._process_json(session)
-        session.process = self.engine.lifecycle.supervisor.exec(
+        session.process = self.runtime.exec(
             session.container.id, session.exec_id, process, stdin=stdin, detach=detach)
         session.pid = session.process.pid
         session.pty_master = session.process.master_fd if session.process.tty else None
@@ -134,7 +143,7 @@ class ExecService:
             raise Conflict(f"container {session.container.id} is not running")
         session.running = True
         self._spawn(session, stdin=bool(session.body.get("AttachStdin")) and not detach, detach=detach)
-        self.engine.containers.publish(session.container, "exec_start: " + " ".join(session.body["Cmd"]),
+        self.containers.publish(session.container, "exec_start: " + " ".join(session.body["Cmd"]),
                                        execID=session.exec_id)
         if detach:
             threading.Thread(target=self._reap, args=(session,), daemon=True).start()
@@ -158,7 +167,7 @@ class ExecService:
         session.process.close()
         session.pty_master = None
         session.done.set()
-        self.engine.containers.publish(session.container, "exec_die", execID=session.exec_id, exitCode=str(code))
+        self.containers.publish(session.container, "exec_die", execID=session.exec_id, exitCode=str(code))
 
     def resize(self, session: ExecSession, height: int, width: int) -> None:
         if session.pty_master is not None and height and width:

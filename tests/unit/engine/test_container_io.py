@@ -12,14 +12,16 @@ from rootless.runtime import stdcopy
 
 
 class FakeLifecycle:
-    """Just what AttachSession uses: the waiting queue and the monitor's attach socket."""
+    """Just what AttachSession uses (AttachHost): the waiting queue and the monitor's attach socket."""
 
     def __init__(self, container: Any) -> None:
         self.queued: List[Any] = []
         self.container = container
         self.monitor_end, engine_end = socket.socketpair()
-        self.supervisor = SimpleNamespace(attach=lambda *args: engine_end)
-        self.containers = SimpleNamespace(all=lambda: [container])
+        self.runtime = SimpleNamespace(attach=lambda *args: engine_end)
+
+    def exists(self, container_id: str) -> bool:
+        return bool(container_id == self.container.id)
 
     def add_waiting_attach(self, container: Any, session: Any) -> bool:
         if container.running:
@@ -31,7 +33,7 @@ class FakeLifecycle:
 def _session(running: bool) -> "tuple[AttachSession, FakeLifecycle]":
     container = SimpleNamespace(id="c1", running=running, tty=False)
     lifecycle = FakeLifecycle(container)
-    session = AttachSession(lifecycle, container, stdin=False, stdout=True, stderr=True, logs=False,
+    session = AttachSession(lifecycle, container, stdin=False, stdout=True, stderr=True, logs=False,  # type: ignore[arg-type]
                             detach_keys=None)
     return session, lifecycle
 
