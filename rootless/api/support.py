@@ -125,6 +125,8 @@ NO_CGROUP_DEVICES = "device access rules need the devices cgroup, which rootless
 WINDOWS = "a Windows-only option"
 OUTPUT = "an inspect output field; dockerd ignores it in requests too"
 ONE_RUNTIME = "rootless runs the containers with the one OCI runtime it is configured with (crun)"
+NO_PROPAGATION = ("only private propagation is supported by rootless: the engine's mount namespace is private, "
+                  "so a bind has no host mounts to share or follow")
 NO_COMMIT = "used only by docker commit, which rootless does not have"
 
 CONFIG: Dict[str, Support] = {
@@ -204,7 +206,7 @@ HOST_CONFIG: Dict[str, Support] = {
 }
 
 ENDPOINT: Dict[str, Support] = {
-    "IPAMConfig": applied("IPv4Address: the address on the network"),
+    "IPAMConfig": applied("IPv4Address: the endpoint address in the network record (README: networks are records)"),
     "Links": refused("legacy links are " + YET), "Aliases": applied("names on the network"),
     "MacAddress": refused("slirp4netns gives every container the same MAC address"),
     "DriverOpts": refused("the bridge driver of rootless has no endpoint options"),
@@ -228,8 +230,7 @@ MOUNT: Dict[str, Support] = {
     "ImageOptions": refused("image mounts are " + YET), "ClusterOptions": refused("cluster mounts need swarm mode"),
 }
 BIND_OPTIONS: Dict[str, Support] = {
-    "Propagation": applied("a bind mount option", one_of("", "private", "rprivate", "shared", "rshared",
-                                                         "slave", "rslave"), "unknown propagation"),
+    "Propagation": applied("a bind mount option", one_of("", "private", "rprivate"), NO_PROPAGATION),
     "NonRecursive": applied("bind instead of rbind"),
     "CreateMountpoint": refused("creating a missing bind source is " + YET),
     "ReadOnlyNonRecursive": refused("choosing how read-only applies to submounts is " + YET),

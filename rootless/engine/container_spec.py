@@ -273,9 +273,15 @@ def mount_options(read_only: bool, extra: List[str]) -> Tuple[str, ...]:
             options[1] = opt
         elif opt in ("z", "Z", "consistent", "cached", "delegated"):
             continue
-        elif opt in ("private", "rprivate", "shared", "rshared", "slave", "rslave", "nocopy"):
-            if opt != "nocopy":
-                options.append(opt)
+        elif opt in ("private", "rprivate"):
+            options.append(opt)
+        elif opt in ("shared", "rshared", "slave", "rslave"):
+            # crun would set it, but the engine's mount namespace is private: nothing would propagate
+            raise InvalidArgument(f"invalid mode: {opt}: only private propagation is supported by rootless",
+                                  hint="the engine's mount namespace is private, so a bind has no host mounts "
+                                       "to share or follow")
+        elif opt == "nocopy":
+            continue  # rootless never copies image content into a volume
         else:
             raise InvalidArgument(f"invalid mode: {opt}")
     return tuple(options)

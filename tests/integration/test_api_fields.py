@@ -111,7 +111,7 @@ def test_read_only_rootfs_still_works(engine: Engine, busybox: str) -> None:
 
 def test_volume_labels_and_propagation_of_mounts(engine: Engine, busybox: str) -> None:
     _run(engine, busybox, "--mount", "type=volume,src=labelled,dst=/v,volume-label=com.example.l=2,volume-nocopy",
-         "--mount", "type=bind,src=/tmp,dst=/b,bind-propagation=rslave", busybox, "true")
+         "--mount", "type=bind,src=/tmp,dst=/b,bind-propagation=rprivate", busybox, "true")
     try:
         shown = json.loads(engine.docker("volume", "inspect", "labelled").stdout)[0]
         assert shown["Labels"] == {"com.example.l": "2"}
@@ -122,3 +122,43 @@ def test_volume_labels_and_propagation_of_mounts(engine: Engine, busybox: str) -
 def test_ipc_shareable_and_runtime_runc_are_accepted(engine: Engine, busybox: str) -> None:
     assert _run(engine, busybox, "--ipc", "shareable", "--runtime", "runc", "--cgroupns", "private", busybox,
                 "echo", "ok").strip() == "ok"
+
+
+@pytest.mark.parametrize("propagation", ["rprivate", "private"])
+def test_private_bind_propagation_is_set(engine: Engine, busybox: str, propagation: str) -> None:
+    text = _run(engine, busybox, "--mount", f"type=bind,src=/tmp,dst=/b,bind-propagation={propagation}", busybox,
+                "grep", " /b ", "/proc/self/mountinfo")
+    assert not any(tag in text.split(" - ")[0] for tag in ("shared:", "master:")), text
+
+
+@pytest.mark.parametrize("flags", [["--mount", "type=bind,src=/tmp,dst=/b,bind-propagation=rshared"],
+                                   ["-v", "/tmp:/b:rslave"]])
+def test_shared_and_slave_propagation_are_refused(engine: Engine, busybox: str, flags: List[str]) -> None:
+    """The engine's mount namespace is private: crun set the flag, but no mount event ever propagated."""
+    result = engine.docker("run", "--rm", *flags, busybox, "true", check=False)
+    assert result.returncode == 125 and "only private propagation is supported by rootless" in result.stderr
+
+
+def test_domainname_and_network_disabled(engine: Engine, busybox: str) -> None:
+    assert _run(engine, busybox, "--domainname", "example.org", busybox, "cat",
+                "/proc/sys/kernel/domainname").strip() == "example.org"
+    api = engine.client().api
+    body = {"Image": busybox, "Cmd": ["ls", "/sys/class/net"], "NetworkDisabled": True}
+    cid = api._result(api._post_json(api._url("/containers/create"), data=body), True)["Id"]
+    try:
+        api.start(cid)
+        assert api.wait(cid, timeout=60)["StatusCode"] == 0
+        assert api.logs(cid, stderr=False).decode().split() == ["lo"]
+    finally:
+        api.remove_container(cid, force=True)
+
+
+def test_ip_at_create_is_the_address_in_the_network_record(engine: Engine, busybox: str) -> None:
+    engine.docker("network", "create", "--subnet", "10.97.3.0/24", "ipnet")
+    try:
+        cid = engine.docker("create", "--network", "ipnet", "--ip", "10.97.3.42", busybox, "true").stdout.strip()
+        shown = json.loads(engine.docker("network", "inspect", "ipnet").stdout)[0]
+        engine.docker("rm", cid)
+        assert shown["Containers"][cid]["IPv4Address"] == "10.97.3.42/24"  # networks are records (README)
+    finally:
+        engine.docker("network", "rm", "ipnet", check=False)

@@ -80,6 +80,8 @@ def _create(host_config: Dict[str, Any], **config: Any) -> types.ContainerCreate
      "HostConfig.Mounts[0].TmpfsOptions.Options"),
     ({"Mounts": [{"Type": "bind", "Source": "/tmp", "Target": "/t", "BindOptions": {"Propagation": "weird"}}]},
      'HostConfig.Mounts[0].BindOptions.Propagation: "weird"'),
+    ({"Mounts": [{"Type": "bind", "Source": "/tmp", "Target": "/t", "BindOptions": {"Propagation": "rshared"}}]},
+     'HostConfig.Mounts[0].BindOptions.Propagation: "rshared": only private propagation is supported'),
 ])
 def test_options_rootless_would_not_apply_are_400s_naming_the_field(host_config: Dict[str, Any],
                                                                      message: str) -> None:
@@ -93,7 +95,7 @@ def test_options_rootless_would_not_apply_are_400s_naming_the_field(host_config:
      "VolumeDriver": "local", "MemorySwappiness": -1, "OomKillDisable": False, "ConsoleSize": [40, 120]},
     {"IpcMode": "shareable", "Runtime": "crun", "MaskedPaths": [], "ReadonlyPaths": ["/proc/sys"],
      "Annotations": {"a": "b"}, "DnsOptions": ["ndots:2"]},
-    {"Mounts": [{"Type": "bind", "Source": "/tmp", "Target": "/b", "BindOptions": {"Propagation": "rslave"}},
+    {"Mounts": [{"Type": "bind", "Source": "/tmp", "Target": "/b", "BindOptions": {"Propagation": "rprivate"}},
                 {"Type": "volume", "Target": "/v", "VolumeOptions": {"NoCopy": True, "Labels": {"a": "b"},
                                                                      "DriverConfig": {"Name": "local"}}},
                 {"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1 << 20, "Mode": 0o700}}]},

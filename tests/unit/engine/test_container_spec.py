@@ -88,8 +88,10 @@ def test_tmpfs_mounts_take_size_mode_and_read_only() -> None:
 
 def test_api_mounts_take_bind_propagation_recursion_and_volume_labels() -> None:
     bind = container_spec.api_mount_request({"Type": "bind", "Source": "/h", "Target": "/b", "ReadOnly": True,
-                                             "BindOptions": {"Propagation": "rslave", "NonRecursive": True}})
-    assert bind.options == ("bind", "ro", "rslave")
+                                             "BindOptions": {"Propagation": "rprivate", "NonRecursive": True}})
+    assert bind.options == ("bind", "ro", "rprivate")
+    with pytest.raises(InvalidArgument, match="invalid mode: rshared: only private propagation"):
+        container_spec.mount_requests({}, {"Binds": ["/h:/c:ro,rshared"]})
     volume = container_spec.api_mount_request({"Type": "volume", "Source": "v", "Target": "/v",
                                                "VolumeOptions": {"NoCopy": True, "Labels": {"b": "2", "a": "1"}}})
     assert volume.options == ("rbind", "rw") and volume.labels == (("a", "1"), ("b", "2"))
