@@ -103,10 +103,6 @@ def _absolute_paths(paths: Optional[Sequence[str]]) -> bool:
     return all(p.startswith("/") for p in paths or [])
 
 
-def _tmpfs_size(options: Optional[types.TmpfsOptions]) -> bool:
-    return options is None or (options.SizeBytes >= 0 and not options.Options)
-
-
 def _no_health(check: Optional[types.HealthConfig]) -> bool:
     """Test ["NONE"] turns the image's check off: what rootless does anyway."""
     return check is None or (check.Test or [""])[0] == "NONE"
@@ -243,7 +239,7 @@ VOLUME_OPTIONS: Dict[str, Support] = {
     "DriverConfig": refused("only the local volume driver without options exists", ok=_local_driver),
 }
 TMPFS_OPTIONS: Dict[str, Support] = {
-    "SizeBytes": applied("size= of the tmpfs"), "Mode": applied("mode= of the tmpfs"),
+    "SizeBytes": applied("size= of the tmpfs", lambda size: size >= 0, "a size can't be negative"), "Mode": applied("mode= of the tmpfs"),
     "Options": refused("extra tmpfs options are " + YET),
 }
 
