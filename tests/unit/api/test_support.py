@@ -152,3 +152,23 @@ def test_every_refused_field_is_refused_with_a_non_default_value() -> None:
                 continue
             with pytest.raises(InvalidArgument, match=f"invalid argument: {item.name}: "):
                 support.refuse_unsupported(dataclasses.replace(cls(), **{item.name: samples[type(value)]}))
+
+
+# docker-compose 1.29 through docker-py 5: create_container_config sends every Config key (None when unset)
+# and create_host_config the ones compose always passes (links=[], volumes_from=[], binds=[]).
+COMPOSE_CREATE = {
+    "Hostname": None, "Domainname": None, "ExposedPorts": {"80/tcp": {}}, "User": None, "Tty": False,
+    "OpenStdin": False, "StdinOnce": False, "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
+    "Env": ["A=1"], "Cmd": None, "Image": "busybox", "Volumes": {"/data": {}}, "NetworkDisabled": False,
+    "Entrypoint": None, "WorkingDir": None, "MacAddress": None, "Labels": {
+        "com.docker.compose.project": "p", "com.docker.compose.service": "web"},
+    "StopSignal": None, "Healthcheck": None, "StopTimeout": None, "Runtime": None,
+    "HostConfig": {"Links": [], "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}, "Binds": [],
+                   "VolumesFrom": [], "Privileged": False, "NetworkMode": "p_default", "LogConfig": {"Type": "",
+                   "Config": {}}, "ReadonlyRootfs": False, "Init": None},
+    "NetworkingConfig": {"EndpointsConfig": {"p_default": {"Aliases": ["web"], "IPAMConfig": {}}}},
+}
+
+
+def test_a_docker_compose_1_29_create_body_passes() -> None:
+    support.decode_request(types.ContainerCreate, COMPOSE_CREATE)
