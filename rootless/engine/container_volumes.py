@@ -51,7 +51,7 @@ class ContainerVolumes:
         if request.is_volume:
             name = request.source or recorded_name
             created = not name or not self.store.exists(name)
-            volume = self.store.create(name or None, anonymous=request.is_anonymous)
+            volume = self.store.create(name or None, labels=dict(request.labels), anonymous=request.is_anonymous)
             if created:
                 self.events.publish("volume", "create", volume.name, driver="local")
             return {"Type": "volume", "Name": volume.name, "Source": volume.mountpoint,

@@ -237,9 +237,11 @@ class Containers(ContainerReads):
         mode = container.host_config.get("NetworkMode") or "bridge"
         if mode not in BUILTIN_NETWORK_MODES:
             endpoints = (container.data.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
-            aliases = (endpoints.get(mode) or {}).get("Aliases") or []
+            requested = endpoints.get(mode) or {}
+            address = (requested.get("IPAMConfig") or {}).get("IPv4Address") or None  # --ip
             network = self.networks.get(mode)
-            endpoint = self.networks.connect(network.network_id, container.id, container.name, aliases)
+            endpoint = self.networks.connect(network.network_id, container.id, container.name,
+                                             requested.get("Aliases") or [], address)
             container.set_attachment(network.name, endpoint_settings(network, endpoint))
         else:
             container.set_attachment("bridge" if mode == "default" else mode, {})

@@ -4,21 +4,22 @@ from __future__ import annotations
 from typing import List
 
 from rootless.api import types
-from rootless.api.decode import decode_body, to_wire
+from rootless.api.decode import to_wire
 from rootless.api.http import Hijack, Request, Response, Route, Router
 from rootless.api.routes.containers import stream_content_type
+from rootless.api.support import decode_request
 from rootless.engine import Engine
 
 
 def create(engine: Engine, request: Request) -> Response:
-    spec = decode_body(types.ExecCreate, request.json())
+    spec = decode_request(types.ExecCreate, request.json())
     session = engine.execs.create(engine.containers.get(request.params["ref"]), to_wire(spec))
     return Response.json({"Id": session.exec_id}, 201)
 
 
 def start(engine: Engine, request: Request) -> "Response | Hijack":
     session = engine.execs.get(request.params["exec_id"])
-    detach = decode_body(types.ExecStart, request.json()).Detach
+    detach = decode_request(types.ExecStart, request.json()).Detach
     engine.execs.start(session, detach)
     if detach:
         return Response(200, b"", "application/json")
