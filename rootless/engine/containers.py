@@ -23,10 +23,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Protocol, Set, Tuple
 
+from rootless.api import types
 from rootless.config import Paths
 from rootless.engine import container_spec, lifecycle
 from rootless.engine.container_io import AttachSession
-from rootless.engine.container_model import Container, merge_config, new_record, now_rfc3339
+from rootless.engine.container_model import Container, new_record, now_rfc3339
 from rootless.engine.container_reads import ContainerReads
 from rootless.engine.container_runtime import ContainerRuntime, MonitorSettings
 from rootless.engine.container_volumes import ContainerVolumes, anonymous_names
@@ -160,29 +161,28 @@ class Containers(ContainerReads):
         self.events.publish("container", action, container.id, **attributes)
 
     # -- create -----------------------------------------------------------------
-    def create(self, body: Dict[str, Any], name: Optional[str]) -> Container:
+    def create(self, request: types.ContainerCreate, name: Optional[str]) -> Container:
         """Create a container from an image that must already be in the store.
 
+        The request was decoded and checked at the API edge (api/decode.py);
+        what this host cannot do is refused here, before anything is made.
+
         Raises:
-            NotFound: the image is not in the store ("No such image: ref").
+            NotFound: the image or the network is not there ("No such image: ref").
             Conflict: the name is in use.
-            InvalidArgument: the body is malformed.
+            InvalidArgument / FailedPrecondition: the host can't do what is asked.
         """
-        image_ref = body.get("Image")
-        if not image_ref or not isinstance(image_ref, str):
+        if not request.Image:
             raise InvalidArgument("config: Image is required")
-        image = self.images.get(image_ref)
-        host_config = dict(body.get("HostConfig") or {})
-        self._check_host_config(host_config)
+        image = self.images.get(request.Image)
         container_id = os.urandom(32).hex()
         image_config = image.config.to_json().get("config", {}) if hasattr(image.config, "to_json") else {}
-        config = merge_config(image_config, {k: v for k, v in body.items()
-                                             if k not in ("HostConfig", "NetworkingConfig")}, container_id)
-        record = self._reserve(name, lambda chosen: Container(self.paths, new_record(
-            container_id, chosen, image_ref, image.image_id, config, host_config,
-            body.get("NetworkingConfig") or {}, self.host.storage_driver, self.paths)))
+        data = new_record(container_id, "", request, image.image_id, image_config, self.host.storage_driver,
+                          self.paths)
+        self._check_host_config(data["HostConfig"])
+        record = self._reserve(name, lambda chosen: Container(self.paths, {**data, "Name": "/" + chosen}))
         try:
-            self._prepare(record, image)
+            self._prepare(record, image, request.NetworkingConfig or types.NetworkingConfig())
             record.save()
         except BaseException:
             with self._lock:
@@ -211,7 +211,8 @@ class Containers(ContainerReads):
             return record
 
     def _check_host_config(self, host_config: Dict[str, Any]) -> None:
-        """Refuse at create what this host cannot do (limits without cgroups, unknown networks)."""
+        """Refuse at create what this host cannot do (limits without cgroups, unknown networks),
+        on the HostConfig as it will be recorded."""
         container_spec.check_limits(host_config, self.host.cgroup)
         container_spec.check_ulimits(host_config, self.host.spec_host)
         mode = host_config.get("NetworkMode") or "bridge"
@@ -220,7 +221,7 @@ class Containers(ContainerReads):
         if mode not in BUILTIN_NETWORK_MODES:
             self.networks.get(mode)  # NotFound "network x not found", as docker says
 
-    def _prepare(self, container: Container, image: ImageRecord) -> None:
+    def _prepare(self, container: Container, image: ImageRecord, networking: types.NetworkingConfig) -> None:
         """The plan, made once: volumes for the container's life, its rootfs, its networks."""
         try:
             requests = container_spec.mount_requests(container.config, container.host_config)
@@ -228,20 +229,20 @@ class Containers(ContainerReads):
             container.data["Mounts"] = made  # filled as volumes are made: a failed create removes them
             self.volumes.mount_points(requests, {}, made)
             self.runtime.prepare_rootfs(container.id, image)
-            self._attach_at_create(container)
+            self._attach_at_create(container, networking)
         except BaseException:
             self._remove_anonymous_volumes(container)
             raise
 
-    def _attach_at_create(self, container: Container) -> None:
+    def _attach_at_create(self, container: Container, networking: types.NetworkingConfig) -> None:
+        """The container's network attachments, recorded (the plumbing reads them at start)."""
         mode = container.host_config.get("NetworkMode") or "bridge"
         if mode not in BUILTIN_NETWORK_MODES:
-            endpoints = (container.data.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
-            requested = endpoints.get(mode) or {}
-            address = (requested.get("IPAMConfig") or {}).get("IPv4Address") or None  # --ip
+            requested = (networking.EndpointsConfig or {}).get(mode) or types.EndpointSettings()
+            address = (requested.IPAMConfig.IPv4Address if requested.IPAMConfig else "") or None  # --ip
             network = self.networks.get(mode)
             endpoint = self.networks.connect(network.network_id, container.id, container.name,
-                                             requested.get("Aliases") or [], address)
+                                             requested.Aliases or [], address)
             container.set_attachment(network.name, endpoint_settings(network, endpoint))
         else:
             container.set_attachment("bridge" if mode == "default" else mode, {})

@@ -34,6 +34,7 @@ FORBIDDEN = {
     # The builder gets pull injected by the engine, so no registry; volumes/networks are engine records.
     "build": ["rootless.engine", "rootless.api", "rootless.client", "rootless.cli", "rootless.daemon",
               "rootless.registry", "rootless.volumes", "rootless.networks"],
+    # engine takes the typed requests api/types.py decodes (stdlib + errors only; see ENGINE_ALLOWED_API).
     "engine": ["rootless.api", "rootless.client", "rootless.cli", "rootless.daemon"],
     "api": ["rootless.client", "rootless.cli", "rootless.daemon"],
     "client": ["rootless.engine", "rootless.host", "rootless.runtime", "rootless.api.routes", "rootless.api.server",
@@ -46,6 +47,9 @@ CLI_ALLOWED_LAZY = {"rootless.host.doctor", "rootless.host.userns", "rootless.ho
 # runtime/linux.py is stdlib-only ctypes bindings (unshare, setns, mount) that host/ needs too;
 # its home is util/, where it can move once runtime/monitor.py is free to edit.
 HOST_ALLOWED_RUNTIME = {"rootless.runtime.linux"}
+# The create request reaches the engine as the wire dataclasses decoded once at the API edge
+# (podman's specgen); they import only the stdlib and errors, so the engine gets no server code.
+ENGINE_ALLOWED_API = {"rootless.api.types"}
 
 
 def modules():
@@ -93,6 +97,8 @@ def test_imports_point_down(rel, path):
                 and not any(_is_under(imp, a) for a in allowed)]
     if top == "host":
         bad = [imp for imp in bad if not _is_host_allowed(imp)]
+    if top == "engine":
+        bad = [imp for imp in bad if not any(_is_under(imp, allowed) for allowed in ENGINE_ALLOWED_API)]
     assert not bad, f"{rel} imports {bad}"
 
 

@@ -6,7 +6,6 @@ import json
 from typing import Any, Iterator, List
 
 from rootless.api import types
-from rootless.api.decode import to_wire
 from rootless.api.filters import parse_filters
 from rootless.api.http import Hijack, Request, Response, Route, Router, StreamResponse
 from rootless.api.support import decode_request
@@ -26,7 +25,7 @@ def stream_content_type(request: Request, tty: bool) -> str:
 def create(engine: Engine, request: Request) -> Response:
     # Typed at the edge (api/types.py): a mistyped field is a 400 here, never a stored record.
     spec = decode_request(types.ContainerCreate, request.json())
-    container = engine.containers.create(to_wire(spec), request.q("name") or None)
+    container = engine.containers.create(spec, request.q("name") or None)
     return Response.json({"Id": container.id, "Warnings": []}, 201)
 
 

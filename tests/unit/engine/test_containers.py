@@ -10,6 +10,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 
+from rootless.api import types
+from rootless.api.decode import decode_body
 from rootless.config import Paths
 from rootless.engine import lifecycle
 from rootless.engine.container_model import Container
@@ -66,7 +68,8 @@ class World:
 
     def create(self, name: Optional[str] = None, **body: Any) -> Container:
         host_config = {"NetworkMode": "none", **body.pop("HostConfig", {})}
-        return self.containers.create({"Image": "busybox", "HostConfig": host_config, **body}, name)
+        request = decode_body(types.ContainerCreate, {"Image": "busybox", "HostConfig": host_config, **body})
+        return self.containers.create(request, name)
 
     def run(self, name: Optional[str] = None, **body: Any) -> Container:
         container = self.create(name, **body)
@@ -99,7 +102,7 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_create_records_the_container_and_announces_it(world: World) -> None:
     container = world.create("web", Cmd=["echo", "hi"], Env=["A=request"])
     assert container.status == "created" and container.name == "web"
-    assert container.config["Env"] == ["PATH=/bin", "A=request"]
+    assert container.config["Env"] == ["A=request", "PATH=/bin"]  # docker's order: the request's, then the image's
     assert Container.load(world.paths, container.id) is not None  # on disk
     assert world.actions() == ["create"]
     assert world.containers.get("web") is container
@@ -112,14 +115,31 @@ def test_create_refuses_a_taken_name_an_unknown_image_and_an_unknown_network(wor
     with pytest.raises(Conflict, match=f'already in use by container "{first.id}"'):
         world.create("web")
     with pytest.raises(NotFound, match="No such image: nope"):
-        world.containers.create({"Image": "nope"}, None)
+        world.containers.create(types.ContainerCreate(Image="nope"), None)
     with pytest.raises(NotFound):
         world.create(HostConfig={"NetworkMode": "nosuchnet"})
     with pytest.raises(InvalidArgument, match="not supported yet"):
         world.create(HostConfig={"NetworkMode": "container:other"})
     with pytest.raises(InvalidArgument, match="Image is required"):
-        world.containers.create({}, None)
+        world.containers.create(types.ContainerCreate(), None)
     assert [c.name for c in world.containers.all()] == ["web"]
+
+
+def test_a_bare_key_at_create_hides_the_images_value(world: World) -> None:
+    # moby's merge keeps "A" in Config.Env and drops the image's A=image; the process has no A
+    container = world.run(Env=["A", "B=1"])
+    assert container.config["Env"] == ["A", "B=1", "PATH=/bin"]
+    assert world.runtime.processes[container.id].options.env == ["A", "B=1", "PATH=/bin"]  # spec.container_env unsets A
+
+
+def test_entrypoint_and_cmd_follow_dockers_merge(world: World) -> None:
+    world.images.config["Entrypoint"] = ["/entry"]
+    assert world.create(Cmd=["x"]).data["Path"] == "/entry"
+    assert world.create(Entrypoint=["/other"]).config["Cmd"] is None  # an entrypoint drops the image CMD
+    cleared = world.create(Entrypoint=[""], Cmd=["echo"])
+    assert cleared.config["Entrypoint"] is None and cleared.data["Path"] == "echo"
+    with pytest.raises(InvalidArgument, match="no command specified"):
+        world.create(Entrypoint=[""])  # docker refuses it at create, not at start
 
 
 def test_limits_without_cgroups_are_refused_at_create(world: World) -> None:
@@ -144,7 +164,7 @@ def test_start_runs_the_plan_and_an_exit_is_recorded(world: World) -> None:
     assert container.status == "running" and container.state["Pid"] > 0
     process = world.runtime.processes[container.id]
     assert process.started and process.options.args == ["echo", "hi"]
-    assert process.options.env == ["PATH=/bin", "A=image", "B=2"] and process.options.cwd == "/work"
+    assert process.options.env == ["B=2", "PATH=/bin", "A=image"] and process.options.cwd == "/work"
     assert os.path.isdir(os.path.join(world.runtime.root, container.id, "work"))  # docker makes WorkingDir
     with pytest.raises(NotModified):
         world.containers.start(container)
