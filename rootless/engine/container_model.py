@@ -25,6 +25,7 @@ from rootless.util.units import human_duration
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 RECORD_FILE = "container.json"
+PLAN_KEY = "RootlessPlan"  # the plan made at create (engine/container_plan.py); not in inspect
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
 
@@ -224,6 +225,7 @@ class Container:
             if first and self.running:
                 data["NetworkSettings"][key] = first.get(key, data["NetworkSettings"][key])
         data.pop("Internal", None)
+        data.pop(PLAN_KEY, None)
         return data
 
     def summary(self, ports: List[Dict[str, Any]], networks: Dict[str, Any]) -> Dict[str, Any]:

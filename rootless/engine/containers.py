@@ -25,9 +25,9 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Set, Tuple
 
 from rootless.api import types
 from rootless.config import Paths
-from rootless.engine import container_spec, lifecycle
+from rootless.engine import container_plan, container_spec, lifecycle
 from rootless.engine.container_io import AttachSession
-from rootless.engine.container_model import Container, new_record, now_rfc3339
+from rootless.engine.container_model import PLAN_KEY, Container, new_record, now_rfc3339
 from rootless.engine.container_reads import ContainerReads
 from rootless.engine.container_runtime import ContainerRuntime, MonitorSettings
 from rootless.engine.container_volumes import ContainerVolumes, anonymous_names
@@ -180,6 +180,7 @@ class Containers(ContainerReads):
         data = new_record(container_id, "", request, image.image_id, image_config, self.host.storage_driver,
                           self.paths)
         self._check_host_config(data["HostConfig"])
+        data[PLAN_KEY] = self._make_plan(Container(self.paths, data))  # refused here, before anything is made
         record = self._reserve(name, lambda chosen: Container(self.paths, {**data, "Name": "/" + chosen}))
         try:
             self._prepare(record, image, request.NetworkingConfig or types.NetworkingConfig())
@@ -300,10 +301,27 @@ class Containers(ContainerReads):
             container.save()
             self._changed.notify_all()
 
+    # -- the plan ---------------------------------------------------------------
+    def _make_plan(self, container: Container) -> Dict[str, Any]:
+        return container_plan.make_plan(container, self.host.network_backend, self.host.cgroup, self.host.spec_host)
+
+    def replan(self, container: Container) -> Dict[str, Any]:
+        """Make and store the container's plan again after its record changed.
+
+        The plug-in point for what changes a created container (docker update's
+        limits, build's RUN containers, user networks): change the record, replan.
+        """
+        plan = self._make_plan(container)
+        with self._lock:
+            container.data[PLAN_KEY] = plan
+            container.save()
+        return plan
+
     def _launch(self, container: Container) -> Launched:
+        plan = container_plan.stored_plan(container) or self.replan(container)  # once for an older record
         rootfs = self.runtime.mount(container.id)
-        network = container_spec.network_setup(container, self.host.network_backend)
-        options = self._spec_options(container, rootfs, network)
+        network = container_plan.network_of(plan)
+        options = self._spec_options(container, plan, rootfs, network)
         monitor = MonitorSettings(
             log_path=container.log_path, log_max_size=lifecycle.log_size(container),
             log_max_files=lifecycle.log_files(container), tty=container.tty,
@@ -318,13 +336,15 @@ class Containers(ContainerReads):
         self.runtime.start(container.id)
         return launched
 
-    def _spec_options(self, container: Container, rootfs: str,
+    def _spec_options(self, container: Container, plan: Dict[str, Any], rootfs: str,
                       network: container_spec.NetworkSetup) -> runtime_spec.SpecOptions:
+        """The plan with what exists only now: the rootfs, the /etc files, the volumes' paths."""
         etc_files = container_spec.write_etc_files(container, network)
         mounts = self._mounts(container)
-        container_spec.ensure_workdir(rootfs, container.config.get("WorkingDir") or "")
-        return container_spec.build_spec_options(container, rootfs, network, etc_files, mounts,
-                                                 self.host.cgroup, list(self.host.hooks_dirs))
+        options = container_plan.spec_options(plan, rootfs, etc_files, mounts, self.host.cgroup,
+                                              list(self.host.hooks_dirs))
+        container_spec.ensure_workdir(rootfs, options.cwd)
+        return options
 
     def _mounts(self, container: Container) -> List[runtime_spec.Mount]:
         """Binds and volumes as recorded at create; a record from before that gets them now, once."""

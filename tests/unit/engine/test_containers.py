@@ -577,3 +577,44 @@ def test_resize_changes_and_files_go_to_the_runtime(world: World) -> None:
     world.containers.resize(container, 10, 20)
     assert f"resize {container.id[:6]} 10x20" in world.runtime.calls
     assert world.containers.changes(container) == [{"Path": "/fake", "Kind": 1}]
+
+
+# -- the plan made at create --------------------------------------------------------------------
+def test_what_start_would_refuse_is_refused_at_create(world: World) -> None:
+    with pytest.raises(InvalidArgument):
+        world.create(HostConfig={"CapAdd": ["CAP_NOT_A_THING"]})
+    with pytest.raises(InvalidArgument):
+        world.create(HostConfig={"SecurityOpt": ["nonsense=1"]})
+    assert world.containers.all() == [] and os.listdir(world.paths.containers) == []
+
+
+def test_start_executes_the_stored_plan_without_making_it_again(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rootless.engine import container_plan
+    container = world.create(HostConfig={"CapAdd": ["NET_ADMIN"], "Tmpfs": {"/scratch": "size=1m"}})
+    plan = container.data["RootlessPlan"]
+    assert "RootlessPlan" not in world.containers.inspect(container)
+
+    def no_planning(*args: Any) -> None:
+        raise AssertionError("start must not plan again")
+
+    monkeypatch.setattr(container_plan, "make_plan", no_planning)
+    world.containers.start(container)
+    options = world.runtime.processes[container.id].options
+    assert options.cap_add == ["NET_ADMIN"] and options.tmpfs == {"/scratch": "size=1m"}
+    assert options.rootfs == os.path.join(world.runtime.root, container.id)
+    assert Container.load(world.paths, container.id).data["RootlessPlan"] == plan  # type: ignore[union-attr]
+
+
+def test_a_record_without_a_plan_gets_one_at_its_next_start_once(world: World) -> None:
+    container = world.create(Cmd=["echo", "old"])
+    del container.data["RootlessPlan"]
+    container.save()
+    containers = world.daemon_start()
+    old = containers.get(container.id)
+    containers.start(old)
+    assert world.runtime.processes[old.id].options.args == ["echo", "old"]
+    stored = Container.load(world.paths, old.id)
+    assert stored is not None and "RootlessPlan" in stored.data
+    old.data["RootlessPlan"]["Version"] = "from another version"
+    containers.replan(old)  # docker update's plug-in point: record changed, plan again
+    assert old.data["RootlessPlan"]["Version"] != "from another version"
