@@ -1,6 +1,6 @@
 """The DNS responder of the shared network namespace: one UDP socket per user network.
 
-usage: python -m rootless.runtime.network.dns_server NETNS_FILE TABLE_FILE [UPSTREAM ip:port ...]
+usage: python -m rootless.runtime.network.dns_server [--ready-fd=N] NETNS_FILE TABLE_FILE [UPSTREAM ip:port ...]
 
 A process of its own (aardvark-dns's shape), started detached by the daemon,
 so containers keep resolving while the daemon restarts. It opens the upstream
@@ -52,12 +52,21 @@ class Responder:
     def reload(self) -> None:
         """Read the table again; listen on new gateways, close those gone."""
         self.table = names.NameTable.load(self.table_file)
-        wanted = {entry.gateway: network_id for network_id, entry in self.table.networks.items()}
+        wanted = self.wanted()
         for gateway in [g for g in self.listeners if g not in wanted]:
             self.listeners.pop(gateway)[0].close()
         for gateway, network_id in wanted.items():
             if gateway in self.listeners:
                 self.listeners[gateway] = (self.listeners[gateway][0], network_id)
+        self.bind_missing()
+
+    def wanted(self) -> Dict[str, str]:
+        return {entry.gateway: network_id for network_id, entry in self.table.networks.items()}
+
+    def bind_missing(self) -> None:
+        """Listen on gateways that have none yet (retried every second: a bridge may come later)."""
+        for gateway, network_id in self.wanted().items():
+            if gateway in self.listeners:
                 continue
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
@@ -104,8 +113,11 @@ class Responder:
             del self.pending[query_id]
 
 
-def serve(responder: Responder, wake_fd: int) -> None:
+def serve(responder: Responder, wake_fd: int, ready_fd: int) -> None:
     responder.reload()
+    if ready_fd >= 0:  # signal handlers are in place: SIGHUP no longer kills us
+        os.write(ready_fd, b"1")
+        os.close(ready_fd)
     while True:
         by_fd = {sock.fileno(): (sock, nid) for sock, nid in responder.listeners.values()}
         ready, _, _ = select.select([wake_fd, responder.upstream.fileno(), *by_fd], [], [], 1.0)
@@ -118,10 +130,15 @@ def serve(responder: Responder, wake_fd: int) -> None:
             elif fd in by_fd:
                 responder.on_query(*by_fd[fd])
         responder.expire()
+        if len(responder.listeners) < len(responder.table.networks):
+            responder.bind_missing()
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    ready_fd = -1
+    if args and args[0].startswith("--ready-fd="):
+        ready_fd = int(args.pop(0).partition("=")[2])
     netns_file, table_file, upstreams = args[0], args[1], [parse_upstream(u) for u in args[2:]]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s dns: %(message)s")
     upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # in the host's netns: see above
@@ -132,7 +149,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGHUP, lambda *_: None)  # the wakeup fd does the work
-    serve(Responder(table_file, upstreams, upstream), wake_r)
+    serve(Responder(table_file, upstreams, upstream), wake_r, ready_fd)
 
 
 if __name__ == "__main__":

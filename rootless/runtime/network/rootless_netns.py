@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from dataclasses import replace
-from typing import IO, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from rootless.errors import FailedPrecondition, InvalidArgument, NotFound, ToolError
 from rootless.runtime import linux
@@ -164,14 +164,10 @@ class RootlessNetns:
         return state.get("kind") == self.uplink and _is_live(self._pid_of("uplink"), self.uplink)
 
     def _start_uplink(self) -> None:
-        log = open(os.path.join(self.state_dir, "uplink.log"), "ab")
-        try:
-            if self.uplink == SLIRP4NETNS:
-                pid = self._start_slirp(log)
-            else:
-                pid = self._start_pasta()
-        finally:
-            log.close()
+        pid = self._start_slirp() if self.uplink == SLIRP4NETNS else self._start_pasta()
+        # slirp4netns delivers a port forward to a container's address by ARPing for it
+        # on the tap: the namespace answers for the addresses it routes to its bridges.
+        self.run_in(self.netns_file, ["/bin/sh", "-c", f"echo 1 > /proc/sys/net/ipv4/conf/{plumbing.TAP}/proxy_arp"])
         fs.atomic_write_json(os.path.join(self.state_dir, "uplink.json"),
                              {"kind": self.uplink, "pid": pid, "api_socket": self.api_socket}, mode=0o600)
 
@@ -179,7 +175,7 @@ class RootlessNetns:
     def api_socket(self) -> str:
         return os.path.join(self.state_dir, "slirp.sock")
 
-    def _start_slirp(self, log: IO[bytes]) -> int:
+    def _start_slirp(self) -> int:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.api_socket)
         features = slirp.detect_features()
@@ -187,18 +183,7 @@ class RootlessNetns:
             raise FailedPrecondition("start network uplink: slirp4netns: too old (no --api-socket)",
                                      hint="install slirp4netns >= 0.4")
         argv = plumbing.uplink_slirp_argv(self.netns_file, self.api_socket, features)
-        read_fd, write_fd = os.pipe()
-        try:
-            helper = proc.popen([argv[0], f"--ready-fd={write_fd}", *argv[1:]], tool=slirp.BINARY,
-                                stderr=log, pass_fds=(write_fd,), start_new_session=True)
-            os.close(write_fd)
-            write_fd = -1
-            proc.wait_ready(helper, read_fd, slirp.BINARY, READY_TIMEOUT)
-        finally:
-            for fd in (read_fd, write_fd):
-                if fd >= 0:
-                    os.close(fd)
-        return helper.pid
+        return self._start_detached(argv, 1, slirp.BINARY, "uplink.log")
 
     def _start_pasta(self) -> int:
         pid_file = os.path.join(self.state_dir, "pasta.pid")
@@ -212,14 +197,30 @@ class RootlessNetns:
         return _is_live(self._pid_of("dns"), "dns_server")
 
     def _start_responder(self) -> None:
-        log = open(os.path.join(self.state_dir, "dns.log"), "ab")
+        """Start dns_server.py detached; ready once it has handlers and listeners."""
+        argv = [sys.executable, "-m", "rootless.runtime.network.dns_server", self.netns_file,
+                self.table.path, *self.upstreams]
+        pid = self._start_detached(argv, 3, "dns", "dns.log")
+        fs.atomic_write_json(os.path.join(self.state_dir, "dns.json"), {"pid": pid}, mode=0o600)
+
+    def _start_detached(self, argv: List[str], ready_at: int, tool: str, log_name: str) -> int:
+        """A helper in a session of its own (it outlives us), once it wrote to --ready-fd.
+
+        ready_at: where in argv the --ready-fd option goes (before positional arguments).
+        """
+        read_fd, write_fd = os.pipe()
         try:
-            argv = [sys.executable, "-m", "rootless.runtime.network.dns_server", self.netns_file,
-                    self.table.path, *self.upstreams]
-            helper = proc.popen(argv, tool="dns", stderr=log, start_new_session=True)
+            with open(os.path.join(self.state_dir, log_name), "ab") as log:
+                full = [*argv[:ready_at], f"--ready-fd={write_fd}", *argv[ready_at:]]
+                helper = proc.popen(full, tool=tool, stderr=log, pass_fds=(write_fd,), start_new_session=True)
+            os.close(write_fd)
+            write_fd = -1
+            proc.wait_ready(helper, read_fd, tool, READY_TIMEOUT)
         finally:
-            log.close()
-        fs.atomic_write_json(os.path.join(self.state_dir, "dns.json"), {"pid": helper.pid}, mode=0o600)
+            for fd in (read_fd, write_fd):
+                if fd >= 0:
+                    os.close(fd)
+        return helper.pid
 
     def _update_responder(self, wait_for: Optional[str] = None) -> None:
         """Save the table and make the responder read it; wait until it listens on wait_for."""
