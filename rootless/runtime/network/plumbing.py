@@ -123,6 +123,10 @@ def uplink_slirp_argv(netns_file: str, api_socket: str, features: slirp.Features
 
 
 def uplink_pasta_argv(netns_file: str, pid_file: str, binary: str = "pasta") -> List[str]:
-    """pasta for the shared namespace: outbound only (its forwards are fixed at start)."""
-    return [binary, "--config-net", "--quiet", "--runas", "0:0", "--pid", pid_file, "--no-map-gw",
+    """pasta for the shared namespace: outbound only (its forwards are fixed at start).
+
+    Its gateway address stays mapped to the host's loopback, as slirp's is:
+    the firewall decides who may use it (loopback_ok).
+    """
+    return [binary, "--config-net", "--quiet", "--runas", "0:0", "--pid", pid_file,
             "-I", TAP, "-t", "none", "-u", "none", "-T", "none", "-U", "none", "--netns", netns_file]

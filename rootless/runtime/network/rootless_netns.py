@@ -129,11 +129,11 @@ class RootlessNetns:
             if not self.is_created():
                 self._create_netns()
             self.table = names.NameTable.load(self.table.path)
-            if self.run_in(self.netns_file, [_tool("nft"), "list", "table", "inet", plumbing.TABLE],
-                           check=False).returncode != 0:
-                self.nft(plumbing.base_ruleset())
             if not self._uplink_alive():
                 self._start_uplink()
+            if self.run_in(self.netns_file, [_tool("nft"), "list", "table", "inet", plumbing.TABLE],
+                           check=False).returncode != 0:
+                self.nft(plumbing.base_ruleset(host_loopback=str(self._state("uplink")["host_loopback"])))
             if not self._responder_alive():
                 self.table.save()
                 self._start_responder()
@@ -164,12 +164,26 @@ class RootlessNetns:
         return state.get("kind") == self.uplink and _is_live(self._pid_of("uplink"), self.uplink)
 
     def _start_uplink(self) -> None:
+        """Start the uplink (stopping one of another kind); record it and its host-loopback address."""
+        old = self._state("uplink")
+        _stop(self._pid_of("uplink"), str(old.get("kind") or self.uplink))
         pid = self._start_slirp() if self.uplink == SLIRP4NETNS else self._start_pasta()
         # slirp4netns delivers a port forward to a container's address by ARPing for it
         # on the tap: the namespace answers for the addresses it routes to its bridges.
         self.run_in(self.netns_file, ["/bin/sh", "-c", f"echo 1 > /proc/sys/net/ipv4/conf/{plumbing.TAP}/proxy_arp"])
+        # Both map their gateway address to the host's loopback; the firewall guards it.
+        loopback = slirp.GATEWAY if self.uplink == SLIRP4NETNS else self._default_gateway()
         fs.atomic_write_json(os.path.join(self.state_dir, "uplink.json"),
-                             {"kind": self.uplink, "pid": pid, "api_socket": self.api_socket}, mode=0o600)
+                             {"kind": self.uplink, "pid": pid, "api_socket": self.api_socket,
+                              "host_loopback": loopback}, mode=0o600)
+
+    def _default_gateway(self) -> str:
+        out = self.run_in(self.netns_file, [_tool("ip"), "-j", "-4", "route", "show", "default"]).text
+        routes = json.loads(out or "[]")
+        if not routes or "gateway" not in routes[0]:
+            raise ToolError(PASTA, "configured no default route in the shared namespace",
+                            hint="does the host have an IPv4 default route?")
+        return str(routes[0]["gateway"])
 
     @property
     def api_socket(self) -> str:

@@ -111,6 +111,8 @@ def setup(host: RootlessNetns, params: Dict[str, Any]) -> Dict[str, Any]:
         "internal_uplink": wget(host, "c4", f"http://10.0.2.2:{hostport}/"),
         "internal_forward": nslookup(host, "c4", "outside.example", "10.89.202.1"),
         "internal_name": nslookup(host, "c4", "db", "10.89.202.1"),
+        "internal_own_route": sh(host, "c4", ["ip", "route", "add", "default", "via", "10.89.202.1"]),
+        "internal_uplink_with_own_route": wget(host, "c4", f"http://10.0.2.2:{hostport}/"),
         "uplink_loopback_opted_in": wget(host, "c1", f"http://10.0.2.2:{hostport}/"),
         "uplink_loopback_not_opted_in": wget(host, "c2", f"http://10.0.2.2:{hostport}/"),
         "c1_addr": sh(host, "c1", ["ip", "-o", "link", "show", "eth0"]),
@@ -168,11 +170,35 @@ def teardown(host: RootlessNetns, params: Dict[str, Any]) -> Dict[str, Any]:
     return {"netns_left": os.path.exists(host.netns_file)}
 
 
+def pasta(host: RootlessNetns, params: Dict[str, Any]) -> Dict[str, Any]:
+    """The pasta uplink: outbound (to the host's loopback through its gateway), names; no publishing."""
+    host.ensure()
+    host.create_bridge(NETS["a"])
+    for ctr in ("c1", "c2"):
+        host.attach(new_container(host, ctr), ENDPOINTS[ctr])
+    pid = start_httpd(host, "c1", "hello from c1")
+    gateway = str(host._state("uplink")["host_loopback"])
+    url = f"http://{gateway}:{params['host_http_port']}/"
+    checks = {"tcp_by_name": by_name(host, "c2", "http://web/", "10.89.200.1"),
+              "dns_forwarded": nslookup(host, "c2", "outside.example", "10.89.200.1"),
+              "uplink_loopback_opted_in": wget(host, "c1", url),
+              "uplink_loopback_not_opted_in": wget(host, "c2", url)}
+    try:
+        host.publish([PortMapping("tcp", 80, 0, "127.0.0.1")], ENDPOINTS["c1"].ipv4)
+        checks["publish"] = {"rc": 0, "out": "published"}
+    except Exception as exc:
+        checks["publish"] = {"rc": 1, "out": f"{type(exc).__name__}: {exc}"}
+    os.kill(pid, signal.SIGKILL)
+    host.remove_bridge(NETS["a"].network_id)
+    host.destroy()
+    return {"checks": checks, "netns_left": os.path.exists(host.netns_file)}
+
+
 def main() -> None:
     phase, state_dir, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     host = RootlessNetns(state_dir, uplink=params.get("uplink", "slirp4netns"),
                          upstreams=[f"127.0.0.1:{params['dns_port']}"])
-    result = {"setup": setup, "adopt": adopt, "teardown": teardown}[phase](host, params)
+    result = {"setup": setup, "adopt": adopt, "teardown": teardown, "pasta": pasta}[phase](host, params)
     print(json.dumps(result), flush=True)
     if phase == "setup":
         os.kill(os.getpid(), signal.SIGKILL)  # a daemon killed: nothing cleaned up
