@@ -73,13 +73,18 @@ def _stop(pid: int, marker: str) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def is_listening_udp(pid: int, address: str, port: int) -> bool:
-    """Whether pid's network namespace has a UDP socket bound to address:port (/proc/PID/net/udp)."""
+def has_udp_listener(proc_net_udp: str, address: str, port: int) -> bool:
+    """Whether a /proc/net/udp table has a socket bound to address:port (little-endian hex)."""
     packed = bytes(int(part) for part in address.split("."))
     wanted = f"{int.from_bytes(packed, 'little'):08X}:{port:04X}"
+    return any(line.split()[1:2] == [wanted] for line in proc_net_udp.splitlines()[1:])
+
+
+def is_listening_udp(pid: int, address: str, port: int) -> bool:
+    """Whether pid's network namespace has a UDP socket bound to address:port."""
     try:
         with open(f"/proc/{pid}/net/udp", encoding="ascii") as f:
-            return any(line.split()[1] == wanted for line in f.readlines()[1:])
+            return has_udp_listener(f.read(), address, port)
     except OSError:
         return False
 
