@@ -20,7 +20,7 @@ import signal
 import socket
 import sys
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from rootless.runtime import linux
 from rootless.runtime.network import names
@@ -48,6 +48,7 @@ class Responder:
         self.listeners: Dict[str, Tuple[socket.socket, str]] = {}  # gateway -> (socket, network id)
         # forwarded id -> (listener, client, client's id, deadline)
         self.pending: Dict[int, Tuple[socket.socket, Address, bytes, float]] = {}
+        self.warned: Set[str] = set()
 
     def reload(self) -> None:
         """Read the table again; listen on new gateways, close those gone."""
@@ -72,7 +73,9 @@ class Responder:
             try:
                 sock.bind((gateway, PORT))
             except OSError as exc:
-                logger.warning("can't listen: %s:%d: %s", gateway, PORT, exc)
+                if gateway not in self.warned:  # retried every second: say it once
+                    logger.warning("can't listen: %s:%d: %s", gateway, PORT, exc)
+                    self.warned.add(gateway)
                 sock.close()
                 continue
             self.listeners[gateway] = (sock, network_id)

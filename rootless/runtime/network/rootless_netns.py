@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence
 from rootless.errors import FailedPrecondition, InvalidArgument, NotFound, ToolError
 from rootless.runtime import linux
 from rootless.runtime.network import names, plumbing, slirp
-from rootless.runtime.network.host import BridgeSpec, EndpointInfo, EndpointSpec, Published
+from rootless.runtime.network.host import BridgeSpec, EndpointInfo, EndpointSpec, NetworkHost, Published
 from rootless.runtime.network.slirp import PortMapping
 from rootless.util import fs, proc
 
@@ -131,9 +131,13 @@ class RootlessNetns:
         """Create or adopt the namespace, firewall, uplink and DNS responder."""
         with self._lock:
             os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+            self.table = names.NameTable.load(self.table.path)
             if not self.is_created():
                 self._create_netns()
-            self.table = names.NameTable.load(self.table.path)
+                # A new namespace has no bridges: names of an old one (its mount namespace
+                # ended with the pause process) would be listened for in vain.
+                self.table = names.NameTable(self.table.path)
+                self.table.save()
             if not self._uplink_alive():
                 self._start_uplink()
             if self.run_in(self.netns_file, [_tool("nft"), "list", "table", "inet", plumbing.TABLE],
@@ -385,3 +389,9 @@ class RootlessNetns:
             for name in ("netns", "dns.json", "uplink.json", "names.json", "slirp.sock", "pasta.pid"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(self.state_dir, name))
+
+
+def open_network_host(state_dir: str, uplink: str = SLIRP4NETNS,
+                      upstreams: Optional[List[str]] = None) -> NetworkHost:
+    """The engine's door: a NetworkHost over state_dir (e.g. <runtime dir>/netns); call ensure() next."""
+    return RootlessNetns(state_dir, uplink, upstreams)

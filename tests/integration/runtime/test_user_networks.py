@@ -125,7 +125,7 @@ def check(phase: Dict[str, Any], name: str) -> Dict[str, Any]:
 
 def ok(phase: Dict[str, Any], name: str) -> str:
     result = check(phase, name)
-    assert result["rc"] == 0, f"{name}: {result['out']}"
+    assert result["rc"] == 0, f"{name}: {result['out']}\n{phase.get('dns_log', '')}"
     out: str = result["out"]
     return out
 
@@ -202,7 +202,7 @@ def test_attach_and_detach_change_names_at_once(phases: Dict[str, Any]) -> None:
 def test_killed_responder_comes_back_with_its_names(phases: Dict[str, Any]) -> None:
     adopt = phases["adopt"]
     assert adopt["dns_pid_after"] != adopt["dns_pid"]
-    assert "Address: 10.89.200.2" in ok(adopt, "dns_after_responder_restart")
+    assert "Address: 10.89.200.2" in ok(adopt, "dns_after_responder_restart"), adopt["dns_log"]
 
 
 def test_pasta_uplink_outbound_and_names_but_no_publishing(engine: Engine, script: str,

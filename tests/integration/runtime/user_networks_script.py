@@ -57,7 +57,7 @@ def wget(host: RootlessNetns, ctr: str, url: str) -> Dict[str, Any]:
 
 
 def nslookup(host: RootlessNetns, ctr: str, name: str, server: str) -> Dict[str, Any]:
-    return sh(host, ctr, [BUSYBOX, "timeout", "5", BUSYBOX, "nslookup", "-type=a", name, server])
+    return sh(host, ctr, [BUSYBOX, "timeout", "8", BUSYBOX, "nslookup", "-type=a", name, server])
 
 
 def by_name(host: RootlessNetns, ctr: str, url: str, nameserver: str) -> Dict[str, Any]:
@@ -142,7 +142,9 @@ def adopt(host: RootlessNetns, params: Dict[str, Any]) -> Dict[str, Any]:
     wait_gone(before["dns_pid"])
     host.ensure()
     checks["dns_after_responder_restart"] = nslookup(host, "c2", "web", "10.89.200.1")
-    return {"checks": checks, **before, "dns_pid_after": host._pid_of("dns")}
+    with open(os.path.join(host.state_dir, "dns.log")) as f:
+        log = f.read()[-2000:]
+    return {"checks": checks, **before, "dns_pid_after": host._pid_of("dns"), "dns_log": log}
 
 
 def wait_gone(pid: int) -> None:
