@@ -88,10 +88,20 @@ def loopback_element(address: str, add: bool = True) -> str:
     return f"{'add' if add else 'delete'} element inet {TABLE} loopback_ok {{ {address} }}\n"
 
 
+def bridge_mac(gateway: str) -> str:
+    """A fixed MAC for the bridge, derived from its address (02:52 + the IPv4 bytes).
+
+    A bridge without one takes the lowest MAC of its ports and changes it as
+    containers come and go; the containers' ARP entries for the gateway then
+    point nowhere for seconds (DNS and outbound time out after an attach).
+    """
+    return "02:52:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(gateway).packed)
+
+
 def bridge_batch(network_id: str, subnet: str, gateway: str) -> str:
-    """ip -batch: the bridge with the gateway address, up."""
+    """ip -batch: the bridge with a fixed MAC and the gateway address, up."""
     name = bridge_name(network_id)
-    return (f"link add {name} type bridge\n"
+    return (f"link add {name} address {bridge_mac(gateway)} type bridge\n"
             f"addr add {gateway}/{prefixlen_of(subnet)} dev {name}\n"
             f"link set {name} up\n")
 

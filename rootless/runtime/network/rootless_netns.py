@@ -131,6 +131,7 @@ class RootlessNetns:
         """Create or adopt the namespace, firewall, uplink and DNS responder."""
         with self._lock:
             os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+            _tool("nft")  # before anything: without the firewall, every network would reach every other
             self.table = names.NameTable.load(self.table.path)
             if not self.is_created():
                 self._create_netns()
@@ -143,6 +144,8 @@ class RootlessNetns:
             if self.run_in(self.netns_file, [_tool("nft"), "list", "table", "inet", plumbing.TABLE],
                            check=False).returncode != 0:
                 self.nft(plumbing.base_ruleset(host_loopback=str(self._state("uplink")["host_loopback"])))
+                # Forwarding is per namespace, and only now is there a firewall deciding what is forwarded.
+                self.run_in(self.netns_file, ["/bin/sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])
             if not self._responder_alive():
                 self.table.save()
                 self._start_responder()
@@ -152,8 +155,6 @@ class RootlessNetns:
             pass
         proc.run([_tool("unshare"), f"--net={self.netns_file}", "true"], tool="unshare")
         self.ip_batch(self.netns_file, "link set lo up\n")
-        # Forwarding is per namespace; the firewall decides what is forwarded.
-        self.run_in(self.netns_file, ["/bin/sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])
         logger.debug("created the shared network namespace %s", self.netns_file)
 
     def _state(self, name: str) -> Dict[str, object]:
@@ -269,9 +270,16 @@ class RootlessNetns:
     def create_bridge(self, spec: BridgeSpec) -> None:
         """The network's bridge with its gateway address, its firewall entries and DNS; idempotent."""
         with self._lock:
-            if not self._has_link(self.netns_file, plumbing.bridge_name(spec.network_id)):
+            name = plumbing.bridge_name(spec.network_id)
+            created = not self._has_link(self.netns_file, name)
+            if created:
                 self.ip_batch(self.netns_file, plumbing.bridge_batch(spec.network_id, spec.subnet, spec.gateway))
+            try:  # "add element" of a present element is a no-op: a restarted daemon repeats it safely
                 self.nft(plumbing.bridge_elements(spec.network_id, spec.internal))
+            except ToolError:
+                if created:
+                    self.run_in(self.netns_file, [_tool("ip"), "link", "del", name], check=False)
+                raise
             self.table.set_network(spec.network_id, spec.gateway, spec.internal)
             self._update_responder(wait_for=spec.gateway)
 

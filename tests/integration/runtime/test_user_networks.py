@@ -195,6 +195,7 @@ def test_restarted_daemon_adopts_namespace_uplink_and_dns(phases: Dict[str, Any]
 def test_attach_and_detach_change_names_at_once(phases: Dict[str, Any]) -> None:
     adopt = phases["adopt"]
     assert "Address: 10.89.200.5" in ok(adopt, "late_name")
+    assert "02:52:0a:59:c8:01" in ok(adopt, "bridge_mac")  # the gateway's MAC as c2 knows it
     assert ok(adopt, "late_reaches_web").strip() == "hello from c1"
     assert "10.89.200.5" not in check(adopt, "late_gone")["out"]
 

@@ -130,10 +130,15 @@ def identity(host: RootlessNetns) -> Dict[str, Any]:
 def adopt(host: RootlessNetns, params: Dict[str, Any]) -> Dict[str, Any]:
     host.ensure()
     before = identity(host)
+    for spec in NETS.values():  # a restarted daemon declares its networks again
+        host.create_bridge(spec)
     checks = {"ip_same_net": wget(host, "c2", "http://10.89.200.2/"),
               "dns_name": nslookup(host, "c2", "web", "10.89.200.1")}
+    # A MAC lower than every other port's: a bridge without a MAC of its own would take
+    # it, and c2's ARP entry for the gateway would go stale (the lookup below times out).
     host.attach(new_container(host, "c5"), EndpointSpec(NETS["a"].network_id, "5" * 64, "10.89.200.5",
-                                                       names=("late",)))
+                                                       mac="02:00:00:00:00:05", names=("late",)))
+    checks["bridge_mac"] = sh(host, "c2", ["ip", "neigh", "show", "10.89.200.1"])
     checks["late_name"] = nslookup(host, "c2", "late", "10.89.200.1")
     checks["late_reaches_web"] = by_name(host, "c5", "http://web-alias/", "10.89.200.1")
     host.detach(ctr_path(host, "c5"), EndpointSpec(NETS["a"].network_id, "5" * 64, "10.89.200.5"))

@@ -26,7 +26,7 @@ def test_check_interface():
 
 def test_bridge_batch():
     assert plumbing.bridge_batch(NET, "10.89.3.0/24", "10.89.3.1") == (
-        "link add rlb0123456789ab type bridge\n"
+        "link add rlb0123456789ab address 02:52:0a:59:03:01 type bridge\n"
         "addr add 10.89.3.1/24 dev rlb0123456789ab\n"
         "link set rlb0123456789ab up\n")
 
