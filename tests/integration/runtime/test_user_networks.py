@@ -112,10 +112,24 @@ def phases(engine: Engine, script: str, host_side: Dict[str, int]) -> Iterator[D
             result["published_body"] = reply.read().decode()
     except OSError as exc:  # one failed check must not hide the others
         result["published_body"] = f"error: {exc}"
+    result["published_udp"] = udp_round_trip(result["setup"]["published_udp"])
     result["adopt"] = run_phase(engine, script, "adopt", host_side)
     yield result
     result["teardown"] = run_phase(engine, script, "teardown", {**host_side, "pids": result["setup"]["pids"]})
     assert result["teardown"] == {"netns_left": False}
+
+
+def udp_round_trip(port: int) -> str:
+    """One datagram to the published UDP port and the container's reply (a few tries: UDP)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2)
+        for _ in range(3):
+            sock.sendto(b"ping", ("127.0.0.1", port))
+            try:
+                return sock.recvfrom(2048)[0].decode()
+            except socket.timeout:
+                continue
+    return "error: no reply"
 
 
 def check(phase: Dict[str, Any], name: str) -> Dict[str, Any]:
@@ -182,6 +196,11 @@ def test_attach_sets_address_mac_and_interface(phases: Dict[str, Any]) -> None:
 
 def test_published_port_reaches_the_container(phases: Dict[str, Any]) -> None:
     assert phases["published_body"] == "hello from c1"
+
+
+def test_published_udp_port_gets_its_reply_back(phases: Dict[str, Any]) -> None:
+    # slirp4netns forwards from its gateway: the client's own address is not kept.
+    assert phases["published_udp"] == "10.0.2.2 ping"
 
 
 def test_restarted_daemon_adopts_namespace_uplink_and_dns(phases: Dict[str, Any]) -> None:

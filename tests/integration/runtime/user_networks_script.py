@@ -87,6 +87,16 @@ def start_httpd(host: RootlessNetns, ctr: str, text: str) -> int:
     return httpd.pid
 
 
+def start_udp_echo(host: RootlessNetns, ctr: str, port: int) -> int:
+    """Sends each datagram back, prefixed with the address it came from."""
+    code = ("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            f"s.bind(('0.0.0.0', {port}))\n"
+            "while True:\n    data, peer = s.recvfrom(2048)\n    s.sendto(peer[0].encode() + b' ' + data, peer)\n")
+    echo = proc.popen(["nsenter", f"--net={ctr_path(host, ctr)}", "--", sys.executable, "-c", code],
+                      start_new_session=True)
+    return echo.pid
+
+
 def setup(host: RootlessNetns, params: Dict[str, Any]) -> Dict[str, Any]:
     host.ensure()
     for spec in NETS.values():
@@ -94,8 +104,10 @@ def setup(host: RootlessNetns, params: Dict[str, Any]) -> Dict[str, Any]:
     info = {}
     for ctr, endpoint in ENDPOINTS.items():
         info[ctr] = host.attach(new_container(host, ctr), endpoint).__dict__
-    pids = [start_httpd(host, "c1", "hello from c1"), start_httpd(host, "c4", "hello from c4")]
-    published = host.publish([PortMapping("tcp", 80, 0, "127.0.0.1")], ENDPOINTS["c1"].ipv4)
+    pids = [start_httpd(host, "c1", "hello from c1"), start_httpd(host, "c4", "hello from c4"),
+            start_udp_echo(host, "c1", 7)]
+    published = host.publish([PortMapping("tcp", 80, 0, "127.0.0.1"), PortMapping("udp", 7, 0, "127.0.0.1")],
+                             ENDPOINTS["c1"].ipv4)
     hostport = params["host_http_port"]
     checks = {
         "ip_same_net": wget(host, "c2", "http://10.89.200.2/"),
@@ -118,6 +130,7 @@ def setup(host: RootlessNetns, params: Dict[str, Any]) -> Dict[str, Any]:
         "c1_addr": sh(host, "c1", ["ip", "-o", "link", "show", "eth0"]),
     }
     return {"info": info, "checks": checks, "pids": pids, "published": published[0].mapping.host_port,
+            "published_udp": published[1].mapping.host_port,
             **identity(host)}
 
 
