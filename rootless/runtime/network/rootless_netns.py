@@ -46,8 +46,8 @@ def _tool(name: str) -> str:
     return found
 
 
-def _is_live(pid: int, marker: str) -> bool:
-    """pid runs (not a zombie) and its command line mentions marker."""
+def _is_live(pid: int, *markers: str) -> bool:
+    """pid runs (not a zombie) and its command line has every marker (pids are reused)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmdline = f.read()
@@ -55,20 +55,20 @@ def _is_live(pid: int, marker: str) -> bool:
             state = f.read().rsplit(b")", 1)[1].split()[0]
     except (OSError, IndexError):
         return False
-    return state not in (b"Z", b"X") and marker.encode() in cmdline
+    return state not in (b"Z", b"X") and all(m.encode() in cmdline for m in markers)
 
 
-def _stop(pid: int, marker: str) -> None:
-    if not _is_live(pid, marker):
+def _stop(pid: int, *markers: str) -> None:
+    if not _is_live(pid, *markers):
         return
     with contextlib.suppress(OSError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 2
-    while _is_live(pid, marker) and time.monotonic() < deadline:
+    while _is_live(pid, *markers) and time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(pid, os.WNOHANG)  # ours when this daemon started it
         time.sleep(0.01)
-    if _is_live(pid, marker):
+    if _is_live(pid, *markers):
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
 
@@ -171,12 +171,12 @@ class RootlessNetns:
 
     def _uplink_alive(self) -> bool:
         state = self._state("uplink")
-        return state.get("kind") == self.uplink and _is_live(self._pid_of("uplink"), self.uplink)
+        return state.get("kind") == self.uplink and _is_live(self._pid_of("uplink"), self.uplink, self.netns_file)
 
     def _start_uplink(self) -> None:
         """Start the uplink (stopping one of another kind); record it and its host-loopback address."""
         old = self._state("uplink")
-        _stop(self._pid_of("uplink"), str(old.get("kind") or self.uplink))
+        _stop(self._pid_of("uplink"), str(old.get("kind") or self.uplink), self.netns_file)
         pid = self._start_slirp() if self.uplink == SLIRP4NETNS else self._start_pasta()
         # slirp4netns delivers a port forward to a container's address by ARPing for it
         # on the tap: the namespace answers for the addresses it routes to its bridges.
@@ -218,7 +218,7 @@ class RootlessNetns:
             return int(f.read().strip())
 
     def _responder_alive(self) -> bool:
-        return _is_live(self._pid_of("dns"), "dns_server")
+        return _is_live(self._pid_of("dns"), "dns_server", self.netns_file)
 
     def _start_responder(self) -> None:
         """Start dns_server.py detached; ready once it has handlers and listeners."""
@@ -250,7 +250,7 @@ class RootlessNetns:
         """Save the table and make the responder read it; wait until it listens on wait_for."""
         self.table.save()
         pid = self._pid_of("dns")
-        if not _is_live(pid, "dns_server"):
+        if not _is_live(pid, "dns_server", self.netns_file):
             self._start_responder()
             pid = self._pid_of("dns")
         else:
@@ -390,8 +390,8 @@ class RootlessNetns:
     def destroy(self) -> None:
         """Stop the responder and uplink and drop the namespace (every container must be detached)."""
         with self._lock:
-            _stop(self._pid_of("dns"), "dns_server")
-            _stop(self._pid_of("uplink"), self.uplink)
+            _stop(self._pid_of("dns"), "dns_server", self.netns_file)
+            _stop(self._pid_of("uplink"), self.uplink, self.netns_file)
             if self.is_created():
                 linux.umount(self.netns_file, linux.MNT_DETACH)
             for name in ("netns", "dns.json", "uplink.json", "names.json", "slirp.sock", "pasta.pid"):
