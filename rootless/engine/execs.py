@@ -16,6 +16,7 @@ import socket
 import threading
 from typing import IO, Any, Dict, Optional, Protocol
 
+from rootless.api import types
 from rootless.engine.container_model import Container
 from rootless.engine.container_runtime import ContainerRuntime
 from rootless.errors import Conflict, InvalidArgument, NotFound
@@ -35,10 +36,10 @@ HANGUP_POLL_MS = 200
 class ExecSession:
     """One exec instance: its request, and once started its process and exit code."""
 
-    def __init__(self, exec_id: str, container: Container, body: Dict[str, Any]) -> None:
+    def __init__(self, exec_id: str, container: Container, request: types.ExecCreate) -> None:
         self.exec_id = exec_id
         self.container = container
-        self.body = body
+        self.request = request
         self.running = False
         self.exit_code: Optional[int] = None
         self.pid = 0
@@ -50,17 +51,18 @@ class ExecSession:
 
     @property
     def tty(self) -> bool:
-        return bool(self.body.get("Tty"))
+        return self.request.Tty
 
     def inspect(self) -> Dict[str, Any]:
-        cmd = list(self.body.get("Cmd") or [])
+        request = self.request
+        cmd = list(request.Cmd or [])
         return {
             "ID": self.exec_id, "Running": self.running, "ExitCode": self.exit_code,
             "ProcessConfig": {"tty": self.tty, "entrypoint": cmd[0] if cmd else "", "arguments": cmd[1:],
-                              "privileged": bool(self.body.get("Privileged")), "user": self.body.get("User", "")},
-            "OpenStdin": bool(self.body.get("AttachStdin")), "OpenStderr": bool(self.body.get("AttachStderr")),
-            "OpenStdout": bool(self.body.get("AttachStdout")), "CanRemove": False,
-            "ContainerID": self.container.id, "DetachKeys": self.body.get("DetachKeys", ""), "Pid": self.pid,
+                              "privileged": request.Privileged, "user": request.User},
+            "OpenStdin": request.AttachStdin, "OpenStderr": request.AttachStderr,
+            "OpenStdout": request.AttachStdout, "CanRemove": False,
+            "ContainerID": self.container.id, "DetachKeys": request.DetachKeys, "Pid": self.pid,
         }
 
 
@@ -81,17 +83,17 @@ class ExecService:
         self._sessions: Dict[str, ExecSession] = {}
         self._lock = threading.Lock()
 
-    def create(self, container: Container, body: Dict[str, Any]) -> ExecSession:
+    def create(self, container: Container, request: types.ExecCreate) -> ExecSession:
         if not container.running:
             raise Conflict(f"container {container.id} is not running")
-        if not body.get("Cmd"):
+        if not request.Cmd:
             raise InvalidArgument("No exec command specified")
-        session = ExecSession(os.urandom(32).hex(), container, body)
+        session = ExecSession(os.urandom(32).hex(), container, request)
         with self._lock:
             self._sessions[session.exec_id] = session
         ids = container.data.get("ExecIDs") or []
         container.data["ExecIDs"] = ids + [session.exec_id]
-        self.containers.publish(container, "exec_create: " + " ".join(body["Cmd"]), execID=session.exec_id)
+        self.containers.publish(container, "exec_create: " + " ".join(request.Cmd), execID=session.exec_id)
         return session
 
     def get(self, exec_id: str) -> ExecSession:
@@ -106,24 +108,24 @@ class ExecService:
 
     # -- process ------------------------------------------------------------------
     def _process_json(self, session: ExecSession) -> Dict[str, Any]:
-        container, body = session.container, session.body
+        container, request = session.container, session.request
         bundle_config = fs.read_json(os.path.join(container.dir, "bundle", "config.json")) or {}
         process = copy.deepcopy(bundle_config.get("process") or {})
         rootfs = (bundle_config.get("root") or {}).get("path", "")
-        process["args"] = list(body["Cmd"])
+        process["args"] = list(request.Cmd or [])
         process["terminal"] = session.tty
-        env = runtime_spec.merge_env(process.get("env") or [], body.get("Env") or [])
+        env = runtime_spec.merge_env(process.get("env") or [], request.Env or [])  # a bare KEY unsets, as docker
         process["env"] = env
-        if body.get("WorkingDir"):
-            process["cwd"] = body["WorkingDir"]
-        if body.get("User"):
-            user = users.resolve_user(rootfs, body["User"])
+        if request.WorkingDir:
+            process["cwd"] = request.WorkingDir
+        if request.User:
+            user = users.resolve_user(rootfs, request.User)
             process["user"] = {"uid": user.uid, "gid": user.gid,
                                **({"additionalGids": list(user.additional_gids)} if user.additional_gids else {})}
-        if body.get("Privileged"):
+        if request.Privileged:
             caps = runtime_spec.resolve_capabilities([], [], True, self.last_cap)
             process["capabilities"] = {k: list(caps) for k in ("bounding", "effective", "permitted")}
-        size = body.get("ConsoleSize")
+        size = request.ConsoleSize
         if session.tty and size and len(size) == 2 and size[0] and size[1]:
             process["consoleSize"] = {"height": int(size[0]), "width": int(size[1])}
         return process
@@ -142,8 +144,8 @@ class ExecService:
         if not session.container.running:
             raise Conflict(f"container {session.container.id} is not running")
         session.running = True
-        self._spawn(session, stdin=bool(session.body.get("AttachStdin")) and not detach, detach=detach)
-        self.containers.publish(session.container, "exec_start: " + " ".join(session.body["Cmd"]),
+        self._spawn(session, stdin=session.request.AttachStdin and not detach, detach=detach)
+        self.containers.publish(session.container, "exec_start: " + " ".join(session.request.Cmd or []),
                                        execID=session.exec_id)
         if detach:
             threading.Thread(target=self._reap, args=(session,), daemon=True).start()
@@ -191,11 +193,10 @@ class ExecService:
 
     def _serve_pipes(self, session: ExecSession, client: socket.socket, rfile: IO[bytes]) -> None:
         process = session.process
-        body = session.body
         pumps = [threading.Thread(target=self._pump_out, args=(session, process.stdout, client, 1,
-                                                                 body.get("AttachStdout", True)), daemon=True),
+                                                                 _attached(session.request, "AttachStdout")), daemon=True),
                  threading.Thread(target=self._pump_out, args=(session, process.stderr, client, 2,
-                                                                 body.get("AttachStderr", True)), daemon=True)]
+                                                                 _attached(session.request, "AttachStderr")), daemon=True)]
         for pump in pumps:
             pump.start()
         if process.stdin is not None:
@@ -219,7 +220,7 @@ class ExecService:
     def _serve_tty(self, session: ExecSession, client: socket.socket, rfile: IO[bytes]) -> None:
         master = session.pty_master
         assert master is not None
-        if session.body.get("AttachStdin"):
+        if session.request.AttachStdin:
             threading.Thread(target=_pump_stdin_fd, args=(rfile, master), daemon=True).start()
         while True:
             try:
@@ -246,6 +247,11 @@ def exec_failure_code(stderr_tail: bytes) -> int:
     if re.search(r"open executable: (Permission denied|Operation not permitted)", text):
         return 126
     return CRUN_FAILED
+
+
+def _attached(request: types.ExecCreate, stream: str) -> bool:
+    """AttachStdout / AttachStderr; a request that leaves one out gets the stream."""
+    return bool(getattr(request, stream)) if stream in request.fields_set else True
 
 
 def _kill_on_hangup(session: ExecSession, client: socket.socket) -> None:

@@ -7,6 +7,7 @@ still runs, a mount without a monitor) before a new Containers adopts.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -47,6 +48,7 @@ class FakeRuntime:
         self.ignore_signals: Set[int] = set()
         self.resumable: Dict[str, Launched] = {}  # container id -> what resume_start reports
         self.next_pid = 100
+        self.exec_processes: Dict[str, Dict[str, Any]] = {}  # exec id -> the OCI process it got
         self._lock = threading.Lock()
 
     # -- test controls --------------------------------------------------------
@@ -100,6 +102,11 @@ class FakeRuntime:
             self.next_pid += 1
             pid = self.next_pid
         self.calls.append(f"launch {container_id[:6]}")
+        if bundle:  # what exec reads: the process of the container's config.json
+            os.makedirs(bundle, exist_ok=True)
+            with open(os.path.join(bundle, "config.json"), "w") as f:
+                json.dump({"process": {"args": options.args, "env": options.env, "cwd": options.cwd},
+                           "root": {"path": options.rootfs}}, f)
         return Launched(container_id, pid, pid + 1000, [{"proto": "tcp", "container_port": p["container_port"],
                                                         "host_port": p["host_port"] or 32768, "host_ip": ""}
                                                        for p in monitor.ports])
@@ -155,5 +162,15 @@ class FakeRuntime:
 
     def exec(self, container_id: str, exec_id: str, process: Dict[str, Any], *, stdin: bool,
              detach: bool) -> Any:
+        """A process that has already ended: stdout "out", stderr "err", exit code 3."""
         self.calls.append(f"exec {container_id[:6]} {' '.join(process['args'])}")
-        return SimpleNamespace(pid=7, tty=False, master_fd=-1)
+        self.exec_processes[exec_id] = process
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        os.write(out_w, b"out")
+        os.write(err_w, b"err")
+        os.close(out_w)
+        os.close(err_w)
+        return SimpleNamespace(pid=7, tty=False, master_fd=-1, stdin=None, stdout=os.fdopen(out_r, "rb"),
+                               stderr=os.fdopen(err_r, "rb"), wait=lambda: 3, close=lambda: None,
+                               kill=lambda: None)

@@ -618,3 +618,49 @@ def test_a_record_without_a_plan_gets_one_at_its_next_start_once(world: World) -
     old.data["RootlessPlan"]["Version"] = "from another version"
     containers.replan(old)  # docker update's plug-in point: record changed, plan again
     assert old.data["RootlessPlan"]["Version"] != "from another version"
+
+
+# -- exec against the fake runtime --------------------------------------------------------------
+def test_exec_gets_the_containers_process_with_its_own_env_and_user(world: World) -> None:
+    from rootless.engine.execs import ExecService
+    container = world.run(Env=["A=1", "B=2"])
+    execs = ExecService(world.runtime, world.containers, 40)
+    with pytest.raises(InvalidArgument, match="No exec command specified"):
+        execs.create(container, types.ExecCreate())
+    request = decode_body(types.ExecCreate, {"Cmd": ["env"], "Env": ["A", "C=3"], "WorkingDir": "/tmp",
+                                             "Privileged": True, "AttachStdout": True})
+    session = execs.create(container, request)
+    assert execs.get(session.exec_id[:10]) is session and container.data["ExecIDs"] == [session.exec_id]
+    execs.start(session, detach=True)
+    assert session.done.wait(5) and session.exit_code == 3
+    process = world.runtime.exec_processes[session.exec_id]
+    assert process["args"] == ["env"] and process["cwd"] == "/tmp"
+    assert process["env"] == ["B=2", "PATH=/bin", "C=3"]  # exec's bare A unsets it (moby ReplaceOrAppendEnvValues)
+    assert len(process["capabilities"]["bounding"]) == 41
+    body = session.inspect()
+    assert body["ExitCode"] == 3 and body["ProcessConfig"]["privileged"] is True and body["OpenStdout"] is True
+    with pytest.raises(Conflict, match="already been started"):
+        execs.start(session, detach=True)
+    with pytest.raises(NotFound):
+        execs.get("nope")
+    assert world.actions()[-3:] == ["exec_create: env", "exec_start: env", "exec_die"]
+
+
+def test_exec_output_is_framed_for_the_streams_asked_for(world: World) -> None:
+    import io
+    import socket as sockets
+    from rootless.engine.execs import ExecService
+    from rootless.runtime import stdcopy
+    container = world.run()
+    execs = ExecService(world.runtime, world.containers, 40)
+    session = execs.create(container, decode_body(types.ExecCreate, {"Cmd": ["x"], "AttachStderr": False}))
+    execs.start(session, detach=False)
+    client, server = sockets.socketpair()
+    execs.serve(session, server, io.BytesIO())
+    received = client.recv(100)
+    assert received == stdcopy.stdcopy_frame(1, b"out")  # stdout by default, stderr not asked for
+    assert session.exit_code == 3
+    with pytest.raises(Conflict, match="is not running"):
+        world.runtime.exit(container.id, 0)
+        world.containers.wait(container, "not-running", 5)
+        execs.create(container, types.ExecCreate(Cmd=["x"]))
