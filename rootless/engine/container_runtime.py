@@ -124,13 +124,14 @@ class RuntimeHost:
 class HostRuntime:
     """ContainerRuntime on this host: a storage driver, the monitors, crun."""
 
-    def __init__(self, paths: Paths, image_store: ImageStore, driver: StorageDriver, host: RuntimeHost) -> None:
+    def __init__(self, paths: Paths, image_store: ImageStore, driver: StorageDriver, host: RuntimeHost,
+                 supervisor: Optional[Supervisor] = None) -> None:
         self.paths = paths
         self.image_store = image_store
         self.driver = driver
         self.host = host
         self.crun = crun_mod.Crun(host.runtime_binary, paths.crun_state, host.cgroup.manager)
-        self.supervisor = Supervisor(paths, self.crun)
+        self.supervisor = supervisor or Supervisor(paths, self.crun)
 
     def prepare_rootfs(self, container_id: str, image: ImageRecord) -> None:
         self.driver.create(container_id, layers.ensure_unpacked(self.image_store, image))

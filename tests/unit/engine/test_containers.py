@@ -664,3 +664,33 @@ def test_exec_output_is_framed_for_the_streams_asked_for(world: World) -> None:
         world.runtime.exit(container.id, 0)
         world.containers.wait(container, "not-running", 5)
         execs.create(container, types.ExecCreate(Cmd=["x"]))
+
+
+# -- reads ------------------------------------------------------------------------------------
+def test_logs_files_and_processes_of_a_container(world: World) -> None:
+    import io
+    import tarfile
+    from rootless.runtime.logs import JsonFileWriter
+    from rootless.runtime import stdcopy
+    container = world.create()
+    writer = JsonFileWriter(container.log_path)
+    writer.write("stdout", b"hello\n")
+    writer.write("stderr", b"oops\n")
+    writer.close()
+    chunks = b"".join(world.containers.logs(container, stdout=True, stderr=False, follow=False, tail="all",
+                                            since=None, until=None, timestamps=False))
+    assert chunks == stdcopy.stdcopy_frame("stdout", b"hello\n")
+    with pytest.raises(Conflict, match="is not running"):
+        world.containers.top(container, "-ef")
+    tar = io.BytesIO()
+    with tarfile.open(fileobj=tar, mode="w") as archive:
+        info = tarfile.TarInfo("greeting")
+        info.size = 2
+        archive.addfile(info, io.BytesIO(b"hi"))
+    tar.seek(0)
+    world.containers.archive_put(container, "/", tar)
+    assert world.containers.archive_stat(container, "/greeting")["size"] == 2
+    stat, stream = world.containers.archive_get(container, "/greeting")
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as got:
+        assert got.extractfile("greeting").read() == b"hi"  # type: ignore[union-attr]
+    assert b"greeting" in b"".join(world.containers.export(container))
