@@ -15,6 +15,7 @@ import re
 from typing import Collection, Dict, Iterable, List, Mapping, Optional
 
 from rootless.errors import InvalidArgument
+from rootless.wire.times import parse_timestamp_ns
 
 Filters = Dict[str, List[str]]
 FilterMap = Mapping[str, List[str]]
@@ -134,6 +135,19 @@ def substring_match(filters: FilterMap, key: str, source: str) -> bool:
     """A value of key occurs in source (volume and network name= filters)."""
     wanted = filters.get(key) or []
     return not wanted or any(w in source for w in wanted)
+
+
+def get_until_ns(filters: FilterMap, now_ns: Optional[int] = None) -> Optional[int]:
+    """A prune's until= as nanoseconds since the epoch, or None (moby getUntilFromPruneFilters).
+
+    The value is any of docker's time forms (see wire.times.parse_timestamp_ns); one at most.
+    """
+    values = filters.get("until") or []
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InvalidArgument("more than one until filter specified")
+    return parse_timestamp_ns(values[0], now_ns)
 
 
 def copy_labels(labels: Optional[Mapping[str, object]]) -> Dict[str, str]:

@@ -7,7 +7,7 @@ from typing import Any, Iterator, List
 
 from rootless.api import types
 from rootless.api.decode import to_wire
-from rootless.api.filters import parse_filters
+from rootless.wire.filters import parse_query
 from rootless.api.http import Hijack, Request, Response, Route, Router, StreamResponse
 from rootless.api.support import decode_request
 from rootless.engine import Engine
@@ -31,7 +31,7 @@ def create(engine: Engine, request: Request) -> Response:
 
 
 def list_(engine: Engine, request: Request) -> Response:
-    found = engine.containers.list(request.q_bool("all"), parse_filters(request.q("filters")),
+    found = engine.containers.list(request.q_bool("all"), parse_query(request.q("filters")),
                             request.q_int("limit"))
     return Response.json([engine.lifecycle.summary(c, request.q_bool("size")) for c in found])
 
@@ -140,7 +140,7 @@ def archive_put(engine: Engine, request: Request) -> Response:
 
 
 def prune(engine: Engine, request: Request) -> Response:
-    removed, space = engine.lifecycle.prune(parse_filters(request.q("filters")))
+    removed, space = engine.lifecycle.prune(parse_query(request.q("filters")))
     return Response.json({"ContainersDeleted": removed or None, "SpaceReclaimed": space})
 
 

@@ -13,7 +13,7 @@ import click
 
 from rootless.cli.app import App
 from rootless.cli.humanize import api_timestamp
-from rootless.client.stdcopy import STDERR, Demuxer
+from rootless.wire.stdcopy import STDERR, Demuxer
 
 
 @click.command()

@@ -3,19 +3,12 @@ from __future__ import annotations
 
 import datetime
 import json
-from typing import Dict, List, Optional, Tuple
+from typing import Optional, Tuple
 
 import click
 
 from rootless.cli.app import App
-
-
-def _filters(values: Tuple[str, ...]) -> Optional[Dict[str, List[str]]]:
-    result: Dict[str, List[str]] = {}
-    for value in values:
-        key, _, wanted = value.partition("=")
-        result.setdefault(key, []).append(wanted)
-    return result or None
+from rootless.wire.filters import parse_flags
 
 
 @click.command()
@@ -26,7 +19,7 @@ def _filters(values: Tuple[str, ...]) -> Optional[Dict[str, List[str]]]:
 @click.pass_obj
 def events(app: App, since: Optional[str], until: Optional[str], filters: Tuple[str, ...], fmt: Optional[str]) -> None:
     """Stream events from the daemon."""
-    for event in app.client.events(since=since, until=until, filters=_filters(filters)):
+    for event in app.client.events(since=since, until=until, filters=parse_flags(filters) or None):
         if fmt == "json":
             click.echo(json.dumps(event))
             continue

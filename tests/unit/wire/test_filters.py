@@ -93,3 +93,15 @@ def test_exact_fuzzy_regex_and_substring_matches() -> None:
 def test_copy_labels_makes_strings() -> None:
     assert f.copy_labels({"a": 1, "b": None}) == {"a": "1", "b": "None"}
     assert f.copy_labels(None) == {}
+
+
+def test_get_until_reads_docker_time_forms() -> None:
+    now = 1_700_000_000 * 10**9
+    assert f.get_until_ns({}, now) is None
+    assert f.get_until_ns({"until": ["10m"]}, now) == now - 600 * 10**9
+    assert f.get_until_ns({"until": ["1700000000"]}, now) == now
+    assert f.get_until_ns({"until": ["2023-11-14T22:13:20Z"]}, now) == now
+    with pytest.raises(InvalidArgument, match="more than one until filter specified"):
+        f.get_until_ns({"until": ["1h", "2h"]}, now)
+    with pytest.raises(InvalidArgument, match="failed to parse value as time or duration"):
+        f.get_until_ns({"until": ["soon"]}, now)
