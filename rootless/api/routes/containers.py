@@ -7,6 +7,7 @@ from typing import Any, Iterator, List
 
 from rootless.api import types
 from rootless.api.decode import to_wire
+from rootless.wire import filters as f
 from rootless.wire.filters import parse_query
 from rootless.api.http import Hijack, Request, Response, Route, Router, StreamResponse
 from rootless.api.support import decode_request
@@ -139,8 +140,15 @@ def archive_put(engine: Engine, request: Request) -> Response:
     return Response(200, b"", "text/plain")
 
 
+# The keys lifecycle.prune applies; moby's also has label! and until (wire.filters.match_labels,
+# get_until_ns): widen this when the engine's prune switches to them (engine-core).
+PRUNE_FILTERS = ("label",)
+
+
 def prune(engine: Engine, request: Request) -> Response:
-    removed, space = engine.lifecycle.prune(parse_query(request.q("filters")))
+    filters = parse_query(request.q("filters"))
+    f.validate(filters, PRUNE_FILTERS)  # docker refuses an unknown key; before issue 8 prune ignored it
+    removed, space = engine.lifecycle.prune(filters)
     return Response.json({"ContainersDeleted": removed or None, "SpaceReclaimed": space})
 
 
