@@ -139,3 +139,9 @@ def parse_timestamp_ns(value: str, now_ns: Optional[int] = None) -> int:
         return _parse_unix(text)
     zoned = any(c in text for c in "zZ+") or text.count("-") == 3
     return _parse_zoned(text) if zoned else _parse_local(text)
+
+
+def api_timestamp(value: str, now_ns: Optional[int] = None) -> str:
+    """What a client sends for --since/--until (docker/cli's GetTimestamp): "seconds.nanoseconds"."""
+    seconds, frac = divmod(parse_timestamp_ns(value, now_ns), NS)
+    return f"{seconds}.{frac:09d}"

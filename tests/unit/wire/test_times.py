@@ -117,3 +117,11 @@ def test_parse_timestamp_refuses_with_mobys_words(bad: str) -> None:
 def test_parse_timestamp_refuses_broken_dates(bad: str) -> None:
     with pytest.raises(InvalidArgument, match="parse time"):
         times.parse_timestamp_ns(bad, now_ns=NOW)
+
+
+def test_api_timestamp_is_what_the_cli_sends() -> None:
+    assert times.api_timestamp("10m", now_ns=NOW) == "1699999400.000000000"
+    assert times.api_timestamp("1700000000.5", now_ns=NOW) == "1700000000.500000000"
+    assert times.api_timestamp("2023-11-14T22:13:20Z", now_ns=NOW) == "1700000000.000000000"
+    with pytest.raises(InvalidArgument, match="failed to parse value as time or duration"):
+        times.api_timestamp("soon", now_ns=NOW)
