@@ -17,6 +17,7 @@ import calendar
 import datetime
 import re
 import time
+from fractions import Fraction
 from typing import Optional
 
 from rootless.errors import InvalidArgument
@@ -84,7 +85,8 @@ def parse_duration_ns(text: str) -> Optional[int]:
         return 0
     if not _DURATION.match(text):
         return None
-    total = sum(int(float(number) * _UNIT_NS[unit]) for number, unit in _DURATION_PART.findall(text))
+    # Exact arithmetic, as Go's: float would make "0.3s" 299999999ns.
+    total = int(sum(Fraction(number) * _UNIT_NS[unit] for number, unit in _DURATION_PART.findall(text)))
     return -total if text.startswith("-") else total
 
 

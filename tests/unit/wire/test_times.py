@@ -65,7 +65,8 @@ def test_rfc3339_to_unix_treats_zero_time_as_zero() -> None:
 
 
 @pytest.mark.parametrize("text,ns", [("10m", 600 * times.NS), ("1h30m", 5400 * times.NS), ("1.5s", 1_500_000_000),
-                                     ("300ms", 300_000_000), ("2us", 2000), ("-1h", -3600 * times.NS), ("0", 0)])
+                                     ("300ms", 300_000_000), ("2us", 2000), ("-1h", -3600 * times.NS), ("0", 0),
+                                     ("0.3s", 300_000_000), ("1.5h2.5m", 5550 * times.NS), (".5µs", 500)])
 def test_parse_duration(text: str, ns: int) -> None:
     assert times.parse_duration_ns(text) == ns
 
