@@ -29,7 +29,7 @@ from rootless.errors import (
 from rootless.networks import ipam
 from rootless.util import fs
 from rootless.wire import filters as f
-from rootless.wire.times import SECONDS, now_rfc3339
+from rootless.wire.times import SECONDS, now_rfc3339, parse_rfc3339_ns
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ PREDEFINED = ("bridge", "host", "none")
 DEFAULT_BRIDGE_SUBNET, DEFAULT_BRIDGE_GATEWAY = "10.0.2.0/24", "10.0.2.2"
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 LIST_FILTERS = ("name", "id", "label", "label!", "driver", "type", "dangling", "scope")
+PRUNE_FILTERS = ("label", "label!", "until")
 
 
 @dataclass
@@ -264,12 +265,18 @@ class NetworkStore:
         return network
 
     def prune(self, filters: Optional[Mapping[str, List[str]]] = None) -> List[str]:
-        """Remove custom networks no container is on; returns their names."""
+        """Remove custom networks no container is on; returns their names.
+
+        Filters as moby's network prune: label, label!, until (created before).
+        """
         filters = filters or {}
-        f.validate(filters, ("label", "label!"))
+        f.validate(filters, PRUNE_FILTERS)
+        until_ns = f.get_until_ns(filters)
         deleted = []
-        for network in self.list(filters):
+        for network in self.list({k: v for k, v in filters.items() if k != "until"}):
             if network.is_predefined or network.endpoints:
+                continue
+            if until_ns is not None and parse_rfc3339_ns(network.created) > until_ns:
                 continue
             with contextlib.suppress(NotFound, Conflict):
                 self.remove(network.network_id)
