@@ -32,7 +32,6 @@ A full filesystem raises diskspace.NoSpace naming it, never a bare OSError.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import hashlib
 import json
 import logging
