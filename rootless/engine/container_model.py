@@ -19,9 +19,9 @@ from rootless.api import types
 from rootless.config import Paths
 from rootless.errors import InvalidArgument
 from rootless.runtime.logs import parse_rfc3339_ns
-from rootless.runtime.spec import create_env, merge_command
 from rootless.util import fs
 from rootless.util.units import human_duration
+from rootless.wire.command import create_env, merge_command
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 RECORD_FILE = "container.json"
@@ -65,8 +65,8 @@ def merge_config(image_config: Dict[str, Any], request: types.ContainerConfig, c
     """The record's Config: the request's fields over the image's, by docker's rules."""
     image = image_config or {}
     config = {k: v for k, v in wire_json(request).items() if k not in ("HostConfig", "NetworkingConfig")}
-    config["Entrypoint"], config["Cmd"] = merge_command(image.get("Entrypoint"), image.get("Cmd"),
-                                                        request.Entrypoint, request.Cmd)
+    config["Entrypoint"], config["Cmd"] = merge_command(request.Entrypoint, request.Cmd,
+                                                        image.get("Entrypoint"), image.get("Cmd"))
     config["Env"] = create_env(image.get("Env") or [], request.Env or [])
     config["WorkingDir"] = request.WorkingDir or image.get("WorkingDir") or ""
     if config["WorkingDir"] and not str(config["WorkingDir"]).startswith("/"):

@@ -24,6 +24,7 @@ from rootless.runtime import spec as runtime_spec
 from rootless.runtime import stdcopy, users
 from rootless.runtime.monitor import set_winsize
 from rootless.util import fs
+from rootless.wire.command import merge_env
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class ExecService:
         rootfs = (bundle_config.get("root") or {}).get("path", "")
         process["args"] = list(request.Cmd or [])
         process["terminal"] = session.tty
-        env = runtime_spec.merge_env(process.get("env") or [], request.Env or [])  # a bare KEY unsets, as docker
+        env = merge_env(process.get("env") or [], request.Env or [])  # a bare KEY unsets it, as docker
         process["env"] = env
         if request.WorkingDir:
             process["cwd"] = request.WorkingDir

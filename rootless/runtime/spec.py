@@ -33,6 +33,8 @@ from rootless.runtime.spec_types import (
     Linux, LinuxResources, MountJSON, Namespace, Process, Rlimit, Spec, SpecUser,
 )
 from rootless.util import proc
+from rootless.wire.command import command_line
+from rootless.wire.command import merge_env as wire_merge_env
 
 if TYPE_CHECKING:
     from rootless.host.userns import Mapping
@@ -212,75 +214,29 @@ def list_host_devices(dev_root: str) -> List[str]:
 # -- command line and environment --------------------------------------------------------
 
 
-def merge_command(
-    image_entrypoint: Optional[Sequence[str]],
-    image_cmd: Optional[Sequence[str]],
-    entrypoint: Optional[Sequence[str]],
-    cmd: Optional[Sequence[str]],
-) -> Tuple[Optional[List[str]], Optional[List[str]]]:
-    """(Entrypoint, Cmd) of a new container: the one rule, moby's daemon/commit.go `merge`
-    and mergeAndVerifyConfig.
-
-    The image's CMD is used only when the request gives neither an entrypoint
-    nor a command; the image's entrypoint only when the request's is absent
-    (null), not when it is empty. `--entrypoint ""` (sent as [""]) then counts as
-    an entrypoint, so the image's CMD is dropped, and is reset to none.
-    """
-    merged_cmd = list(cmd) if cmd else None
-    merged_entrypoint = None if entrypoint is None else list(entrypoint)
-    if not merged_entrypoint:
-        if not merged_cmd:
-            merged_cmd = list(image_cmd) if image_cmd else None
-        if merged_entrypoint is None:
-            merged_entrypoint = list(image_entrypoint) if image_entrypoint else None
-    if merged_entrypoint == [""] or merged_entrypoint == []:
-        merged_entrypoint = None
-    return merged_entrypoint, merged_cmd
-
-
 def resolve_args(
     image_entrypoint: Optional[Sequence[str]],
     image_cmd: Optional[Sequence[str]],
     entrypoint_override: Optional[Sequence[str]],
     cmd_override: Optional[Sequence[str]],
 ) -> List[str]:
-    """The container's argv: merge_command's entrypoint, then its command.
+    """The container's argv by docker's rules: wire.command.command_line.
 
-    Raises:
-        InvalidArgument: neither gives a command (docker's "no command specified").
+    The engine calls wire.command.command_line itself; this stays for the runtime's own users.
     """
-    entrypoint, cmd = merge_command(image_entrypoint, image_cmd, entrypoint_override, cmd_override)
-    args = list(entrypoint or []) + list(cmd or [])
-    if not args:
-        raise InvalidArgument("no command specified", hint="give a command or set an entrypoint")
-    return args
+    return command_line(entrypoint_override, cmd_override, image_entrypoint, image_cmd)
 
 
 def _env_key(entry: str) -> str:
     return entry.partition("=")[0]
 
 
-def create_env(image_env: Sequence[str], request_env: Sequence[str]) -> List[str]:
-    """A new container's Config.Env (moby daemon/commit.go `merge`): the request's entries,
-    then the image's whose key the request does not name.
-
-    A bare KEY in the request is kept as is and hides the image's KEY: the
-    process then has no KEY at all (merge_env drops bare names), as with docker.
-    """
-    named = {_env_key(entry) for entry in request_env}
-    return list(request_env) + [entry for entry in image_env if _env_key(entry) not in named]
-
-
 def merge_env(base: Sequence[str], overrides: Sequence[str]) -> List[str]:
-    """A process's environment: overrides overlay base by key, a bare KEY unsets it
-    (moby ReplaceOrAppendEnvValues: the daemon's defaults under Config.Env, a process under exec's Env)."""
-    merged: Dict[str, str] = {_env_key(e): e for e in base}
-    for entry in overrides:
-        if "=" in entry:
-            merged[_env_key(entry)] = entry
-        else:
-            merged.pop(entry, None)
-    return list(merged.values())
+    """moby's ReplaceOrAppendEnvValues: wire.command.merge_env.
+
+    engine/execs.py calls wire.command.merge_env itself.
+    """
+    return wire_merge_env(base, overrides)
 
 
 def container_env(env: Sequence[str], hostname: str, tty: bool, home: str) -> List[str]:
@@ -290,7 +246,7 @@ def container_env(env: Sequence[str], hostname: str, tty: bool, home: str) -> Li
         daemon.append(f"HOSTNAME={hostname}")
     if tty:
         daemon.append("TERM=xterm")
-    merged = merge_env(daemon, env)
+    merged = merge_env(daemon, env)  # a bare KEY in Config.Env unsets it, as docker's ReplaceOrAppendEnvValues
     if not any(_env_key(e) == "HOME" for e in merged):
         merged.append(f"HOME={home}")
     return merged

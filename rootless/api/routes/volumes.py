@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import List
 
 from rootless.api import types
-from rootless.api.filters import parse_filters
+from rootless.wire.filters import parse_query
 from rootless.api.http import Request, Response, Route, Router
 from rootless.api.support import decode_request
 from rootless.engine import Engine
@@ -19,7 +19,7 @@ def create(engine: Engine, request: Request) -> Response:
 
 
 def list_(engine: Engine, request: Request) -> Response:
-    found = engine.volumes.list(parse_filters(request.q("filters")), lambda name: bool(engine.volume_users(name)))
+    found = engine.volumes.list(parse_query(request.q("filters")), lambda name: bool(engine.volume_users(name)))
     return Response.json({"Volumes": [v.to_json() for v in found], "Warnings": []})
 
 
@@ -34,7 +34,7 @@ def remove(engine: Engine, request: Request) -> Response:
 
 
 def prune(engine: Engine, request: Request) -> Response:
-    deleted, space = engine.prune_volumes(parse_filters(request.q("filters")))
+    deleted, space = engine.prune_volumes(parse_query(request.q("filters")))
     return Response.json({"VolumesDeleted": deleted or None, "SpaceReclaimed": space})
 
 

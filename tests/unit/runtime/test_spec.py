@@ -58,8 +58,8 @@ def destinations(config: Dict[str, Any]) -> List[str]:
     (["/entry"], ["a"], None, ["b"], ["/entry", "b"]),
     (["/entry"], ["a"], ["/other"], None, ["/other"]),  # --entrypoint drops the image CMD
     (["/entry"], ["a"], ["/other"], ["x"], ["/other", "x"]),
-    (["/entry"], ["a"], [""], ["b"], ["b"]),  # --entrypoint "" clears it
-    (["/entry"], ["a"], [], None, ["a"]),  # an empty (not null) entrypoint keeps the image CMD
+    (["/entry"], ["a"], [""], ["b"], ["b"]),  # --entrypoint "" clears it (and, as in moby, the image CMD)
+    (["/entry"], ["a"], [], None, ["a"]),  # an API "Entrypoint": [] clears it, keeps CMD
     (["/entry"], ["a"], [], ["b"], ["b"]),
     (None, ["sh"], None, [], ["sh"]),
 ])
@@ -72,22 +72,12 @@ def test_resolve_args_without_any_command_is_refused() -> None:
         spec.resolve_args(None, None, None, None)
 
 
-def test_an_emptied_entrypoint_drops_the_image_cmd_as_moby_does() -> None:
-    # moby merge: [""] is an entrypoint (len 1), so CMD is not taken; then reset to none
-    assert spec.merge_command(["/entry"], ["a"], [""], None) == (None, None)
-    with pytest.raises(InvalidArgument, match="no command specified"):
-        spec.resolve_args(["/entry"], ["a"], [""], None)
-
-
-def test_create_env_puts_the_request_first_and_keeps_a_bare_key() -> None:
-    # moby daemon/commit.go merge: the request's entries, then the image's it does not name
-    assert spec.create_env(["PATH=/bin", "A=1", "B=2"], ["B", "C=3"]) == ["B", "C=3", "PATH=/bin", "A=1"]
-    assert spec.create_env(["A=1"], []) == ["A=1"]
-
-
 def test_the_process_gets_no_value_for_a_bare_key() -> None:
-    env = spec.container_env(spec.create_env(["A=1", "PATH=/x"], ["A"]), "h", False, "/root")
+    # Config.Env ["A", "PATH=/x"] (a bare A at create hid the image's A): the process has no A;
+    # a bare PATH would unset the daemon's default PATH, as moby's ReplaceOrAppendEnvValues
+    env = spec.container_env(["A", "PATH=/x"], "h", False, "/root")
     assert not any(e.startswith("A=") or e == "A" for e in env) and "PATH=/x" in env
+    assert not any(e.startswith("PATH=") for e in spec.container_env(["PATH"], "h", False, "/root"))
 
 
 def test_merge_env_overlays_by_key_and_unsets_bare_names() -> None:
