@@ -42,6 +42,8 @@ from rootless.runtime import spec as runtime_spec
 from rootless.runtime.supervisor import Launched
 from rootless.util import fs
 from rootless.util.fs import dir_size
+from rootless.wire import filters as wire_filters
+from rootless.wire.times import parse_rfc3339_ns
 
 logger = logging.getLogger(__name__)
 
@@ -557,12 +559,13 @@ class Containers(ContainerReads):
         self.volumes.remove_anonymous(container.id, names, self.volume_users)
 
     def prune(self, filters: Dict[str, List[str]]) -> Tuple[List[str], int]:
+        """docker container prune: stopped containers matching label=, label!= and until=."""
+        until_ns = wire_filters.get_until_ns(filters)
         removed = []
         for container in self.all():
-            if container.running:
+            if container.running or not wire_filters.match_labels(filters, container.config.get("Labels") or {}):
                 continue
-            if "label" in filters and not all(
-                    _label_matches(container.config.get("Labels") or {}, w) for w in filters["label"]):
+            if until_ns is not None and parse_rfc3339_ns(container.data["Created"]) >= until_ns:
                 continue
             size = dir_size(self.runtime.upper_dir(container.id))
             self._remove_stopped(container, False)

@@ -139,9 +139,8 @@ def archive_put(engine: Engine, request: Request) -> Response:
     return Response(200, b"", "text/plain")
 
 
-# The keys lifecycle.prune applies; moby's also has label! and until (wire.filters.match_labels,
-# get_until_ns): widen this when the engine's prune switches to them (engine-core).
-PRUNE_FILTERS = ("label",)
+# The keys Containers.prune applies (moby's: label, label!, until).
+PRUNE_FILTERS = ("label", "label!", "until")
 
 
 def prune(engine: Engine, request: Request) -> Response:

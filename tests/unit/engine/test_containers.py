@@ -405,6 +405,9 @@ def test_prune_removes_stopped_containers_matching_the_labels(world: World) -> N
     removed, _ = world.containers.prune({"label": ["k=gone"]})
     assert removed == [gone.id]
     assert {c.id for c in world.containers.all()} == {keep.id, running.id}
+    assert world.containers.prune({"label!": ["k=keep"]}) == ([], 0)
+    assert world.containers.prune({"until": ["2001-01-01T00:00:00Z"]}) == ([], 0)  # created after it
+    assert world.containers.prune({"until": ["2100-01-01T00:00:00Z"]})[0] == [keep.id]
 
 
 # -- adoption after a daemon restart ----------------------------------------------------------
