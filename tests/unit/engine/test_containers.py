@@ -278,7 +278,7 @@ def test_on_failure_restarts_up_to_its_maximum(world: World) -> None:
     container = world.run(HostConfig={"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}})
     for expected in (1, 2):
         world.runtime.exit(container.id, 1)
-        eventually(lambda: container.data["RestartCount"] == expected and world.runtime.running(container.id))
+        eventually(lambda: container.data["RestartCount"] == expected and container.status == "running")
     world.runtime.exit(container.id, 1)
     world.containers.wait(container, "not-running", 5)
     time.sleep(0.05)
@@ -291,7 +291,7 @@ def test_on_failure_does_not_restart_a_success_and_always_does(world: World) -> 
     always = world.run(HostConfig={"RestartPolicy": {"Name": "always"}})
     world.runtime.exit(on_failure.id, 0)
     world.runtime.exit(always.id, 0)
-    eventually(lambda: always.data["RestartCount"] == 1 and world.runtime.running(always.id))
+    eventually(lambda: always.data["RestartCount"] == 1 and always.status == "running")
     assert on_failure.status == "exited"
 
 
@@ -429,7 +429,7 @@ def test_a_container_that_exited_while_the_daemon_was_away_is_recorded_and_resta
     containers = world.daemon_start()
     containers.adopt()
     adopted = containers.get(container.id)
-    eventually(lambda: adopted.data["RestartCount"] == 1 and world.runtime.running(container.id))
+    eventually(lambda: adopted.data["RestartCount"] == 1 and adopted.status == "running")
     assert world.actions()[:1] == ["die"]
 
 
