@@ -13,7 +13,7 @@ import datetime
 import os
 import shlex
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from rootless.api import types
 from rootless.config import Paths
@@ -141,6 +141,80 @@ class Container:
     @property
     def log_path(self) -> str:
         return os.path.join(self.dir, f"{self.id}-json.log")
+
+    # -- typed reads of the record: the state machine reads these, not JSON keys --
+    @property
+    def created(self) -> str:
+        return str(self.data["Created"])
+
+    @property
+    def image_id(self) -> str:
+        return str(self.data.get("Image") or "")
+
+    @property
+    def image_ref(self) -> str:
+        """The image as the request named it (Config.Image)."""
+        return str(self.config.get("Image") or "")
+
+    @property
+    def labels(self) -> Dict[str, str]:
+        return {str(k): str(v) for k, v in (self.config.get("Labels") or {}).items()}
+
+    @property
+    def network_mode(self) -> str:
+        return str(self.host_config.get("NetworkMode") or "bridge")
+
+    @property
+    def auto_remove(self) -> bool:
+        return bool(self.host_config.get("AutoRemove"))
+
+    @property
+    def restart_policy(self) -> Tuple[str, int]:
+        """(name, maximum retry count) of HostConfig.RestartPolicy; "no" by default."""
+        policy = self.host_config.get("RestartPolicy") or {}
+        return str(policy.get("Name") or "no"), int(policy.get("MaximumRetryCount") or 0)
+
+    @property
+    def restart_count(self) -> int:
+        return int(self.data.get("RestartCount") or 0)
+
+    @restart_count.setter
+    def restart_count(self, value: int) -> None:
+        self.data["RestartCount"] = value
+
+    @property
+    def stop_signal(self) -> str:
+        return str(self.config.get("StopSignal") or "")
+
+    @property
+    def stop_timeout(self) -> Optional[int]:
+        value = self.config.get("StopTimeout")
+        return None if value is None else int(value)
+
+    @property
+    def open_stdin(self) -> bool:
+        return bool(self.config.get("OpenStdin"))
+
+    @property
+    def stdin_once(self) -> bool:
+        return bool(self.config.get("StdinOnce"))
+
+    @property
+    def log_options(self) -> Dict[str, str]:
+        """HostConfig.LogConfig.Config (json-file's max-size, max-file, ...)."""
+        return dict((self.host_config.get("LogConfig") or {}).get("Config") or {})
+
+    @property
+    def exit_code(self) -> int:
+        return int(self.state.get("ExitCode") or 0)
+
+    @property
+    def error(self) -> str:
+        return str(self.state.get("Error") or "")
+
+    @property
+    def ever_started(self) -> bool:
+        return not str(self.state.get("StartedAt") or ZERO_TIME).startswith("0001")
 
     @property
     def mounts(self) -> List[Dict[str, Any]]:

@@ -114,7 +114,7 @@ class Containers(ContainerReads):
 
     def all(self) -> List[Container]:
         with self._lock:
-            return sorted(self._containers.values(), key=lambda c: c.data["Created"], reverse=True)
+            return sorted(self._containers.values(), key=lambda c: c.created, reverse=True)
 
     def exists(self, container_id: str) -> bool:
         with self._lock:
@@ -150,7 +150,7 @@ class Containers(ContainerReads):
 
     def using_image(self, image_id: str) -> List[Container]:
         with self._lock:
-            return [c for c in self._containers.values() if c.data.get("Image") == image_id]
+            return [c for c in self._containers.values() if c.image_id == image_id]
 
     def volume_users(self, name: str) -> List[str]:
         """Ids of the containers (running or not) that mount the named volume."""
@@ -158,8 +158,7 @@ class Containers(ContainerReads):
 
     # -- events -----------------------------------------------------------------
     def publish(self, container: Container, action: str, **extra: str) -> None:
-        labels = {str(k): str(v) for k, v in (container.config.get("Labels") or {}).items()}
-        attributes = {**labels, "image": container.config.get("Image", ""), "name": container.name, **extra}
+        attributes = {**container.labels, "image": container.image_ref, "name": container.name, **extra}
         self.events.publish("container", action, container.id, **attributes)
 
     # -- create -----------------------------------------------------------------
@@ -239,7 +238,7 @@ class Containers(ContainerReads):
 
     def _attach_at_create(self, container: Container, networking: types.NetworkingConfig) -> None:
         """The container's network attachments, recorded (the plumbing reads them at start)."""
-        mode = container.host_config.get("NetworkMode") or "bridge"
+        mode = container.network_mode
         if mode not in BUILTIN_NETWORK_MODES:
             requested = (networking.EndpointsConfig or {}).get(mode) or types.EndpointSettings()
             address = (requested.IPAMConfig.IPv4Address if requested.IPAMConfig else "") or None  # --ip
@@ -327,10 +326,10 @@ class Containers(ContainerReads):
         monitor = MonitorSettings(
             log_path=container.log_path, log_max_size=lifecycle.log_size(container),
             log_max_files=lifecycle.log_files(container), tty=container.tty,
-            open_stdin=bool(container.config.get("OpenStdin")),
+            open_stdin=container.open_stdin,
             # moby closes stdin at the attach's end only without a TTY (CloseStdin && !TTY in
             # container/stream/attach.go): `run -it` then ctrl-p ctrl-q leaves the shell running.
-            stdin_once=bool(container.config.get("StdinOnce")) and not container.tty,
+            stdin_once=container.stdin_once and not container.tty,
             network=network.monitor_mode, ports=network.ports)
         launched = self.runtime.launch(container.id, os.path.join(container.dir, "bundle"), options, monitor)
         for session in self._take_waiting(container.id):
@@ -370,7 +369,7 @@ class Containers(ContainerReads):
         self.runtime.teardown(container.id)
         self._mark_exited(container, code, error=exc.message)
         self.publish(container, "die", exitCode=str(code))
-        if container.host_config.get("AutoRemove"):
+        if container.auto_remove:
             # docker run --rm waits for condition=removed, also after a failed start.
             with contextlib.suppress(RootlessError):
                 self._remove_stopped(container, volumes=True)
@@ -426,23 +425,23 @@ class Containers(ContainerReads):
         self.runtime.teardown(container.id)
         self._mark_exited(container, code, exit_info.get("FinishedAt"))
         self.publish(container, "die", exitCode=str(code))
-        if container.host_config.get("AutoRemove"):
+        if container.auto_remove:
             with contextlib.suppress(RootlessError):
                 self._remove_stopped(container, volumes=True)
             return
-        restart_count = int(container.data.get("RestartCount", 0))
-        if lifecycle.should_restart(container.host_config.get("RestartPolicy") or {}, code, restart_count,
+        policy, maximum_retries = container.restart_policy
+        if lifecycle.should_restart(policy, maximum_retries, code, container.restart_count,
                                     container.id in self._manually_stopped):
             threading.Thread(target=self._restart_later, args=(container,), daemon=True).start()
 
     def _restart_later(self, container: Container) -> None:
-        count = int(container.data.get("RestartCount", 0))
+        count = container.restart_count
         time.sleep(lifecycle.restart_delay(count))
         if self._closing or container.id in self._manually_stopped or container.running:
             return
         if not self.exists(container.id):
             return
-        container.data["RestartCount"] = count + 1
+        container.restart_count = count + 1
         try:
             self.start(container)
             self.publish(container, "restart")
@@ -470,9 +469,9 @@ class Containers(ContainerReads):
         if not container.running:
             raise NotModified("container already stopped")
         self._manually_stopped.add(container.id)
-        stop_signal = lifecycle.parse_signal(signal_value or container.config.get("StopSignal") or "SIGTERM")
+        stop_signal = lifecycle.parse_signal(signal_value or container.stop_signal or "SIGTERM")
         if timeout is None:
-            timeout = container.config.get("StopTimeout")
+            timeout = container.stop_timeout
         timeout = lifecycle.DEFAULT_STOP_TIMEOUT if timeout is None else int(timeout)
         self._signal(container, stop_signal)
         self.publish(container, "kill", signal=str(stop_signal))
@@ -524,9 +523,8 @@ class Containers(ContainerReads):
                     raise ClientGone(f"wait for container {container.id}: the client hung up")
                 self._changed.wait(timeout=GONE_CHECK_INTERVAL if remaining is None
                                    else min(GONE_CHECK_INTERVAL, remaining))
-            error = container.state.get("Error") or None
-            return {"StatusCode": int(container.state.get("ExitCode", 0)),
-                    "Error": {"Message": error} if error else None}
+            return {"StatusCode": container.exit_code,
+                    "Error": {"Message": container.error} if container.error else None}
 
     # -- remove -----------------------------------------------------------------
     def remove(self, container: Container, force: bool, volumes: bool) -> None:
@@ -563,9 +561,9 @@ class Containers(ContainerReads):
         until_ns = wire_filters.get_until_ns(filters)
         removed = []
         for container in self.all():
-            if container.running or not wire_filters.match_labels(filters, container.config.get("Labels") or {}):
+            if container.running or not wire_filters.match_labels(filters, container.labels):
                 continue
-            if until_ns is not None and parse_rfc3339_ns(container.data["Created"]) >= until_ns:
+            if until_ns is not None and parse_rfc3339_ns(container.created) >= until_ns:
                 continue
             size = dir_size(self.runtime.upper_dir(container.id))
             self._remove_stopped(container, False)
@@ -592,9 +590,8 @@ class Containers(ContainerReads):
                 self._on_exit(container, exit_info)
             elif self._settle_interrupted_start(container):
                 continue
-            elif (container.host_config.get("RestartPolicy") or {}).get("Name") in \
-                    lifecycle.RESTART_POLICIES_ON_DAEMON_START \
-                    and not container.state.get("StartedAt", "").startswith("0001"):
+            elif container.restart_policy[0] in lifecycle.RESTART_POLICIES_ON_DAEMON_START \
+                    and container.ever_started:
                 with contextlib.suppress(RootlessError):
                     self.start(container)
 
@@ -705,16 +702,16 @@ def matches_filters(container: Container, filters: Dict[str, List[str]], service
     checks: Dict[str, Callable[[str], bool]] = {
         "id": lambda v: container.id.startswith(v),
         "name": lambda v: re.search(v, container.name) is not None,
-        "label": lambda v: _label_matches(container.config.get("Labels") or {}, v),
+        "label": lambda v: _label_matches(container.labels, v),
         "status": lambda v: container.status == v,
-        "ancestor": lambda v: v in (container.config.get("Image"), container.data.get("Image"))
-        or container.data.get("Image", "").startswith("sha256:" + v) or container.config.get("Image", "").startswith(v + ":"),
-        "exited": lambda v: container.status == "exited" and str(container.state.get("ExitCode")) == v,
-        "network": lambda v: v == container.host_config.get("NetworkMode") or v in container.attachments(),
+        "ancestor": lambda v: v in (container.image_ref, container.image_id)
+        or container.image_id.startswith("sha256:" + v) or container.image_ref.startswith(v + ":"),
+        "exited": lambda v: container.status == "exited" and str(container.exit_code) == v,
+        "network": lambda v: v == container.network_mode or v in container.attachments(),
         "volume": lambda v: any(v in (m.get("Name"), m.get("Source"), m.get("Destination"))
                                 for m in container.mounts),
-        "before": lambda v: container.data["Created"] < service.get(v).data["Created"],
-        "since": lambda v: container.data["Created"] > service.get(v).data["Created"],
+        "before": lambda v: container.created < service.get(v).created,
+        "since": lambda v: container.created > service.get(v).created,
         "is-task": lambda v: v in ("false", "0"),
     }
     for key, values in filters.items():

@@ -71,19 +71,18 @@ def parse_signal(value: Optional[str], default: int = signals.SIGKILL) -> int:
         raise InvalidArgument(f"invalid signal: {value}") from None
 
 
-def should_restart(policy: Dict[str, Any], exit_code: int, restart_count: int, stopped_by_user: bool) -> bool:
+def should_restart(policy: str, maximum_retries: int, exit_code: int, restart_count: int,
+                   stopped_by_user: bool) -> bool:
     """Docker's restart policies: no, on-failure[:max], always, unless-stopped.
 
     A container the user stopped (stop, kill via stop, rm -f) is not restarted
     by any policy until it is started again.
     """
-    name = policy.get("Name") or "no"
-    if stopped_by_user or name == "no":
+    if stopped_by_user or policy == "no":
         return False
-    if name == "on-failure":
-        limit = int(policy.get("MaximumRetryCount") or 0)
-        return exit_code != 0 and (limit == 0 or restart_count < limit)
-    return name in ("always", "unless-stopped")
+    if policy == "on-failure":
+        return exit_code != 0 and (maximum_retries == 0 or restart_count < maximum_retries)
+    return policy in ("always", "unless-stopped")
 
 
 def restart_delay(restart_count: int) -> float:
@@ -92,11 +91,11 @@ def restart_delay(restart_count: int) -> float:
 
 
 def log_size(container: Container) -> int:
-    return log_max_size((container.host_config.get("LogConfig") or {}).get("Config") or {})
+    return log_max_size(container.log_options)
 
 
 def log_files(container: Container) -> int:
-    return log_max_files((container.host_config.get("LogConfig") or {}).get("Config") or {})
+    return log_max_files(container.log_options)
 
 
 def retry_out_of_fds(step: Callable[[], T], container_id: str) -> T:

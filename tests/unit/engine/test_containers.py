@@ -302,18 +302,18 @@ def test_a_stopped_container_is_not_restarted_by_its_policy(world: World) -> Non
     assert container.status == "exited" and container.data.get("RestartCount") == 0
 
 
-@pytest.mark.parametrize("policy, code, count, stopped, expected", [
-    ({}, 1, 0, False, False),
-    ({"Name": "no"}, 1, 0, False, False),
-    ({"Name": "on-failure"}, 0, 0, False, False),
-    ({"Name": "on-failure"}, 1, 50, False, True),
-    ({"Name": "on-failure", "MaximumRetryCount": 3}, 1, 3, False, False),
-    ({"Name": "always"}, 0, 9, False, True),
-    ({"Name": "always"}, 0, 0, True, False),
-    ({"Name": "unless-stopped"}, 2, 0, False, True),
+@pytest.mark.parametrize("policy, maximum, code, count, stopped, expected", [
+    ("no", 0, 1, 0, False, False),
+    ("on-failure", 0, 0, 0, False, False),
+    ("on-failure", 0, 1, 50, False, True),
+    ("on-failure", 3, 1, 3, False, False),
+    ("on-failure", 3, 1, 2, False, True),
+    ("always", 0, 0, 9, False, True),
+    ("always", 0, 0, 0, True, False),
+    ("unless-stopped", 0, 2, 0, False, True),
 ])
-def test_should_restart(policy: Dict[str, Any], code: int, count: int, stopped: bool, expected: bool) -> None:
-    assert lifecycle.should_restart(policy, code, count, stopped) is expected
+def test_should_restart(policy: str, maximum: int, code: int, count: int, stopped: bool, expected: bool) -> None:
+    assert lifecycle.should_restart(policy, maximum, code, count, stopped) is expected
 
 
 def test_restart_delay_doubles_up_to_its_maximum() -> None:

@@ -33,7 +33,7 @@ def test_exit_code_for_start_error(message: str, code: int) -> None:
 
 def test_log_size_units() -> None:
     def container(config):  # type: ignore[no-untyped-def]
-        return SimpleNamespace(host_config={"LogConfig": {"Type": "json-file", "Config": config}})
+        return SimpleNamespace(log_options=config)
 
     assert lifecycle.log_size(container({"max-size": "10k"})) == 10240
     assert lifecycle.log_size(container({"max-size": "1.5m"})) == 1572864
