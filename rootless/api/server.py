@@ -6,7 +6,7 @@ import socket
 from typing import Optional
 
 from rootless.api.http import Router, UnixApiServer
-from rootless.api.routes import containers, execs, images, networks, system, volumes
+from rootless.api.routes import containers, execs, images, networks, swarm, system, volumes
 from rootless.engine import Engine
 
 # Each module's register(router, engine) adds its routes; order does not matter.
@@ -17,6 +17,7 @@ REGISTRARS = (
     volumes.register,
     images.register,
     networks.register,
+    swarm.register,
 )
 
 
