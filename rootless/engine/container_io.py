@@ -59,11 +59,12 @@ class AttachSession:
     """One hijacked attach connection bridged to the container's monitor."""
 
     def __init__(self, lifecycle: Any, container: Container, *, stdin: bool, stdout: bool, stderr: bool,
-                 logs: bool, detach_keys: Optional[str]) -> None:
+                 logs: bool, detach_keys: Optional[str], stream: bool = True) -> None:
         self.lifecycle = lifecycle
         self.container = container
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.logs = logs
+        self.stream = stream
         self.detach = _parse_detach_keys(detach_keys) if container.tty and stdin else b""
         self._monitor: Optional[socket.socket] = None
         self._connected = threading.Event()
@@ -75,7 +76,10 @@ class AttachSession:
 
         docker sends start the moment it has the 101; an attach queued later
         connects after crun start, and a quick container's output is lost.
+        Without stream (logs only) there is nothing to wait for.
         """
+        if not self.stream:
+            return
         self._queued = self.lifecycle.add_waiting_attach(self.container, self)
 
     def connect(self) -> None:
@@ -94,6 +98,12 @@ class AttachSession:
         """Bridge client <-> monitor until the container's output ends or the client goes."""
         if self.logs:
             self._send_existing_logs(client)
+        if not self.stream:
+            # docker's stream=0: the past output only, then the end of the response,
+            # running or not (docker-py's attach(logs=True, stream=False) reads to EOF).
+            with contextlib.suppress(OSError):
+                client.shutdown(socket.SHUT_RDWR)
+            return
         if not self._queued:
             self.connect()
         else:
