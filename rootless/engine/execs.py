@@ -44,6 +44,7 @@ class ExecSession:
         self.done = threading.Event()
         self._send_lock = threading.Lock()
         self.stderr_tail = b""  # the end of stderr: crun's reason when it could not start the process
+        self.framed = not self.tty  # stdcopy frames on the wire; the start request's Tty decides (serve)
 
     @property
     def tty(self) -> bool:
@@ -161,8 +162,15 @@ class ExecService:
             set_winsize(session.pty_master, height, width)
 
     # -- the hijacked stream ---------------------------------------------------------
-    def serve(self, session: ExecSession, client: socket.socket, rfile: IO[bytes]) -> None:
-        """Bridge the client and the exec's stdio until the process exits."""
+    def serve(self, session: ExecSession, client: socket.socket, rfile: IO[bytes],
+              start_tty: Optional[bool] = None) -> None:
+        """Bridge the client and the exec's stdio until the process exits.
+
+        moby frames the output by the start request's Tty, not the create's:
+        docker-py's exec_start(tty=False) of a TTY exec gets stdcopy frames.
+        """
+        if start_tty is not None:
+            session.framed = not start_tty
         if session.tty:
             self._serve_tty(session, client, rfile)
         else:
@@ -195,7 +203,7 @@ class ExecService:
                 session.stderr_tail = (session.stderr_tail + data)[-STDERR_TAIL:]
             if wanted:
                 with session._send_lock, contextlib.suppress(OSError):
-                    client.sendall(stdcopy.stdcopy_frame(stream, data))
+                    client.sendall(stdcopy.stdcopy_frame(stream, data) if session.framed else data)
 
     def _serve_tty(self, session: ExecSession, client: socket.socket, rfile: IO[bytes]) -> None:
         master = session.pty_master
@@ -210,7 +218,7 @@ class ExecService:
             if not data:
                 break
             with contextlib.suppress(OSError):
-                client.sendall(data)
+                client.sendall(stdcopy.stdcopy_frame(1, data) if session.framed else data)
         self._finish(session)
 
 

@@ -18,12 +18,13 @@ def create(engine: Engine, request: Request) -> Response:
 
 def start(engine: Engine, request: Request) -> "Response | Hijack":
     session = engine.execs.get(request.params["exec_id"])
-    detach = decode_body(types.ExecStart, request.json()).Detach
-    engine.execs.start(session, detach)
-    if detach:
+    spec = decode_body(types.ExecStart, request.json())
+    engine.execs.start(session, spec.Detach)
+    if spec.Detach:
         return Response(200, b"", "application/json")
-    return Hijack(lambda sock, rfile: engine.execs.serve(session, sock, rfile),
-                  stream_content_type(request, session.tty))
+    # Framed by this request's Tty, as dockerd does, not by the create's.
+    return Hijack(lambda sock, rfile: engine.execs.serve(session, sock, rfile, spec.Tty),
+                  stream_content_type(request, spec.Tty))
 
 
 def inspect(engine: Engine, request: Request) -> Response:
