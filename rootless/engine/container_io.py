@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import socket
+import struct
+import termios
 import threading
+import time
 from typing import IO, Any, Iterator, Optional
 
 from rootless.engine.container_model import Container, log_max_files, parse_rfc3339
@@ -15,6 +19,7 @@ from rootless.runtime import stdcopy
 logger = logging.getLogger(__name__)
 
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
+HEAD_READ_WAIT = 1.0  # seconds to let the client read the 101 answer before any output
 
 
 def _time_ns(value: Optional[str]) -> int:
@@ -97,6 +102,7 @@ class AttachSession:
     def serve(self, client: socket.socket, rfile: IO[bytes]) -> None:
         """Bridge client <-> monitor until the container's output ends or the client goes."""
         if self.logs:
+            wait_until_peer_read(client, HEAD_READ_WAIT)
             self._send_existing_logs(client)
         if not self.stream:
             # docker's stream=0: the past output only, then the end of the response,
@@ -167,6 +173,25 @@ class AttachSession:
             return
         with contextlib.suppress(OSError):
             monitor.shutdown(socket.SHUT_WR)
+
+
+def wait_until_peer_read(sock: socket.socket, timeout: float) -> None:
+    """Wait (bounded) until the peer has read all we sent: here, the 101 answer.
+
+    docker-py reads the answer's head through a buffered reader, then takes
+    the raw socket: bytes that arrived with the head sit in that buffer and
+    are lost to it. Output sent at once after the head (attach logs=1) must
+    wait until the head has left our queue (SIOCOUTQ, which is TIOCOUTQ).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            queued = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+        except OSError:
+            return
+        if queued <= 0:
+            return
+        time.sleep(0.002)
 
 
 def _parse_detach_keys(spec: Optional[str]) -> bytes:
