@@ -9,7 +9,7 @@ import struct
 import termios
 import threading
 import time
-from typing import IO, Any, Iterator, Optional
+from typing import IO, Any, Callable, Iterator, Optional
 
 from rootless.engine.container_model import Container, log_max_files, parse_rfc3339
 from rootless.errors import InvalidArgument, RootlessError
@@ -19,6 +19,7 @@ from rootless.runtime import stdcopy
 logger = logging.getLogger(__name__)
 
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
+_CTRL_KEYS = "abcdefghijklmnopqrstuvwxyz@[\\]^_"
 HEAD_READ_WAIT = 1.0  # seconds to let the client read the 101 answer before any output
 
 
@@ -70,7 +71,7 @@ class AttachSession:
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.logs = logs
         self.stream = stream
-        self.detach = _parse_detach_keys(detach_keys) if container.tty and stdin else b""
+        self.detach = parse_detach_keys(detach_keys) if container.tty and stdin else b""
         self._monitor: Optional[socket.socket] = None
         self._connected = threading.Event()
         self._error: Optional[str] = None
@@ -194,20 +195,45 @@ def wait_until_peer_read(sock: socket.socket, timeout: float) -> None:
         time.sleep(0.002)
 
 
-def _parse_detach_keys(spec: Optional[str]) -> bytes:
-    """"ctrl-p,ctrl-q" -> b"\\x10\\x11"."""
+def parse_detach_keys(spec: Optional[str]) -> bytes:
+    """"ctrl-p,ctrl-q" -> b"\\x10\\x11"; moby's term.ToBytes: ctrl-[a-z@[\\]^_] or one character."""
     if not spec:
         return DEFAULT_DETACH_KEYS
     keys = bytearray()
     for part in spec.split(","):
         part = part.strip()
-        if part.startswith("ctrl-") and len(part) == 6:
-            keys.append(ord(part[5].lower()) - ord("a") + 1)
+        if part.startswith("ctrl-") and len(part) == 6 and part[5].lower() in _CTRL_KEYS:
+            keys.append(ord(part[5].upper()) & 0x1F)  # the control code of that key
         elif len(part) == 1:
             keys.append(ord(part))
         else:
-            raise InvalidArgument(f"invalid detach keys: {spec}")
+            raise InvalidArgument(f"invalid detach keys: {spec}",
+                                  hint="use ctrl-<a-z, @, [, \\, ], ^ or _> or single characters, comma-separated")
     return bytes(keys)
+
+
+def pump_detachable(rfile: IO[bytes], write: Callable[[bytes], Any], keys: bytes,
+                    on_detach: Callable[[], None]) -> None:
+    """Client bytes to write() until EOF, or until the detach keys (then on_detach()).
+
+    Bytes before the keys reach the process; the keys do not, unless a read
+    split them (the first part went through before the match was complete).
+    """
+    matched = 0
+    try:
+        while True:
+            data = rfile.read1(65536)  # type: ignore[attr-defined]
+            if not data:
+                return
+            cut, matched = _scan_detach(data, keys, matched)
+            if cut is not None:
+                if cut:
+                    write(data[:cut])
+                on_detach()
+                return
+            write(data)
+    except (OSError, ValueError):
+        return
 
 
 def _scan_detach(data: bytes, keys: bytes, matched: int) -> "tuple[Optional[int], int]":

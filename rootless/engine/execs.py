@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import logging
 import os
 import re
@@ -15,6 +16,7 @@ import socket
 import threading
 from typing import IO, Any, Dict, Optional
 
+from rootless.engine import container_io
 from rootless.engine.container_model import Container
 from rootless.errors import Conflict, InvalidArgument, NotFound
 from rootless.runtime import spec as runtime_spec
@@ -209,7 +211,12 @@ class ExecService:
         master = session.pty_master
         assert master is not None
         if session.body.get("AttachStdin"):
-            threading.Thread(target=_pump_stdin_fd, args=(rfile, master), daemon=True).start()
+            # docker's escape proxy on a TTY exec: the keys end the attach, the process runs on
+            # (its output is drained below until it exits).
+            keys = container_io.parse_detach_keys(session.body.get("DetachKeys"))
+            detach = functools.partial(_shut, client)
+            threading.Thread(target=container_io.pump_detachable,
+                             args=(rfile, functools.partial(os.write, master), keys, detach), daemon=True).start()
         while True:
             try:
                 data = os.read(master, READ_SIZE)
@@ -264,12 +271,6 @@ def _pump_stdin(rfile: IO[bytes], stdin: Any) -> None:
         stdin.close()
 
 
-def _pump_stdin_fd(rfile: IO[bytes], fd: int) -> None:
-    try:
-        while True:
-            data = rfile.read1(READ_SIZE)  # type: ignore[attr-defined]
-            if not data:
-                return
-            os.write(fd, data)
-    except (OSError, ValueError):
-        return
+def _shut(client: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        client.shutdown(socket.SHUT_RDWR)

@@ -7,11 +7,12 @@ from rootless.api import types
 from rootless.api.decode import decode_body, to_wire
 from rootless.api.http import Hijack, Request, Response, Route, Router
 from rootless.api.routes.containers import stream_content_type
-from rootless.engine import Engine
+from rootless.engine import Engine, container_io
 
 
 def create(engine: Engine, request: Request) -> Response:
     spec = decode_body(types.ExecCreate, request.json())
+    container_io.parse_detach_keys(spec.DetachKeys)  # refused at create, as dockerd ("Invalid escape keys")
     session = engine.execs.create(engine.containers.get(request.params["ref"]), to_wire(spec))
     return Response.json({"Id": session.exec_id}, 201)
 

@@ -189,3 +189,26 @@ def test_exec_output_is_framed_by_the_start_requests_tty(engine: Engine, busybox
         assert api.exec_start(plain_exec["Id"], tty=True) == b"raw\n"
     finally:
         container.remove(force=True)
+
+
+def test_exec_detach_keys_end_the_attach_not_the_process(engine: Engine, busybox: str) -> None:
+    import docker
+
+    client = engine.client()
+    container = client.containers.run(busybox, ["sleep", "300"], detach=True)
+    try:
+        api = client.api
+        exec_id = api.exec_create(container.id, ["sh", "-c", "read line; echo got $line"], stdin=True, tty=True,
+                                  detach_keys="ctrl-x")["Id"]
+        sock = api.exec_start(exec_id, tty=True, socket=True)._sock
+        sock.settimeout(10)
+        sock.sendall(b"\x18")
+        while sock.recv(4096):  # the engine ends the attach: EOF, not a timeout
+            pass
+        sock.close()
+        assert api.exec_inspect(exec_id)["Running"] is True  # the process runs on
+        with pytest.raises(docker.errors.APIError) as refused:
+            api.exec_create(container.id, ["true"], detach_keys="ctrl-1")
+        assert refused.value.status_code == 400 and "invalid detach keys" in str(refused.value)
+    finally:
+        container.remove(force=True)
