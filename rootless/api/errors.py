@@ -1,6 +1,7 @@
 """Error kinds to HTTP status and the {"message": ...} body docker clients parse."""
 from __future__ import annotations
 
+import json
 from typing import Dict
 
 from rootless.errors import RootlessError
@@ -16,3 +17,8 @@ def error_body(exc: RootlessError) -> Dict[str, str]:
     if exc.hint:
         message = f"{message}\nhint: {exc.hint}"
     return {"message": message}
+
+
+def error_json(message: str) -> bytes:
+    """The body of every error response, the server's own included (never HTML)."""
+    return json.dumps({"message": message}).encode() + b"\n"

@@ -340,6 +340,9 @@ class Mount(WireStruct):
             raise InvalidArgument(bad + "field Source must not be specified")
         if self.Type == "volume" and self.Source:
             check_volume_name(self.Source, at(path, "Source"))
+        for name, owner in (("BindOptions", "bind"), ("VolumeOptions", "volume"), ("TmpfsOptions", "tmpfs")):
+            if getattr(self, name) is not None and self.Type != owner:  # else they would be ignored
+                raise InvalidArgument(bad + f"field {name} must not be specified")
 
 
 @dataclass(frozen=True)

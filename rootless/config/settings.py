@@ -6,7 +6,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from rootless.config.paths import config_file
 from rootless.errors import InvalidArgument
@@ -69,6 +69,13 @@ class Settings:
     insecure_registries: List[str] = field(default_factory=list)
     registry_mirrors: Dict[str, List[str]] = field(default_factory=dict)
     idle_timeout: float = 0.0
+    # [api]: docker-sized limits of the HTTP server (issue 7): a JSON body of at most
+    # 64 MiB (archives and image loads are streamed, not limited), at most this many
+    # connections at once (each holds a thread and an fd), and this long to send a
+    # request's line and headers (or to sit idle between keep-alive requests).
+    api_max_json_body: int = 64 * 1024 * 1024
+    api_max_connections: int = 1024
+    api_header_timeout: float = 60.0
     # A pull gives up on a registry that sends (almost) nothing for this long (registry/stall.py).
     pull_stall_timeout: float = 60.0
     storage_reserve: str = "auto"  # parse_reserve(); checked when loaded
@@ -96,6 +103,7 @@ def _from_toml(data: Mapping[str, Any]) -> Dict[str, Any]:
             values[key] = str(data[key])
     if "idle_timeout" in data:
         values["idle_timeout"] = float(data["idle_timeout"])
+    values.update(_api_from_toml(data.get("api", {})))
     if "pull_stall_timeout" in data:
         values["pull_stall_timeout"] = _seconds("pull_stall_timeout", data["pull_stall_timeout"])
     registries = data.get("registries", {})
@@ -110,6 +118,41 @@ def _from_toml(data: Mapping[str, Any]) -> Dict[str, Any]:
             str(k): [str(m) for m in v] for k, v in dict(registries["mirrors"]).items()
         }
     return values
+
+
+_API_KEYS: Dict[str, Callable[[Any], float]] = {"max_json_body": int, "max_connections": int,
+                                               "header_timeout": float}
+
+
+def _api_from_toml(table: Any) -> Dict[str, Any]:
+    if not isinstance(table, dict):
+        raise InvalidArgument("config: [api] must be a table")
+    for key in table:
+        if key not in _API_KEYS:
+            raise InvalidArgument(f"config: [api]: unknown key {key!r}", hint=f"use one of: {', '.join(_API_KEYS)}")
+    return {f"api_{key}": _api_number(f"[api] {key}", key, value) for key, value in table.items()}
+
+
+def _api_from_env(env: Mapping[str, str]) -> Dict[str, Any]:
+    """ROOTLESS_API_MAX_JSON_BODY, ROOTLESS_API_MAX_CONNECTIONS, ROOTLESS_API_HEADER_TIMEOUT."""
+    values: Dict[str, Any] = {}
+    for key in _API_KEYS:
+        name = f"ROOTLESS_API_{key.upper()}"
+        if env.get(name):
+            values[f"api_{key}"] = _api_number(name, key, env[name])
+    return values
+
+
+def _api_number(name: str, key: str, value: Any) -> float:
+    """A positive number; counts stay ints."""
+    try:
+        bad_type = isinstance(value, bool) or (isinstance(value, float) and _API_KEYS[key] is int)
+        number = None if bad_type else _API_KEYS[key](value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not 0 < number < float("inf"):  # NaN fails both comparisons
+        raise InvalidArgument(f"config: {name}: invalid value {value!r}", hint="use a positive number")
+    return number
 
 
 def _seconds(name: str, value: Any) -> float:
@@ -159,6 +202,7 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
     for env_key, attr in _ENV_KEYS.items():
         if env.get(env_key):
             values[attr] = _seconds(attr, env[env_key]) if attr in _FLOAT_KEYS else env[env_key]
+    values.update(_api_from_env(env))
     insecure = env.get("ROOTLESS_INSECURE_REGISTRIES")
     if insecure:
         values["insecure_registries"] = [r for r in insecure.split(",") if r]

@@ -93,10 +93,11 @@ def _remove_stale_socket(path: str) -> None:
 
 def serve(paths: Paths, settings: Settings) -> None:
     """Run the daemon until SIGTERM/SIGINT."""
-    from rootless.api.server import make_server
+    from rootless.api.server import make_server, raise_fd_limit
     from rootless.engine import Engine
     from rootless.engine.engine import HostSetup
 
+    raise_fd_limit()  # issue 7: idle clients must not run the engine out of fds
     # Like dockerd (setDefaultUmask): modes in images, volumes and /etc files come from
     # the image and docker's defaults, never from the umask of the shell that started us.
     os.umask(0o022)

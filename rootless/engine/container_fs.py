@@ -1,20 +1,28 @@
 """A container's files from outside: docker cp (archive), export, changes, top.
 
-Paths are resolved inside the rootfs the way the container would see them:
-symlinks are followed relative to the rootfs root and can never leave it.
+A container's files are hostile, and a running container can swap any of them
+for a symlink at any moment. Everything here goes through util/confined.py:
+paths are resolved by the kernel inside the rootfs (openat2 RESOLVE_IN_ROOT),
+trees are read by walking fds (each entry opened once without following a
+symlink, its header taken from that fd), and extraction creates each entry
+with *at calls relative to a confined parent dirfd, replacing (never writing
+through) a symlink in the last component (util/confined_tar.py). See issue 7
+and CVE-2018-15664.
 """
 from __future__ import annotations
 
 import datetime
-import io
+import errno
 import os
+import posixpath
 import stat
-import tarfile
-from typing import IO, Any, Dict, Iterator, List, Tuple, cast
+from typing import IO, Any, Dict, Iterator, List, Tuple
 
 from rootless.errors import InvalidArgument, NotFound
-from rootless.runtime.users import resolve_in_root
+from rootless.util import confined, confined_tar
+from rootless.util.confined import Root
 
+MISSING = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
 
 
 def go_file_mode(st: os.stat_result) -> int:
@@ -41,82 +49,67 @@ def go_file_mode(st: os.stat_result) -> int:
     return mode
 
 
+def follows_last(container_path: str) -> bool:
+    """docker's ResolvePath: "dir/" and "dir/." resolve a final symlink, "dir/link" does not."""
+    return container_path.endswith(("/", "/.")) or container_path in ("", ".")
+
+
+def archive_name(container_path: str) -> str:
+    """The name of the copied root in a docker cp tar ("." for SRC/.)."""
+    if container_path.endswith("/.") or container_path == ".":
+        return "."
+    return posixpath.basename(container_path.rstrip("/")) or "."
+
+
 def path_stat(rootfs: str, container_path: str, container_name: str) -> Dict[str, Any]:
-    host_path = resolve_in_root(rootfs, container_path, follow_last=False)
-    try:
-        st = os.lstat(host_path)
-    except FileNotFoundError:
-        raise NotFound(f"Could not find the file {container_path} in container {container_name}") from None
-    link = ""
-    if stat.S_ISLNK(st.st_mode):
-        link = os.readlink(host_path)
+    """docker cp's stat header (HEAD /containers/{id}/archive) of a path in the container."""
+    with Root(rootfs) as root:
+        try:
+            fd = root.open(container_path, os.O_PATH, follow=follows_last(container_path))
+        except OSError as exc:
+            if exc.errno in MISSING:
+                raise NotFound(f"Could not find the file {container_path} in container {container_name}") from None
+            raise
+        with confined.closing(fd):
+            st = os.fstat(fd)
+            link = os.readlink("", dir_fd=fd) if stat.S_ISLNK(st.st_mode) else ""
     mtime = datetime.datetime.fromtimestamp(st.st_mtime, datetime.timezone.utc).isoformat()
-    return {"name": os.path.basename(container_path.rstrip("/")) or "/", "size": st.st_size,
+    return {"name": posixpath.basename(container_path.rstrip("/")) or "/", "size": st.st_size,
             "mode": go_file_mode(st), "mtime": mtime, "linkTarget": link}
 
 
-class _PipeWriter(io.RawIOBase):
-    """A file object tarfile writes into, feeding a generator chunk by chunk."""
+def tar_stream(rootfs: str, container_path: str, arcname: str) -> Iterator[bytes]:
+    """A tar of a container path (recursively) named arcname, streamed in pieces.
 
-    def __init__(self) -> None:
-        self.chunks: List[bytes] = []
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        self.chunks.append(bytes(data))
-        return len(data)
+    arcname "" is an export: the tree's entries without one for its top.
+    """
+    with Root(rootfs) as root:
+        try:
+            yield from confined_tar.tar_chunks(root, container_path, arcname, follows_last(container_path))
+        except FileNotFoundError:
+            raise NotFound(f"Could not find the file {container_path} in container") from None
 
 
-def tar_stream(host_path: str, arcname: str) -> Iterator[bytes]:
-    """A tar of host_path (recursively) named arcname, streamed in pieces."""
-    sink = _PipeWriter()
-    # Older typeshed wants IO[bytes] for fileobj; stream mode "w|" only calls write() and close().
-    with tarfile.open(fileobj=cast(IO[bytes], sink), mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for full, name in _walk(host_path, arcname):
-            tar.add(full, arcname=name, recursive=False)
-            if sink.chunks:
-                yield b"".join(sink.chunks)
-                sink.chunks.clear()
-    if sink.chunks:
-        yield b"".join(sink.chunks)
+def extract_into(rootfs: str, container_dir: str, body: IO[bytes], no_overwrite_dir_non_dir: bool,
+                 owner: Tuple[int, int] = (0, 0)) -> None:
+    """Extract a tar body into a directory of the container (PUT /containers/{id}/archive).
 
-
-def _walk(host_path: str, arcname: str) -> Iterator[Tuple[str, str]]:
-    if arcname:  # an export (arcname "") has no entry for the root itself
-        yield host_path, arcname
-    if os.path.isdir(host_path) and not os.path.islink(host_path):
-        for dirpath, dirnames, filenames in os.walk(host_path):
-            dirnames.sort()
-            rel = os.path.relpath(dirpath, host_path)
-            for name in sorted(dirnames) + sorted(filenames):
-                sub = name if rel == "." else os.path.join(rel, name)
-                yield os.path.join(dirpath, name), f"{arcname}/{sub}" if arcname else sub
-
-
-def extract_into(rootfs: str, container_dir: str, body: IO[bytes], no_overwrite_dir_non_dir: bool) -> None:
-    """Extract a tar body into a directory of the container, refusing escapes."""
-    target = resolve_in_root(rootfs, container_dir)
-    if not os.path.exists(target):
-        raise NotFound(f"Could not find the file {container_dir} in container")
-    if not os.path.isdir(target):
-        raise InvalidArgument(f"extraction point is not a directory: {container_dir}")
-    with tarfile.open(fileobj=body, mode="r|*") as tar:
-        for member in tar:
-            name = os.path.normpath(member.name).lstrip("/")
-            if name.startswith("..") or "/../" in f"/{name}/":
-                raise InvalidArgument(f"invalid archive entry: {member.name}: outside the target")
-            dest = resolve_in_root(rootfs, os.path.join(container_dir, os.path.dirname(name)))
-            final = os.path.join(dest, os.path.basename(name))
-            if no_overwrite_dir_non_dir and os.path.isdir(final) and not member.isdir():
-                raise InvalidArgument(f"cannot overwrite directory {name} with non-directory")
-            if member.islnk():
-                link_target = resolve_in_root(rootfs, os.path.join(container_dir, member.linkname))
-                member.linkname = os.path.relpath(link_target, target)
-            member.name = os.path.relpath(final, target)
-            # Names were checked above; tarfile's filter= argument is not in every 3.9-3.11.
-            tar.extract(member, target, set_attrs=True, numeric_owner=True)
+    Entries are confined to the rootfs (parents resolved inside it), names that
+    climb out of container_dir are refused, and whatever is in the way of an
+    entry (a symlink to a host file, say) is replaced, never written through.
+    Every entry belongs to owner (the container's root unless docker cp -a),
+    as dockerd does: ids in the tar are the client's, not the container's.
+    """
+    with Root(rootfs) as root:
+        try:
+            st = root.stat(container_dir)
+        except OSError as exc:
+            if exc.errno in MISSING:
+                raise NotFound(f"Could not find the file {container_dir} in container") from None
+            raise
+        if not stat.S_ISDIR(st.st_mode):
+            raise InvalidArgument(f"extraction point is not a directory: {container_dir}")
+        confined_tar.extract(root, container_dir, body, no_overwrite_dir_non_dir, owner)
 
 
 def processes_in(pid: int) -> List[int]:

@@ -39,6 +39,11 @@ def merge_env(image_env: List[str], request_env: List[str]) -> List[str]:
     return list(merged.values())
 
 
+def working_dir_error(workdir: str) -> str:
+    """docker's words (daemon/container.go verifyContainerSettings) for a relative working directory."""
+    return f"the working directory '{workdir}' is invalid, it needs to be an absolute path"
+
+
 def merge_config(image_config: Dict[str, Any], request: Dict[str, Any], container_id: str) -> Dict[str, Any]:
     """Docker's rules for Config: request wins; Cmd from the image only when the
     request sets neither Cmd nor Entrypoint."""
@@ -60,6 +65,8 @@ def merge_config(image_config: Dict[str, Any], request: Dict[str, Any], containe
     config["Cmd"] = cmd or None
     config["Env"] = merge_env(image.get("Env") or [], request.get("Env") or [])
     config["WorkingDir"] = request.get("WorkingDir") or image.get("WorkingDir") or ""
+    if config["WorkingDir"] and not str(config["WorkingDir"]).startswith("/"):
+        raise InvalidArgument(working_dir_error(str(config["WorkingDir"])))  # before anything touches disk
     config["User"] = request.get("User") or image.get("User") or ""
     config["Labels"] = {**(image.get("Labels") or {}), **(request.get("Labels") or {})}
     config["ExposedPorts"] = {**(image.get("ExposedPorts") or {}), **(request.get("ExposedPorts") or {})}

@@ -1,16 +1,15 @@
 """Read-side container operations: API shapes, logs, attach, files, processes."""
 from __future__ import annotations
 
-import os
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from rootless.engine import container_fs
 from rootless.engine.container_io import AttachSession, log_chunks
 from rootless.engine.container_model import Container
 from rootless.errors import Conflict
+from rootless.runtime import users
 from rootless.runtime.network import slirp
 from rootless.runtime.storage.changes import list_changes
-from rootless.runtime.users import resolve_in_root
 from rootless.runtime.storage.driver import RootfsLayout, read_lowers
 from rootless.util.fs import dir_size  # also imported from here by engine/lifecycle.py
 
@@ -60,7 +59,7 @@ class ContainerReads:
 
     def export(self, container: Container) -> Iterator[bytes]:
         rootfs = self._rootfs(container)
-        return container_fs.tar_stream(rootfs, "")
+        return container_fs.tar_stream(rootfs, "/", "")
 
     def archive_stat(self, container: Container, path: str) -> Dict[str, Any]:
         return container_fs.path_stat(self._rootfs(container), path, container.name)
@@ -68,13 +67,18 @@ class ContainerReads:
     def archive_get(self, container: Container, path: str) -> Tuple[Dict[str, Any], Iterator[bytes]]:
         rootfs = self._rootfs(container)
         stat = container_fs.path_stat(rootfs, path, container.name)
-        host_path = resolve_in_root(rootfs, path, follow_last=path.endswith("/."))
-        name = "." if path.endswith("/.") else os.path.basename(path.rstrip("/")) or "."
-        return stat, container_fs.tar_stream(host_path, name)
+        return stat, container_fs.tar_stream(rootfs, path, container_fs.archive_name(path))
 
     def archive_put(self, container: Container, path: str, body: Any,
-                    no_overwrite_dir_non_dir: bool = False) -> None:
-        container_fs.extract_into(self._rootfs(container), path, body, no_overwrite_dir_non_dir)
+                    no_overwrite_dir_non_dir: bool = False, copy_uid_gid: bool = False) -> None:
+        """Extract a tar into the container; entries belong to its root, or with
+        copy_uid_gid (docker cp -a) to its configured user, as dockerd's tarCopyOptions."""
+        rootfs = self._rootfs(container)
+        owner = (0, 0)
+        if copy_uid_gid and container.config.get("User"):
+            user = users.resolve_user(rootfs, container.config["User"])
+            owner = (user.uid, user.gid)
+        container_fs.extract_into(rootfs, path, body, no_overwrite_dir_non_dir, owner)
 
     def changes(self, container: Container) -> List[Dict[str, Any]]:
         layout = RootfsLayout.of(container.paths, container.id)

@@ -8,16 +8,17 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from rootless.engine.container_model import Container
+from rootless.engine.container_model import Container, working_dir_error
 from rootless.errors import FailedPrecondition, InvalidArgument
 from rootless.host.cgroups import CgroupInfo
 from rootless.runtime.network import slirp
 from rootless.runtime.spec import HostFacts, Mount, SpecOptions, Ulimit, build_rlimits, resolve_args
-from rootless.util import fs
+from rootless.util import confined, fs
 
 LIMIT_FIELDS = {"Memory": "memory limit", "MemorySwap": "memory+swap limit", "NanoCpus": "cpu limit",
-                "CpuQuota": "cpu quota", "CpuShares": "cpu shares", "PidsLimit": "pids limit",
-                "CpusetCpus": "cpuset", "BlkioWeight": "blkio weight", "MemoryReservation": "memory reservation"}
+                "CpuQuota": "cpu quota", "CpuPeriod": "cpu period", "CpuShares": "cpu shares",
+                "PidsLimit": "pids limit", "CpusetCpus": "cpuset", "CpusetMems": "cpuset mems",
+                "BlkioWeight": "blkio weight", "MemoryReservation": "memory reservation"}
 
 
 def check_limits(host_config: Dict[str, Any], cgroup: CgroupInfo) -> None:
@@ -72,6 +73,8 @@ def requested_ports(container: Container) -> List[Dict[str, Any]]:
 
 def network_setup(container: Container, backend: str) -> NetworkSetup:
     mode = container.host_config.get("NetworkMode") or "bridge"
+    if container.config.get("NetworkDisabled"):
+        mode = "none"  # dockerd gives such a container no network at all, whatever its mode
     if mode == "host":
         return NetworkSetup("host", "none")
     if mode == "none":
@@ -123,15 +126,7 @@ def write_etc_files(container: Container, network: NetworkSetup) -> Dict[str, st
     """hostname, hosts and resolv.conf in the container dir; bound over /etc."""
     hostname = container.config.get("Hostname") or container.id[:12]
     hosts = hosts_lines(container, network, hostname)
-    dns = container.host_config.get("Dns") or []
-    if dns:
-        resolv = "".join(f"nameserver {server}\n" for server in dns)
-    elif network.mode == "private":
-        resolv = f"nameserver {slirp.DNS_SERVER}\n"
-    else:
-        resolv = _host_resolv_conf()
-    for option in container.host_config.get("DnsSearch") or []:
-        resolv += f"search {option}\n"
+    resolv = resolv_conf(container.host_config, network)
     files = {"/etc/hostname": ("hostname", hostname + "\n"), "/etc/hosts": ("hosts", "\n".join(hosts) + "\n"),
              "/etc/resolv.conf": ("resolv.conf", resolv)}
     result = {}
@@ -140,6 +135,26 @@ def write_etc_files(container: Container, network: NetworkSetup) -> Dict[str, st
         fs.atomic_write(path, content, 0o644)
         result[destination] = path
     return result
+
+
+def resolv_conf(host_config: Dict[str, Any], network: NetworkSetup) -> str:
+    """--dns, --dns-search and --dns-option over slirp4netns's resolver (or the host's file), as dockerd does."""
+    dns = host_config.get("Dns") or []
+    search, options = host_config.get("DnsSearch") or [], host_config.get("DnsOptions") or []
+    if dns:
+        lines = [f"nameserver {server}" for server in dns]
+    elif network.mode == "private":
+        lines = [f"nameserver {slirp.DNS_SERVER}"]
+    else:
+        lines = _host_resolv_conf().splitlines()
+    # resolv.conf keeps only the last search and options lines: replace the host's, one line each
+    if search:
+        lines = [line for line in lines if not line.startswith(("search ", "domain "))]
+        lines.append("search " + " ".join(search))
+    if options:
+        lines = [line for line in lines if not line.startswith("options ")]
+        lines.append("options " + " ".join(options))
+    return "".join(line + "\n" for line in lines)
 
 
 def _host_resolv_conf() -> str:
@@ -188,6 +203,7 @@ class MountRequest:
     source: str  # a host path, a volume name, or "" for an anonymous volume
     options: Tuple[str, ...]
     read_only: bool
+    labels: Tuple[Tuple[str, str], ...] = ()  # --mount volume-label=: the volume's labels if this creates it
 
     @property
     def is_volume(self) -> bool:
@@ -207,11 +223,8 @@ def mount_requests(config: Dict[str, Any], host_config: Dict[str, Any]) -> List[
         read_only = "ro" in options
         requests.append(MountRequest(destination, source, mount_options(read_only, options), read_only))
     for spec in host_config.get("Mounts") or []:
-        if spec.get("Type", "volume") == "tmpfs":
-            continue
-        read_only = bool(spec.get("ReadOnly"))
-        requests.append(MountRequest(spec["Target"], spec.get("Source") or "", mount_options(read_only, []),
-                                     read_only))
+        if spec.get("Type", "volume") != "tmpfs":
+            requests.append(api_mount_request(spec))
     destinations = [r.destination for r in requests]
     for destination in destinations:
         if destinations.count(destination) > 1:
@@ -222,6 +235,37 @@ def mount_requests(config: Dict[str, Any], host_config: Dict[str, Any]) -> List[
     return requests
 
 
+def api_mount_request(spec: Dict[str, Any]) -> MountRequest:
+    """One bind or volume of HostConfig.Mounts (--mount), with its BindOptions / VolumeOptions."""
+    read_only = bool(spec.get("ReadOnly"))
+    bind_options = spec.get("BindOptions") or {}
+    propagation = bind_options.get("Propagation") or ""
+    options = mount_options(read_only, [propagation] if propagation else [])
+    if bind_options.get("NonRecursive"):
+        options = ("bind",) + options[1:]
+    labels = (spec.get("VolumeOptions") or {}).get("Labels") or {}
+    return MountRequest(spec["Target"], spec.get("Source") or "", options, read_only,
+                        tuple(sorted((str(k), str(v)) for k, v in labels.items())))
+
+
+def tmpfs_mounts(host_config: Dict[str, Any]) -> Dict[str, str]:
+    """--tmpfs (destination -> docker's option string) and --mount type=tmpfs with its size, mode and ro."""
+    tmpfs = {str(dest): str(opts or "") for dest, opts in (host_config.get("Tmpfs") or {}).items()}
+    for spec in host_config.get("Mounts") or []:
+        if spec.get("Type") != "tmpfs":
+            continue
+        if spec["Target"] in tmpfs:
+            raise InvalidArgument(f"Duplicate mount point: {spec['Target']}")  # docker's words
+        tmpfs_options = spec.get("TmpfsOptions") or {}
+        options = ["ro"] if spec.get("ReadOnly") else []
+        if tmpfs_options.get("SizeBytes"):
+            options.append(f"size={int(tmpfs_options['SizeBytes'])}")
+        if tmpfs_options.get("Mode"):
+            options.append(f"mode={int(tmpfs_options['Mode']) & 0o7777:o}")
+        tmpfs[spec["Target"]] = ",".join(options)
+    return tmpfs
+
+
 def mount_options(read_only: bool, extra: List[str]) -> Tuple[str, ...]:
     options = ["rbind"] + (["ro"] if read_only else ["rw"])
     for opt in extra:
@@ -229,9 +273,15 @@ def mount_options(read_only: bool, extra: List[str]) -> Tuple[str, ...]:
             options[1] = opt
         elif opt in ("z", "Z", "consistent", "cached", "delegated"):
             continue
-        elif opt in ("private", "rprivate", "shared", "rshared", "slave", "rslave", "nocopy"):
-            if opt != "nocopy":
-                options.append(opt)
+        elif opt in ("private", "rprivate"):
+            options.append(opt)
+        elif opt in ("shared", "rshared", "slave", "rslave"):
+            # crun would set it, but the engine's mount namespace is private: nothing would propagate
+            raise InvalidArgument(f"invalid mode: {opt}: only private propagation is supported by rootless",
+                                  hint="the engine's mount namespace is private, so a bind has no host mounts "
+                                       "to share or follow")
+        elif opt == "nocopy":
+            continue  # rootless never copies image content into a volume
         else:
             raise InvalidArgument(f"invalid mode: {opt}")
     return tuple(options)
@@ -241,7 +291,7 @@ def build_spec_options(container: Container, rootfs: str, network: NetworkSetup,
                        mounts: List[Mount], cgroup: CgroupInfo, hooks_dirs: List[str]) -> SpecOptions:
     config, host_config = container.config, container.host_config
     args = resolve_args(None, None, config.get("Entrypoint"), config.get("Cmd"))
-    tmpfs = {dest: opts for dest, opts in (host_config.get("Tmpfs") or {}).items()}
+    tmpfs = tmpfs_mounts(host_config)
     ulimits = host_config_ulimits(host_config)
     return SpecOptions(
         rootfs=rootfs, args=args, env=list(config.get("Env") or []),
@@ -254,22 +304,43 @@ def build_spec_options(container: Container, rootfs: str, network: NetworkSetup,
         security_opt=list(host_config.get("SecurityOpt") or []),
         shm_size=host_config.get("ShmSize") or None, sysctls=dict(host_config.get("Sysctls") or {}),
         network=network.mode, etc_files=etc_files,
-        annotations={str(k): str(v) for k, v in (config.get("Labels") or {}).items()},
+        annotations=spec_annotations(config, host_config), domainname=config.get("Domainname") or "",
+        masked_paths=_optional_list(host_config.get("MaskedPaths")),
+        readonly_paths=_optional_list(host_config.get("ReadonlyPaths")),
         oom_score_adj=host_config.get("OomScoreAdj") or None, hooks_dirs=hooks_dirs, cgroup=cgroup,
         memory=host_config.get("Memory") or None, memory_swap=host_config.get("MemorySwap") or None,
         cpus=(host_config["NanoCpus"] / 1e9) if host_config.get("NanoCpus") else None,
         pids_limit=host_config.get("PidsLimit") if (host_config.get("PidsLimit") or 0) > 0 else None,
+        memory_reservation=host_config.get("MemoryReservation") or None,
+        cpu_shares=host_config.get("CpuShares") or None, cpu_quota=host_config.get("CpuQuota") or None,
+        cpu_period=host_config.get("CpuPeriod") or None, cpuset_cpus=host_config.get("CpusetCpus") or "",
+        cpuset_mems=host_config.get("CpusetMems") or "", blkio_weight=host_config.get("BlkioWeight") or None,
     )
 
 
+def spec_annotations(config: Dict[str, Any], host_config: Dict[str, Any]) -> Dict[str, str]:
+    """The OCI annotations: the labels (which hooks match on), then --annotation, which wins."""
+    labels = {str(k): str(v) for k, v in (config.get("Labels") or {}).items()}
+    return {**labels, **{str(k): str(v) for k, v in (host_config.get("Annotations") or {}).items()}}
+
+
+def _optional_list(value: Any) -> Optional[List[str]]:
+    """null keeps the defaults; a list, also an empty one, replaces them (dockerd's MaskedPaths)."""
+    return None if value is None else [str(item) for item in value]
+
+
 def ensure_workdir(rootfs: str, workdir: str) -> None:
-    """docker creates a missing -w directory (without following symlinks out of the rootfs)."""
+    """docker creates a missing working directory; here only inside the rootfs.
+
+    Symlinks on the way are followed inside the rootfs (util/confined.py), as
+    moby's securejoin does, so an image's WorkingDir can't make us mkdir on the host.
+    """
     if not workdir or workdir == "/":
         return
-    current = rootfs
-    for part in [p for p in posixpath.normpath(workdir).split("/") if p]:
-        current = os.path.join(current, part)
-        if os.path.islink(current):
-            return  # let the runtime resolve it inside the container
-        if not os.path.exists(current):
-            os.mkdir(current, 0o755)
+    if not posixpath.isabs(workdir):  # checked at create; a record from an older version may still have one
+        raise InvalidArgument(working_dir_error(workdir))
+    try:
+        with confined.Root(rootfs) as root:
+            os.close(root.makedirs(workdir))
+    except OSError as exc:
+        raise InvalidArgument(f"can't create working directory {workdir}: {exc.strerror}") from None

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Set
 
 from rootless.config import Paths
 from rootless.engine.container_model import Container, merge_config, new_record, now_rfc3339
+from rootless.engine.events import GONE_CHECK_INTERVAL, ClientGone
 from rootless.engine.names import random_name, validate_name
 from rootless.errors import Conflict, InvalidArgument, NotFound
 from rootless.util import fs
@@ -179,8 +180,13 @@ class ContainerService:
         self.publish(container, "destroy")
 
     # -- wait -------------------------------------------------------------------
-    def wait(self, container: Container, condition: str, timeout: Optional[float] = None) -> Dict[str, Any]:
-        """Block until the condition holds; return docker's wait body."""
+    def wait(self, container: Container, condition: str, timeout: Optional[float] = None,
+             client_gone: Callable[[], bool] = lambda: False) -> Dict[str, Any]:
+        """Block until the condition holds; return docker's wait body.
+
+        Raises:
+            ClientGone: client_gone() said the caller hung up (checked every second).
+        """
         if condition not in ("not-running", "next-exit", "removed", ""):
             raise InvalidArgument(f"invalid condition: {condition}")
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -198,7 +204,10 @@ class ContainerService:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise Conflict(f"timed out waiting for container {container.id}")
-                self._changed.wait(timeout=1.0 if remaining is None else min(1.0, remaining))
+                if client_gone():
+                    raise ClientGone(f"wait for container {container.id}: the client hung up")
+                self._changed.wait(timeout=GONE_CHECK_INTERVAL if remaining is None
+                                   else min(GONE_CHECK_INTERVAL, remaining))
             error = container.state.get("Error") or None
             return {"StatusCode": int(container.state.get("ExitCode", 0)),
                     "Error": {"Message": error} if error else None}

@@ -120,8 +120,9 @@ class Engine:
             mode = container.host_config.get("NetworkMode") or "bridge"
             if mode not in BUILTIN_NETWORK_MODES:
                 endpoints = (container.data.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
-                aliases = (endpoints.get(mode) or {}).get("Aliases") or []
-                self.networks.connect(mode, container.id, container.name, aliases)
+                endpoint = endpoints.get(mode) or {}
+                address = (endpoint.get("IPAMConfig") or {}).get("IPv4Address") or None  # --ip
+                self.networks.connect(mode, container.id, container.name, endpoint.get("Aliases") or [], address)
         except BaseException:
             self._remove_anonymous_volumes(container)
             raise
@@ -155,9 +156,6 @@ class Engine:
     def _container_mounts(self, container: Container) -> List[Mount]:
         """Binds and volumes as recorded at create, for the runtime spec."""
         host_config = container.host_config
-        for spec in host_config.get("Mounts") or []:
-            if spec.get("Type", "volume") == "tmpfs":
-                host_config.setdefault("Tmpfs", {})[spec["Target"]] = ""
         recorded = {m.get("Destination"): m for m in container.data.get("Mounts") or []}
         mounts: List[Mount] = []
         records: List[Dict[str, Any]] = []
@@ -178,7 +176,7 @@ class Engine:
         rw = not request.read_only
         if request.is_volume:
             name = request.source or recorded_name
-            volume = self.volumes.create(name or None, anonymous=request.is_anonymous)
+            volume = self.volumes.create(name or None, labels=dict(request.labels), anonymous=request.is_anonymous)
             return {"Type": "volume", "Name": volume.name, "Source": volume.mountpoint,
                     "Destination": request.destination, "Driver": "local", "Mode": "z", "RW": rw,
                     "Propagation": ""}

@@ -6,7 +6,17 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Deque, Dict, List, Optional
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional
+
+from rootless.errors import Unavailable
+
+# How often a blocked waiter (docker wait, docker events) checks whether its
+# client is still there: an abandoned request holds a thread and an fd (issue 7).
+GONE_CHECK_INTERVAL = 1.0
+
+
+class ClientGone(Unavailable):
+    """The client of a blocking call (wait) hung up; nobody is left to answer."""
 
 
 @dataclass(frozen=True)
@@ -66,3 +76,15 @@ class EventBus:
     @property
     def listeners(self) -> int:
         return len(self._subscribers)
+
+    def follow(self, live: "queue.Queue[Event]", until_s: Optional[float] = None,
+               client_gone: Callable[[], bool] = lambda: False) -> Iterator[Event]:
+        """Live events from subscribe()'s queue until `until` or the client hangs up."""
+        while until_s is None or time.time() < until_s:
+            if client_gone():
+                return
+            timeout = GONE_CHECK_INTERVAL if until_s is None else max(0.0, min(GONE_CHECK_INTERVAL, until_s - time.time()))
+            try:
+                yield live.get(timeout=timeout)
+            except queue.Empty:
+                continue

@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import re
+import select
 import socket
 import threading
 from typing import IO, Any, Dict, Optional
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 READ_SIZE = 65536
 CRUN_FAILED = 255  # crun exec's own status when it could not start the process
 STDERR_TAIL = 1024
+HANGUP_POLL_MS = 200
 
 
 class ExecSession:
@@ -47,6 +49,7 @@ class ExecSession:
         self._send_lock = threading.Lock()
         self.stderr_tail = b""  # the end of stderr: crun's reason when it could not start the process
         self.framed = not self.tty  # stdcopy frames on the wire; the start request's Tty decides (serve)
+        self.detached = False  # the client left with the detach keys: the process runs on
 
     @property
     def tty(self) -> bool:
@@ -123,7 +126,7 @@ class ExecService:
     def _spawn(self, session: ExecSession, stdin: bool, detach: bool) -> None:
         process = self._process_json(session)
         session.process = self.engine.lifecycle.supervisor.exec(
-            session.container.id, session.exec_id, process, stdin=stdin, detach=False)
+            session.container.id, session.exec_id, process, stdin=stdin, detach=detach)
         session.pid = session.process.pid
         session.pty_master = session.process.master_fd if session.process.tty else None
 
@@ -141,8 +144,10 @@ class ExecService:
             threading.Thread(target=self._reap, args=(session,), daemon=True).start()
 
     def _reap(self, session: ExecSession) -> None:
-        child = session.process.child
-        stderr = child.communicate()[1] if child.stderr else b""
+        stream = session.process.stderr  # the process's and crun's (stdout is /dev/null)
+        stderr = b""
+        for chunk in iter(lambda: stream.read(READ_SIZE) if stream else b"", b""):
+            stderr = (stderr + chunk)[-STDERR_TAIL:]
         if stderr:
             logger.info("exec %s: %s", session.exec_id[:12], stderr.decode(errors="replace").strip())
             session.stderr_tail = stderr[-STDERR_TAIL:]
@@ -168,11 +173,16 @@ class ExecService:
               start_tty: Optional[bool] = None) -> None:
         """Bridge the client and the exec's stdio until the process exits.
 
+        A client that hangs up takes its process along: nobody could see its
+        output or stop it any more (a half-close, the end of stdin, does not count;
+        nor does leaving with the detach keys).
         moby frames the output by the start request's Tty, not the create's:
         docker-py's exec_start(tty=False) of a TTY exec gets stdcopy frames.
         """
         if start_tty is not None:
             session.framed = not start_tty
+        threading.Thread(target=_kill_on_hangup, args=(session, client), daemon=True,
+                         name=f"exec-hangup-{session.exec_id[:12]}").start()
         if session.tty:
             self._serve_tty(session, client, rfile)
         else:
@@ -181,7 +191,7 @@ class ExecService:
             client.shutdown(socket.SHUT_RDWR)
 
     def _serve_pipes(self, session: ExecSession, client: socket.socket, rfile: IO[bytes]) -> None:
-        process = session.process.child
+        process = session.process
         body = session.body
         pumps = [threading.Thread(target=self._pump_out, args=(session, process.stdout, client, 1,
                                                                  body.get("AttachStdout", True)), daemon=True),
@@ -214,7 +224,7 @@ class ExecService:
             # docker's escape proxy on a TTY exec: the keys end the attach, the process runs on
             # (its output is drained below until it exits).
             keys = container_io.parse_detach_keys(session.body.get("DetachKeys"))
-            detach = functools.partial(_shut, client)
+            detach = functools.partial(_detach, session, client)
             threading.Thread(target=container_io.pump_detachable,
                              args=(rfile, functools.partial(os.write, master), keys, detach), daemon=True).start()
         while True:
@@ -244,9 +254,29 @@ def exec_failure_code(stderr_tail: bytes) -> int:
     return CRUN_FAILED
 
 
+def _kill_on_hangup(session: ExecSession, client: socket.socket) -> None:
+    """Kill the exec once its client has closed the connection (POLLHUP), until the exec ends.
+
+    On a UNIX socket POLLHUP means the peer closed both directions, i.e. it
+    closed the socket or died; shutdown(SHUT_WR) alone gives only POLLRDHUP.
+    """
+    poller = select.poll()
+    poller.register(client.fileno(), select.POLLHUP)
+    while not session.done.is_set():
+        try:
+            events = poller.poll(HANGUP_POLL_MS)
+        except (OSError, ValueError):
+            return
+        if any(mask & (select.POLLHUP | select.POLLNVAL) for _, mask in events):
+            if not session.done.is_set() and not session.detached and session.process is not None:
+                logger.info("exec %s: client hung up; killing the process", session.exec_id[:12])
+                session.process.kill()
+            return
+
+
 def _unread_stderr(process: Any) -> bytes:
     """What crun said on its own stderr pipe when nothing pumped it (TTY execs)."""
-    stream = getattr(getattr(process, "child", None), "stderr", None)
+    stream = getattr(process, "stderr", None)
     if process is None or not process.tty or stream is None:
         return b""
     try:
@@ -271,6 +301,7 @@ def _pump_stdin(rfile: IO[bytes], stdin: Any) -> None:
         stdin.close()
 
 
-def _shut(client: socket.socket) -> None:
+def _detach(session: ExecSession, client: socket.socket) -> None:
+    session.detached = True  # first: our own shutdown reads as a hang-up to _kill_on_hangup
     with contextlib.suppress(OSError):
         client.shutdown(socket.SHUT_RDWR)

@@ -12,7 +12,7 @@ import re
 import signal as signals
 import threading
 import time
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, TypeVar
 
 from rootless.engine.container_model import Container, log_max_files, log_max_size
 from rootless.engine.container_reads import ContainerReads
@@ -24,10 +24,11 @@ from rootless.runtime import crun as crun_mod
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime.supervisor import Supervisor
 from rootless.runtime.storage import get_driver
-from rootless.util import fs
+from rootless.util import fs, proc
 from rootless.util.fs import dir_size
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_STOP_TIMEOUT = 10
 START_TIMEOUT = 60.0
@@ -124,10 +125,14 @@ class Lifecycle(ContainerReads):
                 error = docker_start_error(exc)
                 self._start_failed(container, error)
                 raise error from None
-            container.data["Internal"] = {"ports": ports}
-            self.containers.mark_running(container, pid)
+            self._mark_started(container, pid, ports)
         self.containers.publish(container, "start")
         self._watch(container)
+
+    def _mark_started(self, container: Container, pid: int, ports: List[Dict[str, Any]]) -> None:
+        """Record the running container: start's last step (see _settle_interrupted_start)."""
+        container.data["Internal"] = {"ports": ports}
+        self.containers.mark_running(container, pid)
 
     def _launch(self, container: Container) -> Tuple[int, List[Dict[str, Any]]]:
         rootfs = self.driver.mount(container.id)
@@ -188,10 +193,10 @@ class Lifecycle(ContainerReads):
         thread.start()
 
     def _wait_for_exit(self, container: Container) -> None:
-        exit_info = self.supervisor.wait_exit(container.id)
+        exit_info = _retry_out_of_fds(lambda: self.supervisor.wait_exit(container.id), container.id)
         if self._closing:
             return  # the daemon is stopping; the next one re-adopts
-        self._on_exit(container, exit_info or {"ExitCode": 255})
+        _retry_out_of_fds(lambda: self._on_exit(container, exit_info or {"ExitCode": 255}), container.id)
 
     def _on_exit(self, container: Container, exit_info: Dict[str, Any]) -> None:
         code = int(exit_info.get("ExitCode", 255))
@@ -329,10 +334,42 @@ class Lifecycle(ContainerReads):
                     continue
                 exit_info = self.supervisor.read_exit(container.id) or {"ExitCode": 255}
                 self._on_exit(container, exit_info)
+            elif self._settle_interrupted_start(container):
+                continue
             elif (container.host_config.get("RestartPolicy") or {}).get("Name") in ("always",) \
                     and container.state.get("StartedAt", "").startswith("0001") is False:
                 with contextlib.suppress(RootlessError):
                     self.start(container)
+
+    def _settle_interrupted_start(self, container: Container) -> bool:
+        """Finish or undo a start() a killed daemon left between its steps; True if it ran.
+
+        start() mounts, launches the monitor (crun create), has it run `crun start`,
+        and only then records "running". Killed in between, the record still says
+        created/exited while a mount, a monitor and maybe the process live on. A
+        live monitor finishes the start (its start request is idempotent) and the
+        container is adopted as running; one that already exited is recorded as
+        exited; a mount or monitor dir without a monitor is removed.
+        """
+        if not os.path.isdir(self.paths.monitor_dir(container.id)) and not self.driver.is_mounted(container.id):
+            return False
+        logger.info("container %s: settling a start a previous daemon did not finish", container.name)
+        try:
+            ready = self.supervisor.resume_start(container.id, timeout=START_TIMEOUT)
+        except RootlessError as exc:
+            self._start_failed(container, docker_start_error(exc))
+            return True
+        if ready is not None:
+            self._mark_started(container, ready.pid, list(ready.ports))
+            self.containers.publish(container, "start")
+            self._watch(container)
+            return True
+        exit_info = self.supervisor.read_exit(container.id)
+        if exit_info is not None:  # it ran and exited before the start was recorded
+            self._on_exit(container, exit_info)
+            return True
+        self._teardown(container)
+        return False
 
     def close(self) -> None:
         self._closing = True
@@ -382,3 +419,20 @@ def _log_size(container: Container) -> int:
 
 def _log_files(container: Container) -> int:
     return log_max_files((container.host_config.get("LogConfig") or {}).get("Config") or {})
+
+
+def _retry_out_of_fds(step: Callable[[], T], container_id: str) -> T:
+    """Run step again while the fd table is full: an exit must not be lost to EMFILE (issue 7).
+
+    Without this the watcher thread died and `ps` showed a finished container as Up.
+    """
+    delay = 0.05
+    while True:
+        try:
+            return step()
+        except OSError as exc:
+            if exc.errno not in proc.OUT_OF_FDS:
+                raise
+            logger.warning("collecting the exit of %s: %s; retrying", container_id[:12], exc.strerror)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)

@@ -47,7 +47,6 @@ import os
 import posixpath
 import queue
 import re
-import shutil
 import stat
 import tarfile
 import tempfile
@@ -66,6 +65,7 @@ from rootless.errors import FailedPrecondition, InvalidArgument, NotFound, Unava
 from rootless.images.crashpoint import crash_point
 from rootless.images.diskspace import SpaceGuard, is_no_space, no_space
 from rootless.util import fs
+from rootless.util.fs import remove_tree
 from rootless.util.digest import digest_hex
 
 _T = TypeVar("_T")
@@ -430,17 +430,6 @@ def remove_unfinished(paths: Paths) -> int:
     return len(unfinished) + len(debris)
 
 
-def remove_tree(path: str) -> None:
-    """rmtree that also gets through dirs a layer made read-only."""
-    try:
-        shutil.rmtree(path)
-    except FileNotFoundError:
-        return
-    except OSError:
-        for dirpath, _dirs, _files in os.walk(path):
-            with contextlib.suppress(OSError):
-                os.chmod(dirpath, 0o700)
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def detect_compression(head: bytes) -> str:

@@ -8,6 +8,12 @@ as one JSON line on READY_FD, then serves two UNIX sockets in its dir:
 
 - ctl.sock: one JSON request line per connection, one JSON reply line:
   {"start": true} runs `crun start`; {"resize": [h, w]} sets the pty size.
+  {"exec": {"process": FILE, "console": PATH|null}} with the exec's stdin,
+  stdout and stderr as SCM_RIGHTS fds runs `crun exec`, replies {"pid": N}
+  and keeps the connection: {"exit": code} follows when crun exits, and the
+  daemon closing its side (or dying) kills the exec. As the subreaper we
+  inherit an exec's process when its crun dies, and kill it then: an exec
+  never outlives its crun, its daemon or its client (see _kill_exec_orphans).
 - attach.sock: the client sends {"stdin": b, "stdout": b, "stderr": b} and a
   newline, gets {"ok": true} and a newline once registered, then stdcopy
   frames of the container's output (TTY output is stream 1) and may send raw
@@ -103,6 +109,8 @@ class MonitorConfig:
 ATTACH, CONTROL, CONSOLE, SLIRP = "attach.sock", "ctl.sock", "console.sock", "slirp.sock"
 PIDFILE, MONITOR_PIDFILE, EXIT, LOG = "container.pid", "monitor.pid", "exit.json", "monitor.log"
 PASTA_PIDFILE = "pasta.pid"
+# The ready report again, for a daemon killed before it read it from READY_FD (supervisor.resume_start).
+READY = "ready.json"
 
 
 def reachable_path(path: str) -> str:
@@ -159,6 +167,16 @@ class AttachClient:
         return self.stdout if stream == "stdout" else self.stderr
 
 
+@dataclass
+class ExecRun:
+    """One `crun exec` we run for the daemon: its connection, its Popen (kept so that
+    subprocess never reaps it behind _reap's back) and crun's --pid-file."""
+
+    conn: socket.socket
+    child: Any
+    pid_file: str
+
+
 class Monitor:
     """The event loop of one container: stdio, log, attach and control sockets."""
 
@@ -177,6 +195,7 @@ class Monitor:
         self.listeners: Dict[int, Tuple[str, socket.socket]] = {}
         self.container_pid = 0
         self.helper_pids: List[int] = []
+        self.execs: Dict[int, ExecRun] = {}  # crun exec's pid -> its run
         self.started = False
         self.exit_status: Optional[int] = None
         self.exited_ns = 0
@@ -198,8 +217,10 @@ class Monitor:
                 self._report({"error": str(exc), "hint": getattr(exc, "hint", None)})
                 self._delete_container()
                 return 1
+            ready = {"pid": self.container_pid, "ports": ports, "monitor_pid": os.getpid()}
+            fs.atomic_write_json(self.config.file(READY), ready, 0o600)
             # The ready fd stays open until exit.json exists: its EOF wakes the engine.
-            self._report({"pid": self.container_pid, "ports": ports, "monitor_pid": os.getpid()}, keep_open=True)
+            self._report(ready, keep_open=True)
             self._serve()
             record = self._finish()
             reported = self._may_report_exit_early()
@@ -410,6 +431,8 @@ class Monitor:
                 self._serve_control(listener)
         elif fd in self.clients:
             self._client_event(self.clients[fd], mask)
+        elif any(run.conn.fileno() == fd for run in self.execs.values()):
+            self._exec_hangup(fd)
         else:
             if mask & selectors.EVENT_READ and fd in self.outputs:
                 self._read_output(fd)
@@ -429,6 +452,10 @@ class Monitor:
             if info.si_pid == self.container_pid:
                 self.exit_status = status
                 self.exited_ns = time.time_ns()
+            elif info.si_pid in self.execs:
+                self._exec_exited(info.si_pid, status)
+            else:  # e.g. crun exec's intermediate child, orphaned with crun: its child may be ours now
+                self._kill_exec_orphans()
 
     # -- container output and stdin -----------------------------------------
     def _read_output(self, fd: int) -> None:
@@ -595,19 +622,27 @@ class Monitor:
 
     # -- control socket -----------------------------------------------------
     def _serve_control(self, listener: socket.socket) -> None:
-        """One short blocking request per connection: start or resize."""
+        """One short blocking request per connection: start, resize, or exec (which keeps it)."""
         try:
             conn, _ = listener.accept()
         except BlockingIOError:
             return
-        with conn:
-            try:
-                conn.settimeout(2.0)
-                request = json.loads(_read_line(conn))
-                reply = self._control(request)
-                conn.sendall((json.dumps(reply) + "\n").encode())
-            except (OSError, ValueError) as exc:
-                logger.warning("bad control request: %s", exc)
+        fds: List[int] = []
+        try:
+            conn.settimeout(2.0)
+            request, fds = _read_request(conn)
+            if "exec" in request:
+                owned, fds = fds, []
+                self._start_exec(conn, request["exec"], owned)  # closes owned
+                return  # the run owns conn now
+            reply = self._control(request)
+            conn.sendall((json.dumps(reply) + "\n").encode())
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("bad control request: %s", exc)
+        for fd in fds:
+            os.close(fd)
+        if not any(run.conn is conn for run in self.execs.values()):
+            conn.close()
 
     def _control(self, request: Dict[str, Any]) -> Dict[str, Any]:
         if request.get("start"):
@@ -632,6 +667,88 @@ class Monitor:
         self.started = True
         return {"ok": True}
 
+    # -- execs ----------------------------------------------------------------
+    def _start_exec(self, conn: socket.socket, options: Dict[str, Any], fds: List[int]) -> None:
+        """`crun exec` as our child, on the daemon's stdio fds; the reply names its pid."""
+        try:
+            if len(fds) != 3:
+                raise ValueError(f"exec wants 3 stdio fds, got {len(fds)}")
+            pid_file = str(options["process"]) + ".pid"
+            argv = self.crun.exec_argv(self.config.container_id, str(options["process"]),
+                                       console_socket=options.get("console"), pid_file=pid_file)
+            child = proc.popen(argv, tool="crun", stdin=fds[0], stdout=fds[1], stderr=fds[2])
+        except Exception as exc:  # reported to the daemon, which raises it
+            with contextlib.suppress(OSError):
+                conn.sendall((json.dumps({"error": str(exc)}) + "\n").encode())
+            raise OSError(f"exec not started: {exc}") from None
+        finally:
+            for fd in fds:
+                os.close(fd)
+        self.execs[child.pid] = ExecRun(conn, child, pid_file)
+        with contextlib.suppress(OSError):
+            conn.sendall((json.dumps({"pid": child.pid}) + "\n").encode())
+        conn.setblocking(False)
+        self._set_interest(conn.fileno(), selectors.EVENT_READ)
+
+    def _exec_hangup(self, fd: int) -> None:
+        """The daemon sends nothing after the request: readable means it closed or died."""
+        run = next(r for r in self.execs.values() if r.conn.fileno() == fd)
+        try:
+            if run.conn.recv(4096):
+                return
+        except BlockingIOError:
+            return
+        except OSError:  # ECONNRESET: the daemon died
+            pass
+        self._set_interest(fd, 0)
+        logger.info("exec %d: its daemon side went away; killing it", run.child.pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(run.child.pid, signal.SIGKILL)  # not Popen.kill: its poll() could reap behind _reap
+
+    def _exec_exited(self, pid: int, status: int) -> None:
+        """Tell the daemon the exit code, then kill what crun left (when it was killed itself)."""
+        run = self.execs.pop(pid)
+        run.child.returncode = os.waitstatus_to_exitcode(status)  # reaped by us: Popen must not wait
+        if run.conn.fileno() in self.interest:
+            self._set_interest(run.conn.fileno(), 0)
+        with contextlib.suppress(OSError):
+            run.conn.setblocking(True)
+            run.conn.settimeout(2.0)
+            run.conn.sendall((json.dumps({"exit": exit_record(status)["ExitCode"]}) + "\n").encode())
+        run.conn.close()
+        self._kill_exec_orphans(run.pid_file)
+        _unlink_quietly(run.pid_file)
+
+    def _kill_exec_orphans(self, pid_file: Optional[str] = None) -> None:
+        """SIGKILL an exec's process that crun's death handed to us (we are the subreaper).
+
+        A live exec process is crun's child; one whose parent is now us lost
+        its crun. Its pid is in crun's pid file; without one (crun killed just
+        before writing it) it is any child of ours in the container's pid
+        namespace other than init.
+        """
+        me = os.getpid()
+        candidates = set(_children_in_pid_ns(me, self.container_pid))
+        from_file = _read_pid(pid_file) if pid_file else None
+        if from_file:
+            candidates.add(from_file)
+        for pid in candidates - {self.container_pid, *self.helper_pids, *self.execs}:
+            if parent_pid(pid) == me:
+                logger.info("killing exec process %d: its crun exec is gone", pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def _finish_execs(self) -> None:
+        """The container is gone and its execs with it: report each crun's exit before we go."""
+        deadline = time.monotonic() + CLIENT_FLUSH_SECONDS
+        for pid in list(self.execs):
+            status = _wait_until(pid, deadline)
+            if status is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                _, status = os.waitpid(pid, 0)
+            self._exec_exited(pid, status)
+
     # -- the end --------------------------------------------------------------
     def _finish(self) -> Dict[str, Any]:
         """Flush the log, delete crun's state and send clients their last output."""
@@ -640,6 +757,7 @@ class Monitor:
         for fd in list(self.outputs):
             self._close_fd(fd)
         self.log.flush_partial(0)
+        self._finish_execs()
         self._delete_container()
         deadline = time.monotonic() + CLIENT_FLUSH_SECONDS
         for client in list(self.clients.values()):
@@ -671,6 +789,35 @@ def _read_line(conn: socket.socket, limit: int = 65536) -> bytes:
             break
         data += chunk
     return bytes(data.split(b"\n", 1)[0])
+
+
+def _read_request(conn: socket.socket, limit: int = 65536) -> Tuple[Dict[str, Any], List[int]]:
+    """A control request line and the fds sent with it (an exec's stdio)."""
+    data, fds, _, _ = socket.recv_fds(conn, limit, 3)
+    try:
+        while b"\n" not in data and len(data) < limit:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        request: Dict[str, Any] = json.loads(data.split(b"\n", 1)[0])
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return request, list(fds)
+
+
+def _wait_until(pid: int, deadline: float) -> Optional[int]:
+    """Reap pid if it exits before deadline: its wait status, else None."""
+    while True:
+        with contextlib.suppress(ChildProcessError):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.02)
 
 
 def _read_available(fd: int) -> str:
@@ -717,12 +864,56 @@ def process_start_time(pid: object) -> Optional[int]:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
-    except OSError:
+    except OSError as exc:
+        if exc.errno in proc.OUT_OF_FDS:  # can't tell: not "gone" (issue 7)
+            raise
         return None
     fields = stat[stat.rfind(b")") + 2:].split()  # comm may hold spaces and parens
     if len(fields) < 20 or fields[0] in (b"Z", b"X"):
         return None
     return int(fields[19])
+
+
+def parent_pid(pid: int) -> Optional[int]:
+    """Field 4 of /proc/PID/stat; None for a gone process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return int(stat[stat.rfind(b")") + 2:].split()[1])
+
+
+def child_pids(pid: int) -> List[int]:
+    """The children of a single-threaded process (its task's children file, else a /proc scan)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+            return [int(v) for v in f.read().split()]
+    except OSError:  # a kernel without CONFIG_PROC_CHILDREN
+        return [int(n) for n in os.listdir("/proc") if n.isdigit() and parent_pid(int(n)) == pid]
+
+
+def _read_pid(path: str) -> Optional[int]:
+    try:
+        with open(path, encoding="ascii") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _pid_ns(pid: int) -> Optional[str]:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def _children_in_pid_ns(parent: int, member: int) -> List[int]:
+    """parent's children in member's pid namespace, when that is not parent's own."""
+    target = _pid_ns(member)
+    if target is None or target == _pid_ns(parent):
+        return []
+    return [pid for pid in child_pids(parent) if _pid_ns(pid) == target]
 
 
 def _note_signal(signum: int, _frame: Any) -> None:

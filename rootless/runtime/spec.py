@@ -149,6 +149,14 @@ class SpecOptions:
     memory_swap: Optional[int] = None  # bytes, memory + swap as docker counts it
     cpus: Optional[float] = None  # docker --cpus
     pids_limit: Optional[int] = None
+    domainname: str = ""
+    memory_reservation: Optional[int] = None  # bytes, a soft limit (memory.low)
+    cpu_shares: Optional[int] = None  # docker --cpu-shares (relative weight, 1024 by default)
+    cpu_quota: Optional[int] = None  # microseconds per cpu_period (docker --cpu-quota)
+    cpu_period: Optional[int] = None  # microseconds (docker --cpu-period)
+    cpuset_cpus: str = ""  # "0-2,4"
+    cpuset_mems: str = ""
+    blkio_weight: Optional[int] = None  # 10..1000
 
 
 @dataclass(frozen=True)
@@ -564,8 +572,41 @@ def build_namespaces(options: SpecOptions) -> List[Namespace]:
 def _requested_limits(options: SpecOptions) -> List[Tuple[str, str]]:
     """(what, controller) for each resource limit the options ask for."""
     wanted = [("memory limit", "memory", options.memory), ("memory+swap limit", "memory", options.memory_swap),
-              ("cpu limit", "cpu", options.cpus), ("pids limit", "pids", options.pids_limit)]
+              ("memory reservation", "memory", options.memory_reservation),
+              ("cpu limit", "cpu", options.cpus), ("cpu shares", "cpu", options.cpu_shares),
+              ("cpu quota", "cpu", options.cpu_quota), ("cpu period", "cpu", options.cpu_period),
+              ("cpuset", "cpuset", options.cpuset_cpus), ("cpuset mems", "cpuset", options.cpuset_mems),
+              ("pids limit", "pids", options.pids_limit), ("blkio weight", "io", options.blkio_weight)]
     return [(what, controller) for what, controller, value in wanted if value]
+
+
+def _memory_resources(options: SpecOptions) -> Dict[str, int]:
+    memory: Dict[str, int] = {}
+    if options.memory:
+        memory["limit"] = options.memory
+        if options.memory_swap:
+            memory["swap"] = options.memory_swap
+    if options.memory_reservation:
+        memory["reservation"] = options.memory_reservation
+    return memory
+
+
+def _cpu_resources(options: SpecOptions) -> Dict[str, Any]:
+    """--cpus sets quota and period as docker does; --cpu-quota/--cpu-period set them directly."""
+    cpu: Dict[str, Any] = {}
+    if options.cpus:
+        cpu.update(quota=int(options.cpus * CPU_PERIOD), period=CPU_PERIOD)
+    if options.cpu_quota:
+        cpu["quota"] = options.cpu_quota
+    if options.cpu_period:
+        cpu["period"] = options.cpu_period
+    if options.cpu_shares:
+        cpu["shares"] = options.cpu_shares
+    if options.cpuset_cpus:
+        cpu["cpus"] = options.cpuset_cpus
+    if options.cpuset_mems:
+        cpu["mems"] = options.cpuset_mems
+    return cpu
 
 
 def build_resources(options: SpecOptions) -> Optional[LinuxResources]:
@@ -582,15 +623,18 @@ def build_resources(options: SpecOptions) -> Optional[LinuxResources]:
             raise FailedPrecondition(f"{what}: the {controller} controller is not delegated to this user")
     if not requested:
         return None
+    if options.cpus and (options.cpu_quota or options.cpu_period):
+        raise InvalidArgument("conflicting options: Nano CPUs and CPU Period/Quota cannot both be set")  # dockerd's
     resources: LinuxResources = {}
-    if options.memory:
-        resources["memory"] = {"limit": options.memory}
-        if options.memory_swap:
-            resources["memory"]["swap"] = options.memory_swap
-    if options.cpus:
-        resources["cpu"] = {"quota": int(options.cpus * CPU_PERIOD), "period": CPU_PERIOD}
+    memory, cpu = _memory_resources(options), _cpu_resources(options)
+    if memory:
+        resources["memory"] = memory
+    if cpu:
+        resources["cpu"] = cpu
     if options.pids_limit:
         resources["pids"] = {"limit": options.pids_limit}
+    if options.blkio_weight:
+        resources["blockIO"] = {"weight": options.blkio_weight}
     return resources
 
 
@@ -642,6 +686,8 @@ def build_spec(options: SpecOptions, mapping: "Mapping", host: Optional[HostFact
     }
     if options.hostname:
         spec["hostname"] = options.hostname
+    if options.domainname:
+        spec["domainname"] = options.domainname
     if options.annotations:
         spec["annotations"] = dict(options.annotations)
     dirs = paths.hooks_dirs() if options.hooks_dirs is None else options.hooks_dirs

@@ -57,8 +57,9 @@ class Namespace(TypedDict, total=False):
 
 class LinuxResources(TypedDict, total=False):
     memory: Dict[str, int]
-    cpu: Dict[str, int]
+    cpu: Dict[str, Any]  # shares/quota/period are integers, cpus/mems are cpuset strings ("0-3")
     pids: Dict[str, int]
+    blockIO: Dict[str, int]
 
 
 class Linux(TypedDict, total=False):
@@ -79,6 +80,7 @@ class Spec(TypedDict, total=False):
     process: Process
     root: Root
     hostname: str
+    domainname: str
     mounts: List[MountJSON]
     linux: Linux
     annotations: Dict[str, str]

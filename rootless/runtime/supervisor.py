@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import shutil
 import socket
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import IO, Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import rootless
 from rootless.config.paths import Paths
@@ -25,7 +24,7 @@ from rootless import errors
 from rootless.errors import FailedPrecondition, Internal, RootlessError, ToolError
 from rootless.runtime.crun import Crun
 from rootless.runtime.logs import format_rfc3339_ns
-from rootless.runtime.monitor import SUN_PATH_MAX, MonitorConfig, accept_console, process_start_time, set_winsize
+from rootless.runtime.monitor import READY, SUN_PATH_MAX, MonitorConfig, accept_console, process_start_time, set_winsize
 from rootless.runtime.network import slirp
 from rootless.runtime.seccomp_cache import SeccompCache
 from rootless.runtime.zygote import Zygote
@@ -94,7 +93,9 @@ def _is_monitor(pid: int, container_id: str, started: Optional[int] = None) -> b
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmdline = f.read()
-    except OSError:
+    except OSError as exc:
+        if exc.errno in proc.OUT_OF_FDS:  # not "gone": the caller retries (issue 7)
+            raise
         return False
     return MONITOR_MARKER in cmdline and container_id.encode() in cmdline
 
@@ -196,7 +197,7 @@ class Supervisor:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ToolError("monitor", f"not ready after {timeout}s", stderr=self._log_tail(container_id))
-            readable, _, _ = select.select([ready_r], [], [], remaining)
+            readable = proc.wait_readable([ready_r], remaining)
             if not readable:
                 continue
             chunk = os.read(ready_r, 4096)
@@ -228,6 +229,36 @@ class Supervisor:
     def start(self, container_id: str) -> None:
         """Run `crun start` in the monitor (the container was created by launch)."""
         self._control(container_id, {"start": True})
+
+    def resume_start(self, container_id: str, timeout: float = LAUNCH_TIMEOUT) -> Optional[Launched]:
+        """Finish a start a killed daemon left off: wait for the monitor's ready report, start.
+
+        The monitor answers a second start request with ok, so this is right
+        whether or not `crun start` ran. None when no monitor of this
+        container runs (it failed, or the container already exited).
+
+        Raises:
+            ToolError / FailedPrecondition: crun start failed, or the monitor went away.
+        """
+        report = self._wait_ready_file(container_id, timeout)
+        if report is None:
+            return None
+        self.start(container_id)
+        return Launched(container_id, int(report["pid"]), int(report.get("monitor_pid") or 0),
+                        list(report.get("ports") or []))
+
+    def _wait_ready_file(self, container_id: str, timeout: float) -> Optional[Dict[str, Any]]:
+        """The ready report the monitor also keeps on disk, once written; None if it is not alive."""
+        deadline = time.monotonic() + timeout
+        path = os.path.join(self.paths.monitor_dir(container_id), READY)
+        while self.is_alive(container_id) and self.read_exit(container_id) is None:
+            report: Optional[Dict[str, Any]] = fs.read_json(path)
+            if report is not None:
+                return report
+            if time.monotonic() > deadline:
+                raise ToolError("monitor", f"not ready after {timeout}s", stderr=self._log_tail(container_id))
+            time.sleep(0.05)
+        return None
 
     def resize(self, container_id: str, height: int, width: int) -> None:
         self._control(container_id, {"resize": [height, width]}, timeout=5.0)
@@ -264,7 +295,11 @@ class Supervisor:
         try:
             with open(self.paths.monitor_pidfile(container_id), encoding="ascii") as f:
                 fields = [int(v) for v in f.read().split()]
-        except (OSError, ValueError):
+        except OSError as exc:
+            if exc.errno in proc.OUT_OF_FDS:  # a full fd table is not a dead monitor (issue 7)
+                raise
+            return None, None
+        except ValueError:
             return None, None
         return (fields[0] if fields else None), (fields[1] if len(fields) > 1 else None)
 
@@ -311,7 +346,7 @@ class Supervisor:
         notifier = self._exit_notifier(container_id)
         try:
             if _is_monitor(pid, container_id, started):  # type: ignore[arg-type]  # not a recycled pid
-                readable, _, _ = select.select([pidfd] + ([notifier] if notifier >= 0 else []), [], [], timeout)
+                readable = proc.wait_readable([pidfd] + ([notifier] if notifier >= 0 else []), timeout)
                 if notifier in readable and self.read_exit(container_id) is None:
                     self._forget_exit_notifier(container_id)  # EOF without a record: the pidfd decides
         finally:
@@ -354,24 +389,34 @@ class Supervisor:
              detach: bool = False) -> "ExecProcess":
         """Start `crun exec` for process (an OCI process object; "terminal" picks the TTY).
 
-        The caller owns the result's stdio (pipes, or the pty master) and
-        gets the exit code from wait(); with detach crun returns once the
-        process runs and there is nothing to wait for.
+        The container's monitor runs crun (see runtime/monitor.py), so the
+        process dies with its exec: when crun is killed, the monitor (its
+        subreaper) kills what crun left; when our side closes or we die, the
+        monitor kills crun. The caller owns the result's stdio (pipes, or the
+        pty master) and gets the exit code from wait(). With detach nobody
+        reads the output: stdout is /dev/null, stderr a pipe for crun's reason
+        (drain it); the caller still waits, in the background.
 
         Raises:
             ToolError: crun refused (no such container, bad process).
+            FailedPrecondition: the container's monitor is gone.
         """
-        tty = bool(process.get("terminal"))
         process_file = self.paths.exec_process_file(container_id, exec_id)
         fs.atomic_write_json(process_file, process, 0o600)
-        if tty:
-            return self._exec_with_pty(container_id, exec_id, process_file, detach)
-        argv = self.crun.exec_argv(container_id, process_file, detach=detach)
-        child = proc.popen(argv, tool="crun", stdin=proc.PIPE if stdin else proc.DEVNULL,
-                           stdout=proc.PIPE, stderr=proc.PIPE)
-        return ExecProcess(child, process_file)
+        if process.get("terminal"):
+            return self._exec_with_pty(container_id, exec_id, process_file)
+        with contextlib.ExitStack() as stack:
+            in_r, in_w = os.pipe() if stdin else (os.open(os.devnull, os.O_RDONLY), -1)
+            out_r, out_w = (-1, os.open(os.devnull, os.O_WRONLY)) if detach else os.pipe()
+            err_r, err_w = os.pipe()
+            for fd in (in_r, out_w, err_w):  # the child's ends: crun has them once started
+                stack.callback(os.close, fd)
+            stack.enter_context(_closing_on_error(in_w, out_r, err_r))  # ours, kept on success
+            handle = self._start_exec(container_id, process_file, (in_r, out_w, err_w), None)
+        return ExecProcess(handle, process_file, stdin=os.fdopen(in_w, "wb") if in_w >= 0 else None,
+                           stdout=os.fdopen(out_r, "rb") if out_r >= 0 else None, stderr=os.fdopen(err_r, "rb"))
 
-    def _exec_with_pty(self, container_id: str, exec_id: str, process_file: str, detach: bool) -> "ExecProcess":
+    def _exec_with_pty(self, container_id: str, exec_id: str, process_file: str) -> "ExecProcess":
         fs.ensure_dir(self.paths.exec_sockets)
         console = self.paths.exec_console_socket(exec_id)
         with contextlib.ExitStack() as stack:
@@ -381,51 +426,157 @@ class Supervisor:
             listener.bind(console)
             stack.callback(os.unlink, console)
             listener.listen(1)
-            argv = self.crun.exec_argv(container_id, process_file, console_socket=console, detach=detach)
-            child = proc.popen(argv, tool="crun")
-            master = accept_console(listener, child, LAUNCH_TIMEOUT)
-        if master < 0:
-            child.wait(LAUNCH_TIMEOUT)
-            stderr = child.stderr.read().decode("utf-8", "replace") if child.stderr else ""
-            raise ToolError("crun", f"exec failed with status {child.returncode}", stderr=stderr)
-        return ExecProcess(child, process_file, master)
+            null = os.open(os.devnull, os.O_RDWR)
+            err_r, err_w = os.pipe()
+            for fd in (null, err_w):
+                stack.callback(os.close, fd)
+            stack.enter_context(_closing_on_error(err_r))
+            handle = self._start_exec(container_id, process_file, (null, null, err_w), console)
+            master = accept_console(listener, handle, LAUNCH_TIMEOUT)
+            if master < 0:
+                code = handle.wait(LAUNCH_TIMEOUT)
+                if isinstance(handle, MonitorExec):
+                    handle.close()
+                raise ToolError("crun", f"exec failed with status {code}", stderr=_read_available(err_r))
+        return ExecProcess(handle, process_file, master_fd=master, stderr=os.fdopen(err_r, "rb"))
+
+    def _start_exec(self, container_id: str, process_file: str, stdio: Tuple[int, int, int],
+                    console: Optional[str]) -> Any:
+        """The monitor's exec (a MonitorExec), or crun run by us for a monitor too old to do it."""
+        try:
+            conn = connect_unix(self.paths.control_socket(container_id), LAUNCH_TIMEOUT)
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise FailedPrecondition(f"can't exec: container {container_id} is not running: no monitor") from exc
+        try:
+            request = {"exec": {"process": process_file, "console": console}}
+            socket.send_fds(conn, [(json.dumps(request) + "\n").encode()], list(stdio))
+            reply = json.loads(_read_line(conn) or b"{}")
+        except BaseException:
+            conn.close()
+            raise
+        if "pid" in reply:
+            return MonitorExec(conn, int(reply["pid"]))
+        conn.close()
+        if "unknown control request" not in str(reply.get("error")):
+            raise error_from_report(reply or {"error": "monitor closed the exec request"})
+        # A monitor started by a daemon before execs moved into monitors (upgrade).
+        argv = self.crun.exec_argv(container_id, process_file, console_socket=console)
+        return proc.popen(argv, tool="crun", stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
+
+
+@contextlib.contextmanager
+def _closing_on_error(*fds: int) -> Iterator[None]:
+    """Close fds if the block fails (they are the caller's to keep otherwise)."""
+    try:
+        yield
+    except BaseException:
+        for fd in fds:
+            if fd >= 0:
+                os.close(fd)
+        raise
+
+
+def _read_available(fd: int) -> str:
+    """What a pipe holds now (crun has exited; we hold a write end too, so no EOF comes)."""
+    os.set_blocking(fd, False)
+    chunks = []
+    with contextlib.suppress(OSError):
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+MONITOR_GONE = 255  # the status of an exec whose monitor died without telling its exit
+
+
+class MonitorExec:
+    """A `crun exec` the container's monitor runs for us; Popen's poll/wait/kill shape.
+
+    The connection carries {"exit": code} at the end; closing our sending side
+    (kill) or dying makes the monitor kill the exec.
+    """
+
+    def __init__(self, conn: socket.socket, pid: int) -> None:
+        self.conn = conn
+        self.pid = pid
+        self.returncode: Optional[int] = None
+        self._lock = threading.Lock()
+
+    def poll(self) -> Optional[int]:
+        if self.returncode is None:
+            if proc.wait_readable([self.conn.fileno()], 0):
+                self.wait()
+        return self.returncode
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        with self._lock:
+            if self.returncode is None:
+                self.conn.settimeout(timeout)
+                try:
+                    line = _read_line(self.conn)
+                except socket.timeout:
+                    raise ToolError("crun", f"exec still running after {timeout}s") from None
+                except OSError:
+                    line = b""
+                self.returncode = int(json.loads(line).get("exit", MONITOR_GONE)) if line else MONITOR_GONE
+            return self.returncode
+
+    def kill(self) -> None:
+        """Have the monitor kill the exec (our EOF is its signal); wait() still gets the code."""
+        with contextlib.suppress(OSError):
+            self.conn.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 class ExecProcess:
-    """A running `crun exec`: its stdio and, from wait(), the process's exit code.
+    """A running exec: its stdio and, from wait(), the process's exit code.
 
     crun exec exits with the process's status (128+N when killed by signal N,
-    as docker reports). Without a TTY, stdin/stdout/stderr are the pipes of
-    the crun process; with one, master_fd is the pty (read output, write input).
+    as docker reports). Without a TTY, stdin/stdout/stderr are pipes to the
+    process; with one, master_fd is the pty (read output, write input) and
+    stderr is crun's own. handle is a MonitorExec (or a Popen of crun).
     """
 
-    def __init__(self, child: "Any", process_file: str, master_fd: int = -1) -> None:
-        self.child = child
+    def __init__(self, handle: Any, process_file: str, master_fd: int = -1, stdin: Optional[IO[bytes]] = None,
+                 stdout: Optional[IO[bytes]] = None, stderr: Optional[IO[bytes]] = None) -> None:
+        self.handle = handle
         self.process_file = process_file
         self.master_fd = master_fd
         self.tty = master_fd >= 0
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
 
     @property
     def pid(self) -> int:
-        return int(self.child.pid)
+        return int(self.handle.pid)
 
     def wait(self, timeout: Optional[float] = None) -> int:
-        returncode = int(self.child.wait(timeout))
-        return returncode
+        return int(self.handle.wait(timeout))
+
+    def kill(self) -> None:
+        """End the exec's process (its client went away)."""
+        with contextlib.suppress(OSError):
+            self.handle.kill()
 
     def resize(self, height: int, width: int) -> None:
         if self.master_fd >= 0:
             set_winsize(self.master_fd, height, width)
 
     def close(self) -> None:
-        """Release our ends (the process keeps running if it still does)."""
+        """Release our ends; the exec is over (closing the monitor's connection would end it)."""
         if self.master_fd >= 0:
             os.close(self.master_fd)
             self.master_fd = -1
-        for stream in (self.child.stdin, self.child.stdout, self.child.stderr):
+        for stream in (self.stdin, self.stdout, self.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
+        if isinstance(self.handle, MonitorExec):
+            self.handle.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.process_file)
 

@@ -1,21 +1,18 @@
 """Resolve a docker `--user` string against the image's /etc/passwd and /etc/group.
 
 The rootfs is untrusted: its /etc/passwd may be a symlink aimed at the host.
-Paths are therefore resolved as if the rootfs were `/` (symlinks, absolute or
-relative, and `..` never leave it), the way runc's user.GetExecUser is fed by
-moby through securejoin, and the final open uses O_NOFOLLOW.
+Files are opened through util/confined.py (openat2 RESOLVE_IN_ROOT): symlinks,
+absolute or relative, and `..` are resolved by the kernel as if the rootfs
+were `/`, the way runc's user.GetExecUser is fed by moby through securejoin.
 """
 from __future__ import annotations
 
-import errno
-import os
-import stat
 from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 from rootless.errors import InvalidArgument
+from rootless.util.confined import Root
 
-MAX_SYMLINKS = 40
 MAX_ID = 2**31 - 1
 MAX_FILE_BYTES = 4 * 1024 * 1024
 
@@ -45,57 +42,14 @@ class GroupEntry:
     members: Tuple[str, ...]
 
 
-def resolve_in_root(rootfs: str, path: str, follow_last: bool = True) -> str:
-    """The host path of `path` inside rootfs, following symlinks as a chroot would.
-
-    With follow_last False a symlink in the last component is not followed
-    (lstat semantics, as docker cp's stat wants).
-    """
-    root = os.path.abspath(rootfs)
-    pending = [p for p in path.split("/") if p]
-    resolved: List[str] = []
-    links = 0
-    while pending:
-        part = pending.pop(0)
-        if part == ".":
-            continue
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = os.path.join(root, *resolved, part)
-        if not pending and not follow_last:
-            resolved.append(part)
-            continue
-        try:
-            target = os.readlink(candidate)
-        except OSError:  # not a symlink, or missing: keep the name as is
-            resolved.append(part)
-            continue
-        links += 1
-        if links > MAX_SYMLINKS:
-            raise InvalidArgument(f"can't resolve {path} in rootfs: too many levels of symbolic links")
-        if target.startswith("/"):
-            resolved = []
-        pending = [p for p in target.split("/") if p] + pending
-    return os.path.join(root, *resolved)
-
-
 def read_rootfs_file(rootfs: str, path: str) -> Optional[str]:
     """Text of a file inside rootfs, or None when it is missing or not a regular file."""
-    host_path = resolve_in_root(rootfs, path)
     try:
-        fd = os.open(host_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with Root(rootfs) as root:
+            data = root.read_file(path, MAX_FILE_BYTES)
     except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
-            return None
         raise InvalidArgument(f"can't read {path} in rootfs: {exc.strerror}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        return os.read(fd, MAX_FILE_BYTES).decode("utf-8", "replace")
-    finally:
-        os.close(fd)
+    return None if data is None else data.decode("utf-8", "replace")
 
 
 def _int_field(text: str) -> Optional[int]:

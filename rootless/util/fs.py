@@ -7,10 +7,13 @@ import errno
 import fcntl
 import json
 import os
+import shutil
+import stat
 import tempfile
 from typing import IO, Any, BinaryIO, Iterable, Iterator, Optional, Union
 
 from rootless.errors import FailedPrecondition
+from rootless.util import confined
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -82,13 +85,18 @@ def read_json(path: PathLike, default: Any = None) -> Any:
 
 
 def dir_size(path: PathLike) -> int:
-    """Bytes used by the regular files under path (symlinks not followed; vanished files skipped)."""
+    """Bytes used by the non-directories under path (symlinks not followed; vanished files skipped).
+
+    A container may be renaming under path while we count: the walk goes by fds
+    (util/confined.py), so a directory swapped for a symlink to / is never entered.
+    """
     total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            # a container or volume may be writing while we count: skip what vanished
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(root, name)).st_size
+    try:
+        with confined.Root(os.fspath(path), symlinks=False) as root, confined.closing(root.open_dir("/")) as top:
+            for _, info in confined.walk(top):
+                total += 0 if stat.S_ISDIR(info.st_mode) else info.st_size
+    except OSError:
+        pass  # missing, or a directory we may not list: count what we could
     return total
 
 
@@ -158,3 +166,16 @@ def syncfs(path: str) -> None:
             raise OSError(err, f"syncfs {path}: {os.strerror(err)}")
     finally:
         os.close(fd)
+
+
+def remove_tree(path: PathLike) -> None:
+    """rmtree that also gets through dirs made read-only (0555) by a layer or a container."""
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        return
+    except OSError:
+        for dirpath, _dirs, _files in os.walk(path):
+            with contextlib.suppress(OSError):
+                os.chmod(dirpath, 0o700)
+        shutil.rmtree(path, ignore_errors=True)

@@ -7,6 +7,7 @@ the tool's stderr, and every argv is logged at DEBUG.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import select
@@ -16,7 +17,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Union
+from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 from rootless.errors import ToolError
 
@@ -135,6 +136,23 @@ def which(name: str) -> Optional[str]:
     return shutil.which(name, path=path)
 
 
+# errnos of a full fd table: "try again later", never "the file/process is gone".
+OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)
+
+
+def wait_readable(fds: Sequence[int], timeout: Optional[float]) -> List[int]:
+    """The fds that are readable (or hung up) within timeout seconds (None: no limit).
+
+    poll(2), not select(2): select refuses fds above 1024, which a daemon with
+    many clients and a raised open files limit hands out (issue 7).
+    """
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    millis = None if timeout is None else max(0, int(timeout * 1000 + 0.999))  # round up: no spinning
+    return [fd for fd, _ in poller.poll(millis)]
+
+
 def wait_exit_fd(pid: int, timeout: float) -> bool:
     """Block until pid exits or timeout passes; True if it exited. Needs no SIGCHLD.
 
@@ -147,8 +165,7 @@ def wait_exit_fd(pid: int, timeout: float) -> bool:
     except (AttributeError, OSError):  # old kernel or already reaped: let wait() poll
         return False
     try:
-        readable, _, _ = select.select([pidfd], [], [], max(timeout, 0.0))
-        return bool(readable)
+        return bool(wait_readable([pidfd], timeout))
     finally:
         os.close(pidfd)
 
@@ -273,7 +290,7 @@ def wait_ready(proc: "subprocess.Popen[bytes]", read_fd: int, tool: str, timeout
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise ToolError(tool, f"not ready after {timeout}s", stderr=_read_tail(proc.stderr))
-        readable, _, _ = select.select([read_fd], [], [], min(remaining, 0.05))
+        readable = wait_readable([read_fd], min(remaining, 0.05))
         if readable and os.read(read_fd, 1):
             return
         if proc.poll() is not None:

@@ -17,7 +17,6 @@ import logging
 import os
 import re
 import secrets
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -26,6 +25,7 @@ from rootless.config.paths import Paths
 from rootless.errors import Conflict, InvalidArgument, NotFound
 from rootless.util import filters as f
 from rootless.util import fs
+from rootless.util.fs import remove_tree
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class VolumeStore:
             leftovers = self._empty_trash()
             for name in os.listdir(self.root):
                 if name.startswith((TMP_PREFIX, LEGACY_TRASH_PREFIX)):
-                    _remove_tree(os.path.join(self.root, name))
+                    remove_tree(os.path.join(self.root, name))
                     leftovers += 1
         if leftovers:
             logger.warning("finished %d interrupted volume removals or creations", leftovers)
@@ -122,7 +122,7 @@ class VolumeStore:
         except FileNotFoundError:
             return 0
         for name in doomed:
-            _remove_tree(os.path.join(self.trash, name))
+            remove_tree(os.path.join(self.trash, name))
         return len(doomed)
 
     def _dir(self, name: str) -> str:
@@ -169,7 +169,7 @@ class VolumeStore:
                 self._to_trash(volume.name)  # a dir without a record: nobody's volume
             os.rename(building, self._dir(volume.name))
         except BaseException:
-            _remove_tree(building)
+            remove_tree(building)
             raise
         fs.fsync_dir(self.root)
 
@@ -222,7 +222,7 @@ class VolumeStore:
     def _delete(self, name: str) -> None:
         """Rename into the trash first: a crash never leaves half a volume visible, and
         the next recover() (or prune) deletes what is left there."""
-        _remove_tree(self._to_trash(name))
+        remove_tree(self._to_trash(name))
 
     def _to_trash(self, name: str) -> str:
         fs.ensure_dir(self.trash)
@@ -255,17 +255,6 @@ class VolumeStore:
         return deleted, reclaimed
 
 
-def _remove_tree(path: str) -> None:
-    """rmtree that also gets through dirs a container made read-only (0555)."""
-    try:
-        shutil.rmtree(path)
-    except FileNotFoundError:
-        return
-    except OSError:
-        for dirpath, _dirs, _files in os.walk(path):
-            with contextlib.suppress(OSError):
-                os.chmod(dirpath, 0o700)
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _matches(volume: Volume, filters: Mapping[str, List[str]]) -> bool:

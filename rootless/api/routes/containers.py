@@ -6,10 +6,12 @@ import json
 from typing import Any, Iterator, List
 
 from rootless.api import types
-from rootless.api.decode import decode_body, to_wire
+from rootless.api.decode import to_wire
 from rootless.api.filters import parse_filters
 from rootless.api.http import Hijack, Request, Response, Route, Router, StreamResponse
+from rootless.api.support import decode_request
 from rootless.engine import Engine
+from rootless.engine.events import ClientGone
 from rootless.errors import InvalidArgument
 
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
@@ -23,7 +25,7 @@ def stream_content_type(request: Request, tty: bool) -> str:
 
 def create(engine: Engine, request: Request) -> Response:
     # Typed at the edge (api/types.py): a mistyped field is a 400 here, never a stored record.
-    spec = decode_body(types.ContainerCreate, request.json())
+    spec = decode_request(types.ContainerCreate, request.json())
     container = engine.lifecycle.create(to_wire(spec), request.q("name") or None, request.q("platform"))
     return Response.json({"Id": container.id, "Warnings": []}, 201)
 
@@ -75,7 +77,11 @@ def wait(engine: Engine, request: Request) -> StreamResponse:
     def body() -> Iterator[bytes]:
         # Headers first: docker run blocks on them before it starts the container.
         yield b""
-        yield json.dumps(engine.containers.wait(container, condition)).encode() + b"\n"
+        try:
+            result = engine.containers.wait(container, condition, client_gone=request.client_gone)
+        except ClientGone:
+            return  # an abandoned wait lets go of its thread and fd (issue 7)
+        yield json.dumps(result).encode() + b"\n"
 
     return StreamResponse(body(), json_lines=False)
 
@@ -128,7 +134,8 @@ def archive_get(engine: Engine, request: Request) -> StreamResponse:
 
 def archive_put(engine: Engine, request: Request) -> Response:
     engine.lifecycle.archive_put(engine.containers.get(request.params["ref"]), _path(request), request.body,
-                          no_overwrite_dir_non_dir=request.q_bool("noOverwriteDirNonDir"))
+                                 no_overwrite_dir_non_dir=request.q_bool("noOverwriteDirNonDir"),
+                                 copy_uid_gid=request.q_bool("copyUIDGID"))
     return Response(200, b"", "text/plain")
 
 

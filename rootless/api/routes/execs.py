@@ -4,14 +4,15 @@ from __future__ import annotations
 from typing import List
 
 from rootless.api import types
-from rootless.api.decode import decode_body, to_wire
+from rootless.api.decode import to_wire
 from rootless.api.http import Hijack, Request, Response, Route, Router
 from rootless.api.routes.containers import stream_content_type
+from rootless.api.support import decode_request
 from rootless.engine import Engine, container_io
 
 
 def create(engine: Engine, request: Request) -> Response:
-    spec = decode_body(types.ExecCreate, request.json())
+    spec = decode_request(types.ExecCreate, request.json())
     container_io.parse_detach_keys(spec.DetachKeys)  # refused at create, as dockerd ("Invalid escape keys")
     session = engine.execs.create(engine.containers.get(request.params["ref"]), to_wire(spec))
     return Response.json({"Id": session.exec_id}, 201)
@@ -19,7 +20,7 @@ def create(engine: Engine, request: Request) -> Response:
 
 def start(engine: Engine, request: Request) -> "Response | Hijack":
     session = engine.execs.get(request.params["exec_id"])
-    spec = decode_body(types.ExecStart, request.json())
+    spec = decode_request(types.ExecStart, request.json())
     engine.execs.start(session, spec.Detach)
     if spec.Detach:
         return Response(200, b"", "application/json")

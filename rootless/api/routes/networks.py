@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import List
 
 from rootless.api import types
-from rootless.api.decode import decode_body
 from rootless.api.filters import parse_filters
 from rootless.api.http import Request, Response, Route, Router
+from rootless.api.support import decode_request
 from rootless.engine import Engine
 
 
 def create(engine: Engine, request: Request) -> Response:
-    spec = decode_body(types.NetworkCreate, request.json())
+    spec = decode_request(types.NetworkCreate, request.json())
     ipam = (spec.IPAM.Config if spec.IPAM else None) or [types.IPAMConfig()]
     network = engine.networks.create(
         spec.Name, spec.Driver or "bridge", ipam[0].Subnet or None, ipam[0].Gateway or None,
@@ -36,7 +36,7 @@ def remove(engine: Engine, request: Request) -> Response:
 
 
 def connect(engine: Engine, request: Request) -> Response:
-    spec = decode_body(types.NetworkConnect, request.json())
+    spec = decode_request(types.NetworkConnect, request.json())
     container = engine.containers.get(spec.Container)
     config = spec.EndpointConfig or types.EndpointSettings()
     address = (config.IPAMConfig.IPv4Address if config.IPAMConfig else "") or None
@@ -48,7 +48,7 @@ def connect(engine: Engine, request: Request) -> Response:
 
 
 def disconnect(engine: Engine, request: Request) -> Response:
-    spec = decode_body(types.NetworkDisconnect, request.json())
+    spec = decode_request(types.NetworkDisconnect, request.json())
     container = engine.containers.get(spec.Container)
     network = engine.networks.get(request.params["ref"])
     engine.networks.disconnect(network.network_id, container.id, spec.Force)

@@ -4,8 +4,7 @@ from __future__ import annotations
 import itertools
 import json
 import queue
-import time
-from typing import Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 from rootless.api.http import (API_VERSION, MIN_API_VERSION, Request, Response, Route, Router,
                                StreamResponse)
@@ -74,30 +73,22 @@ def events(engine: Engine, request: Request) -> StreamResponse:
     since_nano = int(_parse_time(since) * 1e9) if since else None
     until_s = _parse_time(until) if until else None
     past, live = engine.events.subscribe(since_nano)
-    return StreamResponse(_event_stream(engine, past, live, filters, until_s))
+    return StreamResponse(_event_stream(engine, past, live, filters, until_s, request.client_gone))
 
 
 def _event_stream(engine: Engine, past: List[Event], live: "queue.Queue[Event]",
-                  filters: Dict[str, List[str]], until_s: Optional[float]) -> Iterator[bytes]:
+                  filters: Dict[str, List[str]], until_s: Optional[float],
+                  client_gone: Callable[[], bool]) -> Iterator[bytes]:
     """Replayed events, then live ones, until `until` (or the client leaves)."""
     try:
         yield b""  # headers now: the CLI waits for them before printing anything
-        for event in itertools.chain(past, _live_events(live, until_s)):
+        for event in itertools.chain(past, engine.events.follow(live, until_s, client_gone)):
             if until_s is not None and event.time_nano / 1e9 > until_s:
                 return
             if _event_matches(event, filters):
                 yield json.dumps(event.to_json()).encode() + b"\n"
     finally:
         engine.events.unsubscribe(live)
-
-
-def _live_events(live: "queue.Queue[Event]", until_s: Optional[float]) -> Iterator[Event]:
-    while until_s is None or time.time() < until_s:
-        timeout = 1.0 if until_s is None else max(0.0, min(1.0, until_s - time.time()))
-        try:
-            yield live.get(timeout=timeout)
-        except queue.Empty:
-            continue
 
 
 ROUTES: List[Route] = [

@@ -4,14 +4,14 @@ from __future__ import annotations
 from typing import List
 
 from rootless.api import types
-from rootless.api.decode import decode_body
 from rootless.api.filters import parse_filters
 from rootless.api.http import Request, Response, Route, Router
+from rootless.api.support import decode_request
 from rootless.engine import Engine
 
 
 def create(engine: Engine, request: Request) -> Response:
-    spec = decode_body(types.VolumeCreate, request.json())
+    spec = decode_request(types.VolumeCreate, request.json())
     # No name: dockerd generates one and labels the volume anonymous, so a plain prune takes it.
     volume = engine.volumes.create(spec.Name or None, spec.Driver or "local", spec.Labels or {},
                                    spec.DriverOpts or {}, anonymous=not spec.Name)

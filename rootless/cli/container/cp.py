@@ -16,6 +16,8 @@ import click
 from rootless.cli.app import App
 from rootless.cli.humanize import human_size
 from rootless.errors import InvalidArgument, NotFound
+from rootless.util import confined_tar
+from rootless.util.confined import Root
 
 GO_MODE_DIR = 1 << 31  # Go's os.ModeDir in the archive stat header
 
@@ -44,12 +46,20 @@ def rename_root(name: str, old_root: str, new_root: str) -> Optional[str]:
 
 
 def extract_tar(stream: IO[bytes], dest_dir: str, new_root: str) -> int:
-    """Unpack a tar stream into dest_dir, its root entry renamed to new_root; the bytes of file data."""
+    """Unpack a tar stream into dest_dir, its root entry renamed to new_root; the bytes of file data.
+
+    The tar comes from a container and is hostile: entries are made with *at
+    calls below dest_dir (util/confined_tar.py), an entry whose path crosses a
+    symlink (one it just extracted, say) is refused, and a symlink in the way of
+    an entry is replaced, never written through. Like docker's CLI (CopyTo), a
+    directory is never replaced by a non-directory nor the other way round.
+    """
     import tarfile
 
     total = 0
     old_root: Optional[str] = None
-    with tarfile.open(fileobj=stream, mode="r|*") as archive:
+    with Root(dest_dir, symlinks=False) as root, tarfile.open(fileobj=stream, mode="r|*") as archive:
+        extractor = confined_tar.Extractor(root, "/", no_overwrite_dir_non_dir=True)
         for member in archive:
             if old_root is None:
                 old_root = member.name.split("/")[0]
@@ -58,9 +68,12 @@ def extract_tar(stream: IO[bytes], dest_dir: str, new_root: str) -> int:
                 continue
             if not _safe_name(name) or (member.islnk() and not _safe_name(member.linkname)):
                 raise InvalidArgument(f"copy: refusing tar entry {member.name!r}: it points outside the target")
+            if member.islnk():
+                member.linkname = rename_root(member.linkname, old_root, new_root) or "."
             member.name = name
             total += member.size if member.isfile() else 0
-            archive.extract(member, dest_dir, set_attrs=not member.issym())
+            extractor.extract(archive, member)
+        extractor.finish()
     return total
 
 

@@ -22,7 +22,8 @@ def exec_body(command: Tuple[str, ...], *, interactive: bool, tty: bool, detach:
     """The body of POST /containers/{id}/exec, as docker's CLI builds it."""
     body: Dict[str, Any] = {
         "User": user or "", "Privileged": privileged, "Tty": tty, "AttachStdin": interactive and not detach,
-        "AttachStderr": not detach, "AttachStdout": not detach, "Detach": detach, "DetachKeys": detach_keys,
+        # detach keys are matched here, client-side (stream_session): the engine refuses exec DetachKeys
+        "AttachStderr": not detach, "AttachStdout": not detach, "Detach": detach, "DetachKeys": "",
         "Env": parse_env_file(env_text, os.environ) + parse_env(list(env), os.environ),
         "WorkingDir": workdir or "", "Cmd": list(command),
     }

@@ -1,4 +1,10 @@
-"""Per-container network plumbing (slirp4netns or pasta), not network objects."""
+"""Network plumbing, not network objects.
+
+slirp.py / pasta.py: one uplink per container (the default network today).
+host.py (the NetworkHost interface) and rootless_netns.py: user networks in
+one shared namespace per engine, with plumbing.py (ip/nft text),
+names.py (the DNS table and answers) and dns_server.py (the responder).
+"""
 from __future__ import annotations
 
 import os

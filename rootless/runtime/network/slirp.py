@@ -145,14 +145,21 @@ def allocate_host_port(proto: str = "tcp", host_ip: str = "") -> int:
         return port
 
 
-def hostfwd_request(mapping: PortMapping) -> Dict[str, object]:
-    """The API request slirp4netns's add_hostfwd takes (slirp4netns.1, "API SOCKET")."""
+def hostfwd_request(mapping: PortMapping, guest_addr: str = "") -> Dict[str, object]:
+    """The API request slirp4netns's add_hostfwd takes (slirp4netns.1, "API SOCKET").
+
+    guest_addr: forward to this address behind the tap (a container on a
+    bridge of the shared namespace) instead of slirp's own guest address.
+    """
     if mapping.proto not in ("tcp", "udp"):
         raise InvalidArgument(f"can't publish port: {mapping.container_port}/{mapping.proto}: "
                               "slirp4netns forwards tcp and udp only")
-    return {"execute": "add_hostfwd", "arguments": {
+    arguments: Dict[str, object] = {
         "proto": mapping.proto, "host_addr": mapping.host_ip or "0.0.0.0",
-        "host_port": mapping.host_port, "guest_port": mapping.container_port}}
+        "host_port": mapping.host_port, "guest_port": mapping.container_port}
+    if guest_addr:
+        arguments["guest_addr"] = guest_addr
+    return {"execute": "add_hostfwd", "arguments": arguments}
 
 
 def api_call(api_socket: str, request: Dict[str, object], timeout: float = 5.0) -> Dict[str, object]:

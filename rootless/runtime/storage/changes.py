@@ -8,6 +8,7 @@ engine's user namespace, where file owners are the container's ids.
 """
 from __future__ import annotations
 
+import errno
 import io
 import os
 import stat
@@ -16,21 +17,22 @@ from typing import IO, Any, Dict, Iterator, List, Sequence, Tuple
 
 from rootless.runtime.storage import whiteouts
 from rootless.runtime.storage.vfs import index_lowers
+from rootless.util import confined
 
 WHITEOUT_PREFIX = ".wh."
 KIND_CHANGED, KIND_ADDED, KIND_DELETED = 0, 1, 2
 
 
 def walk_upper(upper: str) -> Iterator[Tuple[str, str, os.stat_result]]:
-    """(relative path, full path, lstat) of every entry, parents first, sorted, markers skipped."""
-    for dirpath, dirnames, filenames in os.walk(upper):
-        dirnames.sort()
-        rel_dir = os.path.relpath(dirpath, upper)
-        for name in sorted(dirnames + filenames):
-            if whiteouts.is_internal_name(name):
-                continue
-            full = os.path.join(dirpath, name)
-            yield os.path.normpath(os.path.join(rel_dir, name)), full, os.lstat(full)
+    """(relative path, full path, lstat) of every entry, parents first, sorted, markers skipped.
+
+    The container writes the upper dir while we read it: the walk goes by fds
+    (util/confined.py), so a directory swapped for a symlink is never entered.
+    """
+    with confined.Root(upper, symlinks=False) as root, confined.closing(root.open_dir("/")) as top:
+        for rel, info in confined.walk(top):
+            if not whiteouts.is_internal_name(os.path.basename(rel)):
+                yield rel, os.path.join(upper, rel), info
 
 
 def _marker(arcname: str, mtime: float) -> tarfile.TarInfo:
@@ -55,29 +57,40 @@ def _public_xattrs(path: str) -> Dict[str, str]:
     return headers
 
 
-def _add_entry(tar: tarfile.TarFile, full: str, rel: str) -> None:
+def _add_entry(tar: tarfile.TarFile, root: confined.Root, full: str, rel: str) -> None:
     info = tar.gettarinfo(full, arcname=rel)
     if info is None:  # a socket: layers cannot carry one
         return
+    if info.isreg():
+        # Opened below the upper dir with no symlink on the way, the header taken from what was
+        # opened: a file swapped for a symlink since the lstat can't make us read a host file.
+        with os.fdopen(root.open(rel, os.O_RDONLY | os.O_NONBLOCK, follow=False), "rb") as data:
+            opened = tar.gettarinfo(arcname=rel, fileobj=data)
+            if opened is None or not opened.isreg():
+                raise OSError(errno.EAGAIN, "changed while being read", full)
+            _finish_info(opened, full)
+            tar.addfile(opened, data)
+        return
+    _finish_info(info, full)
+    tar.addfile(info)
+
+
+def _finish_info(info: tarfile.TarInfo, full: str) -> None:
     info.uname = info.gname = ""
     # typeshed declares pax_headers a read-only Mapping; assign a new dict rather than mutate it.
     info.pax_headers = {**info.pax_headers, **_public_xattrs(full)}
-    if info.isreg():
-        with open(full, "rb") as data:
-            tar.addfile(info, data)
-    else:
-        tar.addfile(info)
 
 
 def write_layer_tar(upper: str, out: IO[bytes]) -> None:
     """Write the changes in upper as an uncompressed OCI layer tar to out."""
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar, \
+            confined.Root(upper, symlinks=False) as root:
         for rel, full, info in walk_upper(upper):
             if whiteouts.is_whiteout(info):
                 parent, name = os.path.split(rel)
                 tar.addfile(_marker(os.path.join(parent, WHITEOUT_PREFIX + name), info.st_mtime))
                 continue
-            _add_entry(tar, full, rel)
+            _add_entry(tar, root, full, rel)
             if stat.S_ISDIR(info.st_mode) and whiteouts.is_opaque_dir(full):
                 tar.addfile(_marker(os.path.join(rel, whiteouts.AUFS_OPAQUE), info.st_mtime))
 

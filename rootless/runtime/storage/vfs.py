@@ -26,6 +26,7 @@ from rootless.runtime.storage.driver import (
     read_lowers,
     write_record,
 )
+from rootless.util import confined
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +73,22 @@ def copy_metadata(src: str, dst: str, info: os.stat_result, times: bool = True) 
         os.utime(dst, ns=(info.st_atime_ns, info.st_mtime_ns), follow_symlinks=False)
 
 
-def copy_entry(src: str, dst: str, info: os.stat_result, links: Dict[InodeKey, str]) -> None:
-    """Copy one non-dir entry; hard links inside one source stay hard links."""
+def copy_entry(src: str, dst: str, info: os.stat_result, links: Dict[InodeKey, str],
+               source_fd: Optional[int] = None) -> None:
+    """Copy one non-dir entry; hard links inside one source stay hard links.
+
+    source_fd: a regular file already opened safely (a container's merged dir), read instead of src.
+    """
     key = (info.st_dev, info.st_ino)
     if stat.S_ISREG(info.st_mode) and info.st_nlink > 1 and key in links:
         os.link(links[key], dst)
         return
     mode = info.st_mode
-    if stat.S_ISREG(mode):
+    if stat.S_ISREG(mode) and source_fd is not None:
+        with open(dst, "xb") as out, os.fdopen(os.dup(source_fd), "rb") as data:
+            shutil.copyfileobj(data, out)
+        links[key] = dst
+    elif stat.S_ISREG(mode):
         shutil.copyfile(src, dst, follow_symlinks=False)
         links[key] = dst
     elif stat.S_ISLNK(mode):
@@ -203,10 +212,15 @@ def is_same_entry(a: os.stat_result, b: os.stat_result, a_path: str, b_path: str
 
 
 class ChangeWriter:
-    """Writes merged-vs-lowers differences into an upper dir in overlayfs format."""
+    """Writes merged-vs-lowers differences into an upper dir in overlayfs format.
 
-    def __init__(self, merged: str, upper: str, index: LowerIndex) -> None:
-        self.merged, self.upper, self.index = merged, upper, index
+    merged is a running container's root: it is read through util/confined
+    (walked by fds, files opened with no symlink on the way), so a directory
+    swapped for a symlink can't make us copy a host file into upper/.
+    """
+
+    def __init__(self, merged: str, upper: str, index: LowerIndex, root: confined.Root) -> None:
+        self.merged, self.upper, self.index, self.root = merged, upper, index, root
         self.copy = TreeCopy()
         self.present: Set[str] = set()
 
@@ -215,12 +229,11 @@ class ChangeWriter:
         if parent and not os.path.isdir(os.path.join(self.upper, parent)):
             self.ensure_parent(parent)
             src = os.path.join(self.merged, parent)
-            self.copy.make_dir(src, os.path.join(self.upper, parent), os.lstat(src))
+            self.copy.make_dir(src, os.path.join(self.upper, parent), self.root.lstat(parent))
 
-    def visit(self, rel: str) -> None:
+    def visit(self, rel: str, info: os.stat_result) -> None:
         self.present.add(rel)
         src = os.path.join(self.merged, rel)
-        info = os.lstat(src)
         lower = self.index.get(rel)
         if lower is not None and is_same_entry(info, lower[1], src, lower[0]):
             return
@@ -230,8 +243,22 @@ class ChangeWriter:
             self.copy.make_dir(src, dst, info)
             if lower is not None and not stat.S_ISDIR(lower[1].st_mode):
                 whiteouts.mark_opaque(dst)
+        elif stat.S_ISREG(info.st_mode):
+            self._copy_file(rel, src, dst, info)
         else:
             copy_entry(src, dst, info, self.copy.links)
+
+    def _copy_file(self, rel: str, src: str, dst: str, info: os.stat_result) -> None:
+        try:
+            fd = self.root.open(rel, os.O_RDONLY | os.O_NONBLOCK, follow=False)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                return  # renamed away (or a symlink now on its path) since the walk listed it
+            raise
+        with confined.closing(fd):
+            opened = os.fstat(fd)
+            if (opened.st_dev, opened.st_ino) == (info.st_dev, info.st_ino):
+                copy_entry(src, dst, info, self.copy.links, source_fd=fd)
 
     def write_deletions(self) -> None:
         """A whiteout for each lower path gone from merged whose parent is still there."""
@@ -239,7 +266,10 @@ class ChangeWriter:
             parent = os.path.dirname(rel)
             if rel in self.present or (parent and parent not in self.present):
                 continue
-            parent_info = os.lstat(os.path.join(self.merged, parent or "."))
+            try:
+                parent_info = self.root.lstat(parent or "/")
+            except OSError:
+                continue  # the parent went (or became a symlink) meanwhile
             if parent and not stat.S_ISDIR(parent_info.st_mode):
                 continue
             self.ensure_parent(rel)
@@ -250,13 +280,12 @@ def write_changes(merged: str, lowers: Sequence[str], upper: str) -> None:
     """Recompute upper from scratch: what merged has that the lowers do not."""
     remove_path(upper)
     os.mkdir(upper, 0o755)
-    writer = ChangeWriter(merged, upper, index_lowers(lowers))
-    for root, dirs, files in os.walk(merged):
-        rel_root = os.path.relpath(root, merged)
-        for name in dirs + files:
-            writer.visit(os.path.normpath(os.path.join(rel_root, name)))
-    writer.write_deletions()
-    copy_metadata(merged, upper, os.lstat(merged), times=False)
+    with confined.Root(merged, symlinks=False) as root, confined.closing(root.open_dir("/")) as top:
+        writer = ChangeWriter(merged, upper, index_lowers(lowers), root)
+        for rel, info in confined.walk(top):
+            writer.visit(rel, info)
+        writer.write_deletions()
+        copy_metadata(merged, upper, os.fstat(top), times=False)
     writer.copy.finish()
 
 

@@ -4,6 +4,8 @@ Each is checked through docker-py and, where it has a verb, the docker CLI.
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.integration.conftest import Engine
@@ -65,7 +67,6 @@ def test_attach_logs_without_stream_to_a_running_container_ends(engine: Engine, 
         for _ in range(50):
             if container.logs() == b"ready\n":
                 break
-            import time
             time.sleep(0.1)
         assert container.attach(logs=True, stream=False) == b"ready\n"
     finally:
@@ -206,6 +207,7 @@ def test_exec_detach_keys_end_the_attach_not_the_process(engine: Engine, busybox
         while sock.recv(4096):  # the engine ends the attach: EOF, not a timeout
             pass
         sock.close()
+        time.sleep(1)  # past the engine's hang-up watch, which must not take a detached exec's process
         assert api.exec_inspect(exec_id)["Running"] is True  # the process runs on
         with pytest.raises(docker.errors.APIError) as refused:
             api.exec_create(container.id, ["true"], detach_keys="ctrl-1")

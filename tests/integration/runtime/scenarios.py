@@ -187,13 +187,15 @@ def exec_process(workdir: str) -> Dict[str, Any]:
     result: Dict[str, Any] = {}
     try:
         with sup.exec(cid, "e1", {**base, "args": ["sh", "-c", "cat; echo err >&2; exit 7"]}, stdin=True) as ex:
-            out, err = ex.child.communicate(b"piped\n", timeout=10)
+            ex.stdin.write(b"piped\n")
+            ex.stdin.close()
+            out, err = ex.stdout.read(), ex.stderr.read()
             result["pipes"] = [out.decode(), err.decode(), ex.wait()]
         with sup.exec(cid, "e2", {**base, "args": ["sh", "-c", "tty; stty size"], "terminal": True}) as ex:
             ex.resize(30, 90)
             result["tty"] = [_read_pty(ex.master_fd), ex.wait(10)]
         with sup.exec(cid, "e3", {**base, "args": ["sh", "-c", "kill -9 $$"]}) as ex:
-            ex.child.communicate(timeout=10)
+            ex.stdout.read()
             result["killed"] = ex.wait()
     finally:
         sup.kill(cid, "KILL")

@@ -64,6 +64,30 @@ def test_subid_parsing_by_name_and_uid():
     assert parse_subid_file(text, "dave", 1002) == []
 
 
+def test_api_limits_from_toml_and_environment(tmp_path):
+    settings = load_settings({"HOME": str(tmp_path)})
+    assert (settings.api_max_json_body, settings.api_max_connections, settings.api_header_timeout) == \
+        (64 << 20, 1024, 60.0)
+    config = tmp_path / "config.toml"
+    config.write_text("[api]\nmax_json_body = 1048576\nmax_connections = 50\nheader_timeout = 2.5\n")
+    settings = load_settings({"ROOTLESS_CONFIG": str(config), "ROOTLESS_API_MAX_CONNECTIONS": "7"})
+    assert (settings.api_max_json_body, settings.api_max_connections, settings.api_header_timeout) == \
+        (1 << 20, 7, 2.5)
+
+
+@pytest.mark.parametrize("text", ["[api]\nmax_connections = 0\n", "[api]\nmax_connections = 1.5\n",
+                                  "[api]\nmax_json_body = \"big\"\n", "[api]\nmax_conections = 5\n",
+                                  "api = 5\n", "[api]\nheader_timeout = true\n",
+                                  "[api]\nheader_timeout = nan\n", "[api]\nheader_timeout = inf\n"])
+def test_bad_api_limits_are_refused(tmp_path, text):
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    with pytest.raises(InvalidArgument, match=r"config: (\[api\]|api)"):
+        load_settings({"ROOTLESS_CONFIG": str(config)})
+    with pytest.raises(InvalidArgument, match="ROOTLESS_API_HEADER_TIMEOUT"):
+        load_settings({"HOME": str(tmp_path), "ROOTLESS_API_HEADER_TIMEOUT": "-1"})
+
+
 def test_storage_reserve_parses_auto_percentages_and_sizes(tmp_path):
     from rootless.config.settings import AUTO_RESERVE, StorageReserve, parse_reserve
     gib = 1 << 30

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from rootless.engine.container_model import checked_log_config, log_max_files, log_max_size
+from rootless.engine.container_model import checked_log_config, log_max_files, log_max_size, merge_config
 from rootless.errors import InvalidArgument
 
 
@@ -31,3 +31,17 @@ def test_rotation_options_are_kept_and_parsed() -> None:
 def test_bad_log_config_is_refused_at_create(log_config, message) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidArgument, match=message):
         checked_log_config(log_config)
+
+
+@pytest.mark.parametrize("request_dir, image_dir", [
+    ("../../x", ""), ("", "../../../../home/user/victimdir/X"), ("rel", "/abs")])
+def test_relative_working_dir_is_refused_with_dockers_words(request_dir: str, image_dir: str) -> None:
+    bad = request_dir or image_dir
+    with pytest.raises(InvalidArgument) as caught:
+        merge_config({"WorkingDir": image_dir}, {"WorkingDir": request_dir}, "0" * 64)
+    assert caught.value.message == f"the working directory '{bad}' is invalid, it needs to be an absolute path"
+
+
+def test_absolute_working_dir_is_kept() -> None:
+    assert merge_config({"WorkingDir": "/app"}, {}, "0" * 64)["WorkingDir"] == "/app"
+    assert merge_config({}, {"WorkingDir": "/w"}, "0" * 64)["WorkingDir"] == "/w"

@@ -7,7 +7,7 @@ import pytest
 
 from rootless.engine import container_spec
 from rootless.engine.container_spec import NetworkSetup, hosts_lines
-from rootless.errors import FailedPrecondition
+from rootless.errors import FailedPrecondition, InvalidArgument
 
 
 def _container(*extra_hosts: str) -> SimpleNamespace:
@@ -34,3 +34,71 @@ def test_host_network_gateway_is_loopback() -> None:
     lines = hosts_lines(_container("gw:host-gateway"), NetworkSetup("host", "none"), "box")
     assert lines[-2:] == ["127.0.1.1\tbox", "127.0.0.1\tgw"]
 
+
+
+def test_workdir_is_created_inside_the_rootfs_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An image's WorkingDir through a symlink aimed at the host makes a directory inside the rootfs."""
+    host = tmp_path / "home" / "victimdir"
+    host.mkdir(parents=True)
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    (rootfs / "w").symlink_to(host)
+    container_spec.ensure_workdir(str(rootfs), "/w/X/Y")
+    container_spec.ensure_workdir(str(rootfs), "/../../home/victimdir/Z")
+    assert list(host.iterdir()) == []
+    assert (rootfs / str(host).lstrip("/") / "X" / "Y").is_dir()
+    assert (rootfs / "home" / "victimdir" / "Z").is_dir()
+    with pytest.raises(InvalidArgument, match="it needs to be an absolute path"):
+        container_spec.ensure_workdir(str(rootfs), "../../home/victimdir/R")
+    assert not (host / "R").exists() and not (tmp_path / "R").exists()
+
+
+def _resolv(host_config: dict, mode: str = "private") -> str:  # type: ignore[type-arg]
+    return container_spec.resolv_conf(host_config, NetworkSetup(mode, "none"))
+
+
+def test_resolv_conf_has_dns_search_and_options_lines() -> None:
+    assert _resolv({"DnsOptions": ["ndots:2", "timeout:1"], "DnsSearch": ["a.example", "b.example"]}) == (
+        "nameserver 10.0.2.3\nsearch a.example b.example\noptions ndots:2 timeout:1\n")
+    assert _resolv({"Dns": ["1.1.1.1"], "DnsOptions": [], "DnsSearch": []}) == "nameserver 1.1.1.1\n"
+
+
+def test_resolv_conf_options_replace_the_hosts(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(container_spec, "_host_resolv_conf",
+                        lambda: "nameserver 9.9.9.9\nsearch host.example\noptions edns0\n")
+    assert _resolv({"DnsOptions": ["ndots:3"]}, "host") == (
+        "nameserver 9.9.9.9\nsearch host.example\noptions ndots:3\n")
+
+
+def test_network_disabled_means_no_network() -> None:
+    container = SimpleNamespace(host_config={"NetworkMode": "bridge"}, config={"NetworkDisabled": True})
+    assert container_spec.network_setup(container, "slirp4netns").mode == "none"  # type: ignore[arg-type]
+
+
+def test_tmpfs_mounts_take_size_mode_and_read_only() -> None:
+    host_config = {"Tmpfs": {"/run": "", "/t1": "size=1m"},
+                   "Mounts": [{"Type": "tmpfs", "Target": "/t2", "ReadOnly": True,
+                               "TmpfsOptions": {"SizeBytes": 1048576, "Mode": 0o700}},
+                              {"Type": "tmpfs", "Target": "/t3"}, {"Type": "volume", "Target": "/v"}]}
+    assert container_spec.tmpfs_mounts(host_config) == {
+        "/run": "", "/t1": "size=1m", "/t2": "ro,size=1048576,mode=700", "/t3": ""}
+    with pytest.raises(InvalidArgument, match="Duplicate mount point: /run"):
+        container_spec.tmpfs_mounts({"Tmpfs": {"/run": ""}, "Mounts": [{"Type": "tmpfs", "Target": "/run"}]})
+
+
+def test_api_mounts_take_bind_propagation_recursion_and_volume_labels() -> None:
+    bind = container_spec.api_mount_request({"Type": "bind", "Source": "/h", "Target": "/b", "ReadOnly": True,
+                                             "BindOptions": {"Propagation": "rprivate", "NonRecursive": True}})
+    assert bind.options == ("bind", "ro", "rprivate")
+    with pytest.raises(InvalidArgument, match="invalid mode: rshared: only private propagation"):
+        container_spec.mount_requests({}, {"Binds": ["/h:/c:ro,rshared"]})
+    volume = container_spec.api_mount_request({"Type": "volume", "Source": "v", "Target": "/v",
+                                               "VolumeOptions": {"NoCopy": True, "Labels": {"b": "2", "a": "1"}}})
+    assert volume.options == ("rbind", "rw") and volume.labels == (("a", "1"), ("b", "2"))
+
+
+def test_annotations_over_labels_and_masked_paths_override() -> None:
+    assert container_spec.spec_annotations({"Labels": {"a": "label", "b": "x"}}, {"Annotations": {"a": "ann"}}) == {
+        "a": "ann", "b": "x"}
+    assert container_spec._optional_list(None) is None
+    assert container_spec._optional_list([]) == []

@@ -58,3 +58,24 @@ def test_receive_fd_without_fd_fails():
         left.sendall(b"x")
         with pytest.raises(OSError):
             monitor.receive_fd(right)
+
+
+def test_read_request_takes_the_stdio_fds():
+    ours, theirs = socket.socketpair()
+    r, w = os.pipe()
+    with ours, theirs:
+        socket.send_fds(theirs, [b'{"exec": {"process": "p", '], [r, w, r])
+        theirs.sendall(b'"console": null}}\n')
+        request, fds = monitor._read_request(ours)
+    os.close(r)
+    os.close(w)
+    assert request == {"exec": {"process": "p", "console": None}}
+    assert len(fds) == 3
+    for fd in fds:
+        os.close(fd)
+
+
+def test_parent_and_children_from_proc():
+    assert monitor.parent_pid(os.getpid()) == os.getppid()
+    assert os.getpid() in monitor.child_pids(os.getppid())
+    assert monitor._children_in_pid_ns(os.getppid(), os.getpid()) == []  # same namespace: none

@@ -390,3 +390,35 @@ def test_list_host_devices(tmp_path: Any) -> None:
     (tmp_path / "file").write_text("")
     os.symlink("/dev/null", str(tmp_path / "link"))
     assert spec.list_host_devices(str(tmp_path)) == []
+
+
+ALL_DELEGATED = CgroupInfo(mode="v2", controllers=["cpuset", "cpu", "io", "memory", "pids"], own_path="/user",
+                           writable=True)
+
+
+def test_every_cgroup_option_lands_in_linux_resources(rootfs: str) -> None:
+    config = make(rootfs, cgroup=ALL_DELEGATED, memory=1 << 30, memory_reservation=1 << 20, cpu_shares=512,
+                  cpu_quota=50000, cpu_period=200000, cpuset_cpus="0", cpuset_mems="0", blkio_weight=300)
+    assert config["linux"]["resources"] == {
+        "memory": {"limit": 1 << 30, "reservation": 1 << 20},
+        "cpu": {"quota": 50000, "period": 200000, "shares": 512, "cpus": "0", "mems": "0"},
+        "blockIO": {"weight": 300}}
+
+
+@pytest.mark.parametrize("limit, what", [
+    ({"cpu_shares": 512}, "cpu shares"), ({"cpu_quota": 1000}, "cpu quota"), ({"cpuset_cpus": "0"}, "cpuset"),
+    ({"blkio_weight": 300}, "blkio weight"), ({"memory_reservation": 1 << 20}, "memory reservation"),
+])
+def test_cgroup_options_are_refused_without_delegation(rootfs: str, limit: Dict[str, Any], what: str) -> None:
+    with pytest.raises(FailedPrecondition, match=f"^{what}: cgroups are not delegated"):
+        make(rootfs, cgroup=CgroupInfo(mode="hybrid"), **limit)
+
+
+def test_nano_cpus_and_a_quota_conflict_as_in_dockerd(rootfs: str) -> None:
+    with pytest.raises(InvalidArgument, match="Nano CPUs and CPU Period/Quota cannot both be set"):
+        make(rootfs, cgroup=ALL_DELEGATED, cpus=1.0, cpu_quota=1000)
+
+
+def test_domainname(rootfs: str) -> None:
+    assert make(rootfs, hostname="box", domainname="example.org")["domainname"] == "example.org"
+    assert "domainname" not in make(rootfs, hostname="box")

@@ -111,3 +111,82 @@ def test_wait_exit_wakes_on_ready_pipe_eof_while_monitor_finishes(tmp_path):
     assert sup.wait_exit("c1", 5)["ExitCode"] == 4
     assert time.monotonic() - start < 2 and "c1" not in sup._exit_fds
     timer.join()
+
+
+def test_monitor_exec_gets_exit_after_kill_half_closes():
+    """kill() is our EOF to the monitor; its exit line still reaches wait()."""
+    ours, monitors = socket.socketpair()
+    with ours, monitors:
+        handle = supervisor.MonitorExec(ours, 42)
+        assert handle.poll() is None
+        handle.kill()
+        assert monitors.recv(16) == b""  # the monitor sees EOF: it kills the exec
+        monitors.sendall(b'{"exit": 137}\n')
+        assert handle.wait(5) == 137 and handle.poll() == 137
+
+
+def test_monitor_exec_whose_monitor_vanished_is_255():
+    ours, monitors = socket.socketpair()
+    with ours:
+        monitors.close()
+        assert supervisor.MonitorExec(ours, 42).wait(5) == supervisor.MONITOR_GONE
+
+
+def test_resume_start_without_a_live_monitor_is_none(tmp_path):
+    sup = make(tmp_path)
+    assert sup.resume_start("c1", timeout=0.1) is None
+    os.makedirs(sup.paths.monitor_dir("c1"))
+    with open(os.path.join(sup.paths.monitor_dir("c1"), monitor.READY), "w") as f:
+        f.write('{"pid": 5, "ports": [], "monitor_pid": 6}')
+    assert sup.resume_start("c1", timeout=0.1) is None  # a ready report, but no monitor behind it
+
+
+def _fake_monitor(sup, container_id, reply):
+    """A ctl.sock that answers one exec request with reply (closing the fds it got)."""
+    directory = sup.paths.monitor_dir(container_id)
+    os.makedirs(directory)
+    server = socket.socket(socket.AF_UNIX)
+    cwd = os.getcwd()
+    os.chdir(directory)
+    try:
+        server.bind("ctl.sock")
+    finally:
+        os.chdir(cwd)
+    server.listen(1)
+    got = {}
+
+    def answer():
+        conn, _ = server.accept()
+        with conn:
+            got["request"], fds = monitor._read_request(conn)
+            got["fds"] = len(fds)
+            for fd in fds:
+                os.close(fd)
+            conn.sendall(reply)
+            if b"pid" in reply:
+                conn.recv(1)  # until the exec is closed
+                conn.sendall(b'{"exit": 0}\n')
+
+    threading.Thread(target=answer, daemon=True).start()
+    return server, got
+
+
+def test_exec_goes_to_the_monitor_with_three_stdio_fds(tmp_path):
+    sup = make(tmp_path)
+    server, got = _fake_monitor(sup, "c1", b'{"pid": 77}\n')
+    with server, sup.exec("c1", "e1", {"args": ["true"]}) as ex:
+        assert isinstance(ex.handle, supervisor.MonitorExec) and ex.pid == 77
+        ex.kill()
+        assert ex.wait(5) == 0
+    assert got["fds"] == 3 and got["request"]["exec"]["process"] == sup.paths.exec_process_file("c1", "e1")
+
+
+def test_exec_runs_crun_itself_for_a_monitor_that_predates_execs(tmp_path, fp):
+    sup = make(tmp_path)
+    server, _ = _fake_monitor(sup, "c1", b'{"error": "unknown control request: [\'exec\']"}\n')
+    argv = sup.crun.exec_argv("c1", sup.paths.exec_process_file("c1", "e1"))
+    fp.register(argv, returncode=3)
+    with server, sup.exec("c1", "e1", {"args": ["true"]}) as ex:
+        assert not isinstance(ex.handle, supervisor.MonitorExec)
+        assert ex.wait(5) == 3
+    assert fp.call_count(argv) == 1

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from rootless.errors import InvalidArgument
-from rootless.runtime.users import ExecUser, read_rootfs_file, resolve_in_root, resolve_user
+from rootless.runtime.users import ExecUser, read_rootfs_file, resolve_user
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:web:/var/www:/bin/false\n1234:x:77:77::/n:/bin/sh\n"
 GROUP = "root:x:0:\nwheel:x:10:www,root\nwww:x:33:\nstaff:x:50:\n"
@@ -78,8 +78,9 @@ def test_relative_symlink_cannot_climb_out(tmp_path: Any) -> None:
     rootfs = tmp_path / "rootfs"
     (rootfs / "etc").mkdir(parents=True)
     os.symlink("../../../../passwd", str(rootfs / "etc" / "passwd"))
-    assert resolve_in_root(str(rootfs), "/etc/passwd") == str(rootfs / "passwd")
     assert read_rootfs_file(str(rootfs), "/etc/passwd") is None
+    (rootfs / "passwd").write_text("inside:x:1:1::/:/bin/sh\n")  # what ../../../../passwd means in the rootfs
+    assert read_rootfs_file(str(rootfs), "/etc/passwd") == "inside:x:1:1::/:/bin/sh\n"
 
 
 def test_symlinks_inside_the_rootfs_are_followed(tmp_path: Any) -> None:
@@ -95,7 +96,7 @@ def test_symlink_loop_is_an_error(tmp_path: Any) -> None:
     (rootfs / "etc").mkdir(parents=True)
     os.symlink("group", str(rootfs / "etc" / "passwd"))
     os.symlink("passwd", str(rootfs / "etc" / "group"))
-    with pytest.raises(InvalidArgument, match="too many levels of symbolic links"):
+    with pytest.raises(InvalidArgument, match="(?i)too many levels of symbolic links"):
         resolve_user(str(rootfs), "x")
 
 

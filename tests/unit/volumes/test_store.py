@@ -152,7 +152,7 @@ def test_remove_killed_after_the_rename_is_finished_by_recover(store: VolumeStor
     os.makedirs(os.path.join(volume.mountpoint, "a", "b"))
     os.chmod(os.path.join(volume.mountpoint, "a"), 0o555)  # a container may leave read-only dirs
     with monkeypatch.context() as patch:
-        _killed_at(patch, store_module, "_remove_tree")
+        _killed_at(patch, store_module, "remove_tree")
         with pytest.raises(Killed):
             store.remove("doomed")
     # half deleted is invisible: not listed, not found, not pruned
@@ -166,7 +166,7 @@ def test_remove_killed_after_the_rename_is_finished_by_recover(store: VolumeStor
 def test_prune_empties_the_trash_too(store: VolumeStore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     store.create("doomed")
     with monkeypatch.context() as patch:
-        _killed_at(patch, store_module, "_remove_tree")
+        _killed_at(patch, store_module, "remove_tree")
         with pytest.raises(Killed):
             store.remove("doomed")
     assert _leftovers(store) != []

@@ -117,3 +117,46 @@ def test_copy_entry_fifo(tmp_path) -> None:
     vfs.copy_entry(src, dst, os.lstat(src), {})
     assert stat.S_ISFIFO(os.lstat(dst).st_mode)
     assert os.lstat(dst).st_mode & 0o777 == 0o644
+
+
+def test_write_changes_never_copies_a_host_file_during_a_swap_race(tmp_path, layers) -> None:
+    """A running container renames dirs into symlinks to the user's files (renameat2 RENAME_EXCHANGE)."""
+    import ctypes
+    import threading
+
+    host = tmp_path / "host"
+    write(host / "d" / "f", "HOST-SECRET")
+    write(host / "g", "HOST-SECRET")
+    merged, upper = tmp_path / "merged", tmp_path / "upper"
+    vfs.populate(str(merged), layers)
+    write(merged / "race" / "d" / "f", "inside")
+    os.symlink(str(host / "d"), merged / "race" / "dl")
+    write(merged / "race" / "g", "inside")
+    os.symlink(str(host / "g"), merged / "race" / "gl")
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    race = merged / "race"
+    pairs = [(bytes(race / "d"), bytes(race / "dl")), (bytes(race / "g"), bytes(race / "gl"))]
+    done = threading.Event()
+
+    def swap() -> None:
+        while not done.is_set():
+            for a, b in pairs:
+                libc.renameat2(-100, a, -100, b, 2)
+
+    thread = threading.Thread(target=swap)
+    thread.start()
+    try:
+        for _ in range(200):
+            try:
+                vfs.write_changes(str(merged), layers, str(upper))
+            except OSError:
+                continue  # an entry changed type under the copy: fine, reading the host's file is not
+            for dirpath, _dirs, files in os.walk(upper):
+                for name in files:
+                    path = os.path.join(dirpath, name)
+                    if not os.path.islink(path) and stat.S_ISREG(os.lstat(path).st_mode):
+                        with open(path) as f:
+                            assert "HOST-SECRET" not in f.read()
+    finally:
+        done.set()
+        thread.join()

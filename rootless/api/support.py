@@ -1,0 +1,359 @@
+"""What rootless does with every field the API accepts: the one table, checked at the API edge.
+
+The project's first rule is "nothing accepted and silently not applied". Every
+field of every body in api/types.py is classified here as
+
+- APPLIED: the engine applies it (some values may still be refused: ``ok``);
+- CLIENT: the client acts on it and dockerd ignores it too (ContainerIDFile:
+  the docker CLI writes the file itself);
+- IGNORED: meaningless on Linux or an inspect output field that dockerd also
+  ignores in requests (ArgsEscaped, Mount.Consistency, EndpointSettings.IPAddress);
+- REFUSED: not supported; refused with a 400 naming the field and why, but only
+  when the value differs from what clients send by default (the docker CLI
+  sends ``"PidMode": ""``, ``"Devices": []``, ``"MemorySwappiness": -1``).
+
+tests/unit/api/test_support.py fails when a field of api/types.py is missing
+here, so a new field can't slip through unclassified.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional, Sequence, Type, TypeVar
+
+from rootless.api import types
+from rootless.api.decode import decode_body
+from rootless.errors import InvalidArgument
+
+APPLIED, CLIENT, IGNORED, REFUSED = "applied", "client", "ignored", "refused"
+# Both name the daemon's one OCI runtime: crun by default, "runc" is what docker
+# shows and what tools copy from `docker inspect` (HostConfig.Runtime).
+RUNTIME_NAMES = ("", "crun", "runc")
+S = TypeVar("S", bound=types.WireStruct)
+
+
+def is_zero(value: Any) -> bool:
+    """Go's zero value, an empty list or map, or a struct of zeros: what clients send by default."""
+    if isinstance(value, types.WireStruct):
+        return all(is_zero(getattr(value, f.name)) for f in dataclasses.fields(value) if f.name != "fields_set")
+    if isinstance(value, (list, dict)):
+        return not value or (isinstance(value, list) and all(item == 0 for item in value))
+    return value is None or value is False or value == 0 or value == ""
+
+
+def show(value: Any) -> str:
+    """A value as the message quotes it: JSON, cut short."""
+    return types.short(json.dumps(_plain(value), sort_keys=True), 80)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, types.WireStruct):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if f.name != "fields_set" and not is_zero(getattr(value, f.name))}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class Support:
+    """How one field is handled; ``ok`` says which values are accepted."""
+
+    kind: str
+    why: str = ""  # REFUSED: the reason in the message; otherwise who applies it and how
+    ok: Optional[Callable[[Any], bool]] = None  # None: every value (REFUSED: only defaults)
+    show: Callable[[Any], str] = show
+
+    def accepts(self, value: Any) -> bool:
+        if self.ok is not None:
+            return self.ok(value)
+        return self.kind != REFUSED or is_zero(value)
+
+
+def applied(why: str = "", ok: Optional[Callable[[Any], bool]] = None, refusal: str = "",
+            shown: Callable[[Any], str] = show) -> Support:
+    """Applied by the engine; values ``ok`` refuses are refused with ``refusal``."""
+    return Support(APPLIED, refusal or why, ok, shown)
+
+
+def refused(why: str, also: Sequence[Any] = (), shown: Callable[[Any], str] = show,
+            ok: Optional[Callable[[Any], bool]] = None) -> Support:
+    """Refused unless zero (or one of ``also``: other defaults clients send, or ``ok``)."""
+    return Support(REFUSED, why, lambda v: is_zero(v) or v in also or bool(ok and ok(v)), shown)
+
+
+def within(parent: str) -> Support:
+    """A field of a struct only reachable through ``parent``, which is refused unless zero."""
+    return Support(REFUSED, f"refused with {parent}", lambda value: True)
+
+
+def one_of(*values: Any) -> Callable[[Any], bool]:
+    return lambda value: value in values
+
+
+def _first(attribute: str) -> Callable[[Any], str]:
+    """Name the first item of a list of structs by one attribute (a device's path)."""
+    return lambda items: next((str(getattr(i, attribute)) for i in items or [] if i is not None), show(items))
+
+
+def _absolute_paths(paths: Optional[Sequence[str]]) -> bool:
+    return all(p.startswith("/") for p in paths or [])
+
+
+def _no_health(check: Optional[types.HealthConfig]) -> bool:
+    """Test ["NONE"] turns the image's check off: what rootless does anyway."""
+    return check is None or (check.Test or [""])[0] == "NONE"
+
+
+def _one_ipam(configs: Optional[Sequence[types.IPAMConfig]]) -> bool:
+    return len(configs or []) <= 1
+
+
+def _local_driver(driver: Optional[types.Driver]) -> bool:
+    return driver is None or (driver.Name in ("", "local") and not driver.Options)
+
+
+YET = "not supported by rootless yet"
+NO_CGROUP_DEVICES = "device access rules need the devices cgroup, which rootless does not manage"
+WINDOWS = "a Windows-only option"
+OUTPUT = "an inspect output field; dockerd ignores it in requests too"
+ONE_RUNTIME = "rootless runs the containers with the one OCI runtime it is configured with (crun)"
+NO_PROPAGATION = ("only private propagation is supported by rootless: the engine's mount namespace is private, "
+                  "so a bind has no host mounts to share or follow")
+NO_COMMIT = "used only by docker commit, which rootless does not have"
+
+CONFIG: Dict[str, Support] = {
+    "Hostname": applied("spec hostname, /etc/hostname"),
+    "Domainname": applied("spec domainname"),
+    "User": applied(), "AttachStdin": applied(), "AttachStdout": applied(), "AttachStderr": applied(),
+    "ExposedPorts": applied("recorded; published by PublishAllPorts"), "Tty": applied(), "OpenStdin": applied(),
+    "StdinOnce": applied(), "Env": applied(), "Cmd": applied(),
+    "Healthcheck": refused("health checks are " + YET, shown=lambda h: show(h.Test), ok=_no_health),
+    "ArgsEscaped": Support(IGNORED, WINDOWS), "Image": applied(), "Volumes": applied("anonymous volumes"),
+    "WorkingDir": applied(), "Entrypoint": applied(),
+    "NetworkDisabled": applied("the container gets network mode none"),
+    "MacAddress": refused("slirp4netns gives every container the same MAC address"),
+    "OnBuild": refused(NO_COMMIT), "Labels": applied(), "StopSignal": applied(), "StopTimeout": applied(),
+    "Shell": refused(NO_COMMIT),
+}
+
+HOST_CONFIG: Dict[str, Support] = {
+    "Binds": applied(), "ContainerIDFile": Support(CLIENT, "the docker CLI writes the file; dockerd ignores it"),
+    "LogConfig": applied("json-file only; others are refused at create"), "NetworkMode": applied(),
+    "PortBindings": applied(), "RestartPolicy": applied(), "AutoRemove": applied(),
+    "VolumeDriver": refused("only the local volume driver exists", also=("local",)),
+    "VolumesFrom": refused("--volumes-from is " + YET),
+    "ConsoleSize": Support(CLIENT, "the docker CLI resizes the TTY right after start (POST /resize)"),
+    "Annotations": applied("OCI spec annotations; shown by inspect"),
+    "CapAdd": applied(), "CapDrop": applied(),
+    "CgroupnsMode": applied("a private cgroup namespace when cgroups are delegated", one_of("", "private"),
+                            "a host cgroup namespace is " + YET),
+    "Dns": applied(), "DnsOptions": applied("options line of /etc/resolv.conf"),
+    "DnsSearch": applied("search line of /etc/resolv.conf"), "ExtraHosts": applied(), "GroupAdd": applied(),
+    "IpcMode": applied("every container has a private IPC namespace", one_of("", "private", "shareable"),
+                       "only a private IPC namespace is supported by rootless"),
+    "Cgroup": refused("sharing another container's cgroup is " + YET),
+    "Links": refused("legacy links are " + YET + "; use a network, where containers find each other by name"),
+    "OomScoreAdj": applied(), "PidMode": refused("sharing a PID namespace is " + YET),
+    "Privileged": applied(), "PublishAllPorts": applied(), "ReadonlyRootfs": applied(),
+    "SecurityOpt": applied("seccomp, no-new-privileges, systempaths; label/apparmor have no meaning rootless"),
+    "StorageOpt": refused("per-container storage options (size quotas) are " + YET,
+                          shown=lambda opts: ", ".join(f"{k}={v}" for k, v in sorted((opts or {}).items()))),
+    "Tmpfs": applied(), "UTSMode": refused("sharing the host's UTS namespace is " + YET),
+    "UsernsMode": refused("every container runs in the user's own user namespace"),
+    "ShmSize": applied(), "Sysctls": applied(),
+    "Runtime": applied(ONE_RUNTIME, one_of(*RUNTIME_NAMES), ONE_RUNTIME),
+    "Isolation": refused("Linux has only the default isolation", also=("default",)),
+    "CpuShares": applied("linux.resources when cgroups are delegated, else refused at create"),
+    "Memory": applied("linux.resources when cgroups are delegated, else refused at create"),
+    "NanoCpus": applied("linux.resources when cgroups are delegated, else refused at create"),
+    "CgroupParent": refused("rootless places containers in the user's delegated cgroup itself"),
+    "BlkioWeight": applied("linux.resources when cgroups are delegated, else refused at create"),
+    "BlkioWeightDevice": refused("per-device block IO weights are " + YET, shown=_first("Path")),
+    "BlkioDeviceReadBps": refused("per-device block IO limits are " + YET, shown=_first("Path")),
+    "BlkioDeviceWriteBps": refused("per-device block IO limits are " + YET, shown=_first("Path")),
+    "BlkioDeviceReadIOps": refused("per-device block IO limits are " + YET, shown=_first("Path")),
+    "BlkioDeviceWriteIOps": refused("per-device block IO limits are " + YET, shown=_first("Path")),
+    "CpuPeriod": applied("linux.resources when cgroups are delegated, else refused at create"),
+    "CpuQuota": applied("linux.resources when cgroups are delegated, else refused at create"),
+    "CpuRealtimePeriod": refused("real-time CPU scheduling needs cgroup v1 and root"),
+    "CpuRealtimeRuntime": refused("real-time CPU scheduling needs cgroup v1 and root"),
+    "CpusetCpus": applied("linux.resources when cgroups are delegated, else refused at create"),
+    "CpusetMems": applied("linux.resources when cgroups are delegated, else refused at create"),
+    "Devices": refused("adding host devices is " + YET, shown=_first("PathOnHost")),
+    "DeviceCgroupRules": refused(NO_CGROUP_DEVICES),
+    "DeviceRequests": refused("device requests (GPUs) are " + YET, shown=_first("Driver")),
+    "KernelMemory": refused("kernel memory limits do not exist in cgroup v2"),
+    "KernelMemoryTCP": refused("kernel memory limits do not exist in cgroup v2"),
+    "MemoryReservation": applied("linux.resources when cgroups are delegated, else refused at create"),
+    "MemorySwap": applied("linux.resources when cgroups are delegated, else refused at create"),
+    "MemorySwappiness": refused("memory swappiness does not exist in cgroup v2", also=(-1,)),
+    "OomKillDisable": refused("disabling the OOM killer does not exist in cgroup v2"),
+    "PidsLimit": applied("linux.resources when cgroups are delegated, else refused at create"),
+    "Ulimits": applied(), "CpuCount": refused(WINDOWS), "CpuPercent": refused(WINDOWS),
+    "IOMaximumIOps": refused(WINDOWS), "IOMaximumBandwidth": refused(WINDOWS),
+    "Mounts": applied(),
+    "MaskedPaths": applied("replaces the default masked paths", _absolute_paths, "paths must be absolute"),
+    "ReadonlyPaths": applied("replaces the default read-only paths", _absolute_paths, "paths must be absolute"),
+    "Init": applied(),
+}
+
+ENDPOINT: Dict[str, Support] = {
+    "IPAMConfig": applied("IPv4Address: the endpoint address in the network record (README: networks are records)"),
+    "Links": refused("legacy links are " + YET), "Aliases": applied("names on the network"),
+    "MacAddress": refused("slirp4netns gives every container the same MAC address"),
+    "DriverOpts": refused("the bridge driver of rootless has no endpoint options"),
+    "GwPriority": refused("a container has one gateway, its slirp4netns one"),
+    "NetworkID": Support(IGNORED, OUTPUT), "EndpointID": Support(IGNORED, OUTPUT),
+    "Gateway": Support(IGNORED, OUTPUT), "IPAddress": Support(IGNORED, OUTPUT),
+    "IPPrefixLen": Support(IGNORED, OUTPUT), "IPv6Gateway": Support(IGNORED, OUTPUT),
+    "GlobalIPv6Address": Support(IGNORED, OUTPUT), "GlobalIPv6PrefixLen": Support(IGNORED, OUTPUT),
+    "DNSNames": Support(IGNORED, OUTPUT),
+}
+
+CREATE: Dict[str, Support] = {
+    **CONFIG, "HostConfig": applied(),
+    "NetworkingConfig": applied("the endpoint of HostConfig.NetworkMode; see check_endpoints"),
+}
+
+MOUNT: Dict[str, Support] = {
+    "Type": applied(), "Source": applied(), "Target": applied(), "ReadOnly": applied(),
+    "Consistency": Support(IGNORED, "a macOS option; dockerd ignores it on Linux"),
+    "BindOptions": applied(), "VolumeOptions": applied(), "TmpfsOptions": applied(),
+    "ImageOptions": refused("image mounts are " + YET), "ClusterOptions": refused("cluster mounts need swarm mode"),
+}
+BIND_OPTIONS: Dict[str, Support] = {
+    "Propagation": applied("a bind mount option", one_of("", "private", "rprivate"), NO_PROPAGATION),
+    "NonRecursive": applied("bind instead of rbind"),
+    "CreateMountpoint": refused("creating a missing bind source is " + YET),
+    "ReadOnlyNonRecursive": refused("choosing how read-only applies to submounts is " + YET),
+    "ReadOnlyForceRecursive": refused("choosing how read-only applies to submounts is " + YET),
+}
+VOLUME_OPTIONS: Dict[str, Support] = {
+    "NoCopy": applied("rootless never copies image content into a volume"),
+    "Labels": applied("labels of the volume when this creates it"),
+    "Subpath": refused("mounting a volume's subpath is " + YET),
+    "DriverConfig": refused("only the local volume driver without options exists", ok=_local_driver),
+}
+TMPFS_OPTIONS: Dict[str, Support] = {
+    "SizeBytes": applied("size= of the tmpfs", lambda size: size >= 0, "a size can't be negative"), "Mode": applied("mode= of the tmpfs"),
+    "Options": refused("extra tmpfs options are " + YET),
+}
+
+NETWORK_CREATE: Dict[str, Support] = {
+    "Name": applied(), "CheckDuplicate": applied("network names are always unique"),
+    "Driver": applied("bridge; others are refused"),
+    "Scope": refused("rootless networks are local", also=("local",)),
+    "EnableIPv4": applied("networks are IPv4", lambda v: v is None or v is True, "every network has IPv4"),
+    "EnableIPv6": refused("IPv6 networks are " + YET),
+    "IPAM": applied(), "Internal": refused("internal networks are " + YET + ": containers reach out through "
+                                           "slirp4netns"),
+    "Attachable": applied("every rootless network is attachable"),
+    "Ingress": refused("ingress networks need swarm mode"),
+    "ConfigOnly": refused("config-only networks are " + YET),
+    "ConfigFrom": refused("config-only networks are " + YET),
+    "Options": applied("recorded and shown by inspect"), "Labels": applied(),
+}
+IPAM: Dict[str, Support] = {
+    "Driver": refused("only the default IPAM driver exists", also=("default",)),
+    "Options": refused("the default IPAM driver has no options"),
+    "Config": applied("one IPv4 subnet per network", _one_ipam, "a network has one IPv4 subnet in rootless"),
+}
+IPAM_CONFIG: Dict[str, Support] = {
+    "Subnet": applied(), "Gateway": applied(), "IPRange": refused("IP ranges are " + YET),
+    "AuxiliaryAddresses": refused("auxiliary addresses are " + YET),
+}
+
+TABLE: Dict[Type[types.WireStruct], Dict[str, Support]] = {
+    types.ContainerConfig: CONFIG, types.ContainerCreate: CREATE, types.HostConfig: HOST_CONFIG,
+    types.HealthConfig: {name: within("Config.Healthcheck")
+                         for name in ("Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries")},
+    types.LogConfig: {"Type": applied(), "Config": applied()},
+    types.RestartPolicy: {"Name": applied(), "MaximumRetryCount": applied()},
+    types.PortBinding: {"HostIp": applied(), "HostPort": applied()},
+    types.Ulimit: {"Name": applied(), "Hard": applied(), "Soft": applied()},
+    types.DeviceMapping: {name: within("HostConfig.Devices")
+                          for name in ("PathOnHost", "PathInContainer", "CgroupPermissions")},
+    types.WeightDevice: {"Path": within("HostConfig.BlkioWeightDevice"),
+                         "Weight": within("HostConfig.BlkioWeightDevice")},
+    types.ThrottleDevice: {"Path": within("HostConfig.BlkioDevice*"), "Rate": within("HostConfig.BlkioDevice*")},
+    types.DeviceRequest: {name: within("HostConfig.DeviceRequests")
+                          for name in ("Driver", "Count", "DeviceIDs", "Capabilities", "Options")},
+    types.Mount: MOUNT, types.BindOptions: BIND_OPTIONS, types.VolumeOptions: VOLUME_OPTIONS,
+    types.Driver: {"Name": within("VolumeOptions.DriverConfig"), "Options": within("VolumeOptions.DriverConfig")},
+    types.ImageOptions: {"Subpath": within("Mount.ImageOptions")},
+    types.TmpfsOptions: TMPFS_OPTIONS, types.Empty: {},
+    types.NetworkingConfig: {"EndpointsConfig": applied("see check_endpoints")},
+    types.EndpointSettings: ENDPOINT,
+    types.EndpointIPAMConfig: {"IPv4Address": applied(), "IPv6Address": refused("IPv6 networks are " + YET),
+                               "LinkLocalIPs": refused("link-local addresses are " + YET)},
+    types.ExecCreate: {
+        "User": applied(), "Privileged": applied(), "Tty": applied(), "ConsoleSize": applied(),
+        "AttachStdin": applied(), "AttachStderr": applied(), "AttachStdout": applied(),
+        "Detach": Support(IGNORED, "dockerd ignores it at exec create; exec start's Detach counts"),
+        "DetachKeys": refused("detach keys for exec are " + YET), "Env": applied(), "WorkingDir": applied(),
+        "Cmd": applied()},
+    types.ExecStart: {"Detach": applied(), "Tty": Support(IGNORED, "the exec's own Tty counts, as in dockerd"),
+                      "ConsoleSize": Support(CLIENT, "the docker CLI resizes the exec's TTY right after start")},
+    types.VolumeCreate: {"Name": applied(), "Driver": applied("local; others are refused"),
+                         "DriverOpts": refused("options of the local driver (type, device, o) are " + YET),
+                         "Labels": applied(), "ClusterVolumeSpec": refused("cluster volumes need swarm mode")},
+    types.NetworkCreate: NETWORK_CREATE, types.IPAM: IPAM, types.IPAMConfig: IPAM_CONFIG,
+    types.ConfigReference: {"Network": within("NetworkCreate.ConfigFrom")},
+    types.NetworkConnect: {"Container": applied(), "EndpointConfig": applied()},
+    types.NetworkDisconnect: {"Container": applied(), "Force": applied()},
+    types.AuthConfig: {"username": applied(), "password": applied(), "auth": applied(),
+                       "email": Support(IGNORED, "deprecated; dockerd ignores it too"),
+                       "serveraddress": applied(), "identitytoken": applied(),
+                       "registrytoken": refused("registry tokens are " + YET)},
+}
+
+
+def refuse_unsupported(obj: types.WireStruct, path: str = "") -> None:
+    """InvalidArgument (400) for the first field whose value rootless would not apply."""
+    table = TABLE[type(obj)]
+    for item in dataclasses.fields(obj):
+        if item.name == "fields_set":
+            continue
+        value, where = getattr(obj, item.name), types.at(path, item.name)
+        entry = table[item.name]
+        if not entry.accepts(value):
+            raise InvalidArgument(f"invalid argument: {where}: {entry.show(value)}: {entry.why}",
+                                  hint="drop the option; rootless refuses what it would not apply")
+        _descend(value, where)
+    if isinstance(obj, types.ContainerCreate):
+        check_endpoints(obj)
+
+
+def _descend(value: Any, where: str) -> None:
+    if isinstance(value, types.WireStruct):
+        refuse_unsupported(value, where)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _descend(item, f"{where}[{index}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _descend(item, f"{where}[{json.dumps(key)}]")
+
+
+def check_endpoints(create: types.ContainerCreate) -> None:
+    """Only the endpoint of NetworkMode is applied at create; dockerd would connect every listed network."""
+    mode = (create.HostConfig.NetworkMode if create.HostConfig else "") or "default"
+    wanted = {mode} | ({"default", "bridge"} if mode in ("default", "bridge") else set())
+    endpoints = create.NetworkingConfig.EndpointsConfig if create.NetworkingConfig else None
+    for name in endpoints or {}:
+        if name not in wanted:
+            raise InvalidArgument(
+                f"invalid argument: NetworkingConfig.EndpointsConfig[{json.dumps(name)}]: connecting a second "
+                "network at create is " + YET,
+                hint="create the container on one network, then `docker network connect` the others")
+
+
+def decode_request(cls: Type[S], body: Any) -> S:
+    """A request body typed (api/decode.py), then refused if it asks for what rootless would not apply."""
+    obj = decode_body(cls, body)
+    refuse_unsupported(obj)
+    return obj

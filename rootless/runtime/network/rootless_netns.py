@@ -1,0 +1,405 @@
+"""The shared network namespace of one engine ("rootless-netns"), as podman keeps it.
+
+One namespace per runtime dir, kept alive by a bind mount of its nsfs file
+at <state>/netns (in the daemon's mount namespace, which the pause process
+holds), not by any process. In it: a bridge per user network, the uplink
+(slirp4netns, or pasta for outbound only) on tap0, an nft table
+(plumbing.base_ruleset) and the DNS responder (dns_server.py). The uplink
+and the responder are started detached and recorded in <state>/*.json, so
+a daemon that restarts finds and adopts all of it (ensure()).
+
+Must run in the daemon's user+mount namespace, as its root. Every tool runs
+through util/proc via nsenter(1), so the daemon's own threads never change
+namespace.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import replace
+from typing import Dict, List, Optional, Sequence
+
+from rootless.errors import FailedPrecondition, InvalidArgument, NotFound, ToolError
+from rootless.runtime import linux
+from rootless.runtime.network import names, plumbing, slirp
+from rootless.runtime.network.host import BridgeSpec, EndpointInfo, EndpointSpec, NetworkHost, Published
+from rootless.runtime.network.slirp import PortMapping
+from rootless.util import fs, proc
+
+logger = logging.getLogger(__name__)
+
+SLIRP4NETNS, PASTA = "slirp4netns", "pasta"
+READY_TIMEOUT = 10.0
+
+
+def _tool(name: str) -> str:
+    found = proc.which(name)
+    if not found:
+        package = {"ip": "iproute2", "nft": "nftables", "nsenter": "util-linux", "unshare": "util-linux"}
+        raise ToolError(name, "not found", hint=f"install it: apt-get install {package.get(name, name)}")
+    return found
+
+
+def _is_live(pid: int, *markers: str) -> bool:
+    """pid runs (not a zombie) and its command line has every marker (pids are reused)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read()
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in (b"Z", b"X") and all(m.encode() in cmdline for m in markers)
+
+
+def _stop(pid: int, *markers: str) -> None:
+    if not _is_live(pid, *markers):
+        return
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 2
+    while _is_live(pid, *markers) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)  # ours when this daemon started it
+        time.sleep(0.01)
+    if _is_live(pid, *markers):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def has_udp_listener(proc_net_udp: str, address: str, port: int) -> bool:
+    """Whether a /proc/net/udp table has a socket bound to address:port (little-endian hex)."""
+    packed = bytes(int(part) for part in address.split("."))
+    wanted = f"{int.from_bytes(packed, 'little'):08X}:{port:04X}"
+    return any(line.split()[1:2] == [wanted] for line in proc_net_udp.splitlines()[1:])
+
+
+def is_listening_udp(pid: int, address: str, port: int) -> bool:
+    """Whether pid's network namespace has a UDP socket bound to address:port."""
+    try:
+        with open(f"/proc/{pid}/net/udp", encoding="ascii") as f:
+            return has_udp_listener(f.read(), address, port)
+    except OSError:
+        return False
+
+
+class RootlessNetns:
+    """NetworkHost for one engine: see host.NetworkHost for the lifecycle."""
+
+    def __init__(self, state_dir: str, uplink: str = SLIRP4NETNS, upstreams: Optional[List[str]] = None) -> None:
+        if uplink not in (SLIRP4NETNS, PASTA):
+            raise InvalidArgument(f"invalid network uplink: {uplink}: want slirp4netns or pasta")
+        self.state_dir = state_dir
+        self.uplink = uplink
+        # ip:port resolvers the responder forwards to; the host's by default.
+        self.upstreams = upstreams if upstreams is not None else names.host_resolvers()
+        self.netns_file = os.path.join(state_dir, "netns")
+        self.table = names.NameTable(names.table_path(state_dir))
+        self._lock = threading.RLock()
+
+    # -- running tools in a namespace -------------------------------------------------
+
+    def run_in(self, netns: str, argv: Sequence[str], input: Optional[str] = None,
+               check: bool = True) -> proc.Completed:
+        """argv inside the network namespace at netns (only the network one)."""
+        full = [_tool("nsenter"), f"--net={netns}", "--", *argv]
+        return proc.run(full, tool=os.path.basename(argv[0]), check=check, timeout=30,
+                        input=input.encode() if input is not None else None)
+
+    def ip_batch(self, netns: str, batch: str) -> None:
+        self.run_in(netns, [_tool("ip"), "-batch", "-"], input=batch)
+
+    def nft(self, commands: str, check: bool = True) -> proc.Completed:
+        return self.run_in(self.netns_file, [_tool("nft"), "-f", "-"], input=commands, check=check)
+
+    # -- the namespace, its firewall, uplink and responder -------------------------
+
+    def is_created(self) -> bool:
+        """The bind mount is there: the file's device is nsfs, not the state dir's."""
+        try:
+            return os.stat(self.netns_file).st_dev != os.stat(self.state_dir).st_dev
+        except FileNotFoundError:
+            return False
+
+    def ensure(self) -> None:
+        """Create or adopt the namespace, firewall, uplink and DNS responder."""
+        with self._lock:
+            os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+            _tool("nft")  # before anything: without the firewall, every network would reach every other
+            self.table = names.NameTable.load(self.table.path)
+            if not self.is_created():
+                self._create_netns()
+                # A new namespace has no bridges: names of an old one (its mount namespace
+                # ended with the pause process) would be listened for in vain.
+                self.table = names.NameTable(self.table.path)
+                self.table.save()
+            if not self._uplink_alive():
+                self._start_uplink()
+            if self.run_in(self.netns_file, [_tool("nft"), "list", "table", "inet", plumbing.TABLE],
+                           check=False).returncode != 0:
+                self.nft(plumbing.base_ruleset(host_loopback=str(self._state("uplink")["host_loopback"])))
+                # Forwarding is per namespace, and only now is there a firewall deciding what is forwarded.
+                self.run_in(self.netns_file, ["/bin/sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])
+            if not self._responder_alive():
+                self.table.save()
+                self._start_responder()
+
+    def _create_netns(self) -> None:
+        with open(self.netns_file, "a"):
+            pass
+        proc.run([_tool("unshare"), f"--net={self.netns_file}", "true"], tool="unshare")
+        self.ip_batch(self.netns_file, "link set lo up\n")
+        logger.debug("created the shared network namespace %s", self.netns_file)
+
+    def _state(self, name: str) -> Dict[str, object]:
+        try:
+            with open(os.path.join(self.state_dir, f"{name}.json"), encoding="utf-8") as f:
+                data: Dict[str, object] = json.load(f)
+                return data
+        except (OSError, ValueError):
+            return {}
+
+    def _pid_of(self, name: str) -> int:
+        pid = self._state(name).get("pid")
+        return pid if isinstance(pid, int) else 0
+
+    def _uplink_alive(self) -> bool:
+        state = self._state("uplink")
+        return state.get("kind") == self.uplink and _is_live(self._pid_of("uplink"), self.uplink, self.netns_file)
+
+    def _start_uplink(self) -> None:
+        """Start the uplink (stopping one of another kind); record it and its host-loopback address."""
+        old = self._state("uplink")
+        _stop(self._pid_of("uplink"), str(old.get("kind") or self.uplink), self.netns_file)
+        pid = self._start_slirp() if self.uplink == SLIRP4NETNS else self._start_pasta()
+        # slirp4netns delivers a port forward to a container's address by ARPing for it
+        # on the tap: the namespace answers for the addresses it routes to its bridges.
+        self.run_in(self.netns_file, ["/bin/sh", "-c", f"echo 1 > /proc/sys/net/ipv4/conf/{plumbing.TAP}/proxy_arp"])
+        # Both map their gateway address to the host's loopback; the firewall guards it.
+        loopback = slirp.GATEWAY if self.uplink == SLIRP4NETNS else self._default_gateway()
+        fs.atomic_write_json(os.path.join(self.state_dir, "uplink.json"),
+                             {"kind": self.uplink, "pid": pid, "api_socket": self.api_socket,
+                              "host_loopback": loopback}, mode=0o600)
+
+    def _default_gateway(self) -> str:
+        out = self.run_in(self.netns_file, [_tool("ip"), "-j", "-4", "route", "show", "default"]).text
+        routes = json.loads(out or "[]")
+        if not routes or "gateway" not in routes[0]:
+            raise ToolError(PASTA, "configured no default route in the shared namespace",
+                            hint="does the host have an IPv4 default route?")
+        return str(routes[0]["gateway"])
+
+    @property
+    def api_socket(self) -> str:
+        return os.path.join(self.state_dir, "slirp.sock")
+
+    def _start_slirp(self) -> int:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.api_socket)
+        features = slirp.detect_features()
+        if not features.api_socket:
+            raise FailedPrecondition("start network uplink: slirp4netns: too old (no --api-socket)",
+                                     hint="install slirp4netns >= 0.4")
+        argv = plumbing.uplink_slirp_argv(self.netns_file, self.api_socket, features)
+        return self._start_detached(argv, 1, slirp.BINARY, "uplink.log")
+
+    def _start_pasta(self) -> int:
+        pid_file = os.path.join(self.state_dir, "pasta.pid")
+        # pasta daemonises once the namespace is configured: its parent's exit is the signal.
+        proc.run(plumbing.uplink_pasta_argv(self.netns_file, pid_file), tool=PASTA, timeout=READY_TIMEOUT,
+                 stdout=proc.DEVNULL)
+        with open(pid_file, encoding="ascii") as f:
+            return int(f.read().strip())
+
+    def _responder_alive(self) -> bool:
+        return _is_live(self._pid_of("dns"), "dns_server", self.netns_file)
+
+    def _start_responder(self) -> None:
+        """Start dns_server.py detached; ready once it has handlers and listeners."""
+        argv = [sys.executable, "-m", "rootless.runtime.network.dns_server", self.netns_file,
+                self.table.path, *self.upstreams]
+        pid = self._start_detached(argv, 3, "dns", "dns.log")
+        fs.atomic_write_json(os.path.join(self.state_dir, "dns.json"), {"pid": pid}, mode=0o600)
+
+    def _start_detached(self, argv: List[str], ready_at: int, tool: str, log_name: str) -> int:
+        """A helper in a session of its own (it outlives us), once it wrote to --ready-fd.
+
+        ready_at: where in argv the --ready-fd option goes (before positional arguments).
+        """
+        read_fd, write_fd = os.pipe()
+        try:
+            with open(os.path.join(self.state_dir, log_name), "ab") as log:
+                full = [*argv[:ready_at], f"--ready-fd={write_fd}", *argv[ready_at:]]
+                helper = proc.popen(full, tool=tool, stderr=log, pass_fds=(write_fd,), start_new_session=True)
+            os.close(write_fd)
+            write_fd = -1
+            proc.wait_ready(helper, read_fd, tool, READY_TIMEOUT)
+        finally:
+            for fd in (read_fd, write_fd):
+                if fd >= 0:
+                    os.close(fd)
+        return helper.pid
+
+    def _update_responder(self, wait_for: Optional[str] = None) -> None:
+        """Save the table and make the responder read it; wait until it listens on wait_for."""
+        self.table.save()
+        pid = self._pid_of("dns")
+        if not _is_live(pid, "dns_server", self.netns_file):
+            self._start_responder()
+            pid = self._pid_of("dns")
+        else:
+            os.kill(pid, signal.SIGHUP)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while wait_for and not is_listening_udp(pid, wait_for, 53):
+            if time.monotonic() > deadline:
+                raise ToolError("dns", f"not listening on {wait_for}:53 after {READY_TIMEOUT}s",
+                                hint=f"see {os.path.join(self.state_dir, 'dns.log')}")
+            time.sleep(0.01)
+
+    # -- bridges and endpoints --------------------------------------------------------
+
+    def _has_link(self, netns: str, name: str) -> bool:
+        return self.run_in(netns, [_tool("ip"), "link", "show", "dev", name], check=False).returncode == 0
+
+    def create_bridge(self, spec: BridgeSpec) -> None:
+        """The network's bridge with its gateway address, its firewall entries and DNS; idempotent."""
+        with self._lock:
+            name = plumbing.bridge_name(spec.network_id)
+            created = not self._has_link(self.netns_file, name)
+            if created:
+                self.ip_batch(self.netns_file, plumbing.bridge_batch(spec.network_id, spec.subnet, spec.gateway))
+            try:  # "add element" of a present element is a no-op: a restarted daemon repeats it safely
+                self.nft(plumbing.bridge_elements(spec.network_id, spec.internal))
+            except ToolError:
+                if created:
+                    self.run_in(self.netns_file, [_tool("ip"), "link", "del", name], check=False)
+                raise
+            self.table.set_network(spec.network_id, spec.gateway, spec.internal)
+            self._update_responder(wait_for=spec.gateway)
+
+    def remove_bridge(self, network_id: str) -> None:
+        with self._lock:
+            entry = self.table.networks.get(network_id)
+            self.table.drop_network(network_id)
+            self._update_responder()
+            name = plumbing.bridge_name(network_id)
+            if self._has_link(self.netns_file, name):
+                self.run_in(self.netns_file, [_tool("ip"), "link", "del", name])
+            # The elements may be gone already (internal networks have one fewer): ignore.
+            for internal in (False, True):
+                self.nft(plumbing.bridge_elements(network_id, internal, add=False), check=False)
+            logger.debug("removed bridge %s (%s)", name, "known" if entry else "unknown")
+
+    def _network(self, network_id: str) -> names.NetworkNames:
+        entry = self.table.networks.get(network_id)
+        if entry is None:
+            raise NotFound(f"attach to network: {network_id[:12]}: no bridge for it",
+                           hint="create_bridge() first")
+        return entry
+
+    def attach(self, netns_path: str, endpoint: EndpointSpec) -> EndpointInfo:
+        """A veth from the network's bridge to endpoint.interface in the namespace at netns_path."""
+        with self._lock:
+            entry = self._network(endpoint.network_id)
+            interface = plumbing.check_interface(endpoint.interface)
+            veth = plumbing.veth_name(endpoint.network_id, endpoint.container_id)
+            bridge = plumbing.bridge_name(endpoint.network_id)
+            prefixlen = self._prefixlen(bridge)
+            self.ip_batch(self.netns_file, f"link add {veth} type veth peer name {interface} netns {netns_path}\n"
+                                            f"link set {veth} master {bridge} up\n")
+            try:
+                route = endpoint.default_route and not entry.internal
+                self.ip_batch(netns_path, plumbing.container_batch(
+                    interface, endpoint.ipv4, prefixlen, endpoint.mac, entry.gateway, route))
+                if endpoint.host_loopback:
+                    self.nft(plumbing.loopback_element(endpoint.ipv4))
+            except ToolError:
+                self.run_in(self.netns_file, [_tool("ip"), "link", "del", veth], check=False)
+                raise
+            self.table.add(endpoint.network_id, endpoint.ipv4, list(endpoint.names))
+            self._update_responder()
+            return EndpointInfo(interface, veth, endpoint.ipv4, prefixlen, entry.gateway, endpoint.mac)
+
+    def _prefixlen(self, bridge: str) -> int:
+        """The bridge's own prefix (the network's subnet) from its address."""
+        out = self.run_in(self.netns_file, [_tool("ip"), "-j", "addr", "show", "dev", bridge]).text
+        for link in json.loads(out or "[]"):
+            for addr in link.get("addr_info", []):
+                if addr.get("family") == "inet":
+                    return int(addr["prefixlen"])
+        raise NotFound(f"attach: bridge {bridge}: has no IPv4 address")
+
+    def detach(self, netns_path: str, endpoint: EndpointSpec) -> None:
+        """Undo attach(); the container's namespace may be gone already (then its veth is too)."""
+        with self._lock:
+            veth = plumbing.veth_name(endpoint.network_id, endpoint.container_id)
+            if self._has_link(self.netns_file, veth):
+                self.run_in(self.netns_file, [_tool("ip"), "link", "del", veth])
+            if endpoint.host_loopback:
+                self.nft(plumbing.loopback_element(endpoint.ipv4, add=False), check=False)
+            self.table.remove(endpoint.network_id, endpoint.ipv4)
+            self._update_responder()
+
+    def resolver_for(self, network_id: str) -> Optional[str]:
+        """The nameserver for a container's resolv.conf on this network (its gateway)."""
+        entry = self.table.networks.get(network_id)
+        return entry.gateway if entry else None
+
+    # -- published ports ----------------------------------------------------------------
+
+    def publish(self, ports: Sequence[PortMapping], container_ip: str) -> List[Published]:
+        """Forward host ports to container_ip through the uplink; all or nothing."""
+        if self.uplink != SLIRP4NETNS:
+            raise FailedPrecondition("publish ports: the pasta uplink can't add forwards while it runs",
+                                     hint="use the slirp4netns uplink for user networks with published ports")
+        done: List[Published] = []
+        try:
+            for mapping in ports:
+                done.append(self._publish_one(mapping, container_ip))
+        except Exception:
+            self.unpublish(done)
+            raise
+        return done
+
+    def _publish_one(self, mapping: PortMapping, container_ip: str) -> Published:
+        if not mapping.host_port:
+            mapping = replace(mapping, host_port=slirp.allocate_host_port(mapping.proto, mapping.host_ip))
+        reply = slirp.api_call(self.api_socket, slirp.hostfwd_request(mapping, guest_addr=container_ip))
+        if "error" in reply:
+            error = reply["error"]
+            detail = error.get("desc", error) if isinstance(error, dict) else error
+            raise ToolError(slirp.BINARY, f"can't publish port {mapping.host_port}/{mapping.proto}: {detail}",
+                            hint="is the port in use on the host?")
+        result = reply.get("return")
+        forward_id = int(result.get("id", 0)) if isinstance(result, dict) else 0
+        return Published(mapping, container_ip, forward_id)
+
+    def unpublish(self, published: Sequence[Published]) -> None:
+        for item in published:
+            with contextlib.suppress(OSError, ValueError):
+                slirp.api_call(self.api_socket, {"execute": "remove_hostfwd", "arguments": {"id": item.forward_id}})
+
+    # -- the end -------------------------------------------------------------------------
+
+    def destroy(self) -> None:
+        """Stop the responder and uplink and drop the namespace (every container must be detached)."""
+        with self._lock:
+            _stop(self._pid_of("dns"), "dns_server", self.netns_file)
+            _stop(self._pid_of("uplink"), self.uplink, self.netns_file)
+            if self.is_created():
+                linux.umount(self.netns_file, linux.MNT_DETACH)
+            for name in ("netns", "dns.json", "uplink.json", "names.json", "slirp.sock", "pasta.pid"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.state_dir, name))
+
+
+def open_network_host(state_dir: str, uplink: str = SLIRP4NETNS,
+                      upstreams: Optional[List[str]] = None) -> NetworkHost:
+    """The engine's door: a NetworkHost over state_dir (e.g. <runtime dir>/netns); call ensure() next."""
+    return RootlessNetns(state_dir, uplink, upstreams)

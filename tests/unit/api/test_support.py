@@ -1,0 +1,174 @@
+"""Every accepted field is classified (applied, client-side, ignored as dockerd does, refused unless default),
+and what clients send by default passes while what rootless would not apply is a 400 naming the field."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Dict
+
+import pytest
+
+from rootless.api import support, types
+from rootless.errors import InvalidArgument
+from tests.unit.api import bodies
+from tests.unit.api.test_types import ACCEPTED, _expected
+
+
+def test_the_table_classifies_exactly_the_accepted_fields() -> None:
+    assert set(support.TABLE) == set(ACCEPTED), "a body type has no row in api/support.py TABLE"
+    for cls, table in support.TABLE.items():
+        assert sorted(table) == sorted(_expected(cls)), f"{cls.__name__}: classify every field in api/support.py"
+        for name, entry in table.items():
+            assert entry.kind in (support.APPLIED, support.CLIENT, support.IGNORED, support.REFUSED), name
+            if entry.kind != support.APPLIED:
+                assert entry.why, f"{cls.__name__}.{name}: say who applies it or why it is refused"
+
+
+@pytest.mark.parametrize("cls", list(support.TABLE))
+def test_an_empty_body_of_every_type_passes(cls: Any) -> None:
+    support.refuse_unsupported(cls())
+
+
+@pytest.mark.parametrize("cls,name", [
+    (types.ContainerCreate, "CLI_RUN_IT"), (types.ContainerCreate, "PY_CREATE_CONTAINER"),
+    (types.ExecCreate, "CLI_EXEC"), (types.ExecStart, "CLI_EXEC_START"), (types.ExecCreate, "PY_EXEC"),
+    (types.NetworkCreate, "CLI_NETWORK_CREATE"), (types.NetworkCreate, "PY_NETWORK_CREATE"),
+    (types.NetworkConnect, "CLI_NETWORK_CONNECT"), (types.NetworkDisconnect, "CLI_NETWORK_DISCONNECT"),
+    (types.VolumeCreate, "PY_VOLUME_CREATE"),
+])
+def test_what_clients_send_by_default_passes(cls: Any, name: str) -> None:
+    support.decode_request(cls, json.loads(getattr(bodies, name)))
+
+
+@pytest.mark.parametrize("name,field", [("CLI_RUN", "Healthcheck"), ("PY_CONTAINERS_CREATE", "Healthcheck")])
+def test_captured_run_bodies_pass_but_for_health_checks(name: str, field: str) -> None:
+    body = json.loads(getattr(bodies, name))
+    with pytest.raises(InvalidArgument, match=f"^invalid argument: {field}: "):
+        support.decode_request(types.ContainerCreate, body)
+    del body[field]
+    support.decode_request(types.ContainerCreate, body)
+
+
+def test_a_captured_volume_body_with_driver_options_is_refused() -> None:
+    with pytest.raises(InvalidArgument, match='DriverOpts: {"type": "tmpfs"}: options of the local driver'):
+        support.decode_request(types.VolumeCreate, json.loads(bodies.CLI_VOLUME_CREATE))
+
+
+def _create(host_config: Dict[str, Any], **config: Any) -> types.ContainerCreate:
+    return support.decode_request(types.ContainerCreate, {"Image": "busybox", "HostConfig": host_config, **config})
+
+
+@pytest.mark.parametrize("host_config,message", [
+    ({"PidMode": "host"}, 'HostConfig.PidMode: "host": sharing a PID namespace is not supported by rootless yet'),
+    ({"IpcMode": "container:x"}, 'HostConfig.IpcMode: "container:x": only a private IPC namespace'),
+    ({"IpcMode": "host"}, 'HostConfig.IpcMode: "host"'),
+    ({"Devices": [{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"}]},
+     "HostConfig.Devices: /dev/fuse: adding host devices is not supported by rootless yet"),
+    ({"CgroupParent": "x"}, 'HostConfig.CgroupParent: "x": rootless places containers'),
+    ({"StorageOpt": {"size": "1G"}}, "HostConfig.StorageOpt: size=1G: per-container storage options"),
+    ({"CgroupnsMode": "host"}, 'HostConfig.CgroupnsMode: "host"'),
+    ({"UTSMode": "host"}, 'HostConfig.UTSMode: "host"'),
+    ({"UsernsMode": "host"}, 'HostConfig.UsernsMode: "host"'),
+    ({"Runtime": "kata"}, 'HostConfig.Runtime: "kata": rootless runs the containers with the one OCI runtime'),
+    ({"MemorySwappiness": 10}, "HostConfig.MemorySwappiness: 10"),
+    ({"VolumesFrom": ["other"]}, 'HostConfig.VolumesFrom: ["other"]'),
+    ({"BlkioDeviceReadBps": [{"Path": "/dev/sda", "Rate": 1}]}, "HostConfig.BlkioDeviceReadBps: /dev/sda"),
+    ({"MaskedPaths": ["proc/kcore"]}, "HostConfig.MaskedPaths"),
+    ({"Mounts": [{"Type": "bind", "Source": "/tmp", "Target": "/t", "BindOptions": {"CreateMountpoint": True}}]},
+     "HostConfig.Mounts[0].BindOptions.CreateMountpoint: true"),
+    ({"Mounts": [{"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"Options": [["exec"]]}}]},
+     "HostConfig.Mounts[0].TmpfsOptions.Options"),
+    ({"Mounts": [{"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": -1}}]},
+     "HostConfig.Mounts[0].TmpfsOptions.SizeBytes: -1: a size can't be negative"),
+    ({"Mounts": [{"Type": "volume", "Target": "/v", "BindOptions": {"Propagation": "rprivate"}}]},
+     'invalid mount config for type "volume": field BindOptions must not be specified'),
+    ({"Mounts": [{"Type": "bind", "Source": "/tmp", "Target": "/t", "BindOptions": {"Propagation": "weird"}}]},
+     'HostConfig.Mounts[0].BindOptions.Propagation: "weird"'),
+    ({"Mounts": [{"Type": "bind", "Source": "/tmp", "Target": "/t", "BindOptions": {"Propagation": "rshared"}}]},
+     'HostConfig.Mounts[0].BindOptions.Propagation: "rshared": only private propagation is supported'),
+])
+def test_options_rootless_would_not_apply_are_400s_naming_the_field(host_config: Dict[str, Any],
+                                                                     message: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        _create(host_config)
+    assert message in caught.value.message
+
+
+@pytest.mark.parametrize("host_config", [
+    {"PidMode": "", "IpcMode": "private", "CgroupnsMode": "private", "Runtime": "runc", "Isolation": "default",
+     "VolumeDriver": "local", "MemorySwappiness": -1, "OomKillDisable": False, "ConsoleSize": [40, 120]},
+    {"IpcMode": "shareable", "Runtime": "crun", "MaskedPaths": [], "ReadonlyPaths": ["/proc/sys"],
+     "Annotations": {"a": "b"}, "DnsOptions": ["ndots:2"]},
+    {"Mounts": [{"Type": "bind", "Source": "/tmp", "Target": "/b", "BindOptions": {"Propagation": "rprivate"}},
+                {"Type": "volume", "Target": "/v", "VolumeOptions": {"NoCopy": True, "Labels": {"a": "b"},
+                                                                     "DriverConfig": {"Name": "local"}}},
+                {"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1 << 20, "Mode": 0o700}}]},
+])
+def test_options_rootless_applies_pass(host_config: Dict[str, Any]) -> None:
+    _create(host_config)
+
+
+def test_a_health_check_that_turns_the_image_check_off_passes() -> None:
+    _create({}, Healthcheck={"Test": ["NONE"]})
+
+
+def test_a_second_network_at_create_is_refused_not_ignored() -> None:
+    body = {"Image": "busybox", "HostConfig": {"NetworkMode": "n1"},
+            "NetworkingConfig": {"EndpointsConfig": {"n1": {}, "n2": {"Aliases": ["x"]}}}}
+    with pytest.raises(InvalidArgument, match='EndpointsConfig\\["n2"\\]: connecting a second network'):
+        support.decode_request(types.ContainerCreate, body)
+    del body["NetworkingConfig"]["EndpointsConfig"]["n2"]
+    support.decode_request(types.ContainerCreate, body)
+
+
+@pytest.mark.parametrize("body,message", [
+    ({"Name": "n", "EnableIPv6": True}, "EnableIPv6: true: IPv6 networks are not supported by rootless yet"),
+    ({"Name": "n", "IPAM": {"Config": [{"Subnet": "10.9.0.0/24"}, {"Subnet": "10.9.1.0/24"}]}}, "IPAM.Config"),
+    ({"Name": "n", "Internal": True}, "Internal: true: internal networks"),
+    ({"Name": "n", "IPAM": {"Driver": "other"}}, 'IPAM.Driver: "other"'),
+])
+def test_network_options_rootless_would_not_apply_are_refused(body: Dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        support.decode_request(types.NetworkCreate, body)
+    assert message in caught.value.message
+
+
+def test_network_options_are_accepted_as_a_record() -> None:
+    spec = support.decode_request(types.NetworkCreate, {"Name": "n", "Options": {"x": "y"}, "EnableIPv6": False,
+                                                        "EnableIPv4": True, "IPAM": {"Driver": "default"}})
+    assert spec.Options == {"x": "y"}
+
+
+def test_every_refused_field_is_refused_with_a_non_default_value() -> None:
+    """Each REFUSED top-level scalar field: a non-zero value of its type is a 400 naming it."""
+    samples = {str: "x", bool: True, int: 7}
+    for cls in (types.HostConfig, types.ContainerConfig, types.NetworkCreate):
+        for item in dataclasses.fields(cls):
+            entry = support.TABLE[cls].get(item.name)
+            if entry is None or entry.kind != support.REFUSED:
+                continue
+            value = getattr(cls(), item.name)
+            if type(value) not in samples:
+                continue
+            with pytest.raises(InvalidArgument, match=f"invalid argument: {item.name}: "):
+                support.refuse_unsupported(dataclasses.replace(cls(), **{item.name: samples[type(value)]}))
+
+
+# docker-compose 1.29 through docker-py 5: create_container_config sends every Config key (None when unset)
+# and create_host_config the ones compose always passes (links=[], volumes_from=[], binds=[]).
+COMPOSE_CREATE = {
+    "Hostname": None, "Domainname": None, "ExposedPorts": {"80/tcp": {}}, "User": None, "Tty": False,
+    "OpenStdin": False, "StdinOnce": False, "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
+    "Env": ["A=1"], "Cmd": None, "Image": "busybox", "Volumes": {"/data": {}}, "NetworkDisabled": False,
+    "Entrypoint": None, "WorkingDir": None, "MacAddress": None, "Labels": {
+        "com.docker.compose.project": "p", "com.docker.compose.service": "web"},
+    "StopSignal": None, "Healthcheck": None, "StopTimeout": None, "Runtime": None,
+    "HostConfig": {"Links": [], "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}, "Binds": [],
+                   "VolumesFrom": [], "Privileged": False, "NetworkMode": "p_default", "LogConfig": {"Type": "",
+                   "Config": {}}, "ReadonlyRootfs": False, "Init": None},
+    "NetworkingConfig": {"EndpointsConfig": {"p_default": {"Aliases": ["web"], "IPAMConfig": {}}}},
+}
+
+
+def test_a_docker_compose_1_29_create_body_passes() -> None:
+    support.decode_request(types.ContainerCreate, COMPOSE_CREATE)
