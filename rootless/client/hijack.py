@@ -18,7 +18,7 @@ import threading
 import time
 from typing import IO, Any, Callable, Iterator, List, Optional
 
-from rootless.client.stdcopy import STDERR, Demuxer
+from rootless.wire.stdcopy import STDERR, Demuxer
 from rootless.client.transport import HttpResponse
 from rootless.errors import InvalidArgument
 

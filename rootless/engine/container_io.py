@@ -11,10 +11,11 @@ import threading
 import time
 from typing import IO, Any, Callable, Iterator, Optional
 
-from rootless.engine.container_model import Container, log_max_files, parse_rfc3339
+from rootless.engine.container_model import Container, log_max_files
 from rootless.errors import InvalidArgument, RootlessError
 from rootless.runtime import logs as runtime_logs
-from rootless.runtime import stdcopy
+from rootless.wire import stdcopy
+from rootless.wire.times import NANO, format_rfc3339, parse_timestamp_ns
 
 logger = logging.getLogger(__name__)
 
@@ -24,12 +25,8 @@ HEAD_READ_WAIT = 1.0  # seconds to let the client read the 101 answer before any
 
 
 def _time_ns(value: Optional[str]) -> int:
-    if not value:
-        return 0
-    try:
-        return int(float(value) * 1e9)
-    except ValueError:
-        return int(parse_rfc3339(value) * 1e9)
+    """docker logs --since/--until in any of docker's forms; 0 (unset) for none."""
+    return parse_timestamp_ns(value) if value else 0
 
 
 def log_chunks(container: Container, is_running: Any, *, stdout: bool, stderr: bool, follow: bool,
@@ -57,8 +54,8 @@ def log_chunks(container: Container, is_running: Any, *, stdout: bool, stderr: b
             continue
         data = entry.data
         if timestamps:
-            data = runtime_logs.format_rfc3339_ns(entry.time_ns).encode() + b" " + data
-        yield data if container.tty else stdcopy.stdcopy_frame(entry.stream, data)
+            data = format_rfc3339(entry.time_ns, NANO).encode() + b" " + data
+        yield data if container.tty else stdcopy.frame(entry.stream, data)
 
 
 class AttachSession:
@@ -141,7 +138,7 @@ class AttachSession:
                 client.sendall(chunk)
 
     def _pump_output(self, monitor: socket.socket, client: socket.socket) -> None:
-        decoder = stdcopy.FrameDecoder()
+        decoder = stdcopy.Demuxer()
         while True:
             data = monitor.recv(65536)
             if not data:

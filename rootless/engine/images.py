@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import datetime
 import json
 import logging
 import re
@@ -31,6 +30,9 @@ from rootless.images.reference import Reference, parse_reference
 from rootless.images.store import ImageRecord, ImageStore
 from rootless.registry.auth import Credentials, DockerConfig, normalise_server
 from rootless.registry.client import RegistryClient
+from rootless.wire import filters as f
+from rootless.wire import versions
+from rootless.wire.times import NS, parse_rfc3339_ns
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +66,9 @@ def _credentials(auth: Dict[str, str]) -> Optional[Credentials]:
 
 def created_unix(created: str) -> int:
     """RFC 3339 (nanoseconds allowed) to unix seconds; 0 when unparsable."""
-    text = re.sub(r"(\.\d{1,6})\d*", r"\1", created.strip()).replace("Z", "+00:00")
     try:
-        return int(datetime.datetime.fromisoformat(text).timestamp())
-    except ValueError:
+        return parse_rfc3339_ns(created) // NS
+    except InvalidArgument:
         return 0
 
 
@@ -351,13 +352,22 @@ class ImageService:
         self.events.publish("image", "untag", record.image_id, name=familiar(key))
         return {"Untagged": familiar(key)}
 
-    def prune(self, all_images: bool = False, labels: Optional[List[str]] = None) -> Dict[str, Any]:
-        """POST /images/prune: remove dangling (or, with all_images, unused) images."""
+    def prune(self, filters: Optional[Dict[str, List[str]]] = None) -> Dict[str, Any]:
+        """POST /images/prune: remove dangling (with dangling=false, all unused) images.
+
+        Filters as moby's: dangling (default true), label, label!, until; others are refused.
+        """
+        filters = filters or {}
+        f.validate(filters, PRUNE_FILTERS)
+        dangling_only = f.get_bool(filters, "dangling", default=True)
+        until_ns = f.get_until_ns(filters)
         deleted: List[Dict[str, str]] = []
         for record in self.store.list():
-            if (record.repo_tags and not all_images) or self.image_users(record.image_id):
+            if (record.repo_tags and dangling_only) or self.image_users(record.image_id):
                 continue
-            if labels and not matches_labels(record, labels):
+            if not f.match_labels(filters, image_labels(record)):
+                continue
+            if until_ns is not None and created_unix(record.created) * NS > until_ns:
                 continue
             deleted += [self._untag(record, k) for k in record.repo_tags + record.repo_digests]
             self.store.remove(record.image_id)
@@ -506,7 +516,7 @@ def inspect_json(record: ImageRecord, size: int, api_version: str) -> Dict[str, 
     }
     if config.variant:
         body["Variant"] = config.variant
-    if _older(api_version, "1.44"):
+    if versions.is_older(api_version, "1.44"):
         body["VirtualSize"] = size
         body["ContainerConfig"] = _config_json(record)
     return body
@@ -520,7 +530,7 @@ def summary_json(record: ImageRecord, size: int, api_version: str) -> Dict[str, 
         "Created": created_unix(record.created), "Size": size, "SharedSize": -1,
         "Labels": record.config.config.labels or {}, "Containers": -1,
     }
-    if _older(api_version, "1.44"):
+    if versions.is_older(api_version, "1.44"):
         body["VirtualSize"] = size
     return body
 
@@ -546,13 +556,6 @@ def history_json(record: ImageRecord, layer_sizes: List[int]) -> List[Dict[str, 
     return rows
 
 
-def _older(api_version: str, than: str) -> bool:
-    def as_tuple(v: str) -> Tuple[int, int]:
-        major, _, minor = v.partition(".")
-        return int(major), int(minor or 0)
-    return as_tuple(api_version) < as_tuple(than)
-
-
 # -- filters ---------------------------------------------------------------------------------
 
 
@@ -576,29 +579,28 @@ def matches_reference(record: ImageRecord, pattern: str) -> bool:
     return False
 
 
-def matches_labels(record: ImageRecord, wanted: List[str]) -> bool:
-    labels = record.config.config.labels or {}
-    for item in wanted:
-        key, has_value, value = item.partition("=")
-        if key not in labels or (has_value and labels[key] != value):
-            return False
-    return True
+def image_labels(record: ImageRecord) -> Dict[str, str]:
+    return record.config.config.labels or {}
+
+
+# moby daemon/images/images.go acceptedImageFilterTags, and image prune's (daemon/images/image_prune.go).
+LIST_FILTERS = ("reference", "dangling", "label", "before", "since", "until")
+PRUNE_FILTERS = ("dangling", "label", "label!", "until")
 
 
 def filter_images(service: ImageService, records: List[ImageRecord],
                   filters: Dict[str, List[str]]) -> List[ImageRecord]:
-    known = {"reference", "dangling", "label", "before", "since"}
-    unknown = set(filters) - known
-    if unknown:
-        raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
+    f.validate(filters, LIST_FILTERS)
     result = records
     if filters.get("reference"):
         result = [r for r in result if any(matches_reference(r, p) for p in filters["reference"])]
-    for value in filters.get("dangling", []):
-        dangling = value.lower() in ("true", "1")
+    if "dangling" in filters:
+        dangling = f.get_bool(filters, "dangling")
         result = [r for r in result if (not r.repo_tags) == dangling]
-    if filters.get("label"):
-        result = [r for r in result if matches_labels(r, filters["label"])]
+    result = [r for r in result if f.match_kv_list(filters, "label", image_labels(r))]
+    until_ns = f.get_until_ns(filters)
+    if until_ns is not None:
+        result = [r for r in result if created_unix(r.created) * NS <= until_ns]
     for key, keep_older in (("before", True), ("since", False)):
         for name in filters.get(key, []):
             pivot = created_unix(service.get(name).created)

@@ -32,7 +32,6 @@ A full filesystem raises diskspace.NoSpace naming it, never a bare OSError.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import hashlib
 import json
 import logging
@@ -54,6 +53,7 @@ from rootless.images.diskspace import is_no_space, no_space
 from rootless.images.types import ImageConfig, chain_ids
 from rootless.util import fs
 from rootless.util.digest import digest_hex, sha256_digest, validate_digest
+from rootless.wire.times import MICRO, now_rfc3339
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,8 @@ STALE_SECONDS = 3600
 
 
 def rfc3339_now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    """TODO(engine-core): engine/engine.py's SystemTime; use wire.times.now_rfc3339(NANO) there."""
+    return now_rfc3339(MICRO)
 
 
 class BlobWriter:
@@ -424,7 +425,7 @@ class ImageStore:
             )
         size = self.blob_size(config_digest) + sum(layer.size for layer in layers)
         new = ImageRecord(config_digest, manifest_digest, manifest_media_type, config, list(layers),
-                          size=size, added=rfc3339_now())
+                          size=size, added=now_rfc3339(MICRO))
         with self._mutate() as images:
             old = images.get(config_digest)
             entry = new.to_json()
@@ -649,7 +650,7 @@ def _move_tag(images: Dict[str, Dict[str, Any]], image_id: str, full_ref: str) -
     tags = entry.setdefault("repo_tags", [])
     if full_ref not in tags:
         tags.append(full_ref)
-    entry["last_tag_time"] = rfc3339_now()
+    entry["last_tag_time"] = now_rfc3339(MICRO)
 
 
 def _resolve(images: Dict[str, Dict[str, Any]], name: str) -> Optional[str]:

@@ -12,6 +12,11 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 # package -> packages it must never import (at module level or lazily).
 FORBIDDEN = {
     "errors": ["rootless."],
+    # wire/ (issue 8): docker's small rules shared by client and server; stdlib and errors only,
+    # see the extra check in test_imports_point_down.
+    "wire": ["rootless.util", "rootless.config", "rootless.images", "rootless.volumes", "rootless.networks",
+             "rootless.registry", "rootless.host", "rootless.runtime", "rootless.build", "rootless.engine",
+             "rootless.api", "rootless.client", "rootless.cli", "rootless.daemon"],
     "util": ["rootless.config", "rootless.images", "rootless.registry", "rootless.host", "rootless.runtime",
              "rootless.engine", "rootless.api", "rootless.client", "rootless.cli", "rootless.daemon", "rootless.build"],
     "config": ["rootless.images", "rootless.registry", "rootless.host", "rootless.runtime", "rootless.engine",
@@ -85,10 +90,14 @@ def test_imports_point_down(rel, path):
            if _is_under(imp, prefix.rstrip("."))]
     # The parser and the context walker are L2 leaves: tested on strings and tmpdirs alone.
     if top == "build" and os.path.basename(rel) in ("dockerfile.py", "context.py"):
-        bad += [imp for imp in imports_of(path) if imp.startswith("rootless.") and not _is_under(imp, "rootless.errors")]
+        bad += [imp for imp in imports_of(path) if imp.startswith("rootless.")
+                and not (_is_under(imp, "rootless.errors") or _is_under(imp, "rootless.wire"))]
+    if top == "wire":
+        bad += [imp for imp in imports_of(path) if imp.startswith("rootless.")
+                and not (_is_under(imp, "rootless.errors") or _is_under(imp, "rootless.wire"))]
     if top == "cli":
         allowed = ("rootless.cli", "rootless.client", "rootless.api.types", "rootless.config",
-                   "rootless.errors", "rootless.util", "rootless.__version__") + tuple(CLI_ALLOWED_LAZY)
+                   "rootless.errors", "rootless.util", "rootless.wire", "rootless.__version__") + tuple(CLI_ALLOWED_LAZY)
         bad += [imp for imp in imports_of(path) if imp.startswith("rootless.")
                 and not any(_is_under(imp, a) for a in allowed)]
     if top == "host":

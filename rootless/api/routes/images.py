@@ -7,7 +7,7 @@ import socket
 import threading
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
-from rootless.api.filters import parse_filters
+from rootless.wire.filters import parse_query
 from rootless.api.http import Request, Response, Route, Router, StreamResponse
 from rootless.engine import Engine
 from rootless.engine.image_pull import PullJob
@@ -98,16 +98,14 @@ def _import(engine: Engine, request: Request) -> StreamResponse:
 
 
 def list_(engine: Engine, request: Request) -> Response:
-    filters = parse_filters(request.q("filters"))
+    filters = parse_query(request.q("filters"))
     if request.q("filter"):  # API < 1.41: ?filter=<reference>
         filters.setdefault("reference", []).append(request.q("filter") or "")
     return Response.json(engine.images.list(filters, request.q_bool("digests"), request.api_version))
 
 
 def prune(engine: Engine, request: Request) -> Response:
-    filters = parse_filters(request.q("filters"))
-    all_images = any(v.lower() in ("false", "0") for v in filters.get("dangling", []))
-    return Response.json(engine.images.prune(all_images, filters.get("label")))
+    return Response.json(engine.images.prune(parse_query(request.q("filters"))))
 
 
 def save_many(engine: Engine, request: Request) -> StreamResponse:

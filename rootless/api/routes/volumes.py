@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import List
 
 from rootless.api import types
-from rootless.api.filters import parse_filters
+from rootless.wire.filters import parse_query
 from rootless.api.http import Request, Response, Route, Router
 from rootless.api.support import decode_request
 from rootless.engine import Engine
@@ -20,7 +20,7 @@ def create(engine: Engine, request: Request) -> Response:
 
 
 def list_(engine: Engine, request: Request) -> Response:
-    found = engine.volumes.list(parse_filters(request.q("filters")), lambda name: bool(engine.volume_users(name)))
+    found = engine.volumes.list(parse_query(request.q("filters")), lambda name: bool(engine.volume_users(name)))
     return Response.json({"Volumes": [v.to_json() for v in found], "Warnings": []})
 
 
@@ -36,7 +36,7 @@ def remove(engine: Engine, request: Request) -> Response:
 
 
 def prune(engine: Engine, request: Request) -> Response:
-    filters = parse_filters(request.q("filters"))
+    filters = parse_query(request.q("filters"))
     if not request.at_least("1.42"):
         # Before API 1.42 prune took every unused volume; moby keeps that by adding all=true
         # (a set, as Go's filters.Args: an old client's own all=false makes two values, a 400).

@@ -8,23 +8,27 @@ import time
 
 import pytest
 
-from rootless.api.filters import parse_filters
+from rootless.wire.filters import parse_query
 from rootless.api.http import (Limits, Request, Response, Router, StreamResponse, UnixApiServer, check_version,
-                               peer_closed, split_version)
+                               peer_closed)
 from rootless.api.server import connection_cap
 from rootless.client import transport
 from rootless.client.api import APIClient
 from rootless.errors import Conflict, InvalidArgument, NotFound, error_from_status
+from rootless.wire import versions
 
 
 def test_version_prefix_is_split_and_checked():
-    assert split_version("/v1.44/containers/json") == ("1.44", "/containers/json")
-    assert split_version("/containers/json") == (None, "/containers/json")
+    assert versions.split_path("/v1.44/containers/json") == ("1.44", "/containers/json")
+    assert versions.split_path("/containers/json") == (None, "/containers/json")
     assert check_version("1.41") == "1.41"
     with pytest.raises(InvalidArgument, match="client version 1.99 is too new"):
         check_version("1.99")
     with pytest.raises(InvalidArgument, match="too old"):
         check_version("1.12")
+    assert check_version("1.44.0") == "1.44.0"  # compared per part, as docker does
+    with pytest.raises(InvalidArgument, match="client version 1.100 is too new"):
+        check_version("1.100")
 
 
 def test_router_matches_params_and_paths_with_slashes():
@@ -40,10 +44,10 @@ def test_router_matches_params_and_paths_with_slashes():
 
 
 def test_filters_accept_both_client_spellings():
-    assert parse_filters('{"name":["x"]}') == {"name": ["x"]}
-    assert parse_filters('{"name":{"x":true,"y":false}}') == {"name": ["x"]}
+    assert parse_query('{"name":["x"]}') == {"name": ["x"]}
+    assert parse_query('{"name":{"x":true,"y":false}}') == {"name": ["x"]}
     with pytest.raises(InvalidArgument):
-        parse_filters("{nope")
+        parse_query("{nope")
 
 
 def test_status_maps_back_to_the_kind():

@@ -272,6 +272,8 @@ def test_list_filters_and_shapes(fake: FakeRegistry, service: ImageService) -> N
     assert tags({"dangling": ["true"]}) == []
     with pytest.raises(InvalidArgument, match="invalid filter"):
         service.list({"bogus": ["x"]})
+    with pytest.raises(InvalidArgument, match=r"invalid filter 'dangling=\[foo\]'"):
+        service.list({"dangling": ["foo"]})  # was: read as false
 
 
 def test_history_and_inspect(fake: FakeRegistry, service: ImageService) -> None:
@@ -307,9 +309,22 @@ def test_prune(fake: FakeRegistry, service: ImageService) -> None:
     push_test_image(fake, "app", "1", [{"a": b"a"}])
     pull(service, f"{fake.host}/app:1")
     assert service.prune()["ImagesDeleted"] is None
-    report = service.prune(all_images=True)
+    assert service.prune({"dangling": ["false"], "label": ["nope"]})["ImagesDeleted"] is None
+    assert service.prune({"dangling": ["false"], "until": ["2000-01-01T00:00:00Z"]})["ImagesDeleted"] is None
+    report = service.prune({"dangling": ["false"], "label!": ["nope"], "until": ["0s"]})
     assert [list(i)[0] for i in report["ImagesDeleted"]] == ["Untagged", "Untagged", "Deleted"]
     assert report["SpaceReclaimed"] > 0
+
+
+@pytest.mark.parametrize("filters,message", [
+    ({"dangling": ["foo"]}, "invalid filter 'dangling=[foo]'"),   # was: silently "false"
+    ({"color": ["red"]}, "invalid filter 'color'"),                # was: ignored by prune
+    ({"until": ["soon"]}, 'failed to parse value as time or duration: "soon"'),
+])
+def test_prune_refuses_bad_filters(service: ImageService, filters: Dict[str, List[str]], message: str) -> None:
+    with pytest.raises(InvalidArgument) as exc:
+        service.prune(filters)
+    assert exc.value.message == message
 
 
 def test_disk_usage_counts_containers_and_keeps_their_layers(fake: FakeRegistry, service: ImageService) -> None:
