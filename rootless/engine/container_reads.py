@@ -1,7 +1,7 @@
 """Read-side container operations: API shapes, logs, attach, files, processes."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
 
 from rootless.engine import container_fs
 from rootless.engine.container_io import log_chunks
@@ -12,11 +12,15 @@ from rootless.runtime import users
 from rootless.runtime.network import slirp
 from rootless.util.fs import dir_size
 
+if TYPE_CHECKING:
+    from rootless.engine.containers import ContainerHost
+
 
 class ContainerReads:
     """Mixed into Containers: everything that looks at a container without changing its state."""
 
     runtime: ContainerRuntime
+    host: "ContainerHost"
 
     def summary(self, container: Container, size: bool = False) -> Dict[str, Any]:
         _, ports = _ports_view(container)
@@ -28,6 +32,10 @@ class ContainerReads:
     def inspect(self, container: Container, size: bool = False) -> Dict[str, Any]:
         ports, _ = _ports_view(container)
         body = container.inspect(ports, _networks_view(container))
+        host_config = body.get("HostConfig")
+        if isinstance(host_config, dict) and not host_config.get("Runtime"):
+            # dockerd always names the runtime (a key of /info's Runtimes); ours is the one in use.
+            host_config["Runtime"] = self.host.runtime_name
         if size:
             body["SizeRw"] = dir_size(self.runtime.upper_dir(container.id))
         return body
@@ -67,8 +75,24 @@ class ContainerReads:
         container_fs.extract_into(rootfs, path, body, no_overwrite_dir_non_dir, owner)
 
     def changes(self, container: Container) -> List[Dict[str, Any]]:
-        return self.runtime.changes(container.id)
+        return hide_engine_mountpoints(self.runtime.changes(container.id))
 
+
+
+# The files the engine binds over /etc (container_spec.write_etc_files). crun creates
+# their mountpoints in the upper dir when the image lacks them; dockerd keeps them in
+# its init layer, so docker diff never lists them, nor /etc for their sake.
+ENGINE_ETC_TARGETS = frozenset({"/etc/hosts", "/etc/hostname", "/etc/resolv.conf"})
+
+
+def hide_engine_mountpoints(changes: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """docker diff's view: without the engine's /etc bind targets, nor /etc if only they changed it."""
+    kept = [change for change in changes if change["Path"] not in ENGINE_ETC_TARGETS]
+    if len(kept) == len(changes):
+        return changes
+    if any(change["Path"].startswith("/etc/") for change in kept):
+        return kept
+    return [change for change in kept if change["Path"] != "/etc"]
 
 
 def _ports_view(container: Container) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:

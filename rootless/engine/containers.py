@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 ID_RE = re.compile(r"^[0-9a-f]+$")
 BUILTIN_NETWORK_MODES = ("bridge", "default", "host", "none")
 STOP_KILL_WAIT = 30.0  # after SIGKILL: the monitor reports the exit within this
+KILL_WAIT = 10.0  # docker kill (SIGKILL) returns once the container stopped, or after this
 
 
 class ImageSource(Protocol):
@@ -382,7 +383,7 @@ class Containers(ContainerReads):
                        logs: bool, stream: bool, detach_keys: Optional[str]) -> AttachSession:
         """docker attach: queued for the next start, or connected at once to a running container."""
         session = AttachSession(self, container, stdin=stdin, stdout=stdout, stderr=stderr, logs=logs,
-                                detach_keys=detach_keys)
+                                detach_keys=detach_keys, stream=stream)
         session.register()
         return session
 
@@ -455,6 +456,10 @@ class Containers(ContainerReads):
         sig = lifecycle.parse_signal(signal_value)
         self._signal(container, sig)
         self.publish(container, "kill", signal=str(sig))
+        if sig == signals.SIGKILL:
+            # dockerd's Kill waits for the exit (daemon/kill.go, 10 s): an inspect or a
+            # plain rm right after must see the container stopped.
+            self._wait_stopped(container, KILL_WAIT)
 
     def _signal(self, container: Container, sig: int) -> None:
         try:

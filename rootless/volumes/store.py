@@ -244,6 +244,8 @@ class VolumeStore:
         for volume in self.all():
             if in_use(volume.name) or not (everything or volume.anonymous):
                 continue
+            if volume.options:
+                continue  # moby skips volumes with mount options even with all=true: no space to reclaim
             if not _matches(volume, {k: v for k, v in filters.items() if k != "all"}):
                 continue
             size = fs.dir_size(volume.mountpoint)

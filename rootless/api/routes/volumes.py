@@ -12,8 +12,9 @@ from rootless.engine import Engine
 
 def create(engine: Engine, request: Request) -> Response:
     spec = decode_request(types.VolumeCreate, request.json())
+    # No name: dockerd generates one and labels the volume anonymous, so a plain prune takes it.
     volume = engine.volumes.create(spec.Name or None, spec.Driver or "local", spec.Labels or {},
-                                   spec.DriverOpts or {})
+                                   spec.DriverOpts or {}, anonymous=not spec.Name)
     engine.events.publish("volume", "create", volume.name, driver="local")
     return Response.json(volume.to_json(), 201)
 
@@ -34,8 +35,13 @@ def remove(engine: Engine, request: Request) -> Response:
 
 
 def prune(engine: Engine, request: Request) -> Response:
-    deleted, space = engine.prune_volumes(parse_query(request.q("filters")))
-    return Response.json({"VolumesDeleted": deleted or None, "SpaceReclaimed": space})
+    filters = parse_query(request.q("filters"))
+    if not request.at_least("1.42"):
+        # Before API 1.42 prune took every unused volume; moby keeps that by adding all=true
+        # (a set, as Go's filters.Args: an old client's own all=false makes two values, a 400).
+        filters["all"] = sorted(set(filters.get("all", [])) | {"true"})
+    deleted, space = engine.prune_volumes(filters)
+    return Response.json({"VolumesDeleted": deleted, "SpaceReclaimed": space})  # [] when none, as moby
 
 
 ROUTES: List[Route] = [
