@@ -30,7 +30,7 @@ def _time_ns(value: Optional[str]) -> int:
     return parse_timestamp_ns(value) if value else 0
 
 
-def log_chunks(container: Container, is_running: Any, *, stdout: bool, stderr: bool, follow: bool,
+def log_chunks(container: Container, is_running: Callable[[], bool], *, stdout: bool, stderr: bool, follow: bool,
                tail: str, since: Optional[str], until: Optional[str], timestamps: bool) -> Iterator[bytes]:
     """The container's log as docker's /logs body (stdcopy frames unless TTY)."""
     if tail in ("", "all"):
