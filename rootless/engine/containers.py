@@ -255,6 +255,8 @@ class Containers(ContainerReads):
                         address: Optional[str]) -> None:
         """docker network connect: the endpoint, recorded in the container at once."""
         network = self.networks.get(network_ref)
+        if network.name in container.attachments():  # also the network it was created on (NetworkMode)
+            raise Conflict(f"endpoint with name {container.name} already exists in network {network.name}")
         endpoint = self.networks.connect(network.network_id, container.id, container.name, aliases, address)
         with self._lock:
             container.set_attachment(network.name, endpoint_settings(network, endpoint))
@@ -265,6 +267,11 @@ class Containers(ContainerReads):
     def disconnect_network(self, container: Container, network_ref: str, force: bool) -> None:
         """docker network disconnect: off the network and out of the container's record."""
         network = self.networks.get(network_ref)
+        if network.name in container.attachments() and container.id not in network.endpoints:
+            # its built-in NetworkMode network: every start still gives it that network
+            raise FailedPrecondition(f"disconnect {container.name} from {network.name}: "
+                                     "the network the container was created on can't be left yet",
+                                     hint="create the container with --network none instead")
         self.networks.disconnect(network.network_id, container.id, force)
         with self._lock:
             container.drop_attachment(network.name)

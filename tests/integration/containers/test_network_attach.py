@@ -37,6 +37,10 @@ def test_connect_and_disconnect_show_in_inspect_at_once(engine: Engine, busybox:
         assert sorted(on_net) == ["attach-created", "attach-run"]
         again = engine.docker("network", "connect", "attach-net", "attach-run", check=False)
         assert again.returncode != 0 and "already exists" in again.stderr
+        twice = engine.docker("network", "connect", "bridge", "attach-run", check=False)  # created on it
+        assert twice.returncode != 0 and "already exists in network bridge" in twice.stderr
+        leave = engine.docker("network", "disconnect", "bridge", "attach-run", check=False)
+        assert leave.returncode != 0 and "can't be left yet" in leave.stderr  # refused, not pretended
         engine.docker("network", "disconnect", "attach-net", "attach-run")
         assert list(_networks(engine, "attach-run")) == ["bridge"]
         engine.docker("restart", "-t", "1", "attach-run")  # the record survives a restart
