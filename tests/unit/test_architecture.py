@@ -115,6 +115,17 @@ def test_cli_groups_share_only_through_cli_common(rel, path):
     assert not bad, f"{rel} imports {bad}"
 
 
+def test_nothing_imports_the_monitor_program():
+    """The daemon shares only runtime/monitor_protocol.py with the monitors.
+
+    The program (runtime/monitor.py) is loaded by name: by the zygote's importlib, or by
+    `python -m` when the supervisor execs it. An import here would put it in the daemon.
+    """
+    users = [rel for rel, path in modules()
+             if any(_is_under(imp, "rootless.runtime.monitor") for imp in imports_of(path))]
+    assert users == []
+
+
 def test_only_util_proc_imports_subprocess():
     users = [rel for rel, path in modules() if "subprocess" in set(imports_of(path))]
     assert users == [os.path.join("util", "proc.py")]
