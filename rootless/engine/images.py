@@ -23,7 +23,7 @@ from rootless.engine import progress as prog
 from rootless.engine.image_pull import PullJob, parse_platform, resolve
 from rootless.engine.image_push import PushJob
 from rootless.errors import Conflict, InvalidArgument, NotFound, RootlessError, Unauthorized
-from rootless.images import layers
+from rootless.images import layer_dirs
 from rootless.images.archive import SaveItem, import_rootfs, load_archive, save_archive
 from rootless.images.crashpoint import crash_point
 from rootless.images.diskspace import NoSpace
@@ -422,7 +422,7 @@ class ImageService:
     # -- views -----------------------------------------------------------------
     def image_size(self, record: ImageRecord) -> int:
         """Unpacked size when the layers are unpacked (docker reports that), else the blobs'."""
-        return sum(layers.unpacked_size(self.store.paths, c) for c in record.chain_ids) or record.size
+        return sum(layer_dirs.unpacked_size(self.store.paths, c) for c in record.chain_ids) or record.size
 
     def inspect(self, name: str, api_version: str = "1.44") -> Dict[str, Any]:
         """GET /images/{name}/json.
@@ -436,7 +436,7 @@ class ImageService:
     def history(self, name: str) -> List[Dict[str, Any]]:
         """GET /images/{name}/history, newest first."""
         record = self.get(name)
-        sizes = [layers.unpacked_size(self.store.paths, chain) or layer.size
+        sizes = [layer_dirs.unpacked_size(self.store.paths, chain) or layer.size
                  for layer, chain in zip(record.layers, record.chain_ids)]
         return history_json(record, sizes)
 

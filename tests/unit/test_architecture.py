@@ -22,7 +22,8 @@ FORBIDDEN = {
                 "rootless.cli", "rootless.daemon"],
     "networks": ["rootless.host", "rootless.runtime", "rootless.engine", "rootless.api", "rootless.client",
                  "rootless.cli", "rootless.daemon"],
-    "registry": ["rootless.images.store", "rootless.images.layers", "rootless.host", "rootless.runtime",
+    "registry": ["rootless.images.store", "rootless.images.layers", "rootless.images.layer_dirs", "rootless.images.layer_tar",
+                 "rootless.host", "rootless.runtime",
                  "rootless.engine", "rootless.api", "rootless.client", "rootless.cli", "rootless.daemon"],
     # host/ (user namespace, cgroup layout, doctor) sits under runtime/: runtime builds specs from its
     # CgroupInfo and Mapping. Of runtime it may use only the syscall bindings, see HOST_ALLOWED_RUNTIME.
@@ -124,6 +125,75 @@ def test_nothing_imports_the_monitor_program():
     users = [rel for rel, path in modules()
              if any(_is_under(imp, "rootless.runtime.monitor") for imp in imports_of(path))]
     assert users == []
+
+
+def _module_name(rel: str) -> str:
+    name = "rootless." + rel[:-len(".py")].replace(os.sep, ".")
+    return name[:-len(".__init__")] if name.endswith(".__init__") else name
+
+
+def import_graph():
+    """Module -> the rootless modules it imports (lazy and TYPE_CHECKING imports count too)."""
+    paths = {_module_name(rel): path for rel, path in modules()}
+    graph = {}
+    for name, path in paths.items():
+        deps = set()
+        for imp in imports_of(path):
+            parts = imp.split(".")
+            while parts and ".".join(parts) not in paths:  # "from pkg import func" -> pkg
+                parts.pop()
+            dep = ".".join(parts)
+            if dep and dep != name and not name.startswith(dep + "."):  # a package's own __init__
+                deps.add(dep)
+        graph[name] = deps
+    return graph
+
+
+def import_cycles(graph):
+    """The strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for dep in sorted(graph[node]):
+            if dep not in index:
+                visit(dep)
+                low[node] = min(low[node], low[dep])
+            elif dep in on_stack:
+                low[node] = min(low[node], index[dep])
+        if low[node] == index[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(cycles)
+
+
+# Known circles, each to be cut (issue 8): the storage driver factory and its drivers.
+KNOWN_CYCLES = [["rootless.runtime.storage.driver", "rootless.runtime.storage.fuse_overlayfs",
+                 "rootless.runtime.storage.overlay", "rootless.runtime.storage.vfs"]]
+
+
+def test_no_import_cycles():
+    """A module that imports another never gets imported back by it, even lazily (e.g. images.layers
+    and images.store, once a circle through a TYPE_CHECKING import)."""
+    assert import_cycles(import_graph()) == KNOWN_CYCLES
+
+
+def test_import_cycles_are_found():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert import_cycles(graph) == [["a", "b", "c"]]
 
 
 def test_only_util_proc_imports_subprocess():

@@ -2,7 +2,7 @@
 
 Vocabulary from containerd's snapshotter (core/snapshots/snapshotter.go):
 *lowers* are the read-only layer diff dirs of the image, LOWEST FIRST, as
-images/layers.py unpacks them (overlayfs format: a deleted path is a 0/0
+images/layer_tar.py unpacks them (overlayfs format: a deleted path is a 0/0
 character device, an opaque dir carries the xattr user.overlay.opaque=y).
 The *upper* dir holds the container's own changes, and *merged* is the view
 crun uses as the rootfs.
