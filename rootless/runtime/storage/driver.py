@@ -34,8 +34,7 @@ from typing import Iterator, List, Optional, Protocol, Sequence
 
 from rootless.config.paths import Paths
 from rootless.errors import FailedPrecondition, InvalidArgument, NotFound
-from rootless.runtime import linux
-from rootless.util import fs
+from rootless.util import fs, linux
 
 logger = logging.getLogger(__name__)
 

@@ -14,12 +14,11 @@ from typing import Optional
 
 from rootless.config.paths import Paths
 from rootless.errors import InvalidArgument
-from rootless.runtime import linux
 from rootless.runtime.storage.driver import DRIVER_NAMES, FUSE_OVERLAYFS, OVERLAY, VFS, StorageDriver
 from rootless.runtime.storage.fuse_overlayfs import FuseOverlayDriver
 from rootless.runtime.storage.overlay import OverlayDriver
 from rootless.runtime.storage.vfs import VfsDriver
-from rootless.util import proc
+from rootless.util import linux, proc
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import os
 from typing import Iterator, List, Sequence
 
 from rootless.errors import ToolError
-from rootless.runtime import linux
 from rootless.runtime.storage.driver import OVERLAY, MountingDriver, RootfsLayout, lowerdir_paths
+from rootless.util import linux
 
 logger = logging.getLogger(__name__)
 
