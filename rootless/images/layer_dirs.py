@@ -20,6 +20,8 @@ its chain id; the next daemon start empties the trash.
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
 import re
 import time
@@ -36,6 +38,8 @@ TMP_PREFIX = ".tmp-"
 TRASH = ".trash"
 JOURNAL = "journal.json"
 _HEX64_RE = re.compile(r"^[a-f0-9]{64}$")
+
+logger = logging.getLogger(__name__)
 
 
 def layer_dir(paths: Paths, chain_id: str) -> str:
@@ -80,6 +84,33 @@ def unpacked_size(paths: Paths, chain_id: str) -> int:
     """Bytes of file data in an unpacked layer (0 when not unpacked)."""
     meta = fs.read_json(_meta_path(paths, chain_id), default={}) or {}
     return int(meta.get("size", 0))
+
+
+def write_meta(tmp: str, chain_id: str, diff_id: str, layer_digest: str, size: int) -> None:
+    """meta.json of an unpack built in tmp: written last, it makes the layer trusted once published."""
+    meta = {"chain_id": chain_id, "diff_id": diff_id, "digest": layer_digest, "size": size}
+    fs.atomic_write_json(os.path.join(tmp, "meta.json"), meta)
+
+
+def publish(paths: Paths, tmp: str, chain_id: str) -> None:
+    """Rename a finished unpack into place (the caller holds the chain's lock).
+
+    A dir already there without meta.json is debris (a layer half-deleted by a
+    version that removed layers in place): it goes to the trash first, or the
+    rename would fail with ENOTEMPTY on every pull of the image.
+    """
+    target = layer_dir(paths, chain_id)
+    try:
+        os.rename(tmp, target)
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or is_unpacked(paths, chain_id):
+            raise
+    logger.warning("replacing the incomplete layer dir %s", target)
+    moved = move_to_trash(paths, target)
+    os.rename(tmp, target)
+    if moved:
+        remove_tree(moved)
 
 
 def remove_unreferenced(paths: Paths, keep: Set[str], stale_seconds: float) -> int:

@@ -9,7 +9,6 @@ streamed, the blob's digest) checked out and its data is on disk.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import tempfile
@@ -20,8 +19,8 @@ from typing import Callable, List, Optional, cast
 from rootless.config.paths import Paths
 from rootless.errors import InvalidArgument, NotFound, Unavailable
 from rootless.images.diskspace import SpaceGuard, is_no_space, no_space
-from rootless.images.layer_dirs import (TMP_PREFIX, diff_dir, is_unpacked, layer_dir, move_to_trash,
-                                        reserve_for)
+from rootless.images.layer_dirs import (TMP_PREFIX, diff_dir, is_unpacked, layer_dir, publish, reserve_for,
+                                        write_meta)
 from rootless.images.layer_tar import BUFSIZE, Reader, apply_layer
 from rootless.images.store import ImageRecord, ImageStore
 from rootless.util import fs
@@ -80,9 +79,8 @@ def unpack_stream(paths: Paths, raw: Reader, layer_digest: str, diff_id: str, ch
         synced = time.monotonic()
         fs.syncfs(tmp)  # meta.json makes the layer trusted: its files must be on disk first
         synced = time.monotonic() - synced
-        meta = {"chain_id": chain_id, "diff_id": diff_id, "digest": layer_digest, "size": size}
-        fs.atomic_write_json(os.path.join(tmp, "meta.json"), meta)
-        _publish(paths, tmp, chain_id)
+        write_meta(tmp, chain_id, diff_id, layer_digest, size)
+        publish(paths, tmp, chain_id)
     except BaseException as exc:
         if tmp:
             remove_tree(tmp)
@@ -94,27 +92,6 @@ def unpack_stream(paths: Paths, raw: Reader, layer_digest: str, diff_id: str, ch
     logger.info("unpacked layer %s (%d bytes) in %.2fs (syncfs %.2fs)", layer_digest, size,
                 time.monotonic() - started, synced)
     return diff_dir(paths, chain_id)
-
-
-def _publish(paths: Paths, tmp: str, chain_id: str) -> None:
-    """Rename a finished unpack into place (the caller holds the chain's lock).
-
-    A dir already there without meta.json is debris (a layer half-deleted by a
-    version that removed layers in place): it goes to the trash first, or the
-    rename would fail with ENOTEMPTY on every pull of the image.
-    """
-    target = layer_dir(paths, chain_id)
-    try:
-        os.rename(tmp, target)
-        return
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or is_unpacked(paths, chain_id):
-            raise
-    logger.warning("replacing the incomplete layer dir %s", target)
-    moved = move_to_trash(paths, target)
-    os.rename(tmp, target)
-    if moved:
-        remove_tree(moved)
 
 
 class StreamedUnpack:
