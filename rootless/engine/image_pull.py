@@ -24,7 +24,7 @@ from typing import Callable, Dict, Generator, Iterator, List, Optional, Sequence
 
 from rootless.engine import progress as prog
 from rootless.errors import InvalidArgument, Unavailable
-from rootless.images import layers
+from rootless.images import layer_dirs, layers
 from rootless.images.reference import Reference
 from rootless.images.store import BlobWriter, ImageRecord, ImageStore, LayerRecord
 from rootless.images.types import (
@@ -179,7 +179,7 @@ class PullJob:
             return False
         record = self.store.get(name)
         return record.image_id == config_digest and all(
-            layers.is_unpacked(self.store.paths, chain) for chain in record.chain_ids)
+            layer_dirs.is_unpacked(self.store.paths, chain) for chain in record.chain_ids)
 
     def events(self) -> Generator[prog.Event, None, None]:
         """Run the pull; raise (in-band for the API) on the first failure."""
@@ -207,7 +207,7 @@ class PullJob:
             raise InvalidArgument(
                 f"pull {self.ref}: manifest has {len(manifest.layers)} layers, config lists {len(diff_ids)}")
         record = self._record(diff_ids)
-        unpacked = {c for c in record.chain_ids if layers.is_unpacked(self.store.paths, c)}
+        unpacked = {c for c in record.chain_ids if layer_dirs.is_unpacked(self.store.paths, c)}
         missing: List[Descriptor] = []
         for layer, chain in zip(manifest.layers, record.chain_ids):
             # The blob itself, even when its layer is unpacked: the record needs it (a layer can
