@@ -107,6 +107,8 @@ def test_unknown_log_driver_is_refused_in_dockers_words(engine: Engine, busybox:
     run = engine.docker("run", "--rm", "--log-driver", "foo", busybox, "true", check=False)
     assert run.returncode == 125
     assert "Error response from daemon: logger: no log driver named 'foo' is registered" in run.stderr
+    own = engine.cli("run", "--rm", "--log-driver", "foo", busybox, "true", check=False)
+    assert own.returncode == 125 and "logger: no log driver named 'foo' is registered" in own.stderr
     opt = engine.docker("run", "--rm", "--log-opt", "x=1", busybox, "true", check=False)
     assert opt.returncode == 125 and "unknown log opt 'x' for json-file log driver" in opt.stderr
     ok = engine.docker("run", "--rm", "--log-driver", "json-file", "--log-opt", "max-size=1k", busybox, "echo", "hi")
