@@ -17,9 +17,9 @@ from rootless.config import Settings
 from rootless.config.settings import parse_reserve
 from rootless.engine.events import EventBus
 from rootless.engine import progress as prog
-from rootless.engine.image_pull import PullJob, parse_platform, resolve
+from rootless.engine.image_pull import PullJob, inspect_distribution, parse_platform, resolve
 from rootless.engine.image_push import PushJob
-from rootless.errors import Conflict, InvalidArgument, NotFound, RootlessError, Unauthorized
+from rootless.errors import Conflict, Internal, InvalidArgument, NotFound, RootlessError, Unauthorized
 from rootless.images import layer_dirs
 from rootless.images.archive import SaveItem, import_rootfs, load_archive, save_archive
 from rootless.images.crashpoint import crash_point
@@ -157,6 +157,23 @@ class ImageService:
             client.close()
             raise
         return _SpaceReturningPullJob(self.store, client, resolved, on_done=self._pulled)
+
+    def inspect_distribution(self, name: str, credentials: Optional[Credentials] = None) -> Dict[str, Any]:
+        """GET /distribution/{name}/json: name's descriptor and platforms, asked of its registry now.
+
+        Raises:
+            InvalidArgument: name is no reference. Internal: name is a full image id (dockerd: 500).
+            NotFound: manifest unknown. Unauthorized: the registry wants (other) credentials.
+        """
+        if _FULL_ID_RE.match(name):
+            raise Internal("no manifest found for full image ID",
+                           hint="name the image by repository and tag or digest")
+        ref = self.parse(name)
+        client = self.registry_client(credentials)
+        try:
+            return inspect_distribution(client, ref)
+        finally:
+            client.close()
 
     def _pull_reference(self, from_image: str, tag: Optional[str]) -> Reference:
         ref = self.parse(from_image, default_tag=None)
