@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import json
 import socket
-from typing import IO, Any, Dict, Iterator, Optional, Tuple
+from typing import IO, Any, Dict, Iterator, Optional, Protocol, Tuple, Union
 
 from rootless.errors import PermissionDenied, Unavailable
 from rootless.util.peercred import check_peer_is_us
 
 USER_AGENT = "rootless-cli"
+
+
+class Dialer(Protocol):
+    """A way to a daemon elsewhere (client/dialers.py): dial() gives a connected stream socket."""
+
+    label: str
+
+    def dial(self, timeout: Optional[float]) -> socket.socket: ...
+
+
+# A UNIX socket path (the daemon on this machine, its peer uid checked) or a Dialer.
+Target = Union[str, Dialer]
 
 
 class HttpResponse:
@@ -113,13 +125,16 @@ def _cut_off() -> Unavailable:
                        hint="the daemon may have stopped or crashed; see rootlessd.log in its runtime dir")
 
 
-def connect(path: str, timeout: Optional[float] = None) -> socket.socket:
+def connect(target: Target, timeout: Optional[float] = None) -> socket.socket:
     """Open the daemon socket; Unavailable when nobody listens.
 
     Raises PermissionDenied when another user serves the socket: checked
     before any byte is sent (issue 7: a fake daemon in a runtime dir another
     user pre-created would otherwise read passwords and environments).
     """
+    if not isinstance(target, str):
+        return target.dial(timeout)
+    path = target
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
@@ -155,7 +170,7 @@ def _parse_head(rfile: IO[bytes]) -> Tuple[int, Dict[str, str]]:
 
 
 def request(
-    socket_path: str,
+    socket_path: Target,
     method: str,
     target: str,
     *,
