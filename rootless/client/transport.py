@@ -11,7 +11,7 @@ import json
 import socket
 from typing import IO, Any, Dict, Iterator, Optional, Protocol, Tuple, Union
 
-from rootless.errors import PermissionDenied, Unavailable
+from rootless.errors import PermissionDenied, RootlessError, Unavailable
 from rootless.util.peercred import check_peer_is_us
 
 USER_AGENT = "rootless-cli"
@@ -188,11 +188,28 @@ def request(
         head.append("Transfer-Encoding: chunked")
     else:
         head.append(f"Content-Length: {len(body or b'')}")
-    sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b""))
-    if body_stream is not None:
-        for chunk in iter(lambda: body_stream.read(1 << 16), b""):
-            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-        sock.sendall(b"0\r\n\r\n")
-    rfile = sock.makefile("rb")
-    status, response_headers = _parse_head(rfile)
+    try:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b""))
+        if body_stream is not None:
+            for chunk in iter(lambda: body_stream.read(1 << 16), b""):
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sock.sendall(b"0\r\n\r\n")
+        rfile = sock.makefile("rb")
+        status, response_headers = _parse_head(rfile)
+    except OSError as exc:
+        sock.close()
+        if isinstance(socket_path, str):
+            raise
+        raise _remote_failure(socket_path, exc) from None
     return HttpResponse(sock, rfile, status, response_headers)
+
+
+def _remote_failure(dialer: Dialer, exc: OSError) -> RootlessError:
+    """A remote daemon that drops us: under TLS 1.3 a refused client certificate shows only here,
+    at the first read or write after the handshake."""
+    reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
+    if type(exc).__name__.startswith("SSL"):
+        return PermissionDenied(f"can't talk to rootlessd: {dialer.label}: TLS handshake failed: {reason}",
+                                hint="the daemon refused our client certificate: is it signed by the daemon's "
+                                     "CA and still valid? (DOCKER_CERT_PATH, --tlscert)")
+    return Unavailable(f"can't talk to rootlessd: {dialer.label}: {reason}")

@@ -153,10 +153,16 @@ class TlsApiServer(UnixApiServer):
             return secure
         except (ssl.SSLError, OSError) as exc:
             logger.warning("refused connection on %s from %s: TLS handshake failed: %s",
-                           self.label, _peer_name(peer), getattr(exc, "reason", None) or exc)
+                           self.label, _peer_name(peer), _why(exc))
             with contextlib.suppress(OSError):
                 conn.close()
             return None
+
+
+def _why(exc: BaseException) -> str:
+    """The most telling part of a handshake error: "certificate has expired" over CERTIFICATE_VERIFY_FAILED."""
+    detail = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
+    return str(detail)
 
 
 def _peer_name(peer: Any) -> str:
