@@ -15,7 +15,7 @@ import socket
 import stat
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
 from rootless.config import Paths, Settings, load_settings
 from rootless.config.paths import RUN_DIR_HINT, check_run_dir
@@ -190,10 +190,16 @@ def add_remote_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def remote_from_args(settings: Settings, args: argparse.Namespace) -> "RemoteOptions":
+    return remote_from_flags(settings, args.host, args.tlsverify, args.tlscacert, args.tlscert, args.tlskey,
+                             args.insecure_tcp)
+
+
+def remote_from_flags(settings: Settings, hosts: Sequence[str], tls_verify: Optional[bool], cacert: str,
+                      cert: str, key: str, insecure_tcp: bool) -> "RemoteOptions":
+    """The listener options of rootlessd and `rootless system service` (the CLI may import only this module)."""
     from rootless.daemon.listeners import remote_options
 
-    return remote_options(settings, args.host, args.tlsverify, args.tlscacert, args.tlscert, args.tlskey,
-                          args.insecure_tcp)
+    return remote_options(settings, hosts, tls_verify, cacert, cert, key, insecure_tcp)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

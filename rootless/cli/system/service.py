@@ -21,10 +21,9 @@ def service(app: App, log_level: str, hosts: Tuple[str, ...], tlsverify: Optiona
             tlscert: str, tlskey: str, insecure_tcp: bool) -> None:
     """Run rootlessd in the foreground until SIGTERM."""
     # Lazily imported: nothing else in the CLI may pull in server code.
-    from rootless.daemon.listeners import remote_options
-    from rootless.daemon.main import serve
+    from rootless.daemon.main import remote_from_flags, serve
     from rootless.util.log import setup_logging
 
     setup_logging(log_level or app.settings.log_level)
-    remote = remote_options(app.settings, hosts, tlsverify, tlscacert, tlscert, tlskey, insecure_tcp)
+    remote = remote_from_flags(app.settings, hosts, tlsverify, tlscacert, tlscert, tlskey, insecure_tcp)
     serve(app.paths, app.settings, remote)
