@@ -44,9 +44,13 @@ def client_tls_context(files: TlsFiles) -> "ssl.SSLContext":
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     hint = "make them with 'rootless tls generate', or set DOCKER_CERT_PATH / --tlscacert --tlscert --tlskey"
+    with_cert = os.path.exists(files.cert) or os.path.exists(files.key)
+    for path in (files.ca, files.cert, files.key) if with_cert else (files.ca,):
+        if not os.path.exists(path):  # ssl's own error names no file
+            raise InvalidArgument(f"can't load TLS files: {path}: No such file or directory", hint=hint)
     try:
         context.load_verify_locations(cafile=files.ca)
-        if os.path.exists(files.cert) or os.path.exists(files.key):
+        if with_cert:
             context.load_cert_chain(certfile=files.cert, keyfile=files.key)
     except FileNotFoundError as exc:
         raise InvalidArgument(f"can't load TLS files: {exc.filename}: {exc.strerror}", hint=hint) from None
