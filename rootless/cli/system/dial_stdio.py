@@ -29,7 +29,7 @@ def _stdin_to_socket(sock: socket.socket) -> None:
                 break
             sock.sendall(data)
     with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_WR)
+        socket.socket.shutdown(sock, socket.SHUT_WR)  # keeps a TLS socket's state, see client/hijack.py
 
 
 def _socket_to_stdout(sock: socket.socket) -> None:

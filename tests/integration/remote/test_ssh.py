@@ -182,3 +182,12 @@ def test_unknown_host_key_is_refused(remote: SshRemote) -> None:
         _write(f"{remote.dir}/known_hosts", saved)
     assert result.returncode != 0
     assert "Host key verification failed" in result.stderr
+
+
+def test_attached_run_with_stdin_over_ssh(remote: SshRemote, images) -> None:  # type: ignore[no-untyped-def]
+    """Hijacked streams through ssh: stdin's EOF reaches the container, output and exit code come back."""
+    env = {**remote.client_env(), "DOCKER_HOST": remote.url}
+    remote.engine.cli("pull", "-q", images.busybox, env=env, timeout=300)
+    result = remote.engine.cli("run", "--rm", "-i", images.busybox, "sh", "-c", "cat; echo err >&2; exit 3",
+                               input="in\n", check=False, env=env)
+    assert (result.returncode, result.stdout, result.stderr) == (3, "in\n", "err\n")

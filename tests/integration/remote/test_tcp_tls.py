@@ -188,3 +188,13 @@ def test_insecure_loopback_listener_warns_and_serves(fresh_engine: Engine) -> No
         daemon.terminate()
         _, err = daemon.communicate(timeout=30)
     assert b"NO authentication and NO encryption" in err
+
+
+def test_attached_run_with_stdin_over_tls(tls_engine: TlsEngine, images) -> None:  # type: ignore[no-untyped-def]
+    """Hijacked streams (attach, stdin half-close, exit code) over TLS, with both CLIs."""
+    eng, env = tls_engine.engine, tls_engine.tls_env()
+    eng.docker("pull", "-q", images.busybox, env=env, timeout=300)
+    script = "cat; echo err >&2; exit 3"
+    for run in (eng.docker, eng.cli):
+        result = run("run", "--rm", "-i", images.busybox, "sh", "-c", script, input="in\n", check=False, env=env)
+        assert (result.returncode, result.stdout, result.stderr) == (3, "in\n", "err\n"), run
