@@ -1,7 +1,7 @@
 """Which daemon a command talks to, decided as the docker CLI decides it (issue 14).
 
 Order (docker/cli cli/command/cli.go resolveContextName): -H/--host, then
---context, then DOCKER_HOST, then DOCKER_CONTEXT, then currentContext of
+--context, then DOCKER_HOST (ROOTLESS_HOST first), then DOCKER_CONTEXT, then currentContext of
 ~/.docker/config.json, then the local daemon. TLS for tcp:// comes from
 --tlsverify/DOCKER_TLS_VERIFY with files from the flags, DOCKER_CERT_PATH or
 ~/.docker, or from a context's own TLS files.
@@ -51,9 +51,11 @@ def resolve(options: HostOptions, env: Mapping[str, str], local_socket: str) -> 
     if len(options.hosts) > 1:
         raise InvalidArgument("specify only one -H")
     host_text = options.hosts[0] if options.hosts else ""
-    name = options.context or ("" if host_text or env.get("DOCKER_HOST") else env.get("DOCKER_CONTEXT", ""))
+    # ROOTLESS_HOST: this project's own DOCKER_HOST, winning over it (one shell can drive both engines).
+    env_host = env.get("ROOTLESS_HOST") or env.get("DOCKER_HOST") or ""
+    name = options.context or ("" if host_text or env_host else env.get("DOCKER_CONTEXT", ""))
     store = ContextStore(env)
-    if not name and not host_text and not env.get("DOCKER_HOST"):
+    if not name and not host_text and not env_host:
         name = store.current()
     if name and name != DEFAULT:
         context = store.get(name)
@@ -62,7 +64,7 @@ def resolve(options: HostOptions, env: Mapping[str, str], local_socket: str) -> 
             raise PermissionDenied(f"context {name}: SkipTLSVerify is set: the daemon's certificate would not "
                                    "be checked", hint="recreate the context with skip-tls-verify=false")
         return _endpoint(parse_host(context.host, tls=files is not None), files, options, local_socket)
-    host_text = host_text or env.get("DOCKER_HOST", "") or env.get("ROOTLESS_HOST", "")
+    host_text = host_text or env_host
     if not host_text:
         return Endpoint(local_socket, f"unix://{local_socket}", local=True)
     verify = options.tls_verify or bool(env.get("DOCKER_TLS_VERIFY"))

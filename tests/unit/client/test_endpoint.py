@@ -102,3 +102,9 @@ def test_tcp_context_without_tls_files_is_plain_tcp_and_refused(env: Dict[str, s
     with pytest.raises(PermissionDenied, match="plain TCP"):
         resolve(HostOptions(context="plain"), env, LOCAL)
     assert json.loads(open(os.path.join(ContextStore(env).meta_dir("plain"), "meta.json")).read())["Name"] == "plain"
+
+
+def test_rootless_host_wins_over_docker_host(env: Dict[str, str]) -> None:
+    endpoint = resolve(HostOptions(), {**env, "DOCKER_HOST": "unix:///var/run/docker.sock",
+                                       "ROOTLESS_HOST": "unix:///tmp/ours.sock"}, LOCAL)
+    assert endpoint.target == "/tmp/ours.sock"
