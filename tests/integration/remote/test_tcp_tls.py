@@ -5,7 +5,9 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
+from typing import Callable
 
 import docker
 import pytest
@@ -24,6 +26,16 @@ def _requests_uses_our_ca(monkeypatch: pytest.MonkeyPatch) -> None:
     which would make docker-py check our daemon against the system CAs."""
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
+
+
+def _log_when(engine: Engine, done: Callable[[str], bool], timeout: float = 10.0) -> str:
+    """The daemon's log once done(log) holds: it logs a refusal after the client has seen it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log = engine.log()
+        if done(log) or time.monotonic() > deadline:
+            return log
+        time.sleep(0.1)
 
 
 def _volume_exists(engine: Engine, name: str) -> bool:
@@ -80,7 +92,7 @@ def _refused(tls_engine: TlsEngine, certs: ClientCerts, reason: str) -> None:
         client = docker.DockerClient(base_url=f"https://127.0.0.1:{tls_engine.port}", tls=tls, timeout=30)
         client.volumes.create(name + "-py")
     assert not any(_volume_exists(eng, n) for n in (name, name + "-ours", name + "-py"))
-    log = eng.log()
+    log = _log_when(eng, lambda text: text.count("TLS handshake failed") >= before + 3)
     assert log.count("TLS handshake failed") >= before + 3, log[-3000:]
     assert reason in log, log[-3000:]
 
@@ -198,3 +210,24 @@ def test_attached_run_with_stdin_over_tls(tls_engine: TlsEngine, images) -> None
     for run in (eng.docker, eng.cli):
         result = run("run", "--rm", "-i", images.busybox, "sh", "-c", script, input="in\n", check=False, env=env)
         assert (result.returncode, result.stdout, result.stderr) == (3, "in\n", "err\n"), run
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # TLSVersion.TLSv1_1: the point of the test
+def test_tls_below_1_2_is_refused(tls_engine: TlsEngine) -> None:
+    """A client limited to TLS 1.1 (and allowed the old ciphers) finds no protocol in common."""
+    import socket
+    import ssl
+
+    certs = tls_engine.client
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")  # else the client itself would refuse to offer 1.1
+    context.minimum_version = ssl.TLSVersion.TLSv1
+    context.maximum_version = ssl.TLSVersion.TLSv1_1
+    context.load_verify_locations(certs.ca)
+    context.load_cert_chain(certs.cert, certs.key)
+    before = tls_engine.engine.log().count("TLS handshake failed")
+    with socket.create_connection(("127.0.0.1", tls_engine.port), timeout=30) as raw:
+        with pytest.raises(ssl.SSLError):
+            context.wrap_socket(raw, server_hostname="127.0.0.1")
+    log = _log_when(tls_engine.engine, lambda text: text.count("TLS handshake failed") > before)
+    assert "UNSUPPORTED_PROTOCOL" in log.split("TLS handshake failed")[-1], log[-2000:]
