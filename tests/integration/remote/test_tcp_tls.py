@@ -231,3 +231,12 @@ def test_tls_below_1_2_is_refused(tls_engine: TlsEngine) -> None:
             context.wrap_socket(raw, server_hostname="127.0.0.1")
     log = _log_when(tls_engine.engine, lambda text: text.count("TLS handshake failed") > before)
     assert "UNSUPPORTED_PROTOCOL" in log.split("TLS handshake failed")[-1], log[-2000:]
+
+
+def test_stdin_and_output_at_once_over_tls(tls_engine: TlsEngine, images) -> None:  # type: ignore[no-untyped-def]
+    """Reading and writing one TLS connection from two threads (the attach pumps): 4 MiB both ways intact."""
+    eng, env = tls_engine.engine, tls_engine.tls_env()
+    eng.docker("pull", "-q", images.busybox, env=env, timeout=300)
+    payload = "".join(f"{i:07d} rootless remote\n" for i in range(4 * 1024 * 1024 // 24))
+    result = eng.cli("run", "--rm", "-i", images.busybox, "cat", input=payload, env=env, timeout=180)
+    assert result.stdout == payload
