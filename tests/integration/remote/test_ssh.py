@@ -191,3 +191,20 @@ def test_attached_run_with_stdin_over_ssh(remote: SshRemote, images) -> None:  #
     result = remote.engine.cli("run", "--rm", "-i", images.busybox, "sh", "-c", "cat; echo err >&2; exit 3",
                                input="in\n", check=False, env=env)
     assert (result.returncode, result.stdout, result.stderr) == (3, "in\n", "err\n")
+
+
+def test_ssh_context_made_by_ours_drives_both_clis(remote: SshRemote) -> None:
+    eng = remote.engine
+    eng.cli("info")
+    remote_env = {"DOCKER_CONFIG": f"{remote.dir}/remote-docker", "DOCKER_HOST": ""}
+    if "rootless" not in eng.docker("context", "ls", "-q", env=remote_env).stdout.split():
+        eng.cli("context", "create", "rootless", "--docker", f"host=unix://{eng.socket}", env=remote_env)
+    eng.cli("context", "use", "rootless", env=remote_env)  # what docker's dial-stdio on the remote follows
+    env = remote.client_env()
+    name = f"sshctx-{uuid.uuid4().hex[:6]}"
+    eng.cli("context", "create", name, "--docker", f"host={remote.url}", env=env)
+    for run, volume in ((eng.cli, f"{name}-ours"), (eng.docker, f"{name}-docker")):
+        result = run("--context", name, "volume", "create", volume, check=False, env=env)
+        assert result.returncode == 0, result.stderr + _sshd_log(remote)
+    listed = eng.cli("volume", "ls", "-q").stdout.split()
+    assert f"{name}-ours" in listed and f"{name}-docker" in listed
