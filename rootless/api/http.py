@@ -242,27 +242,6 @@ class Router:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
         self._routes.append((method, re.compile(f"^{regex}$"), handler))
 
-    def get(self, template: str) -> Callable[[Handler], Handler]:
-        return self._decorator("GET", template)
-
-    def post(self, template: str) -> Callable[[Handler], Handler]:
-        return self._decorator("POST", template)
-
-    def delete(self, template: str) -> Callable[[Handler], Handler]:
-        return self._decorator("DELETE", template)
-
-    def head(self, template: str) -> Callable[[Handler], Handler]:
-        return self._decorator("HEAD", template)
-
-    def put(self, template: str) -> Callable[[Handler], Handler]:
-        return self._decorator("PUT", template)
-
-    def _decorator(self, method: str, template: str) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
-            self.add(method, template, handler)
-            return handler
-        return register
-
     def bind(self, engine: Any, routes: Sequence[Route]) -> None:
         """Add a route module's table, each handler given the engine first."""
         for method, template, handler in routes:

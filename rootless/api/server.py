@@ -8,7 +8,7 @@ import socket
 from typing import Optional
 
 from rootless.api.http import Limits, Router, UnixApiServer
-from rootless.api.routes import containers, execs, images, networks, swarm, system, volumes
+from rootless.api.routes import containers, distribution, execs, images, networks, swarm, system, volumes
 from rootless.config import Settings
 from rootless.engine import Engine
 
@@ -23,6 +23,7 @@ REGISTRARS = (
     images.register,
     networks.register,
     swarm.register,
+    distribution.register,
 )
 # Fds kept for the engine itself (store, monitors' pipes, pulls) whatever the clients do.
 FD_RESERVE = 128

@@ -6,13 +6,14 @@ for the verb it runs. Exit codes are decided here and nowhere else.
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import click
 
 from rootless.cli.app import App
 from rootless.cli.commands import TOP_COMMANDS
 from rootless.cli.lazy import LazyGroup
+from rootless.client.endpoint import HostOptions
 from rootless.errors import RootlessError
 from rootless.wire import exitcodes
 
@@ -20,21 +21,32 @@ from rootless.wire import exitcodes
 @click.group(cls=LazyGroup, lazy=TOP_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--root", envvar="ROOTLESS_ROOT", help="Storage root (default ~/.local/share/rootless).")
 @click.option("--debug", "-D", is_flag=True, help="Show debug logs and tracebacks.")
+@click.option("-H", "--host", "hosts", multiple=True, help="Daemon to talk to: unix://, tcp:// or ssh://.")
+@click.option("-c", "--context", default="", help="Context to use (overrides DOCKER_HOST and DOCKER_CONTEXT).")
+@click.option("--tls", is_flag=True, help="Use TLS; implied by --tlsverify.")
+@click.option("--tlsverify", is_flag=True, help="Use TLS and verify the daemon (DOCKER_TLS_VERIFY).")
+@click.option("--tlscacert", default="", help="CA certificate (default $DOCKER_CERT_PATH/ca.pem).")
+@click.option("--tlscert", default="", help="Client certificate (default $DOCKER_CERT_PATH/cert.pem).")
+@click.option("--tlskey", default="", help="Client key (default $DOCKER_CERT_PATH/key.pem).")
+@click.option("--insecure-tcp", is_flag=True, help="Allow plain tcp:// to a loopback address.")
 @click.pass_context
-def cli(ctx: click.Context, root: Optional[str], debug: bool) -> None:
+def cli(ctx: click.Context, root: Optional[str], debug: bool, hosts: Tuple[str, ...], context: str, tls: bool,
+        tlsverify: bool, tlscacert: str, tlscert: str, tlskey: str, insecure_tcp: bool) -> None:
     """rootless: run containers as an ordinary user, the docker way."""
     if debug:
         import logging  # only here: importing it costs every CLI start ~3 ms (bench/README.md)
 
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = App(storage_root=root, debug=debug)
+    options = HostOptions(hosts=hosts, context=context, tls=tls, tls_verify=tlsverify, tls_cacert=tlscacert,
+                          tls_cert=tlscert, tls_key=tlskey, insecure_tcp=insecure_tcp)
+    ctx.obj = App(storage_root=root, debug=debug, host_options=options)
 
 
 # Exit statuses: docker's rules live in wire/exitcodes.py (run's start errors 125/126/127
 # are marked on the error as .exit_status by the verb; flag errors of run and create 125;
 # other daemon errors 1); Ctrl-C 130. This module applies them to argv.
 # Options of the root group that take a value (skipped when looking for the verb).
-ROOT_VALUE_OPTIONS = {"--root"}
+ROOT_VALUE_OPTIONS = {"--root", "-H", "--host", "-c", "--context", "--tlscacert", "--tlscert", "--tlskey"}
 
 
 def _command_words(argv: List[str]) -> List[str]:

@@ -1,26 +1,23 @@
 """Read-side container operations: API shapes, logs, attach, files, processes."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from rootless.engine import container_fs
 from rootless.engine.container_io import log_chunks
 from rootless.engine.container_model import Container
-from rootless.engine.container_runtime import ContainerRuntime
+from rootless.engine.container_runtime import ContainerHost, ContainerRuntime
 from rootless.errors import Conflict
 from rootless.runtime import users
 from rootless.runtime.network import slirp
 from rootless.util.fs import dir_size
-
-if TYPE_CHECKING:
-    from rootless.engine.containers import ContainerHost
 
 
 class ContainerReads:
     """Mixed into Containers: everything that looks at a container without changing its state."""
 
     runtime: ContainerRuntime
-    host: "ContainerHost"
+    host: ContainerHost
 
     def summary(self, container: Container, size: bool = False) -> Dict[str, Any]:
         _, ports = _ports_view(container)

@@ -15,7 +15,7 @@ import contextlib
 import os
 import socket
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Protocol
+from typing import Any, Dict, List, Optional, Protocol, Tuple
 
 from rootless.config import Paths
 from rootless.errors import RootlessError
@@ -108,6 +108,18 @@ class ContainerRuntime(Protocol):
     def exec(self, container_id: str, exec_id: str, process: Dict[str, Any], *, stdin: bool,
              detach: bool) -> ExecProcess:
         """Start an extra process in the running container (`crun exec`)."""
+
+
+@dataclass(frozen=True)
+class ContainerHost:
+    """What containers need to know about this host (found once, at daemon start)."""
+
+    storage_driver: str
+    network_backend: str
+    cgroup: CgroupInfo
+    spec_host: runtime_spec.HostFacts
+    hooks_dirs: Tuple[str, ...]
+    runtime_name: str  # HostConfig.Runtime as inspect names it
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ import shutil
 import signal as signals
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Protocol, Set, Tuple
 
 from rootless.api import types
@@ -29,13 +28,12 @@ from rootless.engine import container_plan, container_spec, lifecycle
 from rootless.engine.container_io import AttachSession
 from rootless.engine.container_model import PLAN_KEY, Container, new_record, now_rfc3339
 from rootless.engine.container_reads import ContainerReads
-from rootless.engine.container_runtime import ContainerRuntime, MonitorSettings
+from rootless.engine.container_runtime import ContainerHost, ContainerRuntime, MonitorSettings
 from rootless.engine.container_volumes import ContainerVolumes, anonymous_names
 from rootless.engine.events import GONE_CHECK_INTERVAL, ClientGone, EventBus
 from rootless.engine.names import random_name, validate_name
 from rootless.errors import (Conflict, FailedPrecondition, InvalidArgument, NotFound, NotModified,
                              RootlessError, ToolError)
-from rootless.host.cgroups import CgroupInfo
 from rootless.images.store import ImageRecord
 from rootless.networks.store import Endpoint, Network, NetworkStore
 from rootless.runtime import spec as runtime_spec
@@ -68,18 +66,6 @@ class AttachWaiter(Protocol):
 
     def cancel(self) -> None:
         """The start failed: stop waiting."""
-
-
-@dataclass(frozen=True)
-class ContainerHost:
-    """What containers need to know about this host (found once, at daemon start)."""
-
-    storage_driver: str
-    network_backend: str
-    cgroup: CgroupInfo
-    spec_host: runtime_spec.HostFacts
-    hooks_dirs: Tuple[str, ...]
-    runtime_name: str  # HostConfig.Runtime as inspect names it
 
 
 class Containers(ContainerReads):

@@ -12,9 +12,9 @@ from typing import Any, Dict, List, Tuple
 import rootless
 from rootless.config import STORE_VERSION, Paths, Settings
 from rootless.config.paths import hooks_dirs
-from rootless.engine.container_runtime import HostRuntime, RuntimeHost
+from rootless.engine.container_runtime import ContainerHost, HostRuntime, RuntimeHost
 from rootless.engine.container_volumes import ContainerVolumes
-from rootless.engine.containers import ContainerHost, Containers
+from rootless.engine.containers import Containers
 from rootless.engine.events import EventBus
 from rootless.engine.execs import ExecService
 from rootless.engine.images import ImageService

@@ -24,7 +24,7 @@ from rootless.engine.container_runtime import ContainerRuntime
 from rootless.errors import Conflict, InvalidArgument, NotFound
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime import stdcopy, users
-from rootless.runtime.monitor import set_winsize
+from rootless.runtime.monitor_protocol import set_winsize
 from rootless.util import fs
 from rootless.wire.command import merge_env
 

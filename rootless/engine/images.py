@@ -6,8 +6,6 @@ and the API answers in the familiar form again, as docker does.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import json
 import logging
@@ -19,10 +17,10 @@ from rootless.config import Settings
 from rootless.config.settings import parse_reserve
 from rootless.engine.events import EventBus
 from rootless.engine import progress as prog
-from rootless.engine.image_pull import PullJob, parse_platform, resolve
+from rootless.engine.image_pull import PullJob, inspect_distribution, parse_platform, resolve
 from rootless.engine.image_push import PushJob
-from rootless.errors import Conflict, InvalidArgument, NotFound, RootlessError, Unauthorized
-from rootless.images import layers
+from rootless.errors import Conflict, Internal, InvalidArgument, NotFound, RootlessError, Unauthorized
+from rootless.images import layer_dirs
 from rootless.images.archive import SaveItem, import_rootfs, load_archive, save_archive
 from rootless.images.crashpoint import crash_point
 from rootless.images.diskspace import NoSpace
@@ -40,28 +38,6 @@ _FULL_ID_RE = re.compile(r"^(?:sha256:)?[a-f0-9]{64}$")
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 # (container id, running) for every container created from an image id.
 ImageUsers = Callable[[str], List[Tuple[str, bool]]]
-
-
-def decode_registry_auth(header: Optional[str]) -> Optional[Dict[str, str]]:
-    """X-Registry-Auth: base64url(JSON AuthConfig); "" or "e30=" ({}) mean anonymous."""
-    if not header:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))
-        data = json.loads(raw)
-    except (ValueError, binascii.Error) as exc:
-        raise InvalidArgument(f"invalid X-Registry-Auth header: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidArgument("invalid X-Registry-Auth header: not a JSON object")
-    return {str(k).lower(): str(v) for k, v in data.items() if v}
-
-
-def _credentials(auth: Dict[str, str]) -> Optional[Credentials]:
-    if auth.get("auth") and not auth.get("username"):
-        user, _, password = base64.b64decode(auth["auth"]).decode("utf-8", "replace").partition(":")
-        auth = {**auth, "username": user, "password": password}
-    creds = Credentials(auth.get("username", ""), auth.get("password", ""), auth.get("identitytoken", ""))
-    return creds if creds.has_password() or creds.identity_token else None
 
 
 def created_unix(created: str) -> int:
@@ -151,25 +127,24 @@ class ImageService:
         return True
 
     # -- registry access -----------------------------------------------------
-    def registry_client(self, auth: Optional[Dict[str, str]] = None) -> RegistryClient:
-        """A client using the request's credentials, else the user's docker config."""
-        explicit = _credentials(auth) if auth else None
+    def registry_client(self, credentials: Optional[Credentials] = None) -> RegistryClient:
+        """A client using these credentials (a request's: api/registry_auth.py), else the docker config's."""
 
         def provider(registry: str) -> Optional[Credentials]:
-            return explicit if explicit is not None else self.docker_config.credentials(registry)
+            return credentials if credentials is not None else self.docker_config.credentials(registry)
 
         return RegistryClient(self.settings.insecure_registries, self.settings.registry_mirrors, provider,
                               stall_timeout=self.settings.pull_stall_timeout)
 
     def pull(self, from_image: str, tag: Optional[str] = None, platform: Optional[str] = None,
-             auth: Optional[Dict[str, str]] = None) -> PullJob:
+             credentials: Optional[Credentials] = None) -> PullJob:
         """Resolve the manifest now (errors surface as HTTP statuses); job.events() does the rest.
 
         Raises:
             NotFound: manifest unknown. Unauthorized, Unavailable: registry access.
         """
         ref = self._pull_reference(from_image, tag)
-        client = self.registry_client(auth)
+        client = self.registry_client(credentials)
         try:
             resolved = resolve(client, ref, parse_platform(platform))
         except Unauthorized as exc:
@@ -182,6 +157,23 @@ class ImageService:
             client.close()
             raise
         return _SpaceReturningPullJob(self.store, client, resolved, on_done=self._pulled)
+
+    def inspect_distribution(self, name: str, credentials: Optional[Credentials] = None) -> Dict[str, Any]:
+        """GET /distribution/{name}/json: name's descriptor and platforms, asked of its registry now.
+
+        Raises:
+            InvalidArgument: name is no reference. Internal: name is a full image id (dockerd: 500).
+            NotFound: manifest unknown. Unauthorized: the registry wants (other) credentials.
+        """
+        if _FULL_ID_RE.match(name):
+            raise Internal("no manifest found for full image ID",
+                           hint="name the image by repository and tag or digest")
+        ref = self.parse(name)
+        client = self.registry_client(credentials)
+        try:
+            return inspect_distribution(client, ref)
+        finally:
+            client.close()
 
     def _pull_reference(self, from_image: str, tag: Optional[str]) -> Reference:
         ref = self.parse(from_image, default_tag=None)
@@ -203,7 +195,7 @@ class ImageService:
         assert job.record is not None
         return job.record
 
-    def push(self, name: str, tag: Optional[str] = None, auth: Optional[Dict[str, str]] = None) -> PushJob:
+    def push(self, name: str, tag: Optional[str] = None, credentials: Optional[Credentials] = None) -> PushJob:
         """Plan a push of name (every tag of its repository when neither name nor tag has one).
 
         Raises:
@@ -220,7 +212,7 @@ class ImageService:
             if self.get(str(other)).image_id != record.image_id:
                 raise InvalidArgument(f"push {ref.familiar_name}: its tags name different images",
                                       hint="push one tag at a time")
-        return PushJob(self.store, self.registry_client(auth), record, refs, on_pushed=self._pushed)
+        return PushJob(self.store, self.registry_client(credentials), record, refs, on_pushed=self._pushed)
 
     def _tags_of_repository(self, ref: Reference) -> List[Reference]:
         found = [parse_reference(t) for r in self.store.list() for t in r.repo_tags]
@@ -432,7 +424,7 @@ class ImageService:
     # -- views -----------------------------------------------------------------
     def image_size(self, record: ImageRecord) -> int:
         """Unpacked size when the layers are unpacked (docker reports that), else the blobs'."""
-        return sum(layers.unpacked_size(self.store.paths, c) for c in record.chain_ids) or record.size
+        return sum(layer_dirs.unpacked_size(self.store.paths, c) for c in record.chain_ids) or record.size
 
     def inspect(self, name: str, api_version: str = "1.44") -> Dict[str, Any]:
         """GET /images/{name}/json.
@@ -446,7 +438,7 @@ class ImageService:
     def history(self, name: str) -> List[Dict[str, Any]]:
         """GET /images/{name}/history, newest first."""
         record = self.get(name)
-        sizes = [layers.unpacked_size(self.store.paths, chain) or layer.size
+        sizes = [layer_dirs.unpacked_size(self.store.paths, chain) or layer.size
                  for layer, chain in zip(record.layers, record.chain_ids)]
         return history_json(record, sizes)
 

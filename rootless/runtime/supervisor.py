@@ -1,4 +1,4 @@
-"""The engine's side of the per-container monitors (runtime/monitor.py).
+"""The engine's side of the per-container monitors (runtime/monitor.py; their protocol is runtime/monitor_protocol.py).
 
 launch() starts a monitor and waits for its ready line; start/attach/resize
 talk to its sockets; read_exit/wait_exit/is_alive find out what happened,
@@ -23,7 +23,7 @@ from rootless.config.paths import Paths
 from rootless import errors
 from rootless.errors import FailedPrecondition, Internal, RootlessError, ToolError
 from rootless.runtime.crun import Crun
-from rootless.runtime.monitor import READY, SUN_PATH_MAX, MonitorConfig, accept_console, process_start_time, set_winsize
+from rootless.runtime.monitor_protocol import READY, SUN_PATH_MAX, MonitorConfig, accept_console, process_start_time, set_winsize
 from rootless.runtime.network import slirp
 from rootless.runtime.seccomp_cache import SeccompCache
 from rootless.runtime.zygote import Zygote

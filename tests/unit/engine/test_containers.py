@@ -16,7 +16,8 @@ from rootless.config import Paths
 from rootless.engine import lifecycle
 from rootless.engine.container_model import Container
 from rootless.engine.container_volumes import ContainerVolumes
-from rootless.engine.containers import ContainerHost, Containers
+from rootless.engine.container_runtime import ContainerHost
+from rootless.engine.containers import Containers
 from rootless.engine.engine import check_store_version
 from rootless.engine.events import EventBus
 from rootless.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, NotModified, ToolError
