@@ -14,6 +14,7 @@ import rootless
 from rootless.config import STORE_VERSION, Paths, Settings
 from rootless.config.paths import hooks_dirs
 from rootless.engine import container_spec
+from rootless.engine.build import BuildService
 from rootless.engine.container_model import Container
 from rootless.engine.containers import ContainerService
 from rootless.engine.events import EventBus
@@ -95,6 +96,8 @@ class Engine:
         self.images.image_users = lambda image_id: [
             (c.id, c.running) for c in self.containers.using_image(image_id)]
         self.lifecycle.adopt()
+        self.builds = BuildService(self)
+        self.builds.remove_leftovers()
 
     def close(self) -> None:
         """Release what the engine holds; containers keep running under their monitors."""

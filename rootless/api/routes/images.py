@@ -107,7 +107,10 @@ def list_(engine: Engine, request: Request) -> Response:
 def prune(engine: Engine, request: Request) -> Response:
     filters = parse_filters(request.q("filters"))
     all_images = any(v.lower() in ("false", "0") for v in filters.get("dangling", []))
-    return Response.json(engine.images.prune(all_images, filters.get("label")))
+    result = engine.images.prune(all_images, filters.get("label"))
+    if not filters.get("label"):  # the build cache's layers are images' garbage too (issue 9)
+        result["SpaceReclaimed"] += engine.builds.prune()["SpaceReclaimed"]
+    return Response.json(result)
 
 
 def save_many(engine: Engine, request: Request) -> StreamResponse:
@@ -160,7 +163,7 @@ def disk_usage(engine: Engine, request: Request) -> Response:
                           if "container" in wanted else [])
     body["Volumes"] = [_volume_usage(engine, v.to_json(), v.name) for v in engine.volumes.all()] \
         if "volume" in wanted else []
-    body["BuildCache"] = []
+    body["BuildCache"] = engine.builds.disk_usage() if "build-cache" in wanted else []
     return Response.json(body)
 
 

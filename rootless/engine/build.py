@@ -1,0 +1,304 @@
+"""Build and commit use cases: the engine's side of build/builder.py.
+
+EngineStepRunner implements the builder's StepRunner with the engine's
+public container operations (create, start, logs, wait, kill, remove, the
+storage driver's mount and upper dir); BuildService extracts a streamed
+context, runs the builder in a worker thread and yields docker's JSON lines,
+and commits containers (docker commit) through the same layer writer.
+
+Build containers carry the label BUILD_LABEL; the next daemon removes the
+ones a killed daemon left (remove_leftovers).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import os
+import queue
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from typing import IO, Any, Callable, Dict, Generator, List, Optional
+
+from rootless.build.builder import Builder, BuildFailed, BuildOptions, RunSpec
+from rootless.build.cache import BuildCache
+from rootless.build.context import DOCKERIGNORE, DockerIgnore, open_in_context
+from rootless.build.dockerfile import parse_dockerfile
+from rootless.errors import InvalidArgument, NotFound, RootlessError
+from rootless.images import commit as image_commit
+from rootless.images.archive import apply_changes
+from rootless.images.store import ImageRecord
+from rootless.images.types import ContainerConfig, History
+from rootless.runtime import logs as runtime_logs
+from rootless.runtime.storage.changes import write_layer_tar
+from rootless.util import confined, confined_tar
+
+logger = logging.getLogger(__name__)
+
+BUILD_LABEL = "io.rootless.build"
+# The container config fields an image keeps (docker commit copies these).
+IMAGE_CONFIG_FIELDS = ("User", "Env", "Cmd", "Entrypoint", "WorkingDir", "Labels", "ExposedPorts", "Volumes",
+                       "StopSignal", "Healthcheck", "OnBuild", "Shell")
+MAX_DOCKERFILE = 16 * 1024 * 1024
+
+
+class EngineStepContainer:
+    """One build container (see build/builder.py StepContainer)."""
+
+    def __init__(self, engine: Any, container: Any) -> None:
+        self.engine, self.container = engine, container
+        self.container_id: str = container.id
+
+    def mount(self) -> str:
+        rootfs: str = self.engine.lifecycle.driver.mount(self.container_id)
+        return rootfs
+
+    def run(self, output: Callable[[bytes], None], cancelled: threading.Event) -> int:
+        lifecycle, container = self.engine.lifecycle, self.container
+        lifecycle.start(container)
+        done = threading.Event()
+
+        def kill_on_cancel() -> None:
+            while not done.wait(0.25):
+                if cancelled.is_set():
+                    with contextlib.suppress(RootlessError):
+                        lifecycle.kill(container, "KILL")
+                    return
+
+        watcher = threading.Thread(target=kill_on_cancel, daemon=True, name="build-cancel")
+        watcher.start()
+        try:
+            for entry in runtime_logs.read_logs(container.log_path, follow=True,
+                                                is_running=lambda: container.running):
+                output(entry.data)
+            status = self.engine.containers.wait(container, "not-running")
+        finally:
+            done.set()
+        return int(status["StatusCode"])
+
+    def write_changes(self, out: IO[bytes]) -> None:
+        write_layer_tar(self.engine.lifecycle.driver.upper_dir(self.container_id), out)
+
+    def remove(self) -> None:
+        with contextlib.suppress(NotFound):
+            self.engine.lifecycle.remove(self.container, force=True, volumes=True)
+
+
+class EngineStepRunner:
+    """Makes build containers with the engine's create (see build/builder.py StepRunner)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def create(self, image_id: str, spec: RunSpec) -> EngineStepContainer:
+        network = "bridge" if spec.network in ("", "default") else spec.network
+        body = {"Image": image_id, "Cmd": list(spec.argv), "Entrypoint": [], "Env": list(spec.env),
+                "User": spec.user, "WorkingDir": spec.workdir, "Labels": {BUILD_LABEL: "1"},
+                "HostConfig": {"NetworkMode": network}}
+        container = self.engine.lifecycle.create(body, None, None)
+        return EngineStepContainer(self.engine, container)
+
+
+def decode_registry_config(header: Optional[str]) -> Dict[str, Dict[str, str]]:
+    """X-Registry-Config: base64url(JSON {registry: AuthConfig}), as the docker CLI sends for builds."""
+    if not header:
+        return {}
+    try:
+        data = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidArgument(f"invalid X-Registry-Config header: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidArgument("invalid X-Registry-Config header: not a JSON object")
+    return {str(k): {str(a).lower(): str(b) for a, b in v.items() if b} for k, v in data.items()
+            if isinstance(v, dict)}
+
+
+@dataclass
+class BuildJob:
+    """A started build: events() yields docker's JSON lines; cancel() stops it (client gone)."""
+
+    service: "BuildService"
+    context_dir: str
+    dockerfile_text: bytes
+    ignore: DockerIgnore
+    options: BuildOptions
+    auth: Dict[str, Dict[str, str]]
+    cancelled: threading.Event
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def events(self) -> Generator[Dict[str, Any], None, None]:
+        out: "queue.Queue[Optional[Dict[str, Any]]]" = queue.Queue()
+        worker = threading.Thread(target=self._work, args=(out,), daemon=True, name="build")
+        worker.start()
+        try:
+            while True:
+                event = out.get()
+                if event is None:
+                    return
+                yield event
+        finally:
+            self.cancelled.set()  # normal end: no-op; a client that went away: stop the build
+            worker.join()
+            shutil.rmtree(os.path.dirname(self.context_dir), ignore_errors=True)
+
+    def _work(self, out: "queue.Queue[Optional[Dict[str, Any]]]") -> None:
+        try:
+            dockerfile = parse_dockerfile(self.dockerfile_text)
+            record = self.service.builder(self.auth).build(self.context_dir, dockerfile, self.options, out.put,
+                                                self.cancelled, self.ignore)
+            for tag in self.options.tags:
+                out.put({"stream": f"Successfully tagged {_familiar(tag)}\n"})
+            self.service.engine.events.publish("image", "build", record.image_id, name=record.image_id)
+        except BuildFailed as exc:
+            out.put({"errorDetail": {"code": exc.code, "message": exc.message}, "error": exc.message})
+        except RootlessError as exc:
+            out.put({"errorDetail": {"message": exc.message}, "error": exc.message})
+        except Exception as exc:  # the stream is already 200: say it there, never leave it hanging
+            logger.exception("build failed")
+            out.put({"errorDetail": {"message": f"internal error: {exc}"}, "error": f"internal error: {exc}"})
+        finally:
+            out.put(None)
+
+
+def _familiar(full: str) -> str:
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if full.startswith(prefix):
+            return full[len(prefix):]
+    return full
+
+
+class BuildService:
+    """POST /build, /build/prune, /commit; one per engine."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.cache = BuildCache(engine.paths.build_cache, engine.image_store)
+        self.cache.recover()
+        self.runner = EngineStepRunner(engine)
+
+    def builder(self, auth: Dict[str, Dict[str, str]]) -> Builder:
+        """A builder whose FROM pulls use this build's credentials (X-Registry-Config)."""
+        def pull(name: str, platform: Optional[str], always: bool) -> ImageRecord:
+            return self._pull(name, platform, always, auth)
+        return Builder(self.engine.image_store, self.cache, self.runner, pull, self.engine.paths.tmp)
+
+    # -- build ------------------------------------------------------------------
+    def start(self, body: IO[bytes], options: BuildOptions, registry_config: Optional[str]) -> BuildJob:
+        """Unpack the context (a tar stream, never held in memory) and read its Dockerfile.
+
+        Raises:
+            InvalidArgument: a bad tar, no Dockerfile, a bad .dockerignore.
+        """
+        auth = decode_registry_config(registry_config)
+        work = tempfile.mkdtemp(prefix="build-", dir=self.engine.paths.tmp)
+        try:
+            context = os.path.join(work, "context")
+            os.mkdir(context, 0o700)
+            with confined.Root(context, symlinks=False) as root:
+                confined_tar.extract(root, "/", body, False, (0, 0))
+            dockerfile = self._read(context, options.dockerfile, required=True)
+            ignore = DockerIgnore.from_text((self._read(context, DOCKERIGNORE) or b"").decode("utf-8", "replace"))
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        return BuildJob(self, context, dockerfile or b"", ignore, options, auth, threading.Event())
+
+    @staticmethod
+    def _read(context: str, name: str, required: bool = False) -> Optional[bytes]:
+        try:
+            fd = open_in_context(context, name)
+        except InvalidArgument:
+            if required:
+                raise InvalidArgument(f"Cannot locate specified Dockerfile: {name}") from None
+            return None
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(MAX_DOCKERFILE + 1)
+        if len(data) > MAX_DOCKERFILE:
+            raise InvalidArgument(f"can't read {name}: larger than {MAX_DOCKERFILE} bytes")
+        return data
+
+    def _pull(self, name: str, platform: Optional[str], always: bool,
+              credentials: Dict[str, Dict[str, str]]) -> ImageRecord:
+        images = self.engine.images
+        if not always and images.exists(name):
+            record: ImageRecord = images.get(name)
+            return record
+        ref = images.parse(name)
+        auth = credentials.get(ref.registry) or (credentials.get("https://index.docker.io/v1/")
+                                                  if ref.registry == "docker.io" else None)
+        job = images.pull(name, None, platform, auth)
+        for _ in job.events():
+            pass
+        if job.record is None:
+            raise NotFound(f"can't pull {name}: the pull gave no image")
+        pulled: ImageRecord = job.record
+        return pulled
+
+    def prune(self) -> Dict[str, Any]:
+        """docker builder prune: every cache entry."""
+        return self.cache.prune()
+
+    def disk_usage(self) -> List[Dict[str, Any]]:
+        return self.cache.usage()
+
+    def remove_leftovers(self) -> None:
+        """Build containers a killed daemon left behind."""
+        for container in self.engine.containers.all():
+            if (container.config.get("Labels") or {}).get(BUILD_LABEL) and not container.running:
+                with contextlib.suppress(RootlessError, OSError):
+                    self.engine.lifecycle.remove(container, force=True, volumes=True)
+                    logger.info("removed leftover build container %s", container.id)
+
+    # -- commit -----------------------------------------------------------------
+    def commit(self, container_ref: str, repo: Optional[str], tag: Optional[str], comment: str, author: str,
+               changes: List[str], overrides: Dict[str, Any], pause: bool) -> str:
+        """docker commit: the container's changes as a new layer on its image.
+
+        Raises:
+            NotFound: no such container. InvalidArgument: a bad change or reference.
+        """
+        container = self.engine.containers.get(container_ref)
+        full = None
+        if repo:
+            ref = self.engine.images.parse(repo, default_tag=None)
+            full = str(ref.with_tag(tag or ref.tag or "latest"))
+        base = self.engine.image_store.get(container.data["Image"])
+        config = {k: v for k, v in container.config.items() if k in IMAGE_CONFIG_FIELDS and v not in (None, "")}
+        config.update({k: v for k, v in overrides.items() if k in IMAGE_CONFIG_FIELDS})
+        container_config = apply_changes(ContainerConfig.from_json(config), changes)
+        store = self.engine.image_store
+        paused = self._pause(container, pause)
+        try:
+            with store.lease(), tempfile.TemporaryFile(dir=self.engine.paths.tmp) as spool:
+                write_layer_tar(self.engine.lifecycle.driver.upper_dir(container.id), spool)
+                spool.seek(0)
+                layer = image_commit.write_layer(store, spool)
+                history = [History(created_by=container.command_text(), comment=comment or None,
+                                   author=author or None)]
+                record = image_commit.new_image(store, base, [layer], container_config, history, full,
+                                                author or None)
+        finally:
+            if paused:
+                with contextlib.suppress(RootlessError):
+                    self.engine.lifecycle.unpause(container)
+        self.engine.events.publish("container", "commit", container.id, comment=comment)
+        return record.image_id
+
+    def _pause(self, container: Any, pause: bool) -> bool:
+        """docker pauses a running container while it commits; where cgroups can't freeze, it is not paused."""
+        if not (pause and container.running and self.engine.host.cgroup.limits_supported):
+            return False
+        try:
+            self.engine.lifecycle.pause(container)
+        except RootlessError as exc:
+            logger.info("commit of %s without pausing: %s", container.id, exc)
+            return False
+        return True
+
+
