@@ -312,7 +312,7 @@ class _BuildRun:
         network = instr.network if instr.network != "default" else self.opt.network
         spec = RunSpec(argv, env, state.config.config.user or "", state.config.config.working_dir or "",
                        network or "default")
-        with self._container(state, spec) as container:
+        with self._container(state, spec, announce=True) as container:
             self.steps.say(f" ---> Running in {container.container_id[:12]}\n")
             code = container.run(lambda data: self.steps.say(data.decode("utf-8", "replace")), self.cancelled)
             self._check_cancelled()
@@ -334,14 +334,15 @@ class _BuildRun:
         return state.config, state.layers + [layer], [layer]
 
     @contextlib.contextmanager
-    def _container(self, state: _State, spec: RunSpec) -> Iterator[StepContainer]:
+    def _container(self, state: _State, spec: RunSpec, announce: bool = False) -> Iterator[StepContainer]:
+        """A build container, always removed (--rm=false would keep it: refused in the route)."""
         image_id = self._as_image(state)
         container = self.b.runner.create(image_id, spec)
         try:
             yield container
         finally:
-            if self.opt.remove or self.opt.force_remove:
-                container.remove()
+            container.remove()
+            if announce:
                 self.steps.say(f"Removing intermediate container {container.container_id[:12]}\n")
 
     def _commit_changes(self, container: StepContainer) -> LayerRecord:
@@ -535,7 +536,7 @@ class _CopyPlan:
         for item in self.items:
             if is_add and item.rel == "" and os.path.basename(item.path) and _is_file(item) \
                     and copying.is_archive(tree, item.path):
-                copying.extract_archive(tree, item.path, target, dest)
+                copying.extract_archive(tree, item.path, target, dest, (owner.uid, owner.gid) if self.instr.chown else None)
                 continue
             copying.copy_item(tree, item, target, copying.destination_of(item, dest, dest_is_dir), owner)
         for doc in self.instr.inline:

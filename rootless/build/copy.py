@@ -155,12 +155,16 @@ def copy_item(tree: confined.Root, item: SourceItem, target: confined.Root, dest
             os.utime(out.fileno(), ns=(item.info.st_atime_ns, item.info.st_mtime_ns))
 
 
-def extract_archive(tree: confined.Root, path: str, target: confined.Root, dest: str) -> None:
-    """ADD of a local tar: unpack it into dest (owners as the archive says, like docker)."""
+def extract_archive(tree: confined.Root, path: str, target: confined.Root, dest: str,
+                    owner: Optional[Tuple[int, int]]) -> None:
+    """ADD of a local tar: unpack it into dest, owned by --chown's ids, else by root.
+
+    (docker keeps the archive's owners; util/confined_tar.py's extractor can't yet.)
+    """
     with confined.closing(target.makedirs(dest)):
         pass
     with os.fdopen(tree.open(path, os.O_RDONLY, follow=False), "rb") as source:
-        confined_tar.extract(target, dest, source, False, None)
+        confined_tar.extract(target, dest, source, False, owner)
 
 
 def is_dir_in(target: confined.Root, path: str) -> bool:

@@ -117,6 +117,25 @@ def decode_registry_config(header: Optional[str]) -> Dict[str, Dict[str, str]]:
             if isinstance(v, dict)}
 
 
+class _ZeroPadded:
+    """The docker CLI's context tar with -f outside the context ends right after the last file's
+    data (its tar rewriting writes no padding, no end blocks; Go's reader takes that): pad
+    with zeros, so tarfile sees the block end and the end-of-archive marker."""
+
+    PAD = 2 * 512 + 511
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream, self.padded = stream, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size if size and size > 0 else 1 << 16)
+        if data:
+            return data
+        extra = min(self.PAD - self.padded, size if size and size > 0 else self.PAD)
+        self.padded += extra
+        return b"\0" * extra
+
+
 @dataclass
 class BuildJob:
     """A started build: events() yields docker's JSON lines; cancel() stops it (client gone)."""
@@ -201,7 +220,7 @@ class BuildService:
             context = os.path.join(work, "context")
             os.mkdir(context, 0o700)
             with confined.Root(context, symlinks=False) as root:
-                confined_tar.extract(root, "/", body, False, (0, 0))
+                confined_tar.extract(root, "/", _ZeroPadded(body), False, (0, 0))  # type: ignore[arg-type]
             dockerfile = self._read(context, options.dockerfile, required=True)
             ignore = DockerIgnore.from_text((self._read(context, DOCKERIGNORE) or b"").decode("utf-8", "replace"))
         except BaseException:

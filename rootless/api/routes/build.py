@@ -34,6 +34,9 @@ def _options(engine: Engine, request: Request) -> BuildOptions:
     cache_from = request.q_json("cachefrom", [])
     if cache_from:
         raise InvalidArgument("build: cachefrom: not supported (the cache is local and content-addressed)")
+    if not request.q_bool("rm", True) and not request.q_bool("forcerm"):
+        raise InvalidArgument("build: rm=false: not supported: build containers are always removed",
+                              hint="commit a container of the image with docker commit to keep one's changes")
     tags: List[str] = []
     for tag in request.q_all("t"):
         ref = engine.images.parse(tag)
@@ -64,6 +67,8 @@ def _stream(job: BuildJob, request: Request, quiet: bool) -> Iterator[bytes]:
             if quiet and "stream" in event:
                 continue
             yield json.dumps(event).encode() + b"\n"
+            if quiet and "aux" in event:  # moby's postBuild: -q prints just the id
+                yield json.dumps({"stream": event["aux"]["ID"] + "\n"}).encode() + b"\n"
     except GeneratorExit:
         job.cancel()
         raise

@@ -1,0 +1,252 @@
+"""docker build (classic builder, DOCKER_BUILDKIT=0), docker-py, docker-compose and commit against rootlessd."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from typing import Dict, Iterator
+
+import pytest
+
+CLASSIC = {"DOCKER_BUILDKIT": "0"}
+
+
+@pytest.fixture()
+def context() -> Iterator[str]:
+    path = tempfile.mkdtemp(prefix="rootless-build-ctx-", dir="/tmp")
+    os.chmod(path, 0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def write(root: str, files: Dict[str, str]) -> None:
+    for name, text in files.items():
+        path = os.path.join(root, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o644)
+    for dirpath, dirnames, _ in os.walk(root):
+        for d in dirnames:
+            os.chmod(os.path.join(dirpath, d), 0o755)
+
+
+def build(engine, context: str, *args: str, check: bool = True, input: str = None):  # type: ignore[no-untyped-def,assignment]
+    return engine.docker("build", *args, context, check=check, input=input, env=CLASSIC, timeout=300)
+
+
+def image_config(engine, name: str) -> Dict:  # type: ignore[no-untyped-def,type-arg]
+    return json.loads(engine.docker("image", "inspect", name).stdout)[0]
+
+
+def test_smoke(engine, images, context) -> None:  # type: ignore[no-untyped-def]
+    write(context, {"Dockerfile": f"FROM {images.busybox}\nCOPY a.txt /a.txt\nRUN cat /a.txt && echo built > /b\n"
+                                  "ENV X=1\nWORKDIR /w\nCMD [\"cat\", \"/b\"]\n", "a.txt": "hello\n"})
+    out = build(engine, context, "-t", "smoke:1")
+    print(out.stdout, out.stderr)
+    assert "Successfully tagged smoke:1" in out.stdout
+    run = engine.docker("run", "--rm", "smoke:1")
+    assert run.stdout == "built\n"
+
+
+
+def make_tar_gz(path: str, files: Dict[str, str]) -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.uid, info.gid = len(data), 0o604, 123, 456
+            tar.addfile(info, io.BytesIO(data))
+    os.chmod(path, 0o644)
+
+
+MULTI = """\
+ARG BASE={base}
+FROM $BASE AS unused
+RUN echo never-built && false
+FROM ${{BASE}} AS builder
+ARG GREETING=hello
+SHELL ["/bin/sh", "-ec"]
+WORKDIR /src
+COPY --chmod=755 tool.sh ./
+COPY dir/ /src/dir/
+RUN ./tool.sh "$GREETING" > /src/out.txt
+RUN ["/bin/sh", "-c", "echo exec-form > /src/exec.txt"]
+RUN <<EOF
+echo heredoc > /src/heredoc.txt
+EOF
+FROM $BASE
+LABEL org.example.k="v v"
+ENV APP_HOME=/app PATH=/app/bin:$PATH
+COPY --from=builder /src/out.txt /src/exec.txt /src/heredoc.txt $APP_HOME/
+COPY --from=builder --chown=1000:1000 /src/dir /app/dir
+ADD files.tar.gz /app/unpacked/
+COPY *.md /app/docs/
+EXPOSE 8080 9090/udp
+VOLUME /data
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --timeout=5s CMD true
+ONBUILD RUN echo triggered > /tmp/onbuild.txt
+USER 1000:1000
+WORKDIR /app
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /app/out.txt"]
+"""
+
+
+def multi_context(root: str, base: str) -> None:
+    write(root, {"Dockerfile": MULTI.format(base=base), "tool.sh": "#!/bin/sh\necho \"$1 from tool\"\n",
+                 "dir/a": "a\n", "dir/sub/b": "b\n", "one.md": "1\n", "two.md": "2\n"})
+    make_tar_gz(os.path.join(root, "files.tar.gz"), {"x": "from the tar\n"})
+
+
+def test_multistage_build_config_files_and_cache(engine, images, context) -> None:  # type: ignore[no-untyped-def]
+    multi_context(context, images.busybox)
+    first = build(engine, context, "-t", "multi:1", "--build-arg", "GREETING=hi")
+    assert "never-built" not in first.stdout and "RUN echo never-built" not in first.stdout
+    assert "Step 1/" in first.stdout and "Successfully tagged multi:1" in first.stdout
+    info = image_config(engine, "multi:1")
+    config = info["Config"]
+    assert config["Labels"]["org.example.k"] == "v v"
+    assert "APP_HOME=/app" in config["Env"] and any(e.startswith("PATH=/app/bin:") for e in config["Env"])
+    assert set(config["ExposedPorts"]) == {"8080/tcp", "9090/udp"}
+    assert set(config["Volumes"]) == {"/data"}
+    assert config["StopSignal"] == "SIGTERM" and config["User"] == "1000:1000" and config["WorkingDir"] == "/app"
+    assert config["Healthcheck"]["Test"] == ["CMD-SHELL", "true"] and config["Healthcheck"]["Interval"] == 30 * 10**9
+    assert config["OnBuild"] == ["RUN echo triggered > /tmp/onbuild.txt"]
+    assert config["Entrypoint"] == ["/bin/sh", "-c"] and config["Cmd"] == ["cat /app/out.txt"]
+    assert engine.docker("run", "--rm", "multi:1").stdout == "hi from tool\n"
+    listing = engine.docker("run", "--rm", "multi:1",
+                            "cat exec.txt heredoc.txt unpacked/x docs/one.md docs/two.md; "
+                            "stat -c '%u:%g %a %n' dir dir/a dir/sub/b unpacked/x").stdout
+    assert listing.splitlines() == ["exec-form", "heredoc", "from the tar", "1", "2", "1000:1000 755 dir",
+                                    "1000:1000 644 dir/a", "1000:1000 644 dir/sub/b", "0:0 604 unpacked/x"]  # docker keeps 123:456
+    image_id = info["Id"]
+
+    # unchanged: every step a hit, the same image
+    again = build(engine, context, "-t", "multi:1", "--build-arg", "GREETING=hi")
+    assert " ---> Running in" not in again.stdout
+    assert image_config(engine, "multi:1")["Id"] == image_id
+
+    # touched, not changed: still hits; a moved context too
+    os.utime(os.path.join(context, "tool.sh"), (1, 1))
+    moved = context + "-moved"
+    os.rename(context, moved)
+    try:
+        touched = build(engine, moved, "-t", "multi:1", "--build-arg", "GREETING=hi")
+        assert " ---> Running in" not in touched.stdout
+        assert image_config(engine, "multi:1")["Id"] == image_id
+        # one file changed: rebuilt from its step on
+        write(moved, {"tool.sh": "#!/bin/sh\necho \"$1 from tool v2\"\n"})
+        changed = build(engine, moved, "-t", "multi:1", "--build-arg", "GREETING=hi")
+        steps = changed.stdout.split("Step ")
+        tool_step = next(i for i, s in enumerate(steps) if "COPY --chmod=755 tool.sh" in s)
+        assert all("Using cache" in s for s in steps[1:tool_step] if "RUN" in s or "COPY" in s)
+        assert "Using cache" not in steps[tool_step]
+        assert engine.docker("run", "--rm", "multi:1").stdout == "hi from tool v2\n"
+    finally:
+        os.rename(moved, context)
+
+    # ONBUILD triggers run in an image built FROM it
+    child = tempfile.mkdtemp(prefix="rootless-build-child-", dir="/tmp")
+    try:
+        os.chmod(child, 0o777)
+        write(child, {"Dockerfile": "FROM multi:1\nRUN cat /tmp/onbuild.txt\n"})
+        out = build(engine, child, "-t", "child:1")
+        assert "Executing 1 build trigger" in out.stdout and "triggered" in out.stdout
+        assert image_config(engine, "child:1")["Config"]["OnBuild"] in (None, [])
+    finally:
+        shutil.rmtree(child, ignore_errors=True)
+
+
+def test_failing_run_shows_output_and_code_and_tags_nothing(engine, images, context) -> None:  # type: ignore[no-untyped-def]
+    write(context, {"Dockerfile": f"FROM {images.busybox}\nRUN echo about-to-fail && exit 3\n"})
+    out = build(engine, context, "-t", "failed:1", check=False)
+    assert out.returncode != 0
+    assert "about-to-fail" in out.stdout
+    assert "The command '/bin/sh -c echo about-to-fail && exit 3' returned a non-zero code: 3" in out.stderr
+    assert engine.docker("image", "inspect", "failed:1", check=False).returncode != 0
+    leftovers = engine.docker("ps", "-a", "--filter", "label=io.rootless.build", "-q").stdout
+    assert leftovers.strip() == ""
+
+
+def test_dockerignore_dockerfile_outside_and_stdin(engine, images, context) -> None:  # type: ignore[no-untyped-def]
+    write(context, {".dockerignore": "secret.txt\nlogs/**\n!logs/keep.log\n", "secret.txt": "s\n",
+                    "logs/a.log": "a\n", "logs/keep.log": "k\n", "app.txt": "app\n"})
+    elsewhere = tempfile.mkdtemp(prefix="rootless-build-df-", dir="/tmp")
+    try:
+        os.chmod(elsewhere, 0o777)
+        write(elsewhere, {"Build.dockerfile": f"FROM {images.busybox}\nCOPY . /ctx/\nCMD find /ctx -type f\n"})
+        build(engine, context, "-f", os.path.join(elsewhere, "Build.dockerfile"), "-t", "ignored:1")
+        files = sorted(engine.docker("run", "--rm", "ignored:1").stdout.split())
+        assert files == ["/ctx/.dockerignore", "/ctx/app.txt", "/ctx/logs/keep.log"]  # as docker does
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
+    out = build(engine, context, "-f", "-", "-t", "stdin:1",
+                input=f"FROM {images.busybox}\nCOPY app.txt /\nCMD cat /app.txt\n")
+    assert "Successfully tagged stdin:1" in out.stdout
+    assert engine.docker("run", "--rm", "stdin:1").stdout == "app\n"
+    iid = os.path.join(context, "iid")
+    quiet = build(engine, context, "-q", "--iidfile", iid, "-t", "stdin:1", "-f", "-",
+                  input=f"FROM {images.busybox}\nCOPY app.txt /\nCMD cat /app.txt\n")
+    with open(iid) as f:
+        assert quiet.stdout.strip() == f.read().strip() == image_config(engine, "stdin:1")["Id"]
+
+
+def test_docker_py_build(engine, images, context) -> None:  # type: ignore[no-untyped-def]
+    write(context, {"Dockerfile": f"FROM {images.busybox}\nARG V=x\nRUN echo \"v=$V\" > /v\nCMD cat /v\n"})
+    client = engine.client()
+    image, logs = client.images.build(path=context, tag="dockerpy:1", buildargs={"V": "py"}, rm=True)
+    assert any("Successfully built" in (line.get("stream") or "") for line in logs)
+    assert client.containers.run(image.id, remove=True) == b"v=py\n"
+
+
+def test_docker_compose_build(engine, images, context) -> None:  # type: ignore[no-untyped-def]
+    compose = shutil.which("docker-compose") or "/usr/bin/docker-compose"
+    if not os.path.exists(compose):
+        pytest.skip("docker-compose is not installed (setup-host.sh --tests installs it)")
+    write(context, {"docker-compose.yml": "version: '3'\nservices:\n  web:\n    build: ./web\n    image: composed:1\n",
+                    "web/Dockerfile": f"FROM {images.busybox}\nCOPY hello /hello\nCMD cat /hello\n",
+                    "web/hello": "composed\n"})
+    engine.user.run([compose, "-f", os.path.join(context, "docker-compose.yml"), "build"],
+                    env={**engine.env, "COMPOSE_DOCKER_CLI_BUILD": "0"}, timeout=300)
+    assert engine.docker("run", "--rm", "composed:1").stdout == "composed\n"
+
+
+def test_commit_with_changes_and_message(engine, images) -> None:  # type: ignore[no-untyped-def]
+    engine.docker("run", "--name", "to-commit", images.busybox, "sh", "-c", "echo kept > /committed")
+    try:
+        engine.docker("commit", "-c", 'CMD ["cat", "/committed"]', "-m", "a message", "-a", "me",
+                      "to-commit", "committed:1")
+        assert engine.docker("run", "--rm", "committed:1").stdout == "kept\n"
+        info = image_config(engine, "committed:1")
+        assert info["Comment"] == "a message" and info["Author"] == "me"
+        assert info["Config"]["Cmd"] == ["cat", "/committed"]
+    finally:
+        engine.docker("rm", "-f", "to-commit", check=False)
+
+
+def test_built_image_pushes_and_pulls_back(engine, images, registry, context) -> None:  # type: ignore[no-untyped-def]
+    write(context, {"Dockerfile": f"FROM {images.busybox}\nRUN mkdir /d && echo pushed > /d/f && rm -rf /etc/group\n"
+                                  "CMD cat /d/f\n"})
+    name = f"{registry.host}/built:1"
+    build(engine, context, "-t", name)
+    engine.docker("push", name)
+    engine.docker("rmi", name)
+    engine.docker("pull", name)
+    assert engine.docker("run", "--rm", name).stdout == "pushed\n"
+    assert engine.docker("run", "--rm", name, "ls", "/etc/group", check=False).returncode != 0
+
+
+def test_builder_prune_and_system_df(engine, images, context) -> None:  # type: ignore[no-untyped-def]
+    write(context, {"Dockerfile": f"FROM {images.busybox}\nRUN echo pruned > /p\n"})
+    build(engine, context, "-t", "prune:1")
+    df = engine.client().api.df()
+    assert df["BuildCache"], df
+    engine.docker("builder", "prune", "-a", "-f", env=CLASSIC)
+    assert not engine.client().api.df()["BuildCache"]
+    again = build(engine, context, "-t", "prune:1")
+    assert " ---> Running in" in again.stdout
