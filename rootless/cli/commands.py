@@ -28,6 +28,7 @@ IMAGE_COMMANDS: Dict[str, str] = {
     "load": "image.load:load",
     "import": "image.import_:import_",
     "prune": "image.prune:prune",
+    "build": "image.build:build",
 }
 
 CONTAINER_COMMANDS: Dict[str, str] = {
@@ -55,6 +56,7 @@ CONTAINER_COMMANDS: Dict[str, str] = {
     "unpause": "container.pause:unpause",
     "stats": "container.stats:stats",
     "prune": "container.prune:prune",
+    "commit": "container.commit:commit",
 }
 
 VOLUME_COMMANDS: Dict[str, str] = {
@@ -98,9 +100,10 @@ TOP_COMMANDS: Dict[str, str] = {
     "volume": "volume:volume",
     "network": "network:network",
     **pick(SYSTEM_COMMANDS, [("info", "info"), ("events", "events")]),
-    **pick(IMAGE_COMMANDS, [(verb, verb) for verb in ("pull", "push", "tag", "history", "save", "load", "import")]
+    **pick(IMAGE_COMMANDS, [(verb, verb) for verb in ("pull", "push", "tag", "history", "save", "load", "import",
+                                                      "build")]
            + [("images", "ls"), ("rmi", "rm")]),
     **pick(CONTAINER_COMMANDS, [(verb, verb) for verb in (
         "run", "create", "start", "stop", "restart", "kill", "rm", "logs", "exec", "attach", "top", "cp",
-        "rename", "port", "export", "wait", "pause", "unpause", "stats")] + [("ps", "ls")]),
+        "rename", "port", "export", "wait", "pause", "unpause", "stats", "commit")] + [("ps", "ls")]),
 }

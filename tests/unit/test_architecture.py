@@ -42,7 +42,9 @@ FORBIDDEN = {
 }
 # Documented exceptions: the CLI's doctor/unshare/service/stop need host-side code (see their docstrings).
 CLI_ALLOWED_LAZY = {"rootless.host.doctor", "rootless.host.userns", "rootless.host.cgroups",
-                    "rootless.daemon.main", "rootless.util.log"}
+                    "rootless.daemon.main", "rootless.util.log",
+                    # `rootless build` applies .dockerignore client-side, as docker's CLI (a pure L2 module)
+                    "rootless.build.context"}
 # runtime/linux.py is stdlib-only ctypes bindings (unshare, setns, mount) that host/ needs too;
 # its home is util/, where it can move once runtime/monitor.py is free to edit.
 HOST_ALLOWED_RUNTIME = {"rootless.runtime.linux"}
