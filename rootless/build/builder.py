@@ -174,7 +174,7 @@ class _BuildRun:
                  emit: Emit, cancelled: threading.Event, hidden: Sequence[str]) -> None:
         self.b, self.context, self.df, self.opt = builder, context, dockerfile, options
         self.emit, self.cancelled, self.hidden = emit, cancelled, set(h.strip("/") for h in hidden)
-        self.steps = _Steps(dockerfile.step_count, emit)
+        self.steps = _Steps(0, emit)
         self.stages: Dict[int, _State] = {}
         self.temp_images: List[str] = []
         platform = host_platform()
@@ -185,9 +185,11 @@ class _BuildRun:
 
     def execute(self) -> ImageRecord:
         try:
+            wanted = self.df.required_stages(self.opt.target, self.global_args)
+            # numbered over what is built (docker's classic builder builds every stage)
+            self.steps.total = len(self.df.meta_args) + sum(1 + len(s.instructions) for s in wanted)
             for arg in self.df.meta_args:
                 self.steps.step(arg.original)
-            wanted = self.df.required_stages(self.opt.target, self.global_args)
             for stage in wanted:
                 self.stages[stage.index] = self._stage(stage)
             final = self.stages[wanted[-1].index]
@@ -291,6 +293,7 @@ class _BuildRun:
             return self._cached(state, created_by, extra,
                                 lambda: self._run(state, instr, argv, svars.run_env()))
         assert isinstance(instr, (Copy, Add))
+        _refuse_urls(instr)
         with self._source_tree(stage, instr) as tree:
             plan = _CopyPlan.make(tree, instr, self.hidden if tree_is_context(instr) else set())
             created_by = f"/bin/sh -c #(nop) {instr.keyword} " + plan.describe()
@@ -405,6 +408,14 @@ class _BuildRun:
         return record
 
 
+def _refuse_urls(instr: Any) -> None:
+    for source in instr.sources:
+        if "://" in source or source.startswith("git@"):
+            raise InvalidArgument(f"dockerfile line {instr.line}: {instr.keyword} {source}: downloading URLs is "
+                                  "not supported: the builder has no network access of its own",
+                                  hint="download the file into the build context and COPY it")
+
+
 def tree_is_context(instr: Any) -> bool:
     return not getattr(instr, "from_ref", None)
 
@@ -503,11 +514,6 @@ class _CopyPlan:
 
     @classmethod
     def make(cls, tree: confined.Root, instr: Any, hidden: Any) -> "_CopyPlan":
-        for source in instr.sources:
-            if "://" in source:
-                raise InvalidArgument(f"dockerfile line {instr.line}: ADD {source}: downloading URLs is not "
-                                      "supported: builds here have no network access for the builder",
-                                      hint="download the file into the build context and COPY it")
         matches = []
         for source in instr.sources:
             found = [p for p in copying.match_sources(tree, source) if p.strip("/") not in hidden]

@@ -250,3 +250,37 @@ def test_builder_prune_and_system_df(engine, images, context) -> None:  # type: 
     assert not engine.client().api.df()["BuildCache"]
     again = build(engine, context, "-t", "prune:1")
     assert " ---> Running in" in again.stdout
+
+
+def test_rootless_cli_build_and_commit(engine, images, context) -> None:  # type: ignore[no-untyped-def]
+    write(context, {".dockerignore": "skip.txt\n", "skip.txt": "no\n", "app.txt": "app\n"})
+    elsewhere = tempfile.mkdtemp(prefix="rootless-build-df-", dir="/tmp")
+    try:
+        os.chmod(elsewhere, 0o777)
+        write(elsewhere, {"Dockerfile": f"FROM {images.busybox}\nARG V\nCOPY . /ctx/\nRUN echo \"v=$V\" > /v\n"
+                                        "CMD cat /v\n"})
+        iid = os.path.join(context, "iid")
+        out = engine.cli("build", "-f", os.path.join(elsewhere, "Dockerfile"), "--build-arg", "V=cli",
+                         "-t", "clibuilt:1", "--label", "a=b", "--iidfile", iid, context, timeout=300)
+        assert "Successfully tagged clibuilt:1" in out.stdout
+        with open(iid) as f:
+            image_id = f.read()
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
+    assert image_config(engine, "clibuilt:1")["Id"] == image_id
+    assert image_config(engine, "clibuilt:1")["Config"]["Labels"]["a"] == "b"
+    assert engine.docker("run", "--rm", "clibuilt:1").stdout == "v=cli\n"
+    assert engine.docker("run", "--rm", "clibuilt:1", "ls", "/ctx").stdout.split() == ["app.txt"]
+    quiet = engine.cli("build", "-q", "-f", "-", context, input=f"FROM {images.busybox}\nCMD echo stdin\n")
+    assert quiet.stdout.strip().startswith("sha256:")
+    failed = engine.cli("build", "-f", "-", context, input=f"FROM {images.busybox}\nRUN exit 7\n", check=False)
+    assert failed.returncode == 1 and "returned a non-zero code: 7" in failed.stderr
+    engine.docker("run", "--name", "cli-commit", images.busybox, "sh", "-c", "echo c > /c")
+    try:
+        out = engine.cli("commit", "-c", "ENV K=v", "-m", "msg", "cli-commit", "clicommit:2")
+        assert out.stdout.startswith("sha256:")
+        info = image_config(engine, "clicommit:2")
+        assert "K=v" in info["Config"]["Env"] and info["Comment"] == "msg"
+        assert engine.docker("run", "--rm", "clicommit:2", "cat", "/c").stdout == "c\n"
+    finally:
+        engine.docker("rm", "-f", "cli-commit", check=False)
