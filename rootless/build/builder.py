@@ -33,7 +33,7 @@ from rootless.images import commit as image_commit
 from rootless.images.store import ImageRecord, ImageStore, LayerRecord, rfc3339_now
 from rootless.images.types import ContainerConfig, History, ImageConfig, RootFS, host_platform
 from rootless.runtime import users
-from rootless.util import confined
+from rootless.util import confined, fs
 
 logger = logging.getLogger(__name__)
 
@@ -196,8 +196,7 @@ class _BuildRun:
             return self._finish(final)
         finally:
             for image_id in self.temp_images:
-                with contextlib.suppress(RootlessError, OSError):
-                    self.b.store.remove(image_id)
+                drop_temp_image(self.b.store, self.b.tmp_dir, image_id)
 
     # -- stages ---------------------------------------------------------------
     def _stage(self, stage: Stage) -> _State:
@@ -355,11 +354,16 @@ class _BuildRun:
             return image_commit.write_layer(self.b.store, spool)
 
     def _as_image(self, state: _State) -> str:
-        """Record the state as an (untagged) image so a container can be made of it."""
+        """Record the state as an (untagged) image so a container can be made of it.
+
+        Journalled first (temp_image_path): a daemon killed mid-build leaves no <none> image.
+        """
         if self.b.store.exists(state.image_id):
             return state.image_id
-        self._record(state)
+        fs.ensure_dir(os.path.dirname(temp_image_path(self.b.tmp_dir, state.image_id)))
+        fs.atomic_write(temp_image_path(self.b.tmp_dir, state.image_id), b"")
         self.temp_images.append(state.image_id)
+        self._record(state)
         return state.image_id
 
     def _record(self, state: _State, repo_tag: Optional[str] = None) -> ImageRecord:
@@ -406,6 +410,29 @@ class _BuildRun:
         self.emit({"aux": {"ID": record.image_id}})
         self.steps.say(f"Successfully built {_short(record.image_id)}\n")
         return record
+
+
+def temp_image_path(tmp_dir: str, image_id: str) -> str:
+    return os.path.join(tmp_dir, "build-images", image_id.replace(":", "-"))
+
+
+def drop_temp_image(store: ImageStore, tmp_dir: str, image_id: str) -> None:
+    """Remove an image a build recorded for its containers, unless someone tagged it meanwhile."""
+    with contextlib.suppress(RootlessError, OSError):
+        record = store.get(image_id)
+        if not record.repo_tags and not record.repo_digests:
+            store.remove(image_id)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temp_image_path(tmp_dir, image_id))
+
+
+def drop_leftover_temp_images(store: ImageStore, tmp_dir: str, in_use: Callable[[str], bool]) -> None:
+    """At daemon start: the temporary images of builds a killed daemon left."""
+    directory = os.path.dirname(temp_image_path(tmp_dir, "x"))
+    for name in os.listdir(directory) if os.path.isdir(directory) else []:
+        image_id = name.replace("-", ":", 1)
+        if not in_use(image_id):
+            drop_temp_image(store, tmp_dir, image_id)
 
 
 def _refuse_urls(instr: Any) -> None:

@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Dict, Generator, List, Optional
 
-from rootless.build.builder import Builder, BuildFailed, BuildOptions, RunSpec
+from rootless.build.builder import Builder, BuildFailed, BuildOptions, RunSpec, drop_leftover_temp_images
 from rootless.build.cache import BuildCache
 from rootless.build.context import DOCKERIGNORE, DockerIgnore, open_in_context
 from rootless.build.dockerfile import parse_dockerfile
@@ -35,7 +35,7 @@ from rootless.images.store import ImageRecord
 from rootless.images.types import ContainerConfig, History
 from rootless.runtime import logs as runtime_logs
 from rootless.runtime.storage.changes import write_layer_tar
-from rootless.util import confined, confined_tar
+from rootless.util import confined, confined_tar, fs
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ BUILD_LABEL = "io.rootless.build"
 IMAGE_CONFIG_FIELDS = ("User", "Env", "Cmd", "Entrypoint", "WorkingDir", "Labels", "ExposedPorts", "Volumes",
                        "StopSignal", "Healthcheck", "OnBuild", "Shell")
 MAX_DOCKERFILE = 16 * 1024 * 1024
+WORK_PREFIX = "build-context-"  # Paths.tmp/<this>*: a build's extracted context
 
 
 class EngineStepContainer:
@@ -215,7 +216,7 @@ class BuildService:
             InvalidArgument: a bad tar, no Dockerfile, a bad .dockerignore.
         """
         auth = decode_registry_config(registry_config)
-        work = tempfile.mkdtemp(prefix="build-", dir=self.engine.paths.tmp)
+        work = tempfile.mkdtemp(prefix=WORK_PREFIX, dir=self.engine.paths.tmp)
         try:
             context = os.path.join(work, "context")
             os.mkdir(context, 0o700)
@@ -267,12 +268,17 @@ class BuildService:
         return self.cache.usage()
 
     def remove_leftovers(self) -> None:
-        """Build containers a killed daemon left behind."""
+        """Build containers, temporary images and contexts a killed daemon left behind."""
         for container in self.engine.containers.all():
-            if (container.config.get("Labels") or {}).get(BUILD_LABEL) and not container.running:
+            if (container.config.get("Labels") or {}).get(BUILD_LABEL):
                 with contextlib.suppress(RootlessError, OSError):
                     self.engine.lifecycle.remove(container, force=True, volumes=True)
                     logger.info("removed leftover build container %s", container.id)
+        drop_leftover_temp_images(self.engine.image_store, self.engine.paths.tmp,
+                                  lambda image_id: bool(self.engine.containers.using_image(image_id)))
+        for name in os.listdir(self.engine.paths.tmp):
+            if name.startswith(WORK_PREFIX):
+                fs.remove_tree(os.path.join(self.engine.paths.tmp, name))
 
     # -- commit -----------------------------------------------------------------
     def commit(self, container_ref: str, repo: Optional[str], tag: Optional[str], comment: str, author: str,

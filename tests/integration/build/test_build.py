@@ -284,3 +284,49 @@ def test_rootless_cli_build_and_commit(engine, images, context) -> None:  # type
         assert engine.docker("run", "--rm", "clicommit:2", "cat", "/c").stdout == "c\n"
     finally:
         engine.docker("rm", "-f", "cli-commit", check=False)
+
+
+def _start_slow_build(engine, context: str, base: str):  # type: ignore[no-untyped-def]
+    import subprocess
+    import time
+    write(context, {"Dockerfile": f"FROM {base}\nRUN echo started && sleep 60\n"})
+    proc = engine.user.popen(["docker", "build", "-t", "slow:1", context], env={**engine.env, **CLASSIC},
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline, seen = time.monotonic() + 60, b""
+    while b"started" not in seen and time.monotonic() < deadline:
+        seen += proc.stdout.readline()
+    assert b"started" in seen, seen
+    return proc
+
+
+def _build_leftovers(engine) -> tuple:  # type: ignore[no-untyped-def,type-arg]
+    containers = engine.docker("ps", "-a", "-q", "--filter", "label=io.rootless.build").stdout.split()
+    dangling = engine.docker("images", "-q", "--filter", "dangling=true").stdout.split()
+    return containers, dangling
+
+
+def test_client_disconnect_cancels_and_cleans_up(engine, images, context) -> None:  # type: ignore[no-untyped-def]
+    import time
+    before = _build_leftovers(engine)[1]
+    proc = _start_slow_build(engine, context, images.busybox)
+    proc.kill()  # as Ctrl-C of docker build: the connection closes
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _build_leftovers(engine)[0]:
+        time.sleep(0.5)
+    containers, dangling = _build_leftovers(engine)
+    assert containers == [] and sorted(dangling) == sorted(before)
+    assert engine.docker("image", "inspect", "slow:1", check=False).returncode != 0
+
+
+def test_daemon_kill_mid_build_leaves_nothing_after_restart(fresh_engine, images, context) -> None:  # type: ignore[no-untyped-def]
+    from tests.integration.conftest import kill_engine_processes
+    fresh_engine.cli("info")
+    proc = _start_slow_build(fresh_engine, context, images.busybox)
+    kill_engine_processes(fresh_engine.run_dir)
+    proc.wait(timeout=30)
+    fresh_engine.cli("info")  # the next daemon
+    containers, dangling = _build_leftovers(fresh_engine)
+    assert containers == [] and dangling == []
+    leftovers = [n for n in os.listdir(os.path.join(fresh_engine.root, "tmp")) if n.startswith("build-context-")]
+    assert leftovers == []
