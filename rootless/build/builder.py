@@ -13,9 +13,11 @@ result is recorded and tagged only after the last step succeeded.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
+import stat
 import tempfile
 import threading
 from dataclasses import asdict, dataclass, field, replace
@@ -57,6 +59,7 @@ class RunSpec:
     user: str = ""
     workdir: str = ""
     network: str = "default"
+    binds: Sequence[Tuple[str, str, bool]] = ()  # (host path, container path, read-only): RUN --mount
 
 
 class StepContainer(Protocol):
@@ -76,6 +79,9 @@ class StepContainer(Protocol):
 
     def write_changes(self, out: IO[bytes]) -> None:
         """Its changes since create as an uncompressed OCI layer tar."""
+
+    def drop_mount_points(self, paths: Sequence[str]) -> None:
+        """Forget the empty directories the runtime made for these bind targets (and their new parents)."""
 
     def remove(self) -> None:
         """Remove it and its rootfs (idempotent)."""
@@ -288,9 +294,11 @@ class _BuildRun:
             prefix = f"|{len(run_args)} " + " ".join(f"{k}={v}" for k, v in sorted(run_args.items())) + " " \
                 if run_args else ""
             created_by = prefix + " ".join(argv)
-            extra = {"network": instr.network, "env": svars.run_env()}
-            return self._cached(state, created_by, extra,
-                                lambda: self._run(state, instr, argv, svars.run_env()))
+            with contextlib.ExitStack() as stack:
+                binds, keys = self._mounts(stage, state, instr, stack)
+                extra = {"network": instr.network, "env": svars.run_env(), "mounts": keys}
+                return self._cached(state, created_by, extra,
+                                    lambda: self._run(state, instr, argv, svars.run_env(), binds))
         assert isinstance(instr, (Copy, Add))
         _refuse_urls(instr)
         with self._source_tree(stage, instr) as tree:
@@ -299,9 +307,6 @@ class _BuildRun:
             return self._cached(state, created_by, {}, lambda: self._copy(state, instr, tree, plan))
 
     def _run_argv(self, state: _State, instr: Run) -> List[str]:
-        if instr.mounts:
-            raise InvalidArgument(f"dockerfile line {instr.line}: RUN --mount is not supported yet",
-                                  hint="copy the files in with COPY, or use a multi-stage build")
         shell = tuple(state.config.config.shell or DEFAULT_SHELL)
         argv, script = run_argv(instr, shell)
         if script is not None:
@@ -309,17 +314,64 @@ class _BuildRun:
                                   hint="drop the #! line to run it with the SHELL")
         return argv
 
-    def _run(self, state: _State, instr: Run, argv: List[str], env: List[str]
-             ) -> Tuple[ImageConfig, List[LayerRecord], List[LayerRecord]]:
+    def _mounts(self, stage: Stage, state: _State, instr: Run, stack: contextlib.ExitStack
+                ) -> Tuple[List[Tuple[str, str, bool]], List[List[str]]]:
+        """RUN --mount: binds for the container and what of them goes into the cache key."""
+        binds: List[Tuple[str, str, bool]] = []
+        keys: List[List[str]] = []
+        for mount in instr.mounts:
+            target = _absolute(mount.target, state.config.config.working_dir)
+            if mount.type == "cache":
+                cache_id = mount.cache_id or target
+                binds.append((self.b.cache.mount_dir(cache_id, mount.uid or 0, mount.gid or 0,
+                                                     0o755 if mount.mode is None else mount.mode),
+                              target, mount.readonly))
+                keys.append(["cache", cache_id, target, str(mount.readonly)])
+            elif mount.type == "bind":
+                host, key = self._bind_source(stage, instr, mount.from_ref, mount.source, stack)
+                if not mount.readonly:
+                    raise InvalidArgument(f"dockerfile line {instr.line}: RUN --mount=type=bind,rw: not supported",
+                                          hint="bind mounts are read-only here; copy what you change")
+                binds.append((host, target, True))
+                keys.append(["bind", key, target])
+            else:
+                raise InvalidArgument(f"dockerfile line {instr.line}: RUN --mount=type={mount.type}: not supported",
+                                      hint="type=cache and type=bind are")
+        return binds, keys
+
+    def _bind_source(self, stage: Stage, instr: Run, from_ref: str, source: str,
+                     stack: contextlib.ExitStack) -> Tuple[str, str]:
+        """The host path to bind (no symlink on its way) and its cache key (content or image)."""
+        tree = stack.enter_context(self._tree(stage, from_ref, instr.line))
+        path = "/" + (source or "/").strip("/")
+        try:
+            with confined.Root(tree.path, symlinks=False) as plain:
+                # the kernel follows links when it binds: none on the way (ELOOP) nor at the end
+                if stat.S_ISLNK(plain.lstat(path).st_mode):
+                    raise OSError(errno.ELOOP, "is a symbolic link")
+        except OSError as exc:
+            raise InvalidArgument(f"dockerfile line {instr.line}: RUN --mount source {source or '/'}: "
+                                  f"{exc.strerror or exc}") from None
+        host = os.path.join(tree.path, path.lstrip("/")).rstrip("/") or tree.path
+        if from_ref:
+            ref = self.df.resolve_ref(from_ref, stage.index, instr.line)
+            origin = self.stages[ref.stage].image_id if ref.stage is not None else str(ref.image)
+            return host, f"{origin}:{path}"
+        return host, copying.hash_items(tree, list(copying.expand_item(tree, path)))
+
+    def _run(self, state: _State, instr: Run, argv: List[str], env: List[str],
+             binds: Sequence[Tuple[str, str, bool]] = ()) -> Tuple[ImageConfig, List[LayerRecord], List[LayerRecord]]:
         network = instr.network if instr.network != "default" else self.opt.network
         spec = RunSpec(argv, env, state.config.config.user or "", state.config.config.working_dir or "",
-                       network or "default")
+                       network or "default", tuple(binds))
         with self._container(state, spec, announce=True) as container:
             self.steps.say(f" ---> Running in {container.container_id[:12]}\n")
             code = container.run(lambda data: self.steps.say(data.decode("utf-8", "replace")), self.cancelled)
             self._check_cancelled()
             if code != 0:
                 raise BuildFailed(f"The command '{' '.join(argv)}' returned a non-zero code: {code}", code)
+            if binds:
+                container.drop_mount_points([target for _, target, _ in binds])
             layer = self._commit_changes(container)
         return state.config, state.layers + [layer], [layer]
 
@@ -376,17 +428,20 @@ class _BuildRun:
         from rootless.images import types
         return self.b.store.add_image(manifest, types.MT_OCI_MANIFEST, config_digest, state.layers, repo_tag=repo_tag)
 
+    def _source_tree(self, stage: Stage, instr: Any) -> Any:
+        return self._tree(stage, getattr(instr, "from_ref", None) or "", instr.line)
+
     @contextlib.contextmanager
-    def _source_tree(self, stage: Stage, instr: Any) -> Iterator[confined.Root]:
-        from_ref = getattr(instr, "from_ref", None)
+    def _tree(self, stage: Stage, from_ref: str, line: int) -> Iterator[confined.Root]:
+        """The context, or the rootfs of a stage or image (mounted in a build container)."""
         if not from_ref:
             with confined.Root(self.context, symlinks=False) as tree:
                 yield tree
             return
-        ref = self.df.resolve_ref(from_ref, stage.index, instr.line)
+        ref = self.df.resolve_ref(from_ref, stage.index, line)
         if ref.stage is not None:
             if ref.stage not in self.stages:
-                raise InvalidArgument(f"COPY --from={from_ref}: stage {ref.stage} was not built")
+                raise InvalidArgument(f"--from={from_ref}: stage {ref.stage} was not built")
             source = self.stages[ref.stage]
         else:
             assert ref.image is not None
@@ -588,5 +643,4 @@ class _CopyPlan:
 
 
 def _is_file(item: copying.SourceItem) -> bool:
-    import stat
     return stat.S_ISREG(item.info.st_mode)

@@ -127,6 +127,22 @@ class BuildCache:
             return False
         return True
 
+    def mount_dir(self, cache_id: str, uid: int, gid: int, mode: int) -> str:
+        """The persistent directory of RUN --mount=type=cache,id=... (made on first use)."""
+        name = hashlib.sha256(cache_id.encode("utf-8")).hexdigest()[:32]
+        path = os.path.join(self.root, "mounts", name)
+        if not os.path.isdir(path):
+            fs.ensure_dir(os.path.dirname(path))
+            tmp = f"{path}.{os.getpid()}.tmp"
+            os.makedirs(tmp, exist_ok=True)
+            os.chown(tmp, uid, gid)
+            os.chmod(tmp, mode)
+            try:
+                os.rename(tmp, path)
+            except OSError:  # made meanwhile by another build
+                fs.remove_tree(tmp)
+        return path
+
     def usage(self) -> List[Dict[str, Any]]:
         """docker's BuildCache records for /system/df: one per entry."""
         records: List[Dict[str, Any]] = []

@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Dict, Generator, List, Optional
+from typing import IO, Any, Callable, Dict, Generator, List, Optional, Sequence
 
 from rootless.build.builder import Builder, BuildFailed, BuildOptions, RunSpec, drop_leftover_temp_images
 from rootless.build.cache import BuildCache
@@ -35,6 +35,7 @@ from rootless.images.store import ImageRecord
 from rootless.images.types import ContainerConfig, History
 from rootless.runtime import logs as runtime_logs
 from rootless.runtime.storage.changes import write_layer_tar
+from rootless.runtime.storage.driver import RootfsLayout, read_lowers
 from rootless.util import confined, confined_tar, fs
 
 logger = logging.getLogger(__name__)
@@ -84,9 +85,32 @@ class EngineStepContainer:
     def write_changes(self, out: IO[bytes]) -> None:
         write_layer_tar(self.engine.lifecycle.driver.upper_dir(self.container_id), out)
 
+    def drop_mount_points(self, paths: Sequence[str]) -> None:
+        upper = self.engine.lifecycle.driver.upper_dir(self.container_id)
+        lowers = read_lowers(RootfsLayout.of(self.engine.paths, self.container_id))
+        with confined.Root(upper, symlinks=False) as root:
+            for path in paths:
+                parts = [p for p in path.split("/") if p]
+                while parts and not _in_any(lowers, "/".join(parts)):
+                    try:
+                        parent, name = root.parent("/".join(parts))
+                        with confined.closing(parent):
+                            os.rmdir(name, dir_fd=parent)  # only an empty directory goes
+                    except OSError:
+                        break
+                    parts.pop()
+
     def remove(self) -> None:
         with contextlib.suppress(NotFound):
             self.engine.lifecycle.remove(self.container, force=True, volumes=True)
+
+
+def _in_any(lowers: Sequence[str], rel: str) -> bool:
+    for lower in lowers:
+        with contextlib.suppress(OSError), confined.Root(lower, symlinks=False) as root:
+            root.lstat(rel)
+            return True
+    return False
 
 
 class EngineStepRunner:
@@ -99,7 +123,8 @@ class EngineStepRunner:
         network = "bridge" if spec.network in ("", "default") else spec.network
         body = {"Image": image_id, "Cmd": list(spec.argv), "Entrypoint": [], "Env": list(spec.env),
                 "User": spec.user, "WorkingDir": spec.workdir, "Labels": {BUILD_LABEL: "1"},
-                "HostConfig": {"NetworkMode": network}}
+                "HostConfig": {"NetworkMode": network,
+                               "Binds": [f"{src}:{dst}:{'ro' if ro else 'rw'}" for src, dst, ro in spec.binds]}}
         container = self.engine.lifecycle.create(body, None, None)
         return EngineStepContainer(self.engine, container)
 

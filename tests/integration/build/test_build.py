@@ -330,3 +330,31 @@ def test_daemon_kill_mid_build_leaves_nothing_after_restart(fresh_engine, images
     assert containers == [] and dangling == []
     leftovers = [n for n in os.listdir(os.path.join(fresh_engine.root, "tmp")) if n.startswith("build-context-")]
     assert leftovers == []
+
+
+def test_run_mounts_cache_and_bind(engine, images, context) -> None:  # type: ignore[no-untyped-def]
+    write(context, {"data/x": "from the context\n", "Dockerfile": f"""\
+FROM {images.busybox} AS stage
+RUN echo from-a-stage > /made
+FROM {images.busybox}
+RUN --mount=type=cache,target=/var/cache/app echo run >> /var/cache/app/log && wc -l < /var/cache/app/log > /runs
+RUN --mount=type=bind,source=data,target=/mnt cat /mnt/x > /bound
+RUN --mount=type=bind,from=stage,source=/made,target=/tmp/made cat /tmp/made > /from-stage
+CMD cat /runs /bound /from-stage
+"""})
+    build(engine, context, "-t", "mounts:1")
+    assert engine.docker("run", "--rm", "mounts:1").stdout == "1\nfrom the context\nfrom-a-stage\n"
+    # the cache mount persists across builds, and its mount point is not in the image
+    build(engine, context, "--no-cache", "-t", "mounts:1")
+    assert engine.docker("run", "--rm", "mounts:1", "cat", "/runs").stdout == "2\n"
+    assert engine.docker("run", "--rm", "mounts:1", "ls", "/var/cache/app", check=False).returncode != 0
+    assert engine.docker("run", "--rm", "mounts:1", "ls", "/mnt", check=False).returncode != 0  # busybox has none
+    # a bound file that changed busts the step
+    write(context, {"data/x": "changed\n"})
+    out = build(engine, context, "-t", "mounts:1")
+    assert "Running in" in out.stdout.split("--mount=type=bind,source=data")[1].split("Step")[0]
+    assert engine.docker("run", "--rm", "mounts:1", "cat", "/bound").stdout == "changed\n"
+    os.symlink("/etc", os.path.join(context, "escape"))
+    write(context, {"Dockerfile": f"FROM {images.busybox}\nRUN --mount=type=bind,source=escape,target=/m ls /m\n"})
+    refused = build(engine, context, check=False)
+    assert refused.returncode != 0 and "symbolic link" in refused.stderr
