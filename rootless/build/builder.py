@@ -21,7 +21,7 @@ import stat
 import tempfile
 import threading
 from dataclasses import asdict, dataclass, field, replace
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Protocol, Sequence, Set, Tuple
 
 from rootless.build import copy as copying
 from rootless.build.cache import BuildCache, CacheEntry, step_key
@@ -60,6 +60,7 @@ class RunSpec:
     workdir: str = ""
     network: str = "default"
     binds: Sequence[Tuple[str, str, bool]] = ()  # (host path, container path, read-only): RUN --mount
+    keep: bool = False  # --rm=false: the container stays after its step (not a leftover to remove)
 
 
 class StepContainer(Protocol):
@@ -183,6 +184,7 @@ class _BuildRun:
         self.steps = _Steps(0, emit)
         self.stages: Dict[int, _State] = {}
         self.temp_images: List[str] = []
+        self.kept_images: Set[str] = set()
         platform = host_platform()
         from rootless.build.dockerfile import platform_args
         self.global_args = resolve_global_args(dockerfile, options.build_args,
@@ -202,7 +204,7 @@ class _BuildRun:
             return self._finish(final)
         finally:
             for image_id in self.temp_images:
-                drop_temp_image(self.b.store, self.b.tmp_dir, image_id)
+                drop_temp_image(self.b.store, self.b.tmp_dir, image_id, image_id in self.kept_images)
 
     # -- stages ---------------------------------------------------------------
     def _stage(self, stage: Stage) -> _State:
@@ -389,15 +391,24 @@ class _BuildRun:
 
     @contextlib.contextmanager
     def _container(self, state: _State, spec: RunSpec, announce: bool = False) -> Iterator[StepContainer]:
-        """A build container, always removed (--rm=false would keep it: refused in the route)."""
+        """A build container: removed, unless its step succeeded and --rm=false asked to keep it.
+
+        A kept container keeps its image (docker's intermediate image, untagged) too.
+        """
+        keep = announce and not (self.opt.remove or self.opt.force_remove)
         image_id = self._as_image(state)
-        container = self.b.runner.create(image_id, spec)
+        container = self.b.runner.create(image_id, replace(spec, keep=keep))
         try:
             yield container
-        finally:
+        except BaseException:
             container.remove()
-            if announce:
-                self.steps.say(f"Removing intermediate container {container.container_id[:12]}\n")
+            raise
+        if keep:
+            self.kept_images.add(image_id)
+            return
+        container.remove()
+        if announce:
+            self.steps.say(f"Removing intermediate container {container.container_id[:12]}\n")
 
     def _commit_changes(self, container: StepContainer) -> LayerRecord:
         with tempfile.TemporaryFile(dir=self.b.tmp_dir) as spool:
@@ -471,11 +482,11 @@ def temp_image_path(tmp_dir: str, image_id: str) -> str:
     return os.path.join(tmp_dir, "build-images", image_id.replace(":", "-"))
 
 
-def drop_temp_image(store: ImageStore, tmp_dir: str, image_id: str) -> None:
+def drop_temp_image(store: ImageStore, tmp_dir: str, image_id: str, keep: bool = False) -> None:
     """Remove an image a build recorded for its containers, unless someone tagged it meanwhile."""
     with contextlib.suppress(RootlessError, OSError):
         record = store.get(image_id)
-        if not record.repo_tags and not record.repo_digests:
+        if not keep and not record.repo_tags and not record.repo_digests:
             store.remove(image_id)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(temp_image_path(tmp_dir, image_id))

@@ -100,7 +100,7 @@ class ImageApiMixin:
               build_args: Optional[Dict[str, Optional[str]]] = None, target: Optional[str] = None,
               no_cache: bool = False, pull: bool = False, quiet: bool = False,
               labels: Optional[Dict[str, str]] = None, network: Optional[str] = None,
-              platform: Optional[str] = None, force_rm: bool = False,
+              platform: Optional[str] = None, force_rm: bool = False, remove: bool = True,
               registry_config: Optional[str] = None) -> Iterator[Any]:
         """POST /build (docker's classic builder): the body is the context tar; yields JSON lines.
 
@@ -116,6 +116,7 @@ class ImageApiMixin:
                 query.append((key, value))
         query += [(key, "1") for key, on in (("nocache", no_cache), ("pull", pull), ("q", quiet),
                                              ("forcerm", force_rm)) if on]
+        query.append(("rm", "1" if remove else "0"))
         if build_args:
             query.append(("buildargs", json.dumps(build_args)))
         if labels:

@@ -45,6 +45,7 @@ BUILD_LABEL = "io.rootless.build"
 IMAGE_CONFIG_FIELDS = ("User", "Env", "Cmd", "Entrypoint", "WorkingDir", "Labels", "ExposedPorts", "Volumes",
                        "StopSignal", "Healthcheck", "OnBuild", "Shell")
 MAX_DOCKERFILE = 16 * 1024 * 1024
+KEPT = "kept"  # BUILD_LABEL's value on a container --rm=false keeps (not a leftover)
 WORK_PREFIX = "build-context-"  # Paths.tmp/<this>*: a build's extracted context
 
 
@@ -122,7 +123,7 @@ class EngineStepRunner:
     def create(self, image_id: str, spec: RunSpec) -> EngineStepContainer:
         network = "bridge" if spec.network in ("", "default") else spec.network
         body = {"Image": image_id, "Cmd": list(spec.argv), "Entrypoint": [], "Env": list(spec.env),
-                "User": spec.user, "WorkingDir": spec.workdir, "Labels": {BUILD_LABEL: "1"},
+                "User": spec.user, "WorkingDir": spec.workdir, "Labels": {BUILD_LABEL: KEPT if spec.keep else "1"},
                 "HostConfig": {"NetworkMode": network,
                                "Binds": [f"{src}:{dst}:{'ro' if ro else 'rw'}" for src, dst, ro in spec.binds]}}
         container = self.engine.lifecycle.create(body, None, None)
@@ -295,7 +296,7 @@ class BuildService:
     def remove_leftovers(self) -> None:
         """Build containers, temporary images and contexts a killed daemon left behind."""
         for container in self.engine.containers.all():
-            if (container.config.get("Labels") or {}).get(BUILD_LABEL):
+            if (container.config.get("Labels") or {}).get(BUILD_LABEL) not in (None, KEPT):
                 with contextlib.suppress(RootlessError, OSError):
                     self.engine.lifecycle.remove(container, force=True, volumes=True)
                     logger.info("removed leftover build container %s", container.id)

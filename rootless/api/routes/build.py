@@ -34,9 +34,6 @@ def _options(engine: Engine, request: Request) -> BuildOptions:
     cache_from = request.q_json("cachefrom", [])
     if cache_from:
         raise InvalidArgument("build: cachefrom: not supported (the cache is local and content-addressed)")
-    if not request.q_bool("rm", True) and not request.q_bool("forcerm"):
-        raise InvalidArgument("build: rm=false: not supported: build containers are always removed",
-                              hint="commit a container of the image with docker commit to keep one's changes")
     tags: List[str] = []
     for tag in request.q_all("t"):
         ref = engine.images.parse(tag)

@@ -141,8 +141,6 @@ def build(app: App, tags: Tuple[str, ...], dockerfile: Optional[str], build_args
     """Build an image from a Dockerfile."""
     if secrets_:
         raise InvalidArgument("--secret: not supported yet (RUN --mount=type=secret is refused too)")
-    if not rm and not force_rm:
-        raise InvalidArgument("--rm=false: not supported: build containers are always removed")
     with contextlib.ExitStack() as stack:
         spool = stack.enter_context(tempfile.TemporaryFile())
         param = _context_tar(path, dockerfile, spool)
@@ -150,7 +148,7 @@ def build(app: App, tags: Tuple[str, ...], dockerfile: Optional[str], build_args
         lines = app.client.build(spool, tags=tags, dockerfile=param, build_args=_pairs(build_args, "--build-arg", True),
                                  target=target, no_cache=no_cache, pull=pull, quiet=quiet,
                                  labels={k: v or "" for k, v in _pairs(labels, "--label", False).items()},
-                                 network=network, platform=platform, force_rm=force_rm)
+                                 network=network, platform=platform, force_rm=force_rm, remove=rm)
         image_id = _show(lines, quiet)
     if iidfile and image_id:
         with open(iidfile, "w") as f:

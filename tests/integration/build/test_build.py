@@ -202,6 +202,11 @@ def test_docker_py_build(engine, images, context) -> None:  # type: ignore[no-un
     image, logs = client.images.build(path=context, tag="dockerpy:1", buildargs={"V": "py"}, rm=True)
     assert any("Successfully built" in (line.get("stream") or "") for line in logs)
     assert client.containers.run(image.id, remove=True) == b"v=py\n"
+    # docker-py's default rm=False keeps the RUN step's container, as docker does
+    client.images.build(path=context, tag="dockerpy:2", buildargs={"V": "kept"}, nocache=True)
+    kept = engine.docker("ps", "-a", "-q", "--filter", "label=io.rootless.build=kept").stdout.split()
+    assert len(kept) == 1
+    engine.docker("rm", *kept)
 
 
 def test_docker_compose_build(engine, images, context) -> None:  # type: ignore[no-untyped-def]
@@ -358,3 +363,17 @@ CMD cat /runs /bound /from-stage
     write(context, {"Dockerfile": f"FROM {images.busybox}\nRUN --mount=type=bind,source=escape,target=/m ls /m\n"})
     refused = build(engine, context, check=False)
     assert refused.returncode != 0 and "symbolic link" in refused.stderr
+
+
+def test_private_base_with_x_registry_config(fresh_engine, auth_registry, images, context) -> None:  # type: ignore[no-untyped-def]
+    from tests import imagebuild
+    fresh_engine.cli("info")
+    base = images.busybox_layer
+    auth_registry.client.push_image("private", "1", [base], imagebuild.image_config([base]))
+    write(context, {"Dockerfile": f"FROM {auth_registry.host}/private:1\nCMD [\"true\"]\n"})
+    denied = build(fresh_engine, context, check=False)
+    assert denied.returncode != 0 and "authentication required" in denied.stderr
+    client = fresh_engine.client()
+    client.login(username="tester", password="secret", registry=auth_registry.host)  # kept client-side
+    image, _ = client.images.build(path=context, tag="fromprivate:1")
+    assert image.attrs["Config"]["Cmd"] == ["true"]
