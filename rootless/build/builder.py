@@ -114,6 +114,7 @@ class BuildOptions:
     platform: Optional[str] = None
     remove: bool = True
     force_remove: bool = False
+    secrets: Dict[str, str] = field(default_factory=dict)  # id -> a file the daemon may bind (never cached)
 
 
 @dataclass
@@ -336,10 +337,27 @@ class _BuildRun:
                                           hint="bind mounts are read-only here; copy what you change")
                 binds.append((host, target, True))
                 keys.append(["bind", key, target])
+            elif mount.type == "secret":
+                binds += self._secret(instr, mount)
             else:
                 raise InvalidArgument(f"dockerfile line {instr.line}: RUN --mount=type={mount.type}: not supported",
-                                      hint="type=cache and type=bind are")
+                                      hint="type=cache, type=bind and type=secret are")
         return binds, keys
+
+    def _secret(self, instr: Run, mount: Any) -> List[Tuple[str, str, bool]]:
+        """A secret file bound read-only (not in the cache key, as BuildKit: its content never is)."""
+        secret_id = mount.cache_id or mount.source or os.path.basename(mount.target)
+        if mount.env:
+            raise InvalidArgument(f"dockerfile line {instr.line}: RUN --mount=type=secret,env=: not supported")
+        host = self.opt.secrets.get(secret_id)
+        if host is None:
+            if mount.required:
+                raise InvalidArgument(f"dockerfile line {instr.line}: secret {secret_id} not found",
+                                      hint=f"give it: rootless build --secret id={secret_id},src=FILE")
+            return []
+        os.chown(host, mount.uid or 0, mount.gid or 0)
+        os.chmod(host, 0o400 if mount.mode is None else mount.mode)  # BuildKit's defaults: root, 0400
+        return [(host, mount.target or f"/run/secrets/{secret_id}", True)]
 
     def _bind_source(self, stage: Stage, instr: Run, from_ref: str, source: str,
                      stack: contextlib.ExitStack) -> Tuple[str, str]:

@@ -101,7 +101,7 @@ class ImageApiMixin:
               no_cache: bool = False, pull: bool = False, quiet: bool = False,
               labels: Optional[Dict[str, str]] = None, network: Optional[str] = None,
               platform: Optional[str] = None, force_rm: bool = False, remove: bool = True,
-              registry_config: Optional[str] = None) -> Iterator[Any]:
+              registry_config: Optional[str] = None, secrets: Sequence[str] = ()) -> Iterator[Any]:
         """POST /build (docker's classic builder): the body is the context tar; yields JSON lines.
 
         Errors during the build come in-band ({"errorDetail": ..., "error": ...}).
@@ -117,6 +117,8 @@ class ImageApiMixin:
         query += [(key, "1") for key, on in (("nocache", no_cache), ("pull", pull), ("q", quiet),
                                              ("forcerm", force_rm)) if on]
         query.append(("rm", "1" if remove else "0"))
+        if secrets:  # a rootless extension: the files are in the context tar (see cli/image/build.py)
+            query.append(("secrets", json.dumps(list(secrets))))
         if build_args:
             query.append(("buildargs", json.dumps(build_args)))
         if labels:

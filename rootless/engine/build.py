@@ -19,9 +19,10 @@ import logging
 import os
 import queue
 import shutil
+import stat
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any, Callable, Dict, Generator, List, Optional, Sequence
 
 from rootless.build.builder import Builder, BuildFailed, BuildOptions, RunSpec, drop_leftover_temp_images
@@ -45,6 +46,7 @@ BUILD_LABEL = "io.rootless.build"
 IMAGE_CONFIG_FIELDS = ("User", "Env", "Cmd", "Entrypoint", "WorkingDir", "Labels", "ExposedPorts", "Volumes",
                        "StopSignal", "Healthcheck", "OnBuild", "Shell")
 MAX_DOCKERFILE = 16 * 1024 * 1024
+SECRETS_DIR = ".rootless-build-secrets"  # where our CLI puts --secret files in the context tar
 KEPT = "kept"  # BUILD_LABEL's value on a container --rm=false keeps (not a leftover)
 WORK_PREFIX = "build-context-"  # Paths.tmp/<this>*: a build's extracted context
 
@@ -93,17 +95,30 @@ class EngineStepContainer:
             for path in paths:
                 parts = [p for p in path.split("/") if p]
                 while parts and not _in_any(lowers, "/".join(parts)):
-                    try:
-                        parent, name = root.parent("/".join(parts))
-                        with confined.closing(parent):
-                            os.rmdir(name, dir_fd=parent)  # only an empty directory goes
-                    except OSError:
+                    if not _drop_empty(root, "/".join(parts)):
                         break
                     parts.pop()
 
     def remove(self) -> None:
         with contextlib.suppress(NotFound):
             self.engine.lifecycle.remove(self.container, force=True, volumes=True)
+
+
+def _drop_empty(root: confined.Root, rel: str) -> bool:
+    """Remove an empty directory or empty file (a mount point crun made); False if it is anything else."""
+    try:
+        info = root.lstat(rel)
+        parent, name = root.parent(rel)
+        with confined.closing(parent):
+            if stat.S_ISDIR(info.st_mode):
+                os.rmdir(name, dir_fd=parent)  # fails unless empty
+            elif stat.S_ISREG(info.st_mode) and info.st_size == 0:
+                os.unlink(name, dir_fd=parent)
+            else:
+                return False
+    except OSError:
+        return False
+    return True
 
 
 def _in_any(lowers: Sequence[str], rel: str) -> bool:
@@ -248,12 +263,35 @@ class BuildService:
             os.mkdir(context, 0o700)
             with confined.Root(context, symlinks=False) as root:
                 confined_tar.extract(root, "/", _ZeroPadded(body), False, (0, 0))  # type: ignore[arg-type]
+            options = self._take_secrets(work, context, options)
             dockerfile = self._read(context, options.dockerfile, required=True)
             ignore = DockerIgnore.from_text((self._read(context, DOCKERIGNORE) or b"").decode("utf-8", "replace"))
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
         return BuildJob(self, context, dockerfile or b"", ignore, options, auth, threading.Event())
+
+    @staticmethod
+    def _take_secrets(work: str, context: str, options: BuildOptions) -> BuildOptions:
+        """Move the secrets our CLI sent (SECRETS_DIR of the context) out of COPY's reach."""
+        if not options.secrets:
+            return options
+        secrets_dir = os.path.join(work, "secrets")
+        try:
+            os.rename(os.path.join(context, SECRETS_DIR), secrets_dir)
+        except OSError:
+            raise InvalidArgument(f"build: secrets {sorted(options.secrets)}: not in the request") from None
+        found: Dict[str, str] = {}
+        with confined.Root(secrets_dir, symlinks=False) as root:
+            for secret_id in options.secrets:
+                try:
+                    info = root.lstat(secret_id)
+                except (OSError, ValueError):
+                    info = None
+                if info is None or not stat.S_ISREG(info.st_mode) or "/" in secret_id:
+                    raise InvalidArgument(f"build: secret {secret_id}: not a file in the request")
+                found[secret_id] = os.path.join(secrets_dir, secret_id)
+        return replace(options, secrets=found)
 
     @staticmethod
     def _read(context: str, name: str, required: bool = False) -> Optional[bytes]:

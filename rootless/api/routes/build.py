@@ -45,7 +45,16 @@ def _options(engine: Engine, request: Request) -> BuildOptions:
         build_args=_string_map(request, "buildargs"), target=request.q("target") or None,
         no_cache=request.q_bool("nocache"), pull=request.q_bool("pull"), labels=_string_map(request, "labels"),
         network=request.q("networkmode") or "default", platform=request.q("platform") or None,
-        remove=request.q_bool("rm", True), force_remove=request.q_bool("forcerm"))
+        remove=request.q_bool("rm", True), force_remove=request.q_bool("forcerm"),
+        secrets={str(s): "" for s in _string_list(request, "secrets")})
+
+
+def _string_list(request: Request, name: str) -> List[str]:
+    """A rootless extension: ?secrets=["id", ...] names files our CLI put in the context tar."""
+    value = request.q_json(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise InvalidArgument(f"invalid {name}: must be a JSON list of names")
+    return list(value)
 
 
 def build(engine: Engine, request: Request) -> StreamResponse:

@@ -35,6 +35,31 @@ def _pairs(values: Tuple[str, ...], what: str, from_env: bool) -> Dict[str, Opti
     return out
 
 
+SECRETS_DIR = ".rootless-build-secrets"  # read by the daemon (engine/build.py), never seen by COPY
+
+
+def _secrets(values: Tuple[str, ...]) -> Dict[str, str]:
+    """--secret id=ID,src=FILE (also source=, type=file) -> {id: file}."""
+    out: Dict[str, str] = {}
+    for value in values:
+        fields = dict(part.partition("=")[::2] for part in value.split(","))
+        secret_id, source = fields.get("id", ""), fields.get("src") or fields.get("source") or ""
+        if fields.get("type", "file") != "file" or not secret_id or not source or "/" in secret_id:
+            raise InvalidArgument(f"invalid --secret {value!r}: expected id=ID,src=FILE")
+        out[secret_id] = source
+    return out
+
+
+def _add_secrets(tar: tarfile.TarFile, secrets_: Dict[str, str]) -> None:
+    for secret_id, source in secrets_.items():
+        try:
+            with open(source, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise NotFound(f"can't read secret {secret_id}: {source}: {(exc.strerror or str(exc)).lower()}") from None
+        _add_bytes(tar, f"{SECRETS_DIR}/{secret_id}", data)
+
+
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     import io
     info = tarfile.TarInfo(name)
@@ -96,9 +121,11 @@ def _generated(data: bytes) -> Tuple[str, Tuple[str, bytes]]:
     return name, (name, data)
 
 
-def _context_tar(context: str, dockerfile: Optional[str], spool: IO[bytes]) -> str:
+def _context_tar(context: str, dockerfile: Optional[str], spool: IO[bytes], secrets_: Dict[str, str]) -> str:
     """Write the context tar to spool; return the dockerfile parameter."""
     if context == "-":
+        if secrets_:
+            raise InvalidArgument("--secret: not supported with a context on stdin")
         if dockerfile == "-":
             raise InvalidArgument("invalid argument: can't use stdin for both build context and dockerfile")
         head = sys.stdin.buffer.peek(512)[:512] if hasattr(sys.stdin.buffer, "peek") else b""
@@ -114,6 +141,7 @@ def _context_tar(context: str, dockerfile: Optional[str], spool: IO[bytes]) -> s
     param, extra = _dockerfile(context, dockerfile)
     with tarfile.open(fileobj=spool, mode="w", format=tarfile.PAX_FORMAT) as tar:
         _write_context(tar, context, [param, ".dockerignore"], extra)
+        _add_secrets(tar, secrets_)
     return param
 
 
@@ -131,7 +159,7 @@ def _context_tar(context: str, dockerfile: Optional[str], spool: IO[bytes]) -> s
 @click.option("--platform", help="Set platform if server is multi-platform capable.")
 @click.option("--rm/--no-rm", default=True, help="Remove intermediate containers after a successful build.")
 @click.option("--force-rm", is_flag=True, help="Always remove intermediate containers.")
-@click.option("--secret", "secrets_", multiple=True, help="Secret to expose to the build (not supported yet).")
+@click.option("--secret", "secrets_", multiple=True, help="Secret file to expose to the build (id=ID,src=FILE).")
 @click.argument("path")
 @click.pass_obj
 def build(app: App, tags: Tuple[str, ...], dockerfile: Optional[str], build_args: Tuple[str, ...],
@@ -139,16 +167,16 @@ def build(app: App, tags: Tuple[str, ...], dockerfile: Optional[str], build_args
           iidfile: Optional[str], network: Optional[str], platform: Optional[str], rm: bool, force_rm: bool,
           secrets_: Tuple[str, ...], path: str) -> None:
     """Build an image from a Dockerfile."""
-    if secrets_:
-        raise InvalidArgument("--secret: not supported yet (RUN --mount=type=secret is refused too)")
+    secret_files = _secrets(secrets_)
     with contextlib.ExitStack() as stack:
         spool = stack.enter_context(tempfile.TemporaryFile())
-        param = _context_tar(path, dockerfile, spool)
+        param = _context_tar(path, dockerfile, spool, secret_files)
         spool.seek(0)
         lines = app.client.build(spool, tags=tags, dockerfile=param, build_args=_pairs(build_args, "--build-arg", True),
                                  target=target, no_cache=no_cache, pull=pull, quiet=quiet,
                                  labels={k: v or "" for k, v in _pairs(labels, "--label", False).items()},
-                                 network=network, platform=platform, force_rm=force_rm, remove=rm)
+                                 network=network, platform=platform, force_rm=force_rm, remove=rm,
+                                 secrets=list(secret_files))
         image_id = _show(lines, quiet)
     if iidfile and image_id:
         with open(iidfile, "w") as f:

@@ -377,3 +377,22 @@ def test_private_base_with_x_registry_config(fresh_engine, auth_registry, images
     client.login(username="tester", password="secret", registry=auth_registry.host)  # kept client-side
     image, _ = client.images.build(path=context, tag="fromprivate:1")
     assert image.attrs["Config"]["Cmd"] == ["true"]
+
+
+def test_rootless_build_secret(engine, images, context) -> None:  # type: ignore[no-untyped-def]
+    secret = os.path.join(context, "..", os.path.basename(context) + "-token")
+    with open(secret, "w") as f:
+        f.write("s3cret")
+    os.chmod(secret, 0o644)
+    try:
+        write(context, {"Dockerfile": f"FROM {images.busybox}\nCOPY . /ctx/\n"
+                                      "RUN --mount=type=secret,id=token,required=true cat /run/secrets/token > /seen\n"
+                                      "RUN --mount=type=secret,id=other,required=false echo optional\n"})
+        engine.cli("build", "--secret", f"id=token,src={secret}", "-t", "secret:1", context, timeout=300)
+        assert engine.docker("run", "--rm", "secret:1", "cat", "/seen").stdout == "s3cret"
+        assert engine.docker("run", "--rm", "secret:1", "ls", "-a", "/ctx").stdout.split() == [".", "..", "Dockerfile"]
+        assert engine.docker("run", "--rm", "secret:1", "ls", "/run/secrets", check=False).returncode != 0
+        missing = engine.cli("build", "-t", "secret:2", context, check=False, timeout=300)
+        assert missing.returncode == 1 and "secret token not found" in missing.stderr
+    finally:
+        os.unlink(secret)
