@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -29,11 +30,11 @@ from rootless.build.context import DockerIgnore, hidden_build_files
 from rootless.build.dockerfile import (DEFAULT_SHELL, Add, Arg, Cmd, Copy, Dockerfile, Entrypoint, Env, Expose,
                                        Healthcheck, Instruction, Label, Maintainer, Onbuild, Run, Shell, Stage,
                                        StageVars, StopSignal, User, Volume, Workdir,
-                                       parse_trigger, resolve_global_args, run_argv)
+                                       parse_trigger, platform_args, resolve_global_args, run_argv)
 from rootless.errors import FailedPrecondition, InvalidArgument, RootlessError, Unavailable
 from rootless.images import commit as image_commit
 from rootless.images.store import ImageRecord, ImageStore, LayerRecord, rfc3339_now
-from rootless.images.types import ContainerConfig, History, ImageConfig, RootFS, host_platform
+from rootless.images.types import MT_OCI_MANIFEST, ContainerConfig, History, ImageConfig, RootFS, host_platform
 from rootless.runtime import users
 from rootless.util import confined, fs
 
@@ -137,7 +138,6 @@ class _State:
 
 
 def _digest(raw: bytes) -> str:
-    import hashlib
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
@@ -187,7 +187,6 @@ class _BuildRun:
         self.temp_images: List[str] = []
         self.kept_images: Set[str] = set()
         platform = host_platform()
-        from rootless.build.dockerfile import platform_args
         self.global_args = resolve_global_args(dockerfile, options.build_args,
                                                platform_args(platform.os, platform.architecture,
                                                              platform.variant or ""))
@@ -449,13 +448,12 @@ class _BuildRun:
 
     def _record(self, state: _State, repo_tag: Optional[str] = None) -> ImageRecord:
         for layer in state.layers:
-            if not self.b.cache._restore_blob(layer.digest):
+            if not self.b.cache.restore_blob(layer.digest):
                 raise FailedPrecondition(f"can't record image: layer {layer.digest} is gone",
                                          hint="build again with --no-cache")
         config_digest = self.b.store.put_blob(state.raw)
         manifest = image_commit.put_manifest(self.b.store, config_digest, state.layers)
-        from rootless.images import types
-        return self.b.store.add_image(manifest, types.MT_OCI_MANIFEST, config_digest, state.layers, repo_tag=repo_tag)
+        return self.b.store.add_image(manifest, MT_OCI_MANIFEST, config_digest, state.layers, repo_tag=repo_tag)
 
     def _source_tree(self, stage: Stage, instr: Any) -> Any:
         return self._tree(stage, getattr(instr, "from_ref", None) or "", instr.line)

@@ -16,6 +16,7 @@ either the old cache or none, and :meth:`BuildCache.recover` empties the trash.
 """
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import logging
@@ -81,7 +82,7 @@ class BuildCache:
         except (KeyError, TypeError, ValueError):
             logger.warning("build cache: ignoring a malformed entry %s", key)
             return None
-        if not all(self._restore_blob(layer.digest) for layer in entry.layers):
+        if not all(self.restore_blob(layer.digest) for layer in entry.layers):
             return None
         os.utime(self._entry_path(key))  # last use, for a future LRU prune
         return entry
@@ -110,7 +111,7 @@ class BuildCache:
         os.replace(tmp, link)
         fs.fsync_dir(self.blobs)
 
-    def _restore_blob(self, digest: str) -> bool:
+    def restore_blob(self, digest: str) -> bool:
         """Whether the store has the blob, ingesting it again from the cache's link if it was collected."""
         if self.store.has_blob(digest):
             return True
@@ -183,5 +184,4 @@ class BuildCache:
 
 
 def _rfc3339(when: float) -> str:
-    import datetime
     return datetime.datetime.fromtimestamp(when, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

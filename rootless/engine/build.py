@@ -29,6 +29,7 @@ from rootless.build.builder import Builder, BuildFailed, BuildOptions, RunSpec, 
 from rootless.build.cache import BuildCache
 from rootless.build.context import DOCKERIGNORE, DockerIgnore, open_in_context
 from rootless.build.dockerfile import parse_dockerfile
+from rootless.engine.images import familiar
 from rootless.errors import InvalidArgument, NotFound, RootlessError
 from rootless.images import commit as image_commit
 from rootless.images.archive import apply_changes
@@ -214,8 +215,8 @@ class BuildJob:
             record = self.service.builder(self.auth).build(self.context_dir, dockerfile, self.options, out.put,
                                                 self.cancelled, self.ignore)
             for tag in self.options.tags:
-                out.put({"stream": f"Successfully tagged {_familiar(tag)}\n"})
-            self.service.engine.events.publish("image", "build", record.image_id, name=record.image_id)
+                out.put({"stream": f"Successfully tagged {familiar(tag)}\n"})
+                self.service.engine.events.publish("image", "tag", record.image_id, name=familiar(tag))
         except BuildFailed as exc:
             out.put({"errorDetail": {"code": exc.code, "message": exc.message}, "error": exc.message})
         except RootlessError as exc:
@@ -225,13 +226,6 @@ class BuildJob:
             out.put({"errorDetail": {"message": f"internal error: {exc}"}, "error": f"internal error: {exc}"})
         finally:
             out.put(None)
-
-
-def _familiar(full: str) -> str:
-    for prefix in ("docker.io/library/", "docker.io/"):
-        if full.startswith(prefix):
-            return full[len(prefix):]
-    return full
 
 
 class BuildService:
