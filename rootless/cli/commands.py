@@ -82,6 +82,11 @@ NETWORK_COMMANDS: Dict[str, str] = {
 }
 
 
+BUILDER_COMMANDS: Dict[str, str] = {
+    "prune": "builder.prune:prune",
+}
+
+
 def pick(table: Dict[str, str], names: Iterable[Tuple[str, str]]) -> Dict[str, str]:
     """Top-level aliases: (alias, name in the group's table)."""
     return {alias: table[name] for alias, name in names}
@@ -99,6 +104,7 @@ TOP_COMMANDS: Dict[str, str] = {
     "container": "container:container",
     "volume": "volume:volume",
     "network": "network:network",
+    "builder": "builder:builder",
     **pick(SYSTEM_COMMANDS, [("info", "info"), ("events", "events")]),
     **pick(IMAGE_COMMANDS, [(verb, verb) for verb in ("pull", "push", "tag", "history", "save", "load", "import",
                                                       "build")]

@@ -251,10 +251,18 @@ def test_builder_prune_and_system_df(engine, images, context) -> None:  # type: 
     build(engine, context, "-t", "prune:1")
     df = engine.client().api.df()
     assert df["BuildCache"], df
+    assert "Build Cache" in engine.docker("system", "df").stdout
+    ours = [line for line in engine.cli("system", "df").stdout.splitlines() if line.startswith("Build Cache")]
+    assert ours and ours[0].split()[2] != "0", ours
     engine.docker("builder", "prune", "-a", "-f", env=CLASSIC)
     assert not engine.client().api.df()["BuildCache"]
     again = build(engine, context, "-t", "prune:1")
     assert " ---> Running in" in again.stdout
+    assert "Total reclaimed space" in engine.cli("builder", "prune", "-f").stdout
+    assert not engine.client().api.df()["BuildCache"]
+    build(engine, context, "-t", "prune:1")
+    engine.docker("image", "prune", "-f")  # image prune empties the build cache too
+    assert not engine.client().api.df()["BuildCache"]
 
 
 def test_rootless_cli_build_and_commit(engine, images, context) -> None:  # type: ignore[no-untyped-def]
