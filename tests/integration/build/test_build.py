@@ -404,3 +404,17 @@ def test_rootless_build_secret(engine, images, context) -> None:  # type: ignore
         assert missing.returncode == 1 and "secret token not found" in missing.stderr
     finally:
         os.unlink(secret)
+
+
+def test_cache_survives_a_daemon_restart_and_image_removal(fresh_engine, images, context) -> None:  # type: ignore[no-untyped-def]
+    fresh_engine.cli("info")
+    write(context, {"a": "a\n", "Dockerfile": f"FROM {images.busybox}\nCOPY a /a\nRUN echo x > /x\nCMD cat /x\n"})
+    build(fresh_engine, context, "-t", "restart:1")
+    image_id = image_config(fresh_engine, "restart:1")["Id"]
+    fresh_engine.docker("rmi", "restart:1")  # its layers' blobs are collected; the cache keeps links
+    fresh_engine.cli("system", "stop")
+    fresh_engine.cli("info")  # a new daemon
+    again = build(fresh_engine, context, "-t", "restart:1")
+    assert " ---> Running in" not in again.stdout and again.stdout.count("Using cache") == 3
+    assert image_config(fresh_engine, "restart:1")["Id"] == image_id
+    assert fresh_engine.docker("run", "--rm", "restart:1").stdout == "x\n"
