@@ -90,9 +90,10 @@ class EngineStepContainer:
         write_layer_tar(self.engine.lifecycle.driver.upper_dir(self.container_id), out)
 
     def drop_mount_points(self, paths: Sequence[str]) -> None:
-        upper = self.engine.lifecycle.driver.upper_dir(self.container_id)
+        # Through the mounted rootfs, not the upper dir: the same for every driver (vfs computes
+        # its changes from the rootfs), and what is in no lower layer leaves no whiteout behind.
         lowers = read_lowers(RootfsLayout.of(self.engine.paths, self.container_id))
-        with confined.Root(upper, symlinks=False) as root:
+        with confined.Root(self.mount(), symlinks=False) as root:
             for path in paths:
                 parts = [p for p in path.split("/") if p]
                 while parts and not _in_any(lowers, "/".join(parts)):
