@@ -163,20 +163,22 @@ def decode_registry_config(header: Optional[str]) -> Dict[str, Dict[str, str]]:
 
 class _ZeroPadded:
     """The docker CLI's context tar with -f outside the context ends right after the last file's
-    data (its tar rewriting writes no padding, no end blocks; Go's reader takes that): pad
-    with zeros, so tarfile sees the block end and the end-of-archive marker."""
-
-    PAD = 2 * 512 + 511
+    data (its tar rewriting writes no padding, no end blocks; Go's reader takes that): complete
+    the last 512-byte block and add the end-of-archive marker, so tarfile ends cleanly."""
 
     def __init__(self, stream: IO[bytes]) -> None:
-        self.stream, self.padded = stream, 0
+        self.stream, self.seen, self.pad = stream, 0, -1
 
     def read(self, size: int = -1) -> bytes:
-        data = self.stream.read(size if size and size > 0 else 1 << 16)
-        if data:
-            return data
-        extra = min(self.PAD - self.padded, size if size and size > 0 else self.PAD)
-        self.padded += extra
+        want = size if size and size > 0 else 1 << 16
+        if self.pad < 0:
+            data = self.stream.read(want)
+            if data:
+                self.seen += len(data)
+                return data
+            self.pad = -self.seen % 512 + 1024
+        extra = min(self.pad, want)
+        self.pad -= extra
         return b"\0" * extra
 
 
