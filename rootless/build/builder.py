@@ -186,6 +186,7 @@ class _BuildRun:
         self.stages: Dict[int, _State] = {}
         self.temp_images: List[str] = []
         self.kept_images: Set[str] = set()
+        self.cmd_set = False  # a CMD in the current stage so far
         platform = host_platform()
         self.global_args = resolve_global_args(dockerfile, options.build_args,
                                                platform_args(platform.os, platform.architecture,
@@ -209,6 +210,7 @@ class _BuildRun:
     # -- stages ---------------------------------------------------------------
     def _stage(self, stage: Stage) -> _State:
         self.steps.step(stage.from_.original)
+        self.cmd_set = False
         state, escape = self._base(stage), self.df.escape
         svars = StageVars(self.opt.build_args, self.global_args, state.config.config.env or [], escape)
         triggers = list(state.config.config.on_build or [])
@@ -221,7 +223,12 @@ class _BuildRun:
         for instr in stage.instructions:
             self._check_cancelled()
             self.steps.step(instr.original)
-            state = self._instruction(stage, state, svars, instr)
+            try:
+                state = self._instruction(stage, state, svars, instr)
+            except RootlessError:
+                if not self.cancelled.is_set():  # the error line says what; this says where
+                    self.steps.say(f"failed at Dockerfile line {instr.line}: {instr.original}\n")
+                raise
             self.steps.say(f" ---> {_short(state.image_id)}\n")
         return state
 
@@ -254,7 +261,10 @@ class _BuildRun:
         if isinstance(expanded, (Run, Copy, Add)):
             return self._layer_step(stage, state, svars, expanded, run_args)
         created_by = "/bin/sh -c #(nop) " + _text(expanded)
-        return self._cached(state, created_by, {}, lambda: self._metadata(state, expanded, svars))
+        cmd_set = self.cmd_set  # docker: ENTRYPOINT clears CMD unless this stage set one before
+        self.cmd_set = cmd_set or isinstance(expanded, Cmd)
+        return self._cached(state, created_by, {"cmd_set": cmd_set} if isinstance(expanded, Entrypoint) else {},
+                            lambda: self._metadata(state, expanded, svars, cmd_set))
 
     def _cached(self, state: _State, created_by: str, extra: Dict[str, Any],
                 make: Callable[[], Tuple[ImageConfig, List[LayerRecord], List[LayerRecord]]]) -> _State:
@@ -278,11 +288,13 @@ class _BuildRun:
         return _State.of(config, state.layers)
 
     # -- metadata instructions ---------------------------------------------------
-    def _metadata(self, state: _State, instr: Instruction, svars: StageVars
+    def _metadata(self, state: _State, instr: Instruction, svars: StageVars, cmd_set: bool
                   ) -> Tuple[ImageConfig, List[LayerRecord], List[LayerRecord]]:
         cc = state.config.config
         cc = replace(cc, env=[f"{k}={v}" for k, v in svars.env.items()]) if isinstance(instr, Env) else \
             _apply_metadata(cc, instr)
+        if isinstance(instr, Entrypoint) and cmd_set:
+            cc = replace(cc, cmd=state.config.config.cmd)
         config = replace(state.config, config=cc)
         if isinstance(instr, Maintainer):
             config = replace(config, author=instr.maintainer)
@@ -550,7 +562,7 @@ def _apply_metadata(cc: ContainerConfig, instr: Instruction) -> ContainerConfig:
         return replace(cc, cmd=_command(cc.shell, instr.command, instr.shell_form))
     if isinstance(instr, Entrypoint):
         entrypoint = _command(cc.shell, instr.command, instr.shell_form) if instr.command else None
-        return replace(cc, entrypoint=entrypoint, cmd=None)  # docker: ENTRYPOINT resets CMD from the base
+        return replace(cc, entrypoint=entrypoint, cmd=None)  # the base's CMD goes (see _BuildRun.cmd_set)
     if isinstance(instr, Label):
         return replace(cc, labels={**(cc.labels or {}), **dict(instr.pairs)})
     if isinstance(instr, Expose):

@@ -166,7 +166,7 @@ def test_failing_run_shows_output_and_code_and_tags_nothing(engine, images, cont
     write(context, {"Dockerfile": f"FROM {images.busybox}\nRUN echo about-to-fail && exit 3\n"})
     out = build(engine, context, "-t", "failed:1", check=False)
     assert out.returncode != 0
-    assert "about-to-fail" in out.stdout
+    assert "about-to-fail" in out.stdout and "failed at Dockerfile line 2: RUN echo about-to-fail" in out.stdout
     assert "The command '/bin/sh -c echo about-to-fail && exit 3' returned a non-zero code: 3" in out.stderr
     assert engine.docker("image", "inspect", "failed:1", check=False).returncode != 0
     leftovers = engine.docker("ps", "-a", "--filter", "label=io.rootless.build", "-q").stdout

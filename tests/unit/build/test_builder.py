@@ -94,3 +94,13 @@ def test_build_args_and_labels(builder: Builder) -> None:
 def test_add_url_is_refused_clearly(builder: Builder) -> None:
     with pytest.raises(Exception, match="downloading URLs is not supported"):
         run(builder, "FROM scratch\nADD https://example.com/x /x\n")
+
+
+def test_entrypoint_clears_the_base_cmd_but_not_one_set_in_the_stage(builder: Builder) -> None:
+    base, _, _ = run(builder, "FROM scratch\nCMD [\"base\"]\n", tags=["docker.io/library/base:1"])
+    assert base.config.config.cmd == ["base"]
+    builder.pull = lambda name, platform, always: builder.store.get("docker.io/library/" + name)  # type: ignore[assignment]
+    cleared, _, _ = run(builder, "FROM base:1\nENTRYPOINT [\"/e\"]\n")
+    assert cleared.config.config.cmd is None
+    kept, _, _ = run(builder, "FROM base:1\nCMD [\"mine\"]\nENTRYPOINT [\"/e\"]\n")
+    assert kept.config.config.cmd == ["mine"] and kept.config.config.entrypoint == ["/e"]
