@@ -13,6 +13,22 @@ SYSTEM_COMMANDS: Dict[str, str] = {
     "info": "system.info:info",
     "events": "system.events:events",
     "df": "system.df:df",
+    "dial-stdio": "system.dial_stdio:dial_stdio",
+}
+
+CONTEXT_COMMANDS: Dict[str, str] = {
+    "create": "context.create:create",
+    "ls": "context.ls:ls",
+    "list": "context.ls:ls",
+    "use": "context.use:use",
+    "rm": "context.rm:rm",
+    "remove": "context.rm:rm",
+    "inspect": "context.inspect:inspect",
+    "show": "context.show:show",
+}
+
+TLS_COMMANDS: Dict[str, str] = {
+    "generate": "tls.generate:generate",
 }
 
 IMAGE_COMMANDS: Dict[str, str] = {
@@ -104,6 +120,8 @@ TOP_COMMANDS: Dict[str, str] = {
     "container": "container:container",
     "volume": "volume:volume",
     "network": "network:network",
+    "context": "context:context",
+    "tls": "tls:tls",
     "builder": "builder:builder",
     **pick(SYSTEM_COMMANDS, [("info", "info"), ("events", "events")]),
     **pick(IMAGE_COMMANDS, [(verb, verb) for verb in ("pull", "push", "tag", "history", "save", "load", "import",

@@ -108,6 +108,19 @@ def hooks_dirs(env: Optional[Mapping[str, str]] = None) -> List[str]:
     return [os.path.join(config_home, "rootless", "hooks.d"), SYSTEM_HOOKS_DIR]
 
 
+def tls_dir(env: Optional[Mapping[str, str]] = None) -> str:
+    """The daemon's TLS files (ca.pem, server-cert.pem, server-key.pem), as `rootless tls generate` writes them."""
+    env = os.environ if env is None else env
+    config_home = env.get("XDG_CONFIG_HOME") or os.path.join(_home(env), ".config")
+    return os.path.join(config_home, "rootless", "tls")
+
+
+def docker_config_dir(env: Optional[Mapping[str, str]] = None) -> str:
+    """$DOCKER_CONFIG or ~/.docker: config.json, contexts/, and the client's default TLS files."""
+    env = os.environ if env is None else env
+    return env.get("DOCKER_CONFIG") or os.path.join(_home(env), ".docker")
+
+
 def docker_config_file(env: Optional[Mapping[str, str]] = None) -> str:
     """The docker CLI's config.json (registry credentials): $DOCKER_CONFIG or ~/.docker."""
     env = os.environ if env is None else env

@@ -18,6 +18,7 @@ class ContainerReads:
     """Mixed into Lifecycle: everything that looks at a container without changing its state."""
 
     driver: Any
+    engine: Any
 
     def summary(self, container: Container, size: bool = False) -> Dict[str, Any]:
         _, ports = _ports_view(container)
@@ -29,6 +30,10 @@ class ContainerReads:
     def inspect(self, container: Container, size: bool = False) -> Dict[str, Any]:
         ports, _ = _ports_view(container)
         body = container.inspect(ports, _networks_view(container))
+        host_config = body.get("HostConfig")
+        if isinstance(host_config, dict) and not host_config.get("Runtime"):
+            # dockerd always names the runtime (a key of /info's Runtimes); ours is the one in use.
+            host_config["Runtime"] = self.engine.settings.runtime
         if size:
             body["SizeRw"] = dir_size(self.driver.upper_dir(container.id))
         return body
@@ -39,7 +44,7 @@ class ContainerReads:
     def attach_session(self, container: Container, *, stdin: bool, stdout: bool, stderr: bool,
                        logs: bool, stream: bool, detach_keys: Optional[str]) -> Any:
         session = AttachSession(self, container, stdin=stdin, stdout=stdout, stderr=stderr, logs=logs,
-                                detach_keys=detach_keys)
+                                detach_keys=detach_keys, stream=stream)
         session.register()
         return session
 
@@ -77,7 +82,23 @@ class ContainerReads:
 
     def changes(self, container: Container) -> List[Dict[str, Any]]:
         layout = RootfsLayout.of(container.paths, container.id)
-        return list_changes(self.driver.upper_dir(container.id), read_lowers(layout))
+        return hide_engine_mountpoints(list_changes(self.driver.upper_dir(container.id), read_lowers(layout)))
+
+
+# The files the engine binds over /etc (container_spec.write_etc_files). crun creates
+# their mountpoints in the upper dir when the image lacks them; dockerd keeps them in
+# its init layer, so docker diff never lists them, nor /etc for their sake.
+ENGINE_ETC_TARGETS = frozenset({"/etc/hosts", "/etc/hostname", "/etc/resolv.conf"})
+
+
+def hide_engine_mountpoints(changes: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """docker diff's view: without the engine's /etc bind targets, nor /etc if only they changed it."""
+    kept = [change for change in changes if change["Path"] not in ENGINE_ETC_TARGETS]
+    if len(kept) == len(changes):
+        return changes
+    if any(change["Path"].startswith("/etc/") for change in kept):
+        return kept
+    return [change for change in kept if change["Path"] != "/etc"]
 
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import logging
 import os
 import re
@@ -16,11 +17,12 @@ import socket
 import threading
 from typing import IO, Any, Dict, Optional
 
+from rootless.engine import container_io
 from rootless.engine.container_model import Container
 from rootless.errors import Conflict, InvalidArgument, NotFound
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime import stdcopy, users
-from rootless.runtime.monitor import set_winsize
+from rootless.runtime.monitor_protocol import set_winsize
 from rootless.util import fs
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,8 @@ class ExecSession:
         self.done = threading.Event()
         self._send_lock = threading.Lock()
         self.stderr_tail = b""  # the end of stderr: crun's reason when it could not start the process
+        self.framed = not self.tty  # stdcopy frames on the wire; the start request's Tty decides (serve)
+        self.detached = False  # the client left with the detach keys: the process runs on
 
     @property
     def tty(self) -> bool:
@@ -165,12 +169,18 @@ class ExecService:
             set_winsize(session.pty_master, height, width)
 
     # -- the hijacked stream ---------------------------------------------------------
-    def serve(self, session: ExecSession, client: socket.socket, rfile: IO[bytes]) -> None:
+    def serve(self, session: ExecSession, client: socket.socket, rfile: IO[bytes],
+              start_tty: Optional[bool] = None) -> None:
         """Bridge the client and the exec's stdio until the process exits.
 
         A client that hangs up takes its process along: nobody could see its
-        output or stop it any more (a half-close, the end of stdin, does not count).
+        output or stop it any more (a half-close, the end of stdin, does not count;
+        nor does leaving with the detach keys).
+        moby frames the output by the start request's Tty, not the create's:
+        docker-py's exec_start(tty=False) of a TTY exec gets stdcopy frames.
         """
+        if start_tty is not None:
+            session.framed = not start_tty
         threading.Thread(target=_kill_on_hangup, args=(session, client), daemon=True,
                          name=f"exec-hangup-{session.exec_id[:12]}").start()
         if session.tty:
@@ -205,13 +215,18 @@ class ExecService:
                 session.stderr_tail = (session.stderr_tail + data)[-STDERR_TAIL:]
             if wanted:
                 with session._send_lock, contextlib.suppress(OSError):
-                    client.sendall(stdcopy.stdcopy_frame(stream, data))
+                    client.sendall(stdcopy.stdcopy_frame(stream, data) if session.framed else data)
 
     def _serve_tty(self, session: ExecSession, client: socket.socket, rfile: IO[bytes]) -> None:
         master = session.pty_master
         assert master is not None
         if session.body.get("AttachStdin"):
-            threading.Thread(target=_pump_stdin_fd, args=(rfile, master), daemon=True).start()
+            # docker's escape proxy on a TTY exec: the keys end the attach, the process runs on
+            # (its output is drained below until it exits).
+            keys = container_io.parse_detach_keys(session.body.get("DetachKeys"))
+            detach = functools.partial(_detach, session, client)
+            threading.Thread(target=container_io.pump_detachable,
+                             args=(rfile, functools.partial(os.write, master), keys, detach), daemon=True).start()
         while True:
             try:
                 data = os.read(master, READ_SIZE)
@@ -220,7 +235,7 @@ class ExecService:
             if not data:
                 break
             with contextlib.suppress(OSError):
-                client.sendall(data)
+                client.sendall(stdcopy.stdcopy_frame(1, data) if session.framed else data)
         self._finish(session)
 
 
@@ -253,7 +268,7 @@ def _kill_on_hangup(session: ExecSession, client: socket.socket) -> None:
         except (OSError, ValueError):
             return
         if any(mask & (select.POLLHUP | select.POLLNVAL) for _, mask in events):
-            if not session.done.is_set() and session.process is not None:
+            if not session.done.is_set() and not session.detached and session.process is not None:
                 logger.info("exec %s: client hung up; killing the process", session.exec_id[:12])
                 session.process.kill()
             return
@@ -286,12 +301,7 @@ def _pump_stdin(rfile: IO[bytes], stdin: Any) -> None:
         stdin.close()
 
 
-def _pump_stdin_fd(rfile: IO[bytes], fd: int) -> None:
-    try:
-        while True:
-            data = rfile.read1(READ_SIZE)  # type: ignore[attr-defined]
-            if not data:
-                return
-            os.write(fd, data)
-    except (OSError, ValueError):
-        return
+def _detach(session: ExecSession, client: socket.socket) -> None:
+    session.detached = True  # first: our own shutdown reads as a hang-up to _kill_on_hangup
+    with contextlib.suppress(OSError):
+        client.shutdown(socket.SHUT_RDWR)

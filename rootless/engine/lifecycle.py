@@ -249,6 +249,10 @@ class Lifecycle(ContainerReads):
         sig = parse_signal(signal_value)
         self._signal(container, sig)
         self.containers.publish(container, "kill", signal=str(sig))
+        if sig == signals.SIGKILL:
+            # dockerd's Kill waits for the exit (daemon/kill.go, 10 s): an inspect or a
+            # plain rm right after must see the container stopped.
+            self._wait_stopped(container, 10.0)
 
     def _signal(self, container: Container, sig: int) -> None:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List
 
 from rootless.api import types
-from rootless.api.filters import parse_filters
+from rootless.wire.filters import parse_query
 from rootless.api.http import Request, Response, Route, Router
 from rootless.api.support import decode_request
 from rootless.engine import Engine
@@ -22,7 +22,7 @@ def create(engine: Engine, request: Request) -> Response:
 
 
 def list_(engine: Engine, request: Request) -> Response:
-    return Response.json([n.to_json() for n in engine.networks.list(parse_filters(request.q("filters")))])
+    return Response.json([n.to_json() for n in engine.networks.list(parse_query(request.q("filters")))])
 
 
 def inspect(engine: Engine, request: Request) -> Response:
@@ -58,7 +58,7 @@ def disconnect(engine: Engine, request: Request) -> Response:
 
 
 def prune(engine: Engine, request: Request) -> Response:
-    deleted = engine.networks.prune(parse_filters(request.q("filters")))
+    deleted = engine.networks.prune(parse_query(request.q("filters")))
     return Response.json({"NetworksDeleted": deleted or None})
 
 

@@ -58,7 +58,8 @@ def destinations(config: Dict[str, Any]) -> List[str]:
     (["/entry"], ["a"], None, ["b"], ["/entry", "b"]),
     (["/entry"], ["a"], ["/other"], None, ["/other"]),  # --entrypoint drops the image CMD
     (["/entry"], ["a"], ["/other"], ["x"], ["/other", "x"]),
-    (["/entry"], ["a"], [""], None, ["a"]),  # --entrypoint "" clears it, keeps CMD
+    (["/entry"], ["a"], [""], ["b"], ["b"]),  # --entrypoint "" clears it (and, as in moby, the image CMD)
+    (["/entry"], ["a"], [], None, ["a"]),  # an API "Entrypoint": [] clears it, keeps CMD
     (["/entry"], ["a"], [], ["b"], ["b"]),
     (None, ["sh"], None, [], ["sh"]),
 ])
