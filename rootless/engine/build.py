@@ -11,8 +11,6 @@ ones a killed daemon left (remove_leftovers).
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import json
 import logging
@@ -35,6 +33,7 @@ from rootless.images import commit as image_commit
 from rootless.images.archive import apply_changes
 from rootless.images.store import ImageRecord
 from rootless.images.types import ContainerConfig, History
+from rootless.registry.auth import Credentials
 from rootless.runtime import logs as runtime_logs
 from rootless.runtime.storage.changes import write_layer_tar
 from rootless.runtime.storage.driver import RootfsLayout, read_lowers
@@ -147,20 +146,6 @@ class EngineStepRunner:
         return EngineStepContainer(self.engine, container)
 
 
-def decode_registry_config(header: Optional[str]) -> Dict[str, Dict[str, str]]:
-    """X-Registry-Config: base64url(JSON {registry: AuthConfig}), as the docker CLI sends for builds."""
-    if not header:
-        return {}
-    try:
-        data = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
-    except (ValueError, binascii.Error) as exc:
-        raise InvalidArgument(f"invalid X-Registry-Config header: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidArgument("invalid X-Registry-Config header: not a JSON object")
-    return {str(k): {str(a).lower(): str(b) for a, b in v.items() if b} for k, v in data.items()
-            if isinstance(v, dict)}
-
-
 class _ZeroPadded:
     """The docker CLI's context tar with -f outside the context ends right after the last file's
     data (its tar rewriting writes no padding, no end blocks; Go's reader takes that): complete
@@ -191,7 +176,7 @@ class BuildJob:
     dockerfile_text: bytes
     ignore: DockerIgnore
     options: BuildOptions
-    auth: Dict[str, Dict[str, str]]
+    auth: Dict[str, Credentials]
     cancelled: threading.Event
 
     def cancel(self) -> None:
@@ -240,20 +225,19 @@ class BuildService:
         self.cache.recover()
         self.runner = EngineStepRunner(engine)
 
-    def builder(self, auth: Dict[str, Dict[str, str]]) -> Builder:
+    def builder(self, auth: Dict[str, Credentials]) -> Builder:
         """A builder whose FROM pulls use this build's credentials (X-Registry-Config)."""
         def pull(name: str, platform: Optional[str], always: bool) -> ImageRecord:
             return self._pull(name, platform, always, auth)
         return Builder(self.engine.image_store, self.cache, self.runner, pull, self.engine.paths.tmp)
 
     # -- build ------------------------------------------------------------------
-    def start(self, body: IO[bytes], options: BuildOptions, registry_config: Optional[str]) -> BuildJob:
+    def start(self, body: IO[bytes], options: BuildOptions, auth: Dict[str, Credentials]) -> BuildJob:
         """Unpack the context (a tar stream, never held in memory) and read its Dockerfile.
 
         Raises:
             InvalidArgument: a bad tar, no Dockerfile, a bad .dockerignore.
         """
-        auth = decode_registry_config(registry_config)
         work = tempfile.mkdtemp(prefix=WORK_PREFIX, dir=self.engine.paths.tmp)
         try:
             context = os.path.join(work, "context")
@@ -305,7 +289,7 @@ class BuildService:
         return data
 
     def _pull(self, name: str, platform: Optional[str], always: bool,
-              credentials: Dict[str, Dict[str, str]]) -> ImageRecord:
+              credentials: Dict[str, Credentials]) -> ImageRecord:
         images = self.engine.images
         if not always and images.exists(name):
             record: ImageRecord = images.get(name)

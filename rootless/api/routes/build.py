@@ -1,15 +1,23 @@
 """/build (docker's classic builder protocol), /build/prune and /commit."""
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Optional
 
+from rootless.api import types
+from rootless.api.decode import decode
 from rootless.api.http import Request, Response, Route, Router, StreamResponse
+from rootless.api.registry_auth import credentials
 from rootless.api.routes.images import HangupWatcher
 from rootless.build.builder import BuildOptions
 from rootless.engine import Engine
 from rootless.engine.build import BuildJob
 from rootless.errors import InvalidArgument
+from rootless.registry.auth import Credentials
+
+CONFIG_HEADER = "X-Registry-Config"
 
 # Parameters of POST /build that would change the result but are not applied here: refused
 # when set to anything but their "unset" value (the docker CLI always sends some of them).
@@ -57,10 +65,31 @@ def _string_list(request: Request, name: str) -> List[str]:
     return list(value)
 
 
+def registry_config(header: Optional[str]) -> Dict[str, Credentials]:
+    """X-Registry-Config: base64url(JSON {registry: AuthConfig}), what the docker CLI sends for FROM pulls."""
+    if not header:
+        return {}
+    try:
+        data = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidArgument(f"invalid {CONFIG_HEADER} header: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidArgument(f"invalid {CONFIG_HEADER} header: not a JSON object")
+    found: Dict[str, Credentials] = {}
+    for registry, value in data.items():
+        if not isinstance(value, dict):
+            raise InvalidArgument(f"invalid {CONFIG_HEADER} header: {registry}: not a JSON object")
+        creds = credentials(decode(types.AuthConfig, value, f"{CONFIG_HEADER} {registry}"), CONFIG_HEADER)
+        if creds is not None:
+            found[str(registry)] = creds
+    return found
+
+
 def build(engine: Engine, request: Request) -> StreamResponse:
     if request.body is None:
         raise InvalidArgument("build: the request body must be the build context (a tar)")
-    job = engine.builds.start(request.body, _options(engine, request), request.headers.get("X-Registry-Config"))
+    auth = registry_config(request.headers.get(CONFIG_HEADER))
+    job = engine.builds.start(request.body, _options(engine, request), auth)
     return StreamResponse(_stream(job, request, request.q_bool("q")))
 
 

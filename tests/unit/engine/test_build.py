@@ -1,15 +1,12 @@
-"""engine/build.py's pure parts: the docker CLI's unterminated context tar, X-Registry-Config."""
+"""engine/build.py's pure parts: the docker CLI's unterminated context tar."""
 from __future__ import annotations
 
-import base64
 import io
-import json
 import tarfile
 
 import pytest
 
-from rootless.engine.build import _ZeroPadded, decode_registry_config
-from rootless.errors import InvalidArgument
+from rootless.engine.build import _ZeroPadded
 
 
 def unterminated_tar() -> bytes:
@@ -29,12 +26,3 @@ def test_an_unterminated_tar_reads_to_its_end() -> None:
     with tarfile.open(fileobj=_ZeroPadded(io.BytesIO(data)), mode="r|*") as tar:  # type: ignore[call-overload]
         members = [(m.name, tar.extractfile(m).read()) for m in tar]  # type: ignore[union-attr]
     assert members == [("app.txt", b"app\n")]
-
-
-def test_registry_config_header() -> None:
-    header = base64.urlsafe_b64encode(json.dumps({"r.example:5000": {"username": "u", "password": "p",
-                                                                     "email": ""}}).encode()).decode()
-    assert decode_registry_config(header) == {"r.example:5000": {"username": "u", "password": "p"}}
-    assert decode_registry_config("e30=") == {} and decode_registry_config(None) == {}
-    with pytest.raises(InvalidArgument, match="X-Registry-Config"):
-        decode_registry_config("not base64 json!")
