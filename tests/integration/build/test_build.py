@@ -418,3 +418,12 @@ def test_cache_survives_a_daemon_restart_and_image_removal(fresh_engine, images,
     assert " ---> Running in" not in again.stdout and again.stdout.count("Using cache") == 3
     assert image_config(fresh_engine, "restart:1")["Id"] == image_id
     assert fresh_engine.docker("run", "--rm", "restart:1").stdout == "x\n"
+
+
+def test_target_builds_only_the_stages_it_needs(engine, images, context) -> None:  # type: ignore[no-untyped-def]
+    multi_context(context, images.busybox)
+    out = build(engine, context, "--target", "builder", "-t", "target:1", "--build-arg", "GREETING=t")
+    assert "never-built" not in out.stdout and "HEALTHCHECK" not in out.stdout
+    assert engine.docker("run", "--rm", "target:1", "cat", "/src/out.txt").stdout == "t from tool\n"
+    missing = build(engine, context, "--target", "nope", check=False)
+    assert missing.returncode != 0 and 'target stage "nope" could not be found' in missing.stderr
