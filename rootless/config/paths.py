@@ -199,6 +199,11 @@ class Paths:
     def tmp(self) -> str:
         return os.path.join(self.root, "tmp")
 
+    @property
+    def build_cache(self) -> str:
+        """The build cache: step entries and links to their layer blobs (build/cache.py)."""
+        return os.path.join(self.root, "build-cache")
+
     def container_dir(self, container_id: str) -> str:
         return os.path.join(self.containers, container_id)
 

@@ -15,6 +15,7 @@ from rootless.config.paths import hooks_dirs
 from rootless.engine.container_runtime import ContainerHost, HostRuntime, RuntimeHost
 from rootless.engine.container_volumes import ContainerVolumes
 from rootless.engine.containers import Containers
+from rootless.engine.build import BuildService
 from rootless.engine.events import EventBus
 from rootless.engine.execs import ExecService
 from rootless.engine.images import ImageService
@@ -97,6 +98,9 @@ class Engine:
         self.images.image_users = lambda image_id: [
             (c.id, c.running) for c in self.containers.using_image(image_id)]
         self.containers.adopt()
+        self.builds = BuildService(
+            paths, self.image_store, self.images, self.events, self.containers, self.runtime, host.cgroup)
+        self.builds.remove_leftovers()
 
     def close(self) -> None:
         """Release what the engine holds; containers keep running under their monitors."""

@@ -49,7 +49,9 @@ FORBIDDEN = {
 }
 # Documented exceptions: the CLI's doctor/unshare/service/stop need host-side code (see their docstrings).
 CLI_ALLOWED_LAZY = {"rootless.host.doctor", "rootless.host.userns", "rootless.host.cgroups",
-                    "rootless.daemon.main", "rootless.util.log"}
+                    "rootless.daemon.main", "rootless.util.log",
+                    # `rootless build` applies .dockerignore client-side, as docker's CLI (a pure L2 module)
+                    "rootless.build.context"}
 # The create request reaches the engine as the wire dataclasses decoded once at the API edge
 # (podman's specgen); they import only the stdlib and errors, so the engine gets no server code.
 ENGINE_ALLOWED_API = {"rootless.api.types"}

@@ -106,7 +106,12 @@ def list_(engine: Engine, request: Request) -> Response:
 
 
 def prune(engine: Engine, request: Request) -> Response:
-    return Response.json(engine.images.prune(parse_query(request.q("filters"))))
+    filters = parse_query(request.q("filters"))
+    result = engine.images.prune(filters)
+    if not filters.get("label") and not filters.get("label!") and not filters.get("until"):
+        # a plain image prune also empties the build cache (its layers are images' garbage too, issue 9)
+        result["SpaceReclaimed"] += engine.builds.prune()["SpaceReclaimed"]
+    return Response.json(result)
 
 
 def save_many(engine: Engine, request: Request) -> StreamResponse:
@@ -158,7 +163,7 @@ def disk_usage(engine: Engine, request: Request) -> Response:
                           if "container" in wanted else [])
     body["Volumes"] = [_volume_usage(engine, v.to_json(), v.name) for v in engine.volumes.all()] \
         if "volume" in wanted else []
-    body["BuildCache"] = []
+    body["BuildCache"] = engine.builds.disk_usage() if "build-cache" in wanted else []
     return Response.json(body)
 
 
