@@ -20,7 +20,7 @@ from rootless.engine.events import EventBus
 from rootless.engine.execs import ExecService
 from rootless.engine.images import ImageService
 from rootless.errors import FailedPrecondition
-from rootless.images.store import ImageStore, rfc3339_now
+from rootless.images.store import ImageStore
 from rootless.networks.store import NetworkStore
 from rootless.volumes.store import VolumeStore
 from rootless.runtime import crun, storage
@@ -30,6 +30,7 @@ from rootless.host.cgroups import CgroupInfo
 from rootless.host.userns import Mapping
 from rootless.util import fs
 from rootless.util.build import build_id
+from rootless.wire.times import NANO, now_rfc3339
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ class Engine:
             "CPUShares": cgroup.limits_supported, "CPUSet": False, "PidsLimit": cgroup.limits_supported,
             "IPv4Forwarding": True, "BridgeNfIptables": False, "BridgeNfIp6tables": False,
             "Debug": self.settings.log_level == "debug", "NFd": len(os.listdir("/proc/self/fd")),
-            "OomKillDisable": False, "NGoroutines": 0, "SystemTime": rfc3339_now(),
+            "OomKillDisable": False, "NGoroutines": 0, "SystemTime": now_rfc3339(NANO),
             "LoggingDriver": "json-file",
             "CgroupDriver": "cgroupfs" if cgroup.limits_supported else "none",
             "CgroupVersion": "2" if cgroup.mode == "v2" else "1",

@@ -23,7 +23,8 @@ from rootless.engine.container_model import Container
 from rootless.engine.container_runtime import ContainerRuntime
 from rootless.errors import Conflict, InvalidArgument, NotFound
 from rootless.runtime import spec as runtime_spec
-from rootless.runtime import stdcopy, users
+from rootless.runtime import users
+from rootless.wire import stdcopy
 from rootless.runtime.monitor_protocol import set_winsize
 from rootless.util import fs
 from rootless.wire.command import merge_env
@@ -226,7 +227,7 @@ class ExecService:
                 session.stderr_tail = (session.stderr_tail + data)[-STDERR_TAIL:]
             if wanted:
                 with session._send_lock, contextlib.suppress(OSError):
-                    client.sendall(stdcopy.stdcopy_frame(stream, data) if session.framed else data)
+                    client.sendall(stdcopy.frame(stream, data) if session.framed else data)
 
     def _serve_tty(self, session: ExecSession, client: socket.socket, rfile: IO[bytes]) -> None:
         master = session.pty_master
@@ -246,7 +247,7 @@ class ExecService:
             if not data:
                 break
             with contextlib.suppress(OSError):
-                client.sendall(stdcopy.stdcopy_frame(1, data) if session.framed else data)
+                client.sendall(stdcopy.frame(1, data) if session.framed else data)
         self._finish(session)
 
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any, List
 
 from rootless.engine.container_io import AttachSession
-from rootless.runtime import stdcopy
+from rootless.wire import stdcopy
 
 
 class FakeLifecycle:
@@ -52,7 +52,7 @@ def test_attach_is_queued_at_request_time_and_gets_the_first_output() -> None:
     # the start wins the race against serve(): it connects the queued session at once
     lifecycle.container.running = True
     session.connect()
-    frame = stdcopy.stdcopy_frame("stdout", b"3\n")
+    frame = stdcopy.frame("stdout", b"3\n")
     lifecycle.monitor_end.sendall(frame)
     lifecycle.monitor_end.close()
     client, thread = _serve_in_thread(session)
@@ -65,7 +65,7 @@ def test_attach_to_a_running_container_connects_in_serve() -> None:
     session.register()
     assert lifecycle.queued == []
     client, thread = _serve_in_thread(session)
-    frame = stdcopy.stdcopy_frame("stderr", b"late\n")
+    frame = stdcopy.frame("stderr", b"late\n")
     lifecycle.monitor_end.sendall(frame)
     lifecycle.monitor_end.close()
     thread.join(5)

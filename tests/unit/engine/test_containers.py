@@ -658,7 +658,7 @@ def test_exec_output_is_framed_for_the_streams_asked_for(world: World) -> None:
     import io
     import socket as sockets
     from rootless.engine.execs import ExecService
-    from rootless.runtime import stdcopy
+    from rootless.wire import stdcopy
     container = world.run()
     execs = ExecService(world.runtime, world.containers, 40)
     session = execs.create(container, decode_body(types.ExecCreate, {"Cmd": ["x"], "AttachStderr": False}))
@@ -666,7 +666,7 @@ def test_exec_output_is_framed_for_the_streams_asked_for(world: World) -> None:
     client, server = sockets.socketpair()
     execs.serve(session, server, io.BytesIO())
     received = client.recv(100)
-    assert received == stdcopy.stdcopy_frame(1, b"out")  # stdout by default, stderr not asked for
+    assert received == stdcopy.frame(1, b"out")  # stdout by default, stderr not asked for
     assert session.exit_code == 3
     with pytest.raises(Conflict, match="is not running"):
         world.runtime.exit(container.id, 0)
@@ -679,7 +679,7 @@ def test_logs_files_and_processes_of_a_container(world: World) -> None:
     import io
     import tarfile
     from rootless.runtime.logs import JsonFileWriter
-    from rootless.runtime import stdcopy
+    from rootless.wire import stdcopy
     container = world.create()
     writer = JsonFileWriter(container.log_path)
     writer.write("stdout", b"hello\n")
@@ -687,7 +687,7 @@ def test_logs_files_and_processes_of_a_container(world: World) -> None:
     writer.close()
     chunks = b"".join(world.containers.logs(container, stdout=True, stderr=False, follow=False, tail="all",
                                             since=None, until=None, timestamps=False))
-    assert chunks == stdcopy.stdcopy_frame("stdout", b"hello\n")
+    assert chunks == stdcopy.frame("stdout", b"hello\n")
     with pytest.raises(Conflict, match="is not running"):
         world.containers.top(container, "-ef")
     tar = io.BytesIO()
