@@ -5,16 +5,20 @@ spawns rootlessd in the background and waits for its socket.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-from typing import IO, Any, Optional
+from typing import IO, TYPE_CHECKING, Any, Optional
 
-from rootless.client.api import APIClient
-from rootless.client.endpoint import Endpoint, HostOptions, resolve
-from rootless.config import Paths, Settings, load_settings
 from rootless.errors import Unavailable
+
+# Every verb imports this module, so it imports nothing a verb may not need: the client,
+# the endpoint rules and the settings come in when a command first asks for them
+# (bench/README.md "CLI start-up").
+if TYPE_CHECKING:
+    from rootless.client.api import APIClient
+    from rootless.client.endpoint import Endpoint, HostOptions
+    from rootless.config import Paths, Settings
 
 START_TIMEOUT = 30.0
 
@@ -26,41 +30,65 @@ class App:
                  host_options: Optional[HostOptions] = None) -> None:
         self.debug = debug
         self._storage_root = storage_root
-        self.host_options = host_options or HostOptions()
+        if host_options is None:
+            from rootless.client.endpoint import HostOptions
+
+            host_options = HostOptions()
+        self.host_options = host_options
         self._settings: Optional[Settings] = None
         self._client: Optional[APIClient] = None
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from rootless.config import load_settings
+
             self._settings = load_settings()
         return self._settings
 
     @property
     def paths(self) -> Paths:
+        from rootless.config import Paths
+
         return Paths.from_env(self._storage_root or self.settings.storage_root)
+
+    @property
+    def run_paths(self) -> Paths:
+        """Paths for what lives in the runtime dir (the socket, the daemon's log).
+
+        The runtime dir does not depend on the storage root, so unlike .paths this
+        does not read the settings file: talking to the daemon needs no config.toml.
+        """
+        from rootless.config import Paths
+
+        return Paths.from_env(self._storage_root)
 
     def endpoint(self) -> Endpoint:
         """-H, --context, DOCKER_HOST, DOCKER_CONTEXT, currentContext, else our own socket (issue 14)."""
-        return resolve(self.host_options, os.environ, self.paths.socket)
+        from rootless.client.endpoint import resolve
+
+        return resolve(self.host_options, os.environ, self.run_paths.socket)
 
     @property
     def client(self) -> APIClient:
         """An API client for a running daemon, starting one if needed."""
         if self._client is None:
+            from rootless.client.api import APIClient
+
             endpoint = self.endpoint()
+            paths = self.run_paths
             if endpoint.local:
                 # Before connecting: another user may have made our runtime dir (issue 7).
                 # The transport then checks the socket's peer uid as well.
-                self.paths.has_run_dir()
+                paths.has_run_dir()
             client = APIClient(endpoint.target)
             try:
                 client.ping()
             except Unavailable:
                 if not endpoint.local:
                     raise
-                daemon = start_daemon(self.paths, self._storage_root, self.debug)
-                wait_for_daemon(client, self.paths, daemon)
+                daemon = start_daemon(paths, self._storage_root, self.debug)
+                wait_for_daemon(client, paths, daemon)
             self._client = client
         return self._client
 
@@ -73,6 +101,8 @@ class App:
                              "restart it with 'rootless system stop' (containers keep running)\n")
 
     def echo_json(self, obj: Any, out: IO[str] = sys.stdout) -> None:
+        import json
+
         out.write(json.dumps(obj, indent=4) + "\n")
 
 

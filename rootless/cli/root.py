@@ -1,7 +1,9 @@
-"""The `rootless` command line: docker's verbs, talking to rootlessd's API.
+"""The root click group of `rootless` and the exit codes of every command.
 
 Commands are imported lazily (as pip does) so that `rootless ps` pays only
 for the verb it runs. Exit codes are decided here and nowhere else.
+rootless/cli/__init__.py (the entry point) imports this module only once a
+command needs click.
 """
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from typing import List, Optional, Tuple
 
 import click
 
+from rootless import __version__
+from rootless.cli import VERSION_MESSAGE
 from rootless.cli.app import App
 from rootless.cli.commands import TOP_COMMANDS
 from rootless.cli.lazy import LazyGroup
@@ -29,6 +33,12 @@ from rootless.wire import exitcodes
 @click.option("--tlscert", default="", help="Client certificate (default $DOCKER_CERT_PATH/cert.pem).")
 @click.option("--tlskey", default="", help="Client key (default $DOCKER_CERT_PATH/key.pem).")
 @click.option("--insecure-tcp", is_flag=True, help="Allow plain tcp:// to a loopback address.")
+# The same answer as the entry point's own `rootless --version` (which skips click), for
+# `rootless -D --version` and the like.
+# A plain option rather than click.version_option, which looks up a gettext catalogue (and
+# imports locale) at import time.
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, help="Print the version and exit.",
+              callback=lambda ctx, _param, value: _print_version(ctx) if value else None)
 @click.pass_context
 def cli(ctx: click.Context, root: Optional[str], debug: bool, hosts: Tuple[str, ...], context: str, tls: bool,
         tlsverify: bool, tlscacert: str, tlscert: str, tlskey: str, insecure_tcp: bool) -> None:
@@ -40,6 +50,11 @@ def cli(ctx: click.Context, root: Optional[str], debug: bool, hosts: Tuple[str, 
     options = HostOptions(hosts=hosts, context=context, tls=tls, tls_verify=tlsverify, tls_cacert=tlscacert,
                           tls_cert=tlscert, tls_key=tlskey, insecure_tcp=insecure_tcp)
     ctx.obj = App(storage_root=root, debug=debug, host_options=options)
+
+
+def _print_version(ctx: click.Context) -> None:
+    click.echo(VERSION_MESSAGE.format(__version__))
+    ctx.exit()
 
 
 # Exit statuses: docker's rules live in wire/exitcodes.py (run's start errors 125/126/127

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import urllib.parse
 from typing import IO, Any, Dict, Iterator, Optional
 
 from rootless.client import transport
@@ -10,6 +9,7 @@ from rootless.client.containers import ContainerApiMixin
 from rootless.client.images import ImageApiMixin
 from rootless.client.networks import NetworkApiMixin
 from rootless.client.transport import HttpResponse
+from rootless.client.urls import quote, urlencode
 from rootless.client.volumes import VolumeApiMixin
 from rootless.errors import error_from_status
 
@@ -24,7 +24,7 @@ class APIClient(ContainerApiMixin, ImageApiMixin, VolumeApiMixin, NetworkApiMixi
     # -- plumbing -----------------------------------------------------------
     @staticmethod
     def _url(template: str, *args: str, **query: Any) -> str:
-        path = template.format(*(urllib.parse.quote(a, safe="") for a in args))
+        path = template.format(*(quote(a, safe="") for a in args))
         params = {}
         for key, value in query.items():
             if value is None:
@@ -34,7 +34,7 @@ class APIClient(ContainerApiMixin, ImageApiMixin, VolumeApiMixin, NetworkApiMixi
             elif isinstance(value, (dict, list)):
                 value = json.dumps(value)
             params[key] = value
-        return path + ("?" + urllib.parse.urlencode(params, doseq=True) if params else "")
+        return path + ("?" + urlencode(params) if params else "")
 
     def _request(self, method: str, url: str, *, json_body: Any = None, body: Optional[bytes] = None,
                  body_stream: Optional[IO[bytes]] = None, headers: Optional[Dict[str, str]] = None,
@@ -127,4 +127,4 @@ class APIClient(ContainerApiMixin, ImageApiMixin, VolumeApiMixin, NetworkApiMixi
         Raises:
             NotFound: no such image.
         """
-        return self._json("GET", "/images/" + urllib.parse.quote(image, safe="/:@") + "/json")  # type: ignore[no-any-return]
+        return self._json("GET", "/images/" + quote(image, safe="/:@") + "/json")  # type: ignore[no-any-return]

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Mapping, Optional, Tuple
 
-from rootless.client.dialers import SshDialer, TcpDialer, TlsFiles, client_tls_context
-from rootless.client.transport import Target
-from rootless.config.contexts import DEFAULT, ContextStore
-from rootless.config.hosts import Host, is_loopback, parse_host
-from rootless.config.paths import docker_config_dir
 from rootless.errors import InvalidArgument, PermissionDenied
+
+# The dialers (ssl, ssh), the context store and the host parser are imported where
+# they are used: most commands talk to the local socket and need none of them
+# (bench/README.md "CLI start-up"; tests/unit/cli/test_startup_imports.py).
+if TYPE_CHECKING:
+    from rootless.client.dialers import TlsFiles
+    from rootless.client.transport import Target
+    from rootless.config.contexts import ContextStore
+    from rootless.config.hosts import Host
 
 
 @dataclass(frozen=True)
@@ -54,19 +58,19 @@ def resolve(options: HostOptions, env: Mapping[str, str], local_socket: str) -> 
     # ROOTLESS_HOST: this project's own DOCKER_HOST, winning over it (one shell can drive both engines).
     env_host = env.get("ROOTLESS_HOST") or env.get("DOCKER_HOST") or ""
     name = options.context or ("" if host_text or env_host else env.get("DOCKER_CONTEXT", ""))
-    store = ContextStore(env)
-    if not name and not host_text and not env_host:
-        name = store.current()
-    if name and name != DEFAULT:
-        context = store.get(name)
-        files = TlsFiles.in_dir(context.tls_dir) if context.tls_dir else None
-        if files and context.skip_tls_verify:
-            raise PermissionDenied(f"context {name}: SkipTLSVerify is set: the daemon's certificate would not "
-                                   "be checked", hint="recreate the context with skip-tls-verify=false")
-        return _endpoint(parse_host(context.host, tls=files is not None), files, options, local_socket)
+    if name or not (host_text or env_host):
+        from rootless.config.contexts import DEFAULT, ContextStore
+
+        store = ContextStore(env)
+        if not name:
+            name = store.current()
+        if name != DEFAULT:
+            return _context_endpoint(store, name, options, local_socket)
     host_text = host_text or env_host
     if not host_text:
         return Endpoint(local_socket, f"unix://{local_socket}", local=True)
+    from rootless.config.hosts import parse_host
+
     verify = options.tls_verify or bool(env.get("DOCKER_TLS_VERIFY"))
     if options.tls and not verify:
         raise PermissionDenied("--tls without --tlsverify would not check the daemon's certificate",
@@ -75,8 +79,24 @@ def resolve(options: HostOptions, env: Mapping[str, str], local_socket: str) -> 
                      options, local_socket)
 
 
+def _context_endpoint(store: "ContextStore", name: str, options: HostOptions, local_socket: str) -> Endpoint:
+    """A stored context's endpoint, with its own TLS files."""
+    from rootless.client.dialers import TlsFiles
+    from rootless.config.hosts import parse_host
+
+    context = store.get(name)
+    files = TlsFiles.in_dir(context.tls_dir) if context.tls_dir else None
+    if files and context.skip_tls_verify:
+        raise PermissionDenied(f"context {name}: SkipTLSVerify is set: the daemon's certificate would not "
+                               "be checked", hint="recreate the context with skip-tls-verify=false")
+    return _endpoint(parse_host(context.host, tls=files is not None), files, options, local_socket)
+
+
 def _tls_files(options: HostOptions, env: Mapping[str, str]) -> TlsFiles:
     """--tlscacert/--tlscert/--tlskey over $DOCKER_CERT_PATH over ~/.docker, file by file as docker does."""
+    from rootless.client.dialers import TlsFiles
+    from rootless.config.paths import docker_config_dir
+
     base = TlsFiles.in_dir(env.get("DOCKER_CERT_PATH") or docker_config_dir(env))
     return TlsFiles(options.tls_cacert or base.ca, options.tls_cert or base.cert, options.tls_key or base.key)
 
@@ -85,6 +105,9 @@ def _endpoint(host: Host, files: Optional[TlsFiles], options: HostOptions, local
     if host.scheme == "unix":
         local = os.path.abspath(host.path) == os.path.abspath(local_socket)
         return Endpoint(host.path, str(host), local=local, explicit=not local)
+    from rootless.client.dialers import SshDialer, TcpDialer, client_tls_context
+    from rootless.config.hosts import is_loopback
+
     if host.scheme == "ssh":
         return Endpoint(SshDialer(host), str(host))
     if files is not None:

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import json
-import urllib.parse
 from typing import IO, TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from rootless.client.urls import urlencode
 
 if TYPE_CHECKING:
     from rootless.client.transport import HttpResponse
@@ -80,7 +81,7 @@ class ImageApiMixin:
     def get_images(self, names: List[str]) -> Any:
         """GET /images/get?names=...: the docker-archive tar as a streaming response."""
         # Repeated names= parameters (the _url helper would JSON-encode a list).
-        return self._request("GET", "/images/get?" + urllib.parse.urlencode([("names", n) for n in names]))
+        return self._request("GET", "/images/get?" + urlencode([("names", n) for n in names]))
 
     def load_images(self, stream: IO[bytes], quiet: bool = False) -> Iterator[Any]:
         """POST /images/load: JSON lines ({"stream": "Loaded image: ..."})."""
@@ -93,7 +94,7 @@ class ImageApiMixin:
         query = [("fromSrc", "-")] + [(k, v) for k, v in (("repo", repository), ("tag", tag),
                                                            ("message", message)) if v]
         query += [("changes", change) for change in changes]
-        url = "/images/create?" + urllib.parse.urlencode(query)
+        url = "/images/create?" + urlencode(query)
         return self._stream_json("POST", url, body_stream=stream, headers={"Content-Type": "application/x-tar"})
 
     def build(self, context_tar: IO[bytes], tags: Sequence[str] = (), dockerfile: Optional[str] = None,
@@ -126,7 +127,7 @@ class ImageApiMixin:
         headers = {"Content-Type": "application/x-tar"}
         if registry_config:
             headers["X-Registry-Config"] = registry_config
-        return self._stream_json("POST", "/build?" + urllib.parse.urlencode(query), body_stream=context_tar,
+        return self._stream_json("POST", "/build?" + urlencode(query), body_stream=context_tar,
                                  headers=headers)
 
     def prune_builds(self) -> Dict[str, Any]:
@@ -145,5 +146,5 @@ class ImageApiMixin:
         query += [(k, v) for k, v in (("repo", repository), ("tag", tag), ("comment", message),
                                       ("author", author)) if v]
         query += [("changes", change) for change in changes]
-        return self._json("POST", "/commit?" + urllib.parse.urlencode(query),  # type: ignore[no-any-return]
+        return self._json("POST", "/commit?" + urlencode(query),  # type: ignore[no-any-return]
                           json_body=config or {})

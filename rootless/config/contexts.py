@@ -8,17 +8,18 @@ stored: it is DOCKER_HOST or the local daemon.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
 from rootless.config.paths import docker_config_dir
 from rootless.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from rootless.util import fs
+
+# hashlib, shutil and util.fs (ctypes, tempfile) are imported by the functions that use
+# them: every CLI command without DOCKER_HOST reads currentContext through this module,
+# and only commands that use a named context need more (bench/README.md "CLI start-up").
 
 DEFAULT = "default"
 ENDPOINT = "docker"
@@ -41,6 +42,8 @@ class Context:
 
 def context_id(name: str) -> str:
     """The directory name docker gives a context: the hex sha256 of its name."""
+    import hashlib
+
     return hashlib.sha256(name.encode("utf-8")).hexdigest()
 
 
@@ -80,6 +83,8 @@ class ContextStore:
         return _from_meta(name, raw, self.tls_dir(name))
 
     def names(self) -> List[str]:
+        from rootless.util import fs
+
         base = os.path.join(self.config_dir, "contexts", "meta")
         found = []
         for entry in sorted(os.listdir(base)) if os.path.isdir(base) else []:
@@ -91,6 +96,8 @@ class ContextStore:
     def create(self, name: str, host: str, description: str = "", tls: Optional[Dict[str, str]] = None,
                skip_tls_verify: bool = False) -> Context:
         """Store a context; tls maps "ca"/"cert"/"key" to files copied into the store."""
+        from rootless.util import fs
+
         check_name(name)
         if os.path.exists(self.meta_dir(name)):
             raise AlreadyExists(f"context {name!r} already exists")
@@ -102,6 +109,8 @@ class ContextStore:
         return self.get(name)
 
     def _copy_tls(self, name: str, tls: Dict[str, str]) -> None:
+        from rootless.util import fs
+
         for kind, source in tls.items():
             if kind not in TLS_NAMES:
                 raise InvalidArgument(f"context {name}: unknown TLS file kind {kind!r}")
@@ -115,6 +124,8 @@ class ContextStore:
             fs.atomic_write(os.path.join(self.tls_dir(name), TLS_NAMES[kind]), data, 0o600)
 
     def remove(self, name: str) -> None:
+        import shutil
+
         self.get(name)
         for path in (self.meta_dir(name), os.path.dirname(self.tls_dir(name))):
             shutil.rmtree(path, ignore_errors=True)
@@ -127,6 +138,8 @@ class ContextStore:
 
     def use(self, name: str) -> None:
         """Set currentContext, keeping every other key of config.json (credentials, ...)."""
+        from rootless.util import fs
+
         if name != DEFAULT:
             self.get(name)
         config = _read_config(self.config_file)

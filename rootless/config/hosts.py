@@ -6,8 +6,6 @@ docker's defaults: tcp:// without a port is 2376 under TLS and 2375 without
 """
 from __future__ import annotations
 
-import ipaddress
-import urllib.parse
 from dataclasses import dataclass
 from typing import Optional
 
@@ -56,6 +54,9 @@ def parse_host(text: str, tls: bool = True) -> Host:
 
 
 def _parse_network(text: str, scheme: str, rest: str, tls: bool) -> Host:
+    # Here, not at the top: unix:// (every local command) needs neither (~2 ms with ipaddress).
+    import urllib.parse
+
     parsed = urllib.parse.urlsplit(f"{scheme}://{rest}")
     if parsed.path not in ("", "/") or parsed.query or parsed.fragment:
         raise InvalidArgument(f"invalid host: {text!r}: a path, query or fragment is not supported", hint=HOST_HINT)
@@ -77,6 +78,8 @@ def is_loopback(name: str) -> bool:
     """Whether an address is certainly on this machine: a loopback IP or "localhost"."""
     if name == "localhost":
         return True
+    import ipaddress
+
     try:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:

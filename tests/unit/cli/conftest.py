@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 import rootless.cli
+import rootless.cli.root
 from rootless.cli.app import App
 
 
@@ -41,7 +42,7 @@ def fake_client(monkeypatch):
         app._client = client  # type: ignore[assignment]
         return app
 
-    monkeypatch.setattr(rootless.cli, "App", make_app)
+    monkeypatch.setattr(rootless.cli.root, "App", make_app)
     return client
 
 

@@ -1,0 +1,148 @@
+"""CLI start-up: `rootless` against `python3 -c pass` and the docker CLI on the same socket.
+
+Start as root; everything runs as the unprivileged --user against one running
+engine. The --source tree is copied and compiled (`compileall`, as an install
+does) and run through a console script written the way pip writes one for
+pyproject's entry point, so the numbers are those of an installed `rootless`.
+Prints medians (and p90) of --runs round-robin runs and the ratios of the issue
+13 goals. See bench/README.md.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from contextlib import ExitStack
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench import harness  # noqa: E402
+from bench.harness import imagebuild, it  # noqa: E402
+
+# What pip writes for a console_scripts entry point (pip/_vendor/distlib/scripts.py SCRIPT_TEMPLATE).
+CONSOLE_SCRIPT = """#!{python}
+# -*- coding: utf-8 -*-
+import re
+import sys
+from {module} import {func}
+if __name__ == '__main__':
+    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
+    sys.exit({func}())
+"""
+
+
+def entry_point(source: str) -> Tuple[str, str]:
+    """(module, function) of the `rootless` console script in source's pyproject.toml."""
+    pyproject = os.path.join(source, "pyproject.toml")
+    if not os.path.exists(pyproject):  # a --source that is just a package copy
+        pyproject = os.path.join(harness.REPO, "pyproject.toml")
+    with open(pyproject) as f:
+        match = re.search(r'^rootless\s*=\s*"([\w.]+):(\w+)"', f.read(), re.M)
+    if not match:
+        raise SystemExit(f"no rootless entry point in {pyproject}")
+    return match.group(1), match.group(2)
+
+
+def install(user: it.TestUser, source: str) -> str:
+    """A compiled copy of source's package plus bin/rootless, readable by the user; returns its dir."""
+    base = harness.user_tmpdir(user, "rootless-bench-cli-")
+    shutil.copytree(os.path.join(source, "rootless"), os.path.join(base, "rootless"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    # As root, like setup-host.sh: the user can't write __pycache__ there, so it must be complete.
+    subprocess.run([harness.VENV_PYTHON, "-m", "compileall", "-q", os.path.join(base, "rootless")], check=True)
+    module, func = entry_point(source)
+    os.makedirs(os.path.join(base, "bin"))
+    script = os.path.join(base, "bin", "rootless")
+    with open(script, "w") as f:
+        f.write(CONSOLE_SCRIPT.format(python=harness.VENV_PYTHON, module=module, func=func))
+    for dirpath, dirnames, filenames in os.walk(base):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o755 if dirpath.endswith("bin") else 0o644)
+    return base
+
+
+def interleaved(methods: Dict[str, Callable[[], object]], runs: int, warmup: int) -> Dict[str, List[float]]:
+    """Round-robin (A/B/C... per round) so that machine noise hits every method alike."""
+    for _ in range(warmup):
+        for action in methods.values():
+            action()
+    samples: Dict[str, List[float]] = {name: [] for name in methods}
+    for _ in range(runs):
+        for name, action in methods.items():
+            samples[name].append(harness.timed(action))
+    return samples
+
+
+def methods_for(engine: it.Engine, script: str, image: Optional[str]) -> Dict[str, Callable[[], object]]:
+    user = engine.user
+
+    def ours(*args: str, check: bool = True) -> Callable[[], object]:
+        return lambda: user.run([script, *args], env=engine.env, check=check)
+
+    methods: Dict[str, Callable[[], object]] = {
+        "python3 -c pass": lambda: user.run(["/usr/bin/python3", "-c", "pass"]),
+        "venv python -c pass": lambda: user.run([harness.VENV_PYTHON, "-c", "pass"]),
+        # check=False: before the option existed this was click's usage error (exit 2), same imports.
+        "rootless --version": ours("--version", check=False),
+        "rootless ps": ours("ps"),
+        "docker ps": lambda: engine.docker("ps"),
+        "rootless images": ours("images"),
+        "docker images": lambda: engine.docker("images"),
+    }
+    if image:
+        methods["rootless run --rm"] = ours("run", "--rm", image, "true")
+        methods["docker run --rm"] = lambda: engine.docker("run", "--rm", image, "true")
+    return methods
+
+
+RATIOS = [("rootless ps", "docker ps", "goal <= 1.5x"), ("rootless images", "docker images", ""),
+          ("rootless run --rm", "docker run --rm", "")]
+
+
+def report(samples: Dict[str, List[float]]) -> Dict[str, float]:
+    rows = [(name, values, "") for name, values in samples.items()]
+    medians = harness.print_table("CLI start-up (as the user, against a running engine)", rows)
+    print()
+    version, python = medians.get("rootless --version"), medians.get("python3 -c pass")
+    if version and python:
+        print(f"{'rootless --version - python3 -c pass':<40} {(version - python) * 1000:+7.1f} ms   goal <= +25 ms")
+    for ours, theirs, goal in RATIOS:
+        if ours in medians:
+            print(f"{ours + ' / ' + theirs:<40} {harness.ratio(medians[ours], medians.get(theirs)):>8}   {goal}")
+    if "rootless run --rm" in medians:
+        extra = medians["rootless run --rm"] - medians["docker run --rm"]
+        print(f"{'CLI side of run: ours - docker':<40} {extra * 1000:+7.1f} ms")
+    return medians
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = harness.argument_parser(__doc__, runs=15)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--no-run", action="store_true", help="skip `run --rm` (no registry, no image)")
+    args = parser.parse_args(argv)
+    user = harness.bench_user(args.user, args.source)
+    with ExitStack() as stack:
+        base = install(user, args.source)
+        stack.callback(harness.remove_tree, base)
+        user.base_env["PYTHONPATH"] = base  # the daemon runs the same compiled copy
+        image = None
+        if not args.no_run:
+            reg = stack.enter_context(harness.registry())
+            image = imagebuild.build_and_push(reg.client).busybox
+        engine = stack.enter_context(harness.engine(user))
+        if image:
+            engine.docker("pull", "-q", image)
+            engine.docker("create", image, "true")  # something for `ps -a`-like listings to show
+        samples = interleaved(methods_for(engine, os.path.join(base, "bin", "rootless"), image),
+                              args.runs, args.warmup)
+        medians = report(samples)
+        harness.dump_json(args.json, {"samples": samples, "medians": medians})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
