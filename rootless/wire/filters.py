@@ -15,7 +15,6 @@ import re
 from typing import Collection, Dict, Iterable, List, Mapping, Optional
 
 from rootless.errors import InvalidArgument
-from rootless.wire.times import parse_timestamp_ns
 
 Filters = Dict[str, List[str]]
 FilterMap = Mapping[str, List[str]]
@@ -147,6 +146,8 @@ def get_until_ns(filters: FilterMap, now_ns: Optional[int] = None) -> Optional[i
         return None
     if len(values) > 1:
         raise InvalidArgument("more than one until filter specified")
+    from rootless.wire.times import parse_timestamp_ns  # calendar, datetime: only for since/until filters
+
     return parse_timestamp_ns(values[0], now_ns)
 
 
