@@ -9,8 +9,7 @@ Order (docker/cli cli/command/cli.go resolveContextName): -H/--host, then
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Mapping, NamedTuple, Optional, Tuple
 
 from rootless.errors import InvalidArgument, PermissionDenied
 
@@ -24,8 +23,9 @@ if TYPE_CHECKING:
     from rootless.config.hosts import Host
 
 
-@dataclass(frozen=True)
-class HostOptions:
+# NamedTuples, not frozen dataclasses: every CLI start creates these classes, and a frozen
+# dataclass costs ~0.5 ms to create (bench/README.md "CLI start-up").
+class HostOptions(NamedTuple):
     """The CLI's global connection flags."""
 
     hosts: Tuple[str, ...] = ()
@@ -38,8 +38,7 @@ class HostOptions:
     insecure_tcp: bool = False
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """Where to connect; `local` is the user's own daemon, which the CLI starts on demand."""
 
     target: Target
