@@ -429,13 +429,13 @@ def test_target_builds_only_the_stages_it_needs(engine, images, context) -> None
     assert missing.returncode != 0 and 'target stage "nope" could not be found' in missing.stderr
 
 
-def layer_names(engine, name: str, directory: str) -> list:  # type: ignore[no-untyped-def,type-arg]
-    """The entry names of an image's top layer, through docker save."""
+def layer_names(engine, name: str, directory: str, index: int = -1) -> list:  # type: ignore[no-untyped-def,type-arg]
+    """The entry names of one of an image's layers (the top one by default), through docker save."""
     archive = os.path.join(directory, "saved.tar")
     engine.docker("save", "-o", archive, name)
     with tarfile.open(archive) as saved:
         manifest = json.load(saved.extractfile("manifest.json"))  # type: ignore[arg-type]
-        with tarfile.open(fileobj=saved.extractfile(manifest[0]["Layers"][-1])) as layer:
+        with tarfile.open(fileobj=saved.extractfile(manifest[0]["Layers"][index])) as layer:
             names = sorted(m.name.rstrip("/") for m in layer.getmembers())
     os.unlink(archive)
     return names
