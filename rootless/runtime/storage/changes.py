@@ -100,10 +100,10 @@ def write_layer_tar(upper: str, out: IO[bytes], skip: AbstractSet[str] = frozens
                 tar.addfile(_marker(os.path.join(rel, whiteouts.AUFS_OPAQUE), info.st_mtime))
 
 
-def layer_tar_bytes(upper: str) -> bytes:
+def layer_tar_bytes(upper: str, skip: AbstractSet[str] = frozenset()) -> bytes:
     """write_layer_tar into memory (small layers, tests)."""
     buffer = io.BytesIO()
-    write_layer_tar(upper, buffer)
+    write_layer_tar(upper, buffer, skip)
     return buffer.getvalue()
 
 
