@@ -33,10 +33,11 @@ from rootless.build.dockerfile import (DEFAULT_SHELL, Add, Arg, Cmd, Copy, Docke
                                        parse_trigger, platform_args, resolve_global_args, run_argv)
 from rootless.errors import FailedPrecondition, InvalidArgument, RootlessError, Unavailable
 from rootless.images import commit as image_commit
-from rootless.images.store import ImageRecord, ImageStore, LayerRecord, rfc3339_now
+from rootless.images.store import ImageRecord, ImageStore, LayerRecord
 from rootless.images.types import MT_OCI_MANIFEST, ContainerConfig, History, ImageConfig, RootFS, host_platform
 from rootless.runtime import users
 from rootless.util import confined, fs
+from rootless.wire.times import MICRO, now_rfc3339
 
 logger = logging.getLogger(__name__)
 
@@ -275,9 +276,9 @@ class _BuildRun:
                 self.steps.say(" ---> Using cache\n")
                 return _State.from_entry(entry)
         config, layers, new_layers = make()
-        history = list(config.history or []) + [History(created=rfc3339_now(), created_by=created_by,
+        history = list(config.history or []) + [History(created=now_rfc3339(MICRO), created_by=created_by,
                                                         empty_layer=None if new_layers else True)]
-        config = replace(config, created=rfc3339_now(), history=history,
+        config = replace(config, created=now_rfc3339(MICRO), history=history,
                          rootfs=RootFS(type="layers", diff_ids=[layer.diff_id for layer in layers]))
         result = _State.of(config, layers)
         self.b.cache.put(CacheEntry(key, result.raw, result.layers), new_layers)

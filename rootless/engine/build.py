@@ -27,12 +27,19 @@ from rootless.build.builder import Builder, BuildFailed, BuildOptions, RunSpec, 
 from rootless.build.cache import BuildCache
 from rootless.build.context import DOCKERIGNORE, DockerIgnore, open_in_context
 from rootless.build.dockerfile import parse_dockerfile
+from rootless.api import types
+from rootless.config import Paths
+from rootless.engine.container_model import Container
 from rootless.engine.container_reads import ENGINE_ETC_TARGETS
-from rootless.engine.images import familiar
+from rootless.engine.container_runtime import ContainerRuntime
+from rootless.engine.containers import Containers
+from rootless.engine.events import EventBus
+from rootless.engine.images import ImageService, familiar
+from rootless.host.cgroups import CgroupInfo
 from rootless.errors import InvalidArgument, NotFound, RootlessError
 from rootless.images import commit as image_commit
 from rootless.images.archive import apply_changes
-from rootless.images.store import ImageRecord
+from rootless.images.store import ImageRecord, ImageStore
 from rootless.images.types import ContainerConfig, History
 from rootless.registry.auth import Credentials
 from rootless.runtime import logs as runtime_logs
@@ -56,24 +63,25 @@ WORK_PREFIX = "build-context-"  # Paths.tmp/<this>*: a build's extracted context
 class EngineStepContainer:
     """One build container (see build/builder.py StepContainer)."""
 
-    def __init__(self, engine: Any, container: Any) -> None:
-        self.engine, self.container = engine, container
-        self.container_id: str = container.id
+    def __init__(self, containers: Containers, runtime: ContainerRuntime, paths: Paths,
+                 container: Container) -> None:
+        self.containers, self.runtime, self.paths = containers, runtime, paths
+        self.container = container
+        self.container_id = container.id
 
     def mount(self) -> str:
-        rootfs: str = self.engine.lifecycle.driver.mount(self.container_id)
-        return rootfs
+        return self.runtime.mount(self.container_id)
 
     def run(self, output: Callable[[bytes], None], cancelled: threading.Event) -> int:
-        lifecycle, container = self.engine.lifecycle, self.container
-        lifecycle.start(container)
+        containers, container = self.containers, self.container
+        containers.start(container)
         done = threading.Event()
 
         def kill_on_cancel() -> None:
             while not done.wait(0.25):
                 if cancelled.is_set():
                     with contextlib.suppress(RootlessError):
-                        lifecycle.kill(container, "KILL")
+                        containers.kill(container, "KILL")
                     return
 
         watcher = threading.Thread(target=kill_on_cancel, daemon=True, name="build-cancel")
@@ -82,18 +90,18 @@ class EngineStepContainer:
             for entry in runtime_logs.read_logs(container.log_path, follow=True,
                                                 is_running=lambda: container.running):
                 output(entry.data)
-            status = self.engine.containers.wait(container, "not-running")
+            status = containers.wait(container, "not-running")
         finally:
             done.set()
         return int(status["StatusCode"])
 
     def write_changes(self, out: IO[bytes]) -> None:
-        write_container_layer(self.engine, self.container_id, out)
+        write_container_layer(self.runtime, self.paths, self.container_id, out)
 
     def drop_mount_points(self, paths: Sequence[str]) -> None:
         # Through the mounted rootfs, not the upper dir: the same for every driver (vfs computes
         # its changes from the rootfs), and what is in no lower layer leaves no whiteout behind.
-        lowers = read_lowers(RootfsLayout.of(self.engine.paths, self.container_id))
+        lowers = read_lowers(RootfsLayout.of(self.paths, self.container_id))
         with confined.Root(self.mount(), symlinks=False) as root:
             for path in paths:
                 parts = [p for p in path.split("/") if p]
@@ -104,13 +112,13 @@ class EngineStepContainer:
 
     def remove(self) -> None:
         with contextlib.suppress(NotFound):
-            self.engine.lifecycle.remove(self.container, force=True, volumes=True)
+            self.containers.remove(self.container, force=True, volumes=True)
 
 
-def write_container_layer(engine: Any, container_id: str, out: IO[bytes]) -> None:
+def write_container_layer(runtime: ContainerRuntime, paths: Paths, container_id: str, out: IO[bytes]) -> None:
     """A container's changes as a layer tar, without the mount points of the engine's /etc files."""
-    upper = engine.lifecycle.driver.upper_dir(container_id)
-    skip = engine_mount_points(upper, read_lowers(RootfsLayout.of(engine.paths, container_id)))
+    upper = runtime.upper_dir(container_id)
+    skip = engine_mount_points(upper, read_lowers(RootfsLayout.of(paths, container_id)))
     write_layer_tar(upper, out, skip)
 
 
@@ -171,17 +179,21 @@ def _in_any(lowers: Sequence[str], rel: str) -> bool:
 class EngineStepRunner:
     """Makes build containers with the engine's create (see build/builder.py StepRunner)."""
 
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
+    def __init__(self, containers: Containers, runtime: ContainerRuntime, paths: Paths) -> None:
+        self.containers, self.runtime, self.paths = containers, runtime, paths
 
     def create(self, image_id: str, spec: RunSpec) -> EngineStepContainer:
+        """A RUN step's container: created like any other (its plan made at create), argv as is."""
         network = "bridge" if spec.network in ("", "default") else spec.network
-        body = {"Image": image_id, "Cmd": list(spec.argv), "Entrypoint": [], "Env": list(spec.env),
-                "User": spec.user, "WorkingDir": spec.workdir, "Labels": {BUILD_LABEL: KEPT if spec.keep else "1"},
-                "HostConfig": {"NetworkMode": network,
-                               "Binds": [f"{src}:{dst}:{'ro' if ro else 'rw'}" for src, dst, ro in spec.binds]}}
-        container = self.engine.lifecycle.create(body, None, None)
-        return EngineStepContainer(self.engine, container)
+        binds = [f"{src}:{dst}:{'ro' if ro else 'rw'}" for src, dst, ro in spec.binds]
+        request = types.ContainerCreate(
+            fields_set=frozenset({"Image", "Cmd", "Entrypoint", "Env", "User", "WorkingDir", "Labels", "HostConfig"}),
+            Image=image_id, Cmd=list(spec.argv), Entrypoint=[], Env=list(spec.env), User=spec.user,
+            WorkingDir=spec.workdir, Labels={BUILD_LABEL: KEPT if spec.keep else "1"},
+            HostConfig=types.HostConfig(fields_set=frozenset({"NetworkMode", "Binds"}), NetworkMode=network,
+                                        Binds=binds))
+        container = self.containers.create(request, None)
+        return EngineStepContainer(self.containers, self.runtime, self.paths, container)
 
 
 class _ZeroPadded:
@@ -242,7 +254,7 @@ class BuildJob:
                                                 self.cancelled, self.ignore)
             for tag in self.options.tags:
                 out.put({"stream": f"Successfully tagged {familiar(tag)}\n"})
-                self.service.engine.events.publish("image", "tag", record.image_id, name=familiar(tag))
+                self.service.events.publish("image", "tag", record.image_id, name=familiar(tag))
         except BuildFailed as exc:
             out.put({"errorDetail": {"code": exc.code, "message": exc.message}, "error": exc.message})
         except RootlessError as exc:
@@ -257,17 +269,19 @@ class BuildJob:
 class BuildService:
     """POST /build, /build/prune, /commit; one per engine."""
 
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.cache = BuildCache(engine.paths.build_cache, engine.image_store)
+    def __init__(self, paths: Paths, image_store: ImageStore, images: ImageService, events: EventBus,
+                 containers: Containers, runtime: ContainerRuntime, cgroup: CgroupInfo) -> None:
+        self.paths, self.image_store, self.images, self.events = paths, image_store, images, events
+        self.containers, self.runtime, self.cgroup = containers, runtime, cgroup
+        self.cache = BuildCache(paths.build_cache, image_store)
         self.cache.recover()
-        self.runner = EngineStepRunner(engine)
+        self.runner = EngineStepRunner(containers, runtime, paths)
 
     def builder(self, auth: Dict[str, Credentials]) -> Builder:
         """A builder whose FROM pulls use this build's credentials (X-Registry-Config)."""
         def pull(name: str, platform: Optional[str], always: bool) -> ImageRecord:
             return self._pull(name, platform, always, auth)
-        return Builder(self.engine.image_store, self.cache, self.runner, pull, self.engine.paths.tmp)
+        return Builder(self.image_store, self.cache, self.runner, pull, self.paths.tmp)
 
     # -- build ------------------------------------------------------------------
     def start(self, body: IO[bytes], options: BuildOptions, auth: Dict[str, Credentials]) -> BuildJob:
@@ -276,7 +290,7 @@ class BuildService:
         Raises:
             InvalidArgument: a bad tar, no Dockerfile, a bad .dockerignore.
         """
-        work = tempfile.mkdtemp(prefix=WORK_PREFIX, dir=self.engine.paths.tmp)
+        work = tempfile.mkdtemp(prefix=WORK_PREFIX, dir=self.paths.tmp)
         try:
             context = os.path.join(work, "context")
             os.mkdir(context, 0o700)
@@ -328,7 +342,7 @@ class BuildService:
 
     def _pull(self, name: str, platform: Optional[str], always: bool,
               credentials: Dict[str, Credentials]) -> ImageRecord:
-        images = self.engine.images
+        images = self.images
         if not always and images.exists(name):
             record: ImageRecord = images.get(name)
             return record
@@ -352,16 +366,16 @@ class BuildService:
 
     def remove_leftovers(self) -> None:
         """Build containers, temporary images and contexts a killed daemon left behind."""
-        for container in self.engine.containers.all():
-            if (container.config.get("Labels") or {}).get(BUILD_LABEL) not in (None, KEPT):
+        for container in self.containers.all():
+            if container.labels.get(BUILD_LABEL) not in (None, KEPT):
                 with contextlib.suppress(RootlessError, OSError):
-                    self.engine.lifecycle.remove(container, force=True, volumes=True)
+                    self.containers.remove(container, force=True, volumes=True)
                     logger.info("removed leftover build container %s", container.id)
-        drop_leftover_temp_images(self.engine.image_store, self.engine.paths.tmp,
-                                  lambda image_id: bool(self.engine.containers.using_image(image_id)))
-        for name in os.listdir(self.engine.paths.tmp):
+        drop_leftover_temp_images(self.image_store, self.paths.tmp,
+                                  lambda image_id: bool(self.containers.using_image(image_id)))
+        for name in os.listdir(self.paths.tmp):
             if name.startswith(WORK_PREFIX):
-                fs.remove_tree(os.path.join(self.engine.paths.tmp, name))
+                fs.remove_tree(os.path.join(self.paths.tmp, name))
 
     # -- commit -----------------------------------------------------------------
     def commit(self, container_ref: str, repo: Optional[str], tag: Optional[str], comment: str, author: str,
@@ -371,20 +385,20 @@ class BuildService:
         Raises:
             NotFound: no such container. InvalidArgument: a bad change or reference.
         """
-        container = self.engine.containers.get(container_ref)
+        container = self.containers.get(container_ref)
         full = None
         if repo:
-            ref = self.engine.images.parse(repo, default_tag=None)
+            ref = self.images.parse(repo, default_tag=None)
             full = str(ref.with_tag(tag or ref.tag or "latest"))
-        base = self.engine.image_store.get(container.data["Image"])
+        base = self.image_store.get(container.image_id)
         config = {k: v for k, v in container.config.items() if k in IMAGE_CONFIG_FIELDS and v not in (None, "")}
         config.update({k: v for k, v in overrides.items() if k in IMAGE_CONFIG_FIELDS})
         container_config = apply_changes(ContainerConfig.from_json(config), changes)
-        store = self.engine.image_store
+        store = self.image_store
         paused = self._pause(container, pause)
         try:
-            with store.lease(), tempfile.TemporaryFile(dir=self.engine.paths.tmp) as spool:
-                write_container_layer(self.engine, container.id, spool)
+            with store.lease(), tempfile.TemporaryFile(dir=self.paths.tmp) as spool:
+                write_container_layer(self.runtime, self.paths, container.id, spool)
                 spool.seek(0)
                 layer = image_commit.write_layer(store, spool)
                 history = [History(created_by=container.command_text(), comment=comment or None,
@@ -394,16 +408,16 @@ class BuildService:
         finally:
             if paused:
                 with contextlib.suppress(RootlessError):
-                    self.engine.lifecycle.unpause(container)
-        self.engine.events.publish("container", "commit", container.id, comment=comment)
+                    self.containers.unpause(container)
+        self.events.publish("container", "commit", container.id, comment=comment)
         return record.image_id
 
-    def _pause(self, container: Any, pause: bool) -> bool:
+    def _pause(self, container: Container, pause: bool) -> bool:
         """docker pauses a running container while it commits; where cgroups can't freeze, it is not paused."""
-        if not (pause and container.running and self.engine.host.cgroup.limits_supported):
+        if not (pause and container.running and self.cgroup.limits_supported):
             return False
         try:
-            self.engine.lifecycle.pause(container)
+            self.containers.pause(container)
         except RootlessError as exc:
             logger.info("commit of %s without pausing: %s", container.id, exc)
             return False

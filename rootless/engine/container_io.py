@@ -9,9 +9,10 @@ import struct
 import termios
 import threading
 import time
-from typing import IO, Any, Callable, Iterator, Optional
+from typing import IO, Any, Callable, Iterator, Optional, Protocol
 
 from rootless.engine.container_model import Container, log_max_files
+from rootless.engine.container_runtime import ContainerRuntime
 from rootless.errors import InvalidArgument, RootlessError
 from rootless.runtime import logs as runtime_logs
 from rootless.wire import stdcopy
@@ -29,7 +30,7 @@ def _time_ns(value: Optional[str]) -> int:
     return parse_timestamp_ns(value) if value else 0
 
 
-def log_chunks(container: Container, is_running: Any, *, stdout: bool, stderr: bool, follow: bool,
+def log_chunks(container: Container, is_running: Callable[[], bool], *, stdout: bool, stderr: bool, follow: bool,
                tail: str, since: Optional[str], until: Optional[str], timestamps: bool) -> Iterator[bytes]:
     """The container's log as docker's /logs body (stdcopy frames unless TTY)."""
     if tail in ("", "all"):
@@ -58,12 +59,26 @@ def log_chunks(container: Container, is_running: Any, *, stdout: bool, stderr: b
         yield data if container.tty else stdcopy.frame(entry.stream, data)
 
 
+class AttachHost(Protocol):
+    """What an attach needs from the containers service (engine/containers.py Containers)."""
+
+    @property
+    def runtime(self) -> ContainerRuntime:
+        """The monitor's stdio socket comes from here."""
+
+    def add_waiting_attach(self, container: Container, session: "AttachSession") -> bool:
+        """Queue for the next start; False when the container already runs."""
+
+    def exists(self, container_id: str) -> bool:
+        """The container was not removed meanwhile."""
+
+
 class AttachSession:
     """One hijacked attach connection bridged to the container's monitor."""
 
-    def __init__(self, lifecycle: Any, container: Container, *, stdin: bool, stdout: bool, stderr: bool,
+    def __init__(self, host: AttachHost, container: Container, *, stdin: bool, stdout: bool, stderr: bool,
                  logs: bool, detach_keys: Optional[str], stream: bool = True) -> None:
-        self.lifecycle = lifecycle
+        self.host = host
         self.container = container
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.logs = logs
@@ -83,12 +98,12 @@ class AttachSession:
         """
         if not self.stream:
             return
-        self._queued = self.lifecycle.add_waiting_attach(self.container, self)
+        self._queued = self.host.add_waiting_attach(self.container, self)
 
     def connect(self) -> None:
         """Open the monitor's attach socket (before crun start, or at once when running)."""
         try:
-            self._monitor = self.lifecycle.supervisor.attach(self.container.id, self.stdin, self.stdout,
+            self._monitor = self.host.runtime.attach(self.container.id, self.stdin, self.stdout,
                                                              self.stderr)
         except RootlessError as exc:
             self._error = exc.message
@@ -112,7 +127,7 @@ class AttachSession:
             self.connect()
         else:
             while not self._connected.wait(1.0):
-                if self.container.id not in {c.id for c in self.lifecycle.containers.all()}:
+                if not self.host.exists(self.container.id):
                     return
         monitor = self._monitor
         if monitor is None:

@@ -63,11 +63,6 @@ _HEX_PREFIX_RE = re.compile(r"^(?:sha256:)?([a-f0-9]{4,64})$")
 STALE_SECONDS = 3600
 
 
-def rfc3339_now() -> str:
-    """TODO(engine-core): engine/engine.py's SystemTime; use wire.times.now_rfc3339(NANO) there."""
-    return now_rfc3339(MICRO)
-
-
 class BlobWriter:
     """One ingest: write() bytes, then commit() verifies and publishes the blob.
 

@@ -45,12 +45,12 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from rootless.errors import ToolError
-from rootless.runtime import stdcopy
 from rootless.runtime.logs import JsonFileWriter, format_rfc3339_ns
 from rootless.runtime.monitor_protocol import (ATTACH, CONSOLE, CONTROL, CREATE_TIMEOUT, EXIT, LOG, MONITOR_PIDFILE,
                                                PASTA_PIDFILE, PIDFILE, READY, SLIRP, SUN_PATH_MAX, MonitorConfig,
                                                accept_console, process_start_time, set_winsize)
 from rootless.util import fs, linux, proc
+from rootless.wire import stdcopy
 
 logger = logging.getLogger("rootless.runtime.monitor")  # also when run as __main__
 
@@ -406,7 +406,7 @@ class Monitor:
             return
         stream = self.outputs[fd]
         self.log.write(stream, data)
-        frame = stdcopy.stdcopy_frame(stdcopy.STDOUT if self.config.tty else stream, data)
+        frame = stdcopy.frame(stdcopy.STDOUT if self.config.tty else stream, data)
         for client in list(self.clients.values()):
             if client.ready and client.wants(stream):
                 self._queue(client, frame)

@@ -222,7 +222,7 @@ def resolve_args(
 ) -> List[str]:
     """The container's argv by docker's rules: wire.command.command_line.
 
-    TODO(engine-core): engine/container_spec.py calls this; call wire.command.command_line.
+    The engine calls wire.command.command_line itself; this stays for the runtime's own users.
     """
     return command_line(entrypoint_override, cmd_override, image_entrypoint, image_cmd)
 
@@ -234,7 +234,7 @@ def _env_key(entry: str) -> str:
 def merge_env(base: Sequence[str], overrides: Sequence[str]) -> List[str]:
     """moby's ReplaceOrAppendEnvValues: wire.command.merge_env.
 
-    TODO(engine-core): engine/execs.py calls this; call wire.command.merge_env.
+    engine/execs.py calls wire.command.merge_env itself.
     """
     return wire_merge_env(base, overrides)
 
@@ -246,7 +246,7 @@ def container_env(env: Sequence[str], hostname: str, tty: bool, home: str) -> Li
         daemon.append(f"HOSTNAME={hostname}")
     if tty:
         daemon.append("TERM=xterm")
-    merged = merge_env(daemon, [e for e in env if "=" in e])
+    merged = merge_env(daemon, env)  # a bare KEY in Config.Env unsets it, as docker's ReplaceOrAppendEnvValues
     if not any(_env_key(e) == "HOME" for e in merged):
         merged.append(f"HOME={home}")
     return merged

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import List
 
 from rootless.api import types
-from rootless.api.decode import to_wire
 from rootless.api.http import Hijack, Request, Response, Route, Router
 from rootless.api.routes.containers import stream_content_type
 from rootless.api.support import decode_request
@@ -14,7 +13,7 @@ from rootless.engine import Engine, container_io
 def create(engine: Engine, request: Request) -> Response:
     spec = decode_request(types.ExecCreate, request.json())
     container_io.parse_detach_keys(spec.DetachKeys)  # refused at create, as dockerd ("Invalid escape keys")
-    session = engine.execs.create(engine.containers.get(request.params["ref"]), to_wire(spec))
+    session = engine.execs.create(engine.containers.get(request.params["ref"]), spec)
     return Response.json({"Id": session.exec_id}, 201)
 
 

@@ -159,7 +159,7 @@ def disk_usage(engine: Engine, request: Request) -> Response:
     wanted = set(request.q_all("type")) or {"image", "container", "volume", "build-cache"}
     if "image" not in wanted:
         body = {"LayersSize": body["LayersSize"], "Images": []}
-    body["Containers"] = ([engine.lifecycle.summary(c, True) for c in engine.containers.all()]
+    body["Containers"] = ([engine.containers.summary(c, True) for c in engine.containers.all()]
                           if "container" in wanted else [])
     body["Volumes"] = [_volume_usage(engine, v.to_json(), v.name) for v in engine.volumes.all()] \
         if "volume" in wanted else []

@@ -30,8 +30,7 @@ def inspect(engine: Engine, request: Request) -> Response:
 
 def remove(engine: Engine, request: Request) -> Response:
     name = request.params["name"]
-    engine.remove_volume(name, request.q_bool("force"))
-    engine.events.publish("volume", "destroy", name, driver="local")
+    engine.remove_volume(name, request.q_bool("force"))  # its destroy event too
     return Response.empty(204)
 
 

@@ -8,18 +8,20 @@ from types import SimpleNamespace
 from typing import Any, List
 
 from rootless.engine.container_io import AttachSession
-from rootless.runtime import stdcopy
+from rootless.wire import stdcopy
 
 
 class FakeLifecycle:
-    """Just what AttachSession uses: the waiting queue and the monitor's attach socket."""
+    """Just what AttachSession uses (AttachHost): the waiting queue and the monitor's attach socket."""
 
     def __init__(self, container: Any) -> None:
         self.queued: List[Any] = []
         self.container = container
         self.monitor_end, engine_end = socket.socketpair()
-        self.supervisor = SimpleNamespace(attach=lambda *args: engine_end)
-        self.containers = SimpleNamespace(all=lambda: [container])
+        self.runtime = SimpleNamespace(attach=lambda *args: engine_end)
+
+    def exists(self, container_id: str) -> bool:
+        return bool(container_id == self.container.id)
 
     def add_waiting_attach(self, container: Any, session: Any) -> bool:
         if container.running:
@@ -31,7 +33,7 @@ class FakeLifecycle:
 def _session(running: bool) -> "tuple[AttachSession, FakeLifecycle]":
     container = SimpleNamespace(id="c1", running=running, tty=False)
     lifecycle = FakeLifecycle(container)
-    session = AttachSession(lifecycle, container, stdin=False, stdout=True, stderr=True, logs=False,
+    session = AttachSession(lifecycle, container, stdin=False, stdout=True, stderr=True, logs=False,  # type: ignore[arg-type]
                             detach_keys=None)
     return session, lifecycle
 
@@ -50,7 +52,7 @@ def test_attach_is_queued_at_request_time_and_gets_the_first_output() -> None:
     # the start wins the race against serve(): it connects the queued session at once
     lifecycle.container.running = True
     session.connect()
-    frame = stdcopy.stdcopy_frame("stdout", b"3\n")
+    frame = stdcopy.frame("stdout", b"3\n")
     lifecycle.monitor_end.sendall(frame)
     lifecycle.monitor_end.close()
     client, thread = _serve_in_thread(session)
@@ -63,7 +65,7 @@ def test_attach_to_a_running_container_connects_in_serve() -> None:
     session.register()
     assert lifecycle.queued == []
     client, thread = _serve_in_thread(session)
-    frame = stdcopy.stdcopy_frame("stderr", b"late\n")
+    frame = stdcopy.frame("stderr", b"late\n")
     lifecycle.monitor_end.sendall(frame)
     lifecycle.monitor_end.close()
     thread.join(5)

@@ -72,6 +72,14 @@ def test_resolve_args_without_any_command_is_refused() -> None:
         spec.resolve_args(None, None, None, None)
 
 
+def test_the_process_gets_no_value_for_a_bare_key() -> None:
+    # Config.Env ["A", "PATH=/x"] (a bare A at create hid the image's A): the process has no A;
+    # a bare PATH would unset the daemon's default PATH, as moby's ReplaceOrAppendEnvValues
+    env = spec.container_env(["A", "PATH=/x"], "h", False, "/root")
+    assert not any(e.startswith("A=") or e == "A" for e in env) and "PATH=/x" in env
+    assert not any(e.startswith("PATH=") for e in spec.container_env(["PATH"], "h", False, "/root"))
+
+
 def test_merge_env_overlays_by_key_and_unsets_bare_names() -> None:
     merged = spec.merge_env(["PATH=/bin", "A=1", "B=2"], ["A=3", "B", "C=4"])
     assert merged == ["PATH=/bin", "A=3", "C=4"]
