@@ -200,8 +200,13 @@ class Podman:
 
 
 @contextlib.contextmanager
-def podman(user: it.TestUser) -> Iterator[Podman]:
-    """A private podman set-up, its namespace warmed up and cgroups masked."""
+def podman(user: it.TestUser, storage_driver: Optional[str] = None) -> Iterator[Podman]:
+    """A private podman set-up, its namespace warmed up and cgroups masked.
+
+    storage_driver: written to the private storage.conf before podman first runs
+    (its store refuses another driver later); None keeps podman's own choice,
+    which is vfs on the measured VM.
+    """
     base = user_tmpdir(user, "rootless-bench-podman-")
     # A short runtime dir: with one under $HOME, `podman run` hung once slirp4netns
     # had exited (conmon's socket paths have a ~108-byte limit).
@@ -214,6 +219,8 @@ def podman(user: it.TestUser) -> Iterator[Podman]:
     with open(pm.env["CONTAINERS_CONF"], "w") as f:
         f.write(PODMAN_CONF)
     os.chmod(pm.env["CONTAINERS_CONF"], 0o644)
+    if storage_driver:
+        write_storage_conf(user, os.path.join(base, "config"), storage_driver)
     try:
         pm.mask_cgroups()  # also starts the pause process outside any timing
         yield pm
@@ -221,6 +228,17 @@ def podman(user: it.TestUser) -> Iterator[Podman]:
         pm.close()
         remove_tree(base)
         remove_tree(run_dir)
+
+
+def write_storage_conf(user: it.TestUser, config_home: str, driver: str) -> None:
+    """XDG_CONFIG_HOME/containers/storage.conf naming the graph driver (rootless podman reads it)."""
+    directory = os.path.join(config_home, "containers")
+    os.makedirs(directory, mode=0o700)
+    os.chown(directory, user.uid, user.gid)
+    path = os.path.join(directory, "storage.conf")
+    with open(path, "w") as f:
+        f.write(f'[storage]\ndriver = "{driver}"\n')
+    os.chmod(path, 0o644)
 
 
 def ratio(ours: Optional[float], other: Optional[float]) -> str:

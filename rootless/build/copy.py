@@ -157,14 +157,11 @@ def copy_item(tree: confined.Root, item: SourceItem, target: confined.Root, dest
 
 def extract_archive(tree: confined.Root, path: str, target: confined.Root, dest: str,
                     owner: Optional[Tuple[int, int]]) -> None:
-    """ADD of a local tar: unpack it into dest, owned by --chown's ids, else by root.
-
-    (docker keeps the archive's owners; util/confined_tar.py's extractor can't yet.)
-    """
+    """ADD of a local tar: unpack it into dest, owned by --chown's ids, else by the archive's own (as docker)."""
     with confined.closing(target.makedirs(dest)):
         pass
     with os.fdopen(tree.open(path, os.O_RDONLY, follow=False), "rb") as source:
-        confined_tar.extract(target, dest, source, False, owner)
+        confined_tar.extract(target, dest, source, False, owner, archive_owners=owner is None)
 
 
 def is_dir_in(target: confined.Root, path: str) -> bool:

@@ -21,7 +21,7 @@ import stat
 import tempfile
 import threading
 from dataclasses import dataclass, replace
-from typing import IO, Any, Callable, Dict, Generator, List, Optional, Sequence
+from typing import IO, AbstractSet, Any, Callable, Dict, FrozenSet, Generator, List, Optional, Sequence
 
 from rootless.build.builder import Builder, BuildFailed, BuildOptions, RunSpec, drop_leftover_temp_images
 from rootless.build.cache import BuildCache
@@ -30,6 +30,7 @@ from rootless.build.dockerfile import parse_dockerfile
 from rootless.api import types
 from rootless.config import Paths
 from rootless.engine.container_model import Container
+from rootless.engine.container_reads import ENGINE_ETC_TARGETS
 from rootless.engine.container_runtime import ContainerRuntime
 from rootless.engine.containers import Containers
 from rootless.engine.events import EventBus
@@ -43,6 +44,7 @@ from rootless.images.types import ContainerConfig, History
 from rootless.registry.auth import Credentials
 from rootless.runtime import logs as runtime_logs
 from rootless.runtime.storage.changes import write_layer_tar
+from rootless.runtime.storage import whiteouts
 from rootless.runtime.storage.driver import RootfsLayout, read_lowers
 from rootless.util import confined, confined_tar, fs
 
@@ -94,7 +96,7 @@ class EngineStepContainer:
         return int(status["StatusCode"])
 
     def write_changes(self, out: IO[bytes]) -> None:
-        write_layer_tar(self.runtime.upper_dir(self.container_id), out)
+        write_container_layer(self.runtime, self.paths, self.container_id, out)
 
     def drop_mount_points(self, paths: Sequence[str]) -> None:
         # Through the mounted rootfs, not the upper dir: the same for every driver (vfs computes
@@ -111,6 +113,42 @@ class EngineStepContainer:
     def remove(self) -> None:
         with contextlib.suppress(NotFound):
             self.containers.remove(self.container, force=True, volumes=True)
+
+
+def write_container_layer(runtime: ContainerRuntime, paths: Paths, container_id: str, out: IO[bytes]) -> None:
+    """A container's changes as a layer tar, without the mount points of the engine's /etc files."""
+    upper = runtime.upper_dir(container_id)
+    skip = engine_mount_points(upper, read_lowers(RootfsLayout.of(paths, container_id)))
+    write_layer_tar(upper, out, skip)
+
+
+def engine_mount_points(upper: str, lowers: Sequence[str]) -> FrozenSet[str]:
+    """The upper dir's paths that are only crun's mount points for the engine's /etc binds.
+
+    dockerd keeps these in a container's init layer, below the layer commit and
+    build take, so they never reach an image: the empty files crun made where no
+    lower layer has them, and /etc itself when nothing else in it changed.
+    """
+    skip = set()
+    with confined.Root(upper, symlinks=False) as root:
+        for target in ENGINE_ETC_TARGETS:
+            rel = target.lstrip("/")
+            with contextlib.suppress(OSError):
+                info = root.lstat(rel)
+                if stat.S_ISREG(info.st_mode) and info.st_size == 0 and not _in_any(lowers, rel):
+                    skip.add(rel)
+        if skip and _only_these(root, "etc", skip) and not whiteouts.is_opaque_dir(os.path.join(upper, "etc")):
+            skip.add("etc")  # (an opaque /etc hides the lower one's files: a change to keep)
+    return frozenset(skip)
+
+
+def _only_these(root: confined.Root, directory: str, names: AbstractSet[str]) -> bool:
+    """Whether directory of the upper holds nothing but names (a whiteout is an entry too)."""
+    try:
+        with confined.closing(root.open_dir(directory, follow=False)) as fd:
+            return {f"{directory}/{name}" for name in os.listdir(fd)} <= names
+    except OSError:
+        return False
 
 
 def _drop_empty(root: confined.Root, rel: str) -> bool:
@@ -360,7 +398,7 @@ class BuildService:
         paused = self._pause(container, pause)
         try:
             with store.lease(), tempfile.TemporaryFile(dir=self.paths.tmp) as spool:
-                write_layer_tar(self.runtime.upper_dir(container.id), spool)
+                write_container_layer(self.runtime, self.paths, container.id, spool)
                 spool.seek(0)
                 layer = image_commit.write_layer(store, spool)
                 history = [History(created_by=container.command_text(), comment=comment or None,

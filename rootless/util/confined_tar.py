@@ -15,7 +15,7 @@ import os
 import posixpath
 import stat
 import tarfile
-from typing import IO, Any, Dict, Iterator, List, Optional, Tuple
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from rootless.errors import InvalidArgument
 from rootless.util import confined
@@ -47,9 +47,9 @@ def tar_chunks(root: Root, path: str, arcname: str, follow: bool) -> Iterator[by
 
 
 def extract(root: Root, directory: str, stream: IO[bytes], no_overwrite_dir_non_dir: bool,
-            owner: Optional[Tuple[int, int]]) -> None:
+            owner: Optional[Tuple[int, int]], archive_owners: bool = False) -> None:
     """Unpack a tar stream below directory of root (see Extractor)."""
-    extractor = Extractor(root, directory, no_overwrite_dir_non_dir, owner)
+    extractor = Extractor(root, directory, no_overwrite_dir_non_dir, owner, archive_owners)
     with tarfile.open(fileobj=stream, mode="r|*") as tar:
         for member in tar:
             extractor.extract(tar, member)
@@ -162,14 +162,17 @@ class Extractor:
 
     Parents are resolved as the Root resolves (inside it, or refusing any
     symlink). Every entry is given owner (uid, gid), as dockerd's ChownOpts
-    does: the tar's own ids are never used; None leaves owners alone (an
-    ordinary user's copy out).
+    does: the tar's own ids are not used; None leaves owners alone (an
+    ordinary user's copy out). archive_owners (with owner None) gives each
+    entry the tar's own uid/gid instead: only a build's ADD of a local
+    archive, where docker keeps them.
     """
 
     def __init__(self, root: Root, directory: str, no_overwrite_dir_non_dir: bool,
-                 owner: Optional[Tuple[int, int]] = None) -> None:
+                 owner: Optional[Tuple[int, int]] = None, archive_owners: bool = False) -> None:
         self.root, self.base = root, directory.rstrip("/") or ""
         self.no_overwrite, self.owner = no_overwrite_dir_non_dir, owner
+        self.archive_owners = archive_owners and owner is None
         self.dirs: List[Tuple[str, tarfile.TarInfo]] = []  # mode and times set last (see finish)
 
     def extract(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
@@ -215,8 +218,9 @@ class Extractor:
             self._create_file(tar, member, parent, name)
         elif member.issym():
             _replace(parent, name, lambda: os.symlink(member.linkname, name, dir_fd=parent))
-            if self.owner is not None:
-                os.chown(name, *self.owner, dir_fd=parent, follow_symlinks=False)
+            ids = self._ids(member)
+            if ids is not None:
+                self._checked(member, ids, lambda: os.chown(name, *ids, dir_fd=parent, follow_symlinks=False))
             os.utime(name, (member.mtime, member.mtime), dir_fd=parent, follow_symlinks=False)
         elif member.islnk():
             self._link(member, parent, name)
@@ -270,15 +274,26 @@ class Extractor:
         os.fchmod(fd, member.mode & 0o7777)
         os.utime(fd, (member.mtime, member.mtime))
 
+    def _ids(self, member: tarfile.TarInfo) -> Optional[Tuple[int, int]]:
+        """The (uid, gid) an entry gets, None to leave the creator's."""
+        if self.archive_owners:
+            return member.uid, member.gid
+        return self.owner
+
     def _set_owner(self, fd: int, member: tarfile.TarInfo) -> None:
-        if self.owner is None:
-            return
+        ids = self._ids(member)
+        if ids is not None:
+            self._checked(member, ids, lambda: os.fchown(fd, *ids))
+
+    @staticmethod
+    def _checked(member: tarfile.TarInfo, ids: Tuple[int, int], chown: Callable[[], None]) -> None:
+        """chown(), an id outside the user namespace's range refused by name."""
         try:
-            os.fchown(fd, *self.owner)
+            chown()
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
-            raise InvalidArgument(f"can't extract {member.name}: owner {self.owner[0]}:{self.owner[1]}: "
+            raise InvalidArgument(f"can't extract {member.name}: owner {ids[0]}:{ids[1]}: "
                                   "not in this user namespace's id range",
                                   hint="a rootless container can use the ids of your subuid/subgid range") from None
 

@@ -13,7 +13,7 @@ import io
 import os
 import stat
 import tarfile
-from typing import IO, Any, Dict, Iterator, List, Sequence, Tuple
+from typing import IO, AbstractSet, Any, Dict, Iterator, List, Sequence, Tuple
 
 from rootless.runtime.storage import whiteouts
 from rootless.runtime.storage.vfs import index_lowers
@@ -81,11 +81,16 @@ def _finish_info(info: tarfile.TarInfo, full: str) -> None:
     info.pax_headers = {**info.pax_headers, **_public_xattrs(full)}
 
 
-def write_layer_tar(upper: str, out: IO[bytes]) -> None:
-    """Write the changes in upper as an uncompressed OCI layer tar to out."""
+def write_layer_tar(upper: str, out: IO[bytes], skip: AbstractSet[str] = frozenset()) -> None:
+    """Write the changes in upper as an uncompressed OCI layer tar to out, without the paths in skip.
+
+    (skip: relative paths such as "etc/hosts", entries the caller knows are not the container's changes.)
+    """
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar, \
             confined.Root(upper, symlinks=False) as root:
         for rel, full, info in walk_upper(upper):
+            if rel in skip:
+                continue
             if whiteouts.is_whiteout(info):
                 parent, name = os.path.split(rel)
                 tar.addfile(_marker(os.path.join(parent, WHITEOUT_PREFIX + name), info.st_mtime))
@@ -95,10 +100,10 @@ def write_layer_tar(upper: str, out: IO[bytes]) -> None:
                 tar.addfile(_marker(os.path.join(rel, whiteouts.AUFS_OPAQUE), info.st_mtime))
 
 
-def layer_tar_bytes(upper: str) -> bytes:
+def layer_tar_bytes(upper: str, skip: AbstractSet[str] = frozenset()) -> bytes:
     """write_layer_tar into memory (small layers, tests)."""
     buffer = io.BytesIO()
-    write_layer_tar(upper, buffer)
+    write_layer_tar(upper, buffer, skip)
     return buffer.getvalue()
 
 

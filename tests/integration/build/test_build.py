@@ -123,7 +123,7 @@ def test_multistage_build_config_files_and_cache(engine, images, context) -> Non
                             "cat exec.txt heredoc.txt unpacked/x docs/one.md docs/two.md; "
                             "stat -c '%u:%g %a %n' dir dir/a dir/sub/b unpacked/x").stdout
     assert listing.splitlines() == ["exec-form", "heredoc", "from the tar", "1", "2", "1000:1000 755 dir",
-                                    "1000:1000 644 dir/a", "1000:1000 644 dir/sub/b", "0:0 604 unpacked/x"]  # docker keeps 123:456
+                                    "1000:1000 644 dir/a", "1000:1000 644 dir/sub/b", "123:456 604 unpacked/x"]  # the tar's, as docker
     image_id = info["Id"]
 
     # unchanged: every step a hit, the same image
@@ -427,3 +427,53 @@ def test_target_builds_only_the_stages_it_needs(engine, images, context) -> None
     assert engine.docker("run", "--rm", "target:1", "cat", "/src/out.txt").stdout == "t from tool\n"
     missing = build(engine, context, "--target", "nope", check=False)
     assert missing.returncode != 0 and 'target stage "nope" could not be found' in missing.stderr
+
+
+def layer_names(engine, name: str, directory: str, index: int = -1) -> list:  # type: ignore[no-untyped-def,type-arg]
+    """The entry names of one of an image's layers (the top one by default), through docker save."""
+    archive = os.path.join(directory, "saved.tar")
+    engine.docker("save", "-o", archive, name)
+    with tarfile.open(archive) as saved:
+        manifest = json.load(saved.extractfile("manifest.json"))  # type: ignore[arg-type]
+        with tarfile.open(fileobj=saved.extractfile(manifest[0]["Layers"][index])) as layer:
+            names = sorted(m.name.rstrip("/") for m in layer.getmembers())
+    os.unlink(archive)
+    return names
+
+
+def owned_tar(path: str) -> None:
+    """A plain tar: a dir, a file and a symlink owned 1234:1234."""
+    with tarfile.open(path, "w") as tar:
+        for name, kind in (("d", tarfile.DIRTYPE), ("d/f", tarfile.REGTYPE), ("l", tarfile.SYMTYPE)):
+            info = tarfile.TarInfo(name)
+            info.type, info.uid, info.gid, info.mode = kind, 1234, 1234, 0o755 if kind == tarfile.DIRTYPE else 0o644
+            info.linkname = "d/f" if kind == tarfile.SYMTYPE else ""
+            info.size = 2 if kind == tarfile.REGTYPE else 0
+            tar.addfile(info, io.BytesIO(b"f\n") if kind == tarfile.REGTYPE else None)
+    os.chmod(path, 0o644)
+
+
+def test_add_of_a_local_tar_keeps_its_owners_unless_chown(engine, images, context) -> None:  # type: ignore[no-untyped-def]
+    write(context, {"Dockerfile": f"FROM {images.busybox}\nADD owned.tar /o/\nADD --chown=7:8 owned.tar /c/\n"})
+    owned_tar(os.path.join(context, "owned.tar"))
+    build(engine, context, "-t", "addowners:1")
+    out = engine.docker("run", "--rm", "addowners:1", "stat", "-c", "%u:%g %n",
+                        "/o/d", "/o/d/f", "/o/l", "/c/d", "/c/d/f", "/c/l").stdout
+    assert out.splitlines() == ["1234:1234 /o/d", "1234:1234 /o/d/f", "1234:1234 /o/l",
+                                "7:8 /c/d", "7:8 /c/d/f", "7:8 /c/l"]
+
+
+def test_layers_leave_out_the_engines_etc_mount_points(engine, images, context) -> None:  # type: ignore[no-untyped-def]
+    """The test busybox has /etc but no hosts, hostname or resolv.conf: crun makes them in the upper dir."""
+    write(context, {"Dockerfile": f"FROM {images.busybox}\nRUN echo x > /x\n"})
+    build(engine, context, "-t", "etcpoints:1")
+    assert layer_names(engine, "etcpoints:1", context) == ["x"]
+    write(context, {"Dockerfile": f"FROM {images.busybox}\nRUN echo n > /etc/new\n"})
+    build(engine, context, "-t", "etcpoints:2")
+    assert layer_names(engine, "etcpoints:2", context) == ["etc", "etc/new"]
+    engine.docker("run", "--name", "etc-commit", images.busybox, "sh", "-c", "echo y > /y")
+    try:
+        engine.docker("commit", "etc-commit", "etcpoints:3")
+        assert layer_names(engine, "etcpoints:3", context) == ["y"]
+    finally:
+        engine.docker("rm", "-f", "etc-commit", check=False)
