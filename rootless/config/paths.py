@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import List, Mapping, Optional
 
 from rootless.errors import PermissionDenied
+from rootless.util import linux
 
 STORE_VERSION = 1
 HOST_UID_ENV = "ROOTLESS_HOST_UID"
@@ -50,15 +51,25 @@ def default_runtime_dir(env: Mapping[str, str], uid: int) -> str:
     not leave room for socket names (sun_path is 108 bytes): any local user
     can create that name first, so check_run_dir refuses it unless it is ours
     (issue 7). Podman and docker fall back the same way ($HOME/rundir,
-    $HOME/.docker/run).
+    $HOME/.docker/run). A home on a shared filesystem (an HPC cluster's NFS)
+    takes the fallback too: the runtime dir is per host (issue 15).
     """
     base = env.get("XDG_RUNTIME_DIR")
     if base:
         return os.path.join(base, "rootless")
     in_home = os.path.join(default_storage_root(env), "run")
-    if os.path.isabs(in_home) and len(in_home) <= RUN_DIR_MAX:
+    if os.path.isabs(in_home) and len(in_home) <= RUN_DIR_MAX and not _is_on_shared_fs(in_home):
         return in_home
     return os.path.join("/tmp", f"rootless-{uid}")
+
+
+def _is_on_shared_fs(path: str) -> bool:
+    """A home on NFS/Lustre/GPFS is seen by every node: one node's socket, pidfiles and
+    boot-id clean-up would hit another's (issue 15). Such a runtime dir goes to /tmp."""
+    try:
+        return linux.statfs_type(linux.existing_parent(path)) in linux.SHARED_FS_MAGICS
+    except OSError:
+        return False
 
 
 RUN_DIR_HINT = ("another user may have created it to impersonate rootlessd; set XDG_RUNTIME_DIR or "

@@ -17,8 +17,6 @@ run inside it.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
 import os
 import stat
 from dataclasses import dataclass, field
@@ -29,32 +27,14 @@ from rootless.config.subids import user_name
 from rootless.errors import FailedPrecondition, PermissionDenied
 from rootless.util import linux
 
-# statfs(2) f_type of filesystems shared between hosts (linux/magic.h and the vendors' sources).
-SHARED_MAGICS = {
-    0x6969: "nfs", 0x0BD00BD0: "lustre", 0x47504653: "gpfs", 0x19830326: "beegfs",
-    0xFF534D42: "cifs", 0xFE534D42: "smb2", 0x00C36400: "ceph", 0x01021997: "9p",
-    0x5346414F: "afs", 0x6B414653: "afs", 0x20030528: "orangefs",
-}
+SHARED_MAGICS = linux.SHARED_FS_MAGICS
+statfs_type = linux.statfs_type
+existing_parent = linux.existing_parent
 STORE_DIR = "rootless-store"
 PROBE_UID = 1  # the first subordinate id: uid 1 in the namespace maps to the range's start
 
 StatfsType = Callable[[str], int]
 Probe = Callable[[str], Optional[str]]
-
-
-def statfs_type(path: str) -> int:
-    """f_type of the filesystem holding path (struct statfs starts with a native long)."""
-    buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit Linux
-    if linux.libc().statfs(os.fsencode(path), buf) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), path)
-    return ctypes.c_ulong.from_buffer(buf).value & 0xFFFFFFFF
-
-
-def existing_parent(path: str) -> str:
-    while path and path != "/" and not os.path.lexists(path):
-        path = os.path.dirname(path)
-    return path or "/"
 
 
 def shared_fs_name(path: str, fs_type: StatfsType = statfs_type) -> Optional[str]:
