@@ -135,3 +135,28 @@ def test_additional_gids_and_missing_dirs(tmp_path):
     cdi.apply(spec, [_device({"additionalGids": [44, 44]})])
     assert spec["process"]["user"]["additionalGids"] == [44]
     assert cdi.load_devices([str(tmp_path / "absent")]) == {}
+
+
+def test_build_spec_applies_cdi_devices_last(tmp_path):
+    """The runtime side of the wiring: SpecOptions.cdi_devices -> build_spec edits config.json."""
+    from rootless.host.userns import IdMap, Mapping
+    from rootless.runtime.spec import HostFacts, SpecOptions, build_spec
+
+    _write(tmp_path / "cdi", "example.json", SPEC)
+    etc = tmp_path / "rootfs" / "etc"
+    etc.mkdir(parents=True)
+    (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (etc / "group").write_text("root:x:0:\n")
+    host = HostFacts(rlimits={}, last_cap=40, oom_score_adj=0, machine="x86_64", kernel=(6, 1),
+                     init_binary=None, devices=())
+    mapping = Mapping((IdMap(0, 1000, 1),), (IdMap(0, 1000, 1),))
+    options = SpecOptions(rootfs=str(tmp_path / "rootfs"), args=["sh"], env=["PATH=/bin"], hooks_dirs=[],
+                          cdi_devices=["example.com/test=null0"], cdi_spec_dirs=[str(tmp_path / "cdi")])
+    config = build_spec(options, mapping, host)
+    assert "EXAMPLE_DEVICE=null0" in config["process"]["env"] and "PATH=/cdi/bin" in config["process"]["env"]
+    assert [m["source"] for m in config["mounts"] if m["destination"] == "/dev/example0"] == ["/dev/null"]
+    assert config["hooks"]["createContainer"][0]["path"] == "/usr/bin/example-hook"
+    with pytest.raises(NotFound):
+        build_spec(SpecOptions(rootfs=str(tmp_path / "rootfs"), args=["sh"], hooks_dirs=[],
+                               cdi_devices=["example.com/test=nope"], cdi_spec_dirs=[str(tmp_path / "cdi")]),
+                   mapping, host)
