@@ -23,14 +23,23 @@ class IdleWatch:
     """Calls on_idle once the daemon has been idle (is_busy() false) for timeout seconds."""
 
     def __init__(self, timeout: float, is_busy: Callable[[], bool], on_idle: Callable[[], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, activity: Callable[[], int] = lambda: 0) -> None:
+        """is_busy: something runs now; activity: a count of requests ever accepted, so that
+        short requests that fall between two looks still count as use."""
         self.timeout = timeout
-        self._is_busy = is_busy
+        self._busy_now = is_busy
+        self._activity = activity
+        self._last_activity = activity()
         self._on_idle = on_idle
         self._clock = clock
         self._idle_since: Optional[float] = None
         self.fired = threading.Event()
         self._stop = threading.Event()
+
+    def _is_busy(self) -> bool:
+        activity = self._activity()
+        fresh, self._last_activity = activity != self._last_activity, activity
+        return fresh or self._busy_now()
 
     def step(self) -> bool:
         """One look; True when the timeout has just run out (on_idle was called)."""

@@ -193,8 +193,10 @@ def _idle_watch(settings: Settings, engine: Any, server: Any, extra: "Listeners"
     if settings.idle_timeout <= 0:
         return None
 
+    servers = [server, *extra.servers]
+
     def is_busy() -> bool:
-        if server.open_connections or any(s.open_connections for s in extra.servers):
+        if any(s.open_connections for s in servers):
             return True
         counts = engine.container_counts()
         return bool(counts.get("ContainersRunning", 0) or counts.get("ContainersPaused", 0))
@@ -202,7 +204,7 @@ def _idle_watch(settings: Settings, engine: Any, server: Any, extra: "Listeners"
     def stop() -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
 
-    watch = IdleWatch(settings.idle_timeout, is_busy, stop)
+    watch = IdleWatch(settings.idle_timeout, is_busy, stop, activity=lambda: sum(s.accepted for s in servers))
     watch.start()
     return watch
 

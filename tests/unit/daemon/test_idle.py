@@ -53,3 +53,17 @@ def test_a_client_arriving_while_stopping_rearms():
     assert not watch.fired.is_set()
     busy[0] = False
     assert watch.still_idle() is True
+
+
+def test_short_requests_between_looks_count_as_use():
+    clock, fired, accepted = Clock(), [], [0]
+    watch = IdleWatch(10, lambda: False, lambda: fired.append(1), clock, activity=lambda: accepted[0])
+    watch.step()
+    for _ in range(5):  # a request every 4 s, each over before the next look
+        clock.now += 4
+        accepted[0] += 1
+        assert not watch.step()
+    clock.now += 1
+    assert not watch.step()  # the first idle look starts the count
+    clock.now += 10
+    assert watch.step() and fired == [1]
