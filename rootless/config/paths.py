@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import stat
@@ -215,6 +216,18 @@ class Paths:
         """The build cache: step entries and links to their layer blobs (build/cache.py)."""
         return os.path.join(self.root, "build-cache")
 
+    def placed(self) -> "Paths":
+        """These paths with the root the daemon really uses for this requested root (issue 15):
+        a store on a shared filesystem moves to node-local storage."""
+        try:
+            with open(self.storage_placement, encoding="utf-8") as f:
+                record = json.load(f)
+        except (OSError, ValueError):
+            return self
+        if not isinstance(record, dict) or record.get("requested") != self.root or not record.get("root"):
+            return self
+        return Paths(root=str(record["root"]), run=self.run)
+
     def container_dir(self, container_id: str) -> str:
         return os.path.join(self.containers, container_id)
 
@@ -230,6 +243,11 @@ class Paths:
     @property
     def daemon_log(self) -> str:
         return os.path.join(self.run, "rootlessd.log")
+
+    @property
+    def storage_placement(self) -> str:
+        """Where the daemon put the store and why (host/placement.py), for doctor and unshare."""
+        return os.path.join(self.run, "storage-placement.json")
 
     @property
     def pause_pidfile(self) -> str:

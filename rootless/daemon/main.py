@@ -105,6 +105,9 @@ def _place_store(paths: Paths, settings: Settings, plan: "placement.StoragePlan"
     chosen = placement.choose_storage(plan, mapping.single_id)
     if chosen.note:
         logger.warning("storage: %s", chosen.note)
+    paths.ensure_run_dir()
+    fs.atomic_write_json(paths.storage_placement, {"requested": paths.root, "root": chosen.root, "note": chosen.note},
+                         0o600)
     return dataclasses.replace(paths, root=chosen.root), dataclasses.replace(settings, storage_note=chosen.note)
 
 

@@ -16,7 +16,7 @@ from rootless.config.subids import lookup_ranges, user_name
 from rootless.errors import PermissionDenied
 from rootless.host import cgroups
 from rootless.host.userns import admin_fix_command
-from rootless.util import linux, proc
+from rootless.util import fs, linux, proc
 
 MIN_SUBID_COUNT = 65536
 
@@ -135,6 +135,10 @@ def check_storage(root: str) -> Check:
 
     explicit = os.path.abspath(root) != os.path.abspath(default_storage_root(os.environ))
     target, note = describe_default(root, explicit, os.environ, os.getuid())
+    placed = _daemon_placement(root)
+    if placed:  # the daemon's decision also has the probe's answer
+        return Check("storage", "warn", f"{placed} (as rootlessd decided)",
+                     "nothing to do on a compute node; set ROOTLESS_ROOT to a local disk to choose the place")
     if note and explicit:
         return Check("storage", "fail", note,
                      f"unset ROOTLESS_ROOT / storage_root to use node-local storage, or: export ROOTLESS_ROOT="
@@ -149,6 +153,17 @@ def check_storage(root: str) -> Check:
         return Check("storage", "fail", f"{existing} is not writable by you", "export ROOTLESS_ROOT=$HOME/rootless")
     return Check("storage", "ok", f"{root} on {_fs_type(existing)} (a chown to a subordinate id is tried "
                  "when the daemon starts)")
+
+
+def _daemon_placement(root: str) -> str:
+    """The note of the daemon that last started for this root, when it moved the store."""
+    with contextlib.suppress(PermissionDenied, OSError):
+        paths = Paths.from_env(root)
+        if paths.has_run_dir():
+            record = fs.read_json(paths.storage_placement) or {}
+            if isinstance(record, dict) and record.get("requested") == paths.root:
+                return str(record.get("note") or "")
+    return ""
 
 
 def _fs_type(target: str) -> str:

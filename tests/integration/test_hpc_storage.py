@@ -64,7 +64,9 @@ def test_default_store_on_refusing_fs_moves_to_node_local(fresh_engine: Engine, 
     assert out.stdout.strip() == "ran-local"
     assert os.listdir(os.path.join(local, "layers"))
     doctor = fresh_engine.cli("doctor", check=False, env=env).stdout
-    assert "storage" in doctor
+    assert f"[WARN] storage: {note} (as rootlessd decided)" in doctor, doctor
+    # `unshare` looks at the store the daemon uses, not the one on the refusing filesystem.
+    assert fresh_engine.cli("unshare", "sh", "-c", "echo $ROOTLESS_ROOT", env=env).stdout.strip() == local
 
 
 def test_explicit_store_on_refusing_fs_is_refused_with_the_fix(fresh_engine: Engine, refusing_fs: str) -> None:
