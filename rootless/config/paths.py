@@ -337,7 +337,7 @@ class Paths:
                 return
             if previous is not None:
                 for path in (self.socket, self.daemon_pidfile, self.pause_pidfile, self.crun_state,
-                             self.monitors, self.exec_sockets):
+                             self.monitors, self.exec_sockets, self.storage_placement):
                     _remove(path)
             with open(self.boot_id_file + ".tmp", "w", encoding="ascii") as f:
                 f.write(boot_id + "\n")

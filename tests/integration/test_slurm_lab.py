@@ -209,7 +209,7 @@ def _engine_env(lab: SlurmLab, run_dir: str, root: str, **extra: str) -> Dict[st
 def test_srun_rootless_run_leaves_no_process_behind(slurm_lab: SlurmLab, images: object) -> None:
     run_dir, root = _user_dir(slurm_lab, "idle-run"), _user_dir(slurm_lab, "idle-root")
     busybox = images.busybox  # type: ignore[attr-defined]
-    env = _engine_env(slurm_lab, run_dir, root, ROOTLESS_IDLE_TIMEOUT="5")
+    env = _engine_env(slurm_lab, run_dir, root, ROOTLESS_IDLE_TIMEOUT="8")
     out = slurm_lab.run(["srun", "-t", "5", VENV_PYTHON, "-m", "rootless.cli", "run", "--rm", busybox,
                          "echo", "hello-from-srun"], env)
     assert out.stdout.strip() == "hello-from-srun", out.stderr
