@@ -169,24 +169,31 @@ def serve(paths: Paths, settings: Settings, remote: Optional["RemoteOptions"] = 
         _install_signal_handlers(server)
         logger.info("rootlessd listening on %s (storage %s, driver %s, cgroups %s)",
                     paths.socket, paths.root, host.storage_driver, cgroup.mode)
-        idle = _idle_watch(settings, engine, server, extra)
-        try:
-            _serve_until_stopped(server, idle)
-        finally:
-            if idle is not None:
-                idle.close()
-            extra.close()
-            server.server_close()
-            engine.close()
-            if listener is None:
-                _remove_stale_socket(paths.socket)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(paths.daemon_pidfile)
-            logger.info("rootlessd stopped")
-        if idle is not None and idle.fired.is_set():
+        if _serve_then_close(settings, paths, engine, (server, extra), listener):
             _end_namespaces(paths)
     finally:
         lock.release()
+
+
+def _serve_then_close(settings: Settings, paths: Paths, engine: Any, servers: Tuple[Any, "Listeners"],
+                      listener: Optional[socket.socket]) -> bool:
+    """Serve until stopped, then close everything; True after an idle exit (issue 15)."""
+    server, extra = servers
+    idle = _idle_watch(settings, engine, server, extra)
+    try:
+        _serve_until_stopped(server, idle)
+    finally:
+        if idle is not None:
+            idle.close()
+        extra.close()
+        server.server_close()
+        engine.close()
+        if listener is None:
+            _remove_stale_socket(paths.socket)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(paths.daemon_pidfile)
+        logger.info("rootlessd stopped")
+    return idle is not None and idle.fired.is_set()
 
 
 def _idle_watch(settings: Settings, engine: Any, server: Any, extra: "Listeners") -> "Optional[IdleWatch]":
