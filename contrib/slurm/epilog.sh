@@ -14,6 +14,7 @@
 #     the daemon, every container and the pause process.
 # A user with another job still running on this node keeps the engine.
 set -u
+PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin; export PATH  # slurmd's epilog env is bare
 [ -n "${SLURM_JOB_USER:-}" ] || exit 0
 ROOTLESS=rootless
 # site settings (the test lab inserts its own here)
