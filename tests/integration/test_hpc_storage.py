@@ -121,3 +121,29 @@ def test_idle_daemon_exits_with_its_namespaces_but_not_while_a_container_runs(
     assert "namespaces released" in fresh_engine.log()
     # The next command starts a fresh daemon and namespace as usual.
     assert fresh_engine.cli("run", "--rm", busybox, "echo", "again", env=env).stdout.strip() == "again"
+
+
+def test_system_service_time_exits_idle_like_podman(fresh_engine: Engine) -> None:
+    from tests.integration.conftest import VENV_PYTHON
+
+    started = time.monotonic()
+    proc = fresh_engine.user.popen([VENV_PYTHON, "-m", "rootless.cli", "system", "service", "--time", "2"],
+                                   env=fresh_engine.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(fresh_engine.socket):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        pause = _pid(os.path.join(fresh_engine.run_dir, "pause.pid"))
+        # A client now and then (each shorter than a look of the watch) keeps it up.
+        for _ in range(4):
+            fresh_engine.cli("version")
+            time.sleep(1)
+        assert proc.poll() is None
+        assert proc.wait(30) == 0
+        assert time.monotonic() - started >= 6
+        assert _wait_gone([pause], 10)
+        assert not os.path.exists(fresh_engine.socket)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
