@@ -26,6 +26,8 @@ VENV=/opt/rootless/venv
 PKGS="crun uidmap slirp4netns passt fuse-overlayfs catatonit python3 python3-venv tar iproute2 nftables util-linux"
 if [ "$WITH_TESTS" = 1 ]; then
     PKGS="$PKGS busybox-static docker-registry apache2-utils openssh-server openssh-client openssl docker-compose podman"
+    # The HPC tests (issue 15): a single-host Slurm lab (~20 s) and a FUSE mount that refuses chown.
+    PKGS="$PKGS slurmctld slurmd slurm-client munge bindfs"
 fi
 
 missing=""

@@ -638,6 +638,7 @@ class UnixApiServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             super().__init__(path or "", handler)
         self.active = threading.Event()
         self.open_connections = 0
+        self.accepted = 0  # ever admitted: the idle watch sees short requests between its looks
         self._count_lock = threading.Lock()
         self._refuser = _Refuser()
         self._warned_at = -1e9
@@ -658,6 +659,7 @@ class UnixApiServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             admitted = self.open_connections < self.limits.max_connections
             if admitted:
                 self.open_connections += 1
+                self.accepted += 1
         if not admitted:
             message = (f"too many connections: {self.limits.max_connections} open; "
                        "close some (abandoned `docker wait` or `docker events`?) or raise "

@@ -128,6 +128,8 @@ def _log_tail(path: str) -> str:
             lines = f.read().decode("utf-8", "replace").strip().splitlines()
     except OSError:
         return ""
+    if len(lines) >= 2 and lines[-1].startswith("hint:"):  # the daemon's error, then its fix
+        return "\n".join(lines[-2:])
     return lines[-1] if lines else ""
 
 

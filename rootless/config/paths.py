@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import stat
 from dataclasses import dataclass
@@ -49,15 +50,27 @@ def default_runtime_dir(env: Mapping[str, str], uid: int) -> str:
     not leave room for socket names (sun_path is 108 bytes): any local user
     can create that name first, so check_run_dir refuses it unless it is ours
     (issue 7). Podman and docker fall back the same way ($HOME/rundir,
-    $HOME/.docker/run).
+    $HOME/.docker/run). A home on a shared filesystem (an HPC cluster's NFS)
+    takes the fallback too: the runtime dir is per host (issue 15).
     """
     base = env.get("XDG_RUNTIME_DIR")
     if base:
         return os.path.join(base, "rootless")
     in_home = os.path.join(default_storage_root(env), "run")
-    if os.path.isabs(in_home) and len(in_home) <= RUN_DIR_MAX:
+    if os.path.isabs(in_home) and len(in_home) <= RUN_DIR_MAX and not _is_on_shared_fs(in_home):
         return in_home
     return os.path.join("/tmp", f"rootless-{uid}")
+
+
+def _is_on_shared_fs(path: str) -> bool:
+    """A home on NFS/Lustre/GPFS is seen by every node: one node's socket, pidfiles and
+    boot-id clean-up would hit another's (issue 15). Such a runtime dir goes to /tmp."""
+    from rootless.util import linux  # ctypes: only when there is no XDG_RUNTIME_DIR (CLI start-up)
+
+    try:
+        return linux.statfs_type(linux.existing_parent(path)) in linux.SHARED_FS_MAGICS
+    except OSError:
+        return False
 
 
 RUN_DIR_HINT = ("another user may have created it to impersonate rootlessd; set XDG_RUNTIME_DIR or "
@@ -203,6 +216,18 @@ class Paths:
         """The build cache: step entries and links to their layer blobs (build/cache.py)."""
         return os.path.join(self.root, "build-cache")
 
+    def placed(self) -> "Paths":
+        """These paths with the root the daemon really uses for this requested root (issue 15):
+        a store on a shared filesystem moves to node-local storage."""
+        try:
+            with open(self.storage_placement, encoding="utf-8") as f:
+                record = json.load(f)
+        except (OSError, ValueError):
+            return self
+        if not isinstance(record, dict) or record.get("requested") != self.root or not record.get("root"):
+            return self
+        return Paths(root=str(record["root"]), run=self.run)
+
     def container_dir(self, container_id: str) -> str:
         return os.path.join(self.containers, container_id)
 
@@ -218,6 +243,11 @@ class Paths:
     @property
     def daemon_log(self) -> str:
         return os.path.join(self.run, "rootlessd.log")
+
+    @property
+    def storage_placement(self) -> str:
+        """Where the daemon put the store and why (host/placement.py), for doctor and unshare."""
+        return os.path.join(self.run, "storage-placement.json")
 
     @property
     def pause_pidfile(self) -> str:
@@ -307,7 +337,7 @@ class Paths:
                 return
             if previous is not None:
                 for path in (self.socket, self.daemon_pidfile, self.pause_pidfile, self.crun_state,
-                             self.monitors, self.exec_sockets):
+                             self.monitors, self.exec_sockets, self.storage_placement):
                     _remove(path)
             with open(self.boot_id_file + ".tmp", "w", encoding="ascii") as f:
                 f.write(boot_id + "\n")

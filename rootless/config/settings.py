@@ -79,6 +79,9 @@ class Settings:
     # A pull gives up on a registry that sends (almost) nothing for this long (registry/stall.py).
     pull_stall_timeout: float = 60.0
     storage_reserve: str = "auto"  # parse_reserve(); checked when loaded
+    # Set by the daemon, never read from a file: why the store is not where it was asked to be
+    # (a shared filesystem, issue 15; host/placement.py). `info` and the log show it.
+    storage_note: str = ""
     # Remote access (issue 14): listeners beside the UNIX socket, docker's daemon flags.
     # Empty TLS paths mean the files `rootless tls generate` writes (paths.tls_dir).
     hosts: List[str] = field(default_factory=list)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -18,14 +19,15 @@ import threading
 from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
 from rootless.config import Paths, Settings, load_settings
-from rootless.config.paths import RUN_DIR_HINT, check_run_dir
+from rootless.config.paths import RUN_DIR_HINT, check_run_dir, default_storage_root, host_uid
 from rootless.errors import FailedPrecondition, PermissionDenied, RootlessError
-from rootless.host import cgroups, userns
+from rootless.host import cgroups, placement, userns
 from rootless.runtime import network, storage
 from rootless.util import fs
 from rootless.util.log import setup_logging
 
 if TYPE_CHECKING:
+    from rootless.daemon.idle import IdleWatch
     from rootless.daemon.listeners import Listeners, RemoteOptions
 
 logger = logging.getLogger(__name__)
@@ -89,6 +91,26 @@ def _check_runtime(paths: Paths, listener: Optional[socket.socket]) -> None:
         _check_listener(listener)
 
 
+def _is_explicit_root(root: str) -> bool:
+    """A root other than the default was asked for (--root, ROOTLESS_ROOT or storage_root)."""
+    return os.path.abspath(root) != os.path.abspath(default_storage_root(os.environ))
+
+
+def _place_store(paths: Paths, settings: Settings, plan: "placement.StoragePlan", mapping: "userns.Mapping"
+                 ) -> Tuple[Paths, Settings]:
+    """Inside the namespace (the probe chowns to a subordinate id): the root the store really uses.
+
+    A move is logged and carried to `info` in settings.storage_note (issue 15).
+    """
+    chosen = placement.choose_storage(plan, mapping.single_id)
+    if chosen.note:
+        logger.warning("storage: %s", chosen.note)
+    paths.ensure_run_dir()
+    fs.atomic_write_json(paths.storage_placement, {"requested": paths.root, "root": chosen.root, "note": chosen.note},
+                         0o600)
+    return dataclasses.replace(paths, root=chosen.root), dataclasses.replace(settings, storage_note=chosen.note)
+
+
 def _remove_stale_socket(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
@@ -129,7 +151,9 @@ def serve(paths: Paths, settings: Settings, remote: Optional["RemoteOptions"] = 
     plan_listeners(remote, paths.socket)  # a refused address stops us before any namespace work
     listener = _systemd_listener()
     cgroup = cgroups.detect()
+    plan = placement.plan_storage(paths.root, _is_explicit_root(paths.root), os.environ, host_uid())
     mapping = userns.enter(paths, cgroup)
+    paths, settings = _place_store(paths, settings, plan, mapping)
     _check_runtime(paths, listener)
     lock = _lock_store(paths)
     try:
@@ -145,19 +169,71 @@ def serve(paths: Paths, settings: Settings, remote: Optional["RemoteOptions"] = 
         _install_signal_handlers(server)
         logger.info("rootlessd listening on %s (storage %s, driver %s, cgroups %s)",
                     paths.socket, paths.root, host.storage_driver, cgroup.mode)
-        try:
-            server.serve_forever(poll_interval=0.5)
-        finally:
-            extra.close()
-            server.server_close()
-            engine.close()
-            if listener is None:
-                _remove_stale_socket(paths.socket)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(paths.daemon_pidfile)
-            logger.info("rootlessd stopped")
+        if _serve_then_close(settings, paths, engine, (server, extra), listener):
+            _end_namespaces(paths)
     finally:
         lock.release()
+
+
+def _serve_then_close(settings: Settings, paths: Paths, engine: Any, servers: Tuple[Any, "Listeners"],
+                      listener: Optional[socket.socket]) -> bool:
+    """Serve until stopped, then close everything; True after an idle exit (issue 15)."""
+    server, extra = servers
+    idle = _idle_watch(settings, engine, server, extra)
+    try:
+        _serve_until_stopped(server, idle)
+    finally:
+        if idle is not None:
+            idle.close()
+        extra.close()
+        server.server_close()
+        engine.close()
+        if listener is None:
+            _remove_stale_socket(paths.socket)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(paths.daemon_pidfile)
+        logger.info("rootlessd stopped")
+    return idle is not None and idle.fired.is_set()
+
+
+def _idle_watch(settings: Settings, engine: Any, server: Any, extra: "Listeners") -> "Optional[IdleWatch]":
+    """idle_timeout > 0: stop when no container runs (or is paused) and no client is connected."""
+    from rootless.daemon.idle import IdleWatch
+
+    if settings.idle_timeout <= 0:
+        return None
+
+    servers = [server, *extra.servers]
+
+    def is_busy() -> bool:
+        if any(s.open_connections for s in servers):
+            return True
+        counts = engine.container_counts()
+        return bool(counts.get("ContainersRunning", 0) or counts.get("ContainersPaused", 0))
+
+    def stop() -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    watch = IdleWatch(settings.idle_timeout, is_busy, stop, activity=lambda: sum(s.accepted for s in servers))
+    watch.start()
+    return watch
+
+
+def _serve_until_stopped(server: Any, idle: "Optional[IdleWatch]") -> None:
+    """Serve until a signal, or until idle and still idle once the server stopped."""
+    while True:
+        server.serve_forever(poll_interval=0.5)
+        if idle is None or not idle.fired.is_set() or idle.still_idle():
+            return
+
+
+def _end_namespaces(paths: Paths) -> None:
+    """After an idle exit: the pause process (and any helper left in the namespace) goes too, so
+    nothing of the user stays on a compute node. Under the namespace lock, so a CLI starting a new
+    daemon meanwhile makes a fresh pause process rather than joining a dying one."""
+    with fs.locked(paths.namespace_lock):
+        if userns.stop_pause(paths):
+            logger.info("idle exit: namespaces released")
 
 
 def _install_signal_handlers(server: "object") -> None:

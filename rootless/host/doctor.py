@@ -11,14 +11,13 @@ import stat
 from dataclasses import dataclass
 from typing import Callable, List, Optional
 
-from rootless.config.paths import Paths
+from rootless.config.paths import Paths, default_storage_root
 from rootless.config.subids import lookup_ranges, user_name
 from rootless.errors import PermissionDenied
 from rootless.host import cgroups
 from rootless.host.userns import admin_fix_command
-from rootless.util import linux, proc
+from rootless.util import fs, linux, proc
 
-NETWORK_FILESYSTEMS = {"nfs", "nfs4", "lustre", "gpfs", "beegfs", "cifs", "smb3", "fuse.sshfs", "ceph", "9p"}
 MIN_SUBID_COUNT = 65536
 
 
@@ -131,7 +130,43 @@ def _existing_parent(path: str) -> str:
 
 
 def check_storage(root: str) -> Check:
-    target = _existing_parent(root)
+    """Where the store goes (issue 15): statfs here; the daemon also probes a chown to a subordinate id."""
+    from rootless.host.placement import describe_default
+
+    explicit = os.path.abspath(root) != os.path.abspath(default_storage_root(os.environ))
+    target, note = describe_default(root, explicit, os.environ, os.getuid())
+    placed = _daemon_placement(root)
+    if placed:  # the daemon's decision also has the probe's answer
+        return Check("storage", "warn", f"{placed} (as rootlessd decided)",
+                     "nothing to do on a compute node; set ROOTLESS_ROOT to a local disk to choose the place")
+    if note and explicit:
+        return Check("storage", "fail", note,
+                     f"unset ROOTLESS_ROOT / storage_root to use node-local storage, or: export ROOTLESS_ROOT="
+                     f"/tmp/{user_name(os.getuid())}/rootless  # a local disk")
+    if note and target.startswith("("):
+        return Check("storage", "fail", note, "export TMPDIR=/path/on/a/local/disk")
+    if note:
+        return Check("storage", "warn", note, "nothing to do on a compute node; set ROOTLESS_ROOT to a local "
+                     "disk to choose the place yourself")
+    existing = _existing_parent(root)
+    if not os.access(existing, os.W_OK):
+        return Check("storage", "fail", f"{existing} is not writable by you", "export ROOTLESS_ROOT=$HOME/rootless")
+    return Check("storage", "ok", f"{root} on {_fs_type(existing)} (a chown to a subordinate id is tried "
+                 "when the daemon starts)")
+
+
+def _daemon_placement(root: str) -> str:
+    """The note of the daemon that last started for this root, when it moved the store."""
+    with contextlib.suppress(PermissionDenied, OSError):
+        paths = Paths.from_env(root)
+        if paths.has_run_dir():
+            record = fs.read_json(paths.storage_placement) or {}
+            if isinstance(record, dict) and record.get("requested") == paths.root:
+                return str(record.get("note") or "")
+    return ""
+
+
+def _fs_type(target: str) -> str:
     fstype, best = "unknown", ""
     with contextlib.suppress(OSError):
         with open("/proc/self/mounts") as f:
@@ -140,12 +175,7 @@ def check_storage(root: str) -> Check:
                 point = parts[1]
                 if (target == point or target.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
                     best, fstype = point, parts[2]
-    if fstype in NETWORK_FILESYSTEMS:
-        return Check("storage", "fail", f"{root} is on {fstype}: user namespaces can't own files there",
-                     f"export ROOTLESS_ROOT=/tmp/{user_name(os.getuid())}/rootless  # or a local disk")
-    if not os.access(target, os.W_OK):
-        return Check("storage", "fail", f"{target} is not writable by you", "export ROOTLESS_ROOT=$HOME/rootless")
-    return Check("storage", "ok", f"{root} on {fstype}")
+    return fstype
 
 
 def check_tool(tool: str, package: str, needed: bool, purpose: str) -> Check:

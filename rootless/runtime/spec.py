@@ -23,11 +23,11 @@ import posixpath
 import resource
 import stat
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, cast
 
 from rootless.config import paths
 from rootless.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from rootless.runtime import hooks, seccomp, users
+from rootless.runtime import cdi, hooks, seccomp, users
 from rootless.host.cgroups import CgroupInfo
 from rootless.runtime.spec_types import (
     Linux, LinuxResources, MountJSON, Namespace, Process, Rlimit, Spec, SpecUser,
@@ -159,6 +159,10 @@ class SpecOptions:
     cpuset_cpus: str = ""  # "0-2,4"
     cpuset_mems: str = ""
     blkio_weight: Optional[int] = None  # 10..1000
+    # CDI devices by qualified name (vendor.com/class=name, runtime/cdi.py), applied last; the
+    # engine fills it from HostConfig.DeviceRequests (Driver "cdi") once the API accepts them.
+    cdi_devices: List[str] = field(default_factory=list)
+    cdi_spec_dirs: Optional[List[str]] = None  # None: cdi.SPEC_DIRS
 
 
 @dataclass(frozen=True)
@@ -681,4 +685,7 @@ def build_spec(options: SpecOptions, mapping: "Mapping", host: Optional[HostFact
     found = hooks.hooks_for(definitions, spec["process"]["args"], options.annotations, _has_bind_mounts(options))
     if found:
         spec["hooks"] = found
+    if options.cdi_devices:
+        cdi_dirs = cdi.SPEC_DIRS if options.cdi_spec_dirs is None else tuple(options.cdi_spec_dirs)
+        cdi.apply(cast(Dict[str, Any], spec), cdi.resolve(options.cdi_devices, cdi.load_devices(cdi_dirs)))
     return spec

@@ -70,3 +70,28 @@ def umount(target: str, flags: int = 0) -> None:
 
 def prctl(option: int, arg: int) -> None:
     _check(libc().prctl(ctypes.c_int(option), ctypes.c_ulong(arg), 0, 0, 0), "prctl")
+
+
+# statfs(2) f_type of filesystems shared between hosts (linux/magic.h and the vendors' sources).
+# Issue 15: neither the store nor the runtime dir may live on one (host/placement.py, config/paths.py).
+SHARED_FS_MAGICS = {
+    0x6969: "nfs", 0x0BD00BD0: "lustre", 0x47504653: "gpfs", 0x19830326: "beegfs",
+    0xFF534D42: "cifs", 0xFE534D42: "smb2", 0x00C36400: "ceph", 0x01021997: "9p",
+    0x5346414F: "afs", 0x6B414653: "afs", 0x20030528: "orangefs",
+}
+
+
+def statfs_type(path: str) -> int:
+    """f_type of the filesystem holding path (struct statfs starts with a native long)."""
+    buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit Linux
+    if libc().statfs(os.fsencode(path), buf) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)
+    return ctypes.c_ulong.from_buffer(buf).value & 0xFFFFFFFF
+
+
+def existing_parent(path: str) -> str:
+    """path, or its nearest ancestor that exists: where a dir to be made would live."""
+    while path and path != "/" and not os.path.lexists(path):
+        path = os.path.dirname(path)
+    return path or "/"

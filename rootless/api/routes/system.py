@@ -4,7 +4,7 @@ from __future__ import annotations
 import itertools
 import json
 import queue
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from rootless.api.http import (API_VERSION, MIN_API_VERSION, Request, Response, Route, Router,
                                StreamResponse)
@@ -63,7 +63,18 @@ def version(engine: Engine, request: Request) -> Response:
 
 
 def info(engine: Engine, request: Request) -> Response:
-    return Response.json(engine.info(request.api_version))
+    body = engine.info(request.api_version)
+    _add_placement(body, engine.settings.storage_note, engine.settings.idle_timeout)
+    return Response.json(body)
+
+
+def _add_placement(body: Dict[str, Any], note: str, idle_timeout: float) -> None:
+    """Where the store went and why (issue 15), and when an idle daemon exits: the daemon's settings."""
+    ours = body.setdefault("Rootless", {})
+    ours["StoragePlacement"] = note
+    ours["IdleTimeout"] = idle_timeout
+    if note:
+        body["Warnings"] = [*(body.get("Warnings") or []), f"WARNING: storage: {note}"]
 
 
 def events(engine: Engine, request: Request) -> StreamResponse:

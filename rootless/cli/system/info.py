@@ -8,6 +8,12 @@ import click
 from rootless.cli.app import App
 
 
+def _idle(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)) or seconds <= 0:
+        return "never (idle_timeout = 0)"
+    return f"after {seconds:g}s with no containers running and no clients"
+
+
 def format_info(info: Dict[str, Any]) -> List[str]:
     r = info.get("Rootless", {})
     maps = r.get("IdMappings", {})
@@ -24,6 +30,7 @@ def format_info(info: Dict[str, Any]) -> List[str]:
         f"Network backend:  {r.get('NetworkBackend')}",
         f"OCI runtime:      {r.get('OCIRuntime')} ({r.get('OCIRuntimeVersion')})",
         f"Config file:      {r.get('ConfigFile')}",
+        f"Idle exit:        {_idle(r.get('IdleTimeout'))}",
         f"Containers:       {info.get('Containers')} (running {info.get('ContainersRunning')}, "
         f"paused {info.get('ContainersPaused')}, stopped {info.get('ContainersStopped')})",
         f"Images:           {info.get('Images')}",

@@ -23,6 +23,7 @@ def unshare(app: App, command: Tuple[str, ...]) -> None:
 
     paths = app.paths
     userns.enter(paths, cgroups.detect())
+    paths = paths.placed()  # the store the daemon uses, also when it moved off a shared fs
     os.environ["ROOTLESS_ROOT"] = paths.root
     os.environ["ROOTLESS_RUNTIME_DIR"] = paths.run
     argv = list(command) or [os.environ.get("SHELL", "/bin/sh")]

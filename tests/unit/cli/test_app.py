@@ -26,3 +26,14 @@ def test_client_refuses_a_runtime_dir_open_to_others_before_connecting(tmp_path,
             App(storage_root=str(tmp_path / "root")).client
         with pytest.raises(BlockingIOError):
             server.accept()  # nobody connected
+
+
+def test_a_daemon_that_exits_shows_its_error_with_the_hint(tmp_path):
+    # Issue 15: "can't use storage root: ...: is on nfs" must reach the user, not only its hint.
+    from rootless.cli.app import _log_tail
+
+    log = tmp_path / "rootlessd.log"
+    log.write_text("started\nrootlessd: can't use storage root: /nfs/x: is on nfs\nhint: unset storage_root\n")
+    assert _log_tail(str(log)) == "rootlessd: can't use storage root: /nfs/x: is on nfs\nhint: unset storage_root"
+    log.write_text("one\nrootlessd: boom\n")
+    assert _log_tail(str(log)) == "rootlessd: boom"
