@@ -102,7 +102,7 @@ def serve(paths: Paths, settings: Settings) -> None:
     # the image and docker's defaults, never from the umask of the shell that started us.
     os.umask(0o022)
     listener = _systemd_listener()
-    cgroup = cgroups.detect()
+    cgroup = cgroups.place(userns.running_pause(paths))  # v2+systemd: into a delegated scope first
     mapping = userns.enter(paths, cgroup)
     _check_runtime(paths, listener)
     lock = _lock_store(paths)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 from rootless.config import paths
 from rootless.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from rootless.runtime import hooks, seccomp, users
-from rootless.host.cgroups import CgroupInfo
+from rootless.host.cgroups import CgroupInfo, require_controller
 from rootless.runtime.spec_types import (
     Linux, LinuxResources, MountJSON, Namespace, Process, Rlimit, Spec, SpecUser,
 )
@@ -584,8 +584,9 @@ def _memory_resources(options: SpecOptions) -> Dict[str, int]:
     memory: Dict[str, int] = {}
     if options.memory:
         memory["limit"] = options.memory
-        if options.memory_swap:
-            memory["swap"] = options.memory_swap
+        # docker's default without --memory-swap: as much swap as memory (memory+swap = 2x), so a
+        # container over its limit is OOM-killed rather than swapping without bound
+        memory["swap"] = options.memory_swap if options.memory_swap else 2 * options.memory
     if options.memory_reservation:
         memory["reservation"] = options.memory_reservation
     return memory
@@ -619,8 +620,7 @@ def build_resources(options: SpecOptions) -> Optional[LinuxResources]:
                 f"{what}: cgroups are not delegated to this user on this host "
                 f"({CGROUP_MODE_WORDS.get(cgroup.mode, cgroup.mode)}): limits cannot be enforced",
                 hint=cgroup.describe())
-        if controller not in cgroup.controllers:
-            raise FailedPrecondition(f"{what}: the {controller} controller is not delegated to this user")
+        require_controller(cgroup, what, controller)
     if not requested:
         return None
     if options.cpus and (options.cpu_quota or options.cpu_period):
