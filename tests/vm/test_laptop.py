@@ -176,3 +176,42 @@ def test_stats_no_stream(image: str) -> None:
     out = docker("stats", "--no-stream", "--format", "{{json .}}", "limits")
     assert out.returncode == 0, out.stderr
     assert "64MiB" in json.loads(out.stdout)["MemUsage"]
+
+
+STOCK_DROP_IN = "/etc/systemd/system/user@.service.d/zz-vmtest-stock.conf"
+
+
+def restart_user_manager(drop_in_text: str) -> None:
+    """As root (dev has sudo): set user@.service's Delegate= and restart the user's systemd.
+
+    The session scope (this ssh login) is outside user@UID.service and survives.
+    """
+    write = f"printf '{drop_in_text}' > {STOCK_DROP_IN}" if drop_in_text else f"rm -f {STOCK_DROP_IN}"
+    sh(["sudo", "sh", "-c", f"{write} && systemctl daemon-reload && systemctl restart user@{UID}.service"],
+       check=True)
+    deadline = time.monotonic() + 120
+    while sh(["systemctl", "--user", "is-system-running"]).stdout.strip() not in ("running", "degraded"):
+        assert time.monotonic() < deadline, "the user's systemd did not come back"
+        time.sleep(1)
+
+
+def test_stock_debian_delegation_refuses_cpuset_and_io_with_the_fix(image: str) -> None:
+    """Debian's own user@.service delegates only cpu memory pids (systemd 252's default)."""
+    rootless("system", "stop", "--all")
+    restart_user_manager("[Service]\\nDelegate=\\nDelegate=cpu memory pids\\n")
+    try:
+        assert "delegated controllers: cpu memory pids" in rootless("info", check=True).stdout
+        refused = docker("run", "--rm", "--cpuset-cpus", "0", image, "true")
+        assert refused.returncode != 0
+        assert "cpuset: the cpuset controller is not delegated to this user" in refused.stderr
+        ours = rootless("run", "--rm", "--cpus", "0.5", "--memory", "64m", image, "true")
+        assert ours.returncode == 0, ours.stderr  # what is delegated still works
+        blkio = docker("run", "--rm", "--blkio-weight", "300", image, "true")
+        assert "blkio weight: the io controller is not delegated to this user" in blkio.stderr
+        assert "hint: delegated: cpu memory pids; fix: sudo mkdir -p /etc/systemd/system/user@.service.d" in blkio.stderr
+        doctor = rootless("doctor").stdout
+        assert "[WARN] cgroups: v2 with systemd: user@1000.service delegates cpu memory pids" in doctor
+        assert "Delegate=cpu cpuset io memory pids" in doctor
+    finally:
+        rootless("system", "stop", "--all")
+        restart_user_manager("")
