@@ -178,6 +178,34 @@ def test_stats_no_stream(image: str) -> None:
     assert "64MiB" in json.loads(out.stdout)["MemUsage"]
 
 
+def test_cgroupfs_manager_in_the_daemons_own_delegated_scope(image: str) -> None:
+    """Without the systemd manager (ROOTLESS_CGROUP_MANAGER=cgroupfs, as on a v2 host whose user has no
+    systemd): the daemon splits its Delegate=yes scope into rootlessd/ and containers/."""
+    rootless("system", "stop", "--all")
+    os.environ["ROOTLESS_CGROUP_MANAGER"] = "cgroupfs"
+    try:
+        assert "v2 (manager: cgroupfs)" in rootless("info", check=True).stdout
+        with open(os.path.join(RUN, "rootlessd.pid")) as f:
+            daemon_cgroup = cgroup_of(int(json.load(f)["pid"]))
+        assert daemon_cgroup.startswith(USER_SERVICE + "/") and daemon_cgroup.endswith(".scope/rootlessd")
+        scope = os.path.dirname(daemon_cgroup)
+        result = rootless("run", "--name", "oom", "--memory", "64m", image, "sh", "-c", ALLOC_200M)
+        assert result.returncode == 137
+        rootless("rm", "oom", check=True)
+        rootless("run", "-d", "--name", "paused", "--pids-limit", "7", image, "sleep", "600", check=True)
+        container = inspect("paused")
+        assert cgroup_of(container["State"]["Pid"]) == f"{scope}/containers/{container['Id']}"
+        with open(f"/sys/fs/cgroup{scope}/containers/{container['Id']}/pids.max") as f:
+            assert f.read().strip() == "7"
+        rootless("pause", "paused", check=True)
+        with open(f"/sys/fs/cgroup{scope}/containers/{container['Id']}/cgroup.events") as f:
+            assert "frozen 1" in f.read()
+        rootless("rm", "-f", "paused", check=True)
+    finally:
+        del os.environ["ROOTLESS_CGROUP_MANAGER"]
+        rootless("system", "stop", "--all")
+
+
 STOCK_DROP_IN = "/etc/systemd/system/user@.service.d/zz-vmtest-stock.conf"
 
 
