@@ -638,6 +638,13 @@ def build_resources(options: SpecOptions) -> Optional[LinuxResources]:
     return resources
 
 
+def update_resources(cgroup: CgroupInfo, **limits: Any) -> LinuxResources:
+    """linux.resources for `docker update` (SpecOptions' limit names: memory=, cpus=, pids_limit=, ...),
+    refused exactly as at create when a controller is not delegated."""
+    options = SpecOptions(rootfs="", args=[], cgroup=cgroup, **limits)
+    return build_resources(options) or {}
+
+
 def build_linux(options: SpecOptions, security: SecurityOptions, caps: Sequence[str], host: HostFacts) -> Linux:
     """linux: namespaces, masked and read-only paths, seccomp, sysctls, resources."""
     unconfined = options.privileged or security.unconfined_paths

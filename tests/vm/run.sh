@@ -53,7 +53,7 @@ log "installing into ~dev/v and running the suite in the guest"
 set +e
 "$KIT/ssh.sh" dev "set -e
   [ -x ~/v/bin/python ] || python3 -m venv ~/v
-  ~/v/bin/pip install -q --no-index --find-links ~/wheels pytest docker
+  ~/v/bin/pip install -q --no-index --find-links ~/wheels rootless pytest docker
   ~/v/bin/pip install -q --no-index --find-links ~/wheels --force-reinstall --no-deps rootless
   ~/v/bin/rootless system stop --all >/dev/null 2>&1 || true
   cd ~/vmtests && PATH=~/v/bin:\$PATH DOCKER=~/vmtests/docker ROOTLESS_VM_SUITE=1 \

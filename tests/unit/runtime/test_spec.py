@@ -438,3 +438,10 @@ def test_nano_cpus_and_a_quota_conflict_as_in_dockerd(rootfs: str) -> None:
 def test_domainname(rootfs: str) -> None:
     assert make(rootfs, hostname="box", domainname="example.org")["domainname"] == "example.org"
     assert "domainname" not in make(rootfs, hostname="box")
+
+
+def test_update_resources_uses_the_create_rules() -> None:
+    assert spec.update_resources(ALL_DELEGATED, memory=32 << 20, pids_limit=9) == {
+        "memory": {"limit": 32 << 20, "swap": 64 << 20}, "pids": {"limit": 9}}
+    with pytest.raises(FailedPrecondition, match="^pids limit: cgroups are not delegated"):
+        spec.update_resources(CgroupInfo(mode="hybrid"), pids_limit=9)
