@@ -68,7 +68,7 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         t.add(str(root), arcname=".")
     rootless("import", tar, IMAGE, check=True)
     yield IMAGE
-    rootless("rm", "-f", "oom", "bomb", "paused", "limits", "dpy-oom")
+    rootless("rm", "-f", "oom", "bomb", "paused", "limits", "dpy-oom", "fs-oom", "fs-paused")
 
 
 def test_daemon_moved_into_a_delegated_scope_under_user_service() -> None:
@@ -189,18 +189,18 @@ def test_cgroupfs_manager_in_the_daemons_own_delegated_scope(image: str) -> None
             daemon_cgroup = cgroup_of(int(json.load(f)["pid"]))
         assert daemon_cgroup.startswith(USER_SERVICE + "/") and daemon_cgroup.endswith(".scope/rootlessd")
         scope = os.path.dirname(daemon_cgroup)
-        result = rootless("run", "--name", "oom", "--memory", "64m", image, "sh", "-c", ALLOC_200M)
+        result = rootless("run", "--name", "fs-oom", "--memory", "64m", image, "sh", "-c", ALLOC_200M)
         assert result.returncode == 137
-        rootless("rm", "oom", check=True)
-        rootless("run", "-d", "--name", "paused", "--pids-limit", "7", image, "sleep", "600", check=True)
-        container = inspect("paused")
+        rootless("rm", "fs-oom", check=True)
+        rootless("run", "-d", "--name", "fs-paused", "--pids-limit", "7", image, "sleep", "600", check=True)
+        container = inspect("fs-paused")
         assert cgroup_of(container["State"]["Pid"]) == f"{scope}/containers/{container['Id']}"
         with open(f"/sys/fs/cgroup{scope}/containers/{container['Id']}/pids.max") as f:
             assert f.read().strip() == "7"
-        rootless("pause", "paused", check=True)
+        rootless("pause", "fs-paused", check=True)
         with open(f"/sys/fs/cgroup{scope}/containers/{container['Id']}/cgroup.events") as f:
             assert "frozen 1" in f.read()
-        rootless("rm", "-f", "paused", check=True)
+        rootless("rm", "-f", "fs-paused", check=True)
     finally:
         del os.environ["ROOTLESS_CGROUP_MANAGER"]
         rootless("system", "stop", "--all")
