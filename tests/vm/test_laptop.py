@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import time
 from typing import Any, Dict, Iterator, List
@@ -168,6 +169,32 @@ def test_docker_cli_and_docker_py_get_the_limits(image: str) -> None:
     container = client.containers.run(image, ["sh", "-c", ALLOC_200M], name="dpy-oom", mem_limit="64m", detach=True)
     assert container.wait(timeout=240)["StatusCode"] == 137
     container.remove()
+
+
+UPDATE_SCRIPT = """
+import sys
+from rootless.config import Paths
+from rootless.host.cgroups import CgroupInfo
+from rootless.runtime import spec
+from rootless.runtime.crun import Crun
+info = CgroupInfo(mode="v2", controllers=["cpu", "memory", "pids"], writable=True, cgroup_manager="systemd")
+resources = spec.update_resources(info, memory=32 << 20, pids_limit=5)
+Crun("crun", Paths.from_env().crun_state, "systemd").update(sys.argv[1], resources, "/tmp")
+"""
+
+
+def test_crun_update_changes_a_running_containers_limits(image: str) -> None:
+    """What `docker update` will call once the engine has the route: crun update in the namespace."""
+    rootless("run", "-d", "--name", "limits", "--memory", "64m", "--pids-limit", "10", image, "sleep", "600",
+             check=True)
+    container = inspect("limits")
+    rootless("unshare", sys.executable, "-c", UPDATE_SCRIPT, container["Id"], check=True)
+    directory = "/sys/fs/cgroup" + cgroup_of(container["State"]["Pid"])
+    with open(os.path.join(directory, "memory.max")) as f:
+        assert f.read().strip() == str(32 << 20)
+    with open(os.path.join(directory, "pids.max")) as f:
+        assert f.read().strip() == "5"
+    rootless("rm", "-f", "limits", check=True)
 
 
 @pytest.mark.xfail(strict=True, reason="engine wiring: lifecycle.stats must call runtime.cgroup_manager.container_stats")
