@@ -17,7 +17,7 @@ import tempfile
 import time
 from typing import Any, Dict, List
 
-from rootless.runtime import linux
+from rootless.util import linux
 
 MS_NOSUID, MS_NODEV = 0x2, 0x4
 

@@ -25,7 +25,7 @@ SRC="$(cd "$(dirname "$0")/.." && pwd)"
 VENV=/opt/rootless/venv
 PKGS="crun uidmap slirp4netns passt fuse-overlayfs catatonit python3 python3-venv tar iproute2 nftables util-linux"
 if [ "$WITH_TESTS" = 1 ]; then
-    PKGS="$PKGS busybox-static docker-registry apache2-utils"
+    PKGS="$PKGS busybox-static docker-registry apache2-utils openssh-server openssh-client openssl docker-compose"
 fi
 
 missing=""

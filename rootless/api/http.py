@@ -30,19 +30,13 @@ from typing import (IO, Any, Callable, Dict, Iterable, Iterator, List, Optional,
 from rootless.api.body import READ_SIZE, BodyReader, ChunkedReader, LengthReader, body_length
 from rootless.api.errors import error_body, error_json, error_status
 from rootless.errors import InvalidArgument, NotModified, RootlessError
+from rootless.wire import versions
 
 logger = logging.getLogger(__name__)
 
 API_VERSION = "1.44"
 MIN_API_VERSION = "1.24"
 SERVER_HEADER = "Docker/28.2.2-rootless (linux)"
-_VERSION_PREFIX = re.compile(r"^/v(\d+)\.(\d+)(/.*)$")
-
-
-def version_tuple(version: str) -> Tuple[int, int]:
-    major, _, minor = version.partition(".")
-    return int(major), int(minor or 0)
-
 
 @dataclass(frozen=True)
 class Limits:
@@ -181,7 +175,7 @@ class Request:
         return self._json
 
     def at_least(self, version: str) -> bool:
-        return version_tuple(self.api_version) >= version_tuple(version)
+        return versions.at_least(self.api_version, version)
 
 
 @dataclass
@@ -248,27 +242,6 @@ class Router:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
         self._routes.append((method, re.compile(f"^{regex}$"), handler))
 
-    def get(self, template: str) -> Callable[[Handler], Handler]:
-        return self._decorator("GET", template)
-
-    def post(self, template: str) -> Callable[[Handler], Handler]:
-        return self._decorator("POST", template)
-
-    def delete(self, template: str) -> Callable[[Handler], Handler]:
-        return self._decorator("DELETE", template)
-
-    def head(self, template: str) -> Callable[[Handler], Handler]:
-        return self._decorator("HEAD", template)
-
-    def put(self, template: str) -> Callable[[Handler], Handler]:
-        return self._decorator("PUT", template)
-
-    def _decorator(self, method: str, template: str) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
-            self.add(method, template, handler)
-            return handler
-        return register
-
     def bind(self, engine: Any, routes: Sequence[Route]) -> None:
         """Add a route module's table, each handler given the engine first."""
         for method, template, handler in routes:
@@ -288,22 +261,14 @@ class Router:
         return None, {}, path_exists
 
 
-def split_version(path: str) -> Tuple[Optional[str], str]:
-    """("1.44", "/containers/json") from "/v1.44/containers/json"."""
-    found = _VERSION_PREFIX.match(path)
-    if not found:
-        return None, path
-    return f"{found.group(1)}.{found.group(2)}", found.group(3)
-
-
 def check_version(requested: Optional[str]) -> str:
     if requested is None:
         return API_VERSION
-    if version_tuple(requested) > version_tuple(API_VERSION):
+    if versions.is_older(API_VERSION, requested):
         raise InvalidArgument(
             f"client version {requested} is too new. Maximum supported API version is {API_VERSION}"
         )
-    if version_tuple(requested) < version_tuple(MIN_API_VERSION):
+    if versions.is_older(requested, MIN_API_VERSION):
         raise InvalidArgument(
             f"client version {requested} is too old. Minimum supported API version is "
             f"{MIN_API_VERSION}, please upgrade your client to a newer version"
@@ -451,7 +416,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         """Route and run the request; every error becomes a JSON response."""
         url = urllib.parse.urlsplit(self.path)
         try:
-            requested, path = split_version(url.path)
+            requested, path = versions.split_path(url.path)
             version = check_version(requested)
             handler, params, exists = self.router.match(method, path)
             if handler is None:

@@ -8,7 +8,7 @@ import socket
 from typing import Optional
 
 from rootless.api.http import Limits, Router, UnixApiServer
-from rootless.api.routes import containers, execs, images, networks, system, volumes
+from rootless.api.routes import build, containers, distribution, execs, images, networks, swarm, system, volumes
 from rootless.config import Settings
 from rootless.engine import Engine
 
@@ -22,6 +22,9 @@ REGISTRARS = (
     volumes.register,
     images.register,
     networks.register,
+    swarm.register,
+    distribution.register,
+    build.register,
 )
 # Fds kept for the engine itself (store, monitors' pipes, pulls) whatever the clients do.
 FD_RESERVE = 128

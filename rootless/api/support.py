@@ -142,7 +142,7 @@ CONFIG: Dict[str, Support] = {
 
 HOST_CONFIG: Dict[str, Support] = {
     "Binds": applied(), "ContainerIDFile": Support(CLIENT, "the docker CLI writes the file; dockerd ignores it"),
-    "LogConfig": applied("json-file only; others are refused at create"), "NetworkMode": applied(),
+    "LogConfig": applied("json-file with max-size/max-file; types.LogConfig.check refuses the rest in moby's words"), "NetworkMode": applied(),
     "PortBindings": applied(), "RestartPolicy": applied(), "AutoRemove": applied(),
     "VolumeDriver": refused("only the local volume driver exists", also=("local",)),
     "VolumesFrom": refused("--volumes-from is " + YET),
@@ -294,9 +294,9 @@ TABLE: Dict[Type[types.WireStruct], Dict[str, Support]] = {
         "User": applied(), "Privileged": applied(), "Tty": applied(), "ConsoleSize": applied(),
         "AttachStdin": applied(), "AttachStderr": applied(), "AttachStdout": applied(),
         "Detach": Support(IGNORED, "dockerd ignores it at exec create; exec start's Detach counts"),
-        "DetachKeys": refused("detach keys for exec are " + YET), "Env": applied(), "WorkingDir": applied(),
+        "DetachKeys": applied("ends a TTY exec's attach; the process runs on"), "Env": applied(), "WorkingDir": applied(),
         "Cmd": applied()},
-    types.ExecStart: {"Detach": applied(), "Tty": Support(IGNORED, "the exec's own Tty counts, as in dockerd"),
+    types.ExecStart: {"Detach": applied(), "Tty": applied("frames the output (stdcopy or raw), as dockerd"),
                       "ConsoleSize": Support(CLIENT, "the docker CLI resizes the exec's TTY right after start")},
     types.VolumeCreate: {"Name": applied(), "Driver": applied("local; others are refused"),
                          "DriverOpts": refused("options of the local driver (type, device, o) are " + YET),

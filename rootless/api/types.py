@@ -204,10 +204,50 @@ class ContainerConfig(WireStruct):
 
 
 # -- HostConfig (api/types/container/hostconfig.go) ---------------------------------
+# Every log driver dockerd 28 registers on Linux (daemon/logdrivers_linux.go) and the
+# json-file options it knows (jsonfilelog.ValidateLogOpt, logger.builtInLogOpts).
+DOCKER_LOG_DRIVERS = ("json-file", "local", "none", "syslog", "journald", "gelf", "fluentd", "awslogs",
+                      "splunk", "gcplogs")
+LOG_MODES = ("", "blocking", "non-blocking")
+JSON_FILE_APPLIED = ("max-size", "max-file")  # rotation is all the engine's writer does
+# The cache-* ones are dual logging's, builtin in dockerd (loggerutils/cache).
+JSON_FILE_DOCKER_ONLY = ("compress", "labels", "labels-regex", "env", "env-regex", "tag", "mode",
+                         "max-buffer-size", "cache-disabled", "cache-max-size", "cache-max-file", "cache-compress")
+
+
 @dataclass(frozen=True)
 class LogConfig(WireStruct):
     Type: str = ""
     Config: Optional[StrMap] = None
+
+    def check(self, path: str) -> None:
+        """moby's logger.ValidateLogOpts, in its order and words; what rootless does not apply refused too."""
+        options = dict(self.Config or {})
+        if self.Type == "none":
+            raise InvalidArgument("logger: log driver 'none' is not supported by rootless: every container "
+                                  "writes json-file logs", hint="drop --log-driver none")
+        mode = options.get("mode", "")
+        if mode not in LOG_MODES:
+            raise InvalidArgument(f"logger: logging mode not supported: {short(mode)}")
+        if "max-buffer-size" in options and mode != "non-blocking":
+            raise InvalidArgument("logger: max-buffer-size option is only supported with 'mode=non-blocking'")
+        if self.Type not in ("",) + DOCKER_LOG_DRIVERS:
+            raise InvalidArgument(f"logger: no log driver named '{short(self.Type)}' is registered")
+        if self.Type not in ("", "json-file"):
+            raise InvalidArgument(f"logger: log driver '{self.Type}' is not supported by rootless: every "
+                                  "container writes json-file logs", hint="drop --log-driver")
+        for key, value in sorted(options.items()):
+            check_json_file_option(key, value)
+
+
+def check_json_file_option(key: str, value: str) -> None:
+    """One json-file option: unknown to dockerd (its words), or known but not applied by rootless."""
+    if key in JSON_FILE_APPLIED or (key == "mode" and value in ("", "blocking")):
+        return  # blocking is what the engine's writer does anyway
+    if key in JSON_FILE_DOCKER_ONLY:
+        raise InvalidArgument(f"logger: log opt '{short(key)}' of the json-file log driver is not supported "
+                              "by rootless", hint="rootless applies only max-size and max-file")
+    raise InvalidArgument(f"unknown log opt '{short(key)}' for json-file log driver")
 
 
 @dataclass(frozen=True)

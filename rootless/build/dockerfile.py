@@ -19,6 +19,7 @@ from typing import (Callable, cast, Dict, Iterable, List, Mapping, Optional, Seq
                     Union)
 
 from rootless.errors import InvalidArgument
+from rootless.wire.times import parse_duration_ns
 
 DEFAULT_ESCAPE = "\\"
 # Proxy build args docker passes to RUN without an ARG line and keeps out of
@@ -1133,28 +1134,12 @@ def _build_copy(req: _Request) -> Union[Copy, Add]:
                 chown=chown, chmod=chmod, link=link)
 
 
-_DURATION_UNITS = {"ns": 1, "us": 10**3, "\u00b5s": 10**3, "\u03bcs": 10**3, "ms": 10**6, "s": 10**9,
-                   "m": 60 * 10**9, "h": 3600 * 10**9}
-_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
-
-
 def parse_duration(text: str) -> int:
     """Go's time.ParseDuration (``1m30s``, ``300ms``, ``1.5h``) in nanoseconds."""
-    from fractions import Fraction
-    body = text[1:] if text[:1] in "+-" else text
-    if body == "0":
-        return 0
-    total = Fraction(0)
-    pos = 0
-    while pos < len(body):
-        match = _DURATION_PART.match(body, pos)
-        if not match:
-            raise _Refused(f"time: invalid duration {json.dumps(text)}")
-        total += Fraction(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
-    if not body:
+    nanos = parse_duration_ns(text)
+    if nanos is None:
         raise _Refused(f"time: invalid duration {json.dumps(text)}")
-    return -int(total) if text.startswith("-") else int(total)
+    return nanos
 
 
 def _interval(flags: _FlagValues, name: str) -> int:

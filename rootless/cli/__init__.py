@@ -5,50 +5,48 @@ for the verb it runs. Exit codes are decided here and nowhere else.
 """
 from __future__ import annotations
 
-import re
 import sys
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import click
 
 from rootless.cli.app import App
 from rootless.cli.commands import TOP_COMMANDS
 from rootless.cli.lazy import LazyGroup
+from rootless.client.endpoint import HostOptions
 from rootless.errors import RootlessError
+from rootless.wire import exitcodes
 
 
 @click.group(cls=LazyGroup, lazy=TOP_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--root", envvar="ROOTLESS_ROOT", help="Storage root (default ~/.local/share/rootless).")
 @click.option("--debug", "-D", is_flag=True, help="Show debug logs and tracebacks.")
+@click.option("-H", "--host", "hosts", multiple=True, help="Daemon to talk to: unix://, tcp:// or ssh://.")
+@click.option("-c", "--context", default="", help="Context to use (overrides DOCKER_HOST and DOCKER_CONTEXT).")
+@click.option("--tls", is_flag=True, help="Use TLS; implied by --tlsverify.")
+@click.option("--tlsverify", is_flag=True, help="Use TLS and verify the daemon (DOCKER_TLS_VERIFY).")
+@click.option("--tlscacert", default="", help="CA certificate (default $DOCKER_CERT_PATH/ca.pem).")
+@click.option("--tlscert", default="", help="Client certificate (default $DOCKER_CERT_PATH/cert.pem).")
+@click.option("--tlskey", default="", help="Client key (default $DOCKER_CERT_PATH/key.pem).")
+@click.option("--insecure-tcp", is_flag=True, help="Allow plain tcp:// to a loopback address.")
 @click.pass_context
-def cli(ctx: click.Context, root: Optional[str], debug: bool) -> None:
+def cli(ctx: click.Context, root: Optional[str], debug: bool, hosts: Tuple[str, ...], context: str, tls: bool,
+        tlsverify: bool, tlscacert: str, tlscert: str, tlskey: str, insecure_tcp: bool) -> None:
     """rootless: run containers as an ordinary user, the docker way."""
     if debug:
         import logging  # only here: importing it costs every CLI start ~3 ms (bench/README.md)
 
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = App(storage_root=root, debug=debug)
+    options = HostOptions(hosts=hosts, context=context, tls=tls, tls_verify=tlsverify, tls_cacert=tlscacert,
+                          tls_cert=tlscert, tls_key=tlskey, insecure_tcp=insecure_tcp)
+    ctx.obj = App(storage_root=root, debug=debug, host_options=options)
 
 
-# Exit statuses (docker run's reference, "Exit status"): engine failures of
-# run are 125; a start error that says the command cannot be found is 127,
-# cannot be invoked 126 (run marks those errors with .exit_status); bad flags
-# of run and create are 125 (docker/cli create.go: parse errors only, the
-# daemon's refusals of create are 1); any other error 1; Ctrl-C 130.
-ENGINE_FAILURE_COMMANDS = {"run"}
-FLAG_FAILURE_COMMANDS = {"run", "create"}
+# Exit statuses: docker's rules live in wire/exitcodes.py (run's start errors 125/126/127
+# are marked on the error as .exit_status by the verb; flag errors of run and create 125;
+# other daemon errors 1); Ctrl-C 130. This module applies them to argv.
 # Options of the root group that take a value (skipped when looking for the verb).
-ROOT_VALUE_OPTIONS = {"--root"}
-
-
-def start_error_exit_code(message: str) -> int:
-    """docker run's status for a failed start (docker/cli run.go runStartContainerErr)."""
-    text = message.lower()
-    if re.search(r"executable file \S* ?not found", text) or "no such file or directory" in text:
-        return 127
-    if "permission denied" in text or "is a directory" in text:
-        return 126
-    return 125
+ROOT_VALUE_OPTIONS = {"--root", "-H", "--host", "-c", "--context", "--tlscacert", "--tlscert", "--tlskey"}
 
 
 def _command_words(argv: List[str]) -> List[str]:
@@ -65,12 +63,11 @@ def _command_words(argv: List[str]) -> List[str]:
 
 
 def _error_exit_code(argv: List[str], exc: Optional[RootlessError] = None) -> int:
+    """exc is a daemon/engine error; None means click refused the flags."""
     status = getattr(exc, "exit_status", None)
-    if status is not None:
-        return int(status)
     words = _command_words(argv)
-    verbs = FLAG_FAILURE_COMMANDS if exc is None else ENGINE_FAILURE_COMMANDS
-    return 125 if words[:1] and words[0] in verbs else 1
+    return exitcodes.cli_error_exit_code(words[0] if words else None, flag_error=exc is None,
+                                         status=None if status is None else int(status))
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -87,14 +84,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         sys.exit(_error_exit_code(args, exc))
     except click.exceptions.Abort:
         click.echo("Aborted!", err=True)
-        sys.exit(130)
+        sys.exit(exitcodes.INTERRUPTED)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(125 if _error_exit_code(args) == 125 else exc.exit_code)
+        sys.exit(exitcodes.ENGINE_FAILURE if _error_exit_code(args) == exitcodes.ENGINE_FAILURE else exc.exit_code)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(exitcodes.INTERRUPTED)
     except BrokenPipeError:
         sys.exit(1)
     except Exception as exc:  # a bug: say so in one line, traceback with --debug

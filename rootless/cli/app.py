@@ -12,6 +12,7 @@ import time
 from typing import IO, Any, Optional
 
 from rootless.client.api import APIClient
+from rootless.client.endpoint import Endpoint, HostOptions, resolve
 from rootless.config import Paths, Settings, load_settings
 from rootless.errors import Unavailable
 
@@ -21,9 +22,11 @@ START_TIMEOUT = 30.0
 class App:
     """Shared state for one CLI invocation."""
 
-    def __init__(self, storage_root: Optional[str] = None, debug: bool = False) -> None:
+    def __init__(self, storage_root: Optional[str] = None, debug: bool = False,
+                 host_options: Optional[HostOptions] = None) -> None:
         self.debug = debug
         self._storage_root = storage_root
+        self.host_options = host_options or HostOptions()
         self._settings: Optional[Settings] = None
         self._client: Optional[APIClient] = None
 
@@ -37,28 +40,24 @@ class App:
     def paths(self) -> Paths:
         return Paths.from_env(self._storage_root or self.settings.storage_root)
 
-    def socket_path(self) -> str:
-        """$ROOTLESS_HOST (unix://...) wins over the per-user default socket."""
-        host = os.environ.get("ROOTLESS_HOST", "")
-        if host.startswith("unix://"):
-            return host[len("unix://"):]
-        return self.paths.socket
+    def endpoint(self) -> Endpoint:
+        """-H, --context, DOCKER_HOST, DOCKER_CONTEXT, currentContext, else our own socket (issue 14)."""
+        return resolve(self.host_options, os.environ, self.paths.socket)
 
     @property
     def client(self) -> APIClient:
         """An API client for a running daemon, starting one if needed."""
         if self._client is None:
-            path = self.socket_path()
-            explicit = bool(os.environ.get("ROOTLESS_HOST"))
-            if not explicit:
+            endpoint = self.endpoint()
+            if endpoint.local:
                 # Before connecting: another user may have made our runtime dir (issue 7).
                 # The transport then checks the socket's peer uid as well.
                 self.paths.has_run_dir()
-            client = APIClient(path)
+            client = APIClient(endpoint.target)
             try:
                 client.ping()
             except Unavailable:
-                if explicit:
+                if not endpoint.local:
                     raise
                 daemon = start_daemon(self.paths, self._storage_root, self.debug)
                 wait_for_daemon(client, self.paths, daemon)

@@ -13,6 +13,22 @@ SYSTEM_COMMANDS: Dict[str, str] = {
     "info": "system.info:info",
     "events": "system.events:events",
     "df": "system.df:df",
+    "dial-stdio": "system.dial_stdio:dial_stdio",
+}
+
+CONTEXT_COMMANDS: Dict[str, str] = {
+    "create": "context.create:create",
+    "ls": "context.ls:ls",
+    "list": "context.ls:ls",
+    "use": "context.use:use",
+    "rm": "context.rm:rm",
+    "remove": "context.rm:rm",
+    "inspect": "context.inspect:inspect",
+    "show": "context.show:show",
+}
+
+TLS_COMMANDS: Dict[str, str] = {
+    "generate": "tls.generate:generate",
 }
 
 IMAGE_COMMANDS: Dict[str, str] = {
@@ -28,6 +44,7 @@ IMAGE_COMMANDS: Dict[str, str] = {
     "load": "image.load:load",
     "import": "image.import_:import_",
     "prune": "image.prune:prune",
+    "build": "image.build:build",
 }
 
 CONTAINER_COMMANDS: Dict[str, str] = {
@@ -55,6 +72,7 @@ CONTAINER_COMMANDS: Dict[str, str] = {
     "unpause": "container.pause:unpause",
     "stats": "container.stats:stats",
     "prune": "container.prune:prune",
+    "commit": "container.commit:commit",
 }
 
 VOLUME_COMMANDS: Dict[str, str] = {
@@ -80,6 +98,11 @@ NETWORK_COMMANDS: Dict[str, str] = {
 }
 
 
+BUILDER_COMMANDS: Dict[str, str] = {
+    "prune": "builder.prune:prune",
+}
+
+
 def pick(table: Dict[str, str], names: Iterable[Tuple[str, str]]) -> Dict[str, str]:
     """Top-level aliases: (alias, name in the group's table)."""
     return {alias: table[name] for alias, name in names}
@@ -97,10 +120,14 @@ TOP_COMMANDS: Dict[str, str] = {
     "container": "container:container",
     "volume": "volume:volume",
     "network": "network:network",
+    "context": "context:context",
+    "tls": "tls:tls",
+    "builder": "builder:builder",
     **pick(SYSTEM_COMMANDS, [("info", "info"), ("events", "events")]),
-    **pick(IMAGE_COMMANDS, [(verb, verb) for verb in ("pull", "push", "tag", "history", "save", "load", "import")]
+    **pick(IMAGE_COMMANDS, [(verb, verb) for verb in ("pull", "push", "tag", "history", "save", "load", "import",
+                                                      "build")]
            + [("images", "ls"), ("rmi", "rm")]),
     **pick(CONTAINER_COMMANDS, [(verb, verb) for verb in (
         "run", "create", "start", "stop", "restart", "kill", "rm", "logs", "exec", "attach", "top", "cp",
-        "rename", "port", "export", "wait", "pause", "unpause", "stats")] + [("ps", "ls")]),
+        "rename", "port", "export", "wait", "pause", "unpause", "stats", "commit")] + [("ps", "ls")]),
 }

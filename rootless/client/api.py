@@ -17,7 +17,7 @@ from rootless.errors import error_from_status
 class APIClient(ContainerApiMixin, ImageApiMixin, VolumeApiMixin, NetworkApiMixin):
     """Talks to one rootlessd socket; endpoint groups live in the mixin modules."""
 
-    def __init__(self, socket_path: str, timeout: Optional[float] = None) -> None:
+    def __init__(self, socket_path: "transport.Target", timeout: Optional[float] = None) -> None:
         self.socket_path = socket_path
         self.timeout = timeout
 

@@ -20,7 +20,7 @@ STAT_HEADER = "x-docker-container-path-stat"
 class ContainerApiMixin:
     """One method per /containers and /exec endpoint."""
 
-    socket_path: str
+    socket_path: "transport.Target"
     timeout: Optional[float]
 
     if TYPE_CHECKING:  # provided by APIClient

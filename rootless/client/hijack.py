@@ -18,7 +18,7 @@ import threading
 import time
 from typing import IO, Any, Callable, Iterator, List, Optional
 
-from rootless.client.stdcopy import STDERR, Demuxer
+from rootless.wire.stdcopy import STDERR, Demuxer
 from rootless.client.transport import HttpResponse
 from rootless.errors import InvalidArgument
 
@@ -145,7 +145,10 @@ class Session:
             while True:
                 data = os.read(self.stdin, 4096)
                 if not data:
-                    sock.shutdown(socket.SHUT_WR)  # EOF on our stdin closes the process's stdin
+                    # EOF on our stdin closes the process's stdin. The plain socket's shutdown, also
+                    # for TLS: SSLSocket.shutdown drops its TLS state, and the output still to come
+                    # would then be read as raw records (issue 14).
+                    socket.socket.shutdown(sock, socket.SHUT_WR)
                     return
                 data = self.escape.feed(data)
                 if data:

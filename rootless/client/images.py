@@ -1,8 +1,9 @@
 """Image endpoints, mixed into APIClient (docker-py's ImageApiMixin shape)."""
 from __future__ import annotations
 
+import json
 import urllib.parse
-from typing import IO, TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence
+from typing import IO, TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:
     from rootless.client.transport import HttpResponse
@@ -94,3 +95,55 @@ class ImageApiMixin:
         query += [("changes", change) for change in changes]
         url = "/images/create?" + urllib.parse.urlencode(query)
         return self._stream_json("POST", url, body_stream=stream, headers={"Content-Type": "application/x-tar"})
+
+    def build(self, context_tar: IO[bytes], tags: Sequence[str] = (), dockerfile: Optional[str] = None,
+              build_args: Optional[Dict[str, Optional[str]]] = None, target: Optional[str] = None,
+              no_cache: bool = False, pull: bool = False, quiet: bool = False,
+              labels: Optional[Dict[str, str]] = None, network: Optional[str] = None,
+              platform: Optional[str] = None, force_rm: bool = False, remove: bool = True,
+              registry_config: Optional[str] = None, secrets: Sequence[str] = ()) -> Iterator[Any]:
+        """POST /build (docker's classic builder): the body is the context tar; yields JSON lines.
+
+        Errors during the build come in-band ({"errorDetail": ..., "error": ...}).
+
+        Raises:
+            InvalidArgument: a bad parameter, context or Dockerfile location.
+        """
+        query: List[Tuple[str, str]] = [("t", tag) for tag in tags]
+        for key, value in (("dockerfile", dockerfile), ("target", target), ("networkmode", network),
+                           ("platform", platform)):
+            if value:
+                query.append((key, value))
+        query += [(key, "1") for key, on in (("nocache", no_cache), ("pull", pull), ("q", quiet),
+                                             ("forcerm", force_rm)) if on]
+        query.append(("rm", "1" if remove else "0"))
+        if secrets:  # a rootless extension: the files are in the context tar (see cli/image/build.py)
+            query.append(("secrets", json.dumps(list(secrets))))
+        if build_args:
+            query.append(("buildargs", json.dumps(build_args)))
+        if labels:
+            query.append(("labels", json.dumps(labels)))
+        headers = {"Content-Type": "application/x-tar"}
+        if registry_config:
+            headers["X-Registry-Config"] = registry_config
+        return self._stream_json("POST", "/build?" + urllib.parse.urlencode(query), body_stream=context_tar,
+                                 headers=headers)
+
+    def prune_builds(self) -> Dict[str, Any]:
+        """POST /build/prune: {"CachesDeleted": [...], "SpaceReclaimed": n}."""
+        return self._json("POST", "/build/prune")  # type: ignore[no-any-return]
+
+    def commit(self, container: str, repository: Optional[str] = None, tag: Optional[str] = None,
+               message: str = "", author: str = "", changes: Sequence[str] = (), pause: bool = True,
+               config: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """POST /commit: {"Id": "sha256:..."}.
+
+        Raises:
+            NotFound: no such container. InvalidArgument: a bad change or repository.
+        """
+        query = [("container", container), ("pause", "1" if pause else "0")]
+        query += [(k, v) for k, v in (("repo", repository), ("tag", tag), ("comment", message),
+                                      ("author", author)) if v]
+        query += [("changes", change) for change in changes]
+        return self._json("POST", "/commit?" + urllib.parse.urlencode(query),  # type: ignore[no-any-return]
+                          json_body=config or {})

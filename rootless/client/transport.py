@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import json
 import socket
-from typing import IO, Any, Dict, Iterator, Optional, Tuple
+from typing import IO, Any, Dict, Iterator, Optional, Protocol, Tuple, Union
 
-from rootless.errors import PermissionDenied, Unavailable
+from rootless.errors import PermissionDenied, RootlessError, Unavailable
 from rootless.util.peercred import check_peer_is_us
 
 USER_AGENT = "rootless-cli"
+
+
+class Dialer(Protocol):
+    """A way to a daemon elsewhere (client/dialers.py): dial() gives a connected stream socket."""
+
+    label: str
+
+    def dial(self, timeout: Optional[float]) -> socket.socket: ...
+
+
+# A UNIX socket path (the daemon on this machine, its peer uid checked) or a Dialer.
+Target = Union[str, Dialer]
 
 
 class HttpResponse:
@@ -113,13 +125,16 @@ def _cut_off() -> Unavailable:
                        hint="the daemon may have stopped or crashed; see rootlessd.log in its runtime dir")
 
 
-def connect(path: str, timeout: Optional[float] = None) -> socket.socket:
+def connect(target: Target, timeout: Optional[float] = None) -> socket.socket:
     """Open the daemon socket; Unavailable when nobody listens.
 
     Raises PermissionDenied when another user serves the socket: checked
     before any byte is sent (issue 7: a fake daemon in a runtime dir another
     user pre-created would otherwise read passwords and environments).
     """
+    if not isinstance(target, str):
+        return target.dial(timeout)
+    path = target
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
@@ -155,7 +170,7 @@ def _parse_head(rfile: IO[bytes]) -> Tuple[int, Dict[str, str]]:
 
 
 def request(
-    socket_path: str,
+    socket_path: Target,
     method: str,
     target: str,
     *,
@@ -173,11 +188,28 @@ def request(
         head.append("Transfer-Encoding: chunked")
     else:
         head.append(f"Content-Length: {len(body or b'')}")
-    sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b""))
-    if body_stream is not None:
-        for chunk in iter(lambda: body_stream.read(1 << 16), b""):
-            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-        sock.sendall(b"0\r\n\r\n")
-    rfile = sock.makefile("rb")
-    status, response_headers = _parse_head(rfile)
+    try:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b""))
+        if body_stream is not None:
+            for chunk in iter(lambda: body_stream.read(1 << 16), b""):
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sock.sendall(b"0\r\n\r\n")
+        rfile = sock.makefile("rb")
+        status, response_headers = _parse_head(rfile)
+    except OSError as exc:
+        sock.close()
+        if isinstance(socket_path, str):
+            raise
+        raise _remote_failure(socket_path, exc) from None
     return HttpResponse(sock, rfile, status, response_headers)
+
+
+def _remote_failure(dialer: Dialer, exc: OSError) -> RootlessError:
+    """A remote daemon that drops us: under TLS 1.3 a refused client certificate shows only here,
+    at the first read or write after the handshake."""
+    reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
+    if type(exc).__name__.startswith("SSL"):
+        return PermissionDenied(f"can't talk to rootlessd: {dialer.label}: TLS handshake failed: {reason}",
+                                hint="the daemon refused our client certificate: is it signed by the daemon's "
+                                     "CA and still valid? (DOCKER_CERT_PATH, --tlscert)")
+    return Unavailable(f"can't talk to rootlessd: {dialer.label}: {reason}")

@@ -108,6 +108,19 @@ def hooks_dirs(env: Optional[Mapping[str, str]] = None) -> List[str]:
     return [os.path.join(config_home, "rootless", "hooks.d"), SYSTEM_HOOKS_DIR]
 
 
+def tls_dir(env: Optional[Mapping[str, str]] = None) -> str:
+    """The daemon's TLS files (ca.pem, server-cert.pem, server-key.pem), as `rootless tls generate` writes them."""
+    env = os.environ if env is None else env
+    config_home = env.get("XDG_CONFIG_HOME") or os.path.join(_home(env), ".config")
+    return os.path.join(config_home, "rootless", "tls")
+
+
+def docker_config_dir(env: Optional[Mapping[str, str]] = None) -> str:
+    """$DOCKER_CONFIG or ~/.docker: config.json, contexts/, and the client's default TLS files."""
+    env = os.environ if env is None else env
+    return env.get("DOCKER_CONFIG") or os.path.join(_home(env), ".docker")
+
+
 def docker_config_file(env: Optional[Mapping[str, str]] = None) -> str:
     """The docker CLI's config.json (registry credentials): $DOCKER_CONFIG or ~/.docker."""
     env = os.environ if env is None else env
@@ -185,6 +198,11 @@ class Paths:
     @property
     def tmp(self) -> str:
         return os.path.join(self.root, "tmp")
+
+    @property
+    def build_cache(self) -> str:
+        """The build cache: step entries and links to their layer blobs (build/cache.py)."""
+        return os.path.join(self.root, "build-cache")
 
     def container_dir(self, container_id: str) -> str:
         return os.path.join(self.containers, container_id)

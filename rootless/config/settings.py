@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
-from rootless.config.paths import config_file
+from rootless.config.paths import config_file, tls_dir
 from rootless.errors import InvalidArgument
 
 
@@ -79,7 +79,22 @@ class Settings:
     # A pull gives up on a registry that sends (almost) nothing for this long (registry/stall.py).
     pull_stall_timeout: float = 60.0
     storage_reserve: str = "auto"  # parse_reserve(); checked when loaded
+    # Remote access (issue 14): listeners beside the UNIX socket, docker's daemon flags.
+    # Empty TLS paths mean the files `rootless tls generate` writes (paths.tls_dir).
+    hosts: List[str] = field(default_factory=list)
+    tls_verify: bool = False
+    tls_cacert: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    insecure_tcp: bool = False
     source: str = ""
+
+    def tls_files(self, env: Optional[Mapping[str, str]] = None) -> "tuple[str, str, str]":
+        """(CA, certificate, key) for the daemon's TLS listeners, defaults filled in."""
+        base = tls_dir(env)
+        return (self.tls_cacert or os.path.join(base, "ca.pem"),
+                self.tls_cert or os.path.join(base, "server-cert.pem"),
+                self.tls_key or os.path.join(base, "server-key.pem"))
 
 
 _ENV_KEYS = {
@@ -106,6 +121,7 @@ def _from_toml(data: Mapping[str, Any]) -> Dict[str, Any]:
     values.update(_api_from_toml(data.get("api", {})))
     if "pull_stall_timeout" in data:
         values["pull_stall_timeout"] = _seconds("pull_stall_timeout", data["pull_stall_timeout"])
+    values.update(_remote_from_toml(data))
     registries = data.get("registries", {})
     if not isinstance(registries, dict):
         raise InvalidArgument("config: [registries] must be a table")
@@ -118,6 +134,40 @@ def _from_toml(data: Mapping[str, Any]) -> Dict[str, Any]:
             str(k): [str(m) for m in v] for k, v in dict(registries["mirrors"]).items()
         }
     return values
+
+
+_TLS_KEYS = ("verify", "cacert", "cert", "key")
+
+
+def _remote_from_toml(data: Mapping[str, Any]) -> Dict[str, Any]:
+    """hosts = [...], insecure_tcp = bool and the [tls] table; wrong types refused by name."""
+    values: Dict[str, Any] = {}
+    if "hosts" in data:
+        hosts = data["hosts"]
+        if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+            raise InvalidArgument("config: hosts: must be a list of strings", hint='hosts = ["tcp://127.0.0.1:2376"]')
+        values["hosts"] = list(hosts)
+    if "insecure_tcp" in data:
+        values["insecure_tcp"] = _boolean("insecure_tcp", data["insecure_tcp"])
+    table = data.get("tls", {})
+    if not isinstance(table, dict):
+        raise InvalidArgument("config: [tls] must be a table")
+    for key, value in table.items():
+        if key not in _TLS_KEYS:
+            raise InvalidArgument(f"config: [tls]: unknown key {key!r}", hint=f"use one of: {', '.join(_TLS_KEYS)}")
+        if key == "verify":
+            values["tls_verify"] = _boolean("[tls] verify", value)
+        elif not isinstance(value, str) or not value:
+            raise InvalidArgument(f"config: [tls] {key}: must be a file path")
+        else:
+            values[f"tls_{key}"] = os.path.expanduser(value)
+    return values
+
+
+def _boolean(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"config: {name}: invalid value {value!r}", hint="use true or false")
+    return value
 
 
 _API_KEYS: Dict[str, Callable[[Any], float]] = {"max_json_body": int, "max_connections": int,

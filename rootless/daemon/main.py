@@ -15,7 +15,7 @@ import socket
 import stat
 import sys
 import threading
-from typing import List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
 from rootless.config import Paths, Settings, load_settings
 from rootless.config.paths import RUN_DIR_HINT, check_run_dir
@@ -24,6 +24,9 @@ from rootless.host import cgroups, userns
 from rootless.runtime import network, storage
 from rootless.util import fs
 from rootless.util.log import setup_logging
+
+if TYPE_CHECKING:
+    from rootless.daemon.listeners import Listeners, RemoteOptions
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +94,30 @@ def _remove_stale_socket(path: str) -> None:
         os.unlink(path)
 
 
-def serve(paths: Paths, settings: Settings) -> None:
+def _open_servers(engine: Any, paths: Paths, remote: "RemoteOptions", listener: Optional[socket.socket]
+                  ) -> Tuple[Any, "Listeners"]:
+    """The UNIX socket's server, then the extra listeners; a failure of these closes the first."""
+    from rootless.api.server import build_router, limits_from, make_server
+    from rootless.daemon.listeners import open_listeners
+
+    if listener is None:
+        _remove_stale_socket(paths.socket)
+    server = make_server(engine, paths.socket, listener)
+    try:
+        extra = open_listeners(remote, paths.socket, lambda: build_router(engine), limits_from(engine.settings))
+    except BaseException:
+        server.server_close()
+        engine.close()
+        if listener is None:
+            _remove_stale_socket(paths.socket)
+        raise
+    return server, extra
+
+
+def serve(paths: Paths, settings: Settings, remote: Optional["RemoteOptions"] = None) -> None:
     """Run the daemon until SIGTERM/SIGINT."""
-    from rootless.api.server import make_server, raise_fd_limit
+    from rootless.api.server import raise_fd_limit
+    from rootless.daemon.listeners import plan_listeners, remote_options
     from rootless.engine import Engine
     from rootless.engine.engine import HostSetup
 
@@ -101,6 +125,8 @@ def serve(paths: Paths, settings: Settings) -> None:
     # Like dockerd (setDefaultUmask): modes in images, volumes and /etc files come from
     # the image and docker's defaults, never from the umask of the shell that started us.
     os.umask(0o022)
+    remote = remote or remote_options(settings)
+    plan_listeners(remote, paths.socket)  # a refused address stops us before any namespace work
     listener = _systemd_listener()
     cgroup = cgroups.place(userns.running_pause(paths))  # v2+systemd: into a delegated scope first
     mapping = userns.enter(paths, cgroup)
@@ -114,9 +140,7 @@ def serve(paths: Paths, settings: Settings) -> None:
             runtime_binary=settings.runtime,
         )
         engine = Engine(paths, settings, host)
-        if listener is None:
-            _remove_stale_socket(paths.socket)
-        server = make_server(engine, paths.socket, listener)
+        server, extra = _open_servers(engine, paths, remote, listener)
         fs.atomic_write_json(paths.daemon_pidfile, {"pid": os.getpid(), "host_uid": os.environ.get("ROOTLESS_HOST_UID")}, 0o600)
         _install_signal_handlers(server)
         logger.info("rootlessd listening on %s (storage %s, driver %s, cgroups %s)",
@@ -124,6 +148,7 @@ def serve(paths: Paths, settings: Settings) -> None:
         try:
             server.serve_forever(poll_interval=0.5)
         finally:
+            extra.close()
             server.server_close()
             engine.close()
             if listener is None:
@@ -150,7 +175,31 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--root", help="storage root (default ~/.local/share/rootless)")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log-file", help="write the log here instead of stderr")
+    add_remote_arguments(parser)
     return parser.parse_args(argv)
+
+
+def add_remote_arguments(parser: argparse.ArgumentParser) -> None:
+    """dockerd's listener flags (issue 14)."""
+    parser.add_argument("-H", "--host", action="append", default=[], help="extra listener: tcp://ADDR:PORT")
+    parser.add_argument("--tlsverify", action="store_true", default=None, help="mutual TLS on tcp:// listeners")
+    parser.add_argument("--tlscacert", default="", help="CA that signs client certificates")
+    parser.add_argument("--tlscert", default="", help="the server's certificate")
+    parser.add_argument("--tlskey", default="", help="the server's key (mode 0600)")
+    parser.add_argument("--insecure-tcp", action="store_true", help="allow plain TCP on loopback (no auth!)")
+
+
+def remote_from_args(settings: Settings, args: argparse.Namespace) -> "RemoteOptions":
+    return remote_from_flags(settings, args.host, args.tlsverify, args.tlscacert, args.tlscert, args.tlskey,
+                             args.insecure_tcp)
+
+
+def remote_from_flags(settings: Settings, hosts: Sequence[str], tls_verify: Optional[bool], cacert: str,
+                      cert: str, key: str, insecure_tcp: bool) -> "RemoteOptions":
+    """The listener options of rootlessd and `rootless system service` (the CLI may import only this module)."""
+    from rootless.daemon.listeners import remote_options
+
+    return remote_options(settings, hosts, tls_verify, cacert, cert, key, insecure_tcp)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -159,7 +208,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         settings = load_settings()
         setup_logging(args.log_level or settings.log_level, args.log_file)
         paths = Paths.from_env(args.root or settings.storage_root)
-        serve(paths, settings)
+        serve(paths, settings, remote_from_args(settings, args))
     except RootlessError as exc:
         print(f"rootlessd: {exc.message}", file=sys.stderr)
         if exc.hint:

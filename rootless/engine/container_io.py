@@ -2,31 +2,35 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import socket
+import struct
+import termios
 import threading
-from typing import IO, Any, Iterator, Optional
+import time
+from typing import IO, Any, Callable, Iterator, Optional, Protocol
 
-from rootless.engine.container_model import Container, log_max_files, parse_rfc3339
+from rootless.engine.container_model import Container, log_max_files
+from rootless.engine.container_runtime import ContainerRuntime
 from rootless.errors import InvalidArgument, RootlessError
 from rootless.runtime import logs as runtime_logs
-from rootless.runtime import stdcopy
+from rootless.wire import stdcopy
+from rootless.wire.times import NANO, format_rfc3339, parse_timestamp_ns
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
+_CTRL_KEYS = "abcdefghijklmnopqrstuvwxyz@[\\]^_"
+HEAD_READ_WAIT = 1.0  # seconds to let the client read the 101 answer before any output
 
 
 def _time_ns(value: Optional[str]) -> int:
-    if not value:
-        return 0
-    try:
-        return int(float(value) * 1e9)
-    except ValueError:
-        return int(parse_rfc3339(value) * 1e9)
+    """docker logs --since/--until in any of docker's forms; 0 (unset) for none."""
+    return parse_timestamp_ns(value) if value else 0
 
 
-def log_chunks(container: Container, is_running: Any, *, stdout: bool, stderr: bool, follow: bool,
+def log_chunks(container: Container, is_running: Callable[[], bool], *, stdout: bool, stderr: bool, follow: bool,
                tail: str, since: Optional[str], until: Optional[str], timestamps: bool) -> Iterator[bytes]:
     """The container's log as docker's /logs body (stdcopy frames unless TTY)."""
     if tail in ("", "all"):
@@ -51,20 +55,35 @@ def log_chunks(container: Container, is_running: Any, *, stdout: bool, stderr: b
             continue
         data = entry.data
         if timestamps:
-            data = runtime_logs.format_rfc3339_ns(entry.time_ns).encode() + b" " + data
-        yield data if container.tty else stdcopy.stdcopy_frame(entry.stream, data)
+            data = format_rfc3339(entry.time_ns, NANO).encode() + b" " + data
+        yield data if container.tty else stdcopy.frame(entry.stream, data)
+
+
+class AttachHost(Protocol):
+    """What an attach needs from the containers service (engine/containers.py Containers)."""
+
+    @property
+    def runtime(self) -> ContainerRuntime:
+        """The monitor's stdio socket comes from here."""
+
+    def add_waiting_attach(self, container: Container, session: "AttachSession") -> bool:
+        """Queue for the next start; False when the container already runs."""
+
+    def exists(self, container_id: str) -> bool:
+        """The container was not removed meanwhile."""
 
 
 class AttachSession:
     """One hijacked attach connection bridged to the container's monitor."""
 
-    def __init__(self, lifecycle: Any, container: Container, *, stdin: bool, stdout: bool, stderr: bool,
-                 logs: bool, detach_keys: Optional[str]) -> None:
-        self.lifecycle = lifecycle
+    def __init__(self, host: AttachHost, container: Container, *, stdin: bool, stdout: bool, stderr: bool,
+                 logs: bool, detach_keys: Optional[str], stream: bool = True) -> None:
+        self.host = host
         self.container = container
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.logs = logs
-        self.detach = _parse_detach_keys(detach_keys) if container.tty and stdin else b""
+        self.stream = stream
+        self.detach = parse_detach_keys(detach_keys) if container.tty and stdin else b""
         self._monitor: Optional[socket.socket] = None
         self._connected = threading.Event()
         self._error: Optional[str] = None
@@ -75,13 +94,16 @@ class AttachSession:
 
         docker sends start the moment it has the 101; an attach queued later
         connects after crun start, and a quick container's output is lost.
+        Without stream (logs only) there is nothing to wait for.
         """
-        self._queued = self.lifecycle.add_waiting_attach(self.container, self)
+        if not self.stream:
+            return
+        self._queued = self.host.add_waiting_attach(self.container, self)
 
     def connect(self) -> None:
         """Open the monitor's attach socket (before crun start, or at once when running)."""
         try:
-            self._monitor = self.lifecycle.supervisor.attach(self.container.id, self.stdin, self.stdout,
+            self._monitor = self.host.runtime.attach(self.container.id, self.stdin, self.stdout,
                                                              self.stderr)
         except RootlessError as exc:
             self._error = exc.message
@@ -93,12 +115,19 @@ class AttachSession:
     def serve(self, client: socket.socket, rfile: IO[bytes]) -> None:
         """Bridge client <-> monitor until the container's output ends or the client goes."""
         if self.logs:
+            wait_until_peer_read(client, HEAD_READ_WAIT)
             self._send_existing_logs(client)
+        if not self.stream:
+            # docker's stream=0: the past output only, then the end of the response,
+            # running or not (docker-py's attach(logs=True, stream=False) reads to EOF).
+            with contextlib.suppress(OSError):
+                client.shutdown(socket.SHUT_RDWR)
+            return
         if not self._queued:
             self.connect()
         else:
             while not self._connected.wait(1.0):
-                if self.container.id not in {c.id for c in self.lifecycle.containers.all()}:
+                if not self.host.exists(self.container.id):
                     return
         monitor = self._monitor
         if monitor is None:
@@ -124,7 +153,7 @@ class AttachSession:
                 client.sendall(chunk)
 
     def _pump_output(self, monitor: socket.socket, client: socket.socket) -> None:
-        decoder = stdcopy.FrameDecoder()
+        decoder = stdcopy.Demuxer()
         while True:
             data = monitor.recv(65536)
             if not data:
@@ -159,20 +188,64 @@ class AttachSession:
             monitor.shutdown(socket.SHUT_WR)
 
 
-def _parse_detach_keys(spec: Optional[str]) -> bytes:
-    """"ctrl-p,ctrl-q" -> b"\\x10\\x11"."""
+def wait_until_peer_read(sock: socket.socket, timeout: float) -> None:
+    """Wait (bounded) until the peer has read all we sent: here, the 101 answer.
+
+    docker-py reads the answer's head through a buffered reader, then takes
+    the raw socket: bytes that arrived with the head sit in that buffer and
+    are lost to it. Output sent at once after the head (attach logs=1) must
+    wait until the head has left our queue (SIOCOUTQ, which is TIOCOUTQ).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            queued = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+        except OSError:
+            return
+        if queued <= 0:
+            return
+        time.sleep(0.002)
+
+
+def parse_detach_keys(spec: Optional[str]) -> bytes:
+    """"ctrl-p,ctrl-q" -> b"\\x10\\x11"; moby's term.ToBytes: ctrl-[a-z@[\\]^_] or one character."""
     if not spec:
         return DEFAULT_DETACH_KEYS
     keys = bytearray()
     for part in spec.split(","):
         part = part.strip()
-        if part.startswith("ctrl-") and len(part) == 6:
-            keys.append(ord(part[5].lower()) - ord("a") + 1)
+        if part.startswith("ctrl-") and len(part) == 6 and part[5].lower() in _CTRL_KEYS:
+            keys.append(ord(part[5].upper()) & 0x1F)  # the control code of that key
         elif len(part) == 1:
             keys.append(ord(part))
         else:
-            raise InvalidArgument(f"invalid detach keys: {spec}")
+            raise InvalidArgument(f"invalid detach keys: {spec}",
+                                  hint="use ctrl-<a-z, @, [, \\, ], ^ or _> or single characters, comma-separated")
     return bytes(keys)
+
+
+def pump_detachable(rfile: IO[bytes], write: Callable[[bytes], Any], keys: bytes,
+                    on_detach: Callable[[], None]) -> None:
+    """Client bytes to write() until EOF, or until the detach keys (then on_detach()).
+
+    Bytes before the keys reach the process; the keys do not, unless a read
+    split them (the first part went through before the match was complete).
+    """
+    matched = 0
+    try:
+        while True:
+            data = rfile.read1(65536)  # type: ignore[attr-defined]
+            if not data:
+                return
+            cut, matched = _scan_detach(data, keys, matched)
+            if cut is not None:
+                if cut:
+                    write(data[:cut])
+                on_detach()
+                return
+            write(data)
+    except (OSError, ValueError):
+        return
 
 
 def _scan_detach(data: bytes, keys: bytes, matched: int) -> "tuple[Optional[int], int]":

@@ -1,21 +1,31 @@
-"""A container's persistent record and the Docker API shapes built from it."""
+"""A container's persistent record and the Docker API shapes built from it.
+
+The one module that turns a create request (the typed api/types.py objects)
+into the record and reads and writes the record (container.json). The record
+stays docker-shaped JSON, so `docker inspect` shows it as it is and records
+written by earlier versions load unchanged.
+"""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 import os
 import shlex
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
+from rootless.api import types
 from rootless.config import Paths
 from rootless.errors import InvalidArgument
 from rootless.runtime.logs import parse_rfc3339_ns
 from rootless.util import fs
 from rootless.util.units import human_duration
+from rootless.wire.command import create_env, merge_command
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 RECORD_FILE = "container.json"
+PLAN_KEY = "RootlessPlan"  # the plan made at create (engine/container_plan.py); not in inspect
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
 
@@ -30,13 +40,20 @@ def parse_rfc3339(text: str) -> float:
     return parse_rfc3339_ns(text) / 1e9
 
 
-def merge_env(image_env: List[str], request_env: List[str]) -> List[str]:
-    """Image Env overlaid by the request's, key by key, order kept."""
-    merged: Dict[str, str] = {}
-    for item in list(image_env or []) + list(request_env or []):
-        key = item.split("=", 1)[0]
-        merged[key] = item
-    return list(merged.values())
+def wire_json(obj: types.WireStruct) -> Dict[str, Any]:
+    """The fields a request carried, as JSON values: how the record keeps what was asked."""
+    return {f.name: _json_value(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+            if f.name in obj.fields_set}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, types.WireStruct):
+        return wire_json(value)
+    if isinstance(value, list):
+        return [_json_value(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _json_value(item) for key, item in value.items()}
+    return value
 
 
 def working_dir_error(workdir: str) -> str:
@@ -44,41 +61,33 @@ def working_dir_error(workdir: str) -> str:
     return f"the working directory '{workdir}' is invalid, it needs to be an absolute path"
 
 
-def merge_config(image_config: Dict[str, Any], request: Dict[str, Any], container_id: str) -> Dict[str, Any]:
-    """Docker's rules for Config: request wins; Cmd from the image only when the
-    request sets neither Cmd nor Entrypoint."""
+def merge_config(image_config: Dict[str, Any], request: types.ContainerConfig, container_id: str) -> Dict[str, Any]:
+    """The record's Config: the request's fields over the image's, by docker's rules."""
     image = image_config or {}
-    config = copy.deepcopy(request)
-    entrypoint = request.get("Entrypoint")
-    cmd = request.get("Cmd")
-    if isinstance(entrypoint, str):
-        entrypoint = [entrypoint]
-    if isinstance(cmd, str):
-        cmd = ["/bin/sh", "-c", cmd]
-    if entrypoint is None:
-        entrypoint = image.get("Entrypoint")
-        if not cmd:
-            cmd = image.get("Cmd")
-    elif entrypoint == [""] or entrypoint == []:
-        entrypoint = None
-    config["Entrypoint"] = entrypoint or None
-    config["Cmd"] = cmd or None
-    config["Env"] = merge_env(image.get("Env") or [], request.get("Env") or [])
-    config["WorkingDir"] = request.get("WorkingDir") or image.get("WorkingDir") or ""
+    config = {k: v for k, v in wire_json(request).items() if k not in ("HostConfig", "NetworkingConfig")}
+    config["Entrypoint"], config["Cmd"] = merge_command(request.Entrypoint, request.Cmd,
+                                                        image.get("Entrypoint"), image.get("Cmd"))
+    config["Env"] = create_env(image.get("Env") or [], request.Env or [])
+    config["WorkingDir"] = request.WorkingDir or image.get("WorkingDir") or ""
     if config["WorkingDir"] and not str(config["WorkingDir"]).startswith("/"):
         raise InvalidArgument(working_dir_error(str(config["WorkingDir"])))  # before anything touches disk
-    config["User"] = request.get("User") or image.get("User") or ""
-    config["Labels"] = {**(image.get("Labels") or {}), **(request.get("Labels") or {})}
-    config["ExposedPorts"] = {**(image.get("ExposedPorts") or {}), **(request.get("ExposedPorts") or {})}
-    config["Volumes"] = {**(image.get("Volumes") or {}), **(request.get("Volumes") or {})} or None
-    config["StopSignal"] = request.get("StopSignal") or image.get("StopSignal") or ""
-    config["Hostname"] = request.get("Hostname") or container_id[:12]
-    config.setdefault("Domainname", "")
+    config["User"] = request.User or image.get("User") or ""
+    config["Labels"] = {**(image.get("Labels") or {}), **(request.Labels or {})}
+    config["ExposedPorts"] = {**(image.get("ExposedPorts") or {}), **wire_json_map(request.ExposedPorts)}
+    config["Volumes"] = {**(image.get("Volumes") or {}), **wire_json_map(request.Volumes)} or None
+    config["StopSignal"] = request.StopSignal or image.get("StopSignal") or ""
+    config["Hostname"] = request.Hostname or container_id[:12]
+    config["Domainname"] = request.Domainname
     for key in ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce"):
-        config[key] = bool(config.get(key, False))
-    if image.get("Healthcheck") and "Healthcheck" not in config:
+        config[key] = bool(getattr(request, key))
+    if image.get("Healthcheck") and request.Healthcheck is None:
         config["Healthcheck"] = image["Healthcheck"]
     return config
+
+
+def wire_json_map(values: Optional[Dict[str, types.Empty]]) -> Dict[str, Any]:
+    """ExposedPorts / Volumes (Go's map of struct{}): the keys, each with {}."""
+    return {key: {} for key in values or {}}
 
 
 def command_argv(config: Dict[str, Any]) -> List[str]:
@@ -132,6 +141,104 @@ class Container:
     @property
     def log_path(self) -> str:
         return os.path.join(self.dir, f"{self.id}-json.log")
+
+    # -- typed reads of the record: the state machine reads these, not JSON keys --
+    @property
+    def created(self) -> str:
+        return str(self.data["Created"])
+
+    @property
+    def image_id(self) -> str:
+        return str(self.data.get("Image") or "")
+
+    @property
+    def image_ref(self) -> str:
+        """The image as the request named it (Config.Image)."""
+        return str(self.config.get("Image") or "")
+
+    @property
+    def labels(self) -> Dict[str, str]:
+        return {str(k): str(v) for k, v in (self.config.get("Labels") or {}).items()}
+
+    @property
+    def network_mode(self) -> str:
+        return str(self.host_config.get("NetworkMode") or "bridge")
+
+    @property
+    def auto_remove(self) -> bool:
+        return bool(self.host_config.get("AutoRemove"))
+
+    @property
+    def restart_policy(self) -> Tuple[str, int]:
+        """(name, maximum retry count) of HostConfig.RestartPolicy; "no" by default."""
+        policy = self.host_config.get("RestartPolicy") or {}
+        return str(policy.get("Name") or "no"), int(policy.get("MaximumRetryCount") or 0)
+
+    @property
+    def restart_count(self) -> int:
+        return int(self.data.get("RestartCount") or 0)
+
+    @restart_count.setter
+    def restart_count(self, value: int) -> None:
+        self.data["RestartCount"] = value
+
+    @property
+    def stop_signal(self) -> str:
+        return str(self.config.get("StopSignal") or "")
+
+    @property
+    def stop_timeout(self) -> Optional[int]:
+        value = self.config.get("StopTimeout")
+        return None if value is None else int(value)
+
+    @property
+    def open_stdin(self) -> bool:
+        return bool(self.config.get("OpenStdin"))
+
+    @property
+    def stdin_once(self) -> bool:
+        return bool(self.config.get("StdinOnce"))
+
+    @property
+    def log_options(self) -> Dict[str, str]:
+        """HostConfig.LogConfig.Config (json-file's max-size, max-file, ...)."""
+        return dict((self.host_config.get("LogConfig") or {}).get("Config") or {})
+
+    @property
+    def exit_code(self) -> int:
+        return int(self.state.get("ExitCode") or 0)
+
+    @property
+    def error(self) -> str:
+        return str(self.state.get("Error") or "")
+
+    @property
+    def ever_started(self) -> bool:
+        return not str(self.state.get("StartedAt") or ZERO_TIME).startswith("0001")
+
+    @property
+    def mounts(self) -> List[Dict[str, Any]]:
+        """docker's MountPoints, chosen at create (volumes made then are reused by every start)."""
+        return list(self.data.get("Mounts") or [])
+
+    # -- network attachments (NetworkSettings.Networks; the plumbing reads them) --
+    def attachments(self) -> Dict[str, Dict[str, Any]]:
+        """Network name -> its recorded EndpointSettings; a record from before has its NetworkMode."""
+        recorded = (self.data.get("NetworkSettings") or {}).get("Networks")
+        if isinstance(recorded, dict):
+            return dict(recorded)
+        mode = self.host_config.get("NetworkMode") or "bridge"
+        return {"bridge" if mode == "default" else mode: {}}
+
+    def set_attachment(self, network: str, endpoint: Dict[str, Any]) -> None:
+        networks = self.attachments()
+        networks[network] = dict(endpoint)
+        self.data["NetworkSettings"] = {"Networks": networks}
+
+    def drop_attachment(self, network: str) -> None:
+        networks = self.attachments()
+        networks.pop(network, None)
+        self.data["NetworkSettings"] = {"Networks": networks}
 
     # -- persistence --------------------------------------------------------
     def save(self) -> None:
@@ -192,6 +299,7 @@ class Container:
             if first and self.running:
                 data["NetworkSettings"][key] = first.get(key, data["NetworkSettings"][key])
         data.pop("Internal", None)
+        data.pop(PLAN_KEY, None)
         return data
 
     def summary(self, ports: List[Dict[str, Any]], networks: Dict[str, Any]) -> Dict[str, Any]:
@@ -244,23 +352,18 @@ def checked_log_config(log_config: Dict[str, Any]) -> Dict[str, Any]:
     return {"Type": "json-file", "Config": options}
 
 
-def new_record(container_id: str, name: str, image_ref: str, image_id: str, config: Dict[str, Any],
-               host_config: Dict[str, Any], networking: Dict[str, Any], driver: str, paths: Paths) -> Dict[str, Any]:
+def new_record(container_id: str, name: str, request: types.ContainerCreate, image_id: str,
+               image_config: Dict[str, Any], driver: str, paths: Paths) -> Dict[str, Any]:
+    """The record of a new container, docker's inspect shape, from the typed request."""
+    config = merge_config(image_config, request, container_id)
+    config["Image"] = request.Image
     argv = command_argv(config)
+    if not argv:
+        raise InvalidArgument("no command specified", hint="give a command or set an entrypoint")  # moby's words
     directory = paths.container_dir(container_id)
-    host_config = dict(host_config)
-    host_config.setdefault("NetworkMode", "bridge")
-    if host_config.get("NetworkMode") in ("", "default"):
-        host_config["NetworkMode"] = "bridge"
-    host_config.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
-    if not (host_config.get("RestartPolicy") or {}).get("Name"):
-        host_config["RestartPolicy"] = {"Name": "no", "MaximumRetryCount": 0}
-    host_config["LogConfig"] = checked_log_config(host_config.get("LogConfig") or {})
-    config = dict(config)
-    config["Image"] = image_ref
     return {
-        "Id": container_id, "Created": now_rfc3339(), "Path": argv[0] if argv else "",
-        "Args": argv[1:], "Name": "/" + name, "Image": image_id, "RestartCount": 0,
+        "Id": container_id, "Created": now_rfc3339(), "Path": argv[0], "Args": argv[1:], "Name": "/" + name,
+        "Image": image_id, "RestartCount": 0,
         "Driver": driver, "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
         "State": {"Status": "created", "Running": False, "Paused": False, "Restarting": False,
                   "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
@@ -269,9 +372,26 @@ def new_record(container_id: str, name: str, image_ref: str, image_id: str, conf
         "HostnamePath": os.path.join(directory, "hostname"),
         "HostsPath": os.path.join(directory, "hosts"),
         "LogPath": os.path.join(directory, f"{container_id}-json.log"),
-        "ExecIDs": None, "HostConfig": host_config, "Config": config,
-        "NetworkingConfig": networking or {}, "Mounts": [],
+        "ExecIDs": None, "HostConfig": host_config_record(request.HostConfig or types.HostConfig()),
+        "Config": config, "NetworkingConfig": wire_json(request.NetworkingConfig or types.NetworkingConfig()),
+        "Mounts": [],
         "GraphDriver": {"Name": driver, "Data": {"UpperDir": os.path.join(directory, "rootfs", "upper"),
                                                   "MergedDir": os.path.join(directory, "rootfs", "merged")}},
         "SizeRw": None, "SizeRootFs": None,
     }
+
+
+def host_config_record(host_config: types.HostConfig) -> Dict[str, Any]:
+    """HostConfig as recorded: what was asked, with docker's defaults for the network,
+    the restart policy and the log driver."""
+    record = wire_json(host_config)
+    record["NetworkMode"] = network_mode(host_config)
+    if not host_config.RestartPolicy.Name:
+        record["RestartPolicy"] = {"Name": "no", "MaximumRetryCount": 0}
+    record["LogConfig"] = checked_log_config(wire_json(host_config.LogConfig))
+    return record
+
+
+def network_mode(host_config: types.HostConfig) -> str:
+    """HostConfig.NetworkMode with docker's default: "" and "default" are the bridge."""
+    return "bridge" if host_config.NetworkMode in ("", "default") else host_config.NetworkMode

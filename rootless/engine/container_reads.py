@@ -4,44 +4,41 @@ from __future__ import annotations
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from rootless.engine import container_fs
-from rootless.engine.container_io import AttachSession, log_chunks
+from rootless.engine.container_io import log_chunks
 from rootless.engine.container_model import Container
+from rootless.engine.container_runtime import ContainerHost, ContainerRuntime
 from rootless.errors import Conflict
 from rootless.runtime import users
 from rootless.runtime.network import slirp
-from rootless.runtime.storage.changes import list_changes
-from rootless.runtime.storage.driver import RootfsLayout, read_lowers
-from rootless.util.fs import dir_size  # also imported from here by engine/lifecycle.py
+from rootless.util.fs import dir_size
 
 
 class ContainerReads:
-    """Mixed into Lifecycle: everything that looks at a container without changing its state."""
+    """Mixed into Containers: everything that looks at a container without changing its state."""
 
-    driver: Any
+    runtime: ContainerRuntime
+    host: ContainerHost
 
     def summary(self, container: Container, size: bool = False) -> Dict[str, Any]:
         _, ports = _ports_view(container)
         body = container.summary(ports if container.running else [], _networks_view(container))
         if size:
-            body["SizeRw"] = dir_size(self.driver.upper_dir(container.id))
+            body["SizeRw"] = dir_size(self.runtime.upper_dir(container.id))
         return body
 
     def inspect(self, container: Container, size: bool = False) -> Dict[str, Any]:
         ports, _ = _ports_view(container)
         body = container.inspect(ports, _networks_view(container))
+        host_config = body.get("HostConfig")
+        if isinstance(host_config, dict) and not host_config.get("Runtime"):
+            # dockerd always names the runtime (a key of /info's Runtimes); ours is the one in use.
+            host_config["Runtime"] = self.host.runtime_name
         if size:
-            body["SizeRw"] = dir_size(self.driver.upper_dir(container.id))
+            body["SizeRw"] = dir_size(self.runtime.upper_dir(container.id))
         return body
 
     def logs(self, container: Container, **options: Any) -> Iterator[bytes]:
         return log_chunks(container, lambda: container.running, **options)
-
-    def attach_session(self, container: Container, *, stdin: bool, stdout: bool, stderr: bool,
-                       logs: bool, stream: bool, detach_keys: Optional[str]) -> Any:
-        session = AttachSession(self, container, stdin=stdin, stdout=stdout, stderr=stderr, logs=logs,
-                                detach_keys=detach_keys)
-        session.register()
-        return session
 
     def top(self, container: Container, ps_args: str) -> Dict[str, Any]:
         if not container.running:
@@ -49,8 +46,7 @@ class ContainerReads:
         return container_fs.top_rows(container_fs.processes_in(int(container.state["Pid"])))
 
     def _rootfs(self, container: Container) -> str:
-        rootfs: str = self.driver.mount(container.id)
-        return rootfs
+        return self.runtime.mount(container.id)
 
     def export(self, container: Container) -> Iterator[bytes]:
         rootfs = self._rootfs(container)
@@ -76,9 +72,24 @@ class ContainerReads:
         container_fs.extract_into(rootfs, path, body, no_overwrite_dir_non_dir, owner)
 
     def changes(self, container: Container) -> List[Dict[str, Any]]:
-        layout = RootfsLayout.of(container.paths, container.id)
-        return list_changes(self.driver.upper_dir(container.id), read_lowers(layout))
+        return hide_engine_mountpoints(self.runtime.changes(container.id))
 
+
+
+# The files the engine binds over /etc (container_spec.write_etc_files). crun creates
+# their mountpoints in the upper dir when the image lacks them; dockerd keeps them in
+# its init layer, so docker diff never lists them, nor /etc for their sake.
+ENGINE_ETC_TARGETS = frozenset({"/etc/hosts", "/etc/hostname", "/etc/resolv.conf"})
+
+
+def hide_engine_mountpoints(changes: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """docker diff's view: without the engine's /etc bind targets, nor /etc if only they changed it."""
+    kept = [change for change in changes if change["Path"] not in ENGINE_ETC_TARGETS]
+    if len(kept) == len(changes):
+        return changes
+    if any(change["Path"].startswith("/etc/") for change in kept):
+        return kept
+    return [change for change in kept if change["Path"] != "/etc"]
 
 
 def _ports_view(container: Container) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
@@ -97,12 +108,23 @@ def _ports_view(container: Container) -> Tuple[Dict[str, Any], List[Dict[str, An
 
 
 def _networks_view(container: Container) -> Dict[str, Any]:
-    mode = container.host_config.get("NetworkMode") or "bridge"
-    if mode in ("host", "none"):
-        return {mode: _endpoint(mode, "", "", 0)}
+    """NetworkSettings.Networks from the recorded attachments; addresses while it runs."""
     running = container.running
-    return {mode: _endpoint(mode, slirp.GATEWAY if running else "", slirp.GUEST_ADDRESS if running else "",
-                            24 if running else 0, [container.name, container.id[:12]])}
+    view = {}
+    for name, recorded in container.attachments().items():
+        if name in ("host", "none"):
+            view[name] = _endpoint(name, "", "", 0)
+        elif name == "bridge" and not recorded.get("IPAddress"):  # slirp4netns: the same address in every container
+            view[name] = _endpoint(name, slirp.GATEWAY if running else "", slirp.GUEST_ADDRESS if running else "",
+                                   24 if running else 0, [container.name, container.id[:12]])
+        else:
+            view[name] = _endpoint(str(recorded.get("NetworkID") or name), str(recorded.get("Gateway") or "") if running else "",
+                                   str(recorded.get("IPAddress") or "") if running else "",
+                                   int(recorded.get("IPPrefixLen") or 0) if running else 0,
+                                   [container.name, container.id[:12], *(recorded.get("Aliases") or [])])
+            view[name]["EndpointID"] = str(recorded.get("EndpointID") or "")
+            view[name]["Aliases"] = recorded.get("Aliases")
+    return view
 
 
 def _endpoint(name: str, gateway: str, address: str, prefix: int, dns_names: Optional[List[str]] = None

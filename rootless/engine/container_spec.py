@@ -13,8 +13,9 @@ from rootless.errors import FailedPrecondition, InvalidArgument
 from rootless.host.cgroups import FIELD_CONTROLLERS, CgroupInfo, require_controller
 from rootless.runtime import cgroup_manager  # cgroupv2 branch: cgroupsPath per container
 from rootless.runtime.network import slirp
-from rootless.runtime.spec import HostFacts, Mount, SpecOptions, Ulimit, build_rlimits, resolve_args
+from rootless.runtime.spec import HostFacts, Mount, SpecOptions, Ulimit, build_rlimits
 from rootless.util import confined, fs
+from rootless.wire.command import command_line
 
 LIMIT_FIELDS = {"Memory": "memory limit", "MemorySwap": "memory+swap limit", "NanoCpus": "cpu limit",
                 "CpuQuota": "cpu quota", "CpuPeriod": "cpu period", "CpuShares": "cpu shares",
@@ -294,7 +295,7 @@ def mount_options(read_only: bool, extra: List[str]) -> Tuple[str, ...]:
 def build_spec_options(container: Container, rootfs: str, network: NetworkSetup, etc_files: Dict[str, str],
                        mounts: List[Mount], cgroup: CgroupInfo, hooks_dirs: List[str]) -> SpecOptions:
     config, host_config = container.config, container.host_config
-    args = resolve_args(None, None, config.get("Entrypoint"), config.get("Cmd"))
+    args = command_line(config.get("Entrypoint"), config.get("Cmd"), None, None)
     tmpfs = tmpfs_mounts(host_config)
     ulimits = host_config_ulimits(host_config)
     return SpecOptions(

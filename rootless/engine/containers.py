@@ -1,46 +1,97 @@
-"""Containers: create, start, stop, remove, wait — the engine's state machine.
+"""Containers: records, the state machine and its events, in one service.
 
 States follow docker's: created -> running -> exited (-> running again on
 start or by the restart policy) -> removing -> gone. Each running container has
 a monitor process (runtime/monitor.py) that owns its stdio and exit status, so
 it keeps running when the daemon stops; a starting daemon re-adopts it.
+
+Everything outside the records comes in through the constructor: the runtime
+(engine/container_runtime.py: rootfs and processes), images to create from,
+volumes and networks. The engine wires them (engine/engine.py); unit tests
+inject a fake runtime (tests/unit/engine/fake_runtime.py).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import shutil
+import signal as signals
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Set
+from typing import Any, Callable, Dict, List, Optional, Protocol, Set, Tuple
 
+from rootless.api import types
 from rootless.config import Paths
-from rootless.engine.container_model import Container, merge_config, new_record, now_rfc3339
-from rootless.engine.events import GONE_CHECK_INTERVAL, ClientGone
+from rootless.engine import container_plan, container_spec, lifecycle
+from rootless.engine.container_io import AttachSession
+from rootless.engine.container_model import PLAN_KEY, Container, new_record, now_rfc3339
+from rootless.engine.container_reads import ContainerReads
+from rootless.engine.container_runtime import ContainerHost, ContainerRuntime, MonitorSettings
+from rootless.engine.container_volumes import ContainerVolumes, anonymous_names
+from rootless.engine.events import GONE_CHECK_INTERVAL, ClientGone, EventBus
 from rootless.engine.names import random_name, validate_name
-from rootless.errors import Conflict, InvalidArgument, NotFound
+from rootless.errors import (Conflict, FailedPrecondition, InvalidArgument, NotFound, NotModified,
+                             RootlessError, ToolError)
+from rootless.images.store import ImageRecord
+from rootless.networks.store import Endpoint, Network, NetworkStore
+from rootless.runtime import spec as runtime_spec
+from rootless.runtime.supervisor import Launched
 from rootless.util import fs
+from rootless.util.fs import dir_size
+from rootless.wire import filters as wire_filters
+from rootless.wire.times import parse_rfc3339_ns
 
 logger = logging.getLogger(__name__)
 
 ID_RE = re.compile(r"^[0-9a-f]+$")
+BUILTIN_NETWORK_MODES = ("bridge", "default", "host", "none")
+STOP_KILL_WAIT = 30.0  # after SIGKILL: the monitor reports the exit within this
+KILL_WAIT = 10.0  # docker kill (SIGKILL) returns once the container stopped, or after this
 
 
-class ContainerService:
-    """Owns every container record; one per engine."""
+class ImageSource(Protocol):
+    """Where create finds its image (engine/images.py ImageService)."""
 
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.paths: Paths = engine.paths
-        self._lock = threading.RLock()
+    def get(self, name: str) -> ImageRecord:
+        """The image by tag, digest, id or id prefix; NotFound "No such image: ref"."""
+
+
+class AttachWaiter(Protocol):
+    """An attach that waits for the container's next start (engine/container_io.py)."""
+
+    def connect(self) -> None:
+        """The container is created: connect to its monitor before its process runs."""
+
+    def cancel(self) -> None:
+        """The start failed: stop waiting."""
+
+
+class Containers(ContainerReads):
+    """Owns every container record, its transitions and its events; one per engine."""
+
+    def __init__(self, paths: Paths, runtime: ContainerRuntime, events: EventBus, images: ImageSource,
+                 volumes: ContainerVolumes, networks: NetworkStore, host: ContainerHost) -> None:
+        self.paths = paths
+        self.runtime = runtime
+        self.events = events
+        self.images = images
+        self.volumes = volumes
+        self.networks = networks
+        self.host = host
+        self._lock = threading.RLock()  # the records and their conditions
         self._changed = threading.Condition(self._lock)
+        self._start_lock = threading.RLock()  # one start at a time; the attach queue
         self._containers: Dict[str, Container] = {}
         self._exit_generation: Dict[str, int] = {}
         self._removed: Set[str] = set()
+        self._attach_waiting: Dict[str, List[AttachWaiter]] = {}
+        self._manually_stopped: Set[str] = set()
+        self._closing = False
         self._load_all()
 
-    # -- records --------------------------------------------------------------
+    # -- records ----------------------------------------------------------------
     def _load_all(self) -> None:
         fs.ensure_dir(self.paths.containers)
         for container_id in os.listdir(self.paths.containers):
@@ -50,7 +101,11 @@ class ContainerService:
 
     def all(self) -> List[Container]:
         with self._lock:
-            return sorted(self._containers.values(), key=lambda c: c.data["Created"], reverse=True)
+            return sorted(self._containers.values(), key=lambda c: c.created, reverse=True)
+
+    def exists(self, container_id: str) -> bool:
+        with self._lock:
+            return container_id in self._containers
 
     def get(self, ref: str) -> Container:
         """By full id, name (with or without /), or unique id prefix."""
@@ -69,8 +124,8 @@ class ContainerService:
                     raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
         raise NotFound(f"No such container: {ref}")
 
-    def _name_taken(self, name: str) -> bool:
-        return any(c.name == name for c in self._containers.values())
+    def _named(self, name: str) -> Optional[Container]:
+        return next((c for c in self._containers.values() if c.name == name), None)
 
     def counts(self) -> Dict[str, int]:
         with self._lock:
@@ -82,102 +137,360 @@ class ContainerService:
 
     def using_image(self, image_id: str) -> List[Container]:
         with self._lock:
-            return [c for c in self._containers.values() if c.data.get("Image") == image_id]
+            return [c for c in self._containers.values() if c.image_id == image_id]
 
-    # -- create ---------------------------------------------------------------
-    def create(self, body: Dict[str, Any], name: Optional[str]) -> Container:
+    def volume_users(self, name: str) -> List[str]:
+        """Ids of the containers (running or not) that mount the named volume."""
+        return [c.id for c in self.all() if any(m.get("Name") == name for m in c.mounts)]
+
+    # -- events -----------------------------------------------------------------
+    def publish(self, container: Container, action: str, **extra: str) -> None:
+        attributes = {**container.labels, "image": container.image_ref, "name": container.name, **extra}
+        self.events.publish("container", action, container.id, **attributes)
+
+    # -- create -----------------------------------------------------------------
+    def create(self, request: types.ContainerCreate, name: Optional[str]) -> Container:
         """Create a container from an image that must already be in the store.
 
+        The request was decoded and checked at the API edge (api/decode.py);
+        what this host cannot do is refused here, before anything is made.
+
         Raises:
-            NotFound: the image is not in the store ("No such image: ref").
+            NotFound: the image or the network is not there ("No such image: ref").
             Conflict: the name is in use.
-            InvalidArgument: the body is malformed.
+            InvalidArgument / FailedPrecondition: the host can't do what is asked.
         """
-        image_ref = body.get("Image")
-        if not image_ref or not isinstance(image_ref, str):
+        if not request.Image:
             raise InvalidArgument("config: Image is required")
-        image = self.engine.images.get(image_ref)
-        host_config = dict(body.get("HostConfig") or {})
-        self.engine.check_host_config(host_config)
+        image = self.images.get(request.Image)
         container_id = os.urandom(32).hex()
         image_config = image.config.to_json().get("config", {}) if hasattr(image.config, "to_json") else {}
-        config = merge_config(image_config, {k: v for k, v in body.items()
-                                             if k not in ("HostConfig", "NetworkingConfig")}, container_id)
-        with self._lock:
-            if name:
-                name = validate_name(name)
-                if self._name_taken(name):
-                    other = next(c for c in self._containers.values() if c.name == name)
-                    raise Conflict(
-                        f'Conflict. The container name "/{name}" is already in use by container "{other.id}". '
-                        "You have to remove (or rename) that container to be able to reuse that name."
-                    )
-            else:
-                name = random_name(self._name_taken)
-            record = Container(self.paths, new_record(
-                container_id, name, image_ref, image.image_id, config, host_config,
-                body.get("NetworkingConfig") or {}, self.engine.host.storage_driver, self.paths))
-            fs.ensure_dir(record.dir)
-            self._containers[container_id] = record
+        data = new_record(container_id, "", request, image.image_id, image_config, self.host.storage_driver,
+                          self.paths)
+        self._check_host_config(data["HostConfig"])
+        data[PLAN_KEY] = self._make_plan(Container(self.paths, data))  # refused here, before anything is made
+        record = self._reserve(name, lambda chosen: Container(self.paths, {**data, "Name": "/" + chosen}))
         try:
-            self.engine.prepare_container(record, image)
+            self._prepare(record, image, request.NetworkingConfig or types.NetworkingConfig())
             record.save()
         except BaseException:
             with self._lock:
                 self._containers.pop(container_id, None)
             shutil.rmtree(record.dir, ignore_errors=True)
             raise
-        self.engine.events.publish("container", "create", container_id, **self._event_attrs(record))
+        self.publish(record, "create")
         return record
 
-    def _event_attrs(self, container: Container, **extra: str) -> Dict[str, str]:
-        labels = {str(k): str(v) for k, v in (container.config.get("Labels") or {}).items()}
-        return {**labels, "image": container.config.get("Image", ""), "name": container.name, **extra}
-
-    def publish(self, container: Container, action: str, **extra: str) -> None:
-        self.engine.events.publish("container", action, container.id, **self._event_attrs(container, **extra))
-
-    # -- state changes --------------------------------------------------------
-    def mark_running(self, container: Container, pid: int) -> None:
+    def _reserve(self, name: Optional[str], make: Callable[[str], Container]) -> Container:
+        """Take the name (or a random one) for the new record, atomically with the check."""
         with self._lock:
-            container.set_state("running", Pid=pid, StartedAt=now_rfc3339(), ExitCode=0, Error="",
+            if name:
+                name = validate_name(name)
+                other = self._named(name)
+                if other is not None:
+                    raise Conflict(
+                        f'Conflict. The container name "/{name}" is already in use by container "{other.id}". '
+                        "You have to remove (or rename) that container to be able to reuse that name."
+                    )
+            else:
+                name = random_name(lambda n: self._named(n) is not None)
+            record = make(name)
+            fs.ensure_dir(record.dir)
+            self._containers[record.id] = record
+            return record
+
+    def _check_host_config(self, host_config: Dict[str, Any]) -> None:
+        """Refuse at create what this host cannot do (limits without cgroups, unknown networks),
+        on the HostConfig as it will be recorded."""
+        container_spec.check_limits(host_config, self.host.cgroup)
+        container_spec.check_ulimits(host_config, self.host.spec_host)
+        mode = host_config.get("NetworkMode") or "bridge"
+        if mode.startswith("container:"):
+            raise InvalidArgument(f"network mode {mode}: not supported yet")
+        if mode not in BUILTIN_NETWORK_MODES:
+            self.networks.get(mode)  # NotFound "network x not found", as docker says
+
+    def _prepare(self, container: Container, image: ImageRecord, networking: types.NetworkingConfig) -> None:
+        """The plan, made once: volumes for the container's life, its rootfs, its networks."""
+        try:
+            requests = container_spec.mount_requests(container.config, container.host_config)
+            made: List[Dict[str, Any]] = []
+            container.data["Mounts"] = made  # filled as volumes are made: a failed create removes them
+            self.volumes.mount_points(requests, {}, made)
+            self.runtime.prepare_rootfs(container.id, image)
+            self._attach_at_create(container, networking)
+        except BaseException:
+            self._remove_anonymous_volumes(container)
+            raise
+
+    def _attach_at_create(self, container: Container, networking: types.NetworkingConfig) -> None:
+        """The container's network attachments, recorded (the plumbing reads them at start)."""
+        mode = container.network_mode
+        if mode not in BUILTIN_NETWORK_MODES:
+            requested = (networking.EndpointsConfig or {}).get(mode) or types.EndpointSettings()
+            address = (requested.IPAMConfig.IPv4Address if requested.IPAMConfig else "") or None  # --ip
+            network = self.networks.get(mode)
+            endpoint = self.networks.connect(network.network_id, container.id, container.name,
+                                             requested.Aliases or [], address)
+            container.set_attachment(network.name, endpoint_settings(network, endpoint))
+        else:
+            container.set_attachment("bridge" if mode == "default" else mode, {})
+
+    # -- networks ---------------------------------------------------------------
+    def connect_network(self, container: Container, network_ref: str, aliases: List[str],
+                        address: Optional[str]) -> None:
+        """docker network connect: the endpoint, recorded in the container at once."""
+        network = self.networks.get(network_ref)
+        if network.name in container.attachments():  # also the network it was created on (NetworkMode)
+            raise Conflict(f"endpoint with name {container.name} already exists in network {network.name}")
+        endpoint = self.networks.connect(network.network_id, container.id, container.name, aliases, address)
+        with self._lock:
+            container.set_attachment(network.name, endpoint_settings(network, endpoint))
+            container.save()
+        self.events.publish("network", "connect", network.network_id, container=container.id,
+                            name=network.name, type="bridge")
+
+    def disconnect_network(self, container: Container, network_ref: str, force: bool) -> None:
+        """docker network disconnect: off the network and out of the container's record."""
+        network = self.networks.get(network_ref)
+        if network.name in container.attachments() and container.id not in network.endpoints:
+            # its built-in NetworkMode network: every start still gives it that network
+            raise FailedPrecondition(f"disconnect {container.name} from {network.name}: "
+                                     "the network the container was created on can't be left yet",
+                                     hint="create the container with --network none instead")
+        self.networks.disconnect(network.network_id, container.id, force)
+        with self._lock:
+            container.drop_attachment(network.name)
+            container.save()
+        self.events.publish("network", "disconnect", network.network_id, container=container.id,
+                            name=network.name, type="bridge")
+
+    # -- start ------------------------------------------------------------------
+    def start(self, container: Container) -> None:
+        """Start a created or exited container.
+
+        Raises:
+            NotModified: it is already running.
+            ToolError / InvalidArgument: the runtime refused (recorded in State.Error).
+        """
+        with self._start_lock:
+            if container.running:
+                raise NotModified("container already started")
+            self._manually_stopped.discard(container.id)
+            try:
+                launched = self._launch(container)
+            except RootlessError as exc:
+                error = lifecycle.docker_start_error(exc)
+                self._start_failed(container, error)
+                raise error from None
+            self._mark_started(container, launched)
+        self.publish(container, "start")
+        self._watch(container)
+
+    def _mark_started(self, container: Container, launched: Launched) -> None:
+        """Record the running container: start's last step (see _settle_interrupted_start)."""
+        with self._lock:
+            container.data["Internal"] = {"ports": list(launched.ports)}
+            container.set_state("running", Pid=launched.pid, StartedAt=now_rfc3339(), ExitCode=0, Error="",
                                 FinishedAt="0001-01-01T00:00:00Z")
             container.save()
             self._changed.notify_all()
 
-    def mark_exited(self, container: Container, exit_code: int, finished_at: Optional[str] = None,
-                    error: str = "", oom: bool = False) -> None:
+    # -- the plan ---------------------------------------------------------------
+    def _make_plan(self, container: Container) -> Dict[str, Any]:
+        return container_plan.make_plan(container, self.host.network_backend, self.host.cgroup, self.host.spec_host)
+
+    def replan(self, container: Container) -> Dict[str, Any]:
+        """Make and store the container's plan again after its record changed.
+
+        The plug-in point for what changes a created container (docker update's
+        limits, build's RUN containers, user networks): change the record, replan.
+        """
+        plan = self._make_plan(container)
+        with self._lock:
+            container.data[PLAN_KEY] = plan
+            container.save()
+        return plan
+
+    def _launch(self, container: Container) -> Launched:
+        plan = container_plan.stored_plan(container) or self.replan(container)  # once for an older record
+        rootfs = self.runtime.mount(container.id)
+        network = container_plan.network_of(plan)
+        options = self._spec_options(container, plan, rootfs, network)
+        monitor = MonitorSettings(
+            log_path=container.log_path, log_max_size=lifecycle.log_size(container),
+            log_max_files=lifecycle.log_files(container), tty=container.tty,
+            open_stdin=container.open_stdin,
+            # moby closes stdin at the attach's end only without a TTY (CloseStdin && !TTY in
+            # container/stream/attach.go): `run -it` then ctrl-p ctrl-q leaves the shell running.
+            stdin_once=container.stdin_once and not container.tty,
+            network=network.monitor_mode, ports=network.ports)
+        launched = self.runtime.launch(container.id, os.path.join(container.dir, "bundle"), options, monitor)
+        for session in self._take_waiting(container.id):
+            session.connect()
+        self.runtime.start(container.id)
+        return launched
+
+    def _spec_options(self, container: Container, plan: Dict[str, Any], rootfs: str,
+                      network: container_spec.NetworkSetup) -> runtime_spec.SpecOptions:
+        """The plan with what exists only now: the rootfs, the /etc files, the volumes' paths."""
+        etc_files = container_spec.write_etc_files(container, network)
+        mounts = self._mounts(container)
+        options = container_plan.spec_options(plan, rootfs, etc_files, mounts, self.host.cgroup,
+                                              list(self.host.hooks_dirs))
+        container_spec.ensure_workdir(rootfs, options.cwd)
+        return options
+
+    def _mounts(self, container: Container) -> List[runtime_spec.Mount]:
+        """Binds and volumes as recorded at create; a record from before that gets them now, once."""
+        requests = container_spec.mount_requests(container.config, container.host_config)
+        recorded = {str(m.get("Destination")): m for m in container.mounts}
+        if any(r.destination not in recorded for r in requests):
+            made: List[Dict[str, Any]] = []
+            self.volumes.mount_points(requests, recorded, made)
+            with self._lock:
+                container.data["Mounts"] = made
+                container.save()
+            recorded = {str(m.get("Destination")): m for m in made}
+        return [runtime_spec.Mount(r.destination, str(recorded[r.destination]["Source"]), "bind", r.options)
+                for r in requests]
+
+    def _start_failed(self, container: Container, exc: RootlessError) -> None:
+        """Record the failure like docker (exit 126/127/128) and release everyone waiting."""
+        code = lifecycle.exit_code_for_start_error(exc.message)
+        for session in self._take_waiting(container.id):
+            session.cancel()
+        self.runtime.teardown(container.id)
+        self._mark_exited(container, code, error=exc.message)
+        self.publish(container, "die", exitCode=str(code))
+        if container.auto_remove:
+            # docker run --rm waits for condition=removed, also after a failed start.
+            with contextlib.suppress(RootlessError):
+                self._remove_stopped(container, volumes=True)
+
+    def _take_waiting(self, container_id: str) -> List[AttachWaiter]:
+        with self._start_lock:
+            return self._attach_waiting.pop(container_id, [])
+
+    def attach_session(self, container: Container, *, stdin: bool, stdout: bool, stderr: bool,
+                       logs: bool, stream: bool, detach_keys: Optional[str]) -> AttachSession:
+        """docker attach: queued for the next start, or connected at once to a running container."""
+        session = AttachSession(self, container, stdin=stdin, stdout=stdout, stderr=stderr, logs=logs,
+                                detach_keys=detach_keys, stream=stream)
+        session.register()
+        return session
+
+    def add_waiting_attach(self, container: Container, session: AttachWaiter) -> bool:
+        """Queue an attach for the next start; False when it already runs (connect now).
+
+        Checked under the start lock: docker sends attach, then start at once,
+        and an attach queued after start took the queue would never connect.
+        """
+        with self._start_lock:
+            if container.running:
+                return False
+            self._attach_waiting.setdefault(container.id, []).append(session)
+            return True
+
+    # -- exits and restart policies ---------------------------------------------
+    def _mark_exited(self, container: Container, exit_code: int, finished_at: Optional[str] = None,
+                     error: str = "") -> None:
         with self._lock:
             container.set_state("exited", ExitCode=exit_code, FinishedAt=finished_at or now_rfc3339(),
-                                Error=error, OOMKilled=oom)
+                                Error=error, OOMKilled=False)
             container.save()
             self._exit_generation[container.id] = self._exit_generation.get(container.id, 0) + 1
             self._changed.notify_all()
 
-    def mark_start_failed(self, container: Container, error: str, exit_code: int) -> None:
-        """Docker records a failed start as exited with the error text (128 / 126 / 127)."""
-        self.mark_exited(container, exit_code, error=error)
+    def _watch(self, container: Container) -> None:
+        thread = threading.Thread(target=self._wait_for_exit, args=(container,), daemon=True,
+                                  name=f"wait-{container.id[:12]}")
+        thread.start()
 
-    def rename(self, ref: str, new_name: str) -> None:
-        container = self.get(ref)
-        new_name = validate_name(new_name)
-        with self._lock:
-            if self._name_taken(new_name):
-                raise Conflict(f'Conflict. The container name "/{new_name}" is already in use')
-            old = container.name
-            container.data["Name"] = "/" + new_name
-            container.save()
-        self.publish(container, "rename", oldName="/" + old)
+    def _wait_for_exit(self, container: Container) -> None:
+        exit_info = lifecycle.retry_out_of_fds(lambda: self.runtime.wait_exit(container.id), container.id)
+        if self._closing:
+            return  # the daemon is stopping; the next one re-adopts
+        lifecycle.retry_out_of_fds(lambda: self._on_exit(container, exit_info or {"ExitCode": 255}),
+                                   container.id)
 
-    def forget(self, container: Container) -> None:
-        """Drop the record and its directory (after the runtime cleaned up)."""
-        with self._lock:
-            container.set_state("removing")
-            self._containers.pop(container.id, None)
-            self._removed.add(container.id)
-            self._changed.notify_all()
-        shutil.rmtree(container.dir, ignore_errors=True)
-        self.publish(container, "destroy")
+    def _on_exit(self, container: Container, exit_info: Dict[str, Any]) -> None:
+        code = int(exit_info.get("ExitCode", 255))
+        self.runtime.teardown(container.id)
+        self._mark_exited(container, code, exit_info.get("FinishedAt"))
+        self.publish(container, "die", exitCode=str(code))
+        if container.auto_remove:
+            with contextlib.suppress(RootlessError):
+                self._remove_stopped(container, volumes=True)
+            return
+        policy, maximum_retries = container.restart_policy
+        if lifecycle.should_restart(policy, maximum_retries, code, container.restart_count,
+                                    container.id in self._manually_stopped):
+            threading.Thread(target=self._restart_later, args=(container,), daemon=True).start()
+
+    def _restart_later(self, container: Container) -> None:
+        count = container.restart_count
+        time.sleep(lifecycle.restart_delay(count))
+        if self._closing or container.id in self._manually_stopped or container.running:
+            return
+        if not self.exists(container.id):
+            return
+        container.restart_count = count + 1
+        try:
+            self.start(container)
+            self.publish(container, "restart")
+        except RootlessError as exc:
+            logger.warning("restart of %s failed: %s", container.name, exc)
+
+    # -- stop / kill / restart --------------------------------------------------
+    def kill(self, container: Container, signal_value: str) -> None:
+        if not container.running:
+            raise Conflict(f"Cannot kill container: {container.name}: container {container.id} is not running")
+        sig = lifecycle.parse_signal(signal_value)
+        self._signal(container, sig)
+        self.publish(container, "kill", signal=str(sig))
+        if sig == signals.SIGKILL:
+            # dockerd's Kill waits for the exit (daemon/kill.go, 10 s): an inspect or a
+            # plain rm right after must see the container stopped.
+            self._wait_stopped(container, KILL_WAIT)
+
+    def _signal(self, container: Container, sig: int) -> None:
+        try:
+            self.runtime.signal(container.id, sig)
+        except ToolError as exc:
+            # It may have exited between our check and the signal.
+            if container.running and self.runtime.is_alive(container.id):
+                raise
+            logger.debug("kill %s: %s", container.id, exc)
+
+    def stop(self, container: Container, timeout: Optional[int], signal_value: Optional[str]) -> None:
+        if not container.running:
+            raise NotModified("container already stopped")
+        self._manually_stopped.add(container.id)
+        stop_signal = lifecycle.parse_signal(signal_value or container.stop_signal or "SIGTERM")
+        if timeout is None:
+            timeout = container.stop_timeout
+        timeout = lifecycle.DEFAULT_STOP_TIMEOUT if timeout is None else int(timeout)
+        self._signal(container, stop_signal)
+        self.publish(container, "kill", signal=str(stop_signal))
+        if not self._wait_stopped(container, timeout if timeout >= 0 else None):
+            self._signal(container, signals.SIGKILL)
+            self.publish(container, "kill", signal=str(int(signals.SIGKILL)))
+            self._wait_stopped(container, STOP_KILL_WAIT)
+        self.publish(container, "stop")
+
+    def _wait_stopped(self, container: Container, timeout: Optional[float]) -> bool:
+        try:
+            self.wait(container, "not-running", timeout)
+            return True
+        except Conflict:
+            return False
+
+    def restart(self, container: Container, timeout: Optional[int], signal_value: Optional[str]) -> None:
+        with contextlib.suppress(NotModified):
+            self.stop(container, timeout, signal_value)
+        self.start(container)
+        self.publish(container, "restart")
 
     # -- wait -------------------------------------------------------------------
     def wait(self, container: Container, condition: str, timeout: Optional[float] = None,
@@ -208,9 +521,156 @@ class ContainerService:
                     raise ClientGone(f"wait for container {container.id}: the client hung up")
                 self._changed.wait(timeout=GONE_CHECK_INTERVAL if remaining is None
                                    else min(GONE_CHECK_INTERVAL, remaining))
-            error = container.state.get("Error") or None
-            return {"StatusCode": int(container.state.get("ExitCode", 0)),
-                    "Error": {"Message": error} if error else None}
+            return {"StatusCode": container.exit_code,
+                    "Error": {"Message": container.error} if container.error else None}
+
+    # -- remove -----------------------------------------------------------------
+    def remove(self, container: Container, force: bool, volumes: bool) -> None:
+        if container.running:
+            if not force:
+                raise Conflict(
+                    f'cannot remove container "/{container.name}": container is running: '
+                    "stop the container before removing or force remove"
+                )
+            self._manually_stopped.add(container.id)
+            self._signal(container, signals.SIGKILL)
+            self._wait_stopped(container, STOP_KILL_WAIT)
+        self._remove_stopped(container, volumes)
+
+    def _remove_stopped(self, container: Container, volumes: bool) -> None:
+        self.runtime.remove_rootfs(container.id)
+        self.networks.disconnect_all(container.id)
+        if volumes:
+            self._remove_anonymous_volumes(container)
+        with self._lock:
+            container.set_state("removing")
+            self._containers.pop(container.id, None)
+            self._removed.add(container.id)
+            self._changed.notify_all()
+        shutil.rmtree(container.dir, ignore_errors=True)
+        self.publish(container, "destroy")
+
+    def _remove_anonymous_volumes(self, container: Container) -> None:
+        names = anonymous_names(container.config, container.host_config, container.mounts)
+        self.volumes.remove_anonymous(container.id, names, self.volume_users)
+
+    def prune(self, filters: Dict[str, List[str]]) -> Tuple[List[str], int]:
+        """docker container prune: stopped containers matching label=, label!= and until=."""
+        until_ns = wire_filters.get_until_ns(filters)
+        removed = []
+        for container in self.all():
+            if container.running or not wire_filters.match_labels(filters, container.labels):
+                continue
+            if until_ns is not None and parse_rfc3339_ns(container.created) >= until_ns:
+                continue
+            size = dir_size(self.runtime.upper_dir(container.id))
+            self._remove_stopped(container, False)
+            removed.append((container.id, size))
+        return [cid for cid, _ in removed], sum(size for _, size in removed)
+
+    # -- volumes as containers use them -----------------------------------------
+    def remove_volume(self, name: str, force: bool) -> None:
+        """docker volume rm: refused with docker's 409 while any container uses it."""
+        self.volumes.remove(name, force, self.volume_users)
+
+    def prune_volumes(self, filters: Dict[str, List[str]]) -> Tuple[List[str], int]:
+        return self.volumes.prune(filters, self.volume_users)
+
+    # -- adoption after a daemon restart ----------------------------------------
+    def adopt(self) -> None:
+        """Pick up containers a previous daemon started; apply restart policies."""
+        for container in self.all():
+            if container.running:
+                if self.runtime.is_alive(container.id):
+                    self._watch(container)
+                    continue
+                exit_info = self.runtime.read_exit(container.id) or {"ExitCode": 255}
+                self._on_exit(container, exit_info)
+            elif self._settle_interrupted_start(container):
+                continue
+            elif container.restart_policy[0] in lifecycle.RESTART_POLICIES_ON_DAEMON_START \
+                    and container.ever_started:
+                with contextlib.suppress(RootlessError):
+                    self.start(container)
+
+    def _settle_interrupted_start(self, container: Container) -> bool:
+        """Finish or undo a start() a killed daemon left between its steps; True if it ran.
+
+        start() mounts, launches the monitor (crun create), has it run `crun start`,
+        and only then records "running". Killed in between, the record still says
+        created/exited while a mount, a monitor and maybe the process live on. A
+        live monitor finishes the start (its start request is idempotent) and the
+        container is adopted as running; one that already exited is recorded as
+        exited; a mount or monitor dir without a monitor is removed.
+        """
+        if not self.runtime.has_leftovers(container.id):
+            return False
+        logger.info("container %s: settling a start a previous daemon did not finish", container.name)
+        try:
+            ready = self.runtime.resume_start(container.id)
+        except RootlessError as exc:
+            self._start_failed(container, lifecycle.docker_start_error(exc))
+            return True
+        if ready is not None:
+            self._mark_started(container, ready)
+            self.publish(container, "start")
+            self._watch(container)
+            return True
+        exit_info = self.runtime.read_exit(container.id)
+        if exit_info is not None:  # it ran and exited before the start was recorded
+            self._on_exit(container, exit_info)
+            return True
+        self.runtime.teardown(container.id)
+        return False
+
+    def close(self) -> None:
+        self._closing = True
+
+    # -- other changes ----------------------------------------------------------
+    def rename(self, ref: str, new_name: str) -> None:
+        container = self.get(ref)
+        new_name = validate_name(new_name)
+        with self._lock:
+            if self._named(new_name) is not None:
+                raise Conflict(f'Conflict. The container name "/{new_name}" is already in use')
+            old = container.name
+            container.data["Name"] = "/" + new_name
+            container.save()
+        self.publish(container, "rename", oldName="/" + old)
+
+    def resize(self, container: Container, height: int, width: int) -> None:
+        if not container.running:
+            raise Conflict(f"container {container.id} is not running")
+        if height and width:
+            self.runtime.resize(container.id, height, width)
+
+    def refuse_without_cgroups(self, what: str) -> None:
+        cgroup = self.host.cgroup
+        if not cgroup.limits_supported:
+            raise FailedPrecondition(
+                f"{what}: not supported on this host: {cgroup.describe()}",
+                hint="cgroup v2 with controllers delegated to the user is required (see 'rootless doctor')",
+            )
+
+    def pause(self, container: Container) -> None:
+        self.refuse_without_cgroups("pause")
+        self.runtime.pause(container.id)
+        with self._lock:
+            container.set_state("paused")
+            container.save()
+        self.publish(container, "pause")
+
+    def unpause(self, container: Container) -> None:
+        self.refuse_without_cgroups("unpause")
+        self.runtime.resume(container.id)
+        with self._lock:
+            container.set_state("running")
+            container.save()
+        self.publish(container, "unpause")
+
+    def stats(self, container: Container) -> Dict[str, Any]:
+        self.refuse_without_cgroups("stats")
+        raise FailedPrecondition("stats: not implemented for cgroup v2 yet")
 
     # -- list -------------------------------------------------------------------
     def list(self, all_: bool, filters: Dict[str, List[str]], limit: Optional[int] = None) -> List[Container]:
@@ -224,25 +684,32 @@ class ContainerService:
         return result[:limit] if limit and limit > 0 else result
 
 
-def _label_ok(labels: Dict[str, str], wanted: str) -> bool:
+def endpoint_settings(network: Network, endpoint: Endpoint) -> Dict[str, Any]:
+    """docker's EndpointSettings of one attachment, as the container's record keeps it."""
+    return {"NetworkID": network.network_id, "EndpointID": endpoint.endpoint_id,
+            "Gateway": network.gateway, "IPAddress": endpoint.ipv4, "IPPrefixLen": endpoint.prefixlen,
+            "Aliases": list(endpoint.aliases) or None}
+
+
+def _label_matches(labels: Dict[str, str], wanted: str) -> bool:
     key, sep, value = wanted.partition("=")
     return key in labels and (not sep or labels[key] == value)
 
 
-def matches_filters(container: Container, filters: Dict[str, List[str]], service: ContainerService) -> bool:
+def matches_filters(container: Container, filters: Dict[str, List[str]], service: Containers) -> bool:
     checks: Dict[str, Callable[[str], bool]] = {
         "id": lambda v: container.id.startswith(v),
         "name": lambda v: re.search(v, container.name) is not None,
-        "label": lambda v: _label_ok(container.config.get("Labels") or {}, v),
+        "label": lambda v: _label_matches(container.labels, v),
         "status": lambda v: container.status == v,
-        "ancestor": lambda v: v in (container.config.get("Image"), container.data.get("Image"))
-        or container.data.get("Image", "").startswith("sha256:" + v) or container.config.get("Image", "").startswith(v + ":"),
-        "exited": lambda v: container.status == "exited" and str(container.state.get("ExitCode")) == v,
-        "network": lambda v: v in (container.host_config.get("NetworkMode"),),
+        "ancestor": lambda v: v in (container.image_ref, container.image_id)
+        or container.image_id.startswith("sha256:" + v) or container.image_ref.startswith(v + ":"),
+        "exited": lambda v: container.status == "exited" and str(container.exit_code) == v,
+        "network": lambda v: v == container.network_mode or v in container.attachments(),
         "volume": lambda v: any(v in (m.get("Name"), m.get("Source"), m.get("Destination"))
-                                for m in container.data.get("Mounts", [])),
-        "before": lambda v: container.data["Created"] < service.get(v).data["Created"],
-        "since": lambda v: container.data["Created"] > service.get(v).data["Created"],
+                                for m in container.mounts),
+        "before": lambda v: container.created < service.get(v).created,
+        "since": lambda v: container.created > service.get(v).created,
         "is-task": lambda v: v in ("false", "0"),
     }
     for key, values in filters.items():

@@ -5,7 +5,6 @@ import logging
 import os
 import platform
 import socket
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
@@ -13,19 +12,20 @@ from typing import Any, Dict, List, Tuple
 import rootless
 from rootless.config import STORE_VERSION, Paths, Settings
 from rootless.config.paths import hooks_dirs
-from rootless.engine import container_spec
-from rootless.engine.container_model import Container
-from rootless.engine.containers import ContainerService
+from rootless.engine.container_runtime import ContainerHost, HostRuntime, RuntimeHost
+from rootless.engine.container_volumes import ContainerVolumes
+from rootless.engine.containers import Containers
+from rootless.engine.build import BuildService
 from rootless.engine.events import EventBus
 from rootless.engine.execs import ExecService
 from rootless.engine.images import ImageService
-from rootless.engine.lifecycle import Lifecycle
-from rootless.errors import FailedPrecondition, InvalidArgument, RootlessError
+from rootless.errors import FailedPrecondition
 from rootless.images.store import ImageStore, rfc3339_now
-from rootless.runtime.spec import Mount, SpecOptions
 from rootless.networks.store import NetworkStore
 from rootless.volumes.store import VolumeStore
 from rootless.runtime import crun, storage
+from rootless.runtime import spec as runtime_spec
+from rootless.runtime.storage import get_driver
 from rootless.host.cgroups import CgroupInfo
 from rootless.host.userns import Mapping
 from rootless.util import fs
@@ -33,7 +33,6 @@ from rootless.util.build import build_id
 
 logger = logging.getLogger(__name__)
 
-BUILTIN_NETWORK_MODES = ("bridge", "default", "host", "none")
 GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
 
 
@@ -87,152 +86,47 @@ class Engine:
         self.images = ImageService(self.image_store, settings, self.events)
         self.volumes = VolumeStore(paths)
         self.volumes.recover()  # removals and creations a killed daemon left half done
-        self._volume_lock = threading.RLock()
         self.networks = NetworkStore(paths)
-        self.containers = ContainerService(self)
-        self.lifecycle = Lifecycle(self, self.containers)
-        self.execs = ExecService(self)
+        spec_host = runtime_spec.HostFacts.detect()
+        self.runtime = HostRuntime(paths, self.image_store, get_driver(host.storage_driver, paths), RuntimeHost(
+            host.mapping, host.cgroup, spec_host, settings.runtime, settings.log_level))
+        self.containers = Containers(
+            paths, self.runtime, self.events, self.images, ContainerVolumes(self.volumes, self.events),
+            self.networks, ContainerHost(host.storage_driver, host.network_backend, host.cgroup, spec_host,
+                                         tuple(hooks_dirs()), settings.runtime))
+        self.execs = ExecService(self.runtime, self.containers, spec_host.last_cap)
         self.images.image_users = lambda image_id: [
             (c.id, c.running) for c in self.containers.using_image(image_id)]
-        self.lifecycle.adopt()
+        self.containers.adopt()
+        self.builds = BuildService(
+            paths, self.image_store, self.images, self.events, self.containers, self.runtime, host.cgroup)
+        self.builds.remove_leftovers()
 
     def close(self) -> None:
         """Release what the engine holds; containers keep running under their monitors."""
-        self.lifecycle.close()
+        self.containers.close()
         logger.info("engine closed")
 
-    # -- what containers need from the rest of the engine --------------------
-    def check_host_config(self, host_config: Dict[str, Any]) -> None:
-        """Refuse at create time what this host cannot do (limits without cgroups)."""
-        container_spec.check_limits(host_config, self.host.cgroup)
-        container_spec.check_ulimits(host_config, self.lifecycle.spec_host)
-        mode = host_config.get("NetworkMode") or "bridge"
-        if mode.startswith("container:"):
-            raise InvalidArgument(f"network mode {mode}: not supported yet")
-        if mode not in BUILTIN_NETWORK_MODES:
-            self.networks.get(mode)  # NotFound "network x not found", as docker says
-
-    def prepare_container(self, container: Container, image: Any) -> None:
-        """Volumes (resolved once, for the container's life), rootfs, networks."""
-        try:
-            self._resolve_mounts(container)
-            self.lifecycle.prepare(container, image)
-            mode = container.host_config.get("NetworkMode") or "bridge"
-            if mode not in BUILTIN_NETWORK_MODES:
-                endpoints = (container.data.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
-                endpoint = endpoints.get(mode) or {}
-                address = (endpoint.get("IPAMConfig") or {}).get("IPv4Address") or None  # --ip
-                self.networks.connect(mode, container.id, container.name, endpoint.get("Aliases") or [], address)
-        except BaseException:
-            self._remove_anonymous_volumes(container)
-            raise
-
-    def network_setup(self, container: Container) -> container_spec.NetworkSetup:
-        return container_spec.network_setup(container, self.host.network_backend)
-
-    def spec_options(self, container: Container, rootfs: str,
-                     network: container_spec.NetworkSetup) -> SpecOptions:
-        etc_files = container_spec.write_etc_files(container, network)
-        mounts = self._container_mounts(container)
-        container_spec.ensure_workdir(rootfs, container.config.get("WorkingDir") or "")
-        return container_spec.build_spec_options(container, rootfs, network, etc_files, mounts,
-                                                 self.host.cgroup, hooks_dirs())
-
-    # -- volumes ----------------------------------------------------------------
-    # Docker and podman pick a container's volumes once, at create, and keep them
-    # for its life: every start mounts the same ones, `rm -v` removes exactly its
-    # anonymous ones. The lock makes "which containers use it" and "remove it"
-    # one step against a create that is choosing the same volume.
-
-    def _resolve_mounts(self, container: Container) -> None:
-        """Create the volumes a new container asks for; record them (inspect's Mounts)."""
-        requests = container_spec.mount_requests(container.config, container.host_config)
-        records: List[Dict[str, Any]] = []
-        container.data["Mounts"] = records  # filled as volumes are made: a failed create removes them
-        with self._volume_lock:
-            for request in requests:
-                records.append(self._mount_record(request, ""))
-
-    def _container_mounts(self, container: Container) -> List[Mount]:
-        """Binds and volumes as recorded at create, for the runtime spec."""
-        host_config = container.host_config
-        recorded = {m.get("Destination"): m for m in container.data.get("Mounts") or []}
-        mounts: List[Mount] = []
-        records: List[Dict[str, Any]] = []
-        with self._volume_lock:
-            for request in container_spec.mount_requests(container.config, host_config):
-                # a container created before volumes were recorded gets its anonymous ones now
-                name = str((recorded.get(request.destination) or {}).get("Name") or "")
-                record = self._mount_record(request, name)
-                records.append(record)
-                mounts.append(Mount(request.destination, record["Source"], "bind", request.options))
-            if records != container.data.get("Mounts"):
-                container.data["Mounts"] = records
-                container.save()
-        return mounts
-
-    def _mount_record(self, request: container_spec.MountRequest, recorded_name: str) -> Dict[str, Any]:
-        """docker's MountPoint for one request; a volume is created when missing."""
-        rw = not request.read_only
-        if request.is_volume:
-            name = request.source or recorded_name
-            volume = self.volumes.create(name or None, labels=dict(request.labels), anonymous=request.is_anonymous)
-            return {"Type": "volume", "Name": volume.name, "Source": volume.mountpoint,
-                    "Destination": request.destination, "Driver": "local", "Mode": "z", "RW": rw,
-                    "Propagation": ""}
-        if not os.path.exists(request.source):
-            raise InvalidArgument(f"invalid mount config: bind source path does not exist: {request.source}")
-        return {"Type": "bind", "Source": request.source, "Destination": request.destination, "Mode": "",
-                "RW": rw, "Propagation": "rprivate"}
-
-    def _anonymous_volumes(self, container: Container) -> List[str]:
-        """Names of the volumes made for this container (-v /path, image VOLUME)."""
-        try:
-            requests = container_spec.mount_requests(container.config, container.host_config)
-        except InvalidArgument:
-            return []
-        recorded = {m.get("Destination"): m for m in container.data.get("Mounts") or []}
-        names = [(recorded.get(r.destination) or {}).get("Name") for r in requests if r.is_anonymous]
-        return [str(name) for name in names if name]
-
+    # -- volumes and networks as containers use them -------------------------
     def volume_users(self, name: str) -> List[str]:
         """Ids of the containers (running or not) that mount the named volume."""
-        return [c.id for c in self.containers.all()
-                if any(m.get("Name") == name for m in c.data.get("Mounts") or [])]
+        return self.containers.volume_users(name)
 
     def remove_volume(self, name: str, force: bool) -> None:
-        """docker volume rm: refused while any container, also a stopped one, uses it.
-
-        Raises:
-            Conflict: "remove NAME: volume is in use - [ID]" (docker's words), even with force.
-            NotFound: no such volume (not with force).
-        """
-        with self._volume_lock:
-            self.volumes.remove(name, force, self.volume_users(name))
+        """docker volume rm: refused with docker's 409 while any container, also a stopped one, uses it."""
+        self.containers.remove_volume(name, force)
 
     def prune_volumes(self, filters: Dict[str, List[str]]) -> Tuple[List[str], int]:
-        """docker volume prune: unused anonymous volumes (all unused ones with all=true)."""
-        with self._volume_lock:
-            return self.volumes.prune(lambda name: bool(self.volume_users(name)), filters)
+        """docker volume prune: unused anonymous volumes (all unused ones with all=true); destroy events."""
+        return self.containers.prune_volumes(filters)
 
-    def _remove_anonymous_volumes(self, container: Container) -> None:
-        """Remove the container's anonymous volumes that no other container uses."""
-        with self._volume_lock:
-            for name in self._anonymous_volumes(container):
-                if any(user != container.id for user in self.volume_users(name)):
-                    continue  # moby ignores "in use" here: another container shares it
-                try:
-                    self.volumes.remove(name)
-                except RootlessError as exc:
-                    logger.warning("can't remove volume %s of container %s: %s", name, container.id, exc)
-                    continue
-                self.events.publish("volume", "destroy", name, driver="local")
-
-    def release_container(self, container: Container, volumes: bool) -> None:
-        """After removal: off every network; anonymous volumes go with -v (docker rm -v)."""
-        self.networks.disconnect_all(container.id)
-        if volumes:
-            self._remove_anonymous_volumes(container)
+    def prune_networks(self, filters: Dict[str, List[str]]) -> List[str]:
+        """docker network prune: custom networks no container is on; a destroy event for each."""
+        before = {n.name: n.network_id for n in self.networks.list()}
+        deleted = self.networks.prune(filters)
+        for name in deleted:
+            self.events.publish("network", "destroy", before.get(name, name), name=name, type="bridge")
+        return deleted
 
     # -- system -----------------------------------------------------------
     def version(self, api_version: str, min_api_version: str) -> Dict[str, Any]:

@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import logging
 import os
 import re
 import select
 import socket
 import threading
-from typing import IO, Any, Dict, Optional
+from typing import IO, Any, Dict, Optional, Protocol
 
+from rootless.api import types
+from rootless.engine import container_io
 from rootless.engine.container_model import Container
+from rootless.engine.container_runtime import ContainerRuntime
 from rootless.errors import Conflict, InvalidArgument, NotFound
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime import stdcopy, users
-from rootless.runtime.monitor import set_winsize
+from rootless.runtime.monitor_protocol import set_winsize
 from rootless.util import fs
+from rootless.wire.command import merge_env
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +39,10 @@ HANGUP_POLL_MS = 200
 class ExecSession:
     """One exec instance: its request, and once started its process and exit code."""
 
-    def __init__(self, exec_id: str, container: Container, body: Dict[str, Any]) -> None:
+    def __init__(self, exec_id: str, container: Container, request: types.ExecCreate) -> None:
         self.exec_id = exec_id
         self.container = container
-        self.body = body
+        self.request = request
         self.running = False
         self.exit_code: Optional[int] = None
         self.pid = 0
@@ -46,43 +51,54 @@ class ExecSession:
         self.done = threading.Event()
         self._send_lock = threading.Lock()
         self.stderr_tail = b""  # the end of stderr: crun's reason when it could not start the process
+        self.framed = not self.tty  # stdcopy frames on the wire; the start request's Tty decides (serve)
+        self.detached = False  # the client left with the detach keys: the process runs on
 
     @property
     def tty(self) -> bool:
-        return bool(self.body.get("Tty"))
+        return self.request.Tty
 
     def inspect(self) -> Dict[str, Any]:
-        cmd = list(self.body.get("Cmd") or [])
+        request = self.request
+        cmd = list(request.Cmd or [])
         return {
             "ID": self.exec_id, "Running": self.running, "ExitCode": self.exit_code,
             "ProcessConfig": {"tty": self.tty, "entrypoint": cmd[0] if cmd else "", "arguments": cmd[1:],
-                              "privileged": bool(self.body.get("Privileged")), "user": self.body.get("User", "")},
-            "OpenStdin": bool(self.body.get("AttachStdin")), "OpenStderr": bool(self.body.get("AttachStderr")),
-            "OpenStdout": bool(self.body.get("AttachStdout")), "CanRemove": False,
-            "ContainerID": self.container.id, "DetachKeys": self.body.get("DetachKeys", ""), "Pid": self.pid,
+                              "privileged": request.Privileged, "user": request.User},
+            "OpenStdin": request.AttachStdin, "OpenStderr": request.AttachStderr,
+            "OpenStdout": request.AttachStdout, "CanRemove": False,
+            "ContainerID": self.container.id, "DetachKeys": request.DetachKeys, "Pid": self.pid,
         }
+
+
+class ContainerEvents(Protocol):
+    """Where exec events go: the container's event stream (engine/containers.py Containers)."""
+
+    def publish(self, container: Container, action: str, **extra: str) -> None:
+        """One container event with the container's labels, image and name."""
 
 
 class ExecService:
     """Creates, starts and tracks exec sessions (in memory, like docker's)."""
 
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.paths = engine.paths
+    def __init__(self, runtime: ContainerRuntime, containers: ContainerEvents, last_cap: int) -> None:
+        self.runtime = runtime
+        self.containers = containers
+        self.last_cap = last_cap
         self._sessions: Dict[str, ExecSession] = {}
         self._lock = threading.Lock()
 
-    def create(self, container: Container, body: Dict[str, Any]) -> ExecSession:
+    def create(self, container: Container, request: types.ExecCreate) -> ExecSession:
         if not container.running:
             raise Conflict(f"container {container.id} is not running")
-        if not body.get("Cmd"):
+        if not request.Cmd:
             raise InvalidArgument("No exec command specified")
-        session = ExecSession(os.urandom(32).hex(), container, body)
+        session = ExecSession(os.urandom(32).hex(), container, request)
         with self._lock:
             self._sessions[session.exec_id] = session
         ids = container.data.get("ExecIDs") or []
         container.data["ExecIDs"] = ids + [session.exec_id]
-        self.engine.containers.publish(container, "exec_create: " + " ".join(body["Cmd"]), execID=session.exec_id)
+        self.containers.publish(container, "exec_create: " + " ".join(request.Cmd), execID=session.exec_id)
         return session
 
     def get(self, exec_id: str) -> ExecSession:
@@ -97,31 +113,31 @@ class ExecService:
 
     # -- process ------------------------------------------------------------------
     def _process_json(self, session: ExecSession) -> Dict[str, Any]:
-        container, body = session.container, session.body
+        container, request = session.container, session.request
         bundle_config = fs.read_json(os.path.join(container.dir, "bundle", "config.json")) or {}
         process = copy.deepcopy(bundle_config.get("process") or {})
         rootfs = (bundle_config.get("root") or {}).get("path", "")
-        process["args"] = list(body["Cmd"])
+        process["args"] = list(request.Cmd or [])
         process["terminal"] = session.tty
-        env = runtime_spec.merge_env(process.get("env") or [], body.get("Env") or [])
+        env = merge_env(process.get("env") or [], request.Env or [])  # a bare KEY unsets it, as docker
         process["env"] = env
-        if body.get("WorkingDir"):
-            process["cwd"] = body["WorkingDir"]
-        if body.get("User"):
-            user = users.resolve_user(rootfs, body["User"])
+        if request.WorkingDir:
+            process["cwd"] = request.WorkingDir
+        if request.User:
+            user = users.resolve_user(rootfs, request.User)
             process["user"] = {"uid": user.uid, "gid": user.gid,
                                **({"additionalGids": list(user.additional_gids)} if user.additional_gids else {})}
-        if body.get("Privileged"):
-            caps = runtime_spec.resolve_capabilities([], [], True, self.engine.lifecycle.spec_host.last_cap)
+        if request.Privileged:
+            caps = runtime_spec.resolve_capabilities([], [], True, self.last_cap)
             process["capabilities"] = {k: list(caps) for k in ("bounding", "effective", "permitted")}
-        size = body.get("ConsoleSize")
+        size = request.ConsoleSize
         if session.tty and size and len(size) == 2 and size[0] and size[1]:
             process["consoleSize"] = {"height": int(size[0]), "width": int(size[1])}
         return process
 
     def _spawn(self, session: ExecSession, stdin: bool, detach: bool) -> None:
         process = self._process_json(session)
-        session.process = self.engine.lifecycle.supervisor.exec(
+        session.process = self.runtime.exec(
             session.container.id, session.exec_id, process, stdin=stdin, detach=detach)
         session.pid = session.process.pid
         session.pty_master = session.process.master_fd if session.process.tty else None
@@ -133,8 +149,8 @@ class ExecService:
         if not session.container.running:
             raise Conflict(f"container {session.container.id} is not running")
         session.running = True
-        self._spawn(session, stdin=bool(session.body.get("AttachStdin")) and not detach, detach=detach)
-        self.engine.containers.publish(session.container, "exec_start: " + " ".join(session.body["Cmd"]),
+        self._spawn(session, stdin=session.request.AttachStdin and not detach, detach=detach)
+        self.containers.publish(session.container, "exec_start: " + " ".join(session.request.Cmd or []),
                                        execID=session.exec_id)
         if detach:
             threading.Thread(target=self._reap, args=(session,), daemon=True).start()
@@ -158,19 +174,25 @@ class ExecService:
         session.process.close()
         session.pty_master = None
         session.done.set()
-        self.engine.containers.publish(session.container, "exec_die", execID=session.exec_id, exitCode=str(code))
+        self.containers.publish(session.container, "exec_die", execID=session.exec_id, exitCode=str(code))
 
     def resize(self, session: ExecSession, height: int, width: int) -> None:
         if session.pty_master is not None and height and width:
             set_winsize(session.pty_master, height, width)
 
     # -- the hijacked stream ---------------------------------------------------------
-    def serve(self, session: ExecSession, client: socket.socket, rfile: IO[bytes]) -> None:
+    def serve(self, session: ExecSession, client: socket.socket, rfile: IO[bytes],
+              start_tty: Optional[bool] = None) -> None:
         """Bridge the client and the exec's stdio until the process exits.
 
         A client that hangs up takes its process along: nobody could see its
-        output or stop it any more (a half-close, the end of stdin, does not count).
+        output or stop it any more (a half-close, the end of stdin, does not count;
+        nor does leaving with the detach keys).
+        moby frames the output by the start request's Tty, not the create's:
+        docker-py's exec_start(tty=False) of a TTY exec gets stdcopy frames.
         """
+        if start_tty is not None:
+            session.framed = not start_tty
         threading.Thread(target=_kill_on_hangup, args=(session, client), daemon=True,
                          name=f"exec-hangup-{session.exec_id[:12]}").start()
         if session.tty:
@@ -182,11 +204,10 @@ class ExecService:
 
     def _serve_pipes(self, session: ExecSession, client: socket.socket, rfile: IO[bytes]) -> None:
         process = session.process
-        body = session.body
         pumps = [threading.Thread(target=self._pump_out, args=(session, process.stdout, client, 1,
-                                                                 body.get("AttachStdout", True)), daemon=True),
+                                                                 _attached(session.request, "AttachStdout")), daemon=True),
                  threading.Thread(target=self._pump_out, args=(session, process.stderr, client, 2,
-                                                                 body.get("AttachStderr", True)), daemon=True)]
+                                                                 _attached(session.request, "AttachStderr")), daemon=True)]
         for pump in pumps:
             pump.start()
         if process.stdin is not None:
@@ -205,13 +226,18 @@ class ExecService:
                 session.stderr_tail = (session.stderr_tail + data)[-STDERR_TAIL:]
             if wanted:
                 with session._send_lock, contextlib.suppress(OSError):
-                    client.sendall(stdcopy.stdcopy_frame(stream, data))
+                    client.sendall(stdcopy.stdcopy_frame(stream, data) if session.framed else data)
 
     def _serve_tty(self, session: ExecSession, client: socket.socket, rfile: IO[bytes]) -> None:
         master = session.pty_master
         assert master is not None
-        if session.body.get("AttachStdin"):
-            threading.Thread(target=_pump_stdin_fd, args=(rfile, master), daemon=True).start()
+        if session.request.AttachStdin:
+            # docker's escape proxy on a TTY exec: the keys end the attach, the process runs on
+            # (its output is drained below until it exits).
+            keys = container_io.parse_detach_keys(session.request.DetachKeys)
+            detach = functools.partial(_detach, session, client)
+            threading.Thread(target=container_io.pump_detachable,
+                             args=(rfile, functools.partial(os.write, master), keys, detach), daemon=True).start()
         while True:
             try:
                 data = os.read(master, READ_SIZE)
@@ -220,7 +246,7 @@ class ExecService:
             if not data:
                 break
             with contextlib.suppress(OSError):
-                client.sendall(data)
+                client.sendall(stdcopy.stdcopy_frame(1, data) if session.framed else data)
         self._finish(session)
 
 
@@ -239,6 +265,11 @@ def exec_failure_code(stderr_tail: bytes) -> int:
     return CRUN_FAILED
 
 
+def _attached(request: types.ExecCreate, stream: str) -> bool:
+    """AttachStdout / AttachStderr; a request that leaves one out gets the stream."""
+    return bool(getattr(request, stream)) if stream in request.fields_set else True
+
+
 def _kill_on_hangup(session: ExecSession, client: socket.socket) -> None:
     """Kill the exec once its client has closed the connection (POLLHUP), until the exec ends.
 
@@ -253,7 +284,7 @@ def _kill_on_hangup(session: ExecSession, client: socket.socket) -> None:
         except (OSError, ValueError):
             return
         if any(mask & (select.POLLHUP | select.POLLNVAL) for _, mask in events):
-            if not session.done.is_set() and session.process is not None:
+            if not session.done.is_set() and not session.detached and session.process is not None:
                 logger.info("exec %s: client hung up; killing the process", session.exec_id[:12])
                 session.process.kill()
             return
@@ -286,12 +317,7 @@ def _pump_stdin(rfile: IO[bytes], stdin: Any) -> None:
         stdin.close()
 
 
-def _pump_stdin_fd(rfile: IO[bytes], fd: int) -> None:
-    try:
-        while True:
-            data = rfile.read1(READ_SIZE)  # type: ignore[attr-defined]
-            if not data:
-                return
-            os.write(fd, data)
-    except (OSError, ValueError):
-        return
+def _detach(session: ExecSession, client: socket.socket) -> None:
+    session.detached = True  # first: our own shutdown reads as a hang-up to _kill_on_hangup
+    with contextlib.suppress(OSError):
+        client.shutdown(socket.SHUT_RDWR)

@@ -16,22 +16,24 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import io
+import json
 import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Generator, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Generator, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from rootless.engine import progress as prog
-from rootless.errors import InvalidArgument, Unavailable
-from rootless.images import layers
+from rootless.errors import InvalidArgument, RootlessError, Unavailable
+from rootless.images import layer_dirs, layers
 from rootless.images.reference import Reference
 from rootless.images.store import BlobWriter, ImageRecord, ImageStore, LayerRecord
 from rootless.images.types import (
     Descriptor, Index, Manifest, Platform, host_platform, manifest_media_type, parse_manifest_bytes,
     select_platform,
 )
-from rootless.registry.client import Interrupt, RegistryClient
+from rootless.registry.client import FetchedManifest, Interrupt, RegistryClient
 from rootless.registry.media import check_image_media_types
 
 logger = logging.getLogger(__name__)
@@ -122,6 +124,74 @@ def resolve(client: RegistryClient, ref: Reference, platform: Platform) -> Resol
     return Resolved(ref, fetched.digest, doc, data, digest, manifest_media_type(doc, media_type))
 
 
+# The largest image config GET /distribution reads for a platform; a bigger one gives none.
+MAX_DISTRIBUTION_CONFIG_BYTES = 4 << 20
+_PLATFORM_STRINGS = ("architecture", "os", "os.version", "variant")  # ocispec.Platform's JSON, and os.features
+
+
+def platform_json(doc: Any) -> Optional[Dict[str, Any]]:
+    """An index entry's platform, or an image config's, as moby marshals an ocispec.Platform.
+
+    None when Go's json.Unmarshal into an ocispec.Platform would fail (a field of the wrong type).
+    """
+    if not isinstance(doc, dict):
+        return None
+    features = doc.get("os.features")
+    if any(not isinstance(doc.get(key) or "", str) for key in _PLATFORM_STRINGS) or not (
+            features is None or (isinstance(features, list) and all(isinstance(f, str) for f in features))):
+        return None
+    body: Dict[str, Any] = {"architecture": doc.get("architecture") or "", "os": doc.get("os") or ""}
+    for key in ("os.version", "os.features", "variant"):  # omitempty, in Go's field order
+        if doc.get(key):
+            body[key] = doc[key]
+    return body
+
+
+def distribution_json(fetched: FetchedManifest, doc: Union[Manifest, Index],
+                      config: Optional[bytes]) -> Dict[str, Any]:
+    """The body of GET /distribution/{name}/json (moby's router/distribution fetchManifest).
+
+    An index lists the platform of each entry; a manifest the one in its config
+    blob (config: its bytes, None when they could not be read), if that names one.
+    """
+    body: Dict[str, Any] = {
+        "Descriptor": {"mediaType": fetched.media_type, "digest": fetched.digest, "size": len(fetched.data)},
+        "Platforms": None,
+    }
+    if isinstance(doc, Index):
+        none = {"architecture": "", "os": ""}  # an entry without a platform: Go's zero ocispec.Platform
+        body["Platforms"] = [platform_json(d.platform.to_json() if d.platform else {}) or none for d in doc.manifests]
+        return body
+    try:
+        platform = platform_json(json.loads(config)) if config is not None else None
+    except ValueError:  # not JSON (UnicodeDecodeError is one too)
+        platform = None
+    if platform and (platform["os"] or platform["architecture"]):
+        body["Platforms"] = [platform]
+    return body
+
+
+def inspect_distribution(client: RegistryClient, ref: Reference) -> Dict[str, Any]:
+    """Ask the registry what ref is: its manifest's descriptor and its platforms."""
+    fetched = client.get_manifest(ref)
+    doc = parse_manifest_bytes(fetched.data, fetched.media_type, str(ref))
+    config = _read_config(client, ref, doc.config) if isinstance(doc, Manifest) else None
+    return distribution_json(fetched, doc, config)
+
+
+def _read_config(client: RegistryClient, ref: Reference, config: Descriptor) -> Optional[bytes]:
+    """The config blob's bytes, or None: like dockerd, a config it can't read only costs the platform."""
+    if config.size > MAX_DISTRIBUTION_CONFIG_BYTES:
+        return None
+    buffer = io.BytesIO()
+    try:
+        client.fetch_blob(ref, config, buffer.write)
+    except RootlessError as exc:
+        logger.info("distribution inspect %s: can't read config %s: %s", ref, config.digest, exc.message)
+        return None
+    return buffer.getvalue()
+
+
 class PullJob:
     """One resolved pull; events() downloads, unpacks and records, yielding progress."""
 
@@ -179,7 +249,7 @@ class PullJob:
             return False
         record = self.store.get(name)
         return record.image_id == config_digest and all(
-            layers.is_unpacked(self.store.paths, chain) for chain in record.chain_ids)
+            layer_dirs.is_unpacked(self.store.paths, chain) for chain in record.chain_ids)
 
     def events(self) -> Generator[prog.Event, None, None]:
         """Run the pull; raise (in-band for the API) on the first failure."""
@@ -207,7 +277,7 @@ class PullJob:
             raise InvalidArgument(
                 f"pull {self.ref}: manifest has {len(manifest.layers)} layers, config lists {len(diff_ids)}")
         record = self._record(diff_ids)
-        unpacked = {c for c in record.chain_ids if layers.is_unpacked(self.store.paths, c)}
+        unpacked = {c for c in record.chain_ids if layer_dirs.is_unpacked(self.store.paths, c)}
         missing: List[Descriptor] = []
         for layer, chain in zip(manifest.layers, record.chain_ids):
             # The blob itself, even when its layer is unpacked: the record needs it (a layer can

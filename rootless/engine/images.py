@@ -6,10 +6,7 @@ and the API answers in the familiar form again, as docker does.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import datetime
 import json
 import logging
 import re
@@ -20,10 +17,10 @@ from rootless.config import Settings
 from rootless.config.settings import parse_reserve
 from rootless.engine.events import EventBus
 from rootless.engine import progress as prog
-from rootless.engine.image_pull import PullJob, parse_platform, resolve
+from rootless.engine.image_pull import PullJob, inspect_distribution, parse_platform, resolve
 from rootless.engine.image_push import PushJob
-from rootless.errors import Conflict, InvalidArgument, NotFound, RootlessError, Unauthorized
-from rootless.images import layers
+from rootless.errors import Conflict, Internal, InvalidArgument, NotFound, RootlessError, Unauthorized
+from rootless.images import layer_dirs
 from rootless.images.archive import SaveItem, import_rootfs, load_archive, save_archive
 from rootless.images.crashpoint import crash_point
 from rootless.images.diskspace import NoSpace
@@ -31,6 +28,9 @@ from rootless.images.reference import Reference, parse_reference
 from rootless.images.store import ImageRecord, ImageStore
 from rootless.registry.auth import Credentials, DockerConfig, normalise_server
 from rootless.registry.client import RegistryClient
+from rootless.wire import filters as f
+from rootless.wire import versions
+from rootless.wire.times import NS, parse_rfc3339_ns
 
 logger = logging.getLogger(__name__)
 
@@ -40,34 +40,11 @@ _ZERO_TIME = "0001-01-01T00:00:00Z"
 ImageUsers = Callable[[str], List[Tuple[str, bool]]]
 
 
-def decode_registry_auth(header: Optional[str]) -> Optional[Dict[str, str]]:
-    """X-Registry-Auth: base64url(JSON AuthConfig); "" or "e30=" ({}) mean anonymous."""
-    if not header:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))
-        data = json.loads(raw)
-    except (ValueError, binascii.Error) as exc:
-        raise InvalidArgument(f"invalid X-Registry-Auth header: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidArgument("invalid X-Registry-Auth header: not a JSON object")
-    return {str(k).lower(): str(v) for k, v in data.items() if v}
-
-
-def _credentials(auth: Dict[str, str]) -> Optional[Credentials]:
-    if auth.get("auth") and not auth.get("username"):
-        user, _, password = base64.b64decode(auth["auth"]).decode("utf-8", "replace").partition(":")
-        auth = {**auth, "username": user, "password": password}
-    creds = Credentials(auth.get("username", ""), auth.get("password", ""), auth.get("identitytoken", ""))
-    return creds if creds.has_password() or creds.identity_token else None
-
-
 def created_unix(created: str) -> int:
     """RFC 3339 (nanoseconds allowed) to unix seconds; 0 when unparsable."""
-    text = re.sub(r"(\.\d{1,6})\d*", r"\1", created.strip()).replace("Z", "+00:00")
     try:
-        return int(datetime.datetime.fromisoformat(text).timestamp())
-    except ValueError:
+        return parse_rfc3339_ns(created) // NS
+    except InvalidArgument:
         return 0
 
 
@@ -150,25 +127,24 @@ class ImageService:
         return True
 
     # -- registry access -----------------------------------------------------
-    def registry_client(self, auth: Optional[Dict[str, str]] = None) -> RegistryClient:
-        """A client using the request's credentials, else the user's docker config."""
-        explicit = _credentials(auth) if auth else None
+    def registry_client(self, credentials: Optional[Credentials] = None) -> RegistryClient:
+        """A client using these credentials (a request's: api/registry_auth.py), else the docker config's."""
 
         def provider(registry: str) -> Optional[Credentials]:
-            return explicit if explicit is not None else self.docker_config.credentials(registry)
+            return credentials if credentials is not None else self.docker_config.credentials(registry)
 
         return RegistryClient(self.settings.insecure_registries, self.settings.registry_mirrors, provider,
                               stall_timeout=self.settings.pull_stall_timeout)
 
     def pull(self, from_image: str, tag: Optional[str] = None, platform: Optional[str] = None,
-             auth: Optional[Dict[str, str]] = None) -> PullJob:
+             credentials: Optional[Credentials] = None) -> PullJob:
         """Resolve the manifest now (errors surface as HTTP statuses); job.events() does the rest.
 
         Raises:
             NotFound: manifest unknown. Unauthorized, Unavailable: registry access.
         """
         ref = self._pull_reference(from_image, tag)
-        client = self.registry_client(auth)
+        client = self.registry_client(credentials)
         try:
             resolved = resolve(client, ref, parse_platform(platform))
         except Unauthorized as exc:
@@ -181,6 +157,23 @@ class ImageService:
             client.close()
             raise
         return _SpaceReturningPullJob(self.store, client, resolved, on_done=self._pulled)
+
+    def inspect_distribution(self, name: str, credentials: Optional[Credentials] = None) -> Dict[str, Any]:
+        """GET /distribution/{name}/json: name's descriptor and platforms, asked of its registry now.
+
+        Raises:
+            InvalidArgument: name is no reference. Internal: name is a full image id (dockerd: 500).
+            NotFound: manifest unknown. Unauthorized: the registry wants (other) credentials.
+        """
+        if _FULL_ID_RE.match(name):
+            raise Internal("no manifest found for full image ID",
+                           hint="name the image by repository and tag or digest")
+        ref = self.parse(name)
+        client = self.registry_client(credentials)
+        try:
+            return inspect_distribution(client, ref)
+        finally:
+            client.close()
 
     def _pull_reference(self, from_image: str, tag: Optional[str]) -> Reference:
         ref = self.parse(from_image, default_tag=None)
@@ -202,7 +195,7 @@ class ImageService:
         assert job.record is not None
         return job.record
 
-    def push(self, name: str, tag: Optional[str] = None, auth: Optional[Dict[str, str]] = None) -> PushJob:
+    def push(self, name: str, tag: Optional[str] = None, credentials: Optional[Credentials] = None) -> PushJob:
         """Plan a push of name (every tag of its repository when neither name nor tag has one).
 
         Raises:
@@ -219,7 +212,7 @@ class ImageService:
             if self.get(str(other)).image_id != record.image_id:
                 raise InvalidArgument(f"push {ref.familiar_name}: its tags name different images",
                                       hint="push one tag at a time")
-        return PushJob(self.store, self.registry_client(auth), record, refs, on_pushed=self._pushed)
+        return PushJob(self.store, self.registry_client(credentials), record, refs, on_pushed=self._pushed)
 
     def _tags_of_repository(self, ref: Reference) -> List[Reference]:
         found = [parse_reference(t) for r in self.store.list() for t in r.repo_tags]
@@ -351,13 +344,22 @@ class ImageService:
         self.events.publish("image", "untag", record.image_id, name=familiar(key))
         return {"Untagged": familiar(key)}
 
-    def prune(self, all_images: bool = False, labels: Optional[List[str]] = None) -> Dict[str, Any]:
-        """POST /images/prune: remove dangling (or, with all_images, unused) images."""
+    def prune(self, filters: Optional[Dict[str, List[str]]] = None) -> Dict[str, Any]:
+        """POST /images/prune: remove dangling (with dangling=false, all unused) images.
+
+        Filters as moby's: dangling (default true), label, label!, until; others are refused.
+        """
+        filters = filters or {}
+        f.validate(filters, PRUNE_FILTERS)
+        dangling_only = f.get_bool(filters, "dangling", default=True)
+        until_ns = f.get_until_ns(filters)
         deleted: List[Dict[str, str]] = []
         for record in self.store.list():
-            if (record.repo_tags and not all_images) or self.image_users(record.image_id):
+            if (record.repo_tags and dangling_only) or self.image_users(record.image_id):
                 continue
-            if labels and not matches_labels(record, labels):
+            if not f.match_labels(filters, image_labels(record)):
+                continue
+            if until_ns is not None and created_unix(record.created) * NS > until_ns:
                 continue
             deleted += [self._untag(record, k) for k in record.repo_tags + record.repo_digests]
             self.store.remove(record.image_id)
@@ -422,7 +424,7 @@ class ImageService:
     # -- views -----------------------------------------------------------------
     def image_size(self, record: ImageRecord) -> int:
         """Unpacked size when the layers are unpacked (docker reports that), else the blobs'."""
-        return sum(layers.unpacked_size(self.store.paths, c) for c in record.chain_ids) or record.size
+        return sum(layer_dirs.unpacked_size(self.store.paths, c) for c in record.chain_ids) or record.size
 
     def inspect(self, name: str, api_version: str = "1.44") -> Dict[str, Any]:
         """GET /images/{name}/json.
@@ -436,7 +438,7 @@ class ImageService:
     def history(self, name: str) -> List[Dict[str, Any]]:
         """GET /images/{name}/history, newest first."""
         record = self.get(name)
-        sizes = [layers.unpacked_size(self.store.paths, chain) or layer.size
+        sizes = [layer_dirs.unpacked_size(self.store.paths, chain) or layer.size
                  for layer, chain in zip(record.layers, record.chain_ids)]
         return history_json(record, sizes)
 
@@ -506,7 +508,7 @@ def inspect_json(record: ImageRecord, size: int, api_version: str) -> Dict[str, 
     }
     if config.variant:
         body["Variant"] = config.variant
-    if _older(api_version, "1.44"):
+    if versions.is_older(api_version, "1.44"):
         body["VirtualSize"] = size
         body["ContainerConfig"] = _config_json(record)
     return body
@@ -520,7 +522,7 @@ def summary_json(record: ImageRecord, size: int, api_version: str) -> Dict[str, 
         "Created": created_unix(record.created), "Size": size, "SharedSize": -1,
         "Labels": record.config.config.labels or {}, "Containers": -1,
     }
-    if _older(api_version, "1.44"):
+    if versions.is_older(api_version, "1.44"):
         body["VirtualSize"] = size
     return body
 
@@ -546,13 +548,6 @@ def history_json(record: ImageRecord, layer_sizes: List[int]) -> List[Dict[str, 
     return rows
 
 
-def _older(api_version: str, than: str) -> bool:
-    def as_tuple(v: str) -> Tuple[int, int]:
-        major, _, minor = v.partition(".")
-        return int(major), int(minor or 0)
-    return as_tuple(api_version) < as_tuple(than)
-
-
 # -- filters ---------------------------------------------------------------------------------
 
 
@@ -576,29 +571,28 @@ def matches_reference(record: ImageRecord, pattern: str) -> bool:
     return False
 
 
-def matches_labels(record: ImageRecord, wanted: List[str]) -> bool:
-    labels = record.config.config.labels or {}
-    for item in wanted:
-        key, has_value, value = item.partition("=")
-        if key not in labels or (has_value and labels[key] != value):
-            return False
-    return True
+def image_labels(record: ImageRecord) -> Dict[str, str]:
+    return record.config.config.labels or {}
+
+
+# moby daemon/images/images.go acceptedImageFilterTags, and image prune's (daemon/images/image_prune.go).
+LIST_FILTERS = ("reference", "dangling", "label", "before", "since", "until")
+PRUNE_FILTERS = ("dangling", "label", "label!", "until")
 
 
 def filter_images(service: ImageService, records: List[ImageRecord],
                   filters: Dict[str, List[str]]) -> List[ImageRecord]:
-    known = {"reference", "dangling", "label", "before", "since"}
-    unknown = set(filters) - known
-    if unknown:
-        raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
+    f.validate(filters, LIST_FILTERS)
     result = records
     if filters.get("reference"):
         result = [r for r in result if any(matches_reference(r, p) for p in filters["reference"])]
-    for value in filters.get("dangling", []):
-        dangling = value.lower() in ("true", "1")
+    if "dangling" in filters:
+        dangling = f.get_bool(filters, "dangling")
         result = [r for r in result if (not r.repo_tags) == dangling]
-    if filters.get("label"):
-        result = [r for r in result if matches_labels(r, filters["label"])]
+    result = [r for r in result if f.match_kv_list(filters, "label", image_labels(r))]
+    until_ns = f.get_until_ns(filters)
+    if until_ns is not None:
+        result = [r for r in result if created_unix(r.created) * NS <= until_ns]
     for key, keep_older in (("before", True), ("since", False)):
         for name in filters.get(key, []):
             pivot = created_unix(service.get(name).created)

@@ -16,8 +16,7 @@ from rootless.config.subids import lookup_ranges, user_name
 from rootless.errors import PermissionDenied
 from rootless.host import cgroups
 from rootless.host.userns import admin_fix_command
-from rootless.runtime import linux
-from rootless.util import proc
+from rootless.util import linux, proc
 
 NETWORK_FILESYSTEMS = {"nfs", "nfs4", "lustre", "gpfs", "beegfs", "cifs", "smb3", "fuse.sshfs", "ceph", "9p"}
 MIN_SUBID_COUNT = 65536

@@ -22,9 +22,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from rootless.config.paths import HOST_UID_ENV, Paths
 from rootless.config.subids import IdRange, lookup_user_ranges, user_name
 from rootless.errors import PermissionDenied, ToolError
-from rootless.runtime import linux
 from rootless.host.cgroups import CgroupInfo
-from rootless.util import fs, proc
+from rootless.util import fs, linux, proc
 
 logger = logging.getLogger(__name__)
 

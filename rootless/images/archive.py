@@ -34,7 +34,7 @@ from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Sequence, 
 import zstandard
 
 from rootless.errors import Internal, InvalidArgument, NotFound
-from rootless.images import layers as layerfiles
+from rootless.images import layer_tar
 from rootless.images import types
 from rootless.images.commit import new_image, put_manifest
 from rootless.images.reference import parse_reference
@@ -205,9 +205,9 @@ def load_archive(store: ImageStore, stream: IO[bytes]) -> List[LoadedImage]:
 def _read_archive(store: ImageStore, stream: IO[bytes]) -> _Unpacked:
     found = _Unpacked()
     with contextlib.ExitStack() as stack:
-        source = layerfiles.open_uncompressed(stream, stack)
+        source = layer_tar.open_uncompressed(stream, stack)
         try:
-            tar = stack.enter_context(layerfiles.open_tar_stream(source))
+            tar = stack.enter_context(layer_tar.open_tar_stream(source))
             for member in tar:
                 _read_member(store, tar, member, found)
         except (tarfile.TarError, EOFError, zlib.error, zstandard.ZstdError, gzip.BadGzipFile) as exc:
@@ -379,7 +379,7 @@ def _manifest_layers(store: ImageStore, manifest_digest: str) -> List[str]:
 
 def _layer_record(store: ImageStore, digest: str, diff_id: str) -> LayerRecord:
     with store.open_blob(digest) as blob:
-        compression = layerfiles.detect_compression(blob.read(4))
+        compression = layer_tar.detect_compression(blob.read(4))
     if compression == "none" and digest != diff_id:
         raise InvalidArgument(f"can't load layer {digest}: it is an uncompressed tar but its diff id is {diff_id}")
     return LayerRecord(digest, LAYER_TYPE_BY_COMPRESSION[compression], store.blob_size(digest), diff_id)
@@ -448,14 +448,14 @@ def import_rootfs(
 def _uncompressed_digest(store: ImageStore, digest: str) -> Tuple[str, str]:
     """(DiffID, compression) of a layer blob."""
     with store.open_blob(digest) as blob:
-        compression = layerfiles.detect_compression(blob.read(4))
+        compression = layer_tar.detect_compression(blob.read(4))
         if compression == "none":
             return digest, compression
         blob.seek(0)
         hasher = hashlib.sha256()
         try:
             with contextlib.ExitStack() as stack:
-                reader = layerfiles.open_uncompressed(blob, stack)
+                reader = layer_tar.open_uncompressed(blob, stack)
                 for chunk in iter(lambda: reader.read(BUFSIZE), b""):
                     hasher.update(chunk)
         except (EOFError, zlib.error, zstandard.ZstdError, gzip.BadGzipFile) as exc:

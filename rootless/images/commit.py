@@ -14,7 +14,8 @@ from dataclasses import replace
 from typing import IO, List, Optional, Sequence
 
 from rootless.images import types
-from rootless.images.store import ImageRecord, ImageStore, LayerRecord, rfc3339_now
+from rootless.images.store import ImageRecord, ImageStore, LayerRecord
+from rootless.wire.times import MICRO, now_rfc3339
 from rootless.images.types import ContainerConfig, History, ImageConfig, Manifest, Platform, RootFS
 
 BUFSIZE = 1 << 20
@@ -72,7 +73,7 @@ def new_image(
 
 def _image_config(base: Optional[ImageRecord], layers: Sequence[LayerRecord], container_config: ContainerConfig,
                   history: Sequence[History], author: Optional[str], platform: Optional[Platform]) -> ImageConfig:
-    now = rfc3339_now()
+    now = now_rfc3339(MICRO)
     stamped = [entry if entry.created else replace(entry, created=now) for entry in history]
     rootfs = RootFS(type="layers", diff_ids=[layer.diff_id for layer in layers])
     if base is not None:

@@ -21,7 +21,7 @@ Deleting is ordered so that every intermediate state is one a reader copes
 with, and a crash anywhere is finished by the next start (`recover()`):
 the image record goes first (one atomic index rewrite: the image is gone);
 garbage collection then writes a journal of the blobs and layers it will
-delete, renames the layers into the trash (layers.trash_layers), unlinks the
+delete, renames the layers into the trash (layer_dirs.trash_layers), unlinks the
 blobs, empties the trash and drops the journal. So a layer is never visible
 half-deleted, and its blob outlives it. (A layer can still outlive its blob:
 one unpacked for an image whose layer blob was compressed differently. A
@@ -32,7 +32,6 @@ A full filesystem raises diskspace.NoSpace naming it, never a bare OSError.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import hashlib
 import json
 import logging
@@ -48,12 +47,13 @@ from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, 
 from rootless.config.paths import Paths
 from rootless.config.settings import StorageReserve
 from rootless.errors import Conflict, FailedPrecondition, Internal, InvalidArgument, NotFound, Unavailable
-from rootless.images import layers as layerdirs
+from rootless.images import layer_dirs
 from rootless.images.crashpoint import crash_point
 from rootless.images.diskspace import is_no_space, no_space
 from rootless.images.types import ImageConfig, chain_ids
 from rootless.util import fs
 from rootless.util.digest import digest_hex, sha256_digest, validate_digest
+from rootless.wire.times import MICRO, now_rfc3339
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,8 @@ STALE_SECONDS = 3600
 
 
 def rfc3339_now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    """TODO(engine-core): engine/engine.py's SystemTime; use wire.times.now_rfc3339(NANO) there."""
+    return now_rfc3339(MICRO)
 
 
 class BlobWriter:
@@ -269,7 +270,7 @@ class ImageStore:
 
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
-        for directory in (paths.blobs, paths.ingest, paths.images, paths.layers, layerdirs.trash_dir(paths)):
+        for directory in (paths.blobs, paths.ingest, paths.images, paths.layers, layer_dirs.trash_dir(paths)):
             fs.ensure_dir(directory)
         self._lock = threading.Lock()
         self._cache_key: Optional[Tuple[int, int, int]] = None
@@ -280,11 +281,11 @@ class ImageStore:
     @property
     def reserve(self) -> StorageReserve:
         """What layer unpacks into this store leave free (Settings.storage_reserve)."""
-        return layerdirs.reserve_for(self.paths)
+        return layer_dirs.reserve_for(self.paths)
 
     @reserve.setter
     def reserve(self, value: StorageReserve) -> None:
-        layerdirs.set_reserve(self.paths, value)
+        layer_dirs.set_reserve(self.paths, value)
 
     # -- blobs -------------------------------------------------------------
     def ingest(self, expected_digest: Optional[str] = None, expected_size: Optional[int] = None) -> BlobWriter:
@@ -424,7 +425,7 @@ class ImageStore:
             )
         size = self.blob_size(config_digest) + sum(layer.size for layer in layers)
         new = ImageRecord(config_digest, manifest_digest, manifest_media_type, config, list(layers),
-                          size=size, added=rfc3339_now())
+                          size=size, added=now_rfc3339(MICRO))
         with self._mutate() as images:
             old = images.get(config_digest)
             entry = new.to_json()
@@ -514,11 +515,11 @@ class ImageStore:
             blobs, chains = self.referenced()
             chains.update(keep_chain_ids)
             garbage = [d for d in self._blob_digests() if d not in blobs]
-            layers = layerdirs.unreferenced(self.paths, chains)
+            layers = layer_dirs.unreferenced(self.paths, chains)
             if garbage or layers:
                 self._write_journal(garbage, layers)
             freed = self._delete(garbage, layers)
-            layerdirs.remove_stale_unpacks(self.paths, STALE_SECONDS)
+            layer_dirs.remove_stale_unpacks(self.paths, STALE_SECONDS)
             self._remove_stale_ingests()
         finally:
             lock.release()
@@ -531,7 +532,7 @@ class ImageStore:
     def _write_journal(self, blobs: List[str], chain_ids: List[str]) -> None:
         """Record what this collection deletes, so that a restart after a crash finishes it."""
         try:
-            fs.atomic_write_json(layerdirs.journal_path(self.paths), {"blobs": blobs, "layers": chain_ids})
+            fs.atomic_write_json(layer_dirs.journal_path(self.paths), {"blobs": blobs, "layers": chain_ids})
         except OSError as exc:
             if not is_no_space(exc):
                 raise
@@ -546,7 +547,7 @@ class ImageStore:
         Layers go first: a crash between the steps leaves blobs without their
         layers (unpacked again when needed), never a visible layer whose blob is gone.
         """
-        freed = layerdirs.trash_layers(self.paths, chain_ids)
+        freed = layer_dirs.trash_layers(self.paths, chain_ids)
         for digest in blobs:
             path = self.blob_path(digest)
             with contextlib.suppress(FileNotFoundError):
@@ -556,9 +557,9 @@ class ImageStore:
         if blobs:
             with contextlib.suppress(OSError):
                 fs.fsync_dir(self.paths.blobs)
-        layerdirs.empty_trash(self.paths)
+        layer_dirs.empty_trash(self.paths)
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(layerdirs.journal_path(self.paths))
+            os.unlink(layer_dirs.journal_path(self.paths))
         return freed
 
     def recover(self) -> None:
@@ -573,14 +574,14 @@ class ImageStore:
         ingests = os.listdir(self.paths.ingest)
         for name in ingests:
             shutil.rmtree(os.path.join(self.paths.ingest, name), ignore_errors=True)
-        unpacks = layerdirs.remove_unfinished(self.paths)
+        unpacks = layer_dirs.remove_unfinished(self.paths)
         if ingests or unpacks:
             logger.warning("removed %d unfinished downloads and %d unfinished layer unpacks",
                            len(ingests), unpacks)
 
     def _finish_collection(self) -> None:
         try:
-            journal = fs.read_json(layerdirs.journal_path(self.paths), default=None)
+            journal = fs.read_json(layer_dirs.journal_path(self.paths), default=None)
         except ValueError:  # torn: the atomic write makes this all but impossible
             journal = None
         if isinstance(journal, dict):
@@ -590,9 +591,9 @@ class ImageStore:
             logger.warning("finishing an interrupted garbage collection: %d blobs, %d layers",
                            len(garbage), len(layers))
             self._delete(garbage, layers)
-        trashed = layerdirs.empty_trash(self.paths)
+        trashed = layer_dirs.empty_trash(self.paths)
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(layerdirs.journal_path(self.paths))
+            os.unlink(layer_dirs.journal_path(self.paths))
         if trashed:
             logger.warning("emptied %d entries a killed garbage collection left in the trash", trashed)
 
@@ -619,7 +620,7 @@ class ImageStore:
         users: Dict[str, int] = {}
         for record in records:
             for layer, chain_id in zip(record.layers, record.chain_ids):
-                sizes.setdefault(chain_id, layerdirs.unpacked_size(self.paths, chain_id) or layer.size)
+                sizes.setdefault(chain_id, layer_dirs.unpacked_size(self.paths, chain_id) or layer.size)
             for chain_id in set(record.chain_ids):
                 users[chain_id] = users.get(chain_id, 0) + 1
         used_ids = set(in_use)
@@ -649,7 +650,7 @@ def _move_tag(images: Dict[str, Dict[str, Any]], image_id: str, full_ref: str) -
     tags = entry.setdefault("repo_tags", [])
     if full_ref not in tags:
         tags.append(full_ref)
-    entry["last_tag_time"] = rfc3339_now()
+    entry["last_tag_time"] = now_rfc3339(MICRO)
 
 
 def _resolve(images: Dict[str, Dict[str, Any]], name: str) -> Optional[str]:

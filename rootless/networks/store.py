@@ -27,8 +27,9 @@ from rootless.errors import (
     PermissionDenied,
 )
 from rootless.networks import ipam
-from rootless.util import filters as f
 from rootless.util import fs
+from rootless.wire import filters as f
+from rootless.wire.times import SECONDS, now_rfc3339, parse_rfc3339_ns
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ PREDEFINED = ("bridge", "host", "none")
 DEFAULT_BRIDGE_SUBNET, DEFAULT_BRIDGE_GATEWAY = "10.0.2.0/24", "10.0.2.2"
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 LIST_FILTERS = ("name", "id", "label", "label!", "driver", "type", "dangling", "scope")
+PRUNE_FILTERS = ("label", "label!", "until")
 
 
 @dataclass
@@ -180,7 +182,7 @@ class NetworkStore:
                 data = fs.read_json(os.path.join(self.root, entry))
                 if data is not None:
                     found[data["Id"]] = Network.from_record(data)
-        for network in predefined_networks(f.utc_now_rfc3339()):
+        for network in predefined_networks(now_rfc3339(SECONDS)):
             if network.network_id not in found:
                 self._save(network)
                 found[network.network_id] = network
@@ -218,7 +220,7 @@ class NetworkStore:
                 raise AlreadyExists(f"network with name {name} already exists")
             chosen = self._choose_subnet(networks, subnet)
             gw = ipam.parse_host_address(chosen, gateway, "gateway") if gateway else ipam.default_gateway(chosen)
-            network = Network(name, secrets.token_hex(32), f.utc_now_rfc3339(), BRIDGE, str(chosen), gw,
+            network = Network(name, secrets.token_hex(32), now_rfc3339(SECONDS), BRIDGE, str(chosen), gw,
                               internal, attachable, f.copy_labels(labels or {}), f.copy_labels(options or {}))
             self._save(network)
         logger.info("created network %s (%s)", name, network.subnet)
@@ -239,11 +241,11 @@ class NetworkStore:
     def list(self, filters: Optional[Mapping[str, List[str]]] = None) -> List[Network]:
         """Networks matching docker's filters (name, id, label, driver, type, dangling)."""
         filters = filters or {}
-        f.check_filter_keys(filters, LIST_FILTERS)
+        f.validate(filters, LIST_FILTERS)
         for kind in filters.get("type", []):
             if kind not in ("custom", "builtin"):
                 raise InvalidArgument(f"invalid filter: 'type'='{kind}'", hint="use type=custom or type=builtin")
-        dangling = f.parse_bool_filter("dangling", filters["dangling"]) if "dangling" in filters else None
+        dangling = f.get_bool(filters, "dangling") if "dangling" in filters else None
         with self._locked():
             networks = self._load_all()
         return [n for n in networks if _matches(n, filters, dangling)]
@@ -263,12 +265,18 @@ class NetworkStore:
         return network
 
     def prune(self, filters: Optional[Mapping[str, List[str]]] = None) -> List[str]:
-        """Remove custom networks no container is on; returns their names."""
+        """Remove custom networks no container is on; returns their names.
+
+        Filters as moby's network prune: label, label!, until (created before).
+        """
         filters = filters or {}
-        f.check_filter_keys(filters, ("label", "label!"))
+        f.validate(filters, PRUNE_FILTERS)
+        until_ns = f.get_until_ns(filters)
         deleted = []
-        for network in self.list(filters):
+        for network in self.list({k: v for k, v in filters.items() if k != "until"}):
             if network.is_predefined or network.endpoints:
+                continue
+            if until_ns is not None and parse_rfc3339_ns(network.created) > until_ns:
                 continue
             with contextlib.suppress(NotFound, Conflict):
                 self.remove(network.network_id)
@@ -364,5 +372,4 @@ def _matches(network: Network, filters: Mapping[str, List[str]], dangling: Optio
         return False
     if dangling is not None and dangling != (not network.endpoints and not network.is_predefined):
         return False
-    return (f.match_labels(network.labels, filters.get("label", []))
-            and f.match_label_exclusions(network.labels, filters.get("label!", [])))
+    return f.match_labels(filters, network.labels)

@@ -7,13 +7,15 @@ are FILE.1 (newest) ... FILE.<max_files-1> (oldest).
 """
 from __future__ import annotations
 
-import calendar
 import collections
 import json
 import logging
 import os
 import time
 from typing import IO, Callable, Dict, Iterator, List, NamedTuple, Optional
+
+from rootless.wire.times import NANO, format_rfc3339
+from rootless.wire.times import parse_rfc3339_ns as parse_rfc3339_ns  # re-exported, see format_rfc3339_ns
 
 logger = logging.getLogger(__name__)
 
@@ -37,29 +39,12 @@ class LogEntry(NamedTuple):
 
 
 def format_rfc3339_ns(ns: int) -> str:
-    """UTC time with nanoseconds, like Go's time.RFC3339Nano (without trailing-zero trim)."""
-    seconds, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{frac:09d}Z"
+    """UTC time with nanoseconds, like Go's time.RFC3339Nano (without trailing-zero trim).
 
-
-def parse_rfc3339_ns(text: str) -> int:
-    """Nanoseconds since the epoch from an RFC3339 time (Z or +hh:mm, any fraction)."""
-    base = calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
-    rest = text[19:]
-    frac_ns = 0
-    if rest.startswith("."):
-        digits = ""
-        for char in rest[1:]:
-            if not char.isdigit():
-                break
-            digits += char
-        rest = rest[1 + len(digits):]
-        frac_ns = int((digits + "000000000")[:9]) if digits else 0
-    offset = 0
-    if rest and rest[0] in "+-":
-        hours, minutes = int(rest[1:3]), int(rest[4:6])
-        offset = (hours * 3600 + minutes * 60) * (1 if rest[0] == "+" else -1)
-    return (base - offset) * 1_000_000_000 + frac_ns
+    TODO(module-splits, engine-core): runtime/monitor.py and engine/container_model.py import
+    this and parse_rfc3339_ns from here; use wire.times directly, then drop both names.
+    """
+    return format_rfc3339(ns, NANO)
 
 
 def rotated_paths(path: str, max_files: int) -> List[str]:

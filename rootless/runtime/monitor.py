@@ -25,92 +25,42 @@ writes exit.json ({"ExitCode", "FinishedAt", "Signal"}), then closes READY_FD
 (its EOF tells the engine). Without published ports, exit.json comes before
 slirp4netns is gone (see _may_report_exit_early); the engine's launch waits
 for such a finishing monitor before it creates the container again.
+The wire formats and file names are in runtime/monitor_protocol.py, the only
+part of this program the daemon imports.
 Only light imports here: the monitor is on every container start's path.
 """
 from __future__ import annotations
 
-import array
 import contextlib
 import errno
-import fcntl
 import json
 import logging
 import os
 import selectors
 import signal
 import socket
-import struct
 import sys
-import termios
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from rootless.errors import ToolError
-from rootless.runtime import cgroup_manager, linux, stdcopy
-from rootless.runtime.crun import Crun
+from rootless.runtime import cgroup_manager, stdcopy
 from rootless.runtime.logs import JsonFileWriter, format_rfc3339_ns
-from rootless.util import fs, proc
+from rootless.runtime.monitor_protocol import (ATTACH, CONSOLE, CONTROL, CREATE_TIMEOUT, EXIT, LOG, MONITOR_PIDFILE,
+                                               PASTA_PIDFILE, PIDFILE, READY, SLIRP, SUN_PATH_MAX, MonitorConfig,
+                                               accept_console, process_start_time, set_winsize)
+from rootless.util import fs, linux, proc
 
 logger = logging.getLogger("rootless.runtime.monitor")  # also when run as __main__
 
-CREATE_TIMEOUT = 60.0
 DRAIN_SECONDS = 2.0
 CLIENT_FLUSH_SECONDS = 2.0
 # Output queued for a slow attach client beyond this is dropped, never the container blocked.
 CLIENT_BUFFER_LIMIT = 4 << 20
 STDIN_BUFFER_LIMIT = 1 << 20
 READ_SIZE = 65536
-SUN_PATH_MAX = 107
 EOT = b"\x04"
-
-
-@dataclass
-class MonitorConfig:
-    """Everything a monitor needs; written by the supervisor as its config.json."""
-
-    container_id: str
-    bundle: str
-    crun_binary: str
-    crun_root: str
-    cgroup_manager: str
-    log_path: str
-    monitor_dir: str
-    log_max_size: int = -1
-    log_max_files: int = 1
-    tty: bool = False
-    open_stdin: bool = False
-    stdin_once: bool = False
-    network: str = "none"  # "slirp4netns" or "pasta": start it for the container's netns
-    ports: List[Dict[str, Any]] = field(default_factory=list)
-    allow_host_loopback: bool = False
-    # slirp.Features.to_json(), detected once by the daemon: saves a `slirp4netns --help`
-    # (~8 ms) per container start. Empty: the monitor asks the binary itself.
-    slirp_features: Dict[str, bool] = field(default_factory=dict)
-    log_level: str = "info"
-
-    def to_json(self) -> Dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Dict[str, Any]) -> "MonitorConfig":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
-    @property
-    def crun(self) -> Crun:
-        return Crun(self.crun_binary, self.crun_root, self.cgroup_manager)
-
-    def file(self, name: str) -> str:
-        return os.path.join(self.monitor_dir, name)
-
-
-# File names inside the monitor dir; config.Paths spells the same full paths.
-ATTACH, CONTROL, CONSOLE, SLIRP = "attach.sock", "ctl.sock", "console.sock", "slirp.sock"
-PIDFILE, MONITOR_PIDFILE, EXIT, LOG = "container.pid", "monitor.pid", "exit.json", "monitor.log"
-PASTA_PIDFILE = "pasta.pid"
-# The ready report again, for a daemon killed before it read it from READY_FD (supervisor.resume_start).
-READY = "ready.json"
 
 
 def reachable_path(path: str) -> str:
@@ -133,22 +83,6 @@ def exit_record(status: int, finished_ns: Optional[int] = None) -> Dict[str, Any
         code = os.WEXITSTATUS(status)
     stamp = format_rfc3339_ns(finished_ns if finished_ns is not None else time.time_ns())
     return {"ExitCode": code, "FinishedAt": stamp, "Signal": signum}
-
-
-def receive_fd(conn: socket.socket) -> int:
-    """The fd crun sends with SCM_RIGHTS over --console-socket (the pty master)."""
-    fds = array.array("i")
-    _, ancdata, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize))
-    for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
-    if not fds:
-        raise OSError(errno.EBADMSG, "no fd received on the console socket")
-    return fds[0]
-
-
-def set_winsize(fd: int, height: int, width: int) -> None:
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
 
 class AttachClient:
@@ -873,38 +807,7 @@ def proc_error(command: str, returncode: Optional[int], stderr: str) -> ToolErro
     return ToolError("crun", f"{command} failed with status {returncode}", returncode=returncode, stderr=stderr)
 
 
-def accept_console(listener: socket.socket, creator: Any, timeout: float = CREATE_TIMEOUT) -> int:
-    """Wait for crun to connect and send the pty master; -1 if crun exits first."""
-    deadline = time.monotonic() + timeout
-    listener.settimeout(0.05)
-    while time.monotonic() < deadline:
-        try:
-            conn, _ = listener.accept()
-        except socket.timeout:
-            if creator.poll() is not None:
-                return -1
-            continue
-        with conn:
-            return receive_fd(conn)
-    return -1
-
-
 # -- process set-up -------------------------------------------------------------
-
-def process_start_time(pid: object) -> Optional[int]:
-    """Field 22 of /proc/PID/stat (clock ticks after boot); None for a gone or zombie process."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError as exc:
-        if exc.errno in proc.OUT_OF_FDS:  # can't tell: not "gone" (issue 7)
-            raise
-        return None
-    fields = stat[stat.rfind(b")") + 2:].split()  # comm may hold spaces and parens
-    if len(fields) < 20 or fields[0] in (b"Z", b"X"):
-        return None
-    return int(fields[19])
-
 
 def parent_pid(pid: int) -> Optional[int]:
     """Field 4 of /proc/PID/stat; None for a gone process."""

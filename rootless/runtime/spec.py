@@ -33,6 +33,8 @@ from rootless.runtime.spec_types import (
     Linux, LinuxResources, MountJSON, Namespace, Process, Rlimit, Spec, SpecUser,
 )
 from rootless.util import proc
+from rootless.wire.command import command_line
+from rootless.wire.command import merge_env as wire_merge_env
 
 if TYPE_CHECKING:
     from rootless.host.userns import Mapping
@@ -218,24 +220,11 @@ def resolve_args(
     entrypoint_override: Optional[Sequence[str]],
     cmd_override: Optional[Sequence[str]],
 ) -> List[str]:
-    """The container's argv by docker's rules (moby daemon/commit.go `merge`).
+    """The container's argv by docker's rules: wire.command.command_line.
 
-    An entrypoint override drops the image's CMD; `--entrypoint ""` (sent as
-    [""] or []) clears the image's entrypoint and keeps its CMD.
+    The engine calls wire.command.command_line itself; this stays for the runtime's own users.
     """
-    entrypoint = entrypoint_override
-    if entrypoint is not None and list(entrypoint) == [""]:
-        entrypoint = []
-    cmd = list(cmd_override or [])
-    if not entrypoint:
-        if not cmd:
-            cmd = list(image_cmd or [])
-        if entrypoint is None:
-            entrypoint = image_entrypoint
-    args = list(entrypoint or []) + cmd
-    if not args:
-        raise InvalidArgument("no command specified", hint="give a command or set an entrypoint")
-    return args
+    return command_line(entrypoint_override, cmd_override, image_entrypoint, image_cmd)
 
 
 def _env_key(entry: str) -> str:
@@ -243,14 +232,11 @@ def _env_key(entry: str) -> str:
 
 
 def merge_env(base: Sequence[str], overrides: Sequence[str]) -> List[str]:
-    """Overlay KEY=VALUE entries by key; a bare KEY in overrides unsets it (moby ReplaceOrAppendEnvValues)."""
-    merged: Dict[str, str] = {_env_key(e): e for e in base}
-    for entry in overrides:
-        if "=" in entry:
-            merged[_env_key(entry)] = entry
-        else:
-            merged.pop(entry, None)
-    return list(merged.values())
+    """moby's ReplaceOrAppendEnvValues: wire.command.merge_env.
+
+    engine/execs.py calls wire.command.merge_env itself.
+    """
+    return wire_merge_env(base, overrides)
 
 
 def container_env(env: Sequence[str], hostname: str, tty: bool, home: str) -> List[str]:
@@ -260,7 +246,7 @@ def container_env(env: Sequence[str], hostname: str, tty: bool, home: str) -> Li
         daemon.append(f"HOSTNAME={hostname}")
     if tty:
         daemon.append("TERM=xterm")
-    merged = merge_env(daemon, [e for e in env if "=" in e])
+    merged = merge_env(daemon, env)  # a bare KEY in Config.Env unsets it, as docker's ReplaceOrAppendEnvValues
     if not any(_env_key(e) == "HOME" for e in merged):
         merged.append(f"HOME={home}")
     return merged

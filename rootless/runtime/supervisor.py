@@ -1,4 +1,4 @@
-"""The engine's side of the per-container monitors (runtime/monitor.py).
+"""The engine's side of the per-container monitors (runtime/monitor.py; their protocol is runtime/monitor_protocol.py).
 
 launch() starts a monitor and waits for its ready line; start/attach/resize
 talk to its sockets; read_exit/wait_exit/is_alive find out what happened,
@@ -23,12 +23,12 @@ from rootless.config.paths import Paths
 from rootless import errors
 from rootless.errors import FailedPrecondition, Internal, RootlessError, ToolError
 from rootless.runtime.crun import Crun
-from rootless.runtime.logs import format_rfc3339_ns
-from rootless.runtime.monitor import READY, SUN_PATH_MAX, MonitorConfig, accept_console, process_start_time, set_winsize
+from rootless.runtime.monitor_protocol import READY, SUN_PATH_MAX, MonitorConfig, accept_console, process_start_time, set_winsize
 from rootless.runtime.network import slirp
 from rootless.runtime.seccomp_cache import SeccompCache
 from rootless.runtime.zygote import Zygote
 from rootless.util import fs, proc
+from rootless.wire.times import NANO, now_rfc3339
 
 LAUNCH_TIMEOUT = 30.0
 # A monitor that wrote exit.json may still be stopping slirp4netns (~20 ms).
@@ -326,7 +326,7 @@ class Supervisor:
             if not self.is_alive(container_id):
                 self._forget_exit_notifier(container_id)
                 return self.read_exit(container_id) or {
-                    "ExitCode": 255, "Signal": None, "FinishedAt": format_rfc3339_ns(time.time_ns()),
+                    "ExitCode": 255, "Signal": None, "FinishedAt": now_rfc3339(NANO),
                     "Error": f"monitor of container {container_id} died without an exit status"}
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:

@@ -23,9 +23,10 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from rootless.config.paths import Paths
 from rootless.errors import Conflict, InvalidArgument, NotFound
-from rootless.util import filters as f
 from rootless.util import fs
 from rootless.util.fs import remove_tree
+from rootless.wire import filters as f
+from rootless.wire.times import SECONDS, now_rfc3339
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ class VolumeStore:
             existing = self._read(name)
             if existing is not None:
                 return existing
-            volume = Volume(name, os.path.join(self._dir(name), DATA), f.utc_now_rfc3339(),
+            volume = Volume(name, os.path.join(self._dir(name), DATA), now_rfc3339(SECONDS),
                             labels=f.copy_labels(labels), options=f.copy_labels(options or {}))
             self._build(volume)
         logger.info("created volume %s", name)
@@ -200,8 +201,8 @@ class VolumeStore:
              in_use: Optional[InUse] = None) -> List[Volume]:
         """Volumes matching docker's filters: name (substring), label, dangling, driver."""
         filters = filters or {}
-        f.check_filter_keys(filters, LIST_FILTERS)
-        dangling = f.parse_bool_filter("dangling", filters["dangling"]) if "dangling" in filters else None
+        f.validate(filters, LIST_FILTERS)
+        dangling = f.get_bool(filters, "dangling") if "dangling" in filters else None
         used = in_use or (lambda _name: False)
         return [v for v in self.all()
                 if _matches(v, filters) and (dangling is None or dangling != used(v.name))]
@@ -235,14 +236,16 @@ class VolumeStore:
               ) -> Tuple[List[str], int]:
         """Remove unused volumes: anonymous ones, or all with all=true (API >= 1.42)."""
         filters = filters or {}
-        f.check_filter_keys(filters, PRUNE_FILTERS)
-        everything = f.parse_bool_filter("all", filters["all"]) if "all" in filters else False
+        f.validate(filters, PRUNE_FILTERS)
+        everything = f.get_bool(filters, "all", default=False)
         with self._locked():
             self._empty_trash()  # removals a crash interrupted are garbage too
         deleted, reclaimed = [], 0
         for volume in self.all():
             if in_use(volume.name) or not (everything or volume.anonymous):
                 continue
+            if volume.options:
+                continue  # moby skips volumes with mount options even with all=true: no space to reclaim
             if not _matches(volume, {k: v for k, v in filters.items() if k != "all"}):
                 continue
             size = fs.dir_size(volume.mountpoint)
@@ -261,6 +264,5 @@ def _matches(volume: Volume, filters: Mapping[str, List[str]]) -> bool:
     if "driver" in filters and volume.driver not in filters["driver"]:
         return False
     labels = volume.labels
-    return (f.match_labels(labels, filters.get("label", []))
-            and f.match_label_exclusions(labels, filters.get("label!", [])))
+    return f.match_labels(filters, labels)
 

@@ -456,17 +456,19 @@ def test_a_big_unread_body_closes_the_connection_after_the_answer(engine: Engine
 
 
 def test_docker_cli_on_an_unknown_endpoint_gets_the_json_error(engine: Engine, shared_dir: str) -> None:
-    """`docker build` posts its context to /build, which this engine does not serve."""
+    """`docker plugin create` posts a tar to /plugins/create, which this engine does not serve
+    (this test used `docker build` before /build was served)."""
     for size in (10, 8 << 20):
         context = os.path.join(shared_dir, f"ctx{size}")
-        os.mkdir(context)
-        for name, data in (("Dockerfile", b"FROM scratch\n"), ("blob", os.urandom(size))):
+        os.makedirs(os.path.join(context, "rootfs"))
+        for name, data in (("config.json", b"{}"), ("rootfs/blob", os.urandom(size))):
             with open(os.path.join(context, name), "wb") as f:
                 f.write(data)
             os.chmod(os.path.join(context, name), 0o644)
         os.chmod(context, 0o755)
+        os.chmod(os.path.join(context, "rootfs"), 0o755)
         for _ in range(3):  # what went wrong before depended on timing
-            result = engine.docker("build", context, check=False, env={"DOCKER_BUILDKIT": "0"})
+            result = engine.docker("plugin", "create", "someplugin", context, check=False)
             output = result.stdout + result.stderr
             assert result.returncode != 0
             assert "page not found" in output, output

@@ -6,8 +6,8 @@ import json
 from typing import Any, Iterator, List
 
 from rootless.api import types
-from rootless.api.decode import to_wire
-from rootless.api.filters import parse_filters
+from rootless.wire import filters as f
+from rootless.wire.filters import parse_query
 from rootless.api.http import Hijack, Request, Response, Route, Router, StreamResponse
 from rootless.api.support import decode_request
 from rootless.engine import Engine
@@ -26,42 +26,42 @@ def stream_content_type(request: Request, tty: bool) -> str:
 def create(engine: Engine, request: Request) -> Response:
     # Typed at the edge (api/types.py): a mistyped field is a 400 here, never a stored record.
     spec = decode_request(types.ContainerCreate, request.json())
-    container = engine.lifecycle.create(to_wire(spec), request.q("name") or None, request.q("platform"))
+    container = engine.containers.create(spec, request.q("name") or None)
     return Response.json({"Id": container.id, "Warnings": []}, 201)
 
 
 def list_(engine: Engine, request: Request) -> Response:
-    found = engine.containers.list(request.q_bool("all"), parse_filters(request.q("filters")),
+    found = engine.containers.list(request.q_bool("all"), parse_query(request.q("filters")),
                             request.q_int("limit"))
-    return Response.json([engine.lifecycle.summary(c, request.q_bool("size")) for c in found])
+    return Response.json([engine.containers.summary(c, request.q_bool("size")) for c in found])
 
 
 def inspect(engine: Engine, request: Request) -> Response:
-    return Response.json(engine.lifecycle.inspect(engine.containers.get(request.params["ref"]), request.q_bool("size")))
+    return Response.json(engine.containers.inspect(engine.containers.get(request.params["ref"]), request.q_bool("size")))
 
 
 def start(engine: Engine, request: Request) -> Response:
-    engine.lifecycle.start(engine.containers.get(request.params["ref"]))
+    engine.containers.start(engine.containers.get(request.params["ref"]))
     return Response.empty(204)
 
 
 def stop(engine: Engine, request: Request) -> Response:
-    engine.lifecycle.stop(engine.containers.get(request.params["ref"]), request.q_int("t"), request.q("signal"))
+    engine.containers.stop(engine.containers.get(request.params["ref"]), request.q_int("t"), request.q("signal"))
     return Response.empty(204)
 
 
 def restart(engine: Engine, request: Request) -> Response:
-    engine.lifecycle.restart(engine.containers.get(request.params["ref"]), request.q_int("t"), request.q("signal"))
+    engine.containers.restart(engine.containers.get(request.params["ref"]), request.q_int("t"), request.q("signal"))
     return Response.empty(204)
 
 
 def kill(engine: Engine, request: Request) -> Response:
-    engine.lifecycle.kill(engine.containers.get(request.params["ref"]), request.q("signal") or "KILL")
+    engine.containers.kill(engine.containers.get(request.params["ref"]), request.q("signal") or "KILL")
     return Response.empty(204)
 
 
 def remove(engine: Engine, request: Request) -> Response:
-    engine.lifecycle.remove(engine.containers.get(request.params["ref"]), request.q_bool("force"), request.q_bool("v"))
+    engine.containers.remove(engine.containers.get(request.params["ref"]), request.q_bool("force"), request.q_bool("v"))
     return Response.empty(204)
 
 
@@ -87,7 +87,7 @@ def wait(engine: Engine, request: Request) -> StreamResponse:
 
 
 def resize(engine: Engine, request: Request) -> Response:
-    engine.lifecycle.resize(engine.containers.get(request.params["ref"]), request.q_int("h", 0) or 0, request.q_int("w", 0) or 0)
+    engine.containers.resize(engine.containers.get(request.params["ref"]), request.q_int("h", 0) or 0, request.q_int("w", 0) or 0)
     return Response(200, b"", "text/plain")
 
 
@@ -96,7 +96,7 @@ def logs(engine: Engine, request: Request) -> StreamResponse:
     stdout, stderr = request.q_bool("stdout"), request.q_bool("stderr")
     if not stdout and not stderr:
         raise InvalidArgument("You must choose at least one stream")
-    chunks = engine.lifecycle.logs(container, stdout=stdout, stderr=stderr, follow=request.q_bool("follow"),
+    chunks = engine.containers.logs(container, stdout=stdout, stderr=stderr, follow=request.q_bool("follow"),
                             tail=request.q("tail") or "all", since=request.q("since"),
                             until=request.q("until"), timestamps=request.q_bool("timestamps"))
     return StreamResponse(chunks, content_type=stream_content_type(request, container.tty), json_lines=False)
@@ -104,7 +104,7 @@ def logs(engine: Engine, request: Request) -> StreamResponse:
 
 def attach(engine: Engine, request: Request) -> Hijack:
     container = engine.containers.get(request.params["ref"])
-    session = engine.lifecycle.attach_session(
+    session = engine.containers.attach_session(
         container, stdin=request.q_bool("stdin"), stdout=request.q_bool("stdout"),
         stderr=request.q_bool("stderr"), logs=request.q_bool("logs"), stream=request.q_bool("stream", True),
         detach_keys=request.q("detachKeys"))
@@ -112,54 +112,60 @@ def attach(engine: Engine, request: Request) -> Hijack:
 
 
 def top(engine: Engine, request: Request) -> Response:
-    return Response.json(engine.lifecycle.top(engine.containers.get(request.params["ref"]), request.q("ps_args") or "-ef"))
+    return Response.json(engine.containers.top(engine.containers.get(request.params["ref"]), request.q("ps_args") or "-ef"))
 
 
 def export(engine: Engine, request: Request) -> StreamResponse:
-    return StreamResponse(engine.lifecycle.export(engine.containers.get(request.params["ref"])),
+    return StreamResponse(engine.containers.export(engine.containers.get(request.params["ref"])),
                           content_type="application/x-tar", json_lines=False)
 
 
 def archive_head(engine: Engine, request: Request) -> Response:
-    stat = engine.lifecycle.archive_stat(engine.containers.get(request.params["ref"]), _path(request))
+    stat = engine.containers.archive_stat(engine.containers.get(request.params["ref"]), _path(request))
     return Response(200, None, headers={"X-Docker-Container-Path-Stat": _stat_header(stat)})
 
 
 def archive_get(engine: Engine, request: Request) -> StreamResponse:
     container = engine.containers.get(request.params["ref"])
-    stat, chunks = engine.lifecycle.archive_get(container, _path(request))
+    stat, chunks = engine.containers.archive_get(container, _path(request))
     return StreamResponse(chunks, content_type="application/x-tar", json_lines=False,
                           headers={"X-Docker-Container-Path-Stat": _stat_header(stat)})
 
 
 def archive_put(engine: Engine, request: Request) -> Response:
-    engine.lifecycle.archive_put(engine.containers.get(request.params["ref"]), _path(request), request.body,
+    engine.containers.archive_put(engine.containers.get(request.params["ref"]), _path(request), request.body,
                                  no_overwrite_dir_non_dir=request.q_bool("noOverwriteDirNonDir"),
                                  copy_uid_gid=request.q_bool("copyUIDGID"))
     return Response(200, b"", "text/plain")
 
 
+# The keys Containers.prune applies (moby's: label, label!, until).
+PRUNE_FILTERS = ("label", "label!", "until")
+
+
 def prune(engine: Engine, request: Request) -> Response:
-    removed, space = engine.lifecycle.prune(parse_filters(request.q("filters")))
+    filters = parse_query(request.q("filters"))
+    f.validate(filters, PRUNE_FILTERS)  # docker refuses an unknown key; before issue 8 prune ignored it
+    removed, space = engine.containers.prune(filters)
     return Response.json({"ContainersDeleted": removed or None, "SpaceReclaimed": space})
 
 
 def pause(engine: Engine, request: Request) -> Response:
-    engine.lifecycle.pause(engine.containers.get(request.params["ref"]))
+    engine.containers.pause(engine.containers.get(request.params["ref"]))
     return Response.empty(204)
 
 
 def unpause(engine: Engine, request: Request) -> Response:
-    engine.lifecycle.unpause(engine.containers.get(request.params["ref"]))
+    engine.containers.unpause(engine.containers.get(request.params["ref"]))
     return Response.empty(204)
 
 
 def stats(engine: Engine, request: Request) -> Response:
-    return Response.json(engine.lifecycle.stats(engine.containers.get(request.params["ref"])))
+    return Response.json(engine.containers.stats(engine.containers.get(request.params["ref"])))
 
 
 def changes(engine: Engine, request: Request) -> Response:
-    return Response.json(engine.lifecycle.changes(engine.containers.get(request.params["ref"])))
+    return Response.json(engine.containers.changes(engine.containers.get(request.params["ref"])))
 
 
 ROUTES: List[Route] = [

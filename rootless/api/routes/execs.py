@@ -4,27 +4,28 @@ from __future__ import annotations
 from typing import List
 
 from rootless.api import types
-from rootless.api.decode import to_wire
 from rootless.api.http import Hijack, Request, Response, Route, Router
 from rootless.api.routes.containers import stream_content_type
 from rootless.api.support import decode_request
-from rootless.engine import Engine
+from rootless.engine import Engine, container_io
 
 
 def create(engine: Engine, request: Request) -> Response:
     spec = decode_request(types.ExecCreate, request.json())
-    session = engine.execs.create(engine.containers.get(request.params["ref"]), to_wire(spec))
+    container_io.parse_detach_keys(spec.DetachKeys)  # refused at create, as dockerd ("Invalid escape keys")
+    session = engine.execs.create(engine.containers.get(request.params["ref"]), spec)
     return Response.json({"Id": session.exec_id}, 201)
 
 
 def start(engine: Engine, request: Request) -> "Response | Hijack":
     session = engine.execs.get(request.params["exec_id"])
-    detach = decode_request(types.ExecStart, request.json()).Detach
-    engine.execs.start(session, detach)
-    if detach:
+    spec = decode_request(types.ExecStart, request.json())
+    engine.execs.start(session, spec.Detach)
+    if spec.Detach:
         return Response(200, b"", "application/json")
-    return Hijack(lambda sock, rfile: engine.execs.serve(session, sock, rfile),
-                  stream_content_type(request, session.tty))
+    # Framed by this request's Tty, as dockerd does, not by the create's.
+    return Hijack(lambda sock, rfile: engine.execs.serve(session, sock, rfile, spec.Tty),
+                  stream_content_type(request, spec.Tty))
 
 
 def inspect(engine: Engine, request: Request) -> Response:

@@ -7,11 +7,13 @@ import socket
 import threading
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
-from rootless.api.filters import parse_filters
+from rootless.api import types
+from rootless.api.decode import decode_body
+from rootless.wire.filters import parse_query
 from rootless.api.http import Request, Response, Route, Router, StreamResponse
+from rootless.api.registry_auth import request_credentials
 from rootless.engine import Engine
 from rootless.engine.image_pull import PullJob
-from rootless.engine.images import decode_registry_auth
 from rootless.errors import InvalidArgument
 
 # How often a pull's connection is checked for a client that hung up.
@@ -32,8 +34,7 @@ def create(engine: Engine, request: Request) -> StreamResponse:
     from_image = request.q("fromImage")
     if not from_image:
         return _import(engine, request)
-    auth = decode_registry_auth(request.headers.get("X-Registry-Auth"))
-    job = engine.images.pull(from_image, request.q("tag"), request.q("platform"), auth)
+    job = engine.images.pull(from_image, request.q("tag"), request.q("platform"), request_credentials(request))
     return StreamResponse(_pull_stream(job, request.connection))
 
 
@@ -98,16 +99,19 @@ def _import(engine: Engine, request: Request) -> StreamResponse:
 
 
 def list_(engine: Engine, request: Request) -> Response:
-    filters = parse_filters(request.q("filters"))
+    filters = parse_query(request.q("filters"))
     if request.q("filter"):  # API < 1.41: ?filter=<reference>
         filters.setdefault("reference", []).append(request.q("filter") or "")
     return Response.json(engine.images.list(filters, request.q_bool("digests"), request.api_version))
 
 
 def prune(engine: Engine, request: Request) -> Response:
-    filters = parse_filters(request.q("filters"))
-    all_images = any(v.lower() in ("false", "0") for v in filters.get("dangling", []))
-    return Response.json(engine.images.prune(all_images, filters.get("label")))
+    filters = parse_query(request.q("filters"))
+    result = engine.images.prune(filters)
+    if not filters.get("label") and not filters.get("label!") and not filters.get("until"):
+        # a plain image prune also empties the build cache (its layers are images' garbage too, issue 9)
+        result["SpaceReclaimed"] += engine.builds.prune()["SpaceReclaimed"]
+    return Response.json(result)
 
 
 def save_many(engine: Engine, request: Request) -> StreamResponse:
@@ -141,8 +145,7 @@ def tag(engine: Engine, request: Request) -> Response:
 
 
 def push(engine: Engine, request: Request) -> StreamResponse:
-    auth = decode_registry_auth(request.headers.get("X-Registry-Auth"))
-    job = engine.images.push(request.params["name"], request.q("tag"), auth)
+    job = engine.images.push(request.params["name"], request.q("tag"), request_credentials(request))
     return StreamResponse(json_lines(job.events()))
 
 
@@ -156,21 +159,19 @@ def disk_usage(engine: Engine, request: Request) -> Response:
     wanted = set(request.q_all("type")) or {"image", "container", "volume", "build-cache"}
     if "image" not in wanted:
         body = {"LayersSize": body["LayersSize"], "Images": []}
-    body["Containers"] = ([engine.lifecycle.summary(c, True) for c in engine.containers.all()]
+    body["Containers"] = ([engine.containers.summary(c, True) for c in engine.containers.all()]
                           if "container" in wanted else [])
     body["Volumes"] = [_volume_usage(engine, v.to_json(), v.name) for v in engine.volumes.all()] \
         if "volume" in wanted else []
-    body["BuildCache"] = []
+    body["BuildCache"] = engine.builds.disk_usage() if "build-cache" in wanted else []
     return Response.json(body)
 
 
 def auth(engine: Engine, request: Request) -> Response:
-    body = request.json()
-    if not isinstance(body, dict):
-        raise InvalidArgument("auth: body must be a JSON object")
+    config = decode_body(types.AuthConfig, request.json())
     # ?store=1 is a rootless extension: its CLI lets the daemon keep the credentials.
-    return Response.json(engine.images.login(body.get("username") or "", body.get("password") or "",
-                                      body.get("serveraddress") or None, request.q_bool("store")))
+    return Response.json(engine.images.login(config.username, config.password, config.serveraddress or None,
+                                             request.q_bool("store")))
 
 
 def logout(engine: Engine, request: Request) -> Response:

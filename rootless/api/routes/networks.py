@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List
 
 from rootless.api import types
-from rootless.api.filters import parse_filters
+from rootless.wire.filters import parse_query
 from rootless.api.http import Request, Response, Route, Router
 from rootless.api.support import decode_request
 from rootless.engine import Engine
@@ -22,7 +22,7 @@ def create(engine: Engine, request: Request) -> Response:
 
 
 def list_(engine: Engine, request: Request) -> Response:
-    return Response.json([n.to_json() for n in engine.networks.list(parse_filters(request.q("filters")))])
+    return Response.json([n.to_json() for n in engine.networks.list(parse_query(request.q("filters")))])
 
 
 def inspect(engine: Engine, request: Request) -> Response:
@@ -40,25 +40,19 @@ def connect(engine: Engine, request: Request) -> Response:
     container = engine.containers.get(spec.Container)
     config = spec.EndpointConfig or types.EndpointSettings()
     address = (config.IPAMConfig.IPv4Address if config.IPAMConfig else "") or None
-    network = engine.networks.get(request.params["ref"])
-    engine.networks.connect(network.network_id, container.id, container.name, config.Aliases or [], address)
-    engine.events.publish("network", "connect", network.network_id, container=container.id,
-                          name=network.name, type="bridge")
+    engine.containers.connect_network(container, request.params["ref"], config.Aliases or [], address)
     return Response(200, b"", "text/plain")
 
 
 def disconnect(engine: Engine, request: Request) -> Response:
     spec = decode_request(types.NetworkDisconnect, request.json())
     container = engine.containers.get(spec.Container)
-    network = engine.networks.get(request.params["ref"])
-    engine.networks.disconnect(network.network_id, container.id, spec.Force)
-    engine.events.publish("network", "disconnect", network.network_id, container=container.id,
-                          name=network.name, type="bridge")
+    engine.containers.disconnect_network(container, request.params["ref"], spec.Force)
     return Response(200, b"", "text/plain")
 
 
 def prune(engine: Engine, request: Request) -> Response:
-    deleted = engine.networks.prune(parse_filters(request.q("filters")))
+    deleted = engine.prune_networks(parse_query(request.q("filters")))
     return Response.json({"NetworksDeleted": deleted or None})
 
 

@@ -10,7 +10,9 @@ from rootless.api.http import (API_VERSION, MIN_API_VERSION, Request, Response, 
                                StreamResponse)
 from rootless.engine import Engine
 from rootless.engine.events import Event
-from rootless.api.filters import parse_filters
+from rootless.wire import filters as f
+from rootless.wire.filters import parse_query
+from rootless.wire.times import parse_timestamp_ns
 
 PING_HEADERS = {
     "Builder-Version": "1",
@@ -20,39 +22,36 @@ PING_HEADERS = {
 }
 
 
-def _parse_time(value: str) -> float:
-    """Docker's since/until: unix seconds (maybe fractional) or an RFC 3339 date."""
-    try:
-        return float(value)
-    except ValueError:
-        import datetime
-        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+# moby daemon/events/filter.go and api/server/router/system (acceptedEventFilterTags).
+EVENT_FILTERS = ("type", "event", "container", "image", "volume", "network", "label", "daemon", "scope",
+                 "plugin", "node", "service", "secret", "config")
+# Kinds of event this engine never emits: a filter on them matches nothing.
+NEVER_EMITTED = ("daemon", "plugin", "node", "service", "secret", "config")
+# Actions docker reports with a suffix ("exec_start: sh -c ..."); their filter matches by prefix.
+PREFIXED_ACTIONS = ("health_status", "exec_create", "exec_start")
 
 
 def _event_matches(event: Event, filters: Dict[str, List[str]]) -> bool:
-    checks = {
-        "type": [event.type],
-        "event": [event.action],
-        "container": [event.actor_id, event.attributes.get("name", "")] if event.type == "container" else None,
-        "image": [event.attributes.get("image", ""), event.actor_id],
-        "volume": [event.actor_id] if event.type == "volume" else None,
-        "network": [event.actor_id, event.attributes.get("name", "")] if event.type == "network" else None,
-    }
-    for key, wanted in filters.items():
-        if key == "label":
-            labels = event.attributes
-            if not all(_label_matches(labels, w) for w in wanted):
-                return False
-            continue
-        candidates = checks.get(key)
-        if candidates is None or not any(c and (c == w or c.startswith(w)) for w in wanted for c in candidates):
-            return False
-    return True
+    """Every filter key holds for the event, as moby's events Filter.Include."""
+    if any(filters.get(kind) for kind in NEVER_EMITTED):
+        return False
+    name = event.attributes.get("name", "")
+    by_type = {kind: f.fuzzy_match(filters, kind, event.actor_id) or bool(name and f.fuzzy_match(filters, kind, name))
+               if event.type == kind else not filters.get(kind)
+               for kind in ("container", "volume", "network")}
+    if any(value in PREFIXED_ACTIONS for value in filters.get("event", [])):
+        action_ok = f.fuzzy_match(filters, "event", event.action)
+    else:
+        action_ok = f.exact_match(filters, "event", event.action)
+    image_ok = f.fuzzy_match(filters, "image", event.attributes.get("image", "")) or \
+        f.fuzzy_match(filters, "image", event.actor_id)
+    return (action_ok and f.exact_match(filters, "type", event.type) and all(by_type.values()) and image_ok
+            and f.exact_match(filters, "scope", "local") and f.match_kv_list(filters, "label", event.attributes))
 
 
-def _label_matches(labels: Dict[str, str], wanted: str) -> bool:
-    key, sep, value = wanted.partition("=")
-    return key in labels and (not sep or labels[key] == value)
+def _time_s(value: Optional[str]) -> Optional[float]:
+    """since/until in any of docker's forms (unix seconds, RFC 3339, a duration before now)."""
+    return parse_timestamp_ns(value) / 1e9 if value else None
 
 
 def ping(engine: Engine, request: Request) -> Response:
@@ -68,10 +67,11 @@ def info(engine: Engine, request: Request) -> Response:
 
 
 def events(engine: Engine, request: Request) -> StreamResponse:
-    filters = parse_filters(request.q("filters"))
-    since, until = request.q("since"), request.q("until")
-    since_nano = int(_parse_time(since) * 1e9) if since else None
-    until_s = _parse_time(until) if until else None
+    filters = parse_query(request.q("filters"))
+    f.validate(filters, EVENT_FILTERS)
+    since = request.q("since")
+    since_nano = parse_timestamp_ns(since) if since else None
+    until_s = _time_s(request.q("until"))
     past, live = engine.events.subscribe(since_nano)
     return StreamResponse(_event_stream(engine, past, live, filters, until_s, request.client_gone))
 

@@ -12,8 +12,8 @@ from typing import Optional
 import click
 
 from rootless.cli.app import App
-from rootless.cli.humanize import api_timestamp
-from rootless.client.stdcopy import STDERR, Demuxer
+from rootless.wire.stdcopy import STDERR, Demuxer
+from rootless.wire.times import api_timestamp
 
 
 @click.command()
@@ -29,10 +29,10 @@ def logs(app: App, follow: bool, tail: str, since: Optional[str], until: Optiona
          details: bool, container: str) -> None:
     """Fetch the logs of a container."""
     tty = bool(app.client.inspect_container(container).get("Config", {}).get("Tty"))
-    now = time.time()
+    now_ns = time.time_ns()  # both relative times count back from the same now, as docker's CLI
     response = app.client.logs(container, follow=follow, tail=tail, timestamps=timestamps, details=details,
-                               since=api_timestamp(since or "", now) or None,
-                               until=api_timestamp(until or "", now) or None)
+                               since=api_timestamp(since, now_ns) if since else None,
+                               until=api_timestamp(until, now_ns) if until else None)
     out, err = sys.stdout.buffer, sys.stderr.buffer
     demuxer = None if tty else Demuxer()
     try:

@@ -6,7 +6,7 @@ from typing import Tuple
 import click
 
 from rootless.cli.app import App
-from rootless.cli.filters import parse_filter_flags
+from rootless.wire.filters import parse_flags
 from rootless.cli.format import confirm_prune, prune_report_lines
 
 
@@ -18,7 +18,7 @@ def prune(app: App, force: bool, filters: Tuple[str, ...]) -> None:
     """Remove all stopped containers."""
     if not confirm_prune("all stopped containers", force):
         return
-    report = app.client.prune_containers(parse_filter_flags(filters))
+    report = app.client.prune_containers(parse_flags(filters))
     deleted = report.get("ContainersDeleted") or []
     for line in prune_report_lines("Containers", deleted, report.get("SpaceReclaimed") or 0):
         click.echo(line)

@@ -7,7 +7,7 @@ import click
 
 from rootless.cli.app import App
 from rootless.cli.common.rows import CONTAINER_HEADERS, container_row
-from rootless.cli.filters import parse_filter_flags
+from rootless.wire.filters import parse_flags
 from rootless.cli.format import format_rows
 
 DEFAULT_FORMAT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
@@ -28,7 +28,7 @@ def ps(app: App, all_: bool, quiet: bool, filters: Tuple[str, ...], fmt: Optiona
     """List containers."""
     limit = 1 if latest else (last if last > 0 else None)
     summaries = app.client.containers(all=all_ or limit is not None, limit=limit, size=size,
-                                      filters=parse_filter_flags(filters))
+                                      filters=parse_flags(filters))
     rows = [container_row(s, not no_trunc) for s in summaries]
     if quiet and not fmt:
         fmt = "{{.ID}}"

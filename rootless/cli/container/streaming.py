@@ -7,11 +7,11 @@ from typing import Callable, Optional, Tuple
 
 import click
 
-from rootless.cli import start_error_exit_code
 from rootless.cli.app import App
 from rootless.client.hijack import Session, forward_signals, parse_detach_keys, raw_terminal, resize_on_winch, terminal_size
 from rootless.client.transport import HttpResponse
 from rootless.errors import InvalidArgument, RootlessError
+from rootless.wire import exitcodes
 
 
 def terminal_fd() -> Optional[int]:
@@ -59,7 +59,7 @@ def start_container(app: App, container_id: str) -> None:
     try:
         app.client.start(container_id)
     except RootlessError as exc:
-        exc.exit_status = start_error_exit_code(exc.message)  # type: ignore[attr-defined]
+        exc.exit_status = exitcodes.run_start_exit_code(exc.message)  # type: ignore[attr-defined]
         raise
 
 

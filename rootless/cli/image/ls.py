@@ -8,7 +8,7 @@ import click
 
 from rootless.cli.app import App
 from rootless.cli.common.rows import IMAGE_HEADERS, image_rows
-from rootless.cli.filters import parse_filter_flags
+from rootless.wire.filters import parse_flags
 from rootless.cli.format import format_rows
 
 DEFAULT_FORMAT = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
@@ -27,7 +27,7 @@ DIGESTS_FORMAT = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.Crea
 def images(app: App, all_: bool, quiet: bool, digests: bool, filters: Tuple[str, ...], fmt: Optional[str],
            no_trunc: bool, reference: Optional[str]) -> None:
     """List images."""
-    wanted = parse_filter_flags(filters)
+    wanted = parse_flags(filters)
     if reference:
         wanted.setdefault("reference", []).append(reference)
     now = time.time()

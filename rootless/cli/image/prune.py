@@ -7,7 +7,7 @@ import click
 
 from rootless.cli.app import App
 from rootless.cli.format import confirm_prune
-from rootless.cli.filters import parse_filter_flags
+from rootless.wire.filters import parse_flags
 from rootless.cli.humanize import human_size
 
 
@@ -21,7 +21,7 @@ def prune(app: App, all_: bool, force: bool, filters: Tuple[str, ...]) -> None:
     what = "all images without at least one container associated to them" if all_ else "all dangling images"
     if not confirm_prune(what, force):
         return
-    wanted = parse_filter_flags(filters)
+    wanted = parse_flags(filters)
     if all_:
         wanted["dangling"] = ["false"]
     report = app.client.prune_images(wanted)

@@ -6,7 +6,7 @@ from typing import Any, Dict, Optional, Tuple
 import click
 
 from rootless.cli.app import App
-from rootless.cli.filters import parse_filter_flags
+from rootless.wire.filters import parse_flags
 from rootless.cli.format import format_rows
 
 DEFAULT_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
@@ -32,7 +32,7 @@ def network_row(net: Dict[str, Any], truncate: bool) -> Dict[str, Any]:
 @click.pass_obj
 def ls(app: App, quiet: bool, filters: Tuple[str, ...], fmt: Optional[str], no_trunc: bool) -> None:
     """List networks."""
-    networks = app.client.networks(parse_filter_flags(filters))
+    networks = app.client.networks(parse_flags(filters))
     rows = sorted((network_row(n, not no_trunc) for n in networks), key=lambda r: r["Name"])
     fmt = fmt or ("{{.ID}}" if quiet else DEFAULT_FORMAT)
     for line in format_rows(fmt, rows, HEADERS):

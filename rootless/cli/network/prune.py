@@ -6,7 +6,7 @@ from typing import Tuple
 import click
 
 from rootless.cli.app import App
-from rootless.cli.filters import parse_filter_flags
+from rootless.wire.filters import parse_flags
 from rootless.cli.format import confirm_prune, prune_report_lines
 
 
@@ -18,6 +18,6 @@ def prune(app: App, force: bool, filters: Tuple[str, ...]) -> None:
     """Remove all unused networks."""
     if not confirm_prune("all custom networks not used by at least one container", force):
         return
-    deleted = app.client.prune_networks(parse_filter_flags(filters)).get("NetworksDeleted") or []
+    deleted = app.client.prune_networks(parse_flags(filters)).get("NetworksDeleted") or []
     for line in prune_report_lines("Networks", deleted, None)[:-1]:
         click.echo(line)

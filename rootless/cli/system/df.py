@@ -50,6 +50,8 @@ def summary_rows(usage: Dict[str, Any]) -> List[Dict[str, str]]:
     sizes = [(int(c.get("SizeRw") or 0), c.get("State") == "running") for c in containers]
     volumes = [(v.get("UsageData") or {}) for v in usage.get("Volumes") or []]
     volume_sizes = [(int(u.get("Size", -1)), int(u.get("RefCount", 0))) for u in volumes]
+    cache = usage.get("BuildCache") or []
+    cache_size = sum(int(c.get("Size") or 0) for c in cache)
     return [
         _row("Images", len(images), sum(1 for i in images if i.get("Containers", 0) > 0), layers_size,
              reclaimable),
@@ -57,7 +59,7 @@ def summary_rows(usage: Dict[str, Any]) -> List[Dict[str, str]]:
              sum(s for s, _ in sizes), sum(s for s, running in sizes if not running)),
         _row("Local Volumes", len(volumes), sum(1 for _, refs in volume_sizes if refs > 0),
              sum(s for s, _ in volume_sizes if s > 0), sum(s for s, refs in volume_sizes if s > 0 and not refs)),
-        _row("Build Cache", 0, 0, 0, 0),
+        _row("Build Cache", len(cache), 0, cache_size, cache_size),
     ]
 
 

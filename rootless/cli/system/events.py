@@ -3,30 +3,28 @@ from __future__ import annotations
 
 import datetime
 import json
-from typing import Dict, List, Optional, Tuple
+import time
+from typing import Optional, Tuple
 
 import click
 
 from rootless.cli.app import App
-
-
-def _filters(values: Tuple[str, ...]) -> Optional[Dict[str, List[str]]]:
-    result: Dict[str, List[str]] = {}
-    for value in values:
-        key, _, wanted = value.partition("=")
-        result.setdefault(key, []).append(wanted)
-    return result or None
+from rootless.wire.filters import parse_flags
+from rootless.wire.times import api_timestamp
 
 
 @click.command()
-@click.option("--since", help="Show events since this time (unix seconds or RFC 3339).")
+@click.option("--since", help="Show events since this time (unix seconds, RFC 3339 or relative, e.g. 10m).")
 @click.option("--until", help="Stop at this time.")
 @click.option("--filter", "-f", "filters", multiple=True, help="key=value (type, event, container, image, label).")
 @click.option("--format", "fmt", help="'json' for one JSON object per line.")
 @click.pass_obj
 def events(app: App, since: Optional[str], until: Optional[str], filters: Tuple[str, ...], fmt: Optional[str]) -> None:
     """Stream events from the daemon."""
-    for event in app.client.events(since=since, until=until, filters=_filters(filters)):
+    now_ns = time.time_ns()
+    for event in app.client.events(since=api_timestamp(since, now_ns) if since else None,
+                                   until=api_timestamp(until, now_ns) if until else None,
+                                   filters=parse_flags(filters) or None):
         if fmt == "json":
             click.echo(json.dumps(event))
             continue

@@ -6,7 +6,7 @@ from typing import Any, Dict, Optional, Tuple
 import click
 
 from rootless.cli.app import App
-from rootless.cli.filters import parse_filter_flags
+from rootless.wire.filters import parse_flags
 from rootless.cli.format import format_rows
 
 DEFAULT_FORMAT = "table {{.Driver}}\t{{.Name}}"
@@ -29,7 +29,7 @@ def volume_row(vol: Dict[str, Any]) -> Dict[str, Any]:
 @click.pass_obj
 def ls(app: App, quiet: bool, filters: Tuple[str, ...], fmt: Optional[str]) -> None:
     """List volumes."""
-    answer = app.client.volumes(parse_filter_flags(filters))
+    answer = app.client.volumes(parse_flags(filters))
     rows = sorted((volume_row(v) for v in answer.get("Volumes") or []), key=lambda r: r["Name"])
     fmt = fmt or ("{{.Name}}" if quiet else DEFAULT_FORMAT)
     for line in format_rows(fmt, rows, HEADERS):

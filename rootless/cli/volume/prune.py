@@ -6,7 +6,7 @@ from typing import Tuple
 import click
 
 from rootless.cli.app import App
-from rootless.cli.filters import parse_filter_flags
+from rootless.wire.filters import parse_flags
 from rootless.cli.format import confirm_prune, prune_report_lines
 
 
@@ -21,7 +21,7 @@ def prune(app: App, all_: bool, force: bool, filters: Tuple[str, ...]) -> None:
         "all anonymous local volumes not used by at least one container"
     if not confirm_prune(what, force):
         return
-    wanted = parse_filter_flags(filters)
+    wanted = parse_flags(filters)
     if all_:
         wanted["all"] = ["true"]
     report = app.client.prune_volumes(wanted)

@@ -22,8 +22,8 @@ import sys
 import time
 from typing import Dict, List, Optional, Set, Tuple
 
-from rootless.runtime import linux
 from rootless.runtime.network import names
+from rootless.util import linux
 
 logger = logging.getLogger("rootless.dns")
 

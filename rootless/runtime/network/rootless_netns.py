@@ -26,11 +26,10 @@ from dataclasses import replace
 from typing import Dict, List, Optional, Sequence
 
 from rootless.errors import FailedPrecondition, InvalidArgument, NotFound, ToolError
-from rootless.runtime import linux
 from rootless.runtime.network import names, plumbing, slirp
 from rootless.runtime.network.host import BridgeSpec, EndpointInfo, EndpointSpec, NetworkHost, Published
 from rootless.runtime.network.slirp import PortMapping
-from rootless.util import fs, proc
+from rootless.util import fs, linux, proc
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Vocabulary from containerd's snapshotter (core/snapshots/snapshotter.go):
 *lowers* are the read-only layer diff dirs of the image, LOWEST FIRST, as
-images/layers.py unpacks them (overlayfs format: a deleted path is a 0/0
+images/layer_tar.py unpacks them (overlayfs format: a deleted path is a 0/0
 character device, an opaque dir carries the xattr user.overlay.opaque=y).
 The *upper* dir holds the container's own changes, and *merged* is the view
 crun uses as the rootfs.
@@ -10,7 +10,7 @@ crun uses as the rootfs.
 Lifecycle (every call is idempotent, and all of them run inside the engine's
 user + mount namespace, so mounts outlive a daemon restart)::
 
-    driver = get_driver("overlay", paths)
+    driver = get_driver("overlay", paths)   # factory.py
     driver.create(cid, lowers)     # dirs + rootfs/lowers.json; vfs copies here
     rootfs = driver.mount(cid)     # -> <container_dir>/rootfs/merged
     ...                            # crun runs with rootfs
@@ -34,8 +34,7 @@ from typing import Iterator, List, Optional, Protocol, Sequence
 
 from rootless.config.paths import Paths
 from rootless.errors import FailedPrecondition, InvalidArgument, NotFound
-from rootless.runtime import linux
-from rootless.util import fs
+from rootless.util import fs, linux
 
 logger = logging.getLogger(__name__)
 
@@ -245,21 +244,58 @@ class DriverBase:
             remove_tree(layout)
 
 
-def get_driver(name: str, paths: Paths) -> StorageDriver:
-    """The driver called name, bound to this store."""
-    if name == OVERLAY:
-        from rootless.runtime.storage.overlay import OverlayDriver
-        return OverlayDriver(paths)
-    if name == FUSE_OVERLAYFS:
-        from rootless.runtime.storage.fuse_overlayfs import FuseOverlayDriver
-        return FuseOverlayDriver(paths)
-    if name == VFS:
-        from rootless.runtime.storage.vfs import VfsDriver
-        return VfsDriver(paths)
-    raise InvalidArgument(
-        f"unknown storage driver: {name}",
-        hint=f"use one of: {', '.join(DRIVER_NAMES)} (or auto)",
-    )
+def lowerdir_paths(lowers: Sequence[str], empty_dir: str) -> List[str]:
+    """overlay's lowerdir order is top first; we keep lowest first. Needs at least one."""
+    return list(reversed(lowers)) or [empty_dir]
+
+
+class MountingDriver(DriverBase):
+    """What kernel overlay and fuse-overlayfs share: dirs, lock, mount table checks."""
+
+    needs_work_dir = True
+
+    def create(self, container_id: str, lowers: Sequence[str]) -> None:
+        layout = self.layout(container_id)
+        with container_lock(layout):
+            write_record(layout, self.name, lowers)
+            make_dirs(layout, lowers, self.needs_work_dir)
+
+    def mount(self, container_id: str) -> str:
+        layout = self.layout(container_id)
+        with container_lock(layout):
+            if is_mount_point(layout.merged):
+                if not is_stale_mount(layout.merged):
+                    return layout.merged
+                logger.warning("rootfs of %s: helper gone, mounting again", container_id)
+                detach(layout.merged)
+            lowers = read_lowers(layout)
+            make_dirs(layout, lowers, self.needs_work_dir)
+            self.mount_layers(layout, lowers)
+        return layout.merged
+
+    def mount_layers(self, layout: RootfsLayout, lowers: Sequence[str]) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def empty_dir(layout: RootfsLayout) -> str:
+        """A lower for an image without layers (FROM scratch): overlay needs one."""
+        path = os.path.join(layout.base, "empty")
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        os.chmod(path, 0o755)  # the container's / for FROM scratch: not the umask's say
+        return path
+
+    def release(self, layout: RootfsLayout) -> None:
+        detach(layout.merged)
+
+    def upper_dir(self, container_id: str) -> str:
+        layout = self.layout(container_id)
+        if not os.path.isdir(layout.upper):
+            raise NotFound(f"get changes: container {container_id}: no rootfs")
+        return layout.upper
+
+    def is_mounted(self, container_id: str) -> bool:
+        merged = self.layout(container_id).merged
+        return is_mount_point(merged) and not is_stale_mount(merged)
 
 
 def driver_of(paths: Paths, container_id: str) -> Optional[str]:

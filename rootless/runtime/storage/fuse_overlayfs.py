@@ -12,8 +12,7 @@ import logging
 from typing import List, Sequence
 
 from rootless.errors import InvalidArgument
-from rootless.runtime.storage.driver import FUSE_OVERLAYFS, RootfsLayout
-from rootless.runtime.storage.overlay import MountingDriver, lowerdir_paths
+from rootless.runtime.storage.driver import FUSE_OVERLAYFS, MountingDriver, RootfsLayout, lowerdir_paths
 from rootless.util import proc
 
 logger = logging.getLogger(__name__)

@@ -12,20 +12,9 @@ import logging
 import os
 from typing import Iterator, List, Sequence
 
-from rootless.errors import NotFound, ToolError
-from rootless.runtime import linux
-from rootless.runtime.storage.driver import (
-    OVERLAY,
-    DriverBase,
-    RootfsLayout,
-    container_lock,
-    detach,
-    is_mount_point,
-    is_stale_mount,
-    make_dirs,
-    read_lowers,
-    write_record,
-)
+from rootless.errors import ToolError
+from rootless.runtime.storage.driver import OVERLAY, MountingDriver, RootfsLayout, lowerdir_paths
+from rootless.util import linux
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +22,6 @@ logger = logging.getLogger(__name__)
 OPTIONS_LIMIT = os.sysconf("SC_PAGE_SIZE") - 1
 # Characters the legacy option parser splits on; such a path must go by fd.
 _UNSAFE_IN_OPTIONS = (",", ":", "\\")
-
-
-def lowerdir_paths(lowers: Sequence[str], empty_dir: str) -> List[str]:
-    """overlay's lowerdir order is top first; we keep lowest first. Needs at least one."""
-    return list(reversed(lowers)) or [empty_dir]
 
 
 def overlay_options(lowerdirs: Sequence[str], upper: str, work: str) -> str:
@@ -67,55 +51,6 @@ def fd_paths(dirs: Sequence[str]) -> Iterator[List[str]]:
             stack.callback(os.close, fd)
             names.append(f"/proc/self/fd/{fd}")
         yield names
-
-
-class MountingDriver(DriverBase):
-    """What kernel overlay and fuse-overlayfs share: dirs, lock, mount table checks."""
-
-    needs_work_dir = True
-
-    def create(self, container_id: str, lowers: Sequence[str]) -> None:
-        layout = self.layout(container_id)
-        with container_lock(layout):
-            write_record(layout, self.name, lowers)
-            make_dirs(layout, lowers, self.needs_work_dir)
-
-    def mount(self, container_id: str) -> str:
-        layout = self.layout(container_id)
-        with container_lock(layout):
-            if is_mount_point(layout.merged):
-                if not is_stale_mount(layout.merged):
-                    return layout.merged
-                logger.warning("rootfs of %s: helper gone, mounting again", container_id)
-                detach(layout.merged)
-            lowers = read_lowers(layout)
-            make_dirs(layout, lowers, self.needs_work_dir)
-            self.mount_layers(layout, lowers)
-        return layout.merged
-
-    def mount_layers(self, layout: RootfsLayout, lowers: Sequence[str]) -> None:
-        raise NotImplementedError
-
-    @staticmethod
-    def empty_dir(layout: RootfsLayout) -> str:
-        """A lower for an image without layers (FROM scratch): overlay needs one."""
-        path = os.path.join(layout.base, "empty")
-        os.makedirs(path, mode=0o755, exist_ok=True)
-        os.chmod(path, 0o755)  # the container's / for FROM scratch: not the umask's say
-        return path
-
-    def release(self, layout: RootfsLayout) -> None:
-        detach(layout.merged)
-
-    def upper_dir(self, container_id: str) -> str:
-        layout = self.layout(container_id)
-        if not os.path.isdir(layout.upper):
-            raise NotFound(f"get changes: container {container_id}: no rootfs")
-        return layout.upper
-
-    def is_mounted(self, container_id: str) -> bool:
-        merged = self.layout(container_id).merged
-        return is_mount_point(merged) and not is_stale_mount(merged)
 
 
 class OverlayDriver(MountingDriver):

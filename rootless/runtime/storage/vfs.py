@@ -63,7 +63,7 @@ def copy_metadata(src: str, dst: str, info: os.stat_result, times: bool = True) 
     try:
         os.lchown(dst, info.st_uid, info.st_gid)
     except OSError as exc:
-        # Single-uid mode: ids above 0 are unmapped; keep ours, as layers.py does.
+        # Single-uid mode: ids above 0 are unmapped; keep ours, as images/layer_tar.py does.
         if exc.errno not in (errno.EPERM, errno.EINVAL):
             raise
     if not stat.S_ISLNK(info.st_mode):

@@ -1,6 +1,6 @@
 """The whiteout and opaque-dir markers the drivers read and write.
 
-Layers (images/layers.py) and the kernel overlay upper dir use the overlayfs
+Layers (images/layer_tar.py) and the kernel overlay upper dir use the overlayfs
 format (Documentation/filesystems/overlayfs.rst, "whiteouts and opaque
 directories"): a deleted path is a character device 0/0, and an opaque dir
 has the xattr user.overlay.opaque=y (trusted.overlay.opaque=y outside a user

@@ -54,7 +54,7 @@ def test_bad_log_options_are_refused_at_create(engine: Engine, busybox: str) -> 
         refused = run("run", "--rm", "--log-opt", "max-size=lots", busybox, "true", check=False)
         assert refused.returncode == 125 and "max-size=lots" in refused.stderr
         driver = run("run", "--rm", "--log-driver", "syslog", busybox, "true", check=False)
-        assert driver.returncode == 125 and "log driver syslog: not supported" in driver.stderr
+        assert driver.returncode == 125 and "log driver 'syslog' is not supported by rootless" in driver.stderr
 
 
 @pytest.mark.parametrize("tool", ["rootless", "docker"])
@@ -119,3 +119,38 @@ def test_events_stream_live(engine: Engine, busybox: str) -> None:
         finally:
             watcher.kill()
             watcher.wait()
+
+
+@pytest.mark.parametrize("tool", ["rootless", "docker"])
+def test_filters_follow_one_policy(engine: Engine, busybox: str, tool: str) -> None:
+    """Issue 8: every list and prune refuses an unknown key or a bad boolean, in moby's words."""
+    run = engine.cli if tool == "rootless" else engine.docker
+    name = f"keep-{tool}"
+    engine.cli("create", "--name", name, busybox, "true")
+    try:
+        for argv, message in (
+                (["container", "prune", "-f", "--filter", "foo=bar"], "invalid filter 'foo'"),
+                (["image", "ls", "--filter", "dangling=foo"], "invalid filter 'dangling=[foo]'"),
+                (["volume", "ls", "--filter", "dangling=foo"], "invalid filter 'dangling=[foo]'"),
+                (["network", "ls", "--filter", "color=red"], "invalid filter 'color'"),
+                (["events", "--since", "0", "--until", "0s", "--filter", "foo=bar"], "invalid filter 'foo'")):
+            refused = run(*argv, check=False)
+            assert refused.returncode == 1 and message in refused.stderr, (argv, refused.stderr)
+        # container prune used to ignore the unknown key and remove every stopped container
+        assert engine.cli("ps", "-a", "-q", "--filter", f"name={name}").stdout.strip()
+    finally:
+        engine.cli("rm", "-f", name, check=False)
+
+
+def test_logs_since_and_until_take_dockers_time_forms(engine: Engine, busybox: str) -> None:
+    """rootless logs passes --since/--until through: the engine reads durations, RFC 3339 and unix times."""
+    engine.cli("run", "--name", "when", busybox, "echo", "hello")
+    try:
+        assert engine.cli("logs", "--since", "1h", "when").stdout == "hello\n"
+        assert engine.cli("logs", "--since", "2000-01-01T00:00:00Z", "--until", "0s", "when").stdout == "hello\n"
+        assert engine.cli("logs", "--until", "2000-01-01", "when").stdout == ""
+        assert engine.cli("logs", "--since", str(int(time.time()) + 3600), "when").stdout == ""
+        refused = engine.cli("logs", "--since", "soon", "when", check=False)
+        assert refused.returncode == 1 and 'failed to parse value as time or duration: "soon"' in refused.stderr
+    finally:
+        engine.cli("rm", "-f", "when", check=False)

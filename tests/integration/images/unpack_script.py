@@ -18,7 +18,7 @@ from rootless.config.paths import Paths
 from rootless.errors import InvalidArgument
 from rootless.images import layers, types
 from rootless.images.store import ImageStore, LayerRecord
-from rootless.runtime import linux
+from rootless.util import linux
 
 
 def tar(*entries: tuple) -> bytes:

@@ -20,7 +20,7 @@ import bundles  # noqa: E402
 from rootless.config.paths import Paths  # noqa: E402
 from rootless.runtime.crun import Crun  # noqa: E402
 from rootless.runtime.logs import read_logs  # noqa: E402
-from rootless.runtime.stdcopy import FrameDecoder  # noqa: E402
+from rootless.wire.stdcopy import Demuxer as FrameDecoder  # noqa: E402
 from rootless.runtime.supervisor import Launched, Supervisor  # noqa: E402
 
 

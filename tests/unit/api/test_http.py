@@ -5,26 +5,32 @@ import os
 import socket
 import threading
 import time
+from types import SimpleNamespace
+from typing import List
 
 import pytest
 
-from rootless.api.filters import parse_filters
-from rootless.api.http import (Limits, Request, Response, Router, StreamResponse, UnixApiServer, check_version,
-                               peer_closed, split_version)
+from rootless.wire.filters import parse_query
+from rootless.api.http import (Limits, Request, Response, Route, Router, StreamResponse, UnixApiServer, check_version,
+                               peer_closed)
 from rootless.api.server import connection_cap
 from rootless.client import transport
 from rootless.client.api import APIClient
 from rootless.errors import Conflict, InvalidArgument, NotFound, error_from_status
+from rootless.wire import versions
 
 
 def test_version_prefix_is_split_and_checked():
-    assert split_version("/v1.44/containers/json") == ("1.44", "/containers/json")
-    assert split_version("/containers/json") == (None, "/containers/json")
+    assert versions.split_path("/v1.44/containers/json") == ("1.44", "/containers/json")
+    assert versions.split_path("/containers/json") == (None, "/containers/json")
     assert check_version("1.41") == "1.41"
     with pytest.raises(InvalidArgument, match="client version 1.99 is too new"):
         check_version("1.99")
     with pytest.raises(InvalidArgument, match="too old"):
         check_version("1.12")
+    assert check_version("1.44.0") == "1.44.0"  # compared per part, as docker does
+    with pytest.raises(InvalidArgument, match="client version 1.100 is too new"):
+        check_version("1.100")
 
 
 def test_router_matches_params_and_paths_with_slashes():
@@ -40,10 +46,10 @@ def test_router_matches_params_and_paths_with_slashes():
 
 
 def test_filters_accept_both_client_spellings():
-    assert parse_filters('{"name":["x"]}') == {"name": ["x"]}
-    assert parse_filters('{"name":{"x":true,"y":false}}') == {"name": ["x"]}
+    assert parse_query('{"name":["x"]}') == {"name": ["x"]}
+    assert parse_query('{"name":{"x":true,"y":false}}') == {"name": ["x"]}
     with pytest.raises(InvalidArgument):
-        parse_filters("{nope")
+        parse_query("{nope")
 
 
 def test_status_maps_back_to_the_kind():
@@ -51,29 +57,38 @@ def test_status_maps_back_to_the_kind():
     assert isinstance(error_from_status(409, "busy"), Conflict)
 
 
+def hello(_engine: object, request: Request) -> Response:
+    return Response.json({"hello": request.params["name"], "v": request.api_version})
+
+
+def echo(_engine: object, request: Request) -> Response:
+    return Response.json(request.json())
+
+
+def missing(_engine: object, request: Request) -> Response:
+    raise NotFound("No such container: nope")
+
+
+def stream(_engine: object, request: Request) -> StreamResponse:
+    def chunks():
+        yield b'{"status":"one"}\n'
+        yield b'{"status":"two"}\n'
+        raise InvalidArgument("went wrong")
+    return StreamResponse(chunks())
+
+
+ROUTES: List[Route] = [
+    ("GET", "/hello/{name}", hello),
+    ("POST", "/echo", echo),
+    ("GET", "/missing", missing),
+    ("GET", "/stream", stream),
+]
+
+
 @pytest.fixture()
 def server(tmp_path):
     router = Router()
-
-    @router.get("/hello/{name}")
-    def hello(request: Request) -> Response:
-        return Response.json({"hello": request.params["name"], "v": request.api_version})
-
-    @router.post("/echo")
-    def echo(request: Request) -> Response:
-        return Response.json(request.json())
-
-    @router.get("/missing")
-    def missing(request: Request) -> Response:
-        raise NotFound("No such container: nope")
-
-    @router.get("/stream")
-    def stream(request: Request) -> StreamResponse:
-        def chunks():
-            yield b'{"status":"one"}\n'
-            yield b'{"status":"two"}\n'
-            raise InvalidArgument("went wrong")
-        return StreamResponse(chunks())
+    router.bind(None, ROUTES)
 
     path = str(tmp_path / "api.sock")
     srv = UnixApiServer(router, path=path)
@@ -127,25 +142,24 @@ def raw(path, data: bytes, timeout: float = 2.0) -> bytes:
             return out
 
 
+def block(events: SimpleNamespace, request: Request) -> StreamResponse:
+    """Streams until the client goes away (or the test releases it); events.gone says which."""
+    def chunks():
+        yield b""
+        while not request.client_gone() and not events.release.wait(0.05):
+            pass
+        events.gone.set()
+        yield b"done\n"
+    return StreamResponse(chunks())
+
+
 @pytest.fixture()
 def hostile(tmp_path):
-    router = Router()
     release = threading.Event()
     gone = threading.Event()
-
-    @router.post("/echo")
-    def echo(request: Request) -> Response:
-        return Response.json(request.json())
-
-    @router.get("/block")
-    def block(request: Request) -> StreamResponse:
-        def chunks():
-            yield b""
-            while not request.client_gone() and not release.wait(0.05):
-                pass
-            gone.set()
-            yield b"done\n"
-        return StreamResponse(chunks())
+    router = Router()
+    # The "engine" bound to the handlers is what they share with the test.
+    router.bind(SimpleNamespace(release=release, gone=gone), [("POST", "/echo", echo), ("GET", "/block", block)])
 
     path = tmp_path / "api.sock"
     srv = start_server(path, router, max_connections=2, max_json_body=100, header_timeout=0.5)

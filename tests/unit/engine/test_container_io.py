@@ -12,14 +12,16 @@ from rootless.runtime import stdcopy
 
 
 class FakeLifecycle:
-    """Just what AttachSession uses: the waiting queue and the monitor's attach socket."""
+    """Just what AttachSession uses (AttachHost): the waiting queue and the monitor's attach socket."""
 
     def __init__(self, container: Any) -> None:
         self.queued: List[Any] = []
         self.container = container
         self.monitor_end, engine_end = socket.socketpair()
-        self.supervisor = SimpleNamespace(attach=lambda *args: engine_end)
-        self.containers = SimpleNamespace(all=lambda: [container])
+        self.runtime = SimpleNamespace(attach=lambda *args: engine_end)
+
+    def exists(self, container_id: str) -> bool:
+        return bool(container_id == self.container.id)
 
     def add_waiting_attach(self, container: Any, session: Any) -> bool:
         if container.running:
@@ -31,7 +33,7 @@ class FakeLifecycle:
 def _session(running: bool) -> "tuple[AttachSession, FakeLifecycle]":
     container = SimpleNamespace(id="c1", running=running, tty=False)
     lifecycle = FakeLifecycle(container)
-    session = AttachSession(lifecycle, container, stdin=False, stdout=True, stderr=True, logs=False,
+    session = AttachSession(lifecycle, container, stdin=False, stdout=True, stderr=True, logs=False,  # type: ignore[arg-type]
                             detach_keys=None)
     return session, lifecycle
 
@@ -68,3 +70,51 @@ def test_attach_to_a_running_container_connects_in_serve() -> None:
     lifecycle.monitor_end.close()
     thread.join(5)
     assert client.recv(100) == frame
+
+
+def test_parse_detach_keys_follows_mobys_key_names() -> None:
+    import pytest
+
+    from rootless.engine.container_io import parse_detach_keys
+    from rootless.errors import InvalidArgument
+
+    assert parse_detach_keys("") == b"\x10\x11"
+    assert parse_detach_keys("ctrl-x") == b"\x18"
+    assert parse_detach_keys("a,ctrl-@,ctrl-[,ctrl-_") == b"a\x00\x1b\x1f"
+    for bad in ("ctrl-pp", "ctrl-1", "ab"):
+        with pytest.raises(InvalidArgument):
+            parse_detach_keys(bad)
+
+
+def test_pump_detachable_stops_at_the_keys_across_reads() -> None:
+    from rootless.engine.container_io import pump_detachable
+
+    written: List[bytes] = []
+    detached: List[bool] = []
+    chunks = iter([b"ab\x10", b"\x11never"])
+    reader = SimpleNamespace(read1=lambda _n: next(chunks, b""))
+    pump_detachable(reader, written.append, b"\x10\x11", lambda: detached.append(True))  # type: ignore[arg-type]
+    assert detached == [True]
+    assert b"".join(written) == b"ab\x10"  # a key split across reads went through before the match completed
+
+
+def test_pump_detachable_copies_to_eof_without_the_keys() -> None:
+    from rootless.engine.container_io import pump_detachable
+
+    written: List[bytes] = []
+    chunks = iter([b"hello ", b"world"])
+    reader = SimpleNamespace(read1=lambda _n: next(chunks, b""))
+    pump_detachable(reader, written.append, b"\x10\x11", lambda: written.append(b"DETACHED"))  # type: ignore[arg-type]
+    assert written == [b"hello ", b"world"]
+
+
+def test_diff_hides_the_engines_etc_bind_targets_and_etc_only_for_them() -> None:
+    from rootless.engine.container_reads import hide_engine_mountpoints
+
+    ours = [{"Path": "/etc", "Kind": 0}, {"Path": "/etc/hostname", "Kind": 1},
+            {"Path": "/etc/resolv.conf", "Kind": 1}, {"Path": "/tmp", "Kind": 0}, {"Path": "/tmp/x", "Kind": 1}]
+    assert hide_engine_mountpoints(ours) == [{"Path": "/tmp", "Kind": 0}, {"Path": "/tmp/x", "Kind": 1}]
+    theirs = ours + [{"Path": "/etc/made", "Kind": 1}]
+    assert [c["Path"] for c in hide_engine_mountpoints(theirs)] == ["/etc", "/tmp", "/tmp/x", "/etc/made"]
+    untouched = [{"Path": "/etc", "Kind": 0}, {"Path": "/etc/passwd", "Kind": 0}]
+    assert hide_engine_mountpoints(untouched) == untouched

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from rootless.api import types
 from rootless.engine.container_model import checked_log_config, log_max_files, log_max_size, merge_config
 from rootless.errors import InvalidArgument
 
@@ -38,10 +39,10 @@ def test_bad_log_config_is_refused_at_create(log_config, message) -> None:  # ty
 def test_relative_working_dir_is_refused_with_dockers_words(request_dir: str, image_dir: str) -> None:
     bad = request_dir or image_dir
     with pytest.raises(InvalidArgument) as caught:
-        merge_config({"WorkingDir": image_dir}, {"WorkingDir": request_dir}, "0" * 64)
+        merge_config({"WorkingDir": image_dir}, types.ContainerConfig(WorkingDir=request_dir), "0" * 64)
     assert caught.value.message == f"the working directory '{bad}' is invalid, it needs to be an absolute path"
 
 
 def test_absolute_working_dir_is_kept() -> None:
-    assert merge_config({"WorkingDir": "/app"}, {}, "0" * 64)["WorkingDir"] == "/app"
-    assert merge_config({}, {"WorkingDir": "/w"}, "0" * 64)["WorkingDir"] == "/w"
+    assert merge_config({"WorkingDir": "/app"}, types.ContainerConfig(), "0" * 64)["WorkingDir"] == "/app"
+    assert merge_config({}, types.ContainerConfig(WorkingDir="/w"), "0" * 64)["WorkingDir"] == "/w"

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from rootless.api import types
 from rootless.engine.execs import ExecSession, _kill_on_hangup, exec_failure_code
 
 
@@ -31,7 +32,7 @@ class _Killable:
 
 
 def _session() -> ExecSession:
-    session = ExecSession("e" * 64, None, {"Cmd": ["sleep", "1000"]})  # type: ignore[arg-type]
+    session = ExecSession("e" * 64, None, types.ExecCreate(Cmd=["sleep", "1000"]))  # type: ignore[arg-type]
     session.process = _Killable()
     return session
 

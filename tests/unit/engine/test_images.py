@@ -13,7 +13,7 @@ import pytest
 
 from rootless.config import Paths, Settings
 from rootless.engine.events import EventBus
-from rootless.engine.images import ImageService, created_unix, decode_registry_auth, familiar
+from rootless.engine.images import ImageService, created_unix, familiar
 from rootless.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from rootless.images.store import ImageStore
 from rootless.registry.auth import Credentials, DockerConfig
@@ -178,15 +178,12 @@ def test_pull_with_credentials_from_docker_config(fake: FakeRegistry, service: I
     assert service.exists(f"{fake.host}/app:1")
 
 
-def test_pull_with_registry_auth_header(fake: FakeRegistry, service: ImageService) -> None:
+def test_pull_with_the_requests_credentials(fake: FakeRegistry, service: ImageService) -> None:
+    """A request's credentials (X-Registry-Auth, decoded by api/registry_auth.py) beat the docker config."""
     fake.auth = "basic"
     push_test_image(fake, "app", "1", [{"a": b"a"}])
-    auth = decode_registry_auth("eyJ1c2VybmFtZSI6ImFsaWNlIiwicGFzc3dvcmQiOiJzZWNyZXQifQ")  # no padding
-    assert auth == {"username": "alice", "password": "secret"}
-    list(service.pull(f"{fake.host}/app:1", auth=auth).events())
-    assert decode_registry_auth("e30=") == {}
-    with pytest.raises(InvalidArgument):
-        decode_registry_auth("!!!")
+    list(service.pull(f"{fake.host}/app:1", credentials=Credentials("alice", "secret")).events())
+    assert service.exists(f"{fake.host}/app:1")
 
 
 def test_tag_push_and_mount(fake: FakeRegistry, service: ImageService) -> None:
@@ -272,6 +269,8 @@ def test_list_filters_and_shapes(fake: FakeRegistry, service: ImageService) -> N
     assert tags({"dangling": ["true"]}) == []
     with pytest.raises(InvalidArgument, match="invalid filter"):
         service.list({"bogus": ["x"]})
+    with pytest.raises(InvalidArgument, match=r"invalid filter 'dangling=\[foo\]'"):
+        service.list({"dangling": ["foo"]})  # was: read as false
 
 
 def test_history_and_inspect(fake: FakeRegistry, service: ImageService) -> None:
@@ -307,9 +306,22 @@ def test_prune(fake: FakeRegistry, service: ImageService) -> None:
     push_test_image(fake, "app", "1", [{"a": b"a"}])
     pull(service, f"{fake.host}/app:1")
     assert service.prune()["ImagesDeleted"] is None
-    report = service.prune(all_images=True)
+    assert service.prune({"dangling": ["false"], "label": ["nope"]})["ImagesDeleted"] is None
+    assert service.prune({"dangling": ["false"], "until": ["2000-01-01T00:00:00Z"]})["ImagesDeleted"] is None
+    report = service.prune({"dangling": ["false"], "label!": ["nope"], "until": ["0s"]})
     assert [list(i)[0] for i in report["ImagesDeleted"]] == ["Untagged", "Untagged", "Deleted"]
     assert report["SpaceReclaimed"] > 0
+
+
+@pytest.mark.parametrize("filters,message", [
+    ({"dangling": ["foo"]}, "invalid filter 'dangling=[foo]'"),   # was: silently "false"
+    ({"color": ["red"]}, "invalid filter 'color'"),                # was: ignored by prune
+    ({"until": ["soon"]}, 'failed to parse value as time or duration: "soon"'),
+])
+def test_prune_refuses_bad_filters(service: ImageService, filters: Dict[str, List[str]], message: str) -> None:
+    with pytest.raises(InvalidArgument) as exc:
+        service.prune(filters)
+    assert exc.value.message == message
 
 
 def test_disk_usage_counts_containers_and_keeps_their_layers(fake: FakeRegistry, service: ImageService) -> None:

@@ -1,4 +1,4 @@
-"""Lifecycle pieces that need no runtime: attach queueing, signals, start-error exit codes."""
+"""Docker's small rules of the state machine: signals, start-error exit codes, log options."""
 from __future__ import annotations
 
 import threading
@@ -8,30 +8,6 @@ import pytest
 
 from rootless.engine import lifecycle
 from rootless.errors import InvalidArgument, ToolError
-
-
-def _bare_lifecycle() -> lifecycle.Lifecycle:
-    """A Lifecycle with only the attach queue (no driver, crun or monitor)."""
-    bare = lifecycle.Lifecycle.__new__(lifecycle.Lifecycle)
-    bare._lock = threading.RLock()
-    bare._attach_waiting = {}
-    return bare
-
-
-def test_attach_to_a_created_container_waits_for_its_start() -> None:
-    bare = _bare_lifecycle()
-    container = SimpleNamespace(id="c1", running=False)
-    assert bare.add_waiting_attach(container, "session") is True
-    assert bare._take_waiting("c1") == ["session"]
-    assert bare._take_waiting("c1") == []
-
-
-def test_attach_after_the_start_took_the_queue_connects_at_once() -> None:
-    # docker sends start right after the attach's 101: the start may win the race.
-    bare = _bare_lifecycle()
-    container = SimpleNamespace(id="c1", running=True)
-    assert bare.add_waiting_attach(container, "session") is False
-    assert bare._take_waiting("c1") == []
 
 
 @pytest.mark.parametrize("value, expected", [(None, 9), ("", 9), ("KILL", 9), ("sigterm", 15), ("15", 15),
@@ -57,12 +33,12 @@ def test_exit_code_for_start_error(message: str, code: int) -> None:
 
 def test_log_size_units() -> None:
     def container(config):  # type: ignore[no-untyped-def]
-        return SimpleNamespace(host_config={"LogConfig": {"Type": "json-file", "Config": config}})
+        return SimpleNamespace(log_options=config)
 
-    assert lifecycle._log_size(container({"max-size": "10k"})) == 10240
-    assert lifecycle._log_size(container({"max-size": "1.5m"})) == 1572864
-    assert lifecycle._log_size(container({})) == -1
-    assert lifecycle._log_files(container({"max-file": "3"})) == 3
+    assert lifecycle.log_size(container({"max-size": "10k"})) == 10240
+    assert lifecycle.log_size(container({"max-size": "1.5m"})) == 1572864
+    assert lifecycle.log_size(container({})) == -1
+    assert lifecycle.log_files(container({"max-file": "3"})) == 3
 
 
 @pytest.mark.parametrize("crun_says, code", [

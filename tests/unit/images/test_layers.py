@@ -12,8 +12,9 @@ import zstandard
 
 from rootless.config.paths import Paths
 from rootless.errors import InvalidArgument
-from rootless.images import layers
-from rootless.images.layers import apply_layer, clean_entry_name, unpack_layer
+from rootless.images import layer_dirs, layer_tar
+from rootless.images.layer_tar import apply_layer, clean_entry_name
+from rootless.images.layers import unpack_layer
 from rootless.images.types import chain_ids
 from tests.unit.images.layertar import MTIME, LayerTar, sha256
 
@@ -31,7 +32,7 @@ def fake_devices(monkeypatch: pytest.MonkeyPatch) -> List[Tuple[str, int, int]]:
         else:
             open(path, "x").close()
 
-    monkeypatch.setattr(layers.os, "mknod", mknod)
+    monkeypatch.setattr(layer_tar.os, "mknod", mknod)
     return made
 
 
@@ -39,8 +40,8 @@ def fake_devices(monkeypatch: pytest.MonkeyPatch) -> List[Tuple[str, int, int]]:
 def owners(monkeypatch: pytest.MonkeyPatch) -> List[Tuple[object, int, int]]:
     """Record chown calls instead of making them (no root needed)."""
     calls: List[Tuple[object, int, int]] = []
-    monkeypatch.setattr(layers.os, "lchown", lambda p, u, g: calls.append((os.path.basename(p), u, g)))
-    monkeypatch.setattr(layers.os, "fchown", lambda fd, u, g: calls.append((fd, u, g)))
+    monkeypatch.setattr(layer_tar.os, "lchown", lambda p, u, g: calls.append((os.path.basename(p), u, g)))
+    monkeypatch.setattr(layer_tar.os, "fchown", lambda fd, u, g: calls.append((fd, u, g)))
     return calls
 
 
@@ -90,8 +91,8 @@ def test_apply_makes_every_kind_of_entry(tmp_path, owners) -> None:
 def test_chown_refused_for_unmapped_ids_is_tolerated(tmp_path, monkeypatch) -> None:
     def refuse(*args: object) -> None:
         raise OSError(errno.EINVAL, "Invalid argument")
-    monkeypatch.setattr(layers.os, "lchown", refuse)
-    monkeypatch.setattr(layers.os, "fchown", refuse)
+    monkeypatch.setattr(layer_tar.os, "lchown", refuse)
+    monkeypatch.setattr(layer_tar.os, "fchown", refuse)
     apply(LayerTar().dir("d", uid=70000).file("d/f", b"x", uid=70000).bytes(), str(tmp_path / "r"))
     assert (tmp_path / "r/d/f").read_bytes() == b"x"
 
@@ -230,21 +231,21 @@ def test_unpack_publishes_diff_and_meta(tmp_path, owners) -> None:
     blob.write_bytes(raw)
     chain = chain_ids([sha256(raw)])[0]
     diff = unpack_layer(paths, str(blob), sha256(raw), sha256(raw), chain)
-    assert diff == layers.diff_dir(paths, chain)
+    assert diff == layer_dirs.diff_dir(paths, chain)
     assert open(os.path.join(diff, "a"), "rb").read() == b"xyz"
-    assert layers.is_unpacked(paths, chain) and layers.unpacked_size(paths, chain) == 3
+    assert layer_dirs.is_unpacked(paths, chain) and layer_dirs.unpacked_size(paths, chain) == 3
     os.mkdir(os.path.join(paths.layers, "not-a-layer"))
-    assert layers.remove_unreferenced(paths, {chain}, 3600) == 0
-    assert layers.remove_unreferenced(paths, set(), 3600) == 3
-    assert not layers.is_unpacked(paths, chain)
+    assert layer_dirs.remove_unreferenced(paths, {chain}, 3600) == 0
+    assert layer_dirs.remove_unreferenced(paths, set(), 3600) == 3
+    assert not layer_dirs.is_unpacked(paths, chain)
     assert sorted(os.listdir(paths.layers)) == [".trash", "not-a-layer"]  # deleted through the trash
-    assert os.listdir(layers.trash_dir(paths)) == []
+    assert os.listdir(layer_dirs.trash_dir(paths)) == []
 
 
 def test_detect_compression() -> None:
-    assert layers.detect_compression(b"\x1f\x8b\x08\x00") == "gzip"
-    assert layers.detect_compression(b"\x28\xb5\x2f\xfd") == "zstd"
-    assert layers.detect_compression(b"etc/") == "none"
+    assert layer_tar.detect_compression(b"\x1f\x8b\x08\x00") == "gzip"
+    assert layer_tar.detect_compression(b"\x28\xb5\x2f\xfd") == "zstd"
+    assert layer_tar.detect_compression(b"etc/") == "none"
 
 
 @pytest.mark.parametrize("compress", [
@@ -257,7 +258,7 @@ def test_open_uncompressed_reads_in_any_sizes(compress) -> None:
 
     raw = bytes(range(256)) * 40
     with contextlib.ExitStack() as stack:
-        reader = layers.open_uncompressed(io.BytesIO(compress(raw)), stack)
+        reader = layer_tar.open_uncompressed(io.BytesIO(compress(raw)), stack)
         # 1 and 3 bytes reach into the 4 sniffed bytes given back before the rest of the stream.
         parts = [reader.read(1), reader.read(3), reader.read(1000), reader.read()]
     assert b"".join(parts) == raw
@@ -267,7 +268,7 @@ def test_uncompressed_stream_refuses_seek() -> None:
     import contextlib
 
     with contextlib.ExitStack() as stack:
-        reader = layers.open_uncompressed(io.BytesIO(b"plain tar bytes"), stack)
+        reader = layer_tar.open_uncompressed(io.BytesIO(b"plain tar bytes"), stack)
         with pytest.raises(io.UnsupportedOperation):
             reader.seek(0)  # type: ignore[attr-defined]
 
@@ -279,9 +280,9 @@ def test_gzip_reader_reads_members_and_padding_like_gzipfile(padding, second_mem
     member = gzip.compress(bytes(range(256)) * 9000 + b"y" * (3 << 20))
     blob = member + padding + (member if second_member else b"")
     expected = gzip.GzipFile(fileobj=io.BytesIO(blob)).read()
-    reader = layers._GzipReader(io.BytesIO(blob))
+    reader = layer_tar._GzipReader(io.BytesIO(blob))
     got = b"".join(iter(lambda: reader.read(7 << 10), b""))
-    assert got == expected and layers._GzipReader(io.BytesIO(blob)).read() == expected
+    assert got == expected and layer_tar._GzipReader(io.BytesIO(blob)).read() == expected
 
 
 @pytest.mark.parametrize("blob, error", [
@@ -291,4 +292,4 @@ def test_gzip_reader_reads_members_and_padding_like_gzipfile(padding, second_mem
 ])
 def test_gzip_reader_refuses_truncated_or_trailing_junk(blob, error) -> None:
     with pytest.raises(error):
-        layers._GzipReader(io.BytesIO(blob)).read()
+        layer_tar._GzipReader(io.BytesIO(blob)).read()

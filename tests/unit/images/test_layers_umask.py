@@ -7,7 +7,7 @@ from typing import Iterator
 import pytest
 
 from rootless.config.paths import Paths
-from rootless.images import layers
+from rootless.images import layer_tar, layers
 from rootless.images.types import chain_ids
 from rootless.runtime.storage import driver as drv
 from tests.unit.images.layertar import LayerTar, sha256
@@ -27,8 +27,8 @@ def _mode(path: str) -> int:
 
 
 def test_layer_root_and_unlisted_parents_are_0755(tmp_path, monkeypatch, umask_077) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(layers.os, "fchown", lambda *_a: None)
-    monkeypatch.setattr(layers.os, "lchown", lambda *_a: None)
+    monkeypatch.setattr(layer_tar.os, "fchown", lambda *_a: None)
+    monkeypatch.setattr(layer_tar.os, "lchown", lambda *_a: None)
     paths = Paths(root=str(tmp_path / "store"), run=str(tmp_path / "run"))
     raw = LayerTar().file("usr/share/doc", b"x").dir("private", mode=0o700).bytes()
     blob = tmp_path / "blob"

@@ -10,7 +10,7 @@ import pytest
 
 from rootless.config.paths import Paths
 from rootless.errors import Conflict, Internal, InvalidArgument, NotFound, Unavailable
-from rootless.images import layers, types
+from rootless.images import layer_dirs, layers, types
 from rootless.images.store import ImageRecord, ImageStore, LayerRecord
 from rootless.images.store import _resolve as resolve_name
 from tests.unit.images.layertar import LayerTar, sha256
@@ -223,8 +223,8 @@ def test_garbage_collect_removes_what_no_image_needs(store: ImageStore) -> None:
     assert not store.has_blob(drop.layers[1].digest)
     assert all(store.has_blob(layer.digest) for layer in keep.layers)
     assert store.has_blob(keep.manifest_digest) and store.has_blob(keep.image_id)
-    assert all(layers.is_unpacked(store.paths, c) for c in keep.chain_ids)
-    assert not layers.is_unpacked(store.paths, drop.chain_ids[1])
+    assert all(layer_dirs.is_unpacked(store.paths, c) for c in keep.chain_ids)
+    assert not layer_dirs.is_unpacked(store.paths, drop.chain_ids[1])
 
 
 def test_ensure_unpacked_shares_chains(store: ImageStore) -> None:
@@ -295,9 +295,9 @@ def test_garbage_collect_keeps_chains_it_is_told_to(store: ImageStore) -> None:
     layers.ensure_unpacked(store, record)
     store.remove(record.image_id)
     store.garbage_collect(keep_chain_ids=record.chain_ids)
-    assert layers.is_unpacked(store.paths, record.chain_ids[0])
+    assert layer_dirs.is_unpacked(store.paths, record.chain_ids[0])
     store.garbage_collect()
-    assert not layers.is_unpacked(store.paths, record.chain_ids[0])
+    assert not layer_dirs.is_unpacked(store.paths, record.chain_ids[0])
 
 
 def test_recover_drops_unfinished_work_and_keeps_finished(store: ImageStore) -> None:
@@ -307,14 +307,14 @@ def test_recover_drops_unfinished_work_and_keeps_finished(store: ImageStore) -> 
     finished_blob = store.put_blob(b"downloaded, never recorded")
     half = store.ingest(sha256(b"x" * 10), 10)
     half.write(b"x" * 5)  # the writer is never committed nor aborted
-    unpack = os.path.join(store.paths.layers, layers.TMP_PREFIX + "killed")
+    unpack = os.path.join(store.paths.layers, layer_dirs.TMP_PREFIX + "killed")
     os.makedirs(os.path.join(unpack, "diff", "ro"))
     os.chmod(os.path.join(unpack, "diff", "ro"), 0o555)
     store.recover()
     assert os.listdir(store.paths.ingest) == []
     assert not os.path.exists(unpack)
     assert store.has_blob(finished_blob) and store.list() == [store.get("r/kept:1")]
-    assert all(layers.is_unpacked(store.paths, c) for c in kept.chain_ids)
+    assert all(layer_dirs.is_unpacked(store.paths, c) for c in kept.chain_ids)
 
 
 def test_claim_blob_serialises_fetches_and_honours_cancel(store: ImageStore) -> None:

@@ -1,4 +1,4 @@
-"""Deleting images crash-safely, and what the next start does about a crash (images/store.py, layers.py).
+"""Deleting images crash-safely, and what the next start does about a crash (images/store.py, layer_dirs.py).
 
 A crash is simulated at each crash point of a garbage collection: the
 crash hook raises instead of SIGKILLing pytest, and nothing after it runs
@@ -18,7 +18,7 @@ import pytest
 
 from rootless.config.paths import Paths
 from rootless.config.settings import StorageReserve
-from rootless.images import crashpoint, layers
+from rootless.images import crashpoint, layer_dirs, layers
 from rootless.images.archive import load_archive
 from rootless.images.diskspace import NoSpace, SpaceGuard, free_bytes, mountpoint, no_space
 from rootless.images.store import ImageRecord, ImageStore
@@ -55,14 +55,14 @@ def blobs_of(record: ImageRecord) -> List[str]:
 
 def visible_layers(paths: Paths) -> List[str]:
     return sorted("sha256:" + n for n in os.listdir(paths.layers)
-                  if len(n) == 64 and layers.is_unpacked(paths, "sha256:" + n))
+                  if len(n) == 64 and layer_dirs.is_unpacked(paths, "sha256:" + n))
 
 
 def check_no_layer_without_blob(store: ImageStore, records: List[ImageRecord]) -> None:
     """The state a crash leaves: every visible layer of these images still has its blob."""
     for record in records:
         for layer, chain in zip(record.layers, record.chain_ids):
-            if layers.is_unpacked(store.paths, chain):
+            if layer_dirs.is_unpacked(store.paths, chain):
                 assert store.has_blob(layer.digest), f"layer {chain} is visible but its blob is gone"
 
 
@@ -78,20 +78,20 @@ def test_a_collection_killed_at_any_step_is_finished_at_start(store: ImageStore,
     with pytest.raises(Killed):
         store.garbage_collect()
     check_no_layer_without_blob(store, [doomed, shared])
-    assert all(n == ".trash" or layers.is_unpacked(paths, "sha256:" + n.split(".")[0])
+    assert all(n == ".trash" or layer_dirs.is_unpacked(paths, "sha256:" + n.split(".")[0])
                for n in os.listdir(paths.layers) if not n.endswith(".lock")), "a half-deleted layer is visible"
     monkeypatch.delenv(crashpoint.CRASH_ENV)
 
     ImageStore(paths).recover()  # the next daemon start
 
-    assert os.listdir(layers.trash_dir(paths)) == []
+    assert os.listdir(layer_dirs.trash_dir(paths)) == []
     gone = set(blobs_of(doomed)) - set(blobs_of(shared))
     assert not any(store.has_blob(d) for d in gone)
     assert all(store.has_blob(d) for d in blobs_of(shared))
     assert visible_layers(paths) == shared.chain_ids
     assert sorted(os.listdir(paths.layers)) == [".trash", shared.chain_ids[0][7:], shared.chain_ids[0][7:] + ".lock"]
     again = add_test_image(store, [b"base", b"top", b"more"])  # a pull of the same image again
-    assert layers.ensure_unpacked(store, again)[-1] == layers.diff_dir(paths, again.chain_ids[-1])
+    assert layers.ensure_unpacked(store, again)[-1] == layer_dirs.diff_dir(paths, again.chain_ids[-1])
 
 
 def test_a_recovery_killed_itself_is_finished_by_the_next(store: ImageStore, paths: Paths,
@@ -107,7 +107,7 @@ def test_a_recovery_killed_itself_is_finished_by_the_next(store: ImageStore, pat
     monkeypatch.delenv(crashpoint.CRASH_ENV)
     ImageStore(paths).recover()
     assert os.listdir(paths.blobs) == [] and visible_layers(paths) == []
-    assert os.listdir(layers.trash_dir(paths)) == []
+    assert os.listdir(layer_dirs.trash_dir(paths)) == []
 
 
 def test_a_journal_entry_an_image_needs_again_is_kept(store: ImageStore, paths: Paths,
@@ -115,19 +115,19 @@ def test_a_journal_entry_an_image_needs_again_is_kept(store: ImageStore, paths: 
     """Finishing a collection re-checks the index: only what is still unreferenced goes."""
     record = add_test_image(store, [b"x"], tag="docker.io/library/x:1")
     layers.ensure_unpacked(store, record)
-    with open(layers.journal_path(paths), "w") as f:
+    with open(layer_dirs.journal_path(paths), "w") as f:
         json.dump({"blobs": blobs_of(record), "layers": record.chain_ids}, f)
     ImageStore(paths).recover()
     assert all(store.has_blob(d) for d in blobs_of(record))
     assert visible_layers(paths) == record.chain_ids
-    assert not os.path.exists(layers.journal_path(paths))
+    assert not os.path.exists(layer_dirs.journal_path(paths))
 
 
 def half_deleted_layer(store: ImageStore, record: ImageRecord) -> str:
     """What deleting in place and a SIGKILL left (older versions): the chain dir, meta.json gone."""
     chain = record.chain_ids[0]
     layers.ensure_unpacked(store, record)
-    os.unlink(os.path.join(layers.layer_dir(store.paths, chain), "meta.json"))
+    os.unlink(os.path.join(layer_dirs.layer_dir(store.paths, chain), "meta.json"))
     return chain
 
 
@@ -136,18 +136,18 @@ def test_unpack_replaces_a_half_deleted_layer_dir(store: ImageStore) -> None:
     record = add_test_image(store, [b"content"])
     chain = half_deleted_layer(store, record)
     [diff] = layers.ensure_unpacked(store, record)
-    assert layers.is_unpacked(store.paths, chain)
+    assert layer_dirs.is_unpacked(store.paths, chain)
     with open(os.path.join(diff, "f0"), "rb") as f:
         assert f.read() == b"content"
-    assert os.listdir(layers.trash_dir(store.paths)) == []
+    assert os.listdir(layer_dirs.trash_dir(store.paths)) == []
 
 
 def test_recover_clears_half_deleted_layer_dirs(store: ImageStore, paths: Paths) -> None:
     record = add_test_image(store, [b"content"])
     chain = half_deleted_layer(store, record)
     ImageStore(paths).recover()
-    assert not os.path.exists(layers.layer_dir(paths, chain))
-    assert visible_layers(paths) == [] and os.listdir(layers.trash_dir(paths)) == []
+    assert not os.path.exists(layer_dirs.layer_dir(paths, chain))
+    assert visible_layers(paths) == [] and os.listdir(layer_dirs.trash_dir(paths)) == []
 
 
 # -- load of an image the store has ---------------------------------------------------------------
@@ -229,7 +229,7 @@ def bomb_header(size: int) -> bytes:
 
 def test_a_bomb_layer_is_stopped_at_its_header_and_cleaned(paths: Paths) -> None:
     os.makedirs(paths.layers)
-    layers.set_reserve(paths, StorageReserve(limit=max(0, free_bytes(paths.layers) - (64 << 20))))
+    layer_dirs.set_reserve(paths, StorageReserve(limit=max(0, free_bytes(paths.layers) - (64 << 20))))
     blob = os.path.join(paths.root, "bomb")
     with open(blob, "wb") as f:
         f.write(bomb_header(64 << 30))

@@ -9,7 +9,7 @@ import pytest
 
 from rootless.config.paths import Paths
 from rootless.errors import InvalidArgument, Unavailable
-from rootless.images import layers
+from rootless.images import layer_dirs, layer_tar, layers
 from rootless.images.store import ImageStore
 from rootless.images.types import chain_ids
 from tests.unit.images.layertar import LayerTar, sha256
@@ -18,8 +18,8 @@ from tests.unit.images.layertar import LayerTar, sha256
 @pytest.fixture(autouse=True)
 def owners(monkeypatch: pytest.MonkeyPatch) -> None:
     """No chown (no root needed)."""
-    monkeypatch.setattr(layers.os, "lchown", lambda p, u, g: None)
-    monkeypatch.setattr(layers.os, "fchown", lambda fd, u, g: None)
+    monkeypatch.setattr(layer_tar.os, "lchown", lambda p, u, g: None)
+    monkeypatch.setattr(layer_tar.os, "fchown", lambda fd, u, g: None)
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def write_in_chunks(writer, blob: bytes, size: int = 1000) -> None:  # type: ign
 
 
 def leftovers(store: ImageStore) -> List[str]:
-    return [n for n in os.listdir(store.paths.layers) if n.startswith(layers.TMP_PREFIX)]
+    return [n for n in os.listdir(store.paths.layers) if n.startswith(layer_dirs.TMP_PREFIX)]
 
 
 def test_layer_is_unpacked_from_the_growing_ingest(store) -> None:
@@ -61,8 +61,8 @@ def test_layer_is_unpacked_from_the_growing_ingest(store) -> None:
         streamed.committed()
     streamed.close()
     assert streamed.error is None
-    assert layers.is_unpacked(store.paths, chain) and store.has_blob(sha256(blob))
-    assert len(os.listdir(os.path.join(layers.diff_dir(store.paths, chain), "etc"))) == 20
+    assert layer_dirs.is_unpacked(store.paths, chain) and store.has_blob(sha256(blob))
+    assert len(os.listdir(os.path.join(layer_dirs.diff_dir(store.paths, chain), "etc"))) == 20
 
 
 def test_layer_is_not_published_before_the_blob_is_committed(store) -> None:
@@ -71,11 +71,11 @@ def test_layer_is_not_published_before_the_blob_is_committed(store) -> None:
     with writer:
         write_in_chunks(writer, blob)
         time.sleep(0.3)  # the whole tar is there: only the commit is missing
-        assert not layers.is_unpacked(store.paths, chain)
+        assert not layer_dirs.is_unpacked(store.paths, chain)
         writer.commit()
         streamed.committed()
     streamed.close()
-    assert layers.is_unpacked(store.paths, chain)
+    assert layer_dirs.is_unpacked(store.paths, chain)
 
 
 def test_aborted_download_leaves_no_layer(store) -> None:
@@ -85,7 +85,7 @@ def test_aborted_download_leaves_no_layer(store) -> None:
         writer.write(blob[:len(blob) // 2])
     streamed.close()  # without committed(): the unpack gives up
     assert isinstance(streamed.error, Unavailable)
-    assert not layers.is_unpacked(store.paths, chain) and leftovers(store) == []
+    assert not layer_dirs.is_unpacked(store.paths, chain) and leftovers(store) == []
 
 
 def test_diff_id_mismatch_is_reported_and_nothing_published(store) -> None:
@@ -97,7 +97,7 @@ def test_diff_id_mismatch_is_reported_and_nothing_published(store) -> None:
         streamed.committed()
     streamed.close()
     assert isinstance(streamed.error, InvalidArgument)
-    assert not layers.is_unpacked(store.paths, chain) and leftovers(store) == []
+    assert not layer_dirs.is_unpacked(store.paths, chain) and leftovers(store) == []
 
 
 def test_blob_writer_reports_bytes_written(store) -> None:

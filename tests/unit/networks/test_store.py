@@ -179,5 +179,8 @@ def test_prune_removes_unused_custom_networks(store: NetworkStore) -> None:
     store.create("idle2")
     store.connect("used", "c1", "one")
     assert sorted(store.prune({"label": ["k"]})) == ["idle"]
-    assert store.prune() == ["idle2"]
+    assert store.prune({"until": ["2000-01-01T00:00:00Z"]}) == []  # created after: kept
+    with pytest.raises(InvalidArgument, match="invalid filter 'dangling'"):
+        store.prune({"dangling": ["true"]})  # a key prune does not know is refused, not ignored
+    assert store.prune({"label!": ["k"], "until": ["0s"]}) == ["idle2"]
     assert names(store.list({"type": ["custom"]})) == ["used"]

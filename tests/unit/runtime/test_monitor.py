@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from rootless.runtime import monitor
-from rootless.runtime.monitor import MonitorConfig
+from rootless.runtime import monitor, monitor_protocol
+from rootless.runtime.monitor_protocol import MonitorConfig
 
 
 def config(**extra):
@@ -45,7 +45,7 @@ def test_receive_fd_over_scm_rights(tmp_path):
     with left, right, open(target, "rb") as f:
         fds = array.array("i", [f.fileno()])
         left.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
-        received = monitor.receive_fd(right)
+        received = monitor_protocol.receive_fd(right)
         try:
             assert os.read(received, 100) == b"pty stand-in"
         finally:
@@ -57,7 +57,7 @@ def test_receive_fd_without_fd_fails():
     with left, right:
         left.sendall(b"x")
         with pytest.raises(OSError):
-            monitor.receive_fd(right)
+            monitor_protocol.receive_fd(right)
 
 
 def test_read_request_takes_the_stdio_fds():

@@ -58,7 +58,8 @@ def destinations(config: Dict[str, Any]) -> List[str]:
     (["/entry"], ["a"], None, ["b"], ["/entry", "b"]),
     (["/entry"], ["a"], ["/other"], None, ["/other"]),  # --entrypoint drops the image CMD
     (["/entry"], ["a"], ["/other"], ["x"], ["/other", "x"]),
-    (["/entry"], ["a"], [""], None, ["a"]),  # --entrypoint "" clears it, keeps CMD
+    (["/entry"], ["a"], [""], ["b"], ["b"]),  # --entrypoint "" clears it (and, as in moby, the image CMD)
+    (["/entry"], ["a"], [], None, ["a"]),  # an API "Entrypoint": [] clears it, keeps CMD
     (["/entry"], ["a"], [], ["b"], ["b"]),
     (None, ["sh"], None, [], ["sh"]),
 ])
@@ -69,6 +70,14 @@ def test_resolve_args_follows_docker(image_ep: Any, image_cmd: Any, ep: Any, cmd
 def test_resolve_args_without_any_command_is_refused() -> None:
     with pytest.raises(InvalidArgument, match="no command specified"):
         spec.resolve_args(None, None, None, None)
+
+
+def test_the_process_gets_no_value_for_a_bare_key() -> None:
+    # Config.Env ["A", "PATH=/x"] (a bare A at create hid the image's A): the process has no A;
+    # a bare PATH would unset the daemon's default PATH, as moby's ReplaceOrAppendEnvValues
+    env = spec.container_env(["A", "PATH=/x"], "h", False, "/root")
+    assert not any(e.startswith("A=") or e == "A" for e in env) and "PATH=/x" in env
+    assert not any(e.startswith("PATH=") for e in spec.container_env(["PATH"], "h", False, "/root"))
 
 
 def test_merge_env_overlays_by_key_and_unsets_bare_names() -> None:

@@ -7,7 +7,7 @@ import time
 
 from rootless.config.paths import Paths
 from rootless.errors import Internal, ToolError
-from rootless.runtime import monitor, supervisor
+from rootless.runtime import monitor, monitor_protocol, supervisor
 from rootless.runtime.crun import Crun
 from rootless.runtime.supervisor import Supervisor
 
@@ -82,8 +82,8 @@ def test_remove_after_monitor_skips_crun_delete(tmp_path, fp):
 def test_is_alive_matches_pid_and_start_time(tmp_path):
     sup = make(tmp_path)
     os.makedirs(sup.paths.monitor_dir("c1"))
-    started = monitor.process_start_time(os.getpid())
-    assert started is not None and started == monitor.process_start_time("self")
+    started = monitor_protocol.process_start_time(os.getpid())
+    assert started is not None and started == monitor_protocol.process_start_time("self")
     with open(sup.paths.monitor_pidfile("c1"), "w") as f:
         f.write(f"{os.getpid()} {started}\n")  # a zygote-forked monitor's cmdline is not its own
     assert sup.monitor_pid("c1") == os.getpid() and sup.is_alive("c1")
@@ -96,7 +96,7 @@ def test_wait_exit_wakes_on_ready_pipe_eof_while_monitor_finishes(tmp_path):
     sup = make(tmp_path)
     os.makedirs(sup.paths.monitor_dir("c1"))
     with open(sup.paths.monitor_pidfile("c1"), "w") as f:
-        f.write(f"{os.getpid()} {monitor.process_start_time('self')}\n")  # "alive": it is us
+        f.write(f"{os.getpid()} {monitor_protocol.process_start_time('self')}\n")  # "alive": it is us
     read_end, write_end = os.pipe()
     sup._exit_fds["c1"] = read_end
 
@@ -136,7 +136,7 @@ def test_resume_start_without_a_live_monitor_is_none(tmp_path):
     sup = make(tmp_path)
     assert sup.resume_start("c1", timeout=0.1) is None
     os.makedirs(sup.paths.monitor_dir("c1"))
-    with open(os.path.join(sup.paths.monitor_dir("c1"), monitor.READY), "w") as f:
+    with open(os.path.join(sup.paths.monitor_dir("c1"), monitor_protocol.READY), "w") as f:
         f.write('{"pid": 5, "ports": [], "monitor_pid": 6}')
     assert sup.resume_start("c1", timeout=0.1) is None  # a ready report, but no monitor behind it
 

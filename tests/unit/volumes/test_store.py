@@ -122,6 +122,15 @@ def test_prune_label_filter(store: VolumeStore) -> None:
     assert deleted == ["aa"]
 
 
+def test_prune_skips_volumes_with_options_even_with_all(store: VolumeStore) -> None:
+    # moby's Prune: a volume with mount options holds no local data to reclaim
+    store.create("opts", options={"type": "tmpfs", "device": "tmpfs"})
+    store.create(options={"o": "size=1m"}, anonymous=True)
+    store.create("plain")
+    deleted, _ = store.prune(lambda _n: False, {"all": ["true"]})
+    assert deleted == ["plain"]
+
+
 class Killed(BaseException):
     """Stands for SIGKILL: nothing after the raise point runs (no except Exception catches it)."""
 

@@ -6,12 +6,12 @@ import pytest
 
 from rootless.config.paths import Paths
 from rootless.errors import InvalidArgument
-from rootless.runtime.storage import fuse_overlayfs, overlay
+from rootless.runtime.storage import driver, fuse_overlayfs, overlay
 
 
 def test_lowerdirs_are_top_first_and_never_empty() -> None:
-    assert overlay.lowerdir_paths(["/l/1", "/l/2"], "/e") == ["/l/2", "/l/1"]
-    assert overlay.lowerdir_paths([], "/e") == ["/e"]
+    assert driver.lowerdir_paths(["/l/1", "/l/2"], "/e") == ["/l/2", "/l/1"]
+    assert driver.lowerdir_paths([], "/e") == ["/e"]
 
 
 def test_overlay_options() -> None:

@@ -1,0 +1,217 @@
+"""What the container state machine needs from the host: the runtime port.
+
+`Containers` (engine/containers.py) drives a container through created,
+running and exited; turning that into a rootfs and processes is the storage
+driver's, the monitor's (runtime/supervisor.py) and crun's work. This module
+is the seam between the two: `ContainerRuntime` is the Protocol the state
+machine is written against, `HostRuntime` the real thing composed of driver,
+supervisor and crun. Unit tests inject a fake (tests/unit/engine/fake_runtime.py),
+so transitions, restart policies and adoption run without processes.
+podman draws the same line: libpod's OCIRuntime "holds no state logic".
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Protocol, Tuple
+
+from rootless.config import Paths
+from rootless.errors import RootlessError
+from rootless.images import layers
+from rootless.images.store import ImageRecord, ImageStore
+from rootless.host.cgroups import CgroupInfo
+from rootless.host.userns import Mapping
+from rootless.runtime import crun as crun_mod
+from rootless.runtime import spec as runtime_spec
+from rootless.runtime.storage.changes import list_changes
+from rootless.runtime.storage.driver import RootfsLayout, StorageDriver, read_lowers
+from rootless.runtime.supervisor import ExecProcess, Launched, Supervisor
+from rootless.util import fs
+
+START_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """How the monitor runs one start of a container (stdio, logs, network helper)."""
+
+    log_path: str
+    log_max_size: int
+    log_max_files: int
+    tty: bool
+    open_stdin: bool
+    stdin_once: bool
+    network: str  # the monitor's network helper: slirp4netns | none
+    ports: List[Dict[str, Any]]
+
+
+class ContainerRuntime(Protocol):
+    """Rootfs and processes of containers, by id; no records, no state logic."""
+
+    def prepare_rootfs(self, container_id: str, image: ImageRecord) -> None:
+        """The container's writable rootfs over the image's unpacked layers."""
+
+    def mount(self, container_id: str) -> str:
+        """Mount the rootfs (idempotent); its path."""
+
+    def upper_dir(self, container_id: str) -> str:
+        """The container's own changes (docker's SizeRw, diff, commit)."""
+
+    def changes(self, container_id: str) -> List[Dict[str, Any]]:
+        """docker diff: what the container changed over its image's layers."""
+
+    def remove_rootfs(self, container_id: str) -> None:
+        """Unmount and delete the rootfs and the monitor's directory (docker rm)."""
+
+    def launch(self, container_id: str, bundle: str, options: runtime_spec.SpecOptions,
+               monitor: MonitorSettings) -> Launched:
+        """Write the OCI bundle and have a monitor `crun create` it; the process waits for start()."""
+
+    def start(self, container_id: str) -> None:
+        """Let a launched container's process run (`crun start`)."""
+
+    def resume_start(self, container_id: str) -> Optional[Launched]:
+        """Finish a start a killed daemon left off; None when no monitor runs."""
+
+    def has_leftovers(self, container_id: str) -> bool:
+        """A monitor directory or a mounted rootfs: what a start leaves before it is recorded."""
+
+    def wait_exit(self, container_id: str) -> Optional[Dict[str, Any]]:
+        """Block until the container's process is gone; its exit report (ExitCode, FinishedAt)."""
+
+    def read_exit(self, container_id: str) -> Optional[Dict[str, Any]]:
+        """The exit report if the process is gone, else None."""
+
+    def is_alive(self, container_id: str) -> bool:
+        """The container's monitor still runs."""
+
+    def teardown(self, container_id: str) -> None:
+        """After the process is gone: unmount the rootfs, forget the monitor."""
+
+    def signal(self, container_id: str, sig: int) -> None:
+        """Send sig to the container's process; ToolError when the runtime refuses."""
+
+    def pause(self, container_id: str) -> None:
+        """Freeze every process of the container."""
+
+    def resume(self, container_id: str) -> None:
+        """Thaw a paused container."""
+
+    def resize(self, container_id: str, height: int, width: int) -> None:
+        """The container's TTY size."""
+
+    def attach(self, container_id: str, stdin: bool, stdout: bool, stderr: bool) -> socket.socket:
+        """A connection to the monitor's stdio socket."""
+
+    def exec(self, container_id: str, exec_id: str, process: Dict[str, Any], *, stdin: bool,
+             detach: bool) -> ExecProcess:
+        """Start an extra process in the running container (`crun exec`)."""
+
+
+@dataclass(frozen=True)
+class ContainerHost:
+    """What containers need to know about this host (found once, at daemon start)."""
+
+    storage_driver: str
+    network_backend: str
+    cgroup: CgroupInfo
+    spec_host: runtime_spec.HostFacts
+    hooks_dirs: Tuple[str, ...]
+    runtime_name: str  # HostConfig.Runtime as inspect names it
+
+
+@dataclass(frozen=True)
+class RuntimeHost:
+    """What the runtime needs to know about this host and daemon."""
+
+    mapping: Mapping
+    cgroup: CgroupInfo
+    spec_host: runtime_spec.HostFacts
+    runtime_binary: str
+    log_level: str
+
+
+class HostRuntime:
+    """ContainerRuntime on this host: a storage driver, the monitors, crun."""
+
+    def __init__(self, paths: Paths, image_store: ImageStore, driver: StorageDriver, host: RuntimeHost,
+                 supervisor: Optional[Supervisor] = None) -> None:
+        self.paths = paths
+        self.image_store = image_store
+        self.driver = driver
+        self.host = host
+        self.crun = crun_mod.Crun(host.runtime_binary, paths.crun_state, host.cgroup.manager)
+        self.supervisor = supervisor or Supervisor(paths, self.crun)
+
+    def prepare_rootfs(self, container_id: str, image: ImageRecord) -> None:
+        self.driver.create(container_id, layers.ensure_unpacked(self.image_store, image))
+
+    def mount(self, container_id: str) -> str:
+        return self.driver.mount(container_id)
+
+    def upper_dir(self, container_id: str) -> str:
+        return self.driver.upper_dir(container_id)
+
+    def changes(self, container_id: str) -> List[Dict[str, Any]]:
+        layout = RootfsLayout.of(self.paths, container_id)
+        return list_changes(self.driver.upper_dir(container_id), read_lowers(layout))
+
+    def remove_rootfs(self, container_id: str) -> None:
+        self.driver.remove(container_id)
+        self.supervisor.remove(container_id)
+
+    def launch(self, container_id: str, bundle: str, options: runtime_spec.SpecOptions,
+               monitor: MonitorSettings) -> Launched:
+        spec = runtime_spec.build_spec(options, self.host.mapping, self.host.spec_host)
+        fs.ensure_dir(bundle)
+        fs.atomic_write_json(os.path.join(bundle, "config.json"), spec, 0o600)
+        config = self.supervisor.new_config(
+            container_id, bundle, monitor.log_path, log_max_size=monitor.log_max_size,
+            log_max_files=monitor.log_max_files, tty=monitor.tty, open_stdin=monitor.open_stdin,
+            stdin_once=monitor.stdin_once, network=monitor.network, ports=monitor.ports,
+            log_level=self.host.log_level)
+        return self.supervisor.launch(config, timeout=START_TIMEOUT)
+
+    def start(self, container_id: str) -> None:
+        self.supervisor.start(container_id)
+
+    def resume_start(self, container_id: str) -> Optional[Launched]:
+        return self.supervisor.resume_start(container_id, timeout=START_TIMEOUT)
+
+    def has_leftovers(self, container_id: str) -> bool:
+        return os.path.isdir(self.paths.monitor_dir(container_id)) or self.driver.is_mounted(container_id)
+
+    def wait_exit(self, container_id: str) -> Optional[Dict[str, Any]]:
+        return self.supervisor.wait_exit(container_id)
+
+    def read_exit(self, container_id: str) -> Optional[Dict[str, Any]]:
+        return self.supervisor.read_exit(container_id)
+
+    def is_alive(self, container_id: str) -> bool:
+        return self.supervisor.is_alive(container_id)
+
+    def teardown(self, container_id: str) -> None:
+        with contextlib.suppress(RootlessError, OSError):
+            self.driver.unmount(container_id)
+        self.supervisor.remove(container_id)
+
+    def signal(self, container_id: str, sig: int) -> None:
+        self.crun.kill(container_id, sig)
+
+    def pause(self, container_id: str) -> None:
+        self.crun.pause(container_id)
+
+    def resume(self, container_id: str) -> None:
+        self.crun.resume(container_id)
+
+    def resize(self, container_id: str, height: int, width: int) -> None:
+        self.supervisor.resize(container_id, height, width)
+
+    def attach(self, container_id: str, stdin: bool, stdout: bool, stderr: bool) -> socket.socket:
+        return self.supervisor.attach(container_id, stdin, stdout, stderr)
+
+    def exec(self, container_id: str, exec_id: str, process: Dict[str, Any], *, stdin: bool,
+             detach: bool) -> ExecProcess:
+        return self.supervisor.exec(container_id, exec_id, process, stdin=stdin, detach=detach)

@@ -1,0 +1,107 @@
+"""Containers' volumes: chosen once at create, kept for the container's life.
+
+Docker and podman pick a container's volumes once, at create: every start
+mounts the same ones, `rm -v` removes exactly its anonymous ones. The lock
+makes "which containers use it" and "remove it" one step against a create
+that is choosing the same volume. Volumes the engine makes or removes on its
+own (a container's, a prune's) are announced as docker announces them.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
+
+from rootless.engine import container_spec
+from rootless.engine.container_spec import MountRequest
+from rootless.engine.events import EventBus
+from rootless.errors import InvalidArgument, RootlessError
+from rootless.volumes.store import VolumeStore
+
+logger = logging.getLogger(__name__)
+
+# Ids of the containers (running or not) that mount a volume, by its name.
+VolumeUsers = Callable[[str], List[str]]
+
+
+class ContainerVolumes:
+    """Named and anonymous volumes as containers use them; one per engine."""
+
+    def __init__(self, store: VolumeStore, events: EventBus) -> None:
+        self.store = store
+        self.events = events
+        self.lock = threading.RLock()
+
+    def mount_points(self, requests: Sequence[MountRequest], recorded: Mapping[str, Any],
+                     made: List[Dict[str, Any]]) -> None:
+        """docker's MountPoints for requests, appended to made as volumes are created.
+
+        recorded maps a destination to its earlier MountPoint: an anonymous
+        volume recorded there is reused. The caller keeps made, so a failed
+        create can remove what was made before the failure.
+        """
+        with self.lock:
+            for request in requests:
+                name = str((recorded.get(request.destination) or {}).get("Name") or "")
+                made.append(self._mount_point(request, name))
+
+    def _mount_point(self, request: MountRequest, recorded_name: str) -> Dict[str, Any]:
+        rw = not request.read_only
+        if request.is_volume:
+            name = request.source or recorded_name
+            created = not name or not self.store.exists(name)
+            volume = self.store.create(name or None, labels=dict(request.labels), anonymous=request.is_anonymous)
+            if created:
+                self.events.publish("volume", "create", volume.name, driver="local")
+            return {"Type": "volume", "Name": volume.name, "Source": volume.mountpoint,
+                    "Destination": request.destination, "Driver": "local", "Mode": "z", "RW": rw,
+                    "Propagation": ""}
+        if not os.path.exists(request.source):
+            raise InvalidArgument(f"invalid mount config: bind source path does not exist: {request.source}")
+        return {"Type": "bind", "Source": request.source, "Destination": request.destination, "Mode": "",
+                "RW": rw, "Propagation": "rprivate"}
+
+    def remove_anonymous(self, container_id: str, names: Sequence[str], users: VolumeUsers) -> None:
+        """Remove a container's anonymous volumes that no other container uses (docker rm -v)."""
+        with self.lock:
+            for name in names:
+                if any(user != container_id for user in users(name)):
+                    continue  # moby ignores "in use" here: another container shares it
+                try:
+                    self.store.remove(name)
+                except RootlessError as exc:
+                    logger.warning("can't remove volume %s of container %s: %s", name, container_id, exc)
+                    continue
+                self.events.publish("volume", "destroy", name, driver="local")
+
+    def remove(self, name: str, force: bool, users: VolumeUsers) -> None:
+        """docker volume rm: refused while any container, also a stopped one, uses it.
+
+        Raises:
+            Conflict: "remove NAME: volume is in use - [ID]" (docker's words), even with force.
+            NotFound: no such volume (not with force).
+        """
+        with self.lock:
+            self.store.remove(name, force, users(name))
+        self.events.publish("volume", "destroy", name, driver="local")
+
+    def prune(self, filters: Dict[str, List[str]], users: VolumeUsers) -> Tuple[List[str], int]:
+        """docker volume prune: unused anonymous volumes (all unused ones with all=true)."""
+        with self.lock:
+            deleted, space = self.store.prune(lambda name: bool(users(name)), filters)
+        for name in deleted:
+            self.events.publish("volume", "destroy", name, driver="local")
+        return deleted, space
+
+
+def anonymous_names(config: Dict[str, Any], host_config: Dict[str, Any],
+                    mounts: Sequence[Mapping[str, Any]]) -> List[str]:
+    """Names of the volumes made for a container (-v /path, image VOLUME), from its record."""
+    try:
+        requests = container_spec.mount_requests(config, host_config)
+    except InvalidArgument:
+        return []
+    recorded = {m.get("Destination"): m for m in mounts}
+    names = [(recorded.get(r.destination) or {}).get("Name") for r in requests if r.is_anonymous]
+    return [str(name) for name in names if name]
