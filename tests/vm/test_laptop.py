@@ -126,7 +126,8 @@ def test_memory_limit_oom_kills_a_200m_allocation(image: str) -> None:
     assert inspect("oom")["HostConfig"]["Memory"] == 64 << 20
 
 
-@pytest.mark.xfail(strict=True, reason="engine wiring: lifecycle must pass exit.json's OOMKilled to mark_exited")
+@pytest.mark.xfail(strict=True,
+                   reason="engine wiring: Containers._on_exit must pass exit.json's OOMKilled to _mark_exited")
 def test_oom_killed_is_reported_in_state(image: str) -> None:
     assert inspect("oom")["State"]["OOMKilled"] is True
 
@@ -197,7 +198,8 @@ def test_crun_update_changes_a_running_containers_limits(image: str) -> None:
     rootless("rm", "-f", "limits", check=True)
 
 
-@pytest.mark.xfail(strict=True, reason="engine wiring: lifecycle.stats must call runtime.cgroup_manager.container_stats")
+@pytest.mark.xfail(strict=True,
+                   reason="engine wiring: Containers.stats must call runtime.cgroup_manager.container_stats")
 def test_stats_no_stream(image: str) -> None:
     rootless("run", "-d", "--name", "limits", "--memory", "64m", image, "sleep", "600", check=True)
     out = docker("stats", "--no-stream", "--format", "{{json .}}", "limits")
