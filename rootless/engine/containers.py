@@ -292,7 +292,7 @@ class Containers(ContainerReads):
         with self._lock:
             container.data["Internal"] = {"ports": list(launched.ports)}
             container.set_state("running", Pid=launched.pid, StartedAt=now_rfc3339(), ExitCode=0, Error="",
-                                FinishedAt="0001-01-01T00:00:00Z")
+                                FinishedAt="0001-01-01T00:00:00Z", OOMKilled=False)
             container.save()
             self._changed.notify_all()
 
@@ -394,10 +394,10 @@ class Containers(ContainerReads):
 
     # -- exits and restart policies ---------------------------------------------
     def _mark_exited(self, container: Container, exit_code: int, finished_at: Optional[str] = None,
-                     error: str = "") -> None:
+                     error: str = "", oom: bool = False) -> None:
         with self._lock:
             container.set_state("exited", ExitCode=exit_code, FinishedAt=finished_at or now_rfc3339(),
-                                Error=error, OOMKilled=False)
+                                Error=error, OOMKilled=oom)
             container.save()
             self._exit_generation[container.id] = self._exit_generation.get(container.id, 0) + 1
             self._changed.notify_all()
@@ -417,7 +417,8 @@ class Containers(ContainerReads):
     def _on_exit(self, container: Container, exit_info: Dict[str, Any]) -> None:
         code = int(exit_info.get("ExitCode", 255))
         self.runtime.teardown(container.id)
-        self._mark_exited(container, code, exit_info.get("FinishedAt"))
+        # the monitor read the cgroup's memory.events oom_kill before the cgroup went away
+        self._mark_exited(container, code, exit_info.get("FinishedAt"), oom=bool(exit_info.get("OOMKilled")))
         self.publish(container, "die", exitCode=str(code))
         if container.auto_remove:
             with contextlib.suppress(RootlessError):

@@ -52,11 +52,13 @@ class FakeRuntime:
         self._lock = threading.Lock()
 
     # -- test controls --------------------------------------------------------
-    def exit(self, container_id: str, code: int) -> None:
+    def exit(self, container_id: str, code: int, oom_killed: bool = False) -> None:
         """The container's process ends with code (as its monitor would report)."""
         with self._lock:
             process = self.processes.pop(container_id)
             process.report = {"ExitCode": code, "FinishedAt": "2026-01-01T00:00:00.000000000Z"}
+            if oom_killed:
+                process.report["OOMKilled"] = True
             self.exits[container_id] = process.report
         process.exited.set()
 

@@ -702,3 +702,16 @@ def test_logs_files_and_processes_of_a_container(world: World) -> None:
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as got:
         assert got.extractfile("greeting").read() == b"hi"  # type: ignore[union-attr]
     assert b"greeting" in b"".join(world.containers.export(container))
+
+
+# -- cgroups: OOM kills, stats, update ----------------------------------------------------
+def test_an_oom_kill_reported_by_the_monitor_sets_state_oomkilled_until_the_next_start(world: World) -> None:
+    container = world.run()
+    world.runtime.exit(container.id, 137, oom_killed=True)
+    world.containers.wait(container, "not-running", 5)
+    assert container.state["OOMKilled"] is True and container.exit_code == 137
+    world.containers.start(container)
+    assert container.state["OOMKilled"] is False
+    world.runtime.exit(container.id, 137)
+    world.containers.wait(container, "not-running", 5)
+    assert container.state["OOMKilled"] is False
