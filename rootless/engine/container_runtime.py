@@ -23,6 +23,7 @@ from rootless.images import layers
 from rootless.images.store import ImageRecord, ImageStore
 from rootless.host.cgroups import CgroupInfo
 from rootless.host.userns import Mapping
+from rootless.runtime import cgroup_manager
 from rootless.runtime import crun as crun_mod
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime.storage.changes import list_changes
@@ -98,6 +99,12 @@ class ContainerRuntime(Protocol):
 
     def resume(self, container_id: str) -> None:
         """Thaw a paused container."""
+
+    def stats(self, container_id: str, pid: int, name: str, previous: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        """One docker stats sample of the running container's cgroup (previous: the sample before, as precpu)."""
+
+    def update(self, container_id: str, resources: Dict[str, Any]) -> None:
+        """New linux.resources for the running container (`crun update`)."""
 
     def resize(self, container_id: str, height: int, width: int) -> None:
         """The container's TTY size."""
@@ -205,6 +212,13 @@ class HostRuntime:
 
     def resume(self, container_id: str) -> None:
         self.crun.resume(container_id)
+
+    def stats(self, container_id: str, pid: int, name: str, previous: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        return cgroup_manager.container_stats(pid, name, container_id, previous)
+
+    def update(self, container_id: str, resources: Dict[str, Any]) -> None:
+        fs.ensure_dir(self.paths.tmp)
+        self.crun.update(container_id, resources, self.paths.tmp)
 
     def resize(self, container_id: str, height: int, width: int) -> None:
         self.supervisor.resize(container_id, height, width)

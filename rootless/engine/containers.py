@@ -669,9 +669,13 @@ class Containers(ContainerReads):
             container.save()
         self.publish(container, "unpause")
 
-    def stats(self, container: Container) -> Dict[str, Any]:
+    def stats(self, container: Container, previous: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """One docker stats sample (previous: the sample before, whose cpu becomes precpu_stats)."""
         self.refuse_without_cgroups("stats")
-        raise FailedPrecondition("stats: not implemented for cgroup v2 yet")
+        pid = int(container.state.get("Pid") or 0)
+        if not container.running or not pid:
+            raise Conflict(f"container {container.id} is not running")
+        return self.runtime.stats(container.id, pid, container.name, previous)
 
     # -- list -------------------------------------------------------------------
     def list(self, all_: bool, filters: Dict[str, List[str]], limit: Optional[int] = None) -> List[Container]:

@@ -3,17 +3,21 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Iterator, List
+import time
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from rootless.api import types
 from rootless.wire import filters as f
 from rootless.wire.filters import parse_query
-from rootless.api.http import Hijack, Request, Response, Route, Router, StreamResponse
+from rootless.api.http import Hijack, Request, Response, Result, Route, Router, StreamResponse
 from rootless.api.support import decode_request
 from rootless.engine import Engine
 from rootless.engine.events import ClientGone
-from rootless.errors import InvalidArgument
+from rootless.engine.container_model import Container
+from rootless.errors import Conflict, InvalidArgument
 
+STATS_INTERVAL = 1.0  # dockerd's collector samples every second
+ZERO_TIME = "0001-01-01T00:00:00Z"
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 RAW = "application/vnd.docker.raw-stream"
 
@@ -160,8 +164,45 @@ def unpause(engine: Engine, request: Request) -> Response:
     return Response.empty(204)
 
 
-def stats(engine: Engine, request: Request) -> Response:
-    return Response.json(engine.containers.stats(engine.containers.get(request.params["ref"])))
+def stats(engine: Engine, request: Request) -> Result:
+    """stream=1 (the default): a sample a second; stream=0: two samples a second apart, so the CPU %
+    has a delta (dockerd's way; one-shot=1 takes one); refusals come before the headers."""
+    container = engine.containers.get(request.params["ref"])
+    if not request.q_bool("stream", True):
+        return Response.json(_stats_once(engine, container, request.q_bool("one-shot")))
+    first = engine.containers.stats(container)
+    return StreamResponse(_stats_stream(engine, container, first, request.client_gone))
+
+
+def _stats_once(engine: Engine, container: Container, one_shot: bool) -> Dict[str, Any]:
+    try:
+        first = engine.containers.stats(container)
+    except Conflict:
+        if engine.containers.host.cgroup.limits_supported and not container.running:
+            # dockerd answers a stopped container's single sample with an empty one, not an error
+            return {"name": "/" + container.name, "id": container.id, "read": ZERO_TIME, "preread": ZERO_TIME}
+        raise
+    if one_shot:
+        return first
+    time.sleep(STATS_INTERVAL)
+    return engine.containers.stats(container, first)
+
+
+def _stats_stream(engine: Engine, container: Container, first: Dict[str, Any],
+                  client_gone: Callable[[], bool]) -> Iterator[bytes]:
+    """Samples until the container stops or the client leaves."""
+    sample: Optional[Dict[str, Any]] = first
+    while sample is not None:
+        yield json.dumps(sample).encode() + b"\n"
+        deadline = time.monotonic() + STATS_INTERVAL
+        while time.monotonic() < deadline:
+            if client_gone():
+                return
+            time.sleep(0.1)
+        try:
+            sample = engine.containers.stats(container, sample)
+        except Conflict:
+            sample = None  # it stopped: the stream ends, as docker's does
 
 
 def changes(engine: Engine, request: Request) -> Response:

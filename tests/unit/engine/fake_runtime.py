@@ -49,6 +49,7 @@ class FakeRuntime:
         self.resumable: Dict[str, Launched] = {}  # container id -> what resume_start reports
         self.next_pid = 100
         self.exec_processes: Dict[str, Dict[str, Any]] = {}  # exec id -> the OCI process it got
+        self.updates: List[Dict[str, Any]] = []  # the linux.resources each update got
         self._lock = threading.Lock()
 
     # -- test controls --------------------------------------------------------
@@ -155,6 +156,19 @@ class FakeRuntime:
 
     def resume(self, container_id: str) -> None:
         self.calls.append(f"resume {container_id[:6]}")
+
+    def stats(self, container_id: str, pid: int, name: str, previous: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        """A sample whose cpu total counts the calls, so a test sees which sample was precpu."""
+        self.calls.append(f"stats {container_id[:6]}")
+        total = sum(1 for c in self.calls if c.startswith("stats "))
+        return {"id": container_id, "name": "/" + name, "pid": pid, "cpu_stats": {"cpu_usage": {"total_usage": total}},
+                "precpu_stats": previous["cpu_stats"] if previous else {}}
+
+    def update(self, container_id: str, resources: Dict[str, Any]) -> None:
+        if container_id not in self.processes:
+            raise ToolError("crun", f"update {container_id}: container not running")
+        self.calls.append(f"update {container_id[:6]} {sorted(resources)}")
+        self.updates.append(resources)
 
     def resize(self, container_id: str, height: int, width: int) -> None:
         self.calls.append(f"resize {container_id[:6]} {height}x{width}")

@@ -715,3 +715,16 @@ def test_an_oom_kill_reported_by_the_monitor_sets_state_oomkilled_until_the_next
     world.runtime.exit(container.id, 137)
     world.containers.wait(container, "not-running", 5)
     assert container.state["OOMKilled"] is False
+
+
+def test_stats_samples_a_running_container_and_chains_precpu(tmp_path: Any) -> None:
+    world = World(str(tmp_path), limits=True)
+    container = world.run("web")
+    first = world.containers.stats(container)
+    assert first["name"] == "/web" and first["pid"] == container.state["Pid"] and first["precpu_stats"] == {}
+    second = world.containers.stats(container, first)
+    assert second["precpu_stats"] == first["cpu_stats"] != second["cpu_stats"]
+    world.runtime.exit(container.id, 0)
+    world.containers.wait(container, "not-running", 5)
+    with pytest.raises(Conflict, match="is not running"):
+        world.containers.stats(container)
