@@ -189,14 +189,11 @@ class Engine:
                              ["Native Overlay", str(self.host.storage_driver == storage.OVERLAY).lower()]],
             "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"],
                         "Authorization": None, "Log": ["json-file"]},
-            "MemoryLimit": cgroup.limits_supported, "SwapLimit": False,
-            "CpuCfsPeriod": cgroup.limits_supported, "CpuCfsQuota": cgroup.limits_supported,
-            "CPUShares": cgroup.limits_supported, "CPUSet": False, "PidsLimit": cgroup.limits_supported,
+            **cgroup_features(cgroup),
             "IPv4Forwarding": True, "BridgeNfIptables": False, "BridgeNfIp6tables": False,
             "Debug": self.settings.log_level == "debug", "NFd": len(os.listdir("/proc/self/fd")),
             "OomKillDisable": False, "NGoroutines": 0, "SystemTime": now_rfc3339(NANO),
             "LoggingDriver": "json-file",
-            "CgroupDriver": "cgroupfs" if cgroup.limits_supported else "none",
             "CgroupVersion": "2" if cgroup.mode == "v2" else "1",
             "NEventsListener": self.events.listeners, "KernelVersion": platform.release(),
             "OperatingSystem": _os_name(), "OSVersion": _os_version(), "OSType": "linux",
@@ -235,6 +232,18 @@ def _engine_id(paths: Paths) -> str:
     engine_id = os.urandom(16).hex()
     fs.atomic_write_json(path, engine_id)
     return engine_id
+
+
+def cgroup_features(cgroup: CgroupInfo) -> Dict[str, Any]:
+    """/info's limit flags: true only for what a delegated controller enforces (docker's sysinfo),
+    and CgroupDriver: the manager crun uses (systemd | cgroupfs), "none" where limits are refused."""
+    def has(controller: str) -> bool:
+        return cgroup.limits_supported and controller in cgroup.controllers
+
+    return {"CgroupDriver": cgroup.manager if cgroup.limits_supported else "none",
+            "MemoryLimit": has("memory"), "SwapLimit": has("memory"), "KernelMemory": False,
+            "CpuCfsPeriod": has("cpu"), "CpuCfsQuota": has("cpu"), "CPUShares": has("cpu"),
+            "CPUSet": has("cpuset"), "PidsLimit": has("pids")}
 
 
 def _mem_total() -> int:
