@@ -219,6 +219,23 @@ CREATE: Dict[str, Support] = {
     "NetworkingConfig": applied("the endpoint of HostConfig.NetworkMode; see check_endpoints"),
 }
 
+# docker update: the limits crun can change on a running container (and records for the next start);
+# the rest of Resources is refused as at create, or because update does not change it.
+UPDATE_LIMITS = ("CpuShares", "Memory", "NanoCpus", "BlkioWeight", "CpuPeriod", "CpuQuota", "CpusetCpus",
+                 "CpusetMems", "MemoryReservation", "MemorySwap", "PidsLimit")
+NOT_UPDATED = "changing it with docker update is " + YET + "; recreate the container"
+UPDATE: Dict[str, Support] = {
+    **{name: entry for name, entry in HOST_CONFIG.items() if name in (
+        "CgroupParent", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps",
+        "BlkioDeviceWriteIOps", "CpuRealtimePeriod", "CpuRealtimeRuntime", "Devices", "DeviceCgroupRules",
+        "DeviceRequests", "KernelMemory", "KernelMemoryTCP", "MemorySwappiness", "OomKillDisable", "CpuCount",
+        "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth")},
+    **{name: applied("crun update on a running container, recorded in HostConfig; refused where its "
+                     "controller is not delegated") for name in UPDATE_LIMITS},
+    "Ulimits": refused("changing ulimits " + NOT_UPDATED),
+    "RestartPolicy": applied("recorded in HostConfig; the next exit follows it"),
+}
+
 MOUNT: Dict[str, Support] = {
     "Type": applied(), "Source": applied(), "Target": applied(), "ReadOnly": applied(),
     "Consistency": Support(IGNORED, "a macOS option; dockerd ignores it on Linux"),
@@ -269,6 +286,7 @@ IPAM_CONFIG: Dict[str, Support] = {
 
 TABLE: Dict[Type[types.WireStruct], Dict[str, Support]] = {
     types.ContainerConfig: CONFIG, types.ContainerCreate: CREATE, types.HostConfig: HOST_CONFIG,
+    types.ContainerUpdate: UPDATE,
     types.HealthConfig: {name: within("Config.Healthcheck")
                          for name in ("Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries")},
     types.LogConfig: {"Type": applied(), "Config": applied()},

@@ -513,6 +513,45 @@ class ContainerCreate(ContainerConfig):
     NetworkingConfig: Optional[NetworkingConfig] = None
 
 
+@dataclass(frozen=True)
+class ContainerUpdate(WireStruct):
+    """POST /containers/{id}/update: Resources and RestartPolicy (Go's container.UpdateConfig).
+    A zero field means "leave as is", as in dockerd."""
+
+    CpuShares: Int = 0
+    Memory: Int = 0
+    NanoCpus: Int = 0
+    CgroupParent: str = ""
+    BlkioWeight: UInt16 = 0
+    BlkioWeightDevice: Optional[List[WeightDevice]] = None
+    BlkioDeviceReadBps: Optional[List[ThrottleDevice]] = None
+    BlkioDeviceWriteBps: Optional[List[ThrottleDevice]] = None
+    BlkioDeviceReadIOps: Optional[List[ThrottleDevice]] = None
+    BlkioDeviceWriteIOps: Optional[List[ThrottleDevice]] = None
+    CpuPeriod: Int = 0
+    CpuQuota: Int = 0
+    CpuRealtimePeriod: Int = 0
+    CpuRealtimeRuntime: Int = 0
+    CpusetCpus: str = ""
+    CpusetMems: str = ""
+    Devices: Optional[List[DeviceMapping]] = None
+    DeviceCgroupRules: Optional[List[str]] = None
+    DeviceRequests: Optional[List[DeviceRequest]] = None
+    KernelMemory: Int = 0
+    KernelMemoryTCP: Int = 0
+    MemoryReservation: Int = 0
+    MemorySwap: Int = 0
+    MemorySwappiness: Optional[Int] = None
+    OomKillDisable: Optional[bool] = None
+    PidsLimit: Optional[Int] = None
+    Ulimits: Optional[List[Ulimit]] = None
+    CpuCount: Int = 0
+    CpuPercent: Int = 0
+    IOMaximumIOps: UInt = 0
+    IOMaximumBandwidth: UInt = 0
+    RestartPolicy: RestartPolicy = field(default_factory=RestartPolicy)
+
+
 # -- exec (api/types/container/exec.go) ---------------------------------------------
 @dataclass(frozen=True)
 class ExecCreate(WireStruct):

@@ -314,6 +314,13 @@ def build_spec_options(container: Container, rootfs: str, network: NetworkSetup,
         readonly_paths=_optional_list(host_config.get("ReadonlyPaths")),
         oom_score_adj=host_config.get("OomScoreAdj") or None, hooks_dirs=hooks_dirs, cgroup=cgroup,
         cgroups_path=cgroup_manager.cgroups_path(cgroup, container.id),  # cgroupv2 branch
+        **limit_options(host_config),
+    )
+
+
+def limit_options(host_config: Dict[str, Any]) -> Dict[str, Any]:
+    """SpecOptions' limit arguments from HostConfig (at start, and for docker update's crun update)."""
+    return dict(
         memory=host_config.get("Memory") or None, memory_swap=host_config.get("MemorySwap") or None,
         cpus=(host_config["NanoCpus"] / 1e9) if host_config.get("NanoCpus") else None,
         pids_limit=host_config.get("PidsLimit") if (host_config.get("PidsLimit") or 0) > 0 else None,

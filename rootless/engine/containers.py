@@ -677,6 +677,37 @@ class Containers(ContainerReads):
             raise Conflict(f"container {container.id} is not running")
         return self.runtime.stats(container.id, pid, container.name, previous)
 
+    # -- docker update ----------------------------------------------------------
+    def update(self, container: Container, request: types.ContainerUpdate) -> List[str]:
+        """New limits and restart policy, recorded in HostConfig; a running container's limits change
+        at once (crun update). A restart policy works on every host: the next exit follows it."""
+        changes = {key: getattr(request, key) for key in container_spec.LIMIT_FIELDS
+                   if getattr(request, key) not in (None, 0, "")}  # zero: leave as is (dockerd)
+        policy = request.RestartPolicy
+        if policy.Name and container.auto_remove:
+            raise InvalidArgument("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        container_spec.check_limits(changes, self.host.cgroup)
+        if changes and container.running:
+            self.runtime.update(container.id, self._update_resources({**container.host_config, **changes}, changes))
+        with self._lock:
+            container.host_config.update(changes)
+            if policy.Name:
+                container.host_config["RestartPolicy"] = {"Name": policy.Name,
+                                                          "MaximumRetryCount": policy.MaximumRetryCount}
+            container.save()
+        if changes:
+            self.replan(container)  # the stored plan carries the limits the next start applies
+        self.publish(container, "update")
+        return []
+
+    def _update_resources(self, host_config: Dict[str, Any], changes: Dict[str, Any]) -> Dict[str, Any]:
+        """linux.resources of every recorded limit, refused as at create where a controller is missing."""
+        resources: Dict[str, Any] = dict(runtime_spec.update_resources(
+            self.host.cgroup, **container_spec.limit_options(host_config)))
+        if (changes.get("PidsLimit") or 1) <= 0:
+            resources["pids"] = {"limit": -1}  # docker's 0 or -1: no limit (crun writes "max")
+        return resources
+
     # -- list -------------------------------------------------------------------
     def list(self, all_: bool, filters: Dict[str, List[str]], limit: Optional[int] = None) -> List[Container]:
         result = []

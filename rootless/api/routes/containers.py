@@ -205,6 +205,12 @@ def _stats_stream(engine: Engine, container: Container, first: Dict[str, Any],
             sample = None  # it stopped: the stream ends, as docker's does
 
 
+def update(engine: Engine, request: Request) -> Response:
+    container = engine.containers.get(request.params["ref"])
+    body = decode_request(types.ContainerUpdate, request.json())
+    return Response.json({"Warnings": engine.containers.update(container, body)})
+
+
 def changes(engine: Engine, request: Request) -> Response:
     return Response.json(engine.containers.changes(engine.containers.get(request.params["ref"])))
 
@@ -232,6 +238,7 @@ ROUTES: List[Route] = [
     ("POST", "/containers/{ref}/pause", pause),
     ("POST", "/containers/{ref}/unpause", unpause),
     ("GET", "/containers/{ref}/stats", stats),
+    ("POST", "/containers/{ref}/update", update),
     ("GET", "/containers/{ref}/changes", changes),
 ]
 

@@ -19,6 +19,12 @@ ACCEPTED: Dict[Type[types.WireStruct], str] = {
         "Env Cmd Healthcheck ArgsEscaped Image Volumes WorkingDir Entrypoint NetworkDisabled MacAddress OnBuild "
         "Labels StopSignal StopTimeout Shell"),
     types.ContainerCreate: "<ContainerConfig> HostConfig NetworkingConfig",
+    types.ContainerUpdate: (
+        "CpuShares Memory NanoCpus CgroupParent BlkioWeight BlkioWeightDevice BlkioDeviceReadBps "
+        "BlkioDeviceWriteBps BlkioDeviceReadIOps BlkioDeviceWriteIOps CpuPeriod CpuQuota CpuRealtimePeriod "
+        "CpuRealtimeRuntime CpusetCpus CpusetMems Devices DeviceCgroupRules DeviceRequests KernelMemory "
+        "KernelMemoryTCP MemoryReservation MemorySwap MemorySwappiness OomKillDisable PidsLimit Ulimits CpuCount "
+        "CpuPercent IOMaximumIOps IOMaximumBandwidth RestartPolicy"),
     types.HostConfig: (
         "Binds ContainerIDFile LogConfig NetworkMode PortBindings RestartPolicy AutoRemove VolumeDriver "
         "VolumesFrom ConsoleSize Annotations CapAdd CapDrop CgroupnsMode Dns DnsOptions DnsSearch ExtraHosts "

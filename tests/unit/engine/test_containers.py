@@ -728,3 +728,39 @@ def test_stats_samples_a_running_container_and_chains_precpu(tmp_path: Any) -> N
     world.containers.wait(container, "not-running", 5)
     with pytest.raises(Conflict, match="is not running"):
         world.containers.stats(container)
+
+
+def update(**body: Any) -> types.ContainerUpdate:
+    return decode_body(types.ContainerUpdate, body)
+
+
+def test_update_records_a_restart_policy_on_a_host_without_cgroups(world: World) -> None:
+    container = world.run()
+    assert world.containers.update(container, update(RestartPolicy={"Name": "always"})) == []
+    assert container.host_config["RestartPolicy"] == {"Name": "always", "MaximumRetryCount": 0}
+    assert world.actions()[-1] == "update" and world.runtime.updates == []
+    world.runtime.exit(container.id, 0)  # the next exit follows the new policy
+    eventually(lambda: container.data["RestartCount"] == 1 and container.status == "running")
+    with pytest.raises(FailedPrecondition, match="memory limit: cgroups are not delegated"):
+        world.containers.update(container, update(Memory=64 << 20))
+    assert "Memory" not in container.host_config or not container.host_config["Memory"]
+    removed = world.run(HostConfig={"AutoRemove": True})
+    with pytest.raises(InvalidArgument, match="AutoRemove"):
+        world.containers.update(removed, update(RestartPolicy={"Name": "always"}))
+
+
+def test_update_changes_a_running_containers_limits_and_records_them(tmp_path: Any) -> None:
+    world = World(str(tmp_path), limits=True)
+    container = world.run(HostConfig={"Memory": 64 << 20, "PidsLimit": 10})
+    world.containers.update(container, update(PidsLimit=5, CpuShares=0))
+    assert world.runtime.updates == [{"memory": {"limit": 64 << 20, "swap": 128 << 20}, "pids": {"limit": 5}}]
+    assert container.host_config["PidsLimit"] == 5 and container.host_config["Memory"] == 64 << 20
+    with pytest.raises(FailedPrecondition, match="the cpu controller is not delegated"):
+        world.containers.update(container, update(NanoCpus=10 ** 9))
+    assert len(world.runtime.updates) == 1 and not container.host_config.get("NanoCpus")
+    world.runtime.exit(container.id, 0)
+    world.containers.wait(container, "not-running", 5)
+    world.containers.update(container, update(Memory=32 << 20))  # a stopped one: recorded for its next start
+    assert len(world.runtime.updates) == 1 and container.host_config["Memory"] == 32 << 20
+    world.containers.start(container)
+    assert world.runtime.processes[container.id].options.memory == 32 << 20
