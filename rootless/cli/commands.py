@@ -71,6 +71,7 @@ CONTAINER_COMMANDS: Dict[str, str] = {
     "pause": "container.pause:pause",
     "unpause": "container.pause:unpause",
     "stats": "container.stats:stats",
+    "update": "container.update:update",
     "prune": "container.prune:prune",
     "commit": "container.commit:commit",
 }
@@ -129,5 +130,5 @@ TOP_COMMANDS: Dict[str, str] = {
            + [("images", "ls"), ("rmi", "rm")]),
     **pick(CONTAINER_COMMANDS, [(verb, verb) for verb in (
         "run", "create", "start", "stop", "restart", "kill", "rm", "logs", "exec", "attach", "top", "cp",
-        "rename", "port", "export", "wait", "pause", "unpause", "stats", "commit")] + [("ps", "ls")]),
+        "rename", "port", "export", "wait", "pause", "unpause", "stats", "update", "commit")] + [("ps", "ls")]),
 }

@@ -139,6 +139,10 @@ class ContainerApiMixin:
         """GET /containers/{id}/stats?stream=0 (the engine refuses when it has no cgroups)."""
         return self._json("GET", self._url("/containers/{}/stats", container, stream=stream))  # type: ignore[no-any-return]
 
+    def update(self, container: str, body: Dict[str, Any]) -> Dict[str, Any]:
+        """POST /containers/{id}/update: limits and RestartPolicy; {"Warnings": [...]}."""
+        return self._json("POST", self._url("/containers/{}/update", container), json_body=body)  # type: ignore[no-any-return]
+
     def prune_containers(self, filters: Optional[Dict[str, List[str]]] = None) -> Dict[str, Any]:
         """POST /containers/prune: {"ContainersDeleted": [...], "SpaceReclaimed": n}."""
         return self._json("POST", self._url("/containers/prune", filters=filters or None))  # type: ignore[no-any-return]

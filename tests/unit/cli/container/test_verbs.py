@@ -190,3 +190,20 @@ def test_cp_refuses_escaping_tar(tmp_path):
     buffer.seek(0)
     with pytest.raises(Exception, match="outside the target"):
         cp_module.extract_tar(buffer, str(tmp_path), "x")
+
+
+def test_update_sends_dockers_flags_as_the_update_body(invoke, fake_client):
+    fake_client.answers["update"] = {"Warnings": []}
+    result = invoke("update", "--restart", "on-failure:3", "-m", "64m", "--memory-swap", "-1", "--pids-limit", "-1",
+                    "--cpus", "1.5", "web", "db")
+    assert result.exit_code == 0 and result.output == "web\ndb\n"
+    body = {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 3}, "Memory": 64 << 20, "MemorySwap": -1,
+            "PidsLimit": -1, "NanoCpus": 1_500_000_000}
+    assert fake_client.called("update") == [(("web", body), {}), (("db", body), {})]
+
+
+def test_update_without_flags_is_refused() -> None:
+    from rootless.cli.container.update import update_body
+    from rootless.errors import InvalidArgument
+    with pytest.raises(InvalidArgument, match="one or more flags"):
+        update_body({"memory": None, "restart": None})
