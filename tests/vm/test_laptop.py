@@ -92,7 +92,8 @@ def test_info_says_systemd_manager_and_delegated_controllers() -> None:
     assert "v2 (manager: systemd)" in out
     assert "limits enforced with delegated controllers: cpuset cpu io memory pids" in out
     info = json.loads(docker("info", "--format", "{{json .}}").stdout)
-    assert info["CgroupVersion"] == "2"
+    assert info["CgroupVersion"] == "2" and info["CgroupDriver"] == "systemd"
+    assert info["MemoryLimit"] and info["SwapLimit"] and info["CpuCfsQuota"] and info["PidsLimit"] and info["CPUSet"]
 
 
 def test_doctor_passes_on_the_laptop_host() -> None:
@@ -126,8 +127,6 @@ def test_memory_limit_oom_kills_a_200m_allocation(image: str) -> None:
     assert inspect("oom")["HostConfig"]["Memory"] == 64 << 20
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="engine wiring: Containers._on_exit must pass exit.json's OOMKilled to _mark_exited")
 def test_oom_killed_is_reported_in_state(image: str) -> None:
     assert inspect("oom")["State"]["OOMKilled"] is True
 
@@ -198,13 +197,36 @@ def test_crun_update_changes_a_running_containers_limits(image: str) -> None:
     rootless("rm", "-f", "limits", check=True)
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="engine wiring: Containers.stats must call runtime.cgroup_manager.container_stats")
 def test_stats_no_stream(image: str) -> None:
-    rootless("run", "-d", "--name", "limits", "--memory", "64m", image, "sleep", "600", check=True)
+    rootless("run", "-d", "--name", "limits", "--memory", "64m", "--pids-limit", "10", image, "sleep", "600",
+             check=True)
     out = docker("stats", "--no-stream", "--format", "{{json .}}", "limits")
     assert out.returncode == 0, out.stderr
-    assert "64MiB" in json.loads(out.stdout)["MemUsage"]
+    row = json.loads(out.stdout)
+    assert "64MiB" in row["MemUsage"] and row["PIDs"] == "1" and row["CPUPerc"].endswith("%")
+    import docker as dockerpy
+    client = dockerpy.DockerClient(base_url=f"unix://{SOCKET}")
+    sample = client.containers.get("limits").stats(stream=False)
+    assert sample["memory_stats"]["limit"] == 64 << 20 and sample["pids_stats"] == {"current": 1, "limit": 10}
+    assert sample["precpu_stats"]["system_cpu_usage"] < sample["cpu_stats"]["system_cpu_usage"]  # two samples
+    stream = client.api.stats("limits", decode=True, stream=True)
+    first, second = next(stream), next(stream)
+    assert second["precpu_stats"] == first["cpu_stats"] and second["name"] == "/limits"
+
+
+def test_docker_update_changes_a_running_containers_limits_and_restart_policy(image: str) -> None:
+    result = docker("update", "--memory", "32m", "--pids-limit", "5", "--restart", "always", "limits")
+    assert result.returncode == 0, result.stderr
+    container = inspect("limits")
+    directory = "/sys/fs/cgroup" + cgroup_of(container["State"]["Pid"])
+    with open(os.path.join(directory, "memory.max")) as f:
+        assert f.read().strip() == str(32 << 20)
+    with open(os.path.join(directory, "pids.max")) as f:
+        assert f.read().strip() == "5"
+    host_config = container["HostConfig"]
+    assert (host_config["Memory"], host_config["PidsLimit"]) == (32 << 20, 5)
+    assert host_config["RestartPolicy"]["Name"] == "always"
+    rootless("rm", "-f", "limits", check=True)
 
 
 def test_cgroupfs_manager_in_the_daemons_own_delegated_scope(image: str) -> None:

@@ -56,7 +56,7 @@ def update_body(options: Dict[str, Any]) -> Dict[str, Any]:
 @click.option("--restart", help="Restart policy to apply when a container exits.")
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_obj
-def update(app: App, containers: Tuple[str, ...], **options: Any) -> None:
+def update(app: App, /, containers: Tuple[str, ...], **options: Any) -> None:
     """Update configuration of one or more containers."""
     body = update_body(options)
     for_each(containers, lambda name: _update_one(app, name, body))

@@ -266,6 +266,26 @@ def test_limits_and_pause_are_refused_clearly(engine: Engine, busybox: str) -> N
         engine.docker("rm", "-f", "nopause")
 
 
+def test_docker_update_restart_policy_works_on_every_host(engine: Engine, busybox: str) -> None:
+    engine.docker("run", "-d", "--name", "updated", busybox, "sh", "-c", "sleep 1; exit 3")
+    try:
+        engine.docker("update", "--restart", "always", "updated")
+        assert engine.docker("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", "updated").stdout == "always\n"
+        deadline = time.monotonic() + 30  # the next exit follows the new policy
+        while int(engine.docker("inspect", "-f", "{{.RestartCount}}", "updated").stdout) < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        info = json.loads(engine.cli("info", "--format", "json").stdout)
+        if not info["Rootless"]["CgroupLimits"].startswith("limits enforced"):
+            limited = engine.docker("update", "--memory", "64m", "updated", check=False)
+            assert limited.returncode == 1, limited
+            assert "memory limit: cgroups are not delegated to this user" in limited.stderr
+            host_config = json.loads(engine.docker("inspect", "updated").stdout)[0]["HostConfig"]
+            assert host_config["Memory"] == 0 and host_config["RestartPolicy"]["Name"] == "always"
+    finally:
+        engine.docker("rm", "-f", "updated", check=False)
+
+
 def test_restart_policy_on_failure(engine: Engine, busybox: str) -> None:
     engine.docker("run", "-d", "--name", "flaky", "--restart", "on-failure:2", busybox, "sh", "-c", "exit 1")
     try:
