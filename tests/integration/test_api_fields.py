@@ -162,3 +162,16 @@ def test_ip_at_create_is_the_address_in_the_network_record(engine: Engine, busyb
         assert shown["Containers"][cid]["IPv4Address"] == "10.97.3.42/24"  # networks are records (README)
     finally:
         engine.docker("network", "rm", "ipnet", check=False)
+
+
+def test_docker_update_refuses_what_it_would_not_apply_naming_the_field(engine: Engine, busybox: str) -> None:
+    engine.docker("create", "--name", "upd-fields", busybox, "true")
+    try:
+        refused = engine.docker("update", "--cpu-rt-runtime", "1000", "upd-fields", check=False)
+        assert refused.returncode == 1
+        assert "CpuRealtimeRuntime: 1000: real-time CPU scheduling needs cgroup v1 and root" in refused.stderr
+        engine.docker("update", "--restart", "unless-stopped", "upd-fields")
+        policy = engine.docker("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", "upd-fields").stdout
+        assert policy == "unless-stopped\n"
+    finally:
+        engine.docker("rm", "-f", "upd-fields", check=False)
