@@ -223,16 +223,25 @@ CREATE: Dict[str, Support] = {
 # the rest of Resources is refused as at create, or because update does not change it.
 UPDATE_LIMITS = ("CpuShares", "Memory", "NanoCpus", "BlkioWeight", "CpuPeriod", "CpuQuota", "CpusetCpus",
                  "CpusetMems", "MemoryReservation", "MemorySwap", "PidsLimit")
-NOT_UPDATED = "changing it with docker update is " + YET + "; recreate the container"
+NOT_UPDATED = "not changed by docker update in rootless; recreate the container"
+
+
+def _not_updated(name: str) -> Support:
+    """A create-time refusal keeps its reason; what create applies, update refuses (it would not apply it).
+    Only zero passes: a create entry's wider ``ok`` (CDI devices) does not carry over."""
+    entry = HOST_CONFIG[name]
+    why = entry.why if entry.kind == REFUSED else NOT_UPDATED
+    return refused(why, also=(-1,) if name == "MemorySwappiness" else (), shown=entry.show)
+
+
 UPDATE: Dict[str, Support] = {
-    **{name: entry for name, entry in HOST_CONFIG.items() if name in (
+    **{name: _not_updated(name) for name in (
         "CgroupParent", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps",
         "BlkioDeviceWriteIOps", "CpuRealtimePeriod", "CpuRealtimeRuntime", "Devices", "DeviceCgroupRules",
-        "DeviceRequests", "KernelMemory", "KernelMemoryTCP", "MemorySwappiness", "OomKillDisable", "CpuCount",
-        "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth")},
+        "DeviceRequests", "KernelMemory", "KernelMemoryTCP", "MemorySwappiness", "OomKillDisable", "Ulimits",
+        "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth")},
     **{name: applied("crun update on a running container, recorded in HostConfig; refused where its "
                      "controller is not delegated") for name in UPDATE_LIMITS},
-    "Ulimits": refused("changing ulimits " + NOT_UPDATED),
     "RestartPolicy": applied("recorded in HostConfig; the next exit follows it"),
 }
 

@@ -172,3 +172,29 @@ COMPOSE_CREATE = {
 
 def test_a_docker_compose_1_29_create_body_passes() -> None:
     support.decode_request(types.ContainerCreate, COMPOSE_CREATE)
+
+
+# The docker CLI's `docker update --memory 64m --restart always c` body: every Resources field, zeros for the rest.
+CLI_UPDATE = {
+    "CpuShares": 0, "Memory": 67108864, "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0,
+    "BlkioWeightDevice": None, "BlkioDeviceReadBps": None, "BlkioDeviceWriteBps": None, "BlkioDeviceReadIOps": None,
+    "BlkioDeviceWriteIOps": None, "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0,
+    "CpusetCpus": "", "CpusetMems": "", "Devices": None, "DeviceCgroupRules": None, "DeviceRequests": None,
+    "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": None, "OomKillDisable": None, "PidsLimit": None,
+    "Ulimits": None, "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+    "RestartPolicy": {"Name": "always", "MaximumRetryCount": 0},
+}
+
+
+def test_update_applies_limits_and_restart_policy_and_refuses_every_other_field() -> None:
+    update = support.decode_request(types.ContainerUpdate, CLI_UPDATE)
+    assert update.Memory == 64 << 20 and update.RestartPolicy.Name == "always"
+    for name, entry in support.UPDATE.items():
+        assert (entry.kind == support.APPLIED) == (name in support.UPDATE_LIMITS + ("RestartPolicy",)), name
+    for body, message in (({"Ulimits": [{"Name": "nofile", "Soft": 1, "Hard": 1}]}, "^invalid argument: Ulimits: "),
+                          ({"DeviceRequests": [{"Driver": "cdi", "DeviceIDs": ["vendor.com/gpu=0"]}]},
+                           "^invalid argument: DeviceRequests: "),
+                          ({"Devices": [{"PathOnHost": "vendor.com/class=x"}]}, "^invalid argument: Devices: "),
+                          ({"CpuRealtimeRuntime": 5}, "CpuRealtimeRuntime: 5: real-time CPU scheduling")):
+        with pytest.raises(InvalidArgument, match=message):
+            support.decode_request(types.ContainerUpdate, {**CLI_UPDATE, **body})
