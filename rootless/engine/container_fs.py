@@ -189,13 +189,7 @@ def extract_into(view: View, container_dir: str, body: IO[bytes], no_overwrite_d
             raise
         if not stat.S_ISDIR(st.st_mode):
             raise InvalidArgument(f"extraction point is not a directory: {container_dir}")
-        try:
-            confined_tar.extract(root, inner, body, no_overwrite_dir_non_dir, owner)
-        except OSError as exc:
-            if exc.errno != errno.EROFS:
-                raise
-            raise Conflict(f"can't copy into {container_dir}: read-only file system",
-                           hint="the container's rootfs or the mount there is read-only") from None
+        confined_tar.extract(root, inner, body, no_overwrite_dir_non_dir, owner)
 
 
 def processes_in(pid: int) -> List[int]:

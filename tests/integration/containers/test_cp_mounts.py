@@ -130,3 +130,23 @@ def test_a_symlink_in_a_volume_never_leads_to_the_host(engine: Engine, box: Tupl
                       check=False)
         assert secret.read_text() == SECRET + "\n"
         assert sorted(os.listdir(workdir)) == ["bind", "in.txt", "out", "secret.txt"]
+
+
+def test_a_running_containers_tmpfs_and_a_read_only_volume(engine: Engine, busybox: str,
+                                                           workdir: pathlib.Path) -> None:
+    """tmpfs exists only in the running container's mount namespace; a :ro mount refuses a copy in."""
+    name, volume = f"cpm-{uuid.uuid4().hex[:8]}", f"cpmv-{uuid.uuid4().hex[:8]}"
+    engine.docker("run", "-d", "--name", name, "--tmpfs", "/scratch", "-v", f"{volume}:/ro:ro", busybox,
+                  "sleep", "300")
+    try:
+        engine.docker("cp", str(workdir / "in.txt"), f"{name}:/scratch/")
+        assert engine.docker("exec", name, "cat", "/scratch/in.txt").stdout == "copied in\n"
+        assert _read_out(engine, workdir, f"{name}:/scratch/in.txt") == "copied in\n"
+        refused = engine.docker("cp", str(workdir / "in.txt"), f"{name}:/ro/", check=False)
+        assert refused.returncode != 0 and "read-only" in refused.stderr.lower()
+        engine.docker("stop", "-t", "0", name)
+        refused = engine.docker("cp", str(workdir / "in.txt"), f"{name}:/ro/", check=False)
+        assert refused.returncode != 0 and "read-only" in refused.stderr.lower()
+    finally:
+        engine.docker("rm", "-f", name, check=False)
+        engine.docker("volume", "rm", "-f", volume, check=False)
