@@ -21,11 +21,13 @@ is needed for either, which keeps the threaded daemon safe.
 """
 from __future__ import annotations
 
+import copy
 import datetime
 import errno
 import os
 import posixpath
 import stat
+import tarfile
 from dataclasses import dataclass, field
 from typing import IO, Any, Dict, Iterator, List, Tuple
 
@@ -73,6 +75,13 @@ class View:
                 return source.path, rest, source.read_only  # ENOTDIR from the Root: "not found"
             return posixpath.dirname(source.path), posixpath.basename(source.path) + slash, source.read_only
         return source.path, "/" + rest + (slash if rest else ""), source.read_only
+
+
+    def below(self, container_path: str, arcname: str) -> Dict[str, str]:
+        """arcname of each mount strictly below a copied directory -> its source (a stopped view's splice)."""
+        top = posixpath.normpath("/" + container_path.lstrip("/")).rstrip("/")
+        return {f"{arcname}/{destination[len(top) + 1:]}": source.path for destination, source in self.mounts.items()
+                if destination.startswith(top + "/")}
 
 
 def mount_table(mounts: List[Dict[str, Any]], etc_files: Dict[str, str]) -> Dict[str, Source]:
@@ -161,7 +170,8 @@ def tar_stream(view: View, container_path: str, arcname: str) -> Iterator[bytes]
     tree, inner, _ = view.place(container_path)
     with _root(tree, container_path, "") as root:
         try:
-            yield from confined_tar.tar_chunks(root, inner, arcname, follows_last(container_path))
+            yield from confined_tar.tar_chunks(root, inner, arcname, follows_last(container_path),
+                                               view.below(container_path, arcname) if arcname else None)
         except FileNotFoundError:
             raise NotFound(f"Could not find the file {container_path} in container") from None
 
@@ -189,7 +199,66 @@ def extract_into(view: View, container_dir: str, body: IO[bytes], no_overwrite_d
             raise
         if not stat.S_ISDIR(st.st_mode):
             raise InvalidArgument(f"extraction point is not a directory: {container_dir}")
-        confined_tar.extract(root, inner, body, no_overwrite_dir_non_dir, owner)
+        if not view.below(container_dir, "."):
+            confined_tar.extract(root, inner, body, no_overwrite_dir_non_dir, owner)
+            return
+    with Router(view, container_dir, no_overwrite_dir_non_dir, owner) as router, \
+            tarfile.open(fileobj=body, mode="r|*") as tar:
+        for member in tar:
+            router.extract(tar, member)
+
+
+class Router:
+    """Each entry of a tar extracted into the tree of the mount it falls in.
+
+    For a stopped container whose extraction directory has mounts below it
+    (docker cp dir box:/ with a volume at /data): data/x belongs in the volume,
+    not in the rootfs directory it hides. Paths are placed lexically, as the
+    View places them; a hard link may not join two trees (EXDEV in a container).
+    """
+
+    def __init__(self, view: View, container_dir: str, no_overwrite_dir_non_dir: bool,
+                 owner: Tuple[int, int]) -> None:
+        self.view, self.base = view, posixpath.normpath("/" + container_dir.lstrip("/"))
+        self.no_overwrite, self.owner = no_overwrite_dir_non_dir, owner
+        self.trees = {view.root} | {source.path for source in view.mounts.values()}
+        self.extractors: Dict[str, Tuple[Root, confined_tar.Extractor]] = {}
+
+    def __enter__(self) -> "Router":
+        return self
+
+    def __exit__(self, kind: object, *exc: object) -> None:
+        for root, extractor in self.extractors.values():
+            if kind is None:
+                extractor.finish()
+            root.close()
+
+    def place(self, name: str) -> Tuple[str, str]:
+        path = posixpath.join(self.base, confined_tar.entry_name(name))
+        tree, inner, read_only = self.view.place(path)
+        if read_only:
+            raise Conflict(f"can't copy into {path}: the mount there is read-only",
+                           hint="docker cp can't write into a read-only volume or bind mount")
+        if tree not in self.trees:  # a file bound over a path: the engine's /etc files, rewritten at start
+            raise InvalidArgument(f"can't copy into {path} while the container is stopped: a file is mounted there",
+                                  hint="start the container, then copy")
+        return tree, inner.lstrip("/") or "."
+
+    def extract(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        tree, name = self.place(member.name)
+        if name == "." and not member.isdir():
+            raise InvalidArgument(f"can't extract {member.name}: a mount is there, not replaceable by a file")
+        routed = copy.copy(member)
+        routed.name = name
+        if member.islnk():
+            link_tree, routed.linkname = self.place(member.linkname)
+            if link_tree != tree:
+                raise InvalidArgument(f"can't extract {member.name}: a hard link to {member.linkname} "
+                                      "would cross a mount")
+        if tree not in self.extractors:
+            root = Root(tree)
+            self.extractors[tree] = (root, confined_tar.Extractor(root, "", self.no_overwrite, self.owner))
+        self.extractors[tree][1].extract(tar, routed)
 
 
 def processes_in(pid: int) -> List[int]:

@@ -150,3 +150,20 @@ def test_a_running_containers_tmpfs_and_a_read_only_volume(engine: Engine, busyb
     finally:
         engine.docker("rm", "-f", name, check=False)
         engine.docker("volume", "rm", "-f", volume, check=False)
+
+
+def test_a_directory_above_the_mounts_carries_them_both_ways(engine: Engine, box: Tuple[str, str],
+                                                             workdir: pathlib.Path) -> None:
+    """docker cp box:/etc and docker cp dir box:/ cross the mounts below them, as docker's view does."""
+    name, state = box
+    engine.docker("cp", f"{name}:/etc", str(workdir / "out" / "etc"))
+    assert (workdir / "out" / "etc" / "hostname").read_text() == "cpmhost\n"
+    tree = workdir / "tree"
+    (tree / "data").mkdir(parents=True)
+    (tree / "data" / "deep.txt").write_text("into the volume\n")
+    for entry in (tree, tree / "data", tree / "data" / "deep.txt"):
+        os.chown(entry, engine.user.uid, engine.user.gid)
+    engine.docker("cp", f"{tree}/.", f"{name}:/")
+    if state == "stopped":
+        engine.docker("start", name)
+    assert engine.docker("exec", name, "cat", "/data/deep.txt").stdout == "into the volume\n"

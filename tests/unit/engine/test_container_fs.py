@@ -240,3 +240,30 @@ def test_a_stopped_containers_view_takes_the_longest_mount_and_stays_in_it(tmp_p
         container_fs.extract_into(view, "/data/inner", make_tar([("a", "file", "x")]), False)
     container_fs.extract_into(view, "/data", make_tar([("new.txt", "file", "x")]), False)
     assert (volume / "new.txt").read_text() == "x" and not (rootfs / "data" / "new.txt").exists()
+
+
+def test_a_stopped_containers_parent_directory_splices_its_mounts_in_and_out(tmp_path: Any) -> None:
+    """docker cp box:/ . and docker cp dir box:/ with a volume at /data: the volume's files, not those beneath."""
+    rootfs, volume = tmp_path / "rootfs", tmp_path / "vol"
+    (rootfs / "data").mkdir(parents=True)
+    (rootfs / "data" / "hidden.txt").write_text("beneath the mount\n")
+    (rootfs / "etc").mkdir()
+    (rootfs / "etc" / "hostname").write_text("")
+    volume.mkdir()
+    (volume / "v.txt").write_text("volume\n")
+    hostname = tmp_path / "hostname"
+    hostname.write_text("box\n")
+    view = container_fs.View(str(rootfs), container_fs.mount_table(
+        [{"Type": "volume", "Source": str(volume), "Destination": "/data", "RW": True}],
+        {"/etc/hostname": str(hostname)}))
+    found = read_tar(container_fs.tar_stream(view, "/", "."))
+    assert "./data/v.txt" in found and "./data/hidden.txt" not in found
+    assert found["./etc/hostname"][1] == b"box\n"
+    container_fs.extract_into(view, "/", make_tar([("data/new.txt", "file", "x"), ("top.txt", "file", "y")]), False)
+    assert (volume / "new.txt").read_text() == "x" and not (rootfs / "data" / "new.txt").exists()
+    assert (rootfs / "top.txt").read_text() == "y"
+    with pytest.raises(InvalidArgument):
+        container_fs.extract_into(view, "/etc", make_tar([("hostname", "file", "evil")]), False)
+    with pytest.raises(InvalidArgument):
+        container_fs.extract_into(view, "/", make_tar([("data", "file", "x")]), False)
+    assert hostname.read_text() == "box\n"
