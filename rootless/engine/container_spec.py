@@ -10,8 +10,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from rootless.engine.container_model import Container, working_dir_error
 from rootless.errors import FailedPrecondition, InvalidArgument
-from rootless.host.cgroups import CgroupInfo
-from rootless.runtime import cdi
+from rootless.host.cgroups import FIELD_CONTROLLERS, CgroupInfo, require_controller
+from rootless.runtime import cdi, cgroup_manager  # cgroupv2 branch: cgroupsPath per container
 from rootless.runtime.network import slirp
 from rootless.runtime.spec import HostFacts, Mount, SpecOptions, Ulimit, build_rlimits
 from rootless.util import confined, fs
@@ -26,6 +26,9 @@ LIMIT_FIELDS = {"Memory": "memory limit", "MemorySwap": "memory+swap limit", "Na
 def check_limits(host_config: Dict[str, Any], cgroup: CgroupInfo) -> None:
     """Refuse limits this host cannot enforce, instead of silently dropping them."""
     if cgroup.limits_supported:
+        for key, what in LIMIT_FIELDS.items():  # cgroupv2 branch: each limit needs its controller delegated
+            if host_config.get(key) not in (None, 0, -1, "", "0"):
+                require_controller(cgroup, what, FIELD_CONTROLLERS[key])
         return
     for key, what in LIMIT_FIELDS.items():
         value = host_config.get(key)
@@ -310,6 +313,7 @@ def build_spec_options(container: Container, rootfs: str, network: NetworkSetup,
         masked_paths=_optional_list(host_config.get("MaskedPaths")),
         readonly_paths=_optional_list(host_config.get("ReadonlyPaths")),
         oom_score_adj=host_config.get("OomScoreAdj") or None, hooks_dirs=hooks_dirs, cgroup=cgroup,
+        cgroups_path=cgroup_manager.cgroups_path(cgroup, container.id),  # cgroupv2 branch
         memory=host_config.get("Memory") or None, memory_swap=host_config.get("MemorySwap") or None,
         cpus=(host_config["NanoCpus"] / 1e9) if host_config.get("NanoCpus") else None,
         pids_limit=host_config.get("PidsLimit") if (host_config.get("PidsLimit") or 0) > 0 else None,
