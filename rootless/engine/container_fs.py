@@ -29,13 +29,14 @@ import posixpath
 import stat
 import tarfile
 from dataclasses import dataclass, field
-from typing import IO, Any, Dict, Iterator, List, Tuple
+from typing import IO, Any, Dict, FrozenSet, Iterator, List, Tuple
 
 from rootless.errors import Conflict, InvalidArgument, NotFound
 from rootless.util import confined, confined_tar
 from rootless.util.confined import Root
 
 MISSING = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
+KERNEL_FILESYSTEMS = ("/proc", "/sys", "/dev")  # mounted by the runtime in a running container
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class View:
 
     root: str
     mounts: Dict[str, Source] = field(default_factory=dict)
+    live: bool = False
 
     def place(self, container_path: str) -> Tuple[str, str, bool]:
         """(tree to resolve in, path inside it, read-only) for a container path."""
@@ -82,6 +84,19 @@ class View:
         top = posixpath.normpath("/" + container_path.lstrip("/")).rstrip("/")
         return {f"{arcname}/{destination[len(top) + 1:]}": source.path for destination, source in self.mounts.items()
                 if destination.startswith(top + "/")}
+
+
+    def hidden(self, container_path: str, arcname: str) -> FrozenSet[str]:
+        """A live view's kernel filesystems below a copied directory: taken empty, as docker's view has them.
+
+        (dockerd's view is the rootfs with the volumes; /proc, /sys and /dev
+        are the image's directories. Named directly they are still read.)
+        """
+        if not self.live:
+            return frozenset()
+        top = posixpath.normpath("/" + container_path.lstrip("/")).rstrip("/")
+        return frozenset(f"{arcname}/{path[len(top) + 1:]}" for path in KERNEL_FILESYSTEMS
+                         if path.startswith(top + "/"))
 
 
 def mount_table(mounts: List[Dict[str, Any]], etc_files: Dict[str, str]) -> Dict[str, Source]:
@@ -171,7 +186,8 @@ def tar_stream(view: View, container_path: str, arcname: str) -> Iterator[bytes]
     with _root(tree, container_path, "") as root:
         try:
             yield from confined_tar.tar_chunks(root, inner, arcname, follows_last(container_path),
-                                               view.below(container_path, arcname) if arcname else None)
+                                               view.below(container_path, arcname) if arcname else None,
+                                               view.hidden(container_path, arcname) if arcname else frozenset())
         except FileNotFoundError:
             raise NotFound(f"Could not find the file {container_path} in container") from None
 

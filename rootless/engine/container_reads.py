@@ -57,7 +57,7 @@ class ContainerReads:
             live = f"/proc/{pid}/root"
             try:
                 os.close(os.open(live, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
-                return container_fs.View(live)
+                return container_fs.View(live, live=True)
             except OSError:
                 pass  # it just exited: its rootfs and recorded mounts are what a stopped one shows
         etc_files = {destination: os.path.join(container.dir, name)

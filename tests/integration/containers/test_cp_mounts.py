@@ -167,3 +167,16 @@ def test_a_directory_above_the_mounts_carries_them_both_ways(engine: Engine, box
     if state == "stopped":
         engine.docker("start", name)
     assert engine.docker("exec", name, "cat", "/data/deep.txt").stdout == "into the volume\n"
+
+
+def test_copying_the_root_out_has_the_mounts_but_not_the_kernel_filesystems(engine: Engine,
+                                                                           box: Tuple[str, str]) -> None:
+    """docker cp box:/ -: volumes and /etc files as the container sees them; /proc, /sys, /dev as empty dirs."""
+    name, _ = box
+    chunks, _ = engine.client().containers.get(name).get_archive("/")
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+        names = [member.name.lstrip("./") for member in tar]
+        hostname = tar.extractfile(next(m for m in tar.getmembers() if m.name.endswith("etc/hostname")))
+        assert hostname is not None and hostname.read() == b"cpmhost\n"
+    assert "data/v.txt" in names and "bin/busybox" in names
+    assert not [n for n in names if n.startswith(("proc/", "sys/", "dev/"))]
