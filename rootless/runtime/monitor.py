@@ -130,6 +130,7 @@ class Monitor:
         self.listeners: Dict[int, Tuple[str, socket.socket]] = {}
         self.container_pid = 0
         self.memory_events_fd = -1  # the container's memory.events, held open: its scope may vanish at exit
+        self.oom_watch_fd = -1  # inotify on memory.events: read it as it changes, before systemd removes the scope
         self.oom_killed = False
         self.helper_pids: List[int] = []
         self.execs: Dict[int, ExecRun] = {}  # crun exec's pid -> its run
@@ -221,14 +222,29 @@ class Monitor:
             logger.warning("can't watch OOM kills of %s: %s", directory or "(no cgroup)", exc)
             return
         stack.callback(os.close, self.memory_events_fd)
+        # A removed cgroup's files read ENODEV, and systemd removes an emptied scope at once: reading
+        # only at exit lost most OOM kills. The kill comes before the exit, so read on each change.
+        try:
+            self.oom_watch_fd = linux.inotify_modify_watch(os.path.join(directory, "memory.events"))
+        except OSError as exc:
+            logger.warning("can't watch OOM kills of %s as they happen: %s", directory, exc)
+            return
+        stack.callback(os.close, self.oom_watch_fd)
+        self._set_interest(self.oom_watch_fd, selectors.EVENT_READ)
+
+    def _memory_events_changed(self) -> None:
+        with contextlib.suppress(OSError):
+            while os.read(self.oom_watch_fd, 4096):
+                pass
+        self._count_oom_kills()
 
     def _count_oom_kills(self) -> None:
-        if self.memory_events_fd < 0:
+        if self.memory_events_fd < 0 or self.oom_killed:
             return
         try:
             text = os.pread(self.memory_events_fd, 4096, 0).decode("ascii", "replace")
         except OSError as exc:  # the cgroup is already gone (ENODEV)
-            logger.warning("can't read OOM kills at exit: %s", exc)
+            logger.info("can't read OOM kills at exit: %s", exc)
             return
         self.oom_killed = cgroup_manager.parse_flat_keyed(text).get("oom_kill", 0) > 0
 
@@ -393,6 +409,8 @@ class Monitor:
                 self._accept_attach(listener)
             else:
                 self._serve_control(listener)
+        elif fd == self.oom_watch_fd:
+            self._memory_events_changed()
         elif fd in self.clients:
             self._client_event(self.clients[fd], mask)
         elif any(run.conn.fileno() == fd for run in self.execs.values()):

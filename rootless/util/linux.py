@@ -95,3 +95,19 @@ def existing_parent(path: str) -> str:
     while path and path != "/" and not os.path.lexists(path):
         path = os.path.dirname(path)
     return path or "/"
+
+
+IN_MODIFY = 0x2
+
+
+def inotify_modify_watch(path: str) -> int:
+    """A non-blocking inotify fd that turns readable when path is modified (cgroup v2 files such as
+    memory.events notify their changes this way); the caller closes it."""
+    fd = int(libc().inotify_init1(ctypes.c_int(os.O_NONBLOCK | os.O_CLOEXEC)))
+    if fd < 0:
+        _check(fd, "inotify_init1")
+    if int(libc().inotify_add_watch(ctypes.c_int(fd), path.encode(), ctypes.c_uint32(IN_MODIFY))) < 0:
+        err = ctypes.get_errno()
+        os.close(fd)
+        raise OSError(err, f"inotify_add_watch {path}: {os.strerror(err)}")
+    return fd
