@@ -127,9 +127,6 @@ def test_memory_limit_oom_kills_a_200m_allocation(image: str) -> None:
     assert inspect("oom")["HostConfig"]["Memory"] == 64 << 20
 
 
-@pytest.mark.xfail(strict=False, reason="race in the monitor, not the engine: it passed in 1 of 2 runs; the monitor "
-                   "reads memory.events at reap and systemd may already have removed the emptied scope (a removed "
-                   "cgroup's file reads ENODEV); fix: watch memory.events (inotify) while the container runs")
 def test_oom_killed_is_reported_in_state(image: str) -> None:
     assert inspect("oom")["State"]["OOMKilled"] is True
 
