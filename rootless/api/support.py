@@ -272,8 +272,7 @@ NETWORK_CREATE: Dict[str, Support] = {
     "Scope": refused("rootless networks are local", also=("local",)),
     "EnableIPv4": applied("networks are IPv4", lambda v: v is None or v is True, "every network has IPv4"),
     "EnableIPv6": refused("IPv6 networks are " + YET),
-    "IPAM": applied(), "Internal": refused("internal networks are " + YET + ": containers reach out through "
-                                           "slirp4netns"),
+    "IPAM": applied(), "Internal": applied("no uplink: its containers reach only each other"),
     "Attachable": applied("every rootless network is attachable"),
     "Ingress": refused("ingress networks need swarm mode"),
     "ConfigOnly": refused("config-only networks are " + YET),

@@ -13,6 +13,7 @@ inject a fake runtime (tests/unit/engine/fake_runtime.py).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -26,6 +27,7 @@ from rootless.api import types
 from rootless.config import Paths
 from rootless.engine import container_plan, container_spec, lifecycle
 from rootless.engine.container_io import AttachSession
+from rootless.engine.container_networks import ContainerNetworks
 from rootless.engine.container_model import PLAN_KEY, Container, new_record, now_rfc3339
 from rootless.engine.container_reads import ContainerReads
 from rootless.engine.container_runtime import ContainerHost, ContainerRuntime, MonitorSettings
@@ -72,7 +74,8 @@ class Containers(ContainerReads):
     """Owns every container record, its transitions and its events; one per engine."""
 
     def __init__(self, paths: Paths, runtime: ContainerRuntime, events: EventBus, images: ImageSource,
-                 volumes: ContainerVolumes, networks: NetworkStore, host: ContainerHost) -> None:
+                 volumes: ContainerVolumes, networks: NetworkStore, host: ContainerHost,
+                 wiring: Optional[ContainerNetworks] = None) -> None:
         self.paths = paths
         self.runtime = runtime
         self.events = events
@@ -80,6 +83,7 @@ class Containers(ContainerReads):
         self.volumes = volumes
         self.networks = networks
         self.host = host
+        self.wiring = wiring  # user networks' plumbing; None: they are records only (unit tests)
         self._lock = threading.RLock()  # the records and their conditions
         self._changed = threading.Condition(self._lock)
         self._start_lock = threading.RLock()  # one start at a time; the attach queue
@@ -247,6 +251,9 @@ class Containers(ContainerReads):
         with self._lock:
             container.set_attachment(network.name, endpoint_settings(network, endpoint))
             container.save()
+        self._wire_live(container, lambda wiring: wiring.attach(container, int(container.state.get("Pid") or 0),
+                                                                self.networks.get(network.network_id)),
+                        undo=lambda: self._undo_connect(container, network))
         self.events.publish("network", "connect", network.network_id, container=container.id,
                             name=network.name, type="bridge")
 
@@ -258,12 +265,33 @@ class Containers(ContainerReads):
             raise FailedPrecondition(f"disconnect {container.name} from {network.name}: "
                                      "the network the container was created on can't be left yet",
                                      hint="create the container with --network none instead")
+        self._wire_live(container, lambda wiring: wiring.detach(container, network))
         self.networks.disconnect(network.network_id, container.id, force)
         with self._lock:
             container.drop_attachment(network.name)
             container.save()
         self.events.publish("network", "disconnect", network.network_id, container=container.id,
                             name=network.name, type="bridge")
+
+    def _wire_live(self, container: Container, change: Callable[[ContainerNetworks], None],
+                   undo: Callable[[], None] = lambda: None) -> None:
+        """connect/disconnect of a running container take effect at once (its veths and DNS names)."""
+        with self._start_lock:  # not while a start wires it
+            if self.wiring is None or not container.running or not container.state.get("Pid"):
+                return
+            try:
+                change(self.wiring)
+            except BaseException:
+                undo()
+                raise
+            with self._lock:
+                container.save()
+
+    def _undo_connect(self, container: Container, network: Network) -> None:
+        self.networks.disconnect(network.network_id, container.id, force=True)
+        with self._lock:
+            container.drop_attachment(network.name)
+            container.save()
 
     # -- start ------------------------------------------------------------------
     def start(self, container: Container) -> None:
@@ -290,7 +318,7 @@ class Containers(ContainerReads):
     def _mark_started(self, container: Container, launched: Launched) -> None:
         """Record the running container: start's last step (see _settle_interrupted_start)."""
         with self._lock:
-            container.data["Internal"] = {"ports": list(launched.ports)}
+            container.data["Internal"] = {**(container.data.get("Internal") or {}), "ports": list(launched.ports)}
             container.set_state("running", Pid=launched.pid, StartedAt=now_rfc3339(), ExitCode=0, Error="",
                                 FinishedAt="0001-01-01T00:00:00Z")
             container.save()
@@ -315,7 +343,7 @@ class Containers(ContainerReads):
     def _launch(self, container: Container) -> Launched:
         plan = container_plan.stored_plan(container) or self.replan(container)  # once for an older record
         rootfs = self.runtime.mount(container.id)
-        network = container_plan.network_of(plan)
+        network = container_spec.user_network_setup(container, container_plan.network_of(plan))
         options = self._spec_options(container, plan, rootfs, network)
         monitor = MonitorSettings(
             log_path=container.log_path, log_max_size=lifecycle.log_size(container),
@@ -325,11 +353,33 @@ class Containers(ContainerReads):
             # container/stream/attach.go): `run -it` then ctrl-p ctrl-q leaves the shell running.
             stdin_once=container.stdin_once and not container.tty,
             network=network.monitor_mode, ports=network.ports)
+        user = network.monitor_mode == container_spec.USER_NETWORK
+        if user:  # the monitor makes no network; the engine wires it once the namespace exists
+            monitor = dataclasses.replace(monitor, network="none", ports=[])
         launched = self.runtime.launch(container.id, os.path.join(container.dir, "bundle"), options, monitor)
+        launched = self._wire_user_networks(container, launched, network.ports)
         for session in self._take_waiting(container.id):
             session.connect()
         self.runtime.start(container.id)
         return launched
+
+    def _wire_user_networks(self, container: Container, launched: Launched,
+                            ports: List[Dict[str, Any]]) -> Launched:
+        """Between `crun create` and `crun start`: veths, DNS names and published ports."""
+        if self.wiring is None:
+            return launched
+        try:
+            published = self.wiring.attach_all(container, launched.pid, ports
+                                               if self._on_user_network(container) else [])
+        except BaseException:
+            with contextlib.suppress(RootlessError):
+                self.runtime.signal(container.id, signals.SIGKILL)
+            raise
+        return dataclasses.replace(launched, ports=published) if self._on_user_network(container) else launched
+
+    @staticmethod
+    def _on_user_network(container: Container) -> bool:
+        return container_spec.network_setup(container, "auto").monitor_mode == container_spec.USER_NETWORK
 
     def _spec_options(self, container: Container, plan: Dict[str, Any], rootfs: str,
                       network: container_spec.NetworkSetup) -> runtime_spec.SpecOptions:
@@ -360,6 +410,7 @@ class Containers(ContainerReads):
         code = lifecycle.exit_code_for_start_error(exc.message)
         for session in self._take_waiting(container.id):
             session.cancel()
+        self._unwire(container)
         self.runtime.teardown(container.id)
         self._mark_exited(container, code, error=exc.message)
         self.publish(container, "die", exitCode=str(code))
@@ -402,6 +453,15 @@ class Containers(ContainerReads):
             self._exit_generation[container.id] = self._exit_generation.get(container.id, 0) + 1
             self._changed.notify_all()
 
+    def _unwire(self, container: Container) -> None:
+        """The container's veths, names and forwards go with its process."""
+        if self.wiring is None:
+            return
+        try:
+            self.wiring.detach_all(container)
+        except RootlessError as exc:
+            logger.warning("container %s: can't detach from its networks: %s", container.name, exc)
+
     def _watch(self, container: Container) -> None:
         thread = threading.Thread(target=self._wait_for_exit, args=(container,), daemon=True,
                                   name=f"wait-{container.id[:12]}")
@@ -416,6 +476,7 @@ class Containers(ContainerReads):
 
     def _on_exit(self, container: Container, exit_info: Dict[str, Any]) -> None:
         code = int(exit_info.get("ExitCode", 255))
+        self._unwire(container)
         self.runtime.teardown(container.id)
         self._mark_exited(container, code, exit_info.get("FinishedAt"))
         self.publish(container, "die", exitCode=str(code))
@@ -579,6 +640,8 @@ class Containers(ContainerReads):
     # -- adoption after a daemon restart ----------------------------------------
     def adopt(self) -> None:
         """Pick up containers a previous daemon started; apply restart policies."""
+        if self.wiring is not None and any(c.running and self.wiring.wired(c) for c in self.all()):
+            self.wiring.adopt()  # their namespace outlived the daemon: its uplink and DNS too
         for container in self.all():
             if container.running:
                 if self.runtime.is_alive(container.id):

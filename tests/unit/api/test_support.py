@@ -124,7 +124,6 @@ def test_a_second_network_at_create_is_refused_not_ignored() -> None:
 @pytest.mark.parametrize("body,message", [
     ({"Name": "n", "EnableIPv6": True}, "EnableIPv6: true: IPv6 networks are not supported by rootless yet"),
     ({"Name": "n", "IPAM": {"Config": [{"Subnet": "10.9.0.0/24"}, {"Subnet": "10.9.1.0/24"}]}}, "IPAM.Config"),
-    ({"Name": "n", "Internal": True}, "Internal: true: internal networks"),
     ({"Name": "n", "IPAM": {"Driver": "other"}}, 'IPAM.Driver: "other"'),
 ])
 def test_network_options_rootless_would_not_apply_are_refused(body: Dict[str, Any], message: str) -> None:
