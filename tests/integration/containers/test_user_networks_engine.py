@@ -179,7 +179,7 @@ def test_compose_client_reaches_server_by_service_name(engine: Engine, busybox: 
     directory = tempfile.mkdtemp(prefix="rootless-compose-", dir="/tmp")
     os.chmod(directory, 0o755)
     with open(os.path.join(directory, "docker-compose.yml"), "w") as f:
-        f.write(COMPOSE.format(image=busybox, serve=SERVE))
+        f.write(COMPOSE.format(image=busybox, serve=SERVE.replace("$", "$$")))  # compose interpolates $
     os.chmod(os.path.join(directory, "docker-compose.yml"), 0o644)
     compose = ["/usr/bin/docker-compose", "-p", "unetapp", "-f", os.path.join(directory, "docker-compose.yml")]
     try:
