@@ -188,3 +188,17 @@ def test_compose_client_reaches_server_by_service_name(engine: Engine, busybox: 
         assert done.returncode == 0 and "hello-from-" in done.stdout, (done.stdout, done.stderr)
     finally:
         engine.user.run([*compose, "down", "-t", "1"], env=engine.env, timeout=180, check=False)
+
+
+def test_a_bridge_container_joins_a_user_network_live_and_rm_frees_its_address(
+        engine: Engine, busybox: str, cleanup: list) -> None:
+    engine.docker("network", "create", "ubr")
+    cleanup.append(("network", "ubr"))
+    _serve(engine, busybox, "ubrserver")  # on the default bridge: its own slirp4netns
+    cleanup.append(("container", "ubrserver"))
+    engine.docker("network", "connect", "ubr", "ubrserver")
+    assert _fetch_until(engine, busybox, "ubr", "http://ubrserver/").startswith("hello-from-")
+    engine.docker("rm", "-f", "ubrserver")
+    containers = engine.docker("network", "inspect", "-f", "{{json .Containers}}", "ubr").stdout.strip()
+    assert containers in ("{}", "null"), containers
+    assert _fetch(engine, busybox, "ubr", "http://ubrserver/", timeout=2)[0] != 0
