@@ -32,7 +32,7 @@ from rootless.engine.container_runtime import ContainerHost, ContainerRuntime, M
 from rootless.engine.container_volumes import ContainerVolumes, anonymous_names
 from rootless.engine.events import GONE_CHECK_INTERVAL, ClientGone, EventBus
 from rootless.engine.health import HealthChecks
-from rootless.engine import health_config
+from rootless.engine import health_config, image_platform
 from rootless.engine.names import random_name, validate_name
 from rootless.errors import (Conflict, FailedPrecondition, InvalidArgument, NotFound, NotModified,
                              RootlessError, ToolError)
@@ -165,7 +165,7 @@ class Containers(ContainerReads):
         self.events.publish("container", action, container.id, **attributes)
 
     # -- create -----------------------------------------------------------------
-    def create(self, request: types.ContainerCreate, name: Optional[str]) -> Container:
+    def create(self, request: types.ContainerCreate, name: Optional[str], platform: Optional[str] = None) -> Container:
         """Create a container from an image that must already be in the store.
 
         The request was decoded and checked at the API edge (api/decode.py);
@@ -180,7 +180,9 @@ class Containers(ContainerReads):
             raise InvalidArgument("config: Image is required")
         image = self.images.get(request.Image)
         container_id = os.urandom(32).hex()
-        image_config = image.config.to_json().get("config", {}) if hasattr(image.config, "to_json") else {}
+        whole_config = image.config.to_json() if hasattr(image.config, "to_json") else {}
+        image_platform.check_platform(request.Image, whole_config, platform)  # docker's 404 for another platform
+        image_config = whole_config.get("config", {})
         data = new_record(container_id, "", request, image.image_id, image_config, self.host.storage_driver,
                           self.paths)
         self._check_host_config(data["HostConfig"])

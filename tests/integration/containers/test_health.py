@@ -174,3 +174,17 @@ def test_always_shows_restarting_between_restarts(engine: Engine, busybox: str) 
         assert engine.docker("inspect", "-f", "{{.State.Status}}", "bounce").stdout.strip() == "exited"
     finally:
         engine.docker("rm", "-f", "bounce", check=False)
+
+
+def test_run_platform_refuses_an_image_of_another_platform(engine: Engine, images) -> None:  # type: ignore[no-untyped-def]
+    only_amd64 = images.multiarch.rsplit(":", 1)[0] + ":only-amd64"
+    engine.docker("pull", "-q", only_amd64, timeout=300)
+    assert engine.docker("run", "--rm", "--platform", "linux/amd64", only_amd64).stdout == "amd64\n"
+    wanted = (f"image with reference {only_amd64} was found but does not match the specified platform: "
+              "wanted linux/arm64, actual: linux/amd64")
+    for run in (engine.docker, engine.cli):
+        refused = run("run", "--rm", "--platform", "linux/arm64", only_amd64, check=False)
+        assert refused.returncode != 0 and wanted in refused.stderr, refused.stderr
+    assert engine.docker("ps", "-a", "-q", "--filter", f"ancestor={only_amd64}").stdout == ""
+    lacking = engine.docker("pull", "--platform", "linux/s390x", images.multiarch, check=False)
+    assert lacking.returncode != 0 and "no matching manifest for linux/s390x" in lacking.stderr

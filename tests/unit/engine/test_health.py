@@ -13,7 +13,10 @@ from rootless.engine.container_model import Container
 from rootless.engine.execs import ExecService
 from rootless.engine.health import HealthChecks
 from rootless.engine.health_config import Probe
-from rootless.errors import InvalidArgument
+from rootless.api import types
+from rootless.api.decode import decode_body
+from rootless.engine.image_platform import check_platform
+from rootless.errors import InvalidArgument, NotFound
 
 from tests.unit.engine.test_containers import World, eventually
 
@@ -231,3 +234,23 @@ def test_force_remove_of_a_restarting_container(world: World, monkeypatch: pytes
     eventually(lambda: container.status == "restarting")
     world.containers.remove(container, True, False)
     assert not world.containers.exists(container.id)
+
+
+# -- run --platform -------------------------------------------------------------------
+def test_another_platform_than_the_image_is_docker_not_found() -> None:
+    amd64 = {"os": "linux", "architecture": "amd64"}
+    check_platform("img", amd64, None)
+    check_platform("img", amd64, "linux/amd64")
+    check_platform("img", {"os": "linux", "architecture": "arm64", "variant": "v8"}, "linux/arm64")
+    with pytest.raises(NotFound, match="^image with reference img was found but does not match the specified "
+                                       "platform: wanted linux/arm64, actual: linux/amd64$"):
+        check_platform("img", amd64, "linux/arm64")
+    with pytest.raises(InvalidArgument, match="invalid platform"):
+        check_platform("img", amd64, "arm64")
+
+
+def test_create_with_another_platform_is_refused_before_anything_is_made(world: World) -> None:
+    request = decode_body(types.ContainerCreate, {"Image": "busybox", "HostConfig": {"NetworkMode": "none"}})
+    with pytest.raises(NotFound, match="does not match the specified platform: wanted linux/s390x"):
+        world.containers.create(request, None, "linux/s390x")
+    assert world.containers.all() == []
