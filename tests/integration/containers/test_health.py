@@ -188,3 +188,15 @@ def test_run_platform_refuses_an_image_of_another_platform(engine: Engine, image
     assert engine.docker("ps", "-a", "-q", "--filter", f"ancestor={only_amd64}").stdout == ""
     lacking = engine.docker("pull", "--platform", "linux/s390x", images.multiarch, check=False)
     assert lacking.returncode != 0 and "no matching manifest for linux/s390x" in lacking.stderr
+
+
+def test_our_cli_health_flags_and_ps_status(engine: Engine, busybox: str) -> None:
+    engine.cli("run", "-d", "--name", "hc-ours", "--health-cmd", "true", "--health-interval", "1s", busybox,
+               "sleep", "300")
+    try:
+        until(lambda: status(engine, "hc-ours") == "healthy", 30)
+        assert "(healthy)" in engine.cli("ps", "--filter", "health=healthy").stdout
+        off = engine.cli("run", "--rm", "--no-healthcheck", "--health-cmd", "true", busybox, "true", check=False)
+        assert off.returncode != 0 and "--no-healthcheck conflicts with --health-* options" in off.stderr
+    finally:
+        engine.cli("rm", "-f", "hc-ours", check=False)
