@@ -67,9 +67,14 @@ class HealthChecks:
                          name=f"health-{container.id[:12]}").start()
 
     def stopped(self, container: Container) -> None:
-        """The container's process is gone: no more probes; its health reads unhealthy (moby)."""
-        if self._stop_thread(container.id) and container.state.get("Health"):
-            self.records.save_health(container, health_config.stopped(container.state["Health"]))
+        """The container's process is gone: no more probes; its health reads unhealthy (moby).
+
+        Also when no probe ran here: it exited while no daemon watched it.
+        """
+        self._stop_thread(container.id)
+        health = container.state.get("Health")
+        if health and health.get("Status") != "unhealthy":
+            self.records.save_health(container, health_config.stopped(health))
 
     def close(self) -> None:
         """The daemon stops: end every probe loop, leave the records (the next daemon resumes)."""
@@ -90,10 +95,12 @@ class HealthChecks:
             health = container.state.get("Health") or {}
             if stop.wait(health_config.next_interval(health, probe, self._since_start(container))):
                 return
+            if container.status == "paused":
+                continue  # a frozen container can't answer: its probe would only time out
             try:
                 if not self.probe_once(container, probe, stop):
                     return
-            except RootlessError as exc:  # the container went away under the probe
+            except (RootlessError, OSError) as exc:  # the container went away under the probe
                 logger.debug("health probe of %s: %s", container.name, exc)
 
     def probe_once(self, container: Container, probe: Probe, stop: Optional[threading.Event] = None) -> bool:

@@ -254,3 +254,15 @@ def test_create_with_another_platform_is_refused_before_anything_is_made(world: 
     with pytest.raises(NotFound, match="does not match the specified platform: wanted linux/s390x"):
         world.containers.create(request, None, "linux/s390x")
     assert world.containers.all() == []
+
+
+def test_a_container_that_exited_while_no_daemon_watched_reads_unhealthy(world: World) -> None:
+    health_world(world, Runner((0, b"")))
+    container = world.run(Healthcheck=CHECK)
+    world.containers.save_health(container, {"Status": "healthy", "FailingStreak": 0, "Log": []})
+    world.containers.close()
+    world.runtime.exit(container.id, 0)
+    world.daemon_start()
+    health_world(world, Runner((0, b"")))
+    world.containers.adopt()
+    assert world.containers.get(container.id).state["Health"]["Status"] == "unhealthy"
