@@ -418,8 +418,8 @@ class Containers(ContainerReads):
             self.health.stopped(container)
         with self._lock:
             # docker's Restarting: the process is gone, the policy starts it again soon
-            container.set_state("restarting" if restarting else "exited", ExitCode=exit_code, FinishedAt=finished_at or now_rfc3339(),
-                                Error=error, OOMKilled=False)
+            container.set_state("restarting" if restarting else "exited", ExitCode=exit_code,
+                                FinishedAt=finished_at or now_rfc3339(), Error=error, OOMKilled=False)
             container.save()
             self._exit_generation[container.id] = self._exit_generation.get(container.id, 0) + 1
             self._changed.notify_all()
