@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Type, TypeVar
 from rootless.api import types
 from rootless.api.decode import decode_body
 from rootless.errors import InvalidArgument
+from rootless.runtime import cdi
 
 APPLIED, CLIENT, IGNORED, REFUSED = "applied", "client", "ignored", "refused"
 # Both name the daemon's one OCI runtime: crun by default, "runc" is what docker
@@ -88,6 +89,25 @@ def refused(why: str, also: Sequence[Any] = (), shown: Callable[[Any], str] = sh
 def within(parent: str) -> Support:
     """A field of a struct only reachable through ``parent``, which is refused unless zero."""
     return Support(REFUSED, f"refused with {parent}", lambda value: True)
+
+
+def _is_cdi_mapping(device: Any) -> bool:
+    """A Devices entry naming a CDI device (--device vendor.com/class=name from an older client)."""
+    return isinstance(device, types.DeviceMapping) and cdi.is_qualified_name(device.PathOnHost) \
+        and device.PathInContainer in ("", device.PathOnHost)
+
+
+def _is_cdi_request(request: Any) -> bool:
+    """docker >= 25's --device vendor.com/class=name (Driver "cdi"), or --gpus all|device=IDs."""
+    if not isinstance(request, types.DeviceRequest) or request.Options:
+        return False
+    ids = request.DeviceIDs or []
+    if request.Driver == "cdi":
+        return bool(ids) and not request.Count and not request.Capabilities \
+            and all(cdi.is_qualified_name(i) for i in ids)
+    gpu = request.Capabilities == [["gpu"]]
+    return request.Driver in ("", "nvidia") and gpu and (request.Count == -1) != bool(ids) \
+        and request.Count in (-1, 0)
 
 
 def one_of(*values: Any) -> Callable[[Any], bool]:
@@ -187,9 +207,12 @@ HOST_CONFIG: Dict[str, Support] = {
     "CpuRealtimeRuntime": refused("real-time CPU scheduling needs cgroup v1 and root"),
     "CpusetCpus": applied("linux.resources when cgroups are delegated, else refused at create"),
     "CpusetMems": applied("linux.resources when cgroups are delegated, else refused at create"),
-    "Devices": refused("adding host devices is " + YET, shown=_first("PathOnHost")),
+    "Devices": refused("adding host devices is " + YET + " (CDI devices, vendor.com/class=name, are)",
+                       shown=_first("PathOnHost"), ok=lambda devices: all(_is_cdi_mapping(d) for d in devices)),
     "DeviceCgroupRules": refused(NO_CGROUP_DEVICES),
-    "DeviceRequests": refused("device requests (GPUs) are " + YET, shown=_first("Driver")),
+    "DeviceRequests": applied("CDI devices (runtime/cdi.py); --gpus through the nvidia.com/gpu CDI spec",
+                              lambda requests: all(_is_cdi_request(r) for r in requests or []),
+                              "only CDI devices (Driver \"cdi\") and --gpus (all or device=IDs) are supported"),
     "KernelMemory": refused("kernel memory limits do not exist in cgroup v2"),
     "KernelMemoryTCP": refused("kernel memory limits do not exist in cgroup v2"),
     "MemoryReservation": applied("linux.resources when cgroups are delegated, else refused at create"),

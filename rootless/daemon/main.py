@@ -150,7 +150,7 @@ def serve(paths: Paths, settings: Settings, remote: Optional["RemoteOptions"] = 
     remote = remote or remote_options(settings)
     plan_listeners(remote, paths.socket)  # a refused address stops us before any namespace work
     listener = _systemd_listener()
-    cgroup = cgroups.detect()
+    cgroup = cgroups.place(userns.running_pause(paths))  # v2+systemd: into a delegated scope first
     plan = placement.plan_storage(paths.root, _is_explicit_root(paths.root), os.environ, host_uid())
     mapping = userns.enter(paths, cgroup)
     paths, settings = _place_store(paths, settings, plan, mapping)

@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Optional
 from rootless.engine import container_spec
 from rootless.engine.container_model import PLAN_KEY, Container
 from rootless.host.cgroups import CgroupInfo
+from rootless.runtime import cdi
 from rootless.runtime import spec as runtime_spec
 
 # Filled in at start, not planned: they exist once the container runs, or belong to the host.
@@ -63,6 +64,9 @@ def check_options(options: runtime_spec.SpecOptions, host: runtime_spec.HostFact
     caps = runtime_spec.resolve_capabilities(options.cap_add, options.cap_drop, options.privileged, host.last_cap)
     runtime_spec.build_rlimits(options.ulimits, host)
     runtime_spec.build_linux(options, security, caps, host)
+    if options.cdi_devices:  # an unknown device or a bad spec is refused at create, not at start
+        cdi_dirs = cdi.SPEC_DIRS if options.cdi_spec_dirs is None else tuple(options.cdi_spec_dirs)
+        cdi.resolve(options.cdi_devices, cdi.load_devices(cdi_dirs))
 
 
 def stored_plan(container: Container) -> Optional[Dict[str, Any]]:

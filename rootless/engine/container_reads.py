@@ -1,6 +1,7 @@
 """Read-side container operations: API shapes, logs, attach, files, processes."""
 from __future__ import annotations
 
+import os
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from rootless.engine import container_fs
@@ -48,28 +49,43 @@ class ContainerReads:
     def _rootfs(self, container: Container) -> str:
         return self.runtime.mount(container.id)
 
-    def export(self, container: Container) -> Iterator[bytes]:
+    def _view(self, container: Container) -> container_fs.View:
+        """The container's files with its mounts (issue 11): its live view while it runs."""
         rootfs = self._rootfs(container)
-        return container_fs.tar_stream(rootfs, "/", "")
+        pid = int(container.state.get("Pid") or 0) if container.running else 0
+        if pid > 0:
+            live = f"/proc/{pid}/root"
+            try:
+                os.close(os.open(live, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
+                return container_fs.View(live, live=True)
+            except OSError:
+                pass  # it just exited: its rootfs and recorded mounts are what a stopped one shows
+        etc_files = {destination: os.path.join(container.dir, name)
+                     for destination, name in ETC_FILE_NAMES.items()}
+        return container_fs.View(rootfs, container_fs.mount_table(container.mounts, etc_files))
+
+    def export(self, container: Container) -> Iterator[bytes]:
+        # docker export is the rootfs alone: "does not export the contents of volumes"
+        return container_fs.tar_stream(container_fs.View(self._rootfs(container)), "/", "")
 
     def archive_stat(self, container: Container, path: str) -> Dict[str, Any]:
-        return container_fs.path_stat(self._rootfs(container), path, container.name)
+        return container_fs.path_stat(self._view(container), path, container.name)
 
     def archive_get(self, container: Container, path: str) -> Tuple[Dict[str, Any], Iterator[bytes]]:
-        rootfs = self._rootfs(container)
-        stat = container_fs.path_stat(rootfs, path, container.name)
-        return stat, container_fs.tar_stream(rootfs, path, container_fs.archive_name(path))
+        view = self._view(container)
+        stat = container_fs.path_stat(view, path, container.name)
+        return stat, container_fs.tar_stream(view, path, container_fs.archive_name(path))
 
     def archive_put(self, container: Container, path: str, body: Any,
                     no_overwrite_dir_non_dir: bool = False, copy_uid_gid: bool = False) -> None:
         """Extract a tar into the container; entries belong to its root, or with
         copy_uid_gid (docker cp -a) to its configured user, as dockerd's tarCopyOptions."""
-        rootfs = self._rootfs(container)
+        view = self._view(container)
         owner = (0, 0)
         if copy_uid_gid and container.config.get("User"):
-            user = users.resolve_user(rootfs, container.config["User"])
+            user = users.resolve_user(self._rootfs(container), container.config["User"])
             owner = (user.uid, user.gid)
-        container_fs.extract_into(rootfs, path, body, no_overwrite_dir_non_dir, owner)
+        container_fs.extract_into(view, path, body, no_overwrite_dir_non_dir, owner)
 
     def changes(self, container: Container) -> List[Dict[str, Any]]:
         return hide_engine_mountpoints(self.runtime.changes(container.id))
@@ -80,6 +96,7 @@ class ContainerReads:
 # their mountpoints in the upper dir when the image lacks them; dockerd keeps them in
 # its init layer, so docker diff never lists them, nor /etc for their sake.
 ENGINE_ETC_TARGETS = frozenset({"/etc/hosts", "/etc/hostname", "/etc/resolv.conf"})
+ETC_FILE_NAMES = {"/etc/hostname": "hostname", "/etc/hosts": "hosts", "/etc/resolv.conf": "resolv.conf"}
 
 
 def hide_engine_mountpoints(changes: List[Dict[str, Any]]) -> List[Dict[str, Any]]:

@@ -10,7 +10,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from rootless.engine.container_model import Container, working_dir_error
 from rootless.errors import FailedPrecondition, InvalidArgument
-from rootless.host.cgroups import CgroupInfo
+from rootless.host.cgroups import FIELD_CONTROLLERS, CgroupInfo, require_controller
+from rootless.runtime import cdi, cgroup_manager  # cgroupv2 branch: cgroupsPath per container
 from rootless.runtime.network import slirp
 from rootless.runtime.spec import HostFacts, Mount, SpecOptions, Ulimit, build_rlimits
 from rootless.util import confined, fs
@@ -25,6 +26,9 @@ LIMIT_FIELDS = {"Memory": "memory limit", "MemorySwap": "memory+swap limit", "Na
 def check_limits(host_config: Dict[str, Any], cgroup: CgroupInfo) -> None:
     """Refuse limits this host cannot enforce, instead of silently dropping them."""
     if cgroup.limits_supported:
+        for key, what in LIMIT_FIELDS.items():  # cgroupv2 branch: each limit needs its controller delegated
+            if host_config.get(key) not in (None, 0, -1, "", "0"):
+                require_controller(cgroup, what, FIELD_CONTROLLERS[key])
         return
     for key, what in LIMIT_FIELDS.items():
         value = host_config.get(key)
@@ -309,6 +313,7 @@ def build_spec_options(container: Container, rootfs: str, network: NetworkSetup,
         masked_paths=_optional_list(host_config.get("MaskedPaths")),
         readonly_paths=_optional_list(host_config.get("ReadonlyPaths")),
         oom_score_adj=host_config.get("OomScoreAdj") or None, hooks_dirs=hooks_dirs, cgroup=cgroup,
+        cgroups_path=cgroup_manager.cgroups_path(cgroup, container.id),  # cgroupv2 branch
         memory=host_config.get("Memory") or None, memory_swap=host_config.get("MemorySwap") or None,
         cpus=(host_config["NanoCpus"] / 1e9) if host_config.get("NanoCpus") else None,
         pids_limit=host_config.get("PidsLimit") if (host_config.get("PidsLimit") or 0) > 0 else None,
@@ -316,7 +321,25 @@ def build_spec_options(container: Container, rootfs: str, network: NetworkSetup,
         cpu_shares=host_config.get("CpuShares") or None, cpu_quota=host_config.get("CpuQuota") or None,
         cpu_period=host_config.get("CpuPeriod") or None, cpuset_cpus=host_config.get("CpusetCpus") or "",
         cpuset_mems=host_config.get("CpusetMems") or "", blkio_weight=host_config.get("BlkioWeight") or None,
+        cdi_devices=cdi_device_names(host_config),
     )
+
+
+def cdi_device_names(host_config: Dict[str, Any]) -> List[str]:
+    """CDI devices by qualified name (issue 15): --device vendor.com/class=name, which docker >= 25
+    sends as a DeviceRequest of Driver "cdi" and older clients as a Devices entry, and --gpus,
+    named through the nvidia.com/gpu CDI spec (api/support.py accepts nothing else)."""
+    names = [str(device.get("PathOnHost")) for device in host_config.get("Devices") or []
+             if cdi.is_qualified_name(str(device.get("PathOnHost") or ""))]
+    for request in host_config.get("DeviceRequests") or []:
+        ids = [str(i) for i in request.get("DeviceIDs") or []]
+        if request.get("Driver") == "cdi":
+            names += ids
+        else:
+            count = request.get("Count")
+            gpus = f"device={','.join(ids)}" if ids else ("all" if count == -1 else str(count))
+            names += cdi.gpu_requests(gpus, cdi.load_devices())
+    return names
 
 
 def spec_annotations(config: Dict[str, Any], host_config: Dict[str, Any]) -> Dict[str, str]:

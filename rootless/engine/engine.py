@@ -24,7 +24,7 @@ from rootless.errors import FailedPrecondition
 from rootless.images.store import ImageStore
 from rootless.networks.store import NetworkStore
 from rootless.volumes.store import VolumeStore
-from rootless.runtime import crun, storage
+from rootless.runtime import cdi, crun, storage
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime.storage import get_driver
 from rootless.host.cgroups import CgroupInfo
@@ -215,7 +215,7 @@ class Engine:
             "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "catatonit",
             "ContainerdCommit": {"ID": ""}, "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""},
             "SecurityOptions": ["name=seccomp,profile=builtin", "name=rootless", "name=no-new-privileges"],
-            "CDISpecDirs": [], "Warnings": self._warnings(),
+            "CDISpecDirs": list(cdi.SPEC_DIRS), "Warnings": self._warnings(),
             "Rootless": self.rootless_info(),
         }
         return body

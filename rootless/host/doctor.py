@@ -59,12 +59,28 @@ def check_userns() -> Check:
     if _sysctl("/proc/sys/user/max_user_namespaces") == "0":
         return Check("user namespaces", "fail", "user.max_user_namespaces is 0",
                      "sudo sysctl -w user.max_user_namespaces=28633")
+    restricted = apparmor_userns_check(_sysctl(APPARMOR_USERNS_SYSCTL))
+    if restricted is not None:
+        return restricted
     if not _can_unshare_user():
-        fix = "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
-        if _sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") != "1":
-            fix = "ask an admin to allow unprivileged user namespaces"
-        return Check("user namespaces", "fail", "unshare(CLONE_NEWUSER) was refused", fix)
+        return Check("user namespaces", "fail", "unshare(CLONE_NEWUSER) was refused",
+                     "ask an admin to allow unprivileged user namespaces")
     return Check("user namespaces", "ok", "unprivileged user namespaces work")
+
+
+APPARMOR_USERNS_SYSCTL = "/proc/sys/kernel/apparmor_restrict_unprivileged_userns"
+APPARMOR_USERNS_FIX = ("echo kernel.apparmor_restrict_unprivileged_userns=0 | sudo tee "
+                       "/etc/sysctl.d/60-rootless-userns.conf && sudo sysctl --system")
+
+
+def apparmor_userns_check(value: Optional[str]) -> Optional[Check]:
+    """Ubuntu 23.10+/24.04: unshare(CLONE_NEWUSER) succeeds, but AppArmor strips every capability
+    in the new namespace, so newuidmap's mapping, mounts and crun fail later with EPERM."""
+    if value != "1":
+        return None
+    return Check("user namespaces", "fail",
+                 "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1)",
+                 APPARMOR_USERNS_FIX)
 
 
 def _has_file_caps(path: str) -> bool:
@@ -109,18 +125,47 @@ def check_device(path: str, needed_by: str) -> Check:
     return Check(path, "ok", "usable")
 
 
+WANTED_CONTROLLERS = ("cpu", "cpuset", "io", "memory", "pids")  # what docker's flags need
+
+
+def systemd_cgroup_check(uid: int, delegated: List[str]) -> Check:
+    """v2 with a user systemd: the daemon moves into a scope under user@UID.service, so what
+    that service got by Delegate= is what containers can be limited by."""
+    missing = [c for c in WANTED_CONTROLLERS if c not in delegated]
+    where = f"user@{uid}.service"
+    if not delegated:
+        return Check("cgroups", "warn", f"v2 with systemd: no controllers delegated to {where}: "
+                     "--memory, --cpus, --pids-limit, pause and stats are refused", cgroups.DELEGATE_FIX)
+    if missing:
+        return Check("cgroups", "warn", f"v2 with systemd: {where} delegates {' '.join(delegated)}; "
+                     f"limits needing {' '.join(missing)} are refused", cgroups.DELEGATE_FIX)
+    return Check("cgroups", "ok", f"v2 with systemd (manager: systemd): {where} delegates {' '.join(delegated)}")
+
+
 def check_cgroups() -> Check:
     info = cgroups.detect()
+    uid = os.getuid()
+    if info.mode == cgroups.V2 and cgroups.user_bus():
+        return systemd_cgroup_check(uid, cgroups.delegated_to_user(uid))
     if info.limits_supported:
         return Check("cgroups", "ok", f"{info.mode}: {info.describe()}")
-    fix = None
-    if info.mode == cgroups.V2:
-        fix = ("sudo mkdir -p /etc/systemd/system/user@.service.d && printf '[Service]\\nDelegate=cpu cpuset io "
-               "memory pids\\n' | sudo tee /etc/systemd/system/user@.service.d/delegate.conf && "
-               "sudo systemctl daemon-reload")
-    elif info.mode in (cgroups.V1, cgroups.HYBRID):
-        fix = "boot with systemd.unified_cgroup_hierarchy=1 to get cgroup v2 (limits need it)"
-    return Check("cgroups", "warn", f"{info.mode}: {info.describe()}", fix)
+    return Check("cgroups", "warn", f"{info.mode}: {info.describe()}", info.fix if info.mode != cgroups.NONE else None)
+
+
+def linger_check(name: str, lingering: bool) -> Check:
+    """Without linger, logind stops user@UID.service at logout (and KillUserProcesses=yes
+    kills the session): the daemon's scope and every container go with it."""
+    if lingering:
+        return Check("linger", "ok", f"{name} lingers: containers outlive your sessions")
+    return Check("linger", "warn", "no linger: your containers stop when you log out",
+                 f"sudo loginctl enable-linger {name}")
+
+
+def check_linger() -> Optional[Check]:
+    if not cgroups.systemd_booted():
+        return None
+    name = user_name(os.getuid())
+    return linger_check(name, os.path.exists(os.path.join("/var/lib/systemd/linger", name)))
 
 
 def _existing_parent(path: str) -> str:
@@ -198,7 +243,7 @@ def check_runtime_dir() -> Check:
 def run_checks(storage_root: str) -> List[Check]:
     """Every check, in the order a user should fix them."""
     uid = os.getuid()
-    checks: List[Callable[[], Check]] = [
+    checks: List[Callable[[], Optional[Check]]] = [
         check_userns,
         lambda: check_idmap_tool("newuidmap"),
         lambda: check_idmap_tool("newgidmap"),
@@ -210,7 +255,8 @@ def run_checks(storage_root: str) -> List[Check]:
         lambda: check_device("/dev/net/tun", "slirp4netns"),
         lambda: check_device("/dev/fuse", "fuse-overlayfs"),
         check_cgroups,
+        check_linger,
         lambda: check_storage(storage_root),
         check_runtime_dir,
     ]
-    return [check() for check in checks]
+    return [found for found in (check() for check in checks) if found is not None]

@@ -245,6 +245,12 @@ def ensure_pause(paths: Paths, cgroup: CgroupInfo) -> Tuple[int, Mapping]:
         return pid, mapping
 
 
+def running_pause(paths: Paths) -> List[int]:
+    """The live pause process an earlier daemon left ([] if none): it moves into our cgroup scope too."""
+    pid = int((fs.read_json(paths.pause_pidfile) or {}).get("pid", 0))
+    return [pid] if pid and _is_pause_alive(pid) else []
+
+
 def _read_mapping(pid: int) -> Mapping:
     with open(f"/proc/{pid}/uid_map") as f:
         uids = parse_id_map(f.read())

@@ -82,6 +82,9 @@ class Crun:
         extra += ["--pid-file", pid_file] if pid_file else []
         return self.argv("exec", "--process", process_file, *extra, container_id)
 
+    def update_argv(self, container_id: str, resources_file: str) -> List[str]:
+        return self.argv("update", "--resources", resources_file, container_id)
+
     def state_argv(self, container_id: str) -> List[str]:
         return self.argv("state", container_id)
 
@@ -99,6 +102,16 @@ class Crun:
 
     def resume(self, container_id: str) -> None:
         proc.run(self.argv("resume", container_id), tool="crun", timeout=30)
+
+    def update(self, container_id: str, resources: Dict[str, Any], scratch_dir: str) -> None:
+        """docker update: new linux.resources for a running container (runtime-spec's LinuxResources JSON)."""
+        path = os.path.join(scratch_dir, f"resources-{container_id}.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(resources, f)
+        try:
+            proc.run(self.update_argv(container_id, path), tool="crun", timeout=30)
+        finally:
+            os.unlink(path)
 
     def kill(self, container_id: str, sig: Union[int, str] = "TERM", all_processes: bool = False) -> None:
         """Send a signal; NotFound when crun has no such container."""

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from rootless.errors import ToolError
+from rootless.runtime import cgroup_manager
 from rootless.runtime.logs import JsonFileWriter, format_rfc3339_ns
 from rootless.runtime.monitor_protocol import (ATTACH, CONSOLE, CONTROL, CREATE_TIMEOUT, EXIT, LOG, MONITOR_PIDFILE,
                                                PASTA_PIDFILE, PIDFILE, READY, SLIRP, SUN_PATH_MAX, MonitorConfig,
@@ -128,6 +129,8 @@ class Monitor:
         self.clients: Dict[int, AttachClient] = {}
         self.listeners: Dict[int, Tuple[str, socket.socket]] = {}
         self.container_pid = 0
+        self.memory_events_fd = -1  # the container's memory.events, held open: its scope may vanish at exit
+        self.oom_killed = False
         self.helper_pids: List[int] = []
         self.execs: Dict[int, ExecRun] = {}  # crun exec's pid -> its run
         self.started = False
@@ -201,6 +204,33 @@ class Monitor:
         with open(self.config.file(PIDFILE), encoding="ascii") as f:
             self.container_pid = int(f.read().strip())
         logger.info("created %s: pid %d", self.config.container_id, self.container_pid)
+        self._open_memory_events(stack)
+
+    def _open_memory_events(self, stack: contextlib.ExitStack) -> None:
+        """Keep the container's memory.events open to tell an OOM kill at exit (docker's State.OOMKilled).
+
+        Opened now, not at exit: systemd removes an emptied scope as soon as
+        the last process is gone, and the path with it.
+        """
+        if self.config.cgroup_manager == "disabled":
+            return
+        directory = cgroup_manager.cgroup_dir_of_pid(self.container_pid)
+        try:
+            self.memory_events_fd = os.open(os.path.join(directory, "memory.events"), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            logger.warning("can't watch OOM kills of %s: %s", directory or "(no cgroup)", exc)
+            return
+        stack.callback(os.close, self.memory_events_fd)
+
+    def _count_oom_kills(self) -> None:
+        if self.memory_events_fd < 0:
+            return
+        try:
+            text = os.pread(self.memory_events_fd, 4096, 0).decode("ascii", "replace")
+        except OSError as exc:  # the cgroup is already gone (ENODEV)
+            logger.warning("can't read OOM kills at exit: %s", exc)
+            return
+        self.oom_killed = cgroup_manager.parse_flat_keyed(text).get("oom_kill", 0) > 0
 
     def _create_argv(self, console: Optional[str] = None) -> List[str]:
         cfg = self.config
@@ -384,6 +414,7 @@ class Monitor:
                 return
             _, status = os.waitpid(info.si_pid, 0)
             if info.si_pid == self.container_pid:
+                self._count_oom_kills()
                 self.exit_status = status
                 self.exited_ns = time.time_ns()
             elif info.si_pid in self.execs:
@@ -688,6 +719,8 @@ class Monitor:
         """Flush the log, delete crun's state and send clients their last output."""
         assert self.exit_status is not None
         record = exit_record(self.exit_status, self.exited_ns)
+        if self.oom_killed:
+            record["OOMKilled"] = True
         for fd in list(self.outputs):
             self._close_fd(fd)
         self.log.flush_partial(0)

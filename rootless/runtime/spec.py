@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, ca
 from rootless.config import paths
 from rootless.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from rootless.runtime import cdi, hooks, seccomp, users
-from rootless.host.cgroups import CgroupInfo
+from rootless.host.cgroups import CgroupInfo, require_controller
 from rootless.runtime.spec_types import (
     Linux, LinuxResources, MountJSON, Namespace, Process, Rlimit, Spec, SpecUser,
 )
@@ -574,8 +574,9 @@ def _memory_resources(options: SpecOptions) -> Dict[str, int]:
     memory: Dict[str, int] = {}
     if options.memory:
         memory["limit"] = options.memory
-        if options.memory_swap:
-            memory["swap"] = options.memory_swap
+        # docker's default without --memory-swap: as much swap as memory (memory+swap = 2x), so a
+        # container over its limit is OOM-killed rather than swapping without bound
+        memory["swap"] = options.memory_swap if options.memory_swap else 2 * options.memory
     if options.memory_reservation:
         memory["reservation"] = options.memory_reservation
     return memory
@@ -609,8 +610,7 @@ def build_resources(options: SpecOptions) -> Optional[LinuxResources]:
                 f"{what}: cgroups are not delegated to this user on this host "
                 f"({CGROUP_MODE_WORDS.get(cgroup.mode, cgroup.mode)}): limits cannot be enforced",
                 hint=cgroup.describe())
-        if controller not in cgroup.controllers:
-            raise FailedPrecondition(f"{what}: the {controller} controller is not delegated to this user")
+        require_controller(cgroup, what, controller)
     if not requested:
         return None
     if options.cpus and (options.cpu_quota or options.cpu_period):
@@ -626,6 +626,13 @@ def build_resources(options: SpecOptions) -> Optional[LinuxResources]:
     if options.blkio_weight:
         resources["blockIO"] = {"weight": options.blkio_weight}
     return resources
+
+
+def update_resources(cgroup: CgroupInfo, **limits: Any) -> LinuxResources:
+    """linux.resources for `docker update` (SpecOptions' limit names: memory=, cpus=, pids_limit=, ...),
+    refused exactly as at create when a controller is not delegated."""
+    options = SpecOptions(rootfs="", args=[], cgroup=cgroup, **limits)
+    return build_resources(options) or {}
 
 
 def build_linux(options: SpecOptions, security: SecurityOptions, caps: Sequence[str], host: HostFacts) -> Linux:

@@ -15,7 +15,7 @@ import os
 import posixpath
 import stat
 import tarfile
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import IO, Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Tuple
 
 from rootless.errors import InvalidArgument
 from rootless.util import confined
@@ -27,14 +27,19 @@ TAR_TYPES = {stat.S_IFREG: tarfile.REGTYPE, stat.S_IFDIR: tarfile.DIRTYPE, stat.
              stat.S_IFCHR: tarfile.CHRTYPE, stat.S_IFBLK: tarfile.BLKTYPE, stat.S_IFIFO: tarfile.FIFOTYPE}
 
 
-def tar_chunks(root: Root, path: str, arcname: str, follow: bool) -> Iterator[bytes]:
+def tar_chunks(root: Root, path: str, arcname: str, follow: bool,
+               mounted: Optional[Dict[str, str]] = None, hidden: FrozenSet[str] = frozenset()) -> Iterator[bytes]:
     """A tar of path (recursively) named arcname, in pieces; arcname "" leaves out the top's own entry.
+
+    mounted: arcname -> a trusted host path (a stopped container's volume,
+    say) read instead of the entry of that name in the tree. hidden: arcnames
+    of directories taken without their contents (a running container's /proc).
 
     Written here rather than by tarfile so that a big file streams in pieces
     instead of being held whole in memory (tarfile's addfile writes it at once).
     """
     pending, total = bytearray(), 0
-    for piece in TreeWriter().add_top(root, path, arcname, follow):
+    for piece in TreeWriter(mounted, hidden).add_top(root, path, arcname, follow):
         pending += piece
         total += len(piece)
         if len(pending) >= BATCH:
@@ -84,8 +89,10 @@ def open_entry(opener: Any) -> Optional[int]:
 class TreeWriter:
     """Tar entries (header, data, padding) read from fds walked down from the root."""
 
-    def __init__(self) -> None:
+    def __init__(self, mounted: Optional[Dict[str, str]] = None, hidden: FrozenSet[str] = frozenset()) -> None:
         self.links: Dict[Tuple[int, int], str] = {}  # (dev, ino) -> first arcname, for hard links
+        self.mounted = mounted or {}  # arcname -> trusted host path read in its place (see tar_chunks)
+        self.hidden = hidden  # arcnames of directories whose contents are left out
 
     def add_top(self, root: Root, path: str, arcname: str, follow: bool) -> Iterator[bytes]:
         """The entries of path (recursively) as arcname. FileNotFoundError if it is missing."""
@@ -99,14 +106,22 @@ class TreeWriter:
         st = os.fstat(fd)
         if not top_of_export:
             yield from self._entry(fd, st, arcname)
-        if not stat.S_ISDIR(st.st_mode):
+        if not stat.S_ISDIR(st.st_mode) or arcname in self.hidden:
             return
         for name in sorted(os.listdir(fd)):
-            child = open_entry(lambda flags: confined.open_child(fd, name, flags))
+            child_arcname = f"{arcname}/{name}" if arcname else name
+            child = open_entry(self._opener(fd, name, child_arcname))
             if child is None:
                 continue  # removed since the listing
             with confined.closing(child):
-                yield from self._add(child, f"{arcname}/{name}" if arcname else name)
+                yield from self._add(child, child_arcname)
+
+    def _opener(self, fd: int, name: str, arcname: str) -> Callable[[int], int]:
+        """How to open a child: from its parent's fd, or the host path mounted there."""
+        source = self.mounted.get(arcname)
+        if source is not None:
+            return lambda flags: os.open(source, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+        return lambda flags: confined.open_child(fd, name, flags)
 
     def _entry(self, fd: int, st: os.stat_result, arcname: str) -> Iterator[bytes]:
         info = self._info(fd, st, arcname)

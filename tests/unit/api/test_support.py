@@ -180,3 +180,27 @@ COMPOSE_CREATE = {
 
 def test_a_docker_compose_1_29_create_body_passes() -> None:
     support.decode_request(types.ContainerCreate, COMPOSE_CREATE)
+
+
+CDI_REQUEST = {"Driver": "cdi", "Count": 0, "DeviceIDs": ["vendor.com/test=dev"], "Capabilities": None}
+GPUS_ALL = {"Driver": "", "Count": -1, "DeviceIDs": None, "Capabilities": [["gpu"]], "Options": {}}
+
+
+@pytest.mark.parametrize("host_config", [
+    {"DeviceRequests": [GPUS_ALL, CDI_REQUEST]},  # what docker 28 sends for --gpus all --device vendor.com/test=dev
+    {"DeviceRequests": [{**GPUS_ALL, "Count": 0, "DeviceIDs": ["0", "1"]}]},
+    {"Devices": [{"PathOnHost": "vendor.com/test=dev", "PathInContainer": "", "CgroupPermissions": "rwm"}]},
+])
+def test_cdi_devices_and_gpus_are_accepted(host_config: Dict[str, Any]) -> None:
+    _create(host_config)
+
+
+@pytest.mark.parametrize("request_body", [
+    {**CDI_REQUEST, "DeviceIDs": ["/dev/fuse"]}, {**CDI_REQUEST, "DeviceIDs": []},
+    {**GPUS_ALL, "Count": 2}, {**GPUS_ALL, "Capabilities": [["gpu", "compute"]]},
+    {**GPUS_ALL, "Options": {"x": "y"}}, {**GPUS_ALL, "Driver": "amd"},
+])
+def test_device_requests_rootless_would_not_apply_are_refused(request_body: Dict[str, Any]) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        _create({"DeviceRequests": [request_body]})
+    assert "HostConfig.DeviceRequests" in caught.value.message

@@ -102,3 +102,11 @@ def test_annotations_over_labels_and_masked_paths_override() -> None:
         "a": "ann", "b": "x"}
     assert container_spec._optional_list(None) is None
     assert container_spec._optional_list([]) == []
+
+
+def test_cdi_device_names_come_from_device_requests_and_devices() -> None:
+    """Issue 15: what build_spec_options hands the runtime as SpecOptions.cdi_devices."""
+    host_config = {"Devices": [{"PathOnHost": "a.com/x=1"}, {"PathOnHost": "/dev/null"}],
+                   "DeviceRequests": [{"Driver": "cdi", "DeviceIDs": ["vendor.com/test=dev", "b.com/y=2"]}]}
+    assert container_spec.cdi_device_names(host_config) == ["a.com/x=1", "vendor.com/test=dev", "b.com/y=2"]
+    assert container_spec.cdi_device_names({}) == []

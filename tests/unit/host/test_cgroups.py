@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
+from rootless.errors import FailedPrecondition
 from rootless.host import cgroups
 
 HYBRID_MOUNTINFO = """\
@@ -57,3 +60,69 @@ def test_v2_without_delegation_refuses_limits(tmp_path):
     info = cgroups.detect(proc, sysfs, uid=os.getuid())
     assert info.mode == cgroups.V2 and not info.limits_supported
     assert "no controllers delegated" in info.describe()
+
+
+# -- v2 with systemd (the laptop host) -------------------------------------------------
+
+def test_user_bus_from_dbus_address_or_runtime_dir() -> None:
+    env = {"DBUS_SESSION_BUS_ADDRESS": "unix:path=/run/user/1000/bus,guid=abc", "XDG_RUNTIME_DIR": "/x"}
+    assert cgroups.user_bus_path(env) == "/run/user/1000/bus"
+    assert cgroups.user_bus_path({"DBUS_SESSION_BUS_ADDRESS": "tcp:host=h;unix:path=/b"}) == "/b"
+    assert cgroups.user_bus_path({"XDG_RUNTIME_DIR": "/run/user/7"}) == "/run/user/7/bus"
+    assert cgroups.user_bus_path({}) == ""
+
+
+def test_session_scope_is_outside_the_user_manager_and_a_scope_under_it_is_inside() -> None:
+    assert not cgroups.in_user_manager("/user.slice/user-1000.slice/session-3.scope", 1000)
+    assert cgroups.in_user_manager("/user.slice/user-1000.slice/user@1000.service/app.slice/rootlessd-9.scope", 1000)
+    assert not cgroups.in_user_manager("/user.slice/user-1000.slice/user@10000.service/app.slice", 1000)
+
+
+def test_the_scope_request_is_a_delegated_transient_scope_with_our_pids() -> None:
+    argv = cgroups.scope_argv("rootlessd-5.scope", [5, 77])
+    assert argv[:4] == ["busctl", "--user", "--quiet", "call"]
+    assert argv[argv.index("StartTransientUnit") + 1:argv.index("StartTransientUnit") + 4] == [
+        "ssa(sv)a(sa(sv))", "rootlessd-5.scope", "fail"]
+    assert argv[argv.index("PIDs"):argv.index("PIDs") + 5] == ["PIDs", "au", "2", "5", "77"]
+    assert argv[argv.index("Delegate"):argv.index("Delegate") + 3] == ["Delegate", "b", "true"]
+
+
+def test_delegated_controllers_are_read_from_user_at_uid_service(tmp_path) -> None:
+    service = tmp_path / "user.slice/user-1000.slice/user@1000.service"
+    service.mkdir(parents=True)
+    (service / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    assert cgroups.delegated_to_user(1000, str(tmp_path)) == ["cpuset", "cpu", "io", "memory", "pids"]
+    assert cgroups.delegated_to_user(1001, str(tmp_path)) == []
+
+
+def test_systemd_manager_is_reported_only_when_limits_work() -> None:
+    info = cgroups.CgroupInfo(mode="v2", controllers=["memory"], writable=True, cgroup_manager="systemd")
+    assert info.manager == "systemd" and "manager: systemd" in info.describe()
+    unusable = cgroups.CgroupInfo(mode="v2", controllers=[], writable=True, cgroup_manager="systemd")
+    assert unusable.manager == "disabled"
+    assert "Delegate=cpu cpuset io memory pids" in unusable.fix
+
+
+def test_hybrid_refusal_is_unchanged() -> None:
+    info = cgroups.CgroupInfo(mode="hybrid")
+    assert info.manager == "disabled" and "unified_cgroup_hierarchy" in info.fix
+
+
+def test_require_controller_names_what_is_delegated_and_the_fix() -> None:
+    info = cgroups.CgroupInfo(mode="v2", controllers=["cpu", "memory", "pids"], writable=True)
+    cgroups.require_controller(info, "memory limit", "memory")
+    with pytest.raises(FailedPrecondition) as caught:
+        cgroups.require_controller(info, "cpuset", "cpuset")
+    assert caught.value.message == "cpuset: the cpuset controller is not delegated to this user"
+    assert "delegated: cpu memory pids" in (caught.value.hint or "")
+
+
+def test_cgroupfs_split_moves_processes_to_a_leaf_and_enables_controllers(tmp_path) -> None:
+    own = tmp_path / "scope"
+    (own / "containers").mkdir(parents=True)
+    (own / "cgroup.procs").write_text("4242\n")
+    (own / "cgroup.controllers").write_text("memory pids\n")
+    (own / "containers" / "cgroup.controllers").write_text("memory pids\n")
+    assert cgroups.split_for_containers(str(own)) == ["memory", "pids"]
+    assert (own / "rootlessd" / "cgroup.procs").read_text() == "4242"
+    assert (own / "cgroup.subtree_control").read_text() == "+pids"  # each controller written in turn

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from rootless.errors import InvalidArgument, NotFound, ToolError
@@ -54,3 +56,17 @@ def test_has_state_is_the_dir_under_root(tmp_path):
     assert not crun.has_state("c1")
     (tmp_path / "c1").mkdir()
     assert crun.has_state("c1")
+
+
+def test_update_passes_a_resources_file_and_removes_it(fp, tmp_path):
+    seen = {}
+
+    def capture(process):
+        with open(process.args[-2]) as f:
+            seen["resources"] = json.load(f)
+
+    fp.register(["crun", "--cgroup-manager=systemd", "--root", "/state", "update", "--resources",
+                 fp.any(min=1, max=1), "c1"], callback=capture)
+    Crun("crun", "/state", "systemd").update("c1", {"pids": {"limit": 5}}, str(tmp_path))
+    assert seen["resources"] == {"pids": {"limit": 5}}
+    assert list(tmp_path.iterdir()) == []

@@ -79,3 +79,27 @@ def test_parent_and_children_from_proc():
     assert monitor.parent_pid(os.getpid()) == os.getppid()
     assert os.getpid() in monitor.child_pids(os.getppid())
     assert monitor._children_in_pid_ns(os.getppid(), os.getpid()) == []  # same namespace: none
+
+
+def test_oom_kills_are_counted_from_the_held_memory_events(tmp_path):
+    """The fd is opened at create: the scope's path may be gone by the time init is reaped."""
+    events = tmp_path / "memory.events"
+    events.write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\n")
+    mon = monitor.Monitor(MonitorConfig("c1", "/b", "crun", "/run/crun", "systemd", str(tmp_path / "log"),
+                                        str(tmp_path)), -1)
+    mon.memory_events_fd = os.open(str(events), os.O_RDONLY)
+    try:
+        mon._count_oom_kills()
+        assert mon.oom_killed is False
+        events.write_text("low 0\nhigh 0\nmax 9\noom 2\noom_kill 1\n")  # same inode: the kernel updates in place
+        mon._count_oom_kills()
+        assert mon.oom_killed is True
+    finally:
+        os.close(mon.memory_events_fd)
+
+
+def test_no_oom_watch_without_a_cgroup_manager(tmp_path):
+    mon = monitor.Monitor(MonitorConfig("c1", "/b", "crun", "/run/crun", "disabled", str(tmp_path / "log"),
+                                        str(tmp_path)), -1)
+    mon._count_oom_kills()
+    assert mon.oom_killed is False and mon.memory_events_fd == -1

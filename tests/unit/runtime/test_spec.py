@@ -350,8 +350,9 @@ def test_limits_are_refused_without_delegation(rootfs: str, limit: Dict[str, Any
 def test_limits_with_delegated_cgroups(rootfs: str) -> None:
     config = make(rootfs, cgroup=DELEGATED, memory=1 << 20, cpus=1.5, pids_limit=10, cgroups_path="/user/c1")
     linux = config["linux"]
-    assert linux["resources"] == {"memory": {"limit": 1 << 20}, "cpu": {"quota": 150000, "period": 100000},
-                                  "pids": {"limit": 10}}
+    # swap: docker's default memory+swap of twice the memory limit when --memory-swap is not given
+    assert linux["resources"] == {"memory": {"limit": 1 << 20, "swap": 2 << 20},
+                                  "cpu": {"quota": 150000, "period": 100000}, "pids": {"limit": 10}}
     assert linux["cgroupsPath"] == "/user/c1"
     assert {"type": "cgroup"} in linux["namespaces"]
     assert mount_at(config, "/sys/fs/cgroup")["type"] == "cgroup"
@@ -409,7 +410,7 @@ def test_every_cgroup_option_lands_in_linux_resources(rootfs: str) -> None:
     config = make(rootfs, cgroup=ALL_DELEGATED, memory=1 << 30, memory_reservation=1 << 20, cpu_shares=512,
                   cpu_quota=50000, cpu_period=200000, cpuset_cpus="0", cpuset_mems="0", blkio_weight=300)
     assert config["linux"]["resources"] == {
-        "memory": {"limit": 1 << 30, "reservation": 1 << 20},
+        "memory": {"limit": 1 << 30, "swap": 2 << 30, "reservation": 1 << 20},
         "cpu": {"quota": 50000, "period": 200000, "shares": 512, "cpus": "0", "mems": "0"},
         "blockIO": {"weight": 300}}
 
@@ -423,6 +424,21 @@ def test_cgroup_options_are_refused_without_delegation(rootfs: str, limit: Dict[
         make(rootfs, cgroup=CgroupInfo(mode="hybrid"), **limit)
 
 
+def test_memory_swap_given_is_kept_and_minus_one_means_unlimited(rootfs: str) -> None:
+    for swap in (96 << 20, -1):
+        config = make(rootfs, cgroup=ALL_DELEGATED, memory=64 << 20, memory_swap=swap)
+        assert config["linux"]["resources"]["memory"] == {"limit": 64 << 20, "swap": swap}
+
+
+def test_a_controller_not_delegated_is_refused_with_the_delegate_fix(rootfs: str) -> None:
+    cgroup = CgroupInfo(mode="v2", controllers=["cpu", "memory", "pids"], own_path="/u", writable=True)
+    with pytest.raises(FailedPrecondition) as caught:
+        make(rootfs, cgroup=cgroup, blkio_weight=300)
+    assert caught.value.message == "blkio weight: the io controller is not delegated to this user"
+    assert "delegated: cpu memory pids" in (caught.value.hint or "")
+    assert "Delegate=cpu cpuset io memory pids" in (caught.value.hint or "")
+
+
 def test_nano_cpus_and_a_quota_conflict_as_in_dockerd(rootfs: str) -> None:
     with pytest.raises(InvalidArgument, match="Nano CPUs and CPU Period/Quota cannot both be set"):
         make(rootfs, cgroup=ALL_DELEGATED, cpus=1.0, cpu_quota=1000)
@@ -431,3 +447,10 @@ def test_nano_cpus_and_a_quota_conflict_as_in_dockerd(rootfs: str) -> None:
 def test_domainname(rootfs: str) -> None:
     assert make(rootfs, hostname="box", domainname="example.org")["domainname"] == "example.org"
     assert "domainname" not in make(rootfs, hostname="box")
+
+
+def test_update_resources_uses_the_create_rules() -> None:
+    assert spec.update_resources(ALL_DELEGATED, memory=32 << 20, pids_limit=9) == {
+        "memory": {"limit": 32 << 20, "swap": 64 << 20}, "pids": {"limit": 9}}
+    with pytest.raises(FailedPrecondition, match="^pids limit: cgroups are not delegated"):
+        spec.update_resources(CgroupInfo(mode="hybrid"), pids_limit=9)
