@@ -33,6 +33,8 @@ from rootless.engine.container_reads import ContainerReads
 from rootless.engine.container_runtime import ContainerHost, ContainerRuntime, MonitorSettings
 from rootless.engine.container_volumes import ContainerVolumes, anonymous_names
 from rootless.engine.events import GONE_CHECK_INTERVAL, ClientGone, EventBus
+from rootless.engine.health import HealthChecks
+from rootless.engine import health_config, image_platform
 from rootless.engine.names import random_name, validate_name
 from rootless.errors import (Conflict, FailedPrecondition, InvalidArgument, NotFound, NotModified,
                              RootlessError, ToolError)
@@ -93,6 +95,7 @@ class Containers(ContainerReads):
         self._attach_waiting: Dict[str, List[AttachWaiter]] = {}
         self._manually_stopped: Set[str] = set()
         self._closing = False
+        self.health: Optional[HealthChecks] = None  # set by the engine once execs exist
         self._load_all()
 
     # -- records ----------------------------------------------------------------
@@ -147,13 +150,26 @@ class Containers(ContainerReads):
         """Ids of the containers (running or not) that mount the named volume."""
         return [c.id for c in self.all() if any(m.get("Name") == name for m in c.mounts)]
 
+    def save_health(self, container: Container, health: Optional[Dict[str, Any]]) -> bool:
+        """Record State.Health (engine/health.py); False once the container is removed."""
+        with self._lock:
+            if container.id not in self._containers:
+                return False
+            container.state["Health"] = health
+            container.save()
+            return True
+
+    def _health_started(self, container: Container, adopted: bool = False) -> None:
+        if self.health is not None:
+            self.health.started(container, adopted)
+
     # -- events -----------------------------------------------------------------
     def publish(self, container: Container, action: str, **extra: str) -> None:
         attributes = {**container.labels, "image": container.image_ref, "name": container.name, **extra}
         self.events.publish("container", action, container.id, **attributes)
 
     # -- create -----------------------------------------------------------------
-    def create(self, request: types.ContainerCreate, name: Optional[str]) -> Container:
+    def create(self, request: types.ContainerCreate, name: Optional[str], platform: Optional[str] = None) -> Container:
         """Create a container from an image that must already be in the store.
 
         The request was decoded and checked at the API edge (api/decode.py);
@@ -168,7 +184,9 @@ class Containers(ContainerReads):
             raise InvalidArgument("config: Image is required")
         image = self.images.get(request.Image)
         container_id = os.urandom(32).hex()
-        image_config = image.config.to_json().get("config", {}) if hasattr(image.config, "to_json") else {}
+        whole_config = image.config.to_json() if hasattr(image.config, "to_json") else {}
+        image_platform.check_platform(request.Image, whole_config, platform)  # docker's 404 for another platform
+        image_config = whole_config.get("config", {})
         data = new_record(container_id, "", request, image.image_id, image_config, self.host.storage_driver,
                           self.paths)
         self._check_host_config(data["HostConfig"])
@@ -314,6 +332,7 @@ class Containers(ContainerReads):
             self._mark_started(container, launched)
         self.publish(container, "start")
         self._watch(container)
+        self._health_started(container)
 
     def _mark_started(self, container: Container, launched: Launched) -> None:
         """Record the running container: start's last step (see _settle_interrupted_start)."""
@@ -445,10 +464,13 @@ class Containers(ContainerReads):
 
     # -- exits and restart policies ---------------------------------------------
     def _mark_exited(self, container: Container, exit_code: int, finished_at: Optional[str] = None,
-                     error: str = "") -> None:
+                     error: str = "", restarting: bool = False) -> None:
+        if self.health is not None:
+            self.health.stopped(container)
         with self._lock:
-            container.set_state("exited", ExitCode=exit_code, FinishedAt=finished_at or now_rfc3339(),
-                                Error=error, OOMKilled=False)
+            # docker's Restarting: the process is gone, the policy starts it again soon
+            container.set_state("restarting" if restarting else "exited", ExitCode=exit_code,
+                                FinishedAt=finished_at or now_rfc3339(), Error=error, OOMKilled=False)
             container.save()
             self._exit_generation[container.id] = self._exit_generation.get(container.id, 0) + 1
             self._changed.notify_all()
@@ -478,21 +500,22 @@ class Containers(ContainerReads):
         code = int(exit_info.get("ExitCode", 255))
         self._unwire(container)
         self.runtime.teardown(container.id)
-        self._mark_exited(container, code, exit_info.get("FinishedAt"))
+        policy, maximum_retries = container.restart_policy
+        restart = not container.auto_remove and lifecycle.should_restart(
+            policy, maximum_retries, code, container.restart_count, container.id in self._manually_stopped)
+        self._mark_exited(container, code, exit_info.get("FinishedAt"), restarting=restart)
         self.publish(container, "die", exitCode=str(code))
         if container.auto_remove:
             with contextlib.suppress(RootlessError):
                 self._remove_stopped(container, volumes=True)
             return
-        policy, maximum_retries = container.restart_policy
-        if lifecycle.should_restart(policy, maximum_retries, code, container.restart_count,
-                                    container.id in self._manually_stopped):
+        if restart:
             threading.Thread(target=self._restart_later, args=(container,), daemon=True).start()
 
     def _restart_later(self, container: Container) -> None:
         count = container.restart_count
         time.sleep(lifecycle.restart_delay(count))
-        if self._closing or container.id in self._manually_stopped or container.running:
+        if self._closing or container.id in self._manually_stopped or container.status != "restarting":
             return
         if not self.exists(container.id):
             return
@@ -525,6 +548,9 @@ class Containers(ContainerReads):
             logger.debug("kill %s: %s", container.id, exc)
 
     def stop(self, container: Container, timeout: Optional[int], signal_value: Optional[str]) -> None:
+        if self._cancel_restart(container):
+            self.publish(container, "stop")
+            return
         if not container.running:
             raise NotModified("container already stopped")
         self._manually_stopped.add(container.id)
@@ -539,6 +565,15 @@ class Containers(ContainerReads):
             self.publish(container, "kill", signal=str(int(signals.SIGKILL)))
             self._wait_stopped(container, STOP_KILL_WAIT)
         self.publish(container, "stop")
+
+    def _cancel_restart(self, container: Container) -> bool:
+        """Stop a container waiting for its policy's restart: it stays exited (docker stop/rm)."""
+        with self._lock:
+            if container.status != "restarting":
+                return False
+            self._manually_stopped.add(container.id)
+        self._mark_exited(container, container.exit_code, str(container.state.get("FinishedAt") or ""))
+        return True
 
     def _wait_stopped(self, container: Container, timeout: Optional[float]) -> bool:
         try:
@@ -572,7 +607,7 @@ class Containers(ContainerReads):
                     return container.id in self._removed
                 if condition == "next-exit":
                     return self._exit_generation.get(container.id, 0) > start_gen
-                return not container.running or container.id in self._removed
+                return not container.state.get("Running") or container.id in self._removed  # restarting runs on
 
             while not done():
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -587,7 +622,9 @@ class Containers(ContainerReads):
 
     # -- remove -----------------------------------------------------------------
     def remove(self, container: Container, force: bool, volumes: bool) -> None:
-        if container.running:
+        if container.status == "restarting" and force:
+            self._cancel_restart(container)
+        if container.running or container.status == "restarting":
             if not force:
                 raise Conflict(
                     f'cannot remove container "/{container.name}": container is running: '
@@ -646,13 +683,15 @@ class Containers(ContainerReads):
             if container.running:
                 if self.runtime.is_alive(container.id):
                     self._watch(container)
+                    self._health_started(container, adopted=True)
                     continue
                 exit_info = self.runtime.read_exit(container.id) or {"ExitCode": 255}
                 self._on_exit(container, exit_info)
             elif self._settle_interrupted_start(container):
                 continue
-            elif container.restart_policy[0] in lifecycle.RESTART_POLICIES_ON_DAEMON_START \
-                    and container.ever_started:
+            elif container.status == "restarting" or (
+                    container.restart_policy[0] in lifecycle.RESTART_POLICIES_ON_DAEMON_START
+                    and container.ever_started):
                 with contextlib.suppress(RootlessError):
                     self.start(container)
 
@@ -678,6 +717,7 @@ class Containers(ContainerReads):
             self._mark_started(container, ready)
             self.publish(container, "start")
             self._watch(container)
+            self._health_started(container)
             return True
         exit_info = self.runtime.read_exit(container.id)
         if exit_info is not None:  # it ran and exited before the start was recorded
@@ -688,6 +728,8 @@ class Containers(ContainerReads):
 
     def close(self) -> None:
         self._closing = True
+        if self.health is not None:
+            self.health.close()
 
     # -- other changes ----------------------------------------------------------
     def rename(self, ref: str, new_name: str) -> None:
@@ -739,7 +781,7 @@ class Containers(ContainerReads):
     def list(self, all_: bool, filters: Dict[str, List[str]], limit: Optional[int] = None) -> List[Container]:
         result = []
         for container in self.all():
-            if not all_ and not container.running and "status" not in filters:
+            if not all_ and not container.state.get("Running") and "status" not in filters:
                 continue
             if not matches_filters(container, filters, self):
                 continue
@@ -759,6 +801,12 @@ def _label_matches(labels: Dict[str, str], wanted: str) -> bool:
     return key in labels and (not sep or labels[key] == value)
 
 
+def _health_value(value: str) -> str:
+    if value not in health_config.FILTER_VALUES:
+        raise InvalidArgument(f"Unrecognised filter value for health: {value}")
+    return value
+
+
 def matches_filters(container: Container, filters: Dict[str, List[str]], service: Containers) -> bool:
     checks: Dict[str, Callable[[str], bool]] = {
         "id": lambda v: container.id.startswith(v),
@@ -774,6 +822,7 @@ def matches_filters(container: Container, filters: Dict[str, List[str]], service
         "before": lambda v: container.created < service.get(v).created,
         "since": lambda v: container.created > service.get(v).created,
         "is-task": lambda v: v in ("false", "0"),
+        "health": lambda v: health_config.filter_status(container.state) == _health_value(v),
     }
     for key, values in filters.items():
         check = checks.get(key)

@@ -18,6 +18,7 @@ from rootless.engine.containers import Containers
 from rootless.engine.build import BuildService
 from rootless.engine.events import EventBus
 from rootless.engine.execs import ExecService
+from rootless.engine.health import HealthChecks
 from rootless.engine.images import ImageService
 from rootless.errors import FailedPrecondition
 from rootless.images.store import ImageStore
@@ -98,6 +99,7 @@ class Engine:
                                          tuple(hooks_dirs()), settings.runtime),
             ContainerNetworks(self.networks, os.path.join(paths.run, "netns")))
         self.execs = ExecService(self.runtime, self.containers, spec_host.last_cap)
+        self.containers.health = HealthChecks(self.containers, self.execs)  # before adopt: probes resume
         self.images.image_users = lambda image_id: [
             (c.id, c.running) for c in self.containers.using_image(image_id)]
         self.containers.adopt()
