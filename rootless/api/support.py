@@ -123,9 +123,13 @@ def _absolute_paths(paths: Optional[Sequence[str]]) -> bool:
     return all(p.startswith("/") for p in paths or [])
 
 
-def _no_health(check: Optional[types.HealthConfig]) -> bool:
-    """Test ["NONE"] turns the image's check off: what rootless does anyway."""
-    return check is None or (check.Test or [""])[0] == "NONE"
+def _health_test(test: Optional[Sequence[str]]) -> bool:
+    """Empty (the image's), ["NONE"], or CMD / CMD-SHELL with a command (moby's probe types)."""
+    return not test or (test[0] == "NONE" and len(test) == 1) or (test[0] in ("CMD", "CMD-SHELL") and len(test) > 1)
+
+
+def _health_duration(value: int) -> bool:
+    return value == 0 or value >= 1_000_000  # moby's containertypes.MinimumDuration, 1ms
 
 
 def _one_ipam(configs: Optional[Sequence[types.IPAMConfig]]) -> bool:
@@ -151,7 +155,7 @@ CONFIG: Dict[str, Support] = {
     "User": applied(), "AttachStdin": applied(), "AttachStdout": applied(), "AttachStderr": applied(),
     "ExposedPorts": applied("recorded; published by PublishAllPorts"), "Tty": applied(), "OpenStdin": applied(),
     "StdinOnce": applied(), "Env": applied(), "Cmd": applied(),
-    "Healthcheck": refused("health checks are " + YET, shown=lambda h: show(h.Test), ok=_no_health),
+    "Healthcheck": applied("engine/health.py probes through exec"),
     "ArgsEscaped": Support(IGNORED, WINDOWS), "Image": applied(), "Volumes": applied("anonymous volumes"),
     "WorkingDir": applied(), "Entrypoint": applied(),
     "NetworkDisabled": applied("the container gets network mode none"),
@@ -298,8 +302,7 @@ NETWORK_CREATE: Dict[str, Support] = {
     "Scope": refused("rootless networks are local", also=("local",)),
     "EnableIPv4": applied("networks are IPv4", lambda v: v is None or v is True, "every network has IPv4"),
     "EnableIPv6": refused("IPv6 networks are " + YET),
-    "IPAM": applied(), "Internal": refused("internal networks are " + YET + ": containers reach out through "
-                                           "slirp4netns"),
+    "IPAM": applied(), "Internal": applied("no uplink: its containers reach only each other"),
     "Attachable": applied("every rootless network is attachable"),
     "Ingress": refused("ingress networks need swarm mode"),
     "ConfigOnly": refused("config-only networks are " + YET),
@@ -319,8 +322,11 @@ IPAM_CONFIG: Dict[str, Support] = {
 TABLE: Dict[Type[types.WireStruct], Dict[str, Support]] = {
     types.ContainerConfig: CONFIG, types.ContainerCreate: CREATE, types.HostConfig: HOST_CONFIG,
     types.ContainerUpdate: UPDATE,
-    types.HealthConfig: {name: within("Config.Healthcheck")
-                         for name in ("Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries")},
+    types.HealthConfig: {
+        "Test": applied(ok=_health_test, refusal='the test is [], ["NONE"], or "CMD"/"CMD-SHELL" and a command'),
+        **{name: applied(ok=_health_duration, refusal=f"{name} in Healthcheck cannot be less than 1ms")
+           for name in ("Interval", "Timeout", "StartPeriod", "StartInterval")},
+        "Retries": applied(ok=lambda v: v >= 0, refusal="Retries in Healthcheck cannot be negative")},
     types.LogConfig: {"Type": applied(), "Config": applied()},
     types.RestartPolicy: {"Name": applied(), "MaximumRetryCount": applied()},
     types.PortBinding: {"HostIp": applied(), "HostPort": applied()},

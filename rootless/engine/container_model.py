@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from rootless.api import types
 from rootless.config import Paths
+from rootless.engine import health_config
 from rootless.errors import InvalidArgument
 from rootless.runtime.logs import parse_rfc3339_ns
 from rootless.util import fs
@@ -80,8 +81,7 @@ def merge_config(image_config: Dict[str, Any], request: types.ContainerConfig, c
     config["Domainname"] = request.Domainname
     for key in ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce"):
         config[key] = bool(getattr(request, key))
-    if image.get("Healthcheck") and request.Healthcheck is None:
-        config["Healthcheck"] = image["Healthcheck"]
+    config["Healthcheck"] = health_config.merge(image.get("Healthcheck"), config.get("Healthcheck"))
     return config
 
 
@@ -132,7 +132,7 @@ class Container:
 
     @property
     def running(self) -> bool:
-        return self.status in ("running", "paused", "restarting")
+        return self.status in ("running", "paused")  # restarting: no process until the policy starts it
 
     @property
     def tty(self) -> bool:
@@ -264,7 +264,8 @@ class Container:
         """Docker's human Status column: "Up 3 seconds", "Exited (3) 2 seconds ago"."""
         st = self.state
         if st["Status"] == "running":
-            return f"Up {human_duration(time.time() - parse_rfc3339(st['StartedAt']))}"
+            up = human_duration(time.time() - parse_rfc3339(st['StartedAt']))
+            return f"Up {up}{health_config.status_suffix(st)}"
         if st["Status"] == "paused":
             return f"Up {human_duration(time.time() - parse_rfc3339(st['StartedAt']))} (Paused)"
         if st["Status"] == "restarting":

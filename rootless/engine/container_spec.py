@@ -2,6 +2,7 @@
 network set-up, and the /etc files every container gets."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import posixpath
 import socket
@@ -54,8 +55,12 @@ class NetworkSetup:
     """How the container is networked, as the spec and the monitor need it."""
 
     mode: str  # spec network mode: private | host | none
-    monitor_mode: str  # what the monitor starts: slirp4netns | none
+    monitor_mode: str  # what the monitor starts: slirp4netns | none; "user": the engine wires user networks
     ports: List[Dict[str, Any]] = field(default_factory=list)
+    # user networks only, filled at start from the record (not planned): the container's
+    # address on its NetworkMode network and that network's DNS responder (its gateway)
+    address: str = ""
+    resolver: str = ""
 
 
 def requested_ports(container: Container) -> List[Dict[str, Any]]:
@@ -87,7 +92,22 @@ def network_setup(container: Container, backend: str) -> NetworkSetup:
     if backend not in ("slirp4netns", "auto"):
         raise FailedPrecondition(f"network backend {backend}: not supported for containers yet",
                                  hint="set network_backend = \"slirp4netns\" in config.toml")
+    if mode not in ("bridge", "default") and not mode.startswith("container:"):
+        # a user network: a veth on its bridge in the shared namespace (engine/container_networks.py)
+        return NetworkSetup("private", USER_NETWORK, requested_ports(container))
     return NetworkSetup("private", "slirp4netns", requested_ports(container))
+
+
+USER_NETWORK = "user"
+
+
+def user_network_setup(container: Container, network: NetworkSetup) -> NetworkSetup:
+    """The set-up of a container on a user network with its address and resolver from the record."""
+    if network.monitor_mode != USER_NETWORK:
+        return network
+    endpoint = container.attachments().get(container.network_mode) or {}
+    return dataclasses.replace(network, address=str(endpoint.get("IPAddress") or ""),
+                               resolver=str(endpoint.get("Gateway") or ""))
 
 
 def host_address() -> Optional[str]:
@@ -111,7 +131,7 @@ def hosts_lines(container: Container, network: NetworkSetup, hostname: str) -> L
     hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
     gateway: Optional[str] = "127.0.0.1"  # host network: the host's loopback is ours
     if network.mode == "private":
-        hosts.append(f"{slirp.GUEST_ADDRESS}\t{hostname}")
+        hosts.append(f"{network.address or slirp.GUEST_ADDRESS}\t{hostname}")
         gateway = host_address()
         if gateway:
             hosts.append(f"{gateway}\thost.containers.internal host.docker.internal")
@@ -148,6 +168,8 @@ def resolv_conf(host_config: Dict[str, Any], network: NetworkSetup) -> str:
     search, options = host_config.get("DnsSearch") or [], host_config.get("DnsOptions") or []
     if dns:
         lines = [f"nameserver {server}" for server in dns]
+    elif network.resolver:
+        lines = [f"nameserver {network.resolver}"]
     elif network.mode == "private":
         lines = [f"nameserver {slirp.DNS_SERVER}"]
     else:

@@ -13,6 +13,7 @@ inject a fake runtime (tests/unit/engine/fake_runtime.py).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -26,11 +27,14 @@ from rootless.api import types
 from rootless.config import Paths
 from rootless.engine import container_plan, container_spec, lifecycle
 from rootless.engine.container_io import AttachSession
+from rootless.engine.container_networks import ContainerNetworks
 from rootless.engine.container_model import PLAN_KEY, Container, new_record, now_rfc3339
 from rootless.engine.container_reads import ContainerReads
 from rootless.engine.container_runtime import ContainerHost, ContainerRuntime, MonitorSettings
 from rootless.engine.container_volumes import ContainerVolumes, anonymous_names
 from rootless.engine.events import GONE_CHECK_INTERVAL, ClientGone, EventBus
+from rootless.engine.health import HealthChecks
+from rootless.engine import health_config, image_platform
 from rootless.engine.names import random_name, validate_name
 from rootless.errors import (Conflict, FailedPrecondition, InvalidArgument, NotFound, NotModified,
                              RootlessError, ToolError)
@@ -72,7 +76,8 @@ class Containers(ContainerReads):
     """Owns every container record, its transitions and its events; one per engine."""
 
     def __init__(self, paths: Paths, runtime: ContainerRuntime, events: EventBus, images: ImageSource,
-                 volumes: ContainerVolumes, networks: NetworkStore, host: ContainerHost) -> None:
+                 volumes: ContainerVolumes, networks: NetworkStore, host: ContainerHost,
+                 wiring: Optional[ContainerNetworks] = None) -> None:
         self.paths = paths
         self.runtime = runtime
         self.events = events
@@ -80,6 +85,7 @@ class Containers(ContainerReads):
         self.volumes = volumes
         self.networks = networks
         self.host = host
+        self.wiring = wiring  # user networks' plumbing; None: they are records only (unit tests)
         self._lock = threading.RLock()  # the records and their conditions
         self._changed = threading.Condition(self._lock)
         self._start_lock = threading.RLock()  # one start at a time; the attach queue
@@ -89,6 +95,7 @@ class Containers(ContainerReads):
         self._attach_waiting: Dict[str, List[AttachWaiter]] = {}
         self._manually_stopped: Set[str] = set()
         self._closing = False
+        self.health: Optional[HealthChecks] = None  # set by the engine once execs exist
         self._load_all()
 
     # -- records ----------------------------------------------------------------
@@ -143,13 +150,26 @@ class Containers(ContainerReads):
         """Ids of the containers (running or not) that mount the named volume."""
         return [c.id for c in self.all() if any(m.get("Name") == name for m in c.mounts)]
 
+    def save_health(self, container: Container, health: Optional[Dict[str, Any]]) -> bool:
+        """Record State.Health (engine/health.py); False once the container is removed."""
+        with self._lock:
+            if container.id not in self._containers:
+                return False
+            container.state["Health"] = health
+            container.save()
+            return True
+
+    def _health_started(self, container: Container, adopted: bool = False) -> None:
+        if self.health is not None:
+            self.health.started(container, adopted)
+
     # -- events -----------------------------------------------------------------
     def publish(self, container: Container, action: str, **extra: str) -> None:
         attributes = {**container.labels, "image": container.image_ref, "name": container.name, **extra}
         self.events.publish("container", action, container.id, **attributes)
 
     # -- create -----------------------------------------------------------------
-    def create(self, request: types.ContainerCreate, name: Optional[str]) -> Container:
+    def create(self, request: types.ContainerCreate, name: Optional[str], platform: Optional[str] = None) -> Container:
         """Create a container from an image that must already be in the store.
 
         The request was decoded and checked at the API edge (api/decode.py);
@@ -164,7 +184,9 @@ class Containers(ContainerReads):
             raise InvalidArgument("config: Image is required")
         image = self.images.get(request.Image)
         container_id = os.urandom(32).hex()
-        image_config = image.config.to_json().get("config", {}) if hasattr(image.config, "to_json") else {}
+        whole_config = image.config.to_json() if hasattr(image.config, "to_json") else {}
+        image_platform.check_platform(request.Image, whole_config, platform)  # docker's 404 for another platform
+        image_config = whole_config.get("config", {})
         data = new_record(container_id, "", request, image.image_id, image_config, self.host.storage_driver,
                           self.paths)
         self._check_host_config(data["HostConfig"])
@@ -247,6 +269,9 @@ class Containers(ContainerReads):
         with self._lock:
             container.set_attachment(network.name, endpoint_settings(network, endpoint))
             container.save()
+        self._wire_live(container, lambda wiring: wiring.attach(container, int(container.state.get("Pid") or 0),
+                                                                self.networks.get(network.network_id)),
+                        undo=lambda: self._undo_connect(container, network))
         self.events.publish("network", "connect", network.network_id, container=container.id,
                             name=network.name, type="bridge")
 
@@ -258,12 +283,33 @@ class Containers(ContainerReads):
             raise FailedPrecondition(f"disconnect {container.name} from {network.name}: "
                                      "the network the container was created on can't be left yet",
                                      hint="create the container with --network none instead")
+        self._wire_live(container, lambda wiring: wiring.detach(container, network))
         self.networks.disconnect(network.network_id, container.id, force)
         with self._lock:
             container.drop_attachment(network.name)
             container.save()
         self.events.publish("network", "disconnect", network.network_id, container=container.id,
                             name=network.name, type="bridge")
+
+    def _wire_live(self, container: Container, change: Callable[[ContainerNetworks], None],
+                   undo: Callable[[], None] = lambda: None) -> None:
+        """connect/disconnect of a running container take effect at once (its veths and DNS names)."""
+        with self._start_lock:  # not while a start wires it
+            if self.wiring is None or not container.running or not container.state.get("Pid"):
+                return
+            try:
+                change(self.wiring)
+            except BaseException:
+                undo()
+                raise
+            with self._lock:
+                container.save()
+
+    def _undo_connect(self, container: Container, network: Network) -> None:
+        self.networks.disconnect(network.network_id, container.id, force=True)
+        with self._lock:
+            container.drop_attachment(network.name)
+            container.save()
 
     # -- start ------------------------------------------------------------------
     def start(self, container: Container) -> None:
@@ -286,11 +332,12 @@ class Containers(ContainerReads):
             self._mark_started(container, launched)
         self.publish(container, "start")
         self._watch(container)
+        self._health_started(container)
 
     def _mark_started(self, container: Container, launched: Launched) -> None:
         """Record the running container: start's last step (see _settle_interrupted_start)."""
         with self._lock:
-            container.data["Internal"] = {"ports": list(launched.ports)}
+            container.data["Internal"] = {**(container.data.get("Internal") or {}), "ports": list(launched.ports)}
             container.set_state("running", Pid=launched.pid, StartedAt=now_rfc3339(), ExitCode=0, Error="",
                                 FinishedAt="0001-01-01T00:00:00Z", OOMKilled=False)
             container.save()
@@ -315,7 +362,7 @@ class Containers(ContainerReads):
     def _launch(self, container: Container) -> Launched:
         plan = container_plan.stored_plan(container) or self.replan(container)  # once for an older record
         rootfs = self.runtime.mount(container.id)
-        network = container_plan.network_of(plan)
+        network = container_spec.user_network_setup(container, container_plan.network_of(plan))
         options = self._spec_options(container, plan, rootfs, network)
         monitor = MonitorSettings(
             log_path=container.log_path, log_max_size=lifecycle.log_size(container),
@@ -325,11 +372,33 @@ class Containers(ContainerReads):
             # container/stream/attach.go): `run -it` then ctrl-p ctrl-q leaves the shell running.
             stdin_once=container.stdin_once and not container.tty,
             network=network.monitor_mode, ports=network.ports)
+        user = network.monitor_mode == container_spec.USER_NETWORK
+        if user:  # the monitor makes no network; the engine wires it once the namespace exists
+            monitor = dataclasses.replace(monitor, network="none", ports=[])
         launched = self.runtime.launch(container.id, os.path.join(container.dir, "bundle"), options, monitor)
+        launched = self._wire_user_networks(container, launched, network.ports)
         for session in self._take_waiting(container.id):
             session.connect()
         self.runtime.start(container.id)
         return launched
+
+    def _wire_user_networks(self, container: Container, launched: Launched,
+                            ports: List[Dict[str, Any]]) -> Launched:
+        """Between `crun create` and `crun start`: veths, DNS names and published ports."""
+        if self.wiring is None:
+            return launched
+        try:
+            published = self.wiring.attach_all(container, launched.pid, ports
+                                               if self._on_user_network(container) else [])
+        except BaseException:
+            with contextlib.suppress(RootlessError):
+                self.runtime.signal(container.id, signals.SIGKILL)
+            raise
+        return dataclasses.replace(launched, ports=published) if self._on_user_network(container) else launched
+
+    @staticmethod
+    def _on_user_network(container: Container) -> bool:
+        return container_spec.network_setup(container, "auto").monitor_mode == container_spec.USER_NETWORK
 
     def _spec_options(self, container: Container, plan: Dict[str, Any], rootfs: str,
                       network: container_spec.NetworkSetup) -> runtime_spec.SpecOptions:
@@ -360,6 +429,7 @@ class Containers(ContainerReads):
         code = lifecycle.exit_code_for_start_error(exc.message)
         for session in self._take_waiting(container.id):
             session.cancel()
+        self._unwire(container)
         self.runtime.teardown(container.id)
         self._mark_exited(container, code, error=exc.message)
         self.publish(container, "die", exitCode=str(code))
@@ -394,13 +464,25 @@ class Containers(ContainerReads):
 
     # -- exits and restart policies ---------------------------------------------
     def _mark_exited(self, container: Container, exit_code: int, finished_at: Optional[str] = None,
-                     error: str = "", oom: bool = False) -> None:
+                     error: str = "", restarting: bool = False, oom: bool = False) -> None:
+        if self.health is not None:
+            self.health.stopped(container)
         with self._lock:
-            container.set_state("exited", ExitCode=exit_code, FinishedAt=finished_at or now_rfc3339(),
-                                Error=error, OOMKilled=oom)
+            # docker's Restarting: the process is gone, the policy starts it again soon
+            container.set_state("restarting" if restarting else "exited", ExitCode=exit_code,
+                                FinishedAt=finished_at or now_rfc3339(), Error=error, OOMKilled=oom)
             container.save()
             self._exit_generation[container.id] = self._exit_generation.get(container.id, 0) + 1
             self._changed.notify_all()
+
+    def _unwire(self, container: Container) -> None:
+        """The container's veths, names and forwards go with its process."""
+        if self.wiring is None:
+            return
+        try:
+            self.wiring.detach_all(container)
+        except RootlessError as exc:
+            logger.warning("container %s: can't detach from its networks: %s", container.name, exc)
 
     def _watch(self, container: Container) -> None:
         thread = threading.Thread(target=self._wait_for_exit, args=(container,), daemon=True,
@@ -416,23 +498,26 @@ class Containers(ContainerReads):
 
     def _on_exit(self, container: Container, exit_info: Dict[str, Any]) -> None:
         code = int(exit_info.get("ExitCode", 255))
+        self._unwire(container)
         self.runtime.teardown(container.id)
-        # the monitor read the cgroup's memory.events oom_kill before the cgroup went away
-        self._mark_exited(container, code, exit_info.get("FinishedAt"), oom=bool(exit_info.get("OOMKilled")))
+        policy, maximum_retries = container.restart_policy
+        restart = not container.auto_remove and lifecycle.should_restart(
+            policy, maximum_retries, code, container.restart_count, container.id in self._manually_stopped)
+        # the monitor read the cgroup's memory.events oom_kill while the cgroup still existed
+        self._mark_exited(container, code, exit_info.get("FinishedAt"), restarting=restart,
+                          oom=bool(exit_info.get("OOMKilled")))
         self.publish(container, "die", exitCode=str(code))
         if container.auto_remove:
             with contextlib.suppress(RootlessError):
                 self._remove_stopped(container, volumes=True)
             return
-        policy, maximum_retries = container.restart_policy
-        if lifecycle.should_restart(policy, maximum_retries, code, container.restart_count,
-                                    container.id in self._manually_stopped):
+        if restart:
             threading.Thread(target=self._restart_later, args=(container,), daemon=True).start()
 
     def _restart_later(self, container: Container) -> None:
         count = container.restart_count
         time.sleep(lifecycle.restart_delay(count))
-        if self._closing or container.id in self._manually_stopped or container.running:
+        if self._closing or container.id in self._manually_stopped or container.status != "restarting":
             return
         if not self.exists(container.id):
             return
@@ -465,6 +550,9 @@ class Containers(ContainerReads):
             logger.debug("kill %s: %s", container.id, exc)
 
     def stop(self, container: Container, timeout: Optional[int], signal_value: Optional[str]) -> None:
+        if self._cancel_restart(container):
+            self.publish(container, "stop")
+            return
         if not container.running:
             raise NotModified("container already stopped")
         self._manually_stopped.add(container.id)
@@ -479,6 +567,15 @@ class Containers(ContainerReads):
             self.publish(container, "kill", signal=str(int(signals.SIGKILL)))
             self._wait_stopped(container, STOP_KILL_WAIT)
         self.publish(container, "stop")
+
+    def _cancel_restart(self, container: Container) -> bool:
+        """Stop a container waiting for its policy's restart: it stays exited (docker stop/rm)."""
+        with self._lock:
+            if container.status != "restarting":
+                return False
+            self._manually_stopped.add(container.id)
+        self._mark_exited(container, container.exit_code, str(container.state.get("FinishedAt") or ""))
+        return True
 
     def _wait_stopped(self, container: Container, timeout: Optional[float]) -> bool:
         try:
@@ -512,7 +609,7 @@ class Containers(ContainerReads):
                     return container.id in self._removed
                 if condition == "next-exit":
                     return self._exit_generation.get(container.id, 0) > start_gen
-                return not container.running or container.id in self._removed
+                return not container.state.get("Running") or container.id in self._removed  # restarting runs on
 
             while not done():
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -527,7 +624,9 @@ class Containers(ContainerReads):
 
     # -- remove -----------------------------------------------------------------
     def remove(self, container: Container, force: bool, volumes: bool) -> None:
-        if container.running:
+        if container.status == "restarting" and force:
+            self._cancel_restart(container)
+        if container.running or container.status == "restarting":
             if not force:
                 raise Conflict(
                     f'cannot remove container "/{container.name}": container is running: '
@@ -580,17 +679,21 @@ class Containers(ContainerReads):
     # -- adoption after a daemon restart ----------------------------------------
     def adopt(self) -> None:
         """Pick up containers a previous daemon started; apply restart policies."""
+        if self.wiring is not None and any(c.running and self.wiring.wired(c) for c in self.all()):
+            self.wiring.adopt()  # their namespace outlived the daemon: its uplink and DNS too
         for container in self.all():
             if container.running:
                 if self.runtime.is_alive(container.id):
                     self._watch(container)
+                    self._health_started(container, adopted=True)
                     continue
                 exit_info = self.runtime.read_exit(container.id) or {"ExitCode": 255}
                 self._on_exit(container, exit_info)
             elif self._settle_interrupted_start(container):
                 continue
-            elif container.restart_policy[0] in lifecycle.RESTART_POLICIES_ON_DAEMON_START \
-                    and container.ever_started:
+            elif container.status == "restarting" or (
+                    container.restart_policy[0] in lifecycle.RESTART_POLICIES_ON_DAEMON_START
+                    and container.ever_started):
                 with contextlib.suppress(RootlessError):
                     self.start(container)
 
@@ -616,6 +719,7 @@ class Containers(ContainerReads):
             self._mark_started(container, ready)
             self.publish(container, "start")
             self._watch(container)
+            self._health_started(container)
             return True
         exit_info = self.runtime.read_exit(container.id)
         if exit_info is not None:  # it ran and exited before the start was recorded
@@ -626,6 +730,8 @@ class Containers(ContainerReads):
 
     def close(self) -> None:
         self._closing = True
+        if self.health is not None:
+            self.health.close()
 
     # -- other changes ----------------------------------------------------------
     def rename(self, ref: str, new_name: str) -> None:
@@ -712,7 +818,7 @@ class Containers(ContainerReads):
     def list(self, all_: bool, filters: Dict[str, List[str]], limit: Optional[int] = None) -> List[Container]:
         result = []
         for container in self.all():
-            if not all_ and not container.running and "status" not in filters:
+            if not all_ and not container.state.get("Running") and "status" not in filters:
                 continue
             if not matches_filters(container, filters, self):
                 continue
@@ -732,6 +838,12 @@ def _label_matches(labels: Dict[str, str], wanted: str) -> bool:
     return key in labels and (not sep or labels[key] == value)
 
 
+def _health_value(value: str) -> str:
+    if value not in health_config.FILTER_VALUES:
+        raise InvalidArgument(f"Unrecognised filter value for health: {value}")
+    return value
+
+
 def matches_filters(container: Container, filters: Dict[str, List[str]], service: Containers) -> bool:
     checks: Dict[str, Callable[[str], bool]] = {
         "id": lambda v: container.id.startswith(v),
@@ -747,6 +859,7 @@ def matches_filters(container: Container, filters: Dict[str, List[str]], service
         "before": lambda v: container.created < service.get(v).created,
         "since": lambda v: container.created > service.get(v).created,
         "is-task": lambda v: v in ("false", "0"),
+        "health": lambda v: health_config.filter_status(container.state) == _health_value(v),
     }
     for key, values in filters.items():
         check = checks.get(key)

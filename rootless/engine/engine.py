@@ -18,10 +18,12 @@ from rootless.engine.containers import Containers
 from rootless.engine.build import BuildService
 from rootless.engine.events import EventBus
 from rootless.engine.execs import ExecService
+from rootless.engine.health import HealthChecks
 from rootless.engine.images import ImageService
 from rootless.errors import FailedPrecondition
 from rootless.images.store import ImageStore
-from rootless.networks.store import NetworkStore
+from rootless.engine.container_networks import ContainerNetworks
+from rootless.networks.store import Network, NetworkStore
 from rootless.volumes.store import VolumeStore
 from rootless.runtime import cdi, crun, storage
 from rootless.runtime import spec as runtime_spec
@@ -94,8 +96,10 @@ class Engine:
         self.containers = Containers(
             paths, self.runtime, self.events, self.images, ContainerVolumes(self.volumes, self.events),
             self.networks, ContainerHost(host.storage_driver, host.network_backend, host.cgroup, spec_host,
-                                         tuple(hooks_dirs()), settings.runtime))
+                                         tuple(hooks_dirs()), settings.runtime),
+            ContainerNetworks(self.networks, os.path.join(paths.run, "netns")))
         self.execs = ExecService(self.runtime, self.containers, spec_host.last_cap)
+        self.containers.health = HealthChecks(self.containers, self.execs)  # before adopt: probes resume
         self.images.image_users = lambda image_id: [
             (c.id, c.running) for c in self.containers.using_image(image_id)]
         self.containers.adopt()
@@ -121,11 +125,20 @@ class Engine:
         """docker volume prune: unused anonymous volumes (all unused ones with all=true); destroy events."""
         return self.containers.prune_volumes(filters)
 
+    def remove_network(self, ref: str) -> Network:
+        """docker network rm: the record, then its bridge in the shared namespace."""
+        network = self.networks.remove(ref)
+        if self.containers.wiring is not None:
+            self.containers.wiring.remove_bridge(network.network_id)
+        return network
+
     def prune_networks(self, filters: Dict[str, List[str]]) -> List[str]:
         """docker network prune: custom networks no container is on; a destroy event for each."""
         before = {n.name: n.network_id for n in self.networks.list()}
         deleted = self.networks.prune(filters)
         for name in deleted:
+            if self.containers.wiring is not None and name in before:
+                self.containers.wiring.remove_bridge(before[name])
             self.events.publish("network", "destroy", before.get(name, name), name=name, type="bridge")
         return deleted
 

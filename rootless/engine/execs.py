@@ -15,7 +15,8 @@ import re
 import select
 import socket
 import threading
-from typing import IO, Any, Dict, Optional, Protocol
+import time
+from typing import IO, Any, Dict, List, Optional, Protocol, Tuple
 
 from rootless.api import types
 from rootless.engine import container_io
@@ -35,6 +36,7 @@ READ_SIZE = 65536
 CRUN_FAILED = 255  # crun exec's own status when it could not start the process
 STDERR_TAIL = 1024
 HANGUP_POLL_MS = 200
+PROBE_OUTPUT_KEEP = 8192  # more than docker's 4096 bytes of probe output; the rest is read and dropped
 
 
 class ExecSession:
@@ -176,6 +178,34 @@ class ExecService:
         session.pty_master = None
         session.done.set()
         self.containers.publish(session.container, "exec_die", execID=session.exec_id, exitCode=str(code))
+
+    # -- health probes -------------------------------------------------------------
+    def run_probe(self, container: Container, argv: List[str], timeout: float) -> Optional[Tuple[int, bytes]]:
+        """A healthcheck probe (engine/health.py): an exec whose stdout and stderr are collected.
+
+        (exit code, output), or None when it ran past timeout: then it is
+        killed. The session is forgotten afterwards, as moby unregisters its
+        probes' execs, so a probe every second does not pile up ExecIDs.
+        """
+        session = self.create(container, types.ExecCreate(Cmd=argv, AttachStdout=True, AttachStderr=True))
+        try:
+            session.running = True
+            self._spawn(session, stdin=False, detach=False)
+            self.containers.publish(container, "exec_start: " + " ".join(argv), execID=session.exec_id)
+            output, finished = _collect(session.process, timeout)
+            if not finished:
+                session.process.kill()
+            self._finish(session)
+            return (session.exit_code if session.exit_code is not None else CRUN_FAILED, output) \
+                if finished else None
+        finally:
+            self._forget(session)
+
+    def _forget(self, session: ExecSession) -> None:
+        with self._lock:
+            self._sessions.pop(session.exec_id, None)
+        ids = session.container.data.get("ExecIDs") or []
+        session.container.data["ExecIDs"] = [i for i in ids if i != session.exec_id] or None
 
     def resize(self, session: ExecSession, height: int, width: int) -> None:
         if session.pty_master is not None and height and width:
@@ -322,3 +352,28 @@ def _detach(session: ExecSession, client: socket.socket) -> None:
     session.detached = True  # first: our own shutdown reads as a hang-up to _kill_on_hangup
     with contextlib.suppress(OSError):
         client.shutdown(socket.SHUT_RDWR)
+
+
+def _collect(process: Any, timeout: float) -> Tuple[bytes, bool]:
+    """stdout and stderr of a pipe exec, interleaved as they come, until both end or timeout.
+
+    Returns (output, finished); not finished means the deadline passed first.
+    """
+    deadline = time.monotonic() + timeout
+    fds = [stream.fileno() for stream in (process.stdout, process.stderr) if stream is not None]
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    output = b""
+    while fds:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return output, False
+        for fd, _ in poller.poll(remaining * 1000):
+            data = os.read(fd, READ_SIZE)
+            if data:
+                output = (output + data)[:PROBE_OUTPUT_KEEP]
+            else:
+                poller.unregister(fd)
+                fds.remove(fd)
+    return output, True

@@ -32,7 +32,8 @@ def busybox(engine: Engine, images) -> str:  # type: ignore[no-untyped-def]
     (["--runtime", "kata"], 'HostConfig.Runtime: "kata"'),
     (["--mount", "type=bind,src=/tmp,dst=/t,readonly,bind-recursive=writable"],
      "HostConfig.Mounts[0].BindOptions.ReadOnlyNonRecursive: true"),
-    (["--health-cmd", "true"], 'Healthcheck: ["CMD-SHELL", "true"]: health checks are not supported'),
+    (["--health-cmd", "true", "--health-interval", "500us"],
+     "Healthcheck.Interval: 500000: Interval in Healthcheck cannot be less than 1ms"),
     (["--memory-swappiness", "10"], "HostConfig.MemorySwappiness: 10"),
 ])
 def test_unsupported_flags_are_refused_naming_the_field(engine: Engine, busybox: str, flags: List[str],

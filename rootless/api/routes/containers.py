@@ -30,7 +30,7 @@ def stream_content_type(request: Request, tty: bool) -> str:
 def create(engine: Engine, request: Request) -> Response:
     # Typed at the edge (api/types.py): a mistyped field is a 400 here, never a stored record.
     spec = decode_request(types.ContainerCreate, request.json())
-    container = engine.containers.create(spec, request.q("name") or None)
+    container = engine.containers.create(spec, request.q("name") or None, request.q("platform") or None)
     return Response.json({"Id": container.id, "Warnings": []}, 201)
 
 

@@ -30,7 +30,7 @@ def inspect(engine: Engine, request: Request) -> Response:
 
 
 def remove(engine: Engine, request: Request) -> Response:
-    network = engine.networks.remove(request.params["ref"])
+    network = engine.remove_network(request.params["ref"])
     engine.events.publish("network", "destroy", network.network_id, name=network.name, type="bridge")
     return Response.empty(204)
 

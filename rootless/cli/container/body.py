@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from rootless.cli.common.labels import parse_labels
 from rootless.cli.container import parse
 from rootless.errors import InvalidArgument
+from rootless.wire.times import parse_duration_ns
 
 
 @dataclasses.dataclass
@@ -56,6 +57,13 @@ class CreateOptions:
     stop_signal: Optional[str] = None
     stop_timeout: Optional[int] = None
     console_size: Optional[Tuple[int, int]] = None
+    health_cmd: Optional[str] = None
+    health_interval: Optional[str] = None
+    health_timeout: Optional[str] = None
+    health_retries: Optional[int] = None
+    health_start_period: Optional[str] = None
+    health_start_interval: Optional[str] = None
+    no_healthcheck: bool = False
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> "CreateOptions":
@@ -133,7 +141,40 @@ def build_config(opts: CreateOptions, image: str, command: Sequence[str], enviro
         config["StopSignal"] = opts.stop_signal
     if opts.stop_timeout is not None:
         config["StopTimeout"] = opts.stop_timeout
+    healthcheck = _healthcheck(opts)
+    if healthcheck is not None:
+        config["Healthcheck"] = healthcheck
     return config
+
+
+_HEALTH_DURATIONS = (("Interval", "health_interval"), ("Timeout", "health_timeout"),
+                     ("StartPeriod", "health_start_period"), ("StartInterval", "health_start_interval"))
+
+
+def _healthcheck(opts: CreateOptions) -> Optional[Dict[str, Any]]:
+    """Config.Healthcheck as the docker CLI builds it (opts.go): CMD-SHELL, durations in ns."""
+    durations = {key: getattr(opts, name) for key, name in _HEALTH_DURATIONS}
+    have = bool(opts.health_cmd) or opts.health_retries is not None or any(v is not None for v in durations.values())
+    if opts.no_healthcheck:
+        if have:
+            raise InvalidArgument("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not have:
+        return None
+    check: Dict[str, Any] = {"Test": ["CMD-SHELL", opts.health_cmd] if opts.health_cmd else None}
+    for key, name in _HEALTH_DURATIONS:
+        flag = "--" + name.replace("_", "-")
+        text = durations[key]
+        value = 0 if text is None else parse_duration_ns(text)
+        if value is None:
+            raise InvalidArgument(f'invalid argument "{text}" for "{flag}" flag: time: invalid duration "{text}"')
+        if value < 0:
+            raise InvalidArgument(f"{flag} cannot be negative")
+        check[key] = value
+    if (opts.health_retries or 0) < 0:
+        raise InvalidArgument("--health-retries cannot be negative")
+    check["Retries"] = opts.health_retries or 0
+    return check
 
 
 def _resources(opts: CreateOptions) -> Dict[str, Any]:

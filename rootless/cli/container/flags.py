@@ -51,6 +51,14 @@ CREATE_OPTIONS: List[Callable[[Any], Any]] = [
     click.option("--stop-signal", help="Signal to stop the container."),
     click.option("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container."),
     click.option("--platform", help="Set platform if server is multi-platform capable."),
+    click.option("--health-cmd", help="Command to run to check health."),
+    click.option("--health-interval", help="Time between running the check (ms|s|m|h) (default 0s)."),
+    click.option("--health-timeout", help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)."),
+    click.option("--health-retries", type=int, help="Consecutive failures needed to report unhealthy."),
+    click.option("--health-start-period", help="Start period for the container to initialize before "
+                                               "counting retries (ms|s|m|h) (default 0s)."),
+    click.option("--health-start-interval", help="Time between checks during the start period (ms|s|m|h)."),
+    click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK."),
     click.argument("image"),
     click.argument("command", nargs=-1, type=click.UNPROCESSED),
 ]

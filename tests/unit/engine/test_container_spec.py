@@ -110,3 +110,27 @@ def test_cdi_device_names_come_from_device_requests_and_devices() -> None:
                    "DeviceRequests": [{"Driver": "cdi", "DeviceIDs": ["vendor.com/test=dev", "b.com/y=2"]}]}
     assert container_spec.cdi_device_names(host_config) == ["a.com/x=1", "vendor.com/test=dev", "b.com/y=2"]
     assert container_spec.cdi_device_names({}) == []
+
+
+def _on_network(mode: str) -> SimpleNamespace:
+    endpoint = {"IPAddress": "10.89.3.4", "Gateway": "10.89.3.1"}
+    return SimpleNamespace(host_config={"NetworkMode": mode}, config={}, network_mode=mode,
+                           attachments=lambda: {mode: endpoint})
+
+
+def test_a_user_network_is_wired_by_the_engine_with_its_address_and_dns() -> None:
+    """On a user network: no per-container slirp4netns; its own address and the network's DNS."""
+    container = _on_network("appnet")
+    network = container_spec.network_setup(container, "auto")  # type: ignore[arg-type]
+    assert (network.mode, network.monitor_mode) == ("private", container_spec.USER_NETWORK)
+    network = container_spec.user_network_setup(container, network)  # type: ignore[arg-type]
+    assert container_spec.resolv_conf({}, network) == "nameserver 10.89.3.1\n"
+    assert "10.89.3.4\tbox" in hosts_lines(_container(), network, "box")
+    assert container_spec.resolv_conf({"Dns": ["9.9.9.9"]}, network) == "nameserver 9.9.9.9\n"  # --dns wins
+
+
+def test_the_default_bridge_keeps_its_slirp4netns() -> None:
+    container = _on_network("bridge")
+    network = container_spec.network_setup(container, "auto")  # type: ignore[arg-type]
+    assert network.monitor_mode == "slirp4netns"
+    assert container_spec.user_network_setup(container, network) == network  # type: ignore[arg-type]

@@ -86,3 +86,18 @@ def test_log_driver_and_options():
         body(log_opt=("max-size",))
     with pytest.raises(InvalidArgument, match="invalid logging opts for driver none"):
         body(log_driver="none", log_opt=("max-size=1k",))
+
+
+def test_health_flags_build_docker_cli_healthcheck():
+    assert body(health_cmd="test -f /ok", health_interval="1s", health_retries=2,
+                health_start_interval="500ms")["Healthcheck"] == {
+        "Test": ["CMD-SHELL", "test -f /ok"], "Interval": 1_000_000_000, "Timeout": 0, "StartPeriod": 0,
+        "StartInterval": 500_000_000, "Retries": 2}
+    assert body(no_healthcheck=True)["Healthcheck"] == {"Test": ["NONE"]}
+    assert "Healthcheck" not in body()
+    with pytest.raises(InvalidArgument, match="--no-healthcheck conflicts with --health-\\* options"):
+        body(no_healthcheck=True, health_cmd="true")
+    with pytest.raises(InvalidArgument, match='invalid duration "soon"'):
+        body(health_cmd="true", health_timeout="soon")
+    with pytest.raises(InvalidArgument, match="--health-interval cannot be negative"):
+        body(health_cmd="true", health_interval="-1s")

@@ -1,0 +1,177 @@
+"""User networks as containers use them: network records turned into plumbing calls.
+
+The records (networks/store.py: subnet, gateway, internal, each container's
+endpoint with its IPAM address and aliases) are the truth; the plumbing
+(runtime/network/host.py NetworkHost: one shared namespace, a bridge per
+network, veths, DNS, published ports) gets plain BridgeSpec/EndpointSpec
+values from here and knows nothing of records. What a running container has
+wired (interface per network, published forwards) is kept in its record's
+"Internal" part, so stop, disconnect and a restarted daemon undo exactly that.
+
+The default `bridge` network is not wired here: its containers keep their own
+slirp4netns (container_spec.network_setup).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from rootless.engine.container_model import Container
+from rootless.errors import RootlessError
+from rootless.networks.store import Network, NetworkStore
+from rootless.runtime.network import rootless_netns
+from rootless.runtime.network.host import BridgeSpec, EndpointSpec, NetworkHost, Published
+from rootless.runtime.network.slirp import PortMapping
+
+logger = logging.getLogger(__name__)
+
+WIRED_KEY = "networks"  # in container.data["Internal"]: network id -> {"interface", "ipv4"}
+PUBLISHED_KEY = "published"  # in container.data["Internal"]: the uplink's forwards
+
+
+def is_user_network_mode(mode: str) -> bool:
+    """A NetworkMode naming a network of the store (not bridge/default/host/none/container:)."""
+    return mode not in ("", "bridge", "default", "host", "none") and not mode.startswith("container:")
+
+
+def netns_of(pid: int) -> str:
+    return f"/proc/{pid}/ns/net"
+
+
+class ContainerNetworks:
+    """Wires containers onto user networks; one per engine, the NetworkHost made on first use."""
+
+    def __init__(self, store: NetworkStore, state_dir: str,
+                 open_host: Callable[[str], NetworkHost] = rootless_netns.open_network_host) -> None:
+        self.store = store
+        self.state_dir = state_dir  # the shared namespace's (<runtime dir>/netns)
+        self._open_host = open_host
+        self._host: Optional[NetworkHost] = None
+        self._lock = threading.RLock()
+
+    def host(self) -> NetworkHost:
+        """The shared namespace, created or adopted (its uplink and DNS restarted if gone)."""
+        with self._lock:
+            if self._host is None:
+                host = self._open_host(self.state_dir)
+                host.ensure()
+                self._host = host
+            return self._host
+
+    def user_networks(self, container: Container) -> List[Network]:
+        """The container's user networks, its NetworkMode one first."""
+        networks = [n for n in self.store.networks_of(container.id) if not n.is_predefined and n.subnet]
+        return sorted(networks, key=lambda n: n.name != container.network_mode)
+
+    @staticmethod
+    def wired(container: Container) -> Dict[str, Dict[str, Any]]:
+        return dict((container.data.get("Internal") or {}).get(WIRED_KEY) or {})
+
+    @staticmethod
+    def _set_internal(container: Container, key: str, value: Any) -> None:
+        internal = dict(container.data.get("Internal") or {})
+        internal[key] = value
+        container.data["Internal"] = internal
+
+    # -- start and stop ---------------------------------------------------------------
+    def attach_all(self, container: Container, pid: int, ports: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """At start, between `crun create` and `crun start`: every user network, then the ports.
+
+        Returns the published ports as the monitor would report them. All or
+        nothing: a failure undoes what was wired.
+        """
+        networks = self.user_networks(container)
+        self._set_internal(container, WIRED_KEY, {})
+        self._set_internal(container, PUBLISHED_KEY, [])
+        if not networks:
+            return []
+        try:
+            for network in networks:
+                self.attach(container, pid, network)
+            primary = networks[0]
+            if not ports or primary.name != container.network_mode:
+                return []
+            address = primary.endpoints[container.id].ipv4
+            published = self.host().publish([PortMapping.from_json(dict(p)) for p in ports], address)
+            self._set_internal(container, PUBLISHED_KEY, [_published_json(p) for p in published])
+            return [p.mapping.to_json() for p in published]
+        except BaseException:
+            self.detach_all(container)
+            raise
+
+    def detach_all(self, container: Container) -> None:
+        """After the container's process is gone (or a failed start): ports, veths, DNS names."""
+        internal = container.data.get("Internal") or {}
+        published = [_published_of(p) for p in internal.get(PUBLISHED_KEY) or []]
+        wired = self.wired(container)
+        if not published and not wired:
+            return
+        host = self.host()
+        host.unpublish(published)
+        for network_id, entry in wired.items():
+            with contextlib.suppress(RootlessError):
+                host.detach("", EndpointSpec(network_id, container.id, str(entry["ipv4"]),
+                                             str(entry["interface"])))
+        self._set_internal(container, WIRED_KEY, {})
+        self._set_internal(container, PUBLISHED_KEY, [])
+
+    # -- one network ---------------------------------------------------------------------
+    def attach(self, container: Container, pid: int, network: Network) -> None:
+        """A veth on the network's bridge with the endpoint's address; recorded in the container."""
+        endpoint = network.endpoints[container.id]
+        wired = self.wired(container)
+        interface = _free_interface([str(e["interface"]) for e in wired.values()])
+        host = self.host()
+        host.create_bridge(BridgeSpec(network.network_id, network.subnet, network.gateway, network.internal))
+        names = (container.name, *endpoint.aliases, container.id[:12])
+        primary = network.name == container.network_mode
+        host.attach(netns_of(pid), EndpointSpec(
+            network.network_id, container.id, endpoint.ipv4, interface, names=tuple(dict.fromkeys(names)),
+            default_route=primary and not network.internal))
+        wired[network.network_id] = {"interface": interface, "ipv4": endpoint.ipv4}
+        self._set_internal(container, WIRED_KEY, wired)
+
+    def detach(self, container: Container, network: Network) -> None:
+        """Undo attach() of one network (docker network disconnect of a running container)."""
+        wired = self.wired(container)
+        entry = wired.pop(network.network_id, None)
+        if entry is None:
+            return
+        self.host().detach("", EndpointSpec(network.network_id, container.id, str(entry["ipv4"]),
+                                            str(entry["interface"])))
+        self._set_internal(container, WIRED_KEY, wired)
+
+    def adopt(self) -> None:
+        """A new daemon: the namespace of the previous one, its uplink and DNS (restarted if gone)."""
+        try:
+            self.host()
+        except RootlessError as exc:
+            logger.warning("user networks: can't adopt the shared namespace: %s", exc)
+
+    def remove_bridge(self, network_id: str) -> None:
+        """docker network rm: its bridge goes too, or a later network on the same subnet
+        would share its route. Nothing to do when the namespace was never made."""
+        with self._lock:
+            if self._host is None and not os.path.exists(os.path.join(self.state_dir, "netns")):
+                return
+            self.host().remove_bridge(network_id)
+
+
+def _free_interface(taken: Sequence[str]) -> str:
+    index = 0
+    while f"eth{index}" in taken:
+        index += 1
+    return f"eth{index}"
+
+
+def _published_json(published: Published) -> Dict[str, Any]:
+    return {**published.mapping.to_json(), "container_ip": published.container_ip,
+            "forward_id": published.forward_id}
+
+
+def _published_of(data: Dict[str, Any]) -> Published:
+    return Published(PortMapping.from_json(data), str(data.get("container_ip") or ""),
+                     int(data.get("forward_id") or 0))
