@@ -82,8 +82,8 @@ class ContainerReads:
         copy_uid_gid (docker cp -a) to its configured user, as dockerd's tarCopyOptions."""
         view = self._view(container)
         owner = (0, 0)
-        if copy_uid_gid and container.config.get("User"):
-            user = users.resolve_user(self._rootfs(container), container.config["User"])
+        if copy_uid_gid and container.user:
+            user = users.resolve_user(self._rootfs(container), container.user)
             owner = (user.uid, user.gid)
         container_fs.extract_into(view, path, body, no_overwrite_dir_non_dir, owner)
 
@@ -111,8 +111,8 @@ def hide_engine_mountpoints(changes: List[Dict[str, Any]]) -> List[Dict[str, Any
 
 def _ports_view(container: Container) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     """NetworkSettings.Ports (inspect) and Ports (list) from the monitor's port report."""
-    published = (container.data.get("Internal") or {}).get("ports") or []
-    by_key: Dict[str, Any] = {port: None for port in (container.config.get("ExposedPorts") or {})}
+    published = container.internal("ports") or []
+    by_key: Dict[str, Any] = {port: None for port in container.exposed_ports}
     summary = []
     for port in published:
         key = f"{port['container_port']}/{port['proto']}"

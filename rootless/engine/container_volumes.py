@@ -14,6 +14,7 @@ import threading
 from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
 
 from rootless.engine import container_spec
+from rootless.engine.container_model import Container
 from rootless.engine.container_spec import MountRequest
 from rootless.engine.events import EventBus
 from rootless.errors import InvalidArgument, RootlessError
@@ -95,13 +96,12 @@ class ContainerVolumes:
         return deleted, space
 
 
-def anonymous_names(config: Dict[str, Any], host_config: Dict[str, Any],
-                    mounts: Sequence[Mapping[str, Any]]) -> List[str]:
+def anonymous_names(container: Container) -> List[str]:
     """Names of the volumes made for a container (-v /path, image VOLUME), from its record."""
     try:
-        requests = container_spec.mount_requests(config, host_config)
+        requests = container_spec.mount_requests(container)
     except InvalidArgument:
         return []
-    recorded = {m.get("Destination"): m for m in mounts}
+    recorded = {m.get("Destination"): m for m in container.mounts}
     names = [(recorded.get(r.destination) or {}).get("Name") for r in requests if r.is_anonymous]
     return [str(name) for name in names if name]

@@ -189,7 +189,7 @@ class Containers(ContainerReads):
         image_config = whole_config.get("config", {})
         data = new_record(container_id, "", request, image.image_id, image_config, self.host.storage_driver,
                           self.paths)
-        self._check_host_config(data["HostConfig"])
+        self._check_host_config(Container(self.paths, data))
         data[PLAN_KEY] = self._make_plan(Container(self.paths, data))  # refused here, before anything is made
         record = self._reserve(name, lambda chosen: Container(self.paths, {**data, "Name": "/" + chosen}))
         try:
@@ -221,12 +221,12 @@ class Containers(ContainerReads):
             self._containers[record.id] = record
             return record
 
-    def _check_host_config(self, host_config: Dict[str, Any]) -> None:
+    def _check_host_config(self, record: Container) -> None:
         """Refuse at create what this host cannot do (limits without cgroups, unknown networks),
         on the HostConfig as it will be recorded."""
-        container_spec.check_limits(host_config, self.host.cgroup)
-        container_spec.check_ulimits(host_config, self.host.spec_host)
-        mode = host_config.get("NetworkMode") or "bridge"
+        container_spec.check_limits(record, self.host.cgroup)
+        container_spec.check_ulimits(record, self.host.spec_host)
+        mode = record.network_mode
         if mode.startswith("container:"):
             raise InvalidArgument(f"network mode {mode}: not supported yet")
         if mode not in BUILTIN_NETWORK_MODES:
@@ -235,9 +235,9 @@ class Containers(ContainerReads):
     def _prepare(self, container: Container, image: ImageRecord, networking: types.NetworkingConfig) -> None:
         """The plan, made once: volumes for the container's life, its rootfs, its networks."""
         try:
-            requests = container_spec.mount_requests(container.config, container.host_config)
+            requests = container_spec.mount_requests(container)
             made: List[Dict[str, Any]] = []
-            container.data["Mounts"] = made  # filled as volumes are made: a failed create removes them
+            container.mounts = made  # filled as volumes are made: a failed create removes them
             self.volumes.mount_points(requests, {}, made)
             self.runtime.prepare_rootfs(container.id, image)
             self._attach_at_create(container, networking)
@@ -337,7 +337,7 @@ class Containers(ContainerReads):
     def _mark_started(self, container: Container, launched: Launched) -> None:
         """Record the running container: start's last step (see _settle_interrupted_start)."""
         with self._lock:
-            container.data["Internal"] = {**(container.data.get("Internal") or {}), "ports": list(launched.ports)}
+            container.set_internal("ports", list(launched.ports))
             container.set_state("running", Pid=launched.pid, StartedAt=now_rfc3339(), ExitCode=0, Error="",
                                 FinishedAt="0001-01-01T00:00:00Z")
             container.save()
@@ -412,13 +412,13 @@ class Containers(ContainerReads):
 
     def _mounts(self, container: Container) -> List[runtime_spec.Mount]:
         """Binds and volumes as recorded at create; a record from before that gets them now, once."""
-        requests = container_spec.mount_requests(container.config, container.host_config)
+        requests = container_spec.mount_requests(container)
         recorded = {str(m.get("Destination")): m for m in container.mounts}
         if any(r.destination not in recorded for r in requests):
             made: List[Dict[str, Any]] = []
             self.volumes.mount_points(requests, recorded, made)
             with self._lock:
-                container.data["Mounts"] = made
+                container.mounts = made
                 container.save()
             recorded = {str(m.get("Destination")): m for m in made}
         return [runtime_spec.Mount(r.destination, str(recorded[r.destination]["Source"]), "bind", r.options)
@@ -649,7 +649,7 @@ class Containers(ContainerReads):
         self.publish(container, "destroy")
 
     def _remove_anonymous_volumes(self, container: Container) -> None:
-        names = anonymous_names(container.config, container.host_config, container.mounts)
+        names = anonymous_names(container)
         self.volumes.remove_anonymous(container.id, names, self.volume_users)
 
     def prune(self, filters: Dict[str, List[str]]) -> Tuple[List[str], int]:

@@ -99,8 +99,7 @@ class ExecService:
         session = ExecSession(os.urandom(32).hex(), container, request)
         with self._lock:
             self._sessions[session.exec_id] = session
-        ids = container.data.get("ExecIDs") or []
-        container.data["ExecIDs"] = ids + [session.exec_id]
+        container.exec_ids = container.exec_ids + [session.exec_id]
         self.containers.publish(container, "exec_create: " + " ".join(request.Cmd), execID=session.exec_id)
         return session
 
@@ -204,8 +203,7 @@ class ExecService:
     def _forget(self, session: ExecSession) -> None:
         with self._lock:
             self._sessions.pop(session.exec_id, None)
-        ids = session.container.data.get("ExecIDs") or []
-        session.container.data["ExecIDs"] = [i for i in ids if i != session.exec_id] or None
+        session.container.exec_ids = [i for i in session.container.exec_ids if i != session.exec_id]
 
     def resize(self, session: ExecSession, height: int, width: int) -> None:
         if session.pty_master is not None and height and width:
