@@ -203,6 +203,10 @@ class Container:
     def name(self) -> str:
         return str(self.data["Name"]).lstrip("/")
 
+    @name.setter
+    def name(self, value: str) -> None:
+        self.data["Name"] = "/" + value.lstrip("/")
+
     @property
     def dir(self) -> str:
         return self.paths.container_dir(self.id)
@@ -304,6 +308,38 @@ class Container:
     @property
     def error(self) -> str:
         return str(self.state.get("Error") or "")
+
+    @property
+    def pid(self) -> int:
+        """State.Pid: the container's init on the host; 0 when it has none."""
+        return int(self.state.get("Pid") or 0)
+
+    @property
+    def state_running(self) -> bool:
+        """State.Running as docker sets it: also true while restarting (set_state)."""
+        return bool(self.state.get("Running"))
+
+    @property
+    def started_at(self) -> str:
+        return str(self.state.get("StartedAt") or ZERO_TIME)
+
+    @property
+    def finished_at(self) -> str:
+        return str(self.state.get("FinishedAt") or "")
+
+    @property
+    def health(self) -> Optional[Dict[str, Any]]:
+        """State.Health (engine/health_config.py reads and makes it); None without a healthcheck run."""
+        value = self.state.get("Health")
+        return dict(value) if isinstance(value, dict) else None
+
+    @health.setter
+    def health(self, value: Optional[Dict[str, Any]]) -> None:
+        self.state["Health"] = value
+
+    def health_probe(self) -> Optional[health_config.Probe]:
+        """The probe of Config.Healthcheck (None without one)."""
+        return health_config.probe_of(self.config)
 
     @property
     def ever_started(self) -> bool:
@@ -510,9 +546,12 @@ class Container:
         argv = command_argv(self.config)
         return " ".join(shlex.quote(a) if (" " in a or not a) else a for a in argv)
 
-    def inspect(self, ports: Dict[str, Any], networks: Dict[str, Any]) -> Dict[str, Any]:
+    def inspect(self, ports: Dict[str, Any], networks: Dict[str, Any], runtime_name: str = "") -> Dict[str, Any]:
         data = copy.deepcopy(self.data)
         data["Name"] = "/" + self.name
+        if isinstance(data.get("HostConfig"), dict) and not data["HostConfig"].get("Runtime"):
+            # dockerd always names the runtime (a key of /info's Runtimes); ours is the one in use.
+            data["HostConfig"]["Runtime"] = runtime_name
         data["NetworkSettings"] = {
             "Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": False,
             "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,

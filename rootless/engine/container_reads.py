@@ -29,11 +29,7 @@ class ContainerReads:
 
     def inspect(self, container: Container, size: bool = False) -> Dict[str, Any]:
         ports, _ = _ports_view(container)
-        body = container.inspect(ports, _networks_view(container))
-        host_config = body.get("HostConfig")
-        if isinstance(host_config, dict) and not host_config.get("Runtime"):
-            # dockerd always names the runtime (a key of /info's Runtimes); ours is the one in use.
-            host_config["Runtime"] = self.host.runtime_name
+        body = container.inspect(ports, _networks_view(container), self.host.runtime_name)
         if size:
             body["SizeRw"] = dir_size(self.runtime.upper_dir(container.id))
         return body
@@ -44,7 +40,7 @@ class ContainerReads:
     def top(self, container: Container, ps_args: str) -> Dict[str, Any]:
         if not container.running:
             raise Conflict(f"container {container.id} is not running")
-        return container_fs.top_rows(container_fs.processes_in(int(container.state["Pid"])))
+        return container_fs.top_rows(container_fs.processes_in(container.pid))
 
     def _rootfs(self, container: Container) -> str:
         return self.runtime.mount(container.id)
@@ -52,7 +48,7 @@ class ContainerReads:
     def _view(self, container: Container) -> container_fs.View:
         """The container's files with its mounts (issue 11): its live view while it runs."""
         rootfs = self._rootfs(container)
-        pid = int(container.state.get("Pid") or 0) if container.running else 0
+        pid = container.pid if container.running else 0
         if pid > 0:
             live = f"/proc/{pid}/root"
             try:

@@ -155,7 +155,7 @@ class Containers(ContainerReads):
         with self._lock:
             if container.id not in self._containers:
                 return False
-            container.state["Health"] = health
+            container.health = health
             container.save()
             return True
 
@@ -269,7 +269,7 @@ class Containers(ContainerReads):
         with self._lock:
             container.set_attachment(network.name, endpoint_settings(network, endpoint))
             container.save()
-        self._wire_live(container, lambda wiring: wiring.attach(container, int(container.state.get("Pid") or 0),
+        self._wire_live(container, lambda wiring: wiring.attach(container, container.pid,
                                                                 self.networks.get(network.network_id)),
                         undo=lambda: self._undo_connect(container, network))
         self.events.publish("network", "connect", network.network_id, container=container.id,
@@ -295,7 +295,7 @@ class Containers(ContainerReads):
                    undo: Callable[[], None] = lambda: None) -> None:
         """connect/disconnect of a running container take effect at once (its veths and DNS names)."""
         with self._start_lock:  # not while a start wires it
-            if self.wiring is None or not container.running or not container.state.get("Pid"):
+            if self.wiring is None or not container.running or not container.pid:
                 return
             try:
                 change(self.wiring)
@@ -572,7 +572,7 @@ class Containers(ContainerReads):
             if container.status != "restarting":
                 return False
             self._manually_stopped.add(container.id)
-        self._mark_exited(container, container.exit_code, str(container.state.get("FinishedAt") or ""))
+        self._mark_exited(container, container.exit_code, container.finished_at)
         return True
 
     def _wait_stopped(self, container: Container, timeout: Optional[float]) -> bool:
@@ -607,7 +607,7 @@ class Containers(ContainerReads):
                     return container.id in self._removed
                 if condition == "next-exit":
                     return self._exit_generation.get(container.id, 0) > start_gen
-                return not container.state.get("Running") or container.id in self._removed  # restarting runs on
+                return not container.state_running or container.id in self._removed  # restarting runs on
 
             while not done():
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -739,7 +739,7 @@ class Containers(ContainerReads):
             if self._named(new_name) is not None:
                 raise Conflict(f'Conflict. The container name "/{new_name}" is already in use')
             old = container.name
-            container.data["Name"] = "/" + new_name
+            container.name = new_name
             container.save()
         self.publish(container, "rename", oldName="/" + old)
 
@@ -781,7 +781,7 @@ class Containers(ContainerReads):
     def list(self, all_: bool, filters: Dict[str, List[str]], limit: Optional[int] = None) -> List[Container]:
         result = []
         for container in self.all():
-            if not all_ and not container.state.get("Running") and "status" not in filters:
+            if not all_ and not container.state_running and "status" not in filters:
                 continue
             if not matches_filters(container, filters, self):
                 continue
