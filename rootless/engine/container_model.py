@@ -168,6 +168,29 @@ class ProcessOptions:
     readonly_paths: Optional[List[str]]
 
 
+@dataclasses.dataclass(frozen=True)
+class MountPoint:
+    """One recorded MountPoint (the record's Mounts): what create chose for a destination."""
+
+    destination: str
+    source: str
+    name: str  # the volume's name; "" for a bind
+    type: str = ""  # bind | volume
+    read_only: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """One recorded attachment (NetworkSettings.Networks[name], docker's EndpointSettings)."""
+
+    network_id: str
+    endpoint_id: str
+    gateway: str
+    ip_address: str
+    prefix_len: int
+    aliases: Optional[List[str]]  # None as docker shows no aliases
+
+
 LIMIT_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuQuota", "CpuPeriod", "CpuShares", "PidsLimit",
               "CpusetCpus", "CpusetMems", "BlkioWeight", "MemoryReservation")
 
@@ -354,6 +377,11 @@ class Container:
     def mounts(self, made: List[Dict[str, Any]]) -> None:
         self.data["Mounts"] = made  # the caller's list itself: a create fills it as volumes are made
 
+    def mount_points(self) -> List[MountPoint]:
+        return [MountPoint(str(m.get("Destination") or ""), str(m.get("Source") or ""), str(m.get("Name") or ""),
+                           str(m.get("Type") or ""), not m.get("RW", True))
+                for m in self.mounts]
+
     @property
     def exec_ids(self) -> List[str]:
         return _strings(self.data.get("ExecIDs"))
@@ -492,6 +520,13 @@ class Container:
             return dict(recorded)
         mode = self.host_config.get("NetworkMode") or "bridge"
         return {"bridge" if mode == "default" else mode: {}}
+
+    def endpoints(self) -> Dict[str, Endpoint]:
+        """attachments(), typed."""
+        return {name: Endpoint(str(e.get("NetworkID") or ""), str(e.get("EndpointID") or ""),
+                               str(e.get("Gateway") or ""), str(e.get("IPAddress") or ""),
+                               int(e.get("IPPrefixLen") or 0), _optional_strings(e.get("Aliases")))
+                for name, e in self.attachments().items()}
 
     def set_attachment(self, network: str, endpoint: Dict[str, Any]) -> None:
         networks = self.attachments()

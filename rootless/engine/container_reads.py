@@ -58,7 +58,7 @@ class ContainerReads:
                 pass  # it just exited: its rootfs and recorded mounts are what a stopped one shows
         etc_files = {destination: os.path.join(container.dir, name)
                      for destination, name in ETC_FILE_NAMES.items()}
-        return container_fs.View(rootfs, container_fs.mount_table(container.mounts, etc_files))
+        return container_fs.View(rootfs, container_fs.mount_table(container.mount_points(), etc_files))
 
     def export(self, container: Container) -> Iterator[bytes]:
         # docker export is the rootfs alone: "does not export the contents of volumes"
@@ -124,19 +124,18 @@ def _networks_view(container: Container) -> Dict[str, Any]:
     """NetworkSettings.Networks from the recorded attachments; addresses while it runs."""
     running = container.running
     view = {}
-    for name, recorded in container.attachments().items():
+    for name, recorded in container.endpoints().items():
         if name in ("host", "none"):
             view[name] = _endpoint(name, "", "", 0)
-        elif name == "bridge" and not recorded.get("IPAddress"):  # slirp4netns: the same address in every container
+        elif name == "bridge" and not recorded.ip_address:  # slirp4netns: the same address in every container
             view[name] = _endpoint(name, slirp.GATEWAY if running else "", slirp.GUEST_ADDRESS if running else "",
                                    24 if running else 0, [container.name, container.id[:12]])
         else:
-            view[name] = _endpoint(str(recorded.get("NetworkID") or name), str(recorded.get("Gateway") or "") if running else "",
-                                   str(recorded.get("IPAddress") or "") if running else "",
-                                   int(recorded.get("IPPrefixLen") or 0) if running else 0,
-                                   [container.name, container.id[:12], *(recorded.get("Aliases") or [])])
-            view[name]["EndpointID"] = str(recorded.get("EndpointID") or "")
-            view[name]["Aliases"] = recorded.get("Aliases")
+            view[name] = _endpoint(recorded.network_id or name, recorded.gateway if running else "",
+                                   recorded.ip_address if running else "", recorded.prefix_len if running else 0,
+                                   [container.name, container.id[:12], *(recorded.aliases or [])])
+            view[name]["EndpointID"] = recorded.endpoint_id
+            view[name]["Aliases"] = recorded.aliases
     return view
 
 

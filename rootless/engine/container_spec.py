@@ -95,9 +95,10 @@ def user_network_setup(container: Container, network: NetworkSetup) -> NetworkSe
     """The set-up of a container on a user network with its address and resolver from the record."""
     if network.monitor_mode != USER_NETWORK:
         return network
-    endpoint = container.attachments().get(container.network_mode) or {}
-    return dataclasses.replace(network, address=str(endpoint.get("IPAddress") or ""),
-                               resolver=str(endpoint.get("Gateway") or ""))
+    endpoint = container.endpoints().get(container.network_mode)
+    if endpoint is None:
+        return dataclasses.replace(network, address="", resolver="")
+    return dataclasses.replace(network, address=endpoint.ip_address, resolver=endpoint.gateway)
 
 
 def host_address() -> Optional[str]:

@@ -148,7 +148,7 @@ class Containers(ContainerReads):
 
     def volume_users(self, name: str) -> List[str]:
         """Ids of the containers (running or not) that mount the named volume."""
-        return [c.id for c in self.all() if any(m.get("Name") == name for m in c.mounts)]
+        return [c.id for c in self.all() if any(m.name == name for m in c.mount_points())]
 
     def save_health(self, container: Container, health: Optional[Dict[str, Any]]) -> bool:
         """Record State.Health (engine/health.py); False once the container is removed."""
@@ -413,15 +413,15 @@ class Containers(ContainerReads):
     def _mounts(self, container: Container) -> List[runtime_spec.Mount]:
         """Binds and volumes as recorded at create; a record from before that gets them now, once."""
         requests = container_spec.mount_requests(container)
-        recorded = {str(m.get("Destination")): m for m in container.mounts}
+        recorded = {m.destination: m for m in container.mount_points()}
         if any(r.destination not in recorded for r in requests):
             made: List[Dict[str, Any]] = []
             self.volumes.mount_points(requests, recorded, made)
             with self._lock:
                 container.mounts = made
                 container.save()
-            recorded = {str(m.get("Destination")): m for m in made}
-        return [runtime_spec.Mount(r.destination, str(recorded[r.destination]["Source"]), "bind", r.options)
+            recorded = {m.destination: m for m in container.mount_points()}
+        return [runtime_spec.Mount(r.destination, recorded[r.destination].source, "bind", r.options)
                 for r in requests]
 
     def _start_failed(self, container: Container, exc: RootlessError) -> None:
@@ -817,8 +817,8 @@ def matches_filters(container: Container, filters: Dict[str, List[str]], service
         or container.image_id.startswith("sha256:" + v) or container.image_ref.startswith(v + ":"),
         "exited": lambda v: container.status == "exited" and str(container.exit_code) == v,
         "network": lambda v: v == container.network_mode or v in container.attachments(),
-        "volume": lambda v: any(v in (m.get("Name"), m.get("Source"), m.get("Destination"))
-                                for m in container.mounts),
+        "volume": lambda v: any(v in (m.name, m.source, m.destination)
+                                for m in container.mount_points()),
         "before": lambda v: container.created < service.get(v).created,
         "since": lambda v: container.created > service.get(v).created,
         "is-task": lambda v: v in ("false", "0"),

@@ -16,7 +16,8 @@ from rootless.engine.container_model import Container
 ENGINE = Path(__file__).resolve().parents[3] / "rootless" / "engine"
 
 # Names and attributes that hold the record or one of its docker objects.
-RECORD_NAMES = {"record", "container", "data", "config", "host_config", "state", "hc", "internal"}
+RECORD_NAMES = {"record", "container", "data", "config", "host_config", "state", "hc", "internal",
+                "recorded", "endpoint", "mount", "m"}  # the last: one recorded attachment or MountPoint
 RECORD_ATTRIBUTES = {"data", "config", "host_config", "state"}
 
 ALLOWED = {
@@ -87,6 +88,22 @@ def test_typed_reads_of_an_old_record() -> None:
     assert [(u.name, u.soft, u.hard) for u in record.ulimits] == [("nofile", 1024, 2048)]
     assert record.dns == ([], [], []) and record.resources.pids_limit is None
     assert [(m.type, m.target, m.source) for m in record.api_mounts] == [("volume", "/v", "")]
+    assert record.mount_points() == [] and list(record.endpoints()) == ["bridge"]
     assert record.attachments() == {"bridge": {}} and record.exec_ids == [] and record.health is None
     record.exec_ids = []
     assert record.data["ExecIDs"] is None  # docker's null, as written before
+
+
+def test_recorded_mount_points_and_endpoints_read_typed() -> None:
+    record = Container(None, {  # type: ignore[arg-type]
+        "Id": "b" * 64, "Config": {}, "HostConfig": {"NetworkMode": "appnet"},
+        "Mounts": [{"Type": "volume", "Name": "v", "Source": "/s", "Destination": "/d", "RW": False},
+                   {"Type": "bind", "Source": "/h", "Destination": "/b"}],
+        "NetworkSettings": {"Networks": {"appnet": {"NetworkID": "n1", "IPAddress": "10.89.0.2", "IPPrefixLen": 24,
+                                                     "Gateway": "10.89.0.1", "Aliases": ["db"]}}},
+    })
+    assert [(m.destination, m.source, m.name, m.type, m.read_only) for m in record.mount_points()] == [
+        ("/d", "/s", "v", "volume", True), ("/b", "/h", "", "bind", False)]
+    endpoint = record.endpoints()["appnet"]
+    assert (endpoint.network_id, endpoint.ip_address, endpoint.prefix_len, endpoint.gateway, endpoint.aliases,
+            endpoint.endpoint_id) == ("n1", "10.89.0.2", 24, "10.89.0.1", ["db"], "")
