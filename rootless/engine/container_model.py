@@ -3,7 +3,10 @@
 The one module that turns a create request (the typed api/types.py objects)
 into the record and reads and writes the record (container.json). The record
 stays docker-shaped JSON, so `docker inspect` shows it as it is and records
-written by earlier versions load unchanged.
+written by earlier versions load unchanged. Every other engine module reads
+it through the typed reads of Container (ulimits, port_bindings(), dns,
+mount_points(), endpoints(), ...), never by its docker keys: the docker shape
+is this module's business (tests/unit/engine/test_record_reads.py holds to it).
 """
 from __future__ import annotations
 
