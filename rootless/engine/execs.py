@@ -222,6 +222,9 @@ class ExecService:
         """
         if start_tty is not None:
             session.framed = not start_tty
+        # The process already runs: its first output must not ride along with the 101 answer
+        # into docker-py's buffered reader, where it is lost (seen with `echo` under load).
+        container_io.wait_until_peer_read(client, container_io.HEAD_READ_WAIT)
         threading.Thread(target=_kill_on_hangup, args=(session, client), daemon=True,
                          name=f"exec-hangup-{session.exec_id[:12]}").start()
         if session.tty:
