@@ -31,6 +31,7 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import IO, Any, Dict, FrozenSet, Iterator, List, Tuple
 
+from rootless.engine.container_model import MountPoint
 from rootless.errors import Conflict, InvalidArgument, NotFound
 from rootless.util import confined, confined_tar
 from rootless.util.confined import Root
@@ -99,7 +100,7 @@ class View:
                          if path.startswith(top + "/"))
 
 
-def mount_table(mounts: List[Dict[str, Any]], etc_files: Dict[str, str]) -> Dict[str, Source]:
+def mount_table(mounts: List[MountPoint], etc_files: Dict[str, str]) -> Dict[str, Source]:
     """A stopped container's mounts: docker's MountPoints over the engine's /etc files.
 
     tmpfs mounts are not listed: a stopped container has none, so its path is
@@ -107,9 +108,8 @@ def mount_table(mounts: List[Dict[str, Any]], etc_files: Dict[str, str]) -> Dict
     """
     table = {destination: Source(path) for destination, path in etc_files.items() if os.path.exists(path)}
     for mount in mounts:
-        destination, source = mount.get("Destination"), mount.get("Source")
-        if mount.get("Type") in ("bind", "volume") and destination and source:
-            table[posixpath.normpath(str(destination))] = Source(str(source), not mount.get("RW", True))
+        if mount.type in ("bind", "volume") and mount.destination and mount.source:
+            table[posixpath.normpath(mount.destination)] = Source(mount.source, mount.read_only)
     return table
 
 

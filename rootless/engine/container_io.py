@@ -45,7 +45,7 @@ def log_chunks(container: Container, is_running: Callable[[], bool], *, stdout: 
     wanted = {"stdout"} if stdout else set()
     if stderr:
         wanted.add("stderr")
-    max_files = log_max_files((container.host_config.get("LogConfig") or {}).get("Config") or {})
+    max_files = log_max_files(container.log_options)
     entries = runtime_logs.read_logs(container.log_path, max_files=max_files, tail=tail_n,
                                      since_ns=_time_ns(since), until_ns=_time_ns(until), follow=follow,
                                      is_running=is_running)

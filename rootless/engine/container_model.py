@@ -3,7 +3,10 @@
 The one module that turns a create request (the typed api/types.py objects)
 into the record and reads and writes the record (container.json). The record
 stays docker-shaped JSON, so `docker inspect` shows it as it is and records
-written by earlier versions load unchanged.
+written by earlier versions load unchanged. Every other engine module reads
+it through the typed reads of Container (ulimits, port_bindings(), dns,
+mount_points(), endpoints(), ...), never by its docker keys: the docker shape
+is this module's business (tests/unit/engine/test_record_reads.py holds to it).
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from rootless.config import Paths
 from rootless.engine import health_config
 from rootless.errors import InvalidArgument
 from rootless.runtime.logs import parse_rfc3339_ns
+from rootless.runtime.spec import Ulimit
 from rootless.util import fs
 from rootless.util.units import human_duration
 from rootless.wire.command import create_env, merge_command
@@ -90,8 +94,123 @@ def wire_json_map(values: Optional[Dict[str, types.Empty]]) -> Dict[str, Any]:
     return {key: {} for key in values or {}}
 
 
+def _optional_strings(value: Any) -> Optional[List[str]]:
+    """null keeps the defaults; a list, also an empty one, replaces them (dockerd's MaskedPaths)."""
+    return None if value is None else [str(item) for item in value]
+
+
 def command_argv(config: Dict[str, Any]) -> List[str]:
     return list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
+
+
+@dataclasses.dataclass(frozen=True)
+class PortBinding:
+    """One HostConfig.PortBindings entry (or a PublishAllPorts one): "80/tcp" to a host address."""
+
+    port: str  # the container port as docker keys it: "80/tcp", "53/udp", "8080"
+    host_ip: str
+    host_port: str  # "", "8080" or a range "8080-8090"
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiMount:
+    """One HostConfig.Mounts entry (--mount) with the options rootless applies."""
+
+    type: str  # bind | volume | tmpfs (docker's default: volume)
+    target: str
+    source: str
+    read_only: bool
+    propagation: str = ""
+    non_recursive: bool = False
+    volume_labels: Tuple[Tuple[str, str], ...] = ()
+    tmpfs_size: int = 0
+    tmpfs_mode: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceRequest:
+    """One HostConfig.DeviceRequests entry (--gpus, CDI --device)."""
+
+    driver: str
+    count: Optional[int]
+    device_ids: Tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Resources:
+    """The cgroup limits of HostConfig; None (or "") where not asked."""
+
+    memory: Optional[int] = None
+    memory_swap: Optional[int] = None
+    nano_cpus: Optional[int] = None
+    pids_limit: Optional[int] = None  # only a positive limit; 0 and -1 are unlimited
+    memory_reservation: Optional[int] = None
+    cpu_shares: Optional[int] = None
+    cpu_quota: Optional[int] = None
+    cpu_period: Optional[int] = None
+    cpuset_cpus: str = ""
+    cpuset_mems: str = ""
+    blkio_weight: Optional[int] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessOptions:
+    """The process and rootfs options of HostConfig, by their SpecOptions names."""
+
+    group_add: List[str]
+    privileged: bool
+    cap_add: List[str]
+    cap_drop: List[str]
+    read_only: bool
+    init: bool
+    security_opt: List[str]
+    shm_size: Optional[int]
+    sysctls: Dict[str, str]
+    oom_score_adj: Optional[int]
+    masked_paths: Optional[List[str]]  # None keeps the defaults
+    readonly_paths: Optional[List[str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class MountPoint:
+    """One recorded MountPoint (the record's Mounts): what create chose for a destination."""
+
+    destination: str
+    source: str
+    name: str  # the volume's name; "" for a bind
+    type: str = ""  # bind | volume
+    read_only: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """One recorded attachment (NetworkSettings.Networks[name], docker's EndpointSettings)."""
+
+    network_id: str
+    endpoint_id: str
+    gateway: str
+    ip_address: str
+    prefix_len: int
+    aliases: Optional[List[str]]  # None as docker shows no aliases
+
+
+LIMIT_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuQuota", "CpuPeriod", "CpuShares", "PidsLimit",
+              "CpusetCpus", "CpusetMems", "BlkioWeight", "MemoryReservation")
+
+
+def _api_mount(spec: Dict[str, Any]) -> ApiMount:
+    bind_options = spec.get("BindOptions") or {}
+    tmpfs_options = spec.get("TmpfsOptions") or {}
+    labels = (spec.get("VolumeOptions") or {}).get("Labels") or {}
+    return ApiMount(str(spec.get("Type", "volume")), str(spec["Target"]), str(spec.get("Source") or ""),
+                    bool(spec.get("ReadOnly")), str(bind_options.get("Propagation") or ""),
+                    bool(bind_options.get("NonRecursive")),
+                    tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+                    int(tmpfs_options.get("SizeBytes") or 0), int(tmpfs_options.get("Mode") or 0))
+
+
+def _strings(value: Any) -> List[str]:
+    return [str(item) for item in value or []]
 
 
 class Container:
@@ -109,6 +228,10 @@ class Container:
     @property
     def name(self) -> str:
         return str(self.data["Name"]).lstrip("/")
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.data["Name"] = "/" + value.lstrip("/")
 
     @property
     def dir(self) -> str:
@@ -213,6 +336,38 @@ class Container:
         return str(self.state.get("Error") or "")
 
     @property
+    def pid(self) -> int:
+        """State.Pid: the container's init on the host; 0 when it has none."""
+        return int(self.state.get("Pid") or 0)
+
+    @property
+    def state_running(self) -> bool:
+        """State.Running as docker sets it: also true while restarting (set_state)."""
+        return bool(self.state.get("Running"))
+
+    @property
+    def started_at(self) -> str:
+        return str(self.state.get("StartedAt") or ZERO_TIME)
+
+    @property
+    def finished_at(self) -> str:
+        return str(self.state.get("FinishedAt") or "")
+
+    @property
+    def health(self) -> Optional[Dict[str, Any]]:
+        """State.Health (engine/health_config.py reads and makes it); None without a healthcheck run."""
+        value = self.state.get("Health")
+        return dict(value) if isinstance(value, dict) else None
+
+    @health.setter
+    def health(self, value: Optional[Dict[str, Any]]) -> None:
+        self.state["Health"] = value
+
+    def health_probe(self) -> Optional[health_config.Probe]:
+        """The probe of Config.Healthcheck (None without one)."""
+        return health_config.probe_of(self.config)
+
+    @property
     def ever_started(self) -> bool:
         return not str(self.state.get("StartedAt") or ZERO_TIME).startswith("0001")
 
@@ -220,6 +375,145 @@ class Container:
     def mounts(self) -> List[Dict[str, Any]]:
         """docker's MountPoints, chosen at create (volumes made then are reused by every start)."""
         return list(self.data.get("Mounts") or [])
+
+    @mounts.setter
+    def mounts(self, made: List[Dict[str, Any]]) -> None:
+        self.data["Mounts"] = made  # the caller's list itself: a create fills it as volumes are made
+
+    def mount_points(self) -> List[MountPoint]:
+        return [MountPoint(str(m.get("Destination") or ""), str(m.get("Source") or ""), str(m.get("Name") or ""),
+                           str(m.get("Type") or ""), not m.get("RW", True))
+                for m in self.mounts]
+
+    @property
+    def exec_ids(self) -> List[str]:
+        return _strings(self.data.get("ExecIDs"))
+
+    @exec_ids.setter
+    def exec_ids(self, ids: List[str]) -> None:
+        self.data["ExecIDs"] = list(ids) or None  # docker's null for none
+
+    # -- the engine's own bookkeeping (Internal: never in inspect) --
+    def internal(self, key: str) -> Any:
+        """One entry of the record's Internal object: the monitor's ports, wired user networks, ..."""
+        return (self.data.get("Internal") or {}).get(key)
+
+    def set_internal(self, key: str, value: Any) -> None:
+        self.data["Internal"] = {**(self.data.get("Internal") or {}), key: value}
+
+    # -- what the spec is built from (engine/container_spec.py reads only these) --
+    @property
+    def hostname(self) -> str:
+        return str(self.config.get("Hostname") or self.id[:12])
+
+    @property
+    def domainname(self) -> str:
+        return str(self.config.get("Domainname") or "")
+
+    @property
+    def argv(self) -> Tuple[Optional[List[str]], Optional[List[str]]]:
+        """(Entrypoint, Cmd) as recorded; None where unset."""
+        return self.config.get("Entrypoint"), self.config.get("Cmd")
+
+    @property
+    def env(self) -> List[str]:
+        return _strings(self.config.get("Env"))
+
+    @property
+    def working_dir(self) -> str:
+        return str(self.config.get("WorkingDir") or "")
+
+    @property
+    def user(self) -> str:
+        return str(self.config.get("User") or "")
+
+    @property
+    def network_disabled(self) -> bool:
+        return bool(self.config.get("NetworkDisabled"))
+
+    @property
+    def exposed_ports(self) -> List[str]:
+        return [str(port) for port in self.config.get("ExposedPorts") or {}]
+
+    @property
+    def image_volumes(self) -> List[str]:
+        """Config.Volumes: the destinations an anonymous volume goes to unless something else is there."""
+        return [str(destination) for destination in self.config.get("Volumes") or {}]
+
+    def port_bindings(self) -> List[PortBinding]:
+        """PortBindings (+ PublishAllPorts over ExposedPorts), sorted by port; an empty list binds any."""
+        bindings: Dict[str, Any] = dict(self.host_config.get("PortBindings") or {})
+        if self.host_config.get("PublishAllPorts"):
+            for port in self.exposed_ports:
+                bindings.setdefault(port, [{"HostIp": "", "HostPort": ""}])
+        return [PortBinding(str(port), str((entry or {}).get("HostIp") or ""), str((entry or {}).get("HostPort") or ""))
+                for port, entries in sorted(bindings.items())
+                for entry in entries or [{"HostIp": "", "HostPort": ""}]]
+
+    @property
+    def extra_hosts(self) -> List[str]:
+        return _strings(self.host_config.get("ExtraHosts"))
+
+    @property
+    def dns(self) -> Tuple[List[str], List[str], List[str]]:
+        """(--dns servers, --dns-search domains, --dns-option options)."""
+        hc = self.host_config
+        return _strings(hc.get("Dns")), _strings(hc.get("DnsSearch")), _strings(hc.get("DnsOptions"))
+
+    @property
+    def binds(self) -> List[str]:
+        """HostConfig.Binds (-v) as given: "src:dst[:opts]" or "dst[:opts]"."""
+        return _strings(self.host_config.get("Binds"))
+
+    @property
+    def api_mounts(self) -> List[ApiMount]:
+        return [_api_mount(spec) for spec in self.host_config.get("Mounts") or []]
+
+    @property
+    def tmpfs(self) -> Dict[str, str]:
+        """HostConfig.Tmpfs (--tmpfs): destination -> docker's option string."""
+        return {str(dest): str(opts or "") for dest, opts in (self.host_config.get("Tmpfs") or {}).items()}
+
+    @property
+    def ulimits(self) -> List[Ulimit]:
+        return [Ulimit(u["Name"], int(u["Soft"]), int(u["Hard"])) for u in self.host_config.get("Ulimits") or []]
+
+    def limit_values(self) -> Dict[str, Any]:
+        """The asked cgroup limits by their HostConfig field (the names host/cgroups.FIELD_CONTROLLERS uses)."""
+        return {key: self.host_config.get(key) for key in LIMIT_KEYS}
+
+    @property
+    def resources(self) -> Resources:
+        hc = self.host_config
+        return Resources(hc.get("Memory") or None, hc.get("MemorySwap") or None, hc.get("NanoCpus") or None,
+                         hc.get("PidsLimit") if (hc.get("PidsLimit") or 0) > 0 else None,
+                         hc.get("MemoryReservation") or None, hc.get("CpuShares") or None,
+                         hc.get("CpuQuota") or None, hc.get("CpuPeriod") or None, hc.get("CpusetCpus") or "",
+                         hc.get("CpusetMems") or "", hc.get("BlkioWeight") or None)
+
+    @property
+    def process_options(self) -> ProcessOptions:
+        hc = self.host_config
+        return ProcessOptions(_strings(hc.get("GroupAdd")), bool(hc.get("Privileged")), _strings(hc.get("CapAdd")),
+                              _strings(hc.get("CapDrop")), bool(hc.get("ReadonlyRootfs")), bool(hc.get("Init")),
+                              _strings(hc.get("SecurityOpt")), hc.get("ShmSize") or None,
+                              dict(hc.get("Sysctls") or {}), hc.get("OomScoreAdj") or None,
+                              _optional_strings(hc.get("MaskedPaths")), _optional_strings(hc.get("ReadonlyPaths")))
+
+    @property
+    def annotations(self) -> Dict[str, str]:
+        """HostConfig.Annotations (--annotation)."""
+        return {str(k): str(v) for k, v in (self.host_config.get("Annotations") or {}).items()}
+
+    @property
+    def device_paths(self) -> List[str]:
+        """HostConfig.Devices' PathOnHost (a CDI name from older clients)."""
+        return [str(device.get("PathOnHost") or "") for device in self.host_config.get("Devices") or []]
+
+    @property
+    def device_requests(self) -> List[DeviceRequest]:
+        return [DeviceRequest(str(r.get("Driver") or ""), r.get("Count"), tuple(_strings(r.get("DeviceIDs"))))
+                for r in self.host_config.get("DeviceRequests") or []]
 
     # -- network attachments (NetworkSettings.Networks; the plumbing reads them) --
     def attachments(self) -> Dict[str, Dict[str, Any]]:
@@ -229,6 +523,13 @@ class Container:
             return dict(recorded)
         mode = self.host_config.get("NetworkMode") or "bridge"
         return {"bridge" if mode == "default" else mode: {}}
+
+    def endpoints(self) -> Dict[str, Endpoint]:
+        """attachments(), typed."""
+        return {name: Endpoint(str(e.get("NetworkID") or ""), str(e.get("EndpointID") or ""),
+                               str(e.get("Gateway") or ""), str(e.get("IPAddress") or ""),
+                               int(e.get("IPPrefixLen") or 0), _optional_strings(e.get("Aliases")))
+                for name, e in self.attachments().items()}
 
     def set_attachment(self, network: str, endpoint: Dict[str, Any]) -> None:
         networks = self.attachments()
@@ -283,9 +584,12 @@ class Container:
         argv = command_argv(self.config)
         return " ".join(shlex.quote(a) if (" " in a or not a) else a for a in argv)
 
-    def inspect(self, ports: Dict[str, Any], networks: Dict[str, Any]) -> Dict[str, Any]:
+    def inspect(self, ports: Dict[str, Any], networks: Dict[str, Any], runtime_name: str = "") -> Dict[str, Any]:
         data = copy.deepcopy(self.data)
         data["Name"] = "/" + self.name
+        if isinstance(data.get("HostConfig"), dict) and not data["HostConfig"].get("Runtime"):
+            # dockerd always names the runtime (a key of /info's Runtimes); ours is the one in use.
+            data["HostConfig"]["Runtime"] = runtime_name
         data["NetworkSettings"] = {
             "Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": False,
             "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,

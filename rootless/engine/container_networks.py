@@ -28,8 +28,8 @@ from rootless.runtime.network.slirp import PortMapping
 
 logger = logging.getLogger(__name__)
 
-WIRED_KEY = "networks"  # in container.data["Internal"]: network id -> {"interface", "ipv4"}
-PUBLISHED_KEY = "published"  # in container.data["Internal"]: the uplink's forwards
+WIRED_KEY = "networks"  # in the record's Internal (Container.internal): network id -> {"interface", "ipv4"}
+PUBLISHED_KEY = "published"  # in the record's Internal: the uplink's forwards
 
 
 def is_user_network_mode(mode: str) -> bool:
@@ -68,13 +68,11 @@ class ContainerNetworks:
 
     @staticmethod
     def wired(container: Container) -> Dict[str, Dict[str, Any]]:
-        return dict((container.data.get("Internal") or {}).get(WIRED_KEY) or {})
+        return dict(container.internal(WIRED_KEY) or {})
 
     @staticmethod
     def _set_internal(container: Container, key: str, value: Any) -> None:
-        internal = dict(container.data.get("Internal") or {})
-        internal[key] = value
-        container.data["Internal"] = internal
+        container.set_internal(key, value)
 
     # -- start and stop ---------------------------------------------------------------
     def attach_all(self, container: Container, pid: int, ports: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -104,8 +102,7 @@ class ContainerNetworks:
 
     def detach_all(self, container: Container) -> None:
         """After the container's process is gone (or a failed start): ports, veths, DNS names."""
-        internal = container.data.get("Internal") or {}
-        published = [_published_of(p) for p in internal.get(PUBLISHED_KEY) or []]
+        published = [_published_of(p) for p in container.internal(PUBLISHED_KEY) or []]
         wired = self.wired(container)
         if not published and not wired:
             return

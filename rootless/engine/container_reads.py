@@ -29,11 +29,7 @@ class ContainerReads:
 
     def inspect(self, container: Container, size: bool = False) -> Dict[str, Any]:
         ports, _ = _ports_view(container)
-        body = container.inspect(ports, _networks_view(container))
-        host_config = body.get("HostConfig")
-        if isinstance(host_config, dict) and not host_config.get("Runtime"):
-            # dockerd always names the runtime (a key of /info's Runtimes); ours is the one in use.
-            host_config["Runtime"] = self.host.runtime_name
+        body = container.inspect(ports, _networks_view(container), self.host.runtime_name)
         if size:
             body["SizeRw"] = dir_size(self.runtime.upper_dir(container.id))
         return body
@@ -44,7 +40,7 @@ class ContainerReads:
     def top(self, container: Container, ps_args: str) -> Dict[str, Any]:
         if not container.running:
             raise Conflict(f"container {container.id} is not running")
-        return container_fs.top_rows(container_fs.processes_in(int(container.state["Pid"])))
+        return container_fs.top_rows(container_fs.processes_in(container.pid))
 
     def _rootfs(self, container: Container) -> str:
         return self.runtime.mount(container.id)
@@ -52,7 +48,7 @@ class ContainerReads:
     def _view(self, container: Container) -> container_fs.View:
         """The container's files with its mounts (issue 11): its live view while it runs."""
         rootfs = self._rootfs(container)
-        pid = int(container.state.get("Pid") or 0) if container.running else 0
+        pid = container.pid if container.running else 0
         if pid > 0:
             live = f"/proc/{pid}/root"
             try:
@@ -62,7 +58,7 @@ class ContainerReads:
                 pass  # it just exited: its rootfs and recorded mounts are what a stopped one shows
         etc_files = {destination: os.path.join(container.dir, name)
                      for destination, name in ETC_FILE_NAMES.items()}
-        return container_fs.View(rootfs, container_fs.mount_table(container.mounts, etc_files))
+        return container_fs.View(rootfs, container_fs.mount_table(container.mount_points(), etc_files))
 
     def export(self, container: Container) -> Iterator[bytes]:
         # docker export is the rootfs alone: "does not export the contents of volumes"
@@ -82,8 +78,8 @@ class ContainerReads:
         copy_uid_gid (docker cp -a) to its configured user, as dockerd's tarCopyOptions."""
         view = self._view(container)
         owner = (0, 0)
-        if copy_uid_gid and container.config.get("User"):
-            user = users.resolve_user(self._rootfs(container), container.config["User"])
+        if copy_uid_gid and container.user:
+            user = users.resolve_user(self._rootfs(container), container.user)
             owner = (user.uid, user.gid)
         container_fs.extract_into(view, path, body, no_overwrite_dir_non_dir, owner)
 
@@ -111,8 +107,8 @@ def hide_engine_mountpoints(changes: List[Dict[str, Any]]) -> List[Dict[str, Any
 
 def _ports_view(container: Container) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     """NetworkSettings.Ports (inspect) and Ports (list) from the monitor's port report."""
-    published = (container.data.get("Internal") or {}).get("ports") or []
-    by_key: Dict[str, Any] = {port: None for port in (container.config.get("ExposedPorts") or {})}
+    published = container.internal("ports") or []
+    by_key: Dict[str, Any] = {port: None for port in container.exposed_ports}
     summary = []
     for port in published:
         key = f"{port['container_port']}/{port['proto']}"
@@ -128,19 +124,18 @@ def _networks_view(container: Container) -> Dict[str, Any]:
     """NetworkSettings.Networks from the recorded attachments; addresses while it runs."""
     running = container.running
     view = {}
-    for name, recorded in container.attachments().items():
+    for name, recorded in container.endpoints().items():
         if name in ("host", "none"):
             view[name] = _endpoint(name, "", "", 0)
-        elif name == "bridge" and not recorded.get("IPAddress"):  # slirp4netns: the same address in every container
+        elif name == "bridge" and not recorded.ip_address:  # slirp4netns: the same address in every container
             view[name] = _endpoint(name, slirp.GATEWAY if running else "", slirp.GUEST_ADDRESS if running else "",
                                    24 if running else 0, [container.name, container.id[:12]])
         else:
-            view[name] = _endpoint(str(recorded.get("NetworkID") or name), str(recorded.get("Gateway") or "") if running else "",
-                                   str(recorded.get("IPAddress") or "") if running else "",
-                                   int(recorded.get("IPPrefixLen") or 0) if running else 0,
-                                   [container.name, container.id[:12], *(recorded.get("Aliases") or [])])
-            view[name]["EndpointID"] = str(recorded.get("EndpointID") or "")
-            view[name]["Aliases"] = recorded.get("Aliases")
+            view[name] = _endpoint(recorded.network_id or name, recorded.gateway if running else "",
+                                   recorded.ip_address if running else "", recorded.prefix_len if running else 0,
+                                   [container.name, container.id[:12], *(recorded.aliases or [])])
+            view[name]["EndpointID"] = recorded.endpoint_id
+            view[name]["Aliases"] = recorded.aliases
     return view
 
 

@@ -9,12 +9,12 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from rootless.engine.container_model import Container, working_dir_error
+from rootless.engine.container_model import ApiMount, Container, working_dir_error
 from rootless.errors import FailedPrecondition, InvalidArgument
 from rootless.host.cgroups import FIELD_CONTROLLERS, CgroupInfo, require_controller
 from rootless.runtime import cdi, cgroup_manager  # cgroupv2 branch: cgroupsPath per container
 from rootless.runtime.network import slirp
-from rootless.runtime.spec import HostFacts, Mount, SpecOptions, Ulimit, build_rlimits
+from rootless.runtime.spec import HostFacts, Mount, SpecOptions, build_rlimits
 from rootless.util import confined, fs
 from rootless.wire.command import command_line
 
@@ -24,15 +24,16 @@ LIMIT_FIELDS = {"Memory": "memory limit", "MemorySwap": "memory+swap limit", "Na
                 "BlkioWeight": "blkio weight", "MemoryReservation": "memory reservation"}
 
 
-def check_limits(host_config: Dict[str, Any], cgroup: CgroupInfo) -> None:
+def check_limits(container: Container, cgroup: CgroupInfo) -> None:
     """Refuse limits this host cannot enforce, instead of silently dropping them."""
+    asked = container.limit_values()
     if cgroup.limits_supported:
         for key, what in LIMIT_FIELDS.items():  # cgroupv2 branch: each limit needs its controller delegated
-            if host_config.get(key) not in (None, 0, -1, "", "0"):
+            if asked.get(key) not in (None, 0, -1, "", "0"):
                 require_controller(cgroup, what, FIELD_CONTROLLERS[key])
         return
     for key, what in LIMIT_FIELDS.items():
-        value = host_config.get(key)
+        value = asked.get(key)
         if value and value not in (0, -1, "", "0"):
             raise FailedPrecondition(
                 f"{what}: cgroups are not delegated to this user on this host ({cgroup.mode}): "
@@ -41,13 +42,9 @@ def check_limits(host_config: Dict[str, Any], cgroup: CgroupInfo) -> None:
             )
 
 
-def host_config_ulimits(host_config: Dict[str, Any]) -> List[Ulimit]:
-    return [Ulimit(u["Name"], int(u["Soft"]), int(u["Hard"])) for u in host_config.get("Ulimits") or []]
-
-
-def check_ulimits(host_config: Dict[str, Any], host: HostFacts) -> None:
+def check_ulimits(container: Container, host: HostFacts) -> None:
     """Refuse at create what crun would refuse at start (unknown name, soft > hard, above our own)."""
-    build_rlimits(host_config_ulimits(host_config), host)
+    build_rlimits(container.ulimits, host)
 
 
 @dataclass
@@ -65,25 +62,18 @@ class NetworkSetup:
 
 def requested_ports(container: Container) -> List[Dict[str, Any]]:
     """PortBindings (+ PublishAllPorts over ExposedPorts) as the monitor's port list."""
-    host_config = container.host_config
-    bindings: Dict[str, Any] = dict(host_config.get("PortBindings") or {})
-    if host_config.get("PublishAllPorts"):
-        for port in (container.config.get("ExposedPorts") or {}):
-            bindings.setdefault(port, [{"HostIp": "", "HostPort": ""}])
     ports = []
-    for key, entries in sorted(bindings.items()):
-        number, _, proto = key.partition("/")
-        for entry in entries or [{"HostIp": "", "HostPort": ""}]:
-            host_port = str((entry or {}).get("HostPort") or "0")
-            ports.append({"proto": proto or "tcp", "container_port": int(number),
-                          "host_port": int(host_port.split("-")[0] or 0),
-                          "host_ip": (entry or {}).get("HostIp") or ""})
+    for binding in container.port_bindings():
+        number, _, proto = binding.port.partition("/")
+        host_port = binding.host_port or "0"
+        ports.append({"proto": proto or "tcp", "container_port": int(number),
+                      "host_port": int(host_port.split("-")[0] or 0), "host_ip": binding.host_ip})
     return ports
 
 
 def network_setup(container: Container, backend: str) -> NetworkSetup:
-    mode = container.host_config.get("NetworkMode") or "bridge"
-    if container.config.get("NetworkDisabled"):
+    mode = container.network_mode
+    if container.network_disabled:
         mode = "none"  # dockerd gives such a container no network at all, whatever its mode
     if mode == "host":
         return NetworkSetup("host", "none")
@@ -105,9 +95,10 @@ def user_network_setup(container: Container, network: NetworkSetup) -> NetworkSe
     """The set-up of a container on a user network with its address and resolver from the record."""
     if network.monitor_mode != USER_NETWORK:
         return network
-    endpoint = container.attachments().get(container.network_mode) or {}
-    return dataclasses.replace(network, address=str(endpoint.get("IPAddress") or ""),
-                               resolver=str(endpoint.get("Gateway") or ""))
+    endpoint = container.endpoints().get(container.network_mode)
+    if endpoint is None:
+        return dataclasses.replace(network, address="", resolver="")
+    return dataclasses.replace(network, address=endpoint.ip_address, resolver=endpoint.gateway)
 
 
 def host_address() -> Optional[str]:
@@ -137,7 +128,7 @@ def hosts_lines(container: Container, network: NetworkSetup, hostname: str) -> L
             hosts.append(f"{gateway}\thost.containers.internal host.docker.internal")
     else:
         hosts.append(f"127.0.1.1\t{hostname}")
-    for extra in container.host_config.get("ExtraHosts") or []:
+    for extra in container.extra_hosts:
         name, _, address = extra.partition(":")
         if address == "host-gateway":  # docker's special value
             if not gateway:
@@ -149,9 +140,9 @@ def hosts_lines(container: Container, network: NetworkSetup, hostname: str) -> L
 
 def write_etc_files(container: Container, network: NetworkSetup) -> Dict[str, str]:
     """hostname, hosts and resolv.conf in the container dir; bound over /etc."""
-    hostname = container.config.get("Hostname") or container.id[:12]
+    hostname = container.hostname
     hosts = hosts_lines(container, network, hostname)
-    resolv = resolv_conf(container.host_config, network)
+    resolv = resolv_conf(container, network)
     files = {"/etc/hostname": ("hostname", hostname + "\n"), "/etc/hosts": ("hosts", "\n".join(hosts) + "\n"),
              "/etc/resolv.conf": ("resolv.conf", resolv)}
     result = {}
@@ -162,10 +153,9 @@ def write_etc_files(container: Container, network: NetworkSetup) -> Dict[str, st
     return result
 
 
-def resolv_conf(host_config: Dict[str, Any], network: NetworkSetup) -> str:
+def resolv_conf(container: Container, network: NetworkSetup) -> str:
     """--dns, --dns-search and --dns-option over slirp4netns's resolver (or the host's file), as dockerd does."""
-    dns = host_config.get("Dns") or []
-    search, options = host_config.get("DnsSearch") or [], host_config.get("DnsOptions") or []
+    dns, search, options = container.dns
     if dns:
         lines = [f"nameserver {server}" for server in dns]
     elif network.resolver:
@@ -242,54 +232,48 @@ class MountRequest:
         return not self.source
 
 
-def mount_requests(config: Dict[str, Any], host_config: Dict[str, Any]) -> List[MountRequest]:
+def mount_requests(container: Container) -> List[MountRequest]:
     """Binds, then Mounts (tmpfs ones aside), then Config.Volumes not already covered."""
     requests: List[MountRequest] = []
-    for bind in host_config.get("Binds") or []:
+    for bind in container.binds:
         source, destination, options = parse_bind(bind)
         read_only = "ro" in options
         requests.append(MountRequest(destination, source, mount_options(read_only, options), read_only))
-    for spec in host_config.get("Mounts") or []:
-        if spec.get("Type", "volume") != "tmpfs":
+    for spec in container.api_mounts:
+        if spec.type != "tmpfs":
             requests.append(api_mount_request(spec))
     destinations = [r.destination for r in requests]
     for destination in destinations:
         if destinations.count(destination) > 1:
             raise InvalidArgument(f"Duplicate mount point: {destination}")  # docker's words
-    for destination in (config.get("Volumes") or {}):
+    for destination in container.image_volumes:
         if destination not in destinations:
             requests.append(MountRequest(destination, "", ("rbind", "rw"), False))
     return requests
 
 
-def api_mount_request(spec: Dict[str, Any]) -> MountRequest:
+def api_mount_request(spec: ApiMount) -> MountRequest:
     """One bind or volume of HostConfig.Mounts (--mount), with its BindOptions / VolumeOptions."""
-    read_only = bool(spec.get("ReadOnly"))
-    bind_options = spec.get("BindOptions") or {}
-    propagation = bind_options.get("Propagation") or ""
-    options = mount_options(read_only, [propagation] if propagation else [])
-    if bind_options.get("NonRecursive"):
+    options = mount_options(spec.read_only, [spec.propagation] if spec.propagation else [])
+    if spec.non_recursive:
         options = ("bind",) + options[1:]
-    labels = (spec.get("VolumeOptions") or {}).get("Labels") or {}
-    return MountRequest(spec["Target"], spec.get("Source") or "", options, read_only,
-                        tuple(sorted((str(k), str(v)) for k, v in labels.items())))
+    return MountRequest(spec.target, spec.source, options, spec.read_only, spec.volume_labels)
 
 
-def tmpfs_mounts(host_config: Dict[str, Any]) -> Dict[str, str]:
+def tmpfs_mounts(container: Container) -> Dict[str, str]:
     """--tmpfs (destination -> docker's option string) and --mount type=tmpfs with its size, mode and ro."""
-    tmpfs = {str(dest): str(opts or "") for dest, opts in (host_config.get("Tmpfs") or {}).items()}
-    for spec in host_config.get("Mounts") or []:
-        if spec.get("Type") != "tmpfs":
+    tmpfs = container.tmpfs
+    for spec in container.api_mounts:
+        if spec.type != "tmpfs":
             continue
-        if spec["Target"] in tmpfs:
-            raise InvalidArgument(f"Duplicate mount point: {spec['Target']}")  # docker's words
-        tmpfs_options = spec.get("TmpfsOptions") or {}
-        options = ["ro"] if spec.get("ReadOnly") else []
-        if tmpfs_options.get("SizeBytes"):
-            options.append(f"size={int(tmpfs_options['SizeBytes'])}")
-        if tmpfs_options.get("Mode"):
-            options.append(f"mode={int(tmpfs_options['Mode']) & 0o7777:o}")
-        tmpfs[spec["Target"]] = ",".join(options)
+        if spec.target in tmpfs:
+            raise InvalidArgument(f"Duplicate mount point: {spec.target}")  # docker's words
+        options = ["ro"] if spec.read_only else []
+        if spec.tmpfs_size:
+            options.append(f"size={spec.tmpfs_size}")
+        if spec.tmpfs_mode:
+            options.append(f"mode={spec.tmpfs_mode & 0o7777:o}")
+        tmpfs[spec.target] = ",".join(options)
     return tmpfs
 
 
@@ -316,70 +300,46 @@ def mount_options(read_only: bool, extra: List[str]) -> Tuple[str, ...]:
 
 def build_spec_options(container: Container, rootfs: str, network: NetworkSetup, etc_files: Dict[str, str],
                        mounts: List[Mount], cgroup: CgroupInfo, hooks_dirs: List[str]) -> SpecOptions:
-    config, host_config = container.config, container.host_config
-    args = command_line(config.get("Entrypoint"), config.get("Cmd"), None, None)
-    tmpfs = tmpfs_mounts(host_config)
-    ulimits = host_config_ulimits(host_config)
+    entrypoint, cmd = container.argv
+    process, limits = container.process_options, container.resources
     return SpecOptions(
-        rootfs=rootfs, args=args, env=list(config.get("Env") or []),
-        cwd=config.get("WorkingDir") or "/", user=config.get("User") or "",
-        group_add=list(host_config.get("GroupAdd") or []), hostname=config.get("Hostname") or container.id[:12],
-        tty=bool(config.get("Tty")), open_stdin=bool(config.get("OpenStdin")),
-        privileged=bool(host_config.get("Privileged")), cap_add=list(host_config.get("CapAdd") or []),
-        cap_drop=list(host_config.get("CapDrop") or []), read_only=bool(host_config.get("ReadonlyRootfs")),
-        tmpfs=tmpfs, mounts=mounts, ulimits=ulimits, init=bool(host_config.get("Init")),
-        security_opt=list(host_config.get("SecurityOpt") or []),
-        shm_size=host_config.get("ShmSize") or None, sysctls=dict(host_config.get("Sysctls") or {}),
-        network=network.mode, etc_files=etc_files,
-        annotations=spec_annotations(config, host_config), domainname=config.get("Domainname") or "",
-        masked_paths=_optional_list(host_config.get("MaskedPaths")),
-        readonly_paths=_optional_list(host_config.get("ReadonlyPaths")),
-        oom_score_adj=host_config.get("OomScoreAdj") or None, hooks_dirs=hooks_dirs, cgroup=cgroup,
-        cgroups_path=cgroup_manager.cgroups_path(cgroup, container.id),  # cgroupv2 branch
-        **limit_options(host_config),
+        rootfs=rootfs, args=command_line(entrypoint, cmd, None, None), env=container.env,
+        cwd=container.working_dir or "/", user=container.user, group_add=process.group_add,
+        hostname=container.hostname, tty=container.tty, open_stdin=container.open_stdin,
+        privileged=process.privileged, cap_add=process.cap_add, cap_drop=process.cap_drop,
+        read_only=process.read_only, tmpfs=tmpfs_mounts(container), mounts=mounts, ulimits=container.ulimits,
+        init=process.init, security_opt=process.security_opt, shm_size=process.shm_size, sysctls=process.sysctls,
+        network=network.mode, etc_files=etc_files, annotations=spec_annotations(container),
+        domainname=container.domainname, masked_paths=process.masked_paths,
+        readonly_paths=process.readonly_paths, oom_score_adj=process.oom_score_adj, hooks_dirs=hooks_dirs,
+        cgroup=cgroup, cgroups_path=cgroup_manager.cgroups_path(cgroup, container.id),  # cgroupv2 branch
+        memory=limits.memory, memory_swap=limits.memory_swap,
+        cpus=(limits.nano_cpus / 1e9) if limits.nano_cpus else None, pids_limit=limits.pids_limit,
+        memory_reservation=limits.memory_reservation, cpu_shares=limits.cpu_shares, cpu_quota=limits.cpu_quota,
+        cpu_period=limits.cpu_period, cpuset_cpus=limits.cpuset_cpus, cpuset_mems=limits.cpuset_mems,
+        blkio_weight=limits.blkio_weight, cdi_devices=cdi_device_names(container),
     )
 
 
-def limit_options(host_config: Dict[str, Any]) -> Dict[str, Any]:
-    """SpecOptions' limit arguments from HostConfig (at start, and for docker update's crun update)."""
-    return dict(
-        memory=host_config.get("Memory") or None, memory_swap=host_config.get("MemorySwap") or None,
-        cpus=(host_config["NanoCpus"] / 1e9) if host_config.get("NanoCpus") else None,
-        pids_limit=host_config.get("PidsLimit") if (host_config.get("PidsLimit") or 0) > 0 else None,
-        memory_reservation=host_config.get("MemoryReservation") or None,
-        cpu_shares=host_config.get("CpuShares") or None, cpu_quota=host_config.get("CpuQuota") or None,
-        cpu_period=host_config.get("CpuPeriod") or None, cpuset_cpus=host_config.get("CpusetCpus") or "",
-        cpuset_mems=host_config.get("CpusetMems") or "", blkio_weight=host_config.get("BlkioWeight") or None,
-        cdi_devices=cdi_device_names(host_config),
-    )
-
-
-def cdi_device_names(host_config: Dict[str, Any]) -> List[str]:
+def cdi_device_names(container: Container) -> List[str]:
     """CDI devices by qualified name (issue 15): --device vendor.com/class=name, which docker >= 25
     sends as a DeviceRequest of Driver "cdi" and older clients as a Devices entry, and --gpus,
     named through the nvidia.com/gpu CDI spec (api/support.py accepts nothing else)."""
-    names = [str(device.get("PathOnHost")) for device in host_config.get("Devices") or []
-             if cdi.is_qualified_name(str(device.get("PathOnHost") or ""))]
-    for request in host_config.get("DeviceRequests") or []:
-        ids = [str(i) for i in request.get("DeviceIDs") or []]
-        if request.get("Driver") == "cdi":
+    names = [path for path in container.device_paths if cdi.is_qualified_name(path)]
+    for request in container.device_requests:
+        ids = list(request.device_ids)
+        if request.driver == "cdi":
             names += ids
         else:
-            count = request.get("Count")
+            count = request.count
             gpus = f"device={','.join(ids)}" if ids else ("all" if count == -1 else str(count))
             names += cdi.gpu_requests(gpus, cdi.load_devices())
     return names
 
 
-def spec_annotations(config: Dict[str, Any], host_config: Dict[str, Any]) -> Dict[str, str]:
+def spec_annotations(container: Container) -> Dict[str, str]:
     """The OCI annotations: the labels (which hooks match on), then --annotation, which wins."""
-    labels = {str(k): str(v) for k, v in (config.get("Labels") or {}).items()}
-    return {**labels, **{str(k): str(v) for k, v in (host_config.get("Annotations") or {}).items()}}
-
-
-def _optional_list(value: Any) -> Optional[List[str]]:
-    """null keeps the defaults; a list, also an empty one, replaces them (dockerd's MaskedPaths)."""
-    return None if value is None else [str(item) for item in value]
+    return {**container.labels, **container.annotations}
 
 
 def ensure_workdir(rootfs: str, workdir: str) -> None:
@@ -397,3 +357,14 @@ def ensure_workdir(rootfs: str, workdir: str) -> None:
             os.close(root.makedirs(workdir))
     except OSError as exc:
         raise InvalidArgument(f"can't create working directory {workdir}: {exc.strerror}") from None
+
+
+
+def limit_options(container: Container) -> Dict[str, Any]:
+    """SpecOptions' limit arguments from the container's recorded limits (docker update's crun update)."""
+    limits = container.resources
+    return dict(memory=limits.memory, memory_swap=limits.memory_swap,
+                cpus=(limits.nano_cpus / 1e9) if limits.nano_cpus else None, pids_limit=limits.pids_limit,
+                memory_reservation=limits.memory_reservation, cpu_shares=limits.cpu_shares,
+                cpu_quota=limits.cpu_quota, cpu_period=limits.cpu_period, cpuset_cpus=limits.cpuset_cpus,
+                cpuset_mems=limits.cpuset_mems, blkio_weight=limits.blkio_weight)

@@ -14,6 +14,7 @@ import threading
 from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
 
 from rootless.engine import container_spec
+from rootless.engine.container_model import Container, MountPoint
 from rootless.engine.container_spec import MountRequest
 from rootless.engine.events import EventBus
 from rootless.errors import InvalidArgument, RootlessError
@@ -33,7 +34,7 @@ class ContainerVolumes:
         self.events = events
         self.lock = threading.RLock()
 
-    def mount_points(self, requests: Sequence[MountRequest], recorded: Mapping[str, Any],
+    def mount_points(self, requests: Sequence[MountRequest], recorded: Mapping[str, MountPoint],
                      made: List[Dict[str, Any]]) -> None:
         """docker's MountPoints for requests, appended to made as volumes are created.
 
@@ -43,7 +44,8 @@ class ContainerVolumes:
         """
         with self.lock:
             for request in requests:
-                name = str((recorded.get(request.destination) or {}).get("Name") or "")
+                earlier = recorded.get(request.destination)
+                name = earlier.name if earlier is not None else ""
                 made.append(self._mount_point(request, name))
 
     def _mount_point(self, request: MountRequest, recorded_name: str) -> Dict[str, Any]:
@@ -95,13 +97,12 @@ class ContainerVolumes:
         return deleted, space
 
 
-def anonymous_names(config: Dict[str, Any], host_config: Dict[str, Any],
-                    mounts: Sequence[Mapping[str, Any]]) -> List[str]:
+def anonymous_names(container: Container) -> List[str]:
     """Names of the volumes made for a container (-v /path, image VOLUME), from its record."""
     try:
-        requests = container_spec.mount_requests(config, host_config)
+        requests = container_spec.mount_requests(container)
     except InvalidArgument:
         return []
-    recorded = {m.get("Destination"): m for m in mounts}
-    names = [(recorded.get(r.destination) or {}).get("Name") for r in requests if r.is_anonymous]
-    return [str(name) for name in names if name]
+    recorded = {m.destination: m for m in container.mount_points()}
+    return [recorded[r.destination].name for r in requests
+            if r.is_anonymous and r.destination in recorded and recorded[r.destination].name]

@@ -148,14 +148,14 @@ class Containers(ContainerReads):
 
     def volume_users(self, name: str) -> List[str]:
         """Ids of the containers (running or not) that mount the named volume."""
-        return [c.id for c in self.all() if any(m.get("Name") == name for m in c.mounts)]
+        return [c.id for c in self.all() if any(m.name == name for m in c.mount_points())]
 
     def save_health(self, container: Container, health: Optional[Dict[str, Any]]) -> bool:
         """Record State.Health (engine/health.py); False once the container is removed."""
         with self._lock:
             if container.id not in self._containers:
                 return False
-            container.state["Health"] = health
+            container.health = health
             container.save()
             return True
 
@@ -189,7 +189,7 @@ class Containers(ContainerReads):
         image_config = whole_config.get("config", {})
         data = new_record(container_id, "", request, image.image_id, image_config, self.host.storage_driver,
                           self.paths)
-        self._check_host_config(data["HostConfig"])
+        self._check_host_config(Container(self.paths, data))
         data[PLAN_KEY] = self._make_plan(Container(self.paths, data))  # refused here, before anything is made
         record = self._reserve(name, lambda chosen: Container(self.paths, {**data, "Name": "/" + chosen}))
         try:
@@ -221,12 +221,12 @@ class Containers(ContainerReads):
             self._containers[record.id] = record
             return record
 
-    def _check_host_config(self, host_config: Dict[str, Any]) -> None:
+    def _check_host_config(self, record: Container) -> None:
         """Refuse at create what this host cannot do (limits without cgroups, unknown networks),
         on the HostConfig as it will be recorded."""
-        container_spec.check_limits(host_config, self.host.cgroup)
-        container_spec.check_ulimits(host_config, self.host.spec_host)
-        mode = host_config.get("NetworkMode") or "bridge"
+        container_spec.check_limits(record, self.host.cgroup)
+        container_spec.check_ulimits(record, self.host.spec_host)
+        mode = record.network_mode
         if mode.startswith("container:"):
             raise InvalidArgument(f"network mode {mode}: not supported yet")
         if mode not in BUILTIN_NETWORK_MODES:
@@ -235,9 +235,9 @@ class Containers(ContainerReads):
     def _prepare(self, container: Container, image: ImageRecord, networking: types.NetworkingConfig) -> None:
         """The plan, made once: volumes for the container's life, its rootfs, its networks."""
         try:
-            requests = container_spec.mount_requests(container.config, container.host_config)
+            requests = container_spec.mount_requests(container)
             made: List[Dict[str, Any]] = []
-            container.data["Mounts"] = made  # filled as volumes are made: a failed create removes them
+            container.mounts = made  # filled as volumes are made: a failed create removes them
             self.volumes.mount_points(requests, {}, made)
             self.runtime.prepare_rootfs(container.id, image)
             self._attach_at_create(container, networking)
@@ -269,7 +269,7 @@ class Containers(ContainerReads):
         with self._lock:
             container.set_attachment(network.name, endpoint_settings(network, endpoint))
             container.save()
-        self._wire_live(container, lambda wiring: wiring.attach(container, int(container.state.get("Pid") or 0),
+        self._wire_live(container, lambda wiring: wiring.attach(container, container.pid,
                                                                 self.networks.get(network.network_id)),
                         undo=lambda: self._undo_connect(container, network))
         self.events.publish("network", "connect", network.network_id, container=container.id,
@@ -295,7 +295,7 @@ class Containers(ContainerReads):
                    undo: Callable[[], None] = lambda: None) -> None:
         """connect/disconnect of a running container take effect at once (its veths and DNS names)."""
         with self._start_lock:  # not while a start wires it
-            if self.wiring is None or not container.running or not container.state.get("Pid"):
+            if self.wiring is None or not container.running or not container.pid:
                 return
             try:
                 change(self.wiring)
@@ -337,7 +337,7 @@ class Containers(ContainerReads):
     def _mark_started(self, container: Container, launched: Launched) -> None:
         """Record the running container: start's last step (see _settle_interrupted_start)."""
         with self._lock:
-            container.data["Internal"] = {**(container.data.get("Internal") or {}), "ports": list(launched.ports)}
+            container.set_internal("ports", list(launched.ports))
             container.set_state("running", Pid=launched.pid, StartedAt=now_rfc3339(), ExitCode=0, Error="",
                                 FinishedAt="0001-01-01T00:00:00Z", OOMKilled=False)
             container.save()
@@ -412,16 +412,16 @@ class Containers(ContainerReads):
 
     def _mounts(self, container: Container) -> List[runtime_spec.Mount]:
         """Binds and volumes as recorded at create; a record from before that gets them now, once."""
-        requests = container_spec.mount_requests(container.config, container.host_config)
-        recorded = {str(m.get("Destination")): m for m in container.mounts}
+        requests = container_spec.mount_requests(container)
+        recorded = {m.destination: m for m in container.mount_points()}
         if any(r.destination not in recorded for r in requests):
             made: List[Dict[str, Any]] = []
             self.volumes.mount_points(requests, recorded, made)
             with self._lock:
-                container.data["Mounts"] = made
+                container.mounts = made
                 container.save()
-            recorded = {str(m.get("Destination")): m for m in made}
-        return [runtime_spec.Mount(r.destination, str(recorded[r.destination]["Source"]), "bind", r.options)
+            recorded = {m.destination: m for m in container.mount_points()}
+        return [runtime_spec.Mount(r.destination, recorded[r.destination].source, "bind", r.options)
                 for r in requests]
 
     def _start_failed(self, container: Container, exc: RootlessError) -> None:
@@ -574,7 +574,7 @@ class Containers(ContainerReads):
             if container.status != "restarting":
                 return False
             self._manually_stopped.add(container.id)
-        self._mark_exited(container, container.exit_code, str(container.state.get("FinishedAt") or ""))
+        self._mark_exited(container, container.exit_code, container.finished_at)
         return True
 
     def _wait_stopped(self, container: Container, timeout: Optional[float]) -> bool:
@@ -609,7 +609,7 @@ class Containers(ContainerReads):
                     return container.id in self._removed
                 if condition == "next-exit":
                     return self._exit_generation.get(container.id, 0) > start_gen
-                return not container.state.get("Running") or container.id in self._removed  # restarting runs on
+                return not container.state_running or container.id in self._removed  # restarting runs on
 
             while not done():
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -651,7 +651,7 @@ class Containers(ContainerReads):
         self.publish(container, "destroy")
 
     def _remove_anonymous_volumes(self, container: Container) -> None:
-        names = anonymous_names(container.config, container.host_config, container.mounts)
+        names = anonymous_names(container)
         self.volumes.remove_anonymous(container.id, names, self.volume_users)
 
     def prune(self, filters: Dict[str, List[str]]) -> Tuple[List[str], int]:
@@ -741,7 +741,7 @@ class Containers(ContainerReads):
             if self._named(new_name) is not None:
                 raise Conflict(f'Conflict. The container name "/{new_name}" is already in use')
             old = container.name
-            container.data["Name"] = "/" + new_name
+            container.name = new_name
             container.save()
         self.publish(container, "rename", oldName="/" + old)
 
@@ -778,7 +778,7 @@ class Containers(ContainerReads):
     def stats(self, container: Container, previous: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """One docker stats sample (previous: the sample before, whose cpu becomes precpu_stats)."""
         self.refuse_without_cgroups("stats")
-        pid = int(container.state.get("Pid") or 0)
+        pid = container.pid
         if not container.running or not pid:
             raise Conflict(f"container {container.id} is not running")
         return self.runtime.stats(container.id, pid, container.name, previous)
@@ -792,11 +792,18 @@ class Containers(ContainerReads):
         policy = request.RestartPolicy
         if policy.Name and container.auto_remove:
             raise InvalidArgument("Restart policy cannot be updated because AutoRemove is enabled for the container")
-        container_spec.check_limits(changes, self.host.cgroup)
-        if changes and container.running:
-            self.runtime.update(container.id, self._update_resources({**container.host_config, **changes}, changes))
+        previous = {key: container.host_config.get(key) for key in changes}
         with self._lock:
             container.host_config.update(changes)
+        try:
+            container_spec.check_limits(container, self.host.cgroup)
+            if changes and container.running:
+                self.runtime.update(container.id, self._update_resources(container, request.PidsLimit))
+        except RootlessError:
+            with self._lock:  # nothing refused is kept
+                container.host_config.update(previous)
+            raise
+        with self._lock:
             if policy.Name:
                 container.host_config["RestartPolicy"] = {"Name": policy.Name,
                                                           "MaximumRetryCount": policy.MaximumRetryCount}
@@ -806,11 +813,11 @@ class Containers(ContainerReads):
         self.publish(container, "update")
         return []
 
-    def _update_resources(self, host_config: Dict[str, Any], changes: Dict[str, Any]) -> Dict[str, Any]:
+    def _update_resources(self, container: Container, pids_limit: Optional[int]) -> Dict[str, Any]:
         """linux.resources of every recorded limit, refused as at create where a controller is missing."""
         resources: Dict[str, Any] = dict(runtime_spec.update_resources(
-            self.host.cgroup, **container_spec.limit_options(host_config)))
-        if (changes.get("PidsLimit") or 1) <= 0:
+            self.host.cgroup, **container_spec.limit_options(container)))
+        if pids_limit is not None and pids_limit <= 0:
             resources["pids"] = {"limit": -1}  # docker's 0 or -1: no limit (crun writes "max")
         return resources
 
@@ -818,7 +825,7 @@ class Containers(ContainerReads):
     def list(self, all_: bool, filters: Dict[str, List[str]], limit: Optional[int] = None) -> List[Container]:
         result = []
         for container in self.all():
-            if not all_ and not container.state.get("Running") and "status" not in filters:
+            if not all_ and not container.state_running and "status" not in filters:
                 continue
             if not matches_filters(container, filters, self):
                 continue
@@ -854,8 +861,8 @@ def matches_filters(container: Container, filters: Dict[str, List[str]], service
         or container.image_id.startswith("sha256:" + v) or container.image_ref.startswith(v + ":"),
         "exited": lambda v: container.status == "exited" and str(container.exit_code) == v,
         "network": lambda v: v == container.network_mode or v in container.attachments(),
-        "volume": lambda v: any(v in (m.get("Name"), m.get("Source"), m.get("Destination"))
-                                for m in container.mounts),
+        "volume": lambda v: any(v in (m.name, m.source, m.destination)
+                                for m in container.mount_points()),
         "before": lambda v: container.created < service.get(v).created,
         "since": lambda v: container.created > service.get(v).created,
         "is-task": lambda v: v in ("false", "0"),

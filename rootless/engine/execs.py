@@ -99,8 +99,7 @@ class ExecService:
         session = ExecSession(os.urandom(32).hex(), container, request)
         with self._lock:
             self._sessions[session.exec_id] = session
-        ids = container.data.get("ExecIDs") or []
-        container.data["ExecIDs"] = ids + [session.exec_id]
+        container.exec_ids = container.exec_ids + [session.exec_id]
         self.containers.publish(container, "exec_create: " + " ".join(request.Cmd), execID=session.exec_id)
         return session
 
@@ -204,8 +203,7 @@ class ExecService:
     def _forget(self, session: ExecSession) -> None:
         with self._lock:
             self._sessions.pop(session.exec_id, None)
-        ids = session.container.data.get("ExecIDs") or []
-        session.container.data["ExecIDs"] = [i for i in ids if i != session.exec_id] or None
+        session.container.exec_ids = [i for i in session.container.exec_ids if i != session.exec_id]
 
     def resize(self, session: ExecSession, height: int, width: int) -> None:
         if session.pty_master is not None and height and width:
@@ -224,6 +222,9 @@ class ExecService:
         """
         if start_tty is not None:
             session.framed = not start_tty
+        # The process already runs: its first output must not ride along with the 101 answer
+        # into docker-py's buffered reader, where it is lost (seen with `echo` under load).
+        container_io.wait_until_peer_read(client, container_io.HEAD_READ_WAIT)
         threading.Thread(target=_kill_on_hangup, args=(session, client), daemon=True,
                          name=f"exec-hangup-{session.exec_id[:12]}").start()
         if session.tty:

@@ -51,11 +51,11 @@ class HealthChecks:
 
     def started(self, container: Container, adopted: bool = False) -> None:
         """The container runs: reset its health to starting (kept as it was when adopted) and probe."""
-        probe = health_config.probe_of(container.config)
+        probe = container.health_probe()
         self._stop_thread(container.id)
         if probe is None:
             return
-        health = container.state.get("Health")
+        health = container.health
         if not adopted or not health:
             health = health_config.starting(health)
             if not self.records.save_health(container, health):
@@ -72,7 +72,7 @@ class HealthChecks:
         Also when no probe ran here: it exited while no daemon watched it.
         """
         self._stop_thread(container.id)
-        health = container.state.get("Health")
+        health = container.health
         if health and health.get("Status") != "unhealthy":
             self.records.save_health(container, health_config.stopped(health))
 
@@ -92,7 +92,7 @@ class HealthChecks:
 
     def _loop(self, container: Container, probe: Probe, stop: threading.Event) -> None:
         while True:
-            health = container.state.get("Health") or {}
+            health = container.health or {}
             if stop.wait(health_config.next_interval(health, probe, self._since_start(container))):
                 return
             if container.status == "paused":
@@ -113,7 +113,7 @@ class HealthChecks:
         code, output = health_config.timeout_result(probe) if ran is None else \
             (ran[0], health_config.truncate_output(ran[1]))
         result = {"Start": started_text, "End": now_rfc3339(), "ExitCode": code, "Output": output}
-        before = container.state.get("Health") or health_config.starting(None)
+        before = container.health or health_config.starting(None)
         after = health_config.apply_result(before, result, probe, begun - self._started_at(container))
         if not self.records.save_health(container, after):
             return False
@@ -123,7 +123,7 @@ class HealthChecks:
 
     def _started_at(self, container: Container) -> float:
         try:
-            return parse_rfc3339(str(container.state.get("StartedAt")))
+            return parse_rfc3339(container.started_at)
         except ValueError:
             return self.clock()
 

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import pytest
 
 from rootless.engine import container_fs
+from rootless.engine.container_model import MountPoint
 from rootless.errors import Conflict, InvalidArgument, NotFound
 
 UID, GID = os.getuid(), os.getgid()
@@ -221,8 +222,7 @@ def test_a_stopped_containers_view_takes_the_longest_mount_and_stays_in_it(tmp_p
     hostname = tmp_path / "hostname"
     hostname.write_text("box\n")
     table = container_fs.mount_table(
-        [{"Type": "volume", "Source": str(volume), "Destination": "/data", "RW": True},
-         {"Type": "bind", "Source": str(inner), "Destination": "/data/inner/", "RW": False}],
+        [MountPoint("/data", str(volume), "v", "volume"), MountPoint("/data/inner/", str(inner), "", "bind", True)],
         {"/etc/hostname": str(hostname), "/etc/hosts": str(tmp_path / "missing")})
     assert sorted(table) == ["/data", "/data/inner", "/etc/hostname"]
     view = container_fs.View(str(rootfs), table)
@@ -254,7 +254,7 @@ def test_a_stopped_containers_parent_directory_splices_its_mounts_in_and_out(tmp
     hostname = tmp_path / "hostname"
     hostname.write_text("box\n")
     view = container_fs.View(str(rootfs), container_fs.mount_table(
-        [{"Type": "volume", "Source": str(volume), "Destination": "/data", "RW": True}],
+        [MountPoint("/data", str(volume), "v", "volume")],
         {"/etc/hostname": str(hostname)}))
     found = read_tar(container_fs.tar_stream(view, "/", "."))
     assert "./data/v.txt" in found and "./data/hidden.txt" not in found

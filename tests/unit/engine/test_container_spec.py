@@ -1,17 +1,23 @@
 """/etc/hosts of a container: the host's address for host.docker.internal and host-gateway."""
 from __future__ import annotations
 
-from types import SimpleNamespace
+from typing import Any, Dict, Optional
 
 import pytest
 
 from rootless.engine import container_spec
+from rootless.engine.container_model import Container, _optional_strings
 from rootless.engine.container_spec import NetworkSetup, hosts_lines
 from rootless.errors import FailedPrecondition, InvalidArgument
 
 
-def _container(*extra_hosts: str) -> SimpleNamespace:
-    return SimpleNamespace(host_config={"ExtraHosts": list(extra_hosts)})
+def _record(config: Optional[Dict[str, Any]] = None, host_config: Optional[Dict[str, Any]] = None) -> Container:
+    """A record as container.json holds it: the typed reads are all container_spec sees."""
+    return Container(None, {"Id": "c" * 64, "Config": config or {}, "HostConfig": host_config or {}})  # type: ignore[arg-type]
+
+
+def _container(*extra_hosts: str) -> Container:
+    return _record({}, {"ExtraHosts": list(extra_hosts)})
 
 
 def test_private_network_names_the_hosts_address(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -54,7 +60,7 @@ def test_workdir_is_created_inside_the_rootfs_only(tmp_path) -> None:  # type: i
 
 
 def _resolv(host_config: dict, mode: str = "private") -> str:  # type: ignore[type-arg]
-    return container_spec.resolv_conf(host_config, NetworkSetup(mode, "none"))
+    return container_spec.resolv_conf(_record({}, host_config), NetworkSetup(mode, "none"))
 
 
 def test_resolv_conf_has_dns_search_and_options_lines() -> None:
@@ -71,8 +77,8 @@ def test_resolv_conf_options_replace_the_hosts(monkeypatch) -> None:  # type: ig
 
 
 def test_network_disabled_means_no_network() -> None:
-    container = SimpleNamespace(host_config={"NetworkMode": "bridge"}, config={"NetworkDisabled": True})
-    assert container_spec.network_setup(container, "slirp4netns").mode == "none"  # type: ignore[arg-type]
+    container = _record({"NetworkDisabled": True}, {"NetworkMode": "bridge"})
+    assert container_spec.network_setup(container, "slirp4netns").mode == "none"
 
 
 def test_tmpfs_mounts_take_size_mode_and_read_only() -> None:
@@ -80,57 +86,62 @@ def test_tmpfs_mounts_take_size_mode_and_read_only() -> None:
                    "Mounts": [{"Type": "tmpfs", "Target": "/t2", "ReadOnly": True,
                                "TmpfsOptions": {"SizeBytes": 1048576, "Mode": 0o700}},
                               {"Type": "tmpfs", "Target": "/t3"}, {"Type": "volume", "Target": "/v"}]}
-    assert container_spec.tmpfs_mounts(host_config) == {
+    assert container_spec.tmpfs_mounts(_record({}, host_config)) == {
         "/run": "", "/t1": "size=1m", "/t2": "ro,size=1048576,mode=700", "/t3": ""}
     with pytest.raises(InvalidArgument, match="Duplicate mount point: /run"):
-        container_spec.tmpfs_mounts({"Tmpfs": {"/run": ""}, "Mounts": [{"Type": "tmpfs", "Target": "/run"}]})
+        container_spec.tmpfs_mounts(_record({}, {"Tmpfs": {"/run": ""}, "Mounts": [{"Type": "tmpfs", "Target": "/run"}]}))
 
 
 def test_api_mounts_take_bind_propagation_recursion_and_volume_labels() -> None:
-    bind = container_spec.api_mount_request({"Type": "bind", "Source": "/h", "Target": "/b", "ReadOnly": True,
-                                             "BindOptions": {"Propagation": "rprivate", "NonRecursive": True}})
+    bind = container_spec.api_mount_request(_record({}, {"Mounts": [
+        {"Type": "bind", "Source": "/h", "Target": "/b", "ReadOnly": True,
+         "BindOptions": {"Propagation": "rprivate", "NonRecursive": True}}]}).api_mounts[0])
     assert bind.options == ("bind", "ro", "rprivate")
     with pytest.raises(InvalidArgument, match="invalid mode: rshared: only private propagation"):
-        container_spec.mount_requests({}, {"Binds": ["/h:/c:ro,rshared"]})
-    volume = container_spec.api_mount_request({"Type": "volume", "Source": "v", "Target": "/v",
-                                               "VolumeOptions": {"NoCopy": True, "Labels": {"b": "2", "a": "1"}}})
+        container_spec.mount_requests(_record({}, {"Binds": ["/h:/c:ro,rshared"]}))
+    volume = container_spec.api_mount_request(_record({}, {"Mounts": [
+        {"Type": "volume", "Source": "v", "Target": "/v",
+         "VolumeOptions": {"NoCopy": True, "Labels": {"b": "2", "a": "1"}}}]}).api_mounts[0])
     assert volume.options == ("rbind", "rw") and volume.labels == (("a", "1"), ("b", "2"))
 
 
 def test_annotations_over_labels_and_masked_paths_override() -> None:
-    assert container_spec.spec_annotations({"Labels": {"a": "label", "b": "x"}}, {"Annotations": {"a": "ann"}}) == {
+    assert container_spec.spec_annotations(_record({"Labels": {"a": "label", "b": "x"}},
+                                                   {"Annotations": {"a": "ann"}})) == {
         "a": "ann", "b": "x"}
-    assert container_spec._optional_list(None) is None
-    assert container_spec._optional_list([]) == []
+    assert _optional_strings(None) is None
+    assert _optional_strings([]) == []
+    assert _record().process_options.masked_paths is None
+    assert _record({}, {"MaskedPaths": []}).process_options.masked_paths == []
 
 
 def test_cdi_device_names_come_from_device_requests_and_devices() -> None:
     """Issue 15: what build_spec_options hands the runtime as SpecOptions.cdi_devices."""
     host_config = {"Devices": [{"PathOnHost": "a.com/x=1"}, {"PathOnHost": "/dev/null"}],
                    "DeviceRequests": [{"Driver": "cdi", "DeviceIDs": ["vendor.com/test=dev", "b.com/y=2"]}]}
-    assert container_spec.cdi_device_names(host_config) == ["a.com/x=1", "vendor.com/test=dev", "b.com/y=2"]
-    assert container_spec.cdi_device_names({}) == []
+    assert container_spec.cdi_device_names(_record({}, host_config)) == ["a.com/x=1", "vendor.com/test=dev", "b.com/y=2"]
+    assert container_spec.cdi_device_names(_record()) == []
 
 
-def _on_network(mode: str) -> SimpleNamespace:
-    endpoint = {"IPAddress": "10.89.3.4", "Gateway": "10.89.3.1"}
-    return SimpleNamespace(host_config={"NetworkMode": mode}, config={}, network_mode=mode,
-                           attachments=lambda: {mode: endpoint})
+def _on_network(mode: str) -> Container:
+    record = _record({}, {"NetworkMode": mode})
+    record.set_attachment(mode, {"IPAddress": "10.89.3.4", "Gateway": "10.89.3.1"})
+    return record
 
 
 def test_a_user_network_is_wired_by_the_engine_with_its_address_and_dns() -> None:
     """On a user network: no per-container slirp4netns; its own address and the network's DNS."""
     container = _on_network("appnet")
-    network = container_spec.network_setup(container, "auto")  # type: ignore[arg-type]
+    network = container_spec.network_setup(container, "auto")
     assert (network.mode, network.monitor_mode) == ("private", container_spec.USER_NETWORK)
-    network = container_spec.user_network_setup(container, network)  # type: ignore[arg-type]
-    assert container_spec.resolv_conf({}, network) == "nameserver 10.89.3.1\n"
+    network = container_spec.user_network_setup(container, network)
+    assert container_spec.resolv_conf(_record(), network) == "nameserver 10.89.3.1\n"
     assert "10.89.3.4\tbox" in hosts_lines(_container(), network, "box")
-    assert container_spec.resolv_conf({"Dns": ["9.9.9.9"]}, network) == "nameserver 9.9.9.9\n"  # --dns wins
+    assert container_spec.resolv_conf(_record({}, {"Dns": ["9.9.9.9"]}), network) == "nameserver 9.9.9.9\n"  # --dns wins
 
 
 def test_the_default_bridge_keeps_its_slirp4netns() -> None:
     container = _on_network("bridge")
-    network = container_spec.network_setup(container, "auto")  # type: ignore[arg-type]
+    network = container_spec.network_setup(container, "auto")
     assert network.monitor_mode == "slirp4netns"
     assert container_spec.user_network_setup(container, network) == network  # type: ignore[arg-type]

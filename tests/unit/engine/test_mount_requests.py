@@ -3,8 +3,17 @@ from __future__ import annotations
 
 import pytest
 
-from rootless.engine.container_spec import mount_requests, parse_bind
+from typing import Any, Dict, List
+
+from rootless.engine import container_spec
+from rootless.engine.container_model import Container
+from rootless.engine.container_spec import MountRequest, parse_bind
 from rootless.errors import InvalidArgument
+
+
+def mount_requests(config: Dict[str, Any], host_config: Dict[str, Any]) -> List[MountRequest]:
+    record = Container(None, {"Id": "c" * 64, "Config": config, "HostConfig": host_config})  # type: ignore[arg-type]
+    return container_spec.mount_requests(record)
 
 
 @pytest.mark.parametrize("spec, expected", [
