@@ -38,9 +38,9 @@ log "wheelhouse $WHEELS"
 mkdir -p "$WHEELS"
 rm -f "$WHEELS"/rootless-*.whl
 "$PY" -m pip wheel -q --no-deps -w "$WHEELS" "$ROOT" 2>&1 | grep -v '^WARNING' || true
-if ! ls "$WHEELS"/pytest-*.whl "$WHEELS"/docker-*.whl "$WHEELS"/click-*.whl >/dev/null 2>&1; then
-  "$PY" -m pip wheel -q -w "$WHEELS" "$ROOT" pytest docker 2>&1 | grep -v '^WARNING' || true
-fi
+# every run: a dependency added since the wheelhouse was made (PyYAML, dnslib…) must be in it;
+# wheels already there are reused (--find-links), so only new ones are fetched
+"$PY" -m pip wheel -q --find-links "$WHEELS" -w "$WHEELS" "$ROOT" pytest docker 2>&1 | grep -v '^WARNING' || true
 
 stage=$(mktemp -d)
 cp "$HERE/test_laptop.py" "$stage/"
