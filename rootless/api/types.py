@@ -386,7 +386,44 @@ class Mount(WireStruct):
 
 
 @dataclass(frozen=True)
-class HostConfig(WireStruct):
+class Resources(WireStruct):
+    """Go's container.Resources: embedded in HostConfig and in UpdateConfig, one field list for both."""
+
+    CpuShares: Int = 0
+    Memory: Int = 0
+    NanoCpus: Int = 0
+    CgroupParent: str = ""
+    BlkioWeight: UInt16 = 0
+    BlkioWeightDevice: Optional[List[WeightDevice]] = None
+    BlkioDeviceReadBps: Optional[List[ThrottleDevice]] = None
+    BlkioDeviceWriteBps: Optional[List[ThrottleDevice]] = None
+    BlkioDeviceReadIOps: Optional[List[ThrottleDevice]] = None
+    BlkioDeviceWriteIOps: Optional[List[ThrottleDevice]] = None
+    CpuPeriod: Int = 0
+    CpuQuota: Int = 0
+    CpuRealtimePeriod: Int = 0
+    CpuRealtimeRuntime: Int = 0
+    CpusetCpus: str = ""
+    CpusetMems: str = ""
+    Devices: Optional[List[DeviceMapping]] = None
+    DeviceCgroupRules: Optional[List[str]] = None
+    DeviceRequests: Optional[List[DeviceRequest]] = None
+    KernelMemory: Int = 0
+    KernelMemoryTCP: Int = 0
+    MemoryReservation: Int = 0
+    MemorySwap: Int = 0
+    MemorySwappiness: Optional[Int] = None
+    OomKillDisable: Optional[bool] = None
+    PidsLimit: Optional[Int] = None
+    Ulimits: Optional[List[Ulimit]] = None
+    CpuCount: Int = 0
+    CpuPercent: Int = 0
+    IOMaximumIOps: UInt = 0
+    IOMaximumBandwidth: UInt = 0
+
+
+@dataclass(frozen=True)
+class HostConfig(Resources):
     Binds: Optional[List[str]] = None
     ContainerIDFile: str = ""
     LogConfig: LogConfig = field(default_factory=LogConfig)
@@ -423,39 +460,6 @@ class HostConfig(WireStruct):
     Sysctls: Optional[StrMap] = None
     Runtime: str = ""
     Isolation: str = ""
-    # Resources (embedded in Go's HostConfig)
-    CpuShares: Int = 0
-    Memory: Int = 0
-    NanoCpus: Int = 0
-    CgroupParent: str = ""
-    BlkioWeight: UInt16 = 0
-    BlkioWeightDevice: Optional[List[WeightDevice]] = None
-    BlkioDeviceReadBps: Optional[List[ThrottleDevice]] = None
-    BlkioDeviceWriteBps: Optional[List[ThrottleDevice]] = None
-    BlkioDeviceReadIOps: Optional[List[ThrottleDevice]] = None
-    BlkioDeviceWriteIOps: Optional[List[ThrottleDevice]] = None
-    CpuPeriod: Int = 0
-    CpuQuota: Int = 0
-    CpuRealtimePeriod: Int = 0
-    CpuRealtimeRuntime: Int = 0
-    CpusetCpus: str = ""
-    CpusetMems: str = ""
-    Devices: Optional[List[DeviceMapping]] = None
-    DeviceCgroupRules: Optional[List[str]] = None
-    DeviceRequests: Optional[List[DeviceRequest]] = None
-    KernelMemory: Int = 0
-    KernelMemoryTCP: Int = 0
-    MemoryReservation: Int = 0
-    MemorySwap: Int = 0
-    MemorySwappiness: Optional[Int] = None
-    OomKillDisable: Optional[bool] = None
-    PidsLimit: Optional[Int] = None
-    Ulimits: Optional[List[Ulimit]] = None
-    CpuCount: Int = 0
-    CpuPercent: Int = 0
-    IOMaximumIOps: UInt = 0
-    IOMaximumBandwidth: UInt = 0
-    # end of Resources
     Mounts: Optional[List[Mount]] = None
     MaskedPaths: Optional[List[str]] = None
     ReadonlyPaths: Optional[List[str]] = None
@@ -514,41 +518,10 @@ class ContainerCreate(ContainerConfig):
 
 
 @dataclass(frozen=True)
-class ContainerUpdate(WireStruct):
+class ContainerUpdate(Resources):
     """POST /containers/{id}/update: Resources and RestartPolicy (Go's container.UpdateConfig).
     A zero field means "leave as is", as in dockerd."""
 
-    CpuShares: Int = 0
-    Memory: Int = 0
-    NanoCpus: Int = 0
-    CgroupParent: str = ""
-    BlkioWeight: UInt16 = 0
-    BlkioWeightDevice: Optional[List[WeightDevice]] = None
-    BlkioDeviceReadBps: Optional[List[ThrottleDevice]] = None
-    BlkioDeviceWriteBps: Optional[List[ThrottleDevice]] = None
-    BlkioDeviceReadIOps: Optional[List[ThrottleDevice]] = None
-    BlkioDeviceWriteIOps: Optional[List[ThrottleDevice]] = None
-    CpuPeriod: Int = 0
-    CpuQuota: Int = 0
-    CpuRealtimePeriod: Int = 0
-    CpuRealtimeRuntime: Int = 0
-    CpusetCpus: str = ""
-    CpusetMems: str = ""
-    Devices: Optional[List[DeviceMapping]] = None
-    DeviceCgroupRules: Optional[List[str]] = None
-    DeviceRequests: Optional[List[DeviceRequest]] = None
-    KernelMemory: Int = 0
-    KernelMemoryTCP: Int = 0
-    MemoryReservation: Int = 0
-    MemorySwap: Int = 0
-    MemorySwappiness: Optional[Int] = None
-    OomKillDisable: Optional[bool] = None
-    PidsLimit: Optional[Int] = None
-    Ulimits: Optional[List[Ulimit]] = None
-    CpuCount: Int = 0
-    CpuPercent: Int = 0
-    IOMaximumIOps: UInt = 0
-    IOMaximumBandwidth: UInt = 0
     RestartPolicy: RestartPolicy = field(default_factory=RestartPolicy)
 
 

@@ -15,7 +15,9 @@ from tests.unit.api.test_types import ACCEPTED, _expected
 
 
 def test_the_table_classifies_exactly_the_accepted_fields() -> None:
-    assert set(support.TABLE) == set(ACCEPTED), "a body type has no row in api/support.py TABLE"
+    # Resources is never a body of its own: its fields are classified in each type that embeds it
+    # (HostConfig applies more of them than ContainerUpdate does).
+    assert set(support.TABLE) == set(ACCEPTED) - {types.Resources}, "a body type has no row in api/support.py TABLE"
     for cls, table in support.TABLE.items():
         assert sorted(table) == sorted(_expected(cls)), f"{cls.__name__}: classify every field in api/support.py"
         for name, entry in table.items():

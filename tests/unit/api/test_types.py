@@ -19,22 +19,20 @@ ACCEPTED: Dict[Type[types.WireStruct], str] = {
         "Env Cmd Healthcheck ArgsEscaped Image Volumes WorkingDir Entrypoint NetworkDisabled MacAddress OnBuild "
         "Labels StopSignal StopTimeout Shell"),
     types.ContainerCreate: "<ContainerConfig> HostConfig NetworkingConfig",
-    types.ContainerUpdate: (
+    # Go embeds Resources in HostConfig and in UpdateConfig; its fields come first in both.
+    types.Resources: (
         "CpuShares Memory NanoCpus CgroupParent BlkioWeight BlkioWeightDevice BlkioDeviceReadBps "
         "BlkioDeviceWriteBps BlkioDeviceReadIOps BlkioDeviceWriteIOps CpuPeriod CpuQuota CpuRealtimePeriod "
         "CpuRealtimeRuntime CpusetCpus CpusetMems Devices DeviceCgroupRules DeviceRequests KernelMemory "
         "KernelMemoryTCP MemoryReservation MemorySwap MemorySwappiness OomKillDisable PidsLimit Ulimits CpuCount "
-        "CpuPercent IOMaximumIOps IOMaximumBandwidth RestartPolicy"),
+        "CpuPercent IOMaximumIOps IOMaximumBandwidth"),
+    types.ContainerUpdate: "<Resources> RestartPolicy",
     types.HostConfig: (
-        "Binds ContainerIDFile LogConfig NetworkMode PortBindings RestartPolicy AutoRemove VolumeDriver "
+        "<Resources> Binds ContainerIDFile LogConfig NetworkMode PortBindings RestartPolicy AutoRemove VolumeDriver "
         "VolumesFrom ConsoleSize Annotations CapAdd CapDrop CgroupnsMode Dns DnsOptions DnsSearch ExtraHosts "
         "GroupAdd IpcMode Cgroup Links OomScoreAdj PidMode Privileged PublishAllPorts ReadonlyRootfs SecurityOpt "
         "StorageOpt Tmpfs UTSMode UsernsMode ShmSize Sysctls Runtime Isolation "
-        "CpuShares Memory NanoCpus CgroupParent BlkioWeight BlkioWeightDevice BlkioDeviceReadBps "
-        "BlkioDeviceWriteBps BlkioDeviceReadIOps BlkioDeviceWriteIOps CpuPeriod CpuQuota CpuRealtimePeriod "
-        "CpuRealtimeRuntime CpusetCpus CpusetMems Devices DeviceCgroupRules DeviceRequests KernelMemory "
-        "KernelMemoryTCP MemoryReservation MemorySwap MemorySwappiness OomKillDisable PidsLimit Ulimits CpuCount "
-        "CpuPercent IOMaximumIOps IOMaximumBandwidth Mounts MaskedPaths ReadonlyPaths Init"),
+        "Mounts MaskedPaths ReadonlyPaths Init"),
     types.HealthConfig: "Test Interval Timeout StartPeriod StartInterval Retries",
     types.LogConfig: "Type Config",
     types.RestartPolicy: "Name MaximumRetryCount",
@@ -74,8 +72,9 @@ ACCEPTED: Dict[Type[types.WireStruct], str] = {
 
 def _expected(cls: Type[types.WireStruct]) -> list:
     words = ACCEPTED[cls].split()
-    if words and words[0] == "<ContainerConfig>":
-        words = ACCEPTED[types.ContainerConfig].split() + words[1:]
+    for embedded in (types.ContainerConfig, types.Resources):
+        if words and words[0] == f"<{embedded.__name__}>":
+            words = ACCEPTED[embedded].split() + words[1:]
     return words
 
 
