@@ -13,6 +13,7 @@ import pytest
 from rootless.engine import container_fs
 from rootless.engine.container_model import MountPoint
 from rootless.errors import Conflict, InvalidArgument, NotFound
+from tests.unit.swap_race import swapping
 
 UID, GID = os.getuid(), os.getgid()
 
@@ -175,9 +176,6 @@ def test_path_stat_of_links(box: Tuple[Path, Path]) -> None:
 
 def test_tar_stream_during_a_rename_exchange_race(box: Tuple[Path, Path]) -> None:
     """A thread swaps a file and a directory with symlinks to host files (renameat2 RENAME_EXCHANGE)."""
-    import ctypes
-    import threading
-
     rootfs, host = box
     (host / "secret").write_text("HOST-SECRET")
     race = rootfs / "race"
@@ -186,18 +184,8 @@ def test_tar_stream_during_a_rename_exchange_race(box: Tuple[Path, Path]) -> Non
     (race / "f").write_text("inside")
     os.symlink(str(host / "secret"), race / "fl")
     os.symlink(str(host), race / "d" / "al")
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
     pairs = [(bytes(race / "f"), bytes(race / "fl")), (bytes(race / "d" / "a"), bytes(race / "d" / "al"))]
-    done = threading.Event()
-
-    def swap() -> None:
-        while not done.is_set():
-            for a, b in pairs:
-                libc.renameat2(-100, a, -100, b, 2)
-
-    thread = threading.Thread(target=swap)
-    thread.start()
-    try:
+    with swapping(pairs):
         for _ in range(200):
             for path in ("/race/f", "/race/d"):
                 data = b"".join(container_fs.tar_stream(container_fs.View(str(rootfs)), path, "x"))
@@ -205,9 +193,6 @@ def test_tar_stream_during_a_rename_exchange_race(box: Tuple[Path, Path]) -> Non
                 with tarfile.open(fileobj=io.BytesIO(data)) as tar:
                     for member in tar:
                         assert not member.name.startswith(("x/a/", "x/al/")) or member.name.endswith("planted")
-    finally:
-        done.set()
-        thread.join()
 
 
 def test_a_stopped_containers_view_takes_the_longest_mount_and_stays_in_it(tmp_path: Any) -> None:

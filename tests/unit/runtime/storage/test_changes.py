@@ -5,6 +5,7 @@ import os
 import tarfile
 
 from rootless.runtime.storage import changes, whiteouts
+from tests.unit.swap_race import swapping
 
 
 def write(path, text: str) -> None:
@@ -60,9 +61,7 @@ def test_list_changes_against_lowers(tmp_path) -> None:
 
 def test_a_directory_swapped_for_a_symlink_is_never_entered(tmp_path) -> None:
     """The container renames while docker diff / commit read its upper dir (renameat2 RENAME_EXCHANGE)."""
-    import ctypes
-    import threading
-
+        
     host = tmp_path / "host"
     write(host / "host-only-name", "HOST-SECRET")
     upper = tmp_path / "upper"
@@ -70,18 +69,8 @@ def test_a_directory_swapped_for_a_symlink_is_never_entered(tmp_path) -> None:
     write(upper / "g", "inside")
     os.symlink(str(host), upper / "dl")
     os.symlink(str(host / "host-only-name"), upper / "gl")
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
     pairs = [(bytes(upper / "d"), bytes(upper / "dl")), (bytes(upper / "g"), bytes(upper / "gl"))]
-    done = threading.Event()
-
-    def swap() -> None:
-        while not done.is_set():
-            for a, b in pairs:
-                libc.renameat2(-100, a, -100, b, 2)
-
-    thread = threading.Thread(target=swap)
-    thread.start()
-    try:
+    with swapping(pairs):
         for _ in range(200):
             assert not any("host-only-name" in c["Path"] for c in changes.list_changes(str(upper), []))
             try:
@@ -89,6 +78,3 @@ def test_a_directory_swapped_for_a_symlink_is_never_entered(tmp_path) -> None:
             except OSError:
                 continue  # "changed while being read" is fine; reading the host's file is not
             assert b"HOST-SECRET" not in data and b"host-only-name/" not in data
-    finally:
-        done.set()
-        thread.join()

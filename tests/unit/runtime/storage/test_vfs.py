@@ -8,6 +8,7 @@ import pytest
 from rootless.config.paths import Paths
 from rootless.errors import NotFound
 from rootless.runtime.storage import vfs, whiteouts
+from tests.unit.swap_race import swapping
 
 
 def write(path, text: str) -> None:
@@ -121,9 +122,7 @@ def test_copy_entry_fifo(tmp_path) -> None:
 
 def test_write_changes_never_copies_a_host_file_during_a_swap_race(tmp_path, layers) -> None:
     """A running container renames dirs into symlinks to the user's files (renameat2 RENAME_EXCHANGE)."""
-    import ctypes
-    import threading
-
+        
     host = tmp_path / "host"
     write(host / "d" / "f", "HOST-SECRET")
     write(host / "g", "HOST-SECRET")
@@ -133,19 +132,9 @@ def test_write_changes_never_copies_a_host_file_during_a_swap_race(tmp_path, lay
     os.symlink(str(host / "d"), merged / "race" / "dl")
     write(merged / "race" / "g", "inside")
     os.symlink(str(host / "g"), merged / "race" / "gl")
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
     race = merged / "race"
     pairs = [(bytes(race / "d"), bytes(race / "dl")), (bytes(race / "g"), bytes(race / "gl"))]
-    done = threading.Event()
-
-    def swap() -> None:
-        while not done.is_set():
-            for a, b in pairs:
-                libc.renameat2(-100, a, -100, b, 2)
-
-    thread = threading.Thread(target=swap)
-    thread.start()
-    try:
+    with swapping(pairs):
         for _ in range(200):
             try:
                 vfs.write_changes(str(merged), layers, str(upper))
@@ -157,6 +146,3 @@ def test_write_changes_never_copies_a_host_file_during_a_swap_race(tmp_path, lay
                     if not os.path.islink(path) and stat.S_ISREG(os.lstat(path).st_mode):
                         with open(path) as f:
                             assert "HOST-SECRET" not in f.read()
-    finally:
-        done.set()
-        thread.join()
