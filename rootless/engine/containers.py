@@ -61,6 +61,9 @@ class ImageSource(Protocol):
     def get(self, name: str) -> ImageRecord:
         """The image by tag, digest, id or id prefix; NotFound "No such image: ref"."""
 
+    def image_size(self, record: ImageRecord) -> int:
+        """Its unpacked size (a container's SizeRootFs counts it)."""
+
 
 class AttachWaiter(Protocol):
     """An attach that waits for the container's next start (engine/container_io.py)."""

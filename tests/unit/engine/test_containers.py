@@ -40,9 +40,12 @@ class Images:
         self.config: Dict[str, Any] = {"Cmd": ["sh"], "Env": ["PATH=/bin", "A=image"]}
 
     def get(self, name: str) -> Any:
-        if name != "busybox":
+        if name not in ("busybox", IMAGE_ID):
             raise NotFound(f"No such image: {name}")
         return SimpleNamespace(image_id=IMAGE_ID, config=SimpleNamespace(to_json=lambda: {"config": self.config}))
+
+    def image_size(self, record: Any) -> int:
+        return 4300000
 
 
 class World:
@@ -529,7 +532,7 @@ def test_inspect_of_a_running_bridge_container_has_slirps_addresses_and_ports(
     body = world.containers.inspect(container, size=True)
     assert body["NetworkSettings"]["IPAddress"] == "10.0.2.100"
     assert body["NetworkSettings"]["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}
-    assert "Internal" not in body and body["SizeRw"] == 0
+    assert "Internal" not in body and body["SizeRw"] == 0 and body["SizeRootFs"] == 4300000
     summary = world.containers.summary(container, size=True)
     assert summary["Ports"][0]["PublicPort"] == 8080 and summary["State"] == "running"
     with open(os.path.join(container.dir, "hosts")) as f:
