@@ -8,7 +8,7 @@ wrong layer (issue 11), so the bar shrinks to the room left and goes below 10.
 """
 from __future__ import annotations
 
-import shutil
+import os
 from typing import IO, Any, Dict, Iterable, List, Optional
 
 from rootless.cli.humanize import human_size
@@ -40,6 +40,19 @@ def _line(message: Dict[str, Any], with_bar: bool, columns: int = 0) -> str:
     return head[:columns - 1]
 
 
+def terminal_columns(out: IO[str]) -> int:
+    """$COLUMNS, else the terminal's width, else 80 (shutil.get_terminal_size's rule, without
+    importing shutil on every verb's path)."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(out.fileno()).columns or 80
+    except (OSError, ValueError, AttributeError):
+        return 80
+
+
 def fit_bar(current: int, total: int, room: int) -> str:
     """moby's "[===>   ] 1.2MB/3.4MB" in at most room characters: the bar shrinks, then goes."""
     if total <= 0:
@@ -57,7 +70,7 @@ class ProgressPrinter:
 
     def __init__(self, out: IO[str], tty: bool, quiet: bool = False, columns: int = 0) -> None:
         self.out, self.tty, self.quiet = out, tty, quiet
-        self.columns = columns or (shutil.get_terminal_size().columns if tty else 0)
+        self.columns = columns or (terminal_columns(out) if tty else 0)
         self.ids: List[str] = []
         self.aux: List[Dict[str, Any]] = []
 
