@@ -166,7 +166,7 @@ CONFIG: Dict[str, Support] = {
 
 HOST_CONFIG: Dict[str, Support] = {
     "Binds": applied(), "ContainerIDFile": Support(CLIENT, "the docker CLI writes the file; dockerd ignores it"),
-    "LogConfig": applied("json-file with max-size/max-file; types.LogConfig.check refuses the rest in moby's words"), "NetworkMode": applied(),
+    "LogConfig": applied("json-file, local, journald (where its socket is) and none; types.LogConfig.check refuses the rest in moby's words"), "NetworkMode": applied(),
     "PortBindings": applied(), "RestartPolicy": applied(), "AutoRemove": applied(),
     "VolumeDriver": refused("only the local volume driver exists", also=("local",)),
     "VolumesFrom": refused("--volumes-from is " + YET),

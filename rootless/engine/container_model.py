@@ -21,6 +21,9 @@ from typing import Any, Dict, List, Optional, Tuple
 from rootless.api import types
 from rootless.config import Paths
 from rootless.engine import health_config
+from rootless.engine.log_drivers import checked_log_config as checked_log_config  # re-exported
+from rootless.engine.log_drivers import log_max_files as log_max_files
+from rootless.engine.log_drivers import log_max_size as log_max_size
 from rootless.errors import InvalidArgument
 from rootless.runtime.logs import parse_rfc3339_ns
 from rootless.runtime.spec import Ulimit
@@ -328,6 +331,11 @@ class Container:
         return dict((self.host_config.get("LogConfig") or {}).get("Config") or {})
 
     @property
+    def log_driver(self) -> str:
+        """HostConfig.LogConfig.Type: json-file, local, journald or none."""
+        return str((self.host_config.get("LogConfig") or {}).get("Type") or "json-file")
+
+    @property
     def exit_code(self) -> int:
         return int(self.state.get("ExitCode") or 0)
 
@@ -616,45 +624,6 @@ class Container:
             "HostConfig": {"NetworkMode": self.host_config.get("NetworkMode", "bridge")},
             "NetworkSettings": {"Networks": networks}, "Mounts": self.data.get("Mounts", []),
         }
-
-
-LOG_DRIVERS = ("", "json-file")
-LOG_OPTIONS = ("max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag")
-_SIZE_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-
-
-def log_max_size(config: Dict[str, str]) -> int:
-    """max-size in bytes (docker's units k, m, g); -1 for no rotation."""
-    raw = str(config.get("max-size", "-1")).strip()
-    try:
-        if raw and raw[-1].lower() in _SIZE_UNITS:
-            return int(float(raw[:-1]) * _SIZE_UNITS[raw[-1].lower()])
-        return int(raw)
-    except ValueError:
-        raise InvalidArgument(f"invalid log option: max-size={raw}: not a size",
-                              hint="use a number with an optional unit: 10k, 20m, 1g") from None
-
-
-def log_max_files(config: Dict[str, str]) -> int:
-    raw = str(config.get("max-file", "1"))
-    if not raw.isdigit() or int(raw) < 1:
-        raise InvalidArgument(f"invalid log option: max-file={raw}: must be a number >= 1")
-    return int(raw)
-
-
-def checked_log_config(log_config: Dict[str, Any]) -> Dict[str, Any]:
-    """HostConfig.LogConfig as recorded: json-file with checked options (docker's json-file driver)."""
-    driver = log_config.get("Type") or ""
-    if driver not in LOG_DRIVERS:
-        raise InvalidArgument(f"can't create container: log driver {driver}: not supported",
-                              hint="rootless writes json-file logs; drop --log-driver")
-    options = {str(k): str(v) for k, v in (log_config.get("Config") or {}).items()}
-    for key in options:
-        if key not in LOG_OPTIONS:
-            raise InvalidArgument(f"unknown log opt '{key}' for json-file log driver")
-    log_max_size(options)
-    log_max_files(options)
-    return {"Type": "json-file", "Config": options}
 
 
 def new_record(container_id: str, name: str, request: types.ContainerCreate, image_id: str,

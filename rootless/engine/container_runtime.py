@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Protocol, Tuple
 
 from rootless.config import Paths
@@ -46,6 +46,7 @@ class MonitorSettings:
     stdin_once: bool
     network: str  # the monitor's network helper: slirp4netns | none
     ports: List[Dict[str, Any]]
+    log_settings: Dict[str, Any] = field(default_factory=dict)  # runtime.logs.LogSettings; {}: json-file
 
 
 class ContainerRuntime(Protocol):
@@ -178,7 +179,7 @@ class HostRuntime:
             container_id, bundle, monitor.log_path, log_max_size=monitor.log_max_size,
             log_max_files=monitor.log_max_files, tty=monitor.tty, open_stdin=monitor.open_stdin,
             stdin_once=monitor.stdin_once, network=monitor.network, ports=monitor.ports,
-            log_level=self.host.log_level)
+            log_settings=monitor.log_settings, log_level=self.host.log_level)
         return self.supervisor.launch(config, timeout=START_TIMEOUT)
 
     def start(self, container_id: str) -> None:

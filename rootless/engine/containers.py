@@ -374,7 +374,8 @@ class Containers(ContainerReads):
             # moby closes stdin at the attach's end only without a TTY (CloseStdin && !TTY in
             # container/stream/attach.go): `run -it` then ctrl-p ctrl-q leaves the shell running.
             stdin_once=container.stdin_once and not container.tty,
-            network=network.monitor_mode, ports=network.ports)
+            network=network.monitor_mode, ports=network.ports,
+            log_settings=lifecycle.log_settings(container).to_json())
         user = network.monitor_mode == container_spec.USER_NETWORK
         if user:  # the monitor makes no network; the engine wires it once the namespace exists
             monitor = dataclasses.replace(monitor, network="none", ports=[])
