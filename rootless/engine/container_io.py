@@ -35,11 +35,18 @@ def log_chunks(container: Container, is_running: Callable[[], bool], *, stdout: 
                tail: str, since: Optional[str], until: Optional[str], timestamps: bool) -> Iterator[bytes]:
     """The container's log as docker's /logs body (stdcopy frames unless TTY).
 
-    Raises FailedPrecondition in moby's words when its driver keeps nothing to read (none).
+    Raises FailedPrecondition in moby's words when its driver keeps nothing to read (none),
+    here and not in the generator: before the answer's status line goes out.
     """
     refusal = log_drivers.readable(container.log_driver, container.log_options)
     if refusal is not None:
         raise FailedPrecondition(refusal, hint=f"its log driver is {container.log_driver}")
+    return _log_chunks(container, is_running, stdout=stdout, stderr=stderr, follow=follow, tail=tail,
+                       since=since, until=until, timestamps=timestamps)
+
+
+def _log_chunks(container: Container, is_running: Callable[[], bool], *, stdout: bool, stderr: bool, follow: bool,
+                tail: str, since: Optional[str], until: Optional[str], timestamps: bool) -> Iterator[bytes]:
     if tail in ("", "all"):
         tail_n: Optional[int] = None
     else:
