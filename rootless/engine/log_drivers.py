@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from typing import Any, Dict, Optional, Type
+from typing import Any, Dict, List, Optional, Type
 
 from rootless.errors import FailedPrecondition, InvalidArgument, RootlessError
 from rootless.runtime.logs import JOURNAL_SOCKET, LogSettings
@@ -118,6 +118,15 @@ def require_journal(path: str, kind: Type[RootlessError] = FailedPrecondition) -
         raise kind(f"logger: journald log driver: {path}: no such socket: this user's systemd journal "
                    "is not reachable (no systemd-journald here)",
                    hint="use --log-driver json-file or local, and `rootless logs`")
+
+
+def available(journal_socket: str = JOURNAL_SOCKET) -> List[str]:
+    """The drivers `info` lists (Plugins.Log): journald only where its socket is."""
+    try:
+        require_journal(journal_socket)
+    except FailedPrecondition:
+        return ["json-file", "local", "none"]
+    return ["journald", "json-file", "local", "none"]
 
 
 def readable(driver: str, options: Dict[str, str]) -> Optional[str]:

@@ -46,3 +46,10 @@ def test_system_prune_without_volumes_leaves_them(invoke, fake_client) -> None: 
 def test_until_with_volumes_is_refused_as_docker_does(invoke, fake_client) -> None:  # type: ignore[no-untyped-def]
     result = invoke("system", "prune", "--volumes", "--filter", "until=1h", "-f")
     assert result.exit_code == 2 and 'The "until" filter is not supported with "--volumes"' in result.output
+
+
+def test_builder_prune_passes_filters_and_all(invoke, fake_client) -> None:  # type: ignore[no-untyped-def]
+    fake_client.answers["prune_builds"] = {"CachesDeleted": ["abc"], "SpaceReclaimed": 2000}
+    result = invoke("builder", "prune", "-f", "--filter", "until=24h")
+    assert result.output == "Deleted build cache objects:\nabc\nTotal reclaimed space: 2kB\n"
+    assert fake_client.called("prune_builds")[0] == (({"until": ["24h"]},), {"all": False})
