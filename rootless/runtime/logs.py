@@ -224,7 +224,9 @@ class JournalWriter(LineWriter):
         self.socket_path = socket_path
         self.fields = dict(fields)
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-        self._socket.settimeout(1.0)  # a journal that stalls loses lines; the container never stalls on it
+        # Never blocking: a journal that can't keep up loses lines (the file keeps them), the
+        # monitor's loop, and so the container's output, never waits for it.
+        self._socket.setblocking(False)
         self._warned = False
 
     def close(self) -> None:
