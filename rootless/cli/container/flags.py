@@ -46,7 +46,7 @@ CREATE_OPTIONS: List[Callable[[Any], Any]] = [
     click.option("--shm-size", help="Size of /dev/shm."),
     click.option("--add-host", **_MULTI, help="Add a custom host-to-IP mapping (host:ip)."),
     click.option("--dns", **_MULTI, help="Set custom DNS servers."),
-    click.option("--log-driver", help="Logging driver for the container (json-file)."),
+    click.option("--log-driver", help="Logging driver for the container (json-file, local, journald, none)."),
     click.option("--log-opt", **_MULTI, help="Log driver options (max-size=10m, max-file=3)."),
     click.option("--stop-signal", help="Signal to stop the container."),
     click.option("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container."),
