@@ -32,6 +32,7 @@ PREFIX = "container:"
 IPC_MODES = ("", "private", "shareable", "none", "host")
 PID_MODES = ("", "host")
 SHM_DIR = "shm"
+MAX_CHAIN = 16  # container:X where X joins another: ids are resolved at create, so no cycle, but bounded
 ETC_FILES = {"/etc/hostname": "hostname", "/etc/hosts": "hosts", "/etc/resolv.conf": "resolv.conf"}
 Lookup = Callable[[str], Container]  # Containers.get: NotFound "No such container: x"
 W = TypeVar("W", bound=types.WireStruct)
@@ -168,8 +169,14 @@ def _network_fields(container: Container, lookup: Lookup) -> Dict[str, Any]:
     if name is None or container.network_disabled:
         return {}
     x = _running(lookup, container, name, "network")
-    return {"netns_path": f"/proc/{x.pid}/ns/net", "hostname": x.hostname, "domainname": x.domainname,
-            "etc_files": {dest: os.path.join(x.dir, file) for dest, file in ETC_FILES.items()}}
+    owner = x
+    for _ in range(MAX_CHAIN):  # X may itself use Z's network: Z's name and files are the ones in use
+        further = other(owner.network_mode)
+        if further is None:
+            break
+        owner = lookup(further)
+    return {"netns_path": f"/proc/{x.pid}/ns/net", "hostname": owner.hostname, "domainname": owner.domainname,
+            "etc_files": {dest: os.path.join(owner.dir, file) for dest, file in ETC_FILES.items()}}
 
 
 def at_start(container: Container, lookup: Lookup) -> Dict[str, Any]:

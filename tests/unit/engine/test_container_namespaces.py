@@ -46,6 +46,15 @@ def test_the_sidecar_joins_the_running_containers_namespaces_and_its_etc_files(w
     assert world.runtime.processes[side.id].monitor.network == "none"  # no slirp4netns of its own
 
 
+def test_a_sidecar_of_a_sidecar_gets_the_files_of_the_namespaces_owner(world: World) -> None:
+    web = world.run("web", Hostname="webhost", HostConfig={"NetworkMode": "bridge"})
+    side = world.run("side", HostConfig={"NetworkMode": "container:web"})
+    third = world.run("third", HostConfig={"NetworkMode": "container:side"})
+    options = world.runtime.processes[third.id].options
+    assert options.netns_path == f"/proc/{side.pid}/ns/net" and options.hostname == "webhost"
+    assert options.etc_files["/etc/hosts"] == os.path.join(web.dir, "hosts")
+
+
 def test_joining_a_container_that_does_not_run_fails_at_start_as_dockerd(world: World) -> None:
     world.create("web", HostConfig={"NetworkMode": "bridge"})
     side = world.create("side", HostConfig={"NetworkMode": "container:web"})
