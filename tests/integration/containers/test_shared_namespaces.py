@@ -159,8 +159,14 @@ def test_ipc_container_shares_sysv_and_posix_shm_of_a_shareable_container(engine
         refused = engine.docker("run", "--rm", "--ipc", "container:ns-private", busybox, "true", check=False)
         assert refused.returncode != 0 and "non-shareable IPC" in refused.stderr, refused.stderr
         assert engine.docker("inspect", "-f", "{{.HostConfig.IpcMode}}", "ns-private").stdout.strip() == "private"
+        engine.docker("restart", "-t", "1", "ns-ipc")  # a fresh /dev/shm at each start, as dockerd's
+        again = engine.docker("run", "--rm", "--ipc", "container:ns-ipc", busybox, "ls", "/dev/shm").stdout
+        assert again.strip() == ""
     finally:
+        ipc_id = engine.docker("inspect", "-f", "{{.Id}}", "ns-ipc", check=False).stdout.strip()
         engine.docker("rm", "-f", "ns-ipc", "ns-private", check=False)
+    mounts = engine.unshare("cat", "/proc/self/mountinfo").stdout
+    assert ipc_id and ipc_id not in mounts  # rm took the engine's shm tmpfs of the container
 
 
 def test_ipc_host_sees_the_hosts_shm_and_none_has_no_shm(engine: Engine, busybox: str) -> None:
@@ -197,3 +203,18 @@ def test_devices_the_user_can_open_are_bound_and_others_refused(engine: Engine, 
     kmsg = engine.docker("run", "--rm", "--device", "/dev/kmsg:r", busybox, "sh", "-c",
                          "test -c /dev/kmsg && echo bound").stdout
     assert kmsg.strip() == "bound"
+
+
+def test_a_sidecar_of_a_container_on_a_user_network_shares_its_address(engine: Engine, busybox: str) -> None:
+    engine.docker("network", "create", "ns-net")
+    engine.docker("run", "-d", "--name", "ns-netweb", "--network", "ns-net", busybox, "sh", "-c", SERVE)
+    try:
+        fetched = _fetch(engine, busybox, "--network", "container:ns-netweb")
+        assert fetched.stdout.strip() == "hello-from-web", fetched.stderr
+        address = engine.docker("inspect", "-f", "{{(index .NetworkSettings.Networks \"ns-net\").IPAddress}}",
+                                "ns-netweb").stdout.strip()
+        seen = engine.docker("run", "--rm", "--network", "container:ns-netweb", busybox, "ip", "-4", "addr").stdout
+        assert f"inet {address}/" in seen, seen
+    finally:
+        engine.docker("rm", "-f", "ns-netweb", check=False)
+        engine.docker("network", "rm", "ns-net", check=False)
