@@ -91,7 +91,7 @@ def resolve_request(request: types.ContainerCreate, lookup: Lookup) -> types.Con
         name = other(getattr(host, field) or "")
         if name:
             modes[field] = PREFIX + lookup(name).id
-    changed = dataclasses.replace(request, HostConfig=_with(host, **modes))
+    changed = _with(request, HostConfig=_with(host, **modes))
     if host.NetworkMode == "host" and not request.Hostname:
         # dockerd: a container on the host's network has the host's name (its UTS namespace stays its own)
         changed = _with(changed, Hostname=socket.gethostname())
