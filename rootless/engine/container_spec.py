@@ -248,7 +248,7 @@ def mount_requests(container: Container) -> List[MountRequest]:
         read_only = "ro" in options
         requests.append(MountRequest(destination, source, mount_options(read_only, options), read_only,
                                      copy="nocopy" not in options))
-    for spec, no_copy in zip(container.api_mounts, _no_copy_flags(container)):
+    for spec, no_copy in zip(container.api_mounts, container.no_copy_mounts):
         if spec.type != "tmpfs":
             requests.append(dataclasses.replace(api_mount_request(spec), copy=not no_copy))
     destinations = [r.destination for r in requests]
@@ -263,12 +263,6 @@ def mount_requests(container: Container) -> List[MountRequest]:
         if destination not in destinations:
             requests.append(MountRequest(destination, "", ("rbind", "rw"), False))
     return requests
-
-
-def _no_copy_flags(container: Container) -> List[bool]:
-    """VolumeOptions.NoCopy of each HostConfig.Mounts entry (--mount ...,volume-nocopy), in order."""
-    return [bool(((spec or {}).get("VolumeOptions") or {}).get("NoCopy"))
-            for spec in container.host_config.get("Mounts") or []]
 
 
 VOLUMES_FROM_KEY = "VolumesFrom"  # the record's Internal: --volumes-from resolved once, at create

@@ -103,8 +103,8 @@ class ContainerVolumes:
         Raises NotFound for an unknown container, InvalidArgument for a bad mode.
         """
         inherited: List[Dict[str, Any]] = []
-        for entry in container.host_config.get("VolumesFrom") or []:
-            ref, _, mode = str(entry).partition(":")
+        for entry in container.volumes_from:
+            ref, _, mode = entry.partition(":")
             modes = [m for m in mode.split(",") if m and m not in ("z", "Z")]
             if any(m not in ("ro", "rw") for m in modes) or len(modes) > 1:
                 raise InvalidArgument(f"invalid mode: {mode}", hint="--volumes-from takes CONTAINER[:ro|rw]")
