@@ -206,7 +206,10 @@ HOST_CONFIG: Dict[str, Support] = {
     "StorageOpt": refused("per-container storage options (size quotas) are " + YET,
                           shown=lambda opts: ", ".join(f"{k}={v}" for k, v in sorted((opts or {}).items()))),
     "Tmpfs": applied(), "UTSMode": refused("sharing the host's UTS namespace is " + YET),
-    "UsernsMode": refused("every container runs in the user's own user namespace"),
+    "UsernsMode": applied("keep-id[:uid=U,gid=G] (podman's): a nested user namespace keeping the user's ids "
+                          "(engine/container_userns.py)", lambda mode: mode == "" or str(mode).startswith("keep-id"),
+                          "an unprivileged engine has no host user namespace; every container runs in the "
+                          "user's own (podman's keep-id is available)"),
     "ShmSize": applied(), "Sysctls": applied(),
     "Runtime": applied(ONE_RUNTIME, one_of(*RUNTIME_NAMES), ONE_RUNTIME),
     "Isolation": refused("Linux has only the default isolation", also=("default",)),

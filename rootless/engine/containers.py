@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Set, Tuple
 
 from rootless.api import types
 from rootless.config import Paths
-from rootless.engine import container_namespaces, container_plan, container_spec, lifecycle
+from rootless.engine import container_namespaces, container_plan, container_spec, container_userns, lifecycle
 from rootless.engine.container_io import AttachSession
 from rootless.engine.container_networks import ContainerNetworks
 from rootless.engine.container_model import PLAN_KEY, Container, new_record, now_rfc3339
@@ -234,12 +234,13 @@ class Containers(ContainerReads):
     def _prepare(self, container: Container, image: ImageRecord, networking: types.NetworkingConfig) -> None:
         """The plan, made once: volumes for the container's life, its rootfs, its networks."""
         try:
+            shift = container_userns.rootfs_shift(container_userns.keep_id_of(container))
             self.volumes.resolve_volumes_from(container, self.get)
             requests = container_spec.mount_requests(container)
             made: List[Dict[str, Any]] = []
             container.mounts = made  # filled as volumes are made: a failed create removes them
             self.volumes.mount_points(requests, {}, made)
-            self.runtime.prepare_rootfs(container.id, image)
+            self.runtime.prepare_rootfs(container.id, image, shift)
             self._attach_at_create(container, networking)
         except BaseException:
             self._remove_anonymous_volumes(container)
@@ -412,6 +413,7 @@ class Containers(ContainerReads):
         options = container_plan.spec_options(plan, rootfs, etc_files, mounts, self.host.cgroup,
                                               list(self.host.hooks_dirs))
         options = dataclasses.replace(options, **container_namespaces.at_start(container, self.get))
+        options = container_userns.apply(container, options)
         container_spec.ensure_workdir(rootfs, options.cwd)
         return options
 
