@@ -140,3 +140,14 @@ def test_a_daemon_killed_mid_copy_up_leaves_a_volume_the_next_start_fills(fresh_
     assert fresh_engine.docker("start", "-a", "cu-crash").stdout.split() == ["app.conf", "link", "sub"]
     volume_dir = os.path.dirname(data)
     assert not [n for n in os.listdir(volume_dir) if n.startswith(".copyup-")]
+
+
+def test_copy_up_for_a_keep_id_container_keeps_the_owners_it_sees(engine: Engine, pulled: str) -> None:
+    """The rootfs of a keep-id container shows the image's owners; its new volume shows the same ones."""
+    try:
+        out = engine.cli("run", "--rm", "--userns=keep-id", "--user", "0", "-v", "cu-keepid:/srv/data", pulled,
+                         "stat", "-c",
+                         "%u:%g %a", "/srv/data", "/srv/data/app.conf", "/srv/data/sub/deep").stdout
+        assert out.splitlines() == ["1000:1000 750", "1000:1000 640", "33:33 600"]
+    finally:
+        engine.docker("volume", "rm", "-f", "cu-keepid", check=False)
