@@ -83,3 +83,10 @@ def test_keep_id_in_our_cli_and_host_refused(engine: Engine, busybox: str) -> No
     assert out.strip() == str(engine.user.uid)
     result = engine.docker("run", "--rm", "--userns=host", busybox, "true", check=False)
     assert result.returncode != 0 and "UsernsMode" in result.stderr and "no host user namespace" in result.stderr
+
+
+def test_keep_id_container_has_its_network(engine: Engine, busybox: str) -> None:
+    """slirp4netns joins a network namespace that the nested user namespace owns."""
+    out = engine.cli("run", "--rm", "--userns=keep-id", busybox, "sh", "-c",
+                     "ip -o -4 addr show | grep -v ' lo ' | wc -l; hostname -i").stdout.split()
+    assert out[0] == "1" and out[1].startswith("10.0.2.")
