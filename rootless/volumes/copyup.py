@@ -154,12 +154,13 @@ def _copy_data(source: int, target: int) -> None:
         except (OSError, AttributeError):  # another filesystem on an older kernel; Python < 3.8
             chunk = os.read(source, CHUNK)
             done = len(chunk)
-            fs_write_all(target, chunk)
+            _write_all(target, chunk)
         if done == 0:
             return
 
 
-def fs_write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write until all of data is written (a short write is legal)."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]

@@ -311,6 +311,7 @@ class VolumeStore:
 
 def _mounted(path: str) -> bool:
     """Whether path is a mount point (os.path.ismount misses a bind on the same filesystem)."""
+    path = os.path.realpath(path)  # mountinfo shows resolved paths: a symlinked store root must match
     with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
         for line in f:
             fields = line.split()
