@@ -141,6 +141,7 @@ def _copy_file(source: int, target: int, name: str, links: Links, rel: str, top:
         with closing(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                              0o600, dir_fd=target)) as out:
             _copy_data(fd, out)
+            crash_point("volume-copyup:mid-copy")  # the tests' SIGKILL with the copy half done
             _set_meta(out, info, by_path=False)
             _copy_xattrs(fd, out)
         if info.st_nlink > 1:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 
 import pytest
 
@@ -124,7 +126,8 @@ def test_a_symlink_out_of_the_rootfs_resolves_inside_it(engine: Engine, pulled: 
         os.rmdir(HOST_SECRET_DIR)
 
 
-@pytest.mark.parametrize("point", ["volume-copyup:before-rename", "volume-copyup:before-record"])
+@pytest.mark.parametrize("point", ["volume-copyup:mid-copy", "volume-copyup:before-rename",
+                                   "volume-copyup:before-record"])
 def test_a_daemon_killed_mid_copy_up_leaves_a_volume_the_next_start_fills(fresh_engine: Engine,
                                                                           copyup_image: str, point: str) -> None:
     fresh_engine.stop()
@@ -136,7 +139,7 @@ def test_a_daemon_killed_mid_copy_up_leaves_a_volume_the_next_start_fills(fresh_
     fresh_engine.cli("info")  # a new daemon, without the crash point
     data = _mountpoint(fresh_engine, "cu-crash")
     left = sorted(os.listdir(data))  # empty, or full: never half
-    assert left == ([] if point.endswith("before-rename") else ["app.conf", "link", "sub"])
+    assert left == ([] if point != "volume-copyup:before-record" else ["app.conf", "link", "sub"])
     assert fresh_engine.docker("start", "-a", "cu-crash").stdout.split() == ["app.conf", "link", "sub"]
     volume_dir = os.path.dirname(data)
     assert not [n for n in os.listdir(volume_dir) if n.startswith(".copyup-")]
@@ -151,3 +154,31 @@ def test_copy_up_for_a_keep_id_container_keeps_the_owners_it_sees(engine: Engine
         assert out.splitlines() == ["1000:1000 750", "1000:1000 640", "33:33 600"]
     finally:
         engine.docker("volume", "rm", "-f", "cu-keepid", check=False)
+
+
+def test_compose_named_volume_is_filled_from_the_image(engine: Engine, pulled: str) -> None:
+    """docker-compose 1.29: a service's named volume over an image directory starts with its content."""
+    compose = shutil.which("docker-compose") or "/usr/bin/docker-compose"
+    if not os.path.exists(compose):
+        pytest.skip("docker-compose is not installed (setup-host.sh --tests installs it)")
+    context = tempfile.mkdtemp(prefix="copyup-compose-", dir="/tmp")
+    os.chmod(context, 0o755)
+    with open(os.path.join(context, "docker-compose.yml"), "w") as f:
+        f.write(f"""version: '2.1'
+services:
+  app:
+    image: {pulled}
+    command: cat /srv/data/app.conf
+    volumes: ["appdata:/srv/data"]
+volumes:
+  appdata: {{}}
+""")
+    args = [compose, "-p", "cuproj", "-f", os.path.join(context, "docker-compose.yml")]
+    try:
+        engine.user.run([*args, "up", "--no-color"], env=engine.env, timeout=120)
+        assert engine.docker("logs", "cuproj_app_1").stdout == "port=80\n"
+        out = engine.docker("run", "--rm", "-v", "cuproj_appdata:/v", pulled, "ls", "/v").stdout
+        assert out.split() == ["app.conf", "link", "sub"]
+    finally:
+        engine.user.run([*args, "down", "-v", "-t", "1"], env=engine.env, timeout=120, check=False)
+        shutil.rmtree(context, ignore_errors=True)

@@ -126,3 +126,21 @@ def test_volumes_from_in_our_cli(engine: Engine, busybox: str) -> None:
     finally:
         engine.cli("rm", "-v", "vf-cli-source")
         engine.cli("volume", "rm", "vf-cli")
+
+
+def test_volumes_from_is_resolved_once_at_create(engine: Engine, busybox: str) -> None:
+    """As docker: the consumer keeps its mounts after the source container is removed."""
+    engine.docker("create", "--name", "vf-once-src", "-v", "vf-once:/data", busybox, "true")
+    engine.docker("create", "--name", "vf-once-user", "--volumes-from", "vf-once-src", busybox,
+                  "sh", "-c", "echo kept > /data/f; cat /data/f")
+    try:
+        engine.docker("rm", "vf-once-src")
+        assert engine.docker("start", "-a", "vf-once-user").stdout == "kept\n"
+        mounts = engine.docker("inspect", "-f", "{{range .Mounts}}{{.Name}} {{.Destination}}{{end}}",
+                               "vf-once-user").stdout.strip()
+        assert mounts == "vf-once /data"
+        result = engine.docker("volume", "rm", "vf-once", check=False)
+        assert result.returncode != 0 and "volume is in use" in result.stderr
+    finally:
+        engine.docker("rm", "-f", "-v", "vf-once-user", check=False)
+        engine.docker("volume", "rm", "-f", "vf-once", check=False)
