@@ -314,7 +314,8 @@ VOLUME_OPTIONS: Dict[str, Support] = {
     "NoCopy": applied("a new volume is not filled from the image's directory (volumes/copyup.py)"),
     "Labels": applied("labels of the volume when this creates it"),
     "Subpath": refused("mounting a volume's subpath is " + YET),
-    "DriverConfig": refused("only the local volume driver without options exists", ok=_local_driver),
+    "DriverConfig": refused("driver options in a mount are not supported; make the volume first with "
+                            "volume create --opt (tmpfs and bind volumes)", ok=_local_driver),
 }
 TMPFS_OPTIONS: Dict[str, Support] = {
     "SizeBytes": applied("size= of the tmpfs", lambda size: size >= 0, "a size can't be negative"), "Mode": applied("mode= of the tmpfs"),
