@@ -184,7 +184,8 @@ HOST_CONFIG: Dict[str, Support] = {
         "bridge, host, none, a user network, or container:<name|id>: its network namespace, joined at start"),
     "PortBindings": applied(), "RestartPolicy": applied(), "AutoRemove": applied(),
     "VolumeDriver": refused("only the local volume driver exists", also=("local",)),
-    "VolumesFrom": refused("--volumes-from is " + YET),
+    "VolumesFrom": applied("the other containers' binds and volumes, resolved at create "
+                           "(engine/container_volumes.py)"),
     "ConsoleSize": Support(CLIENT, "the docker CLI resizes the TTY right after start (POST /resize)"),
     "Annotations": applied("OCI spec annotations; shown by inspect"),
     "CapAdd": applied(), "CapDrop": applied(),
@@ -206,7 +207,10 @@ HOST_CONFIG: Dict[str, Support] = {
     "StorageOpt": refused("per-container storage options (size quotas) are " + YET,
                           shown=lambda opts: ", ".join(f"{k}={v}" for k, v in sorted((opts or {}).items()))),
     "Tmpfs": applied(), "UTSMode": refused("sharing the host's UTS namespace is " + YET),
-    "UsernsMode": refused("every container runs in the user's own user namespace"),
+    "UsernsMode": applied("keep-id[:uid=U,gid=G] (podman's): a nested user namespace keeping the user's ids "
+                          "(engine/container_userns.py)", lambda mode: mode == "" or str(mode).startswith("keep-id"),
+                          "an unprivileged engine has no host user namespace; every container runs in the "
+                          "user's own (podman's keep-id is available)"),
     "ShmSize": applied(), "Sysctls": applied(),
     "Runtime": applied(ONE_RUNTIME, one_of(*RUNTIME_NAMES), ONE_RUNTIME),
     "Isolation": refused("Linux has only the default isolation", also=("default",)),
@@ -308,10 +312,11 @@ BIND_OPTIONS: Dict[str, Support] = {
     "ReadOnlyForceRecursive": refused("choosing how read-only applies to submounts is " + YET),
 }
 VOLUME_OPTIONS: Dict[str, Support] = {
-    "NoCopy": applied("rootless never copies image content into a volume"),
+    "NoCopy": applied("a new volume is not filled from the image's directory (volumes/copyup.py)"),
     "Labels": applied("labels of the volume when this creates it"),
     "Subpath": refused("mounting a volume's subpath is " + YET),
-    "DriverConfig": refused("only the local volume driver without options exists", ok=_local_driver),
+    "DriverConfig": refused("driver options in a mount are not supported; make the volume first with "
+                            "volume create --opt (tmpfs and bind volumes)", ok=_local_driver),
 }
 TMPFS_OPTIONS: Dict[str, Support] = {
     "SizeBytes": applied("size= of the tmpfs", lambda size: size >= 0, "a size can't be negative"), "Mode": applied("mode= of the tmpfs"),
@@ -378,7 +383,8 @@ TABLE: Dict[Type[types.WireStruct], Dict[str, Support]] = {
     types.ExecStart: {"Detach": applied(), "Tty": applied("frames the output (stdcopy or raw), as dockerd"),
                       "ConsoleSize": Support(CLIENT, "the docker CLI resizes the exec's TTY right after start")},
     types.VolumeCreate: {"Name": applied(), "Driver": applied("local; others are refused"),
-                         "DriverOpts": refused("options of the local driver (type, device, o) are " + YET),
+                         "DriverOpts": applied("type=tmpfs and type=none,o=bind mounted at first use; "
+                                               "volumes/options.py refuses the rest"),
                          "Labels": applied(), "ClusterVolumeSpec": refused("cluster volumes need swarm mode")},
     types.NetworkCreate: NETWORK_CREATE, types.IPAM: IPAM, types.IPAMConfig: IPAM_CONFIG,
     types.ConfigReference: {"Network": within("NetworkCreate.ConfigFrom")},

@@ -478,6 +478,22 @@ class Container:
         return [_api_mount(spec) for spec in self.host_config.get("Mounts") or []]
 
     @property
+    def no_copy_mounts(self) -> List[bool]:
+        """VolumeOptions.NoCopy of each HostConfig.Mounts entry (--mount ...,volume-nocopy), in order."""
+        return [bool(((spec or {}).get("VolumeOptions") or {}).get("NoCopy"))
+                for spec in self.host_config.get("Mounts") or []]
+
+    @property
+    def volumes_from(self) -> List[str]:
+        """HostConfig.VolumesFrom: "container[:ro|rw]" entries."""
+        return _strings(self.host_config.get("VolumesFrom"))
+
+    @property
+    def userns_mode(self) -> str:
+        """HostConfig.UsernsMode: "" (container root = the user) or podman's "keep-id[:uid=U,gid=G]"."""
+        return str(self.host_config.get("UsernsMode") or "")
+
+    @property
     def tmpfs(self) -> Dict[str, str]:
         """HostConfig.Tmpfs (--tmpfs): destination -> docker's option string."""
         return {str(dest): str(opts or "") for dest, opts in (self.host_config.get("Tmpfs") or {}).items()}

@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Set, Tuple
 
 from rootless.api import types
 from rootless.config import Paths
-from rootless.engine import container_namespaces, container_plan, container_spec, lifecycle
+from rootless.engine import container_namespaces, container_plan, container_spec, container_userns, lifecycle
 from rootless.engine.container_io import AttachSession
 from rootless.engine.container_networks import ContainerNetworks
 from rootless.engine.container_model import PLAN_KEY, Container, new_record, now_rfc3339
@@ -237,11 +237,13 @@ class Containers(ContainerReads):
     def _prepare(self, container: Container, image: ImageRecord, networking: types.NetworkingConfig) -> None:
         """The plan, made once: volumes for the container's life, its rootfs, its networks."""
         try:
+            shift = container_userns.rootfs_shift(container_userns.keep_id_of(container))
+            self.volumes.resolve_volumes_from(container, self.get)
             requests = container_spec.mount_requests(container)
             made: List[Dict[str, Any]] = []
             container.mounts = made  # filled as volumes are made: a failed create removes them
             self.volumes.mount_points(requests, {}, made)
-            self.runtime.prepare_rootfs(container.id, image)
+            self.runtime.prepare_rootfs(container.id, image, shift)
             self._attach_at_create(container, networking)
         except BaseException:
             self._remove_anonymous_volumes(container)
@@ -411,14 +413,15 @@ class Containers(ContainerReads):
                       network: container_spec.NetworkSetup) -> runtime_spec.SpecOptions:
         """The plan with what exists only now: the rootfs, the /etc files, the volumes' paths."""
         etc_files = container_spec.write_etc_files(container, network)
-        mounts = self._mounts(container)
+        mounts = self._mounts(container, rootfs)
         options = container_plan.spec_options(plan, rootfs, etc_files, mounts, self.host.cgroup,
                                               list(self.host.hooks_dirs))
         options = dataclasses.replace(options, **container_namespaces.at_start(container, self.get))
+        options = container_userns.apply(container, options)
         container_spec.ensure_workdir(rootfs, options.cwd)
         return options
 
-    def _mounts(self, container: Container) -> List[runtime_spec.Mount]:
+    def _mounts(self, container: Container, rootfs: str) -> List[runtime_spec.Mount]:
         """Binds and volumes as recorded at create; a record from before that gets them now, once."""
         requests = container_spec.mount_requests(container)
         recorded = {m.destination: m for m in container.mount_points()}
@@ -429,8 +432,7 @@ class Containers(ContainerReads):
                 container.mounts = made
                 container.save()
             recorded = {m.destination: m for m in container.mount_points()}
-        return [runtime_spec.Mount(r.destination, recorded[r.destination].source, "bind", r.options)
-                for r in requests]
+        return self.volumes.spec_mounts(rootfs, requests, recorded)
 
     def _start_failed(self, container: Container, exc: RootlessError) -> None:
         """Record the failure like docker (exit 126/127/128) and release everyone waiting."""

@@ -174,6 +174,9 @@ class SpecOptions:
     # engine fills it from HostConfig.DeviceRequests (Driver "cdi") once the API accepts them.
     cdi_devices: List[str] = field(default_factory=list)
     cdi_spec_dirs: Optional[List[str]] = None  # None: cdi.SPEC_DIRS
+    # (container id, engine id, count): a user namespace of its own (--userns=keep-id); none: ours
+    uid_mappings: List[Tuple[int, int, int]] = field(default_factory=list)
+    gid_mappings: List[Tuple[int, int, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -725,7 +728,16 @@ def build_linux(options: SpecOptions, security: SecurityOptions, caps: Sequence[
         linux["resources"] = resources
     if options.cgroups_path and options.cgroup.limits_supported:
         linux["cgroupsPath"] = options.cgroups_path
+    if options.uid_mappings:
+        add_user_namespace(linux, options)
     return linux
+
+
+def add_user_namespace(linux: Linux, options: SpecOptions) -> None:
+    """A user namespace nested in ours (keep-id): crun, root here, writes its maps."""
+    linux["namespaces"] = [*linux["namespaces"], {"type": "user"}]
+    linux["uidMappings"] = [{"containerID": c, "hostID": h, "size": n} for c, h, n in options.uid_mappings]
+    linux["gidMappings"] = [{"containerID": c, "hostID": h, "size": n} for c, h, n in options.gid_mappings]
 
 
 def _has_bind_mounts(options: SpecOptions) -> bool:

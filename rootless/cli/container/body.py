@@ -37,6 +37,8 @@ class CreateOptions:
     volume: Sequence[str] = ()
     mount: Sequence[str] = ()
     tmpfs: Sequence[str] = ()
+    volumes_from: Sequence[str] = ()
+    userns: Optional[str] = None
     network: Optional[str] = None
     network_alias: Sequence[str] = ()
     pid: Optional[str] = None
@@ -216,6 +218,7 @@ def build_host_config(opts: CreateOptions, read_file: Callable[[str], str], cwd:
         "SecurityOpt": _security_opts(opts, read_file),
         "Tmpfs": dict(parse.parse_tmpfs(t) for t in opts.tmpfs) or None,
     }
+    host.update(_volumes_from_and_userns(opts))
     if opts.init:
         host["Init"] = True
     host.update(_namespaces_and_devices(opts))
@@ -230,6 +233,16 @@ def _namespaces_and_devices(opts: CreateOptions) -> Dict[str, Any]:
     return {"PidMode": opts.pid or "", "IpcMode": opts.ipc or "",
             "Devices": [parse.parse_device(d) for d in opts.device],
             "DeviceCgroupRules": list(opts.device_cgroup_rule) or None}
+
+
+def _volumes_from_and_userns(opts: CreateOptions) -> Dict[str, Any]:
+    """--volumes-from and --userns, only when given (the docker CLI's defaults stay as they were)."""
+    host: Dict[str, Any] = {}
+    if opts.volumes_from:
+        host["VolumesFrom"] = [parse.parse_volumes_from(v) for v in opts.volumes_from]
+    if opts.userns:
+        host["UsernsMode"] = parse.parse_userns(opts.userns)
+    return host
 
 
 def build_networking_config(opts: CreateOptions) -> Dict[str, Any]:

@@ -31,6 +31,8 @@ CREATE_OPTIONS: List[Callable[[Any], Any]] = [
     click.option("-v", "--volume", **_MULTI, help="Bind mount a volume (src:dst[:opts] or /anon)."),
     click.option("--mount", **_MULTI, help="Attach a mount (type=bind|volume|tmpfs,source=..,target=..)."),
     click.option("--tmpfs", **_MULTI, help="Mount a tmpfs directory (/path[:options])."),
+    click.option("--volumes-from", **_MULTI, help="Mount volumes from the specified container(s) (NAME[:ro|rw])."),
+    click.option("--userns", help="User namespace: keep-id[:uid=U,gid=G] maps your ids into the container."),
     click.option("--network", "--net", "network", help="Connect to a network (bridge, host, none, NAME, container:<name|id>)."),
     click.option("--network-alias", **_MULTI, help="Add a network-scoped alias."),
     click.option("--pid", help="PID namespace to use (host, container:<name|id>)."),

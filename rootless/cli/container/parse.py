@@ -146,6 +146,23 @@ def parse_mount_spec(spec: str) -> Dict[str, Any]:
     return mount
 
 
+def parse_volumes_from(spec: str) -> str:
+    """`--volumes-from NAME[:ro|rw]`, checked as the docker CLI does before sending it as is."""
+    name, _, mode = spec.partition(":")
+    if not name or any(m not in ("ro", "rw", "z", "Z") for m in mode.split(",") if mode):
+        raise InvalidArgument(f"invalid volumes-from: {spec!r}: expected CONTAINER[:ro|rw]")
+    return spec
+
+
+def parse_userns(spec: str) -> str:
+    """`--userns` (podman's keep-id[:uid=U,gid=G]; "" the default mapping), sent as HostConfig.UsernsMode."""
+    if spec in ("", "keep-id") or spec.startswith("keep-id:"):
+        return spec
+    if spec == "host":
+        return spec  # the daemon refuses it with its reason
+    raise InvalidArgument(f"invalid userns: {spec!r}: expected keep-id[:uid=UID,gid=GID]")
+
+
 def parse_tmpfs(spec: str) -> Tuple[str, str]:
     """`--tmpfs /run:rw,size=64m` -> ("/run", "rw,size=64m")."""
     path, _, options = spec.partition(":")

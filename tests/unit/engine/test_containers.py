@@ -152,7 +152,7 @@ def test_limits_without_cgroups_are_refused_at_create(world: World) -> None:
 
 
 def test_a_failed_create_leaves_no_record_and_no_volume(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(container_id: str, image: Any) -> None:
+    def broken(container_id: str, image: Any, shift: Any = None) -> None:
         raise ToolError("unpack", "disk full")
 
     monkeypatch.setattr(world.runtime, "prepare_rootfs", broken)
