@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from rootless.engine import container_fs
+from rootless.engine import container_fs, container_top
 from rootless.engine.container_io import log_chunks
 from rootless.engine.container_model import Container
 from rootless.engine.container_runtime import ContainerHost, ContainerRuntime
@@ -40,7 +40,7 @@ class ContainerReads:
     def top(self, container: Container, ps_args: str) -> Dict[str, Any]:
         if not container.running:
             raise Conflict(f"container {container.id} is not running")
-        return container_fs.top_rows(container_fs.processes_in(container.pid))
+        return container_top.top(container.pid, container_top.processes_in(container.pid), ps_args)
 
     def _rootfs(self, container: Container) -> str:
         return self.runtime.mount(container.id)
