@@ -141,6 +141,22 @@ def _place_store(paths: Paths, settings: Settings, plan: "placement.StoragePlan"
     return dataclasses.replace(paths, root=chosen.root), dataclasses.replace(settings, storage_note=chosen.note)
 
 
+def _enter_locked(paths: Paths, settings: Settings
+                  ) -> Tuple[Paths, Settings, Tuple["cgroups.CgroupInfo", "userns.Mapping", fs.FileLock]]:
+    """Into the namespaces, the store placed and locked; the lock comes first where it can (issue 11)."""
+    plan = placement.plan_storage(paths.root, _is_explicit_root(paths.root), os.environ, host_uid())
+    early = _lock_requested_root(paths, plan)
+    try:
+        cgroup = cgroups.place(userns.running_pause(paths))  # v2+systemd: into a delegated scope first
+        mapping = userns.enter(paths, cgroup)
+        paths, settings, lock = _place_and_lock(paths, settings, plan, mapping, early)
+    except BaseException:
+        if early is not None:
+            early.release()
+        raise
+    return paths, settings, (cgroup, mapping, lock)
+
+
 def _place_and_lock(paths: Paths, settings: Settings, plan: "placement.StoragePlan", mapping: "userns.Mapping",
                     early: Optional[fs.FileLock]) -> Tuple[Paths, Settings, fs.FileLock]:
     """The store's real root and its lock: the early one when the store stayed where asked."""
@@ -192,16 +208,7 @@ def serve(paths: Paths, settings: Settings, remote: Optional["RemoteOptions"] = 
     remote = remote or remote_options(settings)
     plan_listeners(remote, paths.socket)  # a refused address stops us before any namespace work
     listener = _systemd_listener()
-    plan = placement.plan_storage(paths.root, _is_explicit_root(paths.root), os.environ, host_uid())
-    early = _lock_requested_root(paths, plan)
-    try:
-        cgroup = cgroups.place(userns.running_pause(paths))  # v2+systemd: into a delegated scope first
-        mapping = userns.enter(paths, cgroup)
-        paths, settings, lock = _place_and_lock(paths, settings, plan, mapping, early)
-    except BaseException:
-        if early is not None:
-            early.release()
-        raise
+    paths, settings, (cgroup, mapping, lock) = _enter_locked(paths, settings)
     try:
         _check_runtime(paths, listener)
         host = HostSetup(

@@ -37,8 +37,8 @@ def run_ps(ps_args: str, pids: List[int]) -> str:
     if result.returncode != 0:
         result = proc.run(["ps", *args], tool="ps", check=False)
     if result.returncode != 0:
-        said = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise InvalidArgument(f"ps_args: ps refused {ps_args!r}: {said[0] if said else 'exit status ' + str(result.returncode)}")
+        said = result.stderr.decode("utf-8", "replace").strip().splitlines() or [f"exit status {result.returncode}"]
+        raise InvalidArgument(f"ps_args: ps refused {ps_args!r}: {said[0]}")
     return result.text
 
 

@@ -5,6 +5,7 @@ import re
 import time
 from typing import List
 
+import docker
 import pytest
 
 from tests.integration.conftest import VENV_PYTHON, Engine
@@ -83,6 +84,9 @@ def test_top_shows_the_containers_user_names_and_start_times(engine: Engine, bus
         assert custom[0].split() == ["PID", "USER", "COMMAND"] and custom[1].split()[1:] == ["app", "sleep", "300"]
         answer = engine.client().containers.get(name).top(ps_args="aux")
         assert answer["Titles"][:3] == ["USER", "PID", "%CPU"] and answer["Processes"][0][0] == "app"
+        with pytest.raises(docker.errors.APIError) as bad:
+            engine.client().containers.get(name).top(ps_args="--no-such-option")
+        assert bad.value.status_code == 400 and "ps_args: ps refused" in str(bad.value.explanation)
         refused = engine.docker("top", name, "-o", "user=PID", check=False)
         assert refused.returncode != 0 and 'specifying "user=PID" is not allowed' in refused.stderr
     finally:
