@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import IO, TYPE_CHECKING, Any, Optional
+from typing import IO, TYPE_CHECKING, Any, Callable, Optional
 
 from rootless.errors import RootlessError, Unavailable
 
@@ -93,7 +93,7 @@ class App:
                 client = self._recorded_daemon() or client
                 if client.socket_path == endpoint.target:
                     daemon = start_daemon(paths, self._storage_root, self.debug)
-                    wait_for_daemon(client, paths, daemon)
+                    client = wait_for_daemon(client, paths, daemon, self._recorded_daemon)
             self._client = client
         return self._client
 
@@ -204,26 +204,31 @@ def _log_tail(path: str) -> str:
     return lines[-1] if lines else ""
 
 
-def wait_for_daemon(client: APIClient, paths: Paths, daemon: Any) -> None:
+def wait_for_daemon(client: APIClient, paths: Paths, daemon: Any,
+                    recorded: Callable[[], Optional[APIClient]]) -> APIClient:
+    """The client of the daemon that serves once ours started: ours, or, when ours lost the store
+    lock to a daemon starting at the same time (possibly from another login style, issue 11), that one."""
+    from rootless.config.running import STORE_BUSY_EXIT
+
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         try:
             client.ping()
-            return
+            return client
         except Unavailable:
-            if daemon.poll() is not None:
-                # It may have lost the lock race to another daemon that now serves.
-                time.sleep(0.05)
-                try:
-                    client.ping()
-                    return
-                except Unavailable:
-                    pass
+            status = daemon.poll()
+            if status == STORE_BUSY_EXIT:
+                winner = recorded()  # it writes its record once it serves
+                if winner is not None:
+                    return winner
+            elif status is not None:
                 raise Unavailable(
                     f"rootlessd exited with status {daemon.returncode}: {_log_tail(paths.daemon_log)}",
                     hint="run 'rootless doctor' to check the host",
                 ) from None
             time.sleep(0.02)
+    if daemon.poll() == STORE_BUSY_EXIT:  # the holder never served: say who it is
+        raise Unavailable(f"rootlessd exited with status {daemon.returncode}: {_log_tail(paths.daemon_log)}")
     raise Unavailable(
         f"rootlessd did not start within {START_TIMEOUT:.0f}s",
         hint=f"see its log: {paths.daemon_log}; 'rootless doctor' checks the host",

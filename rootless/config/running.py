@@ -21,6 +21,9 @@ from rootless.config.paths import BOOT_ID, check_run_dir
 from rootless.errors import PermissionDenied
 
 RECORD_NAME = "daemon.json"
+# rootlessd's exit status when another daemon holds the store lock (sysexits EX_TEMPFAIL): a CLI
+# that started it lost a start race and waits for the winner to serve.
+STORE_BUSY_EXIT = 75
 _MAX_RECORD = 64 * 1024
 
 

@@ -53,8 +53,9 @@ def _lock_store(paths: Paths) -> fs.FileLock:
     try:
         lock.acquire(exclusive=True, blocking=False)
     except FailedPrecondition:
-        raise FailedPrecondition(f"can't lock store: {paths.root}: resource busy",
-                                 hint=_holder_hint(paths)) from None
+        busy = FailedPrecondition(f"can't lock store: {paths.root}: resource busy", hint=_holder_hint(paths))
+        busy.store_busy = True  # type: ignore[attr-defined]  # main() exits with STORE_BUSY_EXIT
+        raise busy from None
     return lock
 
 
@@ -347,6 +348,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         print(f"rootlessd: {exc.message}", file=sys.stderr)
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
-        sys.exit(1)
+        # A CLI that started us waits for the daemon that holds the store instead (cli/app.py).
+        sys.exit(running.STORE_BUSY_EXIT if getattr(exc, "store_busy", False) else 1)
     except KeyboardInterrupt:
         sys.exit(130)
