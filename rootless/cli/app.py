@@ -38,6 +38,7 @@ class App:
         self._settings: Optional[Settings] = None
         self._client: Optional[APIClient] = None
         self._config_error_shown = False
+        self.quiet = False  # shell completion: nothing may reach the terminal (cli/complete.py)
 
     @property
     def settings(self) -> Settings:
@@ -45,7 +46,7 @@ class App:
             from rootless.config import load_settings
 
             self._settings = load_settings()
-            for warning in self._settings.warnings:
+            for warning in () if self.quiet else self._settings.warnings:
                 sys.stderr.write(f"WARNING: {warning}\n")
         return self._settings
 
@@ -145,7 +146,7 @@ class App:
         try:
             root = self._storage_root or self.settings.storage_root
         except RootlessError as exc:
-            if not self._config_error_shown:
+            if not (self._config_error_shown or self.quiet):
                 sys.stderr.write(f"WARNING: {exc.message} (ignored: using the defaults)\n")
                 self._config_error_shown = True
             root = self._storage_root

@@ -62,6 +62,7 @@ def _client(ctx: click.Context) -> Any:
                           tls_cert=params.get("tlscert") or "", tls_key=params.get("tlskey") or "",
                           insecure_tcp=bool(params.get("insecure_tcp")))
     app = App(storage_root=params.get("root"), host_options=options)
+    app.quiet = True
     endpoint = app.endpoint()
     if endpoint.local and not os.path.exists(app.run_paths.socket):
         from rootless.config.running import find_running
