@@ -77,9 +77,6 @@ def info(app: App, fmt: str) -> None:
     data = app.client.info()
     rootless = data.get("Rootless", {})
     app.warn_if_stale(rootless.get("BuildID", ""))
-    # The socket this daemon serves, for DOCKER_HOST=unix://$(rootless info --format '{{.Socket}}'):
-    # it holds without XDG_RUNTIME_DIR and from another login style (issue 11).
-    data.setdefault("Socket", rootless.get("Socket", ""))
     warnings = [f"WARNING: {w}" for w in rootless.get("ConfigWarnings") or []]
     if app.endpoint().local:
         warnings += config_warnings(str(rootless.get("ConfigFile", "")), str(rootless.get("ConfigDigest", "")),
@@ -91,7 +88,9 @@ def info(app: App, fmt: str) -> None:
     elif fmt:
         from rootless.cli.format import render
 
-        click.echo(render(fmt, data))
+        # The socket this daemon serves, for DOCKER_HOST=unix://$(rootless info --format '{{.Socket}}'):
+        # it holds without XDG_RUNTIME_DIR and from another login style (issue 11).
+        click.echo(render(fmt, {**data, "Socket": rootless.get("Socket", "")}))
     else:
         for line in format_info(data):
             click.echo(line)
