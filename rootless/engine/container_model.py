@@ -511,6 +511,24 @@ class Container:
         return [str(device.get("PathOnHost") or "") for device in self.host_config.get("Devices") or []]
 
     @property
+    def pid_mode(self) -> str:
+        return str(self.host_config.get("PidMode") or "")
+
+    @property
+    def ipc_mode(self) -> str:
+        return str(self.host_config.get("IpcMode") or "")
+
+    @property
+    def shm_size(self) -> Optional[int]:
+        return self.host_config.get("ShmSize") or None
+
+    @property
+    def host_devices(self) -> List[Tuple[str, str, str]]:
+        """HostConfig.Devices as (PathOnHost, PathInContainer, CgroupPermissions), CDI names included."""
+        return [(str(d.get("PathOnHost") or ""), str(d.get("PathInContainer") or ""),
+                 str(d.get("CgroupPermissions") or "")) for d in self.host_config.get("Devices") or []]
+
+    @property
     def device_requests(self) -> List[DeviceRequest]:
         return [DeviceRequest(str(r.get("Driver") or ""), r.get("Count"), tuple(_strings(r.get("DeviceIDs"))))
                 for r in self.host_config.get("DeviceRequests") or []]

@@ -79,6 +79,8 @@ def network_setup(container: Container, backend: str) -> NetworkSetup:
         return NetworkSetup("host", "none")
     if mode == "none":
         return NetworkSetup("none", "none")
+    if mode.startswith("container:"):  # another container's namespace, joined at start (container_namespaces)
+        return NetworkSetup("container", "none")
     if backend not in ("slirp4netns", "auto"):
         raise FailedPrecondition(f"network backend {backend}: not supported for containers yet",
                                  hint="set network_backend = \"slirp4netns\" in config.toml")

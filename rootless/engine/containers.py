@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Set, Tuple
 
 from rootless.api import types
 from rootless.config import Paths
-from rootless.engine import container_plan, container_spec, lifecycle
+from rootless.engine import container_namespaces, container_plan, container_spec, lifecycle
 from rootless.engine.container_io import AttachSession
 from rootless.engine.container_networks import ContainerNetworks
 from rootless.engine.container_model import PLAN_KEY, Container, new_record, now_rfc3339
@@ -182,6 +182,7 @@ class Containers(ContainerReads):
         """
         if not request.Image:
             raise InvalidArgument("config: Image is required")
+        request = container_namespaces.resolve_request(request, self.get)  # container:X -> X's id
         image = self.images.get(request.Image)
         container_id = os.urandom(32).hex()
         whole_config = image.config.to_json() if hasattr(image.config, "to_json") else {}
@@ -227,9 +228,7 @@ class Containers(ContainerReads):
         container_spec.check_limits(record, self.host.cgroup)
         container_spec.check_ulimits(record, self.host.spec_host)
         mode = record.network_mode
-        if mode.startswith("container:"):
-            raise InvalidArgument(f"network mode {mode}: not supported yet")
-        if mode not in BUILTIN_NETWORK_MODES:
+        if mode not in BUILTIN_NETWORK_MODES and container_namespaces.other(mode) is None:
             self.networks.get(mode)  # NotFound "network x not found", as docker says
 
     def _prepare(self, container: Container, image: ImageRecord, networking: types.NetworkingConfig) -> None:
@@ -248,6 +247,9 @@ class Containers(ContainerReads):
     def _attach_at_create(self, container: Container, networking: types.NetworkingConfig) -> None:
         """The container's network attachments, recorded (the plumbing reads them at start)."""
         mode = container.network_mode
+        if container_namespaces.other(mode) is not None:
+            container.drop_attachment(mode)  # another container's network: dockerd shows no attachment either
+            return
         if mode not in BUILTIN_NETWORK_MODES:
             requested = (networking.EndpointsConfig or {}).get(mode) or types.EndpointSettings()
             address = (requested.IPAMConfig.IPv4Address if requested.IPAMConfig else "") or None  # --ip
@@ -262,6 +264,7 @@ class Containers(ContainerReads):
     def connect_network(self, container: Container, network_ref: str, aliases: List[str],
                         address: Optional[str]) -> None:
         """docker network connect: the endpoint, recorded in the container at once."""
+        container_namespaces.check_connectable(container)
         network = self.networks.get(network_ref)
         if network.name in container.attachments():  # also the network it was created on (NetworkMode)
             raise Conflict(f"endpoint with name {container.name} already exists in network {network.name}")
@@ -407,6 +410,7 @@ class Containers(ContainerReads):
         mounts = self._mounts(container)
         options = container_plan.spec_options(plan, rootfs, etc_files, mounts, self.host.cgroup,
                                               list(self.host.hooks_dirs))
+        options = dataclasses.replace(options, **container_namespaces.at_start(container, self.get))
         container_spec.ensure_workdir(rootfs, options.cwd)
         return options
 
@@ -431,6 +435,7 @@ class Containers(ContainerReads):
             session.cancel()
         self._unwire(container)
         self.runtime.teardown(container.id)
+        container_namespaces.release(container)
         self._mark_exited(container, code, error=exc.message)
         self.publish(container, "die", exitCode=str(code))
         if container.auto_remove:
@@ -500,6 +505,7 @@ class Containers(ContainerReads):
         code = int(exit_info.get("ExitCode", 255))
         self._unwire(container)
         self.runtime.teardown(container.id)
+        container_namespaces.release(container)
         policy, maximum_retries = container.restart_policy
         restart = not container.auto_remove and lifecycle.should_restart(
             policy, maximum_retries, code, container.restart_count, container.id in self._manually_stopped)
@@ -639,6 +645,7 @@ class Containers(ContainerReads):
 
     def _remove_stopped(self, container: Container, volumes: bool) -> None:
         self.runtime.remove_rootfs(container.id)
+        container_namespaces.release(container)
         self.networks.disconnect_all(container.id)
         if volumes:
             self._remove_anonymous_volumes(container)

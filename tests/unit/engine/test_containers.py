@@ -119,7 +119,7 @@ def test_create_refuses_a_taken_name_an_unknown_image_and_an_unknown_network(wor
         world.containers.create(types.ContainerCreate(Image="nope"), None)
     with pytest.raises(NotFound):
         world.create(HostConfig={"NetworkMode": "nosuchnet"})
-    with pytest.raises(InvalidArgument, match="not supported yet"):
+    with pytest.raises(NotFound, match="No such container: other"):  # container:X needs X
         world.create(HostConfig={"NetworkMode": "container:other"})
     with pytest.raises(InvalidArgument, match="Image is required"):
         world.containers.create(types.ContainerCreate(), None)
