@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from rootless.errors import InvalidArgument
 from rootless.runtime import users
@@ -103,18 +103,43 @@ def top(root_pid: int, pids: List[int], ps_args: str) -> Dict[str, Any]:
     return name_users(table, container_user_names(root_pid), numeric_too=ps_args == DEFAULT_PS_ARGS)
 
 
-def processes_in(pid: int) -> List[int]:
-    """Every process in the pid namespace whose init is pid (seen from our side)."""
+def _ns(pid: int, kind: str) -> Optional[str]:
     try:
-        target = os.readlink(f"/proc/{pid}/ns/pid")
+        return os.readlink(f"/proc/{pid}/ns/{kind}")
     except OSError:
+        return None
+
+
+def _is_pid_ns_init(pid: int) -> bool:
+    """Whether pid is 1 in its innermost pid namespace (NSpid's last entry): the namespace is its own."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return line.split()[-1] == "1"
+    except OSError:
+        pass
+    return False
+
+
+def processes_in(pid: int, others: Sequence[int] = ()) -> List[int]:
+    """The container's processes, without dockerd's cgroup (hosts without delegation have none):
+
+    those in its mount namespace (its own, also with --pid host or --pid container:X, whose pid
+    namespace holds others' processes) and, when it owns its pid namespace, the rest of that
+    (a process that made a mount namespace of its own), less those in the mount namespaces of
+    the containers `others` (pids of their inits) that joined it with --pid container:X.
+    """
+    mnt, pid_ns = _ns(pid, "mnt"), _ns(pid, "pid")
+    if mnt is None:
         return []
+    own_pid_ns = pid_ns if _is_pid_ns_init(pid) else None
+    foreign = {_ns(other, "mnt") for other in others} - {None, mnt}
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            try:
-                if os.readlink(f"/proc/{entry}/ns/pid") == target:
-                    found.append(int(entry))
-            except OSError:
-                continue
+            proc_mnt = _ns(int(entry), "mnt")
+            if proc_mnt == mnt or (own_pid_ns is not None and proc_mnt not in foreign
+                                   and _ns(int(entry), "pid") == own_pid_ns):
+                found.append(int(entry))
     return sorted(found)

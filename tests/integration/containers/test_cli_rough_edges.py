@@ -91,3 +91,21 @@ def test_top_shows_the_containers_user_names_and_start_times(engine: Engine, bus
         assert refused.returncode != 0 and 'specifying "user=PID" is not allowed' in refused.stderr
     finally:
         engine.cli("rm", "-f", name, check=False)
+
+
+def test_top_lists_only_the_containers_processes_when_it_shares_a_pid_namespace(engine: Engine, busybox: str) -> None:
+    """--pid host and --pid container:X: the pid namespace holds others' processes; top does not show them."""
+    owner = engine.cli("run", "-d", busybox, "sleep", "301").stdout.strip()
+    joiner = engine.cli("run", "-d", "--pid", f"container:{owner}", busybox, "sleep", "302").stdout.strip()
+    host = engine.cli("run", "-d", "--pid", "host", busybox, "sleep", "303").stdout.strip()
+    try:
+        def commands(name: str) -> List[str]:
+            return [line.split(None, 7)[7] for line in engine.cli("top", name).stdout.splitlines()[1:]]
+
+        assert commands(owner) == ["sleep 301"]
+        assert commands(joiner) == ["sleep 302"]
+        assert commands(host) == ["sleep 303"]
+        engine.cli("exec", "-d", host, "sleep", "304")
+        assert sorted(commands(host)) == ["sleep 303", "sleep 304"]
+    finally:
+        engine.cli("rm", "-f", joiner, host, owner, check=False)
