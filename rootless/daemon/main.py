@@ -78,17 +78,30 @@ def _lock_requested_root(paths: Paths, plan: "placement.StoragePlan") -> Optiona
     return _lock_store(paths)
 
 
+def _record_roots(paths: Paths) -> List[str]:
+    """The store's root and, when it moved off a shared filesystem (issue 15), the root asked
+    for, where a CLI of another session looks first (it knows only that one)."""
+    requested = (fs.read_json(paths.storage_placement) or {}).get("requested")
+    return [paths.root] + ([requested] if isinstance(requested, str) and requested != paths.root else [])
+
+
 def _write_record(paths: Paths) -> None:
-    fs.atomic_write_json(running.record_path(paths.root),
-                         running.record_for(os.getpid(), paths.socket, paths.run), 0o600)
+    record = running.record_for(os.getpid(), paths.socket, paths.run)
+    for root in _record_roots(paths):
+        with contextlib.suppress(OSError):
+            fs.atomic_write_json(running.record_path(root), record, 0o600)
 
 
 def _remove_record(paths: Paths) -> None:
-    """Only our own: a daemon that lost the lock race never wrote one."""
-    path = running.record_path(paths.root)
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        if (fs.read_json(path) or {}).get("pid") == os.getpid():
-            os.unlink(path)
+    """Only our own (pid and boot): a daemon that lost the lock race never wrote one, and on a
+    shared root another node's daemon may have written its own since."""
+    ours = running.record_for(os.getpid(), paths.socket, paths.run)
+    for root in _record_roots(paths):
+        path = running.record_path(root)
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            record = fs.read_json(path) or {}
+            if (record.get("pid"), record.get("boot_id")) == (ours["pid"], ours["boot_id"]):
+                os.unlink(path)
 
 
 def _check_listener(listener: socket.socket) -> None:

@@ -17,6 +17,7 @@ from typing import Dict, Iterator
 import pytest
 
 from tests.integration.conftest import VENV_PYTHON, TestUser, kill_engine_processes
+from tests.integration.test_hpc_storage import refusing_fs  # noqa: F401  (a fixture)
 
 
 class Sessions:
@@ -115,3 +116,30 @@ def test_both_sessions_starting_at_once_share_one_daemon(sessions: Sessions) -> 
         other = s.ssh_run if dirs == {s.su_run} else s.su_run
         assert not os.path.exists(os.path.join(other, "pause.pid")), "a stray pause process was made"
         s.cli("system", "stop", "--all", ssh=dirs == {s.ssh_run})
+
+
+def test_a_store_moved_off_a_shared_filesystem_is_found_from_the_other_session(
+        sessions: Sessions, refusing_fs: str) -> None:
+    """The daemon records itself at the root asked for too (issue 15's move): the other session knows only that."""
+    s = sessions
+    tmpdir = os.path.join(s.base, "tmpdir")
+    os.mkdir(tmpdir, 0o700)
+    os.chown(tmpdir, s.user.uid, s.user.gid)
+    first_run = os.path.join(s.base, "first-run")
+    os.mkdir(first_run, 0o700)
+    os.chown(first_run, s.user.uid, s.user.gid)
+    common = {"ROOTLESS_ROOT": "", "XDG_DATA_HOME": os.path.join(refusing_fs, "data"), "TMPDIR": tmpdir}
+    first = s.user.run([VENV_PYTHON, "-m", "rootless.cli", "info", "--format", "json"],
+                       env={**s.env(ssh=False), **common, "ROOTLESS_RUNTIME_DIR": first_run})
+    rootless = json.loads(first.stdout)["Rootless"]
+    assert rootless["StorageRoot"].startswith(tmpdir) and rootless["RuntimeDir"] == first_run
+    try:
+        second = s.user.run([VENV_PYTHON, "-m", "rootless.cli", "info", "--format", "{{.Rootless.RuntimeDir}}"],
+                            env={**s.env(ssh=True), **common})
+        assert second.stdout.strip() == first_run
+        assert not os.path.exists(os.path.join(s.ssh_run, "pause.pid"))
+    finally:
+        s.user.run([VENV_PYTHON, "-m", "rootless.cli", "system", "stop", "--all"],
+                   env={**s.env(ssh=False), **common, "ROOTLESS_RUNTIME_DIR": first_run}, check=False)
+        kill_engine_processes(first_run)
+    assert not os.path.exists(os.path.join(refusing_fs, "data", "rootless", "daemon.json"))  # removed at exit
