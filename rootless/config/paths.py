@@ -127,6 +127,12 @@ def tls_dir(env: Optional[Mapping[str, str]] = None) -> str:
     return os.path.join(config_home, "rootless", "tls")
 
 
+def cache_dir(env: Optional[Mapping[str, str]] = None) -> str:
+    """$XDG_CACHE_HOME/rootless: what the CLI may recompute at will (the build id, util/build.py)."""
+    env = os.environ if env is None else env
+    return os.path.join(env.get("XDG_CACHE_HOME") or os.path.join(_home(env), ".cache"), "rootless")
+
+
 def docker_config_dir(env: Optional[Mapping[str, str]] = None) -> str:
     """$DOCKER_CONFIG or ~/.docker: config.json, contexts/, and the client's default TLS files."""
     env = os.environ if env is None else env

@@ -116,7 +116,7 @@ def attach(engine: Engine, request: Request) -> Hijack:
 
 
 def top(engine: Engine, request: Request) -> Response:
-    return Response.json(engine.containers.top(engine.containers.get(request.params["ref"]), request.q("ps_args") or "-ef"))
+    return Response.json(engine.containers.top(engine.containers.get(request.params["ref"]), request.q("ps_args") or ""))
 
 
 def export(engine: Engine, request: Request) -> StreamResponse:
