@@ -146,7 +146,9 @@ def _health_duration(value: int) -> bool:
 
 
 def _one_ipam(configs: Optional[Sequence[types.IPAMConfig]]) -> bool:
-    return len(configs or []) <= 1
+    """At most one IPv4 and one IPv6 entry (a colon in the subnet or gateway: IPv6)."""
+    families = [":" in (c.Subnet or c.Gateway) for c in configs or []]
+    return families.count(True) <= 1 and families.count(False) <= 1
 
 
 def _local_driver(driver: Optional[types.Driver]) -> bool:
@@ -172,7 +174,8 @@ CONFIG: Dict[str, Support] = {
     "ArgsEscaped": Support(IGNORED, WINDOWS), "Image": applied(), "Volumes": applied("anonymous volumes"),
     "WorkingDir": applied(), "Entrypoint": applied(),
     "NetworkDisabled": applied("the container gets network mode none"),
-    "MacAddress": refused("slirp4netns gives every container the same MAC address"),
+    "MacAddress": applied("the MAC of the NetworkMode endpoint's veth (API < 1.44); refused on bridge, host, "
+                          "none (engine/endpoints.py check_networks)"),
     "OnBuild": refused(NO_COMMIT), "Labels": applied(), "StopSignal": applied(), "StopTimeout": applied(),
     "Shell": refused(NO_COMMIT),
 }
@@ -251,10 +254,11 @@ HOST_CONFIG: Dict[str, Support] = {
 }
 
 ENDPOINT: Dict[str, Support] = {
-    "IPAMConfig": applied("IPv4Address: the endpoint address in the network record (README: networks are records)"),
+    "IPAMConfig": applied("IPv4Address/IPv6Address: the endpoint's addresses on its veth"),
     "Links": refused("legacy links are " + YET), "Aliases": applied("names on the network"),
-    "MacAddress": refused("slirp4netns gives every container the same MAC address"),
-    "DriverOpts": refused("the bridge driver of rootless has no endpoint options"),
+    "MacAddress": applied("set on the endpoint's veth; refused on bridge, host, none (endpoints.check_networks)"),
+    "DriverOpts": applied("recorded and shown, as dockerd's bridge driver does; com.docker.network.endpoint.ifname "
+                          "names the interface, ...sysctls is refused (engine/endpoints.py)"),
     "GwPriority": refused("a container has one gateway, its slirp4netns one"),
     "NetworkID": Support(IGNORED, OUTPUT), "EndpointID": Support(IGNORED, OUTPUT),
     "Gateway": Support(IGNORED, OUTPUT), "IPAddress": Support(IGNORED, OUTPUT),
@@ -323,7 +327,7 @@ NETWORK_CREATE: Dict[str, Support] = {
     "Driver": applied("bridge; others are refused"),
     "Scope": refused("rootless networks are local", also=("local",)),
     "EnableIPv4": applied("networks are IPv4", lambda v: v is None or v is True, "every network has IPv4"),
-    "EnableIPv6": refused("IPv6 networks are " + YET),
+    "EnableIPv6": applied("an IPv6 subnet on the bridge and an address on each veth (no IPv6 uplink)"),
     "IPAM": applied(), "Internal": applied("no uplink: its containers reach only each other"),
     "Attachable": applied("every rootless network is attachable"),
     "Ingress": refused("ingress networks need swarm mode"),
@@ -334,7 +338,8 @@ NETWORK_CREATE: Dict[str, Support] = {
 IPAM: Dict[str, Support] = {
     "Driver": refused("only the default IPAM driver exists", also=("default",)),
     "Options": refused("the default IPAM driver has no options"),
-    "Config": applied("one IPv4 subnet per network", _one_ipam, "a network has one IPv4 subnet in rootless"),
+    "Config": applied("one IPv4 and one IPv6 subnet per network", _one_ipam,
+                      "a network has one IPv4 and one IPv6 subnet in rootless"),
 }
 IPAM_CONFIG: Dict[str, Support] = {
     "Subnet": applied(), "Gateway": applied(), "IPRange": refused("IP ranges are " + YET),
@@ -367,7 +372,7 @@ TABLE: Dict[Type[types.WireStruct], Dict[str, Support]] = {
     types.TmpfsOptions: TMPFS_OPTIONS, types.Empty: {},
     types.NetworkingConfig: {"EndpointsConfig": applied("see check_endpoints")},
     types.EndpointSettings: ENDPOINT,
-    types.EndpointIPAMConfig: {"IPv4Address": applied(), "IPv6Address": refused("IPv6 networks are " + YET),
+    types.EndpointIPAMConfig: {"IPv4Address": applied(), "IPv6Address": applied("--ip6 on an IPv6 network"),
                                "LinkLocalIPs": refused("link-local addresses are " + YET)},
     types.ExecCreate: {
         "User": applied(), "Privileged": applied(), "Tty": applied(), "ConsoleSize": applied(),
@@ -419,16 +424,17 @@ def _descend(value: Any, where: str) -> None:
 
 
 def check_endpoints(create: types.ContainerCreate) -> None:
-    """Only the endpoint of NetworkMode is applied at create; dockerd would connect every listed network."""
+    """The endpoint of NetworkMode and (API 1.44) more user networks are applied at create;
+    a second built-in network (bridge, host, none) beside NetworkMode is not."""
     mode = (create.HostConfig.NetworkMode if create.HostConfig else "") or "default"
     wanted = {mode} | ({"default", "bridge"} if mode in ("default", "bridge") else set())
     endpoints = create.NetworkingConfig.EndpointsConfig if create.NetworkingConfig else None
     for name in endpoints or {}:
-        if name not in wanted:
+        if name not in wanted and name in ("bridge", "default", "host", "none"):
             raise InvalidArgument(
-                f"invalid argument: NetworkingConfig.EndpointsConfig[{json.dumps(name)}]: connecting a second "
-                "network at create is " + YET,
-                hint="create the container on one network, then `docker network connect` the others")
+                f"invalid argument: NetworkingConfig.EndpointsConfig[{json.dumps(name)}]: connecting the built-in "
+                f"{name} network beside {mode} is " + YET,
+                hint="create the container on that network, or on user networks only")
 
 
 def decode_request(cls: Type[S], body: Any) -> S:

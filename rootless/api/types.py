@@ -58,7 +58,7 @@ MAX_LABELS = 1024
 MAX_LABEL_KEY = 1024
 MAX_LABELS_SIZE = 256 * 1024
 VOLUME_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
-NETWORK_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+NETWORK_NAME_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _PORT_RE = re.compile(r"([0-9]{1,5})(?:/(tcp|udp|sctp))?")
 _HOST_PORT_RE = re.compile(r"([0-9]{1,5})(?:-([0-9]{1,5}))?")
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
@@ -118,12 +118,13 @@ def check_volume_name(name: str, path: str = "Name") -> None:
 
 
 def check_network_name(name: str) -> None:
-    if not name:
-        raise InvalidArgument("network name is required")
-    if len(name) > MAX_NAME or not NETWORK_NAME_RE.fullmatch(name):
-        raise InvalidArgument(f"create network: invalid name {short(name)!r}",
-                              hint=f"use up to {MAX_NAME} letters, digits, '_', '.' and '-', "
-                                   "starting with a letter or digit")
+    """moby 28 takes any network name that is not blank ("my net", "a/b", "ü"): libnetwork
+    NewNetwork's only check. Control characters are refused too: they would corrupt
+    `network ls` tables and log lines."""
+    if not name.strip():
+        raise InvalidArgument("invalid name: name is empty")
+    if NETWORK_NAME_CONTROL_RE.search(name):
+        raise InvalidArgument(f"create network: invalid name {short(name)!r}: control characters are not allowed")
 
 
 def check_port_key(key: str, path: str) -> None:

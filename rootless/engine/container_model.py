@@ -195,6 +195,15 @@ class Endpoint:
     ip_address: str
     prefix_len: int
     aliases: Optional[List[str]]  # None as docker shows no aliases
+    # The rest of docker's EndpointSettings, as recorded (engine/endpoints.py settings_of).
+    ipam_config: Optional[Dict[str, Any]] = None
+    links: Optional[List[str]] = None
+    mac_address: str = ""
+    configured_mac: str = ""
+    driver_opts: Optional[Dict[str, str]] = None
+    ipv6_gateway: str = ""
+    ipv6_address: str = ""
+    ipv6_prefix_len: int = 0
 
 
 LIMIT_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuQuota", "CpuPeriod", "CpuShares", "PidsLimit",
@@ -411,6 +420,11 @@ class Container:
 
     # -- what the spec is built from (engine/container_spec.py reads only these) --
     @property
+    def mac_address(self) -> str:
+        """Config.MacAddress: API < 1.44's --mac-address, for the NetworkMode endpoint."""
+        return str(self.config.get("MacAddress") or "")
+
+    @property
     def hostname(self) -> str:
         return str(self.config.get("Hostname") or self.id[:12])
 
@@ -554,7 +568,13 @@ class Container:
         """attachments(), typed."""
         return {name: Endpoint(str(e.get("NetworkID") or ""), str(e.get("EndpointID") or ""),
                                str(e.get("Gateway") or ""), str(e.get("IPAddress") or ""),
-                               int(e.get("IPPrefixLen") or 0), _optional_strings(e.get("Aliases")))
+                               int(e.get("IPPrefixLen") or 0), _optional_strings(e.get("Aliases")),
+                               dict(e["IPAMConfig"]) if e.get("IPAMConfig") else None,
+                               _optional_strings(e.get("Links")), str(e.get("MacAddress") or ""),
+                               str(e.get("ConfiguredMacAddress") or ""),
+                               {str(k): str(v) for k, v in e["DriverOpts"].items()} if e.get("DriverOpts") else None,
+                               str(e.get("IPv6Gateway") or ""), str(e.get("GlobalIPv6Address") or ""),
+                               int(e.get("GlobalIPv6PrefixLen") or 0))
                 for name, e in self.attachments().items()}
 
     def set_attachment(self, network: str, endpoint: Dict[str, Any]) -> None:

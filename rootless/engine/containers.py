@@ -34,12 +34,12 @@ from rootless.engine.container_runtime import ContainerHost, ContainerRuntime, M
 from rootless.engine.container_volumes import ContainerVolumes, anonymous_names
 from rootless.engine.events import GONE_CHECK_INTERVAL, ClientGone, EventBus
 from rootless.engine.health import HealthChecks
-from rootless.engine import health_config, image_platform
+from rootless.engine import endpoints, health_config, image_platform
 from rootless.engine.names import random_name, validate_name
 from rootless.errors import (Conflict, FailedPrecondition, InvalidArgument, NotFound, NotModified,
                              RootlessError, ToolError)
 from rootless.images.store import ImageRecord
-from rootless.networks.store import Endpoint, Network, NetworkStore
+from rootless.networks.store import Endpoint, EndpointDetails, Network, NetworkStore
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime.supervisor import Launched
 from rootless.util import fs
@@ -194,6 +194,8 @@ class Containers(ContainerReads):
         data = new_record(container_id, "", request, image.image_id, image_config, self.host.storage_driver,
                           self.paths)
         self._check_host_config(Container(self.paths, data))
+        endpoints.check_networks(self.networks, Container(self.paths, data).network_mode,
+                                 _requested(request), request.MacAddress)
         data[PLAN_KEY] = self._make_plan(Container(self.paths, data))  # refused here, before anything is made
         record = self._reserve(name, lambda chosen: Container(self.paths, {**data, "Name": "/" + chosen}))
         try:
@@ -244,6 +246,7 @@ class Containers(ContainerReads):
             self.runtime.prepare_rootfs(container.id, image)
             self._attach_at_create(container, networking)
         except BaseException:
+            self.networks.disconnect_all(container.id)  # a later endpoint failed: nothing half-made stays
             self._remove_anonymous_volumes(container)
             raise
 
@@ -257,21 +260,31 @@ class Containers(ContainerReads):
             requested = (networking.EndpointsConfig or {}).get(mode) or types.EndpointSettings()
             address = (requested.IPAMConfig.IPv4Address if requested.IPAMConfig else "") or None  # --ip
             network = self.networks.get(mode)
+            details = endpoints.details_of(requested, container.mac_address)
             endpoint = self.networks.connect(network.network_id, container.id, container.name,
-                                             requested.Aliases or [], address)
+                                             requested.Aliases or [], address, details)
             container.set_attachment(network.name, endpoint_settings(network, endpoint))
         else:
             container.set_attachment("bridge" if mode == "default" else mode, {})
+        for name, settings in (networking.EndpointsConfig or {}).items():
+            if name != mode and name not in BUILTIN_NETWORK_MODES:  # API 1.44: more networks at create
+                settings = settings or types.EndpointSettings()
+                address = (settings.IPAMConfig.IPv4Address if settings.IPAMConfig else "") or None
+                network = self.networks.get(name)
+                endpoint = self.networks.connect(network.network_id, container.id, container.name,
+                                                 settings.Aliases or [], address, endpoints.details_of(settings))
+                container.set_attachment(network.name, endpoint_settings(network, endpoint))
 
     # -- networks ---------------------------------------------------------------
     def connect_network(self, container: Container, network_ref: str, aliases: List[str],
-                        address: Optional[str]) -> None:
+                        address: Optional[str], details: Optional[EndpointDetails] = None) -> None:
         """docker network connect: the endpoint, recorded in the container at once."""
         container_namespaces.check_connectable(container)
         network = self.networks.get(network_ref)
         if network.name in container.attachments():  # also the network it was created on (NetworkMode)
             raise Conflict(f"endpoint with name {container.name} already exists in network {network.name}")
-        endpoint = self.networks.connect(network.network_id, container.id, container.name, aliases, address)
+        endpoint = self.networks.connect(network.network_id, container.id, container.name, aliases, address,
+                                         details)
         with self._lock:
             container.set_attachment(network.name, endpoint_settings(network, endpoint))
             container.save()
@@ -284,6 +297,8 @@ class Containers(ContainerReads):
     def disconnect_network(self, container: Container, network_ref: str, force: bool) -> None:
         """docker network disconnect: off the network and out of the container's record."""
         network = self.networks.get(network_ref)
+        if network.name not in container.attachments() and container.id not in network.endpoints:
+            raise endpoints.not_connected(container.id, network.name, container.running, force, container.name)
         if network.name in container.attachments() and container.id not in network.endpoints:
             # its built-in NetworkMode network: every start still gives it that network
             raise FailedPrecondition(f"disconnect {container.name} from {network.name}: "
@@ -846,9 +861,11 @@ class Containers(ContainerReads):
 
 def endpoint_settings(network: Network, endpoint: Endpoint) -> Dict[str, Any]:
     """docker's EndpointSettings of one attachment, as the container's record keeps it."""
-    return {"NetworkID": network.network_id, "EndpointID": endpoint.endpoint_id,
-            "Gateway": network.gateway, "IPAddress": endpoint.ipv4, "IPPrefixLen": endpoint.prefixlen,
-            "Aliases": list(endpoint.aliases) or None}
+    return endpoints.settings_of(network, endpoint)
+
+
+def _requested(request: types.ContainerCreate) -> Dict[str, Optional[types.EndpointSettings]]:
+    return dict((request.NetworkingConfig.EndpointsConfig if request.NetworkingConfig else None) or {})
 
 
 def _label_matches(labels: Dict[str, str], wanted: str) -> bool:
