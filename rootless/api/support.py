@@ -200,7 +200,8 @@ HOST_CONFIG: Dict[str, Support] = {
                        _namespace_mode("", "private", "shareable", "none", "host"),
                        "invalid IPC mode: expected private, shareable, none, host or container:<name|id>"),
     "Cgroup": refused("sharing another container's cgroup is " + YET),
-    "Links": refused("legacy links are " + YET + "; use a network, where containers find each other by name"),
+    "Links": applied("legacy links (engine/links.py): hosts entries and, on the default bridge, <ALIAS>_* "
+                     "variables"),
     "OomScoreAdj": applied(), "PidMode": applied(
         "host (no pid namespace, the host's /proc bound) or container:<name|id>", _namespace_mode("", "host"),
         "invalid PID mode: expected host or container:<name|id>"),
@@ -255,7 +256,8 @@ HOST_CONFIG: Dict[str, Support] = {
 
 ENDPOINT: Dict[str, Support] = {
     "IPAMConfig": applied("IPv4Address/IPv6Address: the endpoint's addresses on its veth"),
-    "Links": refused("legacy links are " + YET), "Aliases": applied("names on the network"),
+    "Links": applied("the alias in the linking container's /etc/hosts (engine/links.py)"),
+    "Aliases": applied("names on the network"),
     "MacAddress": applied("set on the endpoint's veth; refused on bridge, host, none (endpoints.check_networks)"),
     "DriverOpts": applied("recorded and shown, as dockerd's bridge driver does; com.docker.network.endpoint.ifname "
                           "names the interface, ...sysctls is refused (engine/endpoints.py)"),

@@ -473,6 +473,11 @@ class Container:
                 for entry in entries or [{"HostIp": "", "HostPort": ""}]]
 
     @property
+    def links(self) -> List[str]:
+        """HostConfig.Links: legacy links, "/child:/parent/alias" once recorded (engine/links.py)."""
+        return _strings(self.host_config.get("Links"))
+
+    @property
     def extra_hosts(self) -> List[str]:
         return _strings(self.host_config.get("ExtraHosts"))
 

@@ -35,6 +35,7 @@ from rootless.engine.container_volumes import ContainerVolumes, anonymous_names
 from rootless.engine.events import GONE_CHECK_INTERVAL, ClientGone, EventBus
 from rootless.engine.health import HealthChecks
 from rootless.engine import endpoints, health_config, image_platform
+from rootless.engine.links import LegacyLinks
 from rootless.engine.names import random_name, validate_name
 from rootless.errors import (Conflict, FailedPrecondition, InvalidArgument, NotFound, NotModified,
                              RootlessError, ToolError)
@@ -89,6 +90,7 @@ class Containers(ContainerReads):
         self.networks = networks
         self.host = host
         self.wiring = wiring  # user networks' plumbing; None: they are records only (unit tests)
+        self.links = LegacyLinks(self.get, networks)
         self._lock = threading.RLock()  # the records and their conditions
         self._changed = threading.Condition(self._lock)
         self._start_lock = threading.RLock()  # one start at a time; the attach queue
@@ -196,6 +198,8 @@ class Containers(ContainerReads):
         self._check_host_config(Container(self.paths, data))
         endpoints.check_networks(self.networks, Container(self.paths, data).network_mode,
                                  _requested(request), request.MacAddress)
+        self.links.check(Container(self.paths, data),
+                         [link for s in _requested(request).values() if s for link in s.Links or []])
         data[PLAN_KEY] = self._make_plan(Container(self.paths, data))  # refused here, before anything is made
         record = self._reserve(name, lambda chosen: Container(self.paths, {**data, "Name": "/" + chosen}))
         try:
@@ -252,6 +256,9 @@ class Containers(ContainerReads):
 
     def _attach_at_create(self, container: Container, networking: types.NetworkingConfig) -> None:
         """The container's network attachments, recorded (the plumbing reads them at start)."""
+        links = self.links.normalized(container)
+        if links is not None:
+            container.host_config["Links"] = links
         mode = container.network_mode
         if container_namespaces.other(mode) is not None:
             container.drop_attachment(mode)  # another container's network: dockerd shows no attachment either
@@ -430,8 +437,29 @@ class Containers(ContainerReads):
         options = container_plan.spec_options(plan, rootfs, etc_files, mounts, self.host.cgroup,
                                               list(self.host.hooks_dirs))
         options = dataclasses.replace(options, **container_namespaces.at_start(container, self.get))
+        options = self._with_links(container, options, etc_files["/etc/hosts"])
         container_spec.ensure_workdir(rootfs, options.cwd)
         return options
+
+    def _with_links(self, container: Container, options: runtime_spec.SpecOptions,
+                    hosts_path: str) -> runtime_spec.SpecOptions:
+        """Legacy links at start: hosts lines, and (default bridge) the link variables the
+        container's own environment does not set (moby's CreateDaemonEnvironment order)."""
+        added = self.links.at_start(container, {name: list(e.links or [])
+                                                for name, e in container.endpoints().items()})
+        if added.hosts:
+            with open(hosts_path, encoding="utf-8") as f:
+                fs.atomic_write(hosts_path, f.read() + "".join(line + "\n" for line in added.hosts), 0o644)
+        own = {item.partition("=")[0] for item in options.env}
+        env = [item for item in added.env if item.partition("=")[0] not in own]
+        return dataclasses.replace(options, env=[*env, *options.env]) if env else options
+
+    def remove_link(self, ref: str) -> None:
+        """docker rm --link /parent/alias: the parent's link goes (its /etc/hosts at its next start)."""
+        parent, kept = self.links.remove(ref)
+        with self._lock:
+            parent.host_config["Links"] = kept or None
+            parent.save()
 
     def _mounts(self, container: Container) -> List[runtime_spec.Mount]:
         """Binds and volumes as recorded at create; a record from before that gets them now, once."""
