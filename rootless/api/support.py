@@ -160,8 +160,6 @@ NO_CGROUP_DEVICES = "device access rules need the devices cgroup, which rootless
 WINDOWS = "a Windows-only option"
 OUTPUT = "an inspect output field; dockerd ignores it in requests too"
 ONE_RUNTIME = "rootless runs the containers with the one OCI runtime it is configured with (crun)"
-NO_PROPAGATION = ("only private propagation is supported by rootless: the engine's mount namespace is private, "
-                  "so a bind has no host mounts to share or follow")
 NO_COMMIT = "used only by docker commit, which rootless does not have"
 
 CONFIG: Dict[str, Support] = {
@@ -307,7 +305,10 @@ MOUNT: Dict[str, Support] = {
     "ImageOptions": refused("image mounts are " + YET), "ClusterOptions": refused("cluster mounts need swarm mode"),
 }
 BIND_OPTIONS: Dict[str, Support] = {
-    "Propagation": applied("a bind mount option", one_of("", "private", "rprivate"), NO_PROPAGATION),
+    "Propagation": applied("a bind mount option; shared/slave need the source's mount in the engine's namespace "
+                           "to be shared (or slave), checked at start as moby does (engine/mount_sources.py)",
+                           one_of("", "private", "rprivate", "shared", "rshared", "slave", "rslave"),
+                           "invalid propagation mode"),
     "NonRecursive": applied("bind instead of rbind"),
     "CreateMountpoint": refused("creating a missing bind source is " + YET),
     "ReadOnlyNonRecursive": refused("choosing how read-only applies to submounts is " + YET),
@@ -316,7 +317,7 @@ BIND_OPTIONS: Dict[str, Support] = {
 VOLUME_OPTIONS: Dict[str, Support] = {
     "NoCopy": applied("rootless never copies image content into a volume"),
     "Labels": applied("labels of the volume when this creates it"),
-    "Subpath": refused("mounting a volume's subpath is " + YET),
+    "Subpath": applied("the volume's directory, opened confined and pinned for crun (engine/mount_sources.py)"),
     "DriverConfig": refused("only the local volume driver without options exists", ok=_local_driver),
 }
 TMPFS_OPTIONS: Dict[str, Support] = {

@@ -16,6 +16,7 @@ stdlib and rootless.errors here: the client may share these types.
 """
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Annotated, Dict, FrozenSet, List, Mapping, Optional
@@ -125,6 +126,15 @@ def check_network_name(name: str) -> None:
         raise InvalidArgument("invalid name: name is empty")
     if NETWORK_NAME_CONTROL_RE.search(name):
         raise InvalidArgument(f"create network: invalid name {short(name)!r}: control characters are not allowed")
+
+
+def check_subpath(subpath: str, bad: str, anonymous: bool) -> None:
+    """moby's create-time rules for VolumeOptions.Subpath (volume/mounts/linux_parser.go)."""
+    if anonymous:
+        raise InvalidArgument(bad + "must not set Subpath when using anonymous volumes")
+    normal = posixpath.normpath(subpath)  # Go's filepath.IsLocal: relative, and not climbing out once cleaned
+    if subpath.startswith("/") or normal == ".." or normal.startswith("../"):
+        raise InvalidArgument(bad + "subpath must be a relative path within the volume")
 
 
 def check_port_key(key: str, path: str) -> None:
@@ -391,6 +401,8 @@ class Mount(WireStruct):
             raise InvalidArgument(bad + "field Source must not be specified")
         if self.Type == "volume" and self.Source:
             check_volume_name(self.Source, at(path, "Source"))
+        if self.Type == "volume" and self.VolumeOptions is not None and self.VolumeOptions.Subpath:
+            check_subpath(self.VolumeOptions.Subpath, bad, anonymous=not self.Source)
         for name, owner in (("BindOptions", "bind"), ("VolumeOptions", "volume"), ("TmpfsOptions", "tmpfs")):
             if getattr(self, name) is not None and self.Type != owner:  # else they would be ignored
                 raise InvalidArgument(bad + f"field {name} must not be specified")

@@ -128,6 +128,7 @@ class ApiMount:
     volume_labels: Tuple[Tuple[str, str], ...] = ()
     tmpfs_size: int = 0
     tmpfs_mode: int = 0
+    subpath: str = ""  # VolumeOptions.Subpath: a directory inside the volume (engine/mount_sources.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,7 +219,8 @@ def _api_mount(spec: Dict[str, Any]) -> ApiMount:
                     bool(spec.get("ReadOnly")), str(bind_options.get("Propagation") or ""),
                     bool(bind_options.get("NonRecursive")),
                     tuple(sorted((str(k), str(v)) for k, v in labels.items())),
-                    int(tmpfs_options.get("SizeBytes") or 0), int(tmpfs_options.get("Mode") or 0))
+                    int(tmpfs_options.get("SizeBytes") or 0), int(tmpfs_options.get("Mode") or 0),
+                    str((spec.get("VolumeOptions") or {}).get("Subpath") or ""))
 
 
 def _strings(value: Any) -> List[str]:

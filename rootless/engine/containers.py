@@ -35,6 +35,7 @@ from rootless.engine.container_volumes import ContainerVolumes, anonymous_names
 from rootless.engine.events import GONE_CHECK_INTERVAL, ClientGone, EventBus
 from rootless.engine.health import HealthChecks
 from rootless.engine import endpoints, health_config, image_platform
+from rootless.engine import mount_sources
 from rootless.engine.links import LegacyLinks
 from rootless.engine.names import random_name, validate_name
 from rootless.errors import (Conflict, FailedPrecondition, InvalidArgument, NotFound, NotModified,
@@ -404,7 +405,12 @@ class Containers(ContainerReads):
         user = network.monitor_mode == container_spec.USER_NETWORK
         if user:  # the monitor makes no network; the engine wires it once the namespace exists
             monitor = dataclasses.replace(monitor, network="none", ports=[])
-        launched = self.runtime.launch(container.id, os.path.join(container.dir, "bundle"), options, monitor)
+        pins = mount_sources.Pins()
+        try:
+            options = self._with_mount_sources(container, options, pins)
+            launched = self.runtime.launch(container.id, os.path.join(container.dir, "bundle"), options, monitor)
+        finally:
+            pins.release()  # crun created the container: its mount namespace has its own copies
         launched = self._wire_user_networks(container, launched, network.ports)
         for session in self._take_waiting(container.id):
             session.connect()
@@ -453,6 +459,19 @@ class Containers(ContainerReads):
         own = {item.partition("=")[0] for item in options.env}
         env = [item for item in added.env if item.partition("=")[0] not in own]
         return dataclasses.replace(options, env=[*env, *options.env]) if env else options
+
+    def _with_mount_sources(self, container: Container, options: runtime_spec.SpecOptions,
+                            pins: mount_sources.Pins) -> runtime_spec.SpecOptions:
+        """Propagation checked on the sources (moby's rules); volume subpaths pinned for crun."""
+        for mount in options.mounts:
+            mount_sources.check_propagation(mount.source, mount_sources.propagation_of(mount.options))
+        subpaths = {r.destination: r.subpath for r in container_spec.mount_requests(container) if r.subpath}
+        if not subpaths:
+            return options
+        staged = mount_sources.sources_by_destination(subpaths, {m.destination: m.source for m in options.mounts},
+                                                      self.paths.subpath_stage, container.id, pins)
+        mounts = [dataclasses.replace(m, source=staged.get(m.destination, m.source)) for m in options.mounts]
+        return dataclasses.replace(options, mounts=mounts)
 
     def remove_link(self, ref: str) -> None:
         """docker rm --link /parent/alias: the parent's link goes (its /etc/hosts at its next start)."""
