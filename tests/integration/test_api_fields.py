@@ -42,9 +42,13 @@ def test_unsupported_flags_are_refused_naming_the_field(engine: Engine, busybox:
     assert "refused" not in engine.docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
 
 
-def test_network_create_refuses_ipv6_and_records_options(engine: Engine) -> None:
-    refused = engine.docker("network", "create", "--ipv6", "v6net", check=False)
-    assert refused.returncode != 0 and "EnableIPv6: true: IPv6 networks are not supported" in refused.stderr
+def test_network_create_ipv6_and_records_options(engine: Engine) -> None:
+    engine.docker("network", "create", "--ipv6", "v6net")  # issue 16: a ULA /64 when no subnet is given
+    try:
+        shown = json.loads(engine.docker("network", "inspect", "v6net").stdout)[0]
+        assert shown["EnableIPv6"] is True and any(c["Subnet"].startswith("fd89:89:") for c in shown["IPAM"]["Config"])
+    finally:
+        engine.docker("network", "rm", "v6net", check=False)
     engine.docker("network", "create", "-o", "com.example.opt=1", "optnet")
     try:
         shown = json.loads(engine.docker("network", "inspect", "optnet").stdout)[0]
