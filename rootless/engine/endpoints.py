@@ -63,15 +63,19 @@ def check_networks(store: NetworkStore, mode: str, endpoints: Mapping[str, Optio
     """Refuse at create, before anything is stored, endpoints naming networks that don't exist
     (dockerd would fail the same way at start: "network x not found", 404) and MAC
     addresses where rootless can't apply them."""
+    joins = mode.startswith("container:")
     for name in endpoints:
-        if name not in BUILTIN:
+        if name not in BUILTIN and name != mode and not name.startswith("container:"):
             store.get(name)  # NotFound: network x not found
+            if joins:  # runconfig.ErrConflictSharedNetwork
+                raise InvalidArgument("container sharing network namespace with another container or host cannot "
+                                      "be connected to any other network")
             if mode in ("host", "none"):
                 raise InvalidArgument("container cannot be disconnected from host network or connected to "
                                       f"host network: it is created on {mode} and asks for {name}")
     macs = [s.MacAddress for s in endpoints.values() if s is not None and s.MacAddress]
-    if mode in BUILTIN and (config_mac or macs):
-        if mode in ("host", "none"):
+    if (mode in BUILTIN or joins) and (config_mac or macs):
+        if mode in ("host", "none") or joins:
             raise InvalidArgument("conflicting options: mac-address and the network mode")
         raise InvalidArgument(f"invalid argument: MacAddress: on the {mode} network rootless can't set a MAC: "
                               "each of its containers has a slirp4netns network of its own",

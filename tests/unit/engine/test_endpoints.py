@@ -97,3 +97,14 @@ def test_host_mode_with_a_user_network_is_refused(world: World) -> None:
     world.networks.create("n1", subnet="10.99.0.0/24")
     with pytest.raises(InvalidArgument, match="connected to host network"):
         world.create("c1", HostConfig={"NetworkMode": "host"}, NetworkingConfig={"EndpointsConfig": {"n1": {}}})
+
+
+def test_a_container_joining_anothers_network_takes_no_endpoint_options(world: World) -> None:
+    world.networks.create("n1", subnet="10.87.0.0/24")
+    world.create("base", HostConfig={"NetworkMode": "n1"})
+    with pytest.raises(InvalidArgument, match="cannot be connected to any other network"):
+        world.create("j1", HostConfig={"NetworkMode": "container:base"},
+                     NetworkingConfig={"EndpointsConfig": {"n1": {}}})
+    with pytest.raises(InvalidArgument, match="conflicting options: mac-address and the network mode"):
+        world.create("j2", HostConfig={"NetworkMode": "container:base"},
+                     NetworkingConfig={"EndpointsConfig": {"container:base": {"MacAddress": "02:42:ac:11:00:05"}}})
