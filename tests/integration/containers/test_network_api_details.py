@@ -179,3 +179,21 @@ def test_mac_address_on_the_cli(engine: Engine, busybox: str, made: List[str]) -
     assert engine.docker("exec", "mac-c", "cat", "/sys/class/net/eth0/address").stdout.strip() == shown
     refused = engine.docker("create", "--mac-address", "02:42:ac:16:00:08", busybox, "true", check=False)
     assert refused.returncode != 0 and "MacAddress: on the bridge network" in refused.stderr
+
+
+def test_connect_ip6_and_endpoint_options_on_the_cli(engine: Engine, busybox: str, made: List[str]) -> None:
+    made += [("container", "cli6-c"), ("network", "cli6-net")]
+    engine.docker("network", "create", "--ipv6", "--subnet", "10.77.18.0/24", "--subnet", "2001:db8:18::/64",
+                  "--gateway", "2001:db8:18::fe", "cli6-net")
+    gateways = engine.docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}",
+                             "cli6-net").stdout.split()
+    assert gateways == ["10.77.18.1", "2001:db8:18::fe"]
+    engine.docker("create", "--name", "cli6-c", busybox, "sleep", "300")
+    engine.docker("network", "connect", "--ip6", "2001:db8:18::77", "--alias", "six", "--driver-opt", "k=v",
+                  "cli6-net", "cli6-c")
+    engine.docker("start", "cli6-c")
+    endpoint = json.loads(engine.docker("inspect", "-f", '{{json (index .NetworkSettings.Networks "cli6-net")}}',
+                                        "cli6-c").stdout)
+    assert endpoint["GlobalIPv6Address"] == "2001:db8:18::77" and endpoint["IPv6Gateway"] == "2001:db8:18::fe"
+    assert endpoint["Aliases"] == ["six"] and endpoint["DriverOpts"] == {"k": "v"}
+    assert "2001:db8:18::77/64" in engine.docker("exec", "cli6-c", "ip", "-6", "addr").stdout
