@@ -271,6 +271,12 @@ class Paths:
     def monitors(self) -> str:
         return os.path.join(self.run, "monitors")
 
+    # Volume subpaths pinned for crun during a start (engine/mount_sources.py); never under a
+    # directory that is removed recursively, since a stage is a bind mount into a volume.
+    @property
+    def subpath_stage(self) -> str:
+        return os.path.join(self.run, "subpaths")
+
     # Compiled seccomp filters by profile + crun + libseccomp + kernel (runtime/seccomp_cache.py);
     # in the runtime dir, so a reboot (new kernel) empties it.
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Dict, Iterator, List, Optional, Protocol, Tuple
 
-from rootless.engine import container_fs, container_top
+from rootless.engine import container_fs, container_top, endpoints
 from rootless.engine.container_io import log_chunks
 from rootless.engine.container_model import Container
 from rootless.engine.container_runtime import ContainerHost, ContainerRuntime
@@ -155,11 +155,8 @@ def _networks_view(container: Container) -> Dict[str, Any]:
             view[name] = _endpoint(name, slirp.GATEWAY if running else "", slirp.GUEST_ADDRESS if running else "",
                                    24 if running else 0, [container.name, container.id[:12]])
         else:
-            view[name] = _endpoint(recorded.network_id or name, recorded.gateway if running else "",
-                                   recorded.ip_address if running else "", recorded.prefix_len if running else 0,
-                                   [container.name, container.id[:12], *(recorded.aliases or [])])
-            view[name]["EndpointID"] = recorded.endpoint_id
-            view[name]["Aliases"] = recorded.aliases
+            view[name] = endpoints.view_of(recorded, running,
+                                           [container.name, container.id[:12], *(recorded.aliases or [])])
     return view
 
 

@@ -65,6 +65,8 @@ def config_warnings(loaded: str, digest: str, env: Mapping[str, str]) -> List[st
             raw: Optional[bytes] = f.read()
     except OSError:
         raw = None
+    if not loaded:
+        return []  # a daemon that doesn't say which file it loaded (older, or remote)
     restart = "restart it with 'rootless system stop' to apply it (containers keep running)"
     if loaded == "(defaults)":
         return [f"WARNING: {path} was created after rootlessd started with the defaults: {restart}"] if raw else []

@@ -20,6 +20,8 @@ class BridgeSpec:
     subnet: str
     gateway: str
     internal: bool = False
+    subnet6: str = ""  # an IPv6 network's ("2001:db8::/64"), its gateway on the bridge too
+    gateway6: str = ""
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,8 @@ class EndpointSpec:
     aliases, short id). default_route: only for the container's first
     network (and never an internal one). host_loopback: the container may
     reach the host's 127.0.0.1 through the uplink's gateway address
-    (opt-in: --add-host …:host-gateway).
+    (opt-in: --add-host …:host-gateway). mac: "" lets the kernel choose.
+    ipv6: on an IPv6 network, the address with its prefix ("2001:db8::2/64").
     """
 
     network_id: str
@@ -41,6 +44,7 @@ class EndpointSpec:
     names: Tuple[str, ...] = ()
     default_route: bool = True
     host_loopback: bool = False
+    ipv6: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class EndpointInfo:
     prefixlen: int
     gateway: str
     mac: str
+    ipv6: str = ""
 
 
 @dataclass(frozen=True)

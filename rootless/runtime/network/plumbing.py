@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from typing import List
+from typing import List, Optional
 
 from rootless.errors import InvalidArgument
 from rootless.runtime.network import slirp
@@ -98,19 +98,37 @@ def bridge_mac(gateway: str) -> str:
     return "02:52:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(gateway).packed)
 
 
-def bridge_batch(network_id: str, subnet: str, gateway: str) -> str:
-    """ip -batch: the bridge with a fixed MAC and the gateway address, up."""
+def prefixlen6_of(subnet6: str) -> int:
+    return ipaddress.IPv6Network(subnet6, strict=False).prefixlen
+
+
+def bridge_batch(network_id: str, subnet: str, gateway: str, subnet6: str = "", gateway6: str = "") -> str:
+    """ip -batch: the bridge with a fixed MAC and the gateway address (and IPv6 one), up.
+
+    nodad: the addresses are ours alone (the store hands them out), and
+    duplicate address detection would leave them "tentative", unusable, for a second.
+    """
     name = bridge_name(network_id)
+    v6 = f"addr add {gateway6}/{prefixlen6_of(subnet6)} dev {name} nodad\n" if subnet6 and gateway6 else ""
     return (f"link add {name} address {bridge_mac(gateway)} type bridge\n"
-            f"addr add {gateway}/{prefixlen_of(subnet)} dev {name}\n"
+            f"addr add {gateway}/{prefixlen_of(subnet)} dev {name}\n{v6}"
             f"link set {name} up\n")
 
 
 def container_batch(interface: str, address: str, prefixlen: int, mac: str, gateway: str,
-                    default_route: bool) -> str:
-    """ip -batch run in the container's namespace once its end of the veth is there."""
+                    default_route: bool, ipv6: Optional[str] = None) -> str:
+    """ip -batch run in the container's namespace once its end of the veth is there.
+
+    ipv6: "2001:db8::2/64", its address on an IPv6 network (nodad, as the bridge's).
+    No IPv6 default route: the uplink is IPv4 only, and without a route a
+    connect() to a global IPv6 address fails at once (ENETUNREACH) rather than
+    timing out, so clients fall back to IPv4 as they would on an IPv4-only host.
+    """
     lines = [f"link set {interface} address {mac}"] if mac else []
-    lines += [f"addr add {address}/{prefixlen} dev {interface}", f"link set {interface} up", "link set lo up"]
+    lines.append(f"addr add {address}/{prefixlen} dev {interface}")
+    if ipv6:
+        lines.append(f"addr add {ipv6} dev {interface} nodad")
+    lines += [f"link set {interface} up", "link set lo up"]
     if default_route:
         lines.append(f"route add default via {gateway} dev {interface}")
     return "\n".join(lines) + "\n"

@@ -272,7 +272,8 @@ class RootlessNetns:
             name = plumbing.bridge_name(spec.network_id)
             created = not self._has_link(self.netns_file, name)
             if created:
-                self.ip_batch(self.netns_file, plumbing.bridge_batch(spec.network_id, spec.subnet, spec.gateway))
+                self.ip_batch(self.netns_file, plumbing.bridge_batch(spec.network_id, spec.subnet, spec.gateway,
+                                                                     spec.subnet6, spec.gateway6))
             try:  # "add element" of a present element is a no-op: a restarted daemon repeats it safely
                 self.nft(plumbing.bridge_elements(spec.network_id, spec.internal))
             except ToolError:
@@ -315,7 +316,8 @@ class RootlessNetns:
             try:
                 route = endpoint.default_route and not entry.internal
                 self.ip_batch(netns_path, plumbing.container_batch(
-                    interface, endpoint.ipv4, prefixlen, endpoint.mac, entry.gateway, route))
+                    interface, endpoint.ipv4, prefixlen, endpoint.mac, entry.gateway, route,
+                    endpoint.ipv6))
                 if endpoint.host_loopback:
                     self.nft(plumbing.loopback_element(endpoint.ipv4))
             except ToolError:
@@ -323,7 +325,8 @@ class RootlessNetns:
                 raise
             self.table.add(endpoint.network_id, endpoint.ipv4, list(endpoint.names))
             self._update_responder()
-            return EndpointInfo(interface, veth, endpoint.ipv4, prefixlen, entry.gateway, endpoint.mac)
+            return EndpointInfo(interface, veth, endpoint.ipv4, prefixlen, entry.gateway, endpoint.mac,
+                                endpoint.ipv6 or "")
 
     def _prefixlen(self, bridge: str) -> int:
         """The bridge's own prefix (the network's subnet) from its address."""
