@@ -369,12 +369,9 @@ class RootlessNetns:
     def _publish_one(self, mapping: PortMapping, container_ip: str) -> Published:
         if not mapping.host_port:
             mapping = replace(mapping, host_port=slirp.allocate_host_port(mapping.proto, mapping.host_ip))
+        slirp.check_host_port(mapping)
         reply = slirp.api_call(self.api_socket, slirp.hostfwd_request(mapping, guest_addr=container_ip))
-        if "error" in reply:
-            error = reply["error"]
-            detail = error.get("desc", error) if isinstance(error, dict) else error
-            raise ToolError(slirp.BINARY, f"can't publish port {mapping.host_port}/{mapping.proto}: {detail}",
-                            hint="is the port in use on the host?")
+        slirp.raise_for_reply(mapping, reply)
         result = reply.get("return")
         forward_id = int(result.get("id", 0)) if isinstance(result, dict) else 0
         return Published(mapping, container_ip, forward_id)
