@@ -119,7 +119,7 @@ def _connect_tcp(client: socket.socket, peer: Address, target: Address, transpar
         inner.connect(target)
         inner.settimeout(None)
     except OSError as exc:
-        logger.info("connect %s:%d for %s: %s", target[0], target[1], peer[0], exc)
+        logger.debug("connect %s:%d for %s: %s", target[0], target[1], peer[0], exc)  # no log growth per client
         inner.close()
         client.close()  # the client sees the connection closed, as with docker's proxy
         return
