@@ -109,10 +109,11 @@ def _copy_all(source: socket.socket, sink: socket.socket) -> None:
 def serve_tcp(listener: socket.socket, target: Address, transparent: bool) -> None:
     while True:
         client, peer = listener.accept()
-        threading.Thread(target=_connect_tcp, args=(client, peer, target, transparent), daemon=True).start()
+        threading.Thread(target=relay_tcp, args=(client, peer, target, transparent), daemon=True).start()
 
 
-def _connect_tcp(client: socket.socket, peer: Address, target: Address, transparent: bool) -> None:
+def relay_tcp(client: socket.socket, peer: Address, target: Address, transparent: bool) -> None:
+    """Connect to the container, then copy both ways: this thread one way, a second the other."""
     inner = inner_socket(socket.SOCK_STREAM, peer, transparent)
     try:
         inner.settimeout(10)
@@ -134,8 +135,8 @@ def _connect_tcp(client: socket.socket, peer: Address, target: Address, transpar
         client.close()
         inner.close()
 
-    for a, b in ((client, inner), (inner, client)):
-        threading.Thread(target=pump, args=(a, b, finished), daemon=True).start()
+    threading.Thread(target=pump, args=(client, inner, finished), daemon=True).start()
+    pump(inner, client, finished)
 
 
 class UdpForward:

@@ -230,9 +230,12 @@ def test_ports_are_freed_on_stop_and_rm(engine: Engine, busybox: str, net: Tuple
     assert tcp_peer_seen("127.0.0.1", port)
 
 
+@pytest.mark.parametrize("on_user_network", [True, False], ids=["user-network", "default-network"])
 def test_taken_port_says_address_in_use_and_leaves_a_created_container(
-        engine: Engine, busybox: str, net: Tuple[str, List[str]]) -> None:
+        engine: Engine, busybox: str, net: Tuple[str, List[str]], on_user_network: bool) -> None:
     network, made = net
+    if not on_user_network:
+        network = "bridge"
     made += ["pptaken", "pptaken2"]
     with socket.socket() as holder:
         holder.bind(("0.0.0.0", 0))
