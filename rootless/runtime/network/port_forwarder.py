@@ -1,6 +1,6 @@
 """Published ports of one container: host sockets forwarded to its address, client address kept.
 
-usage: python -m rootless.runtime.network.port_forwarder [--ready-fd=N] NETNS_FILE SPEC_JSON
+usage: python -m rootless.runtime.network.port_forwarder [--ready-fd=N] NETNS_FILE TABLE_FILE SPEC_JSON
 
 A process of its own per container (podman's rootlessport shape), started
 detached by the daemon so forwards survive a daemon restart. The daemon binds
@@ -31,6 +31,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from rootless.runtime.network import names
 from rootless.util import linux
 
 logger = logging.getLogger("rootless.ports")
@@ -38,13 +39,14 @@ logger = logging.getLogger("rootless.ports")
 IP_TRANSPARENT = 19  # linux/in.h; not in Python's socket module before 3.12
 F_SETPIPE_SZ = 1031  # linux/fcntl.h; fcntl.F_SETPIPE_SZ only from Python 3.10
 CHUNK = 1 << 20  # pipe-max-size's default: an unprivileged process may ask for this much
+WATCH_INTERVAL = 2.0  # seconds between looks at the name table (watch_endpoint)
 UDP_IDLE = 120.0  # seconds a UDP flow without traffic keeps its socket (conntrack's stream timeout)
 Address = Tuple[str, int]
 
 
 def is_impersonable(address: str) -> bool:
-    """A client address the namespace may use as a source (not loopback, not unspecified)."""
-    return not (address.startswith("127.") or address in ("0.0.0.0", ""))
+    """A client address the namespace may use as a source: IPv4, not loopback, not unspecified."""
+    return not (address.startswith("127.") or address in ("0.0.0.0", "") or ":" in address)
 
 
 def inner_socket(kind: int, client: Address, transparent: bool) -> socket.socket:
@@ -196,6 +198,7 @@ class UdpForward:
 
 
 def start(spec: List[Dict[str, Any]], transparent: bool) -> List[threading.Thread]:
+    """A thread per host socket (they run until the process ends)."""
     threads = []
     for item in spec:
         target = (str(item["ip"]), int(item["port"]))
@@ -215,17 +218,40 @@ def main(argv: Optional[List[str]] = None) -> None:
     ready_fd = -1
     if args and args[0].startswith("--ready-fd="):
         ready_fd = int(args.pop(0).partition("=")[2])
-    netns_file, spec = args[0], json.loads(args[1])
-    transparent = "--no-transparent" not in args[2:]
+    netns_file, table_file, spec = args[0], args[1], json.loads(args[2])
+    transparent = "--no-transparent" not in args[3:]
+    addresses = {str(item["ip"]) for item in spec}
+    container_ip = addresses.pop() if len(addresses) == 1 else ""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s ports: %(message)s")
     with open(netns_file, "rb") as ns:  # before any thread: new threads inherit the namespace
         linux.setns(ns.fileno(), linux.CLONE_NEWNET)
-    threads = start(spec, transparent)
+    start(spec, transparent)
     if ready_fd >= 0:
         os.write(ready_fd, b"1")
         os.close(ready_fd)
-    for thread in threads:
-        thread.join()
+    if container_ip:
+        watch_endpoint(table_file, container_ip)
+    else:
+        threading.Event().wait()
+
+
+def watch_endpoint(table_file: str, address: str) -> None:
+    """Exit once address is on no network of the name table: its container was detached.
+
+    unpublish() stops us first on every ordinary stop; this covers a daemon
+    killed between publish() and recording our pid in the container, which
+    would otherwise leave the host ports held until the namespace goes.
+    """
+    while True:
+        time.sleep(WATCH_INTERVAL)
+        try:
+            table = names.NameTable.load(table_file)
+        except (OSError, ValueError) as exc:  # being replaced, or unreadable: not a reason to drop ports
+            logger.debug("name table: %s", exc)
+            continue
+        if not any(address in entry.names for entry in table.networks.values()):
+            logger.info("%s left its networks: forwarder exits", address)
+            return
 
 
 if __name__ == "__main__":

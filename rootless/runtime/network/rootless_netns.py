@@ -413,7 +413,7 @@ class RootlessNetns:
             spec = [{"fd": sock.fileno(), "proto": m.proto, "ip": container_ip, "port": m.container_port}
                     for m, sock in bound]
             argv = [sys.executable, "-m", "rootless.runtime.network.port_forwarder", self.netns_file,
-                    json.dumps(spec)]
+                    self.table.path, json.dumps(spec)]
             if not self.transparent:
                 argv.append("--no-transparent")
             pid = self._start_detached(argv, 3, "ports", "ports.log", extra_fds=[sock.fileno() for _, sock in bound])

@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import List
+from typing import Any, List
 
 import pytest
 
 from rootless.errors import Conflict
-from rootless.runtime.network import plumbing, port_forwarder, slirp
+from rootless.runtime.network import names, plumbing, port_forwarder, slirp
 from rootless.runtime.network.slirp import PortMapping
 
 
 @pytest.mark.parametrize("address, expected", [
-    ("10.231.0.2", True), ("192.0.2.7", True), ("127.0.0.1", False), ("127.8.0.1", False), ("0.0.0.0", False)])
+    ("10.231.0.2", True), ("192.0.2.7", True), ("127.0.0.1", False), ("127.8.0.1", False), ("0.0.0.0", False),
+    ("::1", False), ("fd00::2", False)])
 def test_only_non_loopback_clients_are_impersonated(address: str, expected: bool) -> None:
     assert port_forwarder.is_impersonable(address) is expected
 
@@ -87,3 +88,20 @@ def test_check_host_port_refuses_a_port_held_here(tmp_path: object) -> None:
         port = holder.getsockname()[1]
         with pytest.raises(Conflict, match="bind: address already in use"):
             slirp.check_host_port(PortMapping("tcp", 80, port, "127.0.0.1"))
+
+
+def test_forwarder_exits_once_its_address_left_the_name_table(tmp_path: Any, monkeypatch: Any) -> None:
+    """A forwarder whose pid the engine never recorded (daemon killed) still ends with its container."""
+    table = names.NameTable(str(tmp_path / "names.json"))
+    table.set_network("n1", "10.89.0.1", False)
+    table.add("n1", "10.89.0.2", ["web"])
+    table.save()
+    monkeypatch.setattr(port_forwarder, "WATCH_INTERVAL", 0.01)
+    watcher = threading.Thread(target=port_forwarder.watch_endpoint, args=(table.path, "10.89.0.2"), daemon=True)
+    watcher.start()
+    watcher.join(0.2)
+    assert watcher.is_alive()  # still attached: keeps forwarding
+    table.remove("n1", "10.89.0.2")
+    table.save()
+    watcher.join(5)
+    assert not watcher.is_alive()
