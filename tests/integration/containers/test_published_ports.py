@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import socket
 import subprocess
 import uuid
@@ -256,3 +258,38 @@ def test_taken_port_says_address_in_use_and_leaves_a_created_container(
     engine.docker("start", "pptaken")  # the port is free again: the same container starts
     assert tcp_peer_seen("127.0.0.1", port)
 
+
+
+def _daemon_pid(engine: Engine) -> int:
+    with open(os.path.join(engine.run_dir, "rootlessd.pid")) as f:
+        return int(json.load(f)["pid"])
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_forwards_outlive_a_killed_daemon_and_the_next_one_frees_them(
+        fresh_engine: Engine, images, client_ns: str) -> None:  # type: ignore[no-untyped-def]
+    eng = fresh_engine
+    eng.cli("info")
+    eng.docker("pull", "-q", images.busybox, timeout=300)
+    eng.docker("network", "create", "ppkill")
+    port = free_port()
+    eng.docker("run", "-d", "--name", "ppkill", "--network", "ppkill", "-p", f"{port}:7000",
+               *echo_args(images.busybox))
+    assert tcp_peer_seen(HOST_SIDE, port, netns=True) == CLIENT_SIDE
+    os.kill(_daemon_pid(eng), signal.SIGKILL)
+    # no daemon now: the container and its forwarder still serve, with the client's address
+    assert tcp_peer_seen(HOST_SIDE, port, netns=True) == CLIENT_SIDE
+    eng.cli("info")  # a new daemon adopts the container and its forwards
+    eng.docker("stop", "-t", "1", "ppkill")
+    assert _port_is_free(port)
+    eng.docker("rm", "ppkill")
+    eng.docker("network", "rm", "ppkill")
