@@ -121,7 +121,12 @@ def spawn(function: Callable[..., None], *args: Any) -> None:
 
 def serve_tcp(listener: socket.socket, target: Address, transparent: bool) -> None:
     while True:
-        client, peer = listener.accept()
+        try:
+            client, peer = listener.accept()
+        except OSError as exc:  # e.g. out of fds for a moment: the port must stay served
+            logger.warning("accept: %s", exc)
+            time.sleep(0.1)
+            continue
         spawn(relay_tcp, client, peer, target, transparent)
 
 
@@ -162,11 +167,10 @@ class UdpForward:
 
     def serve(self) -> None:
         while True:
-            data, peer = self.listener.recvfrom(65535)
-            inner = self._flow(peer)
             try:
-                inner.send(data)
-            except OSError as exc:
+                data, peer = self.listener.recvfrom(65535)
+                self._flow(peer).send(data)
+            except OSError as exc:  # one client's trouble (no route, refused) must not end the port
                 logger.debug("udp to %s: %s", self.target, exc)
 
     def _flow(self, peer: Address) -> socket.socket:
