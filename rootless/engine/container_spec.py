@@ -284,7 +284,8 @@ def api_mount_request(spec: ApiMount) -> MountRequest:
     options = mount_options(spec.read_only, [spec.propagation] if spec.propagation else [])
     if spec.non_recursive:
         options = ("bind",) + options[1:]
-    return MountRequest(spec.target, spec.source, options, spec.read_only, spec.volume_labels, spec.subpath)
+    return MountRequest(spec.target, spec.source, options, spec.read_only, spec.volume_labels,
+                        subpath=spec.subpath)
 
 
 def tmpfs_mounts(container: Container) -> Dict[str, str]:

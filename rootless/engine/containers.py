@@ -504,12 +504,23 @@ class Containers(ContainerReads):
         self._unwire(container)
         self.runtime.teardown(container.id)
         container_namespaces.release(container)
-        self._mark_exited(container, code, error=exc.message)
+        if lifecycle.is_port_conflict(exc.message):
+            # docker never ran it: the container stays Created (State.Error says why), not Exited (128)
+            self._mark_not_started(container, code, exc.message)
+        else:
+            self._mark_exited(container, code, error=exc.message)
         self.publish(container, "die", exitCode=str(code))
         if container.auto_remove:
             # docker run --rm waits for condition=removed, also after a failed start.
             with contextlib.suppress(RootlessError):
                 self._remove_stopped(container, volumes=True)
+
+    def _mark_not_started(self, container: Container, exit_code: int, error: str) -> None:
+        with self._lock:
+            container.set_state("created", ExitCode=exit_code, Error=error)
+            container.save()
+            self._exit_generation[container.id] = self._exit_generation.get(container.id, 0) + 1
+            self._changed.notify_all()
 
     def _take_waiting(self, container_id: str) -> List[AttachWaiter]:
         with self._start_lock:

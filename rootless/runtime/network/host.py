@@ -62,7 +62,12 @@ class EndpointInfo:
 
 @dataclass(frozen=True)
 class Published:
-    """A published port as forwarded (host_port filled in) and the uplink's handle for it."""
+    """A published port as forwarded (host_port filled in) and the handle to undo it.
+
+    forward_id: -pid of the container's port forwarder (port_forwarder.py;
+    every port of one publish() call shares it), or, in records from before
+    it, slirp4netns's hostfwd id (> 0).
+    """
 
     mapping: PortMapping
     container_ip: str
@@ -86,7 +91,9 @@ class NetworkHost(Protocol):
        `network connect`); detach(netns_path, endpoint) on stop/disconnect.
        The DNS answers change with them, at once.
     4. publish(ports, container_ip) after attach; unpublish(published) on
-       stop. The uplink forwards host ports to the container address.
+       stop. A forwarder process per call relays host ports to the container
+       address with the client's own address as the source (not through
+       the uplink); a taken port raises Conflict in docker's words.
     5. destroy() when the engine stops for good (system stop): nothing is
        left running.
     """
