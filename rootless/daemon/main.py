@@ -33,19 +33,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SD_LISTEN_FDS_START = 3
-
-
-def _systemd_listener() -> Optional[socket.socket]:
-    """The socket systemd passed us (socket activation), if any."""
-    if os.environ.get("LISTEN_PID") != str(os.getpid()):
-        return None
-    if int(os.environ.get("LISTEN_FDS", "0")) < 1:
-        return None
-    for key in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-        os.environ.pop(key, None)
-    return socket.socket(fileno=SD_LISTEN_FDS_START)
-
 
 def _lock_store(paths: Paths) -> fs.FileLock:
     fs.ensure_dir(paths.root)
@@ -211,7 +198,7 @@ def _open_servers(engine: Any, paths: Paths, remote: "RemoteOptions", listener: 
 def serve(paths: Paths, settings: Settings, remote: Optional["RemoteOptions"] = None) -> None:
     """Run the daemon until SIGTERM/SIGINT."""
     from rootless.api.server import raise_fd_limit
-    from rootless.daemon.listeners import plan_listeners, remote_options
+    from rootless.daemon.listeners import plan_listeners, remote_options, systemd_listener
     from rootless.engine import Engine
     from rootless.engine.engine import HostSetup
 
@@ -221,7 +208,7 @@ def serve(paths: Paths, settings: Settings, remote: Optional["RemoteOptions"] = 
     os.umask(0o022)
     remote = remote or remote_options(settings)
     plan_listeners(remote, paths.socket)  # a refused address stops us before any namespace work
-    listener = _systemd_listener()
+    listener = systemd_listener(os.environ, os.getpid())
     paths, settings, (cgroup, mapping, lock) = _enter_locked(paths, settings)
     try:
         _check_runtime(paths, listener)
