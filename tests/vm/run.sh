@@ -44,6 +44,7 @@ rm -f "$WHEELS"/rootless-*.whl
 
 stage=$(mktemp -d)
 cp "$HERE/test_laptop.py" "$stage/"
+cp -r "$ROOT/contrib/systemd" "$stage/systemd"  # the units the socket-activation test installs
 cp "$(command -v docker)" "$stage/docker"
 "$KIT/push.sh" --delete "$WHEELS" wheels >/dev/null
 "$KIT/push.sh" --delete "$stage" vmtests >/dev/null
