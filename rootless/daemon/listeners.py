@@ -80,6 +80,60 @@ def systemd_listener(environ: MutableMapping[str, str], pid: int,
     return sock
 
 
+Identity = Optional[Tuple[int, int]]
+
+
+def socket_identity(path: str) -> Identity:
+    """(device, inode) of the socket file at path, None when there is none."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+class SocketWatch:
+    """Stops the daemon when its socket file is removed or replaced.
+
+    Whoever binds the path last owns it: `systemctl --user enable --now rootless.socket`
+    while a daemon the CLI started still runs, or the reverse. The daemon that lost its
+    path can't be reached but holds the store lock, so every socket-activated start
+    failed on the lock, systemd restarted it without end and clients waited for ever.
+    """
+
+    def __init__(self, path: str, stop: Any, interval: float = 2.0) -> None:
+        self.path = path
+        self.identity = socket_identity(path)
+        self._stop = stop
+        self._interval = interval
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="socket-watch", daemon=True)
+
+    def start(self) -> "SocketWatch":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._closed.wait(self._interval):
+            now = socket_identity(self.path)
+            if now != self.identity:
+                logger.warning("API socket %s was %s: stopping, the daemon can't be reached any more "
+                               "(containers keep running)", self.path, "removed" if now is None else "replaced")
+                self._stop()
+                return
+
+    def close(self) -> None:
+        self._closed.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(5)
+
+    def remove_if_ours(self) -> None:
+        """At exit: unlink the socket file only if it still is ours, never a successor's."""
+        if self.identity is not None and socket_identity(self.path) == self.identity:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+
 def plan_listeners(options: RemoteOptions, unix_socket: str) -> List[Host]:
     """The TCP listeners to open; refuses every address it would not serve safely."""
     planned: List[Host] = []

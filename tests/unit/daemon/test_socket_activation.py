@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from typing import Dict, Iterator
 
 import pytest
 
-from rootless.daemon.listeners import systemd_listener
+from rootless.daemon.listeners import SocketWatch, systemd_listener
 from rootless.errors import InvalidArgument
 
 
@@ -81,3 +82,47 @@ def test_an_fd_that_is_no_listening_unix_socket_is_refused_and_not_closed() -> N
             os.close(fd)
         left.close()
         right.close()
+
+
+def bound(path: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    return sock
+
+
+def test_a_daemon_whose_socket_file_is_replaced_stops_and_leaves_the_successors_file(tmp_path) -> None:
+    """`systemctl --user enable --now rootless.socket` while a CLI-started daemon runs: systemd binds the
+    path anew; the old daemon, unreachable but holding the store lock, must go so activation can start."""
+    path = str(tmp_path / "rootless.sock")
+    stopped = threading.Event()
+    with bound(path):
+        watch = SocketWatch(path, stopped.set, interval=0.01).start()
+        assert not stopped.wait(0.1)  # unchanged: keeps serving
+        os.unlink(path)
+        with bound(path):  # systemd's socket now
+            assert stopped.wait(5)
+            watch.close()
+            watch.remove_if_ours()
+            assert os.path.exists(path)
+    os.unlink(path)
+
+
+def test_at_a_normal_exit_the_own_socket_file_goes(tmp_path) -> None:
+    path = str(tmp_path / "rootless.sock")
+    stopped = threading.Event()
+    with bound(path):
+        watch = SocketWatch(path, stopped.set, interval=0.01).start()
+        watch.close()
+        watch.remove_if_ours()
+    assert not os.path.exists(path) and not stopped.is_set()
+
+
+def test_a_removed_socket_file_stops_the_daemon(tmp_path) -> None:
+    path = str(tmp_path / "rootless.sock")
+    stopped = threading.Event()
+    with bound(path):
+        watch = SocketWatch(path, stopped.set, interval=0.01).start()
+        os.unlink(path)
+        assert stopped.wait(5)
+        watch.close()
+        watch.remove_if_ours()  # nothing there: no error
