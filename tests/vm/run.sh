@@ -51,6 +51,7 @@ cp "$(command -v docker)" "$stage/docker"
 rm -rf "$stage"
 
 log "installing into ~dev/v and running the suite in the guest"
+args=$(printf ' %q' "$@")  # the guest's shell word-splits the line again: -k "a or b" must stay one word
 set +e
 "$KIT/ssh.sh" dev "set -e
   [ -x ~/v/bin/python ] || python3 -m venv ~/v
@@ -58,7 +59,7 @@ set +e
   ~/v/bin/pip install -q --no-index --find-links ~/wheels --force-reinstall --no-deps rootless
   ~/v/bin/rootless system stop --all >/dev/null 2>&1 || true
   cd ~/vmtests && PATH=~/v/bin:\$PATH DOCKER=~/vmtests/docker ROOTLESS_VM_SUITE=1 \
-    ~/v/bin/python -m pytest -p no:cacheprovider -v -rxXs test_laptop.py $*" 2>&1
+    ~/v/bin/python -m pytest -p no:cacheprovider -v -rxXs test_laptop.py$args" 2>&1
 rc=$?
 set -e
 log "suite exit code $rc"

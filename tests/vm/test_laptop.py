@@ -318,6 +318,7 @@ def install_units() -> None:
         f.write(text)
     shutil.copy(os.path.join(UNITS, "rootless.socket"), UNIT_DIR)
     systemctl("daemon-reload")
+    systemctl("reset-failed", "rootless.service", "rootless.socket", check=False)  # an earlier run's state
 
 
 def service_state() -> Dict[str, str]:
