@@ -8,7 +8,7 @@
 # (a wheelhouse built here: the guest has no route to PyPI), pushes the docker CLI, runs
 # tests/vm/test_laptop.py as `dev` over ssh (a real logind session with the user's
 # systemd and D-Bus) and stops the VM again if it booted it (KEEP_VM=1 leaves it up).
-# About 5 minutes from a built image on 2 busy cores; too slow for CI (see README).
+# About 5 minutes from a built image on 2 quiet cores (9.5 with 7 other jobs); too slow for CI (see README).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
