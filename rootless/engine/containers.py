@@ -100,6 +100,9 @@ class Containers(ContainerReads):
         self._removed: Set[str] = set()
         self._attach_waiting: Dict[str, List[AttachWaiter]] = {}
         self._manually_stopped: Set[str] = set()
+        # Held while a policy restart decides and starts, and while stop/rm cancel one: a stop
+        # then either cancels the restart before it starts or finds the container running.
+        self._restart_guard = threading.Lock()
         self._closing = False
         self.health: Optional[HealthChecks] = None  # set by the engine once execs exist
         self._load_all()
@@ -602,16 +605,17 @@ class Containers(ContainerReads):
     def _restart_later(self, container: Container) -> None:
         count = container.restart_count
         time.sleep(lifecycle.restart_delay(count))
-        if self._closing or container.id in self._manually_stopped or container.status != "restarting":
-            return
-        if not self.exists(container.id):
-            return
-        container.restart_count = count + 1
-        try:
-            self.start(container)
-            self.publish(container, "restart")
-        except RootlessError as exc:
-            logger.warning("restart of %s failed: %s", container.name, exc)
+        with self._restart_guard:
+            if self._closing or container.id in self._manually_stopped or container.status != "restarting":
+                return
+            if not self.exists(container.id):
+                return
+            container.restart_count = count + 1
+            try:
+                self.start(container)
+                self.publish(container, "restart")
+            except RootlessError as exc:
+                logger.warning("restart of %s failed: %s", container.name, exc)
 
     # -- stop / kill / restart --------------------------------------------------
     def kill(self, container: Container, signal_value: str) -> None:
@@ -655,11 +659,12 @@ class Containers(ContainerReads):
 
     def _cancel_restart(self, container: Container) -> bool:
         """Stop a container waiting for its policy's restart: it stays exited (docker stop/rm)."""
-        with self._lock:
-            if container.status != "restarting":
-                return False
-            self._manually_stopped.add(container.id)
-        self._mark_exited(container, container.exit_code, container.finished_at)
+        with self._restart_guard:
+            with self._lock:
+                if container.status != "restarting":
+                    return False
+                self._manually_stopped.add(container.id)
+            self._mark_exited(container, container.exit_code, container.finished_at)
         return True
 
     def _wait_stopped(self, container: Container, timeout: Optional[float]) -> bool:
