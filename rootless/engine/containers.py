@@ -55,6 +55,7 @@ ID_RE = re.compile(r"^[0-9a-f]+$")
 BUILTIN_NETWORK_MODES = ("bridge", "default", "host", "none")
 STOP_KILL_WAIT = 30.0  # after SIGKILL: the monitor reports the exit within this
 KILL_WAIT = 10.0  # docker kill (SIGKILL) returns once the container stopped, or after this
+SIGNAL_RACE_WAIT = 2.0  # a signal that found the process gone: its exit is recorded within this
 
 
 class ImageSource(Protocol):
@@ -632,11 +633,20 @@ class Containers(ContainerReads):
     def _signal(self, container: Container, sig: int) -> None:
         try:
             self.runtime.signal(container.id, sig)
-        except ToolError as exc:
-            # It may have exited between our check and the signal.
-            if container.running and self.runtime.is_alive(container.id):
+        except (ToolError, NotFound) as exc:
+            # It may have exited between our check and the signal: its monitor records the exit
+            # a moment later (a docker stop of a container that ends by itself succeeds).
+            if container.running and self.runtime.is_alive(container.id) and not self._exit_recorded(container):
                 raise
             logger.debug("kill %s: %s", container.id, exc)
+
+    def _exit_recorded(self, container: Container) -> bool:
+        """Whether the container's exit is (or within SIGNAL_RACE_WAIT gets) recorded."""
+        try:
+            self.wait(container, "next-exit", SIGNAL_RACE_WAIT)
+            return True
+        except Conflict:
+            return not container.running
 
     def stop(self, container: Container, timeout: Optional[int], signal_value: Optional[str]) -> None:
         if self._cancel_restart(container):

@@ -307,6 +307,18 @@ def test_a_stopped_container_is_not_restarted_by_its_policy(world: World) -> Non
     assert container.status == "exited" and container.data.get("RestartCount") == 0
 
 
+def test_a_stop_racing_the_containers_own_exit_succeeds(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    container = world.run()
+
+    def exits_first(container_id: str, sig: int) -> None:
+        world.runtime.exit(container_id, 1)  # it ended by itself just before the signal
+        raise NotFound(f"can't signal container: {container_id}: not running")
+
+    monkeypatch.setattr(world.runtime, "signal", exits_first)
+    world.containers.stop(container, 1, None)
+    assert container.status == "exited" and container.exit_code == 1
+
+
 def test_a_stop_while_a_policy_restart_starts_is_not_undone_by_it(world: World,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     container = world.run(HostConfig={"RestartPolicy": {"Name": "always"}})
