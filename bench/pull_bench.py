@@ -138,7 +138,7 @@ def measure(user: it.TestUser, ref: str, blobs: List[bytes], runs: int,
             samples[METHODS[2]].append(download)
         samples[METHODS[3]].append(unpack)
         print(f"  run {run + 1}/{runs}: " + ", ".join(f"{SHORT[name]} {values[-1]:.2f}s"
-                                                     for name, values in samples.items()), flush=True)
+                                                     for name, values in samples.items() if values), flush=True)
     return samples
 
 
