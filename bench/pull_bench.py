@@ -10,7 +10,9 @@ the blobs). See bench/README.md.
 from __future__ import annotations
 
 import os
+import json
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -91,14 +93,34 @@ def push_images(reg: imagebuild.Registry, which: Sequence[str]) -> Dict[str, Tup
     return pushed
 
 
-def pull_ours(user: it.TestUser, ref: str) -> float:
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid: int) -> float:
+    """utime + stime of a live process, all its threads (dead ones included), seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pull_ours(user: it.TestUser, ref: str) -> Tuple[float, float]:
+    """Wall seconds of the pull, and CPU seconds of the daemon and the docker CLI during it."""
     with harness.engine(user) as eng:  # fresh ROOTLESS_ROOT: cold by construction
-        return harness.timed(lambda: eng.docker("pull", "-q", ref, timeout=900), settle=True)
+        with open(os.path.join(eng.run_dir, "rootlessd.pid")) as f:
+            daemon = int(json.load(f)["pid"])
+        before = process_cpu(daemon) + children_cpu()
+        wall = harness.timed(lambda: eng.docker("pull", "-q", ref, timeout=900), settle=True)
+        return wall, process_cpu(daemon) + children_cpu() - before
 
 
-def pull_podman(user: it.TestUser, ref: str) -> float:
+def pull_podman(user: it.TestUser, ref: str) -> Tuple[float, float]:
+    """Wall and CPU seconds of `podman pull` (podman runs as our child, so its CPU is ours to read)."""
     with harness.podman(user) as pm:  # fresh podman storage
-        return harness.timed(lambda: pm.run("pull", "-q", "--tls-verify=false", ref), settle=True)
+        before = children_cpu()
+        wall = harness.timed(lambda: pm.run("pull", "-q", "--tls-verify=false", ref), settle=True)
+        return wall, children_cpu() - before
 
 
 def floor_pair(user: it.TestUser, ref: str, blobs: List[bytes]) -> Tuple[Optional[float], float]:
@@ -125,14 +147,18 @@ def floor_pair(user: it.TestUser, ref: str, blobs: List[bytes]) -> Tuple[Optiona
         return download, harness.timed(unpack, settle=True)
 
 
-def measure(user: it.TestUser, ref: str, blobs: List[bytes], runs: int,
-            baseline: Optional[it.TestUser]) -> Dict[str, List[float]]:
+def measure(user: it.TestUser, ref: str, blobs: List[bytes], runs: int, baseline: Optional[it.TestUser],
+            cpu: Dict[str, List[float]]) -> Dict[str, List[float]]:
+    """Wall seconds by method; CPU seconds of the engines into cpu (less sensitive to the machine's load)."""
     samples: Dict[str, List[float]] = {name: [] for name in METHODS + ((BASELINE,) if baseline else ())}
+    pulls = [(METHODS[0], lambda: pull_ours(user, ref)), (METHODS[1], lambda: pull_podman(user, ref))]
+    if baseline is not None:  # A/B: the other tree in the same round, right after ours
+        pulls.insert(1, (BASELINE, lambda: pull_ours(baseline, ref)))
     for run in range(runs):
-        samples[METHODS[0]].append(pull_ours(user, ref))
-        if baseline is not None:  # A/B: the other tree in the same round, right after
-            samples[BASELINE].append(pull_ours(baseline, ref))
-        samples[METHODS[1]].append(pull_podman(user, ref))
+        for name, pull in pulls[run % len(pulls):] + pulls[:run % len(pulls)]:  # each goes first in turn
+            wall, seconds = pull()
+            samples[name].append(wall)
+            cpu.setdefault(name, []).append(seconds)
         download, unpack = floor_pair(user, ref, blobs)
         if download is not None:
             samples[METHODS[2]].append(download)
@@ -140,6 +166,15 @@ def measure(user: it.TestUser, ref: str, blobs: List[bytes], runs: int,
         print(f"  run {run + 1}/{runs}: " + ", ".join(f"{SHORT[name]} {values[-1]:.2f}s"
                                                      for name, values in samples.items() if values), flush=True)
     return samples
+
+
+def report_cpu(cpu: Dict[str, List[float]]) -> Dict[str, float]:
+    medians = harness.print_table("CPU seconds (ms) of the pull: daemon + docker CLI, or podman",
+                                  [(name, values, "") for name, values in cpu.items()])
+    podman = medians.get(METHODS[1])
+    print("\n" + "   ".join(f"{SHORT[name]} vs podman {harness.ratio(value, podman)}"
+                            for name, value in medians.items() if name != METHODS[1]))
+    return medians
 
 
 def report(name: str, size: int, samples: Dict[str, List[float]]) -> Dict[str, float]:
@@ -168,9 +203,11 @@ def main(argv: Sequence[str]) -> int:
     with harness.bytecode_cache(user, not args.no_bytecode_cache), harness.registry() as reg:
         pushed = push_images(reg.client, args.images.split(","))
         for name, (ref, size, blobs) in pushed.items():
+            cpu: Dict[str, List[float]] = {}
             with harness.deferred_removals():  # no big delete right before a timed step
-                samples = measure(user, ref, blobs, args.runs, baseline)
-            results[name] = {"samples": samples, "medians": report(name, size, samples)}
+                samples = measure(user, ref, blobs, args.runs, baseline, cpu)
+            results[name] = {"samples": samples, "medians": report(name, size, samples),
+                             "cpu": cpu, "cpu_medians": report_cpu(cpu)}
     harness.dump_json(args.json, results)
     return 0
 
