@@ -32,3 +32,17 @@ def test_a_torn_record_is_skipped_not_fatal(tmp_path: Any) -> None:
         with open(os.path.join(paths.container_dir(container_id), RECORD_FILE), "w") as f:
             f.write(content)
         assert Container.load(paths, container_id) is None
+
+
+def test_etc_files_written_at_every_start_are_not_synced(tmp_path: Any, monkeypatch: Any) -> None:
+    from rootless.engine import container_spec
+
+    paths = Paths(root=str(tmp_path / "root"), run=str(tmp_path / "run"))
+    container = Container(paths, {"Id": "f" * 64, "Config": {"Hostname": "box"}, "HostConfig": {}})
+    os.makedirs(container.dir)
+    monkeypatch.setattr(container_spec, "host_address", lambda: "192.168.5.7")
+    synced: List[int] = []
+    monkeypatch.setattr(os, "fsync", synced.append)
+    files = container_spec.write_etc_files(container, container_spec.NetworkSetup("private", "slirp4netns"))
+    assert sorted(files) == ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"]
+    assert all(os.path.exists(path) for path in files.values()) and synced == []
