@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
-from typing import Any, List
+from typing import Any
 
 from rootless.config import Paths
 from rootless.engine.container_model import RECORD_FILE, Container
+from tests.unit.fsync_spy import spy_fsync
 
 
 def record(container_id: str, auto_remove: bool) -> dict:  # type: ignore[type-arg]
@@ -14,8 +15,7 @@ def record(container_id: str, auto_remove: bool) -> dict:  # type: ignore[type-a
 
 def test_only_a_kept_containers_record_is_synced(tmp_path: Any, monkeypatch: Any) -> None:
     paths = Paths(root=str(tmp_path / "root"), run=str(tmp_path / "run"))
-    synced: List[int] = []
-    monkeypatch.setattr(os, "fsync", synced.append)
+    synced = spy_fsync(monkeypatch)
     for container_id, auto_remove in (("a" * 64, True), ("b" * 64, False)):
         os.makedirs(paths.container_dir(container_id))
         Container(paths, record(container_id, auto_remove)).save()
@@ -41,8 +41,7 @@ def test_etc_files_written_at_every_start_are_not_synced(tmp_path: Any, monkeypa
     container = Container(paths, {"Id": "f" * 64, "Config": {"Hostname": "box"}, "HostConfig": {}})
     os.makedirs(container.dir)
     monkeypatch.setattr(container_spec, "host_address", lambda: "192.168.5.7")
-    synced: List[int] = []
-    monkeypatch.setattr(os, "fsync", synced.append)
+    synced = spy_fsync(monkeypatch)
     files = container_spec.write_etc_files(container, container_spec.NetworkSetup("private", "slirp4netns"))
     assert sorted(files) == ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"]
     assert all(os.path.exists(path) for path in files.values()) and synced == []

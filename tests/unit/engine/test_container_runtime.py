@@ -11,6 +11,7 @@ from rootless.host.cgroups import CgroupInfo
 from rootless.host.userns import IdMap, Mapping
 from rootless.runtime.spec import HostFacts, SpecOptions
 from rootless.runtime.supervisor import Launched
+from tests.unit.fsync_spy import spy_fsync
 
 
 class Recorder:
@@ -29,8 +30,7 @@ class Recorder:
 
 
 def test_host_runtime_delegates_and_writes_the_bundle(tmp_path: Any, monkeypatch: Any) -> None:
-    synced: List[int] = []
-    monkeypatch.setattr(os, "fsync", synced.append)
+    synced = spy_fsync(monkeypatch)
     paths = Paths(root=str(tmp_path / "root"), run=str(tmp_path / "run"))
     driver = Recorder(mount="/merged", upper_dir=str(tmp_path), is_mounted=False)
     supervisor = Recorder(new_config=lambda *a, **k: ("config", a, k), launch=Launched("c", 1, 2, []),

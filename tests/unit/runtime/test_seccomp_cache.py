@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 
 import pytest
 
 from rootless.runtime import seccomp_cache
 from rootless.runtime.seccomp_cache import BPF_ANNOTATION, SeccompCache
+from tests.unit.fsync_spy import spy_fsync
 
 PROFILE = {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}
 
@@ -37,8 +37,7 @@ def test_key_covers_profile_options_and_versions():
 
 
 def test_first_bundle_stores_then_next_gets_the_annotation(tmp_path, monkeypatch):
-    synced = []
-    monkeypatch.setattr(os, "fsync", synced.append)
+    synced = spy_fsync(monkeypatch)
     cache = SeccompCache(str(tmp_path / "cache"), "crun")
     first = bundle(tmp_path, {"linux": {"seccomp": PROFILE}})
     key = cache.prepare_bundle(first)

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from rootless.util import fs
+from tests.unit.fsync_spy import spy_fsync
 
 
 def test_dir_size_counts_regular_files_recursively(tmp_path: Path) -> None:
@@ -31,8 +32,7 @@ def test_dir_size_of_missing_dir_is_zero(tmp_path: Path) -> None:
 
 
 def test_atomic_write_syncs_unless_told_the_file_need_not_survive_a_reboot(tmp_path: Path, monkeypatch) -> None:
-    synced = []
-    monkeypatch.setattr(fs.os, "fsync", lambda fd: synced.append(fd))
+    synced = spy_fsync(monkeypatch)
     fs.atomic_write(tmp_path / "durable", b"1")
     assert len(synced) == 2  # the file, then its directory
     synced.clear()
