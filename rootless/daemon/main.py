@@ -111,6 +111,18 @@ def _place_store(paths: Paths, settings: Settings, plan: "placement.StoragePlan"
     return dataclasses.replace(paths, root=chosen.root), dataclasses.replace(settings, storage_note=chosen.note)
 
 
+def _approve_site_stores(settings: Settings) -> Settings:
+    """additional_image_stores (issue 15): the files other users can't change, pinned for the engine."""
+    if not settings.additional_image_stores:
+        return settings
+    from rootless.images.site_store import approve_stores
+
+    files, warnings = approve_stores(settings.additional_image_stores)
+    for warning in warnings:
+        logger.warning("%s", warning)
+    return dataclasses.replace(settings, site_images=[f.to_json() for f in files], site_store_warnings=warnings)
+
+
 def _remove_stale_socket(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
@@ -152,6 +164,7 @@ def serve(paths: Paths, settings: Settings, remote: Optional["RemoteOptions"] = 
     listener = _systemd_listener()
     cgroup = cgroups.place(userns.running_pause(paths))  # v2+systemd: into a delegated scope first
     plan = placement.plan_storage(paths.root, _is_explicit_root(paths.root), os.environ, host_uid())
+    settings = _approve_site_stores(settings)  # owners are only real outside the namespace
     mapping = userns.enter(paths, cgroup)
     paths, settings = _place_store(paths, settings, plan, mapping)
     _check_runtime(paths, listener)
