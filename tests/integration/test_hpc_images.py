@@ -83,6 +83,8 @@ def test_export_squashfs_is_the_flattened_rootfs_with_image_ids_and_config(
     assert not any(".wh." in n for n in names)
     assert _owner_of(listing, "owned") == "1000/1000"  # in-container ids, not host subordinate ones
     assert _owner_of(listing, "bin/busybox") == "0/0"
+    root_line = next(line for line in listing.splitlines() if line.endswith(" squashfs-root/rootfs"))
+    assert root_line.startswith("drwxr-xr-x 0/0"), root_line  # the image's root, not a staging dir's 0700
     meta = json.loads(subprocess.run(["unsquashfs", "-cat", path, "image.json"], check=True,
                                      capture_output=True).stdout)
     inspect = json.loads(engine.cli("image", "inspect", layered).stdout)[0]
@@ -105,10 +107,10 @@ def test_site_store_images_run_from_squashfs_read_only_and_unshared(
     assert len(summary) == 1 and summary[0]["RepoTags"]
     # Runs without a pull: the squashfs is the lower dir, nothing lands in the user's store.
     out = fresh_engine.cli("run", "--rm", layered, env=env).stdout.split()
-    assert out == ["b"], out
+    assert out == ["a-link", "b"], out
     script = "id -u; stat -c %u /bin/busybox; stat -c %u:%g /owned; touch /data/new && ls /data | tr '\\n' ,"
     ids = fresh_engine.cli("run", "--rm", layered, "sh", "-c", script, env=env).stdout.split()
-    assert ids == ["0", "0", "1000:1000", "b,new,"], ids
+    assert ids == ["0", "0", "1000:1000", "a-link,b,new,"], ids
     assert fresh_engine.cli("run", "--rm", "--user", "1000", layered, "cat", "/data/b", env=env).stdout == "b\n"
     layers = os.path.join(fresh_engine.root, "layers")
     assert not [n for n in (os.listdir(layers) if os.path.isdir(layers) else []) if not n.startswith(".")]
@@ -138,7 +140,8 @@ def test_site_store_other_users_could_write_is_refused(
     assert "true" not in fresh_engine.cli("images", env=env).stdout
     _restart(fresh_engine)
     os.chmod(site_dir, 0o755)
-    os.chown(path, 65534, 65534)  # a file another user owns (and can rewrite)
+    # A file another user owns (and can rewrite); bindfs refuses chown, the source takes it.
+    os.chown(path.replace("/mnt/images/", "/source/images/"), 65534, 65534)
     info = json.loads(fresh_engine.cli("info", "--format", "json", env=env).stdout)
     assert any("layered.sqfs refused: owned by uid 65534" in w for w in info["Warnings"]), info["Warnings"]
     assert "R/O" not in fresh_engine.cli("images", env=env).stdout

@@ -40,7 +40,9 @@ def with_default_userns(spec: types.ContainerCreate, userns: str) -> types.Conta
     host_config = spec.HostConfig or types.HostConfig()
     if not userns or host_config.UsernsMode:
         return spec
-    return dataclasses.replace(spec, HostConfig=dataclasses.replace(host_config, UsernsMode=userns))
+    host_config = dataclasses.replace(host_config, UsernsMode=userns,
+                                      fields_set=host_config.fields_set | {"UsernsMode"})
+    return dataclasses.replace(spec, HostConfig=host_config, fields_set=spec.fields_set | {"HostConfig"})
 
 
 def list_(engine: Engine, request: Request) -> Response:

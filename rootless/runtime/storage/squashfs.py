@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Iterator, List, Sequence, Tuple
 
 from rootless.errors import FailedPrecondition
-from rootless.runtime.storage.driver import detach, is_mount_point, is_stale_mount
+from rootless.runtime.storage.driver import copy_root_attrs, detach, is_mount_point, is_stale_mount
 from rootless.runtime.storage.overlay import fd_paths
 from rootless.util import fs, linux, proc
 
@@ -51,18 +51,24 @@ def mksquashfs_argv(sources: Sequence[str], out: str) -> List[str]:
 
 
 def squashfuse_argv(image_file: str, mountpoint: str) -> List[str]:
-    return [SQUASHFUSE, image_file, mountpoint]
+    # allow_other: a container process of another id than the mounter's reaches the files through
+    # the overlay (FUSE refuses every other uid by default); permissions are still the files' own.
+    return [SQUASHFUSE, "-o", "allow_other", image_file, mountpoint]
 
 
 @contextlib.contextmanager
 def flattened_view(lowers: Sequence[str], mountpoint: str, scratch: str) -> Iterator[str]:
     """The layers (lowest first) merged read-only at mountpoint: whiteouts and opaque dirs applied.
 
-    Kernel overlay without an upper dir; an empty top lower keeps it valid for
-    one layer (or none). Hosts without it use fuse-overlayfs the same way.
+    Kernel overlay without an upper dir needs two lowers: an empty top one
+    keeps it valid for one layer (or none), with the top layer's root mode
+    and owner, since the merged root shows the top lower's. Hosts without it
+    use fuse-overlayfs the same way.
     """
     with tempfile.TemporaryDirectory(prefix="flatten-", dir=scratch) as empty:
-        lowerdirs = [empty, *reversed(lowers)]
+        os.chmod(empty, 0o755)  # FROM scratch: a usual root, not mkdtemp's 0700
+        copy_root_attrs(lowers, empty)
+        lowerdirs = [*([empty] if len(lowers) < 2 else []), *reversed(lowers)]
         try:
             with fd_paths(lowerdirs) as names:
                 linux.mount("overlay", mountpoint, "overlay", linux.MS_RDONLY,
