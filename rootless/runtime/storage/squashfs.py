@@ -29,7 +29,6 @@ from typing import Iterator, List, Sequence, Tuple
 
 from rootless.errors import FailedPrecondition
 from rootless.runtime.storage.driver import copy_root_attrs, detach, is_mount_point, is_stale_mount
-from rootless.runtime.storage.overlay import fd_paths
 from rootless.util import fs, linux, proc
 
 logger = logging.getLogger(__name__)
@@ -57,6 +56,19 @@ def squashfuse_argv(image_file: str, mountpoint: str) -> List[str]:
 
 
 @contextlib.contextmanager
+def _fd_paths(dirs: Sequence[str]) -> Iterator[List[str]]:
+    """/proc/self/fd/N names: many layers fit mount(2)'s one page (as overlay.py's fd_paths; drivers
+    are imported by the factory alone)."""
+    with contextlib.ExitStack() as stack:
+        names = []
+        for path in dirs:
+            fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            stack.callback(os.close, fd)
+            names.append(f"/proc/self/fd/{fd}")
+        yield names
+
+
+@contextlib.contextmanager
 def flattened_view(lowers: Sequence[str], mountpoint: str, scratch: str) -> Iterator[str]:
     """The layers (lowest first) merged read-only at mountpoint: whiteouts and opaque dirs applied.
 
@@ -70,7 +82,7 @@ def flattened_view(lowers: Sequence[str], mountpoint: str, scratch: str) -> Iter
         copy_root_attrs(lowers, empty)
         lowerdirs = [*([empty] if len(lowers) < 2 else []), *reversed(lowers)]
         try:
-            with fd_paths(lowerdirs) as names:
+            with _fd_paths(lowerdirs) as names:
                 linux.mount("overlay", mountpoint, "overlay", linux.MS_RDONLY,
                             f"lowerdir={':'.join(names)},userxattr")
         except OSError as exc:
