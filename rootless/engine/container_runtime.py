@@ -163,6 +163,12 @@ class HostRuntime:
     def prepare_rootfs(self, container_id: str, image: ImageRecord, shift: Optional[IdShift] = None) -> None:
         """shift (--userns=keep-id): a fuse-overlayfs rootfs that shows the stored ids as the container's
         user namespace must see them (the kernel can't idmap an overlay mounted in a user namespace)."""
+        if shift is not None and isinstance(image, SiteImageRecord):
+            # fuse-overlayfs maps ACL xattrs of its lowers and fails on a FUSE lower's EOPNOTSUPP.
+            raise FailedPrecondition(
+                f"--userns=keep-id: image {image.short_id} is in a read-only additional image store "
+                "(a squashfuse lower that fuse-overlayfs can't show with shifted owners)",
+                hint="run it without --userns (container root is you), or pull the image into your store")
         lowers = self._lowers(image)
         if shift is None:
             self.driver.create(container_id, lowers)

@@ -38,6 +38,9 @@ PACKAGE_OF_TOOL: Dict[str, str] = {
     "docker-registry": "docker-registry",
     "catatonit": "catatonit",
     "tini": "tini",
+    "mksquashfs": "squashfs-tools",
+    "unsquashfs": "squashfs-tools",
+    "squashfuse": "squashfuse",
 }
 
 STDERR_TAIL_BYTES = 4096

@@ -114,6 +114,14 @@ def test_site_store_images_run_from_squashfs_read_only_and_unshared(
     assert fresh_engine.cli("run", "--rm", "--user", "1000", layered, "cat", "/data/b", env=env).stdout == "b\n"
     layers = os.path.join(fresh_engine.root, "layers")
     assert not [n for n in (os.listdir(layers) if os.path.isdir(layers) else []) if not n.startswith(".")]
+    # keep-id can't shift a squashfuse lower (fuse-overlayfs fails on its ACL xattrs): refused by name,
+    # and a Slurm job's default keep-id leaves site images on the default mapping.
+    keep = fresh_engine.cli("run", "--rm", "--userns", "keep-id", layered, "true", env=env, check=False)
+    assert keep.returncode == 125 and "read-only additional image store" in keep.stderr, keep.stderr
+    _restart(fresh_engine)  # the next daemon starts in a "job": keep-id is its default
+    in_job = fresh_engine.cli("run", "--rm", layered, "id", "-u", env={**env, "SLURM_JOB_ID": "1"}).stdout
+    assert in_job.strip() == "0"
+    assert "keep-id" in fresh_engine.cli("info", env=env).stdout
     refused = fresh_engine.cli("rmi", layered, check=False, env=env)
     assert refused.returncode != 0 and "read-only additional image store" in refused.stderr, refused.stderr
     # The user's own pull goes to the user's store; that copy is theirs to remove.
@@ -127,6 +135,17 @@ def test_site_store_images_run_from_squashfs_read_only_and_unshared(
 
 def _restart(engine: Engine) -> None:
     engine.stop()
+
+
+def test_site_image_container_starts_again_after_the_namespace_is_gone(
+        engine: Engine, fresh_engine: Engine, images: object, site_dir: str) -> None:
+    layered = images.layered  # type: ignore[attr-defined]
+    _export(engine, layered, site_dir)
+    env = _site_env(site_dir)
+    name = fresh_engine.cli("create", layered, "cat", "/data/b", env=env).stdout.strip()
+    _restart(fresh_engine)  # daemon, pause process and with them every squashfuse mount gone
+    assert fresh_engine.cli("start", "-a", name, env=env).stdout == "b\n"
+    fresh_engine.cli("rm", name, env=env)
 
 
 def test_site_store_other_users_could_write_is_refused(
