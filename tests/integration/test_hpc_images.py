@@ -83,6 +83,7 @@ def test_export_squashfs_is_the_flattened_rootfs_with_image_ids_and_config(
     assert not any(".wh." in n for n in names)
     assert _owner_of(listing, "owned") == "1000/1000"  # in-container ids, not host subordinate ones
     assert _owner_of(listing, "bin/busybox") == "0/0"
+    assert any(line.startswith("drwxr-xr-x 0/0") and line.endswith(" squashfs-root") for line in listing.splitlines())
     root_line = next(line for line in listing.splitlines() if line.endswith(" squashfs-root/rootfs"))
     assert root_line.startswith("drwxr-xr-x 0/0"), root_line  # the image's root, not a staging dir's 0700
     meta = json.loads(subprocess.run(["unsquashfs", "-cat", path, "image.json"], check=True,

@@ -46,7 +46,8 @@ def identity_of(info: os.stat_result) -> Identity:
 
 def mksquashfs_argv(sources: Sequence[str], out: str) -> List[str]:
     """Owners, modes and xattrs as they are seen (inside the namespace: in-container ids)."""
-    return [MKSQUASHFS, *sources, out, "-noappend", "-no-progress", "-quiet"]
+    # With several sources mksquashfs makes the root itself, 0777 unless told.
+    return [MKSQUASHFS, *sources, out, "-noappend", "-no-progress", "-quiet", "-root-mode", "0755"]
 
 
 def squashfuse_argv(image_file: str, mountpoint: str) -> List[str]:
