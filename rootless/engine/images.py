@@ -30,7 +30,7 @@ from rootless.images.site_store import SiteFile, SiteStore, image_meta, is_site_
 from rootless.images.store import ImageRecord, ImageStore
 from rootless.registry.auth import Credentials, DockerConfig, normalise_server
 from rootless.registry.client import RegistryClient
-from rootless.runtime.storage.squashfs import make_squashfs
+from rootless.runtime.storage.squashfs import OUTPUT_PREFIX, make_squashfs, remove_leftovers
 from rootless.util import fs
 from rootless.wire import filters as f
 from rootless.wire import versions
@@ -97,6 +97,7 @@ class ImageService:
         self.image_users: ImageUsers = lambda image_id: []
         # Read-only site images (issue 15), approved by the daemon at start; the user's store wins.
         self.site = SiteStore([SiteFile.from_json(item) for item in settings.site_images])
+        remove_leftovers(store.paths.tmp)  # the store lock is ours: a killed export's files go
 
     # -- names ---------------------------------------------------------------
     def parse(self, name: str, default_tag: Optional[str] = "latest") -> Reference:
@@ -492,7 +493,7 @@ class ImageService:
         lowers = layers.ensure_unpacked(self.store, record)
         tmp = self.store.paths.tmp
         fs.ensure_dir(tmp)
-        out = os.path.join(tmp, f"export-{os.urandom(8).hex()}.sqfs")
+        out = os.path.join(tmp, f"{OUTPUT_PREFIX}{os.urandom(8).hex()}.sqfs")
         try:
             make_squashfs(lowers, image_meta(record), out, tmp)
         except BaseException:

@@ -182,3 +182,20 @@ def test_keep_id_is_the_default_in_a_slurm_job(fresh_engine: Engine, images: obj
     # Configured otherwise: the docker default (container root is the user) in a job too.
     env["ROOTLESS_USERNS"] = "default"
     assert fresh_engine.cli("run", "--rm", busybox, "id", "-u", env=env).stdout.strip() == "0"
+
+
+def test_a_killed_exports_staging_mount_and_file_are_removed_at_the_next_start(
+        fresh_engine: Engine, images: object) -> None:
+    busybox = images.busybox  # type: ignore[attr-defined]
+    fresh_engine.cli("pull", "-q", busybox)
+    layer = os.path.join(fresh_engine.root, "layers", os.listdir(os.path.join(fresh_engine.root, "layers"))[0])
+    tmp = os.path.join(fresh_engine.root, "tmp")
+    # What a daemon SIGKILLed inside mksquashfs leaves: the read-only view still mounted, a partial file.
+    script = (f"mkdir -p {tmp}/squashfs-killed/rootfs && touch {tmp}/export-killed.sqfs && "
+              f"mount -t overlay overlay -o ro,lowerdir={tmp}/squashfs-killed:{layer}/diff,userxattr "
+              f"{tmp}/squashfs-killed/rootfs && ls {tmp}/squashfs-killed/rootfs/bin/busybox")
+    fresh_engine.unshare("sh", "-c", script)
+    fresh_engine.kill_daemon()
+    fresh_engine.cli("info")  # the next daemon (same namespaces: the mount is still there)
+    assert not [n for n in os.listdir(tmp) if "killed" in n], os.listdir(tmp)
+    assert os.path.exists(os.path.join(layer, "diff", "bin", "busybox"))  # the layer itself untouched

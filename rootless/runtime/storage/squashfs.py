@@ -105,10 +105,29 @@ def _fuse_view(lowerdirs: Sequence[str], mountpoint: str) -> None:
              tool="fuse-overlayfs", timeout=60)
 
 
+STAGING_PREFIX = "squashfs-"  # scratch/<this>*: an export's staging dir (rootfs/ mounted, image.json)
+OUTPUT_PREFIX = "export-"  # scratch/<this>*.sqfs: an export's file before it is streamed
+
+
+def remove_leftovers(scratch: str) -> None:
+    """What a daemon killed mid-export left: staging dirs (their view unmounted first) and files."""
+    if not os.path.isdir(scratch):
+        return
+    for name in os.listdir(scratch):
+        path = os.path.join(scratch, name)
+        if name.startswith(STAGING_PREFIX) and os.path.isdir(path):
+            detach(os.path.join(path, ROOTFS_DIR))
+            fs.remove_tree(path)
+            logger.info("removed a killed export's staging dir %s", path)
+        elif name.startswith(OUTPUT_PREFIX) and name.endswith(".sqfs"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+
 def make_squashfs(lowers: Sequence[str], meta: bytes, out: str, scratch: str) -> None:
     """Write the squashfs file out (rootfs/ + image.json) from the unpacked layers; runs in the namespace."""
     fs.ensure_dir(scratch)
-    with tempfile.TemporaryDirectory(prefix="squashfs-", dir=scratch) as staging:
+    with tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=scratch) as staging:
         rootfs = os.path.join(staging, ROOTFS_DIR)
         os.mkdir(rootfs, 0o755)
         meta_path = os.path.join(staging, META_FILE)
