@@ -129,6 +129,13 @@ class ImageService:
             return site
         raise NotFound(f"No such image: {familiar(key) if key else name}")
 
+    def is_site_image(self, name: Optional[str]) -> bool:
+        """Whether name resolves to an image of a read-only site store (False when it resolves to none)."""
+        try:
+            return bool(name) and is_site_image(self.get(str(name)))
+        except RootlessError:
+            return False  # create says what is wrong with the name
+
     def exists(self, name: str) -> bool:
         try:
             self.get(name)

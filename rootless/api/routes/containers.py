@@ -15,8 +15,7 @@ from rootless.api.support import decode_request
 from rootless.engine import Engine
 from rootless.engine.events import ClientGone
 from rootless.engine.container_model import Container
-from rootless.errors import Conflict, InvalidArgument, RootlessError
-from rootless.images.site_store import is_site_image
+from rootless.errors import Conflict, InvalidArgument
 
 STATS_INTERVAL = 1.0  # dockerd's collector samples every second
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -32,7 +31,8 @@ def stream_content_type(request: Request, tty: bool) -> str:
 def create(engine: Engine, request: Request) -> Response:
     # Typed at the edge (api/types.py): a mistyped field is a 400 here, never a stored record.
     spec = decode_request(types.ContainerCreate, request.json())
-    spec = with_default_userns(spec, "" if _is_site_image(engine, spec.Image) else engine.settings.userns)
+    # A site store's image keeps the default mapping: keep-id can't shift a squashfuse lower.
+    spec = with_default_userns(spec, "" if engine.images.is_site_image(spec.Image) else engine.settings.userns)
     container = engine.containers.create(spec, request.q("name") or None, request.q("platform") or None)
     return Response.json({"Id": container.id, "Warnings": []}, 201)
 
@@ -45,14 +45,6 @@ def with_default_userns(spec: types.ContainerCreate, userns: str) -> types.Conta
     host_config = dataclasses.replace(host_config, UsernsMode=userns,
                                       fields_set=host_config.fields_set | {"UsernsMode"})
     return dataclasses.replace(spec, HostConfig=host_config, fields_set=spec.fields_set | {"HostConfig"})
-
-
-def _is_site_image(engine: Engine, name: Optional[str]) -> bool:
-    """A site store's image keeps the default mapping: keep-id can't shift a squashfuse lower."""
-    try:
-        return bool(name) and is_site_image(engine.images.get(str(name)))
-    except RootlessError:
-        return False  # create says what is wrong with the name
 
 
 def list_(engine: Engine, request: Request) -> Response:
