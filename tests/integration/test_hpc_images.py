@@ -113,6 +113,7 @@ def test_site_store_images_run_from_squashfs_read_only_and_unshared(
     ids = fresh_engine.cli("run", "--rm", layered, "sh", "-c", script, env=env).stdout.split()
     assert ids == ["0", "0", "1000:1000", "a-link,b,new,"], ids
     assert fresh_engine.cli("run", "--rm", "--user", "1000", layered, "cat", "/data/b", env=env).stdout == "b\n"
+    assert fresh_engine.docker("run", "--rm", layered, "cat", "/opq/z", env=env).stdout == "z\n"  # docker's CLI too
     layers = os.path.join(fresh_engine.root, "layers")
     assert not [n for n in (os.listdir(layers) if os.path.isdir(layers) else []) if not n.startswith(".")]
     # keep-id can't shift a squashfuse lower (fuse-overlayfs fails on its ACL xattrs): refused by name,
