@@ -147,6 +147,8 @@ def test_site_image_container_starts_again_after_the_namespace_is_gone(
     name = fresh_engine.cli("create", layered, "cat", "/data/b", env=env).stdout.strip()
     _restart(fresh_engine)  # daemon, pause process and with them every squashfuse mount gone
     assert fresh_engine.cli("start", "-a", name, env=env).stdout == "b\n"
+    refused = fresh_engine.cli("commit", name, "mine", env=env, check=False)
+    assert refused.returncode != 0 and "read-only additional image store" in refused.stderr, refused.stderr
     fresh_engine.cli("rm", name, env=env)
 
 
