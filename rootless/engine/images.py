@@ -225,6 +225,7 @@ class ImageService:
         if not self.exists(str(refs[0])):
             raise NotFound(f"An image does not exist locally with the tag: {refs[0].familiar()}")
         record = self.get(str(refs[0]))
+        self._refuse_site_image(record, "push")
         for other in refs[1:]:
             if self.get(str(other)).image_id != record.image_id:
                 raise InvalidArgument(f"push {ref.familiar_name}: its tags name different images",
@@ -405,6 +406,7 @@ class ImageService:
         items: Dict[str, Tuple[ImageRecord, List[str]]] = {}
         for name in names:
             record = self.get(name)
+            self._refuse_site_image(record, "save")
             key = self._store_key(name)
             _, tags = items.setdefault(record.image_id, (record, []))
             wanted = [key] if key in record.repo_tags else list(record.repo_tags)

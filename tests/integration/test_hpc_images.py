@@ -126,6 +126,9 @@ def test_site_store_images_run_from_squashfs_read_only_and_unshared(
     assert "keep-id" in fresh_engine.cli("info", env=env).stdout
     refused = fresh_engine.cli("rmi", layered, check=False, env=env)
     assert refused.returncode != 0 and "read-only additional image store" in refused.stderr, refused.stderr
+    for verb in (["tag", layered, "other:1"], ["save", "-o", "/dev/null", layered]):
+        refused = fresh_engine.cli(*verb, check=False, env=env)
+        assert "read-only additional image store" in refused.stderr, (verb, refused.stderr)
     # The user's own pull goes to the user's store; that copy is theirs to remove.
     fresh_engine.cli("pull", "-q", layered, env=env)
     mine = [s for s in fresh_engine.client().api.images() if layered.split("/", 1)[1] in str(s["RepoTags"])]
