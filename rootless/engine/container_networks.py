@@ -19,6 +19,7 @@ import os
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from rootless.engine import endpoints
 from rootless.engine.container_model import Container
 from rootless.errors import RootlessError
 from rootless.networks.store import Network, NetworkStore
@@ -120,14 +121,16 @@ class ContainerNetworks:
         """A veth on the network's bridge with the endpoint's address; recorded in the container."""
         endpoint = network.endpoints[container.id]
         wired = self.wired(container)
-        interface = _free_interface([str(e["interface"]) for e in wired.values()])
+        interface = endpoints.interface_of(endpoint, _free_interface([str(e["interface"]) for e in wired.values()]))
         host = self.host()
-        host.create_bridge(BridgeSpec(network.network_id, network.subnet, network.gateway, network.internal))
+        host.create_bridge(BridgeSpec(network.network_id, network.subnet, network.gateway, network.internal,
+                                      network.subnet6, network.gateway6))
         names = (container.name, *endpoint.aliases, container.id[:12])
         primary = network.name == container.network_mode
         host.attach(netns_of(pid), EndpointSpec(
-            network.network_id, container.id, endpoint.ipv4, interface, names=tuple(dict.fromkeys(names)),
-            default_route=primary and not network.internal))
+            network.network_id, container.id, endpoint.ipv4, interface, mac=endpoint.mac_address,
+            names=tuple(dict.fromkeys(names)), default_route=primary and not network.internal,
+            ipv6=f"{endpoint.ipv6}/{endpoint.prefixlen6}" if endpoint.ipv6 else None))
         wired[network.network_id] = {"interface": interface, "ipv4": endpoint.ipv4}
         self._set_internal(container, WIRED_KEY, wired)
 

@@ -34,12 +34,14 @@ from rootless.engine.container_runtime import ContainerHost, ContainerRuntime, M
 from rootless.engine.container_volumes import ContainerVolumes, anonymous_names
 from rootless.engine.events import GONE_CHECK_INTERVAL, ClientGone, EventBus
 from rootless.engine.health import HealthChecks
-from rootless.engine import health_config, image_platform
+from rootless.engine import endpoints, health_config, image_platform
+from rootless.engine import mount_sources
+from rootless.engine.links import LegacyLinks
 from rootless.engine.names import random_name, validate_name
 from rootless.errors import (Conflict, FailedPrecondition, InvalidArgument, NotFound, NotModified,
                              RootlessError, ToolError)
 from rootless.images.store import ImageRecord
-from rootless.networks.store import Endpoint, Network, NetworkStore
+from rootless.networks.store import Endpoint, EndpointDetails, Network, NetworkStore
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime.supervisor import Launched
 from rootless.util import fs
@@ -53,6 +55,7 @@ ID_RE = re.compile(r"^[0-9a-f]+$")
 BUILTIN_NETWORK_MODES = ("bridge", "default", "host", "none")
 STOP_KILL_WAIT = 30.0  # after SIGKILL: the monitor reports the exit within this
 KILL_WAIT = 10.0  # docker kill (SIGKILL) returns once the container stopped, or after this
+SIGNAL_RACE_WAIT = 2.0  # a signal that found the process gone: its exit is recorded within this
 
 
 class ImageSource(Protocol):
@@ -89,6 +92,7 @@ class Containers(ContainerReads):
         self.networks = networks
         self.host = host
         self.wiring = wiring  # user networks' plumbing; None: they are records only (unit tests)
+        self.links = LegacyLinks(self.get, networks)
         self._lock = threading.RLock()  # the records and their conditions
         self._changed = threading.Condition(self._lock)
         self._start_lock = threading.RLock()  # one start at a time; the attach queue
@@ -97,6 +101,9 @@ class Containers(ContainerReads):
         self._removed: Set[str] = set()
         self._attach_waiting: Dict[str, List[AttachWaiter]] = {}
         self._manually_stopped: Set[str] = set()
+        # Held while a policy restart decides and starts, and while stop/rm cancel one: a stop
+        # then either cancels the restart before it starts or finds the container running.
+        self._restart_guard = threading.Lock()
         self._closing = False
         self.health: Optional[HealthChecks] = None  # set by the engine once execs exist
         self._load_all()
@@ -194,6 +201,10 @@ class Containers(ContainerReads):
         data = new_record(container_id, "", request, image.image_id, image_config, self.host.storage_driver,
                           self.paths)
         self._check_host_config(Container(self.paths, data))
+        endpoints.check_networks(self.networks, Container(self.paths, data).network_mode,
+                                 _requested(request), request.MacAddress)
+        self.links.check(Container(self.paths, data),
+                         [link for s in _requested(request).values() if s for link in s.Links or []])
         data[PLAN_KEY] = self._make_plan(Container(self.paths, data))  # refused here, before anything is made
         record = self._reserve(name, lambda chosen: Container(self.paths, {**data, "Name": "/" + chosen}))
         try:
@@ -246,11 +257,15 @@ class Containers(ContainerReads):
             self.runtime.prepare_rootfs(container.id, image, shift)
             self._attach_at_create(container, networking)
         except BaseException:
+            self.networks.disconnect_all(container.id)  # a later endpoint failed: nothing half-made stays
             self._remove_anonymous_volumes(container)
             raise
 
     def _attach_at_create(self, container: Container, networking: types.NetworkingConfig) -> None:
         """The container's network attachments, recorded (the plumbing reads them at start)."""
+        links = self.links.normalized(container)
+        if links is not None:
+            container.host_config["Links"] = links
         mode = container.network_mode
         if container_namespaces.other(mode) is not None:
             container.drop_attachment(mode)  # another container's network: dockerd shows no attachment either
@@ -259,21 +274,31 @@ class Containers(ContainerReads):
             requested = (networking.EndpointsConfig or {}).get(mode) or types.EndpointSettings()
             address = (requested.IPAMConfig.IPv4Address if requested.IPAMConfig else "") or None  # --ip
             network = self.networks.get(mode)
+            details = endpoints.details_of(requested, container.mac_address)
             endpoint = self.networks.connect(network.network_id, container.id, container.name,
-                                             requested.Aliases or [], address)
+                                             requested.Aliases or [], address, details)
             container.set_attachment(network.name, endpoint_settings(network, endpoint))
         else:
             container.set_attachment("bridge" if mode == "default" else mode, {})
+        for name, settings in (networking.EndpointsConfig or {}).items():
+            if name != mode and name not in BUILTIN_NETWORK_MODES:  # API 1.44: more networks at create
+                settings = settings or types.EndpointSettings()
+                address = (settings.IPAMConfig.IPv4Address if settings.IPAMConfig else "") or None
+                network = self.networks.get(name)
+                endpoint = self.networks.connect(network.network_id, container.id, container.name,
+                                                 settings.Aliases or [], address, endpoints.details_of(settings))
+                container.set_attachment(network.name, endpoint_settings(network, endpoint))
 
     # -- networks ---------------------------------------------------------------
     def connect_network(self, container: Container, network_ref: str, aliases: List[str],
-                        address: Optional[str]) -> None:
+                        address: Optional[str], details: Optional[EndpointDetails] = None) -> None:
         """docker network connect: the endpoint, recorded in the container at once."""
         container_namespaces.check_connectable(container)
         network = self.networks.get(network_ref)
         if network.name in container.attachments():  # also the network it was created on (NetworkMode)
             raise Conflict(f"endpoint with name {container.name} already exists in network {network.name}")
-        endpoint = self.networks.connect(network.network_id, container.id, container.name, aliases, address)
+        endpoint = self.networks.connect(network.network_id, container.id, container.name, aliases, address,
+                                         details)
         with self._lock:
             container.set_attachment(network.name, endpoint_settings(network, endpoint))
             container.save()
@@ -286,6 +311,8 @@ class Containers(ContainerReads):
     def disconnect_network(self, container: Container, network_ref: str, force: bool) -> None:
         """docker network disconnect: off the network and out of the container's record."""
         network = self.networks.get(network_ref)
+        if network.name not in container.attachments() and container.id not in network.endpoints:
+            raise endpoints.not_connected(container.id, network.name, container.running, force, container.name)
         if network.name in container.attachments() and container.id not in network.endpoints:
             # its built-in NetworkMode network: every start still gives it that network
             raise FailedPrecondition(f"disconnect {container.name} from {network.name}: "
@@ -384,7 +411,12 @@ class Containers(ContainerReads):
         user = network.monitor_mode == container_spec.USER_NETWORK
         if user:  # the monitor makes no network; the engine wires it once the namespace exists
             monitor = dataclasses.replace(monitor, network="none", ports=[])
-        launched = self.runtime.launch(container.id, os.path.join(container.dir, "bundle"), options, monitor)
+        pins = mount_sources.Pins()
+        try:
+            options = self._with_mount_sources(container, options, pins)
+            launched = self.runtime.launch(container.id, os.path.join(container.dir, "bundle"), options, monitor)
+        finally:
+            pins.release()  # crun created the container: its mount namespace has its own copies
         launched = self._wire_user_networks(container, launched, network.ports)
         for session in self._take_waiting(container.id):
             session.connect()
@@ -418,8 +450,42 @@ class Containers(ContainerReads):
                                               list(self.host.hooks_dirs))
         options = dataclasses.replace(options, **container_namespaces.at_start(container, self.get))
         options = container_userns.apply(container, options)
+        options = self._with_links(container, options, etc_files["/etc/hosts"])
         container_spec.ensure_workdir(rootfs, options.cwd)
         return options
+
+    def _with_links(self, container: Container, options: runtime_spec.SpecOptions,
+                    hosts_path: str) -> runtime_spec.SpecOptions:
+        """Legacy links at start: hosts lines, and (default bridge) the link variables the
+        container's own environment does not set (moby's CreateDaemonEnvironment order)."""
+        added = self.links.at_start(container, {name: list(e.links or [])
+                                                for name, e in container.endpoints().items()})
+        if added.hosts:
+            with open(hosts_path, encoding="utf-8") as f:
+                fs.atomic_write(hosts_path, f.read() + "".join(line + "\n" for line in added.hosts), 0o644)
+        own = {item.partition("=")[0] for item in options.env}
+        env = [item for item in added.env if item.partition("=")[0] not in own]
+        return dataclasses.replace(options, env=[*env, *options.env]) if env else options
+
+    def _with_mount_sources(self, container: Container, options: runtime_spec.SpecOptions,
+                            pins: mount_sources.Pins) -> runtime_spec.SpecOptions:
+        """Propagation checked on the sources (moby's rules); volume subpaths pinned for crun."""
+        for mount in options.mounts:
+            mount_sources.check_propagation(mount.source, mount_sources.propagation_of(mount.options))
+        subpaths = {r.destination: r.subpath for r in container_spec.mount_requests(container) if r.subpath}
+        if not subpaths:
+            return options
+        staged = mount_sources.sources_by_destination(subpaths, {m.destination: m.source for m in options.mounts},
+                                                      self.paths.subpath_stage, container.id, pins)
+        mounts = [dataclasses.replace(m, source=staged.get(m.destination, m.source)) for m in options.mounts]
+        return dataclasses.replace(options, mounts=mounts)
+
+    def remove_link(self, ref: str) -> None:
+        """docker rm --link /parent/alias: the parent's link goes (its /etc/hosts at its next start)."""
+        parent, kept = self.links.remove(ref)
+        with self._lock:
+            parent.host_config["Links"] = kept or None
+            parent.save()
 
     def _mounts(self, container: Container, rootfs: str) -> List[runtime_spec.Mount]:
         """Binds and volumes as recorded at create; a record from before that gets them now, once."""
@@ -442,12 +508,23 @@ class Containers(ContainerReads):
         self._unwire(container)
         self.runtime.teardown(container.id)
         container_namespaces.release(container)
-        self._mark_exited(container, code, error=exc.message)
+        if lifecycle.is_port_conflict(exc.message):
+            # docker never ran it: the container stays Created (State.Error says why), not Exited (128)
+            self._mark_not_started(container, code, exc.message)
+        else:
+            self._mark_exited(container, code, error=exc.message)
         self.publish(container, "die", exitCode=str(code))
         if container.auto_remove:
             # docker run --rm waits for condition=removed, also after a failed start.
             with contextlib.suppress(RootlessError):
                 self._remove_stopped(container, volumes=True)
+
+    def _mark_not_started(self, container: Container, exit_code: int, error: str) -> None:
+        with self._lock:
+            container.set_state("created", ExitCode=exit_code, Error=error)
+            container.save()
+            self._exit_generation[container.id] = self._exit_generation.get(container.id, 0) + 1
+            self._changed.notify_all()
 
     def _take_waiting(self, container_id: str) -> List[AttachWaiter]:
         with self._start_lock:
@@ -529,16 +606,17 @@ class Containers(ContainerReads):
     def _restart_later(self, container: Container) -> None:
         count = container.restart_count
         time.sleep(lifecycle.restart_delay(count))
-        if self._closing or container.id in self._manually_stopped or container.status != "restarting":
-            return
-        if not self.exists(container.id):
-            return
-        container.restart_count = count + 1
-        try:
-            self.start(container)
-            self.publish(container, "restart")
-        except RootlessError as exc:
-            logger.warning("restart of %s failed: %s", container.name, exc)
+        with self._restart_guard:
+            if self._closing or container.id in self._manually_stopped or container.status != "restarting":
+                return
+            if not self.exists(container.id):
+                return
+            container.restart_count = count + 1
+            try:
+                self.start(container)
+                self.publish(container, "restart")
+            except RootlessError as exc:
+                logger.warning("restart of %s failed: %s", container.name, exc)
 
     # -- stop / kill / restart --------------------------------------------------
     def kill(self, container: Container, signal_value: str) -> None:
@@ -555,11 +633,20 @@ class Containers(ContainerReads):
     def _signal(self, container: Container, sig: int) -> None:
         try:
             self.runtime.signal(container.id, sig)
-        except ToolError as exc:
-            # It may have exited between our check and the signal.
-            if container.running and self.runtime.is_alive(container.id):
+        except (ToolError, NotFound) as exc:
+            # It may have exited between our check and the signal: its monitor records the exit
+            # a moment later (a docker stop of a container that ends by itself succeeds).
+            if container.running and self.runtime.is_alive(container.id) and not self._exit_recorded(container):
                 raise
             logger.debug("kill %s: %s", container.id, exc)
+
+    def _exit_recorded(self, container: Container) -> bool:
+        """Whether the container's exit is (or within SIGNAL_RACE_WAIT gets) recorded."""
+        try:
+            self.wait(container, "next-exit", SIGNAL_RACE_WAIT)
+            return True
+        except Conflict:
+            return not container.running
 
     def stop(self, container: Container, timeout: Optional[int], signal_value: Optional[str]) -> None:
         if self._cancel_restart(container):
@@ -582,11 +669,12 @@ class Containers(ContainerReads):
 
     def _cancel_restart(self, container: Container) -> bool:
         """Stop a container waiting for its policy's restart: it stays exited (docker stop/rm)."""
-        with self._lock:
-            if container.status != "restarting":
-                return False
-            self._manually_stopped.add(container.id)
-        self._mark_exited(container, container.exit_code, container.finished_at)
+        with self._restart_guard:
+            with self._lock:
+                if container.status != "restarting":
+                    return False
+                self._manually_stopped.add(container.id)
+            self._mark_exited(container, container.exit_code, container.finished_at)
         return True
 
     def _wait_stopped(self, container: Container, timeout: Optional[float]) -> bool:
@@ -848,9 +936,11 @@ class Containers(ContainerReads):
 
 def endpoint_settings(network: Network, endpoint: Endpoint) -> Dict[str, Any]:
     """docker's EndpointSettings of one attachment, as the container's record keeps it."""
-    return {"NetworkID": network.network_id, "EndpointID": endpoint.endpoint_id,
-            "Gateway": network.gateway, "IPAddress": endpoint.ipv4, "IPPrefixLen": endpoint.prefixlen,
-            "Aliases": list(endpoint.aliases) or None}
+    return endpoints.settings_of(network, endpoint)
+
+
+def _requested(request: types.ContainerCreate) -> Dict[str, Optional[types.EndpointSettings]]:
+    return dict((request.NetworkingConfig.EndpointsConfig if request.NetworkingConfig else None) or {})
 
 
 def _label_matches(labels: Dict[str, str], wanted: str) -> bool:

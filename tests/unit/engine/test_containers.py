@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional
@@ -20,7 +21,7 @@ from rootless.engine.container_runtime import ContainerHost
 from rootless.engine.containers import Containers
 from rootless.engine.engine import check_store_version
 from rootless.engine.events import EventBus
-from rootless.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, NotModified, ToolError
+from rootless.errors import Conflict, FailedPrecondition, Internal, InvalidArgument, NotFound, NotModified, ToolError
 from rootless.host.cgroups import CgroupInfo
 from rootless.networks.store import NetworkStore
 from rootless.runtime.spec import HostFacts
@@ -306,6 +307,41 @@ def test_a_stopped_container_is_not_restarted_by_its_policy(world: World) -> Non
     assert container.status == "exited" and container.data.get("RestartCount") == 0
 
 
+def test_a_stop_racing_the_containers_own_exit_succeeds(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    container = world.run()
+
+    def exits_first(container_id: str, sig: int) -> None:
+        world.runtime.exit(container_id, 1)  # it ended by itself just before the signal
+        raise NotFound(f"can't signal container: {container_id}: not running")
+
+    monkeypatch.setattr(world.runtime, "signal", exits_first)
+    world.containers.stop(container, 1, None)
+    assert container.status == "exited" and container.exit_code == 1
+
+
+def test_a_stop_while_a_policy_restart_starts_is_not_undone_by_it(world: World,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    container = world.run(HostConfig={"RestartPolicy": {"Name": "always"}})
+    launching, release = threading.Event(), threading.Event()
+    launch = world.runtime.launch
+
+    def slow_launch(*args: Any, **kwargs: Any) -> Any:
+        launching.set()
+        release.wait(5)
+        return launch(*args, **kwargs)
+
+    monkeypatch.setattr(world.runtime, "launch", slow_launch)
+    world.runtime.exit(container.id, 1)
+    assert launching.wait(5)  # the policy's restart is inside start()
+    stopper = threading.Thread(target=world.containers.stop, args=(container, 1, None))
+    stopper.start()
+    time.sleep(0.1)  # docker stop arrives while the container still shows Restarting
+    release.set()
+    stopper.join(10)
+    time.sleep(0.05)
+    assert container.status == "exited" and not world.runtime.running(container.id)
+
+
 @pytest.mark.parametrize("policy, maximum, code, count, stopped, expected", [
     ("no", 0, 1, 0, False, False),
     ("on-failure", 0, 0, 0, False, False),
@@ -506,8 +542,8 @@ def test_network_connect_and_disconnect_show_in_inspect_at_once(world: World) ->
     world.containers.disconnect_network(container, "net1", False)
     assert list(world.containers.inspect(container)["NetworkSettings"]["Networks"]) == ["bridge"]
     assert world.actions("network") == ["connect", "disconnect"]
-    with pytest.raises(FailedPrecondition):
-        world.containers.disconnect_network(container, "net1", False)
+    with pytest.raises(Internal, match=f"^container {container.id} is not connected to the network net1$"):
+        world.containers.disconnect_network(container, "net1", False)  # dockerd's words and status (500)
     with pytest.raises(Conflict, match="already exists in network bridge"):
         world.containers.connect_network(container, "bridge", [], None)
     with pytest.raises(FailedPrecondition, match="can't be left yet"):  # refused, not pretended
