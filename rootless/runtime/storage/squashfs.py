@@ -184,7 +184,8 @@ class SquashMounts:
         data = fs.read_json(os.path.join(self.base, f"{key}.json"))
         if data is None:
             raise FailedPrecondition(f"mount squashfs image: {mountpoint}: no record of its file")
-        record = MountRecord(str(data["file"]), tuple(int(n) for n in data["identity"]))  # type: ignore[arg-type]
+        dev, ino, ctime_ns, size = (int(n) for n in data["identity"])
+        record = MountRecord(str(data["file"]), (dev, ino, ctime_ns, size))
         self._check_unchanged(record)
         fs.ensure_dir(mountpoint, 0o700)
         proc.run(squashfuse_argv(record.image_file, mountpoint), tool=SQUASHFUSE, timeout=60)
