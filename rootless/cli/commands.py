@@ -42,6 +42,7 @@ IMAGE_COMMANDS: Dict[str, str] = {
     "inspect": "image.inspect:image_inspect",
     "history": "image.history:history",
     "save": "image.save:save",
+    "export": "image.export:export_image",
     "load": "image.load:load",
     "import": "image.import_:import_",
     "prune": "image.prune:prune",

@@ -83,6 +83,10 @@ class ImageApiMixin:
         # Repeated names= parameters (the _url helper would JSON-encode a list).
         return self._request("GET", "/images/get?" + urlencode([("names", n) for n in names]))
 
+    def export_squashfs(self, name: str) -> Any:
+        """GET /images/{name}/squashfs (rootless): the image as one squashfs file, a streaming response."""
+        return self._request("GET", self._url("/images/{}/squashfs", name))
+
     def load_images(self, stream: IO[bytes], quiet: bool = False) -> Iterator[Any]:
         """POST /images/load: JSON lines ({"stream": "Loaded image: ..."})."""
         url = self._url("/images/load", quiet=quiet or None)

@@ -218,6 +218,11 @@ class Paths:
         return os.path.join(self.root, "tmp")
 
     @property
+    def squashfs_mounts(self) -> str:
+        """squashfuse mounts of squashfs image files, one dir per file (runtime/storage/squashfs.py)."""
+        return os.path.join(self.root, "squashfs")
+
+    @property
     def build_cache(self) -> str:
         """The build cache: step entries and links to their layer blobs (build/cache.py)."""
         return os.path.join(self.root, "build-cache")

@@ -82,6 +82,17 @@ class Settings:
     # Set by the daemon, never read from a file: why the store is not where it was asked to be
     # (a shared filesystem, issue 15; host/placement.py). `info` and the log show it.
     storage_note: str = ""
+    # Shared read-only image caches (issue 15; podman's additional_image_stores): site dirs of
+    # squashfs images (images/site_store.py). The daemon approves their files outside its
+    # namespace at start and sets site_images ([path, dev, ino, ctime_ns, size] each) and
+    # site_store_warnings (refused dirs or files) -- never read from a file.
+    additional_image_stores: List[str] = field(default_factory=list)
+    site_images: List[List[Any]] = field(default_factory=list)
+    site_store_warnings: List[str] = field(default_factory=list)
+    # The user namespace of a container created without --userns: "" (container root is the
+    # user) or "keep-id"; unset, it is keep-id inside a Slurm job (SLURM_JOB_ID), so files a job
+    # writes belong to the user (README "HPC").
+    userns: str = ""
     # Remote access (issue 14): listeners beside the UNIX socket, docker's daemon flags.
     # Empty TLS paths mean the files `rootless tls generate` writes (paths.tls_dir).
     hosts: List[str] = field(default_factory=list)
@@ -114,6 +125,7 @@ _ENV_KEYS = {
     "ROOTLESS_IDLE_TIMEOUT": "idle_timeout",
     "ROOTLESS_PULL_STALL_TIMEOUT": "pull_stall_timeout",
     "ROOTLESS_STORAGE_RESERVE": "storage_reserve",
+    "ROOTLESS_USERNS": "userns",
 }
 _FLOAT_KEYS = ("idle_timeout", "pull_stall_timeout")
 
@@ -156,6 +168,7 @@ def _from_toml(data: Mapping[str, Any]) -> Dict[str, Any]:
     if "pull_stall_timeout" in data:
         values["pull_stall_timeout"] = _seconds("pull_stall_timeout", data["pull_stall_timeout"])
     values.update(_remote_from_toml(data))
+    values.update(_hpc_from_toml(data))
     registries = data.get("registries", {})
     if not isinstance(registries, dict):
         raise InvalidArgument("config: [registries] must be a table")
@@ -168,6 +181,32 @@ def _from_toml(data: Mapping[str, Any]) -> Dict[str, Any]:
             str(k): [str(m) for m in v] for k, v in dict(registries["mirrors"]).items()
         }
     return values
+
+
+_USERNS_RE = re.compile(r"^(default|keep-id(:[a-z0-9=,]*)?)$")
+
+
+def _hpc_from_toml(data: Mapping[str, Any]) -> Dict[str, Any]:
+    """additional_image_stores = ["/site/images"] (absolute dirs) and userns = "keep-id" | "default"."""
+    values: Dict[str, Any] = {}
+    if "additional_image_stores" in data:
+        stores = data["additional_image_stores"]
+        if not isinstance(stores, list) or not all(isinstance(s, str) and os.path.isabs(s) for s in stores):
+            raise InvalidArgument("config: additional_image_stores: must be a list of absolute paths",
+                                  hint='additional_image_stores = ["/site/images"]')
+        values["additional_image_stores"] = [os.path.normpath(s) for s in stores]
+    if "userns" in data:
+        values["userns"] = str(data["userns"])
+    return values
+
+
+def resolve_userns(configured: Optional[str], env: Mapping[str, str]) -> str:
+    """The UsernsMode for containers created without one: keep-id in a Slurm job unless configured."""
+    value = configured if configured is not None else ("keep-id" if env.get("SLURM_JOB_ID") else "default")
+    if not _USERNS_RE.match(value):
+        raise InvalidArgument(f"config: userns: invalid value {value!r}",
+                              hint='use "keep-id", "keep-id:uid=U,gid=G" or "default"')
+    return "" if value == "default" else value
 
 
 _TLS_KEYS = ("verify", "cacert", "cert", "key")
@@ -304,6 +343,10 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         if env.get(env_key):
             values[attr] = _seconds(attr, env[env_key]) if attr in _FLOAT_KEYS else env[env_key]
     values.update(_api_from_env(env))
+    values["userns"] = resolve_userns(values.get("userns"), env)
+    stores = env.get("ROOTLESS_ADDITIONAL_IMAGE_STORES")
+    if stores:  # ':'-separated, like PATH
+        values.update(_hpc_from_toml({"additional_image_stores": [s for s in stores.split(":") if s]}))
     insecure = env.get("ROOTLESS_INSECURE_REGISTRIES")
     if insecure:
         values["insecure_registries"] = [r for r in insecure.split(",") if r]

@@ -142,6 +142,18 @@ def _place_store(paths: Paths, settings: Settings, plan: "placement.StoragePlan"
     return dataclasses.replace(paths, root=chosen.root), dataclasses.replace(settings, storage_note=chosen.note)
 
 
+def _approve_site_stores(settings: Settings) -> Settings:
+    """additional_image_stores (issue 15): the files other users can't change, pinned for the engine."""
+    if not settings.additional_image_stores:
+        return settings
+    from rootless.images.site_store import approve_stores
+
+    files, warnings = approve_stores(settings.additional_image_stores)
+    for warning in warnings:
+        logger.warning("%s", warning)
+    return dataclasses.replace(settings, site_images=[f.to_json() for f in files], site_store_warnings=warnings)
+
+
 def _enter_locked(paths: Paths, settings: Settings
                   ) -> Tuple[Paths, Settings, Tuple["cgroups.CgroupInfo", "userns.Mapping", fs.FileLock]]:
     """Into the namespaces, the store placed and locked; the lock comes first where it can (issue 11)."""
@@ -209,6 +221,7 @@ def serve(paths: Paths, settings: Settings, remote: Optional["RemoteOptions"] = 
     remote = remote or remote_options(settings)
     plan_listeners(remote, paths.socket)  # a refused address stops us before any namespace work
     listener = systemd_listener(os.environ, os.getpid())
+    settings = _approve_site_stores(settings)  # owners are only real outside the namespace
     paths, settings, (cgroup, mapping, lock) = _enter_locked(paths, settings)
     try:
         _check_runtime(paths, listener)

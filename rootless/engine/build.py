@@ -36,7 +36,7 @@ from rootless.engine.containers import Containers
 from rootless.engine.events import EventBus
 from rootless.engine.images import ImageService, familiar
 from rootless.host.cgroups import CgroupInfo
-from rootless.errors import InvalidArgument, NotFound, RootlessError
+from rootless.errors import FailedPrecondition, InvalidArgument, NotFound, RootlessError
 from rootless.images import commit as image_commit
 from rootless.images.archive import apply_changes
 from rootless.images.store import ImageRecord, ImageStore
@@ -400,6 +400,10 @@ class BuildService:
         if repo:
             ref = self.images.parse(repo, default_tag=None)
             full = str(ref.with_tag(tag or ref.tag or "latest"))
+        if not self.image_store.exists(container.image_id) and self.images.is_site_image(container.image_id):
+            raise FailedPrecondition(  # its layers are one squashfs file, not blobs a new image could share
+                f"can't commit container {container.id[:12]}: its image is in a read-only additional image store",
+                hint="pull the image into your store and create the container from that copy")
         base = self.image_store.get(container.image_id)
         config = {k: v for k, v in container.config.items() if k in IMAGE_CONFIG_FIELDS and v not in (None, "")}
         config.update({k: v for k, v in overrides.items() if k in IMAGE_CONFIG_FIELDS})

@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Protocol, Tuple
 from rootless.config import Paths
 from rootless.errors import FailedPrecondition, RootlessError
 from rootless.images import layers
+from rootless.images.site_store import SiteImageRecord
 from rootless.images.store import ImageRecord, ImageStore
 from rootless.host.cgroups import CgroupInfo
 from rootless.host.userns import Mapping
@@ -30,6 +31,7 @@ from rootless.runtime.storage.changes import list_changes
 from rootless.runtime.storage.driver import (FUSE_OVERLAYFS, IdTriples, RootfsLayout, StorageDriver, driver_of,
                                              read_lowers, write_idmap)
 from rootless.runtime.storage.factory import fuse_overlayfs_usable, get_driver
+from rootless.runtime.storage.squashfs import SquashMounts
 from rootless.runtime.supervisor import ExecProcess, Launched, Supervisor
 from rootless.util import fs
 
@@ -156,11 +158,18 @@ class HostRuntime:
         self.host = host
         self.crun = crun_mod.Crun(host.runtime_binary, paths.crun_state, host.cgroup.manager)
         self.supervisor = supervisor or Supervisor(paths, self.crun)
+        self.squash = SquashMounts(paths.squashfs_mounts)
 
     def prepare_rootfs(self, container_id: str, image: ImageRecord, shift: Optional[IdShift] = None) -> None:
         """shift (--userns=keep-id): a fuse-overlayfs rootfs that shows the stored ids as the container's
         user namespace must see them (the kernel can't idmap an overlay mounted in a user namespace)."""
-        lowers = layers.ensure_unpacked(self.image_store, image)
+        if shift is not None and isinstance(image, SiteImageRecord):
+            # fuse-overlayfs maps ACL xattrs of its lowers and fails on a FUSE lower's EOPNOTSUPP.
+            raise FailedPrecondition(
+                f"--userns=keep-id: image {image.short_id} is in a read-only additional image store "
+                "(a squashfuse lower that fuse-overlayfs can't show with shifted owners)",
+                hint="run it without --userns (container root is you), or pull the image into your store")
+        lowers = self._lowers(image)
         if shift is None:
             self.driver.create(container_id, lowers)
             return
@@ -169,6 +178,12 @@ class HostRuntime:
                                      "in the container's id mapping", hint="install fuse-overlayfs")
         self._fuse().create(container_id, lowers)
         write_idmap(RootfsLayout.of(self.paths, container_id), *shift)
+
+    def _lowers(self, image: ImageRecord) -> List[str]:
+        """A site image's one lower is its squashfs file mounted (issue 15); others' are unpacked layers."""
+        if isinstance(image, SiteImageRecord):
+            return [self.squash.lower_for(image.squashfs, image.identity)]
+        return layers.ensure_unpacked(self.image_store, image)
 
     def _fuse(self) -> StorageDriver:
         if self.driver.name == FUSE_OVERLAYFS:
@@ -184,6 +199,9 @@ class HostRuntime:
         return self.driver
 
     def mount(self, container_id: str) -> str:
+        layout = RootfsLayout.of(self.paths, container_id)
+        if layout.exists():  # a squashfs lower is mounted again after the namespace was renewed
+            self.squash.ensure_mounted(read_lowers(layout))
         return self._driver(container_id).mount(container_id)
 
     def upper_dir(self, container_id: str) -> str:

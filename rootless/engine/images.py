@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Dict, Generator, Iterator, List, Optional, Tuple
@@ -19,15 +20,18 @@ from rootless.engine.events import EventBus
 from rootless.engine import progress as prog
 from rootless.engine.image_pull import PullJob, inspect_distribution, parse_platform, resolve
 from rootless.engine.image_push import PushJob
-from rootless.errors import Conflict, Internal, InvalidArgument, NotFound, RootlessError, Unauthorized
-from rootless.images import layer_dirs
+from rootless.errors import Conflict, FailedPrecondition, Internal, InvalidArgument, NotFound, RootlessError, Unauthorized
+from rootless.images import layer_dirs, layers
 from rootless.images.archive import SaveItem, import_rootfs, load_archive, save_archive
 from rootless.images.crashpoint import crash_point
 from rootless.images.diskspace import NoSpace
 from rootless.images.reference import Reference, parse_reference
+from rootless.images.site_store import SiteFile, SiteStore, image_meta, is_site_image
 from rootless.images.store import ImageRecord, ImageStore
 from rootless.registry.auth import Credentials, DockerConfig, normalise_server
 from rootless.registry.client import RegistryClient
+from rootless.runtime.storage.squashfs import OUTPUT_PREFIX, make_squashfs, remove_leftovers
+from rootless.util import fs
 from rootless.wire import filters as f
 from rootless.wire import versions
 from rootless.wire.times import NS, parse_rfc3339_ns
@@ -91,6 +95,9 @@ class ImageService:
         store.reserve = parse_reserve(settings.storage_reserve)
         # The container service replaces this so that rmi refuses images in use.
         self.image_users: ImageUsers = lambda image_id: []
+        # Read-only site images (issue 15), approved by the daemon at start; the user's store wins.
+        self.site = SiteStore([SiteFile.from_json(item) for item in settings.site_images])
+        remove_leftovers(store.paths.tmp)  # the store lock is ours: a killed export's files go
 
     # -- names ---------------------------------------------------------------
     def parse(self, name: str, default_tag: Optional[str] = "latest") -> Reference:
@@ -117,7 +124,17 @@ class ImageService:
             return self.store.get(key)
         if self.store.exists(name):
             return self.store.get(name)
+        site = (self.site.find(key) if key is not None else None) or self.site.find(name)
+        if site is not None:
+            return site
         raise NotFound(f"No such image: {familiar(key) if key else name}")
+
+    def is_site_image(self, name: Optional[str]) -> bool:
+        """Whether name resolves to an image of a read-only site store (False when it resolves to none)."""
+        try:
+            return bool(name) and is_site_image(self.get(str(name)))
+        except RootlessError:
+            return False  # create says what is wrong with the name
 
     def exists(self, name: str) -> bool:
         try:
@@ -208,6 +225,7 @@ class ImageService:
         if not self.exists(str(refs[0])):
             raise NotFound(f"An image does not exist locally with the tag: {refs[0].familiar()}")
         record = self.get(str(refs[0]))
+        self._refuse_site_image(record, "push")
         for other in refs[1:]:
             if self.get(str(other)).image_id != record.image_id:
                 raise InvalidArgument(f"push {ref.familiar_name}: its tags name different images",
@@ -259,6 +277,7 @@ class ImageService:
     def tag(self, source: str, repo: str, tag: Optional[str] = None) -> ImageRecord:
         """Point repo:tag (tag defaults to latest) at source."""
         record = self.get(source)
+        self._refuse_site_image(record, "tag")
         target = self.parse(repo, default_tag=None)
         if target.digest:
             raise InvalidArgument(f"refusing to create a tag with a digest reference: {repo}")
@@ -278,6 +297,7 @@ class ImageService:
             naming an image with several tags (without force).
         """
         record = self.get(name)
+        self._refuse_site_image(record, "remove")
         key = self._store_key(name)
         users = self.image_users(record.image_id)
         items: List[Dict[str, str]] = []
@@ -294,6 +314,15 @@ class ImageService:
             items = [self._untag(record, k) for k in record.repo_tags + record.repo_digests]
             record = self.store.get(record.image_id)
         return items + self._delete(record, users, force, prune)
+
+    @staticmethod
+    def _refuse_site_image(record: ImageRecord, verb: str) -> None:
+        """Site images are read-only: shared by every user of the host (issue 15)."""
+        if is_site_image(record):
+            raise FailedPrecondition(
+                f"can't {verb} image: {record.short_id}: it is in a read-only additional image store "
+                f"({getattr(record, 'squashfs', '')})",
+                hint="pull the image to have a copy of your own; an admin manages the site store")
 
     def _untag_reference(self, record: ImageRecord, key: str) -> List[Dict[str, str]]:
         """Untag key; a repository's last tag takes that repository's digest references along."""
@@ -377,6 +406,7 @@ class ImageService:
         items: Dict[str, Tuple[ImageRecord, List[str]]] = {}
         for name in names:
             record = self.get(name)
+            self._refuse_site_image(record, "save")
             key = self._store_key(name)
             _, tags = items.setdefault(record.image_id, (record, []))
             wanted = [key] if key in record.repo_tags else list(record.repo_tags)
@@ -444,12 +474,43 @@ class ImageService:
 
     def list(self, filters: Optional[Dict[str, List[str]]] = None, digests: bool = True,
              api_version: str = "1.44") -> List[Dict[str, Any]]:
-        """GET /images/json."""
-        records = filter_images(self, self.store.list(), filters or {})
-        return [summary_json(r, self.image_size(r), api_version) for r in records]
+        """GET /images/json; site images carry podman's "ReadOnly": true."""
+        records = filter_images(self, self.all_records(), filters or {})
+        return [dict(summary_json(r, self.image_size(r), api_version), **({"ReadOnly": True} if is_site_image(r)
+                                                                         else {})) for r in records]
+
+    def all_records(self) -> List[ImageRecord]:
+        """The user's images, then the site images the user has no copy of."""
+        own = self.store.list()
+        ids = {r.image_id for r in own}
+        return own + [r for r in self.site.list() if r.image_id not in ids]
 
     def count(self) -> int:
-        return len(self.store.list())
+        return len(self.all_records())
+
+    def export_squashfs(self, name: str) -> Iterator[bytes]:
+        """GET /images/{name}/squashfs (a rootless extension): the image as one squashfs file (issue 15).
+
+        Made before the first byte is sent, so a failure is an error response.
+
+        Raises:
+            NotFound: no such image. ToolError: mksquashfs failed or is missing.
+        """
+        record = self.get(name)
+        if is_site_image(record):
+            return _stream_file(getattr(record, "squashfs"), remove=False)
+        lowers = layers.ensure_unpacked(self.store, record)
+        tmp = self.store.paths.tmp
+        fs.ensure_dir(tmp)
+        out = os.path.join(tmp, f"{OUTPUT_PREFIX}{os.urandom(8).hex()}.sqfs")
+        try:
+            make_squashfs(lowers, image_meta(record), out, tmp)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(out)
+            raise
+        self.events.publish("image", "export", record.image_id, name=record.image_id)
+        return _stream_file(out, remove=True)
 
     def disk_usage(self, api_version: str = "1.44") -> Dict[str, Any]:
         """The images part of GET /system/df: LayersSize and summaries with SharedSize and Containers."""
@@ -465,6 +526,25 @@ class ImageService:
         # layers in-use images need; docker's CLI estimates it from SharedSize.
         return {"LayersSize": usage.layers_size, "Images": images,
                 "Rootless": {"ImagesReclaimable": usage.reclaimable}}
+
+
+def _stream_file(path: str, remove: bool) -> Iterator[bytes]:
+    """The file in 1 MiB chunks; opened now (a missing file fails before streaming). A temporary
+    one is unlinked at once: the open handle keeps it until the stream ends or is dropped."""
+    handle = open(path, "rb")
+    if remove:
+        os.unlink(path)
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            while True:
+                chunk = handle.read(1 << 20)
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            handle.close()
+    return chunks()
 
 
 # -- JSON shapes (moby api/types/image) --------------------------------------------------

@@ -39,6 +39,9 @@ PACKAGE_OF_TOOL: Dict[str, str] = {
     "catatonit": "catatonit",
     "tini": "tini",
     "ps": "procps",
+    "mksquashfs": "squashfs-tools",
+    "unsquashfs": "squashfs-tools",
+    "squashfuse": "squashfuse",
 }
 
 STDERR_TAIL_BYTES = 4096

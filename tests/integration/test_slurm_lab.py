@@ -211,8 +211,9 @@ def test_srun_rootless_run_leaves_no_process_behind(slurm_lab: SlurmLab, images:
     busybox = images.busybox  # type: ignore[attr-defined]
     env = _engine_env(slurm_lab, run_dir, root, ROOTLESS_IDLE_TIMEOUT="8")
     out = slurm_lab.run(["srun", "-t", "5", VENV_PYTHON, "-m", "rootless.cli", "run", "--rm", busybox,
-                         "echo", "hello-from-srun"], env)
-    assert out.stdout.strip() == "hello-from-srun", out.stderr
+                         "sh", "-c", "echo hello-from-srun; id -u"], env)
+    # In a job keep-id is the default: the container's process is the user, not container root.
+    assert out.stdout.split() == ["hello-from-srun", str(slurm_lab.user.uid)], out.stderr
     with open(os.path.join(run_dir, "pause.pid")) as f:
         pause = int(json.load(f)["pid"])
     user_ns = os.readlink(f"/proc/{pause}/ns/user")

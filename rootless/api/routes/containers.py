@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional
@@ -30,8 +31,20 @@ def stream_content_type(request: Request, tty: bool) -> str:
 def create(engine: Engine, request: Request) -> Response:
     # Typed at the edge (api/types.py): a mistyped field is a 400 here, never a stored record.
     spec = decode_request(types.ContainerCreate, request.json())
+    # A site store's image keeps the default mapping: keep-id can't shift a squashfuse lower.
+    spec = with_default_userns(spec, "" if engine.images.is_site_image(spec.Image) else engine.settings.userns)
     container = engine.containers.create(spec, request.q("name") or None, request.q("platform") or None)
     return Response.json({"Id": container.id, "Warnings": []}, 201)
+
+
+def with_default_userns(spec: types.ContainerCreate, userns: str) -> types.ContainerCreate:
+    """No --userns given: the configured default (keep-id in a Slurm job, issue 15); builds keep theirs."""
+    host_config = spec.HostConfig or types.HostConfig()
+    if not userns or host_config.UsernsMode:
+        return spec
+    host_config = dataclasses.replace(host_config, UsernsMode=userns,
+                                      fields_set=host_config.fields_set | {"UsernsMode"})
+    return dataclasses.replace(spec, HostConfig=host_config, fields_set=spec.fields_set | {"HostConfig"})
 
 
 def list_(engine: Engine, request: Request) -> Response:

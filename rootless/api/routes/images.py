@@ -140,6 +140,12 @@ def save_one(engine: Engine, request: Request) -> StreamResponse:
                           json_lines=False)
 
 
+def export_squashfs(engine: Engine, request: Request) -> StreamResponse:
+    """A rootless extension (issue 15): the image as one squashfs file."""
+    return StreamResponse(engine.images.export_squashfs(request.params["name"]),
+                          content_type="application/octet-stream", json_lines=False)
+
+
 def tag(engine: Engine, request: Request) -> Response:
     repo = request.q("repo")
     if not repo:
@@ -192,6 +198,7 @@ ROUTES: List[Route] = [
     ("GET", "/images/{name:path}/json", inspect),
     ("GET", "/images/{name:path}/history", history),
     ("GET", "/images/{name:path}/get", save_one),
+    ("GET", "/images/{name:path}/squashfs", export_squashfs),
     ("POST", "/images/{name:path}/tag", tag),
     ("POST", "/images/{name:path}/push", push),
     ("DELETE", "/images/{name:path}", remove),

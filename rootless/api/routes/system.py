@@ -65,7 +65,18 @@ def version(engine: Engine, request: Request) -> Response:
 def info(engine: Engine, request: Request) -> Response:
     body = engine.info(request.api_version)
     _add_placement(body, engine.settings.storage_note, engine.settings.idle_timeout)
+    _add_hpc(body, engine.settings)
     return Response.json(body)
+
+
+def _add_hpc(body: Dict[str, Any], settings: Any) -> None:
+    """The site image stores and their refusals, and the default user namespace (issue 15)."""
+    ours = body.setdefault("Rootless", {})
+    ours["AdditionalImageStores"] = list(settings.additional_image_stores)
+    ours["DefaultUserns"] = settings.userns or "default"
+    warnings = [f"WARNING: {w}" for w in settings.site_store_warnings]
+    if warnings:
+        body["Warnings"] = [*(body.get("Warnings") or []), *warnings]
 
 
 def _add_placement(body: Dict[str, Any], note: str, idle_timeout: float) -> None:

@@ -40,7 +40,8 @@ def container_row(summary: Dict[str, Any], truncate: bool, now: Optional[float] 
 
 IMAGE_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "ID": "IMAGE ID",
                  "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS",
-                 "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "VirtualSize": "SIZE"}
+                 "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "VirtualSize": "SIZE",
+                 "ReadOnly": "R/O"}
 NONE = "<none>"
 
 
@@ -65,6 +66,7 @@ def image_rows(summary: Dict[str, Any], truncate: bool, now: float) -> List[Dict
         "Size": human_size(summary.get("Size", 0)), "VirtualSize": human_size(summary.get("Size", 0)),
         "Containers": "N/A" if summary.get("Containers", -1) < 0 else str(summary["Containers"]),
         "SharedSize": "N/A", "UniqueSize": "N/A",
+        "ReadOnly": "true" if summary.get("ReadOnly") else "false",  # a site image (podman's R/O column)
     }
     return [dict(base, Repository=repo, Tag=tag, Digest=digests.get(repo, NONE)) for repo, tag in pairs]
 

@@ -31,8 +31,12 @@ def images(app: App, all_: bool, quiet: bool, digests: bool, filters: Tuple[str,
     if reference:
         wanted.setdefault("reference", []).append(reference)
     now = time.time()
-    rows = [row for s in app.client.images(wanted, all_, digests) for row in image_rows(s, not no_trunc, now)]
+    summaries = app.client.images(wanted, all_, digests)
+    rows = [row for s in summaries for row in image_rows(s, not no_trunc, now)]
     if quiet and not fmt:
         fmt = "{{.ID}}"
-    for line in format_rows(fmt or (DIGESTS_FORMAT if digests else DEFAULT_FORMAT), rows, IMAGE_HEADERS):
+    default = DIGESTS_FORMAT if digests else DEFAULT_FORMAT
+    if any(s.get("ReadOnly") for s in summaries):  # site images (additional_image_stores) are marked
+        default += "\t{{.ReadOnly}}"
+    for line in format_rows(fmt or default, rows, IMAGE_HEADERS):
         click.echo(line)

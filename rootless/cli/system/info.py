@@ -34,6 +34,8 @@ def format_info(info: Dict[str, Any]) -> List[str]:
         f"OCI runtime:      {r.get('OCIRuntime')} ({r.get('OCIRuntimeVersion')})",
         f"Config file:      {r.get('ConfigFile')}",
         f"Idle exit:        {_idle(r.get('IdleTimeout'))}",
+        f"Default userns:   {r.get('DefaultUserns', 'default')}",
+        "Site images:      " + (", ".join(r.get("AdditionalImageStores") or []) or "(none)"),
         f"Containers:       {info.get('Containers')} (running {info.get('ContainersRunning')}, "
         f"paused {info.get('ContainersPaused')}, stopped {info.get('ContainersStopped')})",
         f"Images:           {info.get('Images')}",

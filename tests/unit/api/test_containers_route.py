@@ -70,3 +70,16 @@ def test_stats_stream_chains_precpu_and_ends_when_the_container_stops(monkeypatc
     assert samples == [{"n": 1, "precpu_stats": None}, {"n": 2, "precpu_stats": 1}, {"n": 3, "precpu_stats": 2}]
     with pytest.raises(Conflict):  # a stopped container: refused before any header goes out
         containers_route.stats(StatsEngine(alive=0), stats_request())  # type: ignore[arg-type]
+
+
+def test_default_userns_fills_only_an_unset_userns_and_is_recorded_as_sent() -> None:
+    from rootless.api import types
+    from rootless.api.support import decode_request
+    from rootless.engine.container_model import host_config_record
+
+    bare = decode_request(types.ContainerCreate, {"Image": "busybox"})
+    keep = containers_route.with_default_userns(bare, "keep-id")
+    assert keep.HostConfig is not None and host_config_record(keep.HostConfig)["UsernsMode"] == "keep-id"
+    asked = decode_request(types.ContainerCreate, {"Image": "busybox", "HostConfig": {"UsernsMode": "keep-id:uid=0"}})
+    assert containers_route.with_default_userns(asked, "keep-id").HostConfig.UsernsMode == "keep-id:uid=0"  # type: ignore[union-attr]
+    assert containers_route.with_default_userns(bare, "") is bare

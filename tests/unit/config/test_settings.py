@@ -109,3 +109,26 @@ def test_bad_storage_reserve_is_refused_with_a_hint(tmp_path, value):
     with pytest.raises(InvalidArgument, match="storage_reserve: invalid value") as err:
         load_settings({"HOME": str(tmp_path), "ROOTLESS_STORAGE_RESERVE": value})
     assert "auto" in (err.value.hint or "")
+
+
+def test_keep_id_is_the_default_userns_in_a_slurm_job_unless_configured(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from rootless.config.settings import resolve_userns
+
+    assert resolve_userns(None, {}) == ""
+    assert resolve_userns(None, {"SLURM_JOB_ID": "7"}) == "keep-id"
+    assert resolve_userns("default", {"SLURM_JOB_ID": "7"}) == ""
+    assert resolve_userns("keep-id:uid=0,gid=0", {}) == "keep-id:uid=0,gid=0"
+    assert load_settings({"HOME": str(tmp_path), "SLURM_JOB_ID": "7", "ROOTLESS_USERNS": "default"}).userns == ""
+    with pytest.raises(InvalidArgument, match="userns"):
+        resolve_userns("host", {})
+
+
+def test_additional_image_stores_are_absolute_dirs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "c.toml"
+    config.write_text('additional_image_stores = ["/site/images/", "/other"]\n')
+    env = {"HOME": str(tmp_path), "ROOTLESS_CONFIG": str(config)}
+    assert load_settings(env).additional_image_stores == ["/site/images", "/other"]
+    assert load_settings({**env, "ROOTLESS_ADDITIONAL_IMAGE_STORES": "/a:/b"}).additional_image_stores == ["/a", "/b"]
+    config.write_text('additional_image_stores = ["site"]\n')
+    with pytest.raises(InvalidArgument, match="additional_image_stores"):
+        load_settings(env)
