@@ -16,10 +16,12 @@ stdlib and rootless.errors here: the client may share these types.
 """
 from __future__ import annotations
 
+import json
+import os
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import Annotated, Dict, FrozenSet, List, Mapping, Optional
+from typing import Annotated, Dict, FrozenSet, List, Mapping, Optional, Tuple
 
 from rootless.errors import InvalidArgument
 
@@ -408,6 +410,135 @@ class Mount(WireStruct):
                 raise InvalidArgument(bad + f"field {name} must not be specified")
 
 
+# -- resource limits (moby daemon/daemon_unix.go verifyPlatformContainerResources) ------
+# dockerd checks these at create and update, before the container exists; without them a bad value
+# would be stored and fail only at start, in crun or the kernel.
+LINUX_MIN_MEMORY = 6291456  # dockerd's floor: a startup overhead, not a kernel limit
+MIN_NANO_CPUS = 10_000_000  # 0.01 CPU: a quota below 1ms of the 100ms period the kernel refuses
+MAX_CPUSET = 8192  # dockerd's defaultMaxCPUs (CVE-2018-20699: "0-9223372036854775807" exhausted memory)
+_CPU_LIST_ITEM_RE = re.compile(r"\+?[0-9]+")  # Go's strconv.Atoi
+
+
+@dataclass(frozen=True)
+class HostCpus:
+    """What dockerd's sysinfo reports: the CPUs this daemon may use (runtime.NumCPU, cpuset.cpus)
+    and its memory nodes (cpuset.mems); mems "" when unknown, then only the syntax is checked."""
+
+    count: int
+    cpus: str
+    mems: str
+
+
+def host_cpus() -> HostCpus:
+    """This process's CPU affinity and allowed memory nodes: what a container under it can get."""
+    cpus = sorted(os.sched_getaffinity(0))
+    mems = ""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Mems_allowed_list:"):
+                    mems = line.split(":", 1)[1].strip()
+    except OSError:
+        pass  # no /proc: availability of memory nodes is left to the kernel
+    return HostCpus(len(cpus), ",".join(f"{lo}-{hi}" if hi > lo else str(lo) for lo, hi in _runs(cpus)), mems)
+
+
+def _runs(numbers: List[int]) -> List[Tuple[int, int]]:
+    """Sorted numbers as (first, last) runs: [0, 1, 2, 5] -> [(0, 2), (5, 5)]."""
+    runs: List[Tuple[int, int]] = []
+    for number in numbers:
+        if runs and runs[-1][1] == number - 1:
+            runs[-1] = (runs[-1][0], number)
+        else:
+            runs.append((number, number))
+    return runs
+
+
+def parse_cpu_list(value: str, maximum: int) -> List[Tuple[int, int]]:
+    """"0-2,5" -> [(0, 2), (5, 5)], as dockerd's parseUintList reads it, with its messages (ValueError)."""
+    if not value:
+        return []
+    ranges = []
+    for item in value.split(","):
+        low, dash, high = item.partition("-")
+        if not _CPU_LIST_ITEM_RE.fullmatch(low) or (dash and not _CPU_LIST_ITEM_RE.fullmatch(high)):
+            raise ValueError(f"invalid format: {value}")
+        first, last = int(low), int(high) if dash else int(low)
+        if last < first:
+            raise ValueError(f"invalid format: {value}")
+        if maximum and last > maximum:
+            raise ValueError(f"value of out range, maximum is {maximum}")
+        ranges.append((first, last))
+    return ranges
+
+
+def limit_error(path: str, name: str, value: object, message: str) -> InvalidArgument:
+    """The field and its value, then dockerd's own words (docker's tests match on them)."""
+    return InvalidArgument(f"invalid argument: {at(path, name)}: {json.dumps(value)}: {message}")
+
+
+def check_cpuset(value: str, available: str, what: str, where: str) -> None:
+    """CpusetCpus/CpusetMems: dockerd's syntax and "not available" checks against this host's set."""
+    have = {n for lo, hi in parse_cpu_list(available, 0) for n in range(lo, hi + 1)} if available else None
+    try:
+        wanted = parse_cpu_list(value, max([MAX_CPUSET, *(have or ())]))
+    except ValueError as exc:
+        raise limit_error("", where, value, f"Invalid value {value} for cpuset {what}: {exc}") from None
+    if have is None:
+        return
+    for low, high in wanted:  # a range wider than the set can't fit: no need to walk it
+        if high - low >= len(have) or any(n not in have for n in range(low, high + 1)):
+            noun = "CPUs" if what == "cpus" else "memory nodes"
+            raise limit_error("", where, value,
+                              f"Requested {noun} are not available - requested {value}, available: {available}")
+
+
+def check_memory(res: Resources, path: str, update: bool) -> None:
+    """Memory, MemorySwap and MemoryReservation, in dockerd's order and words."""
+    def bad(name: str, message: str) -> InvalidArgument:
+        return limit_error(path, name, getattr(res, name), message)
+    if res.Memory != 0 and res.Memory < LINUX_MIN_MEMORY:
+        raise bad("Memory", "Minimum memory limit allowed is 6MB")
+    if res.Memory > 0 and 0 < res.MemorySwap < res.Memory:
+        raise bad("MemorySwap", "Minimum memoryswap limit should be larger than memory limit, see usage")
+    if res.Memory == 0 and res.MemorySwap > 0 and not update:  # update: the recorded Memory counts
+        raise bad("MemorySwap", "You should always set the Memory limit when using Memoryswap limit, see usage")
+    if 0 < res.MemoryReservation < LINUX_MIN_MEMORY:
+        raise bad("MemoryReservation", "Minimum memory reservation allowed is 6MB")
+    if res.Memory > 0 and res.MemoryReservation > 0 and res.Memory < res.MemoryReservation:
+        raise bad("Memory", "Minimum memory limit can not be less than memory reservation limit, see usage")
+
+
+def check_cpu(res: Resources, path: str, ncpu: int) -> None:
+    """NanoCpus, CpuShares, CpuPeriod and CpuQuota, in dockerd's order and words."""
+    def bad(name: str, message: str) -> InvalidArgument:
+        return limit_error(path, name, getattr(res, name), message)
+    if res.NanoCpus > 0 and res.CpuPeriod > 0:
+        raise bad("NanoCpus", "Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    if res.NanoCpus > 0 and res.CpuQuota > 0:
+        raise bad("NanoCpus", "Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+    if res.NanoCpus != 0 and not MIN_NANO_CPUS <= res.NanoCpus <= ncpu * 1_000_000_000:
+        raise bad("NanoCpus", f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available")
+    if res.CpuShares < 0:  # dockerd says so only at start (getCPUResources)
+        raise bad("CpuShares", f"invalid CPU shares ({res.CpuShares}): value must be a positive integer")
+    if res.CpuPeriod != 0 and not 1000 <= res.CpuPeriod <= 1000000:
+        raise bad("CpuPeriod", "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
+    if 0 < res.CpuQuota < 1000:
+        raise bad("CpuQuota", "CPU cfs quota can not be less than 1ms (i.e. 1000)")
+
+
+def check_resources(res: Resources, path: str, host: HostCpus, update: bool = False) -> None:
+    """dockerd's verifyPlatformContainerResources: the same rules at create and update (update: the
+    body holds only the changes, so MemorySwap may come without Memory). PidsLimit needs none:
+    0 and every negative value mean unlimited, as in dockerd."""
+    check_memory(res, path, update)
+    check_cpu(res, path, host.count)
+    check_cpuset(res.CpusetCpus, host.cpus, "cpus", at(path, "CpusetCpus"))
+    check_cpuset(res.CpusetMems, host.mems, "mems", at(path, "CpusetMems"))
+    if res.BlkioWeight and not 10 <= res.BlkioWeight <= 1000:
+        raise limit_error(path, "BlkioWeight", res.BlkioWeight, "Range of blkio weight is from 10 to 1000")
+
+
 @dataclass(frozen=True)
 class Resources(WireStruct):
     """Go's container.Resources: embedded in HostConfig and in UpdateConfig, one field list for both."""
@@ -443,6 +574,9 @@ class Resources(WireStruct):
     CpuPercent: Int = 0
     IOMaximumIOps: UInt = 0
     IOMaximumBandwidth: UInt = 0
+
+    def check(self, path: str) -> None:
+        check_resources(self, path, host_cpus())
 
 
 @dataclass(frozen=True)
@@ -489,6 +623,10 @@ class HostConfig(Resources):
     Init: Optional[bool] = None
 
     def check(self, path: str) -> None:
+        super().check(path)
+        if not -1000 <= self.OomScoreAdj <= 1000:
+            raise limit_error(path, "OomScoreAdj", self.OomScoreAdj,
+                              f"Invalid value {self.OomScoreAdj}, range for oom score adj is [-1000, 1000]")
         for key, bindings in (self.PortBindings or {}).items():
             where = f"{at(path, 'PortBindings')}[{key!r}]"
             check_port_key(key, at(path, "PortBindings"))
@@ -546,6 +684,9 @@ class ContainerUpdate(Resources):
     A zero field means "leave as is", as in dockerd."""
 
     RestartPolicy: RestartPolicy = field(default_factory=RestartPolicy)
+
+    def check(self, path: str) -> None:
+        check_resources(self, path, host_cpus(), update=True)
 
 
 # -- exec (api/types/container/exec.go) ---------------------------------------------

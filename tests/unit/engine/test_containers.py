@@ -149,7 +149,7 @@ def test_entrypoint_and_cmd_follow_dockers_merge(world: World) -> None:
 
 def test_limits_without_cgroups_are_refused_at_create(world: World) -> None:
     with pytest.raises(FailedPrecondition, match="memory limit"):
-        world.create(HostConfig={"Memory": 1 << 20})
+        world.create(HostConfig={"Memory": 64 << 20})
 
 
 def test_a_failed_create_leaves_no_record_and_no_volume(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
