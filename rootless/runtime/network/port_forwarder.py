@@ -16,11 +16,19 @@ namespace), as HAProxy's "usesrc clientip" does, and the namespace's
 divert rule (plumbing.divert_ruleset) delivers the container's replies back
 to that socket instead of routing them to the uplink. A client on the host's
 loopback can't be impersonated there: the container sees the bridge's gateway.
+
+IPv6 as dockerd does it (its bridge driver's port mapping): a port with no
+host address is bound on 0.0.0.0 and on [::] (IPV6_V6ONLY, the same port
+number), [::] left out only when the host has IPv6 disabled; an explicit
+address binds that family only. The container keeps its IPv4 address, and a
+v6 client reaches it as through docker's userland proxy: its address can't
+be a source in the IPv4 namespace, so the container sees the gateway.
 """
 from __future__ import annotations
 
 import _thread
 import contextlib
+import errno
 import fcntl
 import json
 import logging
@@ -29,9 +37,12 @@ import socket
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from dataclasses import replace
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from rootless.runtime.network import names
+from rootless.errors import Conflict, InvalidArgument
+from rootless.runtime.network import names, slirp
+from rootless.runtime.network.slirp import PortMapping
 from rootless.util import linux
 
 logger = logging.getLogger("rootless.ports")
@@ -41,7 +52,111 @@ F_SETPIPE_SZ = 1031  # linux/fcntl.h; fcntl.F_SETPIPE_SZ only from Python 3.10
 CHUNK = 1 << 20  # pipe-max-size's default: an unprivileged process may ask for this much
 WATCH_INTERVAL = 2.0  # seconds between looks at the name table (watch_endpoint)
 UDP_IDLE = 120.0  # seconds a UDP flow without traffic keeps its socket (conntrack's stream timeout)
+EPHEMERAL_TRIES = 32  # kernel picks for an ephemeral port before giving up on one free in both families
+DISABLE_IPV6 = "/proc/sys/net/ipv6/conf/all/disable_ipv6"
 Address = Tuple[str, int]
+Bound = Tuple[PortMapping, socket.socket]
+
+
+# -- the host sockets (bound by the daemon, see rootless_netns.publish) -------------------
+
+def host_has_ipv6(path: str = DISABLE_IPV6) -> bool:
+    """Whether the host's IPv6 is on: only then does an unspecified host address also mean [::]."""
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read().strip() == "0"
+    except OSError:  # no /proc/sys/net/ipv6: the kernel runs with ipv6.disable=1
+        return False
+
+
+def binding_plan(mapping: PortMapping, ipv6: bool) -> List[PortMapping]:
+    """The host addresses one published port binds, as dockerd 28 binds them.
+
+    No host address: 0.0.0.0 and [::] (without IPv6 on the host, silently
+    0.0.0.0 alone, as docker skips it); an explicit address, v4 ("0.0.0.0",
+    "127.0.0.1") or v6 ("::", "::1"), binds that one only.
+    """
+    if mapping.host_ip:
+        return [mapping]
+    v4 = replace(mapping, host_ip="0.0.0.0")
+    return [v4, replace(mapping, host_ip="::")] if ipv6 else [v4]
+
+
+def _bind_error(mapping: PortMapping, exc: OSError) -> Exception:
+    if exc.errno == errno.EADDRINUSE:
+        return slirp.port_in_use(mapping)
+    return InvalidArgument(f"can't publish port {mapping.host_port}/{mapping.proto} on {mapping.host_ip}: "
+                           f"bind: {exc.strerror}",
+                           hint="ports below net.ipv4.ip_unprivileged_port_start need root; "
+                                "an explicit host address must be one of the host's")
+
+
+def bind_host(mapping: PortMapping) -> socket.socket:
+    """The host socket of one binding, bound (and listening for tcp); docker's error when taken."""
+    kind = socket.SOCK_STREAM if mapping.proto == "tcp" else socket.SOCK_DGRAM
+    family = socket.AF_INET6 if ":" in mapping.host_ip else socket.AF_INET
+    try:
+        sock = socket.socket(family, kind)
+    except OSError as exc:  # EAFNOSUPPORT: an explicit v6 address on a host without IPv6
+        raise _bind_error(mapping, exc) from None
+    try:
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free
+        if family == socket.AF_INET6:  # [::] is the v6 binding only: 0.0.0.0 is a binding of its own
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((mapping.host_ip or "0.0.0.0", mapping.host_port))
+        if kind == socket.SOCK_STREAM:
+            sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise _bind_error(mapping, exc) from None
+    return sock
+
+
+def bind_same_port(group: Sequence[PortMapping]) -> List[Bound]:
+    """Every binding of one published port on one port number (dockerd's needSamePort).
+
+    An ephemeral port is the kernel's pick in the first family; when another
+    family has it taken, all are closed and the kernel asked again.
+    """
+    for _ in range(EPHEMERAL_TRIES):
+        bound: List[Bound] = []
+        try:
+            for mapping in group:
+                port = bound[0][1].getsockname()[1] if bound else mapping.host_port
+                bound.append((mapping, bind_host(replace(mapping, host_port=port))))
+            return [(replace(m, host_port=sock.getsockname()[1]), sock) for m, sock in bound]
+        except Conflict:
+            _close(bound)
+            if group[0].host_port or not bound:
+                raise
+        except BaseException:
+            _close(bound)
+            raise
+    first = group[0]
+    raise Conflict(f"can't publish port {first.container_port}/{first.proto}: no ephemeral host port "
+                   f"free on {', '.join(m.host_ip for m in group)} after {EPHEMERAL_TRIES} tries",
+                   hint="free some ports, or give a host port")
+
+
+def _close(bound: Sequence[Bound]) -> None:
+    for _, sock in bound:
+        sock.close()
+
+
+@contextlib.contextmanager
+def bound_host_sockets(ports: Sequence[PortMapping], ipv6: bool) -> Iterator[List[Bound]]:
+    """Every published port's host sockets (binding_plan), all or none; closed on leaving."""
+    bound: List[Bound] = []
+    try:
+        for mapping in ports:
+            bound += bind_same_port(binding_plan(mapping, ipv6))
+        yield bound
+    finally:
+        _close(bound)
+
+
+# -- the forwarder process -----------------------------------------------------------------
 
 
 def is_impersonable(address: str) -> bool:

@@ -28,7 +28,7 @@ from dataclasses import replace
 from typing import Dict, Iterator, List, Optional, Sequence
 
 from rootless.errors import FailedPrecondition, InvalidArgument, NotFound, ToolError
-from rootless.runtime.network import names, plumbing, slirp
+from rootless.runtime.network import names, plumbing, port_forwarder, slirp
 from rootless.runtime.network.host import BridgeSpec, EndpointInfo, EndpointSpec, NetworkHost, Published
 from rootless.runtime.network.slirp import PortMapping
 from rootless.util import fs, linux, proc
@@ -88,26 +88,6 @@ def is_listening_udp(pid: int, address: str, port: int) -> bool:
             return has_udp_listener(f.read(), address, port)
     except OSError:
         return False
-
-
-@contextlib.contextmanager
-def _bind_host(mapping: PortMapping) -> Iterator[socket.socket]:
-    """The host socket of a published port, bound (and listening for tcp); docker's error when taken."""
-    kind = socket.SOCK_STREAM if mapping.proto == "tcp" else socket.SOCK_DGRAM
-    family = socket.AF_INET6 if ":" in mapping.host_ip else socket.AF_INET
-    with socket.socket(family, kind) as sock:
-        if kind == socket.SOCK_STREAM:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free
-        try:
-            sock.bind((mapping.host_ip or ("::" if family == socket.AF_INET6 else "0.0.0.0"), mapping.host_port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise slirp.port_in_use(mapping) from None
-            raise InvalidArgument(f"can't publish port {mapping.host_port}/{mapping.proto}: bind: {exc.strerror}",
-                                  hint="ports below net.ipv4.ip_unprivileged_port_start need root") from None
-        if kind == socket.SOCK_STREAM:
-            sock.listen(128)
-        yield sock
 
 
 class RootlessNetns:
@@ -402,7 +382,8 @@ class RootlessNetns:
 
         The host sockets are bound here, so a taken port fails now in
         docker's words and an ephemeral port is the kernel's pick, not a
-        guess. One forwarder process per call (per container); every
+        guess. No host address binds 0.0.0.0 and [::] as dockerd does
+        (port_forwarder.binding_plan): one Published each. One forwarder process per call (per container); every
         Published of the call carries -pid as its forward_id.
         """
         for mapping in ports:
@@ -411,8 +392,7 @@ class RootlessNetns:
                                       "only tcp and udp are forwarded")
         if not ports:
             return []
-        with contextlib.ExitStack() as stack:
-            bound = [(m, stack.enter_context(_bind_host(m))) for m in ports]
+        with port_forwarder.bound_host_sockets(ports, port_forwarder.host_has_ipv6()) as bound:
             spec = [{"fd": sock.fileno(), "proto": m.proto, "ip": container_ip, "port": m.container_port}
                     for m, sock in bound]
             argv = [sys.executable, "-m", "rootless.runtime.network.port_forwarder", self.netns_file,
@@ -420,9 +400,9 @@ class RootlessNetns:
             if not self.transparent:
                 argv.append("--no-transparent")
             pid = self._start_detached(argv, 3, "ports", "ports.log", extra_fds=[sock.fileno() for _, sock in bound])
-            # the forwarder has its copies: ours close with the stack
-            return [Published(replace(m, host_port=sock.getsockname()[1]), container_ip, -pid) for m, sock in bound]
-        raise AssertionError("unreachable")  # pragma: no cover (mypy: ExitStack may swallow)
+            # the forwarder has its copies: ours close on leaving
+            return [Published(m, container_ip, -pid) for m, _ in bound]
+        raise AssertionError("unreachable")  # pragma: no cover (mypy: a context manager may swallow)
 
     def unpublish(self, published: Sequence[Published]) -> None:
         """Stop the forwarders (their host sockets close with them); older records: slirp4netns forwards."""
