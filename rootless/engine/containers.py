@@ -229,7 +229,9 @@ class Containers(ContainerReads):
         mode = record.network_mode
         if mode.startswith("container:"):
             raise InvalidArgument(f"network mode {mode}: not supported yet")
-        if mode not in BUILTIN_NETWORK_MODES:
+        if container_spec.is_own_uplink(mode):
+            container_spec.own_uplink_setup(record, mode)  # its options, refused now rather than at start
+        elif mode not in BUILTIN_NETWORK_MODES:
             self.networks.get(mode)  # NotFound "network x not found", as docker says
 
     def _prepare(self, container: Container, image: ImageRecord, networking: types.NetworkingConfig) -> None:
@@ -248,15 +250,22 @@ class Containers(ContainerReads):
     def _attach_at_create(self, container: Container, networking: types.NetworkingConfig) -> None:
         """The container's network attachments, recorded (the plumbing reads them at start)."""
         mode = container.network_mode
-        if mode not in BUILTIN_NETWORK_MODES:
-            requested = (networking.EndpointsConfig or {}).get(mode) or types.EndpointSettings()
-            address = (requested.IPAMConfig.IPv4Address if requested.IPAMConfig else "") or None  # --ip
-            network = self.networks.get(mode)
-            endpoint = self.networks.connect(network.network_id, container.id, container.name,
-                                             requested.Aliases or [], address)
-            container.set_attachment(network.name, endpoint_settings(network, endpoint))
-        else:
-            container.set_attachment("bridge" if mode == "default" else mode, {})
+        if mode in ("host", "none") or container_spec.is_own_uplink(mode):
+            container.set_attachment(mode.partition(":")[0], {})
+            return
+        name = "bridge" if mode == "default" else mode
+        configs = networking.EndpointsConfig or {}
+        requested = configs.get(mode) or configs.get(name) or types.EndpointSettings()
+        address = (requested.IPAMConfig.IPv4Address if requested.IPAMConfig else "") or None  # --ip
+        if name == "bridge" and (address or requested.Aliases):  # dockerd's words
+            raise InvalidArgument("user specified IP address is supported on user defined networks only"
+                                  if address else "network-scoped alias is supported only for containers "
+                                  "in user defined networks")
+        network = self.networks.get(name)
+        # the address comes at start (container_networks.assign_addresses), unless given
+        endpoint = self.networks.connect(network.network_id, container.id, container.name,
+                                         requested.Aliases or [], address, allocate=False)
+        container.set_attachment(network.name, endpoint_settings(network, endpoint))
 
     # -- networks ---------------------------------------------------------------
     def connect_network(self, container: Container, network_ref: str, aliases: List[str],
@@ -265,7 +274,9 @@ class Containers(ContainerReads):
         network = self.networks.get(network_ref)
         if network.name in container.attachments():  # also the network it was created on (NetworkMode)
             raise Conflict(f"endpoint with name {container.name} already exists in network {network.name}")
-        endpoint = self.networks.connect(network.network_id, container.id, container.name, aliases, address)
+        # a stopped container gets its address at start, as from dockerd
+        endpoint = self.networks.connect(network.network_id, container.id, container.name, aliases, address,
+                                         allocate=container.running)
         with self._lock:
             container.set_attachment(network.name, endpoint_settings(network, endpoint))
             container.save()
@@ -278,7 +289,8 @@ class Containers(ContainerReads):
     def disconnect_network(self, container: Container, network_ref: str, force: bool) -> None:
         """docker network disconnect: off the network and out of the container's record."""
         network = self.networks.get(network_ref)
-        if network.name in container.attachments() and container.id not in network.endpoints:
+        if network.name in container.attachments() and (network.is_predefined
+                                                        or container.id not in network.endpoints):
             # its built-in NetworkMode network: every start still gives it that network
             raise FailedPrecondition(f"disconnect {container.name} from {network.name}: "
                                      "the network the container was created on can't be left yet",
@@ -362,7 +374,9 @@ class Containers(ContainerReads):
     def _launch(self, container: Container) -> Launched:
         plan = container_plan.stored_plan(container) or self.replan(container)  # once for an older record
         rootfs = self.runtime.mount(container.id)
-        network = container_spec.user_network_setup(container, container_plan.network_of(plan))
+        network = container_plan.network_of(plan)
+        network = (self.wiring.setup_for_start(container, network) if self.wiring is not None
+                   else container_spec.user_network_setup(container, network))
         options = self._spec_options(container, plan, rootfs, network)
         monitor = MonitorSettings(
             log_path=container.log_path, log_max_size=lifecycle.log_size(container),
@@ -371,7 +385,7 @@ class Containers(ContainerReads):
             # moby closes stdin at the attach's end only without a TTY (CloseStdin && !TTY in
             # container/stream/attach.go): `run -it` then ctrl-p ctrl-q leaves the shell running.
             stdin_once=container.stdin_once and not container.tty,
-            network=network.monitor_mode, ports=network.ports)
+            network=network.monitor_mode, ports=network.ports, allow_host_loopback=network.host_loopback)
         user = network.monitor_mode == container_spec.USER_NETWORK
         if user:  # the monitor makes no network; the engine wires it once the namespace exists
             monitor = dataclasses.replace(monitor, network="none", ports=[])

@@ -350,6 +350,10 @@ class RootlessNetns:
         entry = self.table.networks.get(network_id)
         return entry.gateway if entry else None
 
+    def host_loopback_address(self) -> str:
+        """The uplink's address for the host's loopback, as recorded when it started (ensure() first)."""
+        return str(self._state("uplink").get("host_loopback") or plumbing.HOST_LOOPBACK_ADDRESS)
+
     # -- published ports ----------------------------------------------------------------
 
     def publish(self, ports: Sequence[PortMapping], container_ip: str) -> List[Published]:
