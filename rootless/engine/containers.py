@@ -251,11 +251,13 @@ class Containers(ContainerReads):
         """The container's network attachments, recorded (the plumbing reads them at start)."""
         mode = container.network_mode
         if mode in ("host", "none") or container_spec.is_own_uplink(mode):
+            container.drop_attachment(mode)  # shown by its backend's name, without the options
             container.set_attachment(mode.partition(":")[0], {})
             return
         name = "bridge" if mode == "default" else mode
         configs = networking.EndpointsConfig or {}
-        requested = configs.get(mode) or configs.get(name) or types.EndpointSettings()
+        keys = (name, "default") if name == "bridge" else (name,)
+        requested = next((configs[k] for k in keys if configs.get(k)), None) or types.EndpointSettings()
         address = (requested.IPAMConfig.IPv4Address if requested.IPAMConfig else "") or None  # --ip
         if name == "bridge" and (address or requested.Aliases):  # dockerd's words
             raise InvalidArgument("user specified IP address is supported on user defined networks only"
