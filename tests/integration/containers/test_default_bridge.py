@@ -249,3 +249,27 @@ def test_daemon_kill_and_restart_keep_bridge_containers_connected(fresh_engine: 
     eng.docker("run", "-d", "--name", "dbnew", images.busybox, "sleep", "300")
     assert _inspect(eng, "dbnew", "{{.NetworkSettings.IPAddress}}") not in ("", address)
     eng.docker("rm", "-f", "dbkeep", "dbnew")
+
+
+def test_own_slirp4netns_opts_in_to_loopback_and_publishes_its_ports(
+        engine: Engine, busybox: str, loopback: int, cleanup: list) -> None:
+    # podman's option syntax: the docker CLI would parse "a=b" itself, so through docker-py
+    client = engine.client()
+    script = GET.format(timeout=3, host="10.0.2.2", port=loopback)
+    output = client.containers.run(busybox, ["sh", "-c", script], remove=True,
+                                   network_mode="slirp4netns:allow_host_loopback=true")
+    assert b"host-loopback" in output
+    assert _get(engine, busybox, "10.0.2.2", loopback, "--network", "slirp4netns", timeout=2) == ""
+    engine.docker("run", "-d", "--name", "dbownpub", "--network", "slirp4netns", "-p", "127.0.0.1::80", busybox,
+                  "sh", "-c", SERVE)
+    cleanup.append(("container", "dbownpub"))
+    assert list(json.loads(_inspect(engine, "dbownpub", "{{json .NetworkSettings.Networks}}"))) == ["slirp4netns"]
+    port = engine.docker("port", "dbownpub", "80/tcp").stdout.strip().rsplit(":", 1)[1]
+    fetch = ["python3", "-c", f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/', "
+             "timeout=3).read().decode())"]
+    for _ in range(20):
+        done = engine.user.run(fetch, check=False)
+        if done.returncode == 0:
+            break
+        time.sleep(0.5)
+    assert done.stdout.startswith("hello-from-"), done
