@@ -148,6 +148,8 @@ def _check_name(name: str) -> None:
                               hint="use letters, digits, '_', '.' and '-', starting with a letter or digit")
     if name in PREDEFINED:
         raise PermissionDenied(f"create network {name}: operation is not permitted on predefined {name} network")
+    if name in ("slirp4netns", "pasta"):  # --network slirp4netns|pasta name a container's own uplink
+        raise PermissionDenied(f"create network {name}: the name is a network mode (a container's own {name})")
 
 
 def _check_driver(name: str, driver: str) -> None:

@@ -89,3 +89,10 @@ def test_addresses_come_at_start_and_go_at_stop_unless_given(tmp_path) -> None: 
     assert store.get("app").endpoints["c2"].ipv4 == "10.50.0.2"
     assert store.connect("bridge", "c3", "three", allocate=False).ipv4 == ""
     assert store.assign_address("bridge", "c3")[1].ipv4 == "172.17.0.2"
+
+
+def test_the_own_uplink_modes_are_not_network_names(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from rootless.errors import PermissionDenied
+    for name in ("slirp4netns", "pasta"):
+        with pytest.raises(PermissionDenied, match="is a network mode"):
+            _store(tmp_path).create(name)
