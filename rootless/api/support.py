@@ -110,6 +110,19 @@ def _is_cdi_request(request: Any) -> bool:
         and request.Count in (-1, 0)
 
 
+def _is_host_device(device: Any) -> bool:
+    """A Devices entry --device /dev/PATH[:CPATH][:rwm] (runtime/devices.py checks the node at create)."""
+    return isinstance(device, types.DeviceMapping) and device.PathOnHost.startswith("/") \
+        and (not device.PathInContainer or device.PathInContainer.startswith("/")) \
+        and len(set(device.CgroupPermissions)) == len(device.CgroupPermissions) \
+        and all(c in "rwm" for c in device.CgroupPermissions)
+
+
+def _namespace_mode(*values: str) -> Callable[[Any], bool]:
+    """One of values, or container:<name|id> (another container's namespace, joined at start)."""
+    return lambda mode: mode in values or (mode.startswith("container:") and len(mode) > len("container:"))
+
+
 def one_of(*values: Any) -> Callable[[Any], bool]:
     return lambda value: value in values
 
@@ -166,10 +179,13 @@ CONFIG: Dict[str, Support] = {
 
 HOST_CONFIG: Dict[str, Support] = {
     "Binds": applied(), "ContainerIDFile": Support(CLIENT, "the docker CLI writes the file; dockerd ignores it"),
-    "LogConfig": applied("json-file with max-size/max-file; types.LogConfig.check refuses the rest in moby's words"), "NetworkMode": applied(),
+    "LogConfig": applied("json-file, local, journald (where its socket is) and none; types.LogConfig.check "
+                         "refuses the rest in moby's words"), "NetworkMode": applied(
+        "bridge, host, none, a user network, or container:<name|id>: its network namespace, joined at start"),
     "PortBindings": applied(), "RestartPolicy": applied(), "AutoRemove": applied(),
     "VolumeDriver": refused("only the local volume driver exists", also=("local",)),
-    "VolumesFrom": refused("--volumes-from is " + YET),
+    "VolumesFrom": applied("the other containers' binds and volumes, resolved at create "
+                           "(engine/container_volumes.py)"),
     "ConsoleSize": Support(CLIENT, "the docker CLI resizes the TTY right after start (POST /resize)"),
     "Annotations": applied("OCI spec annotations; shown by inspect"),
     "CapAdd": applied(), "CapDrop": applied(),
@@ -177,17 +193,24 @@ HOST_CONFIG: Dict[str, Support] = {
                             "a host cgroup namespace is " + YET),
     "Dns": applied(), "DnsOptions": applied("options line of /etc/resolv.conf"),
     "DnsSearch": applied("search line of /etc/resolv.conf"), "ExtraHosts": applied(), "GroupAdd": applied(),
-    "IpcMode": applied("every container has a private IPC namespace", one_of("", "private", "shareable"),
-                       "only a private IPC namespace is supported by rootless"),
+    "IpcMode": applied("private, shareable (its /dev/shm a tmpfs of the engine others may join), none, host, "
+                       "container:<name|id> of a shareable container (engine/container_namespaces.py)",
+                       _namespace_mode("", "private", "shareable", "none", "host"),
+                       "invalid IPC mode: expected private, shareable, none, host or container:<name|id>"),
     "Cgroup": refused("sharing another container's cgroup is " + YET),
     "Links": refused("legacy links are " + YET + "; use a network, where containers find each other by name"),
-    "OomScoreAdj": applied(), "PidMode": refused("sharing a PID namespace is " + YET),
+    "OomScoreAdj": applied(), "PidMode": applied(
+        "host (no pid namespace, the host's /proc bound) or container:<name|id>", _namespace_mode("", "host"),
+        "invalid PID mode: expected host or container:<name|id>"),
     "Privileged": applied(), "PublishAllPorts": applied(), "ReadonlyRootfs": applied(),
     "SecurityOpt": applied("seccomp, no-new-privileges, systempaths; label/apparmor have no meaning rootless"),
     "StorageOpt": refused("per-container storage options (size quotas) are " + YET,
                           shown=lambda opts: ", ".join(f"{k}={v}" for k, v in sorted((opts or {}).items()))),
     "Tmpfs": applied(), "UTSMode": refused("sharing the host's UTS namespace is " + YET),
-    "UsernsMode": refused("every container runs in the user's own user namespace"),
+    "UsernsMode": applied("keep-id[:uid=U,gid=G] (podman's): a nested user namespace keeping the user's ids "
+                          "(engine/container_userns.py)", lambda mode: mode == "" or str(mode).startswith("keep-id"),
+                          "an unprivileged engine has no host user namespace; every container runs in the "
+                          "user's own (podman's keep-id is available)"),
     "ShmSize": applied(), "Sysctls": applied(),
     "Runtime": applied(ONE_RUNTIME, one_of(*RUNTIME_NAMES), ONE_RUNTIME),
     "Isolation": refused("Linux has only the default isolation", also=("default",)),
@@ -207,9 +230,12 @@ HOST_CONFIG: Dict[str, Support] = {
     "CpuRealtimeRuntime": refused("real-time CPU scheduling needs cgroup v1 and root"),
     "CpusetCpus": applied("linux.resources when cgroups are delegated, else refused at create"),
     "CpusetMems": applied("linux.resources when cgroups are delegated, else refused at create"),
-    "Devices": refused("adding host devices is " + YET + " (CDI devices, vendor.com/class=name, are)",
-                       shown=_first("PathOnHost"), ok=lambda devices: all(_is_cdi_mapping(d) for d in devices)),
-    "DeviceCgroupRules": refused(NO_CGROUP_DEVICES),
+    "Devices": applied("host device nodes the user can open, bound as podman does rootless (runtime/devices.py); "
+                       "CDI names (vendor.com/class=name) through runtime/cdi.py",
+                       lambda devices: all(_is_cdi_mapping(d) or _is_host_device(d) for d in devices or []),
+                       "a device is /dev/PATH[:/CONTAINER/PATH][:PERMISSIONS of rwm] or a CDI name",
+                       shown=_first("PathOnHost")),
+    "DeviceCgroupRules": refused(NO_CGROUP_DEVICES + "; --device binds a device the user can open without one"),
     "DeviceRequests": applied("CDI devices (runtime/cdi.py); --gpus through the nvidia.com/gpu CDI spec",
                               lambda requests: all(_is_cdi_request(r) for r in requests or []),
                               "only CDI devices (Driver \"cdi\") and --gpus (all or device=IDs) are supported"),
@@ -286,10 +312,11 @@ BIND_OPTIONS: Dict[str, Support] = {
     "ReadOnlyForceRecursive": refused("choosing how read-only applies to submounts is " + YET),
 }
 VOLUME_OPTIONS: Dict[str, Support] = {
-    "NoCopy": applied("rootless never copies image content into a volume"),
+    "NoCopy": applied("a new volume is not filled from the image's directory (volumes/copyup.py)"),
     "Labels": applied("labels of the volume when this creates it"),
     "Subpath": refused("mounting a volume's subpath is " + YET),
-    "DriverConfig": refused("only the local volume driver without options exists", ok=_local_driver),
+    "DriverConfig": refused("driver options in a mount are not supported; make the volume first with "
+                            "volume create --opt (tmpfs and bind volumes)", ok=_local_driver),
 }
 TMPFS_OPTIONS: Dict[str, Support] = {
     "SizeBytes": applied("size= of the tmpfs", lambda size: size >= 0, "a size can't be negative"), "Mode": applied("mode= of the tmpfs"),
@@ -331,8 +358,9 @@ TABLE: Dict[Type[types.WireStruct], Dict[str, Support]] = {
     types.RestartPolicy: {"Name": applied(), "MaximumRetryCount": applied()},
     types.PortBinding: {"HostIp": applied(), "HostPort": applied()},
     types.Ulimit: {"Name": applied(), "Hard": applied(), "Soft": applied()},
-    types.DeviceMapping: {name: within("HostConfig.Devices")
-                          for name in ("PathOnHost", "PathInContainer", "CgroupPermissions")},
+    types.DeviceMapping: {"PathOnHost": applied("the node bound"), "PathInContainer": applied("where it is bound"),
+                          "CgroupPermissions": applied("r and w as the kernel enforces them on the node; "
+                                                       "runtime/devices.py refuses what it would not")},
     types.WeightDevice: {"Path": within("HostConfig.BlkioWeightDevice"),
                          "Weight": within("HostConfig.BlkioWeightDevice")},
     types.ThrottleDevice: {"Path": within("HostConfig.BlkioDevice*"), "Rate": within("HostConfig.BlkioDevice*")},
@@ -355,7 +383,8 @@ TABLE: Dict[Type[types.WireStruct], Dict[str, Support]] = {
     types.ExecStart: {"Detach": applied(), "Tty": applied("frames the output (stdcopy or raw), as dockerd"),
                       "ConsoleSize": Support(CLIENT, "the docker CLI resizes the exec's TTY right after start")},
     types.VolumeCreate: {"Name": applied(), "Driver": applied("local; others are refused"),
-                         "DriverOpts": refused("options of the local driver (type, device, o) are " + YET),
+                         "DriverOpts": applied("type=tmpfs and type=none,o=bind mounted at first use; "
+                                               "volumes/options.py refuses the rest"),
                          "Labels": applied(), "ClusterVolumeSpec": refused("cluster volumes need swarm mode")},
     types.NetworkCreate: NETWORK_CREATE, types.IPAM: IPAM, types.IPAMConfig: IPAM_CONFIG,
     types.ConfigReference: {"Network": within("NetworkCreate.ConfigFrom")},

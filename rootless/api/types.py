@@ -205,14 +205,25 @@ class ContainerConfig(WireStruct):
 
 # -- HostConfig (api/types/container/hostconfig.go) ---------------------------------
 # Every log driver dockerd 28 registers on Linux (daemon/logdrivers_linux.go) and the
-# json-file options it knows (jsonfilelog.ValidateLogOpt, logger.builtInLogOpts).
+# options each knows (jsonfilelog/local/journald ValidateLogOpt, logger.builtInLogOpts).
 DOCKER_LOG_DRIVERS = ("json-file", "local", "none", "syslog", "journald", "gelf", "fluentd", "awslogs",
                       "splunk", "gcplogs")
 LOG_MODES = ("", "blocking", "non-blocking")
-JSON_FILE_APPLIED = ("max-size", "max-file")  # rotation is all the engine's writer does
+# What rootless's writer applies, per driver it serves (runtime/logs.py).
+LOG_APPLIED = {
+    "json-file": ("max-size", "max-file", "compress"),
+    "local": ("max-size", "max-file", "compress"),
+    "journald": ("tag", "cache-disabled", "cache-max-size", "cache-max-file", "cache-compress"),
+    "none": (),
+}
 # The cache-* ones are dual logging's, builtin in dockerd (loggerutils/cache).
-JSON_FILE_DOCKER_ONLY = ("compress", "labels", "labels-regex", "env", "env-regex", "tag", "mode",
-                         "max-buffer-size", "cache-disabled", "cache-max-size", "cache-max-file", "cache-compress")
+_DUAL_LOGGING = ("cache-disabled", "cache-max-size", "cache-max-file", "cache-compress")
+LOG_DOCKER_KNOWS = {
+    "json-file": ("labels", "labels-regex", "env", "env-regex", "tag") + _DUAL_LOGGING,
+    "local": _DUAL_LOGGING,
+    "journald": ("labels", "labels-regex", "env", "env-regex"),
+    "none": ("max-size", "max-file", "compress", "tag") + _DUAL_LOGGING,
+}
 
 
 @dataclass(frozen=True)
@@ -223,9 +234,6 @@ class LogConfig(WireStruct):
     def check(self, path: str) -> None:
         """moby's logger.ValidateLogOpts, in its order and words; what rootless does not apply refused too."""
         options = dict(self.Config or {})
-        if self.Type == "none":
-            raise InvalidArgument("logger: log driver 'none' is not supported by rootless: every container "
-                                  "writes json-file logs", hint="drop --log-driver none")
         mode = options.get("mode", "")
         if mode not in LOG_MODES:
             raise InvalidArgument(f"logger: logging mode not supported: {short(mode)}")
@@ -233,21 +241,23 @@ class LogConfig(WireStruct):
             raise InvalidArgument("logger: max-buffer-size option is only supported with 'mode=non-blocking'")
         if self.Type not in ("",) + DOCKER_LOG_DRIVERS:
             raise InvalidArgument(f"logger: no log driver named '{short(self.Type)}' is registered")
-        if self.Type not in ("", "json-file"):
-            raise InvalidArgument(f"logger: log driver '{self.Type}' is not supported by rootless: every "
-                                  "container writes json-file logs", hint="drop --log-driver")
+        driver = self.Type or "json-file"
+        if driver not in LOG_APPLIED:
+            raise InvalidArgument(f"logger: log driver '{self.Type}' is not supported by rootless: it writes "
+                                  "json-file, local, journald or none", hint="drop --log-driver")
         for key, value in sorted(options.items()):
-            check_json_file_option(key, value)
+            check_log_option(driver, key, value)
 
 
-def check_json_file_option(key: str, value: str) -> None:
-    """One json-file option: unknown to dockerd (its words), or known but not applied by rootless."""
-    if key in JSON_FILE_APPLIED or (key == "mode" and value in ("", "blocking")):
+def check_log_option(driver: str, key: str, value: str) -> None:
+    """One option of driver: unknown to dockerd (its words), or known but not applied by rootless."""
+    if key in LOG_APPLIED[driver] or (key == "mode" and value in ("", "blocking")):
         return  # blocking is what the engine's writer does anyway
-    if key in JSON_FILE_DOCKER_ONLY:
-        raise InvalidArgument(f"logger: log opt '{short(key)}' of the json-file log driver is not supported "
-                              "by rootless", hint="rootless applies only max-size and max-file")
-    raise InvalidArgument(f"unknown log opt '{short(key)}' for json-file log driver")
+    if key in LOG_DOCKER_KNOWS[driver] or key in ("mode", "max-buffer-size"):
+        applied = ", ".join(LOG_APPLIED[driver]) or "none"
+        raise InvalidArgument(f"logger: log opt '{short(key)}' of the {driver} log driver is not supported "
+                              f"by rootless", hint=f"rootless applies only: {applied}")
+    raise InvalidArgument(f"unknown log opt '{short(key)}' for {driver} log driver")
 
 
 @dataclass(frozen=True)

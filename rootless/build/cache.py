@@ -23,7 +23,7 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set
 
 from rootless.images.store import ImageStore, LayerRecord
 from rootless.util import fs
@@ -176,6 +176,51 @@ class BuildCache:
             fs.fsync_dir(os.path.dirname(self.root))
             self.recover()
         return {"CachesDeleted": ids or None, "SpaceReclaimed": size}
+
+    def prune_some(self, wanted: Callable[[str, float], bool], keep_bytes: int = 0) -> Dict[str, Any]:
+        """Drop the entries wanted(id, last_used) picks, least recently used first, until at most
+        keep_bytes remain (0: all of them); then the blob links no remaining entry needs.
+
+        Each entry goes with one unlink, so a crash leaves whole entries; a link left over
+        is collected by the next prune.
+        """
+        dropped: List[str] = []
+        reclaimed = 0
+        total = self.size()
+        by_age = sorted(self._entry_paths(), key=lambda p: os.stat(p).st_mtime)
+        for path in by_age:
+            if keep_bytes and total <= keep_bytes:
+                break
+            entry_id = os.path.basename(path)[:-5]
+            if not wanted(entry_id, os.stat(path).st_mtime):
+                continue
+            size = os.stat(path).st_size
+            os.unlink(path)
+            dropped.append(entry_id)
+            reclaimed, total = reclaimed + size, total - size
+        freed = self._drop_unneeded_blobs()
+        return {"CachesDeleted": dropped or None, "SpaceReclaimed": reclaimed + freed}
+
+    def size(self) -> int:
+        return fs.dir_size(self.root) if os.path.isdir(self.root) else 0
+
+    def _drop_unneeded_blobs(self) -> int:
+        """Remove blob links no entry names; their bytes when this was the last link."""
+        needed: Set[str] = set()
+        for path in self._entry_paths():
+            data = fs.read_json(path)
+            layers = data.get("layers") if isinstance(data, dict) else None
+            needed.update(str(layer.get("digest", "")).replace(":", "-") for layer in layers or []
+                          if isinstance(layer, dict))
+        freed = 0
+        names = os.listdir(self.blobs) if os.path.isdir(self.blobs) else []
+        for name in names:
+            if name in needed or name.endswith(".tmp"):
+                continue  # .tmp: a build linking it right now
+            info = os.stat(os.path.join(self.blobs, name))
+            os.unlink(os.path.join(self.blobs, name))
+            freed += info.st_size if info.st_nlink == 1 else 0
+        return freed
 
     def recover(self) -> None:
         """Finish a prune a killed daemon left (the trash dir)."""

@@ -13,6 +13,7 @@ SYSTEM_COMMANDS: Dict[str, str] = {
     "info": "system.info:info",
     "events": "system.events:events",
     "df": "system.df:df",
+    "prune": "system.prune:prune",
     "dial-stdio": "system.dial_stdio:dial_stdio",
 }
 

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from rootless.errors import InvalidArgument
 
 _ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.DOTALL)
+_LITERALS = ("true", "false", "nil")
 _TOKEN = re.compile(r'''\s*("(?:\\.|[^"\\])*"|`[^`]*`|:=|\||,|\(|\)|\$\w*(?:\.\w+)*|(?:\.\w+)+|\.|'''
                     r'''-?\d+(?:\.\d+)?|[A-Za-z_]\w*)''')
 NO_VALUE = "<no value>"
@@ -40,7 +41,7 @@ def _tokenize(source: str) -> List[str]:
     while pos < len(source):
         match = _TOKEN.match(source, pos)
         if not match or match.end() == pos:
-            raise InvalidArgument(f"invalid format: unexpected {source[pos:]!r} in {{{{{source}}}}}")
+            raise parse_error(f"unexpected {source[pos:]!r} in {{{{{source}}}}}")
         tokens.append(match.group(1))
         pos = match.end()
     return tokens
@@ -83,62 +84,100 @@ def _split_pipe(tokens: List[str]) -> Tuple[List[str], List[List[Any]]]:
         variables = [t for t in tokens[:at] if t != ","]
         tokens = tokens[at + 1:]
     if tokens.count("(") != tokens.count(")"):
-        raise InvalidArgument("invalid format: unbalanced parentheses")
+        raise parse_error("unbalanced parentheses")
     items, _ = _group(tokens, 0)
     return variables, _commands(items)
 
 
-def _segments(template: str) -> List[Tuple[str, str]]:
-    """("text", s) and ("action", s) pieces, with {{- and -}} trimming applied."""
-    pieces: List[Tuple[str, str]] = []
+def parse_error(reason: str, line: int = 1) -> InvalidArgument:
+    """docker/cli's words for a template that does not parse (text/template's own after the prefix)."""
+    return InvalidArgument(f"template parsing error: template: :{line}: {reason}",
+                           hint="see https://docs.docker.com/go/formatting/")
+
+
+def _segments(template: str) -> List[Tuple[str, str, int]]:
+    """("text", s, line) and ("action", s, line) pieces, with {{- and -}} trimming applied."""
+    pieces: List[Tuple[str, str, int]] = []
     pos, trim_next = 0, False
     for match in _ACTION.finditer(template):
         text = template[pos:match.start()]
+        _refuse_unclosed(text, template, pos)
         if trim_next:
             text = text.lstrip()
         if match.group(1):
             text = text.rstrip()
-        pieces.append(("text", text))
-        pieces.append(("action", match.group(2)))
+        line = template.count("\n", 0, match.start()) + 1
+        pieces.append(("text", text, line))
+        pieces.append(("action", match.group(2), line))
         trim_next, pos = bool(match.group(3)), match.end()
     tail = template[pos:]
-    pieces.append(("text", tail.lstrip() if trim_next else tail))
+    _refuse_unclosed(tail, template, pos)
+    pieces.append(("text", tail.lstrip() if trim_next else tail, template.count("\n") + 1))
     return pieces
+
+
+def _refuse_unclosed(text: str, template: str, offset: int) -> None:
+    """A `{{` with no `}}` after it: Go refuses it; echoing it back would hide the typo."""
+    at = text.find("{{")
+    if at >= 0:
+        raise parse_error("unclosed action", template.count("\n", 0, offset + at) + 1)
 
 
 def parse_template(template: str) -> List[Node]:
     """The node tree of template; InvalidArgument on unbalanced blocks."""
     root = Node("root")
     stack = [root]
-    for kind, source in _segments(template):
+    line = 1
+    for kind, source, line in _segments(template):
         target = stack[-1].else_body if getattr(stack[-1], "in_else", False) else stack[-1].body
         if kind == "text":
             if source:
                 target.append(Node("text", text=source))
             continue
-        tokens = _tokenize(source)
-        word = tokens[0] if tokens else ""
-        if word in ("range", "if", "with"):
-            variables, pipe = _split_pipe(tokens[1:])
-            node = Node(word, pipe, variables=variables)
-            target.append(node)
-            stack.append(node)
-        elif word == "else":
-            if len(stack) == 1:
-                raise InvalidArgument("invalid format: {{else}} outside a block")
-            stack[-1].in_else = True  # type: ignore[attr-defined]
-        elif word == "end":
-            if len(stack) == 1:
-                raise InvalidArgument("invalid format: unexpected {{end}}")
-            stack.pop()
-        elif word.startswith("/*"):
-            continue
-        else:
-            variables, pipe = _split_pipe(tokens)
-            target.append(Node("action", pipe, variables=variables))
+        try:
+            _add_action(stack, target, _tokenize(source))
+        except InvalidArgument as exc:
+            if exc.message.startswith("template parsing error"):
+                raise
+            raise parse_error(exc.message, line) from None
     if len(stack) != 1:
-        raise InvalidArgument(f"invalid format: unclosed {{{{{stack[-1].kind}}}}}")
+        raise parse_error("unexpected EOF", line)
     return root.body
+
+
+def _add_action(stack: List[Node], target: List[Node], tokens: List[str]) -> None:
+    """One {{...}}: a block opens or closes on stack, anything else joins target."""
+    word = tokens[0] if tokens else ""
+    if word in ("range", "if", "with"):
+        variables, pipe = _split_pipe(tokens[1:])
+        _check_functions(pipe)
+        node = Node(word, pipe, variables=variables)
+        target.append(node)
+        stack.append(node)
+    elif word in ("else", "end"):
+        if len(stack) == 1:
+            raise InvalidArgument(f"unexpected {{{{{word}}}}}")
+        if word == "end":
+            stack.pop()
+        else:
+            stack[-1].in_else = True  # type: ignore[attr-defined]
+    elif not word:
+        raise InvalidArgument("missing value for command")
+    elif not word.startswith("/*"):
+        variables, pipe = _split_pipe(tokens)
+        _check_functions(pipe)
+        target.append(Node("action", pipe, variables=variables))
+
+
+def _check_functions(pipe: List[List[Any]]) -> None:
+    """A bare word must name a function, as text/template checks at parse time."""
+    for command in pipe:
+        for item in command:
+            if isinstance(item, tuple):
+                _check_functions(item[1])
+            elif (isinstance(item, str) and re.fullmatch(r"[A-Za-z_]\w*", item)
+                  and item not in FUNCTIONS and item not in _LITERALS):
+                raise InvalidArgument(f'function "{item}" not defined')
 
 
 class _Missing:
@@ -205,7 +244,35 @@ def _pad(text: Any, left: int, right: int) -> str:
     return " " * left + format_value(text) + " " * right
 
 
+def _and(*args: Any) -> Any:
+    for arg in args[:-1]:
+        if not is_true(arg):
+            return arg
+    return args[-1]
+
+
+def _or(*args: Any) -> Any:
+    for arg in args[:-1]:
+        if is_true(arg):
+            return arg
+    return args[-1]
+
+
+def _eq(first: Any, *others: Any) -> bool:
+    return any(first == other for other in others)
+
+
+# Go's builtins (text/template funcs.go) that docker users write, then docker/cli's additions.
 FUNCTIONS: Dict[str, Callable[..., Any]] = {
+    "and": _and,
+    "or": _or,
+    "not": lambda value: not is_true(value),
+    "eq": _eq,
+    "ne": lambda a, b: a != b,
+    "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b,
     "json": _to_json,
     "index": _index,
     "join": lambda items, sep: sep.join(format_value(i) for i in (items or [])),
@@ -332,6 +399,12 @@ def expand_escapes(fmt: str) -> str:
 def render(fmt: str, data: Any) -> str:
     """One object through a --format template."""
     return Template(expand_escapes(fmt)).render(data)
+
+
+def compile_format(fmt: str) -> Template:
+    """A --format for one object at a time ('json' is `{{json .}}`), parsed before any request,
+    so a typo fails at once with docker's "template parsing error" instead of after the work."""
+    return Template("{{json .}}" if fmt == "json" else expand_escapes(fmt))
 
 
 class _Headers(dict):  # type: ignore[type-arg]

@@ -130,9 +130,10 @@ class ImageApiMixin:
         return self._stream_json("POST", "/build?" + urlencode(query), body_stream=context_tar,
                                  headers=headers)
 
-    def prune_builds(self) -> Dict[str, Any]:
+    def prune_builds(self, filters: Optional[Dict[str, List[str]]] = None, all: bool = False) -> Dict[str, Any]:
         """POST /build/prune: {"CachesDeleted": [...], "SpaceReclaimed": n}."""
-        return self._json("POST", "/build/prune")  # type: ignore[no-any-return]
+        url = self._url("/build/prune", all=all or None, filters=filters or None)
+        return self._json("POST", url)  # type: ignore[no-any-return]
 
     def commit(self, container: str, repository: Optional[str] = None, tag: Optional[str] = None,
                message: str = "", author: str = "", changes: Sequence[str] = (), pause: bool = True,

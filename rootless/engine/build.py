@@ -47,6 +47,7 @@ from rootless.runtime.storage.changes import write_layer_tar
 from rootless.runtime.storage import whiteouts
 from rootless.runtime.storage.driver import RootfsLayout, read_lowers
 from rootless.util import confined, confined_tar, fs
+from rootless.wire import filters as wire_filters
 
 logger = logging.getLogger(__name__)
 
@@ -357,9 +358,18 @@ class BuildService:
         pulled: ImageRecord = job.record
         return pulled
 
-    def prune(self) -> Dict[str, Any]:
-        """docker builder prune: every cache entry."""
-        return self.cache.prune()
+    def prune(self, filters: Optional[Dict[str, List[str]]] = None, keep_storage: int = 0) -> Dict[str, Any]:
+        """POST /build/prune: every cache entry, or those filters pick (least recently used
+        first) until keep_storage bytes remain. all= makes no difference here: no entry is
+        ever in use or shared once its build is over.
+
+        Raises:
+            InvalidArgument: a filter moby's build prune does not know, or a bad until.
+        """
+        filters = filters or {}
+        if not filters and keep_storage <= 0:
+            return self.cache.prune()
+        return self.cache.prune_some(cache_filter(filters), max(0, keep_storage))
 
     def disk_usage(self) -> List[Dict[str, Any]]:
         return self.cache.usage()
@@ -424,3 +434,32 @@ class BuildService:
         return True
 
 
+# moby's build prune filters (builder-next cacheFields plus until/unused-for). The cache's
+# entries are regular, private, unused once their build ends, and carry no labels or
+# description: each key is answered for them, not ignored.
+BUILD_PRUNE_FILTERS = ("until", "unused-for", "id", "type", "inuse", "shared", "private", "label", "label!",
+                       "description", "parent")
+
+
+def _matches_every_entry(filters: Dict[str, List[str]]) -> bool:
+    """The filters on what all entries share: no labels, type regular, not in use, not shared."""
+    def flag(key: str) -> List[bool]:
+        return [wire_filters.get_bool({key: [value]}, key) for value in filters.get(key, [])]
+    return (wire_filters.match_labels(filters, {}) and all(v == "regular" for v in filters.get("type", []))
+            and not any(flag("inuse") + flag("shared")) and all(flag("private"))
+            and not filters.get("description") and not filters.get("parent"))
+
+
+def cache_filter(filters: Dict[str, List[str]]) -> Callable[[str, float], bool]:
+    """Whether an entry (id, last used as unix seconds) is to go."""
+    wire_filters.validate(filters, BUILD_PRUNE_FILTERS)
+    if len(filters.get("until", []) + filters.get("unused-for", [])) > 1:
+        raise InvalidArgument("more than one until filter specified")
+    until_ns = wire_filters.get_until_ns({"until": filters.get("until") or filters.get("unused-for") or []})
+    static = _matches_every_entry(filters)
+
+    def wanted(entry_id: str, last_used: float) -> bool:
+        if not static or (until_ns is not None and last_used * 1e9 >= until_ns):
+            return False
+        return not filters.get("id") or any(entry_id.startswith(v) for v in filters["id"])
+    return wanted

@@ -11,9 +11,10 @@ import threading
 import time
 from typing import IO, Any, Callable, Iterator, Optional, Protocol
 
-from rootless.engine.container_model import Container, log_max_files
+from rootless.engine import log_drivers
+from rootless.engine.container_model import Container
 from rootless.engine.container_runtime import ContainerRuntime
-from rootless.errors import InvalidArgument, RootlessError
+from rootless.errors import FailedPrecondition, InvalidArgument, RootlessError
 from rootless.runtime import logs as runtime_logs
 from rootless.wire import stdcopy
 from rootless.wire.times import NANO, format_rfc3339, parse_timestamp_ns
@@ -32,7 +33,20 @@ def _time_ns(value: Optional[str]) -> int:
 
 def log_chunks(container: Container, is_running: Callable[[], bool], *, stdout: bool, stderr: bool, follow: bool,
                tail: str, since: Optional[str], until: Optional[str], timestamps: bool) -> Iterator[bytes]:
-    """The container's log as docker's /logs body (stdcopy frames unless TTY)."""
+    """The container's log as docker's /logs body (stdcopy frames unless TTY).
+
+    Raises FailedPrecondition in moby's words when its driver keeps nothing to read (none),
+    here and not in the generator: before the answer's status line goes out.
+    """
+    refusal = log_drivers.readable(container.log_driver, container.log_options)
+    if refusal is not None:
+        raise FailedPrecondition(refusal, hint=f"its log driver is {container.log_driver}")
+    return _log_chunks(container, is_running, stdout=stdout, stderr=stderr, follow=follow, tail=tail,
+                       since=since, until=until, timestamps=timestamps)
+
+
+def _log_chunks(container: Container, is_running: Callable[[], bool], *, stdout: bool, stderr: bool, follow: bool,
+                tail: str, since: Optional[str], until: Optional[str], timestamps: bool) -> Iterator[bytes]:
     if tail in ("", "all"):
         tail_n: Optional[int] = None
     else:
@@ -45,7 +59,7 @@ def log_chunks(container: Container, is_running: Callable[[], bool], *, stdout: 
     wanted = {"stdout"} if stdout else set()
     if stderr:
         wanted.add("stderr")
-    max_files = log_max_files(container.log_options)
+    max_files = log_drivers.settings_of(container.log_driver, container.log_options, {}).max_files
     entries = runtime_logs.read_logs(container.log_path, max_files=max_files, tail=tail_n,
                                      since_ns=_time_ns(since), until_ns=_time_ns(until), follow=follow,
                                      is_running=is_running)
@@ -146,6 +160,8 @@ class AttachSession:
                 client.shutdown(socket.SHUT_RDWR)
 
     def _send_existing_logs(self, client: socket.socket) -> None:
+        if log_drivers.readable(self.container.log_driver, self.container.log_options) is not None:
+            return  # --log-driver none: no past output kept; the live stream still flows
         chunks = log_chunks(self.container, lambda: False, stdout=self.stdout, stderr=self.stderr,
                             follow=False, tail="all", since=None, until=None, timestamps=False)
         for chunk in chunks:

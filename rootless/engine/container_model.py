@@ -21,6 +21,9 @@ from typing import Any, Dict, List, Optional, Tuple
 from rootless.api import types
 from rootless.config import Paths
 from rootless.engine import health_config
+from rootless.engine.log_drivers import checked_log_config as checked_log_config  # re-exported
+from rootless.engine.log_drivers import log_max_files as log_max_files
+from rootless.engine.log_drivers import log_max_size as log_max_size
 from rootless.errors import InvalidArgument
 from rootless.runtime.logs import parse_rfc3339_ns
 from rootless.runtime.spec import Ulimit
@@ -328,6 +331,11 @@ class Container:
         return dict((self.host_config.get("LogConfig") or {}).get("Config") or {})
 
     @property
+    def log_driver(self) -> str:
+        """HostConfig.LogConfig.Type: json-file, local, journald or none."""
+        return str((self.host_config.get("LogConfig") or {}).get("Type") or "json-file")
+
+    @property
     def exit_code(self) -> int:
         return int(self.state.get("ExitCode") or 0)
 
@@ -470,6 +478,22 @@ class Container:
         return [_api_mount(spec) for spec in self.host_config.get("Mounts") or []]
 
     @property
+    def no_copy_mounts(self) -> List[bool]:
+        """VolumeOptions.NoCopy of each HostConfig.Mounts entry (--mount ...,volume-nocopy), in order."""
+        return [bool(((spec or {}).get("VolumeOptions") or {}).get("NoCopy"))
+                for spec in self.host_config.get("Mounts") or []]
+
+    @property
+    def volumes_from(self) -> List[str]:
+        """HostConfig.VolumesFrom: "container[:ro|rw]" entries."""
+        return _strings(self.host_config.get("VolumesFrom"))
+
+    @property
+    def userns_mode(self) -> str:
+        """HostConfig.UsernsMode: "" (container root = the user) or podman's "keep-id[:uid=U,gid=G]"."""
+        return str(self.host_config.get("UsernsMode") or "")
+
+    @property
     def tmpfs(self) -> Dict[str, str]:
         """HostConfig.Tmpfs (--tmpfs): destination -> docker's option string."""
         return {str(dest): str(opts or "") for dest, opts in (self.host_config.get("Tmpfs") or {}).items()}
@@ -509,6 +533,24 @@ class Container:
     def device_paths(self) -> List[str]:
         """HostConfig.Devices' PathOnHost (a CDI name from older clients)."""
         return [str(device.get("PathOnHost") or "") for device in self.host_config.get("Devices") or []]
+
+    @property
+    def pid_mode(self) -> str:
+        return str(self.host_config.get("PidMode") or "")
+
+    @property
+    def ipc_mode(self) -> str:
+        return str(self.host_config.get("IpcMode") or "")
+
+    @property
+    def shm_size(self) -> Optional[int]:
+        return self.host_config.get("ShmSize") or None
+
+    @property
+    def host_devices(self) -> List[Tuple[str, str, str]]:
+        """HostConfig.Devices as (PathOnHost, PathInContainer, CgroupPermissions), CDI names included."""
+        return [(str(d.get("PathOnHost") or ""), str(d.get("PathInContainer") or ""),
+                 str(d.get("CgroupPermissions") or "")) for d in self.host_config.get("Devices") or []]
 
     @property
     def device_requests(self) -> List[DeviceRequest]:
@@ -616,45 +658,6 @@ class Container:
             "HostConfig": {"NetworkMode": self.host_config.get("NetworkMode", "bridge")},
             "NetworkSettings": {"Networks": networks}, "Mounts": self.data.get("Mounts", []),
         }
-
-
-LOG_DRIVERS = ("", "json-file")
-LOG_OPTIONS = ("max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag")
-_SIZE_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-
-
-def log_max_size(config: Dict[str, str]) -> int:
-    """max-size in bytes (docker's units k, m, g); -1 for no rotation."""
-    raw = str(config.get("max-size", "-1")).strip()
-    try:
-        if raw and raw[-1].lower() in _SIZE_UNITS:
-            return int(float(raw[:-1]) * _SIZE_UNITS[raw[-1].lower()])
-        return int(raw)
-    except ValueError:
-        raise InvalidArgument(f"invalid log option: max-size={raw}: not a size",
-                              hint="use a number with an optional unit: 10k, 20m, 1g") from None
-
-
-def log_max_files(config: Dict[str, str]) -> int:
-    raw = str(config.get("max-file", "1"))
-    if not raw.isdigit() or int(raw) < 1:
-        raise InvalidArgument(f"invalid log option: max-file={raw}: must be a number >= 1")
-    return int(raw)
-
-
-def checked_log_config(log_config: Dict[str, Any]) -> Dict[str, Any]:
-    """HostConfig.LogConfig as recorded: json-file with checked options (docker's json-file driver)."""
-    driver = log_config.get("Type") or ""
-    if driver not in LOG_DRIVERS:
-        raise InvalidArgument(f"can't create container: log driver {driver}: not supported",
-                              hint="rootless writes json-file logs; drop --log-driver")
-    options = {str(k): str(v) for k, v in (log_config.get("Config") or {}).items()}
-    for key in options:
-        if key not in LOG_OPTIONS:
-            raise InvalidArgument(f"unknown log opt '{key}' for json-file log driver")
-    log_max_size(options)
-    log_max_files(options)
-    return {"Type": "json-file", "Config": options}
 
 
 def new_record(container_id: str, name: str, request: types.ContainerCreate, image_id: str,

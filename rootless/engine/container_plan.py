@@ -24,10 +24,10 @@ import dataclasses
 import hashlib
 from typing import Any, Dict, List, Optional
 
-from rootless.engine import container_spec
+from rootless.engine import container_namespaces, container_spec
 from rootless.engine.container_model import PLAN_KEY, Container
 from rootless.host.cgroups import CgroupInfo
-from rootless.runtime import cdi
+from rootless.runtime import cdi, devices
 from rootless.runtime import spec as runtime_spec
 
 # Filled in at start, not planned: they exist once the container runs, or belong to the host.
@@ -53,6 +53,7 @@ def make_plan(container: Container, network_backend: str, cgroup: CgroupInfo,
     """
     network = container_spec.network_setup(container, network_backend)
     options = container_spec.build_spec_options(container, "", network, {}, [], cgroup, [])
+    options = dataclasses.replace(options, **container_namespaces.plan_fields(container))
     check_options(options, host)
     spec = {name: value for name, value in dataclasses.asdict(options).items() if name not in AT_START}
     return {"Version": PLAN_VERSION, "Network": dataclasses.asdict(network), "Spec": spec}
@@ -63,10 +64,19 @@ def check_options(options: runtime_spec.SpecOptions, host: runtime_spec.HostFact
     security = runtime_spec.parse_security_options(options.security_opt)
     caps = runtime_spec.resolve_capabilities(options.cap_add, options.cap_drop, options.privileged, host.last_cap)
     runtime_spec.build_rlimits(options.ulimits, host)
-    runtime_spec.build_linux(options, security, caps, host)
+    runtime_spec.build_linux(_joined_at_start(options), security, caps, host)
+    devices.resolve_all(options.devices)  # missing, not a device, or not the user's to open: refused now
     if options.cdi_devices:  # an unknown device or a bad spec is refused at create, not at start
         cdi_dirs = cdi.SPEC_DIRS if options.cdi_spec_dirs is None else tuple(options.cdi_spec_dirs)
         cdi.resolve(options.cdi_devices, cdi.load_devices(cdi_dirs))
+
+
+def _joined_at_start(options: runtime_spec.SpecOptions) -> runtime_spec.SpecOptions:
+    """Another container's namespaces are found when it runs, at start: stand-ins for the check."""
+    stand_in: Dict[str, Any] = {f"{kind}_path": f"/proc/self/ns/{ns}" for kind, ns, mode in (
+        ("netns", "net", options.network), ("pid_ns", "pid", options.pid), ("ipc_ns", "ipc", options.ipc))
+        if mode == "container"}
+    return dataclasses.replace(options, **stand_in)
 
 
 def stored_plan(container: Container) -> Optional[Dict[str, Any]]:
@@ -91,5 +101,6 @@ def spec_options(plan: Dict[str, Any], rootfs: str, etc_files: Dict[str, str],
     """The plan's SpecOptions with what only start knows."""
     fields = dict(plan["Spec"])
     fields["ulimits"] = [runtime_spec.Ulimit(**u) for u in fields.get("ulimits") or []]
+    fields["devices"] = [devices.Device(**d) for d in fields.get("devices") or []]
     return runtime_spec.SpecOptions(rootfs=rootfs, etc_files=etc_files, mounts=mounts, cgroup=cgroup,
                                     hooks_dirs=hooks_dirs, **fields)

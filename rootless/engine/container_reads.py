@@ -2,16 +2,27 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Protocol, Tuple
 
 from rootless.engine import container_fs
 from rootless.engine.container_io import log_chunks
 from rootless.engine.container_model import Container
 from rootless.engine.container_runtime import ContainerHost, ContainerRuntime
-from rootless.errors import Conflict
+from rootless.errors import Conflict, NotFound
+from rootless.images.store import ImageRecord
 from rootless.runtime import users
 from rootless.runtime.network import slirp
 from rootless.util.fs import dir_size
+
+
+class ImageSizes(Protocol):
+    """What SizeRootFs needs from the images (engine/images.py ImageService)."""
+
+    def get(self, name: str) -> ImageRecord:
+        """The image by id; NotFound when it is gone."""
+
+    def image_size(self, record: ImageRecord) -> int:
+        """Its unpacked size, as `docker images` shows it."""
 
 
 class ContainerReads:
@@ -19,20 +30,31 @@ class ContainerReads:
 
     runtime: ContainerRuntime
     host: ContainerHost
+    images: ImageSizes
 
     def summary(self, container: Container, size: bool = False) -> Dict[str, Any]:
         _, ports = _ports_view(container)
         body = container.summary(ports if container.running else [], _networks_view(container))
         if size:
-            body["SizeRw"] = dir_size(self.runtime.upper_dir(container.id))
+            body.update(self.sizes(container))
         return body
 
     def inspect(self, container: Container, size: bool = False) -> Dict[str, Any]:
         ports, _ = _ports_view(container)
         body = container.inspect(ports, _networks_view(container), self.host.runtime_name)
         if size:
-            body["SizeRw"] = dir_size(self.runtime.upper_dir(container.id))
+            body.update(self.sizes(container))
         return body
+
+    def sizes(self, container: Container) -> Dict[str, int]:
+        """docker's SizeRw (the container's own changes) and SizeRootFs (those plus its image's
+        files, the "virtual" size of `ps -s`)."""
+        changed = dir_size(self.runtime.upper_dir(container.id))
+        try:
+            base = self.images.image_size(self.images.get(container.image_id))
+        except NotFound:
+            base = 0  # its image was removed with --force: only its own files remain
+        return {"SizeRw": changed, "SizeRootFs": changed + base}
 
     def logs(self, container: Container, **options: Any) -> Iterator[bytes]:
         return log_chunks(container, lambda: container.running, **options)

@@ -14,11 +14,11 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Protocol, Tuple
 
 from rootless.config import Paths
-from rootless.errors import RootlessError
+from rootless.errors import FailedPrecondition, RootlessError
 from rootless.images import layers
 from rootless.images.store import ImageRecord, ImageStore
 from rootless.host.cgroups import CgroupInfo
@@ -27,11 +27,14 @@ from rootless.runtime import cgroup_manager
 from rootless.runtime import crun as crun_mod
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime.storage.changes import list_changes
-from rootless.runtime.storage.driver import RootfsLayout, StorageDriver, read_lowers
+from rootless.runtime.storage.driver import (FUSE_OVERLAYFS, IdTriples, RootfsLayout, StorageDriver, driver_of,
+                                             read_lowers, write_idmap)
+from rootless.runtime.storage.factory import fuse_overlayfs_usable, get_driver
 from rootless.runtime.supervisor import ExecProcess, Launched, Supervisor
 from rootless.util import fs
 
 START_TIMEOUT = 60.0
+IdShift = Tuple[IdTriples, IdTriples]  # (uid, gid) triples: stored id, shown id, count
 
 
 @dataclass(frozen=True)
@@ -47,13 +50,14 @@ class MonitorSettings:
     network: str  # the monitor's network helper: slirp4netns | pasta | none
     ports: List[Dict[str, Any]]
     allow_host_loopback: bool = False  # its own slirp4netns: the gateway reaches the host's loopback
+    log_settings: Dict[str, Any] = field(default_factory=dict)  # runtime.logs.LogSettings; {}: json-file
 
 
 class ContainerRuntime(Protocol):
     """Rootfs and processes of containers, by id; no records, no state logic."""
 
-    def prepare_rootfs(self, container_id: str, image: ImageRecord) -> None:
-        """The container's writable rootfs over the image's unpacked layers."""
+    def prepare_rootfs(self, container_id: str, image: ImageRecord, shift: Optional[IdShift] = None) -> None:
+        """The container's writable rootfs over the image's unpacked layers; shift: its ids shown shifted."""
 
     def mount(self, container_id: str) -> str:
         """Mount the rootfs (idempotent); its path."""
@@ -149,25 +153,49 @@ class HostRuntime:
         self.paths = paths
         self.image_store = image_store
         self.driver = driver
+        self._fuse_driver: Optional[StorageDriver] = None
         self.host = host
         self.crun = crun_mod.Crun(host.runtime_binary, paths.crun_state, host.cgroup.manager)
         self.supervisor = supervisor or Supervisor(paths, self.crun)
 
-    def prepare_rootfs(self, container_id: str, image: ImageRecord) -> None:
-        self.driver.create(container_id, layers.ensure_unpacked(self.image_store, image))
+    def prepare_rootfs(self, container_id: str, image: ImageRecord, shift: Optional[IdShift] = None) -> None:
+        """shift (--userns=keep-id): a fuse-overlayfs rootfs that shows the stored ids as the container's
+        user namespace must see them (the kernel can't idmap an overlay mounted in a user namespace)."""
+        lowers = layers.ensure_unpacked(self.image_store, image)
+        if shift is None:
+            self.driver.create(container_id, lowers)
+            return
+        if not fuse_overlayfs_usable():
+            raise FailedPrecondition("--userns=keep-id: needs fuse-overlayfs to show the image's owners "
+                                     "in the container's id mapping", hint="install fuse-overlayfs")
+        self._fuse().create(container_id, lowers)
+        write_idmap(RootfsLayout.of(self.paths, container_id), *shift)
+
+    def _fuse(self) -> StorageDriver:
+        if self.driver.name == FUSE_OVERLAYFS:
+            return self.driver
+        if self._fuse_driver is None:
+            self._fuse_driver = get_driver(FUSE_OVERLAYFS, self.paths)
+        return self._fuse_driver
+
+    def _driver(self, container_id: str) -> StorageDriver:
+        """The driver the container's rootfs was made with (keep-id ones: fuse-overlayfs)."""
+        if self.driver.name != FUSE_OVERLAYFS and driver_of(self.paths, container_id) == FUSE_OVERLAYFS:
+            return self._fuse()
+        return self.driver
 
     def mount(self, container_id: str) -> str:
-        return self.driver.mount(container_id)
+        return self._driver(container_id).mount(container_id)
 
     def upper_dir(self, container_id: str) -> str:
-        return self.driver.upper_dir(container_id)
+        return self._driver(container_id).upper_dir(container_id)
 
     def changes(self, container_id: str) -> List[Dict[str, Any]]:
         layout = RootfsLayout.of(self.paths, container_id)
-        return list_changes(self.driver.upper_dir(container_id), read_lowers(layout))
+        return list_changes(self._driver(container_id).upper_dir(container_id), read_lowers(layout))
 
     def remove_rootfs(self, container_id: str) -> None:
-        self.driver.remove(container_id)
+        self._driver(container_id).remove(container_id)
         self.supervisor.remove(container_id)
 
     def launch(self, container_id: str, bundle: str, options: runtime_spec.SpecOptions,
@@ -179,7 +207,8 @@ class HostRuntime:
             container_id, bundle, monitor.log_path, log_max_size=monitor.log_max_size,
             log_max_files=monitor.log_max_files, tty=monitor.tty, open_stdin=monitor.open_stdin,
             stdin_once=monitor.stdin_once, network=monitor.network, ports=monitor.ports,
-            allow_host_loopback=monitor.allow_host_loopback, log_level=self.host.log_level)
+            allow_host_loopback=monitor.allow_host_loopback, log_settings=monitor.log_settings,
+            log_level=self.host.log_level)
         return self.supervisor.launch(config, timeout=START_TIMEOUT)
 
     def start(self, container_id: str) -> None:
@@ -189,7 +218,7 @@ class HostRuntime:
         return self.supervisor.resume_start(container_id, timeout=START_TIMEOUT)
 
     def has_leftovers(self, container_id: str) -> bool:
-        return os.path.isdir(self.paths.monitor_dir(container_id)) or self.driver.is_mounted(container_id)
+        return os.path.isdir(self.paths.monitor_dir(container_id)) or self._driver(container_id).is_mounted(container_id)
 
     def wait_exit(self, container_id: str) -> Optional[Dict[str, Any]]:
         return self.supervisor.wait_exit(container_id)
@@ -202,7 +231,7 @@ class HostRuntime:
 
     def teardown(self, container_id: str) -> None:
         with contextlib.suppress(RootlessError, OSError):
-            self.driver.unmount(container_id)
+            self._driver(container_id).unmount(container_id)
         self.supervisor.remove(container_id)
 
     def signal(self, container_id: str, sig: int) -> None:

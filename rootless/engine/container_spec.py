@@ -125,13 +125,13 @@ def network_setup(container: Container, backend: str) -> NetworkSetup:
         return NetworkSetup("host", "none")
     if mode == "none":
         return NetworkSetup("none", "none")
+    if mode.startswith("container:"):  # another container's namespace, joined at start (container_namespaces)
+        return NetworkSetup("container", "none")
     if is_own_uplink(mode):
         return own_uplink_setup(container, mode)
     if backend not in ("slirp4netns", "auto"):
         raise FailedPrecondition(f"network backend {backend}: not supported for containers yet",
                                  hint="set network_backend = \"slirp4netns\" in config.toml")
-    if mode.startswith("container:"):
-        return NetworkSetup("private", SLIRP4NETNS, requested_ports(container))
     # the default bridge or a user network: a veth on its bridge in the shared namespace
     # (engine/container_networks.py)
     return NetworkSetup("private", USER_NETWORK, requested_ports(container))
@@ -282,6 +282,7 @@ class MountRequest:
     options: Tuple[str, ...]
     read_only: bool
     labels: Tuple[Tuple[str, str], ...] = ()  # --mount volume-label=: the volume's labels if this creates it
+    copy: bool = True  # a new volume is first filled from the image's directory; nocopy opts out
 
     @property
     def is_volume(self) -> bool:
@@ -294,22 +295,45 @@ class MountRequest:
 
 
 def mount_requests(container: Container) -> List[MountRequest]:
-    """Binds, then Mounts (tmpfs ones aside), then Config.Volumes not already covered."""
+    """Binds, then Mounts (tmpfs ones aside), then --volumes-from's, then Config.Volumes not covered.
+
+    moby's registerMountPoints: a bind or --mount at the destination of an
+    inherited mount wins over it, and an image VOLUME gets an anonymous volume
+    only where nothing else is mounted.
+    """
     requests: List[MountRequest] = []
     for bind in container.binds:
         source, destination, options = parse_bind(bind)
         read_only = "ro" in options
-        requests.append(MountRequest(destination, source, mount_options(read_only, options), read_only))
-    for spec in container.api_mounts:
+        requests.append(MountRequest(destination, source, mount_options(read_only, options), read_only,
+                                     copy="nocopy" not in options))
+    for spec, no_copy in zip(container.api_mounts, container.no_copy_mounts):
         if spec.type != "tmpfs":
-            requests.append(api_mount_request(spec))
+            requests.append(dataclasses.replace(api_mount_request(spec), copy=not no_copy))
     destinations = [r.destination for r in requests]
     for destination in destinations:
         if destinations.count(destination) > 1:
             raise InvalidArgument(f"Duplicate mount point: {destination}")  # docker's words
+    for request in inherited_requests(container):
+        if request.destination not in destinations:
+            requests.append(request)
+            destinations.append(request.destination)
     for destination in container.image_volumes:
         if destination not in destinations:
             requests.append(MountRequest(destination, "", ("rbind", "rw"), False))
+    return requests
+
+
+VOLUMES_FROM_KEY = "VolumesFrom"  # the record's Internal: --volumes-from resolved once, at create
+
+
+def inherited_requests(container: Container) -> List[MountRequest]:
+    """The mounts --volumes-from gave the container at create (engine/container_volumes.py)."""
+    requests = []
+    for entry in container.internal(VOLUMES_FROM_KEY) or []:
+        read_only = bool(entry["ReadOnly"])
+        requests.append(MountRequest(str(entry["Destination"]), str(entry["Source"]),
+                                     mount_options(read_only, []), read_only))
     return requests
 
 
@@ -353,7 +377,7 @@ def mount_options(read_only: bool, extra: List[str]) -> Tuple[str, ...]:
                                   hint="the engine's mount namespace is private, so a bind has no host mounts "
                                        "to share or follow")
         elif opt == "nocopy":
-            continue  # rootless never copies image content into a volume
+            continue  # MountRequest.copy carries it
         else:
             raise InvalidArgument(f"invalid mode: {opt}")
     return tuple(options)

@@ -17,7 +17,9 @@ from rootless.engine import container_spec
 from rootless.engine.container_model import Container, MountPoint
 from rootless.engine.container_spec import MountRequest
 from rootless.engine.events import EventBus
-from rootless.errors import InvalidArgument, RootlessError
+from rootless.errors import FailedPrecondition, InvalidArgument, NotFound, RootlessError
+from rootless.runtime import spec as runtime_spec
+from rootless.volumes import options as local_options
 from rootless.volumes.store import VolumeStore
 
 logger = logging.getLogger(__name__)
@@ -63,6 +65,56 @@ class ContainerVolumes:
             raise InvalidArgument(f"invalid mount config: bind source path does not exist: {request.source}")
         return {"Type": "bind", "Source": request.source, "Destination": request.destination, "Mode": "",
                 "RW": rw, "Propagation": "rprivate"}
+
+    def spec_mounts(self, rootfs: str, requests: Sequence[MountRequest],
+                    recorded: Mapping[str, MountPoint]) -> List[runtime_spec.Mount]:
+        """The runtime's mounts at start: tmpfs and bind volumes mounted, new volumes filled first.
+
+        rootfs is the container's mounted root: a new volume is copied up from
+        the directory it covers there (volumes/copyup.py) unless nocopy.
+        """
+        mounts = []
+        for request in requests:
+            point = recorded[request.destination]
+            options = request.options
+            if request.is_volume and point.name:
+                options = self._before_mount(point, request, rootfs)
+            mounts.append(runtime_spec.Mount(request.destination, point.source, "bind", options))
+        return mounts
+
+    def _before_mount(self, point: MountPoint, request: MountRequest, rootfs: str) -> Tuple[str, ...]:
+        try:
+            volume = self.store.get(point.name)
+        except NotFound:
+            return request.options  # removed meanwhile: the runtime says the source is missing
+        self.store.activate(volume)
+        try:
+            if self.store.first_mount(volume.name, rootfs, request.destination, request.copy):
+                logger.info("copied %s of the image into new volume %s", request.destination, volume.name)
+        except OSError as exc:
+            raise FailedPrecondition(f"copy {request.destination} into volume {volume.name}: {exc}") from None
+        if local_options.parse(volume.name, volume.options).read_only and "rw" in request.options:
+            return tuple("ro" if option == "rw" else option for option in request.options)
+        return request.options
+
+    def resolve_volumes_from(self, container: Container, lookup: Callable[[str], Container]) -> None:
+        """--volumes-from, once at create: the other containers' binds and volumes, same destinations.
+
+        Raises NotFound for an unknown container, InvalidArgument for a bad mode.
+        """
+        inherited: List[Dict[str, Any]] = []
+        for entry in container.volumes_from:
+            ref, _, mode = entry.partition(":")
+            modes = [m for m in mode.split(",") if m and m not in ("z", "Z")]
+            if any(m not in ("ro", "rw") for m in modes) or len(modes) > 1:
+                raise InvalidArgument(f"invalid mode: {mode}", hint="--volumes-from takes CONTAINER[:ro|rw]")
+            other = lookup(ref)
+            for point in other.mount_points():
+                read_only = point.read_only if not modes else modes[0] == "ro"
+                inherited.append({"Destination": point.destination, "ReadOnly": read_only,
+                                  "Source": point.name or point.source})
+        if inherited:
+            container.set_internal(container_spec.VOLUMES_FROM_KEY, inherited)
 
     def remove_anonymous(self, container_id: str, names: Sequence[str], users: VolumeUsers) -> None:
         """Remove a container's anonymous volumes that no other container uses (docker rm -v)."""

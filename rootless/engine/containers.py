@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Set, Tuple
 
 from rootless.api import types
 from rootless.config import Paths
-from rootless.engine import container_plan, container_spec, lifecycle
+from rootless.engine import container_namespaces, container_plan, container_spec, container_userns, lifecycle
 from rootless.engine.container_io import AttachSession
 from rootless.engine.container_networks import ContainerNetworks
 from rootless.engine.container_model import PLAN_KEY, Container, new_record, now_rfc3339
@@ -60,6 +60,9 @@ class ImageSource(Protocol):
 
     def get(self, name: str) -> ImageRecord:
         """The image by tag, digest, id or id prefix; NotFound "No such image: ref"."""
+
+    def image_size(self, record: ImageRecord) -> int:
+        """Its unpacked size (a container's SizeRootFs counts it)."""
 
 
 class AttachWaiter(Protocol):
@@ -182,6 +185,7 @@ class Containers(ContainerReads):
         """
         if not request.Image:
             raise InvalidArgument("config: Image is required")
+        request = container_namespaces.resolve_request(request, self.get)  # container:X -> X's id
         image = self.images.get(request.Image)
         container_id = os.urandom(32).hex()
         whole_config = image.config.to_json() if hasattr(image.config, "to_json") else {}
@@ -227,21 +231,21 @@ class Containers(ContainerReads):
         container_spec.check_limits(record, self.host.cgroup)
         container_spec.check_ulimits(record, self.host.spec_host)
         mode = record.network_mode
-        if mode.startswith("container:"):
-            raise InvalidArgument(f"network mode {mode}: not supported yet")
         if container_spec.is_own_uplink(mode):
             container_spec.own_uplink_setup(record, mode)  # its options, refused now rather than at start
-        elif mode not in BUILTIN_NETWORK_MODES:
+        elif mode not in BUILTIN_NETWORK_MODES and container_namespaces.other(mode) is None:
             self.networks.get(mode)  # NotFound "network x not found", as docker says
 
     def _prepare(self, container: Container, image: ImageRecord, networking: types.NetworkingConfig) -> None:
         """The plan, made once: volumes for the container's life, its rootfs, its networks."""
         try:
+            shift = container_userns.rootfs_shift(container_userns.keep_id_of(container))
+            self.volumes.resolve_volumes_from(container, self.get)
             requests = container_spec.mount_requests(container)
             made: List[Dict[str, Any]] = []
             container.mounts = made  # filled as volumes are made: a failed create removes them
             self.volumes.mount_points(requests, {}, made)
-            self.runtime.prepare_rootfs(container.id, image)
+            self.runtime.prepare_rootfs(container.id, image, shift)
             self._attach_at_create(container, networking)
         except BaseException:
             self._remove_anonymous_volumes(container)
@@ -250,6 +254,9 @@ class Containers(ContainerReads):
     def _attach_at_create(self, container: Container, networking: types.NetworkingConfig) -> None:
         """The container's network attachments, recorded (the plumbing reads them at start)."""
         mode = container.network_mode
+        if container_namespaces.other(mode) is not None:
+            container.drop_attachment(mode)  # another container's network: dockerd shows no attachment either
+            return
         if mode in ("host", "none") or container_spec.is_own_uplink(mode):
             container.drop_attachment(mode)  # shown by its backend's name, without the options
             container.set_attachment(mode.partition(":")[0], {})
@@ -273,6 +280,7 @@ class Containers(ContainerReads):
     def connect_network(self, container: Container, network_ref: str, aliases: List[str],
                         address: Optional[str]) -> None:
         """docker network connect: the endpoint, recorded in the container at once."""
+        container_namespaces.check_connectable(container)
         network = self.networks.get(network_ref)
         if network.name in container.attachments():  # also the network it was created on (NetworkMode)
             raise Conflict(f"endpoint with name {container.name} already exists in network {network.name}")
@@ -387,7 +395,8 @@ class Containers(ContainerReads):
             # moby closes stdin at the attach's end only without a TTY (CloseStdin && !TTY in
             # container/stream/attach.go): `run -it` then ctrl-p ctrl-q leaves the shell running.
             stdin_once=container.stdin_once and not container.tty,
-            network=network.monitor_mode, ports=network.ports, allow_host_loopback=network.host_loopback)
+            network=network.monitor_mode, ports=network.ports, allow_host_loopback=network.host_loopback,
+            log_settings=lifecycle.log_settings(container).to_json())
         user = network.monitor_mode == container_spec.USER_NETWORK
         if user:  # the monitor makes no network; the engine wires it once the namespace exists
             monitor = dataclasses.replace(monitor, network="none", ports=[])
@@ -420,13 +429,15 @@ class Containers(ContainerReads):
                       network: container_spec.NetworkSetup) -> runtime_spec.SpecOptions:
         """The plan with what exists only now: the rootfs, the /etc files, the volumes' paths."""
         etc_files = container_spec.write_etc_files(container, network)
-        mounts = self._mounts(container)
+        mounts = self._mounts(container, rootfs)
         options = container_plan.spec_options(plan, rootfs, etc_files, mounts, self.host.cgroup,
                                               list(self.host.hooks_dirs))
+        options = dataclasses.replace(options, **container_namespaces.at_start(container, self.get))
+        options = container_userns.apply(container, options)
         container_spec.ensure_workdir(rootfs, options.cwd)
         return options
 
-    def _mounts(self, container: Container) -> List[runtime_spec.Mount]:
+    def _mounts(self, container: Container, rootfs: str) -> List[runtime_spec.Mount]:
         """Binds and volumes as recorded at create; a record from before that gets them now, once."""
         requests = container_spec.mount_requests(container)
         recorded = {m.destination: m for m in container.mount_points()}
@@ -437,8 +448,7 @@ class Containers(ContainerReads):
                 container.mounts = made
                 container.save()
             recorded = {m.destination: m for m in container.mount_points()}
-        return [runtime_spec.Mount(r.destination, recorded[r.destination].source, "bind", r.options)
-                for r in requests]
+        return self.volumes.spec_mounts(rootfs, requests, recorded)
 
     def _start_failed(self, container: Container, exc: RootlessError) -> None:
         """Record the failure like docker (exit 126/127/128) and release everyone waiting."""
@@ -447,6 +457,7 @@ class Containers(ContainerReads):
             session.cancel()
         self._unwire(container)
         self.runtime.teardown(container.id)
+        container_namespaces.release(container)
         self._mark_exited(container, code, error=exc.message)
         self.publish(container, "die", exitCode=str(code))
         if container.auto_remove:
@@ -516,6 +527,7 @@ class Containers(ContainerReads):
         code = int(exit_info.get("ExitCode", 255))
         self._unwire(container)
         self.runtime.teardown(container.id)
+        container_namespaces.release(container)
         policy, maximum_retries = container.restart_policy
         restart = not container.auto_remove and lifecycle.should_restart(
             policy, maximum_retries, code, container.restart_count, container.id in self._manually_stopped)
@@ -655,6 +667,7 @@ class Containers(ContainerReads):
 
     def _remove_stopped(self, container: Container, volumes: bool) -> None:
         self.runtime.remove_rootfs(container.id)
+        container_namespaces.release(container)
         self.networks.disconnect_all(container.id)
         if volumes:
             self._remove_anonymous_volumes(container)

@@ -16,6 +16,7 @@ from rootless.engine.container_runtime import ContainerHost, HostRuntime, Runtim
 from rootless.engine.container_volumes import ContainerVolumes
 from rootless.engine.containers import Containers
 from rootless.engine.build import BuildService
+from rootless.engine import log_drivers
 from rootless.engine.events import EventBus
 from rootless.engine.execs import ExecService
 from rootless.engine.health import HealthChecks
@@ -201,7 +202,7 @@ class Engine:
             "DriverStatus": [["Backing Filesystem", _fs_type(self.paths.root)],
                              ["Native Overlay", str(self.host.storage_driver == storage.OVERLAY).lower()]],
             "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"],
-                        "Authorization": None, "Log": ["json-file"]},
+                        "Authorization": None, "Log": log_drivers.available()},
             **cgroup_features(cgroup),
             "IPv4Forwarding": True, "BridgeNfIptables": False, "BridgeNfIp6tables": False,
             "Debug": self.settings.log_level == "debug", "NFd": len(os.listdir("/proc/self/fd")),

@@ -13,7 +13,9 @@ import signal as signals
 import time
 from typing import Any, Callable, Dict, Optional, TypeVar
 
-from rootless.engine.container_model import Container, log_max_files, log_max_size
+from rootless.engine import log_drivers
+from rootless.engine.container_model import Container
+from rootless.runtime.logs import JOURNAL_SOCKET, LogSettings
 from rootless.errors import InvalidArgument, RootlessError
 from rootless.util import proc
 
@@ -91,11 +93,20 @@ def restart_delay(restart_count: int) -> float:
 
 
 def log_size(container: Container) -> int:
-    return log_max_size(container.log_options)
+    return log_settings(container).max_size
 
 
 def log_files(container: Container) -> int:
-    return log_max_files(container.log_options)
+    return log_settings(container).max_files
+
+
+def log_settings(container: Container) -> LogSettings:
+    """How its monitor keeps its output; FailedPrecondition when journald's socket went away."""
+    if container.log_driver == "journald":
+        log_drivers.require_journal(JOURNAL_SOCKET)
+    identity = {"id": container.id, "name": container.name, "image": container.image_ref,
+                "image_id": container.image_id}
+    return log_drivers.settings_of(container.log_driver, container.log_options, identity)
 
 
 def retry_out_of_fds(step: Callable[[], T], container_id: str) -> T:

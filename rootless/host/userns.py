@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from rootless.config.paths import HOST_UID_ENV, Paths
 from rootless.config.subids import IdRange, lookup_user_ranges, user_name
-from rootless.errors import PermissionDenied, ToolError
+from rootless.errors import FailedPrecondition, InvalidArgument, PermissionDenied, ToolError
 from rootless.host.cgroups import CgroupInfo
 from rootless.util import fs, linux, proc
 
@@ -318,10 +318,84 @@ def stop_pause(paths: Paths) -> bool:
     return True
 
 
-def current_mapping_json() -> Dict[str, List[List[int]]]:
-    """The maps of the calling process, as info shows them."""
+def current_mapping() -> Mapping:
+    """The maps of the calling process (the engine's namespace, in the daemon)."""
     with open("/proc/self/uid_map") as f:
         uids = parse_id_map(f.read())
     with open("/proc/self/gid_map") as f:
         gids = parse_id_map(f.read())
-    return Mapping(uids, gids).to_json()
+    return Mapping(uids, gids)
+
+
+def current_mapping_json() -> Dict[str, List[List[int]]]:
+    """The maps of the calling process, as info shows them."""
+    return current_mapping().to_json()
+
+
+# -- --userns=keep-id (podman's): the user's own ids inside the container ------------------------
+
+@dataclass(frozen=True)
+class KeepId:
+    """A container's user namespace nested in the engine's, with the user's ids kept.
+
+    The engine's namespace maps its id 0 to the user and 1..N-1 to the
+    subordinate range. keep-id puts container id `uid` on the engine's 0 (so on
+    the user) and shifts the ids below it up by one: container 0..uid-1 are
+    engine ids 1..uid, and ids above uid are the engine's same ids. podman's
+    keep-id mapping, in the engine namespace's terms because crun runs there.
+    """
+
+    uid: int  # the container uid that is the user
+    gid: int
+    uids: Tuple[IdMap, ...]  # container id -> engine id
+    gids: Tuple[IdMap, ...]
+
+
+def keep_id(mapping: Mapping, uid: Optional[int] = None, gid: Optional[int] = None) -> KeepId:
+    """The keep-id maps inside the engine's mapping; uid/gid default to the user's own host ids.
+
+    Raises:
+        FailedPrecondition: single-id mode (no subordinate range), or an id beyond the range.
+    """
+    if mapping.single_id:
+        raise FailedPrecondition("--userns=keep-id: this user has no subordinate id range",
+                                 hint="an admin can add one: " + admin_fix_command(os.getuid()))
+    host_uid, host_gid = _outside_of_zero(mapping.uids), _outside_of_zero(mapping.gids)
+    inside_uid = host_uid if uid is None else uid
+    inside_gid = host_gid if gid is None else gid
+    return KeepId(inside_uid, inside_gid, _shift(inside_uid, _size(mapping.uids), "uid"),
+                  _shift(inside_gid, _size(mapping.gids), "gid"))
+
+
+def _outside_of_zero(maps: Sequence[IdMap]) -> int:
+    return next((m.outside for m in maps if m.inside == 0), 0)
+
+
+def _size(maps: Sequence[IdMap]) -> int:
+    """How many ids the engine's namespace has, from 0 on (its maps are contiguous)."""
+    return max(m.inside + m.count for m in maps)
+
+
+def _shift(kept: int, size: int, what: str) -> Tuple[IdMap, ...]:
+    if not 0 <= kept < size:
+        raise FailedPrecondition(f"--userns=keep-id: {what} {kept} is not below the {size} ids this user "
+                                 "namespace has", hint=f"pick a smaller {what} with keep-id:{what}=N")
+    maps = [IdMap(0, 1, kept)] if kept else []
+    maps.append(IdMap(kept, 0, 1))
+    if kept + 1 < size:
+        maps.append(IdMap(kept + 1, kept + 1, size - kept - 1))
+    return tuple(maps)
+
+
+def parse_keep_id(mode: str) -> Tuple[Optional[int], Optional[int]]:
+    """"keep-id" or "keep-id:uid=U,gid=G" -> (U, G), None where not given; InvalidArgument otherwise."""
+    name, _, rest = mode.partition(":")
+    if name != "keep-id":
+        raise InvalidArgument(f"invalid userns mode: {mode}", hint="rootless knows keep-id[:uid=U,gid=G]")
+    found: Dict[str, int] = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        if key not in ("uid", "gid") or not value.isdigit() or key in found:
+            raise InvalidArgument(f"invalid userns mode: {mode}: {item}", hint="keep-id takes uid=N and gid=N")
+        found[key] = int(value)
+    return found.get("uid"), found.get("gid")

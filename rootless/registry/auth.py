@@ -25,6 +25,7 @@ import requests
 from rootless.config.paths import docker_config_file
 from rootless.errors import InvalidArgument, ToolError, Unauthorized, Unavailable
 from rootless.images.reference import DOCKER_HUB
+from rootless.registry.reach import unreachable
 from rootless.util import proc
 from rootless.util.fs import atomic_write_json, read_json
 
@@ -304,7 +305,7 @@ def fetch_token(
             headers = {"Authorization": creds.basic_header()} if creds and creds.has_password() else {}
             response = session.get(realm, params=params, headers=headers, timeout=_TOKEN_TIMEOUT)
     except requests.RequestException as exc:
-        raise Unavailable(f"get token: {realm}: {exc}") from exc
+        raise unreachable(realm, exc, f"get token: {realm}") from exc
     with response:
         return _token_from_response(realm, response)
 
@@ -376,7 +377,7 @@ def check_login(
         with session.get(v2_url, timeout=_TOKEN_TIMEOUT, verify=verify) as probe:
             status, header = probe.status_code, probe.headers.get("WWW-Authenticate", "")
     except requests.RequestException as exc:
-        raise Unavailable(f"login: {registry}: {exc}") from exc
+        raise unreachable(v2_url, exc, f"login: {registry}") from exc
     if status != 401:
         return None
     for challenge in parse_challenges(header):
@@ -396,7 +397,7 @@ def _check_basic(session: "requests.Session", v2_url: str, registry: str,
                          timeout=_TOKEN_TIMEOUT, verify=verify) as response:
             status = response.status_code
     except requests.RequestException as exc:
-        raise Unavailable(f"login: {registry}: {exc}") from exc
+        raise unreachable(v2_url, exc, f"login: {registry}") from exc
     if status in (401, 403):
         raise Unauthorized(f"login: {registry}: unauthorized: incorrect username or password")
     if status >= 400:

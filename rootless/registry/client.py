@@ -27,6 +27,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from rootless.errors import InvalidArgument, NotFound, Unauthorized, Unavailable
+from rootless.registry.reach import unreachable, unreachable_message
 from rootless.images.reference import DOCKER_HUB, Reference
 from rootless.images.types import ACCEPT_MANIFESTS, SCHEMA1_TYPES, media_type_base
 from rootless.registry.auth import Authenticator, CredentialsProvider, check_login
@@ -242,7 +243,7 @@ class RegistryClient:
                 raise Unavailable(self._timed_out(registry, url, exc), hint=STALL_HINT) from exc
             except requests.ConnectionError as exc:
                 if attempt == attempts:
-                    raise Unavailable(f"connect to registry {registry}: {_reason(exc)}") from exc
+                    raise unreachable(url, exc, f"connect to registry {registry}: {_reason(exc)}") from exc
                 logger.debug("%s %s failed (%s), retrying", method, url, exc)
                 time.sleep(self.backoff * attempt)
         raise AssertionError("unreachable")
@@ -250,7 +251,7 @@ class RegistryClient:
     def _timed_out(self, registry: str, url: str, exc: Exception) -> str:
         seconds = describe_seconds(self.stall_timeout)
         if isinstance(exc, requests.ConnectTimeout):
-            return f"connect to registry {registry}: timed out after {seconds}"
+            return unreachable_message(urlsplit(url).netloc, f"timed out after {seconds}")
         return f"registry {registry}: no answer from {urlsplit(url).netloc} for {seconds}"
 
     def request(self, method: str, registry: str, path: str, scopes: Sequence[str],

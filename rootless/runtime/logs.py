@@ -1,9 +1,15 @@
-"""Docker's json-file log format: a writer with size-based rotation and a reader.
+"""A container's log: docker's json-file format with size-based rotation, the journal, and a reader.
 
 One JSON object per line, {"log": text, "stream": "stdout"|"stderr", "time":
 RFC3339Nano}, as moby's daemon/logger/jsonfilelog writes it, so `docker logs`
 semantics (tail, since, until, follow, timestamps) carry over. Rotated files
-are FILE.1 (newest) ... FILE.<max_files-1> (oldest).
+are FILE.1 (newest) ... FILE.<max_files-1> (oldest), FILE.n.gz when compressed.
+
+The drivers (issue 11): json-file and local both write that file (local with
+docker's defaults: 20m, 5 files, compressed; its protobuf format is dockerd's
+business, `docker logs` is what users see); none writes nothing; journald sends
+each line to the journal over its native datagram protocol and, like dockerd's
+dual logging, keeps the file too so `logs` still reads (cache-disabled=true drops it).
 """
 from __future__ import annotations
 
@@ -11,8 +17,11 @@ import collections
 import json
 import logging
 import os
+import socket
+import struct
 import time
-from typing import IO, Callable, Dict, Iterator, List, NamedTuple, Optional
+from dataclasses import asdict, dataclass, field
+from typing import IO, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Protocol
 
 from rootless.wire.times import NANO, format_rfc3339
 from rootless.wire.times import parse_rfc3339_ns as parse_rfc3339_ns  # re-exported, see format_rfc3339_ns
@@ -52,15 +61,58 @@ def rotated_paths(path: str, max_files: int) -> List[str]:
     return [f"{path}.{n}" for n in range(max_files - 1, 0, -1)] + [path]
 
 
-class JsonFileWriter:
-    """Appends entries to a json-file log, rotating by size, buffering partial lines."""
+def existing_log_files(path: str, max_files: int) -> List[str]:
+    """The rotated files there are, oldest first; FILE.n.gz where it was compressed (a FILE.n
+    next to it is one a crash left before its compression finished, and the newer copy)."""
+    found = []
+    for name in rotated_paths(path, max_files):
+        if os.path.exists(name):
+            found.append(name)
+        elif name != path and os.path.exists(name + ".gz"):
+            found.append(name + ".gz")
+    return found
 
-    def __init__(self, path: str, max_size: int = -1, max_files: int = 1) -> None:
-        self.path = path
-        self.max_size = max_size
-        self.max_files = max(1, max_files)
-        self._file: IO[bytes] = open(path, "ab")
-        self._size = self._file.tell()
+
+JOURNAL_SOCKET = "/run/systemd/journal/socket"  # sd_journal_send's (systemd's journal-native protocol)
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """How a container's output is kept: the engine decides it, its monitor applies it."""
+
+    driver: str = "json-file"  # json-file | local | journald | none
+    max_size: int = -1  # bytes before rotation; -1: never
+    max_files: int = 1
+    compress: bool = False  # gzip rotated files
+    keep_file: bool = True  # False for none and journald's cache-disabled: `logs` can't read
+    journal_socket: str = ""
+    journal_fields: Dict[str, str] = field(default_factory=dict)  # CONTAINER_NAME, CONTAINER_ID, ...
+
+    def to_json(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "LogSettings":
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+class LogWriter(Protocol):
+    """What the monitor writes output into."""
+
+    def write(self, stream: str, data: bytes, now_ns: Optional[int] = None) -> None:
+        """Record output of stream ("stdout" | "stderr")."""
+
+    def flush_partial(self, older_than: float = PARTIAL_FLUSH_SECONDS) -> None:
+        """Write out partial lines buffered longer than older_than seconds."""
+
+    def close(self) -> None:
+        """Write what is buffered and let go of the file or socket."""
+
+
+class LineWriter:
+    """Cuts output into entries: whole lines, or MAX_PARTIAL pieces, or a line waiting too long."""
+
+    def __init__(self) -> None:
         self._partial: Dict[str, bytearray] = {}
         self._partial_since: Dict[str, float] = {}
 
@@ -91,12 +143,38 @@ class JsonFileWriter:
                 self._write_entry(stream, bytes(pending), None)
                 pending.clear()
                 self._partial_since.pop(stream, None)
-        self._file.flush()
+        self._flush()
+
+    def close(self) -> None:
+        """Write what is buffered."""
+        self.flush_partial(0)
+
+    def _flush(self) -> None:
+        """Push what _write_entry wrote."""
+
+    def _write_entry(self, stream: str, data: bytes, now_ns: Optional[int]) -> None:
+        raise NotImplementedError
+
+
+class JsonFileWriter(LineWriter):
+    """Appends entries to a json-file log, rotating by size (compressing the rotated files)."""
+
+    def __init__(self, path: str, max_size: int = -1, max_files: int = 1, compress: bool = False) -> None:
+        super().__init__()
+        self.path = path
+        self.max_size = max_size
+        self.max_files = max(1, max_files)
+        self.compress = compress
+        self._file: IO[bytes] = open(path, "ab")
+        self._size = self._file.tell()
 
     def close(self) -> None:
         """Write what is buffered and close the file."""
-        self.flush_partial(0)
+        super().close()
         self._file.close()
+
+    def _flush(self) -> None:
+        self._file.flush()
 
     def _write_entry(self, stream: str, data: bytes, now_ns: Optional[int]) -> None:
         stamp = format_rfc3339_ns(now_ns if now_ns is not None else time.time_ns())
@@ -111,14 +189,104 @@ class JsonFileWriter:
     def _rotate(self) -> None:
         """FILE -> FILE.1 -> FILE.2 ...; with max_files 1 the file starts over."""
         self._file.close()
+        suffix = ".gz" if self.compress else ""
         if self.max_files > 1:
             for number in range(self.max_files - 1, 1, -1):
-                older = f"{self.path}.{number - 1}"
+                older = f"{self.path}.{number - 1}{suffix}"
                 if os.path.exists(older):
-                    os.replace(older, f"{self.path}.{number}")
+                    os.replace(older, f"{self.path}.{number}{suffix}")
             os.replace(self.path, f"{self.path}.1")
+            if self.compress:
+                compress_file(f"{self.path}.1")
         self._file = open(self.path, "wb")
         self._size = 0
+
+
+def compress_file(path: str) -> None:
+    """path -> path.gz (gzip's fastest level, as dockerd), through a temporary name: a crash
+    leaves path whole, and readers prefer it."""
+    import gzip  # only when a log rotates: the monitor imports this module on every start
+
+    tmp = f"{path}.gz.tmp"
+    with open(path, "rb") as source, gzip.open(tmp, "wb", compresslevel=1) as target:
+        for chunk in iter(lambda: source.read(1 << 20), b""):
+            target.write(chunk)
+    os.replace(tmp, path + ".gz")
+    os.unlink(path)
+
+
+class JournalWriter(LineWriter):
+    """Sends each entry to the journal as one datagram of the native protocol
+    (https://systemd.io/JOURNAL_NATIVE_PROTOCOL/), with docker's journald fields."""
+
+    def __init__(self, socket_path: str, fields: Dict[str, str]) -> None:
+        super().__init__()
+        self.socket_path = socket_path
+        self.fields = dict(fields)
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        # Never blocking: a journal that can't keep up loses lines (the file keeps them), the
+        # monitor's loop, and so the container's output, never waits for it.
+        self._socket.setblocking(False)
+        self._warned = False
+
+    def close(self) -> None:
+        super().close()
+        self._socket.close()
+
+    def _write_entry(self, stream: str, data: bytes, now_ns: Optional[int]) -> None:
+        partial = not data.endswith(b"\n")
+        fields = dict(self.fields, PRIORITY="3" if stream == "stderr" else "6")  # LOG_ERR / LOG_INFO
+        if partial:
+            fields["CONTAINER_PARTIAL_MESSAGE"] = "true"
+        datagram = journal_datagram(data[:-1] if not partial else data, fields)
+        try:
+            self._socket.sendto(datagram, self.socket_path)
+        except OSError as exc:
+            if not self._warned:  # once: the file (dual logging) still has every line
+                logger.warning("journal: %s: %s; output is kept in the log file only", self.socket_path,
+                               os.strerror(exc.errno) if exc.errno else exc)
+                self._warned = True
+
+
+def journal_datagram(message: bytes, fields: Dict[str, str]) -> bytes:
+    """MESSAGE plus fields in the native protocol: KEY=value lines, or KEY, a little-endian
+    64-bit length and the raw value where the value holds a newline."""
+    out = bytearray()
+    for key, value in [("MESSAGE", message)] + [(k, v.encode()) for k, v in sorted(fields.items())]:
+        if b"\n" in value:
+            out += key.encode() + b"\n" + struct.pack("<Q", len(value)) + value + b"\n"
+        else:
+            out += key.encode() + b"=" + value + b"\n"
+    return bytes(out)
+
+
+class TeeWriter:
+    """Every entry to several writers (journald with its file)."""
+
+    def __init__(self, writers: List[LogWriter]) -> None:
+        self.writers = writers
+
+    def write(self, stream: str, data: bytes, now_ns: Optional[int] = None) -> None:
+        for writer in self.writers:
+            writer.write(stream, data, now_ns)
+
+    def flush_partial(self, older_than: float = PARTIAL_FLUSH_SECONDS) -> None:
+        for writer in self.writers:
+            writer.flush_partial(older_than)
+
+    def close(self) -> None:
+        for writer in self.writers:
+            writer.close()
+
+
+def open_log(path: str, settings: LogSettings) -> LogWriter:
+    """The writer settings ask for: the file, the journal, both, or nothing (none)."""
+    writers: List[LogWriter] = []
+    if settings.keep_file:
+        writers.append(JsonFileWriter(path, settings.max_size, settings.max_files, settings.compress))
+    if settings.driver == "journald":
+        writers.append(JournalWriter(settings.journal_socket or JOURNAL_SOCKET, settings.journal_fields))
+    return TeeWriter(writers)
 
 
 def _parse_line(line: bytes) -> Optional[LogEntry]:
@@ -175,7 +343,7 @@ def read_logs(
     yielding new entries (also across rotations) while is_running() is true.
     """
     wanted = LogFilter(since_ns, until_ns)
-    existing = [p for p in rotated_paths(path, max_files) if os.path.exists(p)]
+    existing = existing_log_files(path, max_files)
     handle: Optional[IO[bytes]] = None
     backlog: Iterator[LogEntry]
     if tail is not None and tail >= 0:
@@ -208,9 +376,11 @@ def _open_or_none(path: str) -> Optional[IO[bytes]]:
 
 
 def _read_files(paths: List[str]) -> Iterator[LogEntry]:
+    import gzip
+
     for name in paths:
-        with open(name, "rb") as handle:
-            yield from _entries_of(handle)
+        with (gzip.open(name, "rb") if name.endswith(".gz") else open(name, "rb")) as handle:
+            yield from _entries_of(handle)  # type: ignore[arg-type]
 
 
 def _follow(

@@ -19,7 +19,7 @@ as one JSON line on READY_FD, then serves two UNIX sockets in its dir:
   frames of the container's output (TTY output is stream 1) and may send raw
   stdin bytes. The monitor closes the connection after the last output.
 
-Output always goes to the json-file log. When init exits the monitor drains
+Output goes to the log its LogSettings name (runtime/logs.py). When init exits the monitor drains
 the output, runs `crun delete`, closes the clients, stops slirp4netns and
 writes exit.json ({"ExitCode", "FinishedAt", "Signal"}), then closes READY_FD
 (its EOF tells the engine). Without published ports, exit.json comes before
@@ -46,7 +46,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from rootless.errors import ToolError
 from rootless.runtime import cgroup_manager
-from rootless.runtime.logs import JsonFileWriter, format_rfc3339_ns
+from rootless.runtime.logs import format_rfc3339_ns, open_log
 from rootless.runtime.monitor_protocol import (ATTACH, CONSOLE, CONTROL, CREATE_TIMEOUT, EXIT, LOG, MONITOR_PIDFILE,
                                                PASTA_PIDFILE, PIDFILE, READY, SLIRP, SUN_PATH_MAX, MonitorConfig,
                                                accept_console, process_start_time, set_winsize)
@@ -138,7 +138,7 @@ class Monitor:
         self.exit_status: Optional[int] = None
         self.exited_ns = 0
         self.wake_r = -1
-        self.log = JsonFileWriter(config.log_path, config.log_max_size, config.log_max_files)
+        self.log = open_log(config.log_path, config.log_settings_of())
 
     # -- set-up ------------------------------------------------------------
     def run(self) -> int:

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
 from rootless.runtime.crun import Crun
+from rootless.runtime.logs import LogSettings
 from rootless.util import proc
 
 CREATE_TIMEOUT = 60.0
@@ -49,6 +50,7 @@ class MonitorConfig:
     monitor_dir: str
     log_max_size: int = -1
     log_max_files: int = 1
+    log_settings: Dict[str, Any] = field(default_factory=dict)  # runtime.logs.LogSettings; {}: json-file
     tty: bool = False
     open_stdin: bool = False
     stdin_once: bool = False
@@ -67,6 +69,12 @@ class MonitorConfig:
     def from_json(cls, data: Dict[str, Any]) -> "MonitorConfig":
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+    def log_settings_of(self) -> LogSettings:
+        """The log driver and its options; a config without them (an older daemon's) means json-file."""
+        if self.log_settings:
+            return LogSettings.from_json(self.log_settings)
+        return LogSettings(max_size=self.log_max_size, max_files=self.log_max_files)
 
     @property
     def crun(self) -> Crun:

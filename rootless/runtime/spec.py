@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, ca
 
 from rootless.config import paths
 from rootless.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from rootless.runtime import cdi, hooks, seccomp, users
+from rootless.runtime import cdi, devices, hooks, seccomp, users
 from rootless.host.cgroups import CgroupInfo, require_controller
 from rootless.runtime.spec_types import (
     Linux, LinuxResources, MountJSON, Namespace, Process, Rlimit, Spec, SpecUser,
@@ -46,7 +46,11 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 CPU_PERIOD = 100000
 UINT64_MAX = 2**64 - 1
-NETWORK_MODES = ("private", "host", "none")
+NETWORK_MODES = ("private", "host", "none", "container")
+# pid/ipc: a new namespace, the daemon's (= the host's: the daemon unshares only user and mount),
+# or another container's (its *_ns_path); ipc adds docker's shareable and none (no /dev/shm).
+PID_MODES = ("private", "host", "container")
+IPC_MODES = ("private", "shareable", "none", "host", "container")
 INIT_PATH = "/dev/init"
 INIT_BINARIES = ("catatonit", "tini-static")  # must be static: images may have no libc
 
@@ -137,8 +141,15 @@ class SpecOptions:
     security_opt: List[str] = field(default_factory=list)  # seccomp=..., no-new-privileges, label=..., systempaths=...
     shm_size: Optional[int] = None  # bytes; docker's 64 MiB when None
     sysctls: Dict[str, str] = field(default_factory=dict)
-    network: str = "private"  # "private" (slirp4netns/pasta attach later), "none" (loopback only), "host"
+    network: str = "private"  # "private" (slirp4netns/pasta attach later), "none" (loopback only), "host",
+    # or "container": join netns_path (another container's)
     netns_path: Optional[str] = None  # join this netns instead of creating one (e.g. another container's)
+    pid: str = "private"  # PID_MODES; "container" joins pid_ns_path
+    pid_ns_path: Optional[str] = None
+    ipc: str = "private"  # IPC_MODES; "container" joins ipc_ns_path
+    ipc_ns_path: Optional[str] = None
+    shm_source: Optional[str] = None  # shareable/container ipc: the engine's tmpfs bound as /dev/shm
+    devices: List[devices.Device] = field(default_factory=list)  # --device: binds of host nodes
     etc_files: Dict[str, str] = field(default_factory=dict)  # "/etc/hosts" -> the engine's generated file
     annotations: Dict[str, str] = field(default_factory=dict)
     oom_score_adj: Optional[int] = None
@@ -163,6 +174,9 @@ class SpecOptions:
     # engine fills it from HostConfig.DeviceRequests (Driver "cdi") once the API accepts them.
     cdi_devices: List[str] = field(default_factory=list)
     cdi_spec_dirs: Optional[List[str]] = None  # None: cdi.SPEC_DIRS
+    # (container id, engine id, count): a user namespace of its own (--userns=keep-id); none: ours
+    uid_mappings: List[Tuple[int, int, int]] = field(default_factory=list)
+    gid_mappings: List[Tuple[int, int, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -450,21 +464,52 @@ def _sysfs_mount(options: SpecOptions) -> MountJSON:
     return {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": flags}
 
 
+def _proc_mount(options: SpecOptions) -> MountJSON:
+    """A fresh procfs needs the mounter to own the pid namespace; the host's belongs to the
+    kernel's user namespace, so --pid host binds the host's /proc (as podman does rootless)."""
+    flags = ["nosuid", "noexec", "nodev"]
+    if options.pid == "host":
+        return {"destination": "/proc", "type": "bind", "source": "/proc", "options": ["rbind"] + flags}
+    return {"destination": "/proc", "type": "proc", "source": "proc", "options": flags}
+
+
+def _bind(path: str, source: str) -> MountJSON:
+    return {"destination": path, "type": "bind", "source": source, "options": ["rbind", "nosuid", "noexec", "nodev"]}
+
+
+def ipc_mounts(options: SpecOptions) -> List[MountJSON]:
+    """/dev/shm and /dev/mqueue as docker's --ipc gives them (moby daemon/container_operations_unix.go)."""
+    mqueue: MountJSON = {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+                         "options": ["nosuid", "noexec", "nodev"]}
+    if options.ipc == "host":
+        # the host's IPC namespace is the kernel user namespace's: no fresh mqueue can be mounted for
+        # it, so its instances are bound (a host without /dev/mqueue has none to give)
+        return [_bind("/dev/shm", "/dev/shm")] + ([_bind("/dev/mqueue", "/dev/mqueue")]
+                                                 if os.path.isdir("/dev/mqueue") else [])
+    if options.ipc == "none":
+        return [mqueue]  # docker's none: a private namespace and no /dev/shm at all
+    if options.ipc in ("shareable", "container"):
+        if not options.shm_source:
+            raise FailedPrecondition(f"ipc mode {options.ipc}: the engine made no shared /dev/shm for it")
+        return [_bind("/dev/shm", options.shm_source), mqueue]
+    shm_size = DEFAULT_SHM_SIZE if options.shm_size is None else options.shm_size
+    shm: MountJSON = {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                      "options": ["nosuid", "noexec", "nodev", "mode=1777", _size_option(shm_size)]}
+    return [shm, mqueue]
+
+
 def default_mounts(options: SpecOptions, mapping: "Mapping") -> List[MountJSON]:
     """docker's default filesystems (moby oci/defaults.go), adjusted for rootless mode."""
     # gid=5 (tty) only when the namespace maps it, else devpts refuses the mount.
     pts_options = ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]
     if _id_mapped(5, mapping.gids):
         pts_options.append("gid=5")
-    shm_size = DEFAULT_SHM_SIZE if options.shm_size is None else options.shm_size
     mounts: List[MountJSON] = [
-        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        _proc_mount(options),
         {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
          "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
         {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": pts_options},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", _size_option(shm_size)]},
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+        *ipc_mounts(options),
         _sysfs_mount(options),
     ]
     if options.cgroup.limits_supported:
@@ -473,15 +518,20 @@ def default_mounts(options: SpecOptions, mapping: "Mapping") -> List[MountJSON]:
     return mounts
 
 
+def _device_bind(path: str, source: str) -> MountJSON:
+    return {"destination": path, "type": "bind", "source": source, "options": ["bind", "nosuid", "noexec"]}
+
+
 def device_mounts(options: SpecOptions, host: HostFacts) -> List[MountJSON]:
-    """Host device nodes bound into /dev, since mknod is not allowed in a user namespace."""
-    devices = list(DEFAULT_DEVICES)
+    """Host device nodes bound into /dev, since mknod is not allowed in a user namespace:
+    the defaults, every host device with --privileged, then --device (runtime/devices.py)."""
+    paths = list(DEFAULT_DEVICES)
     if options.privileged:
-        devices += [path for path in host.devices if path not in DEFAULT_DEVICES]
-    mounts: List[MountJSON] = [
-        {"destination": path, "type": "bind", "source": path, "options": ["bind", "nosuid", "noexec"]}
-        for path in devices
-    ]
+        paths += [path for path in host.devices if path not in DEFAULT_DEVICES]
+    requested = devices.resolve_all(options.devices)
+    wanted = {bind.destination for bind in requested}
+    mounts = [_device_bind(path, path) for path in paths if path not in wanted]
+    mounts += [_device_bind(bind.destination, bind.source) for bind in requested]
     if options.init:
         if not host.init_binary:
             raise FailedPrecondition("can't add an init process: neither catatonit nor tini-static is installed",
@@ -537,23 +587,46 @@ def build_mounts(options: SpecOptions, mapping: "Mapping", host: HostFacts) -> L
 # -- linux ---------------------------------------------------------------------------------
 
 
-def validate_sysctls(sysctls: Dict[str, str], network: str) -> Dict[str, str]:
+def validate_sysctls(sysctls: Dict[str, str], network: str, ipc: str = "private") -> Dict[str, str]:
     """Only sysctls of namespaces the container owns (moby ValidateSysctl)."""
     for key in sysctls:
+        if key.startswith(("kernel.", "fs.mqueue.")) and ipc in ("host", "container"):
+            raise InvalidArgument(f"invalid sysctl: {key}: the IPC namespace is "
+                                  + ("the host's" if ipc == "host" else "another container's"))
         if key.startswith("net.") and network == "host":
             raise InvalidArgument(f"invalid sysctl: {key}: not allowed in the host's network namespace")
+        if key.startswith("net.") and network == "container":
+            raise InvalidArgument(f"invalid sysctl: {key}: the network namespace is another container's")
         if key not in SYSCTLS_ALLOWED and not key.startswith(SYSCTL_PREFIXES_ALLOWED):
             raise InvalidArgument(f"invalid sysctl: {key}: not namespaced, it would change the host")
     return dict(sysctls)
 
 
+def _namespace(kind: str, mode: str, path: Optional[str]) -> List[Namespace]:
+    """A new namespace, none (the daemon's: "host"), or another container's by its /proc path."""
+    if mode == "host":
+        return []
+    if mode == "container" or path:
+        if not path:
+            raise FailedPrecondition(f"{kind} mode container: the engine gave no namespace to join")
+        return [{"type": kind, "path": path}]
+    return [{"type": kind}]
+
+
 def build_namespaces(options: SpecOptions) -> List[Namespace]:
-    """pid, ipc, uts, mount and network (unless host); never user: crun runs inside ours."""
-    namespaces: List[Namespace] = [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]
-    if options.netns_path:
-        namespaces.append({"type": "network", "path": options.netns_path})
-    elif options.network != "host":
-        namespaces.append({"type": "network"})
+    """pid, ipc, uts, mount and network, each new, the host's (left out) or another container's
+    (joined by path: crun setns()s it, the container and ours share one user namespace); never user:
+    crun runs inside ours."""
+    if options.pid not in PID_MODES:
+        raise InvalidArgument(f"invalid PID mode: {options.pid}: expected one of {', '.join(PID_MODES)}")
+    if options.ipc not in IPC_MODES:
+        raise InvalidArgument(f"invalid IPC mode: {options.ipc}: expected one of {', '.join(IPC_MODES)}")
+    namespaces = _namespace("pid", options.pid, options.pid_ns_path)
+    namespaces += _namespace("ipc", "private" if options.ipc in ("shareable", "none") else options.ipc,
+                             options.ipc_ns_path)
+    namespaces += [{"type": "uts"}, {"type": "mount"}]
+    namespaces += _namespace("network", "private" if options.network == "none" else options.network,
+                             options.netns_path)
     if options.cgroup.limits_supported:
         namespaces.append({"type": "cgroup"})
     return namespaces
@@ -649,13 +722,22 @@ def build_linux(options: SpecOptions, security: SecurityOptions, caps: Sequence[
     if profile is not None:
         linux["seccomp"] = profile
     if options.sysctls:
-        linux["sysctl"] = validate_sysctls(options.sysctls, options.network)
+        linux["sysctl"] = validate_sysctls(options.sysctls, options.network, options.ipc)
     resources = build_resources(options)
     if resources is not None:
         linux["resources"] = resources
     if options.cgroups_path and options.cgroup.limits_supported:
         linux["cgroupsPath"] = options.cgroups_path
+    if options.uid_mappings:
+        add_user_namespace(linux, options)
     return linux
+
+
+def add_user_namespace(linux: Linux, options: SpecOptions) -> None:
+    """A user namespace nested in ours (keep-id): crun, root here, writes its maps."""
+    linux["namespaces"] = [*linux["namespaces"], {"type": "user"}]
+    linux["uidMappings"] = [{"containerID": c, "hostID": h, "size": n} for c, h, n in options.uid_mappings]
+    linux["gidMappings"] = [{"containerID": c, "hostID": h, "size": n} for c, h, n in options.gid_mappings]
 
 
 def _has_bind_mounts(options: SpecOptions) -> bool:

@@ -70,6 +70,8 @@ class Linux(TypedDict, total=False):
     sysctl: Dict[str, str]
     resources: LinuxResources
     cgroupsPath: str
+    uidMappings: List[Dict[str, int]]
+    gidMappings: List[Dict[str, int]]
 
 
 Hooks = Dict[str, List[Dict[str, Any]]]

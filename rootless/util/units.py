@@ -4,13 +4,14 @@ from __future__ import annotations
 _SIZE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
 
 
-def human_size(size: float) -> str:
-    """go-units HumanSize (decimal units, 4 significant digits): 1234567 -> '1.235MB', 0 -> '0B'."""
+def human_size(size: float, precision: int = 4) -> str:
+    """go-units HumanSize (decimal units, 4 significant digits): 1234567 -> '1.235MB', 0 -> '0B';
+    another precision is HumanSizeWithPrecision."""
     unit = 0
     while size >= 1000 and unit < len(_SIZE_UNITS) - 1:
         size /= 1000.0
         unit += 1
-    return f"{size:.4g}{_SIZE_UNITS[unit]}"
+    return f"{size:.{precision}g}{_SIZE_UNITS[unit]}"
 
 
 def human_duration(seconds: float) -> str:

@@ -22,8 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from rootless.config.paths import Paths
-from rootless.errors import Conflict, InvalidArgument, NotFound
-from rootless.util import fs
+from rootless.images.crashpoint import crash_point
+from rootless.volumes import copyup
+from rootless.volumes import options as local_options
+from rootless.volumes.options import TMPFS
+from rootless.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
+from rootless.util import fs, linux
 from rootless.util.fs import remove_tree
 from rootless.wire import filters as f
 from rootless.wire.times import SECONDS, now_rfc3339
@@ -32,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 LOCAL = "local"
 RECORD = "volume.json"
+COPYUP_LOCK = ".copyup.lock"  # serialises the first mounts of one volume
 DATA = "_data"
 TRASH = ".trash"
 TMP_PREFIX = ".tmp-"
@@ -58,6 +63,8 @@ class Volume:
     driver: str = LOCAL
     labels: Dict[str, str] = field(default_factory=dict)
     options: Dict[str, str] = field(default_factory=dict)
+    # New and never mounted by a container: the first one fills it from the image (volumes/copyup.py).
+    needs_copy_up: bool = False
 
     @property
     def anonymous(self) -> bool:
@@ -75,12 +82,17 @@ class Volume:
             "Options": dict(self.options),
         }
 
+    def record(self) -> Dict[str, Any]:
+        """What volume.json holds: docker's fields and our own state."""
+        return {**self.to_json(), "NeedsCopyUp": self.needs_copy_up}
+
     @classmethod
     def from_record(cls, data: Mapping[str, Any]) -> "Volume":
         return cls(
             name=data["Name"], mountpoint=data["Mountpoint"], created_at=data["CreatedAt"],
             driver=data.get("Driver", LOCAL), labels=f.copy_labels(data.get("Labels") or {}),
             options=f.copy_labels(data.get("Options") or {}),
+            needs_copy_up=bool(data.get("NeedsCopyUp")),  # a record from before copy-up: never
         )
 
 
@@ -145,6 +157,7 @@ class VolumeStore:
         name = name or secrets.token_hex(32)
         labels = {**(labels or {}), **({ANONYMOUS_LABEL: ""} if anonymous else {})}
         validate_name(name)
+        local = local_options.parse(name, options or {})
         if (driver or LOCAL) != LOCAL:
             raise InvalidArgument(f"create {name}: volume driver {driver} is not supported",
                                   hint="only the local driver is available")
@@ -153,7 +166,8 @@ class VolumeStore:
             if existing is not None:
                 return existing
             volume = Volume(name, os.path.join(self._dir(name), DATA), now_rfc3339(SECONDS),
-                            labels=f.copy_labels(labels), options=f.copy_labels(options or {}))
+                            labels=f.copy_labels(labels), options=f.copy_labels(options or {}),
+                            needs_copy_up=not local.kind)
             self._build(volume)
         logger.info("created volume %s", name)
         return volume
@@ -165,7 +179,7 @@ class VolumeStore:
             data = os.path.join(building, DATA)
             os.mkdir(data)
             os.chmod(data, DATA_MODE)  # explicit: mkdir's mode is cut by the umask
-            fs.atomic_write_json(os.path.join(building, RECORD), volume.to_json())
+            fs.atomic_write_json(os.path.join(building, RECORD), volume.record())
             if os.path.lexists(self._dir(volume.name)):
                 self._to_trash(volume.name)  # a dir without a record: nobody's volume
             os.rename(building, self._dir(volume.name))
@@ -222,8 +236,47 @@ class VolumeStore:
 
     def _delete(self, name: str) -> None:
         """Rename into the trash first: a crash never leaves half a volume visible, and
-        the next recover() (or prune) deletes what is left there."""
+        the next recover() (or prune) deletes what is left there. A tmpfs or bind
+        volume's mount goes first: its data is not the volume's to delete."""
+        _unmount(os.path.join(self._dir(name), DATA))
         remove_tree(self._to_trash(name))
+
+    def activate(self, volume: Volume) -> None:
+        """Mount a tmpfs or bind volume's filesystem on its _data (once; it stays until volume rm).
+
+        Docker's local driver mounts at first use too. The mount lives in the
+        engine's mount namespace, so a restarted daemon finds it.
+        """
+        local = local_options.parse(volume.name, volume.options)
+        if not local.kind or _mounted(volume.mountpoint):
+            return
+        with self._locked():
+            if _mounted(volume.mountpoint):
+                return
+            try:
+                linux.mount(local.device, volume.mountpoint, TMPFS if local.kind == TMPFS else None,
+                            local_options.mount_flags(local), local.data or None)
+            except OSError as exc:
+                raise FailedPrecondition(f"mount volume {volume.name}: {local.kind} {local.device}: "
+                                         f"{exc.strerror}") from None
+        logger.info("mounted %s on volume %s", local.device, volume.name)
+
+    def first_mount(self, name: str, rootfs: str, path: str, copy: bool) -> bool:
+        """A container is about to mount the volume at path: a new one is filled from rootfs's path.
+
+        Only the first mount of a new volume copies (podman's NeedsCopyUp;
+        docker's "empty and new"), and only into an empty _data; copy False
+        (nocopy) still makes it no longer new. True when something was copied.
+        """
+        with fs.locked(os.path.join(self._dir(name), COPYUP_LOCK)):
+            volume = self._read(name)
+            if volume is None or not volume.needs_copy_up:
+                return False
+            copied = copyup.copy_up(rootfs, path, volume.mountpoint) if copy else False
+            crash_point("volume-copyup:before-record")
+            volume.needs_copy_up = False
+            fs.atomic_write_json(os.path.join(self._dir(name), RECORD), volume.record())
+        return copied
 
     def _to_trash(self, name: str) -> str:
         fs.ensure_dir(self.trash)
@@ -256,6 +309,25 @@ class VolumeStore:
         return deleted, reclaimed
 
 
+def _mounted(path: str) -> bool:
+    """Whether path is a mount point (os.path.ismount misses a bind on the same filesystem)."""
+    path = os.path.realpath(path)  # mountinfo shows resolved paths: a symlinked store root must match
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 4 and _unescape(fields[4]) == path:
+                return True
+    return False
+
+
+def _unescape(text: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as octal escapes."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+
+
+def _unmount(path: str) -> None:
+    while os.path.isdir(path) and _mounted(path):
+        linux.umount(path, linux.MNT_DETACH)
 
 
 def _matches(volume: Volume, filters: Mapping[str, List[str]]) -> bool:

@@ -164,6 +164,30 @@ class Engine:
     def stop(self) -> None:
         self.cli("system", "stop", "--all", check=False, timeout=60)
 
+    def daemon_pid(self) -> int:
+        """The running daemon's pid, from the pid file it writes at start."""
+        with open(os.path.join(self.run_dir, "rootlessd.pid")) as f:
+            return int(json.load(f)["pid"])
+
+    def kill_daemon(self) -> int:
+        """SIGKILL the daemon (a crash) and wait until it is gone; returns its pid."""
+        pid = self.daemon_pid()
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while process_alive(pid):
+            assert time.monotonic() < deadline, "daemon survived SIGKILL"
+            time.sleep(0.02)
+        return pid
+
+
+def process_alive(pid: int) -> bool:
+    """Still running: a zombie waiting for a slow pid 1 to reap it counts as gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
 
 def kill_engine_processes(run_dir: str) -> None:
     """Every process in the user namespace of this engine's pause process.

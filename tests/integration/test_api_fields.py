@@ -23,9 +23,7 @@ def busybox(engine: Engine, images) -> str:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("flags,message", [
-    (["--pid", "host"], 'HostConfig.PidMode: "host": sharing a PID namespace is not supported by rootless yet'),
-    (["--ipc", "container:x"], 'HostConfig.IpcMode: "container:x": only a private IPC namespace'),
-    (["--device", "/dev/fuse"], "HostConfig.Devices: /dev/fuse: adding host devices is not supported"),
+    (["--device-cgroup-rule", "c 10:229 rwm"], "HostConfig.DeviceCgroupRules: "),
     (["--cgroup-parent", "x"], 'HostConfig.CgroupParent: "x": rootless places containers'),
     (["--storage-opt", "size=1G"], "HostConfig.StorageOpt: size=1G: per-container storage options"),
     (["--uts", "host"], 'HostConfig.UTSMode: "host"'),

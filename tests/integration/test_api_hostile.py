@@ -151,11 +151,6 @@ def assert_json_error(response: Dict[str, Any], status: int, needle: str = "") -
     assert needle.lower() in message.lower(), message
 
 
-def daemon_pid(engine: Engine) -> int:
-    with open(os.path.join(engine.run_dir, "rootlessd.pid")) as f:
-        return int(json.load(f)["pid"])
-
-
 def count(path: str) -> int:
     return len(os.listdir(path))
 
@@ -219,7 +214,7 @@ def test_abandoned_waits_and_events_let_go_and_exits_are_still_recorded(engine: 
                                                                         busybox: str) -> None:
     sleeper = engine.docker("run", "-d", busybox, "sleep", "600").stdout.strip()
     try:
-        pid = daemon_pid(engine)
+        pid = engine.daemon_pid()
         fds, threads = count(f"/proc/{pid}/fd"), count(f"/proc/{pid}/task")
         wait = f"POST /v1.44/containers/{sleeper}/wait?condition=next-exit HTTP/1.1\r\nHost: x\r\n\r\n"
         events = "GET /v1.44/events HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -254,7 +249,7 @@ def test_an_exit_is_recorded_after_the_daemon_ran_out_of_fds(fresh_engine: Engin
     fresh_engine.cli("info")
     fresh_engine.docker("pull", "-q", images.busybox, timeout=300)
     name = fresh_engine.docker("run", "-d", images.busybox, "sh", "-c", "sleep 5; exit 3").stdout.strip()
-    pid = daemon_pid(fresh_engine)
+    pid = fresh_engine.daemon_pid()
     soft, hard = set_fd_limit(user, pid, count(f"/proc/{pid}/fd") + 40)
     holder = user.popen([VENV_PYTHON, "-c", CLIENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
@@ -309,7 +304,7 @@ def test_json_bodies_are_limited_and_the_memory_comes_back(tight_engine: Engine,
 
 
 def test_memory_is_given_back_after_a_big_request(engine: Engine, user: TestUser) -> None:
-    pid = daemon_pid(engine)
+    pid = engine.daemon_pid()
 
     def rss_kb() -> int:
         with open(f"/proc/{pid}/status") as f:
@@ -328,7 +323,7 @@ def test_memory_is_given_back_after_a_big_request(engine: Engine, user: TestUser
 def test_image_loads_are_streamed_not_held(engine: Engine, user: TestUser, shared_dir: str) -> None:
     """A 96 MiB layer through POST /images/load: the daemon's peak RSS stays far below it."""
     archive = _layer_archive(shared_dir, 96 << 20)
-    pid = daemon_pid(engine)
+    pid = engine.daemon_pid()
     with open(f"/proc/{pid}/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM, the peak
     result = user.run(["sh", "-c", f"curl -sS --unix-socket {engine.socket} -H 'Content-Type: application/x-tar' "

@@ -15,11 +15,6 @@ import pytest
 from tests.integration.conftest import VENV_PYTHON, Engine, TestUser, kill_engine_processes, make_engine
 
 
-def _daemon_pid(engine: Engine) -> int:
-    with open(os.path.join(engine.run_dir, "rootlessd.pid")) as f:
-        return int(json.load(f)["pid"])
-
-
 def _raw_request(path: str, request: bytes) -> bytes:
     with socket.socket(socket.AF_UNIX) as s:
         s.connect(path)
@@ -43,7 +38,7 @@ def test_socket_is_private_and_owned_by_the_user(engine: Engine, user: TestUser)
 
 
 def test_daemon_runs_in_a_user_namespace_with_the_subuid_range(engine: Engine, user: TestUser) -> None:
-    pid = _daemon_pid(engine)
+    pid = engine.daemon_pid()
     with open(f"/proc/{pid}/uid_map") as f:
         uid_map = [line.split() for line in f.read().splitlines()]
     with open("/etc/subuid") as f:
@@ -108,13 +103,13 @@ def test_stop_and_restart_rejoins_the_same_namespaces(fresh_engine: Engine) -> N
     fresh_engine.cli("info")
     with open(os.path.join(fresh_engine.run_dir, "pause.pid")) as f:
         pause = json.load(f)["pid"]
-    first = _daemon_pid(fresh_engine)
+    first = fresh_engine.daemon_pid()
     out = fresh_engine.cli("system", "stop").stdout
     assert f"rootlessd (pid {first}) stopped" in out
     assert not os.path.exists(fresh_engine.socket)
     assert not os.path.exists(os.path.join(fresh_engine.run_dir, "rootlessd.pid"))
     fresh_engine.cli("info")
-    second = _daemon_pid(fresh_engine)
+    second = fresh_engine.daemon_pid()
     assert second != first
     assert os.readlink(f"/proc/{second}/ns/user") == os.readlink(f"/proc/{pause}/ns/user")
     assert os.readlink(f"/proc/{second}/ns/mnt") == os.readlink(f"/proc/{pause}/ns/mnt")
@@ -122,11 +117,11 @@ def test_stop_and_restart_rejoins_the_same_namespaces(fresh_engine: Engine) -> N
 
 def test_daemon_killed_hard_is_replaced_on_demand(fresh_engine: Engine) -> None:
     fresh_engine.cli("info")
-    first = _daemon_pid(fresh_engine)
+    first = fresh_engine.daemon_pid()
     os.kill(first, signal.SIGKILL)
     time.sleep(0.2)
     fresh_engine.cli("info")  # stale socket and pidfile must not get in the way
-    assert _daemon_pid(fresh_engine) != first
+    assert fresh_engine.daemon_pid() != first
 
 
 def test_system_service_runs_in_foreground_and_stops_on_sigterm(fresh_engine: Engine, user: TestUser) -> None:
@@ -211,7 +206,7 @@ def test_socket_activation_as_systemd_does_it(fresh_engine: Engine, user: TestUs
         # The first connection starts the daemon, which adopts the listening socket.
         out = fresh_engine.docker("version", "--format", "{{.Server.APIVersion}}", timeout=60).stdout
         assert out.strip() == "1.44"
-        daemon = _daemon_pid(fresh_engine)
+        daemon = fresh_engine.daemon_pid()
         assert os.readlink(f"/proc/{daemon}/ns/user") != os.readlink("/proc/self/ns/user")
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -18,7 +18,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.integration.conftest import Engine, TestUser
+from tests.integration.conftest import Engine, TestUser, process_alive
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -84,21 +84,10 @@ def _pid(path: str) -> int:
     return 0
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with contextlib.suppress(OSError):
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    return False
-
-
 def _wait_gone(pids: "list[int]", seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not any(_alive(p) for p in pids):
+        if not any(process_alive(p) for p in pids):
             return True
         time.sleep(0.1)
     return False
@@ -113,7 +102,7 @@ def test_idle_daemon_exits_with_its_namespaces_but_not_while_a_container_runs(
     pause = _pid(os.path.join(fresh_engine.run_dir, "pause.pid"))
     assert daemon and pause
     time.sleep(5)  # more than twice the timeout: a running container keeps the daemon
-    assert _alive(daemon), fresh_engine.log()
+    assert process_alive(daemon), fresh_engine.log()
     assert "after 2s" in fresh_engine.cli("info", env=env).stdout
     fresh_engine.cli("rm", "-f", name, env=env)
     assert _wait_gone([daemon, pause], 20), fresh_engine.log()

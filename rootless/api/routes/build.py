@@ -16,6 +16,7 @@ from rootless.engine import Engine
 from rootless.engine.build import BuildJob
 from rootless.errors import InvalidArgument
 from rootless.registry.auth import Credentials
+from rootless.wire.filters import parse_query
 
 CONFIG_HEADER = "X-Registry-Config"
 
@@ -114,7 +115,13 @@ def _stream(job: BuildJob, request: Request, quiet: bool) -> Iterator[bytes]:
 
 
 def prune(engine: Engine, request: Request) -> Response:
-    return Response.json(engine.builds.prune())
+    """POST /build/prune: all, filters and keep-storage as docker's CLI sends them."""
+    for name in ("reserved-space", "max-used-space", "min-free-space"):  # API 1.48's, not served here
+        if request.q_int(name, 0):
+            raise InvalidArgument(f"build prune: {name} is not supported by rootless", hint="use keep-storage")
+    # all=: no entry is in use or shared once its build ends, so all and unused are the same set
+    filters = parse_query(request.q("filters"))
+    return Response.json(engine.builds.prune(filters, request.q_int("keep-storage", 0) or 0))
 
 
 def commit(engine: Engine, request: Request) -> Response:

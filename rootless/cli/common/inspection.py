@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import click
 
 from rootless.cli.app import App
-from rootless.cli.format import Template, expand_escapes
+from rootless.cli.format import compile_format
 from rootless.errors import NotFound
 
 
@@ -37,7 +37,7 @@ def print_inspected(objects: List[Dict[str, Any]], fmt: Optional[str]) -> None:
     if not fmt:
         click.echo(json.dumps(objects, indent=4, ensure_ascii=False))
         return
-    template = Template(expand_escapes(fmt))
+    template = compile_format(fmt)
     for obj in objects:
         click.echo(template.render(obj))
 
@@ -45,6 +45,8 @@ def print_inspected(objects: List[Dict[str, Any]], fmt: Optional[str]) -> None:
 def inspect_names(app: App, names: Tuple[str, ...], kinds: Sequence[str], fmt: Optional[str],
                   size: bool = False) -> None:
     """Inspect every name; report the missing ones and exit 1 after printing the rest."""
+    if fmt:
+        compile_format(fmt)  # a bad template fails before any request, even when nothing is found
     inspectors = _inspectors(app, size)
     found, missing = [], []
     for name in names:

@@ -24,7 +24,7 @@ def container_row(summary: Dict[str, Any], truncate: bool, now: Optional[float] 
     names = [n.lstrip("/") for n in summary.get("Names") or []]
     labels = summary.get("Labels") or {}
     mounts = [m.get("Name") or m.get("Source", "") for m in summary.get("Mounts") or []]
-    size = f"{human_size(summary.get('SizeRw', 0))} (virtual {human_size(summary.get('SizeRootFs', 0))})"
+    size = container_size(summary)
     return {
         "ID": cid[:12] if truncate else cid, "Image": image,
         "Command": json.dumps(ellipsis(command, 20) if truncate else command, ensure_ascii=False),
@@ -67,3 +67,10 @@ def image_rows(summary: Dict[str, Any], truncate: bool, now: float) -> List[Dict
         "SharedSize": "N/A", "UniqueSize": "N/A",
     }
     return [dict(base, Repository=repo, Tag=tag, Digest=digests.get(repo, NONE)) for repo, tag in pairs]
+
+
+def container_size(summary: Dict[str, Any]) -> str:
+    """docker/cli's SIZE: "0B (virtual 4.3MB)", 3 significant digits, no virtual part without SizeRootFs."""
+    changed = human_size(summary.get("SizeRw") or 0, 3)
+    total = summary.get("SizeRootFs") or 0
+    return f"{changed} (virtual {human_size(total, 3)})" if total > 0 else changed

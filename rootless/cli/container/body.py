@@ -37,8 +37,14 @@ class CreateOptions:
     volume: Sequence[str] = ()
     mount: Sequence[str] = ()
     tmpfs: Sequence[str] = ()
+    volumes_from: Sequence[str] = ()
+    userns: Optional[str] = None
     network: Optional[str] = None
     network_alias: Sequence[str] = ()
+    pid: Optional[str] = None
+    ipc: Optional[str] = None
+    device: Sequence[str] = ()
+    device_cgroup_rule: Sequence[str] = ()
     read_only: bool = False
     cap_add: Sequence[str] = ()
     cap_drop: Sequence[str] = ()
@@ -212,18 +218,37 @@ def build_host_config(opts: CreateOptions, read_file: Callable[[str], str], cwd:
         "SecurityOpt": _security_opts(opts, read_file),
         "Tmpfs": dict(parse.parse_tmpfs(t) for t in opts.tmpfs) or None,
     }
+    host.update(_volumes_from_and_userns(opts))
     if opts.init:
         host["Init"] = True
+    host.update(_namespaces_and_devices(opts))
     if opts.tty and opts.console_size:
         host["ConsoleSize"] = list(opts.console_size)
     host.update(_resources(opts))
     return host
 
 
+def _namespaces_and_devices(opts: CreateOptions) -> Dict[str, Any]:
+    """--pid, --ipc, --device and --device-cgroup-rule as the docker CLI sends them."""
+    return {"PidMode": opts.pid or "", "IpcMode": opts.ipc or "",
+            "Devices": [parse.parse_device(d) for d in opts.device],
+            "DeviceCgroupRules": list(opts.device_cgroup_rule) or None}
+
+
+def _volumes_from_and_userns(opts: CreateOptions) -> Dict[str, Any]:
+    """--volumes-from and --userns, only when given (the docker CLI's defaults stay as they were)."""
+    host: Dict[str, Any] = {}
+    if opts.volumes_from:
+        host["VolumesFrom"] = [parse.parse_volumes_from(v) for v in opts.volumes_from]
+    if opts.userns:
+        host["UsernsMode"] = parse.parse_userns(opts.userns)
+    return host
+
+
 def build_networking_config(opts: CreateOptions) -> Dict[str, Any]:
     """NetworkingConfig: the endpoint (with --network-alias) on a named network."""
     network = opts.network
-    if not network or network == "default":
+    if not network or network == "default" or network.startswith("container:"):
         if opts.network_alias:
             raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
         return {"EndpointsConfig": {}}

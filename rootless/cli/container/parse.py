@@ -146,6 +146,23 @@ def parse_mount_spec(spec: str) -> Dict[str, Any]:
     return mount
 
 
+def parse_volumes_from(spec: str) -> str:
+    """`--volumes-from NAME[:ro|rw]`, checked as the docker CLI does before sending it as is."""
+    name, _, mode = spec.partition(":")
+    if not name or any(m not in ("ro", "rw", "z", "Z") for m in mode.split(",") if mode):
+        raise InvalidArgument(f"invalid volumes-from: {spec!r}: expected CONTAINER[:ro|rw]")
+    return spec
+
+
+def parse_userns(spec: str) -> str:
+    """`--userns` (podman's keep-id[:uid=U,gid=G]; "" the default mapping), sent as HostConfig.UsernsMode."""
+    if spec in ("", "keep-id") or spec.startswith("keep-id:"):
+        return spec
+    if spec == "host":
+        return spec  # the daemon refuses it with its reason
+    raise InvalidArgument(f"invalid userns: {spec!r}: expected keep-id[:uid=UID,gid=GID]")
+
+
 def parse_tmpfs(spec: str) -> Tuple[str, str]:
     """`--tmpfs /run:rw,size=64m` -> ("/run", "rw,size=64m")."""
     path, _, options = spec.partition(":")
@@ -261,3 +278,30 @@ def parse_cpus(text: str) -> int:
     if value < 0:
         raise InvalidArgument(f"invalid cpus: {text!r}: must be positive")
     return int(round(value * 1e9))
+
+
+def _is_device_mode(text: str) -> bool:
+    """docker's validDeviceMode: letters of rwm, each at most once, at least one."""
+    return bool(text) and len(set(text)) == len(text) and all(c in "rwm" for c in text)
+
+
+def parse_device(spec: str) -> Dict[str, str]:
+    """--device PATH[:CPATH][:MODE] as docker's parseLinuxDevice, or a CDI name (vendor.com/class=name)."""
+    if not spec.startswith("/") and "=" in spec and ":" not in spec:
+        return {"PathOnHost": spec, "PathInContainer": "", "CgroupPermissions": ""}  # a CDI device
+    parts = spec.split(":")
+    if len(parts) > 3 or not parts[0]:
+        raise InvalidArgument(f"invalid device specification: {spec}")
+    source, destination, permissions = parts[0], "", "rwm"
+    if len(parts) == 3:
+        destination, permissions = parts[1], parts[2]
+    elif len(parts) == 2 and _is_device_mode(parts[1]):
+        permissions = parts[1]
+    elif len(parts) == 2:
+        destination = parts[1]
+    if not _is_device_mode(permissions):
+        raise InvalidArgument(f"invalid device mode: {permissions}")
+    for path in (source, destination or source):
+        if not path.startswith("/"):
+            raise InvalidArgument(f"invalid device path: {path}: must be absolute")
+    return {"PathOnHost": source, "PathInContainer": destination or source, "CgroupPermissions": permissions}

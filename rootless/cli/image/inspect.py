@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 import click
 
 from rootless.cli.app import App
-from rootless.cli.format import render
+from rootless.cli.format import compile_format
 from rootless.errors import RootlessError
 
 
@@ -16,6 +16,7 @@ from rootless.errors import RootlessError
 @click.pass_obj
 def image_inspect(app: App, fmt: Optional[str], images: Tuple[str, ...]) -> None:
     """Display detailed information on one or more images."""
+    template = compile_format(fmt) if fmt else None
     found = []
     missing = []
     for name in images:
@@ -23,9 +24,9 @@ def image_inspect(app: App, fmt: Optional[str], images: Tuple[str, ...]) -> None
             found.append(app.client.inspect_image(name))
         except RootlessError as exc:
             missing.append(exc)
-    if fmt:
+    if template is not None:
         for body in found:
-            click.echo(render(fmt, body))
+            click.echo(template.render(body))
     else:
         app.echo_json(found)
     for error in missing:

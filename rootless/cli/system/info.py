@@ -5,7 +5,9 @@ from typing import Any, Dict, List
 
 import click
 
+import rootless
 from rootless.cli.app import App
+from rootless.cli.format import compile_format
 
 
 def _idle(seconds: Any) -> str:
@@ -42,15 +44,28 @@ def format_info(info: Dict[str, Any]) -> List[str]:
     return lines
 
 
+def template_data(info: Dict[str, Any]) -> Dict[str, Any]:
+    """What `info --format` sees: docker's fields, ClientInfo, and ours (Rootless.X) also as .X."""
+    data = dict(info)
+    data["ClientInfo"] = {"Version": rootless.__version__, "Debug": False}
+    for key, value in (info.get("Rootless") or {}).items():
+        data.setdefault(key, value)
+    return data
+
+
 @click.command()
-@click.option("--format", "-f", "fmt", help="'json' for the raw API answer.")
+@click.option("--format", "-f", "fmt",
+              help="Format output using a Go template ({{.ServerVersion}}, {{.Socket}}) or 'json'.")
 @click.pass_obj
 def info(app: App, fmt: str) -> None:
     """Show how the engine is set up for you."""
+    template = compile_format(fmt) if fmt and fmt != "json" else None
     data = app.client.info()
     app.warn_if_stale(data.get("Rootless", {}).get("BuildID", ""))
     if fmt == "json":
         app.echo_json(data)
-        return
-    for line in format_info(data):
-        click.echo(line)
+    elif template is not None:
+        click.echo(template.render(template_data(data)))
+    else:
+        for line in format_info(data):
+            click.echo(line)

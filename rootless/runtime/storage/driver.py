@@ -30,7 +30,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Protocol, Sequence
+from typing import Dict, Iterator, List, Optional, Protocol, Sequence
 
 from rootless.config.paths import Paths
 from rootless.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -296,6 +296,22 @@ class MountingDriver(DriverBase):
     def is_mounted(self, container_id: str) -> bool:
         merged = self.layout(container_id).merged
         return is_mount_point(merged) and not is_stale_mount(merged)
+
+
+IDMAP_FILE = "idmap.json"  # in the layout's base: the container's ids are shifted (--userns=keep-id)
+IdTriples = Sequence[Sequence[int]]
+
+
+def write_idmap(layout: RootfsLayout, uids: IdTriples, gids: IdTriples) -> None:
+    """Show the files' stored ids d as f(d): triples (stored id, shown id, count); fuse-overlayfs only."""
+    fs.ensure_dir(layout.base)
+    fs.atomic_write_json(os.path.join(layout.base, IDMAP_FILE),
+                         {"uids": [list(m) for m in uids], "gids": [list(m) for m in gids]})
+
+
+def read_idmap(layout: RootfsLayout) -> Optional[Dict[str, List[List[int]]]]:
+    record = fs.read_json(os.path.join(layout.base, IDMAP_FILE))
+    return None if not record else {"uids": record["uids"], "gids": record["gids"]}
 
 
 def driver_of(paths: Paths, container_id: str) -> Optional[str]:

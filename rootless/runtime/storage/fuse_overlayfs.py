@@ -12,7 +12,8 @@ import logging
 from typing import List, Sequence
 
 from rootless.errors import InvalidArgument
-from rootless.runtime.storage.driver import FUSE_OVERLAYFS, MountingDriver, RootfsLayout, lowerdir_paths
+from rootless.runtime.storage.driver import (FUSE_OVERLAYFS, MountingDriver, RootfsLayout, lowerdir_paths,
+                                             read_idmap)
 from rootless.util import proc
 
 logger = logging.getLogger(__name__)
@@ -22,13 +23,24 @@ BINARY = "fuse-overlayfs"
 _UNSAFE_IN_OPTIONS = (",", ":")
 
 
-def fuse_overlayfs_argv(lowerdirs: Sequence[str], upper: str, work: str, merged: str) -> List[str]:
+def idmap_options(layout: RootfsLayout) -> str:
+    """fuse-overlayfs's uidmapping=/gidmapping= (stored:shown:count, joined by ':'), or ""."""
+    record = read_idmap(layout)
+    if not record:
+        return ""
+    uids = ":".join(f"{a}:{b}:{n}" for a, b, n in record["uids"])
+    gids = ":".join(f"{a}:{b}:{n}" for a, b, n in record["gids"])
+    return f",uidmapping={uids},gidmapping={gids}"
+
+
+def fuse_overlayfs_argv(lowerdirs: Sequence[str], upper: str, work: str, merged: str,
+                        idmap: str = "") -> List[str]:
     """argv mounting lowerdirs (top first) with upper/work at merged."""
     for path in list(lowerdirs) + [upper, work]:
         if any(c in path for c in _UNSAFE_IN_OPTIONS):
             raise InvalidArgument(f"mount rootfs: {path}: path contains ',' or ':'",
                                   hint="use a storage root without those characters")
-    options = f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work}"
+    options = f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work}{idmap}"
     return [BINARY, "-o", options, merged]
 
 
@@ -39,7 +51,7 @@ class FuseOverlayDriver(MountingDriver):
 
     def mount_layers(self, layout: RootfsLayout, lowers: Sequence[str]) -> None:
         lowerdirs = lowerdir_paths(lowers, self.empty_dir(layout))
-        argv = fuse_overlayfs_argv(lowerdirs, layout.upper, layout.work, layout.merged)
+        argv = fuse_overlayfs_argv(lowerdirs, layout.upper, layout.work, layout.merged, idmap_options(layout))
         # The foreground process exits once the mount is ready; the helper stays.
         proc.run(argv, tool=BINARY, timeout=60)
         logger.debug("mounted fuse-overlayfs at %s (%d layers)", layout.merged, len(lowers))

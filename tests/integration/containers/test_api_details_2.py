@@ -94,9 +94,9 @@ def test_unknown_log_driver_is_refused_in_dockers_words(engine: Engine, busybox:
     client = engine.client()
     cases = [(LogConfig(type="foo"), "logger: no log driver named 'foo' is registered"),
              (LogConfig(type="json-file", config={"x": "1"}), "unknown log opt 'x' for json-file log driver"),
-             (LogConfig(type="none"), "logger: log driver 'none' is not supported by rootless"),
-             (LogConfig(type="json-file", config={"compress": "true"}),
-              "logger: log opt 'compress' of the json-file log driver is not supported by rootless")]
+             (LogConfig(type="syslog"), "logger: log driver 'syslog' is not supported by rootless"),
+             (LogConfig(type="json-file", config={"tag": "x"}),
+              "logger: log opt 'tag' of the json-file log driver is not supported by rootless")]
     before = len(client.containers.list(all=True))
     for log_config, message in cases:
         with pytest.raises(docker.errors.APIError) as refused:

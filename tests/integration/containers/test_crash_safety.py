@@ -15,32 +15,9 @@ import subprocess
 import time
 from typing import List, Optional
 
-from tests.integration.conftest import DOCKER, Engine
+from tests.integration.conftest import DOCKER, Engine, process_alive
 
 ITERATIONS = 12
-
-
-def _daemon_pid(engine: Engine) -> int:
-    with open(os.path.join(engine.run_dir, "rootlessd.pid")) as f:
-        return int(json.load(f)["pid"])
-
-
-def _alive(pid: int) -> bool:
-    """Still running (a zombie counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-
-
-def _kill_daemon(engine: Engine) -> None:
-    pid = _daemon_pid(engine)
-    os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while _alive(pid):
-        assert time.monotonic() < deadline, "daemon survived SIGKILL"
-        time.sleep(0.02)
 
 
 def _mountinfo(engine: Engine) -> str:
@@ -69,7 +46,7 @@ def _inspect(engine: Engine, name: str) -> Optional[dict]:  # type: ignore[type-
 def _assert_nothing_left(engine: Engine, container_id: str, monitor: Optional[int]) -> None:
     """After rm: no monitor process, no monitor dir, no rootfs mount."""
     deadline = time.monotonic() + 10
-    while monitor is not None and _alive(monitor):
+    while monitor is not None and process_alive(monitor):
         assert time.monotonic() < deadline, f"monitor {monitor} of {container_id[:12]} still runs"
         time.sleep(0.05)
     assert not os.path.exists(os.path.join(engine.run_dir, "monitors", container_id))
@@ -84,15 +61,15 @@ def _check_settled(engine: Engine, name: str) -> None:
     cid, state = info["Id"], info["State"]
     monitor = _monitor_pid(engine, cid)
     if state["Status"] == "running":
-        assert _alive(state["Pid"]), state
-        assert monitor is not None and _alive(monitor)
+        assert process_alive(state["Pid"]), state
+        assert monitor is not None and process_alive(monitor)
         # docker start of a running container: 304 from the API, success for the CLI
         engine.docker("start", name)
         engine.docker("stop", "-t", "1", name, timeout=60)
         assert _inspect(engine, name)["State"]["Status"] == "exited"  # type: ignore[index]
     else:
         assert state["Status"] in ("created", "exited"), state
-        assert monitor is None or not _alive(monitor), f"{name}: {state['Status']} with a live monitor"
+        assert monitor is None or not process_alive(monitor), f"{name}: {state['Status']} with a live monitor"
         assert cid not in _mountinfo(engine), f"{name}: {state['Status']} with its rootfs mounted"
         engine.docker("start", name)  # failed with "its monitor is still running" before
         assert _inspect(engine, name)["State"]["Status"] == "running"  # type: ignore[index]
@@ -106,7 +83,7 @@ def _kill_during(engine: Engine, argv: List[str], delay: float) -> None:
     client = engine.user.popen([DOCKER, *argv], env=engine.env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     time.sleep(delay)
-    _kill_daemon(engine)
+    engine.kill_daemon()
     client.wait(60)
 
 
@@ -159,7 +136,7 @@ def _processes(init_pid: int, cmdline: bytes) -> List[int]:
             if os.readlink(f"/proc/{name}/ns/pid") != target:
                 continue
             with open(f"/proc/{name}/cmdline", "rb") as f:
-                if f.read() == cmdline and _alive(int(name)):
+                if f.read() == cmdline and process_alive(int(name)):
                     found.append(int(name))
         except OSError:
             continue
@@ -213,7 +190,7 @@ def test_exec_dies_with_its_crun_exec(fresh_engine: Engine, images) -> None:  # 
             os.kill(pid, signal.SIGKILL)
         _wait_until(lambda: not _processes(init, cmdline), 5, f"{flags}: the exec's process outlived its crun")
         client.wait(30)
-        assert _alive(init)
+        assert process_alive(init)
     assert eng.docker("exec", "execs", "echo", "still fine").stdout == "still fine\n"
     eng.docker("rm", "-f", "execs", timeout=60)
 
@@ -237,12 +214,12 @@ def test_exec_dies_with_its_client_and_daemon_but_detached_ones_stay(fresh_engin
     for flags, seconds in (([], "2003"), (["-t"], "2004")):
         cmdline = b"sleep\0" + seconds.encode() + b"\0"
         client = _start_exec(eng, init, [*flags, "owner", "sleep", seconds], cmdline)
-        _kill_daemon(eng)
+        eng.kill_daemon()
         _wait_until(lambda: not _processes(init, cmdline), 5, f"{flags}: the exec outlived its daemon")
         client.wait(30)
         eng.cli("info")
     assert _inspect(eng, "owner")["State"]["Status"] == "running"  # type: ignore[index]
-    assert _alive(init)
+    assert process_alive(init)
     eng.docker("rm", "-f", "owner", timeout=60)
 
 
@@ -258,7 +235,7 @@ def test_exec_dies_with_the_container_monitor(fresh_engine: Engine, images) -> N
     monitor = _monitor_pid(eng, cid)
     assert monitor is not None
     os.kill(monitor, signal.SIGKILL)
-    _wait_until(lambda: not _alive(init) or not _processes(init, cmdline), 15, "the exec outlived its monitor")
+    _wait_until(lambda: not process_alive(init) or not _processes(init, cmdline), 15, "the exec outlived its monitor")
     client.wait(30)
     _wait_until(lambda: _inspect(eng, "monitored")["State"]["Status"] == "exited", 15,  # type: ignore[index]
                 "container not marked exited")
@@ -288,5 +265,5 @@ def test_exec_killed_while_crun_sets_it_up_leaves_nothing(fresh_engine: Engine, 
                 os.kill(pid, signal.SIGKILL)
         _wait_until(lambda: not _processes(init, cmdline), 5, f"delay {0.005 * i}: the exec outlived its crun")
         client.wait(30)
-    assert _alive(init)
+    assert process_alive(init)
     eng.docker("rm", "-f", "early", timeout=60)

@@ -1,26 +1,11 @@
 """Containers outlive the daemon: SIGKILL it, start a new one, everything is still there."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
 
-from tests.integration.conftest import Engine
-
-
-def _daemon_pid(engine: Engine) -> int:
-    with open(os.path.join(engine.run_dir, "rootlessd.pid")) as f:
-        return int(json.load(f)["pid"])
-
-
-def _alive(pid: int) -> bool:
-    """Still running (a zombie waiting for a slow pid 1 to reap it counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+from tests.integration.conftest import Engine, process_alive
 
 
 def test_sigkilled_daemon_leaves_containers_running(fresh_engine: Engine, images) -> None:  # type: ignore[no-untyped-def]
@@ -31,7 +16,7 @@ def test_sigkilled_daemon_leaves_containers_running(fresh_engine: Engine, images
                "sh", "-c", "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.2; done")
     eng.docker("run", "-d", "--name", "always", "--restart", "always", images.busybox, "sleep", "300")
     eng.docker("run", "-d", "--name", "waited", images.busybox, "sh", "-c", "sleep 2; exit 9")
-    os.kill(_daemon_pid(eng), signal.SIGKILL)
+    os.kill(eng.daemon_pid(), signal.SIGKILL)
     time.sleep(0.5)
     eng.cli("info")  # a new daemon on demand
     status = eng.docker("inspect", "-f", "{{.State.Status}}", "survivor", "always").stdout.split()
@@ -52,7 +37,7 @@ def test_stop_all_ends_containers_and_always_ones_come_back(fresh_engine: Engine
     out = eng.cli("system", "stop", "--all").stdout
     assert "namespaces released" in out
     time.sleep(0.3)
-    assert not _alive(pid)
+    assert not process_alive(pid)
     eng.cli("info")
     deadline = time.monotonic() + 20
     while True:

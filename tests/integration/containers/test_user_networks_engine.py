@@ -142,11 +142,6 @@ def test_published_port_of_a_user_network_container(engine: Engine, busybox: str
     assert body.startswith("hello-from-")
 
 
-def _daemon_pid(engine: Engine) -> int:
-    with open(os.path.join(engine.run_dir, "rootlessd.pid")) as f:
-        return int(json.load(f)["pid"])
-
-
 def test_sigkilled_daemon_keeps_containers_on_their_network(fresh_engine: Engine, images) -> None:  # type: ignore[no-untyped-def]
     eng = fresh_engine
     eng.cli("info")
@@ -154,7 +149,7 @@ def test_sigkilled_daemon_keeps_containers_on_their_network(fresh_engine: Engine
     eng.docker("network", "create", "ukill")
     _serve(eng, images.busybox, "ukserver", "--network", "ukill")
     _fetch_until(eng, images.busybox, "ukill", "http://ukserver/")
-    os.kill(_daemon_pid(eng), signal.SIGKILL)
+    os.kill(eng.daemon_pid(), signal.SIGKILL)
     time.sleep(0.5)
     eng.cli("info")  # a new daemon adopts the namespace and its DNS
     assert _fetch_until(eng, images.busybox, "ukill", "http://ukserver/").startswith("hello-from-")

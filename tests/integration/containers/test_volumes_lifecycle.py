@@ -37,11 +37,6 @@ def _volume_names(engine: Engine) -> List[str]:
     return engine.docker("volume", "ls", "-q").stdout.split()
 
 
-def _daemon_pid(engine: Engine) -> int:
-    with open(os.path.join(engine.run_dir, "rootlessd.pid")) as f:
-        return int(json.load(f)["pid"])
-
-
 def test_restart_keeps_anonymous_volume_and_rm_v_leaves_none(engine: Engine, busybox: str,
                                                             volume_image: str) -> None:
     engine.docker("pull", "-q", volume_image)
@@ -147,7 +142,7 @@ def _kill_during_rm(eng: Engine, volumes_dir: str, name: str) -> bool:
     deadline = time.monotonic() + 60
     while os.path.exists(os.path.join(volumes_dir, name)) and time.monotonic() < deadline:
         time.sleep(0.001)
-    os.kill(_daemon_pid(eng), signal.SIGKILL)
+    os.kill(eng.daemon_pid(), signal.SIGKILL)
     rm.wait(30)
     trash = os.path.join(volumes_dir, ".trash")
     return os.path.isdir(trash) and bool(os.listdir(trash))

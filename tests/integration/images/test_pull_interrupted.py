@@ -50,11 +50,6 @@ def wait_for(predicate, timeout: float, interval: float = 0.002):  # type: ignor
     return predicate()
 
 
-def daemon_pid(run_dir: str) -> int:
-    with open(os.path.join(run_dir, "rootlessd.pid")) as f:
-        return int(json.load(f)["pid"])
-
-
 def index_records(root: str) -> dict:
     path = os.path.join(root, "images", "index.json")
     if not os.path.exists(path):
@@ -65,7 +60,7 @@ def index_records(root: str) -> dict:
 
 def test_sigkill_during_pull_then_restart(fresh_engine, big_image: str) -> None:  # type: ignore[no-untyped-def]
     fresh_engine.cli("info")
-    pid = daemon_pid(fresh_engine.run_dir)
+    pid = fresh_engine.daemon_pid()
     pull = fresh_engine.user.popen([VENV_PYTHON, "-m", "rootless.cli", "pull", big_image],
                                    env=fresh_engine.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

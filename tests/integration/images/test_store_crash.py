@@ -36,11 +36,6 @@ RMI_CRASH_POINTS = ["rmi:after-record-removed", "gc:after-journal", "gc:after-la
                     "gc:after-blob-unlinked", "gc:mid-trash-empty"]
 
 
-def daemon_pid(engine: Engine) -> int:
-    with open(os.path.join(engine.run_dir, "rootlessd.pid")) as f:
-        return int(json.load(f)["pid"])
-
-
 def has_exited(pid: int, timeout: float = 10.0) -> bool:
     """Whether pid is gone or a zombie within timeout (the client sees the socket close while it exits)."""
     deadline = time.monotonic() + timeout
@@ -86,7 +81,7 @@ def test_rmi_killed_at_each_step_then_restart(fresh_engine: Engine, images: imag
     image = images.layered
     start_daemon(fresh_engine, {CRASH_ENV: point})
     fresh_engine.cli("pull", image, timeout=180)
-    pid = daemon_pid(fresh_engine)
+    pid = fresh_engine.daemon_pid()
     result = fresh_engine.cli("rmi", image, check=False)
     assert result.returncode != 0 and has_exited(pid), f"the daemon did not die at {point}: {result.stdout}"
     fresh_engine.cli("info")  # a new daemon without the hook: recovers at start

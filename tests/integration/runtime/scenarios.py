@@ -70,6 +70,28 @@ def output_and_exit(workdir: str) -> Dict[str, Any]:
     return {"frames": frames, "exit": record, "log": log_entries(log), "alive": _alive_after(sup, cid, 2.0)}
 
 
+def journald_and_none(workdir: str) -> Dict[str, Any]:
+    """Issue 11: the monitor sends lines to a journal socket (bound here) and keeps the file;
+    with none it keeps nothing."""
+    from rootless.runtime.logs import LogSettings
+
+    journal_path = os.path.join(workdir, "journal.sock")
+    journal = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    journal.bind(journal_path)
+    fields = {"CONTAINER_NAME": "web", "CONTAINER_ID": "abc"}
+    settings = LogSettings(driver="journald", journal_socket=journal_path, journal_fields=fields).to_json()
+    sup, cid, log = prepare(workdir, "journal", ["sh", "-c", "echo out; echo err >&2"], log_settings=settings)
+    sup.start(cid)
+    sup.wait_exit(cid, 10)
+    journal.settimeout(5)
+    datagrams = sorted(journal.recv(65536).decode() for _ in range(2))
+    none = LogSettings(driver="none", keep_file=False).to_json()
+    sup2, cid2, log2 = prepare(workdir, "nolog", ["echo", "gone"], log_settings=none)
+    sup2.start(cid2)
+    sup2.wait_exit(cid2, 10)
+    return {"journal": datagrams, "log": log_entries(log), "none_file": os.path.exists(log2)}
+
+
 def _alive_after(sup: Supervisor, cid: str, seconds: float) -> bool:
     """Whether the monitor still runs after seconds: exit.json may precede its end by ~20 ms."""
     deadline = time.monotonic() + seconds

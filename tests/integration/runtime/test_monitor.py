@@ -124,3 +124,12 @@ def test_pasta_and_port_forward(run_scenario):
     assert got["ports"][0]["host_port"] > 0
     assert got["pasta_left"] == []
     assert got["exit"]["ExitCode"] == 137
+
+
+def test_monitor_writes_the_journal_and_none_keeps_nothing(run_scenario):
+    got = run_scenario("journald_and_none")
+    assert got["journal"][0].startswith("MESSAGE=err\n") and "PRIORITY=3\n" in got["journal"][0]
+    assert got["journal"][1].startswith("MESSAGE=out\n") and "CONTAINER_NAME=web\n" in got["journal"][1]
+    assert got["log"] == [["stdout", "out\n"], ["stderr", "err\n"]] or \
+        sorted(got["log"]) == [["stderr", "err\n"], ["stdout", "out\n"]]
+    assert got["none_file"] is False

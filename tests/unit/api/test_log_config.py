@@ -18,6 +18,9 @@ def create(log_type: str, config: Optional[Dict[str, Any]] = None) -> types.Cont
 @pytest.mark.parametrize("log_type, config", [
     ("", None), ("", {}), ("json-file", {}), ("json-file", {"max-size": "1k", "max-file": "3"}),
     ("json-file", {"mode": "blocking"}), ("", {"mode": ""}),
+    # issue 11: none, local and journald, with the options rootless applies
+    ("none", None), ("local", {"max-size": "1m", "max-file": "2", "compress": "false"}),
+    ("json-file", {"compress": "true"}), ("journald", {"tag": "{{.Name}}", "cache-disabled": "true"}),
 ])
 def test_json_file_with_rotation_options_is_accepted(log_type: str, config: Optional[Dict[str, Any]]) -> None:
     assert create(log_type, config).HostConfig is not None
@@ -32,10 +35,10 @@ def test_json_file_with_rotation_options_is_accepted(log_type: str, config: Opti
     ("json-file", {"x": "1"}, "unknown log opt 'x' for json-file log driver"),
     ("", {"cache-foo": "1"}, "unknown log opt 'cache-foo' for json-file log driver"),
     # drivers and options dockerd has but rootless does not apply
-    ("none", None, "logger: log driver 'none' is not supported by rootless"),
-    ("local", None, "logger: log driver 'local' is not supported by rootless"),
     ("syslog", {"syslog-address": "udp://x:514"}, "logger: log driver 'syslog' is not supported by rootless"),
-    ("json-file", {"compress": "true"}, "logger: log opt 'compress' of the json-file log driver is not supported"),
+    ("local", {"labels": "a"}, "unknown log opt 'labels' for local log driver"),
+    ("none", {"max-size": "1m"}, "logger: log opt 'max-size' of the none log driver is not supported"),
+    ("journald", {"labels": "a"}, "logger: log opt 'labels' of the journald log driver is not supported"),
     ("json-file", {"mode": "non-blocking"}, "logger: log opt 'mode' of the json-file log driver is not supported"),
     ("json-file", {"tag": "{{.Name}}"}, "logger: log opt 'tag' of the json-file log driver is not supported"),
 ])

@@ -47,9 +47,10 @@ def test_captured_run_bodies_pass_health_checks_included(name: str) -> None:
     support.decode_request(types.ContainerCreate, json.loads(getattr(bodies, name)))
 
 
-def test_a_captured_volume_body_with_driver_options_is_refused() -> None:
-    with pytest.raises(InvalidArgument, match='DriverOpts: {"type": "tmpfs"}: options of the local driver'):
-        support.decode_request(types.VolumeCreate, json.loads(bodies.CLI_VOLUME_CREATE))
+def test_a_captured_volume_body_with_driver_options_passes_to_the_local_driver() -> None:
+    """volumes/options.py applies type=tmpfs and bind volumes and refuses the rest (tests/unit/volumes)."""
+    spec = support.decode_request(types.VolumeCreate, json.loads(bodies.CLI_VOLUME_CREATE))
+    assert spec.DriverOpts == {"type": "tmpfs"}
 
 
 def _create(host_config: Dict[str, Any], **config: Any) -> types.ContainerCreate:
@@ -57,11 +58,17 @@ def _create(host_config: Dict[str, Any], **config: Any) -> types.ContainerCreate
 
 
 @pytest.mark.parametrize("host_config,message", [
-    ({"PidMode": "host"}, 'HostConfig.PidMode: "host": sharing a PID namespace is not supported by rootless yet'),
-    ({"IpcMode": "container:x"}, 'HostConfig.IpcMode: "container:x": only a private IPC namespace'),
-    ({"IpcMode": "host"}, 'HostConfig.IpcMode: "host"'),
-    ({"Devices": [{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"}]},
-     "HostConfig.Devices: /dev/fuse: adding host devices is not supported by rootless yet"),
+    ({"PidMode": "private"}, 'HostConfig.PidMode: "private": invalid PID mode: expected host or container:'),
+    ({"PidMode": "container:"}, 'HostConfig.PidMode: "container:": invalid PID mode'),
+    ({"IpcMode": "weird"}, 'HostConfig.IpcMode: "weird": invalid IPC mode: expected private, shareable'),
+    ({"Devices": [{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwx"}]},
+     "HostConfig.Devices: /dev/fuse: a device is /dev/PATH[:/CONTAINER/PATH][:PERMISSIONS of rwm]"),
+    ({"Devices": [{"PathOnHost": "/dev/fuse", "PathInContainer": "fuse", "CgroupPermissions": "rw"}]},
+     "HostConfig.Devices: /dev/fuse: a device is"),
+    ({"Devices": [{"PathOnHost": "dev/fuse", "PathInContainer": "", "CgroupPermissions": "rr"}]},
+     "HostConfig.Devices: dev/fuse: a device is"),
+    ({"DeviceCgroupRules": ["c 10:229 rwm"]}, "HostConfig.DeviceCgroupRules: "
+     '["c 10:229 rwm"]: device access rules need the devices cgroup'),
     ({"CgroupParent": "x"}, 'HostConfig.CgroupParent: "x": rootless places containers'),
     ({"StorageOpt": {"size": "1G"}}, "HostConfig.StorageOpt: size=1G: per-container storage options"),
     ({"CgroupnsMode": "host"}, 'HostConfig.CgroupnsMode: "host"'),
@@ -69,7 +76,6 @@ def _create(host_config: Dict[str, Any], **config: Any) -> types.ContainerCreate
     ({"UsernsMode": "host"}, 'HostConfig.UsernsMode: "host"'),
     ({"Runtime": "kata"}, 'HostConfig.Runtime: "kata": rootless runs the containers with the one OCI runtime'),
     ({"MemorySwappiness": 10}, "HostConfig.MemorySwappiness: 10"),
-    ({"VolumesFrom": ["other"]}, 'HostConfig.VolumesFrom: ["other"]'),
     ({"BlkioDeviceReadBps": [{"Path": "/dev/sda", "Rate": 1}]}, "HostConfig.BlkioDeviceReadBps: /dev/sda"),
     ({"MaskedPaths": ["proc/kcore"]}, "HostConfig.MaskedPaths"),
     ({"Mounts": [{"Type": "bind", "Source": "/tmp", "Target": "/t", "BindOptions": {"CreateMountpoint": True}}]},
@@ -97,6 +103,11 @@ def test_options_rootless_would_not_apply_are_400s_naming_the_field(host_config:
      "VolumeDriver": "local", "MemorySwappiness": -1, "OomKillDisable": False, "ConsoleSize": [40, 120]},
     {"IpcMode": "shareable", "Runtime": "crun", "MaskedPaths": [], "ReadonlyPaths": ["/proc/sys"],
      "Annotations": {"a": "b"}, "DnsOptions": ["ndots:2"]},
+    {"PidMode": "host", "IpcMode": "host", "NetworkMode": "host"},
+    {"PidMode": "container:abc", "IpcMode": "container:abc", "NetworkMode": "container:abc"},
+    {"IpcMode": "none", "Devices": [{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse",
+                                     "CgroupPermissions": "rwm"},
+                                    {"PathOnHost": "/dev/null", "PathInContainer": "/dev/n", "CgroupPermissions": "r"}]},
     {"Mounts": [{"Type": "bind", "Source": "/tmp", "Target": "/b", "BindOptions": {"Propagation": "rprivate"}},
                 {"Type": "volume", "Target": "/v", "VolumeOptions": {"NoCopy": True, "Labels": {"a": "b"},
                                                                      "DriverConfig": {"Name": "local"}}},

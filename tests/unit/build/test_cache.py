@@ -62,3 +62,41 @@ def test_prune_drops_everything_and_recover_finishes_a_killed_prune(store: Image
     os.makedirs(os.path.join(cache.trash, "entries"))  # a prune killed after its rename
     cache.recover()
     assert not os.path.exists(cache.trash)
+
+
+def test_a_filtered_prune_drops_old_entries_and_only_their_blob_links(store: ImageStore) -> None:
+    """POST /build/prune with until= (issue 11): before, every prune emptied the whole cache."""
+    from rootless.engine.build import cache_filter
+
+    cache = BuildCache(store.paths.build_cache, store)
+    old_layer = commit.write_layer(store, io.BytesIO(b"o" * 100))
+    new_layer = commit.write_layer(store, io.BytesIO(b"n" * 100))
+    cache.put(CacheEntry("aa" * 32, b"{}", [old_layer]), [old_layer])
+    cache.put(CacheEntry("bb" * 32, b"{}", [new_layer]), [new_layer])
+    os.utime(cache._entry_path("aa" * 32), (1_000_000, 1_000_000))  # last used in 1970
+    result = cache.prune_some(cache_filter({"until": ["24h"]}))
+    assert result["CachesDeleted"] == ["aa" * 32]
+    assert cache.get("bb" * 32) is not None and cache.get("aa" * 32) is None
+    assert sorted(os.listdir(cache.blobs)) == [new_layer.digest.replace(":", "-")]
+    assert cache.prune_some(cache_filter({"label": ["a=b"]}))["CachesDeleted"] is None  # entries have no labels
+    assert cache.prune_some(cache_filter({"id": ["bb"]}))["CachesDeleted"] == ["bb" * 32]
+
+
+def test_keep_storage_stops_once_the_cache_fits(store: ImageStore) -> None:
+    from rootless.engine.build import cache_filter
+
+    cache = BuildCache(store.paths.build_cache, store)
+    for number, key in enumerate(("cc" * 32, "dd" * 32)):
+        cache.put(CacheEntry(key, b"{}", []))
+        os.utime(cache._entry_path(key), (1000 + number, 1000 + number))
+    result = cache.prune_some(cache_filter({}), keep_bytes=cache.size() - 1)
+    assert result["CachesDeleted"] == ["cc" * 32]  # the least recently used one, then it fits
+
+
+@pytest.mark.parametrize("bad", [{"color": ["red"]}, {"until": ["1h"], "unused-for": ["2h"]}])
+def test_unknown_or_doubled_build_prune_filters_are_refused(bad) -> None:  # type: ignore[no-untyped-def]
+    from rootless.engine.build import cache_filter
+    from rootless.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument):
+        cache_filter(bad)

@@ -42,9 +42,12 @@ class Images:
         self.config: Dict[str, Any] = {"Cmd": ["sh"], "Env": ["PATH=/bin", "A=image"]}
 
     def get(self, name: str) -> Any:
-        if name != "busybox":
+        if name not in ("busybox", IMAGE_ID):
             raise NotFound(f"No such image: {name}")
         return SimpleNamespace(image_id=IMAGE_ID, config=SimpleNamespace(to_json=lambda: {"config": self.config}))
+
+    def image_size(self, record: Any) -> int:
+        return 4300000
 
 
 class World:
@@ -124,7 +127,7 @@ def test_create_refuses_a_taken_name_an_unknown_image_and_an_unknown_network(wor
         world.containers.create(types.ContainerCreate(Image="nope"), None)
     with pytest.raises(NotFound):
         world.create(HostConfig={"NetworkMode": "nosuchnet"})
-    with pytest.raises(InvalidArgument, match="not supported yet"):
+    with pytest.raises(NotFound, match="No such container: other"):  # container:X needs X
         world.create(HostConfig={"NetworkMode": "container:other"})
     with pytest.raises(InvalidArgument, match="Image is required"):
         world.containers.create(types.ContainerCreate(), None)
@@ -154,7 +157,7 @@ def test_limits_without_cgroups_are_refused_at_create(world: World) -> None:
 
 
 def test_a_failed_create_leaves_no_record_and_no_volume(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(container_id: str, image: Any) -> None:
+    def broken(container_id: str, image: Any, shift: Any = None) -> None:
         raise ToolError("unpack", "disk full")
 
     monkeypatch.setattr(world.runtime, "prepare_rootfs", broken)
@@ -538,7 +541,7 @@ def test_inspect_of_a_running_bridge_container_has_its_address_and_ports(
     body = world.containers.inspect(container, size=True)
     assert body["NetworkSettings"]["IPAddress"] == "172.17.0.2"
     assert body["NetworkSettings"]["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}
-    assert "Internal" not in body and body["SizeRw"] == 0
+    assert "Internal" not in body and body["SizeRw"] == 0 and body["SizeRootFs"] == 4300000
     summary = world.containers.summary(container, size=True)
     assert summary["Ports"][0]["PublicPort"] == 8080 and summary["State"] == "running"
     with open(os.path.join(container.dir, "hosts")) as f:

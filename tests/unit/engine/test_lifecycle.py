@@ -33,12 +33,25 @@ def test_exit_code_for_start_error(message: str, code: int) -> None:
 
 def test_log_size_units() -> None:
     def container(config):  # type: ignore[no-untyped-def]
-        return SimpleNamespace(log_options=config)
+        return SimpleNamespace(log_options=config, log_driver="json-file", id="c" * 64, name="box",
+                               image_ref="busybox", image_id="sha256:" + "i" * 64)
 
     assert lifecycle.log_size(container({"max-size": "10k"})) == 10240
     assert lifecycle.log_size(container({"max-size": "1.5m"})) == 1572864
     assert lifecycle.log_size(container({})) == -1
     assert lifecycle.log_files(container({"max-file": "3"})) == 3
+
+
+def test_local_and_journald_defaults_are_dockers() -> None:
+    def container(driver, config):  # type: ignore[no-untyped-def]
+        return SimpleNamespace(log_options=config, log_driver=driver, id="c" * 64, name="box",
+                               image_ref="busybox", image_id="sha256:" + "i" * 64)
+
+    local = lifecycle.log_settings(container("local", {}))
+    assert (local.max_size, local.max_files, local.compress, local.keep_file) == (20 << 20, 5, True, True)
+    assert lifecycle.log_settings(container("local", {"compress": "false", "max-file": "2"})).compress is False
+    none = lifecycle.log_settings(container("none", {}))
+    assert none.keep_file is False and none.driver == "none"
 
 
 @pytest.mark.parametrize("crun_says, code", [

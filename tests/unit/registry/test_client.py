@@ -140,7 +140,7 @@ def test_connection_refused_is_unavailable() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     client = make_client()
-    with pytest.raises(Unavailable, match=f"connect to registry 127.0.0.1:{port}: connection refused"):
+    with pytest.raises(Unavailable, match=fr"can.t reach 127.0.0.1:{port} \(connection refused\)"):
         client.get_manifest(parse_reference(f"127.0.0.1:{port}/busybox"))
 
 

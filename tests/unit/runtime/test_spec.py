@@ -454,3 +454,15 @@ def test_update_resources_uses_the_create_rules() -> None:
         "memory": {"limit": 32 << 20, "swap": 64 << 20}, "pids": {"limit": 9}}
     with pytest.raises(FailedPrecondition, match="^pids limit: cgroups are not delegated"):
         spec.update_resources(CgroupInfo(mode="hybrid"), pids_limit=9)
+
+
+def test_keep_id_maps_give_the_container_a_user_namespace_of_its_own(rootfs: str) -> None:
+    uids = [(0, 1, 1000), (1000, 0, 1), (1001, 1001, 64536)]
+    config = make(rootfs, uid_mappings=uids, gid_mappings=uids)
+    linux = config["linux"]
+    assert linux["namespaces"][-1] == {"type": "user"}
+    assert linux["uidMappings"] == [{"containerID": 0, "hostID": 1, "size": 1000},
+                                    {"containerID": 1000, "hostID": 0, "size": 1},
+                                    {"containerID": 1001, "hostID": 1001, "size": 64536}]
+    assert linux["gidMappings"] == linux["uidMappings"]
+    assert {"type": "user"} not in make(rootfs)["linux"]["namespaces"]  # the default: ours

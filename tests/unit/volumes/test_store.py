@@ -18,11 +18,11 @@ def store(tmp_path) -> VolumeStore:
 
 
 def test_create_has_docker_shape_and_data_dir(store: VolumeStore) -> None:
-    volume = store.create("data", labels={"a": "1"}, options={"o": "size=1m"})
+    volume = store.create("data", labels={"a": "1"}, options={"type": "tmpfs", "device": "tmpfs", "o": "size=1m"})
     doc = volume.to_json()
     assert set(doc) == {"Name", "Driver", "Mountpoint", "CreatedAt", "Labels", "Scope", "Options"}
     assert doc["Name"] == "data" and doc["Driver"] == "local" and doc["Scope"] == "local"
-    assert doc["Labels"] == {"a": "1"} and doc["Options"] == {"o": "size=1m"}
+    assert doc["Labels"] == {"a": "1"} and doc["Options"] == {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}
     assert doc["Mountpoint"] == os.path.join(store.root, "data", "_data")
     assert os.path.isdir(doc["Mountpoint"])
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", doc["CreatedAt"])
@@ -125,7 +125,7 @@ def test_prune_label_filter(store: VolumeStore) -> None:
 def test_prune_skips_volumes_with_options_even_with_all(store: VolumeStore) -> None:
     # moby's Prune: a volume with mount options holds no local data to reclaim
     store.create("opts", options={"type": "tmpfs", "device": "tmpfs"})
-    store.create(options={"o": "size=1m"}, anonymous=True)
+    store.create(options={"type": "tmpfs", "o": "size=1m"}, anonymous=True)
     store.create("plain")
     deleted, _ = store.prune(lambda _n: False, {"all": ["true"]})
     assert deleted == ["plain"]

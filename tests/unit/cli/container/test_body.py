@@ -27,7 +27,8 @@ def test_defaults_match_docker_cli():
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False,
             "LogConfig": {"Type": "", "Config": {}}, "Mounts": None, "PublishAllPorts": False,
             "Privileged": False, "ReadonlyRootfs": False, "CapAdd": None, "CapDrop": None, "Dns": [],
-            "ExtraHosts": None, "SecurityOpt": None, "Tmpfs": None},
+            "ExtraHosts": None, "SecurityOpt": None, "Tmpfs": None, "PidMode": "", "IpcMode": "",
+            "Devices": [], "DeviceCgroupRules": None},
         "NetworkingConfig": {"EndpointsConfig": {}},
     }
 
@@ -70,6 +71,31 @@ def test_every_flag_lands_in_its_field():
     assert (host["Memory"], host["NanoCpus"], host["PidsLimit"], host["ShmSize"]) == (64 << 20, 500000000, 100, 1 << 20)
     assert b["NetworkingConfig"] == {"EndpointsConfig": {"mynet": {"Aliases": ["db"]}}}
     json.dumps(b)
+
+
+def test_namespace_and_device_flags_as_the_docker_cli_sends_them():
+    b = body(pid="host", ipc="container:db", network="container:db",
+             device=("/dev/fuse", "/dev/null:/dev/n", "/dev/zero:r", "/dev/full:/dev/f:rw", "vendor.com/gpu=0"),
+             device_cgroup_rule=("c 10:229 rwm",))
+    host = b["HostConfig"]
+    assert (host["PidMode"], host["IpcMode"], host["NetworkMode"]) == ("host", "container:db", "container:db")
+    assert host["Devices"] == [
+        {"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"},
+        {"PathOnHost": "/dev/null", "PathInContainer": "/dev/n", "CgroupPermissions": "rwm"},
+        {"PathOnHost": "/dev/zero", "PathInContainer": "/dev/zero", "CgroupPermissions": "r"},
+        {"PathOnHost": "/dev/full", "PathInContainer": "/dev/f", "CgroupPermissions": "rw"},
+        {"PathOnHost": "vendor.com/gpu=0", "PathInContainer": "", "CgroupPermissions": ""}]
+    assert host["DeviceCgroupRules"] == ["c 10:229 rwm"]
+    assert b["NetworkingConfig"] == {"EndpointsConfig": {}}  # no endpoint: the other container's network
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("/dev/a:/b:/c:rw", "invalid device specification"), ("/dev/a:/b:rwx", "invalid device mode: rwx"),
+    ("/dev/a:b", "must be absolute"), (":/b", "invalid device specification"),
+])
+def test_a_bad_device_is_refused_by_the_cli(spec, message):
+    with pytest.raises(InvalidArgument, match=message):
+        body(device=(spec,))
 
 
 def test_conflicts():

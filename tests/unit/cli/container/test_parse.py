@@ -87,3 +87,24 @@ def test_small_parsers():
                       (parse.parse_cpus, "x"), (parse.parse_bytes, "lots")):
         with pytest.raises(InvalidArgument):
             call(arg)
+
+
+@pytest.mark.parametrize("spec", ["web", "web:ro", "web:rw", "web:z"])
+def test_volumes_from_is_sent_as_given(spec: str) -> None:
+    assert parse.parse_volumes_from(spec) == spec
+
+
+@pytest.mark.parametrize("spec", ["", ":ro", "web:rx", "web:ro,bad"])
+def test_volumes_from_refuses_a_bad_mode(spec: str) -> None:
+    with pytest.raises(InvalidArgument, match="invalid volumes-from"):
+        parse.parse_volumes_from(spec)
+
+
+@pytest.mark.parametrize("spec", ["", "keep-id", "keep-id:uid=1000,gid=1000", "host"])
+def test_userns_modes(spec: str) -> None:
+    assert parse.parse_userns(spec) == spec
+
+
+def test_userns_refuses_other_modes() -> None:
+    with pytest.raises(InvalidArgument, match="invalid userns: 'auto'"):
+        parse.parse_userns("auto")

@@ -30,10 +30,11 @@ def test_plain_progress_skips_byte_counters() -> None:
 
 def test_tty_progress_rewrites_layer_lines() -> None:
     out = io.StringIO()
-    show_progress(PULL, out, tty=True)
+    show_progress(PULL, out, tty=True, columns=80)
     text = out.getvalue()
     # aaa is two lines above the cursor when bbb has been printed after it.
-    assert "\x1b[2A\x1b[2K\raaa: Downloading [==>  ] 5B/10B\n\x1b[1B" in text
+    bar = "[" + "=" * 23 + ">" + " " * 23 + "]       5B/10B"
+    assert f"\x1b[2A\x1b[2K\raaa: Downloading {bar}\n\x1b[1B" in text
     assert text.endswith("Digest: sha256:x\n")
 
 

@@ -62,3 +62,13 @@ def test_fuse_driver_runs_the_helper(tmp_path, fp) -> None:
     driver.remove("c1")
     assert not os.path.exists(base)
     driver.remove("c1")
+
+
+def test_fuse_overlayfs_shows_shifted_ids_of_a_keep_id_rootfs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    layout = driver.RootfsLayout(str(tmp_path / "rootfs"))
+    assert fuse_overlayfs.idmap_options(layout) == ""
+    driver.write_idmap(layout, [(0, 1, 1000), (1000, 0, 1)], [(0, 1, 10), (10, 0, 1)])
+    options = fuse_overlayfs.idmap_options(layout)
+    assert options == ",uidmapping=0:1:1000:1000:0:1,gidmapping=0:1:10:10:0:1"  # fuse-overlayfs joins with ':'
+    argv = fuse_overlayfs.fuse_overlayfs_argv(["/a"], "/u", "/w", "/m", options)
+    assert argv[2] == "lowerdir=/a,upperdir=/u,workdir=/w,uidmapping=0:1:1000:1000:0:1,gidmapping=0:1:10:10:0:1"
