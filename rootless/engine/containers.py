@@ -545,16 +545,20 @@ class Containers(ContainerReads):
     def _restart_later(self, container: Container) -> None:
         count = container.restart_count
         time.sleep(lifecycle.restart_delay(count))
-        if self._closing or container.id in self._manually_stopped or container.status != "restarting":
-            return
-        if not self.exists(container.id):
-            return
-        container.restart_count = count + 1
-        try:
-            self.start(container)
-            self.publish(container, "restart")
-        except RootlessError as exc:
-            logger.warning("restart of %s failed: %s", container.name, exc)
+        # Checked and started under the start lock: a stop that cancels the restart (_cancel_restart)
+        # then comes before the check or after the start, never between (start forgets the stop).
+        with self._start_lock:
+            if self._closing or container.id in self._manually_stopped or container.status != "restarting":
+                return
+            if not self.exists(container.id):
+                return
+            container.restart_count = count + 1
+            try:
+                self.start(container)
+            except RootlessError as exc:
+                logger.warning("restart of %s failed: %s", container.name, exc)
+                return
+        self.publish(container, "restart")
 
     # -- stop / kill / restart --------------------------------------------------
     def kill(self, container: Container, signal_value: str) -> None:
@@ -571,9 +575,11 @@ class Containers(ContainerReads):
     def _signal(self, container: Container, sig: int) -> None:
         try:
             self.runtime.signal(container.id, sig)
+        except NotFound as exc:  # crun has no such process: it exited an instant ago (its exit is on the way)
+            logger.debug("kill %s: %s", container.id, exc)
         except ToolError as exc:
-            # It may have exited between our check and the signal.
-            if container.running and self.runtime.is_alive(container.id):
+            # It may have exited between our check and the signal (crun: "open pidfd: No such process").
+            if container.running and self.runtime.is_alive(container.id) and "No such process" not in str(exc):
                 raise
             logger.debug("kill %s: %s", container.id, exc)
 
@@ -598,7 +604,7 @@ class Containers(ContainerReads):
 
     def _cancel_restart(self, container: Container) -> bool:
         """Stop a container waiting for its policy's restart: it stays exited (docker stop/rm)."""
-        with self._lock:
+        with self._start_lock, self._lock:  # not while its policy's start runs (_restart_later)
             if container.status != "restarting":
                 return False
             self._manually_stopped.add(container.id)
