@@ -45,7 +45,7 @@ step rootless rm -f demo-web
 rootless rm -f demo-web
 step "DOCKER_HOST=unix://<socket> docker run --rm demo/web:1 echo 'the real docker CLI works too'"
 if command -v docker >/dev/null 2>&1; then
-    DOCKER_HOST="unix://$(rootless info --format json | sed -n 's/.*"Socket": "\([^"]*\)".*/\1/p')" \
+    DOCKER_HOST="unix://$(rootless info --format '{{.Socket}}')" \
         docker run --rm demo/web:1 echo 'the real docker CLI works too'
 else
     echo "(docker CLI not installed; skipped)"

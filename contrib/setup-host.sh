@@ -78,6 +78,8 @@ site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("pureli
 for pkg in rootless click dnslib requests urllib3 idna charset_normalizer certifi tomli; do
     if [ -d "$site/$pkg" ]; then "$VENV/bin/python" -m compileall -q -j 0 "$site/$pkg" >/dev/null; fi
 done
+# What the systemd units' Documentation= points at (contrib/systemd).
+install -m 0644 "$SRC/README.md" /opt/rootless/README.md
 ln -sf "$VENV/bin/rootless" /usr/local/bin/rootless
 ln -sf "$VENV/bin/rootlessd" /usr/local/bin/rootlessd
 chmod -R a+rX /opt/rootless

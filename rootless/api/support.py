@@ -146,7 +146,9 @@ def _health_duration(value: int) -> bool:
 
 
 def _one_ipam(configs: Optional[Sequence[types.IPAMConfig]]) -> bool:
-    return len(configs or []) <= 1
+    """At most one IPv4 and one IPv6 entry (a colon in the subnet or gateway: IPv6)."""
+    families = [":" in (c.Subnet or c.Gateway) for c in configs or []]
+    return families.count(True) <= 1 and families.count(False) <= 1
 
 
 def _local_driver(driver: Optional[types.Driver]) -> bool:
@@ -158,8 +160,6 @@ NO_CGROUP_DEVICES = "device access rules need the devices cgroup, which rootless
 WINDOWS = "a Windows-only option"
 OUTPUT = "an inspect output field; dockerd ignores it in requests too"
 ONE_RUNTIME = "rootless runs the containers with the one OCI runtime it is configured with (crun)"
-NO_PROPAGATION = ("only private propagation is supported by rootless: the engine's mount namespace is private, "
-                  "so a bind has no host mounts to share or follow")
 NO_COMMIT = "used only by docker commit, which rootless does not have"
 
 CONFIG: Dict[str, Support] = {
@@ -172,7 +172,8 @@ CONFIG: Dict[str, Support] = {
     "ArgsEscaped": Support(IGNORED, WINDOWS), "Image": applied(), "Volumes": applied("anonymous volumes"),
     "WorkingDir": applied(), "Entrypoint": applied(),
     "NetworkDisabled": applied("the container gets network mode none"),
-    "MacAddress": refused("slirp4netns gives every container the same MAC address"),
+    "MacAddress": applied("the MAC of the NetworkMode endpoint's veth (API < 1.44); refused on host, "
+                          "none (engine/endpoints.py check_networks)"),
     "OnBuild": refused(NO_COMMIT), "Labels": applied(), "StopSignal": applied(), "StopTimeout": applied(),
     "Shell": refused(NO_COMMIT),
 }
@@ -198,7 +199,8 @@ HOST_CONFIG: Dict[str, Support] = {
                        _namespace_mode("", "private", "shareable", "none", "host"),
                        "invalid IPC mode: expected private, shareable, none, host or container:<name|id>"),
     "Cgroup": refused("sharing another container's cgroup is " + YET),
-    "Links": refused("legacy links are " + YET + "; use a network, where containers find each other by name"),
+    "Links": applied("legacy links (engine/links.py): hosts entries and, on the default bridge, <ALIAS>_* "
+                     "variables"),
     "OomScoreAdj": applied(), "PidMode": applied(
         "host (no pid namespace, the host's /proc bound) or container:<name|id>", _namespace_mode("", "host"),
         "invalid PID mode: expected host or container:<name|id>"),
@@ -255,10 +257,12 @@ HOST_CONFIG: Dict[str, Support] = {
 }
 
 ENDPOINT: Dict[str, Support] = {
-    "IPAMConfig": applied("IPv4Address: the endpoint address in the network record (README: networks are records)"),
-    "Links": refused("legacy links are " + YET), "Aliases": applied("names on the network"),
-    "MacAddress": refused("slirp4netns gives every container the same MAC address"),
-    "DriverOpts": refused("the bridge driver of rootless has no endpoint options"),
+    "IPAMConfig": applied("IPv4Address/IPv6Address: the endpoint's addresses on its veth"),
+    "Links": applied("the alias in the linking container's /etc/hosts (engine/links.py)"),
+    "Aliases": applied("names on the network"),
+    "MacAddress": applied("set on the endpoint's veth (the default bridge's too); refused on host, none (endpoints.check_networks)"),
+    "DriverOpts": applied("recorded and shown, as dockerd's bridge driver does; com.docker.network.endpoint.ifname "
+                          "names the interface, ...sysctls is refused (engine/endpoints.py)"),
     "GwPriority": refused("a container has one gateway, its slirp4netns one"),
     "NetworkID": Support(IGNORED, OUTPUT), "EndpointID": Support(IGNORED, OUTPUT),
     "Gateway": Support(IGNORED, OUTPUT), "IPAddress": Support(IGNORED, OUTPUT),
@@ -305,7 +309,10 @@ MOUNT: Dict[str, Support] = {
     "ImageOptions": refused("image mounts are " + YET), "ClusterOptions": refused("cluster mounts need swarm mode"),
 }
 BIND_OPTIONS: Dict[str, Support] = {
-    "Propagation": applied("a bind mount option", one_of("", "private", "rprivate"), NO_PROPAGATION),
+    "Propagation": applied("a bind mount option; shared/slave need the source's mount in the engine's namespace "
+                           "to be shared (or slave), checked at start as moby does (engine/mount_sources.py)",
+                           one_of("", "private", "rprivate", "shared", "rshared", "slave", "rslave"),
+                           "invalid propagation mode"),
     "NonRecursive": applied("bind instead of rbind"),
     "CreateMountpoint": refused("creating a missing bind source is " + YET),
     "ReadOnlyNonRecursive": refused("choosing how read-only applies to submounts is " + YET),
@@ -314,7 +321,7 @@ BIND_OPTIONS: Dict[str, Support] = {
 VOLUME_OPTIONS: Dict[str, Support] = {
     "NoCopy": applied("a new volume is not filled from the image's directory (volumes/copyup.py)"),
     "Labels": applied("labels of the volume when this creates it"),
-    "Subpath": refused("mounting a volume's subpath is " + YET),
+    "Subpath": applied("the volume's directory, opened confined and pinned for crun (engine/mount_sources.py)"),
     "DriverConfig": refused("driver options in a mount are not supported; make the volume first with "
                             "volume create --opt (tmpfs and bind volumes)", ok=_local_driver),
 }
@@ -328,7 +335,7 @@ NETWORK_CREATE: Dict[str, Support] = {
     "Driver": applied("bridge; others are refused"),
     "Scope": refused("rootless networks are local", also=("local",)),
     "EnableIPv4": applied("networks are IPv4", lambda v: v is None or v is True, "every network has IPv4"),
-    "EnableIPv6": refused("IPv6 networks are " + YET),
+    "EnableIPv6": applied("an IPv6 subnet on the bridge and an address on each veth (no IPv6 uplink)"),
     "IPAM": applied(), "Internal": applied("no uplink: its containers reach only each other"),
     "Attachable": applied("every rootless network is attachable"),
     "Ingress": refused("ingress networks need swarm mode"),
@@ -339,7 +346,8 @@ NETWORK_CREATE: Dict[str, Support] = {
 IPAM: Dict[str, Support] = {
     "Driver": refused("only the default IPAM driver exists", also=("default",)),
     "Options": refused("the default IPAM driver has no options"),
-    "Config": applied("one IPv4 subnet per network", _one_ipam, "a network has one IPv4 subnet in rootless"),
+    "Config": applied("one IPv4 and one IPv6 subnet per network", _one_ipam,
+                      "a network has one IPv4 and one IPv6 subnet in rootless"),
 }
 IPAM_CONFIG: Dict[str, Support] = {
     "Subnet": applied(), "Gateway": applied(), "IPRange": refused("IP ranges are " + YET),
@@ -372,7 +380,7 @@ TABLE: Dict[Type[types.WireStruct], Dict[str, Support]] = {
     types.TmpfsOptions: TMPFS_OPTIONS, types.Empty: {},
     types.NetworkingConfig: {"EndpointsConfig": applied("see check_endpoints")},
     types.EndpointSettings: ENDPOINT,
-    types.EndpointIPAMConfig: {"IPv4Address": applied(), "IPv6Address": refused("IPv6 networks are " + YET),
+    types.EndpointIPAMConfig: {"IPv4Address": applied(), "IPv6Address": applied("--ip6 on an IPv6 network"),
                                "LinkLocalIPs": refused("link-local addresses are " + YET)},
     types.ExecCreate: {
         "User": applied(), "Privileged": applied(), "Tty": applied(), "ConsoleSize": applied(),
@@ -425,16 +433,17 @@ def _descend(value: Any, where: str) -> None:
 
 
 def check_endpoints(create: types.ContainerCreate) -> None:
-    """Only the endpoint of NetworkMode is applied at create; dockerd would connect every listed network."""
+    """The endpoint of NetworkMode and (API 1.44) more user networks are applied at create;
+    a second built-in network (bridge, host, none) beside NetworkMode is not."""
     mode = (create.HostConfig.NetworkMode if create.HostConfig else "") or "default"
     wanted = {mode} | ({"default", "bridge"} if mode in ("default", "bridge") else set())
     endpoints = create.NetworkingConfig.EndpointsConfig if create.NetworkingConfig else None
     for name in endpoints or {}:
-        if name not in wanted:
+        if name not in wanted and name in ("bridge", "default", "host", "none"):
             raise InvalidArgument(
-                f"invalid argument: NetworkingConfig.EndpointsConfig[{json.dumps(name)}]: connecting a second "
-                "network at create is " + YET,
-                hint="create the container on one network, then `docker network connect` the others")
+                f"invalid argument: NetworkingConfig.EndpointsConfig[{json.dumps(name)}]: connecting the built-in "
+                f"{name} network beside {mode} is " + YET,
+                hint="create the container on that network, or on user networks only")
 
 
 def decode_request(cls: Type[S], body: Any) -> S:

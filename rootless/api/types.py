@@ -16,6 +16,7 @@ stdlib and rootless.errors here: the client may share these types.
 """
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Annotated, Dict, FrozenSet, List, Mapping, Optional
@@ -58,7 +59,7 @@ MAX_LABELS = 1024
 MAX_LABEL_KEY = 1024
 MAX_LABELS_SIZE = 256 * 1024
 VOLUME_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
-NETWORK_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+NETWORK_NAME_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _PORT_RE = re.compile(r"([0-9]{1,5})(?:/(tcp|udp|sctp))?")
 _HOST_PORT_RE = re.compile(r"([0-9]{1,5})(?:-([0-9]{1,5}))?")
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
@@ -118,12 +119,22 @@ def check_volume_name(name: str, path: str = "Name") -> None:
 
 
 def check_network_name(name: str) -> None:
-    if not name:
-        raise InvalidArgument("network name is required")
-    if len(name) > MAX_NAME or not NETWORK_NAME_RE.fullmatch(name):
-        raise InvalidArgument(f"create network: invalid name {short(name)!r}",
-                              hint=f"use up to {MAX_NAME} letters, digits, '_', '.' and '-', "
-                                   "starting with a letter or digit")
+    """moby 28 takes any network name that is not blank ("my net", "a/b", "ü"): libnetwork
+    NewNetwork's only check. Control characters are refused too: they would corrupt
+    `network ls` tables and log lines."""
+    if not name.strip():
+        raise InvalidArgument("invalid name: name is empty")
+    if NETWORK_NAME_CONTROL_RE.search(name):
+        raise InvalidArgument(f"create network: invalid name {short(name)!r}: control characters are not allowed")
+
+
+def check_subpath(subpath: str, bad: str, anonymous: bool) -> None:
+    """moby's create-time rules for VolumeOptions.Subpath (volume/mounts/linux_parser.go)."""
+    if anonymous:
+        raise InvalidArgument(bad + "must not set Subpath when using anonymous volumes")
+    normal = posixpath.normpath(subpath)  # Go's filepath.IsLocal: relative, and not climbing out once cleaned
+    if subpath.startswith("/") or normal == ".." or normal.startswith("../"):
+        raise InvalidArgument(bad + "subpath must be a relative path within the volume")
 
 
 def check_port_key(key: str, path: str) -> None:
@@ -390,6 +401,8 @@ class Mount(WireStruct):
             raise InvalidArgument(bad + "field Source must not be specified")
         if self.Type == "volume" and self.Source:
             check_volume_name(self.Source, at(path, "Source"))
+        if self.Type == "volume" and self.VolumeOptions is not None and self.VolumeOptions.Subpath:
+            check_subpath(self.VolumeOptions.Subpath, bad, anonymous=not self.Source)
         for name, owner in (("BindOptions", "bind"), ("VolumeOptions", "volume"), ("TmpfsOptions", "tmpfs")):
             if getattr(self, name) is not None and self.Type != owner:  # else they would be ignored
                 raise InvalidArgument(bad + f"field {name} must not be specified")

@@ -114,6 +114,7 @@ TOP_COMMANDS: Dict[str, str] = {
     "version": "system.version:version",
     "doctor": "system.doctor:doctor",
     "unshare": "system.unshare:unshare",
+    "completion": "system.completion:completion",
     "login": "image.login:login",
     "logout": "image.login:logout",
     "inspect": "container.inspect:inspect",  # docker's untyped inspect: containers, then images, ...

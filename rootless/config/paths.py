@@ -127,6 +127,12 @@ def tls_dir(env: Optional[Mapping[str, str]] = None) -> str:
     return os.path.join(config_home, "rootless", "tls")
 
 
+def cache_dir(env: Optional[Mapping[str, str]] = None) -> str:
+    """$XDG_CACHE_HOME/rootless: what the CLI may recompute at will (the build id, util/build.py)."""
+    env = os.environ if env is None else env
+    return os.path.join(env.get("XDG_CACHE_HOME") or os.path.join(_home(env), ".cache"), "rootless")
+
+
 def docker_config_dir(env: Optional[Mapping[str, str]] = None) -> str:
     """$DOCKER_CONFIG or ~/.docker: config.json, contexts/, and the client's default TLS files."""
     env = os.environ if env is None else env
@@ -264,6 +270,12 @@ class Paths:
     @property
     def monitors(self) -> str:
         return os.path.join(self.run, "monitors")
+
+    # Volume subpaths pinned for crun during a start (engine/mount_sources.py); never under a
+    # directory that is removed recursively, since a stage is a bind mount into a volume.
+    @property
+    def subpath_stage(self) -> str:
+        return os.path.join(self.run, "subpaths")
 
     # Compiled seccomp filters by profile + crun + libseccomp + kernel (runtime/seccomp_cache.py);
     # in the runtime dir, so a reboot (new kernel) empties it.

@@ -6,7 +6,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from rootless.config.paths import config_file, tls_dir
 from rootless.errors import InvalidArgument
@@ -91,6 +91,10 @@ class Settings:
     tls_key: str = ""
     insecure_tcp: bool = False
     source: str = ""
+    # sha256 of the file as loaded: `info` compares it with the file now (issue 11).
+    source_digest: str = ""
+    # Unknown keys, each with the nearest valid one: warned about, never a stop (issue 11).
+    warnings: Tuple[str, ...] = ()
 
     def tls_files(self, env: Optional[Mapping[str, str]] = None) -> "tuple[str, str, str]":
         """(CA, certificate, key) for the daemon's TLS listeners, defaults filled in."""
@@ -112,6 +116,33 @@ _ENV_KEYS = {
     "ROOTLESS_STORAGE_RESERVE": "storage_reserve",
 }
 _FLOAT_KEYS = ("idle_timeout", "pull_stall_timeout")
+
+
+_TOP_KEYS = ("storage_root", "runtime", "storage_driver", "network_backend", "log_level", "storage_reserve",
+             "idle_timeout", "pull_stall_timeout", "hosts", "insecure_tcp", "tls", "api", "registries")
+_REGISTRY_KEYS = ("default", "insecure", "mirrors")
+
+
+def nearest(key: str, valid: Iterable[str]) -> str:
+    """' (did you mean `x`?)' for the closest valid key, or '' when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def unknown_keys(data: Mapping[str, Any]) -> Tuple[str, ...]:
+    """Keys config.toml may not have, as warnings naming the nearest valid key.
+
+    Warned about rather than refused, as podman does for containers.conf: a file
+    written for a newer version must not stop an older one from starting.
+    """
+    found = [f"config: unknown key {key!r}{nearest(key, _TOP_KEYS)}" for key in data if key not in _TOP_KEYS]
+    registries = data.get("registries")
+    if isinstance(registries, dict):
+        found += [f"config: [registries]: unknown key {key!r}{nearest(key, _REGISTRY_KEYS)}"
+                  for key in registries if key not in _REGISTRY_KEYS]
+    return tuple(found)
 
 
 def _from_toml(data: Mapping[str, Any]) -> Dict[str, Any]:
@@ -157,7 +188,8 @@ def _remote_from_toml(data: Mapping[str, Any]) -> Dict[str, Any]:
         raise InvalidArgument("config: [tls] must be a table")
     for key, value in table.items():
         if key not in _TLS_KEYS:
-            raise InvalidArgument(f"config: [tls]: unknown key {key!r}", hint=f"use one of: {', '.join(_TLS_KEYS)}")
+            raise InvalidArgument(f"config: [tls]: unknown key {key!r}{nearest(key, _TLS_KEYS)}",
+                                  hint=f"use one of: {', '.join(_TLS_KEYS)}")
         if key == "verify":
             values["tls_verify"] = _boolean("[tls] verify", value)
         elif not isinstance(value, str) or not value:
@@ -182,7 +214,8 @@ def _api_from_toml(table: Any) -> Dict[str, Any]:
         raise InvalidArgument("config: [api] must be a table")
     for key in table:
         if key not in _API_KEYS:
-            raise InvalidArgument(f"config: [api]: unknown key {key!r}", hint=f"use one of: {', '.join(_API_KEYS)}")
+            raise InvalidArgument(f"config: [api]: unknown key {key!r}{nearest(key, _API_KEYS)}",
+                                  hint=f"use one of: {', '.join(_API_KEYS)}")
     return {f"api_{key}": _api_number(f"[api] {key}", key, value) for key, value in table.items()}
 
 
@@ -235,6 +268,26 @@ def _validate(settings: Settings) -> Settings:
     return settings
 
 
+def file_digest(raw: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _from_file(path: str, raw: bytes) -> Dict[str, Any]:
+    toml = _toml_module()
+    try:
+        data = toml.loads(raw.decode("utf-8"))
+    except (toml.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(f"config: {path}: {exc}",
+                              hint="fix the file, or move it away to use the defaults") from exc
+    try:
+        values = _from_toml(data)
+    except InvalidArgument as exc:  # name the file: the message alone does not say which
+        raise InvalidArgument(f"{exc.message} (in {path})", hint=exc.hint) from exc
+    return {**values, "source": path, "source_digest": file_digest(raw), "warnings": unknown_keys(data)}
+
+
 def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
     """Read the TOML file (if any), then apply environment overrides."""
     env = os.environ if environ is None else environ
@@ -246,12 +299,7 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
     except FileNotFoundError:
         raw = None
     if raw is not None:
-        toml = _toml_module()
-        try:
-            values = _from_toml(toml.loads(raw.decode("utf-8")))
-        except (toml.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidArgument(f"config: {path}: {exc}") from exc
-        values["source"] = path
+        values = _from_file(path, raw)
     for env_key, attr in _ENV_KEYS.items():
         if env.get(env_key):
             values[attr] = _seconds(attr, env[env_key]) if attr in _FLOAT_KEYS else env[env_key]

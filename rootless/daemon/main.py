@@ -19,6 +19,7 @@ import threading
 from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
 from rootless.config import Paths, Settings, load_settings
+from rootless.config import running
 from rootless.config.paths import RUN_DIR_HINT, check_run_dir, default_storage_root, host_uid
 from rootless.errors import FailedPrecondition, PermissionDenied, RootlessError
 from rootless.host import cgroups, placement, userns
@@ -52,12 +53,55 @@ def _lock_store(paths: Paths) -> fs.FileLock:
     try:
         lock.acquire(exclusive=True, blocking=False)
     except FailedPrecondition:
-        pid = (fs.read_json(paths.daemon_pidfile) or {}).get("pid", "?")
-        raise FailedPrecondition(
-            f"can't lock store: {paths.root}: resource busy",
-            hint=f"another rootlessd (pid {pid}) is running for this storage root",
-        ) from None
+        busy = FailedPrecondition(f"can't lock store: {paths.root}: resource busy", hint=_holder_hint(paths))
+        busy.store_busy = True  # type: ignore[attr-defined]  # main() exits with STORE_BUSY_EXIT
+        raise busy from None
     return lock
+
+
+def _holder_hint(paths: Paths) -> str:
+    """Who holds the store: its record next to the lock says where it listens (issue 11), which
+    may be another runtime dir than ours (another login style: `su -` vs ssh)."""
+    other = running.find_running(paths.root)
+    if other is not None:
+        return f"another {running.describe(other)}"
+    pid = (fs.read_json(paths.daemon_pidfile) or {}).get("pid", "?")
+    return f"another rootlessd (pid {pid}) is running for this storage root"
+
+
+def _lock_requested_root(paths: Paths, plan: "placement.StoragePlan") -> Optional[fs.FileLock]:
+    """The store lock, taken before any namespace work, so a second daemon (from a session with
+    another runtime dir) stops before it makes a pause process of its own (issue 11). Not on a
+    shared filesystem: there the store moves to node-local storage, locked once placed."""
+    if plan.shared:
+        return None
+    return _lock_store(paths)
+
+
+def _record_roots(paths: Paths) -> List[str]:
+    """The store's root and, when it moved off a shared filesystem (issue 15), the root asked
+    for, where a CLI of another session looks first (it knows only that one)."""
+    requested = (fs.read_json(paths.storage_placement) or {}).get("requested")
+    return [paths.root] + ([requested] if isinstance(requested, str) and requested != paths.root else [])
+
+
+def _write_record(paths: Paths) -> None:
+    record = running.record_for(os.getpid(), paths.socket, paths.run)
+    for root in _record_roots(paths):
+        with contextlib.suppress(OSError):
+            fs.atomic_write_json(running.record_path(root), record, 0o600)
+
+
+def _remove_record(paths: Paths) -> None:
+    """Only our own (pid and boot): a daemon that lost the lock race never wrote one, and on a
+    shared root another node's daemon may have written its own since."""
+    ours = running.record_for(os.getpid(), paths.socket, paths.run)
+    for root in _record_roots(paths):
+        path = running.record_path(root)
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            record = fs.read_json(path) or {}
+            if (record.get("pid"), record.get("boot_id")) == (ours["pid"], ours["boot_id"]):
+                os.unlink(path)
 
 
 def _check_listener(listener: socket.socket) -> None:
@@ -111,6 +155,34 @@ def _place_store(paths: Paths, settings: Settings, plan: "placement.StoragePlan"
     return dataclasses.replace(paths, root=chosen.root), dataclasses.replace(settings, storage_note=chosen.note)
 
 
+def _enter_locked(paths: Paths, settings: Settings
+                  ) -> Tuple[Paths, Settings, Tuple["cgroups.CgroupInfo", "userns.Mapping", fs.FileLock]]:
+    """Into the namespaces, the store placed and locked; the lock comes first where it can (issue 11)."""
+    plan = placement.plan_storage(paths.root, _is_explicit_root(paths.root), os.environ, host_uid())
+    early = _lock_requested_root(paths, plan)
+    try:
+        cgroup = cgroups.place(userns.running_pause(paths))  # v2+systemd: into a delegated scope first
+        mapping = userns.enter(paths, cgroup)
+        paths, settings, lock = _place_and_lock(paths, settings, plan, mapping, early)
+    except BaseException:
+        if early is not None:
+            early.release()
+        raise
+    return paths, settings, (cgroup, mapping, lock)
+
+
+def _place_and_lock(paths: Paths, settings: Settings, plan: "placement.StoragePlan", mapping: "userns.Mapping",
+                    early: Optional[fs.FileLock]) -> Tuple[Paths, Settings, fs.FileLock]:
+    """The store's real root and its lock: the early one when the store stayed where asked."""
+    requested = paths.root
+    paths, settings = _place_store(paths, settings, plan, mapping)
+    if early is not None and paths.root == requested:
+        return paths, settings, early
+    if early is not None:
+        early.release()
+    return paths, settings, _lock_store(paths)
+
+
 def _remove_stale_socket(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
@@ -150,13 +222,9 @@ def serve(paths: Paths, settings: Settings, remote: Optional["RemoteOptions"] = 
     remote = remote or remote_options(settings)
     plan_listeners(remote, paths.socket)  # a refused address stops us before any namespace work
     listener = _systemd_listener()
-    cgroup = cgroups.place(userns.running_pause(paths))  # v2+systemd: into a delegated scope first
-    plan = placement.plan_storage(paths.root, _is_explicit_root(paths.root), os.environ, host_uid())
-    mapping = userns.enter(paths, cgroup)
-    paths, settings = _place_store(paths, settings, plan, mapping)
-    _check_runtime(paths, listener)
-    lock = _lock_store(paths)
+    paths, settings, (cgroup, mapping, lock) = _enter_locked(paths, settings)
     try:
+        _check_runtime(paths, listener)
         host = HostSetup(
             mapping=mapping, cgroup=cgroup,
             storage_driver=storage.select_driver(settings.storage_driver, paths.tmp),
@@ -166,6 +234,7 @@ def serve(paths: Paths, settings: Settings, remote: Optional["RemoteOptions"] = 
         engine = Engine(paths, settings, host)
         server, extra = _open_servers(engine, paths, remote, listener)
         fs.atomic_write_json(paths.daemon_pidfile, {"pid": os.getpid(), "host_uid": os.environ.get("ROOTLESS_HOST_UID")}, 0o600)
+        _write_record(paths)
         _install_signal_handlers(server)
         logger.info("rootlessd listening on %s (storage %s, driver %s, cgroups %s)",
                     paths.socket, paths.root, host.storage_driver, cgroup.mode)
@@ -192,6 +261,7 @@ def _serve_then_close(settings: Settings, paths: Paths, engine: Any, servers: Tu
             _remove_stale_socket(paths.socket)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(paths.daemon_pidfile)
+        _remove_record(paths)
         logger.info("rootlessd stopped")
     return idle is not None and idle.fired.is_set()
 
@@ -283,12 +353,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         settings = load_settings()
         setup_logging(args.log_level or settings.log_level, args.log_file)
+        for warning in settings.warnings:
+            logger.warning("%s", warning)
         paths = Paths.from_env(args.root or settings.storage_root)
         serve(paths, settings, remote_from_args(settings, args))
     except RootlessError as exc:
         print(f"rootlessd: {exc.message}", file=sys.stderr)
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
-        sys.exit(1)
+        # A CLI that started us waits for the daemon that holds the store instead (cli/app.py).
+        sys.exit(running.STORE_BUSY_EXIT if getattr(exc, "store_busy", False) else 1)
     except KeyboardInterrupt:
         sys.exit(130)

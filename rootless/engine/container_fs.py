@@ -275,39 +275,3 @@ class Router:
             root = Root(tree)
             self.extractors[tree] = (root, confined_tar.Extractor(root, "", self.no_overwrite, self.owner))
         self.extractors[tree][1].extract(tar, routed)
-
-
-def processes_in(pid: int) -> List[int]:
-    """Every process in the pid namespace whose init is pid (seen from our side)."""
-    try:
-        target = os.readlink(f"/proc/{pid}/ns/pid")
-    except OSError:
-        return []
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.readlink(f"/proc/{entry}/ns/pid") == target:
-                    found.append(int(entry))
-            except OSError:
-                continue
-    return sorted(found)
-
-
-def top_rows(pids: List[int]) -> Dict[str, Any]:
-    """docker top's default ps -ef columns."""
-    rows = []
-    clock = os.sysconf("SC_CLK_TCK")
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-            uid = os.stat(f"/proc/{pid}").st_uid
-        except OSError:
-            continue
-        seconds = (int(fields[11]) + int(fields[12])) // clock
-        rows.append([str(uid), str(pid), fields[1], "0", "-", "?",
-                     f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}", cmd])
-    return {"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "Processes": rows}

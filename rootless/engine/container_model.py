@@ -128,6 +128,7 @@ class ApiMount:
     volume_labels: Tuple[Tuple[str, str], ...] = ()
     tmpfs_size: int = 0
     tmpfs_mode: int = 0
+    subpath: str = ""  # VolumeOptions.Subpath: a directory inside the volume (engine/mount_sources.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,6 +196,15 @@ class Endpoint:
     ip_address: str
     prefix_len: int
     aliases: Optional[List[str]]  # None as docker shows no aliases
+    # The rest of docker's EndpointSettings, as recorded (engine/endpoints.py settings_of).
+    ipam_config: Optional[Dict[str, Any]] = None
+    links: Optional[List[str]] = None
+    mac_address: str = ""
+    configured_mac: str = ""
+    driver_opts: Optional[Dict[str, str]] = None
+    ipv6_gateway: str = ""
+    ipv6_address: str = ""
+    ipv6_prefix_len: int = 0
 
 
 LIMIT_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuQuota", "CpuPeriod", "CpuShares", "PidsLimit",
@@ -209,7 +219,8 @@ def _api_mount(spec: Dict[str, Any]) -> ApiMount:
                     bool(spec.get("ReadOnly")), str(bind_options.get("Propagation") or ""),
                     bool(bind_options.get("NonRecursive")),
                     tuple(sorted((str(k), str(v)) for k, v in labels.items())),
-                    int(tmpfs_options.get("SizeBytes") or 0), int(tmpfs_options.get("Mode") or 0))
+                    int(tmpfs_options.get("SizeBytes") or 0), int(tmpfs_options.get("Mode") or 0),
+                    str((spec.get("VolumeOptions") or {}).get("Subpath") or ""))
 
 
 def _strings(value: Any) -> List[str]:
@@ -411,6 +422,11 @@ class Container:
 
     # -- what the spec is built from (engine/container_spec.py reads only these) --
     @property
+    def mac_address(self) -> str:
+        """Config.MacAddress: API < 1.44's --mac-address, for the NetworkMode endpoint."""
+        return str(self.config.get("MacAddress") or "")
+
+    @property
     def hostname(self) -> str:
         return str(self.config.get("Hostname") or self.id[:12])
 
@@ -457,6 +473,11 @@ class Container:
         return [PortBinding(str(port), str((entry or {}).get("HostIp") or ""), str((entry or {}).get("HostPort") or ""))
                 for port, entries in sorted(bindings.items())
                 for entry in entries or [{"HostIp": "", "HostPort": ""}]]
+
+    @property
+    def links(self) -> List[str]:
+        """HostConfig.Links: legacy links, "/child:/parent/alias" once recorded (engine/links.py)."""
+        return _strings(self.host_config.get("Links"))
 
     @property
     def extra_hosts(self) -> List[str]:
@@ -570,7 +591,13 @@ class Container:
         """attachments(), typed."""
         return {name: Endpoint(str(e.get("NetworkID") or ""), str(e.get("EndpointID") or ""),
                                str(e.get("Gateway") or ""), str(e.get("IPAddress") or ""),
-                               int(e.get("IPPrefixLen") or 0), _optional_strings(e.get("Aliases")))
+                               int(e.get("IPPrefixLen") or 0), _optional_strings(e.get("Aliases")),
+                               dict(e["IPAMConfig"]) if e.get("IPAMConfig") else None,
+                               _optional_strings(e.get("Links")), str(e.get("MacAddress") or ""),
+                               str(e.get("ConfiguredMacAddress") or ""),
+                               {str(k): str(v) for k, v in e["DriverOpts"].items()} if e.get("DriverOpts") else None,
+                               str(e.get("IPv6Gateway") or ""), str(e.get("GlobalIPv6Address") or ""),
+                               int(e.get("GlobalIPv6PrefixLen") or 0))
                 for name, e in self.attachments().items()}
 
     def set_attachment(self, network: str, endpoint: Dict[str, Any]) -> None:

@@ -25,10 +25,10 @@ import os
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from rootless.engine import container_spec
+from rootless.engine import container_spec, endpoints
 from rootless.engine.container_model import Container
 from rootless.errors import RootlessError
-from rootless.networks.store import BRIDGE, Endpoint, Network, NetworkStore
+from rootless.networks.store import BRIDGE, Network, NetworkStore
 from rootless.runtime.network import rootless_netns
 from rootless.runtime.network.host import BridgeSpec, EndpointSpec, NetworkHost, Published
 from rootless.runtime.network.slirp import PortMapping
@@ -105,7 +105,7 @@ class ContainerNetworks:
             if not network.subnet or network.name not in attached:
                 continue
             network, endpoint = self.store.assign_address(network.network_id, container.id)
-            container.set_attachment(network.name, {**attached[network.name], **_addressed(network, endpoint)})
+            container.set_attachment(network.name, {**attached[network.name], **endpoints.settings_of(network, endpoint)})
 
     def release_addresses(self, container: Container) -> None:
         """After the container stopped: its addresses go back to the pools (--ip ones stay)."""
@@ -118,7 +118,8 @@ class ContainerNetworks:
                 logger.debug("container %s: release address on %s: %s", container.name, name, exc)
                 released = True
             if released:
-                container.set_attachment(name, {**settings, "IPAddress": "", "IPPrefixLen": 0})
+                mac = settings.get("ConfiguredMacAddress") or ""  # one derived from the address goes with it
+                container.set_attachment(name, {**settings, "IPAddress": "", "IPPrefixLen": 0, "MacAddress": mac})
 
     def host_gateway(self) -> str:
         """The address the shared namespace maps to the host's loopback (--add-host x:host-gateway)."""
@@ -178,16 +179,18 @@ class ContainerNetworks:
         """A veth on the network's bridge with the endpoint's address; recorded in the container."""
         endpoint = network.endpoints[container.id]
         wired = self.wired(container)
-        interface = _free_interface([str(e["interface"]) for e in wired.values()])
+        interface = endpoints.interface_of(endpoint, _free_interface([str(e["interface"]) for e in wired.values()]))
         host = self.host()
-        host.create_bridge(BridgeSpec(network.network_id, network.subnet, network.gateway, network.internal))
+        host.create_bridge(BridgeSpec(network.network_id, network.subnet, network.gateway, network.internal,
+                                      network.subnet6, network.gateway6))
         # docker's default bridge has no name resolution between containers: no names in its DNS
         names = () if network.name == BRIDGE else (container.name, *endpoint.aliases, container.id[:12])
         primary = network.name == primary_network(container)
         loopback = container_spec.wants_host_loopback(container)
         host.attach(netns_of(pid), EndpointSpec(
-            network.network_id, container.id, endpoint.ipv4, interface, names=tuple(dict.fromkeys(names)),
-            default_route=primary and not network.internal, host_loopback=loopback))
+            network.network_id, container.id, endpoint.ipv4, interface, mac=endpoint.mac_address,
+            names=tuple(dict.fromkeys(names)), default_route=primary and not network.internal,
+            host_loopback=loopback, ipv6=f"{endpoint.ipv6}/{endpoint.prefixlen6}" if endpoint.ipv6 else None))
         wired[network.network_id] = {"interface": interface, "ipv4": endpoint.ipv4, "loopback": loopback}
         self._set_internal(container, WIRED_KEY, wired)
 
@@ -215,12 +218,6 @@ class ContainerNetworks:
             if self._host is None and not os.path.exists(os.path.join(self.state_dir, "netns")):
                 return
             self.host().remove_bridge(network_id)
-
-
-def _addressed(network: Network, endpoint: Endpoint) -> Dict[str, Any]:
-    """The address keys of a recorded EndpointSettings (engine/containers.py endpoint_settings)."""
-    return {"NetworkID": network.network_id, "EndpointID": endpoint.endpoint_id, "Gateway": network.gateway,
-            "IPAddress": endpoint.ipv4, "IPPrefixLen": endpoint.prefixlen}
 
 
 def _free_interface(taken: Sequence[str]) -> str:

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterator, List, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Protocol, Tuple
 
-from rootless.engine import container_fs
+from rootless.engine import container_fs, container_top, endpoints
 from rootless.engine.container_io import log_chunks
 from rootless.engine.container_model import Container
 from rootless.engine.container_runtime import ContainerHost, ContainerRuntime
@@ -31,6 +31,7 @@ class ContainerReads:
     runtime: ContainerRuntime
     host: ContainerHost
     images: ImageSizes
+    all: Callable[[], List[Container]]  # Containers.all
 
     def summary(self, container: Container, size: bool = False) -> Dict[str, Any]:
         _, ports = _ports_view(container)
@@ -62,7 +63,8 @@ class ContainerReads:
     def top(self, container: Container, ps_args: str) -> Dict[str, Any]:
         if not container.running:
             raise Conflict(f"container {container.id} is not running")
-        return container_fs.top_rows(container_fs.processes_in(container.pid))
+        others = [c.pid for c in self.all() if c.running and c.id != container.id]
+        return container_top.top(container.pid, container_top.processes_in(container.pid, others), ps_args)
 
     def _rootfs(self, container: Container) -> str:
         return self.runtime.mount(container.id)
@@ -154,11 +156,8 @@ def _networks_view(container: Container) -> Dict[str, Any]:
             view[name] = _endpoint(name, slirp.GATEWAY if running else "", slirp.GUEST_ADDRESS if running else "",
                                    24 if running else 0, [container.name, container.id[:12]])
         else:
-            view[name] = _endpoint(recorded.network_id or name, recorded.gateway if running else "",
-                                   recorded.ip_address if running else "", recorded.prefix_len if running else 0,
-                                   [container.name, container.id[:12], *(recorded.aliases or [])])
-            view[name]["EndpointID"] = recorded.endpoint_id
-            view[name]["Aliases"] = recorded.aliases
+            view[name] = endpoints.view_of(recorded, running,
+                                           [container.name, container.id[:12], *(recorded.aliases or [])])
     return view
 
 

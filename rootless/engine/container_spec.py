@@ -283,6 +283,7 @@ class MountRequest:
     read_only: bool
     labels: Tuple[Tuple[str, str], ...] = ()  # --mount volume-label=: the volume's labels if this creates it
     copy: bool = True  # a new volume is first filled from the image's directory; nocopy opts out
+    subpath: str = ""  # --mount volume-subpath=: bind this directory of the volume (engine/mount_sources.py)
 
     @property
     def is_volume(self) -> bool:
@@ -342,7 +343,8 @@ def api_mount_request(spec: ApiMount) -> MountRequest:
     options = mount_options(spec.read_only, [spec.propagation] if spec.propagation else [])
     if spec.non_recursive:
         options = ("bind",) + options[1:]
-    return MountRequest(spec.target, spec.source, options, spec.read_only, spec.volume_labels)
+    return MountRequest(spec.target, spec.source, options, spec.read_only, spec.volume_labels,
+                        subpath=spec.subpath)
 
 
 def tmpfs_mounts(container: Container) -> Dict[str, str]:
@@ -369,13 +371,10 @@ def mount_options(read_only: bool, extra: List[str]) -> Tuple[str, ...]:
             options[1] = opt
         elif opt in ("z", "Z", "consistent", "cached", "delegated"):
             continue
-        elif opt in ("private", "rprivate"):
+        elif opt in ("private", "rprivate", "shared", "rshared", "slave", "rslave"):
+            # shared and slave ask the source's mount to be one too: checked at start, as moby
+            # does (engine/mount_sources.py check_propagation), then crun sets it on the bind
             options.append(opt)
-        elif opt in ("shared", "rshared", "slave", "rslave"):
-            # crun would set it, but the engine's mount namespace is private: nothing would propagate
-            raise InvalidArgument(f"invalid mode: {opt}: only private propagation is supported by rootless",
-                                  hint="the engine's mount namespace is private, so a bind has no host mounts "
-                                       "to share or follow")
         elif opt == "nocopy":
             continue  # MountRequest.copy carries it
         else:

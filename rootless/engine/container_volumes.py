@@ -63,8 +63,9 @@ class ContainerVolumes:
                     "Propagation": ""}
         if not os.path.exists(request.source):
             raise InvalidArgument(f"invalid mount config: bind source path does not exist: {request.source}")
+        propagation = next((o for o in request.options if o.endswith(("private", "shared", "slave"))), "rprivate")
         return {"Type": "bind", "Source": request.source, "Destination": request.destination, "Mode": "",
-                "RW": rw, "Propagation": "rprivate"}
+                "RW": rw, "Propagation": propagation}
 
     def spec_mounts(self, rootfs: str, requests: Sequence[MountRequest],
                     recorded: Mapping[str, MountPoint]) -> List[runtime_spec.Mount]:

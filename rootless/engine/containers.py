@@ -34,12 +34,14 @@ from rootless.engine.container_runtime import ContainerHost, ContainerRuntime, M
 from rootless.engine.container_volumes import ContainerVolumes, anonymous_names
 from rootless.engine.events import GONE_CHECK_INTERVAL, ClientGone, EventBus
 from rootless.engine.health import HealthChecks
-from rootless.engine import health_config, image_platform
+from rootless.engine import endpoints, health_config, image_platform
+from rootless.engine import mount_sources
+from rootless.engine.links import LegacyLinks
 from rootless.engine.names import random_name, validate_name
 from rootless.errors import (Conflict, FailedPrecondition, InvalidArgument, NotFound, NotModified,
                              RootlessError, ToolError)
 from rootless.images.store import ImageRecord
-from rootless.networks.store import Endpoint, Network, NetworkStore
+from rootless.networks.store import Endpoint, EndpointDetails, Network, NetworkStore
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime.supervisor import Launched
 from rootless.util import fs
@@ -89,6 +91,7 @@ class Containers(ContainerReads):
         self.networks = networks
         self.host = host
         self.wiring = wiring  # user networks' plumbing; None: they are records only (unit tests)
+        self.links = LegacyLinks(self.get, networks)
         self._lock = threading.RLock()  # the records and their conditions
         self._changed = threading.Condition(self._lock)
         self._start_lock = threading.RLock()  # one start at a time; the attach queue
@@ -194,6 +197,10 @@ class Containers(ContainerReads):
         data = new_record(container_id, "", request, image.image_id, image_config, self.host.storage_driver,
                           self.paths)
         self._check_host_config(Container(self.paths, data))
+        endpoints.check_networks(self.networks, Container(self.paths, data).network_mode,
+                                 _requested(request), request.MacAddress)
+        self.links.check(Container(self.paths, data),
+                         [link for s in _requested(request).values() if s for link in s.Links or []])
         data[PLAN_KEY] = self._make_plan(Container(self.paths, data))  # refused here, before anything is made
         record = self._reserve(name, lambda chosen: Container(self.paths, {**data, "Name": "/" + chosen}))
         try:
@@ -248,11 +255,15 @@ class Containers(ContainerReads):
             self.runtime.prepare_rootfs(container.id, image, shift)
             self._attach_at_create(container, networking)
         except BaseException:
+            self.networks.disconnect_all(container.id)  # a later endpoint failed: nothing half-made stays
             self._remove_anonymous_volumes(container)
             raise
 
     def _attach_at_create(self, container: Container, networking: types.NetworkingConfig) -> None:
         """The container's network attachments, recorded (the plumbing reads them at start)."""
+        links = self.links.normalized(container)
+        if links is not None:
+            container.host_config["Links"] = links
         mode = container.network_mode
         if container_namespaces.other(mode) is not None:
             container.drop_attachment(mode)  # another container's network: dockerd shows no attachment either
@@ -272,13 +283,23 @@ class Containers(ContainerReads):
                                   "in user defined networks")
         network = self.networks.get(name)
         # the address comes at start (container_networks.assign_addresses), unless given
+        details = endpoints.details_of(requested, container.mac_address)
         endpoint = self.networks.connect(network.network_id, container.id, container.name,
-                                         requested.Aliases or [], address, allocate=False)
+                                         requested.Aliases or [], address, details, allocate=False)
         container.set_attachment(network.name, endpoint_settings(network, endpoint))
+        for name, settings in (networking.EndpointsConfig or {}).items():
+            if name != mode and name not in BUILTIN_NETWORK_MODES:  # API 1.44: more networks at create
+                settings = settings or types.EndpointSettings()
+                address = (settings.IPAMConfig.IPv4Address if settings.IPAMConfig else "") or None
+                network = self.networks.get(name)
+                endpoint = self.networks.connect(network.network_id, container.id, container.name,
+                                                 settings.Aliases or [], address, endpoints.details_of(settings),
+                                                 allocate=False)
+                container.set_attachment(network.name, endpoint_settings(network, endpoint))
 
     # -- networks ---------------------------------------------------------------
     def connect_network(self, container: Container, network_ref: str, aliases: List[str],
-                        address: Optional[str]) -> None:
+                        address: Optional[str], details: Optional[EndpointDetails] = None) -> None:
         """docker network connect: the endpoint, recorded in the container at once."""
         container_namespaces.check_connectable(container)
         network = self.networks.get(network_ref)
@@ -286,7 +307,7 @@ class Containers(ContainerReads):
             raise Conflict(f"endpoint with name {container.name} already exists in network {network.name}")
         # a stopped container gets its address at start, as from dockerd
         endpoint = self.networks.connect(network.network_id, container.id, container.name, aliases, address,
-                                         allocate=container.running)
+                                         details, allocate=container.running)
         with self._lock:
             container.set_attachment(network.name, endpoint_settings(network, endpoint))
             container.save()
@@ -299,6 +320,8 @@ class Containers(ContainerReads):
     def disconnect_network(self, container: Container, network_ref: str, force: bool) -> None:
         """docker network disconnect: off the network and out of the container's record."""
         network = self.networks.get(network_ref)
+        if network.name not in container.attachments() and container.id not in network.endpoints:
+            raise endpoints.not_connected(container.id, network.name, container.running, force, container.name)
         if network.name in container.attachments() and (network.is_predefined
                                                         or container.id not in network.endpoints):
             # its built-in NetworkMode network: every start still gives it that network
@@ -400,7 +423,12 @@ class Containers(ContainerReads):
         user = network.monitor_mode == container_spec.USER_NETWORK
         if user:  # the monitor makes no network; the engine wires it once the namespace exists
             monitor = dataclasses.replace(monitor, network="none", ports=[])
-        launched = self.runtime.launch(container.id, os.path.join(container.dir, "bundle"), options, monitor)
+        pins = mount_sources.Pins()
+        try:
+            options = self._with_mount_sources(container, options, pins)
+            launched = self.runtime.launch(container.id, os.path.join(container.dir, "bundle"), options, monitor)
+        finally:
+            pins.release()  # crun created the container: its mount namespace has its own copies
         launched = self._wire_user_networks(container, launched, network.ports)
         for session in self._take_waiting(container.id):
             session.connect()
@@ -434,8 +462,42 @@ class Containers(ContainerReads):
                                               list(self.host.hooks_dirs))
         options = dataclasses.replace(options, **container_namespaces.at_start(container, self.get))
         options = container_userns.apply(container, options)
+        options = self._with_links(container, options, etc_files["/etc/hosts"])
         container_spec.ensure_workdir(rootfs, options.cwd)
         return options
+
+    def _with_links(self, container: Container, options: runtime_spec.SpecOptions,
+                    hosts_path: str) -> runtime_spec.SpecOptions:
+        """Legacy links at start: hosts lines, and (default bridge) the link variables the
+        container's own environment does not set (moby's CreateDaemonEnvironment order)."""
+        added = self.links.at_start(container, {name: list(e.links or [])
+                                                for name, e in container.endpoints().items()})
+        if added.hosts:
+            with open(hosts_path, encoding="utf-8") as f:
+                fs.atomic_write(hosts_path, f.read() + "".join(line + "\n" for line in added.hosts), 0o644)
+        own = {item.partition("=")[0] for item in options.env}
+        env = [item for item in added.env if item.partition("=")[0] not in own]
+        return dataclasses.replace(options, env=[*env, *options.env]) if env else options
+
+    def _with_mount_sources(self, container: Container, options: runtime_spec.SpecOptions,
+                            pins: mount_sources.Pins) -> runtime_spec.SpecOptions:
+        """Propagation checked on the sources (moby's rules); volume subpaths pinned for crun."""
+        for mount in options.mounts:
+            mount_sources.check_propagation(mount.source, mount_sources.propagation_of(mount.options))
+        subpaths = {r.destination: r.subpath for r in container_spec.mount_requests(container) if r.subpath}
+        if not subpaths:
+            return options
+        staged = mount_sources.sources_by_destination(subpaths, {m.destination: m.source for m in options.mounts},
+                                                      self.paths.subpath_stage, container.id, pins)
+        mounts = [dataclasses.replace(m, source=staged.get(m.destination, m.source)) for m in options.mounts]
+        return dataclasses.replace(options, mounts=mounts)
+
+    def remove_link(self, ref: str) -> None:
+        """docker rm --link /parent/alias: the parent's link goes (its /etc/hosts at its next start)."""
+        parent, kept = self.links.remove(ref)
+        with self._lock:
+            parent.host_config["Links"] = kept or None
+            parent.save()
 
     def _mounts(self, container: Container, rootfs: str) -> List[runtime_spec.Mount]:
         """Binds and volumes as recorded at create; a record from before that gets them now, once."""
@@ -458,12 +520,23 @@ class Containers(ContainerReads):
         self._unwire(container)
         self.runtime.teardown(container.id)
         container_namespaces.release(container)
-        self._mark_exited(container, code, error=exc.message)
+        if lifecycle.is_port_conflict(exc.message):
+            # docker never ran it: the container stays Created (State.Error says why), not Exited (128)
+            self._mark_not_started(container, code, exc.message)
+        else:
+            self._mark_exited(container, code, error=exc.message)
         self.publish(container, "die", exitCode=str(code))
         if container.auto_remove:
             # docker run --rm waits for condition=removed, also after a failed start.
             with contextlib.suppress(RootlessError):
                 self._remove_stopped(container, volumes=True)
+
+    def _mark_not_started(self, container: Container, exit_code: int, error: str) -> None:
+        with self._lock:
+            container.set_state("created", ExitCode=exit_code, Error=error)
+            container.save()
+            self._exit_generation[container.id] = self._exit_generation.get(container.id, 0) + 1
+            self._changed.notify_all()
 
     def _take_waiting(self, container_id: str) -> List[AttachWaiter]:
         with self._start_lock:
@@ -870,9 +943,11 @@ class Containers(ContainerReads):
 
 def endpoint_settings(network: Network, endpoint: Endpoint) -> Dict[str, Any]:
     """docker's EndpointSettings of one attachment, as the container's record keeps it."""
-    return {"NetworkID": network.network_id, "EndpointID": endpoint.endpoint_id,
-            "Gateway": network.gateway, "IPAddress": endpoint.ipv4, "IPPrefixLen": endpoint.prefixlen,
-            "Aliases": list(endpoint.aliases) or None}
+    return endpoints.settings_of(network, endpoint)
+
+
+def _requested(request: types.ContainerCreate) -> Dict[str, Optional[types.EndpointSettings]]:
+    return dict((request.NetworkingConfig.EndpointsConfig if request.NetworkingConfig else None) or {})
 
 
 def _label_matches(labels: Dict[str, str], wanted: str) -> bool:

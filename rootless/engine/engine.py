@@ -182,6 +182,8 @@ class Engine:
             "OCIRuntime": self.settings.runtime,
             "OCIRuntimeVersion": crun.runtime_version(self.settings.runtime),
             "ConfigFile": self.settings.source or "(defaults)",
+            "ConfigDigest": self.settings.source_digest,  # the CLI warns when the file changed since
+            "ConfigWarnings": list(self.settings.warnings),
         }
 
     def container_counts(self) -> Dict[str, int]:

@@ -59,6 +59,11 @@ def exit_code_for_start_error(message: str) -> int:
     return 128
 
 
+def is_port_conflict(message: str) -> bool:
+    """A start that failed on a taken host port (runtime/network/slirp.port_in_use)."""
+    return "bind: address already in use" in message
+
+
 def parse_signal(value: Optional[str], default: int = signals.SIGKILL) -> int:
     """KILL, SIGKILL or 9 -> 9."""
     if value in (None, ""):

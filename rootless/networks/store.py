@@ -35,7 +35,9 @@ logger = logging.getLogger(__name__)
 
 BRIDGE, HOST, NULL = "bridge", "host", "null"
 PREDEFINED = ("bridge", "host", "none")
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# moby 28 takes any name that is not blank (libnetwork NewNetwork: "invalid name: name is
+# empty"); we also refuse control characters, which would corrupt `network ls` and logs.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 LIST_FILTERS = ("name", "id", "label", "label!", "driver", "type", "dangling", "scope")
 PRUNE_FILTERS = ("label", "label!", "until")
 
@@ -50,28 +52,56 @@ class Endpoint:
     ipv4: str = ""
     prefixlen: int = 0
     aliases: List[str] = field(default_factory=list)
+    ipv6: str = ""
+    prefixlen6: int = 0
+    mac: str = ""  # asked for (--mac-address); "" : derived from ipv4 (mac_address)
+    ipam_config: Dict[str, Any] = field(default_factory=dict)  # EndpointIPAMConfig as asked
+    driver_opts: Dict[str, str] = field(default_factory=dict)
+    links: List[str] = field(default_factory=list)  # "container:alias", as docker keeps them
     # --ip: the address stays reserved while the container is stopped; others are
     # released at stop and allocated again at start, as dockerd does.
     static: bool = False
+
+    @property
+    def mac_address(self) -> str:
+        """The MAC the veth gets: the one asked for, else docker's 02:42 + IPv4 bytes."""
+        return self.mac or ipam.mac_for(self.ipv4)
 
     def to_json(self) -> Dict[str, Any]:
         """The entry of a network's "Containers" map."""
         return {
             "Name": self.name,
             "EndpointID": self.endpoint_id,
-            "MacAddress": ipam.mac_for(self.ipv4),
+            "MacAddress": self.mac_address,
             "IPv4Address": f"{self.ipv4}/{self.prefixlen}" if self.ipv4 else "",
-            "IPv6Address": "",
+            "IPv6Address": f"{self.ipv6}/{self.prefixlen6}" if self.ipv6 else "",
         }
 
     def to_record(self) -> Dict[str, Any]:
-        return {**self.to_json(), "Aliases": list(self.aliases), "Static": self.static}
+        return {**self.to_json(), "Aliases": list(self.aliases), "Mac": self.mac,
+                "IPAMConfig": dict(self.ipam_config), "DriverOpts": dict(self.driver_opts),
+                "Links": list(self.links), "Static": self.static}
 
     @classmethod
     def from_record(cls, container_id: str, data: Mapping[str, Any]) -> "Endpoint":
         ipv4, _, prefix = str(data.get("IPv4Address") or "").partition("/")
+        ipv6, _, prefix6 = str(data.get("IPv6Address") or "").partition("/")
         return cls(container_id, data["Name"], data["EndpointID"], ipv4,
-                   int(prefix or 0), list(data.get("Aliases") or []), bool(data.get("Static")))
+                   int(prefix or 0), list(data.get("Aliases") or []), ipv6, int(prefix6 or 0),
+                   str(data.get("Mac") or ""), dict(data.get("IPAMConfig") or {}),
+                   f.copy_labels(data.get("DriverOpts") or {}), [str(x) for x in data.get("Links") or []],
+                   bool(data.get("Static")))
+
+
+@dataclass(frozen=True)
+class EndpointDetails:
+    """What a connect asks for beyond name, aliases and IPv4 (docker's EndpointSettings)."""
+
+    ipv6: Optional[str] = None
+    mac: str = ""
+    ipam_config: Mapping[str, Any] = field(default_factory=dict)
+    driver_opts: Mapping[str, str] = field(default_factory=dict)
+    links: Sequence[str] = ()
 
 
 @dataclass
@@ -89,18 +119,21 @@ class Network:
     labels: Dict[str, str] = field(default_factory=dict)
     options: Dict[str, str] = field(default_factory=dict)
     endpoints: Dict[str, Endpoint] = field(default_factory=dict)
+    subnet6: str = ""  # set: an IPv6 network (EnableIPv6), its containers get an address in it too
+    gateway6: str = ""
 
     @property
     def is_predefined(self) -> bool:
         return self.name in PREDEFINED
 
     def ipam_config(self) -> List[Dict[str, str]]:
-        return [{"Subnet": self.subnet, "Gateway": self.gateway}] if self.subnet else []
+        configs = [{"Subnet": self.subnet, "Gateway": self.gateway}] if self.subnet else []
+        return configs + ([{"Subnet": self.subnet6, "Gateway": self.gateway6}] if self.subnet6 else [])
 
     def to_json(self) -> Dict[str, Any]:
         return {
             "Name": self.name, "Id": self.network_id, "Created": self.created, "Scope": "local",
-            "Driver": self.driver, "EnableIPv4": True, "EnableIPv6": False,
+            "Driver": self.driver, "EnableIPv4": True, "EnableIPv6": bool(self.subnet6),
             "IPAM": {"Driver": "default", "Options": None, "Config": self.ipam_config()},
             "Internal": self.internal, "Attachable": self.attachable, "Ingress": False,
             "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
@@ -115,10 +148,13 @@ class Network:
 
     @classmethod
     def from_record(cls, data: Mapping[str, Any]) -> "Network":
-        config = (data.get("IPAM") or {}).get("Config") or [{}]
+        configs = (data.get("IPAM") or {}).get("Config") or []
+        config: Mapping[str, str] = next((c for c in configs if not ipam.is_ipv6(c.get("Subnet", ""))), {})
+        config6: Mapping[str, str] = next((c for c in configs if ipam.is_ipv6(c.get("Subnet", ""))), {})
         return cls(
             name=data["Name"], network_id=data["Id"], created=data["Created"], driver=data["Driver"],
-            subnet=config[0].get("Subnet", ""), gateway=config[0].get("Gateway", ""),
+            subnet=config.get("Subnet", ""), gateway=config.get("Gateway", ""),
+            subnet6=config6.get("Subnet", ""), gateway6=config6.get("Gateway", ""),
             internal=bool(data.get("Internal")), attachable=bool(data.get("Attachable")),
             labels=f.copy_labels(data.get("Labels") or {}), options=f.copy_labels(data.get("Options") or {}),
             endpoints={cid: Endpoint.from_record(cid, ep) for cid, ep in (data.get("Containers") or {}).items()},
@@ -142,10 +178,12 @@ def predefined_networks(created: str, bridge_subnet: ipaddress.IPv4Network) -> L
     ]
 
 
-def _check_name(name: str) -> None:
-    if not NAME_RE.match(name or ""):
-        raise InvalidArgument(f"create network: invalid name {name!r}",
-                              hint="use letters, digits, '_', '.' and '-', starting with a letter or digit")
+def check_name(name: str) -> None:
+    """moby's rule (any name that is not blank), and no control characters."""
+    if not (name or "").strip():
+        raise InvalidArgument("invalid name: name is empty")
+    if CONTROL_RE.search(name):
+        raise InvalidArgument(f"create network: invalid name {name!r}: control characters are not allowed")
     if name in PREDEFINED:
         raise PermissionDenied(f"create network {name}: operation is not permitted on predefined {name} network")
     if name in ("slirp4netns", "pasta"):  # --network slirp4netns|pasta name a container's own uplink
@@ -240,10 +278,17 @@ class NetworkStore:
     def create(self, name: str, driver: str = BRIDGE, subnet: Optional[str] = None,
                gateway: Optional[str] = None, labels: Optional[Mapping[str, str]] = None,
                internal: bool = False, attachable: bool = False,
-               options: Optional[Mapping[str, str]] = None) -> Network:
-        """A new custom network; a subnet from 10.89.0.0/16 when none is given."""
-        _check_name(name)
+               options: Optional[Mapping[str, str]] = None, ipv6: bool = False,
+               subnet6: Optional[str] = None, gateway6: Optional[str] = None) -> Network:
+        """A new custom network; a subnet from 10.89.0.0/16 when none is given.
+
+        ipv6 (docker's EnableIPv6): an IPv6 subnet too, subnet6 or a /64 of fd89:89::/48.
+        """
+        check_name(name)
         _check_driver(name, driver or BRIDGE)
+        if subnet6 and not ipv6:
+            raise InvalidArgument(f"create network {name}: IPv6 subnet {subnet6} given but IPv6 is not enabled",
+                                  hint="add --ipv6 (EnableIPv6: true)")
         with self._locked():
             networks = self._load_all()
             if any(n.name == name for n in networks):
@@ -252,6 +297,11 @@ class NetworkStore:
             gw = ipam.parse_host_address(chosen, gateway, "gateway") if gateway else ipam.default_gateway(chosen)
             network = Network(name, secrets.token_hex(32), now_rfc3339(SECONDS), BRIDGE, str(chosen), gw,
                               internal, attachable, f.copy_labels(labels or {}), f.copy_labels(options or {}))
+            if ipv6:
+                chosen6 = self._choose_subnet6(networks, subnet6)
+                network.subnet6 = str(chosen6)
+                network.gateway6 = (ipam.parse_host_address(chosen6, gateway6, "gateway") if gateway6
+                                    else ipam.default_gateway(chosen6))
             self._save(network)
         logger.info("created network %s (%s)", name, network.subnet)
         return network
@@ -262,6 +312,17 @@ class NetworkStore:
         if not subnet:
             return ipam.allocate_subnet(taken.values())
         wanted = ipam.parse_subnet(subnet)
+        for other, used in taken.items():
+            if wanted.overlaps(used):
+                raise Conflict(f"create network: subnet {wanted} overlaps with network {other} ({used})")
+        return wanted
+
+    @staticmethod
+    def _choose_subnet6(networks: Sequence[Network], subnet6: Optional[str]) -> ipaddress.IPv6Network:
+        taken = {n.name: ipam.parse_subnet6(n.subnet6) for n in networks if n.subnet6}
+        if not subnet6:
+            return ipam.allocate_subnet6(taken.values())
+        wanted = ipam.parse_subnet6(subnet6)
         for other, used in taken.items():
             if wanted.overlaps(used):
                 raise Conflict(f"create network: subnet {wanted} overlaps with network {other} ({used})")
@@ -315,9 +376,15 @@ class NetworkStore:
     # -- endpoints ------------------------------------------------------------
 
     def connect(self, ref: str, container_id: str, name: str, aliases: Sequence[str] = (),
-                ipv4: Optional[str] = None, allocate: bool = True) -> Endpoint:
-        """Put a container on a network; an address is allocated unless ipv4 is given
-        (kept while it is stopped: static) or allocate is False (assign_address at start)."""
+                ipv4: Optional[str] = None, details: Optional[EndpointDetails] = None,
+                allocate: bool = True) -> Endpoint:
+        """Put a container on a network; an IPv4 address is allocated unless ipv4 is given
+        (kept while it is stopped: static) or allocate is False (assign_address at start).
+
+        details: the rest of docker's EndpointSettings (--ip6, --mac-address,
+        driver options, links).
+        """
+        details = details or EndpointDetails()
         with self._locked():
             networks = self._load_all()
             network = self._find(networks, ref)
@@ -325,11 +392,30 @@ class NetworkStore:
                 raise Conflict(f"endpoint with name {name} already exists in network {network.name}")
             _check_exclusive(network, [n for n in networks if container_id in n.endpoints])
             address, prefixlen = self._address_for(network, ipv4) if ipv4 or allocate else ("", 0)
+            address6, prefixlen6 = self._address6_for(network, details.ipv6)
             endpoint = Endpoint(container_id, name, secrets.token_hex(32), address, prefixlen,
-                                list(dict.fromkeys(aliases)), static=bool(ipv4))
+                                list(dict.fromkeys(aliases)), address6, prefixlen6,
+                                ipam.parse_mac(details.mac) if details.mac else "", dict(details.ipam_config),
+                                dict(details.driver_opts), list(details.links), static=bool(ipv4))
             network.endpoints[container_id] = endpoint
             self._save(network)
         return endpoint
+
+    @staticmethod
+    def _address6_for(network: Network, ipv6: Optional[str]) -> Tuple[str, int]:
+        if not network.subnet6:
+            if ipv6:
+                raise InvalidArgument(f"connect to {network.name}: network has no IPv6 subnet for address {ipv6}",
+                                      hint="create the network with --ipv6")
+            return "", 0
+        subnet = ipam.parse_subnet6(network.subnet6)
+        taken = {network.gateway6} | {ep.ipv6 for ep in network.endpoints.values()}
+        if not ipv6:
+            return ipam.allocate_address(subnet, taken), subnet.prefixlen
+        address = ipam.parse_host_address(subnet, ipv6, "address")
+        if address in taken:
+            raise Conflict(f"connect to {network.name}: address {address} is already in use")
+        return address, subnet.prefixlen
 
     @staticmethod
     def _address_for(network: Network, ipv4: Optional[str]) -> Tuple[str, int]:

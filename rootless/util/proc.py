@@ -38,6 +38,7 @@ PACKAGE_OF_TOOL: Dict[str, str] = {
     "docker-registry": "docker-registry",
     "catatonit": "catatonit",
     "tini": "tini",
+    "ps": "procps",
 }
 
 STDERR_TAIL_BYTES = 4096

@@ -65,6 +65,9 @@ def kill(engine: Engine, request: Request) -> Response:
 
 
 def remove(engine: Engine, request: Request) -> Response:
+    if request.q_bool("link"):  # docker rm --link /parent/alias: the link, not a container
+        engine.containers.remove_link(request.params["ref"])
+        return Response.empty(204)
     engine.containers.remove(engine.containers.get(request.params["ref"]), request.q_bool("force"), request.q_bool("v"))
     return Response.empty(204)
 
@@ -116,7 +119,7 @@ def attach(engine: Engine, request: Request) -> Hijack:
 
 
 def top(engine: Engine, request: Request) -> Response:
-    return Response.json(engine.containers.top(engine.containers.get(request.params["ref"]), request.q("ps_args") or "-ef"))
+    return Response.json(engine.containers.top(engine.containers.get(request.params["ref"]), request.q("ps_args") or ""))
 
 
 def export(engine: Engine, request: Request) -> StreamResponse:
@@ -223,7 +226,7 @@ ROUTES: List[Route] = [
     ("POST", "/containers/{ref}/stop", stop),
     ("POST", "/containers/{ref}/restart", restart),
     ("POST", "/containers/{ref}/kill", kill),
-    ("DELETE", "/containers/{ref}", remove),
+    ("DELETE", "/containers/{ref:path}", remove),  # a link's name has a slash: /containers/parent/alias
     ("POST", "/containers/{ref}/rename", rename),
     ("POST", "/containers/{ref}/wait", wait),
     ("POST", "/containers/{ref}/resize", resize),

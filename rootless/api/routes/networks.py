@@ -2,21 +2,30 @@
 its own slirp4netns network, see README "Networks")."""
 from __future__ import annotations
 
-from typing import List
+from typing import List, Tuple
 
 from rootless.api import types
 from rootless.wire.filters import parse_query
 from rootless.api.http import Request, Response, Route, Router
 from rootless.api.support import decode_request
-from rootless.engine import Engine
+from rootless.engine import Engine, endpoints
+from rootless.networks import ipam
+
+
+def _by_family(configs: List[types.IPAMConfig]) -> Tuple[types.IPAMConfig, types.IPAMConfig]:
+    """The IPv4 and the IPv6 entry of IPAM.Config (support.py allows one of each)."""
+    v4 = [c for c in configs if not ipam.is_ipv6(c.Subnet or c.Gateway)]
+    v6 = [c for c in configs if ipam.is_ipv6(c.Subnet or c.Gateway)]
+    return (v4 or [types.IPAMConfig()])[0], (v6 or [types.IPAMConfig()])[0]
 
 
 def create(engine: Engine, request: Request) -> Response:
     spec = decode_request(types.NetworkCreate, request.json())
-    ipam = (spec.IPAM.Config if spec.IPAM else None) or [types.IPAMConfig()]
+    v4, v6 = _by_family(list((spec.IPAM.Config if spec.IPAM else None) or []))
     network = engine.networks.create(
-        spec.Name, spec.Driver or "bridge", ipam[0].Subnet or None, ipam[0].Gateway or None,
-        spec.Labels or {}, spec.Internal, spec.Attachable, spec.Options or {})
+        spec.Name, spec.Driver or "bridge", v4.Subnet or None, v4.Gateway or None,
+        spec.Labels or {}, spec.Internal, spec.Attachable, spec.Options or {},
+        ipv6=bool(spec.EnableIPv6), subnet6=v6.Subnet or None, gateway6=v6.Gateway or None)
     engine.events.publish("network", "create", network.network_id, name=network.name, type="bridge")
     return Response.json({"Id": network.network_id, "Warning": ""}, 201)
 
@@ -40,7 +49,8 @@ def connect(engine: Engine, request: Request) -> Response:
     container = engine.containers.get(spec.Container)
     config = spec.EndpointConfig or types.EndpointSettings()
     address = (config.IPAMConfig.IPv4Address if config.IPAMConfig else "") or None
-    engine.containers.connect_network(container, request.params["ref"], config.Aliases or [], address)
+    engine.containers.connect_network(container, request.params["ref"], config.Aliases or [], address,
+                                      endpoints.details_of(config))
     return Response(200, b"", "text/plain")
 
 
@@ -59,10 +69,10 @@ def prune(engine: Engine, request: Request) -> Response:
 ROUTES: List[Route] = [
     ("POST", "/networks/create", create),
     ("GET", "/networks", list_),
-    ("GET", "/networks/{ref}", inspect),
-    ("DELETE", "/networks/{ref}", remove),
-    ("POST", "/networks/{ref}/connect", connect),
-    ("POST", "/networks/{ref}/disconnect", disconnect),
+    ("GET", "/networks/{ref:path}", inspect),
+    ("DELETE", "/networks/{ref:path}", remove),
+    ("POST", "/networks/{ref:path}/connect", connect),
+    ("POST", "/networks/{ref:path}/disconnect", disconnect),
     ("POST", "/networks/prune", prune),
 ]
 

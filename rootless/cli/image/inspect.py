@@ -30,6 +30,6 @@ def image_inspect(app: App, fmt: Optional[str], images: Tuple[str, ...]) -> None
     else:
         app.echo_json(found)
     for error in missing:
-        click.echo(f"Error response from daemon: {error.message}", err=True)
+        click.echo(f"Error: {error.message}", err=True)
     if missing:
         raise click.exceptions.Exit(1)

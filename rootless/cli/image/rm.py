@@ -24,6 +24,6 @@ def rmi(app: App, force: bool, no_prune: bool, images: Tuple[str, ...]) -> None:
                     click.echo(f"{key}: {value}")
         except RootlessError as exc:
             failed.append(exc)
-            click.echo(f"Error response from daemon: {exc.message}", err=True)
+            click.echo(f"Error: {exc.message}", err=True)
     if failed:
         raise click.exceptions.Exit(1)

@@ -1,7 +1,7 @@
 """`rootless network create NAME`: prints the new network's id."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import click
 
@@ -9,10 +9,25 @@ from rootless.cli.app import App
 from rootless.cli.common.labels import parse_labels
 
 
-def network_body(name: str, driver: str, subnet: Optional[str], gateway: Optional[str], internal: bool,
+def ipam_configs(subnets: Sequence[str], gateways: Sequence[str]) -> List[Dict[str, str]]:
+    """IPAM.Config as docker's CLI pairs them: each --gateway with the --subnet of its family, in order."""
+    if len(gateways) > len(subnets):
+        raise click.UsageError("every --gateway needs a --subnet")
+    configs = [{"Subnet": subnet} for subnet in subnets]
+    free = list(configs)
+    for gateway in gateways:
+        match = next((c for c in free if (":" in c["Subnet"]) == (":" in gateway)), None)
+        if match is None:
+            raise click.UsageError(f"no matching subnet for gateway {gateway}")
+        match["Gateway"] = gateway
+        free.remove(match)
+    return configs
+
+
+def network_body(name: str, driver: str, subnets: Sequence[str], gateways: Sequence[str], internal: bool,
                  attachable: bool, ipv6: bool, opts: Tuple[str, ...], labels: Tuple[str, ...]) -> Dict[str, Any]:
     """The body of POST /networks/create, as docker's CLI sends it."""
-    config = [{"Subnet": subnet, **({"Gateway": gateway} if gateway else {})}] if subnet else []
+    config = ipam_configs(subnets, gateways)
     return {"Name": name, "Driver": driver, "Internal": internal, "Attachable": attachable, "EnableIPv6": ipv6,
             "IPAM": {"Driver": "default", "Options": {}, "Config": config},
             "Options": parse_labels(list(opts)), "Labels": parse_labels(list(labels))}
@@ -20,8 +35,9 @@ def network_body(name: str, driver: str, subnet: Optional[str], gateway: Optiona
 
 @click.command()
 @click.option("-d", "--driver", default="bridge", show_default=True, help="Driver to manage the Network.")
-@click.option("--subnet", help="Subnet in CIDR format that represents a network segment.")
-@click.option("--gateway", help="IPv4 or IPv6 Gateway for the master subnet.")
+@click.option("--subnet", "subnets", multiple=True,
+              help="Subnet in CIDR format that represents a network segment (one IPv4, one IPv6).")
+@click.option("--gateway", "gateways", multiple=True, help="IPv4 or IPv6 Gateway for the master subnet.")
 @click.option("--internal", is_flag=True, help="Restrict external access to the network.")
 @click.option("--attachable", is_flag=True, help="Enable manual container attachment.")
 @click.option("--ipv6", is_flag=True, help="Enable IPv6 networking.")
@@ -29,10 +45,10 @@ def network_body(name: str, driver: str, subnet: Optional[str], gateway: Optiona
 @click.option("--label", "labels", multiple=True, help="Set metadata on a network.")
 @click.argument("name")
 @click.pass_obj
-def create(app: App, driver: str, subnet: Optional[str], gateway: Optional[str], internal: bool,
+def create(app: App, driver: str, subnets: Tuple[str, ...], gateways: Tuple[str, ...], internal: bool,
            attachable: bool, ipv6: bool, opts: Tuple[str, ...], labels: Tuple[str, ...], name: str) -> None:
     """Create a network."""
-    body = network_body(name, driver, subnet, gateway, internal, attachable, ipv6, opts, labels)
+    body = network_body(name, driver, subnets, gateways, internal, attachable, ipv6, opts, labels)
     answer: Dict[str, Any] = app.client.create_network(body)
     if answer.get("Warning"):
         click.echo(f"WARNING: {answer['Warning']}", err=True)

@@ -17,12 +17,16 @@ def doctor(app: App) -> None:
     # Imported here: doctor must work when the daemon can't start (see host/doctor.py).
     from rootless.host.doctor import run_checks
 
-    checks = run_checks(app.paths.root)
+    config_error = app.config_error()
+    checks = run_checks(app.lenient_paths.root)
+    if config_error is not None:  # reported as a check: the others still run (issue 11)
+        click.echo(f"[{MARK['fail']}] config file: {config_error.message}")
+        click.echo(f"       fix: {config_error.hint or 'correct the file (see README, Configuration)'}")
     for check in checks:
         click.echo(f"[{MARK[check.status]}] {check.name}: {check.detail}")
         if check.fix and check.status != "ok":
             click.echo(f"       fix: {check.fix}")
-    failed = [c for c in checks if c.status == "fail"]
+    failed = [c.name for c in checks if c.status == "fail"] + (["config file"] if config_error else [])
     warned = [c for c in checks if c.status == "warn"]
     click.echo(f"\n{len(failed)} problem(s), {len(warned)} warning(s)")
     if failed:

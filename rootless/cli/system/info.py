@@ -1,7 +1,8 @@
 """`rootless info`: what the daemon runs with, in docker's order plus ours."""
 from __future__ import annotations
 
-from typing import Any, Dict, List
+import os
+from typing import Any, Dict, List, Mapping, Optional
 
 import click
 
@@ -53,6 +54,33 @@ def template_data(info: Dict[str, Any]) -> Dict[str, Any]:
     return data
 
 
+def config_warnings(loaded: str, digest: str, env: Mapping[str, str]) -> List[str]:
+    """Whether the config file the daemon loaded (info's ConfigFile, ConfigDigest) is the one
+    this CLI would load now, unchanged (issue 11): edits apply only after a restart."""
+    from rootless.config.paths import config_file
+
+    path = config_file(env)
+    try:
+        with open(path, "rb") as f:
+            raw: Optional[bytes] = f.read()
+    except OSError:
+        raw = None
+    if not loaded:
+        return []  # a daemon that doesn't say which file it loaded (older, or remote)
+    restart = "restart it with 'rootless system stop' to apply it (containers keep running)"
+    if loaded == "(defaults)":
+        return [f"WARNING: {path} was created after rootlessd started with the defaults: {restart}"] if raw else []
+    if loaded != path:
+        return [f"WARNING: rootlessd loaded {loaded}; this shell's config file is {path}"]
+    if raw is None:
+        return [f"WARNING: {path} was removed after rootlessd loaded it: {restart}"]
+    from rootless.config.settings import file_digest
+
+    if digest and file_digest(raw) != digest:
+        return [f"WARNING: {path} changed since rootlessd loaded it: {restart}"]
+    return []
+
+
 @click.command()
 @click.option("--format", "-f", "fmt",
               help="Format output using a Go template ({{.ServerVersion}}, {{.Socket}}) or 'json'.")
@@ -61,7 +89,14 @@ def info(app: App, fmt: str) -> None:
     """Show how the engine is set up for you."""
     template = compile_format(fmt) if fmt and fmt != "json" else None
     data = app.client.info()
-    app.warn_if_stale(data.get("Rootless", {}).get("BuildID", ""))
+    rootless = data.get("Rootless", {})
+    app.warn_if_stale(rootless.get("BuildID", ""))
+    warnings = [f"WARNING: {w}" for w in rootless.get("ConfigWarnings") or []]
+    if app.endpoint().local:
+        warnings += config_warnings(str(rootless.get("ConfigFile", "")), str(rootless.get("ConfigDigest", "")),
+                                    os.environ)
+    for warning in warnings:
+        click.echo(warning, err=True)
     if fmt == "json":
         app.echo_json(data)
     elif template is not None:

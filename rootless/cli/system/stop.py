@@ -28,8 +28,7 @@ def _alive(pid: int) -> bool:
 @click.pass_obj
 def stop(app: App, timeout: float, everything: bool) -> None:
     """Stop rootlessd for this user."""
-    paths = app.paths
-    paths.has_run_dir()  # its pidfile is trusted only in a runtime dir of ours (issue 7)
+    paths = app.daemon_paths()
     pid = int((fs.read_json(paths.daemon_pidfile) or {}).get("pid", 0))
     if pid and _alive(pid):
         os.kill(pid, signal.SIGTERM)

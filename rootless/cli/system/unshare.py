@@ -21,7 +21,7 @@ def unshare(app: App, command: Tuple[str, ...]) -> None:
     # Joining the namespace needs a single-threaded process: this one is.
     from rootless.host import cgroups, userns
 
-    paths = app.paths
+    paths = app.daemon_paths()  # the namespaces of a daemon another login style started too (issue 11)
     userns.enter(paths, cgroups.detect())
     paths = paths.placed()  # the store the daemon uses, also when it moved off a shared fs
     os.environ["ROOTLESS_ROOT"] = paths.root

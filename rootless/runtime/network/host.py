@@ -20,6 +20,8 @@ class BridgeSpec:
     subnet: str
     gateway: str
     internal: bool = False
+    subnet6: str = ""  # an IPv6 network's ("2001:db8::/64"), its gateway on the bridge too
+    gateway6: str = ""
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,8 @@ class EndpointSpec:
     aliases, short id). default_route: only for the container's first
     network (and never an internal one). host_loopback: the container may
     reach the host's 127.0.0.1 through the uplink's gateway address
-    (opt-in: --add-host …:host-gateway).
+    (opt-in: --add-host …:host-gateway). mac: "" lets the kernel choose.
+    ipv6: on an IPv6 network, the address with its prefix ("2001:db8::2/64").
     """
 
     network_id: str
@@ -41,6 +44,7 @@ class EndpointSpec:
     names: Tuple[str, ...] = ()
     default_route: bool = True
     host_loopback: bool = False
+    ipv6: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -53,11 +57,17 @@ class EndpointInfo:
     prefixlen: int
     gateway: str
     mac: str
+    ipv6: str = ""
 
 
 @dataclass(frozen=True)
 class Published:
-    """A published port as forwarded (host_port filled in) and the uplink's handle for it."""
+    """A published port as forwarded (host_port filled in) and the handle to undo it.
+
+    forward_id: -pid of the container's port forwarder (port_forwarder.py;
+    every port of one publish() call shares it), or, in records from before
+    it, slirp4netns's hostfwd id (> 0).
+    """
 
     mapping: PortMapping
     container_ip: str
@@ -81,7 +91,9 @@ class NetworkHost(Protocol):
        `network connect`); detach(netns_path, endpoint) on stop/disconnect.
        The DNS answers change with them, at once.
     4. publish(ports, container_ip) after attach; unpublish(published) on
-       stop. The uplink forwards host ports to the container address.
+       stop. A forwarder process per call relays host ports to the container
+       address with the client's own address as the source (not through
+       the uplink); a taken port raises Conflict in docker's words.
     5. destroy() when the engine stops for good (system stop): nothing is
        left running.
     """

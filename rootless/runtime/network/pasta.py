@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import Iterator, List, Sequence
 
 from rootless.errors import InvalidArgument, ToolError
-from rootless.runtime.network.slirp import PortMapping, allocate_host_port
+from rootless.runtime.network.slirp import PortMapping, allocate_host_port, check_host_port
 from rootless.util import proc
 
 logger = logging.getLogger(__name__)
@@ -96,6 +96,8 @@ def run_pasta(pid: int, ports: Sequence[PortMapping], pid_file: str,
               binary: str = BINARY) -> Iterator[List[PortMapping]]:
     """Network pid's namespace through pasta for the with block; yields the ports used."""
     resolved = with_host_ports(ports)
+    for mapping in resolved:  # pasta binds what it can and goes on: refuse a taken port first
+        check_host_port(mapping)
     # A created container's init is not dumpable yet, and pasta drops
     # CAP_SYS_PTRACE before it opens the namespace: hand it an open fd instead.
     netns_fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from typing import List
+from typing import List, Optional
 
 from rootless.errors import InvalidArgument
 from rootless.runtime.network import slirp
 
 TABLE = "rootless"
+DIVERT_TABLE = "rootless_divert"
+DIVERT_MARK = 0x5250  # "RP": packets for the port forwarder's transparent sockets (and their route table)
 TAP = "tap0"
 BRIDGE_PREFIX, VETH_PREFIX = "rlb", "rlv"
 IFNAMSIZ = 15
@@ -56,7 +58,7 @@ def base_ruleset(tap: str = TAP, host_loopback: str = HOST_LOOPBACK_ADDRESS) -> 
   set loopback_ok {{ type ipv4_addr; }}
   chain input {{
     type filter hook input priority 0; policy accept;
-    iifname "{BRIDGE_PREFIX}*" fib daddr . iif type != local drop
+    iifname "{BRIDGE_PREFIX}*" meta mark != {DIVERT_MARK:#010x} fib daddr . iif type != local drop
   }}
   chain forward {{
     type filter hook forward priority 0; policy drop;
@@ -72,6 +74,44 @@ def base_ruleset(tap: str = TAP, host_loopback: str = HOST_LOOPBACK_ADDRESS) -> 
   }}
 }}
 """
+
+
+def input_chain_is_current(listing: str) -> bool:
+    """Whether a listed table has the input rule that lets diverted replies in (older ones lack it)."""
+    return f"meta mark != {DIVERT_MARK:#010x}" in listing
+
+
+def input_chain_update() -> str:
+    """nft commands giving an older table today's input rule (the namespace outlived a daemon upgrade)."""
+    return (f"flush chain inet {TABLE} input\n"
+            f'add rule inet {TABLE} input iifname "{BRIDGE_PREFIX}*" meta mark != {DIVERT_MARK:#010x} '
+            f"fib daddr . iif type != local drop\n")
+
+
+def divert_ruleset() -> str:
+    """Replies to the port forwarder's transparent sockets are for this namespace, not the uplink.
+
+    The forwarder (port_forwarder.py) connects to containers from the
+    client's own address; a reply to that address would be routed out of the
+    uplink. Packets of a transparent socket get DIVERT_MARK here, and
+    divert_routes() sends marked packets to the local stack (the TPROXY
+    "divert" recipe of the kernel's Documentation/networking/tproxy.rst).
+    """
+    return f"""table inet {DIVERT_TABLE} {{
+  chain divert {{
+    type filter hook prerouting priority -150; policy accept;
+    meta l4proto {{ tcp, udp }} socket transparent 1 meta mark set {DIVERT_MARK:#x} accept
+  }}
+}}
+"""
+
+
+def divert_routes(present_rules: str) -> str:
+    """ip -batch for the policy route of diverted packets; present_rules: `ip rule list` output."""
+    lines = [f"route replace local 0.0.0.0/0 dev lo table {DIVERT_MARK}"]
+    if f"lookup {DIVERT_MARK}" not in present_rules:
+        lines.append(f"rule add fwmark {DIVERT_MARK:#x} lookup {DIVERT_MARK} priority 100")
+    return "\n".join(lines) + "\n"
 
 
 def bridge_elements(network_id: str, internal: bool, add: bool = True) -> str:
@@ -98,19 +138,37 @@ def bridge_mac(gateway: str) -> str:
     return "02:52:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(gateway).packed)
 
 
-def bridge_batch(network_id: str, subnet: str, gateway: str) -> str:
-    """ip -batch: the bridge with a fixed MAC and the gateway address, up."""
+def prefixlen6_of(subnet6: str) -> int:
+    return ipaddress.IPv6Network(subnet6, strict=False).prefixlen
+
+
+def bridge_batch(network_id: str, subnet: str, gateway: str, subnet6: str = "", gateway6: str = "") -> str:
+    """ip -batch: the bridge with a fixed MAC and the gateway address (and IPv6 one), up.
+
+    nodad: the addresses are ours alone (the store hands them out), and
+    duplicate address detection would leave them "tentative", unusable, for a second.
+    """
     name = bridge_name(network_id)
+    v6 = f"addr add {gateway6}/{prefixlen6_of(subnet6)} dev {name} nodad\n" if subnet6 and gateway6 else ""
     return (f"link add {name} address {bridge_mac(gateway)} type bridge\n"
-            f"addr add {gateway}/{prefixlen_of(subnet)} dev {name}\n"
+            f"addr add {gateway}/{prefixlen_of(subnet)} dev {name}\n{v6}"
             f"link set {name} up\n")
 
 
 def container_batch(interface: str, address: str, prefixlen: int, mac: str, gateway: str,
-                    default_route: bool) -> str:
-    """ip -batch run in the container's namespace once its end of the veth is there."""
+                    default_route: bool, ipv6: Optional[str] = None) -> str:
+    """ip -batch run in the container's namespace once its end of the veth is there.
+
+    ipv6: "2001:db8::2/64", its address on an IPv6 network (nodad, as the bridge's).
+    No IPv6 default route: the uplink is IPv4 only, and without a route a
+    connect() to a global IPv6 address fails at once (ENETUNREACH) rather than
+    timing out, so clients fall back to IPv4 as they would on an IPv4-only host.
+    """
     lines = [f"link set {interface} address {mac}"] if mac else []
-    lines += [f"addr add {address}/{prefixlen} dev {interface}", f"link set {interface} up", "link set lo up"]
+    lines.append(f"addr add {address}/{prefixlen} dev {interface}")
+    if ipv6:
+        lines.append(f"addr add {ipv6} dev {interface} nodad")
+    lines += [f"link set {interface} up", "link set lo up"]
     if default_route:
         lines.append(f"route add default via {gateway} dev {interface}")
     return "\n".join(lines) + "\n"

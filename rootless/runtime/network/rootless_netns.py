@@ -15,15 +15,17 @@ namespace.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
 from dataclasses import replace
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 from rootless.errors import FailedPrecondition, InvalidArgument, NotFound, ToolError
 from rootless.runtime.network import names, plumbing, slirp
@@ -88,6 +90,26 @@ def is_listening_udp(pid: int, address: str, port: int) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def _bind_host(mapping: PortMapping) -> Iterator[socket.socket]:
+    """The host socket of a published port, bound (and listening for tcp); docker's error when taken."""
+    kind = socket.SOCK_STREAM if mapping.proto == "tcp" else socket.SOCK_DGRAM
+    family = socket.AF_INET6 if ":" in mapping.host_ip else socket.AF_INET
+    with socket.socket(family, kind) as sock:
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free
+        try:
+            sock.bind((mapping.host_ip or ("::" if family == socket.AF_INET6 else "0.0.0.0"), mapping.host_port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise slirp.port_in_use(mapping) from None
+            raise InvalidArgument(f"can't publish port {mapping.host_port}/{mapping.proto}: bind: {exc.strerror}",
+                                  hint="ports below net.ipv4.ip_unprivileged_port_start need root") from None
+        if kind == socket.SOCK_STREAM:
+            sock.listen(128)
+        yield sock
+
+
 class RootlessNetns:
     """NetworkHost for one engine: see host.NetworkHost for the lifecycle."""
 
@@ -101,6 +123,7 @@ class RootlessNetns:
         self.netns_file = os.path.join(state_dir, "netns")
         self.table = names.NameTable(names.table_path(state_dir))
         self._lock = threading.RLock()
+        self.transparent = False  # ensure() found the divert rules in place (port_forwarder.py)
 
     # -- running tools in a namespace -------------------------------------------------
 
@@ -140,14 +163,31 @@ class RootlessNetns:
                 self.table.save()
             if not self._uplink_alive():
                 self._start_uplink()
-            if self.run_in(self.netns_file, [_tool("nft"), "list", "table", "inet", plumbing.TABLE],
-                           check=False).returncode != 0:
+            listing = self.run_in(self.netns_file, [_tool("nft"), "list", "table", "inet", plumbing.TABLE],
+                                  check=False)
+            if listing.returncode != 0:
                 self.nft(plumbing.base_ruleset(host_loopback=str(self._state("uplink")["host_loopback"])))
                 # Forwarding is per namespace, and only now is there a firewall deciding what is forwarded.
                 self.run_in(self.netns_file, ["/bin/sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])
+            elif not plumbing.input_chain_is_current(listing.text):
+                self.nft(plumbing.input_chain_update())
+            self._ensure_divert()
             if not self._responder_alive():
                 self.table.save()
                 self._start_responder()
+
+    def _ensure_divert(self) -> None:
+        """The rule and route that bring replies to the port forwarder's transparent sockets home."""
+        self.transparent = False
+        try:
+            if self.run_in(self.netns_file, [_tool("nft"), "list", "table", "inet", plumbing.DIVERT_TABLE],
+                           check=False).returncode != 0:
+                self.nft(plumbing.divert_ruleset())
+            rules = self.run_in(self.netns_file, [_tool("ip"), "rule", "list"]).text
+            self.ip_batch(self.netns_file, plumbing.divert_routes(rules))
+            self.transparent = True
+        except ToolError as exc:  # e.g. a kernel without nft_socket: forwards work, the source is the gateway
+            logger.warning("published ports: the client's address can't be kept: %s", exc)
 
     def _create_netns(self) -> None:
         with open(self.netns_file, "a"):
@@ -226,7 +266,8 @@ class RootlessNetns:
         pid = self._start_detached(argv, 3, "dns", "dns.log")
         fs.atomic_write_json(os.path.join(self.state_dir, "dns.json"), {"pid": pid}, mode=0o600)
 
-    def _start_detached(self, argv: List[str], ready_at: int, tool: str, log_name: str) -> int:
+    def _start_detached(self, argv: List[str], ready_at: int, tool: str, log_name: str,
+                        extra_fds: Sequence[int] = ()) -> int:
         """A helper in a session of its own (it outlives us), once it wrote to --ready-fd.
 
         ready_at: where in argv the --ready-fd option goes (before positional arguments).
@@ -235,7 +276,8 @@ class RootlessNetns:
         try:
             with open(os.path.join(self.state_dir, log_name), "ab") as log:
                 full = [*argv[:ready_at], f"--ready-fd={write_fd}", *argv[ready_at:]]
-                helper = proc.popen(full, tool=tool, stderr=log, pass_fds=(write_fd,), start_new_session=True)
+                helper = proc.popen(full, tool=tool, stderr=log, pass_fds=(write_fd, *extra_fds),
+                                    start_new_session=True)
             os.close(write_fd)
             write_fd = -1
             proc.wait_ready(helper, read_fd, tool, READY_TIMEOUT)
@@ -272,7 +314,8 @@ class RootlessNetns:
             name = plumbing.bridge_name(spec.network_id)
             created = not self._has_link(self.netns_file, name)
             if created:
-                self.ip_batch(self.netns_file, plumbing.bridge_batch(spec.network_id, spec.subnet, spec.gateway))
+                self.ip_batch(self.netns_file, plumbing.bridge_batch(spec.network_id, spec.subnet, spec.gateway,
+                                                                     spec.subnet6, spec.gateway6))
             try:  # "add element" of a present element is a no-op: a restarted daemon repeats it safely
                 self.nft(plumbing.bridge_elements(spec.network_id, spec.internal))
             except ToolError:
@@ -315,7 +358,8 @@ class RootlessNetns:
             try:
                 route = endpoint.default_route and not entry.internal
                 self.ip_batch(netns_path, plumbing.container_batch(
-                    interface, endpoint.ipv4, prefixlen, endpoint.mac, entry.gateway, route))
+                    interface, endpoint.ipv4, prefixlen, endpoint.mac, entry.gateway, route,
+                    endpoint.ipv6))
                 if endpoint.host_loopback:
                     self.nft(plumbing.loopback_element(endpoint.ipv4))
             except ToolError:
@@ -323,7 +367,8 @@ class RootlessNetns:
                 raise
             self.table.add(endpoint.network_id, endpoint.ipv4, list(endpoint.names))
             self._update_responder()
-            return EndpointInfo(interface, veth, endpoint.ipv4, prefixlen, entry.gateway, endpoint.mac)
+            return EndpointInfo(interface, veth, endpoint.ipv4, prefixlen, entry.gateway, endpoint.mac,
+                                endpoint.ipv6 or "")
 
     def _prefixlen(self, bridge: str) -> int:
         """The bridge's own prefix (the network's subnet) from its address."""
@@ -357,36 +402,40 @@ class RootlessNetns:
     # -- published ports ----------------------------------------------------------------
 
     def publish(self, ports: Sequence[PortMapping], container_ip: str) -> List[Published]:
-        """Forward host ports to container_ip through the uplink; all or nothing."""
-        if self.uplink != SLIRP4NETNS:
-            raise FailedPrecondition("publish ports: the pasta uplink can't add forwards while it runs",
-                                     hint="use the slirp4netns uplink for user networks with published ports")
-        done: List[Published] = []
-        try:
-            for mapping in ports:
-                done.append(self._publish_one(mapping, container_ip))
-        except Exception:
-            self.unpublish(done)
-            raise
-        return done
+        """Forward host ports to container_ip (port_forwarder.py); all or nothing.
 
-    def _publish_one(self, mapping: PortMapping, container_ip: str) -> Published:
-        if not mapping.host_port:
-            mapping = replace(mapping, host_port=slirp.allocate_host_port(mapping.proto, mapping.host_ip))
-        reply = slirp.api_call(self.api_socket, slirp.hostfwd_request(mapping, guest_addr=container_ip))
-        if "error" in reply:
-            error = reply["error"]
-            detail = error.get("desc", error) if isinstance(error, dict) else error
-            raise ToolError(slirp.BINARY, f"can't publish port {mapping.host_port}/{mapping.proto}: {detail}",
-                            hint="is the port in use on the host?")
-        result = reply.get("return")
-        forward_id = int(result.get("id", 0)) if isinstance(result, dict) else 0
-        return Published(mapping, container_ip, forward_id)
+        The host sockets are bound here, so a taken port fails now in
+        docker's words and an ephemeral port is the kernel's pick, not a
+        guess. One forwarder process per call (per container); every
+        Published of the call carries -pid as its forward_id.
+        """
+        for mapping in ports:
+            if mapping.proto not in ("tcp", "udp"):
+                raise InvalidArgument(f"can't publish port: {mapping.container_port}/{mapping.proto}: "
+                                      "only tcp and udp are forwarded")
+        if not ports:
+            return []
+        with contextlib.ExitStack() as stack:
+            bound = [(m, stack.enter_context(_bind_host(m))) for m in ports]
+            spec = [{"fd": sock.fileno(), "proto": m.proto, "ip": container_ip, "port": m.container_port}
+                    for m, sock in bound]
+            argv = [sys.executable, "-m", "rootless.runtime.network.port_forwarder", self.netns_file,
+                    self.table.path, json.dumps(spec)]
+            if not self.transparent:
+                argv.append("--no-transparent")
+            pid = self._start_detached(argv, 3, "ports", "ports.log", extra_fds=[sock.fileno() for _, sock in bound])
+            # the forwarder has its copies: ours close with the stack
+            return [Published(replace(m, host_port=sock.getsockname()[1]), container_ip, -pid) for m, sock in bound]
+        raise AssertionError("unreachable")  # pragma: no cover (mypy: ExitStack may swallow)
 
     def unpublish(self, published: Sequence[Published]) -> None:
-        for item in published:
-            with contextlib.suppress(OSError, ValueError):
-                slirp.api_call(self.api_socket, {"execute": "remove_hostfwd", "arguments": {"id": item.forward_id}})
+        """Stop the forwarders (their host sockets close with them); older records: slirp4netns forwards."""
+        for forward_id in dict.fromkeys(p.forward_id for p in published):
+            if forward_id < 0:
+                _stop(-forward_id, "port_forwarder", self.netns_file)
+            elif forward_id > 0:
+                with contextlib.suppress(OSError, ValueError):
+                    slirp.api_call(self.api_socket, {"execute": "remove_hostfwd", "arguments": {"id": forward_id}})
 
     # -- the end -------------------------------------------------------------------------
 
@@ -397,7 +446,7 @@ class RootlessNetns:
             _stop(self._pid_of("uplink"), self.uplink, self.netns_file)
             if self.is_created():
                 linux.umount(self.netns_file, linux.MNT_DETACH)
-            for name in ("netns", "dns.json", "uplink.json", "names.json", "slirp.sock", "pasta.pid"):
+            for name in ("netns", "dns.json", "uplink.json", "names.json", "slirp.sock", "pasta.pid", "ports.log"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(self.state_dir, name))
 

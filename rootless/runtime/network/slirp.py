@@ -12,11 +12,12 @@ import functools
 import json
 import logging
 import os
+import errno
 import socket
 from dataclasses import dataclass, replace
 from typing import Dict, Iterator, List, Optional
 
-from rootless.errors import InvalidArgument, ToolError
+from rootless.errors import Conflict, InvalidArgument, ToolError
 from rootless.util import proc
 
 logger = logging.getLogger(__name__)
@@ -145,6 +146,41 @@ def allocate_host_port(proto: str = "tcp", host_ip: str = "") -> int:
         return port
 
 
+def port_in_use(mapping: PortMapping) -> Conflict:
+    """Docker's words for a taken host port (its userland proxy's listen error), which clients match."""
+    family = "6" if ":" in mapping.host_ip else "4"
+    address = mapping.host_ip or "0.0.0.0"
+    shown = f"[{address}]" if family == "6" else address
+    return Conflict(f"driver failed programming external connectivity: listen {mapping.proto}{family} "
+                    f"{shown}:{mapping.host_port}: bind: address already in use",
+                    hint="another program (or container) uses this port; pick another host port or stop it")
+
+
+def check_host_port(mapping: PortMapping) -> None:
+    """Refuse a host port something already holds, before the uplink is asked.
+
+    slirp4netns answers a taken port with an opaque message, and pasta
+    binds what it can and goes on: this check gives docker's error. TCP
+    probes with SO_REUSEADDR (as both helpers bind), so a port left in
+    TIME_WAIT by a stopped container is free, as it is for docker.
+    """
+    kind = socket.SOCK_STREAM if mapping.proto == "tcp" else socket.SOCK_DGRAM
+    family = socket.AF_INET6 if ":" in mapping.host_ip else socket.AF_INET
+    with socket.socket(family, kind) as probe:
+        if kind == socket.SOCK_STREAM:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((mapping.host_ip or "", mapping.host_port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise port_in_use(mapping) from None
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                raise InvalidArgument(f"can't publish port {mapping.host_port}/{mapping.proto}: "
+                                      f"bind: permission denied",
+                                      hint="ports below net.ipv4.ip_unprivileged_port_start need root") from None
+            raise
+
+
 def hostfwd_request(mapping: PortMapping, guest_addr: str = "") -> Dict[str, object]:
     """The API request slirp4netns's add_hostfwd takes (slirp4netns.1, "API SOCKET").
 
@@ -179,16 +215,25 @@ def api_call(api_socket: str, request: Dict[str, object], timeout: float = 5.0) 
     return reply
 
 
+def raise_for_reply(mapping: PortMapping, reply: Dict[str, object]) -> None:
+    """An add_hostfwd error as docker's "address already in use" when that is what it is."""
+    if "error" not in reply:
+        return
+    error = reply["error"]
+    detail = str(error.get("desc", error) if isinstance(error, dict) else error)
+    # slirp4netns 1.2: "add_hostfwd: slirp_add_hostfwd failed" for a port taken since the check
+    if "in use" in detail or "slirp_add_hostfwd failed" in detail:
+        raise port_in_use(mapping)
+    raise ToolError(BINARY, f"can't publish port {mapping.host_port}/{mapping.proto}: {detail}",
+                    hint="is the port in use on the host?")
+
+
 def add_hostfwd(api_socket: str, mapping: PortMapping) -> PortMapping:
     """Forward a host port to the container; returns the mapping with the port used."""
     if not mapping.host_port:
         mapping = replace(mapping, host_port=allocate_host_port(mapping.proto, mapping.host_ip))
-    reply = api_call(api_socket, hostfwd_request(mapping))
-    if "error" in reply:
-        error = reply["error"]
-        detail = error.get("desc", error) if isinstance(error, dict) else error
-        raise ToolError(BINARY, f"can't publish port {mapping.host_port}/{mapping.proto}: {detail}",
-                        hint="is the port in use on the host?")
+    check_host_port(mapping)
+    raise_for_reply(mapping, api_call(api_socket, hostfwd_request(mapping)))
     logger.debug("port %s:%d -> %d/%s", mapping.host_ip or "0.0.0.0", mapping.host_port,
                  mapping.container_port, mapping.proto)
     return mapping

@@ -97,8 +97,10 @@ def test_api_mounts_take_bind_propagation_recursion_and_volume_labels() -> None:
         {"Type": "bind", "Source": "/h", "Target": "/b", "ReadOnly": True,
          "BindOptions": {"Propagation": "rprivate", "NonRecursive": True}}]}).api_mounts[0])
     assert bind.options == ("bind", "ro", "rprivate")
-    with pytest.raises(InvalidArgument, match="invalid mode: rshared: only private propagation"):
-        container_spec.mount_requests(_record({}, {"Binds": ["/h:/c:ro,rshared"]}))
+    shared = container_spec.mount_requests(_record({}, {"Binds": ["/h:/c:ro,rshared"]}))[0]
+    assert shared.options == ("rbind", "ro", "rshared")  # its source is checked at start (mount_sources.py)
+    with pytest.raises(InvalidArgument, match="invalid mode: weird"):
+        container_spec.mount_requests(_record({}, {"Binds": ["/h:/c:weird"]}))
     volume = container_spec.api_mount_request(_record({}, {"Mounts": [
         {"Type": "volume", "Source": "v", "Target": "/v",
          "VolumeOptions": {"NoCopy": True, "Labels": {"b": "2", "a": "1"}}}]}).api_mounts[0])

@@ -42,3 +42,49 @@ def test_allocate_address_and_gateway() -> None:
 def test_mac_for() -> None:
     assert ipam.mac_for("10.89.0.2") == "02:42:0a:59:00:02"
     assert ipam.mac_for("") == ""
+
+
+# -- IPv6 (issue 16) ------------------------------------------------------------------
+def test_parse_subnet6_is_strict_and_ipv6_only() -> None:
+    assert str(ipam.parse_subnet6("2001:db8::/64")) == "2001:db8::/64"
+    for bad in ("2001:db8::1/64", "10.1.2.0/24", "nonsense", "2001:db8::/127"):
+        with pytest.raises(InvalidArgument, match="invalid subnet"):
+            ipam.parse_subnet6(bad)
+
+
+def test_ipv6_host_addresses_and_gateway() -> None:
+    subnet = ipaddress.IPv6Network("2001:db8::/64")
+    assert ipam.default_gateway(subnet) == "2001:db8::1"
+    assert ipam.parse_host_address(subnet, "2001:db8::ffff:ffff:ffff:ffff", "address") \
+        == "2001:db8::ffff:ffff:ffff:ffff"  # no broadcast in IPv6: the last address is a host
+    for bad in ("2001:db8::", "2001:db9::5", "10.0.0.1", "zz::1"):
+        with pytest.raises(InvalidArgument, match="invalid address"):
+            ipam.parse_host_address(subnet, bad, "address")
+    with pytest.raises(InvalidArgument, match="not an IPv4 address"):
+        ipam.parse_host_address(ipaddress.IPv4Network("10.0.0.0/24"), "2001:db8::5", "address")
+
+
+def test_allocate_ipv6_address_is_lowest_free_without_walking_the_subnet() -> None:
+    subnet = ipaddress.IPv6Network("2001:db8::/64")
+    assert ipam.allocate_address(subnet, {"2001:db8::1"}) == "2001:db8::2"
+    assert ipam.allocate_address(subnet, {"2001:db8::1", "2001:db8::2", "2001:db8::4"}) == "2001:db8::3"
+    tiny = ipaddress.IPv6Network("2001:db8::/126")
+    with pytest.raises(FailedPrecondition, match="no free address"):
+        ipam.allocate_address(tiny, {"2001:db8::1", "2001:db8::2", "2001:db8::3"})
+
+
+def test_allocate_subnet6_from_the_ula_pool() -> None:
+    assert str(ipam.allocate_subnet6([])) == "fd89:89::/64"
+    assert str(ipam.allocate_subnet6([ipaddress.IPv6Network("fd89:89::/64")])) == "fd89:89:0:1::/64"
+    with pytest.raises(FailedPrecondition, match="no free /64"):
+        ipam.allocate_subnet6([ipaddress.IPv6Network("fd89:89::/48")])
+
+
+def test_parse_mac() -> None:
+    assert ipam.parse_mac("02:42:AC:11:00:02") == "02:42:ac:11:00:02"
+    assert ipam.parse_mac("02-42-ac-11-00-03") == "02:42:ac:11:00:03"
+    for bad in ("02:42:ac:11:00", "zz:42:ac:11:00:02", "0242ac110002", "02:42:ac:11:00:02:03"):
+        with pytest.raises(InvalidArgument, match="invalid MAC address"):
+            ipam.parse_mac(bad)
+    with pytest.raises(InvalidArgument, match="multicast"):
+        ipam.parse_mac("01:00:5e:00:00:01")

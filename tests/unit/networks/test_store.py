@@ -73,8 +73,10 @@ def test_create_refusals(store: NetworkStore) -> None:
         store.create("myhost", driver="host")
     with pytest.raises(InvalidArgument, match="not supported"):
         store.create("mv", driver="macvlan")
-    with pytest.raises(InvalidArgument, match="invalid name"):
-        store.create("a/b")
+    with pytest.raises(InvalidArgument, match="^invalid name: name is empty$"):
+        store.create(" ")
+    with pytest.raises(InvalidArgument, match="control characters"):
+        store.create("a\tb")
 
 
 def test_get_by_name_id_and_prefix(store: NetworkStore) -> None:
@@ -185,3 +187,63 @@ def test_prune_removes_unused_custom_networks(store: NetworkStore) -> None:
         store.prune({"dangling": ["true"]})  # a key prune does not know is refused, not ignored
     assert store.prune({"label!": ["k"], "until": ["0s"]}) == ["idle2"]
     assert names(store.list({"type": ["custom"]})) == ["used"]
+
+
+# -- issue 16: IPv6, names, endpoint details ---------------------------------------------
+def test_ipv6_network_has_both_subnets_and_endpoints_get_both_addresses(store: NetworkStore) -> None:
+    from rootless.networks.store import EndpointDetails
+    network = store.create("v6", subnet="10.92.0.0/24", ipv6=True, subnet6="2001:db8::/64")
+    doc = store.get("v6").to_json()
+    assert doc["EnableIPv6"] is True
+    assert doc["IPAM"]["Config"] == [{"Subnet": "10.92.0.0/24", "Gateway": "10.92.0.1"},
+                                     {"Subnet": "2001:db8::/64", "Gateway": "2001:db8::1"}]
+    first = store.connect("v6", "c1", "one")
+    assert (first.ipv4, first.ipv6, first.prefixlen6) == ("10.92.0.2", "2001:db8::2", 64)
+    second = store.connect("v6", "c2", "two", details=EndpointDetails(ipv6="2001:db8::99"))
+    assert second.ipv6 == "2001:db8::99"
+    with pytest.raises(Conflict, match="already in use"):
+        store.connect("v6", "c3", "three", details=EndpointDetails(ipv6="2001:db8::99"))
+    with pytest.raises(InvalidArgument, match="not a host address"):
+        store.connect("v6", "c3", "three", details=EndpointDetails(ipv6="2001:db9::5"))
+    containers = store.get(network.network_id).to_json()["Containers"]
+    assert containers["c1"]["IPv6Address"] == "2001:db8::2/64"
+    assert containers["c2"]["IPv6Address"] == "2001:db8::99/64"  # survived the round trip through the file
+
+
+def test_ipv6_subnet_is_allocated_and_needs_enable_ipv6(store: NetworkStore) -> None:
+    assert store.create("auto6", ipv6=True).subnet6 == "fd89:89::/64"
+    assert store.create("auto6b", ipv6=True).subnet6 == "fd89:89:0:1::/64"
+    with pytest.raises(Conflict, match="overlaps"):
+        store.create("clash", ipv6=True, subnet6="fd89:89::/56")
+    with pytest.raises(InvalidArgument, match="IPv6 is not enabled"):
+        store.create("nov6", subnet6="2001:db8::/64")
+    plain = store.create("v4only")
+    assert plain.subnet6 == "" and plain.to_json()["EnableIPv6"] is False
+    with pytest.raises(InvalidArgument, match="no IPv6 subnet"):
+        from rootless.networks.store import EndpointDetails
+        store.connect("v4only", "c1", "one", details=EndpointDetails(ipv6="2001:db8::5"))
+
+
+@pytest.mark.parametrize("name", ["my net", "a/b", "x:y", "ü", "-lead", " padded "])
+def test_names_dockerd_takes_are_taken(store: NetworkStore, name: str) -> None:
+    network = store.create(name)
+    assert store.get(name).network_id == network.network_id
+    store.remove(name)
+
+
+def test_endpoint_details_are_kept(store: NetworkStore) -> None:
+    from rootless.networks.store import EndpointDetails
+    store.create("d1")
+    details = EndpointDetails(mac="02:AA:bb:cc:dd:ee", ipam_config={"IPv4Address": "10.89.0.9"},
+                              driver_opts={"k": "v"}, links=["web:w"])
+    endpoint = store.connect("d1", "c1", "one", ipv4="10.89.0.9", details=details)
+    assert endpoint.mac_address == "02:aa:bb:cc:dd:ee"
+    kept = store.get("d1").endpoints["c1"]
+    assert (kept.mac, kept.ipam_config, kept.driver_opts, kept.links) == (
+        "02:aa:bb:cc:dd:ee", {"IPv4Address": "10.89.0.9"}, {"k": "v"}, ["web:w"])
+    assert store.get("d1").to_json()["Containers"]["c1"]["MacAddress"] == "02:aa:bb:cc:dd:ee"
+    derived = store.connect("d1", "c2", "two")
+    assert derived.mac == "" and derived.mac_address == "02:42:0a:59:00:02"
+    with pytest.raises(InvalidArgument, match="invalid MAC"):
+        store.connect("d1", "c3", "three", details=EndpointDetails(mac="nope"))
+    assert "c3" not in store.get("d1").endpoints

@@ -53,7 +53,8 @@ def test_ruleset_drops_forwarding_by_default_and_guards_host_loopback():
     assert "type filter hook forward priority 0; policy drop;" in rules
     assert "ip daddr 192.0.2.1 ip saddr != @loopback_ok drop" in rules
     assert 'oifname "tap0" masquerade' in rules
-    assert 'iifname "rlb*" fib daddr . iif type != local drop' in rules
+    # except the port forwarder's diverted replies (port_forwarder.py)
+    assert 'iifname "rlb*" meta mark != 0x00005250 fib daddr . iif type != local drop' in rules
     assert plumbing.loopback_element("10.89.3.2") == "add element inet rootless loopback_ok { 10.89.3.2 }\n"
 
 
@@ -77,3 +78,16 @@ def test_udp_listener_from_proc_net_udp():
     assert has_udp_listener(table, "10.89.200.1", 53)
     assert not has_udp_listener(table, "10.89.201.1", 53)
     assert not has_udp_listener(table, "10.89.200.1", 5353)
+
+
+def test_ipv6_bridge_and_container_addresses_without_dad_or_v6_route():
+    assert plumbing.bridge_batch(NET, "10.89.3.0/24", "10.89.3.1", "2001:db8::/64", "2001:db8::1").splitlines() == [
+        "link add rlb0123456789ab address 02:52:0a:59:03:01 type bridge",
+        "addr add 10.89.3.1/24 dev rlb0123456789ab",
+        "addr add 2001:db8::1/64 dev rlb0123456789ab nodad",
+        "link set rlb0123456789ab up"]
+    batch = plumbing.container_batch("eth0", "10.89.3.2", 24, "02:42:0a:59:03:02", "10.89.3.1", True,
+                                     "2001:db8::2/64")
+    assert batch.splitlines() == ["link set eth0 address 02:42:0a:59:03:02", "addr add 10.89.3.2/24 dev eth0",
+                                  "addr add 2001:db8::2/64 dev eth0 nodad", "link set eth0 up", "link set lo up",
+                                  "route add default via 10.89.3.1 dev eth0"]
