@@ -9,9 +9,11 @@ the blobs). See bench/README.md.
 """
 from __future__ import annotations
 
-import json
 import os
+import json
 import random
+import resource
+import shutil
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -27,7 +29,9 @@ DEBIAN_ROOTFS = os.path.join(CACHE, "bookworm-minbase")
 DEBIAN_TAR = os.path.join(CACHE, "bookworm-minbase.tar")
 BIG_LAYERS, BIG_FILES_PER_LAYER, BIG_FILE_BYTES = 4, 200, 100_000
 METHODS = ("ours: docker pull (our socket)", "podman pull", "floor: download (skopeo)", "floor: unpack (tar -xzf)")
-SHORT = dict(zip(METHODS, ("ours", "podman", "download", "unpack")))
+BASELINE = "ours, --baseline tree"
+SHORT = dict(zip(METHODS + (BASELINE,), ("ours", "podman", "download", "unpack", "baseline")))
+HOST_DIRS = ("usr/lib/python3", "usr/share/perl", "usr/share/zoneinfo", "usr/sbin", "etc")
 
 
 def big_layers() -> List[imagebuild.Layer]:
@@ -64,87 +68,146 @@ def debian_tar() -> bytes:
         return f.read()
 
 
-def push_images(reg: imagebuild.Registry, which: Sequence[str]) -> Dict[str, Tuple[str, int]]:
-    """Push the chosen images; return name -> (reference, unpacked bytes)."""
-    pushed: Dict[str, Tuple[str, int]] = {}
+def host_tar() -> bytes:
+    """One layer of many small files without debootstrap: some of this host's /usr and /etc."""
+    return subprocess.run(["tar", "--numeric-owner", "--ignore-failed-read", "-C", "/", "-cf", "-", *HOST_DIRS],
+                          check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+
+
+def image_layers(name: str) -> List[imagebuild.Layer]:
+    if name == "big":
+        return big_layers()
+    return [imagebuild.Layer(debian_tar() if name == "debian" else host_tar())]
+
+
+def push_images(reg: imagebuild.Registry, which: Sequence[str]) -> Dict[str, Tuple[str, int, List[bytes]]]:
+    """Push the chosen images; return name -> (reference, unpacked bytes, layer blobs)."""
+    pushed: Dict[str, Tuple[str, int, List[bytes]]] = {}
     for name in which:
-        layers = big_layers() if name == "big" else [imagebuild.Layer(debian_tar())]
+        layers = image_layers(name)
         reg.push_image(name, "latest", layers, imagebuild.image_config(layers))
-        pushed[name] = (f"{reg.host}/{name}:latest", sum(len(layer.tar) for layer in layers))
+        pushed[name] = (f"{reg.host}/{name}:latest", sum(len(layer.tar) for layer in layers),
+                        [layer.blob for layer in layers])
         print(f"pushed {name}: {len(layers)} layers, {pushed[name][1] / 1e6:.0f} MB unpacked, "
               f"{sum(len(layer.blob) for layer in layers) / 1e6:.0f} MB compressed", flush=True)
     return pushed
 
 
-def pull_ours(user: it.TestUser, ref: str) -> float:
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid: int) -> float:
+    """utime + stime of a live process, all its threads (dead ones included), seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pull_ours(user: it.TestUser, ref: str) -> Tuple[float, float]:
+    """Wall seconds of the pull, and CPU seconds of the daemon and the docker CLI during it."""
     with harness.engine(user) as eng:  # fresh ROOTLESS_ROOT: cold by construction
-        return harness.timed(lambda: eng.docker("pull", "-q", ref, timeout=900), settle=True)
+        with open(os.path.join(eng.run_dir, "rootlessd.pid")) as f:
+            daemon = int(json.load(f)["pid"])
+        before = process_cpu(daemon) + children_cpu()
+        wall = harness.timed(lambda: eng.docker("pull", "-q", ref, timeout=900), settle=True)
+        return wall, process_cpu(daemon) + children_cpu() - before
 
 
-def pull_podman(user: it.TestUser, ref: str) -> float:
+def pull_podman(user: it.TestUser, ref: str) -> Tuple[float, float]:
+    """Wall and CPU seconds of `podman pull` (podman runs as our child, so its CPU is ours to read)."""
     with harness.podman(user) as pm:  # fresh podman storage
-        return harness.timed(lambda: pm.run("pull", "-q", "--tls-verify=false", ref), settle=True)
+        before = children_cpu()
+        wall = harness.timed(lambda: pm.run("pull", "-q", "--tls-verify=false", ref), settle=True)
+        return wall, children_cpu() - before
 
 
-def layer_blobs(directory: str) -> List[str]:
-    """The layer blob files of a skopeo dir: copy, in manifest order."""
-    with open(os.path.join(directory, "manifest.json")) as f:
-        manifest = json.load(f)
-    return [os.path.join(directory, layer["digest"].split(":", 1)[1]) for layer in manifest["layers"]]
-
-
-def floor_pair(user: it.TestUser, ref: str) -> Tuple[float, float]:
-    """Seconds for skopeo to download the image, and for tar to unpack its blobs."""
+def floor_pair(user: it.TestUser, ref: str, blobs: List[bytes]) -> Tuple[Optional[float], float]:
+    """Seconds for skopeo to download the image (None without skopeo), and for tar to unpack its blobs."""
     with ExitStack() as stack:
         base = harness.user_tmpdir(user, "rootless-bench-floor-")
         stack.callback(harness.remove_tree, base)
-        blobs, rootfs = os.path.join(base, "blobs"), os.path.join(base, "rootfs")
-        download = harness.timed(lambda: user.run(
-            ["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{ref}", f"dir:{blobs}"], timeout=900),
-            settle=True)
+        rootfs = os.path.join(base, "rootfs")
+        download = None
+        if shutil.which("skopeo"):
+            download = harness.timed(lambda: user.run(
+                ["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{ref}", f"dir:{base}/blobs"],
+                timeout=900), settle=True)
+        files = []
+        for index, blob in enumerate(blobs):  # the pushed blobs themselves: the same bytes skopeo gets
+            files.append(os.path.join(base, f"layer{index}.tar.gz"))
+            with open(files[-1], "wb") as f:
+                f.write(blob)
         user.run(["mkdir", rootfs])
 
         def unpack() -> None:
-            for blob in layer_blobs(blobs):
-                user.run(["tar", "-xzf", blob, "-C", rootfs], timeout=900)
+            for path in files:
+                user.run(["tar", "-xzf", path, "-C", rootfs], timeout=900)
         return download, harness.timed(unpack, settle=True)
 
 
-def measure(user: it.TestUser, ref: str, runs: int) -> Dict[str, List[float]]:
-    samples: Dict[str, List[float]] = {name: [] for name in METHODS}
+def measure(user: it.TestUser, ref: str, blobs: List[bytes], runs: int, baseline: Optional[it.TestUser],
+            cpu: Dict[str, List[float]]) -> Dict[str, List[float]]:
+    """Wall seconds by method; CPU seconds of the engines into cpu (less sensitive to the machine's load)."""
+    samples: Dict[str, List[float]] = {name: [] for name in METHODS + ((BASELINE,) if baseline else ())}
+    pulls = [(METHODS[0], lambda: pull_ours(user, ref)), (METHODS[1], lambda: pull_podman(user, ref))]
+    if baseline is not None:  # A/B: the other tree in the same round, right after ours
+        pulls.insert(1, (BASELINE, lambda: pull_ours(baseline, ref)))
     for run in range(runs):
-        samples[METHODS[0]].append(pull_ours(user, ref))
-        samples[METHODS[1]].append(pull_podman(user, ref))
-        download, unpack = floor_pair(user, ref)
-        samples[METHODS[2]].append(download)
+        for name, pull in pulls[run % len(pulls):] + pulls[:run % len(pulls)]:  # each goes first in turn
+            wall, seconds = pull()
+            samples[name].append(wall)
+            cpu.setdefault(name, []).append(seconds)
+        download, unpack = floor_pair(user, ref, blobs)
+        if download is not None:
+            samples[METHODS[2]].append(download)
         samples[METHODS[3]].append(unpack)
         print(f"  run {run + 1}/{runs}: " + ", ".join(f"{SHORT[name]} {values[-1]:.2f}s"
-                                                     for name, values in samples.items()), flush=True)
+                                                     for name, values in samples.items() if values), flush=True)
     return samples
 
 
+def report_cpu(cpu: Dict[str, List[float]]) -> Dict[str, float]:
+    medians = harness.print_table("CPU seconds (ms) of the pull: daemon + docker CLI, or podman",
+                                  [(name, values, "") for name, values in cpu.items()])
+    podman = medians.get(METHODS[1])
+    print("\n" + "   ".join(f"{SHORT[name]} vs podman {harness.ratio(value, podman)}"
+                            for name, value in medians.items() if name != METHODS[1]))
+    return medians
+
+
 def report(name: str, size: int, samples: Dict[str, List[float]]) -> Dict[str, float]:
-    rows = [(method, samples[method], "") for method in METHODS]
+    rows = [(method, samples[method], "" if samples[method] else "skopeo not installed")
+            for method in samples]
     medians = harness.print_table(f"cold pull: {name} ({size / 1e6:.0f} MB unpacked)", rows)
-    floor: Optional[float] = medians[METHODS[2]] + medians[METHODS[3]]
-    ours = medians[METHODS[0]]
+    floor = medians.get(METHODS[2], 0.0) + medians[METHODS[3]]
+    ours, podman = medians[METHODS[0]], medians[METHODS[1]]
     print(f"{'floor: download + unpack':<34} {floor * 1000:>10.1f}")
-    print(f"\nours vs podman {harness.ratio(ours, medians[METHODS[1]])}   ours vs floor {harness.ratio(ours, floor)}")
+    print(f"\nours vs podman {harness.ratio(ours, podman)}   ours vs floor {harness.ratio(ours, floor)}")
+    if BASELINE in medians:
+        print(f"baseline vs podman {harness.ratio(medians[BASELINE], podman)}   "
+              f"ours vs baseline {harness.ratio(ours, medians[BASELINE])}")
     return medians
 
 
 def main(argv: Sequence[str]) -> int:
     parser = harness.argument_parser(__doc__, runs=3)
-    parser.add_argument("--images", default="big,debian", help="comma-separated: big, debian")
+    parser.add_argument("--images", default="big,debian",
+                        help="comma-separated: big, debian, host (this host's /usr/lib/python3 and more as one layer)")
+    parser.add_argument("--baseline", help="A/B: also pull with this tree's package, in the same rounds")
     args = parser.parse_args(argv)
     user = harness.bench_user(args.user, args.source)
+    baseline = harness.bench_user(args.user, args.baseline) if args.baseline else None
     results: Dict[str, object] = {}
     with harness.bytecode_cache(user, not args.no_bytecode_cache), harness.registry() as reg:
         pushed = push_images(reg.client, args.images.split(","))
-        for name, (ref, size) in pushed.items():
+        for name, (ref, size, blobs) in pushed.items():
+            cpu: Dict[str, List[float]] = {}
             with harness.deferred_removals():  # no big delete right before a timed step
-                samples = measure(user, ref, args.runs)
-            results[name] = {"samples": samples, "medians": report(name, size, samples)}
+                samples = measure(user, ref, blobs, args.runs, baseline, cpu)
+            results[name] = {"samples": samples, "medians": report(name, size, samples),
+                             "cpu": cpu, "cpu_medians": report_cpu(cpu)}
     harness.dump_json(args.json, results)
     return 0
 

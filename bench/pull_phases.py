@@ -64,11 +64,11 @@ def main(argv: Sequence[str]) -> int:
     parser = harness.argument_parser(__doc__, runs=3)
     parser.add_argument("--settle", type=float, default=0.0, help="seconds to wait after sync")
     parser.add_argument("--strace", action="store_true")
-    parser.add_argument("--image", default="debian", choices=("big", "debian"))
+    parser.add_argument("--image", default="debian", choices=("big", "debian", "host"))
     args = parser.parse_args(argv)
     user = harness.bench_user(args.user, args.source)
     with harness.bytecode_cache(user, not args.no_bytecode_cache), harness.registry() as reg:
-        ref, _size = pull_bench.push_images(reg.client, [args.image])[args.image]
+        ref, _size, _blobs = pull_bench.push_images(reg.client, [args.image])[args.image]
         with harness.deferred_removals():
             for _run in range(args.runs):
                 one_pull(user, ref, args.settle, args.strace)

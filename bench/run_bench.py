@@ -54,7 +54,8 @@ def interleaved(methods: Dict[str, Callable[[], object]], runs: int, warmup: int
     return samples
 
 
-def engine_methods(engine: it.Engine, pm: harness.Podman, image: str) -> Tuple[Dict[str, Callable[[], object]], Rows]:
+def engine_methods(engine: it.Engine, pm: harness.Podman, image: str,
+                   baseline: Optional[it.Engine] = None) -> Tuple[Dict[str, Callable[[], object]], Rows]:
     methods: Dict[str, Callable[[], object]] = {}
     missing: Rows = []
     if has_run_verb(engine):
@@ -62,6 +63,9 @@ def engine_methods(engine: it.Engine, pm: harness.Podman, image: str) -> Tuple[D
     else:
         missing.append(("rootless run --rm", None, "run verb not in the CLI yet: not measured"))
     methods["docker run --rm (our socket)"] = lambda: engine.docker("run", "--rm", image, "true")
+    if baseline is not None:  # A/B in the same rounds: the --baseline tree's daemon and CLI
+        methods["baseline: rootless run --rm"] = lambda: baseline.cli("run", "--rm", image, "true")
+        methods["baseline: docker run --rm"] = lambda: baseline.docker("run", "--rm", image, "true")
     methods["podman run --rm"] = lambda: pm.run("run", "--rm", image, "true")
     return methods, missing
 
@@ -75,7 +79,8 @@ def report(samples: Dict[str, List[float]], missing: Rows, floor: List[float]) -
     podman = medians.get("podman run --rm")
     floor_median = medians.get("floor (overlay+crun run+umount)")
     print()
-    for ours in ("rootless run --rm", "docker run --rm (our socket)"):
+    for ours in ("rootless run --rm", "docker run --rm (our socket)", "baseline: rootless run --rm",
+                 "baseline: docker run --rm"):
         if ours in medians:
             print(f"{ours:<34} vs podman {harness.ratio(medians[ours], podman):>7}"
                   f"   vs floor {harness.ratio(medians[ours], floor_median):>7}")
@@ -85,6 +90,7 @@ def report(samples: Dict[str, List[float]], missing: Rows, floor: List[float]) -
 def main(argv: Sequence[str]) -> int:
     parser = harness.argument_parser(__doc__, runs=20)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--baseline", help="A/B: also time this tree's daemon and CLI, in the same rounds")
     args = parser.parse_args(argv)
     user = harness.bench_user(args.user, args.source)
     with ExitStack() as stack:
@@ -93,11 +99,17 @@ def main(argv: Sequence[str]) -> int:
         images = imagebuild.build_and_push(reg.client)
         engine = stack.enter_context(harness.engine(user))
         engine.docker("pull", "-q", images.busybox)
+        baseline = None
+        if args.baseline:
+            other = harness.bench_user(args.user, args.baseline)
+            other.base_env.update({k: v for k, v in user.base_env.items() if k != "PYTHONPATH"})
+            baseline = stack.enter_context(harness.engine(other))
+            baseline.docker("pull", "-q", images.busybox)
         pm = stack.enter_context(harness.podman(user))
         pm.run("pull", "-q", "--tls-verify=false", images.busybox)
         layer_tar = write_layer(user, images.busybox_layer)
         stack.callback(harness.remove_tree, os.path.dirname(layer_tar))
-        methods, missing = engine_methods(engine, pm, images.busybox)
+        methods, missing = engine_methods(engine, pm, images.busybox, baseline)
         samples = interleaved(methods, args.runs, args.warmup)
         floor = measure_floor(user, layer_tar, args.runs, args.warmup)
         medians = report(samples, missing, floor)

@@ -18,7 +18,7 @@ import ssl
 import stat
 import threading
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, List, MutableMapping, Optional, Sequence, Tuple
 
 from rootless.api.http import Limits, Router, UnixApiServer
 from rootless.config import Settings
@@ -42,6 +42,96 @@ class RemoteOptions:
     cert: str = ""
     key: str = ""
     insecure_tcp: bool = False
+
+
+SD_LISTEN_FDS_START = 3  # sd-daemon.h: the first socket systemd passes
+ACTIVATION_VARIABLES = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
+ACTIVATION_HINT = "give rootless.socket a single ListenStream= with the daemon's socket path"
+
+
+def systemd_listener(environ: MutableMapping[str, str], pid: int,
+                     first_fd: int = SD_LISTEN_FDS_START) -> Optional[socket.socket]:
+    """The listening socket systemd passed (sd_listen_fds(3) with unset_environment), or None.
+
+    The variables go in every case: crun, slirp4netns and the pause process must not
+    believe they were activated. The fd is made close-on-exec as sd_listen_fds does:
+    otherwise the pause process, forked and exec'd before the server starts, would keep
+    the API socket open in the user namespace for as long as it lives.
+    """
+    listen_pid, count = environ.get("LISTEN_PID"), environ.get("LISTEN_FDS")
+    for key in ACTIVATION_VARIABLES:
+        environ.pop(key, None)
+    if listen_pid != str(pid) or count in (None, "0"):
+        return None  # not activated, or the variables were meant for a parent that exec'd us
+    if count != "1":
+        raise InvalidArgument(f"can't use socket activation: LISTEN_FDS={count!r}: the daemon serves one socket",
+                              hint=ACTIVATION_HINT)
+    try:
+        os.set_inheritable(first_fd, False)
+        sock = socket.socket(fileno=first_fd)
+    except OSError as exc:
+        raise InvalidArgument(f"can't use socket activation: fd {first_fd}: {exc.strerror}",
+                              hint=ACTIVATION_HINT) from None
+    if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM or not sock.getsockopt(
+            socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        sock.detach()  # not ours to close: only refused
+        raise InvalidArgument(f"can't use socket activation: fd {first_fd} is not a listening UNIX stream socket",
+                              hint=ACTIVATION_HINT)
+    return sock
+
+
+Identity = Optional[Tuple[int, int]]
+
+
+def socket_identity(path: str) -> Identity:
+    """(device, inode) of the socket file at path, None when there is none."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+class SocketWatch:
+    """Stops the daemon when its socket file is removed or replaced.
+
+    Whoever binds the path last owns it: `systemctl --user enable --now rootless.socket`
+    while a daemon the CLI started still runs, or the reverse. The daemon that lost its
+    path can't be reached but holds the store lock, so every socket-activated start
+    failed on the lock, systemd restarted it without end and clients waited for ever.
+    """
+
+    def __init__(self, path: str, stop: Any, interval: float = 2.0) -> None:
+        self.path = path
+        self.identity = socket_identity(path)
+        self._stop = stop
+        self._interval = interval
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="socket-watch", daemon=True)
+
+    def start(self) -> "SocketWatch":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._closed.wait(self._interval):
+            now = socket_identity(self.path)
+            if now != self.identity:
+                logger.warning("API socket %s was %s: stopping, the daemon can't be reached any more "
+                               "(containers keep running)", self.path, "removed" if now is None else "replaced")
+                self._stop()
+                return
+
+    def close(self) -> None:
+        self._closed.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(5)
+
+    def remove_if_ours(self) -> None:
+        """At exit: unlink the socket file only if it still is ours, never a successor's."""
+        if self.identity is not None and socket_identity(self.path) == self.identity:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
 
 
 def plan_listeners(options: RemoteOptions, unix_socket: str) -> List[Host]:

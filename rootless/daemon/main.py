@@ -29,22 +29,9 @@ from rootless.util.log import setup_logging
 
 if TYPE_CHECKING:
     from rootless.daemon.idle import IdleWatch
-    from rootless.daemon.listeners import Listeners, RemoteOptions
+    from rootless.daemon.listeners import Listeners, RemoteOptions, SocketWatch
 
 logger = logging.getLogger(__name__)
-
-SD_LISTEN_FDS_START = 3
-
-
-def _systemd_listener() -> Optional[socket.socket]:
-    """The socket systemd passed us (socket activation), if any."""
-    if os.environ.get("LISTEN_PID") != str(os.getpid()):
-        return None
-    if int(os.environ.get("LISTEN_FDS", "0")) < 1:
-        return None
-    for key in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-        os.environ.pop(key, None)
-    return socket.socket(fileno=SD_LISTEN_FDS_START)
 
 
 def _lock_store(paths: Paths) -> fs.FileLock:
@@ -211,7 +198,7 @@ def _open_servers(engine: Any, paths: Paths, remote: "RemoteOptions", listener: 
 def serve(paths: Paths, settings: Settings, remote: Optional["RemoteOptions"] = None) -> None:
     """Run the daemon until SIGTERM/SIGINT."""
     from rootless.api.server import raise_fd_limit
-    from rootless.daemon.listeners import plan_listeners, remote_options
+    from rootless.daemon.listeners import SocketWatch, plan_listeners, remote_options, systemd_listener
     from rootless.engine import Engine
     from rootless.engine.engine import HostSetup
 
@@ -221,7 +208,7 @@ def serve(paths: Paths, settings: Settings, remote: Optional["RemoteOptions"] = 
     os.umask(0o022)
     remote = remote or remote_options(settings)
     plan_listeners(remote, paths.socket)  # a refused address stops us before any namespace work
-    listener = _systemd_listener()
+    listener = systemd_listener(os.environ, os.getpid())
     paths, settings, (cgroup, mapping, lock) = _enter_locked(paths, settings)
     try:
         _check_runtime(paths, listener)
@@ -236,29 +223,31 @@ def serve(paths: Paths, settings: Settings, remote: Optional["RemoteOptions"] = 
         fs.atomic_write_json(paths.daemon_pidfile, {"pid": os.getpid(), "host_uid": os.environ.get("ROOTLESS_HOST_UID")}, 0o600)
         _write_record(paths)
         _install_signal_handlers(server)
+        watch = SocketWatch(paths.socket, lambda: threading.Thread(target=server.shutdown, daemon=True).start())
         logger.info("rootlessd listening on %s (storage %s, driver %s, cgroups %s)",
                     paths.socket, paths.root, host.storage_driver, cgroup.mode)
-        if _serve_then_close(settings, paths, engine, (server, extra), listener):
+        if _serve_then_close(settings, paths, engine, (server, extra), listener, watch.start()):
             _end_namespaces(paths)
     finally:
         lock.release()
 
 
 def _serve_then_close(settings: Settings, paths: Paths, engine: Any, servers: Tuple[Any, "Listeners"],
-                      listener: Optional[socket.socket]) -> bool:
+                      listener: Optional[socket.socket], watch: "SocketWatch") -> bool:
     """Serve until stopped, then close everything; True after an idle exit (issue 15)."""
     server, extra = servers
     idle = _idle_watch(settings, engine, server, extra)
     try:
         _serve_until_stopped(server, idle)
     finally:
+        watch.close()
         if idle is not None:
             idle.close()
         extra.close()
         server.server_close()
         engine.close()
         if listener is None:
-            _remove_stale_socket(paths.socket)
+            watch.remove_if_ours()  # a successor's socket (systemd's, say) stays
         with contextlib.suppress(FileNotFoundError):
             os.unlink(paths.daemon_pidfile)
         _remove_record(paths)

@@ -202,7 +202,8 @@ class HostRuntime:
                monitor: MonitorSettings) -> Launched:
         spec = runtime_spec.build_spec(options, self.host.mapping, self.host.spec_host)
         fs.ensure_dir(bundle)
-        fs.atomic_write_json(os.path.join(bundle, "config.json"), spec, 0o600)
+        # No fsync: written again before every launch, and only read while it runs (crun, execs).
+        fs.atomic_write_json(os.path.join(bundle, "config.json"), spec, 0o600, durable=False)
         config = self.supervisor.new_config(
             container_id, bundle, monitor.log_path, log_max_size=monitor.log_max_size,
             log_max_files=monitor.log_max_files, tty=monitor.tty, open_stdin=monitor.open_stdin,

@@ -209,7 +209,7 @@ def write_etc_files(container: Container, network: NetworkSetup) -> Dict[str, st
     result = {}
     for destination, (name, content) in files.items():
         path = os.path.join(container.dir, name)
-        fs.atomic_write(path, content, 0o644)
+        fs.atomic_write(path, content, 0o644, durable=False)  # written again at every start: no fsync
         result[destination] = path
     return result
 

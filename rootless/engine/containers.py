@@ -55,6 +55,7 @@ ID_RE = re.compile(r"^[0-9a-f]+$")
 BUILTIN_NETWORK_MODES = ("bridge", "default", "host", "none")
 STOP_KILL_WAIT = 30.0  # after SIGKILL: the monitor reports the exit within this
 KILL_WAIT = 10.0  # docker kill (SIGKILL) returns once the container stopped, or after this
+SIGNAL_RACE_WAIT = 2.0  # a signal that found the process gone: its exit is recorded within this
 
 
 class ImageSource(Protocol):
@@ -100,6 +101,9 @@ class Containers(ContainerReads):
         self._removed: Set[str] = set()
         self._attach_waiting: Dict[str, List[AttachWaiter]] = {}
         self._manually_stopped: Set[str] = set()
+        # Held while a policy restart decides and starts, and while stop/rm cancel one: a stop
+        # then either cancels the restart before it starts or finds the container running.
+        self._restart_guard = threading.Lock()
         self._closing = False
         self.health: Optional[HealthChecks] = None  # set by the engine once execs exist
         self._load_all()
@@ -618,9 +622,7 @@ class Containers(ContainerReads):
     def _restart_later(self, container: Container) -> None:
         count = container.restart_count
         time.sleep(lifecycle.restart_delay(count))
-        # Checked and started under the start lock: a stop that cancels the restart (_cancel_restart)
-        # then comes before the check or after the start, never between (start forgets the stop).
-        with self._start_lock:
+        with self._restart_guard:
             if self._closing or container.id in self._manually_stopped or container.status != "restarting":
                 return
             if not self.exists(container.id):
@@ -628,10 +630,9 @@ class Containers(ContainerReads):
             container.restart_count = count + 1
             try:
                 self.start(container)
+                self.publish(container, "restart")
             except RootlessError as exc:
                 logger.warning("restart of %s failed: %s", container.name, exc)
-                return
-        self.publish(container, "restart")
 
     # -- stop / kill / restart --------------------------------------------------
     def kill(self, container: Container, signal_value: str) -> None:
@@ -648,13 +649,20 @@ class Containers(ContainerReads):
     def _signal(self, container: Container, sig: int) -> None:
         try:
             self.runtime.signal(container.id, sig)
-        except NotFound as exc:  # crun has no such process: it exited an instant ago (its exit is on the way)
-            logger.debug("kill %s: %s", container.id, exc)
-        except ToolError as exc:
-            # It may have exited between our check and the signal (crun: "open pidfd: No such process").
-            if container.running and self.runtime.is_alive(container.id) and "No such process" not in str(exc):
+        except (ToolError, NotFound) as exc:
+            # It may have exited between our check and the signal: its monitor records the exit
+            # a moment later (a docker stop of a container that ends by itself succeeds).
+            if container.running and self.runtime.is_alive(container.id) and not self._exit_recorded(container):
                 raise
             logger.debug("kill %s: %s", container.id, exc)
+
+    def _exit_recorded(self, container: Container) -> bool:
+        """Whether the container's exit is (or within SIGNAL_RACE_WAIT gets) recorded."""
+        try:
+            self.wait(container, "next-exit", SIGNAL_RACE_WAIT)
+            return True
+        except Conflict:
+            return not container.running
 
     def stop(self, container: Container, timeout: Optional[int], signal_value: Optional[str]) -> None:
         if self._cancel_restart(container):
@@ -677,11 +685,12 @@ class Containers(ContainerReads):
 
     def _cancel_restart(self, container: Container) -> bool:
         """Stop a container waiting for its policy's restart: it stays exited (docker stop/rm)."""
-        with self._start_lock, self._lock:  # not while its policy's start runs (_restart_later)
-            if container.status != "restarting":
-                return False
-            self._manually_stopped.add(container.id)
-        self._mark_exited(container, container.exit_code, container.finished_at)
+        with self._restart_guard:
+            with self._lock:
+                if container.status != "restarting":
+                    return False
+                self._manually_stopped.add(container.id)
+            self._mark_exited(container, container.exit_code, container.finished_at)
         return True
 
     def _wait_stopped(self, container: Container, timeout: Optional[float]) -> bool:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import sys
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import Callable, List, Mapping, Optional
 
 from rootless.config.paths import Paths, default_storage_root
 from rootless.config.subids import lookup_ranges, user_name
@@ -31,56 +32,89 @@ class Check:
     fix: Optional[str] = None
 
 
-def _sysctl(path: str) -> Optional[str]:
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return None
+@dataclass(frozen=True)
+class HostRoots:
+    """Where the checks read the host: the real paths, or fixture dirs standing in for them."""
+
+    proc: str = "/proc"
+    cgroup: str = "/sys/fs/cgroup"
+    run: str = "/run"
+    linger: str = "/var/lib/systemd/linger"  # logind's record of `loginctl enable-linger`
+
+    def sysctl(self, name: str) -> Optional[str]:
+        """kernel.foo -> the value in /proc/sys/kernel/foo, None when there is no such sysctl."""
+        try:
+            with open(os.path.join(self.proc, "sys", *name.split("."))) as f:
+                return f.read().strip()
+        except OSError:
+            return None
 
 
-def _can_unshare_user() -> bool:
-    """Fork a child that tries unshare(CLONE_NEWUSER); its exit says if it worked."""
+HOST = HostRoots()
+PROBE_OK, PROBE_UNSHARE, PROBE_CAPS = "ok", "unshare refused", "no capabilities"
+
+
+def probe_userns() -> str:
+    """Fork a child that makes a user and mount namespace and uses CAP_SYS_ADMIN in it.
+
+    unshare alone is not enough: under Ubuntu's AppArmor restriction it succeeds
+    and the namespace comes without capabilities, so mounts fail later.
+    """
     pid = os.fork()
     if pid == 0:
         code = 1
         with contextlib.suppress(BaseException):
-            linux.unshare(linux.CLONE_NEWUSER)
+            linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWNS)
+            code = 2
+            linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE, None)
             code = 0
         os._exit(code)
     _, status = os.waitpid(pid, 0)
-    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
+    return {0: PROBE_OK, 2: PROBE_CAPS}.get(code, PROBE_UNSHARE)
 
 
-def check_userns() -> Check:
-    if _sysctl("/proc/sys/kernel/unprivileged_userns_clone") == "0":
+def check_userns(roots: HostRoots = HOST, probe: Callable[[], str] = probe_userns,
+                 interpreter: Optional[str] = None) -> Check:
+    if roots.sysctl("kernel.unprivileged_userns_clone") == "0":
         return Check("user namespaces", "fail", "disabled by kernel.unprivileged_userns_clone=0",
                      "sudo sysctl -w kernel.unprivileged_userns_clone=1")
-    if _sysctl("/proc/sys/user/max_user_namespaces") == "0":
+    if roots.sysctl("user.max_user_namespaces") == "0":
         return Check("user namespaces", "fail", "user.max_user_namespaces is 0",
                      "sudo sysctl -w user.max_user_namespaces=28633")
-    restricted = apparmor_userns_check(_sysctl(APPARMOR_USERNS_SYSCTL))
-    if restricted is not None:
-        return restricted
-    if not _can_unshare_user():
-        return Check("user namespaces", "fail", "unshare(CLONE_NEWUSER) was refused",
-                     "ask an admin to allow unprivileged user namespaces")
-    return Check("user namespaces", "ok", "unprivileged user namespaces work")
+    restricted = roots.sysctl(APPARMOR_USERNS_SYSCTL) == "1"
+    return userns_outcome(probe(), restricted, interpreter or os.path.realpath(sys.executable))
 
 
-APPARMOR_USERNS_SYSCTL = "/proc/sys/kernel/apparmor_restrict_unprivileged_userns"
-APPARMOR_USERNS_FIX = ("echo kernel.apparmor_restrict_unprivileged_userns=0 | sudo tee "
-                       "/etc/sysctl.d/60-rootless-userns.conf && sudo sysctl --system")
+APPARMOR_USERNS_SYSCTL = "kernel.apparmor_restrict_unprivileged_userns"
+APPARMOR_PROFILE = "/etc/apparmor.d/rootless"
 
 
-def apparmor_userns_check(value: Optional[str]) -> Optional[Check]:
-    """Ubuntu 23.10+/24.04: unshare(CLONE_NEWUSER) succeeds, but AppArmor strips every capability
-    in the new namespace, so newuidmap's mapping, mounts and crun fail later with EPERM."""
-    if value != "1":
-        return None
-    return Check("user namespaces", "fail",
-                 "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1)",
-                 APPARMOR_USERNS_FIX)
+def apparmor_profile_fix(interpreter: str) -> str:
+    """Ubuntu's own answer (as its profiles for crun, podman and slirp4netns): a profile that lets the
+    program that makes the namespace, here the Python running rootlessd, create user namespaces."""
+    profile = (f"abi <abi/4.0>,\\ninclude <tunables/global>\\nprofile rootless {interpreter} flags=(unconfined) {{\\n"
+               "  userns,\\n  include if exists <local/rootless>\\n}\\n")
+    return (f"printf '{profile}' | sudo tee {APPARMOR_PROFILE} && sudo apparmor_parser -r {APPARMOR_PROFILE}  "
+            f"(or, for every program: sudo sysctl -w {APPARMOR_USERNS_SYSCTL}=0)")
+
+
+def userns_outcome(probe: str, apparmor_restricts: bool, interpreter: str) -> Check:
+    """The probe's result read with the AppArmor sysctl (Ubuntu 23.10+/24.04): under it unshare
+    succeeds but the namespace has no capabilities, so newuidmap's mapping, mounts and crun fail."""
+    name = "user namespaces"
+    if probe == PROBE_OK:
+        if apparmor_restricts:
+            return Check(name, "ok", f"AppArmor restricts unprivileged user namespaces; a profile allows {interpreter}")
+        return Check(name, "ok", "unprivileged user namespaces work")
+    if apparmor_restricts:
+        return Check(name, "fail", f"AppArmor restricts unprivileged user namespaces ({APPARMOR_USERNS_SYSCTL}=1): "
+                     f"a namespace made by {interpreter} gets no capabilities", apparmor_profile_fix(interpreter))
+    if probe == PROBE_CAPS:
+        return Check(name, "fail", "a new user namespace gets no capabilities (mount refused in it)",
+                     "ask an admin which security module restricts unprivileged user namespaces")
+    return Check(name, "fail", "unshare(CLONE_NEWUSER) was refused",
+                 "ask an admin to allow unprivileged user namespaces")
 
 
 def _has_file_caps(path: str) -> bool:
@@ -142,14 +176,32 @@ def systemd_cgroup_check(uid: int, delegated: List[str]) -> Check:
     return Check("cgroups", "ok", f"v2 with systemd (manager: systemd): {where} delegates {' '.join(delegated)}")
 
 
-def check_cgroups() -> Check:
-    info = cgroups.detect()
-    uid = os.getuid()
-    if info.mode == cgroups.V2 and cgroups.user_bus():
-        return systemd_cgroup_check(uid, cgroups.delegated_to_user(uid))
+def check_cgroups(roots: HostRoots = HOST, env: Optional[Mapping[str, str]] = None,
+                  uid: Optional[int] = None) -> Check:
+    env = os.environ if env is None else env
+    uid = os.getuid() if uid is None else uid
+    info = cgroups.detect(roots.proc, roots.cgroup, uid)
+    if info.mode == cgroups.V2 and cgroups.systemd_booted(roots.run):
+        bus = cgroups.user_bus_path(env)
+        if bus and os.path.exists(bus):
+            return systemd_cgroup_check(uid, cgroups.delegated_to_user(uid, roots.cgroup))
+        if not info.limits_supported:
+            return no_user_bus_check(uid, user_name(uid), bus)
     if info.limits_supported:
         return Check("cgroups", "ok", f"{info.mode}: {info.describe()}")
     return Check("cgroups", "warn", f"{info.mode}: {info.describe()}", info.fix if info.mode != cgroups.NONE else None)
+
+
+def no_user_bus_check(uid: int, name: str, bus: str) -> Check:
+    """v2 with systemd, but the daemon could not reach the user's systemd to get a delegated scope."""
+    refused = "limits, pause and stats are refused"
+    if not bus:
+        return Check("cgroups", "warn", "v2 with systemd, but this shell has no login session (su or sudo -u?): "
+                     f"no XDG_RUNTIME_DIR, so rootlessd can't reach your systemd; {refused}",
+                     f"log in as {name} (ssh, a desktop, or: sudo machinectl shell {name}@)")
+    return Check("cgroups", "warn", f"v2 with systemd, but your systemd's D-Bus ({bus}) is missing, so "
+                 f"rootlessd can't get a delegated scope under user@{uid}.service; {refused}",
+                 "sudo apt-get install dbus-user-session  (then log out and in again)")
 
 
 def linger_check(name: str, lingering: bool) -> Check:
@@ -161,11 +213,12 @@ def linger_check(name: str, lingering: bool) -> Check:
                  f"sudo loginctl enable-linger {name}")
 
 
-def check_linger() -> Optional[Check]:
-    if not cgroups.systemd_booted():
+def check_linger(roots: HostRoots = HOST, name: Optional[str] = None) -> Optional[Check]:
+    """What `loginctl show-user NAME -p Linger` says, read from logind's file (no D-Bus call)."""
+    if not cgroups.systemd_booted(roots.run):
         return None
-    name = user_name(os.getuid())
-    return linger_check(name, os.path.exists(os.path.join("/var/lib/systemd/linger", name)))
+    name = name or user_name(os.getuid())
+    return linger_check(name, os.path.exists(os.path.join(roots.linger, name)))
 
 
 def _existing_parent(path: str) -> str:

@@ -321,7 +321,9 @@ class _Applier:
         self._guard = guard
         self._real_dirs: Set[str] = {""}   # relative paths known to be real dirs, not symlinks
         self._dirs: List[Tuple[str, int, float]] = []  # (rel, mode, mtime) applied at the end
-        self._owner = _Owner()
+        # A new inode already has our ids unless its dir hands down its group (setgid): the
+        # dirs created here have no setgid bit until finish(), so only the root's counts.
+        self._owner = _Owner(fresh_ids_are_ours=not os.stat(root).st_mode & stat.S_ISGID)
         self._umask = _current_umask()
 
     def _refuse(self, name: str, reason: str) -> InvalidArgument:
@@ -411,14 +413,16 @@ class _Applier:
 
     def _apply_dir(self, rel: str, member: tarfile.TarInfo) -> None:
         path = self._path(rel)
+        fresh = True
         try:
             os.mkdir(path, 0o700)
         except FileExistsError:
             self._clear(rel, keep_dir=True)
-            if not os.path.lexists(path):
+            fresh = not os.path.lexists(path)
+            if fresh:
                 os.mkdir(path, 0o700)
         self._real_dirs.add(rel)
-        self._owner.chown(path, member)
+        self._owner.chown(path, member, fresh)
         _set_xattrs(path, member, self.layer)
         # mode and mtime last: adding entries changes a dir's mtime, and 0555 dirs block them
         self._dirs.append((rel, member.mode, member.mtime))
@@ -431,7 +435,7 @@ class _Applier:
         fd = self._create(rel, lambda path: os.open(path, flags, mode_at_open if not needs_chmod else 0o600))
         try:
             _write_member_data(tar, member, fd)
-            self._owner.chown(fd, member)  # before chmod: chown clears setuid/setgid
+            self._owner.chown(fd, member, fresh=True)  # before chmod: chown clears setuid/setgid
             if needs_chmod:
                 os.chmod(fd, member.mode)
             _set_xattrs(fd, member, self.layer)
@@ -443,7 +447,7 @@ class _Applier:
     def _apply_symlink(self, rel: str, member: tarfile.TarInfo) -> None:
         path = self._path(rel)
         self._create(rel, lambda target: os.symlink(member.linkname, target))
-        self._owner.chown(path, member)
+        self._owner.chown(path, member, fresh=True)
         _set_xattrs(path, member, self.layer)
         os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
 
@@ -546,10 +550,16 @@ def _write_fully(fd: int, data: bytes) -> None:
 class _Owner:
     """lchown to the tar's ids where this process can; otherwise keep ours."""
 
-    def __init__(self) -> None:
+    def __init__(self, fresh_ids_are_ours: bool = False) -> None:
         self._warned = False
+        # Most entries of a layer are root's, and so is the unpacker in the engine's namespace:
+        # a new inode then has the right ids already, and ~10k fchown calls of a distro layer go.
+        self._ours = (os.geteuid(), os.getegid()) if fresh_ids_are_ours else None
 
-    def chown(self, target: Union[int, str], member: tarfile.TarInfo) -> None:
+    def chown(self, target: Union[int, str], member: tarfile.TarInfo, fresh: bool = False) -> None:
+        """fresh: target was just created by this process (so it has our fsuid/fsgid)."""
+        if fresh and self._ours == (member.uid, member.gid):
+            return
         try:
             if isinstance(target, int):
                 os.fchown(target, member.uid, member.gid)

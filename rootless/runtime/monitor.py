@@ -156,7 +156,9 @@ class Monitor:
                 self._delete_container()
                 return 1
             ready = {"pid": self.container_pid, "ports": ports, "monitor_pid": os.getpid()}
-            fs.atomic_write_json(self.config.file(READY), ready, 0o600)
+            # No fsync for the runtime dir's files: a reboot ends this monitor and its container
+            # anyway (supervisor.runtime_json reads a torn one as missing).
+            fs.atomic_write_json(self.config.file(READY), ready, 0o600, durable=False)
             # The ready fd stays open until exit.json exists: its EOF wakes the engine.
             self._report(ready, keep_open=True)
             self._serve()
@@ -179,7 +181,7 @@ class Monitor:
         return not self.config.ports and self.config.network in ("none", "slirp4netns")
 
     def _write_exit(self, record: Dict[str, Any]) -> None:
-        fs.atomic_write_json(self.config.file(EXIT), record)
+        fs.atomic_write_json(self.config.file(EXIT), record, durable=False)
         logger.info("container %s exited: %s", self.config.container_id, record)
         if self.ready_fd >= 0:
             os.close(self.ready_fd)
@@ -895,7 +897,8 @@ def _become_daemon(config: MonitorConfig) -> None:
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     # "PID STARTTIME": the start time tells this monitor from a recycled pid. A
     # zygote-forked monitor's cmdline is the zygote's, so it can't be matched by name.
-    fs.atomic_write(config.file(MONITOR_PIDFILE), f"{os.getpid()} {process_start_time('self')}\n", 0o600)
+    fs.atomic_write(config.file(MONITOR_PIDFILE), f"{os.getpid()} {process_start_time('self')}\n", 0o600,
+                    durable=False)
 
 
 def detach_and_run(config_path: str, ready_fd: int) -> int:

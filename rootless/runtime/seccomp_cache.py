@@ -81,7 +81,7 @@ class SeccompCache:
         if bpf is None:
             return key
         spec.setdefault("annotations", {})[BPF_ANNOTATION] = base64.b64encode(bpf).decode("ascii")
-        fs.atomic_write_json(config_path, spec, 0o600)
+        fs.atomic_write_json(config_path, spec, 0o600, durable=False)  # rewritten at every launch
         return None
 
     def store(self, key: str, compiled: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import socket
@@ -29,6 +30,8 @@ from rootless.runtime.seccomp_cache import SeccompCache
 from rootless.runtime.zygote import Zygote
 from rootless.util import fs, proc
 from rootless.wire.times import NANO, now_rfc3339
+
+logger = logging.getLogger(__name__)
 
 LAUNCH_TIMEOUT = 30.0
 # A monitor that wrote exit.json may still be stopping slirp4netns (~20 ms).
@@ -108,6 +111,22 @@ def _python_env() -> Dict[str, str]:
     return env
 
 
+
+def runtime_json(path: str) -> Optional[Dict[str, Any]]:
+    """A JSON file of the monitor dir; None when missing or not whole.
+
+    The monitor and the supervisor write these without fsync (bench/README.md, "The run
+    path"): the runtime dir is a tmpfs that a reboot empties. Where it is on disk instead,
+    a power cut can leave one empty; it then reads as missing (a monitor without exit.json
+    gives ExitCode 255, as after a SIGKILL) rather than stopping the daemon.
+    """
+    try:
+        record: Optional[Dict[str, Any]] = fs.read_json(path)
+    except ValueError:  # empty or torn (UnicodeDecodeError is a ValueError too)
+        logger.warning("ignoring %s: not whole JSON (written before a power cut?)", path)
+        return None
+    return record if isinstance(record, dict) else None
+
 class Supervisor:
     """Starts and talks to monitors; one per engine."""
 
@@ -147,7 +166,8 @@ class Supervisor:
         fs.ensure_dir(self.paths.crun_state)
         if config.network == "slirp4netns" and not config.slirp_features:
             config.slirp_features = slirp.detect_features().to_json()  # cached in this process
-        fs.atomic_write_json(self.paths.monitor_config(container_id), config.to_json(), 0o600)
+        # Runtime-dir files describe live processes, which a reboot ends: no fsync (runtime_json).
+        fs.atomic_write_json(self.paths.monitor_config(container_id), config.to_json(), 0o600, durable=False)
         seccomp_key = self.seccomp.prepare_bundle(config.bundle) if self.seccomp else None
         ready_r, ready_w = os.pipe()
         try:
@@ -252,7 +272,7 @@ class Supervisor:
         deadline = time.monotonic() + timeout
         path = os.path.join(self.paths.monitor_dir(container_id), READY)
         while self.is_alive(container_id) and self.read_exit(container_id) is None:
-            report: Optional[Dict[str, Any]] = fs.read_json(path)
+            report: Optional[Dict[str, Any]] = runtime_json(path)
             if report is not None:
                 return report
             if time.monotonic() > deadline:
@@ -287,8 +307,7 @@ class Supervisor:
     # -- state --------------------------------------------------------------------
     def read_exit(self, container_id: str) -> Optional[Dict[str, Any]]:
         """exit.json ({"ExitCode", "FinishedAt", "Signal"}) once the container has exited."""
-        record: Optional[Dict[str, Any]] = fs.read_json(self.paths.exit_file(container_id))
-        return record
+        return runtime_json(self.paths.exit_file(container_id))
 
     def _monitor_identity(self, container_id: str) -> Tuple[Optional[int], Optional[int]]:
         """(pid, start time) from the pid file; start time None from monitors before it was written."""
@@ -402,7 +421,7 @@ class Supervisor:
             FailedPrecondition: the container's monitor is gone.
         """
         process_file = self.paths.exec_process_file(container_id, exec_id)
-        fs.atomic_write_json(process_file, process, 0o600)
+        fs.atomic_write_json(process_file, process, 0o600, durable=False)
         if process.get("terminal"):
             return self._exec_with_pty(container_id, exec_id, process_file)
         with contextlib.ExitStack() as stack:

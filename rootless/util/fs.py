@@ -31,11 +31,15 @@ def atomic_write(
     path: PathLike,
     data: Union[bytes, str, Iterable[bytes], BinaryIO],
     mode: int = 0o644,
+    durable: bool = True,
 ) -> None:
     """Write a file so that readers see either the old or the whole new content.
 
     Temp file in the same directory, write, fsync, rename, fsync the directory;
     on any error the temp file is removed and the target is left untouched.
+    durable=False skips both fsyncs, for state that a reboot makes moot (the
+    runtime dir's): still atomic for readers and against a killed process, but
+    after a power cut the file may be empty, so its readers must cope with that.
     """
     path = os.fspath(path)
     directory = os.path.dirname(path) or "."
@@ -44,14 +48,16 @@ def atomic_write(
         with os.fdopen(fd, "wb") as out:
             _write_all(out, data)
             out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    fsync_dir(directory)
+    if durable:
+        fsync_dir(directory)
 
 
 def _write_all(out: IO[bytes], data: Union[bytes, str, Iterable[bytes], BinaryIO]) -> None:
@@ -70,9 +76,9 @@ def _write_all(out: IO[bytes], data: Union[bytes, str, Iterable[bytes], BinaryIO
             out.write(chunk)
 
 
-def atomic_write_json(path: PathLike, obj: Any, mode: int = 0o644) -> None:
+def atomic_write_json(path: PathLike, obj: Any, mode: int = 0o644, durable: bool = True) -> None:
     """Atomically write obj as pretty JSON."""
-    atomic_write(path, json.dumps(obj, indent=2, sort_keys=True) + "\n", mode)
+    atomic_write(path, json.dumps(obj, indent=2, sort_keys=True) + "\n", mode, durable)
 
 
 def read_json(path: PathLike, default: Any = None) -> Any:

@@ -8,7 +8,7 @@
 # (a wheelhouse built here: the guest has no route to PyPI), pushes the docker CLI, runs
 # tests/vm/test_laptop.py as `dev` over ssh (a real logind session with the user's
 # systemd and D-Bus) and stops the VM again if it booted it (KEEP_VM=1 leaves it up).
-# About 5 minutes from a built image on 2 busy cores; too slow for CI (see README).
+# About 5 minutes from a built image on 2 quiet cores (9.5 with 7 other jobs); too slow for CI (see README).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -44,12 +44,14 @@ rm -f "$WHEELS"/rootless-*.whl
 
 stage=$(mktemp -d)
 cp "$HERE/test_laptop.py" "$stage/"
+cp -r "$ROOT/contrib/systemd" "$stage/systemd"  # the units the socket-activation test installs
 cp "$(command -v docker)" "$stage/docker"
 "$KIT/push.sh" --delete "$WHEELS" wheels >/dev/null
 "$KIT/push.sh" --delete "$stage" vmtests >/dev/null
 rm -rf "$stage"
 
 log "installing into ~dev/v and running the suite in the guest"
+args=$(printf ' %q' "$@")  # the guest's shell word-splits the line again: -k "a or b" must stay one word
 set +e
 "$KIT/ssh.sh" dev "set -e
   [ -x ~/v/bin/python ] || python3 -m venv ~/v
@@ -57,7 +59,7 @@ set +e
   ~/v/bin/pip install -q --no-index --find-links ~/wheels --force-reinstall --no-deps rootless
   ~/v/bin/rootless system stop --all >/dev/null 2>&1 || true
   cd ~/vmtests && PATH=~/v/bin:\$PATH DOCKER=~/vmtests/docker ROOTLESS_VM_SUITE=1 \
-    ~/v/bin/python -m pytest -p no:cacheprovider -v -rxXs test_laptop.py $*" 2>&1
+    ~/v/bin/python -m pytest -p no:cacheprovider -v -rxXs test_laptop.py$args" 2>&1
 rc=$?
 set -e
 log "suite exit code $rc"

@@ -9,6 +9,7 @@ into the VM next to this file) and docker-py against the daemon's socket.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -101,10 +102,20 @@ def test_doctor_passes_on_the_laptop_host() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[ok  ] cgroups: v2 with systemd (manager: systemd)" in result.stdout
     assert f"[ok  ] linger: {os.environ.get('USER', 'dev')} lingers" in result.stdout
+    assert "[ok  ] user namespaces: unprivileged user namespaces work" in result.stdout  # the probe mounts in it
+
+
+def test_doctor_tells_a_shell_without_a_login_session_to_log_in() -> None:
+    """`sudo -u dev`: no XDG_RUNTIME_DIR, no D-Bus, the laptop's most common wrong turn."""
+    name = os.environ.get("USER", "dev")
+    result = sh(["sudo", "-u", name, "env", "-i", f"HOME={os.path.expanduser('~')}", "PATH=" + os.environ["PATH"],
+                 shutil.which("rootless") or "rootless", "doctor"])
+    assert "[WARN] cgroups: v2 with systemd, but this shell has no login session (su or sudo -u?)" in result.stdout
+    assert f"fix: log in as {name} (ssh, a desktop, or: sudo machinectl shell {name}@)" in result.stdout
 
 
 def test_limits_land_in_the_containers_own_scope(image: str) -> None:
-    # the docker CLI: our own CLI has only --memory, --cpus and --pids-limit so far
+    # the docker CLI (our own CLI's flags: test_our_cli_sets_every_limit_and_the_kernel_enforces_the_cpuset)
     result = docker("run", "--name", "limits", "--memory", "64m", "--memory-swap", "96m", "--memory-reservation", "32m",
                     "--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0", "--pids-limit", "50",
                     "--blkio-weight", "300", image, "sh", "-c",
@@ -117,6 +128,39 @@ def test_limits_land_in_the_containers_own_scope(image: str) -> None:
     assert (host_config["Memory"], host_config["MemorySwap"], host_config["NanoCpus"], host_config["PidsLimit"],
             host_config["BlkioWeight"], host_config["CpusetCpus"]) == (64 << 20, 96 << 20, 500000000, 50, 300, "0")
     rootless("rm", "limits", check=True)
+
+
+CGROUP_FILES = "memory.max memory.swap.max memory.low cpu.weight cpuset.cpus.effective io.weight"
+
+
+def test_our_cli_sets_every_limit_and_the_kernel_enforces_the_cpuset(image: str) -> None:
+    """rootless run's --memory-swap, --memory-reservation, --cpu-shares, --cpuset-cpus, --blkio-weight."""
+    result = rootless("run", "--name", "limits", "--memory", "64m", "--memory-swap", "96m", "--memory-reservation",
+                      "32m", "--cpu-shares", "512", "--cpuset-cpus", "1", "--blkio-weight", "300", image, "sh", "-c",
+                      f"cd /sys/fs/cgroup; cat {CGROUP_FILES}; grep Cpus_allowed_list /proc/self/status")
+    assert result.returncode == 0, result.stderr
+    # cpu.weight: crun's 1 + (512 - 2) * 9999 / 262142 = 20; io.weight: 1 + (300 - 10) * 9999 / 990 = 2930
+    assert result.stdout.split() == ["67108864", "33554432", "33554432", "20", "1", "default", "2930",
+                                     "Cpus_allowed_list:", "1"]  # the shell itself may run on cpu 1 only
+    host_config = inspect("limits")["HostConfig"]
+    assert (host_config["MemorySwap"], host_config["MemoryReservation"], host_config["CpuShares"],
+            host_config["CpusetCpus"], host_config["BlkioWeight"]) == (96 << 20, 32 << 20, 512, "1", 300)
+    rootless("rm", "limits", check=True)
+
+
+def test_our_cli_updates_cpu_shares_cpuset_and_blkio_weight_of_a_running_container(image: str) -> None:
+    rootless("run", "-d", "--name", "limits", "--cpuset-cpus", "1", image, "sleep", "600", check=True)
+    result = rootless("update", "--cpu-shares", "256", "--cpuset-cpus", "0", "--blkio-weight", "500", "limits")
+    assert result.returncode == 0, result.stderr
+    container = inspect("limits")
+    directory = "/sys/fs/cgroup" + cgroup_of(container["State"]["Pid"])
+    found = [open(os.path.join(directory, name)).read().split()[-1] for name in
+             ("cpu.weight", "cpuset.cpus.effective", "io.weight")]
+    assert found == ["10", "0", "4950"], found  # 1 + 254 * 9999 / 262142; 1 + 490 * 9999 / 990
+    with open(f"/proc/{container['State']['Pid']}/status") as f:
+        assert "Cpus_allowed_list:\t0\n" in f.read()
+    assert (container["HostConfig"]["CpuShares"], container["HostConfig"]["BlkioWeight"]) == (256, 500)
+    rootless("rm", "-f", "limits", check=True)
 
 
 def test_memory_limit_oom_kills_a_200m_allocation(image: str) -> None:
@@ -254,6 +298,80 @@ def test_cgroupfs_manager_in_the_daemons_own_delegated_scope(image: str) -> None
         rootless("rm", "-f", "fs-paused", check=True)
     finally:
         del os.environ["ROOTLESS_CGROUP_MANAGER"]
+        rootless("system", "stop", "--all")
+
+
+UNIT_DIR = os.path.expanduser("~/.config/systemd/user")
+UNITS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "systemd")  # contrib/systemd, pushed by run.sh
+
+
+def systemctl(*args: str, check: bool = True) -> str:
+    return sh(["systemctl", "--user", *args], check=check).stdout
+
+
+def install_units() -> None:
+    """As the unit's header says: the service with the real binary's path, the socket as it is."""
+    os.makedirs(UNIT_DIR, exist_ok=True)
+    with open(os.path.join(UNITS, "rootless.service")) as f:
+        text = f.read().replace("/usr/local/bin/rootless", shutil.which("rootless") or "rootless")
+    with open(os.path.join(UNIT_DIR, "rootless.service"), "w") as f:
+        f.write(text)
+    shutil.copy(os.path.join(UNITS, "rootless.socket"), UNIT_DIR)
+    systemctl("daemon-reload")
+    systemctl("reset-failed", "rootless.service", "rootless.socket", check=False)  # an earlier run's state
+
+
+def service_state() -> Dict[str, str]:
+    shown = systemctl("show", "rootless.service", "-p", "ActiveState", "-p", "MainPID")
+    return dict(line.split("=", 1) for line in shown.split())
+
+
+def test_socket_activation_under_the_users_systemd(image: str) -> None:
+    """contrib/systemd: `systemctl --user enable --now rootless.socket`; a docker call starts the daemon,
+    which logs to the journal and gives containers their limits from inside rootless.service.
+
+    A daemon the CLI started before is running when the socket is enabled, as it will be for a user
+    who installs the units later: systemd binds the path anew, and that daemon must step aside."""
+    rootless("info", check=True)
+    with open(os.path.join(RUN, "rootlessd.pid")) as f:
+        started_by_cli = int(json.load(f)["pid"])
+    install_units()
+    try:
+        systemctl("enable", "--now", "rootless.socket")
+        assert service_state()["ActiveState"] == "inactive"
+        deadline = time.monotonic() + 60
+        while os.path.exists(f"/proc/{started_by_cli}"):
+            assert time.monotonic() < deadline, "the daemon that lost its socket still runs"
+            time.sleep(0.5)
+        assert os.stat(SOCKET).st_mode & 0o777 == 0o600
+        for _ in range(2):  # the first start, then again after `rootless system stop` ended the service
+            version = docker("version", "--format", "{{.Server.APIVersion}}")
+            assert version.returncode == 0 and version.stdout.strip(), version.stderr
+            state = service_state()
+            assert state["ActiveState"] == "active"
+            with open(os.path.join(RUN, "rootlessd.pid")) as f:
+                assert json.load(f)["pid"] == int(state["MainPID"])
+            assert cgroup_of(int(state["MainPID"])) == f"{USER_SERVICE}/app.slice/rootless.service"
+            rootless("system", "stop", check=True)
+            deadline = time.monotonic() + 60
+            while service_state()["ActiveState"] != "inactive":
+                assert time.monotonic() < deadline, service_state()
+                time.sleep(0.5)
+        assert "v2 (manager: systemd)" in rootless("info", check=True).stdout  # ours starts it the same way
+        result = docker("run", "--rm", "--memory", "64m", "--cpuset-cpus", "0", image, "cat",
+                        "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/cpuset.cpus.effective")
+        assert result.stdout.split() == ["67108864", "0"], result.stderr
+        journal = sh(["journalctl", "--user", "-u", "rootless", "--no-pager", "-o", "cat"], check=True).stdout
+        listening = [line for line in journal.splitlines() if "rootlessd listening on " + SOCKET in line]
+        # no time stamp of ours (the journal has one) and the "<6>" prefix taken as the priority
+        assert listening and all(line.startswith("rootless.daemon.main: ") for line in listening), journal[-2000:]
+    finally:
+        systemctl("disable", "--now", "rootless.socket", check=False)
+        systemctl("stop", "rootless.service", check=False)
+        for name in ("rootless.service", "rootless.socket"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(UNIT_DIR, name))
+        systemctl("daemon-reload", check=False)
         rootless("system", "stop", "--all")
 
 

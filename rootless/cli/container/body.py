@@ -55,6 +55,14 @@ class CreateOptions:
     memory: Optional[str] = None
     cpus: Optional[str] = None
     pids_limit: Optional[int] = None
+    memory_swap: Optional[str] = None
+    memory_reservation: Optional[str] = None
+    cpu_shares: Optional[int] = None
+    cpu_period: Optional[int] = None
+    cpu_quota: Optional[int] = None
+    cpuset_cpus: Optional[str] = None
+    cpuset_mems: Optional[str] = None
+    blkio_weight: Optional[int] = None
     shm_size: Optional[str] = None
     add_host: Sequence[str] = ()
     dns: Sequence[str] = ()
@@ -191,11 +199,25 @@ def _resources(opts: CreateOptions) -> Dict[str, Any]:
         resources["NanoCpus"] = parse.parse_cpus(opts.cpus)
     if opts.pids_limit is not None:
         resources["PidsLimit"] = opts.pids_limit
+    resources.update(_cgroup_limits(opts))
     if opts.shm_size:
         resources["ShmSize"] = parse.parse_bytes(opts.shm_size)
     if opts.ulimit:
         resources["Ulimits"] = [parse.parse_ulimit(u) for u in opts.ulimit]
     return resources
+
+
+def _cgroup_limits(opts: CreateOptions) -> Dict[str, Any]:
+    """--memory-swap, --memory-reservation, --cpu-*, --cpuset-*, --blkio-weight: only those given
+    (docker's opts.go parse() sends them under the same HostConfig names)."""
+    limits: Dict[str, Any] = {
+        "MemorySwap": parse.parse_memory_swap(opts.memory_swap) if opts.memory_swap else None,
+        "MemoryReservation": parse.parse_bytes(opts.memory_reservation) if opts.memory_reservation else None,
+        "CpuShares": opts.cpu_shares, "CpuPeriod": opts.cpu_period, "CpuQuota": opts.cpu_quota,
+        "CpusetCpus": opts.cpuset_cpus or None, "CpusetMems": opts.cpuset_mems or None,
+        "BlkioWeight": opts.blkio_weight,
+    }
+    return {key: value for key, value in limits.items() if value is not None}
 
 
 def _log_config(opts: CreateOptions) -> Dict[str, Any]:

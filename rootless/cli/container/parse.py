@@ -179,6 +179,11 @@ def parse_bytes(text: str) -> int:
     return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 
+def parse_memory_swap(text: str) -> int:
+    """`--memory-swap`: a size, or -1 for unlimited swap (docker's MemSwapBytes)."""
+    return -1 if text.strip() == "-1" else parse_bytes(text)
+
+
 def _env_line(line: str, environ: Mapping[str, str], where: str) -> Optional[str]:
     """KEY=VALUE as written; a bare KEY takes its value from our environment, if set."""
     name, has_value, _ = line.partition("=")

@@ -18,9 +18,7 @@ from rootless.errors import InvalidArgument
 def _bytes(text: Optional[str], unlimited_ok: bool = False) -> Optional[int]:
     if not text:
         return None
-    if unlimited_ok and text.strip() == "-1":
-        return -1  # --memory-swap -1: unlimited swap, as docker
-    return parse.parse_bytes(text)
+    return parse.parse_memory_swap(text) if unlimited_ok else parse.parse_bytes(text)
 
 
 def update_body(options: Dict[str, Any]) -> Dict[str, Any]:
@@ -42,7 +40,8 @@ def update_body(options: Dict[str, Any]) -> Dict[str, Any]:
 
 
 @click.command()
-@click.option("--blkio-weight", type=int, help="Block IO (relative weight), between 10 and 1000, or 0 to disable.")
+@click.option("--blkio-weight", type=click.IntRange(0, 65535),
+              help="Block IO (relative weight), between 10 and 1000, or 0 to disable.")
 @click.option("--cpu-period", type=int, help="Limit CPU CFS (Completely Fair Scheduler) period.")
 @click.option("--cpu-quota", type=int, help="Limit CPU CFS (Completely Fair Scheduler) quota.")
 @click.option("-c", "--cpu-shares", type=int, help="CPU shares (relative weight).")

@@ -11,6 +11,7 @@ from rootless.host.cgroups import CgroupInfo
 from rootless.host.userns import IdMap, Mapping
 from rootless.runtime.spec import HostFacts, SpecOptions
 from rootless.runtime.supervisor import Launched
+from tests.unit.fsync_spy import spy_fsync
 
 
 class Recorder:
@@ -28,7 +29,8 @@ class Recorder:
         return call
 
 
-def test_host_runtime_delegates_and_writes_the_bundle(tmp_path: Any) -> None:
+def test_host_runtime_delegates_and_writes_the_bundle(tmp_path: Any, monkeypatch: Any) -> None:
+    synced = spy_fsync(monkeypatch)
     paths = Paths(root=str(tmp_path / "root"), run=str(tmp_path / "run"))
     driver = Recorder(mount="/merged", upper_dir=str(tmp_path), is_mounted=False)
     supervisor = Recorder(new_config=lambda *a, **k: ("config", a, k), launch=Launched("c", 1, 2, []),
@@ -45,6 +47,7 @@ def test_host_runtime_delegates_and_writes_the_bundle(tmp_path: Any) -> None:
     assert launched.pid == 1
     with open(os.path.join(bundle, "config.json")) as f:
         assert json.load(f)["process"]["args"] == ["true"]
+    assert synced == []  # written again before every launch: no fsync on the run path
     assert runtime.mount("c") == "/merged" and runtime.upper_dir("c") == str(tmp_path)
     runtime.start("c")
     assert runtime.wait_exit("c") == {"ExitCode": 0} and runtime.read_exit("c") is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional
@@ -309,6 +310,41 @@ def test_a_stopped_container_is_not_restarted_by_its_policy(world: World) -> Non
     world.containers.stop(container, 1, None)
     time.sleep(0.05)
     assert container.status == "exited" and container.data.get("RestartCount") == 0
+
+
+def test_a_stop_racing_the_containers_own_exit_succeeds(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    container = world.run()
+
+    def exits_first(container_id: str, sig: int) -> None:
+        world.runtime.exit(container_id, 1)  # it ended by itself just before the signal
+        raise NotFound(f"can't signal container: {container_id}: not running")
+
+    monkeypatch.setattr(world.runtime, "signal", exits_first)
+    world.containers.stop(container, 1, None)
+    assert container.status == "exited" and container.exit_code == 1
+
+
+def test_a_stop_while_a_policy_restart_starts_is_not_undone_by_it(world: World,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    container = world.run(HostConfig={"RestartPolicy": {"Name": "always"}})
+    launching, release = threading.Event(), threading.Event()
+    launch = world.runtime.launch
+
+    def slow_launch(*args: Any, **kwargs: Any) -> Any:
+        launching.set()
+        release.wait(5)
+        return launch(*args, **kwargs)
+
+    monkeypatch.setattr(world.runtime, "launch", slow_launch)
+    world.runtime.exit(container.id, 1)
+    assert launching.wait(5)  # the policy's restart is inside start()
+    stopper = threading.Thread(target=world.containers.stop, args=(container, 1, None))
+    stopper.start()
+    time.sleep(0.1)  # docker stop arrives while the container still shows Restarting
+    release.set()
+    stopper.join(10)
+    time.sleep(0.05)
+    assert container.status == "exited" and not world.runtime.running(container.id)
 
 
 @pytest.mark.parametrize("policy, maximum, code, count, stopped, expected", [

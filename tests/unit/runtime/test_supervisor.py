@@ -41,6 +41,20 @@ def test_state_from_files(tmp_path):
     assert sup.wait_exit("c1", 0)["ExitCode"] == 3
 
 
+def test_a_torn_exit_or_ready_file_reads_as_missing(tmp_path):
+    # Written without fsync: a power cut can leave them empty where the runtime dir is on disk.
+    sup = make(tmp_path)
+    os.makedirs(sup.paths.monitor_dir("c1"))
+    for name, content in (("exit.json", ""), ("ready.json", '{"pid": 1'), ("other.json", "[1]")):
+        path = os.path.join(sup.paths.monitor_dir("c1"), name)
+        with open(path, "w") as f:
+            f.write(content)
+        assert supervisor.runtime_json(path) is None
+    assert sup.read_exit("c1") is None
+    record = sup.wait_exit("c1", 1)  # no live monitor: the container counts as ended with 255
+    assert record["ExitCode"] == 255
+
+
 def test_wait_exit_when_monitor_died_without_record(tmp_path):
     sup = make(tmp_path)
     os.makedirs(sup.paths.monitor_dir("c1"))

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from rootless.util import fs
+from tests.unit.fsync_spy import spy_fsync
 
 
 def test_dir_size_counts_regular_files_recursively(tmp_path: Path) -> None:
@@ -28,3 +29,15 @@ def test_dir_size_does_not_follow_symlinks(tmp_path: Path) -> None:
 
 def test_dir_size_of_missing_dir_is_zero(tmp_path: Path) -> None:
     assert fs.dir_size(tmp_path / "nope") == 0
+
+
+def test_atomic_write_syncs_unless_told_the_file_need_not_survive_a_reboot(tmp_path: Path, monkeypatch) -> None:
+    synced = spy_fsync(monkeypatch)
+    fs.atomic_write(tmp_path / "durable", b"1")
+    assert len(synced) == 2  # the file, then its directory
+    synced.clear()
+    fs.atomic_write_json(tmp_path / "runtime.json", {"a": 1}, 0o600, durable=False)
+    assert synced == []
+    assert fs.read_json(tmp_path / "runtime.json") == {"a": 1}
+    assert oct(os.stat(tmp_path / "runtime.json").st_mode & 0o777) == oct(0o600)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")] == []
