@@ -172,7 +172,7 @@ CONFIG: Dict[str, Support] = {
     "ArgsEscaped": Support(IGNORED, WINDOWS), "Image": applied(), "Volumes": applied("anonymous volumes"),
     "WorkingDir": applied(), "Entrypoint": applied(),
     "NetworkDisabled": applied("the container gets network mode none"),
-    "MacAddress": applied("the MAC of the NetworkMode endpoint's veth (API < 1.44); refused on bridge, host, "
+    "MacAddress": applied("the MAC of the NetworkMode endpoint's veth (API < 1.44); refused on host, "
                           "none (engine/endpoints.py check_networks)"),
     "OnBuild": refused(NO_COMMIT), "Labels": applied(), "StopSignal": applied(), "StopTimeout": applied(),
     "Shell": refused(NO_COMMIT),
@@ -260,7 +260,7 @@ ENDPOINT: Dict[str, Support] = {
     "IPAMConfig": applied("IPv4Address/IPv6Address: the endpoint's addresses on its veth"),
     "Links": applied("the alias in the linking container's /etc/hosts (engine/links.py)"),
     "Aliases": applied("names on the network"),
-    "MacAddress": applied("set on the endpoint's veth; refused on bridge, host, none (endpoints.check_networks)"),
+    "MacAddress": applied("set on the endpoint's veth (the default bridge's too); refused on host, none (endpoints.check_networks)"),
     "DriverOpts": applied("recorded and shown, as dockerd's bridge driver does; com.docker.network.endpoint.ifname "
                           "names the interface, ...sysctls is refused (engine/endpoints.py)"),
     "GwPriority": refused("a container has one gateway, its slirp4netns one"),

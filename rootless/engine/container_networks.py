@@ -8,21 +8,27 @@ values from here and knows nothing of records. What a running container has
 wired (interface per network, published forwards) is kept in its record's
 "Internal" part, so stop, disconnect and a restarted daemon undo exactly that.
 
-The default `bridge` network is not wired here: its containers keep their own
-slirp4netns (container_spec.network_setup).
+The default `bridge` network is wired here too, as one more bridge of the
+shared namespace (its subnet from networks/default_bridge.py), with one
+difference from user networks, as in docker: no names in its DNS, so its
+responder only forwards to the host's resolvers. An address is allocated at
+start and released at stop (assign_addresses / release_addresses); a given
+one (--ip) stays reserved. `--network slirp4netns|pasta` keep a container's
+own uplink, run by its monitor (container_spec.network_setup).
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from rootless.engine import endpoints
+from rootless.engine import container_spec, endpoints
 from rootless.engine.container_model import Container
 from rootless.errors import RootlessError
-from rootless.networks.store import Network, NetworkStore
+from rootless.networks.store import BRIDGE, Network, NetworkStore
 from rootless.runtime.network import rootless_netns
 from rootless.runtime.network.host import BridgeSpec, EndpointSpec, NetworkHost, Published
 from rootless.runtime.network.slirp import PortMapping
@@ -34,8 +40,15 @@ PUBLISHED_KEY = "published"  # in the record's Internal: the uplink's forwards
 
 
 def is_user_network_mode(mode: str) -> bool:
-    """A NetworkMode naming a network of the store (not bridge/default/host/none/container:)."""
-    return mode not in ("", "bridge", "default", "host", "none") and not mode.startswith("container:")
+    """A NetworkMode naming a network of the store (not bridge/default/host/none/container:/own uplink)."""
+    return (mode not in ("", "bridge", "default", "host", "none") and not mode.startswith("container:")
+            and not container_spec.is_own_uplink(mode))
+
+
+def primary_network(container: Container) -> str:
+    """The name of the network the container was created on (docker's "default" is the bridge)."""
+    mode = container.network_mode
+    return BRIDGE if mode in ("", "default") else mode
 
 
 def netns_of(pid: int) -> str:
@@ -63,9 +76,54 @@ class ContainerNetworks:
             return self._host
 
     def user_networks(self, container: Container) -> List[Network]:
-        """The container's user networks, its NetworkMode one first."""
-        networks = [n for n in self.store.networks_of(container.id) if not n.is_predefined and n.subnet]
-        return sorted(networks, key=lambda n: n.name != container.network_mode)
+        """The container's networks with a bridge (user ones and the default), its NetworkMode one first."""
+        networks = [n for n in self.store.networks_of(container.id) if n.subnet]
+        return sorted(networks, key=lambda n: n.name != primary_network(container))
+
+    def setup_for_start(self, container: Container, planned: container_spec.NetworkSetup
+                        ) -> container_spec.NetworkSetup:
+        """The planned set-up with what start decides: addresses, resolver, the host-gateway address."""
+        network = container_spec.user_network_setup(container, planned)
+        if network.monitor_mode != container_spec.USER_NETWORK:
+            return network
+        self.assign_addresses(container)
+        network = container_spec.user_network_setup(container, network)
+        if container_spec.wants_host_loopback(container):
+            network = dataclasses.replace(network, host_gateway=self.host_gateway())
+        return network
+
+    # -- addresses: allocated at start, released at stop (dockerd's endpoint life) -----
+    def assign_addresses(self, container: Container) -> None:
+        """Before the /etc files are written: an address on every network, in the store and record.
+
+        A bridge container created before the default bridge had endpoints gets one now.
+        """
+        attached = container.attachments()
+        if BRIDGE in attached and container.id not in self.store.get(BRIDGE).endpoints:
+            self.store.connect(BRIDGE, container.id, container.name, allocate=False)
+        for network in self.store.networks_of(container.id):
+            if not network.subnet or network.name not in attached:
+                continue
+            network, endpoint = self.store.assign_address(network.network_id, container.id)
+            container.set_attachment(network.name, {**attached[network.name], **endpoints.settings_of(network, endpoint)})
+
+    def release_addresses(self, container: Container) -> None:
+        """After the container stopped: its addresses go back to the pools (--ip ones stay)."""
+        for name, settings in container.attachments().items():
+            if not settings.get("IPAddress"):
+                continue
+            try:
+                released = self.store.release_address(str(settings.get("NetworkID") or name), container.id)
+            except RootlessError as exc:  # the network is gone: so is the address
+                logger.debug("container %s: release address on %s: %s", container.name, name, exc)
+                released = True
+            if released:
+                mac = settings.get("ConfiguredMacAddress") or ""  # one derived from the address goes with it
+                container.set_attachment(name, {**settings, "IPAddress": "", "IPPrefixLen": 0, "MacAddress": mac})
+
+    def host_gateway(self) -> str:
+        """The address the shared namespace maps to the host's loopback (--add-host x:host-gateway)."""
+        return self.host().host_loopback_address()
 
     @staticmethod
     def wired(container: Container) -> Dict[str, Dict[str, Any]]:
@@ -91,7 +149,7 @@ class ContainerNetworks:
             for network in networks:
                 self.attach(container, pid, network)
             primary = networks[0]
-            if not ports or primary.name != container.network_mode:
+            if not ports or primary.name != primary_network(container):
                 return []
             address = primary.endpoints[container.id].ipv4
             published = self.host().publish([PortMapping.from_json(dict(p)) for p in ports], address)
@@ -105,16 +163,16 @@ class ContainerNetworks:
         """After the container's process is gone (or a failed start): ports, veths, DNS names."""
         published = [_published_of(p) for p in container.internal(PUBLISHED_KEY) or []]
         wired = self.wired(container)
-        if not published and not wired:
-            return
-        host = self.host()
-        host.unpublish(published)
-        for network_id, entry in wired.items():
-            with contextlib.suppress(RootlessError):
-                host.detach("", EndpointSpec(network_id, container.id, str(entry["ipv4"]),
-                                             str(entry["interface"])))
-        self._set_internal(container, WIRED_KEY, {})
-        self._set_internal(container, PUBLISHED_KEY, [])
+        if published or wired:
+            host = self.host()
+            host.unpublish(published)
+            for network_id, entry in wired.items():
+                with contextlib.suppress(RootlessError):
+                    host.detach("", EndpointSpec(network_id, container.id, str(entry["ipv4"]), str(entry["interface"]),
+                                                 host_loopback=bool(entry.get("loopback"))))
+            self._set_internal(container, WIRED_KEY, {})
+            self._set_internal(container, PUBLISHED_KEY, [])
+        self.release_addresses(container)  # once no veth has them any more
 
     # -- one network ---------------------------------------------------------------------
     def attach(self, container: Container, pid: int, network: Network) -> None:
@@ -125,13 +183,15 @@ class ContainerNetworks:
         host = self.host()
         host.create_bridge(BridgeSpec(network.network_id, network.subnet, network.gateway, network.internal,
                                       network.subnet6, network.gateway6))
-        names = (container.name, *endpoint.aliases, container.id[:12])
-        primary = network.name == container.network_mode
+        # docker's default bridge has no name resolution between containers: no names in its DNS
+        names = () if network.name == BRIDGE else (container.name, *endpoint.aliases, container.id[:12])
+        primary = network.name == primary_network(container)
+        loopback = container_spec.wants_host_loopback(container)
         host.attach(netns_of(pid), EndpointSpec(
             network.network_id, container.id, endpoint.ipv4, interface, mac=endpoint.mac_address,
             names=tuple(dict.fromkeys(names)), default_route=primary and not network.internal,
-            ipv6=f"{endpoint.ipv6}/{endpoint.prefixlen6}" if endpoint.ipv6 else None))
-        wired[network.network_id] = {"interface": interface, "ipv4": endpoint.ipv4}
+            host_loopback=loopback, ipv6=f"{endpoint.ipv6}/{endpoint.prefixlen6}" if endpoint.ipv6 else None))
+        wired[network.network_id] = {"interface": interface, "ipv4": endpoint.ipv4, "loopback": loopback}
         self._set_internal(container, WIRED_KEY, wired)
 
     def detach(self, container: Container, network: Network) -> None:
@@ -141,7 +201,7 @@ class ContainerNetworks:
         if entry is None:
             return
         self.host().detach("", EndpointSpec(network.network_id, container.id, str(entry["ipv4"]),
-                                            str(entry["interface"])))
+                                            str(entry["interface"]), host_loopback=bool(entry.get("loopback"))))
         self._set_internal(container, WIRED_KEY, wired)
 
     def adopt(self) -> None:

@@ -89,8 +89,10 @@ def stored_plan(container: Container) -> Optional[Dict[str, Any]]:
 
 def network_of(plan: Dict[str, Any]) -> container_spec.NetworkSetup:
     network = plan["Network"]
+    known = {f.name for f in dataclasses.fields(container_spec.NetworkSetup)}
+    extra = {key: value for key, value in network.items() if key in known and key not in ("mode", "monitor_mode", "ports")}
     return container_spec.NetworkSetup(str(network["mode"]), str(network["monitor_mode"]),
-                                       [dict(port) for port in network.get("ports") or []])
+                                       [dict(port) for port in network.get("ports") or []], **extra)
 
 
 def spec_options(plan: Dict[str, Any], rootfs: str, etc_files: Dict[str, str],

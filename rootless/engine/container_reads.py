@@ -151,7 +151,8 @@ def _networks_view(container: Container) -> Dict[str, Any]:
     for name, recorded in container.endpoints().items():
         if name in ("host", "none"):
             view[name] = _endpoint(name, "", "", 0)
-        elif name == "bridge" and not recorded.ip_address:  # slirp4netns: the same address in every container
+        elif name == "slirp4netns" or (name == "bridge" and not recorded.ip_address and running):
+            # its own slirp4netns (a bridge container started before the bridge was shared, too)
             view[name] = _endpoint(name, slirp.GATEWAY if running else "", slirp.GUEST_ADDRESS if running else "",
                                    24 if running else 0, [container.name, container.id[:12]])
         else:

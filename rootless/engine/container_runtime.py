@@ -49,8 +49,9 @@ class MonitorSettings:
     tty: bool
     open_stdin: bool
     stdin_once: bool
-    network: str  # the monitor's network helper: slirp4netns | none
+    network: str  # the monitor's network helper: slirp4netns | pasta | none
     ports: List[Dict[str, Any]]
+    allow_host_loopback: bool = False  # its own slirp4netns: the gateway reaches the host's loopback
     log_settings: Dict[str, Any] = field(default_factory=dict)  # runtime.logs.LogSettings; {}: json-file
 
 
@@ -225,7 +226,8 @@ class HostRuntime:
             container_id, bundle, monitor.log_path, log_max_size=monitor.log_max_size,
             log_max_files=monitor.log_max_files, tty=monitor.tty, open_stdin=monitor.open_stdin,
             stdin_once=monitor.stdin_once, network=monitor.network, ports=monitor.ports,
-            log_settings=monitor.log_settings, log_level=self.host.log_level)
+            allow_host_loopback=monitor.allow_host_loopback, log_settings=monitor.log_settings,
+            log_level=self.host.log_level)
         return self.supervisor.launch(config, timeout=START_TIMEOUT)
 
     def start(self, container_id: str) -> None:

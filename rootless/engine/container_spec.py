@@ -13,7 +13,7 @@ from rootless.engine.container_model import ApiMount, Container, working_dir_err
 from rootless.errors import FailedPrecondition, InvalidArgument
 from rootless.host.cgroups import FIELD_CONTROLLERS, CgroupInfo, require_controller
 from rootless.runtime import cdi, cgroup_manager  # cgroupv2 branch: cgroupsPath per container
-from rootless.runtime.network import slirp
+from rootless.runtime.network import pasta, slirp
 from rootless.runtime.spec import HostFacts, Mount, SpecOptions, build_rlimits
 from rootless.util import confined, fs
 from rootless.wire.command import command_line
@@ -52,12 +52,58 @@ class NetworkSetup:
     """How the container is networked, as the spec and the monitor need it."""
 
     mode: str  # spec network mode: private | host | none
-    monitor_mode: str  # what the monitor starts: slirp4netns | none; "user": the engine wires user networks
+    # what the monitor starts: slirp4netns | pasta | none; "user": the engine wires the
+    # container's networks (the default bridge and user networks) in the shared namespace
+    monitor_mode: str
     ports: List[Dict[str, Any]] = field(default_factory=list)
-    # user networks only, filled at start from the record (not planned): the container's
-    # address on its NetworkMode network and that network's DNS responder (its gateway)
+    # shared namespace: filled at start from the record (not planned): the container's
+    # address on its NetworkMode network and that network's DNS responder (its gateway).
+    # Own uplink: the resolver it answers on.
     address: str = ""
     resolver: str = ""
+    host_loopback: bool = False  # own slirp4netns: its gateway reaches the host's loopback
+    host_gateway: str = ""  # what --add-host x:host-gateway names ("" = the host's own address)
+
+
+SLIRP4NETNS, PASTA = "slirp4netns", "pasta"
+SLIRP_OPTIONS = ("allow_host_loopback", "port_handler")
+
+
+def is_own_uplink(mode: str) -> bool:
+    """--network slirp4netns[:opts] / pasta[:opts] (podman's): the container's own uplink."""
+    return mode.partition(":")[0] in (SLIRP4NETNS, PASTA)
+
+
+def wants_host_loopback(container: Container) -> bool:
+    """--add-host x:host-gateway: the opt-in to reach the host's loopback services."""
+    return any(extra.partition(":")[2] == "host-gateway" for extra in container.extra_hosts)
+
+
+def own_uplink_setup(container: Container, mode: str) -> NetworkSetup:
+    """slirp4netns[:allow_host_loopback=true|false,port_handler=slirp4netns] or pasta (no options yet)."""
+    kind, _, text = mode.partition(":")
+    ports = requested_ports(container)
+    if kind == PASTA:
+        if text:
+            raise InvalidArgument(f"network mode {mode}: pasta options are not supported yet",
+                                  hint="use --network pasta")
+        return NetworkSetup("private", PASTA, ports, resolver=pasta.DNS_FORWARD)
+    options = {}
+    for option in filter(None, text.split(",")):
+        key, sep, value = option.partition("=")
+        if key not in SLIRP_OPTIONS or not sep:
+            raise InvalidArgument(f"network mode {mode}: unknown slirp4netns option {option!r}",
+                                  hint="rootless supports allow_host_loopback=true|false and port_handler=slirp4netns")
+        options[key] = value
+    if options.get("port_handler", "slirp4netns") != "slirp4netns":
+        raise InvalidArgument(f"network mode {mode}: port_handler {options['port_handler']}: not supported",
+                              hint="slirp4netns forwards the ports itself: port_handler=slirp4netns")
+    allow = options.get("allow_host_loopback", "false")
+    if allow not in ("true", "false"):
+        raise InvalidArgument(f"network mode {mode}: allow_host_loopback={allow}: want true or false")
+    loopback = allow == "true" or wants_host_loopback(container)
+    return NetworkSetup("private", SLIRP4NETNS, ports, resolver=slirp.DNS_SERVER, host_loopback=loopback,
+                        host_gateway=slirp.GATEWAY if loopback else "")
 
 
 def requested_ports(container: Container) -> List[Dict[str, Any]]:
@@ -81,23 +127,31 @@ def network_setup(container: Container, backend: str) -> NetworkSetup:
         return NetworkSetup("none", "none")
     if mode.startswith("container:"):  # another container's namespace, joined at start (container_namespaces)
         return NetworkSetup("container", "none")
+    if is_own_uplink(mode):
+        return own_uplink_setup(container, mode)
     if backend not in ("slirp4netns", "auto"):
         raise FailedPrecondition(f"network backend {backend}: not supported for containers yet",
                                  hint="set network_backend = \"slirp4netns\" in config.toml")
-    if mode not in ("bridge", "default") and not mode.startswith("container:"):
-        # a user network: a veth on its bridge in the shared namespace (engine/container_networks.py)
-        return NetworkSetup("private", USER_NETWORK, requested_ports(container))
-    return NetworkSetup("private", "slirp4netns", requested_ports(container))
+    # the default bridge or a user network: a veth on its bridge in the shared namespace
+    # (engine/container_networks.py)
+    return NetworkSetup("private", USER_NETWORK, requested_ports(container))
 
 
 USER_NETWORK = "user"
 
 
 def user_network_setup(container: Container, network: NetworkSetup) -> NetworkSetup:
-    """The set-up of a container on a user network with its address and resolver from the record."""
+    """The set-up of a container in the shared namespace with its address and resolver from the record.
+
+    A plan made before the default bridge was shared says slirp4netns for a
+    bridge container: it is wired in the shared namespace now, like a new one.
+    """
+    mode = container.network_mode
+    if network.monitor_mode == SLIRP4NETNS and mode in ("bridge", "default"):
+        network = dataclasses.replace(network, monitor_mode=USER_NETWORK)
     if network.monitor_mode != USER_NETWORK:
         return network
-    endpoint = container.endpoints().get(container.network_mode)
+    endpoint = container.endpoints().get("bridge" if mode == "default" else mode)
     if endpoint is None:
         return dataclasses.replace(network, address="", resolver="")
     return dataclasses.replace(network, address=endpoint.ip_address, resolver=endpoint.gateway)
@@ -106,9 +160,10 @@ def user_network_setup(container: Container, network: NetworkSetup) -> NetworkSe
 def host_address() -> Optional[str]:
     """The host's primary IPv4 address (the source of its default route), None without one.
 
-    slirp4netns runs with --disable-host-loopback, so its gateway 10.0.2.2
-    reaches nothing; like podman, host.containers.internal names this address
-    instead. A UDP connect sends no packet.
+    Without the opt-in (--add-host x:host-gateway) no container may reach the
+    host's loopback; like podman, host.containers.internal names this address
+    instead (the host's services listening on it, not on 127.0.0.1). A UDP
+    connect sends no packet.
     """
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
@@ -126,8 +181,12 @@ def hosts_lines(container: Container, network: NetworkSetup, hostname: str) -> L
     if network.mode == "private":
         hosts.append(f"{network.address or slirp.GUEST_ADDRESS}\t{hostname}")
         gateway = host_address()
-        if gateway:
-            hosts.append(f"{gateway}\thost.containers.internal host.docker.internal")
+        given = {extra.partition(":")[0] for extra in container.extra_hosts}  # the first line found wins
+        automatic = [name for name in ("host.containers.internal", "host.docker.internal") if name not in given]
+        if gateway and automatic:
+            hosts.append(f"{gateway}\t{' '.join(automatic)}")
+        # host-gateway: the address that reaches the host's loopback (the container opted in)
+        gateway = network.host_gateway or gateway
     else:
         hosts.append(f"127.0.1.1\t{hostname}")
     for extra in container.extra_hosts:

@@ -242,7 +242,9 @@ class Containers(ContainerReads):
         container_spec.check_limits(record, self.host.cgroup)
         container_spec.check_ulimits(record, self.host.spec_host)
         mode = record.network_mode
-        if mode not in BUILTIN_NETWORK_MODES and container_namespaces.other(mode) is None:
+        if container_spec.is_own_uplink(mode):
+            container_spec.own_uplink_setup(record, mode)  # its options, refused now rather than at start
+        elif mode not in BUILTIN_NETWORK_MODES and container_namespaces.other(mode) is None:
             self.networks.get(mode)  # NotFound "network x not found", as docker says
 
     def _prepare(self, container: Container, image: ImageRecord, networking: types.NetworkingConfig) -> None:
@@ -270,23 +272,33 @@ class Containers(ContainerReads):
         if container_namespaces.other(mode) is not None:
             container.drop_attachment(mode)  # another container's network: dockerd shows no attachment either
             return
-        if mode not in BUILTIN_NETWORK_MODES:
-            requested = (networking.EndpointsConfig or {}).get(mode) or types.EndpointSettings()
-            address = (requested.IPAMConfig.IPv4Address if requested.IPAMConfig else "") or None  # --ip
-            network = self.networks.get(mode)
-            details = endpoints.details_of(requested, container.mac_address)
-            endpoint = self.networks.connect(network.network_id, container.id, container.name,
-                                             requested.Aliases or [], address, details)
-            container.set_attachment(network.name, endpoint_settings(network, endpoint))
-        else:
-            container.set_attachment("bridge" if mode == "default" else mode, {})
+        if mode in ("host", "none") or container_spec.is_own_uplink(mode):
+            container.drop_attachment(mode)  # shown by its backend's name, without the options
+            container.set_attachment(mode.partition(":")[0], {})
+            return
+        name = "bridge" if mode == "default" else mode
+        configs = networking.EndpointsConfig or {}
+        keys = (name, "default") if name == "bridge" else (name,)
+        requested = next((configs[k] for k in keys if configs.get(k)), None) or types.EndpointSettings()
+        address = (requested.IPAMConfig.IPv4Address if requested.IPAMConfig else "") or None  # --ip
+        if name == "bridge" and (address or requested.Aliases):  # dockerd's words
+            raise InvalidArgument("user specified IP address is supported on user defined networks only"
+                                  if address else "network-scoped alias is supported only for containers "
+                                  "in user defined networks")
+        network = self.networks.get(name)
+        # the address comes at start (container_networks.assign_addresses), unless given
+        details = endpoints.details_of(requested, container.mac_address)
+        endpoint = self.networks.connect(network.network_id, container.id, container.name,
+                                         requested.Aliases or [], address, details, allocate=False)
+        container.set_attachment(network.name, endpoint_settings(network, endpoint))
         for name, settings in (networking.EndpointsConfig or {}).items():
             if name != mode and name not in BUILTIN_NETWORK_MODES:  # API 1.44: more networks at create
                 settings = settings or types.EndpointSettings()
                 address = (settings.IPAMConfig.IPv4Address if settings.IPAMConfig else "") or None
                 network = self.networks.get(name)
                 endpoint = self.networks.connect(network.network_id, container.id, container.name,
-                                                 settings.Aliases or [], address, endpoints.details_of(settings))
+                                                 settings.Aliases or [], address, endpoints.details_of(settings),
+                                                 allocate=False)
                 container.set_attachment(network.name, endpoint_settings(network, endpoint))
 
     # -- networks ---------------------------------------------------------------
@@ -297,8 +309,9 @@ class Containers(ContainerReads):
         network = self.networks.get(network_ref)
         if network.name in container.attachments():  # also the network it was created on (NetworkMode)
             raise Conflict(f"endpoint with name {container.name} already exists in network {network.name}")
+        # a stopped container gets its address at start, as from dockerd
         endpoint = self.networks.connect(network.network_id, container.id, container.name, aliases, address,
-                                         details)
+                                         details, allocate=container.running)
         with self._lock:
             container.set_attachment(network.name, endpoint_settings(network, endpoint))
             container.save()
@@ -313,7 +326,8 @@ class Containers(ContainerReads):
         network = self.networks.get(network_ref)
         if network.name not in container.attachments() and container.id not in network.endpoints:
             raise endpoints.not_connected(container.id, network.name, container.running, force, container.name)
-        if network.name in container.attachments() and container.id not in network.endpoints:
+        if network.name in container.attachments() and (network.is_predefined
+                                                        or container.id not in network.endpoints):
             # its built-in NetworkMode network: every start still gives it that network
             raise FailedPrecondition(f"disconnect {container.name} from {network.name}: "
                                      "the network the container was created on can't be left yet",
@@ -397,7 +411,9 @@ class Containers(ContainerReads):
     def _launch(self, container: Container) -> Launched:
         plan = container_plan.stored_plan(container) or self.replan(container)  # once for an older record
         rootfs = self.runtime.mount(container.id)
-        network = container_spec.user_network_setup(container, container_plan.network_of(plan))
+        network = container_plan.network_of(plan)
+        network = (self.wiring.setup_for_start(container, network) if self.wiring is not None
+                   else container_spec.user_network_setup(container, network))
         options = self._spec_options(container, plan, rootfs, network)
         monitor = MonitorSettings(
             log_path=container.log_path, log_max_size=lifecycle.log_size(container),
@@ -406,7 +422,7 @@ class Containers(ContainerReads):
             # moby closes stdin at the attach's end only without a TTY (CloseStdin && !TTY in
             # container/stream/attach.go): `run -it` then ctrl-p ctrl-q leaves the shell running.
             stdin_once=container.stdin_once and not container.tty,
-            network=network.monitor_mode, ports=network.ports,
+            network=network.monitor_mode, ports=network.ports, allow_host_loopback=network.host_loopback,
             log_settings=lifecycle.log_settings(container).to_json())
         user = network.monitor_mode == container_spec.USER_NETWORK
         if user:  # the monitor makes no network; the engine wires it once the namespace exists

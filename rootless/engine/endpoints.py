@@ -74,12 +74,8 @@ def check_networks(store: NetworkStore, mode: str, endpoints: Mapping[str, Optio
                 raise InvalidArgument("container cannot be disconnected from host network or connected to "
                                       f"host network: it is created on {mode} and asks for {name}")
     macs = [s.MacAddress for s in endpoints.values() if s is not None and s.MacAddress]
-    if (mode in BUILTIN or joins) and (config_mac or macs):
-        if mode in ("host", "none") or joins:
-            raise InvalidArgument("conflicting options: mac-address and the network mode")
-        raise InvalidArgument(f"invalid argument: MacAddress: on the {mode} network rootless can't set a MAC: "
-                              "each of its containers has a slirp4netns network of its own",
-                              hint="use a user network (docker network create) for --mac-address")
+    if (mode in ("host", "none") or joins) and (config_mac or macs):
+        raise InvalidArgument("conflicting options: mac-address and the network mode")
 
 
 def settings_of(network: Network, endpoint: Endpoint) -> Dict[str, Any]:

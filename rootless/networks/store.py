@@ -15,7 +15,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from rootless.config.paths import Paths
 from rootless.errors import (
@@ -26,7 +26,7 @@ from rootless.errors import (
     NotFound,
     PermissionDenied,
 )
-from rootless.networks import ipam
+from rootless.networks import default_bridge, ipam
 from rootless.util import fs
 from rootless.wire import filters as f
 from rootless.wire.times import SECONDS, now_rfc3339, parse_rfc3339_ns
@@ -35,8 +35,6 @@ logger = logging.getLogger(__name__)
 
 BRIDGE, HOST, NULL = "bridge", "host", "null"
 PREDEFINED = ("bridge", "host", "none")
-# What a container on the default network sees from slirp4netns (--configure).
-DEFAULT_BRIDGE_SUBNET, DEFAULT_BRIDGE_GATEWAY = "10.0.2.0/24", "10.0.2.2"
 # moby 28 takes any name that is not blank (libnetwork NewNetwork: "invalid name: name is
 # empty"); we also refuse control characters, which would corrupt `network ls` and logs.
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -60,6 +58,9 @@ class Endpoint:
     ipam_config: Dict[str, Any] = field(default_factory=dict)  # EndpointIPAMConfig as asked
     driver_opts: Dict[str, str] = field(default_factory=dict)
     links: List[str] = field(default_factory=list)  # "container:alias", as docker keeps them
+    # --ip: the address stays reserved while the container is stopped; others are
+    # released at stop and allocated again at start, as dockerd does.
+    static: bool = False
 
     @property
     def mac_address(self) -> str:
@@ -79,7 +80,7 @@ class Endpoint:
     def to_record(self) -> Dict[str, Any]:
         return {**self.to_json(), "Aliases": list(self.aliases), "Mac": self.mac,
                 "IPAMConfig": dict(self.ipam_config), "DriverOpts": dict(self.driver_opts),
-                "Links": list(self.links)}
+                "Links": list(self.links), "Static": self.static}
 
     @classmethod
     def from_record(cls, container_id: str, data: Mapping[str, Any]) -> "Endpoint":
@@ -88,7 +89,8 @@ class Endpoint:
         return cls(container_id, data["Name"], data["EndpointID"], ipv4,
                    int(prefix or 0), list(data.get("Aliases") or []), ipv6, int(prefix6 or 0),
                    str(data.get("Mac") or ""), dict(data.get("IPAMConfig") or {}),
-                   f.copy_labels(data.get("DriverOpts") or {}), [str(x) for x in data.get("Links") or []])
+                   f.copy_labels(data.get("DriverOpts") or {}), [str(x) for x in data.get("Links") or []],
+                   bool(data.get("Static")))
 
 
 @dataclass(frozen=True)
@@ -159,15 +161,18 @@ class Network:
         )
 
 
-def predefined_networks(created: str) -> List[Network]:
-    """bridge, host and none, with ids that are the same on every start."""
-    def network_id(name: str) -> str:
-        return hashlib.sha256(f"rootless predefined network {name}".encode()).hexdigest()
+def predefined_id(name: str) -> str:
+    return hashlib.sha256(f"rootless predefined network {name}".encode()).hexdigest()
 
+
+def predefined_networks(created: str, bridge_subnet: ipaddress.IPv4Network) -> List[Network]:
+    """bridge (on bridge_subnet, default_bridge.choose_subnet), host and none, with ids that
+    are the same on every start."""
+    network_id = predefined_id
     bridge_options = {"com.docker.network.bridge.default_bridge": "true"}
     return [
-        Network("bridge", network_id("bridge"), created, BRIDGE, DEFAULT_BRIDGE_SUBNET,
-                DEFAULT_BRIDGE_GATEWAY, options=bridge_options),
+        Network("bridge", network_id("bridge"), created, BRIDGE, str(bridge_subnet),
+                ipam.default_gateway(bridge_subnet), options=bridge_options),
         Network("host", network_id("host"), created, HOST),
         Network("none", network_id("none"), created, NULL),
     ]
@@ -181,6 +186,8 @@ def check_name(name: str) -> None:
         raise InvalidArgument(f"create network: invalid name {name!r}: control characters are not allowed")
     if name in PREDEFINED:
         raise PermissionDenied(f"create network {name}: operation is not permitted on predefined {name} network")
+    if name in ("slirp4netns", "pasta"):  # --network slirp4netns|pasta name a container's own uplink
+        raise PermissionDenied(f"create network {name}: the name is a network mode (a container's own {name})")
 
 
 def _check_driver(name: str, driver: str) -> None:
@@ -194,8 +201,10 @@ def _check_driver(name: str, driver: str) -> None:
 class NetworkStore:
     """create / get / list / remove / connect / disconnect of network records."""
 
-    def __init__(self, paths: Paths) -> None:
+    def __init__(self, paths: Paths,
+                 host_routes: Callable[[], List[ipaddress.IPv4Network]] = default_bridge.read_host_routes) -> None:
         self.root = paths.networks
+        self.host_routes = host_routes  # what the default bridge's subnet must not shadow
         self.lock_path = os.path.join(self.root, ".lock")
 
     @contextlib.contextmanager
@@ -219,12 +228,34 @@ class NetworkStore:
                 data = fs.read_json(os.path.join(self.root, entry))
                 if data is not None:
                     found[data["Id"]] = Network.from_record(data)
-        for network in predefined_networks(now_rfc3339(SECONDS)):
+        bridge = found.get(predefined_id(BRIDGE))
+        legacy = bridge is None or default_bridge.is_legacy(bridge.subnet)
+        subnet = (self._bridge_subnet(found.values()) if bridge is None or legacy
+                  else ipam.parse_subnet(bridge.subnet))
+        for network in predefined_networks(now_rfc3339(SECONDS), subnet):
             if network.network_id not in found:
                 self._save(network)
                 found[network.network_id] = network
+        if bridge is not None and legacy:
+            self._upgrade_bridge(bridge, subnet)
         ordered = sorted(found.values(), key=lambda n: (not n.is_predefined, n.created, n.name))
         return ordered
+
+    def _bridge_subnet(self, networks: Iterable[Network]) -> ipaddress.IPv4Network:
+        users = [ipam.parse_subnet(n.subnet) for n in networks if n.subnet and not n.is_predefined]
+        return default_bridge.choose_subnet([*self.host_routes(), *users])
+
+    def _upgrade_bridge(self, bridge: Network, subnet: ipaddress.IPv4Network) -> None:
+        """A record from the per-container slirp4netns days: a real subnet, no stale addresses.
+
+        Its containers get an address at their next start; one still running
+        from before keeps its own slirp4netns until it stops.
+        """
+        bridge.subnet, bridge.gateway = str(subnet), ipam.default_gateway(subnet)
+        for endpoint in bridge.endpoints.values():
+            endpoint.ipv4, endpoint.prefixlen, endpoint.static = "", 0, False
+        self._save(bridge)
+        logger.info("default bridge network: now on %s", subnet)
 
     @staticmethod
     def _find(networks: Sequence[Network], ref: str) -> Network:
@@ -277,8 +308,7 @@ class NetworkStore:
 
     @staticmethod
     def _choose_subnet(networks: Sequence[Network], subnet: Optional[str]) -> ipaddress.IPv4Network:
-        taken = {n.name: ipam.parse_subnet(n.subnet) for n in networks
-                 if n.subnet and not n.is_predefined}
+        taken = {n.name: ipam.parse_subnet(n.subnet) for n in networks if n.subnet}  # the bridge's too
         if not subnet:
             return ipam.allocate_subnet(taken.values())
         wanted = ipam.parse_subnet(subnet)
@@ -346,12 +376,13 @@ class NetworkStore:
     # -- endpoints ------------------------------------------------------------
 
     def connect(self, ref: str, container_id: str, name: str, aliases: Sequence[str] = (),
-                ipv4: Optional[str] = None, details: Optional[EndpointDetails] = None) -> Endpoint:
-        """Put a container on a network; an address is allocated unless ipv4 is given.
+                ipv4: Optional[str] = None, details: Optional[EndpointDetails] = None,
+                allocate: bool = True) -> Endpoint:
+        """Put a container on a network; an IPv4 address is allocated unless ipv4 is given
+        (kept while it is stopped: static) or allocate is False (assign_address at start).
 
-        On the default bridge every container has slirp4netns's own address, so
-        a given ipv4 is not checked for uniqueness there. details: the rest of
-        docker's EndpointSettings (--ip6, --mac-address, driver options, links).
+        details: the rest of docker's EndpointSettings (--ip6, --mac-address,
+        driver options, links).
         """
         details = details or EndpointDetails()
         with self._locked():
@@ -360,12 +391,12 @@ class NetworkStore:
             if container_id in network.endpoints:
                 raise Conflict(f"endpoint with name {name} already exists in network {network.name}")
             _check_exclusive(network, [n for n in networks if container_id in n.endpoints])
-            address, prefixlen = self._address_for(network, ipv4)
+            address, prefixlen = self._address_for(network, ipv4) if ipv4 or allocate else ("", 0)
             address6, prefixlen6 = self._address6_for(network, details.ipv6)
             endpoint = Endpoint(container_id, name, secrets.token_hex(32), address, prefixlen,
                                 list(dict.fromkeys(aliases)), address6, prefixlen6,
                                 ipam.parse_mac(details.mac) if details.mac else "", dict(details.ipam_config),
-                                dict(details.driver_opts), list(details.links))
+                                dict(details.driver_opts), list(details.links), static=bool(ipv4))
             network.endpoints[container_id] = endpoint
             self._save(network)
         return endpoint
@@ -397,9 +428,32 @@ class NetworkStore:
         if not ipv4:
             return ipam.allocate_address(subnet, taken), subnet.prefixlen
         address = ipam.parse_host_address(subnet, ipv4, "address")
-        if address in taken and not network.is_predefined:
+        if address in taken:
             raise Conflict(f"connect to {network.name}: address {address} is already in use")
         return address, subnet.prefixlen
+
+    def assign_address(self, ref: str, container_id: str) -> Tuple[Network, Endpoint]:
+        """At start: the endpoint's address, allocated now unless it has one (static, or still held)."""
+        with self._locked():
+            network = self._find(self._load_all(), ref)
+            endpoint = network.endpoints.get(container_id)
+            if endpoint is None:
+                raise NotFound(f"assign address on {network.name}: container {container_id} is not connected")
+            if not endpoint.ipv4 and network.subnet:
+                endpoint.ipv4, endpoint.prefixlen = self._address_for(network, None)
+                self._save(network)
+            return network, endpoint
+
+    def release_address(self, ref: str, container_id: str) -> bool:
+        """At stop: the address goes back to the pool, unless it was given (--ip): whether it did."""
+        with self._locked():
+            network = self._find(self._load_all(), ref)
+            endpoint = network.endpoints.get(container_id)
+            if endpoint is None or endpoint.static:
+                return endpoint is None
+            endpoint.ipv4, endpoint.prefixlen = "", 0
+            self._save(network)
+            return True
 
     def disconnect(self, ref: str, container_id: str, force: bool = False) -> None:
         """Take a container off a network; with force, not being on it is fine."""

@@ -114,4 +114,9 @@ class NetworkHost(Protocol):
 
     def resolver_for(self, network_id: str) -> Optional[str]: ...
 
+    def host_loopback_address(self) -> str:
+        """The address the uplink maps to the host's loopback; only endpoints with
+        host_loopback may reach it (the opt-in: --add-host x:host-gateway)."""
+        ...
+
     def destroy(self) -> None: ...

@@ -74,6 +74,15 @@ def _stop(pid: int, *markers: str) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def _stop_orphans(*markers: str) -> None:
+    """Stop helpers for this namespace that no state file names: a daemon killed while it
+    started one left it running (holding the tap), and the next start would fail on it."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid() and _is_live(int(entry), *markers):
+            logger.info("stopping %s, left by a daemon killed while it started it", entry)
+            _stop(int(entry), *markers)
+
+
 def has_udp_listener(proc_net_udp: str, address: str, port: int) -> bool:
     """Whether a /proc/net/udp table has a socket bound to address:port (little-endian hex)."""
     packed = bytes(int(part) for part in address.split("."))
@@ -196,6 +205,7 @@ class RootlessNetns:
         """Start the uplink (stopping one of another kind); record it and its host-loopback address."""
         old = self._state("uplink")
         _stop(self._pid_of("uplink"), str(old.get("kind") or self.uplink), self.netns_file)
+        _stop_orphans(self.uplink, self.netns_file)
         pid = self._start_slirp() if self.uplink == SLIRP4NETNS else self._start_pasta()
         # slirp4netns delivers a port forward to a container's address by ARPing for it
         # on the tap: the namespace answers for the addresses it routes to its bridges.
@@ -243,6 +253,7 @@ class RootlessNetns:
         """Start dns_server.py detached; ready once it has handlers and listeners."""
         argv = [sys.executable, "-m", "rootless.runtime.network.dns_server", self.netns_file,
                 self.table.path, *self.upstreams]
+        _stop_orphans("dns_server", self.netns_file)
         pid = self._start_detached(argv, 3, "dns", "dns.log")
         fs.atomic_write_json(os.path.join(self.state_dir, "dns.json"), {"pid": pid}, mode=0o600)
 
@@ -374,6 +385,10 @@ class RootlessNetns:
         """The nameserver for a container's resolv.conf on this network (its gateway)."""
         entry = self.table.networks.get(network_id)
         return entry.gateway if entry else None
+
+    def host_loopback_address(self) -> str:
+        """The uplink's address for the host's loopback, as recorded when it started (ensure() first)."""
+        return str(self._state("uplink").get("host_loopback") or plumbing.HOST_LOOPBACK_ADDRESS)
 
     # -- published ports ----------------------------------------------------------------
 

@@ -54,9 +54,9 @@ def test_a_sidecar_reaches_the_server_on_loopback_and_shares_its_etc_files(engin
         assert engine.docker("exec", "ns-side", "hostname").stdout.strip() == "webhost"
         own = engine.docker("exec", "ns-web", "readlink", "/proc/self/ns/net").stdout
         assert engine.docker("exec", "ns-side", "readlink", "/proc/self/ns/net").stdout == own
-        assert "tap0" in _interfaces(engine.docker("exec", "ns-side", "cat", "/proc/net/dev").stdout)
+        assert "eth0" in _interfaces(engine.docker("exec", "ns-side", "cat", "/proc/net/dev").stdout)
         engine.docker("stop", "-t", "1", "ns-web")
-        # docker's sidecar keeps the namespace but loses X's interfaces: slirp4netns went with X
+        # docker's sidecar keeps the namespace but loses X's interfaces: X's veth on the bridge went with X
         left = _interfaces(engine.docker("exec", "ns-side", "cat", "/proc/net/dev").stdout)
         assert left == {"lo"}, left
     finally:

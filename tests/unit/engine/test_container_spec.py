@@ -140,10 +140,3 @@ def test_a_user_network_is_wired_by_the_engine_with_its_address_and_dns() -> Non
     assert container_spec.resolv_conf(_record(), network) == "nameserver 10.89.3.1\n"
     assert "10.89.3.4\tbox" in hosts_lines(_container(), network, "box")
     assert container_spec.resolv_conf(_record({}, {"Dns": ["9.9.9.9"]}), network) == "nameserver 9.9.9.9\n"  # --dns wins
-
-
-def test_the_default_bridge_keeps_its_slirp4netns() -> None:
-    container = _on_network("bridge")
-    network = container_spec.network_setup(container, "auto")
-    assert network.monitor_mode == "slirp4netns"
-    assert container_spec.user_network_setup(container, network) == network  # type: ignore[arg-type]

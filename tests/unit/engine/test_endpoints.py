@@ -88,9 +88,10 @@ def test_mac_address_is_recorded_and_refused_where_not_applied(world: World) -> 
     assert world.networks.get("n1").endpoints[container.id].mac == "02:42:ac:11:00:99"
     with pytest.raises(InvalidArgument, match="conflicting options: mac-address and the network mode"):
         world.create("c2", HostConfig={"NetworkMode": "host"}, MacAddress="02:42:ac:11:00:98")
-    with pytest.raises(InvalidArgument, match="MacAddress: on the bridge network"):
-        world.create("c3", HostConfig={"NetworkMode": "bridge"},
-                     NetworkingConfig={"EndpointsConfig": {"bridge": {"MacAddress": "02:42:ac:11:00:97"}}})
+    # the default bridge is a bridge of the shared namespace too (issue 10): the MAC is set on its veth
+    on_bridge = world.create("c3", HostConfig={"NetworkMode": "bridge"},
+                             NetworkingConfig={"EndpointsConfig": {"bridge": {"MacAddress": "02:42:ac:11:00:97"}}})
+    assert world.networks.get("bridge").endpoints[on_bridge.id].mac == "02:42:ac:11:00:97"
 
 
 def test_host_mode_with_a_user_network_is_refused(world: World) -> None:

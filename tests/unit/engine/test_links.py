@@ -67,12 +67,12 @@ def test_default_bridge_link_at_start_gives_hosts_and_env(world: World) -> None:
     parent = world.create("web", HostConfig={"NetworkMode": "bridge", "Links": ["db:data"]})
     with pytest.raises(Internal, match="^Cannot link to a non running container: /db AS /web/data$"):
         world.containers.links.at_start(parent, {})
-    child.set_state("running", Pid=1)
-    world.networks.connect("bridge", child.id, "db", ipv4="10.0.2.50")  # an address of its own
+    world.containers.start(child)  # an address of its own on the default bridge (issue 10)
+    address = world.networks.get("bridge").endpoints[child.id].ipv4
     added = world.containers.links.at_start(parent, {})
-    assert added.hosts == ("10.0.2.50\tdata " + child.hostname + " db",)
+    assert added.hosts == (f"{address}\tdata " + child.hostname + " db",)
     assert "DATA_NAME=/web/data" in added.env and "DATA_ENV_SECRET=s" in added.env
-    assert "DATA_PORT=tcp://10.0.2.50:5432" in added.env
+    assert f"DATA_PORT=tcp://{address}:5432" in added.env
 
 
 def test_default_bridge_link_without_an_own_address_is_refused(world: World) -> None:
@@ -89,7 +89,7 @@ def test_user_network_link_is_an_alias_in_hosts(world: World) -> None:
     parent = world.create("web", HostConfig={"NetworkMode": "n1"},
                           NetworkingConfig={"EndpointsConfig": {"n1": {"Links": ["db:store"]}}})
     assert world.containers.links.at_start(parent, {"n1": ["db:store"]}).hosts == ()  # db is not running
-    child.set_state("running", Pid=1)
+    world.containers.start(child)
     address = world.networks.get("n1").endpoints[child.id].ipv4
     added = world.containers.links.at_start(parent, {"n1": ["db:store"]})
     assert added.hosts == (f"{address}\tstore",) and added.env == ()

@@ -23,7 +23,7 @@ NETWORK_KEYS = {"Name", "Id", "Created", "Scope", "Driver", "EnableIPv4", "Enabl
 
 @pytest.fixture()
 def store(tmp_path) -> NetworkStore:
-    return NetworkStore(Paths(root=str(tmp_path / "root"), run=str(tmp_path / "run")))
+    return NetworkStore(Paths(root=str(tmp_path / "root"), run=str(tmp_path / "run")), host_routes=lambda: [])
 
 
 def names(networks) -> list:
@@ -34,7 +34,7 @@ def test_predefined_networks_exist_with_stable_ids(store: NetworkStore, tmp_path
     assert names(store.list()) == ["bridge", "host", "none"]
     assert [n.driver for n in store.list()] == ["bridge", "host", "null"]
     bridge = store.get("bridge").to_json()
-    assert bridge["IPAM"]["Config"] == [{"Subnet": "10.0.2.0/24", "Gateway": "10.0.2.2"}]
+    assert bridge["IPAM"]["Config"] == [{"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}]  # docker's
     assert store.get("host").to_json()["IPAM"]["Config"] == []
     other = NetworkStore(Paths(root=str(tmp_path / "other"), run=str(tmp_path / "run")))
     assert other.get("bridge").network_id == bridge["Id"]
@@ -145,9 +145,10 @@ def test_connect_explicit_address(store: NetworkStore) -> None:
         store.connect("app", "c2", "two", ipv4="10.50.0.9")
     with pytest.raises(InvalidArgument):
         store.connect("app", "c3", "three", ipv4="10.60.0.9")
-    # every slirp4netns container has the same address on the default bridge
-    store.connect("bridge", "c4", "four", ipv4="10.0.2.100")
-    assert store.connect("bridge", "c5", "five", ipv4="10.0.2.100").ipv4 == "10.0.2.100"
+    # the default bridge is a real network now: its addresses are unique too
+    store.connect("bridge", "c4", "four", ipv4="172.17.0.9")
+    with pytest.raises(Conflict, match="already in use"):
+        store.connect("bridge", "c5", "five", ipv4="172.17.0.9")
 
 
 def test_host_and_none_are_exclusive(store: NetworkStore) -> None:
