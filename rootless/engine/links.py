@@ -183,8 +183,8 @@ class LegacyLinks:
                 raise Internal(f"Cannot link to a non running container: /{child.name} AS {link_name}")
             address = self._address_on(BRIDGE, child)
             if not address:
-                raise FailedPrecondition(f"Cannot link to /{child.name}: it has no address of its own on the default "
-                                         "bridge network (it runs with its own slirp4netns)",
+                # moby's words: the child runs elsewhere (a user network, --network slirp4netns, host, none)
+                raise FailedPrecondition(f"Cannot link to /{child.name}, as it does not belong to the default network",
                                          hint="put both containers on a user network (docker network create)")
             names = " ".join(dict.fromkeys([alias, child.hostname] + ([child.name] if alias != child.name else [])))
             hosts.append(f"{address}\t{names}")

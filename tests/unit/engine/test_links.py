@@ -79,7 +79,7 @@ def test_default_bridge_link_without_an_own_address_is_refused(world: World) -> 
     child = world.create("db", HostConfig={"NetworkMode": "bridge"})
     parent = world.create("web", HostConfig={"NetworkMode": "bridge", "Links": ["db"]})
     child.set_state("running", Pid=1)
-    with pytest.raises(Exception, match="no address of its own on the default bridge"):
+    with pytest.raises(Exception, match="as it does not belong to the default network"):
         world.containers.links.at_start(parent, {})
 
 
