@@ -151,8 +151,11 @@ def _map_child(pid: int, mapping: Mapping) -> None:
 
 
 def _prepare_mounts(cgroup: CgroupInfo) -> None:
-    """Runs in the new namespace: private propagation, cgroupfs masked if needed."""
-    linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE, None)
+    """Runs in the new namespace: slave propagation, cgroupfs masked if needed."""
+    # rslave, as rootlesskit and podman have it: host mounts made later under a bind source
+    # reach the engine (and an rslave bind passes them on), while nothing mounted in here
+    # (rootfs overlays, netns files, subpath stages) ever propagates back out to the host.
+    linux.mount("none", "/", None, linux.MS_REC | linux.MS_SLAVE, None)
     if cgroup.needs_mask:
         # crun refuses hybrid hosts; behind an empty tmpfs it sees plain v1.
         linux.mount("tmpfs", "/sys/fs/cgroup", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "mode=755")

@@ -730,7 +730,21 @@ def build_linux(options: SpecOptions, security: SecurityOptions, caps: Sequence[
         linux["cgroupsPath"] = options.cgroups_path
     if options.uid_mappings:
         add_user_namespace(linux, options)
+    propagation = rootfs_propagation(options.mounts)
+    if propagation:
+        linux["rootfsPropagation"] = propagation
     return linux
+
+
+def rootfs_propagation(mounts: Sequence[Mount]) -> str:
+    """moby's rule (daemon/oci_linux.go): a shared bind needs a shared root, a slave bind a slave one.
+
+    crun otherwise makes the container's whole tree rprivate first, which cuts every bind off
+    from its source's peers before the bind's own propagation could apply."""
+    wanted = {o for m in mounts if m.type == "bind" for o in m.options}
+    if wanted & {"shared", "rshared"}:
+        return "shared"
+    return "rslave" if wanted & {"slave", "rslave"} else ""
 
 
 def add_user_namespace(linux: Linux, options: SpecOptions) -> None:

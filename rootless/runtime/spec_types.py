@@ -72,6 +72,7 @@ class Linux(TypedDict, total=False):
     cgroupsPath: str
     uidMappings: List[Dict[str, int]]
     gidMappings: List[Dict[str, int]]
+    rootfsPropagation: str
 
 
 Hooks = Dict[str, List[Dict[str, Any]]]
