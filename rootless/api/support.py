@@ -309,8 +309,9 @@ MOUNT: Dict[str, Support] = {
     "ImageOptions": refused("image mounts are " + YET), "ClusterOptions": refused("cluster mounts need swarm mode"),
 }
 BIND_OPTIONS: Dict[str, Support] = {
-    "Propagation": applied("a bind mount option; shared/slave need the source's mount in the engine's namespace "
-                           "to be shared (or slave), checked at start as moby does (engine/mount_sources.py)",
+    "Propagation": applied("a bind mount option, checked at start as moby does (engine/mount_sources.py): the "
+                           "engine's namespace is rslave, so slave works where the host shares the source's "
+                           "mount; shared is refused (no mount there is shared)",
                            one_of("", "private", "rprivate", "shared", "rshared", "slave", "rslave"),
                            "invalid propagation mode"),
     "NonRecursive": applied("bind instead of rbind"),

@@ -12,7 +12,12 @@ container (its mount namespace keeps its own copy).
 
 Propagation: moby (daemon/oci_linux.go) lets a bind be shared only when its
 source mount is shared, and slave only when it is shared or slave; rootless
-asks the same of the source's mount in the engine's own mount namespace.
+asks the same of the source's mount in the engine's own mount namespace. That
+namespace is rslave (host/userns.py, as rootlesskit's): a source on a mount the
+host shares is a slave there, so rslave binds work and receive host mounts; a
+less privileged user namespace only ever gets slave copies of the host's shared
+mounts, so no source there is shared and rshared is refused, as docker rootless
+refuses it.
 """
 from __future__ import annotations
 
@@ -31,8 +36,10 @@ logger = logging.getLogger(__name__)
 
 SHARED = ("shared", "rshared")
 SLAVE = ("slave", "rslave")
-PRIVATE_NAMESPACE = ("rootless's mount namespace is private (made so at its start): a bind source there "
-                     "is neither shared nor a slave unless it was made so inside it")
+NOT_SHARED = ("rootless's mount namespace is a slave of the host's (an unprivileged user namespace only gets "
+              "slave copies of shared mounts): use rslave to receive the host's mounts under the source")
+NOT_SLAVE = ("the source's mount is private on the host: make it shared there (mount --make-shared), then "
+             "restart the engine's namespace ('rootless system stop --all'), which copies the host's mounts")
 
 
 def stage_path(stage_dir: str, container_id: str, index: int) -> str:
@@ -98,10 +105,10 @@ def check_propagation(source: str, propagation: str, mountinfo: Optional[str] = 
     tags = optional.split()
     if propagation in SHARED and not any(t.startswith("shared:") for t in tags):
         raise FailedPrecondition(f"path {source} is mounted on {point} but it is not a shared mount",
-                                 hint=PRIVATE_NAMESPACE)
+                                 hint=NOT_SHARED)
     if not any(t.startswith(("shared:", "master:")) for t in tags):
         raise FailedPrecondition(f"path {source} is mounted on {point} but it is not a shared or slave mount",
-                                 hint=PRIVATE_NAMESPACE)
+                                 hint=NOT_SLAVE)
 
 
 class Pins:

@@ -33,7 +33,10 @@ def test_propagation_follows_mobys_rules() -> None:
         mount_sources.check_propagation("/srv/slave/a", "shared", MOUNTINFO)
     with pytest.raises(FailedPrecondition, match="not a shared or slave mount") as caught:
         mount_sources.check_propagation("/tmp/a", "rslave", MOUNTINFO)
-    assert "private" in (caught.value.hint or "")
+    assert "private on the host" in (caught.value.hint or "")
+    with pytest.raises(FailedPrecondition, match="not a shared mount$") as shared:
+        mount_sources.check_propagation("/tmp/a", "rshared", MOUNTINFO)
+    assert "use rslave" in (shared.value.hint or "")
 
 
 def test_propagation_of_options() -> None:
