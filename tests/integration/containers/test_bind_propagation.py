@@ -109,6 +109,24 @@ def test_unmount_on_the_host_reaches_the_rslave_bind(prop_engine: Engine, images
         subprocess.run(["umount", sub], capture_output=True)
 
 
+def test_rslave_reaches_a_keep_id_container(prop_engine: Engine, images,  # type: ignore[no-untyped-def]
+                                            host_dirs: HostDirs) -> None:
+    """keep-id nests a user namespace: its mount namespace gets slave copies, still fed by the host."""
+    sub = os.path.join(host_dirs.shared, "keep")
+    os.makedirs(sub, exist_ok=True)
+    try:
+        prop_engine.cli("run", "-d", "--name", "keep", "--userns=keep-id", "-v", f"{host_dirs.shared}:/b:rslave",
+                        images.busybox, "sleep", "300")
+        _mount("-t", "tmpfs", "-o", "mode=755", "tmpfs", sub)
+        with open(os.path.join(sub, "marker"), "w") as f:
+            f.write("kept\n")
+        seen = _exec_cat(prop_engine, "keep", "/b/keep/marker")
+        assert seen.returncode == 0 and seen.stdout == "kept\n", seen.stderr
+    finally:
+        prop_engine.docker("rm", "-f", "keep", check=False)
+        subprocess.run(["umount", sub], capture_output=True)
+
+
 def test_sources_the_namespace_cannot_share_are_refused_with_mobys_wording(  # type: ignore[no-untyped-def]
         prop_engine: Engine, images, host_dirs: HostDirs) -> None:
     busybox = images.busybox
