@@ -433,7 +433,8 @@ class Containers(ContainerReads):
             launched = self.runtime.launch(container.id, os.path.join(container.dir, "bundle"), options, monitor)
         finally:
             pins.release()  # crun created the container: its mount namespace has its own copies
-        launched = self._wire_user_networks(container, launched, network.ports)
+        if network.mode == "private":  # host, none (NetworkDisabled too) and container: get no veths
+            launched = self._wire_user_networks(container, launched, network.ports)
         for session in self._take_waiting(container.id):
             session.connect()
         self.runtime.start(container.id)
