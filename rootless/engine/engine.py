@@ -104,6 +104,7 @@ class Engine:
         self.containers.health = HealthChecks(self.containers, self.execs)  # before adopt: probes resume
         self.images.image_users = lambda image_id: [
             (c.id, c.running) for c in self.containers.using_image(image_id)]
+        self.images.forget_file = self.runtime.squash.forget
         self.containers.adopt()
         # Images kept as squashfs files (issue 15): a killed conversion or rmi is finished or rolled back.
         squash_store.settle(self.image_store, [r.image_id for r in self.image_store.list()

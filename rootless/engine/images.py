@@ -95,6 +95,8 @@ class ImageService:
         store.reserve = parse_reserve(settings.storage_reserve)
         # The container service replaces this so that rmi refuses images in use.
         self.image_users: ImageUsers = lambda image_id: []
+        # The runtime replaces this: the squashfuse mounts of an image file that rmi deleted go.
+        self.forget_file: Callable[[str], object] = lambda path: None
         # Read-only site images (issue 15), approved by the daemon at start; the user's store wins.
         self.site = SiteStore([SiteFile.from_json(item) for item in settings.site_images])
         remove_leftovers(store.paths.tmp)  # the store lock is ours: a killed export's files go
@@ -347,7 +349,8 @@ class ImageService:
             return items  # forced: the names go, the image stays for its containers
         self.store.remove(record.image_id)
         crash_point("rmi:after-record-removed")  # garbage stays unreferenced until the next collection
-        squash_store.remove_file(self.store.paths.root, record.image_id)  # a killed rmi's: settle() removes it
+        if squash_store.remove_file(self.store.paths.root, record.image_id):  # a killed rmi's: settle() does
+            self.forget_file(squash_store.image_file(self.store.paths.root, record.image_id))
         self.events.publish("image", "delete", record.image_id, name=record.image_id)
         items.append({"Deleted": record.image_id})
         if prune:

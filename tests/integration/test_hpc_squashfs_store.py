@@ -69,8 +69,17 @@ def test_pull_keeps_one_file_that_runs_and_rmi_removes(fresh_engine: Engine,
     shutil.rmtree(out_dir)
     kept = fresh_engine.cli("run", "--rm", "--userns", "keep-id", "mine:1", "cat", "/data/b")
     assert kept.stdout == "b\n"
+    # A container's changes on the squashfuse lower are committed onto the image's blobs.
+    fresh_engine.cli("create", "--name", "changed", image, "sh", "-c", "echo x > /data/new; rm /data/b")
+    fresh_engine.cli("start", "-a", "changed")
+    fresh_engine.cli("commit", "changed", "committed:1")
+    fresh_engine.cli("rm", "changed")
+    assert fresh_engine.cli("run", "--rm", "committed:1", "ls", "/data").stdout.split() == ["a-link", "new"]
+    fresh_engine.cli("rmi", "committed:1")
     fresh_engine.cli("rmi", image, "mine:1")
     assert image_files(fresh_engine.root) == []
+    mounts = os.path.join(fresh_engine.root, "squashfs")
+    assert [n for n in os.listdir(mounts) if n != ".lock"] == [], "the file's squashfuse mount went with it"
     fresh_engine.stop()
     fresh_engine.cli("info", env=SQUASHFS)  # the keep-id run's layers are released or collected
     assert leftovers(fresh_engine.root) == NOTHING
