@@ -62,8 +62,9 @@ def has_file(root: str, image_id: str) -> bool:
 def convert(store: ImageStore, record: ImageRecord, make: MakeFile) -> str:
     """Write the image's squashfs file (temp name, fsync, link); returns its path.
 
-    A file already in place (another conversion's) is kept. The caller releases the layer dirs afterwards (release_layers); a crash
-    in between leaves both forms, which settle() resolves to the file.
+    A file already in place (another conversion's) is kept. The caller
+    releases the layer dirs afterwards (release_layers); a crash in between
+    leaves both forms, which settle() resolves to the file.
     """
     final = image_file(store.paths.root, record.image_id)
     if os.path.isfile(final):
