@@ -136,7 +136,8 @@ _FLOAT_KEYS = ("idle_timeout", "pull_stall_timeout")
 
 
 _TOP_KEYS = ("storage_root", "runtime", "storage_driver", "image_format", "network_backend", "log_level",
-             "storage_reserve", "idle_timeout", "pull_stall_timeout", "hosts", "insecure_tcp", "tls", "api", "registries")
+             "storage_reserve", "idle_timeout", "pull_stall_timeout", "hosts", "insecure_tcp", "tls", "api",
+             "registries")
 _REGISTRY_KEYS = ("default", "insecure", "mirrors")
 
 
