@@ -17,6 +17,7 @@ def _toml_module() -> Any:
     return importlib.import_module("tomllib" if sys.version_info >= (3, 11) else "tomli")
 
 STORAGE_DRIVERS = ("auto", "overlay", "fuse-overlayfs", "vfs")
+IMAGE_FORMATS = ("dirs", "squashfs")  # image_format: unpacked layer dirs, or one squashfs file per image
 NETWORK_BACKENDS = ("auto", "slirp4netns", "pasta", "none")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)$", re.IGNORECASE)
@@ -63,6 +64,9 @@ class Settings:
     storage_root: Optional[str] = None
     runtime: str = "crun"
     storage_driver: str = "auto"
+    # How the user's own images are kept (issue 15): "dirs" (unpacked layer dirs, the default) or
+    # "squashfs" (one squashfs file per image, images/squash_store.py; README "HPC").
+    image_format: str = "dirs"
     network_backend: str = "auto"
     log_level: str = "info"
     default_registry: str = "docker.io"
@@ -119,6 +123,7 @@ _ENV_KEYS = {
     "ROOTLESS_ROOT": "storage_root",
     "ROOTLESS_OCI_RUNTIME": "runtime",
     "ROOTLESS_STORAGE_DRIVER": "storage_driver",
+    "ROOTLESS_IMAGE_FORMAT": "image_format",
     "ROOTLESS_NETWORK_BACKEND": "network_backend",
     "ROOTLESS_LOG_LEVEL": "log_level",
     "ROOTLESS_DEFAULT_REGISTRY": "default_registry",
@@ -130,8 +135,9 @@ _ENV_KEYS = {
 _FLOAT_KEYS = ("idle_timeout", "pull_stall_timeout")
 
 
-_TOP_KEYS = ("storage_root", "runtime", "storage_driver", "network_backend", "log_level", "storage_reserve",
-             "idle_timeout", "pull_stall_timeout", "hosts", "insecure_tcp", "tls", "api", "registries")
+_TOP_KEYS = ("storage_root", "runtime", "storage_driver", "image_format", "network_backend", "log_level",
+             "storage_reserve", "idle_timeout", "pull_stall_timeout", "hosts", "insecure_tcp", "tls", "api",
+             "registries")
 _REGISTRY_KEYS = ("default", "insecure", "mirrors")
 
 
@@ -159,7 +165,8 @@ def unknown_keys(data: Mapping[str, Any]) -> Tuple[str, ...]:
 
 def _from_toml(data: Mapping[str, Any]) -> Dict[str, Any]:
     values: Dict[str, Any] = {}
-    for key in ("storage_root", "runtime", "storage_driver", "network_backend", "log_level", "storage_reserve"):
+    for key in ("storage_root", "runtime", "storage_driver", "network_backend", "log_level", "storage_reserve",
+                "image_format"):
         if key in data:
             values[key] = str(data[key])
     if "idle_timeout" in data:
@@ -294,6 +301,7 @@ def _seconds(name: str, value: Any) -> float:
 def _validate(settings: Settings) -> Settings:
     checks = (
         ("storage_driver", settings.storage_driver, STORAGE_DRIVERS),
+        ("image_format", settings.image_format, IMAGE_FORMATS),
         ("network_backend", settings.network_backend, NETWORK_BACKENDS),
         ("log_level", settings.log_level, LOG_LEVELS),
     )

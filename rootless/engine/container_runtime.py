@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Protocol, Tuple
 
 from rootless.config import Paths
 from rootless.errors import FailedPrecondition, RootlessError
-from rootless.images import layers
+from rootless.images import layers, squash_store
 from rootless.images.site_store import SiteImageRecord
 from rootless.images.store import ImageRecord, ImageStore
 from rootless.host.cgroups import CgroupInfo
@@ -31,7 +31,7 @@ from rootless.runtime.storage.changes import list_changes
 from rootless.runtime.storage.driver import (FUSE_OVERLAYFS, IdTriples, RootfsLayout, StorageDriver, driver_of,
                                              read_lowers, write_idmap)
 from rootless.runtime.storage.factory import fuse_overlayfs_usable, get_driver
-from rootless.runtime.storage.squashfs import SquashMounts
+from rootless.runtime.storage.squashfs import SquashMounts, identity_of
 from rootless.runtime.supervisor import ExecProcess, Launched, Supervisor
 from rootless.util import fs
 
@@ -170,7 +170,7 @@ class HostRuntime:
                 f"--userns=keep-id: image {image.short_id} is in a read-only additional image store "
                 "(a squashfuse lower that fuse-overlayfs can't show with shifted owners)",
                 hint="run it without --userns (container root is you), or pull the image into your store")
-        lowers = self._lowers(image)
+        lowers = self._lowers(image, shifted=shift is not None)
         if shift is None:
             self.driver.create(container_id, lowers)
             return
@@ -180,10 +180,15 @@ class HostRuntime:
         self._fuse().create(container_id, lowers)
         write_idmap(RootfsLayout.of(self.paths, container_id), *shift)
 
-    def _lowers(self, image: ImageRecord) -> List[str]:
-        """A site image's one lower is its squashfs file mounted (issue 15); others' are unpacked layers."""
+    def _lowers(self, image: ImageRecord, shifted: bool = False) -> List[str]:
+        """A site image's one lower is its squashfs file mounted (issue 15), as is that of an image of the
+        user's kept as a file (image_format = "squashfs") unless keep-id shifts owners (fuse-overlayfs
+        fails on a FUSE lower: its layers are unpacked again from the blobs); others' are unpacked layers."""
         if isinstance(image, SiteImageRecord):
             return [self.squash.lower_for(image.squashfs, image.identity)]
+        own_file = squash_store.image_file(self.paths.root, image.image_id)
+        if not shifted and os.path.isfile(own_file):
+            return [self.squash.lower_for(own_file, identity_of(os.stat(own_file)))]
         return layers.ensure_unpacked(self.image_store, image)
 
     def _fuse(self) -> StorageDriver:

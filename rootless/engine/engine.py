@@ -22,6 +22,7 @@ from rootless.engine.execs import ExecService
 from rootless.engine.health import HealthChecks
 from rootless.engine.images import ImageService
 from rootless.errors import FailedPrecondition
+from rootless.images import squash_store
 from rootless.images.store import ImageStore
 from rootless.engine.container_networks import ContainerNetworks
 from rootless.networks.store import Network, NetworkStore
@@ -103,7 +104,11 @@ class Engine:
         self.containers.health = HealthChecks(self.containers, self.execs)  # before adopt: probes resume
         self.images.image_users = lambda image_id: [
             (c.id, c.running) for c in self.containers.using_image(image_id)]
+        self.images.forget_file = self.runtime.squash.forget
         self.containers.adopt()
+        # Images kept as squashfs files (issue 15): a killed conversion or rmi is finished or rolled back.
+        squash_store.settle(self.image_store, [r.image_id for r in self.image_store.list()
+                                               if self.images.image_users(r.image_id)])
         self.builds = BuildService(
             paths, self.image_store, self.images, self.events, self.containers, self.runtime, host.cgroup)
         self.builds.remove_leftovers()

@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Generator, Iterator, List, Optional, Seq
 
 from rootless.engine import progress as prog
 from rootless.errors import InvalidArgument, RootlessError, Unavailable
-from rootless.images import layer_dirs, layers
+from rootless.images import layer_dirs, layers, squash_store
 from rootless.images.reference import Reference
 from rootless.images.store import BlobWriter, ImageRecord, ImageStore, LayerRecord
 from rootless.images.types import (
@@ -248,8 +248,11 @@ class PullJob:
         if not self.store.exists(name):
             return False
         record = self.store.get(name)
-        return record.image_id == config_digest and all(
-            layer_dirs.is_unpacked(self.store.paths, chain) for chain in record.chain_ids)
+        # An image kept as one squashfs file (issue 15) has no layer dirs: its file and blobs suffice.
+        as_file = squash_store.has_file(self.store.paths.root, record.image_id) and all(
+            self.store.has_blob(layer.digest) for layer in record.layers)
+        return record.image_id == config_digest and (as_file or all(
+            layer_dirs.is_unpacked(self.store.paths, chain) for chain in record.chain_ids))
 
     def events(self) -> Generator[prog.Event, None, None]:
         """Run the pull; raise (in-band for the API) on the first failure."""

@@ -21,7 +21,7 @@ from rootless.engine import progress as prog
 from rootless.engine.image_pull import PullJob, inspect_distribution, parse_platform, resolve
 from rootless.engine.image_push import PushJob
 from rootless.errors import Conflict, FailedPrecondition, Internal, InvalidArgument, NotFound, RootlessError, Unauthorized
-from rootless.images import layer_dirs, layers
+from rootless.images import layer_dirs, layers, squash_store
 from rootless.images.archive import SaveItem, import_rootfs, load_archive, save_archive
 from rootless.images.crashpoint import crash_point
 from rootless.images.diskspace import NoSpace
@@ -95,6 +95,8 @@ class ImageService:
         store.reserve = parse_reserve(settings.storage_reserve)
         # The container service replaces this so that rmi refuses images in use.
         self.image_users: ImageUsers = lambda image_id: []
+        # The runtime replaces this: the squashfuse mounts of an image file that rmi deleted go.
+        self.forget_file: Callable[[str], object] = lambda path: None
         # Read-only site images (issue 15), approved by the daemon at start; the user's store wins.
         self.site = SiteStore([SiteFile.from_json(item) for item in settings.site_images])
         remove_leftovers(store.paths.tmp)  # the store lock is ours: a killed export's files go
@@ -202,6 +204,7 @@ class ImageService:
 
     def _pulled(self, job: PullJob) -> None:
         if job.record is not None:
+            self.keep_as_file(job.record)
             self.events.publish("image", "pull", job.ref.familiar(), name=job.ref.familiar())
 
     def pull_image(self, name: str, platform: Optional[str] = None) -> ImageRecord:
@@ -346,6 +349,8 @@ class ImageService:
             return items  # forced: the names go, the image stays for its containers
         self.store.remove(record.image_id)
         crash_point("rmi:after-record-removed")  # garbage stays unreferenced until the next collection
+        if squash_store.remove_file(self.store.paths.root, record.image_id):  # a killed rmi's: settle() does
+            self.forget_file(squash_store.image_file(self.store.paths.root, record.image_id))
         self.events.publish("image", "delete", record.image_id, name=record.image_id)
         items.append({"Deleted": record.image_id})
         if prune:
@@ -424,6 +429,7 @@ class ImageService:
             loaded_images = load_archive(self.store, stream)
         for loaded in loaded_images:
             record = loaded.record
+            self.keep_as_file(record)
             self.events.publish("image", "load", record.image_id, name=record.image_id)
             names = [familiar(t) for t in loaded.tags]
             lines = [f"Loaded image: {n}" for n in names] or [f"Loaded image ID: {record.image_id}"]
@@ -439,6 +445,7 @@ class ImageService:
             full = str(ref.with_tag(tag or ref.tag or "latest"))
         with self._returning_space():
             record = import_rootfs(self.store, stream, full, changes or [], message)
+        self.keep_as_file(record)
         self.events.publish("image", "import", record.image_id, name=record.image_id)
         return {"status": record.image_id}
 
@@ -509,8 +516,29 @@ class ImageService:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(out)
             raise
+        self.release_layers(record)  # unpacked again for the export
         self.events.publish("image", "export", record.image_id, name=record.image_id)
         return _stream_file(out, remove=True)
+
+    def keep_as_file(self, record: ImageRecord) -> None:
+        """image_format = "squashfs" (issue 15): the image becomes one squashfs file, its layer dirs go.
+
+        Raises:
+            ToolError: mksquashfs failed or is missing (the image stays in dir form, usable).
+        """
+        if self.settings.image_format != "squashfs":
+            return
+        tmp = fs.ensure_dir(self.store.paths.tmp)
+        squash_store.convert(self.store, record, lambda out: make_squashfs(
+            layers.ensure_unpacked(self.store, record), image_meta(record), out, tmp))
+        self.release_layers(record)
+
+    def release_layers(self, record: ImageRecord) -> None:
+        """The layer dirs of an image kept as a file, unless a container or another image stacks them."""
+        if not squash_store.has_file(self.store.paths.root, record.image_id) or self.image_users(record.image_id):
+            return
+        in_use = [r.image_id for r in self.store.list() if self.image_users(r.image_id)]
+        squash_store.release_layers(self.store, record, squash_store.chains_to_keep(self.store, in_use))
 
     def disk_usage(self, api_version: str = "1.44") -> Dict[str, Any]:
         """The images part of GET /system/df: LayersSize and summaries with SharedSize and Containers."""

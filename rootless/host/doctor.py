@@ -14,7 +14,8 @@ from typing import Callable, List, Mapping, Optional
 
 from rootless.config.paths import Paths, default_storage_root
 from rootless.config.subids import lookup_ranges, user_name
-from rootless.errors import PermissionDenied
+from rootless.config.settings import load_settings
+from rootless.errors import PermissionDenied, RootlessError
 from rootless.host import cgroups
 from rootless.host.userns import admin_fix_command
 from rootless.util import fs, linux, proc
@@ -284,6 +285,33 @@ def check_tool(tool: str, package: str, needed: bool, purpose: str) -> Check:
                  f"sudo apt-get install {package}")
 
 
+SQUASHFS_TOOLS = (("mksquashfs", "squashfs-tools"), ("squashfuse", "squashfuse"))
+
+
+def check_squashfs_tools(image_format: str, site_stores: List[str],
+                         which: Callable[[str], Optional[str]] = proc.which) -> Optional[Check]:
+    """mksquashfs and squashfuse, when images are kept as squashfs files or site stores are configured."""
+    if image_format != "squashfs" and not site_stores:
+        return None
+    # Site images are only mounted; images of the user's kept as files are made too.
+    why = 'image_format = "squashfs"' if image_format == "squashfs" else "additional_image_stores"
+    tools = SQUASHFS_TOOLS if image_format == "squashfs" else SQUASHFS_TOOLS[1:]
+    missing = [(tool, package) for tool, package in tools if which(tool) is None]
+    if not missing:
+        return Check("squashfs", "ok", f"{' and '.join(t for t, _ in tools)} installed ({why})")
+    packages = " ".join(package for _, package in missing)
+    return Check("squashfs", "warn", f"{' and '.join(tool for tool, _ in missing)} not installed: "
+                 f"{why} needs them to make and run squashfs images", f"sudo apt-get install {packages}")
+
+
+def _configured_squashfs() -> Optional[Check]:
+    try:
+        settings = load_settings()
+    except RootlessError:  # the CLI reports a bad config file itself
+        return None
+    return check_squashfs_tools(settings.image_format, settings.additional_image_stores)
+
+
 def check_runtime_dir() -> Check:
     paths = Paths.from_env()
     try:
@@ -311,5 +339,6 @@ def run_checks(storage_root: str) -> List[Check]:
         check_linger,
         lambda: check_storage(storage_root),
         check_runtime_dir,
+        _configured_squashfs,
     ]
     return [found for found in (check() for check in checks) if found is not None]

@@ -165,6 +165,23 @@ class SquashMounts:
             self._mount(key)
         return os.path.join(self.base, key, ROOTFS_DIR)
 
+    def forget(self, image_file: str) -> int:
+        """Unmount image_file's mounts and drop their records (its image was removed and no container
+        uses it: an unlinked file stays allocated while squashfuse holds it); returns how many."""
+        path = os.path.abspath(image_file)
+        if not os.path.isdir(self.base):
+            return 0
+        with fs.locked(os.path.join(self.base, ".lock")):
+            keys = [name[:-5] for name in os.listdir(self.base) if name.endswith(".json")
+                    and (fs.read_json(os.path.join(self.base, name)) or {}).get("file") == path]
+            for key in keys:
+                mountpoint = os.path.join(self.base, key)
+                detach(mountpoint)
+                with contextlib.suppress(OSError):
+                    os.rmdir(mountpoint)
+                os.unlink(mountpoint + ".json")
+        return len(keys)
+
     def owns(self, lower: str) -> bool:
         return os.path.dirname(os.path.dirname(lower)) == self.base
 
