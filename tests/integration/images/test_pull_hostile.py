@@ -169,9 +169,10 @@ def test_killed_client_cancels_the_pull(fresh_engine: Any, fake: FakeRegistry, t
         assert wait_for(lambda: not ingests(fresh_engine), 5), "the daemon kept downloading for nobody"
     finally:
         client.finish(10)
-    log = fresh_engine.log()
-    assert f"pull {ref}: the client went away, cancelling" in log
-    assert f"pull {ref}: blob {layer}: download cancelled" in log
+    # the ingest goes before the download's thread logs its end: wait for the line, don't race it
+    cancelled = f"pull {ref}: blob {layer}: download cancelled"
+    assert wait_for(lambda: cancelled in fresh_engine.log(), 10), fresh_engine.log()
+    assert f"pull {ref}: the client went away, cancelling" in fresh_engine.log()
     stored_nothing(fresh_engine)
 
 
