@@ -250,7 +250,8 @@ class Outbound:
             self.send(1)
         except Exception as exc:  # noqa: BLE001 - any failure is reported in the table, not fatal
             lines = str(getattr(exc, "stderr", "") or exc).strip().splitlines()
-            errors = [line for line in lines if "rror" in line] or lines  # not docker's "Run 'docker run --help'"
+            # the engine's own line, not docker's "Run 'docker run --help'" nor the echoed client script
+            errors = [line for line in lines if line.lstrip().startswith(("Error", "docker: Error"))] or lines[-1:]
             self.refused = (errors[0] if errors else type(exc).__name__)[:110]
 
 
