@@ -367,9 +367,16 @@ class TcpLoop:
     def run_once(self) -> None:
         timeout = max(0.0, self.timers[0][0] - time.monotonic()) if self.timers else None
         for key, events in self.selector.select(timeout):
-            key.data(events)
+            self._call(key.data, events)
         while self.timers and self.timers[0][0] <= time.monotonic():
-            heapq.heappop(self.timers)[2]()
+            self._call(heapq.heappop(self.timers)[2])
+
+    @staticmethod
+    def _call(callback: Callable[..., None], *args: int) -> None:
+        try:
+            callback(*args)
+        except Exception:  # noqa: BLE001 - one connection's surprise must not end every port
+            logger.exception("tcp forwarding")
 
     def run(self) -> None:
         while True:
@@ -387,17 +394,24 @@ class TcpLoop:
                 self.selector.unregister(listener)
                 self.later(ACCEPT_PAUSE, lambda: self.add_listener(listener, target))
                 return
-            self.open(client, peer, target)
+            try:
+                self.open(client, peer, target)
+            except OSError as exc:  # e.g. no fd left for the inner socket: this client only
+                logger.warning("connect for %s: %s", peer[0], exc)
+                client.close()
 
     def open(self, client: socket.socket, peer: Address, target: Address) -> None:
         """Start connecting to the container; the relay begins once the connect completes."""
         inner = inner_socket(socket.SOCK_STREAM, peer, self.transparent)
-        client.setblocking(False)
-        inner.setblocking(False)
-        for sock in (client, inner):  # a proxy must not hold back a small write (a prompt, a reply)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection = Connection(self, client, inner)
-        error = inner.connect_ex(target)
+        try:
+            for sock in (client, inner):  # a proxy must not hold back a small write (a prompt, a reply)
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            error = inner.connect_ex(target)
+        except OSError:
+            connection.close()
+            raise
         if error not in (0, errno.EINPROGRESS):
             logger.debug("connect %s:%d for %s: %s", target[0], target[1], peer[0], os.strerror(error))
             connection.close()
