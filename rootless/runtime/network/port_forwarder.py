@@ -10,6 +10,12 @@ process then joins the shared network namespace, and every connection it
 makes to the container is a kernel socket there: no user-mode TCP stack in
 the path (slirp4netns's hostfwd is one, ~10x slower).
 
+Every TCP connection lives in one event loop (TcpLoop: epoll through
+selectors, non-blocking accept until EAGAIN, non-blocking connect, splice(2)
+through a pipe per direction, TCP_NODELAY both sides): a client's first byte
+waits for no thread to be created or scheduled. UDP keeps a thread per port
+and per client flow (few, long-lived).
+
 The client's address is kept: the socket toward the container is bound to
 it with IP_TRANSPARENT (we are root of the user namespace that owns the
 namespace), as HAProxy's "usesrc clientip" does, and the namespace's
@@ -26,19 +32,21 @@ be a source in the IPv4 namespace, so the container sees the gateway.
 """
 from __future__ import annotations
 
-import _thread
 import contextlib
 import errno
 import fcntl
+import heapq
+import itertools
 import json
 import logging
 import os
+import selectors
 import socket
 import sys
 import threading
 import time
 from dataclasses import replace
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from rootless.errors import Conflict, InvalidArgument
 from rootless.runtime.network import names, slirp
@@ -179,97 +187,237 @@ def inner_socket(kind: int, client: Address, transparent: bool) -> socket.socket
     return inner
 
 
-def pump(source: socket.socket, sink: socket.socket, finished: Callable[[], None]) -> None:
-    """Copy until EOF, then pass the EOF on (half-close), as a TCP proxy must."""
-    try:
-        if hasattr(os, "splice"):
-            _splice_all(source, sink)
-        else:
-            _copy_all(source, sink)
-    except OSError:
-        pass
-    finally:
-        try:
-            sink.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        finished()
+# -- TCP: one event loop for every connection ---------------------------------------------
+#
+# A connection costs no thread: the loop accepts (until EAGAIN), connects
+# without blocking and moves bytes when the kernel says a socket is ready.
+# With a thread per direction, a client's first byte waited for two new
+# threads to be scheduled: on a loaded machine that was the p90 connect
+# latency (2.6 ms against rootlessport's 0.9; bench/README.md, net section).
+
+SPLICE = getattr(os, "splice", None)  # Python >= 3.10: zero-copy through a pipe
+SPLICE_F_MOVE, SPLICE_F_NONBLOCK = 1, 2  # linux/splice.h; os.SPLICE_* only from Python 3.10
+COPY_CHUNK = 1 << 18  # the copy fallback's buffer per direction (Python 3.9)
+BURST = 8  # chunks one direction moves per wake-up before the others get a turn
+CONNECT_TIMEOUT = 10.0  # seconds for the container to accept, as the threaded relay's settimeout
+ACCEPT_PAUSE = 0.1  # seconds a listener rests after an accept error (e.g. out of fds)
 
 
-def _splice_all(source: socket.socket, sink: socket.socket) -> None:
-    """Zero-copy through a pipe (os.splice, Python >= 3.10)."""
-    read_end, write_end = os.pipe()
-    with contextlib.suppress(OSError):  # a bigger pipe: 16x fewer splice calls than the default 64 KiB
-        fcntl.fcntl(write_end, F_SETPIPE_SZ, CHUNK)
-    splice = getattr(os, "splice")
-    try:
-        while True:
-            moved = splice(source.fileno(), write_end, CHUNK)
-            if not moved:
+class SpliceBuffer:
+    """Bytes in flight one way, in a pipe (made on first use, then grown to CHUNK)."""
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self.pipe: Optional[Tuple[int, int]] = None
+
+    def fill(self, source: socket.socket) -> int:
+        if self.pipe is None:
+            self.pipe = os.pipe()
+            with contextlib.suppress(OSError):  # 16x fewer splice calls than the default 64 KiB
+                fcntl.fcntl(self.pipe[1], F_SETPIPE_SZ, CHUNK)
+        assert SPLICE is not None
+        moved: int = SPLICE(source.fileno(), self.pipe[1], CHUNK, flags=SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+        self.pending += moved
+        return moved
+
+    def drain(self, sink: socket.socket) -> None:
+        assert SPLICE is not None and self.pipe is not None
+        self.pending -= SPLICE(self.pipe[0], sink.fileno(), self.pending, flags=SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+
+    def close(self) -> None:
+        if self.pipe is not None:
+            os.close(self.pipe[0])
+            os.close(self.pipe[1])
+            self.pipe = None
+
+
+class CopyBuffer:
+    """Bytes in flight one way, in user memory: the fallback without os.splice (Python 3.9)."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray(COPY_CHUNK)
+        self.start = self.pending = 0
+
+    def fill(self, source: socket.socket) -> int:
+        moved = source.recv_into(self.buffer)
+        self.start, self.pending = 0, moved
+        return moved
+
+    def drain(self, sink: socket.socket) -> None:
+        sent = sink.send(memoryview(self.buffer)[self.start:self.start + self.pending])
+        self.start += sent
+        self.pending -= sent
+
+    def close(self) -> None:
+        self.buffer = bytearray()  # a closed connection may wait in the timers for its connect deadline
+
+
+Buffer = Union[SpliceBuffer, CopyBuffer]
+
+
+class Direction:
+    """One way of a connection: read source until EOF, then pass the EOF on (half-close)."""
+
+    def __init__(self, source: socket.socket, sink: socket.socket, buffer: Buffer) -> None:
+        self.source, self.sink, self.buffer = source, sink, buffer
+        self.eof = self.done = False
+
+    def run(self) -> None:
+        """Move what the sockets allow now; OSError (reset, broken pipe) is the caller's."""
+        for _ in range(BURST):
+            try:
+                if self.buffer.pending:
+                    self.buffer.drain(self.sink)
+                    continue
+                if self.eof:
+                    with contextlib.suppress(OSError):  # the peer is gone already: nothing to tell it
+                        self.sink.shutdown(socket.SHUT_WR)
+                    self.done = True
+                    return
+                if not self.buffer.fill(self.source):
+                    self.eof = True
+            except BlockingIOError:
                 return
-            while moved:
-                moved -= splice(read_end, sink.fileno(), moved)
-    finally:
-        os.close(read_end)
-        os.close(write_end)
+
+    def wants_read(self) -> bool:
+        return not (self.done or self.eof or self.buffer.pending)
+
+    def wants_write(self) -> bool:
+        return not self.done and (self.buffer.pending > 0 or self.eof)
 
 
-def _copy_all(source: socket.socket, sink: socket.socket) -> None:
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
-    while True:
-        count = source.recv_into(buffer)
-        if not count:
+class Connection:
+    """A client and its socket toward the container, both non-blocking, in one event loop."""
+
+    def __init__(self, loop: "TcpLoop", client: socket.socket, inner: socket.socket) -> None:
+        self.loop, self.client, self.inner = loop, client, inner
+        make = SpliceBuffer if SPLICE is not None else CopyBuffer
+        self.ways = (Direction(client, inner, make()), Direction(inner, client, make()))
+        self.connected = self.closed = False
+
+    def on_connect(self, _events: int) -> None:
+        error = self.inner.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            logger.debug("connect for %s: %s", self.client, os.strerror(error))  # no log growth per client
+            self.close()  # the client sees the connection closed, as with docker's proxy
             return
-        sink.sendall(view[:count])
+        self.connected = True
+        self.on_ready(0)  # the container may have written already: its first byte goes now
 
-
-def spawn(function: Callable[..., None], *args: Any) -> None:
-    """A thread for one connection, without threading.Thread.start()'s wait for it to run.
-
-    That wait is a second scheduling round on a connection's critical path
-    (a client waiting for its first byte); on a loaded machine it was most
-    of the forwarder's connect latency. Threads die with the process.
-    """
-    _thread.start_new_thread(function, args)
-
-
-def serve_tcp(listener: socket.socket, target: Address, transparent: bool) -> None:
-    while True:
+    def on_ready(self, _events: int) -> None:
         try:
-            client, peer = listener.accept()
-        except OSError as exc:  # e.g. out of fds for a moment: the port must stay served
-            logger.warning("accept: %s", exc)
-            time.sleep(0.1)
-            continue
-        spawn(relay_tcp, client, peer, target, transparent)
+            for way in self.ways:
+                way.run()
+        except OSError as exc:  # reset or broken pipe on either side ends both ways
+            logger.debug("relay: %s", exc)
+            self.close()
+            return
+        if all(way.done for way in self.ways):
+            self.close()
+            return
+        for sock, reader, writer in ((self.client, self.ways[0], self.ways[1]), (self.inner, self.ways[1], self.ways[0])):
+            events = (selectors.EVENT_READ if reader.wants_read() else 0) | \
+                     (selectors.EVENT_WRITE if writer.wants_write() else 0)
+            self.loop.watch(sock, self.on_ready, events)
+
+    def expire(self) -> None:
+        if not (self.connected or self.closed):
+            logger.debug("connect for %s: timed out", self.client)
+            self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for sock in (self.client, self.inner):
+            self.loop.watch(sock, self.on_ready, 0)
+            sock.close()
+        for way in self.ways:
+            way.buffer.close()
 
 
-def relay_tcp(client: socket.socket, peer: Address, target: Address, transparent: bool) -> None:
-    """Connect to the container, then copy both ways: this thread one way, a second the other."""
-    inner = inner_socket(socket.SOCK_STREAM, peer, transparent)
-    try:
-        inner.settimeout(10)
-        inner.connect(target)
-        inner.settimeout(None)
-    except OSError as exc:
-        logger.debug("connect %s:%d for %s: %s", target[0], target[1], peer[0], exc)  # no log growth per client
-        inner.close()
-        client.close()  # the client sees the connection closed, as with docker's proxy
-        return
-    remaining = [2]
-    lock = threading.Lock()
+class TcpLoop:
+    """Every TCP port of the forwarder: selectors (epoll) in one thread, timers for the rare waits."""
 
-    def finished() -> None:  # the second direction done closes both sockets
-        with lock:
-            remaining[0] -= 1
-            if remaining[0]:
+    def __init__(self, transparent: bool) -> None:
+        self.transparent = transparent
+        self.selector = selectors.DefaultSelector()
+        self.timers: List[Tuple[float, int, Callable[[], None]]] = []
+        self._count = itertools.count()
+
+    def watch(self, sock: socket.socket, callback: Callable[[int], None], events: int) -> None:
+        """Call callback(events) when sock is ready for events; 0 stops watching it."""
+        key = self.selector.get_map().get(sock.fileno())  # not get_key: its KeyError formats repr(sock), 4 syscalls
+        if key is None:
+            if events:
+                self.selector.register(sock, events, callback)
+            return
+        if not events:
+            self.selector.unregister(sock)
+        elif key.events != events or key.data is not callback:
+            self.selector.modify(sock, events, callback)
+
+    def later(self, delay: float, callback: Callable[[], None]) -> None:
+        heapq.heappush(self.timers, (time.monotonic() + delay, next(self._count), callback))
+
+    def add_listener(self, listener: socket.socket, target: Address) -> None:
+        listener.setblocking(False)
+        self.watch(listener, lambda _events: self.accept(listener, target), selectors.EVENT_READ)
+
+    def run_once(self) -> None:
+        timeout = max(0.0, self.timers[0][0] - time.monotonic()) if self.timers else None
+        for key, events in self.selector.select(timeout):
+            self._call(key.data, events)
+        while self.timers and self.timers[0][0] <= time.monotonic():
+            self._call(heapq.heappop(self.timers)[2])
+
+    @staticmethod
+    def _call(callback: Callable[..., None], *args: int) -> None:
+        try:
+            callback(*args)
+        except Exception:  # noqa: BLE001 - one connection's surprise must not end every port
+            logger.exception("tcp forwarding")
+
+    def run(self) -> None:
+        while True:
+            self.run_once()
+
+    def accept(self, listener: socket.socket, target: Address) -> None:
+        """Every connection waiting (until EAGAIN): a burst of clients costs one wake-up."""
+        while True:
+            try:
+                client, peer = listener.accept()
+            except BlockingIOError:
                 return
-        client.close()
-        inner.close()
+            except OSError as exc:  # e.g. out of fds for a moment: the port must stay served
+                logger.warning("accept: %s", exc)
+                self.selector.unregister(listener)
+                self.later(ACCEPT_PAUSE, lambda: self.add_listener(listener, target))
+                return
+            try:
+                self.open(client, peer, target)
+            except OSError as exc:  # e.g. no fd left for the inner socket: this client only
+                logger.warning("connect for %s: %s", peer[0], exc)
+                client.close()
 
-    spawn(pump, client, inner, finished)
-    pump(inner, client, finished)
+    def open(self, client: socket.socket, peer: Address, target: Address) -> None:
+        """Start connecting to the container; the relay begins once the connect completes."""
+        inner = inner_socket(socket.SOCK_STREAM, peer, self.transparent)
+        connection = Connection(self, client, inner)
+        try:
+            for sock in (client, inner):  # a proxy must not hold back a small write (a prompt, a reply)
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            error = inner.connect_ex(target)
+        except OSError:
+            connection.close()
+            raise
+        if error not in (0, errno.EINPROGRESS):
+            logger.debug("connect %s:%d for %s: %s", target[0], target[1], peer[0], os.strerror(error))
+            connection.close()
+            return
+        self.watch(inner, connection.on_connect, selectors.EVENT_WRITE)
+        self.later(CONNECT_TIMEOUT, connection.expire)
 
 
 class UdpForward:
@@ -317,18 +465,18 @@ class UdpForward:
 
 
 def start(spec: List[Dict[str, Any]], transparent: bool) -> List[threading.Thread]:
-    """A thread per host socket (they run until the process ends)."""
-    threads = []
+    """One thread for every TCP port (an event loop), one per UDP port; they run until the process ends."""
+    loop = TcpLoop(transparent)
+    threads = [threading.Thread(target=loop.run, daemon=True)]
     for item in spec:
         target = (str(item["ip"]), int(item["port"]))
+        listener = socket.socket(fileno=int(item["fd"]))
         if item["proto"] == "tcp":
-            listener = socket.socket(fileno=int(item["fd"]))
-            thread = threading.Thread(target=serve_tcp, args=(listener, target, transparent), daemon=True)
+            loop.add_listener(listener, target)
         else:
-            listener = socket.socket(fileno=int(item["fd"]))
-            thread = threading.Thread(target=UdpForward(listener, target, transparent).serve, daemon=True)
+            threads.append(threading.Thread(target=UdpForward(listener, target, transparent).serve, daemon=True))
+    for thread in threads:
         thread.start()
-        threads.append(thread)
     return threads
 
 

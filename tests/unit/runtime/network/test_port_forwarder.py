@@ -1,9 +1,10 @@
 """Published ports: the forwarder's pure parts, the divert rules' text, docker's wording for a taken port."""
 from __future__ import annotations
 
+import os
 import socket
 import threading
-from typing import Any, List
+from typing import Any, Iterator, Tuple
 
 import pytest
 
@@ -24,32 +25,94 @@ def test_inner_socket_without_transparency_is_a_plain_unbound_socket() -> None:
         assert sock.getsockname() == ("0.0.0.0", 0)
 
 
-def test_pump_copies_to_eof_then_half_closes() -> None:
-    a, a_peer = socket.socketpair()
-    b, b_peer = socket.socketpair()
-    done: List[bool] = []
-    for s in (a_peer, b_peer):  # not a and b: splice needs blocking sockets, as the forwarder's are
-        s.settimeout(10)
+def _echo_count_server() -> socket.socket:
+    """On 127.0.0.1: per connection one byte, then the count of bytes read to EOF (the half-close)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
 
-    def send() -> None:  # more than the socket buffers hold: both ends must run at once
-        a_peer.sendall(b"x" * 300000)
-        a_peer.shutdown(socket.SHUT_WR)
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=_count, args=(conn,), daemon=True).start()
+    threading.Thread(target=serve, daemon=True).start()
+    return server
 
-    threads = [threading.Thread(target=send),
-               threading.Thread(target=port_forwarder.pump, args=(a, b, lambda: done.append(True)))]
-    for thread in threads:
-        thread.start()
-    received = b""
-    while True:
-        chunk = b_peer.recv(1 << 16)
-        if not chunk:
-            break
-        received += chunk
-    for thread in threads:
-        thread.join(10)
-    assert received == b"x" * 300000 and done == [True]
-    for s in (a, a_peer, b, b_peer):
-        s.close()
+
+def _count(conn: socket.socket) -> None:
+    with conn:
+        conn.sendall(b"+")
+        total = 0
+        while True:
+            chunk = conn.recv(1 << 16)
+            if not chunk:
+                break
+            total += len(chunk)
+        conn.sendall(str(total).encode())
+
+
+@pytest.fixture(params=["splice", "copy"])
+def relay(request: Any, monkeypatch: Any) -> Iterator[Tuple[int, socket.socket]]:
+    """A TcpLoop (its own thread) forwarding a 127.0.0.1 port to the counting server; both ways of copying."""
+    if request.param == "copy":  # the Python 3.9 path
+        monkeypatch.setattr(port_forwarder, "SPLICE", None)
+    elif port_forwarder.SPLICE is None:
+        pytest.skip("os.splice needs Python 3.10")
+    server = _echo_count_server()
+    yield _forwarded_port(server.getsockname()), server
+    server.close()
+
+
+def _forwarded_port(target: Tuple[str, int]) -> int:
+    """A 127.0.0.1 port a TcpLoop (in a thread of its own) forwards to target."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    loop = port_forwarder.TcpLoop(transparent=False)
+    loop.add_listener(listener, target)
+    threading.Thread(target=loop.run, daemon=True).start()
+    port: int = listener.getsockname()[1]
+    return port
+
+
+def _send_and_count(port: int, size: int) -> int:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        assert client.recv(1) == b"+"
+        client.sendall(b"x" * size)  # more than the socket buffers hold: the loop must drain as it reads
+        client.shutdown(socket.SHUT_WR)
+        answer = b""
+        while True:
+            chunk = client.recv(64)
+            if not chunk:
+                return int(answer)
+            answer += chunk
+
+
+def test_relay_copies_both_ways_and_passes_the_half_close_on(relay: Tuple[int, socket.socket]) -> None:
+    assert _send_and_count(relay[0], 3 << 20) == 3 << 20
+
+
+def test_relay_serves_many_clients_at_once_without_a_thread_each(relay: Tuple[int, socket.socket]) -> None:
+    """The old relay held two threads per open connection: a client's first byte waited for them."""
+    before = len(os.listdir("/proc/self/task"))
+    clients = [socket.create_connection(("127.0.0.1", relay[0]), timeout=10) for _ in range(20)]
+    assert all(c.recv(1) == b"+" for c in clients)
+    # the counting server's own threads are 20; the forwarder's share must be none
+    assert len(os.listdir("/proc/self/task")) <= before + 20
+    for c in clients:
+        c.close()
+    assert _send_and_count(relay[0], 1000) == 1000
+
+
+def test_relay_closes_the_client_when_the_container_refuses() -> None:
+    with socket.socket() as nobody:  # bound, not listening: a connect to it is refused
+        nobody.bind(("127.0.0.1", 0))
+        port = _forwarded_port(nobody.getsockname())
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            assert client.recv(1) == b""  # closed, as docker's proxy does
 
 
 def test_divert_rule_marks_transparent_sockets_and_routes_them_home() -> None:
