@@ -281,10 +281,7 @@ class Containers(ContainerReads):
         keys = (name, "default") if name == "bridge" else (name,)
         requested = next((configs[k] for k in keys if configs.get(k)), None) or types.EndpointSettings()
         address = (requested.IPAMConfig.IPv4Address if requested.IPAMConfig else "") or None  # --ip
-        if name == "bridge" and (address or requested.Aliases):  # dockerd's words
-            raise InvalidArgument("user specified IP address is supported on user defined networks only"
-                                  if address else "network-scoped alias is supported only for containers "
-                                  "in user defined networks")
+        endpoints.check_user_defined(name, requested)  # no --ip, --ip6, --network-alias on bridge
         network = self.networks.get(name)
         # the address comes at start (container_networks.assign_addresses), unless given
         details = endpoints.details_of(requested, container.mac_address)

@@ -91,3 +91,9 @@ def test_ipv6_addresses_are_released_at_stop_unless_given(world: World) -> None:
     assert fixed.attachments()["six"]["GlobalIPv6Address"] == "fd94::99"
     other = world.run("other", HostConfig={"NetworkMode": "six"})
     assert world.networks.get("six").endpoints[other.id].ipv6 == "fd94::2"  # the released one
+
+
+def test_an_ipv6_address_at_create_on_bridge_is_refused_in_dockerds_words(world: World) -> None:
+    with pytest.raises(InvalidArgument, match="^user specified IP address is supported on user defined networks"):
+        world.create(HostConfig={"NetworkMode": "bridge"},
+                     NetworkingConfig={"EndpointsConfig": {"bridge": {"IPAMConfig": {"IPv6Address": "fd00::9"}}}})
