@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from rootless.engine import container_spec, endpoints
 from rootless.engine.container_model import Container
 from rootless.errors import RootlessError
-from rootless.networks.store import BRIDGE, Network, NetworkStore
+from rootless.networks.store import BRIDGE, Endpoint, Network, NetworkStore
 from rootless.runtime.network import rootless_netns
 from rootless.runtime.network.host import BridgeSpec, EndpointSpec, NetworkHost, Published
 from rootless.runtime.network.slirp import PortMapping
@@ -108,18 +108,17 @@ class ContainerNetworks:
             container.set_attachment(network.name, {**attached[network.name], **endpoints.settings_of(network, endpoint)})
 
     def release_addresses(self, container: Container) -> None:
-        """After the container stopped: its addresses go back to the pools (--ip ones stay)."""
+        """After the container stopped: its addresses go back to the pools (--ip, --ip6 ones stay)
+        and its endpoints are no longer active (not in `network inspect`)."""
         for name, settings in container.attachments().items():
-            if not settings.get("IPAddress"):
+            if not settings.get("NetworkID"):  # host, none, an own uplink: no endpoint in the store
                 continue
             try:
-                released = self.store.release_address(str(settings.get("NetworkID") or name), container.id)
-            except RootlessError as exc:  # the network is gone: so is the address
+                endpoint = self.store.release_address(str(settings["NetworkID"]), container.id)
+            except RootlessError as exc:  # the network is gone: so are the addresses
                 logger.debug("container %s: release address on %s: %s", container.name, name, exc)
-                released = True
-            if released:
-                mac = settings.get("ConfiguredMacAddress") or ""  # one derived from the address goes with it
-                container.set_attachment(name, {**settings, "IPAddress": "", "IPPrefixLen": 0, "MacAddress": mac})
+                endpoint = None
+            container.set_attachment(name, {**settings, **_addresses_left(settings, endpoint)})
 
     def host_gateway(self) -> str:
         """The address the shared namespace maps to the host's loopback (--add-host x:host-gateway)."""
@@ -200,8 +199,15 @@ class ContainerNetworks:
         entry = wired.pop(network.network_id, None)
         if entry is None:
             return
-        self.host().detach("", EndpointSpec(network.network_id, container.id, str(entry["ipv4"]),
-                                            str(entry["interface"]), host_loopback=bool(entry.get("loopback"))))
+        # published ports forward to the address leaving (the NetworkMode network's): they go
+        # too, or the next container given that address would get the host's connections
+        published = [_published_of(p) for p in container.internal(PUBLISHED_KEY) or []]
+        gone = [p for p in published if p.container_ip == str(entry["ipv4"])]
+        host = self.host()
+        host.unpublish(gone)
+        self._set_internal(container, PUBLISHED_KEY, [_published_json(p) for p in published if p not in gone])
+        host.detach("", EndpointSpec(network.network_id, container.id, str(entry["ipv4"]),
+                                     str(entry["interface"]), host_loopback=bool(entry.get("loopback"))))
         self._set_internal(container, WIRED_KEY, wired)
 
     def adopt(self) -> None:
@@ -218,6 +224,18 @@ class ContainerNetworks:
             if self._host is None and not os.path.exists(os.path.join(self.state_dir, "netns")):
                 return
             self.host().remove_bridge(network_id)
+
+
+def _addresses_left(settings: Dict[str, Any], endpoint: Optional[Endpoint]) -> Dict[str, Any]:
+    """The record's addresses once released: the given ones only (a MAC derived from the IPv4 goes with it)."""
+    left: Dict[str, Any] = {"IPAddress": "", "IPPrefixLen": 0, "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                            "IPv6Gateway": "", "MacAddress": settings.get("ConfiguredMacAddress") or ""}
+    if endpoint is not None and endpoint.ipv4:
+        left.update(IPAddress=endpoint.ipv4, IPPrefixLen=endpoint.prefixlen, MacAddress=endpoint.mac_address)
+    if endpoint is not None and endpoint.ipv6:
+        left.update(GlobalIPv6Address=endpoint.ipv6, GlobalIPv6PrefixLen=endpoint.prefixlen6,
+                    IPv6Gateway=settings.get("IPv6Gateway") or "")
+    return left
 
 
 def _free_interface(taken: Sequence[str]) -> str:

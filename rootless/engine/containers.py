@@ -281,10 +281,7 @@ class Containers(ContainerReads):
         keys = (name, "default") if name == "bridge" else (name,)
         requested = next((configs[k] for k in keys if configs.get(k)), None) or types.EndpointSettings()
         address = (requested.IPAMConfig.IPv4Address if requested.IPAMConfig else "") or None  # --ip
-        if name == "bridge" and (address or requested.Aliases):  # dockerd's words
-            raise InvalidArgument("user specified IP address is supported on user defined networks only"
-                                  if address else "network-scoped alias is supported only for containers "
-                                  "in user defined networks")
+        endpoints.check_user_defined(name, requested)  # no --ip, --ip6, --network-alias on bridge
         network = self.networks.get(name)
         # the address comes at start (container_networks.assign_addresses), unless given
         details = endpoints.details_of(requested, container.mac_address)
@@ -326,14 +323,16 @@ class Containers(ContainerReads):
         network = self.networks.get(network_ref)
         if network.name not in container.attachments() and container.id not in network.endpoints:
             raise endpoints.not_connected(container.id, network.name, container.running, force, container.name)
-        if network.name in container.attachments() and (network.is_predefined
-                                                        or container.id not in network.endpoints):
-            # its built-in NetworkMode network: every start still gives it that network
+        if network.name in container.attachments() and network.name in ("host", "none"):
+            # host and none have no endpoint to leave: every start gives the container that mode
             raise FailedPrecondition(f"disconnect {container.name} from {network.name}: "
                                      "the network the container was created on can't be left yet",
-                                     hint="create the container with --network none instead")
+                                     hint="create the container with another --network instead")
+        # bridge too, as from dockerd: a running container loses its veth at once, and
+        # it starts without that network from now on (its record has no attachment)
         self._wire_live(container, lambda wiring: wiring.detach(container, network))
-        self.networks.disconnect(network.network_id, container.id, force)
+        # a bridge endpoint of a record from before the shared bridge may be missing: fine
+        self.networks.disconnect(network.network_id, container.id, force or network.name in container.attachments())
         with self._lock:
             container.drop_attachment(network.name)
             container.save()

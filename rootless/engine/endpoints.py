@@ -78,6 +78,19 @@ def check_networks(store: NetworkStore, mode: str, endpoints: Mapping[str, Optio
         raise InvalidArgument("conflicting options: mac-address and the network mode")
 
 
+def check_user_defined(network_name: str, settings: types.EndpointSettings) -> None:
+    """dockerd's refusal (validateEndpointSettings) of an address or aliases on the default bridge,
+    at create and at connect alike: its containers don't find each other by name, and it hands
+    out its addresses itself."""
+    if network_name not in ("bridge", "default"):
+        return
+    config = settings.IPAMConfig
+    if config is not None and (config.IPv4Address or config.IPv6Address):
+        raise InvalidArgument("user specified IP address is supported on user defined networks only")
+    if settings.Aliases:
+        raise InvalidArgument("network-scoped alias is supported only for containers in user defined networks")
+
+
 def settings_of(network: Network, endpoint: Endpoint) -> Dict[str, Any]:
     """docker's EndpointSettings of one attachment, as the container's record keeps it."""
     return {"IPAMConfig": dict(endpoint.ipam_config) or None, "Links": list(endpoint.links) or None,

@@ -61,6 +61,14 @@ class Endpoint:
     # --ip: the address stays reserved while the container is stopped; others are
     # released at stop and allocated again at start, as dockerd does.
     static: bool = False
+    # Running on the network (an address allocated, a veth): dockerd has an endpoint only
+    # then, and `network inspect` lists only those containers.
+    active: bool = False
+
+    @property
+    def static6(self) -> bool:
+        """--ip6: the IPv6 address stays reserved while the container is stopped."""
+        return bool(self.ipam_config.get("IPv6Address"))
 
     @property
     def mac_address(self) -> str:
@@ -80,7 +88,7 @@ class Endpoint:
     def to_record(self) -> Dict[str, Any]:
         return {**self.to_json(), "Aliases": list(self.aliases), "Mac": self.mac,
                 "IPAMConfig": dict(self.ipam_config), "DriverOpts": dict(self.driver_opts),
-                "Links": list(self.links), "Static": self.static}
+                "Links": list(self.links), "Static": self.static, "Active": self.active}
 
     @classmethod
     def from_record(cls, container_id: str, data: Mapping[str, Any]) -> "Endpoint":
@@ -90,7 +98,7 @@ class Endpoint:
                    int(prefix or 0), list(data.get("Aliases") or []), ipv6, int(prefix6 or 0),
                    str(data.get("Mac") or ""), dict(data.get("IPAMConfig") or {}),
                    f.copy_labels(data.get("DriverOpts") or {}), [str(x) for x in data.get("Links") or []],
-                   bool(data.get("Static")))
+                   bool(data.get("Static")), bool(data.get("Active", bool(ipv4))))
 
 
 @dataclass(frozen=True)
@@ -137,7 +145,7 @@ class Network:
             "IPAM": {"Driver": "default", "Options": None, "Config": self.ipam_config()},
             "Internal": self.internal, "Attachable": self.attachable, "Ingress": False,
             "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
-            "Containers": {cid: ep.to_json() for cid, ep in self.endpoints.items()},
+            "Containers": {cid: ep.to_json() for cid, ep in self.endpoints.items() if ep.active},
             "Options": dict(self.options), "Labels": dict(self.labels),
         }
 
@@ -392,11 +400,12 @@ class NetworkStore:
                 raise Conflict(f"endpoint with name {name} already exists in network {network.name}")
             _check_exclusive(network, [n for n in networks if container_id in n.endpoints])
             address, prefixlen = self._address_for(network, ipv4) if ipv4 or allocate else ("", 0)
-            address6, prefixlen6 = self._address6_for(network, details.ipv6)
+            address6, prefixlen6 = (self._address6_for(network, details.ipv6) if details.ipv6 or allocate
+                                    else ("", 0))
             endpoint = Endpoint(container_id, name, secrets.token_hex(32), address, prefixlen,
                                 list(dict.fromkeys(aliases)), address6, prefixlen6,
                                 ipam.parse_mac(details.mac) if details.mac else "", dict(details.ipam_config),
-                                dict(details.driver_opts), list(details.links), static=bool(ipv4))
+                                dict(details.driver_opts), list(details.links), static=bool(ipv4), active=allocate)
             network.endpoints[container_id] = endpoint
             self._save(network)
         return endpoint
@@ -433,7 +442,7 @@ class NetworkStore:
         return address, subnet.prefixlen
 
     def assign_address(self, ref: str, container_id: str) -> Tuple[Network, Endpoint]:
-        """At start: the endpoint's address, allocated now unless it has one (static, or still held)."""
+        """At start: the endpoint's addresses, allocated now unless it has them (static, or still held)."""
         with self._locked():
             network = self._find(self._load_all(), ref)
             endpoint = network.endpoints.get(container_id)
@@ -441,19 +450,27 @@ class NetworkStore:
                 raise NotFound(f"assign address on {network.name}: container {container_id} is not connected")
             if not endpoint.ipv4 and network.subnet:
                 endpoint.ipv4, endpoint.prefixlen = self._address_for(network, None)
-                self._save(network)
+            if not endpoint.ipv6 and network.subnet6:
+                endpoint.ipv6, endpoint.prefixlen6 = self._address6_for(network, None)
+            endpoint.active = True
+            self._save(network)
             return network, endpoint
 
-    def release_address(self, ref: str, container_id: str) -> bool:
-        """At stop: the address goes back to the pool, unless it was given (--ip): whether it did."""
+    def release_address(self, ref: str, container_id: str) -> Optional[Endpoint]:
+        """At stop: the addresses go back to the pools, unless given (--ip, --ip6), and the
+        endpoint is no longer active. Returns it as left, None when the container is not on it."""
         with self._locked():
             network = self._find(self._load_all(), ref)
             endpoint = network.endpoints.get(container_id)
-            if endpoint is None or endpoint.static:
-                return endpoint is None
-            endpoint.ipv4, endpoint.prefixlen = "", 0
+            if endpoint is None:
+                return None
+            if not endpoint.static:
+                endpoint.ipv4, endpoint.prefixlen = "", 0
+            if not endpoint.static6:
+                endpoint.ipv6, endpoint.prefixlen6 = "", 0
+            endpoint.active = False
             self._save(network)
-            return True
+            return endpoint
 
     def disconnect(self, ref: str, container_id: str, force: bool = False) -> None:
         """Take a container off a network; with force, not being on it is fine."""

@@ -48,6 +48,7 @@ def connect(engine: Engine, request: Request) -> Response:
     spec = decode_request(types.NetworkConnect, request.json())
     container = engine.containers.get(spec.Container)
     config = spec.EndpointConfig or types.EndpointSettings()
+    endpoints.check_user_defined(engine.networks.get(request.params["ref"]).name, config)
     address = (config.IPAMConfig.IPv4Address if config.IPAMConfig else "") or None
     engine.containers.connect_network(container, request.params["ref"], config.Aliases or [], address,
                                       endpoints.details_of(config))

@@ -83,9 +83,9 @@ def test_addresses_come_at_start_and_go_at_stop_unless_given(tmp_path) -> None: 
     _, first = store.assign_address("app", "c1")
     assert first.ipv4 == "10.50.0.3" and first.prefixlen == 24  # not the reserved one
     assert store.assign_address("app", "c1")[1].ipv4 == "10.50.0.3"  # idempotent
-    assert store.release_address("app", "c1") is True
+    assert store.release_address("app", "c1") is not None
     assert store.get("app").endpoints["c1"].ipv4 == ""
-    assert store.release_address("app", "c2") is False  # static: stays
+    assert store.release_address("app", "c2").ipv4 == "10.50.0.2"  # type: ignore[union-attr]  # static: stays
     assert store.get("app").endpoints["c2"].ipv4 == "10.50.0.2"
     assert store.connect("bridge", "c3", "three", allocate=False).ipv4 == ""
     assert store.assign_address("bridge", "c3")[1].ipv4 == "172.17.0.2"
