@@ -129,11 +129,11 @@ def network_setup(container: Container, backend: str) -> NetworkSetup:
         return NetworkSetup("container", "none")
     if is_own_uplink(mode):
         return own_uplink_setup(container, mode)
-    if backend not in ("slirp4netns", "auto"):
+    if backend not in ("slirp4netns", "pasta", "auto"):
         raise FailedPrecondition(f"network backend {backend}: not supported for containers yet",
-                                 hint="set network_backend = \"slirp4netns\" in config.toml")
+                                 hint="install slirp4netns or pasta, or set network_backend in config.toml")
     # the default bridge or a user network: a veth on its bridge in the shared namespace
-    # (engine/container_networks.py)
+    # (engine/container_networks.py), whose uplink is the backend (container_networks.shared_uplink)
     return NetworkSetup("private", USER_NETWORK, requested_ports(container))
 
 
