@@ -351,7 +351,7 @@ IPAM: Dict[str, Support] = {
                       "a network has one IPv4 and one IPv6 subnet in rootless"),
 }
 IPAM_CONFIG: Dict[str, Support] = {
-    "Subnet": applied(), "Gateway": applied(), "IPRange": refused("IP ranges are " + YET),
+    "Subnet": applied(), "Gateway": applied(), "IPRange": applied("IPv4: dynamic addresses come from the range; refused on IPv6"),
     "AuxiliaryAddresses": refused("auxiliary addresses are " + YET),
 }
 

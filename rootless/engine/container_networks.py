@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import threading
@@ -51,6 +52,13 @@ def primary_network(container: Container) -> str:
     return BRIDGE if mode in ("", "default") else mode
 
 
+def shared_uplink(backend: str) -> str:
+    """The shared namespace's uplink for the selected backend (network.select_backend): pasta
+    only when it is the backend; "auto" picks slirp4netns when installed, as Debian 12's
+    pasta (2023) is too old to be the default."""
+    return rootless_netns.PASTA if backend == rootless_netns.PASTA else rootless_netns.SLIRP4NETNS
+
+
 def netns_of(pid: int) -> str:
     return f"/proc/{pid}/ns/net"
 
@@ -59,10 +67,11 @@ class ContainerNetworks:
     """Wires containers onto user networks; one per engine, the NetworkHost made on first use."""
 
     def __init__(self, store: NetworkStore, state_dir: str,
-                 open_host: Callable[[str], NetworkHost] = rootless_netns.open_network_host) -> None:
+                 open_host: Optional[Callable[[str], NetworkHost]] = None,
+                 uplink: str = rootless_netns.SLIRP4NETNS) -> None:
         self.store = store
         self.state_dir = state_dir  # the shared namespace's (<runtime dir>/netns)
-        self._open_host = open_host
+        self._open_host = open_host or functools.partial(rootless_netns.open_network_host, uplink=uplink)
         self._host: Optional[NetworkHost] = None
         self._lock = threading.RLock()
 
@@ -74,6 +83,11 @@ class ContainerNetworks:
                 host.ensure()
                 self._host = host
             return self._host
+
+    def uplink_in_use(self) -> str:
+        """The shared namespace's uplink ("" until it is made or adopted), for info."""
+        with self._lock:
+            return self._host.uplink if self._host is not None else ""
 
     def user_networks(self, container: Container) -> List[Network]:
         """The container's networks with a bridge (user ones and the default), its NetworkMode one first."""

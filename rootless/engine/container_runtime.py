@@ -53,6 +53,7 @@ class MonitorSettings:
     ports: List[Dict[str, Any]]
     allow_host_loopback: bool = False  # its own slirp4netns: the gateway reaches the host's loopback
     log_settings: Dict[str, Any] = field(default_factory=dict)  # runtime.logs.LogSettings; {}: json-file
+    pasta_options: List[str] = field(default_factory=list)  # its own pasta: --network pasta:OPTS
 
 
 class ContainerRuntime(Protocol):
@@ -232,7 +233,7 @@ class HostRuntime:
             log_max_files=monitor.log_max_files, tty=monitor.tty, open_stdin=monitor.open_stdin,
             stdin_once=monitor.stdin_once, network=monitor.network, ports=monitor.ports,
             allow_host_loopback=monitor.allow_host_loopback, log_settings=monitor.log_settings,
-            log_level=self.host.log_level)
+            log_level=self.host.log_level, pasta_options=monitor.pasta_options)
         return self.supervisor.launch(config, timeout=START_TIMEOUT)
 
     def start(self, container_id: str) -> None:

@@ -63,6 +63,7 @@ class NetworkSetup:
     resolver: str = ""
     host_loopback: bool = False  # own slirp4netns: its gateway reaches the host's loopback
     host_gateway: str = ""  # what --add-host x:host-gateway names ("" = the host's own address)
+    pasta_options: List[str] = field(default_factory=list)  # own pasta: --network pasta:OPTS, allow-listed
 
 
 SLIRP4NETNS, PASTA = "slirp4netns", "pasta"
@@ -80,14 +81,13 @@ def wants_host_loopback(container: Container) -> bool:
 
 
 def own_uplink_setup(container: Container, mode: str) -> NetworkSetup:
-    """slirp4netns[:allow_host_loopback=true|false,port_handler=slirp4netns] or pasta (no options yet)."""
+    """slirp4netns[:allow_host_loopback=true|false,port_handler=slirp4netns] or pasta[:OPTS]
+    (pasta.parse_user_options: an allow-list)."""
     kind, _, text = mode.partition(":")
     ports = requested_ports(container)
     if kind == PASTA:
-        if text:
-            raise InvalidArgument(f"network mode {mode}: pasta options are not supported yet",
-                                  hint="use --network pasta")
-        return NetworkSetup("private", PASTA, ports, resolver=pasta.DNS_FORWARD)
+        return NetworkSetup("private", PASTA, ports, resolver=pasta.DNS_FORWARD,
+                            pasta_options=pasta.parse_user_options(text))
     options = {}
     for option in filter(None, text.split(",")):
         key, sep, value = option.partition("=")
@@ -129,11 +129,11 @@ def network_setup(container: Container, backend: str) -> NetworkSetup:
         return NetworkSetup("container", "none")
     if is_own_uplink(mode):
         return own_uplink_setup(container, mode)
-    if backend not in ("slirp4netns", "auto"):
+    if backend not in ("slirp4netns", "pasta", "auto"):
         raise FailedPrecondition(f"network backend {backend}: not supported for containers yet",
-                                 hint="set network_backend = \"slirp4netns\" in config.toml")
+                                 hint="install slirp4netns or pasta, or set network_backend in config.toml")
     # the default bridge or a user network: a veth on its bridge in the shared namespace
-    # (engine/container_networks.py)
+    # (engine/container_networks.py), whose uplink is the backend (container_networks.shared_uplink)
     return NetworkSetup("private", USER_NETWORK, requested_ports(container))
 
 

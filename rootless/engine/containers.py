@@ -422,6 +422,7 @@ class Containers(ContainerReads):
             # container/stream/attach.go): `run -it` then ctrl-p ctrl-q leaves the shell running.
             stdin_once=container.stdin_once and not container.tty,
             network=network.monitor_mode, ports=network.ports, allow_host_loopback=network.host_loopback,
+            pasta_options=list(network.pasta_options),
             log_settings=lifecycle.log_settings(container).to_json())
         user = network.monitor_mode == container_spec.USER_NETWORK
         if user:  # the monitor makes no network; the engine wires it once the namespace exists

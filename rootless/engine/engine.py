@@ -24,7 +24,7 @@ from rootless.engine.images import ImageService
 from rootless.errors import FailedPrecondition
 from rootless.images import squash_store
 from rootless.images.store import ImageStore
-from rootless.engine.container_networks import ContainerNetworks
+from rootless.engine.container_networks import ContainerNetworks, shared_uplink
 from rootless.networks.store import Network, NetworkStore
 from rootless.volumes.store import VolumeStore
 from rootless.runtime import cdi, crun, storage
@@ -99,7 +99,8 @@ class Engine:
             paths, self.runtime, self.events, self.images, ContainerVolumes(self.volumes, self.events),
             self.networks, ContainerHost(host.storage_driver, host.network_backend, host.cgroup, spec_host,
                                          tuple(hooks_dirs()), settings.runtime),
-            ContainerNetworks(self.networks, os.path.join(paths.run, "netns")))
+            ContainerNetworks(self.networks, os.path.join(paths.run, "netns"),
+                              uplink=shared_uplink(host.network_backend)))
         self.execs = ExecService(self.runtime, self.containers, spec_host.last_cap)
         self.containers.health = HealthChecks(self.containers, self.execs)  # before adopt: probes resume
         self.images.image_users = lambda image_id: [
@@ -184,6 +185,8 @@ class Engine:
             "CgroupControllers": cgroup.controllers,
             "CgroupLimits": cgroup.describe(),
             "NetworkBackend": self.host.network_backend,
+            # the shared namespace's (bridge and user networks); "" before it is made
+            "NetworkUplink": self.containers.wiring.uplink_in_use() if self.containers.wiring else "",
             "OCIRuntime": self.settings.runtime,
             "OCIRuntimeVersion": crun.runtime_version(self.settings.runtime),
             "ConfigFile": self.settings.source or "(defaults)",

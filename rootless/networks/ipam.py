@@ -67,6 +67,17 @@ def parse_host_address(subnet: AnyNetwork, text: str, what: str) -> str:
     return str(address)
 
 
+def parse_ip_range(subnet: AnyNetwork, text: str) -> AnyNetwork:
+    """An --ip-range: a CIDR inside subnet (dockerd's check and wording, api/types/network/ipam.go)."""
+    try:
+        wanted = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid ip-range {text}: {exc}") from None
+    if wanted.network_address not in subnet or wanted.prefixlen < subnet.prefixlen:
+        raise InvalidArgument(f"invalid ip-range {text}: it must be a subset of subnet {subnet}")
+    return wanted
+
+
 def default_gateway(subnet: AnyNetwork) -> str:
     """The first host address, as docker and podman choose it."""
     return str(subnet.network_address + 1)
@@ -94,15 +105,20 @@ def allocate_subnet6(taken: Iterable[ipaddress.IPv6Network]) -> ipaddress.IPv6Ne
                              hint="remove unused networks (rootless network prune) or give an IPv6 --subnet")
 
 
-def allocate_address(subnet: AnyNetwork, taken: Collection[str]) -> str:
-    """The lowest free host address (taken holds the gateway and endpoints).
+def allocate_address(subnet: AnyNetwork, taken: Collection[str], ip_range: Optional[AnyNetwork] = None) -> str:
+    """The lowest free host address (taken holds the gateway and endpoints), from
+    ip_range when the network has one (dockerd: dynamic addresses come from the range only).
 
-    hosts() is lazy, so a /64 costs one step per address taken, not 2**64.
+    hosts() and iteration are lazy, so a /64 costs one step per address taken, not 2**64.
     """
-    for address in subnet.hosts():
+    reserved = {subnet.network_address} if subnet.version == 6 else {subnet.network_address,
+                                                                       subnet.broadcast_address}
+    candidates = subnet.hosts() if ip_range is None else (a for a in ip_range if a not in reserved)
+    for address in candidates:
         if str(address) not in taken:
             return str(address)
-    raise FailedPrecondition(f"allocate address: {subnet}: no free address left")
+    where = subnet if ip_range is None else f"{subnet} range {ip_range}"
+    raise FailedPrecondition(f"allocate address: {where}: no free address left")
 
 
 def parse_mac(text: str) -> str:

@@ -129,6 +129,7 @@ class Network:
     endpoints: Dict[str, Endpoint] = field(default_factory=dict)
     subnet6: str = ""  # set: an IPv6 network (EnableIPv6), its containers get an address in it too
     gateway6: str = ""
+    ip_range: str = ""  # set: dynamic IPv4 addresses come only from this CIDR inside subnet (--ip-range)
 
     @property
     def is_predefined(self) -> bool:
@@ -136,6 +137,8 @@ class Network:
 
     def ipam_config(self) -> List[Dict[str, str]]:
         configs = [{"Subnet": self.subnet, "Gateway": self.gateway}] if self.subnet else []
+        if configs and self.ip_range:
+            configs[0]["IPRange"] = self.ip_range
         return configs + ([{"Subnet": self.subnet6, "Gateway": self.gateway6}] if self.subnet6 else [])
 
     def to_json(self) -> Dict[str, Any]:
@@ -163,6 +166,7 @@ class Network:
             name=data["Name"], network_id=data["Id"], created=data["Created"], driver=data["Driver"],
             subnet=config.get("Subnet", ""), gateway=config.get("Gateway", ""),
             subnet6=config6.get("Subnet", ""), gateway6=config6.get("Gateway", ""),
+            ip_range=config.get("IPRange", ""),
             internal=bool(data.get("Internal")), attachable=bool(data.get("Attachable")),
             labels=f.copy_labels(data.get("Labels") or {}), options=f.copy_labels(data.get("Options") or {}),
             endpoints={cid: Endpoint.from_record(cid, ep) for cid, ep in (data.get("Containers") or {}).items()},
@@ -287,10 +291,12 @@ class NetworkStore:
                gateway: Optional[str] = None, labels: Optional[Mapping[str, str]] = None,
                internal: bool = False, attachable: bool = False,
                options: Optional[Mapping[str, str]] = None, ipv6: bool = False,
-               subnet6: Optional[str] = None, gateway6: Optional[str] = None) -> Network:
+               subnet6: Optional[str] = None, gateway6: Optional[str] = None,
+               ip_range: Optional[str] = None) -> Network:
         """A new custom network; a subnet from 10.89.0.0/16 when none is given.
 
         ipv6 (docker's EnableIPv6): an IPv6 subnet too, subnet6 or a /64 of fd89:89::/48.
+        ip_range (--ip-range): a CIDR inside the IPv4 subnet that dynamic addresses come from.
         """
         check_name(name)
         _check_driver(name, driver or BRIDGE)
@@ -305,6 +311,7 @@ class NetworkStore:
             gw = ipam.parse_host_address(chosen, gateway, "gateway") if gateway else ipam.default_gateway(chosen)
             network = Network(name, secrets.token_hex(32), now_rfc3339(SECONDS), BRIDGE, str(chosen), gw,
                               internal, attachable, f.copy_labels(labels or {}), f.copy_labels(options or {}))
+            network.ip_range = str(ipam.parse_ip_range(chosen, ip_range)) if ip_range else ""
             if ipv6:
                 chosen6 = self._choose_subnet6(networks, subnet6)
                 network.subnet6 = str(chosen6)
@@ -434,8 +441,9 @@ class NetworkStore:
             return "", 0
         subnet = ipam.parse_subnet(network.subnet)
         taken = {network.gateway} | {ep.ipv4 for ep in network.endpoints.values()}
-        if not ipv4:
-            return ipam.allocate_address(subnet, taken), subnet.prefixlen
+        if not ipv4:  # a static --ip may lie anywhere in the subnet, as with dockerd
+            ip_range = ipam.parse_ip_range(subnet, network.ip_range) if network.ip_range else None
+            return ipam.allocate_address(subnet, taken, ip_range), subnet.prefixlen
         address = ipam.parse_host_address(subnet, ipv4, "address")
         if address in taken:
             raise Conflict(f"connect to {network.name}: address {address} is already in use")

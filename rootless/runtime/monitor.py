@@ -314,7 +314,8 @@ class Monitor:
             from rootless.runtime.network import pasta, slirp
 
             ports = [slirp.PortMapping.from_json(p) for p in self.config.ports]
-            used = stack.enter_context(pasta.run_pasta(self.container_pid, ports, self.config.file(PASTA_PIDFILE)))
+            used = stack.enter_context(pasta.run_pasta(self.container_pid, ports, self.config.file(PASTA_PIDFILE),
+                                                       options=self.config.pasta_options))
             return [m.to_json() for m in used]
         if self.config.network != "slirp4netns":
             return []

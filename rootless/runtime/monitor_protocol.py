@@ -57,6 +57,7 @@ class MonitorConfig:
     network: str = "none"  # "slirp4netns" or "pasta": start it for the container's netns
     ports: List[Dict[str, Any]] = field(default_factory=list)
     allow_host_loopback: bool = False
+    pasta_options: List[str] = field(default_factory=list)  # network "pasta": the user's, allow-listed
     # slirp.Features.to_json(), detected once by the daemon: saves a `slirp4netns --help`
     # (~8 ms) per container start. Empty: the monitor asks the binary itself.
     slirp_features: Dict[str, bool] = field(default_factory=dict)

@@ -2,13 +2,14 @@
 its own slirp4netns network, see README "Networks")."""
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 from rootless.api import types
 from rootless.wire.filters import parse_query
 from rootless.api.http import Request, Response, Route, Router
 from rootless.api.support import decode_request
 from rootless.engine import Engine, endpoints
+from rootless.errors import InvalidArgument
 from rootless.networks import ipam
 
 
@@ -19,13 +20,25 @@ def _by_family(configs: List[types.IPAMConfig]) -> Tuple[types.IPAMConfig, types
     return (v4 or [types.IPAMConfig()])[0], (v6 or [types.IPAMConfig()])[0]
 
 
+def _ip_range(v4: types.IPAMConfig, v6: types.IPAMConfig) -> Optional[str]:
+    """IPAM.Config[].IPRange: applied on the IPv4 subnet; refused on IPv6 (not applied there yet)."""
+    if v6.IPRange:
+        raise InvalidArgument(f"can't create network: IPAM.Config.IPRange {v6.IPRange}: "
+                              "IP ranges on IPv6 subnets are not supported yet",
+                              hint="give --ip-range for the IPv4 subnet only")
+    if v4.IPRange and not v4.Subnet:
+        raise InvalidArgument(f"invalid ip-range {v4.IPRange}: no subnet given", hint="add --subnet")
+    return v4.IPRange or None
+
+
 def create(engine: Engine, request: Request) -> Response:
     spec = decode_request(types.NetworkCreate, request.json())
     v4, v6 = _by_family(list((spec.IPAM.Config if spec.IPAM else None) or []))
     network = engine.networks.create(
         spec.Name, spec.Driver or "bridge", v4.Subnet or None, v4.Gateway or None,
         spec.Labels or {}, spec.Internal, spec.Attachable, spec.Options or {},
-        ipv6=bool(spec.EnableIPv6), subnet6=v6.Subnet or None, gateway6=v6.Gateway or None)
+        ipv6=bool(spec.EnableIPv6), subnet6=v6.Subnet or None, gateway6=v6.Gateway or None,
+        ip_range=_ip_range(v4, v6))
     engine.events.publish("network", "create", network.network_id, name=network.name, type="bridge")
     return Response.json({"Id": network.network_id, "Warning": ""}, 201)
 

@@ -30,7 +30,7 @@ def format_info(info: Dict[str, Any]) -> List[str]:
         f"Storage driver:   {info.get('Driver')}",
         f"Cgroup mode:      {r.get('CgroupMode')} (manager: {r.get('CgroupManager')})",
         f"Resource limits:  {r.get('CgroupLimits')}",
-        f"Network backend:  {r.get('NetworkBackend')}",
+        f"Network backend:  {r.get('NetworkBackend')} (shared namespace uplink: {r.get('NetworkUplink') or 'not started'})",
         f"OCI runtime:      {r.get('OCIRuntime')} ({r.get('OCIRuntimeVersion')})",
         f"Config file:      {r.get('ConfigFile')}",
         f"Idle exit:        {_idle(r.get('IdleTimeout'))}",

@@ -98,6 +98,8 @@ class NetworkHost(Protocol):
        left running.
     """
 
+    uplink: str  # slirp4netns or pasta: the one running after ensure() (an adopted one may differ from the asked)
+
     def ensure(self) -> None: ...
 
     def create_bridge(self, spec: BridgeSpec) -> None: ...

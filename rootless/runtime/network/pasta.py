@@ -39,15 +39,64 @@ def port_spec(mapping: PortMapping) -> str:
     return f"{address}{mapping.host_port}:{mapping.container_port}"
 
 
-def pasta_argv(netns: str, ports: Sequence[PortMapping], pid_file: str, binary: str = BINARY) -> List[str]:
-    """argv for pasta joining the network namespace at netns; ports need their host_port set."""
+# `--network pasta:OPTS` (podman's syntax): options that shape the container's network only,
+# never where pasta runs, as whom, or what it writes or executes. name -> takes a value.
+USER_OPTIONS = {
+    "-t": True, "--tcp-ports": True, "-u": True, "--udp-ports": True,
+    "-T": True, "--tcp-ns": True, "-U": True, "--udp-ns": True,
+    "-m": True, "--mtu": True, "-a": True, "--address": True, "-n": True, "--netmask": True,
+    "-g": True, "--gateway": True, "-M": True, "--mac-addr": True, "-D": True, "--dns": True,
+    "-I": True, "--ns-ifname": True, "-o": True, "--outbound": True,
+    "-4": False, "--ipv4-only": False, "-6": False, "--ipv6-only": False,
+    "--no-tcp": False, "--no-udp": False, "--no-icmp": False, "--no-dhcp": False, "--no-ndp": False,
+    "--no-dhcpv6": False, "--no-ra": False,
+}
+_LONG_FLAG = {"-t": "--tcp-ports", "-u": "--udp-ports", "-T": "--tcp-ns", "-U": "--udp-ns"}
+
+
+def parse_user_options(text: str) -> List[str]:
+    """pasta's argv from "-t,8080,--mtu=1400" (comma-separated, podman's syntax); others refused."""
+    argv: List[str] = []
+    items = [item for item in text.split(",") if item]
+    index = 0
+    while index < len(items):
+        name, eq, _ = items[index].partition("=")
+        takes = USER_OPTIONS.get(name)
+        if takes is None or (eq and not (takes and name.startswith("--"))):
+            raise InvalidArgument(f"network mode pasta:{text}: pasta option {items[index]!r} is not allowed",
+                                  hint="allowed: " + " ".join(sorted(USER_OPTIONS)))
+        if takes and not eq:
+            if index + 1 >= len(items):
+                raise InvalidArgument(f"network mode pasta:{text}: pasta option {name} needs a value")
+            argv += [name, items[index + 1]]
+            index += 2
+            continue
+        argv.append(items[index])
+        index += 1
+    return argv
+
+
+def _given(options: Sequence[str], flag: str) -> bool:
+    return any(o.partition("=")[0] in (flag, _LONG_FLAG[flag]) for o in options)
+
+
+def pasta_argv(netns: str, ports: Sequence[PortMapping], pid_file: str, binary: str = BINARY,
+               options: Sequence[str] = ()) -> List[str]:
+    """argv for pasta joining the network namespace at netns; ports need their host_port set.
+
+    options: parse_user_options's; a forward flag the user gives replaces our "none" for it
+    (pasta refuses "none" next to specific ports).
+    """
     # We are root in our user namespace; pasta would otherwise drop to "nobody",
     # a subordinate id that may not open the container's namespace.
     argv = [binary, "--config-net", "--quiet", "--runas", "0:0", "--pid", pid_file, "--no-map-gw",
-            "--dns-forward", DNS_FORWARD, "-T", "none", "-U", "none"]
+            "--dns-forward", DNS_FORWARD]
+    argv += [a for flag in ("-T", "-U") if not _given(options, flag) for a in (flag, "none")]
     for proto, flag in (("tcp", "-t"), ("udp", "-u")):
         specs = [port_spec(m) for m in ports if m.proto == proto]
-        argv += [flag, ",".join(specs) if specs else "none"]
+        if specs or not _given(options, flag):
+            argv += [flag, ",".join(specs) if specs else "none"]
+    argv += list(options)
     unsupported = [m for m in ports if m.proto not in ("tcp", "udp")]
     if unsupported:
         raise InvalidArgument(f"can't publish port: {unsupported[0].container_port}/{unsupported[0].proto}: "
@@ -93,7 +142,7 @@ def _stop(pid: int) -> None:
 
 @contextlib.contextmanager
 def run_pasta(pid: int, ports: Sequence[PortMapping], pid_file: str,
-              binary: str = BINARY) -> Iterator[List[PortMapping]]:
+              binary: str = BINARY, options: Sequence[str] = ()) -> Iterator[List[PortMapping]]:
     """Network pid's namespace through pasta for the with block; yields the ports used."""
     resolved = with_host_ports(ports)
     for mapping in resolved:  # pasta binds what it can and goes on: refuse a taken port first
@@ -102,7 +151,7 @@ def run_pasta(pid: int, ports: Sequence[PortMapping], pid_file: str,
     # CAP_SYS_PTRACE before it opens the namespace: hand it an open fd instead.
     netns_fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        argv = pasta_argv(f"/proc/self/fd/{netns_fd}", resolved, pid_file, binary)
+        argv = pasta_argv(f"/proc/self/fd/{netns_fd}", resolved, pid_file, binary, options)
         proc.run(argv, tool=BINARY, timeout=READY_TIMEOUT, stdout=proc.DEVNULL, pass_fds=(netns_fd,))
     except ToolError as exc:
         exc.hint = exc.hint or "is a published port in use on the host?"

@@ -150,6 +150,8 @@ class RootlessNetns:
                 # ended with the pause process) would be listened for in vain.
                 self.table = names.NameTable(self.table.path)
                 self.table.save()
+            else:
+                self._adopt_other_uplink()
             if not self._uplink_alive():
                 self._start_uplink()
             listing = self.run_in(self.netns_file, [_tool("nft"), "list", "table", "inet", plumbing.TABLE],
@@ -196,6 +198,17 @@ class RootlessNetns:
     def _pid_of(self, name: str) -> int:
         pid = self._state(name).get("pid")
         return pid if isinstance(pid, int) else 0
+
+    def _adopt_other_uplink(self) -> None:
+        """A live uplink of the other kind (network_backend changed since) is kept, not swapped:
+        swapping would cut the running containers' connections and strand the firewall's
+        host-loopback address. The configured kind comes with a new namespace (system stop --all)."""
+        kind = str(self._state("uplink").get("kind") or "")
+        if kind in (SLIRP4NETNS, PASTA) and kind != self.uplink and _is_live(self._pid_of("uplink"), kind,
+                                                                              self.netns_file):
+            logger.warning("shared network namespace: keeping its running %s uplink (configured: %s) "
+                           "until 'rootless system stop --all'", kind, self.uplink)
+            self.uplink = kind
 
     def _uplink_alive(self) -> bool:
         state = self._state("uplink")

@@ -142,8 +142,8 @@ def test_outbound_through_the_shared_uplink_and_each_own_backend(
     own = _sh(engine, busybox, "ip -4 -o addr show dev tap0; cat /etc/resolv.conf", "--network", "slirp4netns",
               check=True).stdout
     assert "10.0.2.100/24" in own and "nameserver 10.0.2.3" in own  # its own slirp4netns
-    refused = engine.docker("run", "--rm", "--network", "pasta:--ipv4-only", busybox, "true", check=False)
-    assert refused.returncode != 0 and "pasta options are not supported yet" in refused.stderr
+    refused = engine.docker("run", "--rm", "--network", "pasta:--pid,/tmp/x", busybox, "true", check=False)
+    assert refused.returncode != 0 and "pasta option '--pid' is not allowed" in refused.stderr
 
 
 def test_resolv_conf_forwards_to_the_hosts_resolvers(engine: Engine, busybox: str) -> None:

@@ -13,6 +13,7 @@ class FakeNetworkHost:
     """Bridges, endpoints (by network and address) and forwards, as RootlessNetns would keep them."""
 
     def __init__(self) -> None:
+        self.uplink = "slirp4netns"
         self.bridges: Dict[str, BridgeSpec] = {}
         self.endpoints: Dict[Tuple[str, str], EndpointSpec] = {}  # (network id, container id) -> spec
         self.forwards: List[Published] = []

@@ -59,7 +59,8 @@ def test_slirp4netns_and_pasta_give_a_container_its_own_uplink() -> None:
     ("slirp4netns:allow_host_loopback", "unknown slirp4netns option"),
     ("slirp4netns:allow_host_loopback=yes", "allow_host_loopback=yes: want true or false"),
     ("slirp4netns:port_handler=rootlesskit", "port_handler rootlesskit: not supported"),
-    ("pasta:--ipv4-only", "pasta options are not supported yet"),
+    ("pasta:--runas,0", "pasta option '--runas' is not allowed"),
+    ("pasta:--mtu", "pasta option --mtu needs a value"),
 ])
 def test_options_not_applied_are_refused(mode: str, message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):

@@ -88,3 +88,33 @@ def test_parse_mac() -> None:
             ipam.parse_mac(bad)
     with pytest.raises(InvalidArgument, match="multicast"):
         ipam.parse_mac("01:00:5e:00:00:01")
+
+
+def test_ip_range_must_lie_inside_the_subnet() -> None:
+    subnet = ipaddress.IPv4Network("10.9.0.0/16")
+    assert str(ipam.parse_ip_range(subnet, "10.9.5.0/24")) == "10.9.5.0/24"
+    assert str(ipam.parse_ip_range(subnet, "10.9.0.0/16")) == "10.9.0.0/16"
+    for bad in ("10.8.0.0/24", "10.0.0.0/8", "fd00::/64"):
+        with pytest.raises(InvalidArgument, match=f"invalid ip-range {bad}: it must be a subset of subnet 10.9.0.0/16"):
+            ipam.parse_ip_range(subnet, bad)
+    with pytest.raises(InvalidArgument, match="invalid ip-range 10.9.5.1/24"):
+        ipam.parse_ip_range(subnet, "10.9.5.1/24")
+
+
+def test_dynamic_addresses_come_from_the_range_only() -> None:
+    subnet = ipaddress.IPv4Network("10.9.0.0/24")
+    ip_range = ipaddress.IPv4Network("10.9.0.128/30")
+    taken = {"10.9.0.1"}
+    got = []
+    for _ in range(4):
+        got.append(ipam.allocate_address(subnet, taken | set(got), ip_range))
+    assert got == ["10.9.0.128", "10.9.0.129", "10.9.0.130", "10.9.0.131"]
+    with pytest.raises(FailedPrecondition, match="10.9.0.0/24 range 10.9.0.128/30: no free address"):
+        ipam.allocate_address(subnet, taken | set(got), ip_range)
+
+
+def test_range_at_the_subnet_edges_skips_network_and_broadcast() -> None:
+    subnet = ipaddress.IPv4Network("10.9.0.0/24")
+    assert ipam.allocate_address(subnet, {"10.9.0.1"}, ipaddress.IPv4Network("10.9.0.0/30")) == "10.9.0.2"
+    with pytest.raises(FailedPrecondition):
+        ipam.allocate_address(subnet, set(), ipaddress.IPv4Network("10.9.0.255/32"))

@@ -247,3 +247,20 @@ def test_endpoint_details_are_kept(store: NetworkStore) -> None:
     with pytest.raises(InvalidArgument, match="invalid MAC"):
         store.connect("d1", "c3", "three", details=EndpointDetails(mac="nope"))
     assert "c3" not in store.get("d1").endpoints
+
+
+def test_ip_range_gives_dynamic_addresses_static_anywhere_in_subnet(store: NetworkStore, tmp_path) -> None:
+    store.create("ranged", subnet="10.70.0.0/16", ip_range="10.70.5.0/24")
+    assert store.get("ranged").to_json()["IPAM"]["Config"] == [
+        {"Subnet": "10.70.0.0/16", "Gateway": "10.70.0.1", "IPRange": "10.70.5.0/24"}]
+    assert store.connect("ranged", "c1", "one").ipv4 == "10.70.5.0"
+    assert store.connect("ranged", "c2", "two", ipv4="10.70.9.9").ipv4 == "10.70.9.9"
+    assert store.connect("ranged", "c3", "three").ipv4 == "10.70.5.1"
+    reopened = NetworkStore(Paths(root=str(tmp_path / "root"), run=str(tmp_path / "run")), host_routes=lambda: [])
+    assert reopened.get("ranged").ip_range == "10.70.5.0/24"  # kept on disk
+
+
+def test_ip_range_outside_the_subnet_is_refused_and_not_stored(store: NetworkStore) -> None:
+    with pytest.raises(InvalidArgument, match="invalid ip-range 10.71.0.0/24: it must be a subset of subnet 10.70.0.0/16"):
+        store.create("bad", subnet="10.70.0.0/16", ip_range="10.71.0.0/24")
+    assert "bad" not in names(store.list())

@@ -30,3 +30,10 @@ def test_endpoint_body() -> None:
     assert body == {"Aliases": ["db"], "Links": ["web:w"], "DriverOpts": {"k": "v"},
                     "IPAMConfig": {"IPv4Address": "10.1.0.5", "IPv6Address": "2001:db8::5"},
                     "MacAddress": "02:42:ac:11:00:02"}
+
+
+def test_ip_range_pairs_with_the_subnet_that_holds_it() -> None:
+    assert ipam_configs(["2001:db8::/64", "10.1.0.0/16"], [], ["10.1.2.0/24"]) == [
+        {"Subnet": "2001:db8::/64"}, {"Subnet": "10.1.0.0/16", "IPRange": "10.1.2.0/24"}]
+    with pytest.raises(click.UsageError, match="no matching subnet for range 10.2.0.0/24"):
+        ipam_configs(["10.1.0.0/16"], [], ["10.2.0.0/24"])
