@@ -48,7 +48,10 @@ def _fake_upstream(sock: socket.socket) -> None:
             data, client = sock.recvfrom(4096)
         except OSError:
             return
-        request = dnslib.DNSRecord.parse(data)
+        try:
+            request = dnslib.DNSRecord.parse(data)
+        except dnslib.DNSError:
+            continue  # garbage (an empty datagram was seen once): a resolver drops it
         reply = request.reply()
         if str(request.q.qname).rstrip(".") == "outside.example":
             reply.add_answer(dnslib.RR(request.q.qname, dnslib.QTYPE.A, rdata=dnslib.A(OUTSIDE_ADDRESS), ttl=5))
