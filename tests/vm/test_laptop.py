@@ -412,3 +412,27 @@ def test_stock_debian_delegation_refuses_cpuset_and_io_with_the_fix(image: str) 
     finally:
         rootless("system", "stop", "--all")
         restart_user_manager("")
+
+
+def test_journald_log_driver_writes_the_users_journal(image: str) -> None:
+    """--log-driver journald (issue 11) where the journal is reachable: entries carry docker's
+    fields, and `logs` still reads the container's output (dockerd's dual logging)."""
+    marker = f"journald-probe-{time.time_ns()}"
+    rootless("rm", "-f", "jd")
+    try:
+        rootless("run", "--name", "jd", "--log-driver", "journald", "--log-opt", "tag=probe",
+                 image, "echo", marker, check=True)
+        deadline = time.monotonic() + 60
+        while True:  # journald indexes entries asynchronously
+            found = sh(["journalctl", "--no-pager", "-o", "json", "CONTAINER_NAME=jd"])
+            entries = [json.loads(line) for line in found.stdout.splitlines() if marker in line]
+            if entries or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert entries, found.stdout + found.stderr
+        entry = entries[0]
+        assert entry["MESSAGE"] == marker and entry["CONTAINER_TAG"] == "probe"
+        assert entry["CONTAINER_ID_FULL"] == inspect("jd")["Id"]
+        assert rootless("logs", "jd", check=True).stdout == marker + "\n"
+    finally:
+        rootless("rm", "-f", "jd")
