@@ -28,6 +28,8 @@ if [ "$WITH_TESTS" = 1 ]; then
     PKGS="$PKGS busybox-static docker-registry apache2-utils openssh-server openssh-client openssl docker-compose podman"
     # The HPC tests (issue 15): a single-host Slurm lab (~20 s) and a FUSE mount that refuses chown.
     PKGS="$PKGS slurmctld slurmd slurm-client munge bindfs"
+    # The MPI test: the host's mpirun, and debootstrap for its image (openmpi-bin + mpi4py, ~45 s once).
+    PKGS="$PKGS openmpi-bin debootstrap"
 fi
 
 missing=""

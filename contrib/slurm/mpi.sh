@@ -32,7 +32,10 @@ export -f pass_env
 # --network host: the node's interfaces (TCP and the fabric) for MPI's transports;
 # --ipc host: one /dev/shm for the shared-memory transport between ranks on a node;
 # -v /tmp:/tmp: where the PMIx server puts its rendezvous sockets;
-# keep-id (rootless's default in a job): each rank runs as you, as PMIx's peer checks expect.
-srun --mpi=pmix bash -c "exec rootless run --rm --network host --ipc host \
+# --userns keep-id (also rootless's default in a job, said here for mpirun outside one): each rank
+# runs as you; as uid 0 MPI_Init fails ("OPAL ERROR: Unreachable in file ext3x_client.c"), the
+# PMIx server expects the user's uid in the handshake. The same flags work under the host's
+# `mpirun -np 2 rank.sh IMAGE CMD` (tests/integration/test_mpi.py).
+srun --mpi=pmix bash -c "exec rootless run --rm --userns keep-id --network host --ipc host \
     -v /tmp:/tmp -v '$PWD':/work -w /work \$(pass_env) '$IMAGE' hello_mpi" \
     || { echo "mpi: the step failed; is Slurm's PMIx plugin installed (srun --mpi=list)?" >&2; exit 1; }
