@@ -332,6 +332,9 @@ def run_checks(storage_root: str) -> List[Check]:
         lambda: check_subids(uid, "/etc/subgid", "subgid"),
         lambda: check_tool("crun", "crun", True, "the OCI runtime"),
         lambda: check_tool("slirp4netns", "slirp4netns", False, "container networking"),
+        # the shared network namespace of the default bridge and user networks
+        lambda: check_tool("nft", "nftables", True, "the default bridge and user networks"),
+        lambda: check_tool("ip", "iproute2", True, "the default bridge and user networks"),
         lambda: check_tool("fuse-overlayfs", "fuse-overlayfs", False, "overlay fallback"),
         lambda: check_device("/dev/net/tun", "slirp4netns"),
         lambda: check_device("/dev/fuse", "fuse-overlayfs"),

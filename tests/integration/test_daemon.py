@@ -170,6 +170,7 @@ def test_doctor_passes_for_the_configured_user(engine: Engine) -> None:
     assert "[ok  ] subuid range" in result.stdout
     assert "[ok  ] /dev/net/tun: usable" in result.stdout
     assert "[ok  ] newuidmap" in result.stdout
+    assert "[ok  ] nft: " in result.stdout  # the default bridge's namespace needs it (issue 10)
 
 
 def test_single_uid_mode_without_a_range(user_without_range: TestUser) -> None:

@@ -148,3 +148,13 @@ def test_userns_sysctls_off(tmp_path) -> None:
     zero = fake_host(tmp_path / "b", {"proc/sys/user/max_user_namespaces": "0\n"})
     assert doctor.check_userns(zero, never, PYTHON).fix == "sudo sysctl -w user.max_user_namespaces=28633"
 
+
+
+def test_a_missing_nft_fails_with_the_apt_fix(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from rootless.host import doctor
+    from rootless.util import proc
+
+    monkeypatch.setattr(proc, "which", lambda tool: None)
+    check = doctor.check_tool("nft", "nftables", True, "the default bridge and user networks")
+    assert (check.status, check.fix) == ("fail", "sudo apt-get install nftables")
+    assert "the default bridge" in check.detail
