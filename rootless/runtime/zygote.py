@@ -142,6 +142,13 @@ class Zygote:
             try:
                 conn.settimeout(timeout)
                 reply = conn.recv(MAX_REQUEST)
+            except ConnectionResetError:
+                # It died with our request unread (killed between our liveness check and the
+                # send): it never saw the ready fd, so nothing was forked and an exec'd monitor
+                # is safe. A zygote that read it and then died gives EOF instead.
+                logger.warning("monitor zygote died before taking the request, exec'ing the monitor")
+                self._stop()
+                return False
             except OSError as exc:
                 reply = f"error: no reply from the zygote: {exc}".encode()
             if reply != OK:

@@ -53,3 +53,34 @@ def test_monitors_are_forked_with_the_zygotes_objects_frozen(monkeypatch):
         os.close(read_fd)
         ours.close()
         theirs.close()
+
+
+class _DyingChild:
+    """A zygote process killed after the liveness check: poll() still says running."""
+
+    pid = 0
+
+    def poll(self):  # type: ignore[no-untyped-def]
+        return None
+
+
+def test_a_zygote_that_dies_with_the_request_unread_declines_it(monkeypatch):
+    client = zygote.Zygote(sys.executable)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    client._conn, client._child = ours, _DyingChild()
+    monkeypatch.setattr(zygote.proc, "terminate", lambda child, timeout: None)
+    real_send_fds = socket.send_fds
+
+    def send_then_die(sock, buffers, fds):  # type: ignore[no-untyped-def]
+        sent = real_send_fds(sock, buffers, fds)
+        theirs.close()  # the zygote dies with the request (and its fd) unread: ECONNRESET
+        return sent
+
+    monkeypatch.setattr(zygote.socket, "send_fds", send_then_die)
+    ready_r, ready_w = os.pipe()
+    try:
+        assert client.fork_monitor("/x/config.json", ready_w, 5.0) is False  # the caller execs one
+    finally:
+        os.close(ready_r)
+        os.close(ready_w)
+    assert client._conn is None  # a new zygote next time
