@@ -222,8 +222,10 @@ def test_abandoned_waits_and_events_let_go_and_exits_are_still_recorded(engine: 
             # Half read their headers first (the server is then blocked waiting), half don't.
             run_client(user, engine.socket, op="abandon", data=data, count=550, wait_head=True)
             run_client(user, engine.socket, op="abandon", data=data, count=550)
-        ping = exchange(user, engine.socket, b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        assert responses(ping["data"])[0]["body"] == "OK"
+        def pinged() -> bool:  # the server notices the gone clients within its check interval
+            ping = exchange(user, engine.socket, b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return bool(responses(ping["data"])[0]["body"] == "OK")
+        assert wait_until(pinged, timeout=15)
         # Each abandoned request gave its thread and its fd back.
         assert wait_until(lambda: count(f"/proc/{pid}/fd") <= fds + 10 and count(f"/proc/{pid}/task") <= threads + 10,
                           timeout=15), (count(f"/proc/{pid}/fd"), fds, count(f"/proc/{pid}/task"), threads)
