@@ -15,7 +15,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from rootless.config.paths import Paths
 from rootless.errors import (
@@ -40,6 +40,9 @@ PREDEFINED = ("bridge", "host", "none")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 LIST_FILTERS = ("name", "id", "label", "label!", "driver", "type", "dangling", "scope")
 PRUNE_FILTERS = ("label", "label!", "until")
+
+
+Subnet = TypeVar("Subnet", ipaddress.IPv4Network, ipaddress.IPv6Network)
 
 
 @dataclass
@@ -327,10 +330,7 @@ class NetworkStore:
         if not subnet:
             return ipam.allocate_subnet(taken.values())
         wanted = ipam.parse_subnet(subnet)
-        for other, used in taken.items():
-            if wanted.overlaps(used):
-                raise Conflict(f"create network: subnet {wanted} overlaps with network {other} ({used})")
-        return wanted
+        return _no_overlap(wanted, taken)
 
     @staticmethod
     def _choose_subnet6(networks: Sequence[Network], subnet6: Optional[str]) -> ipaddress.IPv6Network:
@@ -338,10 +338,7 @@ class NetworkStore:
         if not subnet6:
             return ipam.allocate_subnet6(taken.values())
         wanted = ipam.parse_subnet6(subnet6)
-        for other, used in taken.items():
-            if wanted.overlaps(used):
-                raise Conflict(f"create network: subnet {wanted} overlaps with network {other} ({used})")
-        return wanted
+        return _no_overlap(wanted, taken)
 
     def list(self, filters: Optional[Mapping[str, List[str]]] = None) -> List[Network]:
         """Networks matching docker's filters (name, id, label, driver, type, dangling)."""
@@ -533,3 +530,11 @@ def _matches(network: Network, filters: Mapping[str, List[str]], dangling: Optio
     if dangling is not None and dangling != (not network.endpoints and not network.is_predefined):
         return False
     return f.match_labels(filters, network.labels)
+
+
+def _no_overlap(wanted: Subnet, taken: Mapping[str, Subnet]) -> Subnet:
+    """wanted, unless another network (name -> subnet) already uses part of it."""
+    for other, used in taken.items():
+        if wanted.overlaps(used):
+            raise Conflict(f"create network: subnet {wanted} overlaps with network {other} ({used})")
+    return wanted
