@@ -33,7 +33,6 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import harness  # noqa: E402
-from bench.harness import imagebuild  # noqa: E402
 from tests.fakes import sink  # noqa: E402
 
 LOADER = "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
@@ -297,13 +296,8 @@ def main(argv: Sequence[str]) -> int:
     parser = harness.argument_parser(__doc__, runs=10)
     parser.add_argument("--mb", type=int, default=256, help="MiB per throughput sample")
     args = parser.parse_args(argv)
-    user = harness.bench_user(args.user, args.source)
     with ExitStack() as stack:
-        stack.enter_context(harness.bytecode_cache(user, True))
-        reg = stack.enter_context(harness.registry())
-        images = imagebuild.build_and_push(reg.client)
-        engine = stack.enter_context(harness.engine(user))
-        engine.docker("pull", "-q", images.busybox)
+        user, images, engine = harness.set_up(stack, args)
         pm = stack.enter_context(harness.podman(user))
         pm.run("pull", "-q", "--tls-verify=false", images.busybox)
         network = f"nbo{uuid.uuid4().hex[:6]}"
