@@ -17,8 +17,9 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -237,6 +238,30 @@ def fresh_engine(user: TestUser) -> Iterator[Engine]:
     eng.stop()
     kill_engine_processes(eng.run_dir)
     shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture()
+def cleanup(engine: Engine) -> Iterator[List[Tuple[str, str]]]:
+    """("container" | "network", name) pairs the test appends; removed after it, the last made first."""
+    made: List[Tuple[str, str]] = []
+    yield made
+    for kind, name in reversed(made):
+        if kind == "container":
+            engine.docker("rm", "-f", name, check=False)
+        else:
+            engine.docker("network", "rm", name, check=False)
+
+
+@pytest.fixture()
+def net(engine: Engine) -> Iterator[Tuple[str, List[str]]]:
+    """A user network, and a list the test appends its container names to (removed after, then the network)."""
+    name = f"un{uuid.uuid4().hex[:6]}"
+    engine.docker("network", "create", name)
+    made: List[str] = []
+    yield name, made
+    for container in made:
+        engine.docker("rm", "-f", container, check=False)
+    engine.docker("network", "rm", name, check=False)
 
 
 @dataclass
