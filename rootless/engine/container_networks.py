@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 WIRED_KEY = "networks"  # in the record's Internal (Container.internal): network id -> {"interface", "ipv4"}
 PUBLISHED_KEY = "published"  # in the record's Internal: the uplink's forwards
+# In the record's Internal: the published ports as start reported them (attach_all's return),
+# which inspect shows as NetworkSettings.Ports; written at start by the container service.
+REPORTED_KEY = "ports"
 
 
 def is_user_network_mode(mode: str) -> bool:
@@ -225,6 +228,10 @@ class ContainerNetworks:
         host = self.host()
         host.unpublish(gone)
         self._set_internal(container, PUBLISHED_KEY, [_published_json(p) for p in published if p not in gone])
+        # inspect shows what is published, as dockerd rebuilds Ports from the endpoints left
+        unpublished = [p.mapping.to_json() for p in gone]
+        self._set_internal(container, REPORTED_KEY,
+                           [p for p in container.internal(REPORTED_KEY) or [] if p not in unpublished])
         host.detach("", EndpointSpec(network.network_id, container.id, str(entry["ipv4"]),
                                      str(entry["interface"]), host_loopback=bool(entry.get("loopback"))))
         self._set_internal(container, WIRED_KEY, wired)
