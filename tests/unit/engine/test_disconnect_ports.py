@@ -5,14 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-import pytest
-
-from tests.unit.engine.test_containers import World, no_backoff  # noqa: F401 (autouse fixture)
-
-
-@pytest.fixture
-def world(tmp_path: Any) -> World:
-    return World(str(tmp_path))
+from tests.unit.engine.test_containers import World, no_backoff, world  # noqa: F401 (fixtures)
 
 
 def _bindings(world: World, container: Any) -> Dict[str, Any]:

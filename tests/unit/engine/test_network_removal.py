@@ -10,17 +10,8 @@ import pytest
 
 from rootless.errors import NotFound, PermissionDenied
 
-from tests.unit.engine.test_containers import World, eventually, no_backoff  # noqa: F401 (autouse fixture)
-
-
-@pytest.fixture
-def world(tmp_path: Any) -> World:
-    return World(str(tmp_path))
-
-
-def _stop(world: World, container: Any) -> None:
-    world.runtime.exit(container.id, 0)
-    eventually(lambda: not container.running)
+from tests.unit.engine.test_containers import World, no_backoff, world  # noqa: F401 (fixtures)
+from tests.unit.engine.test_default_bridge_details import _stop
 
 
 def test_a_running_container_keeps_its_network(world: World) -> None:
