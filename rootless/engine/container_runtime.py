@@ -165,13 +165,7 @@ class HostRuntime:
     def prepare_rootfs(self, container_id: str, image: ImageRecord, shift: Optional[IdShift] = None) -> None:
         """shift (--userns=keep-id): a fuse-overlayfs rootfs that shows the stored ids as the container's
         user namespace must see them (the kernel can't idmap an overlay mounted in a user namespace)."""
-        if shift is not None and isinstance(image, SiteImageRecord):
-            # fuse-overlayfs maps ACL xattrs of its lowers and fails on a FUSE lower's EOPNOTSUPP.
-            raise FailedPrecondition(
-                f"--userns=keep-id: image {image.short_id} is in a read-only additional image store "
-                "(a squashfuse lower that fuse-overlayfs can't show with shifted owners)",
-                hint="run it without --userns (container root is you), or pull the image into your store")
-        lowers = self._lowers(image, shifted=shift is not None)
+        lowers = self._lowers(image)
         if shift is None:
             self.driver.create(container_id, lowers)
             return
@@ -181,14 +175,13 @@ class HostRuntime:
         self._fuse().create(container_id, lowers)
         write_idmap(RootfsLayout.of(self.paths, container_id), *shift)
 
-    def _lowers(self, image: ImageRecord, shifted: bool = False) -> List[str]:
+    def _lowers(self, image: ImageRecord) -> List[str]:
         """A site image's one lower is its squashfs file mounted (issue 15), as is that of an image of the
-        user's kept as a file (image_format = "squashfs") unless keep-id shifts owners (fuse-overlayfs
-        fails on a FUSE lower: its layers are unpacked again from the blobs); others' are unpacked layers."""
+        user's kept as a file (image_format = "squashfs"); others' are unpacked layers."""
         if isinstance(image, SiteImageRecord):
             return [self.squash.lower_for(image.squashfs, image.identity)]
         own_file = squash_store.image_file(self.paths.root, image.image_id)
-        if not shifted and os.path.isfile(own_file):
+        if os.path.isfile(own_file):
             return [self.squash.lower_for(own_file, identity_of(os.stat(own_file)))]
         return layers.ensure_unpacked(self.image_store, image)
 
