@@ -253,6 +253,9 @@ class BuildJob:
             dockerfile = parse_dockerfile(self.dockerfile_text)
             record = self.service.builder(self.auth).build(self.context_dir, dockerfile, self.options, out.put,
                                                 self.cancelled, self.ignore)
+            # image_format = "squashfs": the result becomes one file as a pulled image does, after the
+            # build's lease (its layer dirs can go then); the intermediate steps stay the cache's blobs.
+            self.service.images.keep_as_file(record)
             for tag in self.options.tags:
                 out.put({"stream": f"Successfully tagged {familiar(tag)}\n"})
                 self.service.events.publish("image", "tag", record.image_id, name=familiar(tag))
@@ -423,6 +426,7 @@ class BuildService:
             if paused:
                 with contextlib.suppress(RootlessError):
                     self.containers.unpause(container)
+        self.images.keep_as_file(record)  # image_format = "squashfs": one file, as a pulled image
         self.events.publish("container", "commit", container.id, comment=comment)
         return record.image_id
 
