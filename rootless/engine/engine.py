@@ -110,6 +110,7 @@ class Engine:
         # Images kept as squashfs files (issue 15): a killed conversion or rmi is finished or rolled back.
         squash_store.settle(self.image_store, [r.image_id for r in self.image_store.list()
                                                if self.images.image_users(r.image_id)])
+        self.runtime.release_unused_images()  # mounts a killed daemon left with no container on them
         self.builds = BuildService(
             paths, self.image_store, self.images, self.events, self.containers, self.runtime, host.cgroup)
         self.builds.remove_leftovers()
