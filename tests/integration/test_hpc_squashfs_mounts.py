@@ -31,6 +31,21 @@ def squash_mounts(engine: Engine) -> List[str]:
                   if " - fuse.squashfuse " in line and line.split(" ")[4].startswith(base))
 
 
+def squashfuse_processes(engine: Engine) -> List[int]:
+    """This engine's squashfuse helpers (their argv names the mount dir under its store)."""
+    base = os.path.join(engine.root, "squashfs") + "/"
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith("squashfuse") and any(a.startswith(base) for a in argv):
+            found.append(int(pid))
+    return found
+
+
 def wait_mounts(engine: Engine, count: int, timeout: float = 15.0) -> List[str]:
     """The exit is torn down right after the process is reaped: allow the daemon a moment."""
     deadline = time.monotonic() + timeout
@@ -50,10 +65,15 @@ def test_the_mount_goes_with_the_last_container_using_it(fresh_engine: Engine, i
     one = fresh_engine.cli("run", "-d", layered, "sh", "-c", "touch /data/new; sleep 300").stdout.strip()
     two = fresh_engine.cli("run", "-d", layered, "sleep", "300").stdout.strip()
     assert len(squash_mounts(fresh_engine)) == 1, "one mount shared by both"
+    assert len(squashfuse_processes(fresh_engine)) == 1
     fresh_engine.cli("stop", "-t", "0", one)
     assert len(wait_mounts(fresh_engine, 0, timeout=2)) == 1, "the other container still stacks on it"
     fresh_engine.cli("stop", "-t", "0", two)
     assert wait_mounts(fresh_engine, 0) == [], "unmounted when the last container stopped"
+    deadline = time.monotonic() + 10
+    while squashfuse_processes(fresh_engine) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert squashfuse_processes(fresh_engine) == [], "its helper exited"
     # diff of a stopped container compares with the image's files: its lower mounted for the read.
     diff = fresh_engine.docker("diff", one).stdout.split("\n")
     assert "C /data" in diff and "A /data/new" in diff, diff
