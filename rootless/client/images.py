@@ -87,6 +87,10 @@ class ImageApiMixin:
         """GET /images/{name}/squashfs (rootless): the image as one squashfs file, a streaming response."""
         return self._request("GET", self._url("/images/{}/squashfs", name))
 
+    def convert_images(self) -> Iterator[Any]:
+        """POST /images/convert (rootless): JSON lines, one per image put into the configured image_format."""
+        return self._stream_json("POST", "/images/convert")
+
     def load_images(self, stream: IO[bytes], quiet: bool = False) -> Iterator[Any]:
         """POST /images/load: JSON lines ({"stream": "Loaded image: ..."})."""
         url = self._url("/images/load", quiet=quiet or None)
