@@ -8,6 +8,7 @@ from whatever directory the checkout lives in.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import pwd
@@ -199,12 +200,37 @@ def kill_engine_processes(run_dir: str) -> None:
     with contextlib.suppress(OSError, ValueError, KeyError):
         with open(os.path.join(run_dir, "pause.pid")) as f:
             pause = int(json.load(f)["pid"])
-        target = os.readlink(f"/proc/{pause}/ns/user")
+        target = os.stat(f"/proc/{pause}/ns/user").st_ino
         for pid in os.listdir("/proc"):
             if pid.isdigit():
                 with contextlib.suppress(OSError):
-                    if os.readlink(f"/proc/{pid}/ns/user") == target:
+                    if target in user_namespace_chain(int(pid)):
                         os.kill(int(pid), signal.SIGKILL)
+
+
+NS_GET_PARENT = 0xB702  # _IO(0xb7, 0x2), linux/nsfs.h
+
+
+def user_namespace_chain(pid: int) -> List[int]:
+    """Inode numbers of pid's user namespace and of every ancestor of it.
+
+    A --userns keep-id container runs in a user namespace nested in the
+    engine's, so comparing the process's own namespace misses it.
+    """
+    chain: List[int] = []
+    fd = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        while len(chain) < 33:  # the kernel nests at most 32 user namespaces
+            chain.append(os.fstat(fd).st_ino)
+            try:
+                parent = fcntl.ioctl(fd, NS_GET_PARENT)
+            except OSError:  # EPERM: the initial namespace has no parent
+                break
+            os.close(fd)
+            fd = parent
+    finally:
+        os.close(fd)
+    return chain
 
 
 def make_engine(test_user: TestUser, base: str) -> Engine:
