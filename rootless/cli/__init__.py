@@ -3,8 +3,9 @@
 This module is the entry point (pyproject's console script, `python -m
 rootless.cli`) and stays import-light: `rootless --version` answers before
 click is imported (click alone costs ~20 ms of every start on the measured
-host, bench/README.md "CLI start-up"). Everything else runs the click group
-of cli/root.py, which imports click and then only the verb that runs.
+host, bench/README.md "CLI start-up"), and so do `ps` and `images` with the
+flags cli/fast.py knows. Everything else runs the click group of cli/root.py,
+which imports click and then only the verb that runs.
 """
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ if TYPE_CHECKING:
     from typing import Any, List, Optional
 
 VERSION_MESSAGE = "rootless version {}"
+# `ps` and `images` (and `container ls`, `image list`...) run without click when cli/fast.py
+# knows every argument (bench/README.md "CLI fast path").
+FAST_VERBS = frozenset(("ps", "images", "ls", "list"))
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -24,6 +28,14 @@ def main(argv: Optional[List[str]] = None) -> None:
 
         sys.stdout.write(VERSION_MESSAGE.format(__version__) + "\n")
         return
+    if not FAST_VERBS.isdisjoint(args):
+        from rootless.cli.fast import run as run_fast
+
+        status = run_fast(args)  # None: not a case it handles; click's path runs it from the start
+        if status:
+            sys.exit(status)
+        if status is not None:
+            return
     from rootless.cli.root import main as run_root
 
     run_root(args)
