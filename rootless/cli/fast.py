@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-TYPE_CHECKING = False  # typing costs ~3 ms to import; mypy treats this name as True
+TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
 if TYPE_CHECKING:
     from typing import Dict, List, Optional, Tuple
 
@@ -89,10 +89,6 @@ def _next_value(rest: List[str], arg: str) -> str:
     return rest.pop(0)
 
 
-def _flag(values: Dict[str, object], name: str) -> bool:
-    return values.get(name) is True
-
-
 def _text(values: Dict[str, object], name: str) -> Optional[str]:
     value = values.get(name)
     return value if isinstance(value, str) else None
@@ -146,15 +142,15 @@ def _lines(root: Dict[str, object], ps: bool, values: Dict[str, object]) -> Opti
     storage_root = _text(root, "root") if "root" in root else (os.environ.get("ROOTLESS_ROOT") or None)
     app = App(storage_root=storage_root, host_options=options)
     app.assume_running = True
-    flag, fmt, filters = (lambda name: _flag(values, name)), _text(values, "fmt"), _strings(values, "filters")
+    flag, fmt, filters = values.get, _text(values, "fmt"), _strings(values, "filters")
     try:
         if ps:
             last = values["last"]
             assert isinstance(last, int)
-            return ps_lines(app, flag("all_"), flag("quiet"), filters, fmt, flag("no_trunc"), last,
-                            flag("latest"), flag("size"))
-        return images_lines(app, flag("all_"), flag("quiet"), flag("digests"), filters, fmt, flag("no_trunc"),
-                            _text(values, "reference"))
+            return ps_lines(app, flag("all_") is True, flag("quiet") is True, filters, fmt, flag("no_trunc") is True,
+                            last, flag("latest") is True, flag("size") is True)
+        return images_lines(app, flag("all_") is True, flag("quiet") is True, flag("digests") is True, filters, fmt,
+                            flag("no_trunc") is True, _text(values, "reference"))
     except Exception:  # the daemon is down, a bad filter or template, a bug: click's path says which
         return None
 

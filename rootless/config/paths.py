@@ -11,10 +11,13 @@ import fcntl
 import json
 import os
 import stat
-from dataclasses import dataclass
-from typing import List, Mapping, Optional
+
+TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
+if TYPE_CHECKING:
+    from typing import List, Mapping, Optional
 
 from rootless.errors import PermissionDenied
+from rootless.util.record import Record
 
 STORE_VERSION = 1
 HOST_UID_ENV = "ROOTLESS_HOST_UID"
@@ -146,12 +149,14 @@ def docker_config_file(env: Optional[Mapping[str, str]] = None) -> str:
     return os.path.join(config_dir, "config.json")
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(Record):
     """Every on-disk location, derived from a storage root and a runtime dir."""
 
     root: str
     run: str
+
+    def __init__(self, root: str, run: str) -> None:
+        self._set(root=root, run=run)
 
     @classmethod
     def from_env(
