@@ -6,8 +6,6 @@ runtime dir is checked (check_run_dir) before anything in it is trusted.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import stat
@@ -351,6 +349,8 @@ class Paths(Record):
         """
         if _read_text(self.boot_id_file) == boot_id:
             return
+        import fcntl  # here: every CLI start imports this module, and only a daemon start gets here
+
         fd = os.open(self.run, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # two CLIs starting after a reboot: one wipes
@@ -400,5 +400,7 @@ def _remove(path: str) -> None:
 
         shutil.rmtree(path, ignore_errors=True)
     else:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(path)
+        except FileNotFoundError:
+            pass

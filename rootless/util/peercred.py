@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import _socket
 import os
-import struct
 
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
 if TYPE_CHECKING:
@@ -24,7 +23,9 @@ if TYPE_CHECKING:
 from rootless.errors import PermissionDenied
 from rootless.util.record import Record
 
-_UCRED = struct.Struct("3i")  # struct ucred {pid_t pid; uid_t uid; gid_t gid;}
+# struct ucred {pid_t pid; uid_t uid; gid_t gid;}: three C ints (4 bytes on Linux), read with
+# memoryview.cast: the struct module would be one more import for every CLI start.
+_UCRED_SIZE = 12
 
 
 class PeerCred(Record):
@@ -40,8 +41,8 @@ class PeerCred(Record):
 
 def peer_cred(sock: _socket.socket) -> PeerCred:
     """SO_PEERCRED of a connected AF_UNIX socket."""
-    raw = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, _UCRED.size)
-    pid, uid, gid = _UCRED.unpack(raw)
+    raw = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, _UCRED_SIZE)
+    pid, uid, gid = memoryview(raw).cast("i")
     return PeerCred(pid, uid, gid)
 
 
