@@ -157,9 +157,14 @@ def _lines(root: Dict[str, object], ps: bool, values: Dict[str, object]) -> Opti
 
 def _write(lines: List[str]) -> Optional[int]:
     """Print as click.echo would. It strips ANSI escapes when stdout is not a terminal and
-    re-encodes for an ASCII stdout: both cases are left to it (None)."""
+    re-encodes for an ASCII stdout, and what stdout can't encode is its error: these cases
+    are left to it (None)."""
     text = "".join(line + "\n" for line in lines)
     if "\x1b" in text or (sys.stdout.encoding or "").lower().replace("-", "") != "utf8":
+        return None
+    try:
+        text.encode("utf-8", sys.stdout.errors or "strict")
+    except (UnicodeError, LookupError):
         return None
     try:
         sys.stdout.write(text)

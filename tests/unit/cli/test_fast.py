@@ -165,6 +165,15 @@ def test_a_daemon_that_is_not_running_goes_to_clicks_path(daemon, capsys) -> Non
     assert run_fast(["ps"], capsys) == (None, "", "")
 
 
+def test_what_stdout_cannot_encode_is_left_to_click(recording, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A name with a lone surrogate: click's path reports the encoding error; the fast path must not
+    print half of the output and a traceback."""
+    monkeypatch.setitem(ANSWERS, "/containers/json", [dict(ANSWERS["/containers/json"][0], Names=["/\udc80x"])])
+    assert run_fast(["ps"], capsys) == (None, "", "")
+    status, out, err = run_click(["ps"], capsys)
+    assert status == 1 and "UnicodeEncodeError" in err and out.startswith("CONTAINER ID")
+
+
 def test_ansi_escapes_are_left_to_click_echo(recording, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """click.echo strips them when stdout is not a terminal; the fast path does not try to."""
     monkeypatch.setitem(ANSWERS, "/containers/json", [dict(ANSWERS["/containers/json"][0], Names=["/\x1b[31mred"])])
