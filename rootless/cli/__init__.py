@@ -9,6 +9,7 @@ which imports click and then only the verb that runs.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 TYPE_CHECKING = False  # typing costs ~5 ms to import; mypy treats this name as True
@@ -28,7 +29,8 @@ def main(argv: Optional[List[str]] = None) -> None:
 
         sys.stdout.write(VERSION_MESSAGE.format(__version__) + "\n")
         return
-    if not FAST_VERBS.isdisjoint(args):
+    # Shell completion runs through click (cli/complete.py), whatever the words are.
+    if not FAST_VERBS.isdisjoint(args) and "_ROOTLESS_COMPLETE" not in os.environ:
         status = _run_fast(args)  # None: not a case it handles; click's path runs it from the start
         if status:
             sys.exit(status)

@@ -143,6 +143,16 @@ def test_what_the_fast_path_does_not_know_goes_to_click(recording, capsys, args)
     assert recording.targets == []  # declined before asking the daemon anything
 
 
+def test_shell_completion_is_clicks_even_for_ps(recording, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("_ROOTLESS_COMPLETE", "bash_complete")
+    monkeypatch.setenv("COMP_WORDS", "rootless ps --no-")
+    monkeypatch.setenv("COMP_CWORD", "2")
+    with pytest.raises(SystemExit):
+        rootless.cli.main(["ps"])
+    assert "--no-trunc" in capsys.readouterr().out
+    assert recording.targets == []
+
+
 def test_click_reports_what_the_fast_path_declined(recording, capsys) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SystemExit) as exc:
         rootless.cli.main(["ps", "--bogus"])
