@@ -7,8 +7,6 @@ against urllib.parse.
 """
 from __future__ import annotations
 
-import collections.abc
-
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
 if TYPE_CHECKING:
     from typing import Any, Iterable, Mapping, Tuple, Union
@@ -33,7 +31,7 @@ def quote_plus(text: Union[str, bytes]) -> str:
 
 def urlencode(query: Union[Mapping[Any, Any], Iterable[Tuple[Any, Any]]]) -> str:
     """urllib.parse.urlencode(query, doseq=True): a sequence value repeats its key."""
-    pairs = query.items() if isinstance(query, collections.abc.Mapping) else query
+    pairs = query.items() if hasattr(query, "items") else query  # as urllib.parse tells a mapping
     out = []
     for key, value in pairs:
         name = quote_plus(key if isinstance(key, bytes) else str(key))
