@@ -34,7 +34,7 @@ import stat
 import tarfile
 import threading
 import zlib
-from typing import IO, Callable, Iterator, List, Optional, Protocol, Set, Tuple, TypeVar, Union, cast
+from typing import IO, Callable, Iterator, List, Optional, Protocol, Set, Tuple, Type, TypeVar, Union, cast
 
 import zstandard
 
@@ -144,23 +144,55 @@ def _decompressed(raw: Reader, stack: contextlib.ExitStack) -> Reader:
     return source
 
 
+class _Inflate(Protocol):
+    """What _GzipReader uses of a decompressobj; zlib's and isal_zlib's offer the same."""
+
+    @property
+    def unused_data(self) -> bytes: ...
+
+    @property
+    def unconsumed_tail(self) -> bytes: ...
+
+    @property
+    def eof(self) -> bool: ...
+
+    def decompress(self, data: bytes, /, max_length: int = 0) -> bytes: ...
+
+
+def _gzip_inflater() -> Tuple[_Inflate, Type[Exception]]:
+    """A gzip-mode (wbits 31) decompressobj and the error it raises: ISA-L's where isal is installed.
+
+    ISA-L inflates a layer in half zlib's CPU time (bench/README.md "Single-layer
+    pull"). Both check each member's CRC-32 and length. isal is a dependency where
+    it has wheels (pyproject.toml); elsewhere this is zlib. Imported on first use:
+    most processes that import this module never unpack a layer.
+    """
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return zlib.decompressobj(31), zlib.error
+    # isal's stub declares `error: Exception` (an instance); it is the IsalError class.
+    return isal_zlib.decompressobj(31), cast(Type[Exception], isal_zlib.error)
+
+
 class _GzipReader:
-    """gzip members (RFC 1952) decoded with zlib in steps of up to a MiB, for the reader thread.
+    """gzip members (RFC 1952) decoded in steps of up to a MiB, for the reader thread.
 
     gzip.GzipFile feeds zlib 8 KiB at a time; each step takes the GIL back from
-    the thread writing files. zlib's gzip mode (wbits 31) checks each member's
-    CRC-32 and length itself. Like GzipFile, it reads concatenated members,
-    skips zero padding between and after them, and raises EOFError when the
-    stream ends inside a member (zlib.error on anything else that is not gzip).
+    the thread writing files. The inflater (_gzip_inflater: ISA-L or zlib, gzip
+    mode) checks each member's CRC-32 and length itself. Like GzipFile, this
+    reads concatenated members, skips zero padding between and after them, and
+    raises EOFError when the stream ends inside a member and zlib.error (for
+    either inflater) on anything else that is not gzip.
     """
 
     INPUT = 1 << 20
 
     def __init__(self, raw: Reader) -> None:
         self._raw = raw
-        self._zlib = zlib.decompressobj(31)
-        self._pending = b""     # compressed bytes not given to zlib yet
-        self._in_member = False  # zlib has started a member that has not ended
+        self._inflate, self._error = _gzip_inflater()
+        self._pending = b""     # compressed bytes not given to the inflater yet
+        self._in_member = False  # the inflater has started a member that has not ended
         self._after_member = False  # zero padding may follow a member, not precede the first
 
     def read(self, size: int = -1, /) -> bytes:
@@ -169,14 +201,25 @@ class _GzipReader:
         while size > 0:
             if not self._pending and not self._refill():
                 return b""
-            data = self._zlib.decompress(self._pending, size)
-            self._pending = self._zlib.unconsumed_tail
+            data = self._decompress(size)
+            self._pending = self._inflate.unconsumed_tail
             self._in_member = True
-            if self._zlib.eof:
+            if self._inflate.eof:
                 self._next_member()
             if data:
                 return data
         return b""
+
+    def _decompress(self, size: int) -> bytes:
+        if not self._in_member and len(self._pending) >= 2 and not self._pending.startswith(GZIP_MAGIC):
+            # zlib says so itself; ISA-L would wait for more of a "header" and report EOF
+            raise zlib.error("not a gzip member: trailing data after the gzip stream")
+        try:
+            return self._inflate.decompress(self._pending, size)
+        except self._error as exc:
+            if isinstance(exc, zlib.error):
+                raise
+            raise zlib.error(str(exc)) from exc  # one error type for every caller
 
     def _refill(self) -> bool:
         """Next compressed bytes into _pending; False at a clean end of the stream."""
@@ -191,10 +234,10 @@ class _GzipReader:
                 return True
 
     def _next_member(self) -> None:
-        # At the end of a member zlib puts the rest of the input in unused_data
-        # (unconsumed_tail may hold a copy of it: CPython zlibmodule.c save_unconsumed_input).
-        self._pending = self._zlib.unused_data.lstrip(b"\x00")
-        self._zlib = zlib.decompressobj(31)
+        # At the end of a member the rest of the input is in unused_data (zlib's
+        # unconsumed_tail may hold a copy of it: CPython zlibmodule.c save_unconsumed_input).
+        self._pending = self._inflate.unused_data.lstrip(b"\x00")
+        self._inflate, self._error = _gzip_inflater()
         self._in_member = False
         self._after_member = True
 
