@@ -27,7 +27,7 @@ from typing import Dict, Iterator, List, Optional, Protocol, Tuple
 from rootless.errors import InvalidArgument
 
 BLOCK = 512
-CHUNK = 256 << 10
+CHUNK = 1 << 20  # what layer_tar's reader thread hands over at once
 SPECIAL_MAX = 1 << 20  # pax headers and GNU long names (Go's archive/tar: maxSpecialFileSize)
 ZERO_BLOCK = bytes(BLOCK)
 USTAR_MAGIC = b"ustar\x00"  # POSIX; GNU's "ustar  \0" keeps atime/ctime where ustar has the prefix

@@ -252,12 +252,14 @@ class _HashingReader:
     is about a third of an unpack, HOST-NOTES).
     """
 
-    CHUNK = 256 << 10
+    # Each chunk is a hand-off (queue, GIL) between the two threads: 1 MiB ones cut the
+    # futex calls of a debian unpack from 7.7k to 0.7k and the wall time by ~20 %.
+    CHUNK = 1 << 20
 
     def __init__(self, inner: Reader) -> None:
         self._inner = inner
         self._hasher = hashlib.sha256()
-        self._queue: "queue.Queue[Union[bytes, BaseException]]" = queue.Queue(maxsize=32)
+        self._queue: "queue.Queue[Union[bytes, BaseException]]" = queue.Queue(maxsize=8)
         self._stop = threading.Event()
         self._buffer = b""
         self._offset = 0
