@@ -137,7 +137,7 @@ class TarReader:
 
     # -- the stream ------------------------------------------------------------------
     def _fill(self) -> bool:
-        self._buffer, self._offset = self._source.read(CHUNK), 0
+        self._buffer, self._offset = self._source.read1(CHUNK), 0
         return bool(self._buffer)
 
     def _take(self, size: int) -> bytes:
@@ -265,6 +265,10 @@ def _text(raw: bytes) -> str:
 
 
 class Source(Protocol):
-    """What TarReader reads from: read(size) -> bytes, short only at the end (layer_tar.Reader)."""
+    """What TarReader reads from: read1(size) gives what one buffer holds, up to size; b"" at the end.
 
-    def read(self, size: int = -1, /) -> bytes: ...
+    (io.BufferedReader.read1 and BytesIO.read1 do; so does layer_tar's reader thread.)
+    Not read(size): that would join two buffers into a copy wherever a chunk ends short.
+    """
+
+    def read1(self, size: int = -1, /) -> bytes: ...

@@ -247,7 +247,7 @@ class _GzipReader:
 class _HashingReader:
     """Decompresses and hashes in a helper thread, ahead of the tar parser.
 
-    The DiffID is sha256 of the uncompressed tar. zlib, zstd and hashlib release
+    The DiffID is sha256 of the uncompressed tar. ISA-L, zlib, zstd and hashlib release
     the GIL, so on two cores decompression overlaps with writing files (gzip alone
     is about a third of an unpack, HOST-NOTES).
     """
@@ -291,24 +291,20 @@ class _HashingReader:
         self._buffer, self._offset = item, 0
         self._eof = not item
 
-    def read(self, size: int = -1) -> bytes:
-        parts = []
-        wanted = size if size is not None and size >= 0 else 1 << 62
-        while wanted > 0:
-            if self._offset >= len(self._buffer):
-                if self._eof:
-                    break
-                self._next_chunk()
-                continue
-            part = self._buffer[self._offset:self._offset + wanted]
-            self._offset += len(part)
-            wanted -= len(part)
-            parts.append(part)
-        return b"".join(parts)
+    def read1(self, size: int = -1, /) -> bytes:
+        """Up to size bytes of one chunk, no copy of it when the whole chunk is asked; b"" at the end."""
+        while self._offset >= len(self._buffer):
+            if self._eof:
+                return b""
+            self._next_chunk()
+        end = len(self._buffer) if size is None or size < 0 else self._offset + size
+        part = self._buffer[self._offset:end]
+        self._offset += len(part)
+        return part
 
     def drain(self) -> None:
         """Hash whatever follows the end of the archive (more zero blocks, usually)."""
-        while self.read(BUFSIZE):
+        while self.read1(BUFSIZE):
             pass
 
     def digest(self) -> str:
