@@ -33,7 +33,11 @@ ZERO_BLOCK = bytes(BLOCK)
 USTAR_MAGIC = b"ustar\x00"  # POSIX; GNU's "ustar  \0" keeps atime/ctime where ustar has the prefix
 _HEADER = struct.Struct("100s8s8s8s12s12s8sc100s6s2s32s32s8s8s155s12x")
 _SIGNED = struct.Struct("148b8x356b")  # old writers summed signed chars
-_PAX_TIME = re.compile(r"-?[0-9]+(\.[0-9]+)?\Z")
+_PAX_TIME = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,20})?\Z")
+# What lchown, utime and makedev take; beyond, they raise OverflowError (not an OSError).
+ID_LIMIT = 1 << 32
+TIME_LIMIT = 1 << 40  # seconds: about 35,000 years either way of 1970
+DEVICE_LIMIT = 1 << 32
 
 REGULAR_TYPES = (b"0", b"\x00", b"7")  # file, old-style file, contiguous file
 # Types whose size field says nothing about data (Go's isHeaderOnlyType; tarfile agrees).
@@ -215,9 +219,13 @@ class TarReader:
             name = name.rstrip("/")  # as tarfile has it
         if "\x00" in name or "\x00" in linkname:
             raise self._refuse(f"{name!r}: NUL in a name")
+        if numbers[1] >= ID_LIMIT or numbers[2] >= ID_LIMIT or not -TIME_LIMIT < mtime < TIME_LIMIT:
+            raise self._refuse(f"{name!r}: uid, gid or mtime out of range")
         entry = TarEntry(name, kind, numbers, mtime, linkname, pax)
         if kind in (b"3", b"4"):
             entry.devmajor, entry.devminor = self._number(fields[13], "devmajor"), self._number(fields[14], "devminor")
+            if entry.devmajor >= DEVICE_LIMIT or entry.devminor >= DEVICE_LIMIT:
+                raise self._refuse(f"{name!r}: device number out of range")
         if kind in HEADER_ONLY_TYPES:
             entry.size = 0
         self._data_left, self._padding = entry.size, -entry.size % BLOCK
@@ -231,7 +239,7 @@ class TarReader:
         values = list(numbers)
         for index, key in enumerate(PAX_NUMBERS, start=1):
             if key in pax:
-                if not pax[key].isdigit() or not pax[key].isascii():
+                if not pax[key].isdigit() or not pax[key].isascii() or len(pax[key]) > 20:
                     raise self._refuse(f"pax {key} {pax[key]!r:.40} is not a number")
                 values[index] = int(pax[key])
         if "mtime" in pax:

@@ -151,6 +151,11 @@ def test_base256_numbers_are_read() -> None:
     assert read(bytes(header(raw={"size": size})) + padded(b"12345") + END)[0][5] == 5
 
 
+def test_base256_numbers_beyond_what_syscalls_take_are_refused() -> None:
+    with pytest.raises(InvalidArgument, match="out of range"):
+        read(bytes(header(raw={"uid": b"\x80" + (1 << 40).to_bytes(7, "big")})) + END)
+
+
 @pytest.mark.parametrize("records, reason", [
     (b"19 path=no-newline", "pax record"),
     (b"99 path=x\n", "pax record"),            # longer than the header
@@ -161,6 +166,10 @@ def test_base256_numbers_are_read() -> None:
     (record("size", b"-5"), "not a number"),
     (record("uid", "\u0663\u0663".encode()), "not a number"),  # Arabic-Indic digits: digits to str.isdigit
     (record("mtime", b"nan"), "not a time"),
+    (record("size", b"7" * 5000), "not a number"),  # int() of it would raise ValueError (4300-digit limit)
+    (record("mtime", b"9" * 5000), "not a time"),
+    (record("uid", b"%d" % (1 << 32)), "out of range"),  # lchown would raise OverflowError
+    (record("mtime", b"%d" % (1 << 41)), "out of range"),
     (record("GNU.sparse.major", b"1"), "sparse"),
     (record("path", b"a\0b"), "NUL"),
 ])
