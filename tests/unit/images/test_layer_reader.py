@@ -1,7 +1,9 @@
 """images/layer_reader.py: the lean tar reader, against tarfile on good archives and on hostile ones."""
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import random
 import tarfile
 from typing import Dict, List, Optional, Tuple
@@ -232,3 +234,27 @@ def test_data_pieces_come_in_order_across_source_reads() -> None:
     data = archive([(info("a", size=len(payload)), payload), (info("b", size=3), b"end")])
     got = read(data)
     assert got[0][10] == payload and got[1][10] == b"end"
+
+
+def test_an_empty_stream_is_an_empty_layer_as_in_go() -> None:
+    assert read(b"") == [] and read(END) == []
+
+
+def test_a_layer_with_a_bad_header_is_refused_and_leaves_nothing(tmp_path) -> None:
+    """tarfile took a bad checksum for the end of the archive: the rest was silently not applied."""
+    import gzip
+
+    from rootless.config.paths import Paths
+    from rootless.images.layers import unpack_layer
+
+    good = archive([(info("a", size=1), b"a"), (info("b", size=1), b"b")], tarfile.USTAR_FORMAT)
+    bad = bytearray(good)
+    bad[2 * BLOCK] ^= 0x01  # b's header: its name, so its checksum no longer matches
+    paths = Paths(root=str(tmp_path / "store"), run=str(tmp_path / "run"))
+    blob = tmp_path / "blob"
+    blob.write_bytes(gzip.compress(bytes(bad)))
+    digest = "sha256:" + "a" * 64
+    diff_id = "sha256:" + hashlib.sha256(bytes(bad)).hexdigest()  # the config vouches for these bytes
+    with pytest.raises(InvalidArgument, match="bad header checksum"):
+        unpack_layer(paths, str(blob), digest, diff_id, "sha256:" + "c" * 64)
+    assert os.listdir(paths.layers) == []
