@@ -113,9 +113,10 @@ class TarReader:
             if len(block) < BLOCK or block == ZERO_BLOCK:
                 if pax or long_names:
                     raise self._refuse("pax or long-name header without its entry")
-                if block:
+                if block:  # a zero block, or a truncated header
                     self._end_of_archive(block)
-                self._at_end = True  # no end-of-archive blocks at all (umoci): the last member was complete
+                # else the stream just ended (umoci writes no end-of-archive blocks), or was empty
+                self._at_end = True
                 return None
             fields = self._header(block)
             kind = fields[7]
@@ -129,7 +130,7 @@ class TarReader:
         return None
 
     def data(self) -> Iterator[memoryview]:
-        """The current entry's data in pieces, each valid until the next is asked for."""
+        """The current entry's data in pieces: views of the chunks read, not copies."""
         while self._data_left > 0:
             if self._offset >= len(self._buffer) and not self._fill():
                 raise self._refuse("unexpected end of data")
