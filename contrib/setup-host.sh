@@ -79,7 +79,7 @@ extras=""
 # pip compiles at install unless told not to (PIP_NO_COMPILE, pip.conf); this makes sure, for
 # rootless and the packages it imports at run time (up-to-date files are skipped).
 site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
-for pkg in rootless click dnslib requests urllib3 idna charset_normalizer certifi tomli; do
+for pkg in rootless click dnslib requests urllib3 idna charset_normalizer certifi tomli isal; do
     if [ -d "$site/$pkg" ]; then "$VENV/bin/python" -m compileall -q -j 0 "$site/$pkg" >/dev/null; fi
 done
 # What the systemd units' Documentation= points at (contrib/systemd).

@@ -74,6 +74,10 @@ class ByteCounter:
 
 # A unit of parallel work: it reports through emit and stops when cancelled is set.
 Task = Callable[[Emit, threading.Event], None]
+# Put by each task as it ends, so the drain looks at once instead of at its next poll
+# (which kept every pull waiting up to POLL_SECONDS after its last layer, bench/README.md).
+_TASK_ENDED: Event = {}
+POLL_SECONDS = 0.1
 
 
 def run_parallel(tasks: Sequence[Task], workers: int, name: str) -> Iterator[Event]:
@@ -88,6 +92,8 @@ def run_parallel(tasks: Sequence[Task], workers: int, name: str) -> Iterator[Eve
     failed: List["Future[None]"] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
         futures = [pool.submit(task, events.put, cancelled) for task in tasks]
+        for future in futures:
+            future.add_done_callback(lambda _future: events.put(_TASK_ENDED))
         try:
             yield from _drain(events, futures, failed)
         finally:
@@ -95,7 +101,9 @@ def run_parallel(tasks: Sequence[Task], workers: int, name: str) -> Iterator[Eve
     if failed:
         failed[0].result()  # the first failure, not the cancellations it caused
     while not events.empty():
-        yield events.get()
+        event = events.get()
+        if event is not _TASK_ENDED:
+            yield event
 
 
 def _drain(events: "queue.Queue[Event]", futures: List["Future[None]"],
@@ -103,8 +111,10 @@ def _drain(events: "queue.Queue[Event]", futures: List["Future[None]"],
     """Yield events until every task ended; stop early after the first failure."""
     while not failed:
         try:
-            yield events.get(timeout=0.1)
-            continue
+            event = events.get(timeout=POLL_SECONDS)
+            if event is not _TASK_ENDED:
+                yield event
+                continue
         except queue.Empty:
             pass
         failed.extend(f for f in futures if f.done() and f.exception() is not None)

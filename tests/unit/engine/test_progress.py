@@ -67,3 +67,32 @@ def test_closing_the_stream_cancels() -> None:
     assert next(stream) == {"status": "tick"}
     stream.close()
     assert stopped.wait(2)
+
+
+def test_run_parallel_returns_when_the_last_task_ends_not_at_the_next_poll(monkeypatch) -> None:
+    """Every pull waited up to a poll interval (0.1 s) after its last download had ended."""
+    monkeypatch.setattr(prog, "POLL_SECONDS", 30.0)
+    tasks: List[prog.Task] = [lambda emit, cancelled: None, lambda emit, cancelled: time.sleep(0.05)]
+    started = time.monotonic()
+    assert list(prog.run_parallel(tasks, 2, "t")) == []
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.timeout(30)
+def test_a_failure_is_seen_while_other_tasks_keep_emitting(monkeypatch) -> None:
+    """The drain looked for failures only when no event came for a poll interval: never, here."""
+    monkeypatch.setattr(prog, "POLL_SECONDS", 30.0, raising=False)
+
+    def chatty(emit: prog.Emit, cancelled: threading.Event) -> None:
+        while not cancelled.is_set():
+            emit({"status": "tick"})
+            time.sleep(0.001)
+
+    def broken(emit: prog.Emit, cancelled: threading.Event) -> None:
+        time.sleep(0.02)
+        raise Unavailable("fetch blob x: boom")
+
+    started = time.monotonic()
+    with pytest.raises(Unavailable, match="boom"):
+        list(prog.run_parallel([chatty, broken], 2, "t"))
+    assert time.monotonic() - started < 10

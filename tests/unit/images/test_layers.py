@@ -292,25 +292,3 @@ def test_uncompressed_stream_refuses_seek() -> None:
         reader = layer_tar.open_uncompressed(io.BytesIO(b"plain tar bytes"), stack)
         with pytest.raises(io.UnsupportedOperation):
             reader.seek(0)  # type: ignore[attr-defined]
-
-
-@pytest.mark.parametrize("padding, second_member", [(b"", False), (b"\0" * 10, False), (b"", True),
-                                                    (b"\0" * 3, True)])
-def test_gzip_reader_reads_members_and_padding_like_gzipfile(padding, second_member) -> None:
-    import gzip
-    member = gzip.compress(bytes(range(256)) * 9000 + b"y" * (3 << 20))
-    blob = member + padding + (member if second_member else b"")
-    expected = gzip.GzipFile(fileobj=io.BytesIO(blob)).read()
-    reader = layer_tar._GzipReader(io.BytesIO(blob))
-    got = b"".join(iter(lambda: reader.read(7 << 10), b""))
-    assert got == expected and layer_tar._GzipReader(io.BytesIO(blob)).read() == expected
-
-
-@pytest.mark.parametrize("blob, error", [
-    (__import__("gzip").compress(b"x" * 100000)[:-3], EOFError),
-    (__import__("gzip").compress(b"x")[:8], EOFError),
-    (__import__("gzip").compress(b"x") + b"junk", __import__("zlib").error),
-])
-def test_gzip_reader_refuses_truncated_or_trailing_junk(blob, error) -> None:
-    with pytest.raises(error):
-        layer_tar._GzipReader(io.BytesIO(blob)).read()
