@@ -116,13 +116,27 @@ def lookup(results: Mapping[str, Any], failures: Mapping[str, str], script: str,
     node: Any = results.get(script)
     if node is None:
         return Value(None, f"{SCRIPTS[script]} wrote no JSON")
-    for key in path:
+    parent: Any = None
+    for depth, key in enumerate(path):
         if not isinstance(node, Mapping) or key not in node:
-            return Value(None, f"{SCRIPTS[script]} wrote no {'/'.join(path)}")
-        node = node[key]
+            return Value(None, missing_reason(parent, script, path, depth))
+        parent, node = node, node[key]
     if isinstance(node, bool) or not isinstance(node, (int, float)):
         return Value(None, f"{SCRIPTS[script]}: {'/'.join(path)} is not a number")
     return Value(float(node))
+
+
+def missing_reason(parent: Any, script: str, path: Path, depth: int) -> str:
+    """Why path[depth] is missing: a method that took no samples (the scripts leave it out of
+    "medians", e.g. pull_bench.py's skopeo floor without skopeo) or a key the script never wrote.
+
+    parent: the object holding path[depth - 1] (the one with "medians" and "samples").
+    """
+    if depth > 0 and path[depth - 1] == "medians" and isinstance(parent, Mapping):
+        samples = parent.get("samples")
+        if isinstance(samples, Mapping) and samples.get(path[depth]) == []:
+            return f"{SCRIPTS[script]} took no samples of {path[depth]}"
+    return f"{SCRIPTS[script]} wrote no {'/'.join(path)}"
 
 
 def memory_pss(results: Mapping[str, Any], failures: Mapping[str, str], path: Path) -> Value:
@@ -340,9 +354,12 @@ def main(argv: Sequence[str]) -> int:
         results, failures = collect(args, out_dir)
     rows, floors = build_rows(results, failures), build_floors(results, failures)
     load_after = os.getloadavg()
-    print(f"\nIssue 13 in one run ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-          f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}; run/cli medians of {args.runs}, "
-          f"pulls medians of {args.pull_runs}, memory medians of {args.mem_containers} containers)\n")
+    if args.from_dir:
+        print(f"\nIssue 13, from the JSON in {args.from_dir}\n")
+    else:
+        print(f"\nIssue 13 in one run ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average "
+              f"before {load_before[0]:.2f}, after {load_after[0]:.2f}; run/cli medians of {args.runs}, "
+              f"pulls medians of {args.pull_runs}, memory medians of {args.mem_containers} containers)\n")
     print(render(rows, floors))
     if args.json:
         with open(args.json, "w") as f:
