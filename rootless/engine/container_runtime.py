@@ -29,7 +29,7 @@ from rootless.runtime import crun as crun_mod
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime.storage.changes import list_changes
 from rootless.runtime.storage.driver import (FUSE_OVERLAYFS, IdTriples, RootfsLayout, StorageDriver, driver_of,
-                                             read_lowers, write_idmap)
+                                             is_mount_point, read_lowers, write_idmap)
 from rootless.runtime.storage.factory import fuse_overlayfs_usable, get_driver
 from rootless.runtime.storage.squashfs import SquashMounts, identity_of
 from rootless.runtime.supervisor import ExecProcess, Launched, Supervisor
@@ -73,6 +73,10 @@ class ContainerRuntime(Protocol):
 
     def remove_rootfs(self, container_id: str) -> None:
         """Unmount and delete the rootfs and the monitor's directory (docker rm)."""
+
+    def release_rootfs(self, container_id: str) -> None:
+        """Unmount the rootfs and delete the monitor's directory, keeping the container's dirs
+        (docker rm: the engine renames them into its trash, engine/container_trash.py)."""
 
     def launch(self, container_id: str, bundle: str, options: runtime_spec.SpecOptions,
                monitor: MonitorSettings) -> Launched:
@@ -220,6 +224,13 @@ class HostRuntime:
 
     def remove_rootfs(self, container_id: str) -> None:
         self._driver(container_id).remove(container_id)
+        self.supervisor.remove(container_id)
+
+    def release_rootfs(self, container_id: str) -> None:
+        self._driver(container_id).unmount(container_id)
+        merged = RootfsLayout.of(self.paths, container_id).merged
+        if is_mount_point(merged):  # what remove_tree refuses: the trash's rmtree must not go through a mount
+            raise FailedPrecondition(f"remove rootfs: {merged}: still mounted")
         self.supervisor.remove(container_id)
 
     def launch(self, container_id: str, bundle: str, options: runtime_spec.SpecOptions,

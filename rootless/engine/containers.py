@@ -31,6 +31,7 @@ from rootless.engine.container_networks import ContainerNetworks
 from rootless.engine.container_model import PLAN_KEY, Container, new_record, now_rfc3339
 from rootless.engine.container_reads import ContainerReads
 from rootless.engine.container_runtime import ContainerHost, ContainerRuntime, MonitorSettings
+from rootless.engine.container_trash import ContainerTrash
 from rootless.engine.container_volumes import ContainerVolumes, anonymous_names
 from rootless.engine.events import GONE_CHECK_INTERVAL, ClientGone, EventBus
 from rootless.engine.health import HealthChecks
@@ -106,12 +107,16 @@ class Containers(ContainerReads):
         self._restart_guard = threading.Lock()
         self._closing = False
         self.health: Optional[HealthChecks] = None  # set by the engine once execs exist
+        self.trash = ContainerTrash(paths.containers)
         self._load_all()
+        self.trash.empty()  # removals a killed daemon renamed there but did not delete
 
     # -- records ----------------------------------------------------------------
     def _load_all(self) -> None:
         fs.ensure_dir(self.paths.containers)
         for container_id in os.listdir(self.paths.containers):
+            if container_id.startswith("."):  # the trash
+                continue
             record = Container.load(self.paths, container_id)
             if record is not None:
                 self._containers[container_id] = record
@@ -755,18 +760,22 @@ class Containers(ContainerReads):
         self._remove_stopped(container, volumes)
 
     def _remove_stopped(self, container: Container, volumes: bool) -> None:
-        self.runtime.remove_rootfs(container.id)
+        """Unmount, leave the networks and volumes, then one rename takes the container's dir out
+        of the store (container_trash.py); the waiters are answered before its files are deleted."""
+        self.runtime.release_rootfs(container.id)
         container_namespaces.release(container)
         self.networks.disconnect_all(container.id)
         if volumes:
             self._remove_anonymous_volumes(container)
+        doomed = self.trash.discard(container.dir)
         with self._lock:
             container.set_state("removing")
             self._containers.pop(container.id, None)
             self._removed.add(container.id)
             self._changed.notify_all()
-        shutil.rmtree(container.dir, ignore_errors=True)
         self.publish(container, "destroy")
+        if doomed is not None:
+            self.trash.delete_later(doomed)
 
     def _remove_anonymous_volumes(self, container: Container) -> None:
         names = anonymous_names(container)

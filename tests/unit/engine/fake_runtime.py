@@ -94,6 +94,11 @@ class FakeRuntime:
         self.mounted.discard(container_id)
         self.monitor_dirs.discard(container_id)
 
+    def release_rootfs(self, container_id: str) -> None:
+        self.calls.append(f"remove {container_id[:6]}")  # the dirs go to the engine's trash
+        self.mounted.discard(container_id)
+        self.monitor_dirs.discard(container_id)
+
     def launch(self, container_id: str, bundle: str, options: SpecOptions, monitor: MonitorSettings) -> Launched:
         if self.fail_next_launch is not None:
             error, self.fail_next_launch = self.fail_next_launch, None
