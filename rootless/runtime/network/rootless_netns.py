@@ -455,7 +455,11 @@ class RootlessNetns:
         with self._lock:
             veth = plumbing.veth_name(endpoint.network_id, endpoint.container_id)
             if self._has_link(self.netns_file, veth):
-                self.run_in(self.netns_file, [_tool("ip"), "link", "del", veth])
+                # The kernel deletes the pair itself once the container's namespace is gone, which
+                # may happen between the check and `ip link del`: only a link still there is a failure.
+                done = self.run_in(self.netns_file, [_tool("ip"), "link", "del", veth], check=False)
+                if done.returncode != 0 and self._has_link(self.netns_file, veth):
+                    raise proc.failed("ip", done)
             if endpoint.host_loopback:
                 self.nft(plumbing.loopback_element(endpoint.ipv4, add=False), check=False)
             if self.table.remove(endpoint.network_id, endpoint.ipv4):
