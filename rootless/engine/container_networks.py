@@ -172,8 +172,12 @@ class ContainerNetworks:
             self.detach_all(container)
             raise
 
-    def detach_all(self, container: Container) -> None:
-        """After the container's process is gone (or a failed start): ports, veths, DNS names."""
+    def detach_all(self, container: Container, wait: bool = True) -> None:
+        """After the container's process is gone (or a failed start): ports, veths, DNS names.
+
+        wait=False: the container is being removed, its veths may go after the answer
+        (RootlessNetns.detach); the names and the firewall's entries go now.
+        """
         published = [_published_of(p) for p in container.internal(PUBLISHED_KEY) or []]
         wired = self.wired(container)
         if published or wired:
@@ -182,7 +186,7 @@ class ContainerNetworks:
             for network_id, entry in wired.items():
                 with contextlib.suppress(RootlessError):
                     host.detach("", EndpointSpec(network_id, container.id, str(entry["ipv4"]), str(entry["interface"]),
-                                                 host_loopback=bool(entry.get("loopback"))))
+                                                 host_loopback=bool(entry.get("loopback"))), wait=wait)
             self._set_internal(container, WIRED_KEY, {})
             self._set_internal(container, PUBLISHED_KEY, [])
         self.release_addresses(container)  # once no veth has them any more

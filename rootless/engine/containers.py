@@ -590,7 +590,8 @@ class Containers(ContainerReads):
         if self.wiring is None:
             return
         try:
-            self.wiring.detach_all(container)
+            # a --rm container's veths (never reused: their names come from its id) may go after the answer
+            self.wiring.detach_all(container, wait=not container.auto_remove)
         except RootlessError as exc:
             logger.warning("container %s: can't detach from its networks: %s", container.name, exc)
 

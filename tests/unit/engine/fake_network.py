@@ -35,7 +35,7 @@ class FakeNetworkHost:
         bridge = self.bridges[endpoint.network_id]
         return EndpointInfo(endpoint.interface, "rlvfake", endpoint.ipv4, 16, bridge.gateway, endpoint.mac)
 
-    def detach(self, netns_path: str, endpoint: EndpointSpec) -> None:
+    def detach(self, netns_path: str, endpoint: EndpointSpec, wait: bool = True) -> None:
         self.endpoints.pop((endpoint.network_id, endpoint.container_id), None)
 
     def publish(self, ports: Sequence[PortMapping], container_ip: str) -> List[Published]:
