@@ -585,13 +585,17 @@ class Containers(ContainerReads):
             self._exit_generation[container.id] = self._exit_generation.get(container.id, 0) + 1
             self._changed.notify_all()
 
-    def _unwire(self, container: Container) -> None:
-        """The container's veths, names and forwards go with its process."""
+    def _unwire(self, container: Container, removing: bool = False) -> None:
+        """The container's veths, names and forwards go with its process.
+
+        removing (a --rm container's exit, its removal next): its veths (never reused: their
+        names come from its id) may go after the answer, and its addresses go back to the
+        pools with its endpoints at the removal, in one write of the network's record.
+        """
         if self.wiring is None:
             return
         try:
-            # a --rm container's veths (never reused: their names come from its id) may go after the answer
-            self.wiring.detach_all(container, wait=not container.auto_remove)
+            self.wiring.detach_all(container, wait=not removing, release=not removing)
         except RootlessError as exc:
             logger.warning("container %s: can't detach from its networks: %s", container.name, exc)
 
@@ -609,7 +613,7 @@ class Containers(ContainerReads):
 
     def _on_exit(self, container: Container, exit_info: Dict[str, Any]) -> None:
         code = int(exit_info.get("ExitCode", 255))
-        self._unwire(container)
+        self._unwire(container, removing=container.auto_remove)
         self.runtime.teardown(container.id)
         container_namespaces.release(container)
         policy, maximum_retries = container.restart_policy
@@ -620,8 +624,13 @@ class Containers(ContainerReads):
                           oom=bool(exit_info.get("OOMKilled")))
         self.publish(container, "die", exitCode=str(code))
         if container.auto_remove:
-            with contextlib.suppress(RootlessError):
+            try:
                 self._remove_stopped(container, volumes=True)
+            except RootlessError as exc:  # it stays: its addresses go back to the pools now
+                logger.warning("container %s: --rm: can't remove it: %s", container.name, exc)
+                if self.wiring is not None:
+                    with contextlib.suppress(RootlessError):
+                        self.wiring.release_addresses(container)
             return
         if restart:
             threading.Thread(target=self._restart_later, args=(container,), daemon=True).start()

@@ -75,3 +75,26 @@ def test_a_dir_already_gone_is_not_an_error(tmp_path: Any) -> None:
     trash = ContainerTrash(str(tmp_path))
     assert trash.discard(str(tmp_path / ("b" * 64))) is None
     assert trash.empty() == 0
+
+
+def test_a_rm_containers_exit_writes_the_bridge_record_once_and_leaves_its_veth_for_later(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rootless.engine import container_spec
+    from rootless.networks.store import BRIDGE
+
+    monkeypatch.setattr(container_spec, "host_address", lambda: "192.0.2.7")
+    world = World(str(tmp_path))
+    kept = world.run(HostConfig={"NetworkMode": "bridge"})
+    doomed = world.run(HostConfig={"NetworkMode": "bridge", "AutoRemove": True})
+    saves: List[str] = []
+    real_save = world.networks._save
+    monkeypatch.setattr(world.networks, "_save", lambda network: (saves.append(network.name), real_save(network)))
+    world.runtime.exit(doomed.id, 0)
+    assert world.containers.wait(doomed, "removed", 5)["StatusCode"] == 0
+    assert saves == [BRIDGE]  # the endpoint and its address go in one write (was: release, then disconnect)
+    assert doomed.id not in world.networks.get(BRIDGE).endpoints
+    assert world.net_host.detached_waiting == [False]  # its veth may go after the answer
+    world.runtime.exit(kept.id, 0)
+    eventually(lambda: not world.containers.get(kept.id).running)
+    eventually(lambda: world.net_host.detached_waiting == [False, True])
+    assert world.networks.get(BRIDGE).endpoints[kept.id].ipv4 == ""  # released at its stop, as before
