@@ -33,7 +33,7 @@ from dataclasses import replace
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
 from rootless.errors import FailedPrecondition, InvalidArgument, NotFound, ToolError
-from rootless.runtime.network import names, plumbing, port_forwarder, slirp
+from rootless.runtime.network import names, plumbing, port_forwarder, rtnl, slirp
 from rootless.runtime.network.host import BridgeSpec, EndpointInfo, EndpointSpec, NetworkHost, Published
 from rootless.runtime.network.slirp import PortMapping
 from rootless.util import fs, linux, proc
@@ -426,13 +426,12 @@ class RootlessNetns:
             veth = plumbing.veth_name(endpoint.network_id, endpoint.container_id)
             bridge = plumbing.bridge_name(endpoint.network_id)
             prefixlen = self._prefixlen(bridge)
-            self.ip_batch(self.netns_file, f"link add {veth} type veth peer name {interface} netns {netns_path}\n"
-                                            f"link set {veth} master {bridge} up\n")
             try:
+                # netlink from a thread in each namespace (rtnl.py): what two `ip -batch` runs did
+                in_netns(self.netns_file, lambda: rtnl.add_bridge_port(veth, interface, netns_path, bridge))
                 route = endpoint.default_route and not entry.internal
-                self.ip_batch(netns_path, plumbing.container_batch(
-                    interface, endpoint.ipv4, prefixlen, endpoint.mac, entry.gateway, route,
-                    endpoint.ipv6))
+                in_netns(netns_path, lambda: rtnl.configure_container_end(
+                    interface, endpoint.ipv4, prefixlen, endpoint.mac, entry.gateway, route, endpoint.ipv6))
                 if endpoint.host_loopback:
                     self.nft(plumbing.loopback_element(endpoint.ipv4))
             except ToolError:
