@@ -59,8 +59,10 @@ class MonitorSettings:
 class ContainerRuntime(Protocol):
     """Rootfs and processes of containers, by id; no records, no state logic."""
 
-    def prepare_rootfs(self, container_id: str, image: ImageRecord, shift: Optional[IdShift] = None) -> None:
-        """The container's writable rootfs over the image's unpacked layers; shift: its ids shown shifted."""
+    def prepare_rootfs(self, container_id: str, image: ImageRecord, shift: Optional[IdShift] = None,
+                       durable: bool = True) -> None:
+        """The container's writable rootfs over the image's unpacked layers; shift: its ids shown shifted;
+        durable=False: no fsync of its record (a --rm container's, whose own record has none)."""
 
     def mount(self, container_id: str) -> str:
         """Mount the rootfs (idempotent); its path."""
@@ -168,7 +170,8 @@ class HostRuntime:
         self.supervisor = supervisor or Supervisor(paths, self.crun)
         self.squash = SquashMounts(paths.squashfs_mounts)
 
-    def prepare_rootfs(self, container_id: str, image: ImageRecord, shift: Optional[IdShift] = None) -> None:
+    def prepare_rootfs(self, container_id: str, image: ImageRecord, shift: Optional[IdShift] = None,
+                       durable: bool = True) -> None:
         """shift (--userns=keep-id): a fuse-overlayfs rootfs that shows the stored ids as the container's
         user namespace must see them (the kernel can't idmap an overlay mounted in a user namespace)."""
         if shift is not None and isinstance(image, SiteImageRecord):
@@ -179,7 +182,7 @@ class HostRuntime:
                 hint="run it without --userns (container root is you), or pull the image into your store")
         lowers = self._lowers(image, shifted=shift is not None)
         if shift is None:
-            self.driver.create(container_id, lowers)
+            self.driver.create(container_id, lowers, durable)
             return
         if not fuse_overlayfs_usable():
             raise FailedPrecondition("--userns=keep-id: needs fuse-overlayfs to show the image's owners "

@@ -261,7 +261,7 @@ class Containers(ContainerReads):
             made: List[Dict[str, Any]] = []
             container.mounts = made  # filled as volumes are made: a failed create removes them
             self.volumes.mount_points(requests, {}, made)
-            self.runtime.prepare_rootfs(container.id, image, shift)
+            self.runtime.prepare_rootfs(container.id, image, shift, durable=not container.auto_remove)
             self._attach_at_create(container, networking)
         except BaseException:
             self.networks.disconnect_all(container.id)  # a later endpoint failed: nothing half-made stays

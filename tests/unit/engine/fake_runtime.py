@@ -73,7 +73,7 @@ class FakeRuntime:
         return container_id in self.processes
 
     # -- ContainerRuntime -------------------------------------------------------
-    def prepare_rootfs(self, container_id: str, image: Any, shift: Any = None) -> None:
+    def prepare_rootfs(self, container_id: str, image: Any, shift: Any = None, durable: bool = True) -> None:
         os.makedirs(os.path.join(self.root, container_id), exist_ok=True)
         self.calls.append(f"prepare {container_id[:6]}")
 
