@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 
 from tests import imagebuild
 from tests.integration.conftest import Engine
@@ -39,3 +40,25 @@ def test_crun_dir_is_read_only_in_the_engine_namespace_only(engine: Engine, imag
         assert engine.docker("exec", cid, "echo", "in").stdout.strip() == "in"  # crun exec too
     finally:
         engine.docker("rm", "-f", cid)
+
+
+def test_back_to_back_rm_runs_on_the_bridge_get_working_networks_and_leave_no_veth(
+        fresh_engine: Engine, images: imagebuild.TestImages) -> None:
+    """A --rm container's veth is deleted after the answer, while the next run may already take its
+    address: each run still gets the address, a route and the gateway, and no veth is left."""
+    engine = fresh_engine  # its own shared namespace: no other test's veths
+    engine.cli("info")
+    engine.docker("pull", "-q", images.busybox, timeout=180)
+    script = ("ip -4 -o addr show eth0 | grep -q ' inet 1' && gw=$(ip route | awk '/default/{print $3}') && "
+              "ping -c1 -W2 $gw >/dev/null && echo ok")
+    for _ in range(3):
+        assert engine.docker("run", "--rm", images.busybox, "sh", "-c", script).stdout.strip() == "ok"
+    netns = os.path.join(engine.run_dir, "netns", "netns")
+    deadline = time.monotonic() + 10
+    while True:
+        links = engine.unshare("nsenter", f"--net={netns}", "ip", "-o", "link").stdout
+        left = [line for line in links.splitlines() if ": rlv" in line]
+        if not left:
+            break
+        assert time.monotonic() < deadline, f"veths left: {left}"
+        time.sleep(0.1)
