@@ -17,7 +17,7 @@ from typing import Callable, Dict, List, Sequence
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import harness  # noqa: E402
-from bench.harness import imagebuild, it  # noqa: E402
+from bench.harness import it  # noqa: E402
 
 DOCKERFILE = """\
 FROM {base}
@@ -69,13 +69,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--podman-storage-driver", default="overlay",
                         help="podman's graph driver (its own default here is vfs, which copies every layer)")
     args = parser.parse_args(argv)
-    user = harness.bench_user(args.user, args.source)
     with ExitStack() as stack:
-        stack.enter_context(harness.bytecode_cache(user, not args.no_bytecode_cache))
-        reg = stack.enter_context(harness.registry())
-        images = imagebuild.build_and_push(reg.client)
-        engine = stack.enter_context(harness.engine(user))
-        engine.docker("pull", "-q", images.busybox)
+        user, images, engine = harness.set_up(stack, args)
         pm = None
         if shutil.which("podman"):
             pm = stack.enter_context(harness.podman(user, args.podman_storage_driver))

@@ -103,6 +103,10 @@ def methods_for(engine: it.Engine, installs: Dict[str, str], image: Optional[str
         "python3 -c pass": lambda: user.run(["/usr/bin/python3", "-c", "pass"]),
         # The floor of any click CLI here: the interpreter plus `import click` (and typing).
         "venv python -c 'import click'": lambda: user.run([harness.VENV_PYTHON, "-c", "import click"]),
+        # The floor of the fast path (cli/fast.py): pip's console script imports re, a JSON reply
+        # needs json, a UNIX socket _socket.
+        "floor: venv python re+json+_socket": lambda: user.run([harness.VENV_PYTHON, "-c",
+                                                                "import re, json, _socket"]),
     }
     for suffix, base in installs.items():
         # check=False: before the option existed this was click's usage error (exit 2), same imports.

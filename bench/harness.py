@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from tests import imagebuild
 from tests.integration import conftest as it
@@ -158,6 +158,28 @@ def engine(user: it.TestUser) -> Iterator[it.Engine]:
     finally:
         eng.stop()  # `system stop --all`: daemon and pause process
         remove_tree(base)
+
+
+class SetUp(NamedTuple):
+    """What every benchmark starts with (set_up())."""
+
+    user: it.TestUser
+    images: imagebuild.TestImages
+    engine: it.Engine
+
+
+def set_up(stack: contextlib.ExitStack, args: argparse.Namespace) -> SetUp:
+    """The --user with its bytecode cache, a registry with the test images, our engine with busybox pulled.
+
+    Everything is torn down by stack; args comes from argument_parser().
+    """
+    user = bench_user(args.user, args.source)
+    stack.enter_context(bytecode_cache(user, not args.no_bytecode_cache))
+    reg = stack.enter_context(registry())
+    images = imagebuild.build_and_push(reg.client)
+    ours = stack.enter_context(engine(user))
+    ours.docker("pull", "-q", images.busybox)
+    return SetUp(user, images, ours)
 
 
 @dataclass

@@ -2,8 +2,10 @@
 
 Starts N detached `sleep` containers with each engine, finds each container's
 monitor (the parent of its init: our monitor or conmon) and sums
-/proc/PID/smaps_rollup for it and for any other child of it (slirp4netns with
-the default network). PSS splits shared pages among the processes mapping
+/proc/PID/smaps_rollup for it and for any other child of it. With a network,
+the user's slirp4netns/pasta processes that appeared with the containers (podman's
+one per container, not children of conmon; our bridge's one shared uplink) are
+summed and divided by N: "network helpers", per container. PSS splits shared pages among the processes mapping
 them, so N monitors forked from one zygote share the interpreter's pages;
 USS (Private_Clean + Private_Dirty) is what one more container costs at least.
 Prints medians over the N containers, in kB. See bench/README.md.
@@ -20,7 +22,7 @@ from typing import Callable, Dict, List, Sequence
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import harness  # noqa: E402
-from bench.harness import imagebuild, it  # noqa: E402
+from bench.harness import it  # noqa: E402
 
 FIELDS = ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Shared_Clean", "Shared_Dirty")
 
@@ -69,10 +71,46 @@ def monitor_usage(init_pid: int) -> Dict[str, Dict[str, int]]:
     return usage
 
 
+NETWORK_HELPERS = ("slirp4netns", "pasta", "pasta.avx2")
+
+
+def network_helpers(uid: int) -> Dict[int, Dict[str, int]]:
+    """The user's slirp4netns/pasta processes, whoever started them, with their counters.
+
+    podman's per-container slirp4netns is not a child of conmon, and our bridge's
+    uplink is shared by every container: counting them by owner catches both.
+    """
+    found: Dict[int, Dict[str, int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{name}").st_uid == uid and comm(int(name)) in NETWORK_HELPERS:
+                found[int(name)] = rollup(int(name))
+        except OSError:
+            continue
+    return found
+
+
 def start_all(start: Callable[[str], str], pid_of: Callable[[str], int], count: int) -> List[int]:
     ids = [start(f"membench{index}") for index in range(count)]
     time.sleep(1.0)  # let every monitor reach its steady state (ready reported, helpers up)
     return [pid_of(cid) for cid in ids]
+
+
+def helpers_per_container(uid: int, before: Dict[int, Dict[str, int]], count: int) -> Dict[str, float]:
+    """PSS/USS of the network helpers that appeared with the containers, divided among them.
+
+    A helper already running before the first container (our bridge's uplink, once
+    started) is counted too when it is the only one: it serves these containers.
+    """
+    now = network_helpers(uid)
+    new = {pid: values for pid, values in now.items() if pid not in before} or now
+    totals = {field: float(sum(values.get(field, 0) for values in new.values())) for field in ("Pss", "Uss", "Rss")}
+    per = {field: total / count for field, total in totals.items()}
+    print(f"network helpers: {len(new)} process(es) for {count} containers; per container "
+          f"Pss {per['Pss']:.0f} kB, Uss {per['Uss']:.0f} kB")
+    return per
 
 
 def summarize(title: str, init_pids: List[int]) -> Dict[str, Dict[str, float]]:
@@ -99,8 +137,12 @@ def measure_ours(engine: it.Engine, image: str, count: int, network: str) -> Dic
     def pid_of(cid: str) -> int:
         return int(engine.docker("inspect", "-f", "{{.State.Pid}}", cid).stdout.strip())
     try:
+        before = network_helpers(engine.user.uid)
         pids = start_all(start, pid_of, count)
-        return summarize(f"ours (--network {network})", pids)
+        medians = summarize(f"ours (--network {network})", pids)
+        if network != "none":
+            medians["network helpers"] = helpers_per_container(engine.user.uid, before, count)
+        return medians
     finally:
         engine.docker("rm", "-f", *(f"membench{index}" for index in range(count)), check=False)
 
@@ -112,8 +154,12 @@ def measure_podman(pm: harness.Podman, image: str, count: int, network: str) -> 
     def pid_of(cid: str) -> int:
         return int(pm.run("inspect", "-f", "{{.State.Pid}}", cid).stdout.strip())
     try:
+        before = network_helpers(pm.user.uid)
         pids = start_all(start, pid_of, count)
-        return summarize(f"podman (--network {network})", pids)
+        medians = summarize(f"podman (--network {network})", pids)
+        if network != "none":
+            medians["network helpers"] = helpers_per_container(pm.user.uid, before, count)
+        return medians
     finally:
         pm.run("rm", "-f", "-t", "0", *(f"membench{index}" for index in range(count)), check=False)
 
@@ -123,14 +169,9 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--networks", default="none,default",
                         help="comma-separated: none (the monitor alone), default (bridge: slirp4netns)")
     args = parser.parse_args(argv)
-    user = harness.bench_user(args.user, args.source)
     results: Dict[str, object] = {}
     with ExitStack() as stack:
-        stack.enter_context(harness.bytecode_cache(user, not args.no_bytecode_cache))
-        reg = stack.enter_context(harness.registry())
-        images = imagebuild.build_and_push(reg.client)
-        engine = stack.enter_context(harness.engine(user))
-        engine.docker("pull", "-q", images.busybox)
+        user, images, engine = harness.set_up(stack, args)
         pm = stack.enter_context(harness.podman(user))
         pm.run("pull", "-q", "--tls-verify=false", images.busybox)
         for network in args.networks.split(","):

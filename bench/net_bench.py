@@ -20,11 +20,11 @@ both engines, no image build.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import socket
 import sys
-import threading
 import time
 import uuid
 from contextlib import ExitStack
@@ -33,34 +33,13 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import harness  # noqa: E402
-from bench.harness import imagebuild  # noqa: E402
+from tests.fakes import sink  # noqa: E402
 
 LOADER = "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
 PORT = 7000
 CONNECTS = 50  # connect-latency samples per round (enough for a p90 per run)
-# On accept: one byte (the connect-latency probe reads it and closes), then read
-# to EOF and answer with the byte count (the throughput client).
-SINK = """
-import socket
-t = socket.socket()
-t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-t.bind(("0.0.0.0", 7000))
-t.listen(64)
-while True:
-    c, _ = t.accept()
-    try:
-        c.sendall(b"+")
-        n = 0
-        while True:
-            b = c.recv(1 << 20)
-            if not b:
-                break
-            n += len(b)
-        c.sendall(str(n).encode())
-    except OSError:
-        pass
-    c.close()
-"""
+# The server in the containers: tests/fakes/sink.py's text, run with the port as argument.
+SINK = inspect.getsource(sink)
 # argv: host port megabytes; prints the seconds the transfer took (timed inside, no start-up).
 SEND = """
 import socket, sys, time
@@ -139,7 +118,7 @@ class Side:
 
     def start(self) -> None:
         self._run("run", "-d", "--name", self.server, "--network", self.network, "-p", f"127.0.0.1:{self.port}:{PORT}",
-                  *python_args(self.image, SINK))
+                  *python_args(self.image, SINK, str(PORT)))
         self.address = self._out("inspect", "-f", f"{{{{.NetworkSettings.Networks.{self.network}.IPAddress}}}}",
                                  self.server).strip()
         for _ in range(100):  # the server listens a moment after `run -d` returns
@@ -182,44 +161,6 @@ def connect_once(port: int) -> None:
         s.recv(1)
 
 
-class HostSink:
-    """The outbound target: SINK's protocol on the host (0.0.0.0, a free port), a thread per client."""
-
-    def __init__(self) -> None:
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("0.0.0.0", 0))
-        self.listener.listen(16)
-        self.port: int = self.listener.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._count, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def _count(conn: socket.socket) -> None:
-        with conn:
-            try:
-                conn.sendall(b"+")
-                total = 0
-                while True:
-                    chunk = conn.recv(1 << 20)
-                    if not chunk:
-                        break
-                    total += len(chunk)
-                conn.sendall(str(total).encode())
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        self.listener.close()
-
-
 def host_address() -> str:
     """The host's address toward its default route (no packet sent)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
@@ -229,18 +170,18 @@ def host_address() -> str:
 
 
 class Outbound:
-    """A container's client pushing to the HostSink through one uplink: `run --rm <network args>`."""
+    """A container's client pushing to the host's sink through one uplink: `run --rm <network args>`."""
 
     def __init__(self, name: str, backend: str, run: Callable[..., "object"], image: str,
-                 network_args: Sequence[str], sink: HostSink) -> None:
+                 network_args: Sequence[str], sink_port: int) -> None:
         self.name, self.backend, self._run, self.image = name, backend, run, image
-        self.network_args, self.sink = list(network_args), sink
+        self.network_args, self.sink_port = list(network_args), sink_port
         self.refused = ""
         self.address = ""
 
     def send(self, mb: int) -> float:
         out = self._run("run", "--rm", *self.network_args,
-                        *python_args(self.image, OUT_SEND, str(self.sink.port), str(mb), host_address()))
+                        *python_args(self.image, OUT_SEND, str(self.sink_port), str(mb), host_address()))
         seconds, self.address = str(getattr(out, "stdout", "")).strip().splitlines()[-1].split()
         return float(seconds)
 
@@ -334,16 +275,20 @@ def shared_uplink(engine: object) -> str:
 
 
 def outbound_clients(engine: object, pm: harness.Podman, image: str, ours_net: str, podman_net: str,
-                     sink: HostSink) -> List[Outbound]:
+                     sink_port: int) -> List[Outbound]:
     """Per backend: each engine's `--network <backend>` and (under its uplink) each user network."""
     docker = getattr(engine, "docker")
     clients = []
     for backend in BACKENDS:
-        clients.append(Outbound(f"ours --network {backend}", backend, docker, image, ["--network", backend], sink))
-        clients.append(Outbound(f"podman --network {backend}", backend, pm.run, image, ["--network", backend], sink))
+        clients.append(Outbound(f"ours --network {backend}", backend, docker, image, ["--network", backend],
+                                sink_port))
+        clients.append(Outbound(f"podman --network {backend}", backend, pm.run, image, ["--network", backend],
+                                sink_port))
     # podman 4.3's rootless-netns has slirp4netns as its uplink (pasta there came with podman 5)
-    clients.append(Outbound("ours user network", shared_uplink(engine), docker, image, ["--network", ours_net], sink))
-    clients.append(Outbound("podman user network", "slirp4netns", pm.run, image, ["--network", podman_net], sink))
+    clients.append(Outbound("ours user network", shared_uplink(engine), docker, image, ["--network", ours_net],
+                            sink_port))
+    clients.append(Outbound("podman user network", "slirp4netns", pm.run, image, ["--network", podman_net],
+                            sink_port))
     return clients
 
 
@@ -351,13 +296,8 @@ def main(argv: Sequence[str]) -> int:
     parser = harness.argument_parser(__doc__, runs=10)
     parser.add_argument("--mb", type=int, default=256, help="MiB per throughput sample")
     args = parser.parse_args(argv)
-    user = harness.bench_user(args.user, args.source)
     with ExitStack() as stack:
-        stack.enter_context(harness.bytecode_cache(user, True))
-        reg = stack.enter_context(harness.registry())
-        images = imagebuild.build_and_push(reg.client)
-        engine = stack.enter_context(harness.engine(user))
-        engine.docker("pull", "-q", images.busybox)
+        user, images, engine = harness.set_up(stack, args)
         pm = stack.enter_context(harness.podman(user))
         pm.run("pull", "-q", "--tls-verify=false", images.busybox)
         network = f"nbo{uuid.uuid4().hex[:6]}"
@@ -369,9 +309,10 @@ def main(argv: Sequence[str]) -> int:
         for side in sides:
             stack.callback(side.stop)
             side.start()
-        sink = HostSink()
-        stack.callback(sink.close)
-        outbound = outbound_clients(engine, pm, images.busybox, network, theirs[0].network, sink)
+        host_sink = sink.start("0.0.0.0")  # the outbound target, on every address the containers may use
+        stack.callback(host_sink.close)
+        outbound = outbound_clients(engine, pm, images.busybox, network, theirs[0].network,
+                                    host_sink.getsockname()[1])
         for out in outbound:
             out.probe()
         samples = measure(sides, outbound, args.runs, args.mb)

@@ -92,13 +92,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--baseline", help="A/B: also time this tree's daemon and CLI, in the same rounds")
     args = parser.parse_args(argv)
-    user = harness.bench_user(args.user, args.source)
     with ExitStack() as stack:
-        stack.enter_context(harness.bytecode_cache(user, not args.no_bytecode_cache))
-        reg = stack.enter_context(harness.registry())
-        images = imagebuild.build_and_push(reg.client)
-        engine = stack.enter_context(harness.engine(user))
-        engine.docker("pull", "-q", images.busybox)
+        user, images, engine = harness.set_up(stack, args)
         baseline = None
         if args.baseline:
             other = harness.bench_user(args.user, args.baseline)

@@ -30,6 +30,8 @@ if [ "$WITH_TESTS" = 1 ]; then
     PKGS="$PKGS slurmctld slurmd slurm-client munge bindfs"
     # The MPI test: the host's mpirun, and debootstrap for its image (openmpi-bin + mpi4py, ~45 s once).
     PKGS="$PKGS openmpi-bin debootstrap"
+    # `srun --mpi=pmix`: Debian 12's mpi/pmix plugin dlopens pmix2/lib/libpmix.so, which only the -dev package ships.
+    PKGS="$PKGS libpmix-dev"
 fi
 
 missing=""

@@ -3,11 +3,13 @@
 This module is the entry point (pyproject's console script, `python -m
 rootless.cli`) and stays import-light: `rootless --version` answers before
 click is imported (click alone costs ~20 ms of every start on the measured
-host, bench/README.md "CLI start-up"). Everything else runs the click group
-of cli/root.py, which imports click and then only the verb that runs.
+host, bench/README.md "CLI start-up"), and so do `ps` and `images` with the
+flags cli/fast.py knows. Everything else runs the click group of cli/root.py,
+which imports click and then only the verb that runs.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 TYPE_CHECKING = False  # typing costs ~5 ms to import; mypy treats this name as True
@@ -15,6 +17,9 @@ if TYPE_CHECKING:
     from typing import Any, List, Optional
 
 VERSION_MESSAGE = "rootless version {}"
+# `ps` and `images` (and `container ls`, `image list`...) run without click when cli/fast.py
+# knows every argument (bench/README.md "CLI fast path").
+FAST_VERBS = frozenset(("ps", "images", "ls", "list"))
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -24,9 +29,32 @@ def main(argv: Optional[List[str]] = None) -> None:
 
         sys.stdout.write(VERSION_MESSAGE.format(__version__) + "\n")
         return
+    # Shell completion runs through click (cli/complete.py), whatever the words are.
+    if not FAST_VERBS.isdisjoint(args) and "_ROOTLESS_COMPLETE" not in os.environ:
+        status = _run_fast(args)  # None: not a case it handles; click's path runs it from the start
+        if status:
+            sys.exit(status)
+        if status is not None:
+            return
     from rootless.cli.root import main as run_root
 
     run_root(args)
+
+
+def _run_fast(args: List[str]) -> Optional[int]:
+    """cli/fast.py's `ps`/`images`, with the cyclic GC off while it runs: its imports would set
+    off ~20 collections (~0.5 ms) in a process that lives for a few milliseconds."""
+    import gc
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        from rootless.cli.fast import run
+
+        return run(args)
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # What callers knew as attributes of this package before cli/root.py existed (tests,

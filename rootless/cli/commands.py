@@ -44,6 +44,7 @@ IMAGE_COMMANDS: Dict[str, str] = {
     "save": "image.save:save",
     "export": "image.export:export_image",
     "load": "image.load:load",
+    "convert": "image.convert:convert",
     "import": "image.import_:import_",
     "prune": "image.prune:prune",
     "build": "image.build:build",

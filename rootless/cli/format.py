@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Pattern, Sequence, Tuple
 
 from rootless.errors import InvalidArgument
 
 _ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.DOTALL)
 _LITERALS = ("true", "false", "nil")
-_TOKEN = re.compile(r'''\s*("(?:\\.|[^"\\])*"|`[^`]*`|:=|\||,|\(|\)|\$\w*(?:\.\w+)*|(?:\.\w+)+|\.|'''
-                    r'''-?\d+(?:\.\d+)?|[A-Za-z_]\w*)''')
+_TOKEN_PATTERN = (r'''\s*("(?:\\.|[^"\\])*"|`[^`]*`|:=|\||,|\(|\)|\$\w*(?:\.\w+)*|(?:\.\w+)+|\.|'''
+                  r'''-?\d+(?:\.\d+)?|[A-Za-z_]\w*)''')
+_TOKEN: List[Pattern[str]] = []  # compiled on first use: ~0.4 ms, and the default formats never need it
 NO_VALUE = "<no value>"
 
 
@@ -35,11 +39,20 @@ class Node:
         self.else_body: List[Node] = []
 
 
+def _is_field_chain(source: str) -> bool:
+    """`.A` or `.A.B`: what _TOKEN reads as one token ((?:\\.\\w+)+; \\w is str.isalnum() or '_')."""
+    return source[:1] == "." and all(part and part.replace("_", "a").isalnum() for part in source[1:].split("."))
+
+
 def _tokenize(source: str) -> List[str]:
     tokens, pos = [], 0
     source = source.strip()
+    if _is_field_chain(source):  # {{.ID}}: every column of the default formats
+        return [source]
+    if not _TOKEN:
+        _TOKEN.append(re.compile(_TOKEN_PATTERN))
     while pos < len(source):
-        match = _TOKEN.match(source, pos)
+        match = _TOKEN[0].match(source, pos)
         if not match or match.end() == pos:
             raise parse_error(f"unexpected {source[pos:]!r} in {{{{{source}}}}}")
         tokens.append(match.group(1))

@@ -1,8 +1,11 @@
 """Docker's human-readable durations, sizes and times (go-units, docker/cli formatter)."""
 from __future__ import annotations
 
-import datetime
-from typing import Any, Dict, List
+import time
+
+TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List
 
 # Re-exported (the 'as' form marks it so for mypy, PEP 484): the CLI's formatters take all of
 # docker's units from here; one implementation.
@@ -11,8 +14,10 @@ from rootless.util.units import human_duration as human_duration, human_size as 
 
 def go_time(unix_seconds: float) -> str:
     """Go's time.Time.String() in local time: '2024-01-01 12:00:00 +0000 UTC'."""
-    moment = datetime.datetime.fromtimestamp(unix_seconds).astimezone()
-    return moment.strftime("%Y-%m-%d %H:%M:%S %z ") + (moment.tzname() or "")
+    # The time module, not datetime (~1 ms to import; every `ps` row has a CreatedAt, cli/fast.py).
+    # Rounded to microseconds first, as datetime.fromtimestamp rounds before the seconds are cut.
+    local = time.localtime(round(unix_seconds, 6))
+    return time.strftime("%Y-%m-%d %H:%M:%S %z ", local) + (local.tm_zone or "")
 
 
 def display_ports(ports: List[Dict[str, Any]]) -> str:

@@ -9,42 +9,54 @@ Order (docker/cli cli/command/cli.go resolveContextName): -H/--host, then
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Mapping, NamedTuple, Optional, Tuple
 
 from rootless.errors import InvalidArgument, PermissionDenied
+from rootless.util.record import Record
+
+TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
 
 # The dialers (ssl, ssh), the context store and the host parser are imported where
 # they are used: most commands talk to the local socket and need none of them
 # (bench/README.md "CLI start-up"; tests/unit/cli/test_startup_imports.py).
 if TYPE_CHECKING:
+    from typing import Mapping, Optional, Tuple
+
     from rootless.client.dialers import TlsFiles
     from rootless.client.transport import Target
     from rootless.config.contexts import ContextStore
     from rootless.config.hosts import Host
 
 
-# NamedTuples, not frozen dataclasses: every CLI start creates these classes, and a frozen
-# dataclass costs ~0.5 ms to create (bench/README.md "CLI start-up").
-class HostOptions(NamedTuple):
+# Records (util/record.py), not NamedTuples or frozen dataclasses: every CLI start creates
+# these classes, and those need typing or dataclasses (bench/README.md "CLI fast path").
+class HostOptions(Record):
     """The CLI's global connection flags."""
 
-    hosts: Tuple[str, ...] = ()
-    context: str = ""
-    tls: bool = False
-    tls_verify: bool = False
-    tls_cacert: str = ""
-    tls_cert: str = ""
-    tls_key: str = ""
-    insecure_tcp: bool = False
+    hosts: Tuple[str, ...]
+    context: str
+    tls: bool
+    tls_verify: bool
+    tls_cacert: str
+    tls_cert: str
+    tls_key: str
+    insecure_tcp: bool
+
+    def __init__(self, hosts: Tuple[str, ...] = (), context: str = "", tls: bool = False, tls_verify: bool = False,
+                 tls_cacert: str = "", tls_cert: str = "", tls_key: str = "", insecure_tcp: bool = False) -> None:
+        self._set(hosts=hosts, context=context, tls=tls, tls_verify=tls_verify, tls_cacert=tls_cacert,
+                  tls_cert=tls_cert, tls_key=tls_key, insecure_tcp=insecure_tcp)
 
 
-class Endpoint(NamedTuple):
+class Endpoint(Record):
     """Where to connect; `local` is the user's own daemon, which the CLI starts on demand."""
 
     target: Target
     label: str
-    local: bool = False
-    explicit: bool = False  # a UNIX socket the user named: never start a daemon for it
+    local: bool
+    explicit: bool  # a UNIX socket the user named: never start a daemon for it
+
+    def __init__(self, target: Target, label: str, local: bool = False, explicit: bool = False) -> None:
+        self._set(target=target, label=label, local=local, explicit=explicit)
 
 
 def resolve(options: HostOptions, env: Mapping[str, str], local_socket: str) -> Endpoint:

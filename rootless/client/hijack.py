@@ -9,10 +9,10 @@ in our input like docker's escape proxy (moby `pkg/term` EscapeProxy).
 """
 from __future__ import annotations
 
+import _socket
 import contextlib
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -124,12 +124,12 @@ class Session:
                 self._write(self.stderr if stream == STDERR else self.stdout, payload)
 
     @staticmethod
-    def _await_detach(sock: socket.socket) -> None:
+    def _await_detach(sock: _socket.socket) -> None:
         # The engine closes the stream when it sees the sequence; an engine that
         # does not (non-TTY session) gets the connection cut after a grace period.
         time.sleep(DETACH_GRACE)
         try:
-            sock.shutdown(socket.SHUT_RDWR)
+            sock.shutdown(_socket.SHUT_RDWR)
         except OSError:
             pass
 
@@ -148,7 +148,7 @@ class Session:
                     # EOF on our stdin closes the process's stdin. The plain socket's shutdown, also
                     # for TLS: SSLSocket.shutdown drops its TLS state, and the output still to come
                     # would then be read as raw records (issue 14).
-                    socket.socket.shutdown(sock, socket.SHUT_WR)
+                    _socket.socket.shutdown(sock, _socket.SHUT_WR)
                     return
                 data = self.escape.feed(data)
                 if data:

@@ -1,15 +1,22 @@
 """A minimal HTTP/1.1 client over a UNIX socket.
 
-Written on the socket module rather than http.client because importing
+Written on the _socket module rather than http.client because importing
 http.client (and the email package behind it) costs ~35 ms, which would
-dominate `rootless ps`. It supports what the API needs: bodies by length or
-chunked, streamed responses, and taking over the socket after 101.
+dominate `rootless ps`. Not even on the socket module: its IntEnums and
+selectors cost ~2 ms of every `ps` (bench/README.md "CLI fast path"), and a
+request needs only _socket's methods. It supports what the API needs: bodies by
+length or chunked, streamed responses, and taking over the socket after 101.
 """
 from __future__ import annotations
 
+import _socket
+import io
 import json
-import socket
-from typing import IO, Any, Dict, Iterator, Optional, Protocol, Tuple, Union
+
+TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
+if TYPE_CHECKING:
+    import socket
+    from typing import IO, Any, Dict, Iterator, Optional, Protocol, Tuple, Union
 
 from rootless.errors import PermissionDenied, RootlessError, Unavailable
 from rootless.util.peercred import check_peer_is_us
@@ -17,22 +24,22 @@ from rootless.util.peercred import check_peer_is_us
 USER_AGENT = "rootless-cli"
 
 
-class Dialer(Protocol):
-    """A way to a daemon elsewhere (client/dialers.py): dial() gives a connected stream socket."""
+if TYPE_CHECKING:
+    class Dialer(Protocol):
+        """A way to a daemon elsewhere (client/dialers.py): dial() gives a connected stream socket."""
 
-    label: str
+        label: str
 
-    def dial(self, timeout: Optional[float]) -> socket.socket: ...
+        def dial(self, timeout: Optional[float]) -> socket.socket: ...
 
-
-# A UNIX socket path (the daemon on this machine, its peer uid checked) or a Dialer.
-Target = Union[str, Dialer]
+    # A UNIX socket path (the daemon on this machine, its peer uid checked) or a Dialer.
+    Target = Union[str, Dialer]
 
 
 class HttpResponse:
     """Status, headers (lower-case keys) and a body read on demand."""
 
-    def __init__(self, sock: socket.socket, rfile: IO[bytes], status: int, headers: Dict[str, str]) -> None:
+    def __init__(self, sock: _socket.socket, rfile: IO[bytes], status: int, headers: Dict[str, str]) -> None:
         self.sock = sock
         self.rfile = rfile
         self.status = status
@@ -126,6 +133,18 @@ def _cut_off() -> Unavailable:
 
 
 def connect(target: Target, timeout: Optional[float] = None) -> socket.socket:
+    """Open the daemon socket as a socket.socket; Unavailable when nobody listens (see _connect)."""
+    import socket
+
+    sock = _connect(target, timeout)
+    if isinstance(sock, socket.socket):
+        return sock
+    full = socket.socket(fileno=sock.detach())
+    full.settimeout(timeout)
+    return full
+
+
+def _connect(target: Target, timeout: Optional[float]) -> _socket.socket:
     """Open the daemon socket; Unavailable when nobody listens.
 
     Raises PermissionDenied when another user serves the socket: checked
@@ -135,7 +154,7 @@ def connect(target: Target, timeout: Optional[float] = None) -> socket.socket:
     if not isinstance(target, str):
         return target.dial(timeout)
     path = target
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         sock.connect(path)
@@ -151,6 +170,20 @@ def connect(target: Target, timeout: Optional[float] = None) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+class _Reader(io.RawIOBase):
+    """What sock.makefile("rb") reads through, for a _socket.socket (which has no makefile)."""
+
+    def __init__(self, sock: _socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(buffer)
 
 
 def _parse_head(rfile: IO[bytes]) -> Tuple[int, Dict[str, str]]:
@@ -180,7 +213,7 @@ def request(
     timeout: Optional[float] = None,
 ) -> HttpResponse:
     """Send one request on a fresh connection and return its response head."""
-    sock = connect(socket_path, timeout)
+    sock = _connect(socket_path, timeout)
     head = [f"{method} {target} HTTP/1.1", "Host: rootless", f"User-Agent: {USER_AGENT}"]
     for key, value in (headers or {}).items():
         head.append(f"{key}: {value}")
@@ -194,7 +227,7 @@ def request(
             for chunk in iter(lambda: body_stream.read(1 << 16), b""):
                 sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             sock.sendall(b"0\r\n\r\n")
-        rfile = sock.makefile("rb")
+        rfile = io.BufferedReader(_Reader(sock)) if isinstance(socket_path, str) else sock.makefile("rb")  # type: ignore[attr-defined]
         status, response_headers = _parse_head(rfile)
     except OSError as exc:
         sock.close()

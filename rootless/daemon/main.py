@@ -139,7 +139,7 @@ def _place_store(paths: Paths, settings: Settings, plan: "placement.StoragePlan"
     paths.ensure_run_dir()
     fs.atomic_write_json(paths.storage_placement, {"requested": paths.root, "root": chosen.root, "note": chosen.note},
                          0o600)
-    return dataclasses.replace(paths, root=chosen.root), dataclasses.replace(settings, storage_note=chosen.note)
+    return Paths(root=chosen.root, run=paths.run), dataclasses.replace(settings, storage_note=chosen.note)
 
 
 def _approve_site_stores(settings: Settings) -> Settings:

@@ -97,7 +97,7 @@ class EngineStepContainer:
         return int(status["StatusCode"])
 
     def write_changes(self, out: IO[bytes]) -> None:
-        write_container_layer(self.runtime, self.paths, self.container_id, out)
+        write_container_layer(self.runtime, self.container_id, out)
 
     def drop_mount_points(self, paths: Sequence[str]) -> None:
         # Through the mounted rootfs, not the upper dir: the same for every driver (vfs computes
@@ -116,10 +116,11 @@ class EngineStepContainer:
             self.containers.remove(self.container, force=True, volumes=True)
 
 
-def write_container_layer(runtime: ContainerRuntime, paths: Paths, container_id: str, out: IO[bytes]) -> None:
+def write_container_layer(runtime: ContainerRuntime, container_id: str, out: IO[bytes]) -> None:
     """A container's changes as a layer tar, without the mount points of the engine's /etc files."""
     upper = runtime.upper_dir(container_id)
-    skip = engine_mount_points(upper, read_lowers(RootfsLayout.of(paths, container_id)))
+    with runtime.lowers(container_id) as lowers:  # a stopped container's squashfs image: mounted for this
+        skip = engine_mount_points(upper, lowers)
     write_layer_tar(upper, out, skip)
 
 
@@ -253,6 +254,9 @@ class BuildJob:
             dockerfile = parse_dockerfile(self.dockerfile_text)
             record = self.service.builder(self.auth).build(self.context_dir, dockerfile, self.options, out.put,
                                                 self.cancelled, self.ignore)
+            # image_format = "squashfs": the result becomes one file as a pulled image does, after the
+            # build's lease (its layer dirs can go then); the intermediate steps stay the cache's blobs.
+            self.service.images.keep_as_file(record)
             for tag in self.options.tags:
                 out.put({"stream": f"Successfully tagged {familiar(tag)}\n"})
                 self.service.events.publish("image", "tag", record.image_id, name=familiar(tag))
@@ -412,7 +416,7 @@ class BuildService:
         paused = self._pause(container, pause)
         try:
             with store.lease(), tempfile.TemporaryFile(dir=self.paths.tmp) as spool:
-                write_container_layer(self.runtime, self.paths, container.id, spool)
+                write_container_layer(self.runtime, container.id, spool)
                 spool.seek(0)
                 layer = image_commit.write_layer(store, spool)
                 history = [History(created_by=container.command_text(), comment=comment or None,
@@ -423,6 +427,7 @@ class BuildService:
             if paused:
                 with contextlib.suppress(RootlessError):
                     self.containers.unpause(container)
+        self.images.keep_as_file(record)  # image_format = "squashfs": one file, as a pulled image
         self.events.publish("container", "commit", container.id, comment=comment)
         return record.image_id
 

@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from rootless.engine import container_spec, endpoints
 from rootless.engine.container_model import Container
-from rootless.errors import RootlessError
+from rootless.errors import NotFound, RootlessError
 from rootless.networks.store import BRIDGE, Endpoint, Network, NetworkStore
 from rootless.runtime.network import rootless_netns
 from rootless.runtime.network.host import BridgeSpec, EndpointSpec, NetworkHost, Published
@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 WIRED_KEY = "networks"  # in the record's Internal (Container.internal): network id -> {"interface", "ipv4"}
 PUBLISHED_KEY = "published"  # in the record's Internal: the uplink's forwards
+# In the record's Internal: the published ports as start reported them (attach_all's return),
+# which inspect shows as NetworkSettings.Ports; written at start by the container service.
+REPORTED_KEY = "ports"
 
 
 def is_user_network_mode(mode: str) -> bool:
@@ -96,7 +99,12 @@ class ContainerNetworks:
 
     def setup_for_start(self, container: Container, planned: container_spec.NetworkSetup
                         ) -> container_spec.NetworkSetup:
-        """The planned set-up with what start decides: addresses, resolver, the host-gateway address."""
+        """The planned set-up with what start decides: addresses, resolver, the host-gateway address.
+
+        Raises:
+            NotFound: a network of the container was removed while it was stopped.
+        """
+        check_networks_exist(self.store, container)
         network = container_spec.user_network_setup(container, planned)
         if network.monitor_mode != container_spec.USER_NETWORK:
             return network
@@ -227,6 +235,10 @@ class ContainerNetworks:
         host = self.host()
         host.unpublish(gone)
         self._set_internal(container, PUBLISHED_KEY, [_published_json(p) for p in published if p not in gone])
+        # inspect shows what is published, as dockerd rebuilds Ports from the endpoints left
+        unpublished = [p.mapping.to_json() for p in gone]
+        self._set_internal(container, REPORTED_KEY,
+                           [p for p in container.internal(REPORTED_KEY) or [] if p not in unpublished])
         host.detach("", EndpointSpec(network.network_id, container.id, str(entry["ipv4"]),
                                      str(entry["interface"]), host_loopback=bool(entry.get("loopback"))))
         self._set_internal(container, WIRED_KEY, wired)
@@ -245,6 +257,24 @@ class ContainerNetworks:
             if self._host is None and not os.path.exists(os.path.join(self.state_dir, "netns")):
                 return
             self.host().remove_bridge(network_id)
+
+
+def removed_networks(store: NetworkStore, container: Container) -> Dict[str, str]:
+    """The container's attachments (name -> network id) whose network is gone: `network rm`
+    takes a network while only stopped containers are on it, as dockerd's does."""
+    known = {network.network_id for network in store.list()}
+    recorded = {name: str(settings.get("NetworkID") or "") for name, settings in container.attachments().items()}
+    return {name: network_id for name, network_id in recorded.items() if network_id and network_id not in known}
+
+
+def check_networks_exist(store: NetworkStore, container: Container) -> None:
+    """dockerd's refusal to start a container whose network was removed (in its words: the
+    daemon looks the network up by the id recorded, so a new one of the same name is not it)."""
+    gone = removed_networks(store, container)
+    if gone:
+        name, network_id = next(iter(gone.items()))
+        raise NotFound(f"failed to set up container networking: network {network_id} not found",
+                       hint=f"docker network disconnect {name} {container.name}, then connect it to a network")
 
 
 def _addresses_left(settings: Dict[str, Any], endpoint: Optional[Endpoint]) -> Dict[str, Any]:

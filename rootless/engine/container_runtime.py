@@ -15,7 +15,7 @@ import contextlib
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Protocol, Tuple
+from typing import Any, ContextManager, Dict, Iterator, List, Optional, Protocol, Tuple
 
 from rootless.config import Paths
 from rootless.errors import FailedPrecondition, RootlessError
@@ -31,7 +31,7 @@ from rootless.runtime.storage.changes import list_changes
 from rootless.runtime.storage.driver import (FUSE_OVERLAYFS, IdTriples, RootfsLayout, StorageDriver, driver_of,
                                              is_mount_point, read_lowers, write_idmap)
 from rootless.runtime.storage.factory import fuse_overlayfs_usable, get_driver
-from rootless.runtime.storage.squashfs import SquashMounts, identity_of
+from rootless.runtime.storage.squashfs import SquashMounts, identity_of, mounted_lowers
 from rootless.runtime.supervisor import ExecProcess, Launched, Supervisor
 from rootless.util import fs
 
@@ -72,6 +72,9 @@ class ContainerRuntime(Protocol):
 
     def changes(self, container_id: str) -> List[Dict[str, Any]]:
         """docker diff: what the container changed over its image's layers."""
+
+    def lowers(self, container_id: str) -> ContextManager[List[str]]:
+        """The rootfs's lower dirs, readable (a squashfs image's mount kept) until the block ends."""
 
     def remove_rootfs(self, container_id: str) -> None:
         """Unmount and delete the rootfs and the monitor's directory (docker rm)."""
@@ -174,30 +177,22 @@ class HostRuntime:
                        durable: bool = True) -> None:
         """shift (--userns=keep-id): a fuse-overlayfs rootfs that shows the stored ids as the container's
         user namespace must see them (the kernel can't idmap an overlay mounted in a user namespace)."""
-        if shift is not None and isinstance(image, SiteImageRecord):
-            # fuse-overlayfs maps ACL xattrs of its lowers and fails on a FUSE lower's EOPNOTSUPP.
-            raise FailedPrecondition(
-                f"--userns=keep-id: image {image.short_id} is in a read-only additional image store "
-                "(a squashfuse lower that fuse-overlayfs can't show with shifted owners)",
-                hint="run it without --userns (container root is you), or pull the image into your store")
-        lowers = self._lowers(image, shifted=shift is not None)
-        if shift is None:
-            self.driver.create(container_id, lowers, durable)
-            return
-        if not fuse_overlayfs_usable():
+        if shift is not None and not fuse_overlayfs_usable():
             raise FailedPrecondition("--userns=keep-id: needs fuse-overlayfs to show the image's owners "
                                      "in the container's id mapping", hint="install fuse-overlayfs")
-        self._fuse().create(container_id, lowers)
-        write_idmap(RootfsLayout.of(self.paths, container_id), *shift)
+        lowers = self._lowers(image)
+        with self.squash.held(lowers):  # vfs copies them here; overlays check they are dirs
+            (self.driver if shift is None else self._fuse()).create(container_id, lowers, durable)
+        if shift is not None:
+            write_idmap(RootfsLayout.of(self.paths, container_id), *shift)
 
-    def _lowers(self, image: ImageRecord, shifted: bool = False) -> List[str]:
+    def _lowers(self, image: ImageRecord) -> List[str]:
         """A site image's one lower is its squashfs file mounted (issue 15), as is that of an image of the
-        user's kept as a file (image_format = "squashfs") unless keep-id shifts owners (fuse-overlayfs
-        fails on a FUSE lower: its layers are unpacked again from the blobs); others' are unpacked layers."""
+        user's kept as a file (image_format = "squashfs"); others' are unpacked layers."""
         if isinstance(image, SiteImageRecord):
             return [self.squash.lower_for(image.squashfs, image.identity)]
         own_file = squash_store.image_file(self.paths.root, image.image_id)
-        if not shifted and os.path.isfile(own_file):
+        if os.path.isfile(own_file):
             return [self.squash.lower_for(own_file, identity_of(os.stat(own_file)))]
         return layers.ensure_unpacked(self.image_store, image)
 
@@ -216,26 +211,50 @@ class HostRuntime:
 
     def mount(self, container_id: str) -> str:
         layout = RootfsLayout.of(self.paths, container_id)
-        if layout.exists():  # a squashfs lower is mounted again after the namespace was renewed
-            self.squash.ensure_mounted(read_lowers(layout))
-        return self._driver(container_id).mount(container_id)
+        # A squashfs image's mount is made again if released or gone with an older namespace.
+        with self.squash.held(read_lowers(layout) if layout.exists() else []):
+            return self._driver(container_id).mount(container_id)
+
+    @contextlib.contextmanager
+    def lowers(self, container_id: str) -> Iterator[List[str]]:
+        lowers = read_lowers(RootfsLayout.of(self.paths, container_id))
+        with self.squash.held(lowers):
+            yield lowers
+        self._release_images(lowers)  # mounted for this read of a stopped container's: not kept
+
+    def _release_images(self, lowers: List[str]) -> None:
+        """Unmount the squashfs images of lowers no mounted rootfs uses any more (issue 15)."""
+        with contextlib.suppress(RootlessError, OSError):
+            self.squash.release(lowers, lambda: mounted_lowers(self.paths.containers))
+
+    def release_unused_images(self) -> None:
+        """At start: unmount the squashfs images no container rootfs mounted now uses."""
+        self._release_images([os.path.join(self.squash.base, key, "rootfs") for key in self.squash.mounted_keys()])
 
     def upper_dir(self, container_id: str) -> str:
         return self._driver(container_id).upper_dir(container_id)
 
     def changes(self, container_id: str) -> List[Dict[str, Any]]:
-        layout = RootfsLayout.of(self.paths, container_id)
-        return list_changes(self._driver(container_id).upper_dir(container_id), read_lowers(layout))
+        with self.lowers(container_id) as lowers:
+            return list_changes(self._driver(container_id).upper_dir(container_id), lowers)
 
     def remove_rootfs(self, container_id: str) -> None:
+        lowers = self._lowers_of(container_id)
         self._driver(container_id).remove(container_id)
+        self._release_images(lowers)
         self.supervisor.remove(container_id)
 
+    def _lowers_of(self, container_id: str) -> List[str]:
+        layout = RootfsLayout.of(self.paths, container_id)
+        return read_lowers(layout) if layout.exists() else []
+
     def release_rootfs(self, container_id: str) -> None:
+        lowers = self._lowers_of(container_id)
         self._driver(container_id).unmount(container_id)
         merged = RootfsLayout.of(self.paths, container_id).merged
         if is_mount_point(merged):  # what remove_tree refuses: the trash's rmtree must not go through a mount
             raise FailedPrecondition(f"remove rootfs: {merged}: still mounted")
+        self._release_images(lowers)
         self.supervisor.remove(container_id)
 
     def launch(self, container_id: str, bundle: str, options: runtime_spec.SpecOptions,
@@ -273,6 +292,7 @@ class HostRuntime:
     def teardown(self, container_id: str) -> None:
         with contextlib.suppress(RootlessError, OSError):
             self._driver(container_id).unmount(container_id)
+            self._release_images(self._lowers_of(container_id))
         self.supervisor.remove(container_id)
 
     def signal(self, container_id: str, sig: int) -> None:

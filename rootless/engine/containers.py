@@ -27,7 +27,7 @@ from rootless.api import types
 from rootless.config import Paths
 from rootless.engine import container_namespaces, container_plan, container_spec, container_userns, lifecycle
 from rootless.engine.container_io import AttachSession
-from rootless.engine.container_networks import ContainerNetworks
+from rootless.engine.container_networks import ContainerNetworks, removed_networks
 from rootless.engine.container_model import PLAN_KEY, Container, new_record, now_rfc3339
 from rootless.engine.container_reads import ContainerReads
 from rootless.engine.container_runtime import ContainerHost, ContainerRuntime, MonitorSettings
@@ -325,6 +325,11 @@ class Containers(ContainerReads):
 
     def disconnect_network(self, container: Container, network_ref: str, force: bool) -> None:
         """docker network disconnect: off the network and out of the container's record."""
+        if not container.running and network_ref in removed_networks(self.networks, container):
+            with self._lock:  # its network was removed while it was stopped: dockerd lets it leave by name
+                container.drop_attachment(network_ref)
+                container.save()
+            return
         network = self.networks.get(network_ref)
         if network.name not in container.attachments() and container.id not in network.endpoints:
             raise endpoints.not_connected(container.id, network.name, container.running, force, container.name)

@@ -16,13 +16,12 @@ from rootless.engine.container_runtime import ContainerHost, HostRuntime, Runtim
 from rootless.engine.container_volumes import ContainerVolumes
 from rootless.engine.containers import Containers
 from rootless.engine.build import BuildService
-from rootless.engine import log_drivers
+from rootless.engine import image_convert, log_drivers
 from rootless.engine.events import EventBus
 from rootless.engine.execs import ExecService
 from rootless.engine.health import HealthChecks
 from rootless.engine.images import ImageService
 from rootless.errors import FailedPrecondition
-from rootless.images import squash_store
 from rootless.images.store import ImageStore
 from rootless.engine.container_networks import ContainerNetworks, shared_uplink
 from rootless.networks.store import Network, NetworkStore
@@ -108,8 +107,9 @@ class Engine:
         self.images.forget_file = self.runtime.squash.forget
         self.containers.adopt()
         # Images kept as squashfs files (issue 15): a killed conversion or rmi is finished or rolled back.
-        squash_store.settle(self.image_store, [r.image_id for r in self.image_store.list()
-                                               if self.images.image_users(r.image_id)])
+        image_convert.settle(self.images, [r.image_id for r in self.image_store.list()
+                                           if self.images.image_users(r.image_id)])
+        self.runtime.release_unused_images()  # mounts a killed daemon left with no container on them
         self.builds = BuildService(
             paths, self.image_store, self.images, self.events, self.containers, self.runtime, host.cgroup)
         self.builds.remove_leftovers()

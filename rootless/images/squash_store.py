@@ -151,19 +151,41 @@ def leftovers(names: Iterable[str], image_ids: Set[str]) -> List[str]:
     return sorted(n for n in names if n.startswith(TMP_PREFIX) or (n.endswith(SUFFIX) and n not in known))
 
 
-def settle(store: ImageStore, in_use: Iterable[str]) -> None:
-    """At start (nothing else writes the store): finish or roll back what a killed daemon began."""
+def settle(store: ImageStore, in_use: Iterable[str], image_format: str = "squashfs") -> List[str]:
+    """At start (nothing else writes the store): finish or roll back what a killed daemon began.
+
+    An image no container uses with both forms ends in the configured one:
+    under "dirs" its file goes when all its layers are unpacked (as a conversion
+    back, engine/image_convert.py, killed before the unlink leaves it);
+    otherwise its layer dirs go.
+    Returns the files removed (their mounts are the caller's to forget).
+    """
     directory = store_dir(store.paths.root)
     if not os.path.isdir(directory):
-        return
+        return []
     records = store.list()
     used = set(in_use)
     for name in leftovers(os.listdir(directory), {r.image_id for r in records}):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(directory, name))
         logger.warning("removed %s, left by a killed conversion or image removal", name)
+    # First: the layers of the images that become dir-form are then kept for them below.
+    removed = _drop_files_of_unpacked(store, records, used) if image_format == "dirs" else []
     keep = chains_to_keep(store, used)
     for record in records:
         if has_file(store.paths.root, record.image_id) and record.image_id not in used:
             if release_layers(store, record, keep, wait=True):
                 logger.warning("released the layer dirs of image %s (kept as a squashfs file)", record.short_id)
+    return removed
+
+
+def _drop_files_of_unpacked(store: ImageStore, records: List[ImageRecord], used: Set[str]) -> List[str]:
+    removed = []
+    for record in records:
+        if record.image_id not in used and has_file(store.paths.root, record.image_id) and all(
+                layer_dirs.is_unpacked(store.paths, c) for c in record.chain_ids):
+            remove_file(store.paths.root, record.image_id)
+            removed.append(image_file(store.paths.root, record.image_id))
+            logger.warning('image %s: removed its squashfs file (image_format = "dirs", its layers unpacked)',
+                           record.short_id)
+    return removed

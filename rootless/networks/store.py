@@ -138,6 +138,12 @@ class Network:
     def is_predefined(self) -> bool:
         return self.name in PREDEFINED
 
+    def active_endpoints(self) -> List[Endpoint]:
+        """The running containers' endpoints: dockerd has endpoints only for those, so only
+        they keep the network in use (rm, prune, dangling); a stopped container's attachment
+        does not, and its next start fails once the network is gone."""
+        return [endpoint for endpoint in self.endpoints.values() if endpoint.active]
+
     def ipam_config(self) -> List[Dict[str, str]]:
         configs = [{"Subnet": self.subnet, "Gateway": self.gateway}] if self.subnet else []
         if configs and self.ip_range:
@@ -353,15 +359,21 @@ class NetworkStore:
         return [n for n in networks if _matches(n, filters, dangling)]
 
     def remove(self, ref: str) -> Network:
-        """Delete a custom network without endpoints; returns what was removed."""
+        """Delete a custom network no running container is on; returns what was removed.
+
+        Stopped containers' endpoints go with it (their records keep the
+        attachment, as dockerd's do).
+        """
         with self._locked():
             network = self._find(self._load_all(), ref)
             if network.is_predefined:
                 raise PermissionDenied(f"{network.name} is a pre-defined network and cannot be removed")
-            if network.endpoints:
-                raise Conflict(f"remove network {network.name}: network has active endpoints - "
-                               f"[{', '.join(sorted(network.endpoints))}]",
-                               hint="stop and remove the containers, or disconnect them first")
+            active = network.active_endpoints()
+            if active:  # dockerd's words and kind (libnetwork ActiveEndpointsError: Forbidden, 403)
+                listed = ", ".join(f'name:"{ep.name}" id:"{ep.endpoint_id[:12]}"' for ep in active)
+                raise PermissionDenied(f"error while removing network: network {network.name} has active "
+                                       f"endpoints ({listed})",
+                                       hint="stop the containers on it, or disconnect them first")
             os.unlink(self._path(network.network_id))
         logger.info("removed network %s", network.name)
         return network
@@ -376,11 +388,11 @@ class NetworkStore:
         until_ns = f.get_until_ns(filters)
         deleted = []
         for network in self.list({k: v for k, v in filters.items() if k != "until"}):
-            if network.is_predefined or network.endpoints:
+            if network.is_predefined or network.active_endpoints():
                 continue
             if until_ns is not None and parse_rfc3339_ns(network.created) > until_ns:
                 continue
-            with contextlib.suppress(NotFound, Conflict):
+            with contextlib.suppress(NotFound, PermissionDenied):  # gone, or a container started meanwhile
                 self.remove(network.network_id)
                 deleted.append(network.name)
         return deleted
@@ -527,7 +539,7 @@ def _matches(network: Network, filters: Mapping[str, List[str]], dangling: Optio
     kind = "builtin" if network.is_predefined else "custom"
     if "type" in filters and kind not in filters["type"]:
         return False
-    if dangling is not None and dangling != (not network.endpoints and not network.is_predefined):
+    if dangling is not None and dangling != (not network.active_endpoints() and not network.is_predefined):
         return False
     return f.match_labels(filters, network.labels)
 

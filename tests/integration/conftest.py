@@ -8,6 +8,7 @@ from whatever directory the checkout lives in.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import pwd
@@ -17,8 +18,9 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -198,12 +200,37 @@ def kill_engine_processes(run_dir: str) -> None:
     with contextlib.suppress(OSError, ValueError, KeyError):
         with open(os.path.join(run_dir, "pause.pid")) as f:
             pause = int(json.load(f)["pid"])
-        target = os.readlink(f"/proc/{pause}/ns/user")
+        target = os.stat(f"/proc/{pause}/ns/user").st_ino
         for pid in os.listdir("/proc"):
             if pid.isdigit():
                 with contextlib.suppress(OSError):
-                    if os.readlink(f"/proc/{pid}/ns/user") == target:
+                    if target in user_namespace_chain(int(pid)):
                         os.kill(int(pid), signal.SIGKILL)
+
+
+NS_GET_PARENT = 0xB702  # _IO(0xb7, 0x2), linux/nsfs.h
+
+
+def user_namespace_chain(pid: int) -> List[int]:
+    """Inode numbers of pid's user namespace and of every ancestor of it.
+
+    A --userns keep-id container runs in a user namespace nested in the
+    engine's, so comparing the process's own namespace misses it.
+    """
+    chain: List[int] = []
+    fd = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        while len(chain) < 33:  # the kernel nests at most 32 user namespaces
+            chain.append(os.fstat(fd).st_ino)
+            try:
+                parent = fcntl.ioctl(fd, NS_GET_PARENT)
+            except OSError:  # EPERM: the initial namespace has no parent
+                break
+            os.close(fd)
+            fd = parent
+    finally:
+        os.close(fd)
+    return chain
 
 
 def make_engine(test_user: TestUser, base: str) -> Engine:
@@ -237,6 +264,30 @@ def fresh_engine(user: TestUser) -> Iterator[Engine]:
     eng.stop()
     kill_engine_processes(eng.run_dir)
     shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture()
+def cleanup(engine: Engine) -> Iterator[List[Tuple[str, str]]]:
+    """("container" | "network", name) pairs the test appends; removed after it, the last made first."""
+    made: List[Tuple[str, str]] = []
+    yield made
+    for kind, name in reversed(made):
+        if kind == "container":
+            engine.docker("rm", "-f", name, check=False)
+        else:
+            engine.docker("network", "rm", name, check=False)
+
+
+@pytest.fixture()
+def net(engine: Engine) -> Iterator[Tuple[str, List[str]]]:
+    """A user network, and a list the test appends its container names to (removed after, then the network)."""
+    name = f"un{uuid.uuid4().hex[:6]}"
+    engine.docker("network", "create", name)
+    made: List[str] = []
+    yield name, made
+    for container in made:
+        engine.docker("rm", "-f", container, check=False)
+    engine.docker("network", "rm", name, check=False)
 
 
 @dataclass

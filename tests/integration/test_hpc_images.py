@@ -116,14 +116,7 @@ def test_site_store_images_run_from_squashfs_read_only_and_unshared(
     assert fresh_engine.docker("run", "--rm", layered, "cat", "/opq/z", env=env).stdout == "z\n"  # docker's CLI too
     layers = os.path.join(fresh_engine.root, "layers")
     assert not [n for n in (os.listdir(layers) if os.path.isdir(layers) else []) if not n.startswith(".")]
-    # keep-id can't shift a squashfuse lower (fuse-overlayfs fails on its ACL xattrs): refused by name,
-    # and a Slurm job's default keep-id leaves site images on the default mapping.
-    keep = fresh_engine.cli("run", "--rm", "--userns", "keep-id", layered, "true", env=env, check=False)
-    assert keep.returncode == 125 and "read-only additional image store" in keep.stderr, keep.stderr
-    _restart(fresh_engine)  # the next daemon starts in a "job": keep-id is its default
-    in_job = fresh_engine.cli("run", "--rm", layered, "id", "-u", env={**env, "SLURM_JOB_ID": "1"}).stdout
-    assert in_job.strip() == "0"
-    assert "keep-id" in fresh_engine.cli("info", env=env).stdout
+    # keep-id (and a Slurm job's default of it) on site images: test_hpc_squashfs_keepid.py
     refused = fresh_engine.cli("rmi", layered, check=False, env=env)
     assert refused.returncode != 0 and "read-only additional image store" in refused.stderr, refused.stderr
     for verb in (["tag", layered, "other:1"], ["save", "-o", "/dev/null", layered]):

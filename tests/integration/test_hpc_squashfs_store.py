@@ -59,7 +59,7 @@ def test_pull_keeps_one_file_that_runs_and_rmi_removes(fresh_engine: Engine,
     check_runs(fresh_engine, image)
     assert "Image is up to date" in fresh_engine.cli("pull", image).stdout
     assert layer_dirs(fresh_engine.root) == []
-    # Still the user's image: tagged and saved from its blobs, keep-id runs it from layers unpacked again.
+    # Still the user's image: tagged and saved from its blobs, keep-id runs it from the file too.
     fresh_engine.cli("tag", image, "mine:1")
     out_dir = tempfile.mkdtemp(prefix="rootless-save-", dir="/tmp")
     os.chown(out_dir, fresh_engine.user.uid, fresh_engine.user.gid)

@@ -52,7 +52,7 @@ SlurmdUser=root
 SlurmctldPort={ctld_port}
 SlurmdPort={slurmd_port}
 StateSaveLocation={lab}/state
-SlurmdSpoolDir={lab}/spool
+SlurmdSpoolDir={spool}
 SlurmctldPidFile={lab}/slurmctld.pid
 SlurmdPidFile={lab}/slurmd.pid
 SlurmctldLogFile={lab}/slurmctld.log
@@ -114,13 +114,24 @@ def _stop_munge() -> None:
             os.kill(int(f.read().strip()), signal.SIGTERM)
 
 
+def _spool(lab: str) -> str:
+    return os.path.join("/var/spool", os.path.basename(lab))
+
+
 def _write_lab(user: TestUser, lab: str) -> str:
-    for sub in ("state", "spool"):
-        os.makedirs(os.path.join(lab, sub), mode=0o700)
+    os.makedirs(os.path.join(lab, "state"), mode=0o700)
+    # Outside /tmp and 0755, as slurmd's /var/spool/slurmd: its mpi/pmix plugin puts the PMIx
+    # server's directory (PMIX_SERVER_TMPDIR) in it, which a rank's container must bind by name.
+    os.makedirs(_spool(lab), mode=0o755)
     conf = os.path.join(lab, "slurm.conf")
     with open(conf, "w") as f:
-        f.write(SLURM_CONF.format(lab=lab, ctld_port=_free_port(), slurmd_port=_free_port(), cpus=os.cpu_count() or 1))
+        f.write(SLURM_CONF.format(lab=lab, spool=_spool(lab), ctld_port=_free_port(), slurmd_port=_free_port(), cpus=os.cpu_count() or 1))
     os.chmod(conf, 0o644)
+    # The mpi/pmix plugin's per-step client dir (spmix_appdir_UID_JOB.STEP, /tmp by default) in
+    # the lab: job ids start at 1 in every lab, and one left by a killed step fails the next lab's.
+    os.makedirs(os.path.join(lab, "pmix-cli"), mode=0o755)
+    with open(os.path.join(lab, "mpi.conf"), "w") as f:
+        f.write(f"PMIxCliTmpDirBase={lab}/pmix-cli\n")
     epilog_run = os.path.join(lab, "epilog-run")
     # The site epilog of contrib/slurm, told where this lab's job keeps its runtime dir and code.
     with open(os.path.join(REPO, "contrib", "slurm", "epilog.sh")) as f:
@@ -172,6 +183,7 @@ def slurm_lab(user: TestUser) -> Iterator[SlurmLab]:
         if started_munge:
             _stop_munge()
         shutil.rmtree(lab, ignore_errors=True)
+        shutil.rmtree(_spool(lab), ignore_errors=True)
 
 
 def _user_dir(lab: SlurmLab, name: str) -> str:

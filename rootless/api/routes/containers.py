@@ -31,8 +31,7 @@ def stream_content_type(request: Request, tty: bool) -> str:
 def create(engine: Engine, request: Request) -> Response:
     # Typed at the edge (api/types.py): a mistyped field is a 400 here, never a stored record.
     spec = decode_request(types.ContainerCreate, request.json())
-    # A site store's image keeps the default mapping: keep-id can't shift a squashfuse lower.
-    spec = with_default_userns(spec, "" if engine.images.is_site_image(spec.Image) else engine.settings.userns)
+    spec = with_default_userns(spec, engine.settings.userns)
     container = engine.containers.create(spec, request.q("name") or None, request.q("platform") or None)
     return Response.json({"Id": container.id, "Warnings": []}, 201)
 

@@ -12,7 +12,7 @@ from rootless.api.decode import decode_body
 from rootless.wire.filters import parse_query
 from rootless.api.http import Request, Response, Route, Router, StreamResponse
 from rootless.api.registry_auth import request_credentials
-from rootless.engine import Engine
+from rootless.engine import Engine, image_convert
 from rootless.engine.image_pull import PullJob
 from rootless.errors import InvalidArgument
 from rootless.util.fs import dir_size
@@ -146,6 +146,11 @@ def export_squashfs(engine: Engine, request: Request) -> StreamResponse:
                           content_type="application/octet-stream", json_lines=False)
 
 
+def convert(engine: Engine, request: Request) -> StreamResponse:
+    """A rootless extension (issue 15): the user's images into the configured image_format."""
+    return StreamResponse(json_lines(image_convert.convert_all(engine.images)))
+
+
 def tag(engine: Engine, request: Request) -> Response:
     repo = request.q("repo")
     if not repo:
@@ -195,6 +200,7 @@ ROUTES: List[Route] = [
     ("POST", "/images/prune", prune),
     ("GET", "/images/get", save_many),
     ("POST", "/images/load", load),
+    ("POST", "/images/convert", convert),
     ("GET", "/images/{name:path}/json", inspect),
     ("GET", "/images/{name:path}/history", history),
     ("GET", "/images/{name:path}/get", save_one),

@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from rootless.api.http import (API_VERSION, MIN_API_VERSION, Request, Response, Route, Router,
                                StreamResponse)
-from rootless.engine import Engine
+from rootless.engine import Engine, image_convert
 from rootless.engine.events import Event
 from rootless.wire import filters as f
 from rootless.wire.filters import parse_query
@@ -65,16 +65,21 @@ def version(engine: Engine, request: Request) -> Response:
 def info(engine: Engine, request: Request) -> Response:
     body = engine.info(request.api_version)
     _add_placement(body, engine.settings.storage_note, engine.settings.idle_timeout)
-    _add_hpc(body, engine.settings)
+    _add_hpc(body, engine.settings, image_convert.not_in_format(engine.images))
     return Response.json(body)
 
 
-def _add_hpc(body: Dict[str, Any], settings: Any) -> None:
-    """The site image stores and their refusals, and the default user namespace (issue 15)."""
+def _add_hpc(body: Dict[str, Any], settings: Any, not_in_format: int) -> None:
+    """The site image stores and their refusals, the default user namespace, the image format (issue 15)."""
     ours = body.setdefault("Rootless", {})
     ours["AdditionalImageStores"] = list(settings.additional_image_stores)
     ours["DefaultUserns"] = settings.userns or "default"
+    ours["ImageFormat"] = settings.image_format
+    ours["ImagesNotInFormat"] = not_in_format
     warnings = [f"WARNING: {w}" for w in settings.site_store_warnings]
+    if not_in_format:
+        warnings.append(f"WARNING: {not_in_format} image(s) not yet in the configured image_format "
+                        f"{settings.image_format!r}: run 'rootless image convert'")
     if warnings:
         body["Warnings"] = [*(body.get("Warnings") or []), *warnings]
 

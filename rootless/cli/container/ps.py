@@ -1,4 +1,7 @@
-"""`rootless ps`: list containers with docker's columns, --format and filters."""
+"""`rootless ps`: list containers with docker's columns, --format and filters.
+
+cli/fast.py runs this verb without click for the flags it knows (the output is cli/listings.py's for
+both); a flag added here must be added there too, or shown to fall back (tests/unit/cli/test_fast.py)."""
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -6,11 +9,7 @@ from typing import Optional, Tuple
 import click
 
 from rootless.cli.app import App
-from rootless.cli.common.rows import CONTAINER_HEADERS, container_row
-from rootless.wire.filters import parse_flags
-from rootless.cli.format import format_rows
-
-DEFAULT_FORMAT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+from rootless.cli.listings import ps_lines
 
 
 @click.command()
@@ -26,12 +25,5 @@ DEFAULT_FORMAT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.S
 def ps(app: App, all_: bool, quiet: bool, filters: Tuple[str, ...], fmt: Optional[str], no_trunc: bool,
        last: int, latest: bool, size: bool) -> None:
     """List containers."""
-    limit = 1 if latest else (last if last > 0 else None)
-    summaries = app.client.containers(all=all_ or limit is not None, limit=limit, size=size,
-                                      filters=parse_flags(filters))
-    rows = [container_row(s, not no_trunc) for s in summaries]
-    if quiet and not fmt:
-        fmt = "{{.ID}}"
-    fmt = fmt or (DEFAULT_FORMAT + ("\t{{.Size}}" if size else ""))
-    for line in format_rows(fmt, rows, CONTAINER_HEADERS):
+    for line in ps_lines(app, all_, quiet, filters, fmt, no_trunc, last, latest, size):
         click.echo(line)

@@ -1,18 +1,15 @@
-"""`rootless images`: list images with docker's columns, --digests, --filter and --format."""
+"""`rootless images`: list images with docker's columns, --digests, --filter and --format.
+
+cli/fast.py runs this verb without click for the flags it knows (the output is cli/listings.py's for
+both); a flag added here must be added there too, or shown to fall back (tests/unit/cli/test_fast.py)."""
 from __future__ import annotations
 
-import time
 from typing import Optional, Tuple
 
 import click
 
 from rootless.cli.app import App
-from rootless.cli.common.rows import IMAGE_HEADERS, image_rows
-from rootless.wire.filters import parse_flags
-from rootless.cli.format import format_rows
-
-DEFAULT_FORMAT = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
-DIGESTS_FORMAT = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+from rootless.cli.listings import images_lines
 
 
 @click.command("images")
@@ -27,16 +24,5 @@ DIGESTS_FORMAT = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.Crea
 def images(app: App, all_: bool, quiet: bool, digests: bool, filters: Tuple[str, ...], fmt: Optional[str],
            no_trunc: bool, reference: Optional[str]) -> None:
     """List images."""
-    wanted = parse_flags(filters)
-    if reference:
-        wanted.setdefault("reference", []).append(reference)
-    now = time.time()
-    summaries = app.client.images(wanted, all_, digests)
-    rows = [row for s in summaries for row in image_rows(s, not no_trunc, now)]
-    if quiet and not fmt:
-        fmt = "{{.ID}}"
-    default = DIGESTS_FORMAT if digests else DEFAULT_FORMAT
-    if any(s.get("ReadOnly") for s in summaries):  # site images (additional_image_stores) are marked
-        default += "\t{{.ReadOnly}}"
-    for line in format_rows(fmt or default, rows, IMAGE_HEADERS):
+    for line in images_lines(app, all_, quiet, digests, filters, fmt, no_trunc, reference):
         click.echo(line)

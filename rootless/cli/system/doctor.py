@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import sys
+from typing import Optional, Tuple
 
 import click
 
 from rootless.cli.app import App
+from rootless.errors import RootlessError
 
 MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
 
@@ -26,8 +28,36 @@ def doctor(app: App) -> None:
         click.echo(f"[{MARK[check.status]}] {check.name}: {check.detail}")
         if check.fix and check.status != "ok":
             click.echo(f"       fix: {check.fix}")
+    image_format = _image_format(app)
+    if image_format is not None:
+        click.echo(f"[{MARK[image_format[0]]}] image format: {image_format[1]}")
+        if image_format[0] != "ok":
+            click.echo("       fix: rootless image convert")
     failed = [c.name for c in checks if c.status == "fail"] + (["config file"] if config_error else [])
-    warned = [c for c in checks if c.status == "warn"]
+    warned = [c for c in checks if c.status == "warn"] + ([image_format] if image_format and image_format[0] == "warn"
+                                                         else [])
     click.echo(f"\n{len(failed)} problem(s), {len(warned)} warning(s)")
     if failed:
         sys.exit(1)
+
+
+def _image_format(app: App) -> Optional[Tuple[str, str]]:
+    """(status, detail) from the user's running daemon, which knows its store (issue 15); None when
+    none runs: doctor never starts one."""
+    from rootless.client.api import APIClient
+
+    try:
+        endpoint = app.endpoint()
+        if not endpoint.local:
+            return None
+        client = APIClient(endpoint.target)
+        client.ping()
+        ours = client.info().get("Rootless") or {}
+    except (RootlessError, OSError):
+        return None
+    if "ImageFormat" not in ours:
+        return None  # an older daemon
+    left = int(ours.get("ImagesNotInFormat") or 0)
+    if not left:
+        return "ok", f"{ours['ImageFormat']}: every image of yours is stored that way"
+    return "warn", f"{left} image(s) not yet stored as the configured image_format {ours['ImageFormat']!r}"

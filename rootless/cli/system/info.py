@@ -17,6 +17,12 @@ def _idle(seconds: Any) -> str:
     return f"after {seconds:g}s with no containers running and no clients"
 
 
+def _image_format(r: Dict[str, Any]) -> str:
+    left = r.get("ImagesNotInFormat") or 0
+    tail = f" ({left} image(s) not converted yet: rootless image convert)" if left else ""
+    return f"{r.get('ImageFormat', 'dirs')}{tail}"
+
+
 def format_info(info: Dict[str, Any]) -> List[str]:
     r = info.get("Rootless", {})
     maps = r.get("IdMappings", {})
@@ -36,6 +42,7 @@ def format_info(info: Dict[str, Any]) -> List[str]:
         f"Idle exit:        {_idle(r.get('IdleTimeout'))}",
         f"Default userns:   {r.get('DefaultUserns', 'default')}",
         "Site images:      " + (", ".join(r.get("AdditionalImageStores") or []) or "(none)"),
+        f"Image format:     {_image_format(r)}",
         f"Containers:       {info.get('Containers')} (running {info.get('ContainersRunning')}, "
         f"paused {info.get('ContainersPaused')}, stopped {info.get('ContainersStopped')})",
         f"Images:           {info.get('Images')}",

@@ -14,13 +14,21 @@ from typing import List, Sequence
 from rootless.errors import InvalidArgument
 from rootless.runtime.storage.driver import (FUSE_OVERLAYFS, MountingDriver, RootfsLayout, lowerdir_paths,
                                              read_idmap)
-from rootless.util import proc
+from rootless.util import linux, proc
 
 logger = logging.getLogger(__name__)
 
 BINARY = "fuse-overlayfs"
 # fuse-overlayfs splits lowerdir on ":" and its options on ",".
 _UNSAFE_IN_OPTIONS = (",", ":")
+FUSE_SUPER_MAGIC = 0x65735546  # linux/magic.h
+
+
+def on_fuse(path: str) -> bool:
+    try:
+        return linux.statfs_type(path) == FUSE_SUPER_MAGIC
+    except OSError:
+        return False
 
 
 def idmap_options(layout: RootfsLayout) -> str:
@@ -34,13 +42,19 @@ def idmap_options(layout: RootfsLayout) -> str:
 
 
 def fuse_overlayfs_argv(lowerdirs: Sequence[str], upper: str, work: str, merged: str,
-                        idmap: str = "") -> List[str]:
-    """argv mounting lowerdirs (top first) with upper/work at merged."""
+                        idmap: str = "", noacl: bool = False) -> List[str]:
+    """argv mounting lowerdirs (top first) with upper/work at merged.
+
+    noacl: with uidmapping= fuse-overlayfs rewrites the ids inside POSIX ACL
+    xattrs, reading system.posix_acl_* of its lowers, and fails every lookup
+    on a squashfuse lower (issue 15), which answers EOPNOTSUPP for them;
+    squashfs stores no POSIX ACLs, so there is nothing to show.
+    """
     for path in list(lowerdirs) + [upper, work]:
         if any(c in path for c in _UNSAFE_IN_OPTIONS):
             raise InvalidArgument(f"mount rootfs: {path}: path contains ',' or ':'",
                                   hint="use a storage root without those characters")
-    options = f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work}{idmap}"
+    options = f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work}{idmap}{',noacl' if noacl else ''}"
     return [BINARY, "-o", options, merged]
 
 
@@ -51,7 +65,9 @@ class FuseOverlayDriver(MountingDriver):
 
     def mount_layers(self, layout: RootfsLayout, lowers: Sequence[str]) -> None:
         lowerdirs = lowerdir_paths(lowers, self.empty_dir(layout))
-        argv = fuse_overlayfs_argv(lowerdirs, layout.upper, layout.work, layout.merged, idmap_options(layout))
+        idmap = idmap_options(layout)
+        noacl = bool(idmap) and any(on_fuse(path) for path in lowerdirs)
+        argv = fuse_overlayfs_argv(lowerdirs, layout.upper, layout.work, layout.merged, idmap, noacl)
         # The foreground process exits once the mount is ready; the helper stays.
         proc.run(argv, tool=BINARY, timeout=60)
         logger.debug("mounted fuse-overlayfs at %s (%d layers)", layout.merged, len(lowers))

@@ -25,10 +25,11 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Iterator, List, Sequence, Tuple
+from typing import Callable, Iterable, Iterator, List, Sequence, Tuple
 
-from rootless.errors import FailedPrecondition
-from rootless.runtime.storage.driver import copy_root_attrs, detach, is_mount_point, is_stale_mount
+from rootless.errors import FailedPrecondition, RootlessError
+from rootless.runtime.storage.driver import (MOUNTINFO, RootfsLayout, copy_root_attrs, detach, is_mount_point,
+                                             is_stale_mount, parse_mount_points, read_lowers)
 from rootless.util import fs, linux, proc
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,21 @@ def make_squashfs(lowers: Sequence[str], meta: bytes, out: str, scratch: str) ->
             proc.run(mksquashfs_argv([rootfs, meta_path], out), tool=MKSQUASHFS, timeout=None)
 
 
+def mounted_lowers(containers_dir: str) -> List[str]:
+    """The lowers of every container rootfs under containers_dir mounted now (one mount table read)."""
+    if not os.path.isdir(containers_dir):
+        return []
+    with open(MOUNTINFO, encoding="utf-8", errors="surrogateescape") as f:
+        points = set(parse_mount_points(f.read()))
+    lowers: List[str] = []
+    for name in os.listdir(containers_dir):
+        layout = RootfsLayout(os.path.join(containers_dir, name, "rootfs"))
+        if layout.merged in points:
+            with contextlib.suppress(RootlessError, OSError, LookupError, TypeError):
+                lowers += read_lowers(layout)
+    return lowers
+
+
 @dataclass(frozen=True)
 class MountRecord:
     """Which file a mount dir serves, and that file's identity when first mounted."""
@@ -184,6 +200,54 @@ class SquashMounts:
 
     def owns(self, lower: str) -> bool:
         return os.path.dirname(os.path.dirname(lower)) == self.base
+
+    def keys_of(self, lowers: Iterable[str]) -> List[str]:
+        return sorted({os.path.basename(os.path.dirname(lower)) for lower in lowers if self.owns(lower)})
+
+    @contextlib.contextmanager
+    def held(self, lowers: Sequence[str]) -> Iterator[None]:
+        """The mounts lowers need, mounted, and none of them released until the block ends.
+
+        The block makes or mounts a container's rootfs on them: release() takes
+        the same lock, so it sees that rootfs mounted or mounts nothing away
+        under it (a container starting while the last one on the file stops).
+        """
+        keys = self.keys_of(lowers)
+        if not keys:
+            yield
+            return
+        with fs.locked(os.path.join(self.base, ".lock")):
+            for key in keys:
+                self._mount(key)
+            yield
+
+    def release(self, lowers: Sequence[str], in_use: Callable[[], Iterable[str]]) -> int:
+        """Unmount the mounts of lowers no container rootfs mounted now stacks; returns how many.
+
+        in_use() lists the lowers of every mounted container rootfs; it runs
+        under the lock, where no rootfs is being mounted on a squashfs image
+        (held()). The records stay: a container's next start mounts again.
+        """
+        keys = self.keys_of(lowers)
+        if not keys:
+            return 0
+        released = 0
+        with fs.locked(os.path.join(self.base, ".lock")):
+            used = set(self.keys_of(in_use()))
+            for key in keys:
+                mountpoint = os.path.join(self.base, key)
+                if key not in used and is_mount_point(mountpoint):
+                    detach(mountpoint)
+                    released += 1
+                    logger.debug("unmounted squashfs image at %s: no container uses it", mountpoint)
+        return released
+
+    def mounted_keys(self) -> List[str]:
+        """Keys whose file is mounted now (for the sweep at start and for tests)."""
+        if not os.path.isdir(self.base):
+            return []
+        return sorted(name[:-5] for name in os.listdir(self.base)
+                      if name.endswith(".json") and is_mount_point(os.path.join(self.base, name[:-5])))
 
     def ensure_mounted(self, lowers: Sequence[str]) -> None:
         """Mount again what a container's lowers need (the namespace may have been made anew)."""

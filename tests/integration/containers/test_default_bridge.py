@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import time
-from typing import Iterator, List, Tuple
+from typing import Iterator, Tuple
 
 import pytest
 
@@ -60,15 +60,17 @@ def _inspect(engine: Engine, name: str, template: str) -> str:
     return engine.docker("inspect", "-f", template, name).stdout.strip()
 
 
-@pytest.fixture()
-def cleanup(engine: Engine) -> Iterator[List[Tuple[str, str]]]:
-    made: List[Tuple[str, str]] = []
-    yield made
-    for kind, name in reversed(made):
-        if kind == "container":
-            engine.docker("rm", "-f", name, check=False)
-        else:
-            engine.docker("network", "rm", name, check=False)
+def _fetch_published(engine: Engine, name: str) -> str:
+    """GET / through the container's published port 80 from the host, as the test user (a few tries)."""
+    port = engine.docker("port", name, "80/tcp").stdout.strip().rsplit(":", 1)[1]
+    fetch = ["python3", "-c", f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/', "
+             "timeout=3).read().decode())"]
+    for _ in range(20):
+        done = engine.user.run(fetch, check=False)
+        if done.returncode == 0:
+            return done.stdout
+        time.sleep(0.5)
+    raise AssertionError(f"GET through {name}'s published port {port}: {done}")
 
 
 def _host_server(user: TestUser, address: str, tag: str) -> Tuple["subprocess.Popen[bytes]", int]:
@@ -198,15 +200,7 @@ def test_a_stopped_container_releases_its_address_a_given_one_stays(
 def test_published_port_of_a_bridge_container(engine: Engine, busybox: str, cleanup: list) -> None:
     engine.docker("run", "-d", "--name", "dbpub", "-p", "127.0.0.1::80", busybox, "sh", "-c", SERVE)
     cleanup.append(("container", "dbpub"))
-    port = engine.docker("port", "dbpub", "80/tcp").stdout.strip().rsplit(":", 1)[1]
-    fetch = ["python3", "-c", f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/', "
-             "timeout=3).read().decode())"]
-    for _ in range(20):
-        done = engine.user.run(fetch, check=False)
-        if done.returncode == 0:
-            break
-        time.sleep(0.5)
-    assert done.stdout.startswith("hello-from-"), done
+    assert _fetch_published(engine, "dbpub").startswith("hello-from-")
 
 
 def test_docker_py_sees_addresses_and_containers_talk(engine: Engine, busybox: str) -> None:
@@ -265,12 +259,4 @@ def test_own_slirp4netns_opts_in_to_loopback_and_publishes_its_ports(
                   "sh", "-c", SERVE)
     cleanup.append(("container", "dbownpub"))
     assert list(json.loads(_inspect(engine, "dbownpub", "{{json .NetworkSettings.Networks}}"))) == ["slirp4netns"]
-    port = engine.docker("port", "dbownpub", "80/tcp").stdout.strip().rsplit(":", 1)[1]
-    fetch = ["python3", "-c", f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/', "
-             "timeout=3).read().decode())"]
-    for _ in range(20):
-        done = engine.user.run(fetch, check=False)
-        if done.returncode == 0:
-            break
-        time.sleep(0.5)
-    assert done.stdout.startswith("hello-from-"), done
+    assert _fetch_published(engine, "dbownpub").startswith("hello-from-")

@@ -6,22 +6,11 @@ are released at stop unless given with --ip6."""
 from __future__ import annotations
 
 import json
-from typing import Iterator, List, Tuple
+from typing import List
 
 import pytest
 
 from tests.integration.conftest import Engine
-
-
-@pytest.fixture()
-def cleanup(engine: Engine) -> Iterator[List[Tuple[str, str]]]:
-    made: List[Tuple[str, str]] = []
-    yield made
-    for kind, name in reversed(made):
-        if kind == "container":
-            engine.docker("rm", "-f", name, check=False)
-        else:
-            engine.docker("network", "rm", name, check=False)
 
 
 def _inspect(engine: Engine, name: str, template: str) -> str:

@@ -121,18 +121,6 @@ with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
     return done.stdout.strip()
 
 
-@pytest.fixture()
-def net(engine: Engine) -> Iterator[Tuple[str, List[str]]]:
-    """A user network, and a list the test appends its container names to (removed after)."""
-    name = f"pp{uuid.uuid4().hex[:6]}"
-    engine.docker("network", "create", name)
-    made: List[str] = []
-    yield name, made
-    for container in made:
-        engine.docker("rm", "-f", container, check=False)
-    engine.docker("network", "rm", name, check=False)
-
-
 def echo_args(busybox: str, port: int = 7000) -> List[str]:
     return ["-v", "/usr:/usr:ro", "--entrypoint", LOADER, busybox, "/usr/bin/python3", "-c", ECHO, str(port)]
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import uuid
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import docker
 import pytest
@@ -24,18 +23,6 @@ from tests.integration.containers.test_published_ports import echo_args, tcp_pee
 
 pytestmark = pytest.mark.skipif(not port_forwarder.host_has_ipv6(),
                                 reason="the host has IPv6 disabled: docker binds no [::] either")
-
-
-@pytest.fixture()
-def net(engine: Engine) -> Iterator[Tuple[str, List[str]]]:
-    """A user network, and a list the test appends its container names to (removed after)."""
-    name = f"p6{uuid.uuid4().hex[:6]}"
-    engine.docker("network", "create", name)
-    made: List[str] = []
-    yield name, made
-    for container in made:
-        engine.docker("rm", "-f", container, check=False)
-    engine.docker("network", "rm", name, check=False)
 
 
 def _bindable(family: int, address: str, port: int, kind: int = socket.SOCK_STREAM) -> bool:

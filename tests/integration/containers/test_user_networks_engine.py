@@ -12,9 +12,6 @@ import os
 import signal
 import tempfile
 import time
-from typing import Iterator
-
-import pytest
 
 from tests.integration.conftest import Engine
 
@@ -47,18 +44,6 @@ def _fetch_until(engine: Engine, image: str, network: str, url: str, tries: int 
 
 def _serve(engine: Engine, image: str, name: str, *options: str) -> None:
     engine.docker("run", "-d", "--name", name, *options, image, "sh", "-c", SERVE)
-
-
-@pytest.fixture()
-def cleanup(engine: Engine) -> Iterator[list]:
-    """Names of containers then networks to remove after the test."""
-    made: list = []
-    yield made
-    for kind, name in reversed(made):
-        if kind == "container":
-            engine.docker("rm", "-f", name, check=False)
-        else:
-            engine.docker("network", "rm", name, check=False)
 
 
 def test_containers_reach_each_other_by_name_alias_short_id_and_address(

@@ -80,3 +80,27 @@ def test_format_rows_plain_and_json():
     rows = [{"ID": "a"}, {"ID": "b"}]
     assert format_rows("{{.ID}}", rows, {}) == ["a", "b"]
     assert format_rows("json", rows, {}) == ['{"ID":"a"}', '{"ID":"b"}']
+
+
+@pytest.mark.parametrize("source", [".ID", " .ID ", ".A.B", ".A_b.c9", ".Labels.x", ".", "..A", ".A.", ".0", ".é.ñ",
+                                    ".²", ".A-B", ".A B", "json .X", "$x.A", ".A|upper", "index .M \"k\""])
+def test_a_field_chain_tokenizes_as_the_token_regex_does(source: str) -> None:
+    """_tokenize reads `.A.B` without compiling _TOKEN (cli/fast.py start-up): the same tokens as the regex."""
+    import re
+
+    from rootless.cli import format as fmt
+
+    regex = re.compile(fmt._TOKEN_PATTERN)
+    expected, pos, text = [], 0, source.strip()
+    while pos < len(text):
+        match = regex.match(text, pos)
+        if not match or match.end() == pos:
+            expected = None
+            break
+        expected.append(match.group(1))
+        pos = match.end()
+    try:
+        tokens = fmt._tokenize(source)
+    except InvalidArgument:
+        tokens = None
+    assert tokens == expected

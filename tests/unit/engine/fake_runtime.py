@@ -7,6 +7,8 @@ still runs, a mount without a monitor) before a new Containers adopts.
 """
 from __future__ import annotations
 
+import contextlib
+
 import json
 import os
 import signal
@@ -14,7 +16,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, Iterator, List, Optional, Set
 
 from rootless.engine.container_runtime import MonitorSettings
 from rootless.errors import RootlessError, ToolError
@@ -88,6 +90,10 @@ class FakeRuntime:
 
     def changes(self, container_id: str) -> List[Dict[str, Any]]:
         return [{"Path": "/fake", "Kind": 1}]
+
+    @contextlib.contextmanager
+    def lowers(self, container_id: str) -> Iterator[List[str]]:
+        yield []
 
     def remove_rootfs(self, container_id: str) -> None:
         self.calls.append(f"remove {container_id[:6]}")

@@ -6,6 +6,7 @@ here the file is made by a stand-in writer and a crash is the crash hook raising
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import List
 
@@ -141,3 +142,30 @@ def test_remove_file_says_whether_there_was_one(store: ImageStore) -> None:
     squash_store.convert(store, record, write_file)
     assert squash_store.remove_file(store.paths.root, record.image_id)
     assert not squash_store.remove_file(store.paths.root, record.image_id)
+
+
+def test_settle_under_dirs_ends_a_killed_conversion_back_in_dir_form(store: ImageStore) -> None:
+    """engine/image_convert.py unpacks the layers, then unlinks the file: killed between, start finishes."""
+    record = add_test_image(store, [b"base", b"top"], tag="docker.io/library/app:1")
+    other = add_test_image(store, [b"base", b"other"], tag="docker.io/library/other:1")
+    for image in (record, other):
+        layers.ensure_unpacked(store, image)
+        convert_and_release(store, image)
+    layers.ensure_unpacked(store, record)  # unpacked again; the file not yet unlinked
+    removed = squash_store.settle(store, in_use=[], image_format="dirs")
+    assert removed == [squash_store.image_file(store.paths.root, record.image_id)]
+    assert store_files(store) == [other.image_id.split(":")[1] + ".sqfs"]
+    assert unpacked(store, record) == [True, True], "its layers stay: it is a dir-form image now"
+    assert unpacked(store, other) == [True, False], "the file image's own layer goes, the shared one stays"
+
+
+def test_settle_under_dirs_keeps_the_file_of_an_image_partly_unpacked_or_in_use(store: ImageStore) -> None:
+    record = add_test_image(store, [b"base", b"top"], tag="docker.io/library/app:1")
+    layers.ensure_unpacked(store, record)
+    convert_and_release(store, record)
+    layers.ensure_unpacked(store, dataclasses.replace(record, layers=record.layers[:1]))  # killed after one layer
+    assert squash_store.settle(store, in_use=[], image_format="dirs") == []
+    assert store_files(store) and unpacked(store, record) == [False, False]
+    layers.ensure_unpacked(store, record)
+    assert squash_store.settle(store, in_use=[record.image_id], image_format="dirs") == []
+    assert store_files(store) and unpacked(store, record) == [True, True]

@@ -115,13 +115,28 @@ def test_remove(store: NetworkStore) -> None:
         store.remove("none")
 
 
-def test_remove_with_endpoints_is_conflict(store: NetworkStore) -> None:
+def test_remove_with_active_endpoints_is_refused_in_dockerds_words(store: NetworkStore) -> None:
     store.create("busy")
-    store.connect("busy", "c1", "one")
-    with pytest.raises(Conflict, match=r"active endpoints - \[c1\]"):
+    endpoint = store.connect("busy", "c1", "one")  # allocated: a running container's
+    with pytest.raises(PermissionDenied) as refused:
         store.remove("busy")
+    assert refused.value.message == ("error while removing network: network busy has active endpoints "
+                                     f'(name:"one" id:"{endpoint.endpoint_id[:12]}")')
     store.disconnect("busy", "c1")
     store.remove("busy")
+
+
+def test_stopped_containers_endpoints_do_not_keep_a_network_in_use(store: NetworkStore) -> None:
+    """dockerd has endpoints for running containers only: rm, prune and dangling see none for the others."""
+    for name in ("idle", "pruned"):
+        store.create(name)
+        store.connect(name, "c1", "one", allocate=False)  # created, not started
+    store.create("stopped")
+    store.connect("stopped", "c2", "two")
+    store.release_address("stopped", "c2")  # its container stopped
+    assert sorted(names(store.list({"dangling": ["true"]}))) == ["idle", "pruned", "stopped"]
+    store.remove("idle")
+    assert sorted(store.prune()) == ["pruned", "stopped"]
 
 
 def test_connect_allocates_addresses_and_keeps_aliases(store: NetworkStore) -> None:

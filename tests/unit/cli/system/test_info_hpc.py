@@ -20,3 +20,20 @@ def test_no_note_no_warning_and_zero_is_never():
     _add_placement(body, "", 0.0)
     assert body["Warnings"] is None and body["Rootless"]["StoragePlacement"] == ""
     assert "Idle exit:        never (idle_timeout = 0)" in format_info(body)
+
+
+def test_info_counts_images_not_yet_in_the_configured_format():
+    from types import SimpleNamespace
+
+    from rootless.api.routes.system import _add_hpc
+
+    settings = SimpleNamespace(additional_image_stores=[], userns="", image_format="squashfs", site_store_warnings=[])
+    body = {"Rootless": {}, "Warnings": None}
+    _add_hpc(body, settings, 2)
+    assert body["Rootless"]["ImagesNotInFormat"] == 2
+    assert body["Warnings"] == ["WARNING: 2 image(s) not yet in the configured image_format 'squashfs': "
+                                "run 'rootless image convert'"]
+    assert "Image format:     squashfs (2 image(s) not converted yet: rootless image convert)" in format_info(body)
+    body = {"Rootless": {}, "Warnings": None}
+    _add_hpc(body, settings, 0)
+    assert body["Warnings"] is None and "Image format:     squashfs" in format_info(body)

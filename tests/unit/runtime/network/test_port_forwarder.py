@@ -11,6 +11,7 @@ import pytest
 from rootless.errors import Conflict
 from rootless.runtime.network import names, plumbing, port_forwarder, slirp
 from rootless.runtime.network.slirp import PortMapping
+from tests.fakes import sink
 
 
 @pytest.mark.parametrize("address, expected", [
@@ -25,43 +26,14 @@ def test_inner_socket_without_transparency_is_a_plain_unbound_socket() -> None:
         assert sock.getsockname() == ("0.0.0.0", 0)
 
 
-def _echo_count_server() -> socket.socket:
-    """On 127.0.0.1: per connection one byte, then the count of bytes read to EOF (the half-close)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=_count, args=(conn,), daemon=True).start()
-    threading.Thread(target=serve, daemon=True).start()
-    return server
-
-
-def _count(conn: socket.socket) -> None:
-    with conn:
-        conn.sendall(b"+")
-        total = 0
-        while True:
-            chunk = conn.recv(1 << 16)
-            if not chunk:
-                break
-            total += len(chunk)
-        conn.sendall(str(total).encode())
-
-
 @pytest.fixture(params=["splice", "copy"])
 def relay(request: Any, monkeypatch: Any) -> Iterator[Tuple[int, socket.socket]]:
-    """A TcpLoop (its own thread) forwarding a 127.0.0.1 port to the counting server; both ways of copying."""
+    """A TcpLoop (its own thread) forwarding a 127.0.0.1 port to the counting sink; both ways of copying."""
     if request.param == "copy":  # the Python 3.9 path
         monkeypatch.setattr(port_forwarder, "SPLICE", None)
     elif port_forwarder.SPLICE is None:
         pytest.skip("os.splice needs Python 3.10")
-    server = _echo_count_server()
+    server = sink.start()
     yield _forwarded_port(server.getsockname()), server
     server.close()
 

@@ -74,6 +74,13 @@ def test_fuse_overlayfs_shows_shifted_ids_of_a_keep_id_rootfs(tmp_path) -> None:
     assert argv[2] == "lowerdir=/a,upperdir=/u,workdir=/w,uidmapping=0:1:1000:1000:0:1,gidmapping=0:1:10:10:0:1"
 
 
+def test_fuse_overlayfs_noacl_over_a_fuse_lower_with_shifted_ids(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """squashfuse answers EOPNOTSUPP for POSIX ACLs, which fuse-overlayfs rewrites when it shifts ids."""
+    argv = fuse_overlayfs.fuse_overlayfs_argv(["/a"], "/u", "/w", "/m", ",uidmapping=0:1:1", noacl=True)
+    assert argv[2] == "lowerdir=/a,upperdir=/u,workdir=/w,uidmapping=0:1:1,noacl"
+    assert not fuse_overlayfs.on_fuse(str(tmp_path)) and not fuse_overlayfs.on_fuse(str(tmp_path / "gone"))
+
+
 def test_a_rm_containers_lowers_record_is_not_synced_and_a_torn_one_reads_as_not_created(
         tmp_path, monkeypatch) -> None:
     from tests.unit.fsync_spy import spy_fsync

@@ -1,0 +1,174 @@
+"""`rootless ps` and `rootless images` without click (issue 13, bench/README.md "CLI fast path").
+
+A click CLI can't start in less than ~35 ms here (the interpreter, then click
+and typing), about twice `docker ps`. These two read-only verbs are the ones
+typed most, so their common flags are parsed here. What prints is
+cli/listings.py's, as for the click commands. Anything this parser does not
+know, or any error, returns None: the caller then runs the click command, which
+gives click's messages and exit codes. The request is read-only, so doing it
+again there is harmless. Nothing here or in what it imports may import click
+or typing (tests/unit/cli/test_fast.py).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
+
+# The verbs, as cli/commands.py spells them: the words before the verb's own flags.
+PS_WORDS = (["ps"], ["container", "ls"], ["container", "ps"], ["container", "list"])
+IMAGES_WORDS = (["images"], ["image", "ls"], ["image", "list"])
+
+# Each command's options as click declares them: option -> (parameter name, takes a value).
+ROOT_OPTIONS = {"-H": ("hosts", True), "--host": ("hosts", True), "-c": ("context", True),
+                "--context": ("context", True), "--root": ("root", True)}
+PS_OPTIONS = {"-a": ("all_", False), "--all": ("all_", False), "-q": ("quiet", False), "--quiet": ("quiet", False),
+              "-f": ("filters", True), "--filter": ("filters", True), "--format": ("fmt", True),
+              "--no-trunc": ("no_trunc", False), "-n": ("last", True), "--last": ("last", True),
+              "-l": ("latest", False), "--latest": ("latest", False), "-s": ("size", False), "--size": ("size", False)}
+IMAGES_OPTIONS = {"-a": ("all_", False), "--all": ("all_", False), "-q": ("quiet", False),
+                  "--quiet": ("quiet", False), "--digests": ("digests", False), "-f": ("filters", True),
+                  "--filter": ("filters", True), "--format": ("fmt", True), "--no-trunc": ("no_trunc", False)}
+MULTIPLE = frozenset(("hosts", "filters"))  # click's multiple=True: every value kept, in order
+
+
+class Unknown(Exception):
+    """An argument this parser does not handle: click's path takes the command."""
+
+
+def parse_options(args: List[str], options: Dict[str, Tuple[str, bool]], stop_at_word: bool
+                  ) -> Tuple[Dict[str, object], List[str]]:
+    """(parameter values, positional words) as click's parser reads args: flags may be grouped
+    (-aq), a value may be attached (-n5, --last=5) or be the next argument, even one starting
+    with '-'. A group stops at its first word (stop_at_word); a command takes words anywhere."""
+    values: Dict[str, object] = {}
+    words: List[str] = []
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--" or not arg.startswith("-") or arg == "-":
+            words.append(arg)
+            if stop_at_word:
+                return values, words + rest
+            continue
+        for name, value in _split_option(arg, rest, options):
+            if name in MULTIPLE:
+                values[name] = _strings(values, name) + [str(value)]
+            else:
+                values[name] = value
+    return values, words
+
+
+def _split_option(arg: str, rest: List[str], options: Dict[str, Tuple[str, bool]]) -> List[Tuple[str, object]]:
+    """One argument starting with '-' as (parameter, value) pairs; a value may come from rest.
+    Unknown, if click would refuse it or if it is not an option of this command."""
+    if arg.startswith("--"):
+        opt, eq, attached = arg.partition("=")
+        name, takes_value = options.get(opt, ("", False))
+        if not name or (eq and not takes_value):  # click: "Option '--all' does not take a value."
+            raise Unknown(arg)
+        return [(name, (attached if eq else _next_value(rest, arg)) if takes_value else True)]
+    pairs: List[Tuple[str, object]] = []
+    for index in range(1, len(arg)):  # click's short options: -aq, -n5, -af x; -f=x is -f with "=x"
+        name, takes_value = options.get("-" + arg[index], ("", False))
+        if not name:
+            raise Unknown(arg)
+        if takes_value:
+            pairs.append((name, arg[index + 1:] or _next_value(rest, arg)))
+            return pairs
+        pairs.append((name, True))
+    return pairs
+
+
+def _next_value(rest: List[str], arg: str) -> str:
+    if not rest:
+        raise Unknown(arg)  # click: "Option '-n' requires an argument."
+    return rest.pop(0)
+
+
+def _text(values: Dict[str, object], name: str) -> Optional[str]:
+    value = values.get(name)
+    return value if isinstance(value, str) else None
+
+
+def _strings(values: Dict[str, object], name: str) -> List[str]:
+    value = values.get(name)
+    return list(value) if isinstance(value, list) else []
+
+
+def _int(values: Dict[str, object], name: str, default: int) -> int:
+    text = _text(values, name)
+    try:
+        return default if text is None else int(text)  # click's INT is int(value)
+    except ValueError:
+        raise Unknown(text) from None
+
+
+def run(args: List[str]) -> Optional[int]:
+    """Run `ps`/`images` when every argument is one this module knows; None: use click."""
+    try:
+        root, words = parse_options(args, ROOT_OPTIONS, stop_at_word=True)
+        verb = next((w for w in PS_WORDS + IMAGES_WORDS if words[:len(w)] == w), None)
+        if verb is None or "--" in words[len(verb):]:
+            return None
+        ps = verb in PS_WORDS
+        values, extra = parse_options(words[len(verb):], PS_OPTIONS if ps else IMAGES_OPTIONS, stop_at_word=False)
+        if len(extra) > (0 if ps else 1):
+            return None
+        values["reference"] = extra[0] if extra else None
+        values["last"] = _int(values, "last", -1)
+    except Unknown:
+        return None
+    try:
+        lines = _lines(root, ps, values)
+    except KeyboardInterrupt:
+        from rootless.wire.exitcodes import INTERRUPTED
+
+        return INTERRUPTED
+    return None if lines is None else _write(lines)
+
+
+def _lines(root: Dict[str, object], ps: bool, values: Dict[str, object]) -> Optional[List[str]]:
+    """The verb's output, or None for anything that went wrong (click's path reports it)."""
+    from rootless.cli.app import App
+    from rootless.cli.listings import images_lines, ps_lines
+    from rootless.client.endpoint import HostOptions
+
+    options = HostOptions(hosts=tuple(_strings(root, "hosts")), context=_text(root, "context") or "")
+    # --root has click's envvar=ROOTLESS_ROOT: an empty variable counts as unset.
+    storage_root = _text(root, "root") if "root" in root else (os.environ.get("ROOTLESS_ROOT") or None)
+    app = App(storage_root=storage_root, host_options=options)
+    app.assume_running = True
+    flag, fmt, filters = values.get, _text(values, "fmt"), _strings(values, "filters")
+    try:
+        if ps:
+            last = values["last"]
+            assert isinstance(last, int)
+            return ps_lines(app, flag("all_") is True, flag("quiet") is True, filters, fmt, flag("no_trunc") is True,
+                            last, flag("latest") is True, flag("size") is True)
+        return images_lines(app, flag("all_") is True, flag("quiet") is True, flag("digests") is True, filters, fmt,
+                            flag("no_trunc") is True, _text(values, "reference"))
+    except Exception:  # the daemon is down, a bad filter or template, a bug: click's path says which
+        return None
+
+
+def _write(lines: List[str]) -> Optional[int]:
+    """Print as click.echo would. It strips ANSI escapes when stdout is not a terminal and
+    re-encodes for an ASCII stdout, and what stdout can't encode is its error: these cases
+    are left to it (None)."""
+    text = "".join(line + "\n" for line in lines)
+    if "\x1b" in text or (sys.stdout.encoding or "").lower().replace("-", "") != "utf8":
+        return None
+    try:
+        text.encode("utf-8", sys.stdout.errors or "strict")
+    except (UnicodeError, LookupError):
+        return None
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `rootless ps | head -1`: as cli/root.py
+        return 1
+    return 0
