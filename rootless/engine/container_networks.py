@@ -180,8 +180,14 @@ class ContainerNetworks:
             self.detach_all(container)
             raise
 
-    def detach_all(self, container: Container) -> None:
-        """After the container's process is gone (or a failed start): ports, veths, DNS names."""
+    def detach_all(self, container: Container, wait: bool = True, release: bool = True) -> None:
+        """After the container's process is gone (or a failed start): ports, veths, DNS names,
+        then (release) the addresses.
+
+        wait=False: the container is being removed, its veths may go after the answer
+        (RootlessNetns.detach); the names and the firewall's entries go now. release=False:
+        the removal takes the endpoints, and their addresses with them (disconnect_all).
+        """
         published = [_published_of(p) for p in container.internal(PUBLISHED_KEY) or []]
         wired = self.wired(container)
         if published or wired:
@@ -190,10 +196,11 @@ class ContainerNetworks:
             for network_id, entry in wired.items():
                 with contextlib.suppress(RootlessError):
                     host.detach("", EndpointSpec(network_id, container.id, str(entry["ipv4"]), str(entry["interface"]),
-                                                 host_loopback=bool(entry.get("loopback"))))
+                                                 host_loopback=bool(entry.get("loopback"))), wait=wait)
             self._set_internal(container, WIRED_KEY, {})
             self._set_internal(container, PUBLISHED_KEY, [])
-        self.release_addresses(container)  # once no veth has them any more
+        if release:
+            self.release_addresses(container)  # once no veth has them any more
 
     # -- one network ---------------------------------------------------------------------
     def attach(self, container: Container, pid: int, network: Network) -> None:

@@ -29,7 +29,7 @@ from rootless.runtime import crun as crun_mod
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime.storage.changes import list_changes
 from rootless.runtime.storage.driver import (FUSE_OVERLAYFS, IdTriples, RootfsLayout, StorageDriver, driver_of,
-                                             read_lowers, write_idmap)
+                                             is_mount_point, read_lowers, write_idmap)
 from rootless.runtime.storage.factory import fuse_overlayfs_usable, get_driver
 from rootless.runtime.storage.squashfs import SquashMounts, identity_of, mounted_lowers
 from rootless.runtime.supervisor import ExecProcess, Launched, Supervisor
@@ -59,8 +59,10 @@ class MonitorSettings:
 class ContainerRuntime(Protocol):
     """Rootfs and processes of containers, by id; no records, no state logic."""
 
-    def prepare_rootfs(self, container_id: str, image: ImageRecord, shift: Optional[IdShift] = None) -> None:
-        """The container's writable rootfs over the image's unpacked layers; shift: its ids shown shifted."""
+    def prepare_rootfs(self, container_id: str, image: ImageRecord, shift: Optional[IdShift] = None,
+                       durable: bool = True) -> None:
+        """The container's writable rootfs over the image's unpacked layers; shift: its ids shown shifted;
+        durable=False: no fsync of its record (a --rm container's, whose own record has none)."""
 
     def mount(self, container_id: str) -> str:
         """Mount the rootfs (idempotent); its path."""
@@ -76,6 +78,10 @@ class ContainerRuntime(Protocol):
 
     def remove_rootfs(self, container_id: str) -> None:
         """Unmount and delete the rootfs and the monitor's directory (docker rm)."""
+
+    def release_rootfs(self, container_id: str) -> None:
+        """Unmount the rootfs and delete the monitor's directory, keeping the container's dirs
+        (docker rm: the engine renames them into its trash, engine/container_trash.py)."""
 
     def launch(self, container_id: str, bundle: str, options: runtime_spec.SpecOptions,
                monitor: MonitorSettings) -> Launched:
@@ -161,11 +167,14 @@ class HostRuntime:
         self.driver = driver
         self._fuse_driver: Optional[StorageDriver] = None
         self.host = host
+        # crun then skips copying itself into a memfd at each call (~3 ms of each create, start, delete)
+        crun_mod.pin_read_only(host.runtime_binary)
         self.crun = crun_mod.Crun(host.runtime_binary, paths.crun_state, host.cgroup.manager)
         self.supervisor = supervisor or Supervisor(paths, self.crun)
         self.squash = SquashMounts(paths.squashfs_mounts)
 
-    def prepare_rootfs(self, container_id: str, image: ImageRecord, shift: Optional[IdShift] = None) -> None:
+    def prepare_rootfs(self, container_id: str, image: ImageRecord, shift: Optional[IdShift] = None,
+                       durable: bool = True) -> None:
         """shift (--userns=keep-id): a fuse-overlayfs rootfs that shows the stored ids as the container's
         user namespace must see them (the kernel can't idmap an overlay mounted in a user namespace)."""
         if shift is not None and not fuse_overlayfs_usable():
@@ -173,7 +182,7 @@ class HostRuntime:
                                      "in the container's id mapping", hint="install fuse-overlayfs")
         lowers = self._lowers(image)
         with self.squash.held(lowers):  # vfs copies them here; overlays check they are dirs
-            (self.driver if shift is None else self._fuse()).create(container_id, lowers)
+            (self.driver if shift is None else self._fuse()).create(container_id, lowers, durable)
         if shift is not None:
             write_idmap(RootfsLayout.of(self.paths, container_id), *shift)
 
@@ -238,6 +247,15 @@ class HostRuntime:
     def _lowers_of(self, container_id: str) -> List[str]:
         layout = RootfsLayout.of(self.paths, container_id)
         return read_lowers(layout) if layout.exists() else []
+
+    def release_rootfs(self, container_id: str) -> None:
+        lowers = self._lowers_of(container_id)
+        self._driver(container_id).unmount(container_id)
+        merged = RootfsLayout.of(self.paths, container_id).merged
+        if is_mount_point(merged):  # what remove_tree refuses: the trash's rmtree must not go through a mount
+            raise FailedPrecondition(f"remove rootfs: {merged}: still mounted")
+        self._release_images(lowers)
+        self.supervisor.remove(container_id)
 
     def launch(self, container_id: str, bundle: str, options: runtime_spec.SpecOptions,
                monitor: MonitorSettings) -> Launched:

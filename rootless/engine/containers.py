@@ -31,6 +31,7 @@ from rootless.engine.container_networks import ContainerNetworks, removed_networ
 from rootless.engine.container_model import PLAN_KEY, Container, new_record, now_rfc3339
 from rootless.engine.container_reads import ContainerReads
 from rootless.engine.container_runtime import ContainerHost, ContainerRuntime, MonitorSettings
+from rootless.engine.container_trash import ContainerTrash
 from rootless.engine.container_volumes import ContainerVolumes, anonymous_names
 from rootless.engine.events import GONE_CHECK_INTERVAL, ClientGone, EventBus
 from rootless.engine.health import HealthChecks
@@ -106,12 +107,16 @@ class Containers(ContainerReads):
         self._restart_guard = threading.Lock()
         self._closing = False
         self.health: Optional[HealthChecks] = None  # set by the engine once execs exist
+        self.trash = ContainerTrash(paths.containers)
         self._load_all()
+        self.trash.empty()  # removals a killed daemon renamed there but did not delete
 
     # -- records ----------------------------------------------------------------
     def _load_all(self) -> None:
         fs.ensure_dir(self.paths.containers)
         for container_id in os.listdir(self.paths.containers):
+            if container_id.startswith("."):  # the trash
+                continue
             record = Container.load(self.paths, container_id)
             if record is not None:
                 self._containers[container_id] = record
@@ -256,7 +261,7 @@ class Containers(ContainerReads):
             made: List[Dict[str, Any]] = []
             container.mounts = made  # filled as volumes are made: a failed create removes them
             self.volumes.mount_points(requests, {}, made)
-            self.runtime.prepare_rootfs(container.id, image, shift)
+            self.runtime.prepare_rootfs(container.id, image, shift, durable=not container.auto_remove)
             self._attach_at_create(container, networking)
         except BaseException:
             self.networks.disconnect_all(container.id)  # a later endpoint failed: nothing half-made stays
@@ -585,12 +590,17 @@ class Containers(ContainerReads):
             self._exit_generation[container.id] = self._exit_generation.get(container.id, 0) + 1
             self._changed.notify_all()
 
-    def _unwire(self, container: Container) -> None:
-        """The container's veths, names and forwards go with its process."""
+    def _unwire(self, container: Container, removing: bool = False) -> None:
+        """The container's veths, names and forwards go with its process.
+
+        removing (a --rm container's exit, its removal next): its veths (never reused: their
+        names come from its id) may go after the answer, and its addresses go back to the
+        pools with its endpoints at the removal, in one write of the network's record.
+        """
         if self.wiring is None:
             return
         try:
-            self.wiring.detach_all(container)
+            self.wiring.detach_all(container, wait=not removing, release=not removing)
         except RootlessError as exc:
             logger.warning("container %s: can't detach from its networks: %s", container.name, exc)
 
@@ -608,7 +618,7 @@ class Containers(ContainerReads):
 
     def _on_exit(self, container: Container, exit_info: Dict[str, Any]) -> None:
         code = int(exit_info.get("ExitCode", 255))
-        self._unwire(container)
+        self._unwire(container, removing=container.auto_remove)
         self.runtime.teardown(container.id)
         container_namespaces.release(container)
         policy, maximum_retries = container.restart_policy
@@ -619,8 +629,13 @@ class Containers(ContainerReads):
                           oom=bool(exit_info.get("OOMKilled")))
         self.publish(container, "die", exitCode=str(code))
         if container.auto_remove:
-            with contextlib.suppress(RootlessError):
+            try:
                 self._remove_stopped(container, volumes=True)
+            except RootlessError as exc:  # it stays: its addresses go back to the pools now
+                logger.warning("container %s: --rm: can't remove it: %s", container.name, exc)
+                if self.wiring is not None:
+                    with contextlib.suppress(RootlessError):
+                        self.wiring.release_addresses(container)
             return
         if restart:
             threading.Thread(target=self._restart_later, args=(container,), daemon=True).start()
@@ -760,18 +775,22 @@ class Containers(ContainerReads):
         self._remove_stopped(container, volumes)
 
     def _remove_stopped(self, container: Container, volumes: bool) -> None:
-        self.runtime.remove_rootfs(container.id)
+        """Unmount, leave the networks and volumes, then one rename takes the container's dir out
+        of the store (container_trash.py); the waiters are answered before its files are deleted."""
+        self.runtime.release_rootfs(container.id)
         container_namespaces.release(container)
         self.networks.disconnect_all(container.id)
         if volumes:
             self._remove_anonymous_volumes(container)
+        doomed = self.trash.discard(container.dir)
         with self._lock:
             container.set_state("removing")
             self._containers.pop(container.id, None)
             self._removed.add(container.id)
             self._changed.notify_all()
-        shutil.rmtree(container.dir, ignore_errors=True)
         self.publish(container, "destroy")
+        if doomed is not None:
+            self.trash.delete_later(doomed)
 
     def _remove_anonymous_volumes(self, container: Container) -> None:
         names = anonymous_names(container)

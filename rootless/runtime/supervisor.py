@@ -29,6 +29,7 @@ from rootless.runtime.network import slirp
 from rootless.runtime.seccomp_cache import SeccompCache
 from rootless.runtime.zygote import Zygote
 from rootless.util import fs, proc
+from rootless.util.trash import TRASH, Trash
 from rootless.wire.times import NANO, now_rfc3339
 
 logger = logging.getLogger(__name__)
@@ -139,6 +140,10 @@ class Supervisor:
         self.seccomp: Optional[SeccompCache] = SeccompCache(paths.seccomp_cache, crun.binary) if cache_seccomp else None
         self._lock = threading.Lock()
         self._exit_fds: Dict[str, int] = {}  # container id -> read end of its monitor's ready pipe
+        # Every exit deletes the monitor's dir before the engine answers its waiters: renamed
+        # here, deleted by the trash's thread (a few ms of unlink where the runtime dir is on disk).
+        self.trash = Trash(os.path.join(paths.monitors, TRASH))
+        self.trash.empty()
 
     def new_config(self, container_id: str, bundle: str, log_path: str, **options: Any) -> MonitorConfig:
         """A MonitorConfig with this engine's crun and paths; options are its other fields."""
@@ -401,7 +406,9 @@ class Supervisor:
             # The monitor runs `crun delete` before it writes exit.json, so state is left
             # only when it died; skipping the call saves ~8 ms per removal (bench/README.md).
             self.crun.delete(container_id)
-        shutil.rmtree(self.paths.monitor_dir(container_id), ignore_errors=True)
+        doomed = self.trash.discard(self.paths.monitor_dir(container_id))
+        if doomed is not None:
+            self.trash.delete_later(doomed)
 
     # -- exec -------------------------------------------------------------------
     def exec(self, container_id: str, exec_id: str, process: Dict[str, Any], *, stdin: bool = False,

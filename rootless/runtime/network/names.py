@@ -73,7 +73,9 @@ class NameTable:
 
     def save(self) -> None:
         doc = {"format": FORMAT, "networks": {k: v.to_json() for k, v in sorted(self.networks.items())}}
-        fs.atomic_write_json(self.path, doc, mode=0o600)
+        # No fsync: it lives in the runtime dir beside the namespace it describes, and every
+        # start and stop rewrites it (a tmpfs by default, which a reboot empties with the namespace).
+        fs.atomic_write_json(self.path, doc, mode=0o600, durable=False)
 
     def set_network(self, network_id: str, gateway: str, internal: bool) -> None:
         """Add a network (keeping its names if it is known already)."""
@@ -83,14 +85,21 @@ class NameTable:
     def drop_network(self, network_id: str) -> None:
         self.networks.pop(network_id, None)
 
-    def add(self, network_id: str, address: str, names: List[str]) -> None:
-        """Names for an address on a network (replacing what that address had)."""
-        self.networks[network_id].names[address] = [n for n in dict.fromkeys(names) if n]
+    def add(self, network_id: str, address: str, names: List[str]) -> bool:
+        """Names for an address on a network (replacing what that address had); whether that changed
+        the table. No names is no entry: an address without names answers nothing."""
+        entry = self.networks[network_id]
+        wanted = [n for n in dict.fromkeys(names) if n]
+        if not wanted:
+            return entry.names.pop(address, None) is not None
+        changed = entry.names.get(address) != wanted
+        entry.names[address] = wanted
+        return changed
 
-    def remove(self, network_id: str, address: str) -> None:
+    def remove(self, network_id: str, address: str) -> bool:
+        """Forget the address's names; whether it had an entry."""
         entry = self.networks.get(network_id)
-        if entry:
-            entry.names.pop(address, None)
+        return entry is not None and entry.names.pop(address, None) is not None
 
 
 def is_local_question(entry: NetworkNames, request: "dnslib.DNSRecord") -> bool:

@@ -155,25 +155,6 @@ def bridge_batch(network_id: str, subnet: str, gateway: str, subnet6: str = "", 
             f"link set {name} up\n")
 
 
-def container_batch(interface: str, address: str, prefixlen: int, mac: str, gateway: str,
-                    default_route: bool, ipv6: Optional[str] = None) -> str:
-    """ip -batch run in the container's namespace once its end of the veth is there.
-
-    ipv6: "2001:db8::2/64", its address on an IPv6 network (nodad, as the bridge's).
-    No IPv6 default route: the uplink is IPv4 only, and without a route a
-    connect() to a global IPv6 address fails at once (ENETUNREACH) rather than
-    timing out, so clients fall back to IPv4 as they would on an IPv4-only host.
-    """
-    lines = [f"link set {interface} address {mac}"] if mac else []
-    lines.append(f"addr add {address}/{prefixlen} dev {interface}")
-    if ipv6:
-        lines.append(f"addr add {ipv6} dev {interface} nodad")
-    lines += [f"link set {interface} up", "link set lo up"]
-    if default_route:
-        lines.append(f"route add default via {gateway} dev {interface}")
-    return "\n".join(lines) + "\n"
-
-
 def uplink_slirp_argv(netns_file: str, api_socket: str, features: slirp.Features,
                       binary: str = slirp.BINARY) -> List[str]:
     """slirp4netns for the shared namespace; argv without --ready-fd.

@@ -30,7 +30,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Protocol, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Protocol, Sequence
 
 from rootless.config.paths import Paths
 from rootless.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -48,8 +48,12 @@ class StorageDriver(Protocol):
 
     name: str
 
-    def create(self, container_id: str, lowers: Sequence[str]) -> None:
-        """Make the container's dirs for these lowers (lowest first); idempotent."""
+    def create(self, container_id: str, lowers: Sequence[str], durable: bool = True) -> None:
+        """Make the container's dirs for these lowers (lowest first); idempotent.
+
+        durable=False: lowers.json without fsync, for a container whose record has none
+        either (docker run --rm): after a power cut it may read as not created.
+        """
 
     def mount(self, container_id: str) -> str:
         """Mount the rootfs (if not mounted yet) and return its path."""
@@ -103,14 +107,24 @@ class RootfsLayout:
         return os.path.exists(self.record)
 
 
-def write_record(layout: RootfsLayout, driver: str, lowers: Sequence[str]) -> None:
+def _read_record(layout: RootfsLayout) -> Optional[Dict[str, Any]]:
+    """lowers.json, or None when missing or not whole (only one written without fsync can be
+    torn, by a power cut: its container was a --rm one, whose record was not synced either)."""
+    try:
+        record = fs.read_json(layout.record)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def write_record(layout: RootfsLayout, driver: str, lowers: Sequence[str], durable: bool = True) -> None:
     """Remember the driver and lowers, refusing to change them for a container."""
     for lower in lowers:
         if not os.path.isabs(lower):
             raise InvalidArgument(f"create rootfs: lower dir must be absolute: {lower}")
         if not os.path.isdir(lower):
             raise NotFound(f"create rootfs: {lower}: no such layer dir")
-    old = fs.read_json(layout.record)
+    old = _read_record(layout)
     new = {"driver": driver, "lowers": list(lowers)}
     if old is not None and old != new:
         raise FailedPrecondition(
@@ -118,11 +132,11 @@ def write_record(layout: RootfsLayout, driver: str, lowers: Sequence[str]) -> No
         )
     fs.ensure_dir(layout.base)
     if old is None:
-        fs.atomic_write_json(layout.record, new)
+        fs.atomic_write_json(layout.record, new, durable=durable)
 
 
 def read_lowers(layout: RootfsLayout) -> List[str]:
-    record = fs.read_json(layout.record)
+    record = _read_record(layout)
     if record is None:
         raise NotFound(f"mount rootfs: {layout.base}: not created")
     return list(record["lowers"])
@@ -254,10 +268,10 @@ class MountingDriver(DriverBase):
 
     needs_work_dir = True
 
-    def create(self, container_id: str, lowers: Sequence[str]) -> None:
+    def create(self, container_id: str, lowers: Sequence[str], durable: bool = True) -> None:
         layout = self.layout(container_id)
         with container_lock(layout):
-            write_record(layout, self.name, lowers)
+            write_record(layout, self.name, lowers, durable)
             make_dirs(layout, lowers, self.needs_work_dir)
 
     def mount(self, container_id: str) -> str:
@@ -316,5 +330,5 @@ def read_idmap(layout: RootfsLayout) -> Optional[Dict[str, List[List[int]]]]:
 
 def driver_of(paths: Paths, container_id: str) -> Optional[str]:
     """The driver a container's rootfs was created with, or None."""
-    record = fs.read_json(RootfsLayout.of(paths, container_id).record)
+    record = _read_record(RootfsLayout.of(paths, container_id))
     return None if record is None else str(record.get("driver"))

@@ -297,10 +297,10 @@ class VfsDriver(DriverBase):
 
     name = VFS
 
-    def create(self, container_id: str, lowers: Sequence[str]) -> None:
+    def create(self, container_id: str, lowers: Sequence[str], durable: bool = True) -> None:
         layout = self.layout(container_id)
         with container_lock(layout):
-            write_record(layout, self.name, lowers)
+            write_record(layout, self.name, lowers, durable)
             if not os.path.isdir(layout.merged):
                 populate(layout.merged, lowers)
 

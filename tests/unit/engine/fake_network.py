@@ -18,6 +18,7 @@ class FakeNetworkHost:
         self.endpoints: Dict[Tuple[str, str], EndpointSpec] = {}  # (network id, container id) -> spec
         self.forwards: List[Published] = []
         self.next_port = 40000
+        self.detached_waiting: List[bool] = []  # the wait= of each detach
 
     def ensure(self) -> None:
         pass
@@ -35,7 +36,8 @@ class FakeNetworkHost:
         bridge = self.bridges[endpoint.network_id]
         return EndpointInfo(endpoint.interface, "rlvfake", endpoint.ipv4, 16, bridge.gateway, endpoint.mac)
 
-    def detach(self, netns_path: str, endpoint: EndpointSpec) -> None:
+    def detach(self, netns_path: str, endpoint: EndpointSpec, wait: bool = True) -> None:
+        self.detached_waiting.append(wait)
         self.endpoints.pop((endpoint.network_id, endpoint.container_id), None)
 
     def publish(self, ports: Sequence[PortMapping], container_ip: str) -> List[Published]:

@@ -75,7 +75,7 @@ class FakeRuntime:
         return container_id in self.processes
 
     # -- ContainerRuntime -------------------------------------------------------
-    def prepare_rootfs(self, container_id: str, image: Any, shift: Any = None) -> None:
+    def prepare_rootfs(self, container_id: str, image: Any, shift: Any = None, durable: bool = True) -> None:
         os.makedirs(os.path.join(self.root, container_id), exist_ok=True)
         self.calls.append(f"prepare {container_id[:6]}")
 
@@ -97,6 +97,11 @@ class FakeRuntime:
 
     def remove_rootfs(self, container_id: str) -> None:
         self.calls.append(f"remove {container_id[:6]}")
+        self.mounted.discard(container_id)
+        self.monitor_dirs.discard(container_id)
+
+    def release_rootfs(self, container_id: str) -> None:
+        self.calls.append(f"remove {container_id[:6]}")  # the dirs go to the engine's trash
         self.mounted.discard(container_id)
         self.monitor_dirs.discard(container_id)
 

@@ -158,7 +158,7 @@ def test_limits_without_cgroups_are_refused_at_create(world: World) -> None:
 
 
 def test_a_failed_create_leaves_no_record_and_no_volume(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(container_id: str, image: Any, shift: Any = None) -> None:
+    def broken(container_id: str, image: Any, shift: Any = None, durable: bool = True) -> None:
         raise ToolError("unpack", "disk full")
 
     monkeypatch.setattr(world.runtime, "prepare_rootfs", broken)

@@ -70,3 +70,32 @@ def test_update_passes_a_resources_file_and_removes_it(fp, tmp_path):
     Crun("crun", "/state", "systemd").update("c1", {"pids": {"limit": 5}}, str(tmp_path))
     assert seen["resources"] == {"pids": {"limit": 5}}
     assert list(tmp_path.iterdir()) == []
+
+
+def test_crun_is_pinned_read_only_only_inside_our_namespace_and_never_over_a_writable_dir(
+        tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from rootless.runtime import crun as crun_mod
+    from rootless.util import linux
+
+    mounts = []
+    monkeypatch.setattr(linux, "mount", lambda *args: mounts.append(args))
+    binary = tmp_path / "crun"
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(crun_mod, "in_initial_user_namespace", lambda: True)
+    assert crun_mod.pin_read_only("crun") is False  # the host's mount table: never
+    monkeypatch.setattr(crun_mod, "in_initial_user_namespace", lambda: False)
+    assert crun_mod.pin_read_only("crun") is False  # a dir we can write: read-only would break it
+    assert crun_mod.pin_read_only("no-such-runtime") is False
+    assert mounts == []
+    monkeypatch.setattr(crun_mod, "_writable", lambda path: False)  # as the host root's /usr/bin
+    assert crun_mod.pin_read_only("crun") is True
+    assert [m[3] & linux.MS_RDONLY for m in mounts] == [0, linux.MS_RDONLY]  # bind, then read-only
+    assert mounts[0][:2] == (str(tmp_path), str(tmp_path))
+
+
+def test_in_initial_user_namespace_here() -> None:
+    from rootless.runtime import crun as crun_mod
+
+    assert crun_mod.in_initial_user_namespace() is True  # unit tests run outside any namespace of ours

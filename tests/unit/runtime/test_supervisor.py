@@ -204,3 +204,27 @@ def test_exec_runs_crun_itself_for_a_monitor_that_predates_execs(tmp_path, fp):
         assert not isinstance(ex.handle, supervisor.MonitorExec)
         assert ex.wait(5) == 3
     assert fp.call_count(argv) == 1
+
+
+def test_remove_renames_the_monitor_dir_into_the_trash_and_a_new_supervisor_empties_it(tmp_path, fp):
+    sup = make(tmp_path)
+    released = threading.Event()
+    sup.trash._delete = lambda path: (released.wait(5), __import__("shutil").rmtree(path))
+    directory = sup.paths.monitor_dir("c1")
+    os.makedirs(directory)
+    open(os.path.join(directory, "exit.json"), "w").close()
+    sup.remove("c1")  # no monitor, no crun state: nothing runs (fp: a crun call would fail)
+    assert not os.path.exists(directory)  # gone from its place at once, before its files are
+    trash = os.path.join(sup.paths.monitors, ".trash")
+    assert [name.split("-")[0] for name in os.listdir(trash)] == ["c1"]
+    released.set()
+    deadline = time.monotonic() + 5
+    while os.listdir(trash) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert os.listdir(trash) == []
+    os.makedirs(os.path.join(trash, "c2-0000"))  # what a killed daemon left
+    make(tmp_path)
+    deadline = time.monotonic() + 5
+    while os.listdir(trash) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert os.listdir(trash) == []

@@ -94,3 +94,18 @@ def test_parse_query_drops_garbage_and_replies():
 def test_read_resolvers_keeps_ipv4_nameservers_loopback_included():
     text = "# comment\nnameserver 127.0.0.53\nnameserver ::1\nsearch lan\nnameserver 192.0.2.1\n"
     assert names.read_resolvers(text) == ["127.0.0.53:53", "192.0.2.1:53"]
+
+
+def test_add_and_remove_say_whether_the_table_changed_so_the_responder_is_told_only_then(tmp_path):
+    t = table(tmp_path)
+    network = "a" * 64
+    assert t.add(network, "10.89.0.2", ["web", "Web-Alias", "0123456789ab"]) is False  # the same names
+    assert t.add(network, "10.89.0.2", ["web"]) is True
+    # a default-bridge container has no names: no entry, nothing changed (no save, no SIGHUP per start)
+    assert t.add(network, "10.89.0.9", []) is False
+    assert "10.89.0.9" not in t.networks[network].names
+    assert t.remove(network, "10.89.0.9") is False
+    assert t.remove(network, "10.89.0.2") is True
+    assert t.remove("b" * 64, "10.89.0.2") is False  # an unknown network
+    # an address given no names loses the names it had
+    assert t.add(network, "10.89.0.3", []) is True and "10.89.0.3" not in t.networks[network].names

@@ -31,15 +31,6 @@ def test_bridge_batch():
         "link set rlb0123456789ab up\n")
 
 
-def test_container_batch_routes_only_when_asked():
-    with_route = plumbing.container_batch("eth0", "10.89.3.2", 24, "02:42:0a:59:03:02", "10.89.3.1", True)
-    assert with_route.splitlines() == ["link set eth0 address 02:42:0a:59:03:02", "addr add 10.89.3.2/24 dev eth0",
-                                       "link set eth0 up", "link set lo up",
-                                       "route add default via 10.89.3.1 dev eth0"]
-    without = plumbing.container_batch("eth1", "10.89.4.2", 24, "", "10.89.4.1", False)
-    assert "route" not in without and "address" not in without
-
-
 def test_internal_bridges_are_not_uplinked():
     assert plumbing.bridge_elements(NET, internal=False) == (
         'add element inet rootless same { "rlb0123456789ab" . "rlb0123456789ab" }\n'
@@ -86,8 +77,51 @@ def test_ipv6_bridge_and_container_addresses_without_dad_or_v6_route():
         "addr add 10.89.3.1/24 dev rlb0123456789ab",
         "addr add 2001:db8::1/64 dev rlb0123456789ab nodad",
         "link set rlb0123456789ab up"]
-    batch = plumbing.container_batch("eth0", "10.89.3.2", 24, "02:42:0a:59:03:02", "10.89.3.1", True,
-                                     "2001:db8::2/64")
-    assert batch.splitlines() == ["link set eth0 address 02:42:0a:59:03:02", "addr add 10.89.3.2/24 dev eth0",
-                                  "addr add 2001:db8::2/64 dev eth0 nodad", "link set eth0 up", "link set lo up",
-                                  "route add default via 10.89.3.1 dev eth0"]
+
+
+class _Recorder:
+    """Stands for rtnl.Rtnl: the requests, as the ip(8) commands they replace."""
+
+    calls: list = []  # type: ignore[type-arg]
+
+    def __enter__(self) -> "_Recorder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def set_link(self, name, up=False, master=None, mac=""):  # type: ignore[no-untyped-def]
+        self.calls.append(f"link set {name}" + (f" address {mac}" if mac else "") + (f" master {master}" if master
+                                                                                       else "") + (" up" if up else ""))
+
+    def add_address(self, name, address, prefixlen, nodad=False):  # type: ignore[no-untyped-def]
+        self.calls.append(f"addr add {address}/{prefixlen} dev {name}" + (" nodad" if nodad else ""))
+
+    def add_default_route(self, gateway, name):  # type: ignore[no-untyped-def]
+        self.calls.append(f"route add default via {gateway} dev {name}")
+
+
+def test_the_container_end_gets_mac_addresses_up_and_a_route_only_when_asked(monkeypatch):
+    from rootless.runtime.network import rtnl
+
+    monkeypatch.setattr(rtnl, "Rtnl", _Recorder)
+    _Recorder.calls = []
+    rtnl.configure_container_end("eth0", "10.89.3.2", 24, "02:42:0a:59:03:02", "10.89.3.1", True, "2001:db8::2/64")
+    assert _Recorder.calls == ["link set eth0 address 02:42:0a:59:03:02", "addr add 10.89.3.2/24 dev eth0",
+                               "addr add 2001:db8::2/64 dev eth0 nodad", "link set eth0 up", "link set lo up",
+                               "route add default via 10.89.3.1 dev eth0"]
+    _Recorder.calls = []
+    rtnl.configure_container_end("eth1", "10.89.4.2", 24, "", "10.89.4.1", False)
+    assert _Recorder.calls == ["addr add 10.89.4.2/24 dev eth1", "link set eth1 up", "link set lo up"]
+
+
+def test_netlink_attributes_are_padded_and_replies_split():
+    import struct
+
+    from rootless.runtime.network import rtnl
+
+    assert rtnl._attr(3, b"eth0\0") == struct.pack("=HH", 9, 3) + b"eth0\0" + b"\0\0\0"
+    ack = struct.pack("=IHHII", 36, rtnl.NLMSG_ERROR, 0, 7, 0) + struct.pack("=i", 0) + b"\0" * 16
+    refused = struct.pack("=IHHII", 36, rtnl.NLMSG_ERROR, 0, 8, 0) + struct.pack("=i", -17) + b"\0" * 16
+    assert [(kind, seq, payload[:4]) for kind, seq, payload in rtnl._messages(ack + refused)] == [
+        (rtnl.NLMSG_ERROR, 7, b"\0\0\0\0"), (rtnl.NLMSG_ERROR, 8, struct.pack("=i", -17))]

@@ -79,3 +79,26 @@ def test_fuse_overlayfs_noacl_over_a_fuse_lower_with_shifted_ids(tmp_path) -> No
     argv = fuse_overlayfs.fuse_overlayfs_argv(["/a"], "/u", "/w", "/m", ",uidmapping=0:1:1", noacl=True)
     assert argv[2] == "lowerdir=/a,upperdir=/u,workdir=/w,uidmapping=0:1:1,noacl"
     assert not fuse_overlayfs.on_fuse(str(tmp_path)) and not fuse_overlayfs.on_fuse(str(tmp_path / "gone"))
+
+
+def test_a_rm_containers_lowers_record_is_not_synced_and_a_torn_one_reads_as_not_created(
+        tmp_path, monkeypatch) -> None:
+    from tests.unit.fsync_spy import spy_fsync
+
+    paths = Paths(root=str(tmp_path / "root"), run=str(tmp_path / "run"))
+    lower = tmp_path / "l1"
+    lower.mkdir()
+    synced = spy_fsync(monkeypatch)
+    overlay_driver = fuse_overlayfs.FuseOverlayDriver(paths)
+    overlay_driver.create("kept", [str(lower)])
+    assert len(synced) == 2  # the file and its dir
+    overlay_driver.create("rm", [str(lower)], durable=False)  # docker run --rm: its record has no fsync either
+    assert len(synced) == 2
+    layout = driver.RootfsLayout.of(paths, "rm")
+    with open(layout.record, "w") as f:
+        f.write('{"driver": "fuse-overla')  # what a power cut may leave of it
+    assert driver.driver_of(paths, "rm") is None
+    with pytest.raises(driver.NotFound, match="not created"):
+        driver.read_lowers(layout)
+    overlay_driver.create("rm", [str(lower)], durable=False)  # made again, not refused as "other lowers"
+    assert driver.read_lowers(layout) == [str(lower)]
