@@ -16,16 +16,22 @@ from rootless.wire.filters import parse_flags
 
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
 if TYPE_CHECKING:
-    from typing import List, Optional, Sequence
+    from typing import List, Optional, Protocol, Sequence
 
-    from rootless.cli.app import App
+    from rootless.client.base import ListClient
+
+    class Connection(Protocol):
+        """cli/app.py's App, or the fast path's cli/fast.Connection: the client is made on first use."""
+
+        @property
+        def client(self) -> ListClient: ...
 
 PS_FORMAT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 IMAGES_FORMAT = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 DIGESTS_FORMAT = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 
 
-def ps_lines(app: App, all_: bool, quiet: bool, filters: Sequence[str], fmt: Optional[str], no_trunc: bool,
+def ps_lines(app: Connection, all_: bool, quiet: bool, filters: Sequence[str], fmt: Optional[str], no_trunc: bool,
              last: int, latest: bool, size: bool) -> List[str]:
     """`ps`: GET /containers/json, one line per container (or --format's lines)."""
     limit = 1 if latest else (last if last > 0 else None)
@@ -38,7 +44,7 @@ def ps_lines(app: App, all_: bool, quiet: bool, filters: Sequence[str], fmt: Opt
     return format_rows(fmt, rows, CONTAINER_HEADERS)
 
 
-def images_lines(app: App, all_: bool, quiet: bool, digests: bool, filters: Sequence[str], fmt: Optional[str],
+def images_lines(app: Connection, all_: bool, quiet: bool, digests: bool, filters: Sequence[str], fmt: Optional[str],
                  no_trunc: bool, reference: Optional[str]) -> List[str]:
     """`images`: GET /images/json, one line per repository:tag (or --format's lines)."""
     wanted = parse_flags(filters)
