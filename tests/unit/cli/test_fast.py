@@ -195,7 +195,11 @@ def test_ansi_escapes_are_left_to_click_echo(recording, capsys, monkeypatch) -> 
 # What the fast path exists to skip (bench/README.md "CLI fast path"): click and typing (~26 ms together),
 # dataclasses (~8 ms with inspect), socket (~2 ms: its IntEnums, selectors), datetime, struct, contextlib.
 NOT_FOR_THE_FAST_PATH = ("click", "typing", "dataclasses", "inspect", "socket", "selectors", "datetime", "struct",
-                         "contextlib", "base64", "fcntl") + NOT_FOR_LOCAL_VERBS
+                         "contextlib", "base64", "fcntl") + NOT_FOR_LOCAL_VERBS + (
+    # The second pass: App and the client's mixins (a ListClient does), the template engine for
+    # formats of fields only (cli/table.py does), the filter rules without a --filter.
+    "rootless.cli.app", "rootless.client.api", "rootless.client.containers", "rootless.client.images",
+    "rootless.client.networks", "rootless.client.volumes", "rootless.cli.format", "rootless.wire")
 
 
 @pytest.mark.parametrize("docker_host", [True, False], ids=["DOCKER_HOST", "default context"])
