@@ -16,7 +16,8 @@ TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.p
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Optional, Pattern, Sequence, Tuple
 
-from rootless.cli.table import NO_VALUE, tabwrite  # noqa: F401 (tabwrite: cli/container/top.py, stats.py)
+from rootless.cli.table import NO_VALUE
+from rootless.cli.table import tabwrite as tabwrite  # moved to cli/table.py; top.py and stats.py import it from here
 from rootless.errors import InvalidArgument
 
 _ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.DOTALL)

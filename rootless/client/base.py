@@ -7,14 +7,13 @@ mixin modules and api.py cost ~0.5 ms of a `rootless ps` that lives for ~20 ms
 """
 from __future__ import annotations
 
-import json
-
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
 if TYPE_CHECKING:
     from typing import IO, Any, Dict, Iterator, List, Optional
 
 from rootless.client import transport
 from rootless.client.urls import quote, urlencode
+from rootless.util import jsonlite
 
 if TYPE_CHECKING:
     from rootless.client.transport import HttpResponse
@@ -37,6 +36,8 @@ class ClientBase:
             if isinstance(value, bool):
                 value = "1" if value else "0"
             elif isinstance(value, (dict, list)):
+                import json  # ~1 ms (util/jsonlite.py); `ps` without --filter needs none
+
                 value = json.dumps(value)
             params[key] = value
         return path + ("?" + urlencode(params) if params else "")
@@ -46,6 +47,8 @@ class ClientBase:
                  ) -> HttpResponse:
         hdrs = dict(headers or {})
         if json_body is not None:
+            import json
+
             body = json.dumps(json_body).encode()
             hdrs["Content-Type"] = "application/json"
         response = transport.request(self.socket_path, method, url, body=body,
@@ -62,7 +65,7 @@ class ClientBase:
         raw = response.read()
         response.close()
         try:
-            message = json.loads(raw).get("message", "")
+            message = jsonlite.loads(raw).get("message", "")
         except (ValueError, AttributeError):
             message = raw.decode("utf-8", "replace").strip()
         raise error_from_status(response.status, message or f"HTTP {response.status}")

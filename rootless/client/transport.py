@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import _socket
 import io
-import json
 
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
 if TYPE_CHECKING:
@@ -19,6 +18,7 @@ if TYPE_CHECKING:
     from typing import IO, Any, Dict, Iterator, Optional, Protocol, Tuple, Union
 
 from rootless.errors import PermissionDenied, RootlessError, Unavailable
+from rootless.util import jsonlite
 from rootless.util.peercred import check_peer_is_us
 
 USER_AGENT = "rootless-cli"
@@ -102,7 +102,7 @@ class HttpResponse:
 
     def json(self) -> Any:
         data = self.read()
-        return json.loads(data) if data.strip() else None
+        return jsonlite.loads(data) if data.strip() else None
 
     def iter_lines(self) -> Iterator[bytes]:
         """Body split on newlines (for JSON-lines streams)."""
@@ -118,7 +118,7 @@ class HttpResponse:
 
     def iter_json(self) -> Iterator[Any]:
         for line in self.iter_lines():
-            yield json.loads(line)
+            yield jsonlite.loads(line)
 
     def close(self) -> None:
         try:

@@ -8,7 +8,6 @@ stored: it is DOCKER_HOST or the local daemon.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 
@@ -18,6 +17,7 @@ if TYPE_CHECKING:
 
 from rootless.config.paths import docker_config_dir
 from rootless.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from rootless.util.jsonlite import loads
 from rootless.util.record import Record
 
 # hashlib, shutil and util.fs (ctypes, tempfile) are imported by the functions that use
@@ -27,8 +27,9 @@ from rootless.util.record import Record
 DEFAULT = "default"
 ENDPOINT = "docker"
 TLS_NAMES = {"ca": "ca.pem", "cert": "cert.pem", "key": "key.pem"}
-# docker/cli cli/context/store/store.go restrictedNamePattern
-_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$")
+# docker/cli cli/context/store/store.go restrictedNamePattern; compiled on first use (re caches it)
+# by the commands that name a context, not by every command that reads currentContext.
+_NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$"
 
 
 class Context(Record):
@@ -55,7 +56,7 @@ def context_id(name: str) -> str:
 
 
 def check_name(name: str) -> None:
-    if name == DEFAULT or not _NAME_RE.match(name):
+    if name == DEFAULT or not re.match(_NAME_PATTERN, name):
         raise InvalidArgument(f"invalid context name: {name!r}",
                               hint='names match [a-zA-Z0-9][a-zA-Z0-9_.+-]+ and "default" is reserved')
 
@@ -81,7 +82,7 @@ class ContextStore:
         path = os.path.join(self.meta_dir(name), "meta.json")
         try:
             with open(path, "rb") as f:
-                raw = json.load(f)
+                raw = loads(f.read())
         except FileNotFoundError:
             raise NotFound(f"context {name!r} does not exist",
                            hint="'rootless context ls' lists them") from None
@@ -155,13 +156,15 @@ class ContextStore:
         else:
             config["currentContext"] = name
         fs.ensure_dir(self.config_dir, 0o700)
+        import json  # ~1 ms (util/jsonlite.py): only for writing
+
         fs.atomic_write(self.config_file, json.dumps(config, indent="\t") + "\n", 0o600)
 
 
 def _read_config(path: str) -> Dict[str, Any]:
     try:
         with open(path, "rb") as f:
-            data = json.load(f)
+            data = loads(f.read())  # json.load(f), without the json package (util/jsonlite.py)
     except FileNotFoundError:
         return {}
     except ValueError as exc:

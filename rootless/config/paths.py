@@ -6,7 +6,6 @@ runtime dir is checked (check_run_dir) before anything in it is trusted.
 """
 from __future__ import annotations
 
-import json
 import os
 import stat
 
@@ -233,6 +232,8 @@ class Paths(Record):
     def placed(self) -> "Paths":
         """These paths with the root the daemon really uses for this requested root (issue 15):
         a store on a shared filesystem moves to node-local storage."""
+        import json  # ~1 ms: every CLI command imports this module (util/jsonlite.py)
+
         try:
             with open(self.storage_placement, encoding="utf-8") as f:
                 record = json.load(f)

@@ -197,8 +197,9 @@ def test_ansi_escapes_are_left_to_click_echo(recording, capsys, monkeypatch) -> 
 NOT_FOR_THE_FAST_PATH = ("click", "typing", "dataclasses", "inspect", "socket", "selectors", "datetime", "struct",
                          "contextlib", "base64", "fcntl") + NOT_FOR_LOCAL_VERBS + (
     # The second pass: App and the client's mixins (a ListClient does), the template engine for
-    # formats of fields only (cli/table.py does), the filter rules without a --filter.
-    "rootless.cli.app", "rootless.client.api", "rootless.client.containers", "rootless.client.images",
+    # formats of fields only (cli/table.py does), the filter rules without a --filter, and the
+    # json package (util/jsonlite.py reads the reply with its C scanner).
+    "json", "rootless.cli.app", "rootless.client.api", "rootless.client.containers", "rootless.client.images",
     "rootless.client.networks", "rootless.client.volumes", "rootless.cli.format", "rootless.wire")
 
 
