@@ -11,9 +11,8 @@ import stat
 
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
 if TYPE_CHECKING:
-    from typing import List, Mapping, Optional
+    from typing import List, Mapping, Optional, Tuple
 
-from rootless.errors import PermissionDenied
 from rootless.util.record import Record
 
 STORE_VERSION = 1
@@ -86,19 +85,29 @@ def check_run_dir(path: str, euid: Optional[int] = None) -> None:
     Raises FileNotFoundError when the dir does not exist.
     """
     info = os.lstat(path)
-    me = os.geteuid() if euid is None else euid
-    what = f"can't use runtime dir: {path}"
+    problem = _run_dir_problem(path, info, os.geteuid() if euid is None else euid)
+    if problem:
+        # Imported here: every CLI command checks the runtime dir, and errors.py is ~0.3 ms of a
+        # `rootless ps` (cli/fast.py).
+        from rootless.errors import PermissionDenied
+
+        reason, hint = problem
+        raise PermissionDenied(f"can't use runtime dir: {path}: {reason}", hint=hint)
+
+
+def _run_dir_problem(path: str, info: os.stat_result, me: int) -> Optional[Tuple[str, str]]:
+    """(why, hint) when the runtime dir at path (lstat info) must not be used; None when it is fine."""
     if stat.S_ISLNK(info.st_mode):
-        raise PermissionDenied(f"{what}: is a symlink (to {os.readlink(path)}), not a directory",
-                               hint=RUN_DIR_HINT)
+        return f"is a symlink (to {os.readlink(path)}), not a directory", RUN_DIR_HINT
     if not stat.S_ISDIR(info.st_mode):
-        raise PermissionDenied(f"{what}: not a directory", hint=RUN_DIR_HINT)
+        return "not a directory", RUN_DIR_HINT
     if info.st_uid != me:
-        raise PermissionDenied(f"{what}: owned by uid {info.st_uid}, not you (uid {me})", hint=RUN_DIR_HINT)
+        return f"owned by uid {info.st_uid}, not you (uid {me})", RUN_DIR_HINT
     mode = stat.S_IMODE(info.st_mode)
     if mode & 0o077:
-        raise PermissionDenied(f"{what}: mode {mode:04o} lets other users in (it must be 0700)",
-                               hint=f"chmod 700 {path}  # if you made it; otherwise remove it")
+        return (f"mode {mode:04o} lets other users in (it must be 0700)",
+                f"chmod 700 {path}  # if you made it; otherwise remove it")
+    return None
 
 
 def config_file(env: Optional[Mapping[str, str]] = None) -> str:
