@@ -104,9 +104,9 @@ def methods_for(engine: it.Engine, installs: Dict[str, str], image: Optional[str
         # The floor of any click CLI here: the interpreter plus `import click` (and typing).
         "venv python -c 'import click'": lambda: user.run([harness.VENV_PYTHON, "-c", "import click"]),
         # The floor of the fast path (cli/fast.py): pip's console script imports re, a JSON reply
-        # needs json, a UNIX socket _socket.
-        "floor: venv python re+json+_socket": lambda: user.run([harness.VENV_PYTHON, "-c",
-                                                                "import re, json, _socket"]),
+        # needs json's C scanner (_json; util/jsonlite.py skips the json package), a UNIX socket _socket.
+        "floor: venv python re+_json+_socket": lambda: user.run([harness.VENV_PYTHON, "-c",
+                                                                 "import re, _json, _socket"]),
     }
     for suffix, base in installs.items():
         # check=False: before the option existed this was click's usage error (exit 2), same imports.

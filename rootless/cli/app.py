@@ -42,9 +42,6 @@ class App:
         self._client: Optional[APIClient] = None
         self._config_error_shown = False
         self.quiet = False  # shell completion: nothing may reach the terminal (cli/complete.py)
-        # The fast path (cli/fast.py): no /_ping and no start on demand. When the daemon does not
-        # answer, the fast path hands over to the full one, which starts it.
-        self.assume_running = False
 
     @property
     def settings(self) -> Settings:
@@ -92,9 +89,6 @@ class App:
                 # The transport then checks the socket's peer uid as well.
                 paths.has_run_dir()
             client = APIClient(endpoint.target)
-            if self.assume_running:
-                self._client = client
-                return client
             try:
                 client.ping()
             except Unavailable:

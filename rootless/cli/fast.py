@@ -18,6 +18,8 @@ TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.p
 if TYPE_CHECKING:
     from typing import Dict, List, Optional, Tuple
 
+    from rootless.client.base import ListClient
+
 # The verbs, as cli/commands.py spells them: the words before the verb's own flags.
 PS_WORDS = (["ps"], ["container", "ls"], ["container", "ps"], ["container", "list"])
 IMAGES_WORDS = (["images"], ["image", "ls"], ["image", "list"])
@@ -133,26 +135,45 @@ def run(args: List[str]) -> Optional[int]:
 
 def _lines(root: Dict[str, object], ps: bool, values: Dict[str, object]) -> Optional[List[str]]:
     """The verb's output, or None for anything that went wrong (click's path reports it)."""
-    from rootless.cli.app import App
     from rootless.cli.listings import images_lines, ps_lines
-    from rootless.client.endpoint import HostOptions
 
-    options = HostOptions(hosts=tuple(_strings(root, "hosts")), context=_text(root, "context") or "")
-    # --root has click's envvar=ROOTLESS_ROOT: an empty variable counts as unset.
-    storage_root = _text(root, "root") if "root" in root else (os.environ.get("ROOTLESS_ROOT") or None)
-    app = App(storage_root=storage_root, host_options=options)
-    app.assume_running = True
+    connection = Connection(root)
     flag, fmt, filters = values.get, _text(values, "fmt"), _strings(values, "filters")
     try:
         if ps:
             last = values["last"]
             assert isinstance(last, int)
-            return ps_lines(app, flag("all_") is True, flag("quiet") is True, filters, fmt, flag("no_trunc") is True,
-                            last, flag("latest") is True, flag("size") is True)
-        return images_lines(app, flag("all_") is True, flag("quiet") is True, flag("digests") is True, filters, fmt,
-                            flag("no_trunc") is True, _text(values, "reference"))
+            return ps_lines(connection, flag("all_") is True, flag("quiet") is True, filters, fmt,
+                            flag("no_trunc") is True, last, flag("latest") is True, flag("size") is True)
+        return images_lines(connection, flag("all_") is True, flag("quiet") is True, flag("digests") is True,
+                            filters, fmt, flag("no_trunc") is True, _text(values, "reference"))
     except Exception:  # the daemon is down, a bad filter or template, a bug: click's path says which
         return None
+
+
+class Connection:
+    """What cli/listings.py asks of cli/app.py's App: .client, connected as App connects but without
+    /_ping and start on demand (a daemon that does not answer sends the command to click's path,
+    which starts it). A ListClient, and no App: the fast path loads neither the mixins nor app.py."""
+
+    def __init__(self, root: Dict[str, object]) -> None:
+        self.hosts = tuple(_strings(root, "hosts"))
+        self.context = _text(root, "context") or ""
+        # --root has click's envvar=ROOTLESS_ROOT: an empty variable counts as unset.
+        self.storage_root = _text(root, "root") if "root" in root else (os.environ.get("ROOTLESS_ROOT") or None)
+
+    @property
+    def client(self) -> ListClient:
+        """App.client's endpoint (App.endpoint, App.run_paths) and runtime dir check."""
+        from rootless.client.base import ListClient
+        from rootless.client.endpoint import HostOptions, resolve
+        from rootless.config.paths import Paths
+
+        run_paths = Paths.from_env(self.storage_root)
+        endpoint = resolve(HostOptions(hosts=self.hosts, context=self.context), os.environ, run_paths.socket)
+        if endpoint.local:
+            run_paths.has_run_dir()  # before connecting: another user may have made our runtime dir (issue 7)
+        return ListClient(endpoint.target)
 
 
 def _write(lines: List[str]) -> Optional[int]:

@@ -16,6 +16,8 @@ TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.p
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Optional, Pattern, Sequence, Tuple
 
+from rootless.cli.table import NO_VALUE
+from rootless.cli.table import tabwrite as tabwrite  # moved to cli/table.py; top.py and stats.py import it from here
 from rootless.errors import InvalidArgument
 
 _ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.DOTALL)
@@ -23,7 +25,6 @@ _LITERALS = ("true", "false", "nil")
 _TOKEN_PATTERN = (r'''\s*("(?:\\.|[^"\\])*"|`[^`]*`|:=|\||,|\(|\)|\$\w*(?:\.\w+)*|(?:\.\w+)+|\.|'''
                   r'''-?\d+(?:\.\d+)?|[A-Za-z_]\w*)''')
 _TOKEN: List[Pattern[str]] = []  # compiled on first use: ~0.4 ms, and the default formats never need it
-NO_VALUE = "<no value>"
 
 
 class Node:
@@ -425,17 +426,6 @@ class _Headers(dict):  # type: ignore[type-arg]
 
     def get(self, key: Any, default: Any = None) -> Any:
         return super().get(key, str(key).upper())
-
-
-def tabwrite(lines: List[str], minwidth: int = 10, padding: int = 3) -> List[str]:
-    """Align tab-separated cells like Go's tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)."""
-    rows = [line.split("\t") for line in lines]
-    widths: Dict[int, int] = {}
-    for cells in rows:
-        for column, cell in enumerate(cells[:-1]):
-            widths[column] = max(widths.get(column, minwidth), len(cell) + padding)
-    return ["".join(cell.ljust(widths[c]) for c, cell in enumerate(cells[:-1])) + cells[-1]
-            for cells in rows]
 
 
 def format_rows(fmt: str, rows: Sequence[Any], headers: Dict[str, str]) -> List[str]:

@@ -1,87 +1,20 @@
-"""One small method per API endpoint, errors turned back into kinds."""
+"""One small method per API endpoint: client/base.py's plumbing and list endpoints, then the mixins."""
 from __future__ import annotations
-
-import json
 
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
 if TYPE_CHECKING:
-    from typing import IO, Any, Dict, Iterator, Optional
+    from typing import Any, Dict, Iterator, Optional
 
-from rootless.client import transport
+from rootless.client.base import ListClient
 from rootless.client.containers import ContainerApiMixin
 from rootless.client.images import ImageApiMixin
 from rootless.client.networks import NetworkApiMixin
-from rootless.client.transport import HttpResponse
-from rootless.client.urls import quote, urlencode
+from rootless.client.urls import quote
 from rootless.client.volumes import VolumeApiMixin
-from rootless.errors import error_from_status
 
 
-class APIClient(ContainerApiMixin, ImageApiMixin, VolumeApiMixin, NetworkApiMixin):
+class APIClient(ListClient, ContainerApiMixin, ImageApiMixin, VolumeApiMixin, NetworkApiMixin):
     """Talks to one rootlessd socket; endpoint groups live in the mixin modules."""
-
-    def __init__(self, socket_path: "transport.Target", timeout: Optional[float] = None) -> None:
-        self.socket_path = socket_path
-        self.timeout = timeout
-
-    # -- plumbing -----------------------------------------------------------
-    @staticmethod
-    def _url(template: str, *args: str, **query: Any) -> str:
-        path = template.format(*(quote(a, safe="") for a in args))
-        params = {}
-        for key, value in query.items():
-            if value is None:
-                continue
-            if isinstance(value, bool):
-                value = "1" if value else "0"
-            elif isinstance(value, (dict, list)):
-                value = json.dumps(value)
-            params[key] = value
-        return path + ("?" + urlencode(params) if params else "")
-
-    def _request(self, method: str, url: str, *, json_body: Any = None, body: Optional[bytes] = None,
-                 body_stream: Optional[IO[bytes]] = None, headers: Optional[Dict[str, str]] = None,
-                 ) -> HttpResponse:
-        hdrs = dict(headers or {})
-        if json_body is not None:
-            body = json.dumps(json_body).encode()
-            hdrs["Content-Type"] = "application/json"
-        response = transport.request(self.socket_path, method, url, body=body,
-                                     body_stream=body_stream, headers=hdrs, timeout=self.timeout)
-        self._raise_for_status(response)
-        return response
-
-    @staticmethod
-    def _raise_for_status(response: HttpResponse) -> None:
-        if response.status < 400:
-            return
-        raw = response.read()
-        response.close()
-        try:
-            message = json.loads(raw).get("message", "")
-        except (ValueError, AttributeError):
-            message = raw.decode("utf-8", "replace").strip()
-        raise error_from_status(response.status, message or f"HTTP {response.status}")
-
-    def _json(self, method: str, url: str, **kwargs: Any) -> Any:
-        response = self._request(method, url, **kwargs)
-        try:
-            return response.json()
-        finally:
-            response.close()
-
-    def _stream_json(self, method: str, url: str, **kwargs: Any) -> Iterator[Any]:
-        response = self._request(method, url, **kwargs)
-        try:
-            yield from response.iter_json()
-        finally:
-            response.close()
-
-    def _no_content(self, method: str, url: str, **kwargs: Any) -> int:
-        response = self._request(method, url, **kwargs)
-        response.read()
-        response.close()
-        return response.status
 
     # -- system ---------------------------------------------------------------
     def ping(self) -> bool:

@@ -44,12 +44,6 @@ class ContainerApiMixin:
         url = self._url("/containers/create", name=name or None, platform=platform or None)
         return self._json("POST", url, json_body=body)  # type: ignore[no-any-return]
 
-    def containers(self, all: bool = False, limit: Optional[int] = None, size: bool = False,
-                   filters: Optional[Dict[str, List[str]]] = None) -> List[Dict[str, Any]]:
-        """GET /containers/json: summaries, running ones only unless all."""
-        url = self._url("/containers/json", all=all or None, limit=limit, size=size or None, filters=filters or None)
-        return self._json("GET", url)  # type: ignore[no-any-return]
-
     def inspect_container(self, container: str, size: bool = False) -> Dict[str, Any]:
         """GET /containers/{id}/json.
 

@@ -25,12 +25,6 @@ class ImageApiMixin:
                      body_stream: Optional[IO[bytes]] = None, headers: Optional[Dict[str, str]] = None,
                      ) -> HttpResponse: ...
 
-    def images(self, filters: Optional[Dict[str, List[str]]] = None, all: bool = False,
-               digests: bool = False) -> List[Dict[str, Any]]:
-        """GET /images/json."""
-        url = self._url("/images/json", filters=filters or None, all=all or None, digests=digests or None)
-        return self._json("GET", url)  # type: ignore[no-any-return]
-
     def tag_image(self, image: str, repository: str, tag: Optional[str] = None) -> None:
         """POST /images/{name}/tag.
 

@@ -8,7 +8,6 @@ stored: it is DOCKER_HOST or the local daemon.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 
@@ -16,19 +15,23 @@ TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.p
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Mapping, Optional
 
+    from rootless.errors import FailedPrecondition
+
 from rootless.config.paths import docker_config_dir
-from rootless.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from rootless.util.jsonlite import loads
 from rootless.util.record import Record
 
-# hashlib, shutil and util.fs (ctypes, tempfile) are imported by the functions that use
-# them: every CLI command without DOCKER_HOST reads currentContext through this module,
-# and only commands that use a named context need more (bench/README.md "CLI start-up").
+# hashlib, shutil, util.fs (ctypes, tempfile) and rootless.errors are imported by the functions
+# that use them: every CLI command without DOCKER_HOST reads currentContext through this module,
+# and only commands that use a named context, or a broken config.json, need more
+# (bench/README.md "CLI start-up" and "CLI fast path").
 
 DEFAULT = "default"
 ENDPOINT = "docker"
 TLS_NAMES = {"ca": "ca.pem", "cert": "cert.pem", "key": "key.pem"}
-# docker/cli cli/context/store/store.go restrictedNamePattern
-_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$")
+# docker/cli cli/context/store/store.go restrictedNamePattern; compiled on first use (re caches it)
+# by the commands that name a context, not by every command that reads currentContext.
+_NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$"
 
 
 class Context(Record):
@@ -55,7 +58,9 @@ def context_id(name: str) -> str:
 
 
 def check_name(name: str) -> None:
-    if name == DEFAULT or not _NAME_RE.match(name):
+    if name == DEFAULT or not re.match(_NAME_PATTERN, name):
+        from rootless.errors import InvalidArgument
+
         raise InvalidArgument(f"invalid context name: {name!r}",
                               hint='names match [a-zA-Z0-9][a-zA-Z0-9_.+-]+ and "default" is reserved')
 
@@ -78,10 +83,12 @@ class ContextStore:
         return os.path.join(self.config_dir, "config.json")
 
     def get(self, name: str) -> Context:
+        from rootless.errors import FailedPrecondition, NotFound
+
         path = os.path.join(self.meta_dir(name), "meta.json")
         try:
             with open(path, "rb") as f:
-                raw = json.load(f)
+                raw = loads(f.read())
         except FileNotFoundError:
             raise NotFound(f"context {name!r} does not exist",
                            hint="'rootless context ls' lists them") from None
@@ -103,6 +110,7 @@ class ContextStore:
     def create(self, name: str, host: str, description: str = "", tls: Optional[Dict[str, str]] = None,
                skip_tls_verify: bool = False) -> Context:
         """Store a context; tls maps "ca"/"cert"/"key" to files copied into the store."""
+        from rootless.errors import AlreadyExists
         from rootless.util import fs
 
         check_name(name)
@@ -116,6 +124,7 @@ class ContextStore:
         return self.get(name)
 
     def _copy_tls(self, name: str, tls: Dict[str, str]) -> None:
+        from rootless.errors import InvalidArgument
         from rootless.util import fs
 
         for kind, source in tls.items():
@@ -155,23 +164,33 @@ class ContextStore:
         else:
             config["currentContext"] = name
         fs.ensure_dir(self.config_dir, 0o700)
+        import json  # ~1 ms (util/jsonlite.py): only for writing
+
         fs.atomic_write(self.config_file, json.dumps(config, indent="\t") + "\n", 0o600)
 
 
 def _read_config(path: str) -> Dict[str, Any]:
     try:
         with open(path, "rb") as f:
-            data = json.load(f)
+            data = loads(f.read())  # json.load(f), without the json package (util/jsonlite.py)
     except FileNotFoundError:
         return {}
     except ValueError as exc:
-        raise FailedPrecondition(f"can't read docker config: {path}: {exc}") from None
+        raise _config_error(path, str(exc)) from None
     if not isinstance(data, dict):
-        raise FailedPrecondition(f"can't read docker config: {path}: not a JSON object")
+        raise _config_error(path, "not a JSON object")
     return data
 
 
+def _config_error(path: str, reason: str) -> FailedPrecondition:
+    from rootless.errors import FailedPrecondition
+
+    return FailedPrecondition(f"can't read docker config: {path}: {reason}")
+
+
 def _from_meta(name: str, raw: Any, tls_dir: str) -> Context:
+    from rootless.errors import FailedPrecondition
+
     endpoint = raw.get("Endpoints", {}).get(ENDPOINT) if isinstance(raw, dict) else None
     if not isinstance(endpoint, dict) or not isinstance(endpoint.get("Host"), str):
         raise FailedPrecondition(f"context {name!r} has no docker endpoint")

@@ -6,15 +6,13 @@ runtime dir is checked (check_run_dir) before anything in it is trusted.
 """
 from __future__ import annotations
 
-import json
 import os
 import stat
 
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
 if TYPE_CHECKING:
-    from typing import List, Mapping, Optional
+    from typing import List, Mapping, Optional, Tuple
 
-from rootless.errors import PermissionDenied
 from rootless.util.record import Record
 
 STORE_VERSION = 1
@@ -87,19 +85,29 @@ def check_run_dir(path: str, euid: Optional[int] = None) -> None:
     Raises FileNotFoundError when the dir does not exist.
     """
     info = os.lstat(path)
-    me = os.geteuid() if euid is None else euid
-    what = f"can't use runtime dir: {path}"
+    problem = _run_dir_problem(path, info, os.geteuid() if euid is None else euid)
+    if problem:
+        # Imported here: every CLI command checks the runtime dir, and errors.py is ~0.3 ms of a
+        # `rootless ps` (cli/fast.py).
+        from rootless.errors import PermissionDenied
+
+        reason, hint = problem
+        raise PermissionDenied(f"can't use runtime dir: {path}: {reason}", hint=hint)
+
+
+def _run_dir_problem(path: str, info: os.stat_result, me: int) -> Optional[Tuple[str, str]]:
+    """(why, hint) when the runtime dir at path (lstat info) must not be used; None when it is fine."""
     if stat.S_ISLNK(info.st_mode):
-        raise PermissionDenied(f"{what}: is a symlink (to {os.readlink(path)}), not a directory",
-                               hint=RUN_DIR_HINT)
+        return f"is a symlink (to {os.readlink(path)}), not a directory", RUN_DIR_HINT
     if not stat.S_ISDIR(info.st_mode):
-        raise PermissionDenied(f"{what}: not a directory", hint=RUN_DIR_HINT)
+        return "not a directory", RUN_DIR_HINT
     if info.st_uid != me:
-        raise PermissionDenied(f"{what}: owned by uid {info.st_uid}, not you (uid {me})", hint=RUN_DIR_HINT)
+        return f"owned by uid {info.st_uid}, not you (uid {me})", RUN_DIR_HINT
     mode = stat.S_IMODE(info.st_mode)
     if mode & 0o077:
-        raise PermissionDenied(f"{what}: mode {mode:04o} lets other users in (it must be 0700)",
-                               hint=f"chmod 700 {path}  # if you made it; otherwise remove it")
+        return (f"mode {mode:04o} lets other users in (it must be 0700)",
+                f"chmod 700 {path}  # if you made it; otherwise remove it")
+    return None
 
 
 def config_file(env: Optional[Mapping[str, str]] = None) -> str:
@@ -233,6 +241,8 @@ class Paths(Record):
     def placed(self) -> "Paths":
         """These paths with the root the daemon really uses for this requested root (issue 15):
         a store on a shared filesystem moves to node-local storage."""
+        import json  # ~1 ms: every CLI command imports this module (util/jsonlite.py)
+
         try:
             with open(self.storage_placement, encoding="utf-8") as f:
                 record = json.load(f)

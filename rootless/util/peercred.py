@@ -20,7 +20,6 @@ TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.p
 if TYPE_CHECKING:
     from typing import Optional
 
-from rootless.errors import PermissionDenied
 from rootless.util.record import Record
 
 # struct ucred {pid_t pid; uid_t uid; gid_t gid;}: three C ints (4 bytes on Linux), read with
@@ -51,6 +50,8 @@ def check_peer_is_us(sock: _socket.socket, path: str, euid: Optional[int] = None
     cred = peer_cred(sock)
     me = os.geteuid() if euid is None else euid
     if cred.uid != me:
+        from rootless.errors import PermissionDenied  # here: errors.py is ~0.3 ms of every `ps` (cli/fast.py)
+
         raise PermissionDenied(
             f"can't use rootlessd socket: {path}: served by uid {cred.uid} (pid {cred.pid}), not you (uid {me})",
             hint="another user may be impersonating rootlessd; nothing was sent. Use a private runtime dir: "

@@ -1,7 +1,6 @@
 """The rows of docker's container and image listings: `ps`, `images` and `system df -v` format them."""
 from __future__ import annotations
 
-import json
 import time
 
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
@@ -9,6 +8,7 @@ if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple
 
 from rootless.cli.humanize import display_ports, ellipsis, go_time, human_duration, human_size
+from rootless.util.jsonlite import dumps_unicode
 
 CONTAINER_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
                      "RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES",
@@ -30,7 +30,7 @@ def container_row(summary: Dict[str, Any], truncate: bool, now: Optional[float] 
     size = container_size(summary)
     return {
         "ID": cid[:12] if truncate else cid, "Image": image,
-        "Command": json.dumps(ellipsis(command, 20) if truncate else command, ensure_ascii=False),
+        "Command": dumps_unicode(ellipsis(command, 20) if truncate else command),
         "CreatedAt": go_time(created), "RunningFor": human_duration((now or time.time()) - created) + " ago",
         "Status": summary.get("Status", ""), "State": summary.get("State", ""),
         "Ports": display_ports(summary.get("Ports") or []), "Names": ",".join(names),
