@@ -89,7 +89,7 @@ FLOOR_SPECS = (
     ("`python3 -c pass`", "cli", ("medians", "python3 -c pass")),
     ("venv `python -c 'import click'`", "cli", ("medians", "venv python -c 'import click'")),
     ("venv `python -c 'import re, json, _socket'` (the fast path's floor)", "cli",
-     ("medians", "floor: venv python re+json+_socket")),
+     ("medians", "floor: venv python re+_json+_socket")),
 )
 
 
