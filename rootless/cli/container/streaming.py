@@ -5,9 +5,8 @@ import contextlib
 import os
 from typing import Callable, Optional, Tuple
 
-import click
-
 from rootless.cli.app import App
+from rootless.cli.container.creating import echo_error
 from rootless.client.hijack import Session, forward_signals, parse_detach_keys, raw_terminal, resize_on_winch, terminal_size
 from rootless.client.transport import HttpResponse
 from rootless.errors import InvalidArgument, RootlessError
@@ -88,5 +87,5 @@ def run_attached(app: App, container_id: str, *, tty: bool, interactive: bool, c
         waiter.close()
     message = (result.get("Error") or {}).get("Message")
     if message:
-        click.echo(f"Error: {message}", err=True)
+        echo_error(f"Error: {message}")
     return int(result.get("StatusCode", 125))
