@@ -53,7 +53,7 @@ RUN_FALLS_BACK = {
     "--log-driver", "--log-opt", "--memory", "--memory-reservation", "--memory-swap", "--mount", "--network-alias",
     "--no-healthcheck", "--pid", "--pids-limit", "--platform", "--privileged", "--publish-all", "--pull",
     "--read-only", "--restart", "--security-opt", "--shm-size", "--sig-proxy", "--stop-signal", "--stop-timeout",
-    "--tmpfs", "--ulimit", "--userns", "--volumes-from", "-P", "-c", "-h", "-l", "-m", "--cpu-shares", "--label",
+    "--tmpfs", "--ulimit", "--userns", "--volumes-from", "-P", "-c", "-h", "-l", "-m", "--cpu-shares",
 }
 
 
