@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast_run.py)
 if TYPE_CHECKING:
     from typing import IO, Any, Callable, Iterator, List, Optional

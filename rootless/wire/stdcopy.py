@@ -9,6 +9,7 @@ and the engine read them with Demuxer.
 from __future__ import annotations
 
 import struct
+
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast_run.py)
 if TYPE_CHECKING:
     from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union

@@ -17,6 +17,7 @@ import calendar
 import datetime
 import re
 import time
+
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast_run.py)
 if TYPE_CHECKING:
     from typing import Optional

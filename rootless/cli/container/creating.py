@@ -7,6 +7,7 @@ stderr, then creates again.
 from __future__ import annotations
 
 import os
+
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast_run.py)
 if TYPE_CHECKING:
     from typing import Any, Dict, Optional, Sequence, Tuple

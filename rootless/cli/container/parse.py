@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast_run.py)
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Mapping, Optional, Tuple

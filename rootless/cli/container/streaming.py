@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast_run.py)
 if TYPE_CHECKING:
     from typing import Callable, Optional, Tuple
