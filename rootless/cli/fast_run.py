@@ -138,6 +138,7 @@ def run(args: List[str]) -> Optional[int]:
 def _app(root: Dict[str, object]) -> App:
     """The App the root click group makes from these options, never starting the daemon."""
     from rootless.cli.app import App
+    from rootless.client.api import APIClient
     from rootless.client.endpoint import HostOptions
 
     hosts = root.get("hosts", ())
@@ -147,7 +148,12 @@ def _app(root: Dict[str, object]) -> App:
     storage_root = root["root"] if "root" in root else (os.environ.get("ROOTLESS_ROOT") or None)
     assert storage_root is None or isinstance(storage_root, str)
     app = App(storage_root=storage_root, host_options=HostOptions(hosts=hosts, context=context))
-    app.assume_running = True  # not running: click's path starts it
+    # App.client's steps without its /_ping and start on demand: a daemon that does not answer
+    # refuses the create, and click's path then starts it.
+    endpoint = app.endpoint()
+    if endpoint.local:
+        app.run_paths.has_run_dir()  # before connecting: another user may have made our runtime dir (issue 7)
+    app._client = APIClient(endpoint.target)
     return app
 
 
