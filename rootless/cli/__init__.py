@@ -4,7 +4,7 @@ This module is the entry point (pyproject's console script, `python -m
 rootless.cli`) and stays import-light: `rootless --version` answers before
 click is imported (click alone costs ~20 ms of every start on the measured
 host, bench/README.md "CLI start-up"), and so do `ps` and `images` with the
-flags cli/fast.py knows. Everything else runs the click group of cli/root.py,
+flags cli/fast.py knows and `run` with those of cli/fast_run.py. Everything else runs the click group of cli/root.py,
 which imports click and then only the verb that runs.
 """
 from __future__ import annotations
