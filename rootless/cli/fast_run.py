@@ -6,12 +6,13 @@ same code then runs: CreateOptions and the create body of cli/container/body.py,
 create_container of creating.py, start_container and run_attached of
 streaming.py. Anything this parser does not know (a flag, --help, a root
 option other than -H/-c/--root) returns None before any request, and so does
-any error up to and including the create request (a flag value body.py
-refuses, a missing image, a daemon that is not running): the caller then runs
-the click command from the start, which gives click's messages, pulls and
-exit codes. Once the container exists, errors are reported here exactly as
+any error before the create request (a flag value body.py refuses, -it
+without a terminal) and a create refused for a missing image or never sent
+because no daemon listens: the caller then runs the click command from the
+start, which gives click's messages and exit codes, pulls or starts the
+daemon. Other errors from the create on are reported here exactly as
 cli/root.py reports them (it is imported for that, with click, on that path
-only). Nothing on the way to a started container may import click or typing
+only), and a create is never sent twice. Nothing on the way to a started container may import click or typing
 (tests/unit/cli/test_fast_run.py).
 """
 from __future__ import annotations
@@ -127,12 +128,12 @@ def run(args: List[str]) -> Optional[int]:
     root, flags, image, command = parsed
     try:
         app, opts = _app(root), _options(flags)
-        container_id = _create(app, opts, image, command)
+        _check(opts, image, command)
     except KeyboardInterrupt:
         return _interrupted()
-    except Exception:  # a flag value body.py refuses, a missing image, no daemon, a bug: click's path says which
+    except Exception:  # a flag value body.py refuses, -it without a terminal, a bad endpoint, a bug: click's path
         return None
-    return _finish(app, args, opts, container_id)
+    return _create_and_run(app, args, opts, image, command)
 
 
 def _app(root: Dict[str, object]) -> App:
@@ -165,27 +166,33 @@ def _options(flags: Dict[str, object]) -> CreateOptions:
     return CreateOptions.from_kwargs(flags)
 
 
-def _create(app: App, opts: CreateOptions, image: str, command: Sequence[str]) -> str:
-    """cli/container/run.py's steps up to the create request (refusals raise: click's path)."""
-    from rootless.cli.container.creating import create_container
+def _check(opts: CreateOptions, image: str, command: Sequence[str]) -> None:
+    """cli/container/run.py's steps before the create, and the body built once so that a value
+    body.py refuses goes to click's path before anything is sent (it says so with exit status 125)."""
+    from rootless.cli.container.body import build_create_body
+    from rootless.cli.container.creating import read_text
     from rootless.cli.container.streaming import check_tty_input, console_size
 
     if not opts.detach:
         check_tty_input(opts.interactive, opts.tty)
     if opts.tty:
         opts.console_size = console_size()
-    return create_container(app, opts, image, command, PULL, None)
+    build_create_body(opts, image, command, os.environ, read_text, os.getcwd())
 
 
-def _finish(app: App, args: List[str], opts: CreateOptions, container_id: str) -> int:
-    """cli/container/run.py after the create, with cli/root.py's error handling."""
+def _create_and_run(app: App, args: List[str], opts: CreateOptions, image: str, command: Sequence[str]
+                    ) -> Optional[int]:
+    """cli/container/run.py from the create on, with cli/root.py's error handling; None when the
+    create failed without making a container and click's path does more than report it."""
     import gc
 
     gc.enable()  # cli/__init__.py turned it off for the start; an attached run may last hours
+    from rootless.cli.container.creating import create_container
     from rootless.cli.container.streaming import run_attached, start_container
-    from rootless.errors import RootlessError
 
+    container_id = None
     try:
+        container_id = create_container(app, opts, image, command, PULL, None)
         if opts.detach:
             start_container(app, container_id)
             sys.stdout.write(container_id + "\n")  # an id is hex: click.echo would write the same
@@ -194,17 +201,39 @@ def _finish(app: App, args: List[str], opts: CreateOptions, container_id: str) -
         return run_attached(app, container_id, tty=opts.tty, interactive=opts.interactive,
                             condition="removed" if opts.rm else "next-exit", sig_proxy=SIG_PROXY,
                             detach_keys=DETACH_KEYS)
-    except RootlessError as exc:
-        return _report(args, exc)
     except KeyboardInterrupt:
         return _interrupted()
-    except BrokenPipeError:
-        return 1
-    except Exception as exc:  # a bug: cli/root.py's one line (its traceback needs --debug, a click-path flag)
-        from rootless.cli.container.creating import echo_error
+    except Exception as exc:
+        if container_id is None and _click_does_more(exc):
+            return None
+        return _failed(args, exc)
 
-        echo_error(f"Error: internal error: {exc!r} (run with --debug for the traceback)")
+
+def _click_does_more(exc: Exception) -> bool:
+    """A refused create that click's path answers with more than its message: a missing image
+    (it pulls, creating.py) or no daemon listening (it starts one, cli/app.py). Nothing was created:
+    the request was not sent, or refused. Any other failure is reported here, never sent again,
+    so that a create whose answer was lost can't make a second container."""
+    from rootless.errors import NotFound, Unavailable
+
+    if isinstance(exc, NotFound):
+        return "no such image" in exc.message.lower()  # creating.py's _is_missing_image
+    return isinstance(exc, Unavailable) and exc.message.startswith("can't connect to rootlessd")
+
+
+def _failed(args: List[str], exc: Exception) -> int:
+    """cli/root.py's answer to an exception out of the command: its message and exit status."""
+    from rootless.errors import RootlessError
+
+    if isinstance(exc, RootlessError):
+        return _report(args, exc)
+    if isinstance(exc, BrokenPipeError):
         return 1
+    from rootless.cli.container.creating import echo_error
+
+    # a bug: cli/root.py's one line (its traceback needs --debug, a flag of click's path)
+    echo_error(f"Error: internal error: {exc!r} (run with --debug for the traceback)")
+    return 1
 
 
 def _report(args: List[str], exc: RootlessError) -> int:

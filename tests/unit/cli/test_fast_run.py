@@ -67,6 +67,7 @@ class RunDaemon(FakeDaemon):
         self.wait: Dict[str, Any] = {"StatusCode": 3}
         self.frames = [(1, b"out\n"), (2, b"err\n")]
         self.tty = False
+        self.drop_create = False  # close the connection without answering the create
         super().__init__(path)
 
     def _answer(self, conn: socket.socket) -> None:
@@ -84,6 +85,8 @@ class RunDaemon(FakeDaemon):
         method, target = head.decode().split(" ")[:2]
         self.requests.append((method, target, json.loads(body) if body else None))
         path = target.split("?", 1)[0]
+        if path.endswith("/create") and self.drop_create:
+            return
         if path.endswith("/attach"):
             conn.sendall(b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
                          b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
@@ -201,21 +204,35 @@ def test_what_the_fast_path_does_not_know_goes_to_click(fake, capfd, args) -> No
     assert run_fast(args, fake, capfd) == (None, "", "", [])
 
 
-@pytest.mark.parametrize("case", ["bad-flag-value", "not-a-tty", "missing-image", "name-taken", "no-daemon"])
-def test_errors_up_to_the_create_go_to_clicks_path(fake, capfd, case) -> None:  # type: ignore[no-untyped-def]
-    """Nothing printed, at most the create request (refused, so nothing exists): click's path says why."""
+@pytest.mark.parametrize("case", ["bad-flag-value", "not-a-tty", "missing-image", "no-daemon"])
+def test_errors_before_the_create_go_to_clicks_path(fake, capfd, case) -> None:  # type: ignore[no-untyped-def]
+    """Nothing printed, at most a create refused for a missing image: click's path says why, pulls or starts rootlessd."""
     args = {"bad-flag-value": ["run", "-p", "99999", "img"], "not-a-tty": ["run", "-it", "img"]}.get(
         case, ["run", "--name", "x", "img"])
     if case == "missing-image":
         fake.create = (404, {"message": "No such image: img:latest"})
-    elif case == "name-taken":
-        fake.create = (409, {"message": 'Conflict. The container name "/x" is already in use'})
     elif case == "no-daemon":
         fake.close()
     status, out, err, requests = run_fast(args, fake, capfd)
     assert (status, out, err) == (None, "", "")
-    assert [target.split("?")[0] for _, target, _ in requests] == (
-        ["/containers/create"] if case in ("missing-image", "name-taken") else [])
+    assert [target.split("?")[0] for _, target, _ in requests] == (["/containers/create"] if case == "missing-image" else [])
+
+
+@pytest.mark.parametrize("case", ["name-taken", "bad-request", "server-error", "answer-lost"])
+def test_a_failed_create_is_reported_as_click_does_and_never_sent_twice(fake, capfd, case) -> None:  # type: ignore[no-untyped-def]
+    """The create may have been made (an answer lost) or was refused for good: reported here, as click's path
+    reports it, with one create request."""
+    if case == "answer-lost":
+        fake.drop_create = True
+    else:
+        fake.create = {"name-taken": (409, {"message": 'Conflict. The container name "/x" is already in use'}),
+                       "bad-request": (400, {"message": "invalid mount config"}),
+                       "server-error": (500, {"message": "boom"})}[case]
+    args = ["run", "--rm", "--name", "x", "img"]
+    fast_result = run_fast(args, fake, capfd)
+    assert fast_result == run_click(args, fake, capfd)
+    assert fast_result[0] == 125 and fast_result[1] == "" and fast_result[2].startswith("Error: ")
+    assert [target.split("?")[0] for _, target, _ in fast_result[3]] == ["/containers/create"]
 
 
 def test_a_missing_image_is_pulled_by_clicks_path(fake, capfd) -> None:  # type: ignore[no-untyped-def]
