@@ -4,7 +4,7 @@ This module is the entry point (pyproject's console script, `python -m
 rootless.cli`) and stays import-light: `rootless --version` answers before
 click is imported (click alone costs ~20 ms of every start on the measured
 host, bench/README.md "CLI start-up"), and so do `ps` and `images` with the
-flags cli/fast.py knows. Everything else runs the click group of cli/root.py,
+flags cli/fast.py knows and `run` with those of cli/fast_run.py. Everything else runs the click group of cli/root.py,
 which imports click and then only the verb that runs.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 VERSION_MESSAGE = "rootless version {}"
 # `ps` and `images` (and `container ls`, `image list`...) run without click when cli/fast.py
-# knows every argument (bench/README.md "CLI fast path").
+# knows every argument (bench/README.md "CLI fast path"); `run` when cli/fast_run.py does.
 FAST_VERBS = frozenset(("ps", "images", "ls", "list"))
 
 
@@ -30,7 +30,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         sys.stdout.write(VERSION_MESSAGE.format(__version__) + "\n")
         return
     # Shell completion runs through click (cli/complete.py), whatever the words are.
-    if not FAST_VERBS.isdisjoint(args) and "_ROOTLESS_COMPLETE" not in os.environ:
+    if (not FAST_VERBS.isdisjoint(args) or "run" in args) and "_ROOTLESS_COMPLETE" not in os.environ:
         status = _run_fast(args)  # None: not a case it handles; click's path runs it from the start
         if status:
             sys.exit(status)
@@ -49,6 +49,12 @@ def _run_fast(args: List[str]) -> Optional[int]:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
+        if "run" in args:  # `run` and `container run`: cli/fast_run.py
+            from rootless.cli.fast_run import run as run_container
+
+            status = run_container(args)
+            if status is not None or FAST_VERBS.isdisjoint(args):
+                return status
         from rootless.cli.fast import run
 
         return run(args)

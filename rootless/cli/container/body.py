@@ -5,8 +5,9 @@ section 6; docker/cli `cli/command/container/opts.go` parse()).
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
+if TYPE_CHECKING:
+    from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from rootless.cli.common.labels import parse_labels
 from rootless.cli.container import parse
@@ -14,9 +15,15 @@ from rootless.errors import InvalidArgument
 from rootless.wire.times import parse_duration_ns
 
 
-@dataclasses.dataclass
 class CreateOptions:
-    """The run/create flags as click parsed them (names = click destinations)."""
+    """The run/create flags as click parsed them (names = click destinations).
+
+    A plain class, not a dataclass: `import dataclasses` costs ~8 ms (inspect, ast...), and
+    `run`'s fast path (cli/fast_run.py) builds one. Fields are the annotations below, their
+    defaults the class attributes (all immutable); set ones are instance attributes.
+    """
+
+    _fields: ClassVar[Tuple[str, ...]]
 
     detach: bool = False
     interactive: bool = False
@@ -79,11 +86,25 @@ class CreateOptions:
     health_start_interval: Optional[str] = None
     no_healthcheck: bool = False
 
+    def __init__(self, **values: Any) -> None:
+        unknown = sorted(set(values) - set(self._fields))
+        if unknown:  # as a dataclass's __init__ would
+            raise TypeError(f"CreateOptions.__init__() got an unexpected keyword argument {unknown[0]!r}")
+        self.__dict__.update(values)
+
+    def __eq__(self, other: object) -> bool:
+        return other.__class__ is self.__class__ and all(getattr(self, n) == getattr(other, n) for n in self._fields)
+
+    def __repr__(self) -> str:
+        return "CreateOptions(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self._fields) + ")"
+
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> "CreateOptions":
         """Keep the keys that are create flags; the verb's own flags stay behind."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in kwargs.items() if k in names})
+        return cls(**{k: v for k, v in kwargs.items() if k in cls._fields})
+
+
+CreateOptions._fields = tuple(name for name in CreateOptions.__annotations__ if not name.startswith("_"))
 
 
 def _ports(opts: CreateOptions) -> Tuple[Dict[str, Any], Dict[str, List[Dict[str, str]]]]:

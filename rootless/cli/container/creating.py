@@ -7,15 +7,24 @@ stderr, then creates again.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional, Sequence, Tuple
 
-import click
+TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast_run.py)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Sequence, Tuple
 
 from rootless.cli.app import App
 from rootless.cli.container.body import CreateOptions, build_create_body
 from rootless.errors import Internal, NotFound, RootlessError
 
 PULL_POLICIES = ("missing", "always", "never")
+
+
+def echo_error(text: str) -> None:
+    """click.echo to stderr (ANSI stripped off a terminal, its encoding rules); click is imported
+    only here so that `run`'s fast path (cli/fast_run.py) can import this module without it."""
+    import click
+
+    click.echo(text, err=True)
 
 
 def _drop_tag(repository: str) -> Tuple[str, str]:
@@ -58,7 +67,7 @@ def pull_image(app: App, image: str, platform: Optional[str]) -> None:
             raise Internal(message.get("error") or detail.get("message", "pull failed"))
         line = _progress_line(message)
         if line:
-            click.echo(line, err=True)
+            echo_error(line)
 
 
 def _is_missing_image(exc: NotFound) -> bool:
@@ -80,11 +89,11 @@ def create_container(app: App, opts: CreateOptions, image: str, command: Sequenc
     except NotFound as exc:
         if pull != "missing" or not _is_missing_image(exc):
             raise
-        click.echo(f"Unable to find image '{tagged(image)}' locally", err=True)
+        echo_error(f"Unable to find image '{tagged(image)}' locally")
         pull_image(app, image, platform)
         created = app.client.create_container(body, opts.name, platform)
     for warning in created.get("Warnings") or []:
-        click.echo(f"WARNING: {warning}", err=True)
+        echo_error(f"WARNING: {warning}")
     return str(created["Id"])
 
 

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Callable, Optional, Tuple
 
-import click
+TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast_run.py)
+if TYPE_CHECKING:
+    from typing import Callable, Optional, Tuple
 
 from rootless.cli.app import App
+from rootless.cli.container.creating import echo_error
 from rootless.client.hijack import Session, forward_signals, parse_detach_keys, raw_terminal, resize_on_winch, terminal_size
 from rootless.client.transport import HttpResponse
 from rootless.errors import InvalidArgument, RootlessError
@@ -88,5 +90,5 @@ def run_attached(app: App, container_id: str, *, tty: bool, interactive: bool, c
         waiter.close()
     message = (result.get("Error") or {}).get("Message")
     if message:
-        click.echo(f"Error: {message}", err=True)
+        echo_error(f"Error: {message}")
     return int(result.get("StatusCode", 125))

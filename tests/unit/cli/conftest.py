@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 import rootless.cli
 import rootless.cli.root
+from rootless.cli import fast_run
 from rootless.cli.app import App
 
 
@@ -43,6 +44,15 @@ def fake_client(monkeypatch):
         return app
 
     monkeypatch.setattr(rootless.cli.root, "App", make_app)
+    # `run` through rootless.cli.main tries cli/fast_run.py first: it must see the same fake
+    make_fast_app = fast_run._app
+
+    def make_fast_run_app(root: Dict[str, object]) -> App:
+        app = make_fast_app(root)
+        app._client = client  # type: ignore[assignment]
+        return app
+
+    monkeypatch.setattr(fast_run, "_app", make_fast_run_app)
     return client
 
 
