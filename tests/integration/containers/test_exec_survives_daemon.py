@@ -51,6 +51,7 @@ def test_a_detached_exec_outlives_the_daemon(fresh_engine: Engine, images, how: 
     cid, init = info["Id"], info["State"]["Pid"]
     ids = _start_detached(eng, cid, init)
     before = _pids(init)
+    eng.docker("update", "--restart", "no", "keeper")  # the record is saved, with its ExecIDs
     attached = _cmdline(["sleep", "4003"])
     client = _start_exec(eng, init, ["keeper", "sleep", "4003"], attached)
 
@@ -64,7 +65,9 @@ def test_a_detached_exec_outlives_the_daemon(fresh_engine: Engine, images, how: 
     assert _pids(init) == before, f"a detached exec died with the daemon ({how})"
 
     eng.cli("info")  # a new daemon
-    assert _inspect(eng, "keeper")["State"]["Status"] == "running"  # type: ignore[index]
+    after = _inspect(eng, "keeper")
+    assert after is not None and after["State"]["Status"] == "running"
+    assert after["ExecIDs"] is None  # dockerd's after a restart too: its exec records were in memory
     api = eng.client().api
     for exec_id in ids.values():
         with pytest.raises(docker.errors.NotFound, match="No such exec instance"):

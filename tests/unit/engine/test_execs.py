@@ -87,3 +87,19 @@ def test_leaving_with_the_detach_keys_hands_the_exec_to_the_monitor() -> None:
     with ours, client:
         _detach(session, ours)
     assert detached == [True]
+
+
+def test_a_restarted_daemon_knows_no_exec_of_the_one_before(tmp_path: Any) -> None:
+    """moby's exec records are in memory: after a restart ExecIDs is null and an old ID a 404."""
+    from rootless.engine.execs import ExecService
+    from rootless.errors import NotFound
+    from tests.unit.engine.test_containers import World
+
+    world = World(str(tmp_path))
+    container = world.run()
+    session = ExecService(world.runtime, world.containers, 40).create(container, types.ExecCreate(Cmd=["top"]))
+    container.save()  # any later save (update, health) writes the IDs with the record
+    containers = world.daemon_start()
+    assert containers.get(container.id).data["ExecIDs"] is None
+    with pytest.raises(NotFound, match="No such exec instance"):
+        ExecService(world.runtime, containers, 40).get(session.exec_id)
