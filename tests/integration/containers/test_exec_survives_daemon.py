@@ -19,6 +19,8 @@ WRITER = "while :; do echo out; echo err >&2; sleep 0.05; done"  # dies of SIGPI
 DETACHED: Dict[str, List[str]] = {
     "plain": ["sleep", "4001"],
     "writer": ["sh", "-c", WRITER],
+    "tty": ["sleep", "4002"],
+    "keys": ["sleep", "4004"],  # a TTY exec whose client left with the detach keys
 }
 
 
@@ -27,19 +29,27 @@ def _cmdline(argv: List[str]) -> bytes:
 
 
 def _start_detached(eng: Engine, cid: str, init: int) -> Dict[str, str]:
-    """The detached execs (and a TTY one) through the API, as `docker exec -d [-t]` does; name -> exec ID."""
+    """The detached execs through the API, as `docker exec -d [-t]` does, and one left with
+    the detach keys; name -> exec ID."""
     api = eng.client().api
     ids = {}
-    for name, argv in {**DETACHED, "tty": ["sleep", "4002"]}.items():
-        ids[name] = api.exec_create(cid, argv, tty=name == "tty")["Id"]
+    for name in ("plain", "writer", "tty"):
+        ids[name] = api.exec_create(cid, DETACHED[name], tty=name == "tty")["Id"]
         api.exec_start(ids[name], detach=True)
-    for argv in [*DETACHED.values(), ["sleep", "4002"]]:
+    ids["keys"] = api.exec_create(cid, DETACHED["keys"], stdin=True, tty=True, detach_keys="ctrl-x")["Id"]
+    sock = api.exec_start(ids["keys"], tty=True, socket=True)._sock
+    sock.settimeout(10)
+    sock.sendall(b"\x18")
+    while sock.recv(4096):  # the engine ends the attach; the process runs on
+        pass
+    sock.close()
+    for argv in DETACHED.values():
         _wait_until(lambda: _processes(init, _cmdline(argv)), 30, f"exec {argv} did not start")
     return ids
 
 
 def _pids(init: int) -> Dict[str, List[int]]:
-    return {name: _processes(init, _cmdline(argv)) for name, argv in {**DETACHED, "tty": ["sleep", "4002"]}.items()}
+    return {name: _processes(init, _cmdline(argv)) for name, argv in DETACHED.items()}
 
 
 @pytest.mark.parametrize("how", ["system stop", "SIGKILL"])
