@@ -119,6 +119,7 @@ class Containers(ContainerReads):
                 continue
             record = Container.load(self.paths, container_id)
             if record is not None:
+                record.exec_ids = []  # exec records live in memory, as moby's: none outlives its daemon
                 self._containers[container_id] = record
 
     def all(self) -> List[Container]:

@@ -145,7 +145,13 @@ class ExecService:
         session.pty_master = session.process.master_fd if session.process.tty else None
 
     def start(self, session: ExecSession, detach: bool) -> None:
-        """Start the process; for detach, reap it in the background."""
+        """Start the process; for detach, reap it in the background.
+
+        A detached exec outlives the daemon, as docker's (a process in the
+        container under containerd's shim) outlives dockerd: the monitor keeps
+        it. Its session does not: a new daemon answers its ID with docker's
+        404, moby's exec records being in memory too.
+        """
         if session.running or session.exit_code is not None:
             raise Conflict(f"exec {session.exec_id} has already been started")
         if not session.container.running:
@@ -155,6 +161,8 @@ class ExecService:
         self.containers.publish(session.container, "exec_start: " + " ".join(session.request.Cmd or []),
                                        execID=session.exec_id)
         if detach:
+            # Before the 200: a daemon stopped or killed right after it must leave the process running.
+            session.process.detach()
             threading.Thread(target=self._reap, args=(session,), daemon=True).start()
 
     def _reap(self, session: ExecSession) -> None:
@@ -351,6 +359,7 @@ def _pump_stdin(rfile: IO[bytes], stdin: Any) -> None:
 
 def _detach(session: ExecSession, client: socket.socket) -> None:
     session.detached = True  # first: our own shutdown reads as a hang-up to _kill_on_hangup
+    session.process.detach()  # and the process outlives a daemon stop, as `exec -d`'s does
     with contextlib.suppress(OSError):
         client.shutdown(socket.SHUT_RDWR)
 

@@ -11,9 +11,13 @@ as one JSON line on READY_FD, then serves two UNIX sockets in its dir:
   {"exec": {"process": FILE, "console": PATH|null}} with the exec's stdin,
   stdout and stderr as SCM_RIGHTS fds runs `crun exec`, replies {"pid": N}
   and keeps the connection: {"exit": code} follows when crun exits, and the
-  daemon closing its side (or dying) kills the exec. As the subreaper we
-  inherit an exec's process when its crun dies, and kill it then: an exec
-  never outlives its crun, its daemon or its client (see _kill_exec_orphans).
+  daemon closing its side (or dying) kills the exec, unless the daemon sent
+  {"detach": true} on it first (docker's `exec -d`, or a client that left with
+  the detach keys): such an exec runs on as docker's does, and we drain the
+  output fds sent with that message so its writes never block or fail.
+  As the subreaper we inherit an exec's
+  process when its crun dies, and kill it then: an exec never outlives its
+  crun, nor (unless detached) its daemon or client (see _kill_exec_orphans).
 - attach.sock: the client sends {"stdin": b, "stdout": b, "stderr": b} and a
   newline, gets {"ok": true} and a newline once registered, then stdcopy
   frames of the container's output (TTY output is stream 1) and may send raw
@@ -41,7 +45,7 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from rootless.errors import ToolError
@@ -110,6 +114,9 @@ class ExecRun:
     conn: socket.socket
     child: Any
     pid_file: str
+    detached: bool = False  # the daemon said so: its going away doesn't end the exec
+    kept: List[int] = field(default_factory=list)  # the exec's output ends, drained once the daemon is gone
+    pending: bytes = b""  # a message line not complete yet
 
 
 class Monitor:
@@ -134,6 +141,7 @@ class Monitor:
         self.oom_killed = False
         self.helper_pids: List[int] = []
         self.execs: Dict[int, ExecRun] = {}  # crun exec's pid -> its run
+        self.drains: Dict[int, ExecRun] = {}  # a detached exec's output fd we read and drop -> its run
         self.started = False
         self.exit_status: Optional[int] = None
         self.exited_ns = 0
@@ -418,6 +426,8 @@ class Monitor:
             self._client_event(self.clients[fd], mask)
         elif any(run.conn.fileno() == fd for run in self.execs.values()):
             self._exec_hangup(fd)
+        elif fd in self.drains:
+            self._drain_exec_output(fd)
         else:
             if mask & selectors.EVENT_READ and fd in self.outputs:
                 self._read_output(fd)
@@ -677,19 +687,70 @@ class Monitor:
         self._set_interest(conn.fileno(), selectors.EVENT_READ)
 
     def _exec_hangup(self, fd: int) -> None:
-        """The daemon sends nothing after the request: readable means it closed or died."""
+        """The daemon's {"detach": true} on an exec's connection, or its end."""
         run = next(r for r in self.execs.values() if r.conn.fileno() == fd)
         try:
-            if run.conn.recv(4096):
-                return
+            data, fds, _, _ = socket.recv_fds(run.conn, 4096, 4)
         except BlockingIOError:
             return
         except OSError:  # ECONNRESET: the daemon died
-            pass
+            data, fds = b"", []
+        if data:
+            self._exec_message(run, data, list(fds))
+            return
         self._set_interest(fd, 0)
+        if run.detached:
+            logger.info("exec %d: its daemon side went away; detached, it runs on", run.child.pid)
+            run.conn.close()  # {"exit"} has no reader now
+            self._drain_kept(run)
+            return
         logger.info("exec %d: its daemon side went away; killing it", run.child.pid)
+        self._kill_exec(run)
+
+    def _exec_message(self, run: ExecRun, data: bytes, fds: List[int]) -> None:
+        """Act on the complete lines; fds come with {"detach"} and replace the kept ones."""
+        lines = (run.pending + data).split(b"\n")
+        run.pending = lines.pop()[-4096:]
+        for line in filter(None, lines):
+            try:
+                message = json.loads(line)
+            except ValueError:
+                logger.warning("exec %d: bad message %r", run.child.pid, line[:80])
+                continue
+            if isinstance(message, dict) and message.get("detach"):
+                run.detached = True
+                _close_all(run.kept)
+                run.kept, fds = fds, []
+        _close_all(fds)
+
+    def _kill_exec(self, run: ExecRun) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(run.child.pid, signal.SIGKILL)  # not Popen.kill: its poll() could reap behind _reap
+
+    def _drain_kept(self, run: ExecRun) -> None:
+        """Read and drop a detached exec's output from now on: nobody else reads it any more."""
+        for fd in run.kept:
+            os.set_blocking(fd, False)
+            self.drains[fd] = run
+            self._set_interest(fd, selectors.EVENT_READ)
+
+    def _drain_exec_output(self, fd: int) -> None:
+        try:
+            if os.read(fd, READ_SIZE):
+                return
+        except BlockingIOError:
+            return
+        except OSError:  # EIO: the pty's last process exited
+            pass
+        self._close_kept(self.drains[fd], fd)
+
+    def _close_kept(self, run: ExecRun, fd: int) -> None:
+        if fd in self.interest:
+            self._set_interest(fd, 0)
+        self.drains.pop(fd, None)
+        run.kept.remove(fd)
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
     def _exec_exited(self, pid: int, status: int) -> None:
         """Tell the daemon the exit code, then kill what crun left (when it was killed itself)."""
@@ -702,6 +763,8 @@ class Monitor:
             run.conn.settimeout(2.0)
             run.conn.sendall((json.dumps({"exit": exit_record(status)["ExitCode"]}) + "\n").encode())
         run.conn.close()
+        for fd in list(run.kept):
+            self._close_kept(run, fd)
         self._kill_exec_orphans(run.pid_file)
         _unlink_quietly(run.pid_file)
 
@@ -818,6 +881,12 @@ def _read_available(fd: int) -> str:
                 break
             chunks.append(chunk)
     return b"".join(chunks).decode("utf-8", "replace")
+
+
+def _close_all(fds: List[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _unlink_quietly(path: str) -> None:

@@ -10,7 +10,9 @@ Messages, one JSON line each (the monitor's docstring says what it does with the
 - READY_FD and ready.json: {"pid": N, "ports": [...]} or {"error": "..."}.
 - ctl.sock: {"start": true}, {"resize": [h, w]}, or {"exec": {"process": FILE,
   "console": PATH|null}} with the exec's stdio as SCM_RIGHTS fds, answered
-  {"pid": N} then {"exit": code}.
+  {"pid": N} then {"exit": code}; on that connection the daemon may send
+  {"detach": true} with the exec's output fds (the monitor drains them once the
+  daemon is gone, and the exec outlives it).
 - attach.sock: {"stdin": b, "stdout": b, "stderr": b} answered {"ok": true},
   then stdcopy frames one way and raw stdin bytes the other.
 - exit.json: {"ExitCode", "FinishedAt", "Signal"}.

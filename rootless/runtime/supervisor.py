@@ -418,10 +418,11 @@ class Supervisor:
         The container's monitor runs crun (see runtime/monitor.py), so the
         process dies with its exec: when crun is killed, the monitor (its
         subreaper) kills what crun left; when our side closes or we die, the
-        monitor kills crun. The caller owns the result's stdio (pipes, or the
-        pty master) and gets the exit code from wait(). With detach nobody
-        reads the output: stdout is /dev/null, stderr a pipe for crun's reason
-        (drain it); the caller still waits, in the background.
+        monitor kills crun, unless the result's detach() told it first. The
+        caller owns the result's stdio (pipes, or the pty master) and gets the
+        exit code from wait(). With detach nobody reads the output: stdout is
+        /dev/null, stderr a pipe for crun's reason (drain it); the caller
+        still waits, in the background, and calls detach().
 
         Raises:
             ToolError: crun refused (no such container, bad process).
@@ -522,7 +523,8 @@ class MonitorExec:
     """A `crun exec` the container's monitor runs for us; Popen's poll/wait/kill shape.
 
     The connection carries {"exit": code} at the end; closing our sending side
-    (kill) or dying makes the monitor kill the exec.
+    (kill) or dying makes the monitor kill the exec, unless {"detach": true}
+    was sent on it first (detach).
     """
 
     def __init__(self, conn: socket.socket, pid: int) -> None:
@@ -551,9 +553,14 @@ class MonitorExec:
             return self.returncode
 
     def kill(self) -> None:
-        """Have the monitor kill the exec (our EOF is its signal); wait() still gets the code."""
+        """Have the monitor kill the exec (our EOF is its signal; not once detached); wait() still gets the code."""
         with contextlib.suppress(OSError):
             self.conn.shutdown(socket.SHUT_WR)
+
+    def detach(self, output: List[int]) -> None:
+        """Let the exec outlive us (docker's `exec -d`); the monitor drains output once we are gone."""
+        with contextlib.suppress(OSError):
+            socket.send_fds(self.conn, [b'{"detach": true}\n'], output)
 
     def close(self) -> None:
         self.conn.close()
@@ -587,6 +594,18 @@ class ExecProcess:
         """End the exec's process (its client went away)."""
         with contextlib.suppress(OSError):
             self.handle.kill()
+
+    def detach(self) -> None:
+        """The exec runs on without a client, also across a daemon stop or crash, as docker's does.
+
+        Its output fds go to the monitor with it, to read and drop once we are
+        gone: a process writing to a pipe nobody reads would die of EPIPE, and
+        one whose pty master closed of SIGHUP. A crun run by us (an old
+        monitor) can't be handed over: that exec still ends with the daemon.
+        """
+        if isinstance(self.handle, MonitorExec):
+            output = [self.master_fd] if self.tty else [s.fileno() for s in (self.stdout, self.stderr) if s]
+            self.handle.detach(output)
 
     def resize(self, height: int, width: int) -> None:
         if self.master_fd >= 0:
