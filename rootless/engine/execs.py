@@ -162,7 +162,8 @@ class ExecService:
                                        execID=session.exec_id)
         if detach:
             # Before the 200: a daemon stopped or killed right after it must leave the process running.
-            session.process.detach()
+            # Nobody reads a detached exec's pty here (_reap reads crun's stderr): the monitor does.
+            session.process.detach(drain=session.pty_master is not None)
             threading.Thread(target=self._reap, args=(session,), daemon=True).start()
 
     def _reap(self, session: ExecSession) -> None:

@@ -116,6 +116,7 @@ class ExecRun:
     pid_file: str
     detached: bool = False  # the daemon said so: its going away doesn't end the exec
     kept: List[int] = field(default_factory=list)  # the exec's output ends, drained once the daemon is gone
+    # (or at once with {"drain": true})
     pending: bytes = b""  # a message line not complete yet
 
 
@@ -719,8 +720,11 @@ class Monitor:
                 continue
             if isinstance(message, dict) and message.get("detach"):
                 run.detached = True
-                _close_all(run.kept)
+                for fd in list(run.kept):
+                    self._close_kept(run, fd)  # unregistered too, should they be draining already
                 run.kept, fds = fds, []
+                if message.get("drain"):  # `exec -d -t`: the daemon doesn't read its pty at all
+                    self._drain_kept(run)
         _close_all(fds)
 
     def _kill_exec(self, run: ExecRun) -> None:

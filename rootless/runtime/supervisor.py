@@ -557,10 +557,14 @@ class MonitorExec:
         with contextlib.suppress(OSError):
             self.conn.shutdown(socket.SHUT_WR)
 
-    def detach(self, output: List[int]) -> None:
-        """Let the exec outlive us (docker's `exec -d`); the monitor drains output once we are gone."""
+    def detach(self, output: List[int], drain: bool = False) -> None:
+        """Let the exec outlive us (docker's `exec -d`); the monitor drains output once we are gone.
+
+        drain: from now on, for output we never read (a detached exec's pty).
+        """
+        message = b'{"detach": true, "drain": true}\n' if drain else b'{"detach": true}\n'
         with contextlib.suppress(OSError):
-            socket.send_fds(self.conn, [b'{"detach": true}\n'], output)
+            socket.send_fds(self.conn, [message], output)
 
     def close(self) -> None:
         self.conn.close()
@@ -595,17 +599,19 @@ class ExecProcess:
         with contextlib.suppress(OSError):
             self.handle.kill()
 
-    def detach(self) -> None:
+    def detach(self, drain: bool = False) -> None:
         """The exec runs on without a client, also across a daemon stop or crash, as docker's does.
 
         Its output fds go to the monitor with it, to read and drop once we are
         gone: a process writing to a pipe nobody reads would die of EPIPE, and
-        one whose pty master closed of SIGHUP. A crun run by us (an old
-        monitor) can't be handed over: that exec still ends with the daemon.
+        one whose pty master closed of SIGHUP. drain: the monitor reads them
+        from now on, for output nobody here reads (a pty would fill and block
+        the process). A crun run by us (an old monitor) can't be handed over:
+        that exec still ends with the daemon.
         """
         if isinstance(self.handle, MonitorExec):
             output = [self.master_fd] if self.tty else [s.fileno() for s in (self.stdout, self.stderr) if s]
-            self.handle.detach(output)
+            self.handle.detach(output, drain=drain)
 
     def resize(self, height: int, width: int) -> None:
         if self.master_fd >= 0:

@@ -92,3 +92,19 @@ def test_a_detached_exec_outlives_the_daemon(fresh_engine: Engine, images, how: 
     assert _inspect(eng, "keeper")["State"]["Status"] == "exited"  # type: ignore[index]
     assert not process_alive(init) and not any(_pids(init).values())
     eng.docker("rm", "keeper", timeout=60)
+
+
+def test_a_detached_tty_exec_with_much_output_is_not_blocked(engine: Engine, images) -> None:  # type: ignore[no-untyped-def]
+    """`exec -d -t` writing far more than a pty holds finishes: the monitor reads its pty
+    while the daemon is up too (nothing read it before, and the writer blocked)."""
+    engine.docker("pull", "-q", images.busybox, timeout=300)
+    cid = engine.docker("run", "-d", images.busybox, "sleep", "600").stdout.strip()
+    try:
+        script = "i=0; while [ $i -lt 40000 ]; do echo line-$i-0123456789; i=$((i+1)); done; touch /tmp/done"
+        engine.docker("exec", "-d", "-t", cid, "sh", "-c", script)
+        deadline = time.monotonic() + 60
+        while engine.docker("exec", cid, "test", "-e", "/tmp/done", check=False).returncode != 0:
+            assert time.monotonic() < deadline, "the detached TTY exec blocked on its unread pty"
+            time.sleep(0.5)
+    finally:
+        engine.docker("rm", "-f", cid, check=False)

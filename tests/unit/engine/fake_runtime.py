@@ -200,4 +200,5 @@ class FakeRuntime:
         os.close(err_w)
         return SimpleNamespace(pid=7, tty=False, master_fd=-1, stdin=None, stdout=os.fdopen(out_r, "rb"),
                                stderr=os.fdopen(err_r, "rb"), wait=lambda: 3, close=lambda: None,
-                               kill=lambda: None, detach=lambda: self.calls.append(f"detach {exec_id[:6]}"))
+                               kill=lambda: None, detach=lambda drain=False: self.calls.append(
+                                   f"detach {exec_id[:6]}" + (" drain" if drain else "")))

@@ -88,3 +88,23 @@ def test_a_detached_exec_that_exits_closes_what_it_kept(setup: Tuple[Any, ...]) 
     with pytest.raises(OSError):
         os.fstat(kept)
     os.close(out_w)
+
+
+def test_a_detached_tty_exec_is_drained_at_once(setup: Tuple[Any, ...]) -> None:
+    """`exec -d -t`: nobody in the daemon reads the pty, so the monitor does from the start."""
+    mon, run, daemon, killed = setup
+    out_r, out_w = os.pipe()  # stands in for the pty master
+    handle = ExecProcess(MonitorExec(daemon, _Child.pid), "/nonexistent", stderr=os.fdopen(out_r, "rb"))
+    handle.detach(drain=True)
+    _hangup(mon, run)
+    assert run.detached and not killed
+    assert list(mon.drains) == run.kept  # draining while the daemon is still there
+    os.write(out_w, b"x" * 60000)
+    mon._drain_exec_output(run.kept[0])
+    daemon.close()  # the daemon goes later: the same fds go on being drained, registered once
+    _hangup(mon, run)
+    assert not killed and list(mon.drains) == run.kept
+    handle.stderr.close()  # type: ignore[union-attr]
+    os.close(out_w)
+    mon._drain_exec_output(run.kept[0])
+    assert not mon.drains and not run.kept
