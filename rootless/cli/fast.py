@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import sys
 
+from rootless.cli.fast_args import ROOT_OPTIONS, Unknown, parse_options
+
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
 if TYPE_CHECKING:
     from typing import Dict, List, Optional, Tuple
@@ -25,8 +27,6 @@ PS_WORDS = (["ps"], ["container", "ls"], ["container", "ps"], ["container", "lis
 IMAGES_WORDS = (["images"], ["image", "ls"], ["image", "list"])
 
 # Each command's options as click declares them: option -> (parameter name, takes a value).
-ROOT_OPTIONS = {"-H": ("hosts", True), "--host": ("hosts", True), "-c": ("context", True),
-                "--context": ("context", True), "--root": ("root", True)}
 PS_OPTIONS = {"-a": ("all_", False), "--all": ("all_", False), "-q": ("quiet", False), "--quiet": ("quiet", False),
               "-f": ("filters", True), "--filter": ("filters", True), "--format": ("fmt", True),
               "--no-trunc": ("no_trunc", False), "-n": ("last", True), "--last": ("last", True),
@@ -37,60 +37,6 @@ IMAGES_OPTIONS = {"-a": ("all_", False), "--all": ("all_", False), "-q": ("quiet
 MULTIPLE = frozenset(("hosts", "filters"))  # click's multiple=True: every value kept, in order
 
 
-class Unknown(Exception):
-    """An argument this parser does not handle: click's path takes the command."""
-
-
-def parse_options(args: List[str], options: Dict[str, Tuple[str, bool]], stop_at_word: bool
-                  ) -> Tuple[Dict[str, object], List[str]]:
-    """(parameter values, positional words) as click's parser reads args: flags may be grouped
-    (-aq), a value may be attached (-n5, --last=5) or be the next argument, even one starting
-    with '-'. A group stops at its first word (stop_at_word); a command takes words anywhere."""
-    values: Dict[str, object] = {}
-    words: List[str] = []
-    rest = list(args)
-    while rest:
-        arg = rest.pop(0)
-        if arg == "--" or not arg.startswith("-") or arg == "-":
-            words.append(arg)
-            if stop_at_word:
-                return values, words + rest
-            continue
-        for name, value in _split_option(arg, rest, options):
-            if name in MULTIPLE:
-                values[name] = _strings(values, name) + [str(value)]
-            else:
-                values[name] = value
-    return values, words
-
-
-def _split_option(arg: str, rest: List[str], options: Dict[str, Tuple[str, bool]]) -> List[Tuple[str, object]]:
-    """One argument starting with '-' as (parameter, value) pairs; a value may come from rest.
-    Unknown, if click would refuse it or if it is not an option of this command."""
-    if arg.startswith("--"):
-        opt, eq, attached = arg.partition("=")
-        name, takes_value = options.get(opt, ("", False))
-        if not name or (eq and not takes_value):  # click: "Option '--all' does not take a value."
-            raise Unknown(arg)
-        return [(name, (attached if eq else _next_value(rest, arg)) if takes_value else True)]
-    pairs: List[Tuple[str, object]] = []
-    for index in range(1, len(arg)):  # click's short options: -aq, -n5, -af x; -f=x is -f with "=x"
-        name, takes_value = options.get("-" + arg[index], ("", False))
-        if not name:
-            raise Unknown(arg)
-        if takes_value:
-            pairs.append((name, arg[index + 1:] or _next_value(rest, arg)))
-            return pairs
-        pairs.append((name, True))
-    return pairs
-
-
-def _next_value(rest: List[str], arg: str) -> str:
-    if not rest:
-        raise Unknown(arg)  # click: "Option '-n' requires an argument."
-    return rest.pop(0)
-
-
 def _text(values: Dict[str, object], name: str) -> Optional[str]:
     value = values.get(name)
     return value if isinstance(value, str) else None
@@ -98,7 +44,7 @@ def _text(values: Dict[str, object], name: str) -> Optional[str]:
 
 def _strings(values: Dict[str, object], name: str) -> List[str]:
     value = values.get(name)
-    return list(value) if isinstance(value, list) else []
+    return list(value) if isinstance(value, tuple) else []
 
 
 def _int(values: Dict[str, object], name: str, default: int) -> int:
@@ -112,12 +58,13 @@ def _int(values: Dict[str, object], name: str, default: int) -> int:
 def run(args: List[str]) -> Optional[int]:
     """Run `ps`/`images` when every argument is one this module knows; None: use click."""
     try:
-        root, words = parse_options(args, ROOT_OPTIONS, stop_at_word=True)
+        root, words = parse_options(args, ROOT_OPTIONS, MULTIPLE)
         verb = next((w for w in PS_WORDS + IMAGES_WORDS if words[:len(w)] == w), None)
         if verb is None or "--" in words[len(verb):]:
             return None
         ps = verb in PS_WORDS
-        values, extra = parse_options(words[len(verb):], PS_OPTIONS if ps else IMAGES_OPTIONS, stop_at_word=False)
+        values, extra = parse_options(words[len(verb):], PS_OPTIONS if ps else IMAGES_OPTIONS, MULTIPLE,
+                                      interspersed=True)
         if len(extra) > (0 if ps else 1):
             return None
         values["reference"] = extra[0] if extra else None

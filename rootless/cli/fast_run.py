@@ -20,9 +20,11 @@ from __future__ import annotations
 import os
 import sys
 
+from rootless.cli.fast_args import ROOT_OPTIONS, Unknown, parse_options
+
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
 if TYPE_CHECKING:
-    from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+    from typing import Dict, List, Optional, Sequence, Tuple
 
     from rootless.cli.app import App
     from rootless.cli.container.body import CreateOptions
@@ -32,8 +34,6 @@ if TYPE_CHECKING:
 RUN_WORDS = (["run"], ["container", "run"])
 
 # Each option as click declares it: option -> (parameter name, takes a value).
-ROOT_OPTIONS = {"-H": ("hosts", True), "--host": ("hosts", True), "-c": ("context", True),
-                "--context": ("context", True), "--root": ("root", True)}
 RUN_OPTIONS = {
     "--rm": ("rm", False), "-d": ("detach", False), "--detach": ("detach", False),
     "-i": ("interactive", False), "--interactive": ("interactive", False),
@@ -48,59 +48,6 @@ MULTIPLE = frozenset(("hosts", "env", "volume", "publish"))  # click's multiple=
 SIG_PROXY = True
 DETACH_KEYS = ""
 PULL = "never"  # a missing image is a NotFound: click's path then says "Unable to find image" and pulls
-
-
-class Unknown(Exception):
-    """An argument this parser does not handle: click's path takes the command."""
-
-
-def parse_options(args: List[str], options: Dict[str, Tuple[str, bool]], multiple: FrozenSet[str]
-                  ) -> Tuple[Dict[str, object], List[str]]:
-    """(parameter values, the words from the first positional on) as click's parser reads args
-    with allow_interspersed_args off: flags may be grouped (-dit), a value may be attached (-eA=1,
-    --name=x) or be the next argument, even one starting with '-'; `--` ends the flags and stays
-    first in the words. A flag given again: the last value (a multiple one: each, in order)."""
-    values: Dict[str, object] = {}
-    rest = list(args)
-    while rest:
-        arg = rest.pop(0)
-        if arg == "--" or not arg.startswith("-") or arg == "-":
-            return values, [arg] + rest
-        for name, value in _split_option(arg, rest, options):
-            if name in multiple:
-                previous = values.get(name, ())
-                assert isinstance(previous, tuple)
-                values[name] = previous + (value,)
-            else:
-                values[name] = value
-    return values, []
-
-
-def _split_option(arg: str, rest: List[str], options: Dict[str, Tuple[str, bool]]) -> List[Tuple[str, object]]:
-    """One argument starting with '-' as (parameter, value) pairs; a value may come from rest.
-    Unknown, if click would refuse it or if it is not an option this module handles."""
-    if arg.startswith("--"):
-        opt, eq, attached = arg.partition("=")
-        name, takes_value = options.get(opt, ("", False))
-        if not name or (eq and not takes_value):  # click: "Option '--rm' does not take a value."
-            raise Unknown(arg)
-        return [(name, (attached if eq else _next_value(rest, arg)) if takes_value else True)]
-    pairs: List[Tuple[str, object]] = []
-    for index in range(1, len(arg)):  # click's short options: -dit, -eA=1, -ie A=1; -e=x is -e with "=x"
-        name, takes_value = options.get("-" + arg[index], ("", False))
-        if not name:
-            raise Unknown(arg)
-        if takes_value:
-            pairs.append((name, arg[index + 1:] or _next_value(rest, arg)))
-            return pairs
-        pairs.append((name, True))
-    return pairs
-
-
-def _next_value(rest: List[str], arg: str) -> str:
-    if not rest:
-        raise Unknown(arg)  # click: "Option '--name' requires an argument."
-    return rest.pop(0)
 
 
 def parse_run(args: List[str]) -> Optional[Tuple[Dict[str, object], Dict[str, object], str, Tuple[str, ...]]]:
