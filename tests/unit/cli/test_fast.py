@@ -20,7 +20,7 @@ import rootless.cli
 import rootless.cli.root
 from rootless.cli import fast
 from tests.unit.cli.test_startup_imports import (ANSWERS, NOT_FOR_LOCAL_VERBS, FakeDaemon, daemon,  # noqa: F401
-                                                 fresh_rootless)
+                                                 fresh_rootless, read_request_head)
 
 PS_CASES = [
     [], ["-a"], ["--all"], ["-q"], ["--quiet"], ["-aq"], ["--no-trunc"], ["-a", "--no-trunc"], ["-n", "1"], ["-n1"],
@@ -60,12 +60,9 @@ class RecordingDaemon(FakeDaemon):
         super().__init__(path)
 
     def _answer(self, conn: socket.socket) -> None:
-        head = b""
-        while b"\r\n\r\n" not in head:
-            data = conn.recv(65536)
-            if not data:
-                return
-            head += data
+        head = read_request_head(conn)
+        if not head:
+            return
         target = head.split(b" ", 2)[1].decode()
         self.targets.append(target)
         path = target.split("?", 1)[0]

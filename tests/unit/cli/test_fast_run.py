@@ -24,7 +24,8 @@ import rootless.cli.root
 from rootless.cli import fast_run
 from rootless.cli.container.body import CreateOptions
 from tests.unit.cli.test_fast import command, option_table
-from tests.unit.cli.test_startup_imports import NOT_FOR_LOCAL_VERBS, FakeDaemon, daemon, fresh_rootless  # noqa: F401
+from tests.unit.cli.test_startup_imports import (NOT_FOR_LOCAL_VERBS, FakeDaemon, daemon,  # noqa: F401
+                                                 fresh_rootless, read_request_head)
 
 CONTAINER_ID = "c" * 64
 
@@ -71,12 +72,9 @@ class RunDaemon(FakeDaemon):
         super().__init__(path)
 
     def _answer(self, conn: socket.socket) -> None:
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return
-            data += chunk
+        data = read_request_head(conn)
+        if not data:
+            return
         head, _, body = data.partition(b"\r\n\r\n")
         length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
                        if line.lower().startswith(b"content-length:")), 0)

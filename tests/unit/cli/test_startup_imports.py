@@ -40,6 +40,17 @@ ANSWERS: Dict[str, Any] = {
 }
 
 
+def read_request_head(conn: socket.socket) -> bytes:
+    """What the client sent up to the end of a request's head (and maybe some body); b"": it left first."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return b""
+        data += chunk
+    return data
+
+
 class FakeDaemon:
     """Answers /_ping and the list endpoints on a UNIX socket, one request per connection."""
 
@@ -62,12 +73,9 @@ class FakeDaemon:
                 self._answer(conn)
 
     def _answer(self, conn: socket.socket) -> None:
-        head = b""
-        while b"\r\n\r\n" not in head:
-            data = conn.recv(65536)
-            if not data:
-                return
-            head += data
+        head = read_request_head(conn)
+        if not head:
+            return
         target = head.split(b" ", 2)[1].decode()
         path = target.split("?", 1)[0]
         self.paths.append(path)
