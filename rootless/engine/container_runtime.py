@@ -15,7 +15,7 @@ import contextlib
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import Any, ContextManager, Dict, Iterator, List, Optional, Protocol, Tuple
+from typing import Any, ContextManager, Dict, Iterator, List, Optional, Protocol, Tuple, cast
 
 from rootless.config import Paths
 from rootless.errors import FailedPrecondition, RootlessError
@@ -260,6 +260,7 @@ class HostRuntime:
     def launch(self, container_id: str, bundle: str, options: runtime_spec.SpecOptions,
                monitor: MonitorSettings) -> Launched:
         spec = runtime_spec.build_spec(options, self.host.mapping, self.host.spec_host)
+        seccomp_key = self.supervisor.prepare_spec(cast(Dict[str, Any], spec))  # annotated before the one write
         fs.ensure_dir(bundle)
         # No fsync: written again before every launch, and only read while it runs (crun, execs).
         fs.atomic_write_json(os.path.join(bundle, "config.json"), spec, 0o600, durable=False)
@@ -269,7 +270,7 @@ class HostRuntime:
             stdin_once=monitor.stdin_once, network=monitor.network, ports=monitor.ports,
             allow_host_loopback=monitor.allow_host_loopback, log_settings=monitor.log_settings,
             log_level=self.host.log_level, pasta_options=monitor.pasta_options)
-        return self.supervisor.launch(config, timeout=START_TIMEOUT)
+        return self.supervisor.launch(config, timeout=START_TIMEOUT, seccomp_key=seccomp_key, spec_prepared=True)
 
     def start(self, container_id: str) -> None:
         self.supervisor.start(container_id)
