@@ -12,6 +12,7 @@ podman draws the same line: libpod's OCIRuntime "holds no state logic".
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 from dataclasses import dataclass, field
@@ -263,7 +264,8 @@ class HostRuntime:
         seccomp_key = self.supervisor.prepare_spec(cast(Dict[str, Any], spec))  # annotated before the one write
         fs.ensure_dir(bundle)
         # No fsync: written again before every launch, and only read while it runs (crun, execs).
-        fs.atomic_write_json(os.path.join(bundle, "config.json"), spec, 0o600, durable=False)
+        # Compact: only crun and the engine read it, and json's indent turns off its C encoder (~4x slower).
+        fs.atomic_write(os.path.join(bundle, "config.json"), json.dumps(spec), 0o600, durable=False)
         config = self.supervisor.new_config(
             container_id, bundle, monitor.log_path, log_max_size=monitor.log_max_size,
             log_max_files=monitor.log_max_files, tty=monitor.tty, open_stdin=monitor.open_stdin,

@@ -76,8 +76,8 @@ def test_the_bundle_is_written_once_per_launch_with_the_cached_filter_in_it(tmp_
     rootfs = tmp_path / "rootfs"
     (rootfs / "etc").mkdir(parents=True)
     writes: List[str] = []
-    real = container_runtime.fs.atomic_write_json
-    monkeypatch.setattr(container_runtime.fs, "atomic_write_json",
+    real = container_runtime.fs.atomic_write
+    monkeypatch.setattr(container_runtime.fs, "atomic_write",
                         lambda path, *a, **k: (writes.append(os.path.basename(path)), real(path, *a, **k)))
     bundle = str(tmp_path / "bundle")
     monitor = MonitorSettings(str(tmp_path / "log"), -1, 1, False, False, False, "none", [])
