@@ -122,7 +122,8 @@ class ContainerNetworks:
         """
         attached = container.attachments()
         if BRIDGE in attached and container.id not in self.store.get(BRIDGE).endpoints:
-            self.store.connect(BRIDGE, container.id, container.name, allocate=False)
+            self.store.connect(BRIDGE, container.id, container.name, allocate=False,
+                               ephemeral=container.auto_remove)
         for network in self.store.networks_of(container.id):
             if not network.subnet or network.name not in attached:
                 continue

@@ -41,6 +41,7 @@ from rootless.engine.links import LegacyLinks
 from rootless.engine.names import random_name, validate_name
 from rootless.errors import (Conflict, FailedPrecondition, InvalidArgument, NotFound, NotModified,
                              RootlessError, ToolError)
+from rootless.images.crashpoint import crash_point
 from rootless.images.store import ImageRecord
 from rootless.networks.store import Endpoint, EndpointDetails, Network, NetworkStore
 from rootless.runtime import spec as runtime_spec
@@ -110,6 +111,7 @@ class Containers(ContainerReads):
         self.trash = ContainerTrash(paths.containers)
         self._load_all()
         self.trash.empty()  # removals a killed daemon renamed there but did not delete
+        self.networks.drop_orphans(self._containers)  # endpoints a killed daemon left without a container
 
     # -- records ----------------------------------------------------------------
     def _load_all(self) -> None:
@@ -215,6 +217,7 @@ class Containers(ContainerReads):
         record = self._reserve(name, lambda chosen: Container(self.paths, {**data, "Name": "/" + chosen}))
         try:
             self._prepare(record, image, request.NetworkingConfig or types.NetworkingConfig())
+            crash_point("container-create:after-connect")  # the endpoints exist, the record not yet
             record.save()
         except BaseException:
             with self._lock:
@@ -292,7 +295,8 @@ class Containers(ContainerReads):
         # the address comes at start (container_networks.assign_addresses), unless given
         details = endpoints.details_of(requested, container.mac_address)
         endpoint = self.networks.connect(network.network_id, container.id, container.name,
-                                         requested.Aliases or [], address, details, allocate=False)
+                                         requested.Aliases or [], address, details, allocate=False,
+                                         ephemeral=container.auto_remove)
         container.set_attachment(network.name, endpoint_settings(network, endpoint))
         for name, settings in (networking.EndpointsConfig or {}).items():
             if name != mode and name not in BUILTIN_NETWORK_MODES:  # API 1.44: more networks at create
@@ -301,7 +305,7 @@ class Containers(ContainerReads):
                 network = self.networks.get(name)
                 endpoint = self.networks.connect(network.network_id, container.id, container.name,
                                                  settings.Aliases or [], address, endpoints.details_of(settings),
-                                                 allocate=False)
+                                                 allocate=False, ephemeral=container.auto_remove)
                 container.set_attachment(network.name, endpoint_settings(network, endpoint))
 
     # -- networks ---------------------------------------------------------------
@@ -314,7 +318,7 @@ class Containers(ContainerReads):
             raise Conflict(f"endpoint with name {container.name} already exists in network {network.name}")
         # a stopped container gets its address at start, as from dockerd
         endpoint = self.networks.connect(network.network_id, container.id, container.name, aliases, address,
-                                         details, allocate=container.running)
+                                         details, allocate=container.running, ephemeral=container.auto_remove)
         with self._lock:
             container.set_attachment(network.name, endpoint_settings(network, endpoint))
             container.save()

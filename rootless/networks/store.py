@@ -67,6 +67,9 @@ class Endpoint:
     # Running on the network (an address allocated, a veth): dockerd has an endpoint only
     # then, and `network inspect` lists only those containers.
     active: bool = False
+    # A --rm container's endpoint: kept in the network's side file (<id>.ephemeral), written
+    # without fsync, so its connect, address and disconnect cost no fsync of the shared record.
+    ephemeral: bool = False
 
     @property
     def static6(self) -> bool:
@@ -162,9 +165,14 @@ class Network:
         }
 
     def to_record(self) -> Dict[str, Any]:
+        """The durable record: every endpoint but the ephemeral ones (ephemeral_record)."""
         doc = self.to_json()
-        doc["Containers"] = {cid: ep.to_record() for cid, ep in self.endpoints.items()}
+        doc["Containers"] = {cid: ep.to_record() for cid, ep in self.endpoints.items() if not ep.ephemeral}
         return doc
+
+    def ephemeral_record(self) -> Dict[str, Any]:
+        """The side file: the --rm containers' endpoints."""
+        return {cid: ep.to_record() for cid, ep in self.endpoints.items() if ep.ephemeral}
 
     @classmethod
     def from_record(cls, data: Mapping[str, Any]) -> "Network":
@@ -237,8 +245,42 @@ class NetworkStore:
     def _path(self, network_id: str) -> str:
         return os.path.join(self.root, f"{network_id}.json")
 
+    def _ephemeral_path(self, network_id: str) -> str:
+        return os.path.join(self.root, f"{network_id}.ephemeral")  # not *.json: not a network of its own
+
     def _save(self, network: Network) -> None:
         fs.atomic_write_json(self._path(network.network_id), network.to_record())
+
+    def _save_ephemeral(self, network: Network) -> None:
+        """The --rm containers' endpoints, without fsync: a power cut may lose the file or leave it
+        torn (read as empty, _read_ephemeral) or left behind (drop_orphans at the next start); the
+        containers it describes are not durable either (container_model: their records have no fsync)."""
+        record = network.ephemeral_record()
+        if record:
+            fs.atomic_write_json(self._ephemeral_path(network.network_id), record, 0o600, durable=False)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._ephemeral_path(network.network_id))
+
+    def _save_endpoint(self, network: Network, endpoint: Endpoint) -> None:
+        """After a change of one endpoint: only the file that holds it."""
+        if endpoint.ephemeral:
+            self._save_ephemeral(network)
+        else:
+            self._save(network)
+
+    def _read_ephemeral(self, network: Network) -> None:
+        """Add the side file's endpoints; a torn one (power cut) counts as empty."""
+        path = self._ephemeral_path(network.network_id)
+        try:
+            data = fs.read_json(path) or {}
+            found = {cid: Endpoint.from_record(cid, ep) for cid, ep in dict(data).items()}
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            logger.warning("network %s: ignoring a torn %s: %s", network.name, path, exc)
+            return
+        for cid, endpoint in found.items():
+            endpoint.ephemeral = True
+            network.endpoints.setdefault(cid, endpoint)
 
     def _load_all(self) -> List[Network]:
         """Every network, predefined ones first (written on first use)."""
@@ -249,6 +291,7 @@ class NetworkStore:
                 data = fs.read_json(os.path.join(self.root, entry))
                 if data is not None:
                     found[data["Id"]] = Network.from_record(data)
+                    self._read_ephemeral(found[data["Id"]])
         bridge = found.get(predefined_id(BRIDGE))
         legacy = bridge is None or default_bridge.is_legacy(bridge.subnet)
         subnet = (self._bridge_subnet(found.values()) if bridge is None or legacy
@@ -276,6 +319,7 @@ class NetworkStore:
         for endpoint in bridge.endpoints.values():
             endpoint.ipv4, endpoint.prefixlen, endpoint.static = "", 0, False
         self._save(bridge)
+        self._save_ephemeral(bridge)
         logger.info("default bridge network: now on %s", subnet)
 
     @staticmethod
@@ -375,6 +419,8 @@ class NetworkStore:
                                        f"endpoints ({listed})",
                                        hint="stop the containers on it, or disconnect them first")
             os.unlink(self._path(network.network_id))
+            with contextlib.suppress(FileNotFoundError):  # stopped --rm containers' endpoints
+                os.unlink(self._ephemeral_path(network.network_id))
         logger.info("removed network %s", network.name)
         return network
 
@@ -401,9 +447,10 @@ class NetworkStore:
 
     def connect(self, ref: str, container_id: str, name: str, aliases: Sequence[str] = (),
                 ipv4: Optional[str] = None, details: Optional[EndpointDetails] = None,
-                allocate: bool = True) -> Endpoint:
+                allocate: bool = True, ephemeral: bool = False) -> Endpoint:
         """Put a container on a network; an IPv4 address is allocated unless ipv4 is given
         (kept while it is stopped: static) or allocate is False (assign_address at start).
+        ephemeral: a --rm container's endpoint, written without fsync (_save_ephemeral).
 
         details: the rest of docker's EndpointSettings (--ip6, --mac-address,
         driver options, links).
@@ -421,9 +468,10 @@ class NetworkStore:
             endpoint = Endpoint(container_id, name, secrets.token_hex(32), address, prefixlen,
                                 list(dict.fromkeys(aliases)), address6, prefixlen6,
                                 ipam.parse_mac(details.mac) if details.mac else "", dict(details.ipam_config),
-                                dict(details.driver_opts), list(details.links), static=bool(ipv4), active=allocate)
+                                dict(details.driver_opts), list(details.links), static=bool(ipv4), active=allocate,
+                                ephemeral=ephemeral)
             network.endpoints[container_id] = endpoint
-            self._save(network)
+            self._save_endpoint(network, endpoint)
         return endpoint
 
     @staticmethod
@@ -470,7 +518,7 @@ class NetworkStore:
             if not endpoint.ipv6 and network.subnet6:
                 endpoint.ipv6, endpoint.prefixlen6 = self._address6_for(network, None)
             endpoint.active = True
-            self._save(network)
+            self._save_endpoint(network, endpoint)
             return network, endpoint
 
     def release_address(self, ref: str, container_id: str) -> Optional[Endpoint]:
@@ -486,7 +534,7 @@ class NetworkStore:
             if not endpoint.static6:
                 endpoint.ipv6, endpoint.prefixlen6 = "", 0
             endpoint.active = False
-            self._save(network)
+            self._save_endpoint(network, endpoint)
             return endpoint
 
     def disconnect(self, ref: str, container_id: str, force: bool = False) -> None:
@@ -498,18 +546,37 @@ class NetworkStore:
                     return
                 raise FailedPrecondition(f"disconnect from {network.name}: container {container_id} "
                                          "is not connected to the network")
-            del network.endpoints[container_id]
-            self._save(network)
+            self._save_endpoint(network, network.endpoints.pop(container_id))
 
     def disconnect_all(self, container_id: str) -> List[str]:
         """Take a container off every network (container removal); returns the names."""
         left = []
         with self._locked():
             for network in self._load_all():
-                if network.endpoints.pop(container_id, None) is not None:
-                    self._save(network)
+                endpoint = network.endpoints.pop(container_id, None)
+                if endpoint is not None:
+                    self._save_endpoint(network, endpoint)
                     left.append(network.name)
         return left
+
+    def drop_orphans(self, containers: Iterable[str]) -> List[str]:
+        """At the daemon's start: endpoints of containers that don't exist go, with their addresses.
+
+        A killed daemon can leave one (between connect and the container's first
+        record, or a --rm record a power cut lost while the side file survived).
+        Returns the dropped container ids.
+        """
+        known = set(containers)
+        dropped = []
+        with self._locked():
+            for network in self._load_all():
+                for container_id in [cid for cid in network.endpoints if cid not in known]:
+                    endpoint = network.endpoints.pop(container_id)
+                    self._save_endpoint(network, endpoint)
+                    dropped.append(container_id)
+                    logger.warning("network %s: dropped the endpoint of container %s, which does not exist",
+                                   network.name, container_id[:12])
+        return dropped
 
     def networks_of(self, container_id: str) -> List[Network]:
         """The networks a container is on, in creation order."""

@@ -74,6 +74,19 @@ class SeccompCache:
         spec: Optional[Dict[str, Any]] = fs.read_json(config_path)
         if spec is None or BPF_ANNOTATION in (spec.get("annotations") or {}):
             return None
+        key = self.annotate(spec)
+        if BPF_ANNOTATION in (spec.get("annotations") or {}):
+            fs.atomic_write_json(config_path, spec, 0o600, durable=False)  # rewritten at every launch
+        return key
+
+    def annotate(self, spec: Dict[str, Any]) -> Optional[str]:
+        """prepare_bundle on a spec not yet written: the bundle is then written once per launch.
+
+        Adds the cached filter's annotation if there is one; returns the key to
+        store() after create when there is none yet.
+        """
+        if BPF_ANNOTATION in (spec.get("annotations") or {}):
+            return None
         key = cache_key(spec, runtime_version(self.crun_binary))  # one `crun --version` per process
         if key is None:
             return None
@@ -81,7 +94,6 @@ class SeccompCache:
         if bpf is None:
             return key
         spec.setdefault("annotations", {})[BPF_ANNOTATION] = base64.b64encode(bpf).decode("ascii")
-        fs.atomic_write_json(config_path, spec, 0o600, durable=False)  # rewritten at every launch
         return None
 
     def store(self, key: str, compiled: str) -> None:

@@ -154,8 +154,17 @@ class Supervisor:
             monitor_dir=self.paths.monitor_dir(container_id), **options)
 
     # -- launch ---------------------------------------------------------------
-    def launch(self, config: MonitorConfig, timeout: float = LAUNCH_TIMEOUT) -> Launched:
+    def prepare_spec(self, spec: Dict[str, Any]) -> Optional[str]:
+        """The cached seccomp filter into a spec before its bundle is written (SeccompCache.annotate);
+        pass the result to launch() as seccomp_key, with spec_prepared=True."""
+        return self.seccomp.annotate(spec) if self.seccomp else None
+
+    def launch(self, config: MonitorConfig, timeout: float = LAUNCH_TIMEOUT, seccomp_key: Optional[str] = None,
+               spec_prepared: bool = False) -> Launched:
         """Start a monitor that runs `crun create`; return once the container is created.
+
+        spec_prepared: the bundle's spec went through prepare_spec (which gave seccomp_key),
+        so it is not read and written again here.
 
         Raises:
             Conflict: a monitor for this container still runs.
@@ -173,7 +182,8 @@ class Supervisor:
             config.slirp_features = slirp.detect_features().to_json()  # cached in this process
         # Runtime-dir files describe live processes, which a reboot ends: no fsync (runtime_json).
         fs.atomic_write_json(self.paths.monitor_config(container_id), config.to_json(), 0o600, durable=False)
-        seccomp_key = self.seccomp.prepare_bundle(config.bundle) if self.seccomp else None
+        if not spec_prepared:
+            seccomp_key = self.seccomp.prepare_bundle(config.bundle) if self.seccomp else None
         ready_r, ready_w = os.pipe()
         try:
             self._start_monitor(self.paths.monitor_config(container_id), ready_w, timeout)

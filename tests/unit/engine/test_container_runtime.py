@@ -57,6 +57,32 @@ def test_host_runtime_delegates_and_writes_the_bundle(tmp_path: Any, monkeypatch
     runtime.exec("c", "e", {}, stdin=False, detach=True)
     runtime.teardown("c")
     runtime.remove_rootfs("c")
-    assert supervisor.calls == ["new_config", "launch", "start", "wait_exit", "read_exit", "is_alive",
+    assert supervisor.calls == ["prepare_spec", "new_config", "launch", "start", "wait_exit", "read_exit", "is_alive",
                                 "resume_start", "resize", "attach", "exec", "remove", "remove"]
     assert driver.calls == ["mount", "upper_dir", "is_mounted", "unmount", "remove"]
+
+
+def test_the_bundle_is_written_once_per_launch_with_the_cached_filter_in_it(tmp_path: Any, monkeypatch: Any) -> None:
+    from rootless.engine import container_runtime
+
+    paths = Paths(root=str(tmp_path / "root"), run=str(tmp_path / "run"))
+    launches: List[Dict[str, Any]] = []
+    supervisor = Recorder(new_config=lambda *a, **k: "config", prepare_spec=lambda spec: spec.update(
+        annotations={"run.oci.seccomp_bpf_data": "AAAA"}) or "key",
+        launch=lambda config, **k: launches.append(k) or Launched("c", 1, 2, []))
+    mapping = Mapping((IdMap(0, 1000, 65536),), (IdMap(0, 1000, 65536),))
+    host = RuntimeHost(mapping, CgroupInfo("v1"), HostFacts({}, 40, 0, "x86_64", (6, 1), None, ()), "crun", "info")
+    runtime = HostRuntime(paths, None, Recorder(), host, supervisor)  # type: ignore[arg-type]
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "etc").mkdir(parents=True)
+    writes: List[str] = []
+    real = container_runtime.fs.atomic_write
+    monkeypatch.setattr(container_runtime.fs, "atomic_write",
+                        lambda path, *a, **k: (writes.append(os.path.basename(path)), real(path, *a, **k)))
+    bundle = str(tmp_path / "bundle")
+    monitor = MonitorSettings(str(tmp_path / "log"), -1, 1, False, False, False, "none", [])
+    runtime.launch("c", bundle, SpecOptions(rootfs=str(rootfs), args=["true"], network="none"), monitor)
+    assert writes == ["config.json"]
+    with open(os.path.join(bundle, "config.json")) as f:
+        assert json.load(f)["annotations"]["run.oci.seccomp_bpf_data"] == "AAAA"
+    assert launches == [{"timeout": container_runtime.START_TIMEOUT, "seccomp_key": "key", "spec_prepared": True}]

@@ -87,14 +87,29 @@ def test_a_rm_containers_exit_writes_the_bridge_record_once_and_leaves_its_veth_
     kept = world.run(HostConfig={"NetworkMode": "bridge"})
     doomed = world.run(HostConfig={"NetworkMode": "bridge", "AutoRemove": True})
     saves: List[str] = []
-    real_save = world.networks._save
+    ephemeral: List[str] = []
+    real_save, real_ephemeral = world.networks._save, world.networks._save_ephemeral
     monkeypatch.setattr(world.networks, "_save", lambda network: (saves.append(network.name), real_save(network)))
+    monkeypatch.setattr(world.networks, "_save_ephemeral",
+                        lambda network: (ephemeral.append(network.name), real_ephemeral(network)))
     world.runtime.exit(doomed.id, 0)
     assert world.containers.wait(doomed, "removed", 5)["StatusCode"] == 0
-    assert saves == [BRIDGE]  # the endpoint and its address go in one write (was: release, then disconnect)
+    assert saves == []  # a --rm container's endpoint is not in the durable record (test_store_ephemeral.py)
+    assert ephemeral == [BRIDGE]  # the endpoint and its address go in one write (was: release, then disconnect)
     assert doomed.id not in world.networks.get(BRIDGE).endpoints
     assert world.net_host.detached_waiting == [False]  # its veth may go after the answer
     world.runtime.exit(kept.id, 0)
     eventually(lambda: not world.containers.get(kept.id).running)
     eventually(lambda: world.net_host.detached_waiting == [False, True])
     assert world.networks.get(BRIDGE).endpoints[kept.id].ipv4 == ""  # released at its stop, as before
+
+
+def test_a_start_drops_the_endpoint_a_daemon_killed_mid_create_left(tmp_path: Any) -> None:
+    from rootless.networks.store import BRIDGE
+
+    world = World(str(tmp_path))
+    kept = world.create("kept", HostConfig={"NetworkMode": "bridge"})
+    world.networks.connect(BRIDGE, "o" * 64, "orphan", allocate=False, ephemeral=True)  # no record followed
+    world.networks.connect(BRIDGE, "p" * 64, "orphan2", allocate=False)
+    world.daemon_start()
+    assert set(world.networks.get(BRIDGE).endpoints) == {kept.id}

@@ -60,3 +60,17 @@ def test_odd_sized_or_missing_filters_are_not_cached(tmp_path):
     cache.store("k", str(bad))
     cache.store("k", str(tmp_path / "missing.bpf"))
     assert not (tmp_path / "cache" / "k").exists()
+
+
+def test_annotate_gives_a_spec_not_yet_written_the_cached_filter(tmp_path):
+    cache = SeccompCache(str(tmp_path / "cache"), "crun")
+    spec = {"linux": {"seccomp": PROFILE}}
+    key = cache.annotate(spec)
+    assert key and "annotations" not in spec  # a miss: the key, to store() after create
+    compiled = tmp_path / "seccomp.bpf"
+    compiled.write_bytes(b"\x06\x00\x00\x00\x00\x00\xff\x7f")
+    cache.store(key, str(compiled))
+    again = {"linux": {"seccomp": PROFILE}}
+    assert cache.annotate(again) is None
+    assert base64.b64decode(again["annotations"][BPF_ANNOTATION]) == compiled.read_bytes()
+    assert cache.annotate(again) is None and cache.annotate({"linux": {}}) is None
