@@ -40,7 +40,20 @@ PORT = 7000
 CONNECTS = 50  # connect-latency samples per round (enough for a p90 per run)
 # The server in the containers: tests/fakes/sink.py's text, run with the port as argument.
 SINK = inspect.getsource(sink)
-# argv: host port megabytes; prints the seconds the transfer took (timed inside, no start-up).
+# Both senders end alike: mb MiB over the connected socket s, timed inside (no start-up),
+# and the sink's byte count checked; elapsed holds the seconds.
+TIMED_SEND = """
+chunk = b"x" * (1 << 20)
+start = time.monotonic()
+for _ in range(mb):
+    s.sendall(chunk)
+s.shutdown(socket.SHUT_WR)
+got = s.recv(64)
+elapsed = time.monotonic() - start
+assert int(got) == mb << 20, got
+"""
+
+# argv: host port megabytes; prints the seconds the transfer took.
 SEND = """
 import socket, sys, time
 host, port, mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -50,15 +63,7 @@ for attempt in range(100):
     except OSError:
         time.sleep(0.1)
 s.recv(1)
-chunk = b"x" * (1 << 20)
-start = time.monotonic()
-for _ in range(mb):
-    s.sendall(chunk)
-s.shutdown(socket.SHUT_WR)
-got = s.recv(64)
-elapsed = time.monotonic() - start
-assert int(got) == mb << 20, got
-print(elapsed)
+""" + TIMED_SEND + """print(elapsed)
 """
 
 # argv: port megabytes candidate-hosts...; the first host whose server answers "+" (the host's
@@ -81,15 +86,7 @@ for host in hosts:
         pass
 else:
     sys.exit("no host server at " + ", ".join(hosts))
-chunk = b"x" * (1 << 20)
-start = time.monotonic()
-for _ in range(mb):
-    s.sendall(chunk)
-s.shutdown(socket.SHUT_WR)
-got = s.recv(64)
-elapsed = time.monotonic() - start
-assert int(got) == mb << 20, got
-print(elapsed, host)
+""" + TIMED_SEND + """print(elapsed, host)
 """
 BACKENDS = ("slirp4netns", "pasta")
 NOT_UPLINK = "not through the uplink"
