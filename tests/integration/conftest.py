@@ -266,6 +266,32 @@ def fresh_engine(user: TestUser) -> Iterator[Engine]:
     shutil.rmtree(base, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def host_link(link: str, address: str) -> Iterator[None]:
+    """A veth pair of the host (link, link + "p"), up, with address/32 on link: a server there
+    is "outside" for containers (not loopback, not the host's main address); removed after."""
+    subprocess.run(["ip", "link", "add", link, "type", "veth", "peer", "name", link + "p"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", link], check=True)
+        for end in (link, link + "p"):
+            subprocess.run(["ip", "link", "set", end, "up"], check=True)
+        yield
+    finally:
+        subprocess.run(["ip", "link", "del", link], check=False)
+
+
+@contextlib.contextmanager
+def user_server(user: TestUser, code: str, *args: str) -> Iterator[int]:
+    """`python3 -c code args...` as the user, a server whose first line is its port; killed after."""
+    server = user.popen(["python3", "-c", code, *args], stdout=subprocess.PIPE)
+    try:
+        assert server.stdout is not None
+        yield int(server.stdout.readline().decode())
+    finally:
+        server.kill()
+        server.wait()
+
+
 @pytest.fixture()
 def cleanup(engine: Engine) -> Iterator[List[Tuple[str, str]]]:
     """("container" | "network", name) pairs the test appends; removed after it, the last made first."""

@@ -15,11 +15,11 @@ import os
 import signal
 import subprocess
 import time
-from typing import Iterator, Tuple
+from typing import Iterator
 
 import pytest
 
-from tests.integration.conftest import Engine, TestUser
+from tests.integration.conftest import Engine, TestUser, host_link, user_server
 
 OUTSIDE = "198.51.100.77"  # TEST-NET-2 on a link of the host (a veth: no dummy module everywhere)
 DUMMY = "rlbtest0"
@@ -76,37 +76,18 @@ def _fetch_published(engine: Engine, name: str) -> str:
     raise AssertionError(f"GET through {name}'s published port {port}: {done}")
 
 
-def _host_server(user: TestUser, address: str, tag: str) -> Tuple["subprocess.Popen[bytes]", int]:
-    server = user.popen(["python3", "-c", ANSWER, address, tag], stdout=subprocess.PIPE)
-    assert server.stdout is not None
-    return server, int(server.stdout.readline().decode())
-
-
 @pytest.fixture(scope="module")
 def outside(user: TestUser) -> Iterator[int]:
     """A server "outside" (on a dummy link of the host, not loopback): its port."""
-    subprocess.run(["ip", "link", "add", DUMMY, "type", "veth", "peer", "name", DUMMY + "p"], check=True)
-    try:
-        subprocess.run(["ip", "addr", "add", f"{OUTSIDE}/32", "dev", DUMMY], check=True)
-        for link in (DUMMY, DUMMY + "p"):
-            subprocess.run(["ip", "link", "set", link, "up"], check=True)
-        server, port = _host_server(user, OUTSIDE, "outside")
-        try:
-            yield port
-        finally:
-            server.kill()
-            server.wait()
-    finally:
-        subprocess.run(["ip", "link", "del", DUMMY], check=False)
+    with host_link(DUMMY, OUTSIDE), user_server(user, ANSWER, OUTSIDE, "outside") as port:
+        yield port
 
 
 @pytest.fixture()
 def loopback(user: TestUser) -> Iterator[int]:
     """A server on the host's 127.0.0.1 only, run by the test user: its port."""
-    server, port = _host_server(user, "127.0.0.1", "loopback")
-    yield port
-    server.kill()
-    server.wait()
+    with user_server(user, ANSWER, "127.0.0.1", "loopback") as port:
+        yield port
 
 
 def test_bridge_containers_have_addresses_and_reach_each_other_only_by_address(

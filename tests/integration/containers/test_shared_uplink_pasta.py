@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from typing import Iterator
 
 import pytest
 
-from tests.integration.conftest import Engine, TestUser
+from tests.integration.conftest import Engine, TestUser, host_link, user_server
 
 OUTSIDE = "198.51.100.78"  # not test_default_bridge's: the two may run in one session
 LINK = "rlpasta0"
@@ -30,20 +29,8 @@ ANSWER = ("import socket,sys\n"
 
 @pytest.fixture()
 def outside(user: TestUser) -> Iterator[int]:
-    subprocess.run(["ip", "link", "add", LINK, "type", "veth", "peer", "name", LINK + "p"], check=True)
-    try:
-        subprocess.run(["ip", "addr", "add", f"{OUTSIDE}/32", "dev", LINK], check=True)
-        for link in (LINK, LINK + "p"):
-            subprocess.run(["ip", "link", "set", link, "up"], check=True)
-        server = user.popen(["python3", "-c", ANSWER, OUTSIDE], stdout=subprocess.PIPE)
-        assert server.stdout is not None
-        try:
-            yield int(server.stdout.readline().decode())
-        finally:
-            server.kill()
-            server.wait()
-    finally:
-        subprocess.run(["ip", "link", "del", LINK], check=False)
+    with host_link(LINK, OUTSIDE), user_server(user, ANSWER, OUTSIDE) as port:
+        yield port
 
 
 def _write_config(engine: Engine, backend: str) -> None:
