@@ -289,24 +289,22 @@ class Containers(ContainerReads):
         configs = networking.EndpointsConfig or {}
         keys = (name, "default") if name == "bridge" else (name,)
         requested = next((configs[k] for k in keys if configs.get(k)), None) or types.EndpointSettings()
-        address = (requested.IPAMConfig.IPv4Address if requested.IPAMConfig else "") or None  # --ip
         endpoints.check_user_defined(name, requested)  # no --ip, --ip6, --network-alias on bridge
-        network = self.networks.get(name)
-        # the address comes at start (container_networks.assign_addresses), unless given
-        details = endpoints.details_of(requested, container.mac_address)
-        endpoint = self.networks.connect(network.network_id, container.id, container.name,
-                                         requested.Aliases or [], address, details, allocate=False,
-                                         ephemeral=container.auto_remove)
-        container.set_attachment(network.name, endpoint_settings(network, endpoint))
+        self._connect_at_create(container, name, requested, container.mac_address)
         for name, settings in (networking.EndpointsConfig or {}).items():
             if name != mode and name not in BUILTIN_NETWORK_MODES:  # API 1.44: more networks at create
-                settings = settings or types.EndpointSettings()
-                address = (settings.IPAMConfig.IPv4Address if settings.IPAMConfig else "") or None
-                network = self.networks.get(name)
-                endpoint = self.networks.connect(network.network_id, container.id, container.name,
-                                                 settings.Aliases or [], address, endpoints.details_of(settings),
-                                                 allocate=False, ephemeral=container.auto_remove)
-                container.set_attachment(network.name, endpoint_settings(network, endpoint))
+                self._connect_at_create(container, name, settings or types.EndpointSettings())
+
+    def _connect_at_create(self, container: Container, name: str, settings: types.EndpointSettings,
+                           config_mac: str = "") -> None:
+        """One endpoint of a new container, recorded in it; its address comes at start
+        (container_networks.assign_addresses) unless the request gives one (--ip)."""
+        address = (settings.IPAMConfig.IPv4Address if settings.IPAMConfig else "") or None
+        network = self.networks.get(name)
+        endpoint = self.networks.connect(network.network_id, container.id, container.name, settings.Aliases or [],
+                                         address, endpoints.details_of(settings, config_mac), allocate=False,
+                                         ephemeral=container.auto_remove)
+        container.set_attachment(network.name, endpoint_settings(network, endpoint))
 
     # -- networks ---------------------------------------------------------------
     def connect_network(self, container: Container, network_ref: str, aliases: List[str],
