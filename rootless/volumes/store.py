@@ -3,8 +3,8 @@
 Layout: <paths.volumes>/<name>/volume.json (written atomically) and
 <name>/_data (what containers mount). Both steps that touch several files are
 crash-safe by construction: a volume is built in a `.tmp-*` dir and renamed
-into place, and removed by a rename into `.trash/` before its data is
-deleted; recover() (the daemon, at start) empties both. Names starting with a
+into place, and removed by a durable rename into `.trash/` before its data is
+deleted (util/trash.py); recover() (the daemon, at start) empties both. Names starting with a
 dot are no volume names, so list and prune never see either. Whether a volume is in use is the
 engine's knowledge (containers, also stopped ones, hold it): it passes a
 predicate to list/prune and the users' ids to remove, as podman's
@@ -29,6 +29,7 @@ from rootless.volumes.options import TMPFS
 from rootless.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from rootless.util import fs, linux
 from rootless.util.fs import remove_tree
+from rootless.util.trash import TRASH, Trash
 from rootless.wire import filters as f
 from rootless.wire.times import SECONDS, now_rfc3339
 
@@ -38,7 +39,6 @@ LOCAL = "local"
 RECORD = "volume.json"
 COPYUP_LOCK = ".copyup.lock"  # serialises the first mounts of one volume
 DATA = "_data"
-TRASH = ".trash"
 TMP_PREFIX = ".tmp-"
 LEGACY_TRASH_PREFIX = ".deleting-"  # older versions renamed next to the volumes
 # docker's local driver makes a new volume's data dir 0755 root:root, whatever the daemon's umask.
@@ -111,7 +111,7 @@ class VolumeStore:
     def __init__(self, paths: Paths) -> None:
         self.root = paths.volumes
         self.lock_path = os.path.join(self.root, ".lock")
-        self.trash = os.path.join(self.root, TRASH)
+        self.trash = Trash(os.path.join(self.root, TRASH))
 
     def recover(self) -> None:
         """Finish what a killed daemon left: removals in the trash, creations half built.
@@ -120,23 +120,13 @@ class VolumeStore:
         store lock), when nothing else can be creating or removing.
         """
         with self._locked():
-            leftovers = self._empty_trash()
+            leftovers = self.trash.empty_now()
             for name in os.listdir(self.root):
                 if name.startswith((TMP_PREFIX, LEGACY_TRASH_PREFIX)):
                     remove_tree(os.path.join(self.root, name))
                     leftovers += 1
         if leftovers:
             logger.warning("finished %d interrupted volume removals or creations", leftovers)
-
-    def _empty_trash(self) -> int:
-        """Delete what removals renamed into the trash (the caller holds the lock)."""
-        try:
-            doomed = os.listdir(self.trash)
-        except FileNotFoundError:
-            return 0
-        for name in doomed:
-            remove_tree(os.path.join(self.trash, name))
-        return len(doomed)
 
     def _dir(self, name: str) -> str:
         return os.path.join(self.root, name)
@@ -181,7 +171,7 @@ class VolumeStore:
             os.chmod(data, DATA_MODE)  # explicit: mkdir's mode is cut by the umask
             fs.atomic_write_json(os.path.join(building, RECORD), volume.record())
             if os.path.lexists(self._dir(volume.name)):
-                self._to_trash(volume.name)  # a dir without a record: nobody's volume
+                self.trash.discard_durably(self._dir(volume.name))  # a dir without a record: nobody's volume
             os.rename(building, self._dir(volume.name))
         except BaseException:
             remove_tree(building)
@@ -239,7 +229,11 @@ class VolumeStore:
         the next recover() (or prune) deletes what is left there. A tmpfs or bind
         volume's mount goes first: its data is not the volume's to delete."""
         _unmount(os.path.join(self._dir(name), DATA))
-        remove_tree(self._to_trash(name))
+        doomed = self.trash.discard_durably(self._dir(name))
+        if doomed is None:  # its record was read under the lock a moment ago: someone else's rm -r
+            raise NotFound(f"remove {name}: no such volume: its directory is gone")
+        crash_point("volume-rm:after-trash")
+        self.trash.delete_now(doomed)
 
     def activate(self, volume: Volume) -> None:
         """Mount a tmpfs or bind volume's filesystem on its _data (once; it stays until volume rm).
@@ -278,13 +272,6 @@ class VolumeStore:
             fs.atomic_write_json(os.path.join(self._dir(name), RECORD), volume.record())
         return copied
 
-    def _to_trash(self, name: str) -> str:
-        fs.ensure_dir(self.trash)
-        doomed = os.path.join(self.trash, f"{name}-{secrets.token_hex(4)}")
-        os.rename(self._dir(name), doomed)
-        fs.fsync_dir(self.root)
-        return doomed
-
     def prune(self, in_use: InUse, filters: Optional[Mapping[str, List[str]]] = None
               ) -> Tuple[List[str], int]:
         """Remove unused volumes: anonymous ones, or all with all=true (API >= 1.42)."""
@@ -292,7 +279,7 @@ class VolumeStore:
         f.validate(filters, PRUNE_FILTERS)
         everything = f.get_bool(filters, "all", default=False)
         with self._locked():
-            self._empty_trash()  # removals a crash interrupted are garbage too
+            self.trash.empty_now()  # removals a crash interrupted are garbage too
         deleted, reclaimed = [], 0
         for volume in self.all():
             if in_use(volume.name) or not (everything or volume.anonymous):

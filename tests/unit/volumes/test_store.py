@@ -8,6 +8,7 @@ import pytest
 
 from rootless.config.paths import Paths
 from rootless.errors import Conflict, InvalidArgument, NotFound
+from rootless.images import crashpoint
 from rootless.volumes import ANONYMOUS_LABEL, VolumeStore
 from rootless.volumes import store as store_module
 
@@ -147,26 +148,68 @@ def _leftovers(store: VolumeStore) -> list:  # type: ignore[type-arg]
     return hidden + (os.listdir(trash) if os.path.isdir(trash) else [])
 
 
+def _killed_after_the_rename(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL at the crash point between the rename into the trash and the deletion."""
+    monkeypatch.setenv(crashpoint.CRASH_ENV, "volume-rm:after-trash")
+    _killed_at(monkeypatch, crashpoint, "die")
+
+
+def _assert_gone_for_good(store: VolumeStore, name: str) -> None:
+    """Half deleted is invisible: not listed, not found, not pruned; a restart leaves nothing."""
+    assert not store.exists(name) and store.list() == []
+    assert store.prune(lambda _n: False, {"all": ["true"]}) == ([], 0)
+    reopened = VolumeStore(Paths(root=os.path.dirname(store.root), run=os.path.dirname(store.root)))
+    reopened.recover()
+    assert _leftovers(reopened) == [] and not reopened.exists(name)
+
+
 def test_remove_killed_after_the_rename_is_finished_by_recover(store: VolumeStore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     volume = store.create("doomed")
     os.makedirs(os.path.join(volume.mountpoint, "a", "b"))
     os.chmod(os.path.join(volume.mountpoint, "a"), 0o555)  # a container may leave read-only dirs
     with monkeypatch.context() as patch:
-        _killed_at(patch, store_module, "remove_tree")
+        _killed_after_the_rename(patch)
         with pytest.raises(Killed):
             store.remove("doomed")
-    # half deleted is invisible: not listed, not found, not pruned
-    assert not store.exists("doomed") and store.list() == []
-    assert store.prune(lambda _n: False, {"all": ["true"]}) == ([], 0)
-    reopened = VolumeStore(Paths(root=os.path.dirname(store.root), run=os.path.dirname(store.root)))
-    reopened.recover()
-    assert _leftovers(reopened) == []
+    assert [n.split("-")[0] for n in _leftovers(store)] == ["doomed"]  # renamed, nothing deleted yet
+    _assert_gone_for_good(store, "doomed")
+
+
+def test_remove_killed_mid_delete_leaves_nothing_half_deleted_visible(store: VolumeStore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    volume = store.create("doomed")
+    for name in ("a", "b"):
+        with open(os.path.join(volume.mountpoint, name), "w") as f:
+            f.write(name)
+
+    def killed_after_one_file(doomed: str) -> None:
+        os.unlink(os.path.join(doomed, "_data", "a"))
+        raise Killed()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store.trash, "_delete", killed_after_one_file)
+        with pytest.raises(Killed):
+            store.remove("doomed")
+    _assert_gone_for_good(store, "doomed")
+
+
+def test_remove_of_a_volume_whose_dir_vanished_is_not_found(store: VolumeStore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    store.create("vanishing")
+    real_read = store._read
+
+    def read_then_lose_the_dir(name: str):  # type: ignore[no-untyped-def]
+        found = real_read(name)
+        store_module.remove_tree(os.path.join(store.root, name))  # another process's rm -r
+        return found
+
+    monkeypatch.setattr(store, "_read", read_then_lose_the_dir)
+    with pytest.raises(NotFound, match="its directory is gone"):
+        store.remove("vanishing")
 
 
 def test_prune_empties_the_trash_too(store: VolumeStore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     store.create("doomed")
     with monkeypatch.context() as patch:
-        _killed_at(patch, store_module, "remove_tree")
+        _killed_after_the_rename(patch)
         with pytest.raises(Killed):
             store.remove("doomed")
     assert _leftovers(store) != []
