@@ -11,8 +11,9 @@ byte-identical configs, hence the same image id) and its layer records. Layer
 blobs are hard-linked into ``blobs/``: the image store's garbage collection
 may delete its copy (a build's intermediate layers belong to no image) and a
 hit puts it back from the link. Writes are atomic (util/fs.atomic_write);
-pruning renames the whole cache into a trash dir first, so a crash leaves
-either the old cache or none, and :meth:`BuildCache.recover` empties the trash.
+pruning renames the whole cache into a trash dir first (util/trash.py), so a
+crash leaves either the old cache or none, and :meth:`BuildCache.recover`
+empties the trash.
 """
 from __future__ import annotations
 
@@ -25,8 +26,10 @@ import shutil
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set
 
+from rootless.images.crashpoint import crash_point
 from rootless.images.store import ImageStore, LayerRecord
 from rootless.util import fs
+from rootless.util.trash import Trash
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +69,9 @@ class BuildCache:
         self.store = store
         self.entries = os.path.join(root, "entries")
         self.blobs = os.path.join(root, "blobs")
-        self.trash = root + ".trash"
+        # A sibling, not inside root: the whole cache goes in one rename. An older version's
+        # trash here is the cache tree itself; emptying it deletes its entries/ and blobs/.
+        self.trash = Trash(root + ".trash")
 
     def _entry_path(self, key: str) -> str:
         return os.path.join(self.entries, key[:2], key + ".json")
@@ -170,10 +175,8 @@ class BuildCache:
         """Drop every entry and blob link (docker builder prune -a); returns docker's answer."""
         ids = [os.path.basename(p)[:-5] for p in self._entry_paths()]
         size = fs.dir_size(self.root) if os.path.isdir(self.root) else 0
-        if os.path.isdir(self.root):
-            self.recover()
-            os.rename(self.root, self.trash)  # one step: the cache is whole or gone
-            fs.fsync_dir(os.path.dirname(self.root))
+        if self.trash.discard_durably(self.root):  # one step: the cache is whole or gone
+            crash_point("build-cache-prune:after-trash")
             self.recover()
         return {"CachesDeleted": ids or None, "SpaceReclaimed": size}
 
@@ -224,8 +227,7 @@ class BuildCache:
 
     def recover(self) -> None:
         """Finish a prune a killed daemon left (the trash dir)."""
-        if os.path.lexists(self.trash):
-            fs.remove_tree(self.trash)
+        self.trash.empty_now()
 
 
 def _rfc3339(when: float) -> str:

@@ -6,7 +6,7 @@ On-disk format (read by runtime/storage; keep it stable):
     Paths.layers/<chain-id hex>/meta.json   {"chain_id", "diff_id", "digest", "size"}
     Paths.layers/<chain-id hex>.lock        flock held while that chain is unpacked
     Paths.layers/.tmp-*/                    an unpack in progress (renamed into place when done)
-    Paths.layers/.trash/<chain hex>.<ns>/   a layer being deleted (renamed here first, then removed)
+    Paths.layers/.trash/<chain hex>-<rand>/ a layer being deleted (renamed here first, then removed)
     Paths.layers/.trash/journal.json        what a garbage collection is deleting (images/store.py)
 
 A layer is unpacked once per ChainID (image-spec config.md) and shared by every
@@ -15,7 +15,7 @@ meta.json is never visible: the whole tree is built in `.tmp-*` and renamed
 (images/layers.py). Deleting is the same in reverse: the layer dir is renamed
 into `.trash/` (one atomic step, after which nobody sees the layer) and only
 then removed, so a crash in the middle never leaves a half-deleted layer under
-its chain id; the next daemon start empties the trash.
+its chain id; the next daemon start empties the trash (util/trash.py).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import logging
 import os
 import re
 import time
-from typing import Dict, List, Optional, Set
+from typing import Dict, List, Set
 
 from rootless.config.paths import Paths
 from rootless.config.settings import AUTO_RESERVE, StorageReserve
@@ -33,9 +33,9 @@ from rootless.images.crashpoint import crash_point
 from rootless.util import fs
 from rootless.util.fs import remove_tree
 from rootless.util.digest import digest_hex
+from rootless.util.trash import TRASH, Trash
 
 TMP_PREFIX = ".tmp-"
-TRASH = ".trash"
 JOURNAL = "journal.json"
 _HEX64_RE = re.compile(r"^[a-f0-9]{64}$")
 
@@ -64,6 +64,17 @@ def trash_dir(paths: Paths) -> str:
 
 def journal_path(paths: Paths) -> str:
     return os.path.join(trash_dir(paths), JOURNAL)
+
+
+def _trash(paths: Paths) -> Trash:
+    """The layers' trash: deleted in the caller's thread (under the GC lock); the journal is no garbage."""
+    return Trash(trash_dir(paths), delete=_delete_trashed_layer, keep=(JOURNAL,))
+
+
+def _delete_trashed_layer(path: str) -> None:
+    remove_tree(os.path.join(path, "diff"))
+    crash_point("gc:mid-trash-empty")  # a crash here leaves a half-removed entry: harmless
+    remove_tree(path)
 
 
 # The reserve each store's unpacks keep free, by layers dir. A registry rather than an
@@ -107,10 +118,11 @@ def publish(paths: Paths, tmp: str, chain_id: str) -> None:
         if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or is_unpacked(paths, chain_id):
             raise
     logger.warning("replacing the incomplete layer dir %s", target)
-    moved = move_to_trash(paths, target)
+    trash = _trash(paths)
+    moved = trash.discard(target)
     os.rename(tmp, target)
     if moved:
-        remove_tree(moved)
+        trash.delete_now(moved)
 
 
 def remove_unreferenced(paths: Paths, keep: Set[str], stale_seconds: float) -> int:
@@ -133,42 +145,22 @@ def trash_layers(paths: Paths, chain_ids: List[str]) -> int:
 
     Their lock files go too. The trash is emptied by empty_trash().
     """
-    freed = 0
+    freed, trash = 0, _trash(paths)
     for chain_id in chain_ids:
         freed += unpacked_size(paths, chain_id)
-        if move_to_trash(paths, layer_dir(paths, chain_id)):
+        if trash.discard(layer_dir(paths, chain_id)):
             crash_point("gc:after-layer-trashed")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(layer_dir(paths, chain_id) + ".lock")
     if chain_ids:
         with contextlib.suppress(OSError):
-            fs.fsync_dir(paths.layers)
+            trash.sync_renames_from(paths.layers)  # once for all of them
     return freed
-
-
-def move_to_trash(paths: Paths, path: str) -> Optional[str]:
-    """Rename path into the trash under a fresh name; returns where, None when path is gone."""
-    trash = fs.ensure_dir(trash_dir(paths))
-    target = os.path.join(trash, f"{os.path.basename(path)}.{time.time_ns()}")
-    try:
-        os.rename(path, target)
-    except FileNotFoundError:
-        return None
-    return target
 
 
 def empty_trash(paths: Paths) -> int:
     """Remove everything in the trash but the journal; returns how many entries."""
-    try:
-        names = [n for n in os.listdir(trash_dir(paths)) if n != JOURNAL]
-    except FileNotFoundError:
-        return 0
-    for name in names:
-        path = os.path.join(trash_dir(paths), name)
-        remove_tree(os.path.join(path, "diff"))
-        crash_point("gc:mid-trash-empty")  # a crash here leaves a half-removed entry: harmless
-        remove_tree(path)
-    return len(names)
+    return _trash(paths).empty_now()
 
 
 def remove_stale_unpacks(paths: Paths, stale_seconds: float) -> None:
@@ -194,8 +186,9 @@ def remove_unfinished(paths: Paths) -> int:
         remove_tree(os.path.join(paths.layers, name))
     debris = [n for n in os.listdir(paths.layers)
               if _HEX64_RE.match(n) and not is_unpacked(paths, "sha256:" + n)]
+    trash = _trash(paths)
     for name in debris:
-        moved = move_to_trash(paths, os.path.join(paths.layers, name))
+        moved = trash.discard(os.path.join(paths.layers, name))
         if moved:
-            remove_tree(moved)
+            trash.delete_now(moved)
     return len(unfinished) + len(debris)

@@ -8,7 +8,7 @@ import pytest
 
 from rootless.build.cache import BuildCache, CacheEntry, step_key
 from rootless.config.paths import Paths
-from rootless.images import commit
+from rootless.images import commit, crashpoint
 from rootless.images.store import ImageStore
 
 
@@ -59,9 +59,35 @@ def test_prune_drops_everything_and_recover_finishes_a_killed_prune(store: Image
     result = cache.prune()
     assert result["CachesDeleted"] == ["ef" * 32] and result["SpaceReclaimed"] > 0
     assert cache.get("ef" * 32) is None and cache.usage() == []
-    os.makedirs(os.path.join(cache.trash, "entries"))  # a prune killed after its rename
+    os.makedirs(os.path.join(cache.trash.dir, "entries"))  # an older version's prune killed after its rename
     cache.recover()
-    assert not os.path.exists(cache.trash)
+    assert cache.trash.leftovers() == []
+
+
+class Killed(BaseException):
+    """Stands for the SIGKILL at a crash point."""
+
+
+def test_a_prune_killed_after_the_rename_leaves_no_cache_and_the_next_start_empties_the_trash(
+        store: ImageStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = BuildCache(store.paths.build_cache, store)
+    layer = commit.write_layer(store, io.BytesIO(b"x" * 100))
+    cache.put(CacheEntry("ef" * 32, b"{}", [layer]), [layer])
+    with monkeypatch.context() as patch:
+        patch.setenv(crashpoint.CRASH_ENV, "build-cache-prune:after-trash")
+
+        def die() -> None:
+            raise Killed()
+
+        patch.setattr(crashpoint, "die", die)
+        with pytest.raises(Killed):
+            cache.prune()
+    left = [os.path.basename(p) for p in cache.trash.leftovers()]
+    assert len(left) == 1 and left[0].startswith("build-cache-")  # renamed whole, nothing deleted yet
+    restarted = BuildCache(store.paths.build_cache, store)  # nothing half-pruned is visible
+    assert restarted.get("ef" * 32) is None and restarted.usage() == []
+    restarted.recover()
+    assert restarted.trash.leftovers() == [] and not os.path.exists(store.paths.build_cache)
 
 
 def test_a_filtered_prune_drops_old_entries_and_only_their_blob_links(store: ImageStore) -> None:
