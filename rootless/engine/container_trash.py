@@ -9,17 +9,26 @@ or lookup finds it), answers, and a worker thread deletes it. A daemon
 killed after the rename leaves the directory in the trash, which the next
 daemon's start empties: crash-safe by construction, as the volume store's
 and the layer store's trash are.
+
+A create killed before the container's first record leaves a dir no load
+finds (its rootfs, made by prepare_rootfs): the start discards those too
+(empty_at_start), so a killed create is rolled back, not leaked.
 """
 from __future__ import annotations
 
+import logging
 import os
-from typing import Callable, Optional
+from typing import Callable, Collection, List, Optional
 
+from rootless.engine.container_model import RECORD_FILE
 from rootless.images.crashpoint import crash_point
+from rootless.runtime.storage.driver import RootfsLayout, is_mount_point
 from rootless.util import fs
 from rootless.util.trash import TRASH, Trash
 
 __all__ = ["TRASH", "ContainerTrash"]
+
+logger = logging.getLogger(__name__)
 
 
 class ContainerTrash(Trash):
@@ -27,6 +36,7 @@ class ContainerTrash(Trash):
 
     def __init__(self, containers_dir: str, delete: Callable[[str], None] = fs.remove_tree) -> None:
         super().__init__(os.path.join(containers_dir, TRASH), delete)
+        self.containers_dir = containers_dir
 
     def discard(self, path: str) -> Optional[str]:
         """The step that removes the container from the store: before it the record loads at
@@ -34,3 +44,23 @@ class ContainerTrash(Trash):
         doomed = super().discard(path)
         crash_point("container-rm:after-trash")
         return doomed
+
+    def empty_at_start(self, recorded: Collection[str]) -> int:
+        """At start, once the records are loaded: discard the dirs of creates killed before their
+        first record, then delete what is in the trash (on the worker thread); how many."""
+        for container_id in self.unrecorded(recorded):
+            logger.warning("removing container dir %s: a killed create left it without a record", container_id)
+            self.discard(os.path.join(self.containers_dir, container_id))
+        return self.empty()
+
+    def unrecorded(self, recorded: Collection[str]) -> List[str]:
+        """Container dirs not in recorded, with no record file at all and no rootfs mounted."""
+        names = sorted(n for n in os.listdir(self.containers_dir) if not n.startswith(".") and n not in recorded)
+        return [n for n in names if _is_unrecorded_dir(os.path.join(self.containers_dir, n))]
+
+
+def _is_unrecorded_dir(path: str) -> bool:
+    """A torn record (a power cut) does not count: the load skips it with a warning and
+    leaves its dir for a human, as before."""
+    return (os.path.isdir(path) and not os.path.lexists(os.path.join(path, RECORD_FILE))
+            and not is_mount_point(RootfsLayout(os.path.join(path, "rootfs")).merged))

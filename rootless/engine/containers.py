@@ -110,7 +110,7 @@ class Containers(ContainerReads):
         self.health: Optional[HealthChecks] = None  # set by the engine once execs exist
         self.trash = ContainerTrash(paths.containers)
         self._load_all()
-        self.trash.empty()  # removals a killed daemon renamed there but did not delete
+        self.trash.empty_at_start(self._containers)  # what killed removals and creates left
         self.networks.drop_orphans(self._containers)  # endpoints a killed daemon left without a container
 
     # -- records ----------------------------------------------------------------

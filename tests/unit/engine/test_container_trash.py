@@ -113,3 +113,19 @@ def test_a_start_drops_the_endpoint_a_daemon_killed_mid_create_left(tmp_path: An
     world.networks.connect(BRIDGE, "p" * 64, "orphan2", allocate=False)
     world.daemon_start()
     assert set(world.networks.get(BRIDGE).endpoints) == {kept.id}
+
+
+def test_a_start_removes_the_dir_a_create_killed_before_its_first_record_left(tmp_path: Any) -> None:
+    world = World(str(tmp_path))
+    kept = world.create("kept")
+    killed_create = os.path.join(world.paths.containers, "c" * 64)
+    os.makedirs(os.path.join(killed_create, "rootfs", "upper", "ro"))
+    os.chmod(os.path.join(killed_create, "rootfs", "upper", "ro"), 0o555)
+    torn = os.path.join(world.paths.containers, "d" * 64)
+    os.makedirs(torn)
+    with open(os.path.join(torn, "container.json"), "w") as f:
+        f.write('{"Id": "')  # a power cut's torn record: skipped, kept for a human
+    containers = world.daemon_start()
+    assert [c.id for c in containers.all()] == [kept.id]
+    eventually(lambda: os.listdir(os.path.join(world.paths.containers, TRASH)) == [])
+    assert sorted(os.listdir(world.paths.containers)) == sorted([TRASH, kept.id, "d" * 64])
