@@ -292,3 +292,19 @@ def test_uncompressed_stream_refuses_seek() -> None:
         reader = layer_tar.open_uncompressed(io.BytesIO(b"plain tar bytes"), stack)
         with pytest.raises(io.UnsupportedOperation):
             reader.seek(0)  # type: ignore[attr-defined]
+
+
+def test_empty_trash_takes_an_older_versions_entries_and_keeps_the_journal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The trash moved onto util/trash.py (<hex>-<rand> names); what an older daemon left (<hex>.<ns>) goes too."""
+    paths = Paths(root=str(tmp_path / "store"), run=str(tmp_path / "run"))
+    old_entry = os.path.join(layer_dirs.trash_dir(paths), "a" * 64 + ".1700000000000000000")
+    os.makedirs(os.path.join(old_entry, "diff", "ro"))
+    os.chmod(os.path.join(old_entry, "diff", "ro"), 0o555)
+    with open(layer_dirs.journal_path(paths), "w") as f:
+        f.write('{"blobs": [], "layers": []}')
+    layer = os.path.join(paths.layers, "b" * 64)
+    os.makedirs(os.path.join(layer, "diff"))
+    assert layer_dirs.trash_layers(paths, ["sha256:" + "b" * 64]) == 0
+    assert not os.path.exists(layer)
+    assert layer_dirs.empty_trash(paths) == 2
+    assert os.listdir(layer_dirs.trash_dir(paths)) == [layer_dirs.JOURNAL]
