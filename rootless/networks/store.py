@@ -418,9 +418,11 @@ class NetworkStore:
                 raise PermissionDenied(f"error while removing network: network {network.name} has active "
                                        f"endpoints ({listed})",
                                        hint="stop the containers on it, or disconnect them first")
-            os.unlink(self._path(network.network_id))
+            # The side file first: killed in between, the network stays whole (drop_orphans
+            # would take a side file left without its record).
             with contextlib.suppress(FileNotFoundError):  # stopped --rm containers' endpoints
                 os.unlink(self._ephemeral_path(network.network_id))
+            os.unlink(self._path(network.network_id))
         logger.info("removed network %s", network.name)
         return network
 
@@ -569,7 +571,9 @@ class NetworkStore:
         known = set(containers)
         dropped = []
         with self._locked():
-            for network in self._load_all():
+            networks = self._load_all()
+            self._drop_orphan_side_files({n.network_id for n in networks})
+            for network in networks:
                 for container_id in [cid for cid in network.endpoints if cid not in known]:
                     endpoint = network.endpoints.pop(container_id)
                     self._save_endpoint(network, endpoint)
@@ -577,6 +581,14 @@ class NetworkStore:
                     logger.warning("network %s: dropped the endpoint of container %s, which does not exist",
                                    network.name, container_id[:12])
         return dropped
+
+    def _drop_orphan_side_files(self, network_ids: Iterable[str]) -> None:
+        """Side files whose network is gone (a remove killed between its two unlinks, older versions)."""
+        wanted = {f"{network_id}.ephemeral" for network_id in network_ids}
+        for entry in os.listdir(self.root):
+            if entry.endswith(".ephemeral") and entry not in wanted:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.root, entry))
 
     def networks_of(self, container_id: str) -> List[Network]:
         """The networks a container is on, in creation order."""

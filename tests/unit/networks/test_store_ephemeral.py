@@ -78,3 +78,14 @@ def test_removing_a_network_takes_its_side_file(store: NetworkStore) -> None:
     store.remove("user")
     assert not os.path.exists(path)
     assert [n.name for n in store.list()] == ["bridge", "host", "none"]
+
+
+def test_the_start_drops_a_side_file_whose_network_is_gone(store: NetworkStore) -> None:
+    store.create("user")
+    store.connect("user", DOOMED, "doomed", allocate=False, ephemeral=True)
+    store.connect("bridge", KEPT, "kept", allocate=False, ephemeral=True)
+    path = side_file(store, "user")
+    os.unlink(os.path.join(store.root, f"{store.get('user').network_id}.json"))  # a remove killed halfway (old order)
+    store.drop_orphans([KEPT])
+    assert not os.path.exists(path)
+    assert os.path.exists(side_file(store, "bridge"))  # a live network's side file stays
