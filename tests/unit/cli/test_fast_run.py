@@ -241,8 +241,13 @@ def test_a_missing_image_is_pulled_by_clicks_path(fake, capfd) -> None:  # type:
 
 
 # What the fast path exists to skip: click and typing (~25 ms together), dataclasses (~8 ms with inspect),
-# and what no local verb needs (test_startup_imports.py).
-NOT_FOR_RUN = ("click", "typing", "dataclasses", "inspect", "socket", "selectors") + NOT_FOR_LOCAL_VERBS
+# and what no local verb needs (test_startup_imports.py). Session 9 (bench/README.md "CLI start-up,
+# session 9"): re, json and enum (~5 ms: json's decoder loads re, signal's IntEnums enum), datetime
+# and calendar (wire/times.py, for --health-* only), contextlib, collections and functools (~1 ms),
+# threading (only for -i's stdin pump).
+NOT_FOR_RUN = ("click", "typing", "dataclasses", "inspect", "socket", "selectors", "re", "json", "enum", "signal",
+               "datetime", "calendar", "locale", "contextlib", "collections", "functools", "threading",
+               "rootless.wire.times") + NOT_FOR_LOCAL_VERBS
 
 
 @pytest.mark.parametrize("args", [["run", "--rm", "-e", "A=1", "img", "true"], ["run", "-d", "img"]])
