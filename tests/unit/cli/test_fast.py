@@ -197,7 +197,10 @@ NOT_FOR_THE_FAST_PATH = ("click", "typing", "dataclasses", "inspect", "socket", 
     # formats of fields only (cli/table.py does), the filter rules without a --filter, and the
     # json package (util/jsonlite.py reads the reply with its C scanner).
     "json", "rootless.cli.app", "rootless.client.api", "rootless.client.containers", "rootless.client.images",
-    "rootless.client.networks", "rootless.client.volumes", "rootless.cli.format", "rootless.wire")
+    "rootless.client.networks", "rootless.client.volumes", "rootless.cli.format", "rootless.wire",
+    # Session 9: `re` (~4.5 ms), which bin/rootless no longer imports (test_script.py), nor does the
+    # context store's read of currentContext.
+    "re", "enum")
 
 
 @pytest.mark.parametrize("docker_host", [True, False], ids=["DOCKER_HOST", "default context"])

@@ -62,9 +62,17 @@ def run_script(args: List[str]) -> int:
 
 
 @pytest.mark.parametrize("args", [["ps"], ["images", "-q"], ["container", "ls", "-a"]])
-def test_the_script_runs_the_fast_paths_without_re(daemon, monkeypatch, capsys, args) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{daemon.path}")
-    with fresh_rootless(NOT_FOR_THE_SCRIPT + NOT_FOR_LOCAL_VERBS):
+@pytest.mark.parametrize("docker_host", [True, False], ids=["DOCKER_HOST", "default context"])
+def test_the_script_runs_the_fast_paths_without_re(daemon, monkeypatch, capsys, args, docker_host) -> None:  # type: ignore[no-untyped-def]
+    if docker_host:
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{daemon.path}")
+    else:  # currentContext is read from config.json through the context store
+        config = os.path.join(os.environ["HOME"], ".docker")
+        os.makedirs(config)
+        with open(os.path.join(config, "config.json"), "w") as f:
+            f.write('{"currentContext": "default"}')
+    allowed = () if docker_host else ("rootless.config.contexts",)
+    with fresh_rootless(NOT_FOR_THE_SCRIPT + tuple(m for m in NOT_FOR_LOCAL_VERBS if m not in allowed)):
         assert run_script(args) == 0
     assert daemon.paths and capsys.readouterr().out
 
