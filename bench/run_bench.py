@@ -54,17 +54,30 @@ def interleaved(methods: Dict[str, Callable[[], object]], runs: int, warmup: int
     return samples
 
 
-def engine_methods(engine: it.Engine, pm: harness.Podman, image: str,
-                   baseline: Optional[it.Engine] = None) -> Tuple[Dict[str, Callable[[], object]], Rows]:
+def rootless_argv(source: str) -> List[str]:
+    """The installed `rootless` command: the tree's bin/rootless run by the venv's python (what its
+    shebang runs once pip installed it). A tree from before bin/rootless: `python -m rootless.cli`,
+    whose runpy costs ~3 ms more than a script (bench/README.md "CLI start-up, session 9")."""
+    script = os.path.join(source, "bin", "rootless")
+    return [harness.VENV_PYTHON, script] if os.path.exists(script) else [harness.VENV_PYTHON, "-m", "rootless.cli"]
+
+
+def rootless_run(engine: it.Engine, source: str, image: str) -> Callable[[], object]:
+    argv = rootless_argv(source) + ["run", "--rm", image, "true"]
+    return lambda: engine.user.run(argv, env=engine.env)
+
+
+def engine_methods(engine: it.Engine, pm: harness.Podman, image: str, baseline: Optional[it.Engine] = None,
+                   source: str = harness.REPO, baseline_source: str = "") -> Tuple[Dict[str, Callable[[], object]], Rows]:
     methods: Dict[str, Callable[[], object]] = {}
     missing: Rows = []
     if has_run_verb(engine):
-        methods["rootless run --rm"] = lambda: engine.cli("run", "--rm", image, "true")
+        methods["rootless run --rm"] = rootless_run(engine, source, image)
     else:
         missing.append(("rootless run --rm", None, "run verb not in the CLI yet: not measured"))
     methods["docker run --rm (our socket)"] = lambda: engine.docker("run", "--rm", image, "true")
     if baseline is not None:  # A/B in the same rounds: the --baseline tree's daemon and CLI
-        methods["baseline: rootless run --rm"] = lambda: baseline.cli("run", "--rm", image, "true")
+        methods["baseline: rootless run --rm"] = rootless_run(baseline, baseline_source, image)
         methods["baseline: docker run --rm"] = lambda: baseline.docker("run", "--rm", image, "true")
     methods["podman run --rm"] = lambda: pm.run("run", "--rm", image, "true")
     return methods, missing
@@ -104,7 +117,7 @@ def main(argv: Sequence[str]) -> int:
         pm.run("pull", "-q", "--tls-verify=false", images.busybox)
         layer_tar = write_layer(user, images.busybox_layer)
         stack.callback(harness.remove_tree, os.path.dirname(layer_tar))
-        methods, missing = engine_methods(engine, pm, images.busybox, baseline)
+        methods, missing = engine_methods(engine, pm, images.busybox, baseline, args.source, args.baseline or "")
         samples = interleaved(methods, args.runs, args.warmup)
         floor = measure_floor(user, layer_tar, args.runs, args.warmup)
         medians = report(samples, missing, floor)

@@ -36,9 +36,7 @@ class ClientBase:
             if isinstance(value, bool):
                 value = "1" if value else "0"
             elif isinstance(value, (dict, list)):
-                import json  # ~1 ms (util/jsonlite.py); `ps` without --filter needs none
-
-                value = json.dumps(value)
+                value = jsonlite.dumps(value)
             params[key] = value
         return path + ("?" + urlencode(params) if params else "")
 
@@ -47,9 +45,7 @@ class ClientBase:
                  ) -> HttpResponse:
         hdrs = dict(headers or {})
         if json_body is not None:
-            import json
-
-            body = json.dumps(json_body).encode()
+            body = jsonlite.dumps(json_body).encode()
             hdrs["Content-Type"] = "application/json"
         response = transport.request(self.socket_path, method, url, body=body,
                                      body_stream=body_stream, headers=hdrs, timeout=self.timeout)

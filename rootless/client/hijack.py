@@ -10,16 +10,16 @@ in our input like docker's escape proxy (moby `pkg/term` EscapeProxy).
 from __future__ import annotations
 
 import _socket
-import contextlib
 import os
-import signal
 import sys
-import threading
 import time
 
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast_run.py)
 if TYPE_CHECKING:
-    from typing import IO, Any, Callable, Iterator, List, Optional
+    import signal as _signal  # typeshed has no stub for _signal; signal's functions are its own
+    from typing import IO, Any, Callable, Dict, List, Optional
+else:
+    import _signal
 
 from rootless.wire.stdcopy import STDERR, Demuxer
 from rootless.client.transport import HttpResponse
@@ -41,6 +41,10 @@ DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 DETACH_GRACE = 2.0
 # Signals docker's CLI forwards with --sig-proxy (all but SIGCHLD, SIGWINCH, SIGPIPE, SIGURG).
 PROXIED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+# The number of each, for its name (signal.Signals(number).name). This module uses _signal, not
+# signal, and has no contextlib or threading at import: each loads enum or collections and
+# functools, ~2 ms of a `rootless run` together (bench/README.md "CLI start-up, session 9").
+_PROXIED_NAMES = {getattr(_signal, name): name for name in PROXIED_SIGNALS}
 
 
 def parse_detach_keys(spec: str) -> bytes:
@@ -104,6 +108,8 @@ class Session:
     def run(self) -> None:
         """Stream until the daemon closes the connection (or the user detaches)."""
         if self.stdin is not None:
+            import threading
+
             threading.Thread(target=self._pump_input, name="stdin", daemon=True).start()
         try:
             self._pump_output()
@@ -163,21 +169,33 @@ class Session:
             _debug("stdin pump stopped: %s", exc)
 
 
-@contextlib.contextmanager
-def raw_terminal(fd: int) -> Iterator[None]:
-    """Put the terminal on fd in raw mode (so ctrl-c travels to the pty), restore after."""
-    if not os.isatty(fd):
-        yield
-        return
-    import termios
-    import tty
+class RawTerminal:
+    """`with RawTerminal(fd)`: the terminal on fd in raw mode (so ctrl-c travels to the pty), restored after."""
 
-    saved = termios.tcgetattr(fd)
-    try:
-        tty.setraw(fd, termios.TCSANOW)
-        yield
-    finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.saved: Optional[List[Any]] = None
+
+    def __enter__(self) -> None:
+        if not os.isatty(self.fd):
+            return
+        import termios
+        import tty
+
+        saved = termios.tcgetattr(self.fd)
+        try:
+            tty.setraw(self.fd, termios.TCSANOW)
+        except BaseException:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, saved)
+            raise
+        self.saved = saved
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved is not None:
+            import termios
+
+            saved, self.saved = self.saved, None
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, saved)
 
 
 def terminal_size(fd: int) -> Optional[List[int]]:
@@ -189,39 +207,50 @@ def terminal_size(fd: int) -> Optional[List[int]]:
     return [size.lines, size.columns]
 
 
-@contextlib.contextmanager
-def resize_on_winch(resize: Callable[[int, int], None], fd: int) -> Iterator[None]:
-    """Send the terminal size now and on every SIGWINCH."""
+class ResizeOnWinch:
+    """`with ResizeOnWinch(resize, fd)`: send the terminal size now and on every SIGWINCH."""
 
-    def send_size(*_: Any) -> None:
-        size = terminal_size(fd)
+    def __init__(self, resize: Callable[[int, int], None], fd: int) -> None:
+        self.resize = resize
+        self.fd = fd
+        self.previous: Any = None
+
+    def _send_size(self, *_: Any) -> None:
+        size = terminal_size(self.fd)
         if size:
             try:
-                resize(size[0], size[1])
+                self.resize(size[0], size[1])
             except Exception as exc:  # a failed resize must not kill the session
                 _debug("resize failed: %s", exc)
 
-    previous = signal.signal(signal.SIGWINCH, send_size)
-    try:
-        send_size()
-        yield
-    finally:
-        signal.signal(signal.SIGWINCH, previous)
-
-
-@contextlib.contextmanager
-def forward_signals(kill: Callable[[str], None]) -> Iterator[None]:
-    """--sig-proxy: deliver our signals to the container through POST /kill."""
-
-    def forward(number: int, _: Any) -> None:
+    def __enter__(self) -> None:
+        self.previous = _signal.signal(_signal.SIGWINCH, self._send_size)
         try:
-            kill(signal.Signals(number).name)
+            self._send_size()
+        except BaseException:
+            _signal.signal(_signal.SIGWINCH, self.previous)
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        _signal.signal(_signal.SIGWINCH, self.previous)
+
+
+class ForwardSignals:
+    """`with ForwardSignals(kill)`: --sig-proxy, our signals delivered to the container through POST /kill."""
+
+    def __init__(self, kill: Callable[[str], None]) -> None:
+        self.kill = kill
+        self.previous: Dict[int, Any] = {}
+
+    def _forward(self, number: int, _: Any) -> None:
+        try:
+            self.kill(_PROXIED_NAMES[number])
         except Exception as exc:  # the container may be gone already
             _debug("signal forward failed: %s", exc)
 
-    previous = {name: signal.signal(getattr(signal, name), forward) for name in PROXIED_SIGNALS}
-    try:
-        yield
-    finally:
-        for name, handler in previous.items():
-            signal.signal(getattr(signal, name), handler)
+    def __enter__(self) -> None:
+        self.previous = {number: _signal.signal(number, self._forward) for number in _PROXIED_NAMES}
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self.previous.items():
+            _signal.signal(number, handler)

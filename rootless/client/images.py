@@ -1,7 +1,7 @@
 """Image endpoints, mixed into APIClient (docker-py's ImageApiMixin shape)."""
 from __future__ import annotations
 
-import json
+from rootless.util import jsonlite
 
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
 if TYPE_CHECKING:
@@ -124,11 +124,11 @@ class ImageApiMixin:
                                              ("forcerm", force_rm)) if on]
         query.append(("rm", "1" if remove else "0"))
         if secrets:  # a rootless extension: the files are in the context tar (see cli/image/build.py)
-            query.append(("secrets", json.dumps(list(secrets))))
+            query.append(("secrets", jsonlite.dumps(list(secrets))))
         if build_args:
-            query.append(("buildargs", json.dumps(build_args)))
+            query.append(("buildargs", jsonlite.dumps(build_args)))
         if labels:
-            query.append(("labels", json.dumps(labels)))
+            query.append(("labels", jsonlite.dumps(labels)))
         headers = {"Content-Type": "application/x-tar"}
         if registry_config:
             headers["X-Registry-Config"] = registry_config

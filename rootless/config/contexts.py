@@ -9,7 +9,6 @@ stored: it is DOCKER_HOST or the local daemon.
 from __future__ import annotations
 
 import os
-import re
 
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
 if TYPE_CHECKING:
@@ -30,7 +29,8 @@ DEFAULT = "default"
 ENDPOINT = "docker"
 TLS_NAMES = {"ca": "ca.pem", "cert": "cert.pem", "key": "key.pem"}
 # docker/cli cli/context/store/store.go restrictedNamePattern; compiled on first use (re caches it)
-# by the commands that name a context, not by every command that reads currentContext.
+# by the commands that name a context, not by every command that reads currentContext: `re`
+# itself costs ~4.5 ms, and bin/rootless no longer imports it (bench/README.md "CLI start-up, session 9").
 _NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$"
 
 
@@ -58,6 +58,8 @@ def context_id(name: str) -> str:
 
 
 def check_name(name: str) -> None:
+    import re
+
     if name == DEFAULT or not re.match(_NAME_PATTERN, name):
         from rootless.errors import InvalidArgument
 

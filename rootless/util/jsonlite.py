@@ -1,11 +1,12 @@
-"""json.loads and json.dumps of a string, without importing the json package.
+"""json.loads and json.dumps, without importing the json package.
 
 `import json` costs ~1 ms on the measured host: the package compiles six
 regular expressions at import for its pure-Python fallbacks, which CPython
 does not use; its C accelerator `_json` loads in ~0.2 ms. `rootless ps`
 decodes one reply and quotes one string per row (bench/README.md "CLI fast
 path", second pass). What does not parse goes through json.loads itself, so
-every error is json's own.
+every error is json's own. `rootless run` encodes its create body with
+_json's C encoder as json.dumps does (bench/README.md "CLI start-up, session 9").
 """
 from __future__ import annotations
 
@@ -68,3 +69,25 @@ def dumps_unicode(value: Any) -> str:
     import json
 
     return json.dumps(value, ensure_ascii=False)
+
+
+def _refuse(value: Any) -> Any:
+    """JSONEncoder.default: a value json can't encode; dumps then lets json.dumps raise its error."""
+    raise TypeError(type(value).__name__)
+
+
+def dumps(value: Any) -> str:
+    """json.dumps(value) with its defaults: the same text, or json's own error."""
+    if isinstance(value, str):
+        return _json.encode_basestring_ascii(value)  # JSONEncoder.encode's shortcut for a str
+    try:
+        # What JSONEncoder.iterencode builds for its one-shot C path: check_circular (markers),
+        # ensure_ascii, indent None, separators (", ", ": "), sort_keys, skipkeys False, allow_nan.
+        encode = _json.make_encoder({}, _refuse, _json.encode_basestring_ascii, None, ": ", ", ",
+                                    False, False, True)
+        return "".join(encode(value, 0))
+    except (TypeError, ValueError, RecursionError):  # not JSON, circular, or another _json: json says
+        pass
+    import json
+
+    return json.dumps(value)

@@ -12,7 +12,6 @@ if TYPE_CHECKING:
 from rootless.cli.common.labels import parse_labels
 from rootless.cli.container import parse
 from rootless.errors import InvalidArgument
-from rootless.wire.times import parse_duration_ns
 
 
 class CreateOptions:
@@ -186,6 +185,14 @@ _HEALTH_DURATIONS = (("Interval", "health_interval"), ("Timeout", "health_timeou
                      ("StartPeriod", "health_start_period"), ("StartInterval", "health_start_interval"))
 
 
+def _duration_ns(text: str) -> Optional[int]:
+    """wire/times.py's parse_duration_ns, imported only for a --health-* duration: the module loads
+    datetime and calendar (~2 ms of a `rootless run`, cli/fast_run.py)."""
+    from rootless.wire.times import parse_duration_ns
+
+    return parse_duration_ns(text)
+
+
 def _healthcheck(opts: CreateOptions) -> Optional[Dict[str, Any]]:
     """Config.Healthcheck as the docker CLI builds it (opts.go): CMD-SHELL, durations in ns."""
     durations = {key: getattr(opts, name) for key, name in _HEALTH_DURATIONS}
@@ -200,7 +207,7 @@ def _healthcheck(opts: CreateOptions) -> Optional[Dict[str, Any]]:
     for key, name in _HEALTH_DURATIONS:
         flag = "--" + name.replace("_", "-")
         text = durations[key]
-        value = 0 if text is None else parse_duration_ns(text)
+        value = 0 if text is None else _duration_ns(text)
         if value is None:
             raise InvalidArgument(f'invalid argument "{text}" for "{flag}" flag: time: invalid duration "{text}"')
         if value < 0:

@@ -1,16 +1,19 @@
 """Wiring a hijacked stream to this terminal: raw mode, resize, signals, detach."""
 from __future__ import annotations
 
-import contextlib
 import os
 
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast_run.py)
 if TYPE_CHECKING:
-    from typing import Callable, Optional, Tuple
+    from typing import Callable, List, Optional, Tuple, Union
+
+    from rootless.client.hijack import ForwardSignals, RawTerminal, ResizeOnWinch
+
+    Guard = Union[RawTerminal, ResizeOnWinch, ForwardSignals]
 
 from rootless.cli.app import App
 from rootless.cli.container.creating import echo_error
-from rootless.client.hijack import Session, forward_signals, parse_detach_keys, raw_terminal, resize_on_winch, terminal_size
+from rootless.client.hijack import ForwardSignals, RawTerminal, ResizeOnWinch, Session, parse_detach_keys, terminal_size
 from rootless.client.transport import HttpResponse
 from rootless.errors import InvalidArgument, RootlessError
 from rootless.wire import exitcodes
@@ -45,15 +48,25 @@ def stream_session(response: HttpResponse, *, tty: bool, interactive: bool,
     keys = parse_detach_keys(detach_keys) if tty and interactive else b""
     session = Session(response, tty, stdin=0 if interactive else None, detach_keys=keys)
     fd = terminal_fd()
-    with contextlib.ExitStack() as stack:
-        if tty and interactive:
-            stack.enter_context(raw_terminal(0))
-        if tty and resize is not None and fd is not None:
-            stack.enter_context(resize_on_winch(resize, fd))
-        if not tty and sig_proxy and kill is not None:
-            stack.enter_context(forward_signals(kill))
-        session.run()
+    guards: List[Guard] = []
+    if tty and interactive:
+        guards.append(RawTerminal(0))
+    if tty and resize is not None and fd is not None:
+        guards.append(ResizeOnWinch(resize, fd))
+    if not tty and sig_proxy and kill is not None:
+        guards.append(ForwardSignals(kill))
+    _run_within(guards, session)
     return session.detached
+
+
+def _run_within(guards: List[Guard], session: Session) -> None:
+    """session.run() inside each guard in turn, as nested `with` statements (no contextlib.ExitStack:
+    contextlib loads collections and functools, ~1 ms of a `rootless run`)."""
+    if not guards:
+        session.run()
+        return
+    with guards[0]:
+        _run_within(guards[1:], session)
 
 
 def start_container(app: App, container_id: str) -> None:

@@ -23,7 +23,7 @@ def sample() -> Dict[str, Any]:
                                                        "podman pull": 1.0}}},
         "cli": {"medians": {"python3 -c pass": 0.024, "rootless --version": 0.089, "rootless ps": 0.030,
                             "docker ps": 0.023, "venv python -c 'import click'": 0.045,
-                            "floor: venv python re+_json+_socket": 0.015}},
+                            "floor: venv python _json+_socket": 0.015}},
         "mem": {"ours/default": {"monitor": {"Pss": 5120, "Uss": 3600},
                                  "slirp4netns": {"Pss": 500},  # a child of the monitor: in "network helpers" too
                                  "network helpers": {"Pss": 1024.0, "Uss": 300.0}},

@@ -241,8 +241,15 @@ def test_a_missing_image_is_pulled_by_clicks_path(fake, capfd) -> None:  # type:
 
 
 # What the fast path exists to skip: click and typing (~25 ms together), dataclasses (~8 ms with inspect),
-# and what no local verb needs (test_startup_imports.py).
-NOT_FOR_RUN = ("click", "typing", "dataclasses", "inspect", "socket", "selectors") + NOT_FOR_LOCAL_VERBS
+# and what no local verb needs (test_startup_imports.py). Session 9 (bench/README.md "CLI start-up,
+# session 9"): re, json and enum (~5 ms: json's decoder loads re, signal's IntEnums enum), datetime
+# and calendar (wire/times.py, for --health-* only), contextlib, collections and functools (~1 ms),
+# threading (only for -i's stdin pump), and APIClient with its image, network and volume mixins
+# (client/containers.RunClient has what run calls).
+NOT_FOR_RUN = ("click", "typing", "dataclasses", "inspect", "socket", "selectors", "re", "json", "enum", "signal",
+               "datetime", "calendar", "locale", "contextlib", "collections", "functools", "threading",
+               "rootless.wire.times", "rootless.client.api", "rootless.client.images", "rootless.client.networks",
+               "rootless.client.volumes") + NOT_FOR_LOCAL_VERBS
 
 
 @pytest.mark.parametrize("args", [["run", "--rm", "-e", "A=1", "img", "true"], ["run", "-d", "img"]])
@@ -315,3 +322,18 @@ def test_the_entry_point_takes_the_fast_path(fake, capfd, monkeypatch) -> None: 
         rootless.cli.main(["run", "--bogus", "img"])
     assert exc.value.code == 125 and seen[-1] is None
     assert "No such option" in capfd.readouterr().err
+
+
+def test_the_run_client_has_every_endpoint_runs_steps_call() -> None:
+    """cli/fast_run.py talks through client/containers.RunClient, not APIClient: every client method
+    creating.py and streaming.py call must be on it, pull aside (the fast path never pulls: a
+    missing image goes to click's path)."""
+    import inspect
+    import re
+
+    from rootless.cli.container import creating, streaming
+    from rootless.client.containers import RunClient
+
+    called = set(re.findall(r"client\.(\w+)\(", inspect.getsource(creating) + inspect.getsource(streaming)))
+    assert {"create_container", "attach", "wait_begin", "start", "resize", "kill", "pull"} <= called
+    assert sorted(called - {"pull"} - set(dir(RunClient))) == []

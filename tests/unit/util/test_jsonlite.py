@@ -47,3 +47,35 @@ def test_what_does_not_parse_raises_jsons_own_error(text: str) -> None:
                                    ["ls", "-l"], None, 3])
 def test_dumps_unicode_is_json_dumps_without_ascii_escapes(value: object) -> None:
     assert jsonlite.dumps_unicode(value) == json.dumps(value, ensure_ascii=False)
+
+
+class _Float(float):
+    pass
+
+
+CREATE_BODY = {"Image": "busybox", "Cmd": ["sh", "-c", "echo \u00e9 \"$A\""], "Env": ["A=1"], "Tty": False,
+               "HostConfig": {"AutoRemove": True, "Binds": [], "PortBindings": {"80/tcp": [{"HostPort": "8080"}]},
+                              "NanoCpus": 0, "Memory": 0}, "Labels": {}, "StopTimeout": None}
+DUMPS_VALUES = [CREATE_BODY, [], {}, "x\u2028\x00", "", 0, -1.5, 1e300, 10 ** 30, float("nan"), [float("-inf")], None,
+                True, (1, "a"), {1: "int key", 2.5: "float key", None: "none", False: "bool"}, _Float(0.1),
+                [[[{"deep": [1]}]]], {"\ud800": "\udfff"}]
+
+
+@pytest.mark.parametrize("value", DUMPS_VALUES)
+def test_dumps_is_json_dumps(value: object) -> None:
+    assert jsonlite.dumps(value) == json.dumps(value)
+
+
+def _circular() -> object:
+    loop: list = []  # type: ignore[type-arg]
+    loop.append(loop)
+    return loop
+
+
+@pytest.mark.parametrize("value", [{"a": object()}, {(1, 2): "tuple key"}, {1, 2}, b"bytes", _circular()],
+                         ids=["object", "tuple key", "set", "bytes", "circular"])
+def test_dumps_raises_jsons_own_error(value: object) -> None:
+    with pytest.raises((TypeError, ValueError)) as expected:
+        json.dumps(value)
+    with pytest.raises(type(expected.value), match="^" + str(expected.value).replace("(", r"\(").replace(")", r"\)")):
+        jsonlite.dumps(value)
