@@ -97,6 +97,9 @@ class Containers(ContainerReads):
         self.links = LegacyLinks(self.get, networks)
         self._lock = threading.RLock()  # the records and their conditions
         self._changed = threading.Condition(self._lock)
+        # Waiters for condition=removed (every `run --rm`) wake only at removals, not at each
+        # start and exit of every container: each needless wake-up costs a GIL hand-off.
+        self._gone = threading.Condition(self._lock)
         self._start_lock = threading.RLock()  # one start at a time; the attach queue
         self._containers: Dict[str, Container] = {}
         self._exit_generation: Dict[str, int] = {}
@@ -582,14 +585,17 @@ class Containers(ContainerReads):
 
     # -- exits and restart policies ---------------------------------------------
     def _mark_exited(self, container: Container, exit_code: int, finished_at: Optional[str] = None,
-                     error: str = "", restarting: bool = False, oom: bool = False) -> None:
+                     error: str = "", restarting: bool = False, oom: bool = False, save: bool = True) -> None:
+        """save=False: a --rm container about to be removed; its record keeps "running", so a
+        daemon killed before the removal has the next one adopt it as exited and remove it."""
         if self.health is not None:
             self.health.stopped(container)
         with self._lock:
             # docker's Restarting: the process is gone, the policy starts it again soon
             container.set_state("restarting" if restarting else "exited", ExitCode=exit_code,
                                 FinishedAt=finished_at or now_rfc3339(), Error=error, OOMKilled=oom)
-            container.save()
+            if save:
+                container.save()
             self._exit_generation[container.id] = self._exit_generation.get(container.id, 0) + 1
             self._changed.notify_all()
 
@@ -629,13 +635,16 @@ class Containers(ContainerReads):
             policy, maximum_retries, code, container.restart_count, container.id in self._manually_stopped)
         # the monitor read the cgroup's memory.events oom_kill while the cgroup still existed
         self._mark_exited(container, code, exit_info.get("FinishedAt"), restarting=restart,
-                          oom=bool(exit_info.get("OOMKilled")))
+                          oom=bool(exit_info.get("OOMKilled")), save=not container.auto_remove)
         self.publish(container, "die", exitCode=str(code))
         if container.auto_remove:
+            crash_point("container-exit:before-remove")
             try:
                 self._remove_stopped(container, volumes=True)
             except RootlessError as exc:  # it stays: its addresses go back to the pools now
                 logger.warning("container %s: --rm: can't remove it: %s", container.name, exc)
+                with self._lock:
+                    container.save()
                 if self.wiring is not None:
                     with contextlib.suppress(RootlessError):
                         self.wiring.release_addresses(container)
@@ -751,14 +760,15 @@ class Containers(ContainerReads):
                     return self._exit_generation.get(container.id, 0) > start_gen
                 return not container.state_running or container.id in self._removed  # restarting runs on
 
+            changes = self._gone if condition == "removed" else self._changed
             while not done():
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise Conflict(f"timed out waiting for container {container.id}")
                 if client_gone():
                     raise ClientGone(f"wait for container {container.id}: the client hung up")
-                self._changed.wait(timeout=GONE_CHECK_INTERVAL if remaining is None
-                                   else min(GONE_CHECK_INTERVAL, remaining))
+                changes.wait(timeout=GONE_CHECK_INTERVAL if remaining is None
+                             else min(GONE_CHECK_INTERVAL, remaining))
             return {"StatusCode": container.exit_code,
                     "Error": {"Message": container.error} if container.error else None}
 
@@ -791,6 +801,7 @@ class Containers(ContainerReads):
             self._containers.pop(container.id, None)
             self._removed.add(container.id)
             self._changed.notify_all()
+            self._gone.notify_all()
         self.publish(container, "destroy")
         if doomed is not None:
             self.trash.delete_later(doomed)

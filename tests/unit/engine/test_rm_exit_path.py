@@ -1,0 +1,85 @@
+"""A --rm container's exit path (bench/README.md "The run path, session 9").
+
+Its record is not written as exited (it is removed right after: the write
+would be undone at once), unless the removal fails and it stays; a wait for
+condition=removed is woken by removals only, not by every start and exit.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any, Dict, List
+
+import pytest
+
+from rootless.errors import FailedPrecondition
+from tests.unit.engine.test_containers import World, eventually
+
+
+def _on_disk(container: Any) -> Dict[str, Any]:
+    with open(os.path.join(container.dir, "container.json")) as f:
+        record: Dict[str, Any] = json.load(f)
+    return record
+
+
+def test_a_rm_exit_does_not_write_the_record_it_is_about_to_remove(tmp_path: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    world = World(str(tmp_path))
+    container = world.run(HostConfig={"AutoRemove": True})
+    states: List[str] = []
+    save = type(container).save
+
+    def spy(self: Any) -> None:
+        states.append(self.status)
+        save(self)
+
+    monkeypatch.setattr(type(container), "save", spy)
+    world.runtime.exit(container.id, 7)
+    assert world.containers.wait(container, "removed", 5)["StatusCode"] == 7
+    assert "exited" not in states
+
+
+def test_a_rm_container_whose_removal_fails_is_recorded_as_exited(tmp_path: Any,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    world = World(str(tmp_path))
+    container = world.run(HostConfig={"AutoRemove": True})
+
+    def still_mounted(container_id: str) -> None:
+        raise FailedPrecondition("remove rootfs: still mounted")
+
+    monkeypatch.setattr(world.runtime, "release_rootfs", still_mounted)
+    world.runtime.exit(container.id, 2)
+    eventually(lambda: container.status == "exited")
+    eventually(lambda: _on_disk(container)["State"]["Status"] == "exited")
+    assert _on_disk(container)["State"]["ExitCode"] == 2
+    assert world.containers.exists(container.id)
+
+
+def test_a_wait_for_removed_sleeps_through_other_containers_starts_and_exits(tmp_path: Any) -> None:
+    world = World(str(tmp_path))
+    waited = world.run(HostConfig={"AutoRemove": True})
+    wakeups: List[int] = []
+    gone = world.containers._gone
+    original_wait = gone.wait
+
+    def counting_wait(timeout: Any = None) -> bool:
+        result = original_wait(timeout)
+        if result:  # notified; the periodic look at the client (a timeout) is not counted
+            wakeups.append(1)
+        return result
+
+    gone.wait = counting_wait  # type: ignore[method-assign]
+    answer: Dict[str, Any] = {}
+    waiter = threading.Thread(target=lambda: answer.update(world.containers.wait(waited, "removed", 10)))
+    waiter.start()
+    eventually(lambda: waited.id in [c.id for c in world.containers.all()])
+    for _ in range(3):  # others come and go while it waits
+        other = world.run()
+        world.runtime.exit(other.id, 0)
+        eventually(lambda: other.status == "exited")
+    assert wakeups == [] and waiter.is_alive()
+    world.runtime.exit(waited.id, 5)
+    waiter.join(10)
+    assert answer["StatusCode"] == 5
+    assert len(wakeups) == 1  # the removal's, and it held
