@@ -454,28 +454,27 @@ class RootlessNetns:
 
         wait=False (a container being removed, whose veth name never comes back): the veth
         is deleted on a thread of its own. Right after the container's exit the kernel is
-        still tearing its namespace down (and with it the pair), and `ip link del` waits
+        still tearing its namespace down (and with it the pair), and the deletion waits
         for that: ~15 ms here, which a `run --rm` would otherwise spend before its answer.
         """
         with self._lock:
             veth = plumbing.veth_name(endpoint.network_id, endpoint.container_id)
-            if self._has_link(self.netns_file, veth):
-                if wait:
-                    self._delete_link(veth)
-                else:
-                    threading.Thread(target=self._delete_link_quietly, args=(veth,), name="veth-del",
-                                     daemon=True).start()
+            if wait:
+                self._delete_link(veth)
+            else:
+                threading.Thread(target=self._delete_link_quietly, args=(veth,), name="veth-del",
+                                 daemon=True).start()
             if endpoint.host_loopback:
                 self.nft(plumbing.loopback_element(endpoint.ipv4, add=False), check=False)
             if self.table.remove(endpoint.network_id, endpoint.ipv4):
                 self._update_responder()
 
     def _delete_link(self, veth: str) -> None:
-        # The kernel deletes the pair itself once the container's namespace is gone, which
-        # may happen between the check and `ip link del`: only a link still there is a failure.
-        done = self.run_in(self.netns_file, [_tool("ip"), "link", "del", veth], check=False)
-        if done.returncode != 0 and self._has_link(self.netns_file, veth):
-            raise proc.failed("ip", done)
+        # By netlink from a thread in the namespace, not `ip link del` (a process, and on the
+        # background thread of a --rm exit its set-up held the GIL the exit path needed). The
+        # kernel deletes the pair itself once the container's namespace is gone: no such link
+        # is no failure.
+        in_netns(self.netns_file, lambda: rtnl.delete_link(veth))
 
     def _delete_link_quietly(self, veth: str) -> None:
         try:
