@@ -96,13 +96,13 @@ def _ipv4_prefixlen(name: str) -> Optional[int]:
     return bin(int.from_bytes(reply[20:24], "big")).count("1")
 
 
-def _add_bridge_port(veth: str, interface: str, container_netns: str, bridge: str) -> int:
+def _add_bridge_port(veth: str, interface: str, container_netns: str, bridge: str) -> Optional[int]:
     """The bridge's own prefix (the network's subnet, from its address), then the veth on it
-    (in the calling thread's namespace, the shared one)."""
+    (in the calling thread's namespace, the shared one); None, and no veth, when the bridge
+    or its address is not there."""
     prefixlen = _ipv4_prefixlen(bridge)
-    if prefixlen is None:
-        raise NotFound(f"attach: bridge {bridge}: has no IPv4 address")
-    rtnl.add_bridge_port(veth, interface, container_netns, bridge)
+    if prefixlen is not None:
+        rtnl.add_bridge_port(veth, interface, container_netns, bridge)
     return prefixlen
 
 
@@ -386,12 +386,17 @@ class RootlessNetns:
             return False
 
     def create_bridge(self, spec: BridgeSpec) -> None:
-        """The network's bridge with its gateway address, its firewall entries and DNS; idempotent."""
+        """The network's bridge with its gateway address, its firewall entries and DNS; idempotent.
+
+        One this daemon set up already (and whose responder runs) is not looked at in the
+        kernel again: attach() finds a bridge gone from the thread that adds its port, and
+        has it made again (one namespace thread fewer on every start).
+        """
         with self._lock:
+            if self._ready.get(spec.network_id) == spec and self._responder_alive():
+                return
             name = plumbing.bridge_name(spec.network_id)
             present = self._has_link(self.netns_file, name)
-            if present and self._ready.get(spec.network_id) == spec and self._responder_alive():
-                return
             self._ready.pop(spec.network_id, None)
             created = not present
             if created:
@@ -434,12 +439,11 @@ class RootlessNetns:
             entry = self._network(endpoint.network_id)
             interface = plumbing.check_interface(endpoint.interface)
             veth = plumbing.veth_name(endpoint.network_id, endpoint.container_id)
-            bridge = plumbing.bridge_name(endpoint.network_id)
             try:
                 # netlink from one thread in each namespace (rtnl.py): what two `ip -batch` runs did;
                 # the bridge's prefix from the same thread as its new port (a thread start is
                 # 0.2-0.5 ms here while a start runs)
-                prefixlen = in_netns(self.netns_file, lambda: _add_bridge_port(veth, interface, netns_path, bridge))
+                prefixlen = self._bridge_port(endpoint.network_id, veth, interface, netns_path)
                 route = endpoint.default_route and not entry.internal
                 in_netns(netns_path, lambda: rtnl.configure_container_end(
                     interface, endpoint.ipv4, prefixlen, endpoint.mac, entry.gateway, route, endpoint.ipv6))
@@ -453,6 +457,22 @@ class RootlessNetns:
                 self._update_responder()  # the default bridge's containers have no names: nothing to tell
             return EndpointInfo(interface, veth, endpoint.ipv4, prefixlen, entry.gateway, endpoint.mac,
                                 endpoint.ipv6 or "")
+
+    def _bridge_port(self, network_id: str, veth: str, interface: str, netns_path: str) -> int:
+        """The veth on the network's bridge; the bridge made again first if it is gone (deleted
+        behind our back: create_bridge trusts what it set up). The bridge's prefix."""
+        bridge = plumbing.bridge_name(network_id)
+        prefixlen = in_netns(self.netns_file, lambda: _add_bridge_port(veth, interface, netns_path, bridge))
+        if prefixlen is None:
+            spec = self._ready.pop(network_id, None)
+            if spec is None:
+                raise NotFound(f"attach: bridge {bridge}: not there", hint="create_bridge() first")
+            logger.warning("bridge %s was gone: making it again", bridge)
+            self.create_bridge(spec)
+            prefixlen = in_netns(self.netns_file, lambda: _add_bridge_port(veth, interface, netns_path, bridge))
+        if prefixlen is None:
+            raise NotFound(f"attach: bridge {bridge}: has no IPv4 address")
+        return prefixlen
 
     def detach(self, netns_path: str, endpoint: EndpointSpec, wait: bool = True) -> None:
         """Undo attach(); the container's namespace may be gone already (then its veth is too).
