@@ -628,7 +628,8 @@ class Containers(ContainerReads):
     def _on_exit(self, container: Container, exit_info: Dict[str, Any]) -> None:
         code = int(exit_info.get("ExitCode", 255))
         self._unwire(container, removing=container.auto_remove)
-        self.runtime.teardown(container.id)
+        if not container.auto_remove:  # a --rm one's rootfs and monitor go in its removal (release_rootfs)
+            self.runtime.teardown(container.id)
         container_namespaces.release(container)
         policy, maximum_retries = container.restart_policy
         restart = not container.auto_remove and lifecycle.should_restart(

@@ -83,3 +83,17 @@ def test_a_wait_for_removed_sleeps_through_other_containers_starts_and_exits(tmp
     waiter.join(10)
     assert answer["StatusCode"] == 5
     assert len(wakeups) == 1  # the removal's, and it held
+
+
+def test_a_rm_exit_releases_the_rootfs_once_in_the_removal(tmp_path: Any) -> None:
+    """No teardown first: the removal's release_rootfs unmounts (and checks) it, and ends the monitor."""
+    world = World(str(tmp_path))
+    rm = world.run(HostConfig={"AutoRemove": True})
+    kept = world.run()
+    for container in (rm, kept):
+        world.runtime.exit(container.id, 0)
+    world.containers.wait(rm, "removed", 5)
+    eventually(lambda: kept.status == "exited")
+    assert [c for c in world.runtime.calls if c.endswith(rm.id[:6]) and c.split()[0] in ("teardown", "remove")] \
+        == [f"remove {rm.id[:6]}"]
+    assert f"teardown {kept.id[:6]}" in world.runtime.calls  # a kept one is unmounted at its exit
