@@ -272,7 +272,9 @@ class DriverBase:
 
 
 def lowerdir_paths(lowers: Sequence[str], empty_dir: str) -> List[str]:
-    """overlay's lowerdir order is top first; we keep lowest first. Needs at least one."""
+    """overlay's lowerdir order is top first; we keep lowest first. Needs at least one: empty_dir
+    when there are none (the callers make that dir only then: one mkdir, and one unlink at the
+    removal, fewer for every other container)."""
     return list(reversed(lowers)) or [empty_dir]
 
 

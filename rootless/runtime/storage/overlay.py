@@ -72,7 +72,7 @@ class OverlayDriver(MountingDriver):
     name = OVERLAY
 
     def mount_layers(self, layout: RootfsLayout, lowers: Sequence[str], volatile: bool = False) -> None:
-        lowerdirs = lowerdir_paths(lowers, self.empty_dir(layout))
+        lowerdirs = lowerdir_paths(lowers, "" if lowers else self.empty_dir(layout))
         if volatile:
             clear_volatile_mark(layout.work)
         with contextlib.ExitStack() as stack:

@@ -44,6 +44,11 @@ def run(scratch: str) -> Dict[str, Any]:
     merged = driver.mount(RM)
     out["rm_options"] = super_options(merged)
     out["kept_options"] = super_options(driver.mount(KEPT))
+    out["empty_dir_made"] = os.path.exists(os.path.join(paths.container_dir(RM), "rootfs", "empty"))
+    scratch_id = "s" * 64
+    driver.create(scratch_id, [], durable=False)  # FROM scratch: no lowers, overlay needs one
+    out["scratch_tree"] = os.listdir(driver.mount(scratch_id))
+    driver.remove(scratch_id)
     with open(os.path.join(merged, "written"), "w") as f:
         f.write("upper\n")
     driver.unmount(RM)

@@ -67,3 +67,8 @@ def test_run_rm_sees_a_volatile_root_and_run_without_rm_does_not(engine: Engine,
     engine.docker("rm", "volatile-kept")
     assert volatile(rm.split()[-1])
     assert not volatile(kept.split()[-1])
+
+
+def test_the_empty_lower_is_made_only_for_an_image_without_layers(result: Dict[str, Any]) -> None:
+    assert result["empty_dir_made"] is False  # one mkdir at mount and one unlink at removal fewer
+    assert result["scratch_tree"] == []  # FROM scratch still mounts, over the empty lower
