@@ -399,12 +399,18 @@ class Containers(ContainerReads):
         self._health_started(container)
 
     def _mark_started(self, container: Container, launched: Launched) -> None:
-        """Record the running container: start's last step (see _settle_interrupted_start)."""
+        """Record the running container: start's last step (see _settle_interrupted_start).
+
+        A --rm container's record is not written here: it is removed when it stops, and a
+        daemon killed while it runs finds its live monitor from the record it has ("created")
+        as it would after a kill in the middle of a start, and adopts it as running.
+        """
         with self._lock:
             container.set_internal("ports", list(launched.ports))
             container.set_state("running", Pid=launched.pid, StartedAt=now_rfc3339(), ExitCode=0, Error="",
                                 FinishedAt="0001-01-01T00:00:00Z", OOMKilled=False)
-            container.save()
+            if not container.auto_remove:
+                container.save()
             self._changed.notify_all()
 
     # -- the plan ---------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""A --rm container's exit path (bench/README.md "The run path, session 9").
+"""A --rm container's start and exit (bench/README.md "The run path, session 9").
 
-Its record is not written as exited (it is removed right after: the write
-would be undone at once), unless the removal fails and it stays; a wait for
-condition=removed is woken by removals only, not by every start and exit.
+Its record is written at create only: not as running (a killed daemon's
+successor settles it as an unrecorded start, test_rm_daemon_kill.py), not as
+exited (it is removed right after), unless the removal fails and it stays; a
+wait for condition=removed is woken by removals only, not by every start and
+exit.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any, Dict, List
 import pytest
 
 from rootless.errors import FailedPrecondition
+from rootless.runtime.supervisor import Launched
 from tests.unit.engine.test_containers import World, eventually
 
 
@@ -97,3 +100,19 @@ def test_a_rm_exit_releases_the_rootfs_once_in_the_removal(tmp_path: Any) -> Non
     assert [c for c in world.runtime.calls if c.endswith(rm.id[:6]) and c.split()[0] in ("teardown", "remove")] \
         == [f"remove {rm.id[:6]}"]
     assert f"teardown {kept.id[:6]}" in world.runtime.calls  # a kept one is unmounted at its exit
+
+
+def test_a_rm_start_leaves_the_record_as_created_and_a_restart_adopts_it_running(tmp_path: Any) -> None:
+    world = World(str(tmp_path))
+    container = world.run(HostConfig={"AutoRemove": True})
+    assert container.status == "running"
+    assert _on_disk(container)["State"]["Status"] == "created"
+    kept = world.run()
+    assert _on_disk(kept)["State"]["Status"] == "running"
+    # its monitor lives on and answers the new daemon's start request
+    world.runtime.resumable[container.id] = Launched(container.id, container.pid, container.pid + 1000, [])
+    adopted = world.daemon_start()
+    adopted.adopt()
+    assert adopted.get(container.id).status == "running"
+    world.runtime.exit(container.id, 0)
+    eventually(lambda: not adopted.exists(container.id))
