@@ -63,10 +63,12 @@ def test_a_wait_for_removed_sleeps_through_other_containers_starts_and_exits(tmp
     world = World(str(tmp_path))
     waited = world.run(HostConfig={"AutoRemove": True})
     wakeups: List[int] = []
+    entered = threading.Event()
     gone = world.containers._gone
     original_wait = gone.wait
 
     def counting_wait(timeout: Any = None) -> bool:
+        entered.set()
         result = original_wait(timeout)
         if result:  # notified; the periodic look at the client (a timeout) is not counted
             wakeups.append(1)
@@ -76,7 +78,7 @@ def test_a_wait_for_removed_sleeps_through_other_containers_starts_and_exits(tmp
     answer: Dict[str, Any] = {}
     waiter = threading.Thread(target=lambda: answer.update(world.containers.wait(waited, "removed", 10)))
     waiter.start()
-    eventually(lambda: waited.id in [c.id for c in world.containers.all()])
+    assert entered.wait(5)  # it sleeps on the condition now
     for _ in range(3):  # others come and go while it waits
         other = world.run()
         world.runtime.exit(other.id, 0)
