@@ -592,8 +592,9 @@ class Containers(ContainerReads):
     # -- exits and restart policies ---------------------------------------------
     def _mark_exited(self, container: Container, exit_code: int, finished_at: Optional[str] = None,
                      error: str = "", restarting: bool = False, oom: bool = False, save: bool = True) -> None:
-        """save=False: a --rm container about to be removed; its record keeps "running", so a
-        daemon killed before the removal has the next one adopt it as exited and remove it."""
+        """save=False: a --rm container about to be removed. Its record still says "created" (it
+        is written at create only, see _mark_started): a daemon killed before the removal has
+        the next one settle it as an interrupted start, find its exit and remove it."""
         if self.health is not None:
             self.health.stopped(container)
         with self._lock:

@@ -1,11 +1,13 @@
 """A --rm container whose daemon is SIGKILLed between the container's exit and its removal.
 
-At a --rm container's exit the daemon no longer writes its record as
-"exited" (it is removed right after: one write fewer on every `run --rm`,
-bench/README.md "The run path, session 9"). The record still says
-"running", so the next daemon adopts it, finds its monitor gone, and
-removes it as the killed one would have: no exited --rm container is left
-behind, and its name and address are free.
+A --rm container's record is written at create only, not as running nor as
+exited (it is removed right after: two writes fewer on every `run --rm`,
+bench/README.md "The run path, session 9"). Killed between the exit and the
+removal, the daemon leaves a record that says "created" next to a mount and
+a monitor dir with the exit in it; the next daemon settles that as an
+interrupted start, finds the exit and removes the container as the killed
+one would have: no exited --rm container is left behind (before, one was,
+for good), and its name and address are free.
 """
 from __future__ import annotations
 
