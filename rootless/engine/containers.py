@@ -97,6 +97,9 @@ class Containers(ContainerReads):
         self.links = LegacyLinks(self.get, networks)
         self._lock = threading.RLock()  # the records and their conditions
         self._changed = threading.Condition(self._lock)
+        # Waiters for condition=removed (every `run --rm`) wake only at removals, not at each
+        # start and exit of every container: each needless wake-up costs a GIL hand-off.
+        self._gone = threading.Condition(self._lock)
         self._start_lock = threading.RLock()  # one start at a time; the attach queue
         self._containers: Dict[str, Container] = {}
         self._exit_generation: Dict[str, int] = {}
@@ -396,12 +399,18 @@ class Containers(ContainerReads):
         self._health_started(container)
 
     def _mark_started(self, container: Container, launched: Launched) -> None:
-        """Record the running container: start's last step (see _settle_interrupted_start)."""
+        """Record the running container: start's last step (see _settle_interrupted_start).
+
+        A --rm container's record is not written here: it is removed when it stops, and a
+        daemon killed while it runs finds its live monitor from the record it has ("created")
+        as it would after a kill in the middle of a start, and adopts it as running.
+        """
         with self._lock:
             container.set_internal("ports", list(launched.ports))
             container.set_state("running", Pid=launched.pid, StartedAt=now_rfc3339(), ExitCode=0, Error="",
                                 FinishedAt="0001-01-01T00:00:00Z", OOMKilled=False)
-            container.save()
+            if not container.auto_remove:
+                container.save()
             self._changed.notify_all()
 
     # -- the plan ---------------------------------------------------------------
@@ -582,14 +591,18 @@ class Containers(ContainerReads):
 
     # -- exits and restart policies ---------------------------------------------
     def _mark_exited(self, container: Container, exit_code: int, finished_at: Optional[str] = None,
-                     error: str = "", restarting: bool = False, oom: bool = False) -> None:
+                     error: str = "", restarting: bool = False, oom: bool = False, save: bool = True) -> None:
+        """save=False: a --rm container about to be removed. Its record still says "created" (it
+        is written at create only, see _mark_started): a daemon killed before the removal has
+        the next one settle it as an interrupted start, find its exit and remove it."""
         if self.health is not None:
             self.health.stopped(container)
         with self._lock:
             # docker's Restarting: the process is gone, the policy starts it again soon
             container.set_state("restarting" if restarting else "exited", ExitCode=exit_code,
                                 FinishedAt=finished_at or now_rfc3339(), Error=error, OOMKilled=oom)
-            container.save()
+            if save:
+                container.save()
             self._exit_generation[container.id] = self._exit_generation.get(container.id, 0) + 1
             self._changed.notify_all()
 
@@ -622,20 +635,24 @@ class Containers(ContainerReads):
     def _on_exit(self, container: Container, exit_info: Dict[str, Any]) -> None:
         code = int(exit_info.get("ExitCode", 255))
         self._unwire(container, removing=container.auto_remove)
-        self.runtime.teardown(container.id)
+        if not container.auto_remove:  # a --rm one's rootfs and monitor go in its removal (release_rootfs)
+            self.runtime.teardown(container.id)
         container_namespaces.release(container)
         policy, maximum_retries = container.restart_policy
         restart = not container.auto_remove and lifecycle.should_restart(
             policy, maximum_retries, code, container.restart_count, container.id in self._manually_stopped)
         # the monitor read the cgroup's memory.events oom_kill while the cgroup still existed
         self._mark_exited(container, code, exit_info.get("FinishedAt"), restarting=restart,
-                          oom=bool(exit_info.get("OOMKilled")))
+                          oom=bool(exit_info.get("OOMKilled")), save=not container.auto_remove)
         self.publish(container, "die", exitCode=str(code))
         if container.auto_remove:
+            crash_point("container-exit:before-remove")
             try:
                 self._remove_stopped(container, volumes=True)
             except RootlessError as exc:  # it stays: its addresses go back to the pools now
                 logger.warning("container %s: --rm: can't remove it: %s", container.name, exc)
+                with self._lock:
+                    container.save()
                 if self.wiring is not None:
                     with contextlib.suppress(RootlessError):
                         self.wiring.release_addresses(container)
@@ -751,14 +768,15 @@ class Containers(ContainerReads):
                     return self._exit_generation.get(container.id, 0) > start_gen
                 return not container.state_running or container.id in self._removed  # restarting runs on
 
+            changes = self._gone if condition == "removed" else self._changed
             while not done():
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise Conflict(f"timed out waiting for container {container.id}")
                 if client_gone():
                     raise ClientGone(f"wait for container {container.id}: the client hung up")
-                self._changed.wait(timeout=GONE_CHECK_INTERVAL if remaining is None
-                                   else min(GONE_CHECK_INTERVAL, remaining))
+                changes.wait(timeout=GONE_CHECK_INTERVAL if remaining is None
+                             else min(GONE_CHECK_INTERVAL, remaining))
             return {"StatusCode": container.exit_code,
                     "Error": {"Message": container.error} if container.error else None}
 
@@ -791,6 +809,7 @@ class Containers(ContainerReads):
             self._containers.pop(container.id, None)
             self._removed.add(container.id)
             self._changed.notify_all()
+            self._gone.notify_all()
         self.publish(container, "destroy")
         if doomed is not None:
             self.trash.delete_later(doomed)

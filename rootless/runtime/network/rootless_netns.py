@@ -96,6 +96,16 @@ def _ipv4_prefixlen(name: str) -> Optional[int]:
     return bin(int.from_bytes(reply[20:24], "big")).count("1")
 
 
+def _add_bridge_port(veth: str, interface: str, container_netns: str, bridge: str) -> Optional[int]:
+    """The bridge's own prefix (the network's subnet, from its address), then the veth on it
+    (in the calling thread's namespace, the shared one); None, and no veth, when the bridge
+    or its address is not there."""
+    prefixlen = _ipv4_prefixlen(bridge)
+    if prefixlen is not None:
+        rtnl.add_bridge_port(veth, interface, container_netns, bridge)
+    return prefixlen
+
+
 def _tool(name: str) -> str:
     found = proc.which(name)
     if not found:
@@ -376,12 +386,17 @@ class RootlessNetns:
             return False
 
     def create_bridge(self, spec: BridgeSpec) -> None:
-        """The network's bridge with its gateway address, its firewall entries and DNS; idempotent."""
+        """The network's bridge with its gateway address, its firewall entries and DNS; idempotent.
+
+        One this daemon set up already (and whose responder runs) is not looked at in the
+        kernel again: attach() finds a bridge gone from the thread that adds its port, and
+        has it made again (one namespace thread fewer on every start).
+        """
         with self._lock:
+            if self._ready.get(spec.network_id) == spec and self._responder_alive():
+                return
             name = plumbing.bridge_name(spec.network_id)
             present = self._has_link(self.netns_file, name)
-            if present and self._ready.get(spec.network_id) == spec and self._responder_alive():
-                return
             self._ready.pop(spec.network_id, None)
             created = not present
             if created:
@@ -424,27 +439,37 @@ class RootlessNetns:
             entry = self._network(endpoint.network_id)
             interface = plumbing.check_interface(endpoint.interface)
             veth = plumbing.veth_name(endpoint.network_id, endpoint.container_id)
-            bridge = plumbing.bridge_name(endpoint.network_id)
-            prefixlen = self._prefixlen(bridge)
             try:
-                # netlink from a thread in each namespace (rtnl.py): what two `ip -batch` runs did
-                in_netns(self.netns_file, lambda: rtnl.add_bridge_port(veth, interface, netns_path, bridge))
+                # netlink from one thread in each namespace (rtnl.py): what two `ip -batch` runs did;
+                # the bridge's prefix from the same thread as its new port (a thread start is
+                # 0.2-0.5 ms here while a start runs)
+                prefixlen = self._bridge_port(endpoint.network_id, veth, interface, netns_path)
                 route = endpoint.default_route and not entry.internal
                 in_netns(netns_path, lambda: rtnl.configure_container_end(
                     interface, endpoint.ipv4, prefixlen, endpoint.mac, entry.gateway, route, endpoint.ipv6))
                 if endpoint.host_loopback:
                     self.nft(plumbing.loopback_element(endpoint.ipv4))
             except ToolError:
-                self.run_in(self.netns_file, [_tool("ip"), "link", "del", veth], check=False)
+                with contextlib.suppress(ToolError):
+                    self._delete_link(veth)
                 raise
             if self.table.add(endpoint.network_id, endpoint.ipv4, list(endpoint.names)):
                 self._update_responder()  # the default bridge's containers have no names: nothing to tell
             return EndpointInfo(interface, veth, endpoint.ipv4, prefixlen, entry.gateway, endpoint.mac,
                                 endpoint.ipv6 or "")
 
-    def _prefixlen(self, bridge: str) -> int:
-        """The bridge's own prefix (the network's subnet) from its address."""
-        prefixlen = in_netns(self.netns_file, lambda: _ipv4_prefixlen(bridge))
+    def _bridge_port(self, network_id: str, veth: str, interface: str, netns_path: str) -> int:
+        """The veth on the network's bridge; the bridge made again first if it is gone (deleted
+        behind our back: create_bridge trusts what it set up). The bridge's prefix."""
+        bridge = plumbing.bridge_name(network_id)
+        prefixlen = in_netns(self.netns_file, lambda: _add_bridge_port(veth, interface, netns_path, bridge))
+        if prefixlen is None:
+            spec = self._ready.pop(network_id, None)
+            if spec is None:
+                raise NotFound(f"attach: bridge {bridge}: not there", hint="create_bridge() first")
+            logger.warning("bridge %s was gone: making it again", bridge)
+            self.create_bridge(spec)
+            prefixlen = in_netns(self.netns_file, lambda: _add_bridge_port(veth, interface, netns_path, bridge))
         if prefixlen is None:
             raise NotFound(f"attach: bridge {bridge}: has no IPv4 address")
         return prefixlen
@@ -454,28 +479,27 @@ class RootlessNetns:
 
         wait=False (a container being removed, whose veth name never comes back): the veth
         is deleted on a thread of its own. Right after the container's exit the kernel is
-        still tearing its namespace down (and with it the pair), and `ip link del` waits
+        still tearing its namespace down (and with it the pair), and the deletion waits
         for that: ~15 ms here, which a `run --rm` would otherwise spend before its answer.
         """
         with self._lock:
             veth = plumbing.veth_name(endpoint.network_id, endpoint.container_id)
-            if self._has_link(self.netns_file, veth):
-                if wait:
-                    self._delete_link(veth)
-                else:
-                    threading.Thread(target=self._delete_link_quietly, args=(veth,), name="veth-del",
-                                     daemon=True).start()
+            if wait:
+                self._delete_link(veth)
+            else:
+                threading.Thread(target=self._delete_link_quietly, args=(veth,), name="veth-del",
+                                 daemon=True).start()
             if endpoint.host_loopback:
                 self.nft(plumbing.loopback_element(endpoint.ipv4, add=False), check=False)
             if self.table.remove(endpoint.network_id, endpoint.ipv4):
                 self._update_responder()
 
     def _delete_link(self, veth: str) -> None:
-        # The kernel deletes the pair itself once the container's namespace is gone, which
-        # may happen between the check and `ip link del`: only a link still there is a failure.
-        done = self.run_in(self.netns_file, [_tool("ip"), "link", "del", veth], check=False)
-        if done.returncode != 0 and self._has_link(self.netns_file, veth):
-            raise proc.failed("ip", done)
+        # By netlink from a thread in the namespace, not `ip link del` (a process, and on the
+        # background thread of a --rm exit its set-up held the GIL the exit path needed). The
+        # kernel deletes the pair itself once the container's namespace is gone: no such link
+        # is no failure.
+        in_netns(self.netns_file, lambda: rtnl.delete_link(veth))
 
     def _delete_link_quietly(self, veth: str) -> None:
         try:

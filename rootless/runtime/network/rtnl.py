@@ -9,6 +9,7 @@ each request stands for is in its docstring.
 """
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import socket
@@ -18,7 +19,7 @@ from typing import List, Optional, Tuple
 from rootless.errors import ToolError
 
 NETLINK_ROUTE = 0
-RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 20, 24
+RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 17, 20, 24
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 NLMSG_ERROR = 2
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 10, 18, 28
@@ -58,6 +59,12 @@ class Rtnl:
 
     def request(self, what: str, kind: int, body: bytes, flags: int = 0) -> None:
         """Send one request and wait for its acknowledgement; ToolError on a refusal."""
+        error = self._acknowledged(kind, body, flags)
+        if error:
+            raise ToolError("netlink", f"{what}: {os.strerror(error)}")
+
+    def _acknowledged(self, kind: int, body: bytes, flags: int = 0) -> int:
+        """Send one request; the errno of its acknowledgement (0: done)."""
         self._seq += 1
         self.sock.send(_HEADER.pack(_HEADER.size + len(body), kind, NLM_F_REQUEST | NLM_F_ACK | flags,
                                     self._seq, 0) + body)
@@ -65,10 +72,7 @@ class Rtnl:
             data = self.sock.recv(65536)
             for msg_type, seq, payload in _messages(data):
                 if msg_type == NLMSG_ERROR and seq == self._seq:
-                    error = -struct.unpack_from("=i", payload)[0]
-                    if error:
-                        raise ToolError("netlink", f"{what}: {os.strerror(error)}")
-                    return
+                    return -int(struct.unpack_from("=i", payload)[0])
 
     # -- the requests ---------------------------------------------------------------
     def add_veth(self, name: str, peer: str, peer_netns_fd: int) -> None:
@@ -79,6 +83,16 @@ class Rtnl:
             IFLA_INFO_DATA, _attr(VETH_INFO_PEER, peer_info))
         body = _ifinfo() + _attr(IFLA_IFNAME, name.encode() + b"\0") + _attr(IFLA_LINKINFO, info)
         self.request(f"add veth {name}", RTM_NEWLINK, body, NLM_F_CREATE | NLM_F_EXCL)
+
+    def delete_link(self, name: str) -> bool:
+        """ip link del NAME; False when there is none (the kernel deletes a veth pair itself
+        when the namespace of its other end goes)."""
+        error = self._acknowledged(RTM_DELLINK, _ifinfo() + _attr(IFLA_IFNAME, name.encode() + b"\0"))
+        if error == errno.ENODEV:
+            return False
+        if error:
+            raise ToolError("netlink", f"delete link {name}: {os.strerror(error)}")
+        return True
 
     def set_link(self, name: str, up: bool = False, master: Optional[str] = None, mac: str = "") -> None:
         """ip link set NAME [address MAC] [master BRIDGE] [up]."""
@@ -146,6 +160,12 @@ def configure_container_end(interface: str, address: str, prefixlen: int, mac: s
         rtnl.set_link("lo", up=True)
         if default_route:
             rtnl.add_default_route(gateway, interface)
+
+
+def delete_link(name: str) -> bool:
+    """ip link del NAME in the calling thread's namespace; False when there was none."""
+    with Rtnl() as rtnl:
+        return rtnl.delete_link(name)
 
 
 def add_bridge_port(veth: str, interface: str, container_netns: str, bridge: str) -> None:

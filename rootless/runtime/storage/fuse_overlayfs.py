@@ -63,8 +63,8 @@ class FuseOverlayDriver(MountingDriver):
 
     name = FUSE_OVERLAYFS
 
-    def mount_layers(self, layout: RootfsLayout, lowers: Sequence[str]) -> None:
-        lowerdirs = lowerdir_paths(lowers, self.empty_dir(layout))
+    def mount_layers(self, layout: RootfsLayout, lowers: Sequence[str], volatile: bool = False) -> None:
+        lowerdirs = lowerdir_paths(lowers, "" if lowers else self.empty_dir(layout))
         idmap = idmap_options(layout)
         noacl = bool(idmap) and any(on_fuse(path) for path in lowerdirs)
         argv = fuse_overlayfs_argv(lowerdirs, layout.upper, layout.work, layout.merged, idmap, noacl)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 from typing import Iterator, List, Sequence
 
 from rootless.errors import ToolError
@@ -24,14 +25,15 @@ OPTIONS_LIMIT = os.sysconf("SC_PAGE_SIZE") - 1
 _UNSAFE_IN_OPTIONS = (",", ":", "\\")
 
 
-def overlay_options(lowerdirs: Sequence[str], upper: str, work: str) -> str:
+def overlay_options(lowerdirs: Sequence[str], upper: str, work: str, volatile: bool = False) -> str:
     """The -o string for kernel overlay (lowerdirs already top first)."""
-    return f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work},userxattr"
+    return (f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work},userxattr"
+            f"{',volatile' if volatile else ''}")
 
 
-def needs_fd_paths(lowerdirs: Sequence[str], upper: str, work: str) -> bool:
+def needs_fd_paths(lowerdirs: Sequence[str], upper: str, work: str, volatile: bool = False) -> bool:
     """Too long for one page, or a path the option parser would split."""
-    if len(overlay_options(lowerdirs, upper, work)) > OPTIONS_LIMIT:
+    if len(overlay_options(lowerdirs, upper, work, volatile)) > OPTIONS_LIMIT:
         return True
     return any(c in p for p in lowerdirs for c in _UNSAFE_IN_OPTIONS)
 
@@ -53,17 +55,30 @@ def fd_paths(dirs: Sequence[str]) -> Iterator[List[str]]:
         yield names
 
 
+def clear_volatile_mark(work: str) -> None:
+    """Let a volatile rootfs be mounted again: its unmount left work/incompat/volatile.
+
+    The kernel refuses any later mount with that dir (after a crash the upper may be
+    torn, Documentation/filesystems/overlayfs.rst "Volatile mount"); a volatile
+    rootfs is a --rm container's, whose files nothing needs after a crash, and
+    mount() is only called with the rootfs unmounted (lock held).
+    """
+    shutil.rmtree(os.path.join(work, "work", "incompat"), ignore_errors=True)
+
+
 class OverlayDriver(MountingDriver):
     """Kernel overlayfs, mounted with mount(2) from the daemon itself."""
 
     name = OVERLAY
 
-    def mount_layers(self, layout: RootfsLayout, lowers: Sequence[str]) -> None:
-        lowerdirs = lowerdir_paths(lowers, self.empty_dir(layout))
+    def mount_layers(self, layout: RootfsLayout, lowers: Sequence[str], volatile: bool = False) -> None:
+        lowerdirs = lowerdir_paths(lowers, "" if lowers else self.empty_dir(layout))
+        if volatile:
+            clear_volatile_mark(layout.work)
         with contextlib.ExitStack() as stack:
-            if needs_fd_paths(lowerdirs, layout.upper, layout.work):
+            if needs_fd_paths(lowerdirs, layout.upper, layout.work, volatile):
                 lowerdirs = stack.enter_context(fd_paths(lowerdirs))
-            options = overlay_options(lowerdirs, layout.upper, layout.work)
+            options = overlay_options(lowerdirs, layout.upper, layout.work, volatile)
             try:
                 linux.mount("overlay", layout.merged, "overlay", 0, options)
             except OSError as exc:

@@ -223,6 +223,11 @@ def test_attach_and_detach_change_names_at_once(phases: Dict[str, Any]) -> None:
     assert "10.89.200.5" not in check(adopt, "late_gone")["out"]
 
 
+def test_a_bridge_deleted_behind_the_daemons_back_is_made_again_at_the_next_attach(
+        phases: Dict[str, Any]) -> None:
+    assert "1 packets received" in ok(phases["adopt"], "bridge_made_again")
+
+
 def test_killed_responder_comes_back_with_its_names(phases: Dict[str, Any]) -> None:
     adopt = phases["adopt"]
     assert adopt["dns_pid_after"] != adopt["dns_pid"]

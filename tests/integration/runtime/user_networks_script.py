@@ -21,6 +21,7 @@ import time
 import urllib.request
 from typing import Any, Dict, List
 
+from rootless.runtime.network import plumbing
 from rootless.runtime.network.host import BridgeSpec, EndpointSpec
 from rootless.runtime.network.rootless_netns import RootlessNetns
 from rootless.runtime.network.slirp import PortMapping
@@ -161,6 +162,12 @@ def adopt(host: RootlessNetns, params: Dict[str, Any]) -> Dict[str, Any]:
     wait_gone(before["dns_pid"])
     host.ensure()
     checks["dns_after_responder_restart"] = nslookup(host, "c2", "web", "10.89.200.1")
+    # A bridge deleted behind the daemon's back: create_bridge trusts what it set up, and
+    # the next attach finds it gone and has it made again.
+    host.run_in(host.netns_file, ["ip", "link", "del", plumbing.bridge_name(NETS["b"].network_id)])
+    host.create_bridge(NETS["b"])
+    host.attach(new_container(host, "c6"), EndpointSpec(NETS["b"].network_id, "6" * 64, "10.89.201.6"))
+    checks["bridge_made_again"] = sh(host, "c6", [BUSYBOX, "ping", "-c", "1", "-W", "3", "10.89.201.1"])
     with open(os.path.join(host.state_dir, "dns.log")) as f:
         log = f.read()[-2000:]
     return {"checks": checks, **before, "dns_pid_after": host._pid_of("dns"), "dns_log": log}

@@ -41,3 +41,12 @@ def test_atomic_write_syncs_unless_told_the_file_need_not_survive_a_reboot(tmp_p
     assert fs.read_json(tmp_path / "runtime.json") == {"a": 1}
     assert oct(os.stat(tmp_path / "runtime.json").st_mode & 0o777) == oct(0o600)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")] == []
+
+
+def test_atomic_write_json_writes_one_sorted_line_that_reads_back(tmp_path: Path) -> None:
+    """Compact, so that json's C encoder writes it (indent would force the Python one)."""
+    record = {"b": [1, {"y": None, "x": "é"}], "a": {"n": 1.5}}
+    fs.atomic_write_json(tmp_path / "record.json", record)
+    text = (tmp_path / "record.json").read_text()
+    assert text == '{"a": {"n": 1.5}, "b": [1, {"x": "\\u00e9", "y": null}]}\n'
+    assert fs.read_json(tmp_path / "record.json") == record

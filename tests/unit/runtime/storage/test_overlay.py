@@ -17,6 +17,35 @@ def test_lowerdirs_are_top_first_and_never_empty() -> None:
 def test_overlay_options() -> None:
     assert overlay.overlay_options(["/b", "/a"], "/u", "/w") == \
         "lowerdir=/b:/a,upperdir=/u,workdir=/w,userxattr"
+    assert overlay.overlay_options(["/a"], "/u", "/w", volatile=True) == \
+        "lowerdir=/a,upperdir=/u,workdir=/w,userxattr,volatile"
+
+
+def test_only_a_rm_containers_record_asks_for_a_volatile_rootfs(tmp_path) -> None:
+    """durable=False (docker run --rm) marks the rootfs volatile: mount() then gives overlay "volatile"."""
+    paths = Paths(root=str(tmp_path / "root"), run=str(tmp_path / "run"))
+    lower = tmp_path / "l1"
+    lower.mkdir()
+    kernel = overlay.OverlayDriver(paths)
+    kernel.create("rm", [str(lower)], durable=False)
+    kernel.create("kept", [str(lower)])
+    kernel.create("rm", [str(lower)], durable=False)  # idempotent with the mark in the record
+    assert driver.read_record(driver.RootfsLayout.of(paths, "rm"))[driver.RECORD_VOLATILE] is True
+    assert driver.RECORD_VOLATILE not in driver.read_record(driver.RootfsLayout.of(paths, "kept"))
+    seen = []
+    kernel.mount_layers = lambda layout, lowers, volatile=False: seen.append(volatile)  # type: ignore[method-assign]
+    kernel.mount("rm")
+    kernel.mount("kept")
+    assert seen == [True, False]
+
+
+def test_clear_volatile_mark_removes_only_the_incompat_dir(tmp_path) -> None:
+    work = tmp_path / "work"
+    (work / "work" / "incompat" / "volatile").mkdir(parents=True)
+    (work / "work" / "other").mkdir()
+    overlay.clear_volatile_mark(str(work))
+    assert sorted(os.listdir(work / "work")) == ["other"]
+    overlay.clear_volatile_mark(str(work))  # none left: a no-op
 
 
 def test_fd_paths_only_when_needed() -> None:
