@@ -439,9 +439,6 @@ class Supervisor:
         except OSError as exc:
             if exc.errno in proc.OUT_OF_FDS:  # a full fd table is not a dead monitor (issue 7)
                 raise
-            if self._kind(container_id) == CONMON:  # launched, not recorded yet: conmon's own pid file
-                return conmon_mod.read_pid(os.path.join(self.paths.monitor_dir(container_id),
-                                                        conmon_mod.CONMON_PIDFILE)), None
             return None, None
         except ValueError:
             return None, None
