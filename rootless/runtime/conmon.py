@@ -199,10 +199,6 @@ class Conmon:
             raise ToolError("crun", "create failed", stderr=message or log_tail(config.monitor_dir))
         return pid
 
-    def start(self, container_id: str) -> None:
-        """`crun start`, run by the daemon as podman does (conmon only creates)."""
-        self.crun.start(container_id)
-
 
 def read_sync_line(fd: int, timeout: float) -> Optional[Dict[str, Any]]:
     """One JSON line from conmon's sync pipe; None at EOF before it."""

@@ -338,8 +338,8 @@ class Supervisor:
 
     def start(self, container_id: str) -> None:
         """Run `crun start`: in our monitor, or here for conmon (the container was created by launch)."""
-        if self._kind(container_id) == CONMON and self.conmon is not None:
-            self.conmon.start(container_id)
+        if self._kind(container_id) == CONMON:  # conmon only creates; podman starts it itself too
+            self.crun.start(container_id)
             return
         self._control(container_id, {"start": True})
 
