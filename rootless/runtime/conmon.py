@@ -73,8 +73,10 @@ def find_binary() -> Optional[str]:
     return proc.which(CONMON)
 
 
-# Whether "auto" picks conmon where installed (else ours): on once every suite passes with conmon.
-AUTO_PICKS_CONMON = False
+# Whether "auto" picks conmon where installed (else ours). On: every suite passes with conmon once
+# execs run under conmon too (runtime/conmon_exec.py, branch conmon-exec); without that, exec
+# guarantees (an exec dies with its client, a detached one outlives the daemon) are ours only.
+AUTO_PICKS_CONMON = True
 
 
 def resolve_monitor(setting: str) -> Tuple[str, Optional[str]]:
