@@ -83,7 +83,8 @@ def test_run_rm_output_and_exit_codes(conmon_engine: Engine, busybox: str) -> No
 
 def test_run_d_logs_and_follow(conmon_engine: Engine, busybox: str) -> None:
     eng = conmon_engine
-    script = "echo one; printf 'two-'; sleep 0.3; echo half; echo err >&2; sleep 1.5; echo late"
+    # sleeps between lines that --since/--until tell apart: conmon stamps all it read at once alike
+    script = "echo one; sleep 0.3; printf 'two-'; sleep 0.3; echo half; echo err >&2; sleep 1.5; echo late"
     eng.cli("run", "-d", "--name", "cm-logs", busybox, "sh", "-c", script)
     try:
         assert _monitor_kind(eng, "cm-logs") == "conmon"
