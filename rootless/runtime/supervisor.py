@@ -440,6 +440,11 @@ class Supervisor:
         """
         process_file = self.paths.exec_process_file(container_id, exec_id)
         fs.atomic_write_json(process_file, process, 0o600, durable=False)
+        if self._exec_through_conmon(container_id):
+            from rootless.runtime import conmon_exec  # it imports this module (ExecProcess)
+            fs.ensure_dir(self.paths.exec_sockets)
+            return conmon_exec.start(self.crun, container_id, exec_id, process_file, self.paths.exec_sockets,
+                                     terminal=bool(process.get("terminal")), stdin=stdin, detach=detach)
         if process.get("terminal"):
             return self._exec_with_pty(container_id, exec_id, process_file)
         with contextlib.ExitStack() as stack:
@@ -452,6 +457,10 @@ class Supervisor:
             handle = self._start_exec(container_id, process_file, (in_r, out_w, err_w), None)
         return ExecProcess(handle, process_file, stdin=os.fdopen(in_w, "wb") if in_w >= 0 else None,
                            stdout=os.fdopen(out_r, "rb") if out_r >= 0 else None, stderr=os.fdopen(err_r, "rb"))
+
+    def _exec_through_conmon(self, container_id: str) -> bool:
+        """Whether conmon monitors the container, so that its execs run under conmon too (runtime/conmon_exec.py)."""
+        return os.environ.get("ROOTLESS_MONITOR") == "conmon"
 
     def _exec_with_pty(self, container_id: str, exec_id: str, process_file: str) -> "ExecProcess":
         fs.ensure_dir(self.paths.exec_sockets)
