@@ -33,11 +33,10 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import IO, Any, Dict, List, Optional, Tuple
 
 from rootless.errors import ToolError
 from rootless.runtime.crun import Crun
-from rootless.runtime.supervisor import ExecProcess
 from rootless.util import fs, proc
 
 logger = logging.getLogger(__name__)
@@ -165,6 +164,19 @@ def _parent_pid(pid: int) -> Optional[int]:
     return None
 
 
+def _descends_from(pid: int, ancestor: int, depth: int = 4) -> bool:
+    """Whether ancestor is pid's parent, or (within depth) its parent's: for a moment after
+    `crun exec --detach` returns, the process's parent may still be crun's intermediate child."""
+    for _ in range(depth):
+        parent = _parent_pid(pid)
+        if parent is None or parent <= 1:
+            return False
+        if parent == ancestor:
+            return True
+        pid = parent
+    return False
+
+
 class ConmonSession:
     """The conmon of one exec: the process's pid, its exit code (wait), kill; Popen's shape."""
 
@@ -204,7 +216,7 @@ class ConmonSession:
             return GONE
 
     def kill(self) -> None:
-        """SIGKILL the process while it is still conmon's child (a pidfd pins it: no recycled pid is hit)."""
+        """SIGKILL the process while it descends from its conmon (a pidfd pins it: no recycled pid is hit)."""
         if self.returncode is not None:
             return
         try:
@@ -212,8 +224,11 @@ class ConmonSession:
         except OSError:
             return  # gone already
         try:
-            if _parent_pid(self.pid) == self.conmon_pid:
+            if _descends_from(self.pid, self.conmon_pid):
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            else:
+                logger.info("exec %d: not killed: not under its conmon %d (parent %s)", self.pid,
+                               self.conmon_pid, _parent_pid(self.pid))
         except OSError:
             pass
         finally:
@@ -318,20 +333,45 @@ def _write_all(fd: int, data: bytes) -> bool:
     return True
 
 
-class ConmonExecProcess(ExecProcess):
-    """ExecProcess's contract (engine/execs.py) for an exec that conmon runs.
+class ConmonExecProcess:
+    """runtime/supervisor.py ExecProcess's contract (engine/execs.py) for an exec that conmon runs.
 
-    handle is the ConmonSession; bridge copies an attached exec's stdio; guard
-    is the `sh` that kills an attached exec if the daemon dies (GUARD_SCRIPT)
-    and guard_fd our end of its pipe.
+    Not a subclass: supervisor imports this module, so this one can't import it
+    back (tests/unit/test_architecture.py); a unit test holds the two to the
+    same attributes. handle is the ConmonSession; bridge copies an attached
+    exec's stdio; guard is the `sh` that kills an attached exec if the daemon
+    dies (GUARD_SCRIPT), guard_fd our end of its pipe.
     """
 
     def __init__(self, handle: ConmonSession, process_file: str, *, bridge: Optional[Bridge] = None,
-                 guard: Optional[Any] = None, guard_fd: int = -1, **stdio: Any) -> None:
-        super().__init__(handle, process_file, **stdio)
+                 guard: Optional[Any] = None, guard_fd: int = -1, master_fd: int = -1,
+                 stdin: Optional[IO[bytes]] = None, stdout: Optional[IO[bytes]] = None,
+                 stderr: Optional[IO[bytes]] = None) -> None:
+        self.handle = handle
+        self.process_file = process_file
+        self.master_fd = master_fd  # a socketpair end standing in for the pty conmon holds
+        self.tty = master_fd >= 0
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.bridge = bridge
         self.guard = guard
         self.guard_fd = guard_fd
+
+    @property
+    def pid(self) -> int:
+        return self.handle.pid
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        return self.handle.wait(timeout)
+
+    def kill(self) -> None:
+        """End the exec's process (its client went away)."""
+        self.handle.kill()
+
+    def __enter__(self) -> "ConmonExecProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def detach(self, drain: bool = False) -> None:
         """The exec runs on without the daemon: conmon reads its output once the bridge is gone."""
@@ -353,7 +393,15 @@ class ConmonExecProcess(ExecProcess):
     def close(self) -> None:
         """Release our ends; an attached exec is over, a detached one goes on under conmon."""
         self._tell_guard(b"done\n")
-        super().close()
+        if self.master_fd >= 0:
+            os.close(self.master_fd)
+            self.master_fd = -1
+        for stream in (self.stdin, self.stdout, self.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.process_file)
         if self.bridge is not None:
             self.bridge.close()
         self.handle.close()
@@ -372,7 +420,7 @@ class ConmonExecProcess(ExecProcess):
 
 
 def start(crun: Crun, container_id: str, exec_id: str, process_file: str, tmp_dir: str, *,
-          terminal: bool, stdin: bool, detach: bool, conmon: str = "conmon") -> ExecProcess:
+          terminal: bool, stdin: bool, detach: bool, conmon: str = "conmon") -> ConmonExecProcess:
     """Run the exec of process_file (written already) under a new conmon; return once it runs.
 
     tmp_dir: a short private dir for conmon's console socket (crun connects to it
@@ -532,7 +580,7 @@ def _guard(pid: int, conmon_pid: int) -> Tuple[Any, int]:
 
 
 def _attached_pipes(handle: ConmonSession, sock: socket.socket, process_file: str, message: str, stdin: bool,
-                    guard: Any, guard_fd: int) -> ExecProcess:
+                    guard: Any, guard_fd: int) -> ConmonExecProcess:
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     in_r, in_w = os.pipe() if stdin else (-1, -1)
@@ -545,7 +593,7 @@ def _attached_pipes(handle: ConmonSession, sock: socket.socket, process_file: st
 
 
 def _attached_tty(handle: ConmonSession, sock: socket.socket, process_file: str, message: str,
-                  guard: Any, guard_fd: int) -> ExecProcess:
+                  guard: Any, guard_fd: int) -> ConmonExecProcess:
     """The daemon's "pty master" is a socketpair end: read output, write input, as a pty's."""
     ours, peer = socket.socketpair()
     bridge = Bridge(sock, {STDOUT_PIPE: peer.fileno()}, peer.fileno(), tty=peer)

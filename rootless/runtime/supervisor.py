@@ -441,10 +441,11 @@ class Supervisor:
         process_file = self.paths.exec_process_file(container_id, exec_id)
         fs.atomic_write_json(process_file, process, 0o600, durable=False)
         if self._exec_through_conmon(container_id):
-            from rootless.runtime import conmon_exec  # it imports this module (ExecProcess)
+            from rootless.runtime import conmon_exec  # lazily: most daemons never load it
             fs.ensure_dir(self.paths.exec_sockets)
-            return conmon_exec.start(self.crun, container_id, exec_id, process_file, self.paths.exec_sockets,
-                                     terminal=bool(process.get("terminal")), stdin=stdin, detach=detach)
+            return conmon_exec.start(  # type: ignore[return-value]  # ExecProcess's contract (its unit test)
+                self.crun, container_id, exec_id, process_file, self.paths.exec_sockets,
+                terminal=bool(process.get("terminal")), stdin=stdin, detach=detach)
         if process.get("terminal"):
             return self._exec_with_pty(container_id, exec_id, process_file)
         with contextlib.ExitStack() as stack:
