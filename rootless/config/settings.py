@@ -19,6 +19,8 @@ def _toml_module() -> Any:
 STORAGE_DRIVERS = ("auto", "overlay", "fuse-overlayfs", "vfs")
 IMAGE_FORMATS = ("dirs", "squashfs")  # image_format: unpacked layer dirs, or one squashfs file per image
 NETWORK_BACKENDS = ("auto", "slirp4netns", "pasta", "none")
+# The per-container monitor (runtime/supervisor.py): auto is conmon where installed, else ours (python).
+MONITORS = ("auto", "conmon", "python")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)$", re.IGNORECASE)
 _PERCENT_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*%$")
@@ -68,6 +70,7 @@ class Settings:
     # "squashfs" (one squashfs file per image, images/squash_store.py; README "HPC").
     image_format: str = "dirs"
     network_backend: str = "auto"
+    monitor: str = "auto"
     log_level: str = "info"
     default_registry: str = "docker.io"
     insecure_registries: List[str] = field(default_factory=list)
@@ -125,6 +128,7 @@ _ENV_KEYS = {
     "ROOTLESS_STORAGE_DRIVER": "storage_driver",
     "ROOTLESS_IMAGE_FORMAT": "image_format",
     "ROOTLESS_NETWORK_BACKEND": "network_backend",
+    "ROOTLESS_MONITOR": "monitor",
     "ROOTLESS_LOG_LEVEL": "log_level",
     "ROOTLESS_DEFAULT_REGISTRY": "default_registry",
     "ROOTLESS_IDLE_TIMEOUT": "idle_timeout",
@@ -135,7 +139,7 @@ _ENV_KEYS = {
 _FLOAT_KEYS = ("idle_timeout", "pull_stall_timeout")
 
 
-_TOP_KEYS = ("storage_root", "runtime", "storage_driver", "image_format", "network_backend", "log_level",
+_TOP_KEYS = ("storage_root", "runtime", "storage_driver", "image_format", "network_backend", "monitor", "log_level",
              "storage_reserve", "idle_timeout", "pull_stall_timeout", "hosts", "insecure_tcp", "tls", "api",
              "registries")
 _REGISTRY_KEYS = ("default", "insecure", "mirrors")
@@ -166,7 +170,7 @@ def unknown_keys(data: Mapping[str, Any]) -> Tuple[str, ...]:
 def _from_toml(data: Mapping[str, Any]) -> Dict[str, Any]:
     values: Dict[str, Any] = {}
     for key in ("storage_root", "runtime", "storage_driver", "network_backend", "log_level", "storage_reserve",
-                "image_format"):
+                "image_format", "monitor"):
         if key in data:
             values[key] = str(data[key])
     if "idle_timeout" in data:
@@ -303,6 +307,7 @@ def _validate(settings: Settings) -> Settings:
         ("storage_driver", settings.storage_driver, STORAGE_DRIVERS),
         ("image_format", settings.image_format, IMAGE_FORMATS),
         ("network_backend", settings.network_backend, NETWORK_BACKENDS),
+        ("monitor", settings.monitor, MONITORS),
         ("log_level", settings.log_level, LOG_LEVELS),
     )
     for name, value, allowed in checks:

@@ -156,6 +156,7 @@ class RuntimeHost:
     spec_host: runtime_spec.HostFacts
     runtime_binary: str
     log_level: str
+    monitor: str = "python"  # the `monitor` setting: auto | conmon | python (runtime/supervisor.py)
 
 
 class HostRuntime:
@@ -171,7 +172,7 @@ class HostRuntime:
         # crun then skips copying itself into a memfd at each call (~3 ms of each create, start, delete)
         crun_mod.pin_read_only(host.runtime_binary)
         self.crun = crun_mod.Crun(host.runtime_binary, paths.crun_state, host.cgroup.manager)
-        self.supervisor = supervisor or Supervisor(paths, self.crun)
+        self.supervisor = supervisor or Supervisor(paths, self.crun, monitor=host.monitor)
         self.squash = SquashMounts(paths.squashfs_mounts)
 
     def prepare_rootfs(self, container_id: str, image: ImageRecord, shift: Optional[IdShift] = None,

@@ -93,7 +93,7 @@ class Engine:
         self.networks = NetworkStore(paths)
         spec_host = runtime_spec.HostFacts.detect()
         self.runtime = HostRuntime(paths, self.image_store, get_driver(host.storage_driver, paths), RuntimeHost(
-            host.mapping, host.cgroup, spec_host, settings.runtime, settings.log_level))
+            host.mapping, host.cgroup, spec_host, settings.runtime, settings.log_level, settings.monitor))
         self.containers = Containers(
             paths, self.runtime, self.events, self.images, ContainerVolumes(self.volumes, self.events),
             self.networks, ContainerHost(host.storage_driver, host.network_backend, host.cgroup, spec_host,
@@ -188,6 +188,7 @@ class Engine:
             # the shared namespace's (bridge and user networks); "" before it is made
             "NetworkUplink": self.containers.wiring.uplink_in_use() if self.containers.wiring else "",
             "OCIRuntime": self.settings.runtime,
+            "Monitor": self.runtime.supervisor.monitor,  # conmon or python (the `monitor` setting resolved)
             "OCIRuntimeVersion": crun.runtime_version(self.settings.runtime),
             "ConfigFile": self.settings.source or "(defaults)",
             "ConfigDigest": self.settings.source_digest,  # the CLI warns when the file changed since

@@ -10,6 +10,12 @@ docker's defaults: 20m, 5 files, compressed; its protobuf format is dockerd's
 business, `docker logs` is what users see); none writes nothing; journald sends
 each line to the journal over its native datagram protocol and, like dockerd's
 dual logging, keeps the file too so `logs` still reads (cache-disabled=true drops it).
+
+The reader also reads conmon's k8s-file lines (runtime/conmon.py), "TIME
+stdout|stderr P|F text": F ends a line (its newline is implied), P is a piece
+of one (conmon cuts at its 8 KiB reads). Pieces are joined up to MAX_PARTIAL,
+as dockerd cuts long lines, so `docker logs` reads alike whichever monitor
+wrote the file; each line is sniffed, so a file both wrote reads whole.
 """
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ import socket
 import struct
 import time
 from dataclasses import asdict, dataclass, field
-from typing import IO, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Protocol
+from typing import IO, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Protocol, Tuple
 
 from rootless.wire.times import NANO, format_rfc3339
 from rootless.wire.times import parse_rfc3339_ns as parse_rfc3339_ns  # re-exported, see format_rfc3339_ns
@@ -298,19 +304,74 @@ def _parse_line(line: bytes) -> Optional[LogEntry]:
         return None
 
 
-def _entries_of(handle: IO[bytes]) -> Iterator[LogEntry]:
-    """Whole lines from handle's current position to its end (a torn last line is left)."""
+K8S_STREAMS = (b"stdout", b"stderr")
+
+
+def parse_k8s_line(line: bytes) -> Optional[Tuple[LogEntry, bool]]:
+    """A k8s-file line ("TIME STREAM P|F text\\n") as (entry, partial); None when malformed.
+
+    An F line's text gets its newline back; a P line's is a piece without one.
+    """
+    parts = line[:-1].split(b" ", 3) if line.endswith(b"\n") else []
+    if len(parts) < 3 or parts[1] not in K8S_STREAMS or parts[2] not in (b"P", b"F"):
+        logger.debug("skipping a malformed log line: %r", line[:100])
+        return None
+    text = parts[3] if len(parts) == 4 else b""
+    partial = parts[2] == b"P"
+    return LogEntry(parts[1].decode(), parts[0].decode("ascii", "replace"), text if partial else text + b"\n"), partial
+
+
+class Pieces:
+    """k8s-file P pieces per stream until their line ends (F) or MAX_PARTIAL is reached."""
+
+    def __init__(self) -> None:
+        self.pending: Dict[str, Tuple[str, bytearray]] = {}
+
+    def add(self, entry: LogEntry, partial: bool) -> Optional[LogEntry]:
+        """The whole entry once there is one."""
+        held = self.pending.get(entry.stream)
+        if held is None:
+            if not partial:
+                return entry
+            held = self.pending[entry.stream] = (entry.time, bytearray())
+        held[1].extend(entry.data)
+        if partial and len(held[1]) < MAX_PARTIAL:
+            return None
+        del self.pending[entry.stream]
+        return LogEntry(entry.stream, held[0], bytes(held[1]))
+
+    def rest(self) -> List[LogEntry]:
+        """The pieces of lines that never ended (the container stopped mid-line), oldest first."""
+        rest = sorted((LogEntry(stream, stamp, bytes(data)) for stream, (stamp, data) in self.pending.items()),
+                      key=lambda e: e.time_ns)
+        self.pending.clear()
+        return rest
+
+
+def _entries_of(handle: IO[bytes], pieces: Optional[Pieces] = None) -> Iterator[LogEntry]:
+    """Whole lines from handle's current position to its end (a torn last line is left).
+
+    pieces: where k8s-file pieces wait across calls (follow); without it, the
+    pieces of an unfinished line come out at the end.
+    """
+    held = pieces if pieces is not None else Pieces()
     while True:
         start = handle.tell()
         line = handle.readline()
         if not line:
-            return
+            break
         if not line.endswith(b"\n"):
             handle.seek(start)
-            return
-        entry = _parse_line(line)
+            break
+        if line.startswith(b"{"):  # json-file (our monitor); conmon's lines start with a time
+            entry = _parse_line(line)
+        else:
+            parsed = parse_k8s_line(line)
+            entry = held.add(*parsed) if parsed is not None else None
         if entry is not None:
             yield entry
+    if pieces is None:
+        yield from held.rest()
 
 
 class LogFilter(NamedTuple):
@@ -346,6 +407,7 @@ def read_logs(
     existing = existing_log_files(path, max_files)
     handle: Optional[IO[bytes]] = None
     backlog: Iterator[LogEntry]
+    pieces = Pieces() if follow else None  # a following reader waits for a line's end
     if tail is not None and tail >= 0:
         last: "collections.deque[LogEntry]" = collections.deque(maxlen=tail)
         for entry in _read_files(existing[:-1]):
@@ -353,16 +415,16 @@ def read_logs(
                 last.append(entry)
         handle = _open_or_none(path)
         if handle is not None:
-            last.extend(e for e in _entries_of(handle) if wanted.wants(e))
+            last.extend(e for e in _entries_of(handle, pieces) if wanted.wants(e))
         backlog = iter(list(last) if tail > 0 else [])
     else:
         yield from (e for e in _read_files(existing[:-1]) if wanted.wants(e))
         handle = _open_or_none(path)
-        backlog = (e for e in _entries_of(handle) if wanted.wants(e)) if handle else iter(())
+        backlog = (e for e in _entries_of(handle, pieces) if wanted.wants(e)) if handle else iter(())
     try:
         yield from backlog
         if follow:
-            yield from _follow(path, handle, wanted, is_running or (lambda: False))
+            yield from _follow(path, handle, wanted, is_running or (lambda: False), pieces or Pieces())
     finally:
         if handle is not None:
             handle.close()
@@ -384,21 +446,22 @@ def _read_files(paths: List[str]) -> Iterator[LogEntry]:
 
 
 def _follow(
-    path: str, handle: Optional[IO[bytes]], wanted: LogFilter, is_running: Callable[[], bool]
+    path: str, handle: Optional[IO[bytes]], wanted: LogFilter, is_running: Callable[[], bool], pieces: Pieces
 ) -> Iterator[LogEntry]:
     """Poll for growth; after a rotation finish the old file and reopen path."""
     try:
         while True:
             running = is_running()  # asked before reading, so the last output is not missed
             if handle is not None:
-                yield from (e for e in _entries_of(handle) if wanted.wants(e))
+                yield from (e for e in _entries_of(handle, pieces) if wanted.wants(e))
             if _was_replaced(path, handle):
                 if handle is not None:
-                    yield from (e for e in _entries_of(handle) if wanted.wants(e))
+                    yield from (e for e in _entries_of(handle, pieces) if wanted.wants(e))
                     handle.close()
                 handle = _open_or_none(path)
                 continue
             if not running:
+                yield from (e for e in pieces.rest() if wanted.wants(e))
                 return
             time.sleep(FOLLOW_POLL_SECONDS)
     finally:

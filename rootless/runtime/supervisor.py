@@ -1,9 +1,22 @@
-"""The engine's side of the per-container monitors (runtime/monitor.py; their protocol is runtime/monitor_protocol.py).
+"""The engine's side of the per-container monitors: conmon (runtime/conmon.py) or ours (runtime/monitor.py).
 
-launch() starts a monitor and waits for its ready line; start/attach/resize
-talk to its sockets; read_exit/wait_exit/is_alive find out what happened,
-also after a daemon restart (the monitor's pid file and exit.json are on
-disk); kill and exec go to crun directly, as podman does next to conmon.
+Two monitors, for now (issue 13): conmon, podman's C monitor, costs ~0.5 MB
+per container, ours (a Python process) ~5 MB, so conmon monitors every
+container it can (the `monitor` setting: auto picks it where installed). Ours
+stays, transitionally, for what conmon can't do (conmon.python_only_reason):
+a container's own slirp4netns or pasta (--network slirp4netns|pasta), and
+logs conmon can't keep as docker does (max-file > 1 rotation with
+compression, journald with docker's fields and its local copy). Which one a
+container has is recorded in its monitor dir (KIND_FILE), so a restarted
+daemon talks to each in its own way.
+
+launch() starts a monitor and waits until the container is created;
+start/attach/resize talk to it (ours: its sockets, protocol in
+runtime/monitor_protocol.py; conmon: its attach socket and ctl fifo, `crun
+start` by us); read_exit/wait_exit/is_alive find out what happened, also
+after a daemon restart (the monitor's pid file and exit record are on disk);
+kill goes to crun directly, as podman does next to conmon. exec: through our
+monitor, or (conmon containers, until conmon --exec does it) crun run by us.
 """
 from __future__ import annotations
 
@@ -23,8 +36,10 @@ import rootless
 from rootless.config.paths import Paths
 from rootless import errors
 from rootless.errors import FailedPrecondition, Internal, RootlessError, ToolError
+from rootless.runtime import conmon as conmon_mod
+from rootless.runtime.conmon import CONMON, PYTHON
 from rootless.runtime.crun import Crun
-from rootless.runtime.monitor_protocol import READY, SUN_PATH_MAX, MonitorConfig, accept_console, process_start_time, set_winsize
+from rootless.runtime.monitor_protocol import PIDFILE, READY, SUN_PATH_MAX, MonitorConfig, accept_console, process_start_time, set_winsize
 from rootless.runtime.network import slirp
 from rootless.runtime.seccomp_cache import SeccompCache
 from rootless.runtime.zygote import Zygote
@@ -38,6 +53,9 @@ LAUNCH_TIMEOUT = 30.0
 # A monitor that wrote exit.json may still be stopping slirp4netns (~20 ms).
 FINISHING_TIMEOUT = 5.0
 MONITOR_MARKER = b"rootless.runtime.monitor"
+CONMON_MARKER = b"conmon"
+# In a monitor dir: "conmon" when conmon monitors the container; absent for ours (and older daemons').
+KIND_FILE = "monitor.kind"
 
 
 @dataclass(frozen=True)
@@ -90,7 +108,7 @@ def error_from_report(report: Dict[str, Any]) -> RootlessError:
     return Internal(f"can't create container: {message}", hint)
 
 
-def _is_monitor(pid: int, container_id: str, started: Optional[int] = None) -> bool:
+def _is_monitor(pid: int, container_id: str, started: Optional[int] = None, marker: bytes = MONITOR_MARKER) -> bool:
     """Whether pid is still the monitor that wrote the pid file, not a recycled pid."""
     if started is not None:
         return process_start_time(pid) == started
@@ -101,7 +119,7 @@ def _is_monitor(pid: int, container_id: str, started: Optional[int] = None) -> b
         if exc.errno in proc.OUT_OF_FDS:  # not "gone": the caller retries (issue 7)
             raise
         return False
-    return MONITOR_MARKER in cmdline and container_id.encode() in cmdline
+    return marker in cmdline and container_id.encode() in cmdline
 
 
 def _python_env() -> Dict[str, str]:
@@ -132,10 +150,18 @@ class Supervisor:
     """Starts and talks to monitors; one per engine."""
 
     def __init__(self, paths: Paths, crun: Crun, python: str = sys.executable, use_zygote: bool = True,
-                 cache_seccomp: bool = True) -> None:
+                 cache_seccomp: bool = True, monitor: str = PYTHON) -> None:
+        """monitor: the `monitor` setting (auto | conmon | python).
+
+        Raises:
+            FailedPrecondition: monitor "conmon" and conmon is not installed.
+        """
         self.paths = paths
         self.crun = crun
         self.python = python
+        self.monitor, conmon_binary = conmon_mod.resolve_monitor(monitor)
+        self.conmon = conmon_mod.Conmon(conmon_binary, crun) if conmon_binary else None
+        self._kinds: Dict[str, str] = {}  # container id -> CONMON | PYTHON, as KIND_FILE says
         self.zygote = Zygote(python, _python_env()) if use_zygote else None
         self.seccomp: Optional[SeccompCache] = SeccompCache(paths.seccomp_cache, crun.binary) if cache_seccomp else None
         self._lock = threading.Lock()
@@ -172,18 +198,53 @@ class Supervisor:
         """
         container_id = config.container_id
         if self.is_alive(container_id) and self.read_exit(container_id) is not None:
-            self._sleep_until_monitor_exits(container_id, FINISHING_TIMEOUT)  # it is stopping slirp4netns
+            # ours may be stopping slirp4netns, conmon running its exit command (crun delete)
+            self._sleep_until_monitor_exits(container_id, FINISHING_TIMEOUT)
         if self.is_alive(container_id):
             raise errors.Conflict(f"can't create container: {container_id}: its monitor is still running")
         self._forget_exit_notifier(container_id)
         self._reset_dir(container_id)
+        kind = self._choose_monitor(config)
         fs.ensure_dir(self.paths.crun_state)
-        if config.network == "slirp4netns" and not config.slirp_features:
+        if kind == PYTHON and config.network == "slirp4netns" and not config.slirp_features:
             config.slirp_features = slirp.detect_features().to_json()  # cached in this process
         # Runtime-dir files describe live processes, which a reboot ends: no fsync (runtime_json).
         fs.atomic_write_json(self.paths.monitor_config(container_id), config.to_json(), 0o600, durable=False)
         if not spec_prepared:
             seccomp_key = self.seccomp.prepare_bundle(config.bundle) if self.seccomp else None
+        if kind == CONMON:
+            launched = self._launch_conmon(config, timeout)
+        else:
+            launched = self._launch_python(config, timeout)
+        if seccomp_key and self.seccomp:  # created, not started: crun's state holds the compiled filter
+            self.seccomp.store(seccomp_key, os.path.join(self.crun.state_root, container_id, "seccomp.bpf"))
+        return launched
+
+    def _choose_monitor(self, config: MonitorConfig) -> str:
+        """conmon where it can do the job (python_only_reason), recorded in the monitor dir."""
+        reason = conmon_mod.python_only_reason(config) if self.conmon is not None else "conmon not in use"
+        kind = CONMON if reason is None else PYTHON
+        if kind == CONMON:
+            fs.atomic_write(os.path.join(self.paths.monitor_dir(config.container_id), KIND_FILE), CONMON + "\n",
+                            0o600, durable=False)
+        elif self.conmon is not None:
+            logger.debug("container %s: the Python monitor: %s", config.container_id, reason)
+        self._kinds[config.container_id] = kind
+        return kind
+
+    def _launch_conmon(self, config: MonitorConfig, timeout: float) -> Launched:
+        assert self.conmon is not None
+        container_id = config.container_id
+        if self.crun.has_state(container_id):  # left by a conmon killed before its exit command ran
+            self.crun.delete(container_id)
+        pid, conmon_pid = self.conmon.launch(config, timeout)
+        started = process_start_time(conmon_pid)  # "PID STARTTIME" as ours writes it: is_alive reads both alike
+        fs.atomic_write(self.paths.monitor_pidfile(container_id), f"{conmon_pid} {started or ''}".strip() + "\n",
+                        0o600, durable=False)
+        return Launched(container_id, pid, conmon_pid, [])
+
+    def _launch_python(self, config: MonitorConfig, timeout: float) -> Launched:
+        container_id = config.container_id
         ready_r, ready_w = os.pipe()
         try:
             self._start_monitor(self.paths.monitor_config(container_id), ready_w, timeout)
@@ -200,8 +261,6 @@ class Supervisor:
                     os.close(fd)
         if "error" in report:
             raise error_from_report(report)
-        if seccomp_key and self.seccomp:  # created, not started: crun's state holds the compiled filter
-            self.seccomp.store(seccomp_key, os.path.join(self.crun.state_root, container_id, "seccomp.bpf"))
         return Launched(container_id, int(report["pid"]), int(report["monitor_pid"]), report.get("ports", []))
 
     def _start_monitor(self, config_path: str, ready_w: int, timeout: float) -> None:
@@ -261,8 +320,27 @@ class Supervisor:
         if "error" in reply:
             raise error_from_report(reply)
 
+    def _kind(self, container_id: str) -> str:
+        """Which monitor the container has: CONMON or PYTHON (KIND_FILE, also a previous daemon's)."""
+        kind = self._kinds.get(container_id)
+        if kind is None:
+            path = os.path.join(self.paths.monitor_dir(container_id), KIND_FILE)
+            kind = CONMON if os.path.exists(path) else PYTHON
+            self._kinds[container_id] = kind
+        return kind
+
+    def _conmon_config(self, container_id: str) -> MonitorConfig:
+        """The config a conmon container was launched with (its bundle, tty, stdin)."""
+        data = runtime_json(self.paths.monitor_config(container_id))
+        if data is None:
+            raise FailedPrecondition(f"container {container_id} is not running: no monitor")
+        return MonitorConfig.from_json(data)
+
     def start(self, container_id: str) -> None:
-        """Run `crun start` in the monitor (the container was created by launch)."""
+        """Run `crun start`: in our monitor, or here for conmon (the container was created by launch)."""
+        if self._kind(container_id) == CONMON and self.conmon is not None:
+            self.conmon.start(container_id)
+            return
         self._control(container_id, {"start": True})
 
     def resume_start(self, container_id: str, timeout: float = LAUNCH_TIMEOUT) -> Optional[Launched]:
@@ -275,12 +353,27 @@ class Supervisor:
         Raises:
             ToolError / FailedPrecondition: crun start failed, or the monitor went away.
         """
+        if self._kind(container_id) == CONMON:
+            return self._resume_conmon_start(container_id)
         report = self._wait_ready_file(container_id, timeout)
         if report is None:
             return None
         self.start(container_id)
         return Launched(container_id, int(report["pid"]), int(report.get("monitor_pid") or 0),
                         list(report.get("ports") or []))
+
+    def _resume_conmon_start(self, container_id: str) -> Optional[Launched]:
+        """conmon created it (its pid file is there) and maybe `crun start` ran: start it unless it did."""
+        if not self.is_alive(container_id) or self.read_exit(container_id) is not None:
+            return None
+        state = self.crun.state(container_id)
+        if state is None:
+            return None
+        if state.get("status") == "created":
+            self.crun.start(container_id)
+        pid = int(state.get("pid") or 0) or conmon_mod.read_pid(os.path.join(
+            self.paths.monitor_dir(container_id), PIDFILE)) or 0
+        return Launched(container_id, pid, self.monitor_pid(container_id) or 0, [])
 
     def _wait_ready_file(self, container_id: str, timeout: float) -> Optional[Dict[str, Any]]:
         """The ready report the monitor also keeps on disk, once written; None if it is not alive."""
@@ -296,6 +389,12 @@ class Supervisor:
         return None
 
     def resize(self, container_id: str, height: int, width: int) -> None:
+        if self._kind(container_id) == CONMON:
+            config = self._conmon_config(container_id)
+            if not config.tty:
+                raise FailedPrecondition(f"can't resize: container {container_id} has no tty")
+            conmon_mod.resize(config.bundle, height, width)
+            return
         self._control(container_id, {"resize": [height, width]}, timeout=5.0)
 
     def attach(self, container_id: str, stdin: bool, stdout: bool, stderr: bool) -> socket.socket:
@@ -304,6 +403,9 @@ class Supervisor:
         Send raw stdin bytes on it; shutdown(SHUT_WR) is EOF for StdinOnce
         containers. The monitor closes it after the container's last output.
         """
+        if self._kind(container_id) == CONMON:
+            config = self._conmon_config(container_id)
+            return conmon_mod.attach(config.bundle, config.tty, stdin and config.open_stdin, stdout, stderr)
         try:
             conn = connect_unix(self.paths.attach_socket(container_id))
         except (FileNotFoundError, ConnectionRefusedError) as exc:
@@ -321,7 +423,12 @@ class Supervisor:
 
     # -- state --------------------------------------------------------------------
     def read_exit(self, container_id: str) -> Optional[Dict[str, Any]]:
-        """exit.json ({"ExitCode", "FinishedAt", "Signal"}) once the container has exited."""
+        """{"ExitCode", "FinishedAt", "Signal"} (+ "OOMKilled") once the container has exited.
+
+        Ours writes it as exit.json; conmon's exit and oom files give the same.
+        """
+        if self._kind(container_id) == CONMON:
+            return conmon_mod.exit_record(self.paths.monitor_dir(container_id))
         return runtime_json(self.paths.exit_file(container_id))
 
     def _monitor_identity(self, container_id: str) -> Tuple[Optional[int], Optional[int]]:
@@ -332,6 +439,9 @@ class Supervisor:
         except OSError as exc:
             if exc.errno in proc.OUT_OF_FDS:  # a full fd table is not a dead monitor (issue 7)
                 raise
+            if self._kind(container_id) == CONMON:  # launched, not recorded yet: conmon's own pid file
+                return conmon_mod.read_pid(os.path.join(self.paths.monitor_dir(container_id),
+                                                        conmon_mod.CONMON_PIDFILE)), None
             return None, None
         except ValueError:
             return None, None
@@ -343,7 +453,8 @@ class Supervisor:
     def is_alive(self, container_id: str) -> bool:
         """Whether this container's monitor still runs (pid file + /proc start time or cmdline)."""
         pid, started = self._monitor_identity(container_id)
-        return bool(pid) and _is_monitor(pid, container_id, started)  # type: ignore[arg-type]
+        marker = CONMON_MARKER if self._kind(container_id) == CONMON else MONITOR_MARKER
+        return bool(pid) and _is_monitor(pid, container_id, started, marker)  # type: ignore[arg-type]
 
     def wait_exit(self, container_id: str, timeout: Optional[float] = None) -> Optional[Dict[str, Any]]:
         """The exit record once there is one; None on timeout.
@@ -352,8 +463,10 @@ class Supervisor:
         and an "Error", so the engine can still mark the container stopped.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        conmon = self._kind(container_id) == CONMON
         while True:
-            record = self.read_exit(container_id)
+            # conmon: once it is gone, so is crun's state (its exit command ran after the exit file)
+            record = None if conmon else self.read_exit(container_id)
             if record is not None:
                 self._forget_exit_notifier(container_id)
                 return record
@@ -378,8 +491,9 @@ class Supervisor:
             time.sleep(0.05 if timeout is None else min(0.05, timeout))
             return
         notifier = self._exit_notifier(container_id)
+        marker = CONMON_MARKER if self._kind(container_id) == CONMON else MONITOR_MARKER
         try:
-            if _is_monitor(pid, container_id, started):  # type: ignore[arg-type]  # not a recycled pid
+            if _is_monitor(pid, container_id, started, marker):  # type: ignore[arg-type]  # not a recycled pid
                 readable = proc.wait_readable([pidfd] + ([notifier] if notifier >= 0 else []), timeout)
                 if notifier in readable and self.read_exit(container_id) is None:
                     self._forget_exit_notifier(container_id)  # EOF without a record: the pidfd decides
@@ -409,14 +523,18 @@ class Supervisor:
 
     def remove(self, container_id: str, timeout: float = 10.0) -> None:
         """Kill what runs, let the monitor finish, and delete its dir."""
-        if self.is_alive(container_id) and self.read_exit(container_id) is None:
+        alive = self.is_alive(container_id)
+        if alive and self.read_exit(container_id) is None:
             self.crun.delete(container_id)  # --force: kills init; the monitor then exits
             self.wait_exit(container_id, timeout)
+        elif alive and self._kind(container_id) == CONMON:
+            self.wait_exit(container_id, timeout)  # its exit command is deleting crun's state
         elif self.crun.has_state(container_id):
             # The monitor runs `crun delete` before it writes exit.json, so state is left
             # only when it died; skipping the call saves ~8 ms per removal (bench/README.md).
             self.crun.delete(container_id)
         doomed = self.trash.discard(self.paths.monitor_dir(container_id))
+        self._kinds.pop(container_id, None)
         if doomed is not None:
             self.trash.delete_later(doomed)
 
@@ -490,6 +608,8 @@ class Supervisor:
     def _start_exec(self, container_id: str, process_file: str, stdio: Tuple[int, int, int],
                     console: Optional[str]) -> Any:
         """The monitor's exec (a MonitorExec), or crun run by us for a monitor too old to do it."""
+        if self._kind(container_id) == CONMON:
+            return self._start_conmon_exec(container_id, process_file, stdio, console)
         try:
             conn = connect_unix(self.paths.control_socket(container_id), LAUNCH_TIMEOUT)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
@@ -507,6 +627,19 @@ class Supervisor:
         if "unknown control request" not in str(reply.get("error")):
             raise error_from_report(reply or {"error": "monitor closed the exec request"})
         # A monitor started by a daemon before execs moved into monitors (upgrade).
+        return self._start_crun_exec(container_id, process_file, stdio, console)
+
+    def _start_conmon_exec(self, container_id: str, process_file: str, stdio: Tuple[int, int, int],
+                           console: Optional[str]) -> Any:
+        """An exec in a conmon container: crun run by us for now; `conmon --exec`
+        (runtime/conmon_exec.py) replaces this function."""
+        if not self.is_alive(container_id):
+            raise FailedPrecondition(f"can't exec: container {container_id} is not running: no monitor")
+        return self._start_crun_exec(container_id, process_file, stdio, console)
+
+    def _start_crun_exec(self, container_id: str, process_file: str, stdio: Tuple[int, int, int],
+                         console: Optional[str]) -> Any:
+        """`crun exec` as our child (it ends with the daemon: ExecProcess.detach can't hand it over)."""
         argv = self.crun.exec_argv(container_id, process_file, console_socket=console)
         return proc.popen(argv, tool="crun", stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
 

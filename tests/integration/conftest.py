@@ -135,9 +135,11 @@ class Engine:
 
     @property
     def env(self) -> Dict[str, str]:
+        # ROOTLESS_MONITOR=conmon|python runs a suite with that monitor (runtime/supervisor.py)
+        monitor = {"ROOTLESS_MONITOR": os.environ["ROOTLESS_MONITOR"]} if os.environ.get("ROOTLESS_MONITOR") else {}
         return {"ROOTLESS_ROOT": self.root, "ROOTLESS_RUNTIME_DIR": self.run_dir,
                 "XDG_CONFIG_HOME": self.config_home, "DOCKER_CONFIG": os.path.join(self.config_home, "docker"),
-                "DOCKER_HOST": f"unix://{self.socket}"}
+                "DOCKER_HOST": f"unix://{self.socket}", **monitor}
 
     def cli(self, *args: str, input: Optional[str] = None, check: bool = True, timeout: float = 120,
             env: Optional[Dict[str, str]] = None) -> "subprocess.CompletedProcess[str]":

@@ -38,6 +38,7 @@ def format_info(info: Dict[str, Any]) -> List[str]:
         f"Resource limits:  {r.get('CgroupLimits')}",
         f"Network backend:  {r.get('NetworkBackend')} (shared namespace uplink: {r.get('NetworkUplink') or 'not started'})",
         f"OCI runtime:      {r.get('OCIRuntime')} ({r.get('OCIRuntimeVersion')})",
+        f"Monitor:          {r.get('Monitor', 'python')}",
         f"Config file:      {r.get('ConfigFile')}",
         f"Idle exit:        {_idle(r.get('IdleTimeout'))}",
         f"Default userns:   {r.get('DefaultUserns', 'default')}",

@@ -148,3 +148,93 @@ def test_follow_sees_growth_and_rotation_until_stopped(tmp_path, monkeypatch):
     got = [e.data for e in read_logs(path, max_files=2, tail=1, follow=True, is_running=running.is_set)]
     thread.join()
     assert got == [b"first\n"] + [f"more {n}\n".encode() for n in range(8)]
+
+
+# -- conmon's k8s-file lines (runtime/conmon.py) ----------------------------------------------
+
+K8S = (b"2023-11-14T22:13:20.000000001+00:00 stdout F one\n"
+       b"2023-11-14T22:13:20.000000002+00:00 stdout P two-\n"
+       b"2023-11-14T22:13:20.000000003+00:00 stderr F err\n"
+       b"2023-11-14T22:13:20.000000004+00:00 stdout F half\n"
+       b"2023-11-14T22:13:20.000000005+00:00 stdout F \n"
+       b"2023-11-14T22:13:21.000000000+01:00 stdout F with  spaces \n")
+
+
+def test_k8s_lines_read_as_json_file_entries(tmp_path):
+    path = tmp_path / "ctr.log"
+    path.write_bytes(K8S)
+    entries = list(read_logs(str(path)))
+    assert [(e.stream, e.data) for e in entries] == [
+        ("stdout", b"one\n"), ("stderr", b"err\n"), ("stdout", b"two-half\n"), ("stdout", b"\n"),
+        ("stdout", b"with  spaces \n")]
+    assert entries[2].time_ns == T0 + 2  # a joined line has its first piece's time
+    assert entries[4].time_ns == T0 + 10**9 - 3600 * 10**9  # the offset is honoured
+
+
+def test_k8s_tail_since_until_count_joined_lines(tmp_path):
+    path = tmp_path / "ctr.log"
+    path.write_bytes(K8S)
+    assert [e.data for e in read_logs(str(path), tail=2)] == [b"\n", b"with  spaces \n"]
+    assert [e.data for e in read_logs(str(path), since_ns=T0 + 3, until_ns=T0 + 5)] == [b"err\n", b"\n"]
+
+
+def test_k8s_same_output_as_json_file(tmp_path):
+    """`docker logs` reads the same whichever monitor wrote the file."""
+    json_path = str(tmp_path / "json.log")
+    writer = JsonFileWriter(json_path)
+    for stream, data in (("stdout", b"one\n"), ("stderr", b"err\n"), ("stdout", b"two-half\n")):
+        writer.write(stream, data, now_ns=T0)
+    writer.close()
+    k8s_path = tmp_path / "k8s.log"
+    k8s_path.write_bytes(b"2023-11-14T22:13:20Z stdout F one\n2023-11-14T22:13:20Z stderr F err\n"
+                         b"2023-11-14T22:13:20Z stdout P two-\n2023-11-14T22:13:20Z stdout F half\n")
+    as_json = [(e.stream, e.data, e.time_ns) for e in read_logs(json_path)]
+    assert [(e.stream, e.data, e.time_ns) for e in read_logs(str(k8s_path))] == as_json
+
+
+def test_k8s_an_unfinished_line_and_malformed_ones(tmp_path):
+    path = tmp_path / "ctr.log"
+    path.write_bytes(b"garbage\n2023-11-14T22:13:20Z stdin F no\n2023-11-14T22:13:20Z stdout X no\n"
+                     b"2023-11-14T22:13:20Z stdout P last words\n2023-11-14T22:13:20Z stdout F torn")
+    assert [e.data for e in read_logs(str(path))] == [b"last words"]  # the container stopped mid-line
+
+
+def test_k8s_pieces_are_cut_at_max_partial(tmp_path):
+    piece = b"x" * 8192
+    path = tmp_path / "ctr.log"
+    path.write_bytes(b"".join(b"2023-11-14T22:13:20Z stdout P " + piece + b"\n" for _ in range(3))
+                     + b"2023-11-14T22:13:20Z stdout F end\n")
+    assert [len(e.data) for e in read_logs(str(path))] == [16384, 8192 + 4]
+
+
+def test_a_file_both_monitors_wrote_reads_whole(tmp_path):
+    path = str(tmp_path / "ctr.log")
+    writer = JsonFileWriter(path)
+    writer.write("stdout", b"python\n", now_ns=T0)
+    writer.close()
+    with open(path, "ab") as f:
+        f.write(b"2023-11-14T22:13:21Z stdout F conmon\n")
+    assert [e.data for e in read_logs(path)] == [b"python\n", b"conmon\n"]
+
+
+def test_follow_k8s_waits_for_a_line_end(tmp_path):
+    path = tmp_path / "ctr.log"
+    path.write_bytes(b"2023-11-14T22:13:20Z stdout P par\n")
+    running = threading.Event()
+    running.set()
+    got = []
+
+    def follow():
+        for entry in read_logs(str(path), follow=True, is_running=running.is_set):
+            got.append(entry.data)
+
+    thread = threading.Thread(target=follow)
+    thread.start()
+    time.sleep(0.3)
+    assert got == []  # a piece waits for the rest of its line
+    with open(path, "ab") as f:
+        f.write(b"2023-11-14T22:13:20Z stdout F tial\n2023-11-14T22:13:21Z stdout P cut\n")
+    time.sleep(0.3)
+    running.clear()
+    thread.join(5)
+    assert got == [b"partial\n", b"cut"]  # at the end, what never ended comes out

@@ -1,0 +1,103 @@
+"""Supervisor with conmon containers: the monitor recorded per container, state from conmon's files."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from rootless.config.paths import Paths
+from rootless.errors import FailedPrecondition
+from rootless.runtime import conmon, supervisor
+from rootless.runtime.crun import Crun
+from rootless.runtime.logs import LogSettings
+from rootless.runtime.supervisor import KIND_FILE, Supervisor
+
+
+def make(tmp_path, monkeypatch, kind: str = "conmon"):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(conmon, "find_binary", lambda: "/usr/bin/conmon")
+    paths = Paths(str(tmp_path / "root"), str(tmp_path / "run"))
+    sup = Supervisor(paths, Crun("/usr/bin/crun", paths.crun_state), python="/usr/bin/python3", monitor=kind)
+    os.makedirs(paths.monitor_dir("c1"), exist_ok=True)
+    return sup
+
+
+def mark_conmon(sup: Supervisor, cid: str = "c1") -> None:
+    with open(os.path.join(sup.paths.monitor_dir(cid), KIND_FILE), "w") as f:
+        f.write("conmon\n")
+
+
+def test_the_setting_picks_the_monitor(tmp_path, monkeypatch):
+    assert make(tmp_path / "a", monkeypatch, "conmon").monitor == "conmon"
+    assert make(tmp_path / "b", monkeypatch, "python").conmon is None
+
+
+def test_choose_monitor_records_conmon_and_keeps_python_for_its_jobs(tmp_path, monkeypatch):
+    sup = make(tmp_path, monkeypatch)
+    config = sup.new_config("c1", "/b", "/log")
+    assert sup._choose_monitor(config) == "conmon"
+    assert open(os.path.join(sup.paths.monitor_dir("c1"), KIND_FILE)).read() == "conmon\n"
+    os.makedirs(sup.paths.monitor_dir("c2"))
+    rotated = sup.new_config("c2", "/b", "/log", log_settings=LogSettings(max_size=9, max_files=2).to_json())
+    assert sup._choose_monitor(rotated) == "python"
+    assert not os.path.exists(os.path.join(sup.paths.monitor_dir("c2"), KIND_FILE))
+
+
+def test_a_restarted_daemon_reads_the_kind_and_conmons_exit_file(tmp_path, monkeypatch):
+    sup = make(tmp_path, monkeypatch)
+    mark_conmon(sup)
+    again = make(tmp_path, monkeypatch)  # a new daemon: nothing cached
+    assert again.read_exit("c1") is None
+    with open(os.path.join(sup.paths.monitor_dir("c1"), "exit"), "w") as f:
+        f.write("9")
+    assert again.read_exit("c1")["ExitCode"] == 9
+    assert again.wait_exit("c1", 1)["ExitCode"] == 9  # conmon gone: its record
+
+
+def test_conmon_found_by_its_own_pid_file_before_ours_is_written(tmp_path, monkeypatch):
+    sup = make(tmp_path, monkeypatch)
+    mark_conmon(sup)
+    with open(os.path.join(sup.paths.monitor_dir("c1"), conmon.CONMON_PIDFILE), "w") as f:
+        f.write(str(os.getpid()))
+    assert sup.monitor_pid("c1") == os.getpid()
+    assert not sup.is_alive("c1")  # without a start time, the cmdline decides: ours is not conmon's for c1
+
+
+def test_wait_exit_waits_for_conmon_to_be_gone_not_only_its_exit_file(tmp_path, monkeypatch):
+    # conmon runs `crun delete` (its exit command) after the exit file: the engine must not create
+    # the container again before that, so wait_exit returns once conmon's pid is gone.
+    sup = make(tmp_path, monkeypatch)
+    mark_conmon(sup)
+    started = supervisor.process_start_time("self")
+    with open(sup.paths.monitor_pidfile("c1"), "w") as f:
+        f.write(f"{os.getpid()} {started}\n")  # "alive": it is us
+    with open(os.path.join(sup.paths.monitor_dir("c1"), "exit"), "w") as f:
+        f.write("0")
+    assert sup.read_exit("c1")["ExitCode"] == 0
+    assert sup.wait_exit("c1", 0.3) is None  # still running its exit command
+    with open(sup.paths.monitor_pidfile("c1"), "w") as f:
+        f.write(f"{os.getpid()} {started + 1}\n")  # gone (the pid recycled)
+    assert sup.wait_exit("c1", 5)["ExitCode"] == 0
+
+
+def test_conmon_gone_without_an_exit_file_is_255(tmp_path, monkeypatch):
+    sup = make(tmp_path, monkeypatch)
+    mark_conmon(sup)
+    record = sup.wait_exit("c1", 1)
+    assert record["ExitCode"] == 255 and "died" in record["Error"]
+
+
+def test_resize_of_a_conmon_container_without_tty(tmp_path, monkeypatch):
+    sup = make(tmp_path, monkeypatch)
+    config = sup.new_config("c1", str(tmp_path), "/log")
+    sup._choose_monitor(config)
+    from rootless.util import fs
+    fs.atomic_write_json(sup.paths.monitor_config("c1"), config.to_json())
+    with pytest.raises(FailedPrecondition, match="no tty"):
+        sup.resize("c1", 10, 10)
+
+
+def test_exec_in_a_conmon_container_needs_it_running(tmp_path, monkeypatch):
+    sup = make(tmp_path, monkeypatch)
+    mark_conmon(sup)
+    with pytest.raises(FailedPrecondition, match="not running"):
+        sup._start_exec("c1", "/p.json", (0, 1, 2), None)
