@@ -12,12 +12,12 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Dict, Iterator, List
+from typing import Any, Dict, Iterator, List
 
 import pytest
 
 from tests.integration.conftest import DOCKER, Engine, TestUser, kill_engine_processes, make_engine
-from tests.integration.containers.test_crash_safety import _inspect, _processes, _running_container, _wait_until
+from tests.integration.containers.test_crash_safety import _inspect, _processes, _wait_until
 from tests.integration.containers.test_exec_survives_daemon import DETACHED, _cmdline, _pids, _start_detached
 
 
@@ -61,6 +61,18 @@ def fresh_ceng(user: TestUser) -> Iterator[ConmonEngine]:
 @pytest.fixture(scope="module")
 def box(ceng: ConmonEngine, images) -> Dict[str, object]:  # type: ignore[no-untyped-def]
     return _running_container(ceng, images.busybox, "cbox")
+
+
+def _running_container(eng: Engine, image: str, name: str) -> Dict[str, Any]:
+    """A container conmon monitors: --network none (a network's helper still needs the Python monitor)."""
+    eng.docker("run", "-d", "--network", "none", "--name", name, image, "sleep", "600")
+    info = _inspect(eng, name)
+    assert info is not None
+    with open(f"/proc/{info['State']['Pid']}/status") as f:
+        parent = int(next(line.split()[1] for line in f if line.startswith("PPid:")))
+    with open(f"/proc/{parent}/cmdline", "rb") as f:
+        assert f.read().split(b"\0")[0].endswith(b"conmon"), "not a conmon container"
+    return info
 
 
 def _conmon_execs(eng: Engine) -> List[int]:
