@@ -88,6 +88,10 @@ class ExecLayout:
         return os.path.join(self.directory, "conmon.pid")
 
     @property
+    def runtime_log(self) -> str:
+        return os.path.join(self.directory, "crun.log")
+
+    @property
     def exit_dir(self) -> str:
         return os.path.join(self.directory, "exit")
 
@@ -106,6 +110,7 @@ def exec_argv(conmon: str, crun: Crun, container_id: str, exec_id: str, layout: 
             "--exit-dir", layout.exit_dir, "--log-path", "none",
             "--exec", "--exec-process-spec", process_file]
     argv += [f"--runtime-arg={arg}" for arg in crun.argv()[1:]]  # crun's global options: manager, state root
+    argv += [f"--runtime-arg=--log={layout.runtime_log}"]  # its reason when conmon has none (TTY execs)
     argv += ["--exec-attach"] if attach else []
     argv += ["--stdin"] if stdin else []
     argv += ["--terminal"] if terminal else []
@@ -444,6 +449,8 @@ def start(crun: Crun, container_id: str, exec_id: str, process_file: str, tmp_di
         if sock is not None:
             sock.close()
         raise
+    if pid <= 0:  # a TTY exec's conmon reports no reason (crun wrote it to the pty): crun's log has it
+        message = _runtime_reason(layout) or message
     handle = ConmonSession(layout, container_id, sync, pid, conmon_pid)
     if sock is None:
         return ConmonExecProcess(handle, process_file, stderr=_message_pipe(message))
@@ -553,6 +560,16 @@ def _started(sync: LineReader) -> Tuple[int, str]:
     if data > 0:
         return data, ""
     return 0, message or f"crun exec failed (conmon reported {data})"
+
+
+def _runtime_reason(layout: ExecLayout) -> str:
+    """The end of crun's --log: why `crun exec` failed."""
+    try:
+        with open(layout.runtime_log, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
+            return f.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
 
 
 def _message_pipe(message: str) -> Any:

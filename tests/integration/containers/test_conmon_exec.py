@@ -115,6 +115,21 @@ def test_a_command_that_cannot_start(ceng: ConmonEngine, box, argv: List[str], c
     assert words in result.stderr
 
 
+def test_a_tty_exec_that_cannot_start(ceng: ConmonEngine, box) -> None:  # type: ignore[no-untyped-def]
+    """docker's 127 (our monitor gives 255 here: crun writes its reason to the pty); crun's --log has it."""
+    result = ceng.docker("exec", "-t", "cbox", "nosuch", check=False)
+    assert result.returncode == 127, result.stderr
+
+
+def test_a_detached_exec_that_cannot_start_gets_127(ceng: ConmonEngine, box) -> None:  # type: ignore[no-untyped-def]
+    """crun's reason comes on conmon's sync pipe: the engine still makes docker's code of it."""
+    api = ceng.client().api
+    exec_id = api.exec_create("cbox", ["nosuch"])["Id"]
+    api.exec_start(exec_id, detach=True)
+    _wait_until(lambda: not api.exec_inspect(exec_id)["Running"], 10, "the exec never ended")
+    assert api.exec_inspect(exec_id)["ExitCode"] == 127
+
+
 def test_stdin_and_its_end(ceng: ConmonEngine, box) -> None:  # type: ignore[no-untyped-def]
     data = "".join(f"line {i}\n" for i in range(20000))  # > 64 KiB: more than one stdin message and pipe
     result = ceng.docker("exec", "-i", "cbox", "sh", "-c", "cat; echo done", input=data)

@@ -34,7 +34,8 @@ def test_argv_is_podmans_exec_with_our_crun() -> None:
     assert pairs["--log-path"] == "none"  # nobody attached: conmon reads and drops
     assert pairs["--exec-process-spec"] == "/run/m/c1/exec-e.json" and "--exec" in argv
     runtime_args = [a.split("=", 1)[1] for a in argv if a.startswith("--runtime-arg=")]
-    assert runtime_args == ["--cgroup-manager=cgroupfs", "--root", "/run/user/1/rootless/crun"]
+    assert runtime_args == ["--cgroup-manager=cgroupfs", "--root", "/run/user/1/rootless/crun",
+                            f"--log={LAYOUT.runtime_log}"]  # crun's reason where conmon has none (TTY)
     assert "--exec-attach" in argv and "--stdin" not in argv and "--terminal" not in argv
 
 
@@ -53,6 +54,15 @@ def test_layout_is_per_exec_next_to_its_process_file() -> None:
     layout = ExecLayout.for_exec("/run/m/c1/exec-" + "ab" * 32 + ".json", "ab" * 32)
     assert layout.directory == "/run/m/c1/conmon-exec-" + "ab" * 8
     assert layout.attach == layout.directory + "/attach" and layout.ctl == layout.directory + "/ctl"
+
+
+def test_runtime_reason_is_the_end_of_cruns_log(tmp_path: Any) -> None:
+    layout = ExecLayout(str(tmp_path))
+    assert conmon_exec._runtime_reason(layout) == ""
+    with open(layout.runtime_log, "w") as f:
+        f.write("x" * 10000 + "\nexecutable file `nosuch` not found in $PATH: No such file or directory\n")
+    reason = conmon_exec._runtime_reason(layout)
+    assert len(reason) <= 4096 and reason.endswith("No such file or directory")
 
 
 def test_resize_is_conmons_ctl_line() -> None:
