@@ -44,7 +44,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from rootless.errors import FailedPrecondition, ToolError
 from rootless.runtime.crun import Crun
-from rootless.runtime.monitor_protocol import LOG, PIDFILE, SUN_PATH_MAX, MonitorConfig
+from rootless.runtime.monitor_protocol import LOG, MONITOR_PIDFILE, PIDFILE, SUN_PATH_MAX, MonitorConfig
 from rootless.util import proc
 from rootless.wire import stdcopy
 from rootless.wire.times import NANO, format_rfc3339
@@ -54,8 +54,10 @@ logger = logging.getLogger(__name__)
 CONMON, PYTHON = "conmon", "python"
 MONITORS = ("auto", CONMON, PYTHON)  # the `monitor` setting (config/settings.py)
 DEFAULT_BINARY = "/usr/bin/conmon"
-# Files conmon writes: its own pid (--conmon-pidfile) and, in --persist-dir, the exit status and OOM mark.
-CONMON_PIDFILE, EXIT, OOM = "conmon.pid", "exit", "oom"
+# Files conmon writes: its own pid (--conmon-pidfile: our monitor.pid, which the supervisor then
+# rewrites as "PID STARTTIME"; until then the cmdline tells conmon from a recycled pid) and,
+# in --persist-dir, the exit status and the OOM mark.
+CONMON_PIDFILE, EXIT, OOM = MONITOR_PIDFILE, "exit", "oom"
 # In the bundle dir (conmon's choice): the attach socket (--full-attach) and the control fifo.
 ATTACH, CONTROL = "attach", "ctl"
 STDOUT_PIPE, STDERR_PIPE = 2, 3  # conmon's stdpipe_t, the first byte of each output packet
@@ -196,10 +198,6 @@ class Conmon:
             message = str(report.get("message") or "")
             raise ToolError("crun", "create failed", stderr=message or log_tail(config.monitor_dir))
         return pid
-
-    def start(self, container_id: str) -> None:
-        """`crun start`, run by the daemon as podman does (conmon only creates)."""
-        self.crun.start(container_id)
 
 
 def read_sync_line(fd: int, timeout: float) -> Optional[Dict[str, Any]]:

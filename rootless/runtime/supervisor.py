@@ -338,8 +338,8 @@ class Supervisor:
 
     def start(self, container_id: str) -> None:
         """Run `crun start`: in our monitor, or here for conmon (the container was created by launch)."""
-        if self._kind(container_id) == CONMON and self.conmon is not None:
-            self.conmon.start(container_id)
+        if self._kind(container_id) == CONMON:  # conmon only creates; podman starts it itself too
+            self.crun.start(container_id)
             return
         self._control(container_id, {"start": True})
 
@@ -439,9 +439,6 @@ class Supervisor:
         except OSError as exc:
             if exc.errno in proc.OUT_OF_FDS:  # a full fd table is not a dead monitor (issue 7)
                 raise
-            if self._kind(container_id) == CONMON:  # launched, not recorded yet: conmon's own pid file
-                return conmon_mod.read_pid(os.path.join(self.paths.monitor_dir(container_id),
-                                                        conmon_mod.CONMON_PIDFILE)), None
             return None, None
         except ValueError:
             return None, None

@@ -245,3 +245,42 @@ def test_oom_kill_is_recorded(conmon_engine: Engine, busybox: str) -> None:
         assert state["OOMKilled"] is True, state
     finally:
         eng.cli("rm", "-f", "cm-oom", check=False)
+
+
+def test_conmon_killed_gives_255_and_the_container_is_cleaned_up(conmon_engine: Engine, busybox: str) -> None:
+    eng = conmon_engine
+    eng.cli("run", "-d", "--name", "cm-lost", busybox, "sleep", "100")
+    try:
+        with open(os.path.join(eng.run_dir, "monitors", _cid(eng, "cm-lost"), "monitor.pid")) as f:
+            conmon_pid = int(f.read().split()[0])
+        with open(f"/proc/{conmon_pid}/cmdline", "rb") as f:
+            assert f.read().split(b"\0")[0].endswith(b"conmon")
+        init = _state(eng, "cm-lost")["Pid"]
+        os.kill(conmon_pid, 9)
+        _wait_status(eng, "cm-lost", "exited")
+        state = _state(eng, "cm-lost")
+        assert state["ExitCode"] == 255, state
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{init}"):  # crun delete --force ended what conmon left
+            assert time.monotonic() < deadline, "the container outlived its conmon's cleanup"
+            time.sleep(0.1)
+        eng.cli("start", "cm-lost")
+        _wait_status(eng, "cm-lost", "running")
+    finally:
+        eng.cli("rm", "-f", "cm-lost", check=False)
+
+
+def test_log_max_size_starts_the_file_over(conmon_engine: Engine, busybox: str) -> None:
+    eng = conmon_engine
+    eng.cli("run", "--name", "cm-size", "--log-opt", "max-size=2k", busybox, "sh", "-c",
+            "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done")
+    try:
+        log_path = eng.cli("inspect", "-f", "{{.LogPath}}", "cm-size").stdout.strip()
+        assert os.path.getsize(log_path) <= 2048
+        with open(log_path, "rb") as f:
+            assert f.read(4).isdigit()  # conmon's k8s-file line, not our json-file's
+        lines = eng.docker("logs", "cm-size").stdout.splitlines()
+        assert lines and lines[-1] == "line-199" and len(lines) < 200
+        assert lines == [f"line-{n}" for n in range(200 - len(lines), 200)]
+    finally:
+        eng.cli("rm", "-f", "cm-size", check=False)

@@ -42,7 +42,7 @@ def test_argv_is_podmans_shape():
     assert argv[0] == "/usr/bin/conmon" and argv[1:3] == ["--api-version", "1"]
     assert options["-c"] == options["-u"] == [CID]
     assert options["-r"] == ["/usr/bin/crun"] and options["-b"] == ["/store/c/bundle"]
-    assert options["-p"] == ["/run/monitors/c/container.pid"] and options["-P"] == ["/run/monitors/c/conmon.pid"]
+    assert options["-p"] == ["/run/monitors/c/container.pid"] and options["-P"] == ["/run/monitors/c/monitor.pid"]
     assert options["--persist-dir"] == ["/run/monitors/c"]
     assert "--full-attach" in argv and "--no-sync-log" in argv
     # crun's global options before `create`, and its delete as the exit command

@@ -56,8 +56,8 @@ def test_a_restarted_daemon_reads_the_kind_and_conmons_exit_file(tmp_path, monke
 def test_conmon_found_by_its_own_pid_file_before_ours_is_written(tmp_path, monkeypatch):
     sup = make(tmp_path, monkeypatch)
     mark_conmon(sup)
-    with open(os.path.join(sup.paths.monitor_dir("c1"), conmon.CONMON_PIDFILE), "w") as f:
-        f.write(str(os.getpid()))
+    with open(sup.paths.monitor_pidfile("c1"), "w") as f:
+        f.write(str(os.getpid()))  # as conmon writes it: the pid alone
     assert sup.monitor_pid("c1") == os.getpid()
     assert not sup.is_alive("c1")  # without a start time, the cmdline decides: ours is not conmon's for c1
 
@@ -101,3 +101,11 @@ def test_exec_in_a_conmon_container_needs_it_running(tmp_path, monkeypatch):
     mark_conmon(sup)
     with pytest.raises(FailedPrecondition, match="not running"):
         sup._start_exec("c1", "/p.json", (0, 1, 2), None)
+
+
+def test_a_daemon_set_to_python_still_serves_conmon_containers(tmp_path, monkeypatch):
+    sup = make(tmp_path, monkeypatch, "python")  # the setting changed since the container started
+    mark_conmon(sup)
+    with open(os.path.join(sup.paths.monitor_dir("c1"), "exit"), "w") as f:
+        f.write("143")
+    assert sup.conmon is None and sup.read_exit("c1")["ExitCode"] == 143
