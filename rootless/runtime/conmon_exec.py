@@ -360,6 +360,7 @@ class ConmonExecProcess:
         self.bridge = bridge
         self.guard = guard
         self.guard_fd = guard_fd
+        self.detached = False
 
     @property
     def pid(self) -> int:
@@ -380,6 +381,7 @@ class ConmonExecProcess:
 
     def detach(self, drain: bool = False) -> None:
         """The exec runs on without the daemon: conmon reads its output once the bridge is gone."""
+        self.detached = True
         self._tell_guard(b"detach\n")
         if drain and self.bridge is not None:
             self.bridge.drop()
@@ -396,7 +398,12 @@ class ConmonExecProcess:
                 os.close(fd)
 
     def close(self) -> None:
-        """Release our ends; an attached exec is over, a detached one goes on under conmon."""
+        """Release our ends; a detached exec goes on under conmon, one never detached ends here.
+
+        As closing the Python monitor's exec connection does: nobody could read or stop it any more.
+        """
+        if not self.detached and self.handle.returncode is None:
+            self.handle.kill()
         self._tell_guard(b"done\n")
         if self.master_fd >= 0:
             os.close(self.master_fd)

@@ -221,3 +221,18 @@ def test_it_keeps_exec_process_s_contract() -> None:
     process = conmon_exec.ConmonExecProcess(ConmonSession(LAYOUT, "c1", LineReader(-1), 5, 4), "/nonexistent")
     for attribute in ("master_fd", "tty", "stdin", "stdout", "stderr", "process_file", "handle", "pid"):
         getattr(process, attribute)
+
+
+@pytest.mark.parametrize("detach, killed", [(False, True), (True, False)])
+def test_close_ends_a_running_exec_unless_detached(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, detach: bool,
+                                                   killed: bool) -> None:
+    """As closing the Python monitor's exec connection: an exec nobody can reach any more ends."""
+    session = ConmonSession(ExecLayout(str(tmp_path)), "c1", LineReader(-1), 4242, 4241)
+    kills: list = []  # type: ignore[type-arg]
+    monkeypatch.setattr(session, "kill", lambda: kills.append(session.pid))
+    process = conmon_exec.ConmonExecProcess(session, str(tmp_path / "process.json"))
+    if detach:
+        process.detach()
+    process.close()
+    assert kills == ([4242] if killed else [])
+    assert os.path.isdir(tmp_path) is True  # conmon may still use the exec's dir: kept while the code is unknown
