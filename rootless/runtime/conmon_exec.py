@@ -35,7 +35,9 @@ import time
 from dataclasses import dataclass
 from typing import IO, Any, Dict, List, Optional, Tuple
 
-from rootless.errors import ToolError
+from rootless.errors import RootlessError, ToolError
+from rootless.runtime import conmon as conmon_mod
+from rootless.runtime.conmon import STDERR_PIPE, STDIN_PACKET, STDOUT_PIPE
 from rootless.runtime.crun import Crun
 from rootless.util import fs, proc
 
@@ -44,10 +46,6 @@ logger = logging.getLogger(__name__)
 START_TIMEOUT = 30.0
 GONE = 255  # conmon died without telling the exit code (as MONITOR_GONE of the Python monitor)
 OUTPUT_MAX = 8192 + 1  # conmon's STDIO_BUF_SIZE and the stream byte before it
-INPUT_MAX = 32767  # conmon reads one attach message into CONN_SOCK_BUF_SIZE - 1: a longer one would be cut
-# conmon's stdpipe_t, the first byte of each output message (utils.h: NO_PIPE, STDIN_PIPE, ...)
-STDOUT_PIPE, STDERR_PIPE = 2, 3
-RESIZE_EVENT = 1  # conmon's WIN_RESIZE_EVENT on the ctl fifo: "1 HEIGHT WIDTH\n"
 # Environment conmon would act on that the daemon's own may carry (systemd socket activation).
 DROPPED_ENV = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET")
 # $1 the exec's pid, $2 its conmon's: SIGKILL the exec when the daemon's pipe ends without a word,
@@ -70,14 +68,6 @@ class ExecLayout:
     def for_exec(cls, process_file: str, exec_id: str) -> "ExecLayout":
         """Next to the exec's process.json, in its container's monitor dir (removed with it)."""
         return cls(os.path.join(os.path.dirname(process_file), f"conmon-exec-{exec_id[:16]}"))
-
-    @property
-    def attach(self) -> str:
-        return os.path.join(self.directory, "attach")
-
-    @property
-    def ctl(self) -> str:
-        return os.path.join(self.directory, "ctl")
 
     @property
     def pid_file(self) -> str:
@@ -115,10 +105,6 @@ def exec_argv(conmon: str, crun: Crun, container_id: str, exec_id: str, layout: 
     argv += ["--stdin"] if stdin else []
     argv += ["--terminal"] if terminal else []
     return argv
-
-
-def resize_line(height: int, width: int) -> bytes:
-    return f"{RESIZE_EVENT} {int(height)} {int(width)}\n".encode()
 
 
 def parse_sync(line: bytes) -> Tuple[int, str]:
@@ -298,7 +284,7 @@ class Bridge:
     def _input(self) -> None:
         while True:
             try:
-                data = os.read(self.input_fd, INPUT_MAX)
+                data = os.read(self.input_fd, STDIN_PACKET)  # one attach message each
             except OSError:
                 data = b""
             if not data:
@@ -388,14 +374,9 @@ class ConmonExecProcess:
 
     def resize(self, height: int, width: int) -> None:
         """Through conmon's ctl fifo (it holds the pty); a finished exec's conmon has no reader: ignored."""
-        if not self.tty:
-            return
-        with contextlib.suppress(OSError):
-            fd = os.open(self.handle.layout.ctl, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            try:
-                os.write(fd, resize_line(height, width))
-            finally:
-                os.close(fd)
+        if self.tty:
+            with contextlib.suppress(OSError, RootlessError):
+                conmon_mod.resize(self.handle.layout.directory, height, width)
 
     def close(self) -> None:
         """Release our ends; a detached exec goes on under conmon, one never detached ends here.
@@ -469,7 +450,7 @@ def start(crun: Crun, container_id: str, exec_id: str, process_file: str, tmp_di
 
 def _tool_path(name: str) -> str:
     """conmon checks its --runtime with access(2) and we exec conmon: absolute paths."""
-    path = name if os.path.isabs(name) else proc.which(name)
+    path = name if os.path.isabs(name) else (conmon_mod.find_binary() if name == "conmon" else proc.which(name))
     if path is None:
         raise ToolError(name, f"not found: {name}", hint=f"install it: apt-get install {name}")
     return path
@@ -532,26 +513,12 @@ def _attach(layout: ExecLayout, attach_r: int, start_w: int) -> socket.socket:
         line.close()
     if not ready:
         raise ToolError("conmon", "exec: exited before its attach socket was ready")
-    sock = _connect_seqpacket(layout.attach)
+    sock = conmon_mod.connect_attach(layout.directory)
     try:
         os.write(start_w, b"0")
     except BaseException:
         sock.close()
         raise
-    return sock
-
-
-def _connect_seqpacket(path: str) -> socket.socket:
-    """conmon's attach socket; through the dir's fd, as a bundle path can exceed sun_path."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    dir_fd = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        sock.connect(f"/proc/self/fd/{dir_fd}/{os.path.basename(path)}")
-    except BaseException:
-        sock.close()
-        raise
-    finally:
-        os.close(dir_fd)
     return sock
 
 

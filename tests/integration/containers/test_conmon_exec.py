@@ -161,7 +161,7 @@ def test_tty_exit_code(ceng: ConmonEngine, box) -> None:  # type: ignore[no-unty
 
 
 def test_the_exec_runs_under_conmon(ceng: ConmonEngine, box) -> None:  # type: ignore[no-untyped-def]
-    init = box["State"]["Pid"]  # type: ignore[index]
+    init = box["State"]["Pid"]
     ceng.docker("exec", "-d", "cbox", "sleep", "4100")
     _wait_until(lambda: _processes(init, _cmdline(["sleep", "4100"])), 30, "exec did not start")
     pid = _processes(init, _cmdline(["sleep", "4100"]))[0]
@@ -175,7 +175,7 @@ def test_the_exec_runs_under_conmon(ceng: ConmonEngine, box) -> None:  # type: i
 def test_an_attached_exec_ends_with_its_client(ceng: ConmonEngine, box) -> None:  # type: ignore[no-untyped-def]
     """Once the exec's stream is up (the 101 read: a client gone before it is another race, in the
     HTTP layer), the client's close kills the process, with stdin, a TTY, or neither."""
-    init = box["State"]["Pid"]  # type: ignore[index]
+    init = box["State"]["Pid"]
     api = ceng.client().api
     for seconds, options in (("4200", {}), ("4201", {"stdin": True}), ("4202", {"tty": True, "stdin": True})):
         cmdline = _cmdline(["sleep", seconds])
@@ -214,8 +214,8 @@ def test_a_detached_exec_outlives_the_daemon(fresh_ceng: ConmonEngine, images, h
     _wait_until(lambda: not _processes(init, attached), 10, "an attached exec outlived its daemon")
     client.wait(30)
     time.sleep(1.0)  # the writer's output had no daemon reading it for that long
-    assert _pids(init) == before, f"a detached exec died with the daemon ({how})"
-    assert all(before[name] for name in DETACHED)
+    after = _pids(init)  # the writer's sh forks for each sleep: a snapshot may hold one such child
+    assert all(set(before[name]) & set(after[name]) for name in DETACHED), f"a detached exec died ({how})"
     eng.cli("info")  # a new daemon
-    after = _inspect(eng, "keeper")
-    assert after is not None and after["State"]["Status"] == "running"
+    record = _inspect(eng, "keeper")
+    assert record is not None and record["State"]["Status"] == "running"

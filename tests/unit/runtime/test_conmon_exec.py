@@ -10,7 +10,7 @@ import pytest
 
 from rootless.runtime import conmon_exec
 from rootless.runtime.conmon_exec import (GONE, STDERR_PIPE, STDOUT_PIPE, Bridge, ConmonSession, ExecLayout,
-                                          LineReader, exec_argv, parse_sync, resize_line)
+                                          LineReader, exec_argv, parse_sync)
 from rootless.runtime.crun import Crun
 
 CRUN = Crun("/usr/bin/crun", "/run/user/1/rootless/crun", "cgroupfs")
@@ -53,7 +53,6 @@ def test_argv_flags(flags: dict, present: list, absent: list) -> None:  # type: 
 def test_layout_is_per_exec_next_to_its_process_file() -> None:
     layout = ExecLayout.for_exec("/run/m/c1/exec-" + "ab" * 32 + ".json", "ab" * 32)
     assert layout.directory == "/run/m/c1/conmon-exec-" + "ab" * 8
-    assert layout.attach == layout.directory + "/attach" and layout.ctl == layout.directory + "/ctl"
 
 
 def test_runtime_reason_is_the_end_of_cruns_log(tmp_path: Any) -> None:
@@ -63,10 +62,6 @@ def test_runtime_reason_is_the_end_of_cruns_log(tmp_path: Any) -> None:
         f.write("x" * 10000 + "\nexecutable file `nosuch` not found in $PATH: No such file or directory\n")
     reason = conmon_exec._runtime_reason(layout)
     assert len(reason) <= 4096 and reason.endswith("No such file or directory")
-
-
-def test_resize_is_conmons_ctl_line() -> None:
-    assert resize_line(33, 77) == b"1 33 77\n"
 
 
 @pytest.mark.parametrize("line, expected", [
