@@ -17,6 +17,7 @@ from typing import Any, Dict, Iterator, List
 import pytest
 
 from tests.integration.conftest import DOCKER, Engine, TestUser, kill_engine_processes, make_engine
+from tests.integration.containers.ptyrun import PtySession
 from tests.integration.containers.test_crash_safety import _inspect, _processes, _wait_until
 from tests.integration.containers.test_exec_survives_daemon import DETACHED, _cmdline, _pids, _start_detached
 
@@ -158,6 +159,23 @@ def test_tty_and_resize(ceng: ConmonEngine, box) -> None:  # type: ignore[no-unt
 def test_tty_exit_code(ceng: ConmonEngine, box) -> None:  # type: ignore[no-untyped-def]
     result = ceng.docker("exec", "-t", "cbox", "sh", "-c", "echo hi; exit 5", check=False)
     assert (result.returncode, result.stdout.replace("\r", "")) == (5, "hi\n")
+
+
+def test_docker_exec_it_on_a_terminal(ceng: ConmonEngine, box) -> None:  # type: ignore[no-untyped-def]
+    """The docker CLI on a real pty: its size at start, a SIGWINCH resize, the exit code."""
+    env = ceng.user.env(ceng.env)
+    session = PtySession([DOCKER, "exec", "-it", "cbox", "sh"], env, ceng.user._demote, ceng.user.home,
+                         rows=33, cols=101)
+    assert session.read_until(b"/ #"), session.output
+    session.send(b"stty size\r")
+    assert session.read_until(b"33 101"), session.output
+    session.resize(40, 120)
+    time.sleep(0.3)  # the CLI's resize request, then conmon's ctl fifo
+    session.send(b"stty size; echo tty-$((6*7))\r")
+    assert session.read_until(b"tty-42"), session.output
+    assert b"40 120" in session.output
+    session.send(b"exit 6\r")
+    assert session.wait() == 6
 
 
 def test_the_exec_runs_under_conmon(ceng: ConmonEngine, box) -> None:  # type: ignore[no-untyped-def]
