@@ -326,6 +326,7 @@ class Pieces:
 
     def __init__(self) -> None:
         self.pending: Dict[str, Tuple[str, bytearray]] = {}
+        self.since: Dict[str, float] = {}  # stream -> when its first held piece was read (monotonic)
 
     def add(self, entry: LogEntry, partial: bool) -> Optional[LogEntry]:
         """The whole entry once there is one."""
@@ -334,17 +335,20 @@ class Pieces:
             if not partial:
                 return entry
             held = self.pending[entry.stream] = (entry.time, bytearray())
+            self.since[entry.stream] = time.monotonic()
         held[1].extend(entry.data)
         if partial and len(held[1]) < MAX_PARTIAL:
             return None
         del self.pending[entry.stream]
         return LogEntry(entry.stream, held[0], bytes(held[1]))
 
-    def rest(self) -> List[LogEntry]:
-        """The pieces of lines that never ended (the container stopped mid-line), oldest first."""
-        rest = sorted((LogEntry(stream, stamp, bytes(data)) for stream, (stamp, data) in self.pending.items()),
+    def rest(self, older_than: float = 0.0) -> List[LogEntry]:
+        """The pieces of lines not ended (the container stopped mid-line; or, following, a prompt
+        waiting older_than seconds, as our json-file writer flushes one), oldest first."""
+        now = time.monotonic()
+        streams = [s for s in self.pending if now - self.since.get(s, now) >= older_than]
+        rest = sorted((LogEntry(s, self.pending[s][0], bytes(self.pending.pop(s)[1])) for s in streams),
                       key=lambda e: e.time_ns)
-        self.pending.clear()
         return rest
 
 
@@ -463,6 +467,7 @@ def _follow(
             if not running:
                 yield from (e for e in pieces.rest() if wanted.wants(e))
                 return
+            yield from (e for e in pieces.rest(PARTIAL_FLUSH_SECONDS) if wanted.wants(e))
             time.sleep(FOLLOW_POLL_SECONDS)
     finally:
         if handle is not None:

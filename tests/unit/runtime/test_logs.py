@@ -238,3 +238,30 @@ def test_follow_k8s_waits_for_a_line_end(tmp_path):
     running.clear()
     thread.join(5)
     assert got == [b"partial\n", b"cut"]  # at the end, what never ended comes out
+
+
+def test_follow_k8s_gives_a_waiting_prompt_after_a_second(tmp_path, monkeypatch):
+    """A line without its end (a prompt) comes out after PARTIAL_FLUSH_SECONDS, as our json-file writer flushes it."""
+    monkeypatch.setattr(logs, "PARTIAL_FLUSH_SECONDS", 0.2)
+    path = tmp_path / "ctr.log"
+    path.write_bytes(b"2023-11-14T22:13:20Z stdout P password: \n")
+    running = threading.Event()
+    running.set()
+    got = []
+
+    def follow():
+        for entry in read_logs(str(path), follow=True, is_running=running.is_set):
+            got.append(entry.data)
+
+    thread = threading.Thread(target=follow)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert got == [b"password: "]
+    with open(path, "ab") as f:
+        f.write(b"2023-11-14T22:13:21Z stdout F ok\n")
+    time.sleep(0.3)
+    running.clear()
+    thread.join(5)
+    assert got == [b"password: ", b"ok\n"]

@@ -100,7 +100,7 @@ def test_exec_in_a_conmon_container_needs_it_running(tmp_path, monkeypatch):
     sup = make(tmp_path, monkeypatch)
     mark_conmon(sup)
     with pytest.raises(FailedPrecondition, match="not running"):
-        sup._start_exec("c1", "/p.json", (0, 1, 2), None)
+        sup.exec("c1", "e1", {"args": ["true"], "cwd": "/"})
 
 
 def test_a_daemon_set_to_python_still_serves_conmon_containers(tmp_path, monkeypatch):
