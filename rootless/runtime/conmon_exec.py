@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -33,7 +34,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import IO, Any, Dict, List, Optional, Tuple
+from typing import IO, Any, Callable, Dict, List, Optional, Tuple
 
 from rootless.errors import RootlessError, ToolError
 from rootless.runtime import conmon as conmon_mod
@@ -208,22 +209,25 @@ class ConmonSession:
 
     def kill(self) -> None:
         """SIGKILL the process while it descends from its conmon (a pidfd pins it: no recycled pid is hit)."""
-        if self.returncode is not None:
+        if self.returncode is not None or self.pid <= 0:
             return
         try:
             pidfd = os.pidfd_open(self.pid)
-        except OSError:
-            return  # gone already
+        except OSError as exc:
+            if exc.errno == errno.ENOSYS:  # Linux < 5.3: the same check, with a pid that could be recycled
+                self._send(lambda: os.kill(self.pid, signal.SIGKILL))
+            return  # else gone already
         try:
-            if _descends_from(self.pid, self.conmon_pid):
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            else:
-                logger.info("exec %d: not killed: not under its conmon %d (parent %s)", self.pid,
-                               self.conmon_pid, _parent_pid(self.pid))
-        except OSError:
-            pass
+            self._send(lambda: signal.pidfd_send_signal(pidfd, signal.SIGKILL))
         finally:
             os.close(pidfd)
+
+    def _send(self, kill: Callable[[], None]) -> None:
+        if not _descends_from(self.pid, self.conmon_pid):
+            logger.info("exec %d: not killed: not under its conmon %d", self.pid, self.conmon_pid)
+            return
+        with contextlib.suppress(OSError):
+            kill()
 
     def close(self) -> None:
         self.sync.close()

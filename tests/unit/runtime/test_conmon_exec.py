@@ -231,3 +231,20 @@ def test_close_ends_a_running_exec_unless_detached(tmp_path: Any, monkeypatch: p
     process.close()
     assert kills == ([4242] if killed else [])
     assert os.path.isdir(tmp_path) is True  # conmon may still use the exec's dir: kept while the code is unknown
+
+
+def test_kill_without_pidfds_still_kills(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux < 5.3 has no pidfd_open: the same parent check, then kill(2)."""
+    import errno
+    import signal
+
+    def no_pidfd(pid: int) -> int:
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    sent: list = []  # type: ignore[type-arg]
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    monkeypatch.setattr(conmon_exec, "_descends_from", lambda pid, ancestor: ancestor == 4241)
+    ConmonSession(ExecLayout(str(tmp_path)), "c1", LineReader(-1), 4242, 4241).kill()
+    ConmonSession(ExecLayout(str(tmp_path)), "c1", LineReader(-1), 4242, 9999).kill()  # not its conmon's
+    assert sent == [(4242, signal.SIGKILL)]
