@@ -206,6 +206,25 @@ def test_an_attached_exec_ends_with_its_client(ceng: ConmonEngine, box) -> None:
         _wait_until(lambda: api.exec_inspect(exec_id)["ExitCode"] == 137, 10, "no exit code")
 
 
+def test_a_client_gone_before_the_stream_still_ends_its_exec(ceng: ConmonEngine, box) -> None:  # type: ignore[no-untyped-def]
+    """The start request, then a close at once: the process starts, the 101 meets a closed socket
+    (EPIPE), and the exec must still end with its client rather than run on unreachable."""
+    init = box["State"]["Pid"]
+    api = ceng.client().api
+    cmdline = _cmdline(["sleep", "4300"])
+    exec_id = api.exec_create("cbox", ["sleep", "4300"])["Id"]
+    body = b'{"Detach": false, "Tty": false}'
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(ceng.socket)
+        sock.sendall(b"POST /exec/" + exec_id.encode() + b"/start HTTP/1.1\r\nHost: d\r\n"
+                     b"Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    _wait_until(lambda: api.exec_inspect(exec_id)["Pid"] or api.exec_inspect(exec_id)["ExitCode"] is not None,
+                30, "the exec never started")
+    _wait_until(lambda: not _processes(init, cmdline) and api.exec_inspect(exec_id)["ExitCode"] is not None,
+                10, "the exec outlived its client")
+
+
 def test_docker_py_exec_run(ceng: ConmonEngine, box) -> None:  # type: ignore[no-untyped-def]
     container = ceng.client().containers.get("cbox")
     code, (out, err) = container.exec_run(["sh", "-c", "echo a; echo b >&2; exit 4"], demux=True)
