@@ -2,7 +2,7 @@
 
 Two monitors, for now (issue 13): conmon, podman's C monitor, costs ~0.5 MB
 per container, ours (a Python process) ~5 MB, so conmon monitors every
-container it can (the `monitor` setting: auto picks it where installed). Ours
+container it can when the `monitor` setting picks it (conmon.resolve_monitor). Ours
 stays, transitionally, for what conmon can't do (conmon.python_only_reason):
 a container's own slirp4netns or pasta (--network slirp4netns|pasta), and
 logs conmon can't keep as docker does (max-file > 1 rotation with
