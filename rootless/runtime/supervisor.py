@@ -555,9 +555,10 @@ class Supervisor:
             ToolError: crun refused (no such container, bad process).
             FailedPrecondition: the container's monitor is gone.
         """
+        through_conmon = self._exec_through_conmon(container_id)
         process_file = self.paths.exec_process_file(container_id, exec_id)
         fs.atomic_write_json(process_file, process, 0o600, durable=False)
-        if self._exec_through_conmon(container_id):
+        if through_conmon:
             from rootless.runtime import conmon_exec  # lazily: most daemons never load it
             fs.ensure_dir(self.paths.exec_sockets)
             return conmon_exec.start(  # type: ignore[return-value]  # ExecProcess's contract (its unit test)
