@@ -543,8 +543,11 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
                 f"Content-Type: {hijack.content_type}\r\n"
                 f"Api-Version: {API_VERSION}\r\n\r\n"
             )
-        self.wfile.write(head.encode())
-        self.wfile.flush()
+        try:
+            self.wfile.write(head.encode())
+            self.wfile.flush()
+        except OSError:  # the client left already; the handler still runs, to see that (an exec ends then)
+            pass
         self.close_connection = True
         hijack.handler(self.connection, self._input)
 

@@ -26,7 +26,6 @@ from rootless.errors import Conflict, InvalidArgument, NotFound
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime import users
 from rootless.wire import stdcopy
-from rootless.runtime.monitor_protocol import set_winsize
 from rootless.util import fs
 from rootless.wire.command import merge_env
 
@@ -216,7 +215,7 @@ class ExecService:
 
     def resize(self, session: ExecSession, height: int, width: int) -> None:
         if session.pty_master is not None and height and width:
-            set_winsize(session.pty_master, height, width)
+            session.process.resize(height, width)  # a pty here, or conmon's (runtime/conmon_exec.py)
 
     # -- the hijacked stream ---------------------------------------------------------
     def serve(self, session: ExecSession, client: socket.socket, rfile: IO[bytes],

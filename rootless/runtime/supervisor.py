@@ -16,7 +16,7 @@ runtime/monitor_protocol.py; conmon: its attach socket and ctl fifo, `crun
 start` by us); read_exit/wait_exit/is_alive find out what happened, also
 after a daemon restart (the monitor's pid file and exit record are on disk);
 kill goes to crun directly, as podman does next to conmon. exec: through our
-monitor, or (conmon containers, until conmon --exec does it) crun run by us.
+monitor, or for conmon containers `conmon --exec` (runtime/conmon_exec.py).
 """
 from __future__ import annotations
 
@@ -547,14 +547,23 @@ class Supervisor:
         caller owns the result's stdio (pipes, or the pty master) and gets the
         exit code from wait(). With detach nobody reads the output: stdout is
         /dev/null, stderr a pipe for crun's reason (drain it); the caller
-        still waits, in the background, and calls detach().
+        still waits, in the background, and calls detach(). A conmon
+        container's exec runs under a conmon of its own instead, with the
+        same contract (runtime/conmon_exec.py).
 
         Raises:
             ToolError: crun refused (no such container, bad process).
             FailedPrecondition: the container's monitor is gone.
         """
+        through_conmon = self._exec_through_conmon(container_id)
         process_file = self.paths.exec_process_file(container_id, exec_id)
         fs.atomic_write_json(process_file, process, 0o600, durable=False)
+        if through_conmon:
+            from rootless.runtime import conmon_exec  # lazily: most daemons never load it
+            fs.ensure_dir(self.paths.exec_sockets)
+            return conmon_exec.start(  # type: ignore[return-value]  # ExecProcess's contract (its unit test)
+                self.crun, container_id, exec_id, process_file, self.paths.exec_sockets,
+                terminal=bool(process.get("terminal")), stdin=stdin, detach=detach)
         if process.get("terminal"):
             return self._exec_with_pty(container_id, exec_id, process_file)
         with contextlib.ExitStack() as stack:
@@ -567,6 +576,14 @@ class Supervisor:
             handle = self._start_exec(container_id, process_file, (in_r, out_w, err_w), None)
         return ExecProcess(handle, process_file, stdin=os.fdopen(in_w, "wb") if in_w >= 0 else None,
                            stdout=os.fdopen(out_r, "rb") if out_r >= 0 else None, stderr=os.fdopen(err_r, "rb"))
+
+    def _exec_through_conmon(self, container_id: str) -> bool:
+        """Whether conmon monitors the container, so that its execs run under conmon too (runtime/conmon_exec.py)."""
+        if self._kind(container_id) != CONMON:
+            return False
+        if not self.is_alive(container_id):
+            raise FailedPrecondition(f"can't exec: container {container_id} is not running: no monitor")
+        return True
 
     def _exec_with_pty(self, container_id: str, exec_id: str, process_file: str) -> "ExecProcess":
         fs.ensure_dir(self.paths.exec_sockets)
@@ -595,8 +612,6 @@ class Supervisor:
     def _start_exec(self, container_id: str, process_file: str, stdio: Tuple[int, int, int],
                     console: Optional[str]) -> Any:
         """The monitor's exec (a MonitorExec), or crun run by us for a monitor too old to do it."""
-        if self._kind(container_id) == CONMON:
-            return self._start_conmon_exec(container_id, process_file, stdio, console)
         try:
             conn = connect_unix(self.paths.control_socket(container_id), LAUNCH_TIMEOUT)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
@@ -614,14 +629,6 @@ class Supervisor:
         if "unknown control request" not in str(reply.get("error")):
             raise error_from_report(reply or {"error": "monitor closed the exec request"})
         # A monitor started by a daemon before execs moved into monitors (upgrade).
-        return self._start_crun_exec(container_id, process_file, stdio, console)
-
-    def _start_conmon_exec(self, container_id: str, process_file: str, stdio: Tuple[int, int, int],
-                           console: Optional[str]) -> Any:
-        """An exec in a conmon container: crun run by us for now; `conmon --exec`
-        (runtime/conmon_exec.py) replaces this function."""
-        if not self.is_alive(container_id):
-            raise FailedPrecondition(f"can't exec: container {container_id} is not running: no monitor")
         return self._start_crun_exec(container_id, process_file, stdio, console)
 
     def _start_crun_exec(self, container_id: str, process_file: str, stdio: Tuple[int, int, int],

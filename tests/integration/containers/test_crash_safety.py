@@ -15,6 +15,8 @@ import subprocess
 import time
 from typing import List, Optional
 
+import pytest
+
 from tests.integration.conftest import DOCKER, Engine, process_alive
 
 ITERATIONS = 12
@@ -174,7 +176,10 @@ def _start_exec(engine: Engine, init_pid: int, argv: List[str], cmdline: bytes) 
     return client
 
 
-def test_exec_dies_with_its_crun_exec(fresh_engine: Engine, images) -> None:  # type: ignore[no-untyped-def]
+def test_exec_dies_with_its_crun_exec(fresh_engine: Engine, images,  # type: ignore[no-untyped-def]
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Our monitor's crun exec lives as long as its exec; conmon's runs `crun exec --detach` (test_conmon_exec.py)
+    monkeypatch.setenv("ROOTLESS_MONITOR", "python")
     eng = fresh_engine
     eng.cli("info")
     eng.docker("pull", "-q", images.busybox, timeout=300)
@@ -243,7 +248,10 @@ def test_exec_dies_with_the_container_monitor(fresh_engine: Engine, images) -> N
     assert not os.path.exists(os.path.join(eng.run_dir, "monitors", cid))
 
 
-def test_exec_killed_while_crun_sets_it_up_leaves_nothing(fresh_engine: Engine, images) -> None:  # type: ignore[no-untyped-def]
+def test_exec_killed_while_crun_sets_it_up_leaves_nothing(fresh_engine: Engine, images,  # type: ignore[no-untyped-def]
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Our monitor's crun exec lives as long as its exec; conmon's runs `crun exec --detach` (test_conmon_exec.py)
+    monkeypatch.setenv("ROOTLESS_MONITOR", "python")
     """SIGKILL crun exec at varying points of its set-up (before its pid file too)."""
     eng = fresh_engine
     eng.cli("info")
