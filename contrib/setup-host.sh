@@ -23,7 +23,7 @@ fi
 
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
 VENV=/opt/rootless/venv
-PKGS="crun uidmap slirp4netns passt fuse-overlayfs catatonit python3 python3-venv tar iproute2 nftables util-linux squashfs-tools squashfuse"
+PKGS="crun conmon uidmap slirp4netns passt fuse-overlayfs catatonit python3 python3-venv tar iproute2 nftables util-linux squashfs-tools squashfuse"
 if [ "$WITH_TESTS" = 1 ]; then
     PKGS="$PKGS busybox-static docker-registry apache2-utils openssh-server openssh-client openssl docker-compose podman"
     # The HPC tests (issue 15): a single-host Slurm lab (~20 s) and a FUSE mount that refuses chown.
