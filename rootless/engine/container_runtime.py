@@ -273,7 +273,9 @@ class HostRuntime:
             stdin_once=monitor.stdin_once, network=monitor.network, ports=monitor.ports,
             allow_host_loopback=monitor.allow_host_loopback, log_settings=monitor.log_settings,
             log_level=self.host.log_level, pasta_options=monitor.pasta_options)
-        return self.supervisor.launch(config, timeout=START_TIMEOUT, seccomp_key=seccomp_key, spec_prepared=True)
+        poststart = bool(cast(Dict[str, Any], spec).get("hooks", {}).get("poststart"))
+        return self.supervisor.launch(config, timeout=START_TIMEOUT, seccomp_key=seccomp_key, spec_prepared=True,
+                                      poststart_hooks=poststart)
 
     def start(self, container_id: str) -> None:
         self.supervisor.start(container_id)

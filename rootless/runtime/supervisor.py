@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import IO, Any, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 import rootless
 from rootless.config.paths import Paths
@@ -166,6 +166,8 @@ class Supervisor:
         self.seccomp: Optional[SeccompCache] = SeccompCache(paths.seccomp_cache, crun.binary) if cache_seccomp else None
         self._lock = threading.Lock()
         self._exit_fds: Dict[str, int] = {}  # container id -> read end of its monitor's ready pipe
+        # conmon containers launched here whose spec has no poststart hooks: started without `crun start`
+        self._plain_start: Set[str] = set()
         # Every exit deletes the monitor's dir before the engine answers its waiters: renamed
         # here, deleted by the trash's thread (a few ms of unlink where the runtime dir is on disk).
         self.trash = Trash(os.path.join(paths.monitors, TRASH))
@@ -186,11 +188,12 @@ class Supervisor:
         return self.seccomp.annotate(spec) if self.seccomp else None
 
     def launch(self, config: MonitorConfig, timeout: float = LAUNCH_TIMEOUT, seccomp_key: Optional[str] = None,
-               spec_prepared: bool = False) -> Launched:
+               spec_prepared: bool = False, poststart_hooks: bool = True) -> Launched:
         """Start a monitor that runs `crun create`; return once the container is created.
 
         spec_prepared: the bundle's spec went through prepare_spec (which gave seccomp_key),
-        so it is not read and written again here.
+        so it is not read and written again here. poststart_hooks=False (the spec has none):
+        start() may release a conmon container itself (conmon.release_created).
 
         Raises:
             Conflict: a monitor for this container still runs.
@@ -212,8 +215,11 @@ class Supervisor:
         fs.atomic_write_json(self.paths.monitor_config(container_id), config.to_json(), 0o600, durable=False)
         if not spec_prepared:
             seccomp_key = self.seccomp.prepare_bundle(config.bundle) if self.seccomp else None
+        self._plain_start.discard(container_id)
         if kind == CONMON:
             launched = self._launch_conmon(config, timeout)
+            if not poststart_hooks:
+                self._plain_start.add(container_id)
         else:
             launched = self._launch_python(config, timeout)
         if seccomp_key and self.seccomp:  # created, not started: crun's state holds the compiled filter
@@ -339,7 +345,10 @@ class Supervisor:
     def start(self, container_id: str) -> None:
         """Run `crun start`: in our monitor, or here for conmon (the container was created by launch)."""
         if self._kind(container_id) == CONMON:  # conmon only creates; podman starts it itself too
-            self.crun.start(container_id)
+            plain = container_id in self._plain_start
+            self._plain_start.discard(container_id)
+            if not (plain and conmon_mod.release_created(self.crun.state_root, container_id)):
+                self.crun.start(container_id)
             return
         self._control(container_id, {"start": True})
 
@@ -456,29 +465,46 @@ class Supervisor:
     def wait_exit(self, container_id: str, timeout: Optional[float] = None) -> Optional[Dict[str, Any]]:
         """The exit record once there is one; None on timeout.
 
-        A monitor that died without writing one (SIGKILL) gives ExitCode 255
-        and an "Error", so the engine can still mark the container stopped.
+        conmon's is there once its exit file is, while its exit command (`crun
+        delete`) may still run: the engine's exit path (unwire, unmount) then
+        overlaps it, and remove() waits for conmon to be gone (bench/README.md,
+        "The run path with conmon"). A monitor that died without writing one
+        (SIGKILL) gives ExitCode 255 and an "Error", so the engine can still
+        mark the container stopped.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        conmon = self._kind(container_id) == CONMON
-        while True:
-            # conmon: once it is gone, so is crun's state (its exit command ran after the exit file)
-            record = None if conmon else self.read_exit(container_id)
-            if record is not None:
-                self._forget_exit_notifier(container_id)
-                return record
-            if not self.is_alive(container_id):
-                self._forget_exit_notifier(container_id)
-                return self.read_exit(container_id) or {
-                    "ExitCode": 255, "Signal": None, "FinishedAt": now_rfc3339(NANO),
-                    "Error": f"monitor of container {container_id} died without an exit status"}
+        init = _InitExit(conmon_mod.read_pid(os.path.join(self.paths.monitor_dir(container_id), PIDFILE))
+                         if self._kind(container_id) == CONMON else None)
+        try:
+            while True:
+                record = self.read_exit(container_id)
+                if record is not None:
+                    self._forget_exit_notifier(container_id)
+                    return record
+                if not self.is_alive(container_id):
+                    self._forget_exit_notifier(container_id)
+                    return self.read_exit(container_id) or {
+                        "ExitCode": 255, "Signal": None, "FinishedAt": now_rfc3339(NANO),
+                        "Error": f"monitor of container {container_id} died without an exit status"}
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._sleep_until_monitor_exits(container_id, init.timeout(remaining), init.fd)
+        finally:
+            init.close()
+
+    def _wait_monitor_gone(self, container_id: str, timeout: Optional[float]) -> None:
+        """Until the monitor has exited (conmon: after its exit command), or timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.is_alive(container_id):
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                return None
+                return
             self._sleep_until_monitor_exits(container_id, remaining)
 
-    def _sleep_until_monitor_exits(self, container_id: str, timeout: Optional[float]) -> None:
-        """Block until the monitor closes its ready pipe (exit.json written) or exits; else poll."""
+    def _sleep_until_monitor_exits(self, container_id: str, timeout: Optional[float], watch: int = -1) -> None:
+        """Block until the monitor closes its ready pipe (exit.json written) or exits, or watch
+        turns readable; else poll."""
         pid, started = self._monitor_identity(container_id)
         try:
             pidfd = os.pidfd_open(pid) if pid else -1  # Linux 5.3+, Python 3.9+
@@ -491,7 +517,8 @@ class Supervisor:
         marker = CONMON_MARKER if self._kind(container_id) == CONMON else MONITOR_MARKER
         try:
             if _is_monitor(pid, container_id, started, marker):  # type: ignore[arg-type]  # not a recycled pid
-                readable = proc.wait_readable([pidfd] + ([notifier] if notifier >= 0 else []), timeout)
+                extra = [fd for fd in (notifier, watch) if fd >= 0]
+                readable = proc.wait_readable([pidfd] + extra, timeout)
                 if notifier in readable and self.read_exit(container_id) is None:
                     self._forget_exit_notifier(container_id)  # EOF without a record: the pidfd decides
         finally:
@@ -521,17 +548,19 @@ class Supervisor:
     def remove(self, container_id: str, timeout: float = 10.0) -> None:
         """Kill what runs, let the monitor finish, and delete its dir."""
         alive = self.is_alive(container_id)
+        conmon = alive and self._kind(container_id) == CONMON
         if alive and self.read_exit(container_id) is None:
             self.crun.delete(container_id)  # --force: kills init; the monitor then exits
             self.wait_exit(container_id, timeout)
-        elif alive and self._kind(container_id) == CONMON:
-            self.wait_exit(container_id, timeout)  # its exit command is deleting crun's state
-        elif self.crun.has_state(container_id):
+        elif not conmon and self.crun.has_state(container_id):
             # The monitor runs `crun delete` before it writes exit.json, so state is left
             # only when it died; skipping the call saves ~8 ms per removal (bench/README.md).
             self.crun.delete(container_id)
+        if conmon:  # its exit command, after the exit file, deletes crun's state: the dir goes once it is done
+            self._wait_monitor_gone(container_id, timeout)
         doomed = self.trash.discard(self.paths.monitor_dir(container_id))
         self._kinds.pop(container_id, None)
+        self._plain_start.discard(container_id)
         if doomed is not None:
             self.trash.delete_later(doomed)
 
@@ -636,6 +665,45 @@ class Supervisor:
         """`crun exec` as our child (it ends with the daemon: ExecProcess.detach can't hand it over)."""
         argv = self.crun.exec_argv(container_id, process_file, console_socket=console)
         return proc.popen(argv, tool="crun", stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
+
+
+class _InitExit:
+    """When to look for conmon's exit file: soon after the container's init exits.
+
+    conmon writes it within ~1 ms of the init's exit, then runs its exit command
+    (`crun delete`, ~2-3 ms) and exits; waking on conmon's pidfd alone would
+    wait for that too. A pidfd of the init (pid from crun's pid file) wakes the
+    wait at the exit; then the file is looked for every POLL, POLLS times at
+    most, before conmon's pidfd alone decides again. pid None (our monitor,
+    which closes a pipe at its exit.json; or no pid file): nothing to watch, no
+    polling. Not inotify on the monitor dir: closing an inotify fd waits for the
+    kernel's SRCU grace period, 10-30 ms here, on the exit path.
+    """
+
+    POLL, POLLS = 0.001, 50
+
+    def __init__(self, pid: Optional[int]) -> None:
+        self.fd = -1
+        self.polls = self.POLLS if pid else 0
+        if pid:
+            try:
+                self.fd = os.pidfd_open(pid)
+            except (OSError, AttributeError):  # gone already (poll for the file), or no pidfd_open
+                self.fd = -1
+
+    def timeout(self, remaining: Optional[float]) -> Optional[float]:
+        """The next sleep: until the init exits (self.fd), then short ones while the file is due."""
+        if self.fd >= 0 and proc.wait_readable([self.fd], 0):
+            self.close()
+        if self.fd >= 0 or self.polls <= 0:
+            return remaining
+        self.polls -= 1
+        return self.POLL if remaining is None else min(self.POLL, remaining)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 @contextlib.contextmanager

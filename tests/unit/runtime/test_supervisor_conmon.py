@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import pytest
 
@@ -10,7 +12,10 @@ from rootless.errors import FailedPrecondition
 from rootless.runtime import conmon, supervisor
 from rootless.runtime.crun import Crun
 from rootless.runtime.logs import LogSettings
+from rootless.runtime.monitor_protocol import PIDFILE
 from rootless.runtime.supervisor import KIND_FILE, Supervisor
+
+real_pidfd_open = os.pidfd_open
 
 
 def make(tmp_path, monkeypatch, kind: str = "conmon"):  # type: ignore[no-untyped-def]
@@ -62,21 +67,57 @@ def test_conmon_found_by_its_own_pid_file_before_ours_is_written(tmp_path, monke
     assert not sup.is_alive("c1")  # without a start time, the cmdline decides: ours is not conmon's for c1
 
 
-def test_wait_exit_waits_for_conmon_to_be_gone_not_only_its_exit_file(tmp_path, monkeypatch):
-    # conmon runs `crun delete` (its exit command) after the exit file: the engine must not create
-    # the container again before that, so wait_exit returns once conmon's pid is gone.
-    sup = make(tmp_path, monkeypatch)
-    mark_conmon(sup)
+def _alive_as_us(sup: Supervisor) -> int:
     started = supervisor.process_start_time("self")
     with open(sup.paths.monitor_pidfile("c1"), "w") as f:
         f.write(f"{os.getpid()} {started}\n")  # "alive": it is us
+    return int(started)
+
+
+def test_wait_exit_returns_at_the_exit_file_and_remove_waits_for_conmon_to_be_gone(tmp_path, monkeypatch):
+    # conmon runs `crun delete` (its exit command) after the exit file: the engine's exit path may
+    # start (unwire, unmount), but the monitor dir goes, and a new launch happens, only once it is gone.
+    sup = make(tmp_path, monkeypatch)
+    mark_conmon(sup)
+    started = _alive_as_us(sup)
     with open(os.path.join(sup.paths.monitor_dir("c1"), "exit"), "w") as f:
         f.write("0")
-    assert sup.read_exit("c1")["ExitCode"] == 0
-    assert sup.wait_exit("c1", 0.3) is None  # still running its exit command
+    assert sup.wait_exit("c1", 0.3)["ExitCode"] == 0  # while conmon still runs its exit command
+    removing = threading.Thread(target=sup.remove, args=("c1", 5.0))
+    removing.start()
+    removing.join(0.3)
+    assert removing.is_alive() and os.path.isdir(sup.paths.monitor_dir("c1"))  # conmon still there
     with open(sup.paths.monitor_pidfile("c1"), "w") as f:
         f.write(f"{os.getpid()} {started + 1}\n")  # gone (the pid recycled)
-    assert sup.wait_exit("c1", 5)["ExitCode"] == 0
+    removing.join(5)
+    assert not removing.is_alive() and not os.path.exists(sup.paths.monitor_dir("c1"))
+
+
+def test_wait_exit_wakes_at_the_inits_exit_not_conmons(tmp_path, monkeypatch):
+    # The init's pidfd wakes the wait (here a pipe stands in for it: unit tests start no
+    # process); the exit file conmon writes next is then found within a few ms, while
+    # conmon itself (us) never exits.
+    sup = make(tmp_path, monkeypatch)
+    mark_conmon(sup)
+    _alive_as_us(sup)
+    with open(os.path.join(sup.paths.monitor_dir("c1"), PIDFILE), "w") as f:
+        f.write("4242")
+    init_r, init_w = os.pipe()
+    monkeypatch.setattr(os, "pidfd_open", lambda pid, flags=0: os.dup(init_r) if pid == 4242 else real_pidfd_open(pid))
+    results = []
+    waiter = threading.Thread(target=lambda: results.append(sup.wait_exit("c1", 10)))
+    waiter.start()
+    time.sleep(0.2)
+    assert waiter.is_alive()
+    os.write(init_w, b"x")  # the init exited
+    time.sleep(0.01)
+    with open(os.path.join(sup.paths.monitor_dir("c1"), "exit"), "w") as f:
+        f.write("3")  # conmon's exit file, a moment later
+    began = time.monotonic()
+    waiter.join(2)
+    assert results and results[0]["ExitCode"] == 3 and time.monotonic() - began < 1
+    os.close(init_r)
+    os.close(init_w)
 
 
 def test_conmon_gone_without_an_exit_file_is_255(tmp_path, monkeypatch):
