@@ -257,7 +257,8 @@ class HostRuntime:
         if is_mount_point(merged):  # what remove_tree refuses: the trash's rmtree must not go through a mount
             raise FailedPrecondition(f"remove rootfs: {merged}: still mounted")
         self._release_images(lowers)
-        self.supervisor.remove(container_id)
+        # removed for good: conmon may finish its `crun delete` after the answer (Supervisor.remove)
+        self.supervisor.remove(container_id, wait_monitor=False)
 
     def launch(self, container_id: str, bundle: str, options: runtime_spec.SpecOptions,
                monitor: MonitorSettings) -> Launched:

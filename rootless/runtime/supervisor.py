@@ -545,8 +545,15 @@ class Supervisor:
         """Signal the container's init through crun; NotFound when it is not running."""
         self.crun.kill(container_id, signal)
 
-    def remove(self, container_id: str, timeout: float = 10.0) -> None:
-        """Kill what runs, let the monitor finish, and delete its dir."""
+    def remove(self, container_id: str, timeout: float = 10.0, wait_monitor: bool = True) -> None:
+        """Kill what runs, let the monitor finish, and delete its dir.
+
+        wait_monitor=False (the container is being removed for good, its id never used
+        again): a conmon that wrote its exit file may still be running its exit command
+        (`crun delete` of crun's own state dir, which it finishes also without us) while
+        its dir goes. With True (a stop, a restart next) that must be over first: a
+        launch deletes crun state it finds, which would race conmon's delete.
+        """
         alive = self.is_alive(container_id)
         conmon = alive and self._kind(container_id) == CONMON
         if alive and self.read_exit(container_id) is None:
@@ -556,7 +563,7 @@ class Supervisor:
             # The monitor runs `crun delete` before it writes exit.json, so state is left
             # only when it died; skipping the call saves ~8 ms per removal (bench/README.md).
             self.crun.delete(container_id)
-        if conmon:  # its exit command, after the exit file, deletes crun's state: the dir goes once it is done
+        if conmon and wait_monitor:  # its exit command, after the exit file, deletes crun's state
             self._wait_monitor_gone(container_id, timeout)
         doomed = self.trash.discard(self.paths.monitor_dir(container_id))
         self._kinds.pop(container_id, None)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -57,15 +58,7 @@ def in_netns(netns: str, action: Callable[[], T]) -> T:
 
     def run() -> None:
         try:
-            fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                linux.setns(fd, linux.CLONE_NEWNET)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            outcome["error"] = ToolError("setns", f"enter network namespace {netns}: {exc.strerror or exc}")
-            return
-        try:
+            _join(netns)
             outcome["result"] = action()
         except BaseException as exc:  # handed to the caller's thread
             outcome["error"] = exc
@@ -94,6 +87,34 @@ def _ipv4_prefixlen(name: str) -> Optional[int]:
         except OSError:
             return None
     return bin(int.from_bytes(reply[20:24], "big")).count("1")
+
+
+def _join(netns: str) -> None:
+    """Move the calling thread (one of in_netns's, which ends with its action) into netns.
+
+    Raises:
+        ToolError: no such namespace, or not ours to enter.
+    """
+    try:
+        fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            linux.setns(fd, linux.CLONE_NEWNET)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise ToolError("setns", f"enter network namespace {netns}: {exc.strerror or exc}") from None
+
+
+def _wire_veth(veth: str, interface: str, container_netns: str, bridge: str,
+               configure: Callable[[int], None]) -> Optional[int]:
+    """_add_bridge_port from the shared namespace, then, from the container's, configure(prefixlen)
+    of its end: one namespace thread per attach where two were (a thread start is 0.2-0.5 ms while
+    a start runs). None, and nothing done, when the bridge or its address is not there."""
+    prefixlen = _add_bridge_port(veth, interface, container_netns, bridge)
+    if prefixlen is not None:
+        _join(container_netns)
+        configure(prefixlen)
+    return prefixlen
 
 
 def _add_bridge_port(veth: str, interface: str, container_netns: str, bridge: str) -> Optional[int]:
@@ -440,13 +461,12 @@ class RootlessNetns:
             interface = plumbing.check_interface(endpoint.interface)
             veth = plumbing.veth_name(endpoint.network_id, endpoint.container_id)
             try:
-                # netlink from one thread in each namespace (rtnl.py): what two `ip -batch` runs did;
-                # the bridge's prefix from the same thread as its new port (a thread start is
-                # 0.2-0.5 ms here while a start runs)
-                prefixlen = self._bridge_port(endpoint.network_id, veth, interface, netns_path)
+                # netlink from one thread, in the shared namespace then the container's (rtnl.py):
+                # what two `ip -batch` runs did; the bridge's prefix from the same thread
                 route = endpoint.default_route and not entry.internal
-                in_netns(netns_path, lambda: rtnl.configure_container_end(
-                    interface, endpoint.ipv4, prefixlen, endpoint.mac, entry.gateway, route, endpoint.ipv6))
+                prefixlen = self._bridge_port(endpoint.network_id, veth, interface, netns_path, lambda prefix: (
+                    rtnl.configure_container_end(interface, endpoint.ipv4, prefix, endpoint.mac, entry.gateway,
+                                                 route, endpoint.ipv6)))
                 if endpoint.host_loopback:
                     self.nft(plumbing.loopback_element(endpoint.ipv4))
             except ToolError:
@@ -458,18 +478,21 @@ class RootlessNetns:
             return EndpointInfo(interface, veth, endpoint.ipv4, prefixlen, entry.gateway, endpoint.mac,
                                 endpoint.ipv6 or "")
 
-    def _bridge_port(self, network_id: str, veth: str, interface: str, netns_path: str) -> int:
-        """The veth on the network's bridge; the bridge made again first if it is gone (deleted
-        behind our back: create_bridge trusts what it set up). The bridge's prefix."""
+    def _bridge_port(self, network_id: str, veth: str, interface: str, netns_path: str,
+                     configure: Callable[[int], None]) -> int:
+        """The veth on the network's bridge, and its container end configured (_wire_veth); the
+        bridge made again first if it is gone (deleted behind our back: create_bridge trusts
+        what it set up). The bridge's prefix."""
         bridge = plumbing.bridge_name(network_id)
-        prefixlen = in_netns(self.netns_file, lambda: _add_bridge_port(veth, interface, netns_path, bridge))
+        wire = functools.partial(_wire_veth, veth, interface, netns_path, bridge, configure)
+        prefixlen = in_netns(self.netns_file, wire)
         if prefixlen is None:
             spec = self._ready.pop(network_id, None)
             if spec is None:
                 raise NotFound(f"attach: bridge {bridge}: not there", hint="create_bridge() first")
             logger.warning("bridge %s was gone: making it again", bridge)
             self.create_bridge(spec)
-            prefixlen = in_netns(self.netns_file, lambda: _add_bridge_port(veth, interface, netns_path, bridge))
+            prefixlen = in_netns(self.netns_file, wire)
         if prefixlen is None:
             raise NotFound(f"attach: bridge {bridge}: has no IPv4 address")
         return prefixlen

@@ -93,6 +93,18 @@ def test_wait_exit_returns_at_the_exit_file_and_remove_waits_for_conmon_to_be_go
     assert not removing.is_alive() and not os.path.exists(sup.paths.monitor_dir("c1"))
 
 
+def test_a_removal_for_good_does_not_wait_for_conmons_exit_command(tmp_path, monkeypatch):
+    # docker rm / a --rm exit: the id never comes back, conmon finishes `crun delete` on its own
+    sup = make(tmp_path, monkeypatch)
+    mark_conmon(sup)
+    _alive_as_us(sup)
+    with open(os.path.join(sup.paths.monitor_dir("c1"), "exit"), "w") as f:
+        f.write("0")
+    began = time.monotonic()
+    sup.remove("c1", 5.0, wait_monitor=False)
+    assert time.monotonic() - began < 1 and not os.path.exists(sup.paths.monitor_dir("c1"))
+
+
 def test_wait_exit_wakes_at_the_inits_exit_not_conmons(tmp_path, monkeypatch):
     # The init's pidfd wakes the wait (here a pipe stands in for it: unit tests start no
     # process); the exit file conmon writes next is then found within a few ms, while
