@@ -489,7 +489,8 @@ class Supervisor:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return None
-                self._sleep_until_monitor_exits(container_id, init.timeout(remaining), init.fd)
+                if not init.nap(remaining):
+                    self._sleep_until_monitor_exits(container_id, remaining, init.fd)
         finally:
             init.close()
 
@@ -680,14 +681,15 @@ class _InitExit:
     conmon writes it within ~1 ms of the init's exit, then runs its exit command
     (`crun delete`, ~2-3 ms) and exits; waking on conmon's pidfd alone would
     wait for that too. A pidfd of the init (pid from crun's pid file) wakes the
-    wait at the exit; then the file is looked for every POLL, POLLS times at
-    most, before conmon's pidfd alone decides again. pid None (our monitor,
+    wait at the exit; then the file is looked for every POLL (a sleep: poll(2)
+    counts in whole milliseconds), POLLS times at most, before conmon's pidfd
+    alone decides again. pid None (our monitor,
     which closes a pipe at its exit.json; or no pid file): nothing to watch, no
     polling. Not inotify on the monitor dir: closing an inotify fd waits for the
     kernel's SRCU grace period, 10-30 ms here, on the exit path.
     """
 
-    POLL, POLLS = 0.001, 50
+    POLL, POLLS = 0.0003, 200
 
     def __init__(self, pid: Optional[int]) -> None:
         self.fd = -1
@@ -698,14 +700,16 @@ class _InitExit:
             except (OSError, AttributeError):  # gone already (poll for the file), or no pidfd_open
                 self.fd = -1
 
-    def timeout(self, remaining: Optional[float]) -> Optional[float]:
-        """The next sleep: until the init exits (self.fd), then short ones while the file is due."""
+    def nap(self, remaining: Optional[float]) -> bool:
+        """A short sleep while the exit file is due (the init gone); False: wait on the pidfds
+        (the monitor's, and self.fd while the init runs) instead."""
         if self.fd >= 0 and proc.wait_readable([self.fd], 0):
             self.close()
         if self.fd >= 0 or self.polls <= 0:
-            return remaining
+            return False
         self.polls -= 1
-        return self.POLL if remaining is None else min(self.POLL, remaining)
+        time.sleep(self.POLL if remaining is None else min(self.POLL, remaining))
+        return True
 
     def close(self) -> None:
         if self.fd >= 0:
