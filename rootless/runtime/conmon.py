@@ -13,13 +13,16 @@ How podman drives conmon 2.1 (pkg/libpod/oci_conmon_linux.go), and so do we:
   {"data": PID} once `crun create` is done, {"data": -1, "message": STDERR}
   when it failed.
 - conmon forks into the background (the pid in --conmon-pidfile) and is its
-  container's subreaper; the daemon runs `crun start` itself.
+  container's subreaper; the daemon starts the container itself (`crun
+  start`, or its exec.fifo handshake without the process: release_created).
 - --persist-dir is the monitor dir: conmon writes "exit" (the status: 128+N
   after signal N) and "oom" (an OOM kill seen) there. FinishedAt is the exit
   file's mtime.
 - --exit-command is `crun delete --force ID`: conmon runs it after the exit
   file and exits once it is done, so once conmon's pid is gone crun's state is
-  too (supervisor.wait_exit waits on conmon's pidfd; no polling).
+  too. supervisor.wait_exit returns at the exit file (the init's pidfd tells
+  when it is due), remove() waits on conmon's pidfd unless the container goes
+  for good.
 - --full-attach: the attach socket (SOCK_SEQPACKET) is BUNDLE/attach, bound
   through /proc/self/fd so long paths work; output packets start with one
   byte naming the pipe (2 stdout, 3 stderr), packets sent to it are stdin,
