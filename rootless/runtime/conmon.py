@@ -44,7 +44,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from rootless.errors import FailedPrecondition, ToolError
 from rootless.runtime.crun import Crun
-from rootless.runtime.monitor_protocol import LOG, MONITOR_PIDFILE, PIDFILE, SUN_PATH_MAX, MonitorConfig
+from rootless.runtime.monitor_protocol import LOG, MONITOR_PIDFILE, PIDFILE, SUN_PATH_MAX, MonitorConfig, connect_unix
 from rootless.util import proc
 from rootless.wire import stdcopy
 from rootless.wire.times import NANO, format_rfc3339
@@ -283,22 +283,8 @@ def resize(bundle: str, height: int, width: int) -> None:
 
 
 def connect_attach(bundle: str) -> socket.socket:
-    """A connection to conmon's attach socket (through /proc/self/fd when the path is long)."""
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-    path = os.path.join(bundle, ATTACH)
-    try:
-        if len(path) <= SUN_PATH_MAX:
-            conn.connect(path)
-            return conn
-        dir_fd = os.open(bundle, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            conn.connect(f"/proc/self/fd/{dir_fd}/{ATTACH}")
-        finally:
-            os.close(dir_fd)
-        return conn
-    except BaseException:
-        conn.close()
-        raise
+    """A blocking connection to conmon's attach socket (SOCK_SEQPACKET: one packet per write)."""
+    return connect_unix(os.path.join(bundle, ATTACH), timeout=None, kind=socket.SOCK_SEQPACKET)
 
 
 def attach(bundle: str, tty: bool, stdin: bool, stdout: bool, stderr: bool) -> socket.socket:

@@ -95,6 +95,26 @@ PASTA_PIDFILE = "pasta.pid"
 READY = "ready.json"
 
 
+def connect_unix(path: str, timeout: Optional[float] = 10.0, kind: int = socket.SOCK_STREAM) -> socket.socket:
+    """Connect to a UNIX socket (a monitor's, or conmon's SOCK_SEQPACKET attach socket), through
+    /proc/self/fd when the path is longer than sun_path holds."""
+    conn = socket.socket(socket.AF_UNIX, kind | socket.SOCK_CLOEXEC)
+    conn.settimeout(timeout)
+    try:
+        if len(path) <= SUN_PATH_MAX:
+            conn.connect(path)
+            return conn
+        dir_fd = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            conn.connect(f"/proc/self/fd/{dir_fd}/{os.path.basename(path)}")
+        finally:
+            os.close(dir_fd)
+        return conn
+    except BaseException:
+        conn.close()
+        raise
+
+
 def receive_fd(conn: socket.socket) -> int:
     """The fd crun sends with SCM_RIGHTS over --console-socket (the pty master)."""
     fds = array.array("i")
