@@ -100,10 +100,15 @@ def python_only_reason(config: MonitorConfig) -> Optional[str]:
     The Python monitor's remaining jobs: starting a container's own slirp4netns
     or pasta (--network slirp4netns|pasta), and logs conmon can't write the way
     docker does: several rotated files (max-file > 1, the local driver's
-    default, compression) and journald (docker's fields and dual logging).
+    default, compression) and journald (docker's fields and dual logging); and
+    telling an OOM kill of a container with a memory limit.
     """
     if config.network != "none":
         return f"network {config.network}: the Python monitor starts its helper"
+    if config.memory_limited and config.cgroup_manager != "disabled":
+        # conmon 2.1.6 reads memory.events once its loop sees the exit, after systemd removed
+        # the emptied scope: OOMKilled stayed false (tests/vm). Ours reads it on every change.
+        return "a memory limit: conmon misses OOM kills (State.OOMKilled)"
     settings = config.log_settings_of()
     if settings.driver == "journald":
         return "log driver journald: docker's journal fields"

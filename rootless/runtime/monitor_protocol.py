@@ -64,6 +64,8 @@ class MonitorConfig:
     # (~8 ms) per container start. Empty: the monitor asks the binary itself.
     slirp_features: Dict[str, bool] = field(default_factory=dict)
     log_level: str = "info"
+    # The spec limits memory: an OOM kill is likely and docker reports it (State.OOMKilled).
+    memory_limited: bool = False
 
     def to_json(self) -> Dict[str, Any]:
         return asdict(self)

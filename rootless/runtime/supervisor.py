@@ -6,7 +6,8 @@ container it can when the `monitor` setting picks it (conmon.resolve_monitor). O
 stays, transitionally, for what conmon can't do (conmon.python_only_reason):
 a container's own slirp4netns or pasta (--network slirp4netns|pasta), and
 logs conmon can't keep as docker does (max-file > 1 rotation with
-compression, journald with docker's fields and its local copy). Which one a
+compression, journald with docker's fields and its local copy), and telling
+the OOM kill of a container with a memory limit. Which one a
 container has is recorded in its monitor dir (KIND_FILE), so a restarted
 daemon talks to each in its own way.
 
