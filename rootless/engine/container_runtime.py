@@ -273,7 +273,8 @@ class HostRuntime:
             log_max_files=monitor.log_max_files, tty=monitor.tty, open_stdin=monitor.open_stdin,
             stdin_once=monitor.stdin_once, network=monitor.network, ports=monitor.ports,
             allow_host_loopback=monitor.allow_host_loopback, log_settings=monitor.log_settings,
-            log_level=self.host.log_level, pasta_options=monitor.pasta_options)
+            log_level=self.host.log_level, pasta_options=monitor.pasta_options,
+            memory_limited=_limits_memory(spec))
         poststart = bool(cast(Dict[str, Any], spec).get("hooks", {}).get("poststart"))
         return self.supervisor.launch(config, timeout=START_TIMEOUT, seccomp_key=seccomp_key, spec_prepared=True,
                                       poststart_hooks=poststart)
@@ -327,3 +328,9 @@ class HostRuntime:
     def exec(self, container_id: str, exec_id: str, process: Dict[str, Any], *, stdin: bool,
              detach: bool) -> ExecProcess:
         return self.supervisor.exec(container_id, exec_id, process, stdin=stdin, detach=detach)
+
+
+def _limits_memory(spec: Any) -> bool:
+    """Whether the spec caps the container's memory (an OOM kill then is the likely end)."""
+    memory = (spec.get("linux") or {}).get("resources", {}).get("memory") or {}
+    return bool(memory.get("limit"))

@@ -64,6 +64,8 @@ class MonitorConfig:
     # (~8 ms) per container start. Empty: the monitor asks the binary itself.
     slirp_features: Dict[str, bool] = field(default_factory=dict)
     log_level: str = "info"
+    # The spec limits memory: an OOM kill is likely and docker reports it (State.OOMKilled).
+    memory_limited: bool = False
 
     def to_json(self) -> Dict[str, Any]:
         return asdict(self)
@@ -93,6 +95,26 @@ PIDFILE, MONITOR_PIDFILE, EXIT, LOG = "container.pid", "monitor.pid", "exit.json
 PASTA_PIDFILE = "pasta.pid"
 # The ready report again, for a daemon killed before it read it from READY_FD (supervisor.resume_start).
 READY = "ready.json"
+
+
+def connect_unix(path: str, timeout: Optional[float] = 10.0, kind: int = socket.SOCK_STREAM) -> socket.socket:
+    """Connect to a UNIX socket (a monitor's, or conmon's SOCK_SEQPACKET attach socket), through
+    /proc/self/fd when the path is longer than sun_path holds."""
+    conn = socket.socket(socket.AF_UNIX, kind | socket.SOCK_CLOEXEC)
+    conn.settimeout(timeout)
+    try:
+        if len(path) <= SUN_PATH_MAX:
+            conn.connect(path)
+            return conn
+        dir_fd = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            conn.connect(f"/proc/self/fd/{dir_fd}/{os.path.basename(path)}")
+        finally:
+            os.close(dir_fd)
+        return conn
+    except BaseException:
+        conn.close()
+        raise
 
 
 def receive_fd(conn: socket.socket) -> int:

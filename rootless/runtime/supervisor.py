@@ -6,7 +6,8 @@ container it can when the `monitor` setting picks it (conmon.resolve_monitor). O
 stays, transitionally, for what conmon can't do (conmon.python_only_reason):
 a container's own slirp4netns or pasta (--network slirp4netns|pasta), and
 logs conmon can't keep as docker does (max-file > 1 rotation with
-compression, journald with docker's fields and its local copy). Which one a
+compression, journald with docker's fields and its local copy), and telling
+the OOM kill of a container with a memory limit. Which one a
 container has is recorded in its monitor dir (KIND_FILE), so a restarted
 daemon talks to each in its own way.
 
@@ -39,7 +40,8 @@ from rootless.errors import FailedPrecondition, Internal, RootlessError, ToolErr
 from rootless.runtime import conmon as conmon_mod
 from rootless.runtime.conmon import CONMON, PYTHON
 from rootless.runtime.crun import Crun
-from rootless.runtime.monitor_protocol import PIDFILE, READY, SUN_PATH_MAX, MonitorConfig, accept_console, process_start_time, set_winsize
+from rootless.runtime.monitor_protocol import (PIDFILE, READY, MonitorConfig, accept_console, connect_unix,
+                                               process_start_time, set_winsize)
 from rootless.runtime.network import slirp
 from rootless.runtime.seccomp_cache import SeccompCache
 from rootless.runtime.zygote import Zygote
@@ -66,25 +68,6 @@ class Launched:
     pid: int
     monitor_pid: int
     ports: List[Dict[str, Any]] = field(default_factory=list)
-
-
-def connect_unix(path: str, timeout: Optional[float] = 10.0) -> socket.socket:
-    """Connect to a UNIX socket, through /proc/self/fd when the path is too long."""
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    conn.settimeout(timeout)
-    try:
-        if len(path) <= SUN_PATH_MAX:
-            conn.connect(path)
-            return conn
-        dir_fd = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY)
-        try:
-            conn.connect(f"/proc/self/fd/{dir_fd}/{os.path.basename(path)}")
-        finally:
-            os.close(dir_fd)
-        return conn
-    except BaseException:
-        conn.close()
-        raise
 
 
 def _read_line(conn: socket.socket, limit: int = 65536) -> bytes:

@@ -77,6 +77,9 @@ def test_python_only_for_what_conmon_cannot_do():
     assert conmon.python_only_reason(config(log_settings=LogSettings(driver="journald").to_json()))
     odd = MonitorConfig(**{**config().to_json(), "log_path": "/a:b/log"})
     assert conmon.python_only_reason(odd)
+    assert "OOM" in (conmon.python_only_reason(config(memory_limited=True)) or "")  # conmon misses the kill
+    unenforced = MonitorConfig(**{**config(memory_limited=True).to_json(), "cgroup_manager": "disabled"})
+    assert conmon.python_only_reason(unenforced) is None  # no limit is applied without cgroups
 
 
 def test_resolve_monitor(monkeypatch):
