@@ -275,9 +275,7 @@ class HostRuntime:
             allow_host_loopback=monitor.allow_host_loopback, log_settings=monitor.log_settings,
             log_level=self.host.log_level, pasta_options=monitor.pasta_options,
             memory_limited=_limits_memory(spec))
-        poststart = bool(cast(Dict[str, Any], spec).get("hooks", {}).get("poststart"))
-        return self.supervisor.launch(config, timeout=START_TIMEOUT, seccomp_key=seccomp_key, spec_prepared=True,
-                                      poststart_hooks=poststart)
+        return self.supervisor.launch(config, timeout=START_TIMEOUT, seccomp_key=seccomp_key, spec_prepared=True)
 
     def start(self, container_id: str) -> None:
         self.supervisor.start(container_id)

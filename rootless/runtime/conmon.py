@@ -13,8 +13,7 @@ How podman drives conmon 2.1 (pkg/libpod/oci_conmon_linux.go), and so do we:
   {"data": PID} once `crun create` is done, {"data": -1, "message": STDERR}
   when it failed.
 - conmon forks into the background (the pid in --conmon-pidfile) and is its
-  container's subreaper; the daemon starts the container itself (`crun
-  start`, or its exec.fifo handshake without the process: release_created).
+  container's subreaper; the daemon runs `crun start` itself.
 - --persist-dir is the monitor dir: conmon writes "exit" (the status: 128+N
   after signal N) and "oom" (an OOM kill seen) there. FinishedAt is the exit
   file's mtime.
@@ -41,7 +40,6 @@ import logging
 import os
 import select
 import socket
-import stat
 import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
@@ -209,39 +207,6 @@ class Conmon:
             message = str(report.get("message") or "")
             raise ToolError("crun", "create failed", stderr=message or log_tail(config.monitor_dir))
         return pid
-
-
-EXEC_FIFO = "exec.fifo"  # in crun's state dir: the created container's init waits to read one byte from it
-
-
-def release_created(state_root: str, container_id: str) -> bool:
-    """What `crun start` does for a container without poststart hooks, without its process (~2 ms).
-
-    crun's start (libcrun_container_start, crun 1.x): check the init runs, open
-    exec.fifo for writing, unlink it (`crun state` then says "running"), write
-    one byte, which the init waits for before it execs the process; then the
-    poststart hooks, which is why a spec with any keeps `crun start`. Opened
-    non-blocking, the fifo tells whether the init still holds its reading end,
-    so a dead init is ENXIO here where crun checks the pid first. False when
-    there is nothing to release (no fifo: started already, or no such
-    container; no reader: the init is gone): the caller runs `crun start` for
-    crun's own answer.
-    """
-    path = os.path.join(state_root, container_id, EXEC_FIFO)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENXIO, errno.ELOOP):
-            return False
-        raise
-    try:
-        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
-            return False
-        os.unlink(path)
-        os.write(fd, b"\0")
-    finally:
-        os.close(fd)
-    return True
 
 
 def read_sync_line(fd: int, timeout: float) -> Optional[Dict[str, Any]]:

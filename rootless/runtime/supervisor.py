@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any, Dict, Iterator, List, Optional, Set, Tuple, Union
+from typing import IO, Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import rootless
 from rootless.config.paths import Paths
@@ -149,8 +149,6 @@ class Supervisor:
         self.seccomp: Optional[SeccompCache] = SeccompCache(paths.seccomp_cache, crun.binary) if cache_seccomp else None
         self._lock = threading.Lock()
         self._exit_fds: Dict[str, int] = {}  # container id -> read end of its monitor's ready pipe
-        # conmon containers launched here whose spec has no poststart hooks: started without `crun start`
-        self._plain_start: Set[str] = set()
         # Every exit deletes the monitor's dir before the engine answers its waiters: renamed
         # here, deleted by the trash's thread (a few ms of unlink where the runtime dir is on disk).
         self.trash = Trash(os.path.join(paths.monitors, TRASH))
@@ -171,12 +169,11 @@ class Supervisor:
         return self.seccomp.annotate(spec) if self.seccomp else None
 
     def launch(self, config: MonitorConfig, timeout: float = LAUNCH_TIMEOUT, seccomp_key: Optional[str] = None,
-               spec_prepared: bool = False, poststart_hooks: bool = True) -> Launched:
+               spec_prepared: bool = False) -> Launched:
         """Start a monitor that runs `crun create`; return once the container is created.
 
         spec_prepared: the bundle's spec went through prepare_spec (which gave seccomp_key),
-        so it is not read and written again here. poststart_hooks=False (the spec has none):
-        start() may release a conmon container itself (conmon.release_created).
+        so it is not read and written again here.
 
         Raises:
             Conflict: a monitor for this container still runs.
@@ -198,11 +195,8 @@ class Supervisor:
         fs.atomic_write_json(self.paths.monitor_config(container_id), config.to_json(), 0o600, durable=False)
         if not spec_prepared:
             seccomp_key = self.seccomp.prepare_bundle(config.bundle) if self.seccomp else None
-        self._plain_start.discard(container_id)
         if kind == CONMON:
             launched = self._launch_conmon(config, timeout)
-            if not poststart_hooks:
-                self._plain_start.add(container_id)
         else:
             launched = self._launch_python(config, timeout)
         if seccomp_key and self.seccomp:  # created, not started: crun's state holds the compiled filter
@@ -328,10 +322,9 @@ class Supervisor:
     def start(self, container_id: str) -> None:
         """Run `crun start`: in our monitor, or here for conmon (the container was created by launch)."""
         if self._kind(container_id) == CONMON:  # conmon only creates; podman starts it itself too
-            plain = container_id in self._plain_start
-            self._plain_start.discard(container_id)
-            if not (plain and conmon_mod.release_created(self.crun.state_root, container_id)):
-                self.crun.start(container_id)
+            # Always crun's own start: writing its exec.fifo ourselves saved ~2 ms but would
+            # reimplement crun's start protocol (its internals), which we orchestrate, not copy.
+            self.crun.start(container_id)
             return
         self._control(container_id, {"start": True})
 
@@ -551,7 +544,6 @@ class Supervisor:
             self._wait_monitor_gone(container_id, timeout)
         doomed = self.trash.discard(self.paths.monitor_dir(container_id))
         self._kinds.pop(container_id, None)
-        self._plain_start.discard(container_id)
         if doomed is not None:
             self.trash.delete_later(doomed)
 

@@ -1,8 +1,5 @@
-"""A conmon container's start without `crun start` (conmon.release_created), and with it where needed.
-
-The engine writes the byte crun's exec.fifo waits for itself (~2 ms of every run);
-a spec with poststart hooks still goes through `crun start`, which runs them.
-"""
+"""A conmon container's start: the engine runs `crun start` (conmon only creates), which leaves
+crun's state "running" and runs the spec's poststart hooks."""
 from __future__ import annotations
 
 import json
@@ -52,7 +49,7 @@ def _crun_status(engine: Engine, cid: str) -> str:
 
 
 def test_started_by_the_engine_is_running_for_crun(engine: Engine, busybox: str) -> None:
-    # the session's engine: conmon ("auto" picks it), no hooks: released without `crun start`
+    # the session's engine: conmon ("auto" picks it)
     cid = engine.docker("run", "-d", busybox, "sh", "-c", "echo started; sleep 60").stdout.strip()
     try:
         kind = os.path.join(engine.run_dir, "monitors", cid, "monitor.kind")
