@@ -188,14 +188,22 @@ def test_attach_with_a_tty_and_resize(conmon_engine: Engine, busybox: str) -> No
         assert session.read_until(b"/ #"), session.output
         session.send(b"stty size\r")
         assert session.read_until(b"21 77"), session.output
-        session.resize(41, 123)
-        time.sleep(0.5)
-        session.send(b"stty size\r")
-        assert session.read_until(b"41 123"), session.output
+        session.resize(41, 123)  # SIGWINCH -> the docker CLI's resize request -> conmon's ctl fifo
+        assert _resized(session, b"41 123"), session.output
         session.send(b"exit 2\r")
         assert session.wait() == 2, session.output
     finally:
         eng.cli("rm", "-f", "cm-tty", check=False)
+
+
+def _resized(session: PtySession, size: bytes, tries: int = 10) -> bool:
+    """Whether `stty size` shows size within a few tries: the CLI's resize request comes
+    asynchronously after its SIGWINCH, later under load than one fixed sleep allows."""
+    for _ in range(tries):
+        session.send(b"stty size\r")
+        if session.read_until(size, timeout=1.0):
+            return True
+    return False
 
 
 def test_daemon_killed_while_conmon_container_runs(conmon_engine: Engine, busybox: str) -> None:
