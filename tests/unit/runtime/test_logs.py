@@ -217,9 +217,8 @@ def test_a_file_both_monitors_wrote_reads_whole(tmp_path):
     assert [e.data for e in read_logs(path)] == [b"python\n", b"conmon\n"]
 
 
-def test_follow_k8s_waits_for_a_line_end(tmp_path):
-    path = tmp_path / "ctr.log"
-    path.write_bytes(b"2023-11-14T22:13:20Z stdout P par\n")
+def _follow_in_thread(path):
+    """A thread following path's log while the returned event is set; what it read so far in got."""
     running = threading.Event()
     running.set()
     got = []
@@ -230,6 +229,13 @@ def test_follow_k8s_waits_for_a_line_end(tmp_path):
 
     thread = threading.Thread(target=follow)
     thread.start()
+    return running, got, thread
+
+
+def test_follow_k8s_waits_for_a_line_end(tmp_path):
+    path = tmp_path / "ctr.log"
+    path.write_bytes(b"2023-11-14T22:13:20Z stdout P par\n")
+    running, got, thread = _follow_in_thread(path)
     time.sleep(0.3)
     assert got == []  # a piece waits for the rest of its line
     with open(path, "ab") as f:
@@ -245,16 +251,7 @@ def test_follow_k8s_gives_a_waiting_prompt_after_a_second(tmp_path, monkeypatch)
     monkeypatch.setattr(logs, "PARTIAL_FLUSH_SECONDS", 0.2)
     path = tmp_path / "ctr.log"
     path.write_bytes(b"2023-11-14T22:13:20Z stdout P password: \n")
-    running = threading.Event()
-    running.set()
-    got = []
-
-    def follow():
-        for entry in read_logs(str(path), follow=True, is_running=running.is_set):
-            got.append(entry.data)
-
-    thread = threading.Thread(target=follow)
-    thread.start()
+    running, got, thread = _follow_in_thread(path)
     deadline = time.monotonic() + 5
     while not got and time.monotonic() < deadline:
         time.sleep(0.05)
