@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from tests import imagebuild
 from tests.integration import conftest as it
@@ -129,6 +129,50 @@ def timed(action: Callable[[], object], settle: bool = False) -> float:
     start = time.perf_counter()
     action()
     return time.perf_counter() - start
+
+
+class Quiet:
+    """Waits, before a sample, until the processes the previous sample left behind are gone.
+
+    podman's conmon runs `podman container cleanup` after `podman run --rm` has
+    returned (~0.1 s of CPU), and our conmon runs `crun delete`: on two cores
+    that work landed on the clock of whichever method came next in the round
+    (the docker row, timed right after podman's, read ~7 ms slower than the
+    same runs back to back). Each method is timed from a quiet machine; its
+    own leftovers are charged to nobody. The user's processes at the start
+    are the long-lived ones (daemons, pause processes); one still there after
+    `timeout` joins them, counted in `lingering` (many: something else ran as
+    the user meanwhile, and the samples are not from a quiet machine).
+    """
+
+    def __init__(self, uid: int, timeout: float = 1.0) -> None:
+        self.uid = uid
+        self.timeout = timeout
+        self.lingering = 0
+        self.settled_s = 0.0
+        self.known = self.pids()
+
+    def pids(self) -> Set[int]:
+        found = set()
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError):
+                    if entry.stat().st_uid == self.uid:
+                        found.add(int(entry.name))
+        return found
+
+    def wait(self) -> None:
+        start = time.perf_counter()
+        while True:
+            extra = self.pids() - self.known
+            if not extra:
+                break
+            if time.perf_counter() - start > self.timeout:
+                self.known |= extra
+                self.lingering += len(extra)
+                break
+            time.sleep(0.002)
+        self.settled_s += time.perf_counter() - start
 
 
 def median_p90(samples: Sequence[float]) -> Tuple[float, float]:
