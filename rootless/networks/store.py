@@ -54,7 +54,8 @@ StatKey = Tuple[int, int, int, int]
 # A file whose ctime is this close to the time it was read is read again next time
 # (git's "racy clean" entries): a change in the same clock tick, or within the
 # filesystem's timestamp granularity (1 s on ext4 with small inodes, 2 s on FAT), may
-# leave its stat unchanged. Older files differ from any later change of theirs.
+# leave its stat unchanged. Older files differ from any later change of theirs (short of
+# the clock stepped back into the same nanosecond, with inode, size and mtime matching too).
 RACY_NS = 3 * 1_000_000_000
 
 
