@@ -20,12 +20,14 @@ user + mount namespace, so mounts outlive a daemon restart)::
 
 Per-container layout under paths.container_dir(cid)/rootfs/: lowers.json
 ({"driver": name, "lowers": [...]}, "volatile": true for a --rm container),
-upper/, work/, merged/, lock.
+upper/, work/, merged/ (container_lock locks the dir itself; a `lock` file there is an older
+version's, unused).
 """
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import logging
 import os
 import re
@@ -106,10 +108,6 @@ class RootfsLayout:
     def record(self) -> str:
         return os.path.join(self.base, "lowers.json")
 
-    @property
-    def lock(self) -> str:
-        return os.path.join(self.base, "lock")
-
     def exists(self) -> bool:
         return os.path.exists(self.record)
 
@@ -137,8 +135,9 @@ def write_record(layout: RootfsLayout, driver: str, lowers: Sequence[str], durab
         raise FailedPrecondition(
             f"create rootfs: {layout.base}: exists with other lowers or driver {old.get('driver')}"
         )
-    fs.ensure_dir(layout.base)
     if old is None:
+        if not os.path.isdir(layout.base):  # called without container_lock, which makes it
+            fs.make_dir(layout.base)
         if not durable:
             new[RECORD_VOLATILE] = True
         fs.atomic_write_json(layout.record, new, durable=durable)
@@ -157,10 +156,15 @@ def read_lowers(layout: RootfsLayout) -> List[str]:
 
 @contextlib.contextmanager
 def container_lock(layout: RootfsLayout) -> Iterator[None]:
-    """Serialise mount/unmount/remove of one container."""
-    fs.ensure_dir(layout.base)
-    with fs.locked(layout.lock):
+    """Serialise create/mount/unmount/remove of one container: an flock on its base dir itself
+    (a lock file was one more inode made and deleted per container; a dir's fd locks as well)."""
+    fs.make_dir(layout.base)
+    fd = os.open(layout.base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(fd)
 
 
 def copy_root_attrs(lowers: Sequence[str], upper: str) -> None:
@@ -174,16 +178,19 @@ def copy_root_attrs(lowers: Sequence[str], upper: str) -> None:
 
 
 def make_dirs(layout: RootfsLayout, lowers: Sequence[str], with_work: bool = True) -> None:
-    """upper/ (and work/) and merged/; upper gets the top layer's root attributes."""
-    fresh = not os.path.isdir(layout.upper)
-    fs.ensure_dir(layout.upper, 0o755)
-    if fresh:
-        os.chmod(layout.upper, 0o755)  # explicit: makedirs' mode is cut by the umask
-        copy_root_attrs(lowers, layout.upper)
+    """upper/ (and work/) and merged/; upper gets the top layer's root attributes.
+
+    One mkdir(2) each (fs.make_dir), in order under the base dir container_lock made; the
+    modes are set explicitly, as mkdir's is cut by the umask.
+    """
+    if fs.make_dir(layout.upper, 0o755):
+        if lowers:
+            copy_root_attrs(lowers, layout.upper)
+        else:
+            os.chmod(layout.upper, 0o755)
     if with_work:
-        fs.ensure_dir(layout.work, 0o700)
-    if not os.path.isdir(layout.merged):
-        fs.ensure_dir(layout.merged, 0o755)
+        fs.make_dir(layout.work, 0o700)
+    if fs.make_dir(layout.merged, 0o755):
         os.chmod(layout.merged, 0o755)
 
 

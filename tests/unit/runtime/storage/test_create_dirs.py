@@ -1,0 +1,102 @@
+"""A container's rootfs dirs are made with one mkdir(2) each and locked by the base dir itself
+(no lock file: one inode fewer made and deleted per container), modes exact whatever the umask."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+
+from rootless.config.paths import Paths
+from rootless.runtime.storage import driver as drv
+from rootless.runtime.storage.overlay import OverlayDriver
+
+
+@pytest.fixture()
+def paths(tmp_path: Path) -> Paths:
+    return Paths(root=str(tmp_path / "root"), run=str(tmp_path / "run"))
+
+
+@pytest.fixture()
+def lower(tmp_path: Path) -> str:
+    path = tmp_path / "layer"
+    path.mkdir()
+    os.chmod(path, 0o751)
+    return str(path)
+
+
+@pytest.fixture()
+def strict_umask() -> Iterator[None]:
+    old = os.umask(0o077)
+    yield
+    os.umask(old)
+
+
+def test_a_create_makes_four_dirs_one_mkdir_each_and_no_lock_file(paths: Paths, lower: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    os.makedirs(paths.container_dir("c1"))
+    made: List[str] = []
+    real_mkdir = os.mkdir
+
+    def mkdir(path: str, mode: int = 0o777) -> None:
+        made.append(os.path.relpath(path, paths.container_dir("c1")))
+        real_mkdir(path, mode)
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    OverlayDriver(paths).create("c1", [lower], durable=False)
+    assert made == ["rootfs", "rootfs/upper", "rootfs/work", "rootfs/merged"]
+    assert sorted(os.listdir(drv.RootfsLayout.of(paths, "c1").base)) == ["lowers.json", "merged", "upper", "work"]
+
+
+def test_modes_are_exact_under_a_strict_umask_and_a_second_create_changes_nothing(
+        paths: Paths, lower: str, strict_umask: None) -> None:
+    driver = OverlayDriver(paths)
+    driver.create("c1", [lower])
+    layout = drv.RootfsLayout.of(paths, "c1")
+    modes = {name: os.stat(os.path.join(layout.base, name)).st_mode & 0o7777
+             for name in ("upper", "work", "merged", "lowers.json")}
+    assert modes == {"upper": 0o751, "work": 0o700, "merged": 0o755, "lowers.json": 0o644}
+    driver.create("c1", [lower])
+    assert {name: os.stat(os.path.join(layout.base, name)).st_mode & 0o7777 for name in modes} == modes
+
+
+def test_a_layerless_image_gets_a_0755_upper(paths: Paths, strict_umask: None) -> None:
+    OverlayDriver(paths).create("c1", [])
+    assert os.stat(drv.RootfsLayout.of(paths, "c1").upper).st_mode & 0o7777 == 0o755
+
+
+def test_a_file_where_a_dir_belongs_is_refused_not_taken_for_the_dir(paths: Paths, lower: str) -> None:
+    layout = drv.RootfsLayout.of(paths, "c1")
+    os.makedirs(layout.base)
+    Path(layout.work).write_text("")
+    with pytest.raises(FileExistsError):
+        OverlayDriver(paths).create("c1", [lower])
+
+
+def test_the_container_lock_is_exclusive_between_threads(paths: Paths) -> None:
+    layout = drv.RootfsLayout.of(paths, "c1")
+    order: List[str] = []
+    entered = threading.Event()
+
+    def second() -> None:
+        with drv.container_lock(layout):
+            order.append("second")
+    with drv.container_lock(layout):
+        thread = threading.Thread(target=second)
+        thread.start()
+        entered.wait(0.2)  # give it the time to block on the flock
+        time.sleep(0.05)
+        order.append("first")
+    thread.join(5)
+    assert order == ["first", "second"]
+    assert os.listdir(layout.base) == []  # the dir is the lock: no file made for it
+
+
+def test_remove_under_the_lock_deletes_the_locked_dir(paths: Paths, lower: str) -> None:
+    driver = OverlayDriver(paths)
+    driver.create("c1", [lower])
+    driver.remove("c1")
+    assert not os.path.exists(drv.RootfsLayout.of(paths, "c1").base)
+    driver.remove("c1")  # gone: a no-op
