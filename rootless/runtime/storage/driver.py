@@ -21,7 +21,7 @@ user + mount namespace, so mounts outlive a daemon restart)::
 Per-container layout under paths.container_dir(cid)/rootfs/: lowers.json
 ({"driver": name, "lowers": [...]}, "volatile": true for a --rm container),
 upper/, work/, merged/ (container_lock locks the dir itself; a `lock` file there is an older
-version's, unused).
+version's, or NFS's, where a dir can't be locked).
 """
 from __future__ import annotations
 
@@ -154,6 +154,9 @@ def read_lowers(layout: RootfsLayout) -> List[str]:
     return list(read_record(layout)["lowers"])
 
 
+LOCK_FILE = "lock"  # where the dir itself can't be locked (NFS)
+
+
 @contextlib.contextmanager
 def container_lock(layout: RootfsLayout) -> Iterator[None]:
     """Serialise create/mount/unmount/remove of one container: an flock on its base dir itself
@@ -161,10 +164,29 @@ def container_lock(layout: RootfsLayout) -> Iterator[None]:
     fs.make_dir(layout.base)
     fd = os.open(layout.base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fd = _lock(fd, layout)
         yield
     finally:
         os.close(fd)
+
+
+def _lock(dir_fd: int, layout: RootfsLayout) -> int:
+    """The fd holding the lock: the dir's, or on NFS (where flock is a POSIX lock, which needs a
+    file open for writing: EBADF on a dir) a lock file's, as every container there gets then."""
+    try:
+        fcntl.flock(dir_fd, fcntl.LOCK_EX)
+        return dir_fd
+    except OSError as exc:
+        if exc.errno != errno.EBADF:
+            raise
+    os.close(dir_fd)
+    fd = os.open(os.path.join(layout.base, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def copy_root_attrs(lowers: Sequence[str], upper: str) -> None:

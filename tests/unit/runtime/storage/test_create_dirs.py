@@ -2,7 +2,10 @@
 (no lock file: one inode fewer made and deleted per container), modes exact whatever the umask."""
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
+import stat as stat_mod
 import threading
 import time
 from pathlib import Path
@@ -78,7 +81,6 @@ def test_a_file_where_a_dir_belongs_is_refused_not_taken_for_the_dir(paths: Path
 def test_the_container_lock_is_exclusive_between_threads(paths: Paths) -> None:
     layout = drv.RootfsLayout.of(paths, "c1")
     order: List[str] = []
-    entered = threading.Event()
 
     def second() -> None:
         with drv.container_lock(layout):
@@ -86,8 +88,7 @@ def test_the_container_lock_is_exclusive_between_threads(paths: Paths) -> None:
     with drv.container_lock(layout):
         thread = threading.Thread(target=second)
         thread.start()
-        entered.wait(0.2)  # give it the time to block on the flock
-        time.sleep(0.05)
+        time.sleep(0.1)  # the time to block on the flock
         order.append("first")
     thread.join(5)
     assert order == ["first", "second"]
@@ -100,3 +101,29 @@ def test_remove_under_the_lock_deletes_the_locked_dir(paths: Paths, lower: str) 
     driver.remove("c1")
     assert not os.path.exists(drv.RootfsLayout.of(paths, "c1").base)
     driver.remove("c1")  # gone: a no-op
+
+
+def test_where_a_dir_cant_be_locked_a_lock_file_serialises_instead(paths: Paths,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """NFS turns flock into a POSIX lock, which needs a file open for writing: EBADF on a dir's fd."""
+    real_flock = fcntl.flock
+
+    def nfs_flock(fd: int, operation: int) -> None:
+        if stat_mod.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        real_flock(fd, operation)
+    monkeypatch.setattr(fcntl, "flock", nfs_flock)
+    layout = drv.RootfsLayout.of(paths, "c1")
+    order: List[str] = []
+
+    def second() -> None:
+        with drv.container_lock(layout):
+            order.append("second")
+    with drv.container_lock(layout):
+        assert os.listdir(layout.base) == [drv.LOCK_FILE]
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.1)
+        order.append("first")
+    thread.join(5)
+    assert order == ["first", "second"]
