@@ -33,7 +33,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Protocol, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple
 
 from rootless.config.paths import Paths
 from rootless.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -115,11 +115,45 @@ class RootfsLayout:
 def _read_record(layout: RootfsLayout) -> Optional[Dict[str, Any]]:
     """lowers.json, or None when missing or not whole (only one written without fsync can be
     torn, by a power cut: its container was a --rm one, whose record was not synced either)."""
+    path = layout.record
     try:
-        record = fs.read_json(layout.record)
+        identity = _identity(os.stat(path))
+    except FileNotFoundError:
+        _SEEN.pop(path, None)
+        return None
+    seen = _SEEN.get(path)
+    if seen is not None and seen[0] == identity:
+        return _copy(seen[1])
+    try:
+        record = fs.read_json(path)
     except ValueError:
         return None
-    return record if isinstance(record, dict) else None
+    if not isinstance(record, dict):
+        return None
+    _remember(path, identity, record)
+    return _copy(record)
+
+
+# lowers.json as this process last wrote or read it, by path, with the (inode, mtime, size) it had
+# then: a start reads it twice (driver_of, mount) right after the create wrote it, and a stat says
+# whether the file is still that one (it is only ever replaced by a rename, which brings a new inode).
+_SEEN: Dict[str, Tuple[Tuple[int, int, int], Dict[str, Any]]] = {}
+_SEEN_MAX = 512
+
+
+def _identity(info: os.stat_result) -> Tuple[int, int, int]:
+    return info.st_ino, info.st_mtime_ns, info.st_size
+
+
+def _remember(path: str, identity: Tuple[int, int, int], record: Dict[str, Any]) -> None:
+    if len(_SEEN) >= _SEEN_MAX:  # containers removed without remove_tree (their dir went to the trash)
+        _SEEN.clear()
+    _SEEN[path] = (identity, _copy(record))
+
+
+def _copy(record: Dict[str, Any]) -> Dict[str, Any]:
+    """Callers get their own lists: the record's values are strings, booleans and lists of strings."""
+    return {key: list(value) if isinstance(value, list) else value for key, value in record.items()}
 
 
 def write_record(layout: RootfsLayout, driver: str, lowers: Sequence[str], durable: bool = True) -> None:
@@ -141,6 +175,7 @@ def write_record(layout: RootfsLayout, driver: str, lowers: Sequence[str], durab
         if not durable:
             new[RECORD_VOLATILE] = True
         fs.atomic_write_json(layout.record, new, durable=durable)
+        _remember(layout.record, _identity(os.stat(layout.record)), new)  # the start reads it: no read back
 
 
 def read_record(layout: RootfsLayout) -> Dict[str, Any]:
@@ -266,6 +301,7 @@ def remove_tree(layout: RootfsLayout) -> None:
     """Delete the container's rootfs dirs; refuse while anything is still mounted."""
     if is_mount_point(layout.merged):
         raise FailedPrecondition(f"remove rootfs: {layout.merged}: still mounted")
+    _SEEN.pop(layout.record, None)
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(layout.base)
 

@@ -1,5 +1,6 @@
 """A container's rootfs dirs are made with one mkdir(2) each and locked by the base dir itself
-(no lock file: one inode fewer made and deleted per container), modes exact whatever the umask."""
+(no lock file: one inode fewer made and deleted per container), modes exact whatever the umask;
+lowers.json is not read back by the start right after the create wrote it."""
 from __future__ import annotations
 
 import errno
@@ -14,8 +15,10 @@ from typing import Iterator, List
 import pytest
 
 from rootless.config.paths import Paths
+from rootless.errors import NotFound
 from rootless.runtime.storage import driver as drv
 from rootless.runtime.storage.overlay import OverlayDriver
+from rootless.util import fs
 
 
 @pytest.fixture()
@@ -127,3 +130,31 @@ def test_where_a_dir_cant_be_locked_a_lock_file_serialises_instead(paths: Paths,
         order.append("first")
     thread.join(5)
     assert order == ["first", "second"]
+
+
+def test_the_start_does_not_read_back_the_record_the_create_wrote(paths: Paths, lower: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    OverlayDriver(paths).create("c1", [lower], durable=False)
+    reads: List[str] = []
+    real_read_json = fs.read_json
+    monkeypatch.setattr(fs, "read_json", lambda path, default=None: reads.append(str(path)) or
+                        real_read_json(path, default))
+    assert drv.driver_of(paths, "c1") == "overlay"
+    record = drv.read_record(drv.RootfsLayout.of(paths, "c1"))
+    assert record == {"driver": "overlay", "lowers": [lower], drv.RECORD_VOLATILE: True}
+    assert reads == []
+    record["lowers"].append("/elsewhere")  # a caller's copy: the next reader still sees the file's lowers
+    assert drv.read_lowers(drv.RootfsLayout.of(paths, "c1")) == [lower]
+
+
+def test_a_record_replaced_or_removed_behind_the_cache_is_read_again(paths: Paths, lower: str) -> None:
+    OverlayDriver(paths).create("c1", [lower])
+    layout = drv.RootfsLayout.of(paths, "c1")
+    fs.atomic_write_json(layout.record, {"driver": "vfs", "lowers": []})
+    assert drv.driver_of(paths, "c1") == "vfs"
+    Path(layout.record).write_text('{"driver": "ov')  # torn (a power cut): not created
+    assert drv.driver_of(paths, "c1") is None
+    os.unlink(layout.record)
+    assert drv.driver_of(paths, "c1") is None
+    with pytest.raises(NotFound, match="not created"):
+        drv.read_record(layout)
