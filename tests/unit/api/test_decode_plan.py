@@ -3,6 +3,7 @@ refusal rows looked up once per type (api/support.py) still name the nested fiel
 from __future__ import annotations
 
 import json
+from typing import List
 
 import pytest
 
@@ -41,3 +42,17 @@ def test_a_refused_field_inside_a_list_of_structs_is_named_by_its_path() -> None
     with pytest.raises(InvalidArgument, match=r"^invalid argument: IPAM\.Config\[1\]\.AuxiliaryAddresses: "
                                               r'\{"a": "fd00::9"\}: auxiliary addresses are'):
         support.decode_request(types.NetworkCreate, body)
+
+
+def test_the_hosts_cpus_are_read_only_for_a_body_that_asks_for_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: List[int] = []
+    real = types.host_cpus
+    monkeypatch.setattr(types, "host_cpus", lambda: asked.append(1) or real())
+    decode_body(types.ContainerCreate, json.loads(bodies.CLI_RUN_IT))
+    assert asked == []
+    ncpu = real().count
+    with pytest.raises(InvalidArgument, match=f"as there are only {ncpu} CPUs available"):
+        decode_body(types.ContainerCreate, {"HostConfig": {"NanoCpus": (ncpu + 1) * 1_000_000_000}})
+    with pytest.raises(InvalidArgument, match="Requested CPUs are not available"):
+        decode_body(types.ContainerCreate, {"HostConfig": {"CpusetCpus": "4000"}})
+    assert asked == [1, 1]
