@@ -134,18 +134,19 @@ def _read_record(layout: RootfsLayout) -> Optional[Dict[str, Any]]:
     return _copy(record)
 
 
-# lowers.json as this process last wrote or read it, by path, with the (inode, mtime, size) it had
-# then: a start reads it twice (driver_of, mount) right after the create wrote it, and a stat says
-# whether the file is still that one (it is only ever replaced by a rename, which brings a new inode).
-_SEEN: Dict[str, Tuple[Tuple[int, int, int], Dict[str, Any]]] = {}
+# lowers.json as this process last wrote or read it, by path, with the (inode, size, mtime, ctime) it
+# had then: a start reads it twice (driver_of, mount) right after the create wrote it, and a stat says
+# whether the file is still that one. Unlike the network records (networks/store.py), it is never
+# edited in place: write_record makes it once, by a rename (a new inode), and nothing else writes it.
+_SEEN: Dict[str, Tuple[Tuple[int, int, int, int], Dict[str, Any]]] = {}
 _SEEN_MAX = 512
 
 
-def _identity(info: os.stat_result) -> Tuple[int, int, int]:
-    return info.st_ino, info.st_mtime_ns, info.st_size
+def _identity(info: os.stat_result) -> Tuple[int, int, int, int]:
+    return info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
-def _remember(path: str, identity: Tuple[int, int, int], record: Dict[str, Any]) -> None:
+def _remember(path: str, identity: Tuple[int, int, int, int], record: Dict[str, Any]) -> None:
     if len(_SEEN) >= _SEEN_MAX:  # containers removed without remove_tree (their dir went to the trash)
         _SEEN.clear()
     _SEEN[path] = (identity, _copy(record))
