@@ -5,10 +5,10 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import itertools
 import json
 import os
 import shutil
-import itertools
 import stat
 import threading
 from typing import Any, BinaryIO, Iterable, Iterator, Optional, Tuple, Union

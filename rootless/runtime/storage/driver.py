@@ -179,6 +179,9 @@ def write_record(layout: RootfsLayout, driver: str, lowers: Sequence[str], durab
         _remember(layout.record, _identity(os.stat(layout.record)), new)  # the start reads it: no read back
 
 
+LOCK_FILE = "lock"  # where the dir itself can't be locked (NFS)
+
+
 def read_record(layout: RootfsLayout) -> Dict[str, Any]:
     record = _read_record(layout)
     if record is None:
@@ -190,32 +193,32 @@ def read_lowers(layout: RootfsLayout) -> List[str]:
     return list(read_record(layout)["lowers"])
 
 
-LOCK_FILE = "lock"  # where the dir itself can't be locked (NFS)
-
-
 @contextlib.contextmanager
 def container_lock(layout: RootfsLayout) -> Iterator[None]:
     """Serialise create/mount/unmount/remove of one container: an flock on its base dir itself
     (a lock file was one more inode made and deleted per container; a dir's fd locks as well)."""
     fs.make_dir(layout.base)
-    fd = os.open(layout.base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    fd = _locked_fd(layout)
     try:
-        fd = _lock(fd, layout)
         yield
     finally:
         os.close(fd)
 
 
-def _lock(dir_fd: int, layout: RootfsLayout) -> int:
-    """The fd holding the lock: the dir's, or on NFS (where flock is a POSIX lock, which needs a
+def _locked_fd(layout: RootfsLayout) -> int:
+    """An fd holding the lock: the dir's, or on NFS (where flock is a POSIX lock, which needs a
     file open for writing: EBADF on a dir) a lock file's, as every container there gets then."""
+    fd = os.open(layout.base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        fcntl.flock(dir_fd, fcntl.LOCK_EX)
-        return dir_fd
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
     except OSError as exc:
+        os.close(fd)
         if exc.errno != errno.EBADF:
             raise
-    os.close(dir_fd)
+    except BaseException:
+        os.close(fd)
+        raise
     fd = os.open(os.path.join(layout.base, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -242,10 +245,8 @@ def make_dirs(layout: RootfsLayout, lowers: Sequence[str], with_work: bool = Tru
     modes are set explicitly, as mkdir's is cut by the umask.
     """
     if fs.make_dir(layout.upper, 0o755):
-        if lowers:
-            copy_root_attrs(lowers, layout.upper)
-        else:
-            os.chmod(layout.upper, 0o755)
+        os.chmod(layout.upper, 0o755)
+        copy_root_attrs(lowers, layout.upper)
     if with_work:
         fs.make_dir(layout.work, 0o700)
     if fs.make_dir(layout.merged, 0o755):
