@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import pwd
@@ -196,12 +197,20 @@ def engine(user: it.TestUser) -> Iterator[it.Engine]:
     """Our daemon for the user with a fresh storage root and runtime dir."""
     base = tempfile.mkdtemp(prefix="rootless-bench-engine-", dir=work_dir(user))
     eng = it.make_engine(user, base)
+    # The runtime dir beside podman's (Podman.run_dir), not under $HOME: on a
+    # journal-less ext4 every inode allocated in a block group with many
+    # recently freed inodes probes them (bench/README "The create request"),
+    # and $HOME's groups churn with every storage root the benches remove.
+    run_dir = tempfile.mkdtemp(prefix="rbr-", dir="/tmp")
+    os.chown(run_dir, user.uid, user.gid)
+    eng = dataclasses.replace(eng, run_dir=run_dir)
     try:
         eng.cli("info")  # starts rootlessd on demand, outside any timing
         yield eng
     finally:
         eng.stop()  # `system stop --all`: daemon and pause process
         remove_tree(base)
+        remove_tree(run_dir)
 
 
 class SetUp(NamedTuple):
