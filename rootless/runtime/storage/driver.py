@@ -182,6 +182,11 @@ def write_record(layout: RootfsLayout, driver: str, lowers: Sequence[str], durab
 LOCK_FILE = "lock"  # where the dir itself can't be locked (NFS)
 
 
+def stored_record(layout: RootfsLayout) -> Optional[Dict[str, Any]]:
+    """lowers.json ({"driver", "lowers", ...}), or None when the rootfs was not created (or the record is torn)."""
+    return _read_record(layout)
+
+
 def read_record(layout: RootfsLayout) -> Dict[str, Any]:
     record = _read_record(layout)
     if record is None:
@@ -253,6 +258,12 @@ def make_dirs(layout: RootfsLayout, lowers: Sequence[str], with_work: bool = Tru
         os.chmod(layout.merged, 0o755)
 
 
+def dirs_exist(layout: RootfsLayout, with_work: bool = True) -> bool:
+    """Whether make_dirs would make nothing."""
+    return (os.path.isdir(layout.upper) and os.path.isdir(layout.merged)
+            and (not with_work or os.path.isdir(layout.work)))
+
+
 # -- mount table -----------------------------------------------------------
 
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
@@ -273,7 +284,13 @@ def parse_mount_points(text: str) -> List[str]:
     return points
 
 
-def is_mount_point(path: str, mountinfo: str = MOUNTINFO) -> bool:
+def is_mount_point(path: str, mountinfo: Optional[str] = None) -> bool:
+    """Whether path is listed as a mount point in mountinfo (default: ours, once statx(2) could not
+    rule that out: a start's unmounted rootfs costs one syscall, not a read of the mount table)."""
+    if mountinfo is None:
+        if linux.is_mount_root(path) is False:
+            return False
+        mountinfo = MOUNTINFO
     with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
         return os.path.abspath(path) in parse_mount_points(f.read())
 
@@ -366,7 +383,8 @@ class MountingDriver(DriverBase):
                 detach(layout.merged)
             record = read_record(layout)
             lowers = list(record["lowers"])
-            make_dirs(layout, lowers, self.needs_work_dir)
+            if not dirs_exist(layout, self.needs_work_dir):  # made at create: mkdir's EEXIST saved
+                make_dirs(layout, lowers, self.needs_work_dir)
             self.mount_layers(layout, lowers, volatile=record.get(RECORD_VOLATILE) is True)
         return layout.merged
 
