@@ -24,6 +24,7 @@ import functools
 import json
 import logging
 import os
+import queue
 import signal
 import socket
 import sys
@@ -204,6 +205,8 @@ class RootlessNetns:
         # Bridges this object set up whole (link, firewall elements, DNS): a container start
         # on one of them checks that its link is still there and skips the rest.
         self._ready: Dict[str, BridgeSpec] = {}
+        self._doomed_links: "queue.Queue[str]" = queue.Queue()  # veths of removed containers
+        self._link_deleter: Optional[threading.Thread] = None
 
     # -- running tools in a namespace -------------------------------------------------
 
@@ -510,8 +513,7 @@ class RootlessNetns:
             if wait:
                 self._delete_link(veth)
             else:
-                threading.Thread(target=self._delete_link_quietly, args=(veth,), name="veth-del",
-                                 daemon=True).start()
+                self._delete_link_later(veth)
             if endpoint.host_loopback:
                 self.nft(plumbing.loopback_element(endpoint.ipv4, add=False), check=False)
             if self.table.remove(endpoint.network_id, endpoint.ipv4):
@@ -523,6 +525,22 @@ class RootlessNetns:
         # kernel deletes the pair itself once the container's namespace is gone: no such link
         # is no failure.
         in_netns(self.netns_file, lambda: rtnl.delete_link(veth))
+
+    def _delete_link_later(self, veth: str) -> None:
+        """On one long-lived thread: Thread.start() waits until the new thread runs, and a
+        thread per removal made the exit path wait for it (up to ms on a loaded host)."""
+        if self._link_deleter is None or not self._link_deleter.is_alive():
+            self._link_deleter = threading.Thread(target=self._delete_queued_links, name="veth-del", daemon=True)
+            self._link_deleter.start()
+        self._doomed_links.put(veth)
+
+    def _delete_queued_links(self) -> None:
+        while True:
+            veth = self._doomed_links.get()
+            try:
+                self._delete_link_quietly(veth)
+            except Exception:  # noqa: BLE001 - one link must not stop the rest (the kernel deletes it with its peer's namespace)
+                logger.exception("can't delete %s of a removed container", veth)
 
     def _delete_link_quietly(self, veth: str) -> None:
         try:
