@@ -32,7 +32,7 @@ import struct
 import threading
 import time
 from dataclasses import replace
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from rootless.errors import FailedPrecondition, InvalidArgument, NotFound, ToolError
 from rootless.runtime.network import names, plumbing, port_forwarder, rtnl, slirp
@@ -188,6 +188,9 @@ def is_listening_udp(pid: int, address: str, port: int) -> bool:
         return False
 
 
+LINK_DELETE_DELAY = 0.02  # s between a removed container's exit and its veth's deletion
+
+
 class RootlessNetns:
     """NetworkHost for one engine: see host.NetworkHost for the lifecycle."""
 
@@ -205,7 +208,7 @@ class RootlessNetns:
         # Bridges this object set up whole (link, firewall elements, DNS): a container start
         # on one of them checks that its link is still there and skips the rest.
         self._ready: Dict[str, BridgeSpec] = {}
-        self._doomed_links: "queue.Queue[str]" = queue.Queue()  # veths of removed containers
+        self._doomed_links: "queue.Queue[Tuple[float, str]]" = queue.Queue()  # (when, veth) of removed containers
         self._link_deleter: Optional[threading.Thread] = None
 
     # -- running tools in a namespace -------------------------------------------------
@@ -532,11 +535,15 @@ class RootlessNetns:
         if self._link_deleter is None or not self._link_deleter.is_alive():
             self._link_deleter = threading.Thread(target=self._delete_queued_links, name="veth-del", daemon=True)
             self._link_deleter.start()
-        self._doomed_links.put(veth)
+        self._doomed_links.put((time.monotonic() + LINK_DELETE_DELAY, veth))
 
     def _delete_queued_links(self) -> None:
         while True:
-            veth = self._doomed_links.get()
+            due, veth = self._doomed_links.get()
+            # Right after the exit the deletion would wait for the kernel's teardown of the
+            # container's namespace anyway (see detach): started later, its thread's GIL
+            # hand-offs stay out of the exit path the removal's answer waits for.
+            time.sleep(max(0.0, due - time.monotonic()))
             try:
                 self._delete_link_quietly(veth)
             except Exception:  # noqa: BLE001 - one link must not stop the rest (the kernel deletes it with its peer's namespace)

@@ -10,12 +10,13 @@ from typing import Any, List
 
 import pytest
 
-from rootless.runtime.network import plumbing
+from rootless.runtime.network import plumbing, rootless_netns
 from rootless.runtime.network.host import EndpointSpec
 from rootless.runtime.network.rootless_netns import RootlessNetns
 
 
 def test_removals_queue_their_veths_for_one_deleting_thread(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rootless_netns, "LINK_DELETE_DELAY", 0.0)
     netns = RootlessNetns(str(tmp_path), upstreams=[])
     deleted: List[str] = []
     monkeypatch.setattr(netns, "_delete_link", deleted.append)
@@ -32,6 +33,7 @@ def test_removals_queue_their_veths_for_one_deleting_thread(tmp_path: Any, monke
 
 
 def test_a_link_that_fails_does_not_stop_the_deleter(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rootless_netns, "LINK_DELETE_DELAY", 0.0)
     netns = RootlessNetns(str(tmp_path), upstreams=[])
     deleted: List[str] = []
 
