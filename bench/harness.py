@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import pwd
@@ -20,7 +21,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from tests import imagebuild
 from tests.integration import conftest as it
@@ -131,6 +132,50 @@ def timed(action: Callable[[], object], settle: bool = False) -> float:
     return time.perf_counter() - start
 
 
+class Quiet:
+    """Waits, before a sample, until the processes the previous sample left behind are gone.
+
+    podman's conmon runs `podman container cleanup` after `podman run --rm` has
+    returned (~0.1 s of CPU), and our conmon runs `crun delete`: on two cores
+    that work landed on the clock of whichever method came next in the round
+    (the docker row, timed right after podman's, read ~7 ms slower than the
+    same runs back to back). Each method is timed from a quiet machine; its
+    own leftovers are charged to nobody. The user's processes at the start
+    are the long-lived ones (daemons, pause processes); one still there after
+    `timeout` joins them, counted in `lingering` (many: something else ran as
+    the user meanwhile, and the samples are not from a quiet machine).
+    """
+
+    def __init__(self, uid: int, timeout: float = 1.0) -> None:
+        self.uid = uid
+        self.timeout = timeout
+        self.lingering = 0
+        self.settled_s = 0.0
+        self.known = self.pids()
+
+    def pids(self) -> Set[int]:
+        found = set()
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError):
+                    if entry.stat().st_uid == self.uid:
+                        found.add(int(entry.name))
+        return found
+
+    def wait(self) -> None:
+        start = time.perf_counter()
+        while True:
+            extra = self.pids() - self.known
+            if not extra:
+                break
+            if time.perf_counter() - start > self.timeout:
+                self.known |= extra
+                self.lingering += len(extra)
+                break
+            time.sleep(0.002)
+        self.settled_s += time.perf_counter() - start
+
+
 def median_p90(samples: Sequence[float]) -> Tuple[float, float]:
     ordered = sorted(samples)
     p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
@@ -152,12 +197,20 @@ def engine(user: it.TestUser) -> Iterator[it.Engine]:
     """Our daemon for the user with a fresh storage root and runtime dir."""
     base = tempfile.mkdtemp(prefix="rootless-bench-engine-", dir=work_dir(user))
     eng = it.make_engine(user, base)
+    # The runtime dir beside podman's (Podman.run_dir), not under $HOME: on a
+    # journal-less ext4 every inode allocated in a block group with many
+    # recently freed inodes probes them (bench/README "The create request"),
+    # and $HOME's groups churn with every storage root the benches remove.
+    run_dir = tempfile.mkdtemp(prefix="rbr-", dir="/tmp")
+    os.chown(run_dir, user.uid, user.gid)
+    eng = dataclasses.replace(eng, run_dir=run_dir)
     try:
         eng.cli("info")  # starts rootlessd on demand, outside any timing
         yield eng
     finally:
         eng.stop()  # `system stop --all`: daemon and pause process
         remove_tree(base)
+        remove_tree(run_dir)
 
 
 class SetUp(NamedTuple):

@@ -42,14 +42,22 @@ def has_run_verb(engine: it.Engine) -> bool:
     return engine.cli("run", "--help", check=False).returncode == 0
 
 
-def interleaved(methods: Dict[str, Callable[[], object]], runs: int, warmup: int) -> Dict[str, List[float]]:
-    """Time each method runs times, round-robin so that machine noise hits all alike."""
+def interleaved(methods: Dict[str, Callable[[], object]], runs: int, warmup: int,
+                quiet: Optional[harness.Quiet] = None) -> Dict[str, List[float]]:
+    """Time each method runs times, round-robin so that machine noise hits all alike.
+
+    quiet: before each sample, wait until the previous sample's leftover processes are gone.
+    """
     for _ in range(warmup):
         for action in methods.values():
             action()
+    if quiet is not None:
+        quiet.known = quiet.pids()  # what the warm-up started for good (e.g. a DNS server) is long-lived
     samples: Dict[str, List[float]] = {name: [] for name in methods}
     for _ in range(runs):
         for name, action in methods.items():
+            if quiet is not None:
+                quiet.wait()
             samples[name].append(harness.timed(action))
     return samples
 
@@ -104,6 +112,8 @@ def main(argv: Sequence[str]) -> int:
     parser = harness.argument_parser(__doc__, runs=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--baseline", help="A/B: also time this tree's daemon and CLI, in the same rounds")
+    parser.add_argument("--no-settle", action="store_true",
+                        help="don't wait for the previous sample's leftover processes (the pre-session-10 method)")
     args = parser.parse_args(argv)
     with ExitStack() as stack:
         user, images, engine = harness.set_up(stack, args)
@@ -118,7 +128,11 @@ def main(argv: Sequence[str]) -> int:
         layer_tar = write_layer(user, images.busybox_layer)
         stack.callback(harness.remove_tree, os.path.dirname(layer_tar))
         methods, missing = engine_methods(engine, pm, images.busybox, baseline, args.source, args.baseline or "")
-        samples = interleaved(methods, args.runs, args.warmup)
+        quiet = None if args.no_settle else harness.Quiet(user.uid)
+        samples = interleaved(methods, args.runs, args.warmup, quiet)
+        if quiet is not None:
+            print(f"settling before samples: {quiet.settled_s:.1f} s in all, "
+                  f"{quiet.lingering} process(es) outlived the wait")
         floor = measure_floor(user, layer_tar, args.runs, args.warmup)
         medians = report(samples, missing, floor)
         harness.dump_json(args.json, {"samples": {**samples, "floor": floor}, "medians": medians})

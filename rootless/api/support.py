@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Sequence, Type, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar
 
 from rootless.api import types
 from rootless.api.decode import decode_body
@@ -408,18 +408,29 @@ TABLE: Dict[Type[types.WireStruct], Dict[str, Support]] = {
 
 def refuse_unsupported(obj: types.WireStruct, path: str = "") -> None:
     """InvalidArgument (400) for the first field whose value rootless would not apply."""
-    table = TABLE[type(obj)]
-    for item in dataclasses.fields(obj):
-        if item.name == "fields_set":
-            continue
-        value, where = getattr(obj, item.name), types.at(path, item.name)
-        entry = table[item.name]
+    for name, entry in _rows(type(obj)):
+        value = getattr(obj, name)
         if not entry.accepts(value):
-            raise InvalidArgument(f"invalid argument: {where}: {entry.show(value)}: {entry.why}",
+            raise InvalidArgument(f"invalid argument: {types.at(path, name)}: {entry.show(value)}: {entry.why}",
                                   hint="drop the option; rootless refuses what it would not apply")
-        _descend(value, where)
+        if isinstance(value, (types.WireStruct, list, dict)):  # a scalar has nothing below it
+            _descend(value, types.at(path, name))
     if isinstance(obj, types.ContainerCreate):
         check_endpoints(obj)
+
+
+_ROWS: Dict[type, List[Tuple[str, Support]]] = {}
+
+
+def _rows(cls: type) -> List[Tuple[str, Support]]:
+    """cls's fields in schema order, each with its row of TABLE (KeyError: a field without one),
+    looked up once per type rather than for each of a create body's ~100 values."""
+    rows = _ROWS.get(cls)
+    if rows is None:
+        table = TABLE[cls]
+        rows = [(item.name, table[item.name]) for item in dataclasses.fields(cls) if item.name != "fields_set"]
+        _ROWS[cls] = rows
+    return rows
 
 
 def _descend(value: Any, where: str) -> None:
@@ -427,10 +438,12 @@ def _descend(value: Any, where: str) -> None:
         refuse_unsupported(value, where)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _descend(item, f"{where}[{index}]")
+            if isinstance(item, (types.WireStruct, list, dict)):
+                _descend(item, f"{where}[{index}]")
     elif isinstance(value, dict):
         for key, item in value.items():
-            _descend(item, f"{where}[{json.dumps(key)}]")
+            if isinstance(item, (types.WireStruct, list, dict)):
+                _descend(item, f"{where}[{json.dumps(key)}]")
 
 
 def check_endpoints(create: types.ContainerCreate) -> None:

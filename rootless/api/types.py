@@ -576,7 +576,9 @@ class Resources(WireStruct):
     IOMaximumBandwidth: UInt = 0
 
     def check(self, path: str) -> None:
-        check_resources(self, path, host_cpus())
+        # The host's CPUs (affinity, /proc/self/status) only for the fields checked against them.
+        uses_host = self.NanoCpus or self.CpusetCpus or self.CpusetMems
+        check_resources(self, path, host_cpus() if uses_host else HostCpus(0, "", ""))
 
 
 @dataclass(frozen=True)

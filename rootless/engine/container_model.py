@@ -51,13 +51,28 @@ def parse_rfc3339(text: str) -> float:
     return parse_rfc3339_ns(text) / 1e9
 
 
-def wire_json(obj: types.WireStruct) -> Dict[str, Any]:
+def wire_json(obj: types.WireStruct, leave_out: Tuple[str, ...] = ()) -> Dict[str, Any]:
     """The fields a request carried, as JSON values: how the record keeps what was asked."""
-    return {f.name: _json_value(getattr(obj, f.name)) for f in dataclasses.fields(obj)
-            if f.name in obj.fields_set}
+    sent = obj.fields_set
+    return {name: _json_value(getattr(obj, name)) for name in _field_names(type(obj))
+            if name in sent and name not in leave_out}
+
+
+_FIELD_NAMES: Dict[type, Tuple[str, ...]] = {}
+_ATOMS = (str, int, bool, float, type(None))
+
+
+def _field_names(cls: type) -> Tuple[str, ...]:
+    """A wire type's field names in schema order, looked up once (dataclasses.fields builds them each call)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 def _json_value(value: Any) -> Any:
+    if type(value) in _ATOMS:  # most values: nothing to convert
+        return value
     if isinstance(value, types.WireStruct):
         return wire_json(value)
     if isinstance(value, list):
@@ -75,7 +90,7 @@ def working_dir_error(workdir: str) -> str:
 def merge_config(image_config: Dict[str, Any], request: types.ContainerConfig, container_id: str) -> Dict[str, Any]:
     """The record's Config: the request's fields over the image's, by docker's rules."""
     image = image_config or {}
-    config = {k: v for k, v in wire_json(request).items() if k not in ("HostConfig", "NetworkingConfig")}
+    config = wire_json(request, leave_out=("HostConfig", "NetworkingConfig"))  # recorded apart, converted once
     config["Entrypoint"], config["Cmd"] = merge_command(request.Entrypoint, request.Cmd,
                                                         image.get("Entrypoint"), image.get("Cmd"))
     config["Env"] = create_env(image.get("Env") or [], request.Env or [])

@@ -121,10 +121,12 @@ class ContainerNetworks:
         A bridge container created before the default bridge had endpoints gets one now.
         """
         attached = container.attachments()
-        if BRIDGE in attached and container.id not in self.store.get(BRIDGE).endpoints:
+        networks = self.store.networks_of(container.id)  # one load answers both questions
+        if BRIDGE in attached and all(network.name != BRIDGE for network in networks):
             self.store.connect(BRIDGE, container.id, container.name, allocate=False,
                                ephemeral=container.auto_remove)
-        for network in self.store.networks_of(container.id):
+            networks = self.store.networks_of(container.id)
+        for network in networks:
             if not network.subnet or network.name not in attached:
                 continue
             network, endpoint = self.store.assign_address(network.network_id, container.id)

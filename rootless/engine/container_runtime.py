@@ -31,7 +31,7 @@ from rootless.runtime import crun as crun_mod
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime.storage.changes import list_changes
 from rootless.runtime.storage.driver import (FUSE_OVERLAYFS, IdTriples, RootfsLayout, StorageDriver, driver_of,
-                                             is_mount_point, read_lowers, write_idmap)
+                                             is_mount_point, read_lowers, stored_record, write_idmap)
 from rootless.runtime.storage.factory import fuse_overlayfs_usable, get_driver
 from rootless.runtime.storage.squashfs import SquashMounts, identity_of, mounted_lowers
 from rootless.runtime.supervisor import ExecProcess, Launched, Supervisor
@@ -211,17 +211,20 @@ class HostRuntime:
             self._fuse_driver = get_driver(FUSE_OVERLAYFS, self.paths)
         return self._fuse_driver
 
-    def _driver(self, container_id: str) -> StorageDriver:
-        """The driver the container's rootfs was made with (keep-id ones: fuse-overlayfs)."""
-        if self.driver.name != FUSE_OVERLAYFS and driver_of(self.paths, container_id) == FUSE_OVERLAYFS:
+    def _driver(self, container_id: str, recorded: Optional[str] = None) -> StorageDriver:
+        """The driver the container's rootfs was made with (keep-id ones: fuse-overlayfs); recorded:
+        its name from a lowers.json read already."""
+        if self.driver.name == FUSE_OVERLAYFS:
+            return self.driver
+        if (recorded or driver_of(self.paths, container_id)) == FUSE_OVERLAYFS:
             return self._fuse()
         return self.driver
 
     def mount(self, container_id: str) -> str:
-        layout = RootfsLayout.of(self.paths, container_id)
+        record = stored_record(RootfsLayout.of(self.paths, container_id))  # None: the driver says "not created"
         # A squashfs image's mount is made again if released or gone with an older namespace.
-        with self.squash.held(read_lowers(layout) if layout.exists() else []):
-            return self._driver(container_id).mount(container_id)
+        with self.squash.held(list(record["lowers"]) if record else []):
+            return self._driver(container_id, str(record.get("driver")) if record else None).mount(container_id)
 
     @contextlib.contextmanager
     def lowers(self, container_id: str) -> Iterator[List[str]]:

@@ -245,7 +245,7 @@ class Containers(ContainerReads):
             else:
                 name = random_name(lambda n: self._named(n) is not None)
             record = make(name)
-            fs.ensure_dir(record.dir)
+            fs.make_dir(record.dir)  # one mkdir(2): containers/ is there since the daemon started
             self._containers[record.id] = record
             return record
 

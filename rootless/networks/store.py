@@ -8,12 +8,16 @@ container sits on which with what name, aliases and address. Layout:
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import hashlib
 import ipaddress
+import json
 import logging
 import os
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
@@ -43,6 +47,16 @@ PRUNE_FILTERS = ("label", "label!", "until")
 
 
 Subnet = TypeVar("Subnet", ipaddress.IPv4Network, ipaddress.IPv6Network)
+# A file's version as stat shows it: an atomic replace changes the inode, an edit in place
+# the times (and mostly the size). NetworkStore._cached_record serves a parsed file again
+# while its key is unchanged.
+StatKey = Tuple[int, int, int, int]
+# A file whose ctime is this close to the time it was read is read again next time
+# (git's "racy clean" entries): a change in the same clock tick, or within the
+# filesystem's timestamp granularity (1 s on ext4 with small inodes, 2 s on FAT), may
+# leave its stat unchanged. Older files differ from any later change of theirs (short of
+# the clock stepped back into the same nanosecond, with inode, size and mtime matching too).
+RACY_NS = 3 * 1_000_000_000
 
 
 @dataclass
@@ -102,7 +116,7 @@ class Endpoint:
         ipv6, _, prefix6 = str(data.get("IPv6Address") or "").partition("/")
         return cls(container_id, data["Name"], data["EndpointID"], ipv4,
                    int(prefix or 0), list(data.get("Aliases") or []), ipv6, int(prefix6 or 0),
-                   str(data.get("Mac") or ""), dict(data.get("IPAMConfig") or {}),
+                   str(data.get("Mac") or ""), copy.deepcopy(dict(data.get("IPAMConfig") or {})),
                    f.copy_labels(data.get("DriverOpts") or {}), [str(x) for x in data.get("Links") or []],
                    bool(data.get("Static")), bool(data.get("Active", bool(ipv4))))
 
@@ -190,8 +204,13 @@ class Network:
         )
 
 
+@functools.lru_cache(maxsize=None)
 def predefined_id(name: str) -> str:
     return hashlib.sha256(f"rootless predefined network {name}".encode()).hexdigest()
+
+
+def _stat_key(info: os.stat_result) -> StatKey:
+    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def predefined_networks(created: str, bridge_subnet: ipaddress.IPv4Network) -> List[Network]:
@@ -235,12 +254,22 @@ class NetworkStore:
         self.root = paths.networks
         self.host_routes = host_routes  # what the default bridge's subnet must not shadow
         self.lock_path = os.path.join(self.root, ".lock")
+        # Parsed records and side files by file name, with the stat key they had when read
+        # (_cached_record); used under the lock only, so threads don't race on it.
+        self._cache: Dict[str, Tuple[StatKey, Any]] = {}
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        fs.ensure_dir(self.root)
-        with fs.locked(self.lock_path):
+        lock = fs.FileLock(self.lock_path)
+        try:
+            lock.acquire()
+        except FileNotFoundError:  # no directory yet: made only then, not stat'ed on every call
+            fs.ensure_dir(self.root)
+            lock.acquire()
+        try:
             yield
+        finally:
+            lock.release()
 
     def _path(self, network_id: str) -> str:
         return os.path.join(self.root, f"{network_id}.json")
@@ -269,31 +298,86 @@ class NetworkStore:
         else:
             self._save(network)
 
-    def _read_ephemeral(self, network: Network) -> None:
-        """Add the side file's endpoints; a torn one (power cut) counts as empty."""
-        path = self._ephemeral_path(network.network_id)
+    def _read_ephemeral(self, network: Network, files: Mapping[str, StatKey]) -> None:
+        """Add the side file's endpoints (if files, the scan, lists it); a torn one (power cut)
+        counts as empty."""
+        name = f"{network.network_id}.ephemeral"  # _ephemeral_path's
+        if name not in files:
+            return
         try:
-            data = fs.read_json(path) or {}
+            data = self._cached_record(name, files[name]) or {}
             found = {cid: Endpoint.from_record(cid, ep) for cid, ep in dict(data).items()}
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            logger.warning("network %s: ignoring a torn %s: %s", network.name, path, exc)
+            logger.warning("network %s: ignoring a torn %s: %s", network.name, name, exc)
             return
         for cid, endpoint in found.items():
             endpoint.ephemeral = True
             network.endpoints.setdefault(cid, endpoint)
 
+    def _scan(self) -> Dict[str, StatKey]:
+        """The records and side files with their stat keys; cached files no longer there are forgotten."""
+        files = {}
+        with os.scandir(self.root) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or not entry.name.endswith((".json", ".ephemeral")):
+                    continue
+                with contextlib.suppress(FileNotFoundError):  # removed meanwhile: as if never listed
+                    files[entry.name] = _stat_key(entry.stat())
+        for gone in [name for name in self._cache if name not in files]:
+            del self._cache[gone]
+        return files
+
+    def _cached_record(self, name: str, key: StatKey) -> Any:
+        """A file's parsed JSON (None when gone): from the cache while its stat key is unchanged.
+
+        Correct for any writer, not only this store (another process, a person, a backup
+        restored): what decides is the file's stat, not who wrote it. The cached document
+        is never handed out; callers build fresh objects from it (Network.from_record).
+        """
+        cached = self._cache.get(name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        self._cache.pop(name, None)
+        started = time.time_ns()
+        read = self._read_record(os.path.join(self.root, name))
+        if read is None:
+            return None
+        if read[0][3] < started - RACY_NS:  # ctime: see RACY_NS
+            self._cache[name] = read
+        return read[1]
+
+    @staticmethod
+    def _read_record(path: str) -> Optional[Tuple[StatKey, Any]]:
+        """A file's stat key and parsed JSON, None when it does not exist. The key comes
+        before the read: a change in between leaves the key older than the content read,
+        so the next scan sees another key and reads it again."""
+        try:
+            with open(path, "rb") as file:
+                key = _stat_key(os.fstat(file.fileno()))
+                return key, json.load(file)
+        except FileNotFoundError:
+            return None
+
     def _load_all(self) -> List[Network]:
-        """Every network, predefined ones first (written on first use)."""
-        fs.ensure_dir(self.root)
-        found = {}
-        for entry in sorted(os.listdir(self.root)):
-            if entry.endswith(".json") and not entry.startswith("."):
-                data = fs.read_json(os.path.join(self.root, entry))
+        """Every network, predefined ones first (written on first use); the caller holds the lock."""
+        files = self._scan()
+        found: Dict[str, Network] = {}
+        for entry in sorted(files):
+            if entry.endswith(".json"):
+                data = self._cached_record(entry, files[entry])
                 if data is not None:
-                    found[data["Id"]] = Network.from_record(data)
-                    self._read_ephemeral(found[data["Id"]])
+                    network = Network.from_record(data)
+                    found[network.network_id] = network
+                    self._read_ephemeral(network, files)
+        self._ensure_predefined(found)
+        return sorted(found.values(), key=lambda n: (not n.is_predefined, n.created, n.name))
+
+    def _ensure_predefined(self, found: Dict[str, Network]) -> None:
+        """Write the predefined networks that are missing, and move a legacy bridge to a real subnet."""
         bridge = found.get(predefined_id(BRIDGE))
         legacy = bridge is None or default_bridge.is_legacy(bridge.subnet)
+        if not legacy and all(predefined_id(name) in found for name in PREDEFINED):
+            return  # every load but the first few: no subnet to parse, nothing to write
         subnet = (self._bridge_subnet(found.values()) if bridge is None or legacy
                   else ipam.parse_subnet(bridge.subnet))
         for network in predefined_networks(now_rfc3339(SECONDS), subnet):
@@ -302,8 +386,6 @@ class NetworkStore:
                 found[network.network_id] = network
         if bridge is not None and legacy:
             self._upgrade_bridge(bridge, subnet)
-        ordered = sorted(found.values(), key=lambda n: (not n.is_predefined, n.created, n.name))
-        return ordered
 
     def _bridge_subnet(self, networks: Iterable[Network]) -> ipaddress.IPv4Network:
         users = [ipam.parse_subnet(n.subnet) for n in networks if n.subnet and not n.is_predefined]

@@ -152,7 +152,8 @@ class Crun:
 
     # -- calls ---------------------------------------------------------
     def start(self, container_id: str) -> None:
-        proc.run(self.start_argv(container_id), tool="crun", timeout=60)
+        # It prints nothing on stdout: only its stderr (the reason of a failure) is read.
+        proc.run(self.start_argv(container_id), tool="crun", timeout=60, stdout=proc.DEVNULL)
 
     def pause(self, container_id: str) -> None:
         """Freeze the container (needs a cgroup the runtime manages)."""

@@ -114,6 +114,23 @@ def _python_env() -> Dict[str, str]:
 
 
 
+def _write_new(path: str, text: str) -> None:
+    """A file of the monitor dir launch() has just made empty, mode 0600.
+
+    Not fs.atomic_write's temp file and rename (two more metadata changes where
+    the runtime dir is on disk): nothing reads it before launch() goes on, and
+    one torn by a crash reads as missing (runtime_json) or, for KIND_FILE,
+    counts by its existence alone.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        data = text.encode()
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
+
+
 def runtime_json(path: str) -> Optional[Dict[str, Any]]:
     """A JSON file of the monitor dir; None when missing or not whole.
 
@@ -180,11 +197,12 @@ class Supervisor:
             ToolError: crun or slirp4netns failed (their message inside).
         """
         container_id = config.container_id
-        if self.is_alive(container_id) and self.read_exit(container_id) is not None:
-            # ours may be stopping slirp4netns, conmon running its exit command (crun delete)
-            self._sleep_until_monitor_exits(container_id, FINISHING_TIMEOUT)
         if self.is_alive(container_id):
-            raise errors.Conflict(f"can't create container: {container_id}: its monitor is still running")
+            if self.read_exit(container_id) is not None:
+                # ours may be stopping slirp4netns, conmon running its exit command (crun delete)
+                self._sleep_until_monitor_exits(container_id, FINISHING_TIMEOUT)
+            if self.is_alive(container_id):
+                raise errors.Conflict(f"can't create container: {container_id}: its monitor is still running")
         self._forget_exit_notifier(container_id)
         self._reset_dir(container_id)
         kind = self._choose_monitor(config)
@@ -192,7 +210,7 @@ class Supervisor:
         if kind == PYTHON and config.network == "slirp4netns" and not config.slirp_features:
             config.slirp_features = slirp.detect_features().to_json()  # cached in this process
         # Runtime-dir files describe live processes, which a reboot ends: no fsync (runtime_json).
-        fs.atomic_write_json(self.paths.monitor_config(container_id), config.to_json(), 0o600, durable=False)
+        _write_new(self.paths.monitor_config(container_id), json.dumps(config.to_json(), sort_keys=True) + "\n")
         if not spec_prepared:
             seccomp_key = self.seccomp.prepare_bundle(config.bundle) if self.seccomp else None
         if kind == CONMON:
@@ -208,8 +226,7 @@ class Supervisor:
         reason = conmon_mod.python_only_reason(config) if self.conmon is not None else "conmon not in use"
         kind = CONMON if reason is None else PYTHON
         if kind == CONMON:
-            fs.atomic_write(os.path.join(self.paths.monitor_dir(config.container_id), KIND_FILE), CONMON + "\n",
-                            0o600, durable=False)
+            _write_new(os.path.join(self.paths.monitor_dir(config.container_id), KIND_FILE), CONMON + "\n")
         elif self.conmon is not None:
             logger.debug("container %s: the Python monitor: %s", config.container_id, reason)
         self._kinds[config.container_id] = kind
@@ -220,11 +237,16 @@ class Supervisor:
         container_id = config.container_id
         if self.crun.has_state(container_id):  # left by a conmon killed before its exit command ran
             self.crun.delete(container_id)
-        pid, conmon_pid = self.conmon.launch(config, timeout)
-        started = process_start_time(conmon_pid)  # "PID STARTTIME" as ours writes it: is_alive reads both alike
+        # conmon's pid is known before crun create is done: recorded while it runs, not after.
+        pid, conmon_pid = self.conmon.launch(config, timeout, on_forked=lambda forked: self._record_conmon(
+            container_id, forked))
+        return Launched(container_id, pid, conmon_pid, [])
+
+    def _record_conmon(self, container_id: str, conmon_pid: int) -> None:
+        """conmon's pid file again as "PID STARTTIME", as ours writes it: is_alive reads both alike."""
+        started = process_start_time(conmon_pid)
         fs.atomic_write(self.paths.monitor_pidfile(container_id), f"{conmon_pid} {started or ''}".strip() + "\n",
                         0o600, durable=False)
-        return Launched(container_id, pid, conmon_pid, [])
 
     def _launch_python(self, config: MonitorConfig, timeout: float) -> Launched:
         container_id = config.container_id

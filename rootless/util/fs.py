@@ -5,12 +5,13 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import itertools
 import json
 import os
 import shutil
 import stat
-import tempfile
-from typing import IO, Any, BinaryIO, Iterable, Iterator, Optional, Union
+import threading
+from typing import Any, BinaryIO, Iterable, Iterator, Optional, Tuple, Union
 
 from rootless.errors import FailedPrecondition
 from rootless.util import confined
@@ -43,14 +44,15 @@ def atomic_write(
     """
     path = os.fspath(path)
     directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix="~")
+    fd, tmp = _create_temp(directory)
     try:
-        with os.fdopen(fd, "wb") as out:
-            _write_all(out, data)
-            out.flush()
+        try:
+            _write_all(fd, data)
+            os.fchmod(fd, mode)  # exactly mode: the 0600 it was made with, not the umask's cut of mode
             if durable:
-                os.fsync(out.fileno())
-        os.chmod(tmp, mode)
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -60,20 +62,48 @@ def atomic_write(
         fsync_dir(directory)
 
 
-def _write_all(out: IO[bytes], data: Union[bytes, str, Iterable[bytes], BinaryIO]) -> None:
+_TEMP_COUNTER = itertools.count()
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _create_temp(directory: str) -> Tuple[int, str]:
+    """A new 0600 file .tmp-<pid>.<thread id>.<n>~ in directory, opened for writing.
+
+    Unique without tempfile.mkstemp's random names (~15 us each): a live thread's id is
+    unique, the counter never repeats in this process, and O_EXCL skips a name that a
+    killed process left behind (its thread ids may come again), as mkstemp does.
+    """
+    prefix = f"{directory}/.tmp-{os.getpid()}.{threading.get_native_id()}."
+    for _ in range(100):
+        tmp = f"{prefix}{next(_TEMP_COUNTER)}~"
+        try:
+            return os.open(tmp, _TEMP_FLAGS, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, f"no unused temporary name in {directory}")
+
+
+def _write_all(fd: int, data: Union[bytes, str, Iterable[bytes], BinaryIO]) -> None:
     if isinstance(data, str):
-        out.write(data.encode())
+        _write_chunk(fd, data.encode())
     elif isinstance(data, (bytes, bytearray, memoryview)):
-        out.write(data)
+        _write_chunk(fd, data)
     elif hasattr(data, "read"):
         while True:
             chunk = data.read(1 << 20)
             if not chunk:
                 break
-            out.write(chunk)
+            _write_chunk(fd, chunk)
     else:
         for chunk in data:
-            out.write(chunk)
+            _write_chunk(fd, chunk)
+
+
+def _write_chunk(fd: int, chunk: Union[bytes, bytearray, memoryview]) -> None:
+    """os.write until all of chunk is written (a write(2) may take less, as BufferedWriter loops too)."""
+    view = memoryview(chunk).cast("B")
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def atomic_write_json(path: PathLike, obj: Any, mode: int = 0o644, durable: bool = True) -> None:
@@ -109,6 +139,24 @@ def dir_size(path: PathLike) -> int:
     except OSError:
         pass  # missing, or a directory we may not list: count what we could
     return total
+
+
+def make_dir(path: PathLike, mode: int = 0o700) -> bool:
+    """ensure_dir in one mkdir(2) when the parent is there (makedirs first stats it, and a
+    second time when the dir exists); True if the dir was made now.
+
+    Raises FileExistsError when path is there but not a dir, as ensure_dir does.
+    """
+    try:
+        os.mkdir(path, mode)
+        return True
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
+        return False
+    except FileNotFoundError:  # a parent is missing: make the parents too
+        os.makedirs(path, mode=mode, exist_ok=True)
+        return True
 
 
 def ensure_dir(path: PathLike, mode: int = 0o700) -> str:

@@ -111,3 +111,30 @@ def inotify_modify_watch(path: str) -> int:
         os.close(fd)
         raise OSError(err, f"inotify_add_watch {path}: {os.strerror(err)}")
     return fd
+
+
+_AT_FDCWD = -100
+_AT_SYMLINK_NOFOLLOW = 0x100
+_AT_NO_AUTOMOUNT = 0x800
+STATX_ATTR_MOUNT_ROOT = 0x2000
+# struct statx (linux/stat.h): stx_attributes at byte 8, stx_attributes_mask at byte 56; 256 bytes in all.
+_STATX_SIZE, _STATX_ATTRIBUTES, _STATX_ATTRIBUTES_MASK = 256, 8, 56
+
+
+def is_mount_root(path: str) -> Optional[bool]:
+    """Whether path (not followed if a symlink) is the root of a mount: statx(2)'s STATX_ATTR_MOUNT_ROOT.
+
+    None when statx can't tell (a kernel before 5.8 or a libc without statx, an error such as a
+    dead FUSE mount's ENOTCONN): then only the mount table knows. One syscall, where reading
+    /proc/self/mountinfo makes the kernel print every mount of the namespace.
+    """
+    function = getattr(libc(), "statx", None)
+    if function is None:
+        return None
+    buf = ctypes.create_string_buffer(_STATX_SIZE)
+    if function(ctypes.c_int(_AT_FDCWD), os.fsencode(path), ctypes.c_int(_AT_SYMLINK_NOFOLLOW | _AT_NO_AUTOMOUNT),
+                ctypes.c_uint(0), buf) != 0:
+        return None
+    if not ctypes.c_uint64.from_buffer(buf, _STATX_ATTRIBUTES_MASK).value & STATX_ATTR_MOUNT_ROOT:
+        return None  # the kernel does not report the attribute
+    return bool(ctypes.c_uint64.from_buffer(buf, _STATX_ATTRIBUTES).value & STATX_ATTR_MOUNT_ROOT)

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from rootless.errors import ToolError
 
@@ -112,19 +112,37 @@ def run(
     tool = tool or os.path.basename(real[0])
     logger.debug("executing: %s", _shown_argv(argv))
     try:
-        proc = subprocess.run(
-            real, input=input, stdin=None if input is not None else subprocess.DEVNULL, stdout=stdout,
-            stderr=subprocess.PIPE, env=dict(env) if env is not None else None, cwd=cwd, timeout=timeout,
-            pass_fds=tuple(pass_fds), preexec_fn=preexec_fn, check=False,
-        )
+        child = _popen_class()(
+            real, stdin=subprocess.DEVNULL if input is None else subprocess.PIPE, stdout=stdout,
+            stderr=subprocess.PIPE, env=dict(env) if env is not None else None, cwd=cwd, pass_fds=tuple(pass_fds),
+            preexec_fn=preexec_fn)
+        returncode, out, err = _communicate(child, input, timeout)
     except FileNotFoundError as exc:
         raise _missing_tool(tool, real[0]) from exc
     except subprocess.TimeoutExpired as exc:
         raise ToolError(tool, f"timed out after {timeout}s", argv=real) from exc
-    result = Completed(real, proc.returncode, proc.stdout or b"", proc.stderr or b"")
-    if check and proc.returncode != 0:
+    result = Completed(real, returncode, out or b"", err or b"")
+    if check and returncode != 0:
         raise failed(tool, result)
     return result
+
+
+def _communicate(child: "subprocess.Popen[bytes]", input: Optional[bytes],
+                 timeout: Optional[float]) -> Tuple[int, Optional[bytes], Optional[bytes]]:
+    """subprocess.run's body, with our Popen: its wait after the pipes' EOF is a pidfd's, where
+    Popen.wait(timeout) first sleeps 1 ms (a tool's pipes close just before it can be reaped:
+    ~1 ms on every `crun start`, bench/README.md)."""
+    with child:
+        try:
+            out, err = child.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            raise
+        except BaseException:
+            child.kill()  # __exit__ reaps it
+            raise
+        return child.wait(), out, err  # reaped by communicate: at once
 
 
 def failed(tool: str, result: Completed) -> ToolError:

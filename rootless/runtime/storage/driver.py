@@ -20,18 +20,20 @@ user + mount namespace, so mounts outlive a daemon restart)::
 
 Per-container layout under paths.container_dir(cid)/rootfs/: lowers.json
 ({"driver": name, "lowers": [...]}, "volatile": true for a --rm container),
-upper/, work/, merged/, lock.
+upper/, work/, merged/ (container_lock locks the dir itself; a `lock` file there is an older
+version's, or NFS's, where a dir can't be locked).
 """
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import logging
 import os
 import re
 import shutil
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Protocol, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple
 
 from rootless.config.paths import Paths
 from rootless.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -106,10 +108,6 @@ class RootfsLayout:
     def record(self) -> str:
         return os.path.join(self.base, "lowers.json")
 
-    @property
-    def lock(self) -> str:
-        return os.path.join(self.base, "lock")
-
     def exists(self) -> bool:
         return os.path.exists(self.record)
 
@@ -117,11 +115,46 @@ class RootfsLayout:
 def _read_record(layout: RootfsLayout) -> Optional[Dict[str, Any]]:
     """lowers.json, or None when missing or not whole (only one written without fsync can be
     torn, by a power cut: its container was a --rm one, whose record was not synced either)."""
+    path = layout.record
     try:
-        record = fs.read_json(layout.record)
+        identity = _identity(os.stat(path))
+    except FileNotFoundError:
+        _SEEN.pop(path, None)
+        return None
+    seen = _SEEN.get(path)
+    if seen is not None and seen[0] == identity:
+        return _copy(seen[1])
+    try:
+        record = fs.read_json(path)
     except ValueError:
         return None
-    return record if isinstance(record, dict) else None
+    if not isinstance(record, dict):
+        return None
+    _remember(path, identity, record)
+    return _copy(record)
+
+
+# lowers.json as this process last wrote or read it, by path, with the (inode, size, mtime, ctime) it
+# had then: a start reads it twice (driver_of, mount) right after the create wrote it, and a stat says
+# whether the file is still that one. Unlike the network records (networks/store.py), it is never
+# edited in place: write_record makes it once, by a rename (a new inode), and nothing else writes it.
+_SEEN: Dict[str, Tuple[Tuple[int, int, int, int], Dict[str, Any]]] = {}
+_SEEN_MAX = 512
+
+
+def _identity(info: os.stat_result) -> Tuple[int, int, int, int]:
+    return info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+
+
+def _remember(path: str, identity: Tuple[int, int, int, int], record: Dict[str, Any]) -> None:
+    if len(_SEEN) >= _SEEN_MAX:  # containers removed without remove_tree (their dir went to the trash)
+        _SEEN.clear()
+    _SEEN[path] = (identity, _copy(record))
+
+
+def _copy(record: Dict[str, Any]) -> Dict[str, Any]:
+    """Callers get their own lists: the record's values are strings, booleans and lists of strings."""
+    return {key: list(value) if isinstance(value, list) else value for key, value in record.items()}
 
 
 def write_record(layout: RootfsLayout, driver: str, lowers: Sequence[str], durable: bool = True) -> None:
@@ -137,11 +170,21 @@ def write_record(layout: RootfsLayout, driver: str, lowers: Sequence[str], durab
         raise FailedPrecondition(
             f"create rootfs: {layout.base}: exists with other lowers or driver {old.get('driver')}"
         )
-    fs.ensure_dir(layout.base)
     if old is None:
+        if not os.path.isdir(layout.base):  # called without container_lock, which makes it
+            fs.make_dir(layout.base)
         if not durable:
             new[RECORD_VOLATILE] = True
         fs.atomic_write_json(layout.record, new, durable=durable)
+        _remember(layout.record, _identity(os.stat(layout.record)), new)  # the start reads it: no read back
+
+
+LOCK_FILE = "lock"  # where the dir itself can't be locked (NFS)
+
+
+def stored_record(layout: RootfsLayout) -> Optional[Dict[str, Any]]:
+    """lowers.json ({"driver", "lowers", ...}), or None when the rootfs was not created (or the record is torn)."""
+    return _read_record(layout)
 
 
 def read_record(layout: RootfsLayout) -> Dict[str, Any]:
@@ -157,10 +200,37 @@ def read_lowers(layout: RootfsLayout) -> List[str]:
 
 @contextlib.contextmanager
 def container_lock(layout: RootfsLayout) -> Iterator[None]:
-    """Serialise mount/unmount/remove of one container."""
-    fs.ensure_dir(layout.base)
-    with fs.locked(layout.lock):
+    """Serialise create/mount/unmount/remove of one container: an flock on its base dir itself
+    (a lock file was one more inode made and deleted per container; a dir's fd locks as well)."""
+    fs.make_dir(layout.base)
+    fd = _locked_fd(layout)
+    try:
         yield
+    finally:
+        os.close(fd)
+
+
+def _locked_fd(layout: RootfsLayout) -> int:
+    """An fd holding the lock: the dir's, or on NFS (where flock is a POSIX lock, which needs a
+    file open for writing: EBADF on a dir) a lock file's, as every container there gets then."""
+    fd = os.open(layout.base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno != errno.EBADF:
+            raise
+    except BaseException:
+        os.close(fd)
+        raise
+    fd = os.open(os.path.join(layout.base, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def copy_root_attrs(lowers: Sequence[str], upper: str) -> None:
@@ -174,17 +244,24 @@ def copy_root_attrs(lowers: Sequence[str], upper: str) -> None:
 
 
 def make_dirs(layout: RootfsLayout, lowers: Sequence[str], with_work: bool = True) -> None:
-    """upper/ (and work/) and merged/; upper gets the top layer's root attributes."""
-    fresh = not os.path.isdir(layout.upper)
-    fs.ensure_dir(layout.upper, 0o755)
-    if fresh:
-        os.chmod(layout.upper, 0o755)  # explicit: makedirs' mode is cut by the umask
+    """upper/ (and work/) and merged/; upper gets the top layer's root attributes.
+
+    One mkdir(2) each (fs.make_dir), in order under the base dir container_lock made; the
+    modes are set explicitly, as mkdir's is cut by the umask.
+    """
+    if fs.make_dir(layout.upper, 0o755):
+        os.chmod(layout.upper, 0o755)
         copy_root_attrs(lowers, layout.upper)
     if with_work:
-        fs.ensure_dir(layout.work, 0o700)
-    if not os.path.isdir(layout.merged):
-        fs.ensure_dir(layout.merged, 0o755)
+        fs.make_dir(layout.work, 0o700)
+    if fs.make_dir(layout.merged, 0o755):
         os.chmod(layout.merged, 0o755)
+
+
+def dirs_exist(layout: RootfsLayout, with_work: bool = True) -> bool:
+    """Whether make_dirs would make nothing."""
+    return (os.path.isdir(layout.upper) and os.path.isdir(layout.merged)
+            and (not with_work or os.path.isdir(layout.work)))
 
 
 # -- mount table -----------------------------------------------------------
@@ -207,7 +284,13 @@ def parse_mount_points(text: str) -> List[str]:
     return points
 
 
-def is_mount_point(path: str, mountinfo: str = MOUNTINFO) -> bool:
+def is_mount_point(path: str, mountinfo: Optional[str] = None) -> bool:
+    """Whether path is listed as a mount point in mountinfo (default: ours, once statx(2) could not
+    rule that out: a start's unmounted rootfs costs one syscall, not a read of the mount table)."""
+    if mountinfo is None:
+        if linux.is_mount_root(path) is False:
+            return False
+        mountinfo = MOUNTINFO
     with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
         return os.path.abspath(path) in parse_mount_points(f.read())
 
@@ -237,6 +320,7 @@ def remove_tree(layout: RootfsLayout) -> None:
     """Delete the container's rootfs dirs; refuse while anything is still mounted."""
     if is_mount_point(layout.merged):
         raise FailedPrecondition(f"remove rootfs: {layout.merged}: still mounted")
+    _SEEN.pop(layout.record, None)
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(layout.base)
 
@@ -299,7 +383,8 @@ class MountingDriver(DriverBase):
                 detach(layout.merged)
             record = read_record(layout)
             lowers = list(record["lowers"])
-            make_dirs(layout, lowers, self.needs_work_dir)
+            if not dirs_exist(layout, self.needs_work_dir):  # made at create: mkdir's EEXIST saved
+                make_dirs(layout, lowers, self.needs_work_dir)
             self.mount_layers(layout, lowers, volatile=record.get(RECORD_VOLATILE) is True)
         return layout.merged
 
