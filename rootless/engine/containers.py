@@ -817,10 +817,10 @@ class Containers(ContainerReads):
 
     def _release_removed(self, container: Container, doomed: str) -> None:
         """After the answer: what of a removed container is no longer in the API's view. Killed
-        here, the next start finishes it: the trash unmounts what it deletes, the monitor dirs
-        of unrecorded containers go (container_trash.py). Its veths and addresses went before
-        the rename (_on_exit, _remove_stopped): an address released now could be a new
-        container's already."""
+        here, the next start finishes it: the trash unmounts what it deletes (container_trash.py),
+        the monitor dirs of unrecorded containers go (runtime.drop_orphans). Its veths and
+        addresses went before the rename (_on_exit, _remove_stopped): an address released now
+        could be a new container's already."""
         try:
             self.runtime.release_rootfs(container.id, moved_to=doomed)
         except RootlessError as exc:  # the trash's deletion tries again (and refuses a mount)

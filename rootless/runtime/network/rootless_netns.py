@@ -546,7 +546,7 @@ class RootlessNetns:
             time.sleep(max(0.0, due - time.monotonic()))
             try:
                 self._delete_link_quietly(veth)
-            except Exception:  # noqa: BLE001 - one link must not stop the rest (the kernel deletes it with its peer's namespace)
+            except Exception:  # noqa: BLE001 - one link must not stop the rest
                 logger.exception("can't delete %s of a removed container", veth)
 
     def _delete_link_quietly(self, veth: str) -> None:
