@@ -12,11 +12,12 @@ podman draws the same line: libpod's OCIRuntime "holds no state logic".
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import Any, ContextManager, Dict, Iterator, List, Optional, Protocol, Tuple, cast
+from typing import Any, Collection, ContextManager, Dict, Iterator, List, Optional, Protocol, Tuple, cast
 
 from rootless.config import Paths
 from rootless.errors import FailedPrecondition, RootlessError
@@ -34,7 +35,7 @@ from rootless.runtime.storage.driver import (FUSE_OVERLAYFS, IdTriples, RootfsLa
 from rootless.runtime.storage.factory import fuse_overlayfs_usable, get_driver
 from rootless.runtime.storage.squashfs import SquashMounts, identity_of, mounted_lowers
 from rootless.runtime.supervisor import ExecProcess, Launched, Supervisor
-from rootless.util import fs
+from rootless.util import fs, linux
 
 START_TIMEOUT = 60.0
 IdShift = Tuple[IdTriples, IdTriples]  # (uid, gid) triples: stored id, shown id, count
@@ -80,9 +81,10 @@ class ContainerRuntime(Protocol):
     def remove_rootfs(self, container_id: str) -> None:
         """Unmount and delete the rootfs and the monitor's directory (docker rm)."""
 
-    def release_rootfs(self, container_id: str) -> None:
+    def release_rootfs(self, container_id: str, moved_to: Optional[str] = None) -> None:
         """Unmount the rootfs and delete the monitor's directory, keeping the container's dirs
-        (docker rm: the engine renames them into its trash, engine/container_trash.py)."""
+        (docker rm: the engine renames them into its trash, engine/container_trash.py);
+        moved_to: where the container's dir is now (renamed into the trash, mount and all)."""
 
     def launch(self, container_id: str, bundle: str, options: runtime_spec.SpecOptions,
                monitor: MonitorSettings) -> Launched:
@@ -96,6 +98,10 @@ class ContainerRuntime(Protocol):
 
     def has_leftovers(self, container_id: str) -> bool:
         """A monitor directory or a mounted rootfs: what a start leaves before it is recorded."""
+
+    def drop_orphans(self, recorded: Collection[str]) -> List[str]:
+        """At start: the monitor dirs of containers not in recorded whose dir is gone too (a
+        daemon killed in a removal, after its rename, engine/containers.py); their ids."""
 
     def wait_exit(self, container_id: str) -> Optional[Dict[str, Any]]:
         """Block until the container's process is gone; its exit report (ExitCode, FinishedAt)."""
@@ -253,7 +259,10 @@ class HostRuntime:
         layout = RootfsLayout.of(self.paths, container_id)
         return read_lowers(layout) if layout.exists() else []
 
-    def release_rootfs(self, container_id: str) -> None:
+    def release_rootfs(self, container_id: str, moved_to: Optional[str] = None) -> None:
+        if moved_to is not None:
+            self._release_moved(container_id, RootfsLayout(os.path.join(moved_to, "rootfs")))
+            return
         lowers = self._lowers_of(container_id)
         self._driver(container_id).unmount(container_id)
         merged = RootfsLayout.of(self.paths, container_id).merged
@@ -261,6 +270,14 @@ class HostRuntime:
             raise FailedPrecondition(f"remove rootfs: {merged}: still mounted")
         self._release_images(lowers)
         # removed for good: conmon may finish its `crun delete` after the answer (Supervisor.remove)
+        self.supervisor.remove(container_id, wait_monitor=False)
+
+    def _release_moved(self, container_id: str, layout: RootfsLayout) -> None:
+        """A removed container's rootfs in its trash entry: no lock (the id is gone for good),
+        no mount table read (the trash's deletion checks the mount table before it deletes)."""
+        lowers = read_lowers(layout) if layout.exists() else []
+        unmount_all(layout.merged)
+        self._release_images(lowers)
         self.supervisor.remove(container_id, wait_monitor=False)
 
     def launch(self, container_id: str, bundle: str, options: runtime_spec.SpecOptions,
@@ -288,6 +305,11 @@ class HostRuntime:
 
     def has_leftovers(self, container_id: str) -> bool:
         return os.path.isdir(self.paths.monitor_dir(container_id)) or self._driver(container_id).is_mounted(container_id)
+
+    def drop_orphans(self, recorded: Collection[str]) -> List[str]:
+        # a dir still in the store without a (whole) record is left for a human, with its monitor
+        return self.supervisor.drop_orphans(
+            lambda container_id: container_id in recorded or os.path.lexists(self.paths.container_dir(container_id)))
 
     def wait_exit(self, container_id: str) -> Optional[Dict[str, Any]]:
         return self.supervisor.wait_exit(container_id)
@@ -329,6 +351,19 @@ class HostRuntime:
     def exec(self, container_id: str, exec_id: str, process: Dict[str, Any], *, stdin: bool,
              detach: bool) -> ExecProcess:
         return self.supervisor.exec(container_id, exec_id, process, stdin=stdin, detach=detach)
+
+
+def unmount_all(path: str) -> None:
+    """Unmount every mount stacked on path without reading the mount table: umount(2) says
+    EINVAL once path is no mount point (ENOENT: no such path). Every driver's mount is ours,
+    made in this namespace, so never a locked one (which also answers EINVAL)."""
+    while True:
+        try:
+            linux.umount(path, linux.MNT_DETACH)
+        except OSError as exc:
+            if exc.errno in (errno.EINVAL, errno.ENOENT):
+                return
+            raise FailedPrecondition(f"remove rootfs: {exc}") from exc
 
 
 def _limits_memory(spec: Any) -> bool:

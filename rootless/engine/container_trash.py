@@ -10,6 +10,13 @@ killed after the rename leaves the directory in the trash, which the next
 daemon's start empties: crash-safe by construction, as the volume store's
 and the layer store's trash are.
 
+A --rm container is renamed into the trash with its rootfs still mounted:
+the answer waits for the rename only, the unmount and the monitor dir come
+after it (engine/containers.py _release_removed). A daemon killed in between
+leaves a mount inside a trash entry: the deletion unmounts what is mounted
+under the entry first and refuses to delete through a mount it could not
+take off (rmtree would go into the overlay), so the next start retries.
+
 A create killed before the container's first record leaves a dir no load
 finds (its rootfs, made by prepare_rootfs): the start discards those too
 (empty_at_start), so a killed create is rolled back, not leaked.
@@ -22,7 +29,8 @@ from typing import Callable, Collection, List, Optional
 
 from rootless.engine.container_model import RECORD_FILE
 from rootless.images.crashpoint import crash_point
-from rootless.runtime.storage.driver import RootfsLayout, is_mount_point
+from rootless.errors import FailedPrecondition
+from rootless.runtime.storage.driver import MOUNTINFO, RootfsLayout, detach, is_mount_point, parse_mount_points
 from rootless.util import fs
 from rootless.util.trash import TRASH, Trash
 
@@ -34,8 +42,8 @@ logger = logging.getLogger(__name__)
 class ContainerTrash(Trash):
     """The trash of one containers dir; one per engine."""
 
-    def __init__(self, containers_dir: str, delete: Callable[[str], None] = fs.remove_tree) -> None:
-        super().__init__(os.path.join(containers_dir, TRASH), delete)
+    def __init__(self, containers_dir: str, delete: Optional[Callable[[str], None]] = None) -> None:
+        super().__init__(os.path.join(containers_dir, TRASH), delete or delete_unmounted)
         self.containers_dir = containers_dir
 
     def discard(self, path: str) -> Optional[str]:
@@ -57,6 +65,28 @@ class ContainerTrash(Trash):
         """Container dirs not in recorded, with no record file at all and no rootfs mounted."""
         names = sorted(n for n in os.listdir(self.containers_dir) if not n.startswith(".") and n not in recorded)
         return [n for n in names if _is_unrecorded_dir(os.path.join(self.containers_dir, n))]
+
+
+def delete_unmounted(doomed: str) -> None:
+    """Unmount whatever is still mounted under a trash entry (deepest first), then delete it.
+
+    One mount table read when nothing is (the usual case: the removal unmounted it)."""
+    mounted = mounts_under(doomed)
+    if mounted:
+        for point in mounted:
+            detach(point)
+        left = mounts_under(doomed)
+        if left:
+            raise FailedPrecondition(f"delete {doomed}: still mounted: {', '.join(left)}")
+    fs.remove_tree(doomed)
+
+
+def mounts_under(path: str, mountinfo: str = MOUNTINFO) -> List[str]:
+    """The mount points below path, deepest first."""
+    with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
+        points = parse_mount_points(f.read())
+    prefix = os.path.abspath(path) + "/"
+    return sorted((p for p in points if p.startswith(prefix)), reverse=True)
 
 
 def _is_unrecorded_dir(path: str) -> bool:

@@ -115,6 +115,7 @@ class Containers(ContainerReads):
         self._load_all()
         self.trash.empty_at_start(self._containers)  # what killed removals and creates left
         self.networks.drop_orphans(self._containers)  # endpoints a killed daemon left without a container
+        self.runtime.drop_orphans(self._containers)  # and monitor dirs (a removal killed after its rename)
 
     # -- records ----------------------------------------------------------------
     def _load_all(self) -> None:
@@ -796,11 +797,11 @@ class Containers(ContainerReads):
         self._remove_stopped(container, volumes)
 
     def _remove_stopped(self, container: Container, volumes: bool) -> None:
-        """Unmount, leave the networks and volumes, then one rename takes the container's dir out
-        of the store (container_trash.py); the waiters are answered before its files are deleted."""
-        self.runtime.release_rootfs(container.id)
+        """Leave the networks and volumes, then one rename takes the container's dir out of the
+        store (container_trash.py) and the waiters are answered; the rootfs's unmount and the
+        monitor dir come after the answer (_release_removed)."""
         container_namespaces.release(container)
-        self.networks.disconnect_all(container.id)
+        self.networks.disconnect_all(container.id)  # before: `docker network rm` may follow at once
         if volumes:
             self._remove_anonymous_volumes(container)
         doomed = self.trash.discard(container.dir)
@@ -811,8 +812,21 @@ class Containers(ContainerReads):
             self._changed.notify_all()
             self._gone.notify_all()
         self.publish(container, "destroy")
-        if doomed is not None:
-            self.trash.delete_later(doomed)
+        if doomed is not None:  # None: a concurrent removal (rm -f of a --rm one) moved it and releases it
+            self._release_removed(container, doomed)
+
+    def _release_removed(self, container: Container, doomed: str) -> None:
+        """After the answer: what of a removed container is no longer in the API's view. Killed
+        here, the next start finishes it: the trash unmounts what it deletes (container_trash.py),
+        the monitor dirs of unrecorded containers go (runtime.drop_orphans). Its veths and
+        addresses went before the rename (_on_exit, _remove_stopped): an address released now
+        could be a new container's already."""
+        try:
+            self.runtime.release_rootfs(container.id, moved_to=doomed)
+        except RootlessError as exc:  # the trash's deletion tries again (and refuses a mount)
+            logger.warning("container %s: removed, but can't release its rootfs: %s", container.name, exc)
+        crash_point("container-rm:after-release")
+        self.trash.delete_later(doomed)
 
     def _remove_anonymous_volumes(self, container: Container) -> None:
         names = anonymous_names(container)

@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import rootless
 from rootless.config.paths import Paths
@@ -568,6 +568,24 @@ class Supervisor:
         self._kinds.pop(container_id, None)
         if doomed is not None:
             self.trash.delete_later(doomed)
+
+    def drop_orphans(self, is_recorded: Callable[[str], bool]) -> List[str]:
+        """At start: the monitor dirs of containers gone for good (a daemon killed between a
+        removal's rename of the container and the rename of its monitor dir); their ids.
+        A monitor still running (conmon's exit command) is left for the next start."""
+        try:
+            names = sorted(os.listdir(self.paths.monitors))
+        except FileNotFoundError:
+            return []
+        dropped = []
+        for container_id in names:
+            if container_id.startswith(".") or is_recorded(container_id) or self.is_alive(container_id):
+                continue
+            doomed = self.trash.discard(self.paths.monitor_dir(container_id))
+            if doomed is not None:
+                self.trash.delete_later(doomed)
+                dropped.append(container_id)
+        return dropped
 
     # -- exec -------------------------------------------------------------------
     def exec(self, container_id: str, exec_id: str, process: Dict[str, Any], *, stdin: bool = False,

@@ -24,6 +24,7 @@ import functools
 import json
 import logging
 import os
+import queue
 import signal
 import socket
 import sys
@@ -31,7 +32,7 @@ import struct
 import threading
 import time
 from dataclasses import replace
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from rootless.errors import FailedPrecondition, InvalidArgument, NotFound, ToolError
 from rootless.runtime.network import names, plumbing, port_forwarder, rtnl, slirp
@@ -187,6 +188,9 @@ def is_listening_udp(pid: int, address: str, port: int) -> bool:
         return False
 
 
+LINK_DELETE_DELAY = 0.02  # s between a removed container's exit and its veth's deletion
+
+
 class RootlessNetns:
     """NetworkHost for one engine: see host.NetworkHost for the lifecycle."""
 
@@ -204,6 +208,8 @@ class RootlessNetns:
         # Bridges this object set up whole (link, firewall elements, DNS): a container start
         # on one of them checks that its link is still there and skips the rest.
         self._ready: Dict[str, BridgeSpec] = {}
+        self._doomed_links: "queue.Queue[Tuple[float, str]]" = queue.Queue()  # (when, veth) of removed containers
+        self._link_deleter: Optional[threading.Thread] = None
 
     # -- running tools in a namespace -------------------------------------------------
 
@@ -510,8 +516,7 @@ class RootlessNetns:
             if wait:
                 self._delete_link(veth)
             else:
-                threading.Thread(target=self._delete_link_quietly, args=(veth,), name="veth-del",
-                                 daemon=True).start()
+                self._delete_link_later(veth)
             if endpoint.host_loopback:
                 self.nft(plumbing.loopback_element(endpoint.ipv4, add=False), check=False)
             if self.table.remove(endpoint.network_id, endpoint.ipv4):
@@ -523,6 +528,26 @@ class RootlessNetns:
         # kernel deletes the pair itself once the container's namespace is gone: no such link
         # is no failure.
         in_netns(self.netns_file, lambda: rtnl.delete_link(veth))
+
+    def _delete_link_later(self, veth: str) -> None:
+        """On one long-lived thread: Thread.start() waits until the new thread runs, and a
+        thread per removal made the exit path wait for it (up to ms on a loaded host)."""
+        if self._link_deleter is None or not self._link_deleter.is_alive():
+            self._link_deleter = threading.Thread(target=self._delete_queued_links, name="veth-del", daemon=True)
+            self._link_deleter.start()
+        self._doomed_links.put((time.monotonic() + LINK_DELETE_DELAY, veth))
+
+    def _delete_queued_links(self) -> None:
+        while True:
+            due, veth = self._doomed_links.get()
+            # Right after the exit the deletion would wait for the kernel's teardown of the
+            # container's namespace anyway (see detach): started later, its thread's GIL
+            # hand-offs stay out of the exit path the removal's answer waits for.
+            time.sleep(max(0.0, due - time.monotonic()))
+            try:
+                self._delete_link_quietly(veth)
+            except Exception:  # noqa: BLE001 - one link must not stop the rest
+                logger.exception("can't delete %s of a removed container", veth)
 
     def _delete_link_quietly(self, veth: str) -> None:
         try:

@@ -100,10 +100,15 @@ class FakeRuntime:
         self.mounted.discard(container_id)
         self.monitor_dirs.discard(container_id)
 
-    def release_rootfs(self, container_id: str) -> None:
+    def release_rootfs(self, container_id: str, moved_to: Optional[str] = None) -> None:
         self.calls.append(f"remove {container_id[:6]}")  # the dirs go to the engine's trash
         self.mounted.discard(container_id)
         self.monitor_dirs.discard(container_id)
+
+    def drop_orphans(self, recorded: Any) -> List[str]:
+        dropped = sorted(cid for cid in self.monitor_dirs if cid not in recorded and cid not in self.processes)
+        self.monitor_dirs.difference_update(dropped)
+        return dropped
 
     def launch(self, container_id: str, bundle: str, options: SpecOptions, monitor: MonitorSettings) -> Launched:
         if self.fail_next_launch is not None:
