@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import gc
 import logging
 import os
 import signal
@@ -236,6 +237,7 @@ def serve(paths: Paths, settings: Settings, remote: Optional["RemoteOptions"] = 
         fs.atomic_write_json(paths.daemon_pidfile, {"pid": os.getpid(), "host_uid": os.environ.get("ROOTLESS_HOST_UID")}, 0o600)
         _write_record(paths)
         _install_signal_handlers(server)
+        tune_gc()
         watch = SocketWatch(paths.socket, lambda: threading.Thread(target=server.shutdown, daemon=True).start())
         logger.info("rootlessd listening on %s (storage %s, driver %s, cgroups %s)",
                     paths.socket, paths.root, host.storage_driver, cgroup.mode)
@@ -243,6 +245,25 @@ def serve(paths: Paths, settings: Settings, remote: Optional["RemoteOptions"] = 
             _end_namespaces(paths)
     finally:
         lock.release()
+
+
+# Young-generation collections every this many net allocations (CPython's default: 700).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_gc() -> None:
+    """The collector spends less of each request: start-up objects frozen, young collections rarer.
+
+    A `docker run --rm` made ~2.4 young collections and 0.2 of the middle generation
+    (~1 ms each, scanning every module, route and store object made at start-up;
+    bench/README "The create request"). Frozen objects are never scanned again; a
+    request's garbage is mostly freed by reference counts, so rarer young
+    collections only delay the few cycles.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def _serve_then_close(settings: Settings, paths: Paths, engine: Any, servers: Tuple[Any, "Listeners"],

@@ -50,3 +50,20 @@ def test_a_listener_without_a_path_is_refused() -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         with pytest.raises(PermissionDenied, match="not a socket file"):
             _check_listener(sock)
+
+
+def test_tune_gc_freezes_start_up_objects_and_makes_young_collections_rarer() -> None:
+    import gc
+
+    from rootless.daemon import main as daemon_main
+
+    before = gc.get_threshold()
+    try:
+        made_at_start_up = [object() for _ in range(10)]
+        daemon_main.tune_gc()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (daemon_main.GC_YOUNG_THRESHOLD, before[1], before[2])
+        assert made_at_start_up
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
