@@ -31,8 +31,9 @@ from rootless.engine.container_model import Container
 from rootless.errors import NotFound, RootlessError
 from rootless.networks.store import BRIDGE, Endpoint, Network, NetworkStore
 from rootless.runtime.network import rootless_netns
-from rootless.runtime.network.host import BridgeSpec, EndpointSpec, NetworkHost, Published
+from rootless.runtime.network.host import BridgeSpec, EndpointSpec, NetnsJob, NetworkHost, Published
 from rootless.runtime.network.slirp import PortMapping
+from rootless.util import fs
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,26 @@ def shared_uplink(backend: str) -> str:
     return rootless_netns.PASTA if backend == rootless_netns.PASTA else rootless_netns.SLIRP4NETNS
 
 
+NETNS_DIR = "containers"  # under the shared namespace's state dir: make_netns's files, by container id
+
+
 def netns_of(pid: int) -> str:
     return f"/proc/{pid}/ns/net"
+
+
+class EarlyNetns:
+    """make_netns's namespace in the making: its file, the networks and, as its thread wires
+    them, what the record will keep (network id -> {"interface", "ipv4", "loopback"})."""
+
+    def __init__(self, path: str, start: Callable[["EarlyNetns"], NetnsJob]) -> None:
+        self.path = path
+        self.networks: List[Network] = []
+        self.wired: Dict[str, Dict[str, Any]] = {}
+        self.job = start(self)
+
+    def bound(self) -> str:
+        """The path for the spec, once crun can join it."""
+        return self.job.bound()
 
 
 class ContainerNetworks:
@@ -157,7 +176,8 @@ class ContainerNetworks:
 
     # -- start and stop ---------------------------------------------------------------
     def attach_all(self, container: Container, pid: int, ports: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
-        """At start, between `crun create` and `crun start`: every user network, then the ports.
+        """At start, between `crun create` and `crun start`: every user network, then the ports
+        (the containers make_netns does not wire: an own uplink's monitor, an older start).
 
         Returns the published ports as the monitor would report them. All or
         nothing: a failure undoes what was wired.
@@ -170,16 +190,77 @@ class ContainerNetworks:
         try:
             for network in networks:
                 self.attach(container, pid, network)
-            primary = networks[0]
-            if not ports or primary.name != primary_network(container):
-                return []
-            address = primary.endpoints[container.id].ipv4
-            published = self.host().publish([PortMapping.from_json(dict(p)) for p in ports], address)
-            self._set_internal(container, PUBLISHED_KEY, [_published_json(p) for p in published])
-            return [p.mapping.to_json() for p in published]
+            return self._publish(container, networks, ports)
         except BaseException:
             self.detach_all(container)
             raise
+
+    def _publish(self, container: Container, networks: Sequence[Network],
+                 ports: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """The ports, forwarded to the address on the NetworkMode network (wired already)."""
+        if not ports or not networks or networks[0].name != primary_network(container):
+            return []
+        address = networks[0].endpoints[container.id].ipv4
+        published = self.host().publish([PortMapping.from_json(dict(p)) for p in ports], address)
+        self._set_internal(container, PUBLISHED_KEY, [_published_json(p) for p in published])
+        return [p.mapping.to_json() for p in published]
+
+    # -- the container's own namespace, made before `crun create` -----------------------
+    def netns_file(self, container_id: str) -> str:
+        return os.path.join(self.state_dir, NETNS_DIR, container_id)
+
+    def make_netns(self, container: Container) -> EarlyNetns:
+        """Start making the container's network namespace with a veth on each of its networks
+        (rootless_netns.NewNetns); crun create joins it at EarlyNetns.bound(). finish_early
+        or record_early once the container is created or its start failed."""
+        host = self.host()
+        return EarlyNetns(self.netns_file(container.id), lambda early: host.new_netns(
+            early.path, functools.partial(self._prepare_early, container, early),
+            functools.partial(self._wire_early, container, early)))
+
+    def _prepare_early(self, container: Container, early: EarlyNetns) -> None:
+        """On the NewNetns thread, in the daemon's namespace: the networks and their bridges."""
+        fs.ensure_dir(os.path.dirname(early.path))
+        early.networks = self.user_networks(container)
+        for network in early.networks:
+            self.host().create_bridge(_bridge_spec(network))
+
+    def _wire_early(self, container: Container, early: EarlyNetns) -> None:
+        """On the NewNetns thread, in the new namespace: a veth per network, each as it is made
+        in early.wired (the record gets them on the caller's thread)."""
+        for network in early.networks:  # their bridges made (and checked) by _prepare_early
+            early.wired[network.network_id] = self._attach_endpoint(container, early.path, network, early.wired,
+                                                                    make_bridge=False)
+
+    def finish_early(self, container: Container, early: EarlyNetns,
+                     ports: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """After `crun create` joined the namespace: the wiring's outcome in the record, then the
+        ports; attach_all's return. A failure is undone (detach_all) and raised."""
+        try:
+            self.record_early(container, early, check=True)
+            return self._publish(container, early.networks, ports)
+        except BaseException:
+            self.detach_all(container)
+            raise
+
+    def record_early(self, container: Container, early: EarlyNetns, check: bool = False) -> None:
+        """Wait for make_netns's thread; what it wired goes into the record, where stop and a
+        failed start undo it from (detach_all; also the namespace file). check: raise its error."""
+        error: Optional[BaseException] = None
+        try:
+            early.job.wait()
+        except BaseException as exc:  # recorded first, then raised or logged
+            error = exc
+        self._set_internal(container, WIRED_KEY, dict(early.wired))
+        self._set_internal(container, PUBLISHED_KEY, [])
+        if error is not None and check:
+            raise error
+        if error is not None:
+            logger.debug("container %s: network namespace: %s", container.name, error)
+
+    def remove_netns_files(self) -> None:
+        """At daemon start, before any start: the namespace files a killed daemon left."""
+        rootless_netns.remove_netns_files(os.path.join(self.state_dir, NETNS_DIR))
 
     def detach_all(self, container: Container, wait: bool = True, release: bool = True) -> None:
         """After the container's process is gone (or a failed start): ports, veths, DNS names,
@@ -200,28 +281,35 @@ class ContainerNetworks:
                                                  host_loopback=bool(entry.get("loopback"))), wait=wait)
             self._set_internal(container, WIRED_KEY, {})
             self._set_internal(container, PUBLISHED_KEY, [])
+        # the namespace make_netns bound: it goes with the container's last process
+        rootless_netns.remove_netns_file(self.netns_file(container.id))
         if release:
             self.release_addresses(container)  # once no veth has them any more
 
     # -- one network ---------------------------------------------------------------------
     def attach(self, container: Container, pid: int, network: Network) -> None:
         """A veth on the network's bridge with the endpoint's address; recorded in the container."""
-        endpoint = network.endpoints[container.id]
         wired = self.wired(container)
+        wired[network.network_id] = self._attach_endpoint(container, netns_of(pid), network, wired)
+        self._set_internal(container, WIRED_KEY, wired)
+
+    def _attach_endpoint(self, container: Container, netns: str, network: Network,
+                         wired: Dict[str, Dict[str, Any]], make_bridge: bool = True) -> Dict[str, Any]:
+        """attach() into the namespace at netns; what the record keeps of it."""
+        endpoint = network.endpoints[container.id]
         interface = endpoints.interface_of(endpoint, _free_interface([str(e["interface"]) for e in wired.values()]))
         host = self.host()
-        host.create_bridge(BridgeSpec(network.network_id, network.subnet, network.gateway, network.internal,
-                                      network.subnet6, network.gateway6))
+        if make_bridge:
+            host.create_bridge(_bridge_spec(network))
         # docker's default bridge has no name resolution between containers: no names in its DNS
         names = () if network.name == BRIDGE else (container.name, *endpoint.aliases, container.id[:12])
         primary = network.name == primary_network(container)
         loopback = container_spec.wants_host_loopback(container)
-        host.attach(netns_of(pid), EndpointSpec(
+        host.attach(netns, EndpointSpec(
             network.network_id, container.id, endpoint.ipv4, interface, mac=endpoint.mac_address,
             names=tuple(dict.fromkeys(names)), default_route=primary and not network.internal,
             host_loopback=loopback, ipv6=f"{endpoint.ipv6}/{endpoint.prefixlen6}" if endpoint.ipv6 else None))
-        wired[network.network_id] = {"interface": interface, "ipv4": endpoint.ipv4, "loopback": loopback}
-        self._set_internal(container, WIRED_KEY, wired)
+        return {"interface": interface, "ipv4": endpoint.ipv4, "loopback": loopback}
 
     def detach(self, container: Container, network: Network) -> None:
         """Undo attach() of one network (docker network disconnect of a running container)."""
@@ -288,6 +376,11 @@ def _addresses_left(settings: Dict[str, Any], endpoint: Optional[Endpoint]) -> D
         left.update(GlobalIPv6Address=endpoint.ipv6, GlobalIPv6PrefixLen=endpoint.prefixlen6,
                     IPv6Gateway=settings.get("IPv6Gateway") or "")
     return left
+
+
+def _bridge_spec(network: Network) -> BridgeSpec:
+    return BridgeSpec(network.network_id, network.subnet, network.gateway, network.internal,
+                      network.subnet6, network.gateway6)
 
 
 def _free_interface(taken: Sequence[str]) -> str:

@@ -34,6 +34,7 @@ from dataclasses import replace
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
 from rootless.errors import FailedPrecondition, InvalidArgument, NotFound, ToolError
+from rootless.images.crashpoint import crash_point
 from rootless.runtime.network import names, plumbing, port_forwarder, rtnl, slirp
 from rootless.runtime.network.host import BridgeSpec, EndpointInfo, EndpointSpec, NetworkHost, Published
 from rootless.runtime.network.slirp import PortMapping
@@ -45,6 +46,8 @@ SLIRP4NETNS, PASTA = "slirp4netns", "pasta"
 READY_TIMEOUT = 10.0
 SIOCGIFNETMASK = 0x891B
 T = TypeVar("T")
+# .outside: this thread left the daemon's network namespace for good (a NewNetns thread)
+_thread = threading.local()
 
 
 def in_netns(netns: str, action: Callable[[], T]) -> T:
@@ -53,7 +56,12 @@ def in_netns(netns: str, action: Callable[[], T]) -> T:
     setns(CLONE_NEWNET) changes only the calling thread, and what the thread
     starts (sockets, child processes) is made in its namespace; the thread
     ends with the call, so no thread that serves anything else is ever moved.
+    On a NewNetns thread, which ends with its job and can't go back anyway,
+    the action runs on the calling thread: one thread start fewer.
     """
+    if getattr(_thread, "outside", False):
+        _join(netns)
+        return action()
     outcome: Dict[str, object] = {}
 
     def run() -> None:
@@ -125,6 +133,107 @@ def _add_bridge_port(veth: str, interface: str, container_netns: str, bridge: st
     if prefixlen is not None:
         rtnl.add_bridge_port(veth, interface, container_netns, bridge)
     return prefixlen
+
+
+def _bind_new_netns(path: str) -> None:
+    """Move the calling thread (NewNetns's) into a new network namespace and bind it at path.
+
+    The thread can't come back: the daemon's namespace is the host's, which
+    belongs to the kernel's user namespace, not ours to setns() into.
+    """
+    try:
+        linux.unshare(linux.CLONE_NEWNET)
+    except OSError as exc:
+        raise ToolError("unshare", f"new network namespace: {exc.strerror}") from None
+    _thread.outside = True
+    remove_netns_file(path)  # an earlier start's, if its clean-up never ran
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+        linux.mount("/proc/thread-self/ns/net", path, None, linux.MS_BIND, None)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise ToolError("mount", f"bind the network namespace at {path}: {exc.strerror}") from None
+    crash_point("netns:after-bind")  # the crash test's: the next daemon start removes the file
+
+
+def remove_netns_file(path: str) -> None:
+    """Unmount and delete a namespace file of NewNetns (the namespace lives on while a process
+    is in it); nothing when there is none."""
+    for _ in range(8):  # a file bound twice has two mounts
+        if not os.path.ismount(path):  # its device is nsfs while bound (two stats: no file is the common case)
+            break
+        try:
+            linux.umount(path, linux.MNT_DETACH)
+        except OSError as exc:
+            raise ToolError("umount", f"network namespace {path}: {exc.strerror}") from None
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise ToolError("unlink", f"network namespace {path}: {exc.strerror}") from None
+
+
+def remove_netns_files(directory: str) -> None:
+    """At daemon start: every namespace file a killed daemon left (crun joined the namespaces
+    of running containers at create: their processes keep them)."""
+    try:
+        entries = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        try:
+            remove_netns_file(os.path.join(directory, entry))
+        except ToolError as exc:
+            logger.warning("can't remove a stale network namespace: %s", exc)
+
+
+class NewNetns:
+    """A container's network namespace, made by the engine before `crun create`, which joins it
+    by its path (podman's way): the veths are wired while conmon starts, not between crun's
+    create and start, while the container waits.
+
+    One thread does it all: prepare() in the daemon's namespace (the shared one's bridges,
+    whose helpers must start from the host's namespace), then unshare(CLONE_NEWNET), the
+    namespace bound at path (until remove_netns_file), lo up, and wire() from inside it
+    (in_netns runs inline there). The file is the caller's to remove, also after a failure.
+    """
+
+    def __init__(self, path: str, prepare: Callable[[], None], wire: Callable[[], None]) -> None:
+        self.path = path
+        self._bound = threading.Event()
+        self._made = False
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, args=(prepare, wire), name="netns-new", daemon=True)
+        self._thread.start()
+
+    def _run(self, prepare: Callable[[], None], wire: Callable[[], None]) -> None:
+        try:
+            prepare()
+            _bind_new_netns(self.path)
+            self._made = True
+            self._bound.set()
+            with rtnl.Rtnl() as netlink:  # crun brings lo up only in a namespace it makes
+                netlink.set_link("lo", up=True)
+            wire()
+        except BaseException as exc:  # handed to the caller's thread
+            self._error = exc
+        finally:
+            self._bound.set()
+
+    def bound(self) -> str:
+        """The path, once the namespace is bound there (the wiring may go on); raises what stopped it before."""
+        self._bound.wait()
+        if not self._made:
+            raise self._error or ToolError("netns", f"{self.path}: not made")
+        return self.path
+
+    def wait(self) -> None:
+        """Until the thread is done; raises what failed."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def _tool(name: str) -> str:
@@ -367,6 +476,9 @@ class RootlessNetns:
 
         ready_at: where in argv the --ready-fd option goes (before positional arguments).
         """
+        if getattr(_thread, "outside", False):  # the helper would run in a container's namespace
+            raise ToolError(tool, "not started from a thread outside the daemon's network namespace",
+                            hint="start the container again")
         read_fd, write_fd = os.pipe()
         try:
             with open(os.path.join(self.state_dir, log_name), "ab") as log:
@@ -496,6 +608,9 @@ class RootlessNetns:
         if prefixlen is None:
             raise NotFound(f"attach: bridge {bridge}: has no IPv4 address")
         return prefixlen
+
+    def new_netns(self, path: str, prepare: Callable[[], None], wire: Callable[[], None]) -> NewNetns:
+        return NewNetns(path, prepare, wire)
 
     def detach(self, netns_path: str, endpoint: EndpointSpec, wait: bool = True) -> None:
         """Undo attach(); the container's namespace may be gone already (then its veth is too).
