@@ -15,6 +15,15 @@ responder only forwards to the host's resolvers. An address is allocated at
 start and released at stop (assign_addresses / release_addresses); a given
 one (--ip) stays reserved. `--network slirp4netns|pasta` keep a container's
 own uplink, run by its monitor (container_spec.network_setup).
+
+A container on bridges gets its network namespace from the engine, as from
+podman: make_netns starts a thread that makes it, binds it at
+<state dir>/containers/<id> and wires its veths while conmon launches;
+`crun create` joins it by that path, and `crun start` waits for the wiring
+(finish_early). The file goes at stop (detach_all) and, after a daemon was
+killed, at the next daemon start (remove_netns_files). An own uplink's
+monitor and `network connect` of a running container still wire by the
+container's pid (attach_all, attach).
 """
 from __future__ import annotations
 
