@@ -17,11 +17,12 @@ one (--ip) stays reserved. `--network slirp4netns|pasta` keep a container's
 own uplink, run by its monitor (container_spec.network_setup).
 
 A container on bridges gets its network namespace from the engine, as from
-podman: make_netns starts a thread that makes it, binds it at
-<state dir>/containers/<id> and wires its veths while conmon launches;
+podman: right before the launch, start_netns has a thread make it, bind it
+at <state dir>/containers/<id> and wire its veths while conmon launches;
 `crun create` joins it by that path, and `crun start` waits for the wiring
-(finish_early). The file goes at stop (detach_all) and, after a daemon was
-killed, at the next daemon start (remove_netns_files). An own uplink's
+(finish_early). The file goes once the container started (drop_netns_file),
+after a failed start (detach_all) and, after a daemon was killed, at the
+next daemon start (remove_netns_files). An own uplink's
 monitor and `network connect` of a running container still wire by the
 container's pid (attach_all, attach).
 """
@@ -80,18 +81,15 @@ def netns_of(pid: int) -> str:
 
 
 class EarlyNetns:
-    """make_netns's namespace in the making: its file, the networks and, as its thread wires
-    them, what the record will keep (network id -> {"interface", "ipv4", "loopback"})."""
+    """make_netns's namespace: its file, the networks with the addresses of this start (from
+    setup_for_start), its thread once start_netns began it and, as that thread wires them, what
+    the record will keep (network id -> {"interface", "ipv4", "loopback"})."""
 
-    def __init__(self, path: str, start: Callable[["EarlyNetns"], NetnsJob]) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
         self.networks: List[Network] = []
         self.wired: Dict[str, Dict[str, Any]] = {}
-        self.job = start(self)
-
-    def bound(self) -> str:
-        """The path for the spec, once crun can join it."""
-        return self.job.bound()
+        self.job: Optional[NetnsJob] = None
 
 
 class ContainerNetworks:
@@ -125,9 +123,10 @@ class ContainerNetworks:
         networks = [n for n in self.store.networks_of(container.id) if n.subnet]
         return sorted(networks, key=lambda n: n.name != primary_network(container))
 
-    def setup_for_start(self, container: Container, planned: container_spec.NetworkSetup
-                        ) -> container_spec.NetworkSetup:
-        """The planned set-up with what start decides: addresses, resolver, the host-gateway address.
+    def setup_for_start(self, container: Container, planned: container_spec.NetworkSetup,
+                        early: Optional[EarlyNetns] = None) -> container_spec.NetworkSetup:
+        """The planned set-up with what start decides: addresses, resolver, the host-gateway address;
+        early (make_netns) gets the networks with their addresses.
 
         Raises:
             NotFound: a network of the container was removed while it was stopped.
@@ -136,15 +135,18 @@ class ContainerNetworks:
         network = container_spec.user_network_setup(container, planned)
         if network.monitor_mode != container_spec.USER_NETWORK:
             return network
-        self.assign_addresses(container)
+        networks = self.assign_addresses(container)
+        if early is not None:  # user_networks' order without reading the store again
+            early.networks = sorted(networks, key=lambda n: n.name != primary_network(container))
         network = container_spec.user_network_setup(container, network)
         if container_spec.wants_host_loopback(container):
             network = dataclasses.replace(network, host_gateway=self.host_gateway())
         return network
 
     # -- addresses: allocated at start, released at stop (dockerd's endpoint life) -----
-    def assign_addresses(self, container: Container) -> None:
+    def assign_addresses(self, container: Container) -> List[Network]:
         """Before the /etc files are written: an address on every network, in the store and record.
+        The container's networks with a bridge as they are now (user_networks, unsorted).
 
         A bridge container created before the default bridge had endpoints gets one now.
         """
@@ -152,11 +154,15 @@ class ContainerNetworks:
         if BRIDGE in attached and container.id not in self.store.get(BRIDGE).endpoints:
             self.store.connect(BRIDGE, container.id, container.name, allocate=False,
                                ephemeral=container.auto_remove)
+        networks = []
         for network in self.store.networks_of(container.id):
-            if not network.subnet or network.name not in attached:
-                continue
-            network, endpoint = self.store.assign_address(network.network_id, container.id)
-            container.set_attachment(network.name, {**attached[network.name], **endpoints.settings_of(network, endpoint)})
+            if network.subnet and network.name in attached:
+                network, endpoint = self.store.assign_address(network.network_id, container.id)
+                container.set_attachment(network.name, {**attached[network.name],
+                                                        **endpoints.settings_of(network, endpoint)})
+            if network.subnet:
+                networks.append(network)
+        return networks
 
     def release_addresses(self, container: Container) -> None:
         """After the container stopped: its addresses go back to the pools (--ip, --ip6 ones stay)
@@ -219,25 +225,30 @@ class ContainerNetworks:
         return os.path.join(self.state_dir, NETNS_DIR, container_id)
 
     def make_netns(self, container: Container) -> EarlyNetns:
-        """Start making the container's network namespace with a veth on each of its networks
-        (rootless_netns.NewNetns); crun create joins it at EarlyNetns.bound(). finish_early
-        or record_early once the container is created or its start failed."""
-        host = self.host()
-        return EarlyNetns(self.netns_file(container.id), lambda early: host.new_netns(
-            early.path, functools.partial(self._prepare_early, container, early),
-            functools.partial(self._wire_early, container, early)))
+        """The container's own network namespace, to be made before `crun create` (which joins it
+        by path): setup_for_start fills in the networks, start_netns makes and wires it, then
+        finish_early, or record_early when the start failed."""
+        return EarlyNetns(self.netns_file(container.id))
 
-    def _prepare_early(self, container: Container, early: EarlyNetns) -> None:
-        """On the NewNetns thread, in the daemon's namespace: the networks and their bridges."""
-        fs.ensure_dir(os.path.dirname(early.path))
-        early.networks = self.user_networks(container)
+    def start_netns(self, container: Container, early: EarlyNetns) -> str:
+        """Right before the monitor's launch: the bridges checked on this thread (the fast path:
+        starts since the daemon's made them), then NetworkHost.new_netns's thread binds the
+        namespace and, while conmon and crun run, wires a veth per network. Its path, once bound.
+
+        Not earlier: a second thread running Python beside this one's costs this one more than
+        it saves (the GIL; measured, bench/README.md), while the launch's wait for conmon is idle.
+        """
+        host = self.host()
         for network in early.networks:
-            self.host().create_bridge(_bridge_spec(network))
+            host.create_bridge(_bridge_spec(network))
+        fs.ensure_dir(os.path.dirname(early.path))
+        early.job = host.new_netns(early.path, functools.partial(self._wire_early, container, early))
+        return early.job.bound()
 
     def _wire_early(self, container: Container, early: EarlyNetns) -> None:
         """On the NewNetns thread, in the new namespace: a veth per network, each as it is made
-        in early.wired (the record gets them on the caller's thread)."""
-        for network in early.networks:  # their bridges made (and checked) by _prepare_early
+        in early.wired (the record gets them on the start's thread)."""
+        for network in early.networks:  # their bridges checked by start_netns
             early.wired[network.network_id] = self._attach_endpoint(container, early.path, network, early.wired,
                                                                     make_bridge=False)
 
@@ -257,7 +268,8 @@ class ContainerNetworks:
         failed start undo it from (detach_all; also the namespace file). check: raise its error."""
         error: Optional[BaseException] = None
         try:
-            early.job.wait()
+            if early.job is not None:
+                early.job.wait()
         except BaseException as exc:  # recorded first, then raised or logged
             error = exc
         self._set_internal(container, WIRED_KEY, dict(early.wired))
@@ -266,6 +278,17 @@ class ContainerNetworks:
             raise error
         if error is not None:
             logger.debug("container %s: network namespace: %s", container.name, error)
+
+    def drop_netns_file(self, container: Container) -> None:
+        """After `crun start`: the file make_netns bound (crun create joined the namespace, and
+        the container's processes keep it). Not at the exit: the kernel would then tear the
+        namespace down (its veth with it) on the exit path, +5 ms on a `run --rm` measured,
+        instead of when the last process goes, as for a namespace crun made. A failure leaves it
+        to the stop (detach_all) or the next daemon start."""
+        try:
+            rootless_netns.remove_netns_file(self.netns_file(container.id))
+        except RootlessError as exc:
+            logger.warning("container %s: %s", container.name, exc)
 
     def remove_netns_files(self) -> None:
         """At daemon start, before any start: the namespace files a killed daemon left."""
@@ -290,7 +313,7 @@ class ContainerNetworks:
                                                  host_loopback=bool(entry.get("loopback"))), wait=wait)
             self._set_internal(container, WIRED_KEY, {})
             self._set_internal(container, PUBLISHED_KEY, [])
-        # the namespace make_netns bound: it goes with the container's last process
+        # the file make_netns bound, if a failed start left it (else drop_netns_file took it)
         rootless_netns.remove_netns_file(self.netns_file(container.id))
         if release:
             self.release_addresses(container)  # once no veth has them any more

@@ -431,16 +431,15 @@ class Containers(ContainerReads):
 
     def _launch(self, container: Container) -> Launched:
         plan = container_plan.stored_plan(container) or self.replan(container)  # once for an older record
-        rootfs = self.runtime.mount(container.id)
-        network = container_plan.network_of(plan)
-        network = (self.wiring.setup_for_start(container, network) if self.wiring is not None
-                   else container_spec.user_network_setup(container, network))
-        user = network.monitor_mode == container_spec.USER_NETWORK
+        network = container_spec.user_network_setup(container, container_plan.network_of(plan))
         # podman's order: the engine makes the namespace and wires it while conmon starts; crun
-        # create joins it by path. An own uplink's monitor makes its own (old path, by pid).
-        early = self.wiring.make_netns(container) if self.wiring is not None and user and \
-            network.mode == "private" else None
+        # create joins it by path. An own uplink's monitor makes its own (the old path, by pid).
+        early = self.wiring.make_netns(container) if self.wiring is not None and network.mode == "private" and \
+            network.monitor_mode == container_spec.USER_NETWORK else None
         try:
+            rootfs = self.runtime.mount(container.id)
+            if self.wiring is not None:
+                network = self.wiring.setup_for_start(container, network, early)
             launched = self._create(container, plan, rootfs, network, early)
         except BaseException:
             if early is not None and self.wiring is not None:
@@ -451,6 +450,8 @@ class Containers(ContainerReads):
         for session in self._take_waiting(container.id):
             session.connect()
         self.runtime.start(container.id)
+        if early is not None and self.wiring is not None:
+            self.wiring.drop_netns_file(container)  # crun joined it: the container's processes keep it
         return launched
 
     def _create(self, container: Container, plan: Dict[str, Any], rootfs: str, network: container_spec.NetworkSetup,
@@ -472,8 +473,8 @@ class Containers(ContainerReads):
         pins = mount_sources.Pins()
         try:
             options = self._with_mount_sources(container, options, pins)
-            if early is not None:
-                options = dataclasses.replace(options, netns_path=early.bound())
+            if early is not None and self.wiring is not None:
+                options = dataclasses.replace(options, netns_path=self.wiring.start_netns(container, early))
             return self.runtime.launch(container.id, os.path.join(container.dir, "bundle"), options, monitor)
         finally:
             pins.release()  # crun created the container: its mount namespace has its own copies

@@ -122,9 +122,9 @@ class NetworkHost(Protocol):
 
     def attach(self, netns_path: str, endpoint: EndpointSpec) -> EndpointInfo: ...
 
-    def new_netns(self, path: str, prepare: Callable[[], None], wire: Callable[[], None]) -> NetnsJob:
-        """Start making a namespace bound at path: prepare() from the daemon's namespace (bridges),
-        then wire() from inside the new one."""
+    def new_netns(self, path: str, wire: Callable[[], None]) -> NetnsJob:
+        """Start making a namespace bound at path, then wire() from inside it (attach(path, ...)
+        of endpoints whose bridges exist: no helper may start there)."""
         ...
 
     def detach(self, netns_path: str, endpoint: EndpointSpec, wait: bool = True) -> None: ...

@@ -194,23 +194,23 @@ class NewNetns:
     by its path (podman's way): the veths are wired while conmon starts, not between crun's
     create and start, while the container waits.
 
-    One thread does it all: prepare() in the daemon's namespace (the shared one's bridges,
-    whose helpers must start from the host's namespace), then unshare(CLONE_NEWNET), the
-    namespace bound at path (until remove_netns_file), lo up, and wire() from inside it
-    (in_netns runs inline there). The file is the caller's to remove, also after a failure.
+    One thread does it: unshare(CLONE_NEWNET), the namespace bound at path (until
+    remove_netns_file), lo up, and wire() from inside it (in_netns runs inline there). wire()
+    must start no helper: they must run in the daemon's namespace (the host's), which this
+    thread can't go back to (_start_detached refuses). The file is the caller's to remove,
+    also after a failure.
     """
 
-    def __init__(self, path: str, prepare: Callable[[], None], wire: Callable[[], None]) -> None:
+    def __init__(self, path: str, wire: Callable[[], None]) -> None:
         self.path = path
         self._bound = threading.Event()
         self._made = False
         self._error: Optional[BaseException] = None
-        self._thread = threading.Thread(target=self._run, args=(prepare, wire), name="netns-new", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(wire,), name="netns-new", daemon=True)
         self._thread.start()
 
-    def _run(self, prepare: Callable[[], None], wire: Callable[[], None]) -> None:
+    def _run(self, wire: Callable[[], None]) -> None:
         try:
-            prepare()
             _bind_new_netns(self.path)
             self._made = True
             self._bound.set()
@@ -609,8 +609,8 @@ class RootlessNetns:
             raise NotFound(f"attach: bridge {bridge}: has no IPv4 address")
         return prefixlen
 
-    def new_netns(self, path: str, prepare: Callable[[], None], wire: Callable[[], None]) -> NewNetns:
-        return NewNetns(path, prepare, wire)
+    def new_netns(self, path: str, wire: Callable[[], None]) -> NewNetns:
+        return NewNetns(path, wire)
 
     def detach(self, netns_path: str, endpoint: EndpointSpec, wait: bool = True) -> None:
         """Undo attach(); the container's namespace may be gone already (then its veth is too).

@@ -11,21 +11,19 @@ from rootless.runtime.network.slirp import PortMapping
 
 
 class FakeNetnsJob:
-    """new_netns's job on a thread of its own, without a namespace: bound once prepare() ran
-    (wire() may wait on the release event: the caller must not need it before crun create)."""
+    """new_netns's job on a thread of its own, without a namespace: bound at once (wire() waits
+    for the release event: the caller must not need it before crun create)."""
 
-    def __init__(self, host: "FakeNetworkHost", path: str, prepare: Callable[[], None],
-                 wire: Callable[[], None]) -> None:
+    def __init__(self, host: "FakeNetworkHost", path: str, wire: Callable[[], None]) -> None:
         self.path = path
         self.host = host
         self.made = threading.Event()
         self.error: Optional[BaseException] = None
-        self.thread = threading.Thread(target=self._run, args=(prepare, wire), daemon=True)
+        self.thread = threading.Thread(target=self._run, args=(wire,), daemon=True)
         self.thread.start()
 
-    def _run(self, prepare: Callable[[], None], wire: Callable[[], None]) -> None:
+    def _run(self, wire: Callable[[], None]) -> None:
         try:
-            prepare()
             self.host.log.append(f"bound {self.path}")
             self.made.set()
             self.host.release_wiring.wait(5)
@@ -78,8 +76,8 @@ class FakeNetworkHost:
         bridge = self.bridges[endpoint.network_id]
         return EndpointInfo(endpoint.interface, "rlvfake", endpoint.ipv4, 16, bridge.gateway, endpoint.mac)
 
-    def new_netns(self, path: str, prepare: Callable[[], None], wire: Callable[[], None]) -> FakeNetnsJob:
-        return FakeNetnsJob(self, path, prepare, wire)
+    def new_netns(self, path: str, wire: Callable[[], None]) -> FakeNetnsJob:
+        return FakeNetnsJob(self, path, wire)
 
     def detach(self, netns_path: str, endpoint: EndpointSpec, wait: bool = True) -> None:
         self.detached_waiting.append(wait)

@@ -94,3 +94,21 @@ def test_the_next_daemon_start_removes_namespace_files_left_behind(world: World)
         pass  # not bound here (unit tests make no namespace): the removal unlinks it all the same
     world.daemon_start().adopt()
     assert not os.path.exists(left)
+
+
+def test_a_start_refused_before_the_addresses_makes_no_namespace(world: World) -> None:
+    world.networks.create("app")
+    container = world.create("web", HostConfig={"NetworkMode": "app"})
+    world.networks.remove("app")  # dockerd's refusal at start: the network recorded is gone
+    with pytest.raises(RootlessError, match="network .* not found"):
+        world.containers.start(container)
+    assert world.net_host.log == []  # made right before the launch only
+    assert world.net_host.endpoints == {} and container.internal("networks") == {}
+    assert not container.running
+
+
+def test_the_addresses_reach_the_wiring_from_the_start(world: World) -> None:
+    world.networks.create("app", subnet="10.91.0.0/24")
+    container = world.run("web", HostConfig={"NetworkMode": "app"})
+    assert [e.ipv4 for e in world.net_host.endpoints.values()] == ["10.91.0.2"]  # assigned by this start
+    assert container.attachments()["app"]["IPAddress"] == "10.91.0.2"
