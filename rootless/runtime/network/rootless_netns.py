@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 SLIRP4NETNS, PASTA = "slirp4netns", "pasta"
 READY_TIMEOUT = 10.0
+TAKE_TIMEOUT = 1.0  # NewNetns: how long the wiring waits for its caller to take the path
 SIOCGIFNETMASK = 0x891B
 T = TypeVar("T")
 # .outside: this thread left the daemon's network namespace for good (a NewNetns thread)
@@ -135,8 +136,8 @@ def _add_bridge_port(veth: str, interface: str, container_netns: str, bridge: st
     return prefixlen
 
 
-def _bind_new_netns(path: str) -> None:
-    """Move the calling thread (NewNetns's) into a new network namespace and bind it at path.
+def _unshare_here() -> None:
+    """Move the calling thread (a _Spare's) into a new network namespace, lo up.
 
     The thread can't come back: the daemon's namespace is the host's, which
     belongs to the kernel's user namespace, not ours to setns() into.
@@ -146,6 +147,12 @@ def _bind_new_netns(path: str) -> None:
     except OSError as exc:
         raise ToolError("unshare", f"new network namespace: {exc.strerror}") from None
     _thread.outside = True
+    with rtnl.Rtnl() as netlink:  # crun brings lo up only in a namespace it makes
+        netlink.set_link("lo", up=True)
+
+
+def _bind_here(path: str) -> None:
+    """Bind the calling thread's network namespace at path."""
     remove_netns_file(path)  # an earlier start's, if its clean-up never ran
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
@@ -189,49 +196,87 @@ def remove_netns_files(directory: str) -> None:
             logger.warning("can't remove a stale network namespace: %s", exc)
 
 
+class _Spare:
+    """A thread that made itself a fresh network namespace (lo up) ahead of time and waits for
+    the NewNetns to run in it. A start hands its job to a waiting thread instead of starting
+    one: a new thread's first run waits for the scheduler (several ms on a loaded host, measured),
+    and unshare(CLONE_NEWNET) costs ~0.7 ms, both in the start's wait for the bind otherwise."""
+
+    def __init__(self) -> None:
+        self._job: Optional["NewNetns"] = None
+        self._given = threading.Event()
+        self._error: Optional[BaseException] = None
+        threading.Thread(target=self._run, name="netns-spare", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            _unshare_here()
+        except BaseException as exc:  # handed to the job that takes this thread
+            self._error = exc
+        self._given.wait()
+        if self._job is not None:
+            self._job.run(self._error)
+
+    def give(self, job: "NewNetns") -> None:
+        self._job = job
+        self._given.set()
+
+
 class NewNetns:
     """A container's network namespace, made by the engine before `crun create`, which joins it
     by its path (podman's way): the veths are wired while conmon starts, not between crun's
     create and start, while the container waits.
 
-    One thread does it: unshare(CLONE_NEWNET), the namespace bound at path (until
-    remove_netns_file), lo up, and wire() from inside it (in_netns runs inline there). wire()
-    must start no helper: they must run in the daemon's namespace (the host's), which this
-    thread can't go back to (_start_detached refuses). The file is the caller's to remove,
-    also after a failure.
+    It runs on a _Spare's thread, already in a new namespace: the namespace bound at path
+    (until remove_netns_file), then wire() from inside it (in_netns runs inline there), then
+    next() (the next spare). wire() must start no helper: they must run in the daemon's
+    namespace (the host's), which this thread can't go back to (_start_detached refuses).
+    The file is the caller's to remove, also after a failure.
     """
 
-    def __init__(self, path: str, wire: Callable[[], None]) -> None:
+    def __init__(self, path: str, wire: Callable[[], None], spare: _Spare,
+                 next: Callable[[], None] = lambda: None) -> None:
         self.path = path
+        self._wire = wire
+        self._next = next
         self._bound = threading.Event()
+        self._taken = threading.Event()  # the caller has its path: this thread may take the GIL again
+        self._done = threading.Event()
         self._made = False
         self._error: Optional[BaseException] = None
-        self._thread = threading.Thread(target=self._run, args=(wire,), name="netns-new", daemon=True)
-        self._thread.start()
+        spare.give(self)
 
-    def _run(self, wire: Callable[[], None]) -> None:
+    def run(self, unshare_error: Optional[BaseException]) -> None:
+        """On the spare's thread."""
         try:
-            _bind_new_netns(self.path)
+            if unshare_error is not None:
+                raise unshare_error
+            _bind_here(self.path)
             self._made = True
             self._bound.set()
-            with rtnl.Rtnl() as netlink:  # crun brings lo up only in a namespace it makes
-                netlink.set_link("lo", up=True)
-            wire()
+            # the wiring's Python would hold the GIL the woken caller needs to go on to the
+            # launch: it waits (~0.5-1 ms measured) unless this thread steps aside first
+            self._taken.wait(TAKE_TIMEOUT)
+            self._wire()
         except BaseException as exc:  # handed to the caller's thread
             self._error = exc
         finally:
             self._bound.set()
+            self._done.set()
+            self._next()
 
     def bound(self) -> str:
         """The path, once the namespace is bound there (the wiring may go on); raises what stopped it before."""
         self._bound.wait()
+        self._taken.set()
         if not self._made:
             raise self._error or ToolError("netns", f"{self.path}: not made")
         return self.path
 
     def wait(self) -> None:
-        """Until the thread is done; raises what failed."""
-        self._thread.join()
+        """Until the wiring is done; raises what failed."""
+        self._taken.set()
+        self._done.wait()
         if self._error is not None:
             raise self._error
 
@@ -310,6 +355,7 @@ class RootlessNetns:
         self.table = names.NameTable(names.table_path(state_dir))
         self._lock = threading.RLock()
         self.transparent = False  # ensure() found the divert rules in place (port_forwarder.py)
+        self._spare: Optional[_Spare] = None  # new_netns's next thread, made ahead
         # Bridges this object set up whole (link, firewall elements, DNS): a container start
         # on one of them checks that its link is still there and skips the rest.
         self._ready: Dict[str, BridgeSpec] = {}
@@ -366,6 +412,7 @@ class RootlessNetns:
             if not self._responder_alive():
                 self.table.save()
                 self._start_responder()
+            self._new_spare()  # the first start's namespace thread
 
     def _ensure_divert(self) -> None:
         """The rule and route that bring replies to the port forwarder's transparent sockets home."""
@@ -610,7 +657,16 @@ class RootlessNetns:
         return prefixlen
 
     def new_netns(self, path: str, wire: Callable[[], None]) -> NewNetns:
-        return NewNetns(path, wire)
+        with self._lock:
+            spare, self._spare = self._spare or _Spare(), None
+        return NewNetns(path, wire, spare, next=self._new_spare)
+
+    def _new_spare(self) -> None:
+        """The next start's namespace thread, started by the one that just finished (a thread
+        started from a namespace other than the daemon's is fine: it unshares a new one)."""
+        with self._lock:
+            if self._spare is None:
+                self._spare = _Spare()
 
     def detach(self, netns_path: str, endpoint: EndpointSpec, wait: bool = True) -> None:
         """Undo attach(); the container's namespace may be gone already (then its veth is too).
