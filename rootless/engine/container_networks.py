@@ -20,9 +20,11 @@ A container on bridges gets its network namespace from the engine, as from
 podman: right before the launch, start_netns has a thread make it, bind it
 at <state dir>/containers/<id> and wire its veths while conmon launches;
 `crun create` joins it by that path, and `crun start` waits for the wiring
-(finish_early). The file goes once the container started (drop_netns_file),
-after a failed start (detach_all) and, after a daemon was killed, at the
-next daemon start (remove_netns_files). An own uplink's
+(finish_early). The file goes once crun create joined it (the namespace
+thread removes it: at the exit, the kernel's teardown of the namespace
+landed on the `run --rm` answer, +5 ms measured), after a failed start
+(detach_all) and, after a daemon was killed, at the next daemon start
+(remove_netns_files). An own uplink's
 monitor and `network connect` of a running container still wire by the
 container's pid (attach_all, attach).
 """
@@ -279,17 +281,6 @@ class ContainerNetworks:
         if error is not None:
             logger.debug("container %s: network namespace: %s", container.name, error)
 
-    def drop_netns_file(self, container: Container) -> None:
-        """After `crun start`: the file make_netns bound (crun create joined the namespace, and
-        the container's processes keep it). Not at the exit: the kernel would then tear the
-        namespace down (its veth with it) on the exit path, +5 ms on a `run --rm` measured,
-        instead of when the last process goes, as for a namespace crun made. A failure leaves it
-        to the stop (detach_all) or the next daemon start."""
-        try:
-            rootless_netns.remove_netns_file(self.netns_file(container.id))
-        except RootlessError as exc:
-            logger.warning("container %s: %s", container.name, exc)
-
     def remove_netns_files(self) -> None:
         """At daemon start, before any start: the namespace files a killed daemon left."""
         rootless_netns.remove_netns_files(os.path.join(self.state_dir, NETNS_DIR))
@@ -313,7 +304,7 @@ class ContainerNetworks:
                                                  host_loopback=bool(entry.get("loopback"))), wait=wait)
             self._set_internal(container, WIRED_KEY, {})
             self._set_internal(container, PUBLISHED_KEY, [])
-        # the file make_netns bound, if a failed start left it (else drop_netns_file took it)
+        # the file make_netns bound, if a failed start left it (else its thread removed it)
         rootless_netns.remove_netns_file(self.netns_file(container.id))
         if release:
             self.release_addresses(container)  # once no veth has them any more

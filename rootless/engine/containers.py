@@ -450,8 +450,6 @@ class Containers(ContainerReads):
         for session in self._take_waiting(container.id):
             session.connect()
         self.runtime.start(container.id)
-        if early is not None and self.wiring is not None:
-            self.wiring.drop_netns_file(container)  # crun joined it: the container's processes keep it
         return launched
 
     def _create(self, container: Container, plan: Dict[str, Any], rootfs: str, network: container_spec.NetworkSetup,

@@ -266,7 +266,12 @@ class NewNetns:
             self._done.set()
             # the next spare's start (its thread, unshare, lo up) waits until the caller is past
             # crun create: beside the launch's Python it cost it ~2 ms (the GIL, the CPU; measured)
-            self._collected.wait(TAKE_TIMEOUT)
+            if self._collected.wait(TAKE_TIMEOUT) and self._made:
+                # crun create joined it (or failed): the container's processes keep it, and the
+                # file goes here, off the start's thread (the caller's remove_netns_file at stop
+                # and the next daemon start cover a failure)
+                with contextlib.suppress(ToolError):
+                    remove_netns_file(self.path)
             self._next()
 
     def bound(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Dict, List
 
 from tests import imagebuild
@@ -37,6 +38,9 @@ def test_crun_joins_the_namespace_the_engine_bound_and_the_file_goes_once_starte
         path = os.path.join(netns_dir(engine), cid)
         assert network_entry(engine, cid) == [{"type": "network", "path": path}]  # crun made none of its own
         # crun create joined it: the container's processes keep it, the file went after crun start
+        deadline = time.monotonic() + 5  # its namespace thread removes it once crun create joined
+        while cid in os.listdir(netns_dir(engine)) and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert cid not in os.listdir(netns_dir(engine))
         assert engine.docker("exec", cid, "ip", "-o", "-4", "addr", "show", "eth0").stdout.count(" 172.17.") == 1
         assert ",UP" in engine.docker("exec", cid, "ip", "link", "show", "lo").stdout  # crun brings up only its own
