@@ -37,7 +37,7 @@ def test_crun_joins_the_namespace_the_engine_bound_and_the_file_goes_once_starte
     try:
         path = os.path.join(netns_dir(engine), cid)
         assert network_entry(engine, cid) == [{"type": "network", "path": path}]  # crun made none of its own
-        # crun create joined it: the container's processes keep it, the file went after crun start
+        # crun create joined it: the container's processes keep it, and the file goes
         deadline = time.monotonic() + 5  # its namespace thread removes it once crun create joined
         while cid in os.listdir(netns_dir(engine)) and time.monotonic() < deadline:
             time.sleep(0.01)
