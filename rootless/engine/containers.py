@@ -27,7 +27,7 @@ from rootless.api import types
 from rootless.config import Paths
 from rootless.engine import container_namespaces, container_plan, container_spec, container_userns, lifecycle
 from rootless.engine.container_io import AttachSession
-from rootless.engine.container_networks import ContainerNetworks, EarlyNetns, removed_networks
+from rootless.engine.container_networks import ContainerNetworks, removed_networks
 from rootless.engine.container_model import PLAN_KEY, Container, new_record, now_rfc3339
 from rootless.engine.container_reads import ContainerReads
 from rootless.engine.container_runtime import ContainerHost, ContainerRuntime, MonitorSettings
@@ -431,30 +431,10 @@ class Containers(ContainerReads):
 
     def _launch(self, container: Container) -> Launched:
         plan = container_plan.stored_plan(container) or self.replan(container)  # once for an older record
-        network = container_spec.user_network_setup(container, container_plan.network_of(plan))
-        # podman's order: the engine makes the namespace and wires it while conmon starts; crun
-        # create joins it by path. An own uplink's monitor makes its own (the old path, by pid).
-        early = self.wiring.make_netns(container) if self.wiring is not None and network.mode == "private" and \
-            network.monitor_mode == container_spec.USER_NETWORK else None
-        try:
-            rootfs = self.runtime.mount(container.id)
-            if self.wiring is not None:
-                network = self.wiring.setup_for_start(container, network, early)
-            launched = self._create(container, plan, rootfs, network, early)
-        except BaseException:
-            if early is not None and self.wiring is not None:
-                self.wiring.record_early(container, early)  # for _start_failed to undo
-            raise
-        if network.mode == "private":  # host, none (NetworkDisabled too) and container: get no veths
-            launched = self._wire_user_networks(container, launched, network.ports, early)
-        for session in self._take_waiting(container.id):
-            session.connect()
-        self.runtime.start(container.id)
-        return launched
-
-    def _create(self, container: Container, plan: Dict[str, Any], rootfs: str, network: container_spec.NetworkSetup,
-                early: Optional[EarlyNetns]) -> Launched:
-        """The bundle, then the monitor's `crun create`; the process waits for `crun start`."""
+        rootfs = self.runtime.mount(container.id)
+        network = container_plan.network_of(plan)
+        network = (self.wiring.setup_for_start(container, network) if self.wiring is not None
+                   else container_spec.user_network_setup(container, network))
         options = self._spec_options(container, plan, rootfs, network)
         monitor = MonitorSettings(
             log_path=container.log_path, log_max_size=lifecycle.log_size(container),
@@ -466,33 +446,35 @@ class Containers(ContainerReads):
             network=network.monitor_mode, ports=network.ports, allow_host_loopback=network.host_loopback,
             pasta_options=list(network.pasta_options),
             log_settings=lifecycle.log_settings(container).to_json())
-        if network.monitor_mode == container_spec.USER_NETWORK:  # the monitor makes no network: the engine wires it
+        user = network.monitor_mode == container_spec.USER_NETWORK
+        if user:  # the monitor makes no network; the engine wires it once the namespace exists
             monitor = dataclasses.replace(monitor, network="none", ports=[])
         pins = mount_sources.Pins()
         try:
             options = self._with_mount_sources(container, options, pins)
-            if early is not None and self.wiring is not None:
-                options = dataclasses.replace(options, netns_path=self.wiring.start_netns(container, early))
-            return self.runtime.launch(container.id, os.path.join(container.dir, "bundle"), options, monitor)
+            launched = self.runtime.launch(container.id, os.path.join(container.dir, "bundle"), options, monitor)
         finally:
             pins.release()  # crun created the container: its mount namespace has its own copies
+        if network.mode == "private":  # host, none (NetworkDisabled too) and container: get no veths
+            launched = self._wire_user_networks(container, launched, network.ports)
+        for session in self._take_waiting(container.id):
+            session.connect()
+        self.runtime.start(container.id)
+        return launched
 
-    def _wire_user_networks(self, container: Container, launched: Launched, ports: List[Dict[str, Any]],
-                            early: Optional[EarlyNetns] = None) -> Launched:
-        """Between `crun create` and `crun start`: veths (early: wired already), DNS names and published ports."""
+    def _wire_user_networks(self, container: Container, launched: Launched,
+                            ports: List[Dict[str, Any]]) -> Launched:
+        """Between `crun create` and `crun start`: veths, DNS names and published ports."""
         if self.wiring is None:
             return launched
-        on_user_network = early is not None or self._on_user_network(container)
         try:
-            if early is not None:
-                published = self.wiring.finish_early(container, early, ports)
-            else:
-                published = self.wiring.attach_all(container, launched.pid, ports if on_user_network else [])
+            published = self.wiring.attach_all(container, launched.pid, ports
+                                               if self._on_user_network(container) else [])
         except BaseException:
             with contextlib.suppress(RootlessError):
                 self.runtime.signal(container.id, signals.SIGKILL)
             raise
-        return dataclasses.replace(launched, ports=published) if on_user_network else launched
+        return dataclasses.replace(launched, ports=published) if self._on_user_network(container) else launched
 
     @staticmethod
     def _on_user_network(container: Container) -> bool:
@@ -861,8 +843,6 @@ class Containers(ContainerReads):
     # -- adoption after a daemon restart ----------------------------------------
     def adopt(self) -> None:
         """Pick up containers a previous daemon started; apply restart policies."""
-        if self.wiring is not None:  # before any start: a killed daemon's (crun joined the running ones')
-            self.wiring.remove_netns_files()
         if self.wiring is not None and any(c.running and self.wiring.wired(c) for c in self.all()):
             self.wiring.adopt()  # their namespace outlived the daemon: its uplink and DNS too
         for container in self.all():

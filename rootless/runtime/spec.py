@@ -143,9 +143,7 @@ class SpecOptions:
     sysctls: Dict[str, str] = field(default_factory=dict)
     network: str = "private"  # "private" (slirp4netns/pasta attach later), "none" (loopback only), "host",
     # or "container": join netns_path (another container's)
-    # join this netns instead of creating one: another container's, or (network "private") the one
-    # the engine made and wired for this container before `crun create` (bound under its runtime dir)
-    netns_path: Optional[str] = None
+    netns_path: Optional[str] = None  # join this netns instead of creating one (e.g. another container's)
     pid: str = "private"  # PID_MODES; "container" joins pid_ns_path
     pid_ns_path: Optional[str] = None
     ipc: str = "private"  # IPC_MODES; "container" joins ipc_ns_path

@@ -7,7 +7,7 @@ implementation is rootless_netns.RootlessNetns (podman's "rootless-netns").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Protocol, Sequence, Tuple
+from typing import List, Optional, Protocol, Sequence, Tuple
 
 from rootless.runtime.network.slirp import PortMapping
 
@@ -74,18 +74,6 @@ class Published:
     forward_id: int = 0
 
 
-class NetnsJob(Protocol):
-    """A container's network namespace in the making (NetworkHost.new_netns)."""
-
-    def bound(self) -> str:
-        """Its path, once a runtime can join it (the wiring may go on); raises what failed before."""
-        ...
-
-    def wait(self) -> None:
-        """Until it is wired; raises what failed."""
-        ...
-
-
 class NetworkHost(Protocol):
     """The shared network namespace of one engine and everything in it.
 
@@ -101,9 +89,7 @@ class NetworkHost(Protocol):
     3. attach(netns_path, endpoint) once the container's network namespace
        exists (crun created, not started; or a running container on
        `network connect`); detach(netns_path, endpoint) on stop/disconnect.
-       The DNS answers change with them, at once. Or new_netns(path, ...):
-       the container's namespace made at path before crun create joins it,
-       attach(path, ...) from wire(); the caller removes the file at stop.
+       The DNS answers change with them, at once.
     4. publish(ports, container_ip) after attach; unpublish(published) on
        stop. A forwarder process per call relays host ports to the container
        address with the client's own address as the source (not through
@@ -121,11 +107,6 @@ class NetworkHost(Protocol):
     def remove_bridge(self, network_id: str) -> None: ...
 
     def attach(self, netns_path: str, endpoint: EndpointSpec) -> EndpointInfo: ...
-
-    def new_netns(self, path: str, wire: Callable[[], None]) -> NetnsJob:
-        """Start making a namespace bound at path, then wire() from inside it (attach(path, ...)
-        of endpoints whose bridges exist: no helper may start there)."""
-        ...
 
     def detach(self, netns_path: str, endpoint: EndpointSpec, wait: bool = True) -> None: ...
 

@@ -34,7 +34,6 @@ from dataclasses import replace
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
 from rootless.errors import FailedPrecondition, InvalidArgument, NotFound, ToolError
-from rootless.images.crashpoint import crash_point
 from rootless.runtime.network import names, plumbing, port_forwarder, rtnl, slirp
 from rootless.runtime.network.host import BridgeSpec, EndpointInfo, EndpointSpec, NetworkHost, Published
 from rootless.runtime.network.slirp import PortMapping
@@ -44,11 +43,8 @@ logger = logging.getLogger(__name__)
 
 SLIRP4NETNS, PASTA = "slirp4netns", "pasta"
 READY_TIMEOUT = 10.0
-TAKE_TIMEOUT = 1.0  # NewNetns: how long its thread waits for the caller (to take the path, the outcome)
 SIOCGIFNETMASK = 0x891B
 T = TypeVar("T")
-# .outside: this thread left the daemon's network namespace for good (a NewNetns thread)
-_thread = threading.local()
 
 
 def in_netns(netns: str, action: Callable[[], T]) -> T:
@@ -57,12 +53,7 @@ def in_netns(netns: str, action: Callable[[], T]) -> T:
     setns(CLONE_NEWNET) changes only the calling thread, and what the thread
     starts (sockets, child processes) is made in its namespace; the thread
     ends with the call, so no thread that serves anything else is ever moved.
-    On a NewNetns thread, which ends with its job and can't go back anyway,
-    the action runs on the calling thread: one thread start fewer.
     """
-    if getattr(_thread, "outside", False):
-        _join(netns)
-        return action()
     outcome: Dict[str, object] = {}
 
     def run() -> None:
@@ -134,161 +125,6 @@ def _add_bridge_port(veth: str, interface: str, container_netns: str, bridge: st
     if prefixlen is not None:
         rtnl.add_bridge_port(veth, interface, container_netns, bridge)
     return prefixlen
-
-
-def _unshare_here() -> None:
-    """Move the calling thread (a _Spare's) into a new network namespace, lo up.
-
-    The thread can't come back: the daemon's namespace is the host's, which
-    belongs to the kernel's user namespace, not ours to setns() into.
-    """
-    try:
-        linux.unshare(linux.CLONE_NEWNET)
-    except OSError as exc:
-        raise ToolError("unshare", f"new network namespace: {exc.strerror}") from None
-    _thread.outside = True
-    with rtnl.Rtnl() as netlink:  # crun brings lo up only in a namespace it makes
-        netlink.set_link("lo", up=True)
-
-
-def _bind_here(path: str) -> None:
-    """Bind the calling thread's network namespace at path."""
-    remove_netns_file(path)  # an earlier start's, if its clean-up never ran
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
-        linux.mount("/proc/thread-self/ns/net", path, None, linux.MS_BIND, None)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        raise ToolError("mount", f"bind the network namespace at {path}: {exc.strerror}") from None
-    crash_point("netns:after-bind")  # the crash test's: the next daemon start removes the file
-
-
-def remove_netns_file(path: str) -> None:
-    """Unmount and delete a namespace file of NewNetns (the namespace lives on while a process
-    is in it); nothing when there is none."""
-    for _ in range(8):  # a file bound twice has two mounts
-        if not os.path.ismount(path):  # its device is nsfs while bound (two stats: no file is the common case)
-            break
-        try:
-            linux.umount(path, linux.MNT_DETACH)
-        except OSError as exc:
-            raise ToolError("umount", f"network namespace {path}: {exc.strerror}") from None
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise ToolError("unlink", f"network namespace {path}: {exc.strerror}") from None
-
-
-def remove_netns_files(directory: str) -> None:
-    """At daemon start: every namespace file a killed daemon left (crun joined the namespaces
-    of running containers at create: their processes keep them)."""
-    try:
-        entries = os.listdir(directory)
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        try:
-            remove_netns_file(os.path.join(directory, entry))
-        except ToolError as exc:
-            logger.warning("can't remove a stale network namespace: %s", exc)
-
-
-class _Spare:
-    """A thread that made itself a fresh network namespace (lo up) ahead of time and waits for
-    the NewNetns to run in it. A start hands its job to a waiting thread instead of starting
-    one: a new thread's first run waits for the scheduler (several ms on a loaded host, measured),
-    and unshare(CLONE_NEWNET) costs ~0.7 ms, both in the start's wait for the bind otherwise."""
-
-    def __init__(self) -> None:
-        self._job: Optional["NewNetns"] = None
-        self._given = threading.Event()
-        self._error: Optional[BaseException] = None
-        threading.Thread(target=self._run, name="netns-spare", daemon=True).start()
-
-    def _run(self) -> None:
-        try:
-            _unshare_here()
-        except BaseException as exc:  # handed to the job that takes this thread
-            self._error = exc
-        self._given.wait()
-        if self._job is not None:
-            self._job.run(self._error)
-
-    def give(self, job: "NewNetns") -> None:
-        self._job = job
-        self._given.set()
-
-
-class NewNetns:
-    """A container's network namespace, made by the engine before `crun create`, which joins it
-    by its path (podman's way): the veths are wired while conmon starts, not between crun's
-    create and start, while the container waits.
-
-    It runs on a _Spare's thread, already in a new namespace: the namespace bound at path
-    (until remove_netns_file), then wire() from inside it (in_netns runs inline there), then,
-    once the caller collected the outcome, next() (the next spare). wire() must start no helper: they must run in the daemon's
-    namespace (the host's), which this thread can't go back to (_start_detached refuses).
-    The file is the caller's to remove, also after a failure.
-    """
-
-    def __init__(self, path: str, wire: Callable[[], None], spare: _Spare,
-                 next: Callable[[], None] = lambda: None) -> None:
-        self.path = path
-        self._wire = wire
-        self._next = next
-        self._bound = threading.Event()
-        self._taken = threading.Event()  # the caller has its path: this thread may take the GIL again
-        self._done = threading.Event()
-        self._collected = threading.Event()  # the caller has the outcome: the next spare may start
-        self._made = False
-        self._error: Optional[BaseException] = None
-        spare.give(self)
-
-    def run(self, unshare_error: Optional[BaseException]) -> None:
-        """On the spare's thread."""
-        try:
-            if unshare_error is not None:
-                raise unshare_error
-            _bind_here(self.path)
-            self._made = True
-            self._bound.set()
-            # the wiring's Python would hold the GIL the woken caller needs to go on to the
-            # launch: it waits (~0.5-1 ms measured) unless this thread steps aside first
-            self._taken.wait(TAKE_TIMEOUT)
-            self._wire()
-        except BaseException as exc:  # handed to the caller's thread
-            self._error = exc
-        finally:
-            self._bound.set()
-            self._done.set()
-            # the next spare's start (its thread, unshare, lo up) waits until the caller is past
-            # crun create: beside the launch's Python it cost it ~2 ms (the GIL, the CPU; measured)
-            if self._collected.wait(TAKE_TIMEOUT) and self._made:
-                # crun create joined it (or failed): the container's processes keep it, and the
-                # file goes here, off the start's thread (the caller's remove_netns_file at stop
-                # and the next daemon start cover a failure)
-                with contextlib.suppress(ToolError):
-                    remove_netns_file(self.path)
-            self._next()
-
-    def bound(self) -> str:
-        """The path, once the namespace is bound there (the wiring may go on); raises what stopped it before."""
-        self._bound.wait()
-        self._taken.set()
-        if not self._made:
-            raise self._error or ToolError("netns", f"{self.path}: not made")
-        return self.path
-
-    def wait(self) -> None:
-        """Until the wiring is done; raises what failed."""
-        self._taken.set()
-        self._done.wait()
-        self._collected.set()
-        if self._error is not None:
-            raise self._error
 
 
 def _tool(name: str) -> str:
@@ -365,7 +201,6 @@ class RootlessNetns:
         self.table = names.NameTable(names.table_path(state_dir))
         self._lock = threading.RLock()
         self.transparent = False  # ensure() found the divert rules in place (port_forwarder.py)
-        self._spare: Optional[_Spare] = None  # new_netns's next thread, made ahead
         # Bridges this object set up whole (link, firewall elements, DNS): a container start
         # on one of them checks that its link is still there and skips the rest.
         self._ready: Dict[str, BridgeSpec] = {}
@@ -422,7 +257,6 @@ class RootlessNetns:
             if not self._responder_alive():
                 self.table.save()
                 self._start_responder()
-            self._new_spare()  # the first start's namespace thread
 
     def _ensure_divert(self) -> None:
         """The rule and route that bring replies to the port forwarder's transparent sockets home."""
@@ -533,9 +367,6 @@ class RootlessNetns:
 
         ready_at: where in argv the --ready-fd option goes (before positional arguments).
         """
-        if getattr(_thread, "outside", False):  # the helper would run in a container's namespace
-            raise ToolError(tool, "not started from a thread outside the daemon's network namespace",
-                            hint="start the container again")
         read_fd, write_fd = os.pipe()
         try:
             with open(os.path.join(self.state_dir, log_name), "ab") as log:
@@ -665,18 +496,6 @@ class RootlessNetns:
         if prefixlen is None:
             raise NotFound(f"attach: bridge {bridge}: has no IPv4 address")
         return prefixlen
-
-    def new_netns(self, path: str, wire: Callable[[], None]) -> NewNetns:
-        with self._lock:
-            spare, self._spare = self._spare or _Spare(), None
-        return NewNetns(path, wire, spare, next=self._new_spare)
-
-    def _new_spare(self) -> None:
-        """The next start's namespace thread, started by the one that just finished (a thread
-        started from a namespace other than the daemon's is fine: it unshares a new one)."""
-        with self._lock:
-            if self._spare is None:
-                self._spare = _Spare()
 
     def detach(self, netns_path: str, endpoint: EndpointSpec, wait: bool = True) -> None:
         """Undo attach(); the container's namespace may be gone already (then its veth is too).

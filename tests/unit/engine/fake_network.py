@@ -1,49 +1,12 @@
 """A NetworkHost (runtime/network/host.py) in memory: what the engine asked of the plumbing."""
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from rootless.errors import Conflict
 from rootless.runtime.network.host import BridgeSpec, EndpointInfo, EndpointSpec, Published
 from rootless.runtime.network.slirp import PortMapping
-
-
-class FakeNetnsJob:
-    """new_netns's job on a thread of its own, without a namespace: bound at once (wire() waits
-    for the release event: the caller must not need it before crun create)."""
-
-    def __init__(self, host: "FakeNetworkHost", path: str, wire: Callable[[], None]) -> None:
-        self.path = path
-        self.host = host
-        self.made = threading.Event()
-        self.error: Optional[BaseException] = None
-        self.thread = threading.Thread(target=self._run, args=(wire,), daemon=True)
-        self.thread.start()
-
-    def _run(self, wire: Callable[[], None]) -> None:
-        try:
-            self.host.log.append(f"bound {self.path}")
-            self.made.set()
-            self.host.release_wiring.wait(5)
-            wire()
-            self.host.log.append(f"wired {self.path}")
-        except BaseException as exc:
-            self.error = exc
-        finally:
-            self.made.set()
-
-    def bound(self) -> str:
-        self.made.wait()
-        if self.error is not None and f"bound {self.path}" not in self.host.log:
-            raise self.error
-        return self.path
-
-    def wait(self) -> None:
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
 
 
 class FakeNetworkHost:
@@ -56,9 +19,6 @@ class FakeNetworkHost:
         self.forwards: List[Published] = []
         self.next_port = 40000
         self.detached_waiting: List[bool] = []  # the wait= of each detach
-        self.log: List[str] = []  # what new_netns's jobs did, in order (the runtime adds to it in tests)
-        self.release_wiring = threading.Event()  # set: a job's wire() runs at once
-        self.release_wiring.set()
 
     def ensure(self) -> None:
         pass
@@ -75,9 +35,6 @@ class FakeNetworkHost:
         self.endpoints[(endpoint.network_id, endpoint.container_id)] = endpoint
         bridge = self.bridges[endpoint.network_id]
         return EndpointInfo(endpoint.interface, "rlvfake", endpoint.ipv4, 16, bridge.gateway, endpoint.mac)
-
-    def new_netns(self, path: str, wire: Callable[[], None]) -> FakeNetnsJob:
-        return FakeNetnsJob(self, path, wire)
 
     def detach(self, netns_path: str, endpoint: EndpointSpec, wait: bool = True) -> None:
         self.detached_waiting.append(wait)
