@@ -61,6 +61,17 @@ def test_records_changed_on_disk_by_someone_else_are_seen_at_once(engine: Engine
         engine.docker("run", "--rm", "--network", NAME, busybox, "true")  # its side file comes and goes
         with open(path) as f:
             assert json.load(f)["Containers"] == {}
+    finally:
+        engine.docker("network", "rm", NAME, check=False)
+
+
+def test_a_record_removed_on_disk_by_someone_else_is_gone_at_once(engine: Engine) -> None:
+    # A network no container used: a hand-removed record of one that had a bridge would
+    # leave that bridge, with its subnet, in the shared namespace for the session's engine.
+    network_id = engine.docker("network", "create", "--label", "team=aaaa", NAME).stdout.strip()
+    path = os.path.join(engine.root, "networks", f"{network_id}.json")
+    try:
+        assert settle_and_cache(engine) == "aaaa"
         engine.user.run([VENV_PYTHON, "-c", "import os, sys; os.unlink(sys.argv[1])", path])
         names = engine.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
         assert NAME not in names and "bridge" in names
