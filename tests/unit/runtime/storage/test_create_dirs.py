@@ -81,21 +81,31 @@ def test_a_file_where_a_dir_belongs_is_refused_not_taken_for_the_dir(paths: Path
         OverlayDriver(paths).create("c1", [lower])
 
 
-def test_the_container_lock_is_exclusive_between_threads(paths: Paths) -> None:
-    layout = drv.RootfsLayout.of(paths, "c1")
+def lock_order(layout: drv.RootfsLayout, files_while_held: List[str]) -> List[str]:
+    """Who got the container lock first: this thread holding it, or a second one asking meanwhile.
+
+    files_while_held: what the layout's dir held while the lock was taken (a lock file or not).
+    """
     order: List[str] = []
 
     def second() -> None:
         with drv.container_lock(layout):
             order.append("second")
     with drv.container_lock(layout):
+        files_while_held.extend(os.listdir(layout.base))
         thread = threading.Thread(target=second)
         thread.start()
-        time.sleep(0.1)  # the time to block on the flock
+        time.sleep(0.1)  # the time to block on the lock
         order.append("first")
     thread.join(5)
-    assert order == ["first", "second"]
-    assert os.listdir(layout.base) == []  # the dir is the lock: no file made for it
+    return order
+
+
+def test_the_container_lock_is_exclusive_between_threads(paths: Paths) -> None:
+    layout = drv.RootfsLayout.of(paths, "c1")
+    files: List[str] = []
+    assert lock_order(layout, files) == ["first", "second"]
+    assert files == []  # the dir is the lock: no file made for it
 
 
 def test_remove_under_the_lock_deletes_the_locked_dir(paths: Paths, lower: str) -> None:
@@ -116,20 +126,9 @@ def test_where_a_dir_cant_be_locked_a_lock_file_serialises_instead(paths: Paths,
             raise OSError(errno.EBADF, "Bad file descriptor")
         real_flock(fd, operation)
     monkeypatch.setattr(fcntl, "flock", nfs_flock)
-    layout = drv.RootfsLayout.of(paths, "c1")
-    order: List[str] = []
-
-    def second() -> None:
-        with drv.container_lock(layout):
-            order.append("second")
-    with drv.container_lock(layout):
-        assert os.listdir(layout.base) == [drv.LOCK_FILE]
-        thread = threading.Thread(target=second)
-        thread.start()
-        time.sleep(0.1)
-        order.append("first")
-    thread.join(5)
-    assert order == ["first", "second"]
+    files: List[str] = []
+    assert lock_order(drv.RootfsLayout.of(paths, "c1"), files) == ["first", "second"]
+    assert files == [drv.LOCK_FILE]
 
 
 def test_the_start_does_not_read_back_the_record_the_create_wrote(paths: Paths, lower: str,
