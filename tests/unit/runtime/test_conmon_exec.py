@@ -124,6 +124,8 @@ def test_wait_falls_back_to_the_exit_file_then_gone(tmp_path: Any, pipe: Tuple[L
     assert other.wait(1) == GONE
 
 
+@pytest.mark.skipif(os.getppid() == 1, reason="our parent is init (the test run was orphaned): "
+                    "the ancestry checks stop at pid 1 by design")
 def test_parent_pid_is_what_kill_checks() -> None:
     """kill() signals only a process whose parent is still its conmon (a pidfd holds it meanwhile)."""
     assert conmon_exec._parent_pid(os.getpid()) == os.getppid()
