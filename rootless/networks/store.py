@@ -209,10 +209,6 @@ def predefined_id(name: str) -> str:
     return hashlib.sha256(f"rootless predefined network {name}".encode()).hexdigest()
 
 
-def _stat_key(info: os.stat_result) -> StatKey:
-    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-
-
 def predefined_networks(created: str, bridge_subnet: ipaddress.IPv4Network) -> List[Network]:
     """bridge (on bridge_subnet, default_bridge.choose_subnet), host and none, with ids that
     are the same on every start."""
@@ -322,7 +318,7 @@ class NetworkStore:
                 if entry.name.startswith(".") or not entry.name.endswith((".json", ".ephemeral")):
                     continue
                 with contextlib.suppress(FileNotFoundError):  # removed meanwhile: as if never listed
-                    files[entry.name] = _stat_key(entry.stat())
+                    files[entry.name] = fs.stat_identity(entry.stat())
         for gone in [name for name in self._cache if name not in files]:
             del self._cache[gone]
         return files
@@ -353,7 +349,7 @@ class NetworkStore:
         so the next scan sees another key and reads it again."""
         try:
             with open(path, "rb") as file:
-                key = _stat_key(os.fstat(file.fileno()))
+                key = fs.stat_identity(os.fstat(file.fileno()))
                 return key, json.load(file)
         except FileNotFoundError:
             return None

@@ -124,9 +124,7 @@ def _write_new(path: str, text: str) -> None:
     """
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
-        data = text.encode()
-        while data:
-            data = data[os.write(fd, data):]
+        fs.write_all(fd, text)
     finally:
         os.close(fd)
 

@@ -18,7 +18,7 @@ import tarfile
 from typing import IO, Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Tuple
 
 from rootless.errors import InvalidArgument
-from rootless.util import confined
+from rootless.util import confined, fs
 from rootless.util.confined import Root
 
 COPY_CHUNK = 1 << 20
@@ -256,7 +256,7 @@ class Extractor:
                 chunk = data.read(COPY_CHUNK)
                 if not chunk:
                     break
-                _write_all(fd, chunk)
+                fs.write_all(fd, chunk)
             self._set_owner_mode(fd, member)
 
     def _link(self, member: tarfile.TarInfo, parent: int, name: str) -> None:
@@ -322,9 +322,3 @@ def _replace(parent: int, name: str, create: Any) -> None:
         except FileExistsError:
             confined.unlink_non_dir(parent, name)
     raise OSError(errno.EEXIST, "kept being re-created", name)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]

@@ -47,7 +47,7 @@ def atomic_write(
     fd, tmp = _create_temp(directory)
     try:
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
             os.fchmod(fd, mode)  # exactly mode: the 0600 it was made with, not the umask's cut of mode
             if durable:
                 os.fsync(fd)
@@ -83,7 +83,8 @@ def _create_temp(directory: str) -> Tuple[int, str]:
     raise FileExistsError(errno.EEXIST, f"no unused temporary name in {directory}")
 
 
-def _write_all(fd: int, data: Union[bytes, str, Iterable[bytes], BinaryIO]) -> None:
+def write_all(fd: int, data: Union[bytes, str, Iterable[bytes], BinaryIO]) -> None:
+    """All of data to fd (text as UTF-8; a file object read in 1 MiB chunks), however short write(2)s are."""
     if isinstance(data, str):
         _write_chunk(fd, data.encode())
     elif isinstance(data, (bytes, bytearray, memoryview)):
@@ -162,8 +163,14 @@ def make_dir(path: PathLike, mode: int = 0o700) -> bool:
 def ensure_dir(path: PathLike, mode: int = 0o700) -> str:
     """Create a directory (and parents) if missing; return its path."""
     path = os.fspath(path)
-    os.makedirs(path, mode=mode, exist_ok=True)
+    make_dir(path, mode)
     return path
+
+
+def stat_identity(info: os.stat_result) -> Tuple[int, int, int, int]:
+    """A file's version as stat shows it (inode, size, mtime, ctime): an atomic replace changes
+    the inode, an edit in place the times. What the readers' caches of parsed files key on."""
+    return info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
 class FileLock:

@@ -155,16 +155,9 @@ def _copy_data(source: int, target: int) -> None:
         except (OSError, AttributeError):  # another filesystem on an older kernel; Python < 3.8
             chunk = os.read(source, CHUNK)
             done = len(chunk)
-            _write_all(target, chunk)
+            fs.write_all(target, chunk)
         if done == 0:
             return
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """os.write until all of data is written (a short write is legal)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def _set_meta(fd: int, info: os.stat_result, by_path: bool) -> None:

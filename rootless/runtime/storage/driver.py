@@ -117,7 +117,7 @@ def _read_record(layout: RootfsLayout) -> Optional[Dict[str, Any]]:
     torn, by a power cut: its container was a --rm one, whose record was not synced either)."""
     path = layout.record
     try:
-        identity = _identity(os.stat(path))
+        identity = fs.stat_identity(os.stat(path))
     except FileNotFoundError:
         _SEEN.pop(path, None)
         return None
@@ -140,10 +140,6 @@ def _read_record(layout: RootfsLayout) -> Optional[Dict[str, Any]]:
 # edited in place: write_record makes it once, by a rename (a new inode), and nothing else writes it.
 _SEEN: Dict[str, Tuple[Tuple[int, int, int, int], Dict[str, Any]]] = {}
 _SEEN_MAX = 512
-
-
-def _identity(info: os.stat_result) -> Tuple[int, int, int, int]:
-    return info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
 def _remember(path: str, identity: Tuple[int, int, int, int], record: Dict[str, Any]) -> None:
@@ -176,7 +172,7 @@ def write_record(layout: RootfsLayout, driver: str, lowers: Sequence[str], durab
         if not durable:
             new[RECORD_VOLATILE] = True
         fs.atomic_write_json(layout.record, new, durable=durable)
-        _remember(layout.record, _identity(os.stat(layout.record)), new)  # the start reads it: no read back
+        _remember(layout.record, fs.stat_identity(os.stat(layout.record)), new)  # the start reads it: no read back
 
 
 LOCK_FILE = "lock"  # where the dir itself can't be locked (NFS)
