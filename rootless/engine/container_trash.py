@@ -30,7 +30,7 @@ from typing import Callable, Collection, List, Optional
 from rootless.engine.container_model import RECORD_FILE
 from rootless.images.crashpoint import crash_point
 from rootless.errors import FailedPrecondition
-from rootless.runtime.storage.driver import MOUNTINFO, RootfsLayout, detach, is_mount_point, parse_mount_points
+from rootless.runtime.storage.driver import MOUNTINFO, RootfsLayout, detach, is_mount_point, mount_points
 from rootless.util import fs
 from rootless.util.trash import TRASH, Trash
 
@@ -83,8 +83,7 @@ def delete_unmounted(doomed: str) -> None:
 
 def mounts_under(path: str, mountinfo: str = MOUNTINFO) -> List[str]:
     """The mount points below path, deepest first."""
-    with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
-        points = parse_mount_points(f.read())
+    points = mount_points(mountinfo)
     prefix = os.path.abspath(path) + "/"
     return sorted((p for p in points if p.startswith(prefix)), reverse=True)
 

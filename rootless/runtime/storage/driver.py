@@ -280,6 +280,12 @@ def parse_mount_points(text: str) -> List[str]:
     return points
 
 
+def mount_points(mountinfo: str = MOUNTINFO) -> List[str]:
+    """Every mount point the mount table lists (unescaped), in its order."""
+    with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
+        return parse_mount_points(f.read())
+
+
 def is_mount_point(path: str, mountinfo: Optional[str] = None) -> bool:
     """Whether path is listed as a mount point in mountinfo (default: ours, once statx(2) could not
     rule that out: a start's unmounted rootfs costs one syscall, not a read of the mount table)."""
@@ -287,8 +293,7 @@ def is_mount_point(path: str, mountinfo: Optional[str] = None) -> bool:
         if linux.is_mount_root(path) is False:
             return False
         mountinfo = MOUNTINFO
-    with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
-        return os.path.abspath(path) in parse_mount_points(f.read())
+    return os.path.abspath(path) in mount_points(mountinfo)
 
 
 def is_stale_mount(path: str) -> bool:

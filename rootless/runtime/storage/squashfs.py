@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, List, Sequence, Tuple
 
 from rootless.errors import FailedPrecondition, RootlessError
-from rootless.runtime.storage.driver import (MOUNTINFO, RootfsLayout, copy_root_attrs, detach, is_mount_point,
-                                             is_stale_mount, parse_mount_points, read_lowers)
+from rootless.runtime.storage.driver import (RootfsLayout, copy_root_attrs, detach, is_mount_point,
+                                             is_stale_mount, mount_points, read_lowers)
 from rootless.util import fs, linux, proc
 
 logger = logging.getLogger(__name__)
@@ -141,8 +141,7 @@ def mounted_lowers(containers_dir: str) -> List[str]:
     """The lowers of every container rootfs under containers_dir mounted now (one mount table read)."""
     if not os.path.isdir(containers_dir):
         return []
-    with open(MOUNTINFO, encoding="utf-8", errors="surrogateescape") as f:
-        points = set(parse_mount_points(f.read()))
+    points = set(mount_points())
     lowers: List[str] = []
     for name in os.listdir(containers_dir):
         layout = RootfsLayout(os.path.join(containers_dir, name, "rootfs"))
