@@ -66,7 +66,7 @@ def print_ratios(medians: Dict[str, float]) -> None:
 def main(argv: Sequence[str]) -> int:
     parser = harness.argument_parser(__doc__, runs=5)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--podman-storage-driver", default="overlay",
+    parser.add_argument("--podman-storage-driver", default=harness.PODMAN_STORAGE_DRIVER,
                         help="podman's graph driver (its own default here is vfs, which copies every layer)")
     args = parser.parse_args(argv)
     with ExitStack() as stack:

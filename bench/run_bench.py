@@ -92,7 +92,7 @@ def engine_methods(engine: it.Engine, pm: harness.Podman, image: str, baseline: 
 
 
 def report(samples: Dict[str, List[float]], missing: Rows, floor: List[float]) -> Dict[str, float]:
-    notes = {"podman run --rm": "rootless, cgroups disabled, /sys/fs/cgroup masked",
+    notes = {"podman run --rm": f"rootless, {harness.PODMAN_STORAGE_DRIVER} storage, cgroups disabled, /sys/fs/cgroup masked",
              "floor (overlay+crun run+umount)": "unshare -U -r -m; no network"}
     rows: Rows = [(name, values, notes.get(name, "")) for name, values in samples.items()]
     rows += missing + [("floor (overlay+crun run+umount)", floor, notes["floor (overlay+crun run+umount)"])]
