@@ -47,8 +47,6 @@ logger = logging.getLogger(__name__)
 START_TIMEOUT = 30.0
 GONE = 255  # conmon died without telling the exit code (as MONITOR_GONE of the Python monitor)
 OUTPUT_MAX = 8192 + 1  # conmon's STDIO_BUF_SIZE and the stream byte before it
-# Environment conmon would act on that the daemon's own may carry (systemd socket activation).
-DROPPED_ENV = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET")
 # $1 the exec's pid, $2 its conmon's: SIGKILL the exec when the daemon's pipe ends without a word,
 # only while conmon is still its parent (so a recycled pid is never hit).
 GUARD_SCRIPT = """read -r word
@@ -470,7 +468,7 @@ def _launch(argv: List[str], layout: ExecLayout, tmp_dir: str, attach: bool
 
     Returns the sync pipe, the attach socket (None without attach) and conmon's pid.
     """
-    env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
+    env = conmon_mod.tool_env(os.environ)
     env["TMPDIR"] = tmp_dir  # conmon's console socket: conmon-term.XXXXXX there
     with contextlib.ExitStack() as stack:
         sync_r, sync_w = os.pipe()

@@ -188,3 +188,25 @@ def test_attach_bridge_speaks_our_protocol(tmp_path):
 def test_attach_to_a_gone_conmon_is_a_precondition(tmp_path):
     with pytest.raises(FailedPrecondition, match="not running"):
         conmon.attach(str(tmp_path), tty=True, stdin=False, stdout=True, stderr=True)
+
+
+def test_tool_env_drops_the_locale_and_socket_activation():
+    env = conmon.tool_env({"PATH": "/usr/bin", "HOME": "/home/u", "LANG": "C.UTF-8", "LC_ALL": "de_DE.UTF-8",
+                           "LANGUAGE": "de", "NOTIFY_SOCKET": "/run/systemd/notify", "LISTEN_FDS": "1"})
+    assert env == {"PATH": "/usr/bin", "HOME": "/home/u"}
+
+
+def test_container_conmon_gets_the_tool_env(tmp_path, fp, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+    cfg = MonitorConfig(container_id=CID, bundle="/store/c/bundle", crun_binary="/usr/bin/crun",
+                        crun_root="/run/crun", cgroup_manager="cgroupfs", log_path="/store/c/c-json.log",
+                        monitor_dir=str(tmp_path))
+    runner = conmon.Conmon("/usr/bin/conmon", CRUN)
+    seen = {}
+    fp.register(conmon.conmon_argv("/usr/bin/conmon", runner.crun, cfg),
+                callback=lambda process: seen.update(process.kwargs or {}))
+    runner._start(cfg, 99, 5.0)
+    env = seen["env"]
+    assert "LANG" not in env and "NOTIFY_SOCKET" not in env
+    assert env["_OCI_SYNCPIPE"] == "99" and "PATH" in env
