@@ -60,6 +60,31 @@ KILL_WAIT = 10.0  # docker kill (SIGKILL) returns once the container stopped, or
 SIGNAL_RACE_WAIT = 2.0  # a signal that found the process gone: its exit is recorded within this
 
 
+class ExitGate:
+    """Holds a start's exit watcher back until start() is done with the container.
+
+    The watcher's thread starts before `crun start` (its start and first reads then overlap
+    crun's exec, not the start's answer: ~0.8 ms there); it waits here before acting on an
+    exit, so that "die" never comes before "start" is recorded and published, and it acts on
+    none when the start failed (_start_failed settled that one).
+    """
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._started = False
+
+    def open(self, started: bool) -> None:
+        """The start's outcome; the first call decides (the start thread alone calls it)."""
+        if not self._done.is_set():
+            self._started = started
+            self._done.set()
+
+    def wait(self) -> bool:
+        """Whether the start succeeded, once start() has said."""
+        self._done.wait()
+        return self._started
+
+
 class ImageSource(Protocol):
     """Where create finds its image (engine/images.py ImageService)."""
 
@@ -384,20 +409,24 @@ class Containers(ContainerReads):
             NotModified: it is already running.
             ToolError / InvalidArgument: the runtime refused (recorded in State.Error).
         """
-        with self._start_lock:
-            if container.running:
-                raise NotModified("container already started")
-            self._manually_stopped.discard(container.id)
-            try:
-                launched = self._launch(container)
-            except RootlessError as exc:
-                error = lifecycle.docker_start_error(exc)
-                self._start_failed(container, error)
-                raise error from None
-            self._mark_started(container, launched)
-        self.publish(container, "start")
-        self._watch(container)
-        self._health_started(container)
+        gate = ExitGate()
+        try:
+            with self._start_lock:
+                if container.running:
+                    raise NotModified("container already started")
+                self._manually_stopped.discard(container.id)
+                try:
+                    launched = self._launch(container, gate)
+                except RootlessError as exc:
+                    error = lifecycle.docker_start_error(exc)
+                    self._start_failed(container, error)
+                    raise error from None
+                self._mark_started(container, launched)
+            self.publish(container, "start")
+            self._health_started(container)
+            gate.open(True)
+        finally:
+            gate.open(False)  # a failed start: its watcher (if started) acts on no exit
 
     def _mark_started(self, container: Container, launched: Launched) -> None:
         """Record the running container: start's last step (see _settle_interrupted_start).
@@ -430,7 +459,7 @@ class Containers(ContainerReads):
             container.save()
         return plan
 
-    def _launch(self, container: Container) -> Launched:
+    def _launch(self, container: Container, gate: ExitGate) -> Launched:
         plan = container_plan.stored_plan(container) or self.replan(container)  # once for an older record
         rootfs = self.runtime.mount(container.id)
         network = container_plan.network_of(plan)
@@ -460,6 +489,7 @@ class Containers(ContainerReads):
             launched = self._wire_user_networks(container, launched, network.ports)
         for session in self._take_waiting(container.id):
             session.connect()
+        self._watch(container, gate)  # before crun start: see ExitGate
         self.runtime.start(container.id)
         return launched
 
@@ -621,13 +651,15 @@ class Containers(ContainerReads):
         except RootlessError as exc:
             logger.warning("container %s: can't detach from its networks: %s", container.name, exc)
 
-    def _watch(self, container: Container) -> None:
-        thread = threading.Thread(target=self._wait_for_exit, args=(container,), daemon=True,
+    def _watch(self, container: Container, gate: Optional[ExitGate] = None) -> None:
+        thread = threading.Thread(target=self._wait_for_exit, args=(container, gate), daemon=True,
                                   name=f"wait-{container.id[:12]}")
         thread.start()
 
-    def _wait_for_exit(self, container: Container) -> None:
+    def _wait_for_exit(self, container: Container, gate: Optional[ExitGate] = None) -> None:
         exit_info = lifecycle.retry_out_of_fds(lambda: self.runtime.wait_exit(container.id), container.id)
+        if gate is not None and not gate.wait():
+            return  # the start failed and _start_failed settled the container
         if self._closing:
             return  # the daemon is stopping; the next one re-adopts
         lifecycle.retry_out_of_fds(lambda: self._on_exit(container, exit_info or {"ExitCode": 255}),
