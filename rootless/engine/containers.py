@@ -46,7 +46,7 @@ from rootless.images.store import ImageRecord
 from rootless.networks.store import Endpoint, EndpointDetails, Network, NetworkStore
 from rootless.runtime import spec as runtime_spec
 from rootless.runtime.supervisor import Launched
-from rootless.util import fs
+from rootless.util import fs, threads
 from rootless.util.fs import dir_size
 from rootless.wire import filters as wire_filters
 from rootless.wire.times import parse_rfc3339_ns
@@ -652,9 +652,9 @@ class Containers(ContainerReads):
             logger.warning("container %s: can't detach from its networks: %s", container.name, exc)
 
     def _watch(self, container: Container, gate: Optional[ExitGate] = None) -> None:
-        thread = threading.Thread(target=self._wait_for_exit, args=(container, gate), daemon=True,
-                                  name=f"wait-{container.id[:12]}")
-        thread.start()
+        # start_soon: a start's watcher begins between crun create and crun start, where
+        # Thread.start's wait for the new thread would be on the start's path.
+        threads.start_soon(self._wait_for_exit, (container, gate), f"wait-{container.id[:12]}")
 
     def _wait_for_exit(self, container: Container, gate: Optional[ExitGate] = None) -> None:
         exit_info = lifecycle.retry_out_of_fds(lambda: self.runtime.wait_exit(container.id), container.id)

@@ -47,7 +47,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from rootless.errors import FailedPrecondition, ToolError
 from rootless.runtime.crun import Crun
 from rootless.runtime.monitor_protocol import LOG, MONITOR_PIDFILE, PIDFILE, SUN_PATH_MAX, MonitorConfig, connect_unix
-from rootless.util import proc
+from rootless.util import proc, threads
 from rootless.wire import stdcopy
 from rootless.wire.times import NANO, format_rfc3339
 
@@ -340,9 +340,10 @@ def attach(bundle: str, tty: bool, stdin: bool, stdout: bool, stderr: bool) -> s
         raise FailedPrecondition("can't attach: container is not running: no monitor") from exc
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     bridge = AttachBridge(upstream, theirs, tty=tty, stdin=stdin, streams=_streams(stdout, stderr))
-    # One thread started here, which starts the other: a start is a hand-off the caller waits for
-    # (~0.1 ms, more on a busy host), on the way to `crun start`.
-    threading.Thread(target=bridge.pump, name="conmon-attach", daemon=True).start()
+    # One thread, which starts the other, and started by the starter thread (start_soon): a
+    # Thread.start() is a hand-off the caller waits for (~0.1 ms, more on a busy host), on the way
+    # to `crun start`. What conmon sends meanwhile waits in the connected socket.
+    threads.start_soon(bridge.pump, (), "conmon-attach")
     return ours
 
 

@@ -7,6 +7,7 @@ from typing import Any, List
 
 import pytest
 
+from rootless.engine import containers as containers_module
 from rootless.errors import ToolError
 from tests.unit.engine.test_containers import World, eventually
 
@@ -22,19 +23,25 @@ def _watchers(container_id: str) -> List[threading.Thread]:
 
 def test_the_watcher_runs_before_crun_start_and_a_quick_exit_comes_after_start(world: World,
                                                                              monkeypatch: Any) -> None:
-    seen: List[int] = []
+    seen: List[str] = []
+    real = containers_module.threads.start_soon
+
+    def start_soon(target: Any, args: Any = (), name: str = "") -> None:
+        seen.append(name.split("-")[0])
+        real(target, args, name)
 
     def start_and_exit_at_once(container_id: str) -> None:  # `true`: gone before start() records it
-        seen.append(len(_watchers(container_id)))
+        seen.append("crun start")
         world.runtime.processes[container_id].started = True
         world.runtime.exit(container_id, 0)
 
+    monkeypatch.setattr(containers_module.threads, "start_soon", start_soon)
     monkeypatch.setattr(world.runtime, "start", start_and_exit_at_once)
     for _ in range(20):  # the watcher races the rest of start(): bounded repeats
         container = world.create(HostConfig={"AutoRemove": True})
         world.containers.start(container)
         assert world.containers.wait(container, "removed", 5)["StatusCode"] == 0
-    assert seen == [1] * 20  # its thread already ran when crun start did
+    assert seen == ["wait", "crun start"] * 20  # its thread asked for before crun start
     actions = world.actions()
     assert actions.count("start") == 20 and actions.count("die") == 20
     for i, action in enumerate(actions):  # every die after its start
