@@ -38,7 +38,7 @@ def command() -> None:
     the click-free paths finished ends with os._exit once stdout and stderr are flushed.
 
     The interpreter's own shutdown (a last full collection, every module's teardown) cost ~2.4 ms
-    of CPU and ~4 ms of wall time of a `rootless run --rm` (bench/README.md "rootless run, client
+    of CPU and 3.5-7 ms of wall time of a `rootless run --rm` (bench/README.md "rootless run, client
     side"), and these paths need none of it: they register no atexit handler, start no thread
     that is not a daemon, and the kernel closes their sockets as close() would. In-process
     callers (tests) use main(), which returns.

@@ -4,7 +4,8 @@ The click command (cli/container/run.py) costs ~25 ms of imports before it
 sends anything; the common flags of `run` are parsed here instead and the
 same code then runs: CreateOptions and the create body of cli/container/body.py,
 send_create of creating.py (create_container's steps, the answer read after
-streaming.py is imported), start_container and run_attached of streaming.py. Anything this parser does not know (a flag, --help, a root
+streaming.py is imported), start_container and run_attached of streaming.py.
+Anything this parser does not know (a flag, --help, a root
 option other than -H/-c/--root) returns None before any request, and so does
 any error before the create request (a flag value body.py refuses, -it
 without a terminal) and a create refused for a missing image or never sent
@@ -140,7 +141,7 @@ def _create_and_run(app: App, args: List[str], opts: CreateOptions, image: str, 
     container_id = None
     try:
         sent = send_create(app, opts, image, command, PULL, None)
-        # Imported while the daemon creates: ~0.7 ms off the wall clock (bench/README.md "rootless run,
+        # Imported while the daemon creates: ~0.6 ms off the wall clock (bench/README.md "rootless run,
         # client side").
         from rootless.cli.container.streaming import run_attached, start_container
 
