@@ -1,3 +1,3 @@
-from rootless.cli import main
+from rootless.cli import command
 
-main()
+command()

@@ -3,8 +3,9 @@
 The click command (cli/container/run.py) costs ~25 ms of imports before it
 sends anything; the common flags of `run` are parsed here instead and the
 same code then runs: CreateOptions and the create body of cli/container/body.py,
-create_container of creating.py, start_container and run_attached of
-streaming.py. Anything this parser does not know (a flag, --help, a root
+send_create of creating.py (create_container's steps, the answer read after
+streaming.py is imported), start_container and run_attached of streaming.py.
+Anything this parser does not know (a flag, --help, a root
 option other than -H/-c/--root) returns None before any request, and so does
 any error before the create request (a flag value body.py refuses, -it
 without a terminal) and a create refused for a missing image or never sent
@@ -119,11 +120,12 @@ def _check(opts: CreateOptions, image: str, command: Sequence[str]) -> None:
     body.py refuses goes to click's path before anything is sent (it says so with exit status 125)."""
     from rootless.cli.container.body import build_create_body
     from rootless.cli.container.creating import read_text
-    from rootless.cli.container.streaming import check_tty_input, console_size
 
-    if not opts.detach:
-        check_tty_input(opts.interactive, opts.tty)
-    if opts.tty:
+    if opts.tty:  # both checks concern a TTY; without one streaming.py loads while the daemon creates
+        from rootless.cli.container.streaming import check_tty_input, console_size
+
+        if not opts.detach:
+            check_tty_input(opts.interactive, opts.tty)
         opts.console_size = console_size()
     build_create_body(opts, image, command, os.environ, read_text, os.getcwd())
 
@@ -134,13 +136,17 @@ def _create_and_run(app: App, args: List[str], opts: CreateOptions, image: str, 
     create failed without making a container and click's path does more than report it."""
     import gc
 
-    gc.enable()  # cli/__init__.py turned it off for the start; an attached run may last hours
-    from rootless.cli.container.creating import create_container
-    from rootless.cli.container.streaming import run_attached, start_container
+    from rootless.cli.container.creating import send_create
 
     container_id = None
     try:
-        container_id = create_container(app, opts, image, command, PULL, None)
+        sent = send_create(app, opts, image, command, PULL, None)
+        # Imported while the daemon creates: ~0.6 ms off the wall clock (bench/README.md "rootless run,
+        # client side").
+        from rootless.cli.container.streaming import run_attached, start_container
+
+        gc.enable()  # cli/__init__.py turned it off for the imports; an attached run may last hours
+        container_id = sent.container_id()
         if opts.detach:
             start_container(app, container_id)
             sys.stdout.write(container_id + "\n")  # an id is hex: click.echo would write the same

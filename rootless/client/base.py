@@ -43,14 +43,18 @@ class ClientBase:
     def _request(self, method: str, url: str, *, json_body: Any = None, body: Optional[bytes] = None,
                  body_stream: Optional[IO[bytes]] = None, headers: Optional[Dict[str, str]] = None,
                  ) -> HttpResponse:
+        return self._send(method, url, json_body=json_body, body=body, body_stream=body_stream,
+                          headers=headers).response()
+
+    def _send(self, method: str, url: str, *, json_body: Any = None, body: Optional[bytes] = None,
+              body_stream: Optional[IO[bytes]] = None, headers: Optional[Dict[str, str]] = None) -> Pending:
+        """The request sent, its answer read later (Pending.response)."""
         hdrs = dict(headers or {})
         if json_body is not None:
             body = jsonlite.dumps(json_body).encode()
             hdrs["Content-Type"] = "application/json"
-        response = transport.request(self.socket_path, method, url, body=body,
-                                     body_stream=body_stream, headers=hdrs, timeout=self.timeout)
-        self._raise_for_status(response)
-        return response
+        return Pending(transport.send(self.socket_path, method, url, body=body, body_stream=body_stream,
+                                      headers=hdrs, timeout=self.timeout))
 
     @staticmethod
     def _raise_for_status(response: HttpResponse) -> None:
@@ -85,6 +89,32 @@ class ClientBase:
         response.read()
         response.close()
         return response.status
+
+
+class Pending:
+    """A request on its way whose answer is read later: `run` sends its create and then imports the
+    streaming code while the daemon works (cli/fast_run.py, bench/README.md "rootless run, client side")."""
+
+    def __init__(self, sent: transport.Sent) -> None:
+        self.sent = sent
+
+    def response(self) -> HttpResponse:
+        """The answer's head, an error status raised as its kind (ClientBase._raise_for_status)."""
+        response = self.sent.response()
+        ClientBase._raise_for_status(response)
+        return response
+
+    def json(self) -> Any:
+        """The answer's body as JSON."""
+        response = self.response()
+        try:
+            return response.json()
+        finally:
+            response.close()
+
+    def close(self) -> None:
+        """Give up on the answer."""
+        self.sent.close()
 
 
 class ListClient(ClientBase):

@@ -1,6 +1,6 @@
 """Container and exec endpoints (docker-py's ContainerApiMixin / ExecApiMixin shape).
 
-Mixed into APIClient, which provides _url, _request, _json and _no_content.
+Mixed into APIClient, which provides _url, _request, _send, _json and _no_content.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from typing import IO, Any, Dict, List, Optional, Tuple
 
 from rootless.client import transport
-from rootless.client.base import ListClient
+from rootless.client.base import ListClient, Pending
 from rootless.client.transport import HttpResponse
 from rootless.errors import NotFound, error_from_status
 from rootless.util import jsonlite
@@ -30,6 +30,9 @@ class ContainerApiMixin:
         def _request(self, method: str, url: str, *, json_body: Any = None, body: Optional[bytes] = None,
                      body_stream: Optional[IO[bytes]] = None, headers: Optional[Dict[str, str]] = None,
                      ) -> HttpResponse: ...
+        def _send(self, method: str, url: str, *, json_body: Any = None, body: Optional[bytes] = None,
+                  body_stream: Optional[IO[bytes]] = None, headers: Optional[Dict[str, str]] = None,
+                  ) -> Pending: ...
         def _json(self, method: str, url: str, **kwargs: Any) -> Any: ...
         def _no_content(self, method: str, url: str, **kwargs: Any) -> int: ...
 
@@ -41,8 +44,13 @@ class ContainerApiMixin:
             NotFound: the image is not in the store ("No such image: ...").
             Conflict: the name is taken.
         """
+        return self.create_container_send(body, name, platform).json()  # type: ignore[no-any-return]
+
+    def create_container_send(self, body: Dict[str, Any], name: Optional[str] = None,
+                              platform: Optional[str] = None) -> Pending:
+        """POST /containers/create sent; .json() reads create_container's answer."""
         url = self._url("/containers/create", name=name or None, platform=platform or None)
-        return self._json("POST", url, json_body=body)  # type: ignore[no-any-return]
+        return self._send("POST", url, json_body=body)
 
     def inspect_container(self, container: str, size: bool = False) -> Dict[str, Any]:
         """GET /containers/{id}/json.

@@ -15,7 +15,7 @@ import io
 TYPE_CHECKING = False  # True for mypy; importing typing costs ~3 ms (cli/fast.py)
 if TYPE_CHECKING:
     import socket
-    from typing import IO, Any, Dict, Iterator, Optional, Protocol, Tuple, Union
+    from typing import IO, Any, Dict, Iterator, NoReturn, Optional, Protocol, Tuple, Union
 
 from rootless.util import jsonlite
 from rootless.util.peercred import check_peer_is_us
@@ -223,6 +223,23 @@ def request(
     timeout: Optional[float] = None,
 ) -> HttpResponse:
     """Send one request on a fresh connection and return its response head."""
+    return send(socket_path, method, target, body=body, body_stream=body_stream, headers=headers,
+                timeout=timeout).response()
+
+
+def send(
+    socket_path: Target,
+    method: str,
+    target: str,
+    *,
+    body: Optional[bytes] = None,
+    body_stream: Optional[IO[bytes]] = None,
+    headers: Optional[Dict[str, str]] = None,
+    timeout: Optional[float] = None,
+) -> Sent:
+    """Send one request on a fresh connection; its answer is read by .response(), meanwhile the
+    caller may send another or do other work (cli/fast_run.py: bench/README.md "rootless run,
+    client side")."""
     sock = _connect(socket_path, timeout)
     head = [f"{method} {target} HTTP/1.1", "Host: rootless", f"User-Agent: {USER_AGENT}"]
     for key, value in (headers or {}).items():
@@ -231,20 +248,48 @@ def request(
         head.append("Transfer-Encoding: chunked")
     else:
         head.append(f"Content-Length: {len(body or b'')}")
+    sent = Sent(sock, socket_path)
     try:
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b""))
         if body_stream is not None:
             for chunk in iter(lambda: body_stream.read(1 << 16), b""):
                 sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             sock.sendall(b"0\r\n\r\n")
-        rfile = io.BufferedReader(_Reader(sock)) if isinstance(socket_path, str) else sock.makefile("rb")  # type: ignore[attr-defined]
-        status, response_headers = _parse_head(rfile)
     except OSError as exc:
-        sock.close()
-        if isinstance(socket_path, str):
-            raise
-        raise _remote_failure(socket_path, exc) from None
-    return HttpResponse(sock, rfile, status, response_headers)
+        sent.fail(exc)
+    return sent
+
+
+class Sent:
+    """A request written to its own connection, its answer not read yet."""
+
+    def __init__(self, sock: _socket.socket, target: Target) -> None:
+        self.sock = sock
+        self.target = target
+
+    def response(self) -> HttpResponse:
+        """The answer's status and headers; its body is read on demand."""
+        sock = self.sock
+        try:
+            rfile = io.BufferedReader(_Reader(sock)) if isinstance(self.target, str) else sock.makefile("rb")  # type: ignore[attr-defined]
+            status, response_headers = _parse_head(rfile)
+        except OSError as exc:
+            self.fail(exc)
+        return HttpResponse(sock, rfile, status, response_headers)
+
+    def fail(self, exc: OSError) -> NoReturn:
+        """Close the connection and raise what a failed write or read means for this target."""
+        self.close()
+        if isinstance(self.target, str):
+            raise exc
+        raise _remote_failure(self.target, exc) from None
+
+    def close(self) -> None:
+        """Give up on the answer (a request the caller no longer needs)."""
+        try:
+            self.sock.close()
+        except OSError:
+            pass
 
 
 def _remote_failure(dialer: Dialer, exc: OSError) -> RootlessError:

@@ -77,6 +77,13 @@ def _is_missing_image(exc: NotFound) -> bool:
 def create_container(app: App, opts: CreateOptions, image: str, command: Sequence[str], pull: str,
                      platform: Optional[str]) -> str:
     """The new container's id; pulls per --pull (missing, always, never)."""
+    return send_create(app, opts, image, command, pull, platform).container_id()
+
+
+def send_create(app: App, opts: CreateOptions, image: str, command: Sequence[str], pull: str,
+                platform: Optional[str]) -> SentCreate:
+    """create_container up to the create request sent (after the pull --pull always asks for):
+    the caller may work while the daemon creates, then asks .container_id()."""
     try:
         body = build_create_body(opts, image, command, os.environ, read_text, os.getcwd())
     except RootlessError as exc:
@@ -84,17 +91,32 @@ def create_container(app: App, opts: CreateOptions, image: str, command: Sequenc
         raise
     if pull == "always":
         pull_image(app, image, platform)
-    try:
-        created = app.client.create_container(body, opts.name, platform)
-    except NotFound as exc:
-        if pull != "missing" or not _is_missing_image(exc):
-            raise
-        echo_error(f"Unable to find image '{tagged(image)}' locally")
-        pull_image(app, image, platform)
-        created = app.client.create_container(body, opts.name, platform)
-    for warning in created.get("Warnings") or []:
-        echo_error(f"WARNING: {warning}")
-    return str(created["Id"])
+    return SentCreate(app, body, opts.name, image, pull, platform)
+
+
+class SentCreate:
+    """A create request on its way (send_create)."""
+
+    def __init__(self, app: App, body: Dict[str, Any], name: Optional[str], image: str, pull: str,
+                 platform: Optional[str]) -> None:
+        self.app, self.body, self.name, self.image, self.pull, self.platform = app, body, name, image, pull, platform
+        self.sent = app.client.create_container_send(body, name, platform)
+
+    def container_id(self) -> str:
+        """The new container's id once the daemon answers; on "No such image" with --pull missing,
+        the pull and a second create."""
+        app, image, platform = self.app, self.image, self.platform
+        try:
+            created = self.sent.json()
+        except NotFound as exc:
+            if self.pull != "missing" or not _is_missing_image(exc):
+                raise
+            echo_error(f"Unable to find image '{tagged(image)}' locally")
+            pull_image(app, image, platform)
+            created = app.client.create_container(self.body, self.name, platform)
+        for warning in created.get("Warnings") or []:
+            echo_error(f"WARNING: {warning}")
+        return str(created["Id"])
 
 
 def read_text(path: str) -> str:

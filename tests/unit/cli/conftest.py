@@ -12,6 +12,28 @@ from rootless.cli import fast_run
 from rootless.cli.app import App
 
 
+# The endpoints that send now and answer later (client/base.py Pending), each recorded and answered
+# as the method that sends and answers at once.
+SENT_FIRST = {"create_container_send": "create_container"}
+
+
+class FakePending:
+    """client/base.py's Pending for FakeClient: the answer (a value, a callable, or an exception) when read."""
+
+    def __init__(self, answer: Any, args: tuple, kwargs: Dict[str, Any]) -> None:  # type: ignore[type-arg]
+        self.answer, self.args, self.kwargs = answer, args, kwargs
+
+    def response(self) -> Any:
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return self.answer(*self.args, **self.kwargs) if callable(self.answer) else self.answer
+
+    json = response
+
+    def close(self) -> None:
+        pass
+
+
 class FakeClient:
     """Records calls; answers from .answers[method] (a value, a callable, or an exception)."""
 
@@ -20,6 +42,9 @@ class FakeClient:
         self.answers: Dict[str, Any] = {}
 
     def __getattr__(self, method: str) -> Any:
+        if method in SENT_FIRST:
+            return self._send(SENT_FIRST[method])
+
         def call(*args: Any, **kwargs: Any) -> Any:
             self.calls.append((method, args, kwargs))
             answer = self.answers.get(method)
@@ -29,6 +54,13 @@ class FakeClient:
                 return answer(*args, **kwargs)
             return answer
         return call
+
+    def _send(self, method: str) -> Any:
+        """A *_send endpoint: the call recorded as `method`'s now, its answer given by .response()/.json()."""
+        def send(*args: Any, **kwargs: Any) -> FakePending:
+            self.calls.append((method, args, kwargs))
+            return FakePending(self.answers.get(method), args, kwargs)
+        return send
 
     def called(self, method: str) -> List[tuple]:
         return [(a, k) for m, a, k in self.calls if m == method]

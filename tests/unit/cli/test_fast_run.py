@@ -335,5 +335,6 @@ def test_the_run_client_has_every_endpoint_runs_steps_call() -> None:
     from rootless.client.containers import RunClient
 
     called = set(re.findall(r"client\.(\w+)\(", inspect.getsource(creating) + inspect.getsource(streaming)))
-    assert {"create_container", "attach", "wait_begin", "start", "resize", "kill", "pull"} <= called
+    assert {"create_container", "create_container_send", "attach", "wait_begin", "start", "resize", "kill",
+            "pull"} <= called
     assert sorted(called - {"pull"} - set(dir(RunClient))) == []
