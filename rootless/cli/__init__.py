@@ -54,14 +54,19 @@ def command() -> None:
 
 
 def exit_now(status: int) -> NoReturn:
-    """os._exit(status) after flushing stdout and stderr. A flush that fails (a closed pipe) leaves
-    the exit to the interpreter, which reports it as it always did (exit status 120)."""
+    """os._exit(status) after flushing stdout and stderr.
+
+    A flush that fails (`rootless run ... | head -c 5`: the reader is gone) can't deliver what is
+    left; it exits with 1 if status was 0, silently, as a BrokenPipeError in the command does
+    (cli/root.py). Left to the interpreter, its last flush failed again: "Exception ignored ...
+    BrokenPipeError" on stderr and exit status 120.
+    """
     for stream in (sys.stdout, sys.stderr):
         try:
             if stream is not None:
                 stream.flush()
-        except Exception:
-            sys.exit(status)
+        except OSError:
+            status = status or 1
     os._exit(status)
 
 

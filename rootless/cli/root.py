@@ -7,6 +7,7 @@ command needs click.
 """
 from __future__ import annotations
 
+import os
 import sys
 from typing import List, Optional, Tuple
 
@@ -77,6 +78,14 @@ def _command_words(argv: List[str]) -> List[str]:
     return words[1:] if words[:1] == ["container"] else words
 
 
+def _discard_stdout() -> None:
+    """Point fd 1 at /dev/null: the interpreter's last flush of what stdout still buffers would
+    fail again ("Exception ignored ... BrokenPipeError", exit status 120). Python's own recipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def _error_exit_code(argv: List[str], exc: Optional[RootlessError] = None) -> int:
     """exc is a daemon/engine error; None means click refused the flags."""
     status = getattr(exc, "exit_status", None)
@@ -89,6 +98,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         status = cli.main(args=args, prog_name="rootless", standalone_mode=False)
+        sys.stdout.flush()  # a reader gone shows here, where it is handled, not at the interpreter's exit
         # Without standalone mode click returns (not raises) the status of click.exceptions.Exit.
         if isinstance(status, int) and status:
             sys.exit(status)
@@ -107,7 +117,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         sys.exit(exitcodes.ENGINE_FAILURE if _error_exit_code(args) == exitcodes.ENGINE_FAILURE else exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(exitcodes.INTERRUPTED)
-    except BrokenPipeError:
+    except BrokenPipeError:  # the reader went away (`rootless images | true`): exit 1, quietly
+        _discard_stdout()
         sys.exit(1)
     except Exception as exc:  # a bug: say so in one line, traceback with --debug
         import logging
