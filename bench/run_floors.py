@@ -598,17 +598,25 @@ def inner(work: str, runs: int, warmup: int, only: List[str]) -> int:
 
 # -- the driver (root) -------------------------------------------------------------------------
 
-def engine_config(args: argparse.Namespace) -> Dict[str, Any]:
-    """The config.json our engine on --source writes for `docker run -d busybox sleep 100`."""
+def engine_config(args: argparse.Namespace) -> Tuple[Dict[str, Any], List[float]]:
+    """The config.json our engine on --source writes for `docker run -d busybox sleep 100`, and
+    --runs timings of `docker run --rm busybox true` on that engine (from a quiet machine each)."""
     sys.path.insert(0, REPO)
     from bench import harness
     with contextlib.ExitStack() as stack:
-        _, images, engine = harness.set_up(stack, args)
+        user, images, engine = harness.set_up(stack, args)
         cid = engine.docker("run", "-d", images.busybox, "sleep", "100").stdout.strip()
         with open(os.path.join(engine.root, "containers", cid, "bundle", "config.json")) as f:
             config: Dict[str, Any] = json.load(f)
         engine.docker("rm", "-f", cid)
-    return config
+        quiet = harness.Quiet(user.uid)
+        samples = []
+        for round_ in range(args.warmup + args.runs):
+            quiet.wait()
+            took = harness.timed(lambda: engine.docker("run", "--rm", images.busybox, "true"))
+            if round_ >= args.warmup:
+                samples.append(took)
+    return config, samples
 
 
 def run_inner(args: argparse.Namespace, config: Dict[str, Any]) -> Dict[str, Any]:
@@ -651,6 +659,7 @@ NOTES = {
     "docker-cli": "docker run --rm busybox true vs a fake API answering at once",
     "net-wire": "netns made + veth into bridge + addresses/route, no container",
     "overlay": "overlay mount + umount of the rootfs (not in the rows above)",
+    "engine (ours)": "docker run --rm busybox true on our engine (--source), timed before the rest",
 }
 ARCHITECTURES = ("run", "zygote-exec", "zygote-sub", "big-sub", "create+fifo", "create+start", "create+start+net-pre",
                  "create+start+net-mid", "conmon", "conmon+net-pre", "conmon+net-mid")
@@ -678,6 +687,10 @@ def report(result: Dict[str, Any], daemon_ms: float, podman_ms: float) -> None:
     goal = 0.25 * podman_ms
     print(f"\nimplied lower bound of `docker run --rm busybox true` = docker-cli {cli:.1f} + method + daemon "
           f"Python {daemon_ms:.1f} ms; goal 0.25 x podman {podman_ms:.0f} = {goal:.1f} ms")
+    if "engine (ours)" in medians and "conmon+net-mid" in medians:
+        daemon = medians["engine (ours)"] - cli - medians["conmon+net-mid"]
+        print(f"measured: our engine {medians['engine (ours)']:.1f} ms = docker-cli + conmon+net-mid + "
+              f"{daemon:.1f} ms (the daemon's share on the critical path, by difference)")
     print(f"{'architecture':<26} {'bound ms':>8} {'ratio':>6} {'no daemon':>9}  daemon budget at the goal")
     rows = [(name, medians[name]) for name in ARCHITECTURES if name in medians]
     if "create+start+net-pre" in medians and "net-wire" in medians:  # wired ahead of time (a pool)
@@ -706,12 +719,15 @@ def main(argv: List[str]) -> int:
         return inner(args.inner, args.runs, args.warmup, args.only)
     if os.geteuid() != 0:
         parser.error("start as root: the methods run as --user in namespaces made for it")
+    engine_runs: List[float] = []
     if args.config:
         with open(args.config) as f:
             config = json.load(f)
     else:
-        config = engine_config(args)
+        config, engine_runs = engine_config(args)
     result = run_inner(args, config)
+    if engine_runs:  # before the floors, not alternated with them: the engine is gone by then
+        result["samples"]["engine (ours)"] = engine_runs
     report(result, args.daemon_ms, args.podman_ms)
     if args.json:
         with open(args.json, "w") as f:
