@@ -18,6 +18,7 @@ for the subordinate range, /sys/fs/cgroup masked by a tmpfs, crun with
   zygote-sub   ... a forked child that runs `crun run` with subprocess (our monitor's way)
   big-sub      a request to a Python with a daemon-sized heap that runs `crun run` with subprocess
   docker-cli   `docker run --rm busybox true` against a fake Engine API that answers at once
+  docker-version  `docker --version`: the CLI's start-up share of docker-cli
   net-wire     making and wiring a netns alone; overlay: mount + umount of the rootfs
 
 and prints median and p90 with the implied lower bound of `docker run --rm
@@ -518,13 +519,14 @@ def fake_engine(path: str) -> Iterator[None]:
         os.unlink(path)
 
 
-def m_docker_cli(env: Dict[str, str]) -> float:
+def m_docker_cli(env: Dict[str, str], *args: str) -> float:
+    """docker ARGS (default: run --rm busybox true) against the fake engine."""
     start = time.perf_counter()
-    result = subprocess.run([DOCKER, "run", "--rm", "busybox", "true"], env=env, stdin=subprocess.DEVNULL,
-                            capture_output=True)
+    result = subprocess.run([DOCKER, *(args or ("run", "--rm", "busybox", "true"))], env=env,
+                            stdin=subprocess.DEVNULL, capture_output=True)
     took = time.perf_counter() - start
     if result.returncode != 0:
-        raise RuntimeError(f"docker run against the fake: {result.stderr.decode(errors='replace').strip()}")
+        raise RuntimeError(f"docker against the fake: {result.stderr.decode(errors='replace').strip()}")
     return took
 
 
@@ -557,6 +559,7 @@ def methods_for(b: Bundle, zygote: Launcher, big: Launcher, env: Dict[str, str])
         "zygote-sub": lambda i: zygote.time(b"s", i),
         "big-sub": lambda i: big.time(b"p", i),
         "docker-cli": lambda i: m_docker_cli(env),
+        "docker-version": lambda i: m_docker_cli(env, "--version"),
         "net-wire": lambda i: m_net_wire(b, i),
         "overlay": lambda i: m_overlay(b, i),
     }
@@ -657,6 +660,7 @@ NOTES = {
     "zygote-sub": "request -> forked child runs crun run with subprocess",
     "big-sub": f"request -> {BIG_HEAP_MB} MB Python runs crun run with subprocess",
     "docker-cli": "docker run --rm busybox true vs a fake API answering at once",
+    "docker-version": "docker --version: the CLI's exec and Go start-up alone",
     "net-wire": "netns made + veth into bridge + addresses/route, no container",
     "overlay": "overlay mount + umount of the rootfs (not in the rows above)",
     "engine (ours)": "docker run --rm busybox true on our engine (--source), timed before the rest",
