@@ -708,7 +708,7 @@ def report(result: Dict[str, Any], daemon_ms: float, podman_ms: float) -> None:
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--user", default=os.environ.get("ROOTLESS_TEST_USER", "rootless-test"))
-    parser.add_argument("--source", default=REPO, help="tree whose engine writes the config (and whose rtnl/conmon run)")
+    parser.add_argument("--source", default=REPO, help="tree whose engine writes the config (its rtnl, conmon argv)")
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--config", help="a config.json from one of our containers (default: start an engine)")
