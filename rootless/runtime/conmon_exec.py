@@ -388,13 +388,8 @@ class ConmonExecProcess:
         if not self.detached and self.handle.returncode is None:
             self.handle.kill()
         self._tell_guard(b"done\n")
-        if self.master_fd >= 0:
-            os.close(self.master_fd)
-            self.master_fd = -1
-        for stream in (self.stdin, self.stdout, self.stderr):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
+        fs.close_ends(self.master_fd, self.stdin, self.stdout, self.stderr)
+        self.master_fd = -1
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.process_file)
         if self.bridge is not None:

@@ -858,13 +858,8 @@ class ExecProcess:
 
     def close(self) -> None:
         """Release our ends; the exec is over (closing the monitor's connection would end it)."""
-        if self.master_fd >= 0:
-            os.close(self.master_fd)
-            self.master_fd = -1
-        for stream in (self.stdin, self.stdout, self.stderr):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
+        fs.close_ends(self.master_fd, self.stdin, self.stdout, self.stderr)
+        self.master_fd = -1
         if isinstance(self.handle, MonitorExec):
             self.handle.close()
         with contextlib.suppress(FileNotFoundError):

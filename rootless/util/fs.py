@@ -11,7 +11,7 @@ import os
 import shutil
 import stat
 import threading
-from typing import Any, BinaryIO, Iterable, Iterator, Optional, Tuple, Union
+from typing import IO, Any, BinaryIO, Iterable, Iterator, Optional, Tuple, Union
 
 from rootless.errors import FailedPrecondition
 from rootless.util import confined
@@ -165,6 +165,17 @@ def ensure_dir(path: PathLike, mode: int = 0o700) -> str:
     path = os.fspath(path)
     make_dir(path, mode)
     return path
+
+
+def close_ends(fd: int, *streams: Optional[IO[bytes]]) -> None:
+    """Close our ends of a process's terminal (fd, -1: none) and pipes (None: not there); one that
+    fails to close (a pipe whose reader is gone) doesn't keep the others open."""
+    if fd >= 0:
+        os.close(fd)
+    for stream in streams:
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
 
 
 def stat_identity(info: os.stat_result) -> Tuple[int, int, int, int]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from rootless.util import fs
 from tests.unit.fsync_spy import spy_fsync
 
@@ -50,3 +52,21 @@ def test_atomic_write_json_writes_one_sorted_line_that_reads_back(tmp_path: Path
     text = (tmp_path / "record.json").read_text()
     assert text == '{"a": {"n": 1.5}, "b": [1, {"x": "\\u00e9", "y": null}]}\n'
     assert fs.read_json(tmp_path / "record.json") == record
+
+
+def test_close_ends_closes_the_fd_and_every_stream_even_after_a_failure(tmp_path):  # type: ignore[no-untyped-def]
+    class Broken:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+            raise BrokenPipeError(32, "Broken pipe")
+
+    read_fd, write_fd = os.pipe()
+    broken, last = Broken(), open(tmp_path / "f", "wb")
+    fs.close_ends(read_fd, broken, None, last)  # type: ignore[arg-type]
+    assert broken.closed and last.closed
+    with pytest.raises(OSError):
+        os.fstat(read_fd)
+    os.close(write_fd)
+    fs.close_ends(-1)  # no terminal, no pipes: nothing to do
