@@ -25,10 +25,8 @@ FAST_VERBS = frozenset(("ps", "images", "ls", "list"))
 def main(argv: Optional[List[str]] = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     status = _fast(args)
-    if status is None:  # not a case the click-free paths handle: click's path runs it from the start
-        from rootless.cli.root import main as run_root
-
-        run_root(args)
+    if status is None:
+        _click(args)
     elif status:
         sys.exit(status)
 
@@ -46,11 +44,16 @@ def command() -> None:
     args = sys.argv[1:]
     status = _fast(args)
     if status is None:
-        from rootless.cli.root import main as run_root
-
-        run_root(args)
+        _click(args)
         return
     exit_now(status)
+
+
+def _click(args: List[str]) -> None:
+    """A command the click-free paths don't handle: click's path runs it from the start."""
+    from rootless.cli.root import main as run_root
+
+    run_root(args)
 
 
 def exit_now(status: int) -> NoReturn:

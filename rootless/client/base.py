@@ -71,11 +71,7 @@ class ClientBase:
         raise error_from_status(response.status, message or f"HTTP {response.status}")
 
     def _json(self, method: str, url: str, **kwargs: Any) -> Any:
-        response = self._request(method, url, **kwargs)
-        try:
-            return response.json()
-        finally:
-            response.close()
+        return self._send(method, url, **kwargs).json()
 
     def _stream_json(self, method: str, url: str, **kwargs: Any) -> Iterator[Any]:
         response = self._request(method, url, **kwargs)

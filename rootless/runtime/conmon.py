@@ -133,10 +133,12 @@ LOCALE_VARIABLES = ("LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "LC
                     "LC_MEASUREMENT", "LC_IDENTIFICATION")
 
 
+_NOT_FOR_CONMON = frozenset(DROPPED_ENV + LOCALE_VARIABLES)
+
+
 def tool_env(environ: Mapping[str, str]) -> Dict[str, str]:
     """The daemon's environment for a conmon, without DROPPED_ENV and LOCALE_VARIABLES."""
-    dropped = frozenset(DROPPED_ENV + LOCALE_VARIABLES)
-    return {name: value for name, value in environ.items() if name not in dropped}
+    return {name: value for name, value in environ.items() if name not in _NOT_FOR_CONMON}
 
 
 def conmon_argv(binary: str, crun: Crun, config: MonitorConfig) -> List[str]:
