@@ -252,14 +252,7 @@ def create_start(b: Bundle, i: int, net: str) -> float:
     if net == "mid":
         wire(f"/proc/{pid}/ns/net", i)
     subprocess.run(b.crun("start", cid), check=True, stdin=subprocess.DEVNULL)
-    _, status = os.waitpid(pid, 0)
-    took = time.perf_counter() - start
-    os.read(read_end, 65536)
-    os.close(read_end)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"create+start: container exited {os.waitstatus_to_exitcode(status)}")
-    delete_container(b, cid)
-    os.unlink(pid_file)
+    took = _reap_and_delete(b, cid, pid, pid_file, read_end, start, "create+start")
     if net == "pre":
         umount(b.netns_file)
     return took
@@ -281,12 +274,18 @@ def m_create_fifo(b: Bundle, i: int) -> float:
     finally:
         os.close(fd)
     os.unlink(fifo)  # as crun start does: the state reads "running" from here on
+    return _reap_and_delete(b, cid, pid, pid_file, read_end, start, "create+fifo")
+
+
+def _reap_and_delete(b: Bundle, cid: str, pid: int, pid_file: str, read_end: int, start: float, method: str) -> float:
+    """Seconds from start until the container's init (our child via crun create) exited 0; then its
+    output pipe drained and closed, the container deleted and its pid file removed."""
     _, status = os.waitpid(pid, 0)
     took = time.perf_counter() - start
     os.read(read_end, 65536)
     os.close(read_end)
     if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"create+fifo: container exited {os.waitstatus_to_exitcode(status)}")
+        raise RuntimeError(f"{method}: container exited {os.waitstatus_to_exitcode(status)}")
     delete_container(b, cid)
     os.unlink(pid_file)
     return took
