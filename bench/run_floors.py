@@ -26,7 +26,9 @@ busybox true` per architecture: docker-cli + method + the daemon's own Python
 (--daemon-ms). See bench/README.md, "Run-path floors by architecture".
 
 The config: --config FILE, or (default) one taken from a real container of an
-engine on --source (`docker run -d busybox sleep 100`, the bundle's config.json).
+engine on --source (`docker run -d busybox sleep 100`, the bundle's config.json;
+the second container's, which carries the engine's cached seccomp filter as every
+run after the engine's first does).
 Everything made (mounts, netns files, processes, the work dir) is removed at the end.
 """
 from __future__ import annotations
@@ -52,12 +54,13 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CRUN, CONMON, DOCKER = "/usr/bin/crun", "/usr/bin/conmon", shutil.which("docker") or "/usr/bin/docker"
 IP = shutil.which("ip", path="/usr/sbin:/sbin:/usr/bin:/bin") or "ip"
-DAEMON_MS = 14.0  # the daemon's own Python on the run path (session 10 perf timeline, bench/README.md)
+DAEMON_MS = 5.0  # the daemon's share on the critical path: engine - docker-cli - conmon+net-mid, session 12 (bench/README.md)
 BIG_HEAP_MB = 66  # rootlessd's RSS on the measured VM (ps, session 11)
 BRIDGE, SUBNET_PREFIX, PREFIXLEN = "rfbr0", "10.89", 16
 CLONE_NEWNET = 0x40000000
 MS_NOSUID, MS_NODEV, MS_BIND, MNT_DETACH = 0x2, 0x4, 0x1000, 0x2
 PR_SET_CHILD_SUBREAPER = 36
+SECCOMP_BPF_ANNOTATION = "run.oci.seccomp_bpf_data"  # rootless/runtime/seccomp_cache.py
 IN_CLOSE_WRITE, IN_MOVED_TO = 0x8, 0x80
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -621,15 +624,26 @@ def inner(work: str, runs: int, warmup: int, only: List[str]) -> int:
 @contextlib.contextmanager
 def our_engine(args: argparse.Namespace) -> Iterator[Tuple[Dict[str, Any], Dict[str, str]]]:
     """An engine on --source with busybox: the config.json it writes for `docker run -d busybox
-    sleep 100`, and what the helper needs to time `docker run --rm` on it (image, socket, config dir)."""
+    sleep 100`, and what the helper needs to time `docker run --rm` on it (image, socket, config dir).
+
+    The config is the second container's: the engine hands crun the seccomp filter it compiled
+    for the first one (run.oci.seccomp_bpf_data, runtime/seccomp_cache.py), as every run after
+    an engine's first gets it. The first's config makes crun compile the profile with libseccomp
+    at each create, ~11 ms that no real run pays (session 11's floors had it: bench/README.md).
+    """
     sys.path.insert(0, REPO)
     from bench import harness
     with contextlib.ExitStack() as stack:
         _, images, engine = harness.set_up(stack, args)
-        cid = engine.docker("run", "-d", images.busybox, "sleep", "100").stdout.strip()
-        with open(os.path.join(engine.root, "containers", cid, "bundle", "config.json")) as f:
-            config: Dict[str, Any] = json.load(f)
-        engine.docker("rm", "-f", cid)
+        config: Dict[str, Any] = {}
+        for _ in range(2):
+            cid = engine.docker("run", "-d", images.busybox, "sleep", "100").stdout.strip()
+            with open(os.path.join(engine.root, "containers", cid, "bundle", "config.json")) as f:
+                config = json.load(f)
+            engine.docker("rm", "-f", cid)
+        if SECCOMP_BPF_ANNOTATION not in (config.get("annotations") or {}):
+            print("note: the engine's config has no cached seccomp filter: crun compiles it at every create",
+                  file=sys.stderr)
         yield config, {"image": images.busybox, "DOCKER_HOST": engine.env["DOCKER_HOST"],
                        "DOCKER_CONFIG": engine.env["DOCKER_CONFIG"]}
 
@@ -728,7 +742,7 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--config", help="a config.json from one of our containers (default: start an engine)")
     parser.add_argument("--only", action="append", default=[], help="time only this method (repeatable)")
     parser.add_argument("--daemon-ms", type=float, default=DAEMON_MS, help="the daemon's own Python per run")
-    parser.add_argument("--podman-ms", type=float, default=144.0, help="podman run --rm busybox true, median")
+    parser.add_argument("--podman-ms", type=float, default=132.0, help="podman run --rm busybox true, median")
     parser.add_argument("--json", help="also write the raw samples here")
     parser.add_argument("--no-bytecode-cache", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--inner", help=argparse.SUPPRESS)  # the helper's work dir
