@@ -232,6 +232,11 @@ def add_spawn_option(parser: argparse.ArgumentParser) -> None:
                              "~3.7 ms more per sample) instead of from the user's own timer process")
 
 
+def spawn_method(from_root: bool) -> str:
+    """How the samples were taken, for the output and the JSON."""
+    return "from root (fork+setuid+exec per sample)" if from_root else "by the user's timer (vfork+exec per sample)"
+
+
 def spawner(stack: contextlib.ExitStack, user: it.TestUser, from_root: bool) -> Spawner:
     """How samples are taken: the user's timer (closed by stack), or from root with --spawn-from-root."""
     if from_root:
@@ -359,8 +364,11 @@ class Podman:
                 "XDG_DATA_HOME": os.path.join(self.base, "data"),
                 "CONTAINERS_CONF": os.path.join(self.base, "containers.conf")}
 
+    def argv(self, *args: str) -> List[str]:
+        return ["podman", *args]
+
     def run(self, *args: str, check: bool = True, timeout: float = 600) -> "subprocess.CompletedProcess[str]":
-        return self.user.run(["podman", *args], env=self.env, check=check, timeout=timeout)
+        return self.user.run(self.argv(*args), env=self.env, check=check, timeout=timeout)
 
     def graph_driver(self) -> str:
         """The storage driver podman really uses (its storage.conf can be ignored with a warning)."""
