@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -79,13 +78,11 @@ def install(user: it.TestUser, source: str) -> str:
     return base
 
 
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+# A method takes one sample: wall and CPU seconds (harness.Timing).
+Methods = Dict[str, Callable[[], harness.Timing]]
 
 
-def interleaved(methods: Dict[str, Callable[[], object]], runs: int, warmup: int
-                ) -> Tuple[Dict[str, List[float]], Dict[str, List[float]]]:
+def interleaved(methods: Methods, runs: int, warmup: int) -> Tuple[Dict[str, List[float]], Dict[str, List[float]]]:
     """Wall and CPU seconds (user+sys of the command and what it waited for) per method.
 
     Round-robin (A/B/C... per round) so that machine noise hits every method alike.
@@ -98,28 +95,32 @@ def interleaved(methods: Dict[str, Callable[[], object]], runs: int, warmup: int
     cpu: Dict[str, List[float]] = {name: [] for name in methods}
     for _ in range(runs):
         for name, action in methods.items():
-            before = children_cpu()
-            wall[name].append(harness.timed(action))
-            cpu[name].append(children_cpu() - before)
+            timing = action()
+            wall[name].append(timing.wall)
+            cpu[name].append(timing.cpu)
     return wall, cpu
 
 
-def methods_for(engine: it.Engine, installs: Dict[str, str], image: Optional[str]) -> Dict[str, Callable[[], object]]:
+def methods_for(spawn: harness.Spawner, engine: it.Engine, installs: Dict[str, str], image: Optional[str]) -> Methods:
     """installs: label suffix ("" for --source, " [baseline]") -> dir made by install()."""
-    user = engine.user
 
-    def ours(base: str, *args: str, check: bool = True) -> Callable[[], object]:
-        script, env = os.path.join(base, "bin", "rootless"), {**engine.env, "PYTHONPATH": base}
-        return lambda: user.run([script, *args], env=env, check=check)
+    def run(argv: List[str], env: Optional[Dict[str, str]] = None, check: bool = True) -> Callable[[], harness.Timing]:
+        return lambda: spawn.timed(argv, env, check)
 
-    methods: Dict[str, Callable[[], object]] = {
-        "python3 -c pass": lambda: user.run(["/usr/bin/python3", "-c", "pass"]),
+    def ours(base: str, *args: str, check: bool = True) -> Callable[[], harness.Timing]:
+        return run([os.path.join(base, "bin", "rootless"), *args], {**engine.env, "PYTHONPATH": base}, check)
+
+    def docker(*args: str) -> Callable[[], harness.Timing]:
+        return run([it.DOCKER, *args], engine.env)  # the argv and env Engine.docker gives
+
+    methods: Methods = {
+        "python3 -c pass": run(["/usr/bin/python3", "-c", "pass"]),
         # The floor of any click CLI here: the interpreter plus `import click` (and typing).
-        "venv python -c 'import click'": lambda: user.run([harness.VENV_PYTHON, "-c", "import click"]),
+        "venv python -c 'import click'": run([harness.VENV_PYTHON, "-c", "import click"]),
         # The floor of the fast path (cli/fast.py): a JSON reply needs json's C scanner (_json;
         # util/jsonlite.py skips the json package), a UNIX socket _socket. (Before bin/rootless,
         # pip's console script imported re as well: ~4.5 ms more.)
-        "floor: venv python _json+_socket": lambda: user.run([harness.VENV_PYTHON, "-c", "import _json, _socket"]),
+        "floor: venv python _json+_socket": run([harness.VENV_PYTHON, "-c", "import _json, _socket"]),
     }
     for suffix, base in installs.items():
         # check=False: before the option existed this was click's usage error (exit 2), same imports.
@@ -127,11 +128,11 @@ def methods_for(engine: it.Engine, installs: Dict[str, str], image: Optional[str
     for verb in ("ps", "images"):
         for suffix, base in installs.items():
             methods[f"rootless {verb}{suffix}"] = ours(base, verb)
-        methods[f"docker {verb}"] = (lambda v: lambda: engine.docker(v))(verb)
+        methods[f"docker {verb}"] = docker(verb)
     if image:
         for suffix, base in installs.items():
             methods["rootless run --rm" + suffix] = ours(base, "run", "--rm", image, "true")
-        methods["docker run --rm"] = lambda: engine.docker("run", "--rm", image, "true")
+        methods["docker run --rm"] = docker("run", "--rm", image, "true")
     return methods
 
 
@@ -165,6 +166,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--no-run", action="store_true", help="skip `run --rm` (no registry, no image)")
     parser.add_argument("--baseline", help="a second tree whose CLI is timed alongside (A/B in one run; "
                                            "the daemon runs --source's code)")
+    harness.add_spawn_option(parser)
     args = parser.parse_args(argv)
     user = harness.bench_user(args.user, args.source)
     with ExitStack() as stack:
@@ -182,11 +184,13 @@ def main(argv: Sequence[str]) -> int:
         engine = stack.enter_context(harness.engine(user))
         if image:
             engine.docker("pull", "-q", image)
-        wall, cpu = interleaved(methods_for(engine, installs, image), args.runs, args.warmup)
+        spawn = harness.spawner(stack, user, args.spawn_from_root)
+        wall, cpu = interleaved(methods_for(spawn, engine, installs, image), args.runs, args.warmup)
         medians = report(wall, "CLI start-up, wall clock (as the user, against a running engine)")
         cpu_medians = report(cpu, "CPU time, user+sys (docker's Go runtime uses several threads)")
+        print(f"\nsamples taken {harness.spawn_method(args.spawn_from_root)}")
         harness.dump_json(args.json, {"samples": wall, "medians": medians, "cpu_samples": cpu,
-                                      "cpu_medians": cpu_medians})
+                                      "cpu_medians": cpu_medians, "spawn": harness.spawn_method(args.spawn_from_root)})
     return 0
 
 

@@ -21,8 +21,9 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Protocol, Sequence, Set, Tuple
 
+from bench import user_timer
 from tests import imagebuild
 from tests.integration import conftest as it
 
@@ -134,6 +135,115 @@ def timed(action: Callable[[], object], settle: bool = False) -> float:
     start = time.perf_counter()
     action()
     return time.perf_counter() - start
+
+
+# The user's timer (bench/user_timer.py): the venv's python, -I -S so that neither the user's
+# PYTHONPATH (the tree under test) nor any site set-up reaches it; it needs the stdlib only.
+TIMER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "user_timer.py")
+TIMER_ARGV = [VENV_PYTHON, "-I", "-S", TIMER_SCRIPT]
+
+
+class Timing(NamedTuple):
+    """One sample of a command: wall seconds, and CPU seconds (user+sys) of it and the children it waited for."""
+
+    wall: float
+    cpu: float
+
+
+class Spawner(Protocol):
+    """Runs one command as the user, the way TestUser.run does (env, cwd = home, check), and times it."""
+
+    def timed(self, argv: Sequence[str], env: Optional[Dict[str, str]] = None, check: bool = True,
+              timeout: float = 120) -> Timing: ...
+
+
+class SpawnFromRoot:
+    """The method before session 12: root's subprocess.run with a preexec_fn that setuids (TestUser.run).
+
+    A preexec_fn turns off CPython's vfork, so each sample pays a fork of this big
+    Python plus the setuid (~3.7 ms on the measured VM), on both sides of every
+    ratio. Kept behind --spawn-from-root to compare with the numbers taken before.
+    """
+
+    def __init__(self, user: it.TestUser) -> None:
+        self.user = user
+
+    def timed(self, argv: Sequence[str], env: Optional[Dict[str, str]] = None, check: bool = True,
+              timeout: float = 120) -> Timing:
+        cpu_before = user_timer.children_cpu()
+        wall = timed(lambda: self.user.run(argv, env=env, check=check, timeout=timeout))
+        return Timing(wall, user_timer.children_cpu() - cpu_before)
+
+
+class UserTimer:
+    """Commands spawned and timed by one long-lived process of the user's (bench/user_timer.py).
+
+    It is started once, through the user's usual demote path; from then on each
+    sample is a plain vfork+exec by a small process, as from the user's shell.
+    The environment is the one TestUser.run would give (user.env(env)), the cwd
+    the user's home, and a failure raises with the command's stderr tail.
+    """
+
+    def __init__(self, user: it.TestUser) -> None:
+        self.user = user
+        # stderr inherited: a traceback of the timer itself shows in the benchmark's output
+        self.process = user.popen(TIMER_ARGV, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def timed(self, argv: Sequence[str], env: Optional[Dict[str, str]] = None, check: bool = True,
+              timeout: float = 120) -> Timing:
+        reply = self.ask(user_timer.encode_request(argv, self.user.env(env), self.user.home, timeout))
+        why = user_timer.failure(argv, reply, check)
+        if why:
+            raise user_timer.CommandFailed(why)
+        return Timing(reply.seconds, reply.cpu)
+
+    def ask(self, request: bytes) -> user_timer.Reply:
+        """Send one request line, read its reply line."""
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None  # both PIPE
+        try:
+            stdin.write(request)
+            stdin.flush()
+            line = stdout.readline()
+        except BrokenPipeError:
+            line = b""
+        if not line:
+            raise RuntimeError(f"the user's timer ({' '.join(TIMER_ARGV)}) exited with {self.process.wait()}")
+        return user_timer.decode_reply(line)
+
+    def close(self) -> None:
+        """Closing its input ends the timer; a timer that hangs (in a command) is killed."""
+        if self.process.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self.process.stdin.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def add_spawn_option(parser: argparse.ArgumentParser) -> None:
+    """--spawn-from-root, for the benchmarks that time short commands one by one (spawner())."""
+    parser.add_argument("--spawn-from-root", action="store_true",
+                        help="time each command as root's fork+setuid+exec (the method before session 12, "
+                             "~3.7 ms more per sample) instead of from the user's own timer process")
+
+
+def spawn_method(from_root: bool) -> str:
+    """How the samples were taken, for the output and the JSON."""
+    return "from root (fork+setuid+exec per sample)" if from_root else "by the user's timer (vfork+exec per sample)"
+
+
+def spawner(stack: contextlib.ExitStack, user: it.TestUser, from_root: bool) -> Spawner:
+    """How samples are taken: the user's timer (closed by stack), or from root with --spawn-from-root."""
+    if from_root:
+        return SpawnFromRoot(user)
+    timer = UserTimer(user)
+    stack.callback(timer.close)
+    return timer
 
 
 class Quiet:
@@ -254,8 +364,11 @@ class Podman:
                 "XDG_DATA_HOME": os.path.join(self.base, "data"),
                 "CONTAINERS_CONF": os.path.join(self.base, "containers.conf")}
 
+    def argv(self, *args: str) -> List[str]:
+        return ["podman", *args]
+
     def run(self, *args: str, check: bool = True, timeout: float = 600) -> "subprocess.CompletedProcess[str]":
-        return self.user.run(["podman", *args], env=self.env, check=check, timeout=timeout)
+        return self.user.run(self.argv(*args), env=self.env, check=check, timeout=timeout)
 
     def graph_driver(self) -> str:
         """The storage driver podman really uses (its storage.conf can be ignored with a warning)."""
@@ -334,7 +447,7 @@ def ratio(ours: Optional[float], other: Optional[float]) -> str:
     return f"{ours / other:.2f}x"
 
 
-def print_table(title: str, rows: List[Tuple[str, Optional[Sequence[float]], str]]) -> Dict[str, float]:
+def print_table(title: str, rows: Sequence[Tuple[str, Optional[Sequence[float]], str]]) -> Dict[str, float]:
     """Print name, median, p90 (ms) and a note per row; return the medians by name."""
     print(f"\n{title}")
     print(f"{'what':<34} {'median ms':>10} {'p90 ms':>10}  note")

@@ -42,7 +42,11 @@ def has_run_verb(engine: it.Engine) -> bool:
     return engine.cli("run", "--help", check=False).returncode == 0
 
 
-def interleaved(methods: Dict[str, Callable[[], object]], runs: int, warmup: int,
+# A method takes one sample and returns its wall seconds.
+Methods = Dict[str, Callable[[], float]]
+
+
+def interleaved(methods: Methods, runs: int, warmup: int,
                 quiet: Optional[harness.Quiet] = None) -> Dict[str, List[float]]:
     """Time each method runs times, round-robin so that machine noise hits all alike.
 
@@ -58,7 +62,7 @@ def interleaved(methods: Dict[str, Callable[[], object]], runs: int, warmup: int
         for name, action in methods.items():
             if quiet is not None:
                 quiet.wait()
-            samples[name].append(harness.timed(action))
+            samples[name].append(action())
     return samples
 
 
@@ -70,24 +74,34 @@ def rootless_argv(source: str) -> List[str]:
     return [harness.VENV_PYTHON, script] if os.path.exists(script) else [harness.VENV_PYTHON, "-m", "rootless.cli"]
 
 
-def rootless_run(engine: it.Engine, source: str, image: str) -> Callable[[], object]:
-    argv = rootless_argv(source) + ["run", "--rm", image, "true"]
-    return lambda: engine.user.run(argv, env=engine.env)
+def sample(spawn: harness.Spawner, argv: List[str], env: Dict[str, str]) -> Callable[[], float]:
+    """One method: argv run as the user with env (on top of the user's), its wall seconds."""
+    return lambda: spawn.timed(argv, env).wall
 
 
-def engine_methods(engine: it.Engine, pm: harness.Podman, image: str, baseline: Optional[it.Engine] = None,
-                   source: str = harness.REPO, baseline_source: str = "") -> Tuple[Dict[str, Callable[[], object]], Rows]:
-    methods: Dict[str, Callable[[], object]] = {}
+def rootless_run(spawn: harness.Spawner, engine: it.Engine, source: str, image: str) -> Callable[[], float]:
+    return sample(spawn, rootless_argv(source) + ["run", "--rm", image, "true"], engine.env)
+
+
+def docker_run(spawn: harness.Spawner, engine: it.Engine, image: str) -> Callable[[], float]:
+    """`docker run --rm image true` on engine's socket: the argv and env Engine.docker gives."""
+    return sample(spawn, [it.DOCKER, "run", "--rm", image, "true"], engine.env)
+
+
+def engine_methods(spawn: harness.Spawner, engine: it.Engine, pm: harness.Podman, image: str,
+                   baseline: Optional[it.Engine] = None, source: str = harness.REPO,
+                   baseline_source: str = "") -> Tuple[Methods, Rows]:
+    methods: Methods = {}
     missing: Rows = []
     if has_run_verb(engine):
-        methods["rootless run --rm"] = rootless_run(engine, source, image)
+        methods["rootless run --rm"] = rootless_run(spawn, engine, source, image)
     else:
         missing.append(("rootless run --rm", None, "run verb not in the CLI yet: not measured"))
-    methods["docker run --rm (our socket)"] = lambda: engine.docker("run", "--rm", image, "true")
+    methods["docker run --rm (our socket)"] = docker_run(spawn, engine, image)
     if baseline is not None:  # A/B in the same rounds: the --baseline tree's daemon and CLI
-        methods["baseline: rootless run --rm"] = rootless_run(baseline, baseline_source, image)
-        methods["baseline: docker run --rm"] = lambda: baseline.docker("run", "--rm", image, "true")
-    methods["podman run --rm"] = lambda: pm.run("run", "--rm", image, "true")
+        methods["baseline: rootless run --rm"] = rootless_run(spawn, baseline, baseline_source, image)
+        methods["baseline: docker run --rm"] = docker_run(spawn, baseline, image)
+    methods["podman run --rm"] = sample(spawn, pm.argv("run", "--rm", image, "true"), pm.env)
     return methods, missing
 
 
@@ -114,6 +128,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--baseline", help="A/B: also time this tree's daemon and CLI, in the same rounds")
     parser.add_argument("--no-settle", action="store_true",
                         help="don't wait for the previous sample's leftover processes (the pre-session-10 method)")
+    harness.add_spawn_option(parser)
     args = parser.parse_args(argv)
     with ExitStack() as stack:
         user, images, engine = harness.set_up(stack, args)
@@ -127,7 +142,9 @@ def main(argv: Sequence[str]) -> int:
         pm.run("pull", "-q", "--tls-verify=false", images.busybox)
         layer_tar = write_layer(user, images.busybox_layer)
         stack.callback(harness.remove_tree, os.path.dirname(layer_tar))
-        methods, missing = engine_methods(engine, pm, images.busybox, baseline, args.source, args.baseline or "")
+        spawn = harness.spawner(stack, user, args.spawn_from_root)  # a user process: before Quiet counts them
+        methods, missing = engine_methods(spawn, engine, pm, images.busybox, baseline, args.source,
+                                          args.baseline or "")
         quiet = None if args.no_settle else harness.Quiet(user.uid)
         samples = interleaved(methods, args.runs, args.warmup, quiet)
         if quiet is not None:
@@ -135,7 +152,9 @@ def main(argv: Sequence[str]) -> int:
                   f"{quiet.lingering} process(es) outlived the wait")
         floor = measure_floor(user, layer_tar, args.runs, args.warmup)
         medians = report(samples, missing, floor)
-        harness.dump_json(args.json, {"samples": {**samples, "floor": floor}, "medians": medians})
+        print(f"samples taken {harness.spawn_method(args.spawn_from_root)}")
+        harness.dump_json(args.json, {"samples": {**samples, "floor": floor}, "medians": medians,
+                                      "spawn": harness.spawn_method(args.spawn_from_root)})
     return 0
 
 

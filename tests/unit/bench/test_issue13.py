@@ -111,6 +111,18 @@ def test_options_and_each_scripts_command_line() -> None:
     assert issue13.script_argv("mem", quick, "/m.json")[-4:] == ["--runs", "2", "--networks", "default"]
 
 
+def test_spawn_from_root_reaches_the_scripts_that_time_short_commands() -> None:
+    """--spawn-from-root goes to run_bench.py and cli_bench.py only: the others don't take it."""
+    old = issue13.parse_args(["--spawn-from-root"])
+    assert issue13.script_argv("run", old, "/r.json")[-1] == "--spawn-from-root"
+    assert issue13.script_argv("cli", old, "/c.json")[-1] == "--spawn-from-root"
+    assert "--spawn-from-root" not in issue13.script_argv("pull", old, "/p.json") + issue13.script_argv(
+        "mem", old, "/m.json")
+    new = issue13.parse_args([])
+    assert "--spawn-from-root" not in issue13.script_argv("run", new, "/r.json") + issue13.script_argv(
+        "cli", new, "/c.json")
+
+
 def test_the_keys_read_are_written_by_the_scripts() -> None:
     """Each JSON key the table reads appears in its script's source: a renamed row fails here, not silently."""
     keys = [(spec.ours[0], spec.ours[1][-1]) for spec in issue13.ROW_SPECS]
