@@ -863,24 +863,36 @@ class Containers(ContainerReads):
         self._remove_stopped(container, volumes)
 
     def _remove_stopped(self, container: Container, volumes: bool) -> None:
-        """Leave the networks and volumes, then one rename takes the container's dir out of the
-        store (container_trash.py) and the waiters are answered; the rootfs's unmount and the
-        monitor dir come after the answer (_release_removed)."""
+        """Remove the volumes, then one rename takes the container's dir out of the store
+        (container_trash.py), its endpoints stop counting (NetworkStore.leave) and the waiters
+        are answered; the endpoints' write, the rootfs's unmount and the monitor dir come
+        after the answer (_disconnect_removed, _release_removed)."""
         container_namespaces.release(container)
         self._await_mount_ahead(container)
-        self.networks.disconnect_all(container.id)  # before: `docker network rm` may follow at once
         if volumes:
             self._remove_anonymous_volumes(container)
         doomed = self.trash.discard(container.dir)
+        # Its endpoints stop counting before the answer (`docker network rm` may follow at
+        # once) and are written away after it: the store's write is off the answer's path.
+        self.networks.leave(container.id)
         with self._lock:
             container.set_state("removing")
             self._containers.pop(container.id, None)
             self._removed.add(container.id)
             self._changed.notify_all()
             self._gone.notify_all()
+        self._disconnect_removed(container)
         self.publish(container, "destroy")
         if doomed is not None:  # None: a concurrent removal (rm -f of a --rm one) moved it and releases it
             self._release_removed(container, doomed)
+
+    def _disconnect_removed(self, container: Container) -> None:
+        """A removed container's endpoints written out of the store (NetworkStore.leave); one
+        this fails to write stays hidden here and goes as an orphan at the next start."""
+        try:
+            self.networks.disconnect_all(container.id)
+        except (RootlessError, OSError) as exc:
+            logger.warning("container %s: removed, but can't write its endpoints away: %s", container.name, exc)
 
     def _release_removed(self, container: Container, doomed: str) -> None:
         """After the answer: what of a removed container is no longer in the API's view. Killed

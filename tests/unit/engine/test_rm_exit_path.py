@@ -48,10 +48,10 @@ def test_a_rm_container_whose_removal_fails_is_recorded_as_exited(tmp_path: Any,
     world = World(str(tmp_path))
     container = world.run(HostConfig={"AutoRemove": True})
 
-    def network_store_broken(container_id: str) -> None:  # a step before the rename fails
-        raise FailedPrecondition("save network: disk full")
+    def rename_refused(path: str) -> None:  # the removal fails before its dir left the store
+        raise FailedPrecondition("move to trash: disk full")
 
-    monkeypatch.setattr(world.containers.networks, "disconnect_all", network_store_broken)
+    monkeypatch.setattr(world.containers.trash, "discard", rename_refused)
     world.runtime.exit(container.id, 2)
     eventually(lambda: container.status == "exited")
     eventually(lambda: _on_disk(container)["State"]["Status"] == "exited")
