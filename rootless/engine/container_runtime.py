@@ -17,7 +17,7 @@ import json
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import Any, Collection, ContextManager, Dict, Iterator, List, Optional, Protocol, Tuple, cast
+from typing import Any, Callable, Collection, ContextManager, Dict, Iterator, List, Optional, Protocol, Tuple, cast
 
 from rootless.config import Paths
 from rootless.errors import FailedPrecondition, RootlessError
@@ -87,8 +87,9 @@ class ContainerRuntime(Protocol):
         moved_to: where the container's dir is now (renamed into the trash, mount and all)."""
 
     def launch(self, container_id: str, bundle: str, options: runtime_spec.SpecOptions,
-               monitor: MonitorSettings) -> Launched:
-        """Write the OCI bundle and have a monitor `crun create` it; the process waits for start()."""
+               monitor: MonitorSettings, while_creating: Callable[[], None] = lambda: None) -> Launched:
+        """Write the OCI bundle and have a monitor `crun create` it; the process waits for start().
+        while_creating() runs in the caller's thread while `crun create` runs."""
 
     def start(self, container_id: str) -> None:
         """Let a launched container's process run (`crun start`)."""
@@ -281,7 +282,7 @@ class HostRuntime:
         self.supervisor.remove(container_id, wait_monitor=False)
 
     def launch(self, container_id: str, bundle: str, options: runtime_spec.SpecOptions,
-               monitor: MonitorSettings) -> Launched:
+               monitor: MonitorSettings, while_creating: Callable[[], None] = lambda: None) -> Launched:
         spec = runtime_spec.build_spec(options, self.host.mapping, self.host.spec_host)
         seccomp_key = self.supervisor.prepare_spec(cast(Dict[str, Any], spec))  # annotated before the one write
         fs.ensure_dir(bundle)
@@ -295,7 +296,8 @@ class HostRuntime:
             allow_host_loopback=monitor.allow_host_loopback, log_settings=monitor.log_settings,
             log_level=self.host.log_level, pasta_options=monitor.pasta_options,
             memory_limited=_limits_memory(spec))
-        return self.supervisor.launch(config, timeout=START_TIMEOUT, seccomp_key=seccomp_key, spec_prepared=True)
+        return self.supervisor.launch(config, timeout=START_TIMEOUT, seccomp_key=seccomp_key, spec_prepared=True,
+                                      while_creating=while_creating)
 
     def start(self, container_id: str) -> None:
         self.supervisor.start(container_id)

@@ -184,11 +184,13 @@ class Supervisor:
         return self.seccomp.annotate(spec) if self.seccomp else None
 
     def launch(self, config: MonitorConfig, timeout: float = LAUNCH_TIMEOUT, seccomp_key: Optional[str] = None,
-               spec_prepared: bool = False) -> Launched:
+               spec_prepared: bool = False, while_creating: Callable[[], None] = lambda: None) -> Launched:
         """Start a monitor that runs `crun create`; return once the container is created.
 
         spec_prepared: the bundle's spec went through prepare_spec (which gave seccomp_key),
-        so it is not read and written again here.
+        so it is not read and written again here. while_creating() runs once, in this
+        thread, while the monitor's `crun create` runs (work the caller needs only after
+        it, done in the time this thread would wait); it must not raise.
 
         Raises:
             Conflict: a monitor for this container still runs.
@@ -212,9 +214,9 @@ class Supervisor:
         if not spec_prepared:
             seccomp_key = self.seccomp.prepare_bundle(config.bundle) if self.seccomp else None
         if kind == CONMON:
-            launched = self._launch_conmon(config, timeout)
+            launched = self._launch_conmon(config, timeout, while_creating)
         else:
-            launched = self._launch_python(config, timeout)
+            launched = self._launch_python(config, timeout, while_creating)
         if seccomp_key and self.seccomp:  # created, not started: crun's state holds the compiled filter
             self.seccomp.store(seccomp_key, os.path.join(self.crun.state_root, container_id, "seccomp.bpf"))
         return launched
@@ -230,14 +232,19 @@ class Supervisor:
         self._kinds[config.container_id] = kind
         return kind
 
-    def _launch_conmon(self, config: MonitorConfig, timeout: float) -> Launched:
+    def _launch_conmon(self, config: MonitorConfig, timeout: float,
+                       while_creating: Callable[[], None] = lambda: None) -> Launched:
         assert self.conmon is not None
         container_id = config.container_id
         if self.crun.has_state(container_id):  # left by a conmon killed before its exit command ran
             self.crun.delete(container_id)
-        # conmon's pid is known before crun create is done: recorded while it runs, not after.
-        pid, conmon_pid = self.conmon.launch(config, timeout, on_forked=lambda forked: self._record_conmon(
-            container_id, forked))
+
+        def forked(conmon_pid: int) -> None:
+            # conmon's pid is known before crun create is done: recorded while it runs, not after.
+            self._record_conmon(container_id, conmon_pid)
+            while_creating()
+
+        pid, conmon_pid = self.conmon.launch(config, timeout, on_forked=forked)
         return Launched(container_id, pid, conmon_pid, [])
 
     def _record_conmon(self, container_id: str, conmon_pid: int) -> None:
@@ -246,13 +253,15 @@ class Supervisor:
         fs.atomic_write(self.paths.monitor_pidfile(container_id), f"{conmon_pid} {started or ''}".strip() + "\n",
                         0o600, durable=False)
 
-    def _launch_python(self, config: MonitorConfig, timeout: float) -> Launched:
+    def _launch_python(self, config: MonitorConfig, timeout: float,
+                       while_creating: Callable[[], None] = lambda: None) -> Launched:
         container_id = config.container_id
         ready_r, ready_w = os.pipe()
         try:
             self._start_monitor(self.paths.monitor_config(container_id), ready_w, timeout)
             os.close(ready_w)
             ready_w = -1
+            while_creating()  # the monitor runs crun create meanwhile
             report = self._wait_ready(container_id, ready_r, timeout)
             if "error" not in report:
                 with self._lock:  # the monitor closes its end once exit.json exists

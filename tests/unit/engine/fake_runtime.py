@@ -16,7 +16,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Dict, Iterator, List, Optional, Set
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set
 
 from rootless.engine.container_runtime import MonitorSettings
 from rootless.errors import RootlessError, ToolError
@@ -110,7 +110,9 @@ class FakeRuntime:
         self.monitor_dirs.difference_update(dropped)
         return dropped
 
-    def launch(self, container_id: str, bundle: str, options: SpecOptions, monitor: MonitorSettings) -> Launched:
+    def launch(self, container_id: str, bundle: str, options: SpecOptions, monitor: MonitorSettings,
+               while_creating: Callable[[], None] = lambda: None) -> Launched:
+        while_creating()  # as the monitor's crun create would run: before the launch's outcome
         if self.fail_next_launch is not None:
             error, self.fail_next_launch = self.fail_next_launch, None
             raise error
