@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import queue
 import re
 import shutil
 import signal as signals
@@ -167,8 +166,6 @@ class Containers(ContainerReads):
         self._attach_waiting: Dict[str, List[AttachWaiter]] = {}
         self._manually_stopped: Set[str] = set()
         self._mounting_ahead: Dict[str, threading.Event] = {}  # _mount_ahead's, until its mount returned
-        self._mount_jobs: "queue.SimpleQueue[Tuple[Container, threading.Event]]" = queue.SimpleQueue()
-        self._mounter: Optional[threading.Thread] = None
         # Held while a policy restart decides and starts, and while stop/rm cancel one: a stop
         # then either cancels the restart before it starts or finds the container running.
         self._restart_guard = threading.Lock()
@@ -299,31 +296,24 @@ class Containers(ContainerReads):
     def _mount_ahead(self, container: Container) -> None:
         """A --rm container (`docker run --rm`, whose start comes at once): its rootfs is
         mounted on another thread while the client reads the answer and sends attach and
-        wait. mount(2) of the overlay is ~1-1.5 ms of kernel time, which start() no longer
+        wait. mount(2) of the overlay is ~1.5 ms of kernel time, which start() no longer
         waits for: its own mount() then finds the rootfs mounted (the rootfs lock orders
         the two). Not for other creates: `docker create` alone would leave a mount per
         created container until its start or removal."""
         done = threading.Event()
         with self._lock:
             self._mounting_ahead[container.id] = done
-            if self._mounter is None:
-                self._mounter = threading.Thread(target=self._mount_queued, name="mount-ahead", daemon=True)
-                self._mounter.start()
-        self._mount_jobs.put((container, done))
+        threads.start_soon(self._mount_rootfs_ahead, (container, done), f"mount-{container.id[:12]}")
 
-    def _mount_queued(self) -> None:
-        """One long-lived thread: a thread started per create cost the create's answer ~0.1 ms of
-        GIL hand-offs."""
-        while True:
-            container, done = self._mount_jobs.get()
-            try:
-                self.runtime.mount(container.id)
-            except (RootlessError, OSError) as exc:  # start() mounts again and reports it
-                logger.debug("container %s: mount ahead of start: %s", container.name, exc)
-            finally:
-                with self._lock:
-                    self._mounting_ahead.pop(container.id, None)
-                done.set()
+    def _mount_rootfs_ahead(self, container: Container, done: threading.Event) -> None:
+        try:
+            self.runtime.mount(container.id)
+        except (RootlessError, OSError) as exc:  # start() mounts again and reports it
+            logger.debug("container %s: mount ahead of start: %s", container.name, exc)
+        finally:
+            with self._lock:
+                self._mounting_ahead.pop(container.id, None)
+            done.set()
 
     def _await_mount_ahead(self, container: Container) -> None:
         """Before a removal takes the container's dir: no mount ahead still on its way into it."""
