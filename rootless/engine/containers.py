@@ -58,7 +58,6 @@ BUILTIN_NETWORK_MODES = ("bridge", "default", "host", "none")
 STOP_KILL_WAIT = 30.0  # after SIGKILL: the monitor reports the exit within this
 KILL_WAIT = 10.0  # docker kill (SIGKILL) returns once the container stopped, or after this
 SIGNAL_RACE_WAIT = 2.0  # a signal that found the process gone: its exit is recorded within this
-MOUNT_AHEAD_WAIT = 30.0  # a removal waits this long at most for a mount ahead of start (_mount_ahead)
 
 
 class ExitGate:
@@ -165,7 +164,6 @@ class Containers(ContainerReads):
         self._removed: Set[str] = set()
         self._attach_waiting: Dict[str, List[AttachWaiter]] = {}
         self._manually_stopped: Set[str] = set()
-        self._mounting_ahead: Dict[str, threading.Event] = {}  # _mount_ahead's, until its mount returned
         # Held while a policy restart decides and starts, and while stop/rm cancel one: a stop
         # then either cancels the restart before it starts or finds the container running.
         self._restart_guard = threading.Lock()
@@ -289,38 +287,7 @@ class Containers(ContainerReads):
             shutil.rmtree(record.dir, ignore_errors=True)
             raise
         self.publish(record, "create")
-        if record.auto_remove:
-            self._mount_ahead(record)
         return record
-
-    def _mount_ahead(self, container: Container) -> None:
-        """A --rm container (`docker run --rm`, whose start comes at once): its rootfs is
-        mounted on another thread while the client reads the answer and sends attach and
-        wait. mount(2) of the overlay is ~1.5 ms of kernel time, which start() no longer
-        waits for: its own mount() then finds the rootfs mounted (the rootfs lock orders
-        the two). Not for other creates: `docker create` alone would leave a mount per
-        created container until its start or removal."""
-        done = threading.Event()
-        with self._lock:
-            self._mounting_ahead[container.id] = done
-        threads.start_soon(self._mount_rootfs_ahead, (container, done), f"mount-{container.id[:12]}")
-
-    def _mount_rootfs_ahead(self, container: Container, done: threading.Event) -> None:
-        try:
-            self.runtime.mount(container.id)
-        except (RootlessError, OSError) as exc:  # start() mounts again and reports it
-            logger.debug("container %s: mount ahead of start: %s", container.name, exc)
-        finally:
-            with self._lock:
-                self._mounting_ahead.pop(container.id, None)
-            done.set()
-
-    def _await_mount_ahead(self, container: Container) -> None:
-        """Before a removal takes the container's dir: no mount ahead still on its way into it."""
-        with self._lock:
-            pending = self._mounting_ahead.get(container.id)
-        if pending is not None:
-            pending.wait(MOUNT_AHEAD_WAIT)
 
     def _reserve(self, name: Optional[str], make: Callable[[str], Container]) -> Container:
         """Take the name (or a random one) for the new record, atomically with the check."""
@@ -903,7 +870,6 @@ class Containers(ContainerReads):
         are answered; the endpoints' write, the rootfs's unmount and the monitor dir come
         after the answer (_disconnect_removed, _release_removed)."""
         container_namespaces.release(container)
-        self._await_mount_ahead(container)
         if volumes:
             self._remove_anonymous_volumes(container)
         doomed = self.trash.discard(container.dir)
