@@ -627,7 +627,7 @@ def our_engine(args: argparse.Namespace) -> Iterator[Tuple[Dict[str, Any], Dict[
     with contextlib.ExitStack() as stack:
         _, images, engine = harness.set_up(stack, args)
         cid = engine.docker("run", "-d", images.busybox, "sleep", "100").stdout.strip()
-        with open(os.path.join(engine.root, "containers", cid, "bundle", "config.json")) as f:
+        with open(os.path.join(engine.run_dir, "monitors", cid, "bundle", "config.json")) as f:
             config: Dict[str, Any] = json.load(f)
         engine.docker("rm", "-f", cid)
         yield config, {"image": images.busybox, "DOCKER_HOST": engine.env["DOCKER_HOST"],

@@ -516,7 +516,7 @@ class Containers(ContainerReads):
         ahead = _WiringAhead(self.wiring, container) if network.mode == "private" else None
         try:
             options = self._with_mount_sources(container, options, pins)
-            launched = self.runtime.launch(container.id, os.path.join(container.dir, "bundle"), options, monitor,
+            launched = self.runtime.launch(container.id, options, monitor,
                                            while_creating=ahead.plan if ahead is not None else _nothing)
         finally:
             pins.release()  # crun created the container: its mount namespace has its own copies
