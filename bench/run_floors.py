@@ -638,7 +638,7 @@ def our_engine(args: argparse.Namespace) -> Iterator[Tuple[Dict[str, Any], Dict[
         config: Dict[str, Any] = {}
         for _ in range(2):
             cid = engine.docker("run", "-d", images.busybox, "sleep", "100").stdout.strip()
-            with open(os.path.join(engine.root, "containers", cid, "bundle", "config.json")) as f:
+            with open(os.path.join(engine.run_dir, "monitors", cid, "bundle", "config.json")) as f:
                 config = json.load(f)
             engine.docker("rm", "-f", cid)
         if SECCOMP_BPF_ANNOTATION not in (config.get("annotations") or {}):

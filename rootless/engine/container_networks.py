@@ -24,7 +24,7 @@ import functools
 import logging
 import os
 import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from rootless.engine import container_spec, endpoints
 from rootless.engine.container_model import Container
@@ -158,30 +158,45 @@ class ContainerNetworks:
         container.set_internal(key, value)
 
     # -- start and stop ---------------------------------------------------------------
-    def attach_all(self, container: Container, pid: int, ports: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    def attach_all(self, container: Container, pid: int, ports: Sequence[Dict[str, Any]],
+                   plan: Optional["AttachPlan"] = None) -> List[Dict[str, Any]]:
         """At start, between `crun create` and `crun start`: every user network, then the ports.
 
-        Returns the published ports as the monitor would report them. All or
-        nothing: a failure undoes what was wired.
+        plan: plan_attach's, made while `crun create` ran (else made now). Returns the
+        published ports as the monitor would report them. All or nothing: a failure
+        undoes what was wired.
         """
-        networks = self.user_networks(container)
+        plan = plan if plan is not None else self.plan_attach(container)
         self._set_internal(container, WIRED_KEY, {})
         self._set_internal(container, PUBLISHED_KEY, [])
-        if not networks:
+        if not plan.steps:
             return []
         try:
-            for network in networks:
-                self.attach(container, pid, network)
-            primary = networks[0]
+            for network, spec in plan.steps:
+                self._attach_planned(container, pid, network, spec)
+            primary, spec = plan.steps[0]
             if not ports or primary.name != primary_network(container):
                 return []
-            address = primary.endpoints[container.id].ipv4
-            published = self.host().publish([PortMapping.from_json(dict(p)) for p in ports], address)
+            published = self.host().publish([PortMapping.from_json(dict(p)) for p in ports], spec.ipv4)
             self._set_internal(container, PUBLISHED_KEY, [_published_json(p) for p in published])
             return [p.mapping.to_json() for p in published]
         except BaseException:
             self.detach_all(container)
             raise
+
+    def plan_attach(self, container: Container) -> "AttachPlan":
+        """What attach_all wires, decided before the container's namespace exists: its networks
+        (a store read), their bridges made or checked, each veth's EndpointSpec. The start
+        makes it while `crun create` runs, so that only the kernel's part is left between
+        `crun create` and `crun start`."""
+        networks = self.user_networks(container)
+        steps: List[Tuple[Network, EndpointSpec]] = []
+        taken: List[str] = []
+        for network in networks:
+            spec = self._endpoint_spec(container, network, _free_interface(taken))
+            taken.append(spec.interface)
+            steps.append((network, spec))
+        return AttachPlan(steps)
 
     def detach_all(self, container: Container, wait: bool = True, release: bool = True) -> None:
         """After the container's process is gone (or a failed start): ports, veths, DNS names,
@@ -208,21 +223,30 @@ class ContainerNetworks:
     # -- one network ---------------------------------------------------------------------
     def attach(self, container: Container, pid: int, network: Network) -> None:
         """A veth on the network's bridge with the endpoint's address; recorded in the container."""
-        endpoint = network.endpoints[container.id]
         wired = self.wired(container)
-        interface = endpoints.interface_of(endpoint, _free_interface([str(e["interface"]) for e in wired.values()]))
+        spec = self._endpoint_spec(container, network, _free_interface([str(e["interface"]) for e in wired.values()]))
+        self._attach_planned(container, pid, network, spec)
+
+    def _endpoint_spec(self, container: Container, network: Network, free_interface: str) -> EndpointSpec:
+        """The network's bridge made (or known made), and the container's veth on it as planned."""
+        endpoint = network.endpoints[container.id]
+        interface = endpoints.interface_of(endpoint, free_interface)
         host = self.host()
         host.create_bridge(BridgeSpec(network.network_id, network.subnet, network.gateway, network.internal,
                                       network.subnet6, network.gateway6))
         # docker's default bridge has no name resolution between containers: no names in its DNS
         names = () if network.name == BRIDGE else (container.name, *endpoint.aliases, container.id[:12])
         primary = network.name == primary_network(container)
-        loopback = container_spec.wants_host_loopback(container)
-        host.attach(netns_of(pid), EndpointSpec(
+        return EndpointSpec(
             network.network_id, container.id, endpoint.ipv4, interface, mac=endpoint.mac_address,
             names=tuple(dict.fromkeys(names)), default_route=primary and not network.internal,
-            host_loopback=loopback, ipv6=f"{endpoint.ipv6}/{endpoint.prefixlen6}" if endpoint.ipv6 else None))
-        wired[network.network_id] = {"interface": interface, "ipv4": endpoint.ipv4, "loopback": loopback}
+            host_loopback=container_spec.wants_host_loopback(container),
+            ipv6=f"{endpoint.ipv6}/{endpoint.prefixlen6}" if endpoint.ipv6 else None)
+
+    def _attach_planned(self, container: Container, pid: int, network: Network, spec: EndpointSpec) -> None:
+        self.host().attach(netns_of(pid), spec)
+        wired = self.wired(container)
+        wired[network.network_id] = {"interface": spec.interface, "ipv4": spec.ipv4, "loopback": spec.host_loopback}
         self._set_internal(container, WIRED_KEY, wired)
 
     def detach(self, container: Container, network: Network) -> None:
@@ -260,6 +284,13 @@ class ContainerNetworks:
             if self._host is None and not os.path.exists(os.path.join(self.state_dir, "netns")):
                 return
             self.host().remove_bridge(network_id)
+
+
+@dataclasses.dataclass
+class AttachPlan:
+    """plan_attach's answer: each network with the veth to wire on it, the NetworkMode one first."""
+
+    steps: List[Tuple[Network, EndpointSpec]]
 
 
 def removed_networks(store: NetworkStore, container: Container) -> Dict[str, str]:

@@ -17,7 +17,7 @@ import json
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import Any, Collection, ContextManager, Dict, Iterator, List, Optional, Protocol, Tuple, cast
+from typing import Any, Callable, Collection, ContextManager, Dict, Iterator, List, Optional, Protocol, Tuple, cast
 
 from rootless.config import Paths
 from rootless.errors import FailedPrecondition, RootlessError
@@ -86,9 +86,13 @@ class ContainerRuntime(Protocol):
         (docker rm: the engine renames them into its trash, engine/container_trash.py);
         moved_to: where the container's dir is now (renamed into the trash, mount and all)."""
 
-    def launch(self, container_id: str, bundle: str, options: runtime_spec.SpecOptions,
-               monitor: MonitorSettings) -> Launched:
-        """Write the OCI bundle and have a monitor `crun create` it; the process waits for start()."""
+    def launch(self, container_id: str, options: runtime_spec.SpecOptions,
+               monitor: MonitorSettings, while_creating: Callable[[], None] = lambda: None) -> Launched:
+        """Write the OCI bundle and have a monitor `crun create` it; the process waits for start().
+        while_creating() runs in the caller's thread while `crun create` runs."""
+
+    def bundle_config(self, container_id: str) -> Optional[Dict[str, Any]]:
+        """A running container's OCI config as launched (its process, its root); None: not running."""
 
     def start(self, container_id: str) -> None:
         """Let a launched container's process run (`crun start`)."""
@@ -280,22 +284,23 @@ class HostRuntime:
         self._release_images(lowers)
         self.supervisor.remove(container_id, wait_monitor=False)
 
-    def launch(self, container_id: str, bundle: str, options: runtime_spec.SpecOptions,
-               monitor: MonitorSettings) -> Launched:
+    def launch(self, container_id: str, options: runtime_spec.SpecOptions,
+               monitor: MonitorSettings, while_creating: Callable[[], None] = lambda: None) -> Launched:
         spec = runtime_spec.build_spec(options, self.host.mapping, self.host.spec_host)
         seccomp_key = self.supervisor.prepare_spec(cast(Dict[str, Any], spec))  # annotated before the one write
-        fs.ensure_dir(bundle)
-        # No fsync: written again before every launch, and only read while it runs (crun, execs).
-        # Compact: only crun and the engine read it, and json's indent turns off its C encoder (~4x slower).
-        fs.atomic_write(os.path.join(bundle, "config.json"), json.dumps(spec), 0o600, durable=False)
         config = self.supervisor.new_config(
-            container_id, bundle, monitor.log_path, log_max_size=monitor.log_max_size,
+            container_id, self.supervisor.bundle_dir(container_id), monitor.log_path, log_max_size=monitor.log_max_size,
             log_max_files=monitor.log_max_files, tty=monitor.tty, open_stdin=monitor.open_stdin,
             stdin_once=monitor.stdin_once, network=monitor.network, ports=monitor.ports,
             allow_host_loopback=monitor.allow_host_loopback, log_settings=monitor.log_settings,
             log_level=self.host.log_level, pasta_options=monitor.pasta_options,
             memory_limited=_limits_memory(spec))
-        return self.supervisor.launch(config, timeout=START_TIMEOUT, seccomp_key=seccomp_key, spec_prepared=True)
+        # Compact: only crun and the engine read it, and json's indent turns off its C encoder (~4x slower).
+        return self.supervisor.launch(config, timeout=START_TIMEOUT, seccomp_key=seccomp_key, spec_prepared=True,
+                                      while_creating=while_creating, bundle_spec=json.dumps(spec))
+
+    def bundle_config(self, container_id: str) -> Optional[Dict[str, Any]]:
+        return self.supervisor.bundle_config(container_id)
 
     def start(self, container_id: str) -> None:
         self.supervisor.start(container_id)

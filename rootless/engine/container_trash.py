@@ -1,7 +1,7 @@
 """Removed containers' directories: out of the store in one rename, deleted after the answer.
 
 `docker run --rm` waits until the container is removed (condition=removed).
-Deleting its directory (the rootfs upper and work dirs, bundle, log, /etc
+Deleting its directory (the rootfs upper and work dirs, then the bundle, log, /etc
 files) before answering cost 5-150 ms of unlink on this ext4, more the more
 the container wrote. Removal now renames the directory into
 `<containers>/.trash/` (util/trash.py: one atomic step, after which no load

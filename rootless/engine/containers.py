@@ -27,7 +27,7 @@ from rootless.api import types
 from rootless.config import Paths
 from rootless.engine import container_namespaces, container_plan, container_spec, container_userns, lifecycle
 from rootless.engine.container_io import AttachSession
-from rootless.engine.container_networks import ContainerNetworks, removed_networks
+from rootless.engine.container_networks import AttachPlan, ContainerNetworks, removed_networks
 from rootless.engine.container_model import PLAN_KEY, Container, new_record, now_rfc3339
 from rootless.engine.container_reads import ContainerReads
 from rootless.engine.container_runtime import ContainerHost, ContainerRuntime, MonitorSettings
@@ -104,6 +104,38 @@ class AttachWaiter(Protocol):
 
     def cancel(self) -> None:
         """The start failed: stop waiting."""
+
+
+def _nothing() -> None:
+    pass
+
+
+class _WiringAhead:
+    """The start's network plan (ContainerNetworks.plan_attach: a store read, the bridges, the
+    veths' specs), made in the start's thread while `crun create` runs (the runtime's
+    while_creating): only the kernel's part is left between `crun create` and `crun start`.
+    A failure is raised where the wiring would have failed, which kills the created
+    container (Containers._wire_user_networks)."""
+
+    def __init__(self, wiring: Optional[ContainerNetworks], container: Container) -> None:
+        self._wiring = wiring
+        self._container = container
+        self._plan: Optional[AttachPlan] = None
+        self._error: Optional[Exception] = None
+
+    def plan(self) -> None:
+        if self._wiring is None:
+            return
+        try:
+            self._plan = self._wiring.plan_attach(self._container)
+        except Exception as exc:  # noqa: BLE001 - raised after crun create (result)
+            self._error = exc
+
+    def result(self) -> Optional[AttachPlan]:
+        """The plan (None: not made, attach_all makes it); the planning's error raised again."""
+        if self._error is not None:
+            raise self._error
+        return self._plan
 
 
 class Containers(ContainerReads):
@@ -481,13 +513,15 @@ class Containers(ContainerReads):
         if user:  # the monitor makes no network; the engine wires it once the namespace exists
             monitor = dataclasses.replace(monitor, network="none", ports=[])
         pins = mount_sources.Pins()
+        ahead = _WiringAhead(self.wiring, container) if network.mode == "private" else None
         try:
             options = self._with_mount_sources(container, options, pins)
-            launched = self.runtime.launch(container.id, os.path.join(container.dir, "bundle"), options, monitor)
+            launched = self.runtime.launch(container.id, options, monitor,
+                                           while_creating=ahead.plan if ahead is not None else _nothing)
         finally:
             pins.release()  # crun created the container: its mount namespace has its own copies
-        if network.mode == "private":  # host, none (NetworkDisabled too) and container: get no veths
-            launched = self._wire_user_networks(container, launched, network.ports)
+        if ahead is not None:  # host, none (NetworkDisabled too) and container: get no veths
+            launched = self._wire_user_networks(container, launched, network.ports, ahead)
         for session in self._take_waiting(container.id):
             session.connect()
         self._watch(container, gate)  # before crun start: see ExitGate
@@ -495,13 +529,14 @@ class Containers(ContainerReads):
         return launched
 
     def _wire_user_networks(self, container: Container, launched: Launched,
-                            ports: List[Dict[str, Any]]) -> Launched:
-        """Between `crun create` and `crun start`: veths, DNS names and published ports."""
+                            ports: List[Dict[str, Any]], ahead: "_WiringAhead") -> Launched:
+        """Between `crun create` and `crun start`: veths, DNS names and published ports, as
+        planned while `crun create` ran (ahead)."""
         if self.wiring is None:
             return launched
         try:
             published = self.wiring.attach_all(container, launched.pid, ports
-                                               if self._on_user_network(container) else [])
+                                               if self._on_user_network(container) else [], ahead.result())
         except BaseException:
             with contextlib.suppress(RootlessError):
                 self.runtime.signal(container.id, signals.SIGKILL)
@@ -830,23 +865,35 @@ class Containers(ContainerReads):
         self._remove_stopped(container, volumes)
 
     def _remove_stopped(self, container: Container, volumes: bool) -> None:
-        """Leave the networks and volumes, then one rename takes the container's dir out of the
-        store (container_trash.py) and the waiters are answered; the rootfs's unmount and the
-        monitor dir come after the answer (_release_removed)."""
+        """Remove the volumes, then one rename takes the container's dir out of the store
+        (container_trash.py), its endpoints stop counting (NetworkStore.leave) and the waiters
+        are answered; the endpoints' write, the rootfs's unmount and the monitor dir come
+        after the answer (_disconnect_removed, _release_removed)."""
         container_namespaces.release(container)
-        self.networks.disconnect_all(container.id)  # before: `docker network rm` may follow at once
         if volumes:
             self._remove_anonymous_volumes(container)
         doomed = self.trash.discard(container.dir)
+        # Its endpoints stop counting before the answer (`docker network rm` may follow at
+        # once) and are written away after it: the store's write is off the answer's path.
+        self.networks.leave(container.id)
         with self._lock:
             container.set_state("removing")
             self._containers.pop(container.id, None)
             self._removed.add(container.id)
             self._changed.notify_all()
             self._gone.notify_all()
+        self._disconnect_removed(container)
         self.publish(container, "destroy")
         if doomed is not None:  # None: a concurrent removal (rm -f of a --rm one) moved it and releases it
             self._release_removed(container, doomed)
+
+    def _disconnect_removed(self, container: Container) -> None:
+        """A removed container's endpoints written out of the store (NetworkStore.leave); one
+        this fails to write stays hidden here and goes as an orphan at the next start."""
+        try:
+            self.networks.disconnect_all(container.id)
+        except (RootlessError, OSError) as exc:
+            logger.warning("container %s: removed, but can't write its endpoints away: %s", container.name, exc)
 
     def _release_removed(self, container: Container, doomed: str) -> None:
         """After the answer: what of a removed container is no longer in the API's view. Killed

@@ -115,7 +115,7 @@ class ExecService:
     # -- process ------------------------------------------------------------------
     def _process_json(self, session: ExecSession) -> Dict[str, Any]:
         container, request = session.container, session.request
-        bundle_config = fs.read_json(os.path.join(container.dir, "bundle", "config.json")) or {}
+        bundle_config = self.runtime.bundle_config(container.id) or {}
         process = copy.deepcopy(bundle_config.get("process") or {})
         rootfs = (bundle_config.get("root") or {}).get("path", "")
         process["args"] = list(request.Cmd or [])

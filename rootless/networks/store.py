@@ -19,7 +19,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar
 
 from rootless.config.paths import Paths
 from rootless.errors import (
@@ -253,6 +253,9 @@ class NetworkStore:
         # Parsed records and side files by file name, with the stat key they had when read
         # (_cached_record); used under the lock only, so threads don't race on it.
         self._cache: Dict[str, Tuple[StatKey, Any]] = {}
+        # Removed containers whose endpoints are not written away yet (leave): every load
+        # leaves them out. Changed by single set operations (atomic under the GIL).
+        self._leaving: Set[str] = set()
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -354,8 +357,11 @@ class NetworkStore:
         except FileNotFoundError:
             return None
 
-    def _load_all(self) -> List[Network]:
-        """Every network, predefined ones first (written on first use); the caller holds the lock."""
+    def _load_all(self, leaving: str = "") -> List[Network]:
+        """Every network, predefined ones first (written on first use); the caller holds the lock.
+
+        Without the endpoints of containers that leave (leave()), except leaving's.
+        """
         files = self._scan()
         found: Dict[str, Network] = {}
         for entry in sorted(files):
@@ -365,6 +371,11 @@ class NetworkStore:
                     network = Network.from_record(data)
                     found[network.network_id] = network
                     self._read_ephemeral(network, files)
+        hidden = self._leaving - {leaving}
+        if hidden:
+            for network in found.values():
+                for container_id in hidden.intersection(network.endpoints):
+                    del network.endpoints[container_id]
         self._ensure_predefined(found)
         return sorted(found.values(), key=lambda n: (not n.is_predefined, n.created, n.name))
 
@@ -632,12 +643,22 @@ class NetworkStore:
         """Take a container off every network (container removal); returns the names."""
         left = []
         with self._locked():
-            for network in self._load_all():
+            for network in self._load_all(leaving=container_id):
                 endpoint = network.endpoints.pop(container_id, None)
                 if endpoint is not None:
                     self._save_endpoint(network, endpoint)
                     left.append(network.name)
+            self._leaving.discard(container_id)
         return left
+
+    def leave(self, container_id: str) -> None:
+        """A removed container's endpoints stop counting now, without a write: every later
+        call of this store leaves them out (their addresses are free, `network rm` finds
+        the network unused), and disconnect_all(container_id) writes them away. Only for a
+        container gone for good (its dir in the trash): a daemon killed before that write
+        has the next one drop the endpoints as orphans (drop_orphans), as the records say
+        no such container exists."""
+        self._leaving.add(container_id)
 
     def drop_orphans(self, containers: Iterable[str]) -> List[str]:
         """At the daemon's start: endpoints of containers that don't exist go, with their addresses.

@@ -58,6 +58,7 @@ MONITOR_MARKER = b"rootless.runtime.monitor"
 CONMON_MARKER = b"conmon"
 # In a monitor dir: "conmon" when conmon monitors the container; absent for ours (and older daemons').
 KIND_FILE = "monitor.kind"
+BUNDLE_DIR = "bundle"  # in the monitor dir: the OCI bundle (Supervisor.bundle_dir)
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,23 @@ class Supervisor:
         self.trash = Trash(os.path.join(paths.monitors, TRASH))
         self.trash.empty()
 
+    def bundle_dir(self, container_id: str) -> str:
+        """The container's OCI bundle: in its monitor dir, written at each launch (launch's
+        bundle_spec). Runtime-dir files: the runtime dir is a tmpfs as a rule, and each inode
+        made in the storage root costs 0.3-0.5 ms on a churned ext4 (bench/README.md "Run path,
+        session 12"); conmon makes its attach socket and ctl/winsz fifos here too."""
+        return os.path.join(self.paths.monitor_dir(container_id), BUNDLE_DIR)
+
+    def bundle_config(self, container_id: str) -> Optional[Dict[str, Any]]:
+        """The running container's OCI config as launched (None without a monitor config): from
+        the bundle its monitor config names, so a container an older daemon launched, whose
+        bundle is in its container dir, reads the same."""
+        data = runtime_json(self.paths.monitor_config(container_id))
+        if data is None:
+            return None
+        spec: Optional[Dict[str, Any]] = fs.read_json(os.path.join(MonitorConfig.from_json(data).bundle, "config.json"))
+        return spec
+
     def new_config(self, container_id: str, bundle: str, log_path: str, **options: Any) -> MonitorConfig:
         """A MonitorConfig with this engine's crun and paths; options are its other fields."""
         return MonitorConfig(
@@ -184,11 +202,16 @@ class Supervisor:
         return self.seccomp.annotate(spec) if self.seccomp else None
 
     def launch(self, config: MonitorConfig, timeout: float = LAUNCH_TIMEOUT, seccomp_key: Optional[str] = None,
-               spec_prepared: bool = False) -> Launched:
+               spec_prepared: bool = False, while_creating: Callable[[], None] = lambda: None,
+               bundle_spec: Optional[str] = None) -> Launched:
         """Start a monitor that runs `crun create`; return once the container is created.
 
         spec_prepared: the bundle's spec went through prepare_spec (which gave seccomp_key),
-        so it is not read and written again here.
+        so it is not read and written again here. bundle_spec: the spec's JSON, written as
+        config.bundle's config.json once the monitor dir is fresh (the bundle is in it:
+        bundle_dir). while_creating() runs once, in this
+        thread, while the monitor's `crun create` runs (work the caller needs only after
+        it, done in the time this thread would wait); it must not raise.
 
         Raises:
             Conflict: a monitor for this container still runs.
@@ -203,6 +226,10 @@ class Supervisor:
                 raise errors.Conflict(f"can't create container: {container_id}: its monitor is still running")
         self._forget_exit_notifier(container_id)
         self._reset_dir(container_id)
+        if bundle_spec is not None:
+            fs.make_dir(config.bundle)
+            # No fsync: written again before every launch, and only read while it runs (crun, execs).
+            _write_new(os.path.join(config.bundle, "config.json"), bundle_spec)
         kind = self._choose_monitor(config)
         fs.ensure_dir(self.paths.crun_state)
         if kind == PYTHON and config.network == "slirp4netns" and not config.slirp_features:
@@ -212,9 +239,9 @@ class Supervisor:
         if not spec_prepared:
             seccomp_key = self.seccomp.prepare_bundle(config.bundle) if self.seccomp else None
         if kind == CONMON:
-            launched = self._launch_conmon(config, timeout)
+            launched = self._launch_conmon(config, timeout, while_creating)
         else:
-            launched = self._launch_python(config, timeout)
+            launched = self._launch_python(config, timeout, while_creating)
         if seccomp_key and self.seccomp:  # created, not started: crun's state holds the compiled filter
             self.seccomp.store(seccomp_key, os.path.join(self.crun.state_root, container_id, "seccomp.bpf"))
         return launched
@@ -230,14 +257,19 @@ class Supervisor:
         self._kinds[config.container_id] = kind
         return kind
 
-    def _launch_conmon(self, config: MonitorConfig, timeout: float) -> Launched:
+    def _launch_conmon(self, config: MonitorConfig, timeout: float,
+                       while_creating: Callable[[], None] = lambda: None) -> Launched:
         assert self.conmon is not None
         container_id = config.container_id
         if self.crun.has_state(container_id):  # left by a conmon killed before its exit command ran
             self.crun.delete(container_id)
-        # conmon's pid is known before crun create is done: recorded while it runs, not after.
-        pid, conmon_pid = self.conmon.launch(config, timeout, on_forked=lambda forked: self._record_conmon(
-            container_id, forked))
+
+        def forked(conmon_pid: int) -> None:
+            # conmon's pid is known before crun create is done: recorded while it runs, not after.
+            self._record_conmon(container_id, conmon_pid)
+            while_creating()
+
+        pid, conmon_pid = self.conmon.launch(config, timeout, on_forked=forked)
         return Launched(container_id, pid, conmon_pid, [])
 
     def _record_conmon(self, container_id: str, conmon_pid: int) -> None:
@@ -246,13 +278,15 @@ class Supervisor:
         fs.atomic_write(self.paths.monitor_pidfile(container_id), f"{conmon_pid} {started or ''}".strip() + "\n",
                         0o600, durable=False)
 
-    def _launch_python(self, config: MonitorConfig, timeout: float) -> Launched:
+    def _launch_python(self, config: MonitorConfig, timeout: float,
+                       while_creating: Callable[[], None] = lambda: None) -> Launched:
         container_id = config.container_id
         ready_r, ready_w = os.pipe()
         try:
             self._start_monitor(self.paths.monitor_config(container_id), ready_w, timeout)
             os.close(ready_w)
             ready_w = -1
+            while_creating()  # the monitor runs crun create meanwhile
             report = self._wait_ready(container_id, ready_r, timeout)
             if "error" not in report:
                 with self._lock:  # the monitor closes its end once exit.json exists

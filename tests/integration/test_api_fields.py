@@ -87,7 +87,7 @@ def test_annotations_reach_the_spec_and_inspect(engine: Engine, busybox: str) ->
     try:
         shown = json.loads(engine.docker("inspect", cid).stdout)[0]
         assert shown["HostConfig"]["Annotations"] == {"com.example.a": "1"}
-        with open(os.path.join(engine.root, "containers", cid, "bundle", "config.json")) as f:
+        with open(os.path.join(engine.run_dir, "monitors", cid, "bundle", "config.json")) as f:  # in the runtime dir
             assert json.load(f)["annotations"]["com.example.a"] == "1"
     finally:
         engine.docker("rm", "-f", cid, check=False)

@@ -16,7 +16,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Dict, Iterator, List, Optional, Set
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set
 
 from rootless.engine.container_runtime import MonitorSettings
 from rootless.errors import RootlessError, ToolError
@@ -110,7 +110,9 @@ class FakeRuntime:
         self.monitor_dirs.difference_update(dropped)
         return dropped
 
-    def launch(self, container_id: str, bundle: str, options: SpecOptions, monitor: MonitorSettings) -> Launched:
+    def launch(self, container_id: str, options: SpecOptions, monitor: MonitorSettings,
+               while_creating: Callable[[], None] = lambda: None) -> Launched:
+        while_creating()  # as the monitor's crun create would run: before the launch's outcome
         if self.fail_next_launch is not None:
             error, self.fail_next_launch = self.fail_next_launch, None
             raise error
@@ -121,14 +123,18 @@ class FakeRuntime:
             self.next_pid += 1
             pid = self.next_pid
         self.calls.append(f"launch {container_id[:6]}")
-        if bundle:  # what exec reads: the process of the container's config.json
-            os.makedirs(bundle, exist_ok=True)
-            with open(os.path.join(bundle, "config.json"), "w") as f:
-                json.dump({"process": {"args": options.args, "env": options.env, "cwd": options.cwd},
-                           "root": {"path": options.rootfs}}, f)
         return Launched(container_id, pid, pid + 1000, [{"proto": "tcp", "container_port": p["container_port"],
                                                         "host_port": p["host_port"] or 32768, "host_ip": ""}
                                                        for p in monitor.ports])
+
+    def bundle_config(self, container_id: str) -> Optional[Dict[str, Any]]:
+        """What exec reads: the process of the container's config.json."""
+        process = self.processes.get(container_id)
+        if process is None:
+            return None
+        options = process.options
+        return {"process": {"args": options.args, "env": options.env, "cwd": options.cwd},
+                "root": {"path": options.rootfs}}
 
     def start(self, container_id: str) -> None:
         self.processes[container_id].started = True

@@ -33,8 +33,11 @@ def test_host_runtime_delegates_and_writes_the_bundle(tmp_path: Any, monkeypatch
     synced = spy_fsync(monkeypatch)
     paths = Paths(root=str(tmp_path / "root"), run=str(tmp_path / "run"))
     driver = Recorder(mount="/merged", upper_dir=str(tmp_path), is_mounted=False)
-    supervisor = Recorder(new_config=lambda *a, **k: ("config", a, k), launch=Launched("c", 1, 2, []),
-                          wait_exit={"ExitCode": 0}, read_exit=None, is_alive=True, resume_start=None)
+    launches: List[Dict[str, Any]] = []
+    supervisor = Recorder(new_config=lambda *a, **k: ("config", a, k),
+                          launch=lambda config, **k: launches.append(k) or Launched("c", 1, 2, []),
+                          bundle_dir=str(tmp_path / "bundle"), wait_exit={"ExitCode": 0}, read_exit=None,
+                          is_alive=True, resume_start=None)
     mapping = Mapping((IdMap(0, 1000, 65536),), (IdMap(0, 1000, 65536),))
     host = RuntimeHost(mapping, CgroupInfo("v1"), HostFacts({}, 40, 0, "x86_64", (6, 1), None, ()), "crun", "info")
     runtime = HostRuntime(paths, None, driver, host, supervisor)  # type: ignore[arg-type]
@@ -42,11 +45,11 @@ def test_host_runtime_delegates_and_writes_the_bundle(tmp_path: Any, monkeypatch
     (rootfs / "etc").mkdir(parents=True)
     (rootfs / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
     monitor = MonitorSettings(str(tmp_path / "log"), -1, 1, False, False, False, "none", [])
-    bundle = str(tmp_path / "bundle")
-    launched = runtime.launch("c", bundle, SpecOptions(rootfs=str(rootfs), args=["true"], network="none"), monitor)
+    launched = runtime.launch("c", SpecOptions(rootfs=str(rootfs), args=["true"], network="none"), monitor)
     assert launched.pid == 1
-    with open(os.path.join(bundle, "config.json")) as f:
-        assert json.load(f)["process"]["args"] == ["true"]
+    # the spec goes to the supervisor, which writes it into the bundle in the monitor dir
+    assert json.loads(launches[0]["bundle_spec"])["process"]["args"] == ["true"]
+    assert not os.path.exists(str(tmp_path / "bundle"))
     assert synced == []  # written again before every launch: no fsync on the run path
     assert runtime.mount("c") == "/merged" and runtime.upper_dir("c") == str(tmp_path)
     runtime.start("c")
@@ -57,7 +60,7 @@ def test_host_runtime_delegates_and_writes_the_bundle(tmp_path: Any, monkeypatch
     runtime.exec("c", "e", {}, stdin=False, detach=True)
     runtime.teardown("c")
     runtime.remove_rootfs("c")
-    assert supervisor.calls == ["prepare_spec", "new_config", "launch", "start", "wait_exit", "read_exit", "is_alive",
+    assert supervisor.calls == ["prepare_spec", "bundle_dir", "new_config", "launch", "start", "wait_exit", "read_exit", "is_alive",
                                 "resume_start", "resize", "attach", "exec", "remove", "remove"]
     assert driver.calls == ["mount", "upper_dir", "is_mounted", "unmount", "remove"]
 
@@ -68,7 +71,7 @@ def test_the_bundle_is_written_once_per_launch_with_the_cached_filter_in_it(tmp_
     paths = Paths(root=str(tmp_path / "root"), run=str(tmp_path / "run"))
     launches: List[Dict[str, Any]] = []
     supervisor = Recorder(new_config=lambda *a, **k: "config", prepare_spec=lambda spec: spec.update(
-        annotations={"run.oci.seccomp_bpf_data": "AAAA"}) or "key",
+        annotations={"run.oci.seccomp_bpf_data": "AAAA"}) or "key", bundle_dir=str(tmp_path / "bundle"),
         launch=lambda config, **k: launches.append(k) or Launched("c", 1, 2, []))
     mapping = Mapping((IdMap(0, 1000, 65536),), (IdMap(0, 1000, 65536),))
     host = RuntimeHost(mapping, CgroupInfo("v1"), HostFacts({}, 40, 0, "x86_64", (6, 1), None, ()), "crun", "info")
@@ -79,10 +82,10 @@ def test_the_bundle_is_written_once_per_launch_with_the_cached_filter_in_it(tmp_
     real = container_runtime.fs.atomic_write
     monkeypatch.setattr(container_runtime.fs, "atomic_write",
                         lambda path, *a, **k: (writes.append(os.path.basename(path)), real(path, *a, **k)))
-    bundle = str(tmp_path / "bundle")
     monitor = MonitorSettings(str(tmp_path / "log"), -1, 1, False, False, False, "none", [])
-    runtime.launch("c", bundle, SpecOptions(rootfs=str(rootfs), args=["true"], network="none"), monitor)
-    assert writes == ["config.json"]
-    with open(os.path.join(bundle, "config.json")) as f:
-        assert json.load(f)["annotations"]["run.oci.seccomp_bpf_data"] == "AAAA"
-    assert launches == [{"timeout": container_runtime.START_TIMEOUT, "seccomp_key": "key", "spec_prepared": True}]
+    runtime.launch("c", SpecOptions(rootfs=str(rootfs), args=["true"], network="none"), monitor)
+    assert writes == []  # the supervisor writes it, once, into the fresh monitor dir
+    [launch] = launches
+    assert json.loads(launch.pop("bundle_spec"))["annotations"]["run.oci.seccomp_bpf_data"] == "AAAA"
+    assert {k: v for k, v in launch.items() if k != "while_creating"} == {
+        "timeout": container_runtime.START_TIMEOUT, "seccomp_key": "key", "spec_prepared": True}

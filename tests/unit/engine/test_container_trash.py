@@ -94,9 +94,9 @@ def test_a_rm_containers_exit_writes_the_bridge_record_once_and_leaves_its_veth_
                         lambda network: (ephemeral.append(network.name), real_ephemeral(network)))
     world.runtime.exit(doomed.id, 0)
     assert world.containers.wait(doomed, "removed", 5)["StatusCode"] == 0
+    assert doomed.id not in world.networks.get(BRIDGE).endpoints  # at the answer (NetworkStore.leave)
+    eventually(lambda: ephemeral == [BRIDGE])  # the endpoint and its address go in one write, after the answer
     assert saves == []  # a --rm container's endpoint is not in the durable record (test_store_ephemeral.py)
-    assert ephemeral == [BRIDGE]  # the endpoint and its address go in one write (was: release, then disconnect)
-    assert doomed.id not in world.networks.get(BRIDGE).endpoints
     assert world.net_host.detached_waiting == [False]  # its veth may go after the answer
     world.runtime.exit(kept.id, 0)
     eventually(lambda: not world.containers.get(kept.id).running)

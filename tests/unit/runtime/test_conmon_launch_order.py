@@ -71,3 +71,17 @@ def test_fresh_monitor_files_are_written_whole_and_private(tmp_path) -> None:  #
     with pytest.raises(OSError):
         supervisor._write_new(str(tmp_path / "link"), "no\n")  # never through a symlink
     assert not os.path.exists(str(tmp_path / "elsewhere"))
+
+
+def test_while_creating_runs_after_the_pid_files_record_and_before_crun_create_is_done(  # type: ignore[no-untyped-def]
+        tmp_path, monkeypatch) -> None:
+    """Supervisor.launch's while_creating (the start's network plan) in the same window."""
+    events: List[str] = []
+    runner, config = _launcher(tmp_path, monkeypatch, True, events)
+    sup = object.__new__(supervisor.Supervisor)
+    sup.conmon = runner
+    sup.crun = Crun("/usr/bin/crun", str(tmp_path / "crun"))
+    monkeypatch.setattr(sup, "_record_conmon", lambda cid, pid: events.append(f"recorded {pid}"), raising=False)
+    launched = sup._launch_conmon(config, 5, while_creating=lambda: events.append("planned"))
+    assert (launched.pid, launched.monitor_pid) == (77, 4242)
+    assert events == ["conmon forked", "recorded 4242", "planned", "crun created"]

@@ -1,6 +1,7 @@
 """Supervisor with conmon containers: the monitor recorded per container, state from conmon's files."""
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -162,3 +163,30 @@ def test_a_daemon_set_to_python_still_serves_conmon_containers(tmp_path, monkeyp
     with open(os.path.join(sup.paths.monitor_dir("c1"), "exit"), "w") as f:
         f.write("143")
     assert sup.conmon is None and sup.read_exit("c1")["ExitCode"] == 143
+
+
+def test_the_bundle_is_written_in_the_fresh_monitor_dir_and_read_back_through_the_monitor_config(
+        tmp_path, monkeypatch):
+    """The OCI bundle lives in the runtime dir (Supervisor.bundle_dir), not in the storage root:
+    launch writes bundle_spec after emptying the monitor dir; bundle_config reads the bundle the
+    monitor config names, also a container dir's bundle of an older daemon's launch."""
+    sup = make(tmp_path, monkeypatch)
+    with open(os.path.join(sup.paths.monitor_dir("c1"), "stale"), "w") as f:
+        f.write("from the previous run")
+    bundle = sup.bundle_dir("c1")
+    assert os.path.dirname(bundle) == sup.paths.monitor_dir("c1")
+    config = sup.new_config("c1", bundle, "/log")
+    monkeypatch.setattr(sup, "_launch_conmon", lambda config, timeout, while_creating: supervisor.Launched(
+        "c1", 7, 8, []))
+    sup.launch(config, 5, spec_prepared=True, bundle_spec='{"process": {"args": ["true"]}}')
+    assert sorted(os.listdir(sup.paths.monitor_dir("c1"))) == ["bundle", "config.json", KIND_FILE]
+    assert sup.bundle_config("c1") == {"process": {"args": ["true"]}}
+    assert oct(os.stat(os.path.join(bundle, "config.json")).st_mode & 0o777) == "0o600"
+    old = str(tmp_path / "root" / "containers" / "c2" / "bundle")  # where an older daemon put it
+    os.makedirs(old)
+    with open(os.path.join(old, "config.json"), "w") as f:
+        f.write('{"process": {"args": ["old"]}}')
+    os.makedirs(sup.paths.monitor_dir("c2"))
+    supervisor._write_new(sup.paths.monitor_config("c2"), json.dumps(sup.new_config("c2", old, "/log").to_json()))
+    assert sup.bundle_config("c2") == {"process": {"args": ["old"]}}
+    assert sup.bundle_config("c3") is None
