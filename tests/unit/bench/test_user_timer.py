@@ -98,4 +98,3 @@ def test_serve_answers_each_line_and_survives_a_bad_one() -> None:
     assert bad.returncode is None and bad.error.startswith("request: not JSON: ")
     assert user_timer.failure(["?"], bad, check=False) == f"?: {bad.error}"  # the root side raises it
     assert [r.argv for r in seen] == [["true"], ["false"]] and seen[1].env == {"A": "1"} and seen[1].cwd == "/"
-
