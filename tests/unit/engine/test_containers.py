@@ -98,6 +98,20 @@ def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
+def answer_removed_while_held(world: World, container: Container, exit_code: int,
+                              held: threading.Event) -> Dict[str, Any]:
+    """The container exits; its "removed" waiter's answer, which must come while a step of the
+    removal after it is still held (held: set when that step began)."""
+    answer: Dict[str, Any] = {}
+    waiter = threading.Thread(target=lambda: answer.update(world.containers.wait(container, "removed", 10)))
+    waiter.start()
+    world.runtime.exit(container.id, exit_code)
+    assert held.wait(5)
+    waiter.join(5)  # answered while that step still waits
+    assert not waiter.is_alive() and answer["StatusCode"] == exit_code
+    return answer
+
+
 @pytest.fixture
 def world(tmp_path: Any) -> World:
     return World(str(tmp_path))

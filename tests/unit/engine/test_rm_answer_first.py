@@ -12,7 +12,7 @@ import pytest
 
 from rootless.engine import container_trash
 from rootless.errors import FailedPrecondition, NotFound
-from tests.unit.engine.test_containers import World, eventually
+from tests.unit.engine.test_containers import World, answer_removed_while_held, eventually
 
 
 def test_the_removed_answer_and_the_free_name_come_before_the_rootfs_release(
@@ -31,13 +31,7 @@ def test_the_removed_answer_and_the_free_name_come_before_the_rootfs_release(
         release(container_id, moved_to)
 
     monkeypatch.setattr(world.runtime, "release_rootfs", slow_release)
-    answer: Dict[str, Any] = {}
-    waiter = threading.Thread(target=lambda: answer.update(world.containers.wait(container, "removed", 10)))
-    waiter.start()
-    world.runtime.exit(container.id, 3)
-    assert released.wait(5)
-    waiter.join(5)  # answered while the release still waits
-    assert not waiter.is_alive() and answer["StatusCode"] == 3
+    answer_removed_while_held(world, container, 3, released)  # answered while the release still waits
     with pytest.raises(NotFound):
         world.containers.get("short")
     again = world.create("short")  # the name is free at the answer

@@ -5,11 +5,11 @@ answer see them gone, and the store's write is off the answer's path."""
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, List
+from typing import Any, List
 
 import pytest
 
-from tests.unit.engine.test_containers import World
+from tests.unit.engine.test_containers import World, answer_removed_while_held
 
 
 def test_the_removed_answer_comes_before_the_endpoints_write(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -30,13 +30,7 @@ def test_the_removed_answer_comes_before_the_endpoints_write(tmp_path: Any, monk
         return left
 
     monkeypatch.setattr(world.networks, "disconnect_all", slow_disconnect_all)
-    answer: Dict[str, Any] = {}
-    waiter = threading.Thread(target=lambda: answer.update(world.containers.wait(container, "removed", 10)))
-    waiter.start()
-    world.runtime.exit(container.id, 0)
-    assert writing.wait(5)
-    waiter.join(5)  # answered while the write still waits
-    assert not waiter.is_alive() and answer["StatusCode"] == 0
+    answer_removed_while_held(world, container, 0, writing)  # answered while the write still waits
     assert container.id not in world.networks.get("quick").endpoints
     world.networks.remove("quick")  # `docker network rm` right after the answer
     go_on.set()
