@@ -37,7 +37,21 @@ logger = logging.getLogger(__name__)
 ZERO_TIME = "0001-01-01T00:00:00Z"
 RECORD_FILE = "container.json"
 PLAN_KEY = "RootlessPlan"  # the plan made at create (engine/container_plan.py); not in inspect
+# The files the engine binds over /etc (container_spec.write_etc_files), and their names in
+# the container's etc dir (Paths.etc_dir).
+ETC_FILE_NAMES = {"/etc/hostname": "hostname", "/etc/hosts": "hosts", "/etc/resolv.conf": "resolv.conf"}
+_ETC_PATH_KEYS = {"/etc/hostname": "HostnamePath", "/etc/hosts": "HostsPath", "/etc/resolv.conf": "ResolvConfPath"}
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+
+
+def etc_files(etc_dir: str) -> Dict[str, str]:
+    """The /etc file each engine file is bound over -> its path in etc_dir."""
+    return {destination: os.path.join(etc_dir, name) for destination, name in ETC_FILE_NAMES.items()}
+
+
+def etc_paths(etc_dir: str) -> Dict[str, str]:
+    """inspect's HostnamePath, HostsPath and ResolvConfPath for the files in etc_dir."""
+    return {_ETC_PATH_KEYS[destination]: path for destination, path in etc_files(etc_dir).items()}
 
 
 def now_rfc3339() -> str:
@@ -268,6 +282,11 @@ class Container:
     @property
     def dir(self) -> str:
         return self.paths.container_dir(self.id)
+
+    @property
+    def etc_dir(self) -> str:
+        """Where its hostname, hosts and resolv.conf are written at each start (Paths.etc_dir)."""
+        return self.paths.etc_dir(self.id)
 
     @property
     def config(self) -> Dict[str, Any]:
@@ -682,6 +701,7 @@ class Container:
     def inspect(self, ports: Dict[str, Any], networks: Dict[str, Any], runtime_name: str = "") -> Dict[str, Any]:
         data = copy.deepcopy(self.data)
         data["Name"] = "/" + self.name
+        data.update(etc_paths(self.etc_dir))  # a record an older daemon made names its container dir
         if isinstance(data.get("HostConfig"), dict) and not data["HostConfig"].get("Runtime"):
             # dockerd always names the runtime (a key of /info's Runtimes); ours is the one in use.
             data["HostConfig"]["Runtime"] = runtime_name
@@ -729,9 +749,7 @@ def new_record(container_id: str, name: str, request: types.ContainerCreate, ima
         "State": {"Status": "created", "Running": False, "Paused": False, "Restarting": False,
                   "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
                   "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME},
-        "ResolvConfPath": os.path.join(directory, "resolv.conf"),
-        "HostnamePath": os.path.join(directory, "hostname"),
-        "HostsPath": os.path.join(directory, "hosts"),
+        **etc_paths(paths.etc_dir(container_id)),
         "LogPath": os.path.join(directory, f"{container_id}-json.log"),
         "ExecIDs": None, "HostConfig": host_config_record(request.HostConfig or types.HostConfig()),
         "Config": config, "NetworkingConfig": wire_json(request.NetworkingConfig or types.NetworkingConfig()),

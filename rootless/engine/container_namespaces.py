@@ -22,7 +22,7 @@ import socket
 from typing import Any, Callable, Dict, Optional, TypeVar
 
 from rootless.api import types
-from rootless.engine.container_model import Container
+from rootless.engine.container_model import Container, etc_files
 from rootless.errors import Conflict, FailedPrecondition, InvalidArgument
 from rootless.runtime import devices as runtime_devices
 from rootless.runtime import spec as runtime_spec
@@ -33,7 +33,6 @@ IPC_MODES = ("", "private", "shareable", "none", "host")
 PID_MODES = ("", "host")
 SHM_DIR = "shm"
 MAX_CHAIN = 16  # container:X where X joins another: ids are resolved at create, so no cycle, but bounded
-ETC_FILES = {"/etc/hostname": "hostname", "/etc/hosts": "hosts", "/etc/resolv.conf": "resolv.conf"}
 Lookup = Callable[[str], Container]  # Containers.get: NotFound "No such container: x"
 W = TypeVar("W", bound=types.WireStruct)
 
@@ -176,7 +175,7 @@ def _network_fields(container: Container, lookup: Lookup) -> Dict[str, Any]:
             break
         owner = lookup(further)
     return {"netns_path": f"/proc/{x.pid}/ns/net", "hostname": owner.hostname, "domainname": owner.domainname,
-            "etc_files": {dest: os.path.join(owner.dir, file) for dest, file in ETC_FILES.items()}}
+            "etc_files": etc_files(owner.etc_dir)}
 
 
 def at_start(container: Container, lookup: Lookup) -> Dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Protocol, Tupl
 
 from rootless.engine import container_fs, container_top, endpoints
 from rootless.engine.container_io import log_chunks
-from rootless.engine.container_model import Container
+from rootless.engine.container_model import Container, etc_files
 from rootless.engine.container_runtime import ContainerHost, ContainerRuntime
 from rootless.errors import Conflict, NotFound
 from rootless.images.store import ImageRecord
@@ -80,9 +80,8 @@ class ContainerReads:
                 return container_fs.View(live, live=True)
             except OSError:
                 pass  # it just exited: its rootfs and recorded mounts are what a stopped one shows
-        etc_files = {destination: os.path.join(container.dir, name)
-                     for destination, name in ETC_FILE_NAMES.items()}
-        return container_fs.View(rootfs, container_fs.mount_table(container.mount_points(), etc_files))
+        return container_fs.View(rootfs, container_fs.mount_table(container.mount_points(),
+                                                                  etc_files(container.etc_dir)))
 
     def export(self, container: Container) -> Iterator[bytes]:
         # docker export is the rootfs alone: "does not export the contents of volumes"
@@ -116,7 +115,6 @@ class ContainerReads:
 # their mountpoints in the upper dir when the image lacks them; dockerd keeps them in
 # its init layer, so docker diff never lists them, nor /etc for their sake.
 ENGINE_ETC_TARGETS = frozenset({"/etc/hosts", "/etc/hostname", "/etc/resolv.conf"})
-ETC_FILE_NAMES = {"/etc/hostname": "hostname", "/etc/hosts": "hosts", "/etc/resolv.conf": "resolv.conf"}
 
 
 def hide_engine_mountpoints(changes: List[Dict[str, Any]]) -> List[Dict[str, Any]]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import posixpath
+import shutil
 import socket
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Collection, Dict, List, Optional, Tuple
 
-from rootless.engine.container_model import ApiMount, Container, working_dir_error
+from rootless.engine.container_model import ApiMount, Container, etc_files, working_dir_error
 from rootless.errors import FailedPrecondition, InvalidArgument
 from rootless.host.cgroups import FIELD_CONTROLLERS, CgroupInfo, require_controller
 from rootless.runtime import cdi, cgroup_manager  # cgroupv2 branch: cgroupsPath per container
@@ -200,18 +201,34 @@ def hosts_lines(container: Container, network: NetworkSetup, hostname: str) -> L
 
 
 def write_etc_files(container: Container, network: NetworkSetup) -> Dict[str, str]:
-    """hostname, hosts and resolv.conf in the container dir; bound over /etc."""
+    """hostname, hosts and resolv.conf in the container's etc dir in the runtime dir (a tmpfs as
+    a rule; Paths.etc_dir), all three again at every start (a reboot empties it); bound over /etc."""
     hostname = container.hostname
-    hosts = hosts_lines(container, network, hostname)
-    resolv = resolv_conf(container, network)
-    files = {"/etc/hostname": ("hostname", hostname + "\n"), "/etc/hosts": ("hosts", "\n".join(hosts) + "\n"),
-             "/etc/resolv.conf": ("resolv.conf", resolv)}
-    result = {}
-    for destination, (name, content) in files.items():
-        path = os.path.join(container.dir, name)
-        fs.atomic_write(path, content, 0o644, durable=False)  # written again at every start: no fsync
-        result[destination] = path
-    return result
+    contents = {"/etc/hostname": hostname + "\n",
+                "/etc/hosts": "\n".join(hosts_lines(container, network, hostname)) + "\n",
+                "/etc/resolv.conf": resolv_conf(container, network)}
+    paths = etc_files(fs.ensure_dir(container.etc_dir))
+    for destination, content in contents.items():
+        fs.atomic_write(paths[destination], content, 0o644, durable=False)  # written again at every start: no fsync
+    return paths
+
+
+def remove_etc_files(etc_dir: str) -> None:
+    """A removed container's /etc files (in the runtime dir, not renamed into the store's trash:
+    killed before this, the next start's drop_etc_orphans removes them)."""
+    shutil.rmtree(etc_dir, ignore_errors=True)
+
+
+def drop_etc_orphans(etc_root: str, recorded: Collection[str]) -> List[str]:
+    """At start: the etc dirs (Paths.etc_dir) of containers no longer recorded; their ids."""
+    try:
+        names = sorted(os.listdir(etc_root))
+    except FileNotFoundError:
+        return []
+    dropped = [name for name in names if name not in recorded]
+    for name in dropped:
+        remove_etc_files(os.path.join(etc_root, name))
+    return dropped
 
 
 def resolv_conf(container: Container, network: NetworkSetup) -> str:

@@ -174,6 +174,7 @@ class Containers(ContainerReads):
         self.trash.empty_at_start(self._containers)  # what killed removals and creates left
         self.networks.drop_orphans(self._containers)  # endpoints a killed daemon left without a container
         self.runtime.drop_orphans(self._containers)  # and monitor dirs (a removal killed after its rename)
+        container_spec.drop_etc_orphans(paths.etc_files, self._containers)  # and /etc files (the same)
 
     # -- records ----------------------------------------------------------------
     def _load_all(self) -> None:
@@ -898,7 +899,7 @@ class Containers(ContainerReads):
     def _release_removed(self, container: Container, doomed: str) -> None:
         """After the answer: what of a removed container is no longer in the API's view. Killed
         here, the next start finishes it: the trash unmounts what it deletes (container_trash.py),
-        the monitor dirs of unrecorded containers go (runtime.drop_orphans). Its veths and
+        the monitor and /etc files' dirs of unrecorded containers go (drop_orphans). Its veths and
         addresses went before the rename (_on_exit, _remove_stopped): an address released now
         could be a new container's already."""
         try:
@@ -906,6 +907,7 @@ class Containers(ContainerReads):
         except RootlessError as exc:  # the trash's deletion tries again (and refuses a mount)
             logger.warning("container %s: removed, but can't release its rootfs: %s", container.name, exc)
         crash_point("container-rm:after-release")
+        container_spec.remove_etc_files(container.etc_dir)
         self.trash.delete_later(doomed)
 
     def _remove_anonymous_volumes(self, container: Container) -> None:

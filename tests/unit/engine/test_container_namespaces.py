@@ -40,9 +40,9 @@ def test_the_sidecar_joins_the_running_containers_namespaces_and_its_etc_files(w
     assert (options.network, options.netns_path) == ("container", f"/proc/{pid}/ns/net")
     assert (options.pid, options.pid_ns_path) == ("container", f"/proc/{pid}/ns/pid")
     assert options.hostname == "webhost"
-    assert options.etc_files == {"/etc/hostname": os.path.join(web.dir, "hostname"),
-                                 "/etc/hosts": os.path.join(web.dir, "hosts"),
-                                 "/etc/resolv.conf": os.path.join(web.dir, "resolv.conf")}
+    assert options.etc_files == {"/etc/hostname": os.path.join(web.etc_dir, "hostname"),
+                                 "/etc/hosts": os.path.join(web.etc_dir, "hosts"),
+                                 "/etc/resolv.conf": os.path.join(web.etc_dir, "resolv.conf")}
     assert world.runtime.processes[side.id].monitor.network == "none"  # no slirp4netns of its own
 
 
@@ -52,7 +52,7 @@ def test_a_sidecar_of_a_sidecar_gets_the_files_of_the_namespaces_owner(world: Wo
     third = world.run("third", HostConfig={"NetworkMode": "container:side"})
     options = world.runtime.processes[third.id].options
     assert options.netns_path == f"/proc/{side.pid}/ns/net" and options.hostname == "webhost"
-    assert options.etc_files["/etc/hosts"] == os.path.join(web.dir, "hosts")
+    assert options.etc_files["/etc/hosts"] == os.path.join(web.etc_dir, "hosts")
 
 
 def test_joining_a_container_that_does_not_run_fails_at_start_as_dockerd(world: World) -> None:

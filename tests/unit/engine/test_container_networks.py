@@ -34,7 +34,7 @@ def test_bridge_containers_get_their_own_addresses_and_release_them_at_stop(worl
     assert world.net_host.bridges[bridge.network_id].subnet == "172.17.0.0/16"
     assert [p.container_ip for p in world.net_host.forwards] == ["172.17.0.3"]  # -p through the shared netns
     assert world.containers.inspect(second)["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"] == "40001"
-    with open(os.path.join(first.dir, "resolv.conf")) as f:
+    with open(os.path.join(first.etc_dir, "resolv.conf")) as f:
         assert f.read() == "nameserver 172.17.0.1\n"  # its responder, which forwards every name
     _stop(world, first)
     body = world.containers.inspect(first)["NetworkSettings"]
@@ -72,7 +72,7 @@ def test_host_gateway_opts_the_endpoint_in_to_the_hosts_loopback(world: World) -
                                             "ExtraHosts": ["host.docker.internal:host-gateway"]})
     bridge = world.networks.get("bridge")
     assert world.net_host.endpoints[(bridge.network_id, container.id)].host_loopback
-    with open(os.path.join(container.dir, "hosts")) as f:
+    with open(os.path.join(container.etc_dir, "hosts")) as f:
         assert "10.0.2.2\thost.docker.internal\n" in f.read()
 
 

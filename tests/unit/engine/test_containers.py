@@ -594,7 +594,7 @@ def test_inspect_of_a_running_bridge_container_has_its_address_and_ports(
     assert "Internal" not in body and body["SizeRw"] == 0 and body["SizeRootFs"] == 4300000
     summary = world.containers.summary(container, size=True)
     assert summary["Ports"][0]["PublicPort"] == 8080 and summary["State"] == "running"
-    with open(os.path.join(container.dir, "hosts")) as f:
+    with open(os.path.join(container.etc_dir, "hosts")) as f:
         assert "192.0.2.7\thost.containers.internal" in f.read()
 
 
