@@ -285,7 +285,7 @@ class Quiet:
         A daemonized conmon (ours and podman's) is reparented to pid 1 when its
         first process exits; this VM's pid 1 (a firecracker init) reaps such
         orphans 1-2 s late. A zombie does no work, and counting it made every
-        wait run to its timeout (bench/README.md "Timing from the user's side").
+        wait run to its timeout (bench/README.md "Session 12: where the goal stands").
         """
         found = set()
         for entry in os.scandir("/proc"):

@@ -106,10 +106,6 @@ class AttachWaiter(Protocol):
         """The start failed: stop waiting."""
 
 
-def _nothing() -> None:
-    pass
-
-
 class _WiringAhead:
     """The start's network plan (ContainerNetworks.plan_attach: a store read, the bridges, the
     veths' specs), made in the start's thread while `crun create` runs (the runtime's
@@ -514,14 +510,14 @@ class Containers(ContainerReads):
         if user:  # the monitor makes no network; the engine wires it once the namespace exists
             monitor = dataclasses.replace(monitor, network="none", ports=[])
         pins = mount_sources.Pins()
-        ahead = _WiringAhead(self.wiring, container) if network.mode == "private" else None
+        wired = network.mode == "private"  # host, none (NetworkDisabled too) and container: get no veths
+        ahead = _WiringAhead(self.wiring if wired else None, container)
         try:
             options = self._with_mount_sources(container, options, pins)
-            launched = self.runtime.launch(container.id, options, monitor,
-                                           while_creating=ahead.plan if ahead is not None else _nothing)
+            launched = self.runtime.launch(container.id, options, monitor, while_creating=ahead.plan)
         finally:
             pins.release()  # crun created the container: its mount namespace has its own copies
-        if ahead is not None:  # host, none (NetworkDisabled too) and container: get no veths
+        if wired:
             launched = self._wire_user_networks(container, launched, network.ports, ahead)
         for session in self._take_waiting(container.id):
             session.connect()
@@ -899,9 +895,9 @@ class Containers(ContainerReads):
     def _release_removed(self, container: Container, doomed: str) -> None:
         """After the answer: what of a removed container is no longer in the API's view. Killed
         here, the next start finishes it: the trash unmounts what it deletes (container_trash.py),
-        the monitor and /etc files' dirs of unrecorded containers go (drop_orphans). Its veths and
-        addresses went before the rename (_on_exit, _remove_stopped): an address released now
-        could be a new container's already."""
+        the monitor and /etc files' dirs of unrecorded containers go (drop_orphans). Its veths went
+        at the exit (_on_exit) and its addresses stopped counting at the rename (NetworkStore.leave
+        in _remove_stopped): an address released now could be a new container's already."""
         try:
             self.runtime.release_rootfs(container.id, moved_to=doomed)
         except RootlessError as exc:  # the trash's deletion tries again (and refuses a mount)

@@ -181,10 +181,10 @@ class Supervisor:
         """The running container's OCI config as launched (None without a monitor config): from
         the bundle its monitor config names, so a container an older daemon launched, whose
         bundle is in its container dir, reads the same."""
-        data = runtime_json(self.paths.monitor_config(container_id))
-        if data is None:
+        config = self._monitor_config(container_id)
+        if config is None:
             return None
-        spec: Optional[Dict[str, Any]] = fs.read_json(os.path.join(MonitorConfig.from_json(data).bundle, "config.json"))
+        spec: Optional[Dict[str, Any]] = fs.read_json(os.path.join(config.bundle, "config.json"))
         return spec
 
     def new_config(self, container_id: str, bundle: str, log_path: str, **options: Any) -> MonitorConfig:
@@ -368,10 +368,15 @@ class Supervisor:
 
     def _conmon_config(self, container_id: str) -> MonitorConfig:
         """The config a conmon container was launched with (its bundle, tty, stdin)."""
-        data = runtime_json(self.paths.monitor_config(container_id))
-        if data is None:
+        config = self._monitor_config(container_id)
+        if config is None:
             raise FailedPrecondition(f"container {container_id} is not running: no monitor")
-        return MonitorConfig.from_json(data)
+        return config
+
+    def _monitor_config(self, container_id: str) -> Optional[MonitorConfig]:
+        """The config the container's monitor was launched with; None: no (whole) monitor config."""
+        data = runtime_json(self.paths.monitor_config(container_id))
+        return MonitorConfig.from_json(data) if data is not None else None
 
     def start(self, container_id: str) -> None:
         """Run `crun start`: in our monitor, or here for conmon (the container was created by launch)."""
