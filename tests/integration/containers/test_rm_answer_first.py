@@ -5,7 +5,8 @@ _release_removed, bench/README.md "The exit path").
 Crash safety: a daemon SIGKILLed right after the rename (the rootfs still mounted in its
 trash entry, the monitor dir still there) or after the release (before the deletion)
 leaves what the next start finishes: the trash emptied (its deletion unmounts first),
-nothing mounted, no monitor dir, the endpoint released, the name free. And what a user
+nothing mounted, no monitor dir, no /etc files' dir, the endpoint released (its write
+comes after the answer too), the name free. And what a user
 does right after the answer works: the same name again, `docker image rm` of the image,
 `docker network rm` of the network; anonymous volumes still go with the container.
 """
@@ -33,6 +34,12 @@ def _monitors(engine: Engine) -> List[str]:
     return sorted(n for n in os.listdir(path) if not n.startswith(".")) if os.path.isdir(path) else []
 
 
+def _etc_dirs(engine: Engine) -> List[str]:
+    """Containers' hostname/hosts/resolv.conf dirs in the runtime dir (Paths.etc_dir)."""
+    path = os.path.join(engine.run_dir, "etc")
+    return sorted(os.listdir(path)) if os.path.isdir(path) else []
+
+
 def _mounts(engine: Engine) -> str:
     with open(os.path.join(engine.run_dir, "pause.pid")) as f:
         pause = int(json.load(f)["pid"])
@@ -57,6 +64,7 @@ def test_run_rm_killed_after_the_rename_is_finished_by_the_next_start(
     assert has_exited(pid), f"the daemon did not die at {point}: {result.stdout} {result.stderr}"
     [entry] = _trash(fresh_engine)
     cid = entry.split("-")[0]
+    assert _etc_dirs(fresh_engine) == [cid]  # removed after the release, off the answer's path
     if point == "container-rm:after-trash":  # renamed with its rootfs mounted, monitor dir not yet released
         assert f"/.trash/{entry}/rootfs/merged" in _mounts(fresh_engine)
         assert _monitors(fresh_engine) == [cid]
@@ -67,6 +75,7 @@ def test_run_rm_killed_after_the_rename_is_finished_by_the_next_start(
     _eventually(lambda: _trash(fresh_engine) == [], f"trash not emptied: {_trash(fresh_engine)}")
     assert cid not in _mounts(fresh_engine)
     _eventually(lambda: _monitors(fresh_engine) == [], f"monitor dirs left: {_monitors(fresh_engine)}")
+    assert _etc_dirs(fresh_engine) == []  # dropped as orphans at the start
     bridge = json.loads(fresh_engine.docker("network", "inspect", "bridge").stdout)[0]
     assert bridge["Containers"] == {}
     out = fresh_engine.docker("run", "--rm", "--name", "short", images.busybox, "echo", "again").stdout
